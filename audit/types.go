@@ -1,0 +1,141 @@
+package audit
+
+import (
+	"time"
+)
+
+// OpType says whether a change puts or deletes a key.
+type OpType uint8
+
+// The operations.
+const (
+	OpPut    OpType = 1
+	OpDelete OpType = 2
+)
+
+func (o OpType) String() string {
+	switch o {
+	case OpPut:
+		return "put"
+	case OpDelete:
+		return "delete"
+	}
+	return "unknown"
+}
+
+// KeyValue is a key's value and revisions at some revision.
+type KeyValue struct {
+	Key         string
+	Value       []byte
+	ContentType string
+	// CreateRev is the revision that created the key (since its last delete).
+	CreateRev int64
+	// ModRev is the revision that last changed the key.
+	ModRev int64
+	// Version counts the changes since CreateRev; 1 on creation.
+	Version int64
+}
+
+// Op is one operation of a transaction. Build it with Put or Delete.
+type Op struct {
+	Type        OpType
+	Key         string
+	Value       []byte
+	ContentType string
+	// IfModRev, when not nil, makes the transaction conditional on the
+	// key's current mod_rev being *IfModRev (0: the key must not exist).
+	IfModRev *int64
+}
+
+// Put returns an operation that sets key to value. An empty contentType
+// means text/plain.
+func Put(key string, value []byte, contentType string) Op {
+	return Op{Type: OpPut, Key: key, Value: value, ContentType: contentType}
+}
+
+// Delete returns an operation that deletes key. Deleting a key that does not
+// exist changes nothing.
+func Delete(key string) Op { return Op{Type: OpDelete, Key: key} }
+
+// WithModRev returns a copy of op conditional on the key's mod_rev being rev
+// (0: the key must not exist).
+func (op Op) WithModRev(rev int64) Op {
+	op.IfModRev = &rev
+	return op
+}
+
+// Txn is a set of operations committed together as one revision.
+type Txn struct {
+	Actor  string
+	Reason string
+	// Origin says where the change came from: "api", or "source:<name>".
+	// Empty means "api".
+	Origin string
+	Ops    []Op
+}
+
+// Change is what a revision, or a diff, did to one key. Old is nil when the
+// key did not exist before; New is nil when it does not exist after.
+type Change struct {
+	Key  string
+	Type OpType
+	Old  *KeyValue
+	New  *KeyValue
+}
+
+// Revision is one committed revision and, when loaded, its changes.
+type Revision struct {
+	Rev    int64
+	Time   time.Time // UTC
+	Actor  string
+	Reason string
+	Origin string
+	// RollbackTo is the revision this revision rolled back to, or 0.
+	RollbackTo int64
+	// NumChanges counts all keys the revision changed, even when Changes is
+	// limited to a query's scope.
+	NumChanges int
+	Changes    []Change
+}
+
+// Scope selects keys: one key, or every key under a prefix. The zero Scope
+// is the whole keyspace.
+type Scope struct {
+	Key    string
+	Prefix string
+}
+
+// HistoryQuery selects revisions for History. At most one of Key and
+// Prefix is set; Actor filters further.
+type HistoryQuery struct {
+	Scope
+	Actor string
+	// Limit is the page size; 0 means 100, and it is capped at 1000.
+	Limit int
+	// Before is the cursor: only revisions strictly older than Before are
+	// returned. 0 means from the newest.
+	Before int64
+}
+
+// HistoryPage is one page of history, newest first.
+type HistoryPage struct {
+	Revisions []Revision
+	// Next is the cursor of the next page (pass it as Before), or 0 when
+	// there is no more.
+	Next int64
+}
+
+// RollbackRequest asks for one new revision that makes a scope equal to
+// what it was at revision To.
+type RollbackRequest struct {
+	Scope
+	To     int64
+	Actor  string
+	Reason string
+	Origin string
+	// ExpectRev, when > 0, makes the rollback fail with a conflict if any
+	// key in the scope changed after revision ExpectRev.
+	ExpectRev int64
+	// DryRun computes the changes and commits nothing.
+	DryRun bool
+}

@@ -1,0 +1,104 @@
+// Package keyspace defines what a configd key and a key prefix are, and
+// checks them. Every layer that accepts a key from outside (the HTTP API, the
+// CLI, sources) validates it here, so the rules live in one place.
+//
+// A key is a path of one or more segments separated by '/':
+//
+//	app/db/timeout
+//
+// Rules, chosen to keep keys portable to file paths, URLs and other stores:
+//
+//   - at most MaxKeyLen (512) bytes, valid UTF-8, no control characters;
+//   - no leading or trailing '/', no empty segment ("a//b"), no "." or ".."
+//     segment. These are refused, not silently normalised, so that two
+//     spellings never name one key.
+//
+// A prefix names a subtree. "" is the whole keyspace; "app" and "app/" both
+// name every key under app/ (prefixes match whole segments: "app/" does not
+// match "apple"). Prefix returns the canonical form, which ends in '/'.
+package keyspace
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxKeyLen is the longest key, in bytes.
+const MaxKeyLen = 512
+
+// ErrInvalidKey is wrapped by every error that Validate and Prefix return.
+var ErrInvalidKey = errors.New("invalid key")
+
+// Validate reports whether key is a valid key. The error wraps ErrInvalidKey
+// and says which rule was broken.
+func Validate(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: key is empty", ErrInvalidKey)
+	}
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: key is %d bytes, the limit is %d", ErrInvalidKey, len(key), MaxKeyLen)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: key %q is not valid UTF-8", ErrInvalidKey, key)
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: key %q contains a control character", ErrInvalidKey, key)
+		}
+	}
+	if strings.HasPrefix(key, "/") {
+		return fmt.Errorf("%w: key %q starts with '/'", ErrInvalidKey, key)
+	}
+	if strings.HasSuffix(key, "/") {
+		return fmt.Errorf("%w: key %q ends with '/' (a trailing '/' names a prefix)", ErrInvalidKey, key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("%w: key %q has an empty segment", ErrInvalidKey, key)
+		case ".", "..":
+			return fmt.Errorf("%w: key %q has a %q segment", ErrInvalidKey, key, seg)
+		}
+	}
+	return nil
+}
+
+// Prefix validates p as a prefix and returns its canonical form: "" for the
+// whole keyspace, otherwise the path with exactly one trailing '/'.
+func Prefix(p string) (string, error) {
+	if p == "" || p == "/" {
+		return "", nil
+	}
+	trimmed := strings.TrimSuffix(p, "/")
+	if err := Validate(trimmed); err != nil {
+		return "", fmt.Errorf("prefix %q: %w", p, err)
+	}
+	return trimmed + "/", nil
+}
+
+// Join joins path segments with '/'. Segments that themselves contain '/'
+// are kept as they are, so Join("app", "db/timeout") is "app/db/timeout".
+// The result is not validated.
+func Join(segments ...string) string {
+	return strings.Join(segments, "/")
+}
+
+// InPrefix reports whether key lies under the canonical prefix p (as
+// returned by Prefix).
+func InPrefix(key, p string) bool {
+	return strings.HasPrefix(key, p)
+}
+
+// PrefixEnd returns the smallest string greater than every string that
+// starts with the canonical prefix p, for range scans: keys k under p are
+// exactly p <= k < PrefixEnd(p). For the empty prefix it returns "".
+func PrefixEnd(p string) string {
+	if p == "" {
+		return ""
+	}
+	// p ends in '/', and '/'+1 is '0', so the end is p with its last byte bumped.
+	return p[:len(p)-1] + "0"
+}
