@@ -15,7 +15,17 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
 // DefaultMaxValueSize is the default limit on a value's size: 1 MiB.
@@ -61,6 +71,18 @@ func AtRev(rev int64) ReadOption { return func(o *readOptions) { o.rev = rev } }
 // use.
 type Store struct {
 	opts options
+	path string
+	lock *fileLock
+
+	wdb *sql.DB // the writer's single connection
+	rdb *sql.DB // readers
+
+	rev atomic.Int64 // newest durable revision
+
+	mu      sync.RWMutex // guards closed and sends on queue
+	closed  bool
+	queue   chan *request
+	stopped chan struct{} // closed when the writer has exited
 }
 
 // Open opens (creating if needed) the SQLite database at path, applies the
@@ -68,65 +90,136 @@ type Store struct {
 // has open is refused with ErrLocked, one written by a newer binary with
 // ErrSchemaTooNew.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	panic("not implemented")
+	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxValueSize <= 0 {
+		return nil, fmt.Errorf("audit: max value size must be positive, got %d", o.maxValueSize)
+	}
+	if o.maxBatch <= 0 {
+		return nil, fmt.Errorf("audit: max batch must be positive, got %d", o.maxBatch)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if fi, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("audit: database directory: %w", err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("audit: database directory %s is not a directory", dir)
+		}
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	s := &Store{opts: o, path: path, lock: lock}
+	if err := s.open(ctx); err != nil {
+		s.closeDBs()
+		lock.release()
+		return nil, err
+	}
+	s.queue = make(chan *request, 4*o.maxBatch)
+	s.stopped = make(chan struct{})
+	w, err := newWriter(ctx, s)
+	if err != nil {
+		s.closeDBs()
+		lock.release()
+		return nil, err
+	}
+	go w.run()
+	return s, nil
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	if readOnly {
+		q.Add("_pragma", "query_only(ON)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+func (s *Store) open(ctx context.Context) error {
+	var err error
+	s.wdb, err = sql.Open("sqlite", dsn(s.path, false))
+	if err != nil {
+		return fmt.Errorf("audit: open %s: %w", s.path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err := s.wdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("audit: open %s: %w", s.path, err)
+	}
+	var mode string
+	if err := s.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("audit: open %s: %w", s.path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("audit: open %s: could not enable WAL mode (journal_mode is %q)", s.path, mode)
+	}
+	if _, err := migrate(ctx, s.wdb); err != nil {
+		return fmt.Errorf("audit: %s: %w", s.path, err)
+	}
+	var rev sql.NullInt64
+	if err := s.wdb.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
+		return fmt.Errorf("audit: read current revision: %w", err)
+	}
+	s.rev.Store(rev.Int64)
+
+	s.rdb, err = sql.Open("sqlite", dsn(s.path, true))
+	if err != nil {
+		return fmt.Errorf("audit: open readers: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(8)
+	s.rdb.SetMaxIdleConns(8)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("audit: open readers: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops accepting commits, waits for queued ones to finish and closes
-// the database.
-func (s *Store) Close() error { panic("not implemented") }
+// the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.stopped
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.stopped
+	err := s.closeDBs()
+	if lerr := s.lock.release(); err == nil {
+		err = lerr
+	}
+	return err
+}
 
 // Rev returns the current (newest committed) revision; 0 for an empty store.
-func (s *Store) Rev() int64 { panic("not implemented") }
+func (s *Store) Rev() int64 { return s.rev.Load() }
 
 // MaxValueSize returns the largest value the store accepts, in bytes.
 func (s *Store) MaxValueSize() int { return s.opts.maxValueSize }
 
-// Get returns key's current value, or its value as of AtRev(rev).
-// A missing key is ErrNotFound; an invalid key wraps keyspace.ErrInvalidKey.
-func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyValue, error) {
-	panic("not implemented")
-}
-
-// List returns the keys under prefix (see keyspace.Prefix; "" is every
-// key), sorted, and the revision they were read at.
-func (s *Store) List(ctx context.Context, prefix string, opts ...ReadOption) ([]KeyValue, int64, error) {
-	panic("not implemented")
-}
-
-// Commit applies txn as one revision and returns it once it is durable.
-// Puts whose value and content type equal the current ones, and deletes of
-// missing keys, change nothing; a transaction that changes nothing records
-// nothing and returns a Revision with the current Rev and no Changes.
-// A failed IfModRev condition returns a *ConflictError and changes nothing.
-func (s *Store) Commit(ctx context.Context, txn Txn) (Revision, error) {
-	panic("not implemented")
-}
-
-// Revision returns one revision with all its changes.
-func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
-	panic("not implemented")
-}
-
-// History returns revisions that touched the query's scope (and were made
-// by its actor, if set), newest first, one page at a time. Each revision's
-// Changes is limited to the scope.
-func (s *Store) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
-	panic("not implemented")
-}
-
-// Diff returns how the scope changed from revision from to revision to (0:
-// the current revision), one Change per key that differs, sorted by key.
-// from > to is ErrBadRange.
-func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change, error) {
-	panic("not implemented")
-}
-
-// Rollback commits one revision that makes req's scope equal to what it was
-// at req.To: keys created since are deleted, keys deleted since come back.
-// Its reason is "rollback to R" (followed by req.Reason, if any). When the
-// scope already equals revision To, nothing is committed and the returned
-// Revision has the current Rev and no Changes. With DryRun the changes are
-// computed and returned (Rev 0) but not committed.
-func (s *Store) Rollback(ctx context.Context, req RollbackRequest) (Revision, error) {
-	panic("not implemented")
-}
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }

@@ -1,0 +1,9 @@
+package audit
+
+import (
+	"io/fs"
+
+	"github.com/configd/configd/migrations"
+)
+
+func migrationsFS() fs.FS { return migrations.FS }

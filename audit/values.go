@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Content types the store accepts.
+const (
+	TypeText   = "text/plain"
+	TypeJSON   = "application/json"
+	TypeYAML   = "application/yaml"
+	TypeBinary = "application/octet-stream"
+)
+
+// NormalizeContentType returns the canonical form of ct: "" is text/plain,
+// parameters such as "; charset=utf-8" are dropped, and the YAML aliases
+// (text/yaml, application/x-yaml, text/x-yaml) become application/yaml.
+// Any other type is ErrContentType.
+func NormalizeContentType(ct string) (string, error) {
+	if ct == "" {
+		return TypeText, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrContentType, ct, err)
+	}
+	switch mt {
+	case TypeText, TypeJSON, TypeBinary:
+		return mt, nil
+	case TypeYAML, "application/x-yaml", "text/yaml", "text/x-yaml":
+		return TypeYAML, nil
+	}
+	return "", fmt.Errorf("%w: %q (use text/plain, application/json, application/yaml or application/octet-stream)", ErrContentType, ct)
+}
+
+// checkValue reports whether value is acceptable under the canonical content
+// type ct.
+func checkValue(key string, value []byte, ct string) error {
+	switch ct {
+	case TypeText:
+		if !utf8.Valid(value) {
+			return fmt.Errorf("%w: key %q: text/plain value is not valid UTF-8 (use application/octet-stream for binary data)", ErrInvalidValue, key)
+		}
+	case TypeJSON:
+		if !json.Valid(value) {
+			var v any
+			err := json.Unmarshal(value, &v)
+			return fmt.Errorf("%w: key %q: value does not parse as JSON: %v", ErrInvalidValue, key, err)
+		}
+	case TypeYAML:
+		var v any
+		if err := yaml.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("%w: key %q: value does not parse as YAML: %v", ErrInvalidValue, key, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/configd/configd/keyspace"
+)
+
+// request is one commit or rollback waiting for the writer.
+type request struct {
+	ctx      context.Context
+	txn      Txn              // a commit, when rollback is nil
+	rollback *RollbackRequest // a rollback, computed inside the writer
+	done     chan result
+}
+
+type result struct {
+	rev Revision
+	err error
+}
+
+// Commit applies txn as one revision and returns it once it is durable.
+// Puts whose value and content type equal the current ones, and deletes of
+// missing keys, change nothing; a transaction that changes nothing records
+// nothing and returns a Revision with the current Rev and no Changes.
+// A failed IfModRev condition returns a *ConflictError and changes nothing.
+//
+// If ctx ends while the commit waits in the queue, Commit returns ctx.Err()
+// and the commit is dropped; once the writer has taken it, Commit waits for
+// the outcome.
+func (s *Store) Commit(ctx context.Context, txn Txn) (Revision, error) {
+	if err := s.prepare(&txn); err != nil {
+		return Revision{}, err
+	}
+	return s.submit(ctx, &request{txn: txn})
+}
+
+// prepare validates and normalises a transaction outside the writer, so
+// that the writer spends its time on SQL only.
+func (s *Store) prepare(txn *Txn) error {
+	if len(txn.Ops) == 0 {
+		return fmt.Errorf("%w: transaction has no operations", ErrBadRequest)
+	}
+	if txn.Origin == "" {
+		txn.Origin = "api"
+	}
+	seen := make(map[string]struct{}, len(txn.Ops))
+	ops := make([]Op, len(txn.Ops))
+	for i, op := range txn.Ops {
+		if err := keyspace.Validate(op.Key); err != nil {
+			return err
+		}
+		if _, dup := seen[op.Key]; dup {
+			return fmt.Errorf("%w: key %q appears more than once in one transaction", ErrBadRequest, op.Key)
+		}
+		seen[op.Key] = struct{}{}
+		switch op.Type {
+		case OpPut:
+			ct, err := NormalizeContentType(op.ContentType)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", op.Key, err)
+			}
+			op.ContentType = ct
+			if len(op.Value) > s.opts.maxValueSize {
+				return fmt.Errorf("%w: key %q: value is %d bytes, the limit is %d", ErrTooLarge, op.Key, len(op.Value), s.opts.maxValueSize)
+			}
+			if err := checkValue(op.Key, op.Value, ct); err != nil {
+				return err
+			}
+			if op.Value == nil {
+				op.Value = []byte{}
+			}
+		case OpDelete:
+			op.Value, op.ContentType = nil, ""
+		default:
+			return fmt.Errorf("%w: key %q: unknown operation %d", ErrBadRequest, op.Key, op.Type)
+		}
+		if op.IfModRev != nil && *op.IfModRev < 0 {
+			return fmt.Errorf("%w: key %q: if_mod_rev must be >= 0", ErrBadRequest, op.Key)
+		}
+		ops[i] = op
+	}
+	txn.Ops = ops
+	return nil
+}
+
+func (s *Store) submit(ctx context.Context, req *request) (Revision, error) {
+	if err := ctx.Err(); err != nil {
+		return Revision{}, err
+	}
+	req.ctx = ctx
+	req.done = make(chan result, 1)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return Revision{}, ErrClosed
+	}
+	select {
+	case s.queue <- req:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return Revision{}, ctx.Err()
+	}
+	res := <-req.done
+	return res.rev, res.err
+}
+
+// writer owns the write connection. It takes queued requests in batches and
+// commits each batch as one SQLite transaction: one fsync for many commits.
+type writer struct {
+	s     *Store
+	stmts map[string]*sql.Stmt
+}
+
+const (
+	qGetKV     = `SELECT value, content_type, create_rev, mod_rev, version FROM kv WHERE key = ?`
+	qInsRev    = `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qInsChange = `INSERT INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
+		new_value, new_type, new_create_rev, new_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qPutKV = `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
+		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version`
+	qDelKV = `DELETE FROM kv WHERE key = ?`
+)
+
+func newWriter(ctx context.Context, s *Store) (*writer, error) {
+	w := &writer{s: s, stmts: map[string]*sql.Stmt{}}
+	for _, q := range []string{qGetKV, qInsRev, qInsChange, qPutKV, qDelKV} {
+		st, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			w.closeStmts()
+			return nil, fmt.Errorf("audit: prepare: %w", err)
+		}
+		w.stmts[q] = st
+	}
+	return w, nil
+}
+
+func (w *writer) closeStmts() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.s.stopped)
+	defer w.closeStmts()
+	batch := make([]*request, 0, w.s.opts.maxBatch)
+	for req := range w.s.queue {
+		batch = append(batch[:0], req)
+	drain:
+		for len(batch) < w.s.opts.maxBatch {
+			select {
+			case r, ok := <-w.s.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		w.commitBatch(batch)
+	}
+}
+
+// commitBatch runs a batch in one transaction. Each request runs inside its
+// own savepoint, so a request that fails (a conflict, a SQL error) leaves no
+// trace while the others commit. Results are sent only once the transaction
+// is durable.
+func (w *writer) commitBatch(batch []*request) {
+	results := make([]result, len(batch))
+	ctx := context.Background()
+	tx, err := w.s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		w.failAll(batch, fmt.Errorf("audit: begin: %w", err))
+		return
+	}
+	rev := w.s.rev.Load()
+	var committed []Revision
+	for i, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			results[i].err = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT req`); err != nil {
+			results[i].err = fmt.Errorf("audit: savepoint: %w", err)
+			continue
+		}
+		r, err := w.apply(ctx, tx, req, rev)
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO req`); rerr != nil {
+				tx.Rollback()
+				w.failAll(batch, fmt.Errorf("audit: rollback to savepoint: %w", rerr))
+				return
+			}
+		}
+		if _, rerr := tx.ExecContext(ctx, `RELEASE req`); rerr != nil {
+			tx.Rollback()
+			w.failAll(batch, fmt.Errorf("audit: release savepoint: %w", rerr))
+			return
+		}
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		results[i].rev = r
+		if len(r.Changes) > 0 {
+			rev = r.Rev
+			committed = append(committed, r)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		w.failAll(batch, fmt.Errorf("audit: commit: %w", err))
+		return
+	}
+	w.s.rev.Store(rev)
+	for _, r := range committed {
+		for _, fn := range w.s.opts.onCommit {
+			fn(r)
+		}
+	}
+	for i, req := range batch {
+		req.done <- results[i]
+	}
+}
+
+func (w *writer) failAll(batch []*request, err error) {
+	w.s.opts.logger.Error("audit: commit failed", "err", err, "requests", len(batch))
+	for _, req := range batch {
+		req.done <- result{err: err}
+	}
+}
+
+// apply runs one request inside the batch transaction. prev is the newest
+// revision so far, including earlier requests of this batch.
+func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64) (Revision, error) {
+	txn := req.txn
+	if req.rollback != nil {
+		plan, err := w.s.planRollbackTxn(ctx, tx, req.rollback, prev)
+		if err != nil {
+			return Revision{}, err
+		}
+		if len(plan.Ops) == 0 {
+			return Revision{Rev: prev}, nil
+		}
+		txn = Txn{Actor: plan.Actor, Reason: plan.Reason, Origin: plan.Origin}
+		for _, op := range plan.Ops {
+			txn.Ops = append(txn.Ops, op.Op)
+		}
+	}
+	getKV := tx.StmtContext(ctx, w.stmts[qGetKV])
+	olds := make([]*KeyValue, len(txn.Ops))
+	for i, op := range txn.Ops {
+		old, err := scanKV(op.Key, getKV.QueryRowContext(ctx, op.Key))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Revision{}, err
+		}
+		olds[i] = old
+		if op.IfModRev != nil {
+			var actual int64
+			if old != nil {
+				actual = old.ModRev
+			}
+			if actual != *op.IfModRev {
+				return Revision{}, &ConflictError{Key: op.Key, Expected: *op.IfModRev, Actual: actual, Rev: prev}
+			}
+		}
+	}
+	rev := prev + 1
+	var changes []Change
+	for i, op := range txn.Ops {
+		old := olds[i]
+		switch op.Type {
+		case OpPut:
+			if old != nil && old.ContentType == op.ContentType && bytes.Equal(old.Value, op.Value) {
+				continue
+			}
+			nv := &KeyValue{Key: op.Key, Value: op.Value, ContentType: op.ContentType, CreateRev: rev, ModRev: rev, Version: 1}
+			if old != nil {
+				nv.CreateRev, nv.Version = old.CreateRev, old.Version+1
+			}
+			changes = append(changes, Change{Key: op.Key, Type: OpPut, Old: old, New: nv})
+		case OpDelete:
+			if old == nil {
+				continue
+			}
+			changes = append(changes, Change{Key: op.Key, Type: OpDelete, Old: old})
+		}
+	}
+	if len(changes) == 0 {
+		return Revision{Rev: prev}, nil
+	}
+	r := Revision{
+		Rev: rev, Time: time.Now().UTC(), Actor: txn.Actor, Reason: txn.Reason, Origin: txn.Origin,
+		NumChanges: len(changes), Changes: changes,
+	}
+	if req.rollback != nil {
+		r.RollbackTo = req.rollback.To
+	}
+	if _, err := tx.StmtContext(ctx, w.stmts[qInsRev]).ExecContext(ctx,
+		r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges); err != nil {
+		return Revision{}, fmt.Errorf("audit: insert revision: %w", err)
+	}
+	insChange := tx.StmtContext(ctx, w.stmts[qInsChange])
+	putKV := tx.StmtContext(ctx, w.stmts[qPutKV])
+	delKV := tx.StmtContext(ctx, w.stmts[qDelKV])
+	for _, c := range changes {
+		args := []any{rev, c.Key, int(c.Type)}
+		if c.Old != nil {
+			args = append(args, c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
+		} else {
+			args = append(args, nil, nil, nil, nil, nil)
+		}
+		if c.New != nil {
+			args = append(args, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version)
+		} else {
+			args = append(args, nil, nil, nil, nil)
+		}
+		if _, err := insChange.ExecContext(ctx, args...); err != nil {
+			return Revision{}, fmt.Errorf("audit: insert change: %w", err)
+		}
+		if c.New != nil {
+			_, err := putKV.ExecContext(ctx, c.Key, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.ModRev, c.New.Version)
+			if err != nil {
+				return Revision{}, fmt.Errorf("audit: write key: %w", err)
+			}
+		} else if _, err := delKV.ExecContext(ctx, c.Key); err != nil {
+			return Revision{}, fmt.Errorf("audit: delete key: %w", err)
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,14 @@
+// Package migrations holds configd's SQLite schema as numbered .sql files,
+// embedded into the binary. audit.Open applies the ones a database lacks, in
+// order, inside one transaction.
+//
+// A released file is never edited: a change to the schema is a new file
+// with the next number (NNNN_what.sql).
+package migrations
+
+import "embed"
+
+// FS holds the migration files, named NNNN_description.sql.
+//
+//go:embed *.sql
+var FS embed.FS
