@@ -1,0 +1,129 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkCommitParallel measures durable commits (fsync'd, group
+// commit) from 1, 16 and 64 concurrent writers of 200-byte values.
+func BenchmarkCommitParallel(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := openTest(b)
+			value := []byte(strings.Repeat("v", 200))
+			var n atomic.Int64
+			commit := func() error {
+				i := n.Add(1)
+				_, err := s.Commit(context.Background(), Txn{Actor: "bench", Ops: []Op{
+					Put(fmt.Sprintf("bench/%d", i), value, ""),
+				}})
+				return err
+			}
+			b.ResetTimer()
+			if writers == 1 {
+				for i := 0; i < b.N; i++ {
+					if err := commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				// RunParallel starts parallelism × GOMAXPROCS goroutines.
+				procs := runtime.GOMAXPROCS(0)
+				b.SetParallelism((writers + procs - 1) / procs)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := commit(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		})
+	}
+}
+
+// bulkLoad writes n revisions of key straight into the tables, in one
+// transaction, to build a large history quickly.
+func bulkLoad(tb testing.TB, s *Store, key string, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	ts := time.Now().UnixNano()
+	for rev := int64(1); rev <= int64(n); rev++ {
+		if _, err := tx.Exec(qInsRev, rev, ts, "loader", "bulk", "api", 0, 1); err != nil {
+			tb.Fatal(err)
+		}
+		var oldV any
+		var oldT any
+		var oldC, oldM, oldVer any
+		if rev > 1 {
+			oldV, oldT, oldC, oldM, oldVer = []byte(fmt.Sprint(rev-1)), TypeText, int64(1), rev-1, rev-1
+		}
+		if _, err := tx.Exec(qInsChange, rev, key, int(OpPut), oldV, oldT, oldC, oldM, oldVer,
+			[]byte(fmt.Sprint(rev)), TypeText, int64(1), rev); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if _, err := tx.Exec(qPutKV, key, []byte(fmt.Sprint(n)), TypeText, 1, n, n); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	s.rev.Store(int64(n))
+}
+
+// BenchmarkHistoryFirstPage measures the first page (100 revisions) of the
+// history of a key that has 100,000 revisions. Goal: < 5 ms.
+func BenchmarkHistoryFirstPage(b *testing.B) {
+	s := openTest(b)
+	bulkLoad(b, s, "hot/key", 100_000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, err := s.History(ctx, HistoryQuery{Scope: Scope{Key: "hot/key"}})
+		if err != nil || len(p.Revisions) != 100 {
+			b.Fatalf("%d revisions, %v", len(p.Revisions), err)
+		}
+	}
+}
+
+// BenchmarkGet measures a read of one current key.
+func BenchmarkGet(b *testing.B) {
+	s := openTest(b)
+	put(b, s, "hot", "value")
+	ctx := context.Background()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Get(ctx, "hot"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func TestBulkLoadedHistoryPagesCorrectly(t *testing.T) {
+	s := openTest(t)
+	bulkLoad(t, s, "hot/key", 1000)
+	p, err := s.History(context.Background(), HistoryQuery{Scope: Scope{Key: "hot/key"}, Limit: 10, Before: 500})
+	if err != nil || len(p.Revisions) != 10 || p.Revisions[0].Rev != 499 || p.Next != 490 {
+		t.Fatalf("page = %d revs next %d err %v", len(p.Revisions), p.Next, err)
+	}
+	if v := get(t, s, "hot/key", AtRev(250)); v != "250" {
+		t.Fatalf("hot/key@250 = %q", v)
+	}
+}
