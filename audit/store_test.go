@@ -564,3 +564,19 @@ func TestOpenFailsClearlyOnAMissingDirectory(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestDatabaseIsWALWithFullSync(t *testing.T) {
+	s := openTest(t)
+	var mode string
+	var syncMode int
+	if err := s.wdb.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wdb.QueryRow(`PRAGMA synchronous`).Scan(&syncMode); err != nil {
+		t.Fatal(err)
+	}
+	// synchronous=FULL (2): every commit is fsync'd before Commit returns.
+	if mode != "wal" || syncMode != 2 {
+		t.Fatalf("journal_mode=%s synchronous=%d, want wal and 2", mode, syncMode)
+	}
+}
