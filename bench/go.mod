@@ -1,0 +1,3 @@
+module github.com/configd/configd/bench
+
+go 1.26.8
