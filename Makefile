@@ -1,0 +1,29 @@
+# configd — the commands the README promises.
+GO ?= go
+
+.PHONY: run test build bench-go bench-load fmt
+
+## run: start configd on its embedded defaults (SQLite in ./data, HTTP on 127.0.0.1:7700)
+run:
+	$(GO) run ./cmd/configd --data-dir ./data
+
+## test: install what the tests need, then vet and run every test with the race detector
+test:
+	$(GO) mod download
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+## build: build configd and configctl into ./bin
+build:
+	$(GO) build -o bin/ ./cmd/configd ./cmd/configctl
+
+## bench-go: the Go benchmarks of the store and the HTTP API
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./audit ./server
+
+## bench-load: a load run from a separate process against a fresh configd (see BENCHMARKS.md)
+bench-load: build
+	./bench/load.sh
+
+fmt:
+	gofmt -w .
