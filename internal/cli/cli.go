@@ -1,0 +1,237 @@
+// Package cli implements configctl, the command line of configd. The
+// binary's main only calls Main; everything else lives here so that tests
+// run the commands in-process.
+//
+// Exit codes, part of configctl's contract with scripts:
+//
+//	0  success (including "nothing to do": an unchanged set, a rollback to
+//	   the current state)
+//	1  error: configd unreachable or answering with an error, a bad file
+//	2  usage: unknown command or flag, wrong arguments, invalid key
+//	3  not found: the key or the revision does not exist
+//	4  conflict: a compare-and-set (--if-mod-rev, --expect-rev) failed
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/configd/configd/sdk/go/client"
+)
+
+// Exit codes of Main.
+const (
+	ExitOK       = 0
+	ExitError    = 1
+	ExitUsage    = 2
+	ExitNotFound = 3
+	ExitConflict = 4
+)
+
+// DefaultAddr is the address of configd when neither --addr nor
+// CONFIGD_ADDR names one.
+const DefaultAddr = "127.0.0.1:7700"
+
+// EnvAddr is the environment variable that sets the default of --addr.
+const EnvAddr = "CONFIGD_ADDR"
+
+// Version is configctl's version, set at link time with
+// -ldflags "-X github.com/configd/configd/internal/cli.Version=v1.2.3".
+// When empty, the module version from the build info is used.
+var Version = ""
+
+const exitCodeHelp = `Exit codes:
+  0  success (also when there is nothing to do)
+  1  error, including configd not reachable
+  2  usage error (bad command, flag, argument or key)
+  3  not found (key or revision)
+  4  conflict (a --if-mod-rev or --expect-rev check failed)`
+
+// Main runs configctl with args (without the program name) and returns its
+// exit code. It reads CONFIGD_ADDR, USER and the host name from the process.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return a.run(ctx, args)
+}
+
+// app is one run of configctl: its streams and global flags.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	addr    string
+	output  string
+	reason  string
+	actor   string
+	timeout time.Duration
+
+	// ran is set once cobra has parsed the command line and validated the
+	// arguments: an error before that is a usage error.
+	ran bool
+	c   *client.Client
+}
+
+// usageError marks an error as the caller's misuse (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err, a.ran)
+	msg := oneLine(err.Error())
+	if code == ExitUsage && cmd != nil {
+		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
+	}
+	if errors.Is(err, client.ErrUnreachable) {
+		msg += " (is configd running? set --addr or " + EnvAddr + ")"
+	}
+	fmt.Fprintf(a.stderr, "configctl: %s\n", msg)
+	return code
+}
+
+// exitCode maps an error to configctl's exit code.
+func exitCode(err error, ran bool) int {
+	var ue usageError
+	switch {
+	case !ran || errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrRevisionGone):
+		return ExitNotFound
+	case errors.Is(err, client.ErrConflict):
+		return ExitConflict
+	}
+	return ExitError
+}
+
+// oneLine folds a message onto one line, for stderr.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "configctl",
+		Short: "configctl reads and changes the configuration held by configd",
+		Long: `configctl reads and changes the configuration held by configd.
+
+Every change is a numbered revision that records who made it (--as), why
+(--reason), and the old and new values; nothing is ever rewritten, and a
+rollback is a new revision whose content is an old one.
+
+Keys are paths such as app/db/timeout. Where a command takes a KEY or a
+PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
+
+` + exitCodeHelp,
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.ran = true
+			switch a.output {
+			case "table", "json", "yaml":
+			default:
+				return usagef("-o %q: want table, json or yaml", a.output)
+			}
+			if a.timeout < 0 {
+				return usagef("--timeout %v: must not be negative", a.timeout)
+			}
+			return nil
+		},
+	}
+	root.SetVersionTemplate("configctl {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
+	addr := DefaultAddr
+	if env := a.getenv(EnvAddr); env != "" {
+		addr = env
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.addr, "addr", addr, "configd address, host:port or http(s) URL (env "+EnvAddr+")")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.StringVar(&a.reason, "reason", "", "why the change is made, recorded in its revision")
+	pf.StringVar(&a.actor, "as", defaultActor(a.getenv), "who makes the change, recorded in its revision")
+	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for configd (0: no limit)")
+
+	root.AddCommand(
+		a.setCmd(), a.getCmd(), a.delCmd(), a.lsCmd(),
+		a.historyCmd(), a.revCmd(), a.diffCmd(), a.rollbackCmd(),
+		a.applyCmd(), a.exportCmd(),
+		a.statusCmd(), a.versionCmd(),
+	)
+	return root
+}
+
+// client returns the client of --addr, made on first use so that commands
+// that need no configd (version, completion, help) never fail on a bad
+// address.
+func (a *app) client() (*client.Client, error) {
+	if a.c != nil {
+		return a.c, nil
+	}
+	c, err := client.New(a.addr,
+		client.WithActor(a.actor),
+		client.WithUserAgent("configctl/"+version()),
+		client.WithTimeout(a.timeout),
+	)
+	if err != nil {
+		return nil, usagef("--addr: %v", strings.TrimPrefix(err.Error(), "client: "))
+	}
+	a.c = c
+	return c, nil
+}
+
+// defaultActor is $USER@hostname, or unknown@hostname.
+func defaultActor(getenv func(string) string) string {
+	user := getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return user + "@" + host
+}
+
+// version is configctl's version: Version, else the module version, else
+// "devel".
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// exactArgs, rangeArgs: argument checks whose messages say what is wanted.
+func rangeArgs(lo, hi int, want string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return usagef("%s: want %s, got %d argument(s)", cmd.Name(), want, len(args))
+		}
+		return nil
+	}
+}
