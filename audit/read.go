@@ -490,3 +490,45 @@ func changeBetween(key string, a, b *KeyValue) (Change, bool) {
 	}
 	return Change{Key: key, Type: OpPut, Old: a, New: b}, true
 }
+
+// RevisionsAfter returns up to limit revisions newer than since, oldest
+// first, with all their changes: what a watcher that has applied since must
+// apply next.
+func (s *Store) RevisionsAfter(ctx context.Context, since int64, limit int) ([]Revision, error) {
+	if since < 0 {
+		return nil, fmt.Errorf("%w: revision %d (revisions start at 1)", ErrRevisionGone, since)
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	var out []Revision
+	err := s.readTx(ctx, func(tx *sql.Tx, current int64) error {
+		if since > current {
+			return fmt.Errorf("%w: revision %d (current revision is %d)", ErrFutureRevision, since, current)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT rev FROM revisions WHERE rev > ? ORDER BY rev LIMIT ?`, since, limit)
+		if err != nil {
+			return fmt.Errorf("audit: revisions after %d: %w", since, err)
+		}
+		var revs []int64
+		for rows.Next() {
+			var r int64
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return fmt.Errorf("audit: revisions after %d: %w", since, err)
+			}
+			revs = append(revs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("audit: revisions after %d: %w", since, err)
+		}
+		out, err = loadRevisions(ctx, tx, revs, "1", nil)
+		// loadRevisions answers newest first.
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+		return err
+	})
+	return out, err
+}

@@ -580,3 +580,21 @@ func TestDatabaseIsWALWithFullSync(t *testing.T) {
 		t.Fatalf("journal_mode=%s synchronous=%d, want wal and 2", mode, syncMode)
 	}
 }
+
+func TestRevisionsAfterAreOldestFirstWithAllChanges(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	put(t, s, "a", "1")
+	s.Commit(ctx, Txn{Ops: []Op{Put("b", []byte("2"), ""), Put("c", []byte("3"), "")}})
+	del(t, s, "a")
+	revs, err := s.RevisionsAfter(ctx, 1, 10)
+	if err != nil || len(revs) != 2 || revs[0].Rev != 2 || len(revs[0].Changes) != 2 || revs[1].Rev != 3 || revs[1].Changes[0].Type != OpDelete {
+		t.Fatalf("revisions after 1 = %+v %v", revs, err)
+	}
+	if revs, _ := s.RevisionsAfter(ctx, 0, 1); len(revs) != 1 || revs[0].Rev != 1 {
+		t.Fatalf("limit 1 from 0 = %+v", revs)
+	}
+	if _, err := s.RevisionsAfter(ctx, 9, 10); !errors.Is(err, ErrFutureRevision) {
+		t.Fatalf("future since: %v", err)
+	}
+}

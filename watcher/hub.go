@@ -1,0 +1,466 @@
+// Package watcher is configd's watch hub: it receives every committed
+// revision from the store, in order, and fans it out to watchers subscribed
+// to keys and prefixes. A watcher can start from any revision it has
+// applied (since): the hub replays what it missed from memory, or from the
+// store when it is older than the in-memory window, or sends a snapshot of
+// its scope when since is 0.
+//
+// The hub never blocks a commit on a watcher: each watcher has a bounded
+// queue, and one that falls too far behind is cut off with a Resync batch
+// telling it to come back with its since.
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+)
+
+// Kind says what a Batch carries.
+type Kind uint8
+
+// The kinds of batch.
+const (
+	// KindChanges carries the changes of one revision within the scope.
+	KindChanges Kind = iota + 1
+	// KindSnapshot carries every live key of the scope at Rev; the watcher
+	// replaces its copy of the scope with it.
+	KindSnapshot
+	// KindResync says the watcher fell behind and was cut off; it must
+	// watch again from the last revision it applied.
+	KindResync
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindChanges:
+		return "changes"
+	case KindSnapshot:
+		return "snapshot"
+	case KindResync:
+		return "resync"
+	}
+	return "unknown"
+}
+
+// Event is what happened to one key.
+type Event struct {
+	Key         string
+	Type        audit.OpType
+	Value       []byte
+	ContentType string
+	CreateRev   int64
+	ModRev      int64
+	Version     int64
+}
+
+// Batch is one message to a watcher. Every batch brings the watcher to
+// revision Rev.
+type Batch struct {
+	Kind   Kind
+	Rev    int64
+	Actor  string
+	Origin string
+	Events []Event
+}
+
+// Filter selects keys: exact keys and prefixes (in any form keyspace.Prefix
+// accepts). An empty Filter selects nothing.
+type Filter struct {
+	Keys     []string
+	Prefixes []string
+}
+
+func (f Filter) normalize() (Filter, error) {
+	var out Filter
+	for _, k := range f.Keys {
+		if err := keyspace.Validate(k); err != nil {
+			return Filter{}, err
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	for _, p := range f.Prefixes {
+		cp, err := keyspace.Prefix(p)
+		if err != nil {
+			return Filter{}, err
+		}
+		out.Prefixes = append(out.Prefixes, cp)
+	}
+	if len(out.Keys) == 0 && len(out.Prefixes) == 0 {
+		return Filter{}, fmt.Errorf("%w: watch needs at least one key or prefix", audit.ErrBadRequest)
+	}
+	return out, nil
+}
+
+// Match reports whether key is selected by f (whose prefixes are canonical).
+func (f Filter) Match(key string) bool {
+	for _, k := range f.Keys {
+		if k == key {
+			return true
+		}
+	}
+	for _, p := range f.Prefixes {
+		if keyspace.InPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Store is what the hub reads to catch a watcher up. *audit.Store
+// implements it.
+type Store interface {
+	Get(ctx context.Context, key string, opts ...audit.ReadOption) (audit.KeyValue, error)
+	List(ctx context.Context, prefix string, opts ...audit.ReadOption) ([]audit.KeyValue, int64, error)
+	RevisionsAfter(ctx context.Context, since int64, limit int) ([]audit.Revision, error)
+}
+
+// Errors of Watch and Next.
+var (
+	// ErrClosed: the watcher or the hub was closed.
+	ErrClosed = errors.New("watcher closed")
+	// ErrResync: the watcher fell behind and was cut off after its Resync
+	// batch; watch again from the last applied revision.
+	ErrResync = errors.New("watcher fell behind; resync from the last applied revision")
+)
+
+// Option configures a Hub.
+type Option func(*Hub)
+
+// WithWindow sets how many recent revisions the hub keeps in memory for
+// resuming watchers (default 10,000). Older ones come from the store.
+func WithWindow(n int) Option { return func(h *Hub) { h.window = n } }
+
+// WithQueueLimit sets how many batches may wait for a watcher before it is
+// cut off with a Resync (default 1,024).
+func WithQueueLimit(n int) Option { return func(h *Hub) { h.queueLimit = n } }
+
+// WithResyncHook registers fn, called each time a watcher is cut off for
+// falling behind (for a metric).
+func WithResyncHook(fn func()) Option { return func(h *Hub) { h.onResync = fn } }
+
+// Hub fans revisions out to watchers. It is safe for concurrent use.
+type Hub struct {
+	st         Store
+	window     int
+	queueLimit int
+	onResync   func()
+
+	mu       sync.Mutex
+	rev      int64            // newest published revision
+	recent   []audit.Revision // the newest revisions, oldest first, at most window
+	watchers map[*Watcher]struct{}
+	closed   bool
+}
+
+// New returns a hub over st whose newest revision is rev (the store's
+// current revision when the hub starts). Feed it with Publish, for example
+// from audit.WithCommitHook.
+func New(st Store, rev int64, opts ...Option) *Hub {
+	h := &Hub{st: st, window: 10_000, queueLimit: 1024, rev: rev, watchers: map[*Watcher]struct{}{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Publish hands the hub a committed revision. Revisions must be published
+// in order, each once; Publish never blocks on a watcher.
+func (h *Hub) Publish(r audit.Revision) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || r.Rev <= h.rev {
+		return
+	}
+	h.rev = r.Rev
+	if h.window > 0 {
+		if len(h.recent) >= h.window {
+			n := copy(h.recent, h.recent[1:])
+			h.recent = h.recent[:n]
+		}
+		h.recent = append(h.recent, r)
+	}
+	for w := range h.watchers {
+		if b, ok := batchFor(r, w.filter); ok {
+			w.push(b)
+		}
+	}
+}
+
+// Rev returns the newest revision the hub has published.
+func (h *Hub) Rev() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rev
+}
+
+// Len returns the number of open watchers.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.watchers)
+}
+
+// Close closes every watcher; later Watch calls fail with ErrClosed.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	ws := h.watchers
+	h.watchers = map[*Watcher]struct{}{}
+	h.mu.Unlock()
+	for w := range ws {
+		w.finish(ErrClosed)
+	}
+}
+
+// batchFor returns the part of r that f selects.
+func batchFor(r audit.Revision, f Filter) (Batch, bool) {
+	var evs []Event
+	for _, c := range r.Changes {
+		if !f.Match(c.Key) {
+			continue
+		}
+		evs = append(evs, eventOf(c))
+	}
+	if len(evs) == 0 {
+		return Batch{}, false
+	}
+	return Batch{Kind: KindChanges, Rev: r.Rev, Actor: r.Actor, Origin: r.Origin, Events: evs}, true
+}
+
+func eventOf(c audit.Change) Event {
+	e := Event{Key: c.Key, Type: c.Type}
+	if c.New != nil {
+		e.Value, e.ContentType = c.New.Value, c.New.ContentType
+		e.CreateRev, e.ModRev, e.Version = c.New.CreateRev, c.New.ModRev, c.New.Version
+	}
+	return e
+}
+
+// Watch starts a watcher on f that has applied revision since: it first
+// receives what happened after since (or, for since 0, a snapshot of its
+// scope), then every new revision that touches its scope, in order, each
+// once. since newer than the hub's revision is audit.ErrFutureRevision.
+func (h *Hub) Watch(ctx context.Context, f Filter, since int64) (*Watcher, error) {
+	f, err := f.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if since < 0 {
+		return nil, fmt.Errorf("%w: since %d (revisions start at 1)", audit.ErrRevisionGone, since)
+	}
+	w := &Watcher{hub: h, filter: f, limit: h.queueLimit, notify: make(chan struct{}, 1), done: make(chan struct{})}
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	at := h.rev
+	if since > at {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("%w: since %d (current revision is %d)", audit.ErrFutureRevision, since, at)
+	}
+	// Register first, under the lock: every revision after at reaches the
+	// queue, and catch-up covers (since, at].
+	h.watchers[w] = struct{}{}
+	var fromMemory []Batch
+	inMemory := since > 0 && (since == at || len(h.recent) > 0 && h.recent[0].Rev <= since+1)
+	if inMemory {
+		for _, r := range h.recent {
+			if r.Rev > since {
+				if b, ok := batchFor(r, f); ok {
+					fromMemory = append(fromMemory, b)
+				}
+			}
+		}
+	}
+	h.mu.Unlock()
+
+	var catchUp []Batch
+	switch {
+	case inMemory:
+		catchUp = fromMemory
+	case since == 0:
+		snap, err := snapshot(ctx, h.st, f, at)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		catchUp = []Batch{snap}
+	default:
+		catchUp, err = replay(ctx, h.st, f, since, at)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	w.mu.Lock()
+	w.queue = append(catchUp, w.queue...)
+	w.mu.Unlock()
+	w.signal()
+	return w, nil
+}
+
+// snapshot reads f's scope at revision at.
+func snapshot(ctx context.Context, st Store, f Filter, at int64) (Batch, error) {
+	b := Batch{Kind: KindSnapshot, Rev: at}
+	if at == 0 {
+		return b, nil
+	}
+	seen := map[string]bool{}
+	add := func(kv audit.KeyValue) {
+		if seen[kv.Key] {
+			return
+		}
+		seen[kv.Key] = true
+		b.Events = append(b.Events, Event{Key: kv.Key, Type: audit.OpPut, Value: kv.Value, ContentType: kv.ContentType,
+			CreateRev: kv.CreateRev, ModRev: kv.ModRev, Version: kv.Version})
+	}
+	for _, p := range f.Prefixes {
+		kvs, _, err := st.List(ctx, p, audit.AtRev(at))
+		if err != nil {
+			return Batch{}, fmt.Errorf("watch: snapshot of %q: %w", p, err)
+		}
+		for _, kv := range kvs {
+			add(kv)
+		}
+	}
+	for _, k := range f.Keys {
+		kv, err := st.Get(ctx, k, audit.AtRev(at))
+		if errors.Is(err, audit.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return Batch{}, fmt.Errorf("watch: snapshot of %q: %w", k, err)
+		}
+		add(kv)
+	}
+	return b, nil
+}
+
+// replay reads the revisions (since, at] from the store.
+func replay(ctx context.Context, st Store, f Filter, since, at int64) ([]Batch, error) {
+	var out []Batch
+	for since < at {
+		revs, err := st.RevisionsAfter(ctx, since, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("watch: replay after %d: %w", since, err)
+		}
+		if len(revs) == 0 {
+			break
+		}
+		for _, r := range revs {
+			if r.Rev > at {
+				return out, nil
+			}
+			if b, ok := batchFor(r, f); ok {
+				out = append(out, b)
+			}
+			since = r.Rev
+		}
+	}
+	return out, nil
+}
+
+// Watcher receives batches for one Filter. Next is meant for one goroutine;
+// Close may be called from any.
+type Watcher struct {
+	hub    *Hub
+	filter Filter
+	limit  int
+	notify chan struct{}
+	done   chan struct{}
+
+	mu       sync.Mutex
+	queue    []Batch
+	err    error // set once the watcher ends
+	closed bool  // done is closed
+}
+
+func (w *Watcher) signal() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// push queues b; called by the hub with its lock held. It never blocks.
+func (w *Watcher) push(b Batch) {
+	w.mu.Lock()
+	if w.err != nil {
+		w.mu.Unlock()
+		return
+	}
+	if len(w.queue) >= w.limit {
+		// Too far behind: drop what is queued and tell the watcher to
+		// come back from the last revision it applied.
+		w.queue = []Batch{{Kind: KindResync, Rev: b.Rev}}
+		w.err = ErrResync
+		w.mu.Unlock()
+		delete(w.hub.watchers, w)
+		if w.hub.onResync != nil {
+			w.hub.onResync()
+		}
+		w.signal()
+		return
+	}
+	w.queue = append(w.queue, b)
+	w.mu.Unlock()
+	w.signal()
+}
+
+// Next returns the next batch, waiting for one. After a KindResync batch,
+// and after Close, it returns an error (ErrResync, ErrClosed).
+func (w *Watcher) Next(ctx context.Context) (Batch, error) {
+	for {
+		w.mu.Lock()
+		if len(w.queue) > 0 {
+			b := w.queue[0]
+			w.queue[0] = Batch{}
+			w.queue = w.queue[1:]
+			w.mu.Unlock()
+			return b, nil
+		}
+		err := w.err
+		w.mu.Unlock()
+		if err != nil {
+			return Batch{}, err
+		}
+		select {
+		case <-w.notify:
+		case <-w.done:
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// Filter returns the watcher's filter, with canonical prefixes.
+func (w *Watcher) Filter() Filter { return w.filter }
+
+// Close stops the watcher and releases it from the hub.
+func (w *Watcher) Close() {
+	w.hub.mu.Lock()
+	delete(w.hub.watchers, w)
+	w.hub.mu.Unlock()
+	w.finish(ErrClosed)
+}
+
+func (w *Watcher) finish(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+		w.queue = nil
+	}
+	if !w.closed {
+		w.closed = true
+		close(w.done)
+	}
+	w.mu.Unlock()
+	w.signal()
+}
