@@ -376,8 +376,8 @@ type Watcher struct {
 	notify chan struct{}
 	done   chan struct{}
 
-	mu       sync.Mutex
-	queue    []Batch
+	mu     sync.Mutex
+	queue  []Batch
 	err    error // set once the watcher ends
 	closed bool  // done is closed
 }
