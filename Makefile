@@ -27,3 +27,7 @@ bench-load: build
 
 fmt:
 	gofmt -w .
+
+## proto: regenerate api/configdpb from configd.proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+proto:
+	cd api/configdpb && $(GO) generate
