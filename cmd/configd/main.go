@@ -1,0 +1,48 @@
+// Command configd is the configuration daemon: it serves the audited
+// configuration store over HTTP. Flags, environment variables
+// (CONFIGD_...) and a YAML config file set it up; see configd -h and
+// configd.example.yaml. The daemon itself is server.Run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/configd/configd/server"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	cfg, err := server.LoadConfig(os.Args[1:], os.LookupEnv, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, server.ErrVersion):
+		fmt.Println("configd", server.Version())
+		return 0
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "configd:", err)
+		return 2
+	}
+	logger, err := server.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "configd:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal starts a graceful shutdown, a second one
+	// kills the process the default way.
+	context.AfterFunc(ctx, stop)
+	if err := server.Run(ctx, cfg, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "configd:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/configd/configd/audit"
+)
+
+// MaxMaxValueSize is the largest max_value_size a Config accepts: 256 MiB.
+const MaxMaxValueSize = 256 << 20
+
+// Config is the daemon's configuration. Every field is a setting with a
+// flag (--data-dir), an environment variable (CONFIGD_DATA_DIR) and a key
+// in the YAML config file (data_dir); LoadConfig layers them.
+type Config struct {
+	// DataDir holds the database, configd.db; it is created (0700) when
+	// missing. Default "./data".
+	DataDir string
+	// HTTPAddr is the address the HTTP API listens on; port 0 picks a free
+	// port, which the "listening" log line reports. Default
+	// "127.0.0.1:7700".
+	HTTPAddr string
+	// LogFormat is "text" (default) or "json".
+	LogFormat string
+	// LogLevel is "debug", "info" (default), "warn" or "error".
+	LogLevel string
+	// MaxValueSize is the largest value, in bytes (default 1 MiB).
+	MaxValueSize int
+	// ShutdownTimeout bounds how long a shutdown waits for in-flight
+	// requests before it closes their connections (default 10s).
+	ShutdownTimeout time.Duration
+}
+
+// DBFile is the name of the database file in the data dir.
+const DBFile = "configd.db"
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:         "./data",
+		HTTPAddr:        "127.0.0.1:7700",
+		LogFormat:       "text",
+		LogLevel:        "info",
+		MaxValueSize:    audit.DefaultMaxValueSize,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate says what is wrong with c, all in one line, or returns nil.
+func (c Config) Validate() error {
+	var errs []string
+	for _, s := range settings {
+		if err := s.check(&c); err != nil {
+			errs = append(errs, s.key()+": "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid configuration: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ErrVersion is returned by LoadConfig when --version is given: the caller
+// prints Version() and exits with success.
+var ErrVersion = errors.New("version requested")
+
+// EnvPrefix starts the name of every environment variable configd reads.
+const EnvPrefix = "CONFIGD_"
+
+// LoadConfig builds the configuration from the command-line args (without
+// the program name), the environment (through lookupEnv, e.g. os.LookupEnv)
+// and the YAML file named by --config or CONFIGD_CONFIG. Precedence, from
+// strongest: flag, environment, file, default. An environment variable
+// that is set but empty counts as unset. Usage and flag errors are printed
+// to output. It returns flag.ErrHelp for -h and ErrVersion for --version.
+func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.Writer) (Config, error) {
+	def := DefaultConfig()
+	fs := flag.NewFlagSet("configd", flag.ContinueOnError)
+	fs.SetOutput(output)
+	vals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		vals[s.name] = fs.String(s.name, s.get(&def), fmt.Sprintf("%s\n(env %s, config key %s)", s.usage, s.env(), s.key()))
+	}
+	configPath := fs.String("config", "", "YAML config file; see configd.example.yaml\n(env "+EnvPrefix+"CONFIG)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: configd [flags]\n\nconfigd serves the configuration store over HTTP. Flags:\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nPrecedence: flag > environment > config file > default.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (configd takes only flags; see configd -h)", fs.Arg(0))
+	}
+	if *showVersion {
+		return Config{}, ErrVersion
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	cfg := def
+	path := *configPath
+	if !given["config"] {
+		if v, ok := lookupEnv(EnvPrefix + "CONFIG"); ok && v != "" {
+			path = v
+		}
+	}
+	if path != "" {
+		if err := applyConfigFile(&cfg, path); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, s := range settings {
+		if v, ok := lookupEnv(s.env()); ok && v != "" {
+			if err := s.set(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("environment %s=%q: %w", s.env(), v, err)
+			}
+		}
+	}
+	for _, s := range settings {
+		if given[s.name] {
+			if err := s.set(&cfg, *vals[s.name]); err != nil {
+				return Config{}, fmt.Errorf("flag --%s=%q: %w", s.name, *vals[s.name], err)
+			}
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// applyConfigFile sets what the YAML file at path sets: a flat mapping of
+// setting keys to scalars. Unknown keys are errors, so that a typo does not
+// silently leave a default in place.
+func applyConfigFile(cfg *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config file %s: %v", path, oneLine(err.Error()))
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty, or only comments
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config file %s: line %d: want a mapping of settings (key: value)", path, root.Line)
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		s, ok := settingByKey(k.Value)
+		if !ok {
+			return fmt.Errorf("config file %s: line %d: unknown key %q (known: %s)", path, k.Line, k.Value, knownKeys())
+		}
+		if line, dup := seen[k.Value]; dup {
+			return fmt.Errorf("config file %s: line %d: %s is already set on line %d", path, k.Line, k.Value, line)
+		}
+		seen[k.Value] = k.Line
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config file %s: line %d: %s: want a single value", path, v.Line, k.Value)
+		}
+		if err := s.set(cfg, v.Value); err != nil {
+			return fmt.Errorf("config file %s: line %d: %s: %w", path, v.Line, k.Value, err)
+		}
+	}
+	return nil
+}
+
+// setting is one configuration setting: its flag name, and from it its
+// file key (data-dir → data_dir) and environment variable
+// (CONFIGD_DATA_DIR).
+type setting struct {
+	name  string
+	usage string
+	get   func(*Config) string
+	// set parses and checks v, then stores it.
+	set   func(c *Config, v string) error
+	check func(*Config) error
+}
+
+func (s setting) key() string { return strings.ReplaceAll(s.name, "-", "_") }
+func (s setting) env() string { return EnvPrefix + strings.ToUpper(s.key()) }
+
+func settingByKey(k string) (setting, bool) {
+	for _, s := range settings {
+		if s.key() == k {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
+func knownKeys() string {
+	keys := make([]string, len(settings))
+	for i, s := range settings {
+		keys[i] = s.key()
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+// stringSetting is a setting whose value is a string checked by check.
+func stringSetting(name, usage string, field func(*Config) *string, check func(string) error) setting {
+	return setting{
+		name:  name,
+		usage: usage,
+		get:   func(c *Config) string { return *field(c) },
+		set: func(c *Config, v string) error {
+			if err := check(v); err != nil {
+				return err
+			}
+			*field(c) = v
+			return nil
+		},
+		check: func(c *Config) error { return check(*field(c)) },
+	}
+}
+
+var settings = []setting{
+	stringSetting("data-dir", "directory of the database, "+DBFile+" (created 0700 if missing)",
+		func(c *Config) *string { return &c.DataDir }, checkDataDir),
+	stringSetting("http-addr", "host:port the HTTP API listens on (port 0: any free port)",
+		func(c *Config) *string { return &c.HTTPAddr }, checkHTTPAddr),
+	stringSetting("log-format", "log format: text or json",
+		func(c *Config) *string { return &c.LogFormat }, checkLogFormat),
+	stringSetting("log-level", "log level: debug, info, warn or error",
+		func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
+	{
+		name:  "max-value-size",
+		usage: "largest value accepted, in bytes",
+		get:   func(c *Config) string { return strconv.Itoa(c.MaxValueSize) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number of bytes", v)
+			}
+			if err := checkMaxValueSize(n); err != nil {
+				return err
+			}
+			c.MaxValueSize = n
+			return nil
+		},
+		check: func(c *Config) error { return checkMaxValueSize(c.MaxValueSize) },
+	},
+	{
+		name:  "shutdown-timeout",
+		usage: "how long a shutdown waits for in-flight requests (e.g. 10s)",
+		get:   func(c *Config) string { return c.ShutdownTimeout.String() },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (e.g. 10s, 1m)", v)
+			}
+			if err := checkShutdownTimeout(d); err != nil {
+				return err
+			}
+			c.ShutdownTimeout = d
+			return nil
+		},
+		check: func(c *Config) error { return checkShutdownTimeout(c.ShutdownTimeout) },
+	},
+}
+
+func checkDataDir(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func checkHTTPAddr(s string) error {
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:7700)", s)
+	}
+	return nil
+}
+
+func checkLogFormat(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("%q: want text or json", s)
+	}
+	return nil
+}
+
+func checkLogLevel(s string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return nil
+}
+
+func checkMaxValueSize(n int) error {
+	if n < 1 || n > MaxMaxValueSize {
+		return fmt.Errorf("%d: want 1 to %d bytes", n, MaxMaxValueSize)
+	}
+	return nil
+}
+
+func checkShutdownTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s: want a positive duration", d)
+	}
+	return nil
+}
+
+// NewLogger returns a logger writing to w in format ("text" or "json") at
+// level ("debug", "info", "warn", "error").
+func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}

@@ -1,0 +1,286 @@
+// Package server is the configd daemon: the HTTP API over the audit store
+// (NewHandler), its health and metrics endpoints, the daemon's
+// configuration (LoadConfig) and Run, which wires the store, the listener
+// and graceful shutdown together.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
+)
+
+// DefaultMaxRequestBody caps the body of POST /v1/txn and POST
+// /v1/rollback: 64 MiB.
+const DefaultMaxRequestBody = 64 << 20
+
+// OriginAPI is the origin recorded for writes made through the HTTP API.
+const OriginAPI = "api"
+
+// HandlerOption configures NewHandler.
+type HandlerOption func(*handlerOptions)
+
+type handlerOptions struct {
+	logger         *slog.Logger
+	version        string
+	maxRequestBody int64
+	identity       func(http.Handler) http.Handler
+	ready          func(context.Context) error
+}
+
+// WithLogger sets the logger for errors and the access log (at debug
+// level). The default is slog.Default().
+func WithLogger(l *slog.Logger) HandlerOption {
+	return func(o *handlerOptions) { o.logger = l }
+}
+
+// WithVersion sets the version that GET /v1/status reports (default
+// Version()).
+func WithVersion(v string) HandlerOption {
+	return func(o *handlerOptions) { o.version = v }
+}
+
+// WithMaxRequestBody caps the JSON body of a transaction or a rollback, in
+// bytes. The default is DefaultMaxRequestBody or, when larger, twice the
+// store's MaxValueSize plus 1 MiB, so that a transaction can carry a
+// largest value in base64. PUT bodies are capped by MaxValueSize instead.
+func WithMaxRequestBody(n int64) HandlerOption {
+	return func(o *handlerOptions) { o.maxRequestBody = n }
+}
+
+// WithIdentity replaces HeaderIdentity, the middleware that decides who a
+// request comes from. mw must put the actor in the request's context with
+// WithActor, or answer the request itself (for instance with 401).
+func WithIdentity(mw func(http.Handler) http.Handler) HandlerOption {
+	return func(o *handlerOptions) { o.identity = mw }
+}
+
+// WithReadiness adds a check to /readyz, beyond the store answering: a
+// non-nil error makes /readyz answer 503 with the error's message. Run
+// uses it to report "shutting down" while it drains.
+func WithReadiness(check func(context.Context) error) HandlerOption {
+	return func(o *handlerOptions) { o.ready = check }
+}
+
+type handler struct {
+	st      *audit.Store
+	opts    handlerOptions
+	metrics *metrics
+}
+
+// NewHandler returns the HTTP API of configd over st: the /v1 routes,
+// /healthz, /readyz and /metrics (docs/api.md describes them). Each handler
+// has its own Prometheus registry, so several can live in one process. It
+// panics if st is nil.
+func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
+	if st == nil {
+		panic("server: NewHandler with a nil store")
+	}
+	h := &handler{st: st, opts: handlerOptions{
+		logger:         slog.Default(),
+		version:        Version(),
+		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),
+		identity:       HeaderIdentity,
+	}}
+	for _, o := range opts {
+		o(&h.opts)
+	}
+	if h.opts.maxRequestBody <= 0 {
+		panic("server: WithMaxRequestBody needs a positive size")
+	}
+	if h.opts.identity == nil {
+		panic("server: WithIdentity(nil)")
+	}
+	h.metrics = newMetrics(st)
+
+	r := chi.NewRouter()
+	r.Use(h.observe, h.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
+			Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeBadRequest,
+			Message: "method " + r.Method + " is not allowed on " + oneLine(r.URL.Path)})
+	})
+	r.Get("/healthz", h.healthz)
+	r.Get("/readyz", h.readyz)
+	r.Method(http.MethodGet, "/metrics", h.metrics.handler())
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(h.opts.identity)
+		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
+				Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})
+		})
+		r.Get("/kv", h.list)
+		r.Get("/kv/*", h.get)
+		r.Put("/kv/*", h.put)
+		r.Delete("/kv/*", h.del)
+		r.Post("/txn", h.txn)
+		r.Get("/history", h.history)
+		r.Get("/revisions/{rev}", h.revision)
+		r.Get("/diff", h.diff)
+		r.Post("/rollback", h.rollback)
+		r.Get("/status", h.status)
+	})
+	return r
+}
+
+// fail answers a request with the error response err maps to. Errors that
+// are not the client's fault are logged with their cause.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, body, known := errorBody(err)
+	switch {
+	case !known:
+		h.opts.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status == http.StatusServiceUnavailable:
+		h.opts.logger.Warn("request not served", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusConflict && body.Rev == 0 {
+		body.Rev = h.st.Rev()
+	}
+	if w.Header().Get(api.HeaderRev) == "" {
+		setRev(w, h.st.Rev())
+	}
+	writeError(w, status, body)
+}
+
+func setRev(w http.ResponseWriter, rev int64) {
+	w.Header().Set(api.HeaderRev, strconv.FormatInt(rev, 10))
+}
+
+// recoverer turns a panic in a handler into a logged 500, so that one bad
+// request cannot take the daemon down.
+func (h *handler) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.opts.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path,
+				"panic", v, "stack", string(debug.Stack()))
+			writeError(w, http.StatusInternalServerError, api.ErrorBody{Code: api.CodeInternal,
+				Message: "internal error; the server log has the details"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyProbeKey is read by /readyz to see that the store answers; whether
+// it exists does not matter.
+const readyProbeKey = "configd-readyz-probe"
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var err error
+	if h.opts.ready != nil {
+		err = h.opts.ready(ctx)
+	}
+	if err == nil {
+		if _, gerr := h.st.Get(ctx, readyProbeKey); gerr != nil && !errors.Is(gerr, audit.ErrNotFound) {
+			err = gerr
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: " + oneLine(err.Error()) + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rev := h.st.Rev()
+	setRev(w, rev)
+	writeJSON(w, http.StatusOK, api.Status{Rev: rev, Version: h.opts.version})
+}
+
+// checkParams refuses query parameters outside known, so that a typo
+// (?revision=3) is an error instead of a silently different answer.
+func checkParams(q url.Values, known ...string) error {
+	for name := range q {
+		ok := false
+		for _, k := range known {
+			if name == k {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			if len(known) == 0 {
+				return badRequest("unknown query parameter %q: this route takes none", name)
+			}
+			return badRequest("unknown query parameter %q (this route takes %s)", name, strings.Join(known, ", "))
+		}
+	}
+	for _, k := range known {
+		if len(q[k]) > 1 {
+			return badRequest("query parameter %q is given %d times", k, len(q[k]))
+		}
+	}
+	return nil
+}
+
+// revParam parses the revision parameter name: 0 when absent.
+func revParam(q url.Values, name string) (int64, error) {
+	s, ok := q[name]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s[0], 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("%s=%q is not a revision (a whole number >= 0)", name, s[0])
+	}
+	return n, nil
+}
+
+// optRevParam parses an optional revision parameter, telling whether it
+// was given.
+func optRevParam(q url.Values, name string) (int64, bool, error) {
+	if _, ok := q[name]; !ok {
+		return 0, false, nil
+	}
+	n, err := revParam(q, name)
+	return n, err == nil, err
+}
+
+func boolParam(q url.Values, name string) (bool, error) {
+	s, ok := q[name]
+	if !ok {
+		return false, nil
+	}
+	if s[0] == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(s[0])
+	if err != nil {
+		return false, badRequest("%s=%q is not a boolean (true or false)", name, s[0])
+	}
+	return b, nil
+}

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/configd/configd/api"
+)
+
+// MaxActorLen is the longest actor name, in bytes, that HeaderIdentity
+// accepts.
+const MaxActorLen = 256
+
+type actorKey struct{}
+
+// WithActor returns a copy of ctx that carries actor: the identity that
+// handlers record as the author of the request's writes. An identity
+// middleware (HeaderIdentity today, an authenticating one later) calls it.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor that an identity middleware put in ctx, or ""
+// when there is none. Handlers read the actor only from here.
+func ActorFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// HeaderIdentity is the default identity middleware. It trusts the
+// X-Configd-Actor header as the actor; without it the actor is
+// "anonymous@" followed by the client's IP address. It authenticates
+// nobody: it only records who a client says it is, until authentication
+// replaces it (see WithIdentity).
+//
+// An actor that is longer than MaxActorLen, not UTF-8 or holds control
+// characters is refused with 400 bad_request.
+func HeaderIdentity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor := r.Header.Get(api.HeaderActor)
+		if actor == "" {
+			actor = "anonymous@" + remoteIP(r)
+		} else if msg := checkActor(actor); msg != "" {
+			writeError(w, http.StatusBadRequest, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), actor)))
+	})
+}
+
+func checkActor(a string) string {
+	if len(a) > MaxActorLen {
+		return "header " + api.HeaderActor + " is longer than 256 bytes"
+	}
+	if !utf8.ValidString(a) {
+		return "header " + api.HeaderActor + " is not valid UTF-8"
+	}
+	for _, r := range a {
+		if unicode.IsControl(r) {
+			return "header " + api.HeaderActor + " contains a control character"
+		}
+	}
+	return ""
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

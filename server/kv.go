@@ -1,0 +1,267 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+)
+
+// keyParam returns the key of a /v1/kv/{key...} route, percent-decoded and
+// validated.
+func keyParam(r *http.Request) (string, error) {
+	key := chi.URLParam(r, "*")
+	// chi routes on the escaped path when the URL has one (a key with %2F
+	// or invalid UTF-8 in it), so the parameter is then still escaped.
+	if r.URL.RawPath != "" {
+		k, err := url.PathUnescape(key)
+		if err != nil {
+			return "", withKey(fmt.Errorf("%w: key %q is not a valid URL path", keyspace.ErrInvalidKey, key), key)
+		}
+		key = k
+	}
+	if err := keyspace.Validate(key); err != nil {
+		if key == "" {
+			err = fmt.Errorf("%w (to list keys, GET /v1/kv?prefix=P)", err)
+		}
+		return "", withKey(err, key)
+	}
+	return key, nil
+}
+
+// GET /v1/kv/{key...}[?rev=N][&raw=true]
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, "rev", "raw"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	key, err := keyParam(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rev, err := revParam(q, "rev")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	raw, err := boolParam(q, "raw")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var opts []audit.ReadOption
+	readRev := rev
+	if rev > 0 {
+		opts = append(opts, audit.AtRev(rev))
+	} else {
+		// Read before the value, so the value is at least this new and a
+		// watch from this revision misses nothing.
+		readRev = h.st.Rev()
+	}
+	kv, err := h.st.Get(r.Context(), key, opts...)
+	setRev(w, readRev)
+	if err != nil {
+		if errors.Is(err, audit.ErrNotFound) {
+			msg := fmt.Sprintf("key %q not found", key)
+			if rev > 0 {
+				msg += fmt.Sprintf(" at revision %d", rev)
+			}
+			err = &httpError{status: http.StatusNotFound, code: api.CodeNotFound, msg: msg, key: key}
+		}
+		h.fail(w, r, withKey(err, key))
+		return
+	}
+	if raw {
+		w.Header().Set("Content-Type", kv.ContentType)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(kv.Value)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIKV(kv))
+}
+
+// formMessage answers curl -d, which sends the value form-encoded and
+// strips its newlines.
+const formMessage = "Content-Type application/x-www-form-urlencoded (what curl -d sends) is not a value type: " +
+	"send the value with curl --data-binary and name its type, e.g. -H 'Content-Type: text/plain' " +
+	"(or application/json, application/yaml, application/octet-stream)"
+
+// PUT /v1/kv/{key...}[?if_mod_rev=N]
+func (h *handler) put(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, "if_mod_rev"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	key, err := keyParam(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ifModRev, cas, err := optRevParam(q, "if_mod_rev")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/x-www-form-urlencoded" {
+		h.fail(w, r, &httpError{status: http.StatusUnsupportedMediaType, code: api.CodeBadContentType, msg: formMessage, key: key})
+		return
+	}
+	value, err := h.readValue(w, r)
+	if err != nil {
+		h.fail(w, r, withKey(err, key))
+		return
+	}
+	op := audit.Put(key, value, ct)
+	if cas {
+		op = op.WithModRev(ifModRev)
+	}
+	rev, err := h.st.Commit(r.Context(), audit.Txn{
+		Actor:  ActorFrom(r.Context()),
+		Reason: r.Header.Get(api.HeaderReason),
+		Origin: OriginAPI,
+		Ops:    []audit.Op{op},
+	})
+	if err != nil {
+		h.fail(w, r, withKey(err, key))
+		return
+	}
+	setRev(w, rev.Rev)
+	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
+}
+
+// readValue reads a PUT body of at most the store's MaxValueSize bytes. A
+// larger body is refused without reading it all; a body cut short (the
+// client went away) is an error, so nothing is committed.
+func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := h.st.MaxValueSize()
+	tooLarge := func(size string) error {
+		return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+			"value is %s; the limit is %d bytes", size, limit)
+	}
+	if r.ContentLength > int64(limit) {
+		return nil, tooLarge(fmt.Sprintf("%d bytes", r.ContentLength))
+	}
+	// One byte more than the limit, so that a value of exactly the limit
+	// reads whole and a larger one is caught at limit+1 bytes.
+	body := http.MaxBytesReader(w, r.Body, int64(limit)+1)
+	value, err := io.ReadAll(body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), err == nil && len(value) > limit:
+		return nil, tooLarge(fmt.Sprintf("more than %d bytes", limit))
+	case err != nil:
+		h.opts.logger.Debug("request body cut short", "method", r.Method, "path", r.URL.Path, "err", err)
+		return nil, badRequest("could not read the whole request body: %v", err)
+	}
+	return value, nil
+}
+
+// DELETE /v1/kv/{key...}[?if_mod_rev=N]
+func (h *handler) del(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, "if_mod_rev"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	key, err := keyParam(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ifModRev, cas, err := optRevParam(q, "if_mod_rev")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	op := audit.Delete(key)
+	if cas {
+		op = op.WithModRev(ifModRev)
+	}
+	rev, err := h.st.Commit(r.Context(), audit.Txn{
+		Actor:  ActorFrom(r.Context()),
+		Reason: r.Header.Get(api.HeaderReason),
+		Origin: OriginAPI,
+		Ops:    []audit.Op{op},
+	})
+	if err != nil {
+		h.fail(w, r, withKey(err, key))
+		return
+	}
+	setRev(w, rev.Rev)
+	if len(rev.Changes) == 0 {
+		// A delete that changed nothing found no key to delete.
+		h.fail(w, r, &httpError{status: http.StatusNotFound, code: api.CodeNotFound,
+			msg: fmt.Sprintf("key %q not found", key), key: key})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: true})
+}
+
+// GET /v1/kv?prefix=P[&format=tree][&rev=N]
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, "prefix", "format", "rev"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	prefix, err := keyspace.Prefix(q.Get("prefix"))
+	if err != nil {
+		h.fail(w, r, withKey(err, q.Get("prefix")))
+		return
+	}
+	format := q.Get("format")
+	if format != "" && format != "list" && format != "tree" {
+		h.fail(w, r, badRequest("format=%q: want list or tree", format))
+		return
+	}
+	rev, err := revParam(q, "rev")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var opts []audit.ReadOption
+	if rev > 0 {
+		opts = append(opts, audit.AtRev(rev))
+	}
+	kvs, readRev, err := h.st.List(r.Context(), prefix, opts...)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	setRev(w, readRev)
+	if format == "tree" {
+		writeJSON(w, http.StatusOK, api.TreeResponse{Rev: readRev, Prefix: prefix, Tree: buildTree(prefix, kvs)})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ListResponse{Rev: readRev, Prefix: prefix, KVs: toAPIKVs(kvs)})
+}
+
+// normalType returns the bare, lower-case media type of a content type,
+// with the YAML aliases folded into application/yaml.
+func normalType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(ct))
+	}
+	switch mt {
+	case "", "text/plain":
+		return api.TypeText
+	case "text/yaml", "application/x-yaml", "text/x-yaml":
+		return api.TypeYAML
+	}
+	return mt
+}

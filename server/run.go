@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/configd/configd/audit"
+)
+
+// Run runs the daemon until ctx is done: it prepares the data dir, opens
+// the store, serves the HTTP API on cfg.HTTPAddr and logs "listening" with
+// the bound address (addr=127.0.0.1:43567 with port 0). When ctx is done it
+// stops accepting connections, lets in-flight requests finish (for at most
+// cfg.ShutdownTimeout), then closes the store, and returns nil.
+//
+// Errors are one line that says what to fix: a data dir that cannot be
+// used, one in use by another configd, an address that cannot be bound.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	dbPath, err := prepareDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	logger.Info("configd starting", "version", Version(), "data_dir", cfg.DataDir, "db", dbPath,
+		"max_value_size", cfg.MaxValueSize)
+
+	// The store may keep the context it was opened with for its own
+	// lifetime; it must outlive ctx, which ends when shutdown begins, and
+	// be cancelled only if ctx ends while Open is still working.
+	openCtx, cancelOpen := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelOpen()
+	stopWatch := context.AfterFunc(ctx, cancelOpen)
+	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger))
+	stopWatch()
+	switch {
+	case errors.Is(err, audit.ErrLocked):
+		return fmt.Errorf("data dir %s is in use by another configd", cfg.DataDir)
+	case errors.Is(err, audit.ErrSchemaTooNew):
+		return fmt.Errorf("data dir %s holds a database written by a newer configd; run that version or newer", cfg.DataDir)
+	case err != nil:
+		return fmt.Errorf("open database %s: %w", dbPath, err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		closeStore(st, logger)
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	var draining atomic.Bool
+	srv := &http.Server{
+		Handler: NewHandler(st,
+			WithLogger(logger),
+			WithReadiness(func(context.Context) error {
+				if draining.Load() {
+					return errors.New("shutting down")
+				}
+				return nil
+			}),
+		),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		closeStore(st, logger)
+		return fmt.Errorf("serve HTTP on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	draining.Store(true)
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("in-flight requests did not finish in time; closing their connections", "err", err)
+		_ = srv.Close()
+	}
+	<-served // http.ErrServerClosed
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", dbPath, err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func closeStore(st *audit.Store, logger *slog.Logger) {
+	if err := st.Close(); err != nil {
+		logger.Error("close database", "err", err)
+	}
+}
+
+// prepareDataDir makes sure dir is a directory configd can write in,
+// creating it (0700) if missing, and returns the database's path in it.
+func prepareDataDir(dir string) (string, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return "", fmt.Errorf("data dir %s is not a directory", dir)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("cannot create data dir %s: %s", dir, pathReason(dir, err))
+		}
+	case err != nil:
+		return "", fmt.Errorf("cannot use data dir %s: %s", dir, pathReason(dir, err))
+	}
+	// Stat says nothing of permissions as the database will meet them
+	// (ACLs, read-only mounts): try.
+	f, err := os.CreateTemp(dir, ".configd-write-test-*")
+	if err != nil {
+		return "", fmt.Errorf("data dir %s is not writable: %s", dir, pathReason(dir, err))
+	}
+	name := f.Name()
+	_ = f.Close()
+	_ = os.Remove(name)
+	return filepath.Join(dir, DBFile), nil
+}
+
+// pathReason explains a failed operation on path in a few words; when a
+// parent of path is a regular file it names that file.
+func pathReason(path string, err error) string {
+	if errors.Is(err, syscall.ENOTDIR) {
+		for p := filepath.Dir(filepath.Clean(path)); ; p = filepath.Dir(p) {
+			if fi, serr := os.Stat(p); serr == nil && !fi.IsDir() {
+				return p + " is a file, not a directory"
+			}
+			if next := filepath.Dir(p); next == p {
+				break
+			}
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
