@@ -245,7 +245,7 @@ func eventOf(c audit.Change) Event {
 // receives what happened after since (or, for since 0, a snapshot of its
 // scope), then every new revision that touches its scope, in order, each
 // once. since newer than the hub's revision is audit.ErrFutureRevision.
-func (h *Hub) Watch(ctx context.Context, f Filter, since int64) (*Watcher, error) {
+func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOption) (*Watcher, error) {
 	f, err := f.normalize()
 	if err != nil {
 		return nil, err
@@ -254,6 +254,9 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64) (*Watcher, error
 		return nil, fmt.Errorf("%w: since %d (revisions start at 1)", audit.ErrRevisionGone, since)
 	}
 	w := &Watcher{hub: h, filter: f, limit: h.queueLimit, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	for _, o := range opts {
+		o(w)
+	}
 
 	h.mu.Lock()
 	if h.closed {
@@ -367,6 +370,14 @@ func replay(ctx context.Context, st Store, f Filter, since, at int64) ([]Batch, 
 	return out, nil
 }
 
+// WatchOption configures one watcher.
+type WatchOption func(*Watcher)
+
+// WithNotify makes the watcher signal ch (without blocking) whenever a batch
+// is queued or it ends, in addition to its own signal. Many watchers can
+// share one channel, so that one goroutine serves them all with TryNext.
+func WithNotify(ch chan struct{}) WatchOption { return func(w *Watcher) { w.shared = ch } }
+
 // Watcher receives batches for one Filter. Next is meant for one goroutine;
 // Close may be called from any.
 type Watcher struct {
@@ -374,6 +385,7 @@ type Watcher struct {
 	filter Filter
 	limit  int
 	notify chan struct{}
+	shared chan struct{} // optional, see WithNotify
 	done   chan struct{}
 
 	mu     sync.Mutex
@@ -387,6 +399,27 @@ func (w *Watcher) signal() {
 	case w.notify <- struct{}{}:
 	default:
 	}
+	if w.shared != nil {
+		select {
+		case w.shared <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// TryNext returns the next queued batch without waiting: ok is false when
+// none is queued. Once the watcher has ended and its queue is drained it
+// returns the reason (ErrResync, ErrClosed).
+func (w *Watcher) TryNext() (b Batch, ok bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) > 0 {
+		b = w.queue[0]
+		w.queue[0] = Batch{}
+		w.queue = w.queue[1:]
+		return b, true, nil
+	}
+	return Batch{}, false, w.err
 }
 
 // push queues b; called by the hub with its lock held. It never blocks.
@@ -418,16 +451,10 @@ func (w *Watcher) push(b Batch) {
 // and after Close, it returns an error (ErrResync, ErrClosed).
 func (w *Watcher) Next(ctx context.Context) (Batch, error) {
 	for {
-		w.mu.Lock()
-		if len(w.queue) > 0 {
-			b := w.queue[0]
-			w.queue[0] = Batch{}
-			w.queue = w.queue[1:]
-			w.mu.Unlock()
+		b, ok, err := w.TryNext()
+		if ok {
 			return b, nil
 		}
-		err := w.err
-		w.mu.Unlock()
 		if err != nil {
 			return Batch{}, err
 		}

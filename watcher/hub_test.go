@@ -214,3 +214,38 @@ func TestOpeningAndClosingManyWatchersLeaksNothing(t *testing.T) {
 		t.Fatalf("goroutines %d -> %d", before, after)
 	}
 }
+
+func TestManyWatchersCanShareOneNotifyChannel(t *testing.T) {
+	st, hub := setup(t)
+	ch := make(chan struct{}, 1)
+	a, _ := hub.Watch(context.Background(), Filter{Keys: []string{"a"}}, 0, WithNotify(ch))
+	b, _ := hub.Watch(context.Background(), Filter{Keys: []string{"b"}}, 0, WithNotify(ch))
+	defer a.Close()
+	defer b.Close()
+	put(t, st, "a", "1", "b", "2")
+	got := map[string]int64{}
+	for len(got) < 2 {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no notification; got %v", got)
+		}
+		for _, w := range []*Watcher{a, b} {
+			for {
+				bt, ok, err := w.TryNext()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				if bt.Kind == KindChanges {
+					got[bt.Events[0].Key] = bt.Rev
+				}
+			}
+		}
+	}
+	if got["a"] != 1 || got["b"] != 1 {
+		t.Fatalf("got %v", got)
+	}
+}
