@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
@@ -65,6 +66,8 @@ type Batch struct {
 	Rev    int64
 	Actor  string
 	Origin string
+	// Time is when the revision was committed (zero for snapshots).
+	Time   time.Time
 	Events []Event
 }
 
@@ -229,7 +232,7 @@ func batchFor(r audit.Revision, f Filter) (Batch, bool) {
 	if len(evs) == 0 {
 		return Batch{}, false
 	}
-	return Batch{Kind: KindChanges, Rev: r.Rev, Actor: r.Actor, Origin: r.Origin, Events: evs}, true
+	return Batch{Kind: KindChanges, Rev: r.Rev, Actor: r.Actor, Origin: r.Origin, Time: r.Time, Events: evs}, true
 }
 
 func eventOf(c audit.Change) Event {

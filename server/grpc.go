@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/watcher"
+)
+
+// DefaultProgressInterval is how often an idle watch is told the current
+// revision.
+const DefaultProgressInterval = 10 * time.Second
+
+// GRPCOption configures the gRPC API.
+type GRPCOption func(*grpcOptions)
+
+type grpcOptions struct {
+	progress time.Duration
+	logger   *slog.Logger
+	metrics  *watchMetrics
+}
+
+// WithProgressInterval sets how often an idle watch receives a PROGRESS
+// message with the current revision.
+func WithProgressInterval(d time.Duration) GRPCOption {
+	return func(o *grpcOptions) { o.progress = d }
+}
+
+// WithGRPCLogger sets the gRPC API's logger.
+func WithGRPCLogger(l *slog.Logger) GRPCOption { return func(o *grpcOptions) { o.logger = l } }
+
+func withWatchMetrics(m *watchMetrics) GRPCOption { return func(o *grpcOptions) { o.metrics = m } }
+
+// NewGRPCServer returns a gRPC server with configd's Config service (Get,
+// List, Watch), the standard health service and reflection.
+func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.Server {
+	o := grpcOptions{progress: DefaultProgressInterval, logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	gs := grpc.NewServer()
+	configdpb.RegisterConfigServer(gs, &configService{st: st, hub: hub, opts: o})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(configdpb.Config_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return gs
+}
+
+type configService struct {
+	configdpb.UnimplementedConfigServer
+	st   *audit.Store
+	hub  *watcher.Hub
+	opts grpcOptions
+}
+
+// grpcError turns a store error into a gRPC status with a clear message.
+func grpcError(err error) error {
+	var code codes.Code
+	switch {
+	case errors.Is(err, keyspace.ErrInvalidKey), errors.Is(err, audit.ErrBadRequest), errors.Is(err, audit.ErrBadRange):
+		code = codes.InvalidArgument
+	case errors.Is(err, audit.ErrNotFound), errors.Is(err, audit.ErrRevisionGone):
+		code = codes.NotFound
+	case errors.Is(err, audit.ErrFutureRevision):
+		code = codes.OutOfRange
+	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
+		code = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	default:
+		code = codes.Internal
+	}
+	return status.Error(code, err.Error())
+}
+
+// errorCode is the API error code of a store error, for watch messages.
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, keyspace.ErrInvalidKey):
+		return api.CodeBadKey
+	case errors.Is(err, audit.ErrFutureRevision), errors.Is(err, audit.ErrBadRange):
+		return api.CodeBadRevision
+	case errors.Is(err, audit.ErrRevisionGone):
+		return api.CodeRevisionGone
+	case errors.Is(err, audit.ErrBadRequest):
+		return api.CodeBadRequest
+	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
+		return api.CodeUnavailable
+	}
+	return api.CodeInternal
+}
+
+func pbKV(kv audit.KeyValue) *configdpb.KeyValue {
+	return &configdpb.KeyValue{Key: kv.Key, Value: kv.Value, ContentType: kv.ContentType,
+		CreateRev: kv.CreateRev, ModRev: kv.ModRev, Version: kv.Version}
+}
+
+func (s *configService) Get(ctx context.Context, req *configdpb.GetRequest) (*configdpb.GetResponse, error) {
+	rev := s.st.Rev()
+	var opts []audit.ReadOption
+	if req.GetRev() != 0 {
+		rev = req.GetRev()
+		opts = append(opts, audit.AtRev(rev))
+	}
+	kv, err := s.st.Get(ctx, req.GetKey(), opts...)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &configdpb.GetResponse{Kv: pbKV(kv), Rev: max(rev, kv.ModRev)}, nil
+}
+
+func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*configdpb.ListResponse, error) {
+	var opts []audit.ReadOption
+	if req.GetRev() != 0 {
+		opts = append(opts, audit.AtRev(req.GetRev()))
+	}
+	kvs, rev, err := s.st.List(ctx, req.GetPrefix(), opts...)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &configdpb.ListResponse{Rev: rev, Kvs: make([]*configdpb.KeyValue, len(kvs))}
+	for i, kv := range kvs {
+		out.Kvs[i] = pbKV(kv)
+	}
+	return out, nil
+}
+
+// watchControl is a request from the stream's receive loop to its sender.
+type watchControl struct {
+	id     int64
+	w      *watcher.Watcher // a new watch, or nil for a cancel
+	refuse error            // a create that failed
+}
+
+type streamWatch struct {
+	w        *watcher.Watcher
+	lastRev  int64 // the last revision sent
+	sentTick bool  // something was sent since the last progress tick
+}
+
+// Watch serves one stream: a receive loop that creates and cancels watches,
+// and this goroutine, the only one that sends, which drains every watch of
+// the stream when any of them has news.
+func (s *configService) Watch(stream configdpb.Config_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	notify := make(chan struct{}, 1)
+	ctrl := make(chan watchControl, 16)
+	recvErr := make(chan error, 1)
+	go s.watchRecv(ctx, stream, notify, ctrl, recvErr)
+
+	watches := map[int64]*streamWatch{}
+	defer func() {
+		for _, sw := range watches {
+			sw.w.Close()
+			s.opts.metrics.watchers(-1)
+		}
+	}()
+	ticker := time.NewTicker(s.opts.progress)
+	defer ticker.Stop()
+	for {
+		select {
+		case c := <-ctrl:
+			if err := s.control(stream, watches, c); err != nil {
+				return err
+			}
+		case <-notify:
+			for id, sw := range watches {
+				if err := s.drain(stream, watches, id, sw); err != nil {
+					return err
+				}
+			}
+		case <-ticker.C:
+			// Read the hub's revision first: every batch up to it is then
+			// queued, so once drained, PROGRESS at that revision is true.
+			rev := s.hub.Rev()
+			for id, sw := range watches {
+				if err := s.drain(stream, watches, id, sw); err != nil {
+					return err
+				}
+				if _, still := watches[id]; !still || sw.sentTick || rev <= sw.lastRev {
+					sw.sentTick = false
+					continue
+				}
+				sw.lastRev = rev
+				if err := stream.Send(&configdpb.WatchResponse{WatchId: id, Kind: configdpb.WatchResponse_PROGRESS, Rev: rev}); err != nil {
+					return err
+				}
+			}
+		case err := <-recvErr:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func (s *configService) control(stream configdpb.Config_WatchServer, watches map[int64]*streamWatch, c watchControl) error {
+	switch {
+	case c.refuse != nil:
+		return stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CANCELED,
+			Rev: s.hub.Rev(), Error: c.refuse.Error(), Code: errorCode(c.refuse)})
+	case c.w != nil:
+		if old, dup := watches[c.id]; dup {
+			old.w.Close()
+			s.opts.metrics.watchers(-1)
+		}
+		sw := &streamWatch{w: c.w}
+		watches[c.id] = sw
+		s.opts.metrics.watchers(1)
+		if err := stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CREATED, Rev: s.hub.Rev()}); err != nil {
+			return err
+		}
+		return s.drain(stream, watches, c.id, sw)
+	default:
+		if sw, ok := watches[c.id]; ok {
+			sw.w.Close()
+			delete(watches, c.id)
+			s.opts.metrics.watchers(-1)
+		}
+		return stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CANCELED, Rev: s.hub.Rev()})
+	}
+}
+
+// drain sends every batch queued for one watch.
+func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[int64]*streamWatch, id int64, sw *streamWatch) error {
+	for {
+		b, ok, err := sw.w.TryNext()
+		if !ok {
+			if err != nil && !errors.Is(err, watcher.ErrResync) {
+				// The hub is closing: the server is shutting down.
+				return status.Error(codes.Unavailable, "configd is shutting down")
+			}
+			return nil
+		}
+		msg := pbBatch(id, b)
+		if b.Kind == watcher.KindResync {
+			delete(watches, id)
+			sw.w.Close()
+			s.opts.metrics.watchers(-1)
+			msg.Error = "watch fell behind; create it again from the last applied revision"
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		s.opts.metrics.sent(b)
+		sw.lastRev, sw.sentTick = b.Rev, true
+		if b.Kind == watcher.KindResync {
+			return nil
+		}
+	}
+}
+
+func pbBatch(id int64, b watcher.Batch) *configdpb.WatchResponse {
+	msg := &configdpb.WatchResponse{WatchId: id, Rev: b.Rev, Actor: b.Actor, Origin: b.Origin}
+	switch b.Kind {
+	case watcher.KindSnapshot:
+		msg.Kind = configdpb.WatchResponse_SNAPSHOT
+	case watcher.KindResync:
+		msg.Kind = configdpb.WatchResponse_RESYNC
+	default:
+		msg.Kind = configdpb.WatchResponse_CHANGES
+	}
+	msg.Events = make([]*configdpb.Event, len(b.Events))
+	for i, e := range b.Events {
+		ev := &configdpb.Event{Kv: &configdpb.KeyValue{Key: e.Key}}
+		if e.Type == audit.OpDelete {
+			ev.Type = configdpb.Event_DELETE
+		} else {
+			ev.Kv.Value, ev.Kv.ContentType = e.Value, e.ContentType
+			ev.Kv.CreateRev, ev.Kv.ModRev, ev.Kv.Version = e.CreateRev, e.ModRev, e.Version
+		}
+		msg.Events[i] = ev
+	}
+	return msg
+}
+
+func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_WatchServer, notify chan struct{}, ctrl chan<- watchControl, recvErr chan<- error) {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			recvErr <- err
+			return
+		}
+		var c watchControl
+		switch r := req.GetRequest().(type) {
+		case *configdpb.WatchRequest_Create:
+			c.id = r.Create.GetWatchId()
+			f := watcher.Filter{Keys: r.Create.GetKeys(), Prefixes: r.Create.GetPrefixes()}
+			c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify))
+		case *configdpb.WatchRequest_Cancel:
+			c.id = r.Cancel.GetWatchId()
+		default:
+			recvErr <- status.Error(codes.InvalidArgument, "watch request has neither create nor cancel")
+			return
+		}
+		select {
+		case ctrl <- c:
+		case <-ctx.Done():
+			if c.w != nil {
+				c.w.Close()
+			}
+			return
+		}
+	}
+}
