@@ -1,0 +1,210 @@
+package server_test
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/configd/configd/server"
+)
+
+func envFunc(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "configd.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
+	def := server.DefaultConfig()
+	file := "data_dir: /file/data\nhttp_addr: 127.0.0.1:1001\nlog_format: json\nlog_level: warn\nmax_value_size: 1000\nshutdown_timeout: 1s\n"
+	for _, tc := range []struct {
+		name string
+		file string // "" for no --config
+		env  map[string]string
+		args []string
+		want func(c *server.Config)
+	}{
+		{name: "defaults", want: func(c *server.Config) {}},
+		{name: "file", file: file, want: func(c *server.Config) {
+			c.DataDir, c.HTTPAddr, c.LogFormat, c.LogLevel, c.MaxValueSize, c.ShutdownTimeout =
+				"/file/data", "127.0.0.1:1001", "json", "warn", 1000, time.Second
+		}},
+		{name: "env over file", file: file,
+			env: map[string]string{"CONFIGD_DATA_DIR": "/env/data", "CONFIGD_MAX_VALUE_SIZE": "2000", "CONFIGD_LOG_LEVEL": "debug"},
+			want: func(c *server.Config) {
+				c.DataDir, c.HTTPAddr, c.LogFormat, c.LogLevel, c.MaxValueSize, c.ShutdownTimeout =
+					"/env/data", "127.0.0.1:1001", "json", "debug", 2000, time.Second
+			}},
+		{name: "flag over env over file", file: file,
+			env:  map[string]string{"CONFIGD_DATA_DIR": "/env/data", "CONFIGD_MAX_VALUE_SIZE": "2000", "CONFIGD_HTTP_ADDR": "127.0.0.1:2002"},
+			args: []string{"--data-dir", "/flag/data", "--log-format=text", "-shutdown-timeout", "3s"},
+			want: func(c *server.Config) {
+				c.DataDir, c.HTTPAddr, c.LogFormat, c.LogLevel, c.MaxValueSize, c.ShutdownTimeout =
+					"/flag/data", "127.0.0.1:2002", "text", "warn", 2000, 3*time.Second
+			}},
+		{name: "flag over default", args: []string{"--http-addr", "127.0.0.1:0", "--max-value-size", "10"},
+			want: func(c *server.Config) { c.HTTPAddr, c.MaxValueSize = "127.0.0.1:0", 10 }},
+		{name: "env over default", env: map[string]string{"CONFIGD_LOG_FORMAT": "json", "CONFIGD_SHUTDOWN_TIMEOUT": "1m"},
+			want: func(c *server.Config) { c.LogFormat, c.ShutdownTimeout = "json", time.Minute }},
+		{name: "empty env is unset", file: file, env: map[string]string{"CONFIGD_DATA_DIR": ""},
+			want: func(c *server.Config) {
+				c.DataDir, c.HTTPAddr, c.LogFormat, c.LogLevel, c.MaxValueSize, c.ShutdownTimeout =
+					"/file/data", "127.0.0.1:1001", "json", "warn", 1000, time.Second
+			}},
+		{name: "file named by env", env: map[string]string{"CONFIGD_CONFIG": "FILE"}, file: file,
+			want: func(c *server.Config) {
+				c.DataDir, c.HTTPAddr, c.LogFormat, c.LogLevel, c.MaxValueSize, c.ShutdownTimeout =
+					"/file/data", "127.0.0.1:1001", "json", "warn", 1000, time.Second
+			}},
+		{name: "empty file", file: "# nothing set\n", want: func(c *server.Config) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			args := tc.args
+			if tc.file != "" {
+				p := writeFile(t, tc.file)
+				if env["CONFIGD_CONFIG"] == "FILE" {
+					env["CONFIGD_CONFIG"] = p
+				} else {
+					args = append([]string{"--config", p}, args...)
+				}
+			}
+			got, err := server.LoadConfig(args, envFunc(env), io.Discard)
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			want := def
+			tc.want(&want)
+			if got != want {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestConfigFlagFileBeatsEnvFile(t *testing.T) {
+	byFlag := writeFile(t, "data_dir: /by/flag\n")
+	byEnv := writeFile(t, "data_dir: /by/env\n")
+	got, err := server.LoadConfig([]string{"--config", byFlag}, envFunc(map[string]string{"CONFIGD_CONFIG": byEnv}), io.Discard)
+	if err != nil || got.DataDir != "/by/flag" {
+		t.Errorf("data dir %q (%v), want /by/flag", got.DataDir, err)
+	}
+}
+
+func TestConfigErrorsNameTheirSource(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{name: "unknown file key", file: "data_dir: x\ndatadir: y\n", want: []string{"line 2", `"datadir"`, "data_dir"}},
+		{name: "bad file value", file: "max_value_size: big\n", want: []string{"line 1", "max_value_size", "big"}},
+		{name: "nested file value", file: "log_level:\n  a: b\n", want: []string{"log_level", "single value"}},
+		{name: "duplicate file key", file: "log_level: info\nlog_level: warn\n", want: []string{"line 2", "already set on line 1"}},
+		{name: "file not a mapping", file: "- a\n- b\n", want: []string{"mapping"}},
+		{name: "bad YAML", file: "a: [\n", want: []string{"config file"}},
+		{name: "bad env", env: map[string]string{"CONFIGD_LOG_FORMAT": "xml"}, want: []string{"CONFIGD_LOG_FORMAT", "text or json"}},
+		{name: "bad flag", args: []string{"--log-level", "loud"}, want: []string{"--log-level", "loud"}},
+		{name: "zero size", args: []string{"--max-value-size", "0"}, want: []string{"--max-value-size"}},
+		{name: "huge size", args: []string{"--max-value-size", "1000000000"}, want: []string{"--max-value-size"}},
+		{name: "bad addr", args: []string{"--http-addr", "7700"}, want: []string{"host:port"}},
+		{name: "bad timeout", args: []string{"--shutdown-timeout", "-1s"}, want: []string{"positive"}},
+		{name: "positional", args: []string{"serve"}, want: []string{`"serve"`}},
+		{name: "unknown flag", args: []string{"--port", "1"}, want: []string{"port"}},
+		{name: "missing file", args: []string{"--config", "/no/such/configd.yaml"}, want: []string{"/no/such/configd.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
+			}
+			_, err := server.LoadConfig(args, envFunc(tc.env), io.Discard)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigVersionAndHelp(t *testing.T) {
+	if _, err := server.LoadConfig([]string{"--version"}, envFunc(nil), io.Discard); !errors.Is(err, server.ErrVersion) {
+		t.Errorf("--version: %v, want ErrVersion", err)
+	}
+	var usage strings.Builder
+	if _, err := server.LoadConfig([]string{"-h"}, envFunc(nil), &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+	for _, w := range []string{"-data-dir", "CONFIGD_DATA_DIR", "data_dir", "-http-addr", "-max-value-size", "-log-format", "-log-level", "-config", "-version"} {
+		if !strings.Contains(usage.String(), w) {
+			t.Errorf("usage does not mention %s", w)
+		}
+	}
+}
+
+// The example file documents every key with its default, so loading it
+// must give exactly the defaults.
+func TestExampleConfigFileHoldsTheDefaults(t *testing.T) {
+	got, err := server.LoadConfig([]string{"--config", "../configd.example.yaml"}, envFunc(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("load configd.example.yaml: %v", err)
+	}
+	if got != server.DefaultConfig() {
+		t.Errorf("configd.example.yaml gives %+v, want the defaults %+v", got, server.DefaultConfig())
+	}
+	b, err := os.ReadFile("../configd.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"data_dir", "http_addr", "log_format", "log_level", "max_value_size", "shutdown_timeout"} {
+		if !strings.Contains(string(b), "\n"+key+":") {
+			t.Errorf("configd.example.yaml does not set %s", key)
+		}
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	l, err := server.NewLogger(&b, "json", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("hidden")
+	l.Warn("shown", "addr", "x")
+	if got := b.String(); strings.Contains(got, "hidden") || !strings.Contains(got, `"msg":"shown"`) {
+		t.Errorf("json warn logger wrote %q", got)
+	}
+	if _, err := server.NewLogger(&b, "xml", "info"); err == nil {
+		t.Error("log format xml accepted")
+	}
+	if _, err := server.NewLogger(&b, "text", "loud"); err == nil {
+		t.Error("log level loud accepted")
+	}
+}
