@@ -1,0 +1,45 @@
+package api
+
+import "time"
+
+// Kinds of watch message, in WatchBatch.Kind and WatchResponse.Kind.
+const (
+	WatchChanges  = "changes"  // the changes of one revision in the scope
+	WatchSnapshot = "snapshot" // every live key of the scope: replace the scope with it
+	WatchProgress = "progress" // nothing changed in the scope up to Rev
+	WatchResync   = "resync"   // the watcher fell behind: watch again from the last applied revision
+)
+
+// WatchEvent is what happened to one key. On a delete only Key and Op are
+// set.
+type WatchEvent struct {
+	Key string `json:"key"`
+	// Op is "put" or "delete".
+	Op          string `json:"op"`
+	Value       string `json:"value,omitempty"`
+	Encoding    string `json:"encoding,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	CreateRev   int64  `json:"create_rev,omitempty"`
+	ModRev      int64  `json:"mod_rev,omitempty"`
+	Version     int64  `json:"version,omitempty"`
+}
+
+// WatchBatch is one revision's changes within a watch's scope, or a
+// snapshot of the scope. Rev is the revision it brings the watcher to.
+type WatchBatch struct {
+	Kind   string       `json:"kind"`
+	Rev    int64        `json:"rev"`
+	Actor  string       `json:"actor,omitempty"`
+	Origin string       `json:"origin,omitempty"`
+	Time   *time.Time   `json:"time,omitempty"`
+	Events []WatchEvent `json:"events"`
+}
+
+// WatchResponse answers a long poll on GET /v1/watch. Poll again with
+// since=Rev. Kind is "progress" (and Batches empty) when the wait ended with
+// nothing new in the scope.
+type WatchResponse struct {
+	Rev     int64        `json:"rev"`
+	Kind    string       `json:"kind"`
+	Batches []WatchBatch `json:"batches"`
+}

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/watcher"
+)
+
+// Long poll limits.
+const (
+	DefaultWatchWait = 30 * time.Second
+	MaxWatchWait     = 5 * time.Minute
+	// maxPollBatches caps one long-poll answer; the client polls again
+	// from the last revision it got.
+	maxPollBatches = 1000
+)
+
+// watchHTTP serves GET /v1/watch: a long poll, or server-sent events when
+// the client accepts text/event-stream.
+type watchHTTP struct {
+	hub      *watcher.Hub
+	metrics  *watchMetrics
+	progress time.Duration
+}
+
+type watchParams struct {
+	filter watcher.Filter
+	since  int64
+	wait   time.Duration
+}
+
+func parseWatchParams(r *http.Request) (watchParams, error) {
+	q := r.URL.Query()
+	if err := checkParams(q, "key", "prefix", "since", "wait"); err != nil {
+		return watchParams{}, err
+	}
+	p := watchParams{filter: watcher.Filter{Keys: q["key"], Prefixes: q["prefix"]}, wait: DefaultWatchWait}
+	if len(p.filter.Keys) == 0 && len(p.filter.Prefixes) == 0 {
+		return p, badRequest("give key=KEY or prefix=PREFIX (prefix= alone watches everything)")
+	}
+	if s := q.Get("since"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return p, errorf(http.StatusBadRequest, api.CodeBadRevision, "since must be a revision number >= 0, got %q", s)
+		}
+		p.since = n
+	} else if id := r.Header.Get("Last-Event-ID"); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			return p, errorf(http.StatusBadRequest, api.CodeBadRevision, "Last-Event-ID must be a revision number, got %q", id)
+		}
+		p.since = n
+	}
+	if s := q.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return p, badRequest("wait must be a duration such as 30s, got %q", s)
+		}
+		p.wait = min(d, MaxWatchWait)
+	}
+	return p, nil
+}
+
+func apiBatch(b watcher.Batch) api.WatchBatch {
+	out := api.WatchBatch{Kind: b.Kind.String(), Rev: b.Rev, Actor: b.Actor, Origin: b.Origin, Events: make([]api.WatchEvent, len(b.Events))}
+	if !b.Time.IsZero() {
+		t := b.Time
+		out.Time = &t
+	}
+	for i, e := range b.Events {
+		ev := api.WatchEvent{Key: e.Key, Op: e.Type.String()}
+		if e.Type == audit.OpPut {
+			ev.Value, ev.Encoding = api.EncodeValue(e.Value)
+			ev.ContentType, ev.CreateRev, ev.ModRev, ev.Version = e.ContentType, e.CreateRev, e.ModRev, e.Version
+		}
+		out.Events[i] = ev
+	}
+	return out
+}
+
+// fail writes err as a JSON error.
+func (h *watchHTTP) fail(w http.ResponseWriter, err error) {
+	status, body, _ := errorBody(err)
+	writeJSON(w, status, api.ErrorResponse{Error: body})
+}
+
+func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, err := parseWatchParams(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	ctx := r.Context()
+	wt, err := h.hub.Watch(ctx, p.filter, p.since)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	defer wt.Close()
+	h.metrics.watchers(1)
+	defer h.metrics.watchers(-1)
+	if acceptsEventStream(r) {
+		h.stream(ctx, w, wt)
+		return
+	}
+	h.poll(ctx, w, wt, p)
+}
+
+// poll answers with what is queued now, or waits up to p.wait for the first
+// batch; when the wait ends with nothing new it answers "progress".
+func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt *watcher.Watcher, p watchParams) {
+	deadline := time.Now().Add(p.wait)
+	for {
+		// Read the hub's revision before draining: every batch up to it is
+		// then queued, so an empty drain means nothing changed up to rev.
+		rev := h.hub.Rev()
+		batches, err := h.drain(wt, nil)
+		if err != nil {
+			h.fail(w, errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "watch ended: %v", err))
+			return
+		}
+		if len(batches) > 0 || !time.Now().Before(deadline) {
+			h.answer(w, batches, max(rev, p.since))
+			return
+		}
+		waitCtx, cancel := context.WithDeadline(ctx, deadline)
+		b, err := wt.Next(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			h.metrics.sent(b)
+			batches, _ = h.drain(wt, []api.WatchBatch{apiBatch(b)})
+			h.answer(w, batches, b.Rev)
+			return
+		case ctx.Err() != nil:
+			return // the client went away
+		case errors.Is(err, context.DeadlineExceeded):
+			continue // answer with progress (or what arrived meanwhile)
+		default:
+			h.fail(w, errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "watch ended: %v", err))
+			return
+		}
+	}
+}
+
+// drain appends every queued batch, up to maxPollBatches, to batches.
+func (h *watchHTTP) drain(wt *watcher.Watcher, batches []api.WatchBatch) ([]api.WatchBatch, error) {
+	for len(batches) < maxPollBatches {
+		b, ok, err := wt.TryNext()
+		if !ok {
+			if err != nil && len(batches) == 0 {
+				return nil, err
+			}
+			break
+		}
+		h.metrics.sent(b)
+		batches = append(batches, apiBatch(b))
+		if b.Kind == watcher.KindResync {
+			break
+		}
+	}
+	return batches, nil
+}
+
+func (h *watchHTTP) answer(w http.ResponseWriter, batches []api.WatchBatch, rev int64) {
+	resp := api.WatchResponse{Rev: rev, Kind: api.WatchProgress, Batches: batches}
+	if len(batches) > 0 {
+		resp.Rev = batches[len(batches)-1].Rev
+		resp.Kind = batches[0].Kind
+		for _, b := range batches[1:] {
+			if b.Kind != resp.Kind {
+				resp.Kind = api.WatchChanges // mixed: see each batch's kind
+			}
+		}
+	} else {
+		resp.Batches = []api.WatchBatch{}
+	}
+	setRev(w, resp.Rev)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func acceptsEventStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(strings.ToLower(v), "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// stream sends server-sent events: one "changes"/"snapshot" event per batch
+// with the revision as its id (so EventSource resumes with Last-Event-ID),
+// and a "progress" event when idle.
+func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt *watcher.Watcher) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		h.fail(w, errorf(http.StatusInternalServerError, api.CodeInternal, "streaming is not supported by this connection"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	send := func(event string, rev int64, v any) bool {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return false
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", rev, event, data); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
+	progress := h.progress
+	if progress <= 0 {
+		progress = DefaultProgressInterval
+	}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, progress)
+		b, err := wt.Next(pctx)
+		cancel()
+		switch {
+		case err == nil:
+			h.metrics.sent(b)
+			if !send(b.Kind.String(), b.Rev, apiBatch(b)) || b.Kind == watcher.KindResync {
+				return
+			}
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			rev := h.hub.Rev()
+			if b, ok, _ := wt.TryNext(); ok {
+				h.metrics.sent(b)
+				if !send(b.Kind.String(), b.Rev, apiBatch(b)) || b.Kind == watcher.KindResync {
+					return
+				}
+				continue
+			}
+			if !send(api.WatchProgress, rev, api.WatchBatch{Kind: api.WatchProgress, Rev: rev, Events: []api.WatchEvent{}}) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
