@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-		"net/http"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
