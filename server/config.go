@@ -127,14 +127,14 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 	for _, s := range settings {
 		if v, ok := lookupEnv(s.env()); ok && v != "" {
 			if err := s.set(&cfg, v); err != nil {
-				return Config{}, fmt.Errorf("environment %s=%q: %w", s.env(), v, err)
+				return Config{}, fmt.Errorf("environment %s: %w", s.env(), err)
 			}
 		}
 	}
 	for _, s := range settings {
 		if given[s.name] {
 			if err := s.set(&cfg, *vals[s.name]); err != nil {
-				return Config{}, fmt.Errorf("flag --%s=%q: %w", s.name, *vals[s.name], err)
+				return Config{}, fmt.Errorf("flag --%s: %w", s.name, err)
 			}
 		}
 	}

@@ -1,0 +1,450 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/configd/configd/api"
+)
+
+// bin is the configd binary the tests run, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "configd-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "configd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build configd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// waitLimit bounds every wait for the daemon, so a broken daemon fails the
+// test instead of hanging it.
+const waitLimit = 60 * time.Second
+
+// logBuffer collects a process's standard error and wakes waiters on
+// every write.
+type logBuffer struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	notify chan struct{}
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{notify: make(chan struct{})} }
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	close(b.notify)
+	b.notify = make(chan struct{})
+	return len(p), nil
+}
+
+// snapshot returns the text so far and a channel closed at the next write.
+func (b *logBuffer) snapshot() (string, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String(), b.notify
+}
+
+func (b *logBuffer) String() string { s, _ := b.snapshot(); return s }
+
+// daemon is one configd process.
+type daemon struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	log    *logBuffer
+	exited chan struct{} // closed when the process has exited and its output is read
+	addr   string        // host:port from the "listening" log line
+	client *http.Client
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// launch starts configd with args and returns without waiting for it.
+func launch(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, log: newLogBuffer(), exited: make(chan struct{}),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Stdout = d.log
+	d.cmd.Stderr = d.log
+	d.cmd.Env = append(os.Environ(), "CONFIGD_CONFIG=") // no stray config file from the environment
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start configd: %v", err)
+	}
+	go func() {
+		_ = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+		d.client.CloseIdleConnections()
+	})
+	return d
+}
+
+// start starts configd on dataDir with a free port and waits until it
+// listens.
+func start(t *testing.T, dataDir string, args ...string) *daemon {
+	t.Helper()
+	d := launch(t, append([]string{"--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}, args...)...)
+	m := d.waitLog(listeningRE)
+	d.addr = m[1]
+	return d
+}
+
+// waitLog waits until the output matches re and returns the match; it
+// fails the test if the process exits first or waitLimit passes.
+func (d *daemon) waitLog(re *regexp.Regexp) []string {
+	d.t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		s, more := d.log.snapshot()
+		if m := re.FindStringSubmatch(s); m != nil {
+			return m
+		}
+		select {
+		case <-more:
+		case <-d.exited:
+			if m := re.FindStringSubmatch(d.log.String()); m != nil {
+				return m
+			}
+			d.t.Fatalf("configd exited (%v) before logging %s; output:\n%s", d.cmd.ProcessState, re, d.log)
+		case <-deadline:
+			d.t.Fatalf("configd did not log %s within %s; output:\n%s", re, waitLimit, d.log)
+		}
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (d *daemon) wait() int {
+	d.t.Helper()
+	select {
+	case <-d.exited:
+	case <-time.After(waitLimit):
+		d.t.Fatalf("configd did not exit within %s; output:\n%s", waitLimit, d.log)
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func (d *daemon) url(path string) string { return "http://" + d.addr + path }
+
+// call makes one request and decodes a 200 answer into out.
+func (d *daemon) call(method, path string, body []byte, out any) error {
+	req, err := http.NewRequest(method, d.url(path), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set(api.HeaderActor, "test")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (d *daemon) mustCall(method, path string, body []byte, out any) {
+	d.t.Helper()
+	if err := d.call(method, path, body, out); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// configdLine returns the "configd: ..." error line of a failed start.
+func configdLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "configd: ") {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	dir := t.TempDir()
+	d := start(t, dir)
+
+	const (
+		writers   = 32
+		perWriter = 300
+		stormFor  = 1500 * time.Millisecond
+	)
+	type ack struct {
+		rev        int64
+		key, value string
+	}
+	var (
+		mu       sync.Mutex
+		acks     []ack
+		cut      int // writers stopped by the kill rather than their quota
+		wg       sync.WaitGroup
+		enough   = make(chan struct{})
+		killed   = make(chan struct{})
+		signaled sync.Once
+	)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				key := fmt.Sprintf("storm/w%02d/k%d", w, i%8)
+				value := fmt.Sprintf("w%02d-i%03d", w, i)
+				var wr api.WriteResponse
+				if err := d.call(http.MethodPut, "/v1/kv/"+key, []byte(value), &wr); err != nil {
+					select {
+					case <-killed:
+					default:
+						t.Errorf("put before the kill: %v", err)
+					}
+					mu.Lock()
+					cut++
+					mu.Unlock()
+					return
+				}
+				if !wr.Changed {
+					t.Errorf("put of a new value %s=%s changed nothing", key, value)
+				}
+				mu.Lock()
+				acks = append(acks, ack{wr.Rev, key, value})
+				if len(acks) == writers*perWriter*6/10 {
+					signaled.Do(func() { close(enough) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	// Kill mid-storm: after stormFor, or sooner once most of the quota is
+	// acknowledged, so that writers are always still at work.
+	select {
+	case <-time.After(stormFor):
+	case <-enough:
+	}
+	close(killed)
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.wait()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acks) < writers {
+		t.Fatalf("only %d writes acknowledged before the kill", len(acks))
+	}
+	if cut == 0 {
+		t.Fatalf("every writer finished before the kill: it was not mid-storm")
+	}
+	t.Logf("%d writes acknowledged, %d writers cut by kill -9", len(acks), cut)
+
+	d2 := start(t, dir)
+	var st api.Status
+	d2.mustCall(http.MethodGet, "/v1/status", nil, &st)
+	maxAck := int64(0)
+	for _, a := range acks {
+		maxAck = max(maxAck, a.rev)
+	}
+	if st.Rev < maxAck {
+		t.Fatalf("after restart the store is at revision %d, but revision %d was acknowledged", st.Rev, maxAck)
+	}
+
+	// Every revision 1..current is there (no gap), read concurrently.
+	revs := make([]api.Revision, st.Rev+1)
+	next := make(chan int64)
+	var rg sync.WaitGroup
+	for range 8 {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			for r := range next {
+				if err := d2.call(http.MethodGet, fmt.Sprintf("/v1/revisions/%d", r), nil, &revs[r]); err != nil {
+					t.Errorf("revision %d after restart: %v", r, err)
+				}
+			}
+		}()
+	}
+	for r := int64(1); r <= st.Rev; r++ {
+		next <- r
+	}
+	close(next)
+	rg.Wait()
+	for r := int64(1); r <= st.Rev; r++ {
+		if revs[r].Rev != r {
+			t.Errorf("GET /v1/revisions/%d answered revision %d", r, revs[r].Rev)
+		}
+	}
+	for _, a := range acks {
+		rev := revs[a.rev]
+		if len(rev.Changes) != 1 || rev.Changes[0].Key != a.key || rev.Changes[0].New == nil || rev.Changes[0].New.Value != a.value {
+			t.Errorf("acknowledged revision %d (%s=%s) reads back as %+v", a.rev, a.key, a.value, rev.Changes)
+		}
+	}
+}
+
+func TestSecondConfigdOnSameDataDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := start(t, dir)
+	first.mustCall(http.MethodPut, "/v1/kv/k", []byte("before"), nil)
+
+	second := launch(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0")
+	if code := second.wait(); code != 1 {
+		t.Errorf("second configd exited %d, want 1; output:\n%s", code, second.log)
+	}
+	want := "configd: data dir " + dir + " is in use by another configd"
+	if line := configdLine(second.log.String()); line != want {
+		t.Errorf("second configd says %q, want %q", line, want)
+	}
+	if strings.Contains(second.log.String(), "msg=listening") {
+		t.Errorf("second configd listened")
+	}
+
+	// The first one still serves, reads and writes.
+	first.mustCall(http.MethodPut, "/v1/kv/k", []byte("after"), nil)
+	var kv api.KeyValue
+	first.mustCall(http.MethodGet, "/v1/kv/k", nil, &kv)
+	if kv.Value != "after" || kv.Version != 2 {
+		t.Errorf("first configd after the second's attempt: %+v", kv)
+	}
+}
+
+func TestUnusableDataDirFailsWithOneLine(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, dir, want string }{
+		{"parent is a file", filepath.Join(file, "data"), file + " is a file, not a directory"},
+		{"data dir is a file", file, "data dir " + file + " is not a directory"},
+	}
+	// Root writes through permission bits, so the read-only case only
+	// means something for another user.
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(tmp, "readonly")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(ro, 0o700) })
+		cases = append(cases,
+			struct{ name, dir, want string }{"read-only dir", ro, "data dir " + ro + " is not writable: permission denied"},
+			struct{ name, dir, want string }{"under a read-only dir", filepath.Join(ro, "data"), "cannot create data dir " + filepath.Join(ro, "data") + ": permission denied"},
+		)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := launch(t, "--data-dir", tc.dir, "--http-addr", "127.0.0.1:0")
+			if code := d.wait(); code != 1 {
+				t.Errorf("exit code %d, want 1; output:\n%s", code, d.log)
+			}
+			line := configdLine(d.log.String())
+			if !strings.Contains(line, tc.want) {
+				t.Errorf("error line %q does not say %q; output:\n%s", line, tc.want, d.log)
+			}
+			if strings.Count(d.log.String(), "configd: ") != 1 {
+				t.Errorf("want exactly one error line; output:\n%s", d.log)
+			}
+		})
+	}
+}
+
+func TestSIGTERMFinishesInFlightRequestsAndClosesCleanly(t *testing.T) {
+	dir := t.TempDir()
+	d := start(t, dir)
+	for i := range 5 {
+		d.mustCall(http.MethodPut, fmt.Sprintf("/v1/kv/app/k%d", i), []byte(fmt.Sprintf("v%d", i)), nil)
+	}
+
+	// A PUT in flight: headers sent, the handler waiting for the body.
+	inflight := startSlowPut(t, d.addr, "app/inflight", "late value")
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(regexp.MustCompile(`msg="shutting down"`))
+	// Shutdown has begun: new connections are refused...
+	if _, err := http.Get(d.url("/v1/status")); err == nil {
+		t.Errorf("a new request was served after shutdown began")
+	}
+	// ...and the request in flight still completes.
+	status, body := inflight.finish()
+	if status != http.StatusOK {
+		t.Errorf("in-flight PUT answered %d %s, want 200", status, body)
+	}
+	if code := d.wait(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0; output:\n%s", code, d.log)
+	}
+	if !strings.Contains(d.log.String(), "msg=stopped") {
+		t.Errorf("no \"stopped\" log line; output:\n%s", d.log)
+	}
+	// A clean close checkpoints the WAL into the database and removes it.
+	if _, err := os.Stat(filepath.Join(dir, "configd.db-wal")); err == nil {
+		t.Errorf("configd.db-wal is still there after a clean shutdown")
+	}
+
+	d2 := start(t, dir)
+	var lr api.ListResponse
+	d2.mustCall(http.MethodGet, "/v1/kv?prefix=app", nil, &lr)
+	got := map[string]string{}
+	for _, kv := range lr.KVs {
+		got[kv.Key] = kv.Value
+	}
+	want := map[string]string{"app/inflight": "late value"}
+	for i := range 5 {
+		want[fmt.Sprintf("app/k%d", i)] = fmt.Sprintf("v%d", i)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || lr.Rev != 6 {
+		t.Errorf("after restart: rev %d %v, want rev 6 %v", lr.Rev, got, want)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	d := launch(t, "--version")
+	if code := d.wait(); code != 0 || !strings.HasPrefix(d.log.String(), "configd ") {
+		t.Errorf("--version: exit %d, output %q", code, d.log)
+	}
+}
+
+func TestBadFlagExits2(t *testing.T) {
+	d := launch(t, "--log-format", "xml")
+	if code := d.wait(); code != 2 || !strings.Contains(configdLine(d.log.String()), "--log-format") {
+		t.Errorf("bad flag: exit %d, output %q", code, d.log)
+	}
+}
