@@ -59,10 +59,7 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		ce *audit.ConflictError
 		ke *keyedError
 	)
-	status, body, known := http.StatusInternalServerError, api.ErrorBody{
-		Code:    api.CodeInternal,
-		Message: "internal error; the server log has the details",
-	}, false
+	status, body, known := http.StatusInternalServerError, api.ErrorBody{Code: api.CodeInternal}, false
 	switch {
 	case errors.As(err, &he):
 		status, body = he.status, api.ErrorBody{Code: he.code, Message: he.msg, Key: he.key}
@@ -96,7 +93,10 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		status, body.Code, known = http.StatusServiceUnavailable, api.CodeUnavailable, true
 		body.Message = "request cancelled before it completed"
 	}
-	if known && body.Message == "" {
+	switch {
+	case !known:
+		body.Message = "internal error; the server log has the details"
+	case body.Message == "":
 		body.Message = err.Error()
 	}
 	if body.Key == "" && errors.As(err, &ke) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/configd/configd/api"
@@ -42,8 +43,14 @@ func TestErrorBodyMapsEveryStoreError(t *testing.T) {
 			if known != (status != http.StatusInternalServerError) {
 				t.Errorf("known = %v for status %d", known, status)
 			}
-			if status == 500 && body.Message == tc.err.Error() {
+			switch {
+			case status == 500 && body.Message == tc.err.Error():
 				t.Errorf("500 message exposes the cause: %q", body.Message)
+			case status != 500 && tc.code != api.CodeUnavailable && body.Message != tc.err.Error():
+				t.Errorf("message %q, want the error's own %q", body.Message, tc.err.Error())
+			}
+			if strings.ContainsAny(body.Message, "\n\r") {
+				t.Errorf("message %q is not one line", body.Message)
 			}
 			if body.Key != "the/key" && tc.code != api.CodeConflict && status != 500 {
 				t.Errorf("key %q, want the/key", body.Key)

@@ -67,6 +67,9 @@ func (r response) errBody(t testing.TB) api.ErrorBody {
 	if strings.ContainsAny(e.Error.Message, "\n\r") || e.Error.Message == "" {
 		t.Errorf("error message %q: want one non-empty line", e.Error.Message)
 	}
+	if r.status < 500 && strings.Contains(e.Error.Message, "internal error") {
+		t.Errorf("status %d has the generic message %q: say what is wrong", r.status, e.Error.Message)
+	}
 	return e.Error
 }
 

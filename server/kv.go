@@ -92,10 +92,12 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toAPIKV(kv))
 }
 
-// formMessage answers curl -d, which sends the value form-encoded and
-// strips its newlines.
-const formMessage = "Content-Type application/x-www-form-urlencoded (what curl -d sends) is not a value type: " +
-	"send the value with curl --data-binary and name its type, e.g. -H 'Content-Type: text/plain' " +
+// formMessage answers a PUT typed application/x-www-form-urlencoded: what
+// curl -d and --data-binary send by default. -d also strips newlines, so
+// such a value is refused rather than stored as something else.
+const formMessage = "Content-Type application/x-www-form-urlencoded is not a value type; it is what curl sends " +
+	"unless told otherwise, and curl -d also strips newlines: send the value with --data-binary and name its type, " +
+	"e.g. curl -X PUT --data-binary @value.txt -H 'Content-Type: text/plain' " +
 	"(or application/json, application/yaml, application/octet-stream)"
 
 // PUT /v1/kv/{key...}[?if_mod_rev=N]
