@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
@@ -105,7 +106,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	h.metrics = newMetrics(st)
 
 	r := chi.NewRouter()
-	r.Use(h.observe, h.recoverer)
+	r.Use(h.observe, h.recoverer, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
 			Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})

@@ -241,6 +241,16 @@ func TestBadKeysAreRefusedAndChangeNothing(t *testing.T) {
 	if kv.Key != "sp ace/x/y" {
 		t.Errorf("escaped key read back as %q", kv.Key)
 	}
+	// Escaped characters that a path cannot carry plainly are part of the key.
+	e.put("pct%25/q%3F/h%23", "v", "")
+	e.decode(http.StatusOK, &kv, http.MethodGet, "/v1/kv/pct%25/q%3F/h%23", nil)
+	if kv.Key != "pct%/q?/h#" {
+		t.Errorf("key with %%, ? and # read back as %q", kv.Key)
+	}
+	// HEAD answers like GET, without a body.
+	if r := e.do(http.MethodHead, "/v1/kv/pct%25/q%3F/h%23", nil); r.status != http.StatusOK || r.rev() == "" {
+		t.Errorf("HEAD: %d, %s %q", r.status, api.HeaderRev, r.rev())
+	}
 }
 
 func TestFailedPutsChangeNothing(t *testing.T) {
