@@ -196,12 +196,13 @@ func lineDiff(a, b []string) []lineOp {
 				ops = append(ops, lineOp{' ', ma[i]})
 				i++
 				j++
-			case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-				ops = append(ops, lineOp{'+', mb[j]})
-				j++
-			default:
+			case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+				// Removals first, as diff -u prints them.
 				ops = append(ops, lineOp{'-', ma[i]})
 				i++
+			default:
+				ops = append(ops, lineOp{'+', mb[j]})
+				j++
 			}
 		}
 	}
