@@ -93,7 +93,13 @@ func launch(t *testing.T, args ...string) *daemon {
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
-	d.cmd.Env = append(os.Environ(), "CONFIGD_CONFIG=") // no stray config file from the environment
+	// Only the flags configure the daemon: no CONFIGD_* from the
+	// environment the tests run in.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONFIGD_") {
+			d.cmd.Env = append(d.cmd.Env, kv)
+		}
+	}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start configd: %v", err)
 	}
