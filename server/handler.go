@@ -20,6 +20,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/watcher"
 )
 
 // DefaultMaxRequestBody caps the body of POST /v1/txn and POST
@@ -38,6 +39,16 @@ type handlerOptions struct {
 	maxRequestBody int64
 	identity       func(http.Handler) http.Handler
 	ready          func(context.Context) error
+	hub            *watcher.Hub
+	grpcOpts       []GRPCOption
+}
+
+// WithHub turns on watches: GET /v1/watch (long poll and server-sent
+// events) and the gRPC API (Get, List, Watch) on the same port, for
+// requests that arrive over HTTP/2 with Content-Type application/grpc.
+// The hub must be fed the store's commits (audit.WithCommitHook).
+func WithHub(hub *watcher.Hub, opts ...GRPCOption) HandlerOption {
+	return func(o *handlerOptions) { o.hub, o.grpcOpts = hub, opts }
 }
 
 // WithLogger sets the logger for errors and the access log (at debug
@@ -104,6 +115,10 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		panic("server: WithIdentity(nil)")
 	}
 	h.metrics = newMetrics(st)
+	var wm *watchMetrics
+	if h.opts.hub != nil {
+		wm = newWatchMetrics(h.metrics.reg)
+	}
 
 	r := chi.NewRouter()
 	r.Use(h.observe, h.recoverer, middleware.GetHead)
@@ -134,8 +149,21 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		r.Get("/diff", h.diff)
 		r.Post("/rollback", h.rollback)
 		r.Get("/status", h.status)
+		if h.opts.hub != nil {
+			r.Method(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm})
+		}
 	})
-	return r
+	if h.opts.hub == nil {
+		return r
+	}
+	gs := NewGRPCServer(st, h.opts.hub, append([]GRPCOption{WithGRPCLogger(h.opts.logger), withWatchMetrics(wm)}, h.opts.grpcOpts...)...)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc") {
+			gs.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
 }
 
 // fail answers a request with the error response err maps to. Errors that

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/watcher"
 )
 
 // Run runs the daemon until ctx is done: it prepares the data dir, opens
@@ -45,7 +46,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	openCtx, cancelOpen := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOpen()
 	stopWatch := context.AfterFunc(ctx, cancelOpen)
-	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger))
+	// The hub is fed every commit; it is set before the first commit can
+	// happen (the listener starts below).
+	var hub *watcher.Hub
+	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
+		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
 	stopWatch()
 	switch {
 	case errors.Is(err, audit.ErrLocked):
@@ -55,6 +60,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	case err != nil:
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}
+
+	hub = watcher.New(st, st.Rev())
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -72,11 +79,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 				}
 				return nil
 			}),
+			WithHub(hub),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// gRPC shares the port: HTTP/2 without TLS ("h2c", prior knowledge),
+	// dispatched by content type in the handler.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv.Protocols = &protocols
+	// Watches never go idle by themselves: end them once the listener is
+	// closed, so that Shutdown can drain the connections.
+	srv.RegisterOnShutdown(hub.Close)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())

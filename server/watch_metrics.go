@@ -52,14 +52,11 @@ func (m *watchMetrics) sent(b watcher.Batch) {
 	if m != nil {
 		m.events.Add(float64(len(b.Events)))
 		m.batches.WithLabelValues(b.Kind.String()).Inc()
+		if b.Kind == watcher.KindResync {
+			m.resyncs.Inc()
+		}
 		if b.Kind == watcher.KindChanges && !b.Time.IsZero() {
 			m.fanout.Observe(time.Since(b.Time).Seconds())
 		}
-	}
-}
-
-func (m *watchMetrics) resync() {
-	if m != nil {
-		m.resyncs.Inc()
 	}
 }
