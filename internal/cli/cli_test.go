@@ -271,8 +271,8 @@ func TestLs(t *testing.T) {
 	d.ok("set", "apple", "not under app/")
 
 	d.run("", "ls", "app/").want(t, 0, `KEY             TYPE  MOD_REV  VERSION  VALUE
-app/db/pool     json  2        1        "{\"max\": 10}"
-app/db/timeout  text  1        1        "5s"
+app/db/pool     json  2        1        {"max": 10}
+app/db/timeout  text  1        1        5s
 app/motd        text  3        1        "long line long line long line long l...
 `, "")
 	d.run("", "ls", "app").want(t, 0, "~^KEY.*\napp/db/pool", "")

@@ -111,3 +111,25 @@ func FuzzExportRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestTableValueQuotesOnlyWhatIsAmbiguous(t *testing.T) {
+	tests := []struct {
+		kv   api.KeyValue
+		want string
+	}{
+		{api.KeyValue{Value: "5s"}, "5s"},
+		{api.KeyValue{Value: `{"a": 1}`}, `{"a": 1}`},
+		{api.KeyValue{Value: ""}, `""`},
+		{api.KeyValue{Value: " padded"}, `" padded"`},
+		{api.KeyValue{Value: "a\nb"}, `"a\nb"`},
+		{api.KeyValue{Value: `"quoted"`}, `"\"quoted\""`},
+		{api.KeyValue{Value: "AAE=", Encoding: api.EncodingBase64}, "<2 bytes>"},
+		{api.KeyValue{Value: "abc", ContentType: api.TypeBinary}, "<3 bytes>"},
+		{api.KeyValue{Value: strings.Repeat("x", 50)}, strings.Repeat("x", 37) + "..."},
+	}
+	for _, tt := range tests {
+		if got := tableValue(&tt.kv, 40); got != tt.want {
+			t.Errorf("tableValue(%q) = %q, want %q", tt.kv.Value, got, tt.want)
+		}
+	}
+}

@@ -31,7 +31,9 @@ The value is VALUE, or standard input when VALUE is '-', or the contents of
 "hi\n" (use printf to leave out the newline). A VALUE that starts with '-'
 goes after '--': configctl set app/offset -- -5.
 
---type sets the content type: text, json, yaml, binary or a MIME type. Without
+--type sets the content type: text, json, yaml, binary, or a MIME type
+configd accepts (text/plain, application/json, application/yaml,
+application/octet-stream; configd checks that JSON and YAML values parse). Without
 it, a file named *.json or *.yaml gets that type, an existing key keeps its
 type, and a new key is text.
 
@@ -319,7 +321,7 @@ and YAML values are embedded as structures, other values as strings.`,
 			fmt.Fprintln(tw, "KEY\tTYPE\tMOD_REV\tVERSION\tVALUE")
 			for i := range lr.KVs {
 				kv := &lr.KVs[i]
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", kv.Key, shortType(kv.ContentType), kv.ModRev, kv.Version, showValue(kv, 40))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", kv.Key, shortType(kv.ContentType), kv.ModRev, kv.Version, tableValue(kv, 40))
 			}
 			return tw.Flush()
 		},

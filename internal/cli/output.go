@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -92,6 +93,8 @@ var shortTypes = map[string]string{
 }
 
 // parseType turns text|json|yaml|binary or a MIME type into a MIME type.
+// Which MIME types are accepted is configd's decision (today the four of
+// package api and YAML's aliases); configctl passes any well-formed one on.
 func parseType(s string) (string, error) {
 	if t, ok := shortTypes[strings.ToLower(s)]; ok {
 		return t, nil
@@ -101,7 +104,7 @@ func parseType(s string) (string, error) {
 			return s, nil
 		}
 	}
-	return "", fmt.Errorf("content type %q: want text, json, yaml, binary or a MIME type such as text/csv", s)
+	return "", fmt.Errorf("content type %q: want text, json, yaml, binary or their MIME type", s)
 }
 
 // shortType is the short name of a content type, for tables.
@@ -139,6 +142,20 @@ func showValue(kv *api.KeyValue, max int) string {
 		return fmt.Sprintf("<%d bytes>", len(b))
 	}
 	return truncate(strconv.Quote(kv.Value), max)
+}
+
+// tableValue is a value for a table cell: as it is when that reads
+// unambiguously, quoted when it is empty, has spaces at its edges or
+// holds line breaks or other control characters; cut to max runes.
+func tableValue(kv *api.KeyValue, max int) string {
+	if isBinary(kv) {
+		return showValue(kv, max)
+	}
+	v := kv.Value
+	if v == "" || strings.TrimSpace(v) != v || strings.ContainsFunc(v, unicode.IsControl) || strings.HasPrefix(v, `"`) {
+		v = strconv.Quote(v)
+	}
+	return truncate(v, max)
 }
 
 // truncate cuts s to max runes, marking the cut with "...".
