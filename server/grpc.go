@@ -52,7 +52,14 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 	for _, opt := range opts {
 		opt(&o)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(
+		// A watcher is idle almost all the time: small per-connection
+		// buffers, and a write buffer released after each flush, keep the
+		// memory of 10,000 connected watchers low.
+		grpc.ReadBufferSize(4<<10),
+		grpc.WriteBufferSize(4<<10),
+		grpc.SharedWriteBuffer(true),
+	)
 	configdpb.RegisterConfigServer(gs, &configService{st: st, hub: hub, opts: o})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

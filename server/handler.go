@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
@@ -41,6 +42,14 @@ type handlerOptions struct {
 	ready          func(context.Context) error
 	hub            *watcher.Hub
 	grpcOpts       []GRPCOption
+	reg            *prometheus.Registry // shared with the gRPC server in Run
+	wm             *watchMetrics
+}
+
+// withSharedMetrics makes the handler register its metrics in reg and count
+// watches in wm, which Run shares with the native gRPC server.
+func withSharedMetrics(reg *prometheus.Registry, wm *watchMetrics) HandlerOption {
+	return func(o *handlerOptions) { o.reg, o.wm = reg, wm }
 }
 
 // WithHub turns on watches: GET /v1/watch (long poll and server-sent
@@ -114,9 +123,9 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	if h.opts.identity == nil {
 		panic("server: WithIdentity(nil)")
 	}
-	h.metrics = newMetrics(st)
-	var wm *watchMetrics
-	if h.opts.hub != nil {
+	h.metrics = newMetrics(st, h.opts.reg)
+	wm := h.opts.wm
+	if h.opts.hub != nil && wm == nil {
 		wm = newWatchMetrics(h.metrics.reg)
 	}
 

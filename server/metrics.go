@@ -21,9 +21,14 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(st *audit.Store) *metrics {
+// newMetrics registers the handler's metrics in reg, or in a registry of
+// its own when reg is nil.
+func newMetrics(st *audit.Store, reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "configd_http_requests_total",
 			Help: "HTTP requests answered, by method, route pattern and status code.",

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/watcher"
 )
@@ -62,6 +64,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	hub = watcher.New(st, st.Rev())
+	reg := prometheus.NewRegistry()
+	wm := newWatchMetrics(reg)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -80,26 +84,28 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 				return nil
 			}),
 			WithHub(hub),
+			withSharedMetrics(reg, wm),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	// gRPC shares the port: HTTP/2 without TLS ("h2c", prior knowledge),
-	// dispatched by content type in the handler.
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv.Protocols = &protocols
-	// Watches never go idle by themselves: end them once the listener is
-	// closed, so that Shutdown can drain the connections.
-	srv.RegisterOnShutdown(hub.Close)
+	// gRPC shares the port: connections that open with the HTTP/2
+	// preface (gRPC clients) go to the native gRPC server, the others to
+	// the HTTP server.
+	mux := newPortMux(ln)
+	gs := NewGRPCServer(st, hub, WithGRPCLogger(logger), withWatchMetrics(wm))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(mux.http) }()
+	go gs.Serve(mux.grpc)
+	go mux.serve()
 	logger.Info("listening", "addr", ln.Addr().String())
 
 	select {
 	case err := <-served:
+		mux.close()
+		hub.Close()
+		gs.Stop()
 		closeStore(st, logger)
 		return fmt.Errorf("serve HTTP on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
@@ -109,9 +115,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Stop accepting on the shared port, then end the watches (they never
+	// go idle by themselves), then drain both servers within the deadline.
+	mux.close()
+	hub.Close()
+	grpcDone := make(chan struct{})
+	go func() { gs.GracefulStop(); close(grpcDone) }()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("in-flight requests did not finish in time; closing their connections", "err", err)
 		_ = srv.Close()
+	}
+	select {
+	case <-grpcDone:
+	case <-sctx.Done():
+		logger.Warn("gRPC calls did not finish in time; closing their connections")
+		gs.Stop()
+		<-grpcDone
 	}
 	<-served // http.ErrServerClosed
 	if err := st.Close(); err != nil {

@@ -1,0 +1,185 @@
+// Command fanout measures how fast one write reaches many watchers: it
+// starts configd, opens N watchers each on its own connection (gRPC watch
+// streams, in this process, separate from the server), then writes the
+// watched key R times and records, for each watcher, the time from the
+// write's acknowledgement to the watcher receiving it. It also reports
+// configd's resident memory per connected watcher.
+//
+//	go run ./cmd/fanout --configd ../bin/configd --clients 1000,10000 --rounds 5
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/bench/internal/daemon"
+)
+
+func main() {
+	bin := flag.String("configd", "../bin/configd", "the configd binary to start")
+	clientsFlag := flag.String("clients", "1000", "comma-separated watcher counts")
+	rounds := flag.Int("rounds", 5, "writes per watcher count")
+	flag.Parse()
+	for _, s := range strings.Split(*clientsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "fanout: bad --clients %q\n", s)
+			os.Exit(2)
+		}
+		if err := run(*bin, n, *rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "fanout:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+type watcherConn struct {
+	conn *grpc.ClientConn
+	got  chan time.Time // receipt time of each CHANGES message
+}
+
+func run(bin string, n, rounds int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := daemon.Start(ctx, bin)
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	put := func(v string) (time.Time, error) {
+		req, _ := http.NewRequest(http.MethodPut, "http://"+d.Addr+"/v1/kv/bench/fanout", bytes.NewReader([]byte(v)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return time.Time{}, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return time.Time{}, fmt.Errorf("PUT: %s", resp.Status)
+		}
+		return time.Now(), nil
+	}
+	if _, err := put("initial"); err != nil {
+		return err
+	}
+	runtime.GC()
+	rss0, _ := d.RSS()
+
+	ws := make([]*watcherConn, n)
+	var wg sync.WaitGroup
+	errc := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range ws {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			w, err := openWatcher(ctx, d.Addr, rounds)
+			if err != nil {
+				errc <- err
+				return
+			}
+			ws[i] = w
+		}(i)
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	defer func() {
+		for _, w := range ws {
+			w.conn.Close()
+		}
+	}()
+	rss1, _ := d.RSS()
+	if os.Getenv("FANOUT_DEBUG") != "" {
+		resp, err := http.Get("http://" + d.Addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "go_goroutines") || strings.HasPrefix(line, "go_memstats_stack_inuse") || strings.HasPrefix(line, "go_memstats_heap_inuse") || strings.HasPrefix(line, "go_memstats_sys") {
+					fmt.Println(line)
+				}
+			}
+		}
+	}
+
+	var lat []time.Duration
+	for r := 0; r < rounds; r++ {
+		ack, err := put(fmt.Sprint("value-", r))
+		if err != nil {
+			return err
+		}
+		timeout := time.After(60 * time.Second)
+		for _, w := range ws {
+			select {
+			case t := <-w.got:
+				l := t.Sub(ack)
+				if l < 0 {
+					l = 0 // pushed before the HTTP answer reached the writer
+				}
+				lat = append(lat, l)
+			case <-timeout:
+				return fmt.Errorf("round %d: not every watcher got the write within 60s", r)
+			}
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
+	fmt.Printf("watchers=%d rounds=%d p50=%s p99=%s max=%s configd_rss_per_watcher=%.1fKiB configd_rss=%.0fMiB\n",
+		n, rounds, pct(.5).Round(time.Microsecond), pct(.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond),
+		float64(rss1-rss0)/float64(n)/1024, float64(rss1)/(1<<20))
+	return nil
+}
+
+func openWatcher(ctx context.Context, addr string, rounds int) (*watcherConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	s, err := configdpb.NewConfigClient(conn).Watch(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	err = s.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{
+		Create: &configdpb.WatchCreate{WatchId: 1, Keys: []string{"bench/fanout"}, Since: 1}}})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if m, err := s.Recv(); err != nil || m.GetKind() != configdpb.WatchResponse_CREATED {
+		conn.Close()
+		return nil, fmt.Errorf("watch: %v %v", m, err)
+	}
+	w := &watcherConn{conn: conn, got: make(chan time.Time, rounds)}
+	go func() {
+		for {
+			m, err := s.Recv()
+			if err != nil {
+				return
+			}
+			if m.GetKind() == configdpb.WatchResponse_CHANGES {
+				w.got <- time.Now()
+			}
+		}
+	}()
+	return w, nil
+}
