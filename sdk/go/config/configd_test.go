@@ -1,0 +1,263 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server"
+	"github.com/configd/configd/watcher"
+)
+
+// testConfigd is a real configd in the test process: the audit store, the
+// watch hub fed by its commits, and the gRPC API on a loopback port that
+// can be stopped and served again on the same address.
+type testConfigd struct {
+	t        testing.TB
+	st       *audit.Store
+	hub      atomic.Pointer[watcher.Hub]
+	hubOpts  []watcher.Option
+	grpcOpts []server.GRPCOption
+	addr     string
+
+	mu  sync.Mutex
+	gs  *grpc.Server
+	lis net.Listener
+}
+
+type configdOption func(*testConfigd)
+
+func withHubOptions(opts ...watcher.Option) configdOption {
+	return func(d *testConfigd) { d.hubOpts = opts }
+}
+
+func withGRPCOptions(opts ...server.GRPCOption) configdOption {
+	return func(d *testConfigd) { d.grpcOpts = opts }
+}
+
+// startConfigd opens a store in a temporary directory and serves it.
+func startConfigd(t testing.TB, opts ...configdOption) *testConfigd {
+	t.Helper()
+	d := &testConfigd{t: t}
+	for _, o := range opts {
+		o(d)
+	}
+	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
+		audit.WithLogger(discard()),
+		audit.WithCommitHook(func(r audit.Revision) {
+			if h := d.hub.Load(); h != nil {
+				h.Publish(r)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.st = st
+	d.hub.Store(watcher.New(st, st.Rev(), d.hubOpts...))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.addr = lis.Addr().String()
+	d.serve(lis)
+	t.Cleanup(func() {
+		d.stop()
+		if h := d.hub.Load(); h != nil {
+			h.Close()
+		}
+		st.Close()
+	})
+	return d
+}
+
+func (d *testConfigd) serve(lis net.Listener) {
+	gs := server.NewGRPCServer(d.st, d.hub.Load(), append([]server.GRPCOption{server.WithGRPCLogger(discard())}, d.grpcOpts...)...)
+	d.mu.Lock()
+	d.gs, d.lis = gs, lis
+	d.mu.Unlock()
+	go gs.Serve(lis)
+}
+
+// stop stops serving: every connection is cut, the port is closed.
+func (d *testConfigd) stop() {
+	d.mu.Lock()
+	gs := d.gs
+	d.gs = nil
+	d.mu.Unlock()
+	if gs != nil {
+		gs.Stop()
+	}
+}
+
+// restart serves again on the same address; newHub replaces the watch hub
+// by one made from the store, as a restarted daemon would have.
+func (d *testConfigd) restart(newHub bool) {
+	d.t.Helper()
+	if newHub {
+		old := d.hub.Swap(nil)
+		old.Close()
+		d.hub.Store(watcher.New(d.st, d.st.Rev(), d.hubOpts...))
+	}
+	var lis net.Listener
+	var err error
+	// The port was just closed; it is free again at once on Linux, but be
+	// patient with a slow kernel.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lis, err = net.Listen("tcp", d.addr)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.serve(lis)
+}
+
+// put commits key, value pairs (text/plain) as one revision.
+func (d *testConfigd) put(kvs ...string) int64 {
+	d.t.Helper()
+	var ops []audit.Op
+	for i := 0; i+1 < len(kvs); i += 2 {
+		ops = append(ops, audit.Put(kvs[i], []byte(kvs[i+1]), ""))
+	}
+	return d.commit(ops...)
+}
+
+func (d *testConfigd) putTyped(key, value, contentType string) int64 {
+	d.t.Helper()
+	return d.commit(audit.Put(key, []byte(value), contentType))
+}
+
+func (d *testConfigd) del(keys ...string) int64 {
+	d.t.Helper()
+	var ops []audit.Op
+	for _, k := range keys {
+		ops = append(ops, audit.Delete(k))
+	}
+	return d.commit(ops...)
+}
+
+func (d *testConfigd) commit(ops ...audit.Op) int64 {
+	d.t.Helper()
+	r, err := d.st.Commit(context.Background(), audit.Txn{Actor: "alice", Origin: "api", Reason: "test", Ops: ops})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return r.Rev
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// syncBuffer is a log destination tests can read while the client writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// connect makes a client of addrs that logs nothing, closed at the end
+// of the test.
+func connect(t testing.TB, addrs []string, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(context.Background(), append([]Option{WithAddress(addrs...), WithLogger(discard())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+const waitLimit = 10 * time.Second
+
+// next waits for the watcher's next update.
+func next(t testing.TB, w *Watcher) Update {
+	t.Helper()
+	type result struct {
+		u   Update
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		u, err := w.NextUpdate()
+		ch <- result{u, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("NextUpdate: %v", r.err)
+		}
+		return r.u
+	case <-time.After(waitLimit):
+		w.Stop()
+		<-ch
+		t.Fatalf("no update within %v", waitLimit)
+	}
+	panic("unreachable")
+}
+
+// waitRev waits until the client's copy is at rev.
+func waitRev(t testing.TB, c *Client, rev int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := c.WaitRev(ctx, rev); err != nil {
+		t.Fatalf("WaitRev(%d): %v (the client is at %d)", rev, err, c.Rev())
+	}
+}
+
+// queued is how many updates wait in w.
+func queued(w *Watcher) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+// keysOf lists an update's changes as "key=value" or "-key".
+func keysOf(u Update) []string {
+	var out []string
+	for _, ch := range u.Changes {
+		if ch.Deleted {
+			out = append(out, "-"+ch.Key)
+		} else {
+			out = append(out, ch.Key+"="+ch.Value.String("?"))
+		}
+	}
+	return out
+}
+
+var errTimeout = errors.New("timeout")
+
+// within runs fn in a goroutine and waits for it at most waitLimit.
+func within(fn func() error) error {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(waitLimit):
+		return errTimeout
+	}
+}

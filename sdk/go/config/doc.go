@@ -1,0 +1,60 @@
+// Package config is the SDK that services use to read their configuration
+// from configd.
+//
+// A Client keeps a local copy of configd's keys (all of them, or those
+// under one prefix) current through one gRPC watch stream, and answers
+// reads from that copy: Get makes no network call, takes no lock and does
+// not allocate.
+//
+//	import "github.com/configd/configd/sdk/go/config"
+//
+//	// Package level, over a default client configured from CONFIGD_ADDR
+//	// (and the options of config.Init).
+//	v := config.Get("app", "db", "timeout")  // "app/db/timeout" is the same path
+//	d := v.Duration(2 * time.Second)         // typed getters take a default
+//	_ = config.Get("app").Scan(&appConfig)   // a prefix decodes as a JSON object tree
+//
+//	w, err := config.Watch("key1")           // a key or a prefix
+//	for {
+//		v, err := w.Next()                   // blocks until the value changes
+//		...
+//	}
+//
+//	// Or an explicit client.
+//	c, err := config.New(ctx, config.WithAddress("127.0.0.1:7700"),
+//		config.WithPrefix("app"),            // mirror only app/...; paths are relative to it
+//		config.WithSnapshot("/var/lib/myservice/config.snapshot"))
+//	defer c.Close()
+//
+// # Reads
+//
+// Get returns a Value: a handle on what a path holds at one revision. The
+// typed getters (String, Int, Bool, Float64, Duration, StringSlice,
+// StringMap) take the default to return when the key is missing or its
+// value doesn't convert; Scan decodes a key, or a whole prefix as a tree
+// of objects, into a struct. Values are immutable: the client swaps in a
+// new copy for every change and never modifies one that was read.
+//
+// # Watches
+//
+// Watch returns a Watcher of a key or a prefix. Next blocks until the next
+// change and returns the new value; NextUpdate also says which keys changed,
+// at which revision, by whom. Each change comes once, in order: a watcher
+// has a queue, changes are not merged. All watchers of a client share its
+// one stream.
+//
+// # Failures
+//
+// The client remembers the last revision of configd's store it applied
+// (Client.Rev). When the stream breaks (configd restarts, the network
+// fails) it reconnects after a short jittered backoff (50 ms growing to
+// 2 s), to the next address when several are given, and resumes from that
+// revision: no change is missed or repeated. It moves its revision only
+// after a change is applied, and written to the snapshot file when it keeps
+// one, so a crash never skips a change.
+//
+// With WithSnapshot the client also keeps its copy in a file, and New
+// starts from that file when configd can't be reached, catching up once
+// configd answers. Without a usable file, New fails when no configd answers
+// within its timeout.
+package config

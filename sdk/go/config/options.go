@@ -1,0 +1,130 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/configd/configd/keyspace"
+)
+
+// EnvAddress is the environment variable that names configd when no
+// WithAddress option is given: one host:port, or several separated by
+// commas to fail over between instances.
+const EnvAddress = "CONFIGD_ADDR"
+
+// DefaultAddress is where configd is looked for when neither WithAddress
+// nor CONFIGD_ADDR names it.
+const DefaultAddress = "127.0.0.1:7700"
+
+// DefaultTimeout bounds how long New waits for its first copy of the
+// configuration.
+const DefaultTimeout = 5 * time.Second
+
+// Option configures a Client (New) or the default client (Init).
+type Option func(*options)
+
+type options struct {
+	addrs    []string
+	prefix   string
+	snapshot string
+	timeout  time.Duration
+	logger   *slog.Logger
+	dial     []grpc.DialOption
+}
+
+// WithAddress names the configd instances to use, as host:port. The client
+// talks to one at a time: when a connection fails or a stream breaks it
+// moves to the next, round robin. All of them must serve the same store
+// (the same revisions). Without this option the client reads CONFIGD_ADDR,
+// and falls back to DefaultAddress.
+func WithAddress(addrs ...string) Option {
+	return func(o *options) { o.addrs = append(make([]string, 0, len(addrs)), addrs...) }
+}
+
+// WithPrefix makes the client mirror only the keys under prefix ("app" and
+// "app/" are the same). Paths given to the client (Get, Watch) are then
+// relative to it: with WithPrefix("app"), c.Get("db", "timeout") reads the
+// key app/db/timeout. The default is the whole keyspace.
+func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+
+// WithSnapshot makes the client keep its copy in the file at path, rewritten
+// atomically after every change it applies. When configd can't be reached
+// at start, New starts from that file and catches up in the background once
+// configd answers. The file's directory must exist. When configd is
+// reachable at start, the file is not read but refreshed; a corrupt file, or
+// one written for another prefix, is then only logged and replaced.
+func WithSnapshot(path string) Option { return func(o *options) { o.snapshot = path } }
+
+// WithTimeout bounds how long New (and the first use of the default client)
+// waits for configd to send the configuration: DefaultTimeout unless set.
+// When it expires New starts from the snapshot file (WithSnapshot) if there
+// is one, or fails with an error that wraps ErrUnavailable. It must be
+// positive.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithLogger sets where the client reports reconnects, fallbacks to the
+// snapshot file and refused files. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithDialOptions adds options to every gRPC connection the client makes,
+// after its own (plaintext transport, keepalive), which they override: pass
+// grpc.WithTransportCredentials for TLS.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dial = append(o.dial, opts...) }
+}
+
+// buildOptions applies opts over the defaults and checks the result.
+func buildOptions(opts []Option) (options, error) {
+	o := options{timeout: DefaultTimeout, logger: slog.Default()}
+	if env := os.Getenv(EnvAddress); env != "" {
+		o.addrs = splitAddrs(env)
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.addrs == nil {
+		o.addrs = []string{DefaultAddress}
+	}
+	if len(o.addrs) == 0 {
+		return o, errors.New("config: WithAddress needs at least one address")
+	}
+	var addrs []string
+	for _, a := range o.addrs {
+		if strings.TrimSpace(a) == "" {
+			return o, fmt.Errorf("config: empty address in %q", o.addrs)
+		}
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	o.addrs = addrs
+	p, err := keyspace.Prefix(o.prefix)
+	if err != nil {
+		return o, fmt.Errorf("config: WithPrefix: %w", err)
+	}
+	o.prefix = p
+	if o.timeout <= 0 {
+		return o, fmt.Errorf("config: WithTimeout must be positive, got %v", o.timeout)
+	}
+	if o.logger == nil {
+		return o, errors.New("config: WithLogger needs a logger")
+	}
+	return o, nil
+}
+
+func splitAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
