@@ -60,7 +60,8 @@ func checkRev(rev, current int64) (int64, error) {
 	return rev, nil
 }
 
-// Get returns key's current value, or its value as of AtRev(rev).
+// Get returns key's current value, or its value as of AtRev(rev). The
+// current value comes from memory; callers must not modify its Value.
 // A missing key is ErrNotFound; an invalid key wraps keyspace.ErrInvalidKey.
 func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyValue, error) {
 	if err := keyspace.Validate(key); err != nil {
@@ -71,9 +72,11 @@ func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyVal
 		o(&ro)
 	}
 	if ro.rev == 0 {
-		kv, err := scanKV(key, s.rdb.QueryRowContext(ctx, qGetKV, key))
-		if err != nil {
-			return KeyValue{}, err
+		s.currentMu.RLock()
+		kv := s.current[key]
+		s.currentMu.RUnlock()
+		if kv == nil {
+			return KeyValue{}, fmt.Errorf("%w: %q", ErrNotFound, key)
 		}
 		return *kv, nil
 	}

@@ -77,6 +77,11 @@ type Store struct {
 	wdb *sql.DB // the writer's single connection
 	rdb *sql.DB // readers
 
+	// current mirrors the kv table in memory for Get: the writer updates
+	// it once a batch is durable. Values in it are never modified.
+	currentMu sync.RWMutex
+	current   map[string]*KeyValue
+
 	rev atomic.Int64 // newest durable revision
 
 	mu      sync.RWMutex // guards closed and sends on queue
@@ -180,6 +185,14 @@ func (s *Store) open(ctx context.Context) error {
 	s.rdb.SetMaxIdleConns(8)
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("audit: open readers: %w", err)
+	}
+	kvs, err := listCurrent(ctx, s.rdb, Scope{})
+	if err != nil {
+		return fmt.Errorf("audit: load current state: %w", err)
+	}
+	s.current = make(map[string]*KeyValue, len(kvs))
+	for i := range kvs {
+		s.current[kvs[i].Key] = &kvs[i]
 	}
 	return nil
 }

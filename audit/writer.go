@@ -220,6 +220,17 @@ func (w *writer) commitBatch(batch []*request) {
 		w.failAll(batch, fmt.Errorf("audit: commit: %w", err))
 		return
 	}
+	w.s.currentMu.Lock()
+	for _, r := range committed {
+		for _, c := range r.Changes {
+			if c.New != nil {
+				w.s.current[c.Key] = c.New
+			} else {
+				delete(w.s.current, c.Key)
+			}
+		}
+	}
+	w.s.currentMu.Unlock()
 	w.s.rev.Store(rev)
 	for _, r := range committed {
 		for _, fn := range w.s.opts.onCommit {
