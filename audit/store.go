@@ -236,3 +236,18 @@ func (s *Store) MaxValueSize() int { return s.opts.maxValueSize }
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
+
+// Ping reports whether the store is open and its database answers a read.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("audit: database does not answer: %w", err)
+	}
+	return nil
+}

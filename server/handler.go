@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -224,10 +223,6 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// readyProbeKey is read by /readyz to see that the store answers; whether
-// it exists does not matter.
-const readyProbeKey = "configd-readyz-probe"
-
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -236,9 +231,7 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		err = h.opts.ready(ctx)
 	}
 	if err == nil {
-		if _, gerr := h.st.Get(ctx, readyProbeKey); gerr != nil && !errors.Is(gerr, audit.ErrNotFound) {
-			err = gerr
-		}
+		err = h.st.Ping(ctx)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err != nil {
