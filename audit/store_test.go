@@ -598,3 +598,17 @@ func TestRevisionsAfterAreOldestFirstWithAllChanges(t *testing.T) {
 		t.Fatalf("future since: %v", err)
 	}
 }
+
+func TestPingReportsAClosedStore(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("ping open store: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ping closed store: %v", err)
+	}
+}
