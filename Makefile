@@ -7,11 +7,15 @@ GO ?= go
 run:
 	$(GO) run ./cmd/configd --data-dir ./data
 
-## test: install what the tests need, then vet and run every test with the race detector
-test:
+## test: install what the tests need (Go modules, Consul, etcd, Chromium), then vet and run every test with the race detector
+test: test-deps
 	$(GO) mod download
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## test-deps: install the real servers and browser the tests use (see scripts/install-test-deps.sh)
+test-deps:
+	bash scripts/install-test-deps.sh
 
 ## build: build configd and configctl into ./bin
 build:
