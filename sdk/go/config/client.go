@@ -191,8 +191,8 @@ func (c *Client) Get(path ...string) Value {
 func (c *Client) Rev() int64 { return c.state.Load().rev }
 
 // WaitRev waits until the client's copy is at revision rev or later, for
-// example to read a write made through configd's API at that revision. It
-// returns ctx's error if ctx ends first, ErrClosed if the client is closed.
+// example to read a write made through configd's API at that revision;
+// the updates of watchers up to rev are then queued. It returns ctx's error if ctx ends first, ErrClosed if the client is closed.
 func (c *Client) WaitRev(ctx context.Context, rev int64) error {
 	for {
 		s := c.state.Load()

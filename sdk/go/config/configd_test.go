@@ -261,3 +261,21 @@ func within(fn func() error) error {
 		return errTimeout
 	}
 }
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lis
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	lis := listen(t)
+	addr := lis.Addr().String()
+	lis.Close()
+	return addr
+}

@@ -360,13 +360,15 @@ func (c *Client) commit(p *pending) {
 			c.log.Error("cannot write the snapshot file", "path", c.opts.snapshot, "rev", p.rev, "err", err)
 		}
 	}
-	c.publish(newState(p.rev, p.b.root))
+	old := c.state.Swap(newState(p.rev, p.b.root))
+	for _, r := range p.revs {
+		c.deliver(r)
+	}
+	// WaitRev returns once the watchers have their updates.
+	close(old.next)
 	if p.snapshot && !c.synced {
 		c.synced = true
 		c.once.ready.Do(func() { close(c.ready) })
-	}
-	for _, r := range p.revs {
-		c.deliver(r)
 	}
 }
 
