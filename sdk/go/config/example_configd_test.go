@@ -1,0 +1,60 @@
+package config_test
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server"
+	"github.com/configd/configd/watcher"
+)
+
+// startExampleConfigd runs a configd in the process for the examples, with
+// the key, value pairs of kvs (a value starting with '{' is JSON). set
+// commits a change as another process would (configctl set key value);
+// stop ends it all.
+func startExampleConfigd(kvs ...string) (addr string, set func(key, value string), stop func()) {
+	dir, err := os.MkdirTemp("", "configd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	var hub *watcher.Hub
+	ready := make(chan struct{})
+	st, err := audit.Open(ctx, filepath.Join(dir, "configd.db"), audit.WithLogger(quiet),
+		audit.WithCommitHook(func(r audit.Revision) { <-ready; hub.Publish(r) }))
+	if err != nil {
+		log.Fatal(err)
+	}
+	hub = watcher.New(st, st.Rev())
+	close(ready)
+	set = func(key, value string) {
+		ct := ""
+		if len(value) > 0 && value[0] == '{' {
+			ct = "application/json"
+		}
+		if _, err := st.Commit(ctx, audit.Txn{Actor: "alice", Ops: []audit.Op{audit.Put(key, []byte(value), ct)}}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for i := 0; i+1 < len(kvs); i += 2 {
+		set(kvs[i], kvs[i+1])
+	}
+	gs := server.NewGRPCServer(st, hub, server.WithGRPCLogger(quiet))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go gs.Serve(lis)
+	return lis.Addr().String(), set, func() {
+		gs.Stop()
+		hub.Close()
+		st.Close()
+		os.RemoveAll(dir)
+	}
+}
