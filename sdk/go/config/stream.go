@@ -200,7 +200,9 @@ func (c *Client) session(addr string) (created bool, err error) {
 }
 
 // create asks for the client's watch: since the revision the copy is at,
-// or, fresh, a snapshot first.
+// or, fresh, a snapshot first. A copy at revision 0 (configd's store was
+// empty) also asks for a snapshot, as the protocol has no other way to say
+// "after revision 0": the changes it missed then come as one update.
 func (s *session) create(fresh bool) error {
 	var since int64
 	if !fresh {

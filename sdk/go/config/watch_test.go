@@ -190,8 +190,8 @@ func TestConcurrentReadsSeeWholeRevisions(t *testing.T) {
 	c := connect(t, []string{d.addr})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	errs := make(chan string, 4)
-	for range 4 {
+	errs := make(chan string, 2)
+	for range 2 {
 		wg.Go(func() {
 			var last int64
 			for {
@@ -217,7 +217,7 @@ func TestConcurrentReadsSeeWholeRevisions(t *testing.T) {
 		})
 	}
 	var rev int64
-	for i := range 100 {
+	for i := range 40 {
 		s := string(rune('0' + i%10))
 		rev = d.put("a", s, "b", s)
 	}
