@@ -1,0 +1,191 @@
+package source
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/configd/configd/keyspace"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// render prints what Flatten made of a document, one key per line in key
+// order, then the warnings, or the error.
+func render(snap map[string]Value, warnings []Warning, err error) string {
+	var b strings.Builder
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+		return b.String()
+	}
+	keys := make([]string, 0, len(snap))
+	for k := range snap {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s\t%s\t%q\n", k, snap[k].ContentType, snap[k].Data)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	return b.String()
+}
+
+func TestFlattenGolden(t *testing.T) {
+	inputs, err := filepath.Glob("testdata/flatten/*.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, in := range inputs {
+		f, ok := FormatOf(in)
+		if !ok {
+			continue
+		}
+		n++
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			data, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := render(Flatten(data, f))
+			golden := strings.TrimSuffix(in, filepath.Ext(in)) + filepath.Ext(in) + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./source -run TestFlattenGolden -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("Flatten(%s):\n--- got\n%s--- want (%s)\n%s", in, got, golden, want)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("found %d golden inputs, expected at least 10", n)
+	}
+}
+
+func TestFlattenRefusesNonUTF8(t *testing.T) {
+	for _, f := range []Format{FormatYAML, FormatJSON} {
+		_, _, err := Flatten([]byte("{\"a\": \"caf\xe9\"}"), f)
+		if !errors.Is(err, ErrDocument) || !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("%s: err = %v, want ErrDocument about UTF-8", f, err)
+		}
+	}
+}
+
+func TestFlattenBoundsAliasExpansion(t *testing.T) {
+	// The "billion laughs": nine levels of ten aliases each.
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [", i, i)
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	_, _, err := Flatten([]byte(b.String()), FormatYAML)
+	if !errors.Is(err, ErrDocument) || !strings.Contains(err.Error(), "aliases") {
+		t.Fatalf("err = %v, want ErrDocument about aliases", err)
+	}
+}
+
+func TestAddDocumentUnderBaseTakesScalarsAndLists(t *testing.T) {
+	b := NewBuilder("app/", 0)
+	if err := b.AddDocument("greeting.yaml", "greeting", []byte("hello\n"), FormatYAML); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddDocument("hosts.json", "hosts", []byte(`["a","b"]`), FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	snap, w := b.Result()
+	if len(w) != 0 {
+		t.Fatalf("warnings: %v", w)
+	}
+	if got := snap["greeting"]; string(got.Data) != "hello" || got.ContentType != TypeText {
+		t.Errorf("greeting = %+v", got)
+	}
+	if got := snap["hosts"]; string(got.Data) != `["a","b"]` || got.ContentType != TypeJSON {
+		t.Errorf("hosts = %+v", got)
+	}
+}
+
+func TestBuilderRefusesKeysTooLongOnceMounted(t *testing.T) {
+	mount := strings.Repeat("m", 300) + "/"
+	b := NewBuilder(mount, 4)
+	key := strings.Repeat("k", 300) // valid alone, 601 bytes once mounted
+	if b.Add("src", key, Value{Data: []byte("v")}) {
+		t.Fatal("Add took a key that is too long once mounted")
+	}
+	if b.Add("src", "big", Value{Data: []byte("12345")}) {
+		t.Fatal("Add took a value over the size limit")
+	}
+	if !b.Add("src", "ok", Value{Data: []byte("1234")}) {
+		t.Fatal("Add refused a value at the size limit")
+	}
+	snap, w := b.Result()
+	if len(snap) != 1 || len(w) != 2 {
+		t.Fatalf("snapshot %v, warnings %v; want 1 key, 2 warnings", snap, w)
+	}
+}
+
+// FuzzFlatten checks that Flatten never panics and that what it returns
+// keeps the Update contract: valid keys, UTF-8 text, valid JSON lists.
+func FuzzFlatten(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/flatten/*.*")
+	for _, s := range seeds {
+		if _, ok := FormatOf(s); !ok {
+			continue
+		}
+		data, err := os.ReadFile(s)
+		if err == nil {
+			f.Add(data, strings.HasSuffix(s, ".json"))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		format := FormatYAML
+		if isJSON {
+			format = FormatJSON
+		}
+		snap, _, err := Flatten(data, format)
+		if err != nil {
+			if !errors.Is(err, ErrDocument) {
+				t.Fatalf("error does not wrap ErrDocument: %v", err)
+			}
+			return
+		}
+		for k, v := range snap {
+			if err := keyspace.Validate(k); err != nil {
+				t.Fatalf("invalid key in snapshot: %v", err)
+			}
+			switch v.ContentType {
+			case TypeText:
+				if !utf8.Valid(v.Data) {
+					t.Fatalf("key %q: text value is not UTF-8", k)
+				}
+			case TypeJSON:
+				if !jsonValid(v.Data) {
+					t.Fatalf("key %q: JSON value %q does not parse", k, v.Data)
+				}
+			default:
+				t.Fatalf("key %q: content type %q", k, v.ContentType)
+			}
+		}
+	})
+}
