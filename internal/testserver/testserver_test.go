@@ -1,0 +1,93 @@
+package testserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func httpDo(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestConsulKeepsDataAcrossRestart(t *testing.T) {
+	s := Consul(t)
+	if code, body := httpDo(t, http.MethodPut, "http://"+s.Addr+"/v1/kv/a/b", "v1"); code != 200 || body != "true" {
+		t.Fatalf("put: %d %s", code, body)
+	}
+	s.Restart()
+	code, body := httpDo(t, http.MethodGet, "http://"+s.Addr+"/v1/kv/a/b?raw", "")
+	if code != 200 || body != "v1" {
+		t.Fatalf("after restart: %d %q, want 200 \"v1\"", code, body)
+	}
+	s.Stop()
+	if s.p.running() {
+		t.Fatal("still running after Stop")
+	}
+}
+
+func TestEtcdKeepsDataAcrossRestart(t *testing.T) {
+	s := Etcd(t)
+	// etcd 3.4's JSON gateway: keys and values are base64.
+	put := `{"key":"YQ==","value":"djE="}` // a = v1
+	if code, body := httpDo(t, http.MethodPost, s.Endpoints[0]+"/v3/kv/put", put); code != 200 {
+		t.Fatalf("put: %d %s", code, body)
+	}
+	s.Restart()
+	code, body := httpDo(t, http.MethodPost, s.Endpoints[0]+"/v3/kv/range", `{"key":"YQ=="}`)
+	if code != 200 || !strings.Contains(body, `"value":"djE="`) {
+		t.Fatalf("after restart: %d %s", code, body)
+	}
+}
+
+func TestFreePortsAreDistinct(t *testing.T) {
+	seen := map[int]bool{}
+	for _, p := range append(FreePorts(t, 5), FreePorts(t, 5)...) {
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
+
+func TestBinaryFindsRepoTools(t *testing.T) {
+	p := Binary(t, "consul")
+	if !strings.Contains(p, ".tools/bin/consul") && !strings.HasSuffix(p, "/consul") {
+		t.Fatalf("Binary(consul) = %q", p)
+	}
+}
+
+// fatalRecorder records Fatalf instead of stopping the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
+
+func TestMissingBinaryFailsWithInstallHint(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	if p := Binary(r, "no-such-server-binary"); p != "" {
+		t.Fatalf("Binary = %q, want failure", p)
+	}
+	if !strings.Contains(r.msg, "make test-deps") {
+		t.Fatalf("failure message %q does not say to run make test-deps", r.msg)
+	}
+}
