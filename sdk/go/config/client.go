@@ -31,7 +31,6 @@ type Client struct {
 	gen      uint64 // the last builder generation, see builder
 	closed   bool
 	synced   bool // a snapshot from configd has been applied
-	fromFile bool // the copy was loaded from the snapshot file
 	failed   map[string]bool
 	lastErr  error // of the last failed connection, for New's error
 
@@ -163,7 +162,6 @@ func (c *Client) loadFile(body snapshotBody) {
 		}
 		b.put(strings.TrimPrefix(kv.Key, c.opts.prefix), newEntry(raw, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version))
 	}
-	c.fromFile = true
 	c.publish(newState(body.Rev, b.root))
 	c.log.Warn("configd unreachable; starting from the snapshot file", "path", c.opts.snapshot,
 		"rev", body.Rev, "saved_at", body.SavedAt, "addrs", c.opts.addrs)
