@@ -145,4 +145,6 @@ func KeyOf(name string) string {
 	return b.String()
 }
 
-func (s *Source) String() string { return fmt.Sprintf("env source %q (prefix %s)", s.cfg.Name, s.cfg.Prefix) }
+func (s *Source) String() string {
+	return fmt.Sprintf("env source %q (prefix %s)", s.cfg.Name, s.cfg.Prefix)
+}
