@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -59,6 +60,11 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 		grpc.ReadBufferSize(4<<10),
 		grpc.WriteBufferSize(4<<10),
 		grpc.SharedWriteBuffer(true),
+		// Let clients ping every 10 s or more, even between calls, so that a
+		// watcher behind a cut network notices within seconds; ping idle
+		// clients ourselves every minute to drop dead connections.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 	)
 	configdpb.RegisterConfigServer(gs, &configService{st: st, hub: hub, opts: o})
 	hs := health.NewServer()

@@ -29,10 +29,11 @@ const (
 	backoffMax   = 2 * time.Second
 	healthyAfter = time.Second
 	// keepaliveTime is how long a silent connection waits before it is
-	// probed. grpc-go servers refuse pings more frequent than every 5
-	// minutes unless configured otherwise (keepalive.EnforcementPolicy).
-	keepaliveTime    = 5 * time.Minute
-	keepaliveTimeout = 20 * time.Second
+	// probed; configd accepts pings every 10 s or more
+	// (keepalive.EnforcementPolicy), so a cut network is noticed within
+	// keepaliveTime+keepaliveTimeout.
+	keepaliveTime    = 30 * time.Second
+	keepaliveTimeout = 10 * time.Second
 	// maxGroup bounds how many received messages are applied together,
 	// with one write of the snapshot file.
 	maxGroup = 256
