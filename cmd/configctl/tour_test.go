@@ -17,9 +17,9 @@ import (
 	"github.com/configd/configd/api"
 )
 
-// configdBin and configctlBin are the binaries the tour runs, built once by
+// configdBin, configctlBin and watchExampleBin (examples/watch) are the binaries the tests run, built once by
 // TestMain with go build, as a user would.
-var configdBin, configctlBin string
+var configdBin, configctlBin, watchExampleBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "configctl-tour-bin-")
@@ -29,9 +29,11 @@ func TestMain(m *testing.M) {
 	}
 	configdBin = filepath.Join(dir, "configd")
 	configctlBin = filepath.Join(dir, "configctl")
+	watchExampleBin = filepath.Join(dir, "watch")
 	for bin, pkg := range map[string]string{
-		configdBin:   "github.com/configd/configd/cmd/configd",
-		configctlBin: "github.com/configd/configd/cmd/configctl",
+		configdBin:      "github.com/configd/configd/cmd/configd",
+		configctlBin:    "github.com/configd/configd/cmd/configctl",
+		watchExampleBin: "github.com/configd/configd/examples/watch",
 	} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
