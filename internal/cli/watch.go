@@ -184,4 +184,3 @@ func displayValue(v, encoding string) string {
 	}
 	return v
 }
-
