@@ -1,8 +1,8 @@
 // Command fanout measures how fast one write reaches many watchers: it
-// starts configd, opens N watchers each on its own connection (gRPC watch
-// streams, in this process, separate from the server), then writes the
-// watched key R times and records, for each watcher, the time from the
-// write's acknowledgement to the watcher receiving it. It also reports
+// starts configd, opens N config SDK clients each on its own connection (in
+// this process, separate from the server) watching one key, then writes the
+// key R times and records, for each client, the time from the write's
+// acknowledgement to its Watcher.Next returning. It also reports
 // configd's resident memory per connected watcher.
 //
 //	go run ./cmd/fanout --configd ../bin/configd --clients 1000,10000 --rounds 5
@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -23,11 +24,8 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/bench/internal/daemon"
+	"github.com/configd/configd/sdk/go/config"
 )
 
 func main() {
@@ -48,9 +46,10 @@ func main() {
 	}
 }
 
+// watcherConn is one SDK client (its own connection) watching the key.
 type watcherConn struct {
-	conn *grpc.ClientConn
-	got  chan time.Time // receipt time of each CHANGES message
+	client *config.Client
+	got    chan time.Time // when each Next returned
 }
 
 func run(bin string, n, rounds int) error {
@@ -104,7 +103,7 @@ func run(bin string, n, rounds int) error {
 	}
 	defer func() {
 		for _, w := range ws {
-			w.conn.Close()
+			w.client.Close()
 		}
 	}()
 	rss1, _ := d.RSS()
@@ -150,36 +149,24 @@ func run(bin string, n, rounds int) error {
 }
 
 func openWatcher(ctx context.Context, addr string, rounds int) (*watcherConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := config.New(ctx, config.WithAddress(addr), config.WithTimeout(time.Minute),
+		config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		return nil, err
 	}
-	s, err := configdpb.NewConfigClient(conn).Watch(ctx)
+	w, err := c.Watch("bench/fanout")
 	if err != nil {
-		conn.Close()
+		c.Close()
 		return nil, err
 	}
-	err = s.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{
-		Create: &configdpb.WatchCreate{WatchId: 1, Keys: []string{"bench/fanout"}, Since: 1}}})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if m, err := s.Recv(); err != nil || m.GetKind() != configdpb.WatchResponse_CREATED {
-		conn.Close()
-		return nil, fmt.Errorf("watch: %v %v", m, err)
-	}
-	w := &watcherConn{conn: conn, got: make(chan time.Time, rounds)}
+	wc := &watcherConn{client: c, got: make(chan time.Time, rounds)}
 	go func() {
 		for {
-			m, err := s.Recv()
-			if err != nil {
+			if _, err := w.Next(); err != nil {
 				return
 			}
-			if m.GetKind() == configdpb.WatchResponse_CHANGES {
-				w.got <- time.Now()
-			}
+			wc.got <- time.Now()
 		}
 	}()
-	return w, nil
+	return wc, nil
 }
