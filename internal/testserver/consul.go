@@ -21,21 +21,23 @@ type ConsulServer struct {
 	// DataDir holds the server's state across Stop and Start.
 	DataDir string
 
-	p *process
+	p     *process
+	token string
 }
 
 // Consul starts a Consul server and waits until it has a leader and answers
-// KV reads. It is stopped when the test ends.
-func Consul(t testing.TB) *ConsulServer {
+// KV reads. It is stopped when the test ends. hcl adds configuration, each
+// string passed as one -hcl flag (such as an acl block).
+func Consul(t testing.TB, hcl ...string) *ConsulServer {
 	t.Helper()
-	s := NewConsul(t)
+	s := NewConsul(t, hcl...)
 	s.Start()
 	return s
 }
 
 // NewConsul prepares a Consul server with its ports and data directory but
 // does not start it, for tests of a server that is down at first.
-func NewConsul(t testing.TB) *ConsulServer {
+func NewConsul(t testing.TB, hcl ...string) *ConsulServer {
 	t.Helper()
 	bin := Binary(t, "consul")
 	dir := t.TempDir()
@@ -55,6 +57,9 @@ func NewConsul(t testing.TB) *ConsulServer {
 		"-hcl", "disable_update_check = true",
 		"-log-level", "warn",
 	}}
+	for _, h := range hcl {
+		s.p.args = append(s.p.args, "-hcl", h)
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -77,12 +82,22 @@ func (s *ConsulServer) Restart() {
 	s.Start()
 }
 
+// Token, when set, is sent with the readiness check (for servers started
+// with ACLs that deny by default).
+func (s *ConsulServer) WithToken(token string) *ConsulServer {
+	s.token = token
+	return s
+}
+
 // ready: a consistent KV read succeeds (404 is fine: no such key), which
 // needs an elected leader that has restored its state.
 func (s *ConsulServer) ready(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Addr+"/v1/kv/testserver-readiness?consistent", nil)
 	if err != nil {
 		return err
+	}
+	if s.token != "" {
+		req.Header.Set("X-Consul-Token", s.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
