@@ -21,6 +21,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/watcher"
+	"github.com/configd/configd/web"
 )
 
 // DefaultMaxRequestBody caps the body of POST /v1/txn and POST
@@ -141,6 +142,9 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Method(http.MethodGet, "/metrics", h.metrics.handler())
+	// The web UI; pages go through the same identity middleware as /v1.
+	r.With(h.opts.identity).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) })
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(h.opts.identity)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {

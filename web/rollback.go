@@ -1,0 +1,194 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+)
+
+// Limits of a rollback request from the page.
+const (
+	maxRollbackBody = 64 << 10
+	maxReasonLen    = 4096
+	maxActorLen     = 256
+	// DefaultActor is the actor of a UI rollback whose page sent no name.
+	DefaultActor = "web"
+	// Origin is the origin recorded for rollbacks made through the UI: the
+	// UI is a client of configd's API like any other.
+	Origin = "api"
+)
+
+// ClaimedActor is the default ActorFunc: until authentication exists, the
+// actor is whoever the page says it is (the name field of the rollback
+// dialog), or DefaultActor. A name longer than 256 bytes, not UTF-8 or with
+// control characters is refused.
+func ClaimedActor(_ *http.Request, claimed string) (string, error) {
+	a := strings.TrimSpace(claimed)
+	switch {
+	case a == "":
+		return DefaultActor, nil
+	case len(a) > maxActorLen:
+		return "", badInput("the name is longer than %d bytes", maxActorLen)
+	case !utf8.ValidString(a):
+		return "", badInput("the name is not valid UTF-8")
+	}
+	for _, r := range a {
+		if unicode.IsControl(r) {
+			return "", badInput("the name contains a control character")
+		}
+	}
+	return a, nil
+}
+
+// rollbackRequest is the JSON body of POST {base}/rollback.
+type rollbackRequest struct {
+	// Scope is "key", "prefix" or "all".
+	Scope  string `json:"scope"`
+	Key    string `json:"key,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	To     int64  `json:"to"`
+	Reason string `json:"reason,omitempty"`
+	// Actor is the name the page claims; see ActorFunc.
+	Actor  string `json:"actor,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	// ExpectRev is the revision the page showed: the rollback fails with
+	// 409 if the scope changed after it.
+	ExpectRev int64 `json:"expect_rev"`
+}
+
+// rollbackResponse answers POST {base}/rollback, errors included.
+type rollbackResponse struct {
+	// Rev is, for a dry run or a conflict, the revision the diff was
+	// computed against (send it as expect_rev to apply exactly that diff);
+	// otherwise the revision the rollback created, or the current one when
+	// it changed nothing.
+	Rev     int64        `json:"rev"`
+	Changed bool         `json:"changed"`
+	DryRun  bool         `json:"dry_run,omitempty"`
+	Changes []ChangeView `json:"changes"`
+	// URL is the page of the new revision.
+	URL string `json:"url,omitempty"`
+	// Conflict says the scope changed after expect_rev: Changes is the new
+	// diff, computed at Rev.
+	Conflict bool       `json:"conflict,omitempty"`
+	Error    *jsonError `json:"error,omitempty"`
+}
+
+func (req rollbackRequest) scope() (audit.Scope, error) {
+	switch req.Scope {
+	case "key":
+		if err := keyspace.Validate(req.Key); err != nil {
+			return audit.Scope{}, err
+		}
+		return audit.Scope{Key: req.Key}, nil
+	case "prefix":
+		p, err := keyspace.Prefix(req.Prefix)
+		if err != nil {
+			return audit.Scope{}, err
+		}
+		if p == "" {
+			return audit.Scope{}, badInput("an empty prefix is everything: choose \"everything\" instead")
+		}
+		return audit.Scope{Prefix: p}, nil
+	case "all":
+		return audit.Scope{}, nil
+	}
+	return audit.Scope{}, badInput("scope %q: want key, prefix or all", req.Scope)
+}
+
+// POST {base}/rollback (behind the CSRF check)
+func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, code string, err error) {
+		writeJSON(w, r, status, rollbackResponse{Changes: []ChangeView{}, Error: &jsonError{Code: code, Message: err.Error()}})
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		fail(http.StatusUnsupportedMediaType, "bad_content_type", errors.New("send the request as application/json"))
+		return
+	}
+	var req rollbackRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRollbackBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(http.StatusBadRequest, "bad_request", fmt.Errorf("request body: %v", err))
+		return
+	}
+	scope, err := req.scope()
+	if err == nil && req.To < 1 {
+		err = badInput("to=%d: revisions start at 1", req.To)
+	}
+	if err == nil && req.ExpectRev < 0 {
+		err = badInput("expect_rev=%d is negative", req.ExpectRev)
+	}
+	reason := strings.TrimSpace(req.Reason)
+	if err == nil && !req.DryRun && reason == "" {
+		err = badInput("say why: a rollback needs a reason")
+	}
+	if err == nil && len(reason) > maxReasonLen {
+		err = badInput("the reason is longer than %d bytes", maxReasonLen)
+	}
+	var actor string
+	if err == nil {
+		actor, err = u.opts.actor(r, req.Actor)
+	}
+	if err != nil {
+		fail(http.StatusBadRequest, "bad_request", err)
+		return
+	}
+
+	ar := audit.RollbackRequest{Scope: scope, To: req.To, Actor: actor, Reason: reason, Origin: Origin,
+		ExpectRev: req.ExpectRev, DryRun: req.DryRun}
+	cur := u.st.Rev()
+	res, err := u.st.Rollback(r.Context(), ar)
+	if errors.Is(err, audit.ErrConflict) {
+		// The scope changed since the page showed it: answer with the
+		// diff as it is now, for the user to review again.
+		ar.DryRun, ar.ExpectRev = true, 0
+		now := u.st.Rev()
+		fresh, ferr := u.st.Rollback(r.Context(), ar)
+		if ferr != nil {
+			err = ferr
+		} else {
+			writeJSON(w, r, http.StatusConflict, rollbackResponse{
+				Rev: now, Changed: len(fresh.Changes) > 0, DryRun: req.DryRun, Conflict: true,
+				Changes: u.views(fresh.Changes),
+				Error: &jsonError{Code: "conflict", Message: fmt.Sprintf(
+					"the configuration changed after revision %d, which this page showed; this is the diff as of revision %d — review it and confirm again", req.ExpectRev, now)},
+			})
+			return
+		}
+	}
+	if err != nil {
+		status, msg := statusOf(err)
+		if status == http.StatusInternalServerError {
+			u.opts.logger.Error("web: rollback", "err", err)
+		}
+		fail(status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), errors.New(msg))
+		return
+	}
+	out := rollbackResponse{Rev: res.Rev, Changed: len(res.Changes) > 0, DryRun: req.DryRun, Changes: u.views(res.Changes)}
+	if req.DryRun {
+		out.Rev = cur
+	} else if out.Changed {
+		out.URL = u.opts.base + "/rev/" + strconv.FormatInt(res.Rev, 10)
+		u.opts.logger.Info("web: rollback", "rev", res.Rev, "to", req.To, "scope", req.Scope,
+			"key", scope.Key, "prefix", scope.Prefix, "actor", actor)
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+func (u *ui) views(changes []audit.Change) []ChangeView {
+	out := make([]ChangeView, 0, len(changes))
+	for _, c := range changes {
+		out = append(out, viewChange(c, u.opts.secret))
+	}
+	return out
+}

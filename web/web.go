@@ -1,0 +1,178 @@
+// Package web is configd's audit web UI: a timeline of revisions that
+// updates live, a page per revision and per key with line diffs of old and
+// new values, and a rollback dialog that shows the exact diff it will apply
+// before it applies it.
+//
+// Pages are rendered on the server with html/template; a small script
+// (static/app.js) localises times, keeps the timeline live over the watch
+// API (/v1/watch, server-sent events with a long-poll fallback) and drives
+// the rollback dialog. Templates, script and style are embedded: no build
+// step, no CDN, no external font.
+//
+// The one state-changing route, POST {base}/rollback, is guarded against
+// cross-site requests by http.CrossOriginProtection (Sec-Fetch-Site and
+// Origin) and a double-submit token: a random per-session token in an
+// HttpOnly, SameSite=Strict cookie that the page must echo in the
+// X-CSRF-Token header, compared in constant time.
+package web
+
+import (
+	"context"
+	"embed"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/watcher"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Store is what the UI reads and writes. *audit.Store implements it.
+type Store interface {
+	Rev() int64
+	Get(ctx context.Context, key string, opts ...audit.ReadOption) (audit.KeyValue, error)
+	History(ctx context.Context, q audit.HistoryQuery) (audit.HistoryPage, error)
+	Revision(ctx context.Context, rev int64) (audit.Revision, error)
+	Diff(ctx context.Context, scope audit.Scope, from, to int64) ([]audit.Change, error)
+	Rollback(ctx context.Context, req audit.RollbackRequest) (audit.Revision, error)
+}
+
+var _ Store = (*audit.Store)(nil)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	base    string
+	apiBase string
+	hub     *watcher.Hub
+	logger  *slog.Logger
+	actor   ActorFunc
+	secret  func(key string) bool
+	now     func() time.Time
+}
+
+// ActorFunc decides who a rollback made through the UI is recorded as.
+// claimed is the name the page sent (the name field of the rollback dialog,
+// which the browser remembers). It returns the actor, or an error that the
+// UI shows to the user (and answers with 400).
+type ActorFunc func(r *http.Request, claimed string) (string, error)
+
+// WithBasePath sets the path the UI is mounted at (default "/ui"). Links
+// and the CSRF cookie's path use it.
+func WithBasePath(p string) Option { return func(o *options) { o.base = strings.TrimSuffix(p, "/") } }
+
+// WithAPIPath sets where the page finds the HTTP API (default "/v1"); the
+// live timeline watches {api}/watch.
+func WithAPIPath(p string) Option { return func(o *options) { o.apiBase = strings.TrimSuffix(p, "/") } }
+
+// WithHub makes the timeline live: the page watches the API's /watch route,
+// which exists when the server has a hub. A nil hub leaves the timeline
+// static (reload to see new revisions).
+func WithHub(h *watcher.Hub) Option { return func(o *options) { o.hub = h } }
+
+// WithLogger sets the logger for errors (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithActor replaces ClaimedActor, the function that names the actor of a
+// UI rollback. Authentication, once it exists, plugs in here: return the
+// authenticated identity and ignore the claim.
+func WithActor(fn ActorFunc) Option { return func(o *options) { o.actor = fn } }
+
+// WithSecrets marks keys whose values must never be shown: the pages say
+// "••••" and the revision instead. Secrets are not a feature of the store
+// yet; this is the hook for them.
+func WithSecrets(isSecret func(key string) bool) Option {
+	return func(o *options) { o.secret = isSecret }
+}
+
+// ui holds the handler's state.
+type ui struct {
+	st    Store
+	opts  options
+	pages map[string]*pageTemplate
+}
+
+// New returns the web UI over st, to be mounted at the base path (see
+// WithBasePath), for example with chi's Mount("/ui", web.New(st)). It
+// panics if st is nil.
+func New(st Store, opts ...Option) http.Handler {
+	if st == nil {
+		panic("web: New with a nil store")
+	}
+	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor, now: time.Now}}
+	for _, o := range opts {
+		o(&u.opts)
+	}
+	if u.opts.actor == nil {
+		panic("web: WithActor(nil)")
+	}
+	u.pages = parsePages(u.opts.base)
+
+	r := chi.NewRouter()
+	r.Use(securityHeaders, serverTiming)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { u.notFound(w, r, "There is no page at this address.") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		u.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not take "+r.Method+" requests.")
+	})
+	r.Get("/", u.timeline)
+	r.Get("/timeline.json", u.timelineJSON)
+	r.Get("/rev/{rev}", u.revision)
+	r.Get("/key", u.keySearch)
+	r.Get("/key/*", u.key)
+	r.Get("/static/{file}", u.static)
+	r.With(u.csrf).Post("/rollback", u.rollback)
+	return r
+}
+
+// keyURL returns the path of key's page: each segment is escaped, so that
+// '?', '#' and '%' in a key survive the trip.
+func keyURL(base, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return base + "/key/" + strings.Join(segs, "/")
+}
+
+// parentPrefix returns the prefix a key sits in ("app/db/" for
+// "app/db/timeout"), or "" for a top-level key.
+func parentPrefix(key string) string {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return ""
+	}
+	return key[:i+1]
+}
+
+// displayOrigin is how the timeline names where a revision came from: a
+// revision with RollbackTo > 0 is a rollback, "source:NAME" is NAME.
+func displayOrigin(r audit.Revision) string {
+	switch {
+	case r.RollbackTo > 0:
+		return "rollback"
+	case strings.HasPrefix(r.Origin, "source:"):
+		return strings.TrimPrefix(r.Origin, "source:")
+	case r.Origin == "":
+		return "api"
+	}
+	return r.Origin
+}
+
+// originClass is the CSS class of an origin's badge.
+func originClass(r audit.Revision) string {
+	switch {
+	case r.RollbackTo > 0:
+		return "o-rollback"
+	case r.Origin == "" || r.Origin == "api":
+		return "o-api"
+	}
+	return "o-source"
+}
