@@ -35,3 +35,7 @@ fmt:
 ## proto: regenerate api/configdpb from configd.proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 proto:
 	cd api/configdpb && $(GO) generate
+
+## bench-fanout: one write reaching 1,000 and 10,000 SDK watchers, each on its own connection
+bench-fanout: build
+	cd bench && $(GO) run ./cmd/fanout --configd ../bin/configd --clients 1000,10000 --rounds 5
