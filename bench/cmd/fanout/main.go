@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,17 @@ func main() {
 	bin := flag.String("configd", "../bin/configd", "the configd binary to start")
 	clientsFlag := flag.String("clients", "1000", "comma-separated watcher counts")
 	rounds := flag.Int("rounds", 5, "writes per watcher count")
+	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile (the clients' side) to `file`")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fanout:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strings.Split(*clientsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -41,6 +52,7 @@ func main() {
 		}
 		if err := run(*bin, n, *rounds); err != nil {
 			fmt.Fprintln(os.Stderr, "fanout:", err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 	}
