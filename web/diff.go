@@ -17,7 +17,7 @@ import (
 // the rendering is cut with a note.
 const (
 	diffContext = 3
-	maxEdits    = 2000
+	maxEdits    = 1000
 	maxLines    = 2000
 )
 

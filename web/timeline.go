@@ -19,9 +19,13 @@ import (
 const (
 	defaultPageSize = 50
 	maxPageSize     = 500
-	scanPage        = 250
-	scanBudget      = 5000
 	rowKeys         = 3 // keys listed per timeline row
+)
+
+// Variables, so that tests can make them small.
+var (
+	scanPage   = 250
+	scanBudget = 5000
 )
 
 // timelineQuery is the timeline's filter and cursor.
@@ -252,6 +256,7 @@ type timelineView struct {
 	Q         timelineQuery
 	Rows      []rowView
 	NextURL   string
+	NewestURL string // the first page with the same filters
 	FirstPage bool
 	Filtered  bool
 	Scanned   int
@@ -276,6 +281,10 @@ func (u *ui) timeline(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		view.Rows, view.Scanned, view.Partial = rows(page.Revs), page.Scanned, page.Partial
+		view.NewestURL = u.opts.base + "/"
+		if p := q.params().Encode(); p != "" {
+			view.NewestURL += "?" + p
+		}
 		if page.Next > 0 {
 			p := q.params()
 			p.Set("before", strconv.FormatInt(page.Next, 10))

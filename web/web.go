@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -56,7 +55,6 @@ type options struct {
 	logger  *slog.Logger
 	actor   ActorFunc
 	secret  func(key string) bool
-	now     func() time.Time
 }
 
 // ActorFunc decides who a rollback made through the UI is recorded as.
@@ -104,10 +102,14 @@ type ui struct {
 // WithBasePath), for example with chi's Mount("/ui", web.New(st)). It
 // panics if st is nil.
 func New(st Store, opts ...Option) http.Handler {
+	return newUI(st, opts...).routes()
+}
+
+func newUI(st Store, opts ...Option) *ui {
 	if st == nil {
 		panic("web: New with a nil store")
 	}
-	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor, now: time.Now}}
+	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor}}
 	for _, o := range opts {
 		o(&u.opts)
 	}
@@ -115,7 +117,10 @@ func New(st Store, opts ...Option) http.Handler {
 		panic("web: WithActor(nil)")
 	}
 	u.pages = parsePages(u.opts.base)
+	return u
+}
 
+func (u *ui) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(securityHeaders, serverTiming)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { u.notFound(w, r, "There is no page at this address.") })

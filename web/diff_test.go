@@ -1,0 +1,193 @@
+package web
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/configd/configd/audit"
+)
+
+func kv(value, ct string, rev int64) *audit.KeyValue {
+	return &audit.KeyValue{Value: []byte(value), ContentType: ct, ModRev: rev}
+}
+
+// render prints lines as a unified-diff-like text for comparisons.
+func render(lines []DiffLine) string {
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%s%s\n", l.Kind, l.Text)
+	}
+	return b.String()
+}
+
+func TestDiffPrettyPrintsJSONBeforeDiffing(t *testing.T) {
+	c := audit.Change{Key: "app/limits", Type: audit.OpPut,
+		Old: kv(`{"rps":100,"burst":20}`, audit.TypeJSON, 1), New: kv(`{"rps":5,"burst":20}`, audit.TypeJSON, 2)}
+	v := viewChange(c, nil)
+	want := " {\n-  \"rps\": 100,\n+  \"rps\": 5,\n   \"burst\": 20\n }\n"
+	if got := render(v.Lines); got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+	if v.Op != "update" || v.OldRev != 1 || v.NewRev != 2 {
+		t.Errorf("view = %+v", v)
+	}
+}
+
+func TestDiffOfYAMLAndTextIsByLine(t *testing.T) {
+	c := audit.Change{Key: "k", Old: kv("a: 1\nb: 2\nc: 3\n", audit.TypeYAML, 1), New: kv("a: 1\nb: 20\nc: 3\nd: 4\n", audit.TypeYAML, 2)}
+	got := render(viewChange(c, nil).Lines)
+	want := " a: 1\n-b: 2\n+b: 20\n c: 3\n+d: 4\n"
+	if got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDiffFormattingOnlyChangeIsSaid(t *testing.T) {
+	c := audit.Change{Key: "k", Old: kv(`{"a":1}`, audit.TypeJSON, 1), New: kv("{\n  \"a\": 1\n}", audit.TypeJSON, 2)}
+	v := viewChange(c, nil)
+	if len(v.Notes) == 0 || !strings.Contains(v.Notes[0], "formatting") {
+		t.Errorf("notes = %q, want a note that only the formatting changed", v.Notes)
+	}
+}
+
+func TestDiffOfCreateAndDelete(t *testing.T) {
+	created := viewChange(audit.Change{Key: "k", New: kv("x\ny", audit.TypeText, 3)}, nil)
+	if created.Op != "create" || render(created.Lines) != "+x\n+y\n" {
+		t.Errorf("create: %s %q", created.Op, render(created.Lines))
+	}
+	deleted := viewChange(audit.Change{Key: "k", Type: audit.OpDelete, Old: kv("x", audit.TypeText, 3)}, nil)
+	if deleted.Op != "delete" || render(deleted.Lines) != "-x\n" {
+		t.Errorf("delete: %s %q", deleted.Op, render(deleted.Lines))
+	}
+	empty := viewChange(audit.Change{Key: "k", Old: kv("", audit.TypeText, 1), New: kv("x", audit.TypeText, 2)}, nil)
+	if render(empty.Lines) != "-\n+x\n" {
+		t.Errorf("from empty: %q", render(empty.Lines))
+	}
+}
+
+func TestDiffNotesContentTypeChange(t *testing.T) {
+	v := viewChange(audit.Change{Key: "k", Old: kv("1", audit.TypeText, 1), New: kv("1", audit.TypeJSON, 2)}, nil)
+	if len(v.Notes) == 0 || v.Notes[0] != "content type: text/plain → application/json" {
+		t.Errorf("notes = %q", v.Notes)
+	}
+}
+
+func TestDiffOfBinaryValuesShowsSizes(t *testing.T) {
+	v := viewChange(audit.Change{Key: "k", Old: kv("\xff\x00", audit.TypeBinary, 1), New: kv("\xfe", audit.TypeBinary, 2)}, nil)
+	got := render(v.Lines)
+	if !strings.Contains(got, "-binary, 2 bytes") || !strings.Contains(got, "+binary, 1 bytes") {
+		t.Errorf("binary diff: %q", got)
+	}
+}
+
+func TestDiffNeverShowsSecrets(t *testing.T) {
+	secret := func(key string) bool { return strings.HasPrefix(key, "secret/") }
+	v := viewChange(audit.Change{Key: "secret/db", Old: kv("hunter2", audit.TypeText, 4), New: kv("hunter3", audit.TypeText, 9)}, secret)
+	got := render(v.Lines)
+	if strings.Contains(got, "hunter") {
+		t.Fatalf("secret diff shows the value: %q", got)
+	}
+	if got != "-•••• (rev 4)\n+•••• (rev 9)\n" {
+		t.Errorf("secret diff = %q", got)
+	}
+}
+
+func TestDiffFoldsLongUnchangedRuns(t *testing.T) {
+	var a, b []string
+	for i := 0; i < 100; i++ {
+		a = append(a, fmt.Sprintf("line %d", i))
+	}
+	b = append(b, a...)
+	b[50] = "changed"
+	lines, truncated := lineDiff(a, b)
+	if truncated != 0 {
+		t.Fatal(truncated)
+	}
+	got := render(lines)
+	want := "…47 unchanged lines\n line 47\n line 48\n line 49\n-line 50\n+changed\n line 51\n line 52\n line 53\n…46 unchanged lines\n"
+	if got != want {
+		t.Errorf("folded diff:\n%s\nwant:\n%s", got, want)
+	}
+	// Line numbers are those of the old and new text.
+	for _, l := range lines {
+		if l.Kind == lineDel && l.Old != 51 || l.Kind == lineAdd && l.New != 51 {
+			t.Errorf("line %+v: want line number 51", l)
+		}
+	}
+}
+
+// lcs is the length of the longest common subsequence, by dynamic
+// programming: the reference for the minimal edit count.
+func lcs(a, b []string) int {
+	dp := make([][]int, len(a)+1)
+	for i := range dp {
+		dp[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				dp[i][j] = dp[i+1][j+1] + 1
+			} else {
+				dp[i][j] = max(dp[i+1][j], dp[i][j+1])
+			}
+		}
+	}
+	return dp[0][0]
+}
+
+// TestEditScriptIsMinimalAndCorrect checks on random inputs that the edit
+// script rebuilds both texts and is as short as possible.
+func TestEditScriptIsMinimalAndCorrect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"a", "b", "c", "d"}
+	gen := func() []string {
+		n := rng.IntN(12)
+		out := make([]string, n)
+		for i := range out {
+			out[i] = words[rng.IntN(len(words))]
+		}
+		return out
+	}
+	for iter := 0; iter < 3000; iter++ {
+		a, b := gen(), gen()
+		script := editScript(a, b)
+		var gotA, gotB []string
+		edits := 0
+		for _, l := range script {
+			switch l.Kind {
+			case lineSame:
+				gotA, gotB = append(gotA, l.Text), append(gotB, l.Text)
+			case lineDel:
+				gotA = append(gotA, l.Text)
+				edits++
+			case lineAdd:
+				gotB = append(gotB, l.Text)
+				edits++
+			}
+		}
+		if strings.Join(gotA, ",") != strings.Join(a, ",") || strings.Join(gotB, ",") != strings.Join(b, ",") {
+			t.Fatalf("a=%q b=%q: script rebuilds %q and %q", a, b, gotA, gotB)
+		}
+		if want := len(a) + len(b) - 2*lcs(a, b); edits != want {
+			t.Fatalf("a=%q b=%q: %d edits, the minimum is %d", a, b, edits, want)
+		}
+	}
+}
+
+func TestDiffOfHugeValuesStaysBounded(t *testing.T) {
+	var a, b []string
+	for i := 0; i < 20000; i++ {
+		a = append(a, fmt.Sprintf("a%d", i))
+		b = append(b, fmt.Sprintf("b%d", i))
+	}
+	lines, truncated := lineDiff(a, b)
+	if len(lines) != maxLines || truncated != 40000-maxLines {
+		t.Errorf("%d lines, %d truncated; want %d and %d", len(lines), truncated, maxLines, 40000-maxLines)
+	}
+	v := viewChange(audit.Change{Key: "k", Old: kv(strings.Join(a, "\n"), audit.TypeText, 1), New: kv(strings.Join(b, "\n"), audit.TypeText, 2)}, nil)
+	if len(v.Notes) == 0 || !strings.Contains(v.Notes[len(v.Notes)-1], "diff cut") {
+		t.Errorf("notes = %q, want a note that the diff was cut", v.Notes)
+	}
+}
