@@ -20,6 +20,10 @@ type ConsulServer struct {
 	Addr string
 	// DataDir holds the server's state across Stop and Start.
 	DataDir string
+	// HTTPSAddr and TLS are set for a server from ConsulTLS: host:port of
+	// its HTTPS API, which wants a client certificate, and the files.
+	HTTPSAddr string
+	TLS       *TLSFiles
 
 	p     *process
 	token string
@@ -31,6 +35,23 @@ type ConsulServer struct {
 func Consul(t testing.TB, hcl ...string) *ConsulServer {
 	t.Helper()
 	s := NewConsul(t, hcl...)
+	s.Start()
+	return s
+}
+
+// ConsulTLS starts a Consul server that also serves its HTTP API over TLS
+// at HTTPSAddr, asking for a client certificate (see TLS for the files).
+// Addr stays plain HTTP, for test clients.
+func ConsulTLS(t testing.TB) *ConsulServer {
+	t.Helper()
+	s := NewConsul(t)
+	s.TLS = NewTLSFiles(t, s.p.dir)
+	port := FreePorts(t, 1)[0]
+	s.HTTPSAddr = hostPort(port)
+	s.p.args = append(s.p.args,
+		"-hcl", fmt.Sprintf("ports { https = %d }", port),
+		"-hcl", fmt.Sprintf(`tls { https { ca_file = %q, cert_file = %q, key_file = %q, verify_incoming = true } }`,
+			s.TLS.CAFile, s.TLS.ServerCert, s.TLS.ServerKey))
 	s.Start()
 	return s
 }

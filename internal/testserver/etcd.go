@@ -18,6 +18,9 @@ type EtcdServer struct {
 	Addr string
 	// DataDir holds the server's state across Stop and Start.
 	DataDir string
+	// TLS is set for a server from EtcdTLS: its client URLs are https and
+	// it asks for a client certificate.
+	TLS *TLSFiles
 
 	p *process
 }
@@ -35,10 +38,28 @@ func Etcd(t testing.TB) *EtcdServer {
 // does not start it, for tests of a server that is down at first.
 func NewEtcd(t testing.TB) *EtcdServer {
 	t.Helper()
+	return newEtcd(t, false)
+}
+
+// EtcdTLS starts an etcd server whose client endpoint is https and wants a
+// client certificate: see TLS for the files.
+func EtcdTLS(t testing.TB) *EtcdServer {
+	t.Helper()
+	s := newEtcd(t, true)
+	s.Start()
+	return s
+}
+
+func newEtcd(t testing.TB, withTLS bool) *EtcdServer {
+	t.Helper()
 	bin := Binary(t, "etcd")
 	dir := t.TempDir()
 	ports := FreePorts(t, 2) // client, peer
-	client := "http://" + hostPort(ports[0])
+	scheme := "http://"
+	if withTLS {
+		scheme = "https://"
+	}
+	client := scheme + hostPort(ports[0])
 	peer := "http://" + hostPort(ports[1])
 	s := &EtcdServer{Endpoints: []string{client}, Addr: hostPort(ports[0]), DataDir: dir + "/data"}
 	s.p = &process{t: t, name: "etcd", bin: bin, dir: dir, args: []string{
@@ -52,6 +73,11 @@ func NewEtcd(t testing.TB) *EtcdServer {
 		"--log-level", "warn",
 		"--logger", "zap",
 	}}
+	if withTLS {
+		s.TLS = NewTLSFiles(t, dir)
+		s.p.args = append(s.p.args, "--cert-file", s.TLS.ServerCert, "--key-file", s.TLS.ServerKey,
+			"--client-cert-auth", "--trusted-ca-file", s.TLS.CAFile)
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -79,7 +105,12 @@ func (s *EtcdServer) ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := http.DefaultClient
+	if s.TLS != nil {
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLS.ClientConfig(s.p.t)}}
+		defer hc.CloseIdleConnections()
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

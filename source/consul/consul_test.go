@@ -255,3 +255,18 @@ func BenchmarkConsulPutToUpdate(b *testing.B) {
 	b.ReportMetric(float64(sourcetest.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(sourcetest.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
 }
+
+func TestConsulTLS(t *testing.T) {
+	srv := testserver.ConsulTLS(t)
+	put(t, kv(t, srv, ""), prefix+"a", "over tls")
+	cfg := source.Config{Name: "shared", Type: "consul", Address: srv.HTTPSAddr, Prefix: prefix,
+		TLS: &source.TLSConfig{CAFile: srv.TLS.CAFile, CertFile: srv.TLS.ClientCert, KeyFile: srv.TLS.ClientKey}}
+	wantTexts(t, sourcetest.Run(t, newSourceCfg(t, cfg)).NextSnapshot().Snapshot, map[string]string{"a": "over tls"})
+
+	// https:// in the address without a CA: the server's certificate is
+	// not trusted, so the source is degraded.
+	cfg = source.Config{Name: "shared", Type: "consul", Address: "https://" + srv.HTTPSAddr, Prefix: prefix}
+	if err := sourcetest.Run(t, newSourceCfg(t, cfg)).NextError(); !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("error = %v, want a certificate error", err)
+	}
+}

@@ -303,3 +303,23 @@ func BenchmarkEtcdPutToUpdate(b *testing.B) {
 	b.ReportMetric(float64(sourcetest.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(sourcetest.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
 }
+
+func TestEtcdTLS(t *testing.T) {
+	srv := testserver.EtcdTLS(t)
+	c, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints, DialTimeout: 5 * time.Second, TLS: srv.TLS.ClientConfig(t), Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	put(t, c, prefix+"a", "over tls")
+
+	cfg := source.Config{Name: "infra", Type: "etcd", Endpoints: srv.Endpoints, Prefix: prefix,
+		TLS: &source.TLSConfig{CAFile: srv.TLS.CAFile, CertFile: srv.TLS.ClientCert, KeyFile: srv.TLS.ClientKey}}
+	wantTexts(t, sourcetest.Run(t, newSource(t, cfg)).NextSnapshot().Snapshot, map[string]string{"a": "over tls"})
+
+	// Without the client certificate the server refuses: degraded.
+	cfg.TLS = &source.TLSConfig{CAFile: srv.TLS.CAFile}
+	if err := sourcetest.Run(t, newSource(t, cfg)).NextError(); err == nil {
+		t.Fatal("no error without a client certificate")
+	}
+}
