@@ -20,7 +20,7 @@ import (
 // the server's certificate (for 127.0.0.1 and localhost), and a client
 // certificate the server accepts.
 type TLSFiles struct {
-	CAFile               string
+	CAFile                string
 	ServerCert, ServerKey string
 	ClientCert, ClientKey string
 }
