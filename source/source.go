@@ -166,7 +166,7 @@ type Status struct {
 	LastChange time.Time `json:"last_change,omitzero"`
 	// Revision is the last revision of the backend seen: Consul's
 	// X-Consul-Index, etcd's store revision. The file source counts its
-	// snapshots; the env source has none (0).
+	// successful reads; the env source has none (0).
 	Revision int64 `json:"revision"`
 	// Keys is the number of keys in the last snapshot.
 	Keys int `json:"keys"`
