@@ -454,3 +454,27 @@ func BenchmarkLoad10000Keys(b *testing.B) {
 		}
 	}
 }
+
+// The sample files that the example configd.yaml mounts load cleanly.
+func TestExampleConfigDirectoryLoads(t *testing.T) {
+	src, err := file.New(source.Config{Name: "defaults", Type: "file", Path: "../../examples/config", Mount: "app/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, warnings, err := src.(*file.Source).Load()
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Load: %v, warnings %v", err, warnings)
+	}
+	for key, want := range map[string]string{
+		"db/host":             "db1",
+		"db/pool/max":         "20",
+		"db/replicas":         `["db2:5432","db3:5432"]`,
+		"features/dark_mode":  "true",
+		"features/beta/users": `["alice","bob"]`,
+		"log/level":           "info",
+	} {
+		if got := string(snap[key].Data); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+}
