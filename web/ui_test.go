@@ -275,6 +275,10 @@ func TestRollbackConflictAnswersTheNewDiff(t *testing.T) {
 func TestPagesAndStatuses(t *testing.T) {
 	c := startConfigd(t)
 	c.put("app/x", "1", "", "alice", "")
+	c.put("app/gone", "1", "", "alice", "")
+	if status, b, _ := c.do(http.MethodDelete, "/v1/kv/app/gone", nil); status != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", status, b)
+	}
 	for _, tc := range []struct {
 		path   string
 		status int
@@ -287,12 +291,13 @@ func TestPagesAndStatuses(t *testing.T) {
 		{"/ui/?prefix=%2F%2F", 400, "prefix"},
 		{"/ui/?from=soon", 400, "is not a time"},
 		{"/ui/rev/1", 200, "Revision 1"},
-		{"/ui/rev/2", 404, "Revision 2 does not exist"},
+		{"/ui/rev/4", 404, "Revision 4 does not exist"},
 		{"/ui/rev/-1", 404, "is not a revision"},
 		{"/ui/key/app/x", 200, "app/x"},
 		{"/ui/key/app/x?a=0&b=1", 200, "Changes from r0 to r1"},
 		{"/ui/key/app/x?a=x", 200, "pick two revisions"},
 		{"/ui/key/app/y", 404, "no key"},
+		{"/ui/key/app/gone", 200, "does not exist now: it was deleted in <a href=\"/ui/rev/3\">r3</a>"},
 		{"/ui/key/app//y", 400, "empty segment"},
 		{"/ui/nope", 404, "There is no page"},
 		{"/ui/timeline.json?after=0", 200, `"rows"`},

@@ -95,6 +95,11 @@
   function initFilters() {
     var f = $('filters');
     if (!f) return;
+    // On a phone the filters fold away until used.
+    var box = $('filter-box');
+    if (box && box.dataset.filtered !== 'true' && window.matchMedia && window.matchMedia('(max-width: 720px)').matches) {
+      box.open = false;
+    }
     f.addEventListener('submit', function () {
       // The time inputs are in local time: tell the server the offset.
       var tz = $('tz');
