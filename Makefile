@@ -1,7 +1,7 @@
 # configd — the commands the README promises.
 GO ?= go
 
-.PHONY: run test build bench-go bench-load fmt
+.PHONY: run test build bench-go bench-load fmt screenshots
 
 ## run: start configd on its embedded defaults (SQLite in ./data, HTTP on 127.0.0.1:7700)
 run:
@@ -16,6 +16,10 @@ test: test-deps
 ## test-deps: install the real servers and browser the tests use (see scripts/install-test-deps.sh)
 test-deps:
 	bash scripts/install-test-deps.sh
+
+## screenshots: refresh the web UI's screenshots in docs/screenshots/ (runs its browser tests in headless Chromium; make test-deps installs it)
+screenshots:
+	CONFIGD_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestBrowser' ./web
 
 ## build: build configd and configctl into ./bin
 build:
