@@ -260,6 +260,9 @@ func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
 		if len(revs) == 0 {
 			return fmt.Errorf("%w: revision %d is no longer retained", ErrRevisionGone, rev)
 		}
+		if err := loadLayerChanges(ctx, tx, revs); err != nil {
+			return err
+		}
 		out = revs[0]
 		return nil
 	})

@@ -39,6 +39,7 @@ type options struct {
 	maxBatch     int
 	logger       *slog.Logger
 	onCommit     []func(Revision)
+	layers       []string // lowest precedence first
 }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
@@ -71,6 +72,7 @@ func AtRev(rev int64) ReadOption { return func(o *readOptions) { o.rev = rev } }
 // use.
 type Store struct {
 	opts options
+	rank map[string]int // layer → position in opts.layers
 	path string
 	lock *fileLock
 
@@ -95,7 +97,7 @@ type Store struct {
 // has open is refused with ErrLocked, one written by a newer binary with
 // ErrSchemaTooNew.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default()}
+	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -104,6 +106,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if o.maxBatch <= 0 {
 		return nil, fmt.Errorf("audit: max batch must be positive, got %d", o.maxBatch)
+	}
+	rank, err := checkLayers(o.layers)
+	if err != nil {
+		return nil, err
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if fi, err := os.Stat(dir); err != nil {
@@ -116,7 +122,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	s := &Store{opts: o, path: path, lock: lock}
+	s := &Store{opts: o, path: path, lock: lock, rank: rank}
 	if err := s.open(ctx); err != nil {
 		s.closeDBs()
 		lock.release()

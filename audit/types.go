@@ -96,6 +96,10 @@ type Revision struct {
 	// limited to a query's scope.
 	NumChanges int
 	Changes    []Change
+	// LayerChanges is what the revision did to the layers' raw values,
+	// including changes a higher layer hides. Revision loads it; History
+	// does not.
+	LayerChanges []LayerChange
 }
 
 // Scope selects keys: one key, or every key under a prefix. The zero Scope

@@ -16,6 +16,7 @@ type request struct {
 	ctx      context.Context
 	txn      Txn              // a commit, when rollback is nil
 	rollback *RollbackRequest // a rollback, computed inside the writer
+	source   *sourceRequest   // a source's new snapshot
 	done     chan result
 }
 
@@ -211,7 +212,7 @@ func (w *writer) commitBatch(batch []*request) {
 			continue
 		}
 		results[i].rev = r
-		if len(r.Changes) > 0 {
+		if len(r.Changes) > 0 || len(r.LayerChanges) > 0 {
 			rev = r.Rev
 			committed = append(committed, r)
 		}
@@ -252,6 +253,9 @@ func (w *writer) failAll(batch []*request, err error) {
 // apply runs one request inside the batch transaction. prev is the newest
 // revision so far, including earlier requests of this batch.
 func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64) (Revision, error) {
+	if req.source != nil {
+		return w.applySource(ctx, tx, req.source, prev)
+	}
 	txn := req.txn
 	if req.rollback != nil {
 		plan, err := w.s.planRollbackTxn(ctx, tx, req.rollback, prev)
@@ -284,46 +288,120 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 			}
 		}
 	}
+	// The store layer: a key that a higher layer defines cannot be changed
+	// here; a delete leaves a tombstone when a lower layer defines the key.
+	var lcs []LayerChange
+	for _, op := range txn.Ops {
+		stack, err := w.s.layerRows(ctx, tx, op.Key)
+		if err != nil {
+			return Revision{}, err
+		}
+		if owner := w.s.ownerAbove(stack); owner != "" {
+			return Revision{}, &OwnedError{Key: op.Key, Layer: owner}
+		}
+		var nv *LayerValue
+		switch {
+		case op.Type == OpPut:
+			nv = &LayerValue{Value: op.Value, ContentType: op.ContentType}
+		case w.s.definedBelow(stack):
+			nv = &LayerValue{Tombstone: true}
+		}
+		if old := stack[StoreLayer]; !old.equal(nv) {
+			lcs = append(lcs, LayerChange{Layer: StoreLayer, Key: op.Key, Old: old, New: nv})
+		}
+	}
 	rev := prev + 1
 	var changes []Change
 	for i, op := range txn.Ops {
 		old := olds[i]
 		switch op.Type {
 		case OpPut:
-			if old != nil && old.ContentType == op.ContentType && bytes.Equal(old.Value, op.Value) {
-				continue
+			if c, ok := effectiveChange(op.Key, old, &LayerValue{Value: op.Value, ContentType: op.ContentType}, rev); ok {
+				changes = append(changes, c)
 			}
-			nv := &KeyValue{Key: op.Key, Value: op.Value, ContentType: op.ContentType, CreateRev: rev, ModRev: rev, Version: 1}
-			if old != nil {
-				nv.CreateRev, nv.Version = old.CreateRev, old.Version+1
-			}
-			changes = append(changes, Change{Key: op.Key, Type: OpPut, Old: old, New: nv})
 		case OpDelete:
-			if old == nil {
-				continue
+			if c, ok := effectiveChange(op.Key, old, nil, rev); ok {
+				changes = append(changes, c)
 			}
-			changes = append(changes, Change{Key: op.Key, Type: OpDelete, Old: old})
 		}
 	}
-	if len(changes) == 0 {
+	if len(changes) == 0 && len(lcs) == 0 {
 		return Revision{Rev: prev}, nil
 	}
 	r := Revision{
 		Rev: rev, Time: time.Now().UTC(), Actor: txn.Actor, Reason: txn.Reason, Origin: txn.Origin,
-		NumChanges: len(changes), Changes: changes,
+		NumChanges: len(changes), Changes: changes, LayerChanges: lcs,
 	}
 	if req.rollback != nil {
 		r.RollbackTo = req.rollback.To
 	}
+	if err := w.write(ctx, tx, r); err != nil {
+		return Revision{}, err
+	}
+	return r, nil
+}
+
+// effectiveChange returns the change that makes key's effective value nv
+// (nil: absent) at revision rev, given its current value old, and false
+// when nothing changes.
+func effectiveChange(key string, old *KeyValue, nv *LayerValue, rev int64) (Change, bool) {
+	switch {
+	case nv == nil && old == nil:
+		return Change{}, false
+	case nv == nil:
+		return Change{Key: key, Type: OpDelete, Old: old}, true
+	case old != nil && old.ContentType == nv.ContentType && bytes.Equal(old.Value, nv.Value):
+		return Change{}, false
+	}
+	kv := &KeyValue{Key: key, Value: nv.Value, ContentType: nv.ContentType, CreateRev: rev, ModRev: rev, Version: 1}
+	if old != nil {
+		kv.CreateRev, kv.Version = old.CreateRev, old.Version+1
+	}
+	return Change{Key: key, Type: OpPut, Old: old, New: kv}, true
+}
+
+// applySource commits a source's snapshot as one revision.
+func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest, prev int64) (Revision, error) {
+	lcs, eff, err := w.planSource(ctx, tx, sr)
+	if err != nil {
+		return Revision{}, err
+	}
+	if len(lcs) == 0 {
+		return Revision{Rev: prev}, nil
+	}
+	rev := prev + 1
+	getKV := tx.StmtContext(ctx, w.stmts[qGetKV])
+	var changes []Change
+	for _, lc := range lcs {
+		old, err := scanKV(lc.Key, getKV.QueryRowContext(ctx, lc.Key))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Revision{}, err
+		}
+		if c, ok := effectiveChange(lc.Key, old, eff[lc.Key], rev); ok {
+			changes = append(changes, c)
+		}
+	}
+	who := sourceActor(sr.layer)
+	r := Revision{Rev: rev, Time: time.Now().UTC(), Actor: who, Origin: who,
+		NumChanges: len(changes), Changes: changes, LayerChanges: lcs}
+	if err := w.write(ctx, tx, r); err != nil {
+		return Revision{}, err
+	}
+	return r, nil
+}
+
+// write records revision r: its row, its changes, the effective state in kv
+// and its layer changes.
+func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
 	if _, err := tx.StmtContext(ctx, w.stmts[qInsRev]).ExecContext(ctx,
 		r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges); err != nil {
-		return Revision{}, fmt.Errorf("audit: insert revision: %w", err)
+		return fmt.Errorf("audit: insert revision: %w", err)
 	}
 	insChange := tx.StmtContext(ctx, w.stmts[qInsChange])
 	putKV := tx.StmtContext(ctx, w.stmts[qPutKV])
 	delKV := tx.StmtContext(ctx, w.stmts[qDelKV])
-	for _, c := range changes {
-		args := []any{rev, c.Key, int(c.Type)}
+	for _, c := range r.Changes {
+		args := []any{r.Rev, c.Key, int(c.Type)}
 		if c.Old != nil {
 			args = append(args, c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
 		} else {
@@ -335,16 +413,16 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 			args = append(args, nil, nil, nil, nil)
 		}
 		if _, err := insChange.ExecContext(ctx, args...); err != nil {
-			return Revision{}, fmt.Errorf("audit: insert change: %w", err)
+			return fmt.Errorf("audit: insert change: %w", err)
 		}
 		if c.New != nil {
 			_, err := putKV.ExecContext(ctx, c.Key, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.ModRev, c.New.Version)
 			if err != nil {
-				return Revision{}, fmt.Errorf("audit: write key: %w", err)
+				return fmt.Errorf("audit: write key: %w", err)
 			}
 		} else if _, err := delKV.ExecContext(ctx, c.Key); err != nil {
-			return Revision{}, fmt.Errorf("audit: delete key: %w", err)
+			return fmt.Errorf("audit: delete key: %w", err)
 		}
 	}
-	return r, nil
+	return writeLayerChanges(ctx, tx, r.Rev, r.LayerChanges)
 }

@@ -1,0 +1,351 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/configd/configd/keyspace"
+)
+
+// StoreLayer is the name of the writable layer: what Commit and Rollback
+// write. The other layers are sources, fed with ApplySource.
+const StoreLayer = "store"
+
+// ErrOwned: a write or a rollback touches a key that a layer above the
+// store layer defines, so the store layer cannot change its effective
+// value. The error is an *OwnedError.
+var ErrOwned = errors.New("key is owned by a higher layer")
+
+// OwnedError names the key and the layer above the store that defines it.
+type OwnedError struct {
+	Key, Layer string
+}
+
+func (e *OwnedError) Error() string {
+	return fmt.Sprintf("key %q comes from source %q, which is above the store layer: change it in that source (or place the store layer above it)", e.Key, e.Layer)
+}
+
+// Unwrap makes errors.Is(err, ErrOwned) true.
+func (e *OwnedError) Unwrap() error { return ErrOwned }
+
+// LayerValue is a layer's raw value for a key. A tombstone (store layer
+// only) hides the key from the layers below.
+type LayerValue struct {
+	Value       []byte
+	ContentType string
+	Tombstone   bool
+}
+
+func (v *LayerValue) equal(w *LayerValue) bool {
+	switch {
+	case v == nil || w == nil:
+		return v == nil && w == nil
+	case v.Tombstone || w.Tombstone:
+		return v.Tombstone == w.Tombstone
+	}
+	return v.ContentType == w.ContentType && string(v.Value) == string(w.Value)
+}
+
+// LayerChange is what a revision did to one layer's raw value of a key;
+// Old or New is nil when the layer did not define the key.
+type LayerChange struct {
+	Layer, Key string
+	Old, New   *LayerValue
+}
+
+// LayerEntry is one layer's value in the stack of a key.
+type LayerEntry struct {
+	Layer string
+	Value LayerValue
+	// Effective is true for the entry the key's value comes from (or the
+	// tombstone that hides the key).
+	Effective bool
+}
+
+// WithLayers sets the layers, lowest precedence first; it must name
+// StoreLayer once. The default is just the store layer. The effective value
+// of a key is the one of the highest layer that defines it; a tombstone
+// there means the key does not exist.
+func WithLayers(order ...string) Option {
+	return func(o *options) { o.layers = append([]string(nil), order...) }
+}
+
+func checkLayers(order []string) (map[string]int, error) {
+	rank := make(map[string]int, len(order))
+	for i, l := range order {
+		if l == "" {
+			return nil, fmt.Errorf("audit: layer %d has no name", i)
+		}
+		if _, dup := rank[l]; dup {
+			return nil, fmt.Errorf("audit: layer %q appears twice", l)
+		}
+		rank[l] = i
+	}
+	if _, ok := rank[StoreLayer]; !ok {
+		return nil, fmt.Errorf("audit: the layers %v do not include the %q layer", order, StoreLayer)
+	}
+	return rank, nil
+}
+
+// Layers returns the layers, lowest precedence first.
+func (s *Store) Layers() []string { return append([]string(nil), s.opts.layers...) }
+
+// layerRows returns every configured layer's raw value of key.
+func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[string]*LayerValue, error) {
+	rows, err := q.QueryContext(ctx, `SELECT layer, value, content_type FROM layer_kv WHERE key = ?`, key)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
+	}
+	defer rows.Close()
+	out := map[string]*LayerValue{}
+	for rows.Next() {
+		var layer, ct string
+		var v []byte
+		if err := rows.Scan(&layer, &v, &ct); err != nil {
+			return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
+		}
+		if _, known := s.rank[layer]; !known {
+			continue // a source no longer configured
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		out[layer] = &LayerValue{Value: v, ContentType: ct, Tombstone: ct == ""}
+	}
+	return out, rows.Err()
+}
+
+// resolve returns the layer the effective value comes from and the value,
+// or "" and nil when no layer defines the key (or a tombstone hides it).
+func (s *Store) resolve(rows map[string]*LayerValue) (string, *LayerValue) {
+	for i := len(s.opts.layers) - 1; i >= 0; i-- {
+		l := s.opts.layers[i]
+		if v := rows[l]; v != nil {
+			if v.Tombstone {
+				return l, nil
+			}
+			return l, v
+		}
+	}
+	return "", nil
+}
+
+// ownerAbove returns the highest layer above the store layer that defines
+// the key, or "".
+func (s *Store) ownerAbove(rows map[string]*LayerValue) string {
+	for i := len(s.opts.layers) - 1; i > s.rank[StoreLayer]; i-- {
+		if rows[s.opts.layers[i]] != nil {
+			return s.opts.layers[i]
+		}
+	}
+	return ""
+}
+
+// definedBelow reports whether a layer below the store layer defines key.
+func (s *Store) definedBelow(rows map[string]*LayerValue) bool {
+	for i := 0; i < s.rank[StoreLayer]; i++ {
+		if v := rows[s.opts.layers[i]]; v != nil && !v.Tombstone {
+			return true
+		}
+	}
+	return false
+}
+
+// Stack returns the layers that define key, highest precedence first, and
+// marks the one its effective value comes from.
+func (s *Store) Stack(ctx context.Context, key string) ([]LayerEntry, error) {
+	if err := keyspace.Validate(key); err != nil {
+		return nil, err
+	}
+	rows, err := s.layerRows(ctx, s.rdb, key)
+	if err != nil {
+		return nil, err
+	}
+	top, _ := s.resolve(rows)
+	var out []LayerEntry
+	for i := len(s.opts.layers) - 1; i >= 0; i-- {
+		l := s.opts.layers[i]
+		if v := rows[l]; v != nil {
+			out = append(out, LayerEntry{Layer: l, Value: *v, Effective: l == top})
+		}
+	}
+	return out, nil
+}
+
+// sourceRequest is a source's new snapshot, for the writer.
+type sourceRequest struct {
+	layer string
+	snap  map[string]LayerValue
+}
+
+// ApplySource replaces the raw values of a source's layer with snapshot
+// (full keys, mount included) in one revision, with actor and origin
+// "source:<layer>". Keys whose effective value changes become the
+// revision's Changes (and reach watchers); changes hidden by a higher layer
+// are recorded only as LayerChanges. A snapshot equal to what the layer
+// holds records nothing and returns the current revision. Invalid keys or
+// values refuse the whole snapshot, changing nothing.
+func (s *Store) ApplySource(ctx context.Context, layer string, snapshot map[string]LayerValue) (Revision, error) {
+	if _, ok := s.rank[layer]; !ok || layer == StoreLayer {
+		return Revision{}, fmt.Errorf("%w: %q is not a configured source layer", ErrBadRequest, layer)
+	}
+	snap := make(map[string]LayerValue, len(snapshot))
+	for k, v := range snapshot {
+		if err := keyspace.Validate(k); err != nil {
+			return Revision{}, fmt.Errorf("source %s: %w", layer, err)
+		}
+		if v.Tombstone {
+			return Revision{}, fmt.Errorf("%w: source %s: key %q: only the store layer holds tombstones", ErrBadRequest, layer, k)
+		}
+		ct, err := NormalizeContentType(v.ContentType)
+		if err != nil {
+			return Revision{}, fmt.Errorf("source %s: key %q: %w", layer, k, err)
+		}
+		if len(v.Value) > s.opts.maxValueSize {
+			return Revision{}, fmt.Errorf("%w: source %s: key %q: value is %d bytes, the limit is %d", ErrTooLarge, layer, k, len(v.Value), s.opts.maxValueSize)
+		}
+		if err := checkValue(k, v.Value, ct); err != nil {
+			return Revision{}, fmt.Errorf("source %s: %w", layer, err)
+		}
+		if v.Value == nil {
+			v.Value = []byte{}
+		}
+		snap[k] = LayerValue{Value: v.Value, ContentType: ct}
+	}
+	return s.submit(ctx, &request{source: &sourceRequest{layer: layer, snap: snap}})
+}
+
+// planSource computes, inside the writer's transaction, the layer changes
+// and effective changes that a source's snapshot makes.
+func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) ([]LayerChange, map[string]*LayerValue, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT key, value, content_type FROM layer_kv WHERE layer = ?`, sr.layer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
+	}
+	old := map[string]*LayerValue{}
+	for rows.Next() {
+		var k, ct string
+		var v []byte
+		if err := rows.Scan(&k, &v, &ct); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		old[k] = &LayerValue{Value: v, ContentType: ct, Tombstone: ct == ""}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
+	}
+	var lcs []LayerChange
+	for k, v := range sr.snap {
+		nv := v
+		if !old[k].equal(&nv) {
+			lcs = append(lcs, LayerChange{Layer: sr.layer, Key: k, Old: old[k], New: &nv})
+		}
+	}
+	for k, v := range old {
+		if _, still := sr.snap[k]; !still {
+			lcs = append(lcs, LayerChange{Layer: sr.layer, Key: k, Old: v})
+		}
+	}
+	sort.Slice(lcs, func(i, j int) bool { return lcs[i].Key < lcs[j].Key })
+	// The effective value of each changed key, after the change.
+	eff := make(map[string]*LayerValue, len(lcs))
+	for _, lc := range lcs {
+		stack, err := w.s.layerRows(ctx, tx, lc.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		stack[sr.layer] = lc.New
+		if lc.New == nil {
+			delete(stack, sr.layer)
+		}
+		_, v := w.s.resolve(stack)
+		eff[lc.Key] = v
+	}
+	return lcs, eff, nil
+}
+
+// writeLayerChanges applies layer changes to layer_kv and records them.
+func writeLayerChanges(ctx context.Context, tx *sql.Tx, rev int64, lcs []LayerChange) error {
+	for _, lc := range lcs {
+		oldV, oldT := layerCols(lc.Old)
+		newV, newT := layerCols(lc.New)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT); err != nil {
+			return fmt.Errorf("audit: record layer change: %w", err)
+		}
+		var err error
+		if lc.New == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM layer_kv WHERE layer = ? AND key = ?`, lc.Layer, lc.Key)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO layer_kv (layer, key, value, content_type) VALUES (?, ?, ?, ?)
+				ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type`,
+				lc.Layer, lc.Key, newV, newT)
+		}
+		if err != nil {
+			return fmt.Errorf("audit: write layer %s: %w", lc.Layer, err)
+		}
+	}
+	return nil
+}
+
+func layerCols(v *LayerValue) (any, any) {
+	switch {
+	case v == nil:
+		return nil, nil
+	case v.Tombstone:
+		return nil, ""
+	}
+	return v.Value, v.ContentType
+}
+
+// loadLayerChanges adds the layer changes of the given revisions.
+func loadLayerChanges(ctx context.Context, q querier, revs []Revision) error {
+	for i := range revs {
+		rows, err := q.QueryContext(ctx, `SELECT layer, key, old_value, old_type, new_value, new_type
+			FROM layer_changes WHERE rev = ? ORDER BY key, layer`, revs[i].Rev)
+		if err != nil {
+			return fmt.Errorf("audit: load layer changes: %w", err)
+		}
+		for rows.Next() {
+			var lc LayerChange
+			var oldV, newV []byte
+			var oldT, newT sql.NullString
+			if err := rows.Scan(&lc.Layer, &lc.Key, &oldV, &oldT, &newV, &newT); err != nil {
+				rows.Close()
+				return fmt.Errorf("audit: load layer changes: %w", err)
+			}
+			lc.Old, lc.New = layerValueOf(oldV, oldT), layerValueOf(newV, newT)
+			revs[i].LayerChanges = append(revs[i].LayerChanges, lc)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("audit: load layer changes: %w", err)
+		}
+	}
+	return nil
+}
+
+func layerValueOf(v []byte, t sql.NullString) *LayerValue {
+	if !t.Valid {
+		return nil
+	}
+	if t.String == "" {
+		return &LayerValue{Tombstone: true}
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return &LayerValue{Value: v, ContentType: t.String}
+}
+
+// sourceActor is the actor and origin of a source's revisions.
+func sourceActor(layer string) string { return "source:" + layer }
+

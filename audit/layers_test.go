@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func text(v string) LayerValue { return LayerValue{Value: []byte(v), ContentType: TypeText} }
+
+func applySource(t *testing.T, s *Store, layer string, kvs ...string) Revision {
+	t.Helper()
+	snap := map[string]LayerValue{}
+	for i := 0; i+1 < len(kvs); i += 2 {
+		snap[kvs[i]] = text(kvs[i+1])
+	}
+	r, err := s.ApplySource(context.Background(), layer, snap)
+	if err != nil {
+		t.Fatalf("apply %s: %v", layer, err)
+	}
+	return r
+}
+
+func TestASourceBelowTheStoreIsOverriddenAndHiddenChangesAreRecorded(t *testing.T) {
+	var mu sync.Mutex
+	var hooked []Revision
+	s := openTest(t, WithLayers("file", StoreLayer), WithCommitHook(func(r Revision) {
+		mu.Lock()
+		hooked = append(hooked, r)
+		mu.Unlock()
+	}))
+	ctx := context.Background()
+	r := applySource(t, s, "file", "app/a", "1", "app/b", "2")
+	if r.Rev != 1 || r.Actor != "source:file" || r.Origin != "source:file" || len(r.Changes) != 2 || len(r.LayerChanges) != 2 {
+		t.Fatalf("first snapshot = %+v", r)
+	}
+	if r := applySource(t, s, "file", "app/a", "1", "app/b", "2"); r.Rev != 1 || len(r.Changes) != 0 {
+		t.Fatalf("same snapshot again recorded %+v", r)
+	}
+	put(t, s, "app/a", "10") // rev 2: the store layer is on top
+	if get(t, s, "app/a") != "10" {
+		t.Fatal("store did not override the file")
+	}
+	// The file changes app/a: hidden by the store layer. It is recorded as
+	// a layer change, but the effective value and watchers see nothing.
+	r = applySource(t, s, "file", "app/a", "5", "app/b", "2")
+	if r.Rev != 3 || len(r.Changes) != 0 || len(r.LayerChanges) != 1 || string(r.LayerChanges[0].New.Value) != "5" {
+		t.Fatalf("hidden change = %+v", r)
+	}
+	if get(t, s, "app/a") != "10" {
+		t.Fatal("a hidden change altered the effective value")
+	}
+	rv, err := s.Revision(ctx, 3)
+	if err != nil || len(rv.LayerChanges) != 1 || rv.LayerChanges[0].Layer != "file" || string(rv.LayerChanges[0].Old.Value) != "1" {
+		t.Fatalf("revision 3 = %+v %v", rv, err)
+	}
+	// Deleting through the API leaves a tombstone over the file's value.
+	del(t, s, "app/a") // rev 4
+	if _, err := s.Get(ctx, "app/a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("app/a after delete: %v", err)
+	}
+	stack, err := s.Stack(ctx, "app/a")
+	if err != nil || len(stack) != 2 || stack[0].Layer != StoreLayer || !stack[0].Value.Tombstone || !stack[0].Effective ||
+		stack[1].Layer != "file" || string(stack[1].Value.Value) != "5" || stack[1].Effective {
+		t.Fatalf("stack of app/a = %+v %v", stack, err)
+	}
+	// A key the file drops disappears, since no other layer defines it.
+	r = applySource(t, s, "file", "app/a", "5")
+	if len(r.Changes) != 1 || r.Changes[0].Key != "app/b" || r.Changes[0].Type != OpDelete {
+		t.Fatalf("dropped key = %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, h := range hooked {
+		if h.Rev == 3 && len(h.Changes) != 0 {
+			t.Fatalf("the hook (and so watchers) saw a hidden change: %+v", h)
+		}
+	}
+}
+
+func TestASourceAboveTheStoreOwnsItsKeys(t *testing.T) {
+	s := openTest(t, WithLayers(StoreLayer, "consul"))
+	ctx := context.Background()
+	put(t, s, "app/x", "from store")
+	applySource(t, s, "consul", "app/x", "from consul")
+	if get(t, s, "app/x") != "from consul" {
+		t.Fatal("consul above the store does not win")
+	}
+	_, err := s.Commit(ctx, Txn{Ops: []Op{Put("app/x", []byte("mine"), "")}})
+	var oe *OwnedError
+	if !errors.As(err, &oe) || !errors.Is(err, ErrOwned) || oe.Layer != "consul" || oe.Key != "app/x" {
+		t.Fatalf("write to an owned key: %v", err)
+	}
+	put(t, s, "app/y", "free")
+	// When consul drops the key, the store's value shows again.
+	applySource(t, s, "consul")
+	if get(t, s, "app/x") != "from store" {
+		t.Fatalf("app/x = %q after consul dropped it", get(t, s, "app/x"))
+	}
+}
+
+func TestRollbackUndoesASourceChangeThroughTheStoreLayer(t *testing.T) {
+	s := openTest(t, WithLayers("etcd", StoreLayer))
+	ctx := context.Background()
+	applySource(t, s, "etcd", "app/a", "good")                   // 1
+	applySource(t, s, "etcd", "app/a", "bad", "app/new", "oops") // 2
+	r, err := s.Rollback(ctx, RollbackRequest{Scope: Scope{Prefix: "app/"}, To: 1, Actor: "oncall", Reason: "bad etcd push"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rev != 3 || len(r.Changes) != 2 {
+		t.Fatalf("rollback = %+v", r)
+	}
+	if get(t, s, "app/a") != "good" {
+		t.Fatal("app/a not rolled back")
+	}
+	if _, err := s.Get(ctx, "app/new"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("app/new created by the source is still there: %v", err)
+	}
+	// The store layer now pins the values: a later source change is hidden.
+	applySource(t, s, "etcd", "app/a", "worse", "app/new", "oops")
+	if get(t, s, "app/a") != "good" {
+		t.Fatal("the rollback did not hold against the source")
+	}
+}
+
+func TestRollbackOfAKeyOwnedByAHigherSourceIsRefused(t *testing.T) {
+	s := openTest(t, WithLayers(StoreLayer, "consul"))
+	applySource(t, s, "consul", "app/x", "1")
+	applySource(t, s, "consul", "app/x", "2")
+	_, err := s.Rollback(context.Background(), RollbackRequest{Scope: Scope{Key: "app/x"}, To: 1})
+	if !errors.Is(err, ErrOwned) {
+		t.Fatalf("rollback of an owned key: %v", err)
+	}
+	if get(t, s, "app/x") != "2" || s.Rev() != 2 {
+		t.Fatal("the refused rollback changed something")
+	}
+}
+
+func TestApplySourceRefusesBadSnapshotsWhole(t *testing.T) {
+	s := openTest(t, WithLayers("file", StoreLayer), WithMaxValueSize(16))
+	applySource(t, s, "file", "ok", "v")
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		layer string
+		snap  map[string]LayerValue
+		want  error
+	}{
+		"bad key":       {"file", map[string]LayerValue{"a//b": text("x")}, nil},
+		"bad json":      {"file", map[string]LayerValue{"k": {Value: []byte("{"), ContentType: TypeJSON}}, ErrInvalidValue},
+		"too large":     {"file", map[string]LayerValue{"k": text("0123456789abcdefg")}, ErrTooLarge},
+		"tombstone":     {"file", map[string]LayerValue{"k": {Tombstone: true}}, ErrBadRequest},
+		"unknown layer": {"nope", map[string]LayerValue{"k": text("x")}, ErrBadRequest},
+		"store layer":   {StoreLayer, map[string]LayerValue{"k": text("x")}, ErrBadRequest},
+	} {
+		_, err := s.ApplySource(ctx, tc.layer, tc.snap)
+		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	if s.Rev() != 1 || get(t, s, "ok") != "v" {
+		t.Fatal("a refused snapshot changed something")
+	}
+}
+
+func TestLayersMustIncludeTheStoreOnce(t *testing.T) {
+	for _, layers := range [][]string{{"file"}, {StoreLayer, StoreLayer}, {"", StoreLayer}} {
+		if _, err := Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), WithLayers(layers...)); err == nil {
+			t.Errorf("layers %q accepted", layers)
+		}
+	}
+}
+
+func TestMigrationMovesExistingValuesIntoTheStoreLayer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "configd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := loadMigrations(migrationsFS())
+	if _, err := applyMigrations(context.Background(), db, ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 0, 'old', 'api', 1);
+		INSERT INTO changes (rev, key, op, new_value, new_type, new_create_rev, new_version) VALUES (1, 'k', 1, 'v', 'text/plain', 1, 1);
+		INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version) VALUES ('k', 'v', 'text/plain', 1, 1, 1);`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(context.Background(), path, WithLayers("file", StoreLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stack, err := s.Stack(context.Background(), "k")
+	if err != nil || len(stack) != 1 || stack[0].Layer != StoreLayer || string(stack[0].Value.Value) != "v" {
+		t.Fatalf("stack of k after migration = %+v %v", stack, err)
+	}
+	// A file defining k now sits below the store's value.
+	applySource(t, s, "file", "k", "from file")
+	if get(t, s, "k") != "v" {
+		t.Fatal("the migrated store value lost to a lower layer")
+	}
+}
