@@ -348,4 +348,3 @@ func layerValueOf(v []byte, t sql.NullString) *LayerValue {
 
 // sourceActor is the actor and origin of a source's revisions.
 func sourceActor(layer string) string { return "source:" + layer }
-
