@@ -19,7 +19,9 @@ type Options struct {
 	// quiet before the files are read again. Default 100ms.
 	Debounce time.Duration
 	// WaitTime (consul) is how long one blocking query waits for a change.
-	// Default 5m, Consul's own maximum is 10m.
+	// It also bounds how long a Consul snapshot restore, which does not
+	// wake blocking queries, takes to show (unless a write under the
+	// prefix comes first). Default 1m; Consul's own maximum is 10m.
 	WaitTime time.Duration
 	// RequestTimeout (etcd, consul) bounds one read that is not a blocking
 	// query or a watch. Default 5s.
@@ -46,7 +48,7 @@ func NewOptions(opts ...Option) Options {
 		Logger:         slog.Default(),
 		MaxValueSize:   DefaultMaxValueSize,
 		Debounce:       100 * time.Millisecond,
-		WaitTime:       5 * time.Minute,
+		WaitTime:       time.Minute,
 		RequestTimeout: 5 * time.Second,
 		ProbeInterval:  5 * time.Second,
 		MinBackoff:     50 * time.Millisecond,

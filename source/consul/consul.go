@@ -26,7 +26,10 @@
 // Consul's documentation apply: an index that goes backwards (a restored
 // snapshot, a new cluster) resets to 0, so the next read is a fresh full
 // read; an index of 0 is taken as 1; queries that return at once without
-// progress are spaced out. Errors are retried with jittered exponential
+// progress are spaced out. A snapshot restore does not wake a blocking
+// query (Consul keeps waiting for an index above the old one), so it shows
+// when the query's wait time (Options.WaitTime, 1m) is over, or at the
+// next write under the prefix. Errors are retried with jittered exponential
 // backoff, fast at first (Options.MinBackoff, MaxBackoff); while they last
 // the source is degraded and configd keeps its last good snapshot.
 package consul

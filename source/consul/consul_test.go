@@ -1,8 +1,10 @@
 package consul_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -269,4 +271,57 @@ func TestConsulTLS(t *testing.T) {
 	if err := sourcetest.Run(t, newSourceCfg(t, cfg)).NextError(); !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("error = %v, want a certificate error", err)
 	}
+}
+
+// A snapshot restore takes the KV store, and the prefix's index, back in
+// time. A blocking query does not return for it (Consul goes on waiting for
+// an index above the old one) until its wait time is over; then the index
+// has gone backwards, and the source takes the answer and resets.
+func TestConsulSnapshotRestoreIndexGoesBackwards(t *testing.T) {
+	srv := testserver.Consul(t)
+	cfg := api.DefaultConfig()
+	cfg.Address, cfg.Scheme = srv.Addr, "http"
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.KV()
+	put(t, k, prefix+"a", "1")
+	snap, _, err := c.Snapshot().Save(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	saved, err := io.ReadAll(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		put(t, k, prefix+"a", fmt.Sprint(i+2))
+	}
+	put(t, k, prefix+"b", "later")
+
+	r := sourcetest.Run(t, newSource(t, srv.Addr, source.WithWaitTime(time.Second)))
+	u := r.NextSnapshot()
+	wantTexts(t, u.Snapshot, map[string]string{"a": "6", "b": "later"})
+	before := u.Status.Revision
+
+	if err := c.Snapshot().Restore(nil, bytes.NewReader(saved)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		u = r.Next()
+		if u.Err != nil {
+			continue // a restore may interrupt a blocking query
+		}
+		break
+	}
+	wantTexts(t, u.Snapshot, map[string]string{"a": "1"})
+	t.Logf("index before the restore %d, after %d", before, u.Status.Revision)
+	if u.Status.Revision >= before {
+		t.Fatalf("index did not go backwards (%d, then %d): the test does not test the reset", before, u.Status.Revision)
+	}
+
+	put(t, k, prefix+"c", "after restore")
+	wantTexts(t, r.NextSnapshot().Snapshot, map[string]string{"a": "1", "c": "after restore"})
 }
