@@ -65,3 +65,22 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("MountPrefix = %q, want app/", p)
 	}
 }
+
+func TestDiff(t *testing.T) {
+	v := func(s, ct string) Value { return Value{Data: []byte(s), ContentType: ct} }
+	old := map[string]Value{"a": v("1", TypeText), "b": v("2", TypeText), "c": v("[]", TypeText)}
+	new := map[string]Value{"a": v("1", TypeText), "c": v("[]", TypeJSON), "d": v("4", TypeText)}
+	got := Diff(old, new)
+	want := []Change{{Key: "b", Deleted: true}, {Key: "c", Value: v("[]", TypeJSON)}, {Key: "d", Value: v("4", TypeText)}}
+	if len(got) != len(want) {
+		t.Fatalf("Diff = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Key != want[i].Key || got[i].Deleted != want[i].Deleted || !got[i].Value.Equal(want[i].Value) {
+			t.Fatalf("Diff[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if len(Diff(nil, nil)) != 0 {
+		t.Fatal("Diff(nil, nil) is not empty")
+	}
+}

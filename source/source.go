@@ -25,7 +25,11 @@
 // compaction the same code path as the first load. A source that cannot
 // read its scope sends an Update with Err set and no snapshot: the receiver
 // keeps the last good snapshot, so a source that is away never deletes its
-// keys.
+// keys. Diff turns two snapshots into puts and deletes; keys are relative
+// to the source's mount (Config.MountPrefix), which the receiver prepends.
+//
+// source/memory is a Source whose content a test sets, for tests of what
+// consumes sources; source/all registers every type with one import.
 package source
 
 import (
