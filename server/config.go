@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/configd/configd/source"
 
 	"github.com/configd/configd/audit"
 )
@@ -41,6 +44,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long a shutdown waits for in-flight
 	// requests before it closes their connections (default 10s).
 	ShutdownTimeout time.Duration
+	// Sources are the layers under (or around) the writable store, lowest
+	// precedence first: the `sources:` list of the config file (see
+	// configd.example.yaml). An entry of type "store" places the store
+	// layer; without one it is on top. Only the config file sets them.
+	Sources []source.Config
 }
 
 // DBFile is the name of the database file in the data dir.
@@ -166,6 +174,12 @@ func applyConfigFile(cfg *Config, path string) error {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if k.Value == "sources" {
+			if err := decodeSources(v, &cfg.Sources); err != nil {
+				return fmt.Errorf("config file %s: %w", path, err)
+			}
+			continue
+		}
 		s, ok := settingByKey(k.Value)
 		if !ok {
 			return fmt.Errorf("config file %s: line %d: unknown key %q (known: %s)", path, k.Line, k.Value, knownKeys())
@@ -180,6 +194,31 @@ func applyConfigFile(cfg *Config, path string) error {
 		if err := s.set(cfg, v.Value); err != nil {
 			return fmt.Errorf("config file %s: line %d: %s: %w", path, v.Line, k.Value, err)
 		}
+	}
+	return nil
+}
+
+// decodeSources decodes the `sources:` list strictly: an unknown field in
+// an entry is an error naming its line.
+func decodeSources(v *yaml.Node, out *[]source.Config) error {
+	if v.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: sources: want a list of sources", v.Line)
+	}
+	for _, item := range v.Content {
+		data, err := yaml.Marshal(item)
+		if err != nil {
+			return fmt.Errorf("line %d: sources: %w", item.Line, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		var c source.Config
+		if err := dec.Decode(&c); err != nil {
+			return fmt.Errorf("line %d: sources: %v", item.Line, oneLine(err.Error()))
+		}
+		*out = append(*out, c)
+	}
+	if _, err := layerOrder(*out); err != nil {
+		return fmt.Errorf("line %d: %w", v.Line, err)
 	}
 	return nil
 }

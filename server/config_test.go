@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 			}
 			want := def
 			tc.want(&want)
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
 		})
@@ -176,7 +177,7 @@ func TestExampleConfigFileHoldsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load configd.example.yaml: %v", err)
 	}
-	if got != server.DefaultConfig() {
+	if !reflect.DeepEqual(got, server.DefaultConfig()) {
 		t.Errorf("configd.example.yaml gives %+v, want the defaults %+v", got, server.DefaultConfig())
 	}
 	b, err := os.ReadFile("../configd.example.yaml")

@@ -58,6 +58,7 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		he *httpError
 		ce *audit.ConflictError
 		ke *keyedError
+		oe *audit.OwnedError
 	)
 	status, body, known := http.StatusInternalServerError, api.ErrorBody{Code: api.CodeInternal}, false
 	switch {
@@ -77,6 +78,9 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		body.Rev, body.Key = ce.Rev, ce.Key
 	case errors.Is(err, audit.ErrConflict):
 		status, body.Code, known = http.StatusConflict, api.CodeConflict, true
+	case errors.As(err, &oe):
+		status, body.Code, known = http.StatusConflict, api.CodeOwned, true
+		body.Key = oe.Key
 	case errors.Is(err, audit.ErrTooLarge):
 		status, body.Code, known = http.StatusRequestEntityTooLarge, api.CodeTooLarge, true
 	case errors.Is(err, audit.ErrContentType):

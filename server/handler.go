@@ -44,7 +44,11 @@ type handlerOptions struct {
 	grpcOpts       []GRPCOption
 	reg            *prometheus.Registry // shared with the gRPC server in Run
 	wm             *watchMetrics
+	sources        *sourceSet
 }
+
+// withSources serves the sources' status at GET /v1/sources and in /readyz.
+func withSources(ss *sourceSet) HandlerOption { return func(o *handlerOptions) { o.sources = ss } }
 
 // withSharedMetrics makes the handler register its metrics in reg and count
 // watches in wm, which Run shares with the native gRPC server.
@@ -161,6 +165,8 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		r.Get("/diff", h.diff)
 		r.Post("/rollback", h.rollback)
 		r.Get("/status", h.status)
+		r.Get("/sources", h.listSources)
+		r.Get("/layers/*", h.layers)
 		if h.opts.hub != nil {
 			r.Method(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm})
 		}
@@ -237,13 +243,60 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.st.Ping(ctx)
 	}
+	var sources string
+	if h.opts.sources != nil {
+		sources = h.opts.sources.readiness()
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: " + oneLine(err.Error()) + "\n"))
+		_, _ = w.Write([]byte("not ready: " + oneLine(err.Error()) + "\n" + sources))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok\n" + sources))
+}
+
+// GET /v1/sources
+func (h *handler) listSources(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if h.opts.sources == nil {
+		writeJSON(w, http.StatusOK, api.SourcesResponse{Sources: []api.SourceStatus{
+			{Name: audit.StoreLayer, Type: StoreType, State: "ok"}}})
+		return
+	}
+	h.opts.sources.serveSources(w, r)
+}
+
+// GET /v1/layers/{key...}
+func (h *handler) layers(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	key, err := keyParam(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	stack, err := h.st.Stack(r.Context(), key)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := api.LayersResponse{Key: key, Layers: make([]api.LayerValue, len(stack))}
+	for i, e := range stack {
+		lv := api.LayerValue{Layer: e.Layer, Tombstone: e.Value.Tombstone, Effective: e.Effective}
+		if !e.Value.Tombstone {
+			lv.Value, lv.Encoding = api.EncodeValue(e.Value.Value)
+			lv.ContentType = e.Value.ContentType
+		}
+		out.Layers[i] = lv
+	}
+	setRev(w, h.st.Rev())
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {

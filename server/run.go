@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -50,9 +51,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	stopWatch := context.AfterFunc(ctx, cancelOpen)
 	// The hub is fed every commit; it is set before the first commit can
 	// happen (the listener starts below).
+	layers, err := layerOrder(cfg.Sources)
+	if err != nil {
+		return err
+	}
 	var hub *watcher.Hub
 	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
+		audit.WithLayers(layers...), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
 	stopWatch()
 	switch {
 	case errors.Is(err, audit.ErrLocked):
@@ -64,11 +69,25 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	hub = watcher.New(st, st.Rev())
+	// Sources run until shutdown begins; one whose backend is down starts
+	// degraded and catches up later.
+	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSources()
+	sources, err := startSources(srcCtx, st, cfg.Sources, logger)
+	if err != nil {
+		closeStore(st, logger)
+		return err
+	}
+	if len(cfg.Sources) > 0 {
+		logger.Info("layers", "order", strings.Join(layers, " < "))
+	}
 	reg := prometheus.NewRegistry()
 	wm := newWatchMetrics(reg)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		stopSources()
+		sources.close()
 		closeStore(st, logger)
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -85,6 +104,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}),
 			WithHub(hub),
 			withSharedMetrics(reg, wm),
+			withSources(sources),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -106,6 +126,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		mux.close()
 		hub.Close()
 		gs.Stop()
+		stopSources()
+		sources.close()
 		closeStore(st, logger)
 		return fmt.Errorf("serve HTTP on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
@@ -133,6 +155,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		<-grpcDone
 	}
 	<-served // http.ErrServerClosed
+	stopSources()
+	sources.close()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", dbPath, err)
 	}

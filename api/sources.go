@@ -1,0 +1,54 @@
+package api
+
+import "time"
+
+// SourceStatus is one layer of the effective configuration, as GET
+// /v1/sources shows it: a source, or the writable store layer.
+type SourceStatus struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Mount string `json:"mount,omitempty"`
+	// Precedence is the layer's position, 0 for the lowest: a higher layer
+	// wins where two define a key.
+	Precedence int `json:"precedence"`
+	// State is starting, ok, degraded or closed (the store layer is ok).
+	State       string     `json:"state"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	LastSync    *time.Time `json:"last_sync,omitempty"`
+	// SourceRevision is the last revision of the backend seen (Consul's
+	// index, etcd's revision, the file source's read count).
+	SourceRevision int64 `json:"source_revision,omitempty"`
+	// Rev is configd's revision that last applied the source's snapshot.
+	Rev      int64    `json:"rev,omitempty"`
+	Keys     int      `json:"keys"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// SourcesResponse answers GET /v1/sources, highest precedence first.
+type SourcesResponse struct {
+	Sources []SourceStatus `json:"sources"`
+}
+
+// LayerValue is one layer's raw value of a key.
+type LayerValue struct {
+	Layer       string `json:"layer"`
+	Value       string `json:"value,omitempty"`
+	Encoding    string `json:"encoding,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	// Tombstone: the store layer hides the key from the layers below.
+	Tombstone bool `json:"tombstone,omitempty"`
+	// Effective marks the layer the key's value comes from.
+	Effective bool `json:"effective,omitempty"`
+}
+
+// LayersResponse answers GET /v1/layers/{key}: every layer that defines
+// the key, highest precedence first.
+type LayersResponse struct {
+	Key    string       `json:"key"`
+	Layers []LayerValue `json:"layers"`
+}
+
+// CodeOwned: a write or rollback touches a key that a source above the
+// store layer defines (409).
+const CodeOwned = "owned"
