@@ -405,8 +405,8 @@ func TestBrowserFindDiffAndRollBack(t *testing.T) {
 	if got := tb.text(".ctype"); got != "application/json" {
 		t.Errorf("content type = %q", got)
 	}
-	if !strings.Contains(tb.text(".placeholder"), "placeholder") {
-		t.Error("the layer placeholder is not marked as one")
+	if got := tb.text(".layers"); got != "store (the value comes from here)" {
+		t.Errorf("layers = %q", got)
 	}
 	tb.click(fmt.Sprintf(`input[name="a"][value="%d"]`, goodRev))
 	tb.click(fmt.Sprintf(`input[name="b"][value="%d"]`, bad))

@@ -32,12 +32,12 @@ type configd struct {
 	URL string
 }
 
-func startConfigd(t testing.TB) *configd {
+func startConfigd(t testing.TB, opts ...audit.Option) *configd {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var hub *watcher.Hub
 	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithLogger(logger), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
+		append([]audit.Option{audit.WithLogger(logger), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) })}, opts...)...)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -27,6 +27,14 @@ type keyRow struct {
 	Latest bool
 }
 
+// layerView is one layer that defines a key. Values are not shown here:
+// the current value above is the effective one.
+type layerView struct {
+	Name      string
+	Effective bool
+	Tombstone bool
+}
+
 // keyView is the Data of a key page.
 type keyView struct {
 	Key    string
@@ -36,10 +44,9 @@ type keyView struct {
 	Text    string // the value to show, pretty-printed
 	Binary  bool
 	Secret  bool
-	// Layer names the layer the value comes from. PLACEHOLDER(layers):
-	// configd serves only its own store until sources exist; the page says
-	// so in a clearly marked box.
-	Layer string
+	// Layers are the layers that define the key, highest precedence
+	// first; the effective one is marked.
+	Layers []layerView
 
 	History []keyRow
 	NextURL string
@@ -106,6 +113,14 @@ func (u *ui) key(w http.ResponseWriter, r *http.Request) {
 	case !errors.Is(err, audit.ErrNotFound):
 		u.fail(w, r, err)
 		return
+	}
+	stack, err := u.st.Stack(ctx, key)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	for _, e := range stack {
+		v.Layers = append(v.Layers, layerView{Name: e.Layer, Effective: e.Effective, Tombstone: e.Value.Tombstone})
 	}
 	hist, err := u.st.History(ctx, audit.HistoryQuery{Scope: audit.Scope{Key: key}, Limit: keyHistoryPage, Before: before})
 	if err != nil {

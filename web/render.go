@@ -185,7 +185,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case isAny(err, audit.ErrBadRequest, audit.ErrBadRange, errInvalidKey, errBadInput):
 		return http.StatusBadRequest, err.Error()
-	case isAny(err, audit.ErrConflict):
+	case isAny(err, audit.ErrConflict, audit.ErrOwned):
 		return http.StatusConflict, err.Error()
 	case isAny(err, audit.ErrClosed, context.Canceled, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "configd is shutting down or the request was cancelled; try again"

@@ -171,7 +171,11 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusInternalServerError {
 			u.opts.logger.Error("web: rollback", "err", err)
 		}
-		fail(status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), errors.New(msg))
+		code := strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+		if errors.Is(err, audit.ErrOwned) {
+			code = "owned" // a source above the store defines a key of the scope
+		}
+		fail(status, code, errors.New(msg))
 		return
 	}
 	out := rollbackResponse{Rev: res.Rev, Changed: len(res.Changes) > 0, DryRun: req.DryRun, Changes: u.views(res.Changes)}

@@ -413,3 +413,30 @@ func TestSecretsHookHidesValues(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysFromSourcesShowTheirLayers(t *testing.T) {
+	c := startConfigd(t, audit.WithLayers(audit.StoreLayer, "consul"))
+	ctx := context.Background()
+	c.put("app/x", "from the store", "", "alice", "")
+	for _, v := range []string{"1", "2"} {
+		if _, err := c.st.ApplySource(ctx, "consul", map[string]audit.LayerValue{"app/x": {Value: []byte(v)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, body, _ := c.do(http.MethodGet, "/ui/key/app/x", nil)
+	want := `<span class="layer effective">consul <span class="hint">(the value comes from here)</span></span> · <span class="layer">store <span class="hint">(hidden)</span></span>`
+	if status != 200 || !strings.Contains(string(body), want) {
+		t.Errorf("key page: %d, want the layer stack %s", status, want)
+	}
+	status, _, _ = c.do(http.MethodGet, "/ui/?origin=consul", nil)
+	if status != 200 {
+		t.Errorf("timeline filtered by source: %d", status)
+	}
+	// Consul owns the key: a rollback through the store is refused, and
+	// the dialog says why (not a stale-diff conflict).
+	s := newSession(t, c)
+	st, a := s.post(map[string]any{"scope": "key", "key": "app/x", "to": 2, "reason": "r", "expect_rev": c.rev()}, "X-CSRF-Token", s.token)
+	if st != http.StatusConflict || a.Conflict || a.Error == nil || a.Error.Code != "owned" || !strings.Contains(a.Error.Message, "consul") {
+		t.Errorf("rollback of an owned key: %d %+v %+v", st, a, a.Error)
+	}
+}

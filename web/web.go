@@ -41,6 +41,7 @@ type Store interface {
 	Revision(ctx context.Context, rev int64) (audit.Revision, error)
 	Diff(ctx context.Context, scope audit.Scope, from, to int64) ([]audit.Change, error)
 	Rollback(ctx context.Context, req audit.RollbackRequest) (audit.Revision, error)
+	Stack(ctx context.Context, key string) ([]audit.LayerEntry, error)
 }
 
 var _ Store = (*audit.Store)(nil)
