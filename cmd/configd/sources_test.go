@@ -1,0 +1,188 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/internal/testserver"
+)
+
+// waitValue follows key with the watch long poll until its value is want
+// ("" for absent), and returns the revision that made it so.
+func (d *daemon) waitValue(key, want string) int64 {
+	d.t.Helper()
+	var since int64
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		var wr api.WatchResponse
+		if err := d.call(http.MethodGet, fmt.Sprintf("/v1/watch?key=%s&since=%d&wait=5s", key, since), nil, &wr); err != nil {
+			d.t.Fatal(err)
+		}
+		for _, b := range wr.Batches {
+			for _, e := range b.Events {
+				got := e.Value
+				if e.Op == "delete" {
+					got = ""
+				}
+				if got == want {
+					return b.Rev
+				}
+			}
+			if b.Kind == api.WatchSnapshot && len(b.Events) == 0 && want == "" {
+				return b.Rev
+			}
+		}
+		since = wr.Rev
+	}
+	d.t.Fatalf("%s never became %q", key, want)
+	return 0
+}
+
+func consulPut(t *testing.T, addr, key, value string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/kv/"+key, bytes.NewReader([]byte(value)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("consul kv put %s: %s", key, resp.Status)
+	}
+}
+
+// TestSourcesScenario is the sources issue's scenario with real Consul and
+// etcd servers, a directory of files and the environment, merged under
+// prefixes with the store on top.
+func TestSourcesScenario(t *testing.T) {
+	consul := testserver.Consul(t)
+	etcd := testserver.Etcd(t)
+	dir := t.TempDir()
+	cfgDir := filepath.Join(dir, "config")
+	if err := os.MkdirAll(cfgDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfgDir, "db.yaml"), []byte("host: db1\nport: 5432\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`sources:
+  - name: defaults
+    type: file
+    path: %s
+    mount: app/
+  - name: shared
+    type: consul
+    address: %s
+    prefix: micro/config/
+    mount: app/
+  - name: infra
+    type: etcd
+    endpoints: [%s]
+    prefix: /infra/
+    mount: infra/
+  - name: env
+    type: env
+    prefix: TESTAPP_
+    mount: app/
+  - name: store
+    type: store
+`, cfgDir, consul.Addr, etcd.Addr)
+	confPath := filepath.Join(dir, "configd.yaml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TESTAPP_LOG_LEVEL", "debug")
+	d := launch(t, "--data-dir", filepath.Join(dir, "data"), "--http-addr", "127.0.0.1:0", "--config", confPath)
+	d.addr = d.waitLog(listeningRE)[1]
+
+	d.waitValue("app/db/host", "db1")     // from the file
+	d.waitValue("app/log/level", "debug") // from the environment
+
+	// consul kv put micro/config/db/host db2: Consul is above the file.
+	consulPut(t, consul.Addr, "micro/config/db/host", "db2")
+	rev := d.waitValue("app/db/host", "db2")
+	var r api.Revision
+	d.mustCall(http.MethodGet, fmt.Sprintf("/v1/revisions/%d", rev), nil, &r)
+	if r.Actor != "source:shared" || r.Origin != "source:shared" {
+		t.Fatalf("revision %d by %q from %q, want source:shared", rev, r.Actor, r.Origin)
+	}
+	var hist api.HistoryResponse
+	d.mustCall(http.MethodGet, "/v1/history?key=app/db/host", nil, &hist)
+	if len(hist.Revisions) < 2 || hist.Revisions[0].Actor != "source:shared" || hist.Revisions[1].Actor != "source:defaults" {
+		t.Fatalf("history of app/db/host = %+v", hist.Revisions)
+	}
+
+	// The store is on top: a write wins, and the stack shows what lies under.
+	d.mustCall(http.MethodPut, "/v1/kv/app/db/host", []byte("db3"), nil)
+	var layers api.LayersResponse
+	d.mustCall(http.MethodGet, "/v1/layers/app/db/host", nil, &layers)
+	got := []string{}
+	for _, l := range layers.Layers {
+		got = append(got, fmt.Sprintf("%s=%s%v", l.Layer, l.Value, map[bool]string{true: "*", false: ""}[l.Effective]))
+	}
+	if strings.Join(got, " ") != "store=db3* shared=db2 defaults=db1" {
+		t.Fatalf("layers of app/db/host: %v", got)
+	}
+
+	// etcd, under its own mount.
+	etcdPut(t, etcd.Addr, "/infra/dns", "10.0.0.53")
+	d.waitValue("infra/dns", "10.0.0.53")
+
+	var srcs api.SourcesResponse
+	d.mustCall(http.MethodGet, "/v1/sources", nil, &srcs)
+	names := []string{}
+	for _, s := range srcs.Sources {
+		names = append(names, s.Name+":"+s.State)
+	}
+	if strings.Join(names, " ") != "store:ok env:ok infra:ok shared:ok defaults:ok" {
+		t.Fatalf("sources = %v", names)
+	}
+
+	// Consul goes away: configd keeps its keys and says it is degraded.
+	consul.Stop()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		d.mustCall(http.MethodGet, "/v1/sources", nil, &srcs)
+		if srcs.Sources[3].Name == "shared" && srcs.Sources[3].State == "degraded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consul stopped, sources still say %+v", srcs.Sources[3])
+		}
+		time.Sleep(50 * time.Millisecond) // polling the status, bounded by the deadline
+	}
+	var kv api.KeyValue
+	d.mustCall(http.MethodGet, "/v1/layers/app/db/host", nil, &layers)
+	if len(layers.Layers) != 3 {
+		t.Fatalf("consul's layer was dropped while it is down: %+v", layers.Layers)
+	}
+	d.mustCall(http.MethodGet, "/v1/kv/app/db/host", nil, &kv)
+	if kv.Value != "db3" {
+		t.Fatalf("app/db/host = %q", kv.Value)
+	}
+}
+
+func etcdPut(t *testing.T, addr, key, value string) {
+	t.Helper()
+	// etcd's JSON gateway: keys and values are base64.
+	body, _ := json.Marshal(map[string]string{"key": b64(key), "value": b64(value)})
+	resp, err := http.Post("http://"+addr+"/v3/kv/put", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("etcd put %s: %s", key, resp.Status)
+	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
