@@ -590,3 +590,20 @@ func writeFile(t *testing.T, content string) string {
 	}
 	return p
 }
+
+func TestSourcesAndLayers(t *testing.T) {
+	d := newConfigd(t)
+	d.ok("set", "app/db/host", "db1")
+	d.run("", "sources").want(t, 0, "~^NAME +TYPE +MOUNT +STATE.*\nstore +store +- +ok", "")
+	d.run("", "ls", "--layers", "app/db/host").want(t, 0, "~\\* +store +text +db1\n", "")
+	d.run("", "ls", "--layers", "app/none").want(t, 0, "", "no layer defines \"app/none\"\n")
+	d.run("", "ls", "--layers", "app/", "--tree").want(t, 2, "", "~--layers takes one KEY")
+	d.run("", "ls", "--layers", "a//b").want(t, 2, "", "~empty segment")
+	var l api.LayersResponse
+	if err := json.Unmarshal([]byte(d.ok("ls", "--layers", "app/db/host", "-o", "json")), &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Layers) != 1 || l.Layers[0].Layer != "store" || !l.Layers[0].Effective || l.Layers[0].Value != "db1" {
+		t.Fatalf("layers = %+v", l)
+	}
+}

@@ -259,23 +259,35 @@ exist is an error (exit code 3).`,
 
 func (a *app) lsCmd() *cobra.Command {
 	var (
-		rev  int64
-		tree bool
+		rev    int64
+		tree   bool
+		layers bool
 	)
 	cmd := &cobra.Command{
-		Use:   "ls [PREFIX]",
+		Use:   "ls [PREFIX] | ls --layers KEY",
 		Short: "List the keys under a prefix",
 		Long: `List the keys under PREFIX (every key without one), sorted: a table of
 KEY, TYPE, MOD_REV, VERSION and the start of each VALUE. -o json and -o yaml
 print the keys with their whole values.
 
 --tree prints the keys as one nested JSON object (YAML with -o yaml): JSON
-and YAML values are embedded as structures, other values as strings.`,
+and YAML values are embedded as structures, other values as strings.
+
+--layers KEY shows which layers define KEY, highest precedence first, and
+marks with '*' the one its value comes from: the store (what configctl set
+writes) and the sources of configd.yaml.`,
 		Example: `  configctl ls app/
   configctl ls app/ -o json
-  configctl ls app/ --tree`,
+  configctl ls app/ --tree
+  configctl ls --layers app/db/host`,
 		Args: rangeArgs(0, 1, "at most one PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if layers {
+				if len(args) != 1 || tree || rev != 0 {
+					return usagef("--layers takes one KEY, without --tree or --rev")
+				}
+				return a.printLayers(cmd.Context(), args[0])
+			}
 			prefix := ""
 			if len(args) == 1 {
 				p, err := keyspace.Prefix(args[0])
@@ -328,5 +340,6 @@ and YAML values are embedded as structures, other values as strings.`,
 	}
 	cmd.Flags().Int64Var(&rev, "rev", 0, "list the keys as of revision N")
 	cmd.Flags().BoolVar(&tree, "tree", false, "print the keys as one nested JSON object")
+	cmd.Flags().BoolVar(&layers, "layers", false, "show which layers (sources, store) define KEY and which one wins")
 	return cmd
 }
