@@ -93,7 +93,7 @@ func startSources(ctx context.Context, st *audit.Store, cfgs []source.Config, lo
 		if c.Type == StoreType {
 			continue
 		}
-		src, err := source.New(c, source.WithLogger(logger.With("source", c.Name)), source.WithMaxValueSize(st.MaxValueSize()))
+		src, err := source.New(c, source.WithLogger(logger), source.WithMaxValueSize(st.MaxValueSize()))
 		if err != nil {
 			s.close()
 			return nil, err

@@ -74,28 +74,25 @@ func TestSourcesScenario(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfgDir, "db.yaml"), []byte("host: db1\nport: 5432\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`sources:
-  - name: defaults
-    type: file
-    path: %s
-    mount: app/
-  - name: shared
-    type: consul
-    address: %s
-    prefix: micro/config/
-    mount: app/
-  - name: infra
-    type: etcd
-    endpoints: [%s]
-    prefix: /infra/
-    mount: infra/
-  - name: env
-    type: env
-    prefix: TESTAPP_
-    mount: app/
-  - name: store
-    type: store
-`, cfgDir, consul.Addr, etcd.Addr)
+	// The example configd.yaml shipped in the repo, pointed at this test's
+	// servers, files and environment.
+	example, err := os.ReadFile("../../examples/configd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer(
+		"127.0.0.1:8500", consul.Addr,
+		"127.0.0.1:2379", etcd.Addr,
+		"./examples/config/", cfgDir,
+		"prefix: APP_", "prefix: TESTAPP_",
+		"data_dir: ./data\n", "",
+		"http_addr: 127.0.0.1:7700\n", "",
+	).Replace(string(example))
+	for _, want := range []string{consul.Addr, etcd.Addr, cfgDir, "TESTAPP_"} {
+		if !strings.Contains(conf, want) {
+			t.Fatalf("examples/configd.yaml no longer has the line that %s replaces", want)
+		}
+	}
 	confPath := filepath.Join(dir, "configd.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
