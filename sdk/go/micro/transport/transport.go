@@ -1,0 +1,138 @@
+// Package transport carries messages between a client and a server: a Message is a header map
+// and a body, a Socket is a connection that sends and receives them in order. Implementations
+// live in sub-packages (memory, tcp) and are chosen by name through a Catalog.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Message is one frame: headers and an opaque body.
+type Message struct {
+	Header map[string]string
+	Body   []byte
+}
+
+// Socket is one connection. Send may be called concurrently with Recv; concurrent Sends (or
+// Recvs) are serialised. Close unblocks a pending Recv.
+type Socket interface {
+	// Recv reads the next message into m.
+	Recv(m *Message) error
+	// Send writes m.
+	Send(m *Message) error
+	// Close closes the connection. It is safe to call more than once.
+	Close() error
+	// Local is the local address.
+	Local() string
+	// Remote is the peer's address.
+	Remote() string
+}
+
+// Listener accepts connections.
+type Listener interface {
+	// Addr is the address to dial, with the port the system chose when asked for ":0".
+	Addr() string
+	// Accept serves every connection with fn, each in its own goroutine, until Close; then it
+	// returns nil. fn owns the socket and closes it.
+	Accept(fn func(Socket)) error
+	// Close stops accepting. Sockets already handed to fn are not closed.
+	Close() error
+}
+
+// Transport dials and listens.
+type Transport interface {
+	// Dial connects to addr; ctx bounds the connection attempt only.
+	Dial(ctx context.Context, addr string) (Socket, error)
+	// Listen starts listening on addr.
+	Listen(addr string) (Listener, error)
+	// String names the implementation.
+	String() string
+}
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrClosed: the socket or listener is closed.
+	ErrClosed = errors.New("transport: closed")
+	// ErrFrameTooLarge: a message is bigger than the transport's maximum frame size.
+	ErrFrameTooLarge = errors.New("transport: frame too large")
+	// ErrMalformedFrame: the bytes on the wire are not a valid frame.
+	ErrMalformedFrame = errors.New("transport: malformed frame")
+)
+
+// Options configure a transport.
+type Options struct {
+	// MaxFrameSize is the largest message accepted or sent, headers included. Default 4 MiB.
+	MaxFrameSize int
+	// DialTimeout bounds a dial when the context has no earlier deadline. Default 5 s.
+	DialTimeout time.Duration
+}
+
+// DefaultMaxFrameSize is the MaxFrameSize when none is set.
+const DefaultMaxFrameSize = 4 << 20
+
+// Option sets an Options field.
+type Option func(*Options)
+
+// MaxFrameSize sets the largest message accepted or sent.
+func MaxFrameSize(n int) Option { return func(o *Options) { o.MaxFrameSize = n } }
+
+// DialTimeout bounds a dial.
+func DialTimeout(d time.Duration) Option { return func(o *Options) { o.DialTimeout = d } }
+
+// NewOptions applies opts over the defaults.
+func NewOptions(opts ...Option) Options {
+	o := Options{MaxFrameSize: DefaultMaxFrameSize, DialTimeout: 5 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Copy returns a copy of m that shares nothing with it.
+func (m *Message) Copy() *Message {
+	return &Message{Header: maps.Clone(m.Header), Body: slices.Clone(m.Body)}
+}
+
+// Factory builds a Transport from options.
+type Factory func(opts ...Option) Transport
+
+// Catalog maps implementation names ("memory", "tcp", ...) to factories; see registry.Catalog.
+type Catalog struct {
+	mu        sync.RWMutex
+	factories map[string]Factory
+}
+
+// NewCatalog returns an empty Catalog.
+func NewCatalog() *Catalog { return &Catalog{factories: map[string]Factory{}} }
+
+// Add registers f under name; adding a name twice is an error.
+func (c *Catalog) Add(name string, f Factory) error {
+	if name == "" || f == nil {
+		return fmt.Errorf("transport: catalog: empty name or nil factory")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.factories[name]; ok {
+		return fmt.Errorf("transport: catalog: %q added twice", name)
+	}
+	c.factories[name] = f
+	return nil
+}
+
+// New builds the implementation registered under name.
+func (c *Catalog) New(name string, opts ...Option) (Transport, error) {
+	c.mu.RLock()
+	f, ok := c.factories[name]
+	names := slices.Sorted(maps.Keys(c.factories))
+	c.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("transport: unknown transport %q (known: %v)", name, names)
+	}
+	return f(opts...), nil
+}
