@@ -75,7 +75,7 @@ func (b *logBuffer) String() string { s, _ := b.snapshot(); return s }
 
 // daemon is one configd process.
 type daemon struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	log    *logBuffer
 	exited chan struct{} // closed when the process has exited and its output is read
@@ -86,7 +86,7 @@ type daemon struct {
 var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // launch starts configd with args and returns without waiting for it.
-func launch(t *testing.T, args ...string) *daemon {
+func launch(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, log: newLogBuffer(), exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
@@ -121,7 +121,7 @@ func launch(t *testing.T, args ...string) *daemon {
 
 // start starts configd on dataDir with a free port and waits until it
 // listens.
-func start(t *testing.T, dataDir string, args ...string) *daemon {
+func start(t testing.TB, dataDir string, args ...string) *daemon {
 	t.Helper()
 	d := launch(t, append([]string{"--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}, args...)...)
 	m := d.waitLog(listeningRE)

@@ -47,7 +47,7 @@ func (d *daemon) waitValue(key, want string) int64 {
 	return 0
 }
 
-func consulPut(t *testing.T, addr, key, value string) {
+func consulPut(t testing.TB, addr, key, value string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/kv/"+key, bytes.NewReader([]byte(value)))
 	resp, err := http.DefaultClient.Do(req)
@@ -168,7 +168,7 @@ func TestSourcesScenario(t *testing.T) {
 	}
 }
 
-func etcdPut(t *testing.T, addr, key, value string) {
+func etcdPut(t testing.TB, addr, key, value string) {
 	t.Helper()
 	// etcd's JSON gateway: keys and values are base64.
 	body, _ := json.Marshal(map[string]string{"key": b64(key), "value": b64(value)})
