@@ -25,9 +25,21 @@ type SourceStatus struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// SourcesResponse answers GET /v1/sources, highest precedence first.
+// SourcesResponse answers GET /v1/sources: the layers, highest precedence
+// first, and the newest source events.
 type SourcesResponse struct {
 	Sources []SourceStatus `json:"sources"`
+	Events  []SourceEvent  `json:"events,omitempty"`
+}
+
+// SourceEvent is a change in a source's health, kept in the audit trail: a
+// failed read ("degraded", with the error), a refused snapshot ("refused"),
+// a recovery ("ok").
+type SourceEvent struct {
+	Time    time.Time `json:"time"`
+	Source  string    `json:"source"`
+	State   string    `json:"state"`
+	Message string    `json:"message,omitempty"`
 }
 
 // LayerValue is one layer's raw value of a key.

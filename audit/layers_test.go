@@ -205,3 +205,27 @@ func TestMigrationMovesExistingValuesIntoTheStoreLayer(t *testing.T) {
 		t.Fatal("the migrated store value lost to a lower layer")
 	}
 }
+
+func TestSourceEventsAreKeptNewestFirst(t *testing.T) {
+	s := openTest(t, WithLayers("file", StoreLayer))
+	ctx := context.Background()
+	for _, e := range []SourceEvent{
+		{Source: "file", State: "degraded", Message: "db.yaml: line 3: mapping values are not allowed"},
+		{Source: "other", State: "degraded", Message: "down"},
+		{Source: "file", State: "ok"},
+	} {
+		if err := s.RecordSourceEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.SourceEvents(ctx, "file", 0)
+	if err != nil || len(evs) != 2 || evs[0].State != "ok" || evs[1].State != "degraded" || evs[1].Time.IsZero() {
+		t.Fatalf("events of file = %+v %v", evs, err)
+	}
+	if evs, _ := s.SourceEvents(ctx, "", 1); len(evs) != 1 || evs[0].Source != "file" {
+		t.Fatalf("newest event = %+v", evs)
+	}
+	if s.Rev() != 0 {
+		t.Fatal("an event made a revision")
+	}
+}

@@ -77,6 +77,7 @@ type sourceSet struct {
 }
 
 type sourceState struct {
+	degraded bool // the last Update was an error
 	cfg      source.Config
 	status   source.Status
 	rev      int64
@@ -123,6 +124,10 @@ func (s *sourceSet) update(ctx context.Context, name string, u source.Update) {
 	s.mu.Unlock()
 	if u.Err != nil {
 		s.logger.Warn("source degraded; serving its last good snapshot", "source", name, "err", u.Err)
+		s.event(ctx, name, "degraded", u.Err.Error())
+		s.mu.Lock()
+		state.degraded = true
+		s.mu.Unlock()
 		return
 	}
 	warnings := make([]string, len(u.Warnings))
@@ -143,10 +148,15 @@ func (s *sourceSet) update(ctx context.Context, name string, u source.Update) {
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, audit.ErrClosed) {
 			state.applyErr = err.Error()
 			s.logger.Error("source snapshot refused; keeping the last good one", "source", name, "err", err)
+			go s.event(ctx, name, "refused", err.Error())
 		}
 		return
 	}
-	state.applyErr = ""
+	recovered := state.degraded || state.applyErr != ""
+	state.applyErr, state.degraded = "", false
+	if recovered {
+		go s.event(ctx, name, "ok", "")
+	}
 	if len(r.Changes) > 0 || len(r.LayerChanges) > 0 {
 		state.rev = r.Rev
 		s.logger.Info("source changed", "source", name, "rev", r.Rev, "effective_changes", len(r.Changes), "layer_changes", len(r.LayerChanges))
@@ -184,6 +194,14 @@ func (s *sourceSet) statuses() []api.SourceStatus {
 	return out
 }
 
+// event records a change in a source's health in the audit trail.
+func (s *sourceSet) event(ctx context.Context, name, state, msg string) {
+	err := s.st.RecordSourceEvent(ctx, audit.SourceEvent{Source: name, State: state, Message: msg})
+	if err != nil && !errors.Is(err, audit.ErrClosed) && ctx.Err() == nil {
+		s.logger.Error("record source event", "source", name, "err", err)
+	}
+}
+
 func timePtr(t time.Time) *time.Time { return &t }
 
 // readiness lists the sources for /readyz: configd is ready while a source
@@ -209,5 +227,15 @@ func (s *sourceSet) close() {
 
 // serveSources answers GET /v1/sources.
 func (s *sourceSet) serveSources(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, api.SourcesResponse{Sources: s.statuses()})
+	resp := api.SourcesResponse{Sources: s.statuses(), Events: []api.SourceEvent{}}
+	evs, err := s.st.SourceEvents(r.Context(), "", 20)
+	if err != nil {
+		status, body, _ := errorBody(err)
+		writeJSON(w, status, api.ErrorResponse{Error: body})
+		return
+	}
+	for _, e := range evs {
+		resp.Events = append(resp.Events, api.SourceEvent{Time: e.Time, Source: e.Source, State: e.State, Message: e.Message})
+	}
+	writeJSON(w, http.StatusOK, resp)
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -183,3 +185,63 @@ func etcdPut(t testing.TB, addr, key, value string) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestABrokenFileKeepsTheLastGoodStateAndIsReported: a file source whose
+// YAML stops parsing records no revision, keeps its keys, shows as degraded
+// with the error in /v1/sources and /readyz, and leaves an event in the
+// audit trail; fixed, it recovers.
+func TestABrokenFileKeepsTheLastGoodStateAndIsReported(t *testing.T) {
+	dir := t.TempDir()
+	cfgDir := filepath.Join(dir, "config")
+	os.MkdirAll(cfgDir, 0o755)
+	file := filepath.Join(cfgDir, "db.yaml")
+	if err := os.WriteFile(file, []byte("host: db1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "configd.yaml")
+	conf := fmt.Sprintf("sources:\n  - {name: defaults, type: file, path: %s, mount: app/}\n", cfgDir)
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := launch(t, "--data-dir", filepath.Join(dir, "data"), "--http-addr", "127.0.0.1:0", "--config", confPath)
+	d.addr = d.waitLog(listeningRE)[1]
+	rev := d.waitValue("app/db/host", "db1")
+
+	if err := os.WriteFile(file, []byte("host: [db2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(regexp.MustCompile(`msg="source degraded; serving its last good snapshot" source=defaults`))
+	var srcs api.SourcesResponse
+	d.mustCall(http.MethodGet, "/v1/sources", nil, &srcs)
+	if srcs.Sources[1].Name != "defaults" || srcs.Sources[1].State != "degraded" || !strings.Contains(srcs.Sources[1].LastError, "db.yaml") {
+		t.Fatalf("sources = %+v", srcs.Sources)
+	}
+	if len(srcs.Events) == 0 || srcs.Events[0].State != "degraded" || !strings.Contains(srcs.Events[0].Message, "db.yaml") {
+		t.Fatalf("events = %+v", srcs.Events)
+	}
+	var st api.Status
+	d.mustCall(http.MethodGet, "/v1/status", nil, &st)
+	var kv api.KeyValue
+	d.mustCall(http.MethodGet, "/v1/kv/app/db/host", nil, &kv)
+	if st.Rev != rev || kv.Value != "db1" {
+		t.Fatalf("a broken file changed the config: rev %d (was %d), app/db/host %q", st.Rev, rev, kv.Value)
+	}
+	resp, err := http.Get(d.url("/readyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "source defaults (file): degraded") {
+		t.Fatalf("/readyz = %q", body)
+	}
+
+	if err := os.WriteFile(file, []byte("host: db2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitValue("app/db/host", "db2")
+	d.mustCall(http.MethodGet, "/v1/sources", nil, &srcs)
+	if srcs.Sources[1].State != "ok" {
+		t.Fatalf("fixed file: %+v", srcs.Sources[1])
+	}
+}

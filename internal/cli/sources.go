@@ -47,6 +47,17 @@ configd revision that last applied it, and its number of keys.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", src.Name, src.Type, dash(src.Mount),
 					src.State, src.Keys, sync, src.SourceRevision, src.Rev, lastErr)
 			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(s.Events) == 0 {
+				return nil
+			}
+			fmt.Fprintln(a.stdout, "\nRecent events (newest first):")
+			tw = newTable(a.stdout)
+			for _, e := range s.Events {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Source, e.State, oneLine(e.Message))
+			}
 			return tw.Flush()
 		},
 	}
