@@ -229,3 +229,18 @@ func TestSourceEventsAreKeptNewestFirst(t *testing.T) {
 		t.Fatal("an event made a revision")
 	}
 }
+
+func TestOverlappingSourcesResolveByPrecedence(t *testing.T) {
+	s := openTest(t, WithLayers("defaults", "shared", StoreLayer))
+	applySource(t, s, "shared", "app/db/host", "db2")
+	applySource(t, s, "defaults", "app/db/host", "db1", "app/db/port", "5432")
+	if get(t, s, "app/db/host") != "db2" || get(t, s, "app/db/port") != "5432" {
+		t.Fatal("the higher source does not win where both define a key")
+	}
+	// The higher source drops the key: the lower one shows through, in one
+	// revision by the higher source.
+	r := applySource(t, s, "shared")
+	if len(r.Changes) != 1 || string(r.Changes[0].New.Value) != "db1" || r.Actor != "source:shared" {
+		t.Fatalf("drop = %+v", r)
+	}
+}
