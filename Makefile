@@ -1,7 +1,7 @@
 # configd — the commands the README promises.
 GO ?= go
 
-.PHONY: run test build bench-go bench-load fmt screenshots
+.PHONY: run test build bench bench-go bench-load fmt screenshots
 
 ## run: start configd on its embedded defaults (SQLite in ./data, HTTP on 127.0.0.1:7700)
 run:
@@ -43,3 +43,7 @@ proto:
 ## bench-fanout: one write reaching 1,000 and 10,000 SDK watchers, each on its own connection
 bench-fanout: build
 	cd bench && $(GO) run ./cmd/fanout --configd ../bin/configd --clients 1000,10000 --rounds 5
+
+## bench: configd side by side with a real etcd and Consul on this machine (issue 8); rewrites BENCHMARKS.md's side-by-side section and docs/bench/*.png (under 15 minutes; needs make test-deps)
+bench:
+	cd bench && $(GO) run ./cmd/compare $(BENCH_FLAGS)

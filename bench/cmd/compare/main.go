@@ -1,0 +1,180 @@
+// Command compare runs the same workloads against configd, a real etcd and a
+// real Consul server, all on loopback on this machine, and writes the
+// side-by-side section of BENCHMARKS.md and the fan-out charts in
+// docs/bench/ (issue 8).
+//
+//	cd bench && go run ./cmd/compare                 # everything (make bench)
+//	go run ./cmd/compare --quick                     # a short smoke run; prints, writes nothing
+//	go run ./cmd/compare --workload fanout --peer etcd
+//
+// Each workload runs against each peer in turn (configd, etcd, consul,
+// configd, ...) --repeat times, and the report quotes the medians, because
+// the machine is shared. The servers run in their own processes; the
+// clients run in this one. Progress goes to stderr, the tables to stdout.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type cfgT struct {
+	repeat        int
+	duration      time.Duration
+	watchers      int
+	churnWatchers int
+	churnTime     time.Duration
+}
+
+type workload struct {
+	name, title string
+	run         func(p peer, cfg *cfgT, rep int) []result
+}
+
+var workloads = []workload{
+	{"writes", "Durable writes", runWrites},
+	{"reads", "Reads", runReads},
+	{"fanout", "Fan-out", runFanout},
+	{"churn", "Churn", runChurn},
+}
+
+var began = time.Now()
+
+func progress(format string, args ...any) {
+	el := time.Since(began).Round(time.Second)
+	fmt.Fprintf(os.Stderr, "[%5s] %s\n", el, fmt.Sprintf(format, args...))
+}
+
+func main() {
+	var cfg cfgT
+	bin := flag.String("configd", "../bin/configd", "the configd binary (built from ../cmd/configd if missing)")
+	only := flag.String("workload", "", "run only these workloads (comma-separated: writes, reads, fanout, churn)")
+	peersFlag := flag.String("peer", "", "run only against these peers (comma-separated: configd, etcd, consul)")
+	quick := flag.Bool("quick", false, "a short smoke run: 1 repeat, 1 s runs, 100 watchers, 2 s of churn")
+	flag.IntVar(&cfg.repeat, "repeat", 3, "runs of each workload against each peer")
+	flag.DurationVar(&cfg.duration, "duration", 4*time.Second, "length of each write or read run")
+	flag.IntVar(&cfg.watchers, "watchers", 1000, "fan-out watchers (10000 is the issue's second size)")
+	flag.IntVar(&cfg.churnWatchers, "churn-watchers", 1000, "churn watchers")
+	flag.DurationVar(&cfg.churnTime, "churn-time", 10*time.Second, "how long churn writes")
+	write := flag.String("write", "auto", "rewrite BENCHMARKS.md and docs/bench: yes, no, or auto (only for a full run of every workload and peer, not --quick)")
+	mdPath := flag.String("benchmarks", "../BENCHMARKS.md", "the file whose side-by-side section to rewrite")
+	chartDir := flag.String("charts", "../docs/bench", "where to write the PNG charts")
+	flag.Parse()
+	if *quick {
+		cfg.repeat, cfg.duration, cfg.watchers, cfg.churnWatchers, cfg.churnTime = 1, time.Second, 100, 100, 2*time.Second
+	}
+	full := *only == "" && *peersFlag == "" && !*quick
+	doWrite := *write == "yes" || (*write == "auto" && full)
+
+	wls := workloads
+	if *only != "" {
+		wls = nil
+		for _, n := range strings.Split(*only, ",") {
+			i := slices.IndexFunc(workloads, func(w workload) bool { return w.name == strings.TrimSpace(n) })
+			if i < 0 {
+				fail(fmt.Errorf("unknown workload %q", n))
+			}
+			wls = append(wls, workloads[i])
+		}
+	}
+	want := map[string]bool{"configd": true, "etcd": true, "consul": true}
+	if *peersFlag != "" {
+		want = map[string]bool{}
+		for _, n := range strings.Split(*peersFlag, ",") {
+			n = strings.TrimSpace(n)
+			if n != "configd" && n != "etcd" && n != "consul" {
+				fail(fmt.Errorf("unknown peer %q", n))
+			}
+			want[n] = true
+		}
+	}
+	raiseFileLimit()
+
+	env := machine()
+	var peers []peer
+	stopAll := func() {
+		for _, p := range peers {
+			p.Stop()
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; progress("interrupted: stopping the servers"); stopAll(); os.Exit(130) }()
+	if want["configd"] {
+		p, err := startConfigd(*bin)
+		if err != nil {
+			stopAll()
+			fail(err)
+		}
+		peers = append(peers, p)
+	}
+	if want["etcd"] {
+		p, err := startEtcd()
+		if err != nil {
+			stopAll()
+			fail(err)
+		}
+		peers = append(peers, p)
+	}
+	if want["consul"] {
+		p, err := startConsul()
+		if err != nil {
+			stopAll()
+			fail(err)
+		}
+		peers = append(peers, p)
+	}
+	for _, p := range peers {
+		progress("%s started: %s", p.Name(), p.Version())
+	}
+
+	var results []result
+	step, steps := 0, len(wls)*cfg.repeat*len(peers)
+	for _, w := range wls {
+		for rep := range cfg.repeat {
+			for _, p := range peers {
+				step++
+				progress("[%d/%d] %s · %s · run %d/%d", step, steps, w.name, p.Name(), rep+1, cfg.repeat)
+				results = append(results, w.run(p, &cfg, rep)...)
+			}
+		}
+	}
+	env.loadEnd = loadavg()
+	env.took = time.Since(began)
+	env.versions = map[string]string{}
+	for _, p := range peers {
+		env.versions[p.Name()] = p.Version()
+	}
+	stopAll()
+
+	rep := report(results, &cfg, env, *chartDir, doWrite)
+	fmt.Print(rep)
+	if doWrite {
+		if err := rewriteSection(*mdPath, rep); err != nil {
+			fail(err)
+		}
+		progress("rewrote the side-by-side section of %s and the charts in %s", *mdPath, *chartDir)
+	}
+	progress("done in %s", time.Since(began).Round(time.Second))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "compare:", err)
+	os.Exit(1)
+}
+
+// raiseFileLimit lifts this process's open-file limit (and so the
+// servers', which inherit it) to the hard limit: each watcher is a socket.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}

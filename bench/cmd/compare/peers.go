@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/configd/configd/bench/internal/daemon"
+	"github.com/configd/configd/bench/internal/servers"
+	"github.com/configd/configd/sdk/go/config"
+)
+
+// peer is one server under test, as the benchmark's clients see it.
+type peer interface {
+	Name() string
+	Version() string
+	// Writer returns a durable-write function for up to conc concurrent
+	// callers, and a cleanup.
+	Writer(conc int) (put func(ctx context.Context, key string, val []byte) error, done func())
+	// ReadModes are the consistency levels Reader takes ("" for the peer's only one).
+	ReadModes() []string
+	Reader(conc int, mode string) (get func(ctx context.Context, key string) error, done func())
+	// Watch opens a client on its own connection watching key (or every key
+	// under it with prefix) and calls fn from one goroutine for each change
+	// it is told of. It returns once the watch is in place; stop closes the
+	// client and waits for its goroutine.
+	Watch(ctx context.Context, key string, prefix bool, fn func(key string, val []byte)) (stop func(), err error)
+	RSS() int64
+	Stop()
+}
+
+func httpClient(conc int) *http.Client {
+	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func do(ctx context.Context, hc *http.Client, method, url string, body []byte, hdr ...string) ([]byte, http.Header, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return b, resp.Header, fmt.Errorf("%s %s: %s: %.200s", method, url, resp.Status, b)
+	}
+	return b, resp.Header, nil
+}
+
+// ---- configd -------------------------------------------------------------
+
+type configdPeer struct {
+	d       *daemon.Daemon
+	version string
+}
+
+// startConfigd runs bin (building it from ../cmd/configd if it is missing).
+func startConfigd(bin string) (*configdPeer, error) {
+	if _, err := os.Stat(bin); err != nil {
+		progress("building %s", bin)
+		cmd := exec.Command("go", "build", "-o", filepath.Dir(bin)+"/", "../cmd/configd")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("build configd: %w", err)
+		}
+	}
+	d, err := daemon.Start(context.Background(), bin)
+	if err != nil {
+		return nil, err
+	}
+	v := bin
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		v = bin + ", tree at " + strings.TrimSpace(string(out))
+	}
+	return &configdPeer{d: d, version: v}, nil
+}
+
+func (p *configdPeer) Name() string        { return "configd" }
+func (p *configdPeer) Version() string     { return p.version }
+func (p *configdPeer) ReadModes() []string { return []string{""} }
+func (p *configdPeer) Stop()               { p.d.Stop() }
+func (p *configdPeer) RSS() int64          { n, _ := p.d.RSS(); return n }
+
+func (p *configdPeer) Writer(conc int) (func(context.Context, string, []byte) error, func()) {
+	hc := httpClient(conc)
+	base := "http://" + p.d.Addr + "/v1/kv/"
+	return func(ctx context.Context, key string, val []byte) error {
+		_, _, err := do(ctx, hc, http.MethodPut, base+key, val, "X-Configd-Actor", "bench", "Content-Type", "text/plain")
+		return err
+	}, hc.CloseIdleConnections
+}
+
+func (p *configdPeer) Reader(conc int, _ string) (func(context.Context, string) error, func()) {
+	hc := httpClient(conc)
+	base := "http://" + p.d.Addr + "/v1/kv/"
+	return func(ctx context.Context, key string) error {
+		_, _, err := do(ctx, hc, http.MethodGet, base+key, nil)
+		return err
+	}, hc.CloseIdleConnections
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Watch: one SDK client (its own gRPC connection) mirroring only the
+// watched key's parent prefix (or the prefix), so that it is not sent the
+// other workloads' keys.
+func (p *configdPeer) Watch(ctx context.Context, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+	scope, rel := key, ""
+	if !prefix {
+		i := strings.LastIndexByte(key, '/')
+		scope, rel = key[:i], key[i+1:]
+	}
+	c, err := config.New(ctx, config.WithAddress(p.d.Addr), config.WithPrefix(scope),
+		config.WithTimeout(time.Minute), config.WithLogger(quiet))
+	if err != nil {
+		return nil, err
+	}
+	var w *config.Watcher
+	if rel == "" {
+		w, err = c.Watch()
+	} else {
+		w, err = c.Watch(rel)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			u, err := w.NextUpdate()
+			if err != nil {
+				return
+			}
+			for _, ch := range u.Changes {
+				fn(ch.Key, ch.Value.Bytes())
+			}
+		}
+	}()
+	return func() { w.Stop(); c.Close(); <-done }, nil
+}
+
+// ---- etcd ----------------------------------------------------------------
+
+type etcdPeer struct{ s *servers.Server }
+
+func startEtcd() (*etcdPeer, error) {
+	s, err := servers.Etcd()
+	if err != nil {
+		return nil, err
+	}
+	return &etcdPeer{s: s}, nil
+}
+
+func (p *etcdPeer) Name() string        { return "etcd" }
+func (p *etcdPeer) Version() string     { return p.s.Version }
+func (p *etcdPeer) ReadModes() []string { return []string{"serializable", "linearizable"} }
+func (p *etcdPeer) Stop()               { p.s.Stop() }
+func (p *etcdPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
+
+func (p *etcdPeer) client() (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:   []string{"http://" + p.s.Addr},
+		DialTimeout: 10 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+}
+
+// Writer: one etcd client (one gRPC connection, requests multiplexed on
+// it), the way etcd is used; Put is answered after the WAL fsync.
+func (p *etcdPeer) Writer(int) (func(context.Context, string, []byte) error, func()) {
+	c, err := p.client()
+	if err != nil {
+		return func(context.Context, string, []byte) error { return err }, func() {}
+	}
+	return func(ctx context.Context, key string, val []byte) error {
+		_, err := c.Put(ctx, key, string(val))
+		return err
+	}, func() { c.Close() }
+}
+
+func (p *etcdPeer) Reader(_ int, mode string) (func(context.Context, string) error, func()) {
+	c, err := p.client()
+	if err != nil {
+		return func(context.Context, string) error { return err }, func() {}
+	}
+	var opts []clientv3.OpOption
+	if mode == "serializable" {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	return func(ctx context.Context, key string) error {
+		r, err := c.Get(ctx, key, opts...)
+		if err == nil && len(r.Kvs) == 0 {
+			err = fmt.Errorf("etcd: %s not found", key)
+		}
+		return err
+	}, func() { c.Close() }
+}
+
+// Watch: one etcd client per watcher, so each has its own connection.
+func (p *etcdPeer) Watch(ctx context.Context, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+	c, err := p.client()
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	opts := []clientv3.OpOption{clientv3.WithCreatedNotify()}
+	if prefix {
+		opts = append(opts, clientv3.WithPrefix())
+		key += "/"
+	}
+	wch := c.Watch(wctx, key, opts...)
+	select {
+	case r, ok := <-wch:
+		if !ok || !r.Created {
+			cancel()
+			c.Close()
+			return nil, fmt.Errorf("etcd watch not created: %v", r.Err())
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		c.Close()
+		return nil, errors.New("etcd watch not created within 30s")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := range wch {
+			for _, ev := range r.Events {
+				fn(string(ev.Kv.Key), ev.Kv.Value)
+			}
+		}
+	}()
+	return func() { cancel(); c.Close(); <-done }, nil
+}
+
+// ---- Consul --------------------------------------------------------------
+
+type consulPeer struct{ s *servers.Server }
+
+func startConsul() (*consulPeer, error) {
+	s, err := servers.Consul()
+	if err != nil {
+		return nil, err
+	}
+	return &consulPeer{s: s}, nil
+}
+
+func (p *consulPeer) Name() string        { return "consul" }
+func (p *consulPeer) Version() string     { return p.s.Version }
+func (p *consulPeer) ReadModes() []string { return []string{"default", "stale"} }
+func (p *consulPeer) Stop()               { p.s.Stop() }
+func (p *consulPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
+
+// Writer: KV PUT over HTTP keep-alive connections; Consul answers after the
+// raft log entry is committed (synced to its raft.db).
+func (p *consulPeer) Writer(conc int) (func(context.Context, string, []byte) error, func()) {
+	hc := httpClient(conc)
+	base := "http://" + p.s.Addr + "/v1/kv/"
+	return func(ctx context.Context, key string, val []byte) error {
+		b, _, err := do(ctx, hc, http.MethodPut, base+key, val)
+		if err == nil && string(bytes.TrimSpace(b)) != "true" {
+			err = fmt.Errorf("consul PUT %s: %s", key, b)
+		}
+		return err
+	}, hc.CloseIdleConnections
+}
+
+func (p *consulPeer) Reader(conc int, mode string) (func(context.Context, string) error, func()) {
+	hc := httpClient(conc)
+	base, q := "http://"+p.s.Addr+"/v1/kv/", ""
+	if mode == "stale" {
+		q = "?stale"
+	}
+	return func(ctx context.Context, key string) error {
+		_, _, err := do(ctx, hc, http.MethodGet, base+key+q, nil)
+		return err
+	}, hc.CloseIdleConnections
+}
+
+type consulKV struct {
+	Key         string
+	Value       []byte // base64 in JSON
+	ModifyIndex uint64
+}
+
+// Watch: a blocking query loop with its own http.Transport (its own
+// connection). A prefix watch (recurse) gets the whole prefix back each
+// time and reports the keys whose ModifyIndex moved: changes between two
+// answers are merged, which is how Consul works.
+func (p *consulPeer) Watch(ctx context.Context, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	wctx, cancel := context.WithCancel(ctx)
+	url := "http://" + p.s.Addr + "/v1/kv/" + key
+	if prefix {
+		url += "/?recurse"
+	} else {
+		url += "?"
+	}
+	seen := map[string]uint64{}
+	fetch := func(index uint64) (uint64, []consulKV, error) {
+		u := url
+		if index > 0 {
+			u += "&wait=10m&index=" + strconv.FormatUint(index, 10)
+		}
+		req, _ := http.NewRequestWithContext(wctx, http.MethodGet, u, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, nil, err
+		}
+		idx, _ := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+		var kvs []consulKV
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(b, &kvs); err != nil {
+				return 0, nil, err
+			}
+		} else if resp.StatusCode != http.StatusNotFound {
+			return 0, nil, fmt.Errorf("consul GET %s: %s", u, resp.Status)
+		}
+		return idx, kvs, nil
+	}
+	index, kvs, err := fetch(0)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	for _, kv := range kvs {
+		seen[kv.Key] = kv.ModifyIndex
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for wctx.Err() == nil {
+			idx, kvs, err := fetch(index)
+			if err != nil {
+				if wctx.Err() == nil {
+					time.Sleep(100 * time.Millisecond)
+				}
+				continue
+			}
+			if idx < index {
+				idx = 0 // index went backwards: start over, as Consul's docs say
+			}
+			index = idx
+			for _, kv := range kvs {
+				if seen[kv.Key] != kv.ModifyIndex {
+					seen[kv.Key] = kv.ModifyIndex
+					fn(kv.Key, kv.Value)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); hc.CloseIdleConnections(); <-done }, nil
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+const (
+	beginMarker = "<!-- side-by-side:begin -->"
+	endMarker   = "<!-- side-by-side:end -->"
+)
+
+type envT struct {
+	date, cpu, mem, kernel, loadStart, loadEnd string
+	cores                                      int
+	took                                       time.Duration
+	versions                                   map[string]string
+}
+
+func machine() *envT {
+	e := &envT{date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), cores: runtime.NumCPU(), loadStart: loadavg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		e.mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		e.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	return e
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// column is one figure of a workload's table.
+type column struct {
+	metric, header string
+	ratio          bool // also show peer ÷ configd
+	spread         bool // show min–max of the runs
+}
+
+var tables = map[string][]column{
+	"writes": {{"ops/s", "writes/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
+	"reads":  {{"ops/s", "reads/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
+	"fanout": {{"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, true}, {"max ms", "max ms", false, false}, {"send p99 ms", "p99 from the write's send, ms", true, false}, {"KiB/watcher", "server RSS KiB/watcher", true, false}, {"missed", "missed", false, false}},
+	"churn":  {{"writes/s", "writes/s", false, false}, {"lag p50 ms", "lag p50 ms", false, false}, {"lag p99 ms", "lag p99 ms", true, true}, {"missed", "missed updates", false, false}, {"missed %", "missed %", false, false}},
+}
+
+var methods = map[string]string{
+	"writes": "Each writer sends a 200-byte value to a new key and waits for the acknowledgement, in a closed loop, for %s per run. " +
+		"configd: `PUT /v1/kv/{key}` over HTTP/1.1 keep-alive (one connection per writer), answered after the SQLite commit is synced, with its audit record; " +
+		"etcd: `Put` through one `clientv3` client (one gRPC connection, as etcd is used), answered after the WAL fsync; " +
+		"Consul: `PUT /v1/kv/{key}` over HTTP keep-alive, answered after the raft commit.",
+	"reads": "64 readers in a closed loop for %s per run, of one hot key or of a random key among 10,000 (written once before the first run). " +
+		"configd: `GET /v1/kv/{key}` (JSON); etcd: `Get` through one client, serializable (`WithSerializable`) and linearizable (the default); " +
+		"Consul: `GET /v1/kv/{key}` (JSON), default consistency and `?stale`.",
+	"fanout": "N clients, each on its own connection, watch one key; then 5 writes, one at a time, each waiting until every client is told. " +
+		"Latency is from the write's acknowledgement (the writer's HTTP or gRPC answer) to each client's notification (0 when the notification came first, which is common for etcd and Consul at small N); the column \"from the write's send\" also counts the write's own commit. " +
+		"configd: an SDK client (`config.New` with the key's parent as prefix, `Watch`, `NextUpdate`); etcd: one `clientv3` client per watcher, `Watch`; " +
+		"Consul: a blocking query loop (`?index=`) per client with its own `http.Transport`. " +
+		"Memory is the server's resident set after opening the watchers minus before, divided by N.",
+	"churn": "%s clients watch prefixes (10 prefixes of 100 keys, so each write concerns a tenth of the clients) while %s of writes at 100 writes/s go to random keys among the 1,000. " +
+		"Lag is from each write's acknowledgement to each concerned client's notification of that very value; a missed update is a value a concerned client never saw (counted after up to 10 s of drain). " +
+		"configd: SDK client with the prefix, `Watch()`; etcd: `Watch` with `WithPrefix`; Consul: blocking query with `?recurse`, reporting the keys whose `ModifyIndex` moved " +
+		"(Consul answers with the prefix's current state, so changes between two answers merge: that is the missed count).",
+}
+
+type agg struct {
+	caseName, peer string
+	runs           []result
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (a *agg) values(metric string) []float64 {
+	var v []float64
+	for _, r := range a.runs {
+		if r.Err == "" {
+			v = append(v, r.Metrics[metric])
+		}
+	}
+	return v
+}
+
+func num(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "–"
+	case x == 0:
+		return "0"
+	case math.Abs(x) >= 1000:
+		return thousands(x)
+	case math.Abs(x) >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case math.Abs(x) >= 10:
+		return fmt.Sprintf("%.1f", x)
+	case math.Abs(x) >= 1:
+		return fmt.Sprintf("%.2f", x)
+	}
+	return fmt.Sprintf("%.3f", x)
+}
+
+func thousands(x float64) string {
+	s := fmt.Sprintf("%.0f", math.Round(x))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// report renders the section (and writes the charts when write is set).
+func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool) string {
+	var b strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	w("## Side by side: configd, etcd and Consul (issue 8)\n\n")
+	w("_Written by `make bench` (`cd bench && go run ./cmd/compare`, %s) on %s; the harness rewrites this section, do not edit it by hand._\n\n",
+		time.Duration(env.took).Round(time.Second), env.date)
+	w("**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end: "+
+		"**other engineers' builds and tests shared these two cores during the run**, so single runs are noisy; "+
+		"each figure is the median of %d runs, run interleaved (configd, etcd, consul, configd, …).\n\n",
+		env.cores, env.cpu, env.mem, env.kernel, runtime.Version(), env.loadStart, env.loadEnd, cfg.repeat)
+	var vs []string
+	for _, n := range []string{"configd", "etcd", "consul"} {
+		if v, ok := env.versions[n]; ok {
+			vs = append(vs, fmt.Sprintf("%s (%s)", n, v))
+		}
+	}
+	w("**Servers:** %s, each a single node on loopback with a fresh temporary data directory, started once for the whole run; "+
+		"the clients run in the harness process, so clients and servers share the two cores. "+
+		"**Ratios** are peer ÷ configd of the medians: for throughput below 1 means configd is faster; for latency and memory above 1 means configd is better.\n\n",
+		strings.Join(vs, ", "))
+
+	for _, wl := range workloads {
+		var aggs []*agg
+		for _, r := range results {
+			if r.Workload != wl.name {
+				continue
+			}
+			i := slices.IndexFunc(aggs, func(a *agg) bool { return a.caseName == r.Case && a.peer == r.Peer })
+			if i < 0 {
+				aggs = append(aggs, &agg{caseName: r.Case, peer: r.Peer})
+				i = len(aggs) - 1
+			}
+			aggs[i].runs = append(aggs[i].runs, r)
+		}
+		if len(aggs) == 0 {
+			continue
+		}
+		// Group the rows by case, peers in the order they ran.
+		var caseOrder []string
+		for _, a := range aggs {
+			if !slices.Contains(caseOrder, a.caseName) {
+				caseOrder = append(caseOrder, a.caseName)
+			}
+		}
+		slices.SortStableFunc(aggs, func(x, y *agg) int {
+			return slices.Index(caseOrder, x.caseName) - slices.Index(caseOrder, y.caseName)
+		})
+		w("### %s\n\n", wl.title)
+		switch wl.name {
+		case "writes", "reads":
+			w(methods[wl.name]+"\n\n", cfg.duration)
+		case "churn":
+			w(methods[wl.name]+"\n\n", thousands(float64(cfg.churnWatchers)), cfg.churnTime)
+		default:
+			w("%s\n\n", methods[wl.name])
+		}
+		cols := tables[wl.name]
+		w("| case | peer | runs |")
+		for _, c := range cols {
+			w(" %s |", c.header)
+		}
+		for _, c := range cols {
+			if c.ratio {
+				w(" %s ÷ configd |", c.header)
+			}
+		}
+		w("\n|---|---|---|%s\n", strings.Repeat("---|", len(cols)+countRatios(cols)))
+		for _, a := range aggs {
+			var ref *agg
+			if k := slices.IndexFunc(aggs, func(x *agg) bool { return x.caseName == a.caseName && x.peer == "configd" }); k >= 0 {
+				ref = aggs[k]
+			}
+			ok := len(a.values(cols[0].metric))
+			w("| %s | %s | %d", a.caseName, a.peer, ok)
+			if ok < len(a.runs) {
+				w(" (%d failed: %.80s)", len(a.runs)-ok, firstErr(a.runs))
+			}
+			w(" |")
+			for _, c := range cols {
+				v := a.values(c.metric)
+				cell := num(median(v))
+				if c.spread && len(v) > 1 {
+					cell = fmt.Sprintf("**%s** (%s–%s)", cell, num(slices.Min(v)), num(slices.Max(v)))
+				} else if c.spread {
+					cell = "**" + cell + "**"
+				}
+				w(" %s |", cell)
+			}
+			for _, c := range cols {
+				if !c.ratio {
+					continue
+				}
+				if ref == nil || a.peer == "configd" {
+					w(" |")
+					continue
+				}
+				den := median(ref.values(c.metric))
+				if den == 0 || math.IsNaN(den) {
+					w(" – |")
+					continue
+				}
+				w(" %s× |", num(median(a.values(c.metric))/den))
+			}
+			w("\n")
+		}
+		w("\n")
+		if wl.name == "fanout" {
+			name := fmt.Sprintf("fanout-%d.png", cfg.watchers)
+			if write {
+				if err := fanoutChart(filepath.Join(chartDir, name), aggs, cfg.watchers); err != nil {
+					progress("chart: %v", err)
+				}
+			}
+			w("![Fan-out latency distribution, %s watchers](docs/bench/%s)\n\n", thousands(float64(cfg.watchers)), name)
+			w("The chart is the cumulative distribution of every notification's latency over all runs (log scale).\n\n")
+		}
+	}
+	w("### Not measured yet\n\n")
+	w("Catch-up after 10,000 changes while disconnected; fan-out at 10,000 watchers (`--watchers 10000` runs it, " +
+		"not part of `make bench` yet); the SDK read path against koanf and viper; pprof profiles where configd loses. See issue 8.\n")
+	return b.String()
+}
+
+func countRatios(cols []column) int {
+	n := 0
+	for _, c := range cols {
+		if c.ratio {
+			n++
+		}
+	}
+	return n
+}
+
+func firstErr(rs []result) string {
+	for _, r := range rs {
+		if r.Err != "" {
+			return strings.ReplaceAll(r.Err, "|", "/")
+		}
+	}
+	return ""
+}
+
+var peerColors = map[string]color.Color{
+	"configd": color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	"etcd":    color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	"consul":  color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+}
+
+// fanoutChart draws each peer's latency CDF on a log x axis.
+func fanoutChart(path string, aggs []*agg, n int) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Fan-out: one write to %s watchers, write ack → notification", thousands(float64(n)))
+	p.X.Label.Text = "latency (ms, log scale)"
+	p.Y.Label.Text = "fraction of notifications"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Legend.XOffs = -vg.Millimeter * 2
+	p.Legend.YOffs = vg.Millimeter * 2
+	const floor = 0.01 // ms: log scale, and a notification before the ack counts as 0
+	for _, a := range aggs {
+		var lat []time.Duration
+		for _, r := range a.runs {
+			lat = append(lat, r.Samples...)
+		}
+		if len(lat) == 0 {
+			continue
+		}
+		slices.Sort(lat)
+		step := max(1, len(lat)/2000)
+		var pts plotter.XYs
+		for i := 0; i < len(lat); i += step {
+			pts = append(pts, plotter.XY{X: max(floor, ms(lat[i])), Y: float64(i+1) / float64(len(lat))})
+		}
+		pts = append(pts, plotter.XY{X: max(floor, ms(lat[len(lat)-1])), Y: 1})
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		l.Color = peerColors[a.peer]
+		l.Width = vg.Points(2)
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("%s (p99 %s ms)", a.peer, num(median(a.values("p99 ms")))), l)
+	}
+	p.Legend.ThumbnailWidth = vg.Centimeter
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return p.Save(18*vg.Centimeter, 11*vg.Centimeter, path)
+}
+
+// rewriteSection replaces what is between the markers in path with body.
+func rewriteSection(path, body string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	i, j := bytes.Index(b, []byte(beginMarker)), bytes.Index(b, []byte(endMarker))
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s section", path, beginMarker, endMarker)
+	}
+	var out bytes.Buffer
+	out.Write(b[:i+len(beginMarker)])
+	out.WriteString("\n" + body)
+	out.Write(b[j:])
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}

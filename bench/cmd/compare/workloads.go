@@ -1,0 +1,438 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// result is one run of one case against one peer (or one read mode of it).
+type result struct {
+	Workload string
+	Case     string // "16 writers", "hot key", "1,000 watchers"
+	Peer     string // "etcd", "etcd linearizable"
+	Metrics  map[string]float64
+	// Samples are the run's latencies (fan-out), for the charts.
+	Samples []time.Duration
+	Err     string
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(float64(len(sorted)-1)*p)]
+}
+
+// value is a size-byte value that starts with tag.
+func value(tag string, size int) []byte {
+	b := bytes.Repeat([]byte("v"), size)
+	copy(b, tag)
+	return b
+}
+
+// closedLoop runs conc goroutines calling op until d passes and reports
+// ops/s, p50 and p99.
+func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int) error) map[string]float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	lat := make([][]time.Duration, conc)
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := range conc {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				t0 := time.Now()
+				// The request itself gets its own deadline, so the last
+				// one of each goroutine completes instead of being cut.
+				rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := op(rctx, g, i)
+				rcancel()
+				if err != nil {
+					errs.Add(1)
+					if errs.Load() == 1 {
+						progress("  first error: %v", err)
+					}
+					continue
+				}
+				lat[g] = append(lat[g], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	return map[string]float64{
+		"ops/s":  float64(len(all)) / elapsed.Seconds(),
+		"p50 ms": ms(pct(all, .5)),
+		"p99 ms": ms(pct(all, .99)),
+		"errors": float64(errs.Load()),
+	}
+}
+
+// ---- 1. durable writes -----------------------------------------------------
+
+var writerCounts = []int{1, 16, 64}
+
+func runWrites(p peer, cfg *cfgT, rep int) []result {
+	var out []result
+	for _, n := range writerCounts {
+		put, done := p.Writer(n)
+		val := value("", 200)
+		m := closedLoop(n, cfg.duration, func(ctx context.Context, g, i int) error {
+			return put(ctx, fmt.Sprintf("bench/w/r%d/c%d/g%d/k%d", rep, n, g, i), val)
+		})
+		done()
+		out = append(out, result{Workload: "writes", Case: plural(n, "writer"), Peer: p.Name(), Metrics: m})
+		progress("  %-8s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms", p.Name(), n, m["ops/s"], m["p50 ms"], m["p99 ms"])
+	}
+	return out
+}
+
+// ---- 2. reads ----------------------------------------------------------------
+
+const readKeys = 10000
+const readers = 64
+
+var loaded = map[string]bool{}
+
+// preload writes the hot key and 10,000 keys once per peer.
+func preload(p peer) error {
+	if loaded[p.Name()] {
+		return nil
+	}
+	put, done := p.Writer(64)
+	defer done()
+	val := value("", 200)
+	if err := put(context.Background(), "bench/r/hot", val); err != nil {
+		return err
+	}
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= readKeys {
+					return
+				}
+				if err := put(context.Background(), "bench/r/k"+strconv.FormatInt(i, 10), val); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	loaded[p.Name()] = true
+	return firstErr
+}
+
+func runReads(p peer, cfg *cfgT, _ int) []result {
+	if err := preload(p); err != nil {
+		return []result{{Workload: "reads", Case: "hot key", Peer: p.Name(), Err: err.Error()}}
+	}
+	var out []result
+	for _, mode := range p.ReadModes() {
+		label := p.Name()
+		if mode != "" {
+			label += " " + mode
+		}
+		for _, c := range []string{"hot key", "random of 10,000"} {
+			get, done := p.Reader(readers, mode)
+			m := closedLoop(readers, cfg.duration, func(ctx context.Context, g, i int) error {
+				if c == "hot key" {
+					return get(ctx, "bench/r/hot")
+				}
+				return get(ctx, "bench/r/k"+strconv.Itoa(rand.IntN(readKeys)))
+			})
+			done()
+			out = append(out, result{Workload: "reads", Case: c, Peer: label, Metrics: m})
+			progress("  %-22s %-16s: %7.0f reads/s  p50 %6.2f ms  p99 %6.2f ms", label, c, m["ops/s"], m["p50 ms"], m["p99 ms"])
+		}
+	}
+	return out
+}
+
+// ---- 3. fan-out ----------------------------------------------------------------
+
+// openWatchers opens n watchers, 32 at a time, calling fn(i, key, val).
+func openWatchers(p peer, n int, key func(i int) string, prefix bool, fn func(i int, key string, val []byte)) (stop func(), err error) {
+	stops := make([]func(), n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sem := make(chan struct{}, 32)
+	var opened atomic.Int64
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for i := range n {
+		sem <- struct{}{}
+		select {
+		case <-tick.C:
+			progress("    %d/%d watchers open", opened.Load(), n)
+		default:
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s, e := p.Watch(context.Background(), key(i), prefix, func(k string, v []byte) { fn(i, k, v) })
+			if e != nil {
+				mu.Lock()
+				err = e
+				mu.Unlock()
+				return
+			}
+			stops[i] = s
+			opened.Add(1)
+		})
+	}
+	wg.Wait()
+	stop = func() {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 64)
+		for _, s := range stops {
+			if s != nil {
+				sem <- struct{}{}
+				wg.Go(func() { s(); <-sem })
+			}
+		}
+		wg.Wait()
+	}
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
+}
+
+const fanoutRounds = 5
+
+func runFanout(p peer, cfg *cfgT, rep int) []result {
+	n := cfg.watchers
+	name := fmt.Sprintf("%s watchers", thousands(float64(n)))
+	fail := func(err error) []result {
+		progress("  %s: %v", p.Name(), err)
+		return []result{{Workload: "fanout", Case: name, Peer: p.Name(), Err: err.Error()}}
+	}
+	key := fmt.Sprintf("fanout/r%d/key", rep)
+	put, done := p.Writer(1)
+	defer done()
+	if err := put(context.Background(), key, value("initial", 200)); err != nil {
+		return fail(err)
+	}
+	runtime.GC()
+	time.Sleep(500 * time.Millisecond)
+	rss0 := p.RSS()
+
+	got := make([][]atomic.Int64, fanoutRounds) // unix nanos of each watcher's notification
+	remaining := make([]atomic.Int64, fanoutRounds)
+	alldone := make([]chan struct{}, fanoutRounds)
+	for r := range got {
+		got[r] = make([]atomic.Int64, n)
+		remaining[r].Store(int64(n))
+		alldone[r] = make(chan struct{})
+	}
+	t0 := time.Now()
+	stop, err := openWatchers(p, n, func(int) string { return key }, false, func(i int, _ string, v []byte) {
+		if len(v) < 8 {
+			return
+		}
+		r, err := strconv.Atoi(string(bytes.TrimRight(v[:8], "v")))
+		if err != nil || r < 0 || r >= fanoutRounds {
+			return // the initial value
+		}
+		if got[r][i].CompareAndSwap(0, time.Now().UnixNano()) && remaining[r].Add(-1) == 0 {
+			close(alldone[r])
+		}
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer stop()
+	opened := time.Since(t0)
+	time.Sleep(time.Second)
+	rss1 := p.RSS()
+
+	var lat, fromSend []time.Duration
+	missed := 0
+	for r := range fanoutRounds {
+		sent := time.Now()
+		if err := put(context.Background(), key, value(strconv.Itoa(r), 200)); err != nil {
+			return fail(err)
+		}
+		ack := time.Now()
+		select {
+		case <-alldone[r]:
+		case <-time.After(30 * time.Second):
+		}
+		for i := range got[r] {
+			t := got[r][i].Load()
+			if t == 0 {
+				missed++
+				continue
+			}
+			lat = append(lat, max(0, time.Duration(t-ack.UnixNano())))
+			fromSend = append(fromSend, time.Duration(t-sent.UnixNano()))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	slices.Sort(fromSend)
+	m := map[string]float64{
+		"send p99 ms": ms(pct(fromSend, .99)),
+		"p50 ms":      ms(pct(lat, .5)), "p99 ms": ms(pct(lat, .99)), "max ms": ms(pct(lat, 1)),
+		"KiB/watcher": float64(rss1-rss0) / float64(n) / 1024,
+		"missed":      float64(missed),
+		"open s":      opened.Seconds(),
+	}
+	progress("  %-8s %d watchers (opened in %.1fs): p50 %.1f ms  p99 %.1f ms  max %.1f ms  %.1f KiB/watcher  missed %d",
+		p.Name(), n, opened.Seconds(), m["p50 ms"], m["p99 ms"], m["max ms"], m["KiB/watcher"], missed)
+	return []result{{Workload: "fanout", Case: name, Peer: p.Name(), Metrics: m, Samples: lat}}
+}
+
+// ---- 4. churn --------------------------------------------------------------------
+
+const (
+	churnPrefixes  = 10
+	churnKeys      = 1000 // over all prefixes
+	churnRate      = 100  // writes/s
+	churnWriters   = 8    // so a slow write does not hold back the pace
+	churnDrainTime = 10 * time.Second
+)
+
+func runChurn(p peer, cfg *cfgT, rep int) []result {
+	n := cfg.churnWatchers
+	caseName := fmt.Sprintf("%s watchers, %d writes/s", thousands(float64(n)), churnRate)
+	fail := func(err error) []result {
+		progress("  %s: %v", p.Name(), err)
+		return []result{{Workload: "churn", Case: caseName, Peer: p.Name(), Err: err.Error()}}
+	}
+	prefix := func(j int) string { return fmt.Sprintf("churn/r%d/p%d", rep, j) }
+	writes := int(cfg.churnTime.Seconds() * churnRate)
+	// Write every key once first, so that the watchers start on a full keyspace.
+	put, done := p.Writer(churnWriters)
+	defer done()
+	for k := range churnKeys {
+		if err := put(context.Background(), fmt.Sprintf("%s/k%d", prefix(k%churnPrefixes), k), value("initial", 200)); err != nil {
+			return fail(err)
+		}
+	}
+	type seen struct {
+		seq int
+		at  int64
+	}
+	recv := make([][]seen, n) // each written by its watcher's goroutine only
+	var delivered atomic.Int64
+	stop, err := openWatchers(p, n, func(i int) string { return prefix(i % churnPrefixes) }, true, func(i int, _ string, v []byte) {
+		if len(v) < 8 {
+			return
+		}
+		s, err := strconv.Atoi(string(bytes.TrimRight(v[:8], "v")))
+		if err != nil {
+			return
+		}
+		recv[i] = append(recv[i], seen{s, time.Now().UnixNano()})
+		delivered.Add(1)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+
+	acks := make([]int64, writes)
+	keyOf := make([]int, writes)
+	tickets := make(chan int)
+	var wg sync.WaitGroup
+	var werrs atomic.Int64
+	for range churnWriters {
+		wg.Go(func() {
+			for s := range tickets {
+				k := keyOf[s]
+				if err := put(context.Background(), fmt.Sprintf("%s/k%d", prefix(k%churnPrefixes), k), value(fmt.Sprintf("%08d", s), 200)); err != nil {
+					werrs.Add(1)
+					continue
+				}
+				acks[s] = time.Now().UnixNano()
+			}
+		})
+	}
+	start := time.Now()
+	for s := range writes {
+		keyOf[s] = rand.IntN(churnKeys)
+		time.Sleep(time.Until(start.Add(time.Duration(s) * time.Second / churnRate)))
+		tickets <- s
+	}
+	close(tickets)
+	wg.Wait()
+	wrote := time.Since(start)
+	expected := int64(0)
+	for s := range writes {
+		if acks[s] != 0 {
+			expected += int64(n / churnPrefixes)
+		}
+	}
+	deadline := time.Now().Add(churnDrainTime)
+	for delivered.Load() < expected && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	stopped = true
+
+	var lag []time.Duration
+	missed := 0
+	for i := range n {
+		got := map[int]int64{}
+		for _, s := range recv[i] {
+			if _, dup := got[s.seq]; !dup {
+				got[s.seq] = s.at
+			}
+		}
+		for s := range writes {
+			if acks[s] == 0 || keyOf[s]%churnPrefixes != i%churnPrefixes {
+				continue
+			}
+			at, ok := got[s]
+			if !ok {
+				missed++
+				continue
+			}
+			lag = append(lag, max(0, time.Duration(at-acks[s])))
+		}
+	}
+	slices.Sort(lag)
+	m := map[string]float64{
+		"writes/s":   float64(writes-int(werrs.Load())) / wrote.Seconds(),
+		"lag p50 ms": ms(pct(lag, .5)), "lag p99 ms": ms(pct(lag, .99)), "lag max ms": ms(pct(lag, 1)),
+		"missed":   float64(missed),
+		"missed %": 100 * float64(missed) / float64(max(1, expected)),
+	}
+	progress("  %-8s churn: %.0f writes/s, lag p50 %.1f ms p99 %.1f ms, missed %d of %d (%.1f%%)",
+		p.Name(), m["writes/s"], m["lag p50 ms"], m["lag p99 ms"], missed, expected, m["missed %"])
+	return []result{{Workload: "churn", Case: caseName, Peer: p.Name(), Metrics: m}}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return thousands(float64(n)) + " " + what + "s"
+}
