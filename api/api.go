@@ -183,6 +183,7 @@ const (
 	CodeBadKey         = "bad_key"          // 400
 	CodeBadRequest     = "bad_request"      // 400
 	CodeBadRevision    = "bad_revision"     // 400: a future revision, reversed range
+	CodeForbidden      = "forbidden"        // 403: a cross-origin write from a browser
 	CodeNotFound       = "not_found"        // 404
 	CodeRevisionGone   = "revision_gone"    // 404: revision does not exist or is no longer retained
 	CodeConflict       = "conflict"         // 409

@@ -150,6 +150,11 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r.With(h.opts.identity).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) })
 	r.Route("/v1", func(r chi.Router) {
+		// A web page in an operator's browser must not be able to write to a
+		// configd it can reach: cross-origin writes that a browser marks as
+		// such (Sec-Fetch-Site, Origin) are refused; configctl, the SDK and
+		// curl send neither header and are not affected.
+		r.Use(h.crossOriginGuard)
 		r.Use(h.opts.identity)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
@@ -182,6 +187,15 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		}
 		r.ServeHTTP(w, req)
 	})
+}
+
+func (h *handler) crossOriginGuard(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, api.ErrorBody{Code: api.CodeForbidden,
+			Message: "cross-origin request refused: a web page may not change configd's configuration (use configctl, the SDK or the web UI)"})
+	}))
+	return cop.Handler(next)
 }
 
 // fail answers a request with the error response err maps to. Errors that
