@@ -227,6 +227,9 @@ func (c *Client) decode(req *Request, in *transport.Message, rsp any) error {
 		if se.Service == "" {
 			se.Service, se.Endpoint = req.Service, req.Endpoint
 		}
+		if se.Code == status.Timeout && req.Options.Idempotent {
+			se.Retryable = true // the node ran out of this attempt's time; another may not
+		}
 		return se
 	}
 	cd, err := c.opts.Codecs.Get(in.Header[wire.ContentType])

@@ -415,7 +415,13 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 	metadata.ToHeader(respMD.Metadata(), out.Header)
 	if err != nil {
 		e, ok := status.From(err)
-		if !ok {
+		switch {
+		case ok:
+		case errors.Is(err, context.DeadlineExceeded):
+			e = &status.Error{Code: status.Timeout, Message: err.Error()}
+		case errors.Is(err, context.Canceled) && s.baseCtx.Err() != nil:
+			e = &status.Error{Code: status.Unavailable, Message: "cut off by server shutdown"}
+		default:
 			e = &status.Error{Code: status.Internal, Message: err.Error()}
 		}
 		return fail(&status.Error{Code: e.Code, Message: e.Message, Retryable: e.Retryable})
