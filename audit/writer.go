@@ -117,6 +117,7 @@ func (s *Store) submit(ctx context.Context, req *request) (Revision, error) {
 type writer struct {
 	s     *Store
 	stmts map[string]*sql.Stmt
+	chain chainState
 }
 
 const (
@@ -131,8 +132,12 @@ const (
 )
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
-	w := &writer{s: s, stmts: map[string]*sql.Stmt{}}
-	for _, q := range []string{qGetKV, qInsRev, qInsChange, qPutKV, qDelKV} {
+	head, err := prepareChain(ctx, s.wdb)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head}}
+	for _, q := range []string{qGetKV, qInsRevChain, qInsChange, qPutKV, qDelKV} {
 		st, err := s.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			w.closeStmts()
@@ -184,6 +189,7 @@ func (w *writer) commitBatch(batch []*request) {
 		return
 	}
 	rev := w.s.rev.Load()
+	w.chain.pending = w.chain.head
 	var committed []Revision
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
@@ -221,6 +227,7 @@ func (w *writer) commitBatch(batch []*request) {
 		w.failAll(batch, fmt.Errorf("audit: commit: %w", err))
 		return
 	}
+	w.chain.head = w.chain.pending
 	w.s.currentMu.Lock()
 	for _, r := range committed {
 		for _, c := range r.Changes {
@@ -393,8 +400,9 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 // write records revision r: its row, its changes, the effective state in kv
 // and its layer changes.
 func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
-	if _, err := tx.StmtContext(ctx, w.stmts[qInsRev]).ExecContext(ctx,
-		r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges); err != nil {
+	hash := w.chain.enc.revisionHash(w.chain.pending, &r)
+	if _, err := tx.StmtContext(ctx, w.stmts[qInsRevChain]).ExecContext(ctx,
+		r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash); err != nil {
 		return fmt.Errorf("audit: insert revision: %w", err)
 	}
 	insChange := tx.StmtContext(ctx, w.stmts[qInsChange])
@@ -424,5 +432,9 @@ func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
 			return fmt.Errorf("audit: delete key: %w", err)
 		}
 	}
-	return writeLayerChanges(ctx, tx, r.Rev, r.LayerChanges)
+	if err := writeLayerChanges(ctx, tx, r.Rev, r.LayerChanges); err != nil {
+		return err
+	}
+	w.chain.pending = hash
+	return nil
 }
