@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,7 +28,7 @@ import (
 type cfgT struct {
 	repeat        int
 	duration      time.Duration
-	watchers      int
+	watchers      []int
 	churnWatchers int
 	churnTime     time.Duration
 }
@@ -42,6 +43,7 @@ var workloads = []workload{
 	{"reads", "Reads", runReads},
 	{"fanout", "Fan-out", runFanout},
 	{"churn", "Churn", runChurn},
+	{"catchup", "Catch-up", runCatchup},
 }
 
 var began = time.Now()
@@ -54,20 +56,27 @@ func progress(format string, args ...any) {
 func main() {
 	var cfg cfgT
 	bin := flag.String("configd", "../bin/configd", "the configd binary (built from ../cmd/configd if missing)")
-	only := flag.String("workload", "", "run only these workloads (comma-separated: writes, reads, fanout, churn)")
+	only := flag.String("workload", "", "run only these workloads (comma-separated: writes, reads, fanout, churn, catchup)")
 	peersFlag := flag.String("peer", "", "run only against these peers (comma-separated: configd, etcd, consul)")
 	quick := flag.Bool("quick", false, "a short smoke run: 1 repeat, 1 s runs, 100 watchers, 2 s of churn")
 	flag.IntVar(&cfg.repeat, "repeat", 3, "runs of each workload against each peer")
-	flag.DurationVar(&cfg.duration, "duration", 4*time.Second, "length of each write or read run")
-	flag.IntVar(&cfg.watchers, "watchers", 1000, "fan-out watchers (10000 is the issue's second size)")
+	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each write or read run")
+	watchersFlag := flag.String("watchers", "1000,10000", "fan-out watcher counts, comma-separated")
 	flag.IntVar(&cfg.churnWatchers, "churn-watchers", 1000, "churn watchers")
 	flag.DurationVar(&cfg.churnTime, "churn-time", 10*time.Second, "how long churn writes")
 	write := flag.String("write", "auto", "rewrite BENCHMARKS.md and docs/bench: yes, no, or auto (only for a full run of every workload and peer, not --quick)")
 	mdPath := flag.String("benchmarks", "../BENCHMARKS.md", "the file whose side-by-side section to rewrite")
 	chartDir := flag.String("charts", "../docs/bench", "where to write the PNG charts")
 	flag.Parse()
+	for _, f := range strings.Split(*watchersFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("bad --watchers %q", *watchersFlag))
+		}
+		cfg.watchers = append(cfg.watchers, n)
+	}
 	if *quick {
-		cfg.repeat, cfg.duration, cfg.watchers, cfg.churnWatchers, cfg.churnTime = 1, time.Second, 100, 100, 2*time.Second
+		cfg.repeat, cfg.duration, cfg.watchers, cfg.churnWatchers, cfg.churnTime = 1, time.Second, []int{100}, 100, 2*time.Second
 	}
 	full := *only == "" && *peersFlag == "" && !*quick
 	doWrite := *write == "yes" || (*write == "auto" && full)

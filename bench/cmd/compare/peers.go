@@ -38,7 +38,10 @@ type peer interface {
 	// under it with prefix) and calls fn from one goroutine for each change
 	// it is told of. It returns once the watch is in place; stop closes the
 	// client and waits for its goroutine.
-	Watch(ctx context.Context, key string, prefix bool, fn func(key string, val []byte)) (stop func(), err error)
+	// addr is the server's host:port or a proxy's.
+	Watch(ctx context.Context, addr, key string, prefix bool, fn func(key string, val []byte)) (stop func(), err error)
+	// Addr is the server's client endpoint, host:port.
+	Addr() string
 	RSS() int64
 	Stop()
 }
@@ -132,13 +135,15 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // Watch: one SDK client (its own gRPC connection) mirroring only the
 // watched key's parent prefix (or the prefix), so that it is not sent the
 // other workloads' keys.
-func (p *configdPeer) Watch(ctx context.Context, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+func (p *configdPeer) Addr() string { return p.d.Addr }
+
+func (p *configdPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
 	scope, rel := key, ""
 	if !prefix {
 		i := strings.LastIndexByte(key, '/')
 		scope, rel = key[:i], key[i+1:]
 	}
-	c, err := config.New(ctx, config.WithAddress(p.d.Addr), config.WithPrefix(scope),
+	c, err := config.New(ctx, config.WithAddress(addr), config.WithPrefix(scope),
 		config.WithTimeout(time.Minute), config.WithLogger(quiet))
 	if err != nil {
 		return nil, err
@@ -187,9 +192,13 @@ func (p *etcdPeer) ReadModes() []string { return []string{"serializable", "linea
 func (p *etcdPeer) Stop()               { p.s.Stop() }
 func (p *etcdPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
 
-func (p *etcdPeer) client() (*clientv3.Client, error) {
+func (p *etcdPeer) Addr() string { return p.s.Addr }
+
+func (p *etcdPeer) client() (*clientv3.Client, error) { return p.clientAt(p.s.Addr) }
+
+func (p *etcdPeer) clientAt(addr string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
-		Endpoints:   []string{"http://" + p.s.Addr},
+		Endpoints:   []string{"http://" + addr},
 		DialTimeout: 10 * time.Second,
 		Logger:      zap.NewNop(),
 	})
@@ -227,8 +236,8 @@ func (p *etcdPeer) Reader(_ int, mode string) (func(context.Context, string) err
 }
 
 // Watch: one etcd client per watcher, so each has its own connection.
-func (p *etcdPeer) Watch(ctx context.Context, key string, prefix bool, fn func(string, []byte)) (func(), error) {
-	c, err := p.client()
+func (p *etcdPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+	c, err := p.clientAt(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -317,10 +326,12 @@ type consulKV struct {
 // connection). A prefix watch (recurse) gets the whole prefix back each
 // time and reports the keys whose ModifyIndex moved: changes between two
 // answers are merged, which is how Consul works.
-func (p *consulPeer) Watch(ctx context.Context, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+func (p *consulPeer) Addr() string { return p.s.Addr }
+
+func (p *consulPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
 	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	wctx, cancel := context.WithCancel(ctx)
-	url := "http://" + p.s.Addr + "/v1/kv/" + key
+	url := "http://" + addr + "/v1/kv/" + key
 	if prefix {
 		url += "/?recurse"
 	} else {

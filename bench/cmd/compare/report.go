@@ -67,10 +67,11 @@ type column struct {
 }
 
 var tables = map[string][]column{
-	"writes": {{"ops/s", "writes/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
-	"reads":  {{"ops/s", "reads/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
-	"fanout": {{"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, true}, {"max ms", "max ms", false, false}, {"send p99 ms", "p99 from the write's send, ms", true, false}, {"KiB/watcher", "server RSS KiB/watcher", true, false}, {"missed", "missed", false, false}},
-	"churn":  {{"writes/s", "writes/s", false, false}, {"lag p50 ms", "lag p50 ms", false, false}, {"lag p99 ms", "lag p99 ms", true, true}, {"missed", "missed updates", false, false}, {"missed %", "missed %", false, false}},
+	"writes":  {{"ops/s", "writes/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
+	"reads":   {{"ops/s", "reads/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
+	"fanout":  {{"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, true}, {"max ms", "max ms", false, false}, {"send p99 ms", "p99 from the write's send, ms", true, false}, {"KiB/watcher", "server RSS KiB/watcher", true, false}, {"missed", "missed", false, false}},
+	"catchup": {{"catchup ms", "catch-up ms", true, true}, {"received", "changes received", false, false}, {"received %", "received %", false, false}, {"wait ms", "client's reconnect wait ms", false, false}},
+	"churn":   {{"writes/s", "writes/s", false, false}, {"lag p50 ms", "lag p50 ms", false, false}, {"lag p99 ms", "lag p99 ms", true, true}, {"missed", "missed updates", false, false}, {"missed %", "missed %", false, false}},
 }
 
 var methods = map[string]string{
@@ -86,6 +87,10 @@ var methods = map[string]string{
 		"configd: an SDK client (`config.New` with the key's parent as prefix, `Watch`, `NextUpdate`); etcd: one `clientv3` client per watcher, `Watch`; " +
 		"Consul: a blocking query loop (`?index=`) per client with its own `http.Transport`. " +
 		"Memory is the server's resident set after opening the watchers minus before, divided by N.",
+	"catchup": "One client watches a prefix through a TCP proxy in the harness; the proxy cuts it off; 10,000 changes (10 to each of 1,000 keys, 16 writers) are written; the proxy lets it back. " +
+		"Catch-up is from the client's first new connection (its reconnect backoff is not counted; that wait is the last column) to its having seen the last value of every key. " +
+		"configd: SDK client with the prefix, which resumes from the revision it had; etcd: `Watch` with `WithPrefix`, which the client resumes from its last revision (nothing is compacted here); " +
+		"Consul: blocking query with `?recurse`, which only sees the current values.",
 	"churn": "%s clients watch prefixes (10 prefixes of 100 keys, so each write concerns a tenth of the clients) while %s of writes at 100 writes/s go to random keys among the 1,000. " +
 		"Lag is from each write's acknowledgement to each concerned client's notification of that very value; a missed update is a value a concerned client never saw (counted after up to 10 s of drain). " +
 		"configd: SDK client with the prefix, `Watch()`; etcd: `Watch` with `WithPrefix`; Consul: blocking query with `?recurse`, reporting the keys whose `ModifyIndex` moved " +
@@ -262,19 +267,26 @@ func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool)
 		}
 		w("\n")
 		if wl.name == "fanout" {
-			name := fmt.Sprintf("fanout-%d.png", cfg.watchers)
-			if write {
-				if err := fanoutChart(filepath.Join(chartDir, name), aggs, cfg.watchers); err != nil {
-					progress("chart: %v", err)
+			for _, n := range cfg.watchers {
+				name := fmt.Sprintf("fanout-%d.png", n)
+				var of []*agg
+				for _, a := range aggs {
+					if a.caseName == plural(n, "watcher") {
+						of = append(of, a)
+					}
 				}
+				if write {
+					if err := fanoutChart(filepath.Join(chartDir, name), of, n); err != nil {
+						progress("chart: %v", err)
+					}
+				}
+				w("![Fan-out latency distribution, %s watchers](docs/bench/%s)\n\n", thousands(float64(n)), name)
 			}
-			w("![Fan-out latency distribution, %s watchers](docs/bench/%s)\n\n", thousands(float64(cfg.watchers)), name)
-			w("The chart is the cumulative distribution of every notification's latency over all runs (log scale).\n\n")
+			w("Each chart is the cumulative distribution of every notification's latency over all runs (log scale).\n\n")
 		}
 	}
 	w("### Not measured yet\n\n")
-	w("Catch-up after 10,000 changes while disconnected; fan-out at 10,000 watchers (`--watchers 10000` runs it, " +
-		"not part of `make bench` yet); the SDK read path against koanf and viper; pprof profiles where configd loses. See issue 8.\n")
+	w("The SDK read path against koanf's and viper's in-memory Get (workload 6), and the pprof profiles that explain where configd loses. See issue 8.\n")
 	return b.String()
 }
 
@@ -307,7 +319,7 @@ var peerColors = map[string]color.Color{
 func fanoutChart(path string, aggs []*agg, n int) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Fan-out: one write to %s watchers, write ack → notification", thousands(float64(n)))
-	p.X.Label.Text = "latency (ms, log scale)"
+	p.X.Label.Text = "latency (ms, log scale; 0.01 = told before the writer got its ack)"
 	p.Y.Label.Text = "fraction of notifications"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -318,6 +330,7 @@ func fanoutChart(path string, aggs []*agg, n int) error {
 	p.Legend.XOffs = -vg.Millimeter * 2
 	p.Legend.YOffs = vg.Millimeter * 2
 	const floor = 0.01 // ms: log scale, and a notification before the ack counts as 0
+	maxX := floor
 	for _, a := range aggs {
 		var lat []time.Duration
 		for _, r := range a.runs {
@@ -333,6 +346,7 @@ func fanoutChart(path string, aggs []*agg, n int) error {
 			pts = append(pts, plotter.XY{X: max(floor, ms(lat[i])), Y: float64(i+1) / float64(len(lat))})
 		}
 		pts = append(pts, plotter.XY{X: max(floor, ms(lat[len(lat)-1])), Y: 1})
+		maxX = max(maxX, ms(lat[len(lat)-1]))
 		l, err := plotter.NewLine(pts)
 		if err != nil {
 			return err
@@ -343,6 +357,7 @@ func fanoutChart(path string, aggs []*agg, n int) error {
 		p.Legend.Add(fmt.Sprintf("%s (p99 %s ms)", a.peer, num(median(a.values("p99 ms")))), l)
 	}
 	p.Legend.ThumbnailWidth = vg.Centimeter
+	p.X.Max = maxX * 40 // room on the right for the legend
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

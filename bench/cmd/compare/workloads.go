@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,7 +190,7 @@ func openWatchers(p peer, n int, key func(i int) string, prefix bool, fn func(i 
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			s, e := p.Watch(context.Background(), key(i), prefix, func(k string, v []byte) { fn(i, k, v) })
+			s, e := p.Watch(context.Background(), p.Addr(), key(i), prefix, func(k string, v []byte) { fn(i, k, v) })
 			if e != nil {
 				mu.Lock()
 				err = e
@@ -222,13 +223,20 @@ func openWatchers(p peer, n int, key func(i int) string, prefix bool, fn func(i 
 const fanoutRounds = 5
 
 func runFanout(p peer, cfg *cfgT, rep int) []result {
-	n := cfg.watchers
-	name := fmt.Sprintf("%s watchers", thousands(float64(n)))
+	var out []result
+	for _, n := range cfg.watchers {
+		out = append(out, fanout(p, n, rep)...)
+	}
+	return out
+}
+
+func fanout(p peer, n, rep int) []result {
+	name := plural(n, "watcher")
 	fail := func(err error) []result {
 		progress("  %s: %v", p.Name(), err)
 		return []result{{Workload: "fanout", Case: name, Peer: p.Name(), Err: err.Error()}}
 	}
-	key := fmt.Sprintf("fanout/r%d/key", rep)
+	key := fmt.Sprintf("fanout/n%d/r%d/key", n, rep)
 	put, done := p.Writer(1)
 	defer done()
 	if err := put(context.Background(), key, value("initial", 200)); err != nil {
@@ -304,6 +312,129 @@ func runFanout(p peer, cfg *cfgT, rep int) []result {
 	return []result{{Workload: "fanout", Case: name, Peer: p.Name(), Metrics: m, Samples: lat}}
 }
 
+// ---- 5. catch-up -------------------------------------------------------------
+
+const (
+	catchupChanges = 10000
+	catchupKeys    = 1000
+)
+
+// runCatchup: one client watches a prefix through a proxy; the proxy cuts
+// it off; 10,000 changes (10 to each of 1,000 keys) are written; the proxy
+// lets it back. Time is from its first new connection to its having seen
+// the last value of every key; received is how many of the 10,000 changes
+// it was told of.
+func runCatchup(p peer, cfg *cfgT, rep int) []result {
+	caseName := fmt.Sprintf("%s changes to %s keys", thousands(catchupChanges), thousands(catchupKeys))
+	fail := func(err error) []result {
+		progress("  %s: %v", p.Name(), err)
+		return []result{{Workload: "catchup", Case: caseName, Peer: p.Name(), Err: err.Error()}}
+	}
+	px, err := newProxy(p.Addr())
+	if err != nil {
+		return fail(err)
+	}
+	defer px.Close()
+	prefix := fmt.Sprintf("catchup/r%d", rep)
+	put, done := p.Writer(16)
+	defer done()
+	if err := put(context.Background(), prefix+"/ready", value("initial", 200)); err != nil {
+		return fail(err)
+	}
+	var mu sync.Mutex
+	seen := map[int]bool{}           // seqs seen
+	last := make([]int, catchupKeys) // highest seq seen per key, +1
+	remaining := catchupKeys
+	finished := make(chan time.Time, 1)
+	ready := make(chan struct{}, 1)
+	stop, err := p.Watch(context.Background(), px.Addr(), prefix, true, func(key string, v []byte) {
+		if strings.HasSuffix(key, "ready") {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+			return
+		}
+		if len(v) < 8 {
+			return
+		}
+		s, err := strconv.Atoi(string(bytes.TrimRight(v[:8], "v")))
+		if err != nil || s < 0 || s >= catchupChanges {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen[s] = true
+		k := s % catchupKeys
+		if s+1 > last[k] {
+			if last[k] < catchupChanges-catchupKeys+1+k && s >= catchupChanges-catchupKeys {
+				remaining--
+				if remaining == 0 {
+					finished <- time.Now()
+				}
+			}
+			last[k] = s + 1
+		}
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer stop()
+	// Make sure the watch works through the proxy before cutting it.
+	if err := put(context.Background(), prefix+"/ready", value("ready", 200)); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		return fail(fmt.Errorf("the watcher did not see a write through the proxy"))
+	}
+	px.Cut()
+	var next atomic.Int64
+	var werr atomic.Value
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				s := int(next.Add(1) - 1)
+				if s >= catchupChanges {
+					return
+				}
+				if err := put(context.Background(), fmt.Sprintf("%s/k%d", prefix, s%catchupKeys), value(fmt.Sprintf("%08d", s), 200)); err != nil {
+					werr.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := werr.Load().(error); err != nil {
+		return fail(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	px.Restore()
+	var doneAt time.Time
+	select {
+	case doneAt = <-finished:
+	case <-time.After(60 * time.Second):
+		return fail(fmt.Errorf("not caught up 60 s after the proxy let it back"))
+	}
+	time.Sleep(500 * time.Millisecond) // let stragglers in, for the count
+	from := px.Reconnected()
+	mu.Lock()
+	got := len(seen)
+	mu.Unlock()
+	m := map[string]float64{
+		"catchup ms": ms(doneAt.Sub(from)),
+		"wait ms":    ms(from.Sub(px.restoredAt)),
+		"received":   float64(got),
+		"received %": 100 * float64(got) / catchupChanges,
+	}
+	progress("  %-8s catch-up: %.0f ms after reconnecting (which took %.0f ms: client backoff), received %d of %d changes",
+		p.Name(), m["catchup ms"], m["wait ms"], got, catchupChanges)
+	return []result{{Workload: "catchup", Case: caseName, Peer: p.Name(), Metrics: m}}
+}
+
 // ---- 4. churn --------------------------------------------------------------------
 
 const (
@@ -316,7 +447,7 @@ const (
 
 func runChurn(p peer, cfg *cfgT, rep int) []result {
 	n := cfg.churnWatchers
-	caseName := fmt.Sprintf("%s watchers, %d writes/s", thousands(float64(n)), churnRate)
+	caseName := fmt.Sprintf("%s, %d writes/s", plural(n, "watcher"), churnRate)
 	fail := func(err error) []result {
 		progress("  %s: %v", p.Name(), err)
 		return []result{{Workload: "churn", Case: caseName, Peer: p.Name(), Err: err.Error()}}
