@@ -172,6 +172,8 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		r.Get("/status", h.status)
 		r.Get("/sources", h.listSources)
 		r.Get("/layers/*", h.layers)
+		r.Get("/audit/verify", h.auditVerify)
+		r.Get("/backup", h.backup)
 		if h.opts.hub != nil {
 			r.Method(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm})
 		}

@@ -1,7 +1,8 @@
 // Command configd is the configuration daemon: it serves the audited
 // configuration store over HTTP. Flags, environment variables
 // (CONFIGD_...) and a YAML config file set it up; see configd -h and
-// configd.example.yaml. The daemon itself is server.Run.
+// configd.example.yaml. The daemon itself is server.Run; "configd restore"
+// (server.RestoreCommand) restores a data dir from a backup.
 package main
 
 import (
@@ -19,6 +20,9 @@ import (
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "restore" {
+		return server.RestoreCommand(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+	}
 	cfg, err := server.LoadConfig(os.Args[1:], os.LookupEnv, os.Stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):

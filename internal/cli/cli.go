@@ -178,6 +178,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 		a.historyCmd(), a.revCmd(), a.diffCmd(), a.rollbackCmd(),
 		a.applyCmd(), a.exportCmd(), a.watchCmd(), a.sourcesCmd(),
 		a.statusCmd(), a.versionCmd(),
+		a.auditCmd(), a.backupCmd(),
 	)
 	return root
 }
