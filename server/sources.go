@@ -123,8 +123,9 @@ func (s *sourceSet) update(ctx context.Context, name string, u source.Update) {
 	mount := state.cfg.MountPrefix()
 	s.mu.Unlock()
 	if u.Err != nil {
-		s.logger.Warn("source degraded; serving its last good snapshot", "source", name, "err", u.Err)
+		// The event first: once the log line is out, the audit trail has it.
 		s.event(ctx, name, "degraded", u.Err.Error())
+		s.logger.Warn("source degraded; serving its last good snapshot", "source", name, "err", u.Err)
 		s.mu.Lock()
 		state.degraded = true
 		s.mu.Unlock()
