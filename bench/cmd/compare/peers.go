@@ -43,6 +43,9 @@ type peer interface {
 	// Addr is the server's client endpoint, host:port.
 	Addr() string
 	RSS() int64
+	// Restart replaces the server with a fresh one (new data dir and
+	// ports), so that a workload's memory figure and state are its own.
+	Restart() error
 	Stop()
 }
 
@@ -82,6 +85,7 @@ func do(ctx context.Context, hc *http.Client, method, url string, body []byte, h
 
 type configdPeer struct {
 	d       *daemon.Daemon
+	bin     string
 	version string
 }
 
@@ -103,7 +107,18 @@ func startConfigd(bin string) (*configdPeer, error) {
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		v = bin + ", tree at " + strings.TrimSpace(string(out))
 	}
-	return &configdPeer{d: d, version: v}, nil
+	return &configdPeer{d: d, bin: bin, version: v}, nil
+}
+
+func (p *configdPeer) Restart() error {
+	p.d.Stop()
+	d, err := daemon.Start(context.Background(), p.bin)
+	if err != nil {
+		return err
+	}
+	p.d = d
+	loaded[p.Name()] = false
+	return nil
 }
 
 func (p *configdPeer) Name() string        { return "configd" }
@@ -184,6 +199,17 @@ func startEtcd() (*etcdPeer, error) {
 		return nil, err
 	}
 	return &etcdPeer{s: s}, nil
+}
+
+func (p *etcdPeer) Restart() error {
+	p.s.Stop()
+	s, err := servers.Etcd()
+	if err != nil {
+		return err
+	}
+	p.s = s
+	loaded[p.Name()] = false
+	return nil
 }
 
 func (p *etcdPeer) Name() string        { return "etcd" }
@@ -282,6 +308,17 @@ func startConsul() (*consulPeer, error) {
 		return nil, err
 	}
 	return &consulPeer{s: s}, nil
+}
+
+func (p *consulPeer) Restart() error {
+	p.s.Stop()
+	s, err := servers.Consul()
+	if err != nil {
+		return err
+	}
+	p.s = s
+	loaded[p.Name()] = false
+	return nil
 }
 
 func (p *consulPeer) Name() string        { return "consul" }

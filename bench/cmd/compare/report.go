@@ -176,7 +176,7 @@ func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool)
 			vs = append(vs, fmt.Sprintf("%s (%s)", n, v))
 		}
 	}
-	w("**Servers:** %s, each a single node on loopback with a fresh temporary data directory, started once for the whole run; "+
+	w("**Servers:** %s, each a single node on loopback with a temporary data directory, started once for the writes and reads and afresh for each fan-out, churn and catch-up run (so that its memory figure and state are that run's own); "+
 		"the clients run in the harness process, so clients and servers share the two cores. "+
 		"**Ratios** are peer ÷ configd of the medians: for throughput below 1 means configd is faster; for latency and memory above 1 means configd is better.\n\n",
 		strings.Join(vs, ", "))

@@ -236,6 +236,9 @@ func fanout(p peer, n, rep int) []result {
 		progress("  %s: %v", p.Name(), err)
 		return []result{{Workload: "fanout", Case: name, Peer: p.Name(), Err: err.Error()}}
 	}
+	if err := p.Restart(); err != nil {
+		return fail(err)
+	}
 	key := fmt.Sprintf("fanout/n%d/r%d/key", n, rep)
 	put, done := p.Writer(1)
 	defer done()
@@ -329,6 +332,9 @@ func runCatchup(p peer, cfg *cfgT, rep int) []result {
 	fail := func(err error) []result {
 		progress("  %s: %v", p.Name(), err)
 		return []result{{Workload: "catchup", Case: caseName, Peer: p.Name(), Err: err.Error()}}
+	}
+	if err := p.Restart(); err != nil {
+		return fail(err)
 	}
 	px, err := newProxy(p.Addr())
 	if err != nil {
@@ -451,6 +457,9 @@ func runChurn(p peer, cfg *cfgT, rep int) []result {
 	fail := func(err error) []result {
 		progress("  %s: %v", p.Name(), err)
 		return []result{{Workload: "churn", Case: caseName, Peer: p.Name(), Err: err.Error()}}
+	}
+	if err := p.Restart(); err != nil {
+		return fail(err)
 	}
 	prefix := func(j int) string { return fmt.Sprintf("churn/r%d/p%d", rep, j) }
 	writes := int(cfg.churnTime.Seconds() * churnRate)
