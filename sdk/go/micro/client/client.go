@@ -196,6 +196,11 @@ func (c *Client) send(ctx context.Context, addr string, req *Request, rsp any) e
 		var in transport.Message
 		sent := false
 		err = sock.Send(msg)
+		if errors.Is(err, transport.ErrFrameTooLarge) {
+			stop()
+			c.pool.Put(addr, sock, true) // refused before writing: the connection is fine
+			return &status.Error{Code: status.BadRequest, Message: err.Error(), Service: req.Service, Endpoint: req.Endpoint}
+		}
 		if err == nil {
 			sent = true
 			err = sock.Recv(&in)

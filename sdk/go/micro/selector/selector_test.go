@@ -310,3 +310,40 @@ func TestNewRejectsNonsense(t *testing.T) {
 		t.Fatal("New with a negative TTL succeeded")
 	}
 }
+
+// brokenWatch fails every Watch after the first, and ends the first on demand.
+type brokenWatch struct {
+	*flakyRegistry
+	first   chan registry.Watcher
+	watches atomic.Int64
+}
+
+func (b *brokenWatch) Watch(opts ...registry.WatchOption) (registry.Watcher, error) {
+	if b.watches.Add(1) > 1 {
+		return nil, errors.New("registry unreachable")
+	}
+	w, err := b.flakyRegistry.Watch(opts...)
+	b.first <- w
+	return w, err
+}
+
+func TestLostWatchMakesCacheRelist(t *testing.T) {
+	f := &brokenWatch{flakyRegistry: &flakyRegistry{Registry: memory.New()}, first: make(chan registry.Watcher, 1)}
+	register(t, f, "greeter", "v1", node("a"))
+	s := newSelector(t, f, selector.TTL(time.Hour))
+	w := <-f.first
+	if _, err := s.Select("greeter"); err != nil {
+		t.Fatal(err)
+	}
+	w.Stop() // the watch is lost; changes from now on are not seen through it
+	eventually(t, "watch restart attempted", func() bool { return f.watches.Load() >= 2 })
+	register(t, f, "greeter", "v1", node("b"))
+	next, err := s.Select("greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ids(t, next, 2)
+	if got[0] != "b" && got[1] != "b" {
+		t.Fatalf("without a watch the cache must re-list: got %v, missing b", got)
+	}
+}

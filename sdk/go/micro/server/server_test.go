@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -327,5 +329,48 @@ func TestStopCutsOffCallsAfterDrainTimeout(t *testing.T) {
 	}
 	if err := within(t, slow, "slow call result"); err == nil {
 		t.Fatal("a call cut off by Stop succeeded")
+	}
+}
+
+func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
+	e := start(t, tcp.New(transport.MaxFrameSize(1<<16)))
+	for name, raw := range map[string][]byte{
+		"oversize":  {0x40, 0, 0, 0},              // announces 1 GiB
+		"malformed": {0, 0, 0, 3, 0x7f, 'x', 'y'}, // 127 headers in 3 bytes
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", e.srv.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write(raw); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadAll(c); err != nil {
+				t.Fatalf("server did not close the connection: %v", err)
+			}
+			var rsp HelloResponse
+			if err := e.cli.Call(context.Background(), "greeter", "Greeter.Hello", &HelloRequest{Name: "b"}, &rsp); err != nil || rsp.Msg != "Hello b" {
+				t.Fatalf("server affected by a bad frame: %+v, %v", rsp, err)
+			}
+		})
+	}
+	// An oversize request is refused on the client side before anything is sent.
+	var rsp HelloResponse
+	big := &HelloRequest{Name: strings.Repeat("x", 1<<17)}
+	if err := e.cli.Call(context.Background(), "greeter", "Greeter.Hello", big, &rsp); status.CodeOf(err) != status.BadRequest || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("oversize request: err = %v, want BadRequest", err)
+	}
+	if n := e.sel.Outstanding("greeter", e.srv.ID()); n != 0 {
+		t.Fatalf("%d calls still outstanding on the node after an oversize request", n)
+	}
+	next, err := e.sel.Select("greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := next(); n.Id != e.srv.ID() {
+		t.Fatal("node missing")
 	}
 }

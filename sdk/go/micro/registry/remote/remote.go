@@ -17,6 +17,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/status"
+	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 )
 
 // ServiceName is the service name a registry server is registered under by convention.
@@ -302,4 +303,14 @@ func (r *Registry) Watch(opts ...registry.WatchOption) (registry.Watcher, error)
 		}
 	}()
 	return q, nil
+}
+
+// NewRegistry returns a remote Registry with its own tcp client, for catalogs: it has the
+// signature of registry.Factory. Addrs names the registry servers.
+func NewRegistry(opts ...registry.Option) registry.Registry {
+	cli, err := client.New(client.Transport(tcp.New()))
+	if err != nil {
+		panic(err) // unreachable: the options above are valid
+	}
+	return New(cli, opts...)
 }
