@@ -93,7 +93,14 @@ type configdPeer struct {
 func startConfigd(bin string) (*configdPeer, error) {
 	if _, err := os.Stat(bin); err != nil {
 		progress("building %s", bin)
-		cmd := exec.Command("go", "build", "-o", filepath.Dir(bin)+"/", "../cmd/configd")
+		out, err := filepath.Abs(filepath.Dir(bin))
+		if err != nil {
+			return nil, err
+		}
+		// From the repository's root: ../cmd/configd is in the product
+		// module, not this one.
+		cmd := exec.Command("go", "build", "-o", out+"/", "./cmd/configd")
+		cmd.Dir = ".."
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("build configd: %w", err)
