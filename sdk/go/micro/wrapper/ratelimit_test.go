@@ -1,0 +1,84 @@
+package wrapper_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/configd/configd/sdk/go/micro/client"
+	"github.com/configd/configd/sdk/go/micro/server"
+	"github.com/configd/configd/sdk/go/micro/status"
+	"github.com/configd/configd/sdk/go/micro/wrapper"
+)
+
+func TestRateLimitFailFast(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(0, 0)
+	l, err := wrapper.NewLimiter(1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	calls := 0
+	call := l.CallWrapper(false)(func(context.Context, *client.Request, any) error { calls++; return nil })
+	req := &client.Request{Service: "s", Endpoint: "e"}
+	var errs []error
+	for range 3 {
+		errs = append(errs, call(context.Background(), req, nil))
+	}
+	if errs[0] != nil || errs[1] != nil || status.CodeOf(errs[2]) != status.TooMany || status.IsRetryable(errs[2]) || calls != 2 {
+		t.Fatalf("burst 2: errs %v after %d calls; want the third refused, not retryable", errs, calls)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if err := call(context.Background(), req, nil); err != nil {
+		t.Fatalf("a second later: %v", err)
+	}
+}
+
+func TestRateLimitWaitsWithinTheDeadline(t *testing.T) {
+	l, err := wrapper.NewLimiter(20, 1) // one token every 50ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := l.CallWrapper(true)(func(context.Context, *client.Request, any) error { return nil })
+	req := &client.Request{Service: "s", Endpoint: "e"}
+	start := time.Now()
+	for range 3 {
+		if err := call(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(start); el < 90*time.Millisecond {
+		t.Fatalf("3 calls at 20/s with burst 1 took %v, want >= 100ms", el)
+	}
+	// A wait longer than the call's deadline fails at once instead of sleeping past it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	call(context.Background(), req, nil) // empty the bucket again
+	if err := call(ctx, req, nil); status.CodeOf(err) != status.TooMany {
+		t.Fatalf("err = %v, want TooMany", err)
+	}
+}
+
+func TestServerRateLimitIsRetryableElsewhere(t *testing.T) {
+	l, err := wrapper.NewLimiter(0.001, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, []server.HandlerWrapper{l.HandlerWrapper(false)}, "ok")
+	cl := c.client(t)
+	var rsp Rsp
+	if err := cl.Call(context.Background(), "greeter", "Greeter.Hello", &Req{}, &rsp); err != nil {
+		t.Fatal(err)
+	}
+	err = cl.Call(context.Background(), "greeter", "Greeter.Hello", &Req{}, &rsp)
+	if status.CodeOf(err) != status.TooMany || !status.IsRetryable(err) {
+		t.Fatalf("err = %v, want a retryable TooMany", err)
+	}
+	if _, err := wrapper.NewLimiter(0, 1); err == nil {
+		t.Fatal("a zero rate was accepted")
+	}
+}
