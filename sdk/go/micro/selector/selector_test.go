@@ -81,12 +81,15 @@ func ids(t *testing.T, next selector.Next, n int) []string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond) // re-check cond; the watch applies events asynchronously
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("not within 5s: %s", what)
+		case <-tick.C:
 		}
-		time.Sleep(time.Millisecond) // poll interval; cond is what we wait for
 	}
 }
 
