@@ -93,12 +93,36 @@ func checkLayers(order []string) (map[string]int, error) {
 // Layers returns the layers, lowest precedence first.
 func (s *Store) Layers() []string { return append([]string(nil), s.opts.layers...) }
 
+// SQL of the layer tables, prepared once by the writer.
+const (
+	qLayerRows      = `SELECT layer, value, content_type FROM layer_kv WHERE key = ?`
+	qInsLayerChange = `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
+	qPutLayerKV = `INSERT INTO layer_kv (layer, key, value, content_type) VALUES (?, ?, ?, ?)
+				ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type`
+)
+
 // layerRows returns every configured layer's raw value of key.
 func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[string]*LayerValue, error) {
-	rows, err := q.QueryContext(ctx, `SELECT layer, value, content_type FROM layer_kv WHERE key = ?`, key)
+	rows, err := q.QueryContext(ctx, qLayerRows, key)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 	}
+	return s.scanLayerRows(key, rows)
+}
+
+// layerRows is Store.layerRows inside the writer's transaction, with the
+// prepared statement.
+func (w *writer) layerRows(ctx context.Context, tx *sql.Tx, key string) (map[string]*LayerValue, error) {
+	rows, err := w.tx(ctx, tx, qLayerRows).QueryContext(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
+	}
+	return w.s.scanLayerRows(key, rows)
+}
+
+func (s *Store) scanLayerRows(key string, rows *sql.Rows) (map[string]*LayerValue, error) {
 	defer rows.Close()
 	out := map[string]*LayerValue{}
 	for rows.Next() {
@@ -258,7 +282,7 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 	// The effective value of each changed key, after the change.
 	eff := make(map[string]*LayerValue, len(lcs))
 	for _, lc := range lcs {
-		stack, err := w.s.layerRows(ctx, tx, lc.Key)
+		stack, err := w.layerRows(ctx, tx, lc.Key)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -273,21 +297,18 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 }
 
 // writeLayerChanges applies layer changes to layer_kv and records them.
-func writeLayerChanges(ctx context.Context, tx *sql.Tx, rev int64, lcs []LayerChange) error {
+func (w *writer) writeLayerChanges(ctx context.Context, tx *sql.Tx, rev int64, lcs []LayerChange) error {
 	for _, lc := range lcs {
 		oldV, oldT := layerCols(lc.Old)
 		newV, newT := layerCols(lc.New)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT); err != nil {
+		if _, err := w.tx(ctx, tx, qInsLayerChange).ExecContext(ctx, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT); err != nil {
 			return fmt.Errorf("audit: record layer change: %w", err)
 		}
 		var err error
 		if lc.New == nil {
-			_, err = tx.ExecContext(ctx, `DELETE FROM layer_kv WHERE layer = ? AND key = ?`, lc.Layer, lc.Key)
+			_, err = w.tx(ctx, tx, qDelLayerKV).ExecContext(ctx, lc.Layer, lc.Key)
 		} else {
-			_, err = tx.ExecContext(ctx, `INSERT INTO layer_kv (layer, key, value, content_type) VALUES (?, ?, ?, ?)
-				ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type`,
-				lc.Layer, lc.Key, newV, newT)
+			_, err = w.tx(ctx, tx, qPutLayerKV).ExecContext(ctx, lc.Layer, lc.Key, newV, newT)
 		}
 		if err != nil {
 			return fmt.Errorf("audit: write layer %s: %w", lc.Layer, err)

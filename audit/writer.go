@@ -131,13 +131,26 @@ const (
 	qDelKV = `DELETE FROM kv WHERE key = ?`
 )
 
+// Savepoint statements, prepared once.
+const (
+	qSavepoint  = `SAVEPOINT req`
+	qRollbackTo = `ROLLBACK TO req`
+	qRelease    = `RELEASE req`
+)
+
+// tx returns the writer's prepared statement for query, bound to tx.
+func (w *writer) tx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	return tx.StmtContext(ctx, w.stmts[query])
+}
+
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	head, err := prepareChain(ctx, s.wdb)
 	if err != nil {
 		return nil, err
 	}
 	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head}}
-	for _, q := range []string{qGetKV, qInsRevChain, qInsChange, qPutKV, qDelKV} {
+	for _, q := range []string{qGetKV, qInsRevChain, qInsChange, qPutKV, qDelKV,
+		qLayerRows, qInsLayerChange, qDelLayerKV, qPutLayerKV, qSavepoint, qRollbackTo, qRelease} {
 		st, err := s.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			w.closeStmts()
@@ -196,19 +209,19 @@ func (w *writer) commitBatch(batch []*request) {
 			results[i].err = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT req`); err != nil {
+		if _, err := w.tx(ctx, tx, qSavepoint).ExecContext(ctx); err != nil {
 			results[i].err = fmt.Errorf("audit: savepoint: %w", err)
 			continue
 		}
 		r, err := w.apply(ctx, tx, req, rev)
 		if err != nil {
-			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO req`); rerr != nil {
+			if _, rerr := w.tx(ctx, tx, qRollbackTo).ExecContext(ctx); rerr != nil {
 				tx.Rollback()
 				w.failAll(batch, fmt.Errorf("audit: rollback to savepoint: %w", rerr))
 				return
 			}
 		}
-		if _, rerr := tx.ExecContext(ctx, `RELEASE req`); rerr != nil {
+		if _, rerr := w.tx(ctx, tx, qRelease).ExecContext(ctx); rerr != nil {
 			tx.Rollback()
 			w.failAll(batch, fmt.Errorf("audit: release savepoint: %w", rerr))
 			return
@@ -299,7 +312,7 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 	// here; a delete leaves a tombstone when a lower layer defines the key.
 	var lcs []LayerChange
 	for _, op := range txn.Ops {
-		stack, err := w.s.layerRows(ctx, tx, op.Key)
+		stack, err := w.layerRows(ctx, tx, op.Key)
 		if err != nil {
 			return Revision{}, err
 		}
@@ -432,7 +445,7 @@ func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
 			return fmt.Errorf("audit: delete key: %w", err)
 		}
 	}
-	if err := writeLayerChanges(ctx, tx, r.Rev, r.LayerChanges); err != nil {
+	if err := w.writeLayerChanges(ctx, tx, r.Rev, r.LayerChanges); err != nil {
 		return err
 	}
 	w.chain.pending = hash
