@@ -1,0 +1,243 @@
+package consul_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/configd/configd/internal/testserver"
+	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/registry/consul"
+)
+
+func svc(name, version string, nodes ...string) *registry.Service {
+	s := &registry.Service{Name: name, Version: version, Metadata: map[string]string{"team": "core"},
+		Endpoints: []*registry.Endpoint{{Name: "Greeter.Hello", Metadata: map[string]string{"stream": "false"}}}}
+	for _, n := range nodes {
+		s.Nodes = append(s.Nodes, &registry.Node{Id: n, Address: "127.0.0.1:" + map[string]string{"a": "1001", "b": "1002", "c": "1003"}[n],
+			Metadata: map[string]string{"zone": "z-" + n}})
+	}
+	return s
+}
+
+// next waits for one event with a bounded timeout.
+func next(t *testing.T, w registry.Watcher, within time.Duration) *registry.Result {
+	t.Helper()
+	type res struct {
+		r   *registry.Result
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { r, err := w.Next(); ch <- res{r, err} }()
+	select {
+	case got := <-ch:
+		if got.err != nil {
+			t.Fatalf("Next: %v", got.err)
+		}
+		return got.r
+	case <-time.After(within):
+		t.Fatalf("no watch event within %v", within)
+		return nil
+	}
+}
+
+// until consumes events until one matches, for changes Consul reports in several steps (two
+// nodes registered one after the other).
+func until(t *testing.T, w registry.Watcher, within time.Duration, match func(*registry.Result) bool) *registry.Result {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ev := next(t, w, time.Until(deadline))
+		if match(ev) {
+			return ev
+		}
+	}
+}
+
+func ids(s *registry.Service) []string {
+	var out []string
+	for _, n := range s.Nodes {
+		out = append(out, n.Id)
+	}
+	return out
+}
+
+func TestConsul(t *testing.T) {
+	srv := testserver.Consul(t)
+	r := consul.New(consul.Config{}, registry.Addrs(srv.Addr), registry.Timeout(5*time.Second))
+
+	t.Run("RegisterGetListDeregister", func(t *testing.T) {
+		if _, err := r.GetService("nothing"); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("GetService of nothing: %v", err)
+		}
+		if err := r.Register(svc("crud", "v1", "a", "b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Register(svc("crud", "v2", "c")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.GetService("crud")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].Version != "v1" || len(got[0].Nodes) != 2 || got[1].Version != "v2" {
+			t.Fatalf("GetService = %+v", got)
+		}
+		want := svc("crud", "v1", "a", "b")
+		if !registry.Equal(got[0], want) {
+			t.Fatalf("round trip lost fields:\n got %+v %+v\nwant %+v %+v", got[0], got[0].Nodes[0], want, want.Nodes[0])
+		}
+		all, err := r.ListServices()
+		if err != nil || len(all) != 2 {
+			t.Fatalf("ListServices = %v, %v", all, err)
+		}
+		for _, s := range []*registry.Service{svc("crud", "v1", "a", "b"), svc("crud", "v2", "c")} {
+			if err := r.Deregister(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.GetService("crud"); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("after Deregister: %v", err)
+		}
+		if err := r.Deregister(svc("crud", "v1", "a")); err != nil {
+			t.Fatalf("Deregister of an unknown node: %v", err)
+		}
+	})
+
+	t.Run("TTLExpiryAndHeartbeat", func(t *testing.T) {
+		w, err := r.Watch(registry.WatchService("ttl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if err := r.Register(svc("ttl", "v1", "a", "b"), registry.RegisterTTL(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		until(t, w, 10*time.Second, func(ev *registry.Result) bool { return len(ev.Service.Nodes) == 2 })
+		// Each node has its own TTL check, passing (Consul does not report the check's
+		// DeregisterCriticalServiceAfter back, so that part is not checked here).
+		checks, _, err := r.Client().Health().Checks("ttl", &api.QueryOptions{Filter: `ServiceID == "a"`})
+		if err != nil || len(checks) != 1 {
+			t.Fatalf("checks of a: %v, %v", checks, err)
+		}
+		for _, c := range checks {
+			if c.CheckID != "service:a" || c.Type != "ttl" || c.Status != api.HealthPassing {
+				t.Fatalf("check %s: type %q status %q", c.CheckID, c.Type, c.Status)
+			}
+		}
+		// b's process "dies": only a keeps heartbeating, for longer than the TTL.
+		done := make(chan struct{})
+		beat := make(chan error, 1)
+		go func() {
+			tk := time.NewTicker(500 * time.Millisecond)
+			defer tk.Stop()
+			for {
+				select {
+				case <-done:
+					beat <- nil
+					return
+				case <-tk.C:
+					if err := r.Register(svc("ttl", "v1", "a"), registry.RegisterTTL(2*time.Second)); err != nil {
+						beat <- err
+						return
+					}
+				}
+			}
+		}()
+		start := time.Now()
+		ev := next(t, w, 15*time.Second)
+		close(done)
+		if err := <-beat; err != nil {
+			t.Fatal(err)
+		}
+		if ev.Action != registry.Update || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "a" {
+			t.Fatalf("after b's TTL: %s %v", ev.Action, ids(ev.Service))
+		}
+		if d := time.Since(start); d < time.Second {
+			t.Fatalf("b expired after %v, before its 2s TTL", d)
+		}
+		// An agent that lost the service (restart, operator) gets it back on the next heartbeat.
+		if err := r.Client().Agent().ServiceDeregister("a"); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, w, 10*time.Second); ev.Action != registry.Delete {
+			t.Fatalf("after the agent dropped a: %s %v", ev.Action, ids(ev.Service))
+		}
+		if err := r.Register(svc("ttl", "v1", "a"), registry.RegisterTTL(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, w, 10*time.Second); ev.Action != registry.Create || ev.Service.Nodes[0].Id != "a" {
+			t.Fatalf("after re-registering a: %s %v", ev.Action, ids(ev.Service))
+		}
+		if err := r.Deregister(svc("ttl", "v1", "a", "b")); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, w, 10*time.Second); ev.Action != registry.Delete {
+			t.Fatalf("after Deregister: %s", ev.Action)
+		}
+	})
+
+	t.Run("WatchAll", func(t *testing.T) {
+		if err := r.Register(svc("before", "v1", "a")); err != nil {
+			t.Fatal(err)
+		}
+		w, err := r.Watch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		steps := []struct {
+			do     func() error
+			action registry.Action
+			name   string
+			nodes  int
+		}{
+			{func() error { return r.Register(svc("fresh", "v1", "b")) }, registry.Create, "fresh", 1},
+			{func() error { return r.Register(svc("before", "v1", "c")) }, registry.Update, "before", 2},
+			{func() error { return r.Deregister(svc("before", "v1", "a", "c")) }, registry.Delete, "before", 1},
+			{func() error { return r.Deregister(svc("fresh", "v1", "b")) }, registry.Delete, "fresh", 1},
+		}
+		for i, s := range steps {
+			if err := s.do(); err != nil {
+				t.Fatal(err)
+			}
+			// Two nodes deregistered one after the other may show an Update first.
+			ev := until(t, w, 10*time.Second, func(ev *registry.Result) bool { return ev.Action == s.action })
+			if ev.Action != s.action || ev.Service.Name != s.name || len(ev.Service.Nodes) != s.nodes {
+				t.Fatalf("step %d: got %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, ids(ev.Service), s.action, s.name, s.nodes)
+			}
+		}
+		w.Stop()
+		if _, err := w.Next(); !errors.Is(err, registry.ErrWatcherStopped) {
+			t.Fatalf("Next after Stop: %v", err)
+		}
+	})
+
+	t.Run("ForeignService", func(t *testing.T) {
+		// A service registered by another tool is listed with an empty version.
+		if err := r.Client().Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "x1", Name: "foreign", Address: "10.0.0.1", Port: 80}); err != nil {
+			t.Fatal(err)
+		}
+		defer r.Client().Agent().ServiceDeregister("x1")
+		got, err := r.GetService("foreign")
+		if err != nil || len(got) != 1 || got[0].Version != "" || got[0].Nodes[0].Address != "10.0.0.1:80" {
+			t.Fatalf("GetService(foreign) = %+v, %v", got, err)
+		}
+	})
+}
+
+func TestConsulDown(t *testing.T) {
+	srv := testserver.NewConsul(t) // prepared, never started
+	r := consul.New(consul.Config{}, registry.Addrs(srv.Addr), registry.Timeout(2*time.Second))
+	if err := r.Register(svc("x", "v1", "a"), registry.RegisterTTL(time.Second)); err == nil {
+		t.Fatal("Register against no agent succeeded")
+	}
+	if _, err := r.GetService("x"); err == nil || errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("GetService against no agent: %v (want a connection error, not ErrNotFound)", err)
+	}
+	if _, err := r.Watch(); err == nil {
+		t.Fatal("Watch against no agent succeeded")
+	}
+}
