@@ -1,0 +1,259 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/configd/configd/internal/testserver"
+	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/registry/etcd"
+)
+
+func svc(name, version string, nodes ...string) *registry.Service {
+	s := &registry.Service{Name: name, Version: version, Metadata: map[string]string{"team": "core"},
+		Endpoints: []*registry.Endpoint{{Name: "Greeter.Hello"}}}
+	for _, n := range nodes {
+		s.Nodes = append(s.Nodes, &registry.Node{Id: n, Address: n + ":1", Metadata: map[string]string{"zone": "z-" + n}})
+	}
+	return s
+}
+
+func next(t *testing.T, w registry.Watcher, within time.Duration) *registry.Result {
+	t.Helper()
+	type res struct {
+		r   *registry.Result
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { r, err := w.Next(); ch <- res{r, err} }()
+	select {
+	case got := <-ch:
+		if got.err != nil {
+			t.Fatalf("Next: %v", got.err)
+		}
+		return got.r
+	case <-time.After(within):
+		t.Fatalf("no watch event within %v", within)
+		return nil
+	}
+}
+
+func ids(s *registry.Service) []string {
+	var out []string
+	for _, n := range s.Nodes {
+		out = append(out, n.Id)
+	}
+	return out
+}
+
+func leases(t *testing.T, c *clientv3.Client) int {
+	t.Helper()
+	l, err := c.Leases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l.Leases)
+}
+
+func TestEtcd(t *testing.T) {
+	srv := testserver.Etcd(t)
+	newReg := func(t *testing.T) *etcd.Registry {
+		r := etcd.New(etcd.Config{}, registry.Addrs(srv.Endpoints...), registry.Timeout(5*time.Second))
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+
+	t.Run("RegisterGetListDeregister", func(t *testing.T) {
+		r := newReg(t)
+		if _, err := r.GetService("crud"); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("GetService of nothing: %v", err)
+		}
+		if err := r.Register(svc("crud", "v1", "a", "b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Register(svc("crud", "v2", "c/with/slashes")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.GetService("crud")
+		if err != nil || len(got) != 2 || !registry.Equal(got[0], svc("crud", "v1", "a", "b")) || got[1].Nodes[0].Id != "c/with/slashes" {
+			t.Fatalf("GetService = %+v, %v", got, err)
+		}
+		if err := r.Register(svc("crud2", "v1", "d")); err != nil {
+			t.Fatal(err)
+		}
+		if all, err := r.ListServices(); err != nil || len(all) != 3 {
+			t.Fatalf("ListServices = %v, %v", all, err)
+		}
+		// "crud" is not a prefix match for "crud2".
+		if got, _ := r.GetService("crud"); len(got) != 2 {
+			t.Fatalf("GetService(crud) picked up crud2: %+v", got)
+		}
+		for _, s := range []*registry.Service{svc("crud", "v1", "a", "b"), svc("crud", "v2", "c/with/slashes"), svc("crud2", "v1", "d")} {
+			if err := r.Deregister(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.GetService("crud"); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("after Deregister: %v", err)
+		}
+	})
+
+	t.Run("OneLeaseKeptAliveAndExpiry", func(t *testing.T) {
+		watcher := newReg(t)
+		w, err := watcher.Watch(registry.WatchService("ttl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		before := leases(t, watcher.Client())
+		crashed := etcd.New(etcd.Config{}, registry.Addrs(srv.Endpoints...))
+		alive := newReg(t)
+		for range 5 { // a server's heartbeats: the lease is granted once
+			if err := crashed.Register(svc("ttl", "v1", "a", "b"), registry.RegisterTTL(2*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := leases(t, watcher.Client()) - before; n != 1 {
+			t.Fatalf("%d leases after 5 Registers of 2 nodes, want 1", n)
+		}
+		if err := alive.Register(svc("ttl", "v1", "c"), registry.RegisterTTL(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		for ev := next(t, w, 10*time.Second); len(ev.Service.Nodes) != 3; ev = next(t, w, 10*time.Second) {
+		}
+		// The keep-alive stream, not Register, keeps c past several TTLs; the crashed
+		// registry stops keeping its lease alive (its client goes away without a revoke) and
+		// its nodes expire together.
+		crashedClient := crashed.Client()
+		crashedClient.Close() // no Close of the registry: that would revoke the lease
+		start := time.Now()
+		ev := next(t, w, 15*time.Second)
+		if ev.Action != registry.Update || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "c" {
+			t.Fatalf("after the crash: %s %v", ev.Action, ids(ev.Service))
+		}
+		if d := time.Since(start); d < time.Second {
+			t.Fatalf("crashed nodes expired after %v, before their 2s TTL", d)
+		}
+		// c stays, with no Register since, for more than two TTLs.
+		quiet := time.NewTimer(5 * time.Second)
+		defer quiet.Stop()
+		evs := make(chan *registry.Result, 1)
+		go func() { r, _ := w.Next(); evs <- r }()
+		select {
+		case ev := <-evs:
+			t.Fatalf("c changed with its lease kept alive: %s %v", ev.Action, ids(ev.Service))
+		case <-quiet.C:
+		}
+		// Close revokes the lease: c goes at once.
+		if err := alive.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-evs:
+			if ev.Action != registry.Delete {
+				t.Fatalf("after Close: %s", ev.Action)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("c still registered 1s after Close revoked its 2s lease")
+		}
+	})
+
+	t.Run("LostLeaseIsRegranted", func(t *testing.T) {
+		r := newReg(t)
+		w, err := r.Watch(registry.WatchService("regrant"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if err := r.Register(svc("regrant", "v1", "a"), registry.RegisterTTL(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		next(t, w, 10*time.Second)
+		// Someone revokes the lease (as if etcd had lost it): the keys go, and the next
+		// heartbeat puts them back on a new lease.
+		l, err := r.Client().Leases(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range l.Leases {
+			r.Client().Revoke(context.Background(), x.ID)
+		}
+		if ev := next(t, w, 10*time.Second); ev.Action != registry.Delete {
+			t.Fatalf("after revoke: %s", ev.Action)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if err := r.Register(svc("regrant", "v1", "a"), registry.RegisterTTL(5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := r.GetService("regrant"); err == nil && len(got) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("not re-registered within 10s of heartbeats after its lease was lost")
+			}
+			time.Sleep(50 * time.Millisecond) // heartbeat interval, not synchronisation
+		}
+		if ev := next(t, w, 10*time.Second); ev.Action != registry.Create {
+			t.Fatalf("after re-grant: %s", ev.Action)
+		}
+	})
+
+	t.Run("WatchAll", func(t *testing.T) {
+		r := newReg(t)
+		if err := r.Register(svc("before", "v1", "a")); err != nil {
+			t.Fatal(err)
+		}
+		w, err := r.Watch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		steps := []struct {
+			do     func() error
+			action registry.Action
+			name   string
+			nodes  int
+		}{
+			{func() error { return r.Register(svc("fresh", "v1", "b")) }, registry.Create, "fresh", 1},
+			{func() error { return r.Register(svc("before", "v1", "c")) }, registry.Update, "before", 2},
+			{func() error { return r.Register(svc("before", "v2", "c")) }, registry.Create, "before", 1}, // c moves to v2
+			{func() error { return r.Deregister(svc("before", "v1", "a")) }, registry.Delete, "before", 1},
+			{func() error { return r.Deregister(svc("fresh", "v1", "b")) }, registry.Delete, "fresh", 1},
+		}
+		for i, s := range steps {
+			if err := s.do(); err != nil {
+				t.Fatal(err)
+			}
+			ev := next(t, w, 10*time.Second)
+			if i == 2 { // one put moves c from v1 to v2: v1's Update comes first (version order)
+				if ev.Action != registry.Update || ev.Service.Version != "v1" || len(ev.Service.Nodes) != 1 {
+					t.Fatalf("step 2a: %s %s %v", ev.Action, ev.Service.Version, ids(ev.Service))
+				}
+				ev = next(t, w, 10*time.Second)
+			}
+			if ev.Action != s.action || ev.Service.Name != s.name || len(ev.Service.Nodes) != s.nodes {
+				t.Fatalf("step %d: got %s %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, ev.Service.Version, ids(ev.Service), s.action, s.name, s.nodes)
+			}
+		}
+	})
+}
+
+func TestEtcdDown(t *testing.T) {
+	srv := testserver.NewEtcd(t) // prepared, never started
+	r := etcd.New(etcd.Config{}, registry.Addrs(srv.Endpoints...), registry.Timeout(time.Second))
+	defer r.Close()
+	if err := r.Register(svc("x", "v1", "a"), registry.RegisterTTL(time.Second)); err == nil {
+		t.Fatal("Register against no etcd succeeded")
+	}
+	if _, err := r.GetService("x"); err == nil || errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("GetService against no etcd: %v (want a connection error)", err)
+	}
+	if _, err := r.Watch(); err == nil {
+		t.Fatal("Watch against no etcd succeeded")
+	}
+}
