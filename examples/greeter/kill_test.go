@@ -15,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/metadata"
 	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/registry/consul"
+	"github.com/configd/configd/sdk/go/micro/registry/etcd"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
 	"github.com/configd/configd/sdk/go/micro/selector"
@@ -54,9 +57,9 @@ type process struct {
 }
 
 // startGreeter starts "greeter serve" in its own process and waits for its ready line.
-func startGreeter(t *testing.T, registryAddr, id string) *process {
+func startGreeter(t *testing.T, registryName, registryAddr, id string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "-registry-address", registryAddr, "-id", id, "-ttl", "2s", "-grace", "0s")
+	cmd := exec.Command(os.Args[0], "serve", "-registry", registryName, "-registry-address", registryAddr, "-id", id, "-ttl", "2s", "-grace", "0s")
 	cmd.Env = append(os.Environ(), roleEnv+"=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -142,17 +145,52 @@ func TestCallsSurviveSIGKILLOfOneInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	a := startGreeter(t, regAddr, "greeter-a")
-	b := startGreeter(t, regAddr, "greeter-b")
-
-	// The caller finds the instances through the shared registry, like any other process would.
 	tr := tcp.New()
 	regClient, err := client.New(client.Transport(tr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer regClient.Close()
-	sel, err := selector.New(selector.Registry(remote.New(regClient, remote.Address(regAddr))), selector.DefaultStrategy(selector.RoundRobin()))
+	killOne(t, "remote", regAddr, remote.New(regClient, remote.Address(regAddr)), w)
+}
+
+// The same across processes with a real Consul agent as the registry: the killed instance
+// stops passing its TTL check and leaves the passing nodes.
+func TestCallsSurviveSIGKILLOfOneInstanceConsul(t *testing.T) {
+	srv := testserver.Consul(t)
+	reg := consul.New(consul.Config{}, registry.Addrs(srv.Addr))
+	w, err := reg.Watch(registry.WatchService("greeter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	killOne(t, "consul", srv.Addr, reg, w)
+}
+
+// The same with a real etcd: the killed instance's lease is no longer kept alive and expires.
+func TestCallsSurviveSIGKILLOfOneInstanceEtcd(t *testing.T) {
+	srv := testserver.Etcd(t)
+	reg := etcd.New(etcd.Config{}, registry.Addrs(srv.Endpoints...))
+	defer reg.Close()
+	w, err := reg.Watch(registry.WatchService("greeter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	killOne(t, "etcd", strings.Join(srv.Endpoints, ","), reg, w)
+}
+
+// killOne starts two greeters registered in the named registry, calls them through a selector
+// over reg from four goroutines, SIGKILLs one, and requires every call to succeed, the dead
+// node to leave the registry by its TTL (seen on w, a watch of "greeter"), and every call
+// after the kill to be answered by the survivor.
+func killOne(t *testing.T, regName, regAddr string, reg registry.Registry, w registry.Watcher) {
+	a := startGreeter(t, regName, regAddr, "greeter-a")
+	b := startGreeter(t, regName, regAddr, "greeter-b")
+
+	// The caller finds the instances through the shared registry, like any other process would.
+	tr := tcp.New()
+	sel, err := selector.New(selector.Registry(reg), selector.DefaultStrategy(selector.RoundRobin()))
 	if err != nil {
 		t.Fatal(err)
 	}

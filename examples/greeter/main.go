@@ -5,8 +5,10 @@
 //	MICRO_REGISTRY_ADDRESS=127.0.0.1:8000 greeter serve   # a greeter instance (run several)
 //	MICRO_REGISTRY_ADDRESS=127.0.0.1:8000 greeter call -n 5 Alice
 //
-// The registry role serves an in-memory registry over the tcp transport (registry/remote); a
-// Consul, etcd or mDNS registry will replace it when those implementations land.
+// The registry role serves an in-memory registry over the tcp transport (registry/remote), the
+// default (-registry remote). With -registry consul or -registry etcd (or MICRO_REGISTRY) the
+// instances use a Consul agent or etcd at -registry-address instead, and no registry role is
+// needed.
 package main
 
 import (
@@ -17,10 +19,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/metadata"
+	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
 	"github.com/configd/configd/sdk/go/micro/selector"
@@ -44,7 +49,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("usage: greeter registry|serve|call [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	regAddr := fs.String("registry-address", os.Getenv("MICRO_REGISTRY_ADDRESS"), "`address` of the registry server ($MICRO_REGISTRY_ADDRESS)")
+	regName := fs.String("registry", envOr("MICRO_REGISTRY", "remote"), "registry `name`: remote, consul or etcd ($MICRO_REGISTRY)")
+	regAddr := fs.String("registry-address", os.Getenv("MICRO_REGISTRY_ADDRESS"), "`addresses` of the registry servers, comma-separated ($MICRO_REGISTRY_ADDRESS)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen `address`")
 	id := fs.String("id", "", "node id (default: generated)")
 	ttl := fs.Duration("ttl", 10*time.Second, "registration TTL: a crashed instance disappears after it")
@@ -71,12 +77,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if *regAddr == "" {
 			return errors.New("no registry address: set -registry-address or MICRO_REGISTRY_ADDRESS")
 		}
-		regClient, err := client.New(client.Transport(tr), client.Logger(logger))
+		reg, err := catalog.Registries().New(*regName, registry.Addrs(strings.Split(*regAddr, ",")...))
 		if err != nil {
 			return err
 		}
-		defer regClient.Close()
-		reg := remote.New(regClient, remote.Address(*regAddr))
+		if c, ok := reg.(io.Closer); ok {
+			defer c.Close()
+		}
 		if args[0] == "serve" {
 			srv, err := server.New(server.Name("greeter"), server.Version("v1"), server.ID(*id), server.Address(*addr),
 				server.Registry(reg), server.Transport(tr), server.RegisterTTL(*ttl), server.GracePeriod(*grace), server.Logger(logger))
@@ -130,4 +137,11 @@ func serveUntil(ctx context.Context, srv *server.Server, handler any, out io.Wri
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Stop(stopCtx)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

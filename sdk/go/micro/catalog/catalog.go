@@ -6,6 +6,8 @@ package catalog
 
 import (
 	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/registry/consul"
+	"github.com/configd/configd/sdk/go/micro/registry/etcd"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
 	"github.com/configd/configd/sdk/go/micro/transport"
@@ -13,10 +15,14 @@ import (
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 )
 
-// Registries returns a new catalog of the built-in registries: "memory" and "remote" (a
-// registry served by another process; registry.Addrs names it).
+// Registries returns a new catalog of the built-in registries: "memory", "remote" (a
+// registry served by another process; registry.Addrs names it), "consul" (registry.Addrs: the
+// agent's HTTP address) and "etcd" (registry.Addrs: the endpoints). A registry that holds
+// resources (etcd: its lease and client) is an io.Closer, for a binary to close on shutdown.
 func Registries() *registry.Catalog {
 	c := registry.NewCatalog()
+	must(c.Add("consul", consul.NewRegistry))
+	must(c.Add("etcd", etcd.NewRegistry))
 	must(c.Add("memory", memory.NewRegistry))
 	must(c.Add("remote", remote.NewRegistry))
 	return c

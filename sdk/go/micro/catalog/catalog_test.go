@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"io"
 	"slices"
 	"testing"
 
@@ -10,13 +11,16 @@ import (
 
 func TestBuiltInsByName(t *testing.T) {
 	regs := catalog.Registries()
-	if got := regs.Names(); !slices.Equal(got, []string{"memory", "remote"}) {
+	if got := regs.Names(); !slices.Equal(got, []string{"consul", "etcd", "memory", "remote"}) {
 		t.Fatalf("registries %v", got)
 	}
 	for _, name := range regs.Names() {
 		r, err := regs.New(name, registry.Addrs("127.0.0.1:1"))
 		if err != nil || r.String() != name {
 			t.Fatalf("New(%s) = %v, %v", name, r, err)
+		}
+		if c, ok := r.(io.Closer); ok {
+			c.Close()
 		}
 	}
 	trs := catalog.Transports()

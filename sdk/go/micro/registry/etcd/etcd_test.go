@@ -186,6 +186,8 @@ func TestEtcd(t *testing.T) {
 			t.Fatalf("after revoke: %s", ev.Action)
 		}
 		deadline := time.Now().Add(10 * time.Second)
+		beat := time.NewTicker(50 * time.Millisecond) // the heartbeat interval
+		defer beat.Stop()
 		for {
 			if err := r.Register(svc("regrant", "v1", "a"), registry.RegisterTTL(5*time.Second)); err != nil {
 				t.Fatal(err)
@@ -196,7 +198,7 @@ func TestEtcd(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatal("not re-registered within 10s of heartbeats after its lease was lost")
 			}
-			time.Sleep(50 * time.Millisecond) // heartbeat interval, not synchronisation
+			<-beat.C
 		}
 		if ev := next(t, w, 10*time.Second); ev.Action != registry.Create {
 			t.Fatalf("after re-grant: %s", ev.Action)
