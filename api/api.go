@@ -180,18 +180,19 @@ type Status struct {
 
 // Error codes, each with the HTTP status that carries it.
 const (
-	CodeBadKey         = "bad_key"          // 400
-	CodeBadRequest     = "bad_request"      // 400
-	CodeBadRevision    = "bad_revision"     // 400: a future revision, reversed range
-	CodeForbidden      = "forbidden"        // 403: a cross-origin write from a browser
-	CodeNotFound       = "not_found"        // 404
-	CodeRevisionGone   = "revision_gone"    // 404: revision does not exist or is no longer retained
-	CodeConflict       = "conflict"         // 409
-	CodeTooLarge       = "too_large"        // 413
-	CodeBadContentType = "bad_content_type" // 415
-	CodeInvalidValue   = "invalid_value"    // 422
-	CodeUnavailable    = "unavailable"      // 503
-	CodeInternal       = "internal"         // 500
+	CodeBadKey          = "bad_key"          // 400
+	CodeBadRequest      = "bad_request"      // 400
+	CodeBadRevision     = "bad_revision"     // 400: a future revision, reversed range
+	CodeUnauthenticated = "unauthenticated"  // 401: no bearer token, or one configd does not know (or revoked)
+	CodeForbidden       = "forbidden"        // 403: the token lacks the right, or a cross-origin write from a browser
+	CodeNotFound        = "not_found"        // 404
+	CodeRevisionGone    = "revision_gone"    // 404: revision does not exist or is no longer retained
+	CodeConflict        = "conflict"         // 409
+	CodeTooLarge        = "too_large"        // 413
+	CodeBadContentType  = "bad_content_type" // 415
+	CodeInvalidValue    = "invalid_value"    // 422
+	CodeUnavailable     = "unavailable"      // 503
+	CodeInternal        = "internal"         // 500
 )
 
 // ErrorBody is the payload of an error.

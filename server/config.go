@@ -49,6 +49,35 @@ type Config struct {
 	// configd.example.yaml). An entry of type "store" places the store
 	// layer; without one it is on top. Only the config file sets them.
 	Sources []source.Config
+	// Auth turns authentication on (flag --auth, env CONFIGD_AUTH, config
+	// key auth_enabled). It is on regardless when HTTPAddr is not a
+	// loopback address; see AuthOn.
+	Auth bool
+	// BootstrapToken is the secret of the admin token created when
+	// authentication is on and no token exists; empty: one is generated
+	// and logged once. Only the environment sets it
+	// (CONFIGD_BOOTSTRAP_TOKEN), so that it stays out of process lists and
+	// config files.
+	BootstrapToken string
+}
+
+// AuthOn reports whether configd authenticates requests: when Auth is set,
+// and always when HTTPAddr is not a loopback address (a host name other
+// than localhost, a non-loopback IP, or an empty host: every interface).
+func (c Config) AuthOn() bool {
+	return c.Auth || !isLoopbackAddr(c.HTTPAddr)
+}
+
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // DBFile is the name of the database file in the data dir.
@@ -99,7 +128,9 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 	fs.SetOutput(output)
 	vals := make(map[string]*string, len(settings))
 	for _, s := range settings {
-		vals[s.name] = fs.String(s.name, s.get(&def), fmt.Sprintf("%s\n(env %s, config key %s)", s.usage, s.env(), s.key()))
+		v := s.get(&def)
+		vals[s.name] = &v
+		fs.Var(&flagValue{s: &v, boolean: s.boolean}, s.name, fmt.Sprintf("%s\n(env %s, config key %s)", s.usage, s.env(), s.key()))
 	}
 	configPath := fs.String("config", "", "YAML config file; see configd.example.yaml\n(env "+EnvPrefix+"CONFIG)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -145,6 +176,9 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 				return Config{}, fmt.Errorf("flag --%s: %w", s.name, err)
 			}
 		}
+	}
+	if v, ok := lookupEnv(EnvPrefix + "BOOTSTRAP_TOKEN"); ok {
+		cfg.BootstrapToken = v
 	}
 	return cfg, cfg.Validate()
 }
@@ -229,14 +263,43 @@ func decodeSources(v *yaml.Node, out *[]source.Config) error {
 type setting struct {
 	name  string
 	usage string
-	get   func(*Config) string
+	// fileKey, when set, is the config file key instead of the one
+	// derived from name.
+	fileKey string
+	// boolean settings are flags that take no value (--auth).
+	boolean bool
+	get     func(*Config) string
 	// set parses and checks v, then stores it.
 	set   func(c *Config, v string) error
 	check func(*Config) error
 }
 
-func (s setting) key() string { return strings.ReplaceAll(s.name, "-", "_") }
-func (s setting) env() string { return EnvPrefix + strings.ToUpper(s.key()) }
+func (s setting) key() string {
+	if s.fileKey != "" {
+		return s.fileKey
+	}
+	return strings.ReplaceAll(s.name, "-", "_")
+}
+
+func (s setting) env() string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+// flagValue is a setting's flag: the raw text, parsed by the setting's set
+// once flags, environment and file are layered.
+type flagValue struct {
+	s       *string
+	boolean bool
+}
+
+func (f *flagValue) String() string {
+	if f.s == nil {
+		return ""
+	}
+	return *f.s
+}
+func (f *flagValue) Set(v string) error { *f.s = v; return nil }
+func (f *flagValue) IsBoolFlag() bool   { return f.boolean }
 
 func settingByKey(k string) (setting, bool) {
 	for _, s := range settings {
@@ -315,6 +378,22 @@ var settings = []setting{
 			return nil
 		},
 		check: func(c *Config) error { return checkShutdownTimeout(c.ShutdownTimeout) },
+	},
+	{
+		name:    "auth",
+		fileKey: "auth_enabled",
+		boolean: true,
+		usage:   "require bearer tokens (always on when --http-addr is not loopback)",
+		get:     func(c *Config) string { return strconv.FormatBool(c.Auth) },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			c.Auth = b
+			return nil
+		},
+		check: func(*Config) error { return nil },
 	},
 }
 

@@ -33,6 +33,7 @@ type grpcOptions struct {
 	progress time.Duration
 	logger   *slog.Logger
 	metrics  *watchMetrics
+	auth     *Auth
 }
 
 // WithProgressInterval sets how often an idle watch receives a PROGRESS
@@ -53,7 +54,11 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 	for _, opt := range opts {
 		opt(&o)
 	}
-	gs := grpc.NewServer(
+	var auth []grpc.ServerOption
+	if o.auth != nil {
+		auth = append(auth, grpc.ChainUnaryInterceptor(o.auth.unaryInterceptor), grpc.ChainStreamInterceptor(o.auth.streamInterceptor))
+	}
+	gs := grpc.NewServer(append(auth,
 		// A watcher is idle almost all the time: small per-connection
 		// buffers, and a write buffer released after each flush, keep the
 		// memory of 10,000 connected watchers low.
@@ -65,7 +70,7 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 		// clients ourselves every minute to drop dead connections.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-	)
+	)...)
 	configdpb.RegisterConfigServer(gs, &configService{st: st, hub: hub, opts: o})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -106,7 +111,10 @@ func grpcError(err error) error {
 
 // errorCode is the API error code of a store error, for watch messages.
 func errorCode(err error) string {
+	var wf *watchForbidden
 	switch {
+	case errors.As(err, &wf):
+		return api.CodeForbidden
 	case errors.Is(err, keyspace.ErrInvalidKey):
 		return api.CodeBadKey
 	case errors.Is(err, audit.ErrFutureRevision), errors.Is(err, audit.ErrBadRange):
@@ -321,7 +329,9 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 		case *configdpb.WatchRequest_Create:
 			c.id = r.Create.GetWatchId()
 			f := watcher.Filter{Keys: r.Create.GetKeys(), Prefixes: r.Create.GetPrefixes()}
-			c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify))
+			if c.refuse = s.checkWatch(ctx, f); c.refuse == nil {
+				c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify))
+			}
 		case *configdpb.WatchRequest_Cancel:
 			c.id = r.Cancel.GetWatchId()
 		default:

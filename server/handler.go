@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,6 +46,21 @@ type handlerOptions struct {
 	reg            *prometheus.Registry // shared with the gRPC server in Run
 	wm             *watchMetrics
 	sources        *sourceSet
+	auth           *Auth
+}
+
+// WithAuth turns authentication and per-prefix authorisation on: a's
+// Identity becomes the identity middleware (a later WithIdentity replaces
+// it), every route is checked against its rule (routeAccess), and the
+// token routes (/v1/tokens) manage a's tokens. The gRPC API on the same
+// port is checked too.
+func WithAuth(a *Auth) HandlerOption {
+	return func(o *handlerOptions) {
+		o.auth = a
+		if a != nil {
+			o.identity = a.Identity
+		}
+	}
 }
 
 // withSources serves the sources' status at GET /v1/sources and in /readyz.
@@ -128,6 +144,16 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		panic("server: WithIdentity(nil)")
 	}
 	h.metrics = newMetrics(st, h.opts.reg)
+	if h.opts.auth != nil {
+		// Run shares one Auth and one registry between this handler and
+		// the gRPC server: register once.
+		if err := h.metrics.reg.Register(h.opts.auth.denied); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+		}
+	}
 	wm := h.opts.wm
 	if h.opts.hub != nil && wm == nil {
 		wm = newWatchMetrics(h.metrics.reg)
@@ -147,7 +173,8 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r.Get("/readyz", h.readyz)
 	r.Method(http.MethodGet, "/metrics", h.metrics.handler())
 	// The web UI; pages go through the same identity middleware as /v1.
-	r.With(h.opts.identity).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
+	// The web UI; pages go through the same identity middleware as /v1.
+	r.With(h.opts.identity, h.need(routeAccess["* /ui/*"])).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) })
 	r.Route("/v1", func(r chi.Router) {
 		// A web page in an operator's browser must not be able to write to a
@@ -160,35 +187,57 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 			writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
 				Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})
 		})
-		r.Get("/kv", h.list)
-		r.Get("/kv/*", h.get)
-		r.Put("/kv/*", h.put)
-		r.Delete("/kv/*", h.del)
-		r.Post("/txn", h.txn)
-		r.Get("/history", h.history)
-		r.Get("/revisions/{rev}", h.revision)
-		r.Get("/diff", h.diff)
-		r.Post("/rollback", h.rollback)
-		r.Get("/status", h.status)
-		r.Get("/sources", h.listSources)
-		r.Get("/layers/*", h.layers)
-		r.Get("/audit/verify", h.auditVerify)
-		r.Get("/backup", h.backup)
+		// route registers a /v1 route with its access rule; a route
+		// without one is a bug caught here, at start.
+		route := func(method, pattern string, hd http.Handler) {
+			a, ok := routeAccess[method+" /v1"+pattern]
+			if !ok {
+				panic("server: no access rule for " + method + " /v1" + pattern + " (add it to routeAccess)")
+			}
+			r.With(h.need(a)).Method(method, pattern, hd)
+		}
+		get := func(pattern string, hf http.HandlerFunc) { route(http.MethodGet, pattern, hf) }
+		get("/kv", h.list)
+		get("/kv/*", h.get)
+		route(http.MethodPut, "/kv/*", http.HandlerFunc(h.put))
+		route(http.MethodDelete, "/kv/*", http.HandlerFunc(h.del))
+		route(http.MethodPost, "/txn", http.HandlerFunc(h.txn))
+		get("/history", h.history)
+		get("/revisions/{rev}", h.revision)
+		get("/diff", h.diff)
+		route(http.MethodPost, "/rollback", http.HandlerFunc(h.rollback))
+		get("/status", h.status)
+		get("/sources", h.listSources)
+		get("/layers/*", h.layers)
+		get("/audit/verify", h.auditVerify)
+		get("/backup", h.backup)
+		get("/tokens", h.listTokens)
+		route(http.MethodPost, "/tokens", http.HandlerFunc(h.createToken))
+		route(http.MethodDelete, "/tokens/{name}", http.HandlerFunc(h.revokeToken))
 		if h.opts.hub != nil {
-			r.Method(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm})
+			route(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm})
 		}
 	})
 	if h.opts.hub == nil {
 		return r
 	}
-	gs := NewGRPCServer(st, h.opts.hub, append([]GRPCOption{WithGRPCLogger(h.opts.logger), withWatchMetrics(wm)}, h.opts.grpcOpts...)...)
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc") {
-			gs.ServeHTTP(w, req)
-			return
-		}
-		r.ServeHTTP(w, req)
-	})
+	gs := NewGRPCServer(st, h.opts.hub, append([]GRPCOption{WithGRPCLogger(h.opts.logger), withWatchMetrics(wm), WithGRPCAuth(h.opts.auth)}, h.opts.grpcOpts...)...)
+	return &grpcSplit{grpc: gs, api: r}
+}
+
+// grpcSplit sends gRPC requests (HTTP/2, application/grpc) to the gRPC
+// server and the others to the HTTP API.
+type grpcSplit struct {
+	grpc http.Handler
+	api  *chi.Mux
+}
+
+func (s *grpcSplit) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc") {
+		s.grpc.ServeHTTP(w, req)
+		return
+	}
+	s.api.ServeHTTP(w, req)
 }
 
 func (h *handler) crossOriginGuard(next http.Handler) http.Handler {

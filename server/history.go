@@ -198,6 +198,13 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 		}
 		scope.Prefix = p
 	}
+	target := scope.Key
+	if target == "" {
+		target = scope.Prefix // "" with all:true: the whole keyspace
+	}
+	if !h.authorize(w, r, api.PermissionWrite, target) {
+		return
+	}
 	if req.To < 1 {
 		h.fail(w, r, errorf(http.StatusNotFound, api.CodeRevisionGone,
 			"revision %d does not exist: revisions start at 1", req.To))

@@ -83,6 +83,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	wm := newWatchMetrics(reg)
+	auth, err := startAuth(ctx, cfg, st, logger)
+	if err != nil {
+		stopSources()
+		sources.close()
+		closeStore(st, logger)
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -105,6 +112,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			WithHub(hub),
 			withSharedMetrics(reg, wm),
 			withSources(sources),
+			WithAuth(auth),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -114,7 +122,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// preface (gRPC clients) go to the native gRPC server, the others to
 	// the HTTP server.
 	mux := newPortMux(ln)
-	gs := NewGRPCServer(st, hub, WithGRPCLogger(logger), withWatchMetrics(wm))
+	gs := NewGRPCServer(st, hub, WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(mux.http) }()
 	go gs.Serve(mux.grpc)
@@ -162,6 +170,35 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// startAuth returns the Auth of the daemon, or nil when authentication is
+// off (dev mode: loopback, no --auth), which it logs. With authentication
+// on and no token in the store, it creates the bootstrap admin token and
+// logs its secret, once.
+func startAuth(ctx context.Context, cfg Config, st *audit.Store, logger *slog.Logger) (*Auth, error) {
+	if !cfg.AuthOn() {
+		logger.Warn("auth is off: anyone who can reach " + cfg.HTTPAddr + " may read and change everything (dev mode: loopback address without --auth)")
+		return nil, nil
+	}
+	a, err := NewAuth(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("load tokens: %w", err)
+	}
+	secret, err := a.Bootstrap(ctx, cfg.BootstrapToken)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case secret != "" && cfg.BootstrapToken != "":
+		logger.Info("auth is on; created the admin token " + BootstrapTokenName + " from " + EnvPrefix + "BOOTSTRAP_TOKEN")
+	case secret != "":
+		logger.Warn("auth is on; created the admin token "+BootstrapTokenName+": store it now, it is not shown again",
+			"token", secret)
+	default:
+		logger.Info("auth is on")
+	}
+	return a, nil
 }
 
 func closeStore(st *audit.Store, logger *slog.Logger) {

@@ -55,6 +55,11 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	for _, o := range req.Ops {
+		if !h.authorize(w, r, api.PermissionWrite, o.Key) {
+			return
+		}
+	}
 	reason := req.Reason
 	if reason == "" {
 		reason = r.Header.Get(api.HeaderReason)

@@ -10,6 +10,8 @@
 //	2  usage: unknown command or flag, wrong arguments, invalid key
 //	3  not found: the key or the revision does not exist
 //	4  conflict: a compare-and-set (--if-mod-rev, --expect-rev) failed
+//	5  not allowed: configd wants a token (401) or the token lacks the
+//	   right (403)
 package cli
 
 import (
@@ -34,6 +36,7 @@ const (
 	ExitUsage    = 2
 	ExitNotFound = 3
 	ExitConflict = 4
+	ExitDenied   = 5
 )
 
 // DefaultAddr is the address of configd when neither --addr nor
@@ -42,6 +45,9 @@ const DefaultAddr = "127.0.0.1:7700"
 
 // EnvAddr is the environment variable that sets the default of --addr.
 const EnvAddr = "CONFIGD_ADDR"
+
+// EnvToken is the environment variable that sets the default of --token.
+const EnvToken = "CONFIGD_TOKEN"
 
 // Version is configctl's version, set at link time with
 // -ldflags "-X github.com/configd/configd/internal/cli.Version=v1.2.3".
@@ -53,7 +59,8 @@ const exitCodeHelp = `Exit codes:
   1  error, including configd not reachable
   2  usage error (bad command, flag, argument or key)
   3  not found (key or revision)
-  4  conflict (a --if-mod-rev or --expect-rev check failed)`
+  4  conflict (a --if-mod-rev or --expect-rev check failed)
+  5  not allowed: no valid token (HTTP 401) or the token lacks the right (403)`
 
 // Main runs configctl with args (without the program name) and returns its
 // exit code. It reads CONFIGD_ADDR, USER and the host name from the process.
@@ -72,7 +79,11 @@ type app struct {
 	output  string
 	reason  string
 	actor   string
+	token   string
 	timeout time.Duration
+	// actorSet: --as was given; with a token the actor is otherwise the
+	// token's name, and only an admin token may claim another.
+	actorSet bool
 
 	// ran is set once cobra has parsed the command line and validated the
 	// arguments: an error before that is a usage error.
@@ -108,6 +119,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if errors.Is(err, client.ErrUnreachable) {
 		msg += " (is configd running? set --addr or " + EnvAddr + ")"
 	}
+	if errors.Is(err, client.ErrUnauthenticated) {
+		msg += " (set --token or " + EnvToken + ")"
+	}
 	fmt.Fprintf(a.stderr, "configctl: %s\n", msg)
 	return code
 }
@@ -122,6 +136,8 @@ func exitCode(err error, ran bool) int {
 		return ExitNotFound
 	case errors.Is(err, client.ErrConflict):
 		return ExitConflict
+	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrForbidden):
+		return ExitDenied
 	}
 	return ExitError
 }
@@ -156,6 +172,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 			if a.timeout < 0 {
 				return usagef("--timeout %v: must not be negative", a.timeout)
 			}
+			a.actorSet = cmd.Flags().Changed("as")
 			return nil
 		},
 	}
@@ -171,6 +188,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&a.reason, "reason", "", "why the change is made, recorded in its revision")
 	pf.StringVar(&a.actor, "as", defaultActor(a.getenv), "who makes the change, recorded in its revision")
+	pf.StringVar(&a.token, "token", a.getenv(EnvToken), "bearer token for configd when it requires authentication (env "+EnvToken+")")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for configd (0: no limit)")
 
 	root.AddCommand(
@@ -178,7 +196,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 		a.historyCmd(), a.revCmd(), a.diffCmd(), a.rollbackCmd(),
 		a.applyCmd(), a.exportCmd(), a.watchCmd(), a.sourcesCmd(),
 		a.statusCmd(), a.versionCmd(),
-		a.auditCmd(), a.backupCmd(),
+		a.auditCmd(), a.backupCmd(), a.tokenCmd(),
 	)
 	return root
 }
@@ -190,8 +208,13 @@ func (a *app) client() (*client.Client, error) {
 	if a.c != nil {
 		return a.c, nil
 	}
+	actor := a.actor
+	if a.token != "" && !a.actorSet {
+		actor = "" // configd records the token's name
+	}
 	c, err := client.New(a.addr,
-		client.WithActor(a.actor),
+		client.WithActor(actor),
+		client.WithToken(a.token),
 		client.WithUserAgent("configctl/"+version()),
 		client.WithTimeout(a.timeout),
 	)

@@ -54,6 +54,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 	if c.opts.userAgent != "" {
 		hreq.Header.Set("User-Agent", c.opts.userAgent)
 	}
+	c.authorize(hreq)
 	if c.opts.actor != "" {
 		hreq.Header.Set(api.HeaderActor, c.opts.actor)
 	}

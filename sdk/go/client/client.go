@@ -44,6 +44,7 @@ type Option func(*options)
 type options struct {
 	httpClient *http.Client
 	actor      string
+	token      string
 	userAgent  string
 	timeout    time.Duration
 }
@@ -57,6 +58,12 @@ func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.httpCl
 // in every revision the Client creates. It is sent in the api.HeaderActor
 // header. Without it configd records its own default.
 func WithActor(actor string) Option { return func(o *options) { o.actor = actor } }
+
+// WithToken authenticates the Client's requests with a bearer token
+// (configctl token create, or configd's bootstrap admin token), sent as
+// "Authorization: Bearer <token>". configd then records the token's name
+// as the actor; WithActor counts only for a token with admin on every key.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
 // WithUserAgent sets the User-Agent header (default DefaultUserAgent).
 func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
@@ -171,6 +178,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	if c.opts.actor != "" && hreq.Header.Get(api.HeaderActor) == "" {
 		hreq.Header.Set(api.HeaderActor, c.opts.actor)
 	}
+	c.authorize(hreq)
 
 	resp, err := c.opts.httpClient.Do(hreq)
 	if err != nil {
@@ -192,6 +200,13 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 		return fmt.Errorf("client: decoding the answer of configd at %s to %s %s: %w", c.addr, req.method, req.path, err)
 	}
 	return nil
+}
+
+// authorize adds the bearer token, if the Client has one.
+func (c *Client) authorize(hreq *http.Request) {
+	if c.opts.token != "" {
+		hreq.Header.Set(api.HeaderAuthorization, "Bearer "+c.opts.token)
+	}
 }
 
 // kvPath returns the escaped path of key under /v1/kv/. Each segment is

@@ -36,6 +36,11 @@ var (
 	ErrBadContentType = errors.New("bad content type")
 	// ErrInvalidValue: the value does not parse under its content type.
 	ErrInvalidValue = errors.New("invalid value")
+	// ErrUnauthenticated: configd wants a bearer token (WithToken), or does
+	// not know (or has revoked) the one sent.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden: the token lacks the permission the request needs.
+	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: configd cannot serve the request now.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrInternal: configd failed on its side.
@@ -48,17 +53,19 @@ var (
 
 // codeSentinels maps each api error code to its sentinel.
 var codeSentinels = map[string]error{
-	api.CodeNotFound:       ErrNotFound,
-	api.CodeRevisionGone:   ErrRevisionGone,
-	api.CodeConflict:       ErrConflict,
-	api.CodeBadKey:         ErrBadKey,
-	api.CodeBadRequest:     ErrBadRequest,
-	api.CodeBadRevision:    ErrBadRevision,
-	api.CodeTooLarge:       ErrTooLarge,
-	api.CodeBadContentType: ErrBadContentType,
-	api.CodeInvalidValue:   ErrInvalidValue,
-	api.CodeUnavailable:    ErrUnavailable,
-	api.CodeInternal:       ErrInternal,
+	api.CodeNotFound:        ErrNotFound,
+	api.CodeRevisionGone:    ErrRevisionGone,
+	api.CodeConflict:        ErrConflict,
+	api.CodeBadKey:          ErrBadKey,
+	api.CodeBadRequest:      ErrBadRequest,
+	api.CodeBadRevision:     ErrBadRevision,
+	api.CodeTooLarge:        ErrTooLarge,
+	api.CodeBadContentType:  ErrBadContentType,
+	api.CodeInvalidValue:    ErrInvalidValue,
+	api.CodeUnavailable:     ErrUnavailable,
+	api.CodeInternal:        ErrInternal,
+	api.CodeUnauthenticated: ErrUnauthenticated,
+	api.CodeForbidden:       ErrForbidden,
 }
 
 // statusSentinels is the fallback for answers without a known code (a proxy
@@ -71,6 +78,8 @@ var statusSentinels = map[int]error{
 	http.StatusUnsupportedMediaType:  ErrBadContentType,
 	http.StatusUnprocessableEntity:   ErrInvalidValue,
 	http.StatusServiceUnavailable:    ErrUnavailable,
+	http.StatusUnauthorized:          ErrUnauthenticated,
+	http.StatusForbidden:             ErrForbidden,
 	http.StatusInternalServerError:   ErrInternal,
 }
 

@@ -37,6 +37,7 @@ type options struct {
 	timeout  time.Duration
 	logger   *slog.Logger
 	dial     []grpc.DialOption
+	token    string
 }
 
 // WithAddress names the configd instances to use, as host:port. The client
@@ -86,6 +87,7 @@ func buildOptions(opts []Option) (options, error) {
 	if env := os.Getenv(EnvAddress); env != "" {
 		o.addrs = splitAddrs(env)
 	}
+	o.token = os.Getenv(EnvToken)
 	for _, opt := range opts {
 		opt(&o)
 	}

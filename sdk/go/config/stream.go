@@ -58,6 +58,7 @@ func (c *Client) dialOptions() []grpc.DialOption {
 			MinConnectTimeout: connect,
 		}),
 	}
+	opts = append(opts, tokenDialOptions(c.opts.token)...)
 	return append(opts, c.opts.dial...)
 }
 

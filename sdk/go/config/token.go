@@ -1,0 +1,66 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// EnvToken is the environment variable the client reads its bearer token
+// from when WithToken is not given.
+const EnvToken = "CONFIGD_TOKEN"
+
+// WithToken authenticates the client to a configd that requires tokens
+// (see configctl token create). The token is sent with every call as
+// "authorization: Bearer <token>" metadata; the client mirrors only what
+// the token may read. Over a plaintext connection it is sent only to a
+// loopback address: to reach another host, give TLS credentials with
+// WithDialOptions(grpc.WithTransportCredentials(...)). Without this option
+// the client reads CONFIGD_TOKEN.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// tokenCreds sends a bearer token with each RPC.
+type tokenCreds struct{ token string }
+
+var _ credentials.PerRPCCredentials = tokenCreds{}
+
+// GetRequestMetadata refuses to put the token on the wire in clear text
+// unless the server is on this machine.
+func (c tokenCreds) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
+	ri, _ := credentials.RequestInfoFromContext(ctx)
+	if credentials.CheckSecurityLevel(ri.AuthInfo, credentials.PrivacyAndIntegrity) != nil {
+		host := ""
+		if len(uri) > 0 {
+			if u, err := url.Parse(uri[0]); err == nil {
+				host = u.Hostname()
+			}
+		}
+		if !loopbackHost(host) {
+			return nil, fmt.Errorf("config: not sending the token over a plaintext connection to %q: use TLS (WithDialOptions with grpc.WithTransportCredentials) or a loopback address", host)
+		}
+	}
+	return map[string]string{"authorization": "Bearer " + c.token}, nil
+}
+
+// RequireTransportSecurity is false so that loopback connections may be
+// plaintext; GetRequestMetadata enforces the rest.
+func (tokenCreds) RequireTransportSecurity() bool { return false }
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func tokenDialOptions(token string) []grpc.DialOption {
+	if token == "" {
+		return nil
+	}
+	return []grpc.DialOption{grpc.WithPerRPCCredentials(tokenCreds{token: token})}
+}

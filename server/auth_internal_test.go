@@ -1,0 +1,409 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/watcher"
+)
+
+// authEnv is a store with tokens, behind the HTTP API with authentication
+// on.
+type authEnv struct {
+	t       *testing.T
+	st      *audit.Store
+	hub     *watcher.Hub
+	auth    *Auth
+	h       http.Handler
+	ts      *httptest.Server
+	secrets map[string]string // token name → secret
+}
+
+var testTokens = map[string][]api.Grant{
+	"reader-app": {{Permission: "read", Prefix: "app/"}},
+	"reader-db":  {{Permission: "read", Prefix: "db/"}},
+	"writer-app": {{Permission: "write", Prefix: "app/"}},
+	"reader-all": {{Permission: "read", Prefix: ""}},
+	"writer-all": {{Permission: "write", Prefix: ""}},
+}
+
+func newAuthEnv(t *testing.T) *authEnv {
+	t.Helper()
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var hub *watcher.Hub
+	st, err := audit.Open(ctx, filepath.Join(t.TempDir(), "configd.db"), audit.WithLogger(logger),
+		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub = watcher.New(st, st.Rev())
+	a, err := NewAuth(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &authEnv{t: t, st: st, hub: hub, auth: a, secrets: map[string]string{}}
+	admin, err := a.Bootstrap(ctx, "")
+	if err != nil || !strings.HasPrefix(admin, TokenPrefix) {
+		t.Fatalf("bootstrap: %q, %v", admin, err)
+	}
+	e.secrets[BootstrapTokenName] = admin
+	for name, gs := range testTokens {
+		secret, _, err := a.CreateToken(ctx, name, gs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.secrets[name] = secret
+	}
+	if _, err := st.Commit(ctx, audit.Txn{Actor: "seed", Origin: "test", Ops: []audit.Op{
+		audit.Put("app/x", []byte("1"), ""), audit.Put("db/x", []byte("1"), "")}}); err != nil {
+		t.Fatal(err)
+	}
+	e.h = NewHandler(st, WithLogger(logger), WithHub(hub), WithAuth(a))
+	e.ts = httptest.NewServer(e.h)
+	t.Cleanup(func() { e.ts.Close(); hub.Close(); st.Close() })
+	return e
+}
+
+func (e *authEnv) do(method, path, body, token string, headers ...string) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" && method != http.MethodPut {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.secrets[token])
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	hc := *e.ts.Client()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// routeCase exercises one rule of routeAccess: deny is a token lacking the
+// right ("" when any valid token will do), allow one that has it.
+type routeCase struct {
+	rule         string
+	method, path string
+	body         string
+	deny, allow  string
+}
+
+var routeCases = []routeCase{
+	{rule: "GET /", method: "GET", path: "/"},
+	{rule: "GET /healthz", method: "GET", path: "/healthz"},
+	{rule: "GET /readyz", method: "GET", path: "/readyz"},
+	{rule: "GET /metrics", method: "GET", path: "/metrics"},
+	{rule: "* /ui/*", method: "GET", path: "/ui/", deny: "writer-all", allow: "admin"},
+	{rule: "GET /v1/kv", method: "GET", path: "/v1/kv?prefix=app/", deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/kv/*", method: "GET", path: "/v1/kv/app/x", deny: "reader-db", allow: "reader-app"},
+	{rule: "PUT /v1/kv/*", method: "PUT", path: "/v1/kv/app/y", body: "v", deny: "reader-app", allow: "writer-app"},
+	{rule: "DELETE /v1/kv/*", method: "DELETE", path: "/v1/kv/app/y", deny: "reader-all", allow: "writer-app"},
+	{rule: "GET /v1/layers/*", method: "GET", path: "/v1/layers/app/x", deny: "reader-db", allow: "reader-app"},
+	{rule: "POST /v1/txn", method: "POST", path: "/v1/txn", body: `{"ops":[{"op":"put","key":"app/t","value":"1"},{"op":"put","key":"db/t","value":"1"}]}`,
+		deny: "writer-app", allow: "writer-all"},
+	{rule: "POST /v1/rollback", method: "POST", path: "/v1/rollback", body: `{"prefix":"app/","to":1}`, deny: "reader-app", allow: "writer-app"},
+	{rule: "GET /v1/history", method: "GET", path: "/v1/history?prefix=app/", deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/diff", method: "GET", path: "/v1/diff?from=1&key=app/x", deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/revisions/{rev}", method: "GET", path: "/v1/revisions/1", deny: "reader-app", allow: "reader-all"},
+	{rule: "GET /v1/watch", method: "GET", path: "/v1/watch?prefix=app/&since=1&wait=0s", deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/status", method: "GET", path: "/v1/status", allow: "reader-db"},
+	{rule: "GET /v1/sources", method: "GET", path: "/v1/sources", allow: "reader-db"},
+	{rule: "GET /v1/audit/verify", method: "GET", path: "/v1/audit/verify", deny: "writer-all", allow: "admin"},
+	{rule: "GET /v1/backup", method: "GET", path: "/v1/backup", deny: "writer-all", allow: "admin"},
+	{rule: "GET /v1/tokens", method: "GET", path: "/v1/tokens", deny: "writer-all", allow: "admin"},
+	{rule: "POST /v1/tokens", method: "POST", path: "/v1/tokens", body: `{"name":"new","grants":[{"permission":"read","prefix":"app"}]}`,
+		deny: "writer-all", allow: "admin"},
+	{rule: "DELETE /v1/tokens/{name}", method: "DELETE", path: "/v1/tokens/new", deny: "writer-all", allow: "admin"},
+}
+
+// ruleOf is the routeAccess key of a route chi.Walk reports.
+func ruleOf(method, route string) string {
+	if strings.HasPrefix(route, "/ui/") {
+		return "* /ui/*"
+	}
+	return method + " " + route
+}
+
+// TestEveryRouteHasAnAccessRule walks the router: a route added without a
+// rule in routeAccess, or without a case in routeCases, fails here.
+func TestEveryRouteHasAnAccessRule(t *testing.T) {
+	e := newAuthEnv(t)
+	cased := map[string]bool{}
+	for _, c := range routeCases {
+		cased[c.rule] = true
+	}
+	walked := map[string]bool{}
+	err := chi.Walk(e.h.(*grpcSplit).api, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		rule := ruleOf(method, route)
+		walked[rule] = true
+		if _, ok := routeAccess[rule]; !ok {
+			t.Errorf("route %s %s has no access rule in routeAccess", method, route)
+		}
+		if !cased[rule] {
+			t.Errorf("route %s %s has no case in routeCases", method, route)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(walked) < 20 {
+		t.Fatalf("walked only %d routes: %v", len(walked), walked)
+	}
+	for rule := range routeAccess {
+		if !walked[rule] {
+			t.Errorf("routeAccess has %q, which is no route", rule)
+		}
+	}
+}
+
+// TestRouteAccess sends each route's request without a token, with a token
+// lacking the right and with one that has it.
+func TestRouteAccess(t *testing.T) {
+	e := newAuthEnv(t)
+	for _, c := range routeCases {
+		t.Run(c.rule, func(t *testing.T) {
+			rule := routeAccess[c.rule]
+			status, body := e.do(c.method, c.path, c.body, "")
+			if rule.public {
+				if status == http.StatusUnauthorized || status == http.StatusForbidden || status >= 500 {
+					t.Fatalf("public route without a token: %d %s", status, body)
+				}
+				return
+			}
+			if status != http.StatusUnauthorized || !bytes.Contains(body, []byte(`"unauthenticated"`)) {
+				t.Errorf("without a token: %d %s, want 401 unauthenticated", status, body)
+			}
+			if c.deny != "" {
+				status, body = e.do(c.method, c.path, c.body, c.deny)
+				if status != http.StatusForbidden || !bytes.Contains(body, []byte(`"forbidden"`)) || !bytes.Contains(body, []byte(c.deny)) {
+					t.Errorf("with %s: %d %s, want 403 forbidden naming the token", c.deny, status, body)
+				}
+			}
+			status, body = e.do(c.method, c.path, c.body, c.allow)
+			if status >= 400 {
+				t.Errorf("with %s: %d %s, want success", c.allow, status, body)
+			}
+		})
+	}
+}
+
+func TestGlobalHistoryNeedsReadOnEverything(t *testing.T) {
+	e := newAuthEnv(t)
+	if status, body := e.do("GET", "/v1/history", "", "reader-app"); status != http.StatusForbidden {
+		t.Errorf("reader of app/: %d %s, want 403", status, body)
+	}
+	if status, body := e.do("GET", "/v1/history", "", "reader-all"); status != http.StatusOK {
+		t.Errorf("reader of everything: %d %s, want 200", status, body)
+	}
+}
+
+func TestActorIsTheTokenAndOnlyAdminsMayClaimAnother(t *testing.T) {
+	e := newAuthEnv(t)
+	e.do("PUT", "/v1/kv/app/a", "1", "writer-app", api.HeaderActor, "mallory")
+	e.do("PUT", "/v1/kv/app/b", "1", "admin", api.HeaderActor, "alice@laptop")
+	for key, want := range map[string]string{"app/a": "writer-app", "app/b": "alice@laptop"} {
+		_, body := e.do("GET", "/v1/history?key="+key, "", "admin")
+		var hr api.HistoryResponse
+		if err := json.Unmarshal(body, &hr); err != nil || len(hr.Revisions) == 0 {
+			t.Fatalf("history of %s: %s (%v)", key, body, err)
+		}
+		if got := hr.Revisions[0].Actor; got != want {
+			t.Errorf("actor of %s: %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestRevokedTokenIsRefusedAndCounted(t *testing.T) {
+	e := newAuthEnv(t)
+	if status, body := e.do("GET", "/v1/kv/app/x", "", "reader-app"); status != http.StatusOK {
+		t.Fatalf("before revoking: %d %s", status, body)
+	}
+	if status, body := e.do("DELETE", "/v1/tokens/reader-app", "", "admin"); status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	status, body := e.do("GET", "/v1/kv/app/x", "", "reader-app")
+	if status != http.StatusUnauthorized || !bytes.Contains(body, []byte("revoked")) {
+		t.Errorf("after revoking: %d %s, want 401 saying revoked", status, body)
+	}
+	e.do("GET", "/v1/kv/db/x", "", "reader-app")
+	_, metrics := e.do("GET", "/metrics", "", "")
+	for _, want := range []string{`configd_auth_denied_total{reason="revoked_token"} 2`} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// The list shows names and grants, never a secret or a hash.
+	_, list := e.do("GET", "/v1/tokens", "", "admin")
+	if !bytes.Contains(list, []byte(`"reader-app"`)) || !bytes.Contains(list, []byte("revoked_at")) ||
+		bytes.Contains(list, []byte(TokenPrefix)) {
+		t.Errorf("token list: %s", list)
+	}
+}
+
+func TestTokenCreateChecksGrants(t *testing.T) {
+	e := newAuthEnv(t)
+	for _, body := range []string{
+		`{"name":"x","grants":[]}`,
+		`{"name":"x","grants":[{"permission":"root","prefix":""}]}`,
+		`{"name":"bad name","grants":[{"permission":"read","prefix":""}]}`,
+	} {
+		if status, b := e.do("POST", "/v1/tokens", body, "admin"); status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", body, status, b)
+		}
+	}
+	if status, b := e.do("POST", "/v1/tokens", `{"name":"reader-app","grants":[{"permission":"read","prefix":""}]}`, "admin"); status != http.StatusConflict {
+		t.Errorf("duplicate name: %d %s, want 409", status, b)
+	}
+}
+
+func TestPrincipalAllows(t *testing.T) {
+	p := &Principal{Name: "p", Grants: []api.Grant{{Permission: "write", Prefix: "app/"}, {Permission: "read", Prefix: "db/"}}}
+	for _, c := range []struct {
+		perm, target string
+		want         bool
+	}{
+		{"read", "app/x", true}, {"write", "app/x", true}, {"admin", "app/x", false},
+		{"read", "db/x", true}, {"write", "db/x", false},
+		{"read", "apple", false}, {"read", "app", false}, {"read", "", false}, {"read", "app/", true},
+	} {
+		if got := p.Allows(c.perm, c.target); got != c.want {
+			t.Errorf("%s on %q: %v, want %v", c.perm, c.target, got, c.want)
+		}
+	}
+}
+
+func TestBootstrapOnlyWhenNoToken(t *testing.T) {
+	e := newAuthEnv(t)
+	if s, err := e.auth.Bootstrap(context.Background(), "some-long-secret-value"); err != nil || s != "" {
+		t.Errorf("second bootstrap: %q, %v; want nothing done", s, err)
+	}
+}
+
+// grpcAuthClient serves the gRPC API with authentication and returns a
+// client that sends token's secret.
+func (e *authEnv) grpcClient(token string) configdpb.ConfigClient {
+	e.t.Helper()
+	gs := NewGRPCServer(e.st, e.hub, WithGRPCAuth(e.auth))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		secret := e.secrets[token]
+		opts = append(opts, grpc.WithUnaryInterceptor(func(ctx context.Context, m string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, o ...grpc.CallOption) error {
+			return inv(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), m, req, reply, cc, o...)
+		}), grpc.WithStreamInterceptor(func(ctx context.Context, d *grpc.StreamDesc, cc *grpc.ClientConn, m string, s grpc.Streamer, o ...grpc.CallOption) (grpc.ClientStream, error) {
+			return s(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), d, cc, m, o...)
+		}))
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close(); gs.Stop() })
+	return configdpb.NewConfigClient(conn)
+}
+
+func TestGRPCGetAndListAreChecked(t *testing.T) {
+	e := newAuthEnv(t)
+	ctx := context.Background()
+	if _, err := e.grpcClient("").Get(ctx, &configdpb.GetRequest{Key: "app/x"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("Get without a token: %v, want Unauthenticated", err)
+	}
+	c := e.grpcClient("reader-app")
+	if _, err := c.Get(ctx, &configdpb.GetRequest{Key: "app/x"}); err != nil {
+		t.Errorf("Get app/x: %v", err)
+	}
+	if _, err := c.Get(ctx, &configdpb.GetRequest{Key: "db/x"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("Get db/x: %v, want PermissionDenied", err)
+	}
+	if _, err := c.List(ctx, &configdpb.ListRequest{Prefix: "app"}); err != nil {
+		t.Errorf("List app: %v", err)
+	}
+	if _, err := c.List(ctx, &configdpb.ListRequest{Prefix: ""}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("List everything: %v, want PermissionDenied", err)
+	}
+}
+
+// TestGRPCWatchOnlyReceivesGrantedKeys: a watch outside the token's grants
+// is refused; one inside receives only its keys.
+func TestGRPCWatchOnlyReceivesGrantedKeys(t *testing.T) {
+	e := newAuthEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := e.grpcClient("reader-app").Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(id int64, prefixes ...string) {
+		t.Helper()
+		if err := stream.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{Create: &configdpb.WatchCreate{
+			WatchId: id, Prefixes: prefixes, Since: e.st.Rev()}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(1, "db/")
+	msg, err := stream.Recv()
+	if err != nil || msg.GetWatchId() != 1 || msg.GetKind() != configdpb.WatchResponse_CANCELED || msg.GetCode() != api.CodeForbidden {
+		t.Fatalf("watch of db/: %v %v, want CANCELED forbidden", msg, err)
+	}
+	create(2) // everything
+	if msg, err = stream.Recv(); err != nil || msg.GetKind() != configdpb.WatchResponse_CANCELED || msg.GetCode() != api.CodeForbidden {
+		t.Fatalf("watch of everything: %v %v, want CANCELED forbidden", msg, err)
+	}
+	create(3, "app/")
+	if msg, err = stream.Recv(); err != nil || msg.GetKind() != configdpb.WatchResponse_CREATED {
+		t.Fatalf("watch of app/: %v %v, want CREATED", msg, err)
+	}
+	if _, err := e.st.Commit(ctx, audit.Txn{Actor: "t", Origin: "test", Ops: []audit.Op{
+		audit.Put("db/secret", []byte("s"), ""), audit.Put("app/y", []byte("1"), "")}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.GetKind() != configdpb.WatchResponse_CHANGES {
+			continue
+		}
+		if len(msg.GetEvents()) != 1 || msg.GetEvents()[0].GetKv().GetKey() != "app/y" {
+			t.Fatalf("watch of app/ received %v, want only app/y", msg.GetEvents())
+		}
+		return
+	}
+}

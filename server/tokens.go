@@ -1,0 +1,76 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/configd/configd/api"
+)
+
+// errAuthOff answers the token routes when authentication is off: tokens
+// are managed by the Auth that checks them.
+var errAuthOff = errorf(http.StatusNotFound, api.CodeNotFound,
+	"authentication is off: start configd with --auth (or on a non-loopback address) to manage tokens")
+
+// POST /v1/tokens
+func (h *handler) createToken(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if h.opts.auth == nil {
+		h.fail(w, r, errAuthOff)
+		return
+	}
+	var req api.TokenRequest
+	if err := h.decodeBody(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	secret, grants, err := h.opts.auth.CreateToken(r.Context(), req.Name, req.Grants)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.opts.logger.Info("token created", "name", req.Name, "by", ActorFrom(r.Context()))
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, api.TokenCreated{Name: req.Name, Token: secret, Grants: grants})
+}
+
+// GET /v1/tokens
+func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if h.opts.auth == nil {
+		h.fail(w, r, errAuthOff)
+		return
+	}
+	ts, err := h.opts.auth.Tokens(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.TokensResponse{Tokens: ts})
+}
+
+// DELETE /v1/tokens/{name}
+func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if h.opts.auth == nil {
+		h.fail(w, r, errAuthOff)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	if err := h.opts.auth.RevokeToken(r.Context(), name); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.opts.logger.Info("token revoked", "name", name, "by", ActorFrom(r.Context()))
+	w.WriteHeader(http.StatusNoContent)
+}
