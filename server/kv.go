@@ -102,17 +102,7 @@ const formMessage = "Content-Type application/x-www-form-urlencoded is not a val
 
 // PUT /v1/kv/{key...}[?if_mod_rev=N]
 func (h *handler) put(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, "if_mod_rev"); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	key, err := keyParam(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	ifModRev, cas, err := optRevParam(q, "if_mod_rev")
+	key, cas, err := keyWrite(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -127,22 +117,48 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, withKey(err, key))
 		return
 	}
-	op := audit.Put(key, value, ct)
-	if cas {
-		op = op.WithModRev(ifModRev)
-	}
-	rev, err := h.st.Commit(r.Context(), audit.Txn{
-		Actor:  ActorFrom(r.Context()),
-		Reason: r.Header.Get(api.HeaderReason),
-		Origin: OriginAPI,
-		Ops:    []audit.Op{op},
-	})
+	rev, err := h.commitOne(r, cas(audit.Put(key, value, ct)))
 	if err != nil {
 		h.fail(w, r, withKey(err, key))
 		return
 	}
 	setRev(w, rev.Rev)
 	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
+}
+
+// keyWrite parses what PUT and DELETE of a key share: the key and an
+// optional ?if_mod_rev=N, returned as a function that makes an op
+// conditional on it (or leaves it as it is).
+func keyWrite(r *http.Request) (string, func(audit.Op) audit.Op, error) {
+	q := r.URL.Query()
+	if err := checkParams(q, "if_mod_rev"); err != nil {
+		return "", nil, err
+	}
+	key, err := keyParam(r)
+	if err != nil {
+		return "", nil, err
+	}
+	ifModRev, cas, err := optRevParam(q, "if_mod_rev")
+	if err != nil {
+		return "", nil, err
+	}
+	return key, func(op audit.Op) audit.Op {
+		if cas {
+			return op.WithModRev(ifModRev)
+		}
+		return op
+	}, nil
+}
+
+// commitOne commits op as one revision by the request's actor, with the
+// reason from its header.
+func (h *handler) commitOne(r *http.Request, op audit.Op) (audit.Revision, error) {
+	return h.st.Commit(r.Context(), audit.Txn{
+		Actor:  ActorFrom(r.Context()),
+		Reason: r.Header.Get(api.HeaderReason),
+		Origin: OriginAPI,
+		Ops:    []audit.Op{op},
+	})
 }
 
 // readValue reads a PUT body of at most the store's MaxValueSize bytes. A
@@ -174,31 +190,12 @@ func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, err
 
 // DELETE /v1/kv/{key...}[?if_mod_rev=N]
 func (h *handler) del(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, "if_mod_rev"); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	key, err := keyParam(r)
+	key, cas, err := keyWrite(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	ifModRev, cas, err := optRevParam(q, "if_mod_rev")
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	op := audit.Delete(key)
-	if cas {
-		op = op.WithModRev(ifModRev)
-	}
-	rev, err := h.st.Commit(r.Context(), audit.Txn{
-		Actor:  ActorFrom(r.Context()),
-		Reason: r.Header.Get(api.HeaderReason),
-		Origin: OriginAPI,
-		Ops:    []audit.Op{op},
-	})
+	rev, err := h.commitOne(r, cas(audit.Delete(key)))
 	if err != nil {
 		h.fail(w, r, withKey(err, key))
 		return
