@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"math"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -79,47 +77,10 @@ func treeValue(kv audit.KeyValue) any {
 	case api.TypeYAML:
 		var v any
 		if err := yaml.Unmarshal(kv.Value, &v); err == nil {
-			return jsonCompatible(v)
+			return api.JSONCompatible(v)
 		}
 	}
 	s, _ := api.EncodeValue(kv.Value)
 	return s
 }
 
-// jsonCompatible converts what yaml.v3 decodes into values encoding/json
-// can marshal: maps with non-string keys get their keys printed, and
-// floats JSON has no number for (.nan, .inf) become strings.
-func jsonCompatible(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = jsonCompatible(e)
-		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[fmt.Sprint(k)] = jsonCompatible(e)
-		}
-		return m
-	case []any:
-		for i, e := range v {
-			v[i] = jsonCompatible(e)
-		}
-		return v
-	case float64:
-		switch {
-		case math.IsNaN(v):
-			return ".nan"
-		case math.IsInf(v, 1):
-			return ".inf"
-		case math.IsInf(v, -1):
-			return "-.inf"
-		}
-		return v
-	case []byte:
-		s, _ := api.EncodeValue(v)
-		return s
-	}
-	return v
-}

@@ -10,14 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-)
 
-// Content types of values, as configd names them.
-const (
-	typeText   = "text/plain"
-	typeJSON   = "application/json"
-	typeYAML   = "application/yaml"
-	typeBinary = "application/octet-stream"
+	"github.com/configd/configd/api"
 )
 
 // entry is one key's value with every typed form the getters can return,
@@ -53,12 +47,12 @@ type entry struct {
 
 func newEntry(raw []byte, contentType string, createRev, modRev, version int64) *entry {
 	if contentType == "" {
-		contentType = typeText
+		contentType = api.TypeText
 	}
 	e := &entry{raw: raw, contentType: contentType, createRev: createRev, modRev: modRev, version: version}
 	e.tree, e.text = string(raw), string(raw)
 	switch contentType {
-	case typeJSON:
+	case api.TypeJSON:
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber() // keep 64-bit integers exact
 		var v any
@@ -70,10 +64,10 @@ func newEntry(raw []byte, contentType string, createRev, modRev, version int64) 
 				e.text = string(bytes.TrimSpace(raw))
 			}
 		}
-	case typeYAML:
+	case api.TypeYAML:
 		var v any
 		if err := yaml.Unmarshal(raw, &v); err == nil {
-			v = fromYAML(v)
+			v = api.JSONCompatible(v)
 			e.tree = v
 			switch v.(type) {
 			case map[string]any, []any:
@@ -197,48 +191,4 @@ func textOf(x any) string {
 		return fmt.Sprint(x)
 	}
 	return string(b)
-}
-
-// fromYAML converts what yaml.v3 decodes into the shapes JSON decodes to:
-// maps keyed by strings, numbers as json.Number, times as RFC 3339 text.
-func fromYAML(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = fromYAML(e)
-		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[fmt.Sprint(k)] = fromYAML(e)
-		}
-		return m
-	case []any:
-		for i, e := range v {
-			v[i] = fromYAML(e)
-		}
-		return v
-	case int:
-		return json.Number(strconv.Itoa(v))
-	case int64:
-		return json.Number(strconv.FormatInt(v, 10))
-	case uint64:
-		return json.Number(strconv.FormatUint(v, 10))
-	case float64:
-		switch {
-		case math.IsNaN(v):
-			return ".nan"
-		case math.IsInf(v, 1):
-			return ".inf"
-		case math.IsInf(v, -1):
-			return "-.inf"
-		}
-		return json.Number(strconv.FormatFloat(v, 'g', -1, 64))
-	case time.Time:
-		return v.Format(time.RFC3339Nano)
-	case []byte:
-		return string(v)
-	}
-	return v
 }

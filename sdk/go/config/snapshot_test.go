@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/configd/configd/api"
 )
 
 func TestSnapshotFileRoundTrip(t *testing.T) {
 	root := trieOf("db/timeout", "5s", "db/conf", "application/json:{\"a\":1}")
 	b := builder{root: root, gen: 2}
-	b.put("bin", newEntry([]byte{0, 0xff, 'x'}, typeBinary, 3, 4, 2))
+	b.put("bin", newEntry([]byte{0, 0xff, 'x'}, api.TypeBinary, 3, 4, 2))
 	path := filepath.Join(t.TempDir(), "config.snapshot")
 	data, err := encodeSnapshot("app/", 42, b.root, time.Unix(1, 0))
 	if err != nil {
@@ -30,7 +32,7 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 		t.Fatalf("body = %+v", body)
 	}
 	bin := body.KVs[0]
-	if got, _ := bin.Bytes(); bin.Key != "app/bin" || !bytes.Equal(got, []byte{0, 0xff, 'x'}) || bin.ModRev != 4 || bin.ContentType != typeBinary {
+	if got, _ := bin.Bytes(); bin.Key != "app/bin" || !bytes.Equal(got, []byte{0, 0xff, 'x'}) || bin.ModRev != 4 || bin.ContentType != api.TypeBinary {
 		t.Fatalf("binary value = %+v", bin)
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/configd/configd/api"
 )
 
 // valueOf is the Value of one key holding raw with content type ct.
@@ -20,8 +22,8 @@ func valueOf(raw, ct string) Value {
 func trieOf(kvs ...string) *node {
 	b := builder{root: &node{gen: 1}, gen: 1}
 	for i := 0; i+1 < len(kvs); i += 2 {
-		ct, v := typeText, kvs[i+1]
-		for _, t := range []string{typeJSON, typeYAML} {
+		ct, v := api.TypeText, kvs[i+1]
+		for _, t := range []string{api.TypeJSON, api.TypeYAML} {
 			if rest, ok := strings.CutPrefix(v, t+":"); ok {
 				ct, v = t, rest
 			}
@@ -42,29 +44,29 @@ func TestTypedGetters(t *testing.T) {
 		list          []string
 		m             map[string]string
 	}{
-		{name: "text", raw: "hello", ct: typeText, str: "hello", i: -1, b: true, f: -1, d: -1, list: []string{"hello"}, m: nil},
-		{name: "int text", raw: " 42 ", ct: typeText, str: " 42 ", i: 42, b: true, f: 42, d: -1, list: []string{"42"}},
-		{name: "integral float", raw: "42.0", ct: typeText, str: "42.0", i: 42, b: true, f: 42, d: -1, list: []string{"42.0"}},
-		{name: "float", raw: "2.5", ct: typeText, str: "2.5", i: -1, b: true, f: 2.5, d: -1, list: []string{"2.5"}},
-		{name: "bool", raw: "true", ct: typeText, str: "true", i: -1, b: true, f: -1, d: -1, list: []string{"true"}},
-		{name: "bool off", raw: "Off", ct: typeText, str: "Off", i: -1, b: false, f: -1, d: -1, list: []string{"Off"}},
-		{name: "zero", raw: "0", ct: typeText, str: "0", i: 0, b: false, f: 0, d: 0, list: []string{"0"}},
-		{name: "duration", raw: "1m30s", ct: typeText, str: "1m30s", i: -1, b: true, f: -1, d: 90 * time.Second, list: []string{"1m30s"}},
-		{name: "bare number is no duration", raw: "5", ct: typeText, str: "5", i: 5, b: true, f: 5, d: -1, list: []string{"5"}},
-		{name: "comma list", raw: "a, b,,c ", ct: typeText, str: "a, b,,c ", i: -1, b: true, f: -1, d: -1, list: []string{"a", "b", "c"}},
-		{name: "text map", raw: "a=1, b = 2", ct: typeText, str: "a=1, b = 2", i: -1, b: true, f: -1, d: -1, list: []string{"a=1", "b = 2"}, m: map[string]string{"a": "1", "b": "2"}},
-		{name: "empty", raw: "", ct: typeText, str: "", i: -1, b: true, f: -1, d: -1, list: []string{}},
-		{name: "json string", raw: `"5s"`, ct: typeJSON, str: "5s", i: -1, b: true, f: -1, d: 5 * time.Second, list: []string{"5s"}},
-		{name: "json number", raw: `12`, ct: typeJSON, str: "12", i: 12, b: true, f: 12, d: -1, list: []string{"12"}},
-		{name: "json bool", raw: `false`, ct: typeJSON, str: "false", i: -1, b: false, f: -1, d: -1, list: []string{"false"}},
-		{name: "json list", raw: `["x", 2, true]`, ct: typeJSON, str: `["x", 2, true]`, i: -1, b: true, f: -1, d: -1, list: []string{"x", "2", "true"}},
-		{name: "json object", raw: ` {"a":"x","n":1,"o":{"p":2}} `, ct: typeJSON, str: `{"a":"x","n":1,"o":{"p":2}}`, i: -1, b: true, f: -1, d: -1, list: nil,
+		{name: "text", raw: "hello", ct: api.TypeText, str: "hello", i: -1, b: true, f: -1, d: -1, list: []string{"hello"}, m: nil},
+		{name: "int text", raw: " 42 ", ct: api.TypeText, str: " 42 ", i: 42, b: true, f: 42, d: -1, list: []string{"42"}},
+		{name: "integral float", raw: "42.0", ct: api.TypeText, str: "42.0", i: 42, b: true, f: 42, d: -1, list: []string{"42.0"}},
+		{name: "float", raw: "2.5", ct: api.TypeText, str: "2.5", i: -1, b: true, f: 2.5, d: -1, list: []string{"2.5"}},
+		{name: "bool", raw: "true", ct: api.TypeText, str: "true", i: -1, b: true, f: -1, d: -1, list: []string{"true"}},
+		{name: "bool off", raw: "Off", ct: api.TypeText, str: "Off", i: -1, b: false, f: -1, d: -1, list: []string{"Off"}},
+		{name: "zero", raw: "0", ct: api.TypeText, str: "0", i: 0, b: false, f: 0, d: 0, list: []string{"0"}},
+		{name: "duration", raw: "1m30s", ct: api.TypeText, str: "1m30s", i: -1, b: true, f: -1, d: 90 * time.Second, list: []string{"1m30s"}},
+		{name: "bare number is no duration", raw: "5", ct: api.TypeText, str: "5", i: 5, b: true, f: 5, d: -1, list: []string{"5"}},
+		{name: "comma list", raw: "a, b,,c ", ct: api.TypeText, str: "a, b,,c ", i: -1, b: true, f: -1, d: -1, list: []string{"a", "b", "c"}},
+		{name: "text map", raw: "a=1, b = 2", ct: api.TypeText, str: "a=1, b = 2", i: -1, b: true, f: -1, d: -1, list: []string{"a=1", "b = 2"}, m: map[string]string{"a": "1", "b": "2"}},
+		{name: "empty", raw: "", ct: api.TypeText, str: "", i: -1, b: true, f: -1, d: -1, list: []string{}},
+		{name: "json string", raw: `"5s"`, ct: api.TypeJSON, str: "5s", i: -1, b: true, f: -1, d: 5 * time.Second, list: []string{"5s"}},
+		{name: "json number", raw: `12`, ct: api.TypeJSON, str: "12", i: 12, b: true, f: 12, d: -1, list: []string{"12"}},
+		{name: "json bool", raw: `false`, ct: api.TypeJSON, str: "false", i: -1, b: false, f: -1, d: -1, list: []string{"false"}},
+		{name: "json list", raw: `["x", 2, true]`, ct: api.TypeJSON, str: `["x", 2, true]`, i: -1, b: true, f: -1, d: -1, list: []string{"x", "2", "true"}},
+		{name: "json object", raw: ` {"a":"x","n":1,"o":{"p":2}} `, ct: api.TypeJSON, str: `{"a":"x","n":1,"o":{"p":2}}`, i: -1, b: true, f: -1, d: -1, list: nil,
 			m: map[string]string{"a": "x", "n": "1", "o": `{"p":2}`}},
-		{name: "yaml scalar", raw: "250ms\n", ct: typeYAML, str: "250ms", i: -1, b: true, f: -1, d: 250 * time.Millisecond, list: []string{"250ms"}},
-		{name: "yaml int", raw: "7 # comment\n", ct: typeYAML, str: "7", i: 7, b: true, f: 7, d: -1, list: []string{"7"}},
-		{name: "yaml list", raw: "- a\n- 2\n", ct: typeYAML, str: "- a\n- 2", i: -1, b: true, f: -1, d: -1, list: []string{"a", "2"}},
-		{name: "yaml map", raw: "a: x\nb: 2\n", ct: typeYAML, str: "a: x\nb: 2", i: -1, b: true, f: -1, d: -1, list: nil, m: map[string]string{"a": "x", "b": "2"}},
-		{name: "binary", raw: "\x00\xff", ct: typeBinary, str: "\x00\xff", i: -1, b: true, f: -1, d: -1, list: []string{"\x00\xff"}},
+		{name: "yaml scalar", raw: "250ms\n", ct: api.TypeYAML, str: "250ms", i: -1, b: true, f: -1, d: 250 * time.Millisecond, list: []string{"250ms"}},
+		{name: "yaml int", raw: "7 # comment\n", ct: api.TypeYAML, str: "7", i: 7, b: true, f: 7, d: -1, list: []string{"7"}},
+		{name: "yaml list", raw: "- a\n- 2\n", ct: api.TypeYAML, str: "- a\n- 2", i: -1, b: true, f: -1, d: -1, list: []string{"a", "2"}},
+		{name: "yaml map", raw: "a: x\nb: 2\n", ct: api.TypeYAML, str: "a: x\nb: 2", i: -1, b: true, f: -1, d: -1, list: nil, m: map[string]string{"a": "x", "b": "2"}},
+		{name: "binary", raw: "\x00\xff", ct: api.TypeBinary, str: "\x00\xff", i: -1, b: true, f: -1, d: -1, list: []string{"\x00\xff"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := valueOf(tc.raw, tc.ct)
@@ -118,13 +120,13 @@ func TestMissingValueReturnsDefaults(t *testing.T) {
 }
 
 func TestGettersReturnCopies(t *testing.T) {
-	v := valueOf(`{"a":"1"}`, typeJSON)
+	v := valueOf(`{"a":"1"}`, api.TypeJSON)
 	v.Bytes()[0] = 'X'
 	v.StringMap(nil)["a"] = "changed"
 	if v.String("") != `{"a":"1"}` || v.StringMap(nil)["a"] != "1" {
 		t.Fatal("modifying a returned copy changed the value")
 	}
-	l := valueOf("a,b", typeText)
+	l := valueOf("a,b", api.TypeText)
 	l.StringSlice(nil)[0] = "changed"
 	if l.StringSlice(nil)[0] != "a" {
 		t.Fatal("modifying a returned slice changed the value")
@@ -230,27 +232,27 @@ func TestScanAPrefixIntoAStruct(t *testing.T) {
 
 func TestScanAKey(t *testing.T) {
 	var d time.Duration
-	if err := valueOf("1m", typeText).Scan(&d); err != nil || d != time.Minute {
+	if err := valueOf("1m", api.TypeText).Scan(&d); err != nil || d != time.Minute {
 		t.Fatalf("duration: %v %v", d, err)
 	}
 	var n int
-	if err := valueOf("5", typeText).Scan(&n); err != nil || n != 5 {
+	if err := valueOf("5", api.TypeText).Scan(&n); err != nil || n != 5 {
 		t.Fatalf("int: %v %v", n, err)
 	}
 	var s string
-	if err := valueOf("5", typeJSON).Scan(&s); err != nil || s != "5" {
+	if err := valueOf("5", api.TypeJSON).Scan(&s); err != nil || s != "5" {
 		t.Fatalf("number into string: %q %v", s, err)
 	}
 	var l []int
-	if err := valueOf("[1, 2, 3]", typeJSON).Scan(&l); err != nil || !slices.Equal(l, []int{1, 2, 3}) {
+	if err := valueOf("[1, 2, 3]", api.TypeJSON).Scan(&l); err != nil || !slices.Equal(l, []int{1, 2, 3}) {
 		t.Fatalf("list: %v %v", l, err)
 	}
 	var big int64
-	if err := valueOf("9007199254740993", typeJSON).Scan(&big); err != nil || big != 9007199254740993 {
+	if err := valueOf("9007199254740993", api.TypeJSON).Scan(&big); err != nil || big != 9007199254740993 {
 		t.Fatalf("64-bit integer: %d %v", big, err)
 	}
 	var m map[string]any
-	if err := valueOf("a: [1, x]\n", typeYAML).Scan(&m); err != nil || len(m["a"].([]any)) != 2 {
+	if err := valueOf("a: [1, x]\n", api.TypeYAML).Scan(&m); err != nil || len(m["a"].([]any)) != 2 {
 		t.Fatalf("yaml into map: %v %v", m, err)
 	}
 }
@@ -263,14 +265,14 @@ func TestScanErrorsNameTheMember(t *testing.T) {
 		t.Fatalf("err = %v, want one naming db/port and its value", err)
 	}
 	var small int8
-	if err := valueOf("300", typeText).Scan(&small); err == nil {
+	if err := valueOf("300", api.TypeText).Scan(&small); err == nil {
 		t.Fatal("300 fit in an int8")
 	}
-	if err := valueOf("1", typeText).Scan(small); err == nil {
+	if err := valueOf("1", api.TypeText).Scan(small); err == nil {
 		t.Fatal("Scan into a non-pointer succeeded")
 	}
 	var st struct{ A int }
-	if err := valueOf("[1]", typeJSON).Scan(&st); err == nil {
+	if err := valueOf("[1]", api.TypeJSON).Scan(&st); err == nil {
 		t.Fatal("a list decoded into a struct")
 	}
 }
