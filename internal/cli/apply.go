@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/keyspace"
-	"github.com/configd/configd/sdk/go/client"
 )
 
 const formatHelp = `The file format (what export writes):
@@ -130,23 +128,15 @@ Always YAML, whatever -o says.
 			if a.output == "json" {
 				return usagef("export: the export format is YAML only")
 			}
-			prefix := ""
-			if len(args) == 1 {
-				p, err := keyspace.Prefix(args[0])
-				if err != nil {
-					return usageError{err}
-				}
-				prefix = p
+			prefix, err := prefixArg(args)
+			if err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			var opts []client.ReadOption
-			if rev > 0 {
-				opts = append(opts, client.AtRev(rev))
-			}
-			lr, err := c.List(cmd.Context(), prefix, opts...)
+			lr, err := c.List(cmd.Context(), prefix, atRev(rev)...)
 			if err != nil {
 				return err
 			}

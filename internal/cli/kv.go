@@ -191,11 +191,7 @@ and revisions instead; a value that is not UTF-8 is then base64 with
 			if err != nil {
 				return err
 			}
-			var opts []client.ReadOption
-			if rev > 0 {
-				opts = append(opts, client.AtRev(rev))
-			}
-			kv, err := c.Get(cmd.Context(), key, opts...)
+			kv, err := c.Get(cmd.Context(), key, atRev(rev)...)
 			if err != nil {
 				return keyError(err, key, rev)
 			}
@@ -288,22 +284,15 @@ writes) and the sources of configd.yaml.`,
 				}
 				return a.printLayers(cmd.Context(), args[0])
 			}
-			prefix := ""
-			if len(args) == 1 {
-				p, err := keyspace.Prefix(args[0])
-				if err != nil {
-					return usageError{err}
-				}
-				prefix = p
+			prefix, err := prefixArg(args)
+			if err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			var opts []client.ReadOption
-			if rev > 0 {
-				opts = append(opts, client.AtRev(rev))
-			}
+			opts := atRev(rev)
 			if tree {
 				tr, err := c.Tree(cmd.Context(), prefix, opts...)
 				if err != nil {

@@ -15,6 +15,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/sdk/go/client"
 )
 
 // structured prints v as JSON or YAML when -o asks for it, and reports
@@ -184,4 +186,25 @@ func printChanges(w io.Writer, indent string, changes []api.Change) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// prefixArg returns the canonical prefix of an optional PREFIX argument
+// ("" without one: everything).
+func prefixArg(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", nil
+	}
+	p, err := keyspace.Prefix(args[0])
+	if err != nil {
+		return "", usageError{err}
+	}
+	return p, nil
+}
+
+// atRev is the read option of --rev (none when it is 0: the current state).
+func atRev(rev int64) []client.ReadOption {
+	if rev > 0 {
+		return []client.ReadOption{client.AtRev(rev)}
+	}
+	return nil
 }
