@@ -80,8 +80,18 @@ func TestProxyCutAndRestore(t *testing.T) {
 	if err := roundTrip(); err != nil {
 		t.Fatalf("through the proxy: %v", err)
 	}
-	live, _ := net.Dial("tcp", px.Addr())
-	time.Sleep(50 * time.Millisecond)
+	live, err := net.Dial("tcp", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One echo through it: the proxy holds the connection before the cut.
+	live.SetDeadline(time.Now().Add(time.Second))
+	if _, err := live.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(live, make([]byte, 2)); err != nil {
+		t.Fatalf("echo on the live connection: %v", err)
+	}
 	px.Cut()
 	live.SetReadDeadline(time.Now().Add(time.Second))
 	if _, err := live.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
