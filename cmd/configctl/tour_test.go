@@ -3,18 +3,16 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/internal/proctest"
 )
 
 // configdBin, configctlBin and watchExampleBin (examples/watch) are the binaries the tests run, built once by
@@ -22,66 +20,21 @@ import (
 var configdBin, configctlBin, watchExampleBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "configctl-tour-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	configdBin = filepath.Join(dir, "configd")
-	configctlBin = filepath.Join(dir, "configctl")
-	watchExampleBin = filepath.Join(dir, "watch")
-	for bin, pkg := range map[string]string{
-		configdBin:      "github.com/configd/configd/cmd/configd",
-		configctlBin:    "github.com/configd/configd/cmd/configctl",
-		watchExampleBin: "github.com/configd/configd/examples/watch",
-	} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n", pkg, err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	proctest.Main(m, map[*string]string{
+		&configdBin:      "github.com/configd/configd/cmd/configd",
+		&configctlBin:    "github.com/configd/configd/cmd/configctl",
+		&watchExampleBin: "github.com/configd/configd/examples/watch",
+	})
 }
 
-// waitLimit bounds every wait for the daemon, so that a broken daemon
-// fails the test instead of hanging it.
-const waitLimit = 60 * time.Second
-
-// logBuffer collects the daemon's output and wakes waiters on each write.
-type logBuffer struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	close(b.notify)
-	b.notify = make(chan struct{})
-	return len(p), nil
-}
-
-func (b *logBuffer) snapshot() (string, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String(), b.notify
-}
-
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+const waitLimit = proctest.WaitLimit
 
 // startConfigd runs configd on a fresh data directory and a free port and
 // returns its address once it listens, and a function that stops it with
 // SIGTERM and returns its exit code.
 func startConfigd(t *testing.T) (addr string, stop func() int) {
 	t.Helper()
-	log := &logBuffer{notify: make(chan struct{})}
+	log := proctest.NewLog()
 	cmd := exec.Command(configdBin, "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0")
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = log, log
@@ -101,23 +54,11 @@ func startConfigd(t *testing.T) (addr string, stop func() int) {
 			<-exited
 		}
 	})
-	deadline := time.After(waitLimit)
-	for addr == "" {
-		s, more := log.snapshot()
-		if m := listeningRE.FindStringSubmatch(s); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case <-more:
-		case <-exited:
-			s, _ := log.snapshot()
-			t.Fatalf("configd exited (%v) before listening:\n%s", cmd.ProcessState, s)
-		case <-deadline:
-			s, _ := log.snapshot()
-			t.Fatalf("configd did not log %s within %v:\n%s", listeningRE, waitLimit, s)
-		}
+	m, err := log.Wait(proctest.ListeningRE, exited)
+	if err != nil {
+		t.Fatalf("configd: %v", err)
 	}
+	addr = m[1]
 	return addr, func() int {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -129,17 +70,9 @@ func startConfigd(t *testing.T) (addr string, stop func() int) {
 	}
 }
 
-// cleanEnv is the test's environment without CONFIGD_* variables, so that
+// cleanEnv is the test's environment without CONFIGD_* and USER, so that
 // only what a test sets configures the processes.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONFIGD_") && !strings.HasPrefix(kv, "USER=") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func cleanEnv() []string { return proctest.CleanEnv("USER=") }
 
 // configctl runs the binary like a shell would, with CONFIGD_ADDR=addr and
 // USER=tour, and returns its stdout, stderr and exit code.

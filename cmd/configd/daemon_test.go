@@ -17,89 +17,41 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/internal/proctest"
 )
 
 // bin is the configd binary the tests run, built once by TestMain.
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "configd-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "configd")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build configd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	proctest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd"})
 }
 
-// waitLimit bounds every wait for the daemon, so a broken daemon fails the
-// test instead of hanging it.
-const waitLimit = 60 * time.Second
+const waitLimit = proctest.WaitLimit
 
-// logBuffer collects a process's standard error and wakes waiters on
-// every write.
-type logBuffer struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func newLogBuffer() *logBuffer { return &logBuffer{notify: make(chan struct{})} }
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	close(b.notify)
-	b.notify = make(chan struct{})
-	return len(p), nil
-}
-
-// snapshot returns the text so far and a channel closed at the next write.
-func (b *logBuffer) snapshot() (string, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String(), b.notify
-}
-
-func (b *logBuffer) String() string { s, _ := b.snapshot(); return s }
+var listeningRE = proctest.ListeningRE
 
 // daemon is one configd process.
 type daemon struct {
 	t      testing.TB
 	cmd    *exec.Cmd
-	log    *logBuffer
+	log    *proctest.Log
 	exited chan struct{} // closed when the process has exited and its output is read
 	addr   string        // host:port from the "listening" log line
 	client *http.Client
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 // launch starts configd with args and returns without waiting for it.
 func launch(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, log: newLogBuffer(), exited: make(chan struct{}),
+	d := &daemon{t: t, log: proctest.NewLog(), exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	// Only the flags configure the daemon: no CONFIGD_* from the
 	// environment the tests run in.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONFIGD_") {
-			d.cmd.Env = append(d.cmd.Env, kv)
-		}
-	}
+	d.cmd.Env = proctest.CleanEnv()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start configd: %v", err)
 	}
@@ -133,23 +85,11 @@ func start(t testing.TB, dataDir string, args ...string) *daemon {
 // fails the test if the process exits first or waitLimit passes.
 func (d *daemon) waitLog(re *regexp.Regexp) []string {
 	d.t.Helper()
-	deadline := time.After(waitLimit)
-	for {
-		s, more := d.log.snapshot()
-		if m := re.FindStringSubmatch(s); m != nil {
-			return m
-		}
-		select {
-		case <-more:
-		case <-d.exited:
-			if m := re.FindStringSubmatch(d.log.String()); m != nil {
-				return m
-			}
-			d.t.Fatalf("configd exited (%v) before logging %s; output:\n%s", d.cmd.ProcessState, re, d.log)
-		case <-deadline:
-			d.t.Fatalf("configd did not log %s within %s; output:\n%s", re, waitLimit, d.log)
-		}
+	m, err := d.log.Wait(re, d.exited)
+	if err != nil {
+		d.t.Fatalf("configd (%v): %v", d.cmd.ProcessState, err)
 	}
+	return m
 }
 
 // wait waits for the process to exit and returns its exit code.
