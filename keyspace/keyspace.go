@@ -79,13 +79,6 @@ func Prefix(p string) (string, error) {
 	return trimmed + "/", nil
 }
 
-// Join joins path segments with '/'. Segments that themselves contain '/'
-// are kept as they are, so Join("app", "db/timeout") is "app/db/timeout".
-// The result is not validated.
-func Join(segments ...string) string {
-	return strings.Join(segments, "/")
-}
-
 // InPrefix reports whether key lies under the canonical prefix p (as
 // returned by Prefix).
 func InPrefix(key, p string) bool {

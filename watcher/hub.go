@@ -470,9 +470,6 @@ func (w *Watcher) Next(ctx context.Context) (Batch, error) {
 	}
 }
 
-// Filter returns the watcher's filter, with canonical prefixes.
-func (w *Watcher) Filter() Filter { return w.filter }
-
 // Close stops the watcher and releases it from the hub.
 func (w *Watcher) Close() {
 	w.hub.mu.Lock()
