@@ -12,6 +12,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/watcher"
 )
 
 // httpError is an error the server itself decides on (a malformed
@@ -89,7 +90,7 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		status, body.Code, known = http.StatusUnprocessableEntity, api.CodeInvalidValue, true
 	case errors.Is(err, audit.ErrBadRequest):
 		status, body.Code, known = http.StatusBadRequest, api.CodeBadRequest, true
-	case errors.Is(err, audit.ErrClosed):
+	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
 		status, body.Code, known = http.StatusServiceUnavailable, api.CodeUnavailable, true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away or the server is out of time: nobody is

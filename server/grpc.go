@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
-	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
@@ -109,24 +108,11 @@ func grpcError(err error) error {
 	return status.Error(code, err.Error())
 }
 
-// errorCode is the API error code of a store error, for watch messages.
+// errorCode is the API error code of a store error, for watch messages:
+// the same as the HTTP API gives.
 func errorCode(err error) string {
-	var wf *watchForbidden
-	switch {
-	case errors.As(err, &wf):
-		return api.CodeForbidden
-	case errors.Is(err, keyspace.ErrInvalidKey):
-		return api.CodeBadKey
-	case errors.Is(err, audit.ErrFutureRevision), errors.Is(err, audit.ErrBadRange):
-		return api.CodeBadRevision
-	case errors.Is(err, audit.ErrRevisionGone):
-		return api.CodeRevisionGone
-	case errors.Is(err, audit.ErrBadRequest):
-		return api.CodeBadRequest
-	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
-		return api.CodeUnavailable
-	}
-	return api.CodeInternal
+	_, body, _ := errorBody(err)
+	return body.Code
 }
 
 func pbKV(kv audit.KeyValue) *configdpb.KeyValue {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -119,14 +120,10 @@ func (s *configService) checkWatch(ctx context.Context, f watcher.Filter) error 
 	for _, t := range targets {
 		if !p.Allows(api.PermissionRead, t) {
 			a.deny(denyForbidden)
-			return &watchForbidden{msg: forbiddenMessage(p, api.PermissionRead, t)}
+			// CANCELED with code forbidden; the stream and its other
+			// watches go on.
+			return errorf(http.StatusForbidden, api.CodeForbidden, "%s", forbiddenMessage(p, api.PermissionRead, t))
 		}
 	}
 	return nil
 }
-
-// watchForbidden refuses one watch of a stream (CANCELED with code
-// forbidden); the stream and its other watches go on.
-type watchForbidden struct{ msg string }
-
-func (e *watchForbidden) Error() string { return e.msg }

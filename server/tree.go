@@ -83,4 +83,3 @@ func treeValue(kv audit.KeyValue) any {
 	s, _ := api.EncodeValue(kv.Value)
 	return s
 }
-
