@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,7 @@ type options struct {
 	logger   *slog.Logger
 	dial     []grpc.DialOption
 	token    string
+	tls      *tls.Config // nil: plaintext
 }
 
 // WithAddress names the configd instances to use, as host:port. The client
@@ -80,6 +82,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dial = append(o.dial, opts...) }
 }
+
+// WithTLS makes the client talk to configd over TLS with cfg (server name,
+// root CAs, and a client certificate for mutual TLS). See LoadTLS to build
+// cfg from PEM files. Without it the client connects in plaintext, which
+// is what a configd on loopback without TLS expects.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // buildOptions applies opts over the defaults and checks the result.
 func buildOptions(opts []Option) (options, error) {
