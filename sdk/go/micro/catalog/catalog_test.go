@@ -7,11 +7,12 @@ import (
 
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/registry/memory"
 )
 
 func TestBuiltInsByName(t *testing.T) {
 	regs := catalog.Registries()
-	if got := regs.Names(); !slices.Equal(got, []string{"consul", "etcd", "memory", "remote"}) {
+	if got := regs.Names(); !slices.Equal(got, []string{"consul", "etcd", "mdns", "memory", "remote"}) {
 		t.Fatalf("registries %v", got)
 	}
 	for _, name := range regs.Names() {
@@ -36,5 +37,26 @@ func TestBuiltInsByName(t *testing.T) {
 	}
 	if slices.Contains(catalog.Registries().Names(), "extra") {
 		t.Fatal("a catalog change leaked into a new catalog")
+	}
+}
+
+func TestSelectorsByName(t *testing.T) {
+	sels := catalog.Default().Selectors
+	names, strategies := sels.Names()
+	if !slices.Equal(names, []string{"cache"}) || !slices.Equal(strategies, []string{"p2c", "random", "roundrobin"}) {
+		t.Fatalf("selectors %v, strategies %v", names, strategies)
+	}
+	for _, st := range append(strategies, "") {
+		s, err := sels.New("cache", st, memory.New())
+		if err != nil || s.String() != "cache" {
+			t.Fatalf("New(cache, %q) = %v, %v", st, s, err)
+		}
+		s.Close()
+	}
+	if _, err := sels.New("nope", "", memory.New()); err == nil {
+		t.Fatal("unknown selector: no error")
+	}
+	if _, err := sels.New("cache", "nope", memory.New()); err == nil {
+		t.Fatal("unknown strategy: no error")
 	}
 }
