@@ -17,6 +17,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,12 +48,22 @@ type options struct {
 	token      string
 	userAgent  string
 	timeout    time.Duration
+	tls        *tls.Config
 }
 
 // WithHTTPClient makes the Client send its requests through hc (for TLS
 // settings, proxies, or a test server's client). The default is a client of
 // its own with http.DefaultTransport's settings.
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.httpClient = hc } }
+
+// WithTLS makes the Client talk HTTPS with cfg: the CAs to trust and, for
+// a configd that requires one (mutual TLS), the client certificate. See
+// config.LoadTLS (package sdk/go/config) to build cfg from PEM files. An
+// address without a scheme then means https; an http:// address is an
+// error. It cannot be combined with WithHTTPClient (set TLS on that
+// client's transport instead). Without it, an https:// address uses the
+// system's roots.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // WithActor names who makes the writes of this Client; configd records it
 // in every revision the Client creates. It is sent in the api.HeaderActor
@@ -80,7 +91,7 @@ type Client struct {
 }
 
 // New returns a Client of the configd at addr, which is either host:port
-// ("127.0.0.1:7700", scheme http) or an http or https URL
+// ("127.0.0.1:7700", scheme http, or https with WithTLS) or an http or https URL
 // ("https://configd.internal:7700", optionally with a path prefix when
 // configd sits behind a proxy). New does not contact configd.
 func New(addr string, opts ...Option) (*Client, error) {
@@ -91,25 +102,39 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("client: negative timeout %v", o.timeout)
 	}
+	defaultScheme := "http"
+	if o.tls != nil {
+		if o.httpClient != nil {
+			return nil, errors.New("client: WithTLS and WithHTTPClient together: set TLS on the http.Client's transport")
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = o.tls.Clone()
+		o.httpClient = &http.Client{Transport: t}
+		defaultScheme = "https"
+	}
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Transport: http.DefaultTransport}
 	}
-	base, err := parseAddr(addr)
+	base, err := parseAddr(addr, defaultScheme)
 	if err != nil {
 		return nil, err
+	}
+	if o.tls != nil && base.Scheme != "https" {
+		return nil, fmt.Errorf("client: configd address %q is http:// but TLS is set: use https://", addr)
 	}
 	return &Client{base: base, addr: strings.TrimSpace(addr), opts: o}, nil
 }
 
-// parseAddr turns host:port or an http(s) URL into a base URL.
-func parseAddr(addr string) (*url.URL, error) {
+// parseAddr turns host:port (with scheme defaultScheme) or an http(s) URL
+// into a base URL.
+func parseAddr(addr, defaultScheme string) (*url.URL, error) {
 	addr = strings.TrimSpace(addr)
 	if addr == "" {
 		return nil, errors.New("client: empty configd address")
 	}
 	raw := addr
 	if !strings.Contains(addr, "://") {
-		raw = "http://" + addr
+		raw = defaultScheme + "://" + addr
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,6 +51,11 @@ var (
 	// TLS, connection reset). Errors that match it also match the
 	// underlying network error.
 	ErrUnreachable = errors.New("configd unreachable")
+	// ErrTLS: the TLS handshake with configd failed: its certificate is
+	// not signed by a trusted CA (WithTLS) or not for its address, or
+	// configd refused the client certificate (or its absence). Errors that
+	// match it also match ErrUnreachable.
+	ErrTLS = errors.New("TLS handshake with configd failed")
 )
 
 // codeSentinels maps each api error code to its sentinel.
@@ -153,11 +160,31 @@ type unreachableError struct {
 }
 
 func (e *unreachableError) Error() string {
+	if isTLSError(e.err) {
+		return fmt.Sprintf("TLS with configd at %s failed: %v", e.addr, e.err)
+	}
 	return fmt.Sprintf("cannot reach configd at %s: %v", e.addr, e.err)
 }
 
-// Unwrap makes the error match both ErrUnreachable and the network error.
-func (e *unreachableError) Unwrap() []error { return []error{ErrUnreachable, e.err} }
+// Unwrap makes the error match both ErrUnreachable and the network error,
+// and ErrTLS for a failed TLS handshake.
+func (e *unreachableError) Unwrap() []error {
+	if isTLSError(e.err) {
+		return []error{ErrUnreachable, ErrTLS, e.err}
+	}
+	return []error{ErrUnreachable, e.err}
+}
+
+// isTLSError reports whether err is a failed TLS handshake: a certificate
+// this side does not trust, an alert from configd (such as a refused or
+// missing client certificate), or a configd that does not speak TLS.
+func isTLSError(err error) bool {
+	var cve *tls.CertificateVerificationError
+	var rhe tls.RecordHeaderError
+	var oe *net.OpError
+	return errors.As(err, &cve) || errors.As(err, &rhe) ||
+		(errors.As(err, &oe) && oe.Op == "remote error")
+}
 
 // transportError explains an error of http.Client.Do (or of reading the
 // body) for a person, keeping the cause for errors.Is.
