@@ -59,7 +59,21 @@ type Config struct {
 	// (CONFIGD_BOOTSTRAP_TOKEN), so that it stays out of process lists and
 	// config files.
 	BootstrapToken string
+	// TLSCert and TLSKey are PEM files of the server's certificate (with
+	// its chain) and key: set, configd serves HTTPS and gRPC over TLS on
+	// its port, and nothing in clear text (flags --tls-cert, --tls-key,
+	// env CONFIGD_TLS_CERT, CONFIGD_TLS_KEY, config keys tls.cert,
+	// tls.key). Both or neither.
+	TLSCert, TLSKey string
+	// TLSClientCA is a PEM file of the CAs that sign client certificates:
+	// set, configd requires and verifies a client certificate on every
+	// connection (mutual TLS). It needs TLSCert (flag --tls-client-ca, env
+	// CONFIGD_TLS_CLIENT_CA, config key tls.client_ca).
+	TLSClientCA string
 }
+
+// TLSOn reports whether configd serves TLS.
+func (c Config) TLSOn() bool { return c.TLSCert != "" }
 
 // AuthOn reports whether configd authenticates requests: when Auth is set,
 // and always when HTTPAddr is not a loopback address (a host name other
@@ -214,20 +228,54 @@ func applyConfigFile(cfg *Config, path string) error {
 			}
 			continue
 		}
-		s, ok := settingByKey(k.Value)
-		if !ok {
-			return fmt.Errorf("config file %s: line %d: unknown key %q (known: %s)", path, k.Line, k.Value, knownKeys())
+		if section, ok := sections[k.Value]; ok {
+			// A section (tls:) is a mapping of its own settings, whose
+			// keys are section.key (tls.cert).
+			if line, dup := seen[k.Value]; dup {
+				return fmt.Errorf("config file %s: line %d: %s is already set on line %d", path, k.Line, k.Value, line)
+			}
+			seen[k.Value] = k.Line
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				continue
+			}
+			if v.Kind != yaml.MappingNode {
+				return fmt.Errorf("config file %s: line %d: %s: want a mapping (%s)", path, v.Line, k.Value, section)
+			}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if err := applyFileSetting(cfg, path, seen, v.Content[j], v.Content[j+1], k.Value+"."); err != nil {
+					return err
+				}
+			}
+			continue
 		}
-		if line, dup := seen[k.Value]; dup {
-			return fmt.Errorf("config file %s: line %d: %s is already set on line %d", path, k.Line, k.Value, line)
+		if err := applyFileSetting(cfg, path, seen, k, v, ""); err != nil {
+			return err
 		}
-		seen[k.Value] = k.Line
-		if v.Kind != yaml.ScalarNode {
-			return fmt.Errorf("config file %s: line %d: %s: want a single value", path, v.Line, k.Value)
-		}
-		if err := s.set(cfg, v.Value); err != nil {
-			return fmt.Errorf("config file %s: line %d: %s: %w", path, v.Line, k.Value, err)
-		}
+	}
+	return nil
+}
+
+// sections are the config file keys whose value is a mapping of settings,
+// with the keys they hold, for messages.
+var sections = map[string]string{"tls": "cert, key, client_ca"}
+
+// applyFileSetting sets the setting of key k (prefixed by section, e.g.
+// "tls.") to the scalar v; seen holds the line of every key already set.
+func applyFileSetting(cfg *Config, path string, seen map[string]int, k, v *yaml.Node, section string) error {
+	key := section + k.Value
+	s, ok := settingByKey(key)
+	if !ok {
+		return fmt.Errorf("config file %s: line %d: unknown key %q (known: %s)", path, k.Line, key, knownKeys())
+	}
+	if line, dup := seen[key]; dup {
+		return fmt.Errorf("config file %s: line %d: %s is already set on line %d", path, k.Line, key, line)
+	}
+	seen[key] = k.Line
+	if v.Kind != yaml.ScalarNode {
+		return fmt.Errorf("config file %s: line %d: %s: want a single value", path, v.Line, key)
+	}
+	if err := s.set(cfg, v.Value); err != nil {
+		return fmt.Errorf("config file %s: line %d: %s: %w", path, v.Line, key, err)
 	}
 	return nil
 }
@@ -395,6 +443,42 @@ var settings = []setting{
 		},
 		check: func(*Config) error { return nil },
 	},
+	fileSetting("tls-cert", "tls.cert", "PEM file of the server certificate (and chain): serve HTTPS and gRPC over TLS; needs --tls-key",
+		func(c *Config) *string { return &c.TLSCert }, checkTLSPair),
+	fileSetting("tls-key", "tls.key", "PEM file of the key of --tls-cert",
+		func(c *Config) *string { return &c.TLSKey }, func(*Config) error { return nil }),
+	fileSetting("tls-client-ca", "tls.client_ca", "PEM file of the CAs of client certificates: require and verify one on every connection (mutual TLS); needs --tls-cert",
+		func(c *Config) *string { return &c.TLSClientCA }, checkTLSClientCA),
+}
+
+// fileSetting is a setting naming a file (or nothing), whose config file
+// key is fileKey, checked against the whole Config by check.
+func fileSetting(name, fileKey, usage string, field func(*Config) *string, check func(*Config) error) setting {
+	return setting{
+		name:    name,
+		fileKey: fileKey,
+		usage:   usage,
+		get:     func(c *Config) string { return *field(c) },
+		set:     func(c *Config, v string) error { *field(c) = strings.TrimSpace(v); return nil },
+		check:   check,
+	}
+}
+
+func checkTLSPair(c *Config) error {
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		return errors.New("the certificate needs its key (--tls-key, " + EnvPrefix + "TLS_KEY, tls.key)")
+	case c.TLSCert == "" && c.TLSKey != "":
+		return errors.New("the key needs its certificate (--tls-cert, " + EnvPrefix + "TLS_CERT, tls.cert)")
+	}
+	return nil
+}
+
+func checkTLSClientCA(c *Config) error {
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return errors.New("client certificates need TLS: set --tls-cert and --tls-key too")
+	}
+	return nil
 }
 
 func checkDataDir(s string) error {

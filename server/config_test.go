@@ -33,6 +33,7 @@ func writeFile(t *testing.T, content string) string {
 func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 	def := server.DefaultConfig()
 	file := "data_dir: /file/data\nhttp_addr: 127.0.0.1:1001\nlog_format: json\nlog_level: warn\nmax_value_size: 1000\nshutdown_timeout: 1s\n"
+	tlsFile := "tls:\n  cert: /file/cert.pem\n  key: /file/key.pem\n  client_ca: /file/ca.pem\n"
 	for _, tc := range []struct {
 		name string
 		file string // "" for no --config
@@ -73,6 +74,23 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 					"/file/data", "127.0.0.1:1001", "json", "warn", 1000, time.Second
 			}},
 		{name: "empty file", file: "# nothing set\n", want: func(c *server.Config) {}},
+		{name: "tls from file", file: tlsFile, want: func(c *server.Config) {
+			c.TLSCert, c.TLSKey, c.TLSClientCA = "/file/cert.pem", "/file/key.pem", "/file/ca.pem"
+		}},
+		{name: "tls env over file", file: tlsFile,
+			env: map[string]string{"CONFIGD_TLS_CERT": "/env/cert.pem", "CONFIGD_TLS_CLIENT_CA": "/env/ca.pem"},
+			want: func(c *server.Config) {
+				c.TLSCert, c.TLSKey, c.TLSClientCA = "/env/cert.pem", "/file/key.pem", "/env/ca.pem"
+			}},
+		{name: "tls flag over env over file", file: tlsFile,
+			env:  map[string]string{"CONFIGD_TLS_KEY": "/env/key.pem", "CONFIGD_TLS_CLIENT_CA": "/env/ca.pem"},
+			args: []string{"--tls-cert", "/flag/cert.pem", "--tls-key=/flag/key.pem"},
+			want: func(c *server.Config) {
+				c.TLSCert, c.TLSKey, c.TLSClientCA = "/flag/cert.pem", "/flag/key.pem", "/env/ca.pem"
+			}},
+		{name: "tls env over default", env: map[string]string{"CONFIGD_TLS_CERT": "/env/cert.pem", "CONFIGD_TLS_KEY": "/env/key.pem"},
+			want: func(c *server.Config) { c.TLSCert, c.TLSKey = "/env/cert.pem", "/env/key.pem" }},
+		{name: "empty tls section", file: "tls:\n", want: func(c *server.Config) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -133,6 +151,13 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		{name: "positional", args: []string{"serve"}, want: []string{`"serve"`}},
 		{name: "unknown flag", args: []string{"--port", "1"}, want: []string{"port"}},
 		{name: "missing file", args: []string{"--config", "/no/such/configd.yaml"}, want: []string{"/no/such/configd.yaml"}},
+		{name: "tls cert without key", args: []string{"--tls-cert", "c.pem"}, want: []string{"tls.cert", "--tls-key"}},
+		{name: "tls key without cert", env: map[string]string{"CONFIGD_TLS_KEY": "k.pem"}, want: []string{"--tls-cert"}},
+		{name: "client CA without TLS", file: "tls:\n  client_ca: ca.pem\n", want: []string{"tls.client_ca", "--tls-cert"}},
+		{name: "unknown tls key", file: "tls:\n  cert: c.pem\n  certfile: k.pem\n", want: []string{"line 3", `"tls.certfile"`, "tls.key"}},
+		{name: "tls not a mapping", file: "tls: on\n", want: []string{"line 1", "tls", "mapping"}},
+		{name: "duplicate tls key", file: "tls:\n  cert: a\n  cert: b\n", want: []string{"line 3", "tls.cert", "already set on line 2"}},
+		{name: "tls key flat", file: "tls_cert: c.pem\n", want: []string{`"tls_cert"`, "tls.cert"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
@@ -163,7 +188,8 @@ func TestConfigVersionAndHelp(t *testing.T) {
 	if _, err := server.LoadConfig([]string{"-h"}, envFunc(nil), &usage); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
 	}
-	for _, w := range []string{"-data-dir", "CONFIGD_DATA_DIR", "data_dir", "-http-addr", "-max-value-size", "-log-format", "-log-level", "-config", "-version"} {
+	for _, w := range []string{"-data-dir", "CONFIGD_DATA_DIR", "data_dir", "-http-addr", "-max-value-size", "-log-format", "-log-level", "-config", "-version",
+		"-tls-cert", "CONFIGD_TLS_CERT", "tls.cert", "-tls-key", "CONFIGD_TLS_KEY", "-tls-client-ca", "CONFIGD_TLS_CLIENT_CA", "tls.client_ca"} {
 		if !strings.Contains(usage.String(), w) {
 			t.Errorf("usage does not mention %s", w)
 		}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -17,17 +19,32 @@ var http2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 // connection: HTTP/2 prior-knowledge connections (gRPC clients) go to the
 // gRPC listener, everything else (HTTP/1.1) to the HTTP one. This is how
 // gRPC and the HTTP API share a port, served each by its native server.
+//
+// With TLS (tls set), every connection must open with a TLS handshake,
+// which the mux does itself, in the connection's goroutine and within
+// sniffWait; it then routes by the protocol ALPN agreed on: "h2" (which
+// only gRPC clients get, see serverTLS) to gRPC, anything else to HTTP.
+// Both servers get the *tls.Conn past its handshake: net/http sets r.TLS
+// from it, and the gRPC server, given handshakenTLS as credentials,
+// reports it as TLS to its peers' AuthInfo. Terminating TLS here rather
+// than in each server is what lets one port carry both: which server a
+// connection is for is only known inside the encrypted stream (or from
+// ALPN, the result of the handshake). A client that does not speak TLS has
+// its connection closed (an HTTP/1 one is first told, as net/http does).
 type portMux struct {
 	ln        net.Listener
 	grpc      *subListener
 	http      *subListener
 	sniffWait time.Duration
+	tls       *tls.Config // nil: plaintext
+	logger    *slog.Logger
 	closeOnce sync.Once
 	done      chan struct{}
 }
 
 func newPortMux(ln net.Listener) *portMux {
-	m := &portMux{ln: ln, sniffWait: 10 * time.Second, done: make(chan struct{})}
+	m := &portMux{ln: ln, sniffWait: 10 * time.Second, done: make(chan struct{}),
+		logger: slog.New(slog.DiscardHandler)}
 	m.grpc = &subListener{mux: m, conns: make(chan net.Conn)}
 	m.http = &subListener{mux: m, conns: make(chan net.Conn)}
 	return m
@@ -49,6 +66,10 @@ func (m *portMux) serve() error {
 }
 
 func (m *portMux) route(c net.Conn) {
+	if m.tls != nil {
+		m.routeTLS(c)
+		return
+	}
 	// Read as much of the preface as the client sends; a client that sends
 	// fewer bytes and waits (an HTTP/1.1 request shorter than the preface
 	// is impossible: "GET / HTTP/1.1\r\n\r\n" is 18 bytes, so compare what
@@ -68,12 +89,50 @@ func (m *portMux) route(c net.Conn) {
 	if n == len(http2Preface) && bytes.Equal(buf, http2Preface) {
 		target = m.grpc
 	}
-	pc := &prefixConn{Conn: c, prefix: buf[:n]}
+	m.handOff(target, &prefixConn{Conn: c, prefix: buf[:n]})
+}
+
+// handOff gives c to the server of target, or closes it when the mux is
+// closed.
+func (m *portMux) handOff(target *subListener, c net.Conn) {
 	select {
-	case target.conns <- pc:
+	case target.conns <- c:
 	case <-m.done:
 		c.Close()
 	}
+}
+
+// routeTLS does the TLS handshake of c and routes it by ALPN.
+func (m *portMux) routeTLS(c net.Conn) {
+	tc := tls.Server(c, m.tls)
+	c.SetDeadline(time.Now().Add(m.sniffWait))
+	if err := tc.Handshake(); err != nil {
+		var rhe tls.RecordHeaderError
+		if errors.As(err, &rhe) && rhe.Conn != nil && looksLikeHTTP1(rhe.RecordHeader[:]) {
+			// As net/http does: a plaintext HTTP/1 client learns why.
+			io.WriteString(rhe.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		m.logger.Debug("closing a connection whose TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	target := m.http
+	if tc.ConnectionState().NegotiatedProtocol == alpnH2 {
+		target = m.grpc
+	}
+	m.handOff(target, tc)
+}
+
+// looksLikeHTTP1 reports whether the first five bytes of a connection
+// look like an HTTP/1 request line.
+func looksLikeHTTP1(hdr []byte) bool {
+	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "PATCH", "DELET", "OPTIO"} {
+		if string(hdr) == m {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *portMux) close() {

@@ -36,12 +36,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// Certificates are read before anything else is done, so that a bad
+	// file fails at once.
+	tlsCfg, err := serverTLS(cfg)
+	if err != nil {
+		return err
+	}
 	dbPath, err := prepareDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	logger.Info("configd starting", "version", Version(), "data_dir", cfg.DataDir, "db", dbPath,
-		"max_value_size", cfg.MaxValueSize)
+		"max_value_size", cfg.MaxValueSize, "tls", tlsMode(cfg))
 
 	// The store may keep the context it was opened with for its own
 	// lifetime; it must outlive ctx, which ends when shutdown begins, and
@@ -120,8 +126,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	// gRPC shares the port: connections that open with the HTTP/2
 	// preface (gRPC clients) go to the native gRPC server, the others to
-	// the HTTP server.
+	// the HTTP server. With TLS the mux terminates it and routes by ALPN
+	// (see portMux).
 	mux := newPortMux(ln)
+	mux.tls = tlsCfg
+	mux.logger = logger
+	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
+		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
+	}
 	gs := NewGRPCServer(st, hub, WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(mux.http) }()
@@ -170,6 +182,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// tlsMode says how configd serves, for the start log line: off, on, or
+// mutual (client certificates required).
+func tlsMode(cfg Config) string {
+	switch {
+	case cfg.TLSClientCA != "":
+		return "mutual"
+	case cfg.TLSOn():
+		return "on"
+	}
+	return "off"
 }
 
 // startAuth returns the Auth of the daemon, or nil when authentication is
