@@ -51,6 +51,10 @@ type VerifyResult struct {
 	// revision on, or cut short, no longer ends there.
 	Head     int64
 	HeadHash string
+	// Horizon is the oldest revision kept after compactions (0: none
+	// removed): the chain is checked from it, following the hash that the
+	// newest compaction record keeps of the last removed revision.
+	Horizon int64
 	// LegacyThrough is the newest revision written before the database had
 	// the chain (0: none); those revisions were hashed when the database was
 	// upgraded, so the chain attests their content from then on.
@@ -260,7 +264,7 @@ func prepareChain(ctx context.Context, db *sql.DB) ([]byte, error) {
 	if done == 0 {
 		// A gap in the legacy revisions is left for Verify to report: it
 		// must not keep configd from starting.
-		err := walkChain(ctx, tx, 1, legacy, func(r chainRev, hash, stored []byte) (bool, error) {
+		err := walkChain(ctx, tx, 1, legacy, nil, func(r chainRev, hash, stored []byte) (bool, error) {
 			if hash == nil || stored != nil {
 				return true, nil
 			}
@@ -287,15 +291,14 @@ func prepareChain(ctx context.Context, db *sql.DB) ([]byte, error) {
 	return head, nil
 }
 
-// walkChain reads revisions from..to in order (to < 0: to the newest) and
-// calls fn with each one's row, the hash its content and its
+// walkChain reads revisions from..to in order (to < 0: to the newest),
+// the first one following the hash prev (nil: the zero hash), and calls fn with each one's row, the hash its content and its
 // predecessor's computed hash give, and the hash stored in its row (nil
 // when NULL). A missing revision (a gap in the numbers) is reported to fn
 // as chainRev{rev: missing} with nil hashes; if fn goes on, the next
 // revision follows the one before the gap. fn returns false to stop.
-func walkChain(ctx context.Context, q querier, from, to int64, fn func(r chainRev, hash, stored []byte) (bool, error)) error {
+func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn func(r chainRev, hash, stored []byte) (bool, error)) error {
 	var enc chainEncoder
-	var prev []byte
 	next := from
 	for to < 0 || next <= to {
 		hi := next + verifyBatch - 1
@@ -423,6 +426,11 @@ func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[in
 // revision whose stored hash does not match its content and its
 // predecessor's hash, or that is missing. A broken chain is a result, not an
 // error: the error is for a database that cannot be read.
+//
+// After a compaction the walk starts at the horizon, from the hash of the
+// last removed revision that the compaction record keeps; the records
+// themselves are chained and the history base is checked against the
+// newest one (see Compact).
 func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 	var res VerifyResult
 	err := s.readTx(ctx, func(tx *sql.Tx, _ int64) error {
@@ -438,7 +446,12 @@ func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 	if err := q.QueryRowContext(ctx, `SELECT legacy_through FROM audit_chain WHERE id = 1`).Scan(&res.LegacyThrough); err != nil {
 		return res, fmt.Errorf("audit: chain: read state: %w", err)
 	}
-	err := walkChain(ctx, q, 1, -1, func(r chainRev, hash, stored []byte) (bool, error) {
+	last, err := verifyCompactions(ctx, q, &res)
+	if err != nil || res.Problem != "" {
+		return res, err
+	}
+	res.Horizon = last.horizon
+	err = walkChain(ctx, q, max(last.horizon, 1), -1, last.anchor, func(r chainRev, hash, stored []byte) (bool, error) {
 		switch {
 		case hash == nil:
 			res.BrokenRev, res.Problem = r.rev, fmt.Sprintf("revision %d is missing", r.rev)
@@ -453,6 +466,6 @@ func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 		}
 		return false, nil
 	})
-	res.OK = err == nil && res.BrokenRev == 0
+	res.OK = err == nil && res.BrokenRev == 0 && res.Problem == ""
 	return res, err
 }

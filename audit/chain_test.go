@@ -189,7 +189,7 @@ func TestVerifyCatchesARecomputedHashAtTheNextRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h3 []byte
-	err = walkChain(context.Background(), db, 1, 3, func(r chainRev, hash, _ []byte) (bool, error) {
+	err = walkChain(context.Background(), db, 1, 3, nil, func(r chainRev, hash, _ []byte) (bool, error) {
 		h3 = hash
 		return true, nil
 	})

@@ -35,20 +35,27 @@ func scanKV(key string, row *sql.Row) (*KeyValue, error) {
 // readTx runs fn in a read transaction, which sees one consistent snapshot,
 // and passes it the revision of that snapshot.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx, rev int64) error) error {
+	return s.readTxH(ctx, func(tx *sql.Tx, rev, _ int64) error { return fn(tx, rev) })
+}
+
+// readTxH is readTx that also passes the history horizon of the snapshot
+// (see Horizon).
+func (s *Store) readTxH(ctx context.Context, fn func(tx *sql.Tx, rev, horizon int64) error) error {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("audit: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	var rev sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
+	var rev, horizon sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT max(rev) FROM revisions),
+		(SELECT horizon FROM compactions ORDER BY id DESC LIMIT 1)`).Scan(&rev, &horizon); err != nil {
 		return fmt.Errorf("audit: read revision: %w", err)
 	}
-	return fn(tx, rev.Int64)
+	return fn(tx, rev.Int64, horizon.Int64)
 }
 
 // checkRev validates a revision to read at: 0 is the current one.
-func checkRev(rev, current int64) (int64, error) {
+func checkRev(rev, current, horizon int64) (int64, error) {
 	switch {
 	case rev == 0:
 		return current, nil
@@ -56,6 +63,8 @@ func checkRev(rev, current int64) (int64, error) {
 		return 0, fmt.Errorf("%w: revision %d (revisions start at 1)", ErrRevisionGone, rev)
 	case rev > current:
 		return 0, fmt.Errorf("%w: revision %d (current revision is %d)", ErrFutureRevision, rev, current)
+	case rev < horizon:
+		return 0, goneBelow(rev, horizon)
 	}
 	return rev, nil
 }
@@ -81,8 +90,8 @@ func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyVal
 		return *kv, nil
 	}
 	var out KeyValue
-	err := s.readTx(ctx, func(tx *sql.Tx, current int64) error {
-		rev, err := checkRev(ro.rev, current)
+	err := s.readTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
+		rev, err := checkRev(ro.rev, current, horizon)
 		if err != nil {
 			return err
 		}
@@ -99,7 +108,8 @@ func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyVal
 	return out, err
 }
 
-// stateAt returns key as of rev, or nil if it did not exist then.
+// stateAt returns key as of rev, or nil if it did not exist then. rev must
+// not be below the horizon.
 func stateAt(ctx context.Context, q querier, key string, rev int64) (*KeyValue, error) {
 	var op int
 	kv := &KeyValue{Key: key}
@@ -109,6 +119,12 @@ func stateAt(ctx context.Context, q querier, key string, rev int64) (*KeyValue, 
 	err := q.QueryRowContext(ctx, `SELECT op, new_value, new_type, new_create_rev, rev, new_version
 		FROM changes WHERE key = ? AND rev <= ? ORDER BY rev DESC LIMIT 1`, key, rev).
 		Scan(&op, &val, &ct, &createRev, &kv.ModRev, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		// No retained change: the key's value before the horizon, if any.
+		err = q.QueryRowContext(ctx, `SELECT 1, value, content_type, create_rev, mod_rev, version
+			FROM history_base WHERE key = ? AND mod_rev <= ?`, key, rev).
+			Scan(&op, &val, &ct, &createRev, &kv.ModRev, &version)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -166,8 +182,8 @@ func (s *Store) List(ctx context.Context, prefix string, opts ...ReadOption) ([]
 	}
 	var kvs []KeyValue
 	var at int64
-	err = s.readTx(ctx, func(tx *sql.Tx, current int64) error {
-		rev, err := checkRev(ro.rev, current)
+	err = s.readTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
+		rev, err := checkRev(ro.rev, current, horizon)
 		if err != nil {
 			return err
 		}
@@ -175,7 +191,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts ...ReadOption) ([]
 		if ro.rev == 0 {
 			kvs, err = listCurrent(ctx, tx, Scope{Prefix: p})
 		} else {
-			kvs, err = listAt(ctx, tx, Scope{Prefix: p}, rev)
+			kvs, err = listAt(ctx, tx, Scope{Prefix: p}, rev, horizon > 0)
 		}
 		return err
 	})
@@ -209,15 +225,25 @@ func listCurrent(ctx context.Context, q querier, sc Scope) ([]KeyValue, error) {
 	return kvs, rows.Err()
 }
 
-// listAt returns the live keys of a scope as of rev.
-func listAt(ctx context.Context, q querier, sc Scope, rev int64) ([]KeyValue, error) {
+// listAt returns the live keys of a scope as of rev (not below the
+// horizon); withBase adds the values of keys unchanged since before the
+// horizon (after a compaction).
+func listAt(ctx context.Context, q querier, sc Scope, rev int64, withBase bool) ([]KeyValue, error) {
 	cond, args, err := scopeCond("key", sc)
 	if err != nil {
 		return nil, err
 	}
 	// SQLite returns the bare columns of the row that holds max(rev).
+	from := `changes WHERE ` + cond + ` AND rev <= ?`
+	qargs := append(append([]any{}, args...), rev)
+	if withBase {
+		from = `(SELECT key, op, new_value, new_type, new_create_rev, rev, new_version FROM ` + from + `
+			UNION ALL SELECT key, 1, value, content_type, create_rev, mod_rev, version FROM history_base
+			WHERE ` + cond + ` AND mod_rev <= ?)`
+		qargs = append(append(qargs, args...), rev)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT key, op, new_value, new_type, new_create_rev, max(rev), new_version
-		FROM changes WHERE `+cond+` AND rev <= ? GROUP BY key ORDER BY key`, append(args, rev)...)
+		FROM `+from+` GROUP BY key ORDER BY key`, qargs...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list at %d: %w", rev, err)
 	}
@@ -246,12 +272,15 @@ func listAt(ctx context.Context, q querier, sc Scope, rev int64) ([]KeyValue, er
 // Revision returns one revision with all its changes.
 func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
 	var out Revision
-	err := s.readTx(ctx, func(tx *sql.Tx, current int64) error {
+	err := s.readTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
 		if rev < 1 {
 			return fmt.Errorf("%w: revision %d (revisions start at 1)", ErrRevisionGone, rev)
 		}
 		if rev > current {
 			return fmt.Errorf("%w: revision %d (current revision is %d)", ErrFutureRevision, rev, current)
+		}
+		if rev < horizon {
+			return goneBelow(rev, horizon)
 		}
 		revs, err := loadRevisions(ctx, tx, []int64{rev}, "1", nil)
 		if err != nil {
@@ -347,7 +376,9 @@ func loadRevisions(ctx context.Context, q querier, revs []int64, cond string, ar
 
 // History returns revisions that touched the query's scope (and were made
 // by its actor, if set), newest first, one page at a time. Each revision's
-// Changes is limited to the scope.
+// Changes is limited to the scope. After a compaction, history ends at the
+// horizon (HistoryPage.Horizon says so), and a cursor at or below the
+// horizon is ErrRevisionGone.
 func (s *Store) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
 	limit := q.Limit
 	switch {
@@ -366,7 +397,11 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) (HistoryPage, error
 		return HistoryPage{}, err
 	}
 	var page HistoryPage
-	err = s.readTx(ctx, func(tx *sql.Tx, current int64) error {
+	err = s.readTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
+		page.Horizon = horizon
+		if q.Before != 0 && q.Before <= horizon {
+			return goneBelow(q.Before-1, horizon)
+		}
 		before := q.Before
 		if before == 0 || before > current+1 {
 			before = current + 1
@@ -421,14 +456,15 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) (HistoryPage, error
 // Diff returns how the scope changed from revision from to revision to (0:
 // the current revision), one Change per key that differs, sorted by key.
 // from may be 0, the empty state before the first revision. from > to is
-// ErrBadRange.
+// ErrBadRange. A revision below the history horizon (from 0 included, once
+// a compaction removed anything) is ErrRevisionGone.
 func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change, error) {
 	cond, args, err := scopeCond("key", scope)
 	if err != nil {
 		return nil, err
 	}
 	var out []Change
-	err = s.readTx(ctx, func(tx *sql.Tx, current int64) error {
+	err = s.readTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
 		if to == 0 {
 			to = current
 		}
@@ -440,6 +476,9 @@ func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change
 		}
 		if to > current {
 			return fmt.Errorf("%w: revision %d (current revision is %d)", ErrFutureRevision, to, current)
+		}
+		if from < horizon {
+			return goneBelow(from, horizon)
 		}
 		out, err = diffRange(ctx, tx, cond, args, from, to)
 		return err
@@ -499,7 +538,8 @@ func changeBetween(key string, a, b *KeyValue) (Change, bool) {
 
 // RevisionsAfter returns up to limit revisions newer than since, oldest
 // first, with all their changes: what a watcher that has applied since must
-// apply next.
+// apply next. since below the history horizon is ErrRevisionGone: the
+// watcher must start again from a snapshot.
 func (s *Store) RevisionsAfter(ctx context.Context, since int64, limit int) ([]Revision, error) {
 	if since < 0 {
 		return nil, fmt.Errorf("%w: revision %d (revisions start at 1)", ErrRevisionGone, since)
@@ -508,9 +548,12 @@ func (s *Store) RevisionsAfter(ctx context.Context, since int64, limit int) ([]R
 		limit = 1000
 	}
 	var out []Revision
-	err := s.readTx(ctx, func(tx *sql.Tx, current int64) error {
+	err := s.readTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
 		if since > current {
 			return fmt.Errorf("%w: revision %d (current revision is %d)", ErrFutureRevision, since, current)
+		}
+		if since < horizon {
+			return goneBelow(since, horizon)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT rev FROM revisions WHERE rev > ? ORDER BY rev LIMIT ?`, since, limit)
 		if err != nil {

@@ -64,6 +64,13 @@ func (s *Store) planRollbackTxn(ctx context.Context, q querier, req *RollbackReq
 	if err != nil {
 		return plannedTxn{}, err
 	}
+	h, err := loadHorizon(ctx, q)
+	if err != nil {
+		return plannedTxn{}, err
+	}
+	if req.To < h.horizon {
+		return plannedTxn{}, goneBelow(req.To, h.horizon)
+	}
 	if req.ExpectRev > 0 {
 		var n int
 		err := q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM changes WHERE `+cond+` AND rev > ? LIMIT 1)`,

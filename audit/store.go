@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
@@ -40,6 +41,13 @@ type options struct {
 	logger       *slog.Logger
 	onCommit     []func(Revision)
 	layers       []string // lowest precedence first
+
+	keepRevisions   int
+	keepAge         time.Duration
+	compactInterval time.Duration
+	compactBatch    int
+	now             func() time.Time
+	onCompact       func(CompactResult, error) // tests: after each background compaction
 }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
@@ -84,7 +92,11 @@ type Store struct {
 	currentMu sync.RWMutex
 	current   map[string]*KeyValue
 
-	rev atomic.Int64 // newest durable revision
+	rev     atomic.Int64 // newest durable revision
+	horizon atomic.Int64 // see Horizon
+
+	compactCancel context.CancelFunc // stops the background compaction
+	compactDone   chan struct{}      // closed when it has stopped
 
 	mu      sync.RWMutex // guards closed and sends on queue
 	closed  bool
@@ -97,7 +109,8 @@ type Store struct {
 // has open is refused with ErrLocked, one written by a newer binary with
 // ErrSchemaTooNew.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer}}
+	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer},
+		compactInterval: DefaultCompactInterval, compactBatch: defaultCompactBatch, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -106,6 +119,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if o.maxBatch <= 0 {
 		return nil, fmt.Errorf("audit: max batch must be positive, got %d", o.maxBatch)
+	}
+	if o.keepRevisions < 0 || o.keepAge < 0 {
+		return nil, fmt.Errorf("audit: retention must not be negative, got %d revisions and %s", o.keepRevisions, o.keepAge)
+	}
+	if o.compactBatch <= 0 {
+		return nil, fmt.Errorf("audit: compaction batch must be positive, got %d", o.compactBatch)
 	}
 	rank, err := checkLayers(o.layers)
 	if err != nil {
@@ -137,6 +156,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	go w.run()
+	if (o.keepRevisions > 0 || o.keepAge > 0) && o.compactInterval > 0 {
+		var cctx context.Context
+		cctx, s.compactCancel = context.WithCancel(context.Background())
+		s.compactDone = make(chan struct{})
+		go s.compactLoop(cctx, o.compactInterval)
+	}
 	return s, nil
 }
 
@@ -185,6 +210,11 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("audit: read current revision: %w", err)
 	}
 	s.rev.Store(rev.Int64)
+	h, err := loadHorizon(ctx, s.wdb)
+	if err != nil {
+		return fmt.Errorf("audit: %s: %w", s.path, err)
+	}
+	s.horizon.Store(h.horizon)
 
 	s.rdb, err = sql.Open("sqlite", dsn(s.path, true))
 	if err != nil {
@@ -220,6 +250,10 @@ func (s *Store) closeDBs() error {
 // Close stops accepting commits, waits for queued ones to finish and closes
 // the database. It is safe to call more than once.
 func (s *Store) Close() error {
+	if s.compactCancel != nil {
+		s.compactCancel()
+		<-s.compactDone
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

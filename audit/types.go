@@ -127,6 +127,9 @@ type HistoryPage struct {
 	// Next is the cursor of the next page (pass it as Before), or 0 when
 	// there is no more.
 	Next int64
+	// Horizon, when not 0, is the history horizon: older revisions were
+	// compacted away (see Store.Compact), so history ends there.
+	Horizon int64
 }
 
 // RollbackRequest asks for one new revision that makes a scope equal to

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/configd/configd/keyspace"
 )
@@ -17,12 +16,14 @@ type request struct {
 	txn      Txn              // a commit, when rollback is nil
 	rollback *RollbackRequest // a rollback, computed inside the writer
 	source   *sourceRequest   // a source's new snapshot
+	compact  *compactRequest  // a compaction step, run in its own transaction
 	done     chan result
 }
 
 type result struct {
-	rev Revision
-	err error
+	rev  Revision
+	step compactStep // of a compaction
+	err  error
 }
 
 // Commit applies txn as one revision and returns it once it is durable.
@@ -91,25 +92,30 @@ func (s *Store) prepare(txn *Txn) error {
 }
 
 func (s *Store) submit(ctx context.Context, req *request) (Revision, error) {
+	res, err := s.submitResult(ctx, req)
+	return res.rev, err
+}
+
+func (s *Store) submitResult(ctx context.Context, req *request) (result, error) {
 	if err := ctx.Err(); err != nil {
-		return Revision{}, err
+		return result{}, err
 	}
 	req.ctx = ctx
 	req.done = make(chan result, 1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return Revision{}, ErrClosed
+		return result{}, ErrClosed
 	}
 	select {
 	case s.queue <- req:
 		s.mu.RUnlock()
 	case <-ctx.Done():
 		s.mu.RUnlock()
-		return Revision{}, ctx.Err()
+		return result{}, ctx.Err()
 	}
 	res := <-req.done
-	return res.rev, res.err
+	return res, res.err
 }
 
 // writer owns the write connection. It takes queued requests in batches and
@@ -172,12 +178,21 @@ func (w *writer) run() {
 	defer w.closeStmts()
 	batch := make([]*request, 0, w.s.opts.maxBatch)
 	for req := range w.s.queue {
+		if req.compact != nil {
+			w.runCompact(req)
+			continue
+		}
 		batch = append(batch[:0], req)
+		var compact *request // a compaction step taken while draining
 	drain:
 		for len(batch) < w.s.opts.maxBatch {
 			select {
 			case r, ok := <-w.s.queue:
 				if !ok {
+					break drain
+				}
+				if r.compact != nil {
+					compact = r
 					break drain
 				}
 				batch = append(batch, r)
@@ -186,7 +201,21 @@ func (w *writer) run() {
 			}
 		}
 		w.commitBatch(batch)
+		if compact != nil {
+			w.runCompact(compact)
+		}
 	}
+}
+
+// runCompact runs one compaction step, alone in its transaction, between
+// batches of commits.
+func (w *writer) runCompact(req *request) {
+	if err := req.ctx.Err(); err != nil {
+		req.done <- result{err: err}
+		return
+	}
+	step, err := w.compact(req.compact)
+	req.done <- result{step: step, err: err}
 }
 
 // commitBatch runs a batch in one transaction. Each request runs inside its
@@ -349,7 +378,7 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 		return Revision{Rev: prev}, nil
 	}
 	r := Revision{
-		Rev: rev, Time: time.Now().UTC(), Actor: txn.Actor, Reason: txn.Reason, Origin: txn.Origin,
+		Rev: rev, Time: w.s.opts.now().UTC(), Actor: txn.Actor, Reason: txn.Reason, Origin: txn.Origin,
 		NumChanges: len(changes), Changes: changes, LayerChanges: lcs,
 	}
 	if req.rollback != nil {
@@ -402,7 +431,7 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 		}
 	}
 	who := sourceActor(sr.layer)
-	r := Revision{Rev: rev, Time: time.Now().UTC(), Actor: who, Origin: who,
+	r := Revision{Rev: rev, Time: w.s.opts.now().UTC(), Actor: who, Origin: who,
 		NumChanges: len(changes), Changes: changes, LayerChanges: lcs}
 	if err := w.write(ctx, tx, r); err != nil {
 		return Revision{}, err
