@@ -16,6 +16,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/config"
 )
 
 // Exit codes of Main.
@@ -48,6 +50,13 @@ const EnvAddr = "CONFIGD_ADDR"
 
 // EnvToken is the environment variable that sets the default of --token.
 const EnvToken = "CONFIGD_TOKEN"
+
+// Environment variables that set the defaults of --ca, --cert and --key.
+const (
+	EnvCA   = "CONFIGD_CA"
+	EnvCert = "CONFIGD_CERT"
+	EnvKey  = "CONFIGD_KEY"
+)
 
 // Version is configctl's version, set at link time with
 // -ldflags "-X github.com/configd/configd/internal/cli.Version=v1.2.3".
@@ -81,6 +90,8 @@ type app struct {
 	actor   string
 	token   string
 	timeout time.Duration
+	// caFile, certFile, keyFile: TLS (--ca, --cert, --key).
+	caFile, certFile, keyFile string
 	// actorSet: --as was given; with a token the actor is otherwise the
 	// token's name, and only an admin token may claim another.
 	actorSet bool
@@ -116,7 +127,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if code == ExitUsage && cmd != nil {
 		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
 	}
-	if errors.Is(err, client.ErrUnreachable) {
+	switch {
+	case errors.Is(err, client.ErrTLS):
+		msg += " (check --ca, --cert and --key, or " + EnvCA + ", " + EnvCert + " and " + EnvKey + ")"
+	case errors.Is(err, client.ErrUnreachable):
 		msg += " (is configd running? set --addr or " + EnvAddr + ")"
 	}
 	if errors.Is(err, client.ErrUnauthenticated) {
@@ -190,6 +204,9 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 	pf.StringVar(&a.actor, "as", defaultActor(a.getenv), "who makes the change, recorded in its revision")
 	pf.StringVar(&a.token, "token", a.getenv(EnvToken), "bearer token for configd when it requires authentication (env "+EnvToken+")")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for configd (0: no limit)")
+	pf.StringVar(&a.caFile, "ca", a.getenv(EnvCA), "PEM file of the CA that signs configd's certificate: talk HTTPS (env "+EnvCA+"; an https:// --addr without it trusts the system's CAs)")
+	pf.StringVar(&a.certFile, "cert", a.getenv(EnvCert), "PEM file of the client certificate, for a configd that requires one (env "+EnvCert+")")
+	pf.StringVar(&a.keyFile, "key", a.getenv(EnvKey), "PEM file of the key of --cert (env "+EnvKey+")")
 
 	root.AddCommand(
 		a.setCmd(), a.getCmd(), a.delCmd(), a.lsCmd(),
@@ -212,17 +229,41 @@ func (a *app) client() (*client.Client, error) {
 	if a.token != "" && !a.actorSet {
 		actor = "" // configd records the token's name
 	}
-	c, err := client.New(a.addr,
+	opts := []client.Option{
 		client.WithActor(actor),
 		client.WithToken(a.token),
-		client.WithUserAgent("configctl/"+version()),
+		client.WithUserAgent("configctl/" + version()),
 		client.WithTimeout(a.timeout),
-	)
+	}
+	tc, err := a.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, client.WithTLS(tc))
+	}
+	c, err := client.New(a.addr, opts...)
 	if err != nil {
 		return nil, usagef("--addr: %v", strings.TrimPrefix(err.Error(), "client: "))
 	}
 	a.c = c
 	return c, nil
+}
+
+// tlsConfig returns the TLS configuration of --ca, --cert and --key, or
+// nil when none is given and --addr is not https:// (plaintext). The files
+// are read by config.LoadTLS, as the SDK reads them.
+func (a *app) tlsConfig() (*tls.Config, error) {
+	if a.caFile == "" && a.certFile == "" && a.keyFile == "" {
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.addr)), "https://") {
+			return nil, nil
+		}
+	}
+	tc, err := config.LoadTLS(a.caFile, a.certFile, a.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return tc, nil
 }
 
 // defaultActor is $USER@hostname, or unknown@hostname.

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -78,10 +77,10 @@ func sdkAddress(addr string) (string, error) {
 	if err != nil || u.Host == "" {
 		return "", usagef("--addr %q: not host:port or an http(s) URL", addr)
 	}
-	if u.Scheme == "https" {
-		return "", errors.New("watch over TLS is not supported yet: use host:port on loopback")
-	}
 	if u.Port() == "" {
+		if u.Scheme == "https" {
+			return u.Host + ":443", nil
+		}
 		return u.Host + ":80", nil
 	}
 	return u.Host, nil
@@ -96,7 +95,15 @@ func (a *app) watch(ctx context.Context, path string, count int) error {
 	if timeout == 0 {
 		timeout = config.DefaultTimeout
 	}
-	c, err := config.New(ctx, config.WithAddress(addr), config.WithTimeout(timeout))
+	opts := []config.Option{config.WithAddress(addr), config.WithTimeout(timeout)}
+	tc, err := a.tlsConfig()
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		opts = append(opts, config.WithTLS(tc))
+	}
+	c, err := config.New(ctx, opts...)
 	if err != nil {
 		return fmt.Errorf("cannot reach configd at %s: %w", addr, err)
 	}
