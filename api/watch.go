@@ -43,3 +43,20 @@ type WatchResponse struct {
 	Kind    string       `json:"kind"`
 	Batches []WatchBatch `json:"batches"`
 }
+
+// The watch stream: GET /v1/watch with "Connection: Upgrade" and "Upgrade:
+// WatchStreamProtocol" switches the connection (101 Switching Protocols) to
+// a one-way stream of watch messages from configd, each a varint length
+// followed by a configdpb.WatchResponse in protobuf, the same messages as
+// the gRPC Watch: CREATED, then SNAPSHOT (since=0) or CHANGES, PROGRESS
+// when idle, and RESYNC or CANCELED as the last message of a stream that
+// configd ends. The client sends nothing after its request; closing the
+// connection ends the watch. A refused watch gets the usual JSON error
+// instead of 101.
+const (
+	WatchStreamProtocol = "configd-watch/1"
+	// HeaderProgressInterval, on the 101 answer, says how often an idle
+	// stream receives PROGRESS (a Go duration such as "10s"): a client that
+	// hears nothing for twice as long may take the connection as dead.
+	HeaderProgressInterval = "Configd-Progress-Interval"
+)

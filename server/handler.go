@@ -215,7 +215,11 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		route(http.MethodPost, "/tokens", http.HandlerFunc(h.createToken))
 		route(http.MethodDelete, "/tokens/{name}", http.HandlerFunc(h.revokeToken))
 		if h.opts.hub != nil {
-			route(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm})
+			var g grpcOptions
+			for _, o := range h.opts.grpcOpts {
+				o(&g)
+			}
+			route(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress})
 		}
 	})
 	if h.opts.hub == nil {

@@ -99,6 +99,10 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	if wantsStream(r) {
+		h.upgrade(w, r, p)
+		return
+	}
 	ctx := r.Context()
 	wt, err := h.hub.Watch(ctx, p.filter, p.since)
 	if err != nil {

@@ -300,6 +300,13 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 		catchUp = []Batch{snap}
 	default:
 		catchUp, err = replay(ctx, h.st, f, since, at)
+		if errors.Is(err, audit.ErrRevisionGone) {
+			// since is below the store's history horizon (compacted
+			// away): beyond retention, a snapshot of the scope at at.
+			var snap Batch
+			snap, err = snapshot(ctx, h.st, f, at)
+			catchUp = []Batch{snap}
+		}
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -349,7 +356,8 @@ func snapshot(ctx context.Context, st Store, f Filter, at int64) (Batch, error) 
 	return b, nil
 }
 
-// replay reads the revisions (since, at] from the store.
+// replay reads the revisions (since, at] from the store. A since below
+// the store's history horizon is an error wrapping audit.ErrRevisionGone.
 func replay(ctx context.Context, st Store, f Filter, since, at int64) ([]Batch, error) {
 	var out []Batch
 	for since < at {
@@ -381,15 +389,22 @@ type WatchOption func(*Watcher)
 // share one channel, so that one goroutine serves them all with TryNext.
 func WithNotify(ch chan struct{}) WatchOption { return func(w *Watcher) { w.shared = ch } }
 
+// WithCallback makes the watcher call fn whenever a batch is queued or it
+// ends, instead of needing a goroutine parked in Next. fn runs with the
+// hub's lock held: it must return at once and must not call the hub or the
+// watcher (start a goroutine that calls TryNext, for example).
+func WithCallback(fn func()) WatchOption { return func(w *Watcher) { w.callback = fn } }
+
 // Watcher receives batches for one Filter. Next is meant for one goroutine;
 // Close may be called from any.
 type Watcher struct {
-	hub    *Hub
-	filter Filter
-	limit  int
-	notify chan struct{}
-	shared chan struct{} // optional, see WithNotify
-	done   chan struct{}
+	hub      *Hub
+	filter   Filter
+	limit    int
+	notify   chan struct{}
+	shared   chan struct{} // optional, see WithNotify
+	callback func()        // optional, see WithCallback
+	done     chan struct{}
 
 	mu     sync.Mutex
 	queue  []Batch
@@ -408,6 +423,17 @@ func (w *Watcher) signal() {
 		default:
 		}
 	}
+	if w.callback != nil {
+		w.callback()
+	}
+}
+
+// Pending reports whether TryNext has something to return now: a queued
+// batch, or the reason the watcher ended.
+func (w *Watcher) Pending() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) > 0 || w.err != nil
 }
 
 // TryNext returns the next queued batch without waiting: ok is false when

@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
@@ -20,19 +21,22 @@ import (
 )
 
 // testConfigd is a real configd in the test process: the audit store, the
-// watch hub fed by its commits, and the gRPC API on a loopback port that
-// can be stopped and served again on the same address.
+// watch hub fed by its commits, and configd's HTTP API and gRPC API on a
+// loopback port (as configd serves them: HTTP/1.1 and the watch stream,
+// gRPC over HTTP/2 without TLS) that can be stopped and served again on
+// the same address.
 type testConfigd struct {
 	t        testing.TB
 	st       *audit.Store
 	hub      atomic.Pointer[watcher.Hub]
 	hubOpts  []watcher.Option
 	grpcOpts []server.GRPCOption
+	auth     *server.Auth
 	addr     string
 
 	mu  sync.Mutex
-	gs  *grpc.Server
-	lis net.Listener
+	srv *http.Server
+	lis *trackingListener
 }
 
 type configdOption func(*testConfigd)
@@ -81,21 +85,59 @@ func startConfigd(t testing.TB, opts ...configdOption) *testConfigd {
 }
 
 func (d *testConfigd) serve(lis net.Listener) {
-	gs := server.NewGRPCServer(d.st, d.hub.Load(), append([]server.GRPCOption{server.WithGRPCLogger(discard())}, d.grpcOpts...)...)
+	grpcOpts := append([]server.GRPCOption{server.WithGRPCLogger(discard())}, d.grpcOpts...)
+	opts := []server.HandlerOption{server.WithLogger(discard())}
+	if d.auth != nil {
+		grpcOpts = append(grpcOpts, server.WithGRPCAuth(d.auth))
+		opts = append(opts, server.WithAuth(d.auth))
+	}
+	opts = append(opts, server.WithHub(d.hub.Load(), grpcOpts...))
+	srv := &http.Server{Handler: server.NewHandler(d.st, opts...), ErrorLog: log.New(io.Discard, "", 0)}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	tl := &trackingListener{Listener: lis, conns: map[net.Conn]struct{}{}}
 	d.mu.Lock()
-	d.gs, d.lis = gs, lis
+	d.srv, d.lis = srv, tl
 	d.mu.Unlock()
-	go gs.Serve(lis)
+	go srv.Serve(tl)
 }
 
-// stop stops serving: every connection is cut, the port is closed.
+// stop stops serving: every connection is cut (watch streams included,
+// which the HTTP server no longer tracks), the port is closed.
 func (d *testConfigd) stop() {
 	d.mu.Lock()
-	gs := d.gs
-	d.gs = nil
+	srv, lis := d.srv, d.lis
+	d.srv, d.lis = nil, nil
 	d.mu.Unlock()
-	if gs != nil {
-		gs.Stop()
+	if srv != nil {
+		srv.Close()
+		lis.closeAll()
+	}
+}
+
+// trackingListener remembers the connections it accepted, to cut them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns[c] = struct{}{}
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackingListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		c.Close()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -45,15 +46,15 @@ func startExampleConfigd(kvs ...string) (addr string, set func(key, value string
 	for i := 0; i+1 < len(kvs); i += 2 {
 		set(kvs[i], kvs[i+1])
 	}
-	gs := server.NewGRPCServer(st, hub, server.WithGRPCLogger(quiet))
+	srv := &http.Server{Handler: server.NewHandler(st, server.WithLogger(quiet), server.WithHub(hub, server.WithGRPCLogger(quiet)))}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	go gs.Serve(lis)
+	go srv.Serve(lis)
 	return lis.Addr().String(), set, func() {
-		gs.Stop()
-		hub.Close()
+		srv.Close()
+		hub.Close() // ends the watch streams
 		st.Close()
 		os.RemoveAll(dir)
 	}

@@ -40,6 +40,7 @@ type options struct {
 	dial     []grpc.DialOption
 	token    string
 	tls      *tls.Config // nil: plaintext
+	grpc     bool        // watch over gRPC, see WithGRPC
 }
 
 // WithAddress names the configd instances to use, as host:port. The client
@@ -76,9 +77,9 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // snapshot file and refused files. The default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithDialOptions adds options to every gRPC connection the client makes,
-// after its own (plaintext transport, keepalive), which they override: pass
-// grpc.WithTransportCredentials for TLS.
+// WithDialOptions adds options to every gRPC connection the client makes
+// (with WithGRPC), after its own (transport credentials, keepalive), which
+// they override.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dial = append(o.dial, opts...) }
 }

@@ -34,49 +34,64 @@ func TestResumeAfterARestartMissesNothingAndRepeatsNothing(t *testing.T) {
 		{"restarted hub", true, nil},
 		{"restarted hub without a window: replay from the store", true, []watcher.Option{watcher.WithWindow(0)}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := startConfigd(t, withHubOptions(tc.hubOpts...))
-			d.put("app/a", "1")
-			c := connect(t, []string{d.addr})
-			w, _ := c.Watch("app")
-			defer w.Stop()
+		for _, tr := range transports {
+			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
+				testResume(t, tc.newHub, tc.hubOpts, tr.opts)
+			})
+		}
+	}
+}
 
-			var want []string
-			r := d.put("app/a", "2")
-			want = append(want, fmt.Sprint(r, ": ", []string{"app/a=2"}))
-			if got := collect(t, w, r); !slices.Equal(got, want) {
-				t.Fatalf("before the restart: %v, want %v", got, want)
-			}
+// transports are the client's two ways to watch.
+var transports = []struct {
+	name string
+	opts []Option
+}{
+	{"http stream", nil},
+	{"grpc", []Option{WithGRPC()}},
+}
 
-			d.stop()
-			want = want[:0]
-			r = d.put("app/b", "1", "app/c", "1", "other", "x")
-			want = append(want, fmt.Sprint(r, ": ", []string{"app/b=1", "app/c=1"}))
-			d.put("other", "y") // outside the watch
-			r = d.del("app/a")
-			want = append(want, fmt.Sprint(r, ": ", []string{"-app/a"}))
-			r = d.put("app/b", "2")
-			want = append(want, fmt.Sprint(r, ": ", []string{"app/b=2"}))
-			if c.Get("app/b").Exists() {
-				t.Fatal("the client saw a change made while configd was down")
-			}
-			d.restart(tc.newHub)
+func testResume(t *testing.T, newHub bool, hubOpts []watcher.Option, opts []Option) {
+	d := startConfigd(t, withHubOptions(hubOpts...))
+	d.put("app/a", "1")
+	c := connect(t, []string{d.addr}, opts...)
+	w, _ := c.Watch("app")
+	defer w.Stop()
 
-			if got := collect(t, w, r); !slices.Equal(got, want) {
-				t.Fatalf("after the restart:\n got %v\nwant %v", got, want)
-			}
-			last := d.put("app/z", "live")
-			if got := collect(t, w, last); !slices.Equal(got, []string{fmt.Sprint(last, ": ", []string{"app/z=live"})}) {
-				t.Fatalf("live after the restart: %v", got)
-			}
-			waitRev(t, c, last)
-			if n := queued(w); n != 0 {
-				t.Fatalf("%d updates left over: something was delivered twice", n)
-			}
-			if c.Get("app/a").Exists() || c.Get("app/b").String("") != "2" || c.Get("other").String("") != "y" {
-				t.Fatal("the copy differs from the store after the restart")
-			}
-		})
+	var want []string
+	r := d.put("app/a", "2")
+	want = append(want, fmt.Sprint(r, ": ", []string{"app/a=2"}))
+	if got := collect(t, w, r); !slices.Equal(got, want) {
+		t.Fatalf("before the restart: %v, want %v", got, want)
+	}
+
+	d.stop()
+	want = want[:0]
+	r = d.put("app/b", "1", "app/c", "1", "other", "x")
+	want = append(want, fmt.Sprint(r, ": ", []string{"app/b=1", "app/c=1"}))
+	d.put("other", "y") // outside the watch
+	r = d.del("app/a")
+	want = append(want, fmt.Sprint(r, ": ", []string{"-app/a"}))
+	r = d.put("app/b", "2")
+	want = append(want, fmt.Sprint(r, ": ", []string{"app/b=2"}))
+	if c.Get("app/b").Exists() {
+		t.Fatal("the client saw a change made while configd was down")
+	}
+	d.restart(newHub)
+
+	if got := collect(t, w, r); !slices.Equal(got, want) {
+		t.Fatalf("after the restart:\n got %v\nwant %v", got, want)
+	}
+	last := d.put("app/z", "live")
+	if got := collect(t, w, last); !slices.Equal(got, []string{fmt.Sprint(last, ": ", []string{"app/z=live"})}) {
+		t.Fatalf("live after the restart: %v", got)
+	}
+	waitRev(t, c, last)
+	if n := queued(w); n != 0 {
+		t.Fatalf("%d updates left over: something was delivered twice", n)
+	}
+	if c.Get("app/a").Exists() || c.Get("app/b").String("") != "2" || c.Get("other").String("") != "y" {
+		t.Fatal("the copy differs from the store after the restart")
 	}
 }
 

@@ -1,19 +1,10 @@
 package config
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
-
-	"google.golang.org/grpc"
-	gbackoff "google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
@@ -46,20 +37,6 @@ func backoff(n int) time.Duration {
 		d = min(backoffMin<<n, backoffMax)
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-func (c *Client) dialOptions() []grpc.DialOption {
-	connect := max(c.opts.timeout/time.Duration(len(c.opts.addrs)), time.Second)
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           gbackoff.Config{BaseDelay: backoffMin, Multiplier: 2, Jitter: 0.2, MaxDelay: backoffMax},
-			MinConnectTimeout: connect,
-		}),
-	}
-	opts = append(opts, tokenDialOptions(c.opts.token)...)
-	return append(opts, c.opts.dial...)
 }
 
 // run keeps one watch stream open, moving between addresses, until Close.
@@ -109,110 +86,78 @@ func (c *Client) noteFailure(addr string, created bool, failures int, err error)
 	}
 }
 
-// session is one watch stream.
+// session is one connection to a configd: the watch streams opened on it
+// one after another (a new one after RESYNC).
 type session struct {
-	c      *Client
-	addr   string
-	stream configdpb.Config_WatchClient
-	id     int64 // of the current watch; messages of older ones are ignored
+	c    *Client
+	addr string
 	// created is set once configd has acknowledged a watch.
 	created bool
 }
 
-// session connects to addr and applies what the stream brings until it
-// breaks or the client closes. created reports whether configd accepted the
-// watch.
+// session connects to addr and applies what its watch streams bring until
+// one breaks or the client closes. created reports whether configd
+// accepted a watch.
 func (c *Client) session(addr string) (created bool, err error) {
-	conn, err := grpc.NewClient(addr, c.dialOptions()...)
+	tr, err := c.newTransport(addr)
 	if err != nil {
 		return false, err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancel(c.ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	stream, err := configdpb.NewConfigClient(conn).Watch(ctx)
-	if err != nil {
-		return false, err
-	}
-	s := &session{c: c, addr: addr, stream: stream}
-	if err := s.create(false); err != nil {
-		return false, err
-	}
-
-	msgs := make(chan *configdpb.WatchResponse, maxGroup)
-	recvErr := make(chan error, 1)
-	wg.Go(func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = errors.New("configd ended the stream")
-				}
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
-
+	defer tr.close()
+	s := &session{c: c, addr: addr}
+	fresh := false
 	for {
-		var group []*configdpb.WatchResponse
-		var streamErr error
-		select {
-		case m := <-msgs:
-			group = append(group, m)
-		case streamErr = <-recvErr:
-		case <-ctx.Done():
-			return s.created, ctx.Err()
+		// A copy at revision 0 (configd's store was empty) also asks for
+		// a snapshot, as the protocol has no other way to say "after
+		// revision 0": the changes it missed then come as one update.
+		var since int64
+		if !fresh {
+			since = c.Rev()
 		}
-		// Take what else has arrived: after an error, everything received
-		// before it (the receiver has stopped), else up to maxGroup.
-	gather:
-		for streamErr != nil || len(group) < maxGroup {
-			select {
-			case m := <-msgs:
-				group = append(group, m)
-			default:
-				break gather
-			}
+		st, err := tr.open(c.ctx, since)
+		if err != nil {
+			return s.created, err
 		}
-		if len(group) > 0 {
-			act, err := s.process(group)
-			if err != nil {
-				return s.created, err
-			}
-			if act.recreate && streamErr == nil {
-				if err := s.create(act.fresh); err != nil {
-					return s.created, err
-				}
-			}
+		act, err := s.pump(st)
+		st.Close()
+		if err != nil {
+			return s.created, err
 		}
-		if streamErr != nil {
-			return s.created, streamErr
-		}
+		fresh = act.fresh
 	}
 }
 
-// create asks for the client's watch: since the revision the copy is at,
-// or, fresh, a snapshot first. A copy at revision 0 (configd's store was
-// empty) also asks for a snapshot, as the protocol has no other way to say
-// "after revision 0": the changes it missed then come as one update.
-func (s *session) create(fresh bool) error {
-	var since int64
-	if !fresh {
-		since = s.c.Rev()
+// pump applies what st brings, in groups of what has already arrived,
+// until the watch must be created again or the stream breaks.
+func (s *session) pump(st watchStream) (action, error) {
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return action{}, err
+		}
+		group := []*configdpb.WatchResponse{m}
+		// Take what else has arrived, up to maxGroup; after an error,
+		// apply what came before it.
+		var streamErr error
+		for len(group) < maxGroup && st.Buffered() {
+			m, err := st.Recv()
+			if err != nil {
+				streamErr = err
+				break
+			}
+			group = append(group, m)
+		}
+		act, err := s.process(group)
+		if err != nil {
+			return act, err
+		}
+		if act.recreate {
+			return act, nil
+		}
+		if streamErr != nil {
+			return act, streamErr
+		}
 	}
-	s.id++
-	return s.stream.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{Create: &configdpb.WatchCreate{
-		WatchId: s.id, Prefixes: []string{s.c.opts.prefix}, Since: since}}})
 }
 
 // action is what the session must do after applying a group.
@@ -231,9 +176,6 @@ func (s *session) process(group []*configdpb.WatchResponse) (act action, err err
 	defer c.mu.Unlock()
 	p := c.begin()
 	for _, m := range group {
-		if m.GetWatchId() != s.id {
-			continue
-		}
 		switch m.GetKind() {
 		case configdpb.WatchResponse_CREATED:
 			s.created = true

@@ -25,7 +25,7 @@ func TestWithTokenReadsWhatTheTokenMay(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.stop()
-	d.grpcOpts = []server.GRPCOption{server.WithGRPCAuth(a)}
+	d.auth = a
 	d.restart(false)
 	d.put("app/name", "shop", "db/password", "hunter2")
 

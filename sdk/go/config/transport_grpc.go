@@ -1,0 +1,129 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	gbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/configd/configd/api/configdpb"
+)
+
+// errStreamEnded is a stream that configd closed without an error.
+var errStreamEnded = errors.New("configd ended the stream")
+
+// grpcTransport watches over one gRPC connection, one Watch stream per
+// watch.
+type grpcTransport struct {
+	conn   *grpc.ClientConn
+	prefix string
+}
+
+func (c *Client) newGRPCTransport(addr string) (transport, error) {
+	conn, err := grpc.NewClient(addr, c.dialOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	return &grpcTransport{conn: conn, prefix: c.opts.prefix}, nil
+}
+
+func (c *Client) dialOptions() []grpc.DialOption {
+	connect := max(c.opts.timeout/time.Duration(len(c.opts.addrs)), time.Second)
+	creds := insecure.NewCredentials()
+	if c.opts.tls != nil {
+		creds = credentials.NewTLS(c.opts.tls)
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           gbackoff.Config{BaseDelay: backoffMin, Multiplier: 2, Jitter: 0.2, MaxDelay: backoffMax},
+			MinConnectTimeout: connect,
+		}),
+	}
+	opts = append(opts, tokenDialOptions(c.opts.token)...)
+	return append(opts, c.opts.dial...)
+}
+
+func (t *grpcTransport) close() { t.conn.Close() }
+
+// grpcWatchID is the id of the one watch of each stream.
+const grpcWatchID = 1
+
+func (t *grpcTransport) open(ctx context.Context, since int64) (watchStream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := configdpb.NewConfigClient(t.conn).Watch(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	err = stream.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{Create: &configdpb.WatchCreate{
+		WatchId: grpcWatchID, Prefixes: []string{t.prefix}, Since: since}}})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &grpcStream{cancel: cancel, msgs: make(chan *configdpb.WatchResponse, maxGroup), done: make(chan struct{})}
+	go s.receive(ctx, stream)
+	return s, nil
+}
+
+// grpcStream receives in its own goroutine, so that Buffered can tell
+// what has arrived.
+type grpcStream struct {
+	cancel context.CancelFunc
+	msgs   chan *configdpb.WatchResponse
+	done   chan struct{} // closed when receive returns; err is then set
+	err    error
+}
+
+func (s *grpcStream) receive(ctx context.Context, stream configdpb.Config_WatchClient) {
+	defer close(s.done)
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errStreamEnded
+			}
+			s.err = err
+			return
+		}
+		if m.GetWatchId() != grpcWatchID {
+			continue // not our watch
+		}
+		select {
+		case s.msgs <- m:
+		case <-ctx.Done():
+			s.err = ctx.Err()
+			return
+		}
+	}
+}
+
+func (s *grpcStream) Recv() (*configdpb.WatchResponse, error) {
+	select {
+	case m := <-s.msgs:
+		return m, nil
+	case <-s.done:
+		// Messages received before the error come first.
+		select {
+		case m := <-s.msgs:
+			return m, nil
+		default:
+			return nil, s.err
+		}
+	}
+}
+
+func (s *grpcStream) Buffered() bool { return len(s.msgs) > 0 }
+
+func (s *grpcStream) Close() {
+	s.cancel()
+	<-s.done
+}

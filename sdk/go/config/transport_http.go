@@ -1,0 +1,148 @@
+package config
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/api/configdpb"
+)
+
+// maxMessageSize bounds one message of the HTTP watch stream (a snapshot of
+// the client's whole scope is one message).
+const maxMessageSize = 256 << 20
+
+// httpTransport watches over configd's HTTP watch stream: GET /v1/watch
+// upgraded to api.WatchStreamProtocol, one connection per watch.
+type httpTransport struct {
+	client *http.Client
+	base   string // scheme://host:port
+	prefix string
+	token  string
+}
+
+func (c *Client) newHTTPTransport(addr string) (transport, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	if c.opts.token != "" && c.opts.tls == nil && !loopbackHost(host) {
+		return nil, fmt.Errorf("config: not sending the token over a plaintext connection to %q: use TLS (WithTLS) or a loopback address", host)
+	}
+	connect := max(c.opts.timeout/time.Duration(len(c.opts.addrs)), time.Second)
+	tr := &http.Transport{
+		DialContext: (&net.Dialer{Timeout: connect, KeepAlive: keepaliveTime}).DialContext,
+		// The upgrade needs HTTP/1.1: no HTTP/2 over TLS either.
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		TLSHandshakeTimeout: connect,
+		// A refused watch's answer comes at once; the 101 too.
+		ResponseHeaderTimeout: max(c.opts.timeout, 10*time.Second),
+	}
+	scheme := "http"
+	if c.opts.tls != nil {
+		tr.TLSClientConfig = c.opts.tls.Clone()
+		scheme = "https"
+	}
+	return &httpTransport{client: &http.Client{Transport: tr}, base: scheme + "://" + addr, prefix: c.opts.prefix, token: c.opts.token}, nil
+}
+
+func (t *httpTransport) close() { t.client.CloseIdleConnections() }
+
+func (t *httpTransport) open(ctx context.Context, since int64) (watchStream, error) {
+	q := url.Values{"prefix": {t.prefix}, "since": {strconv.FormatInt(since, 10)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+"/v1/watch?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", api.WatchStreamProtocol)
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		return refused(resp)
+	}
+	body, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return nil, errors.New("configd switched protocols but the connection can't be used")
+	}
+	progress, err := time.ParseDuration(resp.Header.Get(api.HeaderProgressInterval))
+	if err != nil || progress <= 0 {
+		progress = 10 * time.Second
+	}
+	s := &httpStream{body: body, r: bufio.NewReaderSize(body, 4<<10), idle: 2*progress + 5*time.Second}
+	// Nothing for twice the progress interval: the connection is dead.
+	s.timer = time.AfterFunc(s.idle, s.Close)
+	s.stop = context.AfterFunc(ctx, s.Close)
+	return s, nil
+}
+
+// refused turns configd's answer to a watch it did not accept into the
+// CANCELED message the gRPC API would send, or an error when it is not
+// configd's JSON error.
+func refused(resp *http.Response) (watchStream, error) {
+	var e api.ErrorResponse
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		return nil, fmt.Errorf("watch refused: %s", resp.Status)
+	}
+	if resp.StatusCode >= 500 && e.Error.Code != api.CodeUnavailable {
+		return nil, fmt.Errorf("watch refused: %s: %s", resp.Status, e.Error.Message)
+	}
+	rev, _ := strconv.ParseInt(resp.Header.Get(api.HeaderRev), 10, 64)
+	return &oneMessage{m: &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED, Rev: rev,
+		Error: e.Error.Message, Code: e.Error.Code}}, nil
+}
+
+// httpStream reads the frames of one upgraded connection.
+type httpStream struct {
+	body  io.ReadWriteCloser
+	r     *bufio.Reader
+	idle  time.Duration
+	timer *time.Timer
+	stop  func() bool
+
+	closeOnce sync.Once
+}
+
+func (s *httpStream) Recv() (*configdpb.WatchResponse, error) {
+	m := &configdpb.WatchResponse{}
+	err := protodelim.UnmarshalOptions{MaxSize: maxMessageSize}.UnmarshalFrom(s.r, m)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errStreamEnded
+		}
+		return nil, err
+	}
+	s.timer.Reset(s.idle)
+	return m, nil
+}
+
+func (s *httpStream) Buffered() bool { return s.r.Buffered() > 0 }
+
+func (s *httpStream) Close() {
+	s.closeOnce.Do(func() {
+		s.timer.Stop()
+		s.stop()
+		s.body.Close()
+	})
+}

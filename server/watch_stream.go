@@ -1,0 +1,250 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/watcher"
+)
+
+// The watch stream (api.WatchStreamProtocol) is the lean way to hold a
+// watch open: after the upgrade, an idle watcher costs configd one
+// goroutine parked in Read and a timer, nothing else. Sending happens in a
+// goroutine started when the hub queues a batch (watcher.WithCallback) and
+// ending when the queue is empty, so 10,000 idle watchers hold no writer
+// goroutines, buffers or HTTP/2 state.
+
+// streamWriteTimeout bounds one write to a watch stream: a client that
+// stops reading for that long is disconnected (it resumes from its last
+// revision when it comes back).
+const streamWriteTimeout = 10 * time.Second
+
+// maxStreamWrite is how much one write gathers from a watcher's queue.
+const maxStreamWrite = 1 << 20
+
+// wantsStream reports whether r asks to upgrade to the watch stream.
+func wantsStream(r *http.Request) bool {
+	if r.ProtoMajor != 1 || !headerHasToken(r.Header, "Connection", "upgrade") {
+		return false
+	}
+	return headerHasToken(r.Header, "Upgrade", api.WatchStreamProtocol)
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upgrade answers 101 and serves the watch stream on the hijacked
+// connection. The watch is created first, so that a refused one gets the
+// usual JSON error.
+func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams) {
+	rc := http.NewResponseController(w)
+	s := &streamConn{h: h, progress: h.progressInterval()}
+	// flushing starts true: batches queued before the connection is ours
+	// wait until serve starts the first flush.
+	s.flushing.Store(true)
+	wt, err := h.hub.Watch(r.Context(), p.filter, p.since, watcher.WithCallback(s.kick))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	s.wt = wt
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		wt.Close()
+		h.fail(w, errorf(http.StatusInternalServerError, api.CodeInternal, "cannot take over the connection for the watch stream: %v", err))
+		return
+	}
+	if brw.Reader.Buffered() > 0 {
+		// The client must wait for 101 before anything else.
+		wt.Close()
+		conn.Close()
+		return
+	}
+	s.conn = conn
+	h.metrics.watchers(1)
+	// The HTTP server's deadlines no longer apply.
+	_ = conn.SetDeadline(time.Time{})
+	head := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %d\r\n%s: %s\r\n\r\n",
+		api.WatchStreamProtocol, api.HeaderRev, h.hub.Rev(), api.HeaderProgressInterval, s.progress)
+	created := &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CREATED, Rev: h.hub.Rev()}
+	if !s.write(appendFrame([]byte(head), created)) {
+		return
+	}
+	// Armed only once assigned: tick reads s.timer.
+	s.timer = time.AfterFunc(math.MaxInt64, s.tick)
+	s.timer.Reset(s.progress)
+	go s.readUntilClosed()
+	s.flushing.Store(false)
+	s.kick()
+}
+
+func (h *watchHTTP) progressInterval() time.Duration {
+	if h.progress > 0 {
+		return h.progress
+	}
+	return DefaultProgressInterval
+}
+
+// streamConn is one watch stream.
+type streamConn struct {
+	h        *watchHTTP
+	conn     net.Conn
+	wt       *watcher.Watcher
+	progress time.Duration
+	timer    *time.Timer
+
+	// flushing is true while a goroutine sends; only that goroutine touches
+	// lastRev and sentSinceTick.
+	flushing      atomic.Bool
+	progressDue   atomic.Bool
+	lastRev       int64
+	sentSinceTick bool
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+}
+
+// kick starts a flush unless one is running. It is the watcher's callback:
+// it runs under the hub's lock and only starts a goroutine.
+func (s *streamConn) kick() {
+	if s.flushing.CompareAndSwap(false, true) {
+		go s.flush()
+	}
+}
+
+// tick asks for a PROGRESS message and re-arms the timer.
+func (s *streamConn) tick() {
+	if s.closed.Load() {
+		return
+	}
+	s.progressDue.Store(true)
+	s.kick()
+	s.timer.Reset(s.progress)
+}
+
+// flush sends what is queued, then hands back the flushing flag, taking it
+// again if something arrived in between (the kick that came then saw the
+// flag taken and did nothing).
+func (s *streamConn) flush() {
+	for {
+		if !s.send() {
+			return
+		}
+		s.flushing.Store(false)
+		if !s.wt.Pending() && !s.progressDue.Load() {
+			return
+		}
+		if !s.flushing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// send writes every queued batch (and a due PROGRESS) in one write. It
+// returns false once the stream is over.
+func (s *streamConn) send() bool {
+	due := s.progressDue.Swap(false)
+	// Read the hub's revision before draining: every batch up to it is then
+	// queued, so once drained, PROGRESS at that revision is true.
+	rev := s.h.hub.Rev()
+	var buf []byte
+	end := false
+	for len(buf) < maxStreamWrite && !end {
+		b, ok, err := s.wt.TryNext()
+		if !ok {
+			if err != nil && !errors.Is(err, watcher.ErrResync) {
+				// The hub closed: configd is shutting down.
+				buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
+					Rev: max(s.lastRev, rev), Error: "configd is shutting down", Code: api.CodeUnavailable})
+				end = true
+			}
+			break
+		}
+		msg := pbBatch(0, b)
+		if b.Kind == watcher.KindResync {
+			msg.Error = "watch fell behind; watch again from the last applied revision"
+			end = true
+		}
+		buf = appendFrame(buf, msg)
+		s.h.metrics.sent(b)
+		s.lastRev, s.sentSinceTick = b.Rev, true
+	}
+	if due && !end {
+		if !s.sentSinceTick {
+			// Also the stream's keepalive: sent even when the revision
+			// has not moved.
+			s.lastRev = max(s.lastRev, rev)
+			buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_PROGRESS, Rev: s.lastRev})
+		}
+		s.sentSinceTick = false
+	}
+	if len(buf) > 0 && !s.write(buf) {
+		return false
+	}
+	if end {
+		s.close()
+		return false
+	}
+	return true
+}
+
+// write sends buf, closing the stream when the client can't take it.
+func (s *streamConn) write(buf []byte) bool {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := s.conn.Write(buf); err != nil {
+		s.close()
+		return false
+	}
+	return true
+}
+
+// readUntilClosed notices the client going away: it sends nothing after
+// its request, so any read that returns ends the stream.
+func (s *streamConn) readUntilClosed() {
+	var b [1]byte
+	_, _ = s.conn.Read(b[:])
+	s.close()
+}
+
+func (s *streamConn) close() {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.wt.Close()
+		s.conn.Close()
+		s.h.metrics.watchers(-1)
+	})
+}
+
+// appendFrame appends m to buf with its varint length before it.
+func appendFrame(buf []byte, m *configdpb.WatchResponse) []byte {
+	buf = protowire.AppendVarint(buf, uint64(proto.Size(m)))
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
+	if err != nil {
+		// A WatchResponse built here always marshals.
+		panic(fmt.Sprintf("server: marshal watch message: %v", err))
+	}
+	return out
+}

@@ -1,0 +1,221 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/api/configdpb"
+)
+
+// rawStream is the client end of a watch stream, read frame by frame.
+type rawStream struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+	head *http.Response
+}
+
+// openStream asks for the watch stream on query; it fails the test unless
+// configd answers 101.
+func openStream(t *testing.T, addr, query string) *rawStream {
+	t.Helper()
+	s, status, body := dialStream(t, addr, query)
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d (%s), want 101", status, body)
+	}
+	return s
+}
+
+// dialStream sends the upgrade request and reads configd's answer.
+func dialStream(t *testing.T, addr, query string) (*rawStream, int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /v1/watch?%s HTTP/1.1\r\nHost: configd\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", query, api.WatchStreamProtocol)
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(resp.Body)
+		return nil, resp.StatusCode, string(body)
+	}
+	return &rawStream{t: t, conn: conn, r: r, head: resp}, resp.StatusCode, ""
+}
+
+// next reads one message, failing the test after waitLimit.
+func (s *rawStream) next() *configdpb.WatchResponse {
+	s.t.Helper()
+	m, err := s.read()
+	if err != nil {
+		s.t.Fatalf("read a watch message: %v", err)
+	}
+	return m
+}
+
+func (s *rawStream) read() (*configdpb.WatchResponse, error) {
+	s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	m := &configdpb.WatchResponse{}
+	return m, protodelim.UnmarshalFrom(s.r, m)
+}
+
+// nextOf reads messages until one of kind, skipping PROGRESS.
+func (s *rawStream) nextOf(kind configdpb.WatchResponse_Kind) *configdpb.WatchResponse {
+	s.t.Helper()
+	for {
+		m := s.next()
+		if m.GetKind() == kind {
+			return m
+		}
+		if m.GetKind() != configdpb.WatchResponse_PROGRESS {
+			s.t.Fatalf("got %v at rev %d, want %v", m.GetKind(), m.GetRev(), kind)
+		}
+	}
+}
+
+func TestWatchStreamSendsASnapshotThenEachChangeOfItsScope(t *testing.T) {
+	st, _, ts := newWatchEnvHub(t)
+	commitPut(t, st, "app/a", "1")
+	s := openStream(t, ts.Listener.Addr().String(), "prefix=app&since=0")
+	if got := s.head.Header.Get(api.HeaderProgressInterval); got != "20ms" {
+		t.Errorf("%s = %q, want 20ms", api.HeaderProgressInterval, got)
+	}
+	if m := s.next(); m.GetKind() != configdpb.WatchResponse_CREATED || m.GetRev() != 1 {
+		t.Fatalf("first message %v rev %d, want CREATED at 1", m.GetKind(), m.GetRev())
+	}
+	snap := s.nextOf(configdpb.WatchResponse_SNAPSHOT)
+	if snap.GetRev() != 1 || len(snap.GetEvents()) != 1 || string(snap.GetEvents()[0].GetKv().GetValue()) != "1" {
+		t.Fatalf("snapshot %v", snap)
+	}
+	commitPut(t, st, "other", "x")
+	r := commitPut(t, st, "app/b", "2")
+	ch := s.nextOf(configdpb.WatchResponse_CHANGES)
+	if ch.GetRev() != r || ch.GetActor() != "alice" || len(ch.GetEvents()) != 1 || ch.GetEvents()[0].GetKv().GetKey() != "app/b" {
+		t.Fatalf("changes %v, want app/b at %d", ch, r)
+	}
+}
+
+func TestWatchStreamResumesAfterSince(t *testing.T) {
+	st, _, ts := newWatchEnvHub(t)
+	commitPut(t, st, "k", "1")
+	since := commitPut(t, st, "k", "2")
+	r := commitPut(t, st, "k", "3")
+	s := openStream(t, ts.Listener.Addr().String(), fmt.Sprintf("key=k&since=%d", since))
+	s.nextOf(configdpb.WatchResponse_CREATED)
+	if m := s.nextOf(configdpb.WatchResponse_CHANGES); m.GetRev() != r || string(m.GetEvents()[0].GetKv().GetValue()) != "3" {
+		t.Fatalf("got %v, want k=3 at %d", m, r)
+	}
+}
+
+func TestWatchStreamSendsProgressWhenIdle(t *testing.T) {
+	st, _, ts := newWatchEnvHub(t)
+	r := commitPut(t, st, "k", "1")
+	s := openStream(t, ts.Listener.Addr().String(), fmt.Sprintf("key=k&since=%d", r))
+	s.nextOf(configdpb.WatchResponse_CREATED)
+	commitPut(t, st, "elsewhere", "1")
+	// Progress comes even with nothing new for the scope: it is also the
+	// stream's keepalive. It ends up at the hub's revision.
+	for {
+		m := s.nextOf(configdpb.WatchResponse_PROGRESS)
+		if m.GetRev() == r+1 {
+			break
+		}
+	}
+}
+
+func TestWatchStreamRefusalsAreJSONErrors(t *testing.T) {
+	st, _, ts := newWatchEnvHub(t)
+	commitPut(t, st, "k", "1")
+	for _, tc := range []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"key=/bad", http.StatusBadRequest, api.CodeBadKey},
+		{"key=k&since=99", http.StatusBadRequest, api.CodeBadRevision},
+		{"since=0", http.StatusBadRequest, api.CodeBadRequest},
+	} {
+		_, status, body := dialStream(t, ts.Listener.Addr().String(), tc.query)
+		if status != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+			t.Errorf("%s: %d %s, want %d with code %s", tc.query, status, body, tc.status, tc.code)
+		}
+	}
+}
+
+func TestWatchStreamEndsWithUnavailableWhenConfigdStops(t *testing.T) {
+	_, hub, ts := newWatchEnvHub(t)
+	s := openStream(t, ts.Listener.Addr().String(), "prefix=app")
+	s.nextOf(configdpb.WatchResponse_CREATED)
+	s.nextOf(configdpb.WatchResponse_SNAPSHOT)
+	hub.Close()
+	m := s.nextOf(configdpb.WatchResponse_CANCELED)
+	if m.GetCode() != api.CodeUnavailable {
+		t.Fatalf("CANCELED with code %q, want %q", m.GetCode(), api.CodeUnavailable)
+	}
+	if _, err := s.read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after CANCELED: %v, want the connection closed", err)
+	}
+}
+
+func TestWatchStreamReleasesTheWatchWhenTheClientGoes(t *testing.T) {
+	_, hub, ts := newWatchEnvHub(t)
+	s := openStream(t, ts.Listener.Addr().String(), "prefix=app")
+	s.nextOf(configdpb.WatchResponse_CREATED)
+	if hub.Len() != 1 {
+		t.Fatalf("%d watchers, want 1", hub.Len())
+	}
+	s.conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitFor(ctx, func() bool { return hub.Len() == 0 }); err != nil {
+		t.Fatalf("%d watchers left after the client closed: %v", hub.Len(), err)
+	}
+}
+
+// A client that stops reading holds up nobody: another watcher gets every
+// revision while the first one's socket is full.
+func TestWatchStreamAClientThatStopsReadingSlowsNoOne(t *testing.T) {
+	st, _, ts := newWatchEnvHub(t)
+	addr := ts.Listener.Addr().String()
+	stuck := openStream(t, addr, "prefix=app")
+	stuck.nextOf(configdpb.WatchResponse_CREATED)
+	live := openStream(t, addr, "prefix=app")
+	live.nextOf(configdpb.WatchResponse_CREATED)
+	live.nextOf(configdpb.WatchResponse_SNAPSHOT)
+	big := strings.Repeat("x", 40<<10)
+	var last int64
+	for i := range 200 { // 8 MB: more than the stuck socket's buffers
+		last = commitPut(t, st, fmt.Sprintf("app/%d", i%10), fmt.Sprint(big, i))
+		m := live.nextOf(configdpb.WatchResponse_CHANGES)
+		if m.GetRev() != last {
+			t.Fatalf("live watcher got rev %d, want %d", m.GetRev(), last)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
