@@ -1,0 +1,125 @@
+package micro
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/configd/configd/sdk/go/micro/catalog"
+	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/selector"
+	"github.com/configd/configd/sdk/go/micro/transport"
+)
+
+// Parts are the pluggable parts a service or a client runs on.
+type Parts struct {
+	Registry  registry.Registry
+	Transport transport.Transport
+	Selector  selector.Selector
+
+	owned []io.Closer // built here, closed by Close, last built first
+}
+
+// Defaults of the parts no one chose.
+const (
+	DefaultRegistry  = "memory"
+	DefaultTransport = "tcp"
+)
+
+// NewParts builds the parts cfg names from cat (catalog.Default() when nil). Where cfg names
+// nothing, the part in base (given in code) is used, and where base has none either, the
+// default: a memory registry, the tcp transport, and the cache selector with round robin over
+// the registry. Parts built here belong to the result and are released by its Close; parts
+// from base stay the caller's.
+//
+// A selector from base is bound to its own registry: when cfg names a registry but no
+// selector, NewParts fails rather than leave the selector on the registry cfg replaced.
+func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger) (*Parts, error) {
+	if cat == nil {
+		cat = catalog.Default()
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p := &Parts{}
+	fail := func(err error) (*Parts, error) {
+		p.Close()
+		return nil, err
+	}
+	switch {
+	case cfg.Registry != "":
+		var opts []registry.Option
+		if len(cfg.RegistryAddress) > 0 {
+			opts = append(opts, registry.Addrs(cfg.RegistryAddress...))
+		}
+		if cfg.RegistryTimeout > 0 {
+			opts = append(opts, registry.Timeout(cfg.RegistryTimeout))
+		}
+		r, err := cat.Registries.New(cfg.Registry, opts...)
+		if err != nil {
+			return fail(fmt.Errorf("micro: %w", err))
+		}
+		p.Registry = r
+		if c, ok := r.(io.Closer); ok {
+			p.owned = append(p.owned, c)
+		}
+	case len(cfg.RegistryAddress) > 0:
+		return fail(errors.New("micro: a registry address (--registry-address, MICRO_REGISTRY_ADDRESS) without a registry name (--registry, MICRO_REGISTRY)"))
+	case base.Registry != nil:
+		p.Registry = base.Registry
+	default:
+		r, err := cat.Registries.New(DefaultRegistry)
+		if err != nil {
+			return fail(fmt.Errorf("micro: %w", err))
+		}
+		p.Registry = r
+	}
+
+	switch {
+	case cfg.Transport != "":
+		t, err := cat.Transports.New(cfg.Transport)
+		if err != nil {
+			return fail(fmt.Errorf("micro: %w", err))
+		}
+		p.Transport = t
+	case base.Transport != nil:
+		p.Transport = base.Transport
+	default:
+		t, err := cat.Transports.New(DefaultTransport)
+		if err != nil {
+			return fail(fmt.Errorf("micro: %w", err))
+		}
+		p.Transport = t
+	}
+
+	byName := cfg.Selector != "" || cfg.SelectorStrategy != ""
+	switch {
+	case !byName && base.Selector != nil && cfg.Registry != "":
+		return fail(fmt.Errorf("micro: the registry is chosen by --registry/MICRO_REGISTRY (%s) but the selector was given in code over another registry; choose the selector by name too (--selector, MICRO_SELECTOR) or drop it from code", cfg.Registry))
+	case !byName && base.Selector != nil:
+		p.Selector = base.Selector
+	default:
+		name := cfg.Selector
+		if name == "" {
+			name = catalog.DefaultSelector
+		}
+		s, err := cat.Selectors.New(name, cfg.SelectorStrategy, p.Registry, selector.Logger(logger))
+		if err != nil {
+			return fail(fmt.Errorf("micro: %w", err))
+		}
+		p.Selector = s
+		p.owned = append(p.owned, s)
+	}
+	return p, nil
+}
+
+// Close releases the parts NewParts built (selector, then registry), not those from base.
+func (p *Parts) Close() error {
+	var errs []error
+	for i := len(p.owned) - 1; i >= 0; i-- {
+		errs = append(errs, p.owned[i].Close())
+	}
+	p.owned = nil
+	return errors.Join(errs...)
+}
