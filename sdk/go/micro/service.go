@@ -389,9 +389,9 @@ func runHooks(fs []func() error) error {
 
 type partsKey struct {
 	cfgRegistry, cfgTransport, cfgSelector, cfgStrategy string
-	cfgAddrs                                             string
-	cfgTimeout                                           time.Duration
-	registry, transport, selector                        any
+	cfgAddrs                                            string
+	cfgTimeout                                          time.Duration
+	registry, transport, selector                       any
 }
 
 func newPartsKey(o Options, c Config) partsKey {
