@@ -3,7 +3,9 @@
 // Every change is a numbered revision: one global int64 counter, assigned at
 // commit, with who (actor), why (reason), where from (origin), when (UTC) and
 // the old and new value of each key it touched. History is never rewritten;
-// a rollback is a new revision whose content is an old one.
+// a rollback is a new revision whose content is an old one. By default it
+// is kept forever; WithRetention lets Compact remove its oldest part, up to
+// a recorded horizon (see retention.go).
 //
 // Writes go through one writer goroutine that batches concurrent commits
 // into one SQLite transaction (group commit): each commit still gets its own
