@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,24 @@ func waitFor(ctx context.Context, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+// Streams opened and closed in a loop leave no goroutine, timer or watch
+// behind.
+func TestWatchStreamOpenCloseCyclesLeakNothing(t *testing.T) {
+	_, hub, ts := newWatchEnvHub(t)
+	addr := ts.Listener.Addr().String()
+	before := runtime.NumGoroutine()
+	for range 500 {
+		s := openStream(t, addr, "prefix=app&since=0")
+		s.nextOf(configdpb.WatchResponse_CREATED)
+		s.nextOf(configdpb.WatchResponse_SNAPSHOT)
+		s.conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := waitFor(ctx, func() bool { return hub.Len() == 0 && runtime.NumGoroutine() <= before+5 })
+	if err != nil {
+		t.Fatalf("after 500 streams: %d watchers, %d goroutines (%d before): %v", hub.Len(), runtime.NumGoroutine(), before, err)
+	}
 }
