@@ -59,7 +59,7 @@ type process struct {
 // startGreeter starts "greeter serve" in its own process and waits for its ready line.
 func startGreeter(t *testing.T, registryName, registryAddr, id string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "-registry", registryName, "-registry-address", registryAddr, "-id", id, "-ttl", "2s", "-grace", "0s")
+	cmd := exec.Command(os.Args[0], "serve", "--registry", registryName, "--registry-address", registryAddr, "--server-id", id, "--register-ttl", "2s", "-grace", "0s")
 	cmd.Env = append(os.Environ(), roleEnv+"=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -77,6 +77,21 @@ func NewService(opts ...Option) *Service {
 // so a bad name or address fails here. An option that would change a part already built (the
 // server after a handler was registered, the client after Client) fails with ErrBuilt.
 func (s *Service) Init(opts ...Option) error {
+	actions, fs, err := s.init(opts)
+	if err != nil {
+		return err
+	}
+	// Outside the lock, so that an action may call Init or Client.
+	for _, a := range actions {
+		if err := a(fs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// init does Init's work and returns the actions to run when it parsed the command line.
+func (s *Service) init(opts []Option) ([]func(*flag.FlagSet) error, *flag.FlagSet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	code := append(slices.Clone(s.code), opts...)
@@ -92,19 +107,18 @@ func (s *Service) Init(opts ...Option) error {
 			args = os.Args[1:]
 		}
 		if err := s.fs.Parse(args); err != nil {
-			return fmt.Errorf("micro: %w", err)
+			return nil, nil, fmt.Errorf("micro: %w", err)
 		}
 		s.code = code
 		if err := s.resolveLocked(); err != nil {
-			return err
+			return nil, nil, err
 		}
-		for _, a := range o.Actions {
-			if err := a(s.fs); err != nil {
-				return err
-			}
-		}
-		return s.partsLocked()
+		return o.Actions, s.fs, s.partsLocked()
 	}
+	return nil, nil, s.reinitLocked(code, o)
+}
+
+func (s *Service) reinitLocked(code []Option, o Options) error {
 	if len(o.Flags) != len(resolveCode(s.code).Flags) {
 		return fmt.Errorf("%w: micro.Flags after the command line was parsed", ErrBuilt)
 	}
@@ -361,7 +375,10 @@ func (s *Service) stop(srv *server.Server, o Options) error {
 	return errors.Join(errs...)
 }
 
-// close releases the client and the parts the service built.
+// Close releases the client's connections and the parts the service built (Run does this
+// when it returns), for a service that only calls and is never Run.
+func (s *Service) Close() error { return s.close() }
+
 func (s *Service) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

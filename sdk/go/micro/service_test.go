@@ -128,15 +128,20 @@ func mustSelector(t *testing.T) selector.Selector {
 func TestFlagsAndAction(t *testing.T) {
 	var n *int
 	var got []string
-	svc := micro.NewService(micro.Name("svc"), quiet, env(nil),
+	var svc *micro.Service
+	svc = micro.NewService(micro.Name("svc"), quiet, env(nil),
 		micro.Flags(func(fs *flag.FlagSet) { n = fs.Int("n", 1, "calls") }),
-		micro.Action(func(fs *flag.FlagSet) error { got = fs.Args(); return nil }),
+		micro.Action(func(fs *flag.FlagSet) error {
+			got = fs.Args()
+			// An action may turn its own flags into options.
+			return svc.Init(micro.GracePeriod(time.Duration(*n) * time.Second))
+		}),
 		micro.Args("-n", "3", "--server-name", "other", "Alice"))
 	if err := svc.Init(); err != nil {
 		t.Fatal(err)
 	}
-	if *n != 3 || !slices.Equal(got, []string{"Alice"}) || svc.Options().Name != "other" {
-		t.Fatalf("n %d, args %v, name %q", *n, got, svc.Options().Name)
+	if o := svc.Options(); *n != 3 || !slices.Equal(got, []string{"Alice"}) || o.Name != "other" || o.GracePeriod != 3*time.Second {
+		t.Fatalf("n %d, args %v, name %q, grace %v", *n, got, o.Name, o.GracePeriod)
 	}
 	if err := svc.Init(micro.Flags(func(fs *flag.FlagSet) {})); !errors.Is(err, micro.ErrBuilt) {
 		t.Fatalf("Flags after parsing: %v, want ErrBuilt", err)
