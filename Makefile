@@ -7,11 +7,16 @@ GO ?= go
 run:
 	$(GO) run ./cmd/configd --data-dir ./data
 
-## test: install what the tests need (Go modules, Consul, etcd, Chromium), then vet and run every test with the race detector
+## test: install what the tests need (Go modules, Consul, etcd, Chromium), then vet, run every test with the race detector, and fuzz each fuzz target for 10s
 test: test-deps
 	$(GO) mod download
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	bash scripts/fuzz.sh
+
+## fuzz: run each fuzz target for FUZZTIME (default 10s; seeds in each package's testdata/fuzz)
+fuzz:
+	bash scripts/fuzz.sh
 
 ## test-deps: install the real servers and browser the tests use (see scripts/install-test-deps.sh)
 test-deps:

@@ -70,6 +70,14 @@ type Config struct {
 	// connection (mutual TLS). It needs TLSCert (flag --tls-client-ca, env
 	// CONFIGD_TLS_CLIENT_CA, config key tls.client_ca).
 	TLSClientCA string
+	// HistoryKeepRevisions and HistoryKeepAge are the history retention:
+	// a revision is compacted away once it is outside the newest
+	// HistoryKeepRevisions AND older than HistoryKeepAge, so both promises
+	// hold; 0 puts no limit of that kind, and both 0 (the default) keep
+	// history forever (flags --history-keep-revisions, --history-keep-age,
+	// config keys history.keep_revisions, history.keep_age).
+	HistoryKeepRevisions int
+	HistoryKeepAge       time.Duration
 }
 
 // TLSOn reports whether configd serves TLS.
@@ -257,7 +265,7 @@ func applyConfigFile(cfg *Config, path string) error {
 
 // sections are the config file keys whose value is a mapping of settings,
 // with the keys they hold, for messages.
-var sections = map[string]string{"tls": "cert, key, client_ca"}
+var sections = map[string]string{"tls": "cert, key, client_ca", "history": "keep_revisions, keep_age"}
 
 // applyFileSetting sets the setting of key k (prefixed by section, e.g.
 // "tls.") to the scalar v; seen holds the line of every key already set.
@@ -442,6 +450,46 @@ var settings = []setting{
 			return nil
 		},
 		check: func(*Config) error { return nil },
+	},
+	{
+		name:    "history-keep-revisions",
+		fileKey: "history.keep_revisions",
+		usage:   "keep at least this many newest revisions of history (0: no count limit; with --history-keep-age 0 too, keep forever)",
+		get:     func(c *Config) string { return strconv.Itoa(c.HistoryKeepRevisions) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q: want a whole number >= 0", v)
+			}
+			c.HistoryKeepRevisions = n
+			return nil
+		},
+		check: func(c *Config) error {
+			if c.HistoryKeepRevisions < 0 {
+				return fmt.Errorf("%d: want a whole number >= 0", c.HistoryKeepRevisions)
+			}
+			return nil
+		},
+	},
+	{
+		name:    "history-keep-age",
+		fileKey: "history.keep_age",
+		usage:   "keep at least this much history, e.g. 720h (0: no age limit; with --history-keep-revisions 0 too, keep forever)",
+		get:     func(c *Config) string { return c.HistoryKeepAge.String() },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q: want a duration >= 0 (e.g. 720h)", v)
+			}
+			c.HistoryKeepAge = d
+			return nil
+		},
+		check: func(c *Config) error {
+			if c.HistoryKeepAge < 0 {
+				return fmt.Errorf("%v: want a duration >= 0", c.HistoryKeepAge)
+			}
+			return nil
+		},
 	},
 	fileSetting("tls-cert", "tls.cert", "PEM file of the server certificate (and chain): serve HTTPS and gRPC over TLS; needs --tls-key",
 		func(c *Config) *string { return &c.TLSCert }, checkTLSPair),

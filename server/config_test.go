@@ -91,6 +91,11 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 		{name: "tls env over default", env: map[string]string{"CONFIGD_TLS_CERT": "/env/cert.pem", "CONFIGD_TLS_KEY": "/env/key.pem"},
 			want: func(c *server.Config) { c.TLSCert, c.TLSKey = "/env/cert.pem", "/env/key.pem" }},
 		{name: "empty tls section", file: "tls:\n", want: func(c *server.Config) {}},
+		{name: "history from file, age from env, count from flag",
+			file: "history:\n  keep_revisions: 100\n  keep_age: 24h\n",
+			env:  map[string]string{"CONFIGD_HISTORY_KEEP_AGE": "720h"},
+			args: []string{"--history-keep-revisions", "5000"},
+			want: func(c *server.Config) { c.HistoryKeepRevisions, c.HistoryKeepAge = 5000, 720*time.Hour }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -189,7 +194,8 @@ func TestConfigVersionAndHelp(t *testing.T) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
 	}
 	for _, w := range []string{"-data-dir", "CONFIGD_DATA_DIR", "data_dir", "-http-addr", "-max-value-size", "-log-format", "-log-level", "-config", "-version",
-		"-tls-cert", "CONFIGD_TLS_CERT", "tls.cert", "-tls-key", "CONFIGD_TLS_KEY", "-tls-client-ca", "CONFIGD_TLS_CLIENT_CA", "tls.client_ca"} {
+		"-tls-cert", "CONFIGD_TLS_CERT", "tls.cert", "-tls-key", "CONFIGD_TLS_KEY", "-tls-client-ca", "CONFIGD_TLS_CLIENT_CA", "tls.client_ca",
+		"-history-keep-revisions", "CONFIGD_HISTORY_KEEP_REVISIONS", "history.keep_revisions", "-history-keep-age", "history.keep_age"} {
 		if !strings.Contains(usage.String(), w) {
 			t.Errorf("usage does not mention %s", w)
 		}

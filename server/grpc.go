@@ -33,6 +33,13 @@ type grpcOptions struct {
 	logger   *slog.Logger
 	metrics  *watchMetrics
 	auth     *Auth
+	server   []grpc.ServerOption
+}
+
+// withGRPCServerOptions adds options to the grpc.Server (transport
+// credentials when the port mux terminates TLS).
+func withGRPCServerOptions(opts ...grpc.ServerOption) GRPCOption {
+	return func(o *grpcOptions) { o.server = append(o.server, opts...) }
 }
 
 // WithProgressInterval sets how often an idle watch receives a PROGRESS
@@ -57,6 +64,7 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 	if o.auth != nil {
 		auth = append(auth, grpc.ChainUnaryInterceptor(o.auth.unaryInterceptor), grpc.ChainStreamInterceptor(o.auth.streamInterceptor))
 	}
+	auth = append(auth, o.server...)
 	gs := grpc.NewServer(append(auth,
 		// A watcher is idle almost all the time: small per-connection
 		// buffers, and a write buffer released after each flush, keep the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -63,6 +64,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	var hub *watcher.Hub
 	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
+		audit.WithRetention(cfg.HistoryKeepRevisions, cfg.HistoryKeepAge),
 		audit.WithLayers(layers...), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
 	stopWatch()
 	switch {
@@ -134,7 +136,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
-	gs := NewGRPCServer(st, hub, WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth))
+	grpcOpts := []GRPCOption{WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth)}
+	if tlsCfg != nil {
+		// The mux has done the handshake; gRPC learns the connection's TLS
+		// state (and client certificate) from it.
+		grpcOpts = append(grpcOpts, withGRPCServerOptions(grpc.Creds(handshakenTLS{})))
+	}
+	gs := NewGRPCServer(st, hub, grpcOpts...)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(mux.http) }()
 	go gs.Serve(mux.grpc)

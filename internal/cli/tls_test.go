@@ -2,44 +2,24 @@ package cli
 
 import (
 	"context"
-	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/configd/configd/internal/daemontest"
 	"github.com/configd/configd/internal/proctest"
 	"github.com/configd/configd/internal/testserver"
-	"github.com/configd/configd/server"
 )
 
-// startTLSConfigd runs the whole daemon (server.Run: the port mux, HTTP
-// and gRPC) with TLS from files, requiring client certificates when
-// mutual, and returns its host:port.
+// startTLSConfigd runs the whole daemon with TLS from files, requiring
+// client certificates when mutual, and returns its host:port.
 func startTLSConfigd(t *testing.T, files *testserver.TLSFiles, mutual bool) string {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.TLSCert, cfg.TLSKey = files.ServerCert, files.ServerKey
+	ca := ""
 	if mutual {
-		cfg.TLSClientCA = files.CAFile
+		ca = files.CAFile
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := proctest.NewLog()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := server.Run(ctx, cfg, slog.New(slog.NewTextHandler(log, nil))); err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	m, err := log.Wait(proctest.ListeningRE, done)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m[1]
+	return daemontest.Start(t, daemontest.TLS(files.ServerCert, files.ServerKey, ca))
 }
 
 func TestTLS(t *testing.T) {

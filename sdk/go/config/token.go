@@ -18,8 +18,7 @@ const EnvToken = "CONFIGD_TOKEN"
 // (see configctl token create). The token is sent with every call as
 // "authorization: Bearer <token>" metadata; the client mirrors only what
 // the token may read. Over a plaintext connection it is sent only to a
-// loopback address: to reach another host, give TLS credentials with
-// WithDialOptions(grpc.WithTransportCredentials(...)). Without this option
+// loopback address: to reach another host, use WithTLS. Without this option
 // the client reads CONFIGD_TOKEN.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
@@ -40,7 +39,7 @@ func (c tokenCreds) GetRequestMetadata(ctx context.Context, uri ...string) (map[
 			}
 		}
 		if !loopbackHost(host) {
-			return nil, fmt.Errorf("config: not sending the token over a plaintext connection to %q: use TLS (WithDialOptions with grpc.WithTransportCredentials) or a loopback address", host)
+			return nil, fmt.Errorf("config: not sending the token over a plaintext connection to %q: use TLS (WithTLS) or a loopback address", host)
 		}
 	}
 	return map[string]string{"authorization": "Bearer " + c.token}, nil

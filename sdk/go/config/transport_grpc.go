@@ -37,7 +37,12 @@ func (c *Client) dialOptions() []grpc.DialOption {
 	connect := max(c.opts.timeout/time.Duration(len(c.opts.addrs)), time.Second)
 	creds := insecure.NewCredentials()
 	if c.opts.tls != nil {
-		creds = credentials.NewTLS(c.opts.tls)
+		// gRPC needs ALPN h2: a config that also offers http/1.1 (one
+		// given to an http.Transport before) would get HTTP/1.1 from
+		// configd, which then routes the connection to its HTTP API.
+		cfg := c.opts.tls.Clone()
+		cfg.NextProtos = nil
+		creds = credentials.NewTLS(cfg)
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
