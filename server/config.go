@@ -39,6 +39,11 @@ type Config struct {
 	LogFormat string
 	// LogLevel is "debug", "info" (default), "warn" or "error".
 	LogLevel string
+	// DebugAddr, when set, is the host:port of a separate listener serving
+	// Go's pprof profiles under /debug/pprof/ (flag --debug-addr, env
+	// CONFIGD_DEBUG_ADDR, config key debug_addr). Off by default; it has
+	// no authentication, so keep it on loopback.
+	DebugAddr string
 	// MaxValueSize is the largest value, in bytes (default 1 MiB).
 	MaxValueSize int
 	// ShutdownTimeout bounds how long a shutdown waits for in-flight
@@ -401,6 +406,8 @@ var settings = []setting{
 		func(c *Config) *string { return &c.LogFormat }, checkLogFormat),
 	stringSetting("log-level", "log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
+	stringSetting("debug-addr", "host:port of a separate listener for Go's pprof profiles (/debug/pprof/); empty: off. Keep it on loopback",
+		func(c *Config) *string { return &c.DebugAddr }, checkDebugAddr),
 	{
 		name:  "max-value-size",
 		usage: "largest value accepted, in bytes",
@@ -554,6 +561,16 @@ func checkLogLevel(s string) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
 		return fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return nil
+}
+
+func checkDebugAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%q: want host:port (or empty: off)", addr)
 	}
 	return nil
 }

@@ -241,3 +241,13 @@ func TestNewLogger(t *testing.T) {
 		t.Error("log level loud accepted")
 	}
 }
+
+func TestDebugAddrIsChecked(t *testing.T) {
+	if _, err := server.LoadConfig([]string{"--debug-addr", "nonsense"}, envFunc(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "debug-addr") {
+		t.Errorf("--debug-addr nonsense: %v, want an error naming the flag", err)
+	}
+	cfg, err := server.LoadConfig(nil, envFunc(map[string]string{"CONFIGD_DEBUG_ADDR": "127.0.0.1:0"}), io.Discard)
+	if err != nil || cfg.DebugAddr != "127.0.0.1:0" {
+		t.Fatalf("CONFIGD_DEBUG_ADDR: %+v, %v", cfg.DebugAddr, err)
+	}
+}

@@ -49,6 +49,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("configd starting", "version", Version(), "data_dir", cfg.DataDir, "db", dbPath,
 		"max_value_size", cfg.MaxValueSize, "tls", tlsMode(cfg))
+	if cfg.DebugAddr != "" {
+		stopDebug, err := startDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	// The store may keep the context it was opened with for its own
 	// lifetime; it must outlive ctx, which ends when shutdown begins, and

@@ -191,3 +191,25 @@ func TestRunRefusesAnInvalidConfig(t *testing.T) {
 		t.Errorf("an invalid config created the data dir (%v)", serr)
 	}
 }
+
+// --debug-addr serves pprof on its own listener, not on the API port.
+func TestRunServesPprofOnTheDebugAddrOnly(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DebugAddr = "127.0.0.1:0"
+	r := startRun(t, cfg)
+	debug := r.log.wait(t, regexp.MustCompile(`msg="serving pprof profiles" addr=(\S+)`), r.done)[1]
+	api := r.log.wait(t, listeningRE, r.done)[1]
+	for _, tc := range []struct {
+		addr string
+		want int
+	}{{debug, http.StatusOK}, {api, http.StatusNotFound}} {
+		resp, err := http.Get("http://" + tc.addr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s/debug/pprof/goroutine: %d, want %d", tc.addr, resp.StatusCode, tc.want)
+		}
+	}
+}
