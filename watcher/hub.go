@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/configd/configd/audit"
@@ -154,7 +155,7 @@ type Hub struct {
 	onResync   func()
 
 	mu       sync.Mutex
-	rev      int64            // newest published revision
+	rev      atomic.Int64     // newest published revision; written under mu
 	recent   []audit.Revision // the newest revisions, oldest first, at most window
 	watchers map[*Watcher]struct{}
 	closed   bool
@@ -164,7 +165,8 @@ type Hub struct {
 // current revision when the hub starts). Feed it with Publish, for example
 // from audit.WithCommitHook.
 func New(st Store, rev int64, opts ...Option) *Hub {
-	h := &Hub{st: st, window: 10_000, queueLimit: 1024, rev: rev, watchers: map[*Watcher]struct{}{}}
+	h := &Hub{st: st, window: 10_000, queueLimit: 1024, watchers: map[*Watcher]struct{}{}}
+	h.rev.Store(rev)
 	for _, o := range opts {
 		o(h)
 	}
@@ -176,14 +178,16 @@ func New(st Store, rev int64, opts ...Option) *Hub {
 func (h *Hub) Publish(r audit.Revision) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed || r.Rev <= h.rev {
+	if h.closed || r.Rev <= h.rev.Load() {
 		return
 	}
-	h.rev = r.Rev
 	if h.window > 0 {
 		if len(h.recent) >= h.window {
-			n := copy(h.recent, h.recent[1:])
-			h.recent = h.recent[:n]
+			// Drop the oldest by moving the start: append copies the live
+			// part to a new array when the old one is full, so this is
+			// amortised O(1), not a copy of the window per revision.
+			h.recent[0] = audit.Revision{}
+			h.recent = h.recent[1:]
 		}
 		h.recent = append(h.recent, r)
 	}
@@ -192,14 +196,13 @@ func (h *Hub) Publish(r audit.Revision) {
 			w.push(b)
 		}
 	}
+	// Last: whoever reads Rev without the lock then finds every batch up
+	// to it queued (PROGRESS relies on it).
+	h.rev.Store(r.Rev)
 }
 
 // Rev returns the newest revision the hub has published.
-func (h *Hub) Rev() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.rev
-}
+func (h *Hub) Rev() int64 { return h.rev.Load() }
 
 // Len returns the number of open watchers.
 func (h *Hub) Len() int {
@@ -266,7 +269,7 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	at := h.rev
+	at := h.rev.Load()
 	if since > at {
 		h.mu.Unlock()
 		return nil, fmt.Errorf("%w: since %d (current revision is %d)", audit.ErrFutureRevision, since, at)
