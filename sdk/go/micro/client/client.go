@@ -104,7 +104,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, req, rsp an
 	if err != nil {
 		return &status.Error{Code: status.BadRequest, Message: err.Error(), Service: service, Endpoint: endpoint}
 	}
-	payload, err := cd.Marshal(req)
+	payload, err := codec.MarshalRequest(cd, codec.Envelope{Method: endpoint}, req)
 	if err != nil {
 		return &status.Error{Code: status.BadRequest, Message: fmt.Sprintf("encode request: %v", err), Service: service, Endpoint: endpoint}
 	}
@@ -241,7 +241,7 @@ func (c *Client) decode(req *Request, in *transport.Message, rsp any) error {
 	if err != nil {
 		return &status.Error{Code: status.Internal, Message: fmt.Sprintf("response: %v", err), Service: req.Service, Endpoint: req.Endpoint}
 	}
-	if err := cd.Unmarshal(in.Body, rsp); err != nil {
+	if _, err := codec.UnmarshalResponse(cd, in.Body, rsp); err != nil {
 		return &status.Error{Code: status.Internal, Message: fmt.Sprintf("decode response: %v", err), Service: req.Service, Endpoint: req.Endpoint}
 	}
 	return nil

@@ -1,6 +1,9 @@
 // Package codec turns request and response values into bytes and back, chosen by content type:
-// JSON (application/json), protobuf (application/protobuf) and raw bytes
-// (application/octet-stream).
+// JSON (application/json), protobuf (application/protobuf), raw bytes
+// (application/octet-stream), JSON-RPC 2.0 (application/json-rpc), go-micro's proto-RPC
+// (application/proto-rpc) and length-prefixed gRPC messages (application/grpc+proto,
+// application/grpc+json). JSON-RPC and proto-RPC wrap the value in a request or response
+// envelope (see RPC).
 package codec
 
 import (
@@ -52,12 +55,14 @@ func NewSet(codecs ...Codec) *Set {
 	return s
 }
 
-// Default returns a Set with the JSON, protobuf and raw codecs. "application/proto" and
-// "application/x-protobuf" are accepted as aliases of protobuf.
+// Default returns a Set with the JSON, protobuf, raw, JSON-RPC, proto-RPC and gRPC (proto and
+// JSON) codecs. "application/proto" and "application/x-protobuf" are accepted as aliases of
+// protobuf, "application/grpc" of application/grpc+proto.
 func Default() *Set {
-	s := NewSet(JSON{}, Proto{}, Raw{})
+	s := NewSet(JSON{}, Proto{}, Raw{}, JSONRPC{}, ProtoRPC{}, GRPC{}, GRPC{JSON: true})
 	s.byType["application/proto"] = Proto{}
 	s.byType["application/x-protobuf"] = Proto{}
+	s.byType["application/grpc"] = GRPC{}
 	return s
 }
 

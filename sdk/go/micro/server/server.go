@@ -398,7 +398,8 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 		return fail(status.Wrap(status.BadRequest, err, false))
 	}
 	req := h.newRequest()
-	if err := cd.Unmarshal(m.Body, req); err != nil {
+	env, err := codec.UnmarshalRequest(cd, m.Body, req)
+	if err != nil {
 		return fail(status.Wrap(status.BadRequest, fmt.Errorf("decode request as %s: %w", ct, err), false))
 	}
 	ctx := s.baseCtx
@@ -426,7 +427,7 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 		}
 		return fail(&status.Error{Code: e.Code, Message: e.Message, Retryable: e.Retryable})
 	}
-	body, err := cd.Marshal(rsp)
+	body, err := codec.MarshalResponse(cd, env, rsp)
 	if err != nil {
 		return fail(status.Wrap(status.Internal, fmt.Errorf("encode response as %s: %w", ct, err), false))
 	}
