@@ -17,6 +17,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
 	"github.com/configd/configd/sdk/go/micro/selector"
 	"github.com/configd/configd/sdk/go/micro/transport"
+	tgrpc "github.com/configd/configd/sdk/go/micro/transport/grpc"
 	tmem "github.com/configd/configd/sdk/go/micro/transport/memory"
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 )
@@ -48,9 +49,12 @@ func Registries() *registry.Catalog {
 	return c
 }
 
-// Transports returns a new catalog of the built-in transports: "memory" and "tcp".
+// Transports returns a new catalog of the built-in transports: "memory", "tcp" and "grpc" (a
+// stream of go-micro's generic gRPC transport service per socket; the transport is an
+// io.Closer holding one gRPC connection per address).
 func Transports() *transport.Catalog {
 	c := transport.NewCatalog()
+	must(c.Add("grpc", tgrpc.NewTransport))
 	must(c.Add("memory", tmem.NewTransport))
 	must(c.Add("tcp", tcp.NewTransport))
 	return c

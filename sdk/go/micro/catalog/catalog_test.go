@@ -25,10 +25,13 @@ func TestBuiltInsByName(t *testing.T) {
 		}
 	}
 	trs := catalog.Transports()
-	for _, name := range []string{"memory", "tcp"} {
+	for _, name := range []string{"grpc", "memory", "tcp"} {
 		tr, err := trs.New(name)
 		if err != nil || tr.String() != name {
 			t.Fatalf("New(%s) = %v, %v", name, tr, err)
+		}
+		if c, ok := tr.(io.Closer); ok {
+			c.Close()
 		}
 	}
 	// Each call builds a fresh catalog: adding to one does not leak into the next.

@@ -5,6 +5,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -71,6 +72,12 @@ type Options struct {
 	MaxFrameSize int
 	// DialTimeout bounds a dial when the context has no earlier deadline. Default 5 s.
 	DialTimeout time.Duration
+	// ServerTLS, when set, makes Listen serve TLS: Certificates, and ClientCAs with
+	// ClientAuth for mutual TLS. Transports without TLS (memory) ignore it.
+	ServerTLS *tls.Config
+	// ClientTLS, when set, makes Dial speak TLS: RootCAs to verify the server (ServerName
+	// defaults to the dialed host), and Certificates for mutual TLS.
+	ClientTLS *tls.Config
 }
 
 // DefaultMaxFrameSize is the MaxFrameSize when none is set.
@@ -84,6 +91,18 @@ func MaxFrameSize(n int) Option { return func(o *Options) { o.MaxFrameSize = n }
 
 // DialTimeout bounds a dial.
 func DialTimeout(d time.Duration) Option { return func(o *Options) { o.DialTimeout = d } }
+
+// ServerTLS makes Listen serve TLS with cfg.
+func ServerTLS(cfg *tls.Config) Option { return func(o *Options) { o.ServerTLS = cfg } }
+
+// ClientTLS makes Dial speak TLS with cfg.
+func ClientTLS(cfg *tls.Config) Option { return func(o *Options) { o.ClientTLS = cfg } }
+
+// TLS sets one config for both sides, for a service that serves and calls with the same
+// certificate: ServerTLS(cfg) and ClientTLS(cfg).
+func TLS(cfg *tls.Config) Option {
+	return func(o *Options) { o.ServerTLS, o.ClientTLS = cfg, cfg }
+}
 
 // NewOptions applies opts over the defaults.
 func NewOptions(opts ...Option) Options {
