@@ -4,15 +4,22 @@
 // uvarint-prefixed key and value, and the body to the end. A frame longer than the maximum frame
 // size, or one whose headers do not parse, fails Recv with transport.ErrFrameTooLarge or
 // transport.ErrMalformedFrame; the server then closes that one connection.
+//
+// With transport.ServerTLS and transport.ClientTLS the frames go over TLS: Dial completes the
+// handshake within its context (a server the client's RootCAs do not trust fails Dial), and the
+// server completes it before handing the socket over (one that fails is logged and closed,
+// bounded by DialTimeout).
 package tcp
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -43,8 +50,17 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Socket, er
 		ctx, cancel = context.WithTimeout(ctx, t.opts.DialTimeout)
 		defer cancel()
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	var (
+		c   net.Conn
+		err error
+	)
+	if t.opts.ClientTLS != nil {
+		d := tls.Dialer{Config: t.opts.ClientTLS}
+		c, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tcp: dial %s: %w", addr, err)
 	}
@@ -57,12 +73,14 @@ func (t *Transport) Listen(addr string) (transport.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp: listen %s: %w", addr, err)
 	}
-	return &listener{l: l, max: t.opts.MaxFrameSize}, nil
+	return &listener{l: l, max: t.opts.MaxFrameSize, tls: t.opts.ServerTLS, handshakeTimeout: t.opts.DialTimeout}, nil
 }
 
 type listener struct {
-	l   net.Listener
-	max int
+	l                net.Listener
+	max              int
+	tls              *tls.Config
+	handshakeTimeout time.Duration
 }
 
 func (l *listener) Addr() string { return l.l.Addr().String() }
@@ -82,7 +100,21 @@ func (l *listener) Accept(fn func(transport.Socket)) error {
 			continue
 		}
 		delay = 0
-		go fn(newSocket(c, l.max))
+		if l.tls == nil {
+			go fn(newSocket(c, l.max))
+			continue
+		}
+		go func() {
+			tc := tls.Server(c, l.tls)
+			ctx, cancel := context.WithTimeout(context.Background(), max(l.handshakeTimeout, time.Second))
+			defer cancel()
+			if err := tc.HandshakeContext(ctx); err != nil {
+				slog.Warn("tcp: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+				c.Close()
+				return
+			}
+			fn(newSocket(tc, l.max))
+		}()
 	}
 }
 
@@ -102,7 +134,11 @@ type socket struct {
 }
 
 func newSocket(c net.Conn, max int) *socket {
-	if tc, ok := c.(*net.TCPConn); ok {
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
 	return &socket{c: c, max: max, r: bufio.NewReaderSize(c, 32<<10), w: bufio.NewWriterSize(c, 32<<10)}
