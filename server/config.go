@@ -83,6 +83,10 @@ type Config struct {
 	// config keys history.keep_revisions, history.keep_age).
 	HistoryKeepRevisions int
 	HistoryKeepAge       time.Duration
+	// Registry is where configd registers itself for clients to find it
+	// (--registry, MICRO_REGISTRY, config section registry:, ...); off by
+	// default. See RegistryConfig and docs/registry.md.
+	Registry RegistryConfig
 }
 
 // TLSOn reports whether configd serves TLS.
@@ -159,6 +163,7 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 		vals[s.name] = &v
 		fs.Var(&flagValue{s: &v, boolean: s.boolean}, s.name, fmt.Sprintf("%s\n(env %s, config key %s)", s.usage, s.env(), s.key()))
 	}
+	microFlags := addMicroFlags(fs) // --registry, ... and MICRO_* (registry.go)
 	configPath := fs.String("config", "", "YAML config file; see configd.example.yaml\n(env "+EnvPrefix+"CONFIG)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -204,6 +209,9 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 			}
 		}
 	}
+	if err := cfg.Registry.load(microFlags, lookupEnv); err != nil {
+		return Config{}, err
+	}
 	if v, ok := lookupEnv(EnvPrefix + "BOOTSTRAP_TOKEN"); ok {
 		cfg.BootstrapToken = v
 	}
@@ -235,6 +243,12 @@ func applyConfigFile(cfg *Config, path string) error {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if k.Value == "registry" {
+			if err := decodeRegistry(v, &cfg.Registry.Micro); err != nil {
+				return fmt.Errorf("config file %s: %w", path, err)
+			}
+			continue
+		}
 		if k.Value == "sources" {
 			if err := decodeSources(v, &cfg.Sources); err != nil {
 				return fmt.Errorf("config file %s: %w", path, err)

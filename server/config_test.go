@@ -96,6 +96,18 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 			env:  map[string]string{"CONFIGD_HISTORY_KEEP_AGE": "720h"},
 			args: []string{"--history-keep-revisions", "5000"},
 			want: func(c *server.Config) { c.HistoryKeepRevisions, c.HistoryKeepAge = 5000, 720*time.Hour }},
+		{name: "registry from file, address from env, ttl from flag",
+			file: "registry:\n  name: consul\n  address: [a:1, b:2]\n  ttl: 10s\n  metadata: {zone: a}\n",
+			env:  map[string]string{"MICRO_REGISTRY": "etcd", "MICRO_REGISTRY_ADDRESS": "e:1,e:2"},
+			args: []string{"--register-ttl", "20s", "--server-advertise", "10.0.0.1:7700"},
+			want: func(c *server.Config) {
+				c.Registry.Micro.Registry, c.Registry.Micro.RegistryAddress, c.Registry.Micro.RegisterTTL = "etcd", []string{"e:1", "e:2"}, 20*time.Second
+				c.Registry.Micro.ServerMetadata, c.Registry.Micro.ServerAdvertise = map[string]string{"zone": "a"}, "10.0.0.1:7700"
+			}},
+		{name: "registry flag over env", env: map[string]string{"MICRO_REGISTRY": "etcd"}, args: []string{"--registry", "mdns"},
+			want: func(c *server.Config) { c.Registry.Micro.Registry = "mdns" }},
+		{name: "registry off by an empty flag", env: map[string]string{"MICRO_REGISTRY": "etcd"}, args: []string{"--registry="},
+			want: func(c *server.Config) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -163,6 +175,13 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		{name: "tls not a mapping", file: "tls: on\n", want: []string{"line 1", "tls", "mapping"}},
 		{name: "duplicate tls key", file: "tls:\n  cert: a\n  cert: b\n", want: []string{"line 3", "tls.cert", "already set on line 2"}},
 		{name: "tls key flat", file: "tls_cert: c.pem\n", want: []string{`"tls_cert"`, "tls.cert"}},
+		{name: "unknown registry", args: []string{"--registry", "zookeeper"}, want: []string{"zookeeper", "etcd", "consul"}},
+		{name: "registry address without name", env: map[string]string{"MICRO_REGISTRY_ADDRESS": "x:1"}, want: []string{"--registry", "MICRO_REGISTRY"}},
+		{name: "server address", args: []string{"--server-address", ":1"}, want: []string{"--server-address", "--http-addr"}},
+		{name: "bad register ttl", env: map[string]string{"MICRO_REGISTER_TTL": "0s"}, want: []string{"MICRO_REGISTER_TTL", "> 0"}},
+		{name: "interval not under ttl", args: []string{"--registry", "etcd", "--register-ttl", "3s", "--register-interval", "3s"}, want: []string{"--register-interval", "--register-ttl"}},
+		{name: "unknown registry key", file: "registry:\n  name: etcd\n  adress: x:1\n", want: []string{"registry", "adress", "address"}},
+		{name: "registry not a mapping", file: "registry: etcd\n", want: []string{"line 1", "registry", "mapping"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

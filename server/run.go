@@ -43,6 +43,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The registry configd registers in (none by default), built before
+	// anything else so that a bad one fails at once; see registry.go.
+	announce, err := newAnnouncer(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer announce.close(cfg.ShutdownTimeout)
 	dbPath, err := prepareDataDir(cfg.DataDir)
 	if err != nil {
 		return err
@@ -155,6 +162,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	go gs.Serve(mux.grpc)
 	go mux.serve()
 	logger.Info("listening", "addr", ln.Addr().String())
+	announce.start(ln.Addr(), tlsMode(cfg))
 
 	select {
 	case err := <-served:
@@ -169,6 +177,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	draining.Store(true)
+	// Leave the registry first, so that clients look elsewhere while the
+	// servers drain.
+	announce.deregister(cfg.ShutdownTimeout)
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

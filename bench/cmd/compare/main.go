@@ -55,8 +55,8 @@ func progress(format string, args ...any) {
 
 func main() {
 	var cfg cfgT
-	bin := flag.String("configd", "../bin/configd", "the configd binary (built from ../cmd/configd if missing)")
-	only := flag.String("workload", "", "run only these workloads (comma-separated: writes, reads, fanout, churn, catchup)")
+	bin := flag.String("configd", "", "the configd binary to measure (default: build one from ../cmd/configd for this run)")
+	only := flag.String("workload", "", "run only these workloads (comma-separated: writes, reads, fanout, churn, catchup, sdkread)")
 	peersFlag := flag.String("peer", "", "run only against these peers (comma-separated: configd, etcd, consul)")
 	quick := flag.Bool("quick", false, "a short smoke run: 1 repeat, 1 s runs, 100 watchers, 2 s of churn")
 	flag.IntVar(&cfg.repeat, "repeat", 3, "runs of each workload against each peer")
@@ -85,6 +85,9 @@ func main() {
 	if *only != "" {
 		wls = nil
 		for _, n := range strings.Split(*only, ",") {
+			if strings.TrimSpace(n) == "sdkread" {
+				continue // not against a server: run after the others
+			}
 			i := slices.IndexFunc(workloads, func(w workload) bool { return w.name == strings.TrimSpace(n) })
 			if i < 0 {
 				fail(fmt.Errorf("unknown workload %q", n))
@@ -162,7 +165,11 @@ func main() {
 	}
 	stopAll()
 
-	rep := report(results, &cfg, env, *chartDir, doWrite)
+	sdkRead := ""
+	if *only == "" || strings.Contains(*only, "sdkread") {
+		sdkRead = sdkReadSection()
+	}
+	rep := report(results, &cfg, env, *chartDir, doWrite, sdkRead)
 	fmt.Print(rep)
 	if doWrite {
 		if err := rewriteSection(*mdPath, rep); err != nil {

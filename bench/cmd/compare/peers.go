@@ -89,41 +89,53 @@ type configdPeer struct {
 	version string
 }
 
-// startConfigd runs bin (building it from ../cmd/configd if it is missing).
+// startConfigd runs bin, or, when bin is empty, a configd built from this
+// tree (../cmd/configd) into a temporary directory, so that a run never
+// measures a stale binary. configd serves pprof profiles on a loopback
+// port of its own (--debug-addr) for the profiles in the report.
 func startConfigd(bin string) (*configdPeer, error) {
-	if _, err := os.Stat(bin); err != nil {
-		progress("building %s", bin)
-		out, err := filepath.Abs(filepath.Dir(bin))
+	v := bin
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "configd-bench-bin-*")
 		if err != nil {
 			return nil, err
 		}
+		bin = filepath.Join(dir, "configd")
+		progress("building configd from ../cmd/configd")
 		// From the repository's root: ../cmd/configd is in the product
 		// module, not this one.
-		cmd := exec.Command("go", "build", "-o", out+"/", "./cmd/configd")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/configd")
 		cmd.Dir = ".."
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("build configd: %w", err)
 		}
+		v = "built from this tree"
+		if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+			v += " at " + strings.TrimSpace(string(out))
+		}
 	}
-	d, err := daemon.Start(context.Background(), bin)
-	if err != nil {
+	p := &configdPeer{bin: bin, version: v}
+	if err := p.start(); err != nil {
 		return nil, err
 	}
-	v := bin
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		v = bin + ", tree at " + strings.TrimSpace(string(out))
-	}
-	return &configdPeer{d: d, bin: bin, version: v}, nil
+	return p, nil
 }
 
-func (p *configdPeer) Restart() error {
-	p.d.Stop()
-	d, err := daemon.Start(context.Background(), p.bin)
+func (p *configdPeer) start() error {
+	d, err := daemon.Start(context.Background(), p.bin, "--debug-addr", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	p.d = d
+	return nil
+}
+
+func (p *configdPeer) Restart() error {
+	p.d.Stop()
+	if err := p.start(); err != nil {
+		return err
+	}
 	loaded[p.Name()] = false
 	return nil
 }

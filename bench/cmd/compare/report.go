@@ -50,6 +50,13 @@ func machine() *envT {
 	return e
 }
 
+// load1 is the one-minute figure of a loadavg string.
+func load1(s string) float64 {
+	var x float64
+	fmt.Sscanf(s, "%g", &x)
+	return x
+}
+
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
@@ -160,16 +167,19 @@ func thousands(x float64) string {
 }
 
 // report renders the section (and writes the charts when write is set).
-func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool) string {
+func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool, sdkRead string) string {
 	var b strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	w("## Side by side: configd, etcd and Consul (issue 8)\n\n")
 	w("_Written by `make bench` (`cd bench && go run ./cmd/compare`, %s) on %s; the harness rewrites this section, do not edit it by hand._\n\n",
 		time.Duration(env.took).Round(time.Second), env.date)
+	busy := "the machine had no other work to speak of"
+	if load1(env.loadStart) >= 0.7 || load1(env.loadEnd) >= 0.7+float64(env.cores) {
+		busy = "**other work shared these cores during the run**, so single runs are noisy"
+	}
 	w("**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end: "+
-		"**other engineers' builds and tests shared these two cores during the run**, so single runs are noisy; "+
-		"each figure is the median of %d runs, run interleaved (configd, etcd, consul, configd, …).\n\n",
-		env.cores, env.cpu, env.mem, env.kernel, runtime.Version(), env.loadStart, env.loadEnd, cfg.repeat)
+		"%s; each figure is the median of %d runs, run interleaved (configd, etcd, consul, configd, …).\n\n",
+		env.cores, env.cpu, env.mem, env.kernel, runtime.Version(), env.loadStart, env.loadEnd, busy, cfg.repeat)
 	var vs []string
 	for _, n := range []string{"configd", "etcd", "consul"} {
 		if v, ok := env.versions[n]; ok {
@@ -285,8 +295,8 @@ func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool)
 			w("Each chart is the cumulative distribution of every notification's latency over all runs (log scale).\n\n")
 		}
 	}
-	w("### Not measured yet\n\n")
-	w("The SDK read path against koanf's and viper's in-memory Get (workload 6), and the pprof profiles that explain where configd loses. See issue 8.\n")
+	w("%s", sdkRead)
+	w("%s", profileSection(chartDir, write))
 	return b.String()
 }
 

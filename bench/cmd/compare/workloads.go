@@ -91,10 +91,15 @@ func runWrites(p peer, cfg *cfgT, rep int) []result {
 	for _, n := range writerCounts {
 		put, done := p.Writer(n)
 		val := value("", 200)
+		wait := func() {}
+		if n == writerCounts[len(writerCounts)-1] && rep == 0 {
+			wait = profileConfigd(p, fmt.Sprintf("configd-writes-%d", n), fmt.Sprintf("Durable writes, %d writers", n), cfg.duration-time.Second/2)
+		}
 		m := closedLoop(n, cfg.duration, func(ctx context.Context, g, i int) error {
 			return put(ctx, fmt.Sprintf("bench/w/r%d/c%d/g%d/k%d", rep, n, g, i), val)
 		})
 		done()
+		wait()
 		out = append(out, result{Workload: "writes", Case: plural(n, "writer"), Peer: p.Name(), Metrics: m})
 		progress("  %-8s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms", p.Name(), n, m["ops/s"], m["p50 ms"], m["p99 ms"])
 	}
@@ -222,7 +227,12 @@ func openWatchers(p peer, n int, key func(i int) string, prefix bool, fn func(i 
 
 const fanoutRounds = 5
 
+// largestFanout is the largest watcher count of the run: its fan-out is
+// profiled.
+var largestFanout int
+
 func runFanout(p peer, cfg *cfgT, rep int) []result {
+	largestFanout = slices.Max(cfg.watchers)
 	var out []result
 	for _, n := range cfg.watchers {
 		out = append(out, fanout(p, n, rep)...)
@@ -280,6 +290,11 @@ func fanout(p peer, n, rep int) []result {
 
 	var lat, fromSend []time.Duration
 	missed := 0
+	wait := func() {}
+	if n == largestFanout && rep == 0 {
+		wait = profileConfigd(p, fmt.Sprintf("configd-fanout-%d", n), fmt.Sprintf("Fan-out to %s watchers (the %d writes)", thousands(float64(n)), fanoutRounds), 2*time.Second)
+	}
+	defer wait()
 	for r := range fanoutRounds {
 		sent := time.Now()
 		if err := put(context.Background(), key, value(strconv.Itoa(r), 200)); err != nil {

@@ -18,11 +18,17 @@ import (
 // Daemon is a running configd.
 type Daemon struct {
 	Addr string
-	cmd  *exec.Cmd
-	dir  string
+	// DebugAddr is where it serves pprof profiles, when it was started
+	// with --debug-addr.
+	DebugAddr string
+	cmd       *exec.Cmd
+	dir       string
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+var (
+	listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+	debugging = regexp.MustCompile(`msg="serving pprof profiles" addr=(\S+)`)
+)
 
 // Start runs bin on a fresh data dir with a free port and waits until it
 // listens.
@@ -45,6 +51,9 @@ func Start(ctx context.Context, bin string, args ...string) (*Daemon, error) {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			if m := debugging.FindStringSubmatch(sc.Text()); m != nil {
+				d.DebugAddr = m[1] // before "listening": read after found
+			}
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 				break
