@@ -191,6 +191,8 @@ const (
 	CodeTooLarge        = "too_large"        // 413
 	CodeBadContentType  = "bad_content_type" // 415
 	CodeInvalidValue    = "invalid_value"    // 422
+	CodeRateLimited     = "rate_limited"     // 429: the identity sent more requests than --rate-limit allows; see Retry-After
+	CodeTooManyWatches  = "too_many_watches" // 429: the identity has --max-watches-per-identity watches open
 	CodeUnavailable     = "unavailable"      // 503
 	CodeInternal        = "internal"         // 500
 )

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -110,12 +111,39 @@ func (a *Auth) Bootstrap(ctx context.Context, secret string) (string, error) {
 	}
 	if secret == "" {
 		secret = newToken()
-	} else if len(secret) < MinBootstrapTokenLen || strings.ContainsFunc(secret, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return "", fmt.Errorf("%sBOOTSTRAP_TOKEN: want at least %d characters, without spaces or control characters", EnvPrefix, MinBootstrapTokenLen)
+	} else if err := checkBootstrapSecret(secret); err != nil {
+		return "", fmt.Errorf("%sBOOTSTRAP_TOKEN: %w", EnvPrefix, err)
 	}
 	grants := []api.Grant{{Permission: api.PermissionAdmin, Prefix: ""}}
 	if err := a.store(ctx, BootstrapTokenName, secret, grants); err != nil {
 		return "", err
+	}
+	return secret, nil
+}
+
+// checkBootstrapSecret says what is wrong with a bootstrap token given by
+// the operator.
+func checkBootstrapSecret(secret string) error {
+	if len(secret) < MinBootstrapTokenLen || strings.ContainsFunc(secret, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("want at least %d characters, without spaces or control characters", MinBootstrapTokenLen)
+	}
+	return nil
+}
+
+// ReadBootstrapTokenFile reads the bootstrap token from the file at path
+// (--bootstrap-token-file): its content without surrounding white space,
+// checked as CONFIGD_BOOTSTRAP_TOKEN is.
+func ReadBootstrapTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("bootstrap token file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("bootstrap token file %s is empty", path)
+	}
+	if err := checkBootstrapSecret(secret); err != nil {
+		return "", fmt.Errorf("bootstrap token file %s: %w", path, err)
 	}
 	return secret, nil
 }

@@ -64,6 +64,19 @@ type Config struct {
 	// (CONFIGD_BOOTSTRAP_TOKEN), so that it stays out of process lists and
 	// config files.
 	BootstrapToken string
+	// BootstrapTokenFile names a file whose content (trimmed) is the
+	// bootstrap token instead, e.g. a mounted secret (flag
+	// --bootstrap-token-file, env CONFIGD_BOOTSTRAP_TOKEN_FILE, config key
+	// auth.bootstrap_token_file). Setting both is an error.
+	BootstrapTokenFile string
+	// RateLimit is the requests per second each identity (token, or client
+	// IP when authentication is off) may make; 0, the default, is no limit.
+	// RateBurst is the burst (0: twice the rate). MaxWatchesPerIdentity
+	// caps each identity's open watches (default 1000; 0: no cap). See
+	// NewLimits.
+	RateLimit             float64
+	RateBurst             int
+	MaxWatchesPerIdentity int
 	// TLSCert and TLSKey are PEM files of the server's certificate (with
 	// its chain) and key: set, configd serves HTTPS and gRPC over TLS on
 	// its port, and nothing in clear text (flags --tls-cert, --tls-key,
@@ -123,6 +136,8 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		MaxValueSize:    audit.DefaultMaxValueSize,
 		ShutdownTimeout: 10 * time.Second,
+
+		MaxWatchesPerIdentity: DefaultMaxWatchesPerIdentity,
 	}
 }
 
@@ -284,7 +299,7 @@ func applyConfigFile(cfg *Config, path string) error {
 
 // sections are the config file keys whose value is a mapping of settings,
 // with the keys they hold, for messages.
-var sections = map[string]string{"tls": "cert, key, client_ca", "history": "keep_revisions, keep_age"}
+var sections = map[string]string{"tls": "cert, key, client_ca", "history": "keep_revisions, keep_age", "auth": "bootstrap_token_file"}
 
 // applyFileSetting sets the setting of key k (prefixed by section, e.g.
 // "tls.") to the scalar v; seen holds the line of every key already set.
@@ -472,6 +487,8 @@ var settings = []setting{
 		},
 		check: func(*Config) error { return nil },
 	},
+	// Limits and the bootstrap token file: limits_config.go.
+	bootstrapTokenFileSetting, rateLimitSetting, rateBurstSetting, maxWatchesSetting,
 	{
 		name:    "history-keep-revisions",
 		fileKey: "history.keep_revisions",

@@ -108,6 +108,18 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 			want: func(c *server.Config) { c.Registry.Micro.Registry = "mdns" }},
 		{name: "registry off by an empty flag", env: map[string]string{"MICRO_REGISTRY": "etcd"}, args: []string{"--registry="},
 			want: func(c *server.Config) {}},
+		{name: "limits from file, burst from env, watches from flag",
+			file: "rate_limit: 2.5\nrate_burst: 3\nmax_watches_per_identity: 7\n",
+			env:  map[string]string{"CONFIGD_RATE_BURST": "10"},
+			args: []string{"--max-watches-per-identity", "0"},
+			want: func(c *server.Config) { c.RateLimit, c.RateBurst, c.MaxWatchesPerIdentity = 2.5, 10, 0 }},
+		{name: "rate limit env over default", env: map[string]string{"CONFIGD_RATE_LIMIT": "50"},
+			want: func(c *server.Config) { c.RateLimit = 50 }},
+		{name: "bootstrap token file from file", file: "auth:\n  bootstrap_token_file: /run/secrets/admin\n",
+			want: func(c *server.Config) { c.BootstrapTokenFile = "/run/secrets/admin" }},
+		{name: "bootstrap token file flag over env", env: map[string]string{"CONFIGD_BOOTSTRAP_TOKEN_FILE": "/env/tok"},
+			args: []string{"--bootstrap-token-file", "/flag/tok"},
+			want: func(c *server.Config) { c.BootstrapTokenFile = "/flag/tok" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -182,6 +194,12 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		{name: "interval not under ttl", args: []string{"--registry", "etcd", "--register-ttl", "3s", "--register-interval", "3s"}, want: []string{"--register-interval", "--register-ttl"}},
 		{name: "unknown registry key", file: "registry:\n  name: etcd\n  adress: x:1\n", want: []string{"registry", "adress", "address"}},
 		{name: "registry not a mapping", file: "registry: etcd\n", want: []string{"line 1", "registry", "mapping"}},
+		{name: "negative rate limit", args: []string{"--rate-limit", "-1"}, want: []string{"--rate-limit", ">= 0"}},
+		{name: "bad rate burst", env: map[string]string{"CONFIGD_RATE_BURST": "lots"}, want: []string{"CONFIGD_RATE_BURST", "lots"}},
+		{name: "negative max watches", file: "max_watches_per_identity: -3\n", want: []string{"line 1", "max_watches_per_identity", ">= 0"}},
+		{name: "bootstrap token and file", env: map[string]string{"CONFIGD_BOOTSTRAP_TOKEN": "0123456789abcdef0123", "CONFIGD_BOOTSTRAP_TOKEN_FILE": "/run/secrets/admin"},
+			want: []string{"CONFIGD_BOOTSTRAP_TOKEN", "CONFIGD_BOOTSTRAP_TOKEN_FILE", "both"}},
+		{name: "unknown auth key", file: "auth:\n  bootstrap_token: x\n", want: []string{"line 2", `"auth.bootstrap_token"`, "auth.bootstrap_token_file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

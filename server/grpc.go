@@ -33,6 +33,7 @@ type grpcOptions struct {
 	logger   *slog.Logger
 	metrics  *watchMetrics
 	auth     *Auth
+	limits   *Limits
 	server   []grpc.ServerOption
 }
 
@@ -64,6 +65,7 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 	if o.auth != nil {
 		auth = append(auth, grpc.ChainUnaryInterceptor(o.auth.unaryInterceptor), grpc.ChainStreamInterceptor(o.auth.streamInterceptor))
 	}
+	auth = append(auth, o.limits.grpcInterceptors()...) // after auth: limits are per token
 	auth = append(auth, o.server...)
 	gs := grpc.NewServer(append(auth,
 		// A watcher is idle almost all the time: small per-connection
@@ -160,13 +162,15 @@ func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*
 
 // watchControl is a request from the stream's receive loop to its sender.
 type watchControl struct {
-	id     int64
-	w      *watcher.Watcher // a new watch, or nil for a cancel
-	refuse error            // a create that failed
+	id      int64
+	w       *watcher.Watcher // a new watch, or nil for a cancel
+	refuse  error            // a create that failed
+	release func()           // ends w's count towards the identity's maximum
 }
 
 type streamWatch struct {
 	w        *watcher.Watcher
+	release  func()
 	lastRev  int64 // the last revision sent
 	sentTick bool  // something was sent since the last progress tick
 }
@@ -186,6 +190,7 @@ func (s *configService) Watch(stream configdpb.Config_WatchServer) error {
 	defer func() {
 		for _, sw := range watches {
 			sw.w.Close()
+			sw.release()
 			s.opts.metrics.watchers(-1)
 		}
 	}()
@@ -239,9 +244,10 @@ func (s *configService) control(stream configdpb.Config_WatchServer, watches map
 	case c.w != nil:
 		if old, dup := watches[c.id]; dup {
 			old.w.Close()
+			old.release()
 			s.opts.metrics.watchers(-1)
 		}
-		sw := &streamWatch{w: c.w}
+		sw := &streamWatch{w: c.w, release: c.release}
 		watches[c.id] = sw
 		s.opts.metrics.watchers(1)
 		if err := stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CREATED, Rev: s.hub.Rev()}); err != nil {
@@ -251,6 +257,7 @@ func (s *configService) control(stream configdpb.Config_WatchServer, watches map
 	default:
 		if sw, ok := watches[c.id]; ok {
 			sw.w.Close()
+			sw.release()
 			delete(watches, c.id)
 			s.opts.metrics.watchers(-1)
 		}
@@ -273,6 +280,7 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 		if b.Kind == watcher.KindResync {
 			delete(watches, id)
 			sw.w.Close()
+			sw.release()
 			s.opts.metrics.watchers(-1)
 			msg.Error = "watch fell behind; create it again from the last applied revision"
 		}
@@ -324,7 +332,12 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 			c.id = r.Create.GetWatchId()
 			f := watcher.Filter{Keys: r.Create.GetKeys(), Prefixes: r.Create.GetPrefixes()}
 			if c.refuse = s.checkWatch(ctx, f); c.refuse == nil {
-				c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify))
+				c.release, c.refuse = s.opts.limits.openWatchUntilDone(ctx)
+			}
+			if c.refuse == nil {
+				if c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify)); c.refuse != nil {
+					c.release()
+				}
 			}
 		case *configdpb.WatchRequest_Cancel:
 			c.id = r.Cancel.GetWatchId()
@@ -337,6 +350,7 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 		case <-ctx.Done():
 			if c.w != nil {
 				c.w.Close()
+				c.release()
 			}
 			return
 		}

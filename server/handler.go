@@ -47,6 +47,7 @@ type handlerOptions struct {
 	wm             *watchMetrics
 	sources        *sourceSet
 	auth           *Auth
+	limits         *Limits
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -62,6 +63,12 @@ func WithAuth(a *Auth) HandlerOption {
 		}
 	}
 }
+
+// WithLimits applies per-identity limits (rate and open watches) to the
+// /v1 routes, the web UI and the gRPC API on the same port. Share l with
+// NewGRPCServer (WithGRPCLimits) when serving gRPC elsewhere, so that
+// watches count the same over both.
+func WithLimits(l *Limits) HandlerOption { return func(o *handlerOptions) { o.limits = l } }
 
 // withSources serves the sources' status at GET /v1/sources and in /readyz.
 func withSources(ss *sourceSet) HandlerOption { return func(o *handlerOptions) { o.sources = ss } }
@@ -154,6 +161,14 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 			}
 		}
 	}
+	if h.opts.limits != nil {
+		if err := h.metrics.reg.Register(h.opts.limits.refused); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+		}
+	}
 	wm := h.opts.wm
 	if h.opts.hub != nil && wm == nil {
 		wm = newWatchMetrics(h.metrics.reg)
@@ -174,7 +189,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r.Method(http.MethodGet, "/metrics", h.metrics.handler())
 	// The web UI; pages go through the same identity middleware as /v1.
 	// The web UI; pages go through the same identity middleware as /v1.
-	r.With(h.opts.identity, h.need(routeAccess["* /ui/*"])).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
+	r.With(h.opts.identity, h.opts.limits.middleware, h.need(routeAccess["* /ui/*"])).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) })
 	r.Route("/v1", func(r chi.Router) {
 		// A web page in an operator's browser must not be able to write to a
@@ -183,6 +198,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		// curl send neither header and are not affected.
 		r.Use(h.crossOriginGuard)
 		r.Use(h.opts.identity)
+		r.Use(h.opts.limits.middleware)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
 				Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})
@@ -219,13 +235,13 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 			for _, o := range h.opts.grpcOpts {
 				o(&g)
 			}
-			route(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress})
+			route(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress, limits: h.opts.limits})
 		}
 	})
 	if h.opts.hub == nil {
 		return r
 	}
-	gs := NewGRPCServer(st, h.opts.hub, append([]GRPCOption{WithGRPCLogger(h.opts.logger), withWatchMetrics(wm), WithGRPCAuth(h.opts.auth)}, h.opts.grpcOpts...)...)
+	gs := NewGRPCServer(st, h.opts.hub, append([]GRPCOption{WithGRPCLogger(h.opts.logger), withWatchMetrics(wm), WithGRPCAuth(h.opts.auth), WithGRPCLimits(h.opts.limits)}, h.opts.grpcOpts...)...)
 	return &grpcSplit{grpc: gs, api: r}
 }
 

@@ -121,6 +121,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 
+	limits := cfg.Limits() // one for HTTP and gRPC: a watch counts the same over both
 	var draining atomic.Bool
 	srv := &http.Server{
 		Handler: NewHandler(st,
@@ -135,6 +136,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			withSharedMetrics(reg, wm),
 			withSources(sources),
 			WithAuth(auth),
+			WithLimits(limits),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -150,7 +152,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
-	grpcOpts := []GRPCOption{WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth)}
+	grpcOpts := []GRPCOption{WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth), WithGRPCLimits(limits)}
 	if tlsCfg != nil {
 		// The mux has done the handshake; gRPC learns the connection's TLS
 		// state (and client certificate) from it.
@@ -235,13 +237,20 @@ func startAuth(ctx context.Context, cfg Config, st *audit.Store, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("load tokens: %w", err)
 	}
-	secret, err := a.Bootstrap(ctx, cfg.BootstrapToken)
+	given, from := cfg.BootstrapToken, EnvPrefix+"BOOTSTRAP_TOKEN"
+	if cfg.BootstrapTokenFile != "" {
+		if given, err = ReadBootstrapTokenFile(cfg.BootstrapTokenFile); err != nil {
+			return nil, err
+		}
+		from = cfg.BootstrapTokenFile
+	}
+	secret, err := a.Bootstrap(ctx, given)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case secret != "" && cfg.BootstrapToken != "":
-		logger.Info("auth is on; created the admin token " + BootstrapTokenName + " from " + EnvPrefix + "BOOTSTRAP_TOKEN")
+	case secret != "" && given != "":
+		logger.Info("auth is on; created the admin token " + BootstrapTokenName + " from " + from)
 	case secret != "":
 		logger.Warn("auth is on; created the admin token "+BootstrapTokenName+": store it now, it is not shown again",
 			"token", secret)

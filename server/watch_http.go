@@ -30,6 +30,7 @@ type watchHTTP struct {
 	hub      *watcher.Hub
 	metrics  *watchMetrics
 	progress time.Duration
+	limits   *Limits
 }
 
 type watchParams struct {
@@ -99,10 +100,16 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	if wantsStream(r) {
-		h.upgrade(w, r, p)
+	release, err := h.limits.openWatch(r.Context())
+	if err != nil {
+		h.fail(w, err)
 		return
 	}
+	if wantsStream(r) {
+		h.upgrade(w, r, p, release)
+		return
+	}
+	defer release()
 	ctx := r.Context()
 	wt, err := h.hub.Watch(ctx, p.filter, p.since)
 	if err != nil {

@@ -55,10 +55,16 @@ func headerHasToken(h http.Header, name, token string) bool {
 
 // upgrade answers 101 and serves the watch stream on the hijacked
 // connection. The watch is created first, so that a refused one gets the
-// usual JSON error.
-func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams) {
+// usual JSON error. release ends the watch's count towards its identity's
+// maximum: close calls it, or upgrade when the stream never starts.
+func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams, release func()) {
 	rc := http.NewResponseController(w)
-	s := &streamConn{h: h, progress: h.progressInterval()}
+	s := &streamConn{h: h, progress: h.progressInterval(), release: release}
+	defer func() {
+		if s.conn == nil {
+			release()
+		}
+	}()
 	// flushing starts true: batches queued before the connection is ours
 	// wait until serve starts the first flush.
 	s.flushing.Store(true)
@@ -112,6 +118,7 @@ type streamConn struct {
 	wt       *watcher.Watcher
 	progress time.Duration
 	timer    *time.Timer
+	release  func()
 
 	// flushing is true while a goroutine sends; only that goroutine touches
 	// lastRev and sentSinceTick.
@@ -234,6 +241,7 @@ func (s *streamConn) close() {
 		}
 		s.wt.Close()
 		s.conn.Close()
+		s.release()
 		s.h.metrics.watchers(-1)
 	})
 }

@@ -1,0 +1,268 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/configd/configd/api"
+)
+
+// DefaultMaxWatchesPerIdentity is the default of --max-watches-per-identity.
+const DefaultMaxWatchesPerIdentity = 1000
+
+// limitSweepEvery is how often idle rate buckets are dropped.
+const limitSweepEvery = time.Minute
+
+// Limits are the per-identity limits of the HTTP and gRPC APIs: a token
+// bucket of requests (rate and burst) and a cap on open watches. An
+// identity is the token's name when authentication is on, and the client's
+// IP address when it is off. One Limits is shared by the HTTP API and the
+// gRPC server, so that a watch counts the same over either. A nil *Limits
+// limits nothing. It is safe for concurrent use.
+type Limits struct {
+	rate       rate.Limit
+	burst      int
+	maxWatches int
+	now        func() time.Time
+
+	mu        sync.Mutex
+	buckets   map[string]*rate.Limiter
+	lastSweep time.Time
+	watches   map[string]int
+
+	refused *prometheus.CounterVec
+}
+
+// NewLimits returns limits of perSecond requests per identity (0: no rate
+// limit) in bursts of up to burst (0: twice the rate, at least 1), and of
+// maxWatches open watches per identity (0: no limit).
+func NewLimits(perSecond float64, burst, maxWatches int) *Limits {
+	if perSecond < 0 || burst < 0 || maxWatches < 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
+		panic("server: NewLimits with a negative or infinite limit")
+	}
+	if burst == 0 {
+		burst = max(1, int(math.Ceil(2*perSecond)))
+	}
+	l := &Limits{
+		rate: rate.Limit(perSecond), burst: burst, maxWatches: maxWatches, now: time.Now,
+		buckets: map[string]*rate.Limiter{}, watches: map[string]int{},
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "configd_limited_total",
+			Help: "Requests and watches refused by a per-identity limit, by reason (rate_limited, too_many_watches).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{api.CodeRateLimited, api.CodeTooManyWatches} {
+		l.refused.WithLabelValues(r)
+	}
+	return l
+}
+
+type limitKey struct{}
+
+// allow takes one request from id's bucket; when it is empty it returns
+// false and how long until it holds a request again.
+func (l *Limits) allow(id string) (time.Duration, bool) {
+	if l == nil || l.rate <= 0 {
+		return 0, true
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) >= limitSweepEvery {
+		// A full bucket is the same as a new one: forget it, so that the
+		// map does not grow with every client ever seen.
+		for k, b := range l.buckets {
+			if b.TokensAt(now) >= float64(l.burst) {
+				delete(l.buckets, k)
+			}
+		}
+		l.lastSweep = now
+	}
+	b := l.buckets[id]
+	if b == nil {
+		b = rate.NewLimiter(l.rate, l.burst)
+		l.buckets[id] = b
+	}
+	res := b.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// rateLimitedMessage says who went over the limit and when to come back.
+func (l *Limits) rateLimitedMessage(id string, retry int) string {
+	return fmt.Sprintf("rate limit exceeded for %s: %s requests/s in bursts of %d (--rate-limit, --rate-burst); retry in %d s",
+		displayIdentity(id), strconv.FormatFloat(float64(l.rate), 'g', -1, 64), l.burst, retry)
+}
+
+// retryAfter is d in whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// middleware applies the rate limit to HTTP requests, after the identity
+// middleware: over the limit it answers 429 rate_limited with Retry-After.
+// It also notes the request's identity for openWatch.
+func (l *Limits) middleware(next http.Handler) http.Handler {
+	if l == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := httpIdentity(r)
+		if d, ok := l.allow(id); !ok {
+			l.refused.WithLabelValues(api.CodeRateLimited).Inc()
+			secs := retryAfter(d)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeError(w, http.StatusTooManyRequests, api.ErrorBody{Code: api.CodeRateLimited, Message: l.rateLimitedMessage(id, secs)})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), limitKey{}, id)))
+	})
+}
+
+// openWatch counts a watch of the identity of ctx, or refuses it with 429
+// too_many_watches when the identity has the maximum open. The caller
+// calls release (once or more) when the watch closes; on refusal release
+// does nothing.
+func (l *Limits) openWatch(ctx context.Context) (release func(), err error) {
+	if l == nil || l.maxWatches <= 0 {
+		return func() {}, nil
+	}
+	id := ctxIdentity(ctx)
+	l.mu.Lock()
+	if l.watches[id] >= l.maxWatches {
+		l.mu.Unlock()
+		l.refused.WithLabelValues(api.CodeTooManyWatches).Inc()
+		return func() {}, errorf(http.StatusTooManyRequests, api.CodeTooManyWatches,
+			"%s has %d watches open, the most allowed (--max-watches-per-identity); close one first", displayIdentity(id), l.maxWatches)
+	}
+	l.watches[id]++
+	l.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.watches[id]--; l.watches[id] <= 0 {
+				delete(l.watches, id)
+			}
+		})
+	}, nil
+}
+
+// openWatchUntilDone is openWatch, released at the latest when ctx ends:
+// for the watches of a gRPC stream, which all end with it.
+func (l *Limits) openWatchUntilDone(ctx context.Context) (release func(), err error) {
+	rel, err := l.openWatch(ctx)
+	if err != nil || l == nil || l.maxWatches <= 0 {
+		return rel, err
+	}
+	stop := context.AfterFunc(ctx, rel)
+	return func() { stop(); rel() }, nil
+}
+
+// openWatches is how many watches id has open (tests).
+func (l *Limits) openWatches(id string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.watches[id]
+}
+
+// Identities are "token:NAME" or "ip:ADDRESS".
+func httpIdentity(r *http.Request) string {
+	if p := PrincipalFrom(r.Context()); p != nil {
+		return "token:" + p.Name
+	}
+	return "ip:" + remoteIP(r)
+}
+
+// ctxIdentity is the identity the HTTP middleware noted, else the token of
+// ctx, else the gRPC peer's address.
+func ctxIdentity(ctx context.Context) string {
+	if id, ok := ctx.Value(limitKey{}).(string); ok {
+		return id
+	}
+	if p := PrincipalFrom(ctx); p != nil {
+		return "token:" + p.Name
+	}
+	if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
+		addr := pr.Addr.String()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+		return "ip:" + addr
+	}
+	return "ip:unknown"
+}
+
+func displayIdentity(id string) string {
+	if name, ok := strings.CutPrefix(id, "token:"); ok {
+		return fmt.Sprintf("token %q", name)
+	}
+	return "client " + strings.TrimPrefix(id, "ip:")
+}
+
+// WithGRPCLimits applies l to the gRPC API: calls are rate limited
+// (codes.ResourceExhausted, with a retry-after header) and watches count
+// towards the identity's maximum (CANCELED with code too_many_watches).
+func WithGRPCLimits(l *Limits) GRPCOption { return func(o *grpcOptions) { o.limits = l } }
+
+// grpcAllow rate limits one call: ctx carries the token (authentication
+// runs first) or the peer.
+func (l *Limits) grpcAllow(ctx context.Context) (context.Context, error) {
+	id := ctxIdentity(ctx)
+	if d, ok := l.allow(id); !ok {
+		l.refused.WithLabelValues(api.CodeRateLimited).Inc()
+		secs := retryAfter(d)
+		_ = grpc.SetHeader(ctx, metadata.Pairs("retry-after", strconv.Itoa(secs)))
+		return nil, status.Error(codes.ResourceExhausted, l.rateLimitedMessage(id, secs))
+	}
+	return context.WithValue(ctx, limitKey{}, id), nil
+}
+
+func (l *Limits) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if strings.HasPrefix(info.FullMethod, healthService) {
+		return handler(ctx, req)
+	}
+	ctx, err := l.grpcAllow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (l *Limits) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if strings.HasPrefix(info.FullMethod, healthService) {
+		return handler(srv, ss)
+	}
+	ctx, err := l.grpcAllow(ss.Context())
+	if err != nil {
+		return err
+	}
+	return handler(srv, principalStream{ServerStream: ss, ctx: ctx})
+}
+
+// grpcInterceptors are the server options that apply l; none for nil.
+func (l *Limits) grpcInterceptors() []grpc.ServerOption {
+	if l == nil {
+		return nil
+	}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(l.unaryInterceptor), grpc.ChainStreamInterceptor(l.streamInterceptor)}
+}
