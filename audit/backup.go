@@ -121,7 +121,8 @@ type RestoreOptions struct {
 // opts.Replace (ErrTargetExists). A backup from an older configd is
 // upgraded as Open would. The copy is checked in a temporary file beside
 // dbPath and renamed into place only once it verifies, so dbPath is never
-// left half-written. It returns what the backup's Verify found.
+// left half-written. It returns what the backup's Verify found. It needs no
+// master key: secrets are restored as they are stored, encrypted.
 func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (VerifyResult, error) {
 	var res VerifyResult
 	lock, err := lockFile(dbPath + ".lock")
@@ -155,7 +156,8 @@ func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (Veri
 	if err := checkConfigdSchema(ctx, tmp); err != nil {
 		return res, err
 	}
-	st, err := Open(ctx, tmp)
+	// Secrets stay sealed: the chain is checked on the stored bytes.
+	st, err := Open(ctx, tmp, func(o *options) { o.sealed = true })
 	if err != nil {
 		return res, fmt.Errorf("audit: restore: open the backup: %w", err)
 	}

@@ -72,11 +72,11 @@ func bulkLoad(tb testing.TB, s *Store, key string, n int) {
 			oldV, oldT, oldC, oldM, oldVer = []byte(fmt.Sprint(rev-1)), TypeText, int64(1), rev-1, rev-1
 		}
 		if _, err := tx.Exec(qInsChange, rev, key, int(OpPut), oldV, oldT, oldC, oldM, oldVer,
-			[]byte(fmt.Sprint(rev)), TypeText, int64(1), rev); err != nil {
+			[]byte(fmt.Sprint(rev)), TypeText, int64(1), rev, 0); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	if _, err := tx.Exec(qPutKV, key, []byte(fmt.Sprint(n)), TypeText, 1, n, n); err != nil {
+	if _, err := tx.Exec(qPutKV, key, []byte(fmt.Sprint(n)), TypeText, 1, n, n, 0); err != nil {
 		tb.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -147,6 +147,7 @@ type chainChange struct {
 	newValue                  []byte
 	newType                   sql.NullString
 	newCreate, newVer         sql.NullInt64
+	secret                    bool
 }
 
 func (e *chainEncoder) change(c *chainChange) {
@@ -161,6 +162,17 @@ func (e *chainEncoder) change(c *chainChange) {
 	e.nullText(c.newType)
 	e.nullInt(c.newCreate)
 	e.nullInt(c.newVer)
+	e.secret(c.secret)
+}
+
+// secret encodes a row's secret flag: nothing when it is not set, so that
+// the rows written before secrets existed (and the rows of plain keys
+// since) encode as they always did; a tag when it is, so that clearing or
+// setting the flag breaks the chain.
+func (e *chainEncoder) secret(b bool) {
+	if b {
+		e.buf = append(e.buf, 's')
+	}
 }
 
 // chainLayerChange is a layer_changes row (without its rev).
@@ -170,6 +182,7 @@ type chainLayerChange struct {
 	oldType    sql.NullString
 	newValue   []byte
 	newType    sql.NullString
+	secret     bool
 }
 
 func (e *chainEncoder) layerChange(c *chainLayerChange) {
@@ -179,6 +192,7 @@ func (e *chainEncoder) layerChange(c *chainLayerChange) {
 	e.nullText(c.oldType)
 	e.blob(c.newValue)
 	e.nullText(c.newType)
+	e.secret(c.secret)
 }
 
 // revisionHash returns the hash of r following prev, from the values that
@@ -195,7 +209,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision) []byte {
 	sort.Slice(cs, func(i, j int) bool { return r.Changes[cs[i]].Key < r.Changes[cs[j]].Key })
 	for _, i := range cs {
 		c := &r.Changes[i]
-		cc := chainChange{key: c.Key, op: int64(c.Type)}
+		cc := chainChange{key: c.Key, op: int64(c.Type), secret: changeSecret(c)}
 		if c.Old != nil {
 			cc.oldValue, cc.oldType = c.Old.Value, sql.NullString{String: c.Old.ContentType, Valid: true}
 			cc.oldCreate = sql.NullInt64{Int64: c.Old.CreateRev, Valid: true}
@@ -222,7 +236,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision) []byte {
 	})
 	for _, i := range ls {
 		lc := &r.LayerChanges[i]
-		c := chainLayerChange{layer: lc.Layer, key: lc.Key}
+		c := chainLayerChange{layer: lc.Layer, key: lc.Key, secret: layerChangeSecret(lc)}
 		c.oldValue, c.oldType = layerColsChain(lc.Old)
 		c.newValue, c.newType = layerColsChain(lc.New)
 		e.layerChange(&c)
@@ -384,7 +398,7 @@ func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, []
 
 func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][]chainChange, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
-		new_value, new_type, new_create_rev, new_version FROM changes WHERE rev >= ? AND rev <= ? ORDER BY rev, key`, lo, hi)
+		new_value, new_type, new_create_rev, new_version, secret FROM changes WHERE rev >= ? AND rev <= ? ORDER BY rev, key`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("audit: chain: read changes: %w", err)
 	}
@@ -394,7 +408,7 @@ func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][
 		var rev int64
 		var c chainChange
 		if err := rows.Scan(&rev, &c.key, &c.op, &c.oldValue, &c.oldType, &c.oldCreate, &c.oldMod, &c.oldVer,
-			&c.newValue, &c.newType, &c.newCreate, &c.newVer); err != nil {
+			&c.newValue, &c.newType, &c.newCreate, &c.newVer, &c.secret); err != nil {
 			return nil, fmt.Errorf("audit: chain: read changes: %w", err)
 		}
 		out[rev] = append(out[rev], c)
@@ -403,7 +417,7 @@ func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][
 }
 
 func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][]chainLayerChange, error) {
-	rows, err := q.QueryContext(ctx, `SELECT rev, layer, key, old_value, old_type, new_value, new_type
+	rows, err := q.QueryContext(ctx, `SELECT rev, layer, key, old_value, old_type, new_value, new_type, secret
 		FROM layer_changes WHERE rev >= ? AND rev <= ? ORDER BY rev, layer, key`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("audit: chain: read layer changes: %w", err)
@@ -413,7 +427,7 @@ func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[in
 	for rows.Next() {
 		var rev int64
 		var c chainLayerChange
-		if err := rows.Scan(&rev, &c.layer, &c.key, &c.oldValue, &c.oldType, &c.newValue, &c.newType); err != nil {
+		if err := rows.Scan(&rev, &c.layer, &c.key, &c.oldValue, &c.oldType, &c.newValue, &c.newType, &c.secret); err != nil {
 			return nil, fmt.Errorf("audit: chain: read layer changes: %w", err)
 		}
 		out[rev] = append(out[rev], c)

@@ -37,6 +37,12 @@ type LayerValue struct {
 	Value       []byte
 	ContentType string
 	Tombstone   bool
+	// Secret, Hash and Length are as in KeyValue: the store layer's value
+	// of a secret key is encrypted at rest, and Stack and Revision
+	// withhold it.
+	Secret bool
+	Hash   string
+	Length int
 }
 
 func (v *LayerValue) equal(w *LayerValue) bool {
@@ -46,7 +52,7 @@ func (v *LayerValue) equal(w *LayerValue) bool {
 	case v.Tombstone || w.Tombstone:
 		return v.Tombstone == w.Tombstone
 	}
-	return v.ContentType == w.ContentType && string(v.Value) == string(w.Value)
+	return v.ContentType == w.ContentType && string(v.Value) == string(w.Value) && v.Secret == w.Secret
 }
 
 // LayerChange is what a revision did to one layer's raw value of a key;
@@ -95,15 +101,16 @@ func (s *Store) Layers() []string { return append([]string(nil), s.opts.layers..
 
 // SQL of the layer tables, prepared once by the writer.
 const (
-	qLayerRows      = `SELECT layer, value, content_type FROM layer_kv WHERE key = ?`
-	qInsLayerChange = `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qLayerRows      = `SELECT layer, value, content_type, secret FROM layer_kv WHERE key = ?`
+	qInsLayerChange = `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
-	qPutLayerKV = `INSERT INTO layer_kv (layer, key, value, content_type) VALUES (?, ?, ?, ?)
-				ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type`
+	qPutLayerKV = `INSERT INTO layer_kv (layer, key, value, content_type, secret) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
+				secret = excluded.secret`
 )
 
-// layerRows returns every configured layer's raw value of key.
+// layerRows returns every configured layer's raw value of key, decrypted.
 func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[string]*LayerValue, error) {
 	rows, err := q.QueryContext(ctx, qLayerRows, key)
 	if err != nil {
@@ -128,7 +135,8 @@ func (s *Store) scanLayerRows(key string, rows *sql.Rows) (map[string]*LayerValu
 	for rows.Next() {
 		var layer, ct string
 		var v []byte
-		if err := rows.Scan(&layer, &v, &ct); err != nil {
+		var secret bool
+		if err := rows.Scan(&layer, &v, &ct, &secret); err != nil {
 			return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 		}
 		if _, known := s.rank[layer]; !known {
@@ -137,7 +145,11 @@ func (s *Store) scanLayerRows(key string, rows *sql.Rows) (map[string]*LayerValu
 		if v == nil {
 			v = []byte{}
 		}
-		out[layer] = &LayerValue{Value: v, ContentType: ct, Tombstone: ct == ""}
+		lv := &LayerValue{Value: v, ContentType: ct, Tombstone: ct == "", Secret: secret}
+		if err := s.keys.revealLayer(key, lv); err != nil {
+			return nil, err
+		}
+		out[layer] = lv
 	}
 	return out, rows.Err()
 }
@@ -179,7 +191,8 @@ func (s *Store) definedBelow(rows map[string]*LayerValue) bool {
 }
 
 // Stack returns the layers that define key, highest precedence first, and
-// marks the one its effective value comes from.
+// marks the one its effective value comes from. A secret's value is
+// withheld (LayerValue.Hash and Length stand for it).
 func (s *Store) Stack(ctx context.Context, key string) ([]LayerEntry, error) {
 	if err := keyspace.Validate(key); err != nil {
 		return nil, err
@@ -193,7 +206,11 @@ func (s *Store) Stack(ctx context.Context, key string) ([]LayerEntry, error) {
 	for i := len(s.opts.layers) - 1; i >= 0; i-- {
 		l := s.opts.layers[i]
 		if v := rows[l]; v != nil {
-			out = append(out, LayerEntry{Layer: l, Value: *v, Effective: l == top})
+			w, err := s.keys.withheldLayer(key, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, LayerEntry{Layer: l, Value: *w, Effective: l == top})
 		}
 	}
 	return out, nil
@@ -245,7 +262,7 @@ func (s *Store) ApplySource(ctx context.Context, layer string, snapshot map[stri
 // planSource computes, inside the writer's transaction, the layer changes
 // and effective changes that a source's snapshot makes.
 func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) ([]LayerChange, map[string]*LayerValue, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT key, value, content_type FROM layer_kv WHERE layer = ?`, sr.layer)
+	rows, err := tx.QueryContext(ctx, `SELECT key, value, content_type, secret FROM layer_kv WHERE layer = ?`, sr.layer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
 	}
@@ -253,18 +270,24 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 	for rows.Next() {
 		var k, ct string
 		var v []byte
-		if err := rows.Scan(&k, &v, &ct); err != nil {
+		var secret bool
+		if err := rows.Scan(&k, &v, &ct, &secret); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
 		}
 		if v == nil {
 			v = []byte{}
 		}
-		old[k] = &LayerValue{Value: v, ContentType: ct, Tombstone: ct == ""}
+		old[k] = &LayerValue{Value: v, ContentType: ct, Tombstone: ct == "", Secret: secret}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
+	}
+	for k, v := range old {
+		if err := w.s.keys.revealLayer(k, v); err != nil {
+			return nil, nil, err
+		}
 	}
 	var lcs []LayerChange
 	for k, v := range sr.snap {
@@ -301,14 +324,15 @@ func (w *writer) writeLayerChanges(ctx context.Context, tx *sql.Tx, rev int64, l
 	for _, lc := range lcs {
 		oldV, oldT := layerCols(lc.Old)
 		newV, newT := layerCols(lc.New)
-		if _, err := w.tx(ctx, tx, qInsLayerChange).ExecContext(ctx, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT); err != nil {
+		secret := secretBool(layerChangeSecret(&lc))
+		if _, err := w.tx(ctx, tx, qInsLayerChange).ExecContext(ctx, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, secret); err != nil {
 			return fmt.Errorf("audit: record layer change: %w", err)
 		}
 		var err error
 		if lc.New == nil {
 			_, err = w.tx(ctx, tx, qDelLayerKV).ExecContext(ctx, lc.Layer, lc.Key)
 		} else {
-			_, err = w.tx(ctx, tx, qPutLayerKV).ExecContext(ctx, lc.Layer, lc.Key, newV, newT)
+			_, err = w.tx(ctx, tx, qPutLayerKV).ExecContext(ctx, lc.Layer, lc.Key, newV, newT, secretBool(lc.New.Secret))
 		}
 		if err != nil {
 			return fmt.Errorf("audit: write layer %s: %w", lc.Layer, err)
@@ -327,10 +351,11 @@ func layerCols(v *LayerValue) (any, any) {
 	return v.Value, v.ContentType
 }
 
-// loadLayerChanges adds the layer changes of the given revisions.
-func loadLayerChanges(ctx context.Context, q querier, revs []Revision) error {
+// loadLayerChanges adds the layer changes of the given revisions, secrets
+// decrypted with k.
+func loadLayerChanges(ctx context.Context, q querier, k *keyring, revs []Revision) error {
 	for i := range revs {
-		rows, err := q.QueryContext(ctx, `SELECT layer, key, old_value, old_type, new_value, new_type
+		rows, err := q.QueryContext(ctx, `SELECT layer, key, old_value, old_type, new_value, new_type, secret
 			FROM layer_changes WHERE rev = ? ORDER BY key, layer`, revs[i].Rev)
 		if err != nil {
 			return fmt.Errorf("audit: load layer changes: %w", err)
@@ -339,11 +364,18 @@ func loadLayerChanges(ctx context.Context, q querier, revs []Revision) error {
 			var lc LayerChange
 			var oldV, newV []byte
 			var oldT, newT sql.NullString
-			if err := rows.Scan(&lc.Layer, &lc.Key, &oldV, &oldT, &newV, &newT); err != nil {
+			var secret bool
+			if err := rows.Scan(&lc.Layer, &lc.Key, &oldV, &oldT, &newV, &newT, &secret); err != nil {
 				rows.Close()
 				return fmt.Errorf("audit: load layer changes: %w", err)
 			}
-			lc.Old, lc.New = layerValueOf(oldV, oldT), layerValueOf(newV, newT)
+			lc.Old, lc.New = layerValueOf(oldV, oldT, secret), layerValueOf(newV, newT, secret)
+			for _, v := range []*LayerValue{lc.Old, lc.New} {
+				if err := k.revealLayer(lc.Key, v); err != nil {
+					rows.Close()
+					return err
+				}
+			}
 			revs[i].LayerChanges = append(revs[i].LayerChanges, lc)
 		}
 		rows.Close()
@@ -354,17 +386,17 @@ func loadLayerChanges(ctx context.Context, q querier, revs []Revision) error {
 	return nil
 }
 
-func layerValueOf(v []byte, t sql.NullString) *LayerValue {
+func layerValueOf(v []byte, t sql.NullString, secret bool) *LayerValue {
 	if !t.Valid {
 		return nil
 	}
 	if t.String == "" {
-		return &LayerValue{Tombstone: true}
+		return &LayerValue{Tombstone: true, Secret: secret}
 	}
 	if v == nil {
 		v = []byte{}
 	}
-	return &LayerValue{Value: v, ContentType: t.String}
+	return &LayerValue{Value: v, ContentType: t.String, Secret: secret}
 }
 
 // sourceActor is the actor and origin of a source's revisions.

@@ -19,7 +19,7 @@ type querier interface {
 
 func scanKV(key string, row *sql.Row) (*KeyValue, error) {
 	kv := &KeyValue{Key: key}
-	err := row.Scan(&kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version)
+	err := row.Scan(&kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
 	}
@@ -102,28 +102,31 @@ func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyVal
 		if kv == nil {
 			return fmt.Errorf("%w: %q at revision %d", ErrNotFound, key, rev)
 		}
+		if err := s.keys.revealKV(kv); err != nil {
+			return err
+		}
 		out = *kv
 		return nil
 	})
 	return out, err
 }
 
-// stateAt returns key as of rev, or nil if it did not exist then. rev must
-// not be below the horizon.
+// stateAt returns key as of rev, or nil if it did not exist then, as
+// stored (a secret's value sealed). rev must not be below the horizon.
 func stateAt(ctx context.Context, q querier, key string, rev int64) (*KeyValue, error) {
 	var op int
 	kv := &KeyValue{Key: key}
 	var val []byte
 	var ct sql.NullString
 	var createRev, version sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT op, new_value, new_type, new_create_rev, rev, new_version
+	err := q.QueryRowContext(ctx, `SELECT op, new_value, new_type, new_create_rev, rev, new_version, secret
 		FROM changes WHERE key = ? AND rev <= ? ORDER BY rev DESC LIMIT 1`, key, rev).
-		Scan(&op, &val, &ct, &createRev, &kv.ModRev, &version)
+		Scan(&op, &val, &ct, &createRev, &kv.ModRev, &version, &kv.Secret)
 	if errors.Is(err, sql.ErrNoRows) {
 		// No retained change: the key's value before the horizon, if any.
-		err = q.QueryRowContext(ctx, `SELECT 1, value, content_type, create_rev, mod_rev, version
+		err = q.QueryRowContext(ctx, `SELECT 1, value, content_type, create_rev, mod_rev, version, secret
 			FROM history_base WHERE key = ? AND mod_rev <= ?`, key, rev).
-			Scan(&op, &val, &ct, &createRev, &kv.ModRev, &version)
+			Scan(&op, &val, &ct, &createRev, &kv.ModRev, &version, &kv.Secret)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -193,7 +196,10 @@ func (s *Store) List(ctx context.Context, prefix string, opts ...ReadOption) ([]
 		} else {
 			kvs, err = listAt(ctx, tx, Scope{Prefix: p}, rev, horizon > 0)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.keys.revealKVs(kvs)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -206,7 +212,7 @@ func listCurrent(ctx context.Context, q querier, sc Scope) ([]KeyValue, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version FROM kv WHERE `+cond+` ORDER BY key`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM kv WHERE `+cond+` ORDER BY key`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}
@@ -214,7 +220,7 @@ func listCurrent(ctx context.Context, q querier, sc Scope) ([]KeyValue, error) {
 	var kvs []KeyValue
 	for rows.Next() {
 		var kv KeyValue
-		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version); err != nil {
+		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret); err != nil {
 			return nil, fmt.Errorf("audit: list: %w", err)
 		}
 		if kv.Value == nil {
@@ -237,12 +243,12 @@ func listAt(ctx context.Context, q querier, sc Scope, rev int64, withBase bool) 
 	from := `changes WHERE ` + cond + ` AND rev <= ?`
 	qargs := append(append([]any{}, args...), rev)
 	if withBase {
-		from = `(SELECT key, op, new_value, new_type, new_create_rev, rev, new_version FROM ` + from + `
-			UNION ALL SELECT key, 1, value, content_type, create_rev, mod_rev, version FROM history_base
+		from = `(SELECT key, op, new_value, new_type, new_create_rev, rev, new_version, secret FROM ` + from + `
+			UNION ALL SELECT key, 1, value, content_type, create_rev, mod_rev, version, secret FROM history_base
 			WHERE ` + cond + ` AND mod_rev <= ?)`
 		qargs = append(append(qargs, args...), rev)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT key, op, new_value, new_type, new_create_rev, max(rev), new_version
+	rows, err := q.QueryContext(ctx, `SELECT key, op, new_value, new_type, new_create_rev, max(rev), new_version, secret
 		FROM `+from+` GROUP BY key ORDER BY key`, qargs...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list at %d: %w", rev, err)
@@ -254,7 +260,7 @@ func listAt(ctx context.Context, q querier, sc Scope, rev int64, withBase bool) 
 		var op int
 		var ct sql.NullString
 		var createRev, version sql.NullInt64
-		if err := rows.Scan(&kv.Key, &op, &kv.Value, &ct, &createRev, &kv.ModRev, &version); err != nil {
+		if err := rows.Scan(&kv.Key, &op, &kv.Value, &ct, &createRev, &kv.ModRev, &version, &kv.Secret); err != nil {
 			return nil, fmt.Errorf("audit: list at %d: %w", rev, err)
 		}
 		if OpType(op) == OpDelete {
@@ -282,25 +288,26 @@ func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
 		if rev < horizon {
 			return goneBelow(rev, horizon)
 		}
-		revs, err := loadRevisions(ctx, tx, []int64{rev}, "1", nil)
+		revs, err := loadRevisions(ctx, tx, s.keys, []int64{rev}, "1", nil)
 		if err != nil {
 			return err
 		}
 		if len(revs) == 0 {
 			return fmt.Errorf("%w: revision %d is no longer retained", ErrRevisionGone, rev)
 		}
-		if err := loadLayerChanges(ctx, tx, revs); err != nil {
+		if err := loadLayerChanges(ctx, tx, s.keys, revs); err != nil {
 			return err
 		}
-		out = revs[0]
-		return nil
+		out, err = s.keys.withholdRevision(revs[0])
+		return err
 	})
 	return out, err
 }
 
 // loadRevisions loads the given revisions (newest first, as given) with
-// their changes that match the condition cond on column c.key.
-func loadRevisions(ctx context.Context, q querier, revs []int64, cond string, args []any) ([]Revision, error) {
+// their changes that match the condition cond on column c.key, secrets
+// decrypted with k.
+func loadRevisions(ctx context.Context, q querier, k *keyring, revs []int64, cond string, args []any) ([]Revision, error) {
 	if len(revs) == 0 {
 		return nil, nil
 	}
@@ -334,7 +341,7 @@ func loadRevisions(ctx context.Context, q querier, revs []int64, cond string, ar
 		byRev[out[i].Rev] = &out[i]
 	}
 	rows, err = q.QueryContext(ctx, `SELECT rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
-		new_value, new_type, new_create_rev, new_version
+		new_value, new_type, new_create_rev, new_version, secret
 		FROM changes WHERE rev IN (`+in+`) AND `+strings.ReplaceAll(cond, "key", "changes.key")+` ORDER BY rev DESC, key`,
 		append(revArgs, args...)...)
 	if err != nil {
@@ -348,8 +355,9 @@ func loadRevisions(ctx context.Context, q querier, revs []int64, cond string, ar
 		var oldVal, newVal []byte
 		var oldType, newType sql.NullString
 		var oldCreate, oldMod, oldVer, newCreate, newVer sql.NullInt64
+		var secret bool
 		if err := rows.Scan(&rev, &c.Key, &op, &oldVal, &oldType, &oldCreate, &oldMod, &oldVer,
-			&newVal, &newType, &newCreate, &newVer); err != nil {
+			&newVal, &newType, &newCreate, &newVer, &secret); err != nil {
 			return nil, fmt.Errorf("audit: load changes: %w", err)
 		}
 		c.Type = OpType(op)
@@ -358,14 +366,20 @@ func loadRevisions(ctx context.Context, q querier, revs []int64, cond string, ar
 				oldVal = []byte{}
 			}
 			c.Old = &KeyValue{Key: c.Key, Value: oldVal, ContentType: oldType.String,
-				CreateRev: oldCreate.Int64, ModRev: oldMod.Int64, Version: oldVer.Int64}
+				CreateRev: oldCreate.Int64, ModRev: oldMod.Int64, Version: oldVer.Int64, Secret: secret}
+			if err := k.revealKV(c.Old); err != nil {
+				return nil, err
+			}
 		}
 		if newType.Valid {
 			if newVal == nil {
 				newVal = []byte{}
 			}
 			c.New = &KeyValue{Key: c.Key, Value: newVal, ContentType: newType.String,
-				CreateRev: newCreate.Int64, ModRev: rev, Version: newVer.Int64}
+				CreateRev: newCreate.Int64, ModRev: rev, Version: newVer.Int64, Secret: secret}
+			if err := k.revealKV(c.New); err != nil {
+				return nil, err
+			}
 		}
 		if r := byRev[rev]; r != nil {
 			r.Changes = append(r.Changes, c)
@@ -447,8 +461,16 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) (HistoryPage, error
 			revs = revs[:limit]
 			page.Next = revs[limit-1]
 		}
-		page.Revisions, err = loadRevisions(ctx, tx, revs, cond, args)
-		return err
+		page.Revisions, err = loadRevisions(ctx, tx, s.keys, revs, cond, args)
+		if err != nil {
+			return err
+		}
+		for i := range page.Revisions {
+			if page.Revisions[i], err = s.keys.withholdRevision(page.Revisions[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return page, err
 }
@@ -480,13 +502,19 @@ func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change
 		if from < horizon {
 			return goneBelow(from, horizon)
 		}
-		out, err = diffRange(ctx, tx, cond, args, from, to)
+		out, err = diffRange(ctx, tx, s.keys, cond, args, from, to)
+		if err != nil {
+			return err
+		}
+		out, err = s.keys.withholdChanges(out)
 		return err
 	})
 	return out, err
 }
 
-func diffRange(ctx context.Context, q querier, cond string, args []any, from, to int64) ([]Change, error) {
+// diffRange returns the changes from revision from to revision to of the
+// keys that match cond, with their values decrypted.
+func diffRange(ctx context.Context, q querier, k *keyring, cond string, args []any, from, to int64) ([]Change, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT key FROM changes WHERE `+cond+` AND rev > ? AND rev <= ? ORDER BY key`,
 		append(args, from, to)...)
 	if err != nil {
@@ -506,16 +534,22 @@ func diffRange(ctx context.Context, q querier, cond string, args []any, from, to
 		return nil, fmt.Errorf("audit: diff: %w", err)
 	}
 	var out []Change
-	for _, k := range keys {
-		a, err := stateAt(ctx, q, k, from)
+	for _, key := range keys {
+		a, err := stateAt(ctx, q, key, from)
 		if err != nil {
 			return nil, err
 		}
-		b, err := stateAt(ctx, q, k, to)
+		b, err := stateAt(ctx, q, key, to)
 		if err != nil {
 			return nil, err
 		}
-		if c, ok := changeBetween(k, a, b); ok {
+		if err := k.revealKV(a); err != nil {
+			return nil, err
+		}
+		if err := k.revealKV(b); err != nil {
+			return nil, err
+		}
+		if c, ok := changeBetween(key, a, b); ok {
 			out = append(out, c)
 		}
 	}
@@ -530,7 +564,7 @@ func changeBetween(key string, a, b *KeyValue) (Change, bool) {
 		return Change{}, false
 	case b == nil:
 		return Change{Key: key, Type: OpDelete, Old: a}, true
-	case a != nil && a.ContentType == b.ContentType && string(a.Value) == string(b.Value):
+	case a != nil && a.ContentType == b.ContentType && string(a.Value) == string(b.Value) && a.Secret == b.Secret:
 		return Change{}, false
 	}
 	return Change{Key: key, Type: OpPut, Old: a, New: b}, true
@@ -572,7 +606,7 @@ func (s *Store) RevisionsAfter(ctx context.Context, since int64, limit int) ([]R
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("audit: revisions after %d: %w", since, err)
 		}
-		out, err = loadRevisions(ctx, tx, revs, "1", nil)
+		out, err = loadRevisions(ctx, tx, s.keys, revs, "1", nil)
 		// loadRevisions answers newest first.
 		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 			out[i], out[j] = out[j], out[i]

@@ -283,12 +283,13 @@ func (w *writer) compact(cr *compactRequest) (compactStep, error) {
 		return compactStep{}, fmt.Errorf("audit: compact: %w: %s; run Verify, nothing was removed", ErrChainBroken, broken)
 	}
 	// The base: each key's last change before the new horizon.
-	const withLast = `WITH last AS (SELECT key, op, new_value, new_type, new_create_rev, max(rev) AS mrev, new_version
+	const withLast = `WITH last AS (SELECT key, op, new_value, new_type, new_create_rev, max(rev) AS mrev, new_version, secret
 		FROM changes WHERE rev < ? GROUP BY key) `
-	if _, err := tx.ExecContext(ctx, withLast+`INSERT INTO history_base (key, value, content_type, create_rev, mod_rev, version)
-		SELECT key, new_value, new_type, new_create_rev, mrev, new_version FROM last WHERE op = 1
+	if _, err := tx.ExecContext(ctx, withLast+`INSERT INTO history_base (key, value, content_type, create_rev, mod_rev, version, secret)
+		SELECT key, new_value, new_type, new_create_rev, mrev, new_version, secret FROM last WHERE op = 1
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
-		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version`, to); err != nil {
+		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version,
+		secret = excluded.secret`, to); err != nil {
 		return compactStep{}, fmt.Errorf("audit: compact: history base: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, withLast+`DELETE FROM history_base WHERE key IN (SELECT key FROM last WHERE op = 2)`, to); err != nil {
@@ -367,7 +368,7 @@ func compactionHash(prev []byte, r *horizonState, keepRevisions, keepAge int64) 
 
 // historyBaseHash digests history_base, in key order.
 func historyBaseHash(ctx context.Context, q querier) ([]byte, error) {
-	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version FROM history_base ORDER BY key`)
+	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM history_base ORDER BY key`)
 	if err != nil {
 		return nil, fmt.Errorf("audit: history base: %w", err)
 	}
@@ -379,7 +380,8 @@ func historyBaseHash(ctx context.Context, q querier) ([]byte, error) {
 		var key, ct string
 		var val []byte
 		var create, mod, ver int64
-		if err := rows.Scan(&key, &val, &ct, &create, &mod, &ver); err != nil {
+		var secret bool
+		if err := rows.Scan(&key, &val, &ct, &create, &mod, &ver, &secret); err != nil {
 			return nil, fmt.Errorf("audit: history base: %w", err)
 		}
 		e.buf = e.buf[:0]
@@ -389,6 +391,7 @@ func historyBaseHash(ctx context.Context, q querier) ([]byte, error) {
 		e.int(create)
 		e.int(mod)
 		e.int(ver)
+		e.secret(secret)
 		h.Write(e.buf)
 	}
 	if err := rows.Err(); err != nil {

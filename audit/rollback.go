@@ -36,7 +36,8 @@ func (s *Store) Rollback(ctx context.Context, req RollbackRequest) (Revision, er
 				out.Changes = append(out.Changes, op.change)
 			}
 			out.NumChanges = len(out.Changes)
-			return nil
+			out.Changes, err = s.keys.withholdChanges(out.Changes)
+			return err
 		})
 		return out, err
 	}
@@ -82,7 +83,7 @@ func (s *Store) planRollbackTxn(ctx context.Context, q querier, req *RollbackReq
 			return plannedTxn{}, &ConflictError{Expected: req.ExpectRev, Rev: current}
 		}
 	}
-	changes, err := diffRange(ctx, q, cond, args, req.To, current)
+	changes, err := diffRange(ctx, q, s.keys, cond, args, req.To, current)
 	if err != nil {
 		return plannedTxn{}, err
 	}
@@ -103,6 +104,9 @@ func (s *Store) planRollbackTxn(ctx context.Context, q querier, req *RollbackReq
 		} else {
 			inv.Type = OpPut
 			op = Put(c.Key, c.Old.Value, c.Old.ContentType)
+			// A secret value comes back as a secret. (A key marked secret
+			// since keeps its mark too: the writer sees it in kv.)
+			op.Secret = c.Old.Secret
 		}
 		var modRev int64
 		if c.New != nil {

@@ -12,6 +12,11 @@
 // revision, in order, and Commit returns only once its batch is durable on
 // disk (WAL, synchronous=FULL), so an acknowledged write survives kill -9.
 //
+// A key marked secret (Op.Secret) has its values encrypted at rest under
+// a master key (WithMasterKey, package secrets); reads that serve values
+// decrypt them, and the audit views (History, Revision, Diff) show a keyed
+// digest and a length instead (see secrets.go).
+//
 // Store is the one place in configd that writes SQL.
 package audit
 
@@ -29,6 +34,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/configd/configd/secrets"
 )
 
 // DefaultMaxValueSize is the default limit on a value's size: 1 MiB.
@@ -50,6 +57,11 @@ type options struct {
 	compactBatch    int
 	now             func() time.Time
 	onCompact       func(CompactResult, error) // tests: after each background compaction
+
+	masterKey *secrets.MasterKey
+	// sealed opens a database with secrets without their master key, for
+	// Restore's check: the chain needs no key, and nothing reads a value.
+	sealed bool
 }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
@@ -85,6 +97,7 @@ type Store struct {
 	rank map[string]int // layer → position in opts.layers
 	path string
 	lock *fileLock
+	keys *keyring // the master key and data keys of secrets
 
 	wdb *sql.DB // the writer's single connection
 	rdb *sql.DB // readers
@@ -227,7 +240,13 @@ func (s *Store) open(ctx context.Context) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("audit: open readers: %w", err)
 	}
+	if s.keys, err = loadKeyring(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
+		return err
+	}
 	kvs, err := listCurrent(ctx, s.rdb, Scope{})
+	if err == nil && !s.opts.sealed {
+		err = s.keys.revealKVs(kvs)
+	}
 	if err != nil {
 		return fmt.Errorf("audit: load current state: %w", err)
 	}

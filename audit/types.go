@@ -34,7 +34,21 @@ type KeyValue struct {
 	ModRev int64
 	// Version counts the changes since CreateRev; 1 on creation.
 	Version int64
+	// Secret marks the value of a secret key: it is encrypted at rest (see
+	// WithMasterKey). Get, List, RevisionsAfter and the commit hooks give
+	// its plaintext; History, Revision, Diff, Rollback, Commit's result and
+	// Stack withhold it: Value is nil and Hash and Length describe it.
+	Secret bool
+	// Hash is set when the value is withheld: a keyed digest of it,
+	// "hmac-sha256:" and 16 hex digits (see secrets.DataKey.Digest).
+	Hash string
+	// Length is the size in bytes of a withheld value.
+	Length int
 }
+
+// Withheld reports whether kv's value is withheld (a secret's, outside
+// Get and List): Value is nil, Hash and Length stand for it.
+func (kv *KeyValue) Withheld() bool { return kv != nil && kv.Hash != "" }
 
 // Op is one operation of a transaction. Build it with Put or Delete.
 type Op struct {
@@ -45,6 +59,11 @@ type Op struct {
 	// IfModRev, when not nil, makes the transaction conditional on the
 	// key's current mod_rev being *IfModRev (0: the key must not exist).
 	IfModRev *int64
+	// Secret, on a put, marks the key secret: its value is encrypted at
+	// rest from this revision on. The mark sticks to the key, for every
+	// later put, until the key is deleted. It needs a master key
+	// (WithMasterKey), else the commit fails with ErrNoMasterKey.
+	Secret bool
 }
 
 // Put returns an operation that sets key to value. An empty contentType
@@ -56,6 +75,12 @@ func Put(key string, value []byte, contentType string) Op {
 // Delete returns an operation that deletes key. Deleting a key that does not
 // exist changes nothing.
 func Delete(key string) Op { return Op{Type: OpDelete, Key: key} }
+
+// AsSecret returns a copy of op (a put) that marks its key secret.
+func (op Op) AsSecret() Op {
+	op.Secret = true
+	return op
+}
 
 // WithModRev returns a copy of op conditional on the key's mod_rev being rev
 // (0: the key must not exist).

@@ -17,6 +17,7 @@ type request struct {
 	rollback *RollbackRequest // a rollback, computed inside the writer
 	source   *sourceRequest   // a source's new snapshot
 	compact  *compactRequest  // a compaction step, run in its own transaction
+	dataKey  *dataKeyRequest  // new data keys or a master key rotation, in its own transaction
 	done     chan result
 }
 
@@ -38,6 +39,17 @@ type result struct {
 func (s *Store) Commit(ctx context.Context, txn Txn) (Revision, error) {
 	if err := s.prepare(&txn); err != nil {
 		return Revision{}, err
+	}
+	var secretKeys []string
+	for _, op := range txn.Ops {
+		if op.Type == OpPut && (op.Secret || s.IsSecret(op.Key)) {
+			secretKeys = append(secretKeys, op.Key)
+		}
+	}
+	if len(secretKeys) > 0 {
+		if err := s.ensureDataKeys(ctx, secretKeys); err != nil {
+			return Revision{}, err
+		}
 	}
 	return s.submit(ctx, &request{txn: txn})
 }
@@ -72,12 +84,19 @@ func (s *Store) prepare(txn *Txn) error {
 				return fmt.Errorf("%w: key %q: value is %d bytes, the limit is %d", ErrTooLarge, op.Key, len(op.Value), s.opts.maxValueSize)
 			}
 			if err := checkValue(op.Key, op.Value, ct); err != nil {
+				if op.Secret || s.IsSecret(op.Key) {
+					// The parser's message may quote the value.
+					return fmt.Errorf("%w: key %q: the value does not parse as %s (details withheld: the key is secret)", ErrInvalidValue, op.Key, ct)
+				}
 				return err
 			}
 			if op.Value == nil {
 				op.Value = []byte{}
 			}
 		case OpDelete:
+			if op.Secret {
+				return fmt.Errorf("%w: key %q: a delete cannot mark a key secret", ErrBadRequest, op.Key)
+			}
 			op.Value, op.ContentType = nil, ""
 		default:
 			return fmt.Errorf("%w: key %q: unknown operation %d", ErrBadRequest, op.Key, op.Type)
@@ -127,13 +146,13 @@ type writer struct {
 }
 
 const (
-	qGetKV     = `SELECT value, content_type, create_rev, mod_rev, version FROM kv WHERE key = ?`
+	qGetKV     = `SELECT value, content_type, create_rev, mod_rev, version, secret FROM kv WHERE key = ?`
 	qInsRev    = `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qInsChange = `INSERT INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
-		new_value, new_type, new_create_rev, new_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qPutKV = `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?, ?)
+		new_value, new_type, new_create_rev, new_version, secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qPutKV = `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
-		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version`
+		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version, secret = excluded.secret`
 	qDelKV = `DELETE FROM kv WHERE key = ?`
 )
 
@@ -178,12 +197,12 @@ func (w *writer) run() {
 	defer w.closeStmts()
 	batch := make([]*request, 0, w.s.opts.maxBatch)
 	for req := range w.s.queue {
-		if req.compact != nil {
-			w.runCompact(req)
+		if req.compact != nil || req.dataKey != nil {
+			w.runSolo(req)
 			continue
 		}
 		batch = append(batch[:0], req)
-		var compact *request // a compaction step taken while draining
+		var compact *request // a compaction or data key step taken while draining
 	drain:
 		for len(batch) < w.s.opts.maxBatch {
 			select {
@@ -191,7 +210,7 @@ func (w *writer) run() {
 				if !ok {
 					break drain
 				}
-				if r.compact != nil {
+				if r.compact != nil || r.dataKey != nil {
 					compact = r
 					break drain
 				}
@@ -202,9 +221,18 @@ func (w *writer) run() {
 		}
 		w.commitBatch(batch)
 		if compact != nil {
-			w.runCompact(compact)
+			w.runSolo(compact)
 		}
 	}
+}
+
+// runSolo runs a request that takes a transaction of its own.
+func (w *writer) runSolo(req *request) {
+	if req.dataKey != nil {
+		w.runDataKeys(req)
+		return
+	}
+	w.runCompact(req)
 }
 
 // runCompact runs one compaction step, alone in its transaction, between
@@ -259,7 +287,12 @@ func (w *writer) commitBatch(batch []*request) {
 			results[i].err = err
 			continue
 		}
-		results[i].rev = r
+		// The caller gets r with its secrets withheld; the hooks and the
+		// in-memory state get the plain values.
+		results[i].rev, err = w.s.keys.withholdRevision(r)
+		if err != nil {
+			results[i] = result{err: err}
+		}
 		if len(r.Changes) > 0 || len(r.LayerChanges) > 0 {
 			rev = r.Rev
 			committed = append(committed, r)
@@ -322,8 +355,8 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 	getKV := tx.StmtContext(ctx, w.stmts[qGetKV])
 	olds := make([]*KeyValue, len(txn.Ops))
 	for i, op := range txn.Ops {
-		old, err := scanKV(op.Key, getKV.QueryRowContext(ctx, op.Key))
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		old, err := w.getKV(ctx, getKV, op.Key)
+		if err != nil {
 			return Revision{}, err
 		}
 		olds[i] = old
@@ -339,8 +372,17 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 	}
 	// The store layer: a key that a higher layer defines cannot be changed
 	// here; a delete leaves a tombstone when a lower layer defines the key.
+	// A put of a secret key, or one that marks it, is secret; the mark
+	// goes with a delete.
+	secret := make([]bool, len(txn.Ops))
+	for i, op := range txn.Ops {
+		secret[i] = op.Type == OpPut && (op.Secret || olds[i] != nil && olds[i].Secret)
+		if secret[i] && !w.s.SecretsEnabled() {
+			return Revision{}, fmt.Errorf("%w: key %q is secret and the store has no master key", ErrNoMasterKey, op.Key)
+		}
+	}
 	var lcs []LayerChange
-	for _, op := range txn.Ops {
+	for i, op := range txn.Ops {
 		stack, err := w.layerRows(ctx, tx, op.Key)
 		if err != nil {
 			return Revision{}, err
@@ -351,7 +393,7 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 		var nv *LayerValue
 		switch {
 		case op.Type == OpPut:
-			nv = &LayerValue{Value: op.Value, ContentType: op.ContentType}
+			nv = &LayerValue{Value: op.Value, ContentType: op.ContentType, Secret: secret[i]}
 		case w.s.definedBelow(stack):
 			nv = &LayerValue{Tombstone: true}
 		}
@@ -365,11 +407,11 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 		old := olds[i]
 		switch op.Type {
 		case OpPut:
-			if c, ok := effectiveChange(op.Key, old, &LayerValue{Value: op.Value, ContentType: op.ContentType}, rev); ok {
+			if c, ok := effectiveChange(op.Key, old, &LayerValue{Value: op.Value, ContentType: op.ContentType}, secret[i], rev); ok {
 				changes = append(changes, c)
 			}
 		case OpDelete:
-			if c, ok := effectiveChange(op.Key, old, nil, rev); ok {
+			if c, ok := effectiveChange(op.Key, old, nil, false, rev); ok {
 				changes = append(changes, c)
 			}
 		}
@@ -391,18 +433,18 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 }
 
 // effectiveChange returns the change that makes key's effective value nv
-// (nil: absent) at revision rev, given its current value old, and false
-// when nothing changes.
-func effectiveChange(key string, old *KeyValue, nv *LayerValue, rev int64) (Change, bool) {
+// (nil: absent; secret: a secret's) at revision rev, given its current
+// value old, and false when nothing changes.
+func effectiveChange(key string, old *KeyValue, nv *LayerValue, secret bool, rev int64) (Change, bool) {
 	switch {
 	case nv == nil && old == nil:
 		return Change{}, false
 	case nv == nil:
 		return Change{Key: key, Type: OpDelete, Old: old}, true
-	case old != nil && old.ContentType == nv.ContentType && bytes.Equal(old.Value, nv.Value):
+	case old != nil && old.ContentType == nv.ContentType && bytes.Equal(old.Value, nv.Value) && old.Secret == secret:
 		return Change{}, false
 	}
-	kv := &KeyValue{Key: key, Value: nv.Value, ContentType: nv.ContentType, CreateRev: rev, ModRev: rev, Version: 1}
+	kv := &KeyValue{Key: key, Value: nv.Value, ContentType: nv.ContentType, CreateRev: rev, ModRev: rev, Version: 1, Secret: secret}
 	if old != nil {
 		kv.CreateRev, kv.Version = old.CreateRev, old.Version+1
 	}
@@ -422,11 +464,13 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 	getKV := tx.StmtContext(ctx, w.stmts[qGetKV])
 	var changes []Change
 	for _, lc := range lcs {
-		old, err := scanKV(lc.Key, getKV.QueryRowContext(ctx, lc.Key))
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		old, err := w.getKV(ctx, getKV, lc.Key)
+		if err != nil {
 			return Revision{}, err
 		}
-		if c, ok := effectiveChange(lc.Key, old, eff[lc.Key], rev); ok {
+		// A source's value of a secret key stays secret (the mark sticks);
+		// a source cannot mark a key.
+		if c, ok := effectiveChange(lc.Key, old, eff[lc.Key], old != nil && old.Secret, rev); ok {
 			changes = append(changes, c)
 		}
 	}
@@ -441,7 +485,12 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 
 // write records revision r: its row, its changes, the effective state in kv
 // and its layer changes.
-func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
+func (w *writer) write(ctx context.Context, tx *sql.Tx, plain Revision) error {
+	// What is stored, and hashed: secrets sealed.
+	r, err := w.s.keys.sealRevision(&plain)
+	if err != nil {
+		return err
+	}
 	hash := w.chain.enc.revisionHash(w.chain.pending, &r)
 	if _, err := tx.StmtContext(ctx, w.stmts[qInsRevChain]).ExecContext(ctx,
 		r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash); err != nil {
@@ -462,11 +511,12 @@ func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
 		} else {
 			args = append(args, nil, nil, nil, nil)
 		}
+		args = append(args, secretBool(changeSecret(&c)))
 		if _, err := insChange.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("audit: insert change: %w", err)
 		}
 		if c.New != nil {
-			_, err := putKV.ExecContext(ctx, c.Key, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.ModRev, c.New.Version)
+			_, err := putKV.ExecContext(ctx, c.Key, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.ModRev, c.New.Version, secretBool(c.New.Secret))
 			if err != nil {
 				return fmt.Errorf("audit: write key: %w", err)
 			}
@@ -479,4 +529,20 @@ func (w *writer) write(ctx context.Context, tx *sql.Tx, r Revision) error {
 	}
 	w.chain.pending = hash
 	return nil
+}
+
+// getKV reads key's current row in the writer's transaction, its value
+// decrypted; nil when the key does not exist.
+func (w *writer) getKV(ctx context.Context, getKV *sql.Stmt, key string) (*KeyValue, error) {
+	old, err := scanKV(key, getKV.QueryRowContext(ctx, key))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := w.s.keys.revealKV(old); err != nil {
+		return nil, err
+	}
+	return old, nil
 }
