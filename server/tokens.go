@@ -8,6 +8,9 @@ import (
 	"github.com/configd/configd/api"
 )
 
+// maxTokenBody caps the body of POST /v1/tokens: a name and grants.
+const maxTokenBody = 64 << 10
+
 // errAuthOff answers the token routes when authentication is off: tokens
 // are managed by the Auth that checks them.
 var errAuthOff = errorf(http.StatusNotFound, api.CodeNotFound,
@@ -23,8 +26,18 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errAuthOff)
 		return
 	}
+	limit := min(maxTokenBody, h.opts.maxRequestBody)
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
+	if r.ContentLength > limit {
+		h.fail(w, r, tooLarge)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	var req api.TokenRequest
 	if err := h.decodeBody(w, r, &req); err != nil {
+		if _, body, _ := errorBody(err); body.Code == api.CodeTooLarge {
+			err = tooLarge
+		}
 		h.fail(w, r, err)
 		return
 	}
