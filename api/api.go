@@ -45,7 +45,20 @@ type KeyValue struct {
 	CreateRev   int64  `json:"create_rev"`
 	ModRev      int64  `json:"mod_rev"`
 	Version     int64  `json:"version"`
+	// Secret marks a secret key's value (PUT ?secret=true): encrypted at
+	// rest, and shown only to readers of the key (GET, list, watch).
+	Secret bool `json:"secret,omitempty"`
+	// Hash is set when the value is withheld (history, revisions, diffs,
+	// rollbacks; a list over a connection that is neither TLS nor
+	// loopback): Value is then empty, and Hash, a keyed digest
+	// ("hmac-sha256:" and 16 hex digits), and Length, the value's size in
+	// bytes, stand for it. Equal digests of one key mean equal values.
+	Hash   string `json:"hash,omitempty"`
+	Length int    `json:"length,omitempty"`
 }
+
+// Withheld reports whether the value is withheld (see Hash).
+func (kv KeyValue) Withheld() bool { return kv.Hash != "" }
 
 // EncodeValue returns v as a JSON-safe string and its encoding.
 func EncodeValue(v []byte) (value, encoding string) {
@@ -101,6 +114,8 @@ type TxnOp struct {
 	// IfModRev, when set, makes the whole transaction conditional on this
 	// key's mod_rev being exactly this value; 0 means the key must not exist.
 	IfModRev *int64 `json:"if_mod_rev,omitempty"`
+	// Secret, on a put, marks the key secret (as PUT ?secret=true).
+	Secret bool `json:"secret,omitempty"`
 }
 
 // TxnRequest is the body of POST /v1/txn.
@@ -191,6 +206,7 @@ const (
 	CodeTooLarge        = "too_large"        // 413
 	CodeBadContentType  = "bad_content_type" // 415
 	CodeInvalidValue    = "invalid_value"    // 422
+	CodeNoMasterKey     = "no_master_key"    // 400: a secret written to a configd without --master-key-file
 	CodeRateLimited     = "rate_limited"     // 429: the identity sent more requests than --rate-limit allows; see Retry-After
 	CodeTooManyWatches  = "too_many_watches" // 429: the identity has --max-watches-per-identity watches open
 	CodeUnavailable     = "unavailable"      // 503

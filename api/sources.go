@@ -52,6 +52,11 @@ type LayerValue struct {
 	Tombstone bool `json:"tombstone,omitempty"`
 	// Effective marks the layer the key's value comes from.
 	Effective bool `json:"effective,omitempty"`
+	// Secret, Hash and Length: a secret key's value is withheld, as in
+	// KeyValue.
+	Secret bool   `json:"secret,omitempty"`
+	Hash   string `json:"hash,omitempty"`
+	Length int    `json:"length,omitempty"`
 }
 
 // LayersResponse answers GET /v1/layers/{key}: every layer that defines

@@ -525,3 +525,14 @@ func secretBool(b bool) int {
 	}
 	return 0
 }
+
+// Withhold returns kv with its value withheld when it is a secret's (Value
+// nil, Hash and Length set), for a reader that may know of the value but
+// not see it; other values are returned as they are.
+func (s *Store) Withhold(kv KeyValue) (KeyValue, error) {
+	w, err := s.keys.withheld(&kv)
+	if err != nil {
+		return KeyValue{}, err
+	}
+	return *w, nil
+}

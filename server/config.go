@@ -100,6 +100,15 @@ type Config struct {
 	// (--registry, MICRO_REGISTRY, config section registry:, ...); off by
 	// default. See RegistryConfig and docs/registry.md.
 	Registry RegistryConfig
+	// MasterKeyFile is a file holding the master key of secret keys: 32
+	// bytes, raw or in base64, readable by its owner only (flag
+	// --master-key-file, env CONFIGD_MASTER_KEY_FILE, config key
+	// secrets.master_key_file). MasterKey is the key itself in base64, from
+	// the environment only (CONFIGD_MASTER_KEY), so that it stays out of
+	// process lists and config files. Without either, configd cannot write
+	// secrets nor open a database that holds some. See docs/security.md.
+	MasterKeyFile string
+	MasterKey     string
 }
 
 // TLSOn reports whether configd serves TLS.
@@ -230,6 +239,9 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 	if v, ok := lookupEnv(EnvPrefix + "BOOTSTRAP_TOKEN"); ok {
 		cfg.BootstrapToken = v
 	}
+	if v, ok := lookupEnv(EnvPrefix + "MASTER_KEY"); ok {
+		cfg.MasterKey = v
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -299,7 +311,7 @@ func applyConfigFile(cfg *Config, path string) error {
 
 // sections are the config file keys whose value is a mapping of settings,
 // with the keys they hold, for messages.
-var sections = map[string]string{"tls": "cert, key, client_ca", "history": "keep_revisions, keep_age", "auth": "bootstrap_token_file"}
+var sections = map[string]string{"tls": "cert, key, client_ca", "history": "keep_revisions, keep_age", "auth": "bootstrap_token_file", "secrets": "master_key_file"}
 
 // applyFileSetting sets the setting of key k (prefixed by section, e.g.
 // "tls.") to the scalar v; seen holds the line of every key already set.
@@ -529,6 +541,9 @@ var settings = []setting{
 			return nil
 		},
 	},
+	fileSetting("master-key-file", "secrets.master_key_file", "file holding the master key of secret keys (32 bytes, raw or base64; mode 0600); "+
+		"or the key in base64 in env "+EnvPrefix+"MASTER_KEY",
+		func(c *Config) *string { return &c.MasterKeyFile }, checkMasterKey),
 	fileSetting("tls-cert", "tls.cert", "PEM file of the server certificate (and chain): serve HTTPS and gRPC over TLS; needs --tls-key",
 		func(c *Config) *string { return &c.TLSCert }, checkTLSPair),
 	fileSetting("tls-key", "tls.key", "PEM file of the key of --tls-cert",

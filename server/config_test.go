@@ -120,6 +120,13 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 		{name: "bootstrap token file flag over env", env: map[string]string{"CONFIGD_BOOTSTRAP_TOKEN_FILE": "/env/tok"},
 			args: []string{"--bootstrap-token-file", "/flag/tok"},
 			want: func(c *server.Config) { c.BootstrapTokenFile = "/flag/tok" }},
+		{name: "master key file from file", file: "secrets:\n  master_key_file: /run/secrets/master\n",
+			want: func(c *server.Config) { c.MasterKeyFile = "/run/secrets/master" }},
+		{name: "master key file flag over env", env: map[string]string{"CONFIGD_MASTER_KEY_FILE": "/env/mk"},
+			args: []string{"--master-key-file", "/flag/mk"},
+			want: func(c *server.Config) { c.MasterKeyFile = "/flag/mk" }},
+		{name: "master key from env only", env: map[string]string{"CONFIGD_MASTER_KEY": "QUJD"},
+			want: func(c *server.Config) { c.MasterKey = "QUJD" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -200,6 +207,9 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		{name: "bootstrap token and file", env: map[string]string{"CONFIGD_BOOTSTRAP_TOKEN": "0123456789abcdef0123", "CONFIGD_BOOTSTRAP_TOKEN_FILE": "/run/secrets/admin"},
 			want: []string{"CONFIGD_BOOTSTRAP_TOKEN", "CONFIGD_BOOTSTRAP_TOKEN_FILE", "both"}},
 		{name: "unknown auth key", file: "auth:\n  bootstrap_token: x\n", want: []string{"line 2", `"auth.bootstrap_token"`, "auth.bootstrap_token_file"}},
+		{name: "master key twice", env: map[string]string{"CONFIGD_MASTER_KEY": "QUJD"}, args: []string{"--master-key-file", "/run/mk"},
+			want: []string{"secrets.master_key_file", "CONFIGD_MASTER_KEY", "not both"}},
+		{name: "master key in the file", file: "secrets:\n  master_key: QUJD\n", want: []string{"line 2", `"secrets.master_key"`, "secrets.master_key_file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

@@ -8,17 +8,38 @@ import (
 // Conversions from the store's types to the wire types. Slices are never
 // nil, so that JSON carries [] and not null.
 
+// toAPIKV converts a value to serve: a secret's plaintext too, when the
+// store gave it (Get, List, watches), or its digest when it withheld it.
 func toAPIKV(kv audit.KeyValue) api.KeyValue {
-	v, enc := api.EncodeValue(kv.Value)
-	return api.KeyValue{
+	out := api.KeyValue{
 		Key:         kv.Key,
-		Value:       v,
-		Encoding:    enc,
 		ContentType: kv.ContentType,
 		CreateRev:   kv.CreateRev,
 		ModRev:      kv.ModRev,
 		Version:     kv.Version,
+		Secret:      kv.Secret,
 	}
+	if kv.Withheld() {
+		out.Hash, out.Length = kv.Hash, kv.Length
+		return out
+	}
+	out.Value, out.Encoding = api.EncodeValue(kv.Value)
+	return out
+}
+
+// toAPIRecorded converts a value of the history (a revision, a diff, a
+// rollback): a secret's value never goes out, even should the store have
+// left it in.
+func toAPIRecorded(kv *audit.KeyValue) *api.KeyValue {
+	if kv == nil {
+		return nil
+	}
+	if kv.Secret && !kv.Withheld() {
+		return &api.KeyValue{Key: kv.Key, ContentType: kv.ContentType, CreateRev: kv.CreateRev,
+			ModRev: kv.ModRev, Version: kv.Version, Secret: true, Length: len(kv.Value)}
+	}
+	a := toAPIKV(*kv)
+	return &a
 }
 
 func toAPIKVs(kvs []audit.KeyValue) []api.KeyValue {
@@ -29,22 +50,14 @@ func toAPIKVs(kvs []audit.KeyValue) []api.KeyValue {
 	return out
 }
 
-func toAPIKVPtr(kv *audit.KeyValue) *api.KeyValue {
-	if kv == nil {
-		return nil
-	}
-	a := toAPIKV(*kv)
-	return &a
-}
-
 func toAPIChanges(cs []audit.Change) []api.Change {
 	out := make([]api.Change, len(cs))
 	for i, c := range cs {
 		out[i] = api.Change{
 			Key: c.Key,
 			Op:  c.Type.String(),
-			Old: toAPIKVPtr(c.Old),
-			New: toAPIKVPtr(c.New),
+			Old: toAPIRecorded(c.Old),
+			New: toAPIRecorded(c.New),
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -82,6 +83,11 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, withKey(err, key))
 		return
 	}
+	if kv.Secret && !secureTransport(r) {
+		h.fail(w, r, &httpError{status: http.StatusForbidden, code: api.CodeForbidden, key: key,
+			msg: fmt.Sprintf("key %q is secret: its value is served only over TLS or from a loopback address", key)})
+		return
+	}
 	if raw {
 		w.Header().Set("Content-Type", kv.ContentType)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -100,11 +106,41 @@ const formMessage = "Content-Type application/x-www-form-urlencoded is not a val
 	"e.g. curl -X PUT --data-binary @value.txt -H 'Content-Type: text/plain' " +
 	"(or application/json, application/yaml, application/octet-stream)"
 
-// PUT /v1/kv/{key...}[?if_mod_rev=N]
+// secureTransport reports whether a secret's value may be sent on r's
+// connection: TLS, or a client on a loopback address (the same host).
+func secureTransport(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// noMasterKey refuses to write a secret on a configd without a master key.
+func noMasterKey(key string) *httpError {
+	return &httpError{status: http.StatusBadRequest, code: api.CodeNoMasterKey, key: key,
+		msg: fmt.Sprintf("key %q cannot be made secret: configd has no master key; start it with --master-key-file "+
+			"(or %sMASTER_KEY_FILE, or %sMASTER_KEY holding the key in base64); see docs/security.md", key, EnvPrefix, EnvPrefix)}
+}
+
+// PUT /v1/kv/{key...}[?if_mod_rev=N][&secret=true]
 func (h *handler) put(w http.ResponseWriter, r *http.Request) {
-	key, cas, err := keyWrite(r)
+	key, cas, err := keyWrite(r, "secret")
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	secret, err := boolParam(r.URL.Query(), "secret")
+	if err != nil {
+		h.fail(w, r, withKey(err, key))
+		return
+	}
+	if secret && !h.st.SecretsEnabled() {
+		h.fail(w, r, noMasterKey(key))
 		return
 	}
 	ct := r.Header.Get("Content-Type")
@@ -117,7 +153,9 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, withKey(err, key))
 		return
 	}
-	rev, err := h.commitOne(r, cas(audit.Put(key, value, ct)))
+	op := audit.Put(key, value, ct)
+	op.Secret = secret
+	rev, err := h.commitOne(r, cas(op))
 	if err != nil {
 		h.fail(w, r, withKey(err, key))
 		return
@@ -128,10 +166,11 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 
 // keyWrite parses what PUT and DELETE of a key share: the key and an
 // optional ?if_mod_rev=N, returned as a function that makes an op
-// conditional on it (or leaves it as it is).
-func keyWrite(r *http.Request) (string, func(audit.Op) audit.Op, error) {
+// conditional on it (or leaves it as it is). more are the other query
+// parameters the route takes.
+func keyWrite(r *http.Request, more ...string) (string, func(audit.Op) audit.Op, error) {
 	q := r.URL.Query()
-	if err := checkParams(q, "if_mod_rev"); err != nil {
+	if err := checkParams(q, append([]string{"if_mod_rev"}, more...)...); err != nil {
 		return "", nil, err
 	}
 	key, err := keyParam(r)
@@ -242,6 +281,17 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, readRev)
+	if !secureTransport(r) {
+		// Secrets are listed, their values withheld.
+		for i := range kvs {
+			if kvs[i].Secret {
+				if kvs[i], err = h.st.Withhold(kvs[i]); err != nil {
+					h.fail(w, r, err)
+					return
+				}
+			}
+		}
+	}
 	if format == "tree" {
 		writeJSON(w, http.StatusOK, api.TreeResponse{Rev: readRev, Prefix: prefix, Tree: buildTree(prefix, kvs)})
 		return

@@ -54,6 +54,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	masterKey, err := cfg.LoadMasterKey()
+	if err != nil {
+		return err
+	}
 	logger.Info("configd starting", "version", Version(), "data_dir", cfg.DataDir, "db", dbPath,
 		"max_value_size", cfg.MaxValueSize, "tls", tlsMode(cfg))
 	if cfg.DebugAddr != "" {
@@ -78,7 +82,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	var hub *watcher.Hub
 	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
-		audit.WithRetention(cfg.HistoryKeepRevisions, cfg.HistoryKeepAge),
+		audit.WithRetention(cfg.HistoryKeepRevisions, cfg.HistoryKeepAge), audit.WithMasterKey(masterKey),
 		audit.WithLayers(layers...), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
 	stopWatch()
 	switch {
@@ -86,6 +90,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("data dir %s is in use by another configd", cfg.DataDir)
 	case errors.Is(err, audit.ErrSchemaTooNew):
 		return fmt.Errorf("data dir %s holds a database written by a newer configd; run that version or newer", cfg.DataDir)
+	case errors.Is(err, audit.ErrNoMasterKey), errors.Is(err, audit.ErrWrongMasterKey):
+		return fmt.Errorf("data dir %s: %w; %s", cfg.DataDir, err, masterKeyHint)
 	case err != nil:
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}

@@ -65,7 +65,11 @@ func (n *treeNode) render() any {
 
 // treeValue is a value as it appears in the tree: JSON as JSON, YAML
 // converted to JSON, anything else a string (base64 when it is not UTF-8).
+// A withheld secret is {"secret": true, "hash": ..., "length": N}.
 func treeValue(kv audit.KeyValue) any {
+	if kv.Withheld() {
+		return map[string]any{"secret": true, "hash": kv.Hash, "length": kv.Length}
+	}
 	switch normalType(kv.ContentType) {
 	case api.TypeJSON:
 		dec := json.NewDecoder(bytes.NewReader(kv.Value))

@@ -112,9 +112,15 @@ func (h *handler) txnOps(in []api.TxnOp) ([]audit.Op, error) {
 					"ops[%d]: value is %d bytes; the limit is %d", i, len(value), limit), o.Key)
 			}
 			op = audit.Put(o.Key, value, o.ContentType)
+			if o.Secret {
+				if !h.st.SecretsEnabled() {
+					return nil, noMasterKey(o.Key)
+				}
+				op.Secret = true
+			}
 		case "delete":
-			if o.Value != "" || o.Encoding != "" || o.ContentType != "" {
-				return nil, withKey(badRequest("ops[%d]: a delete takes no value, encoding or content_type", i), o.Key)
+			if o.Value != "" || o.Encoding != "" || o.ContentType != "" || o.Secret {
+				return nil, withKey(badRequest("ops[%d]: a delete takes no value, encoding, content_type or secret", i), o.Key)
 			}
 			op = audit.Delete(o.Key)
 		default:
