@@ -76,7 +76,7 @@ func viewChange(c audit.Change, secret func(string) bool) ChangeView {
 	if oldOK && newOK && v.OldType != v.NewType {
 		v.Notes = append(v.Notes, fmt.Sprintf("content type: %s → %s", v.OldType, v.NewType))
 	}
-	if secret != nil && secret(c.Key) {
+	if secret != nil && secret(c.Key) || isSecret(c.Old) || isSecret(c.New) {
 		// SECRET HOOK: a secret's value never reaches the page, only the
 		// fact that it changed and the revisions of its values.
 		v.Notes = append(v.Notes, "secret value: not shown")
@@ -117,6 +117,10 @@ func viewChange(c audit.Change, secret func(string) bool) ChangeView {
 	}
 	return v
 }
+
+// isSecret reports whether kv is a secret key's value (the store marks it,
+// and withholds it from the history).
+func isSecret(kv *audit.KeyValue) bool { return kv != nil && (kv.Secret || kv.Withheld()) }
 
 func secretText(rev int64) string {
 	if rev > 0 {

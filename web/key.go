@@ -109,7 +109,13 @@ func (u *ui) key(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		v.Current = &kv
-		v.Text, v.Binary = displayText(kv.Value, kv.ContentType)
+		if kv.Secret {
+			// The page never carries a secret's value, not even hidden.
+			v.Secret = true
+			kv.Value = nil
+		} else {
+			v.Text, v.Binary = displayText(kv.Value, kv.ContentType)
+		}
 	case !errors.Is(err, audit.ErrNotFound):
 		u.fail(w, r, err)
 		return
@@ -151,6 +157,9 @@ func (u *ui) key(w http.ResponseWriter, r *http.Request) {
 			}
 			if c.New != nil {
 				row.Version, row.Size = c.New.Version, len(c.New.Value)
+				if c.New.Withheld() {
+					row.Size = c.New.Length
+				}
 			}
 		}
 		row.Changes = nil

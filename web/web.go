@@ -85,9 +85,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // authenticated identity and ignore the claim.
 func WithActor(fn ActorFunc) Option { return func(o *options) { o.actor = fn } }
 
-// WithSecrets marks keys whose values must never be shown: the pages say
-// "••••" and the revision instead. Secrets are not a feature of the store
-// yet; this is the hook for them.
+// WithSecrets marks more keys whose values must never be shown: the pages
+// say "••••" and the revision instead. Keys the store marks secret
+// (audit.KeyValue.Secret) are hidden without it.
 func WithSecrets(isSecret func(key string) bool) Option {
 	return func(o *options) { o.secret = isSecret }
 }

@@ -1,0 +1,299 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/secrets"
+	"github.com/configd/configd/server"
+)
+
+// secretValue must never leave configd but to a reader of its key.
+const secretValue = "pa55-Wr9vQx-tr0ub4dor-secret"
+
+const adminToken = "admin-token-0123456789abcdef0123456789"
+
+// writeMasterKey writes a new master key file (0600) and returns its path.
+func writeMasterKey(t *testing.T, dir string) string {
+	t.Helper()
+	_, b64, err := secrets.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "master.key")
+	if err := os.WriteFile(p, []byte(b64+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startDebugRun runs the daemon with debug logging into a sink.
+func startDebugRun(t *testing.T, cfg server.Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan struct{}), log: newLogSink()}
+	go func() {
+		defer close(r.done)
+		r.err = server.Run(ctx, cfg, slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	r.addr = r.log.wait(t, listeningRE, r.done)[1]
+	return r
+}
+
+type httpClient struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c httpClient) do(method, path string, body []byte) (int, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set(api.HeaderAuthorization, "Bearer "+c.token)
+	}
+	if body != nil && method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func (c httpClient) want(status int, method, path string, body []byte) []byte {
+	c.t.Helper()
+	got, b := c.do(method, path, body)
+	if got != status {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, got, status, b)
+	}
+	return b
+}
+
+func TestSecretsEndToEnd(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth = true
+	cfg.BootstrapToken = adminToken
+	cfg.MasterKeyFile = writeMasterKey(t, t.TempDir())
+	r := startDebugRun(t, cfg)
+	admin := httpClient{t: t, base: "http://" + r.addr, token: adminToken}
+
+	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/password?secret=true", []byte(secretValue))
+	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/host", []byte("db.internal"))
+	// A later write keeps the mark; so does a transaction.
+	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/password", []byte(secretValue+"-v2"))
+	admin.want(http.StatusOK, http.MethodPost, "/v1/txn", mustJSON(t, api.TxnRequest{Ops: []api.TxnOp{
+		{Op: "put", Key: "app/api/key", Value: secretValue + "-api", Secret: true}}}))
+
+	// A reader of the key gets the plaintext, over loopback.
+	var kv api.KeyValue
+	if err := json.Unmarshal(admin.want(http.StatusOK, http.MethodGet, "/v1/kv/app/db/password", nil), &kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv.Value != secretValue+"-v2" || !kv.Secret || kv.Withheld() {
+		t.Fatalf("GET = %+v", kv)
+	}
+	if raw := admin.want(http.StatusOK, http.MethodGet, "/v1/kv/app/db/password?raw=true", nil); string(raw) != secretValue+"-v2" {
+		t.Fatalf("GET raw = %q", raw)
+	}
+	var list api.ListResponse
+	if err := json.Unmarshal(admin.want(http.StatusOK, http.MethodGet, "/v1/kv?prefix=app/", nil), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.KVs) != 3 || list.KVs[0].Value != secretValue+"-api" || !list.KVs[0].Secret {
+		t.Fatalf("list = %+v", list.KVs)
+	}
+
+	// A token without read on app/ gets 403, and no value.
+	var created api.TokenCreated
+	body := admin.want(http.StatusCreated, http.MethodPost, "/v1/tokens", mustJSON(t, api.TokenRequest{Name: "other-reader",
+		Grants: []api.Grant{{Permission: api.PermissionRead, Prefix: "other/"}}}))
+	if err := json.Unmarshal(body, &created); err != nil {
+		t.Fatal(err)
+	}
+	reader := httpClient{t: t, base: admin.base, token: created.Token}
+	if got := reader.want(http.StatusForbidden, http.MethodGet, "/v1/kv/app/db/password", nil); bytes.Contains(got, []byte(secretValue)) {
+		t.Fatalf("403 body holds the value: %s", got)
+	}
+
+	// History, revisions, diffs show a digest and a length.
+	var hist api.HistoryResponse
+	histBody := admin.want(http.StatusOK, http.MethodGet, "/v1/history?prefix=app/", nil)
+	if err := json.Unmarshal(histBody, &hist); err != nil {
+		t.Fatal(err)
+	}
+	var sawSecret bool
+	for _, rev := range hist.Revisions {
+		for _, c := range rev.Changes {
+			if c.Key != "app/db/password" || c.New == nil {
+				continue
+			}
+			sawSecret = true
+			if !c.New.Secret || !strings.HasPrefix(c.New.Hash, "hmac-sha256:") || c.New.Value != "" || c.New.Length == 0 {
+				t.Fatalf("history change: %+v", c.New)
+			}
+		}
+	}
+	if !sawSecret {
+		t.Fatalf("no secret change in the history: %s", histBody)
+	}
+	var outputs [][]byte
+	outputs = append(outputs, histBody)
+	for rev := 1; rev <= 4; rev++ {
+		outputs = append(outputs, admin.want(http.StatusOK, http.MethodGet, "/v1/revisions/"+itoa(rev), nil))
+	}
+	outputs = append(outputs,
+		admin.want(http.StatusOK, http.MethodGet, "/v1/diff?from=0", nil),
+		admin.want(http.StatusOK, http.MethodGet, "/v1/diff?from=1&key=app/db/password", nil),
+		admin.want(http.StatusOK, http.MethodPost, "/v1/rollback", mustJSON(t, api.RollbackRequest{Key: "app/db/password", To: 1, DryRun: true})),
+		admin.want(http.StatusOK, http.MethodGet, "/v1/layers/app/db/password", nil),
+		admin.want(http.StatusOK, http.MethodGet, "/metrics", nil),
+	)
+	// The web UI: the timeline, the key's page (and its diff), revisions.
+	for _, p := range []string{"/ui/", "/ui/timeline.json?after=0", "/ui/key/app/db/password", "/ui/key/app/db/password?a=0&b=4",
+		"/ui/key/app/api/key", "/ui/rev/1", "/ui/rev/3", "/ui/rev/4"} {
+		outputs = append(outputs, admin.want(http.StatusOK, http.MethodGet, p, nil))
+	}
+	// A rollback: the secret comes back, and the answer withholds it.
+	outputs = append(outputs, admin.want(http.StatusOK, http.MethodPost, "/v1/rollback", mustJSON(t, api.RollbackRequest{Key: "app/db/password", To: 1})))
+	if err := json.Unmarshal(admin.want(http.StatusOK, http.MethodGet, "/v1/kv/app/db/password", nil), &kv); err != nil || kv.Value != secretValue {
+		t.Fatalf("after rollback: %+v, %v", kv, err)
+	}
+	for i, out := range outputs {
+		if bytes.Contains(out, []byte("pa55-Wr9vQx")) {
+			t.Errorf("output %d holds the secret:\n%s", i, out)
+		}
+	}
+	if !bytes.Contains(outputs[len(outputs)-2], []byte("secret")) {
+		t.Errorf("the revision page does not say the value is secret")
+	}
+
+	dbPath := filepath.Join(cfg.DataDir, server.DBFile)
+	checkAtRest := func() {
+		t.Helper()
+		for _, p := range []string{dbPath, dbPath + "-wal"} {
+			b, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("pa55-Wr9vQx")) {
+				t.Errorf("%s holds the secret in clear", p)
+			}
+		}
+	}
+	checkAtRest()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkAtRest()
+	if strings.Contains(r.log.String(), "pa55-Wr9vQx") {
+		t.Errorf("the log holds the secret:\n%s", r.log)
+	}
+	if !strings.Contains(r.log.String(), "level=DEBUG") {
+		t.Errorf("no debug lines in the log: the check proves little")
+	}
+
+	// A restart with another master key fails clearly, at start.
+	cfg.MasterKeyFile = writeMasterKey(t, t.TempDir())
+	err := server.Run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "master key") || !strings.Contains(err.Error(), "--master-key-file") {
+		t.Fatalf("Run with another master key: %v", err)
+	}
+	cfg.MasterKeyFile = ""
+	err = server.Run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "no master key") {
+		t.Fatalf("Run without a master key: %v", err)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestSecretWithoutMasterKeyIsRefused(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(http.MethodPut, "/v1/kv/app/k?secret=true", []byte(secretValue))
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if b := r.errBody(t); b.Code != api.CodeNoMasterKey || !strings.Contains(b.Message, "--master-key-file") {
+		t.Fatalf("error %+v", b)
+	}
+	r = e.do(http.MethodPost, "/v1/txn", mustJSON(t, api.TxnRequest{Ops: []api.TxnOp{{Op: "put", Key: "app/k", Value: "v", Secret: true}}}))
+	if b := r.errBody(t); r.status != http.StatusBadRequest || b.Code != api.CodeNoMasterKey {
+		t.Fatalf("txn: %d %+v", r.status, b)
+	}
+	if e.st.Rev() != 0 {
+		t.Fatal("a refused secret was written")
+	}
+}
+
+func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
+	mk, _, err := secrets.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Commit(context.Background(), audit.Txn{Ops: []audit.Op{audit.Put("app/k", []byte(secretValue), "").AsSecret(), audit.Put("app/p", []byte("plain"), "")}}); err != nil {
+		t.Fatal(err)
+	}
+	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	// httptest.NewRequest comes from 192.0.2.1, without TLS.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv/app/k", nil))
+	if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), secretValue) || !strings.Contains(rec.Body.String(), "TLS") {
+		t.Fatalf("remote plain HTTP GET: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv?prefix=app/", nil))
+	var list api.ListResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.KVs) != 2 {
+		t.Fatalf("list: %s (%v)", rec.Body, err)
+	}
+	if k := list.KVs[0]; !k.Withheld() || k.Value != "" || k.Length != len(secretValue) || list.KVs[1].Value != "plain" {
+		t.Fatalf("remote plain HTTP list: %+v", list.KVs)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv?prefix=app/&format=tree", nil))
+	if strings.Contains(rec.Body.String(), secretValue) || !strings.Contains(rec.Body.String(), "hmac-sha256:") {
+		t.Fatalf("remote plain HTTP tree: %s", rec.Body)
+	}
+	// With TLS, the same client gets it.
+	req := httptest.NewRequest(http.MethodGet, "https://configd.example/v1/kv/app/k", nil)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), secretValue) {
+		t.Fatalf("TLS GET: %d %s", rec.Code, rec.Body)
+	}
+}
