@@ -214,6 +214,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 		a.applyCmd(), a.exportCmd(), a.watchCmd(), a.sourcesCmd(),
 		a.statusCmd(), a.versionCmd(),
 		a.auditCmd(), a.backupCmd(), a.tokenCmd(),
+		a.svcCmd(),
 	)
 	return root
 }
