@@ -94,6 +94,17 @@ func printKeyDiff(w io.Writer, ch api.Change, from, to int64) {
 	if ch.Old != nil && ch.New != nil && ch.Old.ContentType != ch.New.ContentType {
 		fmt.Fprintf(w, "# type: %s → %s\n", shortType(ch.Old.ContentType), shortType(ch.New.ContentType))
 	}
+	if isSecretKV(ch.Old) || isSecretKV(ch.New) {
+		// configd withholds a secret's values from diffs: show what it
+		// gives, a digest and a length.
+		if ch.Old != nil {
+			fmt.Fprintf(w, "- %s\n", secretView(ch.Old))
+		}
+		if ch.New != nil {
+			fmt.Fprintf(w, "+ %s\n", secretView(ch.New))
+		}
+		return
+	}
 	oldLines, oldText := diffLines(ch.Old)
 	newLines, newText := diffLines(ch.New)
 	if !oldText || !newText {
@@ -113,6 +124,21 @@ func printKeyDiff(w io.Writer, ch api.Change, from, to int64) {
 		return
 	}
 	printLineOps(w, ops)
+}
+
+// isSecretKV reports whether kv is a secret's value.
+func isSecretKV(kv *api.KeyValue) bool { return kv != nil && (kv.Secret || kv.Withheld()) }
+
+// secretView shows a secret's value as configd reports it in the history:
+// "(secret hmac-sha256:…, N bytes)", never the value.
+func secretView(kv *api.KeyValue) string {
+	if kv == nil {
+		return "(none)"
+	}
+	if kv.Hash == "" {
+		return "(secret)"
+	}
+	return fmt.Sprintf("(secret %s, %d bytes)", kv.Hash, kv.Length)
 }
 
 // diffLines splits a value into lines for a line diff; ok is false for a

@@ -187,7 +187,13 @@ func (a *app) revCmd() *cobra.Command {
 				fmt.Fprintf(w, "rollback to rev %d\n", r.RollbackTo)
 			}
 			fmt.Fprintf(w, "changes: %d\n", r.NumChanges)
-			printChanges(w, "  ", r.Changes)
+			for _, ch := range r.Changes {
+				if isSecretKV(ch.Old) || isSecretKV(ch.New) {
+					fmt.Fprintf(w, "  %s: %s → %s\n", ch.Key, secretView(ch.Old), secretView(ch.New))
+					continue
+				}
+				printChanges(w, "  ", []api.Change{ch})
+			}
 			return nil
 		},
 	}

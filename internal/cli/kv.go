@@ -20,6 +20,7 @@ func (a *app) setCmd() *cobra.Command {
 		file     string
 		typ      string
 		ifModRev int64
+		secret   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "set KEY VALUE|-",
@@ -37,10 +38,16 @@ application/octet-stream; configd checks that JSON and YAML values parse). Witho
 it, a file named *.json or *.yaml gets that type, an existing key keeps its
 type, and a new key is text.
 
+--secret marks the key secret: configd encrypts its values at rest and shows
+only a digest and a length in history, diffs and the web UI; readers of the
+key still get the value. The mark sticks to the key for later sets until it
+is deleted. configd needs a master key for it (see docs/security.md).
+
 Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 		Example: `  configctl set app/db/timeout 5s --reason "slower disks"
   configctl set app/features --file features.json
-  configctl set app/db/timeout 10s --if-mod-rev 42`,
+  configctl set app/db/timeout 10s --if-mod-rev 42
+  configctl set app/db/password --secret - < password.txt`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 2 && file != "":
@@ -58,12 +65,14 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 				return usageError{err}
 			}
 			var opts []client.WriteOption
+			var contentType string // for --secret
 			if typ != "" {
 				ct, err := parseType(typ)
 				if err != nil {
 					return usagef("--type: %v", err)
 				}
 				opts = append(opts, client.WithContentType(ct))
+				contentType = ct
 			}
 			if cmd.Flags().Changed("if-mod-rev") {
 				if ifModRev < 0 {
@@ -96,6 +105,14 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 				if ct != "" {
 					opts = append(opts, client.WithContentType(ct))
 				}
+				contentType = ct
+			}
+			if secret {
+				wr, err := a.putSecret(cmd, c, key, value, contentType, ifModRev)
+				if err != nil {
+					return keyError(err, key, 0)
+				}
+				return a.printWrite(wr)
 			}
 			if a.reason != "" {
 				opts = append(opts, client.WithReason(a.reason))
@@ -111,7 +128,19 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 	f.StringVarP(&file, "file", "f", "", "read the value from this file")
 	f.StringVar(&typ, "type", "", "content type: text, json, yaml, binary or a MIME type")
 	f.Int64Var(&ifModRev, "if-mod-rev", 0, "set only if the key's mod_rev is N (0: only if the key does not exist)")
+	f.BoolVar(&secret, "secret", false, "mark the key secret: encrypted at rest, its value hidden from history, diffs and the UI")
 	return cmd
+}
+
+// putSecret sets a key and marks it secret, as a one-op transaction (the
+// op's secret field).
+func (a *app) putSecret(cmd *cobra.Command, c *client.Client, key string, value []byte, contentType string, ifModRev int64) (api.WriteResponse, error) {
+	op := api.TxnOp{Op: "put", Key: key, Secret: true, ContentType: contentType}
+	op.Value, op.Encoding = api.EncodeValue(value)
+	if cmd.Flags().Changed("if-mod-rev") {
+		op.IfModRev = &ifModRev
+	}
+	return c.Txn(cmd.Context(), api.TxnRequest{Reason: a.reason, Ops: []api.TxnOp{op}})
 }
 
 // defaultType is the content type of a set without --type: from the file's
