@@ -2,7 +2,9 @@
 // configuration store over HTTP. Flags, environment variables
 // (CONFIGD_...) and a YAML config file set it up; see configd -h and
 // configd.example.yaml. The daemon itself is server.Run; "configd restore"
-// (server.RestoreCommand) restores a data dir from a backup.
+// (server.RestoreCommand) restores a data dir from a backup;
+// "configd rotate-master-key" re-wraps the data keys of secrets under a new
+// master key.
 package main
 
 import (
@@ -22,6 +24,9 @@ func main() { os.Exit(run()) }
 func run() int {
 	if len(os.Args) > 1 && os.Args[1] == "restore" {
 		return server.RestoreCommand(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "rotate-master-key" {
+		return rotateMasterKey(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
 	}
 	cfg, err := server.LoadConfig(os.Args[1:], os.LookupEnv, os.Stderr)
 	switch {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/secrets"
+	"github.com/configd/configd/server"
+)
+
+func keyFile(t *testing.T, dir, name string) (string, *secrets.MasterKey) {
+	t.Helper()
+	mk, b64, err := secrets.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(b64), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, mk
+}
+
+func TestRotateMasterKeyCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	oldFile, oldKey := keyFile(t, dir, "old.key")
+	newFile, newKey := keyFile(t, dir, "new.key")
+	dbPath := filepath.Join(dataDir, server.DBFile)
+	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(oldKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{audit.Put("app/pw", []byte("rotate-me"), "").AsSecret()}}); err != nil {
+		t.Fatal(err)
+	}
+	// While the database is open, the command refuses.
+	var out, errOut bytes.Buffer
+	env := func(string) string { return "" }
+	if code := rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", oldFile, "--new-key-file", newFile}, env, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "stop it first") {
+		t.Fatalf("rotation of an open database: exit %d, %q", code, errOut.String())
+	}
+	st.Close()
+	// The wrong old key is named as such, and changes nothing.
+	otherFile, _ := keyFile(t, dir, "other.key")
+	errOut.Reset()
+	if code := rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", otherFile, "--new-key-file", newFile}, env, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "does not hold the database's master key") {
+		t.Fatalf("wrong old key: exit %d, %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := rotateMasterKey(ctx, []string{"--old-key-file", oldFile, "--new-key-file", newFile},
+		func(k string) string {
+			if k == "CONFIGD_DATA_DIR" {
+				return dataDir
+			}
+			return ""
+		}, &out, &errOut); code != 0 {
+		t.Fatalf("rotation: exit %d, %q", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), newKey.ID()) {
+		t.Errorf("output %q does not name the new key", out.String())
+	}
+	if _, err := audit.Open(ctx, dbPath, audit.WithMasterKey(oldKey)); !errors.Is(err, audit.ErrWrongMasterKey) {
+		t.Fatalf("old key after rotation: %v", err)
+	}
+	st, err = audit.Open(ctx, dbPath, audit.WithMasterKey(newKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kv, err := st.Get(ctx, "app/pw")
+	if err != nil || string(kv.Value) != "rotate-me" {
+		t.Fatalf("after rotation: %q, %v", kv.Value, err)
+	}
+	if code := rotateMasterKey(ctx, []string{"--old-key-file", oldFile}, env, &out, &errOut); code != 2 {
+		t.Fatalf("missing --new-key-file: exit %d", code)
+	}
+}
