@@ -41,6 +41,7 @@ type options struct {
 	token    string
 	tls      *tls.Config // nil: plaintext
 	grpc     bool        // watch over gRPC, see WithGRPC
+	disc     *discovery  // WithRegistry, WithSelector (discovery.go)
 }
 
 // WithAddress names the configd instances to use, as host:port. The client
@@ -99,6 +100,9 @@ func buildOptions(opts []Option) (options, error) {
 	o.token = os.Getenv(EnvToken)
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := o.discover(); err != nil {
+		return o, err
 	}
 	if o.addrs == nil {
 		o.addrs = []string{DefaultAddress}

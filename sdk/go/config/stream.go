@@ -46,7 +46,7 @@ func (c *Client) run() {
 	for i := 0; ; i = (i + 1) % len(c.opts.addrs) {
 		addr := c.opts.addrs[i]
 		began := time.Now()
-		created, err := c.session(addr)
+		created, err := c.connect(addr) // c.session(addr), or through the registry (discovery.go)
 		if c.ctx.Err() != nil {
 			return
 		}
