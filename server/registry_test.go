@@ -26,8 +26,8 @@ import (
 // the address it listens on and its log.
 func runConfigd(t *testing.T, cfg server.Config) (addr string, log *proctest.Log, stop func()) {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	if cfg.DataDir == "" || cfg.DataDir == server.DefaultConfig().DataDir {
+		cfg.DataDir = filepath.Join(t.TempDir(), "data") // never ./data in the source tree
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log = proctest.NewLog()

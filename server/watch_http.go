@@ -30,6 +30,7 @@ type watchHTTP struct {
 	hub      *watcher.Hub
 	metrics  *watchMetrics
 	progress time.Duration
+	frames   frameCache // of the watch streams
 	limits   *Limits
 }
 

@@ -59,7 +59,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 // maximum: close calls it, or upgrade when the stream never starts.
 func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams, release func()) {
 	rc := http.NewResponseController(w)
-	s := &streamConn{h: h, progress: h.progressInterval(), release: release}
+	s := &streamConn{h: h, progress: h.progressInterval(), scope: scopeKey(p.filter), release: release}
 	defer func() {
 		if s.conn == nil {
 			release()
@@ -118,6 +118,7 @@ type streamConn struct {
 	wt       *watcher.Watcher
 	progress time.Duration
 	timer    *time.Timer
+	scope    string // the filter, as the key of shared frames
 	release  func()
 
 	// flushing is true while a goroutine sends; only that goroutine touches
@@ -187,12 +188,16 @@ func (s *streamConn) send() bool {
 			}
 			break
 		}
-		msg := pbBatch(0, b)
-		if b.Kind == watcher.KindResync {
-			msg.Error = "watch fell behind; watch again from the last applied revision"
-			end = true
+		if b.Kind == watcher.KindChanges {
+			buf = s.h.frames.append(buf, s.scope, b)
+		} else {
+			msg := pbBatch(0, b)
+			if b.Kind == watcher.KindResync {
+				msg.Error = "watch fell behind; watch again from the last applied revision"
+				end = true
+			}
+			buf = appendFrame(buf, msg)
 		}
-		buf = appendFrame(buf, msg)
 		s.h.metrics.sent(b)
 		s.lastRev, s.sentSinceTick = b.Rev, true
 	}
@@ -255,4 +260,46 @@ func appendFrame(buf []byte, m *configdpb.WatchResponse) []byte {
 		panic(fmt.Sprintf("server: marshal watch message: %v", err))
 	}
 	return out
+}
+
+// scopeKey names a filter: watchers with the same key receive the same
+// CHANGES message for a revision.
+func scopeKey(f watcher.Filter) string {
+	return fmt.Sprintf("%q %q", f.Keys, f.Prefixes)
+}
+
+// frameCache encodes a revision's CHANGES message once per scope, however
+// many watchers of that scope it goes to: 10,000 watchers of one key cost
+// one encoding, not 10,000.
+type frameCache struct {
+	mu     sync.Mutex
+	frames map[string]cachedFrame // by scope: the newest revision's frame
+}
+
+type cachedFrame struct {
+	rev   int64
+	frame []byte
+}
+
+// maxCachedScopes bounds the cache; past it, it starts over.
+const maxCachedScopes = 4096
+
+// append appends the frame of b (a KindChanges batch) for scope to buf.
+func (c *frameCache) append(buf []byte, scope string, b watcher.Batch) []byte {
+	c.mu.Lock()
+	f, ok := c.frames[scope]
+	c.mu.Unlock()
+	if ok && f.rev == b.Rev {
+		return append(buf, f.frame...)
+	}
+	frame := appendFrame(nil, pbBatch(0, b))
+	c.mu.Lock()
+	if c.frames == nil || len(c.frames) >= maxCachedScopes {
+		c.frames = map[string]cachedFrame{}
+	}
+	if cur, ok := c.frames[scope]; !ok || cur.rev < b.Rev {
+		c.frames[scope] = cachedFrame{rev: b.Rev, frame: frame}
+	}
+	c.mu.Unlock()
+	return append(buf, frame...)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/audit"
 )
 
 // rawStream is the client end of a watch stream, read frame by frame.
@@ -238,5 +239,36 @@ func TestWatchStreamOpenCloseCyclesLeakNothing(t *testing.T) {
 	err := waitFor(ctx, func() bool { return hub.Len() == 0 && runtime.NumGoroutine() <= before+5 })
 	if err != nil {
 		t.Fatalf("after 500 streams: %d watchers, %d goroutines (%d before): %v", hub.Len(), runtime.NumGoroutine(), before, err)
+	}
+}
+
+// CHANGES frames are shared between watchers of one scope only: a
+// revision touching two keys reaches the watcher of each with its own key.
+func TestWatchStreamSharesFramesOnlyWithinAScope(t *testing.T) {
+	st, _, ts := newWatchEnvHub(t)
+	addr := ts.Listener.Addr().String()
+	r := commitPut(t, st, "seed", "0")
+	open := func(q string) *rawStream {
+		s := openStream(t, addr, fmt.Sprintf("%s&since=%d", q, r))
+		s.nextOf(configdpb.WatchResponse_CREATED)
+		return s
+	}
+	a1, a2, b := open("key=a"), open("key=a"), open("key=b")
+	rev, err := st.Commit(context.Background(), audit.Txn{Actor: "alice", Ops: []audit.Op{audit.Put("a", []byte("1"), ""), audit.Put("b", []byte("2"), "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		s    *rawStream
+		want string
+	}{"a1": {a1, "a=1"}, "a2": {a2, "a=1"}, "b": {b, "b=2"}} {
+		m := tc.s.nextOf(configdpb.WatchResponse_CHANGES)
+		var got []string
+		for _, ev := range m.GetEvents() {
+			got = append(got, ev.GetKv().GetKey()+"="+string(ev.GetKv().GetValue()))
+		}
+		if m.GetRev() != rev.Rev || strings.Join(got, ",") != tc.want {
+			t.Errorf("%s: rev %d events %v, want rev %d with %s", name, m.GetRev(), got, rev.Rev, tc.want)
+		}
 	}
 }
