@@ -44,7 +44,9 @@ func configdClient(b *testing.B) *config.Client {
 		b.Fatal(err)
 	}
 	go gs.Serve(lis)
-	c, err := config.New(ctx, config.WithAddress(lis.Addr().String()),
+	// A gRPC-only configd: the read path is the same whatever the client
+	// watches over.
+	c, err := config.New(ctx, config.WithAddress(lis.Addr().String()), config.WithGRPC(),
 		config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		b.Fatal(err)

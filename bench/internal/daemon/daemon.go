@@ -37,7 +37,10 @@ func Start(ctx context.Context, bin string, args ...string) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--log-level", "info"}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--log-level", "info",
+		// Every benchmark client comes from one address, one identity: no cap
+		// on its watches.
+		"--max-watches-per-identity", "0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
