@@ -88,6 +88,8 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		status, body.Code, known = http.StatusUnsupportedMediaType, api.CodeBadContentType, true
 	case errors.Is(err, audit.ErrInvalidValue):
 		status, body.Code, known = http.StatusUnprocessableEntity, api.CodeInvalidValue, true
+	case errors.Is(err, audit.ErrNoMasterKey):
+		status, body.Code, known = http.StatusBadRequest, api.CodeNoMasterKey, true
 	case errors.Is(err, audit.ErrBadRequest):
 		status, body.Code, known = http.StatusBadRequest, api.CodeBadRequest, true
 	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):

@@ -30,6 +30,7 @@ func TestErrorBodyMapsEveryStoreError(t *testing.T) {
 		{fmt.Errorf("%w: image/png", audit.ErrContentType), 415, api.CodeBadContentType},
 		{fmt.Errorf("%w: bad json", audit.ErrInvalidValue), 422, api.CodeInvalidValue},
 		{fmt.Errorf("%w: empty", audit.ErrBadRequest), 400, api.CodeBadRequest},
+		{fmt.Errorf("%w: key \"k\" cannot be secret", audit.ErrNoMasterKey), 400, api.CodeNoMasterKey},
 		{audit.ErrClosed, 503, api.CodeUnavailable},
 		{context.Canceled, 503, api.CodeUnavailable},
 		{errors.New("disk I/O error\nat page 7"), 500, api.CodeInternal},

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -141,6 +144,9 @@ func (s *configService) Get(ctx context.Context, req *configdpb.GetRequest) (*co
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	if kv.Secret && !secureGRPC(ctx) {
+		return nil, status.Error(codes.PermissionDenied, plainSecretMessage(kv.Key))
+	}
 	return &configdpb.GetResponse{Kv: pbKV(kv), Rev: max(rev, kv.ModRev)}, nil
 }
 
@@ -152,6 +158,13 @@ func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*
 	kvs, rev, err := s.st.List(ctx, req.GetPrefix(), opts...)
 	if err != nil {
 		return nil, grpcError(err)
+	}
+	if !secureGRPC(ctx) {
+		for _, kv := range kvs {
+			if kv.Secret {
+				return nil, status.Error(codes.PermissionDenied, plainSecretMessage(kv.Key))
+			}
+		}
 	}
 	out := &configdpb.ListResponse{Rev: rev, Kvs: make([]*configdpb.KeyValue, len(kvs))}
 	for i, kv := range kvs {
@@ -171,6 +184,7 @@ type watchControl struct {
 type streamWatch struct {
 	w        *watcher.Watcher
 	release  func()
+	secure   bool  // the connection may carry secrets' values
 	lastRev  int64 // the last revision sent
 	sentTick bool  // something was sent since the last progress tick
 }
@@ -247,7 +261,7 @@ func (s *configService) control(stream configdpb.Config_WatchServer, watches map
 			old.release()
 			s.opts.metrics.watchers(-1)
 		}
-		sw := &streamWatch{w: c.w, release: c.release}
+		sw := &streamWatch{w: c.w, release: c.release, secure: secureGRPC(stream.Context())}
 		watches[c.id] = sw
 		s.opts.metrics.watchers(1)
 		if err := stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CREATED, Rev: s.hub.Rev()}); err != nil {
@@ -276,6 +290,16 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 			}
 			return nil
 		}
+		if !sw.secure {
+			if err := checkPlain(b); err != nil {
+				delete(watches, id)
+				sw.w.Close()
+				sw.release()
+				s.opts.metrics.watchers(-1)
+				return stream.Send(&configdpb.WatchResponse{WatchId: id, Kind: configdpb.WatchResponse_CANCELED,
+					Rev: sw.lastRev, Error: err.Error(), Code: errorCode(err)})
+			}
+		}
 		msg := pbBatch(id, b)
 		if b.Kind == watcher.KindResync {
 			delete(watches, id)
@@ -293,6 +317,22 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 			return nil
 		}
 	}
+}
+
+// secureGRPC reports whether a secret's value may be sent on the stream
+// of ctx: over TLS, or to a client on a loopback address.
+func secureGRPC(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	if _, tls := p.AuthInfo.(credentials.TLSInfo); tls {
+		return true
+	}
+	if a, ok := p.Addr.(*net.TCPAddr); ok {
+		return a.IP.IsLoopback()
+	}
+	return false
 }
 
 func pbBatch(id int64, b watcher.Batch) *configdpb.WatchResponse {

@@ -374,7 +374,11 @@ func (h *handler) layers(w http.ResponseWriter, r *http.Request) {
 	out := api.LayersResponse{Key: key, Layers: make([]api.LayerValue, len(stack))}
 	for i, e := range stack {
 		lv := api.LayerValue{Layer: e.Layer, Tombstone: e.Value.Tombstone, Effective: e.Effective}
-		if !e.Value.Tombstone {
+		switch {
+		case e.Value.Secret:
+			// Withheld by the store, as in history: a digest and a length.
+			lv.Secret, lv.Hash, lv.Length, lv.ContentType = true, e.Value.Hash, e.Value.Length, e.Value.ContentType
+		case !e.Value.Tombstone:
 			lv.Value, lv.Encoding = api.EncodeValue(e.Value.Value)
 			lv.ContentType = e.Value.ContentType
 		}

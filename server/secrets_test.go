@@ -18,6 +18,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/watcher"
 )
 
 // secretValue must never leave configd but to a reader of its key.
@@ -178,6 +179,11 @@ func TestSecretsEndToEnd(t *testing.T) {
 		admin.want(http.StatusOK, http.MethodGet, "/v1/layers/app/db/password", nil),
 		admin.want(http.StatusOK, http.MethodGet, "/metrics", nil),
 	)
+	var layers api.LayersResponse
+	if err := json.Unmarshal(outputs[len(outputs)-2], &layers); err != nil || len(layers.Layers) == 0 ||
+		!layers.Layers[0].Secret || !strings.HasPrefix(layers.Layers[0].Hash, "hmac-sha256:") || layers.Layers[0].Length == 0 {
+		t.Errorf("/v1/layers of a secret: %+v (%v), want it withheld with its digest and length", layers, err)
+	}
 	// The web UI: the timeline, the key's page (and its diff), revisions.
 	for _, p := range []string{"/ui/", "/ui/timeline.json?after=0", "/ui/key/app/db/password", "/ui/key/app/db/password?a=0&b=4",
 		"/ui/key/app/api/key", "/ui/rev/1", "/ui/rev/3", "/ui/rev/4"} {
@@ -295,5 +301,45 @@ func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), secretValue) {
 		t.Fatalf("TLS GET: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A watch on a plain connection from another host is refused the moment a
+// secret's value would go out on it; over TLS the reader gets the value.
+func TestSecretIsNotWatchedOverAPlainRemoteConnection(t *testing.T) {
+	mk, _, err := secrets.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Commit(context.Background(), audit.Txn{Ops: []audit.Op{audit.Put("app/k", []byte(secretValue), "").AsSecret()}}); err != nil {
+		t.Fatal(err)
+	}
+	hub := watcher.New(st, st.Rev())
+	defer hub.Close()
+	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), server.WithHub(hub))
+
+	// httptest.NewRequest comes from 192.0.2.1, without TLS.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/watch?prefix=app/&since=0", nil))
+	if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), secretValue) || !strings.Contains(rec.Body.String(), `app/k\" is secret`) {
+		t.Fatalf("remote plain long poll: %d %s", rec.Code, rec.Body)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v1/watch?prefix=app/&since=0", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req) // returns: the refusal ends the stream
+	if body := rec.Body.String(); strings.Contains(body, secretValue) || !strings.Contains(body, "event: error") || !strings.Contains(body, `"forbidden"`) {
+		t.Fatalf("remote plain SSE: %s", body)
+	}
+	// Over TLS the same request gets the snapshot with the value.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://configd.example/v1/watch?prefix=app/&since=0", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), secretValue) {
+		t.Fatalf("TLS long poll: %d %s", rec.Code, rec.Body)
 	}
 }

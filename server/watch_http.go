@@ -120,16 +120,71 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer wt.Close()
 	h.metrics.watchers(1)
 	defer h.metrics.watchers(-1)
+	var src batchSource = wt
+	if !secureTransport(r) {
+		src = plainGuard{wt}
+	}
 	if acceptsEventStream(r) {
-		h.stream(ctx, w, wt)
+		h.stream(ctx, w, src)
 		return
 	}
-	h.poll(ctx, w, wt, p)
+	h.poll(ctx, w, src, p)
+}
+
+// batchSource is a watcher, as the long poll and SSE read it.
+type batchSource interface {
+	TryNext() (watcher.Batch, bool, error)
+	Next(ctx context.Context) (watcher.Batch, error)
+}
+
+// plainGuard ends a watch on a connection that may not carry secrets
+// (neither TLS nor loopback) when a secret's value would go out on it.
+type plainGuard struct{ *watcher.Watcher }
+
+func (g plainGuard) TryNext() (watcher.Batch, bool, error) {
+	b, ok, err := g.Watcher.TryNext()
+	if ok {
+		if err := checkPlain(b); err != nil {
+			return watcher.Batch{}, false, err
+		}
+	}
+	return b, ok, err
+}
+
+func (g plainGuard) Next(ctx context.Context) (watcher.Batch, error) {
+	b, err := g.Watcher.Next(ctx)
+	if err == nil {
+		err = checkPlain(b)
+	}
+	return b, err
+}
+
+// checkPlain refuses b on a connection that may not carry secrets when it
+// holds a secret's value.
+func checkPlain(b watcher.Batch) error {
+	if k, ok := b.SecretKey(); ok {
+		return errorf(http.StatusForbidden, api.CodeForbidden, "%s", plainSecretMessage(k))
+	}
+	return nil
+}
+
+func plainSecretMessage(key string) string {
+	return fmt.Sprintf("key %q is secret: its value is served only over TLS or to a loopback address, and this connection is neither", key)
+}
+
+// watchEnded is the error answer of a watch that ended: a refusal as it
+// is, anything else (the hub closing) as 503.
+func watchEnded(err error) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		return err
+	}
+	return errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "watch ended: %v", err)
 }
 
 // poll answers with what is queued now, or waits up to p.wait for the first
 // batch; when the wait ends with nothing new it answers "progress".
-func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt *watcher.Watcher, p watchParams) {
+func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt batchSource, p watchParams) {
 	deadline := time.Now().Add(p.wait)
 	for {
 		// Read the hub's revision before draining: every batch up to it is
@@ -137,7 +192,7 @@ func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt *watcher
 		rev := h.hub.Rev()
 		batches, err := h.drain(wt, nil)
 		if err != nil {
-			h.fail(w, errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "watch ended: %v", err))
+			h.fail(w, watchEnded(err))
 			return
 		}
 		if len(batches) > 0 || !time.Now().Before(deadline) {
@@ -150,7 +205,11 @@ func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt *watcher
 		switch {
 		case err == nil:
 			h.metrics.sent(b)
-			batches, _ = h.drain(wt, []api.WatchBatch{apiBatch(b)})
+			batches, err := h.drain(wt, []api.WatchBatch{apiBatch(b)})
+			if err != nil {
+				h.fail(w, watchEnded(err))
+				return
+			}
 			h.answer(w, batches, b.Rev)
 			return
 		case ctx.Err() != nil:
@@ -158,14 +217,14 @@ func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt *watcher
 		case errors.Is(err, context.DeadlineExceeded):
 			continue // answer with progress (or what arrived meanwhile)
 		default:
-			h.fail(w, errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "watch ended: %v", err))
+			h.fail(w, watchEnded(err))
 			return
 		}
 	}
 }
 
 // drain appends every queued batch, up to maxPollBatches, to batches.
-func (h *watchHTTP) drain(wt *watcher.Watcher, batches []api.WatchBatch) ([]api.WatchBatch, error) {
+func (h *watchHTTP) drain(wt batchSource, batches []api.WatchBatch) ([]api.WatchBatch, error) {
 	for len(batches) < maxPollBatches {
 		b, ok, err := wt.TryNext()
 		if !ok {
@@ -212,7 +271,7 @@ func acceptsEventStream(r *http.Request) bool {
 // stream sends server-sent events: one "changes"/"snapshot" event per batch
 // with the revision as its id (so EventSource resumes with Last-Event-ID),
 // and a "progress" event when idle.
-func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt *watcher.Watcher) {
+func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchSource) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		h.fail(w, errorf(http.StatusInternalServerError, api.CodeInternal, "streaming is not supported by this connection"))
@@ -234,6 +293,15 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt *watch
 		flusher.Flush()
 		return true
 	}
+	// refuse ends the stream with an "error" event carrying the API error
+	// of a refusal (a secret on a plain connection).
+	refuse := func(err error) {
+		var he *httpError
+		if errors.As(err, &he) {
+			_, body, _ := errorBody(err)
+			send("error", 0, api.ErrorResponse{Error: body})
+		}
+	}
 	progress := h.progress
 	if progress <= 0 {
 		progress = DefaultProgressInterval
@@ -252,17 +320,23 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt *watch
 			return
 		case errors.Is(err, context.DeadlineExceeded):
 			rev := h.hub.Rev()
-			if b, ok, _ := wt.TryNext(); ok {
+			b, ok, err := wt.TryNext()
+			if ok {
 				h.metrics.sent(b)
 				if !send(b.Kind.String(), b.Rev, apiBatch(b)) || b.Kind == watcher.KindResync {
 					return
 				}
 				continue
 			}
+			if err != nil {
+				refuse(err)
+				return
+			}
 			if !send(api.WatchProgress, rev, api.WatchBatch{Kind: api.WatchProgress, Rev: rev, Events: []api.WatchEvent{}}) {
 				return
 			}
 		default:
+			refuse(err)
 			return
 		}
 	}

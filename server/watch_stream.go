@@ -59,7 +59,8 @@ func headerHasToken(h http.Header, name, token string) bool {
 // maximum: close calls it, or upgrade when the stream never starts.
 func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams, release func()) {
 	rc := http.NewResponseController(w)
-	s := &streamConn{h: h, progress: h.progressInterval(), scope: scopeKey(p.filter), release: release}
+	s := &streamConn{h: h, progress: h.progressInterval(), scope: scopeKey(p.filter), release: release,
+		secure: secureTransport(r)}
 	defer func() {
 		if s.conn == nil {
 			release()
@@ -119,6 +120,7 @@ type streamConn struct {
 	progress time.Duration
 	timer    *time.Timer
 	scope    string // the filter, as the key of shared frames
+	secure   bool   // the connection may carry secrets' values
 	release  func()
 
 	// flushing is true while a goroutine sends; only that goroutine touches
@@ -187,6 +189,15 @@ func (s *streamConn) send() bool {
 				end = true
 			}
 			break
+		}
+		if !s.secure {
+			if err := checkPlain(b); err != nil {
+				_, body, _ := errorBody(err)
+				buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
+					Rev: s.lastRev, Error: body.Message, Code: body.Code})
+				end = true
+				break
+			}
 		}
 		if b.Kind == watcher.KindChanges {
 			buf = s.h.frames.append(buf, s.scope, b)

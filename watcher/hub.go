@@ -58,6 +58,19 @@ type Event struct {
 	CreateRev   int64
 	ModRev      int64
 	Version     int64
+	// Secret: the key is secret (audit.KeyValue.Secret); Value is its
+	// plaintext, for connections that may carry it.
+	Secret bool
+}
+
+// SecretKey returns the first key of b whose value is secret, if any.
+func (b Batch) SecretKey() (string, bool) {
+	for _, e := range b.Events {
+		if e.Secret && e.Type == audit.OpPut {
+			return e.Key, true
+		}
+	}
+	return "", false
 }
 
 // Batch is one message to a watcher. Every batch brings the watcher to
@@ -243,6 +256,7 @@ func eventOf(c audit.Change) Event {
 	if c.New != nil {
 		e.Value, e.ContentType = c.New.Value, c.New.ContentType
 		e.CreateRev, e.ModRev, e.Version = c.New.CreateRev, c.New.ModRev, c.New.Version
+		e.Secret = c.New.Secret
 	}
 	return e
 }
@@ -334,7 +348,7 @@ func snapshot(ctx context.Context, st Store, f Filter, at int64) (Batch, error) 
 			return
 		}
 		seen[kv.Key] = true
-		b.Events = append(b.Events, Event{Key: kv.Key, Type: audit.OpPut, Value: kv.Value, ContentType: kv.ContentType,
+		b.Events = append(b.Events, Event{Key: kv.Key, Type: audit.OpPut, Value: kv.Value, ContentType: kv.ContentType, Secret: kv.Secret,
 			CreateRev: kv.CreateRev, ModRev: kv.ModRev, Version: kv.Version})
 	}
 	for _, p := range f.Prefixes {
