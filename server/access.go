@@ -2,9 +2,12 @@ package server
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/web"
 )
 
 // access is the rule of one route when authentication is on: what a token
@@ -24,19 +27,22 @@ type access struct {
 	// inHandler: the targets are in the body, and the handler checks them
 	// with handler.authorize (transactions, rollbacks).
 	inHandler bool
+	// ui: the web UI authenticates the request itself (a login session
+	// or a bearer token, checked with the same Auth) and checks each page
+	// against the token's grants: need lets it through.
+	ui bool
 }
 
 // routeAccess holds the rule of every route, by "METHOD pattern" as
 // chi.Walk reports it; NewHandler panics on a /v1 route without one, and
 // TestEveryRouteHasAnAccessRule walks the router. The web UI, under /ui/,
-// has one rule for all its pages: until it has its own sessions it needs an
-// admin token.
+// has one rule for all its routes: it checks them itself (see webUI).
 var routeAccess = map[string]access{
 	"GET /":        {public: true},
 	"GET /healthz": {public: true},
 	"GET /readyz":  {public: true},
 	"GET /metrics": {public: true},
-	"* /ui/*":      {perm: api.PermissionAdmin},
+	"* /ui/*":      {ui: true},
 
 	"GET /v1/kv":               {perm: api.PermissionRead, targets: listTarget},
 	"GET /v1/kv/*":             {perm: api.PermissionRead, targets: keyTarget},
@@ -110,7 +116,7 @@ func watchTarget(r *http.Request) ([]string, bool) {
 // it does nothing.
 func (h *handler) need(a access) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		if h.opts.auth == nil || a.public {
+		if h.opts.auth == nil || a.public || a.ui {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -156,4 +162,128 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, perm, target
 	}
 	writeError(w, http.StatusForbidden, api.ErrorBody{Code: api.CodeForbidden, Message: msg})
 	return false
+}
+
+// uiMiddleware is what runs before the web UI. With authentication off:
+// the identity middleware and the limits, as for /v1. With it on, the UI
+// authenticates requests itself (webUI): a browser has no bearer token,
+// but a login session.
+func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
+	if h.opts.auth == nil {
+		return []func(http.Handler) http.Handler{h.opts.identity, h.opts.limits.middleware, h.need(routeAccess["* /ui/*"])}
+	}
+	return []func(http.Handler) http.Handler{h.need(routeAccess["* /ui/*"])}
+}
+
+// webUI is the web UI that NewHandler mounts at /ui. With authentication
+// on, it accepts a login session (POST /ui/login) or an Authorization
+// bearer token, both checked with the handler's Auth, and shows each token
+// only what its grants allow; the limits apply once it knows the token.
+//
+// With a hub, the live timeline watches at GET /ui/api/watch: the same
+// watch handler as /v1/watch, under /ui so that the session cookie (Path
+// /ui) reaches it, watching only prefixes the token may read (uiWatch).
+// The cookie is not sent to /v1, which stays bearer-only and so needs no
+// CSRF defence of its own beyond the cross-origin guard.
+func (h *handler) webUI(wm *watchMetrics) http.Handler {
+	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)}
+	if h.opts.hub != nil {
+		var g grpcOptions
+		for _, o := range h.opts.grpcOpts {
+			o(&g)
+		}
+		opts = append(opts, web.WithWatch(h.uiWatch(&watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress, limits: h.opts.limits})))
+	}
+	if h.opts.auth != nil {
+		opts = append(opts, web.WithAuth(uiAuth{h.opts.auth}), web.WithMiddleware(h.opts.limits.middleware))
+	}
+	return web.New(h.st, opts...)
+}
+
+// uiWatch narrows a watch of the web UI to what its token may read: each
+// prefix= the token may not read whole becomes the prefixes under it that
+// the token's grants cover, and a key= it may not read is dropped. A watch
+// left with nothing is refused with 403. Authentication off, it changes
+// nothing.
+func (h *handler) uiWatch(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := PrincipalFrom(r.Context())
+		q := r.URL.Query()
+		if h.opts.auth == nil || (len(q["key"]) == 0 && len(q["prefix"]) == 0) {
+			next.ServeHTTP(w, r) // the handler refuses a watch of nothing
+			return
+		}
+		if p == nil {
+			h.opts.auth.deny(denyMissing)
+			writeError(w, http.StatusUnauthorized, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
+			return
+		}
+		keys, prefixes, ok := readableScope(p, q["key"], q["prefix"])
+		if !ok || len(keys)+len(prefixes) == 0 {
+			h.opts.auth.deny(denyForbidden)
+			writeError(w, http.StatusForbidden, api.ErrorBody{Code: api.CodeForbidden,
+				Message: "token " + p.Name + " may read none of the keys this watch asks for; its grants: " + p.grantsString()})
+			return
+		}
+		q["key"], q["prefix"] = keys, prefixes
+		if len(keys) == 0 {
+			delete(q, "key")
+		}
+		if len(prefixes) == 0 {
+			delete(q, "prefix")
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.RawQuery = q.Encode()
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// readableScope returns the keys and canonical prefixes of a watch that p
+// may read: a key it may read, a prefix it may read whole, or else the
+// prefixes of p's grants (read or stronger) under it. ok is false when a
+// key or prefix does not parse and p may not read everything.
+func readableScope(p *Principal, keys, prefixes []string) (outKeys, outPrefixes []string, ok bool) {
+	all := p.Allows(api.PermissionRead, "")
+	for _, k := range keys {
+		if keyspace.Validate(k) != nil {
+			if !all {
+				return nil, nil, false
+			}
+			outKeys = append(outKeys, k)
+			continue
+		}
+		if p.Allows(api.PermissionRead, k) {
+			outKeys = append(outKeys, k)
+		}
+	}
+	for _, raw := range prefixes {
+		c, err := keyspace.Prefix(raw)
+		if err != nil {
+			if !all {
+				return nil, nil, false
+			}
+			outPrefixes = append(outPrefixes, raw)
+			continue
+		}
+		if p.Allows(api.PermissionRead, c) {
+			outPrefixes = append(outPrefixes, c)
+			continue
+		}
+		for _, g := range p.Grants {
+			if permRank[g.Permission] >= permRank[api.PermissionRead] && strings.HasPrefix(g.Prefix, c) {
+				outPrefixes = append(outPrefixes, g.Prefix)
+			}
+		}
+	}
+	slices.Sort(outPrefixes)
+	outPrefixes = slices.Compact(outPrefixes)
+	// Drop a prefix that another one covers: each key once.
+	kept := outPrefixes[:0]
+	for _, pf := range outPrefixes {
+		if len(kept) > 0 && strings.HasPrefix(pf, kept[len(kept)-1]) {
+			continue
+		}
+		kept = append(kept, pf)
+	}
+	return outKeys, kept, true
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/web"
 )
 
 // TokenPrefix starts every token configd generates.
@@ -58,6 +59,10 @@ type Auth struct {
 type Principal struct {
 	Name   string
 	Grants []api.Grant
+
+	// hash is the SHA-256 of the token's secret: a web UI session keeps
+	// the principal, not the secret, and checks it again by hash.
+	hash [sha256.Size]byte
 }
 
 // NewAuth loads the tokens of st.
@@ -89,7 +94,7 @@ func (a *Auth) reload(ctx context.Context) error {
 			revoked[h] = true
 			continue
 		}
-		valid[h] = &Principal{Name: t.Name, Grants: apiGrants(t.Grants)}
+		valid[h] = &Principal{Name: t.Name, Grants: apiGrants(t.Grants), hash: h}
 	}
 	a.mu.Lock()
 	a.valid, a.revoked, a.any = valid, revoked, len(ts) > 0
@@ -187,7 +192,7 @@ func (a *Auth) store(ctx context.Context, name, secret string, grants []api.Gran
 	if err := a.st.CreateToken(ctx, audit.Token{Name: name, Hash: h[:], Grants: gs}); err != nil {
 		return err
 	}
-	a.valid[h] = &Principal{Name: name, Grants: grants}
+	a.valid[h] = &Principal{Name: name, Grants: grants, hash: h}
 	a.any = true
 	return nil
 }
@@ -244,6 +249,20 @@ func (a *Auth) authenticate(authorization string) (*Principal, string) {
 		return p, ""
 	}
 	if a.revoked[h] {
+		return nil, denyRevoked
+	}
+	return nil, denyUnknown
+}
+
+// current returns the principal of p's token if the token is still valid;
+// else nil and the reason.
+func (a *Auth) current(p *Principal) (*Principal, string) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if cur, ok := a.valid[p.hash]; ok {
+		return cur, ""
+	}
+	if a.revoked[p.hash] {
 		return nil, denyRevoked
 	}
 	return nil, denyUnknown
@@ -378,4 +397,51 @@ func newToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// uiAuth is the web UI's view of an Auth (web.Authenticator): the UI's
+// logins, sessions and bearer tokens are checked against the same token
+// table as the API, and count in configd_auth_denied_total alike.
+type uiAuth struct{ a *Auth }
+
+// uiPrincipal is a Principal as the web UI sees it (web.Principal).
+type uiPrincipal struct{ *Principal }
+
+// Name is the token's name.
+func (p uiPrincipal) Name() string { return p.Principal.Name }
+
+var _ web.Authenticator = uiAuth{}
+
+// Authenticate checks a token's secret.
+func (u uiAuth) Authenticate(secret string) (web.Principal, error) {
+	p, reason := u.a.authenticate("Bearer " + secret)
+	if p == nil {
+		u.a.deny(reason)
+		return nil, fmt.Errorf("%w: %s", web.ErrUnauthenticated, unauthenticatedMessage(reason))
+	}
+	return uiPrincipal{p}, nil
+}
+
+// Recheck checks that the token of a session's principal is still valid.
+func (u uiAuth) Recheck(wp web.Principal) (web.Principal, error) {
+	up, ok := wp.(uiPrincipal)
+	if !ok || up.Principal == nil {
+		return nil, fmt.Errorf("%w: not a configd principal", web.ErrUnauthenticated)
+	}
+	p, reason := u.a.current(up.Principal)
+	if p == nil {
+		u.a.deny(reason)
+		return nil, fmt.Errorf("%w: %s", web.ErrUnauthenticated, unauthenticatedMessage(reason))
+	}
+	return uiPrincipal{p}, nil
+}
+
+// WithPrincipal makes the principal the request's identity and actor, as
+// Identity does for the API.
+func (u uiAuth) WithPrincipal(ctx context.Context, wp web.Principal) context.Context {
+	up, ok := wp.(uiPrincipal)
+	if !ok {
+		return ctx
+	}
+	return WithActor(withPrincipal(ctx, up.Principal), up.Principal.Name)
 }

@@ -117,6 +117,9 @@ type routeCase struct {
 	method, path string
 	body         string
 	deny, allow  string
+	// page: an HTML page of the UI, which sends a browser without a
+	// session to the login page and answers 403 with an HTML page.
+	page bool
 }
 
 var routeCases = []routeCase{
@@ -124,7 +127,13 @@ var routeCases = []routeCase{
 	{rule: "GET /healthz", method: "GET", path: "/healthz"},
 	{rule: "GET /readyz", method: "GET", path: "/readyz"},
 	{rule: "GET /metrics", method: "GET", path: "/metrics"},
-	{rule: "* /ui/*", method: "GET", path: "/ui/", deny: "writer-all", allow: "admin"},
+	// The UI checks its routes itself: any valid token (or session) gets
+	// in, and sees what its grants allow; a page without one redirects to
+	// the login page, JSON answers 401.
+	{rule: "* /ui/*", method: "GET", path: "/ui/", page: true, allow: "reader-db"},
+	{rule: "* /ui/*", method: "GET", path: "/ui/key/app/x", page: true, deny: "reader-db", allow: "reader-app"},
+	{rule: "* /ui/*", method: "GET", path: "/ui/timeline.json?after=0", allow: "reader-db"},
+	{rule: "* /ui/*", method: "GET", path: "/ui/api/watch?prefix=app/&since=1&wait=0s", deny: "reader-db", allow: "reader-app"},
 	{rule: "GET /v1/kv", method: "GET", path: "/v1/kv?prefix=app/", deny: "reader-db", allow: "reader-app"},
 	{rule: "GET /v1/kv/*", method: "GET", path: "/v1/kv/app/x", deny: "reader-db", allow: "reader-app"},
 	{rule: "PUT /v1/kv/*", method: "PUT", path: "/v1/kv/app/y", body: "v", deny: "reader-app", allow: "writer-app"},
@@ -202,12 +211,17 @@ func TestRouteAccess(t *testing.T) {
 				}
 				return
 			}
-			if status != http.StatusUnauthorized || !bytes.Contains(body, []byte(`"unauthenticated"`)) {
+			switch {
+			case c.page:
+				if status != http.StatusSeeOther {
+					t.Errorf("without a token: %d %s, want 303 to the login page", status, body)
+				}
+			case status != http.StatusUnauthorized || !bytes.Contains(body, []byte(`"unauthenticated"`)):
 				t.Errorf("without a token: %d %s, want 401 unauthenticated", status, body)
 			}
 			if c.deny != "" {
 				status, body = e.do(c.method, c.path, c.body, c.deny)
-				if status != http.StatusForbidden || !bytes.Contains(body, []byte(`"forbidden"`)) || !bytes.Contains(body, []byte(c.deny)) {
+				if status != http.StatusForbidden || !c.page && !bytes.Contains(body, []byte(`"forbidden"`)) || !bytes.Contains(body, []byte(c.deny)) {
 					t.Errorf("with %s: %d %s, want 403 forbidden naming the token", c.deny, status, body)
 				}
 			}

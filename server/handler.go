@@ -22,7 +22,6 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/watcher"
-	"github.com/configd/configd/web"
 )
 
 // DefaultMaxRequestBody caps the body of POST /v1/txn and POST
@@ -187,9 +186,8 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Method(http.MethodGet, "/metrics", h.metrics.handler())
-	// The web UI; pages go through the same identity middleware as /v1.
-	// The web UI; pages go through the same identity middleware as /v1.
-	r.With(h.opts.identity, h.opts.limits.middleware, h.need(routeAccess["* /ui/*"])).Mount("/ui", web.New(st, web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)))
+	// The web UI, with its own logins when authentication is on (webUI).
+	r.With(h.uiMiddleware()...).Mount("/ui", h.webUI(wm))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) })
 	r.Route("/v1", func(r chi.Router) {
 		// A web page in an operator's browser must not be able to write to a

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"mime"
 	"net/http"
 )
 
@@ -14,13 +15,18 @@ import (
 //  2. A double-submit token: every page sets a random per-session token
 //     in an HttpOnly, SameSite=Strict cookie and puts the same token in
 //     the page (body data-csrf). A POST must carry it in the X-CSRF-Token
-//     header; the two are compared in constant time. Another site can
-//     neither read the page nor set the header without a CORS preflight,
-//     which configd never grants.
+//     header (the script's requests) or, from an HTML form (login,
+//     logout), in the form field csrf; the two are compared in constant
+//     time. Another site can neither read the page nor set the header
+//     without a CORS preflight, which configd never grants, nor read the
+//     token to put it in a form.
 const (
 	csrfCookie = "configd_csrf"
 	csrfHeader = "X-CSRF-Token"
+	csrfField  = "csrf"
 	csrfBytes  = 32
+	// maxFormBody caps the body of a form POST (login, logout).
+	maxFormBody = 16 << 10
 )
 
 var crossOrigin = http.NewCrossOriginProtection()
@@ -31,6 +37,12 @@ func (u *ui) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && validToken(c.Value) {
 		return c.Value
 	}
+	return u.newCSRFToken(w, r)
+}
+
+// newCSRFToken mints a token and sets its cookie; login calls it, so that
+// a session never uses a token from before it.
+func (u *ui) newCSRFToken(w http.ResponseWriter, r *http.Request) string {
 	b := make([]byte, csrfBytes)
 	_, _ = rand.Read(b) // never fails (crypto/rand panics rather)
 	tok := base64.RawURLEncoding.EncodeToString(b)
@@ -63,6 +75,10 @@ func (u *ui) csrf(next http.Handler) http.Handler {
 		}
 		c, err := r.Cookie(csrfCookie)
 		sent := r.Header.Get(csrfHeader)
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); sent == "" && mt == "application/x-www-form-urlencoded" {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+			sent = r.PostFormValue(csrfField)
+		}
 		if err != nil || !validToken(c.Value) || sent == "" ||
 			subtle.ConstantTimeCompare([]byte(c.Value), []byte(sent)) != 1 {
 			forbid(w, r, "missing or invalid CSRF token: reload the page and try again")

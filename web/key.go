@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 )
@@ -92,6 +93,10 @@ func (u *ui) key(w http.ResponseWriter, r *http.Request) {
 	key, err := keyParam(r)
 	if err != nil {
 		u.errorPage(w, r, http.StatusBadRequest, "Not a key", err.Error())
+		return
+	}
+	if !u.allows(r, api.PermissionRead, key) {
+		u.errorPage(w, r, http.StatusForbidden, "Forbidden", fmt.Sprintf("Token %q may not read key %q.", principal(r).Name(), key))
 		return
 	}
 	ctx := r.Context()

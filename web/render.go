@@ -34,7 +34,16 @@ type page struct {
 	CSRF   string
 	Live   bool
 	Assets string // version of the static files, for cache busting
-	Data   any
+	// Watch is the URL the live timeline watches.
+	Watch string
+	// Bare pages (login, not logged in) show no navigation and no
+	// revision: they are for visitors who may see nothing.
+	Bare bool
+	// User is the token the page is shown to ("" with authentication
+	// off); Session says it logged in (and may log out).
+	User    string
+	Session bool
+	Data    any
 }
 
 type pageTemplate struct{ t *template.Template }
@@ -116,7 +125,7 @@ func crumbs(key string) []crumb {
 // A template that does not parse is a bug caught by any test, so it panics.
 func parsePages(base string) map[string]*pageTemplate {
 	out := map[string]*pageTemplate{}
-	for _, name := range []string{"timeline", "revision", "key", "error"} {
+	for _, name := range []string{"timeline", "revision", "key", "error", "login"} {
 		t := template.Must(template.New(name).Funcs(funcs(base)).ParseFS(assets,
 			"templates/layout.html", "templates/partials.html", "templates/"+name+".html"))
 		out[name] = &pageTemplate{t: t}
@@ -128,8 +137,11 @@ func parsePages(base string) map[string]*pageTemplate {
 // error becomes a clean 500 instead of half a page.
 func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Page, p.Base, p.API, p.Assets = name, u.opts.base, u.opts.apiBase, assetVersion
-	p.Live = u.opts.hub != nil
-	if p.Rev == 0 {
+	p.Live, p.Watch = u.opts.hub != nil, u.watchURL()
+	if id := identityFrom(r); id.p != nil && !p.Bare {
+		p.User, p.Session = id.p.Name(), id.session
+	}
+	if p.Rev == 0 && !p.Bare {
 		p.Rev = u.st.Rev()
 	}
 	p.CSRF = u.csrfToken(w, r)

@@ -41,6 +41,14 @@ func (u *ui) revision(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	if may := u.readFilter(r, ""); may != nil {
+		// Only the changes the user may read; a revision without any is,
+		// for this user, no revision at all.
+		if rev = visibleOnly(rev, may); len(rev.Changes) == 0 {
+			u.notFound(w, r, fmt.Sprintf("Revision %d does not exist or changed no key your token may read.", n))
+			return
+		}
+	}
 	v := revisionView{R: rev}
 	for i, c := range rev.Changes {
 		if i == maxPageChanges {

@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 )
@@ -137,10 +138,25 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 	}
 	var actor string
 	if err == nil {
-		actor, err = u.opts.actor(r, req.Actor)
+		if p := principal(r); p != nil {
+			// Authenticated: the token is the actor, whatever the page says.
+			actor = p.Name()
+		} else {
+			actor, err = u.opts.actor(r, req.Actor)
+		}
 	}
 	if err != nil {
 		fail(http.StatusBadRequest, "bad_request", err)
+		return
+	}
+	// A rollback, dry run included (it shows the values), needs write on
+	// its whole scope.
+	if target := scope.Key + scope.Prefix; !u.allows(r, api.PermissionWrite, target) {
+		what := fmt.Sprintf("%q", target)
+		if target == "" {
+			what = "every key"
+		}
+		fail(http.StatusForbidden, "forbidden", fmt.Errorf("token %q may not roll back %s: that needs write on it", principal(r).Name(), what))
 		return
 	}
 

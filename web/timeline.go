@@ -37,6 +37,9 @@ type timelineQuery struct {
 	from, to time.Time
 	before   int64
 	limit    int
+	// may, when not nil, says which keys the user may read: the
+	// timeline shows only their changes, and no revision without one.
+	may func(key string) bool
 }
 
 func (q timelineQuery) filtered() bool {
@@ -139,7 +142,9 @@ type timelinePage struct {
 }
 
 // loadTimeline reads one page of q, newest first, stopping at revisions
-// at or below stopAt (0: no stop).
+// at or below stopAt (0: no stop). The store filters by prefix and actor;
+// origin, the start of a time range and what the user may read are
+// filtered here, within the scan budget.
 func (u *ui) loadTimeline(ctx context.Context, q timelineQuery, stopAt int64) (timelinePage, error) {
 	var out timelinePage
 	before := q.before
@@ -156,7 +161,7 @@ func (u *ui) loadTimeline(ctx context.Context, q timelineQuery, stopAt int64) (t
 		}
 	}
 	hq := audit.HistoryQuery{Scope: audit.Scope{Prefix: q.prefix}, Actor: q.Actor, Before: before}
-	if q.Origin == "" && q.from.IsZero() {
+	if q.Origin == "" && q.from.IsZero() && q.may == nil {
 		hq.Limit = q.limit
 		page, err := u.st.History(ctx, hq)
 		if err != nil {
@@ -184,6 +189,11 @@ func (u *ui) loadTimeline(ctx context.Context, q timelineQuery, stopAt int64) (t
 			}
 			if !matchOrigin(r, q.Origin) {
 				continue
+			}
+			if q.may != nil {
+				if r = visibleOnly(r, q.may); len(r.Changes) == 0 {
+					continue
+				}
 			}
 			out.Revs = append(out.Revs, r)
 			if len(out.Revs) == q.limit {
@@ -270,6 +280,7 @@ type timelineView struct {
 func (u *ui) timeline(w http.ResponseWriter, r *http.Request) {
 	rev := u.st.Rev()
 	q, err := parseTimelineQuery(r.URL.Query())
+	q.may = u.readFilter(r, q.prefix)
 	view := timelineView{Q: q, FirstPage: q.before == 0, Filtered: q.filtered(), Watch: q.prefix}
 	status := http.StatusOK
 	if err != nil {
@@ -346,6 +357,7 @@ func (u *ui) timelineJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.before = 0
+	q.may = u.readFilter(r, q.prefix)
 	page, err := u.loadTimeline(r.Context(), q, after)
 	if err != nil {
 		status, msg := statusOf(err)

@@ -56,6 +56,10 @@ type options struct {
 	logger  *slog.Logger
 	actor   ActorFunc
 	secret  func(key string) bool
+
+	auth       Authenticator
+	middleware []func(http.Handler) http.Handler
+	watch      http.Handler
 }
 
 // ActorFunc decides who a rollback made through the UI is recorded as.
@@ -94,9 +98,10 @@ func WithSecrets(isSecret func(key string) bool) Option {
 
 // ui holds the handler's state.
 type ui struct {
-	st    Store
-	opts  options
-	pages map[string]*pageTemplate
+	st       Store
+	opts     options
+	pages    map[string]*pageTemplate
+	sessions *sessions
 }
 
 // New returns the web UI over st, to be mounted at the base path (see
@@ -110,7 +115,7 @@ func newUI(st Store, opts ...Option) *ui {
 	if st == nil {
 		panic("web: New with a nil store")
 	}
-	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor}}
+	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor}, sessions: newSessions()}
 	for _, o := range opts {
 		o(&u.opts)
 	}
@@ -123,19 +128,47 @@ func newUI(st Store, opts ...Option) *ui {
 
 func (u *ui) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(securityHeaders, serverTiming)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { u.notFound(w, r, "There is no page at this address.") })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+	r.Use(securityHeaders, serverTiming, u.identify)
+	r.Use(u.opts.middleware...)
+	// An unknown address, to a visitor who is not logged in, is the login
+	// page: which pages exist is for users to know.
+	r.NotFound(u.requirePage(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.notFound(w, r, "There is no page at this address.")
+	})).ServeHTTP)
+	r.MethodNotAllowed(u.requirePage(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This page does not take "+r.Method+" requests.")
-	})
-	r.Get("/", u.timeline)
-	r.Get("/timeline.json", u.timelineJSON)
-	r.Get("/rev/{rev}", u.revision)
-	r.Get("/key", u.keySearch)
-	r.Get("/key/*", u.key)
+	})).ServeHTTP)
+	// Open to all: the login page and the script and style.
 	r.Get("/static/{file}", u.static)
-	r.With(u.csrf).Post("/rollback", u.rollback)
+	r.Get("/login", u.loginPage)
+	r.With(u.csrf).Post("/login", u.login)
+	r.With(u.csrf).Post("/logout", u.logout)
+	// Pages: without a session or token, the login page.
+	r.Group(func(r chi.Router) {
+		r.Use(u.requirePage)
+		r.Get("/", u.timeline)
+		r.Get("/rev/{rev}", u.revision)
+		r.Get("/key", u.keySearch)
+		r.Get("/key/*", u.key)
+	})
+	// JSON: without a session or token, 401.
+	r.Group(func(r chi.Router) {
+		r.Use(u.requireJSON)
+		r.Get("/timeline.json", u.timelineJSON)
+		r.With(u.csrf).Post("/rollback", u.rollback)
+		if u.opts.watch != nil {
+			r.Method(http.MethodGet, "/api/watch", u.opts.watch)
+		}
+	})
 	return r
+}
+
+// watchURL is where the live timeline watches.
+func (u *ui) watchURL() string {
+	if u.opts.watch != nil {
+		return u.opts.base + "/api/watch"
+	}
+	return u.opts.apiBase + "/watch"
 }
 
 // keyURL returns the path of key's page: each segment is escaped, so that

@@ -10,6 +10,9 @@
   var base = body.dataset.base || '/ui';
   var api = body.dataset.api || '/v1';
   var csrf = body.dataset.csrf || '';
+  // The watch the live timeline uses: under the UI's path (where the
+  // session cookie goes) when the server offers it, else the API's.
+  var watchBase = body.dataset.watchUrl || (api + '/watch');
   // The store's revision when the page was rendered: what the page shows.
   var pageRev = Number(body.dataset.rev || 0);
 
@@ -234,7 +237,7 @@
     }
 
     function watchURL() {
-      return api + '/watch?prefix=' + encodeURIComponent(watchPrefix) + '&since=' + since;
+      return watchBase + '?prefix=' + encodeURIComponent(watchPrefix) + '&since=' + since;
     }
 
     function advance(e) {

@@ -1,0 +1,139 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"sync"
+	"time"
+)
+
+// Session lifetimes: a session ends after SessionIdle without a request,
+// and SessionMaxAge after the login whatever happens.
+const (
+	SessionIdle   = 12 * time.Hour
+	SessionMaxAge = 7 * 24 * time.Hour
+	// sessionCookie names the session's cookie (Path {base}, HttpOnly,
+	// SameSite=Strict, Secure over TLS).
+	sessionCookie = "configd_session"
+	// sessionBytes is the size of a session id: 256 random bits.
+	sessionBytes = 32
+	// maxSessions caps the sessions kept in memory; the oldest is ended
+	// to make room. Only holders of a valid token can create one.
+	maxSessions = 10000
+)
+
+// session is one login: the principal of the token it was opened with
+// (not the token's secret), checked again on every request.
+type session struct {
+	principal Principal
+	created   time.Time
+	lastSeen  time.Time
+}
+
+// sessions is the in-memory session table. Sessions are keyed by the
+// SHA-256 of their id, so that the table holds nothing a cookie could be
+// made from. They do not survive a restart: users log in again.
+type sessions struct {
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*session
+}
+
+func newSessions() *sessions {
+	return &sessions{now: time.Now, m: map[[sha256.Size]byte]*session{}}
+}
+
+func sessionKey(id string) ([sha256.Size]byte, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(b) != sessionBytes {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256(b), true
+}
+
+// create opens a session for p and returns its id, for the cookie.
+func (s *sessions) create(p Principal) string {
+	b := make([]byte, sessionBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(now)
+	if len(s.m) >= maxSessions {
+		var oldest [sha256.Size]byte
+		var at time.Time
+		for k, v := range s.m {
+			if at.IsZero() || v.created.Before(at) {
+				oldest, at = k, v.created
+			}
+		}
+		delete(s.m, oldest)
+	}
+	s.m[sha256.Sum256(b)] = &session{principal: p, created: now, lastSeen: now}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// get returns the live session of id and notes its use; an expired one is
+// ended. ok is false when there is no live session.
+func (s *sessions) get(id string) (p Principal, ok bool) {
+	k, valid := sessionKey(id)
+	if !valid {
+		return nil, false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, found := s.m[k]
+	if !found {
+		return nil, false
+	}
+	if expired(ss, now) {
+		delete(s.m, k)
+		return nil, false
+	}
+	ss.lastSeen = now
+	return ss.principal, true
+}
+
+// update replaces the principal of a session (the token's grants as they
+// are now).
+func (s *sessions) update(id string, p Principal) {
+	if k, ok := sessionKey(id); ok {
+		s.mu.Lock()
+		if ss, found := s.m[k]; found {
+			ss.principal = p
+		}
+		s.mu.Unlock()
+	}
+}
+
+// end deletes the session of id, if any.
+func (s *sessions) end(id string) {
+	if k, ok := sessionKey(id); ok {
+		s.mu.Lock()
+		delete(s.m, k)
+		s.mu.Unlock()
+	}
+}
+
+// len is how many sessions the table holds (tests).
+func (s *sessions) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+func expired(ss *session, now time.Time) bool {
+	return now.Sub(ss.lastSeen) >= SessionIdle || now.Sub(ss.created) >= SessionMaxAge
+}
+
+// sweepLocked ends the expired sessions; s.mu is held.
+func (s *sessions) sweepLocked(now time.Time) {
+	for k, ss := range s.m {
+		if expired(ss, now) {
+			delete(s.m, k)
+		}
+	}
+}
