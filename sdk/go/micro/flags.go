@@ -16,7 +16,10 @@ type Config struct {
 	Registry         string            // --registry, MICRO_REGISTRY: memory, mdns, remote, consul, etcd
 	RegistryAddress  []string          // --registry-address, MICRO_REGISTRY_ADDRESS: comma-separated
 	RegistryTimeout  time.Duration     // --registry-timeout, MICRO_REGISTRY_TIMEOUT
-	Transport        string            // --transport, MICRO_TRANSPORT: tcp, memory
+	Transport        string            // --transport, MICRO_TRANSPORT: tcp, memory, grpc
+	TransportTLSCA   string            // --transport-tls-ca, MICRO_TRANSPORT_TLS_CA: PEM file of CAs
+	TransportTLSCert string            // --transport-tls-cert, MICRO_TRANSPORT_TLS_CERT: PEM certificate file
+	TransportTLSKey  string            // --transport-tls-key, MICRO_TRANSPORT_TLS_KEY: PEM key file
 	Selector         string            // --selector, MICRO_SELECTOR: cache
 	SelectorStrategy string            // --selector-strategy, MICRO_SELECTOR_STRATEGY: roundrobin, random, p2c
 	ServerName       string            // --server-name, MICRO_SERVER_NAME
@@ -63,7 +66,10 @@ var settings = []setting{
 		return nil
 	}},
 	{"registry-timeout", "MICRO_REGISTRY_TIMEOUT", "bound on each registry call (mdns: how long a query waits for answers)", dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
-	{"transport", "MICRO_TRANSPORT", "transport `name`: tcp, memory (default tcp)", str(func(c *Config) *string { return &c.Transport })},
+	{"transport", "MICRO_TRANSPORT", "transport `name`: tcp, memory, grpc (default tcp)", str(func(c *Config) *string { return &c.Transport })},
+	{"transport-tls-ca", "MICRO_TRANSPORT_TLS_CA", "PEM `file` of the CAs that verify servers (and, with a certificate, clients: mutual TLS)", str(func(c *Config) *string { return &c.TransportTLSCA })},
+	{"transport-tls-cert", "MICRO_TRANSPORT_TLS_CERT", "PEM certificate `file` the server serves TLS with and the client presents", str(func(c *Config) *string { return &c.TransportTLSCert })},
+	{"transport-tls-key", "MICRO_TRANSPORT_TLS_KEY", "PEM key `file` of --transport-tls-cert", str(func(c *Config) *string { return &c.TransportTLSKey })},
 	{"selector", "MICRO_SELECTOR", "selector `name`: cache (default cache)", str(func(c *Config) *string { return &c.Selector })},
 	{"selector-strategy", "MICRO_SELECTOR_STRATEGY", "selector `strategy`: roundrobin, random, p2c (default roundrobin)", str(func(c *Config) *string { return &c.SelectorStrategy })},
 	{"server-name", "MICRO_SERVER_NAME", "service `name` the server registers", str(func(c *Config) *string { return &c.ServerName })},

@@ -1,10 +1,13 @@
 package micro
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/registry"
@@ -76,21 +79,33 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 		p.Registry = r
 	}
 
+	topts, err := cfg.transportOptions()
+	if err != nil {
+		return fail(err)
+	}
 	switch {
 	case cfg.Transport != "":
-		t, err := cat.Transports.New(cfg.Transport)
+		t, err := cat.Transports.New(cfg.Transport, topts...)
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}
 		p.Transport = t
+		if c, ok := t.(io.Closer); ok {
+			p.owned = append(p.owned, c)
+		}
+	case base.Transport != nil && len(topts) > 0:
+		return fail(errors.New("micro: TLS is chosen by --transport-tls-*/MICRO_TRANSPORT_TLS_* but the transport was given in code; choose the transport by name too (--transport, MICRO_TRANSPORT) or give it transport.TLS in code"))
 	case base.Transport != nil:
 		p.Transport = base.Transport
 	default:
-		t, err := cat.Transports.New(DefaultTransport)
+		t, err := cat.Transports.New(DefaultTransport, topts...)
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}
 		p.Transport = t
+		if c, ok := t.(io.Closer); ok {
+			p.owned = append(p.owned, c)
+		}
 	}
 
 	byName := cfg.Selector != "" || cfg.SelectorStrategy != ""
@@ -114,7 +129,8 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 	return p, nil
 }
 
-// Close releases the parts NewParts built (selector, then registry), not those from base.
+// Close releases the parts NewParts built (selector, transport, registry: a grpc transport holds
+// connections, etcd a lease), not those from base.
 func (p *Parts) Close() error {
 	var errs []error
 	for i := len(p.owned) - 1; i >= 0; i-- {
@@ -122,4 +138,48 @@ func (p *Parts) Close() error {
 	}
 	p.owned = nil
 	return errors.Join(errs...)
+}
+
+// transportOptions turns the --transport-tls-* settings into transport options: with a
+// certificate and key, the server serves TLS with it and the client presents it; with a CA file,
+// the client verifies servers against those CAs (not the system's), and the server, when it has
+// a certificate too, requires client certificates they signed (mutual TLS). A CA alone makes a
+// client that calls TLS servers; a certificate without a CA verifies servers against the
+// system's roots.
+func (c Config) transportOptions() ([]transport.Option, error) {
+	if c.TransportTLSCA == "" && c.TransportTLSCert == "" && c.TransportTLSKey == "" {
+		return nil, nil
+	}
+	if (c.TransportTLSCert == "") != (c.TransportTLSKey == "") {
+		return nil, errors.New("micro: --transport-tls-cert and --transport-tls-key (MICRO_TRANSPORT_TLS_CERT, _KEY) go together")
+	}
+	clientCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	var serverCfg *tls.Config
+	if c.TransportTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TransportTLSCert, c.TransportTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("micro: transport TLS certificate: %w", err)
+		}
+		clientCfg.Certificates = []tls.Certificate{cert}
+		serverCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	if c.TransportTLSCA != "" {
+		pem, err := os.ReadFile(c.TransportTLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("micro: transport TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("micro: transport TLS CA: no PEM certificate in %s", c.TransportTLSCA)
+		}
+		clientCfg.RootCAs = pool
+		if serverCfg != nil {
+			serverCfg.ClientCAs, serverCfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+	}
+	opts := []transport.Option{transport.ClientTLS(clientCfg)}
+	if serverCfg != nil {
+		opts = append(opts, transport.ServerTLS(serverCfg))
+	}
+	return opts, nil
 }

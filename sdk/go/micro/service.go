@@ -406,6 +406,7 @@ func runHooks(fs []func() error) error {
 
 type partsKey struct {
 	cfgRegistry, cfgTransport, cfgSelector, cfgStrategy string
+	cfgTLSCA, cfgTLSCert, cfgTLSKey                     string
 	cfgAddrs                                            string
 	cfgTimeout                                          time.Duration
 	registry, transport, selector                       any
@@ -414,6 +415,7 @@ type partsKey struct {
 func newPartsKey(o Options, c Config) partsKey {
 	return partsKey{
 		cfgRegistry: c.Registry, cfgTransport: c.Transport, cfgSelector: c.Selector, cfgStrategy: c.SelectorStrategy,
+		cfgTLSCA: c.TransportTLSCA, cfgTLSCert: c.TransportTLSCert, cfgTLSKey: c.TransportTLSKey,
 		cfgAddrs: fmt.Sprint(c.RegistryAddress), cfgTimeout: c.RegistryTimeout,
 		registry: o.Registry, transport: o.Transport, selector: o.Selector,
 	}
@@ -421,6 +423,7 @@ func newPartsKey(o Options, c Config) partsKey {
 
 func (k partsKey) equal(o partsKey) bool {
 	return k.cfgRegistry == o.cfgRegistry && k.cfgTransport == o.cfgTransport && k.cfgSelector == o.cfgSelector &&
+		k.cfgTLSCA == o.cfgTLSCA && k.cfgTLSCert == o.cfgTLSCert && k.cfgTLSKey == o.cfgTLSKey &&
 		k.cfgStrategy == o.cfgStrategy && k.cfgAddrs == o.cfgAddrs && k.cfgTimeout == o.cfgTimeout &&
 		same(k.registry, o.registry) && same(k.transport, o.transport) && same(k.selector, o.selector)
 }
