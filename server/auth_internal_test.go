@@ -421,3 +421,25 @@ func TestGRPCWatchOnlyReceivesGrantedKeys(t *testing.T) {
 		return
 	}
 }
+
+func TestReadableScopeOfAUIWatch(t *testing.T) {
+	p := &Principal{Name: "t", Grants: []api.Grant{
+		{Permission: "read", Prefix: "app/"}, {Permission: "write", Prefix: "app/db/"}, {Permission: "admin", Prefix: "svc/"}}}
+	for _, tc := range []struct {
+		keys, prefixes         []string
+		wantKeys, wantPrefixes []string
+		ok                     bool
+	}{
+		{prefixes: []string{""}, wantPrefixes: []string{"app/", "svc/"}, ok: true},
+		{prefixes: []string{"app"}, wantPrefixes: []string{"app/"}, ok: true},
+		{prefixes: []string{"db/"}, ok: true},
+		{prefixes: []string{"sv"}, ok: true}, // prefixes are whole segments: sv/ is not svc/
+		{keys: []string{"app/x", "db/x"}, wantKeys: []string{"app/x"}, ok: true},
+		{prefixes: []string{"a//b"}, ok: false},
+	} {
+		keys, prefixes, ok := readableScope(p, tc.keys, tc.prefixes)
+		if ok != tc.ok || strings.Join(keys, ",") != strings.Join(tc.wantKeys, ",") || strings.Join(prefixes, ",") != strings.Join(tc.wantPrefixes, ",") {
+			t.Errorf("readableScope(%q, %q) = %q, %q, %v; want %q, %q, %v", tc.keys, tc.prefixes, keys, prefixes, ok, tc.wantKeys, tc.wantPrefixes, tc.ok)
+		}
+	}
+}
