@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/configd/configd/sdk/go/micro/codec"
 	"github.com/configd/configd/sdk/go/micro/internal/wire"
 	"github.com/configd/configd/sdk/go/micro/metadata"
@@ -95,10 +93,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, req, rsp an
 	defer cancel()
 	ct := co.ContentType
 	if ct == "" {
-		ct = codec.JSONContentType
-		if _, ok := req.(proto.Message); ok {
-			ct = codec.ProtoContentType
-		}
+		ct = codec.ContentTypeOf(req)
 	}
 	cd, err := c.opts.Codecs.Get(ct)
 	if err != nil {
@@ -117,11 +112,7 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, req, rsp an
 		}
 		next, err := c.opts.Selector.Select(service, co.SelectOptions...)
 		if err != nil {
-			code := status.Unavailable
-			if errors.Is(err, selector.ErrNotFound) {
-				code = status.NotFound
-			}
-			return &status.Error{Code: code, Message: err.Error(), Service: service, Endpoint: endpoint}
+			return &status.Error{Code: selectCode(err), Message: err.Error(), Service: service, Endpoint: endpoint}
 		}
 		r.next = next
 	}

@@ -12,6 +12,8 @@ import (
 	"mime"
 	"slices"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // Codec marshals message bodies of one content type. Implementations are safe for concurrent use.
@@ -40,6 +42,15 @@ const (
 	ProtoContentType = "application/protobuf"
 	RawContentType   = "application/octet-stream"
 )
+
+// ContentTypeOf is the content type used for v when none is chosen: protobuf for a
+// proto.Message, JSON for anything else.
+func ContentTypeOf(v any) string {
+	if _, ok := v.(proto.Message); ok {
+		return ProtoContentType
+	}
+	return JSONContentType
+}
 
 // Set maps content types to codecs. A Set is immutable once built, so it is safe to share.
 type Set struct {

@@ -22,21 +22,39 @@ type HandlerOption func(*HandlerOptions)
 // HandlerName sets the name endpoints are registered under ("Name.Method").
 func HandlerName(n string) HandlerOption { return func(o *HandlerOptions) { o.Name = n } }
 
+// kind tells how a handler is called.
+type kind int
+
+const (
+	unary        kind = iota // func(ctx, *Req, *Rsp) error
+	bidiStream               // func(ctx, Stream) error
+	serverStream             // func(ctx, *Req, Stream) error
+)
+
 type handler struct {
 	name     string
-	rcvr     reflect.Value
-	method   reflect.Method
-	req, rsp reflect.Type // element types
-	fn       HandlerFunc  // call, wrapped
-	logger   *slog.Logger
+	kind     kind
+	req, rsp reflect.Type // element types; nil when the handler has none
+	// invoke runs the method itself: rsp is the response to fill (unary), st the stream.
+	invoke func(ctx context.Context, req, rsp any, st Stream) error
+	fn     HandlerFunc // call, wrapped
+	logger *slog.Logger
 }
 
 var (
-	ctxType = reflect.TypeFor[context.Context]()
-	errType = reflect.TypeFor[error]()
+	ctxType    = reflect.TypeFor[context.Context]()
+	errType    = reflect.TypeFor[error]()
+	streamType = reflect.TypeFor[Stream]()
 )
 
-// extract finds the methods of rcvr shaped func(ctx, *Req, *Rsp) error.
+// isStream reports whether t is an argument a Stream can be passed as: Stream itself, or a
+// non-empty interface with a subset of its methods.
+func isStream(t reflect.Type) bool {
+	return t.Kind() == reflect.Interface && t.NumMethod() > 0 && streamType.Implements(t)
+}
+
+// extract finds the methods of rcvr shaped func(ctx, *Req, *Rsp) error, func(ctx, Stream)
+// error and func(ctx, *Req, Stream) error.
 func extract(rcvr any, opts ...HandlerOption) ([]*handler, error) {
 	var o HandlerOptions
 	for _, f := range opts {
@@ -58,20 +76,58 @@ func extract(rcvr any, opts ...HandlerOption) ([]*handler, error) {
 	for i := range t.NumMethod() {
 		m := t.Method(i)
 		mt := m.Type // receiver is In(0)
-		if mt.NumIn() != 4 || mt.NumOut() != 1 || mt.In(1) != ctxType || mt.Out(0) != errType ||
-			mt.In(2).Kind() != reflect.Pointer || mt.In(3).Kind() != reflect.Pointer {
+		if mt.NumOut() != 1 || mt.Out(0) != errType || mt.NumIn() < 3 || mt.In(1) != ctxType {
 			continue
 		}
-		out = append(out, &handler{name: name + "." + m.Name, rcvr: v, method: m, req: mt.In(2).Elem(), rsp: mt.In(3).Elem()})
+		h := &handler{name: name + "." + m.Name}
+		fn := m.Func
+		switch {
+		case mt.NumIn() == 4 && mt.In(2).Kind() == reflect.Pointer && mt.In(3).Kind() == reflect.Pointer:
+			h.kind, h.req, h.rsp = unary, mt.In(2).Elem(), mt.In(3).Elem()
+			h.invoke = func(ctx context.Context, req, rsp any, _ Stream) error {
+				return errOf(fn.Call([]reflect.Value{v, reflect.ValueOf(ctx), reflect.ValueOf(req), reflect.ValueOf(rsp)}))
+			}
+		case mt.NumIn() == 4 && mt.In(2).Kind() == reflect.Pointer && isStream(mt.In(3)):
+			h.kind, h.req = serverStream, mt.In(2).Elem()
+			h.invoke = func(ctx context.Context, req, _ any, st Stream) error {
+				return errOf(fn.Call([]reflect.Value{v, reflect.ValueOf(ctx), reflect.ValueOf(req), reflect.ValueOf(st)}))
+			}
+		case mt.NumIn() == 3 && isStream(mt.In(2)):
+			h.kind = bidiStream
+			h.invoke = func(ctx context.Context, _, _ any, st Stream) error {
+				return errOf(fn.Call([]reflect.Value{v, reflect.ValueOf(ctx), reflect.ValueOf(st)}))
+			}
+		default:
+			continue
+		}
+		out = append(out, h)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("server: %s has no method of the form func(context.Context, *Req, *Rsp) error", t)
+		return nil, fmt.Errorf("server: %s has no method of the form func(context.Context, *Req, *Rsp) error, func(context.Context, server.Stream) error or func(context.Context, *Req, server.Stream) error", t)
 	}
 	return out, nil
 }
 
-func (h *handler) newRequest() any  { return reflect.New(h.req).Interface() }
-func (h *handler) newResponse() any { return reflect.New(h.rsp).Interface() }
+func errOf(out []reflect.Value) error {
+	if e := out[0].Interface(); e != nil {
+		return e.(error)
+	}
+	return nil
+}
+
+func (h *handler) newRequest() any {
+	if h.req == nil {
+		return nil
+	}
+	return reflect.New(h.req).Interface()
+}
+
+func (h *handler) newResponse() any {
+	if h.rsp == nil {
+		return nil
+	}
+	return reflect.New(h.rsp).Interface()
+}
 
 // call invokes the method; a panic becomes an Internal error wrapping ErrPanic, so wrappers
 // (metrics) see it and the server goes on.
@@ -82,9 +138,8 @@ func (h *handler) call(ctx context.Context, req *Request, rsp any) (err error) {
 			err = status.Wrap(status.Internal, fmt.Errorf("%w: %s: %v", ErrPanic, h.name, r), false)
 		}
 	}()
-	out := h.method.Func.Call([]reflect.Value{h.rcvr, reflect.ValueOf(ctx), reflect.ValueOf(req.Body), reflect.ValueOf(rsp)})
-	if e := out[0].Interface(); e != nil {
-		return e.(error)
+	if st, ok := req.Stream.(*stream); ok {
+		st.setContext(ctx) // the context the wrappers made is the stream's
 	}
-	return nil
+	return h.invoke(ctx, req.Body, rsp, req.Stream)
 }

@@ -37,8 +37,12 @@ type Request struct {
 	ContentType string
 	// Header is the request's wire headers.
 	Header map[string]string
-	// Body is the decoded request value (the handler's req argument).
+	// Body is the decoded request value (the handler's req argument); for a stream handler,
+	// the client's first message when the handler takes one (server streaming), else nil.
 	Body any
+	// Stream is the stream of a stream handler, nil for a unary call. A wrapper sees a stream
+	// once, when it opens, and its HandlerFunc returns when the handler returns; rsp is nil.
+	Stream Stream
 }
 
 // HandlerFunc handles one decoded call.
@@ -124,17 +128,28 @@ func New(opts ...Option) (*Server, error) {
 // Options returns the server's options, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
-// Handle registers every method of rcvr with the handler signature as endpoint
-// "TypeName.Method". It is an error when rcvr has none, or an endpoint is registered twice.
+// Handle registers every method of rcvr with a handler signature as endpoint "TypeName.Method":
+//
+//	func(ctx context.Context, req *Req, rsp *Rsp) error      // a call (Client.Call)
+//	func(ctx context.Context, stream server.Stream) error     // a stream both ways (Client.Stream)
+//	func(ctx context.Context, req *Req, stream server.Stream) error // server streaming: req is the client's first message
+//
+// The stream argument may also be any interface with a subset of Stream's methods. It is an
+// error when rcvr has no such method, or an endpoint is registered twice.
 func (s *Server) Handle(rcvr any, opts ...HandlerOption) error {
+	hs, err := extract(rcvr, opts...)
+	if err != nil {
+		return err
+	}
+	return s.add(hs)
+}
+
+// add registers handlers, wrapped, all or none.
+func (s *Server) add(hs []*handler) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
 		return ErrStarted
-	}
-	hs, err := extract(rcvr, opts...)
-	if err != nil {
-		return err
 	}
 	for _, h := range hs {
 		if _, dup := s.handlers[h.name]; dup {
@@ -355,20 +370,29 @@ func (s *Server) serve(sock transport.Socket) {
 			sock.Send(&transport.Message{Header: map[string]string{wire.Error: e.Marshal(), wire.ID: m.Header[wire.ID]}})
 			return
 		}
+		if m.Header[wire.Stream] == wire.StreamOpen {
+			// A stream keeps the connection to itself until it ends.
+			s.serveStream(sock, &m, func() { s.finish(c) })
+			return
+		}
 		rsp := s.handle(&m)
 		err := sock.Send(rsp)
-		s.mu.Lock()
-		c.busy = false
-		s.inflight--
-		if s.draining && s.inflight == 0 {
-			close(s.idle)
-		}
-		draining = s.draining
-		s.mu.Unlock()
-		if err != nil || draining {
+		if draining := s.finish(c); err != nil || draining {
 			return
 		}
 	}
+}
+
+// finish ends a call or stream on c, and reports whether the server is draining.
+func (s *Server) finish(c *conn) (draining bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.busy = false
+	s.inflight--
+	if s.draining && s.inflight == 0 {
+		close(s.idle)
+	}
+	return s.draining
 }
 
 // handle decodes, dispatches and encodes one call. It never panics.
@@ -393,6 +417,9 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 	if h == nil {
 		return fail(status.New(status.NotFound, "unknown endpoint %q of service %q", ep, svc))
 	}
+	if h.kind != unary {
+		return fail(status.New(status.BadRequest, "endpoint %q is a stream: open it with Stream, not Call", ep))
+	}
 	cd, err := s.opts.Codecs.Get(ct)
 	if err != nil {
 		return fail(status.Wrap(status.BadRequest, err, false))
@@ -415,17 +442,7 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 	err = h.fn(ctx, &Request{Service: svc, Endpoint: ep, ContentType: ct, Header: m.Header, Body: req}, rsp)
 	metadata.ToHeader(respMD.Metadata(), out.Header)
 	if err != nil {
-		e, ok := status.From(err)
-		switch {
-		case ok:
-		case errors.Is(err, context.DeadlineExceeded):
-			e = &status.Error{Code: status.Timeout, Message: err.Error()}
-		case errors.Is(err, context.Canceled) && s.baseCtx.Err() != nil:
-			e = &status.Error{Code: status.Unavailable, Message: "cut off by server shutdown"}
-		default:
-			e = &status.Error{Code: status.Internal, Message: err.Error()}
-		}
-		return fail(&status.Error{Code: e.Code, Message: e.Message, Retryable: e.Retryable})
+		return fail(s.statusOf(err))
 	}
 	body, err := codec.MarshalResponse(cd, env, rsp)
 	if err != nil {
@@ -434,4 +451,21 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 	out.Header[wire.ContentType] = cd.ContentType()
 	out.Body = body
 	return out
+}
+
+// statusOf turns a handler's error into the status sent to the caller.
+func (s *Server) statusOf(err error) *status.Error {
+	e, ok := status.From(err)
+	switch {
+	case ok:
+	case errors.Is(err, context.DeadlineExceeded):
+		e = &status.Error{Code: status.Timeout, Message: err.Error()}
+	case errors.Is(err, context.Canceled) && s.baseCtx.Err() != nil:
+		e = &status.Error{Code: status.Unavailable, Message: "cut off by server shutdown"}
+	case errors.Is(err, context.Canceled):
+		e = &status.Error{Code: status.Canceled, Message: err.Error()}
+	default:
+		e = &status.Error{Code: status.Internal, Message: err.Error()}
+	}
+	return &status.Error{Code: e.Code, Message: e.Message, Retryable: e.Retryable}
 }

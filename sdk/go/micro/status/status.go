@@ -17,6 +17,7 @@ const (
 	BadRequest   Code = 400 // the request could not be decoded (codec mismatch, bad body)
 	NotFound     Code = 404 // unknown service or endpoint
 	Timeout      Code = 408 // the deadline passed
+	Canceled     Code = 499 // the caller gave up (canceled its context, closed its stream)
 	TooMany      Code = 429 // rate limited
 	Internal     Code = 500 // the handler failed or panicked
 	Unavailable  Code = 503 // the node cannot take the call (draining, unreachable, breaker open)

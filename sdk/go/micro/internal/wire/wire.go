@@ -9,4 +9,16 @@ const (
 	Timeout     = "Micro-Timeout"  // request: milliseconds the caller still waits
 	ContentType = "Content-Type"   // request and response: the body's codec
 	Error       = "Micro-Error"    // response: a status.Error as JSON
+	Stream      = "Micro-Stream"   // a stream's control frames: the values below
+)
+
+// The values of the Stream header. A stream is one socket: the client sends StreamOpen (the
+// request's headers, no body), the server answers StreamOpened or an Error; then both sides
+// send frames whose body is one message (Content-Type per frame, response metadata on the
+// server's frames as it is set) and StreamEnd when done sending: the client at CloseSend, the
+// server when the handler returned, with Error if it failed.
+const (
+	StreamOpen   = "open"
+	StreamOpened = "opened"
+	StreamEnd    = "end"
 )

@@ -289,7 +289,9 @@ func (l *listener) stream(ss gogrpc.ServerStream) error {
 	stop := l.closed && l.active == 0
 	l.mu.Unlock()
 	if stop {
-		go l.srv.Stop() // Stop waits for this handler to return
+		// Gracefully, so that what this stream sent last is flushed before the connection
+		// closes; GracefulStop waits for this handler to return.
+		go l.srv.GracefulStop()
 	}
 	return nil
 }
