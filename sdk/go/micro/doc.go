@@ -4,6 +4,7 @@
 //	svc := micro.NewService(micro.Name("greeter"), micro.Version("v1"), micro.WrapCall(wrapper.Retry()))
 //	if err := svc.Init(); err != nil { ... }     // parses --registry, --server-address, ... and MICRO_*
 //	svc.Handle(&Greeter{})                      // endpoints Greeter.Hello, ...; Debug.Health and Debug.Stats are built in
+//	svc.HandleDesc(&pb.Config_ServiceDesc, impl) // or generated grpc-go code, unchanged: Config.Get, ...
 //	err := svc.Run()                            // start, register, wait for SIGINT/SIGTERM, stop gracefully
 //
 // # Precedence
@@ -27,7 +28,9 @@
 // FlagValues.Config / FromEnv read them, so other binaries choose parts the same way;
 // NewParts builds the registry, transport and selector they name from a catalog.Catalog.
 // Settings lists them: --registry (memory, mdns, remote, consul, etcd; default memory),
-// --registry-address, --registry-timeout, --transport (tcp, memory; default tcp), --selector
+// --registry-address, --registry-timeout, --transport (tcp, memory, grpc; default tcp),
+// --transport-tls-ca, --transport-tls-cert, --transport-tls-key (TLS, and mutual TLS with all
+// three, on tcp and grpc), --selector
 // (cache), --selector-strategy (roundrobin, random, p2c; default roundrobin), --server-name,
 // --server-version, --server-id, --server-address, --server-advertise, --server-metadata,
 // --register-ttl, --register-interval, --client-request-timeout; each with its MICRO_ variable
@@ -39,8 +42,10 @@
 //   - registry: where services announce their nodes (memory, mdns, remote, consul, etcd).
 //   - selector: List → Filter → Strategy over a watch-fed cache with a TTL fallback.
 //   - codec: message codecs chosen by content type (JSON, protobuf, raw bytes).
-//   - transport: message sockets (memory, tcp with length-prefixed frames).
-//   - server, client: handlers from a Go type's methods; Call through the selector; wrappers
+//   - transport: message sockets (memory, tcp with length-prefixed frames, grpc streams).
+//   - server, client: handlers from a Go type's methods or a protoc-gen-go-grpc ServiceDesc;
+//     Call through the selector; streams (Client.Stream, handlers func(ctx, server.Stream) error
+//     and func(ctx, *Req, server.Stream) error), one socket each; wrappers
 //     around handlers (HandlerWrapper), attempts (CallWrapper) and the whole client
 //     (ClientWrapper).
 //   - wrapper: retry with a budget, circuit breaker, rate limit, Prometheus metrics.

@@ -412,3 +412,31 @@ func TestStreamsConcurrently(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Opening goes through the node list like a call: a node that cannot be reached is skipped.
+func TestStreamOpenTriesAnotherNode(t *testing.T) {
+	e := startStreams(t, transports["tcp"]())
+	dead := func() string {
+		l, err := transports["tcp"]().Listen("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr()
+	}()
+	st, err := e.cli.Stream(context.Background(), "streams", "Streamer.Echo", client.WithAddress(dead, e.srv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var m HelloResponse
+	if err := st.Send(&HelloRequest{Name: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Recv(&m); err != nil || m.Msg != "hi" {
+		t.Fatalf("%+v, %v", m, err)
+	}
+	if _, err := e.cli.Stream(context.Background(), "streams", "Streamer.Echo", client.WithAddress(dead)); status.CodeOf(err) != status.Unavailable {
+		t.Fatalf("only a dead node: %v", err)
+	}
+}
