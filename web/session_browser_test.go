@@ -112,7 +112,6 @@ func TestBrowserLogout(t *testing.T) {
 	tb.open(c.URL + "/ui/login")
 	tb.logIn(c.secrets["reader-all"])
 	tb.onTimeline()
-	tb.screenshot("logged-in.png")
 	tb.click("#logout button")
 	tb.onLoginPage()
 	tb.open(c.URL + "/ui/")

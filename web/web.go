@@ -5,15 +5,22 @@
 //
 // Pages are rendered on the server with html/template; a small script
 // (static/app.js) localises times, keeps the timeline live over the watch
-// API (/v1/watch, server-sent events with a long-poll fallback) and drives
-// the rollback dialog. Templates, script and style are embedded: no build
-// step, no CDN, no external font.
+// API ({base}/api/watch with WithWatch, else {api}/watch: server-sent
+// events with a long-poll fallback) and drives the rollback dialog.
+// Templates, script and style are embedded: no build step, no CDN, no
+// external font.
 //
-// The one state-changing route, POST {base}/rollback, is guarded against
-// cross-site requests by http.CrossOriginProtection (Sec-Fetch-Site and
-// Origin) and a double-submit token: a random per-session token in an
-// HttpOnly, SameSite=Strict cookie that the page must echo in the
-// X-CSRF-Token header, compared in constant time.
+// With WithAuth, users log in at {base}/login with a token and get a
+// server-side session (session.go, auth.go); every other page and JSON
+// route needs that session or a bearer token, and shows only what the
+// token may read.
+//
+// The state-changing routes, POST {base}/rollback, /login and /logout, are
+// guarded against cross-site requests by http.CrossOriginProtection
+// (Sec-Fetch-Site and Origin) and a double-submit token: a random
+// per-session token in an HttpOnly, SameSite=Strict cookie that the page
+// must echo in the X-CSRF-Token header or the form field csrf, compared in
+// constant time.
 package web
 
 import (
@@ -85,8 +92,8 @@ func WithHub(h *watcher.Hub) Option { return func(o *options) { o.hub = h } }
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithActor replaces ClaimedActor, the function that names the actor of a
-// UI rollback. Authentication, once it exists, plugs in here: return the
-// authenticated identity and ignore the claim.
+// UI rollback when authentication is off. With WithAuth the actor is
+// always the token's name.
 func WithActor(fn ActorFunc) Option { return func(o *options) { o.actor = fn } }
 
 // WithSecrets marks more keys whose values must never be shown: the pages
