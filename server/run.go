@@ -188,12 +188,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// Leave the registry first, so that clients look elsewhere while the
 	// servers drain.
 	announce.deregister(cfg.ShutdownTimeout)
+	// Stop accepting on the shared port (before saying so: a client that
+	// reads "shutting down" finds the port closed), then end the watches
+	// (they never go idle by themselves), then drain both servers within
+	// the deadline.
+	mux.close()
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	// Stop accepting on the shared port, then end the watches (they never
-	// go idle by themselves), then drain both servers within the deadline.
-	mux.close()
 	hub.Close()
 	grpcDone := make(chan struct{})
 	go func() { gs.GracefulStop(); close(grpcDone) }()
