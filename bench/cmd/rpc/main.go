@@ -1,172 +1,43 @@
-// Command rpc compares one echo call across RPC stacks over loopback: micro (sdk/go/micro) on
-// its tcp transport with the protobuf codec, micro on its grpc transport, plain grpc-go, and
-// go-micro v4 (its default rpc server and client on the http transport, protobuf codec). Each
-// case (payload 16 B or 1 KiB, 1 or 64 concurrent callers) runs -duration after a warm-up;
-// the cases are interleaved, -rounds times over, and the table reports the median of each
-// figure: calls/s, p50 and p99 latency, and calls/s as a ratio of micro tcp's.
+// Command rpc is issue 6's RPC benchmark: an echo of a 600-byte protobuf message (a configd
+// ListResponse of four keys) over loopback with 50 and 256 concurrent callers, on
 //
-//	cd bench && go run ./cmd/rpc [-duration 1s] [-rounds 3] [-out ../docs/bench/rpc.md]
+//   - micro tcp: sdk/go/micro's server and client on its tcp transport, protobuf codec;
+//   - micro grpc: the same on its grpc transport;
+//   - micro tcp + wrappers: micro tcp with every built-in wrapper (metrics, tracing with the
+//     OpenTelemetry SDK, breaker, rate limits set far above the load);
+//   - grpc-go: plain google.golang.org/grpc, one ClientConn, a unary method;
+//   - go-micro v4: go-micro.dev/v4's rpc server and client (http transport, protobuf).
+//
+// Every case (peer × callers) runs -duration after -warmup; the cases are interleaved, -rounds
+// times over (the order of the peers rotates each round), and the tables show the median of each
+// figure: calls/s, p50 and p99, and their ratios to grpc-go. Clients and servers share this one
+// process. A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
+// (BENCHMARKS.md) and takes about two minutes:
+//
+//	cd bench && go run ./cmd/rpc
+//	go run ./cmd/rpc --peer tcp --concurrency 256 --rounds 1 -cpuprofile /tmp/tcp.pprof
+//	go run ./cmd/rpc --quick        # a few hundred checked calls per peer, no timing
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
-	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	gmbroker "go-micro.dev/v4/broker"
-	gmclient "go-micro.dev/v4/client"
-	gmlogger "go-micro.dev/v4/logger"
-	gmregistry "go-micro.dev/v4/registry"
-	gmserver "go-micro.dev/v4/server"
-	gmtransport "go-micro.dev/v4/transport"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/wrapperspb"
-
-	"github.com/configd/configd/sdk/go/micro/client"
-	"github.com/configd/configd/sdk/go/micro/server"
-	"github.com/configd/configd/sdk/go/micro/transport"
-	tgrpc "github.com/configd/configd/sdk/go/micro/transport/grpc"
-	"github.com/configd/configd/sdk/go/micro/transport/tcp"
+	"github.com/configd/configd/api/configdpb"
 )
 
-// callFunc makes one echo call of payload.
-type callFunc func(ctx context.Context, payload []byte) error
-
-type peer struct {
-	name string
-	call callFunc
-	stop func()
-}
-
-// Echo is the handler of micro and go-micro.
-type Echo struct{}
-
-// Say echoes the request.
-func (Echo) Say(_ context.Context, req *wrapperspb.BytesValue, rsp *wrapperspb.BytesValue) error {
-	rsp.Value = req.Value
-	return nil
-}
-
-func check(req []byte, rsp *wrapperspb.BytesValue) error {
-	if !bytes.Equal(req, rsp.Value) {
-		return fmt.Errorf("echo: sent %d bytes, got %d", len(req), len(rsp.Value))
-	}
-	return nil
-}
-
-func microPeer(name string, tr transport.Transport) (*peer, error) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Name("echo"), server.Transport(tr), server.GracePeriod(0), server.Logger(quiet))
-	if err != nil {
-		return nil, err
-	}
-	if err := srv.Handle(Echo{}); err != nil {
-		return nil, err
-	}
-	if err := srv.Start(); err != nil {
-		return nil, err
-	}
-	c, err := client.New(client.Transport(tr), client.PoolSize(128), client.Logger(quiet))
-	if err != nil {
-		return nil, err
-	}
-	addr := srv.Addr()
-	return &peer{
-		name: name,
-		call: func(ctx context.Context, p []byte) error {
-			var rsp wrapperspb.BytesValue
-			if err := c.Call(ctx, "echo", "Echo.Say", &wrapperspb.BytesValue{Value: p}, &rsp, client.WithAddress(addr)); err != nil {
-				return err
-			}
-			return check(p, &rsp)
-		},
-		stop: func() {
-			c.Close()
-			srv.Stop(context.Background())
-			if cl, ok := tr.(io.Closer); ok {
-				cl.Close()
-			}
-		},
-	}, nil
-}
-
-const grpcMethod = "/bench.Echo/Say"
-
-func grpcPeer() (*peer, error) {
-	srv := grpc.NewServer()
-	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "bench.Echo",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{MethodName: "Say", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			in := new(wrapperspb.BytesValue)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			return in, nil
-		}}},
-	}, struct{}{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	go srv.Serve(lis)
-	cc, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
-	return &peer{
-		name: "grpc-go",
-		call: func(ctx context.Context, p []byte) error {
-			var rsp wrapperspb.BytesValue
-			if err := cc.Invoke(ctx, grpcMethod, &wrapperspb.BytesValue{Value: p}, &rsp); err != nil {
-				return err
-			}
-			return check(p, &rsp)
-		},
-		stop: func() { cc.Close(); srv.Stop() },
-	}, nil
-}
-
-func goMicroPeer() (*peer, error) {
-	gmlogger.DefaultLogger = gmlogger.NewLogger(gmlogger.WithLevel(gmlogger.ErrorLevel), gmlogger.WithOutput(io.Discard))
-	reg := gmregistry.NewMemoryRegistry()
-	tr := gmtransport.NewHTTPTransport()
-	srv := gmserver.NewRPCServer(gmserver.Name("echo"), gmserver.Address("127.0.0.1:0"), gmserver.Registry(reg),
-		gmserver.Transport(tr), gmserver.Broker(gmbroker.NewMemoryBroker()))
-	if err := srv.Handle(srv.NewHandler(Echo{})); err != nil {
-		return nil, err
-	}
-	if err := srv.Start(); err != nil {
-		return nil, err
-	}
-	addr := srv.Options().Address
-	c := gmclient.NewClient(gmclient.Registry(reg), gmclient.Transport(tr), gmclient.PoolSize(128),
-		gmclient.ContentType("application/protobuf"), gmclient.RequestTimeout(5*time.Second), gmclient.Retries(0))
-	return &peer{
-		name: "go-micro v4",
-		call: func(ctx context.Context, p []byte) error {
-			var rsp wrapperspb.BytesValue
-			req := c.NewRequest("echo", "Echo.Say", &wrapperspb.BytesValue{Value: p})
-			if err := c.Call(ctx, req, &rsp, gmclient.WithAddress(addr)); err != nil {
-				return err
-			}
-			return check(p, &rsp)
-		},
-		stop: func() { srv.Stop() },
-	}, nil
-}
-
+// result is one case of one round.
 type result struct {
 	callsPerSec float64
 	p50, p99    time.Duration
@@ -175,10 +46,11 @@ type result struct {
 }
 
 // callTimeout bounds each call, so a stack that loses a call costs a case this much at most.
-const callTimeout = time.Second
+const callTimeout = 2 * time.Second
 
-// run calls p.call from conc goroutines for warm-up then d, and measures the second part.
-func run(p *peer, payload []byte, conc int, warm, d time.Duration) (result, error) {
+// run calls p.call from conc goroutines for warm then d, and measures the second part. When
+// during is set, it is called at the start of the measured part and its result at the end.
+func run(p *peer, req *configdpb.ListResponse, conc int, warm, d time.Duration, during func() func()) (result, error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -187,26 +59,34 @@ func run(p *peer, payload []byte, conc int, warm, d time.Duration) (result, erro
 	)
 	start := time.Now()
 	measureFrom, end := start.Add(warm), start.Add(warm+d)
+	if during != nil {
+		stopped := make(chan struct{})
+		time.AfterFunc(warm, func() {
+			done := during()
+			time.AfterFunc(d, func() { done(); close(stopped) })
+		})
+		defer func() { <-stopped }() // the profile is complete before run returns
+	}
 	for range conc {
 		wg.Go(func() {
-			own := make([]time.Duration, 0, 4096)
+			own := make([]time.Duration, 0, 8192)
 			for {
 				t0 := time.Now()
 				if t0.After(end) {
 					break
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-				err := p.call(ctx, payload)
+				err := p.call(ctx, req)
 				cancel()
 				t1 := time.Now()
 				if err != nil {
 					mu.Lock()
 					res.errors++
-					res.firstErr = cmpOr(res.firstErr, err)
+					res.firstErr = cmp(res.firstErr, err)
 					mu.Unlock()
 					continue
 				}
-				if t0.After(measureFrom) && !t1.After(end) {
+				if !t0.Before(measureFrom) && !t1.After(end) {
 					own = append(own, t1.Sub(t0))
 				}
 			}
@@ -225,46 +105,137 @@ func run(p *peer, payload []byte, conc int, warm, d time.Duration) (result, erro
 	return res, nil
 }
 
-func cmpOr(a, b error) error {
+func cmp(a, b error) error {
 	if a != nil {
 		return a
 	}
 	return b
 }
 
-func median[T int64 | float64 | time.Duration](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
+// quick makes calls checked calls from conc goroutines and returns the first error.
+func quick(p *peer, calls, conc int) error {
+	req := message()
+	var (
+		left  atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	left.Store(int64(calls))
+	for range conc {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				err := p.call(ctx, req)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					first = cmp(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("%s: %w", p.name, first)
+	}
+	return nil
 }
 
 type caseKey struct {
-	peer    string
-	payload int
-	conc    int
+	peer string
+	conc int
+}
+
+// peerAliases are short names for --peer and -profile-case.
+var peerAliases = map[string]string{"tcp": peerTCP, "grpc": peerGRPC, "wrappers": peerWrapped, "grpc-go": peerGRPCGo, "go-micro": peerGoMicro}
+
+// peerName resolves a peer's name or alias, case-insensitively.
+func peerName(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if n, ok := peerAliases[s]; ok {
+		return n, nil
+	}
+	if i := slices.Index(peerNames, s); i >= 0 {
+		return peerNames[i], nil
+	}
+	return "", fmt.Errorf("unknown peer %q (one of %q, or tcp, grpc, wrappers, grpc-go, go-micro)", s, peerNames)
+}
+
+// selectPeers returns the peers named in list (comma-separated), all when empty.
+func selectPeers(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return peerNames, nil
+	}
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		n, err := peerName(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseInts(list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad concurrency %q", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// rotate returns xs starting at xs[k%len(xs)].
+func rotate[T any](xs []T, k int) []T {
+	k %= len(xs)
+	return append(slices.Clone(xs[k:]), xs[:k]...)
 }
 
 func main() {
-	duration := flag.Duration("duration", time.Second, "measured time per case and round")
-	warm := flag.Duration("warmup", 250*time.Millisecond, "unmeasured time before each case")
-	rounds := flag.Int("rounds", 3, "interleaved rounds; the table shows medians")
-	out := flag.String("out", "", "also write the markdown table to this file")
-	noGoMicro := flag.Bool("no-go-micro", false, "leave go-micro v4 out")
+	var (
+		duration    = flag.Duration("duration", 3*time.Second, "measured time per case and round")
+		warm        = flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each case")
+		rounds      = flag.Int("rounds", 3, "interleaved rounds; the tables show medians")
+		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, grpc-go, go-micro (or their full names)")
+		concList    = flag.String("concurrency", "50,256", "concurrent callers (comma-separated)")
+		out         = flag.String("out", "../docs/bench/rpc.md", "report to rewrite after a full run (empty: none)")
+		benchmarks  = flag.String("benchmarks", "../BENCHMARKS.md", "file whose "+beginMarker+" section a full run rewrites (empty: none)")
+		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of this process during the measured part of -profile-case, first round")
+		profileCase = flag.String("profile-case", "tcp@256", "the case -cpuprofile profiles, PEER@CALLERS (PEER as for --peer)")
+		rev         = flag.String("rev", "", "what the report says was measured (default: git rev-parse --short HEAD, noting uncommitted changes in sdk/go/micro)")
+		quickMode   = flag.Bool("quick", false, "only make 300 calls per peer from 50 callers, check each answer (proto.Equal), exit 1 on any error")
+	)
 	flag.Parse()
 	log.SetFlags(0)
 
-	var peers []*peer
-	add := func(p *peer, err error) {
-		if err != nil {
+	names, err := selectPeers(*peerList)
+	if err != nil {
+		log.Fatal(err)
+	}
+	concs, err := parseInts(*concList)
+	if err != nil {
+		log.Fatal(err)
+	}
+	profPeer, profConc, _ := strings.Cut(*profileCase, "@")
+	if *cpuprofile != "" {
+		if profPeer, err = peerName(profPeer); err != nil {
 			log.Fatal(err)
 		}
-		peers = append(peers, p)
 	}
-	add(microPeer("micro tcp", tcp.New()))
-	add(microPeer("micro grpc", tgrpc.New()))
-	add(grpcPeer())
-	if !*noGoMicro {
-		add(goMicroPeer())
+	opts := peerOptions{pool: slices.Max(concs), strict: *quickMode}
+	var peers []*peer
+	for _, n := range names {
+		p, err := newPeer(n, opts)
+		if err != nil {
+			log.Fatalf("%s: %v", n, err)
+		}
+		peers = append(peers, p)
 	}
 	defer func() {
 		for _, p := range peers {
@@ -272,72 +243,88 @@ func main() {
 		}
 	}()
 
-	payloads := []int{16, 1024}
-	concs := []int{1, 64}
+	if *quickMode {
+		failed := false
+		for _, p := range peers {
+			if err := quick(p, 300, 50); err != nil {
+				log.Print(err)
+				failed = true
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "%-22s 300 calls from 50 callers, all answered correctly\n", p.name)
+		}
+		if failed {
+			os.Exit(1)
+		}
+		return
+	}
+
+	full := *peerList == "" && slices.Equal(concs, []int{50, 256})
+	env := machine(*rev)
+	req := message()
 	results := map[caseKey][]result{}
+	total := *rounds * len(concs) * len(peers)
+	done := 0
 	began := time.Now()
 	for r := range *rounds {
-		for _, size := range payloads {
-			payload := bytes.Repeat([]byte{'x'}, size)
-			for _, conc := range concs {
-				for _, p := range peers {
-					res, err := run(p, payload, conc, *warm, *duration)
-					if err != nil {
-						log.Print(err) // the case counts as zero calls/s this round
+		for _, conc := range concs {
+			for _, p := range rotate(peers, r) {
+				var during func() func()
+				if *cpuprofile != "" && r == 0 && profPeer == p.name && profConc == strconv.Itoa(conc) {
+					during = func() func() {
+						f, err := os.Create(*cpuprofile)
+						if err != nil {
+							log.Fatal(err)
+						}
+						if err := pprof.StartCPUProfile(f); err != nil {
+							log.Fatal(err)
+						}
+						return func() { pprof.StopCPUProfile(); f.Close() }
 					}
-					if res.errors > 0 {
-						log.Printf("%s, %d B, %d callers: %d calls failed, the first: %v", p.name, size, conc, res.errors, res.firstErr)
-					}
-					k := caseKey{p.name, size, conc}
-					results[k] = append(results[k], res)
-					fmt.Fprintf(os.Stderr, "round %d  %-12s %5d B  %2d callers  %9.0f calls/s  p50 %8v  p99 %8v\n",
-						r+1, p.name, size, conc, res.callsPerSec, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond))
 				}
+				runtime.GC() // the previous case's garbage is not this one's cost
+				res, err := run(p, req, conc, *warm, *duration, during)
+				if err != nil {
+					log.Print(err) // the case counts as zero calls/s this round
+				}
+				if res.errors > 0 {
+					log.Printf("%s, %d callers: %d calls failed, the first: %v", p.name, conc, res.errors, res.firstErr)
+				}
+				k := caseKey{p.name, conc}
+				results[k] = append(results[k], res)
+				done++
+				fmt.Fprintf(os.Stderr, "[%2d/%d %5.0fs] round %d  %-22s %3d callers  %8.0f calls/s  p50 %9v  p99 %9v\n",
+					done, total, time.Since(began).Seconds(), r+1, p.name, conc, res.callsPerSec,
+					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond))
 			}
 		}
+	}
+	env.loadEnd = loadavg()
+	env.took = time.Since(began).Round(time.Second)
+	if *cpuprofile != "" {
+		fmt.Fprintf(os.Stderr, "CPU profile of %s with %s callers, round 1, in %s (go tool pprof -top %s)\n", profPeer, profConc, *cpuprofile, *cpuprofile)
 	}
 
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "| payload | callers | stack | calls/s | p50 | p99 | calls/s vs micro tcp | failed calls |\n")
-	fmt.Fprintf(&b, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, size := range payloads {
-		for _, conc := range concs {
-			base := median(collect(results[caseKey{"micro tcp", size, conc}], func(r result) float64 { return r.callsPerSec }))
-			for _, p := range peers {
-				rs := results[caseKey{p.name, size, conc}]
-				cps := median(collect(rs, func(r result) float64 { return r.callsPerSec }))
-				failed := 0
-				for _, r := range rs {
-					failed += r.errors
-				}
-				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %v | %v | %.2f | %d |\n", sizeName(size), conc, p.name, cps,
-					median(collect(rs, func(r result) time.Duration { return r.p50 })).Round(time.Microsecond),
-					median(collect(rs, func(r result) time.Duration { return r.p99 })).Round(time.Microsecond),
-					cps/base, failed)
-			}
-		}
+	rep := &report{env: env, req: req, names: names, concs: concs, rounds: *rounds, duration: *duration, warm: *warm, results: results}
+	os.Stdout.WriteString(rep.tables())
+	if !full {
+		fmt.Fprintln(os.Stderr, "partial run (--peer or --concurrency): no file rewritten")
+		return
 	}
-	fmt.Fprintf(&b, "\n%s, %s/%s, GOMAXPROCS %d, %d CPUs; %d interleaved rounds of %v per case (after %v warm-up), medians; failed calls (each cut at %v) summed over the rounds; whole run %v.\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), *rounds, *duration, *warm, callTimeout, time.Since(began).Round(time.Second))
-	os.Stdout.Write(b.Bytes())
 	if *out != "" {
-		if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
+		if err := rep.writeDoc(*out); err != nil {
 			log.Fatal(err)
 		}
+		fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
 	}
-}
-
-func collect[T any](rs []result, f func(result) T) []T {
-	out := make([]T, len(rs))
-	for i, r := range rs {
-		out[i] = f(r)
+	if *benchmarks != "" {
+		notes := ""
+		if *out != "" {
+			notes = profileNotes(*out)
+		}
+		if err := rewriteSection(*benchmarks, rep.section(notes), true); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "wrote the rpc section of %s\n", *benchmarks)
 	}
-	return out
-}
-
-func sizeName(n int) string {
-	if n >= 1024 {
-		return fmt.Sprintf("%d KiB", n/1024)
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/configd/configd/api/configdpb"
+)
+
+var errNoSection = errors.New("no rpc section")
+
+const (
+	beginMarker = "<!-- rpc:begin -->"
+	endMarker   = "<!-- rpc:end -->"
+	// benchmarksHeading is the line of BENCHMARKS.md the markers go before, the first time.
+	benchmarksHeading = `## The store and the HTTP API (issue "configd core")`
+)
+
+type envT struct {
+	date, cpu, mem, kernel, commit, loadStart, loadEnd string
+	cores                                              int
+	took                                               time.Duration
+}
+
+func machine(rev string) *envT {
+	e := &envT{commit: rev, date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), cores: runtime.NumCPU(), loadStart: loadavg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		e.mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		e.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if e.commit != "" {
+		return e
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		e.commit = strings.TrimSpace(string(out))
+		// The benchmark builds the working tree: say so when sdk/go/micro differs from HEAD.
+		if exec.Command("git", "diff", "--quiet", "HEAD", "--", "../sdk/go/micro").Run() != nil {
+			e.commit += " with uncommitted changes in sdk/go/micro"
+		}
+	}
+	return e
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func median[T float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func collect[T any](rs []result, f func(result) T) []T {
+	out := make([]T, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+type report struct {
+	env            *envT
+	req            *configdpb.ListResponse
+	names          []string
+	concs          []int
+	rounds         int
+	duration, warm time.Duration
+	results        map[caseKey][]result
+}
+
+func (r *report) cps(peer string, conc int) float64 {
+	return median(collect(r.results[caseKey{peer, conc}], func(x result) float64 { return x.callsPerSec }))
+}
+
+func (r *report) p50(peer string, conc int) time.Duration {
+	return median(collect(r.results[caseKey{peer, conc}], func(x result) time.Duration { return x.p50 }))
+}
+
+func (r *report) p99(peer string, conc int) time.Duration {
+	return median(collect(r.results[caseKey{peer, conc}], func(x result) time.Duration { return x.p99 }))
+}
+
+// pairRange is the min–max over the rounds of a ÷ b's calls/s in the same round (the cases of
+// one round run next to each other, so this ratio is less exposed to the load of the moment).
+func (r *report) pairRange(a, b string, conc int) (lo, hi float64, ok bool) {
+	ra, rb := r.results[caseKey{a, conc}], r.results[caseKey{b, conc}]
+	if len(ra) == 0 || len(ra) != len(rb) {
+		return 0, 0, false
+	}
+	var xs []float64
+	for i := range ra {
+		if rb[i].callsPerSec > 0 {
+			xs = append(xs, ra[i].callsPerSec/rb[i].callsPerSec)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, 0, false
+	}
+	return slices.Min(xs), slices.Max(xs), true
+}
+
+func (r *report) has(peer string) bool { return slices.Contains(r.names, peer) }
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= 100*time.Millisecond:
+		return fmt.Sprintf("%.0f", d.Seconds()*1e3)
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1f", d.Seconds()*1e3)
+	}
+	return fmt.Sprintf("%.2f", d.Seconds()*1e3)
+}
+
+func thousands(x float64) string {
+	s := fmt.Sprintf("%.0f", x)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// tables is the results, one table per concurrency.
+func (r *report) tables() string {
+	var b strings.Builder
+	base := r.has(baselinePeer)
+	for _, conc := range r.concs {
+		fmt.Fprintf(&b, "\n**%d concurrent callers**\n\n", conc)
+		b.WriteString("| peer | calls/s (min–max of the rounds) | p50 ms | p99 ms | calls/s ÷ grpc-go | p99 ÷ grpc-go | failed calls |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, n := range r.names {
+			rs := r.results[caseKey{n, conc}]
+			cs := collect(rs, func(x result) float64 { return x.callsPerSec })
+			failed := 0
+			for _, x := range rs {
+				failed += x.errors
+			}
+			ratio, p99ratio := "", ""
+			if base && n != baselinePeer {
+				ratio = fmt.Sprintf("%.2f×", r.cps(n, conc)/r.cps(baselinePeer, conc))
+				p99ratio = fmt.Sprintf("%.2f×", float64(r.p99(n, conc))/float64(r.p99(baselinePeer, conc)))
+			}
+			fmt.Fprintf(&b, "| %s | **%s** (%s–%s) | %s | %s | %s | %s | %d |\n", n, thousands(r.cps(n, conc)),
+				thousands(slices.Min(cs)), thousands(slices.Max(cs)), ms(r.p50(n, conc)), ms(r.p99(n, conc)), ratio, p99ratio, failed)
+		}
+	}
+	return b.String()
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+// goals is the table of issue 6's goals against this run.
+func (r *report) goals() string {
+	for _, n := range peerNames {
+		if !r.has(n) {
+			return ""
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| goal | this run | verdict |\n| --- | --- | --- |\n")
+	pr := func(a, bb string, conc int) string {
+		if lo, hi, ok := r.pairRange(a, bb, conc); ok {
+			return fmt.Sprintf(" (per round %.2f–%.2f×)", lo, hi)
+		}
+		return ""
+	}
+	// 1. tcp ≥ 1.3× grpc-go's calls/s at 256 callers, p99 no worse.
+	{
+		t := r.cps(peerTCP, 256) / r.cps(peerGRPCGo, 256)
+		p := float64(r.p99(peerTCP, 256)) / float64(r.p99(peerGRPCGo, 256))
+		fmt.Fprintf(&b, "| tcp transport ≥ 1.3× grpc-go's throughput at 256 callers, p99 no worse | %.2f×%s; p99 %s ms vs %s ms (%.2f×) | %s |\n",
+			t, pr(peerTCP, peerGRPCGo, 256), ms(r.p99(peerTCP, 256)), ms(r.p99(peerGRPCGo, 256)), p, yes(t >= 1.3 && p <= 1))
+	}
+	// 2. grpc transport within 10% of grpc-go.
+	{
+		var parts []string
+		ok := true
+		for _, conc := range r.concs {
+			t := r.cps(peerGRPC, conc) / r.cps(peerGRPCGo, conc)
+			p := float64(r.p99(peerGRPC, conc)) / float64(r.p99(peerGRPCGo, conc))
+			ok = ok && t >= 0.9 && p <= 1.1
+			parts = append(parts, fmt.Sprintf("%d callers: throughput %.2f×%s, p99 %.2f×", conc, t, pr(peerGRPC, peerGRPCGo, conc), p))
+		}
+		fmt.Fprintf(&b, "| grpc transport within 10%% of grpc-go (throughput ≥ 0.90×, p99 ≤ 1.10×) | %s | %s |\n", strings.Join(parts, "; "), yes(ok))
+	}
+	// 3. every wrapper costs < 15% of throughput.
+	{
+		var parts []string
+		ok := true
+		for _, conc := range r.concs {
+			cost := 1 - r.cps(peerWrapped, conc)/r.cps(peerTCP, conc)
+			ok = ok && cost < 0.15
+			s := fmt.Sprintf("%d callers: %.0f%%", conc, cost*100)
+			if lo, hi, okr := r.pairRange(peerWrapped, peerTCP, conc); okr {
+				s += fmt.Sprintf(" (per round %.0f–%.0f%%)", (1-hi)*100, (1-lo)*100)
+			}
+			parts = append(parts, s)
+		}
+		fmt.Fprintf(&b, "| every wrapper together costs < 15%% of micro tcp's throughput | %s | %s |\n", strings.Join(parts, "; "), yes(ok))
+	}
+	return b.String()
+}
+
+func (r *report) header(tool string) string {
+	e := r.env
+	return fmt.Sprintf("_Written by `%s` (%v) on %s at %s; the harness rewrites this section, do not edit it by hand._\n\n"+
+		"**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end%s.\n",
+		tool, e.took, e.date, e.commit, e.cores, e.cpu, e.mem, e.kernel, runtime.Version(), e.loadStart, e.loadEnd, busy(e))
+}
+
+// busy flags a run that started with the cores already in use (the run itself keeps both
+// cores busy, so the figure at the end says little about other work).
+func busy(e *envT) string {
+	var l1 float64
+	fmt.Sscanf(e.loadStart, "%g", &l1)
+	if l1 > 0.5 {
+		return ": **other work shared these cores during the run**, so single figures are noisy"
+	}
+	return ""
+}
+
+func (r *report) method() string {
+	return fmt.Sprintf("**Method:** one echo call over loopback, client and server in this one process on the same cores. "+
+		"The request is a `configd.v1.ListResponse` of four keys with JSON values, %d bytes protobuf-encoded, the same message for every peer; "+
+		"the handler answers with the request's fields. Each caller calls in a closed loop, each call cut at %v (a failed call is counted, not timed). "+
+		"Each case (peer × callers) runs %v after %v of warm-up; the cases run interleaved in %d rounds (the order of the peers rotating each round), "+
+		"and each figure is the median of the rounds. Ratios are peer ÷ grpc-go of the medians: above 1 is better for calls/s, worse for p99.\n\n"+
+		"- **micro tcp**: `sdk/go/micro` server and client, tcp transport (one call in flight per connection, up to %d pooled connections), protobuf codec.\n"+
+		"- **micro grpc**: the same on the grpc transport (one HTTP/2 connection, a stream per pooled socket).\n"+
+		"- **micro tcp + wrappers**: micro tcp with every built-in wrapper: client metrics → rate limit → breaker → tracing, server metrics → rate limit → tracing; "+
+		"Prometheus collectors on their own registry; tracing on an OpenTelemetry SDK `TracerProvider` (always sample) with a span processor that drops the spans "+
+		"(every span is recorded and ended, none exported); rate limits at 10⁹ calls/s (\"off\", but on the path). Retry is not in the chain.\n"+
+		"- **grpc-go**: plain `google.golang.org/grpc`, default settings, one `ClientConn`, a unary method.\n"+
+		"- **go-micro v4**: `go-micro.dev/v4` v4.11.0, its rpc server and client with default settings except a memory registry and broker, "+
+		"`application/protobuf`, a pool of %d, no retries (its http transport: an HTTP/1.1 request per call).\n",
+		proto.Size(r.req), callTimeout, r.duration, r.warm, r.rounds, slices.Max(r.concs), slices.Max(r.concs))
+}
+
+const docTool = "cd bench && go run ./cmd/rpc"
+
+// body is the generated part of the report.
+func (r *report) body(level string) string {
+	var b strings.Builder
+	b.WriteString(r.header(docTool) + "\n")
+	b.WriteString(r.method() + "\n")
+	if g := r.goals(); g != "" {
+		fmt.Fprintf(&b, "%s Issue 6's goals\n\n%s\n", level, g)
+	}
+	fmt.Fprintf(&b, "%s Results\n%s", level, r.tables())
+	return b.String()
+}
+
+const docTitle = "# RPC benchmark: sdk/go/micro against gRPC-go and go-micro v4 (issue 6)\n\n"
+
+// writeDoc rewrites the generated section of path, or the whole file when it has none. What
+// follows the section (notes written by hand) is kept.
+func (r *report) writeDoc(path string) error {
+	body := r.body("##") + "\n"
+	if err := rewriteSection(path, body, false); err == nil {
+		return nil
+	} else if !os.IsNotExist(err) && err != errNoSection {
+		return err
+	}
+	doc := docTitle + beginMarker + "\n" + body + endMarker + "\n"
+	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// profileNotes is what follows the generated section of the report at path.
+func profileNotes(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	_, after, ok := bytes.Cut(b, []byte(endMarker))
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(string(after))
+}
+
+// section is the BENCHMARKS.md section: the generated part and the report's notes.
+func (r *report) section(notes string) string {
+	var b strings.Builder
+	b.WriteString("## The RPC core against gRPC-go and go-micro v4 (issue 6)\n\n")
+	b.WriteString(r.body("###"))
+	if notes != "" {
+		// Demote the notes' headings one level under this section's.
+		notes = strings.ReplaceAll("\n"+notes, "\n## ", "\n### ")[1:]
+		fmt.Fprintf(&b, "\n_From [docs/bench/rpc.md](docs/bench/rpc.md), below its generated section:_\n\n%s\n", notes)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// rewriteSection replaces what is between the markers in path with body. A file without the
+// markers gets them right before benchmarksHeading (at the end when that line is missing) when
+// insert is set, and errNoSection otherwise.
+func rewriteSection(path, body string, insert bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	i, j := bytes.Index(b, []byte(beginMarker)), bytes.Index(b, []byte(endMarker))
+	if i < 0 && j < 0 && insert {
+		markers := []byte(beginMarker + "\n" + endMarker + "\n\n")
+		if k := bytes.Index(b, []byte("\n"+benchmarksHeading+"\n")); k >= 0 {
+			b = slices.Concat(b[:k+1], markers, b[k+1:])
+		} else {
+			b = slices.Concat(b, []byte("\n"), markers)
+		}
+		i, j = bytes.Index(b, []byte(beginMarker)), bytes.Index(b, []byte(endMarker))
+	}
+	if i < 0 || j < i {
+		return errNoSection
+	}
+	var out bytes.Buffer
+	out.Write(b[:i+len(beginMarker)])
+	out.WriteString("\n" + body)
+	out.Write(b[j:])
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}
