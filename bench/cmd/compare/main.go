@@ -16,6 +16,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/configd/configd/bench/internal/machine"
 	"os"
 	"os/signal"
 	"slices"
@@ -108,7 +109,7 @@ func main() {
 	}
 	raiseFileLimit()
 
-	env := machine()
+	env := describeMachine()
 	var peers []peer
 	stopAll := func() {
 		for _, p := range peers {
@@ -157,7 +158,7 @@ func main() {
 			}
 		}
 	}
-	env.loadEnd = loadavg()
+	env.loadEnd = machine.LoadAvg()
 	env.took = time.Since(began)
 	env.versions = map[string]string{}
 	for _, p := range peers {

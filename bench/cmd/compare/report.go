@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/configd/configd/bench/internal/machine"
 	"image/color"
 	"math"
 	"os"
@@ -23,47 +24,14 @@ const (
 )
 
 type envT struct {
-	date, cpu, mem, kernel, loadStart, loadEnd string
-	cores                                      int
-	took                                       time.Duration
-	versions                                   map[string]string
+	machine.Info
+	loadStart, loadEnd string
+	took               time.Duration
+	versions           map[string]string
 }
 
-func machine() *envT {
-	e := &envT{date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), cores: runtime.NumCPU(), loadStart: loadavg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				e.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
-		e.mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		e.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-	return e
-}
-
-// load1 is the one-minute figure of a loadavg string.
-func load1(s string) float64 {
-	var x float64
-	fmt.Sscanf(s, "%g", &x)
-	return x
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
+func describeMachine() *envT {
+	return &envT{Info: machine.Describe(), loadStart: machine.LoadAvg()}
 }
 
 // column is one figure of a workload's table.
@@ -172,14 +140,14 @@ func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool,
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	w("## Side by side: configd, etcd and Consul (issue 8)\n\n")
 	w("_Written by `make bench` (`cd bench && go run ./cmd/compare`, %s) on %s; the harness rewrites this section, do not edit it by hand._\n\n",
-		time.Duration(env.took).Round(time.Second), env.date)
+		time.Duration(env.took).Round(time.Second), env.Date)
 	busy := "the machine had no other work to speak of"
-	if load1(env.loadStart) >= 0.7 || load1(env.loadEnd) >= 0.7+float64(env.cores) {
+	if machine.Load1(env.loadStart) >= 0.7 || machine.Load1(env.loadEnd) >= 0.7+float64(env.Cores) {
 		busy = "**other work shared these cores during the run**, so single runs are noisy"
 	}
 	w("**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end: "+
 		"%s; each figure is the median of %d runs, run interleaved (configd, etcd, consul, configd, …).\n\n",
-		env.cores, env.cpu, env.mem, env.kernel, runtime.Version(), env.loadStart, env.loadEnd, busy, cfg.repeat)
+		env.Cores, env.CPU, env.Mem, env.Kernel, runtime.Version(), env.loadStart, env.loadEnd, busy, cfg.repeat)
 	var vs []string
 	for _, n := range []string{"configd", "etcd", "consul"} {
 		if v, ok := env.versions[n]; ok {

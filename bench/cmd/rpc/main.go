@@ -23,6 +23,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/configd/configd/bench/internal/machine"
 	"log"
 	"os"
 	"runtime"
@@ -260,7 +261,7 @@ func main() {
 	}
 
 	full := *peerList == "" && slices.Equal(concs, []int{50, 256})
-	env := machine(*rev)
+	env := describeMachine(*rev)
 	req := message()
 	results := map[caseKey][]result{}
 	total := *rounds * len(concs) * len(peers)
@@ -299,7 +300,7 @@ func main() {
 			}
 		}
 	}
-	env.loadEnd = loadavg()
+	env.loadEnd = machine.LoadAvg()
 	env.took = time.Since(began).Round(time.Second)
 	if *cpuprofile != "" {
 		fmt.Fprintf(os.Stderr, "CPU profile of %s with %s callers, round 1, in %s (go tool pprof -top %s)\n", profPeer, profConc, *cpuprofile, *cpuprofile)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/configd/configd/bench/internal/machine"
 	"os"
 	"os/exec"
 	"runtime"
@@ -26,29 +27,13 @@ const (
 )
 
 type envT struct {
-	date, cpu, mem, kernel, commit, loadStart, loadEnd string
-	cores                                              int
-	took                                               time.Duration
+	machine.Info
+	commit, loadStart, loadEnd string
+	took                       time.Duration
 }
 
-func machine(rev string) *envT {
-	e := &envT{commit: rev, date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), cores: runtime.NumCPU(), loadStart: loadavg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				e.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
-		e.mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		e.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
+func describeMachine(rev string) *envT {
+	e := &envT{Info: machine.Describe(), commit: rev, loadStart: machine.LoadAvg()}
 	if e.commit != "" {
 		return e
 	}
@@ -60,15 +45,6 @@ func machine(rev string) *envT {
 		}
 	}
 	return e
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func median[T float64 | time.Duration](xs []T) T {
@@ -242,15 +218,13 @@ func (r *report) header(tool string) string {
 	e := r.env
 	return fmt.Sprintf("_Written by `%s` (%v) on %s at %s; the harness rewrites this section, do not edit it by hand._\n\n"+
 		"**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end%s.\n",
-		tool, e.took, e.date, e.commit, e.cores, e.cpu, e.mem, e.kernel, runtime.Version(), e.loadStart, e.loadEnd, busy(e))
+		tool, e.took, e.Date, e.commit, e.Cores, e.CPU, e.Mem, e.Kernel, runtime.Version(), e.loadStart, e.loadEnd, busy(e))
 }
 
 // busy flags a run that started with the cores already in use (the run itself keeps both
 // cores busy, so the figure at the end says little about other work).
 func busy(e *envT) string {
-	var l1 float64
-	fmt.Sscanf(e.loadStart, "%g", &l1)
-	if l1 > 0.5 {
+	if machine.Load1(e.loadStart) > 0.5 {
 		return ": **other work shared these cores during the run**, so single figures are noisy"
 	}
 	return ""
