@@ -36,9 +36,6 @@ const chainDomain = "configd audit chain v1\n"
 // verifyBatch is how many revisions Verify (and the backfill) loads at once.
 const verifyBatch = 512
 
-// qInsRevChain records a revision with its hash.
-const qInsRevChain = `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-
 // VerifyResult is what Verify found.
 type VerifyResult struct {
 	// OK is true when every revision's hash matches its content and its
@@ -196,7 +193,7 @@ func (e *chainEncoder) layerChange(c *chainLayerChange) {
 }
 
 // revisionHash returns the hash of r following prev, from the values that
-// writer.write inserts for it.
+// writer.stage inserts for it.
 func (e *chainEncoder) revisionHash(prev []byte, r *Revision) []byte {
 	e.reset(prev)
 	e.revision(chainRev{rev: r.Rev, ts: r.Time.UnixNano(), actor: r.Actor, reason: r.Reason, origin: r.Origin,

@@ -72,8 +72,8 @@ func TestChainContinuesAcrossReopen(t *testing.T) {
 	}
 }
 
-// Failed requests inside a batch (conflicts, rolled back to their
-// savepoint) must not advance the chain.
+// Failed requests inside a batch (conflicts, refused before they stage
+// anything) must not advance the chain.
 func TestChainSurvivesConcurrentCommitsAndConflicts(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()

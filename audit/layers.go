@@ -101,13 +101,8 @@ func (s *Store) Layers() []string { return append([]string(nil), s.opts.layers..
 
 // SQL of the layer tables, prepared once by the writer.
 const (
-	qLayerRows      = `SELECT layer, value, content_type, secret FROM layer_kv WHERE key = ?`
-	qInsLayerChange = `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qLayerRows  = `SELECT layer, value, content_type, secret FROM layer_kv WHERE key = ?`
 	qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
-	qPutLayerKV = `INSERT INTO layer_kv (layer, key, value, content_type, secret) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
-				secret = excluded.secret`
 )
 
 // layerRows returns every configured layer's raw value of key, decrypted.
@@ -317,28 +312,6 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 		eff[lc.Key] = v
 	}
 	return lcs, eff, nil
-}
-
-// writeLayerChanges applies layer changes to layer_kv and records them.
-func (w *writer) writeLayerChanges(ctx context.Context, tx *sql.Tx, rev int64, lcs []LayerChange) error {
-	for _, lc := range lcs {
-		oldV, oldT := layerCols(lc.Old)
-		newV, newT := layerCols(lc.New)
-		secret := secretBool(layerChangeSecret(&lc))
-		if _, err := w.tx(ctx, tx, qInsLayerChange).ExecContext(ctx, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, secret); err != nil {
-			return fmt.Errorf("audit: record layer change: %w", err)
-		}
-		var err error
-		if lc.New == nil {
-			_, err = w.tx(ctx, tx, qDelLayerKV).ExecContext(ctx, lc.Layer, lc.Key)
-		} else {
-			_, err = w.tx(ctx, tx, qPutLayerKV).ExecContext(ctx, lc.Layer, lc.Key, newV, newT, secretBool(lc.New.Secret))
-		}
-		if err != nil {
-			return fmt.Errorf("audit: write layer %s: %w", lc.Layer, err)
-		}
-	}
-	return nil
 }
 
 func layerCols(v *LayerValue) (any, any) {

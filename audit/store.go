@@ -186,8 +186,8 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	// Savepoints (one per request in a batch) journal pages in a temp
-	// file unless temp storage is in memory.
+	// Temporary tables and indexes (large statements, savepoints) stay
+	// in memory.
 	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
 		q.Add("_pragma", "query_only(ON)")

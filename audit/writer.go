@@ -142,7 +142,19 @@ func (s *Store) submitResult(ctx context.Context, req *request) (result, error) 
 type writer struct {
 	s     *Store
 	stmts map[string]*sql.Stmt
+	multi [nMulti][]*sql.Stmt // by row count: 1, 2, 4 … maxMulti
 	chain chainState
+
+	// mirror: the writer reads current values from s.current and the
+	// overlay (false for a sealed store, whose mirror holds ciphertext).
+	mirror bool
+	// layered: some key may have layer rows other than its store layer
+	// row mirroring kv (a source's row or a tombstone), so a write reads
+	// the key's layer rows. Set at Open and when a source writes rows;
+	// never cleared while the store is open.
+	layered bool
+	overlay map[string]*KeyValue // the batch's changes, plain; nil: deleted
+	pend    pending
 }
 
 const (
@@ -156,13 +168,6 @@ const (
 	qDelKV = `DELETE FROM kv WHERE key = ?`
 )
 
-// Savepoint statements, prepared once.
-const (
-	qSavepoint  = `SAVEPOINT req`
-	qRollbackTo = `ROLLBACK TO req`
-	qRelease    = `RELEASE req`
-)
-
 // tx returns the writer's prepared statement for query, bound to tx.
 func (w *writer) tx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	return tx.StmtContext(ctx, w.stmts[query])
@@ -173,9 +178,14 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head}}
-	for _, q := range []string{qGetKV, qInsRevChain, qInsChange, qPutKV, qDelKV,
-		qLayerRows, qInsLayerChange, qDelLayerKV, qPutLayerKV, qSavepoint, qRollbackTo, qRelease} {
+	layered, err := layeredAtOpen(ctx, s.wdb, s.opts.layers)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head},
+		mirror: !s.opts.sealed, layered: layered, overlay: map[string]*KeyValue{},
+		pend: pending{kv: map[string]*KeyValue{}, lkv: map[layerKey]*LayerValue{}}}
+	for _, q := range []string{qGetKV, qDelKV, qLayerRows, qDelLayerKV} {
 		st, err := s.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			w.closeStmts()
@@ -183,12 +193,21 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 		}
 		w.stmts[q] = st
 	}
+	if err := w.prepareMulti(ctx); err != nil {
+		w.closeStmts()
+		return nil, err
+	}
 	return w, nil
 }
 
 func (w *writer) closeStmts() {
 	for _, st := range w.stmts {
 		st.Close()
+	}
+	for _, sts := range w.multi {
+		for _, st := range sts {
+			st.Close()
+		}
 	}
 }
 
@@ -246,10 +265,11 @@ func (w *writer) runCompact(req *request) {
 	req.done <- result{step: step, err: err}
 }
 
-// commitBatch runs a batch in one transaction. Each request runs inside its
-// own savepoint, so a request that fails (a conflict, a SQL error) leaves no
-// trace while the others commit. Results are sent only once the transaction
-// is durable.
+// commitBatch runs a batch in one transaction. Each request is checked
+// against the batch's view before it stages anything (see batch.go), so a
+// request that fails (a conflict, a key owned by a higher layer) leaves no
+// trace while the others commit. Results are sent only once the
+// transaction is durable.
 func (w *writer) commitBatch(batch []*request) {
 	results := make([]result, len(batch))
 	ctx := context.Background()
@@ -259,30 +279,21 @@ func (w *writer) commitBatch(batch []*request) {
 		return
 	}
 	rev := w.s.rev.Load()
-	w.chain.pending = w.chain.head
+	w.beginBatch()
 	var committed []Revision
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
 			results[i].err = err
 			continue
 		}
-		if _, err := w.tx(ctx, tx, qSavepoint).ExecContext(ctx); err != nil {
-			results[i].err = fmt.Errorf("audit: savepoint: %w", err)
-			continue
-		}
-		r, err := w.apply(ctx, tx, req, rev)
-		if err != nil {
-			if _, rerr := w.tx(ctx, tx, qRollbackTo).ExecContext(ctx); rerr != nil {
+		if w.needsDB(req) {
+			if err := w.flush(ctx, tx); err != nil {
 				tx.Rollback()
-				w.failAll(batch, fmt.Errorf("audit: rollback to savepoint: %w", rerr))
+				w.failAll(batch, err)
 				return
 			}
 		}
-		if _, rerr := w.tx(ctx, tx, qRelease).ExecContext(ctx); rerr != nil {
-			tx.Rollback()
-			w.failAll(batch, fmt.Errorf("audit: release savepoint: %w", rerr))
-			return
-		}
+		r, err := w.apply(ctx, tx, req, rev)
 		if err != nil {
 			results[i].err = err
 			continue
@@ -296,6 +307,18 @@ func (w *writer) commitBatch(batch []*request) {
 		if len(r.Changes) > 0 || len(r.LayerChanges) > 0 {
 			rev = r.Rev
 			committed = append(committed, r)
+		}
+	}
+	if err := w.flush(ctx, tx); err != nil {
+		tx.Rollback()
+		w.failAll(batch, err)
+		return
+	}
+	if checkBatch != nil {
+		if err := checkBatch(ctx, w, tx); err != nil {
+			tx.Rollback()
+			w.failAll(batch, err)
+			return
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -325,6 +348,10 @@ func (w *writer) commitBatch(batch []*request) {
 	}
 }
 
+// checkBatch, when set (by tests), checks the batch's transaction before
+// it commits; an error fails the batch.
+var checkBatch func(ctx context.Context, w *writer, tx *sql.Tx) error
+
 func (w *writer) failAll(batch []*request, err error) {
 	w.s.opts.logger.Error("audit: commit failed", "err", err, "requests", len(batch))
 	for _, req := range batch {
@@ -352,10 +379,9 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 			txn.Ops = append(txn.Ops, op.Op)
 		}
 	}
-	getKV := tx.StmtContext(ctx, w.stmts[qGetKV])
 	olds := make([]*KeyValue, len(txn.Ops))
 	for i, op := range txn.Ops {
-		old, err := w.getKV(ctx, getKV, op.Key)
+		old, err := w.old(ctx, tx, op.Key)
 		if err != nil {
 			return Revision{}, err
 		}
@@ -383,7 +409,7 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 	}
 	var lcs []LayerChange
 	for i, op := range txn.Ops {
-		stack, err := w.layerRows(ctx, tx, op.Key)
+		stack, err := w.stack(ctx, tx, op.Key, olds[i])
 		if err != nil {
 			return Revision{}, err
 		}
@@ -426,10 +452,23 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 	if req.rollback != nil {
 		r.RollbackTo = req.rollback.To
 	}
-	if err := w.write(ctx, tx, r); err != nil {
+	if err := w.stage(r); err != nil {
 		return Revision{}, err
 	}
 	return r, nil
+}
+
+// stack returns key's layer rows, decrypted, given its current value old:
+// its store layer row alone when no other layer holds rows (see
+// writer.layered), and otherwise the rows the database holds (flushed).
+func (w *writer) stack(ctx context.Context, tx *sql.Tx, key string, old *KeyValue) (map[string]*LayerValue, error) {
+	if w.layered || !w.mirror {
+		return w.layerRows(ctx, tx, key)
+	}
+	if old == nil {
+		return map[string]*LayerValue{}, nil
+	}
+	return map[string]*LayerValue{StoreLayer: {Value: old.Value, ContentType: old.ContentType, Secret: old.Secret}}, nil
 }
 
 // effectiveChange returns the change that makes key's effective value nv
@@ -461,10 +500,9 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 		return Revision{Rev: prev}, nil
 	}
 	rev := prev + 1
-	getKV := tx.StmtContext(ctx, w.stmts[qGetKV])
 	var changes []Change
 	for _, lc := range lcs {
-		old, err := w.getKV(ctx, getKV, lc.Key)
+		old, err := w.old(ctx, tx, lc.Key)
 		if err != nil {
 			return Revision{}, err
 		}
@@ -477,29 +515,27 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 	who := sourceActor(sr.layer)
 	r := Revision{Rev: rev, Time: w.s.opts.now().UTC(), Actor: who, Origin: who,
 		NumChanges: len(changes), Changes: changes, LayerChanges: lcs}
-	if err := w.write(ctx, tx, r); err != nil {
+	if err := w.stage(r); err != nil {
 		return Revision{}, err
 	}
 	return r, nil
 }
 
-// write records revision r: its row, its changes, the effective state in kv
-// and its layer changes.
-func (w *writer) write(ctx context.Context, tx *sql.Tx, plain Revision) error {
+// stage records revision r in the batch: its row, its changes, the
+// effective state in kv and its layer changes, staged for the next flush,
+// and its changes in the overlay. It fails (sealing a secret) before it
+// stages anything.
+func (w *writer) stage(plain Revision) error {
 	// What is stored, and hashed: secrets sealed.
 	r, err := w.s.keys.sealRevision(&plain)
 	if err != nil {
 		return err
 	}
 	hash := w.chain.enc.revisionHash(w.chain.pending, &r)
-	if _, err := tx.StmtContext(ctx, w.stmts[qInsRevChain]).ExecContext(ctx,
-		r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash); err != nil {
-		return fmt.Errorf("audit: insert revision: %w", err)
-	}
-	insChange := tx.StmtContext(ctx, w.stmts[qInsChange])
-	putKV := tx.StmtContext(ctx, w.stmts[qPutKV])
-	delKV := tx.StmtContext(ctx, w.stmts[qDelKV])
-	for _, c := range r.Changes {
+	p := &w.pend
+	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash)
+	for i := range r.Changes {
+		c := &r.Changes[i]
 		args := []any{r.Rev, c.Key, int(c.Type)}
 		if c.Old != nil {
 			args = append(args, c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
@@ -511,21 +547,22 @@ func (w *writer) write(ctx context.Context, tx *sql.Tx, plain Revision) error {
 		} else {
 			args = append(args, nil, nil, nil, nil)
 		}
-		args = append(args, secretBool(changeSecret(&c)))
-		if _, err := insChange.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("audit: insert change: %w", err)
-		}
-		if c.New != nil {
-			_, err := putKV.ExecContext(ctx, c.Key, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.ModRev, c.New.Version, secretBool(c.New.Secret))
-			if err != nil {
-				return fmt.Errorf("audit: write key: %w", err)
-			}
-		} else if _, err := delKV.ExecContext(ctx, c.Key); err != nil {
-			return fmt.Errorf("audit: delete key: %w", err)
+		args = append(args, secretBool(changeSecret(c)))
+		p.add(mChange, args...)
+		p.putKV(c.Key, c.New)
+	}
+	for i := range r.LayerChanges {
+		lc := &r.LayerChanges[i]
+		oldV, oldT := layerCols(lc.Old)
+		newV, newT := layerCols(lc.New)
+		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, secretBool(layerChangeSecret(lc)))
+		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
+		if lc.New != nil && (lc.Layer != StoreLayer || lc.New.Tombstone) {
+			w.layered = true
 		}
 	}
-	if err := w.writeLayerChanges(ctx, tx, r.Rev, r.LayerChanges); err != nil {
-		return err
+	for _, c := range plain.Changes {
+		w.overlay[c.Key] = c.New
 	}
 	w.chain.pending = hash
 	return nil
