@@ -79,6 +79,9 @@ func Default() *Set {
 
 // Get returns the codec for contentType; parameters such as "; charset=utf-8" are ignored.
 func (s *Set) Get(contentType string) (Codec, error) {
+	if c, ok := s.byType[contentType]; ok { // the usual case: already canonical, no parsing
+		return c, nil
+	}
 	mt := contentType
 	if parsed, _, err := mime.ParseMediaType(contentType); err == nil {
 		mt = parsed
