@@ -89,8 +89,11 @@ func (c *Client) Call(ctx context.Context, service, endpoint string, req, rsp an
 	for _, f := range opts {
 		f(&co)
 	}
-	ctx, cancel := context.WithTimeout(ctx, co.RequestTimeout)
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > co.RequestTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, co.RequestTimeout)
+		defer cancel()
+	}
 	ct := co.ContentType
 	if ct == "" {
 		ct = codec.ContentTypeOf(req)
@@ -195,6 +198,9 @@ func (c *Client) send(ctx context.Context, addr string, req *Request, rsp any) e
 		if err == nil {
 			sent = true
 			err = sock.Recv(&in)
+			if errors.Is(err, transport.ErrRefused) {
+				sent = false // the server turned the socket away before any handler saw it
+			}
 		}
 		timedOut := !stop()
 		if err != nil {

@@ -23,7 +23,9 @@ type Options struct {
 	ContentType string
 	// RequestTimeout bounds a whole Call, every retry included. Default 5 s.
 	RequestTimeout time.Duration
-	// PoolSize is the number of idle connections kept per node. Default 8.
+	// PoolSize is the number of idle connections kept per node. Default 8. Over a transport
+	// that multiplexes (tcp), the pool keeps idle shared sockets instead, at least
+	// transport.MinSharedIdle; streams then get a connection of their own.
 	PoolSize int
 	// Wrappers wrap every attempt; the first is outermost.
 	Wrappers []CallWrapper

@@ -124,7 +124,7 @@ func (c *Client) open(ctx, openCtx context.Context, addr string, req *Request) (
 		metadata.ToHeader(md, msg.Header)
 	}
 	for try := 0; ; try++ {
-		sock, reused, err := c.pool.Get(openCtx, addr)
+		sock, reused, err := c.pool.GetOwn(openCtx, addr)
 		if err != nil {
 			st.cancel()
 			if openCtx.Err() != nil {

@@ -56,6 +56,14 @@ type Transport interface {
 	String() string
 }
 
+// Multiplexer is implemented by transports that can carry many sockets over a few shared
+// connections. A Pool gets its sockets with DialShared when the transport has it.
+type Multiplexer interface {
+	// DialShared opens a socket to addr that may share a connection with others: cheap to
+	// open and close, its frames possibly written together with theirs.
+	DialShared(ctx context.Context, addr string) (Socket, error)
+}
+
 // Sentinel errors, checked with errors.Is.
 var (
 	// ErrClosed: the socket or listener is closed.
@@ -64,6 +72,9 @@ var (
 	ErrFrameTooLarge = errors.New("transport: frame too large")
 	// ErrMalformedFrame: the bytes on the wire are not a valid frame.
 	ErrMalformedFrame = errors.New("transport: malformed frame")
+	// ErrRefused: the server refused a shared socket before handing it to its handler (it is
+	// shutting down): nothing sent on it was processed. It comes with ErrClosed.
+	ErrRefused = errors.New("transport: refused by the server")
 )
 
 // Options configure a transport.
@@ -78,6 +89,9 @@ type Options struct {
 	// ClientTLS, when set, makes Dial speak TLS: RootCAs to verify the server (ServerName
 	// defaults to the dialed host), and Certificates for mutual TLS.
 	ClientTLS *tls.Config
+	// Connections is the number of connections per address that shared sockets
+	// (Multiplexer.DialShared) spread over. Default 2; transports without sharing ignore it.
+	Connections int
 }
 
 // DefaultMaxFrameSize is the MaxFrameSize when none is set.
@@ -97,6 +111,9 @@ func ServerTLS(cfg *tls.Config) Option { return func(o *Options) { o.ServerTLS =
 
 // ClientTLS makes Dial speak TLS with cfg.
 func ClientTLS(cfg *tls.Config) Option { return func(o *Options) { o.ClientTLS = cfg } }
+
+// Connections sets the connections per address shared sockets spread over.
+func Connections(n int) Option { return func(o *Options) { o.Connections = n } }
 
 // TLS sets one config for both sides, for a service that serves and calls with the same
 // certificate: ServerTLS(cfg) and ClientTLS(cfg).

@@ -5,6 +5,31 @@
 // size, or one whose headers do not parse, fails Recv with transport.ErrFrameTooLarge or
 // transport.ErrMalformedFrame; the server then closes that one connection.
 //
+// Dial opens a plain connection: a Socket that is the connection, one frame after another.
+//
+// DialShared (transport.Multiplexer, used by transport.Pool) opens a stream over one of a few
+// connections per address shared by the whole Transport (Options.Connections, default 2), so
+// many concurrent calls share connections and their frames share writes. Such a connection
+// speaks the multiplexed format, version 1 ("mux1"):
+//
+//   - The client starts with the preface FF FF FF FF 'm' 'u' 'x' '1' (a length no plain frame
+//     may announce, then the version); the server answers with the same 8 bytes. A server from
+//     before mux1 closes the connection instead, and the client falls back to plain connections.
+//   - Then both sides send frames: the 4-byte length n, then n bytes: a uvarint stream id, a type
+//     byte, and for type 0 (data) a plain frame's payload, whose size MaxFrameSize bounds.
+//   - Types: 0 data; 1 close (the sender closed the stream); 2 refused (server: the stream was
+//     not accepted, nothing of it ran; Recv fails with transport.ErrRefused); 3 go-away (server,
+//     stream 0: open no new streams here, sent when the listener closes).
+//   - The client numbers streams 1, 2, 3, ...; a data frame with an id above every id seen opens
+//     a stream on the server, which hands it to Accept's fn like a connection. Ids are not
+//     reused; frames for closed streams are dropped.
+//   - Each connection has one reader that dispatches frames to the streams and one writer that
+//     writes every frame queued since its last write in one write. A frame that is too large or
+//     malformed ends the whole connection (every stream on it), and only it.
+//
+// The server tells the formats apart by the first four bytes, and serves both. A closed
+// listener sends go-away and closes each shared connection once its last stream has closed.
+//
 // With transport.ServerTLS and transport.ClientTLS the frames go over TLS: Dial completes the
 // handshake within its context (a server the client's RootCAs do not trust fails Dial), and the
 // server completes it before handing the socket over (one that fails is logged and closed,
@@ -29,22 +54,45 @@ import (
 
 // Transport is the tcp transport.
 type Transport struct {
-	opts transport.Options
+	opts  transport.Options
+	conns int // shared connections per address
+
+	pmu   sync.Mutex
+	peers map[string]*peer
 }
 
-var _ transport.Transport = (*Transport)(nil)
+var (
+	_ transport.Transport   = (*Transport)(nil)
+	_ transport.Multiplexer = (*Transport)(nil)
+)
 
 // NewTransport returns a tcp transport. It has the signature of transport.Factory.
 func NewTransport(opts ...transport.Option) transport.Transport { return New(opts...) }
 
 // New returns a tcp transport.
-func New(opts ...transport.Option) *Transport { return &Transport{opts: transport.NewOptions(opts...)} }
+func New(opts ...transport.Option) *Transport {
+	o := transport.NewOptions(opts...)
+	n := o.Connections
+	if n <= 0 {
+		n = 2
+	}
+	return &Transport{opts: o, conns: n, peers: map[string]*peer{}}
+}
 
 // String implements transport.Transport.
 func (t *Transport) String() string { return "tcp" }
 
 // Dial implements transport.Transport.
 func (t *Transport) Dial(ctx context.Context, addr string) (transport.Socket, error) {
+	c, err := t.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newSocket(c, bufio.NewReaderSize(c, 32<<10), t.opts.MaxFrameSize), nil
+}
+
+// dial connects, with the TLS handshake when configured.
+func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if _, ok := ctx.Deadline(); !ok && t.opts.DialTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.opts.DialTimeout)
@@ -64,7 +112,8 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Socket, er
 	if err != nil {
 		return nil, fmt.Errorf("tcp: dial %s: %w", addr, err)
 	}
-	return newSocket(c, t.opts.MaxFrameSize), nil
+	setNoDelay(c)
+	return c, nil
 }
 
 // Listen implements transport.Transport.
@@ -73,7 +122,8 @@ func (t *Transport) Listen(addr string) (transport.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp: listen %s: %w", addr, err)
 	}
-	return &listener{l: l, max: t.opts.MaxFrameSize, tls: t.opts.ServerTLS, handshakeTimeout: t.opts.DialTimeout}, nil
+	return &listener{l: l, max: t.opts.MaxFrameSize, tls: t.opts.ServerTLS, handshakeTimeout: t.opts.DialTimeout,
+		pending: map[net.Conn]struct{}{}, shared: map[*muxConn]struct{}{}}, nil
 }
 
 type listener struct {
@@ -81,10 +131,98 @@ type listener struct {
 	max              int
 	tls              *tls.Config
 	handshakeTimeout time.Duration
+
+	mu      sync.Mutex
+	closed  bool
+	pending map[net.Conn]struct{} // connections not yet handed over: format unknown
+	shared  map[*muxConn]struct{} // multiplexed connections
 }
 
 func (l *listener) Addr() string { return l.l.Addr().String() }
-func (l *listener) Close() error { return l.l.Close() }
+
+// Close stops accepting: connections whose format is still unknown are closed, shared ones go
+// away (they close after their last stream).
+func (l *listener) Close() error {
+	err := l.l.Close()
+	l.mu.Lock()
+	l.closed = true
+	pending, shared := l.pending, l.shared
+	l.pending, l.shared = map[net.Conn]struct{}{}, map[*muxConn]struct{}{}
+	l.mu.Unlock()
+	for c := range pending {
+		c.Close()
+	}
+	for mc := range shared {
+		mc.goAway()
+	}
+	return err
+}
+
+// track adds c to the pending connections, or reports false when the listener is closed.
+func (l *listener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.pending[c] = struct{}{}
+	return true
+}
+
+// serve tells the connection's format from its first four bytes and serves it.
+func (l *listener) serve(c net.Conn, fn func(transport.Socket)) {
+	if !l.track(c) {
+		c.Close()
+		return
+	}
+	setNoDelay(c)
+	r := bufio.NewReaderSize(c, 32<<10)
+	first, err := r.Peek(4)
+	l.mu.Lock()
+	_, ok := l.pending[c]
+	delete(l.pending, c)
+	closed := l.closed
+	l.mu.Unlock()
+	if err != nil || !ok {
+		c.Close()
+		return
+	}
+	if string(first) != string(muxPreface[:4]) {
+		fn(newSocket(c, r, l.max))
+		return
+	}
+	var pre [8]byte
+	if _, err := io.ReadFull(r, pre[:]); err != nil || string(pre[:]) != string(muxPreface) {
+		slog.Warn("tcp: unknown connection preface", "remote", c.RemoteAddr().String(), "preface", fmt.Sprintf("%q", pre[:]))
+		c.Close()
+		return
+	}
+	if closed {
+		c.Close()
+		return
+	}
+	mc := newMuxConn(c, r, l.max, true)
+	mc.accept = fn
+	mc.onDead = func(mc *muxConn) {
+		l.mu.Lock()
+		delete(l.shared, mc)
+		l.mu.Unlock()
+	}
+	if _, err := c.Write(muxPreface); err != nil {
+		c.Close()
+		return
+	}
+	l.mu.Lock()
+	closed = l.closed
+	if !closed {
+		l.shared[mc] = struct{}{}
+	}
+	l.mu.Unlock()
+	mc.start()
+	if closed {
+		mc.goAway()
+	}
+}
 
 func (l *listener) Accept(fn func(transport.Socket)) error {
 	var delay time.Duration
@@ -101,7 +239,7 @@ func (l *listener) Accept(fn func(transport.Socket)) error {
 		}
 		delay = 0
 		if l.tls == nil {
-			go fn(newSocket(c, l.max))
+			go l.serve(c, fn)
 			continue
 		}
 		go func() {
@@ -113,7 +251,7 @@ func (l *listener) Accept(fn func(transport.Socket)) error {
 				c.Close()
 				return
 			}
-			fn(newSocket(tc, l.max))
+			l.serve(tc, fn)
 		}()
 	}
 }
@@ -133,7 +271,7 @@ type socket struct {
 	closeErr  error
 }
 
-func newSocket(c net.Conn, max int) *socket {
+func setNoDelay(c net.Conn) {
 	raw := c
 	if tc, ok := c.(*tls.Conn); ok {
 		raw = tc.NetConn()
@@ -141,7 +279,10 @@ func newSocket(c net.Conn, max int) *socket {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &socket{c: c, max: max, r: bufio.NewReaderSize(c, 32<<10), w: bufio.NewWriterSize(c, 32<<10)}
+}
+
+func newSocket(c net.Conn, r *bufio.Reader, max int) *socket {
+	return &socket{c: c, max: max, r: r, w: bufio.NewWriterSize(c, 32<<10)}
 }
 
 func (s *socket) Local() string  { return s.c.LocalAddr().String() }
@@ -155,15 +296,7 @@ func (s *socket) Close() error {
 func (s *socket) Send(m *transport.Message) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	b := s.buf[:0]
-	b = append(b, 0, 0, 0, 0)
-	b = binary.AppendUvarint(b, uint64(len(m.Header)))
-	for k, v := range m.Header {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
-	}
+	b := appendHeaders(append(s.buf[:0], 0, 0, 0, 0), m)
 	n := len(b) - 4 + len(m.Body)
 	if n > s.max {
 		return fmt.Errorf("%w: %d bytes, max %d", transport.ErrFrameTooLarge, n, s.max)
@@ -202,6 +335,23 @@ func (s *socket) Recv(m *transport.Message) error {
 	return decode(frame, m)
 }
 
+// appendHeaders appends a plain frame's header count and headers.
+func appendHeaders(b []byte, m *transport.Message) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m.Header)))
+	for k, v := range m.Header {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// appendMessage appends a plain frame's payload: headers and body.
+func appendMessage(b []byte, m *transport.Message) []byte {
+	return append(appendHeaders(b, m), m.Body...)
+}
+
 func decode(frame []byte, m *transport.Message) error {
 	count, k := binary.Uvarint(frame)
 	if k <= 0 || count > uint64(len(frame)) {
@@ -233,10 +383,12 @@ func decode(frame []byte, m *transport.Message) error {
 	return nil
 }
 
+func (s *socket) fail(err error) error { return fail(s.c, err) }
+
 // fail maps a closed connection to transport.ErrClosed, keeping the cause.
-func (s *socket) fail(err error) error {
-	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+func fail(c net.Conn, err error) error {
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err) {
 		return fmt.Errorf("%w: %w", transport.ErrClosed, err)
 	}
-	return fmt.Errorf("tcp: %s: %w", s.Remote(), err)
+	return fmt.Errorf("tcp: %s: %w", c.RemoteAddr(), err)
 }
