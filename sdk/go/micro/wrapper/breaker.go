@@ -3,6 +3,7 @@ package wrapper
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/configd/configd/sdk/go/micro/client"
@@ -59,11 +60,17 @@ func OnBreakerChange(f func(service, endpoint string, from, to BreakerState)) Br
 // Breaker keeps one circuit per service+endpoint.
 type Breaker struct {
 	opts     BreakerOptions
-	mu       sync.Mutex
-	circuits map[[2]string]*circuit
+	circuits *endpointCache[*circuit]
 }
 
+// circuit is the state of one service+endpoint. Its fields are guarded by mu; closed mirrors
+// "state Closed, no failure counted, no probe running", the state of a healthy endpoint, so
+// that its calls take no lock: a closed circuit admits a call, and a success leaves it as is.
 type circuit struct {
+	service, endpoint string
+	closed            atomic.Bool
+
+	mu       sync.Mutex
 	state    BreakerState
 	failures int
 	openedAt time.Time
@@ -82,17 +89,21 @@ func NewBreaker(opts ...BreakerOption) *Breaker {
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Breaker{opts: o, circuits: map[[2]string]*circuit{}}
+	return &Breaker{opts: o, circuits: newEndpointCache(true, func(service, endpoint string) *circuit {
+		c := &circuit{service: service, endpoint: endpoint, state: Closed}
+		c.closed.Store(true)
+		return c
+	})}
 }
 
 // State returns the state of the circuit of service+endpoint.
 func (b *Breaker) State(service, endpoint string) BreakerState {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.circuits[[2]string{service, endpoint}]
-	if c == nil {
+	c, ok := b.circuits.lookup(service, endpoint)
+	if !ok {
 		return Closed
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.state == Open && !b.opts.Now().Before(c.openedAt.Add(b.opts.OpenFor)) {
 		return HalfOpen
 	}
@@ -103,44 +114,45 @@ func (b *Breaker) State(service, endpoint string) BreakerState {
 func (b *Breaker) Wrapper() client.CallWrapper {
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, req *client.Request, rsp any) error {
-			key := [2]string{req.Service, req.Endpoint}
-			probe, err := b.admit(key)
+			c := b.circuits.get(req.Service, req.Endpoint)
+			probe, err := b.admit(c)
 			if err != nil {
 				return err
 			}
 			err = next(ctx, req, rsp)
-			b.record(key, probe, err != nil && b.opts.IsFailure(err))
+			b.record(c, probe, err != nil && b.opts.IsFailure(err))
 			return err
 		}
 	}
 }
 
-func (b *Breaker) admit(key [2]string) (probe bool, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.circuits[key]
-	if c == nil {
-		c = &circuit{state: Closed}
-		b.circuits[key] = c
+func (b *Breaker) admit(c *circuit) (probe bool, err error) {
+	if c.closed.Load() {
+		return false, nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.state == Open && !b.opts.Now().Before(c.openedAt.Add(b.opts.OpenFor)) {
-		b.setLocked(key, c, HalfOpen)
+		b.setLocked(c, HalfOpen)
 	}
 	switch {
 	case c.state == Closed:
 		return false, nil
 	case c.state == HalfOpen && c.probing < b.opts.Probes:
 		c.probing++
+		c.closed.Store(false)
 		return true, nil
 	}
 	return false, &status.Error{Code: status.Unavailable, Message: "circuit breaker " + string(c.state),
-		Service: key[0], Endpoint: key[1]}
+		Service: c.service, Endpoint: c.endpoint}
 }
 
-func (b *Breaker) record(key [2]string, probe, failed bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.circuits[key]
+func (b *Breaker) record(c *circuit, probe, failed bool) {
+	if !probe && !failed && c.closed.Load() {
+		return // a success on a healthy circuit changes nothing
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if probe {
 		c.probing--
 	}
@@ -148,27 +160,28 @@ func (b *Breaker) record(key [2]string, probe, failed bool) {
 	case !failed && (probe || c.state == Closed):
 		c.failures = 0
 		if c.state != Closed {
-			b.setLocked(key, c, Closed)
+			b.setLocked(c, Closed)
 		}
 	case failed && probe:
 		c.openedAt = b.opts.Now()
-		b.setLocked(key, c, Open)
+		b.setLocked(c, Open)
 	case failed && c.state == Closed:
 		c.failures++
 		if c.failures >= b.opts.Failures {
 			c.openedAt = b.opts.Now()
-			b.setLocked(key, c, Open)
+			b.setLocked(c, Open)
 		}
 	}
+	c.closed.Store(c.state == Closed && c.failures == 0 && c.probing == 0)
 }
 
-func (b *Breaker) setLocked(key [2]string, c *circuit, to BreakerState) {
+func (b *Breaker) setLocked(c *circuit, to BreakerState) {
 	from := c.state
 	c.state = to
 	if to == Closed {
 		c.failures = 0
 	}
 	if b.opts.OnChange != nil && from != to {
-		b.opts.OnChange(key[0], key[1], from, to)
+		b.opts.OnChange(c.service, c.endpoint, from, to)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,41 @@ type Metrics struct {
 	serverRequests *prometheus.CounterVec
 	serverDuration *prometheus.HistogramVec
 	serverPanics   *prometheus.CounterVec
+
+	// The series of each service+endpoint, resolved once (WithLabelValues hashes the label
+	// values and takes a lock on every use).
+	clientSeries, serverSeries *endpointCache[*endpointSeries]
+}
+
+// endpointSeries holds the series of one service+endpoint on one side: its latency histogram
+// and its "ok" counter, which is resolved on the first success (resolving creates the series,
+// and a series that was never counted is not exported).
+type endpointSeries struct {
+	duration prometheus.Observer
+	ok       atomic.Pointer[prometheus.Counter]
+	requests *prometheus.CounterVec
+	labels   [2]string
+}
+
+func newEndpointSeries(duration *prometheus.HistogramVec, requests *prometheus.CounterVec) func(service, endpoint string) *endpointSeries {
+	return func(service, endpoint string) *endpointSeries {
+		return &endpointSeries{duration: duration.WithLabelValues(service, endpoint), requests: requests, labels: [2]string{service, endpoint}}
+	}
+}
+
+// count counts a call with outcome err.
+func (s *endpointSeries) count(err error) {
+	if err != nil {
+		s.requests.WithLabelValues(s.labels[0], s.labels[1], code(err)).Inc()
+		return
+	}
+	c := s.ok.Load()
+	if c == nil {
+		ok := s.requests.WithLabelValues(s.labels[0], s.labels[1], "ok")
+		c = &ok
+		s.ok.Store(c) // a racing store stores the same counter
+	}
+	(*c).Inc()
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -50,6 +86,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "micro_server_panics_total", Help: "Handlers that panicked.",
 		}, labels),
 	}
+	m.clientSeries = newEndpointCache(false, newEndpointSeries(m.clientDuration, m.clientRequests))
+	m.serverSeries = newEndpointCache(false, newEndpointSeries(m.serverDuration, m.serverRequests))
 	for _, c := range []prometheus.Collector{m.clientRequests, m.clientDuration, m.serverRequests, m.serverDuration, m.serverPanics} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -71,8 +109,9 @@ func (m *Metrics) CallWrapper() client.CallWrapper {
 		return func(ctx context.Context, req *client.Request, rsp any) error {
 			start := time.Now()
 			err := next(ctx, req, rsp)
-			m.clientDuration.WithLabelValues(req.Service, req.Endpoint).Observe(time.Since(start).Seconds())
-			m.clientRequests.WithLabelValues(req.Service, req.Endpoint, code(err)).Inc()
+			s := m.clientSeries.get(req.Service, req.Endpoint)
+			s.duration.Observe(time.Since(start).Seconds())
+			s.count(err)
 			return err
 		}
 	}
@@ -84,9 +123,10 @@ func (m *Metrics) HandlerWrapper() server.HandlerWrapper {
 		return func(ctx context.Context, req *server.Request, rsp any) error {
 			start := time.Now()
 			err := next(ctx, req, rsp)
-			m.serverDuration.WithLabelValues(req.Service, req.Endpoint).Observe(time.Since(start).Seconds())
-			m.serverRequests.WithLabelValues(req.Service, req.Endpoint, code(err)).Inc()
-			if errors.Is(err, server.ErrPanic) {
+			s := m.serverSeries.get(req.Service, req.Endpoint)
+			s.duration.Observe(time.Since(start).Seconds())
+			s.count(err)
+			if err != nil && errors.Is(err, server.ErrPanic) {
 				m.serverPanics.WithLabelValues(req.Service, req.Endpoint).Inc()
 			}
 			return err

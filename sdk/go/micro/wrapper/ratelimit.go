@@ -3,6 +3,7 @@ package wrapper
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // limited as a whole, which is the usual surprise; give each its own Limiter otherwise).
 type Limiter struct {
 	rate, burst float64
+	unlimited   bool // rate is +Inf: every call passes, without taking the lock
 
 	mu     sync.Mutex
 	tokens float64
@@ -23,12 +25,13 @@ type Limiter struct {
 	now    func() time.Time
 }
 
-// NewLimiter returns a full bucket. rate must be > 0 and burst >= 1.
+// NewLimiter returns a full bucket. rate must be > 0 and burst >= 1; a rate of math.Inf(1)
+// is no limit at all (every call passes at no cost).
 func NewLimiter(rate float64, burst int) (*Limiter, error) {
-	if rate <= 0 || burst < 1 {
+	if !(rate > 0) || burst < 1 {
 		return nil, fmt.Errorf("wrapper: rate limit needs rate > 0 and burst >= 1, got %v and %d", rate, burst)
 	}
-	l := &Limiter{rate: rate, burst: float64(burst), tokens: float64(burst), now: time.Now}
+	l := &Limiter{rate: rate, burst: float64(burst), unlimited: math.IsInf(rate, 1), tokens: float64(burst), now: time.Now}
 	l.last = l.now()
 	return l, nil
 }
@@ -44,6 +47,9 @@ func (l *Limiter) WithClock(now func() time.Time) *Limiter {
 // take takes a token. Fail-fast (wait false) reports false when none is left; waiting reserves
 // one and returns how long to wait for it, unless that is past ctx's deadline.
 func (l *Limiter) take(ctx context.Context, wait bool) (time.Duration, bool) {
+	if l.unlimited {
+		return 0, true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()

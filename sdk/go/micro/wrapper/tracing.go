@@ -2,9 +2,12 @@ package wrapper
 
 import (
 	"context"
+	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -50,6 +53,10 @@ func WithPropagator(p propagation.TextMapPropagator) TracingOption {
 type Tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// defaultProp: prop is the default W3C trace context + baggage, which injects nothing for
+	// an invalid span context without baggage.
+	defaultProp bool
+	endpoints   *endpointCache[*spanEndpoint]
 }
 
 // NewTracing returns a Tracing.
@@ -61,22 +68,59 @@ func NewTracing(opts ...TracingOption) *Tracing {
 	if o.TracerProvider == nil {
 		o.TracerProvider = otel.GetTracerProvider()
 	}
-	if o.Propagator == nil {
-		o.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	t := &Tracing{prop: o.Propagator}
+	if t.prop == nil {
+		t.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		t.defaultProp = true
 	}
-	return &Tracing{tracer: o.TracerProvider.Tracer(TracerName), prop: o.Propagator}
+	t.tracer = o.TracerProvider.Tracer(TracerName)
+	t.endpoints = newEndpointCache(false, newSpanEndpoint)
+	return t
 }
 
-func spanAttrs(service, endpoint string) []attribute.KeyValue {
-	return []attribute.KeyValue{
-		attribute.String("rpc.system", "micro"),
-		attribute.String("rpc.service", service),
-		attribute.String("rpc.method", endpoint),
+// cachedAttempts is how many client attempts have their span start options built in advance.
+const cachedAttempts = 4
+
+// spanEndpoint is what the spans of one service+endpoint share, built once: the name
+// "service/endpoint" and the span start options (kind and attributes). The attribute slices
+// are never changed after they are built: the SDK copies them into each span.
+type spanEndpoint struct {
+	name       string
+	attrs      []attribute.KeyValue // rpc.system, rpc.service, rpc.method
+	serverOpts []trace.SpanStartOption
+	clientOpts [cachedAttempts][]trace.SpanStartOption // attempt 1 to cachedAttempts
+}
+
+func newSpanEndpoint(service, endpoint string) *spanEndpoint {
+	e := &spanEndpoint{
+		name: service + "/" + endpoint,
+		attrs: []attribute.KeyValue{
+			attribute.String("rpc.system", "micro"),
+			attribute.String("rpc.service", service),
+			attribute.String("rpc.method", endpoint),
+		},
 	}
+	e.serverOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(e.attrs...)}
+	for i := range e.clientOpts {
+		e.clientOpts[i] = e.clientStartOptions(i + 1)
+	}
+	return e
+}
+
+func (e *spanEndpoint) clientStartOptions(attempt int) []trace.SpanStartOption {
+	attrs := append(e.attrs[:len(e.attrs):len(e.attrs)], attribute.Int("micro.attempt", attempt))
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
+}
+
+func (e *spanEndpoint) clientOptions(attempt int) []trace.SpanStartOption {
+	if attempt >= 1 && attempt <= cachedAttempts {
+		return e.clientOpts[attempt-1]
+	}
+	return e.clientStartOptions(attempt)
 }
 
 func endSpan(span trace.Span, err error) {
-	if err != nil {
+	if err != nil && span.IsRecording() {
 		span.RecordError(err)
 		span.SetStatus(otelcodes.Error, err.Error())
 		span.SetAttributes(attribute.Int("micro.status_code", int(status.CodeOf(err))))
@@ -89,13 +133,21 @@ func endSpan(span trace.Span, err error) {
 func (t *Tracing) CallWrapper() client.CallWrapper {
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, req *client.Request, rsp any) (err error) {
-			ctx, span := t.tracer.Start(ctx, req.Service+"/"+req.Endpoint,
-				trace.WithSpanKind(trace.SpanKindClient),
-				trace.WithAttributes(append(spanAttrs(req.Service, req.Endpoint), attribute.Int("micro.attempt", req.Attempt))...))
+			e := t.endpoints.get(req.Service, req.Endpoint)
+			ctx, span := t.tracer.Start(ctx, e.name, e.clientOptions(req.Attempt)...)
 			defer func() { endSpan(span, err) }()
+			if t.defaultProp && !span.SpanContext().IsValid() && baggage.FromContext(ctx).Len() == 0 {
+				return next(ctx, req, rsp) // nothing to send along (a no-op tracer provider)
+			}
 			md, _ := metadata.FromContext(ctx) // a copy: the caller's metadata is not changed
 			if md == nil {
-				md = metadata.Metadata{}
+				// No metadata yet: inject into a scratch map, which NewContext copies.
+				scratch := scratchMetadata.Get().(metadata.Metadata)
+				t.prop.Inject(ctx, propagation.MapCarrier(scratch))
+				callCtx := metadata.NewContext(ctx, scratch)
+				clear(scratch)
+				scratchMetadata.Put(scratch)
+				return next(callCtx, req, rsp)
 			}
 			t.prop.Inject(ctx, propagation.MapCarrier(md))
 			return next(metadata.NewContext(ctx, md), req, rsp)
@@ -103,16 +155,52 @@ func (t *Tracing) CallWrapper() client.CallWrapper {
 	}
 }
 
+// scratchMetadata holds empty maps for CallWrapper to inject a span context into when the
+// call has no metadata of its own.
+var scratchMetadata = sync.Pool{New: func() any { return make(metadata.Metadata, 2) }}
+
+// headerCarrier reads the metadata of a call from its wire headers (metadata.HeaderPrefix +
+// key), which is where the server takes the handler's context metadata from, without copying
+// them into a map first.
+type headerCarrier map[string]string
+
+func (h headerCarrier) Get(key string) string {
+	switch key { // the keys of the default propagators, without building the header name
+	case "traceparent":
+		return h[metadata.HeaderPrefix+"traceparent"]
+	case "tracestate":
+		return h[metadata.HeaderPrefix+"tracestate"]
+	case "baggage":
+		return h[metadata.HeaderPrefix+"baggage"]
+	}
+	return h[metadata.HeaderPrefix+key]
+}
+
+func (h headerCarrier) Set(key, value string) { h[metadata.HeaderPrefix+key] = value }
+
+func (h headerCarrier) Keys() []string {
+	var keys []string
+	for k := range h {
+		if key, ok := strings.CutPrefix(k, metadata.HeaderPrefix); ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
 // HandlerWrapper starts a server span per handled call, a child of the caller's span when the
-// call carries one.
+// call carries one. The span context is read from the call's metadata: its wire headers
+// (Md-traceparent, ...) when the request has them, else the metadata in ctx.
 func (t *Tracing) HandlerWrapper() server.HandlerWrapper {
 	return func(next server.HandlerFunc) server.HandlerFunc {
 		return func(ctx context.Context, req *server.Request, rsp any) (err error) {
-			if md, ok := metadata.FromContext(ctx); ok {
+			if req.Header != nil {
+				ctx = t.prop.Extract(ctx, headerCarrier(req.Header))
+			} else if md, ok := metadata.FromContext(ctx); ok {
 				ctx = t.prop.Extract(ctx, propagation.MapCarrier(md))
 			}
-			ctx, span := t.tracer.Start(ctx, req.Service+"/"+req.Endpoint,
-				trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(spanAttrs(req.Service, req.Endpoint)...))
+			e := t.endpoints.get(req.Service, req.Endpoint)
+			ctx, span := t.tracer.Start(ctx, e.name, e.serverOpts...)
 			defer func() { endSpan(span, err) }()
 			return next(ctx, req, rsp)
 		}

@@ -1,0 +1,135 @@
+package wrapper_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/configd/configd/sdk/go/micro/client"
+	"github.com/configd/configd/sdk/go/micro/metadata"
+	"github.com/configd/configd/sdk/go/micro/server"
+	"github.com/configd/configd/sdk/go/micro/wrapper"
+)
+
+// The benchmarks run a call through a client wrapper chain and a server wrapper chain joined by
+// a fake transport that does what client and server do with metadata: the client's context
+// metadata goes into Md- headers, the server builds the handler's context metadata from them.
+// BenchmarkNoWrappers is that fake transport alone: a wrapper's cost is the difference.
+
+// countingProcessor records nothing but counts ended spans: the SDK still samples, records and
+// ends every span, as in bench/cmd/rpc.
+type countingProcessor struct{ ended *atomic.Int64 }
+
+func (countingProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (p countingProcessor) OnEnd(sdktrace.ReadOnlySpan)                   { p.ended.Add(1) }
+func (countingProcessor) Shutdown(context.Context) error                  { return nil }
+func (countingProcessor) ForceFlush(context.Context) error                { return nil }
+
+func benchTracing(b *testing.B) (*wrapper.Tracing, *atomic.Int64) {
+	var ended atomic.Int64
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(countingProcessor{&ended}), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	b.Cleanup(func() { tp.Shutdown(context.Background()) })
+	return wrapper.NewTracing(wrapper.WithTracerProvider(tp)), &ended
+}
+
+func benchChain(cw []client.CallWrapper, sw []server.HandlerWrapper) client.CallFunc {
+	var handler server.HandlerFunc = func(ctx context.Context, req *server.Request, rsp any) error {
+		*rsp.(*Rsp) = Rsp{Node: "bench"}
+		return nil
+	}
+	for i := len(sw) - 1; i >= 0; i-- {
+		handler = sw[i](handler)
+	}
+	var call client.CallFunc = func(ctx context.Context, req *client.Request, rsp any) error {
+		h := map[string]string{"Micro-Service": req.Service, "Micro-Endpoint": req.Endpoint}
+		if md, ok := metadata.FromContext(ctx); ok {
+			metadata.ToHeader(md, h)
+		}
+		sctx := metadata.NewContext(context.Background(), metadata.FromHeader(h))
+		return handler(sctx, &server.Request{Service: req.Service, Endpoint: req.Endpoint, Header: h, Body: req.Body}, rsp)
+	}
+	for i := len(cw) - 1; i >= 0; i-- {
+		call = cw[i](call)
+	}
+	return call
+}
+
+func runChain(b *testing.B, call client.CallFunc) {
+	b.ReportAllocs()
+	ctx := context.Background()
+	body := &Req{Name: "x"}
+	for b.Loop() {
+		req := &client.Request{Service: "echo", Endpoint: "Echo.Say", Body: body, Attempt: 1}
+		var rsp Rsp
+		if err := call(ctx, req, &rsp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNoWrappers(b *testing.B) {
+	runChain(b, benchChain(nil, nil))
+}
+
+func BenchmarkTracingCall(b *testing.B) {
+	tr, ended := benchTracing(b)
+	runChain(b, benchChain([]client.CallWrapper{tr.CallWrapper()}, []server.HandlerWrapper{tr.HandlerWrapper()}))
+	if ended.Load() == 0 {
+		b.Fatal("no span ended")
+	}
+}
+
+func BenchmarkMetricsCall(b *testing.B) {
+	m, err := wrapper.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	runChain(b, benchChain([]client.CallWrapper{m.CallWrapper()}, []server.HandlerWrapper{m.HandlerWrapper()}))
+}
+
+func BenchmarkBreakerAndLimiterCall(b *testing.B) {
+	cl, _ := wrapper.NewLimiter(1e9, 1<<20)
+	sl, _ := wrapper.NewLimiter(1e9, 1<<20)
+	runChain(b, benchChain([]client.CallWrapper{cl.CallWrapper(false), wrapper.NewBreaker().Wrapper()},
+		[]server.HandlerWrapper{sl.HandlerWrapper(false)}))
+}
+
+// allWrappers is bench/cmd/rpc's "micro tcp + wrappers": client metrics → rate limit → breaker
+// → tracing, server metrics → rate limit → tracing, the limits a billion calls a second.
+func allWrappers(b *testing.B) client.CallFunc {
+	m, err := wrapper.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, _ := benchTracing(b)
+	cl, _ := wrapper.NewLimiter(1e9, 1<<20)
+	sl, _ := wrapper.NewLimiter(1e9, 1<<20)
+	return benchChain(
+		[]client.CallWrapper{m.CallWrapper(), cl.CallWrapper(false), wrapper.NewBreaker().Wrapper(), tr.CallWrapper()},
+		[]server.HandlerWrapper{m.HandlerWrapper(), sl.HandlerWrapper(false), tr.HandlerWrapper()})
+}
+
+func BenchmarkAllWrappers(b *testing.B) {
+	runChain(b, allWrappers(b))
+}
+
+// BenchmarkAllWrappersParallel is BenchmarkAllWrappers from GOMAXPROCS goroutines at once: the
+// shared state (breaker circuits, limiter buckets, caches) under contention.
+func BenchmarkAllWrappersParallel(b *testing.B) {
+	call := allWrappers(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		body := &Req{Name: "x"}
+		for pb.Next() {
+			req := &client.Request{Service: "echo", Endpoint: "Echo.Say", Body: body, Attempt: 1}
+			var rsp Rsp
+			if err := call(ctx, req, &rsp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
