@@ -2,6 +2,8 @@ package wrapper_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/metadata"
 	"github.com/configd/configd/sdk/go/micro/server"
+	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 	"github.com/configd/configd/sdk/go/micro/wrapper"
 )
 
@@ -133,3 +136,54 @@ func BenchmarkAllWrappersParallel(b *testing.B) {
 		}
 	})
 }
+
+// benchTCP calls an echo server over a real tcp transport from 50 goroutines (on 2 CPUs), with
+// the wrappers of allWrappers or none: the wrappers' share of a whole call.
+func benchTCP(b *testing.B, wrapped bool) {
+	tcpt := tcp.New()
+	var sopts []server.Option
+	var copts []client.Option
+	if wrapped {
+		m, err := wrapper.NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			b.Fatal(err)
+		}
+		tr, _ := benchTracing(b)
+		cl, _ := wrapper.NewLimiter(1e9, 1<<20)
+		sl, _ := wrapper.NewLimiter(1e9, 1<<20)
+		copts = append(copts, client.Wrap(m.CallWrapper(), cl.CallWrapper(false), wrapper.NewBreaker().Wrapper(), tr.CallWrapper()))
+		sopts = append(sopts, server.WrapHandler(m.HandlerWrapper(), sl.HandlerWrapper(false), tr.HandlerWrapper()))
+	}
+	srv, err := server.New(append([]server.Option{server.Name("greeter"), server.Transport(tcpt), server.GracePeriod(0),
+		server.Logger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, sopts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Handle(&Node{id: "n", mode: "ok"}, server.HandlerName("Greeter")); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	c, err := client.New(append([]client.Option{client.Transport(tcpt), client.PoolSize(64),
+		client.Logger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, copts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	addr := srv.Addr()
+	b.ReportAllocs()
+	b.SetParallelism(25)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			var rsp Rsp
+			if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(addr)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkTCPCall(b *testing.B)            { benchTCP(b, false) }
+func BenchmarkTCPCallAllWrappers(b *testing.B) { benchTCP(b, true) }
