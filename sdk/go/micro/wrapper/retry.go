@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -66,7 +67,10 @@ func Retry(opts ...RetryOption) client.CallWrapper {
 			for attempt := 1; ; attempt++ {
 				req.Attempt = attempt
 				err := o.attempt(ctx, next, req, rsp)
-				if err == nil || attempt >= o.MaxAttempts || ctx.Err() != nil || !o.Retryable(err) {
+				if ctx.Err() != nil {
+					return timedOut(ctx, req, attempt, err)
+				}
+				if err == nil || attempt >= o.MaxAttempts || !o.Retryable(err) {
 					return err
 				}
 				if !o.Budget.withdraw() {
@@ -79,11 +83,22 @@ func Retry(opts ...RetryOption) client.CallWrapper {
 				case <-t.C:
 				case <-ctx.Done():
 					t.Stop()
-					return err
+					return timedOut(ctx, req, attempt, err)
 				}
 			}
 		}
 	}
+}
+
+// timedOut is the error of a call whose request deadline passed during its
+// attempts: a Timeout, whatever the last attempt failed with (its dial may
+// time out a moment before the deadline does).
+func timedOut(ctx context.Context, req *client.Request, attempts int, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) || status.CodeOf(err) == status.Timeout {
+		return err
+	}
+	return &status.Error{Code: status.Timeout, Message: fmt.Sprintf("call timed out after %d attempts: %v", attempts, err),
+		Service: req.Service, Endpoint: req.Endpoint}
 }
 
 func (o *RetryOptions) attempt(ctx context.Context, next client.CallFunc, req *client.Request, rsp any) error {
