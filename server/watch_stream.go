@@ -281,10 +281,11 @@ func scopeKey(f watcher.Filter) string {
 
 // frameCache encodes a revision's CHANGES message once per scope, however
 // many watchers of that scope it goes to: 10,000 watchers of one key cost
-// one encoding, not 10,000.
+// one encoding, not 10,000. Its hits take no lock: ten thousand senders
+// start at once on a commit, and a mutex would queue them up.
 type frameCache struct {
-	mu     sync.Mutex
-	frames map[string]cachedFrame // by scope: the newest revision's frame
+	frames sync.Map     // scope → *cachedFrame, the newest revision's frame
+	n      atomic.Int64 // entries, about
 }
 
 type cachedFrame struct {
@@ -297,20 +298,20 @@ const maxCachedScopes = 4096
 
 // append appends the frame of b (a KindChanges batch) for scope to buf.
 func (c *frameCache) append(buf []byte, scope string, b watcher.Batch) []byte {
-	c.mu.Lock()
-	f, ok := c.frames[scope]
-	c.mu.Unlock()
-	if ok && f.rev == b.Rev {
-		return append(buf, f.frame...)
+	if v, ok := c.frames.Load(scope); ok {
+		if f := v.(*cachedFrame); f.rev == b.Rev {
+			return append(buf, f.frame...)
+		}
 	}
 	frame := appendFrame(nil, pbBatch(0, b))
-	c.mu.Lock()
-	if c.frames == nil || len(c.frames) >= maxCachedScopes {
-		c.frames = map[string]cachedFrame{}
+	if c.n.Load() >= maxCachedScopes {
+		c.frames.Clear()
+		c.n.Store(0)
 	}
-	if cur, ok := c.frames[scope]; !ok || cur.rev < b.Rev {
-		c.frames[scope] = cachedFrame{rev: b.Rev, frame: frame}
+	// Two senders of different revisions may race here: the loser's
+	// frame is only a miss later.
+	if _, loaded := c.frames.Swap(scope, &cachedFrame{rev: b.Rev, frame: frame}); !loaded {
+		c.n.Add(1)
 	}
-	c.mu.Unlock()
 	return append(buf, frame...)
 }
