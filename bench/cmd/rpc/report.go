@@ -236,7 +236,7 @@ func (r *report) method() string {
 		"the handler answers with the request's fields. Each caller calls in a closed loop, each call cut at %v (a failed call is counted, not timed). "+
 		"Each case (peer × callers) runs %v after %v of warm-up; the cases run interleaved in %d rounds (the order of the peers rotating each round), "+
 		"and each figure is the median of the rounds. Ratios are peer ÷ grpc-go of the medians: above 1 is better for calls/s, worse for p99.\n\n"+
-		"- **micro tcp**: `sdk/go/micro` server and client, tcp transport (one call in flight per connection, up to %d pooled connections), protobuf codec.\n"+
+		"- **micro tcp**: `sdk/go/micro` server and client, tcp transport (calls multiplexed over two shared connections per address, frames of concurrent calls coalesced into one `write`; up to %d pooled sockets), protobuf codec.\n"+
 		"- **micro grpc**: the same on the grpc transport (one HTTP/2 connection, a stream per pooled socket).\n"+
 		"- **micro tcp + wrappers**: micro tcp with every built-in wrapper: client metrics → rate limit → breaker → tracing, server metrics → rate limit → tracing; "+
 		"Prometheus collectors on their own registry; tracing on an OpenTelemetry SDK `TracerProvider` (always sample) with a span processor that drops the spans "+
