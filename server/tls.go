@@ -3,14 +3,12 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"io/fs"
 	"net"
-	"os"
 
 	"google.golang.org/grpc/credentials"
+
+	"github.com/configd/configd/internal/pemfile"
 )
 
 // ALPN protocol names.
@@ -30,17 +28,9 @@ func serverTLS(cfg Config) (*tls.Config, error) {
 	if !cfg.TLSOn() {
 		return nil, nil
 	}
-	certPEM, err := readTLSFile("TLS certificate", cfg.TLSCert)
+	cert, err := pemfile.KeyPair("TLS certificate", cfg.TLSCert, "TLS key", cfg.TLSKey)
 	if err != nil {
 		return nil, err
-	}
-	keyPEM, err := readTLSFile("TLS key", cfg.TLSKey)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
 	}
 	tc := &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -48,30 +38,14 @@ func serverTLS(cfg Config) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 	}
 	if cfg.TLSClientCA != "" {
-		caPEM, err := readTLSFile("TLS client CA", cfg.TLSClientCA)
+		pool, err := pemfile.CertPool("TLS client CA", cfg.TLSClientCA)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, fmt.Errorf("TLS client CA file %s: no PEM certificate in it", cfg.TLSClientCA)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return tc, nil
-}
-
-func readTLSFile(what, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s file %s: %w", what, path, err)
-	}
-	return b, nil
 }
 
 // handshakenTLS are the gRPC server's transport credentials when configd

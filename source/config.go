@@ -2,12 +2,11 @@ package source
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
+	"github.com/configd/configd/internal/pemfile"
 	"github.com/configd/configd/keyspace"
 )
 
@@ -157,20 +156,16 @@ func (t *TLSConfig) ClientTLS() (*tls.Config, error) {
 		MinVersion:         tls.VersionTLS12,
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := pemfile.CertPool("tls: ca_file", t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: ca_file %s: no PEM certificate in it", t.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		cert, err := pemfile.KeyPair("tls: cert_file", t.CertFile, "tls: key_file", t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: cert_file/key_file: %w", err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

@@ -2,13 +2,12 @@ package micro
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
+	"github.com/configd/configd/internal/pemfile"
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/selector"
@@ -156,21 +155,17 @@ func (c Config) transportOptions() ([]transport.Option, error) {
 	clientCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	var serverCfg *tls.Config
 	if c.TransportTLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TransportTLSCert, c.TransportTLSKey)
+		cert, err := pemfile.KeyPair("transport TLS certificate", c.TransportTLSCert, "transport TLS key", c.TransportTLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("micro: transport TLS certificate: %w", err)
+			return nil, fmt.Errorf("micro: %w", err)
 		}
 		clientCfg.Certificates = []tls.Certificate{cert}
 		serverCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	if c.TransportTLSCA != "" {
-		pem, err := os.ReadFile(c.TransportTLSCA)
+		pool, err := pemfile.CertPool("transport TLS CA", c.TransportTLSCA)
 		if err != nil {
-			return nil, fmt.Errorf("micro: transport TLS CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("micro: transport TLS CA: no PEM certificate in %s", c.TransportTLSCA)
+			return nil, fmt.Errorf("micro: %w", err)
 		}
 		clientCfg.RootCAs = pool
 		if serverCfg != nil {
