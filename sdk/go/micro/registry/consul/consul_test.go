@@ -10,6 +10,7 @@ import (
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/consul"
+	"github.com/configd/configd/sdk/go/micro/registry/registrytest"
 )
 
 func svc(name, version string, nodes ...string) *registry.Service {
@@ -22,46 +23,17 @@ func svc(name, version string, nodes ...string) *registry.Service {
 	return s
 }
 
-// next waits for one event with a bounded timeout.
-func next(t *testing.T, w registry.Watcher, within time.Duration) *registry.Result {
-	t.Helper()
-	type res struct {
-		r   *registry.Result
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { r, err := w.Next(); ch <- res{r, err} }()
-	select {
-	case got := <-ch:
-		if got.err != nil {
-			t.Fatalf("Next: %v", got.err)
-		}
-		return got.r
-	case <-time.After(within):
-		t.Fatalf("no watch event within %v", within)
-		return nil
-	}
-}
-
 // until consumes events until one matches, for changes Consul reports in several steps (two
 // nodes registered one after the other).
 func until(t *testing.T, w registry.Watcher, within time.Duration, match func(*registry.Result) bool) *registry.Result {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		ev := next(t, w, time.Until(deadline))
+		ev := registrytest.Next(t, w, time.Until(deadline))
 		if match(ev) {
 			return ev
 		}
 	}
-}
-
-func ids(s *registry.Service) []string {
-	var out []string
-	for _, n := range s.Nodes {
-		out = append(out, n.Id)
-	}
-	return out
 }
 
 func TestConsul(t *testing.T) {
@@ -147,13 +119,13 @@ func TestConsul(t *testing.T) {
 			}
 		}()
 		start := time.Now()
-		ev := next(t, w, 15*time.Second)
+		ev := registrytest.Next(t, w, 15*time.Second)
 		close(done)
 		if err := <-beat; err != nil {
 			t.Fatal(err)
 		}
 		if ev.Action != registry.Update || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "a" {
-			t.Fatalf("after b's TTL: %s %v", ev.Action, ids(ev.Service))
+			t.Fatalf("after b's TTL: %s %v", ev.Action, registrytest.NodeIDs(ev.Service))
 		}
 		if d := time.Since(start); d < time.Second {
 			t.Fatalf("b expired after %v, before its 2s TTL", d)
@@ -162,19 +134,19 @@ func TestConsul(t *testing.T) {
 		if err := r.Client().Agent().ServiceDeregister("a"); err != nil {
 			t.Fatal(err)
 		}
-		if ev := next(t, w, 10*time.Second); ev.Action != registry.Delete {
-			t.Fatalf("after the agent dropped a: %s %v", ev.Action, ids(ev.Service))
+		if ev := registrytest.Next(t, w, 10*time.Second); ev.Action != registry.Delete {
+			t.Fatalf("after the agent dropped a: %s %v", ev.Action, registrytest.NodeIDs(ev.Service))
 		}
 		if err := r.Register(svc("ttl", "v1", "a"), registry.RegisterTTL(2*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if ev := next(t, w, 10*time.Second); ev.Action != registry.Create || ev.Service.Nodes[0].Id != "a" {
-			t.Fatalf("after re-registering a: %s %v", ev.Action, ids(ev.Service))
+		if ev := registrytest.Next(t, w, 10*time.Second); ev.Action != registry.Create || ev.Service.Nodes[0].Id != "a" {
+			t.Fatalf("after re-registering a: %s %v", ev.Action, registrytest.NodeIDs(ev.Service))
 		}
 		if err := r.Deregister(svc("ttl", "v1", "a", "b")); err != nil {
 			t.Fatal(err)
 		}
-		if ev := next(t, w, 10*time.Second); ev.Action != registry.Delete {
+		if ev := registrytest.Next(t, w, 10*time.Second); ev.Action != registry.Delete {
 			t.Fatalf("after Deregister: %s", ev.Action)
 		}
 	})
@@ -206,7 +178,7 @@ func TestConsul(t *testing.T) {
 			// Two nodes deregistered one after the other may show an Update first.
 			ev := until(t, w, 10*time.Second, func(ev *registry.Result) bool { return ev.Action == s.action })
 			if ev.Action != s.action || ev.Service.Name != s.name || len(ev.Service.Nodes) != s.nodes {
-				t.Fatalf("step %d: got %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, ids(ev.Service), s.action, s.name, s.nodes)
+				t.Fatalf("step %d: got %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, registrytest.NodeIDs(ev.Service), s.action, s.name, s.nodes)
 			}
 		}
 		w.Stop()

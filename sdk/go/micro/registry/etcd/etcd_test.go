@@ -11,6 +11,7 @@ import (
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/etcd"
+	"github.com/configd/configd/sdk/go/micro/registry/registrytest"
 )
 
 func svc(name, version string, nodes ...string) *registry.Service {
@@ -20,34 +21,6 @@ func svc(name, version string, nodes ...string) *registry.Service {
 		s.Nodes = append(s.Nodes, &registry.Node{Id: n, Address: n + ":1", Metadata: map[string]string{"zone": "z-" + n}})
 	}
 	return s
-}
-
-func next(t *testing.T, w registry.Watcher, within time.Duration) *registry.Result {
-	t.Helper()
-	type res struct {
-		r   *registry.Result
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { r, err := w.Next(); ch <- res{r, err} }()
-	select {
-	case got := <-ch:
-		if got.err != nil {
-			t.Fatalf("Next: %v", got.err)
-		}
-		return got.r
-	case <-time.After(within):
-		t.Fatalf("no watch event within %v", within)
-		return nil
-	}
-}
-
-func ids(s *registry.Service) []string {
-	var out []string
-	for _, n := range s.Nodes {
-		out = append(out, n.Id)
-	}
-	return out
 }
 
 func leases(t *testing.T, c *clientv3.Client) int {
@@ -123,7 +96,7 @@ func TestEtcd(t *testing.T) {
 		if err := alive.Register(svc("ttl", "v1", "c"), registry.RegisterTTL(2*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		for ev := next(t, w, 10*time.Second); len(ev.Service.Nodes) != 3; ev = next(t, w, 10*time.Second) {
+		for ev := registrytest.Next(t, w, 10*time.Second); len(ev.Service.Nodes) != 3; ev = registrytest.Next(t, w, 10*time.Second) {
 		}
 		// The keep-alive stream, not Register, keeps c past several TTLs; the crashed
 		// registry stops keeping its lease alive (its client goes away without a revoke) and
@@ -131,9 +104,9 @@ func TestEtcd(t *testing.T) {
 		crashedClient := crashed.Client()
 		crashedClient.Close() // no Close of the registry: that would revoke the lease
 		start := time.Now()
-		ev := next(t, w, 15*time.Second)
+		ev := registrytest.Next(t, w, 15*time.Second)
 		if ev.Action != registry.Update || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "c" {
-			t.Fatalf("after the crash: %s %v", ev.Action, ids(ev.Service))
+			t.Fatalf("after the crash: %s %v", ev.Action, registrytest.NodeIDs(ev.Service))
 		}
 		if d := time.Since(start); d < time.Second {
 			t.Fatalf("crashed nodes expired after %v, before their 2s TTL", d)
@@ -145,7 +118,7 @@ func TestEtcd(t *testing.T) {
 		go func() { r, _ := w.Next(); evs <- r }()
 		select {
 		case ev := <-evs:
-			t.Fatalf("c changed with its lease kept alive: %s %v", ev.Action, ids(ev.Service))
+			t.Fatalf("c changed with its lease kept alive: %s %v", ev.Action, registrytest.NodeIDs(ev.Service))
 		case <-quiet.C:
 		}
 		// Close revokes the lease: c goes at once.
@@ -172,7 +145,7 @@ func TestEtcd(t *testing.T) {
 		if err := r.Register(svc("regrant", "v1", "a"), registry.RegisterTTL(5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		next(t, w, 10*time.Second)
+		registrytest.Next(t, w, 10*time.Second)
 		// Someone revokes the lease (as if etcd had lost it): the keys go, and the next
 		// heartbeat puts them back on a new lease.
 		l, err := r.Client().Leases(context.Background())
@@ -182,7 +155,7 @@ func TestEtcd(t *testing.T) {
 		for _, x := range l.Leases {
 			r.Client().Revoke(context.Background(), x.ID)
 		}
-		if ev := next(t, w, 10*time.Second); ev.Action != registry.Delete {
+		if ev := registrytest.Next(t, w, 10*time.Second); ev.Action != registry.Delete {
 			t.Fatalf("after revoke: %s", ev.Action)
 		}
 		deadline := time.Now().Add(10 * time.Second)
@@ -200,7 +173,7 @@ func TestEtcd(t *testing.T) {
 			}
 			<-beat.C
 		}
-		if ev := next(t, w, 10*time.Second); ev.Action != registry.Create {
+		if ev := registrytest.Next(t, w, 10*time.Second); ev.Action != registry.Create {
 			t.Fatalf("after re-grant: %s", ev.Action)
 		}
 	})
@@ -231,15 +204,15 @@ func TestEtcd(t *testing.T) {
 			if err := s.do(); err != nil {
 				t.Fatal(err)
 			}
-			ev := next(t, w, 10*time.Second)
+			ev := registrytest.Next(t, w, 10*time.Second)
 			if i == 2 { // one put moves c from v1 to v2: v1's Update comes first (version order)
 				if ev.Action != registry.Update || ev.Service.Version != "v1" || len(ev.Service.Nodes) != 1 {
-					t.Fatalf("step 2a: %s %s %v", ev.Action, ev.Service.Version, ids(ev.Service))
+					t.Fatalf("step 2a: %s %s %v", ev.Action, ev.Service.Version, registrytest.NodeIDs(ev.Service))
 				}
-				ev = next(t, w, 10*time.Second)
+				ev = registrytest.Next(t, w, 10*time.Second)
 			}
 			if ev.Action != s.action || ev.Service.Name != s.name || len(ev.Service.Nodes) != s.nodes {
-				t.Fatalf("step %d: got %s %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, ev.Service.Version, ids(ev.Service), s.action, s.name, s.nodes)
+				t.Fatalf("step %d: got %s %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, ev.Service.Version, registrytest.NodeIDs(ev.Service), s.action, s.name, s.nodes)
 			}
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/mdns"
+	"github.com/configd/configd/sdk/go/micro/registry/registrytest"
 )
 
 // testInterface is the interface the tests multicast on: MDNS_TEST_INTERFACE, or the system's
@@ -41,30 +42,7 @@ func greeter(version string, ids ...string) *registry.Service {
 // next waits for one watch event.
 func next(t *testing.T, w registry.Watcher) *registry.Result {
 	t.Helper()
-	type res struct {
-		r   *registry.Result
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { r, err := w.Next(); ch <- res{r, err} }()
-	select {
-	case got := <-ch:
-		if got.err != nil {
-			t.Fatalf("Next: %v", got.err)
-		}
-		return got.r
-	case <-time.After(10 * time.Second):
-		t.Fatal("no watch event within 10s")
-		return nil
-	}
-}
-
-func ids(s *registry.Service) []string {
-	var out []string
-	for _, n := range s.Nodes {
-		out = append(out, n.Id)
-	}
-	return out
+	return registrytest.Next(t, w, 10*time.Second)
 }
 
 func TestTwoRegistriesSeeEachOther(t *testing.T) {
@@ -121,7 +99,7 @@ func TestWatchSeesCreateUpdateDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := next(t, w); r.Action != registry.Update || len(r.Service.Nodes) != 2 {
-		t.Fatalf("second event %s %v, want update to a and b", r.Action, ids(r.Service))
+		t.Fatalf("second event %s %v, want update to a and b", r.Action, registrytest.NodeIDs(r.Service))
 	}
 	if err := a.Deregister(greeter("v1", "a", "b")); err != nil {
 		t.Fatal(err)
@@ -185,7 +163,7 @@ func TestRefreshKeepsNode(t *testing.T) {
 			t.Fatalf("refreshed node gone: %v", err)
 		}
 		if len(got[0].Nodes) != 1 {
-			t.Fatalf("nodes %v", ids(got[0]))
+			t.Fatalf("nodes %v", registrytest.NodeIDs(got[0]))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
+	"github.com/configd/configd/sdk/go/micro/registry/registrytest"
 )
 
 func svc(name, version string, nodes ...string) *registry.Service {
@@ -20,30 +21,7 @@ func svc(name, version string, nodes ...string) *registry.Service {
 // next waits for one event with a bounded timeout.
 func next(t *testing.T, w registry.Watcher) *registry.Result {
 	t.Helper()
-	type res struct {
-		r   *registry.Result
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { r, err := w.Next(); ch <- res{r, err} }()
-	select {
-	case got := <-ch:
-		if got.err != nil {
-			t.Fatalf("Next: %v", got.err)
-		}
-		return got.r
-	case <-time.After(5 * time.Second):
-		t.Fatal("no watch event within 5s")
-		return nil
-	}
-}
-
-func nodeIDs(s *registry.Service) []string {
-	var ids []string
-	for _, n := range s.Nodes {
-		ids = append(ids, n.Id)
-	}
-	return ids
+	return registrytest.Next(t, w, 5*time.Second)
 }
 
 func TestRegisterGetDeregister(t *testing.T) {
@@ -118,7 +96,7 @@ func TestWatchSeesCreateUpdateDelete(t *testing.T) {
 		}
 		ev := next(t, w)
 		if ev.Action != st.action || ev.Service.Name != "greeter" || len(ev.Service.Nodes) != st.nodeIDs {
-			t.Fatalf("step %d: got %s %v, want %s with %d nodes", i, ev.Action, nodeIDs(ev.Service), st.action, st.nodeIDs)
+			t.Fatalf("step %d: got %s %v, want %s with %d nodes", i, ev.Action, registrytest.NodeIDs(ev.Service), st.action, st.nodeIDs)
 		}
 	}
 }
@@ -166,7 +144,7 @@ func TestNodeNotRefreshedExpires(t *testing.T) {
 	// Nobody reads the registry: the timer alone must remove the node and tell the watcher.
 	ev := next(t, w)
 	if ev.Action != registry.Update || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "forever" {
-		t.Fatalf("expiry event %s %v, want update leaving [forever]", ev.Action, nodeIDs(ev.Service))
+		t.Fatalf("expiry event %s %v, want update leaving [forever]", ev.Action, registrytest.NodeIDs(ev.Service))
 	}
 	got, _ := r.GetService("greeter")
 	if len(got) != 1 || len(got[0].Nodes) != 1 {

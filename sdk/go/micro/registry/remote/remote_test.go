@@ -9,6 +9,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
+	"github.com/configd/configd/sdk/go/micro/registry/registrytest"
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
@@ -46,19 +47,7 @@ func serve(t *testing.T) (func(), *remote.Registry) {
 
 func next(t *testing.T, w registry.Watcher) (*registry.Result, error) {
 	t.Helper()
-	type res struct {
-		r   *registry.Result
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { r, err := w.Next(); ch <- res{r, err} }()
-	select {
-	case got := <-ch:
-		return got.r, got.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("no watch event within 10s")
-		return nil, nil
-	}
+	return registrytest.Result(t, w, 10*time.Second)
 }
 
 func TestRemoteRegistryAcrossTheWire(t *testing.T) {
