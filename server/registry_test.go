@@ -1,19 +1,17 @@
 package server_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/configd/configd/internal/daemontest"
 	"github.com/configd/configd/internal/proctest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/micro/registry"
@@ -26,26 +24,8 @@ import (
 // the address it listens on and its log.
 func runConfigd(t *testing.T, cfg server.Config) (addr string, log *proctest.Log, stop func()) {
 	t.Helper()
-	if cfg.DataDir == "" || cfg.DataDir == server.DefaultConfig().DataDir {
-		cfg.DataDir = filepath.Join(t.TempDir(), "data") // never ./data in the source tree
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log = proctest.NewLog()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := server.Run(ctx, cfg, slog.New(slog.NewTextHandler(log, nil))); err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	m, err := log.Wait(proctest.ListeningRE, done)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m[1], log, stop
+	d := daemontest.Run(t, cfg)
+	return d.Addr, d.Log, d.Stop
 }
 
 // next waits for the next event of w, at most 20 s.

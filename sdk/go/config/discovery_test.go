@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/configd/configd/internal/daemontest"
 	"github.com/configd/configd/internal/proctest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/client"
@@ -27,29 +28,12 @@ func runRegistered(t *testing.T, dataDir, id string, endpoints []string) (addr s
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.HTTPAddr = dataDir, "127.0.0.1:0"
 	cfg.Registry.Micro.Registry, cfg.Registry.Micro.RegistryAddress, cfg.Registry.Micro.ServerID = "etcd", endpoints, id
-	ctx, cancel := context.WithCancel(context.Background())
-	log := proctest.NewLog()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := server.Run(ctx, cfg, slog.New(slog.NewTextHandler(log, nil))); err != nil {
-			t.Errorf("server.Run %s: %v", id, err)
-		}
-	}()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	m, err := log.Wait(regexp.MustCompile(`msg=registered .*addr=(\S+)`), done)
+	d := daemontest.Run(t, cfg)
+	m, err := d.Log.Wait(regexp.MustCompile(`msg=registered .*addr=(\S+)`), d.Done())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m[1], stop
+	return m[1], d.Stop
 }
 
 func put(t *testing.T, addr, key, value string) int64 {
