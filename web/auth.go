@@ -115,9 +115,11 @@ func (u *ui) identify(next http.Handler) http.Handler {
 			} else {
 				id.p, id.session = p, true
 			}
-			if id.ended {
-				u.clearSessionCookie(w, r)
-			}
+			// The cookie of an ended session is left in place (login
+			// replaces it, logout clears it, it expires by itself): every
+			// page reached with it then says why it asks for a login, not
+			// only the first request to notice — often the timeline's live
+			// watch, in the background.
 		}
 		ctx := context.WithValue(r.Context(), identityKey{}, id)
 		if id.p != nil {
