@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -128,9 +129,11 @@ func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder) api.
 //   - no 5xx, and every refusal is a well-formed error whose code matches
 //     its status;
 //   - the answer is the one the rules predict, in the order the server
-//     checks them: a key keyspace.Validate refuses is 400 bad_key; a value
-//     over the limit 413; a content type NormalizeContentType refuses 415;
-//     a value that does not parse under its type 422; otherwise 200;
+//     checks them: a key keyspace.Validate refuses is 400 bad_key; a
+//     form-urlencoded content type (what curl sends by default) 415 before
+//     the body is read; a value over the limit 413; a content type
+//     NormalizeContentType refuses 415; a value that does not parse under
+//     its type 422; otherwise 200;
 //   - a value that was stored reads back (GET ?raw=true) byte for byte,
 //     with the canonical content type.
 func FuzzPutKey(f *testing.F) {
@@ -162,6 +165,8 @@ func FuzzPutKey(f *testing.F) {
 		{strings.Repeat("k", keyspace.MaxKeyLen), "", "x", false},
 		{strings.Repeat("k", keyspace.MaxKeyLen+1), "", "x", false},
 		{"big", "", strings.Repeat("v", fuzzValueLimit+1), false},
+		{"big-form", "application/x-www-form-urlencoded", strings.Repeat(":", fuzzValueLimit+1), false},
+		{"big-form", "Application/X-WWW-Form-Urlencoded; charset=utf-8", strings.Repeat(":", fuzzValueLimit+1), false},
 	} {
 		f.Add(s.key, s.ct, []byte(s.value), s.escapeSlash)
 	}
@@ -187,6 +192,8 @@ func FuzzPutKey(f *testing.F) {
 		switch {
 		case keyspace.Validate(key) != nil:
 			want = http.StatusBadRequest
+		case isForm(ct):
+			want = http.StatusUnsupportedMediaType
 		case len(value) > fuzzValueLimit:
 			want = http.StatusRequestEntityTooLarge
 		case ctErr != nil:
@@ -217,6 +224,13 @@ func FuzzPutKey(f *testing.F) {
 				back.Header().Get("Content-Type"), back.Body.Bytes(), canon, value)
 		}
 	})
+}
+
+// isForm reports whether ct names the form type curl sends by default,
+// which the server refuses before it reads the body.
+func isForm(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // valueParses is what the store accepts under a canonical content type.
