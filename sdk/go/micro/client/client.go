@@ -175,9 +175,7 @@ func (c *Client) send(ctx context.Context, addr string, req *Request, rsp any) e
 	if dl, ok := ctx.Deadline(); ok {
 		msg.Header[wire.Timeout] = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
 	}
-	if md, ok := metadata.FromContext(ctx); ok {
-		metadata.ToHeader(md, msg.Header)
-	}
+	metadata.ContextToHeader(ctx, msg.Header)
 	for try := 0; ; try++ {
 		sock, reused, err := c.pool.Get(ctx, addr)
 		if err != nil {

@@ -19,16 +19,106 @@ const HeaderPrefix = "Md-"
 type requestKey struct{}
 type responseKey struct{}
 
-// NewContext returns ctx carrying md: on a client, the metadata sent with calls made with ctx;
-// on a server, the metadata the caller sent.
+// carried is the metadata a context holds, never changed once stored: a base (a map, or the
+// wire headers of a call, whose keys carry HeaderPrefix) and pairs added on top of it, the
+// later winning.
+type carried struct {
+	base   Metadata
+	header map[string]string
+	added  []string // key, value, key, value, ...
+}
+
+// wireHeaders is what HeaderContext stores: a call's headers as they came, a map, so storing it
+// in a context allocates nothing.
+type wireHeaders map[string]string
+
+func fromContext(ctx context.Context) *carried {
+	switch v := ctx.Value(requestKey{}).(type) {
+	case *carried:
+		return v
+	case wireHeaders:
+		return &carried{header: v}
+	}
+	return nil
+}
+
+// each calls fn for every pair, base first then the added pairs in order; a key may come more
+// than once, the last one is its value.
+func (c *carried) each(fn func(key, value string)) {
+	for k, v := range c.base {
+		fn(k, v)
+	}
+	for k, v := range c.header {
+		if key, ok := strings.CutPrefix(k, HeaderPrefix); ok {
+			fn(key, v)
+		}
+	}
+	for i := 0; i+1 < len(c.added); i += 2 {
+		fn(c.added[i], c.added[i+1])
+	}
+}
+
+// NewContext returns ctx carrying a copy of md: on a client, the metadata sent with calls made
+// with ctx; on a server, the metadata the caller sent. It replaces what ctx carried.
 func NewContext(ctx context.Context, md Metadata) context.Context {
-	return context.WithValue(ctx, requestKey{}, maps.Clone(md))
+	return context.WithValue(ctx, requestKey{}, &carried{base: maps.Clone(md)})
+}
+
+// AppendToContext returns ctx with the pairs kv (key, value, key, value, ...) added to the
+// metadata it carries, replacing keys it has. Nothing ctx carries is copied, which makes it the
+// cheap way for a wrapper to add a header to every call (a tracing span's traceparent). It
+// panics when kv has an odd length.
+func AppendToContext(ctx context.Context, kv ...string) context.Context {
+	if len(kv)%2 == 1 {
+		panic("metadata: AppendToContext got an odd number of strings; want key, value pairs")
+	}
+	c := &carried{}
+	if prev := fromContext(ctx); prev != nil {
+		c.base, c.header = prev.base, prev.header
+		c.added = make([]string, 0, len(prev.added)+len(kv))
+		c.added = append(append(c.added, prev.added...), kv...)
+	} else {
+		c.added = append([]string(nil), kv...)
+	}
+	return context.WithValue(ctx, requestKey{}, c)
+}
+
+// HeaderContext returns ctx carrying the metadata in a call's wire headers h (the keys with
+// HeaderPrefix), as NewContext(ctx, FromHeader(h)) does but without building the map until
+// FromContext asks for it. h must not change afterwards: servers keep a call's headers as they
+// arrived.
+func HeaderContext(ctx context.Context, h map[string]string) context.Context {
+	return context.WithValue(ctx, requestKey{}, wireHeaders(h))
 }
 
 // FromContext returns a copy of the metadata in ctx.
 func FromContext(ctx context.Context) (Metadata, bool) {
-	md, ok := ctx.Value(requestKey{}).(Metadata)
-	return maps.Clone(md), ok
+	c := fromContext(ctx)
+	if c == nil {
+		return nil, false
+	}
+	if c.header == nil && len(c.added) == 0 {
+		return maps.Clone(c.base), true
+	}
+	var md Metadata
+	c.each(func(k, v string) {
+		if md == nil {
+			md = Metadata{}
+		}
+		md[k] = v
+	})
+	return md, true
+}
+
+// ContextToHeader writes the metadata in ctx into h with HeaderPrefix, as
+// ToHeader(FromContext(ctx)) does without the copy. It reports whether ctx carried metadata.
+func ContextToHeader(ctx context.Context, h map[string]string) bool {
+	c := fromContext(ctx)
+	if c == nil {
+		return false
+	}
+	c.each(func(k, v string) { h[headerKey(k)] = v })
+	return true
 }
 
 // Response collects the metadata a handler sends back. The server puts one in each handler's
@@ -69,8 +159,22 @@ func (r *Response) Metadata() Metadata {
 // ToHeader writes md into h with HeaderPrefix.
 func ToHeader(md Metadata, h map[string]string) {
 	for k, v := range md {
-		h[HeaderPrefix+k] = v
+		h[headerKey(k)] = v
 	}
+}
+
+// headerKey is HeaderPrefix+key, without building the string for the keys of the default
+// OpenTelemetry propagators, which tracing adds to every call.
+func headerKey(key string) string {
+	switch key {
+	case "traceparent":
+		return HeaderPrefix + "traceparent"
+	case "tracestate":
+		return HeaderPrefix + "tracestate"
+	case "baggage":
+		return HeaderPrefix + "baggage"
+	}
+	return HeaderPrefix + key
 }
 
 // FromHeader returns the metadata in h.

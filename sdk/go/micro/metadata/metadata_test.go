@@ -2,6 +2,7 @@ package metadata_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 
 	"github.com/configd/configd/sdk/go/micro/metadata"
@@ -40,5 +41,60 @@ func TestSetResponseOnlyInHandlers(t *testing.T) {
 	ctx := metadata.WithResponse(context.Background(), r)
 	if !metadata.SetResponse(ctx, "k", "v") || r.Metadata()["k"] != "v" {
 		t.Fatalf("response metadata %v", r.Metadata())
+	}
+}
+
+func TestAppendToContext(t *testing.T) {
+	base := metadata.NewContext(context.Background(), metadata.Metadata{"tenant": "acme", "traceparent": "old"})
+	ctx := metadata.AppendToContext(base, "traceparent", "00-new", "baggage", "k=v")
+	got, _ := metadata.FromContext(ctx)
+	want := metadata.Metadata{"tenant": "acme", "traceparent": "00-new", "baggage": "k=v"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("FromContext after AppendToContext = %v, want %v", got, want)
+	}
+	// The parent is unchanged, and two appends to one parent do not see each other.
+	if md, _ := metadata.FromContext(base); md["traceparent"] != "old" || len(md) != 2 {
+		t.Fatalf("the parent's metadata changed: %v", md)
+	}
+	a := metadata.AppendToContext(ctx, "x", "a")
+	b := metadata.AppendToContext(ctx, "x", "b")
+	if ma, _ := metadata.FromContext(a); ma["x"] != "a" {
+		t.Fatalf("a = %v", ma)
+	}
+	if mb, _ := metadata.FromContext(b); mb["x"] != "b" {
+		t.Fatalf("b = %v", mb)
+	}
+	// On a context without metadata.
+	if md, ok := metadata.FromContext(metadata.AppendToContext(context.Background(), "k", "v")); !ok || md["k"] != "v" || len(md) != 1 {
+		t.Fatalf("AppendToContext on an empty context: %v, %v", md, ok)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("an odd number of strings did not panic")
+		}
+	}()
+	metadata.AppendToContext(ctx, "lonely")
+}
+
+func TestHeaderContextAndContextToHeader(t *testing.T) {
+	wireHeaders := map[string]string{"Micro-Endpoint": "Greeter.Hello", "Md-tenant": "acme", "Md-traceparent": "00-a"}
+	ctx := metadata.AppendToContext(metadata.HeaderContext(context.Background(), wireHeaders), "traceparent", "00-b")
+	md, ok := metadata.FromContext(ctx)
+	if want := (metadata.Metadata{"tenant": "acme", "traceparent": "00-b"}); !ok || !maps.Equal(md, want) {
+		t.Fatalf("FromContext = %v, want %v", md, want)
+	}
+	md["tenant"] = "changed"
+	if wireHeaders["Md-tenant"] != "acme" {
+		t.Fatal("editing FromContext's copy changed the wire headers")
+	}
+	out := map[string]string{"Micro-Service": "greeter"}
+	if !metadata.ContextToHeader(ctx, out) {
+		t.Fatal("ContextToHeader found no metadata")
+	}
+	if want := map[string]string{"Micro-Service": "greeter", "Md-tenant": "acme", "Md-traceparent": "00-b"}; !maps.Equal(out, want) {
+		t.Fatalf("ContextToHeader wrote %v, want %v", out, want)
+	}
+	if metadata.ContextToHeader(context.Background(), out) {
+		t.Fatal("ContextToHeader reported metadata in an empty context")
 	}
 }

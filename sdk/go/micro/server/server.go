@@ -435,7 +435,7 @@ func (s *Server) handle(m *transport.Message) (out *transport.Message) {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 		defer cancel()
 	}
-	ctx = metadata.NewContext(ctx, metadata.FromHeader(m.Header))
+	ctx = metadata.HeaderContext(ctx, m.Header)
 	respMD := &metadata.Response{}
 	ctx = metadata.WithResponse(ctx, respMD)
 	rsp := h.newResponse()

@@ -182,7 +182,7 @@ func (s *Server) serveStream(sock transport.Socket, m *transport.Message, finish
 		defer cancel()
 	}
 	resp := &metadata.Response{}
-	ctx = metadata.WithResponse(metadata.NewContext(ctx, metadata.FromHeader(m.Header)), resp)
+	ctx = metadata.WithResponse(metadata.HeaderContext(ctx, m.Header), resp)
 	st := &stream{ctx: ctx, sock: sock, codecs: s.opts.Codecs, ct: ct, resp: resp,
 		in: make(chan *transport.Message, 1), done: make(chan struct{})}
 	if err := sock.Send(&transport.Message{Header: map[string]string{wire.ID: id, wire.Stream: wire.StreamOpened}}); err != nil {

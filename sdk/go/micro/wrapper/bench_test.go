@@ -32,8 +32,12 @@ func (countingProcessor) Shutdown(context.Context) error                  { retu
 func (countingProcessor) ForceFlush(context.Context) error                { return nil }
 
 func benchTracing(b *testing.B) (*wrapper.Tracing, *atomic.Int64) {
+	return benchTracingSampled(b, sdktrace.AlwaysSample())
+}
+
+func benchTracingSampled(b *testing.B, sampler sdktrace.Sampler) (*wrapper.Tracing, *atomic.Int64) {
 	var ended atomic.Int64
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(countingProcessor{&ended}), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(countingProcessor{&ended}), sdktrace.WithSampler(sampler))
 	b.Cleanup(func() { tp.Shutdown(context.Background()) })
 	return wrapper.NewTracing(wrapper.WithTracerProvider(tp)), &ended
 }
@@ -48,10 +52,8 @@ func benchChain(cw []client.CallWrapper, sw []server.HandlerWrapper) client.Call
 	}
 	var call client.CallFunc = func(ctx context.Context, req *client.Request, rsp any) error {
 		h := map[string]string{"Micro-Service": req.Service, "Micro-Endpoint": req.Endpoint}
-		if md, ok := metadata.FromContext(ctx); ok {
-			metadata.ToHeader(md, h)
-		}
-		sctx := metadata.NewContext(context.Background(), metadata.FromHeader(h))
+		metadata.ContextToHeader(ctx, h)
+		sctx := metadata.HeaderContext(context.Background(), h)
 		return handler(sctx, &server.Request{Service: req.Service, Endpoint: req.Endpoint, Header: h, Body: req.Body}, rsp)
 	}
 	for i := len(cw) - 1; i >= 0; i-- {
@@ -82,6 +84,16 @@ func BenchmarkTracingCall(b *testing.B) {
 	runChain(b, benchChain([]client.CallWrapper{tr.CallWrapper()}, []server.HandlerWrapper{tr.HandlerWrapper()}))
 	if ended.Load() == 0 {
 		b.Fatal("no span ended")
+	}
+}
+
+// BenchmarkTracingSampledCall traces 1% of the calls, as busy services sample: the other calls
+// still get IDs and carry traceparent, but record nothing.
+func BenchmarkTracingSampledCall(b *testing.B) {
+	tr, ended := benchTracingSampled(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+	runChain(b, benchChain([]client.CallWrapper{tr.CallWrapper()}, []server.HandlerWrapper{tr.HandlerWrapper()}))
+	if n := ended.Load(); b.N >= 10000 && (n == 0 || n > int64(b.N)/10) {
+		b.Fatalf("%d spans ended in %d calls, want about 2%%", n, b.N)
 	}
 }
 

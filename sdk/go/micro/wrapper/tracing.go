@@ -139,25 +139,50 @@ func (t *Tracing) CallWrapper() client.CallWrapper {
 			if t.defaultProp && !span.SpanContext().IsValid() && baggage.FromContext(ctx).Len() == 0 {
 				return next(ctx, req, rsp) // nothing to send along (a no-op tracer provider)
 			}
-			md, _ := metadata.FromContext(ctx) // a copy: the caller's metadata is not changed
-			if md == nil {
-				// No metadata yet: inject into a scratch map, which NewContext copies.
-				scratch := scratchMetadata.Get().(metadata.Metadata)
-				t.prop.Inject(ctx, propagation.MapCarrier(scratch))
-				callCtx := metadata.NewContext(ctx, scratch)
-				clear(scratch)
-				scratchMetadata.Put(scratch)
-				return next(callCtx, req, rsp)
-			}
-			t.prop.Inject(ctx, propagation.MapCarrier(md))
-			return next(metadata.NewContext(ctx, md), req, rsp)
+			// Inject into a pooled carrier, then add its pairs to the call's metadata without
+			// copying what the caller's context carries.
+			c := pairsPool.Get().(*pairCarrier)
+			t.prop.Inject(ctx, c)
+			callCtx := metadata.AppendToContext(ctx, c.kv...)
+			c.kv = c.kv[:0]
+			pairsPool.Put(c)
+			return next(callCtx, req, rsp)
 		}
 	}
 }
 
-// scratchMetadata holds empty maps for CallWrapper to inject a span context into when the
-// call has no metadata of its own.
-var scratchMetadata = sync.Pool{New: func() any { return make(metadata.Metadata, 2) }}
+// pairCarrier is a propagation.TextMapCarrier that collects the pairs a propagator injects.
+type pairCarrier struct{ kv []string }
+
+func (c *pairCarrier) Get(key string) string {
+	for i := 0; i+1 < len(c.kv); i += 2 {
+		if c.kv[i] == key {
+			return c.kv[i+1]
+		}
+	}
+	return ""
+}
+
+func (c *pairCarrier) Set(key, value string) {
+	for i := 0; i+1 < len(c.kv); i += 2 {
+		if c.kv[i] == key {
+			c.kv[i+1] = value
+			return
+		}
+	}
+	c.kv = append(c.kv, key, value)
+}
+
+func (c *pairCarrier) Keys() []string {
+	keys := make([]string, 0, len(c.kv)/2)
+	for i := 0; i < len(c.kv); i += 2 {
+		keys = append(keys, c.kv[i])
+	}
+	return keys
+}
+
+// pairsPool holds the carriers CallWrapper injects a span context into.
+var pairsPool = sync.Pool{New: func() any { return &pairCarrier{kv: make([]string, 0, 6)} }}
 
 // headerCarrier reads the metadata of a call from its wire headers (metadata.HeaderPrefix +
 // key), which is where the server takes the handler's context metadata from, without copying
