@@ -25,7 +25,8 @@ type responseKey struct{}
 type carried struct {
 	base   Metadata
 	header map[string]string
-	added  []string // key, value, key, value, ...
+	added  []string  // key, value, key, value, ...
+	one    [2]string // added's storage when it is one pair, saving an allocation
 }
 
 // wireHeaders is what HeaderContext stores: a call's headers as they came, a map, so storing it
@@ -73,13 +74,16 @@ func AppendToContext(ctx context.Context, kv ...string) context.Context {
 		panic("metadata: AppendToContext got an odd number of strings; want key, value pairs")
 	}
 	c := &carried{}
+	var prevAdded []string
 	if prev := fromContext(ctx); prev != nil {
-		c.base, c.header = prev.base, prev.header
-		c.added = make([]string, 0, len(prev.added)+len(kv))
-		c.added = append(append(c.added, prev.added...), kv...)
-	} else {
-		c.added = append([]string(nil), kv...)
+		c.base, c.header, prevAdded = prev.base, prev.header, prev.added
 	}
+	if n := len(prevAdded) + len(kv); n <= len(c.one) {
+		c.added = c.one[:0]
+	} else {
+		c.added = make([]string, 0, n)
+	}
+	c.added = append(append(c.added, prevAdded...), kv...)
 	return context.WithValue(ctx, requestKey{}, c)
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/configd/configd/sdk/go/micro/client"
@@ -15,14 +15,18 @@ import (
 // Limiter is a token bucket: rate tokens a second, at most burst at once. One Limiter is one
 // limit: share it between wrappers to share the limit (a client shared by many callers is
 // limited as a whole, which is the usual surprise; give each its own Limiter otherwise).
+//
+// It keeps the bucket as one number, the time at which it will be full again (the "theoretical
+// arrival time" of the generic cell rate algorithm), changed by compare-and-swap: a call takes
+// no lock.
 type Limiter struct {
-	rate, burst float64
-	unlimited   bool // rate is +Inf: every call passes, without taking the lock
+	interval  float64 // nanoseconds per token
+	tau       float64 // interval × burst: how far ahead of now the full time may run
+	unlimited bool    // rate is +Inf: every call passes at no cost
 
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
-	now    func() time.Time
+	tat  atomic.Uint64 // math.Float64bits of the full time, in nanoseconds since base
+	base time.Time
+	now  func() time.Time
 }
 
 // NewLimiter returns a full bucket. rate must be > 0 and burst >= 1; a rate of math.Inf(1)
@@ -31,16 +35,17 @@ func NewLimiter(rate float64, burst int) (*Limiter, error) {
 	if !(rate > 0) || burst < 1 {
 		return nil, fmt.Errorf("wrapper: rate limit needs rate > 0 and burst >= 1, got %v and %d", rate, burst)
 	}
-	l := &Limiter{rate: rate, burst: float64(burst), unlimited: math.IsInf(rate, 1), tokens: float64(burst), now: time.Now}
-	l.last = l.now()
+	l := &Limiter{interval: float64(time.Second) / rate, unlimited: math.IsInf(rate, 1), now: time.Now}
+	l.tau = l.interval * float64(burst)
+	l.base = l.now()
 	return l, nil
 }
 
-// WithClock replaces time.Now, for tests. It returns l.
+// WithClock replaces time.Now, for tests, and refills the bucket. Call it before l is used. It
+// returns l.
 func (l *Limiter) WithClock(now func() time.Time) *Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.now, l.last = now, now()
+	l.now, l.base = now, now()
+	l.tat.Store(math.Float64bits(0))
 	return l
 }
 
@@ -50,24 +55,31 @@ func (l *Limiter) take(ctx context.Context, wait bool) (time.Duration, bool) {
 	if l.unlimited {
 		return 0, true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	l.last = now
-	if l.tokens >= 1 {
-		l.tokens--
-		return 0, true
+	for {
+		// Load the bucket first, then read the clock: whoever stored old read its clock
+		// before, so now is at least as late as theirs. (Read the other way round, a caller
+		// descheduled between the two would judge a fresh bucket by a stale clock and refuse
+		// a call that has a token.)
+		old := l.tat.Load()
+		nowT := l.now()
+		now := float64(nowT.Sub(l.base))
+		// The bucket is full at tat; a token moves it interval later. The call may go now
+		// when that stays within tau of now (the bucket had a token), else after the excess.
+		next := max(math.Float64frombits(old), now) + l.interval
+		var d time.Duration
+		if excess := next - now - l.tau; excess > 0.5 { // half a nanosecond of rounding
+			if !wait {
+				return 0, false
+			}
+			d = time.Duration(excess)
+			if dl, ok := ctx.Deadline(); ok && nowT.Add(d).After(dl) {
+				return 0, false // waiting would outlast the call: fail now
+			}
+		}
+		if l.tat.CompareAndSwap(old, math.Float64bits(next)) {
+			return d, true
+		}
 	}
-	if !wait {
-		return 0, false
-	}
-	d := time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
-	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
-		return 0, false // waiting would outlast the call: fail now
-	}
-	l.tokens--
-	return d, true
 }
 
 // admit waits for a token or fails with status TooMany.

@@ -3,6 +3,7 @@ package wrapper_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,5 +81,59 @@ func TestServerRateLimitIsRetryableElsewhere(t *testing.T) {
 	}
 	if _, err := wrapper.NewLimiter(0, 1); err == nil {
 		t.Fatal("a zero rate was accepted")
+	}
+}
+
+// TestRateLimitConcurrentTakesExactlyTheBurst races many callers on a stopped clock: exactly
+// burst of them pass, however the compare-and-swap interleaves.
+func TestRateLimitConcurrentTakesExactlyTheBurst(t *testing.T) {
+	const burst, callers = 50, 400
+	now := time.Unix(0, 0)
+	l, err := wrapper.NewLimiter(10, burst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.WithClock(func() time.Time { return now })
+	call := l.CallWrapper(false)(func(context.Context, *client.Request, any) error { return nil })
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			if call(context.Background(), &client.Request{Service: "s", Endpoint: "e"}, nil) == nil {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n != burst {
+		t.Fatalf("%d of %d concurrent calls passed a full bucket of %d on a stopped clock, want exactly %d", n, callers, burst, burst)
+	}
+}
+
+// TestRateLimitNeverRefusesBelowTheRate runs more callers than cores through a limit far above
+// what they can reach, on the real clock: none is refused, also when the scheduler preempts a
+// caller in the middle of taking its token (a caller that judged the bucket by a clock read
+// before it was preempted would be).
+func TestRateLimitNeverRefusesBelowTheRate(t *testing.T) {
+	l, err := wrapper.NewLimiter(1e9, 1000) // a microsecond of burst
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := l.CallWrapper(false)(func(context.Context, *client.Request, any) error { return nil })
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			req := &client.Request{Service: "s", Endpoint: "e"}
+			for range 50_000 {
+				if call(context.Background(), req, nil) != nil {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 0 {
+		t.Fatalf("%d of 400,000 calls refused by a limit of 10⁹ calls/s", n)
 	}
 }

@@ -50,6 +50,11 @@ func WithPropagator(p propagation.TextMapPropagator) TracingOption {
 // Md-traceparent, ...); the server extracts it, so the server span is the client span's
 // child. A failed call sets the span's status to Error with the status code in
 // micro.status_code.
+//
+// Recording a span costs the OpenTelemetry SDK a few microseconds and allocations; a call
+// records two. A busy service should sample, as OpenTelemetry recommends:
+// sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)) records 1% of the traces, and a call
+// that is not sampled still carries its trace context, costs little and is counted by Metrics.
 type Tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
@@ -78,45 +83,41 @@ func NewTracing(opts ...TracingOption) *Tracing {
 	return t
 }
 
-// cachedAttempts is how many client attempts have their span start options built in advance.
-const cachedAttempts = 4
-
 // spanEndpoint is what the spans of one service+endpoint share, built once: the name
-// "service/endpoint" and the span start options (kind and attributes). The attribute slices
-// are never changed after they are built: the SDK copies them into each span.
+// "service/endpoint", the attributes and the start options. The attribute slices are never
+// changed after they are built: the SDK copies them into each span.
 type spanEndpoint struct {
 	name       string
 	attrs      []attribute.KeyValue // rpc.system, rpc.service, rpc.method
 	serverOpts []trace.SpanStartOption
-	clientOpts [cachedAttempts][]trace.SpanStartOption // attempt 1 to cachedAttempts
+	clientOpts []trace.SpanStartOption
 }
 
 func newSpanEndpoint(service, endpoint string) *spanEndpoint {
-	e := &spanEndpoint{
+	return &spanEndpoint{
 		name: service + "/" + endpoint,
 		attrs: []attribute.KeyValue{
 			attribute.String("rpc.system", "micro"),
 			attribute.String("rpc.service", service),
 			attribute.String("rpc.method", endpoint),
 		},
+		serverOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)},
+		clientOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)},
 	}
-	e.serverOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(e.attrs...)}
-	for i := range e.clientOpts {
-		e.clientOpts[i] = e.clientStartOptions(i + 1)
-	}
-	return e
 }
 
-func (e *spanEndpoint) clientStartOptions(attempt int) []trace.SpanStartOption {
-	attrs := append(e.attrs[:len(e.attrs):len(e.attrs)], attribute.Int("micro.attempt", attempt))
-	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
-}
-
-func (e *spanEndpoint) clientOptions(attempt int) []trace.SpanStartOption {
-	if attempt >= 1 && attempt <= cachedAttempts {
-		return e.clientOpts[attempt-1]
+// setAttributes sets the attributes of a recorded span. They are set after the start rather
+// than passed to it, so a span that is not sampled costs no copy of them; a sampler decides
+// on the span's name (service/endpoint), kind and parent.
+func (e *spanEndpoint) setAttributes(span trace.Span, attempt int) {
+	if !span.IsRecording() {
+		return
 	}
-	return e.clientStartOptions(attempt)
+	if attempt == 0 {
+		span.SetAttributes(e.attrs...)
+		return
+	}
+	span.SetAttributes(e.attrs[0], e.attrs[1], e.attrs[2], attribute.Int("micro.attempt", attempt))
 }
 
 func endSpan(span trace.Span, err error) {
@@ -134,8 +135,9 @@ func (t *Tracing) CallWrapper() client.CallWrapper {
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, req *client.Request, rsp any) (err error) {
 			e := t.endpoints.get(req.Service, req.Endpoint)
-			ctx, span := t.tracer.Start(ctx, e.name, e.clientOptions(req.Attempt)...)
+			ctx, span := t.tracer.Start(ctx, e.name, e.clientOpts...)
 			defer func() { endSpan(span, err) }()
+			e.setAttributes(span, max(req.Attempt, 1))
 			if t.defaultProp && !span.SpanContext().IsValid() && baggage.FromContext(ctx).Len() == 0 {
 				return next(ctx, req, rsp) // nothing to send along (a no-op tracer provider)
 			}
@@ -227,6 +229,7 @@ func (t *Tracing) HandlerWrapper() server.HandlerWrapper {
 			e := t.endpoints.get(req.Service, req.Endpoint)
 			ctx, span := t.tracer.Start(ctx, e.name, e.serverOpts...)
 			defer func() { endSpan(span, err) }()
+			e.setAttributes(span, 0)
 			return next(ctx, req, rsp)
 		}
 	}
