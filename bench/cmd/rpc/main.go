@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/configd/configd/api/configdpb"
@@ -42,8 +43,12 @@ import (
 type result struct {
 	callsPerSec float64
 	p50, p99    time.Duration
-	errors      int // calls that failed (each bounded by callTimeout); not in the latencies
-	firstErr    error
+	// cpuPerCall is the CPU time this process (clients and server) spent in the measured
+	// part, divided by the calls timed in it: what a call costs, whatever else ran on the
+	// machine (time the cores spent on other processes is not counted).
+	cpuPerCall time.Duration
+	errors     int // calls that failed (each bounded by callTimeout); not in the latencies
+	firstErr   error
 }
 
 // callTimeout bounds each call, so a stack that loses a call costs a case this much at most.
@@ -60,14 +65,17 @@ func run(p *peer, req *configdpb.ListResponse, conc int, warm, d time.Duration, 
 	)
 	start := time.Now()
 	measureFrom, end := start.Add(warm), start.Add(warm+d)
-	if during != nil {
-		stopped := make(chan struct{})
-		time.AfterFunc(warm, func() {
-			done := during()
-			time.AfterFunc(d, func() { done(); close(stopped) })
-		})
-		defer func() { <-stopped }() // the profile is complete before run returns
-	}
+	var cpu0, cpu1 time.Duration
+	stopped := make(chan struct{})
+	time.AfterFunc(warm, func() {
+		cpu0 = processCPU()
+		done := func() {}
+		if during != nil {
+			done = during()
+		}
+		time.AfterFunc(d, func() { cpu1 = processCPU(); done(); close(stopped) })
+	})
+	defer func() { <-stopped }() // the profile is complete before run returns
 	for range conc {
 		wg.Go(func() {
 			own := make([]time.Duration, 0, 8192)
@@ -101,9 +109,20 @@ func run(p *peer, req *configdpb.ListResponse, conc int, warm, d time.Duration, 
 		return res, fmt.Errorf("%s: no call completed: %w", p.name, res.firstErr)
 	}
 	slices.Sort(lats)
+	<-stopped
+	res.cpuPerCall = (cpu1 - cpu0) / time.Duration(len(lats))
 	res.callsPerSec = float64(len(lats)) / d.Seconds()
 	res.p50, res.p99 = lats[len(lats)/2], lats[min(len(lats)-1, len(lats)*99/100)]
 	return res, nil
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cmp(a, b error) error {
@@ -150,7 +169,7 @@ type caseKey struct {
 }
 
 // peerAliases are short names for --peer and -profile-case.
-var peerAliases = map[string]string{"tcp": peerTCP, "grpc": peerGRPC, "wrappers": peerWrapped, "grpc-go": peerGRPCGo, "go-micro": peerGoMicro}
+var peerAliases = map[string]string{"tcp": peerTCP, "grpc": peerGRPC, "wrappers": peerWrapped, "wrappers-sampled": peerSampled, "grpc-go": peerGRPCGo, "go-micro": peerGoMicro}
 
 // peerName resolves a peer's name or alias, case-insensitively.
 func peerName(s string) (string, error) {
@@ -161,7 +180,7 @@ func peerName(s string) (string, error) {
 	if i := slices.Index(peerNames, s); i >= 0 {
 		return peerNames[i], nil
 	}
-	return "", fmt.Errorf("unknown peer %q (one of %q, or tcp, grpc, wrappers, grpc-go, go-micro)", s, peerNames)
+	return "", fmt.Errorf("unknown peer %q (one of %q, or tcp, grpc, wrappers, wrappers-sampled, grpc-go, go-micro)", s, peerNames)
 }
 
 // selectPeers returns the peers named in list (comma-separated), all when empty.
@@ -200,10 +219,10 @@ func rotate[T any](xs []T, k int) []T {
 
 func main() {
 	var (
-		duration    = flag.Duration("duration", 3*time.Second, "measured time per case and round")
+		duration    = flag.Duration("duration", 2*time.Second, "measured time per case and round")
 		warm        = flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each case")
-		rounds      = flag.Int("rounds", 3, "interleaved rounds; the tables show medians")
-		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, grpc-go, go-micro (or their full names)")
+		rounds      = flag.Int("rounds", 5, "interleaved rounds; the tables show medians")
+		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, wrappers-sampled, grpc-go, go-micro (or their full names)")
 		concList    = flag.String("concurrency", "50,256", "concurrent callers (comma-separated)")
 		out         = flag.String("out", "../docs/bench/rpc.md", "report to rewrite after a full run (empty: none)")
 		benchmarks  = flag.String("benchmarks", "../BENCHMARKS.md", "file whose "+beginMarker+" section a full run rewrites (empty: none)")

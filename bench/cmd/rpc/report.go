@@ -81,6 +81,11 @@ func (r *report) cps(peer string, conc int) float64 {
 	return median(collect(r.results[caseKey{peer, conc}], func(x result) float64 { return x.callsPerSec }))
 }
 
+// cpu is the median CPU time per call (clients and server together).
+func (r *report) cpu(peer string, conc int) time.Duration {
+	return median(collect(r.results[caseKey{peer, conc}], func(x result) time.Duration { return x.cpuPerCall }))
+}
+
 func (r *report) p50(peer string, conc int) time.Duration {
 	return median(collect(r.results[caseKey{peer, conc}], func(x result) time.Duration { return x.p50 }))
 }
@@ -106,6 +111,18 @@ func (r *report) pairRange(a, b string, conc int) (lo, hi float64, ok bool) {
 		return 0, 0, false
 	}
 	return slices.Min(xs), slices.Max(xs), true
+}
+
+// pairMedian is the median over the rounds of a ÷ b's calls/s in the same round.
+func (r *report) pairMedian(a, b string, conc int) float64 {
+	ra, rb := r.results[caseKey{a, conc}], r.results[caseKey{b, conc}]
+	var xs []float64
+	for i := range min(len(ra), len(rb)) {
+		if rb[i].callsPerSec > 0 {
+			xs = append(xs, ra[i].callsPerSec/rb[i].callsPerSec)
+		}
+	}
+	return median(xs)
 }
 
 func (r *report) has(peer string) bool { return slices.Contains(r.names, peer) }
@@ -134,8 +151,8 @@ func (r *report) tables() string {
 	base := r.has(baselinePeer)
 	for _, conc := range r.concs {
 		fmt.Fprintf(&b, "\n**%d concurrent callers**\n\n", conc)
-		b.WriteString("| peer | calls/s (min–max of the rounds) | p50 ms | p99 ms | calls/s ÷ grpc-go | p99 ÷ grpc-go | failed calls |\n")
-		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		b.WriteString("| peer | calls/s (min–max of the rounds) | p50 ms | p99 ms | CPU µs per call | calls/s ÷ grpc-go | p99 ÷ grpc-go | failed calls |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, n := range r.names {
 			rs := r.results[caseKey{n, conc}]
 			cs := collect(rs, func(x result) float64 { return x.callsPerSec })
@@ -148,8 +165,9 @@ func (r *report) tables() string {
 				ratio = fmt.Sprintf("%.2f×", r.cps(n, conc)/r.cps(baselinePeer, conc))
 				p99ratio = fmt.Sprintf("%.2f×", float64(r.p99(n, conc))/float64(r.p99(baselinePeer, conc)))
 			}
-			fmt.Fprintf(&b, "| %s | **%s** (%s–%s) | %s | %s | %s | %s | %d |\n", n, thousands(r.cps(n, conc)),
-				thousands(slices.Min(cs)), thousands(slices.Max(cs)), ms(r.p50(n, conc)), ms(r.p99(n, conc)), ratio, p99ratio, failed)
+			fmt.Fprintf(&b, "| %s | **%s** (%s–%s) | %s | %s | %.1f | %s | %s | %d |\n", n, thousands(r.cps(n, conc)),
+				thousands(slices.Min(cs)), thousands(slices.Max(cs)), ms(r.p50(n, conc)), ms(r.p99(n, conc)),
+				float64(r.cpu(n, conc))/float64(time.Microsecond), ratio, p99ratio, failed)
 		}
 	}
 	return b.String()
@@ -196,20 +214,28 @@ func (r *report) goals() string {
 		}
 		fmt.Fprintf(&b, "| grpc transport within 10%% of grpc-go (throughput ≥ 0.90×, p99 ≤ 1.10×) | %s | %s |\n", strings.Join(parts, "; "), yes(ok))
 	}
-	// 3. every wrapper costs < 15% of throughput.
-	{
+	// 3. every wrapper costs < 15% of throughput: with traces sampled as busy services run
+	// them, and with every call traced. The cost is the median over the rounds of the calls/s
+	// lost against micro tcp in the same round: the machine's speed moves by ±30% between
+	// rounds, far more than the cost, and a round's cases run close together.
+	for _, w := range []struct{ peer, what string }{
+		{peerSampled, fmt.Sprintf("every wrapper together (rate limit off) costs < 15%% of micro tcp's throughput, %g%% of calls traced", traceRatio*100)},
+		{peerWrapped, "the same, every call traced"},
+	} {
 		var parts []string
 		ok := true
 		for _, conc := range r.concs {
-			cost := 1 - r.cps(peerWrapped, conc)/r.cps(peerTCP, conc)
+			cost := 1 - r.pairMedian(w.peer, peerTCP, conc)
 			ok = ok && cost < 0.15
 			s := fmt.Sprintf("%d callers: %.0f%%", conc, cost*100)
-			if lo, hi, okr := r.pairRange(peerWrapped, peerTCP, conc); okr {
+			if lo, hi, okr := r.pairRange(w.peer, peerTCP, conc); okr {
 				s += fmt.Sprintf(" (per round %.0f–%.0f%%)", (1-hi)*100, (1-lo)*100)
 			}
+			s += fmt.Sprintf(", CPU per call %.1f µs vs %.1f µs", float64(r.cpu(w.peer, conc))/float64(time.Microsecond),
+				float64(r.cpu(peerTCP, conc))/float64(time.Microsecond))
 			parts = append(parts, s)
 		}
-		fmt.Fprintf(&b, "| every wrapper together costs < 15%% of micro tcp's throughput | %s | %s |\n", strings.Join(parts, "; "), yes(ok))
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", w.what, strings.Join(parts, "; "), yes(ok))
 	}
 	return b.String()
 }
@@ -235,12 +261,16 @@ func (r *report) method() string {
 		"The request is a `configd.v1.ListResponse` of four keys with JSON values, %d bytes protobuf-encoded, the same message for every peer; "+
 		"the handler answers with the request's fields. Each caller calls in a closed loop, each call cut at %v (a failed call is counted, not timed). "+
 		"Each case (peer × callers) runs %v after %v of warm-up; the cases run interleaved in %d rounds (the order of the peers rotating each round), "+
-		"and each figure is the median of the rounds. Ratios are peer ÷ grpc-go of the medians: above 1 is better for calls/s, worse for p99.\n\n"+
+		"and each figure is the median of the rounds. Ratios are peer ÷ grpc-go of the medians: above 1 is better for calls/s, worse for p99. "+
+		"CPU µs per call is the CPU time of this process (clients and server) in the measured part divided by the calls made: unlike calls/s it does not move when other work takes the cores.\n\n"+
 		"- **micro tcp**: `sdk/go/micro` server and client, tcp transport (calls multiplexed over two shared connections per address, frames of concurrent calls coalesced into one `write`; up to %d pooled sockets), protobuf codec.\n"+
 		"- **micro grpc**: the same on the grpc transport (one HTTP/2 connection, a stream per pooled socket).\n"+
 		"- **micro tcp + wrappers**: micro tcp with every built-in wrapper: client metrics → rate limit → breaker → tracing, server metrics → rate limit → tracing; "+
 		"Prometheus collectors on their own registry; tracing on an OpenTelemetry SDK `TracerProvider` (always sample) with a span processor that drops the spans "+
-		"(every span is recorded and ended, none exported); rate limits at 10⁹ calls/s (\"off\", but on the path). Retry is not in the chain.\n"+
+		"(every span is recorded and ended, none exported); rate limits off, as the issue measures them (the limiters in the chain at an infinite rate, which passes every call at no cost). Retry is not in the chain.\n"+
+		"- **micro tcp + wrappers, 1%% traced**: the same wrappers, the tracer provider sampling as OpenTelemetry recommends for busy services: "+
+		"`ParentBased(TraceIDRatioBased(0.01))`, so 1%% of the calls start a recorded trace and the server follows the caller's decision; "+
+		"every call still gets span and trace IDs, carries `traceparent` and is counted by the metrics.\n"+
 		"- **grpc-go**: plain `google.golang.org/grpc`, default settings, one `ClientConn`, a unary method.\n"+
 		"- **go-micro v4**: `go-micro.dev/v4` v4.11.0, its rpc server and client with default settings except a memory registry and broker, "+
 		"`application/protobuf`, a pool of %d, no retries (its http transport: an HTTP/1.1 request per call).\n",
