@@ -151,7 +151,10 @@ func BenchmarkAllWrappersParallel(b *testing.B) {
 
 // benchTCP calls an echo server over a real tcp transport from 50 goroutines (on 2 CPUs), with
 // the wrappers of allWrappers or none: the wrappers' share of a whole call.
-func benchTCP(b *testing.B, wrapped bool) {
+func benchTCP(b *testing.B, wrapped bool) { benchTCPSampled(b, wrapped, sdktrace.AlwaysSample()) }
+
+// benchTCPSampled is benchTCP with the tracer provider's sampler given.
+func benchTCPSampled(b *testing.B, wrapped bool, sampler sdktrace.Sampler) {
 	tcpt := tcp.New()
 	var sopts []server.Option
 	var copts []client.Option
@@ -160,7 +163,7 @@ func benchTCP(b *testing.B, wrapped bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tr, _ := benchTracing(b)
+		tr, _ := benchTracingSampled(b, sampler)
 		cl, _ := wrapper.NewLimiter(1e9, 1<<20)
 		sl, _ := wrapper.NewLimiter(1e9, 1<<20)
 		copts = append(copts, client.Wrap(m.CallWrapper(), cl.CallWrapper(false), wrapper.NewBreaker().Wrapper(), tr.CallWrapper()))
@@ -199,3 +202,8 @@ func benchTCP(b *testing.B, wrapped bool) {
 
 func BenchmarkTCPCall(b *testing.B)            { benchTCP(b, false) }
 func BenchmarkTCPCallAllWrappers(b *testing.B) { benchTCP(b, true) }
+
+// BenchmarkTCPCallAllWrappersSampled traces 1% of the calls.
+func BenchmarkTCPCallAllWrappersSampled(b *testing.B) {
+	benchTCPSampled(b, true, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+}

@@ -107,10 +107,10 @@ func code(err error) string {
 func (m *Metrics) CallWrapper() client.CallWrapper {
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, req *client.Request, rsp any) error {
-			start := time.Now()
+			start := monotonic()
 			err := next(ctx, req, rsp)
 			s := m.clientSeries.get(req.Service, req.Endpoint)
-			s.duration.Observe(time.Since(start).Seconds())
+			s.duration.Observe((monotonic() - start).Seconds())
 			s.count(err)
 			return err
 		}
@@ -121,10 +121,10 @@ func (m *Metrics) CallWrapper() client.CallWrapper {
 func (m *Metrics) HandlerWrapper() server.HandlerWrapper {
 	return func(next server.HandlerFunc) server.HandlerFunc {
 		return func(ctx context.Context, req *server.Request, rsp any) error {
-			start := time.Now()
+			start := monotonic()
 			err := next(ctx, req, rsp)
 			s := m.serverSeries.get(req.Service, req.Endpoint)
-			s.duration.Observe(time.Since(start).Seconds())
+			s.duration.Observe((monotonic() - start).Seconds())
 			s.count(err)
 			if err != nil && errors.Is(err, server.ErrPanic) {
 				m.serverPanics.WithLabelValues(req.Service, req.Endpoint).Inc()
@@ -133,3 +133,10 @@ func (m *Metrics) HandlerWrapper() server.HandlerWrapper {
 		}
 	}
 }
+
+// epoch anchors monotonic.
+var epoch = time.Now()
+
+// monotonic is the time since epoch on the monotonic clock: one clock read, where time.Now
+// reads the wall clock as well.
+func monotonic() time.Duration { return time.Since(epoch) }
