@@ -5,6 +5,8 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -68,12 +70,19 @@ func EncodeValue(v []byte) (value, encoding string) {
 	return base64.StdEncoding.EncodeToString(v), EncodingBase64
 }
 
-// DecodeValue reverses EncodeValue.
+// ErrEncoding reports a value encoding other than "" and EncodingBase64.
+var ErrEncoding = errors.New("unknown value encoding")
+
+// DecodeValue reverses EncodeValue. An encoding it does not know (from a newer
+// server, or a hand-written request) is an ErrEncoding, never read as text.
 func DecodeValue(value, encoding string) ([]byte, error) {
-	if encoding == EncodingBase64 {
+	switch encoding {
+	case "":
+		return []byte(value), nil
+	case EncodingBase64:
 		return base64.StdEncoding.DecodeString(value)
 	}
-	return []byte(value), nil
+	return nil, fmt.Errorf("%w %q: want empty or %q", ErrEncoding, encoding, EncodingBase64)
 }
 
 // Bytes returns the value's bytes, decoding base64 when needed.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"testing"
 	"unicode/utf8"
 )
@@ -77,9 +78,10 @@ func FuzzValueEncoding(f *testing.F) {
 				t.Fatalf("re-encoding %q: %q, %q decodes to %q, %v", got, v2, enc2, back, err)
 			}
 		default:
-			// Not an encoding of the API; the server refuses it before
-			// decoding. DecodeValue must not panic on it.
-			_, _ = DecodeValue(value, encoding)
+			// Not an encoding of the API: refused, never read as text.
+			if got, err := DecodeValue(value, encoding); !errors.Is(err, ErrEncoding) || got != nil {
+				t.Fatalf("DecodeValue(%q, %q) = %q, %v; want ErrEncoding", value, encoding, got, err)
+			}
 		}
 	})
 }

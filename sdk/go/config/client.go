@@ -158,6 +158,7 @@ func (c *Client) loadFile(body snapshotBody) {
 	for _, kv := range body.KVs {
 		raw, err := api.DecodeValue(kv.Value, kv.Encoding)
 		if err != nil {
+			c.log.Warn("snapshot file: skipping a key whose value does not decode", "path", c.opts.snapshot, "key", kv.Key, "err", err)
 			continue
 		}
 		b.put(strings.TrimPrefix(kv.Key, c.opts.prefix), newEntry(raw, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version))
