@@ -35,10 +35,12 @@ type Options struct {
 	Transport transport.Transport
 	Selector  selector.Selector
 
-	// HandlerWrappers wrap every handler, CallWrappers every attempt of a call, ClientWrappers
-	// the whole client; the first of each is outermost.
+	// HandlerWrappers wrap every handler, CallWrappers every attempt of a call, StreamWrappers
+	// every attempt to open a stream, ClientWrappers the whole client; the first of each is
+	// outermost.
 	HandlerWrappers []server.HandlerWrapper
 	CallWrappers    []client.CallWrapper
+	StreamWrappers  []client.StreamWrapper
 	ClientWrappers  []client.ClientWrapper
 
 	// Context ends Run (as SIGINT and SIGTERM do); default context.Background().
@@ -120,6 +122,12 @@ func WrapHandler(w ...server.HandlerWrapper) Option {
 // WrapCall adds call wrappers, run around every attempt; the first added is outermost.
 func WrapCall(w ...client.CallWrapper) Option {
 	return func(o *Options) { o.CallWrappers = append(o.CallWrappers, w...) }
+}
+
+// WrapStream adds stream wrappers, run around every attempt to open a stream; the first added
+// is outermost.
+func WrapStream(w ...client.StreamWrapper) Option {
+	return func(o *Options) { o.StreamWrappers = append(o.StreamWrappers, w...) }
 }
 
 // WrapClient adds client wrappers, run around every Call of Client; the first added is

@@ -335,7 +335,7 @@ func (s *Service) Client() client.Caller {
 	}
 	o := s.opts
 	cli, err := client.New(client.Selector(s.parts.Selector), client.Transport(s.parts.Transport),
-		client.RequestTimeout(o.RequestTimeout), client.Wrap(o.CallWrappers...), client.Logger(o.Logger))
+		client.RequestTimeout(o.RequestTimeout), client.Wrap(o.CallWrappers...), client.WrapStream(o.StreamWrappers...), client.Logger(o.Logger))
 	if err != nil {
 		return fail(fmt.Errorf("micro: %w", err))
 	}
@@ -492,12 +492,13 @@ func (k serverKey) equal(n serverKey, handled bool) bool {
 }
 
 type clientKey struct {
-	timeout                 time.Duration
-	callWrappers, cliWrapps int
+	timeout                                time.Duration
+	callWrappers, streamWrappers, cliWraps int
 }
 
 func newClientKey(o Options) clientKey {
-	return clientKey{timeout: o.RequestTimeout, callWrappers: len(o.CallWrappers), cliWrapps: len(o.ClientWrappers)}
+	return clientKey{timeout: o.RequestTimeout, callWrappers: len(o.CallWrappers), streamWrappers: len(o.StreamWrappers),
+		cliWraps: len(o.ClientWrappers)}
 }
 
 func (k clientKey) equal(n clientKey) bool { return k == n }

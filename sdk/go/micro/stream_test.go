@@ -7,6 +7,7 @@ import (
 
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/sdk/go/micro"
+	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/server"
 	tmem "github.com/configd/configd/sdk/go/micro/transport/memory"
 )
@@ -36,9 +37,17 @@ func (cfg) Watch(st configdpb.Config_WatchServer) error {
 }
 
 // A service serves generated gRPC code with HandleDesc; its client calls the unary methods
-// and opens the streams.
+// and opens the streams, through the service's stream wrappers.
 func TestServiceHandleDescAndStream(t *testing.T) {
-	svc := micro.NewService(quiet, micro.Args(), env(nil), micro.Name("configd"), micro.Transport(tmem.New()), micro.GracePeriod(0))
+	var opened []string
+	sw := func(next client.StreamFunc) client.StreamFunc {
+		return func(ctx context.Context, req *client.Request) (client.Stream, error) {
+			opened = append(opened, req.Endpoint)
+			return next(ctx, req)
+		}
+	}
+	svc := micro.NewService(quiet, micro.Args(), env(nil), micro.Name("configd"), micro.Transport(tmem.New()), micro.GracePeriod(0),
+		micro.WrapStream(sw))
 	if err := svc.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +80,8 @@ func TestServiceHandleDescAndStream(t *testing.T) {
 	}
 	if err := st.Recv(&w); err != io.EOF {
 		t.Fatalf("end: %v", err)
+	}
+	if len(opened) != 1 || opened[0] != "Config.Watch" {
+		t.Fatalf("stream wrapper saw %v, want one open of Config.Watch", opened)
 	}
 }

@@ -35,6 +35,9 @@ type Request struct {
 	// Attempt counts attempts, from 1; wrappers that retry increment it.
 	Attempt int
 	next    selector.Next
+	// openCtx bounds the opening of a stream (the request timeout); the stream's own context
+	// is the one its StreamFunc gets.
+	openCtx context.Context
 }
 
 // CallFunc makes one attempt of a call.
@@ -46,11 +49,12 @@ type CallWrapper func(CallFunc) CallFunc
 
 // Client makes calls. It is safe for concurrent use.
 type Client struct {
-	opts Options
-	pool *transport.Pool
-	call CallFunc
-	ids  atomic.Uint64
-	idp  string
+	opts   Options
+	pool   *transport.Pool
+	call   CallFunc
+	stream StreamFunc
+	ids    atomic.Uint64
+	idp    string
 }
 
 // New returns a Client, or an error naming what is wrong with the options.
@@ -71,6 +75,10 @@ func New(opts ...Option) (*Client, error) {
 	c.call = c.attempt
 	for i := len(o.Wrappers) - 1; i >= 0; i-- {
 		c.call = o.Wrappers[i](c.call)
+	}
+	c.stream = c.openAttempt
+	for i := len(o.StreamWrappers) - 1; i >= 0; i-- {
+		c.stream = o.StreamWrappers[i](c.stream)
 	}
 	return c, nil
 }

@@ -29,6 +29,8 @@ type Options struct {
 	PoolSize int
 	// Wrappers wrap every attempt; the first is outermost.
 	Wrappers []CallWrapper
+	// StreamWrappers wrap every attempt to open a stream; the first is outermost.
+	StreamWrappers []StreamWrapper
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +58,11 @@ func PoolSize(n int) Option { return func(o *Options) { o.PoolSize = n } }
 
 // Wrap adds call wrappers; the first added is outermost.
 func Wrap(w ...CallWrapper) Option { return func(o *Options) { o.Wrappers = append(o.Wrappers, w...) } }
+
+// WrapStream adds stream wrappers; the first added is outermost.
+func WrapStream(w ...StreamWrapper) Option {
+	return func(o *Options) { o.StreamWrappers = append(o.StreamWrappers, w...) }
+}
 
 // Logger sets the logger.
 func Logger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }

@@ -42,6 +42,15 @@ type Stream interface {
 	Metadata() metadata.Metadata
 }
 
+// StreamFunc makes one attempt to open a stream: it picks a node and opens the stream there.
+// The stream lives in ctx.
+type StreamFunc func(ctx context.Context, req *Request) (Stream, error)
+
+// StreamWrapper wraps a StreamFunc: middleware for streams. A wrapper sees each attempt to
+// open; to see the stream's messages or its end, it returns its own Stream around the one it
+// got (see the wrapper package's Tracing and Metrics).
+type StreamWrapper func(StreamFunc) StreamFunc
+
 // openAttempts is how many nodes Stream tries when opening fails in a way another node may not
 // (a node unreachable or draining).
 const openAttempts = 3
@@ -54,8 +63,8 @@ const openAttempts = 3
 // the server ends it. Metadata in ctx goes to the handler; ctx's deadline is the handler's.
 //
 // The codec is WithContentType's or the client's ContentType; when neither is set, each
-// message goes with protobuf when it is a proto.Message and JSON otherwise. Call wrappers and
-// client wrappers do not see streams.
+// message goes with protobuf when it is a proto.Message and JSON otherwise. Stream wrappers
+// (WrapStream) see each attempt to open; call wrappers and client wrappers do not see streams.
 func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...CallOption) (Stream, error) {
 	co := CallOptions{RequestTimeout: c.opts.RequestTimeout, ContentType: c.opts.ContentType}
 	for _, f := range opts {
@@ -84,18 +93,12 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...C
 	}
 	openCtx, cancel := context.WithTimeout(ctx, co.RequestTimeout)
 	defer cancel()
+	req.openCtx = openCtx
 	for {
 		if err := openCtx.Err(); err != nil {
 			return nil, timeoutError(req, err)
 		}
-		node, err := req.next()
-		if err != nil {
-			return nil, fail(status.Unavailable, err.Error())
-		}
-		st, err := c.open(ctx, openCtx, node.Address, req)
-		if c.opts.Selector != nil && len(co.Addresses) == 0 {
-			c.opts.Selector.Mark(service, node, nodeFault(err))
-		}
+		st, err := c.stream(ctx, req)
 		if err == nil {
 			return st, nil
 		}
@@ -104,6 +107,27 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...C
 		}
 		req.Attempt++
 	}
+}
+
+// openAttempt is the StreamFunc the stream wrappers wrap: pick a node, open the stream there,
+// and tell the selector how the node did.
+func (c *Client) openAttempt(ctx context.Context, req *Request) (Stream, error) {
+	node, err := req.next()
+	if err != nil {
+		return nil, &status.Error{Code: status.Unavailable, Message: err.Error(), Service: req.Service, Endpoint: req.Endpoint}
+	}
+	openCtx := req.openCtx
+	if openCtx == nil {
+		openCtx = ctx
+	}
+	st, err := c.open(ctx, openCtx, node.Address, req)
+	if c.opts.Selector != nil && len(req.Options.Addresses) == 0 {
+		c.opts.Selector.Mark(req.Service, node, nodeFault(err))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // open opens a stream on a connection to addr: send the open, wait for the answer.

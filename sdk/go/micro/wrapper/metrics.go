@@ -29,6 +29,7 @@ type Metrics struct {
 	serverRequests *prometheus.CounterVec
 	serverDuration *prometheus.HistogramVec
 	serverPanics   *prometheus.CounterVec
+	clientStreams  *prometheus.CounterVec
 
 	// The series of each service+endpoint, resolved once (WithLabelValues hashes the label
 	// values and takes a lock on every use).
@@ -85,10 +86,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		serverPanics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "micro_server_panics_total", Help: "Handlers that panicked.",
 		}, labels),
+		clientStreams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "micro_client_streams_total", Help: "Streams opened, by how they ended (a failed open is counted with its code).",
+		}, append(labels, "code")),
 	}
 	m.clientSeries = newEndpointCache(false, newEndpointSeries(m.clientDuration, m.clientRequests))
 	m.serverSeries = newEndpointCache(false, newEndpointSeries(m.serverDuration, m.serverRequests))
-	for _, c := range []prometheus.Collector{m.clientRequests, m.clientDuration, m.serverRequests, m.serverDuration, m.serverPanics} {
+	for _, c := range []prometheus.Collector{m.clientRequests, m.clientDuration, m.serverRequests, m.serverDuration, m.serverPanics, m.clientStreams} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -118,6 +122,24 @@ func (m *Metrics) CallWrapper() client.CallWrapper {
 }
 
 // HandlerWrapper counts and times handled calls, panics included.
+// StreamWrapper counts the client's streams in micro_client_streams_total when they end, by
+// outcome: ok (the handler returned nil, or the caller closed the stream first), or the status
+// code of the failed open or of the error Recv returned. (The server counts a stream as one
+// handled call of its endpoint.)
+func (m *Metrics) StreamWrapper() client.StreamWrapper {
+	return func(next client.StreamFunc) client.StreamFunc {
+		return func(ctx context.Context, req *client.Request) (client.Stream, error) {
+			st, err := next(ctx, req)
+			if err != nil {
+				m.clientStreams.WithLabelValues(req.Service, req.Endpoint, code(err)).Inc()
+				return nil, err
+			}
+			service, endpoint := req.Service, req.Endpoint
+			return watchEnd(st, func(err error) { m.clientStreams.WithLabelValues(service, endpoint, code(err)).Inc() }), nil
+		}
+	}
+}
+
 func (m *Metrics) HandlerWrapper() server.HandlerWrapper {
 	return func(next server.HandlerFunc) server.HandlerFunc {
 		return func(ctx context.Context, req *server.Request, rsp any) error {

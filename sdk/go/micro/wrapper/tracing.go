@@ -153,6 +153,30 @@ func (t *Tracing) CallWrapper() client.CallWrapper {
 	}
 }
 
+// StreamWrapper starts a client span per attempt to open a stream, sends its context along
+// like CallWrapper (the server's span of the stream is its child), and ends it when the stream
+// ends: at the error Recv returns (io.EOF is a clean end), or at Close.
+func (t *Tracing) StreamWrapper() client.StreamWrapper {
+	return func(next client.StreamFunc) client.StreamFunc {
+		return func(ctx context.Context, req *client.Request) (client.Stream, error) {
+			e := t.endpoints.get(req.Service, req.Endpoint)
+			ctx, span := t.tracer.Start(ctx, e.name, e.clientOpts...)
+			e.setAttributes(span, max(req.Attempt, 1))
+			c := pairsPool.Get().(*pairCarrier)
+			t.prop.Inject(ctx, c)
+			streamCtx := metadata.AppendToContext(ctx, c.kv...)
+			c.kv = c.kv[:0]
+			pairsPool.Put(c)
+			st, err := next(streamCtx, req)
+			if err != nil {
+				endSpan(span, err)
+				return nil, err
+			}
+			return watchEnd(st, func(err error) { endSpan(span, err) }), nil
+		}
+	}
+}
+
 // pairCarrier is a propagation.TextMapCarrier that collects the pairs a propagator injects.
 type pairCarrier struct{ kv []string }
 
