@@ -4,15 +4,17 @@
 //   - micro tcp: sdk/go/micro's server and client on its tcp transport, protobuf codec;
 //   - micro grpc: the same on its grpc transport;
 //   - micro tcp + wrappers: micro tcp with every built-in wrapper (metrics, tracing with the
-//     OpenTelemetry SDK, breaker, rate limits set far above the load);
+//     OpenTelemetry SDK, breaker, rate limits off), every call traced;
+//   - micro tcp + wrappers, 1% traced: the same with 1% of the traces sampled;
 //   - grpc-go: plain google.golang.org/grpc, one ClientConn, a unary method;
 //   - go-micro v4: go-micro.dev/v4's rpc server and client (http transport, protobuf).
 //
 // Every case (peer × callers) runs -duration after -warmup; the cases are interleaved, -rounds
 // times over (the order of the peers rotates each round), and the tables show the median of each
-// figure: calls/s, p50 and p99, and their ratios to grpc-go. Clients and servers share this one
-// process. A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
-// (BENCHMARKS.md) and takes about two minutes:
+// figure: calls/s, p50 and p99, and their ratios to grpc-go. Each case runs in a fresh process
+// of this program (-case), client and server together in it, so that no other peer's
+// connections, goroutines or garbage are in its way. A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
+// (BENCHMARKS.md) and takes about five minutes:
 //
 //	cd bench && go run ./cmd/rpc
 //	go run ./cmd/rpc --peer tcp --concurrency 256 --rounds 1 -cpuprofile /tmp/tcp.pprof
@@ -20,13 +22,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/configd/configd/bench/internal/machine"
 	"log"
 	"os"
-	"runtime"
+	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -37,6 +40,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/bench/internal/machine"
 )
 
 // result is one case of one round.
@@ -114,6 +118,80 @@ func run(p *peer, req *configdpb.ListResponse, conc int, warm, d time.Duration, 
 	res.callsPerSec = float64(len(lats)) / d.Seconds()
 	res.p50, res.p99 = lats[len(lats)/2], lats[min(len(lats)-1, len(lats)*99/100)]
 	return res, nil
+}
+
+// caseResult is a result as a child process prints it.
+type caseResult struct {
+	CallsPerSec float64       `json:"calls_per_sec"`
+	P50         time.Duration `json:"p50_ns"`
+	P99         time.Duration `json:"p99_ns"`
+	CPUPerCall  time.Duration `json:"cpu_per_call_ns"`
+	Errors      int           `json:"errors"`
+	FirstErr    string        `json:"first_error,omitempty"`
+}
+
+// runCase runs one case in a child process of this program (self -case) and returns its result.
+func runCase(self, name string, conc, pool int, warm, d time.Duration, cpuprofile string) (result, error) {
+	args := []string{"-case", fmt.Sprintf("%s@%d", name, conc), "-pool", strconv.Itoa(pool),
+		"-warmup", warm.String(), "-duration", d.String()}
+	if cpuprofile != "" {
+		args = append(args, "-cpuprofile", cpuprofile)
+	}
+	cmd := exec.Command(self, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("%s, %d callers: %w", name, conc, err)
+	}
+	var cr caseResult
+	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
+		return result{}, fmt.Errorf("%s, %d callers: the child's result %q: %w", name, conc, out.Bytes(), err)
+	}
+	res := result{callsPerSec: cr.CallsPerSec, p50: cr.P50, p99: cr.P99, cpuPerCall: cr.CPUPerCall, errors: cr.Errors}
+	if cr.FirstErr != "" {
+		res.firstErr = fmt.Errorf("%s", cr.FirstErr)
+	}
+	return res, nil
+}
+
+// runChild is a child process's work: run the case PEER@CALLERS and print its result.
+func runChild(c string, pool int, warm, d time.Duration, cpuprofile string) error {
+	peerArg, concArg, _ := strings.Cut(c, "@")
+	name, err := peerName(peerArg)
+	if err != nil {
+		return err
+	}
+	conc, err := strconv.Atoi(concArg)
+	if err != nil || conc < 1 {
+		return fmt.Errorf("-case %q: want PEER@CALLERS", c)
+	}
+	p, err := newPeer(name, peerOptions{pool: pool})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer p.stop()
+	var during func() func()
+	if cpuprofile != "" {
+		during = func() func() {
+			f, err := os.Create(cpuprofile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				log.Fatal(err)
+			}
+			return func() { pprof.StopCPUProfile(); f.Close() }
+		}
+	}
+	res, err := run(p, message(), conc, warm, d, during)
+	if err != nil {
+		return err
+	}
+	cr := caseResult{CallsPerSec: res.callsPerSec, P50: res.p50, P99: res.p99, CPUPerCall: res.cpuPerCall, Errors: res.errors}
+	if res.firstErr != nil {
+		cr.FirstErr = res.firstErr.Error()
+	}
+	return json.NewEncoder(os.Stdout).Encode(cr)
 }
 
 // processCPU is the CPU time this process has used, user and system.
@@ -219,9 +297,9 @@ func rotate[T any](xs []T, k int) []T {
 
 func main() {
 	var (
-		duration    = flag.Duration("duration", 2*time.Second, "measured time per case and round")
+		duration    = flag.Duration("duration", 1500*time.Millisecond, "measured time per case and round")
 		warm        = flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each case")
-		rounds      = flag.Int("rounds", 5, "interleaved rounds; the tables show medians")
+		rounds      = flag.Int("rounds", 9, "interleaved rounds; the tables show medians")
 		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, wrappers-sampled, grpc-go, go-micro (or their full names)")
 		concList    = flag.String("concurrency", "50,256", "concurrent callers (comma-separated)")
 		out         = flag.String("out", "../docs/bench/rpc.md", "report to rewrite after a full run (empty: none)")
@@ -230,9 +308,17 @@ func main() {
 		profileCase = flag.String("profile-case", "tcp@256", "the case -cpuprofile profiles, PEER@CALLERS (PEER as for --peer)")
 		rev         = flag.String("rev", "", "what the report says was measured (default: git rev-parse --short HEAD, noting uncommitted changes in sdk/go/micro)")
 		quickMode   = flag.Bool("quick", false, "only make 300 calls per peer from 50 callers, check each answer (proto.Equal), exit 1 on any error")
+		oneCase     = flag.String("case", "", "run one case, PEER@CALLERS, in this process and print its result as JSON (what a run does in a child process per case)")
+		pool        = flag.Int("pool", 256, "with -case: the clients' connection pool")
 	)
 	flag.Parse()
 	log.SetFlags(0)
+	if *oneCase != "" {
+		if err := runChild(*oneCase, *pool, *warm, *duration, *cpuprofile); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	names, err := selectPeers(*peerList)
 	if err != nil {
@@ -248,73 +334,58 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	opts := peerOptions{pool: slices.Max(concs), strict: *quickMode}
-	var peers []*peer
-	for _, n := range names {
-		p, err := newPeer(n, opts)
-		if err != nil {
-			log.Fatalf("%s: %v", n, err)
-		}
-		peers = append(peers, p)
-	}
-	defer func() {
-		for _, p := range peers {
-			p.stop()
-		}
-	}()
-
 	if *quickMode {
 		failed := false
-		for _, p := range peers {
-			if err := quick(p, 300, 50); err != nil {
+		for _, n := range names {
+			p, err := newPeer(n, peerOptions{pool: 50, strict: true})
+			if err != nil {
+				log.Fatalf("%s: %v", n, err)
+			}
+			err = quick(p, 300, 50)
+			p.stop()
+			if err != nil {
 				log.Print(err)
 				failed = true
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "%-22s 300 calls from 50 callers, all answered correctly\n", p.name)
+			fmt.Fprintf(os.Stderr, "%-22s 300 calls from 50 callers, all answered correctly\n", n)
 		}
 		if failed {
 			os.Exit(1)
 		}
 		return
 	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	full := *peerList == "" && slices.Equal(concs, []int{50, 256})
 	env := describeMachine(*rev)
 	req := message()
 	results := map[caseKey][]result{}
-	total := *rounds * len(concs) * len(peers)
+	total := *rounds * len(concs) * len(names)
 	done := 0
 	began := time.Now()
 	for r := range *rounds {
 		for _, conc := range concs {
-			for _, p := range rotate(peers, r) {
-				var during func() func()
-				if *cpuprofile != "" && r == 0 && profPeer == p.name && profConc == strconv.Itoa(conc) {
-					during = func() func() {
-						f, err := os.Create(*cpuprofile)
-						if err != nil {
-							log.Fatal(err)
-						}
-						if err := pprof.StartCPUProfile(f); err != nil {
-							log.Fatal(err)
-						}
-						return func() { pprof.StopCPUProfile(); f.Close() }
-					}
+			for _, name := range rotate(names, r) {
+				profile := ""
+				if *cpuprofile != "" && r == 0 && profPeer == name && profConc == strconv.Itoa(conc) {
+					profile = *cpuprofile
 				}
-				runtime.GC() // the previous case's garbage is not this one's cost
-				res, err := run(p, req, conc, *warm, *duration, during)
+				res, err := runCase(self, name, conc, slices.Max(concs), *warm, *duration, profile)
 				if err != nil {
 					log.Print(err) // the case counts as zero calls/s this round
 				}
 				if res.errors > 0 {
-					log.Printf("%s, %d callers: %d calls failed, the first: %v", p.name, conc, res.errors, res.firstErr)
+					log.Printf("%s, %d callers: %d calls failed, the first: %v", name, conc, res.errors, res.firstErr)
 				}
-				k := caseKey{p.name, conc}
+				k := caseKey{name, conc}
 				results[k] = append(results[k], res)
 				done++
 				fmt.Fprintf(os.Stderr, "[%2d/%d %5.0fs] round %d  %-22s %3d callers  %8.0f calls/s  p50 %9v  p99 %9v\n",
-					done, total, time.Since(began).Seconds(), r+1, p.name, conc, res.callsPerSec,
+					done, total, time.Since(began).Seconds(), r+1, name, conc, res.callsPerSec,
 					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond))
 			}
 		}

@@ -257,12 +257,12 @@ func busy(e *envT) string {
 }
 
 func (r *report) method() string {
-	return fmt.Sprintf("**Method:** one echo call over loopback, client and server in this one process on the same cores. "+
+	return fmt.Sprintf("**Method:** one echo call over loopback, client and server in one process on the same cores: each case runs in a fresh process of the harness, so no other peer's connections, goroutines or garbage are in its way. "+
 		"The request is a `configd.v1.ListResponse` of four keys with JSON values, %d bytes protobuf-encoded, the same message for every peer; "+
 		"the handler answers with the request's fields. Each caller calls in a closed loop, each call cut at %v (a failed call is counted, not timed). "+
 		"Each case (peer × callers) runs %v after %v of warm-up; the cases run interleaved in %d rounds (the order of the peers rotating each round), "+
 		"and each figure is the median of the rounds. Ratios are peer ÷ grpc-go of the medians: above 1 is better for calls/s, worse for p99. "+
-		"CPU µs per call is the CPU time of this process (clients and server) in the measured part divided by the calls made: unlike calls/s it does not move when other work takes the cores.\n\n"+
+		"CPU µs per call is the CPU time of the case's process (clients and server) in the measured part divided by the calls made.\n\n"+
 		"- **micro tcp**: `sdk/go/micro` server and client, tcp transport (calls multiplexed over two shared connections per address, frames of concurrent calls coalesced into one `write`; up to %d pooled sockets), protobuf codec.\n"+
 		"- **micro grpc**: the same on the grpc transport (one HTTP/2 connection, a stream per pooled socket).\n"+
 		"- **micro tcp + wrappers**: micro tcp with every built-in wrapper: client metrics → rate limit → breaker → tracing, server metrics → rate limit → tracing; "+
