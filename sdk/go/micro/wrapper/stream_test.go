@@ -10,14 +10,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	otelcodes "go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/status"
-	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 	"github.com/configd/configd/sdk/go/micro/wrapper"
 )
 
@@ -53,29 +51,14 @@ func (e *Echoer) Echo(ctx context.Context, st server.Stream) error {
 // context reaches the handler (the server's span of the stream is its child), ended when the
 // stream ends, with the stream's outcome; Metrics counts each stream once by outcome.
 func TestStreamWrappersAcrossTCP(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	tr := wrapper.NewTracing(wrapper.WithTracerProvider(tp))
+	exp, _, tr := newTracing(t)
 	reg := prometheus.NewRegistry()
 	m, err := wrapper.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	tcpt := tcp.New()
 	h := &Echoer{}
-	srv, err := server.New(server.Name("echo"), server.Transport(tcpt), server.GracePeriod(0), server.WrapHandler(tr.HandlerWrapper()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Handle(h, server.HandlerName("Echoer")); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop(context.Background()) })
+	tcpt, srv := startTCPServer(t, "echo", h, "Echoer", tr.HandlerWrapper())
 	c, err := client.New(client.Transport(tcpt), client.WrapStream(m.StreamWrapper(), tr.StreamWrapper()))
 	if err != nil {
 		t.Fatal(err)

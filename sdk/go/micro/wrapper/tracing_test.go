@@ -14,6 +14,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/metadata"
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/status"
+	"github.com/configd/configd/sdk/go/micro/transport"
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 	"github.com/configd/configd/sdk/go/micro/wrapper"
 )
@@ -34,28 +35,42 @@ func (h *Traced) Hello(ctx context.Context, req *Req, rsp *Rsp) error {
 	return nil
 }
 
-// TestTracingAcrossTCP: a call over a real tcp transport yields a client span and a server
-// span of the same trace, the server span the client span's child, both children of the
-// caller's span.
-func TestTracingAcrossTCP(t *testing.T) {
+// newTracing returns an in-memory span exporter, a tracer provider exporting to it at each
+// span's end, and a Tracing on that provider.
+func newTracing(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider, *wrapper.Tracing) {
+	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	tr := wrapper.NewTracing(wrapper.WithTracerProvider(tp))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	return exp, tp, wrapper.NewTracing(wrapper.WithTracerProvider(tp))
+}
 
+// startTCPServer serves handler h (named name) as service on a tcp transport, with the handler
+// wrappers hw, until the test ends. It returns the transport, for the client, and the server.
+func startTCPServer(t *testing.T, service string, h any, name string, hw ...server.HandlerWrapper) (transport.Transport, *server.Server) {
+	t.Helper()
 	tcpt := tcp.New()
-	h := &Traced{}
-	srv, err := server.New(server.Name("greeter"), server.Transport(tcpt), server.GracePeriod(0), server.WrapHandler(tr.HandlerWrapper()))
+	srv, err := server.New(server.Name(service), server.Transport(tcpt), server.GracePeriod(0), server.WrapHandler(hw...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Handle(h, server.HandlerName("Greeter")); err != nil {
+	if err := srv.Handle(h, server.HandlerName(name)); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop(context.Background()) })
+	return tcpt, srv
+}
+
+// TestTracingAcrossTCP: a call over a real tcp transport yields a client span and a server
+// span of the same trace, the server span the client span's child, both children of the
+// caller's span.
+func TestTracingAcrossTCP(t *testing.T) {
+	exp, tp, tr := newTracing(t)
+	h := &Traced{}
+	tcpt, srv := startTCPServer(t, "greeter", h, "Greeter", tr.HandlerWrapper())
 	c, err := client.New(client.Transport(tcpt), client.Wrap(tr.CallWrapper()))
 	if err != nil {
 		t.Fatal(err)
