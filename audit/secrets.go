@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/configd/configd/secrets"
@@ -383,6 +384,9 @@ func (k *keyring) sealRevision(r *Revision) (Revision, error) {
 type dataKeyRequest struct {
 	prefixes []string
 	rotate   *secrets.MasterKey // instead: re-wrap every data key under it
+	// renew: instead, give each of prefixes a new data key, whether it has
+	// one or not.
+	renew bool
 }
 
 // ensureDataKeys makes sure that every prefix of keys has a data key,
@@ -420,6 +424,43 @@ func (s *Store) RotateMasterKey(ctx context.Context, next *secrets.MasterKey) er
 	}
 	_, err := s.submitResult(ctx, &request{dataKey: &dataKeyRequest{rotate: next}})
 	return err
+}
+
+// RotateDataKeys gives each of prefixes ("app/"; all the prefixes that
+// have a data key when none is given) a new data key, wrapped by the master
+// key, in one transaction, and returns the prefixes rotated. Values written
+// from then on are sealed with the new key; values written before keep the
+// key they were sealed with, which stays in the database to open them: the
+// audit chain covers the stored ciphertext, so history is never
+// re-encrypted (write a current value again to move it to the new key). The
+// hashes shown for withheld values are keyed with a prefix's newest key, so
+// they change for its old values too.
+func (s *Store) RotateDataKeys(ctx context.Context, prefixes ...string) ([]string, error) {
+	if !s.SecretsEnabled() {
+		return nil, fmt.Errorf("%w: the store was opened without a master key", ErrNoMasterKey)
+	}
+	s.keys.mu.RLock()
+	have := make([]string, 0, len(s.keys.byPrefix))
+	for p := range s.keys.byPrefix {
+		have = append(have, p)
+	}
+	s.keys.mu.RUnlock()
+	slices.Sort(have)
+	if len(prefixes) == 0 {
+		prefixes = have
+	}
+	for _, p := range prefixes {
+		if !slices.Contains(have, p) {
+			return nil, fmt.Errorf("%w: prefix %q has no data key (prefixes with secrets: %q)", ErrBadRequest, p, have)
+		}
+	}
+	if len(prefixes) == 0 {
+		return nil, nil
+	}
+	if _, err := s.submitResult(ctx, &request{dataKey: &dataKeyRequest{prefixes: prefixes, renew: true}}); err != nil {
+		return nil, err
+	}
+	return prefixes, nil
 }
 
 // runDataKeys creates data keys, or re-wraps them all, alone in its
@@ -485,7 +526,7 @@ func (w *writer) dataKeys(dr *dataKeyRequest) error {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM data_keys WHERE prefix = ?`, p).Scan(&n); err != nil {
 			return fmt.Errorf("audit: data keys: %w", err)
 		}
-		if n > 0 {
+		if n > 0 && !dr.renew {
 			continue // an earlier request created it
 		}
 		var id int64
@@ -515,6 +556,13 @@ func (w *writer) dataKeys(dr *dataKeyRequest) error {
 		k.byPrefix[dk.Prefix()] = dk
 	}
 	k.mu.Unlock()
+	if dr.renew {
+		ids := make([]int64, len(created))
+		for i, dk := range created {
+			ids[i] = dk.ID()
+		}
+		w.s.opts.logger.Info("audit: data keys rotated", "prefixes", dr.prefixes, "new_key_ids", ids)
+	}
 	return nil
 }
 

@@ -4,7 +4,7 @@
 // configd.example.yaml. The daemon itself is server.Run; "configd restore"
 // (server.RestoreCommand) restores a data dir from a backup;
 // "configd rotate-master-key" re-wraps the data keys of secrets under a new
-// master key.
+// master key; "configd rotate-data-keys" gives secrets new data keys.
 package main
 
 import (
@@ -27,6 +27,9 @@ func run() int {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "rotate-master-key" {
 		return rotateMasterKey(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "rotate-data-keys" {
+		return rotateDataKeys(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
 	}
 	cfg, err := server.LoadConfig(os.Args[1:], os.LookupEnv, os.Stderr)
 	switch {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/secrets"
@@ -39,14 +40,7 @@ func rotateMasterKey(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintln(stderr, "configd rotate-master-key: want --old-key-file and --new-key-file, and no arguments (see -h)")
 		return 2
 	}
-	dir := *dataDir
-	if dir == "" {
-		dir = getenv(server.EnvPrefix + "DATA_DIR")
-	}
-	if dir == "" {
-		dir = server.DefaultConfig().DataDir
-	}
-	if err := rotate(ctx, filepath.Join(dir, server.DBFile), *oldFile, *newFile, stdout); err != nil {
+	if err := rotate(ctx, dbPath(*dataDir, getenv), *oldFile, *newFile, stdout); err != nil {
 		fmt.Fprintln(stderr, "configd rotate-master-key:", err)
 		return 1
 	}
@@ -65,13 +59,8 @@ func rotate(ctx context.Context, dbPath, oldFile, newFile string, stdout io.Writ
 	if oldKey.Equal(newKey) {
 		return errors.New("the old and the new master key are the same key")
 	}
-	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(oldKey))
-	switch {
-	case errors.Is(err, audit.ErrLocked):
-		return fmt.Errorf("%s is open by a running configd: stop it first", dbPath)
-	case errors.Is(err, audit.ErrWrongMasterKey):
-		return fmt.Errorf("the old key file %s does not hold the database's master key: %w", oldFile, err)
-	case err != nil:
+	st, err := openOffline(ctx, dbPath, oldKey, "the old key file "+oldFile)
+	if err != nil {
 		return err
 	}
 	if err := st.RotateMasterKey(ctx, newKey); err != nil {
@@ -83,4 +72,99 @@ func rotate(ctx context.Context, dbPath, oldFile, newFile string, stdout io.Writ
 	}
 	fmt.Fprintf(stdout, "master key rotated: %s → %s; start configd with --master-key-file %s\n", oldKey.ID(), newKey.ID(), newFile)
 	return nil
+}
+
+// dbPath is the database of --data-dir dataDir, else of CONFIGD_DATA_DIR, else of the default
+// data dir.
+func dbPath(dataDir string, getenv func(string) string) string {
+	if dataDir == "" {
+		dataDir = getenv(server.EnvPrefix + "DATA_DIR")
+	}
+	if dataDir == "" {
+		dataDir = server.DefaultConfig().DataDir
+	}
+	return filepath.Join(dataDir, server.DBFile)
+}
+
+// openOffline opens the database at path with master key mk (from where, for the error), for a
+// command that needs no configd running on it.
+func openOffline(ctx context.Context, path string, mk *secrets.MasterKey, where string) (*audit.Store, error) {
+	st, err := audit.Open(ctx, path, audit.WithMasterKey(mk))
+	switch {
+	case errors.Is(err, audit.ErrLocked):
+		return nil, fmt.Errorf("%s is open by a running configd: stop it first", path)
+	case errors.Is(err, audit.ErrWrongMasterKey):
+		return nil, fmt.Errorf("%s does not hold the database's master key: %w", where, err)
+	case err != nil:
+		return nil, err
+	}
+	return st, nil
+}
+
+// prefixList is a repeatable --prefix flag.
+type prefixList []string
+
+func (p *prefixList) String() string     { return strings.Join(*p, ",") }
+func (p *prefixList) Set(v string) error { *p = append(*p, v); return nil }
+
+// rotateDataKeys is "configd rotate-data-keys": offline, it gives the secrets of each prefix
+// named (every prefix with secrets when none is) a new data key. New values are sealed with
+// it; values written before keep their key. It returns the exit code: 0 done, 1 failed, 2
+// usage.
+func rotateDataKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("configd rotate-data-keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "the data dir of the database (env "+server.EnvPrefix+"DATA_DIR; default ./data)")
+	keyFile := fs.String("master-key-file", "", "file of the master key (env "+server.EnvPrefix+"MASTER_KEY_FILE, or the key in base64 in "+server.EnvPrefix+"MASTER_KEY)")
+	var prefixes prefixList
+	fs.Var(&prefixes, "prefix", "a prefix to rotate, as secrets are grouped: the key's first segment and a slash (app/); repeatable; default every prefix with secrets")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: configd rotate-data-keys [--prefix app/]... [--master-key-file F] [--data-dir D]\n\n"+
+			"Gives each prefix's secrets a new data key, wrapped by the master key. Values written from then on\n"+
+			"are sealed with it; values written before keep the key they were sealed with (the audit chain covers\n"+
+			"the ciphertext, so history is not re-encrypted). Stop configd first.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "configd rotate-data-keys: no arguments expected (see -h)")
+		return 2
+	}
+	cfg := server.Config{MasterKeyFile: *keyFile}
+	if cfg.MasterKeyFile == "" {
+		cfg.MasterKeyFile, cfg.MasterKey = getenv(server.EnvPrefix+"MASTER_KEY_FILE"), getenv(server.EnvPrefix+"MASTER_KEY")
+	}
+	mk, err := cfg.LoadMasterKey()
+	if err == nil && mk == nil {
+		err = errors.New("no master key: give --master-key-file (or " + server.EnvPrefix + "MASTER_KEY_FILE, or " + server.EnvPrefix + "MASTER_KEY)")
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "configd rotate-data-keys:", err)
+		return 2
+	}
+	path := dbPath(*dataDir, getenv)
+	st, err := openOffline(ctx, path, mk, "the master key given")
+	if err != nil {
+		fmt.Fprintln(stderr, "configd rotate-data-keys:", err)
+		return 1
+	}
+	rotated, err := st.RotateDataKeys(ctx, prefixes...)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "configd rotate-data-keys:", err)
+		return 1
+	}
+	if len(rotated) == 0 {
+		fmt.Fprintln(stdout, "no secrets: no data key to rotate")
+		return 0
+	}
+	fmt.Fprintf(stdout, "new data keys for %s; values written from now on are sealed with them\n", strings.Join(rotated, ", "))
+	return 0
 }

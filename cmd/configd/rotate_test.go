@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -87,4 +88,88 @@ func TestRotateMasterKeyCommand(t *testing.T) {
 	if code := rotateMasterKey(ctx, []string{"--old-key-file", oldFile}, env, &out, &errOut); code != 2 {
 		t.Fatalf("missing --new-key-file: exit %d", code)
 	}
+}
+
+func TestRotateDataKeysCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mkFile, mk := keyFile(t, dir, "master.key")
+	dbPath := filepath.Join(dataDir, server.DBFile)
+	var out, errOut bytes.Buffer
+	env := func(k string) string {
+		if k == "CONFIGD_MASTER_KEY_FILE" {
+			return mkFile
+		}
+		return ""
+	}
+	args := []string{"--data-dir", dataDir}
+
+	// No master key anywhere: a usage error.
+	if code := rotateDataKeys(ctx, args, func(string) string { return "" }, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "no master key") {
+		t.Fatalf("no master key: exit %d, %q", code, errOut.String())
+	}
+	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(mk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{
+		audit.Put("app/pw", []byte("old-key"), "").AsSecret(), audit.Put("db/pw", []byte("db"), "").AsSecret(),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	if code := rotateDataKeys(ctx, args, env, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "stop it first") {
+		t.Fatalf("rotation of an open database: exit %d, %q", code, errOut.String())
+	}
+	st.Close()
+	errOut.Reset()
+	if code := rotateDataKeys(ctx, append(args, "--prefix", "nope/"), env, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), `"nope/" has no data key`) {
+		t.Fatalf("unknown prefix: exit %d, %q", code, errOut.String())
+	}
+	out.Reset()
+	if code := rotateDataKeys(ctx, append(args, "--prefix", "app/"), env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "app/") {
+		t.Fatalf("rotation: exit %d, out %q, err %q", code, out.String(), errOut.String())
+	}
+
+	// The value from before still opens; a new one is sealed with another data key.
+	st, err = audit.Open(ctx, dbPath, audit.WithMasterKey(mk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if kv, err := st.Get(ctx, "app/pw"); err != nil || string(kv.Value) != "old-key" {
+		t.Fatalf("app/pw after rotation: %q, %v", kv.Value, err)
+	}
+	before := storedKeyID(t, dbPath, "app/pw")
+	if _, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{audit.Put("app/pw", []byte("new-key"), "").AsSecret()}}); err != nil {
+		t.Fatal(err)
+	}
+	if after := storedKeyID(t, dbPath, "app/pw"); after == before {
+		t.Fatalf("a value written after the rotation is sealed with the old data key %d", after)
+	}
+}
+
+// storedKeyID is the data key id in the stored ciphertext of key, read from the file at path.
+func storedKeyID(t *testing.T, path, key string) int64 {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ct []byte
+	if err := db.QueryRow(`SELECT value FROM kv WHERE key = ?`, key).Scan(&ct); err != nil {
+		t.Fatal(err)
+	}
+	id, err := secrets.CiphertextKeyID(ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
