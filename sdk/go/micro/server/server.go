@@ -35,7 +35,8 @@ type Request struct {
 	Service, Endpoint string
 	// ContentType is the codec of the body.
 	ContentType string
-	// Header is the request's wire headers.
+	// Header is the request's wire headers. Read it, do not change it: the handler's context
+	// metadata (metadata.FromContext) is read from it.
 	Header map[string]string
 	// Body is the decoded request value (the handler's req argument); for a stream handler,
 	// the client's first message when the handler takes one (server streaming), else nil.
