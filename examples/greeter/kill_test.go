@@ -21,6 +21,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/consul"
 	"github.com/configd/configd/sdk/go/micro/registry/etcd"
+	"github.com/configd/configd/sdk/go/micro/registry/mdns"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
 	"github.com/configd/configd/sdk/go/micro/selector"
@@ -56,10 +57,12 @@ type process struct {
 	err    error         // its exit status, once waited is closed
 }
 
-// startGreeter starts "greeter serve" in its own process and waits for its ready line.
-func startGreeter(t *testing.T, registryName, registryAddr, id string) *process {
+// startGreeter starts "greeter serve" registered as service in its own process and waits for
+// its ready line.
+func startGreeter(t *testing.T, registryName, registryAddr, service, id string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--registry", registryName, "--registry-address", registryAddr, "--server-id", id, "--register-ttl", "2s", "-grace", "0s")
+	cmd := exec.Command(os.Args[0], "serve", "--registry", registryName, "--registry-address", registryAddr,
+		"--server-name", service, "--server-id", id, "--register-ttl", "2s", "-grace", "0s")
 	cmd.Env = append(os.Environ(), roleEnv+"=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -151,7 +154,7 @@ func TestCallsSurviveSIGKILLOfOneInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer regClient.Close()
-	killOne(t, "remote", regAddr, remote.New(regClient, remote.Address(regAddr)), w)
+	killOne(t, "remote", regAddr, remote.New(regClient, remote.Address(regAddr)), w, "greeter")
 }
 
 // The same across processes with a real Consul agent as the registry: the killed instance
@@ -164,7 +167,7 @@ func TestCallsSurviveSIGKILLOfOneInstanceConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	killOne(t, "consul", srv.Addr, reg, w)
+	killOne(t, "consul", srv.Addr, reg, w, "greeter")
 }
 
 // The same with a real etcd: the killed instance's lease is no longer kept alive and expires.
@@ -177,16 +180,51 @@ func TestCallsSurviveSIGKILLOfOneInstanceEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	killOne(t, "etcd", strings.Join(srv.Endpoints, ","), reg, w)
+	killOne(t, "etcd", strings.Join(srv.Endpoints, ","), reg, w, "greeter")
+}
+
+// The same with mDNS on the host's default interface, no registry server at all: the killed
+// instance's responder dies with it, and the watch's next poll drops it. The service name is
+// this run's own, since every test process on the host hears the multicast.
+func TestCallsSurviveSIGKILLOfOneInstanceMDNS(t *testing.T) {
+	service := fmt.Sprintf("greeter-kill-%d-%d", os.Getpid(), time.Now().UnixNano())
+	reg := mdns.NewRegistry()
+	w, err := reg.Watch(registry.WatchService(service))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	killOne(t, "mdns", "", reg, w, service)
+}
+
+// waitNodes waits until w reports the service with n nodes.
+func waitNodes(t *testing.T, w registry.Watcher, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		ev := make(chan *registry.Result, 1)
+		go func() { r, _ := w.Next(); ev <- r }()
+		select {
+		case r := <-ev:
+			if r == nil {
+				t.Fatal("registry watch ended")
+			}
+			if r.Action != registry.Delete && len(r.Service.Nodes) == n {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the registry's watch did not show %d nodes within %v", n, within)
+		}
+	}
 }
 
 // killOne starts two greeters registered in the named registry, calls them through a selector
 // over reg from four goroutines, SIGKILLs one, and requires every call to succeed, the dead
 // node to leave the registry by its TTL (seen on w, a watch of "greeter"), and every call
 // after the kill to be answered by the survivor.
-func killOne(t *testing.T, regName, regAddr string, reg registry.Registry, w registry.Watcher) {
-	a := startGreeter(t, regName, regAddr, "greeter-a")
-	b := startGreeter(t, regName, regAddr, "greeter-b")
+func killOne(t *testing.T, regName, regAddr string, reg registry.Registry, w registry.Watcher, service string) {
+	a := startGreeter(t, regName, regAddr, service, "greeter-a")
+	b := startGreeter(t, regName, regAddr, service, "greeter-b")
 
 	// The caller finds the instances through the shared registry, like any other process would.
 	tr := tcp.New()
@@ -206,7 +244,7 @@ func killOne(t *testing.T, regName, regAddr string, reg registry.Registry, w reg
 		var rsp Response
 		var md metadata.Metadata
 		ctx := metadata.NewContext(context.Background(), metadata.Metadata{"Greeting": "Hi"})
-		err := cli.Call(ctx, "greeter", "Greeter.Hello", &Request{Name: "Alice"}, &rsp, client.Idempotent(), client.WithResponseMetadata(&md))
+		err := cli.Call(ctx, service, "Greeter.Hello", &Request{Name: "Alice"}, &rsp, client.Idempotent(), client.WithResponseMetadata(&md))
 		if err == nil && (rsp.Msg != "Hi Alice" || md["Node"] != rsp.Node) {
 			err = fmt.Errorf("wrong answer %+v, metadata %v", rsp, md)
 		}
@@ -225,6 +263,9 @@ func killOne(t *testing.T, regName, regAddr string, reg registry.Registry, w reg
 		}
 		seen[rsp.Node] = true
 	}
+
+	// The registry's watch has seen both instances (a polling watch, as mDNS's, may not yet).
+	waitNodes(t, w, 2, 20*time.Second)
 
 	// Callers keep calling while a is killed with SIGKILL.
 	var failures atomic.Int64
