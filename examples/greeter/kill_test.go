@@ -218,10 +218,10 @@ func waitNodes(t *testing.T, w registry.Watcher, n int, within time.Duration) {
 	}
 }
 
-// killOne starts two greeters registered in the named registry, calls them through a selector
-// over reg from four goroutines, SIGKILLs one, and requires every call to succeed, the dead
-// node to leave the registry by its TTL (seen on w, a watch of "greeter"), and every call
-// after the kill to be answered by the survivor.
+// killOne starts two greeters registered as service in the named registry, calls them through
+// a selector over reg from four goroutines, SIGKILLs one, and requires every call to succeed,
+// the dead node to leave the registry by its TTL (seen on w, a watch of service), and every
+// call after the kill to be answered by the survivor.
 func killOne(t *testing.T, regName, regAddr string, reg registry.Registry, w registry.Watcher, service string) {
 	a := startGreeter(t, regName, regAddr, service, "greeter-a")
 	b := startGreeter(t, regName, regAddr, service, "greeter-b")
