@@ -193,7 +193,11 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: configd [flags]\n\nconfigd serves the configuration store over HTTP. Flags:\n\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\nPrecedence: flag > environment > config file > default.\n")
+		fmt.Fprintf(fs.Output(), "\nPrecedence: flag > environment > config file > default.\n"+
+			"\nOffline commands, on a stopped configd's data dir (each takes -h):\n"+
+			"  configd restore FILE             restore the data dir from a backup (configctl backup)\n"+
+			"  configd rotate-master-key        re-wrap the secrets' data keys under a new master key\n"+
+			"  configd rotate-data-keys         give the secrets of prefixes new data keys\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
