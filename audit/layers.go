@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/configd/configd/keyspace"
 )
@@ -100,14 +101,29 @@ func checkLayers(order []string) (map[string]int, error) {
 func (s *Store) Layers() []string { return append([]string(nil), s.opts.layers...) }
 
 // SQL of the layer tables, prepared once by the writer.
-const (
-	qLayerRows  = `SELECT layer, value, content_type, secret FROM layer_kv WHERE key = ?`
-	qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
-)
+const qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
+
+// layerRowsQuery is the query of a key's rows in the layers of order: one
+// lookup per layer in layer_kv's primary key (layer, key), which is why
+// layer_kv needs no index by key (migration 0008), an index that cost every
+// write a page.
+func layerRowsQuery(order []string) string {
+	return `SELECT layer, value, content_type, secret FROM layer_kv WHERE layer IN (?` +
+		strings.Repeat(`,?`, len(order)-1) + `) AND key = ?`
+}
+
+// layerRowsArgs are the arguments of the layer rows query for key.
+func (s *Store) layerRowsArgs(key string) []any {
+	args := make([]any, 0, len(s.opts.layers)+1)
+	for _, l := range s.opts.layers {
+		args = append(args, l)
+	}
+	return append(args, key)
+}
 
 // layerRows returns every configured layer's raw value of key, decrypted.
 func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[string]*LayerValue, error) {
-	rows, err := q.QueryContext(ctx, qLayerRows, key)
+	rows, err := q.QueryContext(ctx, s.qLayerRows, s.layerRowsArgs(key)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 	}
@@ -117,7 +133,7 @@ func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[strin
 // layerRows is Store.layerRows inside the writer's transaction, with the
 // prepared statement.
 func (w *writer) layerRows(ctx context.Context, tx *sql.Tx, key string) (map[string]*LayerValue, error) {
-	rows, err := w.tx(ctx, tx, qLayerRows).QueryContext(ctx, key)
+	rows, err := w.tx(ctx, tx, w.s.qLayerRows).QueryContext(ctx, w.s.layerRowsArgs(key)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -242,5 +243,33 @@ func TestOverlappingSourcesResolveByPrecedence(t *testing.T) {
 	r := applySource(t, s, "shared")
 	if len(r.Changes) != 1 || string(r.Changes[0].New.Value) != "db1" || r.Actor != "source:shared" {
 		t.Fatalf("drop = %+v", r)
+	}
+}
+
+// TestLayerRowsUseThePrimaryKey: a key's rows in the layers are read through layer_kv's
+// primary key, one lookup per layer, never by scanning the table (it has no index by key since
+// migration 0008, which saved every write a page).
+func TestLayerRowsUseThePrimaryKey(t *testing.T) {
+	s := openTest(t, WithLayers("file", StoreLayer, "consul"))
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+s.qLayerRows, s.layerRowsArgs("app/k")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) == 0 || !strings.Contains(strings.Join(plan, "; "), "USING INDEX sqlite_autoindex_layer_kv_1 (layer=? AND key=?)") {
+		t.Fatalf("query plan of %q: %q; want lookups in layer_kv's primary key (layer, key)", s.qLayerRows, plan)
+	}
+	var n int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'layer_kv_key'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("layer_kv_key still exists (%d, %v)", n, err)
 	}
 }

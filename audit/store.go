@@ -95,9 +95,11 @@ func AtRev(rev int64) ReadOption { return func(o *readOptions) { o.rev = rev } }
 type Store struct {
 	opts options
 	rank map[string]int // layer → position in opts.layers
-	path string
-	lock *fileLock
-	keys *keyring // the master key and data keys of secrets
+	// qLayerRows reads a key's rows in the configured layers (layerRowsQuery).
+	qLayerRows string
+	path       string
+	lock       *fileLock
+	keys       *keyring // the master key and data keys of secrets
 
 	wdb *sql.DB // the writer's single connection
 	rdb *sql.DB // readers
@@ -156,7 +158,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	s := &Store{opts: o, path: path, lock: lock, rank: rank}
+	s := &Store{opts: o, path: path, lock: lock, rank: rank, qLayerRows: layerRowsQuery(o.layers)}
 	if err := s.open(ctx); err != nil {
 		s.closeDBs()
 		lock.release()

@@ -185,7 +185,7 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head},
 		mirror: !s.opts.sealed, layered: layered, overlay: map[string]*KeyValue{},
 		pend: pending{kv: map[string]*KeyValue{}, lkv: map[layerKey]*LayerValue{}}}
-	for _, q := range []string{qGetKV, qDelKV, qLayerRows, qDelLayerKV} {
+	for _, q := range []string{qGetKV, qDelKV, s.qLayerRows, qDelLayerKV} {
 		st, err := s.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			w.closeStmts()
