@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -372,37 +371,6 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 	return map[string]string{"authorization": "Bearer " + string(b)}, nil
 }
 func (bearer) RequireTransportSecurity() bool { return false }
-
-// dialStreamAuth is dialStream with a bearer token.
-func dialStreamAuth(t *testing.T, addr, query, secret string) (*rawStream, int, string) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /v1/watch?%s HTTP/1.1\r\nHost: configd\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
-		query, secret, api.WatchStreamProtocol)
-	r := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(resp.Body)
-		return nil, resp.StatusCode, string(body)
-	}
-	return &rawStream{t: t, conn: conn, r: r, head: resp}, resp.StatusCode, ""
-}
-
-func openStreamAuth(t *testing.T, addr, query, secret string) *rawStream {
-	t.Helper()
-	s, st, body := dialStreamAuth(t, addr, query, secret)
-	if st != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d (%s), want 101", st, body)
-	}
-	return s
-}
 
 // refusedCount is configd_limited_total{reason}.
 func refusedCount(t *testing.T, l *Limits, reason string) float64 {

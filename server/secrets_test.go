@@ -243,6 +243,24 @@ func TestSecretsEndToEnd(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// secretStore opens a store with a fresh master key, closed when the test ends, and commits ops.
+func secretStore(t *testing.T, ops ...audit.Op) *audit.Store {
+	t.Helper()
+	mk, _, err := secrets.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Commit(context.Background(), audit.Txn{Ops: ops}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func TestSecretWithoutMasterKeyIsRefused(t *testing.T) {
 	e := newEnv(t)
 	r := e.do(http.MethodPut, "/v1/kv/app/k?secret=true", []byte(secretValue))
@@ -262,18 +280,7 @@ func TestSecretWithoutMasterKeyIsRefused(t *testing.T) {
 }
 
 func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
-	mk, _, err := secrets.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Commit(context.Background(), audit.Txn{Ops: []audit.Op{audit.Put("app/k", []byte(secretValue), "").AsSecret(), audit.Put("app/p", []byte("plain"), "")}}); err != nil {
-		t.Fatal(err)
-	}
+	st := secretStore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret(), audit.Put("app/p", []byte("plain"), ""))
 	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	// httptest.NewRequest comes from 192.0.2.1, without TLS.
 	rec := httptest.NewRecorder()
@@ -307,18 +314,7 @@ func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
 // A watch on a plain connection from another host is refused the moment a
 // secret's value would go out on it; over TLS the reader gets the value.
 func TestSecretIsNotWatchedOverAPlainRemoteConnection(t *testing.T) {
-	mk, _, err := secrets.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Commit(context.Background(), audit.Txn{Ops: []audit.Op{audit.Put("app/k", []byte(secretValue), "").AsSecret()}}); err != nil {
-		t.Fatal(err)
-	}
+	st := secretStore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret())
 	hub := watcher.New(st, st.Rev())
 	defer hub.Close()
 	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), server.WithHub(hub))

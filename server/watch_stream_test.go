@@ -32,7 +32,13 @@ type rawStream struct {
 // configd answers 101.
 func openStream(t *testing.T, addr, query string) *rawStream {
 	t.Helper()
-	s, status, body := dialStream(t, addr, query)
+	return openStreamAuth(t, addr, query, "")
+}
+
+// openStreamAuth is openStream with a bearer token ("" sends none).
+func openStreamAuth(t *testing.T, addr, query, secret string) *rawStream {
+	t.Helper()
+	s, status, body := dialStreamAuth(t, addr, query, secret)
 	if status != http.StatusSwitchingProtocols {
 		t.Fatalf("status %d (%s), want 101", status, body)
 	}
@@ -42,12 +48,23 @@ func openStream(t *testing.T, addr, query string) *rawStream {
 // dialStream sends the upgrade request and reads configd's answer.
 func dialStream(t *testing.T, addr, query string) (*rawStream, int, string) {
 	t.Helper()
+	return dialStreamAuth(t, addr, query, "")
+}
+
+// dialStreamAuth is dialStream with a bearer token ("" sends none).
+func dialStreamAuth(t *testing.T, addr, query, secret string) (*rawStream, int, string) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /v1/watch?%s HTTP/1.1\r\nHost: configd\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", query, api.WatchStreamProtocol)
+	auth := ""
+	if secret != "" {
+		auth = "Authorization: Bearer " + secret + "\r\n"
+	}
+	fmt.Fprintf(conn, "GET /v1/watch?%s HTTP/1.1\r\nHost: configd\r\n%sConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+		query, auth, api.WatchStreamProtocol)
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)
 	if err != nil {

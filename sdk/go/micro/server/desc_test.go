@@ -58,6 +58,9 @@ func (f *fakeConfig) Watch(st configdpb.Config_WatchServer) error {
 // startDesc serves fakeConfig through its ServiceDesc on tr and returns a client calling it.
 func startDesc(t *testing.T, tr transport.Transport) (*client.Client, string) {
 	t.Helper()
+	if c, ok := tr.(io.Closer); ok {
+		t.Cleanup(func() { c.Close() })
+	}
 	srv, err := server.New(server.Name("configd"), server.Transport(tr), server.GracePeriod(0))
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +91,7 @@ func withGRPC() map[string]func() transport.Transport {
 func TestHandleDescServesGeneratedUnaryMethods(t *testing.T) {
 	for name, tr := range withGRPC() {
 		t.Run(name, func(t *testing.T) {
-			tr := tr()
-			if c, ok := tr.(io.Closer); ok {
-				t.Cleanup(func() { c.Close() })
-			}
-			cli, addr := startDesc(t, tr)
+			cli, addr := startDesc(t, tr())
 			ctx := metadata.NewContext(context.Background(), metadata.Metadata{"Suffix": "!"})
 			for _, ct := range []string{"", codec.JSONContentType, "application/grpc+proto"} {
 				var rsp configdpb.GetResponse
@@ -143,11 +142,7 @@ func TestHandleDescNamesAndRejects(t *testing.T) {
 func TestHandleDescServesGeneratedStreams(t *testing.T) {
 	for name, tr := range withGRPC() {
 		t.Run(name, func(t *testing.T) {
-			tr := tr()
-			if c, ok := tr.(io.Closer); ok {
-				t.Cleanup(func() { c.Close() })
-			}
-			cli, addr := startDesc(t, tr)
+			cli, addr := startDesc(t, tr())
 			st, err := cli.Stream(context.Background(), "configd", "Config.Watch", client.WithAddress(addr))
 			if err != nil {
 				t.Fatal(err)

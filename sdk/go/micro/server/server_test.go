@@ -23,6 +23,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/transport"
 	tmem "github.com/configd/configd/sdk/go/micro/transport/memory"
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
+	"github.com/configd/configd/sdk/go/micro/transport/transporttest"
 )
 
 type HelloRequest struct{ Name string }
@@ -244,18 +245,6 @@ func TestNewRejectsNonsense(t *testing.T) {
 	}
 }
 
-func within[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not within 10s: %s", what)
-		var zero T
-		return zero
-	}
-}
-
 func TestStopDeregistersThenDrainsInOrder(t *testing.T) {
 	phases := make(chan server.Phase, 8)
 	tr := tcp.New()
@@ -269,17 +258,17 @@ func TestStopDeregistersThenDrainsInOrder(t *testing.T) {
 	go func() {
 		slow <- e.cli.Call(context.Background(), "greeter", "Greeter.Slow", &HelloRequest{}, &slowRsp)
 	}()
-	within(t, e.g.started, "slow handler started")
+	transporttest.Within(t, e.g.started, "slow handler started")
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- e.srv.Stop(context.Background()) }()
 
-	if p := within(t, phases, "deregistered"); p != server.PhaseDeregistered {
+	if p := transporttest.Within(t, phases, "deregistered"); p != server.PhaseDeregistered {
 		t.Fatalf("first phase %s", p)
 	}
 	ev := make(chan *registry.Result, 1)
 	go func() { r, _ := w.Next(); ev <- r }()
-	if r := within(t, ev, "delete event"); r == nil || r.Action != registry.Delete {
+	if r := transporttest.Within(t, ev, "delete event"); r == nil || r.Action != registry.Delete {
 		t.Fatalf("registry event %+v, want delete", r)
 	}
 	// Grace period: deregistered, yet still answering, on a new connection too.
@@ -289,7 +278,7 @@ func TestStopDeregistersThenDrainsInOrder(t *testing.T) {
 		t.Fatalf("call during the grace period: %v", err)
 	}
 	for _, want := range []server.Phase{server.PhaseGraceOver, server.PhaseListenerClosed} {
-		if p := within(t, phases, string(want)); p != want {
+		if p := transporttest.Within(t, phases, string(want)); p != want {
 			t.Fatalf("phase %s, want %s", p, want)
 		}
 	}
@@ -303,15 +292,15 @@ func TestStopDeregistersThenDrainsInOrder(t *testing.T) {
 	default:
 	}
 	close(e.g.block)
-	if err := within(t, slow, "slow call result"); err != nil || slowRsp.Msg != "finally" {
+	if err := transporttest.Within(t, slow, "slow call result"); err != nil || slowRsp.Msg != "finally" {
 		t.Fatalf("in-flight call: %+v, %v; want it drained to completion", slowRsp, err)
 	}
 	for _, want := range []server.Phase{server.PhaseDrained, server.PhaseClosed} {
-		if p := within(t, phases, string(want)); p != want {
+		if p := transporttest.Within(t, phases, string(want)); p != want {
 			t.Fatalf("phase %s, want %s", p, want)
 		}
 	}
-	if err := within(t, stopped, "Stop returned"); err != nil {
+	if err := transporttest.Within(t, stopped, "Stop returned"); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 }
@@ -323,11 +312,11 @@ func TestStopCutsOffCallsAfterDrainTimeout(t *testing.T) {
 		var rsp HelloResponse
 		slow <- e.cli.Call(context.Background(), "greeter", "Greeter.Slow", &HelloRequest{}, &rsp)
 	}()
-	within(t, e.g.started, "slow handler started")
+	transporttest.Within(t, e.g.started, "slow handler started")
 	if err := e.srv.Stop(context.Background()); !errors.Is(err, server.ErrDrainTimeout) {
 		t.Fatalf("Stop: err = %v, want ErrDrainTimeout", err)
 	}
-	if err := within(t, slow, "slow call result"); err == nil {
+	if err := transporttest.Within(t, slow, "slow call result"); err == nil {
 		t.Fatal("a call cut off by Stop succeeded")
 	}
 }

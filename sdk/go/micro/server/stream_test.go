@@ -17,6 +17,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/status"
 	"github.com/configd/configd/sdk/go/micro/transport"
+	"github.com/configd/configd/sdk/go/micro/transport/transporttest"
 )
 
 type CountRequest struct{ N int }
@@ -118,19 +119,6 @@ func startStreams(t *testing.T, tr transport.Transport, opts ...server.Option) *
 	t.Cleanup(func() { e.cli.Close() })
 	return e
 }
-
-// wait fails the test when ch yields nothing within a generous bound.
-func wait[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 func TestStreamBidiEchoInOrderWithMetadataBothWays(t *testing.T) {
 	const n = 200
 	for name, tr := range withGRPC() {
@@ -241,14 +229,14 @@ func TestStreamClientCancelEndsServerContext(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wait(t, e.s.started, "the handler to start")
+			transporttest.Within(t, e.s.started, "the handler to start")
 			recvd := make(chan error, 1)
 			go func() { recvd <- st.Recv(&HelloResponse{}) }()
 			cancel()
-			if err := wait(t, e.s.ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
+			if err := transporttest.Within(t, e.s.ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
 				t.Fatalf("handler context: %v", err)
 			}
-			if err := wait(t, recvd, "Recv to return"); !errors.Is(err, context.Canceled) || status.CodeOf(err) != status.Canceled {
+			if err := transporttest.Within(t, recvd, "Recv to return"); !errors.Is(err, context.Canceled) || status.CodeOf(err) != status.Canceled {
 				t.Fatalf("client Recv after cancel: %v", err)
 			}
 		})
@@ -261,9 +249,9 @@ func TestStreamCloseEndsServerContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, e.s.started, "the handler to start")
+	transporttest.Within(t, e.s.started, "the handler to start")
 	st.Close()
-	if err := wait(t, e.s.ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
+	if err := transporttest.Within(t, e.s.ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler context: %v", err)
 	}
 }
@@ -277,8 +265,8 @@ func TestStreamDeadlineReachesHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	wait(t, e.s.started, "the handler to start")
-	if err := wait(t, e.s.ended, "the handler's deadline"); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+	transporttest.Within(t, e.s.started, "the handler to start")
+	if err := transporttest.Within(t, e.s.ended, "the handler's deadline"); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler context: %v", err)
 	}
 	if err := st.Recv(&HelloResponse{}); status.CodeOf(err) != status.Timeout {
@@ -306,7 +294,7 @@ func TestStreamStopDrainsOpenStream(t *testing.T) {
 			stopped := make(chan error, 1)
 			go func() { stopped <- e.srv.Stop(context.Background()) }()
 			for p := server.Phase(""); p != server.PhaseListenerClosed; {
-				p = wait(t, phases, "the listener to close")
+				p = transporttest.Within(t, phases, "the listener to close")
 			}
 			// Draining: the open stream still works, and ends normally.
 			if err := st.Send(&HelloRequest{Name: "during"}); err != nil {
@@ -324,7 +312,7 @@ func TestStreamStopDrainsOpenStream(t *testing.T) {
 			if err := st.Recv(&m); err != io.EOF {
 				t.Fatalf("end: %v", err)
 			}
-			if err := wait(t, stopped, "Stop"); err != nil {
+			if err := transporttest.Within(t, stopped, "Stop"); err != nil {
 				t.Fatalf("Stop: %v", err)
 			}
 		})
@@ -340,11 +328,11 @@ func TestStreamStopCutsOffAfterDrainTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			wait(t, e.s.started, "the handler to start")
+			transporttest.Within(t, e.s.started, "the handler to start")
 			if err := e.srv.Stop(context.Background()); !errors.Is(err, server.ErrDrainTimeout) {
 				t.Fatalf("Stop: %v, want ErrDrainTimeout", err)
 			}
-			if err := wait(t, e.s.ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
+			if err := transporttest.Within(t, e.s.ended, "the handler's context to end"); !errors.Is(err, context.Canceled) {
 				t.Fatalf("handler context: %v", err)
 			}
 			if err := st.Recv(&HelloResponse{}); status.CodeOf(err) != status.Unavailable {

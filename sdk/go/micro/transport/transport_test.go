@@ -13,6 +13,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/transport"
 	"github.com/configd/configd/sdk/go/micro/transport/memory"
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
+	"github.com/configd/configd/sdk/go/micro/transport/transporttest"
 )
 
 var impls = map[string]transport.Factory{"memory": memory.NewTransport, "tcp": tcp.NewTransport}
@@ -49,18 +50,6 @@ func echoServer(t *testing.T, tr transport.Transport) (addr string, errs chan er
 		<-done
 	})
 	return l.Addr(), errs
-}
-
-func within[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatal("nothing within 5s")
-		var zero T
-		return zero
-	}
 }
 
 func TestEcho(t *testing.T) {
@@ -106,7 +95,7 @@ func TestCloseUnblocksRecv(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() { var m transport.Message; errc <- s.Recv(&m) }()
 			s.Close()
-			if err := within(t, errc); !errors.Is(err, transport.ErrClosed) {
+			if err := transporttest.Within(t, errc, "a value"); !errors.Is(err, transport.ErrClosed) {
 				t.Fatalf("Recv after Close: err = %v, want ErrClosed", err)
 			}
 		})
@@ -158,9 +147,9 @@ func TestTCPBadFramesCloseOnlyThatConnection(t *testing.T) {
 			if _, err := c.Write(tc.bytes); err != nil {
 				t.Fatal(err)
 			}
-			err = within(t, errs)
+			err = transporttest.Within(t, errs, "a value")
 			for errors.Is(err, transport.ErrClosed) { // the previous subtest's clean close
-				err = within(t, errs)
+				err = transporttest.Within(t, errs, "a value")
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("server Recv: err = %v, want %v", err, tc.want)

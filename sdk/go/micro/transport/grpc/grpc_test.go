@@ -11,6 +11,7 @@ import (
 
 	"github.com/configd/configd/sdk/go/micro/transport"
 	tgrpc "github.com/configd/configd/sdk/go/micro/transport/grpc"
+	"github.com/configd/configd/sdk/go/micro/transport/transporttest"
 )
 
 // echoServer listens on tr and echoes every message until the socket fails; the error that
@@ -46,18 +47,6 @@ func echoServer(t *testing.T, tr transport.Transport) (transport.Listener, chan 
 		}
 	})
 	return l, errs
-}
-
-func within[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatal("nothing within 5s")
-		var zero T
-		return zero
-	}
 }
 
 func dial(t *testing.T, tr transport.Transport, addr string) transport.Socket {
@@ -166,7 +155,7 @@ func TestFrameTooLarge(t *testing.T) {
 	if err := s2.Send(&transport.Message{Body: make([]byte, 5000)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := within(t, serverErrs); !errors.Is(err, transport.ErrFrameTooLarge) {
+	if err := transporttest.Within(t, serverErrs, "a value"); !errors.Is(err, transport.ErrFrameTooLarge) {
 		t.Fatalf("server Recv: %v, want ErrFrameTooLarge", err)
 	}
 	// gRPC ends the stream with ResourceExhausted: the client learns why.
@@ -191,7 +180,7 @@ func TestCloseUnblocksRecv(t *testing.T) {
 	if err := c.Send(&transport.Message{Body: []byte("hi")}); err != nil { // the server sees a stream once something is sent
 		t.Fatal(err)
 	}
-	srv := within(t, server)
+	srv := transporttest.Within(t, server, "a value")
 	var m transport.Message
 	if err := srv.Recv(&m); err != nil {
 		t.Fatal(err)
@@ -201,10 +190,10 @@ func TestCloseUnblocksRecv(t *testing.T) {
 	clientRecv := make(chan error, 1)
 	go func() { clientRecv <- c.Recv(&transport.Message{}) }()
 	srv.Close()
-	if err := within(t, clientRecv); !errors.Is(err, transport.ErrClosed) {
+	if err := transporttest.Within(t, clientRecv, "a value"); !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("client Recv after the server closed: %v, want ErrClosed", err)
 	}
-	if err := within(t, serverRecv); !errors.Is(err, transport.ErrClosed) {
+	if err := transporttest.Within(t, serverRecv, "a value"); !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("server Recv after Close: %v, want ErrClosed", err)
 	}
 	if err := srv.Send(&transport.Message{}); !errors.Is(err, transport.ErrClosed) {

@@ -11,23 +11,11 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/configd/configd/sdk/go/micro/transport"
 	"github.com/configd/configd/sdk/go/micro/transport/tcp"
+	"github.com/configd/configd/sdk/go/micro/transport/transporttest"
 )
-
-func within[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not within 10s: %s", what)
-		var zero T
-		return zero
-	}
-}
 
 func listen(t *testing.T, tr transport.Transport, fn func(transport.Socket)) transport.Listener {
 	t.Helper()
@@ -90,7 +78,7 @@ func TestSharedSocketsOutOfOrderOverOneConnection(t *testing.T) {
 	var calls []call
 	remotes := map[string]bool{}
 	for range n {
-		c := within(t, arrived, "request")
+		c := transporttest.Within(t, arrived, "request")
 		calls = append(calls, c)
 		remotes[c.s.Remote()] = true
 	}
@@ -104,7 +92,7 @@ func TestSharedSocketsOutOfOrderOverOneConnection(t *testing.T) {
 		}
 	}
 	for range n {
-		if err := within(t, errs, "answer"); err != nil {
+		if err := transporttest.Within(t, errs, "answer"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,7 +149,7 @@ func TestSharedWritesKeepEachSocketsOrder(t *testing.T) {
 		}()
 	}
 	for range senders {
-		if err := within(t, errs, "sender"); err != nil {
+		if err := transporttest.Within(t, errs, "sender"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,17 +223,17 @@ func TestSharedConnectionDeathEndsEverySocket(t *testing.T) {
 			errs <- s.Recv(&m)
 		}()
 	}
-	c := within(t, conns, "connection")
+	c := transporttest.Within(t, conns, "connection")
 	seen := map[uint64]bool{}
 	for range n {
-		seen[within(t, ids, "request")] = true
+		seen[transporttest.Within(t, ids, "request")] = true
 	}
 	if len(seen) != n {
 		t.Fatalf("%d distinct stream ids for %d sockets", len(seen), n)
 	}
 	c.Close()
 	for range n {
-		if err := within(t, errs, "call end"); !errors.Is(err, transport.ErrClosed) {
+		if err := transporttest.Within(t, errs, "call end"); !errors.Is(err, transport.ErrClosed) {
 			t.Fatalf("in-flight Recv: err = %v, want ErrClosed", err)
 		}
 	}
@@ -254,7 +242,7 @@ func TestSharedConnectionDeathEndsEverySocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	within(t, conns, "a new connection after the first died")
+	transporttest.Within(t, conns, "a new connection after the first died")
 }
 
 // A server from before mux1 closes the connection on the preface: the client falls back to
@@ -316,7 +304,7 @@ func TestSharedSocketRefusedAfterListenerClose(t *testing.T) {
 	if err := first.Send(&transport.Message{Body: []byte("a")}); err != nil {
 		t.Fatal(err)
 	}
-	held := within(t, opened, "first stream")
+	held := transporttest.Within(t, opened, "first stream")
 	// The second socket opens before the client learns of the go-away.
 	second, err := tr.DialShared(context.Background(), l.Addr())
 	if err != nil {
