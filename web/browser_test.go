@@ -306,7 +306,6 @@ func (tb *tab) beforeEachPage(script string) {
 }
 
 // jsString quotes s as a JavaScript string literal.
-func jsString(s string) string { return fmt.Sprintf("%q", s) }
 
 // --- The tests ---------------------------------------------------------------
 

@@ -97,18 +97,6 @@ func (s *sessions) get(id string) (p Principal, ok bool) {
 	return ss.principal, true
 }
 
-// update replaces the principal of a session (the token's grants as they
-// are now).
-func (s *sessions) update(id string, p Principal) {
-	if k, ok := sessionKey(id); ok {
-		s.mu.Lock()
-		if ss, found := s.m[k]; found {
-			ss.principal = p
-		}
-		s.mu.Unlock()
-	}
-}
-
 // end deletes the session of id, if any.
 func (s *sessions) end(id string) {
 	if k, ok := sessionKey(id); ok {

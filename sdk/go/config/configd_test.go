@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -177,11 +176,6 @@ func (d *testConfigd) put(kvs ...string) int64 {
 	return d.commit(ops...)
 }
 
-func (d *testConfigd) putTyped(key, value, contentType string) int64 {
-	d.t.Helper()
-	return d.commit(audit.Put(key, []byte(value), contentType))
-}
-
 func (d *testConfigd) del(keys ...string) int64 {
 	d.t.Helper()
 	var ops []audit.Op
@@ -288,20 +282,6 @@ func keysOf(u Update) []string {
 		}
 	}
 	return out
-}
-
-var errTimeout = errors.New("timeout")
-
-// within runs fn in a goroutine and waits for it at most waitLimit.
-func within(fn func() error) error {
-	ch := make(chan error, 1)
-	go func() { ch <- fn() }()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(waitLimit):
-		return errTimeout
-	}
 }
 
 func listen(t testing.TB) net.Listener {

@@ -86,16 +86,6 @@ func (r *Recorder) NextError() error {
 	return u.Err
 }
 
-// Quiet fails the test if an update arrives within d.
-func (r *Recorder) Quiet(d time.Duration) {
-	r.t.Helper()
-	select {
-	case u := <-r.updates:
-		r.t.Fatalf("unexpected update: err=%v snapshot=%v", u.Err, Texts(u.Snapshot))
-	case <-time.After(d):
-	}
-}
-
 // Texts renders a snapshot as key -> text, for comparisons and messages.
 func Texts(snap map[string]source.Value) map[string]string {
 	if snap == nil {

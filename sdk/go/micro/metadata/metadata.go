@@ -33,14 +33,14 @@ type carried struct {
 // in a context allocates nothing.
 type wireHeaders map[string]string
 
-func fromContext(ctx context.Context) *carried {
+func fromContext(ctx context.Context) (carried, bool) {
 	switch v := ctx.Value(requestKey{}).(type) {
 	case *carried:
-		return v
+		return *v, true // a copy of the header: added still shares v's (never changed) storage
 	case wireHeaders:
-		return &carried{header: v}
+		return carried{header: v}, true
 	}
-	return nil
+	return carried{}, false
 }
 
 // each calls fn for every pair, base first then the added pairs in order; a key may come more
@@ -75,7 +75,7 @@ func AppendToContext(ctx context.Context, kv ...string) context.Context {
 	}
 	c := &carried{}
 	var prevAdded []string
-	if prev := fromContext(ctx); prev != nil {
+	if prev, ok := fromContext(ctx); ok {
 		c.base, c.header, prevAdded = prev.base, prev.header, prev.added
 	}
 	if n := len(prevAdded) + len(kv); n <= len(c.one) {
@@ -97,8 +97,8 @@ func HeaderContext(ctx context.Context, h map[string]string) context.Context {
 
 // FromContext returns a copy of the metadata in ctx.
 func FromContext(ctx context.Context) (Metadata, bool) {
-	c := fromContext(ctx)
-	if c == nil {
+	c, ok := fromContext(ctx)
+	if !ok {
 		return nil, false
 	}
 	if c.header == nil && len(c.added) == 0 {
@@ -117,8 +117,8 @@ func FromContext(ctx context.Context) (Metadata, bool) {
 // ContextToHeader writes the metadata in ctx into h with HeaderPrefix, as
 // ToHeader(FromContext(ctx)) does without the copy. It reports whether ctx carried metadata.
 func ContextToHeader(ctx context.Context, h map[string]string) bool {
-	c := fromContext(ctx)
-	if c == nil {
+	c, ok := fromContext(ctx)
+	if !ok {
 		return false
 	}
 	c.each(func(k, v string) { h[headerKey(k)] = v })
