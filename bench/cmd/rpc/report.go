@@ -97,16 +97,7 @@ func (r *report) p99(peer string, conc int) time.Duration {
 // pairRange is the min–max over the rounds of a ÷ b's calls/s in the same round (the cases of
 // one round run next to each other, so this ratio is less exposed to the load of the moment).
 func (r *report) pairRange(a, b string, conc int) (lo, hi float64, ok bool) {
-	ra, rb := r.results[caseKey{a, conc}], r.results[caseKey{b, conc}]
-	if len(ra) == 0 || len(ra) != len(rb) {
-		return 0, 0, false
-	}
-	var xs []float64
-	for i := range ra {
-		if rb[i].callsPerSec > 0 {
-			xs = append(xs, ra[i].callsPerSec/rb[i].callsPerSec)
-		}
-	}
+	xs := r.pairRatios(a, b, conc)
 	if len(xs) == 0 {
 		return 0, 0, false
 	}
@@ -114,7 +105,10 @@ func (r *report) pairRange(a, b string, conc int) (lo, hi float64, ok bool) {
 }
 
 // pairMedian is the median over the rounds of a ÷ b's calls/s in the same round.
-func (r *report) pairMedian(a, b string, conc int) float64 {
+func (r *report) pairMedian(a, b string, conc int) float64 { return median(r.pairRatios(a, b, conc)) }
+
+// pairRatios is a ÷ b's calls/s in each round both ran.
+func (r *report) pairRatios(a, b string, conc int) []float64 {
 	ra, rb := r.results[caseKey{a, conc}], r.results[caseKey{b, conc}]
 	var xs []float64
 	for i := range min(len(ra), len(rb)) {
@@ -122,7 +116,7 @@ func (r *report) pairMedian(a, b string, conc int) float64 {
 			xs = append(xs, ra[i].callsPerSec/rb[i].callsPerSec)
 		}
 	}
-	return median(xs)
+	return xs
 }
 
 func (r *report) has(peer string) bool { return slices.Contains(r.names, peer) }
