@@ -98,3 +98,36 @@ func TestHeaderContextAndContextToHeader(t *testing.T) {
 		t.Fatal("ContextToHeader reported metadata in an empty context")
 	}
 }
+
+// The context AppendToContext and NewContext return is a context like any other: it passes the
+// parent's values, deadline and cancellation through, a cancelable child of it is canceled
+// with the parent, and it costs one allocation.
+func TestMetadataContextIsAContext(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	for name, ctx := range map[string]context.Context{
+		"AppendToContext": metadata.AppendToContext(parent, "k", "v"),
+		"NewContext":      metadata.NewContext(parent, metadata.Metadata{"k": "v"}),
+	} {
+		if ctx.Value(key{}) != "v" {
+			t.Errorf("%s: the parent's value is lost", name)
+		}
+		if md, ok := metadata.FromContext(ctx); !ok || md["k"] != "v" {
+			t.Errorf("%s: FromContext = %v, %v", name, md, ok)
+		}
+		if ctx.Done() != parent.Done() {
+			t.Errorf("%s: Done is not the parent's", name)
+		}
+	}
+	child, cancelChild := context.WithCancel(metadata.AppendToContext(parent, "k", "v"))
+	defer cancelChild()
+	cancel()
+	<-child.Done() // blocks forever if the cancellation did not reach the child
+	if child.Err() != context.Canceled {
+		t.Fatalf("child.Err() = %v", child.Err())
+	}
+	bg := context.Background()
+	if n := testing.AllocsPerRun(100, func() { _ = metadata.AppendToContext(bg, "traceparent", "00-x") }); n != 1 {
+		t.Errorf("AppendToContext of one pair allocates %v times, want 1", n)
+	}
+}

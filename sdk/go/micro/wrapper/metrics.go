@@ -121,7 +121,6 @@ func (m *Metrics) CallWrapper() client.CallWrapper {
 	}
 }
 
-// HandlerWrapper counts and times handled calls, panics included.
 // StreamWrapper counts the client's streams in micro_client_streams_total when they end, by
 // outcome: ok (the handler returned nil, or the caller closed the stream first), or the status
 // code of the failed open or of the error Recv returned. (The server counts a stream as one
@@ -140,6 +139,7 @@ func (m *Metrics) StreamWrapper() client.StreamWrapper {
 	}
 }
 
+// HandlerWrapper counts and times handled calls, panics included.
 func (m *Metrics) HandlerWrapper() server.HandlerWrapper {
 	return func(next server.HandlerFunc) server.HandlerFunc {
 		return func(ctx context.Context, req *server.Request, rsp any) error {

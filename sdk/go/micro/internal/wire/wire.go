@@ -22,3 +22,32 @@ const (
 	StreamOpened = "opened"
 	StreamEnd    = "end"
 )
+
+// Name returns b as a string, without allocating one for the header names every call carries:
+// the ones above and the metadata keys of the default OpenTelemetry propagators, which the
+// tracing wrapper adds to every call (metadata.HeaderPrefix + "traceparent", ...).
+func Name(b []byte) string {
+	switch string(b) { // compiled to comparisons: no string is built
+	case Service:
+		return Service
+	case Endpoint:
+		return Endpoint
+	case ID:
+		return ID
+	case Timeout:
+		return Timeout
+	case ContentType:
+		return ContentType
+	case Error:
+		return Error
+	case Stream:
+		return Stream
+	case "Md-traceparent":
+		return "Md-traceparent"
+	case "Md-tracestate":
+		return "Md-tracestate"
+	case "Md-baggage":
+		return "Md-baggage"
+	}
+	return string(b)
+}

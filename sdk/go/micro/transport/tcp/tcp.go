@@ -49,6 +49,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/configd/configd/sdk/go/micro/internal/wire"
 	"github.com/configd/configd/sdk/go/micro/transport"
 )
 
@@ -359,25 +360,26 @@ func decode(frame []byte, m *transport.Message) error {
 	}
 	frame = frame[k:]
 	m.Header = make(map[string]string, count)
-	next := func() (string, bool) {
+	next := func() ([]byte, bool) {
 		l, k := binary.Uvarint(frame)
 		if k <= 0 || l > uint64(len(frame)-k) {
-			return "", false
+			return nil, false
 		}
-		v := string(frame[k : k+int(l)])
+		v := frame[k : k+int(l)]
 		frame = frame[k+int(l):]
 		return v, true
 	}
 	for range count {
-		key, ok := next()
+		name, ok := next()
 		if !ok {
 			return fmt.Errorf("%w: header key overruns the frame", transport.ErrMalformedFrame)
 		}
+		key := wire.Name(name)
 		val, ok := next()
 		if !ok {
 			return fmt.Errorf("%w: header %q value overruns the frame", transport.ErrMalformedFrame, key)
 		}
-		m.Header[key] = val
+		m.Header[key] = string(val)
 	}
 	m.Body = frame
 	return nil
