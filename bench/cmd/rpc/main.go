@@ -13,10 +13,21 @@
 // times over (the order of the peers rotates each round), and the tables show the median of each
 // figure: calls/s, p50 and p99, and their ratios to grpc-go. Each case runs in a fresh process
 // of this program (-case), client and server together in it, so that no other peer's
-// connections, goroutines or garbage are in its way. A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
+// connections, goroutines or garbage are in its way.
+//
+// Then the wrappers' cost (issue 6's goals) is measured in pairs, since the machine's speed
+// drifts by ±25% over seconds, more than the cost: for each concurrency, micro tcp and the two
+// wrapped peers each run in one long-lived process of this program (-serve: it builds the peer
+// once and runs it for each "run DURATION" line on its stdin), warmed by one -warmup slice, and
+// take turns in -slice (250 ms) slices, one process running at a time, -slices (30) times, the
+// order rotating each turn; the cost is the median over the turns of 1 − wrapped ÷ micro tcp
+// calls/s of the same turn. That adds about 2 × 30 × 3 × 0.25 s ≈ 45 s and the warm-ups.
+//
+// A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
 // (BENCHMARKS.md) and takes about five minutes:
 //
 //	cd bench && go run ./cmd/rpc
+//	go run ./cmd/rpc --peer tcp,wrappers-sampled --concurrency 50 --rounds 1 --slices 10
 //	go run ./cmd/rpc --peer tcp --concurrency 256 --rounds 1 -cpuprofile /tmp/tcp.pprof
 //	go run ./cmd/rpc --quick        # a few hundred checked calls per peer, no timing
 package main
@@ -25,6 +36,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -147,23 +159,46 @@ func runCase(self, name string, conc, pool int, warm, d time.Duration, cpuprofil
 	if err := json.Unmarshal(out.Bytes(), &cr); err != nil {
 		return result{}, fmt.Errorf("%s, %d callers: the child's result %q: %w", name, conc, out.Bytes(), err)
 	}
+	return cr.result(), nil
+}
+
+// caseResult is r as a child prints it.
+func (r result) caseResult() caseResult {
+	cr := caseResult{CallsPerSec: r.callsPerSec, P50: r.p50, P99: r.p99, CPUPerCall: r.cpuPerCall, Errors: r.errors}
+	if r.firstErr != nil {
+		cr.FirstErr = r.firstErr.Error()
+	}
+	return cr
+}
+
+// result is the result a child printed as cr.
+func (cr caseResult) result() result {
 	res := result{callsPerSec: cr.CallsPerSec, p50: cr.P50, p99: cr.P99, cpuPerCall: cr.CPUPerCall, errors: cr.Errors}
 	if cr.FirstErr != "" {
-		res.firstErr = fmt.Errorf("%s", cr.FirstErr)
+		res.firstErr = errors.New(cr.FirstErr)
 	}
-	return res, nil
+	return res
+}
+
+// parseCase splits PEER@CALLERS (PEER as for --peer) into a peer's name and the callers.
+func parseCase(c string) (string, int, error) {
+	peerArg, concArg, _ := strings.Cut(c, "@")
+	name, err := peerName(peerArg)
+	if err != nil {
+		return "", 0, err
+	}
+	conc, err := strconv.Atoi(concArg)
+	if err != nil || conc < 1 {
+		return "", 0, fmt.Errorf("case %q: want PEER@CALLERS", c)
+	}
+	return name, conc, nil
 }
 
 // runChild is a child process's work: run the case PEER@CALLERS and print its result.
 func runChild(c string, pool int, warm, d time.Duration, cpuprofile string) error {
-	peerArg, concArg, _ := strings.Cut(c, "@")
-	name, err := peerName(peerArg)
+	name, conc, err := parseCase(c)
 	if err != nil {
-		return err
-	}
-	conc, err := strconv.Atoi(concArg)
-	if err != nil || conc < 1 {
-		return fmt.Errorf("-case %q: want PEER@CALLERS", c)
+		return fmt.Errorf("-case: %w", err)
 	}
 	p, err := newPeer(name, peerOptions{pool: pool})
 	if err != nil {
@@ -187,11 +222,7 @@ func runChild(c string, pool int, warm, d time.Duration, cpuprofile string) erro
 	if err != nil {
 		return err
 	}
-	cr := caseResult{CallsPerSec: res.callsPerSec, P50: res.p50, P99: res.p99, CPUPerCall: res.cpuPerCall, Errors: res.errors}
-	if res.firstErr != nil {
-		cr.FirstErr = res.firstErr.Error()
-	}
-	return json.NewEncoder(os.Stdout).Encode(cr)
+	return json.NewEncoder(os.Stdout).Encode(res.caseResult())
 }
 
 // processCPU is the CPU time this process has used, user and system.
@@ -309,12 +340,21 @@ func main() {
 		rev         = flag.String("rev", "", "what the report says was measured (default: git rev-parse --short HEAD, noting uncommitted changes in sdk/go/micro)")
 		quickMode   = flag.Bool("quick", false, "only make 300 calls per peer from 50 callers, check each answer (proto.Equal), exit 1 on any error")
 		oneCase     = flag.String("case", "", "run one case, PEER@CALLERS, in this process and print its result as JSON (what a run does in a child process per case)")
-		pool        = flag.Int("pool", 256, "with -case: the clients' connection pool")
+		serveCase   = flag.String("serve", "", "serve one case, PEER@CALLERS: build the peer once, then for each line \"run DURATION\" on stdin run it that long and print its result as a line of JSON; exit at EOF (what the paired measurement runs in its child processes)")
+		pool        = flag.Int("pool", 256, "with -case or -serve: the clients' connection pool")
+		nSlices     = flag.Int("slices", 30, "triples of the paired measurement of the wrappers' cost, per concurrency (0: none)")
+		sliceLen    = flag.Duration("slice", 250*time.Millisecond, "each slice of the paired measurement")
 	)
 	flag.Parse()
 	log.SetFlags(0)
 	if *oneCase != "" {
 		if err := runChild(*oneCase, *pool, *warm, *duration, *cpuprofile); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *serveCase != "" {
+		if err := serveChild(*serveCase, *pool); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -390,14 +430,39 @@ func main() {
 			}
 		}
 	}
+	paired := map[int][]triple{}
+	if pp := pairedPeers(names); len(pp) > 0 && *nSlices > 0 {
+		total, done := *nSlices*len(concs), 0
+		for _, conc := range concs {
+			ts, err := runPaired(self, pp, conc, slices.Max(concs), *nSlices, *warm, *sliceLen, func(i int, t triple) {
+				done++
+				line := fmt.Sprintf("[%2d/%d %5.0fs] paired %3d callers, triple %d:  %s %.0f calls/s", done, total,
+					time.Since(began).Seconds(), conc, i+1, peerTCP, t[peerTCP].callsPerSec)
+				for _, n := range pp[1:] {
+					line += fmt.Sprintf(";  %s %.0f (cost %.1f%%)", n, t[n].callsPerSec, tripleCosts([]triple{t}, n)[0]*100)
+				}
+				fmt.Fprintln(os.Stderr, line)
+			})
+			if err != nil {
+				log.Printf("paired measurement, %d callers: %v", conc, err)
+			}
+			if len(ts) > 0 {
+				paired[conc] = ts
+			}
+		}
+	}
 	env.loadEnd = machine.LoadAvg()
 	env.took = time.Since(began).Round(time.Second)
 	if *cpuprofile != "" {
 		fmt.Fprintf(os.Stderr, "CPU profile of %s with %s callers, round 1, in %s (go tool pprof -top %s)\n", profPeer, profConc, *cpuprofile, *cpuprofile)
 	}
 
-	rep := &report{env: env, req: req, names: names, concs: concs, rounds: *rounds, duration: *duration, warm: *warm, results: results}
+	rep := &report{env: env, req: req, names: names, concs: concs, rounds: *rounds, duration: *duration, warm: *warm, results: results,
+		paired: paired, sliceLen: *sliceLen}
 	os.Stdout.WriteString(rep.tables())
+	if g := rep.goals(); g != "" {
+		fmt.Fprintf(os.Stdout, "\n**Issue 6's goals**\n\n%s", g)
+	}
 	if !full {
 		fmt.Fprintln(os.Stderr, "partial run (--peer or --concurrency): no file rewritten")
 		return
