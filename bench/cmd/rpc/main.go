@@ -5,7 +5,9 @@
 //   - micro grpc: the same on its grpc transport;
 //   - micro tcp + wrappers: micro tcp with every built-in wrapper (metrics, tracing with the
 //     OpenTelemetry SDK, breaker, rate limits off), every call traced;
-//   - micro tcp + wrappers, 1% traced: the same with 1% of the traces sampled;
+//   - micro tcp + wrappers, 1% traced: the same with 1% of the traces sampled, by the Tracing
+//     wrapper (wrapper.WithSampler: the other calls start no span);
+//   - micro tcp + wrappers, 1% traced by the provider: the same sampler on the tracer provider;
 //   - grpc-go: plain google.golang.org/grpc, one ClientConn, a unary method;
 //   - go-micro v4: go-micro.dev/v4's rpc server and client (http transport, protobuf).
 //
@@ -16,15 +18,16 @@
 // connections, goroutines or garbage are in its way.
 //
 // Then the wrappers' cost (issue 6's goals) is measured in pairs, since the machine's speed
-// drifts by ±25% over seconds, more than the cost: for each concurrency, micro tcp and the two
+// drifts by ±25% over seconds, more than the cost: for each concurrency, micro tcp and the three
 // wrapped peers each run in one long-lived process of this program (-serve: it builds the peer
 // once and runs it for each "run DURATION" line on its stdin), warmed by one -warmup slice, and
 // take turns in -slice (250 ms) slices, one process running at a time, -slices (30) times, the
 // order rotating each turn; the cost is the median over the turns of 1 − wrapped ÷ micro tcp
-// calls/s of the same turn. That adds about 2 × 30 × 3 × 0.25 s ≈ 45 s and the warm-ups.
+// calls/s of the same turn. That adds about 2 × 30 × 4 × 0.25 s = 60 s and the warm-ups. (A run
+// of micro tcp against itself this way gives 0% ± 2%.)
 //
 // A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
-// (BENCHMARKS.md) and takes about five minutes:
+// (BENCHMARKS.md) and takes about six minutes:
 //
 //	cd bench && go run ./cmd/rpc
 //	go run ./cmd/rpc --peer tcp,wrappers-sampled --concurrency 50 --rounds 1 --slices 10
@@ -278,7 +281,7 @@ type caseKey struct {
 }
 
 // peerAliases are short names for --peer and -profile-case.
-var peerAliases = map[string]string{"tcp": peerTCP, "grpc": peerGRPC, "wrappers": peerWrapped, "wrappers-sampled": peerSampled, "grpc-go": peerGRPCGo, "go-micro": peerGoMicro}
+var peerAliases = map[string]string{"tcp": peerTCP, "grpc": peerGRPC, "wrappers": peerWrapped, "wrappers-sampled": peerSampled, "wrappers-provider": peerProvider, "grpc-go": peerGRPCGo, "go-micro": peerGoMicro}
 
 // peerName resolves a peer's name or alias, case-insensitively.
 func peerName(s string) (string, error) {
@@ -289,7 +292,7 @@ func peerName(s string) (string, error) {
 	if i := slices.Index(peerNames, s); i >= 0 {
 		return peerNames[i], nil
 	}
-	return "", fmt.Errorf("unknown peer %q (one of %q, or tcp, grpc, wrappers, wrappers-sampled, grpc-go, go-micro)", s, peerNames)
+	return "", fmt.Errorf("unknown peer %q (one of %q, or tcp, grpc, wrappers, wrappers-sampled, wrappers-provider, grpc-go, go-micro)", s, peerNames)
 }
 
 // selectPeers returns the peers named in list (comma-separated), all when empty.
@@ -331,7 +334,7 @@ func main() {
 		duration    = flag.Duration("duration", 1500*time.Millisecond, "measured time per case and round")
 		warm        = flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each case")
 		rounds      = flag.Int("rounds", 9, "interleaved rounds; the tables show medians")
-		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, wrappers-sampled, grpc-go, go-micro (or their full names)")
+		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, wrappers-sampled, wrappers-provider, grpc-go, go-micro (or their full names)")
 		concList    = flag.String("concurrency", "50,256", "concurrent callers (comma-separated)")
 		out         = flag.String("out", "../docs/bench/rpc.md", "report to rewrite after a full run (empty: none)")
 		benchmarks  = flag.String("benchmarks", "../BENCHMARKS.md", "file whose "+beginMarker+" section a full run rewrites (empty: none)")

@@ -41,8 +41,8 @@ func TestQuick(t *testing.T) {
 				if n := ws.spansEnded.Load(); n != 600 {
 					t.Errorf("%d spans ended, want 600 (a client and a server span per call)", n)
 				}
-			case peerSampled:
-				ws = wrapSampled
+			case peerSampled, peerProvider:
+				ws = map[string]*wrapSet{peerSampled: wrapSampled, peerProvider: wrapProvider}[name]
 				// About 1% of the calls traced, on both sides: a server span only for a sampled
 				// client span, so the count is even. 300 calls at 1% trace 3 on average, more
 				// than 20 with a probability below 1e-10.

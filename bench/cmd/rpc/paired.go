@@ -34,7 +34,7 @@ func pairedPeers(names []string) []string {
 		return nil
 	}
 	out := []string{peerTCP}
-	for _, n := range []string{peerSampled, peerWrapped} {
+	for _, n := range []string{peerSampled, peerProvider, peerWrapped} {
 		if slices.Contains(names, n) {
 			out = append(out, n)
 		}

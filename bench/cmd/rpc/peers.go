@@ -37,16 +37,19 @@ const (
 	peerGRPC     = "micro grpc"
 	peerWrapped  = "micro tcp + wrappers"
 	peerSampled  = "micro tcp + wrappers, 1% traced"
+	peerProvider = "micro tcp + wrappers, 1% traced by the provider"
 	peerGRPCGo   = "grpc-go"
 	peerGoMicro  = "go-micro v4"
 	baselinePeer = peerGRPCGo
 )
 
-var peerNames = []string{peerTCP, peerGRPC, peerWrapped, peerSampled, peerGRPCGo, peerGoMicro}
+var peerNames = []string{peerTCP, peerGRPC, peerWrapped, peerSampled, peerProvider, peerGRPCGo, peerGoMicro}
 
-// traceRatio is the share of calls peerSampled traces: a new trace is sampled with this
-// probability, a call inside a trace follows its parent's decision (the sampler OpenTelemetry
-// recommends for busy services).
+// traceRatio is the share of calls peerSampled and peerProvider trace: a new trace is sampled
+// with this probability, a call inside a trace follows its parent's decision (the sampler
+// OpenTelemetry recommends for busy services). peerSampled samples in the Tracing wrapper
+// (wrapper.WithSampler), which starts no span for the calls it drops; peerProvider in the
+// tracer provider, which starts a span that does not record for them.
 const traceRatio = 0.01
 
 // message is the request every peer sends: a configd ListResponse of four keys (strings,
@@ -114,6 +117,8 @@ func newPeer(name string, o peerOptions) (*peer, error) {
 		return microPeer(name, tcp.New(), wrapAll, o)
 	case peerSampled:
 		return microPeer(name, tcp.New(), wrapSampled, o)
+	case peerProvider:
+		return microPeer(name, tcp.New(), wrapProvider, o)
 	case peerGRPCGo:
 		return grpcPeer(o)
 	case peerGoMicro:
@@ -131,17 +136,21 @@ func (p nopProcessor) OnEnd(sdktrace.ReadOnlySpan)                   { p.ended.A
 func (nopProcessor) Shutdown(context.Context) error                  { return nil }
 func (nopProcessor) ForceFlush(context.Context) error                { return nil }
 
-// wrapSet is what the wrappers of one wrapped peer record into, and how it samples traces.
+// wrapSet is what the wrappers of one wrapped peer record into, and how it samples traces: the
+// tracer provider's sampler, and the Tracing wrapper's (wrapper.WithSampler), if any.
 type wrapSet struct {
-	metrics    *prometheus.Registry
-	spansEnded atomic.Int64
-	sampler    sdktrace.Sampler
+	metrics        *prometheus.Registry
+	spansEnded     atomic.Int64
+	sampler        sdktrace.Sampler
+	wrapperSampler sdktrace.Sampler
 }
 
-// What the wrappers of the two wrapped peers saw (checked by the test).
+// What the wrappers of the three wrapped peers saw (checked by the test).
 var (
 	wrapAll     = &wrapSet{metrics: prometheus.NewRegistry(), sampler: sdktrace.AlwaysSample()}
-	wrapSampled = &wrapSet{metrics: prometheus.NewRegistry(), sampler: sdktrace.ParentBased(sdktrace.TraceIDRatioBased(traceRatio))}
+	wrapSampled = &wrapSet{metrics: prometheus.NewRegistry(), sampler: sdktrace.ParentBased(sdktrace.AlwaysSample()),
+		wrapperSampler: sdktrace.ParentBased(sdktrace.TraceIDRatioBased(traceRatio))}
+	wrapProvider = &wrapSet{metrics: prometheus.NewRegistry(), sampler: sdktrace.ParentBased(sdktrace.TraceIDRatioBased(traceRatio))}
 )
 
 // wrappers returns every built-in wrapper with the rate limits off, as issue 6 measures them:
@@ -155,7 +164,11 @@ func (ws *wrapSet) wrappers() ([]client.CallWrapper, []server.HandlerWrapper, fu
 		return nil, nil, nil, err
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(nopProcessor{&ws.spansEnded}), sdktrace.WithSampler(ws.sampler))
-	tr := wrapper.NewTracing(wrapper.WithTracerProvider(tp))
+	topts := []wrapper.TracingOption{wrapper.WithTracerProvider(tp)}
+	if ws.wrapperSampler != nil {
+		topts = append(topts, wrapper.WithSampler(ws.wrapperSampler))
+	}
+	tr := wrapper.NewTracing(topts...)
 	climit, err := wrapper.NewLimiter(math.Inf(1), 1)
 	if err != nil {
 		return nil, nil, nil, err

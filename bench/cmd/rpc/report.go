@@ -213,7 +213,8 @@ func (r *report) goals() string {
 	// triples of the calls/s lost against micro tcp in the same triple, its slices next to each
 	// other. Without it (a partial run), it is the median over the rounds of the same, per round.
 	for _, w := range []struct{ peer, what string }{
-		{peerSampled, fmt.Sprintf("every wrapper together (rate limit off) costs < 15%% of micro tcp's throughput, %g%% of calls traced", traceRatio*100)},
+		{peerSampled, fmt.Sprintf("every wrapper together (rate limit off) costs < 15%% of micro tcp's throughput, %g%% of calls traced (sampled by the wrapper: `wrapper.WithSampler`)", traceRatio*100)},
+		{peerProvider, fmt.Sprintf("the same, %g%% of calls traced, sampled by the tracer provider (a span that does not record for each other call)", traceRatio*100)},
 		{peerWrapped, "the same, every call traced"},
 	} {
 		if !r.has(peerTCP) || !r.has(w.peer) {
@@ -282,9 +283,12 @@ func (r *report) method() string {
 		"- **micro tcp + wrappers**: micro tcp with every built-in wrapper: client metrics → rate limit → breaker → tracing, server metrics → rate limit → tracing; "+
 		"Prometheus collectors on their own registry; tracing on an OpenTelemetry SDK `TracerProvider` (always sample) with a span processor that drops the spans "+
 		"(every span is recorded and ended, none exported); rate limits off, as the issue measures them (the limiters in the chain at an infinite rate, which passes every call at no cost). Retry is not in the chain.\n"+
-		"- **micro tcp + wrappers, 1%% traced**: the same wrappers, the tracer provider sampling as OpenTelemetry recommends for busy services: "+
-		"`ParentBased(TraceIDRatioBased(0.01))`, so 1%% of the calls start a recorded trace and the server follows the caller's decision; "+
-		"every call still gets span and trace IDs, carries `traceparent` and is counted by the metrics.\n"+
+		"- **micro tcp + wrappers, 1%% traced**: the same wrappers, sampling as OpenTelemetry recommends for busy services, "+
+		"`ParentBased(TraceIDRatioBased(0.01))`, given to the Tracing wrapper (`wrapper.WithSampler`; the tracer provider keeps what it is given): "+
+		"1%% of the calls start a recorded trace, the server follows the caller's decision, and the other calls start no span; "+
+		"every call still carries a `traceparent` with trace and span IDs and is counted by the metrics.\n"+
+		"- **micro tcp + wrappers, 1%% traced by the provider**: the same sampler on the tracer provider instead of the wrapper, "+
+		"so every other call starts a span that does not record, on both sides.\n"+
 		"- **grpc-go**: plain `google.golang.org/grpc`, default settings, one `ClientConn`, a unary method.\n"+
 		"- **go-micro v4**: `go-micro.dev/v4` v4.11.0, its rpc server and client with default settings except a memory registry and broker, "+
 		"`application/protobuf`, a pool of %d, no retries (its http transport: an HTTP/1.1 request per call).\n",

@@ -35,11 +35,18 @@ func benchTracing(b *testing.B) (*wrapper.Tracing, *atomic.Int64) {
 	return benchTracingSampled(b, sdktrace.AlwaysSample())
 }
 
-func benchTracingSampled(b *testing.B, sampler sdktrace.Sampler) (*wrapper.Tracing, *atomic.Int64) {
+func benchTracingSampled(b *testing.B, sampler sdktrace.Sampler, opts ...wrapper.TracingOption) (*wrapper.Tracing, *atomic.Int64) {
 	var ended atomic.Int64
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(countingProcessor{&ended}), sdktrace.WithSampler(sampler))
 	b.Cleanup(func() { tp.Shutdown(context.Background()) })
-	return wrapper.NewTracing(wrapper.WithTracerProvider(tp)), &ended
+	return wrapper.NewTracing(append([]wrapper.TracingOption{wrapper.WithTracerProvider(tp)}, opts...)...), &ended
+}
+
+// benchTracingWithSampler samples 1% of the traces in the wrapper (WithSampler), the tracer
+// provider keeping what it is given.
+func benchTracingWithSampler(b *testing.B) (*wrapper.Tracing, *atomic.Int64) {
+	return benchTracingSampled(b, sdktrace.ParentBased(sdktrace.AlwaysSample()),
+		wrapper.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))))
 }
 
 func benchChain(cw []client.CallWrapper, sw []server.HandlerWrapper) client.CallFunc {
@@ -91,6 +98,16 @@ func BenchmarkTracingCall(b *testing.B) {
 // still get IDs and carry traceparent, but record nothing.
 func BenchmarkTracingSampledCall(b *testing.B) {
 	tr, ended := benchTracingSampled(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+	runChain(b, benchChain([]client.CallWrapper{tr.CallWrapper()}, []server.HandlerWrapper{tr.HandlerWrapper()}))
+	if n := ended.Load(); b.N >= 10000 && (n == 0 || n > int64(b.N)/10) {
+		b.Fatalf("%d spans ended in %d calls, want about 2%%", n, b.N)
+	}
+}
+
+// BenchmarkTracingWithSamplerCall is BenchmarkTracingSampledCall with the sampler on the
+// wrapper: the calls it drops start no span.
+func BenchmarkTracingWithSamplerCall(b *testing.B) {
+	tr, ended := benchTracingWithSampler(b)
 	runChain(b, benchChain([]client.CallWrapper{tr.CallWrapper()}, []server.HandlerWrapper{tr.HandlerWrapper()}))
 	if n := ended.Load(); b.N >= 10000 && (n == 0 || n > int64(b.N)/10) {
 		b.Fatalf("%d spans ended in %d calls, want about 2%%", n, b.N)
@@ -151,10 +168,17 @@ func BenchmarkAllWrappersParallel(b *testing.B) {
 
 // benchTCP calls an echo server over a real tcp transport from 50 goroutines (on 2 CPUs), with
 // the wrappers of allWrappers or none: the wrappers' share of a whole call.
-func benchTCP(b *testing.B, wrapped bool) { benchTCPSampled(b, wrapped, sdktrace.AlwaysSample()) }
+func benchTCP(b *testing.B, wrapped bool) {
+	var tr *wrapper.Tracing
+	if wrapped {
+		tr, _ = benchTracing(b)
+	}
+	benchTCPWith(b, tr)
+}
 
-// benchTCPSampled is benchTCP with the tracer provider's sampler given.
-func benchTCPSampled(b *testing.B, wrapped bool, sampler sdktrace.Sampler) {
+// benchTCPWith is benchTCP with the tracing tr among the wrappers, or no wrappers if tr is nil.
+func benchTCPWith(b *testing.B, tr *wrapper.Tracing) {
+	wrapped := tr != nil
 	tcpt := tcp.New()
 	var sopts []server.Option
 	var copts []client.Option
@@ -163,7 +187,6 @@ func benchTCPSampled(b *testing.B, wrapped bool, sampler sdktrace.Sampler) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tr, _ := benchTracingSampled(b, sampler)
 		cl, _ := wrapper.NewLimiter(1e9, 1<<20)
 		sl, _ := wrapper.NewLimiter(1e9, 1<<20)
 		copts = append(copts, client.Wrap(m.CallWrapper(), cl.CallWrapper(false), wrapper.NewBreaker().Wrapper(), tr.CallWrapper()))
@@ -203,7 +226,14 @@ func benchTCPSampled(b *testing.B, wrapped bool, sampler sdktrace.Sampler) {
 func BenchmarkTCPCall(b *testing.B)            { benchTCP(b, false) }
 func BenchmarkTCPCallAllWrappers(b *testing.B) { benchTCP(b, true) }
 
-// BenchmarkTCPCallAllWrappersSampled traces 1% of the calls.
+// BenchmarkTCPCallAllWrappersSampled traces 1% of the calls, sampled by the tracer provider.
 func BenchmarkTCPCallAllWrappersSampled(b *testing.B) {
-	benchTCPSampled(b, true, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+	tr, _ := benchTracingSampled(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+	benchTCPWith(b, tr)
+}
+
+// BenchmarkTCPCallAllWrappersWithSampler traces 1% of the calls, sampled by the wrapper.
+func BenchmarkTCPCallAllWrappersWithSampler(b *testing.B) {
+	tr, _ := benchTracingWithSampler(b)
+	benchTCPWith(b, tr)
 }

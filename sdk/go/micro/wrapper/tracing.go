@@ -2,6 +2,9 @@ package wrapper
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"math/rand/v2"
 	"strings"
 	"sync"
 
@@ -10,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/configd/configd/sdk/go/micro/client"
@@ -28,6 +32,9 @@ type TracingOptions struct {
 	// Propagator carries the span context in the call's metadata; default W3C trace context
 	// and baggage (traceparent, tracestate, baggage), whatever the global propagator is.
 	Propagator propagation.TextMapPropagator
+	// Sampler, when set, decides whether a call is traced before a span is started: see
+	// WithSampler.
+	Sampler sdktrace.Sampler
 }
 
 // TracingOption sets a TracingOptions field.
@@ -43,6 +50,22 @@ func WithPropagator(p propagation.TextMapPropagator) TracingOption {
 	return func(o *TracingOptions) { o.Propagator = p }
 }
 
+// WithSampler has Tracing ask s whether a call is traced before it starts a span, with the
+// call's parent span context (the caller's, on a server), a trace ID, the span's name and
+// kind. A call s drops starts no span at all, which halves what an untraced call costs: it
+// still carries a trace context, with a span ID of its own and the sampled flag off, so the
+// services it calls decide the same way (a ParentBased sampler follows the caller), and a
+// handler's context holds its caller's span context, for logs. A call s keeps starts its span
+// with the tracer provider as it would without this option, so the provider's sampler must
+// keep what it is given: its default, ParentBased(AlwaysSample()), does.
+//
+// A busy service traces 1% of its calls with
+// WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))): the same decisions as
+// that sampler on the tracer provider, without the spans of the other 99%.
+func WithSampler(s sdktrace.Sampler) TracingOption {
+	return func(o *TracingOptions) { o.Sampler = s }
+}
+
 // Tracing starts OpenTelemetry spans: a client span per attempt of a call (CallWrapper) and a
 // server span per handled call (HandlerWrapper), named "service/Type.Method", with the
 // attributes rpc.system=micro, rpc.service and rpc.method (and micro.attempt on the client).
@@ -52,15 +75,18 @@ func WithPropagator(p propagation.TextMapPropagator) TracingOption {
 // micro.status_code.
 //
 // Recording a span costs the OpenTelemetry SDK a few microseconds and allocations; a call
-// records two. A busy service should sample, as OpenTelemetry recommends:
-// sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)) records 1% of the traces, and a call
-// that is not sampled still carries its trace context, costs little and is counted by Metrics.
+// records two. A busy service should sample, as OpenTelemetry recommends, and is best served
+// by WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))), which records 1% of
+// the traces and starts no span for the others; a call that is not sampled still carries its
+// trace context, costs little and is counted by Metrics.
 type Tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	// defaultProp: prop is the default W3C trace context + baggage, which injects nothing for
-	// an invalid span context without baggage.
+	// an invalid span context without baggage, and only traceparent for a span context without
+	// trace state and a context without baggage.
 	defaultProp bool
+	sampler     sdktrace.Sampler // WithSampler's, or nil
 	endpoints   *endpointCache[*spanEndpoint]
 }
 
@@ -73,7 +99,7 @@ func NewTracing(opts ...TracingOption) *Tracing {
 	if o.TracerProvider == nil {
 		o.TracerProvider = otel.GetTracerProvider()
 	}
-	t := &Tracing{prop: o.Propagator}
+	t := &Tracing{prop: o.Propagator, sampler: o.Sampler}
 	if t.prop == nil {
 		t.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 		t.defaultProp = true
@@ -135,20 +161,13 @@ func (t *Tracing) CallWrapper() client.CallWrapper {
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, req *client.Request, rsp any) (err error) {
 			e := t.endpoints.get(req.Service, req.Endpoint)
+			if sc, dropped := t.drop(ctx, e.name, trace.SpanKindClient); dropped {
+				return next(t.sendAlong(ctx, sc, false), req, rsp)
+			}
 			ctx, span := t.tracer.Start(ctx, e.name, e.clientOpts...)
 			defer func() { endSpan(span, err) }()
 			e.setAttributes(span, max(req.Attempt, 1))
-			if t.defaultProp && !span.SpanContext().IsValid() && baggage.FromContext(ctx).Len() == 0 {
-				return next(ctx, req, rsp) // nothing to send along (a no-op tracer provider)
-			}
-			// Inject into a pooled carrier, then add its pairs to the call's metadata without
-			// copying what the caller's context carries.
-			c := pairsPool.Get().(*pairCarrier)
-			t.prop.Inject(ctx, c)
-			callCtx := metadata.AppendToContext(ctx, c.kv...)
-			c.kv = c.kv[:0]
-			pairsPool.Put(c)
-			return next(callCtx, req, rsp)
+			return next(t.sendAlong(ctx, span.SpanContext(), true), req, rsp)
 		}
 	}
 }
@@ -160,14 +179,12 @@ func (t *Tracing) StreamWrapper() client.StreamWrapper {
 	return func(next client.StreamFunc) client.StreamFunc {
 		return func(ctx context.Context, req *client.Request) (client.Stream, error) {
 			e := t.endpoints.get(req.Service, req.Endpoint)
+			if sc, dropped := t.drop(ctx, e.name, trace.SpanKindClient); dropped {
+				return next(t.sendAlong(ctx, sc, false), req)
+			}
 			ctx, span := t.tracer.Start(ctx, e.name, e.clientOpts...)
 			e.setAttributes(span, max(req.Attempt, 1))
-			c := pairsPool.Get().(*pairCarrier)
-			t.prop.Inject(ctx, c)
-			streamCtx := metadata.AppendToContext(ctx, c.kv...)
-			c.kv = c.kv[:0]
-			pairsPool.Put(c)
-			st, err := next(streamCtx, req)
+			st, err := next(t.sendAlong(ctx, span.SpanContext(), true), req)
 			if err != nil {
 				endSpan(span, err)
 				return nil, err
@@ -175,6 +192,86 @@ func (t *Tracing) StreamWrapper() client.StreamWrapper {
 			return watchEnd(st, func(err error) { endSpan(span, err) }), nil
 		}
 	}
+}
+
+// drop asks WithSampler's sampler, if there is one, whether a call named name starts a span of
+// kind. When it does not, drop returns the span context the call carries instead: the trace of
+// ctx's span context, or a new trace, with a new span ID, not sampled.
+func (t *Tracing) drop(ctx context.Context, name string, kind trace.SpanKind) (trace.SpanContext, bool) {
+	if t.sampler == nil {
+		return trace.SpanContext{}, false
+	}
+	psc := trace.SpanContextFromContext(ctx)
+	tid := psc.TraceID()
+	if !tid.IsValid() {
+		tid = newTraceID()
+	}
+	res := t.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Name: name, Kind: kind})
+	if res.Decision != sdktrace.Drop {
+		return trace.SpanContext{}, false
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: newSpanID(),
+		TraceFlags: psc.TraceFlags() &^ trace.FlagsSampled, TraceState: res.Tracestate}), true
+}
+
+// newTraceID and newSpanID make random IDs, as the OpenTelemetry SDK's default generator does.
+func newTraceID() (id trace.TraceID) {
+	for !id.IsValid() {
+		binary.NativeEndian.PutUint64(id[:8], rand.Uint64())
+		binary.NativeEndian.PutUint64(id[8:], rand.Uint64())
+	}
+	return id
+}
+
+func newSpanID() (id trace.SpanID) {
+	for !id.IsValid() {
+		binary.NativeEndian.PutUint64(id[:], rand.Uint64())
+	}
+	return id
+}
+
+// sendAlong returns ctx with sc (and ctx's baggage) added to the call's metadata, as the
+// propagator writes them; inCtx says sc is ctx's span context already. The default propagator's
+// usual case, a span context without trace state and no baggage, is written directly: one
+// traceparent.
+func (t *Tracing) sendAlong(ctx context.Context, sc trace.SpanContext, inCtx bool) context.Context {
+	if t.defaultProp {
+		if baggage.FromContext(ctx).Len() == 0 && sc.TraceState().Len() == 0 {
+			if !sc.IsValid() {
+				return ctx // nothing to send (a no-op tracer provider)
+			}
+			return metadata.AppendToContext(ctx, "traceparent", traceparent(sc))
+		}
+	}
+	pctx := ctx
+	if !inCtx {
+		pctx = trace.ContextWithSpanContext(ctx, sc)
+	}
+	// Inject into a pooled carrier, then add its pairs to the call's metadata without copying
+	// what the caller's context carries.
+	c := pairsPool.Get().(*pairCarrier)
+	t.prop.Inject(pctx, c)
+	if len(c.kv) > 0 {
+		ctx = metadata.AppendToContext(ctx, c.kv...)
+	}
+	c.kv = c.kv[:0]
+	pairsPool.Put(c)
+	return ctx
+}
+
+// traceparent is sc as W3C trace context's traceparent header, as propagation.TraceContext
+// writes it: version 00, trace ID, span ID and the flags it defines (sampled, random), in
+// lower-case hex.
+func traceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	tid, sid := sc.TraceID(), sc.SpanID()
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
+	return string(b[:])
 }
 
 // pairCarrier is a propagation.TextMapCarrier that collects the pairs a propagator injects.
@@ -251,6 +348,12 @@ func (t *Tracing) HandlerWrapper() server.HandlerWrapper {
 				ctx = t.prop.Extract(ctx, propagation.MapCarrier(md))
 			}
 			e := t.endpoints.get(req.Service, req.Endpoint)
+			if sc, dropped := t.drop(ctx, e.name, trace.SpanKindServer); dropped {
+				if !trace.SpanContextFromContext(ctx).IsValid() {
+					ctx = trace.ContextWithSpanContext(ctx, sc) // the handler's calls continue this trace
+				}
+				return next(ctx, req, rsp)
+			}
 			ctx, span := t.tracer.Start(ctx, e.name, e.serverOpts...)
 			defer func() { endSpan(span, err) }()
 			e.setAttributes(span, 0)
