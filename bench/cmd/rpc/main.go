@@ -17,17 +17,18 @@
 // of this program (-case), client and server together in it, so that no other peer's
 // connections, goroutines or garbage are in its way.
 //
-// Then the wrappers' cost (issue 6's goals) is measured in pairs, since the machine's speed
-// drifts by ±25% over seconds, more than the cost: for each concurrency, micro tcp and the three
-// wrapped peers each run in one long-lived process of this program (-serve: it builds the peer
-// once and runs it for each "run DURATION" line on its stdin), warmed by one -warmup slice, and
-// take turns in -slice (250 ms) slices, one process running at a time, -slices (30) times, the
-// order rotating each turn; the cost is the median over the turns of 1 − wrapped ÷ micro tcp
-// calls/s of the same turn. That adds about 2 × 30 × 4 × 0.25 s = 60 s and the warm-ups. (A run
-// of micro tcp against itself this way gives 0% ± 2%.)
+// Then issue 6's goals are measured in pairs, since the machine's speed drifts by ±25% over
+// seconds, more than some of the differences measured: for each concurrency, micro tcp, micro
+// grpc, grpc-go and the three wrapped peers each run in one long-lived process of this program
+// (-serve: it builds the peer once and runs it for each "run DURATION" line on its stdin),
+// warmed by one -warmup slice, and take turns in -slice (250 ms) slices, one process running at
+// a time, -slices (30) times, the order rotating each turn. Each goal's ratio is the median over
+// the turns of the ratio within a turn (calls/s, p99; a wrapper's cost is 1 − wrapped ÷ micro
+// tcp calls/s). That adds about 2 × 30 × 6 × 0.25 s = 90 s and the warm-ups. (Micro tcp paired
+// with an unwrapped copy of itself this way gives 0% ± 2%.)
 //
 // A full run rewrites -out (docs/bench/rpc.md) and the rpc section of -benchmarks
-// (BENCHMARKS.md) and takes about six minutes:
+// (BENCHMARKS.md) and takes about seven minutes:
 //
 //	cd bench && go run ./cmd/rpc
 //	go run ./cmd/rpc --peer tcp,wrappers-sampled --concurrency 50 --rounds 1 --slices 10
@@ -345,7 +346,7 @@ func main() {
 		oneCase     = flag.String("case", "", "run one case, PEER@CALLERS, in this process and print its result as JSON (what a run does in a child process per case)")
 		serveCase   = flag.String("serve", "", "serve one case, PEER@CALLERS: build the peer once, then for each line \"run DURATION\" on stdin run it that long and print its result as a line of JSON; exit at EOF (what the paired measurement runs in its child processes)")
 		pool        = flag.Int("pool", 256, "with -case or -serve: the clients' connection pool")
-		nSlices     = flag.Int("slices", 30, "triples of the paired measurement of the wrappers' cost, per concurrency (0: none)")
+		nSlices     = flag.Int("slices", 30, "turns of the paired measurement behind the goals, per concurrency (0: none)")
 		sliceLen    = flag.Duration("slice", 250*time.Millisecond, "each slice of the paired measurement")
 	)
 	flag.Parse()
@@ -433,16 +434,16 @@ func main() {
 			}
 		}
 	}
-	paired := map[int][]triple{}
+	paired := map[int][]turn{}
 	if pp := pairedPeers(names); len(pp) > 0 && *nSlices > 0 {
 		total, done := *nSlices*len(concs), 0
 		for _, conc := range concs {
-			ts, err := runPaired(self, pp, conc, slices.Max(concs), *nSlices, *warm, *sliceLen, func(i int, t triple) {
+			ts, err := runPaired(self, pp, conc, slices.Max(concs), *nSlices, *warm, *sliceLen, func(i int, t turn) {
 				done++
-				line := fmt.Sprintf("[%2d/%d %5.0fs] paired %3d callers, triple %d:  %s %.0f calls/s", done, total,
+				line := fmt.Sprintf("[%2d/%d %5.0fs] paired %3d callers, turn %d:  %s %.0f calls/s", done, total,
 					time.Since(began).Seconds(), conc, i+1, peerTCP, t[peerTCP].callsPerSec)
 				for _, n := range pp[1:] {
-					line += fmt.Sprintf(";  %s %.0f (cost %.1f%%)", n, t[n].callsPerSec, tripleCosts([]triple{t}, n)[0]*100)
+					line += fmt.Sprintf(";  %s %.0f (%.2f×)", n, t[n].callsPerSec, t[n].callsPerSec/t[peerTCP].callsPerSec)
 				}
 				fmt.Fprintln(os.Stderr, line)
 			})

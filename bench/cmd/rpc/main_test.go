@@ -99,9 +99,9 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
-func TestTripleCosts(t *testing.T) {
+func TestTurnCosts(t *testing.T) {
 	cps := func(x float64) result { return result{callsPerSec: x, cpuPerCall: time.Duration(1e6 / x)} }
-	ts := []triple{
+	ts := []turn{
 		{peerTCP: cps(100), peerSampled: cps(90), peerWrapped: cps(80)},
 		{peerTCP: cps(50), peerSampled: cps(50), peerWrapped: cps(60)}, // a slow turn, all three
 		{peerTCP: cps(200), peerSampled: cps(150)},                     // peerWrapped failed
@@ -116,7 +116,7 @@ func TestTripleCosts(t *testing.T) {
 		{peerWrapped, []float64{0.20, -0.20}},
 		{peerGRPC, nil},
 	} {
-		got := tripleCosts(ts, c.peer)
+		got := turnCosts(ts, c.peer)
 		if len(got) != len(c.want) {
 			t.Fatalf("%s: costs %v, want %v", c.peer, got, c.want)
 		}
@@ -127,7 +127,7 @@ func TestTripleCosts(t *testing.T) {
 			}
 		}
 	}
-	if got, want := median(tripleCosts(ts, peerSampled)), 0.10; math.Abs(got-want) > 1e-12 {
+	if got, want := median(turnCosts(ts, peerSampled)), 0.10; math.Abs(got-want) > 1e-12 {
 		t.Errorf("median cost %v, want %v", got, want)
 	}
 	// micro tcp's slices: 10 µs, 20 µs, 5 µs and zero per call; the median is between 5 and 10.
@@ -174,9 +174,9 @@ func TestRunPairedChildFails(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	ts, err := runPaired(self, []string{peerTCP, peerSampled}, 8, 8, 3, 50*time.Millisecond, 50*time.Millisecond, func(int, triple) {})
+	ts, err := runPaired(self, []string{peerTCP, peerSampled}, 8, 8, 3, 50*time.Millisecond, 50*time.Millisecond, func(int, turn) {})
 	if err == nil || len(ts) != 0 {
-		t.Fatalf("runPaired with children that exit: %d triples, error %v; want none and an error", len(ts), err)
+		t.Fatalf("runPaired with children that exit: %d turns, error %v; want none and an error", len(ts), err)
 	}
 	t.Log(err)
 }

@@ -1,10 +1,11 @@
 package main
 
-// The paired measurement of the wrappers' cost. The machine's speed drifts by ±25% over
-// seconds, more than the cost measured (10–20%), so rounds of fresh processes, seconds apart,
-// cannot resolve it. Instead micro tcp and the wrapped peers each run in one long-lived child
-// (-serve) and take turns in short slices, one child running at a time, and the cost is taken
-// within each turn ("triple") of the three.
+// The paired measurement behind issue 6's goals. The machine's speed drifts by ±25% over
+// seconds, more than some of the differences measured (a wrapper chain's 10–20%), so rounds of
+// fresh processes, seconds apart, cannot resolve them. Instead micro tcp, the peers it is
+// compared with (micro grpc, grpc-go) and the wrapped peers each run in one long-lived child
+// (-serve) and take turns in short slices, one child running at a time, and each ratio is taken
+// within a turn.
 
 import (
 	"bufio"
@@ -24,17 +25,17 @@ import (
 // long it may take to exit once its stdin is closed.
 const replyTimeout = 30 * time.Second
 
-// triple is one turn of the paired measurement: each peer's result for its slice of the turn.
-type triple map[string]result
+// turn is one turn of the paired measurement: each peer's result for its slice of the turn.
+type turn map[string]result
 
 // pairedPeers is the peers of names the paired measurement runs, micro tcp first, or nil when
-// names lacks micro tcp or both wrapped peers.
+// names lacks micro tcp or every peer it is compared with.
 func pairedPeers(names []string) []string {
 	if !slices.Contains(names, peerTCP) {
 		return nil
 	}
 	out := []string{peerTCP}
-	for _, n := range []string{peerSampled, peerProvider, peerWrapped} {
+	for _, n := range []string{peerGRPC, peerGRPCGo, peerSampled, peerProvider, peerWrapped} {
 		if slices.Contains(names, n) {
 			out = append(out, n)
 		}
@@ -179,11 +180,11 @@ func (s *servant) close() error {
 	return nil
 }
 
-// runPaired is the paired measurement with conc callers: a -serve child per peer (peers[0]
-// is micro tcp), each warmed by one unmeasured slice of warm, then n triples; in each, every
-// child runs one slice of d in turn, never two at once, the order rotating each triple.
-// progress is called after each triple. On an error it returns the triples completed so far.
-func runPaired(self string, peers []string, conc, pool, n int, warm, d time.Duration, progress func(i int, t triple)) (ts []triple, err error) {
+// runPaired is the paired measurement with conc callers: a -serve child per peer, each warmed
+// by one unmeasured slice of warm, then n turns; in each, every child runs one slice of d, one
+// after the other, never two at once, the order rotating each turn. progress is called after
+// each turn. On an error it returns the turns completed so far.
+func runPaired(self string, peers []string, conc, pool, n int, warm, d time.Duration, progress func(i int, t turn)) (ts []turn, err error) {
 	var ss []*servant
 	defer func() {
 		for _, s := range ss {
@@ -203,11 +204,11 @@ func runPaired(self string, peers []string, conc, pool, n int, warm, d time.Dura
 		}
 	}
 	for i := range n {
-		t := triple{}
+		t := turn{}
 		for _, s := range rotate(ss, i) {
 			res, err := s.slice(d)
 			if err != nil {
-				return ts, fmt.Errorf("triple %d: %w", i+1, err)
+				return ts, fmt.Errorf("turn %d: %w", i+1, err)
 			}
 			t[s.name] = res
 		}
@@ -217,21 +218,31 @@ func runPaired(self string, peers []string, conc, pool, n int, warm, d time.Dura
 	return ts, nil
 }
 
-// tripleCosts is 1 − peer's calls/s ÷ micro tcp's in each triple of ts that has both.
-func tripleCosts(ts []triple, peer string) []float64 {
+// turnCosts is 1 − peer's calls/s ÷ micro tcp's in each turn of ts that has both.
+func turnCosts(ts []turn, peer string) []float64 {
+	r := turnRatios(ts, peer, peerTCP, func(r result) float64 { return r.callsPerSec })
+	for i := range r {
+		r[i] = 1 - r[i]
+	}
+	return r
+}
+
+// turnRatios is f(peer's result) ÷ f(base's) in each turn of ts that has both, with f(base's)
+// above zero.
+func turnRatios(ts []turn, peer, base string, f func(result) float64) []float64 {
 	var out []float64
 	for _, t := range ts {
-		w, okw := t[peer]
-		b, okb := t[peerTCP]
-		if okw && okb && b.callsPerSec > 0 {
-			out = append(out, 1-w.callsPerSec/b.callsPerSec)
+		a, oka := t[peer]
+		b, okb := t[base]
+		if oka && okb && f(b) > 0 {
+			out = append(out, f(a)/f(b))
 		}
 	}
 	return out
 }
 
 // sliceCPU is the median CPU time per call of peer's slices in ts.
-func sliceCPU(ts []triple, peer string) time.Duration {
+func sliceCPU(ts []turn, peer string) time.Duration {
 	var xs []time.Duration
 	for _, t := range ts {
 		if r, ok := t[peer]; ok {

@@ -77,7 +77,7 @@ type report struct {
 	results        map[caseKey][]result
 	// paired is the paired measurement of the wrappers' cost, per concurrency (none in a
 	// partial run without micro tcp or the wrapped peers); sliceLen is its slices' length.
-	paired   map[int][]triple
+	paired   map[int][]turn
 	sliceLen time.Duration
 }
 
@@ -182,35 +182,26 @@ func yes(ok bool) string {
 // first, 256 callers) it ran; empty when none.
 func (r *report) goals() string {
 	var b strings.Builder
-	pr := func(a, bb string, conc int) string {
-		if lo, hi, ok := r.pairRange(a, bb, conc); ok {
-			return fmt.Sprintf(" (per round %.2f–%.2f×)", lo, hi)
-		}
-		return ""
-	}
 	// 1. tcp ≥ 1.3× grpc-go's calls/s at 256 callers, p99 no worse.
 	if r.has(peerTCP) && r.has(peerGRPCGo) && slices.Contains(r.concs, 256) {
-		t := r.cps(peerTCP, 256) / r.cps(peerGRPCGo, 256)
-		p := float64(r.p99(peerTCP, 256)) / float64(r.p99(peerGRPCGo, 256))
-		fmt.Fprintf(&b, "| tcp transport ≥ 1.3× grpc-go's throughput at 256 callers, p99 no worse | %.2f×%s; p99 %s ms vs %s ms (%.2f×) | %s |\n",
-			t, pr(peerTCP, peerGRPCGo, 256), ms(r.p99(peerTCP, 256)), ms(r.p99(peerGRPCGo, 256)), p, yes(t >= 1.3 && p <= 1))
+		s, t, p := r.versus(peerTCP, peerGRPCGo, 256)
+		fmt.Fprintf(&b, "| tcp transport ≥ 1.3× grpc-go's throughput at 256 callers, p99 no worse | %s | %s |\n", s, yes(t >= 1.3 && p <= 1))
 	}
 	// 2. grpc transport within 10% of grpc-go.
 	if r.has(peerGRPC) && r.has(peerGRPCGo) {
 		var parts []string
 		ok := true
 		for _, conc := range r.concs {
-			t := r.cps(peerGRPC, conc) / r.cps(peerGRPCGo, conc)
-			p := float64(r.p99(peerGRPC, conc)) / float64(r.p99(peerGRPCGo, conc))
+			s, t, p := r.versus(peerGRPC, peerGRPCGo, conc)
 			ok = ok && t >= 0.9 && p <= 1.1
-			parts = append(parts, fmt.Sprintf("%d callers: throughput %.2f×%s, p99 %.2f×", conc, t, pr(peerGRPC, peerGRPCGo, conc), p))
+			parts = append(parts, fmt.Sprintf("%d callers: %s", conc, s))
 		}
 		fmt.Fprintf(&b, "| grpc transport within 10%% of grpc-go (throughput ≥ 0.90×, p99 ≤ 1.10×) | %s | %s |\n", strings.Join(parts, "; "), yes(ok))
 	}
 	// 3. every wrapper costs < 15% of throughput: with traces sampled as busy services run
 	// them, and with every call traced. The machine's speed moves by ±25% over seconds, far
 	// more than the cost, so the cost is taken from the paired measurement: the median over its
-	// triples of the calls/s lost against micro tcp in the same triple, its slices next to each
+	// turns of the calls/s lost against micro tcp in the same turn, its slices next to each
 	// other. Without it (a partial run), it is the median over the rounds of the same, per round.
 	for _, w := range []struct{ peer, what string }{
 		{peerSampled, fmt.Sprintf("every wrapper together (rate limit off) costs < 15%% of micro tcp's throughput, %g%% of calls traced (sampled by the wrapper: `wrapper.WithSampler`)", traceRatio*100)},
@@ -235,6 +226,28 @@ func (r *report) goals() string {
 	return "| goal | this run | verdict |\n| --- | --- | --- |\n" + b.String()
 }
 
+// versus compares peer with base at conc callers, as goal rows show it, and returns the
+// throughput and p99 ratios it is judged by: the medians over the paired measurement's turns
+// of the ratios within a turn when there is one, else the ratios of the rounds' medians.
+func (r *report) versus(peer, base string, conc int) (string, float64, float64) {
+	t := r.cps(peer, conc) / r.cps(base, conc)
+	p := float64(r.p99(peer, conc)) / float64(r.p99(base, conc))
+	rounds := fmt.Sprintf("%.2f×", t)
+	if lo, hi, ok := r.pairRange(peer, base, conc); ok {
+		rounds += fmt.Sprintf(" (per round %.2f–%.2f×)", lo, hi)
+	}
+	rounds += fmt.Sprintf(", p99 %s ms vs %s ms (%.2f×)", ms(r.p99(peer, conc)), ms(r.p99(base, conc)), p)
+	ts := r.paired[conc]
+	cps := turnRatios(ts, peer, base, func(r result) float64 { return r.callsPerSec })
+	p99s := turnRatios(ts, peer, base, func(r result) float64 { return float64(r.p99) })
+	if len(cps) == 0 || len(p99s) == 0 {
+		return rounds, t, p
+	}
+	t, p = median(cps), median(p99s)
+	return fmt.Sprintf("**%.2f×** (interquartile range %.2f–%.2f×, %d turns), p99 **%.2f×** (%.2f–%.2f×); interleaved rounds: %s",
+		t, quantile(cps, 0.25), quantile(cps, 0.75), len(cps), p, quantile(p99s, 0.25), quantile(p99s, 0.75), rounds), t, p
+}
+
 // wrapperCost is what peer's calls cost against micro tcp's with conc callers, as a goal row
 // shows it, and the cost it is judged by: the paired measurement's when there is one, the
 // interleaved rounds' otherwise.
@@ -245,13 +258,13 @@ func (r *report) wrapperCost(peer string, conc int) (string, float64) {
 		rounds = fmt.Sprintf("%.0f%% (per round %.0f–%.0f%%)", (1-r.pairMedian(peer, peerTCP, conc))*100, (1-hi)*100, (1-lo)*100)
 	}
 	ts := r.paired[conc]
-	costs := tripleCosts(ts, peer)
+	costs := turnCosts(ts, peer)
 	if len(costs) == 0 {
 		return fmt.Sprintf("%s, CPU per call %.1f µs vs %.1f µs", rounds, us(r.cpu(peer, conc)), us(r.cpu(peerTCP, conc))),
 			1 - r.pairMedian(peer, peerTCP, conc)
 	}
 	cost := median(costs)
-	return fmt.Sprintf("**%.1f%%** (interquartile range %.1f–%.1f%%, %d pairs), CPU per call %.1f µs vs %.1f µs; interleaved rounds: %s",
+	return fmt.Sprintf("**%.1f%%** (interquartile range %.1f–%.1f%%, %d turns), CPU per call %.1f µs vs %.1f µs; interleaved rounds: %s",
 		cost*100, quantile(costs, 0.25)*100, quantile(costs, 0.75)*100, len(costs), us(sliceCPU(ts, peer)), us(sliceCPU(ts, peerTCP)), rounds), cost
 }
 
@@ -304,10 +317,11 @@ func (r *report) pairedMethod() string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" The wrappers' cost is measured apart, in pairs, because this machine's speed drifts by up to ±25%% over seconds, more than the cost: "+
-		"micro tcp and each wrapped peer run in their own process, kept alive throughout, and take turns in %v slices, never two at once "+
+	return fmt.Sprintf(" The goals are judged apart, in pairs, because this machine's speed drifts by up to ±25%% over seconds, more than some of the differences measured: "+
+		"micro tcp, micro grpc, grpc-go and the wrapped peers run in their own processes, kept alive throughout, and take turns in %v slices, never two at once "+
 		"(after one %v slice of warm-up each; %d turns per number of callers, the order rotating each turn). "+
-		"The cost is the median over the turns of 1 − wrapped ÷ micro tcp calls/s of the same turn, shown with the interquartile range of those per-turn costs; "+
+		"Each goal's ratio is the median over the turns of the ratio within a turn (calls/s, p99; a wrapper's cost is 1 − wrapped ÷ micro tcp calls/s), "+
+		"shown with the interquartile range of the per-turn ratios; the figures of the interleaved rounds follow. Micro tcp paired this way with an unwrapped copy of itself gave 0%% ± 2%%. "+
 		"its CPU per call is the median over the slices.", r.sliceLen, r.warm, n)
 }
 
