@@ -180,3 +180,29 @@ func TestRunPairedChildFails(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestVersusUsesTheTurns: a goal's ratios are the medians of the per-turn ratios when there
+// are turns, the ratios of the rounds' medians otherwise.
+func TestVersusUsesTheTurns(t *testing.T) {
+	res := func(cps float64, p99 time.Duration) result { return result{callsPerSec: cps, p99: p99} }
+	r := &report{concs: []int{256}, names: []string{peerTCP, peerGRPCGo}, results: map[caseKey][]result{
+		{peerTCP, 256}:    {res(100, 4*time.Millisecond)},
+		{peerGRPCGo, 256}: {res(100, 8*time.Millisecond)},
+	}}
+	if _, tr, p := r.versus(peerTCP, peerGRPCGo, 256); tr != 1 || p != 0.5 {
+		t.Fatalf("from the rounds: throughput %v, p99 %v; want 1 and 0.5", tr, p)
+	}
+	r.paired = map[int][]turn{256: {
+		{peerTCP: res(300, 2*time.Millisecond), peerGRPCGo: res(100, 4*time.Millisecond)}, // 3×, 0.5×
+		{peerTCP: res(100, 3*time.Millisecond), peerGRPCGo: res(50, 3*time.Millisecond)},  // 2×, 1×
+		{peerTCP: res(150, 1*time.Millisecond), peerGRPCGo: res(100, 4*time.Millisecond)}, // 1.5×, 0.25×
+		{peerTCP: res(100, 1*time.Millisecond)},                                           // grpc-go failed
+	}}
+	s, tr, p := r.versus(peerTCP, peerGRPCGo, 256)
+	if tr != 2 || p != 0.5 {
+		t.Fatalf("from the turns: throughput %v, p99 %v; want 2 and 0.5", tr, p)
+	}
+	if !strings.Contains(s, "3 turns") || !strings.Contains(s, "interleaved rounds: 1.00×") {
+		t.Fatalf("row %q: want the turns' figures, then the rounds'", s)
+	}
+}
