@@ -198,15 +198,24 @@ func parseCase(c string) (string, int, error) {
 	return name, conc, nil
 }
 
-// runChild is a child process's work: run the case PEER@CALLERS and print its result.
-func runChild(c string, pool int, warm, d time.Duration, cpuprofile string) error {
+// casePeer builds the peer of the case PEER@CALLERS given to -flag (-case, -serve).
+func casePeer(flag, c string, pool int) (*peer, int, error) {
 	name, conc, err := parseCase(c)
 	if err != nil {
-		return fmt.Errorf("-case: %w", err)
+		return nil, 0, fmt.Errorf("-%s: %w", flag, err)
 	}
 	p, err := newPeer(name, peerOptions{pool: pool})
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, conc, nil
+}
+
+// runChild is a child process's work: run the case PEER@CALLERS and print its result.
+func runChild(c string, pool int, warm, d time.Duration, cpuprofile string) error {
+	p, conc, err := casePeer("case", c, pool)
+	if err != nil {
+		return err
 	}
 	defer p.stop()
 	var during func() func()

@@ -49,13 +49,9 @@ func pairedPeers(names []string) []string {
 // serveChild is a -serve child's work: build the peer of PEER@CALLERS once, then serve the
 // commands on stdin until EOF.
 func serveChild(c string, pool int) error {
-	name, conc, err := parseCase(c)
+	p, conc, err := casePeer("serve", c, pool)
 	if err != nil {
-		return fmt.Errorf("-serve: %w", err)
-	}
-	p, err := newPeer(name, peerOptions{pool: pool})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return err
 	}
 	defer p.stop()
 	return serve(p, conc, os.Stdin, os.Stdout)

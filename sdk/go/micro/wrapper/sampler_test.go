@@ -52,17 +52,11 @@ func sampledTracing(t *testing.T, s sdktrace.Sampler) (*tracetest.InMemoryExport
 // the handler's context; the handler's own calls continue it too.
 func TestWithSamplerDropsWithoutSpans(t *testing.T) {
 	exp, cp, tr := sampledTracing(t, sdktrace.ParentBased(sdktrace.NeverSample()))
-	h := &Traced{}
-	tcpt, srv := startTCPServer(t, "greeter", h, "Greeter", tr.HandlerWrapper())
-	c, err := client.New(client.Transport(tcpt), client.Wrap(tr.CallWrapper()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	h, c, addr := tracedGreeter(t, tr)
 
 	// A root call: a new trace, not sampled.
 	var rsp Rsp
-	if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(srv.Addr())); err != nil {
+	if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(addr)); err != nil {
 		t.Fatal(err)
 	}
 	if n := cp.started.Load(); n != 0 {
@@ -80,7 +74,7 @@ func TestWithSamplerDropsWithoutSpans(t *testing.T) {
 	// span ID.
 	caller := h.sc
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), caller)
-	if err := c.Call(ctx, "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(srv.Addr())); err != nil {
+	if err := c.Call(ctx, "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(addr)); err != nil {
 		t.Fatal(err)
 	}
 	if h.sc.TraceID() != caller.TraceID() || h.sc.SpanID() == caller.SpanID() || h.sc.IsSampled() {
@@ -93,7 +87,7 @@ func TestWithSamplerDropsWithoutSpans(t *testing.T) {
 	// A caller that samples: the server's ParentBased sampler follows it and starts a span.
 	sampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: caller.TraceID(), SpanID: caller.SpanID(), TraceFlags: trace.FlagsSampled, Remote: true})
 	ctx = trace.ContextWithRemoteSpanContext(context.Background(), sampled)
-	if err := c.Call(ctx, "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(srv.Addr())); err != nil {
+	if err := c.Call(ctx, "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(addr)); err != nil {
 		t.Fatal(err)
 	}
 	spans := exp.GetSpans()
@@ -112,16 +106,11 @@ func TestWithSamplerDropsWithoutSpans(t *testing.T) {
 func TestWithSamplerKeepsTheSameTraces(t *testing.T) {
 	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5))
 	exp, _, tr := sampledTracing(t, sampler)
-	tcpt, srv := startTCPServer(t, "greeter", &Traced{}, "Greeter", tr.HandlerWrapper())
-	c, err := client.New(client.Transport(tcpt), client.Wrap(tr.CallWrapper()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c, addr := tracedGreeter(t, tr)
 	const calls = 200
 	for range calls {
 		var rsp Rsp
-		if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(srv.Addr())); err != nil {
+		if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(addr)); err != nil {
 			t.Fatal(err)
 		}
 	}

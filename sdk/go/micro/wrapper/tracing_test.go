@@ -64,23 +64,31 @@ func startTCPServer(t *testing.T, service string, h any, name string, hw ...serv
 	return tcpt, srv
 }
 
-// TestTracingAcrossTCP: a call over a real tcp transport yields a client span and a server
-// span of the same trace, the server span the client span's child, both children of the
-// caller's span.
-func TestTracingAcrossTCP(t *testing.T) {
-	exp, tp, tr := newTracing(t)
+// tracedGreeter serves a Traced greeter over tcp with tr's handler wrapper until the test ends,
+// and returns it, a client with tr's call wrapper and the server's address.
+func tracedGreeter(t *testing.T, tr *wrapper.Tracing) (*Traced, *client.Client, string) {
+	t.Helper()
 	h := &Traced{}
 	tcpt, srv := startTCPServer(t, "greeter", h, "Greeter", tr.HandlerWrapper())
 	c, err := client.New(client.Transport(tcpt), client.Wrap(tr.CallWrapper()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return h, c, srv.Addr()
+}
+
+// TestTracingAcrossTCP: a call over a real tcp transport yields a client span and a server
+// span of the same trace, the server span the client span's child, both children of the
+// caller's span.
+func TestTracingAcrossTCP(t *testing.T) {
+	exp, tp, tr := newTracing(t)
+	h, c, addr := tracedGreeter(t, tr)
 
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 	ctx = metadata.NewContext(ctx, metadata.Metadata{"user": "bob"})
 	var rsp Rsp
-	if err := c.Call(ctx, "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(srv.Addr())); err != nil {
+	if err := c.Call(ctx, "greeter", "Greeter.Hello", &Req{Name: "x"}, &rsp, client.WithAddress(addr)); err != nil {
 		t.Fatal(err)
 	}
 	parent.End()
@@ -126,7 +134,7 @@ func TestTracingAcrossTCP(t *testing.T) {
 
 	// A failing call: both spans say so, with the status code.
 	exp.Reset()
-	if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "fail"}, &rsp, client.WithAddress(srv.Addr())); err == nil {
+	if err := c.Call(context.Background(), "greeter", "Greeter.Hello", &Req{Name: "fail"}, &rsp, client.WithAddress(addr)); err == nil {
 		t.Fatal("want an error")
 	}
 	spans = exp.GetSpans()
