@@ -44,6 +44,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -302,7 +303,12 @@ func peerName(s string) (string, error) {
 	if i := slices.Index(peerNames, s); i >= 0 {
 		return peerNames[i], nil
 	}
-	return "", fmt.Errorf("unknown peer %q (one of %q, or tcp, grpc, wrappers, wrappers-sampled, wrappers-provider, grpc-go, go-micro)", s, peerNames)
+	return "", fmt.Errorf("unknown peer %q (one of %q, or %s)", s, peerNames, aliasList())
+}
+
+// aliasList is the short names of the peers, sorted and comma-separated.
+func aliasList() string {
+	return strings.Join(slices.Sorted(maps.Keys(peerAliases)), ", ")
 }
 
 // selectPeers returns the peers named in list (comma-separated), all when empty.
@@ -344,7 +350,7 @@ func main() {
 		duration    = flag.Duration("duration", 1500*time.Millisecond, "measured time per case and round")
 		warm        = flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each case")
 		rounds      = flag.Int("rounds", 9, "interleaved rounds; the tables show medians")
-		peerList    = flag.String("peer", "", "run only these peers (comma-separated): tcp, grpc, wrappers, wrappers-sampled, wrappers-provider, grpc-go, go-micro (or their full names)")
+		peerList    = flag.String("peer", "", "run only these peers (comma-separated): "+aliasList()+" (or their full names)")
 		concList    = flag.String("concurrency", "50,256", "concurrent callers (comma-separated)")
 		out         = flag.String("out", "../docs/bench/rpc.md", "report to rewrite after a full run (empty: none)")
 		benchmarks  = flag.String("benchmarks", "../BENCHMARKS.md", "file whose "+beginMarker+" section a full run rewrites (empty: none)")

@@ -18,45 +18,11 @@ import (
 
 var impls = map[string]transport.Factory{"memory": memory.NewTransport, "tcp": tcp.NewTransport}
 
-// echoServer listens on tr and echoes every message; a Recv error is reported on errs and
-// closes that connection.
-func echoServer(t *testing.T, tr transport.Transport) (addr string, errs chan error) {
-	t.Helper()
-	l, err := tr.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs = make(chan error, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.Accept(func(s transport.Socket) {
-			defer s.Close()
-			for {
-				var m transport.Message
-				if err := s.Recv(&m); err != nil {
-					errs <- err
-					return
-				}
-				if err := s.Send(&m); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-	})
-	return l.Addr(), errs
-}
-
 func TestEcho(t *testing.T) {
 	for name, f := range impls {
 		t.Run(name, func(t *testing.T) {
 			tr := f(transport.MaxFrameSize(1 << 16))
-			addr, _ := echoServer(t, tr)
+			addr, _ := transporttest.EchoServer(t, tr)
 			s, err := tr.Dial(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
@@ -87,7 +53,7 @@ func TestCloseUnblocksRecv(t *testing.T) {
 	for name, f := range impls {
 		t.Run(name, func(t *testing.T) {
 			tr := f()
-			addr, _ := echoServer(t, tr)
+			addr, _ := transporttest.EchoServer(t, tr)
 			s, err := tr.Dial(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
@@ -123,7 +89,7 @@ func TestDialNobody(t *testing.T) {
 // TestTCPBadFramesCloseOnlyThatConnection writes bytes no client would, straight to the socket.
 func TestTCPBadFramesCloseOnlyThatConnection(t *testing.T) {
 	tr := tcp.New(transport.MaxFrameSize(1024))
-	addr, errs := echoServer(t, tr)
+	addr, errs := transporttest.EchoServer(t, tr)
 	frame := func(payload []byte) []byte {
 		return append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...)
 	}
@@ -177,7 +143,7 @@ func TestTCPBadFramesCloseOnlyThatConnection(t *testing.T) {
 
 func TestPoolReusesHealthySocketsOnly(t *testing.T) {
 	tr := memory.New()
-	addr, _ := echoServer(t, tr)
+	addr, _ := transporttest.EchoServer(t, tr)
 	p := transport.NewPool(tr, 1)
 	defer p.Close()
 	ctx := context.Background()

@@ -1,6 +1,8 @@
 // Package wire names the headers the client and server agree on.
 package wire
 
+import "github.com/configd/configd/sdk/go/micro/metadata"
+
 // Header names of a request and its response.
 const (
 	Service     = "Micro-Service"  // request: the service name
@@ -42,12 +44,12 @@ func Name(b []byte) string {
 		return Error
 	case Stream:
 		return Stream
-	case "Md-traceparent":
-		return "Md-traceparent"
-	case "Md-tracestate":
-		return "Md-tracestate"
-	case "Md-baggage":
-		return "Md-baggage"
+	case metadata.HeaderPrefix + "traceparent":
+		return metadata.HeaderPrefix + "traceparent"
+	case metadata.HeaderPrefix + "tracestate":
+		return metadata.HeaderPrefix + "tracestate"
+	case metadata.HeaderPrefix + "baggage":
+		return metadata.HeaderPrefix + "baggage"
 	}
 	return string(b)
 }

@@ -36,13 +36,16 @@ func serverConfig(t *testing.T, f *testserver.TLSFiles, mutual bool) *tls.Config
 	return cfg
 }
 
-// echo serves one echo listener on tr and returns its address.
-func echo(t *testing.T, tr transport.Transport) string {
+// EchoServer listens on tr and echoes every message until the test ends. The error that ends
+// a connection (a Recv or Send error) is reported on errs, which holds up to 16 of them; more
+// are dropped.
+func EchoServer(t *testing.T, tr transport.Transport) (addr string, errs <-chan error) {
 	t.Helper()
 	l, err := tr.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ch := make(chan error, 16)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -50,14 +53,22 @@ func echo(t *testing.T, tr transport.Transport) string {
 			defer s.Close()
 			for {
 				var m transport.Message
-				if s.Recv(&m) != nil || s.Send(&m) != nil {
+				err := s.Recv(&m)
+				if err == nil {
+					err = s.Send(&m)
+				}
+				if err != nil {
+					select {
+					case ch <- err:
+					default:
+					}
 					return
 				}
 			}
 		})
 	}()
 	t.Cleanup(func() { l.Close(); <-done })
-	return l.Addr()
+	return l.Addr(), ch
 }
 
 // roundTrip dials addr and echoes one message.
@@ -112,7 +123,7 @@ func TLS(t *testing.T, newTransport func(t *testing.T, opts ...transport.Option)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newTransport(t, transport.ServerTLS(serverConfig(t, files, tc.mutual)))
-			addr := echo(t, srv)
+			addr, _ := EchoServer(t, srv)
 			var opts []transport.Option
 			if tc.client != nil {
 				opts = append(opts, transport.ClientTLS(tc.client))
@@ -133,7 +144,8 @@ func TLS(t *testing.T, newTransport func(t *testing.T, opts ...transport.Option)
 		cfg := serverConfig(t, files, true)
 		cfg.RootCAs = cfg.ClientCAs
 		tr := newTransport(t, transport.TLS(cfg))
-		if err := roundTrip(tr, echo(t, tr)); err != nil {
+		addr, _ := EchoServer(t, tr)
+		if err := roundTrip(tr, addr); err != nil {
 			t.Fatal(err)
 		}
 	})
