@@ -25,6 +25,12 @@ type TokenRequest struct {
 	Grants []Grant `json:"grants"`
 }
 
+// GrantsRequest is the body of PUT /v1/tokens/{name}/grants, which
+// replaces a valid token's grants; it answers with the token (TokenInfo).
+type GrantsRequest struct {
+	Grants []Grant `json:"grants"`
+}
+
 // TokenCreated answers POST /v1/tokens. Token is the secret: configd keeps
 // only its hash and never shows it again.
 type TokenCreated struct {

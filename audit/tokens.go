@@ -58,11 +58,8 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 	if err != nil {
 		return fmt.Errorf("audit: create token: %w", err)
 	}
-	for _, g := range t.Grants {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO token_grants (token_id, permission, prefix) VALUES (?, ?, ?)`,
-			id, g.Permission, g.Prefix); err != nil {
-			return fmt.Errorf("audit: create token: grant %s:%s: %w", g.Permission, g.Prefix, err)
-		}
+	if err := insertGrants(ctx, tx, id, t.Grants); err != nil {
+		return fmt.Errorf("audit: create token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("audit: create token: %w", err)
@@ -126,4 +123,42 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 		return nil, fmt.Errorf("audit: list tokens: %w", err)
 	}
 	return out, nil
+}
+
+// SetTokenGrants replaces the grants of the valid token named name. It
+// fails with ErrNotFound when no valid token has that name.
+func (s *Store) SetTokenGrants(ctx context.Context, name string, grants []Grant) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("audit: set token grants: %w", err)
+	}
+	defer tx.Rollback()
+	var id int64
+	err = tx.QueryRowContext(ctx, `SELECT id FROM tokens WHERE name = ? AND revoked_at IS NULL`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: no valid token named %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return fmt.Errorf("audit: set token grants: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM token_grants WHERE token_id = ?`, id); err != nil {
+		return fmt.Errorf("audit: set token grants: %w", err)
+	}
+	if err := insertGrants(ctx, tx, id, grants); err != nil {
+		return fmt.Errorf("audit: set token grants: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("audit: set token grants: %w", err)
+	}
+	return nil
+}
+
+func insertGrants(ctx context.Context, tx *sql.Tx, id int64, grants []Grant) error {
+	for _, g := range grants {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO token_grants (token_id, permission, prefix) VALUES (?, ?, ?)`,
+			id, g.Permission, g.Prefix); err != nil {
+			return fmt.Errorf("grant %s:%s: %w", g.Permission, g.Prefix, err)
+		}
+	}
+	return nil
 }

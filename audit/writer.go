@@ -66,7 +66,13 @@ func (s *Store) prepare(txn *Txn) error {
 	seen := make(map[string]struct{}, len(txn.Ops))
 	ops := make([]Op, len(txn.Ops))
 	for i, op := range txn.Ops {
-		if err := keyspace.Validate(op.Key); err != nil {
+		// A put writes a key, which must look like what it is; a delete
+		// takes any key, one stored before that rule included.
+		check := keyspace.Validate
+		if op.Type == OpPut {
+			check = keyspace.ValidateNew
+		}
+		if err := check(op.Key); err != nil {
 			return err
 		}
 		if _, dup := seen[op.Key]; dup {

@@ -13,6 +13,14 @@
 //     segment. These are refused, not silently normalised, so that two
 //     spellings never name one key.
 //
+// A key that is written (a put, a source's key) must also look like what it
+// is (ValidateNew): no invisible or bidirectional-control characters, no
+// space other than ' ', and in Unicode normalization form C, so that two
+// keys never look the same in the UI or the CLI. Keys are not normalised
+// for the writer: a key in another form is refused with the NFC spelling to
+// use. Reads and deletes take any key that Validate accepts, so that a key
+// stored before these rules can still be read and removed.
+//
 // A prefix names a subtree. "" is the whole keyspace; "app" and "app/" both
 // name every key under app/ (prefixes match whole segments: "app/" does not
 // match "apple"). Prefix returns the canonical form, which ends in '/'.
@@ -24,6 +32,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxKeyLen is the longest key, in bytes.
@@ -64,6 +74,46 @@ func Validate(key string) error {
 		}
 	}
 	return nil
+}
+
+// ValidateNew reports whether key may be written: Validate's rules, and
+// the key must look like what it is. It refuses format characters (the
+// bidirectional controls U+202A–U+202E and U+2066–U+2069, the marks U+200E,
+// U+200F and U+061C, the zero-width U+200B–U+200D and U+2060, the byte-order
+// mark U+FEFF, the soft hyphen, tag characters), private-use and surrogate
+// code points, variation selectors, every space but U+0020, and the letters
+// that draw nothing (Hangul fillers, the blank Braille pattern); and a key
+// not in Unicode normalization form C, naming the NFC spelling.
+func ValidateNew(key string) error {
+	if err := Validate(key); err != nil {
+		return err
+	}
+	for i, r := range key {
+		if invisible(r) {
+			return fmt.Errorf("%w: key %q has the invisible or direction-changing character %U at byte %d; such characters are refused so that two keys never look alike", ErrInvalidKey, key, r, i)
+		}
+	}
+	if !norm.NFC.IsNormalString(key) {
+		return fmt.Errorf("%w: key %q is not in Unicode normalization form C (NFC); write it as %q, which looks the same", ErrInvalidKey, key, norm.NFC.String(key))
+	}
+	return nil
+}
+
+// invisible reports whether r draws nothing, or changes how the
+// characters around it are drawn, in a key.
+func invisible(r rune) bool {
+	switch {
+	case unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs, unicode.Variation_Selector):
+		return true
+	case r != ' ' && unicode.IsSpace(r):
+		return true
+	}
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, // Hangul fillers
+		0x2800: // Braille pattern blank
+		return true
+	}
+	return false
 }
 
 // Prefix validates p as a prefix and returns its canonical form: "" for the

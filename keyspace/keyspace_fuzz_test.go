@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // FuzzKey checks Validate, Prefix, InPrefix and PrefixEnd against each
@@ -40,6 +42,10 @@ func FuzzKey(f *testing.F) {
 		{strings.Repeat("k", MaxKeyLen+1), ""},
 		{"a/\u2028/b", "a/\u2028/b/c"},
 		{"\u0085next-line", ""},
+		{"app/a\u200bb", "app/ab"},
+		{"app/\u202eexe.txt", "app/"},
+		{"caf\u0065\u0301", "caf\u00e9"},
+		{"nb\u00a0sp", "nb sp"},
 	} {
 		f.Add(s.key, s.other)
 	}
@@ -53,9 +59,11 @@ func FuzzKey(f *testing.F) {
 	})
 }
 
-// checkKey checks Validate(key) against the rules it documents.
+// checkKey checks Validate(key) and ValidateNew(key) against the rules
+// they document.
 func checkKey(t *testing.T, key string) {
 	t.Helper()
+	checkNewKey(t, key)
 	err := Validate(key)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidKey) {
@@ -142,5 +150,20 @@ func checkRange(t *testing.T, p, s string) {
 	}
 	if got := InPrefix(s, p); got != inRange {
 		t.Fatalf("InPrefix(%q, %q) = %v, but the range [%q, %q) says %v", s, p, got, p, end, inRange)
+	}
+}
+
+// checkNewKey checks ValidateNew(key): it refuses what Validate refuses,
+// and accepts a key exactly when Validate does and the key is in NFC and
+// has no invisible character.
+func checkNewKey(t *testing.T, key string) {
+	t.Helper()
+	err := ValidateNew(key)
+	if err != nil && !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("ValidateNew(%q) = %v: does not wrap ErrInvalidKey", key, err)
+	}
+	want := Validate(key) == nil && strings.IndexFunc(key, invisible) < 0 && norm.NFC.IsNormalString(key)
+	if (err == nil) != want {
+		t.Fatalf("ValidateNew(%q) = %v; want accepted: %v", key, err, want)
 	}
 }

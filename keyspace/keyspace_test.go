@@ -79,3 +79,45 @@ func TestPrefixEndBoundsExactlyTheSubtree(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateNewRefusesKeysThatLookLikeOthers(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		want string // "" accepted, else part of the message
+	}{
+		{"app/db/timeout", ""},
+		{"ünïcode/ключ/日本", ""},
+		{"app/caf\u00e9", ""},
+		{"app/with space", ""},
+		{"app/a\u200bb", "U+200B"},         // zero-width space
+		{"app/a\u200db", "U+200D"},         // zero-width joiner
+		{"app/\u202eexe.txt", "U+202E"},    // right-to-left override
+		{"app/\u2066x\u2069", "U+2066"},    // left-to-right isolate
+		{"app/\u200fx", "U+200F"},          // right-to-left mark
+		{"app/\ufeffx", "U+FEFF"},          // byte-order mark
+		{"app/soft\u00adhyphen", "U+00AD"}, // soft hyphen
+		{"app/nb\u00a0sp", "U+00A0"},       // no-break space
+		{"app/ideo\u3000space", "U+3000"},  // ideographic space
+		{"app/x\ufe0f", "U+FE0F"},          // variation selector
+		{"app/\u3164", "U+3164"},           // Hangul filler
+		{"app/\ue000", "U+E000"},           // private use
+		{"app/caf\u0065\u0301", "NFC"},     // e + combining acute: not NFC
+		{"app/\u212b", "NFC"},              // angstrom sign, whose NFC is Å
+		{"app//x", "empty segment"},        // Validate's rules first
+	} {
+		err := ValidateNew(tc.key)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("ValidateNew(%q) = %v, want nil", tc.key, err)
+		case tc.want != "" && (err == nil || !errors.Is(err, ErrInvalidKey) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("ValidateNew(%q) = %v, want an ErrInvalidKey naming %s", tc.key, err, tc.want)
+		}
+		// Reads and deletes still take a stored key of any of these forms.
+		if tc.want != "" && tc.want != "empty segment" && Validate(tc.key) != nil {
+			t.Errorf("Validate(%q) refuses it: a key stored before ValidateNew could not be read or deleted", tc.key)
+		}
+	}
+	if err := ValidateNew("app/caf\u0065\u0301"); err == nil || !strings.Contains(err.Error(), `"app/café"`) {
+		t.Errorf("the NFC refusal does not name the NFC spelling: %v", err)
+	}
+}

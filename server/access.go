@@ -62,6 +62,8 @@ var routeAccess = map[string]access{
 	"GET /v1/tokens":           {perm: api.PermissionAdmin},
 	"POST /v1/tokens":          {perm: api.PermissionAdmin},
 	"DELETE /v1/tokens/{name}": {perm: api.PermissionAdmin},
+
+	"PUT /v1/tokens/{name}/grants": {perm: api.PermissionAdmin},
 }
 
 func keyTarget(r *http.Request) ([]string, bool) {
@@ -185,14 +187,10 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // /ui) reaches it, watching only prefixes the token may read (uiWatch).
 // The cookie is not sent to /v1, which stays bearer-only and so needs no
 // CSRF defence of its own beyond the cross-origin guard.
-func (h *handler) webUI(wm *watchMetrics) http.Handler {
+func (h *handler) webUI(watch *watchHTTP) http.Handler {
 	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)}
-	if h.opts.hub != nil {
-		var g grpcOptions
-		for _, o := range h.opts.grpcOpts {
-			o(&g)
-		}
-		opts = append(opts, web.WithWatch(h.uiWatch(&watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress, limits: h.opts.limits})))
+	if watch != nil {
+		opts = append(opts, web.WithWatch(h.uiWatch(watch)))
 	}
 	if h.opts.auth != nil {
 		opts = append(opts, web.WithAuth(uiAuth{h.opts.auth}), web.WithMiddleware(h.opts.limits.middleware))

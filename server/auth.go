@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -52,6 +53,15 @@ type Auth struct {
 	valid   map[[sha256.Size]byte]*Principal
 	revoked map[[sha256.Size]byte]bool
 	any     bool // the table has a token, revoked or not
+
+	// gen counts the changes to valid tokens' rights (revocations, new
+	// grants): an open watch checks its token again only when it moved
+	// (see tokenGate). Written under mu.
+	gen atomic.Uint64
+	// subs are the open watches of each token, called back when its
+	// rights change.
+	subsMu sync.Mutex
+	subs   map[[sha256.Size]byte]map[*func()]struct{}
 }
 
 // Principal is an authenticated token: its name, which becomes the actor
@@ -70,7 +80,8 @@ func NewAuth(ctx context.Context, st *audit.Store) (*Auth, error) {
 	a := &Auth{st: st, denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "configd_auth_denied_total",
 		Help: "Requests refused by authentication (missing, unknown or revoked token) or authorisation (forbidden).",
-	}, []string{"reason"})}
+	}, []string{"reason"}), subs: map[[sha256.Size]byte]map[*func()]struct{}{}}
+	a.gen.Store(1)
 	for _, r := range []string{denyMissing, denyUnknown, denyRevoked, denyForbidden} {
 		a.denied.WithLabelValues(r)
 	}
@@ -98,6 +109,7 @@ func (a *Auth) reload(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.valid, a.revoked, a.any = valid, revoked, len(ts) > 0
+	a.gen.Add(1)
 	a.mu.Unlock()
 	return nil
 }
@@ -160,16 +172,9 @@ func (a *Auth) CreateToken(ctx context.Context, name string, grants []api.Grant)
 	if err := checkTokenName(name); err != nil {
 		return "", nil, err
 	}
-	if len(grants) == 0 {
-		return "", nil, badRequest("a token needs at least one grant (permission read, write or admin on a prefix)")
-	}
-	canon := make([]api.Grant, len(grants))
-	for i, g := range grants {
-		c, err := canonicalGrant(g)
-		if err != nil {
-			return "", nil, badRequest("grants[%d]: %v", i, err)
-		}
-		canon[i] = c
+	canon, err := canonicalGrants(grants)
+	if err != nil {
+		return "", nil, err
 	}
 	secret := newToken()
 	if err := a.store(ctx, name, secret, canon); err != nil {
@@ -198,23 +203,100 @@ func (a *Auth) store(ctx context.Context, name, secret string, grants []api.Gran
 }
 
 // RevokeToken revokes the valid token named name: requests that carry it
-// are refused from now on.
+// are refused from now on, and its open watches end (see tokenGate).
 func (a *Auth) RevokeToken(ctx context.Context, name string) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if err := a.st.RevokeToken(ctx, name); err != nil {
+		a.mu.Unlock()
 		if errors.Is(err, audit.ErrNotFound) {
 			return errorf(http.StatusNotFound, api.CodeNotFound, "no valid token named %q", name)
 		}
 		return err
 	}
+	var changed [][sha256.Size]byte
 	for h, p := range a.valid {
 		if p.Name == name {
 			delete(a.valid, h)
 			a.revoked[h] = true
+			changed = append(changed, h)
 		}
 	}
+	a.gen.Add(1)
+	a.mu.Unlock()
+	a.notify(changed)
 	return nil
+}
+
+// SetGrants replaces the grants of the valid token named name. Requests
+// are checked against the new grants from now on, and the token's open
+// watches end if they reach a key it may no longer read.
+func (a *Auth) SetGrants(ctx context.Context, name string, grants []api.Grant) ([]api.Grant, error) {
+	canon, err := canonicalGrants(grants)
+	if err != nil {
+		return nil, err
+	}
+	gs := make([]audit.Grant, len(canon))
+	for i, g := range canon {
+		gs[i] = audit.Grant{Permission: g.Permission, Prefix: g.Prefix}
+	}
+	a.mu.Lock()
+	if err := a.st.SetTokenGrants(ctx, name, gs); err != nil {
+		a.mu.Unlock()
+		if errors.Is(err, audit.ErrNotFound) {
+			return nil, errorf(http.StatusNotFound, api.CodeNotFound, "no valid token named %q", name)
+		}
+		return nil, err
+	}
+	var changed [][sha256.Size]byte
+	for h, p := range a.valid {
+		if p.Name == name {
+			a.valid[h] = &Principal{Name: name, Grants: canon, hash: h}
+			changed = append(changed, h)
+		}
+	}
+	a.gen.Add(1)
+	a.mu.Unlock()
+	a.notify(changed)
+	return canon, nil
+}
+
+// subscribe calls fn each time the rights of p's token change, until the
+// returned function is called. fn must return at once.
+func (a *Auth) subscribe(p *Principal, fn func()) (unsubscribe func()) {
+	key := &fn
+	a.subsMu.Lock()
+	m := a.subs[p.hash]
+	if m == nil {
+		m = map[*func()]struct{}{}
+		a.subs[p.hash] = m
+	}
+	m[key] = struct{}{}
+	a.subsMu.Unlock()
+	return func() {
+		a.subsMu.Lock()
+		defer a.subsMu.Unlock()
+		if m := a.subs[p.hash]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(a.subs, p.hash)
+			}
+		}
+	}
+}
+
+// notify calls back the open watches of the tokens whose hashes changed.
+func (a *Auth) notify(hashes [][sha256.Size]byte) {
+	var fns []func()
+	a.subsMu.Lock()
+	for _, h := range hashes {
+		for fn := range a.subs[h] {
+			fns = append(fns, *fn)
+		}
+	}
+	a.subsMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Tokens lists every token, revoked ones included, without secrets.
@@ -339,9 +421,12 @@ func (p *Principal) Allows(perm, target string) bool {
 }
 
 // grantsString lists p's grants as configctl takes them (write:app/).
-func (p *Principal) grantsString() string {
-	s := make([]string, len(p.Grants))
-	for i, g := range p.Grants {
+func (p *Principal) grantsString() string { return grantsString(p.Grants) }
+
+// grantsString lists grants as configctl takes them (write:app/), sorted.
+func grantsString(gs []api.Grant) string {
+	s := make([]string, len(gs))
+	for i, g := range gs {
 		s[i] = g.Permission + ":" + g.Prefix
 	}
 	sort.Strings(s)
@@ -355,6 +440,23 @@ func forbiddenMessage(p *Principal, perm, target string) string {
 		what = "every key (the whole keyspace)"
 	}
 	return fmt.Sprintf("token %q lacks %s on %s; its grants: %s", p.Name, perm, what, p.grantsString())
+}
+
+// canonicalGrants checks a token's grants (at least one) and makes their
+// prefixes canonical ("app" is "app/").
+func canonicalGrants(grants []api.Grant) ([]api.Grant, error) {
+	if len(grants) == 0 {
+		return nil, badRequest("a token needs at least one grant (permission read, write or admin on a prefix)")
+	}
+	canon := make([]api.Grant, len(grants))
+	for i, g := range grants {
+		c, err := canonicalGrant(g)
+		if err != nil {
+			return nil, badRequest("grants[%d]: %v", i, err)
+		}
+		canon[i] = c
+	}
+	return canon, nil
 }
 
 func canonicalGrant(g api.Grant) (api.Grant, error) {

@@ -154,6 +154,8 @@ var routeCases = []routeCase{
 	{rule: "POST /v1/tokens", method: "POST", path: "/v1/tokens", body: `{"name":"new","grants":[{"permission":"read","prefix":"app"}]}`,
 		deny: "writer-all", allow: "admin"},
 	{rule: "DELETE /v1/tokens/{name}", method: "DELETE", path: "/v1/tokens/new", deny: "writer-all", allow: "admin"},
+	{rule: "PUT /v1/tokens/{name}/grants", method: "PUT", path: "/v1/tokens/reader-db/grants", body: `{"grants":[{"permission":"read","prefix":"db/"}]}`,
+		deny: "writer-all", allow: "admin"},
 }
 
 // ruleOf is the routeAccess key of a route chi.Walk reports.

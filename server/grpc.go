@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
@@ -177,16 +178,25 @@ func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*
 type watchControl struct {
 	id      int64
 	w       *watcher.Watcher // a new watch, or nil for a cancel
+	rules   *watchRules      // w's
 	refuse  error            // a create that failed
 	release func()           // ends w's count towards the identity's maximum
 }
 
 type streamWatch struct {
 	w        *watcher.Watcher
+	rules    *watchRules
 	release  func()
-	secure   bool  // the connection may carry secrets' values
 	lastRev  int64 // the last revision sent
 	sentTick bool  // something was sent since the last progress tick
+}
+
+// close ends the watch and frees its place.
+func (sw *streamWatch) close(m *watchMetrics) {
+	sw.w.Close()
+	sw.rules.close()
+	sw.release()
+	m.watchers(-1)
 }
 
 // Watch serves one stream: a receive loop that creates and cancels watches,
@@ -203,9 +213,7 @@ func (s *configService) Watch(stream configdpb.Config_WatchServer) error {
 	watches := map[int64]*streamWatch{}
 	defer func() {
 		for _, sw := range watches {
-			sw.w.Close()
-			sw.release()
-			s.opts.metrics.watchers(-1)
+			sw.close(s.opts.metrics)
 		}
 	}()
 	ticker := time.NewTicker(s.opts.progress)
@@ -257,11 +265,9 @@ func (s *configService) control(stream configdpb.Config_WatchServer, watches map
 			Rev: s.hub.Rev(), Error: c.refuse.Error(), Code: errorCode(c.refuse)})
 	case c.w != nil:
 		if old, dup := watches[c.id]; dup {
-			old.w.Close()
-			old.release()
-			s.opts.metrics.watchers(-1)
+			old.close(s.opts.metrics)
 		}
-		sw := &streamWatch{w: c.w, release: c.release, secure: secureGRPC(stream.Context())}
+		sw := &streamWatch{w: c.w, rules: c.rules, release: c.release}
 		watches[c.id] = sw
 		s.opts.metrics.watchers(1)
 		if err := stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CREATED, Rev: s.hub.Rev()}); err != nil {
@@ -270,10 +276,8 @@ func (s *configService) control(stream configdpb.Config_WatchServer, watches map
 		return s.drain(stream, watches, c.id, sw)
 	default:
 		if sw, ok := watches[c.id]; ok {
-			sw.w.Close()
-			sw.release()
+			sw.close(s.opts.metrics)
 			delete(watches, c.id)
-			s.opts.metrics.watchers(-1)
 		}
 		return stream.Send(&configdpb.WatchResponse{WatchId: c.id, Kind: configdpb.WatchResponse_CANCELED, Rev: s.hub.Rev()})
 	}
@@ -281,6 +285,22 @@ func (s *configService) control(stream configdpb.Config_WatchServer, watches map
 
 // drain sends every batch queued for one watch.
 func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[int64]*streamWatch, id int64, sw *streamWatch) error {
+	// refuse ends the watch with a refusal of its rules: a revoked token
+	// ends the whole stream (UNAUTHENTICATED), as it would any new watch;
+	// anything else (grants narrowed, a secret on a plain connection)
+	// cancels this watch, and the stream's others go on.
+	refuse := func(err error) error {
+		delete(watches, id)
+		sw.close(s.opts.metrics)
+		if errorCode(err) == api.CodeUnauthenticated {
+			return status.Error(codes.Unauthenticated, err.Error())
+		}
+		return stream.Send(&configdpb.WatchResponse{WatchId: id, Kind: configdpb.WatchResponse_CANCELED,
+			Rev: sw.lastRev, Error: err.Error(), Code: errorCode(err)})
+	}
+	if err := sw.rules.gate.check(); err != nil {
+		return refuse(err) // woken by its token's revocation or new grants
+	}
 	for {
 		b, ok, err := sw.w.TryNext()
 		if !ok {
@@ -290,22 +310,13 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 			}
 			return nil
 		}
-		if !sw.secure {
-			if err := checkPlain(b); err != nil {
-				delete(watches, id)
-				sw.w.Close()
-				sw.release()
-				s.opts.metrics.watchers(-1)
-				return stream.Send(&configdpb.WatchResponse{WatchId: id, Kind: configdpb.WatchResponse_CANCELED,
-					Rev: sw.lastRev, Error: err.Error(), Code: errorCode(err)})
-			}
+		if err := sw.rules.admit(b); err != nil {
+			return refuse(err)
 		}
 		msg := pbBatch(id, b)
 		if b.Kind == watcher.KindResync {
 			delete(watches, id)
-			sw.w.Close()
-			sw.release()
-			s.opts.metrics.watchers(-1)
+			sw.close(s.opts.metrics)
 			msg.Error = "watch fell behind; create it again from the last applied revision"
 		}
 		if err := stream.Send(msg); err != nil {
@@ -375,7 +386,9 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 				c.release, c.refuse = s.opts.limits.openWatchUntilDone(ctx)
 			}
 			if c.refuse == nil {
+				c.rules = newWatchRules(ctx, s.opts.auth, f, secureGRPC(ctx), func() { signal(notify) })
 				if c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify)); c.refuse != nil {
+					c.rules.close()
 					c.release()
 				}
 			}
@@ -390,6 +403,7 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 		case <-ctx.Done():
 			if c.w != nil {
 				c.w.Close()
+				c.rules.close()
 				c.release()
 			}
 			return

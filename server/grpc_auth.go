@@ -105,19 +105,7 @@ func (s *configService) checkWatch(ctx context.Context, f watcher.Filter) error 
 	if p == nil {
 		return status.Error(codes.Unauthenticated, unauthenticatedMessage(denyMissing))
 	}
-	var targets []string
-	targets = append(targets, f.Keys...)
-	for _, pre := range f.Prefixes {
-		c, err := keyspace.Prefix(pre)
-		if err != nil {
-			c = ""
-		}
-		targets = append(targets, c)
-	}
-	if len(targets) == 0 {
-		targets = []string{""}
-	}
-	for _, t := range targets {
+	for _, t := range watchTargets(f) {
 		if !p.Allows(api.PermissionRead, t) {
 			a.deny(denyForbidden)
 			// CANCELED with code forbidden; the stream and its other

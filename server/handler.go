@@ -169,8 +169,16 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		}
 	}
 	wm := h.opts.wm
-	if h.opts.hub != nil && wm == nil {
-		wm = newWatchMetrics(h.metrics.reg)
+	var watch *watchHTTP // GET /v1/watch and the web UI's live timeline
+	if h.opts.hub != nil {
+		if wm == nil {
+			wm = newWatchMetrics(h.metrics.reg)
+		}
+		var g grpcOptions
+		for _, o := range h.opts.grpcOpts {
+			o(&g)
+		}
+		watch = &watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress, limits: h.opts.limits, auth: h.opts.auth}
 	}
 
 	r := chi.NewRouter()
@@ -187,7 +195,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r.Get("/readyz", h.readyz)
 	r.Method(http.MethodGet, "/metrics", h.metrics.handler())
 	// The web UI, with its own logins when authentication is on (webUI).
-	r.With(h.uiMiddleware()...).Mount("/ui", h.webUI(wm))
+	r.With(h.uiMiddleware()...).Mount("/ui", h.webUI(watch))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) })
 	r.Route("/v1", func(r chi.Router) {
 		// A web page in an operator's browser must not be able to write to a
@@ -228,12 +236,9 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		get("/tokens", h.listTokens)
 		route(http.MethodPost, "/tokens", http.HandlerFunc(h.createToken))
 		route(http.MethodDelete, "/tokens/{name}", http.HandlerFunc(h.revokeToken))
-		if h.opts.hub != nil {
-			var g grpcOptions
-			for _, o := range h.opts.grpcOpts {
-				o(&g)
-			}
-			route(http.MethodGet, "/watch", &watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress, limits: h.opts.limits})
+		route(http.MethodPut, "/tokens/{name}/grants", http.HandlerFunc(h.setTokenGrants))
+		if watch != nil {
+			route(http.MethodGet, "/watch", watch)
 		}
 	})
 	if h.opts.hub == nil {

@@ -130,6 +130,10 @@ func noMasterKey(key string) *httpError {
 // PUT /v1/kv/{key...}[?if_mod_rev=N][&secret=true]
 func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	key, cas, err := keyWrite(r, "secret")
+	if err == nil {
+		// Checked again by the store; here so that it comes first.
+		err = withKey(keyspace.ValidateNew(key), key)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -251,6 +252,32 @@ func TestBadKeysAreRefusedAndChangeNothing(t *testing.T) {
 	if r := e.do(http.MethodHead, "/v1/kv/pct%25/q%3F/h%23", nil); r.status != http.StatusOK || r.rev() == "" {
 		t.Errorf("HEAD: %d, %s %q", r.status, api.HeaderRev, r.rev())
 	}
+}
+
+// TestKeysThatLookLikeOthersAreRefused: a key with an invisible or
+// direction-changing character, or not in NFC, is refused (400 bad_key) by
+// a put and a transaction, and nothing is written; reads and deletes still
+// take such a key (one stored before the rule), here answering 404.
+func TestKeysThatLookLikeOthersAreRefused(t *testing.T) {
+	e := newEnv(t)
+	e.put("app/ab", "v", "")
+	before := e.snapshot()
+	for _, key := range []string{"app/a\u200bb", "app/\u202eexe.txt", "app/nb\u00a0sp", "app/caf\u0065\u0301"} {
+		r := e.do(http.MethodPut, "/v1/kv/"+url.PathEscape(key), []byte("x"))
+		if r.status != http.StatusBadRequest || r.errBody(t).Code != api.CodeBadKey {
+			t.Errorf("PUT %q: %d %s, want 400 bad_key", key, r.status, r.body)
+		}
+		body := mustJSON(t, api.TxnRequest{Ops: []api.TxnOp{{Op: "put", Key: key, Value: "x"}}})
+		if r := e.do(http.MethodPost, "/v1/txn", body, "Content-Type", "application/json"); r.status != http.StatusBadRequest || r.errBody(t).Code != api.CodeBadKey {
+			t.Errorf("txn put %q: %d %s, want 400 bad_key", key, r.status, r.body)
+		}
+	}
+	if got := e.snapshot(); got != before {
+		t.Errorf("refused keys changed the store:\n%s\nwant\n%s", got, before)
+	}
+	legacy := url.PathEscape("app/a\u200bb")
+	e.decode(http.StatusNotFound, nil, http.MethodGet, "/v1/kv/"+legacy, nil)
+	e.decode(http.StatusNotFound, nil, http.MethodDelete, "/v1/kv/"+legacy, nil)
 }
 
 func TestFailedPutsChangeNothing(t *testing.T) {

@@ -190,7 +190,7 @@ func FuzzPutKey(f *testing.F) {
 		canon, ctErr := audit.NormalizeContentType(ct)
 		var want int
 		switch {
-		case keyspace.Validate(key) != nil:
+		case keyspace.ValidateNew(key) != nil:
 			want = http.StatusBadRequest
 		case isForm(ct):
 			want = http.StatusUnsupportedMediaType

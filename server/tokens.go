@@ -26,18 +26,8 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errAuthOff)
 		return
 	}
-	limit := min(maxTokenBody, h.opts.maxRequestBody)
-	tooLarge := errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
-	if r.ContentLength > limit {
-		h.fail(w, r, tooLarge)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	var req api.TokenRequest
-	if err := h.decodeBody(w, r, &req); err != nil {
-		if _, body, _ := errorBody(err); body.Code == api.CodeTooLarge {
-			err = tooLarge
-		}
+	if err := h.decodeTokenBody(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -86,4 +76,47 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	h.opts.logger.Info("token revoked", "name", name, "by", ActorFrom(r.Context()))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// PUT /v1/tokens/{name}/grants
+func (h *handler) setTokenGrants(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if h.opts.auth == nil {
+		h.fail(w, r, errAuthOff)
+		return
+	}
+	var req api.GrantsRequest
+	if err := h.decodeTokenBody(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	grants, err := h.opts.auth.SetGrants(r.Context(), name, req.Grants)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.opts.logger.Info("token grants set", "name", name, "grants", grantsString(grants), "by", ActorFrom(r.Context()))
+	writeJSON(w, http.StatusOK, api.TokenInfo{Name: name, Grants: grants})
+}
+
+// decodeTokenBody decodes the JSON body of a token route into v, reading at
+// most maxTokenBody bytes.
+func (h *handler) decodeTokenBody(w http.ResponseWriter, r *http.Request, v any) error {
+	limit := min(maxTokenBody, h.opts.maxRequestBody)
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
+	if r.ContentLength > limit {
+		return tooLarge
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := h.decodeBody(w, r, v); err != nil {
+		if _, body, _ := errorBody(err); body.Code == api.CodeTooLarge {
+			return tooLarge
+		}
+		return err
+	}
+	return nil
 }

@@ -32,6 +32,7 @@ type watchHTTP struct {
 	progress time.Duration
 	frames   frameCache // of the watch streams
 	limits   *Limits
+	auth     *Auth // nil: authentication is off
 }
 
 type watchParams struct {
@@ -112,7 +113,12 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	ctx := r.Context()
-	wt, err := h.hub.Watch(ctx, p.filter, p.since)
+	// wake is signalled by the watcher when it has news and by the rules
+	// when the token's rights change.
+	wake := make(chan struct{}, 1)
+	rules := newWatchRules(ctx, h.auth, p.filter, secureTransport(r), func() { signal(wake) })
+	defer rules.close()
+	wt, err := h.hub.Watch(ctx, p.filter, p.since, watcher.WithNotify(wake))
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -120,10 +126,7 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer wt.Close()
 	h.metrics.watchers(1)
 	defer h.metrics.watchers(-1)
-	var src batchSource = wt
-	if !secureTransport(r) {
-		src = plainGuard{wt}
-	}
+	src := &ruledWatch{wt: wt, rules: rules, wake: wake}
 	if acceptsEventStream(r) {
 		h.stream(ctx, w, src)
 		return
@@ -137,26 +140,51 @@ type batchSource interface {
 	Next(ctx context.Context) (watcher.Batch, error)
 }
 
-// plainGuard ends a watch on a connection that may not carry secrets
-// (neither TLS nor loopback) when a secret's value would go out on it.
-type plainGuard struct{ *watcher.Watcher }
+// ruledWatch is a watcher whose batches pass its rules (watchRules)
+// before they are sent: the first that does not ends the watch with the
+// rules' error.
+type ruledWatch struct {
+	wt    *watcher.Watcher
+	rules *watchRules
+	wake  chan struct{} // the watcher's notify channel, also the rules' wake
+}
 
-func (g plainGuard) TryNext() (watcher.Batch, bool, error) {
-	b, ok, err := g.Watcher.TryNext()
+func (g *ruledWatch) TryNext() (watcher.Batch, bool, error) {
+	if err := g.rules.gate.check(); err != nil {
+		return watcher.Batch{}, false, err
+	}
+	b, ok, err := g.wt.TryNext()
 	if ok {
-		if err := checkPlain(b); err != nil {
+		if err := g.rules.admit(b); err != nil {
 			return watcher.Batch{}, false, err
 		}
 	}
 	return b, ok, err
 }
 
-func (g plainGuard) Next(ctx context.Context) (watcher.Batch, error) {
-	b, err := g.Watcher.Next(ctx)
-	if err == nil {
-		err = checkPlain(b)
+func (g *ruledWatch) Next(ctx context.Context) (watcher.Batch, error) {
+	for {
+		b, ok, err := g.TryNext()
+		if ok {
+			return b, nil
+		}
+		if err != nil {
+			return watcher.Batch{}, err
+		}
+		select {
+		case <-g.wake:
+		case <-ctx.Done():
+			return watcher.Batch{}, ctx.Err()
+		}
 	}
-	return b, err
+}
+
+// signal wakes whoever waits on ch, without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // checkPlain refuses b on a connection that may not carry secrets when it

@@ -59,10 +59,11 @@ func headerHasToken(h http.Header, name, token string) bool {
 // maximum: close calls it, or upgrade when the stream never starts.
 func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams, release func()) {
 	rc := http.NewResponseController(w)
-	s := &streamConn{h: h, progress: h.progressInterval(), scope: scopeKey(p.filter), release: release,
-		secure: secureTransport(r)}
+	s := &streamConn{h: h, progress: h.progressInterval(), scope: scopeKey(p.filter), release: release}
+	s.rules = newWatchRules(r.Context(), h.auth, p.filter, secureTransport(r), s.kick)
 	defer func() {
 		if s.conn == nil {
+			s.rules.close()
 			release()
 		}
 	}()
@@ -120,7 +121,7 @@ type streamConn struct {
 	progress time.Duration
 	timer    *time.Timer
 	scope    string // the filter, as the key of shared frames
-	secure   bool   // the connection may carry secrets' values
+	rules    *watchRules
 	release  func()
 
 	// flushing is true while a goroutine sends; only that goroutine touches
@@ -179,6 +180,16 @@ func (s *streamConn) send() bool {
 	rev := s.h.hub.Rev()
 	var buf []byte
 	end := false
+	// cancel ends the stream with the API error of a refusal.
+	cancel := func(err error) {
+		_, body, _ := errorBody(err)
+		buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
+			Rev: s.lastRev, Error: body.Message, Code: body.Code})
+		end = true
+	}
+	if err := s.rules.gate.check(); err != nil {
+		cancel(err) // woken by its token's revocation or new grants
+	}
 	for len(buf) < maxStreamWrite && !end {
 		b, ok, err := s.wt.TryNext()
 		if !ok {
@@ -190,14 +201,9 @@ func (s *streamConn) send() bool {
 			}
 			break
 		}
-		if !s.secure {
-			if err := checkPlain(b); err != nil {
-				_, body, _ := errorBody(err)
-				buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
-					Rev: s.lastRev, Error: body.Message, Code: body.Code})
-				end = true
-				break
-			}
+		if err := s.rules.admit(b); err != nil {
+			cancel(err)
+			break
 		}
 		if b.Kind == watcher.KindChanges {
 			buf = s.h.frames.append(buf, s.scope, b)
@@ -256,6 +262,7 @@ func (s *streamConn) close() {
 			s.timer.Stop()
 		}
 		s.wt.Close()
+		s.rules.close()
 		s.conn.Close()
 		s.release()
 		s.h.metrics.watchers(-1)

@@ -30,12 +30,12 @@ func NewBuilder(mount string, maxValueSize int) *Builder {
 // key already added is refused with a warning. The first of two entries
 // with the same key wins, so callers add in a deterministic order.
 func (b *Builder) Add(where, key string, v Value) bool {
-	if err := keyspace.Validate(key); err != nil {
+	if err := keyspace.ValidateNew(key); err != nil {
 		b.Warn(where, fmt.Sprintf("left out: %v", err))
 		return false
 	}
 	if b.mount != "" {
-		if err := keyspace.Validate(b.mount + key); err != nil {
+		if err := keyspace.ValidateNew(b.mount + key); err != nil {
 			b.Warn(where, fmt.Sprintf("left out: once mounted at %q: %v", b.mount, err))
 			return false
 		}

@@ -145,6 +145,28 @@ func TestBuilderRefusesKeysTooLongOnceMounted(t *testing.T) {
 	}
 }
 
+// TestFlattenLeavesOutKeysThatLookLikeOthers: a document key with a
+// zero-width or bidirectional-control character, or not in NFC, is left
+// out with a warning that names it; the other keys are taken.
+func TestFlattenLeavesOutKeysThatLookLikeOthers(t *testing.T) {
+	doc := "{\"db\": {\"host\": \"a\", \"ho\u200bst\": \"b\", \"\u202eexe\": \"c\", \"cafe\u0301\": \"d\"}}"
+	snap, w, err := Flatten([]byte(doc), FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap) != 1 || string(snap["db/host"].Data) != "a" {
+		t.Errorf("snapshot %v, want only db/host", snap)
+	}
+	if len(w) != 3 {
+		t.Fatalf("warnings %v, want one per refused key", w)
+	}
+	for _, x := range w {
+		if !strings.Contains(x.Problem, "left out") || !strings.Contains(x.Problem, "invalid key") {
+			t.Errorf("warning %q does not say the key was left out as invalid", x.Problem)
+		}
+	}
+}
+
 // FuzzFlatten checks that Flatten never panics and that what it returns
 // keeps the Update contract: valid keys, UTF-8 text, valid JSON lists.
 func FuzzFlatten(f *testing.F) {

@@ -5,8 +5,10 @@ package web_test
 // forms, and sessions that end.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
@@ -514,5 +517,52 @@ func TestRevokedTokenEndsItsSessions(t *testing.T) {
 	}
 	if a := u.login(c.secrets["reader-app"]); a.status != http.StatusUnauthorized {
 		t.Errorf("login with the revoked token: %d, want 401", a.status)
+	}
+}
+
+// TestRevokedTokenEndsItsSessionsLiveWatch: the live timeline's watch of a
+// session (server-sent events through /ui/api/watch, with the cookie) ends
+// with unauthenticated when the session's token is revoked, and a change
+// written after the revocation never reaches it.
+func TestRevokedTokenEndsItsSessionsLiveWatch(t *testing.T) {
+	c := startAuthConfigd(t)
+	u := newUIClient(c)
+	u.loginAs("reader-app")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/ui/api/watch?prefix=&since="+strconv.FormatInt(c.st.Rev(), 10), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := u.http.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("live watch: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewScanner(resp.Body)
+	// next returns the next event that is not progress, and its data.
+	next := func() (string, string) {
+		var event string
+		for events.Scan() {
+			line := events.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event != api.WatchProgress:
+				return event, strings.TrimPrefix(line, "data: ")
+			}
+		}
+		return "end", fmt.Sprint(events.Err())
+	}
+	c.commit("alice", "live", "app/live")
+	if ev, data := next(); ev != "changes" || !strings.Contains(data, "app/live") {
+		t.Fatalf("first event: %s %s, want the change of app/live", ev, data)
+	}
+	c.revoke("reader-app")
+	c.commit("alice", "after the revocation", "app/after")
+	ev, data := next()
+	if ev != "error" || !strings.Contains(data, `"code":"`+api.CodeUnauthenticated+`"`) || strings.Contains(data, "app/after") {
+		t.Fatalf("after revoking: %s %s, want an error event with code unauthenticated", ev, data)
+	}
+	if ev, data := next(); ev != "end" {
+		t.Errorf("the watch goes on after its error: %s %s", ev, data)
 	}
 }

@@ -21,7 +21,7 @@ permission (read, write or admin; admin implies write, write implies read)
 on a key prefix, which covers every key under it ("" covers every key).
 configd keeps only a hash of each token: the token is shown once, when it is
 created.`,
-		Args: rangeArgs(0, 0, "a subcommand (create, ls, revoke)"),
+		Args: rangeArgs(0, 0, "a subcommand (create, ls, revoke, set-grants)"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var name string
@@ -39,18 +39,9 @@ created.`,
 			if len(grants) == 0 {
 				return usagef("token create: give at least one --grant PERM:PREFIX (read:app/, write:, admin:)")
 			}
-			gs := make([]api.Grant, len(grants))
-			for i, g := range grants {
-				perm, prefix, ok := strings.Cut(g, ":")
-				switch perm {
-				case api.PermissionRead, api.PermissionWrite, api.PermissionAdmin:
-				default:
-					ok = false
-				}
-				if !ok {
-					return usagef("--grant %q: want PERM:PREFIX, PERM one of read, write, admin (read: is every key)", g)
-				}
-				gs[i] = api.Grant{Permission: perm, Prefix: prefix}
+			gs, err := parseGrants(grants)
+			if err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
@@ -115,8 +106,57 @@ created.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(create, ls, revoke)
+	var newGrants []string
+	setGrants := &cobra.Command{
+		Use:   "set-grants NAME --grant PERM:PREFIX...",
+		Short: "Replace a token's grants (its open watches end if they reach a key it may no longer read)",
+		Example: `  configctl token set-grants ci-deployer --grant write:app/
+  configctl token set-grants billing --grant read:billing/ --grant read:shared/`,
+		Args: rangeArgs(1, 1, "the token's NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(newGrants) == 0 {
+				return usagef("token set-grants: give at least one --grant PERM:PREFIX (read:app/, write:, admin:); to take every right away, revoke the token")
+			}
+			gs, err := parseGrants(newGrants)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			set, err := c.SetTokenGrants(cmd.Context(), args[0], gs)
+			if err != nil {
+				return err
+			}
+			if ok, err := a.structured(api.TokenInfo{Name: args[0], Grants: set}); ok {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "token %s now has %s\n", args[0], grantList(set))
+			return nil
+		},
+	}
+	setGrants.Flags().StringArrayVar(&newGrants, "grant", nil, "PERM:PREFIX, PERM one of read, write, admin; repeatable (read: is every key)")
+	cmd.AddCommand(create, ls, revoke, setGrants)
 	return cmd
+}
+
+// parseGrants parses --grant flags (PERM:PREFIX).
+func parseGrants(flags []string) ([]api.Grant, error) {
+	gs := make([]api.Grant, len(flags))
+	for i, g := range flags {
+		perm, prefix, ok := strings.Cut(g, ":")
+		switch perm {
+		case api.PermissionRead, api.PermissionWrite, api.PermissionAdmin:
+		default:
+			ok = false
+		}
+		if !ok {
+			return nil, usagef("--grant %q: want PERM:PREFIX, PERM one of read, write, admin (read: is every key)", g)
+		}
+		gs[i] = api.Grant{Permission: perm, Prefix: prefix}
+	}
+	return gs, nil
 }
 
 func grantList(gs []api.Grant) string {

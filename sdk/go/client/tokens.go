@@ -34,3 +34,17 @@ func (c *Client) Tokens(ctx context.Context) ([]api.TokenInfo, error) {
 func (c *Client) RevokeToken(ctx context.Context, name string) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(name)}, nil)
 }
+
+// SetTokenGrants replaces the grants of the valid token named name and
+// returns them as configd stored them. configd checks the token's requests
+// against them from then on and ends its open watches that reach a key it
+// may no longer read. It needs an admin token.
+func (c *Client) SetTokenGrants(ctx context.Context, name string, grants []api.Grant) ([]api.Grant, error) {
+	body, err := json.Marshal(api.GrantsRequest{Grants: grants})
+	if err != nil {
+		return nil, err
+	}
+	var out api.TokenInfo
+	err = c.do(ctx, request{method: http.MethodPut, path: "/v1/tokens/" + url.PathEscape(name) + "/grants", body: body, jsonBody: true}, &out)
+	return out.Grants, err
+}
