@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/textdiff"
 	"github.com/configd/configd/internal/textdiff/textdifftest"
 )
@@ -159,5 +160,53 @@ func TestViewingHostileValuesKeepsMemoryFlat(t *testing.T) {
 	}
 	if after.HeapAlloc > before.HeapAlloc+64<<20 {
 		t.Errorf("the heap grew from %d to %d MiB", before.HeapAlloc>>20, after.HeapAlloc>>20)
+	}
+}
+
+// TestManyChangedKeysShareOnePageBudget writes, in one transaction, many
+// keys of many lines each: the revision page and the rollback dry run
+// diff the first ones, say the rest differ, and stay small.
+func TestManyChangedKeysShareOnePageBudget(t *testing.T) {
+	const keys, lines = 60, 2000
+	c := startConfigd(t)
+	s := newSession(t, c)
+	before := c.put("other", "x", "", "alice", "")
+	txn := api.TxnRequest{}
+	for i := range keys {
+		var v strings.Builder
+		for j := range lines {
+			fmt.Fprintf(&v, "line %d of key %d\n", j, i)
+		}
+		txn.Ops = append(txn.Ops, api.TxnOp{Op: "put", Key: fmt.Sprintf("many/k%02d", i), Value: v.String()})
+	}
+	body, _ := json.Marshal(txn)
+	status, b, _ := c.do(http.MethodPost, "/v1/txn", body, "Content-Type", "application/json")
+	if status != http.StatusOK {
+		t.Fatalf("txn: %d %s", status, b)
+	}
+	var wr api.WriteResponse
+	if err := json.Unmarshal(b, &wr); err != nil {
+		t.Fatal(err)
+	}
+	status, page, _ := c.do(http.MethodGet, fmt.Sprintf("/ui/rev/%d", wr.Rev), nil)
+	t.Logf("revision page: %d bytes", len(page))
+	if status != http.StatusOK || len(page) > maxPage {
+		t.Errorf("revision page: %d, %d bytes; want 200 and at most %d", status, len(page), maxPage)
+	}
+	const notDiffed = "values differ; not diffed: the diffs before this one used the budget"
+	if n := strings.Count(string(page), notDiffed); n < keys/2 {
+		t.Errorf("revision page: %d notes %q, want one for most keys", n, notDiffed)
+	}
+	status, dry := s.post(map[string]any{"scope": "prefix", "prefix": "many/", "to": before, "dry_run": true},
+		"X-CSRF-Token", s.token, "Sec-Fetch-Site", "same-origin", "Origin", c.URL)
+	if status != http.StatusOK || len(dry.Changes) != keys {
+		t.Fatalf("dry run: %d, %d changes", status, len(dry.Changes))
+	}
+	shown := 0
+	for _, ch := range dry.Changes {
+		shown += len(ch.Lines)
+	}
+	if shown > textdiff.MaxPageLines {
+		t.Errorf("dry run: %d lines shown, want at most %d", shown, textdiff.MaxPageLines)
 	}
 }

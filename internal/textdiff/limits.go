@@ -35,11 +35,14 @@ const (
 	MaxOutputLines = 2000
 	MaxOutputBytes = 128 << 10
 
-	// MaxPageLines and MaxPageBytes are a Budget: the lines all the diffs of
-	// one page (or one answer) may compare, and the bytes of text they may
-	// show together. Diffs past the budget are only said to differ.
-	MaxPageLines = 100_000
-	MaxPageBytes = 512 << 10
+	// MaxPageCompared, MaxPageLines and MaxPageBytes are a Budget: the
+	// lines all the diffs of one page (or one answer) may compare, and the
+	// lines and bytes of text they may show together. A page of many small
+	// diffs weighs its lines' markup more than their text. Diffs past the
+	// budget are only said to differ.
+	MaxPageCompared = 100_000
+	MaxPageLines    = 4000
+	MaxPageBytes    = 512 << 10
 
 	// Context is how many unchanged lines are shown around a change.
 	Context = 3

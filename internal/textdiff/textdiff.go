@@ -103,8 +103,8 @@ func (d Diff) Notes(hint string) []string {
 		add(fmt.Sprintf("values differ; too large to diff: %d → %d bytes, %d → %d lines (at most %d bytes and %d lines a side are diffed)",
 			d.oldBytes, d.newBytes, d.oldLines, d.newLines, MaxDiffBytes, MaxDiffLines), true)
 	case d.OverBudget:
-		add(fmt.Sprintf("values differ; not diffed: the diffs before this one used the budget of %d lines compared and %d bytes shown",
-			MaxPageLines, MaxPageBytes), true)
+		add(fmt.Sprintf("values differ; not diffed: the diffs before this one used the budget of %d lines compared, %d lines and %d bytes shown",
+			MaxPageCompared, MaxPageLines, MaxPageBytes), true)
 	}
 	if d.Replaced {
 		add(fmt.Sprintf("more than %d lines changed: the changed lines are shown removed, then added", MaxEdits), false)
@@ -135,12 +135,14 @@ func FoldAtLeast(n int) Option { return func(o *options) { o.minFold = max(1, n)
 func Within(b *Budget) Option { return func(o *options) { o.budget = b } }
 
 // Budget is what the diffs of one page, or one answer, may spend together:
-// MaxPageLines lines compared and MaxPageBytes bytes of text shown. It is
-// not safe for concurrent use.
-type Budget struct{ lines, bytes int }
+// MaxPageCompared lines compared, MaxPageLines lines and MaxPageBytes bytes
+// of text shown. It is not safe for concurrent use.
+type Budget struct{ compared, lines, bytes int }
 
 // NewBudget returns a whole budget.
-func NewBudget() *Budget { return &Budget{lines: MaxPageLines, bytes: MaxPageBytes} }
+func NewBudget() *Budget {
+	return &Budget{compared: MaxPageCompared, lines: MaxPageLines, bytes: MaxPageBytes}
+}
 
 // Compare returns the line diff of old and new within the limits.
 func Compare(old, new Side, opts ...Option) Diff {
@@ -150,8 +152,8 @@ func Compare(old, new Side, opts ...Option) Diff {
 	}
 	d := Diff{oldBytes: len(old.Text), newBytes: len(new.Text), oldLines: old.lines(), newLines: new.lines(), budget: o.budget}
 	out := emitter{maxLines: MaxOutputLines, maxBytes: MaxOutputBytes}
-	if o.budget != nil {
-		out.maxBytes = min(out.maxBytes, o.budget.bytes)
+	if b := o.budget; b != nil {
+		out.maxLines, out.maxBytes = min(out.maxLines, b.lines), min(out.maxBytes, b.bytes)
 	}
 	if old.Exists && new.Exists && old.Text == new.Text {
 		// Nothing to compare (a change of content type): one fold, or the
@@ -168,11 +170,11 @@ func Compare(old, new Side, opts ...Option) Diff {
 		return d
 	}
 	if b := o.budget; b != nil {
-		if b.lines < d.oldLines+d.newLines || b.bytes <= 0 {
+		if b.compared < d.oldLines+d.newLines || b.lines <= 0 || b.bytes <= 0 {
 			d.OverBudget = true
 			return d
 		}
-		b.lines -= d.oldLines + d.newLines
+		b.compared -= d.oldLines + d.newLines
 	}
 	a, b := old.split(), new.split()
 	rs, replaced := script(a, b)
@@ -223,6 +225,7 @@ func (d Diff) finish(out emitter) Diff {
 		d.Lines = []Line{}
 	}
 	if d.budget != nil {
+		d.budget.lines -= len(out.lines)
 		d.budget.bytes -= out.bytes
 	}
 	return d
@@ -239,7 +242,7 @@ type emitter struct {
 }
 
 func (e *emitter) add(l Line) {
-	if e.full || len(e.lines) == e.maxLines {
+	if e.full || len(e.lines) >= e.maxLines {
 		e.full = true
 		e.cut++
 		return

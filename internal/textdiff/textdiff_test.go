@@ -206,11 +206,16 @@ func TestCompareTooLargeIsOnlySaidToDiffer(t *testing.T) {
 }
 
 func TestBudgetIsSharedByADiffsPage(t *testing.T) {
+	// The lines compared: diffs of MaxDiffLines lines, each showing a few,
+	// until the budget has no room for one more.
 	b := NewBudget()
-	a := numbered("a", MaxDiffLines/2)
+	lines := numbered("a", MaxDiffLines)
+	a := text(lines)
+	lines[len(lines)-1] = "changed"
+	changed := text(lines)
 	n := 0
 	for ; n < 100; n++ {
-		d := Compare(Value(text(a)), Value(text(numbered("b", MaxDiffLines/2))), Within(b))
+		d := Compare(Value(a), Value(changed), Within(b))
 		if d.OverBudget {
 			if len(d.Lines) != 0 || !strings.HasPrefix(d.Notes("")[0], "values differ; not diffed") {
 				t.Fatalf("over budget: %d lines, notes %q", len(d.Lines), d.Notes(""))
@@ -218,12 +223,23 @@ func TestBudgetIsSharedByADiffsPage(t *testing.T) {
 			break
 		}
 	}
-	if n != MaxPageLines/MaxDiffLines {
-		t.Errorf("%d diffs within the budget, want %d", n, MaxPageLines/MaxDiffLines)
+	if n != MaxPageCompared/(2*MaxDiffLines) {
+		t.Errorf("%d diffs within the budget, want %d", n, MaxPageCompared/(2*MaxDiffLines))
 	}
-	// The bytes shown are shared too.
+	// The lines shown: diffs of 1,000 added lines, the last one cut.
 	b = NewBudget()
-	shown := 0
+	shown, notes := 0, 0
+	for range MaxPageLines/1000 + 2 {
+		d := Compare(Side{}, Value(text(numbered("x", 1000))), Within(b))
+		shown += len(d.Lines)
+		notes += len(d.Notes(""))
+	}
+	if shown != MaxPageLines || notes != 2 {
+		t.Errorf("%d lines shown with %d notes, want the budget's %d and 2", shown, notes, MaxPageLines)
+	}
+	// The bytes shown.
+	b = NewBudget()
+	shown = 0
 	for range MaxPageBytes/MaxOutputBytes + 2 {
 		d := Compare(Value(strings.Repeat("a", MaxOutputBytes)), Value("b"), Within(b))
 		for _, l := range d.Lines {
