@@ -78,3 +78,40 @@ func TestDiffOfHostileValuesIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffSaysWhatItLeavesOut: a diff past the edit search's cap, or past
+// the output cap, and two long values that differ only in a final newline,
+// each get a "# " note instead of every line.
+func TestDiffSaysWhatItLeavesOut(t *testing.T) {
+	d := newConfigd(t)
+	var old, new strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&old, "old line %d\n", i)
+		fmt.Fprintf(&new, "new line %d\n", i)
+	}
+	d.run(old.String(), "set", "long", "-").want(t, 0, "rev 1\n", "")
+	d.run(new.String(), "set", "long", "-").want(t, 0, "rev 2\n", "")
+	r := d.run("", "diff", "1", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	wantHead := []string{
+		"--- long (rev 1)", "+++ long (rev 2)",
+		"# more than 1000 lines changed: the changed lines are shown removed, then added",
+		"# diff cut after 2000 lines (4000 more): -o json prints the whole values",
+		"- old line 0",
+	}
+	if len(lines) != 2+2+textdiff.MaxOutputLines || strings.Join(lines[:5], "\n") != strings.Join(wantHead, "\n") {
+		t.Errorf("%d lines, starting %q; want %d, starting %q", len(lines), lines[:min(5, len(lines))], 4+textdiff.MaxOutputLines, wantHead)
+	}
+
+	long := strings.Repeat("x", textdiff.MaxOutputBytes)
+	d.run(long, "set", "nl", "-").want(t, 0, "rev 3\n", "")
+	d.run(long+"\n", "set", "nl", "-").want(t, 0, "rev 4\n", "")
+	d.run("", "diff", "3", "4").want(t, 0, "--- nl (rev 3)\n+++ nl (rev 4)\n# the values differ only in a final newline\n", "")
+	// Short ones are quoted, as before.
+	d.run("x", "set", "short", "-").want(t, 0, "rev 5\n", "")
+	d.run("x\n", "set", "short", "-").want(t, 0, "rev 6\n", "")
+	d.run("", "diff", "5", "6").want(t, 0, "--- short (rev 5)\n+++ short (rev 6)\n- \"x\"\n+ \"x\\n\"\n", "")
+}
