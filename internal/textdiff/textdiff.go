@@ -80,7 +80,6 @@ type Diff struct {
 	TooLarge, OverBudget bool
 
 	oldBytes, newBytes, oldLines, newLines int
-	budget                                 *Budget
 }
 
 // Compared reports whether the texts were compared line by line.
@@ -150,7 +149,7 @@ func Compare(old, new Side, opts ...Option) Diff {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := Diff{oldBytes: len(old.Text), newBytes: len(new.Text), oldLines: old.lines(), newLines: new.lines(), budget: o.budget}
+	d := Diff{oldBytes: len(old.Text), newBytes: len(new.Text), oldLines: old.lines(), newLines: new.lines()}
 	out := emitter{maxLines: MaxOutputLines, maxBytes: MaxOutputBytes}
 	if b := o.budget; b != nil {
 		out.maxLines, out.maxBytes = min(out.maxLines, b.lines), min(out.maxBytes, b.bytes)
@@ -163,7 +162,7 @@ func Compare(old, new Side, opts ...Option) Diff {
 		} else {
 			out.add(Line{Kind: Same, Old: 1, New: 1, Text: strings.TrimSuffix(old.Text, "\n")})
 		}
-		return d.finish(out)
+		return d.finish(out, o.budget)
 	}
 	if d.oldBytes > MaxDiffBytes || d.newBytes > MaxDiffBytes || d.oldLines > MaxDiffLines || d.newLines > MaxDiffLines {
 		d.TooLarge = true
@@ -216,17 +215,18 @@ func Compare(old, new Side, opts ...Option) Diff {
 			out.add(same(j))
 		}
 	}
-	return d.finish(out)
+	return d.finish(out, o.budget)
 }
 
-func (d Diff) finish(out emitter) Diff {
+// finish sets d's lines from out, and charges what they show to b.
+func (d Diff) finish(out emitter, b *Budget) Diff {
 	d.Lines, d.Cut, d.CutBytes = out.lines, out.cut, out.cutBytes
 	if d.Lines == nil {
 		d.Lines = []Line{}
 	}
-	if d.budget != nil {
-		d.budget.lines -= len(out.lines)
-		d.budget.bytes -= out.bytes
+	if b != nil {
+		b.lines -= len(out.lines)
+		b.bytes -= out.bytes
 	}
 	return d
 }
