@@ -1,24 +1,15 @@
 package web
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/configd/configd/audit"
-)
-
-// Limits of one rendered diff. Beyond maxEdits the line diff gives up on
-// finding the shortest edit and shows the rest as replaced; beyond maxLines
-// the rendering is cut with a note.
-const (
-	diffContext = 3
-	maxEdits    = 1000
-	maxLines    = 2000
+	"github.com/configd/configd/internal/textdiff"
 )
 
 // Line kinds of a diff.
@@ -54,8 +45,25 @@ type ChangeView struct {
 	Lines []DiffLine `json:"lines"`
 }
 
-// viewChange renders c. secret reports keys whose values must not be shown.
+// viewChange renders c alone. secret reports keys whose values must not be
+// shown.
 func viewChange(c audit.Change, secret func(string) bool) ChangeView {
+	return newChangeViews(secret).view(c)
+}
+
+// changeViews renders the changes of one page (or one answer): their
+// diffs share one textdiff.Budget.
+type changeViews struct {
+	secret func(string) bool
+	budget *textdiff.Budget
+}
+
+func newChangeViews(secret func(string) bool) *changeViews {
+	return &changeViews{secret: secret, budget: textdiff.NewBudget()}
+}
+
+// view renders c within the page's budget.
+func (cv *changeViews) view(c audit.Change) ChangeView {
 	v := ChangeView{Key: c.Key, Lines: []DiffLine{}}
 	switch {
 	case c.Old == nil:
@@ -76,7 +84,7 @@ func viewChange(c audit.Change, secret func(string) bool) ChangeView {
 	if oldOK && newOK && v.OldType != v.NewType {
 		v.Notes = append(v.Notes, fmt.Sprintf("content type: %s → %s", v.OldType, v.NewType))
 	}
-	if secret != nil && secret(c.Key) || isSecret(c.Old) || isSecret(c.New) {
+	if cv.secret != nil && cv.secret(c.Key) || isSecret(c.Old) || isSecret(c.New) {
 		// SECRET HOOK: a secret's value never reaches the page, only the
 		// fact that it changed and the revisions of its values.
 		v.Notes = append(v.Notes, "secret value: not shown")
@@ -88,9 +96,8 @@ func viewChange(c audit.Change, secret func(string) bool) ChangeView {
 		}
 		return v
 	}
-	oldText, oldBin := displayText(oldVal, v.OldType)
-	newText, newBin := displayText(newVal, v.NewType)
-	if oldBin || newBin {
+	oldShown, newShown := displayText(oldVal, v.OldType), displayText(newVal, v.NewType)
+	if oldShown.Binary || newShown.Binary {
 		v.Notes = append(v.Notes, "binary value: no line diff")
 		if oldOK {
 			v.Lines = append(v.Lines, DiffLine{Kind: lineDel, Old: 1, Text: binarySummary(oldVal)})
@@ -100,22 +107,37 @@ func viewChange(c audit.Change, secret func(string) bool) ChangeView {
 		}
 		return v
 	}
-	var a, b []string
-	if oldOK {
-		a = splitLines(oldText)
+	for _, n := range []string{oldShown.Note, newShown.Note} {
+		if n != "" && !slices.Contains(v.Notes, n) {
+			v.Notes = append(v.Notes, n)
+		}
 	}
-	if newOK {
-		b = splitLines(newText)
-	}
-	lines, truncated := lineDiff(a, b)
-	v.Lines = lines
-	if truncated > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("diff cut after %d lines (%d more): open the key's page for the whole value", maxLines, truncated))
-	}
-	if oldOK && newOK && oldText == newText && string(oldVal) != string(newVal) {
+	d := textdiff.Compare(textdiff.Side{Text: oldShown.Text, Exists: oldOK}, textdiff.Side{Text: newShown.Text, Exists: newOK},
+		textdiff.Within(cv.budget))
+	v.Lines = diffLines(d)
+	v.Notes = append(v.Notes, d.Notes("open the key's page for the whole value")...)
+	if oldOK && newOK && oldShown.Text == newShown.Text && string(oldVal) != string(newVal) {
 		v.Notes = append(v.Notes, "only the formatting changed (the values are equal once pretty-printed)")
 	}
 	return v
+}
+
+// diffLines converts d's lines for the page.
+func diffLines(d textdiff.Diff) []DiffLine {
+	out := make([]DiffLine, len(d.Lines))
+	for i, l := range d.Lines {
+		switch l.Kind {
+		case textdiff.Fold:
+			out[i] = DiffLine{Kind: lineSkip, Text: fmt.Sprintf("%d unchanged line%s", l.N, plural(l.N))}
+		case textdiff.Del:
+			out[i] = DiffLine{Kind: lineDel, Old: l.Old, Text: l.Text}
+		case textdiff.Add:
+			out[i] = DiffLine{Kind: lineAdd, New: l.New, Text: l.Text}
+		default:
+			out[i] = DiffLine{Kind: lineSame, Old: l.Old, New: l.New, Text: l.Text}
+		}
+	}
+	return out
 }
 
 // isSecret reports whether kv is a secret key's value (the store marks it,
@@ -129,27 +151,32 @@ func secretText(rev int64) string {
 	return "••••"
 }
 
-// displayText returns a value as the text to show and diff: JSON is
-// pretty-printed, text and YAML are shown as they are. binary is true for
-// values that are not text.
-func displayText(v []byte, contentType string) (text string, binary bool) {
-	if contentType == audit.TypeBinary || !utf8.Valid(v) {
-		return "", true
-	}
-	if contentType == audit.TypeJSON {
-		return prettyJSON(v), false
-	}
-	return string(v), false
+// shownValue is a value as the pages show and diff it.
+type shownValue struct {
+	Text string
+	// Binary says the value is not text: it is not shown.
+	Binary bool
+	// Note says why JSON is shown as stored rather than pretty-printed.
+	Note string
 }
 
-// prettyJSON indents a JSON value (keeping its key order); a value that does
-// not parse is returned as it is.
-func prettyJSON(v []byte) string {
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.TrimSpace(v), "", "  "); err != nil {
-		return string(v)
+// displayText returns a value as the text to show and diff: JSON is
+// pretty-printed within textdiff's limits, text and YAML are shown as they
+// are.
+func displayText(v []byte, contentType string) shownValue {
+	if contentType == audit.TypeBinary || !utf8.Valid(v) {
+		return shownValue{Binary: true}
 	}
-	return buf.String()
+	if contentType == audit.TypeJSON {
+		text, err := textdiff.IndentJSON(v)
+		switch {
+		case err == nil:
+			return shownValue{Text: text}
+		case errors.Is(err, textdiff.ErrTooDeep), errors.Is(err, textdiff.ErrTooLong):
+			return shownValue{Text: string(v), Note: fmt.Sprintf("not pretty-printed: %v; shown as stored", err)}
+		}
+	}
+	return shownValue{Text: string(v)}
 }
 
 func binarySummary(v []byte) string {
@@ -157,183 +184,9 @@ func binarySummary(v []byte) string {
 	return fmt.Sprintf("binary, %d bytes, sha256 %s…", len(v), hex.EncodeToString(sum[:6]))
 }
 
-// splitLines splits text into lines; a final newline does not start an
-// empty last line.
-func splitLines(s string) []string {
-	if s == "" {
-		return []string{""}
-	}
-	s = strings.TrimSuffix(s, "\n")
-	return strings.Split(s, "\n")
-}
-
-// lineDiff returns the diff of a and b as lines with diffContext lines of
-// context around each change, runs of unchanged lines in between folded
-// into one lineSkip line. At most maxLines lines are returned; truncated
-// counts the ones left out.
-func lineDiff(a, b []string) (lines []DiffLine, truncated int) {
-	all := editScript(a, b)
-	// Keep lines within diffContext of a change; fold the others.
-	keep := make([]bool, len(all))
-	for i, l := range all {
-		if l.Kind == lineSame {
-			continue
-		}
-		for j := max(0, i-diffContext); j <= min(len(all)-1, i+diffContext); j++ {
-			keep[j] = true
-		}
-	}
-	for i := 0; i < len(all); {
-		if keep[i] {
-			lines = append(lines, all[i])
-			i++
-			continue
-		}
-		j := i
-		for j < len(all) && !keep[j] {
-			j++
-		}
-		lines = append(lines, DiffLine{Kind: lineSkip, Text: fmt.Sprintf("%d unchanged line%s", j-i, plural(j-i))})
-		i = j
-	}
-	if len(lines) > maxLines {
-		truncated = len(lines) - maxLines
-		lines = lines[:maxLines]
-	}
-	if lines == nil {
-		lines = []DiffLine{}
-	}
-	return lines, truncated
-}
-
 func plural(n int) string {
 	if n == 1 {
 		return ""
 	}
 	return "s"
-}
-
-// editScript returns every line of a and b in diff order: unchanged lines,
-// deletions and additions, numbered. It trims the common head and tail and
-// runs Myers' O(ND) algorithm on the rest; when the middle needs more than
-// maxEdits edits it is shown as deleted and re-added instead.
-func editScript(a, b []string) []DiffLine {
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		head++
-	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		tail++
-	}
-	out := make([]DiffLine, 0, len(a)+len(b)-head-tail)
-	for i := 0; i < head; i++ {
-		out = append(out, DiffLine{Kind: lineSame, Old: i + 1, New: i + 1, Text: a[i]})
-	}
-	ma, mb := a[head:len(a)-tail], b[head:len(b)-tail]
-	ops, ok := myers(ma, mb)
-	if !ok {
-		ops = make([]byte, 0, len(ma)+len(mb))
-		for range ma {
-			ops = append(ops, '-')
-		}
-		for range mb {
-			ops = append(ops, '+')
-		}
-	}
-	i, j := head, head
-	for _, op := range ops {
-		switch op {
-		case '=':
-			out = append(out, DiffLine{Kind: lineSame, Old: i + 1, New: j + 1, Text: a[i]})
-			i, j = i+1, j+1
-		case '-':
-			out = append(out, DiffLine{Kind: lineDel, Old: i + 1, Text: a[i]})
-			i++
-		case '+':
-			out = append(out, DiffLine{Kind: lineAdd, New: j + 1, Text: b[j]})
-			j++
-		}
-	}
-	for k := 0; k < tail; k++ {
-		out = append(out, DiffLine{Kind: lineSame, Old: i + 1, New: j + 1, Text: a[i]})
-		i, j = i+1, j+1
-	}
-	return out
-}
-
-// myers returns the shortest edit script from a to b as a string of '='
-// (keep), '-' (delete from a) and '+' (insert from b). ok is false when it
-// needs more than maxEdits edits.
-func myers(a, b []string) (ops []byte, ok bool) {
-	n, m := len(a), len(b)
-	if n == 0 && m == 0 {
-		return nil, true
-	}
-	maxD := min(n+m, maxEdits)
-	off := maxD + 1
-	v := make([]int, 2*maxD+3)
-	// trace[d] holds v[k] for k in [-d, d] after step d.
-	var trace [][]int
-	for d := 0; d <= maxD; d++ {
-		for k := -d; k <= d; k += 2 {
-			var x int
-			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
-				x = v[off+k+1] // down: an insertion
-			} else {
-				x = v[off+k-1] + 1 // right: a deletion
-			}
-			y := x - k
-			for x < n && y < m && a[x] == b[y] {
-				x, y = x+1, y+1
-			}
-			v[off+k] = x
-			if x >= n && y >= m {
-				snap := make([]int, 2*d+1)
-				copy(snap, v[off-d:off+d+1])
-				trace = append(trace, snap)
-				return backtrack(trace, n, m), true
-			}
-		}
-		snap := make([]int, 2*d+1)
-		copy(snap, v[off-d:off+d+1])
-		trace = append(trace, snap)
-	}
-	return nil, false
-}
-
-// backtrack walks Myers' trace from (n, m) back to (0, 0).
-func backtrack(trace [][]int, n, m int) []byte {
-	var rev []byte
-	x, y := n, m
-	at := func(d, k int) int { return trace[d][k+d] }
-	for d := len(trace) - 1; d > 0; d-- {
-		k := x - y
-		var prevK int
-		if k == -d || (k != d && at(d-1, k-1) < at(d-1, k+1)) {
-			prevK = k + 1
-		} else {
-			prevK = k - 1
-		}
-		prevX := at(d-1, prevK)
-		prevY := prevX - prevK
-		for x > prevX && y > prevY {
-			rev = append(rev, '=')
-			x, y = x-1, y-1
-		}
-		if x == prevX {
-			rev = append(rev, '+')
-		} else {
-			rev = append(rev, '-')
-		}
-		x, y = prevX, prevY
-	}
-	for x > 0 && y > 0 {
-		rev = append(rev, '=')
-		x, y = x-1, y-1
-	}
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
-	return rev
 }

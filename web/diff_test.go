@@ -2,11 +2,11 @@ package web
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/textdiff"
 )
 
 func kv(value, ct string, rev int64) *audit.KeyValue {
@@ -101,10 +101,11 @@ func TestDiffFoldsLongUnchangedRuns(t *testing.T) {
 	}
 	b = append(b, a...)
 	b[50] = "changed"
-	lines, truncated := lineDiff(a, b)
-	if truncated != 0 {
-		t.Fatal(truncated)
+	v := viewChange(audit.Change{Key: "k", Old: kv(strings.Join(a, "\n"), audit.TypeText, 1), New: kv(strings.Join(b, "\n"), audit.TypeText, 2)}, nil)
+	if len(v.Notes) != 0 {
+		t.Fatal(v.Notes)
 	}
+	lines := v.Lines
 	got := render(lines)
 	want := "…47 unchanged lines\n line 47\n line 48\n line 49\n-line 50\n+changed\n line 51\n line 52\n line 53\n…46 unchanged lines\n"
 	if got != want {
@@ -118,76 +119,17 @@ func TestDiffFoldsLongUnchangedRuns(t *testing.T) {
 	}
 }
 
-// lcs is the length of the longest common subsequence, by dynamic
-// programming: the reference for the minimal edit count.
-func lcs(a, b []string) int {
-	dp := make([][]int, len(a)+1)
-	for i := range dp {
-		dp[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				dp[i][j] = dp[i+1][j+1] + 1
-			} else {
-				dp[i][j] = max(dp[i+1][j], dp[i][j+1])
-			}
-		}
-	}
-	return dp[0][0]
-}
-
-// TestEditScriptIsMinimalAndCorrect checks on random inputs that the edit
-// script rebuilds both texts and is as short as possible.
-func TestEditScriptIsMinimalAndCorrect(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	words := []string{"a", "b", "c", "d"}
-	gen := func() []string {
-		n := rng.IntN(12)
-		out := make([]string, n)
-		for i := range out {
-			out[i] = words[rng.IntN(len(words))]
-		}
-		return out
-	}
-	for iter := 0; iter < 3000; iter++ {
-		a, b := gen(), gen()
-		script := editScript(a, b)
-		var gotA, gotB []string
-		edits := 0
-		for _, l := range script {
-			switch l.Kind {
-			case lineSame:
-				gotA, gotB = append(gotA, l.Text), append(gotB, l.Text)
-			case lineDel:
-				gotA = append(gotA, l.Text)
-				edits++
-			case lineAdd:
-				gotB = append(gotB, l.Text)
-				edits++
-			}
-		}
-		if strings.Join(gotA, ",") != strings.Join(a, ",") || strings.Join(gotB, ",") != strings.Join(b, ",") {
-			t.Fatalf("a=%q b=%q: script rebuilds %q and %q", a, b, gotA, gotB)
-		}
-		if want := len(a) + len(b) - 2*lcs(a, b); edits != want {
-			t.Fatalf("a=%q b=%q: %d edits, the minimum is %d", a, b, edits, want)
-		}
-	}
-}
-
 func TestDiffOfHugeValuesStaysBounded(t *testing.T) {
 	var a, b []string
 	for i := 0; i < 20000; i++ {
 		a = append(a, fmt.Sprintf("a%d", i))
 		b = append(b, fmt.Sprintf("b%d", i))
 	}
-	lines, truncated := lineDiff(a, b)
-	if len(lines) != maxLines || truncated != 40000-maxLines {
-		t.Errorf("%d lines, %d truncated; want %d and %d", len(lines), truncated, maxLines, 40000-maxLines)
-	}
 	v := viewChange(audit.Change{Key: "k", Old: kv(strings.Join(a, "\n"), audit.TypeText, 1), New: kv(strings.Join(b, "\n"), audit.TypeText, 2)}, nil)
-	if len(v.Notes) == 0 || !strings.Contains(v.Notes[len(v.Notes)-1], "diff cut") {
+	if len(v.Lines) != textdiff.MaxOutputLines {
+		t.Errorf("%d lines; want %d", len(v.Lines), textdiff.MaxOutputLines)
+	}
+	if want := fmt.Sprintf("diff cut after %d lines (%d more)", textdiff.MaxOutputLines, 40000-textdiff.MaxOutputLines); len(v.Notes) == 0 || !strings.Contains(v.Notes[len(v.Notes)-1], want) {
 		t.Errorf("notes = %q, want a note that the diff was cut", v.Notes)
 	}
 }

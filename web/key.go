@@ -12,6 +12,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/textdiff"
 	"github.com/configd/configd/keyspace"
 )
 
@@ -45,6 +46,9 @@ type keyView struct {
 	Text    string // the value to show, pretty-printed
 	Binary  bool
 	Secret  bool
+	// Notes say how Text differs from the value: not pretty-printed, or
+	// cut at textdiff.MaxShowBytes.
+	Notes []string
 	// Layers are the layers that define the key, highest precedence
 	// first; the effective one is marked.
 	Layers []layerView
@@ -119,7 +123,15 @@ func (u *ui) key(w http.ResponseWriter, r *http.Request) {
 			v.Secret = true
 			kv.Value = nil
 		} else {
-			v.Text, v.Binary = displayText(kv.Value, kv.ContentType)
+			shown := displayText(kv.Value, kv.ContentType)
+			v.Text, v.Binary = shown.Text, shown.Binary
+			if shown.Note != "" {
+				v.Notes = append(v.Notes, shown.Note)
+			}
+			if len(v.Text) > textdiff.MaxShowBytes {
+				v.Notes = append(v.Notes, fmt.Sprintf("showing the first %d of %d bytes: configctl get prints the whole value", textdiff.MaxShowBytes, len(v.Text)))
+				v.Text = textdiff.Clip(v.Text, textdiff.MaxShowBytes)
+			}
 		}
 	case !errors.Is(err, audit.ErrNotFound):
 		u.fail(w, r, err)

@@ -50,12 +50,13 @@ func (u *ui) revision(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v := revisionView{R: rev}
+	views := newChangeViews(u.opts.secret)
 	for i, c := range rev.Changes {
 		if i == maxPageChanges {
 			v.Hidden = len(rev.Changes) - i
 			break
 		}
-		v.Changes = append(v.Changes, viewChange(c, u.opts.secret))
+		v.Changes = append(v.Changes, views.view(c))
 	}
 	if n > 1 {
 		v.Prev = n - 1

@@ -205,10 +205,12 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, out)
 }
 
+// views renders the changes of one answer, within one diff budget.
 func (u *ui) views(changes []audit.Change) []ChangeView {
+	views := newChangeViews(u.opts.secret)
 	out := make([]ChangeView, 0, len(changes))
 	for _, c := range changes {
-		out = append(out, viewChange(c, u.opts.secret))
+		out = append(out, views.view(c))
 	}
 	return out
 }

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/internal/textdiff"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/sdk/go/client"
 )
@@ -29,7 +29,11 @@ second (the current state when there is no second), key by key:
 A key that did not exist on one side is "(absent at rev N)". Multi-line
 values are compared line by line ("  " lines are unchanged). Prints nothing
 when nothing differs. --key or --prefix limit the diff; -o json prints the
-changes with their whole values.`,
+changes with their whole values.
+
+Values over 1 MiB or 20,000 lines are only said to differ, and a diff is
+cut after 2,000 lines or 128 KiB, each with a "# " note (the rendering
+limits of docs/security.md).`,
 		Example: `  configctl diff 3 7
   configctl diff 3 --prefix app/db/`,
 		Args: rangeArgs(1, 2, "REV or REV REV"),
@@ -105,9 +109,7 @@ func printKeyDiff(w io.Writer, ch api.Change, from, to int64) {
 		}
 		return
 	}
-	oldLines, oldText := diffLines(ch.Old)
-	newLines, newText := diffLines(ch.New)
-	if !oldText || !newText {
+	if (ch.Old != nil && isBinary(ch.Old)) || (ch.New != nil && isBinary(ch.New)) {
 		if ch.Old != nil {
 			fmt.Fprintf(w, "- %s\n", showValue(ch.Old, 200))
 		}
@@ -116,14 +118,35 @@ func printKeyDiff(w io.Writer, ch api.Change, from, to int64) {
 		}
 		return
 	}
-	ops := lineDiff(oldLines, newLines)
-	if !hasEdits(ops) && ch.Old != nil && ch.New != nil && ch.Old.Value != ch.New.Value {
-		// Same lines, different bytes: a final newline or a '\r'. Quote
-		// both so the difference shows.
+	d := textdiff.Compare(diffSide(ch.Old), diffSide(ch.New), textdiff.FoldAtLeast(2))
+	if d.Compared() && d.Edits == 0 && ch.Old != nil && ch.New != nil && ch.Old.Value != ch.New.Value {
+		// Same lines, different bytes: a final newline. Quote both so the
+		// difference shows, when they are short enough to print.
+		if len(ch.Old.Value)+len(ch.New.Value) > textdiff.MaxOutputBytes {
+			fmt.Fprintf(w, "# the values differ only in a final newline\n")
+			return
+		}
 		fmt.Fprintf(w, "- %s\n+ %s\n", strconv.Quote(ch.Old.Value), strconv.Quote(ch.New.Value))
 		return
 	}
-	printLineOps(w, ops)
+	for _, n := range d.Notes("-o json prints the whole values") {
+		fmt.Fprintf(w, "# %s\n", n)
+	}
+	for _, l := range d.Lines {
+		if l.Kind == textdiff.Fold {
+			fmt.Fprintf(w, "  ... (%d unchanged lines)\n", l.N)
+			continue
+		}
+		fmt.Fprintf(w, "%c %s\n", l.Kind, l.Text)
+	}
+}
+
+// diffSide is a value as a side of a line diff: no value has no lines.
+func diffSide(kv *api.KeyValue) textdiff.Side {
+	if kv == nil {
+		return textdiff.Side{}
+	}
+	return textdiff.Value(kv.Value)
 }
 
 // isSecretKV reports whether kv is a secret's value.
@@ -139,141 +162,4 @@ func secretView(kv *api.KeyValue) string {
 		return "(secret)"
 	}
 	return fmt.Sprintf("(secret %s, %d bytes)", kv.Hash, kv.Length)
-}
-
-// diffLines splits a value into lines for a line diff; ok is false for a
-// value shown as a byte count instead (binary, not UTF-8). A nil value has
-// no lines.
-func diffLines(kv *api.KeyValue) (lines []string, ok bool) {
-	if kv == nil {
-		return nil, true
-	}
-	if isBinary(kv) {
-		return nil, false
-	}
-	if kv.Value == "" {
-		return []string{""}, true
-	}
-	return strings.Split(strings.TrimSuffix(kv.Value, "\n"), "\n"), true
-}
-
-// lineOp is one line of a line diff: ' ' kept, '-' removed, '+' added.
-type lineOp struct {
-	kind byte
-	line string
-}
-
-func hasEdits(ops []lineOp) bool {
-	for _, op := range ops {
-		if op.kind != ' ' {
-			return true
-		}
-	}
-	return false
-}
-
-// maxLCSCells bounds the line diff's table; larger values are shown as all
-// removed then all added.
-const maxLCSCells = 4 << 20
-
-// lineDiff is a longest-common-subsequence diff of two line lists.
-func lineDiff(a, b []string) []lineOp {
-	// Common head and tail cost nothing and keep the table small.
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		head++
-	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		tail++
-	}
-	var ops []lineOp
-	for _, l := range a[:head] {
-		ops = append(ops, lineOp{' ', l})
-	}
-	ma, mb := a[head:len(a)-tail], b[head:len(b)-tail]
-	if (len(ma)+1)*(len(mb)+1) > maxLCSCells {
-		for _, l := range ma {
-			ops = append(ops, lineOp{'-', l})
-		}
-		for _, l := range mb {
-			ops = append(ops, lineOp{'+', l})
-		}
-	} else {
-		// lcs[i][j] is the LCS length of ma[i:] and mb[j:].
-		n, m := len(ma), len(mb)
-		lcs := make([][]int32, n+1)
-		for i := range lcs {
-			lcs[i] = make([]int32, m+1)
-		}
-		for i := n - 1; i >= 0; i-- {
-			for j := m - 1; j >= 0; j-- {
-				if ma[i] == mb[j] {
-					lcs[i][j] = lcs[i+1][j+1] + 1
-				} else {
-					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-				}
-			}
-		}
-		i, j := 0, 0
-		for i < n || j < m {
-			switch {
-			case i < n && j < m && ma[i] == mb[j]:
-				ops = append(ops, lineOp{' ', ma[i]})
-				i++
-				j++
-			case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
-				// Removals first, as diff -u prints them.
-				ops = append(ops, lineOp{'-', ma[i]})
-				i++
-			default:
-				ops = append(ops, lineOp{'+', mb[j]})
-				j++
-			}
-		}
-	}
-	for _, l := range a[len(a)-tail:] {
-		ops = append(ops, lineOp{' ', l})
-	}
-	return ops
-}
-
-// context is how many unchanged lines are shown around a change; longer
-// unchanged runs are elided.
-const contextLines = 3
-
-func printLineOps(w io.Writer, ops []lineOp) {
-	for i := 0; i < len(ops); {
-		if ops[i].kind != ' ' {
-			fmt.Fprintf(w, "%c %s\n", ops[i].kind, ops[i].line)
-			i++
-			continue
-		}
-		j := i
-		for j < len(ops) && ops[j].kind == ' ' {
-			j++
-		}
-		run := ops[i:j]
-		keepHead, keepTail := contextLines, contextLines
-		if i == 0 {
-			keepHead = 0
-		}
-		if j == len(ops) {
-			keepTail = 0
-		}
-		if len(run) <= keepHead+keepTail+1 {
-			for _, op := range run {
-				fmt.Fprintf(w, "  %s\n", op.line)
-			}
-		} else {
-			for _, op := range run[:keepHead] {
-				fmt.Fprintf(w, "  %s\n", op.line)
-			}
-			fmt.Fprintf(w, "  ... (%d unchanged lines)\n", len(run)-keepHead-keepTail)
-			for _, op := range run[len(run)-keepTail:] {
-				fmt.Fprintf(w, "  %s\n", op.line)
-			}
-		}
-		i = j
-	}
 }
