@@ -219,6 +219,7 @@ const (
 	CodeRateLimited     = "rate_limited"     // 429: the identity sent more requests than --rate-limit allows; see Retry-After
 	CodeTooManyWatches  = "too_many_watches" // 429: the identity has --max-watches-per-identity watches open
 	CodeUnavailable     = "unavailable"      // 503
+	CodeDiskFull        = "disk_full"        // 507: the disk holding configd's database is full; nothing was written
 	CodeInternal        = "internal"         // 500
 )
 

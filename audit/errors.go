@@ -3,6 +3,10 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"syscall"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Sentinel errors. Check them with errors.Is; the errors returned wrap them
@@ -36,7 +40,23 @@ var (
 	ErrLocked = errors.New("database is in use by another process")
 	// ErrSchemaTooNew: the database was written by a newer configd.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrDiskFull: the disk holding the database is full (SQLite's
+	// SQLITE_FULL, or ENOSPC): the write was not made, and the store
+	// takes writes again once there is room.
+	ErrDiskFull = errors.New("disk full")
 )
+
+// storageError wraps err in ErrDiskFull when the disk is full.
+func storageError(err error) error {
+	var se *sqlite.Error
+	switch {
+	case err == nil, errors.Is(err, ErrDiskFull):
+		return err
+	case errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL, errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return err
+}
 
 // ConflictError says which key failed its compare-and-set and what the
 // store holds now.

@@ -109,8 +109,9 @@ type Store struct {
 	currentMu sync.RWMutex
 	current   map[string]*KeyValue
 
-	rev     atomic.Int64 // newest durable revision
-	horizon atomic.Int64 // see Horizon
+	rev      atomic.Int64 // newest durable revision
+	horizon  atomic.Int64 // see Horizon
+	diskFull atomic.Int64 // see DiskFullErrors
 
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
@@ -317,3 +318,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DiskFullErrors returns how many commits failed because the disk was full
+// (ErrDiskFull) since the store was opened.
+func (s *Store) DiskFullErrors() int64 { return s.diskFull.Load() }

@@ -359,6 +359,9 @@ func (w *writer) commitBatch(batch []*request) {
 var checkBatch func(ctx context.Context, w *writer, tx *sql.Tx) error
 
 func (w *writer) failAll(batch []*request, err error) {
+	if err = storageError(err); errors.Is(err, ErrDiskFull) {
+		w.s.diskFull.Add(1)
+	}
 	w.s.opts.logger.Error("audit: commit failed", "err", err, "requests", len(batch))
 	for _, req := range batch {
 		req.done <- result{err: err}

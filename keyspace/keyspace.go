@@ -88,6 +88,9 @@ func ValidateNew(key string) error {
 	if err := Validate(key); err != nil {
 		return err
 	}
+	if isASCII(key) {
+		return nil // printable ASCII (Validate refused the controls) is visible and in NFC
+	}
 	for i, r := range key {
 		if invisible(r) {
 			return fmt.Errorf("%w: key %q has the invisible or direction-changing character %U at byte %d; such characters are refused so that two keys never look alike", ErrInvalidKey, key, r, i)
@@ -97,6 +100,15 @@ func ValidateNew(key string) error {
 		return fmt.Errorf("%w: key %q is not in Unicode normalization form C (NFC); write it as %q, which looks the same", ErrInvalidKey, key, norm.NFC.String(key))
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // invisible reports whether r draws nothing, or changes how the

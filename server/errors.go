@@ -94,6 +94,9 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 		status, body.Code, known = http.StatusBadRequest, api.CodeBadRequest, true
 	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
 		status, body.Code, known = http.StatusServiceUnavailable, api.CodeUnavailable, true
+	case errors.Is(err, audit.ErrDiskFull):
+		status, body.Code, known = http.StatusInsufficientStorage, api.CodeDiskFull, true
+		body.Message = diskFullMessage
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away or the server is out of time: nobody is
 		// likely to read this, but say what happened.
@@ -113,6 +116,9 @@ func errorBody(err error) (int, api.ErrorBody, bool) {
 	body.Key = strings.ToValidUTF8(body.Key, "\uFFFD")
 	return status, body, known
 }
+
+// diskFullMessage answers a write refused for want of room.
+const diskFullMessage = "the disk holding configd's database is full: nothing was written; free space on configd's data volume, then retry"
 
 // oneLine keeps a message on one line and valid UTF-8, so that it prints
 // cleanly in a terminal and a log.

@@ -32,6 +32,7 @@ func TestErrorBodyMapsEveryStoreError(t *testing.T) {
 		{fmt.Errorf("%w: empty", audit.ErrBadRequest), 400, api.CodeBadRequest},
 		{fmt.Errorf("%w: key \"k\" cannot be secret", audit.ErrNoMasterKey), 400, api.CodeNoMasterKey},
 		{audit.ErrClosed, 503, api.CodeUnavailable},
+		{fmt.Errorf("%w: database or disk is full (13)", audit.ErrDiskFull), 507, api.CodeDiskFull},
 		{context.Canceled, 503, api.CodeUnavailable},
 		{errors.New("disk I/O error\nat page 7"), 500, api.CodeInternal},
 		{badRequest("bad %s", "thing"), 400, api.CodeBadRequest},
@@ -47,7 +48,9 @@ func TestErrorBodyMapsEveryStoreError(t *testing.T) {
 			switch {
 			case status == 500 && body.Message == tc.err.Error():
 				t.Errorf("500 message exposes the cause: %q", body.Message)
-			case status != 500 && tc.code != api.CodeUnavailable && body.Message != tc.err.Error():
+			case tc.code == api.CodeDiskFull && body.Message != diskFullMessage:
+				t.Errorf("disk full message %q, want %q", body.Message, diskFullMessage)
+			case status != 500 && tc.code != api.CodeUnavailable && tc.code != api.CodeDiskFull && body.Message != tc.err.Error():
 				t.Errorf("message %q, want the error's own %q", body.Message, tc.err.Error())
 			}
 			if strings.ContainsAny(body.Message, "\n\r") {

@@ -112,6 +112,8 @@ func grpcError(err error) error {
 		code = codes.OutOfRange
 	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
 		code = codes.Unavailable
+	case errors.Is(err, audit.ErrDiskFull):
+		code = codes.ResourceExhausted
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):

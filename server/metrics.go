@@ -46,6 +46,10 @@ func newMetrics(st *audit.Store, reg *prometheus.Registry) *metrics {
 			Name: "configd_revision",
 			Help: "The store's current revision.",
 		}, func() float64 { return float64(st.Rev()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "configd_disk_full_total",
+			Help: "Commits refused because the disk holding the database was full (answered 507 disk_full).",
+		}, func() float64 { return float64(st.DiskFullErrors()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -201,6 +201,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	case isAny(err, audit.ErrClosed, context.Canceled, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "configd is shutting down or the request was cancelled; try again"
+	case isAny(err, audit.ErrDiskFull):
+		return http.StatusInsufficientStorage, "the disk holding configd's database is full: nothing was written; free space on configd's data volume, then retry"
 	}
 	return http.StatusInternalServerError, "internal error; the server log has the details"
 }

@@ -44,9 +44,16 @@ type daemon struct {
 // launch starts configd with args and returns without waiting for it.
 func launch(t testing.TB, args ...string) *daemon {
 	t.Helper()
+	return launchCmd(t, exec.Command(bin, args...))
+}
+
+// launchCmd starts cmd, which runs configd, and returns without waiting
+// for it.
+func launchCmd(t testing.TB, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	d := &daemon{t: t, log: proctest.NewLog(), exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	d.cmd = exec.Command(bin, args...)
+	d.cmd = cmd
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	// Only the flags configure the daemon: no CONFIGD_* from the
