@@ -220,6 +220,7 @@ const (
 	CodeTooManyWatches  = "too_many_watches" // 429: the identity has --max-watches-per-identity watches open
 	CodeUnavailable     = "unavailable"      // 503
 	CodeDiskFull        = "disk_full"        // 507: the disk holding configd's database is full; nothing was written
+	CodeRequestTimeout  = "request_timeout"  // 408: the request body did not arrive within --body-read-timeout
 	CodeInternal        = "internal"         // 500
 )
 

@@ -77,6 +77,11 @@ type Config struct {
 	RateLimit             float64
 	RateBurst             int
 	MaxWatchesPerIdentity int
+	// BodyReadTimeout bounds how long a client may take to send a
+	// request's body (default 1m; 0: no bound; flag --body-read-timeout,
+	// env CONFIGD_BODY_READ_TIMEOUT, config key body_read_timeout). See
+	// WithBodyReadTimeout.
+	BodyReadTimeout time.Duration
 	// TLSCert and TLSKey are PEM files of the server's certificate (with
 	// its chain) and key: set, configd serves HTTPS and gRPC over TLS on
 	// its port, and nothing in clear text (flags --tls-cert, --tls-key,
@@ -147,6 +152,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 10 * time.Second,
 
 		MaxWatchesPerIdentity: DefaultMaxWatchesPerIdentity,
+		BodyReadTimeout:       DefaultBodyReadTimeout,
 	}
 }
 
@@ -504,7 +510,7 @@ var settings = []setting{
 		check: func(*Config) error { return nil },
 	},
 	// Limits and the bootstrap token file: limits_config.go.
-	bootstrapTokenFileSetting, rateLimitSetting, rateBurstSetting, maxWatchesSetting,
+	bootstrapTokenFileSetting, rateLimitSetting, rateBurstSetting, maxWatchesSetting, bodyReadTimeoutSetting,
 	{
 		name:    "history-keep-revisions",
 		fileKey: "history.keep_revisions",

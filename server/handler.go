@@ -47,6 +47,7 @@ type handlerOptions struct {
 	sources        *sourceSet
 	auth           *Auth
 	limits         *Limits
+	bodyTimeout    time.Duration
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -139,6 +140,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		version:        Version(),
 		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),
 		identity:       HeaderIdentity,
+		bodyTimeout:    DefaultBodyReadTimeout,
 	}}
 	for _, o := range opts {
 		o(&h.opts)
@@ -182,7 +184,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	}
 
 	r := chi.NewRouter()
-	r.Use(h.observe, h.recoverer, middleware.GetHead)
+	r.Use(h.observe, h.recoverer, middleware.GetHead, h.bodyDeadline)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
 			Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})

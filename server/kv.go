@@ -226,7 +226,7 @@ func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, err
 		return nil, tooLarge(fmt.Sprintf("more than %d bytes", limit))
 	case err != nil:
 		h.opts.logger.Debug("request body cut short", "method", r.Method, "path", r.URL.Path, "err", err)
-		return nil, badRequest("could not read the whole request body: %v", err)
+		return nil, bodyError(err, "could not read the whole request body: %v")
 	}
 	return value, nil
 }

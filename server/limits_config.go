@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The settings of the per-identity limits and of the bootstrap token file,
@@ -40,6 +41,25 @@ var (
 		func(c *Config) *int { return &c.RateBurst })
 	maxWatchesSetting = intSetting("max-watches-per-identity", "watches each identity may hold open, over HTTP and gRPC (0: no limit)",
 		func(c *Config) *int { return &c.MaxWatchesPerIdentity })
+	bodyReadTimeoutSetting = setting{
+		name:  "body-read-timeout",
+		usage: "how long a client may take to send a request's body before it is answered 408 and disconnected (0: no limit; watches have no body)",
+		get:   func(c *Config) string { return c.BodyReadTimeout.String() },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q: want a duration >= 0 (e.g. 1m)", v)
+			}
+			c.BodyReadTimeout = d
+			return nil
+		},
+		check: func(c *Config) error {
+			if c.BodyReadTimeout < 0 {
+				return fmt.Errorf("%v: want a duration >= 0", c.BodyReadTimeout)
+			}
+			return nil
+		},
+	}
 )
 
 // intSetting is a setting whose value is a whole number >= 0.

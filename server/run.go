@@ -143,6 +143,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			withSources(sources),
 			WithAuth(auth),
 			WithLimits(limits),
+			WithBodyReadTimeout(cfg.BodyReadTimeout),
 		),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -36,7 +36,17 @@ func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 	case errors.Is(err, io.EOF):
 		return badRequest("malformed request body: it is empty, a JSON object is expected")
 	}
-	return badRequest("malformed request body: %v", err)
+	return bodyError(err, "malformed request body: %v")
+}
+
+// bodyError is the answer to a body that could not be read: its own when
+// it has one (errBodyTimeout), else 400 with format's message.
+func bodyError(err error, format string) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he
+	}
+	return badRequest(format, err)
 }
 
 // POST /v1/txn
