@@ -38,9 +38,10 @@ func TestWithTokenReadsWhatTheTokenMay(t *testing.T) {
 		t.Errorf("app/name = %q, want shop", got)
 	}
 
-	_, err = New(ctx, WithAddress(d.addr), WithPrefix("app"), WithTimeout(time.Second), WithLogger(discard()))
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("without a token: %v, want ErrUnavailable", err)
+	// Without a token: refused at once, not retried until the timeout.
+	_, err = New(ctx, WithAddress(d.addr), WithPrefix("app"), WithTimeout(waitLimit), WithLogger(discard()))
+	if !errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("without a token: %v, want ErrUnauthenticated", err)
 	}
 }
 
