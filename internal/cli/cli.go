@@ -133,7 +133,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	case errors.Is(err, client.ErrUnreachable):
 		msg += " (is configd running? set --addr or " + EnvAddr + ")"
 	}
-	if errors.Is(err, client.ErrUnauthenticated) {
+	if errors.Is(err, client.ErrUnauthenticated) || errors.Is(err, config.ErrUnauthenticated) {
 		msg += " (set --token or " + EnvToken + ")"
 	}
 	fmt.Fprintf(a.stderr, "configctl: %s\n", msg)
@@ -150,7 +150,8 @@ func exitCode(err error, ran bool) int {
 		return ExitNotFound
 	case errors.Is(err, client.ErrConflict):
 		return ExitConflict
-	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrForbidden):
+	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrForbidden),
+		errors.Is(err, config.ErrUnauthenticated), errors.Is(err, config.ErrForbidden):
 		return ExitDenied
 	}
 	return ExitError

@@ -62,7 +62,7 @@ func refusal(code, msg string) error {
 	default:
 		return nil
 	}
-	return &refusedError{kind: kind, msg: "config: configd refused the watch: " + msg}
+	return &refusedError{kind: kind, msg: "configd refused the watch: " + msg}
 }
 
 // isRefusal reports whether err ends the client rather than being retried.
