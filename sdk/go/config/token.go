@@ -18,10 +18,11 @@ const EnvToken = "CONFIGD_TOKEN"
 
 // WithToken authenticates the client to a configd that requires tokens
 // (see configctl token create). The token is sent with every call as
-// "authorization: Bearer <token>" metadata; the client mirrors only what
-// the token may read. Over a plaintext connection it is sent only to a
-// loopback address: to reach another host, use WithTLS. Without this option
-// the client reads CONFIGD_TOKEN.
+// "authorization: Bearer <token>" metadata. The token needs read on the
+// client's scope (WithPrefix, WithKeys; the whole keyspace without them),
+// or configd refuses the client (see Client.Err). Over a plaintext
+// connection it is sent only to a loopback address: to reach another host,
+// use WithTLS. Without this option the client reads CONFIGD_TOKEN.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
 // tokenCreds sends a bearer token with each RPC.
