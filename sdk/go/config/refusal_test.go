@@ -283,3 +283,22 @@ func checkRetried(t *testing.T, want error, seen chan struct{}, opts ...Option) 
 		t.Fatal("New did not return")
 	}
 }
+
+// TestInitWithARefusedTokenLeavesNoDefaultClient: unlike an unreachable
+// configd, a refusal leaves no default client trying in the background;
+// the package-level Watch returns the refusal.
+func TestInitWithARefusedTokenLeavesNoDefaultClient(t *testing.T) {
+	resetDefault(t)
+	d, secret := startAuthConfigd(t)
+	d.put("other/x", "1")
+	err := Init(WithAddress(d.addr), WithToken(secret), WithPrefix("other"), WithLogger(discard()), WithTimeout(time.Hour))
+	if !errors.Is(err, ErrForbidden) {
+		t.Fatalf("Init = %v, want ErrForbidden", err)
+	}
+	if _, err := Watch("x"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("Watch = %v, want ErrForbidden", err)
+	}
+	if Get("x").Exists() {
+		t.Fatal("Get answered a key the token may not read")
+	}
+}
