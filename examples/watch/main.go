@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -57,8 +58,11 @@ func main() {
 	}
 	for {
 		u, err := w.NextUpdate()
+		if errors.Is(err, config.ErrStopped) {
+			return
+		}
 		if err != nil {
-			return // stopped
+			log.Fatal(err) // configd refused the token (config.ErrUnauthenticated, config.ErrForbidden)
 		}
 		for _, ch := range u.Changes {
 			if ch.Deleted {

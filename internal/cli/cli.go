@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/configd/configd/internal/loopback"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/config"
 )
@@ -133,7 +135,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	case errors.Is(err, client.ErrUnreachable):
 		msg += " (is configd running? set --addr or " + EnvAddr + ")"
 	}
-	if errors.Is(err, client.ErrUnauthenticated) {
+	if errors.Is(err, client.ErrUnauthenticated) || errors.Is(err, config.ErrUnauthenticated) {
 		msg += " (set --token or " + EnvToken + ")"
 	}
 	fmt.Fprintf(a.stderr, "configctl: %s\n", msg)
@@ -150,7 +152,8 @@ func exitCode(err error, ran bool) int {
 		return ExitNotFound
 	case errors.Is(err, client.ErrConflict):
 		return ExitConflict
-	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrForbidden):
+	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrForbidden),
+		errors.Is(err, config.ErrUnauthenticated), errors.Is(err, config.ErrForbidden):
 		return ExitDenied
 	}
 	return ExitError
@@ -265,6 +268,30 @@ func (a *app) tlsConfig() (*tls.Config, error) {
 		return nil, fmt.Errorf("TLS: %w", err)
 	}
 	return tc, nil
+}
+
+// checkConfidential refuses to carry secret values (for what) on a
+// connection that is neither TLS nor to a loopback address. configd
+// applies the same rule from its side; configctl applies it too, as a
+// proxy in front of configd could hide a plaintext hop from configd.
+func (a *app) checkConfidential(what string) error {
+	tc, err := a.tlsConfig()
+	if err != nil || tc != nil {
+		return err
+	}
+	hostport, err := sdkAddress(a.addr)
+	if err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return usagef("--addr %q: %v", a.addr, err)
+	}
+	if !loopback.Host(host) {
+		return usagef("%s: secret values travel only over TLS or to a loopback address, and %s is neither: "+
+			"use TLS (--ca, or an https:// --addr) or run configctl on configd's host", what, host)
+	}
+	return nil
 }
 
 // defaultActor is $USER@hostname, or unknown@hostname.

@@ -32,6 +32,17 @@ import (
 //	    type: image/png
 //	    encoding: base64
 //	    value: iVBORw0KGgo=
+//	  app/db/password:                # a secret key: its value left out
+//	    secret: true
+//	  app/api/key:                    # a secret key with its value
+//	    secret: true                  # (export --with-secrets)
+//	    value: s3kr1t
+//
+// A secret entry is a mapping with "secret: true"; apply stores its value
+// as a secret (encrypted, never in clear in the history) and leaves the
+// key as it is when the entry has no value. -o json writes the same
+// document as JSON ({"rev": 12, "prefix": "app/", "keys": {...}}), which
+// apply reads too.
 //
 // Keys are full keys. A value is always a string, kept to the byte (export
 // picks a YAML style that reads back exactly, and quotes what YAML would
@@ -52,6 +63,25 @@ type exportEntry struct {
 	Key         string
 	Value       []byte
 	ContentType string
+	// Secret marks a secret key ("secret: true").
+	Secret bool
+	// LeftOut: the entry of a secret key has no value; apply leaves the
+	// key as it is.
+	LeftOut bool
+}
+
+// secrets counts the entries of secret keys, and those whose value is
+// left out.
+func (doc exportDoc) secrets() (secret, leftOut int) {
+	for _, e := range doc.Entries {
+		if e.Secret {
+			secret++
+		}
+		if e.LeftOut {
+			leftOut++
+		}
+	}
+	return secret, leftOut
 }
 
 // encodeExport writes doc in the export format.
@@ -67,6 +97,13 @@ func encodeExport(doc exportDoc) ([]byte, error) {
 	}}
 	root.HeadComment = fmt.Sprintf("configd export of %s at rev %d; load it with: configctl apply -f FILE",
 		describePrefix(doc.Prefix), doc.Rev)
+	switch secret, leftOut := doc.secrets(); {
+	case leftOut > 0:
+		root.HeadComment += fmt.Sprintf("\n%d secret key(s) without their values: apply leaves them as they are; "+
+			"configctl export --with-secrets includes them", leftOut)
+	case secret > 0:
+		root.HeadComment += "\nholds secret values in clear text: keep it as you keep passwords"
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -86,24 +123,105 @@ func describePrefix(p string) string {
 	return p
 }
 
+// entryForm is how an entry is written, in YAML or in JSON: a bare string
+// (Plain), or a mapping of the fields that are set, in this order.
+type entryForm struct {
+	Plain    bool    `json:"-"`
+	Secret   bool    `json:"secret,omitempty"`
+	Type     string  `json:"type,omitempty"`
+	Encoding string  `json:"encoding,omitempty"`
+	Value    *string `json:"value,omitempty"` // nil: left out
+}
+
+// formOf is e's form: a text value is a bare string; other types name
+// theirs; bytes that are not UTF-8 are base64.
+func formOf(e exportEntry) entryForm {
+	f := entryForm{Secret: e.Secret, Type: e.ContentType}
+	if f.Type == "" || f.Type == api.TypeText {
+		f.Type = ""
+	}
+	if e.LeftOut {
+		return f
+	}
+	v := string(e.Value)
+	if !utf8.Valid(e.Value) {
+		v, f.Encoding = base64.StdEncoding.EncodeToString(e.Value), api.EncodingBase64
+		if f.Type == "" {
+			f.Type = api.TypeText
+		}
+	}
+	f.Value = &v
+	f.Plain = !f.Secret && f.Type == "" && f.Encoding == ""
+	return f
+}
+
 // entryNode is the YAML of one key's value.
 func entryNode(e exportEntry) *yaml.Node {
-	ct := e.ContentType
-	if ct == "" {
-		ct = api.TypeText
+	f := formOf(e)
+	if f.Plain {
+		return valueNode(*f.Value)
 	}
-	text := utf8.Valid(e.Value)
-	if ct == api.TypeText && text {
-		return valueNode(string(e.Value))
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	if f.Secret {
+		secret := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"}
+		if f.Value == nil {
+			secret.LineComment = "value left out"
+		}
+		m.Content = append(m.Content, strNode("secret"), secret)
 	}
-	m := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{strNode("type"), strNode(ct)}}
-	if !text {
-		m.Content = append(m.Content, strNode("encoding"), strNode(api.EncodingBase64),
-			strNode("value"), strNode(base64.StdEncoding.EncodeToString(e.Value)))
-		return m
+	if f.Type != "" {
+		m.Content = append(m.Content, strNode("type"), strNode(f.Type))
 	}
-	m.Content = append(m.Content, strNode("value"), valueNode(string(e.Value)))
+	switch {
+	case f.Value == nil:
+	case f.Encoding != "":
+		m.Content = append(m.Content, strNode("encoding"), strNode(f.Encoding), strNode("value"), strNode(*f.Value))
+	default:
+		m.Content = append(m.Content, strNode("value"), valueNode(*f.Value))
+	}
 	return m
+}
+
+// encodeExportJSON writes doc in the export format as JSON, keys in doc's
+// order.
+func encodeExportJSON(doc exportDoc) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	put := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		return nil
+	}
+	fmt.Fprintf(&buf, "{\n  \"rev\": %d,\n  \"prefix\": ", doc.Rev)
+	if err := put(doc.Prefix); err != nil {
+		return nil, err
+	}
+	buf.WriteString(",\n  \"keys\": {")
+	for i, e := range doc.Entries {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString("\n    ")
+		if err := put(e.Key); err != nil {
+			return nil, err
+		}
+		buf.WriteString(": ")
+		var v any = formOf(e)
+		if f := v.(entryForm); f.Plain {
+			v = *f.Value
+		}
+		if err := put(v); err != nil {
+			return nil, err
+		}
+	}
+	if len(doc.Entries) > 0 {
+		buf.WriteString("\n  ")
+	}
+	buf.WriteString("}\n}\n")
+	return buf.Bytes(), nil
 }
 
 func strNode(s string) *yaml.Node {
@@ -141,11 +259,20 @@ func readsBack(n *yaml.Node) bool {
 		m.Content[1].Kind == yaml.ScalarNode && m.Content[1].Value == n.Value
 }
 
-// decodeExport parses an export file. name is used in messages.
+// decodeExport parses an export file, YAML or JSON. name is used in
+// messages.
 func decodeExport(name string, data []byte) (exportDoc, error) {
 	var doc exportDoc
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if isJSONObject(data) {
+		// JSON is YAML, but YAML reads some of JSON's strings otherwise
+		// (\u escapes of surrogate pairs; characters YAML does not print).
+		n, err := jsonNode(data)
+		if err != nil {
+			return doc, fmt.Errorf("%s: %v", name, err)
+		}
+		root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{n}}
+	} else if err := yaml.Unmarshal(data, &root); err != nil {
 		return doc, fmt.Errorf("%s: %v", name, err)
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
@@ -254,6 +381,11 @@ func decodeEntry(key string, v *yaml.Node) (exportEntry, error) {
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		f, fv := v.Content[i], resolve(v.Content[i+1])
 		switch f.Value {
+		case "secret":
+			if fv.Kind != yaml.ScalarNode || fv.Tag != "!!bool" {
+				return e, fmt.Errorf("secret: want true or false, got %q", fv.Value)
+			}
+			e.Secret = fv.Value == "true"
 		case "type":
 			ct, err := parseType(fv.Value)
 			if err != nil || fv.Kind != yaml.ScalarNode {
@@ -268,11 +400,15 @@ func decodeEntry(key string, v *yaml.Node) (exportEntry, error) {
 		case "value":
 			valueNode = fv
 		default:
-			return e, fmt.Errorf("unknown field %q (want type, encoding, value)", f.Value)
+			return e, fmt.Errorf("unknown field %q (want type, encoding, value, secret)", f.Value)
 		}
 	}
 	if valueNode == nil {
-		return e, errors.New("no value field")
+		if e.Secret {
+			e.LeftOut = true
+			return e, nil
+		}
+		return e, errors.New("no value field (only a secret's entry may leave it out)")
 	}
 	switch {
 	case valueNode.Kind == yaml.ScalarNode && valueNode.Tag != "!!null":
@@ -309,4 +445,64 @@ func decodeEntry(key string, v *yaml.Node) (exportEntry, error) {
 		return e, errors.New("a structured value needs type json or yaml; other types take a string")
 	}
 	return e, nil
+}
+
+// isJSONObject reports whether data is one JSON object (an export written
+// with -o json).
+func isJSONObject(data []byte) bool {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(data)
+}
+
+// jsonNode reads a JSON document into the YAML node tree that YAML's
+// parser would give for it, strings kept exactly as JSON decodes them.
+func jsonNode(data []byte) (*yaml.Node, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	line := func() int { return 1 + bytes.Count(data[:dec.InputOffset()], []byte("\n")) }
+	var value func() (*yaml.Node, error)
+	value = func() (*yaml.Node, error) {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Line: line()}
+		switch t := tok.(type) {
+		case json.Delim:
+			n.Kind, n.Tag = yaml.MappingNode, "!!map"
+			if t == '[' {
+				n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+			}
+			for dec.More() {
+				if n.Kind == yaml.MappingNode {
+					k, err := dec.Token()
+					if err != nil {
+						return nil, err
+					}
+					n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.(string), Line: line()})
+				}
+				c, err := value()
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, c)
+			}
+			if _, err := dec.Token(); err != nil { // the closing delimiter
+				return nil, err
+			}
+		case string:
+			n.Tag, n.Value = "!!str", t
+		case json.Number:
+			n.Tag, n.Value = "!!float", t.String()
+			if _, err := t.Int64(); err == nil {
+				n.Tag = "!!int"
+			}
+		case bool:
+			n.Tag, n.Value = "!!bool", strconv.FormatBool(t)
+		case nil:
+			n.Tag, n.Value = "!!null", "null"
+		}
+		return n, nil
+	}
+	return value()
 }

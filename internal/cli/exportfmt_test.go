@@ -21,6 +21,9 @@ var trickyValues = []string{
 	"nel\u0085", "héllo 世界 🙂", strings.Repeat("long ", 100), strings.Repeat("line\n", 50),
 }
 
+// encoders are the export's two formats.
+var encoders = map[string]func(exportDoc) ([]byte, error){"yaml": encodeExport, "json": encodeExportJSON}
+
 func TestExportFormatRoundTripsEveryValue(t *testing.T) {
 	var doc exportDoc
 	doc.Rev, doc.Prefix = 42, "app/"
@@ -28,28 +31,148 @@ func TestExportFormatRoundTripsEveryValue(t *testing.T) {
 	for i, v := range trickyValues {
 		doc.Entries = append(doc.Entries, exportEntry{
 			Key: "app/k" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), Value: []byte(v), ContentType: types[i%len(types)],
+			Secret: i%3 == 0,
 		})
 	}
 	doc.Entries = append(doc.Entries,
 		exportEntry{Key: "app/bytes", Value: []byte{0, 0xff, 0xfe}, ContentType: api.TypeBinary},
 		exportEntry{Key: "app/latin1", Value: []byte("caf\xe9"), ContentType: api.TypeText},
+		exportEntry{Key: "app/secret-bytes", Value: []byte{0xff}, ContentType: api.TypeText, Secret: true},
+		exportEntry{Key: "app/secret-left-out", ContentType: api.TypeText, Secret: true, LeftOut: true},
+		exportEntry{Key: "app/secret-json-left-out", ContentType: api.TypeJSON, Secret: true, LeftOut: true},
 	)
-	out, err := encodeExport(doc)
+	for name, encode := range encoders {
+		t.Run(name, func(t *testing.T) {
+			out, err := encode(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := decodeExport("export."+name, out)
+			if err != nil {
+				t.Fatalf("decode: %v\n%s", err, out)
+			}
+			if back.Rev != doc.Rev || back.Prefix != doc.Prefix || len(back.Entries) != len(doc.Entries) {
+				t.Fatalf("decoded rev %d prefix %q %d entries", back.Rev, back.Prefix, len(back.Entries))
+			}
+			for i, e := range doc.Entries {
+				got := back.Entries[i]
+				if got.Key != e.Key || !bytes.Equal(got.Value, e.Value) || got.ContentType != e.ContentType ||
+					got.Secret != e.Secret || got.LeftOut != e.LeftOut {
+					t.Errorf("entry %d: got %+v, want %+v", i, got, e)
+				}
+			}
+		})
+	}
+}
+
+// TestExportMarksSecrets: a secret's entry says "secret: true", with its
+// value or without; the other entries are written as before secrets
+// existed, so that an older apply still reads them.
+func TestExportMarksSecrets(t *testing.T) {
+	doc := exportDoc{Rev: 7, Prefix: "app/", Entries: []exportEntry{
+		{Key: "app/api/key", Value: []byte("s3kr1t"), ContentType: api.TypeText, Secret: true},
+		{Key: "app/cert", ContentType: "application/x-pem-file", Secret: true, LeftOut: true},
+		{Key: "app/db/password", ContentType: api.TypeText, Secret: true, LeftOut: true},
+		{Key: "app/db/port", Value: []byte("5432"), ContentType: api.TypeText},
+		{Key: "app/features", Value: []byte(`{"beta": true}`), ContentType: api.TypeJSON},
+	}}
+	for name, want := range map[string]string{
+		"yaml": `# configd export of app/ at rev 7; load it with: configctl apply -f FILE
+# 2 secret key(s) without their values: apply leaves them as they are; configctl export --with-secrets includes them
+rev: 7
+prefix: app/
+keys:
+  app/api/key:
+    secret: true
+    value: s3kr1t
+  app/cert:
+    secret: true # value left out
+    type: application/x-pem-file
+  app/db/password:
+    secret: true # value left out
+  app/db/port: "5432"
+  app/features:
+    type: application/json
+    value: '{"beta": true}'
+`,
+		"json": `{
+  "rev": 7,
+  "prefix": "app/",
+  "keys": {
+    "app/api/key": {"secret":true,"value":"s3kr1t"},
+    "app/cert": {"secret":true,"type":"application/x-pem-file"},
+    "app/db/password": {"secret":true},
+    "app/db/port": "5432",
+    "app/features": {"type":"application/json","value":"{\"beta\": true}"}
+  }
+}
+`,
+	} {
+		out, err := encoders[name](doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != want {
+			t.Errorf("%s export:\n%s\nwant:\n%s", name, out, want)
+		}
+	}
+	out, err := encodeExportJSON(exportDoc{})
+	if err != nil || string(out) != "{\n  \"rev\": 0,\n  \"prefix\": \"\",\n  \"keys\": {}\n}\n" {
+		t.Errorf("an empty JSON export: %q, %v", out, err)
+	}
+	// With every value in it, the file says it holds secrets.
+	doc.Entries = doc.Entries[:1]
+	if out, _ := encodeExport(doc); !strings.Contains(string(out), "# holds secret values in clear text") {
+		t.Errorf("an export with a secret's value does not say so:\n%s", out)
+	}
+}
+
+func TestExportOfASecret(t *testing.T) {
+	lr := api.ListResponse{Rev: 3, Prefix: "app/", KVs: []api.KeyValue{
+		{Key: "app/plain", Value: "v", ContentType: api.TypeText},
+		{Key: "app/secret", Value: "s3kr1t", ContentType: api.TypeText, Secret: true},
+		{Key: "app/withheld", ContentType: api.TypeText, Secret: true, Hash: "hmac-sha256:0011223344556677", Length: 6},
+	}}
+	doc, err := exportOf(lr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := decodeExport("export.yaml", out)
-	if err != nil {
-		t.Fatalf("decode: %v\n%s", err, out)
-	}
-	if back.Rev != doc.Rev || back.Prefix != doc.Prefix || len(back.Entries) != len(doc.Entries) {
-		t.Fatalf("decoded rev %d prefix %q %d entries", back.Rev, back.Prefix, len(back.Entries))
-	}
-	for i, e := range doc.Entries {
-		got := back.Entries[i]
-		if got.Key != e.Key || !bytes.Equal(got.Value, e.Value) || got.ContentType != e.ContentType {
-			t.Errorf("entry %d: got %q %q %s, want %q %q %s", i, got.Key, got.Value, got.ContentType, e.Key, e.Value, e.ContentType)
+	for i, want := range []exportEntry{
+		{Key: "app/plain", Value: []byte("v"), ContentType: api.TypeText},
+		{Key: "app/secret", ContentType: api.TypeText, Secret: true, LeftOut: true},
+		{Key: "app/withheld", ContentType: api.TypeText, Secret: true, LeftOut: true},
+	} {
+		if got := doc.Entries[i]; got.Key != want.Key || !bytes.Equal(got.Value, want.Value) || got.Secret != want.Secret || got.LeftOut != want.LeftOut {
+			t.Errorf("without --with-secrets: entry %d = %+v, want %+v", i, got, want)
 		}
+	}
+	// Asked for the values, a value configd withheld is an error, not a
+	// file that silently lacks it.
+	if _, err := exportOf(lr, true); err == nil || !strings.Contains(err.Error(), `withheld the value of the secret key "app/withheld"`) {
+		t.Errorf("--with-secrets with a withheld value: %v", err)
+	}
+	lr.KVs = lr.KVs[:2]
+	doc, err = exportOf(lr, true)
+	if err != nil || string(doc.Entries[1].Value) != "s3kr1t" || !doc.Entries[1].Secret || doc.Entries[1].LeftOut {
+		t.Errorf("--with-secrets: %+v, %v", doc.Entries, err)
+	}
+}
+
+func TestApplyReadsTheSecretMark(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"keys:\n  app/k:\n    secret: yes\n    value: v\n", `secret: want true or false, got "yes"`},
+		{"keys:\n  app/k:\n    secret: false\n", "no value field"},
+		{"keys:\n  app/k:\n    type: json\n", "no value field"},
+		{`{"keys": {"app/k": {"secret": "true", "value": "v"}}}`, "secret: want true or false"},
+		{`{"keys": {"app/k": {"secret": true, "value": "v", "extra": 1}}}`, `unknown field "extra"`},
+	} {
+		if _, err := decodeExport("f", []byte(tc.file)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error saying %q", tc.file, err, tc.want)
+		}
+	}
+	doc, err := decodeExport("f", []byte("keys:\n  app/k:\n    secret: false\n    value: v\n"))
+	if err != nil || doc.Entries[0].Secret || string(doc.Entries[0].Value) != "v" {
+		t.Errorf("secret: false: %+v, %v", doc.Entries, err)
 	}
 }
 
@@ -96,18 +219,20 @@ func FuzzExportRoundTrip(f *testing.F) {
 			return
 		}
 		types := []string{api.TypeText, api.TypeJSON, api.TypeYAML, api.TypeBinary}
-		e := exportEntry{Key: key, Value: value, ContentType: types[int(typ)%len(types)]}
-		out, err := encodeExport(exportDoc{Entries: []exportEntry{e}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := decodeExport("fuzz", out)
-		if err != nil {
-			t.Fatalf("decode: %v\n%s", err, out)
-		}
-		if len(back.Entries) != 1 || back.Entries[0].Key != e.Key || !bytes.Equal(back.Entries[0].Value, e.Value) ||
-			back.Entries[0].ContentType != e.ContentType {
-			t.Fatalf("round trip of %+v gave %+v\n%s", e, back.Entries, out)
+		e := exportEntry{Key: key, Value: value, ContentType: types[int(typ)%len(types)], Secret: typ&4 != 0}
+		for name, encode := range encoders {
+			out, err := encode(exportDoc{Entries: []exportEntry{e}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := decodeExport("fuzz", out)
+			if err != nil {
+				t.Fatalf("%s decode: %v\n%s", name, err, out)
+			}
+			if len(back.Entries) != 1 || back.Entries[0].Key != e.Key || !bytes.Equal(back.Entries[0].Value, e.Value) ||
+				back.Entries[0].ContentType != e.ContentType || back.Entries[0].Secret != e.Secret {
+				t.Fatalf("%s round trip of %+v gave %+v\n%s", name, e, back.Entries, out)
+			}
 		}
 	})
 }

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -39,28 +41,36 @@ func (a *app) watchCmd() *cobra.Command {
 		Short: "Print every change to a key or a prefix as it happens",
 		Long: `Print every change to a key or a prefix as it happens, until interrupted.
 
-It uses the config SDK's watch stream (gRPC on configd's port), so it sees
-each revision once, in order, and resumes where it was if configd restarts.
+It uses the config SDK's watch stream on configd's port, so it sees each
+revision once, in order, and resumes where it was if configd restarts.
 A trailing '/' makes the argument a prefix. With -o json it prints one JSON
-object per revision and line.`,
+object per revision and line.
+
+It watches the key or the prefix and nothing else, so a token needs read
+on that only. When configd refuses the token (none, unknown, revoked, or
+without read on what is watched) it exits 5 at once, saying why. A configd
+that restarts or is overloaded is waited for; one that can't be reached at
+the start fails the command after --timeout (exit 1).`,
 		Example: `  configctl watch key1
   configctl watch app/ -o json
   configctl watch app/db/timeout --count 1   # wait for the next change, then exit`,
 		Args: rangeArgs(1, 1, "a KEY or PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := args[0]
-			if strings.HasSuffix(path, "/") {
-				if _, err := keyspace.Prefix(path); err != nil {
+			arg := args[0]
+			sc := watchScope{key: arg}
+			if strings.HasSuffix(arg, "/") {
+				prefix, err := keyspace.Prefix(arg)
+				if err != nil {
 					return usagef("%v", err)
 				}
-				path = strings.TrimSuffix(path, "/")
-			} else if err := keyspace.Validate(path); err != nil {
+				sc = watchScope{prefix: prefix}
+			} else if err := keyspace.Validate(arg); err != nil {
 				return usagef("%v", err)
 			}
 			if count < 0 {
 				return usagef("--count %d: must not be negative", count)
 			}
-			return a.watch(cmd.Context(), path, count)
+			return a.watch(cmd.Context(), sc, count)
 		},
 	}
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many updates (0: run until interrupted)")
@@ -86,7 +96,24 @@ func sdkAddress(addr string) (string, error) {
 	return u.Host, nil
 }
 
-func (a *app) watch(ctx context.Context, path string, count int) error {
+// watchScope is what watch watches: one key, or every key under a
+// canonical prefix ("" is every key).
+type watchScope struct{ key, prefix string }
+
+// name is the scope as the "watching" line says it.
+func (sc watchScope) name() string {
+	switch {
+	case sc.key != "":
+		return sc.key
+	case sc.prefix == "":
+		return "everything"
+	}
+	return strings.TrimSuffix(sc.prefix, "/")
+}
+
+// watch prints the changes of sc with an SDK client of sc and nothing
+// more, so that a token that may read sc may watch it.
+func (a *app) watch(ctx context.Context, sc watchScope, count int) error {
 	addr, err := sdkAddress(a.addr)
 	if err != nil {
 		return err
@@ -95,7 +122,14 @@ func (a *app) watch(ctx context.Context, path string, count int) error {
 	if timeout == 0 {
 		timeout = config.DefaultTimeout
 	}
-	opts := []config.Option{config.WithAddress(addr), config.WithTimeout(timeout)}
+	// The client's paths are relative to its prefix: a client of a prefix
+	// watches its whole scope, a client of a key that key.
+	scope, path := config.WithPrefix(sc.prefix), ""
+	if sc.key != "" {
+		scope, path = config.WithKeys(sc.key), sc.key
+	}
+	opts := []config.Option{config.WithAddress(addr), config.WithTimeout(timeout), scope, config.WithToken(a.token),
+		config.WithLogger(slog.New(warningsOnly{slog.NewTextHandler(a.stderr, nil)}))}
 	tc, err := a.tlsConfig()
 	if err != nil {
 		return err
@@ -104,8 +138,11 @@ func (a *app) watch(ctx context.Context, path string, count int) error {
 		opts = append(opts, config.WithTLS(tc))
 	}
 	c, err := config.New(ctx, opts...)
-	if err != nil {
+	if errors.Is(err, config.ErrUnavailable) {
 		return fmt.Errorf("cannot reach configd at %s: %w", addr, err)
+	}
+	if err != nil {
+		return err // a refusal says what configd said
 	}
 	defer c.Close()
 	w, err := c.Watch(path)
@@ -114,7 +151,7 @@ func (a *app) watch(ctx context.Context, path string, count int) error {
 	}
 	stop := context.AfterFunc(ctx, w.Stop)
 	defer stop()
-	fmt.Fprintf(a.stderr, "watching %s at rev %d\n", args0(path), c.Rev())
+	fmt.Fprintf(a.stderr, "watching %s at rev %d\n", sc.name(), c.Rev())
 	for n := 0; count == 0 || n < count; n++ {
 		u, err := w.NextUpdate()
 		if err != nil {
@@ -123,17 +160,18 @@ func (a *app) watch(ctx context.Context, path string, count int) error {
 			}
 			return err
 		}
-		if err := a.printUpdate(u); err != nil {
+		if err := a.printUpdate(u, sc.prefix); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *app) printUpdate(u config.Update) error {
+// printUpdate prints u, whose keys are relative to prefix.
+func (a *app) printUpdate(u config.Update, prefix string) error {
 	out := watchUpdate{Rev: u.Rev, Actor: u.Actor, Origin: u.Origin, Changes: make([]watchChange, 0, len(u.Changes))}
 	for _, ch := range u.Changes {
-		wc := watchChange{Key: ch.Key, Op: "put"}
+		wc := watchChange{Key: prefix + ch.Key, Op: "put"}
 		if ch.Deleted {
 			wc.Op = "delete"
 		} else {
@@ -174,11 +212,21 @@ func (a *app) printUpdate(u config.Update) error {
 	return nil
 }
 
-func args0(path string) string {
-	if path == "" {
-		return "everything"
-	}
-	return path
+// warningsOnly passes on the SDK's warnings (configd unreachable,
+// reconnecting); its errors are refusals, which watch returns and Main
+// prints.
+type warningsOnly struct{ slog.Handler }
+
+func (h warningsOnly) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && l < slog.LevelError
+}
+
+func (h warningsOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warningsOnly{h.Handler.WithAttrs(attrs)}
+}
+
+func (h warningsOnly) WithGroup(name string) slog.Handler {
+	return warningsOnly{h.Handler.WithGroup(name)}
 }
 
 // displayValue shows a value on one line.

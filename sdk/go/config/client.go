@@ -33,6 +33,7 @@ type Client struct {
 	synced   bool // a snapshot from configd has been applied
 	failed   map[string]bool
 	lastErr  error // of the last failed connection, for New's error
+	halted   error // the refusal that stopped the stream, see halt
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -40,6 +41,7 @@ type Client struct {
 
 	ready       chan struct{} // closed when synced
 	unreachable chan struct{} // closed when every address failed before ready
+	stopped     chan struct{} // closed by halt
 	once        struct{ ready, unreachable sync.Once }
 }
 
@@ -54,7 +56,10 @@ type Client struct {
 // ErrUnavailable and names the addresses, and also wraps ErrBadSnapshot
 // when a file was there but refused (corrupt, or written for another
 // prefix). A refused file does not stop New when configd is reachable: it is
-// logged and replaced. ctx bounds New only; the Client lives until Close.
+// logged and replaced. New fails at once, whatever the snapshot file holds,
+// when configd refuses the client's token (an error wrapping
+// ErrUnauthenticated or ErrForbidden, see Client.Err). ctx bounds New only;
+// the Client lives until Close.
 func New(ctx context.Context, opts ...Option) (*Client, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -77,6 +82,7 @@ func newClient(o options) *Client {
 		done:        make(chan struct{}),
 		ready:       make(chan struct{}),
 		unreachable: make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
 	c.state.Store(newState(0, &node{}))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -90,7 +96,7 @@ func (c *Client) start(ctx context.Context) error {
 	var file *snapshotBody
 	var fileErr error
 	if c.opts.snapshot != "" {
-		body, err := readSnapshotFile(c.opts.snapshot, c.opts.prefix)
+		body, err := readSnapshotFile(c.opts.snapshot, c.opts.prefix, c.opts.keys)
 		switch {
 		case err == nil:
 			file = &body
@@ -110,6 +116,8 @@ func (c *Client) start(ctx context.Context) error {
 				c.log.Warn("ignoring the snapshot file; it will be replaced", "err", fileErr)
 			}
 			return nil
+		case <-c.stopped:
+			return c.Err()
 		case <-unreachable:
 			if file != nil {
 				c.loadFile(*file)
@@ -191,7 +199,9 @@ func (c *Client) Rev() int64 { return c.state.Load().rev }
 
 // WaitRev waits until the client's copy is at revision rev or later, for
 // example to read a write made through configd's API at that revision;
-// the updates of watchers up to rev are then queued. It returns ctx's error if ctx ends first, ErrClosed if the client is closed.
+// the updates of watchers up to rev are then queued. It returns ctx's
+// error if ctx ends first, ErrClosed if the client is closed, and the
+// client's Err if configd refused it.
 func (c *Client) WaitRev(ctx context.Context, rev int64) error {
 	for {
 		s := c.state.Load()
@@ -204,8 +214,48 @@ func (c *Client) WaitRev(ctx context.Context, rev int64) error {
 			return ctx.Err()
 		case <-c.ctx.Done():
 			return ErrClosed
+		case <-c.stopped:
+			return c.Err()
 		}
 	}
+}
+
+// Err returns why the client no longer follows configd, or nil while it
+// does (also while it reconnects after a failure, which it does on its
+// own). A refusal of the client's token — configd answers 401 or 403 over
+// HTTP, Unauthenticated or PermissionDenied over gRPC, or cancels the
+// watch with code unauthenticated or forbidden: no token, an unknown or
+// revoked one, or one that may not read the client's scope — stops the
+// client for good, since every retry would be refused too: Err then
+// returns an error that wraps ErrUnauthenticated or ErrForbidden and
+// carries configd's message, the Next of every Watcher returns it, Watch
+// and WaitRev return it, and Get keeps answering from the last copy.
+// After Close, Err returns ErrClosed unless a refusal came first.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.halted != nil:
+		return c.halted
+	case c.closed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// halt stops following configd after a refusal: the watchers end with
+// err, and New returns it.
+func (c *Client) halt(addr string, err error) {
+	c.mu.Lock()
+	c.halted = err
+	ws := c.watchers
+	c.watchers = map[*Watcher]struct{}{}
+	c.mu.Unlock()
+	c.log.Error("configd refused the client; it no longer follows configd", "addr", addr, "rev", c.Rev(), "err", err)
+	for w := range ws {
+		w.end(err)
+	}
+	close(c.stopped)
 }
 
 // Close stops the client's stream and ends its watchers (their Next

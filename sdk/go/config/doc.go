@@ -53,6 +53,16 @@
 // after a change is applied, and written to the snapshot file when it keeps
 // one, so a crash never skips a change.
 //
+// A refusal of the client's token is different: configd answers 401 or
+// 403 (gRPC Unauthenticated or PermissionDenied) when the token is
+// missing, unknown, revoked, or may not read the client's scope, and would
+// answer the same to every retry. The client then stops following configd:
+// New fails at once, Watcher.Next, Watch and WaitRev return the refusal,
+// Client.Err reports it (errors.Is ErrUnauthenticated or ErrForbidden,
+// with configd's message), and Get keeps the last copy. A token scoped to
+// a prefix needs a client of that prefix (WithPrefix) or of some of its
+// keys (WithKeys): the client watches its scope, never more.
+//
 // With WithSnapshot the client also keeps its copy in a file, and New
 // starts from that file when configd can't be reached, catching up once
 // configd answers. Without a usable file, New fails when no configd answers

@@ -34,6 +34,7 @@ type Option func(*options)
 type options struct {
 	addrs    []string
 	prefix   string
+	keys     []string // WithKeys, as full keys; nil: every key under prefix
 	snapshot string
 	timeout  time.Duration
 	logger   *slog.Logger
@@ -58,6 +59,17 @@ func WithAddress(addrs ...string) Option {
 // relative to it: with WithPrefix("app"), c.Get("db", "timeout") reads the
 // key app/db/timeout. The default is the whole keyspace.
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+
+// WithKeys makes the client mirror only the given keys (relative to
+// WithPrefix, as every path given to the client): configd then sends it
+// those keys and nothing else, and a token needs read on them only. Get
+// and Watch take the same paths: with WithKeys("app/db/timeout"),
+// c.Get("app/db/timeout") reads the key and c.Watch("app/db/timeout")
+// watches it; other paths hold nothing. Without it the client mirrors
+// every key under its prefix.
+func WithKeys(keys ...string) Option {
+	return func(o *options) { o.keys = append(make([]string, 0, len(keys)), keys...) }
+}
 
 // WithSnapshot makes the client keep its copy in the file at path, rewritten
 // atomically after every change it applies. When configd can't be reached
@@ -125,6 +137,11 @@ func buildOptions(opts []Option) (options, error) {
 		return o, fmt.Errorf("config: WithPrefix: %w", err)
 	}
 	o.prefix = p
+	if o.keys != nil {
+		if o.keys, err = scopeKeys(p, o.keys); err != nil {
+			return o, err
+		}
+	}
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("config: WithTimeout must be positive, got %v", o.timeout)
 	}
@@ -132,6 +149,33 @@ func buildOptions(opts []Option) (options, error) {
 		return o, errors.New("config: WithLogger needs a logger")
 	}
 	return o, nil
+}
+
+// scopeKeys returns the full keys of WithKeys's keys under prefix, sorted
+// and without repeats.
+func scopeKeys(prefix string, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("config: WithKeys needs at least one key")
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		full := prefix + k
+		if err := keyspace.Validate(full); err != nil {
+			return nil, fmt.Errorf("config: WithKeys: %w", err)
+		}
+		out = append(out, full)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// filter is the watch filter of the client's scope, as configd takes it:
+// its keys, or its prefix.
+func (o *options) filter() (keys, prefixes []string) {
+	if o.keys != nil {
+		return o.keys, nil
+	}
+	return nil, []string{o.prefix}
 }
 
 func splitAddrs(s string) []string {

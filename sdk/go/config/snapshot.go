@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,15 +34,19 @@ import (
 const snapshotMagic = "configd-config-snapshot 1"
 
 type snapshotBody struct {
-	Prefix  string         `json:"prefix"`
+	Prefix string `json:"prefix"`
+	// Keys are the client's keys (WithKeys, in full), absent when it
+	// mirrors its whole prefix.
+	Keys    []string       `json:"keys,omitempty"`
 	Rev     int64          `json:"rev"`
 	SavedAt time.Time      `json:"saved_at"`
 	KVs     []api.KeyValue `json:"kvs"`
 }
 
-// encodeSnapshot renders the trie root (keys relative to prefix) at rev.
-func encodeSnapshot(prefix string, rev int64, root *node, now time.Time) ([]byte, error) {
-	body := snapshotBody{Prefix: prefix, Rev: rev, SavedAt: now.UTC(), KVs: []api.KeyValue{}}
+// encodeSnapshot renders the trie root (keys relative to prefix) at rev,
+// of a client of prefix and keys (nil: the whole prefix).
+func encodeSnapshot(prefix string, keys []string, rev int64, root *node, now time.Time) ([]byte, error) {
+	body := snapshotBody{Prefix: prefix, Keys: keys, Rev: rev, SavedAt: now.UTC(), KVs: []api.KeyValue{}}
 	walk(root, "", func(key string, e *entry) {
 		v, enc := api.EncodeValue(e.raw)
 		body.KVs = append(body.KVs, api.KeyValue{Key: prefix + key, Value: v, Encoding: enc,
@@ -60,8 +65,9 @@ func encodeSnapshot(prefix string, rev int64, root *node, now time.Time) ([]byte
 	return buf.Bytes(), nil
 }
 
-// decodeSnapshot checks and parses a snapshot file written for prefix.
-func decodeSnapshot(data []byte, prefix string) (snapshotBody, error) {
+// decodeSnapshot checks and parses a snapshot file written for prefix and
+// keys.
+func decodeSnapshot(data []byte, prefix string, keys []string) (snapshotBody, error) {
 	var body snapshotBody
 	head, rest, ok := bytes.Cut(data, []byte("\n"))
 	if !ok || string(head) != snapshotMagic {
@@ -89,9 +95,15 @@ func decodeSnapshot(data []byte, prefix string) (snapshotBody, error) {
 	if body.Prefix != prefix {
 		return body, fmt.Errorf("written by a client of prefix %q, this client mirrors %q", body.Prefix, prefix)
 	}
+	if !slices.Equal(body.Keys, keys) {
+		return body, fmt.Errorf("written by a client of keys %q, this client mirrors %q", body.Keys, keys)
+	}
 	for _, kv := range body.KVs {
 		if !keyspace.InPrefix(kv.Key, prefix) || keyspace.Validate(kv.Key) != nil || kv.Key == prefix {
 			return body, fmt.Errorf("key %q is not a valid key under prefix %q", kv.Key, prefix)
+		}
+		if keys != nil && !slices.Contains(keys, kv.Key) {
+			return body, fmt.Errorf("key %q is not one of the client's keys", kv.Key)
 		}
 	}
 	return body, nil
@@ -99,7 +111,7 @@ func decodeSnapshot(data []byte, prefix string) (snapshotBody, error) {
 
 // readSnapshotFile reads and checks the snapshot file at path; a missing
 // file is os.ErrNotExist, any other failure wraps ErrBadSnapshot.
-func readSnapshotFile(path, prefix string) (snapshotBody, error) {
+func readSnapshotFile(path, prefix string, keys []string) (snapshotBody, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return snapshotBody{}, err
@@ -107,7 +119,7 @@ func readSnapshotFile(path, prefix string) (snapshotBody, error) {
 	if err != nil {
 		return snapshotBody{}, fmt.Errorf("%w: %s: %v", ErrBadSnapshot, path, err)
 	}
-	body, err := decodeSnapshot(data, prefix)
+	body, err := decodeSnapshot(data, prefix, keys)
 	if err != nil {
 		return snapshotBody{}, fmt.Errorf("%w: %s: %v", ErrBadSnapshot, path, err)
 	}

@@ -17,14 +17,14 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	b := builder{root: root, gen: 2}
 	b.put("bin", newEntry([]byte{0, 0xff, 'x'}, api.TypeBinary, 3, 4, 2))
 	path := filepath.Join(t.TempDir(), "config.snapshot")
-	data, err := encodeSnapshot("app/", 42, b.root, time.Unix(1, 0))
+	data, err := encodeSnapshot("app/", nil, 42, b.root, time.Unix(1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := writeFileAtomic(path, data); err != nil {
 		t.Fatal(err)
 	}
-	body, err := readSnapshotFile(path, "app/")
+	body, err := readSnapshotFile(path, "app/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 }
 
 func TestSnapshotFileRefusals(t *testing.T) {
-	good, err := encodeSnapshot("app/", 7, trieOf("k", "v"), time.Unix(1, 0))
+	good, err := encodeSnapshot("app/", nil, 7, trieOf("k", "v"), time.Unix(1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +67,32 @@ func TestSnapshotFileRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "s")
 			os.WriteFile(path, tc.data, 0o600)
-			_, err := readSnapshotFile(path, tc.prefix)
+			_, err := readSnapshotFile(path, tc.prefix, nil)
 			if !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("err = %v, want ErrBadSnapshot naming the file and saying %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := readSnapshotFile(filepath.Join(t.TempDir(), "none"), "app/"); !errors.Is(err, os.ErrNotExist) {
+	// A file of some keys stands in only for a client of those keys.
+	ofKeys, err := encodeSnapshot("app/", []string{"app/k"}, 7, trieOf("k", "v"), time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "s")
+	os.WriteFile(path, ofKeys, 0o600)
+	if body, err := readSnapshotFile(path, "app/", []string{"app/k"}); err != nil || len(body.KVs) != 1 {
+		t.Fatalf("a file of the client's keys: %+v, %v", body, err)
+	}
+	for _, keys := range [][]string{nil, {"app/j"}, {"app/j", "app/k"}} {
+		if _, err := readSnapshotFile(path, "app/", keys); !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "keys") {
+			t.Errorf("a file of app/k, read by a client of %q: %v, want ErrBadSnapshot about keys", keys, err)
+		}
+	}
+	os.WriteFile(path, good, 0o600)
+	if _, err := readSnapshotFile(path, "app/", []string{"app/k"}); !errors.Is(err, ErrBadSnapshot) {
+		t.Errorf("a file of the whole prefix, read by a client of one key: %v, want ErrBadSnapshot", err)
+	}
+	if _, err := readSnapshotFile(filepath.Join(t.TempDir(), "none"), "app/", nil); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ func snapshotOf(t *testing.T, d *testConfigd, path string, rev int64, opts ...Op
 	}
 	waitRev(t, c, rev)
 	c.Close()
-	body, err := readSnapshotFile(path, c.opts.prefix)
+	body, err := readSnapshotFile(path, c.opts.prefix, c.opts.keys)
 	if err != nil || body.Rev != rev {
 		t.Fatalf("snapshot file at rev %d (%v), want %d", body.Rev, err, rev)
 	}
@@ -70,7 +70,7 @@ func TestStartFromTheSnapshotFileWhenConfigdIsDownThenCatchUp(t *testing.T) {
 	if c.Get("name").Exists() || c.Get("db/host").String("") != "db2" {
 		t.Fatal("the copy did not catch up")
 	}
-	if body, err := readSnapshotFile(path, "app/"); err != nil || body.Rev != r {
+	if body, err := readSnapshotFile(path, "app/", nil); err != nil || body.Rev != r {
 		t.Fatalf("the file was not refreshed: rev %d, %v", body.Rev, err)
 	}
 }
@@ -118,7 +118,7 @@ func TestABadSnapshotFileIsReplacedWhenConfigdIsUp(t *testing.T) {
 	if !strings.Contains(logs.String(), "ignoring the snapshot file") {
 		t.Fatalf("the refused file was not logged: %s", logs)
 	}
-	if body, err := readSnapshotFile(path, ""); err != nil || body.Rev != r || len(body.KVs) != 1 {
+	if body, err := readSnapshotFile(path, "", nil); err != nil || body.Rev != r || len(body.KVs) != 1 {
 		t.Fatalf("the file was not replaced: %+v, %v", body, err)
 	}
 }

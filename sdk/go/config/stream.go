@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +40,9 @@ func backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// run keeps one watch stream open, moving between addresses, until Close.
+// run keeps one watch stream open, moving between addresses, until Close
+// or a refusal (see isRefusal), which no other address or later attempt
+// would answer otherwise.
 func (c *Client) run() {
 	defer close(c.done)
 	failures := 0
@@ -48,6 +51,10 @@ func (c *Client) run() {
 		began := time.Now()
 		created, err := c.connect(addr) // c.session(addr), or through the registry (discovery.go)
 		if c.ctx.Err() != nil {
+			return
+		}
+		if isRefusal(err) {
+			c.halt(addr, err)
 			return
 		}
 		if created && time.Since(began) >= healthyAfter {
@@ -198,7 +205,9 @@ func (s *session) process(group []*configdpb.WatchResponse) (act action, err err
 					"addr", s.addr, "rev", p.rev, "configd_rev", m.GetRev(), "reason", m.GetError())
 				act = action{recreate: true, fresh: true}
 			default:
-				err = fmt.Errorf("configd canceled the watch: %s (%s)", m.GetError(), m.GetCode())
+				if err = refusal(m.GetCode(), m.GetError()); err == nil {
+					err = fmt.Errorf("configd canceled the watch: %s (%s)", m.GetError(), m.GetCode())
+				}
 			}
 		}
 		if act.recreate || err != nil {
@@ -240,9 +249,12 @@ func (c *Client) nextGen(p *pending) {
 }
 
 // relative is key without the client's prefix; ok is false for a key
-// outside it.
+// outside the client's scope.
 func (c *Client) relative(key string) (string, bool) {
 	rel, ok := strings.CutPrefix(key, c.opts.prefix)
+	if c.opts.keys != nil {
+		_, ok = slices.BinarySearch(c.opts.keys, key)
+	}
 	return rel, ok && rel != ""
 }
 
@@ -296,7 +308,7 @@ func (c *Client) commit(p *pending) {
 		return
 	}
 	if p.changed && c.opts.snapshot != "" {
-		data, err := encodeSnapshot(c.opts.prefix, p.rev, p.b.root, time.Now())
+		data, err := encodeSnapshot(c.opts.prefix, c.opts.keys, p.rev, p.b.root, time.Now())
 		if err == nil {
 			err = writeFileAtomic(c.opts.snapshot, data)
 		}

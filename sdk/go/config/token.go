@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/configd/configd/internal/loopback"
 )
 
 // EnvToken is the environment variable the client reads its bearer token
@@ -16,10 +18,11 @@ const EnvToken = "CONFIGD_TOKEN"
 
 // WithToken authenticates the client to a configd that requires tokens
 // (see configctl token create). The token is sent with every call as
-// "authorization: Bearer <token>" metadata; the client mirrors only what
-// the token may read. Over a plaintext connection it is sent only to a
-// loopback address: to reach another host, use WithTLS. Without this option
-// the client reads CONFIGD_TOKEN.
+// "authorization: Bearer <token>" metadata. The token needs read on the
+// client's scope (WithPrefix, WithKeys; the whole keyspace without them),
+// or configd refuses the client (see Client.Err). Over a plaintext
+// connection it is sent only to a loopback address: to reach another host,
+// use WithTLS. Without this option the client reads CONFIGD_TOKEN.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
 // tokenCreds sends a bearer token with each RPC.
@@ -38,8 +41,8 @@ func (c tokenCreds) GetRequestMetadata(ctx context.Context, uri ...string) (map[
 				host = u.Hostname()
 			}
 		}
-		if !loopbackHost(host) {
-			return nil, fmt.Errorf("config: not sending the token over a plaintext connection to %q: use TLS (WithTLS) or a loopback address", host)
+		if !loopback.Host(host) {
+			return nil, plainTokenError(host)
 		}
 	}
 	return map[string]string{"authorization": "Bearer " + c.token}, nil
@@ -49,12 +52,20 @@ func (c tokenCreds) GetRequestMetadata(ctx context.Context, uri ...string) (map[
 // plaintext; GetRequestMetadata enforces the rest.
 func (tokenCreds) RequireTransportSecurity() bool { return false }
 
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
+// checkTokenTransport refuses to open a connection to addr that would
+// carry the client's token in clear text to another host.
+func (c *Client) checkTokenTransport(addr string) error {
+	if c.opts.token == "" || c.opts.tls != nil {
+		return nil
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	if !loopback.Host(host) {
+		return plainTokenError(host)
+	}
+	return nil
 }
 
 func tokenDialOptions(token string) []grpc.DialOption {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/configd/configd/api"
-	"github.com/configd/configd/server"
 )
 
 // TestWithTokenReadsWhatTheTokenMay: against a configd with authentication
@@ -15,18 +12,7 @@ import (
 // a token gets nothing.
 func TestWithTokenReadsWhatTheTokenMay(t *testing.T) {
 	ctx := context.Background()
-	d := startConfigd(t)
-	a, err := server.NewAuth(ctx, d.st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := a.CreateToken(ctx, "app-reader", []api.Grant{{Permission: "read", Prefix: "app/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.stop()
-	d.auth = a
-	d.restart(false)
+	d, secret := startAuthConfigd(t)
 	d.put("app/name", "shop", "db/password", "hunter2")
 
 	c, err := New(ctx, WithAddress(d.addr), WithPrefix("app"), WithToken(secret), WithTimeout(5*time.Second), WithLogger(discard()))
@@ -38,9 +24,10 @@ func TestWithTokenReadsWhatTheTokenMay(t *testing.T) {
 		t.Errorf("app/name = %q, want shop", got)
 	}
 
-	_, err = New(ctx, WithAddress(d.addr), WithPrefix("app"), WithTimeout(time.Second), WithLogger(discard()))
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("without a token: %v, want ErrUnavailable", err)
+	// Without a token: refused at once, not retried until the timeout.
+	_, err = New(ctx, WithAddress(d.addr), WithPrefix("app"), WithTimeout(waitLimit), WithLogger(discard()))
+	if !errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("without a token: %v, want ErrUnauthenticated", err)
 	}
 }
 

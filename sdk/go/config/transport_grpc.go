@@ -8,10 +8,13 @@ import (
 
 	"google.golang.org/grpc"
 	gbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 )
 
@@ -21,16 +24,20 @@ var errStreamEnded = errors.New("configd ended the stream")
 // grpcTransport watches over one gRPC connection, one Watch stream per
 // watch.
 type grpcTransport struct {
-	conn   *grpc.ClientConn
-	prefix string
+	conn           *grpc.ClientConn
+	keys, prefixes []string // see options.filter
 }
 
 func (c *Client) newGRPCTransport(addr string) (transport, error) {
+	if err := c.checkTokenTransport(addr); err != nil {
+		return nil, err
+	}
 	conn, err := grpc.NewClient(addr, c.dialOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	return &grpcTransport{conn: conn, prefix: c.opts.prefix}, nil
+	keys, prefixes := c.opts.filter()
+	return &grpcTransport{conn: conn, keys: keys, prefixes: prefixes}, nil
 }
 
 func (c *Client) dialOptions() []grpc.DialOption {
@@ -66,17 +73,36 @@ func (t *grpcTransport) open(ctx context.Context, since int64) (watchStream, err
 	stream, err := configdpb.NewConfigClient(t.conn).Watch(ctx)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, grpcError(err)
 	}
 	err = stream.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{Create: &configdpb.WatchCreate{
-		WatchId: grpcWatchID, Prefixes: []string{t.prefix}, Since: since}}})
+		WatchId: grpcWatchID, Keys: t.keys, Prefixes: t.prefixes, Since: since}}})
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, grpcError(err)
 	}
 	s := &grpcStream{cancel: cancel, msgs: make(chan *configdpb.WatchResponse, maxGroup), done: make(chan struct{})}
 	go s.receive(ctx, stream)
 	return s, nil
+}
+
+// grpcCodes are the api error codes of the gRPC codes that refuse a token.
+var grpcCodes = map[codes.Code]string{
+	codes.Unauthenticated:  api.CodeUnauthenticated,
+	codes.PermissionDenied: api.CodeForbidden,
+}
+
+// grpcError is err, or the refusal (see refusal) it carries as a gRPC
+// status.
+func grpcError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	if r := refusal(grpcCodes[st.Code()], st.Message()); r != nil {
+		return r
+	}
+	return err
 }
 
 // grpcStream receives in its own goroutine, so that Buffered can tell
@@ -96,7 +122,7 @@ func (s *grpcStream) receive(ctx context.Context, stream configdpb.Config_WatchC
 			if errors.Is(err, io.EOF) {
 				err = errStreamEnded
 			}
-			s.err = err
+			s.err = grpcError(err)
 			return
 		}
 		if m.GetWatchId() != grpcWatchID {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,18 +30,14 @@ const maxMessageSize = 256 << 20
 // upgraded to api.WatchStreamProtocol, one connection per watch.
 type httpTransport struct {
 	client *http.Client
-	base   string // scheme://host:port
-	prefix string
+	base   string     // scheme://host:port
+	scope  url.Values // key= or prefix=, see options.filter
 	token  string
 }
 
 func (c *Client) newHTTPTransport(addr string) (transport, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("address %q: %w", addr, err)
-	}
-	if c.opts.token != "" && c.opts.tls == nil && !loopbackHost(host) {
-		return nil, fmt.Errorf("config: not sending the token over a plaintext connection to %q: use TLS (WithTLS) or a loopback address", host)
+	if err := c.checkTokenTransport(addr); err != nil {
+		return nil, err
 	}
 	connect := max(c.opts.timeout/time.Duration(len(c.opts.addrs)), time.Second)
 	tr := &http.Transport{
@@ -56,13 +53,16 @@ func (c *Client) newHTTPTransport(addr string) (transport, error) {
 		tr.TLSClientConfig = c.opts.tls.Clone()
 		scheme = "https"
 	}
-	return &httpTransport{client: &http.Client{Transport: tr}, base: scheme + "://" + addr, prefix: c.opts.prefix, token: c.opts.token}, nil
+	keys, prefixes := c.opts.filter()
+	scope := url.Values{"key": keys, "prefix": prefixes}
+	return &httpTransport{client: &http.Client{Transport: tr}, base: scheme + "://" + addr, scope: scope, token: c.opts.token}, nil
 }
 
 func (t *httpTransport) close() { t.client.CloseIdleConnections() }
 
 func (t *httpTransport) open(ctx context.Context, since int64) (watchStream, error) {
-	q := url.Values{"prefix": {t.prefix}, "since": {strconv.FormatInt(since, 10)}}
+	q := maps.Clone(t.scope)
+	q.Set("since", strconv.FormatInt(since, 10))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+"/v1/watch?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -98,11 +98,15 @@ func (t *httpTransport) open(ctx context.Context, since int64) (watchStream, err
 
 // refused turns configd's answer to a watch it did not accept into the
 // CANCELED message the gRPC API would send, or an error when it is not
-// configd's JSON error.
+// configd's JSON error: a refusal (see refusal) for a 401 or a 403 from
+// whatever answered (a proxy), else one the client retries.
 func refused(resp *http.Response) (watchStream, error) {
 	var e api.ErrorResponse
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		if err := refusal(statusCodes[resp.StatusCode], "HTTP "+resp.Status); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("watch refused: %s", resp.Status)
 	}
 	if resp.StatusCode >= 500 && e.Error.Code != api.CodeUnavailable {
@@ -111,6 +115,13 @@ func refused(resp *http.Response) (watchStream, error) {
 	rev, _ := strconv.ParseInt(resp.Header.Get(api.HeaderRev), 10, 64)
 	return &oneMessage{m: &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED, Rev: rev,
 		Error: e.Error.Message, Code: e.Error.Code}}, nil
+}
+
+// statusCodes are the api error codes of the HTTP statuses that refuse a
+// token, for answers without configd's JSON.
+var statusCodes = map[int]string{
+	http.StatusUnauthorized: api.CodeUnauthenticated,
+	http.StatusForbidden:    api.CodeForbidden,
 }
 
 // httpStream reads the frames of one upgraded connection.

@@ -79,7 +79,11 @@ func watchPath(path []string) (string, error) {
 // Watch returns a Watcher of the key or prefix at path (segments as for
 // Get; no path watches every key of the client). Its first update is the
 // first change after Watch returns. Every Watcher of a client shares the
-// client's one stream to configd; a Watcher costs no goroutine.
+// client's one stream to configd, which carries the client's scope
+// (WithPrefix, WithKeys) and nothing more: to watch a key or a prefix with
+// a token that may read only that, give the client that scope. A Watcher
+// costs no goroutine. Once configd has refused the client, Watch returns
+// the client's Err.
 func (c *Client) Watch(path ...string) (*Watcher, error) {
 	p, err := watchPath(path)
 	if err != nil {
@@ -92,7 +96,10 @@ func (c *Client) Watch(path ...string) (*Watcher, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	switch {
+	case c.halted != nil:
+		return nil, c.halted
+	case c.closed:
 		return nil, ErrClosed
 	}
 	c.watchers[w] = struct{}{}
@@ -120,7 +127,10 @@ func (w *Watcher) push(u Update) {
 // Next waits for the next change of the watched path and returns the
 // path's value after it. Each change is returned once, in order, even when
 // several happened since the last call. After Stop it returns ErrStopped,
-// after the client's Close ErrClosed.
+// after the client's Close ErrClosed, and after configd refused the
+// client's token the client's Err (wrapping ErrUnauthenticated or
+// ErrForbidden); a failure configd or the network may recover from is
+// retried by the client and never ends a Watcher.
 func (w *Watcher) Next() (Value, error) {
 	u, err := w.NextUpdate()
 	return u.Value, err
