@@ -116,3 +116,22 @@ func TestWatchRefusedExits5(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokingTheTokenEndsARunningWatch: a running `configctl watch` ends
+// with exit 5 and configd's reason the moment its token is revoked, and
+// prints nothing written after the revocation.
+func TestRevokingTheTokenEndsARunningWatch(t *testing.T) {
+	addr, admin, reader := startAuthDaemon(t)
+	w := startWatch("--addr", addr, "--token", reader, "--timeout", "1h", "watch", "app/")
+	if _, err := w.stderr.Wait(regexp.MustCompile(`watching app at rev \d+`), w.exited); err != nil {
+		t.Fatal(err)
+	}
+	runCLI("", "--addr", addr, "--token", admin, "token", "revoke", "app-reader").want(t, 0, "", "revoked token app-reader\n")
+	runCLI("", "--addr", addr, "--token", admin, "set", "app/after", "secret-after-revocation").want(t, 0, "", "")
+	if code := w.wait(t); code != ExitDenied {
+		t.Fatalf("exit %d, want %d; stderr %q", code, ExitDenied, w.stderr)
+	}
+	if !strings.Contains(w.stderr.String(), "revoked") || strings.Contains(w.stdout.String(), "secret-after-revocation") {
+		t.Errorf("stdout %q, stderr %q: want the revocation named and nothing written after it", w.stdout, w.stderr)
+	}
+}
