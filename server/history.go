@@ -169,34 +169,10 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	n := 0
-	for _, set := range []bool{req.Key != "", req.Prefix != "", req.All} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		h.fail(w, r, badRequest("give exactly one of key, prefix or all:true (the whole keyspace)"))
+	scope, err := audit.RollbackScope(req.Key, req.Prefix, req.All)
+	if err != nil {
+		h.fail(w, r, withKey(err, req.Key+req.Prefix))
 		return
-	}
-	var scope audit.Scope
-	switch {
-	case req.Key != "":
-		if err := keyspace.Validate(req.Key); err != nil {
-			h.fail(w, r, withKey(err, req.Key))
-			return
-		}
-		scope.Key = req.Key
-	case req.Prefix != "":
-		p, err := keyspace.Prefix(req.Prefix)
-		if err == nil && p == "" {
-			err = badRequest("prefix %q is the whole keyspace: send all:true instead", req.Prefix)
-		}
-		if err != nil {
-			h.fail(w, r, withKey(err, req.Prefix))
-			return
-		}
-		scope.Prefix = p
 	}
 	target := scope.Key
 	if target == "" {
@@ -205,21 +181,11 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 	if !h.authorize(w, r, api.PermissionWrite, target) {
 		return
 	}
-	if req.To < 1 {
-		h.fail(w, r, errorf(http.StatusNotFound, api.CodeRevisionGone,
-			"revision %d does not exist: revisions start at 1", req.To))
-		return
-	}
-	if req.ExpectRev < 0 {
-		h.fail(w, r, badRequest("expect_rev %d is negative", req.ExpectRev))
-		return
-	}
 	reason := req.Reason
 	if reason == "" {
 		reason = r.Header.Get(api.HeaderReason)
 	}
-	cur := h.st.Rev()
-	res, err := h.st.Rollback(r.Context(), audit.RollbackRequest{
+	rr := audit.RollbackRequest{
 		Scope:     scope,
 		To:        req.To,
 		Actor:     ActorFrom(r.Context()),
@@ -227,7 +193,13 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 		Origin:    OriginAPI,
 		ExpectRev: req.ExpectRev,
 		DryRun:    req.DryRun,
-	})
+	}
+	if err := rr.Validate(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	cur := h.st.Rev()
+	res, err := h.st.Rollback(r.Context(), rr)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -13,7 +13,6 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/keyspace"
 )
 
 // Limits of a rollback request from the page.
@@ -84,24 +83,18 @@ type rollbackResponse struct {
 	Error    *jsonError `json:"error,omitempty"`
 }
 
+// scope is the scope the page chose (audit.RollbackScope checks it).
 func (req rollbackRequest) scope() (audit.Scope, error) {
 	switch req.Scope {
 	case "key":
-		if err := keyspace.Validate(req.Key); err != nil {
-			return audit.Scope{}, err
-		}
-		return audit.Scope{Key: req.Key}, nil
+		return audit.RollbackScope(req.Key, "", false)
 	case "prefix":
-		p, err := keyspace.Prefix(req.Prefix)
-		if err != nil {
-			return audit.Scope{}, err
-		}
-		if p == "" {
+		if req.Prefix == "" {
 			return audit.Scope{}, badInput("an empty prefix is everything: choose \"everything\" instead")
 		}
-		return audit.Scope{Prefix: p}, nil
+		return audit.RollbackScope("", req.Prefix, false)
 	case "all":
-		return audit.Scope{}, nil
+		return audit.RollbackScope("", "", true)
 	}
 	return audit.Scope{}, badInput("scope %q: want key, prefix or all", req.Scope)
 }
@@ -123,12 +116,6 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scope, err := req.scope()
-	if err == nil && req.To < 1 {
-		err = badInput("to=%d: revisions start at 1", req.To)
-	}
-	if err == nil && req.ExpectRev < 0 {
-		err = badInput("expect_rev=%d is negative", req.ExpectRev)
-	}
 	reason := strings.TrimSpace(req.Reason)
 	if err == nil && !req.DryRun && reason == "" {
 		err = badInput("say why: a rollback needs a reason")
@@ -145,8 +132,20 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 			actor, err = u.opts.actor(r, req.Actor)
 		}
 	}
+	// failErr answers err with the status and code of its class.
+	failErr := func(err error) {
+		status, msg := statusOf(err)
+		if status == http.StatusInternalServerError {
+			u.opts.logger.Error("web: rollback", "err", err)
+		}
+		code := strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+		if errors.Is(err, audit.ErrOwned) {
+			code = "owned" // a source above the store defines a key of the scope
+		}
+		fail(status, code, errors.New(msg))
+	}
 	if err != nil {
-		fail(http.StatusBadRequest, "bad_request", err)
+		failErr(err)
 		return
 	}
 	// A rollback, dry run included (it shows the values), needs write on
@@ -162,6 +161,10 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 
 	ar := audit.RollbackRequest{Scope: scope, To: req.To, Actor: actor, Reason: reason, Origin: Origin,
 		ExpectRev: req.ExpectRev, DryRun: req.DryRun}
+	if err := ar.Validate(); err != nil {
+		failErr(err)
+		return
+	}
 	cur := u.st.Rev()
 	res, err := u.st.Rollback(r.Context(), ar)
 	if errors.Is(err, audit.ErrConflict) {
@@ -183,15 +186,7 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		status, msg := statusOf(err)
-		if status == http.StatusInternalServerError {
-			u.opts.logger.Error("web: rollback", "err", err)
-		}
-		code := strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
-		if errors.Is(err, audit.ErrOwned) {
-			code = "owned" // a source above the store defines a key of the scope
-		}
-		fail(status, code, errors.New(msg))
+		failErr(err)
 		return
 	}
 	out := rollbackResponse{Rev: res.Rev, Changed: len(res.Changes) > 0, DryRun: req.DryRun, Changes: u.views(res.Changes)}

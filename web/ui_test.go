@@ -193,7 +193,7 @@ func TestRollbackAnswers(t *testing.T) {
 		{"bad scope", map[string]any{"scope": "galaxy", "to": r1, "reason": "r"}, 400},
 		{"bad key", map[string]any{"scope": "key", "key": "/a", "to": r1, "reason": "r"}, 400},
 		{"empty prefix", map[string]any{"scope": "prefix", "prefix": "", "to": r1, "reason": "r"}, 400},
-		{"revision 0", map[string]any{"scope": "all", "to": 0, "reason": "r"}, 400},
+		{"revision 0", map[string]any{"scope": "all", "to": 0, "reason": "r"}, 404}, // revision_gone, as the API answers
 		{"future revision", map[string]any{"scope": "all", "to": 99, "reason": "r", "dry_run": true}, 404},
 		{"actor with a control character", map[string]any{"scope": "all", "to": r1, "reason": "r", "actor": "a\x07b"}, 400},
 		{"unknown field", map[string]any{"scope": "all", "to": r1, "reason": "r", "force": true}, 400},
