@@ -7,6 +7,7 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/textdiff"
+	"github.com/configd/configd/internal/textdiff/textdifftest"
 )
 
 func kv(value, ct string, rev int64) *audit.KeyValue {
@@ -131,5 +132,29 @@ func TestDiffOfHugeValuesStaysBounded(t *testing.T) {
 	}
 	if want := fmt.Sprintf("diff cut after %d lines (%d more)", textdiff.MaxOutputLines, 40000-textdiff.MaxOutputLines); len(v.Notes) == 0 || !strings.Contains(v.Notes[len(v.Notes)-1], want) {
 		t.Errorf("notes = %q, want a note that the diff was cut", v.Notes)
+	}
+}
+
+// TestDiffShowsTheGoldenHunks: the UI's diff of each golden change shows
+// exactly its hunks, as configctl diff does (internal/cli's
+// TestDiffPrintsTheGoldenHunks checks the same files).
+func TestDiffShowsTheGoldenHunks(t *testing.T) {
+	for _, c := range textdifftest.HunkCases(t) {
+		ch := audit.Change{Key: "k", New: kv(c.New, "text/plain", 2)}
+		if c.OldExists {
+			ch.Old = kv(c.Old, "text/plain", 1)
+		}
+		var b strings.Builder
+		for _, l := range newChangeViews(nil).view(ch).Lines {
+			switch l.Kind {
+			case lineDel:
+				fmt.Fprintf(&b, "-%d %s\n", l.Old, l.Text)
+			case lineAdd:
+				fmt.Fprintf(&b, "+%d %s\n", l.New, l.Text)
+			}
+		}
+		if b.String() != c.Hunks {
+			t.Errorf("%s: the UI shows\n%s\nwant\n%s", c.Name, b.String(), c.Hunks)
+		}
 	}
 }
