@@ -314,9 +314,9 @@ func BenchmarkRevisionHash(b *testing.B) {
 		Changes:      []Change{{Key: "bench/1", Type: OpPut, New: &KeyValue{Key: "bench/1", Value: value, ContentType: TypeText, CreateRev: 42, ModRev: 42, Version: 1}}},
 		LayerChanges: []LayerChange{{Layer: StoreLayer, Key: "bench/1", New: &LayerValue{Value: value, ContentType: TypeText}}}}
 	var enc chainEncoder
-	prev := make([]byte, 32)
+	prev, state := make([]byte, 32), make([]byte, 32)
 	b.ReportAllocs()
 	for range b.N {
-		prev = enc.revisionHash(prev, &r)
+		prev = enc.revisionHash(prev, &r, state)
 	}
 }

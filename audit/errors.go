@@ -36,6 +36,12 @@ var (
 	ErrLocked = errors.New("database is in use by another process")
 	// ErrSchemaTooNew: the database was written by a newer configd.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrStateMismatch: Open found that the current state disagrees with
+	// the audit history: it does not match the digest the newest revision
+	// recorded, a key was modified after the newest revision, or the
+	// newest revisions were removed. The error says which; Verify reports
+	// the same with VerifyResult.StateMismatch.
+	ErrStateMismatch = errors.New("the current state disagrees with the audit history")
 )
 
 // ConflictError says which key failed its compare-and-set and what the

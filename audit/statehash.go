@@ -1,0 +1,341 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The state digest makes the current state part of what the audit chain
+// attests (issue 13). Each revision records the SHA-256 of an LtHash of the
+// state it produced: every row of kv and layer_kv as stored (a secret's
+// ciphertext and its secret flag included), and its chain hash covers that
+// digest. Open and Verify recompute the LtHash from the tables and compare
+// it with the newest revision's digest; Open refuses a state that differs,
+// so an edited, inserted or deleted row is not served.
+//
+// LtHash (Bellare and Micciancio's lattice hash, with the parameters of
+// Lewi et al., "Securing update propagation with homomorphic hashing",
+// 2019: 1024 lanes of 16 bits) is a set hash: the lane-wise sum, modulo
+// 2^16, of a 2048-byte expansion of each element. Adding and removing an
+// element commute, so the writer keeps the digest up to date with the old
+// and new rows of each change, a few microseconds per row, and a scan in
+// any order recomputes it. A sum or xor of 256-bit hashes would not do:
+// generalised birthday attacks find sets with equal sums. An element's
+// expansion is the AES-256-CTR keystream (zero IV) under the SHA-256 of
+// the row's canonical encoding: a PRF output per row, and AES-NI makes it
+// several times faster than SHAKE.
+//
+// What it cannot catch on its own: someone who rewrites the state and
+// recomputes the digests and the chain after it. A head hash kept elsewhere
+// catches that: the head's hash covers its digest.
+
+const (
+	stateRowDomain    = "configd state row v1\n"
+	stateDigestDomain = "configd state v1\n"
+	// ltWords is the LtHash's size in 64-bit words: 1024 lanes of 16 bits,
+	// four lanes per word, the lowest lane in the lowest bits.
+	ltWords = 256
+	// laneHigh has the top bit of each 16-bit lane of a word.
+	laneHigh = 0x8000_8000_8000_8000
+)
+
+// ltHash is an LtHash of a set of rows; the zero value is the empty set.
+type ltHash [ltWords]uint64
+
+// add adds an element's expansion, lane by lane: within each lane, the sum
+// of the low 15 bits cannot carry into the next lane, and the top bit is
+// the xor of both top bits and that carry.
+func (h *ltHash) add(x *[ltWords]uint64) {
+	for i, b := range x {
+		a := h[i]
+		h[i] = ((a &^ laneHigh) + (b &^ laneHigh)) ^ ((a ^ b) & laneHigh)
+	}
+}
+
+// sub removes an element's expansion: setting each lane's top bit in the
+// minuend and clearing it in the subtrahend keeps a borrow from crossing
+// lanes, and the top bit is then fixed up as in add.
+func (h *ltHash) sub(x *[ltWords]uint64) {
+	for i, b := range x {
+		a := h[i]
+		h[i] = ((a | laneHigh) - (b &^ laneHigh)) ^ ((a ^ ^b) & laneHigh)
+	}
+}
+
+// digest is what a revision records: SHA-256 over the lanes, little-endian.
+func (h *ltHash) digest() []byte {
+	var buf [len(stateDigestDomain) + ltWords*8]byte
+	n := copy(buf[:], stateDigestDomain)
+	for i, w := range h {
+		binary.LittleEndian.PutUint64(buf[n+8*i:], w)
+	}
+	sum := sha256.Sum256(buf[:])
+	return sum[:]
+}
+
+// stateHasher encodes rows and expands them into elements. Its buffers are
+// reused: one hasher serves one goroutine.
+type stateHasher struct {
+	enc  chainEncoder
+	zero [ltWords * 8]byte
+	ks   [ltWords * 8]byte
+	elem [ltWords]uint64
+}
+
+// expand turns the encoded row in h.enc into its element.
+func (h *stateHasher) expand() *[ltWords]uint64 {
+	key := sha256.Sum256(h.enc.buf)
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 32-byte key is always valid
+	}
+	var iv [aes.BlockSize]byte
+	cipher.NewCTR(block, iv[:]).XORKeyStream(h.ks[:], h.zero[:])
+	for i := range h.elem {
+		h.elem[i] = binary.LittleEndian.Uint64(h.ks[8*i:])
+	}
+	return &h.elem
+}
+
+// kvRow adds a kv row, as stored, to sum, or removes it.
+func (h *stateHasher) kvRow(sum *ltHash, key string, kv *KeyValue, remove bool) {
+	e := &h.enc
+	e.buf = append(e.buf[:0], stateRowDomain...)
+	e.buf = append(e.buf, 'k')
+	e.text(key)
+	e.blob(kv.Value)
+	e.text(kv.ContentType)
+	e.int(kv.CreateRev)
+	e.int(kv.ModRev)
+	e.int(kv.Version)
+	e.secret(kv.Secret)
+	h.apply(sum, remove)
+}
+
+// layerRow adds a layer_kv row, as stored, to sum, or removes it. A
+// tombstone is stored with no value and an empty type.
+func (h *stateHasher) layerRow(sum *ltHash, layer, key string, v *LayerValue, remove bool) {
+	e := &h.enc
+	e.buf = append(e.buf[:0], stateRowDomain...)
+	e.buf = append(e.buf, 'l')
+	e.text(layer)
+	e.text(key)
+	if v.Tombstone {
+		e.blob(nil)
+		e.text("")
+	} else {
+		e.blob(v.Value)
+		e.text(v.ContentType)
+	}
+	e.secret(v.Secret)
+	h.apply(sum, remove)
+}
+
+func (h *stateHasher) apply(sum *ltHash, remove bool) {
+	x := h.expand()
+	if remove {
+		sum.sub(x)
+		return
+	}
+	sum.add(x)
+}
+
+// stateSum is the writer's LtHash of the state: as of the newest durable
+// revision, and as of the newest one staged in the batch under way.
+type stateSum struct {
+	head, pending ltHash
+	h             stateHasher
+}
+
+// stateReport is what checkState found.
+type stateReport struct {
+	sum ltHash // of the rows of kv and layer_kv
+	// head is the newest revision and stateFrom the first that must
+	// record a digest (see migrations/0009_state_digest.sql).
+	head, stateFrom int64
+	// problem says how the state disagrees with the history ("" when it
+	// does not) and brokenRev names the revision concerned.
+	problem   string
+	brokenRev int64
+}
+
+// checkState compares the current state with the history, in q's
+// snapshot: the history must reach the high-water mark (the newest
+// revision ever committed) and the compaction horizon, no key may have
+// been modified after the newest revision, and the state must match the
+// digest that revision recorded. It reads every row of kv and layer_kv.
+func checkState(ctx context.Context, q querier) (stateReport, error) {
+	var rep stateReport
+	var head, horizon sql.NullInt64
+	var highWater int64
+	if err := q.QueryRowContext(ctx, `SELECT (SELECT max(rev) FROM revisions), state_from, high_water,
+		(SELECT horizon FROM compactions ORDER BY id DESC LIMIT 1) FROM audit_chain WHERE id = 1`).
+		Scan(&head, &rep.stateFrom, &highWater, &horizon); err != nil {
+		return rep, fmt.Errorf("audit: state: read the chain's state: %w", err)
+	}
+	rep.head = head.Int64
+	// An empty history produced the empty state.
+	recorded := (&ltHash{}).digest()
+	if rep.head > 0 {
+		if err := q.QueryRowContext(ctx, `SELECT state FROM revisions WHERE rev = ?`, rep.head).Scan(&recorded); err != nil {
+			return rep, fmt.Errorf("audit: state: read revision %d: %w", rep.head, err)
+		}
+	}
+	var h stateHasher
+	newest, newestKey, err := sumKV(ctx, q, &h, &rep.sum)
+	if err != nil {
+		return rep, err
+	}
+	if err := sumLayers(ctx, q, &h, &rep.sum); err != nil {
+		return rep, err
+	}
+	switch reached := max(highWater, horizon.Int64); {
+	case reached > rep.head:
+		rep.brokenRev = rep.head + 1
+		rep.problem = fmt.Sprintf("the history ends at revision %d, but this database had reached revision %d: revisions %d..%d were removed",
+			rep.head, reached, rep.head+1, reached)
+	case newest > rep.head:
+		rep.brokenRev = rep.head + 1
+		rep.problem = fmt.Sprintf("the history ends at revision %d, but the state is newer: key %q was modified at revision %d (the newest revisions were removed, or the key was edited)",
+			rep.head, newestKey, newest)
+	case recorded != nil && !bytes.Equal(recorded, rep.sum.digest()):
+		rep.brokenRev = rep.head
+		rep.problem = fmt.Sprintf("the current state disagrees with the history at revision %d: the kv and layer_kv tables do not match the state digest it recorded (a row was edited, added or removed behind configd's back)",
+			rep.head)
+	case recorded == nil && rep.head >= rep.stateFrom:
+		rep.brokenRev = rep.head
+		rep.problem = fmt.Sprintf("revision %d records no state digest, though every revision from %d on does", rep.head, rep.stateFrom)
+	}
+	return rep, nil
+}
+
+// sumKV adds every row of kv to sum and returns the newest mod_rev and its
+// key.
+func sumKV(ctx context.Context, q querier, h *stateHasher, sum *ltHash) (int64, string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM kv`)
+	if err != nil {
+		return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
+	}
+	defer rows.Close()
+	var newest int64
+	var newestKey string
+	var kv KeyValue
+	for rows.Next() {
+		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret); err != nil {
+			return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
+		}
+		h.kvRow(sum, kv.Key, &kv, false)
+		if m := max(kv.ModRev, kv.CreateRev); m > newest {
+			newest, newestKey = m, kv.Key
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
+	}
+	return newest, newestKey, nil
+}
+
+// sumLayers adds every row of layer_kv to sum, those of layers no longer
+// configured included.
+func sumLayers(ctx context.Context, q querier, h *stateHasher, sum *ltHash) error {
+	rows, err := q.QueryContext(ctx, `SELECT layer, key, value, content_type, secret FROM layer_kv`)
+	if err != nil {
+		return fmt.Errorf("audit: state: read layer_kv: %w", err)
+	}
+	defer rows.Close()
+	var layer, key string
+	var v LayerValue
+	for rows.Next() {
+		if err := rows.Scan(&layer, &key, &v.Value, &v.ContentType, &v.Secret); err != nil {
+			return fmt.Errorf("audit: state: read layer_kv: %w", err)
+		}
+		v.Tombstone = v.ContentType == ""
+		h.layerRow(sum, layer, key, &v, false)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: state: read layer_kv: %w", err)
+	}
+	return nil
+}
+
+// storedKV returns key's kv row as stored (a secret's value sealed): the
+// one the batch staged, or else the database's.
+func (w *writer) storedKV(ctx context.Context, tx *sql.Tx, key string) (*KeyValue, error) {
+	if kv, ok := w.pend.kv[key]; ok && kv != nil {
+		return kv, nil
+	}
+	return scanKV(key, w.tx(ctx, tx, qGetKV).QueryRowContext(ctx, key))
+}
+
+// storedLayer returns a layer_kv row as stored: the one the batch staged,
+// or else the database's.
+func (w *writer) storedLayer(ctx context.Context, tx *sql.Tx, layer, key string) (*LayerValue, error) {
+	if v, ok := w.pend.lkv[layerKey{layer, key}]; ok && v != nil {
+		return v, nil
+	}
+	v := &LayerValue{}
+	err := w.tx(ctx, tx, qGetLayerKV).QueryRowContext(ctx, layer, key).Scan(&v.Value, &v.ContentType, &v.Secret)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: state: read layer %s of %q: %w", layer, key, err)
+	}
+	v.Tombstone = v.ContentType == ""
+	return v, nil
+}
+
+// stageState moves the batch's LtHash from the rows that plain's changes
+// replace to the rows that r, plain as stored, writes, and returns the
+// digest of the state after it. The old rows come from plain, except a
+// secret's, whose ciphertext only the database (or the batch) holds; every
+// read happens before the LtHash changes, so an error leaves it as it was.
+func (w *writer) stageState(ctx context.Context, tx *sql.Tx, plain, r *Revision) ([]byte, error) {
+	oldKV := make([]*KeyValue, len(plain.Changes))
+	for i, c := range plain.Changes {
+		oldKV[i] = c.Old
+		if c.Old != nil && c.Old.Secret {
+			kv, err := w.storedKV(ctx, tx, c.Key)
+			if err != nil {
+				return nil, err
+			}
+			oldKV[i] = kv
+		}
+	}
+	oldLayer := make([]*LayerValue, len(plain.LayerChanges))
+	for i, lc := range plain.LayerChanges {
+		oldLayer[i] = lc.Old
+		if lc.Old != nil && lc.Old.Secret && !lc.Old.Tombstone {
+			v, err := w.storedLayer(ctx, tx, lc.Layer, lc.Key)
+			if err != nil {
+				return nil, err
+			}
+			oldLayer[i] = v
+		}
+	}
+	st := &w.state
+	for i, c := range r.Changes {
+		if oldKV[i] != nil {
+			st.h.kvRow(&st.pending, c.Key, oldKV[i], true)
+		}
+		if c.New != nil {
+			st.h.kvRow(&st.pending, c.Key, c.New, false)
+		}
+	}
+	for i, lc := range r.LayerChanges {
+		if oldLayer[i] != nil {
+			st.h.layerRow(&st.pending, lc.Layer, lc.Key, oldLayer[i], true)
+		}
+		if lc.New != nil {
+			st.h.layerRow(&st.pending, lc.Layer, lc.Key, lc.New, false)
+		}
+	}
+	return st.pending.digest(), nil
+}
