@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/configd/configd/api"
@@ -34,21 +33,15 @@ func verifyResponse(res audit.VerifyResult) api.VerifyResponse {
 
 // backup answers GET /v1/backup with a consistent copy of the database, a
 // SQLite file, made while writes go on. The copy is made in a temporary
-// directory inside the data dir (private, and on the database's file
-// system, which has room for it) and removed once sent.
+// directory inside the data dir (audit.Store.TempBackup) and removed once
+// sent.
 func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
-	dir, err := os.MkdirTemp(filepath.Dir(h.st.Path()), ".backup-")
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("backup: %w", err))
-		return
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "configd.db")
-	info, err := h.st.Backup(r.Context(), path)
+	path, info, remove, err := h.st.TempBackup(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	defer remove()
 	f, err := os.Open(path)
 	if err != nil {
 		h.fail(w, r, fmt.Errorf("backup: %w", err))
