@@ -30,12 +30,8 @@ var batchCount atomic.Int64
 
 func checkBatchView(ctx context.Context, w *writer, tx *sql.Tx) error {
 	batchCount.Add(1)
-	var sum ltHash
-	var h stateHasher
-	if _, _, err := sumKV(ctx, tx, &h, &sum); err != nil {
-		return err
-	}
-	if err := sumLayers(ctx, tx, &h, &sum); err != nil {
+	sum, _, _, err := stateOf(ctx, tx)
+	if err != nil {
 		return err
 	}
 	if sum != w.state.pending {

@@ -10,6 +10,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 )
 
 // The state digest makes the current state part of what the audit chain
@@ -49,22 +51,33 @@ const (
 // ltHash is an LtHash of a set of rows; the zero value is the empty set.
 type ltHash [ltWords]uint64
 
-// add adds an element's expansion, lane by lane: within each lane, the sum
-// of the low 15 bits cannot carry into the next lane, and the top bit is
-// the xor of both top bits and that carry.
-func (h *ltHash) add(x *[ltWords]uint64) {
-	for i, b := range x {
-		a := h[i]
-		h[i] = ((a &^ laneHigh) + (b &^ laneHigh)) ^ ((a ^ b) & laneHigh)
+// addLanes adds the four lanes of b to those of a: within each lane, the
+// sum of the low 15 bits cannot carry into the next lane, and the top bit
+// is the xor of both top bits and that carry.
+func addLanes(a, b uint64) uint64 {
+	return ((a &^ laneHigh) + (b &^ laneHigh)) ^ ((a ^ b) & laneHigh)
+}
+
+// add adds an element's expansion x, 2048 bytes, lane by lane.
+func (h *ltHash) add(x *[ltWords * 8]byte) {
+	for i := range h {
+		h[i] = addLanes(h[i], binary.LittleEndian.Uint64(x[8*i:]))
 	}
 }
 
-// sub removes an element's expansion: setting each lane's top bit in the
+// addSum adds the elements of o.
+func (h *ltHash) addSum(o *ltHash) {
+	for i := range h {
+		h[i] = addLanes(h[i], o[i])
+	}
+}
+
+// sub removes an element's expansion x: setting each lane's top bit in the
 // minuend and clearing it in the subtrahend keeps a borrow from crossing
 // lanes, and the top bit is then fixed up as in add.
-func (h *ltHash) sub(x *[ltWords]uint64) {
-	for i, b := range x {
-		a := h[i]
+func (h *ltHash) sub(x *[ltWords * 8]byte) {
+	for i := range h {
+		a, b := h[i], binary.LittleEndian.Uint64(x[8*i:])
 		h[i] = ((a | laneHigh) - (b &^ laneHigh)) ^ ((a ^ ^b) & laneHigh)
 	}
 }
@@ -80,32 +93,52 @@ func (h *ltHash) digest() []byte {
 	return sum[:]
 }
 
+// rowSeed is the SHA-256 of a row's canonical encoding: the key of its
+// element's expansion.
+type rowSeed [sha256.Size]byte
+
 // stateHasher encodes rows and expands them into elements. Its buffers are
 // reused: one hasher serves one goroutine.
 type stateHasher struct {
 	enc  chainEncoder
+	iv   [aes.BlockSize]byte // zero
 	zero [ltWords * 8]byte
 	ks   [ltWords * 8]byte
-	elem [ltWords]uint64
 }
 
-// expand turns the encoded row in h.enc into its element.
-func (h *stateHasher) expand() *[ltWords]uint64 {
-	key := sha256.Sum256(h.enc.buf)
-	block, err := aes.NewCipher(key[:])
+// expand returns the element of the row whose seed is seed.
+func (h *stateHasher) expand(seed *rowSeed) *[ltWords * 8]byte {
+	block, err := aes.NewCipher(seed[:])
 	if err != nil {
 		panic(err) // a 32-byte key is always valid
 	}
-	var iv [aes.BlockSize]byte
-	cipher.NewCTR(block, iv[:]).XORKeyStream(h.ks[:], h.zero[:])
-	for i := range h.elem {
-		h.elem[i] = binary.LittleEndian.Uint64(h.ks[8*i:])
-	}
-	return &h.elem
+	cipher.NewCTR(block, h.iv[:]).XORKeyStream(h.ks[:], h.zero[:])
+	return &h.ks
 }
 
 // kvRow adds a kv row, as stored, to sum, or removes it.
 func (h *stateHasher) kvRow(sum *ltHash, key string, kv *KeyValue, remove bool) {
+	seed := h.kvSeed(key, kv)
+	h.apply(sum, &seed, remove)
+}
+
+// layerRow adds a layer_kv row, as stored, to sum, or removes it.
+func (h *stateHasher) layerRow(sum *ltHash, layer, key string, v *LayerValue, remove bool) {
+	seed := h.layerSeed(layer, key, v)
+	h.apply(sum, &seed, remove)
+}
+
+func (h *stateHasher) apply(sum *ltHash, seed *rowSeed, remove bool) {
+	x := h.expand(seed)
+	if remove {
+		sum.sub(x)
+		return
+	}
+	sum.add(x)
+}
+
+// kvSeed returns the seed of a kv row, as stored.
+func (h *stateHasher) kvSeed(key string, kv *KeyValue) rowSeed {
 	e := &h.enc
 	e.buf = append(e.buf[:0], stateRowDomain...)
 	e.buf = append(e.buf, 'k')
@@ -116,12 +149,12 @@ func (h *stateHasher) kvRow(sum *ltHash, key string, kv *KeyValue, remove bool) 
 	e.int(kv.ModRev)
 	e.int(kv.Version)
 	e.secret(kv.Secret)
-	h.apply(sum, remove)
+	return sha256.Sum256(e.buf)
 }
 
-// layerRow adds a layer_kv row, as stored, to sum, or removes it. A
-// tombstone is stored with no value and an empty type.
-func (h *stateHasher) layerRow(sum *ltHash, layer, key string, v *LayerValue, remove bool) {
+// layerSeed returns the seed of a layer_kv row, as stored. A tombstone is
+// stored with no value and an empty type.
+func (h *stateHasher) layerSeed(layer, key string, v *LayerValue) rowSeed {
 	e := &h.enc
 	e.buf = append(e.buf[:0], stateRowDomain...)
 	e.buf = append(e.buf, 'l')
@@ -135,16 +168,47 @@ func (h *stateHasher) layerRow(sum *ltHash, layer, key string, v *LayerValue, re
 		e.text(v.ContentType)
 	}
 	e.secret(v.Secret)
-	h.apply(sum, remove)
+	return sha256.Sum256(e.buf)
 }
 
-func (h *stateHasher) apply(sum *ltHash, remove bool) {
-	x := h.expand()
-	if remove {
-		sum.sub(x)
-		return
+// seedChunk is how many seeds sumSeeds hands a CPU at a time.
+const seedChunk = 512
+
+// sumSeeds returns the LtHash of the rows whose seeds produce emits (from
+// its own goroutine), expanding them on every CPU: the expansions are most
+// of the work of hashing a whole state.
+func sumSeeds(produce func(emit func(rowSeed)) error) (ltHash, error) {
+	n := runtime.GOMAXPROCS(0)
+	chunks := make(chan []rowSeed, n)
+	sums := make([]ltHash, n)
+	var wg sync.WaitGroup
+	for i := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var h stateHasher
+			for c := range chunks {
+				for j := range c {
+					sums[i].add(h.expand(&c[j]))
+				}
+			}
+		}()
 	}
-	sum.add(x)
+	chunk := make([]rowSeed, 0, seedChunk)
+	err := produce(func(seed rowSeed) {
+		if chunk = append(chunk, seed); len(chunk) == seedChunk {
+			chunks <- chunk
+			chunk = make([]rowSeed, 0, seedChunk)
+		}
+	})
+	chunks <- chunk
+	close(chunks)
+	wg.Wait()
+	var total ltHash
+	for i := range sums {
+		total.addSum(&sums[i])
+	}
+	return total, err
 }
 
 // stateSum is the writer's LtHash of the state: as of the newest durable
@@ -188,14 +252,11 @@ func checkState(ctx context.Context, q querier) (stateReport, error) {
 			return rep, fmt.Errorf("audit: state: read revision %d: %w", rep.head, err)
 		}
 	}
-	var h stateHasher
-	newest, newestKey, err := sumKV(ctx, q, &h, &rep.sum)
+	sum, newest, newestKey, err := stateOf(ctx, q)
 	if err != nil {
 		return rep, err
 	}
-	if err := sumLayers(ctx, q, &h, &rep.sum); err != nil {
-		return rep, err
-	}
+	rep.sum = sum
 	switch reached := max(highWater, horizon.Int64); {
 	case reached > rep.head:
 		rep.brokenRev = rep.head + 1
@@ -216,9 +277,24 @@ func checkState(ctx context.Context, q querier) (stateReport, error) {
 	return rep, nil
 }
 
-// sumKV adds every row of kv to sum and returns the newest mod_rev and its
-// key.
-func sumKV(ctx context.Context, q querier, h *stateHasher, sum *ltHash) (int64, string, error) {
+// stateOf returns the LtHash of every row of kv and layer_kv (those of
+// layers no longer configured included) and the newest revision at which a
+// key was modified, with the key.
+func stateOf(ctx context.Context, q querier) (sum ltHash, newest int64, newestKey string, err error) {
+	sum, err = sumSeeds(func(emit func(rowSeed)) error {
+		var h stateHasher
+		var err error
+		if newest, newestKey, err = seedKV(ctx, q, &h, emit); err != nil {
+			return err
+		}
+		return seedLayers(ctx, q, &h, emit)
+	})
+	return sum, newest, newestKey, err
+}
+
+// seedKV emits the seed of every row of kv and returns the newest
+// revision at which a key was modified, and the key.
+func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed)) (int64, string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM kv`)
 	if err != nil {
 		return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
@@ -231,7 +307,7 @@ func sumKV(ctx context.Context, q querier, h *stateHasher, sum *ltHash) (int64, 
 		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret); err != nil {
 			return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
 		}
-		h.kvRow(sum, kv.Key, &kv, false)
+		emit(h.kvSeed(kv.Key, &kv))
 		if m := max(kv.ModRev, kv.CreateRev); m > newest {
 			newest, newestKey = m, kv.Key
 		}
@@ -242,9 +318,8 @@ func sumKV(ctx context.Context, q querier, h *stateHasher, sum *ltHash) (int64, 
 	return newest, newestKey, nil
 }
 
-// sumLayers adds every row of layer_kv to sum, those of layers no longer
-// configured included.
-func sumLayers(ctx context.Context, q querier, h *stateHasher, sum *ltHash) error {
+// seedLayers emits the seed of every row of layer_kv.
+func seedLayers(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed)) error {
 	rows, err := q.QueryContext(ctx, `SELECT layer, key, value, content_type, secret FROM layer_kv`)
 	if err != nil {
 		return fmt.Errorf("audit: state: read layer_kv: %w", err)
@@ -257,7 +332,7 @@ func sumLayers(ctx context.Context, q querier, h *stateHasher, sum *ltHash) erro
 			return fmt.Errorf("audit: state: read layer_kv: %w", err)
 		}
 		v.Tombstone = v.ContentType == ""
-		h.layerRow(sum, layer, key, &v, false)
+		emit(h.layerSeed(layer, key, &v))
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("audit: state: read layer_kv: %w", err)

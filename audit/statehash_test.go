@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/configd/configd/internal/tampertest"
 )
 
 // The lanes are added and subtracted modulo 2^16 each, whatever the carries
@@ -32,7 +35,11 @@ func TestLtHashAddsAndSubtractsEachLaneModulo2To16(t *testing.T) {
 	}
 	// Lanes at the edges: 0, 1, 0x7fff, 0x8000, 0xffff.
 	a[0], b[0] = 0xffff_8000_7fff_0000, 0x0001_8000_0001_ffff
-	x := [ltWords]uint64(b)
+	var x, y [ltWords * 8]byte
+	for i := range b {
+		binary.LittleEndian.PutUint64(x[8*i:], b[i])
+		binary.LittleEndian.PutUint64(y[8*i:], c[i])
+	}
 	sum := a
 	sum.add(&x)
 	la, lb, ls := lanes(&a), lanes(&b), lanes(&sum)
@@ -52,7 +59,6 @@ func TestLtHashAddsAndSubtractsEachLaneModulo2To16(t *testing.T) {
 	if sum.sub(&x); sum != a {
 		t.Fatal("a + b - b != a")
 	}
-	y := [ltWords]uint64(c)
 	ab, ba := a, a
 	ab.add(&x)
 	ab.add(&y)
@@ -186,26 +192,6 @@ func TestStateDigestFollowsEveryKindOfWrite(t *testing.T) {
 	check("after reopen")
 }
 
-// editDB runs SQL statements on the database file at path, as someone with
-// access to the file would; each must change a row.
-func editDB(t *testing.T, path string, stmts ...string) {
-	t.Helper()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range stmts {
-		res, err := db.Exec(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			t.Fatalf("%s: changed no row", q)
-		}
-	}
-}
-
 // stateEdits are edits of the current state behind configd's back, on the
 // database history() and a secret write leave (head: revision 7).
 var stateEdits = []struct{ name, stmt string }{
@@ -252,7 +238,7 @@ func TestOpenRefusesAndVerifyReportsAStateThatDisagreesWithTheHistory(t *testing
 				t.Fatalf("before the edit: %+v", head)
 			}
 			// Edited while configd runs: Verify reports it.
-			editDB(t, s.Path(), tc.stmt)
+			tampertest.Exec(t, s.Path(), tc.stmt)
 			res := verify(t, s)
 			if res.OK || !res.StateMismatch || res.BrokenRev != 7 || res.Head != 7 || res.HeadHash != head.HeadHash ||
 				!strings.Contains(res.Problem, "disagrees with the history at revision 7") {
@@ -290,7 +276,7 @@ func TestOpenRefusesAHistoryWhoseNewestRevisionsWereRemoved(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, opts := stateHistory(t)
-			editDB(t, s.Path(), tc.stmts...)
+			tampertest.Exec(t, s.Path(), tc.stmts...)
 			res := verify(t, s)
 			if res.OK || !res.StateMismatch || res.Head != 5 || !strings.Contains(res.Problem, tc.want) {
 				t.Fatalf("verify = %+v, want %q", res, tc.want)
@@ -312,7 +298,7 @@ func TestACutRewrittenWholeIsCaughtByTheHeadKeptElsewhere(t *testing.T) {
 	before := verify(t, s)
 	path := s.Path()
 	s.Close()
-	editDB(t, path, `DELETE FROM changes WHERE rev > 5`, `DELETE FROM layer_changes WHERE rev > 5`, `DELETE FROM revisions WHERE rev > 5`,
+	tampertest.Exec(t, path, `DELETE FROM changes WHERE rev > 5`, `DELETE FROM layer_changes WHERE rev > 5`, `DELETE FROM revisions WHERE rev > 5`,
 		`DELETE FROM kv WHERE key IN ('app/d', 'app/s')`, `DELETE FROM layer_kv WHERE key IN ('app/d', 'app/s')`,
 		`UPDATE audit_chain SET high_water = 5`)
 	s, err := Open(context.Background(), path, opts...)
@@ -385,16 +371,16 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 		t.Fatalf("upgraded: %+v", res)
 	}
 	// No digest yet: an edit of a value is not seen...
-	editDB(t, path, `UPDATE kv SET value = 'x' WHERE key = 'k'`, `UPDATE layer_kv SET value = 'x' WHERE key = 'k'`)
+	tampertest.Exec(t, path, `UPDATE kv SET value = 'x' WHERE key = 'k'`, `UPDATE layer_kv SET value = 'x' WHERE key = 'k'`)
 	if res := verify(t, s); !res.OK {
 		t.Fatalf("before any new revision: %+v", res)
 	}
 	// ...but a key modified after the head is.
-	editDB(t, path, `UPDATE kv SET mod_rev = 3 WHERE key = 'j'`)
+	tampertest.Exec(t, path, `UPDATE kv SET mod_rev = 3 WHERE key = 'j'`)
 	if res := verify(t, s); res.OK || !res.StateMismatch || !strings.Contains(res.Problem, `key "j" was modified at revision 3`) {
 		t.Fatalf("a key modified after the head: %+v", res)
 	}
-	editDB(t, path, `UPDATE kv SET mod_rev = 2 WHERE key = 'j'`)
+	tampertest.Exec(t, path, `UPDATE kv SET mod_rev = 2 WHERE key = 'j'`)
 	s.Close()
 	if s, err = Open(ctx, path); err != nil {
 		t.Fatal(err)
@@ -405,7 +391,7 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 	if res := verify(t, s); !res.OK || res.Head != 3 || res.StateFrom != 3 {
 		t.Fatalf("after a new revision: %+v", res)
 	}
-	editDB(t, path, `UPDATE kv SET value = 'z' WHERE key = 'j'`)
+	tampertest.Exec(t, path, `UPDATE kv SET value = 'z' WHERE key = 'j'`)
 	if res := verify(t, s); res.OK || !res.StateMismatch || res.BrokenRev != 3 {
 		t.Fatalf("an edit after the first new revision: %+v", res)
 	}
@@ -417,7 +403,7 @@ func TestOpenRefusesAHeadWithoutItsStateDigest(t *testing.T) {
 	s, opts := stateHistory(t)
 	path := s.Path()
 	s.Close()
-	editDB(t, path, `UPDATE revisions SET state = NULL WHERE rev = 7`)
+	tampertest.Exec(t, path, `UPDATE revisions SET state = NULL WHERE rev = 7`)
 	_, err := Open(context.Background(), path, opts...)
 	if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(), "revision 7 records no state digest") {
 		t.Fatalf("open: %v", err)
@@ -442,7 +428,7 @@ func TestRestoreRefusesABackupWhoseStateDisagreesWithItsHistory(t *testing.T) {
 			if err := copyFile(good, bad); err != nil {
 				t.Fatal(err)
 			}
-			editDB(t, bad, tc.stmt)
+			tampertest.Exec(t, bad, tc.stmt)
 			dbPath := filepath.Join(t.TempDir(), "configd.db")
 			res, err := Restore(ctx, bad, dbPath, RestoreOptions{})
 			if !errors.Is(err, ErrStateMismatch) || !res.StateMismatch || !strings.Contains(err.Error(), tc.want) {

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,31 +12,10 @@ import (
 	"syscall"
 	"testing"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/cli"
+	"github.com/configd/configd/internal/tampertest"
 )
-
-// editDB runs SQL statements on a database file, as someone with access
-// to the file would (configd may be running); each must change a row.
-func editDB(t *testing.T, path string, stmts ...string) {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range stmts {
-		res, err := db.Exec(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			t.Fatalf("%s: changed no row", q)
-		}
-	}
-}
 
 // stop stops d with SIGTERM and waits for it to exit.
 func (d *daemon) stop() {
@@ -88,7 +66,7 @@ func TestAStateEditedBehindConfigdsBackIsReportedRefusedAndRecovered(t *testing.
 		t.Fatalf("configctl backup: exit %d: %s", code, out)
 	}
 
-	editDB(t, filepath.Join(dir, "configd.db"), `UPDATE kv SET value = 'evil.example' WHERE key = 'app/db/host'`)
+	tampertest.Exec(t, filepath.Join(dir, "configd.db"), `UPDATE kv SET value = 'evil.example' WHERE key = 'app/db/host'`)
 	var v api.VerifyResponse
 	d.mustCall(http.MethodGet, "/v1/audit/verify", nil, &v)
 	const wrong = "the current state disagrees with the history at revision 2"
@@ -110,7 +88,7 @@ func TestAStateEditedBehindConfigdsBackIsReportedRefusedAndRecovered(t *testing.
 	if err := os.WriteFile(bad, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	editDB(t, bad, `UPDATE kv SET value = 'evil.example' WHERE key = 'app/db/host'`)
+	tampertest.Exec(t, bad, `UPDATE kv SET value = 'evil.example' WHERE key = 'app/db/host'`)
 	if code, out := restore(t, "--data-dir", t.TempDir(), bad); code != 1 || !strings.Contains(out, "refused: its current state disagrees with its audit history") {
 		t.Fatalf("restore of an edited backup: exit %d: %s", code, out)
 	}
@@ -122,7 +100,7 @@ func TestAStateEditedBehindConfigdsBackIsReportedRefusedAndRecovered(t *testing.
 	var kv api.KeyValue
 	d.mustCall(http.MethodGet, "/v1/kv/app/db/host", nil, &kv)
 	d.mustCall(http.MethodGet, "/v1/audit/verify", nil, &v)
-	if kv.Value != "db.internal" || !v.OK || v.Head != 2 {
+	if kv.Value != "db.internal" || !v.OK || v.Head != 2 || v.StateFrom != 1 {
 		t.Fatalf("after the restore: %+v, verify %+v", kv, v)
 	}
 }
@@ -144,7 +122,7 @@ func TestStartRefusesAHistoryWhoseNewestRevisionsWereRemoved(t *testing.T) {
 				d.mustCall(http.MethodPut, fmt.Sprintf("/v1/kv/app/k%d", i), []byte("v"), nil)
 			}
 			d.stop()
-			editDB(t, filepath.Join(dir, "configd.db"), append([]string{`DELETE FROM changes WHERE rev > 7`, `DELETE FROM layer_changes WHERE rev > 7`,
+			tampertest.Exec(t, filepath.Join(dir, "configd.db"), append([]string{`DELETE FROM changes WHERE rev > 7`, `DELETE FROM layer_changes WHERE rev > 7`,
 				`DELETE FROM revisions WHERE rev > 7`}, tc.stmts...)...)
 			refused(t, dir, "the history ends at revision 7, but this database had reached revision 10", "configd restore --replace")
 		})
