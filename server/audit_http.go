@@ -12,7 +12,9 @@ import (
 )
 
 // auditVerify answers GET /v1/audit/verify: a walk of the whole audit
-// chain. A broken chain is a 200 with ok false, naming the revision.
+// chain and a check of the current state against it. A broken chain, or a
+// state that disagrees with it, is a 200 with ok false, naming the
+// revision.
 func (h *handler) auditVerify(w http.ResponseWriter, r *http.Request) {
 	res, err := h.st.Verify(r.Context())
 	if err != nil {
@@ -28,7 +30,7 @@ func (h *handler) auditVerify(w http.ResponseWriter, r *http.Request) {
 
 func verifyResponse(res audit.VerifyResult) api.VerifyResponse {
 	return api.VerifyResponse{OK: res.OK, Revisions: res.Revisions, Head: res.Head, HeadHash: res.HeadHash,
-		LegacyThrough: res.LegacyThrough, BrokenRev: res.BrokenRev, Problem: res.Problem}
+		LegacyThrough: res.LegacyThrough, StateFrom: res.StateFrom, BrokenRev: res.BrokenRev, Problem: res.Problem}
 }
 
 // backup answers GET /v1/backup with a consistent copy of the database, a
