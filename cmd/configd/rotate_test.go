@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/tampertest"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
 )
@@ -172,4 +173,44 @@ func storedKeyID(t *testing.T, path, key string) int64 {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// The rotate commands refuse a database whose state disagrees with its
+// history, as configd does, and say how to recover.
+func TestRotateCommandsRefuseAStateEditedBehindConfigdsBack(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keyPath, key := keyFile(t, dir, "master.key")
+	newPath, _ := keyFile(t, dir, "new.key")
+	dbPath := filepath.Join(dataDir, server.DBFile)
+	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []audit.Op{audit.Put("app/pw", []byte("s3cret"), "").AsSecret(), audit.Put("app/host", []byte("db"), "")} {
+		if _, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{op}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	tampertest.Exec(t, dbPath, `UPDATE kv SET value = 'evil' WHERE key = 'app/host'`)
+	env := func(string) string { return "" }
+	for name, run := range map[string]func(out, errOut *bytes.Buffer) int{
+		"rotate-master-key": func(out, errOut *bytes.Buffer) int {
+			return rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", keyPath, "--new-key-file", newPath}, env, out, errOut)
+		},
+		"rotate-data-keys": func(out, errOut *bytes.Buffer) int {
+			return rotateDataKeys(ctx, []string{"--data-dir", dataDir, "--master-key-file", keyPath}, env, out, errOut)
+		},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(&out, &errOut); code != 1 || !strings.Contains(errOut.String(), "disagrees with the history at revision 2") ||
+			!strings.Contains(errOut.String(), "configd restore --replace --data-dir "+dataDir) {
+			t.Errorf("%s: exit %d, %q", name, code, errOut.String())
+		}
+	}
 }
