@@ -30,7 +30,7 @@ var batchCount atomic.Int64
 
 func checkBatchView(ctx context.Context, w *writer, tx *sql.Tx) error {
 	batchCount.Add(1)
-	sum, _, _, err := stateOf(ctx, tx)
+	sum, _, _, err := stateOf(ctx, tx, nil)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,38 @@ func BenchmarkCommitManyKeys(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(ops)), "µs/key")
 }
 
+// BenchmarkOpen measures Open of a database of 100,000 keys (100-byte
+// values, one revision per 1,000): the state's check and the mirror.
+func BenchmarkOpen(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b)
+	value := []byte(strings.Repeat("v", 100))
+	ops := make([]Op, 0, 1000)
+	for i := range 100_000 {
+		ops = append(ops, Put(fmt.Sprintf("app/%06d", i), value, ""))
+		if len(ops) == cap(ops) {
+			if _, err := s.Commit(ctx, Txn{Actor: "bench", Ops: ops}); err != nil {
+				b.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		s, err := Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}
+
 // bulkLoad writes n revisions of key straight into the tables, in one
 // transaction, to build a large history quickly.
 func bulkLoad(tb testing.TB, s *Store, key string, n int) {

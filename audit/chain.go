@@ -503,7 +503,7 @@ func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 	if !res.OK {
 		return res, err
 	}
-	st, err := checkState(ctx, q)
+	st, err := checkState(ctx, q, nil)
 	if err != nil {
 		return res, err
 	}

@@ -27,7 +27,7 @@ import (
 // 2019: 1024 lanes of 16 bits) is a set hash: the lane-wise sum, modulo
 // 2^16, of a 2048-byte expansion of each element. Adding and removing an
 // element commute, so the writer keeps the digest up to date with the old
-// and new rows of each change, a few microseconds per row, and a scan in
+// and new rows of each change, a microsecond or two per row, and a scan in
 // any order recomputes it. A sum or xor of 256-bit hashes would not do:
 // generalised birthday attacks find sets with equal sums. An element's
 // expansion is the AES-256-CTR keystream (zero IV) under the SHA-256 of
@@ -234,8 +234,9 @@ type stateReport struct {
 // snapshot: the history must reach the high-water mark (the newest
 // revision ever committed) and the compaction horizon, no key may have
 // been modified after the newest revision, and the state must match the
-// digest that revision recorded. It reads every row of kv and layer_kv.
-func checkState(ctx context.Context, q querier) (stateReport, error) {
+// digest that revision recorded. It reads every row of kv and layer_kv,
+// and passes those of kv, as stored, to keep unless it is nil.
+func checkState(ctx context.Context, q querier, keep func(KeyValue)) (stateReport, error) {
 	var rep stateReport
 	var head, horizon sql.NullInt64
 	var highWater int64
@@ -252,7 +253,7 @@ func checkState(ctx context.Context, q querier) (stateReport, error) {
 			return rep, fmt.Errorf("audit: state: read revision %d: %w", rep.head, err)
 		}
 	}
-	sum, newest, newestKey, err := stateOf(ctx, q)
+	sum, newest, newestKey, err := stateOf(ctx, q, keep)
 	if err != nil {
 		return rep, err
 	}
@@ -279,12 +280,13 @@ func checkState(ctx context.Context, q querier) (stateReport, error) {
 
 // stateOf returns the LtHash of every row of kv and layer_kv (those of
 // layers no longer configured included) and the newest revision at which a
-// key was modified, with the key.
-func stateOf(ctx context.Context, q querier) (sum ltHash, newest int64, newestKey string, err error) {
+// key was modified, with the key; it passes the rows of kv to keep unless
+// it is nil.
+func stateOf(ctx context.Context, q querier, keep func(KeyValue)) (sum ltHash, newest int64, newestKey string, err error) {
 	sum, err = sumSeeds(func(emit func(rowSeed)) error {
 		var h stateHasher
 		var err error
-		if newest, newestKey, err = seedKV(ctx, q, &h, emit); err != nil {
+		if newest, newestKey, err = seedKV(ctx, q, &h, emit, keep); err != nil {
 			return err
 		}
 		return seedLayers(ctx, q, &h, emit)
@@ -292,9 +294,10 @@ func stateOf(ctx context.Context, q querier) (sum ltHash, newest int64, newestKe
 	return sum, newest, newestKey, err
 }
 
-// seedKV emits the seed of every row of kv and returns the newest
-// revision at which a key was modified, and the key.
-func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed)) (int64, string, error) {
+// seedKV emits the seed of every row of kv, passes the row to keep unless
+// it is nil, and returns the newest revision at which a key was modified,
+// and the key.
+func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed), keep func(KeyValue)) (int64, string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM kv`)
 	if err != nil {
 		return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
@@ -302,12 +305,18 @@ func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed)) 
 	defer rows.Close()
 	var newest int64
 	var newestKey string
-	var kv KeyValue
 	for rows.Next() {
+		var kv KeyValue // Scan gives each row a Value of its own
 		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret); err != nil {
 			return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
 		}
+		if kv.Value == nil {
+			kv.Value = []byte{}
+		}
 		emit(h.kvSeed(kv.Key, &kv))
+		if keep != nil {
+			keep(kv)
+		}
 		if m := max(kv.ModRev, kv.CreateRev); m > newest {
 			newest, newestKey = m, kv.Key
 		}

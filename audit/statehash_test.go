@@ -497,28 +497,3 @@ func BenchmarkStateDigestOfAPut(b *testing.B) {
 		st.pending.digest()
 	}
 }
-
-// BenchmarkOpenStateCheck measures the check of the state at Open: an
-// LtHash over every row of kv and layer_kv, here 100,000 keys of 100 bytes.
-func BenchmarkOpenStateCheck(b *testing.B) {
-	s := openTest(b)
-	ctx := context.Background()
-	value := []byte(strings.Repeat("v", 100))
-	ops := make([]Op, 0, 1000)
-	for i := range 100_000 {
-		ops = append(ops, Put(fmt.Sprintf("app/%06d", i), value, ""))
-		if len(ops) == cap(ops) {
-			if _, err := s.Commit(ctx, Txn{Actor: "bench", Ops: ops}); err != nil {
-				b.Fatal(err)
-			}
-			ops = ops[:0]
-		}
-	}
-	b.ResetTimer()
-	for range b.N {
-		rep, err := checkState(ctx, s.rdb)
-		if err != nil || rep.problem != "" {
-			b.Fatal(rep.problem, err)
-		}
-	}
-}

@@ -249,8 +249,10 @@ func (s *Store) open(ctx context.Context) (*ltHash, error) {
 	}
 	s.horizon.Store(h.horizon)
 	// Before anything reads a value: a state that disagrees with the
-	// history is named as such, whatever else is wrong with it.
-	st, err := checkState(ctx, s.wdb)
+	// history is named as such, whatever else is wrong with it. The same
+	// scan of kv fills the mirror.
+	var kvs []KeyValue
+	st, err := checkState(ctx, s.wdb, func(kv KeyValue) { kvs = append(kvs, kv) })
 	if err != nil {
 		return nil, err
 	}
@@ -270,12 +272,10 @@ func (s *Store) open(ctx context.Context) (*ltHash, error) {
 	if s.keys, err = loadKeyring(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
 		return nil, err
 	}
-	kvs, err := listCurrent(ctx, s.rdb, Scope{})
-	if err == nil && !s.opts.sealed {
-		err = s.keys.revealKVs(kvs)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: load current state: %w", err)
+	if !s.opts.sealed {
+		if err := s.keys.revealKVs(kvs); err != nil {
+			return nil, fmt.Errorf("audit: load current state: %w", err)
+		}
 	}
 	s.current = make(map[string]*KeyValue, len(kvs))
 	for i := range kvs {
