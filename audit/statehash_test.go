@@ -328,9 +328,16 @@ func TestStateChecksAfterCompaction(t *testing.T) {
 	if res := verify(t, s); !res.OK || res.Horizon != 6 || res.Head != 11 {
 		t.Fatalf("verify = %+v", res)
 	}
-	tampertest.Exec(t, path, `UPDATE kv SET value = 'forged' WHERE key = 'app/b'`)
-	if res := verify(t, s); res.OK || !res.StateMismatch || res.BrokenRev != 11 {
-		t.Fatalf("verify after an edit = %+v", res)
+	editCaught(t, s, 11, `UPDATE kv SET value = 'forged' WHERE key = 'app/b'`)
+}
+
+// editCaught edits the state of s's database behind its back and checks
+// that Verify reports it at revision rev.
+func editCaught(t *testing.T, s *Store, rev int64, stmt string) {
+	t.Helper()
+	tampertest.Exec(t, s.Path(), stmt)
+	if res := verify(t, s); res.OK || !res.StateMismatch || res.BrokenRev != rev {
+		t.Fatalf("verify after %s = %+v, want a state mismatch at revision %d", stmt, res, rev)
 	}
 }
 
@@ -413,10 +420,7 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 	if res := verify(t, s); !res.OK || res.Head != 3 || res.StateFrom != 3 {
 		t.Fatalf("after a new revision: %+v", res)
 	}
-	tampertest.Exec(t, path, `UPDATE kv SET value = 'z' WHERE key = 'j'`)
-	if res := verify(t, s); res.OK || !res.StateMismatch || res.BrokenRev != 3 {
-		t.Fatalf("an edit after the first new revision: %+v", res)
-	}
+	editCaught(t, s, 3, `UPDATE kv SET value = 'z' WHERE key = 'j'`)
 }
 
 // A revision written after the upgrade must record its digest: removing

@@ -29,16 +29,23 @@ func keyFile(t *testing.T, dir, name string) (string, *secrets.MasterKey) {
 	return p, mk
 }
 
-func TestRotateMasterKeyCommand(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
+// newDataDir makes a data dir in dir and returns it with its database's
+// path.
+func newDataDir(t *testing.T, dir string) (string, string) {
+	t.Helper()
 	dataDir := filepath.Join(dir, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	return dataDir, filepath.Join(dataDir, server.DBFile)
+}
+
+func TestRotateMasterKeyCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dataDir, dbPath := newDataDir(t, dir)
 	oldFile, oldKey := keyFile(t, dir, "old.key")
 	newFile, newKey := keyFile(t, dir, "new.key")
-	dbPath := filepath.Join(dataDir, server.DBFile)
 	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(oldKey))
 	if err != nil {
 		t.Fatal(err)
@@ -94,12 +101,8 @@ func TestRotateMasterKeyCommand(t *testing.T) {
 func TestRotateDataKeysCommand(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	if err := os.Mkdir(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dataDir, dbPath := newDataDir(t, dir)
 	mkFile, mk := keyFile(t, dir, "master.key")
-	dbPath := filepath.Join(dataDir, server.DBFile)
 	var out, errOut bytes.Buffer
 	env := func(k string) string {
 		if k == "CONFIGD_MASTER_KEY_FILE" {
@@ -180,13 +183,9 @@ func storedKeyID(t *testing.T, path, key string) int64 {
 func TestRotateCommandsRefuseAStateEditedBehindConfigdsBack(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	if err := os.Mkdir(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dataDir, dbPath := newDataDir(t, dir)
 	keyPath, key := keyFile(t, dir, "master.key")
 	newPath, _ := keyFile(t, dir, "new.key")
-	dbPath := filepath.Join(dataDir, server.DBFile)
 	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(key))
 	if err != nil {
 		t.Fatal(err)
