@@ -15,7 +15,8 @@ const (
 const BackupContentType = "application/vnd.sqlite3"
 
 // VerifyResponse answers GET /v1/audit/verify: what a walk of the audit
-// chain found. A broken chain is a 200 with OK false.
+// chain, and the check of the current state against it, found. A broken
+// chain, or a state that disagrees with it, is a 200 with OK false.
 type VerifyResponse struct {
 	OK bool `json:"ok"`
 	// Revisions is how many revisions verified.
@@ -27,6 +28,10 @@ type VerifyResponse struct {
 	// LegacyThrough is the newest revision written before the database had
 	// the chain; those were hashed when it was upgraded.
 	LegacyThrough int64 `json:"legacy_through,omitempty"`
+	// StateFrom is the first revision that records a digest of the state
+	// it produced (earlier ones predate the digest); from it on, the
+	// current state is checked against the head's digest.
+	StateFrom int64 `json:"state_from,omitempty"`
 	// BrokenRev is the first revision that does not verify, and Problem
 	// says why; both are empty when OK.
 	BrokenRev int64  `json:"broken_rev,omitempty"`

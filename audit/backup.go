@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,8 +47,8 @@ type BackupInfo struct {
 // on. The copy is made with VACUUM INTO, which reads one snapshot in a
 // single read transaction: unlike SQLite's online backup API (which
 // modernc.org/sqlite also exposes), it never restarts when a commit lands
-// during the copy, and the copy is compacted. path must not exist; on
-// error nothing is left there.
+// during the copy, and the copy is compacted. path must not exist; it is
+// created 0600; on error nothing is left there.
 func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 	s.mu.RLock()
 	closed := s.closed
@@ -55,13 +56,23 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 	if closed {
 		return BackupInfo{}, ErrClosed
 	}
-	if _, err := os.Lstat(path); err == nil {
+	// VACUUM INTO writes into an empty file, and keeps its mode.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, dbFileMode)
+	if errors.Is(err, fs.ErrExist) {
 		return BackupInfo{}, fmt.Errorf("audit: backup: %s already exists", path)
+	}
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
 	}
 	// The readers' connections are query_only, which VACUUM INTO refuses;
 	// a connection of its own keeps the writer's free.
 	db, err := sql.Open("sqlite", dsn(s.path, false))
 	if err != nil {
+		os.Remove(path)
 		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
 	}
 	defer db.Close()
@@ -76,6 +87,26 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 		return BackupInfo{}, err
 	}
 	return info, nil
+}
+
+// TempBackup is Backup into a new private directory beside the database
+// (on its file system, which has room for a copy), for a caller that sends
+// the copy on and then calls remove, which removes the directory. A process
+// killed before remove leaves the directory behind: the next Open removes
+// it.
+func (s *Store) TempBackup(ctx context.Context) (path string, info BackupInfo, remove func(), err error) {
+	dir, err := os.MkdirTemp(filepath.Dir(s.path), backupDirPrefix)
+	if err != nil {
+		return "", BackupInfo{}, nil, fmt.Errorf("audit: backup: %w", err)
+	}
+	remove = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, backupFileName)
+	info, err = s.Backup(ctx, path)
+	if err != nil {
+		remove()
+		return "", BackupInfo{}, nil, err
+	}
+	return path, info, remove, nil
 }
 
 // describeBackup reads a backup's head revision, size and digest.
@@ -117,7 +148,9 @@ type RestoreOptions struct {
 // refuses when a Store has dbPath open (ErrLocked: the lock file beside it
 // is held), when src is not a configd database (ErrNotConfigd) or a newer
 // one (ErrSchemaTooNew), when its audit chain does not verify
-// (ErrChainBroken, naming the revision), and when dbPath exists unless
+// (ErrChainBroken, naming the revision), when its current state disagrees
+// with its history (ErrStateMismatch: see checkState), and when dbPath
+// exists unless
 // opts.Replace (ErrTargetExists). A backup from an older configd is
 // upgraded as Open would. The copy is checked in a temporary file beside
 // dbPath and renamed into place only once it verifies, so dbPath is never
@@ -142,9 +175,9 @@ func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (Veri
 	if err := checkMagic(src); err != nil {
 		return res, err
 	}
-	tmp := dbPath + ".restore"
+	tmp := restoreTemp(dbPath)
 	cleanup := func() {
-		for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm", tmp + ".lock"} {
+		for _, p := range restoreFiles(dbPath) {
 			os.Remove(p)
 		}
 	}
@@ -156,8 +189,10 @@ func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (Veri
 	if err := checkConfigdSchema(ctx, tmp); err != nil {
 		return res, err
 	}
-	// Secrets stay sealed: the chain is checked on the stored bytes.
-	st, err := Open(ctx, tmp, func(o *options) { o.sealed = true })
+	// Secrets stay sealed: the chain and the state are checked on the
+	// stored bytes. A state that disagrees with the history is reported by
+	// Verify rather than refused by Open.
+	st, err := Open(ctx, tmp, func(o *options) { o.sealed, o.inspect = true, true })
 	if err != nil {
 		return res, fmt.Errorf("audit: restore: open the backup: %w", err)
 	}
@@ -168,7 +203,10 @@ func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (Veri
 	if err != nil {
 		return res, err
 	}
-	if !res.OK {
+	switch {
+	case res.StateMismatch:
+		return res, fmt.Errorf("%w: %s", ErrStateMismatch, res.Problem)
+	case !res.OK:
 		return res, fmt.Errorf("%w: %s", ErrChainBroken, res.Problem)
 	}
 	// Closing the last connection checkpoints the WAL into the file; what
@@ -237,7 +275,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, dbFileMode)
 	if err != nil {
 		return err
 	}

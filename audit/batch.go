@@ -31,7 +31,7 @@ const maxMulti = 128
 var multiStmts = []struct {
 	name, prefix, row, suffix string
 }{
-	{"rev", `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes, hash) VALUES `, "(?,?,?,?,?,?,?,?)", ""},
+	{"rev", `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state) VALUES `, "(?,?,?,?,?,?,?,?,?)", ""},
 	{"change", `INSERT INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
 		new_value, new_type, new_create_rev, new_version, secret) VALUES `, "(?,?,?,?,?,?,?,?,?,?,?,?,?)", ""},
 	{"layerChange", `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret) VALUES `, "(?,?,?,?,?,?,?,?)", ""},
@@ -123,6 +123,7 @@ func (w *writer) beginBatch() {
 	w.pend.reset()
 	clear(w.overlay)
 	w.chain.pending = w.chain.head
+	w.state.pending = w.state.head
 }
 
 // old returns key's current value in the batch, decrypted (a copy: the

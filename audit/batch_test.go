@@ -14,9 +14,10 @@ import (
 )
 
 // TestMain checks, in every test's batches (not in benchmarks), that the
-// writer's in-memory view is what the database holds: kv equals the
-// mirror with the overlay applied, and, unless the writer reads layer rows,
-// no key has layer rows other than its store layer row mirroring kv.
+// writer's in-memory view is what the database holds: its LtHash of the
+// state is the one of the rows of kv and layer_kv, kv equals the mirror
+// with the overlay applied, and, unless the writer reads layer rows, no key
+// has layer rows other than its store layer row mirroring kv.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
@@ -29,6 +30,13 @@ var batchCount atomic.Int64
 
 func checkBatchView(ctx context.Context, w *writer, tx *sql.Tx) error {
 	batchCount.Add(1)
+	sum, _, _, err := stateOf(ctx, tx, nil)
+	if err != nil {
+		return err
+	}
+	if sum != w.state.pending {
+		return errors.New("check: the writer's LtHash of the state is not the one of the rows of kv and layer_kv")
+	}
 	if !w.mirror {
 		return nil
 	}

@@ -16,20 +16,23 @@ import (
 // carries hash = SHA-256(chainDomain || previous revision's hash || the
 // revision's canonical content); revision 1 follows 32 zero bytes. The
 // canonical content is the revision's columns (rev, ts, actor, reason,
-// origin, rollback_to, num_changes), then every change row sorted by key
-// and every layer change row sorted by layer and key, each column encoded
-// with a type tag and a length, so that no two different contents encode
-// the same way.
+// origin, rollback_to, num_changes) and, when the revision has one, the
+// digest of the state it produced (statehash.go), then every change row
+// sorted by key and every layer change row sorted by layer and key, each
+// column encoded with a type tag and a length, so that no two different
+// contents encode the same way.
 //
 // The writer computes the hash in memory while it writes the revision, from
 // the same values it inserts; Verify recomputes every hash from the rows.
 // An edit of a row, a deleted or inserted revision, change or layer change,
 // or a reordering breaks the chain at the first revision concerned.
 //
+// The state digest and the high-water mark (statehash.go) catch a current
+// state that disagrees with the history, and newest revisions cut off.
 // What the chain cannot catch on its own: someone who can write the file
-// and recomputes every hash after their edit, or who cuts off the newest
-// revisions. Against those, keep the head (VerifyResult.Head and HeadHash)
-// somewhere else — a backup, a log, a ticket — and compare.
+// and recomputes every hash and digest after their edit (the mark too).
+// Against that, keep the head (VerifyResult.Head and HeadHash) somewhere
+// else — a backup, a log, a ticket — and compare.
 
 const chainDomain = "configd audit chain v1\n"
 
@@ -56,10 +59,20 @@ type VerifyResult struct {
 	// the chain (0: none); those revisions were hashed when the database was
 	// upgraded, so the chain attests their content from then on.
 	LegacyThrough int64
+	// StateFrom is the first revision that records a digest of the state
+	// it produced; the revisions before it were written before configd had
+	// the digest (an upgraded database). Verify compares the current state
+	// with the head's digest once the head is at or past StateFrom.
+	StateFrom int64
 	// BrokenRev is the first revision that does not verify (0 when OK), and
 	// Problem says why.
 	BrokenRev int64
 	Problem   string
+	// StateMismatch is true when the chain verifies but the current state
+	// disagrees with it: the state does not match the head's digest, a key
+	// was modified after the head, or the history ends below the newest
+	// revision ever committed (its newest revisions were removed).
+	StateMismatch bool
 }
 
 // chainEncoder builds the canonical encoding of one revision.
@@ -120,6 +133,7 @@ func (e *chainEncoder) sum() []byte {
 type chainRev struct {
 	rev, ts, rollbackTo, numChanges int64
 	actor, reason, origin           string
+	state                           []byte // the state digest; nil when NULL
 }
 
 func (e *chainEncoder) revision(r chainRev, nChanges, nLayer int) {
@@ -132,6 +146,12 @@ func (e *chainEncoder) revision(r chainRev, nChanges, nLayer int) {
 	e.int(r.numChanges)
 	e.int(int64(nChanges))
 	e.int(int64(nLayer))
+	// Like the secret flag: nothing when NULL, so that the revisions
+	// written before the digest existed hash as they always did.
+	if r.state != nil {
+		e.buf = append(e.buf, 'd')
+		e.blob(r.state)
+	}
 }
 
 // chainChange is a changes row (without its rev).
@@ -192,12 +212,12 @@ func (e *chainEncoder) layerChange(c *chainLayerChange) {
 	e.secret(c.secret)
 }
 
-// revisionHash returns the hash of r following prev, from the values that
-// writer.stage inserts for it.
-func (e *chainEncoder) revisionHash(prev []byte, r *Revision) []byte {
+// revisionHash returns the hash of r, with the state digest state,
+// following prev, from the values that writer.stage inserts for it.
+func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []byte {
 	e.reset(prev)
 	e.revision(chainRev{rev: r.Rev, ts: r.Time.UnixNano(), actor: r.Actor, reason: r.Reason, origin: r.Origin,
-		rollbackTo: r.RollbackTo, numChanges: int64(r.NumChanges)}, len(r.Changes), len(r.LayerChanges))
+		rollbackTo: r.RollbackTo, numChanges: int64(r.NumChanges), state: state}, len(r.Changes), len(r.LayerChanges))
 	order := make([]int, max(len(r.Changes), len(r.LayerChanges)))
 	for i := range order {
 		order[i] = i
@@ -373,7 +393,7 @@ func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn f
 }
 
 func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, [][]byte, error) {
-	rows, err := q.QueryContext(ctx, `SELECT rev, ts, actor, reason, origin, rollback_to, num_changes, hash
+	rows, err := q.QueryContext(ctx, `SELECT rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state
 		FROM revisions WHERE rev >= ? AND rev <= ? ORDER BY rev`, lo, hi)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: chain: read revisions: %w", err)
@@ -384,7 +404,7 @@ func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, []
 	for rows.Next() {
 		var r chainRev
 		var h []byte
-		if err := rows.Scan(&r.rev, &r.ts, &r.actor, &r.reason, &r.origin, &r.rollbackTo, &r.numChanges, &h); err != nil {
+		if err := rows.Scan(&r.rev, &r.ts, &r.actor, &r.reason, &r.origin, &r.rollbackTo, &r.numChanges, &h, &r.state); err != nil {
 			return nil, nil, fmt.Errorf("audit: chain: read revisions: %w", err)
 		}
 		revs = append(revs, r)
@@ -435,8 +455,10 @@ func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[in
 // Verify walks the audit chain from revision 1 to the newest, in one
 // consistent snapshot (writes go on meanwhile), and reports the first
 // revision whose stored hash does not match its content and its
-// predecessor's hash, or that is missing. A broken chain is a result, not an
-// error: the error is for a database that cannot be read.
+// predecessor's hash, or that is missing. When the chain verifies, it
+// checks the current state against it (see checkState): a state that
+// disagrees is reported with StateMismatch. A broken chain is a result, not
+// an error: the error is for a database that cannot be read.
 //
 // After a compaction the walk starts at the horizon, from the hash of the
 // last removed revision that the compaction record keeps; the records
@@ -454,7 +476,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 
 func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 	var res VerifyResult
-	if err := q.QueryRowContext(ctx, `SELECT legacy_through FROM audit_chain WHERE id = 1`).Scan(&res.LegacyThrough); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT legacy_through, state_from FROM audit_chain WHERE id = 1`).Scan(&res.LegacyThrough, &res.StateFrom); err != nil {
 		return res, fmt.Errorf("audit: chain: read state: %w", err)
 	}
 	last, err := verifyCompactions(ctx, q, &res)
@@ -478,5 +500,15 @@ func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 		return false, nil
 	})
 	res.OK = err == nil && res.BrokenRev == 0 && res.Problem == ""
-	return res, err
+	if !res.OK {
+		return res, err
+	}
+	st, err := checkState(ctx, q, nil)
+	if err != nil {
+		return res, err
+	}
+	if st.problem != "" {
+		res.OK, res.StateMismatch, res.BrokenRev, res.Problem = false, true, st.brokenRev, st.problem
+	}
+	return res, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/configd/configd/internal/tampertest"
 )
 
 // history writes a few revisions of every kind: puts, a multi-key
@@ -106,21 +108,8 @@ func tamper(t *testing.T, s *Store, stmts ...string) *Store {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range stmts {
-		res, err := db.Exec(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			t.Fatalf("%s: changed no row", q)
-		}
-	}
-	db.Close()
-	s, err = Open(context.Background(), path, WithLayers("file", StoreLayer))
+	tampertest.Exec(t, path, stmts...)
+	s, err := Open(context.Background(), path, WithLayers("file", StoreLayer))
 	if err != nil {
 		t.Fatalf("reopen after tampering: %v", err)
 	}
@@ -314,9 +303,9 @@ func BenchmarkRevisionHash(b *testing.B) {
 		Changes:      []Change{{Key: "bench/1", Type: OpPut, New: &KeyValue{Key: "bench/1", Value: value, ContentType: TypeText, CreateRev: 42, ModRev: 42, Version: 1}}},
 		LayerChanges: []LayerChange{{Layer: StoreLayer, Key: "bench/1", New: &LayerValue{Value: value, ContentType: TypeText}}}}
 	var enc chainEncoder
-	prev := make([]byte, 32)
+	prev, state := make([]byte, 32), make([]byte, 32)
 	b.ReportAllocs()
 	for range b.N {
-		prev = enc.revisionHash(prev, &r)
+		prev = enc.revisionHash(prev, &r, state)
 	}
 }

@@ -31,6 +31,12 @@ var (
 	ErrRevisionGone = errors.New("revision does not exist")
 	// ErrBadRange: a range of revisions whose start is after its end.
 	ErrBadRange = errors.New("bad revision range")
+	// ErrStateMismatch: Open found that the current state disagrees with
+	// the audit history: it does not match the digest the newest revision
+	// recorded, a key was modified after the newest revision, or the
+	// newest revisions were removed. The error says which; Verify reports
+	// the same with VerifyResult.StateMismatch.
+	ErrStateMismatch = errors.New("the current state disagrees with the audit history")
 	// ErrBadRequest: a request that is malformed in another way (an empty
 	// transaction, a scope with both a key and a prefix, ...).
 	ErrBadRequest = errors.New("bad request")

@@ -62,6 +62,10 @@ type options struct {
 	// sealed opens a database with secrets without their master key, for
 	// Restore's check: the chain needs no key, and nothing reads a value.
 	sealed bool
+	// inspect opens a database whose state disagrees with its history
+	// (ErrStateMismatch), for Restore's check, which reports it through
+	// Verify; it leaves the data dir's files as they are.
+	inspect bool
 }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
@@ -125,7 +129,10 @@ type Store struct {
 // Open opens (creating if needed) the SQLite database at path, applies the
 // embedded migrations and starts the writer. A database that another process
 // has open is refused with ErrLocked, one written by a newer binary with
-// ErrSchemaTooNew.
+// ErrSchemaTooNew, one whose current state disagrees with its audit history
+// (checkState) with ErrStateMismatch. The database's files are made
+// private and the leftovers of interrupted backups and restores beside it
+// removed (see files.go).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer},
 		compactInterval: DefaultCompactInterval, compactBatch: defaultCompactBatch, now: time.Now}
@@ -160,14 +167,21 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	s := &Store{opts: o, path: path, lock: lock, rank: rank, qLayerRows: layerRowsQuery(o.layers)}
-	if err := s.open(ctx); err != nil {
+	if !o.inspect {
+		if err := s.prepareFiles(); err != nil {
+			lock.release()
+			return nil, err
+		}
+	}
+	state, err := s.open(ctx)
+	if err != nil {
 		s.closeDBs()
 		lock.release()
 		return nil, err
 	}
 	s.queue = make(chan *request, 4*o.maxBatch)
 	s.stopped = make(chan struct{})
-	w, err := newWriter(ctx, s)
+	w, err := newWriter(ctx, s, state)
 	if err != nil {
 		s.closeDBs()
 		lock.release()
@@ -200,64 +214,75 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-func (s *Store) open(ctx context.Context) error {
+// open opens the database and loads the mirror. It returns the LtHash of
+// the current state, which it has checked against the history.
+func (s *Store) open(ctx context.Context) (*ltHash, error) {
 	var err error
 	s.wdb, err = sql.Open("sqlite", dsn(s.path, false))
 	if err != nil {
-		return fmt.Errorf("audit: open %s: %w", s.path, err)
+		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
 	}
 	s.wdb.SetMaxOpenConns(1)
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
 	if err := s.wdb.PingContext(ctx); err != nil {
-		return fmt.Errorf("audit: open %s: %w", s.path, err)
+		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
 	}
 	var mode string
 	if err := s.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("audit: open %s: %w", s.path, err)
+		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
 	}
 	if mode != "wal" {
-		return fmt.Errorf("audit: open %s: could not enable WAL mode (journal_mode is %q)", s.path, mode)
+		return nil, fmt.Errorf("audit: open %s: could not enable WAL mode (journal_mode is %q)", s.path, mode)
 	}
 	if _, err := migrate(ctx, s.wdb); err != nil {
-		return fmt.Errorf("audit: %s: %w", s.path, err)
+		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
 	}
 	var rev sql.NullInt64
 	if err := s.wdb.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
-		return fmt.Errorf("audit: read current revision: %w", err)
+		return nil, fmt.Errorf("audit: read current revision: %w", err)
 	}
 	s.rev.Store(rev.Int64)
 	h, err := loadHorizon(ctx, s.wdb)
 	if err != nil {
-		return fmt.Errorf("audit: %s: %w", s.path, err)
+		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
 	}
 	s.horizon.Store(h.horizon)
+	// Before anything reads a value: a state that disagrees with the
+	// history is named as such, whatever else is wrong with it. The same
+	// scan of kv fills the mirror.
+	var kvs []KeyValue
+	st, err := checkState(ctx, s.wdb, func(kv KeyValue) { kvs = append(kvs, kv) })
+	if err != nil {
+		return nil, err
+	}
+	if st.problem != "" && !s.opts.inspect {
+		return nil, fmt.Errorf("audit: %s: %w: %s", s.path, ErrStateMismatch, st.problem)
+	}
 
 	s.rdb, err = sql.Open("sqlite", dsn(s.path, true))
 	if err != nil {
-		return fmt.Errorf("audit: open readers: %w", err)
+		return nil, fmt.Errorf("audit: open readers: %w", err)
 	}
 	s.rdb.SetMaxOpenConns(8)
 	s.rdb.SetMaxIdleConns(8)
 	if err := s.rdb.PingContext(ctx); err != nil {
-		return fmt.Errorf("audit: open readers: %w", err)
+		return nil, fmt.Errorf("audit: open readers: %w", err)
 	}
 	if s.keys, err = loadKeyring(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
-		return err
+		return nil, err
 	}
-	kvs, err := listCurrent(ctx, s.rdb, Scope{})
-	if err == nil && !s.opts.sealed {
-		err = s.keys.revealKVs(kvs)
-	}
-	if err != nil {
-		return fmt.Errorf("audit: load current state: %w", err)
+	if !s.opts.sealed {
+		if err := s.keys.revealKVs(kvs); err != nil {
+			return nil, fmt.Errorf("audit: load current state: %w", err)
+		}
 	}
 	s.current = make(map[string]*KeyValue, len(kvs))
 	for i := range kvs {
 		s.current[kvs[i].Key] = &kvs[i]
 	}
-	return nil
+	return &st.sum, nil
 }
 
 func (s *Store) closeDBs() error {

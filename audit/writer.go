@@ -150,6 +150,7 @@ type writer struct {
 	stmts map[string]*sql.Stmt
 	multi [nMulti][]*sql.Stmt // by row count: 1, 2, 4 … maxMulti
 	chain chainState
+	state stateSum
 
 	// mirror: the writer reads current values from s.current and the
 	// overlay (false for a sealed store, whose mirror holds ciphertext).
@@ -171,7 +172,9 @@ const (
 	qPutKV = `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
 		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version, secret = excluded.secret`
-	qDelKV = `DELETE FROM kv WHERE key = ?`
+	qDelKV      = `DELETE FROM kv WHERE key = ?`
+	qGetLayerKV = `SELECT value, content_type, secret FROM layer_kv WHERE layer = ? AND key = ?`
+	qHighWater  = `UPDATE audit_chain SET high_water = max(high_water, ?) WHERE id = 1`
 )
 
 // tx returns the writer's prepared statement for query, bound to tx.
@@ -179,7 +182,8 @@ func (w *writer) tx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	return tx.StmtContext(ctx, w.stmts[query])
 }
 
-func newWriter(ctx context.Context, s *Store) (*writer, error) {
+// newWriter prepares the writer of s, whose state has the LtHash state.
+func newWriter(ctx context.Context, s *Store, state *ltHash) (*writer, error) {
 	head, err := prepareChain(ctx, s.wdb)
 	if err != nil {
 		return nil, err
@@ -191,7 +195,8 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head},
 		mirror: !s.opts.sealed, layered: layered, overlay: map[string]*KeyValue{},
 		pend: pending{kv: map[string]*KeyValue{}, lkv: map[layerKey]*LayerValue{}}}
-	for _, q := range []string{qGetKV, qDelKV, s.qLayerRows, qDelLayerKV} {
+	w.state.head = *state
+	for _, q := range []string{qGetKV, qDelKV, s.qLayerRows, qDelLayerKV, qGetLayerKV, qHighWater} {
 		st, err := s.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			w.closeStmts()
@@ -320,6 +325,14 @@ func (w *writer) commitBatch(batch []*request) {
 		w.failAll(batch, err)
 		return
 	}
+	// The high-water mark: one row per batch, in its transaction.
+	if rev > w.s.rev.Load() {
+		if _, err := w.tx(ctx, tx, qHighWater).ExecContext(ctx, rev); err != nil {
+			tx.Rollback()
+			w.failAll(batch, fmt.Errorf("audit: record the high-water mark: %w", err))
+			return
+		}
+	}
 	if checkBatch != nil {
 		if err := checkBatch(ctx, w, tx); err != nil {
 			tx.Rollback()
@@ -332,6 +345,7 @@ func (w *writer) commitBatch(batch []*request) {
 		return
 	}
 	w.chain.head = w.chain.pending
+	w.state.head = w.state.pending
 	w.s.currentMu.Lock()
 	for _, r := range committed {
 		for _, c := range r.Changes {
@@ -461,7 +475,7 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 	if req.rollback != nil {
 		r.RollbackTo = req.rollback.To
 	}
-	if err := w.stage(r); err != nil {
+	if err := w.stage(ctx, tx, r); err != nil {
 		return Revision{}, err
 	}
 	return r, nil
@@ -524,7 +538,7 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 	who := sourceActor(sr.layer)
 	r := Revision{Rev: rev, Time: w.s.opts.now().UTC(), Actor: who, Origin: who,
 		NumChanges: len(changes), Changes: changes, LayerChanges: lcs}
-	if err := w.stage(r); err != nil {
+	if err := w.stage(ctx, tx, r); err != nil {
 		return Revision{}, err
 	}
 	return r, nil
@@ -532,17 +546,22 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 
 // stage records revision r in the batch: its row, its changes, the
 // effective state in kv and its layer changes, staged for the next flush,
-// and its changes in the overlay. It fails (sealing a secret) before it
-// stages anything.
-func (w *writer) stage(plain Revision) error {
+// its changes in the overlay and the state it produces in the LtHash. It
+// fails (sealing a secret, reading a secret's stored row) before it stages
+// anything.
+func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 	// What is stored, and hashed: secrets sealed.
 	r, err := w.s.keys.sealRevision(&plain)
 	if err != nil {
 		return err
 	}
-	hash := w.chain.enc.revisionHash(w.chain.pending, &r)
+	state, err := w.stageState(ctx, tx, &plain, &r)
+	if err != nil {
+		return err
+	}
+	hash := w.chain.enc.revisionHash(w.chain.pending, &r, state)
 	p := &w.pend
-	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash)
+	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash, state)
 	for i := range r.Changes {
 		c := &r.Changes[i]
 		args := []any{r.Rev, c.Key, int(c.Type)}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/configd/configd/api"
@@ -13,7 +12,9 @@ import (
 )
 
 // auditVerify answers GET /v1/audit/verify: a walk of the whole audit
-// chain. A broken chain is a 200 with ok false, naming the revision.
+// chain and a check of the current state against it. A broken chain, or a
+// state that disagrees with it, is a 200 with ok false, naming the
+// revision.
 func (h *handler) auditVerify(w http.ResponseWriter, r *http.Request) {
 	res, err := h.st.Verify(r.Context())
 	if err != nil {
@@ -29,26 +30,20 @@ func (h *handler) auditVerify(w http.ResponseWriter, r *http.Request) {
 
 func verifyResponse(res audit.VerifyResult) api.VerifyResponse {
 	return api.VerifyResponse{OK: res.OK, Revisions: res.Revisions, Head: res.Head, HeadHash: res.HeadHash,
-		LegacyThrough: res.LegacyThrough, BrokenRev: res.BrokenRev, Problem: res.Problem}
+		LegacyThrough: res.LegacyThrough, StateFrom: res.StateFrom, BrokenRev: res.BrokenRev, Problem: res.Problem}
 }
 
 // backup answers GET /v1/backup with a consistent copy of the database, a
 // SQLite file, made while writes go on. The copy is made in a temporary
-// directory inside the data dir (private, and on the database's file
-// system, which has room for it) and removed once sent.
+// directory inside the data dir (audit.Store.TempBackup) and removed once
+// sent.
 func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
-	dir, err := os.MkdirTemp(filepath.Dir(h.st.Path()), ".backup-")
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("backup: %w", err))
-		return
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "configd.db")
-	info, err := h.st.Backup(r.Context(), path)
+	path, info, remove, err := h.st.TempBackup(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	defer remove()
 	f, err := os.Open(path)
 	if err != nil {
 		h.fail(w, r, fmt.Errorf("backup: %w", err))

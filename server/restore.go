@@ -17,12 +17,21 @@ const RestoreUsage = `usage: configd restore [--data-dir DIR] [--replace] FILE
 Restore configd's database in DIR (default ./data, or $CONFIGD_DATA_DIR)
 from FILE, a backup made by configctl backup (GET /v1/backup). configd must
 not be running on DIR. FILE must be a configd database whose audit chain
-verifies; it is checked in a temporary file and moved into place only then.
+verifies and whose current state matches its history; it is checked in a
+temporary file and moved into place only then.
 An existing database is replaced only with --replace, and kept beside it as
 configd.db.replaced-<time>.
 
 Exit codes: 0 restored, 1 refused or failed, 2 usage.
 `
+
+// RestoreHint says how to recover dataDir when its database is refused
+// because its current state disagrees with its audit history
+// (audit.ErrStateMismatch).
+func RestoreHint(dataDir string) string {
+	return "to recover, restore the newest backup whose head hash you trust: configd restore --replace --data-dir " +
+		dataDir + " FILE (the database now there is kept beside it, for inspection)"
+}
 
 // Restore restores the database of dataDir from the backup file, creating
 // dataDir if needed. Its errors are one line that says what to fix.
@@ -43,6 +52,8 @@ func Restore(ctx context.Context, dataDir, file string, replace bool) (audit.Ver
 		return res, fmt.Errorf("refused: %w", err)
 	case errors.Is(err, audit.ErrChainBroken):
 		return res, fmt.Errorf("%s: refused: the audit chain is broken at revision %d: %s", file, res.BrokenRev, res.Problem)
+	case errors.Is(err, audit.ErrStateMismatch):
+		return res, fmt.Errorf("%s: refused: its current state disagrees with its audit history: %s", file, res.Problem)
 	case errors.Is(err, audit.ErrSchemaTooNew):
 		return res, fmt.Errorf("%s was written by a newer configd; restore it with that version or newer", file)
 	}

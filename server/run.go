@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("configd starting", "version", Version(), "data_dir", cfg.DataDir, "db", dbPath,
 		"max_value_size", cfg.MaxValueSize, "tls", tlsMode(cfg))
+	warnDataDirMode(cfg.DataDir, logger)
 	if cfg.DebugAddr != "" {
 		stopDebug, err := startDebug(cfg.DebugAddr, logger)
 		if err != nil {
@@ -92,6 +93,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("data dir %s holds a database written by a newer configd; run that version or newer", cfg.DataDir)
 	case errors.Is(err, audit.ErrNoMasterKey), errors.Is(err, audit.ErrWrongMasterKey):
 		return fmt.Errorf("data dir %s: %w; %s", cfg.DataDir, err, masterKeyHint)
+	case errors.Is(err, audit.ErrStateMismatch):
+		return fmt.Errorf("refusing to start: %w; %s", err, RestoreHint(cfg.DataDir))
 	case err != nil:
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}
@@ -288,6 +291,10 @@ func prepareDataDir(dir string) (string, error) {
 		}
 	case err != nil:
 		return "", fmt.Errorf("cannot use data dir %s: %s", dir, pathReason(dir, err))
+	default:
+		if err := worldWritable(dir, fi.Mode().Perm()); err != nil {
+			return "", err
+		}
 	}
 	// Stat says nothing of permissions as the database will meet them
 	// (ACLs, read-only mounts): try.

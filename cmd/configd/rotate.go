@@ -95,6 +95,8 @@ func openOffline(ctx context.Context, path string, mk *secrets.MasterKey, where 
 		return nil, fmt.Errorf("%s is open by a running configd: stop it first", path)
 	case errors.Is(err, audit.ErrWrongMasterKey):
 		return nil, fmt.Errorf("%s does not hold the database's master key: %w", where, err)
+	case errors.Is(err, audit.ErrStateMismatch):
+		return nil, fmt.Errorf("%w; %s", err, server.RestoreHint(filepath.Dir(path)))
 	case err != nil:
 		return nil, err
 	}

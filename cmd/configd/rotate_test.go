@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/tampertest"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
 )
@@ -28,16 +29,23 @@ func keyFile(t *testing.T, dir, name string) (string, *secrets.MasterKey) {
 	return p, mk
 }
 
-func TestRotateMasterKeyCommand(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
+// newDataDir makes a data dir in dir and returns it with its database's
+// path.
+func newDataDir(t *testing.T, dir string) (string, string) {
+	t.Helper()
 	dataDir := filepath.Join(dir, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	return dataDir, filepath.Join(dataDir, server.DBFile)
+}
+
+func TestRotateMasterKeyCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dataDir, dbPath := newDataDir(t, dir)
 	oldFile, oldKey := keyFile(t, dir, "old.key")
 	newFile, newKey := keyFile(t, dir, "new.key")
-	dbPath := filepath.Join(dataDir, server.DBFile)
 	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(oldKey))
 	if err != nil {
 		t.Fatal(err)
@@ -93,12 +101,8 @@ func TestRotateMasterKeyCommand(t *testing.T) {
 func TestRotateDataKeysCommand(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	if err := os.Mkdir(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dataDir, dbPath := newDataDir(t, dir)
 	mkFile, mk := keyFile(t, dir, "master.key")
-	dbPath := filepath.Join(dataDir, server.DBFile)
 	var out, errOut bytes.Buffer
 	env := func(k string) string {
 		if k == "CONFIGD_MASTER_KEY_FILE" {
@@ -172,4 +176,40 @@ func storedKeyID(t *testing.T, path, key string) int64 {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// The rotate commands refuse a database whose state disagrees with its
+// history, as configd does, and say how to recover.
+func TestRotateCommandsRefuseAStateEditedBehindConfigdsBack(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dataDir, dbPath := newDataDir(t, dir)
+	keyPath, key := keyFile(t, dir, "master.key")
+	newPath, _ := keyFile(t, dir, "new.key")
+	st, err := audit.Open(ctx, dbPath, audit.WithMasterKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []audit.Op{audit.Put("app/pw", []byte("s3cret"), "").AsSecret(), audit.Put("app/host", []byte("db"), "")} {
+		if _, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{op}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	tampertest.Exec(t, dbPath, `UPDATE kv SET value = 'evil' WHERE key = 'app/host'`)
+	env := func(string) string { return "" }
+	for name, run := range map[string]func(out, errOut *bytes.Buffer) int{
+		"rotate-master-key": func(out, errOut *bytes.Buffer) int {
+			return rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", keyPath, "--new-key-file", newPath}, env, out, errOut)
+		},
+		"rotate-data-keys": func(out, errOut *bytes.Buffer) int {
+			return rotateDataKeys(ctx, []string{"--data-dir", dataDir, "--master-key-file", keyPath}, env, out, errOut)
+		},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(&out, &errOut); code != 1 || !strings.Contains(errOut.String(), "disagrees with the history at revision 2") ||
+			!strings.Contains(errOut.String(), "configd restore --replace --data-dir "+dataDir) {
+			t.Errorf("%s: exit %d, %q", name, code, errOut.String())
+		}
+	}
 }

@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// The files beside the database. Every file that holds its content is
+// private: Open creates the database file 0600 (SQLite gives its -wal and
+// -shm files the database file's mode), backups are made 0600, and Open
+// makes the existing ones 0600 with a warning. Open also removes what an
+// interrupted backup or restore left behind (kill -9 skips their cleanup),
+// and only that: the exact names they use.
+
+// dbFileMode is the mode of every file that holds the database's content.
+const dbFileMode = 0o600
+
+// backupDirPrefix starts the name of the private directory TempBackup
+// makes beside the database (os.MkdirTemp appends digits), and
+// backupFileName is the backup's name in it.
+const (
+	backupDirPrefix = ".backup-"
+	backupFileName  = "configd.db"
+)
+
+// dbFiles are the database's files: the database and SQLite's -wal and
+// -shm files beside it.
+func dbFiles(path string) []string { return []string{path, path + "-wal", path + "-shm"} }
+
+// backupFiles are the files a backup in a TempBackup directory may leave:
+// the backup and what SQLite makes beside it.
+var backupFiles = []string{backupFileName, backupFileName + "-journal", backupFileName + "-wal", backupFileName + "-shm"}
+
+// restoreTemp is the file Restore checks a backup in before it moves it to
+// dbPath, and restoreFiles is it with the files opening it makes.
+func restoreTemp(dbPath string) string { return dbPath + ".restore" }
+
+func restoreFiles(dbPath string) []string {
+	tmp := restoreTemp(dbPath)
+	return append(dbFiles(tmp), tmp+".lock")
+}
+
+// prepareFiles creates the database file with its private mode if it does
+// not exist, makes the database's files private, and removes the leftovers
+// of interrupted backups and restores. The caller holds the lock: no
+// backup or restore of this database is under way.
+func (s *Store) prepareFiles() error {
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, dbFileMode)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("audit: create %s: %w", s.path, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("audit: create %s: %w", s.path, err)
+	}
+	log := s.opts.logger
+	for _, p := range dbFiles(s.path) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, dbFileMode); err != nil {
+			log.Warn("audit: a database file is readable or writable by group or others, and could not be made private",
+				"file", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "err", err)
+			continue
+		}
+		log.Warn("audit: a database file was readable or writable by group or others; made it 0600",
+			"file", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	for _, p := range restoreFiles(s.path) {
+		if err := os.Remove(p); err == nil {
+			log.Warn("audit: removed a file an interrupted restore left", "file", p)
+		}
+	}
+	dir := filepath.Dir(s.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("audit: read %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if !backupLeftover(dir, e) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			log.Warn("audit: could not remove what an interrupted backup left", "dir", p, "err", err)
+			continue
+		}
+		log.Warn("audit: removed what an interrupted backup left", "dir", p)
+	}
+	return nil
+}
+
+// backupLeftover reports whether e, in dir, is a TempBackup directory: its
+// name, a directory (not a link to one) holding only a backup's files.
+func backupLeftover(dir string, e fs.DirEntry) bool {
+	digits, ok := strings.CutPrefix(e.Name(), backupDirPrefix)
+	if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.IsDir() {
+		return false
+	}
+	files, err := os.ReadDir(filepath.Join(dir, e.Name()))
+	if err != nil {
+		return false
+	}
+	for _, f := range files {
+		if !f.Type().IsRegular() || !slices.Contains(backupFiles, f.Name()) {
+			return false
+		}
+	}
+	return true
+}
