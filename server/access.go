@@ -127,7 +127,7 @@ func (h *handler) need(a access) func(http.Handler) http.Handler {
 				// The identity middleware was replaced by one that does not
 				// authenticate: refuse rather than serve unchecked.
 				h.opts.auth.deny(denyMissing)
-				writeError(w, http.StatusUnauthorized, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
+				writeError(w, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
 				return
 			}
 			if a.perm != "" && !a.inHandler {
@@ -162,7 +162,7 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, perm, target
 	if p != nil {
 		msg = forbiddenMessage(p, perm, target)
 	}
-	writeError(w, http.StatusForbidden, api.ErrorBody{Code: api.CodeForbidden, Message: msg})
+	writeError(w, api.ErrorBody{Code: api.CodeForbidden, Message: msg})
 	return false
 }
 
@@ -213,13 +213,13 @@ func (h *handler) uiWatch(next http.Handler) http.Handler {
 		}
 		if p == nil {
 			h.opts.auth.deny(denyMissing)
-			writeError(w, http.StatusUnauthorized, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
+			writeError(w, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
 			return
 		}
 		keys, prefixes, ok := readableScope(p, q["key"], q["prefix"])
 		if !ok || len(keys)+len(prefixes) == 0 {
 			h.opts.auth.deny(denyForbidden)
-			writeError(w, http.StatusForbidden, api.ErrorBody{Code: api.CodeForbidden,
+			writeError(w, api.ErrorBody{Code: api.CodeForbidden,
 				Message: "token " + p.Name + " may read none of the keys this watch asks for; its grants: " + p.grantsString()})
 			return
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/web"
 )
 
@@ -179,7 +180,7 @@ func (a *Auth) CreateToken(ctx context.Context, name string, grants []api.Grant)
 	secret := newToken()
 	if err := a.store(ctx, name, secret, canon); err != nil {
 		if errors.Is(err, audit.ErrTokenExists) {
-			return "", nil, errorf(http.StatusConflict, api.CodeConflict, "a token named %q exists; revoke it first or choose another name", name)
+			return "", nil, apierror.New(api.CodeConflict, "a token named %q exists; revoke it first or choose another name", name)
 		}
 		return "", nil, err
 	}
@@ -209,7 +210,7 @@ func (a *Auth) RevokeToken(ctx context.Context, name string) error {
 	if err := a.st.RevokeToken(ctx, name); err != nil {
 		a.mu.Unlock()
 		if errors.Is(err, audit.ErrNotFound) {
-			return errorf(http.StatusNotFound, api.CodeNotFound, "no valid token named %q", name)
+			return apierror.New(api.CodeNotFound, "no valid token named %q", name)
 		}
 		return err
 	}
@@ -243,7 +244,7 @@ func (a *Auth) SetGrants(ctx context.Context, name string, grants []api.Grant) (
 	if err := a.st.SetTokenGrants(ctx, name, gs); err != nil {
 		a.mu.Unlock()
 		if errors.Is(err, audit.ErrNotFound) {
-			return nil, errorf(http.StatusNotFound, api.CodeNotFound, "no valid token named %q", name)
+			return nil, apierror.New(api.CodeNotFound, "no valid token named %q", name)
 		}
 		return nil, err
 	}
@@ -376,13 +377,13 @@ func (a *Auth) Identity(next http.Handler) http.Handler {
 		if p == nil {
 			a.deny(reason)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="configd"`)
-			writeError(w, http.StatusUnauthorized, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(reason)})
+			writeError(w, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(reason)})
 			return
 		}
 		actor := p.Name
 		if claim := r.Header.Get(api.HeaderActor); claim != "" && p.Allows(api.PermissionAdmin, "") {
 			if msg := checkActor(claim); msg != "" {
-				writeError(w, http.StatusBadRequest, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
+				writeError(w, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
 				return
 			}
 			actor = claim
@@ -446,13 +447,13 @@ func forbiddenMessage(p *Principal, perm, target string) string {
 // prefixes canonical ("app" is "app/").
 func canonicalGrants(grants []api.Grant) ([]api.Grant, error) {
 	if len(grants) == 0 {
-		return nil, badRequest("a token needs at least one grant (permission read, write or admin on a prefix)")
+		return nil, apierror.BadRequest("a token needs at least one grant (permission read, write or admin on a prefix)")
 	}
 	canon := make([]api.Grant, len(grants))
 	for i, g := range grants {
 		c, err := canonicalGrant(g)
 		if err != nil {
-			return nil, badRequest("grants[%d]: %v", i, err)
+			return nil, apierror.BadRequest("grants[%d]: %v", i, err)
 		}
 		canon[i] = c
 	}
@@ -483,11 +484,11 @@ const MaxTokenNameLen = 64
 
 func checkTokenName(name string) error {
 	if name == "" || len(name) > MaxTokenNameLen {
-		return badRequest("token name %q: want 1 to %d characters", name, MaxTokenNameLen)
+		return apierror.BadRequest("token name %q: want 1 to %d characters", name, MaxTokenNameLen)
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.@", r)) {
-			return badRequest("token name %q: use letters, digits and - _ . @", name)
+			return apierror.BadRequest("token name %q: use letters, digits and - _ . @", name)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/server/apierror"
 )
 
 // DefaultBodyReadTimeout bounds how long reading a request's body may
@@ -26,8 +27,8 @@ func WithBodyReadTimeout(d time.Duration) HandlerOption {
 }
 
 // errBodyTimeout answers a body that did not arrive in time.
-func errBodyTimeout(d time.Duration) *httpError {
-	return errorf(http.StatusRequestTimeout, api.CodeRequestTimeout,
+func errBodyTimeout(d time.Duration) *apierror.Error {
+	return apierror.New(api.CodeRequestTimeout,
 		"the request body did not arrive within %s (--body-read-timeout); nothing was written", d)
 }
 

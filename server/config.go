@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/source"
 
 	"github.com/configd/configd/audit"
@@ -265,7 +266,7 @@ func applyConfigFile(cfg *Config, path string) error {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config file %s: %v", path, oneLine(err.Error()))
+		return fmt.Errorf("config file %s: %v", path, apierror.OneLine(err.Error()))
 	}
 	if len(doc.Content) == 0 {
 		return nil // empty, or only comments
@@ -359,7 +360,7 @@ func decodeSources(v *yaml.Node, out *[]source.Config) error {
 		dec.KnownFields(true)
 		var c source.Config
 		if err := dec.Decode(&c); err != nil {
-			return fmt.Errorf("line %d: sources: %v", item.Line, oneLine(err.Error()))
+			return fmt.Errorf("line %d: sources: %v", item.Line, apierror.OneLine(err.Error()))
 		}
 		*out = append(*out, c)
 	}

@@ -1,65 +1,46 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net/http"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/apierror/apierrortest"
+	grpcstatus "google.golang.org/grpc/status"
 )
 
-func TestErrorBodyMapsEveryStoreError(t *testing.T) {
-	for _, tc := range []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{fmt.Errorf("x: %w", keyspace.ErrInvalidKey), 400, api.CodeBadKey},
-		{fmt.Errorf("%w: \"k\"", audit.ErrNotFound), 404, api.CodeNotFound},
-		{fmt.Errorf("%w: revision 0", audit.ErrRevisionGone), 404, api.CodeRevisionGone},
-		{fmt.Errorf("%w: 9 > 3", audit.ErrFutureRevision), 400, api.CodeBadRevision},
-		{fmt.Errorf("%w: 5 > 2", audit.ErrBadRange), 400, api.CodeBadRevision},
-		{fmt.Errorf("commit: %w", &audit.ConflictError{Key: "k", Expected: 1, Actual: 2, Rev: 7}), 409, api.CodeConflict},
-		{audit.ErrConflict, 409, api.CodeConflict},
-		{fmt.Errorf("%w: big", audit.ErrTooLarge), 413, api.CodeTooLarge},
-		{fmt.Errorf("%w: image/png", audit.ErrContentType), 415, api.CodeBadContentType},
-		{fmt.Errorf("%w: bad json", audit.ErrInvalidValue), 422, api.CodeInvalidValue},
-		{fmt.Errorf("%w: empty", audit.ErrBadRequest), 400, api.CodeBadRequest},
-		{fmt.Errorf("%w: key \"k\" cannot be secret", audit.ErrNoMasterKey), 400, api.CodeNoMasterKey},
-		{audit.ErrClosed, 503, api.CodeUnavailable},
-		{fmt.Errorf("%w: database or disk is full (13)", audit.ErrDiskFull), 507, api.CodeDiskFull},
-		{context.Canceled, 503, api.CodeUnavailable},
-		{errors.New("disk I/O error\nat page 7"), 500, api.CodeInternal},
-		{badRequest("bad %s", "thing"), 400, api.CodeBadRequest},
-	} {
-		t.Run(tc.err.Error(), func(t *testing.T) {
-			status, body, known := errorBody(withKey(tc.err, "the/key"))
-			if status != tc.status || body.Code != tc.code {
-				t.Errorf("got %d %s, want %d %s", status, body.Code, tc.status, tc.code)
-			}
-			if known != (status != http.StatusInternalServerError) {
-				t.Errorf("known = %v for status %d", known, status)
-			}
-			switch {
-			case status == 500 && body.Message == tc.err.Error():
-				t.Errorf("500 message exposes the cause: %q", body.Message)
-			case tc.code == api.CodeDiskFull && body.Message != diskFullMessage:
-				t.Errorf("disk full message %q, want %q", body.Message, diskFullMessage)
-			case status != 500 && tc.code != api.CodeUnavailable && tc.code != api.CodeDiskFull && body.Message != tc.err.Error():
-				t.Errorf("message %q, want the error's own %q", body.Message, tc.err.Error())
-			}
-			if strings.ContainsAny(body.Message, "\n\r") {
-				t.Errorf("message %q is not one line", body.Message)
-			}
-			if body.Key != "the/key" && tc.code != api.CodeConflict && status != 500 {
-				t.Errorf("key %q, want the/key", body.Key)
-			}
-		})
+// TestEveryDoorAnswersEveryErrorAlike sends every error of the shared table
+// through the HTTP API's answer and the gRPC API's, and checks the code,
+// status and gRPC code the table gives (web's
+// TestTheUIAnswersEveryErrorAsTheAPIDoes checks the UI against the same
+// table).
+func TestEveryDoorAnswersEveryErrorAlike(t *testing.T) {
+	svc := &configService{opts: grpcOptions{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	for _, c := range apierrortest.Cases() {
+		status, body, known := errorBody(c.Err)
+		if status != c.Status || body.Code != c.Code || known != (c.Code != api.CodeInternal) {
+			t.Errorf("%s: HTTP %d %s (known %v), want %d %s", c.Name, status, body.Code, known, c.Status, c.Code)
+		}
+		st, _ := grpcstatus.FromError(svc.grpcError("test", c.Err))
+		if st.Code() != c.GRPC || st.Message() != body.Message {
+			t.Errorf("%s: gRPC %v %q, want %v %q", c.Name, st.Code(), st.Message(), c.GRPC, body.Message)
+		}
+		if got := errorCode(c.Err); got != c.Code {
+			t.Errorf("%s: a watch's CANCELED code is %s, want %s", c.Name, got, c.Code)
+		}
+		switch {
+		case c.Code == api.CodeInternal && strings.Contains(body.Message, "disk I/O"):
+			t.Errorf("%s: the answer exposes the cause: %q", c.Name, body.Message)
+		case strings.ContainsAny(body.Message, "\n\r") || body.Message == "":
+			t.Errorf("%s: message %q is not one line", c.Name, body.Message)
+		}
+		if _, keyed, _ := errorBody(apierror.WithKey(c.Err, "the/key")); keyed.Key == "" {
+			t.Errorf("%s: the key at fault is lost", c.Name)
+		}
 	}
 	_, body, _ := errorBody(&audit.ConflictError{Key: "k", Expected: 1, Actual: 2, Rev: 7})
 	if body.Rev != 7 || body.Key != "k" {

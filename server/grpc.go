@@ -21,7 +21,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/watcher"
 )
 
@@ -100,36 +100,19 @@ type configService struct {
 	opts grpcOptions
 }
 
-// grpcError turns a store error into a gRPC status with a clear message.
-func grpcError(err error) error {
-	var code codes.Code
-	switch {
-	case errors.Is(err, keyspace.ErrInvalidKey), errors.Is(err, audit.ErrBadRequest), errors.Is(err, audit.ErrBadRange):
-		code = codes.InvalidArgument
-	case errors.Is(err, audit.ErrNotFound), errors.Is(err, audit.ErrRevisionGone):
-		code = codes.NotFound
-	case errors.Is(err, audit.ErrFutureRevision):
-		code = codes.OutOfRange
-	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
-		code = codes.Unavailable
-	case errors.Is(err, audit.ErrDiskFull):
-		code = codes.ResourceExhausted
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	default:
-		code = codes.Internal
+// grpcError is the gRPC answer to err (apierror.Classify); an internal
+// error's cause goes to the log, not to the client.
+func (s *configService) grpcError(method string, err error) error {
+	c := apierror.Classify(err)
+	if c.Internal {
+		s.opts.logger.Error("grpc: "+method+" failed", "err", err)
 	}
-	return status.Error(code, err.Error())
+	return status.Error(c.GRPC, c.Message)
 }
 
 // errorCode is the API error code of a store error, for watch messages:
 // the same as the HTTP API gives.
-func errorCode(err error) string {
-	_, body, _ := errorBody(err)
-	return body.Code
-}
+func errorCode(err error) string { return apierror.Classify(err).Code }
 
 func pbKV(kv audit.KeyValue) *configdpb.KeyValue {
 	return &configdpb.KeyValue{Key: kv.Key, Value: kv.Value, ContentType: kv.ContentType,
@@ -145,7 +128,7 @@ func (s *configService) Get(ctx context.Context, req *configdpb.GetRequest) (*co
 	}
 	kv, err := s.st.Get(ctx, req.GetKey(), opts...)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, s.grpcError("Get", err)
 	}
 	if kv.Secret && !secureGRPC(ctx) {
 		return nil, status.Error(codes.PermissionDenied, plainSecretMessage(kv.Key))
@@ -160,7 +143,7 @@ func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*
 	}
 	kvs, rev, err := s.st.List(ctx, req.GetPrefix(), opts...)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, s.grpcError("List", err)
 	}
 	if !secureGRPC(ctx) {
 		for _, kv := range kvs {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -13,6 +12,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/watcher"
 )
 
@@ -110,7 +110,7 @@ func (s *configService) checkWatch(ctx context.Context, f watcher.Filter) error 
 			a.deny(denyForbidden)
 			// CANCELED with code forbidden; the stream and its other
 			// watches go on.
-			return errorf(http.StatusForbidden, api.CodeForbidden, "%s", forbiddenMessage(p, api.PermissionRead, t))
+			return apierror.New(api.CodeForbidden, "%s", forbiddenMessage(p, api.PermissionRead, t))
 		}
 	}
 	return nil

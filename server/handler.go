@@ -21,6 +21,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/watcher"
 )
 
@@ -186,12 +187,11 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r := chi.NewRouter()
 	r.Use(h.observe, h.recoverer, middleware.GetHead, h.bodyDeadline)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
-			Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})
+		writeError(w, api.ErrorBody{Code: api.CodeNotFound,
+			Message: "no such route: " + apierror.OneLine(r.URL.Path) + " (see docs/api.md)"})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeBadRequest,
-			Message: "method " + r.Method + " is not allowed on " + oneLine(r.URL.Path)})
+		h.fail(w, r, apierror.BadRequest("method %s is not allowed on %s", r.Method, apierror.OneLine(r.URL.Path)).WithStatus(http.StatusMethodNotAllowed))
 	})
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
@@ -208,8 +208,8 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		r.Use(h.opts.identity)
 		r.Use(h.opts.limits.middleware)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
-				Message: "no such route: " + oneLine(r.URL.Path) + " (see docs/api.md)"})
+			writeError(w, api.ErrorBody{Code: api.CodeNotFound,
+				Message: "no such route: " + apierror.OneLine(r.URL.Path) + " (see docs/api.md)"})
 		})
 		// route registers a /v1 route with its access rule; a route
 		// without one is a bug caught here, at start.
@@ -268,7 +268,7 @@ func (s *grpcSplit) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (h *handler) crossOriginGuard(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusForbidden, api.ErrorBody{Code: api.CodeForbidden,
+		writeError(w, api.ErrorBody{Code: api.CodeForbidden,
 			Message: "cross-origin request refused: a web page may not change configd's configuration (use configctl, the SDK or the web UI)"})
 	}))
 	return cop.Handler(next)
@@ -290,7 +290,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if w.Header().Get(api.HeaderRev) == "" {
 		setRev(w, h.st.Rev())
 	}
-	writeError(w, status, body)
+	writeJSON(w, status, api.ErrorResponse{Error: body})
 }
 
 func setRev(w http.ResponseWriter, rev int64) {
@@ -311,7 +311,7 @@ func (h *handler) recoverer(next http.Handler) http.Handler {
 			}
 			h.opts.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path,
 				"panic", v, "stack", string(debug.Stack()))
-			writeError(w, http.StatusInternalServerError, api.ErrorBody{Code: api.CodeInternal,
+			writeError(w, api.ErrorBody{Code: api.CodeInternal,
 				Message: "internal error; the server log has the details"})
 		}()
 		next.ServeHTTP(w, r)
@@ -340,7 +340,7 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: " + oneLine(err.Error()) + "\n" + sources))
+		_, _ = w.Write([]byte("not ready: " + apierror.OneLine(err.Error()) + "\n" + sources))
 		return
 	}
 	_, _ = w.Write([]byte("ok\n" + sources))
@@ -416,14 +416,14 @@ func checkParams(q url.Values, known ...string) error {
 		}
 		if !ok {
 			if len(known) == 0 {
-				return badRequest("unknown query parameter %q: this route takes none", name)
+				return apierror.BadRequest("unknown query parameter %q: this route takes none", name)
 			}
-			return badRequest("unknown query parameter %q (this route takes %s)", name, strings.Join(known, ", "))
+			return apierror.BadRequest("unknown query parameter %q (this route takes %s)", name, strings.Join(known, ", "))
 		}
 	}
 	for _, k := range known {
 		if len(q[k]) > 1 {
-			return badRequest("query parameter %q is given %d times", k, len(q[k]))
+			return apierror.BadRequest("query parameter %q is given %d times", k, len(q[k]))
 		}
 	}
 	return nil
@@ -437,7 +437,7 @@ func revParam(q url.Values, name string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s[0], 10, 64)
 	if err != nil || n < 0 {
-		return 0, badRequest("%s=%q is not a revision (a whole number >= 0)", name, s[0])
+		return 0, apierror.BadRequest("%s=%q is not a revision (a whole number >= 0)", name, s[0])
 	}
 	return n, nil
 }
@@ -462,7 +462,7 @@ func boolParam(q url.Values, name string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(s[0])
 	if err != nil {
-		return false, badRequest("%s=%q is not a boolean (true or false)", name, s[0])
+		return false, apierror.BadRequest("%s=%q is not a boolean (true or false)", name, s[0])
 	}
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 )
 
 // MaxHistoryLimit is the largest page of GET /v1/history.
@@ -22,17 +23,17 @@ func scopeParams(q url.Values) (audit.Scope, error) {
 	_, hasPrefix := q["prefix"]
 	switch {
 	case hasKey && hasPrefix:
-		return audit.Scope{}, badRequest("give key or prefix, not both")
+		return audit.Scope{}, apierror.BadRequest("give key or prefix, not both")
 	case hasKey:
 		key := q.Get("key")
 		if err := keyspace.Validate(key); err != nil {
-			return audit.Scope{}, withKey(err, key)
+			return audit.Scope{}, apierror.WithKey(err, key)
 		}
 		return audit.Scope{Key: key}, nil
 	case hasPrefix:
 		p, err := keyspace.Prefix(q.Get("prefix"))
 		if err != nil {
-			return audit.Scope{}, withKey(err, q.Get("prefix"))
+			return audit.Scope{}, apierror.WithKey(err, q.Get("prefix"))
 		}
 		return audit.Scope{Prefix: p}, nil
 	}
@@ -55,7 +56,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxHistoryLimit {
-			h.fail(w, r, badRequest("limit=%q: want a whole number from 1 to %d", s, MaxHistoryLimit))
+			h.fail(w, r, apierror.BadRequest("limit=%q: want a whole number from 1 to %d", s, MaxHistoryLimit))
 			return
 		}
 		hq.Limit = n
@@ -63,7 +64,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("cursor"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			h.fail(w, r, badRequest("cursor=%q is not a cursor: pass back the next_cursor of the previous page", s))
+			h.fail(w, r, apierror.BadRequest("cursor=%q is not a cursor: pass back the next_cursor of the previous page", s))
 			return
 		}
 		hq.Before = n
@@ -91,11 +92,11 @@ func (h *handler) revision(w http.ResponseWriter, r *http.Request) {
 	s := chi.URLParam(r, "rev")
 	rev, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		h.fail(w, r, badRequest("%q is not a revision number", s))
+		h.fail(w, r, apierror.BadRequest("%q is not a revision number", s))
 		return
 	}
 	if rev < 1 {
-		h.fail(w, r, errorf(http.StatusNotFound, api.CodeRevisionGone,
+		h.fail(w, r, apierror.New(api.CodeRevisionGone,
 			"revision %d does not exist: revisions start at 1", rev))
 		return
 	}
@@ -118,7 +119,7 @@ func (h *handler) diff(w http.ResponseWriter, r *http.Request) {
 	}
 	from, hasFrom, err := optRevParam(q, "from")
 	if err == nil && !hasFrom {
-		err = badRequest("from is required: the revision to diff from (0 is the empty keyspace)")
+		err = apierror.BadRequest("from is required: the revision to diff from (0 is the empty keyspace)")
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -130,7 +131,7 @@ func (h *handler) diff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if to > 0 && from > to {
-		h.fail(w, r, errorf(http.StatusBadRequest, api.CodeBadRevision,
+		h.fail(w, r, apierror.New(api.CodeBadRevision,
 			"from=%d is after to=%d: swap them to see the changes in the other direction", from, to))
 		return
 	}
@@ -144,7 +145,7 @@ func (h *handler) diff(w http.ResponseWriter, r *http.Request) {
 		// Pin "current" so the answer says which revision it went to.
 		to = cur
 		if from > to {
-			h.fail(w, r, errorf(http.StatusBadRequest, api.CodeBadRevision,
+			h.fail(w, r, apierror.New(api.CodeBadRevision,
 				"from=%d is in the future: the current revision is %d", from, cur))
 			return
 		}
@@ -171,7 +172,7 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 	}
 	scope, err := audit.RollbackScope(req.Key, req.Prefix, req.All)
 	if err != nil {
-		h.fail(w, r, withKey(err, req.Key+req.Prefix))
+		h.fail(w, r, apierror.WithKey(err, req.Key+req.Prefix))
 		return
 	}
 	target := scope.Key

@@ -44,7 +44,7 @@ func HeaderIdentity(next http.Handler) http.Handler {
 		if actor == "" {
 			actor = "anonymous@" + remoteIP(r)
 		} else if msg := checkActor(actor); msg != "" {
-			writeError(w, http.StatusBadRequest, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
+			writeError(w, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), actor)))

@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 )
 
 // keyParam returns the key of a /v1/kv/{key...} route, percent-decoded and
@@ -26,7 +27,7 @@ func keyParam(r *http.Request) (string, error) {
 	if r.URL.RawPath != "" {
 		k, err := url.PathUnescape(key)
 		if err != nil {
-			return "", withKey(fmt.Errorf("%w: key %q is not a valid URL path", keyspace.ErrInvalidKey, key), key)
+			return "", apierror.WithKey(fmt.Errorf("%w: key %q is not a valid URL path", keyspace.ErrInvalidKey, key), key)
 		}
 		key = k
 	}
@@ -34,7 +35,7 @@ func keyParam(r *http.Request) (string, error) {
 		if key == "" {
 			err = fmt.Errorf("%w (to list keys, GET /v1/kv?prefix=P)", err)
 		}
-		return "", withKey(err, key)
+		return "", apierror.WithKey(err, key)
 	}
 	return key, nil
 }
@@ -78,14 +79,14 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 			if rev > 0 {
 				msg += fmt.Sprintf(" at revision %d", rev)
 			}
-			err = &httpError{status: http.StatusNotFound, code: api.CodeNotFound, msg: msg, key: key}
+			err = &apierror.Error{Code: api.CodeNotFound, Message: msg, Key: key}
 		}
-		h.fail(w, r, withKey(err, key))
+		h.fail(w, r, apierror.WithKey(err, key))
 		return
 	}
 	if kv.Secret && !secureTransport(r) {
-		h.fail(w, r, &httpError{status: http.StatusForbidden, code: api.CodeForbidden, key: key,
-			msg: fmt.Sprintf("key %q is secret: its value is served only over TLS or from a loopback address", key)})
+		h.fail(w, r, &apierror.Error{Code: api.CodeForbidden, Key: key,
+			Message: fmt.Sprintf("key %q is secret: its value is served only over TLS or from a loopback address", key)})
 		return
 	}
 	if raw {
@@ -121,9 +122,9 @@ func secureTransport(r *http.Request) bool {
 }
 
 // noMasterKey refuses to write a secret on a configd without a master key.
-func noMasterKey(key string) *httpError {
-	return &httpError{status: http.StatusBadRequest, code: api.CodeNoMasterKey, key: key,
-		msg: fmt.Sprintf("key %q cannot be made secret: configd has no master key; start it with --master-key-file "+
+func noMasterKey(key string) *apierror.Error {
+	return &apierror.Error{Code: api.CodeNoMasterKey, Key: key,
+		Message: fmt.Sprintf("key %q cannot be made secret: configd has no master key; start it with --master-key-file "+
 			"(or %sMASTER_KEY_FILE, or %sMASTER_KEY holding the key in base64); see docs/security.md", key, EnvPrefix, EnvPrefix)}
 }
 
@@ -132,7 +133,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	key, cas, err := keyWrite(r, "secret")
 	if err == nil {
 		// Checked again by the store; here so that it comes first.
-		err = withKey(keyspace.ValidateNew(key), key)
+		err = apierror.WithKey(keyspace.ValidateNew(key), key)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -140,7 +141,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, err := boolParam(r.URL.Query(), "secret")
 	if err != nil {
-		h.fail(w, r, withKey(err, key))
+		h.fail(w, r, apierror.WithKey(err, key))
 		return
 	}
 	if secret && !h.st.SecretsEnabled() {
@@ -149,19 +150,19 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	}
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/x-www-form-urlencoded" {
-		h.fail(w, r, &httpError{status: http.StatusUnsupportedMediaType, code: api.CodeBadContentType, msg: formMessage, key: key})
+		h.fail(w, r, &apierror.Error{Code: api.CodeBadContentType, Message: formMessage, Key: key})
 		return
 	}
 	value, err := h.readValue(w, r)
 	if err != nil {
-		h.fail(w, r, withKey(err, key))
+		h.fail(w, r, apierror.WithKey(err, key))
 		return
 	}
 	op := audit.Put(key, value, ct)
 	op.Secret = secret
 	rev, err := h.commitOne(r, cas(op))
 	if err != nil {
-		h.fail(w, r, withKey(err, key))
+		h.fail(w, r, apierror.WithKey(err, key))
 		return
 	}
 	setRev(w, rev.Rev)
@@ -210,7 +211,7 @@ func (h *handler) commitOne(r *http.Request, op audit.Op) (audit.Revision, error
 func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := h.st.MaxValueSize()
 	tooLarge := func(size string) error {
-		return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+		return apierror.New(api.CodeTooLarge,
 			"value is %s; the limit is %d bytes", size, limit)
 	}
 	if r.ContentLength > int64(limit) {
@@ -240,14 +241,13 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request) {
 	}
 	rev, err := h.commitOne(r, cas(audit.Delete(key)))
 	if err != nil {
-		h.fail(w, r, withKey(err, key))
+		h.fail(w, r, apierror.WithKey(err, key))
 		return
 	}
 	setRev(w, rev.Rev)
 	if len(rev.Changes) == 0 {
 		// A delete that changed nothing found no key to delete.
-		h.fail(w, r, &httpError{status: http.StatusNotFound, code: api.CodeNotFound,
-			msg: fmt.Sprintf("key %q not found", key), key: key})
+		h.fail(w, r, &apierror.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("key %q not found", key), Key: key})
 		return
 	}
 	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: true})
@@ -262,12 +262,12 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	prefix, err := keyspace.Prefix(q.Get("prefix"))
 	if err != nil {
-		h.fail(w, r, withKey(err, q.Get("prefix")))
+		h.fail(w, r, apierror.WithKey(err, q.Get("prefix")))
 		return
 	}
 	format := q.Get("format")
 	if format != "" && format != "list" && format != "tree" {
-		h.fail(w, r, badRequest("format=%q: want list or tree", format))
+		h.fail(w, r, apierror.BadRequest("format=%q: want list or tree", format))
 		return
 	}
 	rev, err := revParam(q, "rev")

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/server/apierror"
 )
 
 // DefaultMaxWatchesPerIdentity is the default of --max-watches-per-identity.
@@ -130,7 +131,7 @@ func (l *Limits) middleware(next http.Handler) http.Handler {
 			l.refused.WithLabelValues(api.CodeRateLimited).Inc()
 			secs := retryAfter(d)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, http.StatusTooManyRequests, api.ErrorBody{Code: api.CodeRateLimited, Message: l.rateLimitedMessage(id, secs)})
+			writeError(w, api.ErrorBody{Code: api.CodeRateLimited, Message: l.rateLimitedMessage(id, secs)})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), limitKey{}, id)))
@@ -150,7 +151,7 @@ func (l *Limits) openWatch(ctx context.Context) (release func(), err error) {
 	if l.watches[id] >= l.maxWatches {
 		l.mu.Unlock()
 		l.refused.WithLabelValues(api.CodeTooManyWatches).Inc()
-		return func() {}, errorf(http.StatusTooManyRequests, api.CodeTooManyWatches,
+		return func() {}, apierror.New(api.CodeTooManyWatches,
 			"%s has %d watches open, the most allowed (--max-watches-per-identity); close one first", displayIdentity(id), l.maxWatches)
 	}
 	l.watches[id]++

@@ -21,6 +21,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro"
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/server/apierror"
 )
 
 // ServiceName is the service name configd registers under unless
@@ -201,7 +202,7 @@ func decodeRegistry(v *yaml.Node, m *micro.Config) error {
 	dec.KnownFields(true)
 	var f registryFile
 	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("line %d: registry: %v (keys: name, address, timeout, service, version, id, advertise, metadata, ttl, interval)", v.Line, oneLine(err.Error()))
+		return fmt.Errorf("line %d: registry: %v (keys: name, address, timeout, service, version, id, advertise, metadata, ttl, interval)", v.Line, apierror.OneLine(err.Error()))
 	}
 	var addrs []string
 	switch f.Address.Kind {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/source"
 
 	// The source types configd.yaml can name.
@@ -212,7 +213,7 @@ func (s *sourceSet) readiness() string {
 	for _, ss := range s.statuses() {
 		fmt.Fprintf(&b, "source %s (%s): %s", ss.Name, ss.Type, ss.State)
 		if ss.LastError != "" && ss.State != string(source.StateOK) {
-			fmt.Fprintf(&b, ": %s", oneLine(ss.LastError))
+			fmt.Fprintf(&b, ": %s", apierror.OneLine(ss.LastError))
 		}
 		b.WriteByte('\n')
 	}

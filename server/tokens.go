@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/server/apierror"
 )
 
 // maxTokenBody caps the body of POST /v1/tokens: a name and grants.
@@ -13,7 +14,7 @@ const maxTokenBody = 64 << 10
 
 // errAuthOff answers the token routes when authentication is off: tokens
 // are managed by the Auth that checks them.
-var errAuthOff = errorf(http.StatusNotFound, api.CodeNotFound,
+var errAuthOff = apierror.New(api.CodeNotFound,
 	"authentication is off: start configd with --auth (or on a non-loopback address) to manage tokens")
 
 // POST /v1/tokens
@@ -107,7 +108,7 @@ func (h *handler) setTokenGrants(w http.ResponseWriter, r *http.Request) {
 // most maxTokenBody bytes.
 func (h *handler) decodeTokenBody(w http.ResponseWriter, r *http.Request, v any) error {
 	limit := min(maxTokenBody, h.opts.maxRequestBody)
-	tooLarge := errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
+	tooLarge := apierror.New(api.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
 	if r.ContentLength > limit {
 		return tooLarge
 	}

@@ -10,13 +10,14 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 )
 
 // decodeBody decodes the JSON body of r into v, strictly: unknown fields,
 // trailing data and a body larger than the handler's cap are refused.
 func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength > h.opts.maxRequestBody {
-		return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+		return apierror.New(api.CodeTooLarge,
 			"request body is %d bytes; the limit is %d", r.ContentLength, h.opts.maxRequestBody)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.opts.maxRequestBody))
@@ -24,17 +25,17 @@ func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 	err := dec.Decode(v)
 	if err == nil {
 		if dec.Decode(&struct{}{}) != io.EOF {
-			return badRequest("malformed request body: more data after the JSON object")
+			return apierror.BadRequest("malformed request body: more data after the JSON object")
 		}
 		return nil
 	}
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+		return apierror.New(api.CodeTooLarge,
 			"request body is larger than the limit of %d bytes", h.opts.maxRequestBody)
 	case errors.Is(err, io.EOF):
-		return badRequest("malformed request body: it is empty, a JSON object is expected")
+		return apierror.BadRequest("malformed request body: it is empty, a JSON object is expected")
 	}
 	return bodyError(err, "malformed request body: %v")
 }
@@ -42,11 +43,11 @@ func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 // bodyError is the answer to a body that could not be read: its own when
 // it has one (errBodyTimeout), else 400 with format's message.
 func bodyError(err error, format string) error {
-	var he *httpError
+	var he *apierror.Error
 	if errors.As(err, &he) {
 		return he
 	}
-	return badRequest(format, err)
+	return apierror.BadRequest(format, err)
 }
 
 // POST /v1/txn
@@ -92,18 +93,18 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 // store. Each error names the operation by its index.
 func (h *handler) txnOps(in []api.TxnOp) ([]audit.Op, error) {
 	if len(in) == 0 {
-		return nil, badRequest("the transaction has no ops")
+		return nil, apierror.BadRequest("the transaction has no ops")
 	}
 	limit := h.st.MaxValueSize()
 	seen := make(map[string]int, len(in))
 	ops := make([]audit.Op, 0, len(in))
 	for i, o := range in {
 		if err := keyspace.Validate(o.Key); err != nil {
-			return nil, withKey(fmt.Errorf("ops[%d]: %w", i, err), o.Key)
+			return nil, apierror.WithKey(fmt.Errorf("ops[%d]: %w", i, err), o.Key)
 		}
 		if j, dup := seen[o.Key]; dup {
-			e := badRequest("ops[%d]: key %q is already in ops[%d]; a transaction touches each key once", i, o.Key, j)
-			e.key = o.Key
+			e := apierror.BadRequest("ops[%d]: key %q is already in ops[%d]; a transaction touches each key once", i, o.Key, j)
+			e.Key = o.Key
 			return nil, e
 		}
 		seen[o.Key] = i
@@ -111,14 +112,14 @@ func (h *handler) txnOps(in []api.TxnOp) ([]audit.Op, error) {
 		switch o.Op {
 		case "put":
 			if o.Encoding != "" && o.Encoding != api.EncodingBase64 {
-				return nil, withKey(badRequest("ops[%d]: encoding %q: want empty or %q", i, o.Encoding, api.EncodingBase64), o.Key)
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: encoding %q: want empty or %q", i, o.Encoding, api.EncodingBase64), o.Key)
 			}
 			value, err := api.DecodeValue(o.Value, o.Encoding)
 			if err != nil {
-				return nil, withKey(badRequest("ops[%d]: value is not valid base64: %v", i, err), o.Key)
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: value is not valid base64: %v", i, err), o.Key)
 			}
 			if len(value) > limit {
-				return nil, withKey(errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+				return nil, apierror.WithKey(apierror.New(api.CodeTooLarge,
 					"ops[%d]: value is %d bytes; the limit is %d", i, len(value), limit), o.Key)
 			}
 			op = audit.Put(o.Key, value, o.ContentType)
@@ -130,15 +131,15 @@ func (h *handler) txnOps(in []api.TxnOp) ([]audit.Op, error) {
 			}
 		case "delete":
 			if o.Value != "" || o.Encoding != "" || o.ContentType != "" || o.Secret {
-				return nil, withKey(badRequest("ops[%d]: a delete takes no value, encoding, content_type or secret", i), o.Key)
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: a delete takes no value, encoding, content_type or secret", i), o.Key)
 			}
 			op = audit.Delete(o.Key)
 		default:
-			return nil, withKey(badRequest("ops[%d]: unknown op %q: want \"put\" or \"delete\"", i, o.Op), o.Key)
+			return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: unknown op %q: want \"put\" or \"delete\"", i, o.Op), o.Key)
 		}
 		if o.IfModRev != nil {
 			if *o.IfModRev < 0 {
-				return nil, withKey(badRequest("ops[%d]: if_mod_rev %d is negative", i, *o.IfModRev), o.Key)
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: if_mod_rev %d is negative", i, *o.IfModRev), o.Key)
 			}
 			op = op.WithModRev(*o.IfModRev)
 		}

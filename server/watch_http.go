@@ -12,6 +12,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/watcher"
 )
 
@@ -48,25 +49,25 @@ func parseWatchParams(r *http.Request) (watchParams, error) {
 	}
 	p := watchParams{filter: watcher.Filter{Keys: q["key"], Prefixes: q["prefix"]}, wait: DefaultWatchWait}
 	if len(p.filter.Keys) == 0 && len(p.filter.Prefixes) == 0 {
-		return p, badRequest("give key=KEY or prefix=PREFIX (prefix= alone watches everything)")
+		return p, apierror.BadRequest("give key=KEY or prefix=PREFIX (prefix= alone watches everything)")
 	}
 	if s := q.Get("since"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return p, errorf(http.StatusBadRequest, api.CodeBadRevision, "since must be a revision number >= 0, got %q", s)
+			return p, apierror.New(api.CodeBadRevision, "since must be a revision number >= 0, got %q", s)
 		}
 		p.since = n
 	} else if id := r.Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil || n < 0 {
-			return p, errorf(http.StatusBadRequest, api.CodeBadRevision, "Last-Event-ID must be a revision number, got %q", id)
+			return p, apierror.New(api.CodeBadRevision, "Last-Event-ID must be a revision number, got %q", id)
 		}
 		p.since = n
 	}
 	if s := q.Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			return p, badRequest("wait must be a duration such as 30s, got %q", s)
+			return p, apierror.BadRequest("wait must be a duration such as 30s, got %q", s)
 		}
 		p.wait = min(d, MaxWatchWait)
 	}
@@ -191,7 +192,7 @@ func signal(ch chan struct{}) {
 // holds a secret's value.
 func checkPlain(b watcher.Batch) error {
 	if k, ok := b.SecretKey(); ok {
-		return errorf(http.StatusForbidden, api.CodeForbidden, "%s", plainSecretMessage(k))
+		return apierror.New(api.CodeForbidden, "%s", plainSecretMessage(k))
 	}
 	return nil
 }
@@ -203,11 +204,11 @@ func plainSecretMessage(key string) string {
 // watchEnded is the error answer of a watch that ended: a refusal as it
 // is, anything else (the hub closing) as 503.
 func watchEnded(err error) error {
-	var he *httpError
+	var he *apierror.Error
 	if errors.As(err, &he) {
 		return err
 	}
-	return errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "watch ended: %v", err)
+	return apierror.New(api.CodeUnavailable, "watch ended: %v", err)
 }
 
 // poll answers with what is queued now, or waits up to p.wait for the first
@@ -302,7 +303,7 @@ func acceptsEventStream(r *http.Request) bool {
 func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchSource) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		h.fail(w, errorf(http.StatusInternalServerError, api.CodeInternal, "streaming is not supported by this connection"))
+		h.fail(w, apierror.New(api.CodeInternal, "streaming is not supported by this connection"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -324,7 +325,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 	// refuse ends the stream with an "error" event carrying the API error
 	// of a refusal (a secret on a plain connection).
 	refuse := func(err error) {
-		var he *httpError
+		var he *apierror.Error
 		if errors.As(err, &he) {
 			_, body, _ := errorBody(err)
 			send("error", 0, api.ErrorResponse{Error: body})

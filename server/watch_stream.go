@@ -16,6 +16,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/watcher"
 )
 
@@ -79,7 +80,7 @@ func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParam
 	conn, brw, err := rc.Hijack()
 	if err != nil {
 		wt.Close()
-		h.fail(w, errorf(http.StatusInternalServerError, api.CodeInternal, "cannot take over the connection for the watch stream: %v", err))
+		h.fail(w, apierror.New(api.CodeInternal, "cannot take over the connection for the watch stream: %v", err))
 		return
 	}
 	if brw.Reader.Buffered() > 0 {

@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"net/http"
 	"sync/atomic"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/watcher"
 )
 
@@ -47,7 +47,7 @@ type tokenGate struct {
 	p       *Principal
 	targets []string      // the watched keys and canonical prefixes; "" is everything
 	seen    atomic.Uint64 // Auth.gen when the token last passed
-	failed  atomic.Pointer[httpError]
+	failed  atomic.Pointer[apierror.Error]
 	stop    func()
 }
 
@@ -98,14 +98,14 @@ func (g *tokenGate) check() error {
 	if g.seen.Load() == gen {
 		return nil
 	}
-	var refusal *httpError
+	var refusal *apierror.Error
 	cur, reason := g.a.current(g.p)
 	if cur == nil {
-		refusal = errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "%s: the watch has ended", unauthenticatedMessage(reason))
+		refusal = apierror.New(api.CodeUnauthenticated, "%s: the watch has ended", unauthenticatedMessage(reason))
 	} else {
 		for _, t := range g.targets {
 			if !cur.Allows(api.PermissionRead, t) {
-				refusal = errorf(http.StatusForbidden, api.CodeForbidden, "%s: the watch has ended", forbiddenMessage(cur, api.PermissionRead, t))
+				refusal = apierror.New(api.CodeForbidden, "%s: the watch has ended", forbiddenMessage(cur, api.PermissionRead, t))
 				reason = denyForbidden
 				break
 			}

@@ -368,7 +368,7 @@ func TestBrowserFindDiffAndRollBack(t *testing.T) {
 	tb.click("#rb-confirm")
 
 	// The page shows the new revision.
-	tb.waitJS("the new revision's page", fmt.Sprintf(`/Revision \d+/.test(document.querySelector("h1").textContent) && document.querySelector("h1").textContent !== "Revision %d"`, bad))
+	tb.waitJS("the new revision's page", fmt.Sprintf(`/Revision \d+/.test(document.querySelector("h1")?.textContent) && document.querySelector("h1").textContent !== "Revision %d"`, bad))
 	newRev := c.rev()
 	if got := tb.text("h1"); got != fmt.Sprintf("Revision %d", newRev) {
 		t.Errorf("after the rollback the page shows %q, want revision %d", got, newRev)
@@ -643,13 +643,19 @@ func TestBrowserEscapesHostileText(t *testing.T) {
 }
 
 // TestBrowserNotFoundPages: a revision or a key that does not exist is a
-// 404 page.
+// 404 page; a revision newer than the newest is a 400 page (bad_revision,
+// as on every door).
 func TestBrowserNotFoundPages(t *testing.T) {
 	c := startConfigd(t)
 	c.put("k", "v", "", "alice", "")
 	tb := newTab(t)
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(c.URL+"/ui/rev/999"))
+	cancel()
+	if err != nil || resp.Status != 400 || tb.text("h1") != "Bad request" || !strings.Contains(tb.text("main"), "Revision 999 does not exist yet") {
+		t.Errorf("/ui/rev/999: %v %v, heading %q, page %q; want a 400 page saying it does not exist yet", resp, err, tb.text("h1"), tb.text("main"))
+	}
 	for _, tc := range []struct{ path, text string }{
-		{"/ui/rev/999", "Revision 999 does not exist"},
 		{"/ui/rev/0", "is not a revision"},
 		{"/ui/rev/abc", "is not a revision"},
 		{"/ui/key/no/such/key", `There is no key "no/such/key"`},

@@ -14,6 +14,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/textdiff"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 )
 
 const keyHistoryPage = 50
@@ -221,7 +222,7 @@ func (u *ui) compare(r *http.Request, v *keyView, hist []audit.Revision, cur int
 	v.A, v.B = a, b
 	changes, err := u.st.Diff(r.Context(), audit.Scope{Key: v.Key}, a, b)
 	if err != nil {
-		_, v.CompareErr = statusOf(err)
+		v.CompareErr = apierror.Classify(err).Message
 		return
 	}
 	if len(changes) == 1 {

@@ -16,9 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/configd/configd/server/apierror"
 	"github.com/go-chi/chi/v5"
-
-	"github.com/configd/configd/audit"
 )
 
 // page is what every page template gets.
@@ -173,38 +172,35 @@ func (u *ui) notFound(w http.ResponseWriter, r *http.Request, msg string) {
 	u.errorPage(w, r, http.StatusNotFound, "Not found", msg)
 }
 
-// fail shows the error page for err: a bad request, something that does
-// not exist, or (logged) an internal error.
+// fail shows the error page for err, with the status of its class
+// (apierror.Classify), as the API answers it; an internal error is logged.
 func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := statusOf(err)
-	switch status {
-	case http.StatusNotFound:
-		u.notFound(w, r, msg)
-	case http.StatusBadRequest:
-		u.errorPage(w, r, status, "Bad request", msg)
-	case http.StatusServiceUnavailable:
-		u.errorPage(w, r, status, "Unavailable", msg)
-	default:
-		u.opts.logger.Error("web: request failed", "path", r.URL.Path, "err", err)
-		u.errorPage(w, r, http.StatusInternalServerError, "Internal error", msg)
-	}
+	c := u.classify(r, err)
+	u.errorPage(w, r, c.Status, pageHeading(c.Status), c.Message)
 }
 
-// statusOf maps a store error to an HTTP status and a message for the user.
-func statusOf(err error) (int, string) {
-	switch {
-	case isAny(err, audit.ErrNotFound, audit.ErrRevisionGone, audit.ErrFutureRevision):
-		return http.StatusNotFound, err.Error()
-	case isAny(err, audit.ErrBadRequest, audit.ErrBadRange, errInvalidKey, errBadInput):
-		return http.StatusBadRequest, err.Error()
-	case isAny(err, audit.ErrConflict, audit.ErrOwned):
-		return http.StatusConflict, err.Error()
-	case isAny(err, audit.ErrClosed, context.Canceled, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "configd is shutting down or the request was cancelled; try again"
-	case isAny(err, audit.ErrDiskFull):
-		return http.StatusInsufficientStorage, "the disk holding configd's database is full: nothing was written; free space on configd's data volume, then retry"
+// classify is apierror.Classify, logging an internal error's cause.
+func (u *ui) classify(r *http.Request, err error) apierror.Class {
+	c := apierror.Classify(err)
+	if c.Internal {
+		u.opts.logger.Error("web: request failed", "path", r.URL.Path, "err", err)
 	}
-	return http.StatusInternalServerError, "internal error; the server log has the details"
+	return c
+}
+
+// pageHeading is the heading of an error page with status.
+func pageHeading(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "Not found"
+	case http.StatusBadRequest:
+		return "Bad request"
+	case http.StatusServiceUnavailable:
+		return "Unavailable"
+	case http.StatusInternalServerError:
+		return "Internal error"
+	}
+	return http.StatusText(status)
 }
 
 // writeJSON answers with v as JSON.

@@ -1,13 +1,16 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/apierror"
 )
 
 // maxPageChanges caps the diffs one revision page renders.
@@ -34,9 +37,11 @@ func (u *ui) revision(w http.ResponseWriter, r *http.Request) {
 	cur := u.st.Rev()
 	rev, err := u.st.Revision(r.Context(), n)
 	if err != nil {
-		if isAny(err, audit.ErrRevisionGone, audit.ErrFutureRevision) {
-			u.notFound(w, r, fmt.Sprintf("Revision %d does not exist (the newest revision is %d).", n, cur))
-			return
+		switch {
+		case errors.Is(err, audit.ErrRevisionGone):
+			err = apierror.New(api.CodeRevisionGone, "Revision %d does not exist, or is no longer kept (the newest revision is %d).", n, cur)
+		case errors.Is(err, audit.ErrFutureRevision):
+			err = apierror.New(api.CodeBadRevision, "Revision %d does not exist yet: the newest revision is %d.", n, cur)
 		}
 		u.fail(w, r, err)
 		return

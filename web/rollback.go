@@ -134,15 +134,8 @@ func (u *ui) rollback(w http.ResponseWriter, r *http.Request) {
 	}
 	// failErr answers err with the status and code of its class.
 	failErr := func(err error) {
-		status, msg := statusOf(err)
-		if status == http.StatusInternalServerError {
-			u.opts.logger.Error("web: rollback", "err", err)
-		}
-		code := strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
-		if errors.Is(err, audit.ErrOwned) {
-			code = "owned" // a source above the store defines a key of the scope
-		}
-		fail(status, code, errors.New(msg))
+		c := u.classify(r, err)
+		fail(c.Status, c.Code, errors.New(c.Message))
 	}
 	if err != nil {
 		failErr(err)

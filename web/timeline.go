@@ -360,8 +360,8 @@ func (u *ui) timelineJSON(w http.ResponseWriter, r *http.Request) {
 	q.may = u.readFilter(r, q.prefix)
 	page, err := u.loadTimeline(r.Context(), q, after)
 	if err != nil {
-		status, msg := statusOf(err)
-		writeJSON(w, r, status, map[string]jsonError{"error": {Code: "error", Message: msg}})
+		c := u.classify(r, err)
+		writeJSON(w, r, c.Status, map[string]jsonError{"error": {Code: c.Code, Message: c.Message}})
 		return
 	}
 	out := timelineJSON{Rev: rev, Rows: []rowJSON{}, Gap: page.Next != 0 || page.Partial}

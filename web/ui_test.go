@@ -193,8 +193,8 @@ func TestRollbackAnswers(t *testing.T) {
 		{"bad scope", map[string]any{"scope": "galaxy", "to": r1, "reason": "r"}, 400},
 		{"bad key", map[string]any{"scope": "key", "key": "/a", "to": r1, "reason": "r"}, 400},
 		{"empty prefix", map[string]any{"scope": "prefix", "prefix": "", "to": r1, "reason": "r"}, 400},
-		{"revision 0", map[string]any{"scope": "all", "to": 0, "reason": "r"}, 404}, // revision_gone, as the API answers
-		{"future revision", map[string]any{"scope": "all", "to": 99, "reason": "r", "dry_run": true}, 404},
+		{"revision 0", map[string]any{"scope": "all", "to": 0, "reason": "r"}, 404},                        // revision_gone, as the API answers
+		{"future revision", map[string]any{"scope": "all", "to": 99, "reason": "r", "dry_run": true}, 400}, // bad_revision, as the API answers
 		{"actor with a control character", map[string]any{"scope": "all", "to": r1, "reason": "r", "actor": "a\x07b"}, 400},
 		{"unknown field", map[string]any{"scope": "all", "to": r1, "reason": "r", "force": true}, 400},
 	} {
@@ -291,7 +291,7 @@ func TestPagesAndStatuses(t *testing.T) {
 		{"/ui/?prefix=%2F%2F", 400, "prefix"},
 		{"/ui/?from=soon", 400, "is not a time"},
 		{"/ui/rev/1", 200, "Revision 1"},
-		{"/ui/rev/4", 404, "Revision 4 does not exist"},
+		{"/ui/rev/4", 400, "Revision 4 does not exist yet"}, // a future revision is bad_revision on every door
 		{"/ui/rev/-1", 404, "is not a revision"},
 		{"/ui/key/app/x", 200, "app/x"},
 		{"/ui/key/app/x?a=0&b=1", 200, "Changes from r0 to r1"},
