@@ -32,8 +32,11 @@ type watchHTTP struct {
 	hub      *watcher.Hub
 	metrics  *watchMetrics
 	progress time.Duration
-	limits   *Limits
-	auth     *Auth // nil: authentication is off
+	// writeTimeout bounds how long a watch stream's client may take to
+	// read streamWriteChunk bytes (0: streamWriteTimeout).
+	writeTimeout time.Duration
+	limits       *Limits
+	auth         *Auth // nil: authentication is off
 }
 
 type watchParams struct {

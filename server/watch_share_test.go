@@ -398,3 +398,18 @@ func TestFrameWriterKeepsOrderAndCopiesOnlySmallFrames(t *testing.T) {
 		t.Fatalf("wrote %d bytes (%v), want %d in order", got.Len(), err, len(want))
 	}
 }
+
+func TestSplitBuffersCutsAtMostNBytesInOrder(t *testing.T) {
+	bufs := net.Buffers{[]byte("abc"), []byte("defghij"), nil, []byte("k"), []byte("lmnopqrstu")}
+	var got []string
+	for rest := bufs; len(rest) > 0; {
+		var head net.Buffers
+		head, rest = splitBuffers(rest, 4)
+		var b bytes.Buffer
+		head.WriteTo(&b)
+		got = append(got, b.String())
+	}
+	if want := "abcd efgh ijkl mnop qrst u"; strings.Join(got, " ") != want {
+		t.Fatalf("chunks %q, want %q", got, want)
+	}
+}

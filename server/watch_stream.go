@@ -24,10 +24,16 @@ import (
 // ending when the queue is empty, so 10,000 idle watchers hold no writer
 // goroutines, buffers or HTTP/2 state.
 
-// streamWriteTimeout bounds one write to a watch stream: a client that
-// stops reading for that long is disconnected (it resumes from its last
-// revision when it comes back).
-const streamWriteTimeout = 10 * time.Second
+// streamWriteTimeout bounds how long a watch stream's client may take to
+// read streamWriteChunk bytes: a client that stops reading for that long
+// is disconnected (it resumes from its last revision when it comes back).
+// A slow client is not: a 3 MB snapshot to each of 2,000 clients sharing
+// one link takes longer than that, and cutting them off would only make
+// them ask again.
+const (
+	streamWriteTimeout = 10 * time.Second
+	streamWriteChunk   = 64 << 10
+)
 
 // maxStreamWrite is how much one write gathers from a watcher's queue.
 const maxStreamWrite = 1 << 20
@@ -238,14 +244,39 @@ func (s *streamConn) send() bool {
 	return true
 }
 
-// write sends bufs, closing the stream when the client can't take it.
+// write sends bufs, closing the stream when the client can't take it:
+// when it reads nothing of a streamWriteChunk for the write timeout.
 func (s *streamConn) write(bufs net.Buffers) bool {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-	if _, err := bufs.WriteTo(s.out); err != nil {
-		s.close()
-		return false
+	timeout := s.h.writeTimeout
+	if timeout <= 0 {
+		timeout = streamWriteTimeout
+	}
+	for len(bufs) > 0 {
+		var chunk net.Buffers
+		chunk, bufs = splitBuffers(bufs, streamWriteChunk)
+		_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := chunk.WriteTo(s.out); err != nil {
+			s.close()
+			return false
+		}
 	}
 	return true
+}
+
+// splitBuffers returns the first n bytes of bufs and the rest, sharing
+// their arrays.
+func splitBuffers(bufs net.Buffers, n int) (head, rest net.Buffers) {
+	for len(bufs) > 0 && n > 0 {
+		b := bufs[0]
+		if len(b) > n {
+			head = append(head, b[:n])
+			bufs[0] = b[n:]
+			return head, bufs
+		}
+		head = append(head, b)
+		bufs, n = bufs[1:], n-len(b)
+	}
+	return head, bufs
 }
 
 // readUntilClosed notices the client going away: it sends nothing after
