@@ -210,7 +210,9 @@ func TestSnapshotReadsAreBoundedAndCommitsGoOn(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { ws[i], errs[i] = hub.Watch(context.Background(), Filter{Prefixes: []string{fmt.Sprintf("s%d/", i)}}, 0) })
+		wg.Go(func() {
+			ws[i], errs[i] = hub.Watch(context.Background(), Filter{Prefixes: []string{fmt.Sprintf("s%d/", i)}}, 0)
+		})
 	}
 	<-cs.entered
 	<-cs.entered
