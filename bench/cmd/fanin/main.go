@@ -98,10 +98,12 @@ type result struct {
 	snapshotBytes            int64         // one snapshot message, as received
 }
 
-// opener dials one watch's connection (before the stampede) and returns
-// start, which sends the watch's request and reads until its snapshot has
-// arrived.
-type opener func(ctx context.Context, addr string) (start func() (snapshot, error), closeConn func(), err error)
+// opener returns start, which dials one watch's connection, sends its
+// request and reads until its snapshot has arrived, and closeConn, which
+// closes that connection. Dialing is part of the stampede: a connection
+// dialed before it would sit idle while thousands of others are served,
+// and configd closes one that sends nothing for 10s.
+type opener func(ctx context.Context, addr string) (start func() (snapshot, error), closeConn func())
 
 var openers = map[string]opener{"stream": openStream, "grpc": openGRPC, "sse": openSSE}
 
@@ -137,10 +139,7 @@ func run(bin string, open opener, n, keys, valueSize int) (result, error) {
 
 	starts := make([]func() (snapshot, error), n)
 	for i := range starts {
-		start, closeConn, err := open(ctx, d.Addr)
-		if err != nil {
-			return res, fmt.Errorf("connection %d: %w", i, err)
-		}
+		start, closeConn := open(ctx, d.Addr)
 		defer closeConn()
 		starts[i] = start
 	}
@@ -230,12 +229,13 @@ func watchQuery() string {
 }
 
 // openStream: the watch stream, as the SDK opens it.
-func openStream(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
+func openStream(ctx context.Context, addr string) (func() (snapshot, error), func()) {
+	var c net.Conn
 	start := func() (snapshot, error) {
+		var err error
+		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
+			return snapshot{}, err
+		}
 		req := "GET " + watchQuery() + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: " + api.WatchStreamProtocol + "\r\n\r\n"
 		if _, err := io.WriteString(c, req); err != nil {
 			return snapshot{}, err
@@ -250,26 +250,22 @@ func openStream(ctx context.Context, addr string) (func() (snapshot, error), fun
 		}
 		return readSnapshot(r, func(r *bufio.Reader) (int64, error) { return readUvarint(r) })
 	}
-	return start, func() { c.Close() }, nil
+	return start, func() { closeIfOpen(c) }
+}
+
+func closeIfOpen(c net.Conn) {
+	if c != nil {
+		c.Close()
+	}
 }
 
 // openGRPC: the gRPC Watch, a stream of its own connection (HTTP/2
 // without TLS, which configd's port serves beside HTTP/1.1).
-func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
+func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func()) {
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &protocols, DialContext: func(context.Context, string, string) (net.Conn, error) {
-		if c == nil {
-			return nil, errors.New("one connection per watch")
-		}
-		conn := c
-		c = nil
-		return conn, nil
-	}}
+	// A transport of its own: a connection of its own.
+	tr := &http.Transport{Protocols: &protocols}
 	pr, pw := io.Pipe()
 	start := func() (snapshot, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+configdpb.Config_Watch_FullMethodName, pr)
@@ -299,14 +295,7 @@ func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func(
 		r := bufio.NewReaderSize(resp.Body, 64<<10)
 		return readSnapshot(r, readGRPCLength)
 	}
-	closeConn := func() {
-		pw.Close()
-		tr.CloseIdleConnections()
-		if c != nil {
-			c.Close()
-		}
-	}
-	return start, closeConn, nil
+	return start, func() { pw.Close(); tr.CloseIdleConnections() }
 }
 
 // readGRPCLength reads a gRPC message's 5-byte prefix.
@@ -322,12 +311,13 @@ func readGRPCLength(r *bufio.Reader) (int64, error) {
 }
 
 // openSSE: server-sent events.
-func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
+func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func()) {
+	var c net.Conn
 	start := func() (snapshot, error) {
+		var err error
+		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
+			return snapshot{}, err
+		}
 		req := "GET " + watchQuery() + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\n\r\n"
 		if _, err := io.WriteString(c, req); err != nil {
 			return snapshot{}, err
@@ -341,7 +331,7 @@ func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func()
 		}
 		return readSSESnapshot(bufio.NewReaderSize(resp.Body, 64<<10))
 	}
-	return start, func() { c.Close() }, nil
+	return start, func() { closeIfOpen(c) }
 }
 
 // readSSESnapshot reads events until the "snapshot" one, counting the
