@@ -90,7 +90,7 @@ type Batch struct {
 	Time   time.Time
 	Events []Event
 
-	shared *shared // nil: this batch is one watcher's own
+	shared *encodings // nil: this batch is one watcher's own
 }
 
 // Filter selects keys: exact keys and prefixes (in any form keyspace.Prefix
@@ -267,7 +267,7 @@ func (h *Hub) Publish(r audit.Revision) {
 			continue
 		}
 		if len(sc.watchers) > 1 {
-			b.shared = &shared{} // one batch, and one encoding, for the scope
+			b.shared = &encodings{} // one batch, and one encoding, for the scope
 		}
 		for w := range sc.watchers {
 			w.push(b) // may remove w from sc.watchers, and sc from h.scopes

@@ -29,9 +29,9 @@ import (
 // at once, unless WithSnapshotReads says otherwise.
 const DefaultSnapshotReads = 4
 
-// shared is what the copies of one batch handed to many watchers share.
-type shared struct {
-	encodings sync.Map // key → *encoding, see Batch.Encoded
+// encodings are the encodings of one batch handed to many watchers.
+type encodings struct {
+	m sync.Map // key → *encoding, see Batch.Encoded
 }
 
 type encoding struct {
@@ -50,18 +50,14 @@ func (b Batch) Encoded(key any, encode func(Batch) []byte) []byte {
 	if b.shared == nil {
 		return encode(b)
 	}
-	v, ok := b.shared.encodings.Load(key)
+	v, ok := b.shared.m.Load(key)
 	if !ok {
-		v, _ = b.shared.encodings.LoadOrStore(key, &encoding{})
+		v, _ = b.shared.m.LoadOrStore(key, &encoding{})
 	}
 	e := v.(*encoding)
 	e.once.Do(func() { e.bytes = encode(b) })
 	return e.bytes
 }
-
-// Shared reports whether b may have been handed to more than one watcher
-// (so that Encoded encodes it once for them all).
-func (b Batch) Shared() bool { return b.shared != nil }
 
 // snapshots are the snapshots being read or still held, by scope and
 // revision.
@@ -88,15 +84,15 @@ type snapshotRead struct {
 	err     error
 }
 
-// snapshotData is a snapshot's events and what the batches that carry
-// them share.
+// snapshotData is a snapshot's events and the encodings of the batches
+// that carry them.
 type snapshotData struct {
-	shared
+	encodings
 	events []Event
 }
 
 func (d *snapshotData) batch(rev int64) Batch {
-	return Batch{Kind: KindSnapshot, Rev: rev, Events: d.events, shared: &d.shared}
+	return Batch{Kind: KindSnapshot, Rev: rev, Events: d.events, shared: &d.encodings}
 }
 
 // snapshot returns f's scope (named sc) at revision at, reading it from

@@ -166,7 +166,7 @@ func TestConcurrentSnapshotsOfAScopeReadTheStoreOnceAndEncodeOnce(t *testing.T) 
 		if b.Kind != KindChanges || b.Rev != rev || len(b.Events) != 1 || string(b.Events[0].Value) != "seven" {
 			t.Fatalf("watch %d: after the snapshot %v at %d", i, b.Kind, b.Rev)
 		}
-		if !b.Shared() {
+		if b.shared == nil {
 			t.Fatalf("watch %d: the changes of a scope with %d watchers are not shared", i, n+1)
 		}
 	}

@@ -98,12 +98,15 @@ type result struct {
 	snapshotBytes            int64         // one snapshot message, as received
 }
 
-// opener returns start, which dials one watch's connection, sends its
-// request and reads until its snapshot has arrived, and closeConn, which
-// closes that connection. Dialing is part of the stampede: a connection
-// dialed before it would sit idle while thousands of others are served,
-// and configd closes one that sends nothing for 10s.
-type opener func(ctx context.Context, addr string) (start func() (snapshot, error), closeConn func())
+// opener returns start, which sends one watch's request and reads until
+// its snapshot has arrived, and closeConn, which closes its connection.
+// The stream and SSE clients dial in start: an HTTP/1.1 connection dialed
+// before the stampede would sit idle while thousands of others are
+// served, and configd closes one that sends nothing for 10s. The gRPC
+// clients connect before it (TCP and the HTTP/2 preface), as gRPC clients
+// keep their connections, so that a client starved of CPU by thousands of
+// others cannot be late with its preface.
+type opener func(ctx context.Context, addr string) (start func() (snapshot, error), closeConn func(), err error)
 
 var openers = map[string]opener{"stream": openStream, "grpc": openGRPC, "sse": openSSE}
 
@@ -139,7 +142,10 @@ func run(bin string, open opener, n, keys, valueSize int) (result, error) {
 
 	starts := make([]func() (snapshot, error), n)
 	for i := range starts {
-		start, closeConn := open(ctx, d.Addr)
+		start, closeConn, err := open(ctx, d.Addr)
+		if err != nil {
+			return res, fmt.Errorf("connection %d: %w", i, err)
+		}
 		defer closeConn()
 		starts[i] = start
 	}
@@ -229,7 +235,7 @@ func watchQuery() string {
 }
 
 // openStream: the watch stream, as the SDK opens it.
-func openStream(ctx context.Context, addr string) (func() (snapshot, error), func()) {
+func openStream(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
 	var c net.Conn
 	start := func() (snapshot, error) {
 		var err error
@@ -250,7 +256,7 @@ func openStream(ctx context.Context, addr string) (func() (snapshot, error), fun
 		}
 		return readSnapshot(r, func(r *bufio.Reader) (int64, error) { return readUvarint(r) })
 	}
-	return start, func() { closeIfOpen(c) }
+	return start, func() { closeIfOpen(c) }, nil
 }
 
 func closeIfOpen(c net.Conn) {
@@ -261,11 +267,13 @@ func closeIfOpen(c net.Conn) {
 
 // openGRPC: the gRPC Watch, a stream of its own connection (HTTP/2
 // without TLS, which configd's port serves beside HTTP/1.1).
-func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func()) {
+func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
-	// A transport of its own: a connection of its own.
-	tr := &http.Transport{Protocols: &protocols}
+	cc, err := (&http.Transport{Protocols: &protocols}).NewClientConn(ctx, "http", addr)
+	if err != nil {
+		return nil, nil, err
+	}
 	pr, pw := io.Pipe()
 	start := func() (snapshot, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+configdpb.Config_Watch_FullMethodName, pr)
@@ -284,7 +292,7 @@ func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func(
 			frame := append([]byte{0, byte(len(msg) >> 24), byte(len(msg) >> 16), byte(len(msg) >> 8), byte(len(msg))}, msg...)
 			pw.Write(frame)
 		}()
-		resp, err := tr.RoundTrip(req)
+		resp, err := cc.RoundTrip(req)
 		if err != nil {
 			return snapshot{}, err
 		}
@@ -295,7 +303,7 @@ func openGRPC(ctx context.Context, addr string) (func() (snapshot, error), func(
 		r := bufio.NewReaderSize(resp.Body, 64<<10)
 		return readSnapshot(r, readGRPCLength)
 	}
-	return start, func() { pw.Close(); tr.CloseIdleConnections() }
+	return start, func() { pw.Close(); cc.Close() }, nil
 }
 
 // readGRPCLength reads a gRPC message's 5-byte prefix.
@@ -311,7 +319,7 @@ func readGRPCLength(r *bufio.Reader) (int64, error) {
 }
 
 // openSSE: server-sent events.
-func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func()) {
+func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
 	var c net.Conn
 	start := func() (snapshot, error) {
 		var err error
@@ -331,7 +339,7 @@ func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func()
 		}
 		return readSSESnapshot(bufio.NewReaderSize(resp.Body, 64<<10))
 	}
-	return start, func() { closeIfOpen(c) }
+	return start, func() { closeIfOpen(c) }, nil
 }
 
 // readSSESnapshot reads events until the "snapshot" one, counting the
