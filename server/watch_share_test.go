@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -59,15 +58,12 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hub *watcher.Hub
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &shareEnv{st: st, store: &listCounter{Store: st}}
-	hub = watcher.New(e.store, st.Rev())
-	e.hub = hub
+	e := &shareEnv{}
+	e.st, e.hub = newStoreHub(t, func(st *audit.Store) watcher.Store {
+		e.store = &listCounter{Store: st}
+		return e.store
+	}, audit.WithMasterKey(mk))
+	st, hub := e.st, e.hub
 	var h http.Handler = &watchHTTP{hub: hub, progress: time.Minute}
 	var gopts []GRPCOption
 	if remote != "" {
@@ -97,7 +93,7 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 		t.Fatal(err)
 	}
 	e.client = configdpb.NewConfigClient(conn)
-	t.Cleanup(func() { conn.Close(); gs.Stop(); e.http.Close(); hub.Close(); st.Close() })
+	t.Cleanup(func() { conn.Close(); gs.Stop(); e.http.Close() })
 	return e
 }
 
@@ -108,6 +104,25 @@ func (e *shareEnv) commit(t *testing.T, ops ...audit.Op) int64 {
 		t.Fatal(err)
 	}
 	return r.Rev
+}
+
+// holdSnapshot returns the snapshot of prefix at revision at (of n keys),
+// as a watch of the hub's own receives it, so that every watch of prefix
+// that starts before the next commit finds it held.
+func (e *shareEnv) holdSnapshot(t *testing.T, prefix string, at int64, n int) watcher.Batch {
+	t.Helper()
+	w, err := e.hub.Watch(context.Background(), watcher.Filter{Prefixes: []string{prefix}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := w.Next(ctx)
+	if err != nil || b.Kind != watcher.KindSnapshot || b.Rev != at || len(b.Events) != n {
+		t.Fatalf("snapshot: %v at %d with %d events, %v", b.Kind, b.Rev, len(b.Events), err)
+	}
+	return b
 }
 
 // grpcWatch opens a gRPC Watch stream and creates a watch of prefix on it
@@ -179,6 +194,31 @@ func wantValues(t *testing.T, who string, got []string, n int) {
 	}
 }
 
+// recvEach reads s until each watch of ids has had one message of kind,
+// which check checks; it skips other kinds, and fails on a second message
+// of kind for a watch or one for a watch not in ids.
+func recvEach(t *testing.T, s configdpb.Config_WatchClient, kind configdpb.WatchResponse_Kind, ids []int64, check func(*configdpb.WatchResponse)) {
+	t.Helper()
+	want := map[int64]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for len(want) > 0 {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatalf("waiting for %v of watches %v: %v", kind, ids, err)
+		}
+		if m.GetKind() != kind {
+			continue
+		}
+		if !want[m.GetWatchId()] {
+			t.Fatalf("%v for watch %d, want one for each of %v", kind, m.GetWatchId(), ids)
+		}
+		delete(want, m.GetWatchId())
+		check(m)
+	}
+}
+
 func pbKeys(m *configdpb.WatchResponse) []string {
 	var out []string
 	for _, ev := range m.GetEvents() {
@@ -204,19 +244,7 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 	}
 	at := e.commit(t, append(ops, audit.Put("other", []byte("x"), ""))...)
 
-	// A watcher that holds the snapshot without sending it, so that every
-	// watch below starts while it is held.
-	anchor, err := e.hub.Watch(context.Background(), watcher.Filter{Prefixes: []string{"app/"}}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer anchor.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	snap, err := anchor.Next(ctx)
-	if err != nil || snap.Kind != watcher.KindSnapshot || snap.Rev != at || len(snap.Events) != n {
-		t.Fatalf("anchor: %v at %d with %d events, %v", snap.Kind, snap.Rev, len(snap.Events), err)
-	}
+	snap := e.holdSnapshot(t, "app/", at, n)
 
 	addr := e.http.Listener.Addr().String()
 	var streams []*rawStream
@@ -238,30 +266,14 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 		}
 		wantValues(t, fmt.Sprintf("stream %d", i), pbKeys(m), n)
 	}
-	for name, tc := range map[string]struct {
-		s   configdpb.Config_WatchClient
-		ids []int64
-	}{"grpc 1": {g1, []int64{7, 9}}, "grpc 2": {g2, []int64{1}}} {
-		snapshots := map[int64]bool{}
-		for len(snapshots) < len(tc.ids) {
-			m, err := tc.s.Recv()
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+	grpcs := map[configdpb.Config_WatchClient][]int64{g1: {7, 9}, g2: {1}}
+	for s, ids := range grpcs {
+		recvEach(t, s, configdpb.WatchResponse_SNAPSHOT, ids, func(m *configdpb.WatchResponse) {
+			if m.GetRev() != at {
+				t.Fatalf("snapshot of watch %d at %d, want %d", m.GetWatchId(), m.GetRev(), at)
 			}
-			if m.GetKind() != configdpb.WatchResponse_SNAPSHOT {
-				continue
-			}
-			if m.GetRev() != at || snapshots[m.GetWatchId()] {
-				t.Fatalf("%s: snapshot of watch %d at %d", name, m.GetWatchId(), m.GetRev())
-			}
-			snapshots[m.GetWatchId()] = true
-			wantValues(t, fmt.Sprintf("%s watch %d", name, m.GetWatchId()), pbKeys(m), n)
-		}
-		for _, id := range tc.ids {
-			if !snapshots[id] {
-				t.Fatalf("%s: no snapshot for watch %d: %v", name, id, snapshots)
-			}
-		}
+			wantValues(t, fmt.Sprintf("grpc watch %d", m.GetWatchId()), pbKeys(m), n)
+		})
 	}
 	for i, next := range events {
 		event, data := next()
@@ -296,24 +308,12 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 			t.Fatalf("stream %d: changes at %d: %v", i, m.GetRev(), pbKeys(m))
 		}
 	}
-	for name, tc := range map[string]struct {
-		s   configdpb.Config_WatchClient
-		ids []int64
-	}{"grpc 1": {g1, []int64{7, 9}}, "grpc 2": {g2, []int64{1}}} {
-		got := map[int64]bool{}
-		for len(got) < len(tc.ids) {
-			m, err := tc.s.Recv()
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+	for s, ids := range grpcs {
+		recvEach(t, s, configdpb.WatchResponse_CHANGES, ids, func(m *configdpb.WatchResponse) {
+			if m.GetRev() != rev || strings.Join(pbKeys(m), ",") != "app/k000=changed" {
+				t.Fatalf("changes of watch %d at %d: %v", m.GetWatchId(), m.GetRev(), pbKeys(m))
 			}
-			if m.GetKind() != configdpb.WatchResponse_CHANGES {
-				continue
-			}
-			if m.GetRev() != rev || got[m.GetWatchId()] || strings.Join(pbKeys(m), ",") != "app/k000=changed" {
-				t.Fatalf("%s: changes of watch %d at %d: %v", name, m.GetWatchId(), m.GetRev(), pbKeys(m))
-			}
-			got[m.GetWatchId()] = true
-		}
+		})
 	}
 	for i, next := range events {
 		event, data := next()
@@ -328,17 +328,7 @@ func TestASharedSnapshotWithASecretGoesOnlyToSecureConnections(t *testing.T) {
 	// Every connection below comes from a routable address without TLS.
 	e := newShareEnv(t, "192.0.2.10:40000")
 	at := e.commit(t, audit.Put("app/a", []byte("1"), ""), audit.Put("app/pw", []byte(plainSecret), "").AsSecret())
-	// A watcher on a connection that may carry secrets holds the snapshot.
-	anchor, err := e.hub.Watch(context.Background(), watcher.Filter{Prefixes: []string{"app/"}}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer anchor.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if snap, err := anchor.Next(ctx); err != nil || snap.Rev != at || len(snap.Events) != 2 {
-		t.Fatalf("anchor: %v at %d, %v", snap.Kind, snap.Rev, err)
-	}
+	e.holdSnapshot(t, "app/", at, 2)
 
 	s := openStream(t, e.http.Listener.Addr().String(), "prefix=app/&since=0")
 	s.nextOf(configdpb.WatchResponse_CREATED)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/watcher"
 )
 
 // rawStream is the client end of a watch stream, read frame by frame.
@@ -319,17 +317,11 @@ func (p pacedReader) Read(b []byte) (int, error) {
 // far longer than the write timeout to read; only one that stops reading
 // is cut off.
 func TestWatchStreamASlowClientGetsAWholeLargeSnapshot(t *testing.T) {
-	var hub *watcher.Hub
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub = watcher.New(st, st.Rev())
+	st, hub := newStoreHub(t, nil)
 	ts := httptest.NewUnstartedServer(&watchHTTP{hub: hub, progress: time.Minute, writeTimeout: 500 * time.Millisecond})
 	ts.Listener = smallBuffers{ts.Listener}
 	ts.Start()
-	t.Cleanup(func() { ts.Close(); hub.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 	var ops []audit.Op
 	for i := range 16 {
 		ops = append(ops, audit.Put(fmt.Sprintf("app/%02d", i), []byte(strings.Repeat(fmt.Sprint(i%10), 64<<10)), ""))

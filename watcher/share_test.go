@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -49,24 +48,17 @@ func (s *countingStore) List(ctx context.Context, prefix string, opts ...audit.R
 }
 
 // setupCounting is setup with a countingStore between the hub and the
-// store.
+// store, whose List calls wait for its gate when gated.
 func setupCounting(t *testing.T, gated bool, opts ...Option) (*audit.Store, *countingStore, *Hub) {
 	t.Helper()
-	var hub *Hub
-	var ready sync.WaitGroup
-	ready.Add(1)
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithCommitHook(func(r audit.Revision) { ready.Wait(); hub.Publish(r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &countingStore{Store: st, entered: make(chan struct{}, 1000)}
-	if gated {
-		cs.gate = make(chan struct{})
-	}
-	hub = New(cs, st.Rev(), opts...)
-	ready.Done()
-	t.Cleanup(func() { hub.Close(); st.Close() })
+	var cs *countingStore
+	st, hub := setupOver(t, func(st *audit.Store) Store {
+		cs = &countingStore{Store: st, entered: make(chan struct{}, 1000)}
+		if gated {
+			cs.gate = make(chan struct{})
+		}
+		return cs
+	}, opts...)
 	return st, cs, hub
 }
 

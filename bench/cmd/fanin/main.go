@@ -234,30 +234,45 @@ func watchQuery() string {
 	return "/v1/watch?" + url.Values{"prefix": {prefix}, "since": {"0"}}.Encode()
 }
 
-// openStream: the watch stream, as the SDK opens it.
-func openStream(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
-	var c net.Conn
-	start := func() (snapshot, error) {
-		var err error
-		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
-			return snapshot{}, err
+// openHTTP opens a GET /v1/watch with the request headers header on a
+// connection of its own, expecting status; read reads the snapshot from
+// the answer (r is the connection after the answer's head).
+func openHTTP(header string, status int, read func(r *bufio.Reader, resp *http.Response) (snapshot, error)) opener {
+	return func(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
+		var c net.Conn
+		start := func() (snapshot, error) {
+			var err error
+			if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
+				return snapshot{}, err
+			}
+			if _, err := io.WriteString(c, "GET "+watchQuery()+" HTTP/1.1\r\nHost: "+addr+"\r\n"+header+"\r\n"); err != nil {
+				return snapshot{}, err
+			}
+			r := bufio.NewReaderSize(throttle(c), 64<<10)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				return snapshot{}, err
+			}
+			if resp.StatusCode != status {
+				return snapshot{}, fmt.Errorf("watch: %s", resp.Status)
+			}
+			return read(r, resp)
 		}
-		req := "GET " + watchQuery() + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: " + api.WatchStreamProtocol + "\r\n\r\n"
-		if _, err := io.WriteString(c, req); err != nil {
-			return snapshot{}, err
-		}
-		r := bufio.NewReaderSize(throttle(c), 64<<10)
-		resp, err := http.ReadResponse(r, nil)
-		if err != nil {
-			return snapshot{}, err
-		}
-		if resp.StatusCode != http.StatusSwitchingProtocols {
-			return snapshot{}, fmt.Errorf("watch stream: %s", resp.Status)
-		}
-		return readSnapshot(r, func(r *bufio.Reader) (int64, error) { return readUvarint(r) })
+		return start, func() { closeIfOpen(c) }, nil
 	}
-	return start, func() { closeIfOpen(c) }, nil
 }
+
+// openStream: the watch stream, as the SDK opens it.
+var openStream = openHTTP("Connection: Upgrade\r\nUpgrade: "+api.WatchStreamProtocol+"\r\n", http.StatusSwitchingProtocols,
+	func(r *bufio.Reader, _ *http.Response) (snapshot, error) {
+		return readSnapshot(r, func(r *bufio.Reader) (int64, error) { return readUvarint(r) })
+	})
+
+// openSSE: server-sent events.
+var openSSE = openHTTP("Accept: text/event-stream\r\n", http.StatusOK,
+	func(_ *bufio.Reader, resp *http.Response) (snapshot, error) {
+		return readSSESnapshot(bufio.NewReaderSize(resp.Body, 64<<10))
+	})
 
 func closeIfOpen(c net.Conn) {
 	if c != nil {
@@ -316,30 +331,6 @@ func readGRPCLength(r *bufio.Reader) (int64, error) {
 		return 0, errors.New("grpc: compressed message")
 	}
 	return int64(h[1])<<24 | int64(h[2])<<16 | int64(h[3])<<8 | int64(h[4]), nil
-}
-
-// openSSE: server-sent events.
-func openSSE(ctx context.Context, addr string) (func() (snapshot, error), func(), error) {
-	var c net.Conn
-	start := func() (snapshot, error) {
-		var err error
-		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
-			return snapshot{}, err
-		}
-		req := "GET " + watchQuery() + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\n\r\n"
-		if _, err := io.WriteString(c, req); err != nil {
-			return snapshot{}, err
-		}
-		resp, err := http.ReadResponse(bufio.NewReaderSize(throttle(c), 64<<10), nil)
-		if err != nil {
-			return snapshot{}, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return snapshot{}, fmt.Errorf("sse: %s", resp.Status)
-		}
-		return readSSESnapshot(bufio.NewReaderSize(resp.Body, 64<<10))
-	}
-	return start, func() { closeIfOpen(c) }, nil
 }
 
 // readSSESnapshot reads events until the "snapshot" one, counting the
