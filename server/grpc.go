@@ -83,6 +83,8 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 		// clients ourselves every minute to drop dead connections.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		// A watch batch shared by many watches is encoded once.
+		grpc.ForceServerCodecV2(newGRPCCodec()),
 	)...)
 	configdpb.RegisterConfigServer(gs, &configService{st: st, hub: hub, opts: o})
 	hs := health.NewServer()
@@ -298,13 +300,15 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 		if err := sw.rules.admit(b); err != nil {
 			return refuse(err)
 		}
-		msg := pbBatch(id, b)
+		var msg any = &sharedResponse{id: id, msg: protoMessage(b)}
 		if b.Kind == watcher.KindResync {
 			delete(watches, id)
 			sw.close(s.opts.metrics)
-			msg.Error = "watch fell behind; create it again from the last applied revision"
+			m := pbBatch(id, b)
+			m.Error = "watch fell behind; create it again from the last applied revision"
+			msg = m
 		}
-		if err := stream.Send(msg); err != nil {
+		if err := stream.SendMsg(msg); err != nil {
 			return err
 		}
 		s.opts.metrics.sent(b)

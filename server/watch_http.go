@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,9 +33,11 @@ type watchHTTP struct {
 	hub      *watcher.Hub
 	metrics  *watchMetrics
 	progress time.Duration
-	frames   frameCache // of the watch streams
-	limits   *Limits
-	auth     *Auth // nil: authentication is off
+	// writeTimeout bounds how long a watch stream's client may take to
+	// read streamWriteChunk bytes (0: streamWriteTimeout).
+	writeTimeout time.Duration
+	limits       *Limits
+	auth         *Auth // nil: authentication is off
 }
 
 type watchParams struct {
@@ -234,7 +238,7 @@ func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt batchSou
 		switch {
 		case err == nil:
 			h.metrics.sent(b)
-			batches, err := h.drain(wt, []api.WatchBatch{apiBatch(b)})
+			batches, err := h.drain(wt, []watcher.Batch{b})
 			if err != nil {
 				h.fail(w, watchEnded(err))
 				return
@@ -253,7 +257,7 @@ func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt batchSou
 }
 
 // drain appends every queued batch, up to maxPollBatches, to batches.
-func (h *watchHTTP) drain(wt batchSource, batches []api.WatchBatch) ([]api.WatchBatch, error) {
+func (h *watchHTTP) drain(wt batchSource, batches []watcher.Batch) ([]watcher.Batch, error) {
 	for len(batches) < maxPollBatches {
 		b, ok, err := wt.TryNext()
 		if !ok {
@@ -263,7 +267,7 @@ func (h *watchHTTP) drain(wt batchSource, batches []api.WatchBatch) ([]api.Watch
 			break
 		}
 		h.metrics.sent(b)
-		batches = append(batches, apiBatch(b))
+		batches = append(batches, b)
 		if b.Kind == watcher.KindResync {
 			break
 		}
@@ -271,21 +275,36 @@ func (h *watchHTTP) drain(wt batchSource, batches []api.WatchBatch) ([]api.Watch
 	return batches, nil
 }
 
-func (h *watchHTTP) answer(w http.ResponseWriter, batches []api.WatchBatch, rev int64) {
-	resp := api.WatchResponse{Rev: rev, Kind: api.WatchProgress, Batches: batches}
+// answer writes an api.WatchResponse with batches, each batch's JSON
+// written as the hub's batch shares it (batchJSON), not copied.
+func (h *watchHTTP) answer(w http.ResponseWriter, batches []watcher.Batch, rev int64) {
+	resp := api.WatchResponse{Rev: rev, Kind: api.WatchProgress, Batches: []api.WatchBatch{}}
 	if len(batches) > 0 {
 		resp.Rev = batches[len(batches)-1].Rev
-		resp.Kind = batches[0].Kind
+		resp.Kind = batches[0].Kind.String()
 		for _, b := range batches[1:] {
-			if b.Kind != resp.Kind {
+			if b.Kind.String() != resp.Kind {
 				resp.Kind = api.WatchChanges // mixed: see each batch's kind
 			}
 		}
-	} else {
-		resp.Batches = []api.WatchBatch{}
+	}
+	head, err := json.Marshal(resp)
+	if err != nil || !bytes.HasSuffix(head, []byte("[]}")) {
+		// The batches are api.WatchResponse's last field.
+		panic(fmt.Sprintf("server: watch answer %s: %v", head, err))
 	}
 	setRev(w, resp.Rev)
-	writeJSON(w, http.StatusOK, resp)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bufs := net.Buffers{head[:len(head)-2]} // up to "batches":[
+	for i, b := range batches {
+		if i > 0 {
+			bufs = append(bufs, []byte(","))
+		}
+		bufs = append(bufs, batchJSON(b))
+	}
+	bufs = append(bufs, []byte("]}\n"))
+	_, _ = bufs.WriteTo(w) // a failed write means the client is gone
 }
 
 func acceptsEventStream(r *http.Request) bool {
@@ -311,17 +330,20 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
-	send := func(event string, rev int64, v any) bool {
-		data, err := json.Marshal(v)
-		if err != nil {
-			return false
-		}
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", rev, event, data); err != nil {
+	write := func(event string, rev int64, data []byte) bool {
+		bufs := net.Buffers{fmt.Appendf(nil, "id: %d\nevent: %s\ndata: ", rev, event), data, []byte("\n\n")}
+		if _, err := bufs.WriteTo(w); err != nil {
 			return false
 		}
 		flusher.Flush()
 		return true
 	}
+	send := func(event string, rev int64, v any) bool {
+		data, err := json.Marshal(v)
+		return err == nil && write(event, rev, data)
+	}
+	// sendBatch sends b's JSON as the hub's batch shares it (batchJSON).
+	sendBatch := func(b watcher.Batch) bool { return write(b.Kind.String(), b.Rev, batchJSON(b)) }
 	// refuse ends the stream with an "error" event carrying the API error
 	// of a refusal (a secret on a plain connection).
 	refuse := func(err error) {
@@ -342,7 +364,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 		switch {
 		case err == nil:
 			h.metrics.sent(b)
-			if !send(b.Kind.String(), b.Rev, apiBatch(b)) || b.Kind == watcher.KindResync {
+			if !sendBatch(b) || b.Kind == watcher.KindResync {
 				return
 			}
 		case ctx.Err() != nil:
@@ -352,7 +374,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 			b, ok, err := wt.TryNext()
 			if ok {
 				h.metrics.sent(b)
-				if !send(b.Kind.String(), b.Rev, apiBatch(b)) || b.Kind == watcher.KindResync {
+				if !sendBatch(b) || b.Kind == watcher.KindResync {
 					return
 				}
 				continue

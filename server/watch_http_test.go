@@ -24,16 +24,29 @@ func newWatchEnv(t *testing.T) (*audit.Store, *httptest.Server) {
 
 func newWatchEnvHub(t *testing.T) (*audit.Store, *watcher.Hub, *httptest.Server) {
 	t.Helper()
+	st, hub := newStoreHub(t, nil)
+	ts := httptest.NewServer(&watchHTTP{hub: hub, progress: 20 * time.Millisecond})
+	t.Cleanup(ts.Close)
+	return st, hub, ts
+}
+
+// newStoreHub opens a real store with opts whose commits feed a hub that
+// reads the store through over(st) (st itself when over is nil).
+func newStoreHub(t *testing.T, over func(*audit.Store) watcher.Store, opts ...audit.Option) (*audit.Store, *watcher.Hub) {
+	t.Helper()
 	var hub *watcher.Hub
 	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
+		append(opts, audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub = watcher.New(st, st.Rev())
-	ts := httptest.NewServer(&watchHTTP{hub: hub, progress: 20 * time.Millisecond})
-	t.Cleanup(func() { ts.Close(); hub.Close(); st.Close() })
-	return st, hub, ts
+	var hs watcher.Store = st
+	if over != nil {
+		hs = over(st)
+	}
+	hub = watcher.New(hs, st.Rev())
+	t.Cleanup(func() { hub.Close(); st.Close() })
+	return st, hub
 }
 
 func commitPut(t *testing.T, st *audit.Store, key, value string) int64 {

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -10,9 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
@@ -27,10 +25,16 @@ import (
 // ending when the queue is empty, so 10,000 idle watchers hold no writer
 // goroutines, buffers or HTTP/2 state.
 
-// streamWriteTimeout bounds one write to a watch stream: a client that
-// stops reading for that long is disconnected (it resumes from its last
-// revision when it comes back).
-const streamWriteTimeout = 10 * time.Second
+// streamWriteTimeout bounds how long a watch stream's client may take to
+// read streamWriteChunk bytes: a client that stops reading for that long
+// is disconnected (it resumes from its last revision when it comes back).
+// A slow client is not: a 3 MB snapshot to each of 2,000 clients sharing
+// one link takes longer than that, and cutting them off would only make
+// them ask again.
+const (
+	streamWriteTimeout = 10 * time.Second
+	streamWriteChunk   = 64 << 10
+)
 
 // maxStreamWrite is how much one write gathers from a watcher's queue.
 const maxStreamWrite = 1 << 20
@@ -60,7 +64,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 // maximum: close calls it, or upgrade when the stream never starts.
 func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams, release func()) {
 	rc := http.NewResponseController(w)
-	s := &streamConn{h: h, progress: h.progressInterval(), scope: scopeKey(p.filter), release: release}
+	s := &streamConn{h: h, progress: h.progressInterval(), release: release}
 	s.rules = newWatchRules(r.Context(), h.auth, p.filter, secureTransport(r), s.kick)
 	defer func() {
 		if s.conn == nil {
@@ -89,14 +93,19 @@ func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParam
 		conn.Close()
 		return
 	}
-	s.conn = conn
+	s.conn, s.out = conn, conn
+	if pc, ok := conn.(*prefixConn); ok {
+		// Writes skip the wrapper that replays what the port's mux read,
+		// so that net.Buffers writes with writev.
+		s.out = pc.Conn
+	}
 	h.metrics.watchers(1)
 	// The HTTP server's deadlines no longer apply.
 	_ = conn.SetDeadline(time.Time{})
 	head := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %d\r\n%s: %s\r\n\r\n",
 		api.WatchStreamProtocol, api.HeaderRev, h.hub.Rev(), api.HeaderProgressInterval, s.progress)
 	created := &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CREATED, Rev: h.hub.Rev()}
-	if !s.write(appendFrame([]byte(head), created)) {
+	if !s.write(net.Buffers{appendFrame([]byte(head), created)}) {
 		return
 	}
 	// Armed only once assigned: tick reads s.timer.
@@ -118,10 +127,10 @@ func (h *watchHTTP) progressInterval() time.Duration {
 type streamConn struct {
 	h        *watchHTTP
 	conn     net.Conn
+	out      io.Writer // conn, or the connection under it (writev)
 	wt       *watcher.Watcher
 	progress time.Duration
 	timer    *time.Timer
-	scope    string // the filter, as the key of shared frames
 	rules    *watchRules
 	release  func()
 
@@ -179,24 +188,24 @@ func (s *streamConn) send() bool {
 	// Read the hub's revision before draining: every batch up to it is then
 	// queued, so once drained, PROGRESS at that revision is true.
 	rev := s.h.hub.Rev()
-	var buf []byte
+	var out frameWriter
 	end := false
 	// cancel ends the stream with the API error of a refusal.
 	cancel := func(err error) {
 		_, body, _ := errorBody(err)
-		buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
+		out.add(&configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
 			Rev: s.lastRev, Error: body.Message, Code: body.Code})
 		end = true
 	}
 	if err := s.rules.gate.check(); err != nil {
 		cancel(err) // woken by its token's revocation or new grants
 	}
-	for len(buf) < maxStreamWrite && !end {
+	for out.size < maxStreamWrite && !end {
 		b, ok, err := s.wt.TryNext()
 		if !ok {
 			if err != nil && !errors.Is(err, watcher.ErrResync) {
 				// The hub closed: configd is shutting down.
-				buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
+				out.add(&configdpb.WatchResponse{Kind: configdpb.WatchResponse_CANCELED,
 					Rev: max(s.lastRev, rev), Error: "configd is shutting down", Code: api.CodeUnavailable})
 				end = true
 			}
@@ -206,15 +215,13 @@ func (s *streamConn) send() bool {
 			cancel(err)
 			break
 		}
-		if b.Kind == watcher.KindChanges {
-			buf = s.h.frames.append(buf, s.scope, b)
-		} else {
+		if b.Kind == watcher.KindResync {
 			msg := pbBatch(0, b)
-			if b.Kind == watcher.KindResync {
-				msg.Error = "watch fell behind; watch again from the last applied revision"
-				end = true
-			}
-			buf = appendFrame(buf, msg)
+			msg.Error = "watch fell behind; watch again from the last applied revision"
+			out.add(msg)
+			end = true
+		} else {
+			out.addShared(protoFrame(b))
 		}
 		s.h.metrics.sent(b)
 		s.lastRev, s.sentSinceTick = b.Rev, true
@@ -224,11 +231,11 @@ func (s *streamConn) send() bool {
 			// Also the stream's keepalive: sent even when the revision
 			// has not moved.
 			s.lastRev = max(s.lastRev, rev)
-			buf = appendFrame(buf, &configdpb.WatchResponse{Kind: configdpb.WatchResponse_PROGRESS, Rev: s.lastRev})
+			out.add(&configdpb.WatchResponse{Kind: configdpb.WatchResponse_PROGRESS, Rev: s.lastRev})
 		}
 		s.sentSinceTick = false
 	}
-	if len(buf) > 0 && !s.write(buf) {
+	if out.size > 0 && !s.write(out.buffers()) {
 		return false
 	}
 	if end {
@@ -238,14 +245,39 @@ func (s *streamConn) send() bool {
 	return true
 }
 
-// write sends buf, closing the stream when the client can't take it.
-func (s *streamConn) write(buf []byte) bool {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-	if _, err := s.conn.Write(buf); err != nil {
-		s.close()
-		return false
+// write sends bufs, closing the stream when the client can't take it:
+// when it reads nothing of a streamWriteChunk for the write timeout.
+func (s *streamConn) write(bufs net.Buffers) bool {
+	timeout := s.h.writeTimeout
+	if timeout <= 0 {
+		timeout = streamWriteTimeout
+	}
+	for len(bufs) > 0 {
+		var chunk net.Buffers
+		chunk, bufs = splitBuffers(bufs, streamWriteChunk)
+		_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := chunk.WriteTo(s.out); err != nil {
+			s.close()
+			return false
+		}
 	}
 	return true
+}
+
+// splitBuffers returns the first n bytes of bufs and the rest, sharing
+// their arrays.
+func splitBuffers(bufs net.Buffers, n int) (head, rest net.Buffers) {
+	for len(bufs) > 0 && n > 0 {
+		b := bufs[0]
+		if len(b) > n {
+			head = append(head, b[:n])
+			bufs[0] = b[n:]
+			return head, bufs
+		}
+		head = append(head, b)
+		bufs, n = bufs[1:], n-len(b)
+	}
+	return head, bufs
 }
 
 // readUntilClosed notices the client going away: it sends nothing after
@@ -268,58 +300,4 @@ func (s *streamConn) close() {
 		s.release()
 		s.h.metrics.watchers(-1)
 	})
-}
-
-// appendFrame appends m to buf with its varint length before it.
-func appendFrame(buf []byte, m *configdpb.WatchResponse) []byte {
-	buf = protowire.AppendVarint(buf, uint64(proto.Size(m)))
-	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
-	if err != nil {
-		// A WatchResponse built here always marshals.
-		panic(fmt.Sprintf("server: marshal watch message: %v", err))
-	}
-	return out
-}
-
-// scopeKey names a filter: watchers with the same key receive the same
-// CHANGES message for a revision.
-func scopeKey(f watcher.Filter) string {
-	return fmt.Sprintf("%q %q", f.Keys, f.Prefixes)
-}
-
-// frameCache encodes a revision's CHANGES message once per scope, however
-// many watchers of that scope it goes to: 10,000 watchers of one key cost
-// one encoding, not 10,000. Its hits take no lock: ten thousand senders
-// start at once on a commit, and a mutex would queue them up.
-type frameCache struct {
-	frames sync.Map     // scope → *cachedFrame, the newest revision's frame
-	n      atomic.Int64 // entries, about
-}
-
-type cachedFrame struct {
-	rev   int64
-	frame []byte
-}
-
-// maxCachedScopes bounds the cache; past it, it starts over.
-const maxCachedScopes = 4096
-
-// append appends the frame of b (a KindChanges batch) for scope to buf.
-func (c *frameCache) append(buf []byte, scope string, b watcher.Batch) []byte {
-	if v, ok := c.frames.Load(scope); ok {
-		if f := v.(*cachedFrame); f.rev == b.Rev {
-			return append(buf, f.frame...)
-		}
-	}
-	frame := appendFrame(nil, pbBatch(0, b))
-	if c.n.Load() >= maxCachedScopes {
-		c.frames.Clear()
-		c.n.Store(0)
-	}
-	// Two senders of different revisions may race here: the loser's
-	// frame is only a miss later.
-	if _, loaded := c.frames.Swap(scope, &cachedFrame{rev: b.Rev, frame: frame}); !loaded {
-		c.n.Add(1)
-	}
-	return append(buf, frame...)
 }

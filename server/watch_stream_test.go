@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -288,4 +289,68 @@ func TestWatchStreamSharesFramesOnlyWithinAScope(t *testing.T) {
 			t.Errorf("%s: rev %d events %v, want rev %d with %s", name, m.GetRev(), got, rev.Rev, tc.want)
 		}
 	}
+}
+
+// smallBuffers is a listener whose connections have a small send buffer,
+// so that what a slow client has not read waits in configd, not in the
+// kernel.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(32 << 10)
+	}
+	return c, err
+}
+
+// pacedReader reads at most 32 KiB every 50ms: 640 KiB/s.
+type pacedReader struct{ r io.Reader }
+
+func (p pacedReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b[:min(len(b), 32<<10)])
+	time.Sleep(50 * time.Millisecond) // the client's pace, not a wait for an event
+	return n, err
+}
+
+// A client that reads slowly but steadily gets a snapshot that takes it
+// far longer than the write timeout to read; only one that stops reading
+// is cut off.
+func TestWatchStreamASlowClientGetsAWholeLargeSnapshot(t *testing.T) {
+	st, hub := newStoreHub(t, nil)
+	ts := httptest.NewUnstartedServer(&watchHTTP{hub: hub, progress: time.Minute, writeTimeout: 500 * time.Millisecond})
+	ts.Listener = smallBuffers{ts.Listener}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	var ops []audit.Op
+	for i := range 16 {
+		ops = append(ops, audit.Put(fmt.Sprintf("app/%02d", i), []byte(strings.Repeat(fmt.Sprint(i%10), 64<<10)), ""))
+	}
+	if _, err := st.Commit(context.Background(), audit.Txn{Ops: ops}); err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	fmt.Fprintf(conn, "GET /v1/watch?prefix=app/&since=0 HTTP/1.1\r\nHost: configd\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", api.WatchStreamProtocol)
+	r := bufio.NewReaderSize(pacedReader{conn}, 32<<10)
+	if resp, err := http.ReadResponse(r, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	start := time.Now()
+	var m *configdpb.WatchResponse
+	for m.GetKind() != configdpb.WatchResponse_SNAPSHOT {
+		m = &configdpb.WatchResponse{}
+		if err := (protodelim.UnmarshalOptions{MaxSize: 4 << 20}).UnmarshalFrom(r, m); err != nil {
+			t.Fatalf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+	if len(m.GetEvents()) != 16 || len(m.GetEvents()[15].GetKv().GetValue()) != 64<<10 {
+		t.Fatalf("snapshot of %d keys", len(m.GetEvents()))
+	}
+	t.Logf("a 1 MiB snapshot took the client %s to read (write timeout 500ms)", time.Since(start).Round(time.Millisecond))
 }

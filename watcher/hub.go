@@ -8,6 +8,11 @@
 // The hub never blocks a commit on a watcher: each watcher has a bounded
 // queue, and one that falls too far behind is cut off with a Resync batch
 // telling it to come back with its since.
+//
+// Watchers of one scope (the same keys and prefixes) share what they are
+// sent: a revision's batch is built once per scope, and a snapshot is read
+// once per scope and revision however many watchers ask for it at once
+// (share.go); transports encode a shared batch once (Batch.Encoded).
 package watcher
 
 import (
@@ -74,7 +79,8 @@ func (b Batch) SecretKey() (string, bool) {
 }
 
 // Batch is one message to a watcher. Every batch brings the watcher to
-// revision Rev.
+// revision Rev. The hub may hand the same batch to many watchers: its
+// Events are shared and must not be modified.
 type Batch struct {
 	Kind   Kind
 	Rev    int64
@@ -83,6 +89,8 @@ type Batch struct {
 	// Time is when the revision was committed (zero for snapshots).
 	Time   time.Time
 	Events []Event
+
+	shared *encodings // nil: this batch is one watcher's own
 }
 
 // Filter selects keys: exact keys and prefixes (in any form keyspace.Prefix
@@ -92,25 +100,28 @@ type Filter struct {
 	Prefixes []string
 }
 
-func (f Filter) normalize() (Filter, error) {
+// normalize validates f and returns it with canonical prefixes, and its
+// scope: a name that two filters share exactly when they select the same
+// keys in the same order.
+func (f Filter) normalize() (Filter, string, error) {
 	var out Filter
 	for _, k := range f.Keys {
 		if err := keyspace.Validate(k); err != nil {
-			return Filter{}, err
+			return Filter{}, "", err
 		}
 		out.Keys = append(out.Keys, k)
 	}
 	for _, p := range f.Prefixes {
 		cp, err := keyspace.Prefix(p)
 		if err != nil {
-			return Filter{}, err
+			return Filter{}, "", err
 		}
 		out.Prefixes = append(out.Prefixes, cp)
 	}
 	if len(out.Keys) == 0 && len(out.Prefixes) == 0 {
-		return Filter{}, fmt.Errorf("%w: watch needs at least one key or prefix", audit.ErrBadRequest)
+		return Filter{}, "", fmt.Errorf("%w: watch needs at least one key or prefix", audit.ErrBadRequest)
 	}
-	return out, nil
+	return out, fmt.Sprintf("%q %q", out.Keys, out.Prefixes), nil
 }
 
 // Match reports whether key is selected by f (whose prefixes are canonical).
@@ -160,6 +171,13 @@ func WithQueueLimit(n int) Option { return func(h *Hub) { h.queueLimit = n } }
 // falling behind (for a metric).
 func WithResyncHook(fn func()) Option { return func(h *Hub) { h.onResync = fn } }
 
+// WithSnapshotReads sets how many snapshots the hub reads from the store
+// at once (default DefaultSnapshotReads); more wait their turn. n < 1
+// means 1.
+func WithSnapshotReads(n int) Option {
+	return func(h *Hub) { h.snapReads = make(chan struct{}, max(n, 1)) }
+}
+
 // Hub fans revisions out to watchers. It is safe for concurrent use.
 type Hub struct {
 	st         Store
@@ -167,23 +185,62 @@ type Hub struct {
 	queueLimit int
 	onResync   func()
 
-	mu       sync.Mutex
-	rev      atomic.Int64     // newest published revision; written under mu
-	recent   []audit.Revision // the newest revisions, oldest first, at most window
+	mu     sync.Mutex
+	rev    atomic.Int64      // newest published revision; written under mu
+	recent []audit.Revision  // the newest revisions, oldest first, at most window
+	scopes map[string]*scope // the open watchers, by scope
+	count  int               // open watchers
+	closed bool
+
+	snaps snapshots
+	// snapReads holds a token for each snapshot being read from the store.
+	snapReads chan struct{}
+}
+
+// scope is the open watchers of one scope.
+type scope struct {
+	filter   Filter
 	watchers map[*Watcher]struct{}
-	closed   bool
 }
 
 // New returns a hub over st whose newest revision is rev (the store's
 // current revision when the hub starts). Feed it with Publish, for example
 // from audit.WithCommitHook.
 func New(st Store, rev int64, opts ...Option) *Hub {
-	h := &Hub{st: st, window: 10_000, queueLimit: 1024, watchers: map[*Watcher]struct{}{}}
+	h := &Hub{st: st, window: 10_000, queueLimit: 1024, scopes: map[string]*scope{},
+		snapReads: make(chan struct{}, DefaultSnapshotReads)}
 	h.rev.Store(rev)
 	for _, o := range opts {
 		o(h)
 	}
 	return h
+}
+
+// add registers w; called with mu held.
+func (h *Hub) add(w *Watcher) {
+	sc := h.scopes[w.scope]
+	if sc == nil {
+		sc = &scope{filter: w.filter, watchers: map[*Watcher]struct{}{}}
+		h.scopes[w.scope] = sc
+	}
+	sc.watchers[w] = struct{}{}
+	h.count++
+}
+
+// remove unregisters w if it is registered; called with mu held.
+func (h *Hub) remove(w *Watcher) {
+	sc := h.scopes[w.scope]
+	if sc == nil {
+		return
+	}
+	if _, ok := sc.watchers[w]; !ok {
+		return
+	}
+	delete(sc.watchers, w)
+	h.count--
+	if len(sc.watchers) == 0 {
+		delete(h.scopes, w.scope)
+	}
 }
 
 // Publish hands the hub a committed revision. Revisions must be published
@@ -204,9 +261,16 @@ func (h *Hub) Publish(r audit.Revision) {
 		}
 		h.recent = append(h.recent, r)
 	}
-	for w := range h.watchers {
-		if b, ok := batchFor(r, w.filter); ok {
-			w.push(b)
+	for _, sc := range h.scopes {
+		b, ok := batchFor(r, sc.filter)
+		if !ok {
+			continue
+		}
+		if len(sc.watchers) > 1 {
+			b.shared = &encodings{} // one batch, and one encoding, for the scope
+		}
+		for w := range sc.watchers {
+			w.push(b) // may remove w from sc.watchers, and sc from h.scopes
 		}
 	}
 	// Last: whoever reads Rev without the lock then finds every batch up
@@ -221,18 +285,20 @@ func (h *Hub) Rev() int64 { return h.rev.Load() }
 func (h *Hub) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.watchers)
+	return h.count
 }
 
 // Close closes every watcher; later Watch calls fail with ErrClosed.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
-	ws := h.watchers
-	h.watchers = map[*Watcher]struct{}{}
+	scopes := h.scopes
+	h.scopes, h.count = map[string]*scope{}, 0
 	h.mu.Unlock()
-	for w := range ws {
-		w.finish(ErrClosed)
+	for _, sc := range scopes {
+		for w := range sc.watchers {
+			w.finish(ErrClosed)
+		}
 	}
 }
 
@@ -266,14 +332,14 @@ func eventOf(c audit.Change) Event {
 // scope), then every new revision that touches its scope, in order, each
 // once. since newer than the hub's revision is audit.ErrFutureRevision.
 func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOption) (*Watcher, error) {
-	f, err := f.normalize()
+	f, sc, err := f.normalize()
 	if err != nil {
 		return nil, err
 	}
 	if since < 0 {
 		return nil, fmt.Errorf("%w: since %d (revisions start at 1)", audit.ErrRevisionGone, since)
 	}
-	w := &Watcher{hub: h, filter: f, limit: h.queueLimit, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &Watcher{hub: h, filter: f, scope: sc, limit: h.queueLimit, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	for _, o := range opts {
 		o(w)
 	}
@@ -290,7 +356,7 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 	}
 	// Register first, under the lock: every revision after at reaches the
 	// queue, and catch-up covers (since, at].
-	h.watchers[w] = struct{}{}
+	h.add(w)
 	var fromMemory []Batch
 	inMemory := since > 0 && (since == at || len(h.recent) > 0 && h.recent[0].Rev <= since+1)
 	if inMemory {
@@ -309,7 +375,7 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 	case inMemory:
 		catchUp = fromMemory
 	case since == 0:
-		snap, err := snapshot(ctx, h.st, f, at)
+		snap, err := h.snapshot(ctx, f, sc, at)
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -321,7 +387,7 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 			// since is below the store's history horizon (compacted
 			// away): beyond retention, a snapshot of the scope at at.
 			var snap Batch
-			snap, err = snapshot(ctx, h.st, f, at)
+			snap, err = h.snapshot(ctx, f, sc, at)
 			catchUp = []Batch{snap}
 		}
 		if err != nil {
@@ -336,25 +402,22 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 	return w, nil
 }
 
-// snapshot reads f's scope at revision at.
-func snapshot(ctx context.Context, st Store, f Filter, at int64) (Batch, error) {
-	b := Batch{Kind: KindSnapshot, Rev: at}
-	if at == 0 {
-		return b, nil
-	}
+// readScope reads the live keys of f's scope at revision at (not 0).
+func readScope(ctx context.Context, st Store, f Filter, at int64) ([]Event, error) {
+	var events []Event
 	seen := map[string]bool{}
 	add := func(kv audit.KeyValue) {
 		if seen[kv.Key] {
 			return
 		}
 		seen[kv.Key] = true
-		b.Events = append(b.Events, Event{Key: kv.Key, Type: audit.OpPut, Value: kv.Value, ContentType: kv.ContentType, Secret: kv.Secret,
+		events = append(events, Event{Key: kv.Key, Type: audit.OpPut, Value: kv.Value, ContentType: kv.ContentType, Secret: kv.Secret,
 			CreateRev: kv.CreateRev, ModRev: kv.ModRev, Version: kv.Version})
 	}
 	for _, p := range f.Prefixes {
 		kvs, _, err := st.List(ctx, p, audit.AtRev(at))
 		if err != nil {
-			return Batch{}, fmt.Errorf("watch: snapshot of %q: %w", p, err)
+			return nil, fmt.Errorf("watch: snapshot of %q: %w", p, err)
 		}
 		for _, kv := range kvs {
 			add(kv)
@@ -366,11 +429,11 @@ func snapshot(ctx context.Context, st Store, f Filter, at int64) (Batch, error) 
 			continue
 		}
 		if err != nil {
-			return Batch{}, fmt.Errorf("watch: snapshot of %q: %w", k, err)
+			return nil, fmt.Errorf("watch: snapshot of %q: %w", k, err)
 		}
 		add(kv)
 	}
-	return b, nil
+	return events, nil
 }
 
 // replay reads the revisions (since, at] from the store. A since below
@@ -417,6 +480,7 @@ func WithCallback(fn func()) WatchOption { return func(w *Watcher) { w.callback 
 type Watcher struct {
 	hub      *Hub
 	filter   Filter
+	scope    string
 	limit    int
 	notify   chan struct{}
 	shared   chan struct{} // optional, see WithNotify
@@ -481,7 +545,7 @@ func (w *Watcher) push(b Batch) {
 		w.queue = []Batch{{Kind: KindResync, Rev: b.Rev}}
 		w.err = ErrResync
 		w.mu.Unlock()
-		delete(w.hub.watchers, w)
+		w.hub.remove(w)
 		if w.hub.onResync != nil {
 			w.hub.onResync()
 		}
@@ -516,7 +580,7 @@ func (w *Watcher) Next(ctx context.Context) (Batch, error) {
 // Close stops the watcher and releases it from the hub.
 func (w *Watcher) Close() {
 	w.hub.mu.Lock()
-	delete(w.hub.watchers, w)
+	w.hub.remove(w)
 	w.hub.mu.Unlock()
 	w.finish(ErrClosed)
 }

@@ -17,6 +17,12 @@ import (
 // setup opens a real store whose commits feed a hub.
 func setup(t *testing.T, opts ...Option) (*audit.Store, *Hub) {
 	t.Helper()
+	return setupOver(t, func(st *audit.Store) Store { return st }, opts...)
+}
+
+// setupOver is setup with the hub reading the store through over(st).
+func setupOver(t *testing.T, over func(*audit.Store) Store, opts ...Option) (*audit.Store, *Hub) {
+	t.Helper()
 	var hub *Hub
 	var ready sync.WaitGroup
 	ready.Add(1)
@@ -25,7 +31,7 @@ func setup(t *testing.T, opts ...Option) (*audit.Store, *Hub) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub = New(st, st.Rev(), opts...)
+	hub = New(over(st), st.Rev(), opts...)
 	ready.Done()
 	t.Cleanup(func() { hub.Close(); st.Close() })
 	return st, hub

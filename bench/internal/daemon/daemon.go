@@ -77,18 +77,21 @@ func Start(ctx context.Context, bin string, args ...string) (*Daemon, error) {
 func (d *Daemon) RSS() (int64, error) { return RSS(d.cmd.Process.Pid) }
 
 // RSS returns a process's resident memory in bytes, from /proc.
-func RSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) { return procStatus(pid, "VmRSS:") }
+
+// procStatus returns a size field of /proc/PID/status in bytes.
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, err := strconv.ParseInt(f[1], 10, 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // Stop kills the daemon and removes its data dir.
@@ -96,4 +99,30 @@ func (d *Daemon) Stop() {
 	d.cmd.Process.Kill()
 	d.cmd.Wait()
 	os.RemoveAll(d.dir)
+}
+
+// HWM returns the daemon's peak resident memory so far (VmHWM) in bytes.
+func (d *Daemon) HWM() (int64, error) { return procStatus(d.cmd.Process.Pid, "VmHWM:") }
+
+// CPU returns the CPU time (user and system) the daemon has used so far.
+func (d *Daemon) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command's name, which ends with ")": state is
+	// the first, utime and stime the 12th and 13th, in clock ticks (100/s).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", d.cmd.Process.Pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
