@@ -9,7 +9,7 @@
 //
 // # From files to keys
 //
-// Each document is flattened as source.Flatten describes (maps become key
+// Each document is flattened as Flatten describes (maps become key
 // paths, scalars text, lists JSON). Then:
 //
 //   - path is a file (.yaml, .yml or .json): its keys are the document's
@@ -241,7 +241,7 @@ func (s *Source) Load() (map[string]source.Value, []source.Warning, error) {
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		if _, ok := source.FormatOf(e.Name()); ok && !strings.HasPrefix(e.Name(), ".") {
+		if _, ok := FormatOf(e.Name()); ok && !strings.HasPrefix(e.Name(), ".") {
 			names = append(names, e.Name())
 		}
 	}
@@ -268,7 +268,7 @@ func (s *Source) Load() (map[string]source.Value, []source.Warning, error) {
 }
 
 func addFile(b *source.Builder, full, base string) error {
-	format, ok := source.FormatOf(full)
+	format, ok := FormatOf(full)
 	if !ok {
 		return fmt.Errorf("file source: %s: not a .yaml, .yml or .json file", full)
 	}
@@ -279,7 +279,7 @@ func addFile(b *source.Builder, full, base string) error {
 		}
 		return fmt.Errorf("file source: %w", err)
 	}
-	if err := b.AddDocument(full, base, data, format); err != nil {
+	if err := addDocument(b, full, base, data, format); err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
 	return nil

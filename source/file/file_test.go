@@ -279,7 +279,7 @@ func TestFileSyntaxErrorKeepsLastGood(t *testing.T) {
 
 	replace(t, filepath.Join(dir, "b.yaml"), "y: [2\n")
 	err := nextError(t, updates)
-	if !errors.Is(err, source.ErrDocument) || !strings.Contains(err.Error(), "b.yaml") {
+	if !errors.Is(err, file.ErrDocument) || !strings.Contains(err.Error(), "b.yaml") {
 		t.Fatalf("error = %v, want ErrDocument naming b.yaml", err)
 	}
 	st := src.Status()
