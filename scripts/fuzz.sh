@@ -18,16 +18,16 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# package target inputs. source's FuzzFlatten is left out to keep the default
+# package target inputs. source/file's FuzzFlatten is left out to keep the default
 # run short: FuzzFlattenRoundTrip flattens the same inputs and fails on
 # everything FuzzFlatten checks (a non-ErrDocument error, an invalid key, a
 # text value that is not UTF-8, a list that is not JSON). Run it by hand with
-#   go test -run '^$' -fuzz '^FuzzFlatten$' ./source
+#   go test -run '^$' -fuzz '^FuzzFlatten$' ./source/file
 targets=(
 	"./keyspace FuzzKey 300000x"
 	"./api FuzzValueEncoding 200000x"
 	"./audit FuzzValueContentType 25000x"
-	"./source FuzzFlattenRoundTrip 200000x"
+	"./source/file FuzzFlattenRoundTrip 200000x"
 	"./server FuzzPutKey 25000x"
 	"./server FuzzRequestBody 50000x"
 )

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/source"
+	"github.com/configd/configd/source/all"
 
 	"github.com/configd/configd/audit"
 )
@@ -345,22 +345,18 @@ func applyFileSetting(cfg *Config, path string, seen map[string]int, k, v *yaml.
 	return nil
 }
 
-// decodeSources decodes the `sources:` list strictly: an unknown field in
-// an entry is an error naming its line.
+// decodeSources decodes the `sources:` list (source.DecodeConfig with the
+// types of source/all): a field an entry's type does not have, or a value
+// of the wrong kind, is an error naming its line, the source and the field.
 func decodeSources(v *yaml.Node, out *[]source.Config) error {
 	if v.Kind != yaml.SequenceNode {
 		return fmt.Errorf("line %d: sources: want a list of sources", v.Line)
 	}
+	types := all.Types()
 	for _, item := range v.Content {
-		data, err := yaml.Marshal(item)
+		c, err := decodeSource(item, types)
 		if err != nil {
-			return fmt.Errorf("line %d: sources: %w", item.Line, err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		var c source.Config
-		if err := dec.Decode(&c); err != nil {
-			return fmt.Errorf("line %d: sources: %v", item.Line, apierror.OneLine(err.Error()))
+			return err
 		}
 		*out = append(*out, c)
 	}

@@ -271,7 +271,7 @@ func newAnnouncer(cfg Config, logger *slog.Logger) (*announcer, error) {
 		if rc.Micro.RegistryTimeout > 0 {
 			opts = append(opts, registry.Timeout(rc.Micro.RegistryTimeout))
 		}
-		r, err := catalog.Registries().New(rc.Micro.Registry, opts...)
+		r, err := catalog.Default().NewRegistry(rc.Micro.Registry, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
 		}

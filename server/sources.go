@@ -10,22 +10,39 @@ import (
 	"sync"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/source"
-
-	// The source types configd.yaml can name.
-	_ "github.com/configd/configd/source/consul"
-	_ "github.com/configd/configd/source/env"
-	_ "github.com/configd/configd/source/etcd"
-	_ "github.com/configd/configd/source/file"
 )
 
 // StoreType is the type of the `sources:` entry that places configd's own
 // writable layer (what configctl set writes) among the sources. Without one
 // the store layer is on top of every source.
 const StoreType = "store"
+
+// decodeSource decodes one entry of the `sources:` list: the store layer's
+// place (name and type only), or a source of one of types.
+func decodeSource(n *yaml.Node, types *source.Catalog) (source.Config, error) {
+	var typ string
+	if _, err := plugin.Peek(n, "type", &typ); err != nil || typ != StoreType {
+		return source.DecodeConfig(n, types) // which reports err
+	}
+	var store struct {
+		Name string `yaml:"name"`
+		Type string `yaml:"type"`
+	}
+	if err := plugin.DecodeYAML(n, &store); err != nil {
+		if de, ok := errors.AsType[*plugin.DecodeError](err); ok {
+			return source.Config{}, fmt.Errorf("line %d: the store layer (type store): %s", de.Line, de.Detail())
+		}
+		return source.Config{}, err
+	}
+	return source.Config{Name: store.Name, Type: StoreType}, nil
+}
 
 // layerOrder returns the layers of cfgs, lowest precedence first, with the
 // store layer where an entry of type store puts it, or on top.

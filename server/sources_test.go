@@ -5,11 +5,14 @@ import (
 	"testing"
 
 	"github.com/configd/configd/source"
+	"github.com/configd/configd/source/consul"
+	"github.com/configd/configd/source/file"
 )
 
 func TestLayerOrder(t *testing.T) {
-	file := source.Config{Name: "defaults", Type: "file", Path: "x", Mount: "app/"}
-	consul := source.Config{Name: "shared", Type: "consul", Mount: "app/"}
+	x := file.Config{Path: "x"}
+	files := source.Config{Name: "defaults", Type: "file", Mount: "app/", TypeConfig: x}
+	kv := source.Config{Name: "shared", Type: "consul", Mount: "app/", TypeConfig: consul.Config{}}
 	store := source.Config{Type: StoreType}
 	tests := []struct {
 		name string
@@ -17,15 +20,15 @@ func TestLayerOrder(t *testing.T) {
 		want string // the order, or an error's text
 	}{
 		{"no sources", nil, "store"},
-		{"store on top by default", []source.Config{file, consul}, "defaults < shared < store"},
-		{"store placed", []source.Config{file, store, consul}, "defaults < store < shared"},
-		{"store named", []source.Config{{Name: "store", Type: StoreType}, file}, "store < defaults"},
-		{"store twice", []source.Config{store, file, store}, "placed twice"},
+		{"store on top by default", []source.Config{files, kv}, "defaults < shared < store"},
+		{"store placed", []source.Config{files, store, kv}, "defaults < store < shared"},
+		{"store named", []source.Config{{Name: "store", Type: StoreType}, files}, "store < defaults"},
+		{"store twice", []source.Config{store, files, store}, "placed twice"},
 		{"store renamed", []source.Config{{Name: "mine", Type: StoreType}}, "not \"mine\""},
-		{"reserved name", []source.Config{{Name: "store", Type: "file", Path: "x"}}, "reserved"},
-		{"duplicate names", []source.Config{file, file}, "two sources are named"},
-		{"bad mount", []source.Config{{Name: "a", Type: "file", Path: "x", Mount: "/app/"}}, "not a valid key prefix"},
-		{"no name", []source.Config{{Type: "file", Path: "x"}}, "name is required"},
+		{"reserved name", []source.Config{{Name: "store", Type: "file", TypeConfig: x}}, "reserved"},
+		{"duplicate names", []source.Config{files, files}, "two sources are named"},
+		{"bad mount", []source.Config{{Name: "a", Type: "file", Mount: "/app/", TypeConfig: x}}, "not a valid key prefix"},
+		{"no name", []source.Config{{Type: "file", TypeConfig: x}}, "name is required"},
 	}
 	for _, tt := range tests {
 		order, err := layerOrder(tt.cfgs)

@@ -3,18 +3,24 @@
 // environment, a Consul KV prefix, an etcd prefix) and hands configd a full
 // snapshot of it every time it changes.
 //
-// Implementations live in sub-packages and register themselves by type name
-// in init, so a blank import makes a type available to New:
+// Each type lives in a sub-package that declares the type's own config
+// (file.Config, env.Config, consul.Config, etcd.Config): a plugin module
+// of namespace source (see package plugin). Config holds what every source
+// has (name, type, mount) and that config; New builds the source:
 //
-//	import (
-//		_ "github.com/configd/configd/source/consul"
-//		_ "github.com/configd/configd/source/env"
-//		_ "github.com/configd/configd/source/etcd"
-//		_ "github.com/configd/configd/source/file"
-//	)
-//
+//	cfg := source.Config{Name: "shared", Type: "consul", Mount: "app/",
+//		TypeConfig: consul.Config{Address: "127.0.0.1:8500", Prefix: "micro/config/"}}
 //	src, err := source.New(cfg, source.WithLogger(log))
 //	go src.Run(ctx, func(u source.Update) { ... })
+//
+// A config file's entries are decoded with a Catalog of the types it may
+// name (source/all.Types has the ones that ship with configd):
+//
+//	cfg, err := source.DecodeConfig(node, all.Types())
+//
+// Adding a type needs no edit of this package: write its package (a
+// config struct with PluginInfo, Validate and NewSource) and add it to
+// source/all.
 //
 // # Why snapshots
 //
@@ -29,7 +35,7 @@
 // to the source's mount (Config.MountPrefix), which the receiver prepends.
 //
 // source/memory is a Source whose content a test sets, for tests of what
-// consumes sources; source/all registers every type with one import.
+// consumes sources; source/all lists every type that ships with configd.
 package source
 
 import (
@@ -182,7 +188,7 @@ type Status struct {
 var (
 	// ErrConfig is wrapped by every error about a source's Config.
 	ErrConfig = errors.New("invalid source config")
-	// ErrUnknownType: no implementation is registered under a Config's type.
+	// ErrUnknownType: the catalog that decodes a config has no such type.
 	ErrUnknownType = errors.New("unknown source type")
 	// ErrRunning: Run was called a second time, or after Close.
 	ErrRunning = errors.New("source already run or closed")

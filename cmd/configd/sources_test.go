@@ -240,3 +240,45 @@ func TestABrokenFileKeepsTheLastGoodStateAndIsReported(t *testing.T) {
 		t.Fatalf("fixed file: %+v", srcs.Sources[1])
 	}
 }
+
+// TestSourceFieldOfAnotherTypeExits2: a sources: entry with a field its
+// type does not have, or a value of the wrong kind, stops configd at start
+// with exit code 2 (a bad configuration, as a bad flag), and the message
+// names the file, the line, the source, its type, the field and what it
+// wants. Nothing is opened: the data dir is not created.
+func TestSourceFieldOfAnotherTypeExits2(t *testing.T) {
+	for _, tc := range []struct {
+		name, entry string
+		want        []string
+	}{
+		{"endpoints on consul", "  - name: shared\n    type: consul\n    endpoints: [127.0.0.1:2379]\n",
+			[]string{"line 5", `source "shared" (type consul)`, "endpoints: unknown field", "address"}},
+		{"endpoints: 5", "  - name: infra\n    type: etcd\n    endpoints: 5\n",
+			[]string{"line 5", `source "infra" (type etcd)`, "endpoints: want a list of strings, got 5"}},
+		{"tls: yes", "  - name: shared\n    type: consul\n    tls: yes\n",
+			[]string{"line 5", `source "shared" (type consul)`, `tls: want a mapping of ca_file, cert_file, key_file, server_name, insecure_skip_verify, got "yes"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			confPath := filepath.Join(dir, "configd.yaml")
+			if err := os.WriteFile(confPath, []byte("log_level: info\nsources:\n"+tc.entry), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			data := filepath.Join(dir, "data")
+			d := launch(t, "--data-dir", data, "--http-addr", "127.0.0.1:0", "--config", confPath)
+			code := d.wait()
+			line := configdLine(d.log.String())
+			if code != 2 {
+				t.Errorf("exit %d, want 2; output:\n%s", code, d.log)
+			}
+			for _, w := range append([]string{"config file " + confPath + ": "}, tc.want...) {
+				if !strings.Contains(line, w) {
+					t.Errorf("message %q does not mention %q", line, w)
+				}
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("data dir created for a bad config: %v", err)
+			}
+		})
+	}
+}

@@ -68,7 +68,7 @@ func TestSvcCommandsAgainstGreeter(t *testing.T) {
 		t.Fatalf("greeter id %q", gID)
 	}
 	// A watch of the registry tells when configd has registered.
-	reg, err := catalog.Registries().New("remote", registry.Addrs(regAddr))
+	reg, err := catalog.Default().NewRegistry("remote", registry.Addrs(regAddr))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,25 @@
-// Package all registers every source type that ships with configd: a blank
-// import makes file, env, consul and etcd available to source.New.
+// Package all lists every source type that ships with configd: file, env,
+// consul and etcd. A binary decodes its config file's sources with it:
 //
-//	import _ "github.com/configd/configd/source/all"
+//	cfg, err := source.DecodeConfig(node, all.Types())
+//
+// A binary that offers a type of its own adds it to the catalog:
+//
+//	types := all.Types()
+//	err := types.Add(vault.Config{})
 package all
 
 import (
-	_ "github.com/configd/configd/source/consul" // type consul
-	_ "github.com/configd/configd/source/env"    // type env
-	_ "github.com/configd/configd/source/etcd"   // type etcd
-	_ "github.com/configd/configd/source/file"   // type file
+	"github.com/configd/configd/plugin"
+	"github.com/configd/configd/source"
+	"github.com/configd/configd/source/consul"
+	"github.com/configd/configd/source/env"
+	"github.com/configd/configd/source/etcd"
+	"github.com/configd/configd/source/file"
 )
+
+// Types returns a new catalog of the source types that ship with configd.
+// Each call builds a new one: adding to it changes no other.
+func Types() *source.Catalog {
+	return plugin.Must(source.NewCatalog(consul.Config{}, env.Config{}, etcd.Config{}, file.Config{}))
+}

@@ -28,13 +28,14 @@
 // read; an index of 0 is taken as 1; queries that return at once without
 // progress are spaced out. A snapshot restore does not wake a blocking
 // query (Consul keeps waiting for an index above the old one), so it shows
-// when the query's wait time (Options.WaitTime, 1m) is over, or at the
+// when the query's wait time (Config.WaitTime, 1m) is over, or at the
 // next write under the prefix. Errors are retried with jittered exponential
 // backoff, fast at first (Options.MinBackoff, MaxBackoff); while they last
 // the source is degraded and configd keeps its last good snapshot.
 package consul
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,20 +47,129 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/internal/backoff"
 	"github.com/configd/configd/source/internal/publish"
 )
 
-func init() { source.Register("consul", New) }
-
 // DefaultAddress is the Consul agent's HTTP address when Config.Address is
 // empty.
 const DefaultAddress = "127.0.0.1:8500"
 
-// Source reads a Consul KV prefix. Build it with New or source.New.
+// Defaults of the Config fields set in code only.
+const (
+	DefaultWaitTime       = time.Minute
+	DefaultRequestTimeout = 5 * time.Second
+)
+
+// Config is the Consul source's own config: the fields of a sources: entry
+// of type consul. It is the plugin module source.consul.
+type Config struct {
+	// Address is host:port of the Consul HTTP API, optionally with a
+	// scheme: http://, https:// (implied by TLS). Default DefaultAddress.
+	Address string `yaml:"address" json:"address,omitempty"`
+	// Prefix is the Consul KV prefix read; it is stripped from the keys.
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
+	// Datacenter to read from; empty is the agent's own.
+	Datacenter string `yaml:"datacenter" json:"datacenter,omitempty"`
+	// Token is the ACL token. When empty, Consul's usual
+	// CONSUL_HTTP_TOKEN environment variable applies.
+	Token string `yaml:"token" json:"-"`
+	// TLS turns on TLS to the server.
+	TLS *source.TLSConfig `yaml:"tls" json:"tls,omitempty"`
+
+	// WaitTime is how long one blocking query waits for a change. It also
+	// bounds how long a Consul snapshot restore, which does not wake
+	// blocking queries, takes to show (unless a write under the prefix
+	// comes first). Default DefaultWaitTime (1m); Consul's own maximum is
+	// 10m. Set in code only, not in a config file.
+	WaitTime time.Duration `yaml:"-" json:"-"`
+	// RequestTimeout bounds one read that is not a blocking query.
+	// Default DefaultRequestTimeout (5s). Set in code only.
+	RequestTimeout time.Duration `yaml:"-" json:"-"`
+}
+
+var _ source.TypeConfig = Config{}
+
+// PluginInfo names the module: source.consul.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: source.Namespace + ".consul", New: func() plugin.Module { return new(Config) }}
+}
+
+// Validate checks the fields without reading the TLS files or contacting
+// Consul.
+func (c Config) Validate() error {
+	if strings.HasPrefix(c.Prefix, "/") {
+		return fmt.Errorf("prefix %q: Consul keys do not start with '/'", c.Prefix)
+	}
+	if _, err := keyspace.Prefix(c.Prefix); err != nil {
+		return fmt.Errorf("prefix %q is not a valid key prefix: %w", c.Prefix, err)
+	}
+	if _, _, err := c.endpoint(); err != nil {
+		return err
+	}
+	return c.TLS.Validate()
+}
+
+// endpoint returns the scheme and host:port of the Consul HTTP API.
+func (c Config) endpoint() (scheme, addr string, err error) {
+	scheme, addr = "http", cmp.Or(c.Address, DefaultAddress)
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return "", "", fmt.Errorf("address %q: want host:port, http://host:port or https://host:port", c.Address)
+		}
+		scheme, addr = u.Scheme, u.Host
+	}
+	if c.TLS != nil {
+		scheme = "https"
+	}
+	return scheme, addr, nil
+}
+
+// NewSource returns a Consul source; source.New calls it. It reads the TLS
+// files and builds the client but does not contact Consul.
+func (c Config) NewSource(cfg source.Config, opts ...source.Option) (source.Source, error) {
+	ac := api.DefaultConfig()
+	var err error
+	if ac.Scheme, ac.Address, err = c.endpoint(); err != nil {
+		return nil, cfg.Errorf("%w", err)
+	}
+	if c.TLS != nil {
+		ac.TLSConfig = api.TLSConfig{
+			Address:            c.TLS.ServerName,
+			CAFile:             c.TLS.CAFile,
+			CertFile:           c.TLS.CertFile,
+			KeyFile:            c.TLS.KeyFile,
+			InsecureSkipVerify: c.TLS.InsecureSkipVerify,
+		}
+		if _, err := c.TLS.ClientTLS(); err != nil { // the files exist and parse
+			return nil, cfg.Errorf("%w", err)
+		}
+	}
+	if c.Token != "" {
+		ac.Token = c.Token
+	}
+	ac.Datacenter = c.Datacenter
+	client, err := api.NewClient(ac)
+	if err != nil {
+		return nil, cfg.Errorf("consul client: %w", err)
+	}
+	prefix, _ := keyspace.Prefix(c.Prefix) // checked by Validate
+	c.WaitTime = cmp.Or(c.WaitTime, DefaultWaitTime)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	o := source.NewOptions(opts...)
+	o.Logger = o.Logger.With("source", cfg.Name)
+	tr := ac.Transport
+	return &Source{cfg: cfg, own: c, opts: o, prefix: prefix, client: client, pub: publish.New(),
+		addr: ac.Scheme + "://" + ac.Address, idle: tr.CloseIdleConnections}, nil
+}
+
+// Source reads a Consul KV prefix. Build it with source.New.
 type Source struct {
 	cfg    source.Config
+	own    Config
 	opts   source.Options
 	prefix string
 	client *api.Client
@@ -69,64 +179,6 @@ type Source struct {
 }
 
 var _ source.Source = (*Source)(nil)
-
-// New returns a Consul source. It checks the config and builds the client
-// but does not contact Consul.
-func New(cfg source.Config, opts ...source.Option) (source.Source, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.OnlyFields("address", "prefix", "datacenter", "token", "tls"); err != nil {
-		return nil, err
-	}
-	if strings.HasPrefix(cfg.Prefix, "/") {
-		return nil, cfg.Errorf("prefix %q: Consul keys do not start with '/'", cfg.Prefix)
-	}
-	prefix, err := keyspace.Prefix(cfg.Prefix)
-	if err != nil {
-		return nil, cfg.Errorf("prefix %q is not a valid key prefix: %w", cfg.Prefix, err)
-	}
-	ac := api.DefaultConfig()
-	ac.Address = DefaultAddress
-	if cfg.Address != "" {
-		ac.Address = cfg.Address
-	}
-	if strings.Contains(ac.Address, "://") {
-		u, err := url.Parse(ac.Address)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, cfg.Errorf("address %q: want host:port, http://host:port or https://host:port", cfg.Address)
-		}
-		ac.Scheme, ac.Address = u.Scheme, u.Host
-	} else {
-		ac.Scheme = "http"
-	}
-	if cfg.TLS != nil {
-		ac.Scheme = "https"
-		ac.TLSConfig = api.TLSConfig{
-			Address:            cfg.TLS.ServerName,
-			CAFile:             cfg.TLS.CAFile,
-			CertFile:           cfg.TLS.CertFile,
-			KeyFile:            cfg.TLS.KeyFile,
-			InsecureSkipVerify: cfg.TLS.InsecureSkipVerify,
-		}
-		if _, err := cfg.TLS.ClientTLS(); err != nil { // the files exist and parse
-			return nil, cfg.Errorf("%w", err)
-		}
-	}
-	if cfg.Token != "" {
-		ac.Token = cfg.Token
-	}
-	ac.Datacenter = cfg.Datacenter
-	client, err := api.NewClient(ac)
-	if err != nil {
-		return nil, cfg.Errorf("consul client: %w", err)
-	}
-	o := source.NewOptions(opts...)
-	o.Logger = o.Logger.With("source", cfg.Name)
-	tr := ac.Transport
-	return &Source{cfg: cfg, opts: o, prefix: prefix, client: client, pub: publish.New(),
-		addr: ac.Scheme + "://" + ac.Address, idle: tr.CloseIdleConnections}, nil
-}
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.cfg.Name }
@@ -205,14 +257,14 @@ func (s *Source) Run(ctx context.Context, emit func(source.Update)) error {
 // blocking until the index passes index or the wait time is over.
 func (s *Source) list(ctx context.Context, index uint64) (api.KVPairs, uint64, error) {
 	q := &api.QueryOptions{}
-	timeout := s.opts.RequestTimeout
+	timeout := s.own.RequestTimeout
 	if index == 0 {
 		q.RequireConsistent = true
 	} else {
 		q.WaitIndex = index
-		q.WaitTime = s.opts.WaitTime
+		q.WaitTime = s.own.WaitTime
 		// Consul adds up to wait/16 of jitter to the wait.
-		timeout += s.opts.WaitTime + s.opts.WaitTime/16
+		timeout += s.own.WaitTime + s.own.WaitTime/16
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

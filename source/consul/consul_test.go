@@ -2,6 +2,7 @@ package consul_test
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -41,12 +42,18 @@ func put(t testing.TB, k *api.KV, key, value string) {
 
 func newSource(t testing.TB, addr string, opts ...source.Option) source.Source {
 	t.Helper()
-	return newSourceCfg(t, source.Config{Name: "shared", Type: "consul", Address: addr, Prefix: prefix, Mount: "app/"}, opts...)
+	return newSourceCfg(t, source.Config{Name: "shared", Type: "consul", Mount: "app/", TypeConfig: consul.Config{Address: addr, Prefix: prefix}}, opts...)
 }
 
+// newSourceCfg builds the source of cfg, whose TypeConfig is a
+// consul.Config, with fast retries and a 3s RequestTimeout unless it sets
+// one.
 func newSourceCfg(t testing.TB, cfg source.Config, opts ...source.Option) source.Source {
 	t.Helper()
-	opts = append([]source.Option{source.WithBackoff(20*time.Millisecond, 500*time.Millisecond), source.WithRequestTimeout(3 * time.Second)}, opts...)
+	c := cfg.TypeConfig.(consul.Config)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, 3*time.Second)
+	cfg.TypeConfig = c
+	opts = append([]source.Option{source.WithBackoff(20*time.Millisecond, 500*time.Millisecond)}, opts...)
 	src, err := source.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -189,10 +196,12 @@ func TestConsulACLToken(t *testing.T) {
 	srv.Start()
 	put(t, kv(t, srv, root), prefix+"secret", "s3")
 
-	cfg := source.Config{Name: "shared", Type: "consul", Address: srv.Addr, Prefix: prefix, Token: root}
+	c := consul.Config{Address: srv.Addr, Prefix: prefix, Token: root}
+	cfg := source.Config{Name: "shared", Type: "consul", TypeConfig: c}
 	wantTexts(t, sourcetest.Run(t, newSourceCfg(t, cfg)).NextSnapshot().Snapshot, map[string]string{"secret": "s3"})
 
-	cfg.Token = "00000000-0000-0000-0000-000000000000" // unknown token: refused, degraded
+	c.Token = "00000000-0000-0000-0000-000000000000" // unknown token: refused, degraded
+	cfg.TypeConfig = c
 	r := sourcetest.Run(t, newSourceCfg(t, cfg))
 	if err := r.NextError(); !strings.Contains(err.Error(), "403") && !strings.Contains(strings.ToLower(err.Error()), "acl") {
 		t.Fatalf("error = %v, want an ACL refusal", err)
@@ -201,18 +210,30 @@ func TestConsulACLToken(t *testing.T) {
 
 func TestConsulConfigErrors(t *testing.T) {
 	for _, c := range []struct {
-		cfg  source.Config
+		cfg  consul.Config
 		want string
 	}{
-		{source.Config{Name: "c", Type: "consul", Prefix: "/micro/"}, "Consul keys do not start with '/'"},
-		{source.Config{Name: "c", Type: "consul", Prefix: "a//b/"}, `prefix "a//b/" is not a valid key prefix`},
-		{source.Config{Name: "c", Type: "consul", Address: "ftp://x:1"}, "want host:port"},
-		{source.Config{Name: "c", Type: "consul", Path: "./x"}, "path is not used by type consul"},
-		{source.Config{Name: "c", Type: "consul", TLS: &source.TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
-		{source.Config{Name: "c", Type: "consul", TLS: &source.TLSConfig{CertFile: "c.pem"}}, "cert_file and key_file go together"},
+		{consul.Config{Prefix: "/micro/"}, "Consul keys do not start with '/'"},
+		{consul.Config{Prefix: "a//b/"}, `prefix "a//b/" is not a valid key prefix`},
+		{consul.Config{Address: "ftp://x:1"}, "want host:port"},
+		{consul.Config{TLS: &source.TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
+		{consul.Config{TLS: &source.TLSConfig{CertFile: "c.pem"}}, "cert_file and key_file go together"},
 	} {
-		if _, err := consul.New(c.cfg); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+		cfg := source.Config{Name: "c", Type: "consul", TypeConfig: c.cfg}
+		if _, err := source.New(cfg); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("New(%+v) = %v, want ErrConfig mentioning %q", c.cfg, err, c.want)
+		}
+	}
+	// From a config file: a field of another type, a value of the wrong kind.
+	for _, c := range []struct{ entry, want string }{
+		{"{name: c, type: consul, path: ./x}", `source "c" (type consul): path: unknown field (known: name, type, mount, address, prefix, datacenter, token, tls)`},
+		{"{name: c, type: consul, tls: yes}", `tls: want a mapping of ca_file, cert_file, key_file, server_name, insecure_skip_verify, got "yes"`},
+		{"{name: c, type: consul, tls: {ca: x}}", "tls.ca: unknown field (known: ca_file, cert_file, key_file, server_name, insecure_skip_verify)"},
+		{"{name: c, type: consul, tls: {cert_file: c.pem}}", "cert_file and key_file go together"},
+		{"{name: c, type: consul, prefix: /micro/}", "Consul keys do not start with '/'"},
+	} {
+		if _, err := sourcetest.Decode(t, c.entry, consul.Config{}); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeConfig(%s) = %v, want ErrConfig mentioning %q", c.entry, err, c.want)
 		}
 	}
 }
@@ -261,13 +282,13 @@ func BenchmarkConsulPutToUpdate(b *testing.B) {
 func TestConsulTLS(t *testing.T) {
 	srv := testserver.ConsulTLS(t)
 	put(t, kv(t, srv, ""), prefix+"a", "over tls")
-	cfg := source.Config{Name: "shared", Type: "consul", Address: srv.HTTPSAddr, Prefix: prefix,
-		TLS: &source.TLSConfig{CAFile: srv.TLS.CAFile, CertFile: srv.TLS.ClientCert, KeyFile: srv.TLS.ClientKey}}
+	cfg := source.Config{Name: "shared", Type: "consul", TypeConfig: consul.Config{Address: srv.HTTPSAddr, Prefix: prefix,
+		TLS: &source.TLSConfig{CAFile: srv.TLS.CAFile, CertFile: srv.TLS.ClientCert, KeyFile: srv.TLS.ClientKey}}}
 	wantTexts(t, sourcetest.Run(t, newSourceCfg(t, cfg)).NextSnapshot().Snapshot, map[string]string{"a": "over tls"})
 
 	// https:// in the address without a CA: the server's certificate is
 	// not trusted, so the source is degraded.
-	cfg = source.Config{Name: "shared", Type: "consul", Address: "https://" + srv.HTTPSAddr, Prefix: prefix}
+	cfg = source.Config{Name: "shared", Type: "consul", TypeConfig: consul.Config{Address: "https://" + srv.HTTPSAddr, Prefix: prefix}}
 	if err := sourcetest.Run(t, newSourceCfg(t, cfg)).NextError(); !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("error = %v, want a certificate error", err)
 	}
@@ -301,7 +322,8 @@ func TestConsulSnapshotRestoreIndexGoesBackwards(t *testing.T) {
 	}
 	put(t, k, prefix+"b", "later")
 
-	r := sourcetest.Run(t, newSource(t, srv.Addr, source.WithWaitTime(time.Second)))
+	r := sourcetest.Run(t, newSourceCfg(t, source.Config{Name: "shared", Type: "consul", Mount: "app/",
+		TypeConfig: consul.Config{Address: srv.Addr, Prefix: prefix, WaitTime: time.Second}}))
 	u := r.NextSnapshot()
 	wantTexts(t, u.Snapshot, map[string]string{"a": "6", "b": "later"})
 	before := u.Status.Revision

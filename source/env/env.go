@@ -30,6 +30,7 @@ package env
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -37,40 +38,54 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/internal/publish"
 )
 
-func init() { source.Register("env", New) }
-
-// Source reads environment variables. Build it with New or source.New.
-type Source struct {
-	cfg  source.Config
-	opts source.Options
-	pub  *publish.Publisher
+// Config is the env source's own config: the fields of a sources: entry of
+// type env. It is the plugin module source.env.
+type Config struct {
+	// Prefix is the start of the variables' names, such as APP_; it is
+	// removed from the keys. Required: without one, every variable of the
+	// process (PATH, HOME...) would become configuration.
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
 }
 
-var _ source.Source = (*Source)(nil)
+var _ source.TypeConfig = Config{}
+
+// PluginInfo names the module: source.env.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: source.Namespace + ".env", New: func() plugin.Module { return new(Config) }}
+}
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// New returns an env source. cfg.Prefix is required: without one, every
-// variable of the process (PATH, HOME...) would become configuration.
-func New(cfg source.Config, opts ...source.Option) (source.Source, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// Validate checks Prefix.
+func (c Config) Validate() error {
+	if c.Prefix == "" {
+		return errors.New("prefix is required (such as APP_): without one every environment variable would become a key")
 	}
-	if err := cfg.OnlyFields("prefix"); err != nil {
-		return nil, err
+	if !prefixRE.MatchString(c.Prefix) {
+		return fmt.Errorf("prefix %q: an environment variable name starts with a letter or '_' and holds letters, digits and '_'", c.Prefix)
 	}
-	if cfg.Prefix == "" {
-		return nil, cfg.Errorf("prefix is required (such as APP_): without one every environment variable would become a key")
-	}
-	if !prefixRE.MatchString(cfg.Prefix) {
-		return nil, cfg.Errorf("prefix %q: an environment variable name starts with a letter or '_' and holds letters, digits and '_'", cfg.Prefix)
-	}
-	return &Source{cfg: cfg, opts: source.NewOptions(opts...), pub: publish.New()}, nil
+	return nil
 }
+
+// NewSource returns an env source; source.New calls it.
+func (c Config) NewSource(cfg source.Config, opts ...source.Option) (source.Source, error) {
+	return &Source{cfg: cfg, prefix: c.Prefix, opts: source.NewOptions(opts...), pub: publish.New()}, nil
+}
+
+// Source reads environment variables. Build it with source.New.
+type Source struct {
+	cfg    source.Config
+	prefix string
+	opts   source.Options
+	pub    *publish.Publisher
+}
+
+var _ source.Source = (*Source)(nil)
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.cfg.Name }
@@ -91,7 +106,7 @@ func (s *Source) Run(ctx context.Context, emit func(source.Update)) error {
 		return err
 	}
 	defer cancel()
-	snap, warnings := Read(os.Environ(), s.cfg.Prefix, s.cfg.MountPrefix(), s.opts.MaxValueSize)
+	snap, warnings := Read(os.Environ(), s.prefix, s.cfg.MountPrefix(), s.opts.MaxValueSize)
 	for _, w := range warnings {
 		s.opts.Logger.Warn("env source: variable left out", "source", s.cfg.Name, "variable", w.Where, "problem", w.Problem)
 	}
@@ -146,5 +161,5 @@ func KeyOf(name string) string {
 }
 
 func (s *Source) String() string {
-	return fmt.Sprintf("env source %q (prefix %s)", s.cfg.Name, s.cfg.Prefix)
+	return fmt.Sprintf("env source %q (prefix %s)", s.cfg.Name, s.prefix)
 }

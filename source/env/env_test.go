@@ -9,6 +9,7 @@ import (
 
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/env"
+	"github.com/configd/configd/source/internal/sourcetest"
 )
 
 // run starts src and returns its first update.
@@ -39,7 +40,7 @@ func TestEnvMapsVariablesToKeys(t *testing.T) {
 	t.Setenv("CFGDTEST_BIN", "caf\xe9")
 	t.Setenv("OTHER_DB_HOST", "not ours")
 
-	src, err := source.New(source.Config{Name: "env", Type: "env", Prefix: "CFGDTEST_", Mount: "app/"})
+	src, err := source.New(source.Config{Name: "env", Type: "env", Mount: "app/", TypeConfig: env.Config{Prefix: "CFGDTEST_"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestEnvMapsVariablesToKeys(t *testing.T) {
 }
 
 func TestEnvRunEndsOnCloseAndRunsOnce(t *testing.T) {
-	src, err := env.New(source.Config{Name: "env", Type: "env", Prefix: "CFGDTEST_"})
+	src, err := source.New(source.Config{Name: "env", Type: "env", TypeConfig: env.Config{Prefix: "CFGDTEST_"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,18 +101,31 @@ func TestEnvConfigErrors(t *testing.T) {
 		cfg  source.Config
 		want string
 	}{
-		{source.Config{Name: "e", Type: "env"}, "prefix is required"},
-		{source.Config{Name: "e", Type: "env", Prefix: "APP-"}, `prefix "APP-"`},
-		{source.Config{Name: "e", Type: "env", Prefix: "APP_", Endpoints: []string{"x"}}, "endpoints is not used by type env"},
-		{source.Config{Name: "e", Type: "env", Prefix: "APP_", Mount: "a//b"}, `mount "a//b" is not a valid key prefix`},
-		{source.Config{Name: "", Type: "env", Prefix: "APP_"}, "name is required"},
-		{source.Config{Name: "e", Type: "nope"}, `type "nope"`},
+		{source.Config{Name: "e", Type: "env", TypeConfig: env.Config{}}, "prefix is required"},
+		{source.Config{Name: "e", Type: "env", TypeConfig: env.Config{Prefix: "APP-"}}, `prefix "APP-"`},
+		{source.Config{Name: "e", Type: "env", Mount: "a//b", TypeConfig: env.Config{Prefix: "APP_"}}, `mount "a//b" is not a valid key prefix`},
+		{source.Config{Name: "", Type: "env", TypeConfig: env.Config{Prefix: "APP_"}}, "name is required"},
+		{source.Config{Name: "e", Type: "file", TypeConfig: env.Config{Prefix: "APP_"}}, "type file, but its TypeConfig is env.Config"},
 	}
 	for _, c := range cases {
 		_, err := source.New(c.cfg)
 		if !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("New(%+v) = %v, want ErrConfig mentioning %q", c.cfg, err, c.want)
 		}
+	}
+	// From a config file: a field of another type, an unknown type.
+	for _, c := range []struct{ entry, want string }{
+		{"{name: e, type: env, prefix: APP_, endpoints: [x]}", `source "e" (type env): endpoints: unknown field (known: name, type, mount, prefix)`},
+		{"{name: e, type: nope}", `unknown source type "nope" (known: env)`},
+		{"{name: e, type: env, prefix: APP-}", `prefix "APP-"`},
+	} {
+		_, err := sourcetest.Decode(t, c.entry, env.Config{})
+		if !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeConfig(%s) = %v, want ErrConfig mentioning %q", c.entry, err, c.want)
+		}
+	}
+	if _, err := sourcetest.Decode(t, "{name: e, type: nope}", env.Config{}); !errors.Is(err, source.ErrUnknownType) {
+		t.Errorf("unknown type: %v, want ErrUnknownType", err)
 	}
 }
 

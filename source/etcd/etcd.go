@@ -25,7 +25,7 @@
 // watch reports a compaction past the revision it needs, or fails in any
 // other way, the source reads the prefix again and emits a fresh snapshot:
 // the receiver diffs it, so nothing is missed. A quiet watch is checked
-// every Options.ProbeInterval with a cheap count-only Get, so that a server
+// every Config.ProbeInterval with a cheap count-only Get, so that a server
 // that went away shows as degraded. The client is created in Run, so a
 // server that is down at start (or refuses the credentials) makes the
 // source degraded rather than failing configd's start; connection attempts
@@ -33,6 +33,7 @@
 package etcd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,61 +48,89 @@ import (
 	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/internal/backoff"
 	"github.com/configd/configd/source/internal/publish"
 )
 
-func init() { source.Register("etcd", New) }
+// Defaults of the Config fields set in code only.
+const (
+	DefaultRequestTimeout = 5 * time.Second
+	DefaultProbeInterval  = 5 * time.Second
+)
 
-// Source reads an etcd prefix. Build it with New or source.New.
-type Source struct {
-	cfg    source.Config
-	opts   source.Options
-	prefix string
-	client clientv3.Config
-	pub    *publish.Publisher
+// Config is the etcd source's own config: the fields of a sources: entry
+// of type etcd. It is the plugin module source.etcd.
+type Config struct {
+	// Endpoints are the etcd client URLs or host:port pairs. Required.
+	Endpoints []string `yaml:"endpoints" json:"endpoints,omitempty"`
+	// Prefix is the etcd key prefix read, which may start with '/'; it is
+	// stripped from the keys. "" reads every key.
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
+	// Username and Password authenticate to etcd; both or neither.
+	Username string `yaml:"username" json:"username,omitempty"`
+	Password string `yaml:"password" json:"-"`
+	// TLS turns on TLS to the server.
+	TLS *source.TLSConfig `yaml:"tls" json:"tls,omitempty"`
 
-	afterLoad func() // tests: runs between the Get and the Watch
+	// RequestTimeout bounds one read that is not a watch, and a connection
+	// attempt. Default DefaultRequestTimeout (5s). Set in code only, not in
+	// a config file.
+	RequestTimeout time.Duration `yaml:"-" json:"-"`
+	// ProbeInterval is how often a quiet watch checks that the server
+	// still answers, so that a server that went away shows as degraded.
+	// Default DefaultProbeInterval (5s). Set in code only.
+	ProbeInterval time.Duration `yaml:"-" json:"-"`
 }
 
-var _ source.Source = (*Source)(nil)
+var _ source.TypeConfig = Config{}
 
-// New returns an etcd source. It checks the config and reads the TLS files
-// but does not contact etcd.
-func New(cfg source.Config, opts ...source.Option) (source.Source, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// PluginInfo names the module: source.etcd.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: source.Namespace + ".etcd", New: func() plugin.Module { return new(Config) }}
+}
+
+// Validate checks the fields without reading the TLS files or contacting
+// etcd.
+func (c Config) Validate() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("endpoints is required (such as [127.0.0.1:2379])")
 	}
-	if err := cfg.OnlyFields("endpoints", "prefix", "username", "password", "tls"); err != nil {
-		return nil, err
-	}
-	if len(cfg.Endpoints) == 0 {
-		return nil, cfg.Errorf("endpoints is required (such as [127.0.0.1:2379])")
-	}
-	for _, e := range cfg.Endpoints {
+	for _, e := range c.Endpoints {
 		if e == "" || strings.ContainsAny(e, " \t\n") {
-			return nil, cfg.Errorf("endpoint %q: want host:port or a URL", e)
+			return fmt.Errorf("endpoint %q: want host:port or a URL", e)
 		}
 	}
-	if (cfg.Username == "") != (cfg.Password == "") {
-		return nil, cfg.Errorf("username and password go together")
+	if (c.Username == "") != (c.Password == "") {
+		return errors.New("username and password go together")
 	}
-	prefix, err := Prefix(cfg.Prefix)
+	if _, err := Prefix(c.Prefix); err != nil {
+		return err
+	}
+	return c.TLS.Validate()
+}
+
+// NewSource returns an etcd source; source.New calls it. It reads the TLS
+// files but does not contact etcd.
+func (c Config) NewSource(cfg source.Config, opts ...source.Option) (source.Source, error) {
+	prefix, err := Prefix(c.Prefix)
 	if err != nil {
 		return nil, cfg.Errorf("%w", err)
 	}
-	tlsCfg, err := cfg.TLS.ClientTLS()
+	tlsCfg, err := c.TLS.ClientTLS()
 	if err != nil {
 		return nil, cfg.Errorf("%w", err)
 	}
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	c.ProbeInterval = cmp.Or(c.ProbeInterval, DefaultProbeInterval)
 	o := source.NewOptions(opts...)
 	o.Logger = o.Logger.With("source", cfg.Name)
 	cc := clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		DialTimeout: o.RequestTimeout,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
+		Endpoints:   c.Endpoints,
+		DialTimeout: c.RequestTimeout,
+		Username:    c.Username,
+		Password:    c.Password,
 		TLS:         tlsCfg,
 		Logger:      zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
@@ -114,11 +143,25 @@ func New(cfg source.Config, opts ...source.Option) (source.Source, error) {
 				Jitter:     0.2,
 				MaxDelay:   max(o.MaxBackoff, o.MinBackoff),
 			},
-			MinConnectTimeout: o.RequestTimeout,
+			MinConnectTimeout: c.RequestTimeout,
 		})},
 	}
-	return &Source{cfg: cfg, opts: o, prefix: prefix, client: cc, pub: publish.New()}, nil
+	return &Source{cfg: cfg, own: c, opts: o, prefix: prefix, client: cc, pub: publish.New()}, nil
 }
+
+// Source reads an etcd prefix. Build it with source.New.
+type Source struct {
+	cfg    source.Config
+	own    Config
+	opts   source.Options
+	prefix string
+	client clientv3.Config
+	pub    *publish.Publisher
+
+	afterLoad func() // tests: runs between the Get and the Watch
+}
+
+var _ source.Source = (*Source)(nil)
 
 // Prefix checks an etcd prefix and returns its canonical form: an optional
 // leading '/', then a valid key prefix ending in '/'. "" reads every key,
@@ -214,11 +257,11 @@ func (s *Source) Run(ctx context.Context, emit func(source.Update)) error {
 	return nil
 }
 
-func (s *Source) endpoints() string { return strings.Join(s.cfg.Endpoints, ",") }
+func (s *Source) endpoints() string { return strings.Join(s.own.Endpoints, ",") }
 
 // load Gets the whole prefix.
 func (s *Source) load(ctx context.Context, client *clientv3.Client) (map[string][]byte, int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.own.RequestTimeout)
 	defer cancel()
 	resp, err := client.Get(ctx, s.prefix, s.rangeOpts()...)
 	if err != nil {
@@ -251,7 +294,7 @@ func (s *Source) watch(ctx context.Context, client *clientv3.Client, kvs map[str
 		watchc <- client.Watch(wctx, s.prefix, s.rangeOpts(clientv3.WithRev(rev+1), clientv3.WithProgressNotify())...)
 	}()
 	var wch clientv3.WatchChan // nil until Watch returns
-	probe := time.NewTicker(s.opts.ProbeInterval)
+	probe := time.NewTicker(s.own.ProbeInterval)
 	defer probe.Stop()
 	heard := time.Now()
 	for {
@@ -288,10 +331,10 @@ func (s *Source) watch(ctx context.Context, client *clientv3.Client, kvs map[str
 			rev = resp.Header.Revision
 			s.publish(kvs, rev)
 		case <-probe.C:
-			if time.Since(heard) < s.opts.ProbeInterval {
+			if time.Since(heard) < s.own.ProbeInterval {
 				continue
 			}
-			pctx, pcancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+			pctx, pcancel := context.WithTimeout(ctx, s.own.RequestTimeout)
 			resp, err := client.Get(pctx, s.prefix, s.rangeOpts(clientv3.WithCountOnly())...)
 			pcancel()
 			if err != nil {

@@ -46,21 +46,29 @@ func put(t testing.TB, c *clientv3.Client, key, value string) int64 {
 	return resp.Header.Revision
 }
 
+// newSource builds the source of cfg, whose TypeConfig is an etcd.Config,
+// with fast retries and probes. A cfg without a name reads /infra/ and is
+// named infra, mounted at infra/.
 func newSource(t testing.TB, cfg source.Config, opts ...source.Option) source.Source {
 	t.Helper()
+	c := cfg.TypeConfig.(etcd.Config)
 	if cfg.Name == "" {
-		cfg.Name, cfg.Type, cfg.Prefix, cfg.Mount = "infra", "etcd", prefix, "infra/"
+		cfg.Name, cfg.Type, cfg.Mount = "infra", "etcd", "infra/"
+		c.Prefix = prefix
 	}
-	opts = append([]source.Option{
-		source.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
-		source.WithRequestTimeout(time.Second),
-		source.WithProbeInterval(200 * time.Millisecond),
-	}, opts...)
+	c.RequestTimeout, c.ProbeInterval = time.Second, 200*time.Millisecond
+	cfg.TypeConfig = c
+	opts = append([]source.Option{source.WithBackoff(20*time.Millisecond, 500*time.Millisecond)}, opts...)
 	src, err := source.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return src
+}
+
+// endpoints is the config of a source of srv's /infra/ (see newSource).
+func endpoints(srv *testserver.EtcdServer) source.Config {
+	return source.Config{TypeConfig: etcd.Config{Endpoints: srv.Endpoints}}
 }
 
 func wantTexts(t testing.TB, got map[string]source.Value, want map[string]string) {
@@ -77,7 +85,7 @@ func TestEtcdLoadChangeDelete(t *testing.T) {
 	put(t, c, prefix+"db/port", "5432")
 	put(t, c, "/elsewhere/x", "not ours")
 
-	r := sourcetest.Run(t, newSource(t, source.Config{Endpoints: srv.Endpoints}))
+	r := sourcetest.Run(t, newSource(t, endpoints(srv)))
 	u := r.NextSnapshot()
 	wantTexts(t, u.Snapshot, map[string]string{"db/host": "db1", "db/port": "5432"})
 	if u.Status.State != source.StateOK || u.Status.Revision < 3 {
@@ -117,7 +125,7 @@ func TestEtcdDownAtStartCatchesUpWithoutEmptySnapshot(t *testing.T) {
 	put(t, client(t, srv), prefix+"a", "1")
 	srv.Stop()
 
-	r := sourcetest.Run(t, newSource(t, source.Config{Endpoints: srv.Endpoints}))
+	r := sourcetest.Run(t, newSource(t, endpoints(srv)))
 	err := r.NextError()
 	if !strings.Contains(err.Error(), srv.Addr) {
 		t.Fatalf("error %q does not name the endpoint", err)
@@ -140,7 +148,7 @@ func TestEtcdRestartMidRun(t *testing.T) {
 	srv := testserver.Etcd(t)
 	c := client(t, srv)
 	put(t, c, prefix+"a", "1")
-	r := sourcetest.Run(t, newSource(t, source.Config{Endpoints: srv.Endpoints}))
+	r := sourcetest.Run(t, newSource(t, endpoints(srv)))
 	wantTexts(t, r.NextSnapshot().Snapshot, map[string]string{"a": "1"})
 
 	srv.Stop()
@@ -164,7 +172,7 @@ func TestEtcdCompactionPastWatchedRevisionRereads(t *testing.T) {
 	put(t, c, prefix+"a", "1")
 	put(t, c, prefix+"gone", "x")
 
-	src := newSource(t, source.Config{Endpoints: srv.Endpoints})
+	src := newSource(t, endpoints(srv))
 	var loads atomic.Int32
 	etcd.SetAfterLoad(src, func() {
 		if loads.Add(1) != 1 {
@@ -201,7 +209,7 @@ func TestEtcdSizeLimitAndInvalidKeys(t *testing.T) {
 	put(t, c, prefix+"big", strings.Repeat("x", 2000))
 	put(t, c, prefix+"bad//key", "empty segment")
 	put(t, c, prefix+"bin", "\xff")
-	r := sourcetest.Run(t, newSource(t, source.Config{Endpoints: srv.Endpoints}, source.WithMaxValueSize(1024)))
+	r := sourcetest.Run(t, newSource(t, endpoints(srv), source.WithMaxValueSize(1024)))
 	u := r.NextSnapshot()
 	wantTexts(t, u.Snapshot, map[string]string{"small": "ok", "bin": "\xff"})
 	if u.Snapshot["bin"].ContentType != source.TypeBinary {
@@ -227,18 +235,19 @@ func TestEtcdUsernamePassword(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ok := source.Config{Name: "infra", Type: "etcd", Endpoints: srv.Endpoints, Prefix: prefix, Username: "root", Password: "rootpw"}
-	wantTexts(t, sourcetest.Run(t, newSource(t, ok)).NextSnapshot().Snapshot, map[string]string{"a": "1"})
+	ok := etcd.Config{Endpoints: srv.Endpoints, Prefix: prefix, Username: "root", Password: "rootpw"}
+	named := func(c etcd.Config) source.Config { return source.Config{Name: "infra", Type: "etcd", TypeConfig: c} }
+	wantTexts(t, sourcetest.Run(t, newSource(t, named(ok))).NextSnapshot().Snapshot, map[string]string{"a": "1"})
 
 	bad := ok
 	bad.Password = "wrong"
-	r := sourcetest.Run(t, newSource(t, bad))
+	r := sourcetest.Run(t, newSource(t, named(bad)))
 	if err := r.NextError(); !strings.Contains(err.Error(), "authentication failed") {
 		t.Fatalf("error = %v, want an authentication failure", err)
 	}
 	none := ok
 	none.Username, none.Password = "", ""
-	r = sourcetest.Run(t, newSource(t, none))
+	r = sourcetest.Run(t, newSource(t, named(none)))
 	if err := r.NextError(); !strings.Contains(err.Error(), "user name is empty") && !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("error = %v, want a refusal", err)
 	}
@@ -249,9 +258,9 @@ func TestEtcdWholeKeyspaceAndSlashPrefix(t *testing.T) {
 	c := client(t, srv)
 	put(t, c, "/a/b", "1")
 	put(t, c, "c", "2")
-	r := sourcetest.Run(t, newSource(t, source.Config{Name: "all", Type: "etcd", Endpoints: srv.Endpoints, Prefix: "/"}))
+	r := sourcetest.Run(t, newSource(t, source.Config{Name: "all", Type: "etcd", TypeConfig: etcd.Config{Endpoints: srv.Endpoints, Prefix: "/"}}))
 	wantTexts(t, r.NextSnapshot().Snapshot, map[string]string{"a/b": "1"})
-	r = sourcetest.Run(t, newSource(t, source.Config{Name: "all", Type: "etcd", Endpoints: srv.Endpoints}))
+	r = sourcetest.Run(t, newSource(t, source.Config{Name: "all", Type: "etcd", TypeConfig: etcd.Config{Endpoints: srv.Endpoints}}))
 	u := r.NextSnapshot()
 	wantTexts(t, u.Snapshot, map[string]string{"c": "2"}) // "/a/b" is no valid key without a prefix
 	if len(u.Warnings) != 1 || !strings.Contains(u.Warnings[0].Problem, "starts with '/'") {
@@ -260,19 +269,31 @@ func TestEtcdWholeKeyspaceAndSlashPrefix(t *testing.T) {
 }
 
 func TestEtcdConfigErrors(t *testing.T) {
+	x1 := []string{"x:1"}
 	for _, c := range []struct {
 		cfg  source.Config
 		want string
 	}{
-		{source.Config{Name: "e", Type: "etcd"}, "endpoints is required"},
-		{source.Config{Name: "e", Type: "etcd", Endpoints: []string{"x:1"}, Prefix: "//x/"}, "more than one leading '/'"},
-		{source.Config{Name: "e", Type: "etcd", Endpoints: []string{"x:1"}, Prefix: "/a/./b"}, "not a valid key prefix"},
-		{source.Config{Name: "e", Type: "etcd", Endpoints: []string{"x:1"}, Username: "u"}, "username and password go together"},
-		{source.Config{Name: "e", Type: "etcd", Endpoints: []string{"x:1"}, Token: "t"}, "token is not used by type etcd"},
-		{source.Config{Name: "e", Type: "etcd", Endpoints: []string{"x:1"}, Mount: "../x"}, "not a valid key prefix"},
+		{source.Config{Name: "e", Type: "etcd", TypeConfig: etcd.Config{}}, "endpoints is required"},
+		{source.Config{Name: "e", Type: "etcd", TypeConfig: etcd.Config{Endpoints: x1, Prefix: "//x/"}}, "more than one leading '/'"},
+		{source.Config{Name: "e", Type: "etcd", TypeConfig: etcd.Config{Endpoints: x1, Prefix: "/a/./b"}}, "not a valid key prefix"},
+		{source.Config{Name: "e", Type: "etcd", TypeConfig: etcd.Config{Endpoints: x1, Username: "u"}}, "username and password go together"},
+		{source.Config{Name: "e", Type: "etcd", Mount: "../x", TypeConfig: etcd.Config{Endpoints: x1}}, "not a valid key prefix"},
 	} {
-		if _, err := etcd.New(c.cfg); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+		if _, err := source.New(c.cfg); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("New(%+v) = %v, want ErrConfig mentioning %q", c.cfg, err, c.want)
+		}
+	}
+	// From a config file: a field of another type, values of the wrong kind.
+	for _, c := range []struct{ entry, want string }{
+		{"{name: e, type: etcd, endpoints: [x:1], token: t}", `source "e" (type etcd): token: unknown field (known: name, type, mount, endpoints, prefix, username, password, tls)`},
+		{"{name: e, type: etcd, endpoints: 5}", "endpoints: want a list of strings, got 5"},
+		{"{name: e, type: etcd, endpoints: [x:1], tls: yes}", `tls: want a mapping of ca_file, cert_file, key_file, server_name, insecure_skip_verify, got "yes"`},
+		{"{name: e, type: etcd, endpoints: [x:1], tls: {insecure_skip_verify: maybe}}", `tls.insecure_skip_verify: want true or false, got "maybe"`},
+		{"{name: e, type: etcd}", "endpoints is required"},
+	} {
+		if _, err := sourcetest.Decode(t, c.entry, etcd.Config{}); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeConfig(%s) = %v, want ErrConfig mentioning %q", c.entry, err, c.want)
 		}
 	}
 }
@@ -283,7 +304,7 @@ func TestEtcdConfigErrors(t *testing.T) {
 func BenchmarkEtcdPutToUpdate(b *testing.B) {
 	srv := testserver.Etcd(b)
 	c := client(b, srv)
-	r := sourcetest.Run(b, newSource(b, source.Config{Endpoints: srv.Endpoints}))
+	r := sourcetest.Run(b, newSource(b, endpoints(srv)))
 	r.NextSnapshot()
 	var lat []time.Duration
 	i := 0
@@ -313,12 +334,14 @@ func TestEtcdTLS(t *testing.T) {
 	defer c.Close()
 	put(t, c, prefix+"a", "over tls")
 
-	cfg := source.Config{Name: "infra", Type: "etcd", Endpoints: srv.Endpoints, Prefix: prefix,
+	c2 := etcd.Config{Endpoints: srv.Endpoints, Prefix: prefix,
 		TLS: &source.TLSConfig{CAFile: srv.TLS.CAFile, CertFile: srv.TLS.ClientCert, KeyFile: srv.TLS.ClientKey}}
+	cfg := source.Config{Name: "infra", Type: "etcd", TypeConfig: c2}
 	wantTexts(t, sourcetest.Run(t, newSource(t, cfg)).NextSnapshot().Snapshot, map[string]string{"a": "over tls"})
 
 	// Without the client certificate the server refuses: degraded.
-	cfg.TLS = &source.TLSConfig{CAFile: srv.TLS.CAFile}
+	c2.TLS = &source.TLSConfig{CAFile: srv.TLS.CAFile}
+	cfg.TypeConfig = c2
 	if err := sourcetest.Run(t, newSource(t, cfg)).NextError(); err == nil {
 		t.Fatal("no error without a client certificate")
 	}

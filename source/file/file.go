@@ -9,7 +9,7 @@
 //
 // # From files to keys
 //
-// Each document is flattened as source.Flatten describes (maps become key
+// Each document is flattened as Flatten describes (maps become key
 // paths, scalars text, lists JSON). Then:
 //
 //   - path is a file (.yaml, .yml or .json): its keys are the document's
@@ -51,45 +51,67 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/internal/backoff"
 	"github.com/configd/configd/source/internal/publish"
 )
 
-func init() { source.Register("file", New) }
+// Config is the file source's own config: the fields of a sources: entry
+// of type file. It is the plugin module source.file.
+type Config struct {
+	// Path is a file, or a directory of .yaml, .yml and .json files. It
+	// need not exist yet. Required.
+	Path string `yaml:"path" json:"path,omitempty"`
+	// Debounce is how long a burst of file system events must be quiet
+	// before the files are read again. Default 100ms. Set in code only,
+	// not in a config file.
+	Debounce time.Duration `yaml:"-" json:"-"`
+}
 
-// Source reads a file or a directory. Build it with New or source.New.
+var _ source.TypeConfig = Config{}
+
+// DefaultDebounce is the default of Config.Debounce.
+const DefaultDebounce = 100 * time.Millisecond
+
+// PluginInfo names the module: source.file.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: source.Namespace + ".file", New: func() plugin.Module { return new(Config) }}
+}
+
+// Validate checks that Path is set.
+func (c Config) Validate() error {
+	if c.Path == "" {
+		return errors.New("path is required: a .yaml, .yml or .json file, or a directory of them")
+	}
+	return nil
+}
+
+// NewSource returns a file source; source.New calls it.
+func (c Config) NewSource(cfg source.Config, opts ...source.Option) (source.Source, error) {
+	abs, err := filepath.Abs(c.Path)
+	if err != nil {
+		return nil, cfg.Errorf("path %q: %w", c.Path, err)
+	}
+	if c.Debounce == 0 {
+		c.Debounce = DefaultDebounce
+	}
+	c.Debounce = max(c.Debounce, time.Millisecond)
+	o := source.NewOptions(opts...)
+	o.Logger = o.Logger.With("source", cfg.Name)
+	return &Source{cfg: cfg, own: c, opts: o, path: abs, pub: publish.New()}, nil
+}
+
+// Source reads a file or a directory. Build it with source.New.
 type Source struct {
 	cfg  source.Config
+	own  Config
 	opts source.Options
 	path string // absolute
 	pub  *publish.Publisher
 }
 
 var _ source.Source = (*Source)(nil)
-
-// New returns a file source. cfg.Path is required; it need not exist yet.
-func New(cfg source.Config, opts ...source.Option) (source.Source, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.OnlyFields("path"); err != nil {
-		return nil, err
-	}
-	if cfg.Path == "" {
-		return nil, cfg.Errorf("path is required: a .yaml, .yml or .json file, or a directory of them")
-	}
-	abs, err := filepath.Abs(cfg.Path)
-	if err != nil {
-		return nil, cfg.Errorf("path %q: %w", cfg.Path, err)
-	}
-	o := source.NewOptions(opts...)
-	if o.Debounce <= 0 {
-		o.Debounce = time.Millisecond
-	}
-	o.Logger = o.Logger.With("source", cfg.Name)
-	return &Source{cfg: cfg, opts: o, path: abs, pub: publish.New()}, nil
-}
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.cfg.Name }
@@ -167,8 +189,8 @@ func (s *Source) loop(ctx context.Context, w *fsnotify.Watcher, dir string, read
 		}
 		// Events that never stop (a log file written next to the config)
 		// must not postpone the read forever.
-		wait := s.opts.Debounce
-		if limit := burstStart.Add(10 * s.opts.Debounce); now.Add(wait).After(limit) {
+		wait := s.own.Debounce
+		if limit := burstStart.Add(10 * s.own.Debounce); now.Add(wait).After(limit) {
 			wait = max(limit.Sub(now), 0)
 		}
 		timer.Reset(wait)
@@ -241,7 +263,7 @@ func (s *Source) Load() (map[string]source.Value, []source.Warning, error) {
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		if _, ok := source.FormatOf(e.Name()); ok && !strings.HasPrefix(e.Name(), ".") {
+		if _, ok := FormatOf(e.Name()); ok && !strings.HasPrefix(e.Name(), ".") {
 			names = append(names, e.Name())
 		}
 	}
@@ -268,7 +290,7 @@ func (s *Source) Load() (map[string]source.Value, []source.Warning, error) {
 }
 
 func addFile(b *source.Builder, full, base string) error {
-	format, ok := source.FormatOf(full)
+	format, ok := FormatOf(full)
 	if !ok {
 		return fmt.Errorf("file source: %s: not a .yaml, .yml or .json file", full)
 	}
@@ -279,7 +301,7 @@ func addFile(b *source.Builder, full, base string) error {
 		}
 		return fmt.Errorf("file source: %w", err)
 	}
-	if err := b.AddDocument(full, base, data, format); err != nil {
+	if err := addDocument(b, full, base, data, format); err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
 	return nil

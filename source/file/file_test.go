@@ -12,15 +12,22 @@ import (
 
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/file"
+	"github.com/configd/configd/source/internal/sourcetest"
 )
 
 const wait = 10 * time.Second // bound on any one expected update
 
 // run starts a file source on path and returns its updates.
-func run(t *testing.T, path string, opts ...source.Option) (source.Source, <-chan source.Update) {
+func run(t *testing.T, path string) (source.Source, <-chan source.Update) {
 	t.Helper()
-	opts = append([]source.Option{source.WithDebounce(50 * time.Millisecond), source.WithBackoff(10*time.Millisecond, 200*time.Millisecond)}, opts...)
-	src, err := source.New(source.Config{Name: "files", Type: "file", Path: path, Mount: "app/"}, opts...)
+	return runConfig(t, file.Config{Path: path, Debounce: 50 * time.Millisecond})
+}
+
+// runConfig starts a file source of config c and returns its updates.
+func runConfig(t *testing.T, c file.Config) (source.Source, <-chan source.Update) {
+	t.Helper()
+	src, err := source.New(source.Config{Name: "files", Type: "file", Mount: "app/", TypeConfig: c},
+		source.WithBackoff(10*time.Millisecond, 200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +286,7 @@ func TestFileSyntaxErrorKeepsLastGood(t *testing.T) {
 
 	replace(t, filepath.Join(dir, "b.yaml"), "y: [2\n")
 	err := nextError(t, updates)
-	if !errors.Is(err, source.ErrDocument) || !strings.Contains(err.Error(), "b.yaml") {
+	if !errors.Is(err, file.ErrDocument) || !strings.Contains(err.Error(), "b.yaml") {
 		t.Fatalf("error = %v, want ErrDocument naming b.yaml", err)
 	}
 	st := src.Status()
@@ -312,7 +319,7 @@ func TestFileNotUTF8IsAnError(t *testing.T) {
 
 func TestFileBurstIsDebouncedIntoOneUpdate(t *testing.T) {
 	dir := t.TempDir()
-	_, updates := run(t, dir, source.WithDebounce(500*time.Millisecond))
+	_, updates := runConfig(t, file.Config{Path: dir, Debounce: 500 * time.Millisecond})
 	wantSnapshot(t, nextSnapshot(t, updates), map[string]string{})
 	want := map[string]string{}
 	for i := range 20 {
@@ -387,12 +394,22 @@ func TestFileConfigErrors(t *testing.T) {
 		cfg  source.Config
 		want string
 	}{
-		{source.Config{Name: "f", Type: "file"}, "path is required"},
-		{source.Config{Name: "f", Type: "file", Path: "x", Address: "127.0.0.1:8500"}, "address is not used by type file"},
-		{source.Config{Name: "f", Type: "file", Path: "x", Mount: "/abs"}, "not a valid key prefix"},
+		{source.Config{Name: "f", Type: "file", TypeConfig: file.Config{}}, "path is required"},
+		{source.Config{Name: "f", Type: "file", Mount: "/abs", TypeConfig: file.Config{Path: "x"}}, "not a valid key prefix"},
 	} {
-		if _, err := file.New(c.cfg); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+		if _, err := source.New(c.cfg); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("New(%+v) = %v, want ErrConfig mentioning %q", c.cfg, err, c.want)
+		}
+	}
+	// From a config file: the same checks, and a field of another type.
+	for _, c := range []struct{ entry, want string }{
+		{"{name: f, type: file}", "path is required"},
+		{"{name: f, type: file, path: x, address: 127.0.0.1:8500}", `source "f" (type file): address: unknown field (known: name, type, mount, path)`},
+		{"{name: f, type: file, path: x, mount: /abs}", "not a valid key prefix"},
+		{"{name: f, type: file, path: [a, b]}", "path: want a string, got a list"},
+	} {
+		if _, err := sourcetest.Decode(t, c.entry, file.Config{}); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeConfig(%s) = %v, want ErrConfig mentioning %q", c.entry, err, c.want)
 		}
 	}
 }
@@ -441,7 +458,7 @@ func TestFile10000KeysLoadUnderOneSecond(t *testing.T) {
 
 func BenchmarkLoad10000Keys(b *testing.B) {
 	dir := bigDirectory(b)
-	src, err := file.New(source.Config{Name: "bench", Type: "file", Path: dir, Mount: "app/"})
+	src, err := source.New(source.Config{Name: "bench", Type: "file", Mount: "app/", TypeConfig: file.Config{Path: dir}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -457,7 +474,7 @@ func BenchmarkLoad10000Keys(b *testing.B) {
 
 // The sample files that the example configd.yaml mounts load cleanly.
 func TestExampleConfigDirectoryLoads(t *testing.T) {
-	src, err := file.New(source.Config{Name: "defaults", Type: "file", Path: "../../examples/config", Mount: "app/"})
+	src, err := source.New(source.Config{Name: "defaults", Type: "file", Mount: "app/", TypeConfig: file.Config{Path: "../../examples/config"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,10 @@
 // --register-ttl, --register-interval, --client-request-timeout; each with its MICRO_ variable
 // (MICRO_REGISTRY, MICRO_REGISTRY_ADDRESS, ...: the flag upper-cased, dashes as underscores).
 //
-// The parts live in their own packages, each a small interface with implementations registered by
-// name in an explicit catalog rather than in mutable package globals:
+// The parts live in their own packages, each a small interface whose implementations are plugin
+// modules (package plugin: a config struct per implementation, under a namespaced ID such as
+// micro.registry.etcd) held by name in an explicit catalog rather than in mutable package
+// globals:
 //
 //   - registry: where services announce their nodes (memory, mdns, remote, consul, etcd).
 //   - selector: List → Filter → Strategy over a watch-fed cache with a TTL fallback.
@@ -50,5 +52,6 @@
 //     (ClientWrapper).
 //   - wrapper: retry with a budget, circuit breaker, rate limit, Prometheus metrics.
 //   - debug: the Debug.Health and Debug.Stats endpoints every Service answers.
-//   - catalog: the built-in registries, transports, selectors and strategies by name.
+//   - catalog: the built-in registries, transports, selectors and strategies by name; a binary
+//     adds its own module to the catalog it passes (micro.Catalog).
 package micro

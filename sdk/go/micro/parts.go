@@ -58,7 +58,7 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 		if cfg.RegistryTimeout > 0 {
 			opts = append(opts, registry.Timeout(cfg.RegistryTimeout))
 		}
-		r, err := cat.Registries.New(cfg.Registry, opts...)
+		r, err := cat.NewRegistry(cfg.Registry, opts...)
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}
@@ -71,7 +71,7 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 	case base.Registry != nil:
 		p.Registry = base.Registry
 	default:
-		r, err := cat.Registries.New(DefaultRegistry)
+		r, err := cat.NewRegistry(DefaultRegistry)
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}
@@ -84,7 +84,7 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 	}
 	switch {
 	case cfg.Transport != "":
-		t, err := cat.Transports.New(cfg.Transport, topts...)
+		t, err := cat.NewTransport(cfg.Transport, topts...)
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}
@@ -97,7 +97,7 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 	case base.Transport != nil:
 		p.Transport = base.Transport
 	default:
-		t, err := cat.Transports.New(DefaultTransport, topts...)
+		t, err := cat.NewTransport(DefaultTransport, topts...)
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}
@@ -118,7 +118,7 @@ func NewParts(cfg Config, base Parts, cat *catalog.Catalog, logger *slog.Logger)
 		if name == "" {
 			name = catalog.DefaultSelector
 		}
-		s, err := cat.Selectors.New(name, cfg.SelectorStrategy, p.Registry, selector.Logger(logger))
+		s, err := cat.NewSelector(name, cfg.SelectorStrategy, p.Registry, selector.Logger(logger))
 		if err != nil {
 			return fail(fmt.Errorf("micro: %w", err))
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/configd/configd/source"
 )
 
@@ -107,4 +109,19 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
+}
+
+// Decode decodes entry, one sources: entry in YAML ("{name: f, type:
+// file, path: x}"), with source.DecodeConfig and the given types.
+func Decode(t testing.TB, entry string, types ...source.TypeConfig) (source.Config, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(entry), &doc); err != nil {
+		t.Fatalf("entry %q: %v", entry, err)
+	}
+	cat, err := source.NewCatalog(types...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return source.DecodeConfig(doc.Content[0], cat)
 }

@@ -1,14 +1,19 @@
 // Package catalog lists the built-in implementations of the core's parts by name, the way
 // go-micro's cmd.DefaultRegistries and cmd.DefaultTransports did, but as values a binary builds
-// and passes around rather than package maps anyone can mutate. A binary that wants a plugin
-// adds it to the catalog it built.
+// and passes around rather than package maps anyone can mutate. Each part is a plugin module
+// (package plugin) of its namespace: micro.registry.etcd, micro.transport.tcp,
+// micro.selector.cache, micro.selector.strategy.roundrobin. A binary that wants a plugin of its
+// own adds it to the catalog it built:
+//
+//	cat := catalog.Default()
+//	err := cat.Registries.Add(zookeeper.Config{})
+//	svc := micro.NewService(micro.Catalog(cat))
 package catalog
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/consul"
 	"github.com/configd/configd/sdk/go/micro/registry/etcd"
@@ -26,12 +31,13 @@ import (
 type Catalog struct {
 	Registries *registry.Catalog
 	Transports *transport.Catalog
-	Selectors  *Selectors
+	Selectors  *selector.Catalog
+	Strategies *selector.StrategyCatalog
 }
 
 // Default returns a new Catalog of the built-in parts.
 func Default() *Catalog {
-	return &Catalog{Registries: Registries(), Transports: Transports(), Selectors: NewSelectors()}
+	return &Catalog{Registries: Registries(), Transports: Transports(), Selectors: Selectors(), Strategies: Strategies()}
 }
 
 // Registries returns a new catalog of the built-in registries: "memory", "mdns" (multicast DNS
@@ -40,35 +46,26 @@ func Default() *Catalog {
 // "etcd" (registry.Addrs: the endpoints). A registry that holds resources (etcd: its lease and
 // client; mdns: its responders) is an io.Closer, for a binary to close on shutdown.
 func Registries() *registry.Catalog {
-	c := registry.NewCatalog()
-	must(c.Add("consul", consul.NewRegistry))
-	must(c.Add("etcd", etcd.NewRegistry))
-	must(c.Add("mdns", mdns.NewRegistry))
-	must(c.Add("memory", memory.NewRegistry))
-	must(c.Add("remote", remote.NewRegistry))
-	return c
+	return plugin.Must(registry.NewCatalog(consul.Config{}, etcd.Config{}, mdns.Config{}, memory.Config{}, remote.Config{}))
 }
 
 // Transports returns a new catalog of the built-in transports: "memory", "tcp" and "grpc" (a
 // stream of go-micro's generic gRPC transport service per socket; the transport is an
 // io.Closer holding one gRPC connection per address).
 func Transports() *transport.Catalog {
-	c := transport.NewCatalog()
-	must(c.Add("grpc", tgrpc.NewTransport))
-	must(c.Add("memory", tmem.NewTransport))
-	must(c.Add("tcp", tcp.NewTransport))
-	return c
+	return plugin.Must(transport.NewCatalog(tgrpc.Config{}, tmem.Config{}, tcp.Config{}))
 }
 
-// SelectorFactory builds a Selector; opts carry at least selector.Registry.
-type SelectorFactory func(opts ...selector.Option) (selector.Selector, error)
+// Selectors returns a new catalog of the built-in selectors: "cache" (selector.Cache: a
+// watch-fed cache of the registry).
+func Selectors() *selector.Catalog {
+	return plugin.Must(selector.NewCatalog(selector.CacheConfig{}))
+}
 
-// Selectors names selectors and strategies. The built-in selector is "cache" (selector.Cache:
-// a watch-fed cache of the registry); the built-in strategies are "roundrobin" (the default),
+// Strategies returns a new catalog of the built-in strategies: "roundrobin" (the default),
 // "random" and "p2c" (power of two choices by outstanding calls).
-type Selectors struct {
-	selectors  map[string]SelectorFactory
-	strategies map[string]func() selector.Strategy
+func Strategies() *selector.StrategyCatalog {
+	return plugin.Must(selector.NewStrategyCatalog(selector.RoundRobinConfig{}, selector.RandomConfig{}, selector.PowerOfTwoConfig{}))
 }
 
 // DefaultSelector and DefaultStrategy are the names used when none is chosen.
@@ -77,62 +74,37 @@ const (
 	DefaultStrategy = "roundrobin"
 )
 
-// NewSelectors returns the built-in selectors and strategies.
-func NewSelectors() *Selectors {
-	return &Selectors{
-		selectors: map[string]SelectorFactory{
-			"cache": func(opts ...selector.Option) (selector.Selector, error) { return selector.New(opts...) },
-		},
-		strategies: map[string]func() selector.Strategy{
-			"roundrobin": selector.RoundRobin,
-			"random":     func() selector.Strategy { return selector.Random },
-			"p2c":        func() selector.Strategy { return selector.PowerOfTwo },
-		},
+// NewRegistry builds the registry called name with opts.
+func (c *Catalog) NewRegistry(name string, opts ...registry.Option) (registry.Registry, error) {
+	m, err := c.Registries.New(name)
+	if err != nil {
+		return nil, err
 	}
+	return m.NewRegistry(opts...)
 }
 
-// AddSelector adds a selector by name; adding a name twice is an error.
-func (s *Selectors) AddSelector(name string, f SelectorFactory) error {
-	if _, dup := s.selectors[name]; dup || name == "" || f == nil {
-		return fmt.Errorf("catalog: selector %q: empty, nil or added twice", name)
+// NewTransport builds the transport called name with opts.
+func (c *Catalog) NewTransport(name string, opts ...transport.Option) (transport.Transport, error) {
+	m, err := c.Transports.New(name)
+	if err != nil {
+		return nil, err
 	}
-	s.selectors[name] = f
-	return nil
+	return m.NewTransport(opts...)
 }
 
-// AddStrategy adds a strategy by name; adding a name twice is an error.
-func (s *Selectors) AddStrategy(name string, f func() selector.Strategy) error {
-	if _, dup := s.strategies[name]; dup || name == "" || f == nil {
-		return fmt.Errorf("catalog: strategy %q: empty, nil or added twice", name)
-	}
-	s.strategies[name] = f
-	return nil
-}
-
-// New builds the selector called name over reg, with the strategy called strategy ("" for
-// DefaultStrategy), plus opts.
-func (s *Selectors) New(name, strategy string, reg registry.Registry, opts ...selector.Option) (selector.Selector, error) {
-	f, ok := s.selectors[name]
-	if !ok {
-		return nil, fmt.Errorf("catalog: unknown selector %q (known: %v)", name, slices.Sorted(maps.Keys(s.selectors)))
+// NewSelector builds the selector called name over reg, with the strategy called strategy (""
+// for DefaultStrategy), plus opts.
+func (c *Catalog) NewSelector(name, strategy string, reg registry.Registry, opts ...selector.Option) (selector.Selector, error) {
+	m, err := c.Selectors.New(name)
+	if err != nil {
+		return nil, err
 	}
 	if strategy == "" {
 		strategy = DefaultStrategy
 	}
-	st, ok := s.strategies[strategy]
-	if !ok {
-		return nil, fmt.Errorf("catalog: unknown selector strategy %q (known: %v)", strategy, slices.Sorted(maps.Keys(s.strategies)))
-	}
-	return f(append([]selector.Option{selector.Registry(reg), selector.DefaultStrategy(st())}, opts...)...)
-}
-
-// Names returns the selector names and the strategy names, sorted.
-func (s *Selectors) Names() (selectors, strategies []string) {
-	return slices.Sorted(maps.Keys(s.selectors)), slices.Sorted(maps.Keys(s.strategies))
-}
-
-func must(err error) {
+	st, err := c.Strategies.New(strategy)
 	if err != nil {
-		panic(err) // a built-in name added twice: a bug in this file
+		return nil, fmt.Errorf("selector strategy: %w", err)
 	}
+	return m.NewSelector(append([]selector.Option{selector.Registry(reg), selector.DefaultStrategy(st.NewStrategy())}, opts...)...)
 }

@@ -1,7 +1,8 @@
 // Package registry defines where services announce themselves and how callers find them.
 //
 // The interface follows go-micro v1 (Register, Deregister, GetService, ListServices, Watch).
-// Implementations live in sub-packages and are chosen by name through a Catalog.
+// Implementations live in sub-packages, each a plugin module (see Module) chosen by name through
+// a Catalog.
 package registry
 
 import (

@@ -1,16 +1,15 @@
 // Package transport carries messages between a client and a server: a Message is a header map
 // and a body, a Socket is a connection that sends and receives them in order. Implementations
-// live in sub-packages (memory, tcp) and are chosen by name through a Catalog.
+// live in sub-packages (memory, tcp, grpc), each a plugin module (see Module) chosen by name
+// through a Catalog.
 package transport
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -133,42 +132,4 @@ func NewOptions(opts ...Option) Options {
 // Copy returns a copy of m that shares nothing with it.
 func (m *Message) Copy() *Message {
 	return &Message{Header: maps.Clone(m.Header), Body: slices.Clone(m.Body)}
-}
-
-// Factory builds a Transport from options.
-type Factory func(opts ...Option) Transport
-
-// Catalog maps implementation names ("memory", "tcp", ...) to factories; see registry.Catalog.
-type Catalog struct {
-	mu        sync.RWMutex
-	factories map[string]Factory
-}
-
-// NewCatalog returns an empty Catalog.
-func NewCatalog() *Catalog { return &Catalog{factories: map[string]Factory{}} }
-
-// Add registers f under name; adding a name twice is an error.
-func (c *Catalog) Add(name string, f Factory) error {
-	if name == "" || f == nil {
-		return fmt.Errorf("transport: catalog: empty name or nil factory")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.factories[name]; ok {
-		return fmt.Errorf("transport: catalog: %q added twice", name)
-	}
-	c.factories[name] = f
-	return nil
-}
-
-// New builds the implementation registered under name.
-func (c *Catalog) New(name string, opts ...Option) (Transport, error) {
-	c.mu.RLock()
-	f, ok := c.factories[name]
-	names := slices.Sorted(maps.Keys(c.factories))
-	c.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("transport: unknown transport %q (known: %v)", name, names)
-	}
-	return f(opts...), nil
 }

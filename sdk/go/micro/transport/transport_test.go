@@ -16,7 +16,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/transport/transporttest"
 )
 
-var impls = map[string]transport.Factory{"memory": memory.NewTransport, "tcp": tcp.NewTransport}
+var impls = map[string]func(...transport.Option) transport.Transport{"memory": memory.NewTransport, "tcp": tcp.NewTransport}
 
 func TestEcho(t *testing.T) {
 	for name, f := range impls {
@@ -175,16 +175,18 @@ func TestPoolReusesHealthySocketsOnly(t *testing.T) {
 }
 
 func TestCatalog(t *testing.T) {
-	c := transport.NewCatalog()
-	for name, f := range impls {
-		if err := c.Add(name, f); err != nil {
-			t.Fatal(err)
-		}
+	c, err := transport.NewCatalog(memory.Config{}, tcp.Config{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.Add("tcp", tcp.NewTransport); err == nil {
+	if err := c.Add(tcp.Config{}); err == nil {
 		t.Fatal("adding tcp twice succeeded")
 	}
-	tr, err := c.New("tcp")
+	m, err := c.New("tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := m.NewTransport()
 	if err != nil || tr.String() != "tcp" {
 		t.Fatalf("New(tcp) = %v, %v", tr, err)
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/registry"
 )
 
@@ -44,7 +45,8 @@ const (
 	watchWait = 5 * time.Minute
 )
 
-// Config configures a Registry beyond registry.Options.
+// Config configures a Registry beyond registry.Options. It is the plugin module
+// micro.registry.consul.
 type Config struct {
 	// API is the Consul client configuration; nil means api.DefaultConfig (which reads
 	// CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...). registry.Addrs overrides its Address.
@@ -66,8 +68,20 @@ type Registry struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// NewRegistry has the signature of registry.Factory.
+// NewRegistry returns a Registry with the default Config.
 func NewRegistry(opts ...registry.Option) registry.Registry { return New(Config{}, opts...) }
+
+var _ registry.Module = Config{}
+
+// PluginInfo names the module: micro.registry.consul.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: registry.Namespace + ".consul", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewRegistry builds the registry c describes.
+func (c Config) NewRegistry(opts ...registry.Option) (registry.Registry, error) {
+	return New(c, opts...), nil
+}
 
 // New returns a Registry talking to the agent at registry.Addrs' first address (other addresses
 // are ignored: a Consul client talks to its local agent), or the API config's address.

@@ -22,6 +22,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/registry"
 )
 
@@ -32,7 +33,8 @@ const (
 	DefaultTimeout = 10 * time.Second
 )
 
-// Config configures a Registry beyond registry.Options.
+// Config configures a Registry beyond registry.Options. It is the plugin module
+// micro.registry.etcd.
 type Config struct {
 	// Client, when set, is used as is (and not closed by Close); otherwise a client is built for
 	// registry.Addrs (default 127.0.0.1:2379).
@@ -68,8 +70,20 @@ type written struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// NewRegistry has the signature of registry.Factory.
+// NewRegistry returns a Registry with the default Config.
 func NewRegistry(opts ...registry.Option) registry.Registry { return New(Config{}, opts...) }
+
+var _ registry.Module = Config{}
+
+// PluginInfo names the module: micro.registry.etcd.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: registry.Namespace + ".etcd", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewRegistry builds the registry c describes.
+func (c Config) NewRegistry(opts ...registry.Option) (registry.Registry, error) {
+	return New(c, opts...), nil
+}
 
 // New returns a Registry. Building the client does not contact etcd; a bad configuration is
 // returned by every call.

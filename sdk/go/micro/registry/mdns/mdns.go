@@ -43,6 +43,7 @@ import (
 
 	hm "github.com/hashicorp/mdns"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/registry"
 )
 
@@ -56,7 +57,8 @@ const (
 	DefaultDomain       = "local"
 )
 
-// Config configures the mdns registry beyond registry.Options.
+// Config configures the mdns registry beyond registry.Options. It is the plugin module
+// micro.registry.mdns.
 type Config struct {
 	// Domain is the mDNS domain; default "local".
 	Domain string
@@ -97,9 +99,21 @@ type announced struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// NewRegistry returns an mdns registry with the default Config. It has the signature of
-// registry.Factory; registry.Timeout sets how long a query waits for answers.
+// NewRegistry returns an mdns registry with the default Config; registry.Timeout sets how long
+// a query waits for answers.
 func NewRegistry(opts ...registry.Option) registry.Registry { return New(Config{}, opts...) }
+
+var _ registry.Module = Config{}
+
+// PluginInfo names the module: micro.registry.mdns.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: registry.Namespace + ".mdns", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewRegistry builds the registry c describes.
+func (c Config) NewRegistry(opts ...registry.Option) (registry.Registry, error) {
+	return New(c, opts...), nil
+}
 
 // New returns an mdns registry. Nothing is sent or bound until the first Register or read.
 func New(cfg Config, opts ...registry.Option) *Registry {

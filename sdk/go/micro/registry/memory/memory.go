@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/registry"
 )
 
@@ -35,8 +36,24 @@ type entry struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// NewRegistry returns an empty in-memory registry. It has the signature of registry.Factory.
+// NewRegistry returns an empty in-memory registry.
 func NewRegistry(opts ...registry.Option) registry.Registry { return New(opts...) }
+
+// Config is the memory registry's own config: it has no fields beyond registry.Options. It is
+// the plugin module micro.registry.memory.
+type Config struct{}
+
+var _ registry.Module = Config{}
+
+// PluginInfo names the module: micro.registry.memory.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: registry.Namespace + ".memory", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewRegistry builds the registry c describes: an empty in-memory registry.
+func (c Config) NewRegistry(opts ...registry.Option) (registry.Registry, error) {
+	return New(opts...), nil
+}
 
 // New returns an empty in-memory registry.
 func New(opts ...registry.Option) *Registry {

@@ -197,14 +197,18 @@ func TestSlowWatcherOverflowsLoudly(t *testing.T) {
 }
 
 func TestCatalog(t *testing.T) {
-	c := registry.NewCatalog()
-	if err := c.Add("memory", memory.NewRegistry); err != nil {
+	c, err := registry.NewCatalog(memory.Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Add("memory", memory.NewRegistry); err == nil {
+	if err := c.Add(memory.Config{}); err == nil {
 		t.Fatal("adding a name twice succeeded")
 	}
-	r, err := c.New("memory")
+	m, err := c.New("memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.NewRegistry()
 	if err != nil || r.String() != "memory" {
 		t.Fatalf("New(memory) = %v, %v", r, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/status"
@@ -305,12 +306,32 @@ func (r *Registry) Watch(opts ...registry.WatchOption) (registry.Watcher, error)
 	return q, nil
 }
 
-// NewRegistry returns a remote Registry with its own tcp client, for catalogs: it has the
-// signature of registry.Factory. Addrs names the registry servers.
+// NewRegistry returns a remote Registry with its own tcp client. Addrs names the registry
+// servers.
 func NewRegistry(opts ...registry.Option) registry.Registry {
+	r, err := Config{}.NewRegistry(opts...)
+	if err != nil {
+		panic(err) // unreachable: the client's options are valid
+	}
+	return r
+}
+
+// Config is the remote registry's own config: it has no fields beyond registry.Options
+// (Addrs names the registry servers). It is the plugin module micro.registry.remote.
+type Config struct{}
+
+var _ registry.Module = Config{}
+
+// PluginInfo names the module: micro.registry.remote.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: registry.Namespace + ".remote", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewRegistry builds a remote registry with its own tcp client.
+func (Config) NewRegistry(opts ...registry.Option) (registry.Registry, error) {
 	cli, err := client.New(client.Transport(tcp.New()))
 	if err != nil {
-		panic(err) // unreachable: the options above are valid
+		return nil, err
 	}
-	return New(cli, opts...)
+	return New(cli, opts...), nil
 }

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/transport"
 )
 
@@ -53,8 +54,24 @@ type Transport struct {
 
 var _ transport.Transport = (*Transport)(nil)
 
-// NewTransport returns a grpc transport. It has the signature of transport.Factory.
+// NewTransport returns a grpc transport.
 func NewTransport(opts ...transport.Option) transport.Transport { return New(opts...) }
+
+// Config is the grpc transport's own config: it has no fields beyond transport.Options. It is
+// the plugin module micro.transport.grpc.
+type Config struct{}
+
+var _ transport.Module = Config{}
+
+// PluginInfo names the module: micro.transport.grpc.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: transport.Namespace + ".grpc", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewTransport builds a grpc transport.
+func (Config) NewTransport(opts ...transport.Option) (transport.Transport, error) {
+	return New(opts...), nil
+}
 
 // New returns a grpc transport.
 func New(opts ...transport.Option) *Transport {

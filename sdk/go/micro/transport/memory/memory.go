@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/transport"
 )
 
@@ -22,8 +23,24 @@ type Transport struct {
 
 var _ transport.Transport = (*Transport)(nil)
 
-// NewTransport returns a memory transport. It has the signature of transport.Factory.
+// NewTransport returns a memory transport.
 func NewTransport(opts ...transport.Option) transport.Transport { return New(opts...) }
+
+// Config is the memory transport's own config: it has no fields beyond transport.Options. It is
+// the plugin module micro.transport.memory.
+type Config struct{}
+
+var _ transport.Module = Config{}
+
+// PluginInfo names the module: micro.transport.memory.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: transport.Namespace + ".memory", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewTransport builds a memory transport.
+func (Config) NewTransport(opts ...transport.Option) (transport.Transport, error) {
+	return New(opts...), nil
+}
 
 // New returns a memory transport.
 func New(opts ...transport.Option) *Transport {

@@ -49,6 +49,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/sdk/go/micro/internal/wire"
 	"github.com/configd/configd/sdk/go/micro/transport"
 )
@@ -67,8 +68,24 @@ var (
 	_ transport.Multiplexer = (*Transport)(nil)
 )
 
-// NewTransport returns a tcp transport. It has the signature of transport.Factory.
+// NewTransport returns a tcp transport.
 func NewTransport(opts ...transport.Option) transport.Transport { return New(opts...) }
+
+// Config is the tcp transport's own config: it has no fields beyond transport.Options. It is
+// the plugin module micro.transport.tcp.
+type Config struct{}
+
+var _ transport.Module = Config{}
+
+// PluginInfo names the module: micro.transport.tcp.
+func (Config) PluginInfo() plugin.Info {
+	return plugin.Info{ID: transport.Namespace + ".tcp", New: func() plugin.Module { return new(Config) }}
+}
+
+// NewTransport builds a tcp transport.
+func (Config) NewTransport(opts ...transport.Option) (transport.Transport, error) {
+	return New(opts...), nil
+}
 
 // New returns a tcp transport.
 func New(opts ...transport.Option) *Transport {

@@ -1,4 +1,4 @@
-package source
+package file
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/configd/configd/source"
 )
 
 // FuzzFlattenRoundTrip checks that flattening loses nothing that keys can
@@ -70,7 +72,7 @@ func FuzzFlattenRoundTrip(f *testing.F) {
 	})
 }
 
-func sameSnapshot(t *testing.T, via string, doc []byte, want, got map[string]Value) {
+func sameSnapshot(t *testing.T, via string, doc []byte, want, got map[string]source.Value) {
 	t.Helper()
 	for k, w := range want {
 		g, ok := got[k]
@@ -90,11 +92,11 @@ func sameSnapshot(t *testing.T, via string, doc []byte, want, got map[string]Val
 
 // trie is a snapshot unflattened by key segments.
 type trie struct {
-	value    *Value
+	value    *source.Value
 	children map[string]*trie
 }
 
-func unflatten(snap map[string]Value) *trie {
+func unflatten(snap map[string]source.Value) *trie {
 	root := &trie{}
 	for k, v := range snap {
 		n := root
@@ -117,7 +119,7 @@ func unflatten(snap map[string]Value) *trie {
 // member is one member of an unflattened map: a value, or a nested map.
 type member struct {
 	name  string
-	value *Value
+	value *source.Value
 	sub   []member
 }
 
@@ -175,9 +177,9 @@ func writeMembers(t *testing.T, buf *bytes.Buffer, ms []member) {
 		switch {
 		case m.value == nil:
 			writeMembers(t, buf, m.sub)
-		case m.value.ContentType == TypeJSON:
+		case m.value.ContentType == source.TypeJSON:
 			buf.Write(m.value.Data) // a list, as JSON
-		case m.value.ContentType == TypeText:
+		case m.value.ContentType == source.TypeText:
 			s, _ := json.Marshal(string(m.value.Data))
 			buf.Write(s)
 		default:
@@ -199,7 +201,7 @@ func yamlMembers(t *testing.T, ms []member) *yaml.Node {
 		switch {
 		case m.value == nil:
 			v = yamlMembers(t, m.sub)
-		case m.value.ContentType == TypeJSON:
+		case m.value.ContentType == source.TypeJSON:
 			// A list: JSON is YAML, so the list's JSON text, parsed as
 			// YAML, is the same list.
 			var doc yaml.Node
@@ -208,7 +210,7 @@ func yamlMembers(t *testing.T, ms []member) *yaml.Node {
 			}
 			v = doc.Content[0]
 			pinNumbers(v)
-		case m.value.ContentType == TypeText:
+		case m.value.ContentType == source.TypeText:
 			v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(m.value.Data), Style: yaml.DoubleQuotedStyle}
 		default:
 			t.Fatalf("key %q: content type %q", m.name, m.value.ContentType)

@@ -1,4 +1,4 @@
-package source
+package file
 
 import (
 	"errors"
@@ -12,13 +12,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/source"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // render prints what Flatten made of a document, one key per line in key
 // order, then the warnings, or the error.
-func render(snap map[string]Value, warnings []Warning, err error) string {
+func render(snap map[string]source.Value, warnings []source.Warning, err error) string {
 	var b strings.Builder
 	if err != nil {
 		fmt.Fprintf(&b, "error: %v\n", err)
@@ -107,41 +108,22 @@ func TestFlattenBoundsAliasExpansion(t *testing.T) {
 }
 
 func TestAddDocumentUnderBaseTakesScalarsAndLists(t *testing.T) {
-	b := NewBuilder("app/", 0)
-	if err := b.AddDocument("greeting.yaml", "greeting", []byte("hello\n"), FormatYAML); err != nil {
+	b := source.NewBuilder("app/", 0)
+	if err := addDocument(b, "greeting.yaml", "greeting", []byte("hello\n"), FormatYAML); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddDocument("hosts.json", "hosts", []byte(`["a","b"]`), FormatJSON); err != nil {
+	if err := addDocument(b, "hosts.json", "hosts", []byte(`["a","b"]`), FormatJSON); err != nil {
 		t.Fatal(err)
 	}
 	snap, w := b.Result()
 	if len(w) != 0 {
 		t.Fatalf("warnings: %v", w)
 	}
-	if got := snap["greeting"]; string(got.Data) != "hello" || got.ContentType != TypeText {
+	if got := snap["greeting"]; string(got.Data) != "hello" || got.ContentType != source.TypeText {
 		t.Errorf("greeting = %+v", got)
 	}
-	if got := snap["hosts"]; string(got.Data) != `["a","b"]` || got.ContentType != TypeJSON {
+	if got := snap["hosts"]; string(got.Data) != `["a","b"]` || got.ContentType != source.TypeJSON {
 		t.Errorf("hosts = %+v", got)
-	}
-}
-
-func TestBuilderRefusesKeysTooLongOnceMounted(t *testing.T) {
-	mount := strings.Repeat("m", 300) + "/"
-	b := NewBuilder(mount, 4)
-	key := strings.Repeat("k", 300) // valid alone, 601 bytes once mounted
-	if b.Add("src", key, Value{Data: []byte("v")}) {
-		t.Fatal("Add took a key that is too long once mounted")
-	}
-	if b.Add("src", "big", Value{Data: []byte("12345")}) {
-		t.Fatal("Add took a value over the size limit")
-	}
-	if !b.Add("src", "ok", Value{Data: []byte("1234")}) {
-		t.Fatal("Add refused a value at the size limit")
-	}
-	snap, w := b.Result()
-	if len(snap) != 1 || len(w) != 2 {
-		t.Fatalf("snapshot %v, warnings %v; want 1 key, 2 warnings", snap, w)
 	}
 }
 
@@ -197,11 +179,11 @@ func FuzzFlatten(f *testing.F) {
 				t.Fatalf("invalid key in snapshot: %v", err)
 			}
 			switch v.ContentType {
-			case TypeText:
+			case source.TypeText:
 				if !utf8.Valid(v.Data) {
 					t.Fatalf("key %q: text value is not UTF-8", k)
 				}
-			case TypeJSON:
+			case source.TypeJSON:
 				if !jsonValid(v.Data) {
 					t.Fatalf("key %q: JSON value %q does not parse", k, v.Data)
 				}

@@ -1,4 +1,4 @@
-package source
+package file
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/configd/configd/source"
 )
 
 // Format is the syntax of a structured document.
@@ -71,21 +73,21 @@ const (
 // ErrDocument, when it is not valid UTF-8, does not parse, holds more than
 // one YAML document, repeats a key within one map, or is not a map at the
 // top (nothing would name its value). An empty document gives no keys.
-func Flatten(data []byte, f Format) (map[string]Value, []Warning, error) {
-	b := NewBuilder("", 0)
-	if err := b.AddDocument("document", "", data, f); err != nil {
+func Flatten(data []byte, f Format) (map[string]source.Value, []source.Warning, error) {
+	b := source.NewBuilder("", 0)
+	if err := addDocument(b, "document", "", data, f); err != nil {
 		return nil, nil, err
 	}
 	snap, w := b.Result()
 	return snap, w, nil
 }
 
-// AddDocument flattens a document as Flatten describes and adds its keys
+// addDocument flattens a document as Flatten describes and adds its keys
 // under base ("" for the root, or a key such as a file's name). where names
 // the document in warnings and errors. When base is not empty the top level
 // may be a scalar or a list: it becomes the value of base itself. On error
 // nothing is added.
-func (b *Builder) AddDocument(where, base string, data []byte, f Format) error {
+func addDocument(b *source.Builder, where, base string, data []byte, f Format) error {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	if !utf8.Valid(data) {
 		off := invalidUTF8At(data)
@@ -141,7 +143,7 @@ func joinPath(base string, path []string) string {
 // flatEntry is one key of a document, or one warning, in document order.
 type flatEntry struct {
 	path  []string
-	value Value
+	value source.Value
 	where string
 	warn  string
 }
@@ -231,13 +233,13 @@ func (w *yamlWalker) walk(n *yaml.Node, path []string, depth int) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrDocument, w.at(n), err)
 		}
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: data, ContentType: TypeJSON}, where: w.at(n)})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: data, ContentType: source.TypeJSON}, where: w.at(n)})
 	case yaml.ScalarNode:
 		text := n.Value
 		if n.ShortTag() == "!!null" {
 			text = ""
 		}
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: []byte(text), ContentType: TypeText}, where: w.at(n)})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: []byte(text), ContentType: source.TypeText}, where: w.at(n)})
 	default:
 		return fmt.Errorf("%w: %s: unexpected YAML node", ErrDocument, w.at(n))
 	}
@@ -492,15 +494,15 @@ func (w *jsonWalker) flattenAt(v any, path []string, at string) {
 		w.flatten(t, path)
 	case []any:
 		data, _ := encodeJSON(t) // a tree read from JSON always encodes
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: data, ContentType: TypeJSON}, where: at})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: data, ContentType: source.TypeJSON}, where: at})
 	case nil:
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: []byte{}, ContentType: TypeText}, where: at})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: []byte{}, ContentType: source.TypeText}, where: at})
 	case string:
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: []byte(t), ContentType: TypeText}, where: at})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: []byte(t), ContentType: source.TypeText}, where: at})
 	case json.Number:
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: []byte(t), ContentType: TypeText}, where: at})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: []byte(t), ContentType: source.TypeText}, where: at})
 	case bool:
-		w.entries = append(w.entries, flatEntry{path: path, value: Value{Data: []byte(strconv.FormatBool(t)), ContentType: TypeText}, where: at})
+		w.entries = append(w.entries, flatEntry{path: path, value: source.Value{Data: []byte(strconv.FormatBool(t)), ContentType: source.TypeText}, where: at})
 	}
 }
 
