@@ -17,14 +17,24 @@ const maxTokenBody = 64 << 10
 var errAuthOff = apierror.New(api.CodeNotFound,
 	"authentication is off: start configd with --auth (or on a non-loopback address) to manage tokens")
 
+// tokenRoute checks what every token route needs: no query parameters,
+// and authentication on. It answers the request and returns false when
+// either is missing.
+func (h *handler) tokenRoute(w http.ResponseWriter, r *http.Request) bool {
+	err := checkParams(r.URL.Query())
+	if err == nil && h.opts.auth == nil {
+		err = errAuthOff
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
 // POST /v1/tokens
 func (h *handler) createToken(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if h.opts.auth == nil {
-		h.fail(w, r, errAuthOff)
+	if !h.tokenRoute(w, r) {
 		return
 	}
 	var req api.TokenRequest
@@ -44,12 +54,7 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/tokens
 func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if h.opts.auth == nil {
-		h.fail(w, r, errAuthOff)
+	if !h.tokenRoute(w, r) {
 		return
 	}
 	ts, err := h.opts.auth.Tokens(r.Context())
@@ -62,12 +67,7 @@ func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) {
 
 // DELETE /v1/tokens/{name}
 func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if h.opts.auth == nil {
-		h.fail(w, r, errAuthOff)
+	if !h.tokenRoute(w, r) {
 		return
 	}
 	name := chi.URLParam(r, "name")
@@ -81,12 +81,7 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 
 // PUT /v1/tokens/{name}/grants
 func (h *handler) setTokenGrants(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if h.opts.auth == nil {
-		h.fail(w, r, errAuthOff)
+	if !h.tokenRoute(w, r) {
 		return
 	}
 	var req api.GrantsRequest

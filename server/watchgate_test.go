@@ -94,12 +94,7 @@ func TestRevokingOrNarrowingATokenEndsItsOpenWatches(t *testing.T) {
 			}, api.CodeForbidden},
 		} {
 			t.Run(name+"/"+change.name, func(t *testing.T) {
-				e := newAuthEnv(t)
-				secret, _, err := e.auth.CreateToken(context.Background(), "victim", []api.Grant{{Permission: "read", Prefix: "app/"}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				e.secrets["victim"] = secret
+				e := newVictimEnv(t)
 				w := open(t, e, e.st.Rev())
 				e.commit(t, "app/a", "before")
 				if v, code := w.next(t); v != "before" {
@@ -123,12 +118,7 @@ func TestRevokingOrNarrowingATokenEndsItsOpenWatches(t *testing.T) {
 func TestRevokingATokenEndsAnIdleWatch(t *testing.T) {
 	for name, open := range watchTransports {
 		t.Run(name, func(t *testing.T) {
-			e := newAuthEnv(t)
-			secret, _, err := e.auth.CreateToken(context.Background(), "victim", []api.Grant{{Permission: "read", Prefix: "app/"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.secrets["victim"] = secret
+			e := newVictimEnv(t)
 			w := open(t, e, e.st.Rev())
 			if pw, ok := w.(*longPoll); ok {
 				pw.start(t) // a poll that waits in configd
@@ -152,6 +142,18 @@ func TestRevokingATokenEndsAnIdleWatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newVictimEnv is newAuthEnv with the token "victim", which may read app/.
+func newVictimEnv(t *testing.T) *authEnv {
+	t.Helper()
+	e := newAuthEnv(t)
+	secret, _, err := e.auth.CreateToken(context.Background(), "victim", []api.Grant{{Permission: "read", Prefix: "app/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.secrets["victim"] = secret
+	return e
 }
 
 func (e *authEnv) commit(t *testing.T, key, value string) {
