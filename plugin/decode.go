@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/configd/configd/internal/yamlnode"
 )
 
 // DecodeError is a YAML value that does not fit the config it is decoded into.
@@ -139,25 +140,12 @@ func (fs *fieldSet) add(v reflect.Value) error {
 	return nil
 }
 
-// resolve follows aliases and steps into a document.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil {
-		switch {
-		case n.Kind == yaml.AliasNode:
-			n = n.Alias
-		case n.Kind == yaml.DocumentNode && len(n.Content) == 1:
-			n = n.Content[0]
-		default:
-			return n
-		}
-	}
-	return nil
-}
-
-func isNull(n *yaml.Node) bool {
-	return n == nil || n.Kind == 0 || n.Kind == yaml.DocumentNode && len(n.Content) == 0 ||
-		n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
+// The node helpers, shared with package setting's config-file decoder.
+var (
+	resolve      = yamlnode.Resolve
+	isNull       = yamlnode.IsNull
+	describeNode = yamlnode.Describe
+)
 
 func join(path, key string) string {
 	if path == "" {
@@ -338,24 +326,4 @@ func words(t reflect.Type) (one, many string) {
 		}
 	}
 	return "a " + t.String(), t.String() + " values"
-}
-
-// describeNode says what n is, for "got ...": a scalar as written, else its kind.
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		s := n.Value
-		if len(s) > 40 {
-			s = s[:40] + "..."
-		}
-		if n.Tag == "!!str" {
-			return strconv.Quote(s)
-		}
-		return s
-	}
-	return "nothing"
 }
