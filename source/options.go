@@ -3,6 +3,8 @@ package source
 import (
 	"log/slog"
 	"time"
+
+	"github.com/configd/configd/api"
 )
 
 // Options are what configd hands every source, whatever its type. What
@@ -25,8 +27,8 @@ type Options struct {
 // Option sets one of the Options.
 type Option func(*Options)
 
-// DefaultMaxValueSize is the default of Options.MaxValueSize.
-const DefaultMaxValueSize = 1 << 20
+// DefaultMaxValueSize is the default of Options.MaxValueSize: configd's.
+const DefaultMaxValueSize = api.DefaultMaxValueSize
 
 // NewOptions returns the defaults with opts applied.
 func NewOptions(opts ...Option) Options {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/loopback"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/config"
@@ -45,19 +46,19 @@ const (
 
 // DefaultAddr is the address of configd when neither --addr nor
 // CONFIGD_ADDR names one.
-const DefaultAddr = "127.0.0.1:7700"
+const DefaultAddr = api.DefaultAddr
 
 // EnvAddr is the environment variable that sets the default of --addr.
-const EnvAddr = "CONFIGD_ADDR"
+const EnvAddr = api.EnvAddr
 
 // EnvToken is the environment variable that sets the default of --token.
-const EnvToken = "CONFIGD_TOKEN"
+const EnvToken = api.EnvToken
 
 // Environment variables that set the defaults of --ca, --cert and --key.
 const (
-	EnvCA   = "CONFIGD_CA"
-	EnvCert = "CONFIGD_CERT"
-	EnvKey  = "CONFIGD_KEY"
+	EnvCA   = api.EnvCA
+	EnvCert = api.EnvCert
+	EnvKey  = api.EnvKey
 )
 
 // Version is configctl's version, set at link time with

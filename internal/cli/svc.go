@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/micro"
 	mclient "github.com/configd/configd/sdk/go/micro/client"
@@ -29,9 +30,9 @@ import (
 // registry, transport and selector (micro.RegisterFlags), not the server's.
 var svcFlags = []string{"registry", "registry-address", "registry-timeout", "transport", "selector", "selector-strategy", "client-request-timeout"}
 
-// configdAPI is the "api" metadata of configd's own nodes (server.API):
-// they answer HTTP, not micro calls.
-const configdAPI = "http+grpc"
+// configdAPI is the "api" metadata of configd's own nodes: they answer
+// HTTP, not micro calls.
+const configdAPI = api.NodeAPI
 
 // svc is the state of one configctl svc command.
 type svc struct {

@@ -7,7 +7,7 @@
 // ErrConflict, ...); a configd that cannot be reached gives an error that
 // matches ErrUnreachable.
 //
-//	c, err := client.New("127.0.0.1:7700", client.WithActor("deploy-bot"))
+//	c, err := client.New(api.DefaultAddr, client.WithActor("deploy-bot"))
 //	...
 //	wr, err := c.Put(ctx, "app/db/timeout", []byte("5s"), client.WithReason("slower disks"))
 //	kv, err := c.Get(ctx, "app/db/timeout")
@@ -91,7 +91,7 @@ type Client struct {
 }
 
 // New returns a Client of the configd at addr, which is either host:port
-// ("127.0.0.1:7700", scheme http, or https with WithTLS) or an http or https URL
+// (such as api.DefaultAddr, scheme http, or https with WithTLS) or an http or https URL
 // ("https://configd.internal:7700", optionally with a path prefix when
 // configd sits behind a proxy). New does not contact configd.
 func New(addr string, opts ...Option) (*Client, error) {

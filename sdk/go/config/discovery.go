@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/selector"
 )
@@ -13,7 +14,7 @@ import (
 // DefaultService is the service name configd registers under (configd
 // --registry ...; see docs/registry.md) and that WithRegistry looks for
 // unless WithService names another.
-const DefaultService = "configd"
+const DefaultService = api.ServiceName
 
 // WithRegistry makes the client find configd through reg, a registry
 // configd registers in (configd --registry etcd --registry-address ...),

@@ -12,17 +12,18 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
 )
 
 // EnvAddress is the environment variable that names configd when no
 // WithAddress option is given: one host:port, or several separated by
 // commas to fail over between instances.
-const EnvAddress = "CONFIGD_ADDR"
+const EnvAddress = api.EnvAddr
 
 // DefaultAddress is where configd is looked for when neither WithAddress
-// nor CONFIGD_ADDR names it.
-const DefaultAddress = "127.0.0.1:7700"
+// nor CONFIGD_ADDR names it: api.DefaultAddr.
+const DefaultAddress = api.DefaultAddr
 
 // DefaultTimeout bounds how long New waits for its first copy of the
 // configuration.

@@ -9,12 +9,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/loopback"
 )
 
 // EnvToken is the environment variable the client reads its bearer token
 // from when WithToken is not given.
-const EnvToken = "CONFIGD_TOKEN"
+const EnvToken = api.EnvToken
 
 // WithToken authenticates the client to a configd that requires tokens
 // (see configctl token create). The token is sent with every call as
