@@ -25,7 +25,9 @@
 // # Flags and environment
 //
 // RegisterFlags adds the same flags to any flag.FlagSet (pflag's AddGoFlagSet works too) and
-// FlagValues.Config / FromEnv read them, so other binaries choose parts the same way;
+// FlagValues.Config / FromEnv read them, so other binaries choose parts the same way; they are
+// declared once with package setting, and Config.Settings returns them for a binary that lays
+// them into its own settings (configd takes those of the registration, with config-file keys);
 // NewParts builds the registry, transport and selector they name from a catalog.Catalog.
 // Settings lists them: --registry (memory, mdns, remote, consul, etcd; default memory),
 // --registry-address, --registry-timeout, --transport (tcp, memory, grpc; default tcp),

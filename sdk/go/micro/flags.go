@@ -3,10 +3,10 @@ package micro
 import (
 	"flag"
 	"fmt"
-	"maps"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/configd/configd/setting"
 )
 
 // Config is what the command line and the environment choose; a zero field was chosen by
@@ -33,75 +33,68 @@ type Config struct {
 	RequestTimeout   time.Duration     // --client-request-timeout, MICRO_CLIENT_REQUEST_TIMEOUT
 }
 
-// setting is one flag and its environment variable.
-type setting struct {
-	flag, env, usage string
-	apply            func(c *Config, v string) error
+// EnvPrefix starts the name of every variable of micro's settings: go-micro's MICRO_*.
+const EnvPrefix = "MICRO_"
+
+// Settings returns micro's settings bound to c's fields, with their flags (go-micro's names)
+// and MICRO_* variables, and no config-file keys: a binary that reads a config file gives the
+// settings it takes keys of its own (configd's registry: section does). Every setting is
+// Optional: a zero field is unset.
+func (c *Config) Settings() setting.Table {
+	positive := setting.MoreThan(time.Duration(0))
+	t := setting.Table{
+		setting.String(&c.Registry, "registry", "registry `name`: memory, mdns, remote, consul, etcd (default memory)"),
+		setting.List(&c.RegistryAddress, "registry-address", "registry server `addresses`, comma-separated"),
+		setting.Duration(&c.RegistryTimeout, "registry-timeout", "bound on each registry call (mdns: how long a query waits for answers)", positive),
+		setting.String(&c.Transport, "transport", "transport `name`: tcp, memory, grpc (default tcp)"),
+		setting.File(&c.TransportTLSCA, "transport-tls-ca", "PEM `file` of the CAs that verify servers (and, with a certificate, clients: mutual TLS)"),
+		setting.File(&c.TransportTLSCert, "transport-tls-cert", "PEM certificate `file` the server serves TLS with and the client presents"),
+		setting.File(&c.TransportTLSKey, "transport-tls-key", "PEM key `file` of --transport-tls-cert"),
+		setting.String(&c.Selector, "selector", "selector `name`: cache (default cache)"),
+		setting.String(&c.SelectorStrategy, "selector-strategy", "selector `strategy`: roundrobin, random, p2c (default roundrobin)"),
+	}
+	t = append(t, serviceFields{name: &c.ServerName, version: &c.ServerVersion, id: &c.ServerID, address: &c.ServerAddress,
+		advertise: &c.ServerAdvertise, metadata: &c.ServerMetadata, ttl: &c.RegisterTTL, interval: &c.RegisterInterval,
+		timeout: &c.RequestTimeout}.settings()...)
+	return optional(t)
 }
 
-func str(f func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *f(c) = v; return nil }
+// settings returns the settings that are a service's options too, bound to o's fields, so that
+// a Service lays the command line and the environment straight over the options in code.
+func (o *Options) settings() setting.Table {
+	return optional(serviceFields{name: &o.Name, version: &o.Version, id: &o.ID, address: &o.Address,
+		advertise: &o.Advertise, metadata: &o.Metadata, ttl: &o.RegisterTTL, interval: &o.RegisterInterval,
+		timeout: &o.RequestTimeout}.settings())
 }
 
-func dur(f func(*Config) *time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return err
-		}
-		if d <= 0 {
-			return fmt.Errorf("%v: must be > 0", d)
-		}
-		*f(c) = d
-		return nil
+// serviceFields are the variables of the settings that are both a Config's fields and a
+// service's Options.
+type serviceFields struct {
+	name, version, id, address, advertise *string
+	metadata                              *map[string]string
+	ttl, interval, timeout                *time.Duration
+}
+
+func (f serviceFields) settings() setting.Table {
+	positive := setting.MoreThan(time.Duration(0))
+	return setting.Table{
+		setting.String(f.name, "server-name", "service `name` the server registers"),
+		setting.String(f.version, "server-version", "service `version` the server registers"),
+		setting.String(f.id, "server-id", "node `id` (default: name and random hex)"),
+		setting.String(f.address, "server-address", "`address` the server listens on (default 127.0.0.1:0)"),
+		setting.String(f.advertise, "server-advertise", "`address` registered, when it differs from the listener's"),
+		setting.Map(f.metadata, "server-metadata", "node metadata, `k=v` pairs comma-separated"),
+		setting.Duration(f.ttl, "register-ttl", "registration TTL, a Go duration (default 30s)", positive),
+		setting.Duration(f.interval, "register-interval", "registration refresh interval (default TTL/3)", positive),
+		setting.Duration(f.timeout, "client-request-timeout", "bound on each call, retries included (default 5s)", positive),
 	}
 }
 
-// settings is the one table of flags and environment variables. Flag names follow go-micro's
-// with dashes; the variables are go-micro's MICRO_* names.
-var settings = []setting{
-	{"registry", "MICRO_REGISTRY", "registry `name`: memory, mdns, remote, consul, etcd (default memory)", str(func(c *Config) *string { return &c.Registry })},
-	{"registry-address", "MICRO_REGISTRY_ADDRESS", "registry server `addresses`, comma-separated", func(c *Config, v string) error {
-		c.RegistryAddress = splitList(v)
-		return nil
-	}},
-	{"registry-timeout", "MICRO_REGISTRY_TIMEOUT", "bound on each registry call (mdns: how long a query waits for answers)", dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
-	{"transport", "MICRO_TRANSPORT", "transport `name`: tcp, memory, grpc (default tcp)", str(func(c *Config) *string { return &c.Transport })},
-	{"transport-tls-ca", "MICRO_TRANSPORT_TLS_CA", "PEM `file` of the CAs that verify servers (and, with a certificate, clients: mutual TLS)", str(func(c *Config) *string { return &c.TransportTLSCA })},
-	{"transport-tls-cert", "MICRO_TRANSPORT_TLS_CERT", "PEM certificate `file` the server serves TLS with and the client presents", str(func(c *Config) *string { return &c.TransportTLSCert })},
-	{"transport-tls-key", "MICRO_TRANSPORT_TLS_KEY", "PEM key `file` of --transport-tls-cert", str(func(c *Config) *string { return &c.TransportTLSKey })},
-	{"selector", "MICRO_SELECTOR", "selector `name`: cache (default cache)", str(func(c *Config) *string { return &c.Selector })},
-	{"selector-strategy", "MICRO_SELECTOR_STRATEGY", "selector `strategy`: roundrobin, random, p2c (default roundrobin)", str(func(c *Config) *string { return &c.SelectorStrategy })},
-	{"server-name", "MICRO_SERVER_NAME", "service `name` the server registers", str(func(c *Config) *string { return &c.ServerName })},
-	{"server-version", "MICRO_SERVER_VERSION", "service `version` the server registers", str(func(c *Config) *string { return &c.ServerVersion })},
-	{"server-id", "MICRO_SERVER_ID", "node `id` (default: name and random hex)", str(func(c *Config) *string { return &c.ServerID })},
-	{"server-address", "MICRO_SERVER_ADDRESS", "`address` the server listens on (default 127.0.0.1:0)", str(func(c *Config) *string { return &c.ServerAddress })},
-	{"server-advertise", "MICRO_SERVER_ADVERTISE", "`address` registered, when it differs from the listener's", str(func(c *Config) *string { return &c.ServerAdvertise })},
-	{"server-metadata", "MICRO_SERVER_METADATA", "node metadata, `k=v` pairs comma-separated", func(c *Config, v string) error {
-		md := map[string]string{}
-		for _, kv := range splitList(v) {
-			k, val, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return fmt.Errorf("%q is not k=v", kv)
-			}
-			md[k] = val
-		}
-		c.ServerMetadata = md
-		return nil
-	}},
-	{"register-ttl", "MICRO_REGISTER_TTL", "registration TTL, a Go duration (default 30s)", dur(func(c *Config) *time.Duration { return &c.RegisterTTL })},
-	{"register-interval", "MICRO_REGISTER_INTERVAL", "registration refresh interval (default TTL/3)", dur(func(c *Config) *time.Duration { return &c.RegisterInterval })},
-	{"client-request-timeout", "MICRO_CLIENT_REQUEST_TIMEOUT", "bound on each call, retries included (default 5s)", dur(func(c *Config) *time.Duration { return &c.RequestTimeout })},
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
+func optional(t setting.Table) setting.Table {
+	for _, s := range t {
+		s.Optional()
 	}
-	return out
+	return t.Env(EnvPrefix)
 }
 
 // Setting describes one flag and its environment variable, for help texts and docs.
@@ -109,79 +102,51 @@ type Setting struct{ Flag, Env, Usage string }
 
 // Settings lists every flag RegisterFlags adds, with its environment variable.
 func Settings() []Setting {
-	out := make([]Setting, len(settings))
-	for i, s := range settings {
-		out[i] = Setting{Flag: s.flag, Env: s.env, Usage: s.usage}
+	t := new(Config).Settings()
+	out := make([]Setting, len(t))
+	for i, s := range t {
+		out[i] = Setting{Flag: s.Name(), Env: s.Env(), Usage: s.Usage()}
 	}
 	return out
 }
 
 // FlagValues holds what RegisterFlags' flags were set to on the command line.
 type FlagValues struct {
-	vals []*flagValue
-}
-
-// flagValue is a flag.Value that remembers whether it was set, so a flag given on the command
-// line wins over the environment and a flag left alone does not override code. It works with
-// pflag.FlagSet.AddGoFlagSet too.
-type flagValue struct {
-	s   *setting
-	v   string
-	set bool
-}
-
-func (f *flagValue) String() string {
-	if f == nil {
-		return ""
-	}
-	return f.v
-}
-
-func (f *flagValue) Set(v string) error {
-	var probe Config
-	if err := f.s.apply(&probe, v); err != nil {
-		return err
-	}
-	f.v, f.set = v, true
-	return nil
+	flags *setting.Flags
 }
 
 // RegisterFlags adds the --registry, --transport, --selector, --server-* ... flags (Settings) to
-// fs and returns their values; after fs.Parse, Config reads them.
+// fs and returns their values; after fs.Parse, Config reads them. A bad value fails fs.Parse.
+// A flag given on the command line wins over its variable, and a flag left alone does not
+// override code. The flags work with pflag.FlagSet.AddGoFlagSet too.
 func RegisterFlags(fs *flag.FlagSet) *FlagValues {
-	fv := &FlagValues{}
-	for i := range settings {
-		s := &settings[i]
-		v := &flagValue{s: s}
-		fs.Var(v, s.flag, s.usage+" ($"+s.env+")")
-		fv.vals = append(fv.vals, v)
-	}
-	return fv
+	return &FlagValues{flags: new(Config).Settings().AddFlags(fs, setting.ParseNow)}
 }
 
 // Config returns what the flags set on the command line and the environment say, a flag given
 // on the command line winning over its variable. lookupEnv is os.LookupEnv when nil; an empty
 // variable counts as unset. fv may be nil: then only the environment is read.
 func (fv *FlagValues) Config(lookupEnv func(string) (string, bool)) (Config, error) {
+	var c Config
+	if err := fv.load(c.Settings(), lookupEnv); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// load sets t's variables from the environment and the command line.
+func (fv *FlagValues) load(t setting.Table, lookupEnv func(string) (string, bool)) error {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	var c Config
-	for i := range settings {
-		s := &settings[i]
-		if fv != nil && fv.vals[i].set {
-			if err := s.apply(&c, fv.vals[i].v); err != nil {
-				return Config{}, fmt.Errorf("micro: --%s: %w", s.flag, err)
-			}
-			continue
-		}
-		if v, ok := lookupEnv(s.env); ok && v != "" {
-			if err := s.apply(&c, v); err != nil {
-				return Config{}, fmt.Errorf("micro: $%s: %w", s.env, err)
-			}
-		}
+	src := setting.Sources{Env: lookupEnv}
+	if fv != nil {
+		src.Flags = fv.flags
 	}
-	return c, nil
+	if err := t.Load(src); err != nil {
+		return fmt.Errorf("micro: %w", err)
+	}
+	return nil
 }
 
 // FromEnv returns what the MICRO_* environment variables say (os.LookupEnv when lookupEnv is
@@ -189,29 +154,4 @@ func (fv *FlagValues) Config(lookupEnv func(string) (string, bool)) (Config, err
 func FromEnv(lookupEnv func(string) (string, bool)) (Config, error) {
 	var fv *FlagValues
 	return fv.Config(lookupEnv)
-}
-
-// apply sets the service options that c chooses; a zero field changes nothing.
-func (c Config) apply(o *Options) {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	setD := func(dst *time.Duration, v time.Duration) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	set(&o.Name, c.ServerName)
-	set(&o.Version, c.ServerVersion)
-	set(&o.ID, c.ServerID)
-	set(&o.Address, c.ServerAddress)
-	set(&o.Advertise, c.ServerAdvertise)
-	if c.ServerMetadata != nil {
-		o.Metadata = maps.Clone(c.ServerMetadata)
-	}
-	setD(&o.RegisterTTL, c.RegisterTTL)
-	setD(&o.RegisterInterval, c.RegisterInterval)
-	setD(&o.RequestTimeout, c.RequestTimeout)
 }

@@ -154,11 +154,12 @@ func resolveCode(code []Option) Options {
 // resolveLocked computes the options and checks them against what is built.
 func (s *Service) resolveLocked() error {
 	o := resolveCode(s.code)
-	cfg, err := s.fv.Config(o.LookupEnv)
-	if err != nil {
+	// The command line and the environment set cfg, whose part names NewParts reads, and the
+	// service's options straight in o, over the options in code.
+	var cfg Config
+	if err := s.fv.load(append(cfg.Settings(), o.settings()...), o.LookupEnv); err != nil {
 		return err
 	}
-	cfg.apply(&o)
 	if o.Context == nil {
 		o.Context = context.Background()
 	}
