@@ -7,19 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/sdk/go/micro"
+	"github.com/configd/configd/sdk/go/micro/catalog"
+	"github.com/configd/configd/setting"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/all"
-
-	"github.com/configd/configd/audit"
 )
 
 // MaxMaxValueSize is the largest max_value_size a Config accepts: 256 MiB.
@@ -27,7 +25,8 @@ const MaxMaxValueSize = 256 << 20
 
 // Config is the daemon's configuration. Every field is a setting with a
 // flag (--data-dir), an environment variable (CONFIGD_DATA_DIR) and a key
-// in the YAML config file (data_dir); LoadConfig layers them.
+// in the YAML config file (data_dir), declared once in Config.Settings;
+// LoadConfig layers them.
 type Config struct {
 	// DataDir holds the database, configd.db; it is created (0700) when
 	// missing. Default "./data".
@@ -146,10 +145,10 @@ const DBFile = "configd.db"
 func DefaultConfig() Config {
 	return Config{
 		DataDir:         "./data",
-		HTTPAddr:        "127.0.0.1:7700",
+		HTTPAddr:        api.DefaultAddr,
 		LogFormat:       "text",
 		LogLevel:        "info",
-		MaxValueSize:    audit.DefaultMaxValueSize,
+		MaxValueSize:    api.DefaultMaxValueSize,
 		ShutdownTimeout: 10 * time.Second,
 
 		MaxWatchesPerIdentity: DefaultMaxWatchesPerIdentity,
@@ -157,45 +156,37 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate says what is wrong with c, all in one line, or returns nil.
-func (c Config) Validate() error {
-	var errs []string
-	for _, s := range settings {
-		if err := s.check(&c); err != nil {
-			errs = append(errs, s.key()+": "+err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		return errors.New("invalid configuration: " + strings.Join(errs, "; "))
-	}
-	return nil
-}
+// Validate says what is wrong with c, all in one line, or returns nil: the
+// checks of each setting (Config.Settings) and those that relate them.
+func (c Config) Validate() error { return c.Settings().Check() }
 
 // ErrVersion is returned by LoadConfig when --version is given: the caller
 // prints Version() and exits with success.
 var ErrVersion = errors.New("version requested")
 
-// EnvPrefix starts the name of every environment variable configd reads.
+// EnvPrefix starts the name of every environment variable of configd's own
+// settings; those it takes from micro keep their MICRO_ names.
 const EnvPrefix = "CONFIGD_"
 
 // LoadConfig builds the configuration from the command-line args (without
 // the program name), the environment (through lookupEnv, e.g. os.LookupEnv)
 // and the YAML file named by --config or CONFIGD_CONFIG. Precedence, from
 // strongest: flag, environment, file, default. An environment variable
-// that is set but empty counts as unset. Usage and flag errors are printed
-// to output. It returns flag.ErrHelp for -h and ErrVersion for --version.
+// that is set but empty counts as unset. The file is decoded strictly: an
+// unknown key, a key given twice or a value of the wrong type is an error
+// naming the file, the line, the key and what it wants. Usage and flag
+// errors are printed to output. It returns flag.ErrHelp for -h and
+// ErrVersion for --version.
 func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.Writer) (Config, error) {
-	def := DefaultConfig()
+	cfg := DefaultConfig()
+	settings := cfg.Settings()
+	var path string
+	configFile := setting.Table{setting.File(&path, "config", "YAML config file; see configd.example.yaml")}.Env(EnvPrefix)
+
 	fs := flag.NewFlagSet("configd", flag.ContinueOnError)
 	fs.SetOutput(output)
-	vals := make(map[string]*string, len(settings))
-	for _, s := range settings {
-		v := s.get(&def)
-		vals[s.name] = &v
-		fs.Var(&flagValue{s: &v, boolean: s.boolean}, s.name, fmt.Sprintf("%s\n(env %s, config key %s)", s.usage, s.env(), s.key()))
-	}
-	microFlags := addMicroFlags(fs) // --registry, ... and MICRO_* (registry.go)
-	configPath := fs.String("config", "", "YAML config file; see configd.example.yaml\n(env "+EnvPrefix+"CONFIG)")
+	flags := settings.AddFlags(fs, setting.ParseOnLoad)
+	configFlag := configFile.AddFlags(fs, setting.ParseOnLoad)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: configd [flags]\n\nconfigd serves the configuration store over HTTP. Flags:\n\n")
@@ -207,7 +198,7 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 			"  configd rotate-data-keys         give the secrets of prefixes new data keys\n")
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+		return Config{}, notConfigdFlag(err)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q (configd takes only flags; see configd -h)", fs.Arg(0))
@@ -215,361 +206,126 @@ func LoadConfig(args []string, lookupEnv func(string) (string, bool), output io.
 	if *showVersion {
 		return Config{}, ErrVersion
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-
-	cfg := def
-	path := *configPath
-	if !given["config"] {
-		if v, ok := lookupEnv(EnvPrefix + "CONFIG"); ok && v != "" {
-			path = v
-		}
-	}
-	if path != "" {
-		if err := applyConfigFile(&cfg, path); err != nil {
-			return Config{}, err
-		}
-	}
-	for _, s := range settings {
-		if v, ok := lookupEnv(s.env()); ok && v != "" {
-			if err := s.set(&cfg, v); err != nil {
-				return Config{}, fmt.Errorf("environment %s: %w", s.env(), err)
-			}
-		}
-	}
-	for _, s := range settings {
-		if given[s.name] {
-			if err := s.set(&cfg, *vals[s.name]); err != nil {
-				return Config{}, fmt.Errorf("flag --%s: %w", s.name, err)
-			}
-		}
-	}
-	if err := cfg.Registry.load(microFlags, lookupEnv); err != nil {
+	if err := configFile.Load(setting.Sources{Env: lookupEnv, Flags: configFlag}); err != nil {
 		return Config{}, err
 	}
-	if v, ok := lookupEnv(EnvPrefix + "BOOTSTRAP_TOKEN"); ok {
-		cfg.BootstrapToken = v
+	if err := settings.Load(setting.Sources{File: path, Env: lookupEnv, Flags: flags}); err != nil {
+		return Config{}, err
 	}
-	if v, ok := lookupEnv(EnvPrefix + "MASTER_KEY"); ok {
-		cfg.MasterKey = v
+	if err := cfg.Registry.check(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: registry: %w", err)
 	}
 	return cfg, cfg.Validate()
 }
 
-// applyConfigFile sets what the YAML file at path sets: a flat mapping of
-// setting keys to scalars. Unknown keys are errors, so that a typo does not
-// silently leave a default in place.
-func applyConfigFile(cfg *Config, path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+// Settings returns configd's settings bound to c's fields, each with its
+// flag (--data-dir), environment variable (CONFIGD_DATA_DIR) and config
+// file key (data_dir; tls.cert sits in the file's tls: section), then the
+// settings of micro's that configd uses to register itself (--registry,
+// MICRO_REGISTRY, registry.name, ...). LoadConfig lays the sources over c;
+// Validate checks c with them.
+func (c *Config) Settings() setting.Table {
+	t := setting.Table{
+		setting.String(&c.DataDir, "data-dir", "directory of the database, "+DBFile+" (created 0700 if missing)", checkDataDir).
+			Expect("a directory"),
+		setting.String(&c.HTTPAddr, "http-addr", "host:port the HTTP API listens on (port 0: any free port)", checkHTTPAddr).
+			Expect("host:port"),
+		setting.String(&c.LogFormat, "log-format", "log format: text or json", checkLogFormat).Expect("text or json"),
+		setting.String(&c.LogLevel, "log-level", "log level: debug, info, warn or error", checkLogLevel).
+			Expect("debug, info, warn or error"),
+		setting.String(&c.DebugAddr, "debug-addr", "host:port of a separate listener for Go's pprof profiles (/debug/pprof/); empty: off. Keep it on loopback",
+			checkDebugAddr).Expect("host:port, or nothing"),
+		setting.Int(&c.MaxValueSize, "max-value-size", "largest value accepted, in bytes", checkMaxValueSize).
+			Expect("a whole number of bytes"),
+		setting.Duration(&c.ShutdownTimeout, "shutdown-timeout", "how long a shutdown waits for in-flight requests (e.g. 10s)", checkShutdownTimeout),
+		setting.Bool(&c.Auth, "auth", "require bearer tokens (always on when --http-addr is not loopback)").WithKey("auth_enabled"),
+		setting.String(&c.BootstrapToken, "bootstrap-token", "secret of the bootstrap admin token; from the environment only").
+			NoFlag().NoFile(),
+		setting.File(&c.BootstrapTokenFile, "bootstrap-token-file", "file holding the bootstrap admin token (content trimmed), instead of "+EnvPrefix+"BOOTSTRAP_TOKEN").
+			WithKey("auth.bootstrap_token_file").Also(func() error { return checkBootstrapSources(c) }),
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config file %s: %v", path, apierror.OneLine(err.Error()))
-	}
-	if len(doc.Content) == 0 {
-		return nil // empty, or only comments
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil
-	}
-	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("config file %s: line %d: want a mapping of settings (key: value)", path, root.Line)
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if k.Value == "registry" {
-			if err := decodeRegistry(v, &cfg.Registry.Micro); err != nil {
-				return fmt.Errorf("config file %s: %w", path, err)
-			}
-			continue
-		}
-		if k.Value == "sources" {
-			if err := decodeSources(v, &cfg.Sources); err != nil {
-				return fmt.Errorf("config file %s: %w", path, err)
-			}
-			continue
-		}
-		if section, ok := sections[k.Value]; ok {
-			// A section (tls:) is a mapping of its own settings, whose
-			// keys are section.key (tls.cert).
-			if line, dup := seen[k.Value]; dup {
-				return fmt.Errorf("config file %s: line %d: %s is already set on line %d", path, k.Line, k.Value, line)
-			}
-			seen[k.Value] = k.Line
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-				continue
-			}
-			if v.Kind != yaml.MappingNode {
-				return fmt.Errorf("config file %s: line %d: %s: want a mapping (%s)", path, v.Line, k.Value, section)
-			}
-			for j := 0; j+1 < len(v.Content); j += 2 {
-				if err := applyFileSetting(cfg, path, seen, v.Content[j], v.Content[j+1], k.Value+"."); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := applyFileSetting(cfg, path, seen, k, v, ""); err != nil {
-			return err
-		}
-	}
-	return nil
+	t = append(t, c.limitSettings()...) // limits_config.go
+	t = append(t,
+		setting.Int(&c.HistoryKeepRevisions, "history-keep-revisions",
+			"keep at least this many newest revisions of history (0: no count limit; with --history-keep-age 0 too, keep forever)",
+			setting.AtLeast(0)).WithKey("history.keep_revisions"),
+		setting.Duration(&c.HistoryKeepAge, "history-keep-age",
+			"keep at least this much history, e.g. 720h (0: no age limit; with --history-keep-revisions 0 too, keep forever)",
+			setting.AtLeast(time.Duration(0))).WithKey("history.keep_age"),
+		setting.File(&c.MasterKeyFile, "master-key-file", "file holding the master key of secret keys (32 bytes, raw or base64; mode 0600); "+
+			"or the key in base64 in env "+EnvPrefix+"MASTER_KEY").
+			WithKey("secrets.master_key_file").Also(func() error { return checkMasterKey(c) }),
+		setting.String(&c.MasterKey, "master-key", "the master key of secret keys in base64; from the environment only").
+			NoFlag().NoFile(),
+		setting.File(&c.TLSCert, "tls-cert", "PEM file of the server certificate (and chain): serve HTTPS and gRPC over TLS; needs --tls-key").
+			WithKey("tls.cert").Also(func() error { return checkTLSPair(c) }),
+		setting.File(&c.TLSKey, "tls-key", "PEM file of the key of --tls-cert").WithKey("tls.key"),
+		setting.File(&c.TLSClientCA, "tls-client-ca", "PEM file of the CAs of client certificates: require and verify one on every connection (mutual TLS); needs --tls-cert").
+			WithKey("tls.client_ca").Also(func() error { return checkTLSClientCA(c) }),
+		setting.YAML(&c.Sources, "sources", "the layers under (or around) the store, lowest precedence first (configd.example.yaml)", decodeSources),
+	)
+	return append(t.Env(EnvPrefix).Keys(), c.Registry.settings()...)
 }
 
-// sections are the config file keys whose value is a mapping of settings,
-// with the keys they hold, for messages.
-var sections = map[string]string{"tls": "cert, key, client_ca", "history": "keep_revisions, keep_age", "auth": "bootstrap_token_file", "secrets": "master_key_file"}
+// settings are the settings of micro's (micro.Config.Settings) that
+// configd uses to register itself, with the keys of the config file's
+// registry: section and what they mean for configd. Of the others, only
+// --server-address is read, from the environment, to be refused (check):
+// configd listens on --http-addr.
+func (r *RegistryConfig) settings() setting.Table {
+	m := r.Micro.Settings()
+	return setting.Table{
+		m.Lookup("registry").WithKey("registry.name").
+			WithUsage("registry `name` configd registers itself in: " + strings.Join(catalog.Registries().Names(), ", ") + " (default none: configd does not register)"),
+		m.Lookup("registry-address").WithKey("registry.address"),
+		m.Lookup("registry-timeout").WithKey("registry.timeout"),
+		m.Lookup("server-name").WithKey("registry.service").WithUsage("service `name` configd registers (default " + ServiceName + ")"),
+		m.Lookup("server-version").WithKey("registry.version").WithUsage("service `version` registered (default configd's version)"),
+		m.Lookup("server-id").WithKey("registry.id").WithUsage("node `id` registered (default configd- and random hex)"),
+		m.Lookup("server-advertise").WithKey("registry.advertise").
+			WithUsage("host:port registered (default the --http-addr listener's, an interface address when it listens on all)"),
+		m.Lookup("server-metadata").WithKey("registry.metadata"),
+		m.Lookup("register-ttl").WithKey("registry.ttl"),
+		m.Lookup("register-interval").WithKey("registry.interval"),
+		m.Lookup("server-address").NoFlag(),
+	}
+}
 
-// applyFileSetting sets the setting of key k (prefixed by section, e.g.
-// "tls.") to the scalar v; seen holds the line of every key already set.
-func applyFileSetting(cfg *Config, path string, seen map[string]int, k, v *yaml.Node, section string) error {
-	key := section + k.Value
-	s, ok := settingByKey(key)
-	if !ok {
-		return fmt.Errorf("config file %s: line %d: unknown key %q (known: %s)", path, k.Line, key, knownKeys())
+// notConfigdFlag turns the error of fs.Parse about a flag of micro's that
+// configd does not offer (--transport, --server-address, ...) into one that
+// says why.
+func notConfigdFlag(err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok || new(micro.Config).Settings().Lookup(name) == nil {
+		return err
 	}
-	if line, dup := seen[key]; dup {
-		return fmt.Errorf("config file %s: line %d: %s is already set on line %d", path, k.Line, key, line)
+	why := "configd serves no micro transport and calls no micro service"
+	if name == "server-address" {
+		why = "configd listens on --http-addr (--server-advertise sets the address it registers)"
 	}
-	seen[key] = k.Line
-	if v.Kind != yaml.ScalarNode {
-		return fmt.Errorf("config file %s: line %d: %s: want a single value", path, v.Line, key)
-	}
-	if err := s.set(cfg, v.Value); err != nil {
-		return fmt.Errorf("config file %s: line %d: %s: %w", path, v.Line, key, err)
-	}
-	return nil
+	return fmt.Errorf("--%s is a flag of micro services, not used by configd: %s", name, why)
 }
 
 // decodeSources decodes the `sources:` list (source.DecodeConfig with the
 // types of source/all): a field an entry's type does not have, or a value
 // of the wrong kind, is an error naming its line, the source and the field.
-func decodeSources(v *yaml.Node, out *[]source.Config) error {
+func decodeSources(v *yaml.Node) ([]source.Config, error) {
 	if v.Kind != yaml.SequenceNode {
-		return fmt.Errorf("line %d: sources: want a list of sources", v.Line)
+		return nil, fmt.Errorf("line %d: sources: want a list of sources", v.Line)
 	}
 	types := all.Types()
+	var out []source.Config
 	for _, item := range v.Content {
 		c, err := decodeSource(item, types)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		*out = append(*out, c)
+		out = append(out, c)
 	}
-	if _, err := layerOrder(*out); err != nil {
-		return fmt.Errorf("line %d: %w", v.Line, err)
+	if _, err := layerOrder(out); err != nil {
+		return nil, fmt.Errorf("line %d: %w", v.Line, err)
 	}
-	return nil
-}
-
-// setting is one configuration setting: its flag name, and from it its
-// file key (data-dir → data_dir) and environment variable
-// (CONFIGD_DATA_DIR).
-type setting struct {
-	name  string
-	usage string
-	// fileKey, when set, is the config file key instead of the one
-	// derived from name.
-	fileKey string
-	// boolean settings are flags that take no value (--auth).
-	boolean bool
-	get     func(*Config) string
-	// set parses and checks v, then stores it.
-	set   func(c *Config, v string) error
-	check func(*Config) error
-}
-
-func (s setting) key() string {
-	if s.fileKey != "" {
-		return s.fileKey
-	}
-	return strings.ReplaceAll(s.name, "-", "_")
-}
-
-func (s setting) env() string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
-}
-
-// flagValue is a setting's flag: the raw text, parsed by the setting's set
-// once flags, environment and file are layered.
-type flagValue struct {
-	s       *string
-	boolean bool
-}
-
-func (f *flagValue) String() string {
-	if f.s == nil {
-		return ""
-	}
-	return *f.s
-}
-func (f *flagValue) Set(v string) error { *f.s = v; return nil }
-func (f *flagValue) IsBoolFlag() bool   { return f.boolean }
-
-func settingByKey(k string) (setting, bool) {
-	for _, s := range settings {
-		if s.key() == k {
-			return s, true
-		}
-	}
-	return setting{}, false
-}
-
-func knownKeys() string {
-	keys := make([]string, len(settings))
-	for i, s := range settings {
-		keys[i] = s.key()
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, ", ")
-}
-
-// stringSetting is a setting whose value is a string checked by check.
-func stringSetting(name, usage string, field func(*Config) *string, check func(string) error) setting {
-	return setting{
-		name:  name,
-		usage: usage,
-		get:   func(c *Config) string { return *field(c) },
-		set: func(c *Config, v string) error {
-			if err := check(v); err != nil {
-				return err
-			}
-			*field(c) = v
-			return nil
-		},
-		check: func(c *Config) error { return check(*field(c)) },
-	}
-}
-
-var settings = []setting{
-	stringSetting("data-dir", "directory of the database, "+DBFile+" (created 0700 if missing)",
-		func(c *Config) *string { return &c.DataDir }, checkDataDir),
-	stringSetting("http-addr", "host:port the HTTP API listens on (port 0: any free port)",
-		func(c *Config) *string { return &c.HTTPAddr }, checkHTTPAddr),
-	stringSetting("log-format", "log format: text or json",
-		func(c *Config) *string { return &c.LogFormat }, checkLogFormat),
-	stringSetting("log-level", "log level: debug, info, warn or error",
-		func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
-	stringSetting("debug-addr", "host:port of a separate listener for Go's pprof profiles (/debug/pprof/); empty: off. Keep it on loopback",
-		func(c *Config) *string { return &c.DebugAddr }, checkDebugAddr),
-	{
-		name:  "max-value-size",
-		usage: "largest value accepted, in bytes",
-		get:   func(c *Config) string { return strconv.Itoa(c.MaxValueSize) },
-		set: func(c *Config, v string) error {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				return fmt.Errorf("%q is not a whole number of bytes", v)
-			}
-			if err := checkMaxValueSize(n); err != nil {
-				return err
-			}
-			c.MaxValueSize = n
-			return nil
-		},
-		check: func(c *Config) error { return checkMaxValueSize(c.MaxValueSize) },
-	},
-	{
-		name:  "shutdown-timeout",
-		usage: "how long a shutdown waits for in-flight requests (e.g. 10s)",
-		get:   func(c *Config) string { return c.ShutdownTimeout.String() },
-		set: func(c *Config, v string) error {
-			d, err := time.ParseDuration(strings.TrimSpace(v))
-			if err != nil {
-				return fmt.Errorf("%q is not a duration (e.g. 10s, 1m)", v)
-			}
-			if err := checkShutdownTimeout(d); err != nil {
-				return err
-			}
-			c.ShutdownTimeout = d
-			return nil
-		},
-		check: func(c *Config) error { return checkShutdownTimeout(c.ShutdownTimeout) },
-	},
-	{
-		name:    "auth",
-		fileKey: "auth_enabled",
-		boolean: true,
-		usage:   "require bearer tokens (always on when --http-addr is not loopback)",
-		get:     func(c *Config) string { return strconv.FormatBool(c.Auth) },
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(strings.TrimSpace(v))
-			if err != nil {
-				return fmt.Errorf("%q: want true or false", v)
-			}
-			c.Auth = b
-			return nil
-		},
-		check: func(*Config) error { return nil },
-	},
-	// Limits and the bootstrap token file: limits_config.go.
-	bootstrapTokenFileSetting, rateLimitSetting, rateBurstSetting, maxWatchesSetting, bodyReadTimeoutSetting,
-	{
-		name:    "history-keep-revisions",
-		fileKey: "history.keep_revisions",
-		usage:   "keep at least this many newest revisions of history (0: no count limit; with --history-keep-age 0 too, keep forever)",
-		get:     func(c *Config) string { return strconv.Itoa(c.HistoryKeepRevisions) },
-		set: func(c *Config, v string) error {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 0 {
-				return fmt.Errorf("%q: want a whole number >= 0", v)
-			}
-			c.HistoryKeepRevisions = n
-			return nil
-		},
-		check: func(c *Config) error {
-			if c.HistoryKeepRevisions < 0 {
-				return fmt.Errorf("%d: want a whole number >= 0", c.HistoryKeepRevisions)
-			}
-			return nil
-		},
-	},
-	{
-		name:    "history-keep-age",
-		fileKey: "history.keep_age",
-		usage:   "keep at least this much history, e.g. 720h (0: no age limit; with --history-keep-revisions 0 too, keep forever)",
-		get:     func(c *Config) string { return c.HistoryKeepAge.String() },
-		set: func(c *Config, v string) error {
-			d, err := time.ParseDuration(strings.TrimSpace(v))
-			if err != nil || d < 0 {
-				return fmt.Errorf("%q: want a duration >= 0 (e.g. 720h)", v)
-			}
-			c.HistoryKeepAge = d
-			return nil
-		},
-		check: func(c *Config) error {
-			if c.HistoryKeepAge < 0 {
-				return fmt.Errorf("%v: want a duration >= 0", c.HistoryKeepAge)
-			}
-			return nil
-		},
-	},
-	fileSetting("master-key-file", "secrets.master_key_file", "file holding the master key of secret keys (32 bytes, raw or base64; mode 0600); "+
-		"or the key in base64 in env "+EnvPrefix+"MASTER_KEY",
-		func(c *Config) *string { return &c.MasterKeyFile }, checkMasterKey),
-	fileSetting("tls-cert", "tls.cert", "PEM file of the server certificate (and chain): serve HTTPS and gRPC over TLS; needs --tls-key",
-		func(c *Config) *string { return &c.TLSCert }, checkTLSPair),
-	fileSetting("tls-key", "tls.key", "PEM file of the key of --tls-cert",
-		func(c *Config) *string { return &c.TLSKey }, func(*Config) error { return nil }),
-	fileSetting("tls-client-ca", "tls.client_ca", "PEM file of the CAs of client certificates: require and verify one on every connection (mutual TLS); needs --tls-cert",
-		func(c *Config) *string { return &c.TLSClientCA }, checkTLSClientCA),
-}
-
-// fileSetting is a setting naming a file (or nothing), whose config file
-// key is fileKey, checked against the whole Config by check.
-func fileSetting(name, fileKey, usage string, field func(*Config) *string, check func(*Config) error) setting {
-	return setting{
-		name:    name,
-		fileKey: fileKey,
-		usage:   usage,
-		get:     func(c *Config) string { return *field(c) },
-		set:     func(c *Config, v string) error { *field(c) = strings.TrimSpace(v); return nil },
-		check:   check,
-	}
+	return out, nil
 }
 
 func checkTLSPair(c *Config) error {
@@ -598,7 +354,7 @@ func checkDataDir(s string) error {
 
 func checkHTTPAddr(s string) error {
 	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
-		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:7700)", s)
+		return fmt.Errorf("%q is not host:port (e.g. %s)", s, api.DefaultAddr)
 	}
 	return nil
 }

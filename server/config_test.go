@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,6 +230,78 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A config file with an unknown key, or a value of the wrong type, is
+// refused with the file, the line, the key and what was expected, whatever
+// the key's section (registry: too).
+func TestConfigFileRefusesUnknownKeysAndWrongTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       string
+	}{
+		{"unknown key", "log_level: info\nhttp_adr: 127.0.0.1:1\n", `line 2: unknown key "http_adr" (known: `},
+		{"list for an address", "http_addr: [1]\n", "line 1: http_addr: want a single value (host:port), got a list"},
+		{"word for a size", "max_value_size: big\n", `line 1: max_value_size: want a whole number of bytes, got "big"`},
+		{"word for a switch", "auth_enabled: maybe\n", `line 1: auth_enabled: want true or false, got "maybe"`},
+		{"mapping for a duration", "history:\n  keep_age: {h: 1}\n", "line 2: history.keep_age: want a single value (a duration (such as 10s)), got a mapping"},
+		{"word for a registry duration", "registry:\n  name: etcd\n  ttl: soon\n", `line 3: registry.ttl: want a duration (such as 10s), got "soon"`},
+		{"list for registry metadata", "registry:\n  metadata: [a]\n", "line 2: registry.metadata: want a mapping, or k=v pairs separated by commas, got a list"},
+		{"unknown registry key", "registry:\n  service: a\n  services: b\n", `line 3: unknown key "registry.services" (known: registry.address, `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, tc.file)
+			_, err := server.LoadConfig([]string{"--config", path}, envFunc(nil), io.Discard)
+			if want := "config file " + path + ": " + tc.want; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v\nwant it to contain %q", err, want)
+			}
+		})
+	}
+}
+
+// README's table of configd's settings, and docs/registry.md's of the
+// registry: section, list every setting with its flag, variable and key.
+func TestDocsListEverySetting(t *testing.T) {
+	rows := func(path string) []string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "|") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	readme, registry := rows("../README.md"), rows("../docs/registry.md")
+	cfg := server.DefaultConfig()
+	for _, s := range cfg.Settings() {
+		doc, key, where := readme, s.Key(), "README.md"
+		if k, ok := strings.CutPrefix(key, "registry."); ok {
+			doc, key, where = registry, k, "docs/registry.md"
+		} else if key == "" && strings.HasPrefix(s.Env(), "MICRO_") {
+			continue // read only to be refused (MICRO_SERVER_ADDRESS)
+		}
+		var want []string
+		if s.Flag() {
+			want = append(want, "`--"+s.Name()+"`")
+		}
+		if s.Env() != "" {
+			want = append(want, "`"+s.Env()+"`")
+		}
+		if key != "" {
+			want = append(want, "`"+key+"`")
+		}
+		found := false
+		for _, r := range doc {
+			found = found || !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(r, w) })
+		}
+		if !found {
+			t.Errorf("%s has no row with %s", where, strings.Join(want, ", "))
+		}
 	}
 }
 

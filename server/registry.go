@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,21 +15,19 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/sdk/go/micro"
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/registry"
-	"github.com/configd/configd/server/apierror"
 )
 
 // ServiceName is the service name configd registers under unless
 // --server-name (MICRO_SERVER_NAME, registry.service) names another.
-const ServiceName = "configd"
+const ServiceName = api.ServiceName
 
 // API is the value of the "api" metadata of configd's nodes: the HTTP API
 // and gRPC share the registered address.
-const API = "http+grpc"
+const API = api.NodeAPI
 
 // Registration defaults, as in micro: a node lives 30 s without a refresh
 // and is refreshed every TTL/3.
@@ -45,15 +42,14 @@ const (
 // it through a registry (docs/registry.md). Off unless a registry is named
 // or given in code.
 type RegistryConfig struct {
-	// Micro holds micro's settings (micro.RegisterFlags): --registry,
-	// --registry-address, --registry-timeout, --server-name,
+	// Micro holds micro's settings that configd uses (micro.Config.Settings):
+	// --registry, --registry-address, --registry-timeout, --server-name,
 	// --server-version, --server-id, --server-advertise, --server-metadata,
 	// --register-ttl and --register-interval, each with its MICRO_*
-	// variable, over the config file's registry: section. A zero field is
-	// unset. --transport, --selector, --selector-strategy and
-	// --client-request-timeout are accepted, as by every micro binary, and
-	// unused: configd serves no micro transport and calls no service.
-	// --server-address is refused: configd listens on --http-addr.
+	// variable, over the config file's registry: section (Config.Settings).
+	// A zero field is unset. configd offers no other flag of micro's: it
+	// serves no micro transport and calls no service. MICRO_SERVER_ADDRESS
+	// is refused: configd listens on --http-addr.
 	Micro micro.Config
 	// Use is a registry given in code (tests, an embedding program): it is
 	// used when Micro.Registry names none, and is not closed by Run.
@@ -96,139 +92,6 @@ func (r RegistryConfig) timing() (ttl, interval time.Duration) {
 		interval = ttl / 3
 	}
 	return ttl, interval
-}
-
-// addMicroFlags adds micro's flags to fs (micro.RegisterFlags), their help
-// saying what they do for configd.
-func addMicroFlags(fs *flag.FlagSet) *micro.FlagValues {
-	fv := micro.RegisterFlags(fs)
-	usage := map[string]string{
-		"registry":          "registry `name` configd registers itself in: " + strings.Join(catalog.Registries().Names(), ", ") + " (default none: configd does not register; config key registry.name)",
-		"server-name":       "service `name` configd registers (default " + ServiceName + ")",
-		"server-version":    "service `version` registered (default configd's version)",
-		"server-id":         "node `id` registered (default configd- and random hex)",
-		"server-advertise":  "host:port registered (default the --http-addr listener's, an interface address when it listens on all)",
-		"server-address":    "not used by configd, which listens on --http-addr",
-		"transport":         "not used by configd",
-		"selector":          "not used by configd",
-		"selector-strategy": "not used by configd",
-	}
-	for name, u := range usage {
-		if f := fs.Lookup(name); f != nil {
-			f.Usage = u + " ($MICRO_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + ")"
-		}
-	}
-	if f := fs.Lookup("client-request-timeout"); f != nil {
-		f.Usage = "not used by configd ($MICRO_CLIENT_REQUEST_TIMEOUT)"
-	}
-	return fv
-}
-
-// load lays what micro's flags and MICRO_* variables set over what the
-// config file set, and checks the result.
-func (r *RegistryConfig) load(fv *micro.FlagValues, lookupEnv func(string) (string, bool)) error {
-	over, err := fv.Config(lookupEnv)
-	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "micro: "))
-	}
-	overlay(&r.Micro, over)
-	if err := r.check(); err != nil {
-		return fmt.Errorf("invalid configuration: registry: %w", err)
-	}
-	return nil
-}
-
-// overlay sets in dst every field that is set in src.
-func overlay(dst *micro.Config, src micro.Config) {
-	str := func(d *string, s string) {
-		if s != "" {
-			*d = s
-		}
-	}
-	dur := func(d *time.Duration, s time.Duration) {
-		if s != 0 {
-			*d = s
-		}
-	}
-	str(&dst.Registry, src.Registry)
-	if src.RegistryAddress != nil {
-		dst.RegistryAddress = src.RegistryAddress
-	}
-	dur(&dst.RegistryTimeout, src.RegistryTimeout)
-	str(&dst.Transport, src.Transport)
-	str(&dst.Selector, src.Selector)
-	str(&dst.SelectorStrategy, src.SelectorStrategy)
-	str(&dst.ServerName, src.ServerName)
-	str(&dst.ServerVersion, src.ServerVersion)
-	str(&dst.ServerID, src.ServerID)
-	str(&dst.ServerAddress, src.ServerAddress)
-	str(&dst.ServerAdvertise, src.ServerAdvertise)
-	if src.ServerMetadata != nil {
-		dst.ServerMetadata = maps.Clone(src.ServerMetadata)
-	}
-	dur(&dst.RegisterTTL, src.RegisterTTL)
-	dur(&dst.RegisterInterval, src.RegisterInterval)
-	dur(&dst.RequestTimeout, src.RequestTimeout)
-}
-
-// registryFile is the config file's registry: section.
-type registryFile struct {
-	Name      string            `yaml:"name"`
-	Address   yaml.Node         `yaml:"address"` // one string, comma-separated, or a list
-	Timeout   time.Duration     `yaml:"timeout"`
-	Service   string            `yaml:"service"`
-	Version   string            `yaml:"version"`
-	ID        string            `yaml:"id"`
-	Advertise string            `yaml:"advertise"`
-	Metadata  map[string]string `yaml:"metadata"`
-	TTL       time.Duration     `yaml:"ttl"`
-	Interval  time.Duration     `yaml:"interval"`
-}
-
-// decodeRegistry decodes the config file's registry: section strictly
-// into m.
-func decodeRegistry(v *yaml.Node, m *micro.Config) error {
-	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-		return nil
-	}
-	if v.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: registry: want a mapping (name, address, timeout, service, version, id, advertise, metadata, ttl, interval)", v.Line)
-	}
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("line %d: registry: %w", v.Line, err)
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	var f registryFile
-	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("line %d: registry: %v (keys: name, address, timeout, service, version, id, advertise, metadata, ttl, interval)", v.Line, apierror.OneLine(err.Error()))
-	}
-	var addrs []string
-	switch f.Address.Kind {
-	case 0:
-	case yaml.ScalarNode:
-		for _, a := range strings.Split(f.Address.Value, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
-	case yaml.SequenceNode:
-		if err := f.Address.Decode(&addrs); err != nil {
-			return fmt.Errorf("line %d: registry.address: want host:port or a list of them", f.Address.Line)
-		}
-	default:
-		return fmt.Errorf("line %d: registry.address: want host:port or a list of them", f.Address.Line)
-	}
-	if f.Timeout < 0 || f.TTL < 0 || f.Interval < 0 {
-		return fmt.Errorf("line %d: registry: timeout, ttl and interval must not be negative", v.Line)
-	}
-	overlay(m, micro.Config{
-		Registry: f.Name, RegistryAddress: addrs, RegistryTimeout: f.Timeout,
-		ServerName: f.Service, ServerVersion: f.Version, ServerID: f.ID, ServerAdvertise: f.Advertise,
-		ServerMetadata: f.Metadata, RegisterTTL: f.TTL, RegisterInterval: f.Interval,
-	})
-	return nil
 }
 
 // announcer keeps configd registered while it serves. A nil *announcer

@@ -206,17 +206,47 @@ func TestConfigdRegistersNowhereByDefault(t *testing.T) {
 	}
 }
 
-// configd -h lists micro's flags with their variables, and says that
-// configd registers nowhere by default.
+// configd -h lists the flags of micro's that configd uses with their
+// variables and config keys, and says that configd registers nowhere by
+// default.
 func TestConfigdHelpListsRegistryFlags(t *testing.T) {
 	var usage strings.Builder
 	if _, err := server.LoadConfig([]string{"-h"}, envFunc(nil), &usage); err == nil {
 		t.Fatal("-h: no error")
 	}
 	for _, w := range []string{"-registry", "MICRO_REGISTRY", "default none", "-registry-address", "MICRO_REGISTRY_ADDRESS",
-		"-transport", "MICRO_TRANSPORT", "-selector", "MICRO_SELECTOR", "-server-advertise", "-register-ttl", "MICRO_REGISTER_INTERVAL"} {
+		"registry.address", "-server-advertise", "-register-ttl", "MICRO_REGISTER_INTERVAL", "registry.interval"} {
 		if !strings.Contains(usage.String(), w) {
 			t.Errorf("usage does not mention %s", w)
 		}
+	}
+}
+
+// configd offers only the flags of micro's it uses: the others (whose help
+// used to say "not used by configd") are neither in -h nor accepted, and
+// the error says why.
+func TestConfigdOffersOnlyTheMicroFlagsItUses(t *testing.T) {
+	var usage strings.Builder
+	if _, err := server.LoadConfig([]string{"-h"}, envFunc(nil), &usage); err == nil {
+		t.Fatal("-h: no error")
+	}
+	for _, flag := range []string{"transport", "transport-tls-ca", "transport-tls-cert", "transport-tls-key", "selector",
+		"selector-strategy", "client-request-timeout", "server-address"} {
+		if strings.Contains(usage.String(), "-"+flag+" ") || strings.Contains(usage.String(), "-"+flag+"\n") {
+			t.Errorf("usage offers --%s", flag)
+		}
+		_, err := server.LoadConfig([]string{"--" + flag, "x"}, envFunc(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--"+flag+" is a flag of micro services, not used by configd") {
+			t.Errorf("--%s: %v, want it refused as not configd's", flag, err)
+		}
+	}
+	// Their variables are not read, but for MICRO_SERVER_ADDRESS, refused
+	// as before: configd listens on --http-addr.
+	if _, err := server.LoadConfig(nil, envFunc(map[string]string{"MICRO_TRANSPORT": "nope", "MICRO_CLIENT_REQUEST_TIMEOUT": "soon"}), io.Discard); err != nil {
+		t.Errorf("MICRO_TRANSPORT, MICRO_CLIENT_REQUEST_TIMEOUT: %v, want them ignored", err)
+	}
+	if _, err := server.LoadConfig(nil, envFunc(map[string]string{"MICRO_SERVER_ADDRESS": ":1"}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--http-addr") {
+		t.Errorf("MICRO_SERVER_ADDRESS: %v, want it refused", err)
 	}
 }

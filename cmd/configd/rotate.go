@@ -12,6 +12,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/setting"
 )
 
 // rotateMasterKey is "configd rotate-master-key": offline, on a data dir
@@ -21,7 +22,7 @@ import (
 func rotateMasterKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("configd rotate-master-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "the data dir of the database (env "+server.EnvPrefix+"DATA_DIR; default ./data)")
+	cfg, settings, flags := offlineSettings(fs, "data-dir")
 	oldFile := fs.String("old-key-file", "", "file of the current master key (required)")
 	newFile := fs.String("new-key-file", "", "file of the new master key (required; e.g. head -c 32 /dev/urandom | base64 > new.key; chmod 600 new.key)")
 	fs.Usage = func() {
@@ -40,7 +41,11 @@ func rotateMasterKey(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintln(stderr, "configd rotate-master-key: want --old-key-file and --new-key-file, and no arguments (see -h)")
 		return 2
 	}
-	if err := rotate(ctx, dbPath(*dataDir, getenv), *oldFile, *newFile, stdout); err != nil {
+	if err := settings.Load(setting.Sources{Env: lookupEnv(getenv), Flags: flags}); err != nil {
+		fmt.Fprintln(stderr, "configd rotate-master-key:", err)
+		return 2
+	}
+	if err := rotate(ctx, filepath.Join(cfg.DataDir, server.DBFile), *oldFile, *newFile, stdout); err != nil {
 		fmt.Fprintln(stderr, "configd rotate-master-key:", err)
 		return 1
 	}
@@ -74,16 +79,18 @@ func rotate(ctx context.Context, dbPath, oldFile, newFile string, stdout io.Writ
 	return nil
 }
 
-// dbPath is the database of --data-dir dataDir, else of CONFIGD_DATA_DIR, else of the default
-// data dir.
-func dbPath(dataDir string, getenv func(string) string) string {
-	if dataDir == "" {
-		dataDir = getenv(server.EnvPrefix + "DATA_DIR")
-	}
-	if dataDir == "" {
-		dataDir = server.DefaultConfig().DataDir
-	}
-	return filepath.Join(dataDir, server.DBFile)
+// offlineSettings adds to fs the flags of the daemon's settings called names (--data-dir, ...),
+// as configd has them but for the config file, which the offline commands do not read. After
+// fs.Parse, settings.Load(flags and the environment) sets them in cfg, over the defaults.
+func offlineSettings(fs *flag.FlagSet, names ...string) (cfg *server.Config, settings setting.Table, flags *setting.Flags) {
+	c := server.DefaultConfig()
+	settings = c.Settings().Only(names...).NoFile()
+	return &c, settings, settings.AddFlags(fs, setting.ParseOnLoad)
+}
+
+// lookupEnv reads the environment through getenv, an empty variable counting as unset.
+func lookupEnv(getenv func(string) string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v := getenv(k); return v, v != "" }
 }
 
 // openOffline opens the database at path with master key mk (from where, for the error), for a
@@ -116,8 +123,7 @@ func (p *prefixList) Set(v string) error { *p = append(*p, v); return nil }
 func rotateDataKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("configd rotate-data-keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "the data dir of the database (env "+server.EnvPrefix+"DATA_DIR; default ./data)")
-	keyFile := fs.String("master-key-file", "", "file of the master key (env "+server.EnvPrefix+"MASTER_KEY_FILE, or the key in base64 in "+server.EnvPrefix+"MASTER_KEY)")
+	cfg, settings, flags := offlineSettings(fs, "data-dir", "master-key-file", "master-key")
 	var prefixes prefixList
 	fs.Var(&prefixes, "prefix", "a prefix to rotate, as secrets are grouped: the key's first segment and a slash (app/); repeatable; default every prefix with secrets")
 	fs.Usage = func() {
@@ -137,9 +143,9 @@ func rotateDataKeys(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintln(stderr, "configd rotate-data-keys: no arguments expected (see -h)")
 		return 2
 	}
-	cfg := server.Config{MasterKeyFile: *keyFile}
-	if cfg.MasterKeyFile == "" {
-		cfg.MasterKeyFile, cfg.MasterKey = getenv(server.EnvPrefix+"MASTER_KEY_FILE"), getenv(server.EnvPrefix+"MASTER_KEY")
+	if err := settings.Load(setting.Sources{Env: lookupEnv(getenv), Flags: flags}); err != nil {
+		fmt.Fprintln(stderr, "configd rotate-data-keys:", err)
+		return 2
 	}
 	mk, err := cfg.LoadMasterKey()
 	if err == nil && mk == nil {
@@ -149,7 +155,7 @@ func rotateDataKeys(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintln(stderr, "configd rotate-data-keys:", err)
 		return 2
 	}
-	path := dbPath(*dataDir, getenv)
+	path := filepath.Join(cfg.DataDir, server.DBFile)
 	st, err := openOffline(ctx, path, mk, "the master key given")
 	if err != nil {
 		fmt.Fprintln(stderr, "configd rotate-data-keys:", err)
