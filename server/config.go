@@ -278,7 +278,7 @@ func (r *RegistryConfig) settings() setting.Table {
 		m.Lookup("registry").WithKey("registry.name").
 			WithUsage("registry `name` configd registers itself in: " + strings.Join(catalog.Registries().Names(), ", ") + " (default none: configd does not register)"),
 		m.Lookup("registry-address").WithKey("registry.address"),
-		m.Lookup("registry-timeout").WithKey("registry.timeout"),
+		m.Lookup("registry-timeout").WithKey("registry.timeout").WithUsage("bound on each registry call (default " + registryCallTimeout.String() + ")"),
 		m.Lookup("server-name").WithKey("registry.service").WithUsage("service `name` configd registers (default " + ServiceName + ")"),
 		m.Lookup("server-version").WithKey("registry.version").WithUsage("service `version` registered (default configd's version)"),
 		m.Lookup("server-id").WithKey("registry.id").WithUsage("node `id` registered (default configd- and random hex)"),
