@@ -33,7 +33,7 @@ type Config struct {
 	DataDir string
 	// HTTPAddr is the address the HTTP API listens on; port 0 picks a free
 	// port, which the "listening" log line reports. Default
-	// "127.0.0.1:7700".
+	// api.DefaultAddr.
 	HTTPAddr string
 	// LogFormat is "text" (default) or "json".
 	LogFormat string

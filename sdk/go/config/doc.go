@@ -21,7 +21,7 @@
 //	}
 //
 //	// Or an explicit client.
-//	c, err := config.New(ctx, config.WithAddress("127.0.0.1:7700"),
+//	c, err := config.New(ctx, config.WithAddress("configd.internal:7700"),
 //		config.WithPrefix("app"),            // mirror only app/...; paths are relative to it
 //		config.WithSnapshot("/var/lib/myservice/config.snapshot"))
 //	defer c.Close()
