@@ -109,10 +109,8 @@ func (t *typed[V]) checkValue(v any) error {
 	return nil
 }
 
-func (t *typed[V]) store(v any) { *t.p = v.(V) }
-func (t *typed[V]) check() error {
-	return t.checkValue(*t.p)
-}
+func (t *typed[V]) store(v any)    { *t.p = v.(V) }
+func (t *typed[V]) check() error   { return t.checkValue(*t.p) }
 func (t *typed[V]) format() string { return t.fmtF(*t.p) }
 func (t *typed[V]) zero() bool     { return reflect.ValueOf(t.p).Elem().IsZero() }
 func (t *typed[V]) isBool() bool   { return t.boolF }
@@ -204,8 +202,8 @@ func Map(p *map[string]string, name, usage string, checks ...func(map[string]str
 // variable's: a list of sources, say. decode's errors are the file's, prefixed by its name
 // only: they should give their line.
 func YAML[V any](p *V, key, usage string, decode func(*yaml.Node) (V, error)) *Setting {
-	s := newSetting(p, key, usage, "", func(string) (V, error) { panic("setting: YAML parses no text") },
-		func(v V) string { return fmt.Sprint(v) }, nil)
+	noText := func(string) (V, error) { var zero V; return zero, errors.New("only the config file sets " + key) }
+	s := newSetting(p, key, usage, "", noText, func(v V) string { return fmt.Sprint(v) }, nil)
 	s.v.(*typed[V]).nodeF = decode
 	s.key, s.noFlag, s.noEnv, s.raw = key, true, true, true
 	return s
