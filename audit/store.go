@@ -35,12 +35,8 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
-	"github.com/configd/configd/api"
 	"github.com/configd/configd/secrets"
 )
-
-// DefaultMaxValueSize is the default limit on a value's size: 1 MiB.
-const DefaultMaxValueSize = api.DefaultMaxValueSize
 
 // Option configures a Store.
 type Option func(*options)
