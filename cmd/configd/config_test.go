@@ -1,7 +1,9 @@
 package main_test
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,14 +30,19 @@ func TestBadConfigFileExits2(t *testing.T) {
 				t.Fatal(err)
 			}
 			data := filepath.Join(dir, "data")
-			d := launch(t, "--data-dir", data, "--config", confPath)
-			code := d.wait()
-			line := configdLine(d.log.String())
-			if code != 2 {
-				t.Errorf("exit %d, want 2; output:\n%s", code, d.log)
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "--data-dir", data, "--config", confPath)
+			cmd.Env = []string{} // only the flags and the file configure it
+			out, err := cmd.CombinedOutput()
+			if cmd.ProcessState == nil {
+				t.Fatalf("run configd: %v", err)
 			}
-			if want := "configd: config file " + confPath + ": " + tc.want; !strings.Contains(line, want) {
-				t.Errorf("message %q does not contain %q", line, want)
+			if code := cmd.ProcessState.ExitCode(); code != 2 {
+				t.Errorf("exit %d, want 2; output:\n%s", code, out)
+			}
+			if want := "configd: config file " + confPath + ": " + tc.want; !strings.Contains(configdLine(string(out)), want) {
+				t.Errorf("output %q does not contain %q", out, want)
 			}
 			if _, err := os.Stat(data); !os.IsNotExist(err) {
 				t.Errorf("data dir created for a bad config: %v", err)
