@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/internal/tampertest"
+	"github.com/configd/configd/migrations"
 )
 
 // history writes a few revisions of every kind: puts, a multi-key
@@ -207,8 +208,8 @@ func TestOpenHashesRevisionsWrittenBeforeTheChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := loadMigrations(migrationsFS())
-	if _, err := applyMigrations(context.Background(), db, ms[:3]); err != nil {
+	ms, _ := migrations.Load(migrations.FS)
+	if _, err := migrations.Apply(context.Background(), db, ms[:3]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 10, 'old', 'api', 1), (2, 20, 'old', 'api', 1);

@@ -7,6 +7,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/configd/configd/migrations"
 )
 
 // Sentinel errors. Check them with errors.Is; the errors returned wrap them
@@ -45,7 +47,7 @@ var (
 	// ErrLocked: another process has the database open.
 	ErrLocked = errors.New("database is in use by another process")
 	// ErrSchemaTooNew: the database was written by a newer configd.
-	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	ErrSchemaTooNew = migrations.ErrSchemaTooNew
 	// ErrDiskFull: the disk holding the database is full (SQLite's
 	// SQLITE_FULL, or ENOSPC): the write was not made, and the store
 	// takes writes again once there is room.

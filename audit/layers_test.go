@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/configd/configd/migrations"
 )
 
 func text(v string) LayerValue { return LayerValue{Value: []byte(v), ContentType: TypeText} }
@@ -181,8 +183,8 @@ func TestMigrationMovesExistingValuesIntoTheStoreLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := loadMigrations(migrationsFS())
-	if _, err := applyMigrations(context.Background(), db, ms[:1]); err != nil {
+	ms, _ := migrations.Load(migrations.FS)
+	if _, err := migrations.Apply(context.Background(), db, ms[:1]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 0, 'old', 'api', 1);

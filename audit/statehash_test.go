@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/internal/tampertest"
+	"github.com/configd/configd/migrations"
 )
 
 // The lanes are added and subtracted modulo 2^16 each, whatever the carries
@@ -374,8 +375,8 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 	}
 	// Revisions written before the chain, then the schema of the version
 	// before the digest.
-	ms, _ := loadMigrations(migrationsFS())
-	if _, err := applyMigrations(ctx, db, ms[:3]); err != nil {
+	ms, _ := migrations.Load(migrations.FS)
+	if _, err := migrations.Apply(ctx, db, ms[:3]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 10, 'old', 'api', 1), (2, 20, 'old', 'api', 1);
@@ -387,7 +388,7 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 		INSERT INTO layer_kv (layer, key, value, content_type) VALUES ('store', 'k', 'v', 'text/plain'), ('store', 'j', 'w', 'text/plain');`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := applyMigrations(ctx, db, ms[:8]); err != nil {
+	if _, err := migrations.Apply(ctx, db, ms[:8]); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -35,6 +35,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/secrets"
 )
 
@@ -236,7 +237,7 @@ func (s *Store) open(ctx context.Context) (*ltHash, error) {
 	if mode != "wal" {
 		return nil, fmt.Errorf("audit: open %s: could not enable WAL mode (journal_mode is %q)", s.path, mode)
 	}
-	if _, err := migrate(ctx, s.wdb); err != nil {
+	if _, err := migrations.Up(ctx, s.wdb); err != nil {
 		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
 	}
 	var rev sql.NullInt64
