@@ -226,7 +226,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []by
 	sort.Slice(cs, func(i, j int) bool { return r.Changes[cs[i]].Key < r.Changes[cs[j]].Key })
 	for _, i := range cs {
 		c := &r.Changes[i]
-		cc := chainChange{key: c.Key, op: int64(c.Type), secret: changeSecret(c)}
+		cc := chainChange{key: c.Key, op: int64(c.Type), secret: c.IsSecret()}
 		if c.Old != nil {
 			cc.oldValue, cc.oldType = c.Old.Value, sql.NullString{String: c.Old.ContentType, Valid: true}
 			cc.oldCreate = sql.NullInt64{Int64: c.Old.CreateRev, Valid: true}
@@ -253,7 +253,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []by
 	})
 	for _, i := range ls {
 		lc := &r.LayerChanges[i]
-		c := chainLayerChange{layer: lc.Layer, key: lc.Key, secret: layerChangeSecret(lc)}
+		c := chainLayerChange{layer: lc.Layer, key: lc.Key, secret: lc.IsSecret()}
 		c.oldValue, c.oldType = layerColsChain(lc.Old)
 		c.newValue, c.newType = layerColsChain(lc.New)
 		e.layerChange(&c)

@@ -3,74 +3,13 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/configd/configd/audit/record"
 	"github.com/configd/configd/keyspace"
 )
-
-// StoreLayer is the name of the writable layer: what Commit and Rollback
-// write. The other layers are sources, fed with ApplySource.
-const StoreLayer = "store"
-
-// ErrOwned: a write or a rollback touches a key that a layer above the
-// store layer defines, so the store layer cannot change its effective
-// value. The error is an *OwnedError.
-var ErrOwned = errors.New("key is owned by a higher layer")
-
-// OwnedError names the key and the layer above the store that defines it.
-type OwnedError struct {
-	Key, Layer string
-}
-
-func (e *OwnedError) Error() string {
-	return fmt.Sprintf("key %q comes from source %q, which is above the store layer: change it in that source (or place the store layer above it)", e.Key, e.Layer)
-}
-
-// Unwrap makes errors.Is(err, ErrOwned) true.
-func (e *OwnedError) Unwrap() error { return ErrOwned }
-
-// LayerValue is a layer's raw value for a key. A tombstone (store layer
-// only) hides the key from the layers below.
-type LayerValue struct {
-	Value       []byte
-	ContentType string
-	Tombstone   bool
-	// Secret, Hash and Length are as in KeyValue: the store layer's value
-	// of a secret key is encrypted at rest, and Stack and Revision
-	// withhold it.
-	Secret bool
-	Hash   string
-	Length int
-}
-
-func (v *LayerValue) equal(w *LayerValue) bool {
-	switch {
-	case v == nil || w == nil:
-		return v == nil && w == nil
-	case v.Tombstone || w.Tombstone:
-		return v.Tombstone == w.Tombstone
-	}
-	return v.ContentType == w.ContentType && string(v.Value) == string(w.Value) && v.Secret == w.Secret
-}
-
-// LayerChange is what a revision did to one layer's raw value of a key;
-// Old or New is nil when the layer did not define the key.
-type LayerChange struct {
-	Layer, Key string
-	Old, New   *LayerValue
-}
-
-// LayerEntry is one layer's value in the stack of a key.
-type LayerEntry struct {
-	Layer string
-	Value LayerValue
-	// Effective is true for the entry the key's value comes from (or the
-	// tombstone that hides the key).
-	Effective bool
-}
 
 // WithLayers sets the layers, lowest precedence first; it must name
 // StoreLayer once. The default is just the store layer. The effective value
@@ -259,7 +198,7 @@ func (s *Store) ApplySource(ctx context.Context, layer string, snapshot map[stri
 		if len(v.Value) > s.opts.maxValueSize {
 			return Revision{}, fmt.Errorf("%w: source %s: key %q: value is %d bytes, the limit is %d", ErrTooLarge, layer, k, len(v.Value), s.opts.maxValueSize)
 		}
-		if err := checkValue(k, v.Value, ct); err != nil {
+		if err := record.CheckValue(k, v.Value, ct); err != nil {
 			return Revision{}, fmt.Errorf("source %s: %w", layer, err)
 		}
 		if v.Value == nil {
@@ -303,7 +242,7 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 	var lcs []LayerChange
 	for k, v := range sr.snap {
 		nv := v
-		if !old[k].equal(&nv) {
+		if !old[k].Equal(&nv) {
 			lcs = append(lcs, LayerChange{Layer: sr.layer, Key: k, Old: old[k], New: &nv})
 		}
 	}

@@ -305,16 +305,6 @@ func (k *keyring) withholdRevision(r Revision) (Revision, error) {
 	return r, nil
 }
 
-// changeSecret reports whether a change's row holds ciphertext.
-func changeSecret(c *Change) bool {
-	return c.Old != nil && c.Old.Secret || c.New != nil && c.New.Secret
-}
-
-// layerChangeSecret reports whether a layer change's row holds ciphertext.
-func layerChangeSecret(lc *LayerChange) bool {
-	return lc.Old != nil && lc.Old.Secret || lc.New != nil && lc.New.Secret
-}
-
 // sealRevision returns r as it is stored: the values of secret rows
 // sealed. r itself is not modified.
 func (k *keyring) sealRevision(r *Revision) (Revision, error) {
@@ -346,7 +336,7 @@ func (k *keyring) sealRevision(r *Revision) (Revision, error) {
 	var err error
 	for i := range r.Changes {
 		c := r.Changes[i]
-		if !changeSecret(&c) {
+		if !c.IsSecret() {
 			continue
 		}
 		if &out.Changes[0] == &r.Changes[0] {
@@ -362,7 +352,7 @@ func (k *keyring) sealRevision(r *Revision) (Revision, error) {
 	}
 	for i := range r.LayerChanges {
 		lc := r.LayerChanges[i]
-		if !layerChangeSecret(&lc) {
+		if !lc.IsSecret() {
 			continue
 		}
 		if &out.LayerChanges[0] == &r.LayerChanges[0] {

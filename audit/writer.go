@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/configd/configd/audit/record"
 	"github.com/configd/configd/keyspace"
 )
 
@@ -89,7 +90,7 @@ func (s *Store) prepare(txn *Txn) error {
 			if len(op.Value) > s.opts.maxValueSize {
 				return fmt.Errorf("%w: key %q: value is %d bytes, the limit is %d", ErrTooLarge, op.Key, len(op.Value), s.opts.maxValueSize)
 			}
-			if err := checkValue(op.Key, op.Value, ct); err != nil {
+			if err := record.CheckValue(op.Key, op.Value, ct); err != nil {
 				if op.Secret || s.IsSecret(op.Key) {
 					// The parser's message may quote the value.
 					return fmt.Errorf("%w: key %q: the value does not parse as %s (details withheld: the key is secret)", ErrInvalidValue, op.Key, ct)
@@ -446,7 +447,7 @@ func (w *writer) apply(ctx context.Context, tx *sql.Tx, req *request, prev int64
 		case w.s.definedBelow(stack):
 			nv = &LayerValue{Tombstone: true}
 		}
-		if old := stack[StoreLayer]; !old.equal(nv) {
+		if old := stack[StoreLayer]; !old.Equal(nv) {
 			lcs = append(lcs, LayerChange{Layer: StoreLayer, Key: op.Key, Old: old, New: nv})
 		}
 	}
@@ -575,7 +576,7 @@ func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 		} else {
 			args = append(args, nil, nil, nil, nil)
 		}
-		args = append(args, secretBool(changeSecret(c)))
+		args = append(args, secretBool(c.IsSecret()))
 		p.add(mChange, args...)
 		p.putKV(c.Key, c.New)
 	}
@@ -583,7 +584,7 @@ func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 		lc := &r.LayerChanges[i]
 		oldV, oldT := layerCols(lc.Old)
 		newV, newT := layerCols(lc.New)
-		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, secretBool(layerChangeSecret(lc)))
+		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, secretBool(lc.IsSecret()))
 		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
 		if lc.New != nil && (lc.Layer != StoreLayer || lc.New.Tombstone) {
 			w.layered = true
