@@ -10,10 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // Errors of Restore.
@@ -57,7 +58,7 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 		return BackupInfo{}, ErrClosed
 	}
 	// VACUUM INTO writes into an empty file, and keeps its mode.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, dbFileMode)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, sqlitedb.FileMode)
 	if errors.Is(err, fs.ErrExist) {
 		return BackupInfo{}, fmt.Errorf("audit: backup: %s already exists", path)
 	}
@@ -70,7 +71,7 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 	}
 	// The readers' connections are query_only, which VACUUM INTO refuses;
 	// a connection of its own keeps the writer's free.
-	db, err := sql.Open("sqlite", dsn(s.path, false))
+	db, err := sql.Open("sqlite", sqlitedb.DSN(s.path, false))
 	if err != nil {
 		os.Remove(path)
 		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
@@ -95,12 +96,12 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 // killed before remove leaves the directory behind: the next Open removes
 // it.
 func (s *Store) TempBackup(ctx context.Context) (path string, info BackupInfo, remove func(), err error) {
-	dir, err := os.MkdirTemp(filepath.Dir(s.path), backupDirPrefix)
+	dir, err := os.MkdirTemp(filepath.Dir(s.path), sqlitedb.BackupDirPrefix)
 	if err != nil {
 		return "", BackupInfo{}, nil, fmt.Errorf("audit: backup: %w", err)
 	}
 	remove = func() { os.RemoveAll(dir) }
-	path = filepath.Join(dir, backupFileName)
+	path = filepath.Join(dir, sqlitedb.BackupFileName)
 	info, err = s.Backup(ctx, path)
 	if err != nil {
 		remove()
@@ -112,7 +113,7 @@ func (s *Store) TempBackup(ctx context.Context) (path string, info BackupInfo, r
 // describeBackup reads a backup's head revision, size and digest.
 func describeBackup(ctx context.Context, path string) (BackupInfo, error) {
 	var info BackupInfo
-	db, err := sql.Open("sqlite", fileURI(path)+"?mode=ro")
+	db, err := sql.Open("sqlite", sqlitedb.FileURI(path)+"?mode=ro")
 	if err != nil {
 		return info, fmt.Errorf("audit: backup: %w", err)
 	}
@@ -158,11 +159,11 @@ type RestoreOptions struct {
 // master key: secrets are restored as they are stored, encrypted.
 func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (VerifyResult, error) {
 	var res VerifyResult
-	lock, err := lockFile(dbPath + ".lock")
+	lock, err := sqlitedb.LockFile(dbPath + ".lock")
 	if err != nil {
 		return res, fmt.Errorf("audit: restore: %w", err)
 	}
-	defer lock.release()
+	defer lock.Release()
 	exists := false
 	for _, p := range []string{dbPath, dbPath + "-wal"} {
 		if _, err := os.Lstat(p); err == nil {
@@ -175,9 +176,9 @@ func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (Veri
 	if err := checkMagic(src); err != nil {
 		return res, err
 	}
-	tmp := restoreTemp(dbPath)
+	tmp := sqlitedb.RestoreTemp(dbPath)
 	cleanup := func() {
-		for _, p := range restoreFiles(dbPath) {
+		for _, p := range sqlitedb.RestoreFiles(dbPath) {
 			os.Remove(p)
 		}
 	}
@@ -245,7 +246,7 @@ func checkMagic(path string) error {
 // checkConfigdSchema checks that the SQLite database at path is sound and
 // has configd's tables.
 func checkConfigdSchema(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite", fileURI(path))
+	db, err := sql.Open("sqlite", sqlitedb.FileURI(path))
 	if err != nil {
 		return fmt.Errorf("audit: restore: %w", err)
 	}
@@ -275,7 +276,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, dbFileMode)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, sqlitedb.FileMode)
 	if err != nil {
 		return err
 	}
@@ -301,5 +302,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
-func fileURI(path string) string { return "file:" + (&url.URL{Path: path}).EscapedPath() }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // The writer's batch state. A group commit runs every request against an
@@ -164,7 +166,7 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 			}
 			continue
 		}
-		p.add(mKV, k, kv.Value, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version, secretBool(kv.Secret))
+		p.add(mKV, k, kv.Value, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version, sqlitedb.SecretCol(kv.Secret))
 	}
 	for _, k := range p.lkOrd {
 		v := p.lkv[k]
@@ -174,8 +176,8 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 			}
 			continue
 		}
-		val, ct := layerCols(v)
-		p.add(mLayerKV, k.layer, k.key, val, ct, secretBool(v.Secret))
+		val, ct := sqlitedb.LayerCols(v)
+		p.add(mLayerKV, k.layer, k.key, val, ct, sqlitedb.SecretCol(v.Secret))
 	}
 	// Revisions first: changes and layer changes refer to them.
 	for i := range multiStmts {
@@ -204,44 +206,4 @@ func (w *writer) execMulti(ctx context.Context, tx *sql.Tx, i int, args []any, n
 		args, n = args[size*cols:], n-size
 	}
 	return nil
-}
-
-// layeredAtOpen reports whether the database holds rows that make the
-// layer rows of a key more than its kv row: rows of a configured layer
-// other than the store layer, a tombstone, or a store layer that does not
-// match kv. Without them, a key's store layer row is its kv row, and the
-// writer needs no SELECT of the layer rows.
-func layeredAtOpen(ctx context.Context, db querier, layers []string) (bool, error) {
-	var n int
-	for _, l := range layers {
-		if l == StoreLayer {
-			continue
-		}
-		err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM layer_kv WHERE layer = ? LIMIT 1)`, l).Scan(&n)
-		if err != nil {
-			return false, fmt.Errorf("audit: read layers: %w", err)
-		}
-		if n > 0 {
-			return true, nil
-		}
-	}
-	var tomb, store, kv int64
-	err := db.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM layer_kv WHERE layer = 'store' AND content_type = ''),
-		(SELECT count(*) FROM layer_kv WHERE layer = 'store'),
-		(SELECT count(*) FROM kv)`).Scan(&tomb, &store, &kv)
-	if err != nil {
-		return false, fmt.Errorf("audit: read layers: %w", err)
-	}
-	if tomb > 0 || store != kv {
-		return true, nil
-	}
-	// Same count: the same keys, with the same type and secret flag?
-	err = db.QueryRowContext(ctx, `SELECT count(*) FROM kv JOIN layer_kv l ON l.layer = 'store' AND l.key = kv.key
-		AND l.content_type = kv.content_type AND l.secret = kv.secret
-		AND (kv.secret = 1 OR coalesce(l.value, x'') = coalesce(kv.value, x''))`).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("audit: read layers: %w", err)
-	}
-	return int64(n) != kv, nil
 }

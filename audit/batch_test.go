@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // TestMain checks, in every test's batches (not in benchmarks), that the
@@ -52,7 +54,7 @@ func checkBatchView(ctx context.Context, w *writer, tx *sql.Tx) error {
 	if w.layered {
 		return nil
 	}
-	layered, err := layeredAtOpen(ctx, tx, w.s.opts.layers)
+	layered, err := sqlitedb.Layered(ctx, tx, w.s.opts.layers)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // The audit chain makes the history tamper-evident. Each revision row
@@ -328,7 +330,7 @@ func prepareChain(ctx context.Context, db *sql.DB) ([]byte, error) {
 // when NULL). A missing revision (a gap in the numbers) is reported to fn
 // as chainRev{rev: missing} with nil hashes; if fn goes on, the next
 // revision follows the one before the gap. fn returns false to stop.
-func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn func(r chainRev, hash, stored []byte) (bool, error)) error {
+func walkChain(ctx context.Context, q sqlitedb.Querier, from, to int64, prev []byte, fn func(r chainRev, hash, stored []byte) (bool, error)) error {
 	var enc chainEncoder
 	next := from
 	for to < 0 || next <= to {
@@ -392,7 +394,7 @@ func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn f
 	return nil
 }
 
-func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, [][]byte, error) {
+func loadChainRevs(ctx context.Context, q sqlitedb.Querier, lo, hi int64) ([]chainRev, [][]byte, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state
 		FROM revisions WHERE rev >= ? AND rev <= ? ORDER BY rev`, lo, hi)
 	if err != nil {
@@ -413,7 +415,7 @@ func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, []
 	return revs, hashes, rows.Err()
 }
 
-func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][]chainChange, error) {
+func loadChainChanges(ctx context.Context, q sqlitedb.Querier, lo, hi int64) (map[int64][]chainChange, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
 		new_value, new_type, new_create_rev, new_version, secret FROM changes WHERE rev >= ? AND rev <= ? ORDER BY rev, key`, lo, hi)
 	if err != nil {
@@ -433,7 +435,7 @@ func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][
 	return out, rows.Err()
 }
 
-func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][]chainLayerChange, error) {
+func loadChainLayerChanges(ctx context.Context, q sqlitedb.Querier, lo, hi int64) (map[int64][]chainLayerChange, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, layer, key, old_value, old_type, new_value, new_type, secret
 		FROM layer_changes WHERE rev >= ? AND rev <= ? ORDER BY rev, layer, key`, lo, hi)
 	if err != nil {
@@ -474,7 +476,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 	return res, err
 }
 
-func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
+func verifyChain(ctx context.Context, q sqlitedb.Querier) (VerifyResult, error) {
 	var res VerifyResult
 	if err := q.QueryRowContext(ctx, `SELECT legacy_through, state_from FROM audit_chain WHERE id = 1`).Scan(&res.LegacyThrough, &res.StateFrom); err != nil {
 		return res, fmt.Errorf("audit: chain: read state: %w", err)

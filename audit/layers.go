@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
-	"strings"
 
+	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
 	"github.com/configd/configd/keyspace"
 )
@@ -42,27 +42,9 @@ func (s *Store) Layers() []string { return append([]string(nil), s.opts.layers..
 // SQL of the layer tables, prepared once by the writer.
 const qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
 
-// layerRowsQuery is the query of a key's rows in the layers of order: one
-// lookup per layer in layer_kv's primary key (layer, key), which is why
-// layer_kv needs no index by key (migration 0008), an index that cost every
-// write a page.
-func layerRowsQuery(order []string) string {
-	return `SELECT layer, value, content_type, secret FROM layer_kv WHERE layer IN (?` +
-		strings.Repeat(`,?`, len(order)-1) + `) AND key = ?`
-}
-
-// layerRowsArgs are the arguments of the layer rows query for key.
-func (s *Store) layerRowsArgs(key string) []any {
-	args := make([]any, 0, len(s.opts.layers)+1)
-	for _, l := range s.opts.layers {
-		args = append(args, l)
-	}
-	return append(args, key)
-}
-
 // layerRows returns every configured layer's raw value of key, decrypted.
-func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[string]*LayerValue, error) {
-	rows, err := q.QueryContext(ctx, s.qLayerRows, s.layerRowsArgs(key)...)
+func (s *Store) layerRows(ctx context.Context, q sqlitedb.Querier, key string) (map[string]*LayerValue, error) {
+	rows, err := q.QueryContext(ctx, s.qLayerRows, sqlitedb.LayerRowsArgs(s.opts.layers, key)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 	}
@@ -72,7 +54,7 @@ func (s *Store) layerRows(ctx context.Context, q querier, key string) (map[strin
 // layerRows is Store.layerRows inside the writer's transaction, with the
 // prepared statement.
 func (w *writer) layerRows(ctx context.Context, tx *sql.Tx, key string) (map[string]*LayerValue, error) {
-	rows, err := w.tx(ctx, tx, w.s.qLayerRows).QueryContext(ctx, w.s.layerRowsArgs(key)...)
+	rows, err := w.tx(ctx, tx, w.s.qLayerRows).QueryContext(ctx, sqlitedb.LayerRowsArgs(w.s.opts.layers, key)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 	}
@@ -80,28 +62,16 @@ func (w *writer) layerRows(ctx context.Context, tx *sql.Tx, key string) (map[str
 }
 
 func (s *Store) scanLayerRows(key string, rows *sql.Rows) (map[string]*LayerValue, error) {
-	defer rows.Close()
-	out := map[string]*LayerValue{}
-	for rows.Next() {
-		var layer, ct string
-		var v []byte
-		var secret bool
-		if err := rows.Scan(&layer, &v, &ct, &secret); err != nil {
-			return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
-		}
-		if _, known := s.rank[layer]; !known {
-			continue // a source no longer configured
-		}
-		if v == nil {
-			v = []byte{}
-		}
-		lv := &LayerValue{Value: v, ContentType: ct, Tombstone: ct == "", Secret: secret}
+	out, err := sqlitedb.ScanLayerRows(key, rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, lv := range out {
 		if err := s.keys.revealLayer(key, lv); err != nil {
 			return nil, err
 		}
-		out[layer] = lv
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // resolve returns the layer the effective value comes from and the value,
@@ -269,19 +239,9 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 	return lcs, eff, nil
 }
 
-func layerCols(v *LayerValue) (any, any) {
-	switch {
-	case v == nil:
-		return nil, nil
-	case v.Tombstone:
-		return nil, ""
-	}
-	return v.Value, v.ContentType
-}
-
 // loadLayerChanges adds the layer changes of the given revisions, secrets
 // decrypted with k.
-func loadLayerChanges(ctx context.Context, q querier, k *keyring, revs []Revision) error {
+func loadLayerChanges(ctx context.Context, q sqlitedb.Querier, k *keyring, revs []Revision) error {
 	for i := range revs {
 		rows, err := q.QueryContext(ctx, `SELECT layer, key, old_value, old_type, new_value, new_type, secret
 			FROM layer_changes WHERE rev = ? ORDER BY key, layer`, revs[i].Rev)
@@ -297,7 +257,7 @@ func loadLayerChanges(ctx context.Context, q querier, k *keyring, revs []Revisio
 				rows.Close()
 				return fmt.Errorf("audit: load layer changes: %w", err)
 			}
-			lc.Old, lc.New = layerValueOf(oldV, oldT, secret), layerValueOf(newV, newT, secret)
+			lc.Old, lc.New = sqlitedb.LayerValueOf(oldV, oldT, secret), sqlitedb.LayerValueOf(newV, newT, secret)
 			for _, v := range []*LayerValue{lc.Old, lc.New} {
 				if err := k.revealLayer(lc.Key, v); err != nil {
 					rows.Close()
@@ -312,19 +272,6 @@ func loadLayerChanges(ctx context.Context, q querier, k *keyring, revs []Revisio
 		}
 	}
 	return nil
-}
-
-func layerValueOf(v []byte, t sql.NullString, secret bool) *LayerValue {
-	if !t.Valid {
-		return nil
-	}
-	if t.String == "" {
-		return &LayerValue{Tombstone: true, Secret: secret}
-	}
-	if v == nil {
-		v = []byte{}
-	}
-	return &LayerValue{Value: v, ContentType: t.String, Secret: secret}
 }
 
 // sourceActor is the actor and origin of a source's revisions.

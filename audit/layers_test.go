@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/migrations"
 )
 
@@ -253,7 +254,7 @@ func TestOverlappingSourcesResolveByPrecedence(t *testing.T) {
 // migration 0008, which saved every write a page).
 func TestLayerRowsUseThePrimaryKey(t *testing.T) {
 	s := openTest(t, WithLayers("file", StoreLayer, "consul"))
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+s.qLayerRows, s.layerRowsArgs("app/k")...)
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+s.qLayerRows, sqlitedb.LayerRowsArgs(s.Layers(), "app/k")...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,29 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/keyspace"
 )
-
-// querier is what reads need: a *sql.DB, *sql.Tx or *sql.Conn.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func scanKV(key string, row *sql.Row) (*KeyValue, error) {
-	kv := &KeyValue{Key: key}
-	err := row.Scan(&kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: read key %q: %w", key, err)
-	}
-	if kv.Value == nil {
-		kv.Value = []byte{}
-	}
-	return kv, nil
-}
 
 // readTx runs fn in a read transaction, which sees one consistent snapshot,
 // and passes it the revision of that snapshot.
@@ -113,7 +93,7 @@ func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyVal
 
 // stateAt returns key as of rev, or nil if it did not exist then, as
 // stored (a secret's value sealed). rev must not be below the horizon.
-func stateAt(ctx context.Context, q querier, key string, rev int64) (*KeyValue, error) {
+func stateAt(ctx context.Context, q sqlitedb.Querier, key string, rev int64) (*KeyValue, error) {
 	var op int
 	kv := &KeyValue{Key: key}
 	var val []byte
@@ -207,7 +187,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts ...ReadOption) ([]
 	return kvs, at, nil
 }
 
-func listCurrent(ctx context.Context, q querier, sc Scope) ([]KeyValue, error) {
+func listCurrent(ctx context.Context, q sqlitedb.Querier, sc Scope) ([]KeyValue, error) {
 	cond, args, err := scopeCond("key", sc)
 	if err != nil {
 		return nil, err
@@ -234,7 +214,7 @@ func listCurrent(ctx context.Context, q querier, sc Scope) ([]KeyValue, error) {
 // listAt returns the live keys of a scope as of rev (not below the
 // horizon); withBase adds the values of keys unchanged since before the
 // horizon (after a compaction).
-func listAt(ctx context.Context, q querier, sc Scope, rev int64, withBase bool) ([]KeyValue, error) {
+func listAt(ctx context.Context, q sqlitedb.Querier, sc Scope, rev int64, withBase bool) ([]KeyValue, error) {
 	cond, args, err := scopeCond("key", sc)
 	if err != nil {
 		return nil, err
@@ -307,7 +287,7 @@ func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
 // loadRevisions loads the given revisions (newest first, as given) with
 // their changes that match the condition cond on column c.key, secrets
 // decrypted with k.
-func loadRevisions(ctx context.Context, q querier, k *keyring, revs []int64, cond string, args []any) ([]Revision, error) {
+func loadRevisions(ctx context.Context, q sqlitedb.Querier, k *keyring, revs []int64, cond string, args []any) ([]Revision, error) {
 	if len(revs) == 0 {
 		return nil, nil
 	}
@@ -514,7 +494,7 @@ func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change
 
 // diffRange returns the changes from revision from to revision to of the
 // keys that match cond, with their values decrypted.
-func diffRange(ctx context.Context, q querier, k *keyring, cond string, args []any, from, to int64) ([]Change, error) {
+func diffRange(ctx context.Context, q sqlitedb.Querier, k *keyring, cond string, args []any, from, to int64) ([]Change, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT key FROM changes WHERE `+cond+` AND rev > ? AND rev <= ? ORDER BY key`,
 		append(args, from, to)...)
 	if err != nil {

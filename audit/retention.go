@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // History retention.
@@ -227,7 +229,7 @@ type horizonState struct {
 	revs, rowsGone int64
 }
 
-func loadHorizon(ctx context.Context, q querier) (horizonState, error) {
+func loadHorizon(ctx context.Context, q sqlitedb.Querier) (horizonState, error) {
 	var h horizonState
 	err := q.QueryRowContext(ctx, `SELECT id, ts, from_horizon, horizon, revisions_removed, rows_removed, anchor, base_hash, hash
 		FROM compactions ORDER BY id DESC LIMIT 1`).
@@ -367,7 +369,7 @@ func compactionHash(prev []byte, r *horizonState, keepRevisions, keepAge int64) 
 }
 
 // historyBaseHash digests history_base, in key order.
-func historyBaseHash(ctx context.Context, q querier) ([]byte, error) {
+func historyBaseHash(ctx context.Context, q sqlitedb.Querier) ([]byte, error) {
 	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM history_base ORDER BY key`)
 	if err != nil {
 		return nil, fmt.Errorf("audit: history base: %w", err)
@@ -403,7 +405,7 @@ func historyBaseHash(ctx context.Context, q querier) ([]byte, error) {
 // verifyCompactions checks the compaction records' chain and the history
 // base against the newest record, and returns the newest record: where the
 // revisions' chain starts. A problem is reported in res.
-func verifyCompactions(ctx context.Context, q querier, res *VerifyResult) (horizonState, error) {
+func verifyCompactions(ctx context.Context, q sqlitedb.Querier, res *VerifyResult) (horizonState, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, ts, from_horizon, horizon, revisions_removed, rows_removed,
 		keep_revisions, keep_age, anchor, base_hash, hash FROM compactions ORDER BY id`)
 	if err != nil {

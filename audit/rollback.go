@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // Rollback commits one revision that makes req's scope equal to what it was
@@ -54,7 +56,7 @@ type plannedOp struct {
 
 // planRollbackTxn computes the transaction that rolls req's scope back to
 // req.To, given the current state visible through q at revision current.
-func (s *Store) planRollbackTxn(ctx context.Context, q querier, req *RollbackRequest, current int64) (plannedTxn, error) {
+func (s *Store) planRollbackTxn(ctx context.Context, q sqlitedb.Querier, req *RollbackRequest, current int64) (plannedTxn, error) {
 	if req.To > current {
 		return plannedTxn{}, fmt.Errorf("%w: revision %d (current revision is %d)", ErrFutureRevision, req.To, current)
 	}

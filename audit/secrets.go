@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/secrets"
 )
 
@@ -49,7 +50,7 @@ type keyring struct {
 // loadKeyring unwraps every data key of the database with mk. With
 // sealed, a database with data keys and no mk is not an error (see
 // options.sealed).
-func loadKeyring(ctx context.Context, q querier, mk *secrets.MasterKey, sealed bool) (*keyring, error) {
+func loadKeyring(ctx context.Context, q sqlitedb.Querier, mk *secrets.MasterKey, sealed bool) (*keyring, error) {
 	k := &keyring{master: mk, byID: map[int64]*secrets.DataKey{}, byPrefix: map[string]*secrets.DataKey{}}
 	rows, err := q.QueryContext(ctx, `SELECT id, prefix, master_key_id, wrapped FROM data_keys ORDER BY id`)
 	if err != nil {
@@ -554,14 +555,6 @@ func (w *writer) dataKeys(dr *dataKeyRequest) error {
 		w.s.opts.logger.Info("audit: data keys rotated", "prefixes", dr.prefixes, "new_key_ids", ids)
 	}
 	return nil
-}
-
-// secretBool is a secret column's value.
-func secretBool(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Withhold returns kv with its value withheld when it is a secret's (Value

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // The state digest makes the current state part of what the audit chain
@@ -236,7 +238,7 @@ type stateReport struct {
 // been modified after the newest revision, and the state must match the
 // digest that revision recorded. It reads every row of kv and layer_kv,
 // and passes those of kv, as stored, to keep unless it is nil.
-func checkState(ctx context.Context, q querier, keep func(KeyValue)) (stateReport, error) {
+func checkState(ctx context.Context, q sqlitedb.Querier, keep func(KeyValue)) (stateReport, error) {
 	var rep stateReport
 	var head, horizon sql.NullInt64
 	var highWater int64
@@ -282,7 +284,7 @@ func checkState(ctx context.Context, q querier, keep func(KeyValue)) (stateRepor
 // layers no longer configured included) and the newest revision at which a
 // key was modified, with the key; it passes the rows of kv to keep unless
 // it is nil.
-func stateOf(ctx context.Context, q querier, keep func(KeyValue)) (sum ltHash, newest int64, newestKey string, err error) {
+func stateOf(ctx context.Context, q sqlitedb.Querier, keep func(KeyValue)) (sum ltHash, newest int64, newestKey string, err error) {
 	sum, err = sumSeeds(func(emit func(rowSeed)) error {
 		var h stateHasher
 		var err error
@@ -297,7 +299,7 @@ func stateOf(ctx context.Context, q querier, keep func(KeyValue)) (sum ltHash, n
 // seedKV emits the seed of every row of kv, passes the row to keep unless
 // it is nil, and returns the newest revision at which a key was modified,
 // and the key.
-func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed), keep func(KeyValue)) (int64, string, error) {
+func seedKV(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(rowSeed), keep func(KeyValue)) (int64, string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM kv`)
 	if err != nil {
 		return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
@@ -328,7 +330,7 @@ func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed), 
 }
 
 // seedLayers emits the seed of every row of layer_kv.
-func seedLayers(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed)) error {
+func seedLayers(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(rowSeed)) error {
 	rows, err := q.QueryContext(ctx, `SELECT layer, key, value, content_type, secret FROM layer_kv`)
 	if err != nil {
 		return fmt.Errorf("audit: state: read layer_kv: %w", err)
@@ -355,7 +357,7 @@ func (w *writer) storedKV(ctx context.Context, tx *sql.Tx, key string) (*KeyValu
 	if kv, ok := w.pend.kv[key]; ok && kv != nil {
 		return kv, nil
 	}
-	return scanKV(key, w.tx(ctx, tx, qGetKV).QueryRowContext(ctx, key))
+	return sqlitedb.ScanKV(key, w.tx(ctx, tx, qGetKV).QueryRowContext(ctx, key))
 }
 
 // storedLayer returns a layer_kv row as stored: the one the batch staged,

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,6 +34,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/secrets"
 )
@@ -103,7 +103,7 @@ type Store struct {
 	// qLayerRows reads a key's rows in the configured layers (layerRowsQuery).
 	qLayerRows string
 	path       string
-	lock       *fileLock
+	lock       *sqlitedb.Lock
 	keys       *keyring // the master key and data keys of secrets
 
 	wdb *sql.DB // the writer's single connection
@@ -163,21 +163,21 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("audit: database directory %s is not a directory", dir)
 		}
 	}
-	lock, err := lockFile(path + ".lock")
+	lock, err := sqlitedb.LockFile(path + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	s := &Store{opts: o, path: path, lock: lock, rank: rank, qLayerRows: layerRowsQuery(o.layers)}
+	s := &Store{opts: o, path: path, lock: lock, rank: rank, qLayerRows: sqlitedb.LayerRowsQuery(o.layers)}
 	if !o.inspect {
-		if err := s.prepareFiles(); err != nil {
-			lock.release()
+		if err := sqlitedb.PrepareFiles(path, o.logger); err != nil {
+			lock.Release()
 			return nil, err
 		}
 	}
 	state, err := s.open(ctx)
 	if err != nil {
 		s.closeDBs()
-		lock.release()
+		lock.Release()
 		return nil, err
 	}
 	s.queue = make(chan *request, 4*o.maxBatch)
@@ -185,7 +185,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w, err := newWriter(ctx, s, state)
 	if err != nil {
 		s.closeDBs()
-		lock.release()
+		lock.Release()
 		return nil, err
 	}
 	go w.run()
@@ -198,44 +198,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// Temporary tables and indexes (large statements, savepoints) stay
-	// in memory.
-	q.Add("_pragma", "temp_store(MEMORY)")
-	if readOnly {
-		q.Add("_pragma", "query_only(ON)")
-	} else {
-		q.Set("_txlock", "immediate")
-	}
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
-
 // open opens the database and loads the mirror. It returns the LtHash of
 // the current state, which it has checked against the history.
 func (s *Store) open(ctx context.Context) (*ltHash, error) {
 	var err error
-	s.wdb, err = sql.Open("sqlite", dsn(s.path, false))
-	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
-	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	s.wdb.SetConnMaxIdleTime(0)
-	if err := s.wdb.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
-	}
-	var mode string
-	if err := s.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
-	}
-	if mode != "wal" {
-		return nil, fmt.Errorf("audit: open %s: could not enable WAL mode (journal_mode is %q)", s.path, mode)
+	if s.wdb, err = sqlitedb.OpenWriter(ctx, s.path); err != nil {
+		return nil, err
 	}
 	if _, err := migrations.Up(ctx, s.wdb); err != nil {
 		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
@@ -262,14 +230,8 @@ func (s *Store) open(ctx context.Context) (*ltHash, error) {
 		return nil, fmt.Errorf("audit: %s: %w: %s", s.path, ErrStateMismatch, st.problem)
 	}
 
-	s.rdb, err = sql.Open("sqlite", dsn(s.path, true))
-	if err != nil {
-		return nil, fmt.Errorf("audit: open readers: %w", err)
-	}
-	s.rdb.SetMaxOpenConns(8)
-	s.rdb.SetMaxIdleConns(8)
-	if err := s.rdb.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("audit: open readers: %w", err)
+	if s.rdb, err = sqlitedb.OpenReaders(ctx, s.path, 8); err != nil {
+		return nil, err
 	}
 	if s.keys, err = loadKeyring(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
 		return nil, err
@@ -315,7 +277,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.stopped
 	err := s.closeDBs()
-	if lerr := s.lock.release(); err == nil {
+	if lerr := s.lock.Release(); err == nil {
 		err = lerr
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
 	"github.com/configd/configd/keyspace"
 )
@@ -189,7 +190,7 @@ func newWriter(ctx context.Context, s *Store, state *ltHash) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	layered, err := layeredAtOpen(ctx, s.wdb, s.opts.layers)
+	layered, err := sqlitedb.Layered(ctx, s.wdb, s.opts.layers)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +375,7 @@ func (w *writer) commitBatch(batch []*request) {
 var checkBatch func(ctx context.Context, w *writer, tx *sql.Tx) error
 
 func (w *writer) failAll(batch []*request, err error) {
-	if err = storageError(err); errors.Is(err, ErrDiskFull) {
+	if err = sqlitedb.StorageError(err); errors.Is(err, ErrDiskFull) {
 		w.s.diskFull.Add(1)
 	}
 	w.s.opts.logger.Error("audit: commit failed", "err", err, "requests", len(batch))
@@ -576,15 +577,15 @@ func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 		} else {
 			args = append(args, nil, nil, nil, nil)
 		}
-		args = append(args, secretBool(c.IsSecret()))
+		args = append(args, sqlitedb.SecretCol(c.IsSecret()))
 		p.add(mChange, args...)
 		p.putKV(c.Key, c.New)
 	}
 	for i := range r.LayerChanges {
 		lc := &r.LayerChanges[i]
-		oldV, oldT := layerCols(lc.Old)
-		newV, newT := layerCols(lc.New)
-		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, secretBool(lc.IsSecret()))
+		oldV, oldT := sqlitedb.LayerCols(lc.Old)
+		newV, newT := sqlitedb.LayerCols(lc.New)
+		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
 		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
 		if lc.New != nil && (lc.Layer != StoreLayer || lc.New.Tombstone) {
 			w.layered = true
@@ -600,7 +601,7 @@ func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 // getKV reads key's current row in the writer's transaction, its value
 // decrypted; nil when the key does not exist.
 func (w *writer) getKV(ctx context.Context, getKV *sql.Stmt, key string) (*KeyValue, error) {
-	old, err := scanKV(key, getKV.QueryRowContext(ctx, key))
+	old, err := sqlitedb.ScanKV(key, getKV.QueryRowContext(ctx, key))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
