@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
 	"github.com/configd/configd/keyspace"
@@ -67,7 +68,7 @@ func (s *Store) scanLayerRows(key string, rows *sql.Rows) (map[string]*LayerValu
 		return nil, err
 	}
 	for _, lv := range out {
-		if err := s.keys.revealLayer(key, lv); err != nil {
+		if err := s.keys.RevealLayer(key, lv); err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +127,7 @@ func (s *Store) Stack(ctx context.Context, key string) ([]LayerEntry, error) {
 	for i := len(s.opts.layers) - 1; i >= 0; i-- {
 		l := s.opts.layers[i]
 		if v := rows[l]; v != nil {
-			w, err := s.keys.withheldLayer(key, v)
+			w, err := s.keys.WithheldLayer(key, v)
 			if err != nil {
 				return nil, err
 			}
@@ -205,7 +206,7 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 		return nil, nil, fmt.Errorf("audit: read layer %s: %w", sr.layer, err)
 	}
 	for k, v := range old {
-		if err := w.s.keys.revealLayer(k, v); err != nil {
+		if err := w.s.keys.RevealLayer(k, v); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -241,7 +242,7 @@ func (w *writer) planSource(ctx context.Context, tx *sql.Tx, sr *sourceRequest) 
 
 // loadLayerChanges adds the layer changes of the given revisions, secrets
 // decrypted with k.
-func loadLayerChanges(ctx context.Context, q sqlitedb.Querier, k *keyring, revs []Revision) error {
+func loadLayerChanges(ctx context.Context, q sqlitedb.Querier, k *keyring.Keyring, revs []Revision) error {
 	for i := range revs {
 		rows, err := q.QueryContext(ctx, `SELECT layer, key, old_value, old_type, new_value, new_type, secret
 			FROM layer_changes WHERE rev = ? ORDER BY key, layer`, revs[i].Rev)
@@ -259,7 +260,7 @@ func loadLayerChanges(ctx context.Context, q sqlitedb.Querier, k *keyring, revs 
 			}
 			lc.Old, lc.New = sqlitedb.LayerValueOf(oldV, oldT, secret), sqlitedb.LayerValueOf(newV, newT, secret)
 			for _, v := range []*LayerValue{lc.Old, lc.New} {
-				if err := k.revealLayer(lc.Key, v); err != nil {
+				if err := k.RevealLayer(lc.Key, v); err != nil {
 					rows.Close()
 					return err
 				}

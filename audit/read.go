@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/keyspace"
 )
@@ -82,7 +83,7 @@ func (s *Store) Get(ctx context.Context, key string, opts ...ReadOption) (KeyVal
 		if kv == nil {
 			return fmt.Errorf("%w: %q at revision %d", ErrNotFound, key, rev)
 		}
-		if err := s.keys.revealKV(kv); err != nil {
+		if err := s.keys.RevealKV(kv); err != nil {
 			return err
 		}
 		out = *kv
@@ -179,7 +180,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts ...ReadOption) ([]
 		if err != nil {
 			return err
 		}
-		return s.keys.revealKVs(kvs)
+		return s.keys.RevealKVs(kvs)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -278,7 +279,7 @@ func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
 		if err := loadLayerChanges(ctx, tx, s.keys, revs); err != nil {
 			return err
 		}
-		out, err = s.keys.withholdRevision(revs[0])
+		out, err = s.keys.WithholdRevision(revs[0])
 		return err
 	})
 	return out, err
@@ -287,7 +288,7 @@ func (s *Store) Revision(ctx context.Context, rev int64) (Revision, error) {
 // loadRevisions loads the given revisions (newest first, as given) with
 // their changes that match the condition cond on column c.key, secrets
 // decrypted with k.
-func loadRevisions(ctx context.Context, q sqlitedb.Querier, k *keyring, revs []int64, cond string, args []any) ([]Revision, error) {
+func loadRevisions(ctx context.Context, q sqlitedb.Querier, k *keyring.Keyring, revs []int64, cond string, args []any) ([]Revision, error) {
 	if len(revs) == 0 {
 		return nil, nil
 	}
@@ -347,7 +348,7 @@ func loadRevisions(ctx context.Context, q sqlitedb.Querier, k *keyring, revs []i
 			}
 			c.Old = &KeyValue{Key: c.Key, Value: oldVal, ContentType: oldType.String,
 				CreateRev: oldCreate.Int64, ModRev: oldMod.Int64, Version: oldVer.Int64, Secret: secret}
-			if err := k.revealKV(c.Old); err != nil {
+			if err := k.RevealKV(c.Old); err != nil {
 				return nil, err
 			}
 		}
@@ -357,7 +358,7 @@ func loadRevisions(ctx context.Context, q sqlitedb.Querier, k *keyring, revs []i
 			}
 			c.New = &KeyValue{Key: c.Key, Value: newVal, ContentType: newType.String,
 				CreateRev: newCreate.Int64, ModRev: rev, Version: newVer.Int64, Secret: secret}
-			if err := k.revealKV(c.New); err != nil {
+			if err := k.RevealKV(c.New); err != nil {
 				return nil, err
 			}
 		}
@@ -446,7 +447,7 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) (HistoryPage, error
 			return err
 		}
 		for i := range page.Revisions {
-			if page.Revisions[i], err = s.keys.withholdRevision(page.Revisions[i]); err != nil {
+			if page.Revisions[i], err = s.keys.WithholdRevision(page.Revisions[i]); err != nil {
 				return err
 			}
 		}
@@ -486,7 +487,7 @@ func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change
 		if err != nil {
 			return err
 		}
-		out, err = s.keys.withholdChanges(out)
+		out, err = s.keys.WithholdChanges(out)
 		return err
 	})
 	return out, err
@@ -494,7 +495,7 @@ func (s *Store) Diff(ctx context.Context, scope Scope, from, to int64) ([]Change
 
 // diffRange returns the changes from revision from to revision to of the
 // keys that match cond, with their values decrypted.
-func diffRange(ctx context.Context, q sqlitedb.Querier, k *keyring, cond string, args []any, from, to int64) ([]Change, error) {
+func diffRange(ctx context.Context, q sqlitedb.Querier, k *keyring.Keyring, cond string, args []any, from, to int64) ([]Change, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT key FROM changes WHERE `+cond+` AND rev > ? AND rev <= ? ORDER BY key`,
 		append(args, from, to)...)
 	if err != nil {
@@ -523,10 +524,10 @@ func diffRange(ctx context.Context, q sqlitedb.Querier, k *keyring, cond string,
 		if err != nil {
 			return nil, err
 		}
-		if err := k.revealKV(a); err != nil {
+		if err := k.RevealKV(a); err != nil {
 			return nil, err
 		}
-		if err := k.revealKV(b); err != nil {
+		if err := k.RevealKV(b); err != nil {
 			return nil, err
 		}
 		if c, ok := changeBetween(key, a, b); ok {

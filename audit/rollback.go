@@ -35,7 +35,7 @@ func (s *Store) Rollback(ctx context.Context, req RollbackRequest) (Revision, er
 				out.Changes = append(out.Changes, op.change)
 			}
 			out.NumChanges = len(out.Changes)
-			out.Changes, err = s.keys.withholdChanges(out.Changes)
+			out.Changes, err = s.keys.WithholdChanges(out.Changes)
 			return err
 		})
 		return out, err

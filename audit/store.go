@@ -34,6 +34,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/secrets"
@@ -104,7 +105,7 @@ type Store struct {
 	qLayerRows string
 	path       string
 	lock       *sqlitedb.Lock
-	keys       *keyring // the master key and data keys of secrets
+	keys       *keyring.Keyring // the master key and data keys of secrets
 
 	wdb *sql.DB // the writer's single connection
 	rdb *sql.DB // readers
@@ -233,11 +234,11 @@ func (s *Store) open(ctx context.Context) (*ltHash, error) {
 	if s.rdb, err = sqlitedb.OpenReaders(ctx, s.path, 8); err != nil {
 		return nil, err
 	}
-	if s.keys, err = loadKeyring(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
+	if s.keys, err = keyring.Load(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
 		return nil, err
 	}
 	if !s.opts.sealed {
-		if err := s.keys.revealKVs(kvs); err != nil {
+		if err := s.keys.RevealKVs(kvs); err != nil {
 			return nil, fmt.Errorf("audit: load current state: %w", err)
 		}
 	}

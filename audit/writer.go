@@ -313,7 +313,7 @@ func (w *writer) commitBatch(batch []*request) {
 		}
 		// The caller gets r with its secrets withheld; the hooks and the
 		// in-memory state get the plain values.
-		results[i].rev, err = w.s.keys.withholdRevision(r)
+		results[i].rev, err = w.s.keys.WithholdRevision(r)
 		if err != nil {
 			results[i] = result{err: err}
 		}
@@ -553,7 +553,7 @@ func (w *writer) applySource(ctx context.Context, tx *sql.Tx, sr *sourceRequest,
 // anything.
 func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 	// What is stored, and hashed: secrets sealed.
-	r, err := w.s.keys.sealRevision(&plain)
+	r, err := w.s.keys.SealRevision(&plain)
 	if err != nil {
 		return err
 	}
@@ -608,7 +608,7 @@ func (w *writer) getKV(ctx context.Context, getKV *sql.Stmt, key string) (*KeyVa
 	if err != nil {
 		return nil, err
 	}
-	if err := w.s.keys.revealKV(old); err != nil {
+	if err := w.s.keys.RevealKV(old); err != nil {
 		return nil, err
 	}
 	return old, nil
