@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
@@ -24,7 +25,7 @@ var (
 	ErrNotConfigd = errors.New("not a configd database")
 	// ErrChainBroken: the file's audit chain does not verify. The error
 	// names the first broken revision.
-	ErrChainBroken = errors.New("audit chain does not verify")
+	ErrChainBroken = chain.ErrChainBroken
 	// ErrTargetExists: the restore would replace an existing database.
 	ErrTargetExists = errors.New("a database already exists there")
 )
@@ -150,7 +151,7 @@ type RestoreOptions struct {
 // is held), when src is not a configd database (ErrNotConfigd) or a newer
 // one (ErrSchemaTooNew), when its audit chain does not verify
 // (ErrChainBroken, naming the revision), when its current state disagrees
-// with its history (ErrStateMismatch: see checkState), and when dbPath
+// with its history (ErrStateMismatch: see chain.CheckState), and when dbPath
 // exists unless
 // opts.Replace (ErrTargetExists). A backup from an older configd is
 // upgraded as Open would. The copy is checked in a temporary file beside

@@ -124,8 +124,7 @@ func (p *pending) putLayer(k layerKey, v *LayerValue) {
 func (w *writer) beginBatch() {
 	w.pend.reset()
 	clear(w.overlay)
-	w.chain.pending = w.chain.head
-	w.state.pending = w.state.head
+	w.head.Begin()
 }
 
 // old returns key's current value in the batch, decrypted (a copy: the

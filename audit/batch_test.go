@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
@@ -32,11 +33,11 @@ var batchCount atomic.Int64
 
 func checkBatchView(ctx context.Context, w *writer, tx *sql.Tx) error {
 	batchCount.Add(1)
-	sum, _, _, err := stateOf(ctx, tx, nil)
+	sum, _, _, err := chain.StateOf(ctx, tx, nil)
 	if err != nil {
 		return err
 	}
-	if sum != w.state.pending {
+	if sum != w.head.State() {
 		return errors.New("check: the writer's LtHash of the state is not the one of the rows of kv and layer_kv")
 	}
 	if !w.mirror {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
@@ -64,12 +65,12 @@ func (s *Store) planRollbackTxn(ctx context.Context, q sqlitedb.Querier, req *Ro
 	if err != nil {
 		return plannedTxn{}, err
 	}
-	h, err := loadHorizon(ctx, q)
+	h, err := chain.LoadHorizon(ctx, q)
 	if err != nil {
 		return plannedTxn{}, err
 	}
-	if req.To < h.horizon {
-		return plannedTxn{}, goneBelow(req.To, h.horizon)
+	if req.To < h.Horizon {
+		return plannedTxn{}, goneBelow(req.To, h.Horizon)
 	}
 	if req.ExpectRev > 0 {
 		var n int

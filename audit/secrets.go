@@ -41,16 +41,6 @@ func (s *Store) IsSecret(key string) bool {
 	return kv != nil && kv.Secret
 }
 
-// dataKeyRequest asks the writer for a data key for each prefix that has
-// none.
-type dataKeyRequest struct {
-	prefixes []string
-	rotate   *secrets.MasterKey // instead: re-wrap every data key under it
-	// renew: instead, give each of prefixes a new data key, whether it has
-	// one or not.
-	renew bool
-}
-
 // ensureDataKeys makes sure that every prefix of keys has a data key,
 // creating the missing ones through the writer.
 func (s *Store) ensureDataKeys(ctx context.Context, keys []string) error {
@@ -58,8 +48,9 @@ func (s *Store) ensureDataKeys(ctx context.Context, keys []string) error {
 	if err != nil || len(missing) == 0 {
 		return err
 	}
-	_, err = s.submitResult(ctx, &request{dataKey: &dataKeyRequest{prefixes: missing}})
-	return err
+	return s.alone(ctx, func(ctx context.Context) error {
+		return s.keys.NewDataKeys(ctx, s.wdb, missing, false, s.opts.now(), s.opts.logger)
+	})
 }
 
 // RotateMasterKey re-wraps every data key under next, in one transaction,
@@ -73,8 +64,9 @@ func (s *Store) RotateMasterKey(ctx context.Context, next *secrets.MasterKey) er
 	if !s.SecretsEnabled() {
 		return fmt.Errorf("%w: the store was opened without the current master key", ErrNoMasterKey)
 	}
-	_, err := s.submitResult(ctx, &request{dataKey: &dataKeyRequest{rotate: next}})
-	return err
+	return s.alone(ctx, func(ctx context.Context) error {
+		return s.keys.RotateMaster(ctx, s.wdb, next, s.opts.logger)
+	})
 }
 
 // RotateDataKeys gives each of prefixes ("app/"; all the prefixes that
@@ -102,25 +94,13 @@ func (s *Store) RotateDataKeys(ctx context.Context, prefixes ...string) ([]strin
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
-	if _, err := s.submitResult(ctx, &request{dataKey: &dataKeyRequest{prefixes: prefixes, renew: true}}); err != nil {
+	err := s.alone(ctx, func(ctx context.Context) error {
+		return s.keys.NewDataKeys(ctx, s.wdb, prefixes, true, s.opts.now(), s.opts.logger)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return prefixes, nil
-}
-
-// runDataKeys creates data keys, or re-wraps them all, alone in its
-// transaction, between batches of commits.
-func (w *writer) runDataKeys(req *request) {
-	if err := req.ctx.Err(); err != nil {
-		req.done <- result{err: err}
-		return
-	}
-	dr := req.dataKey
-	if dr.rotate != nil {
-		req.done <- result{err: w.s.keys.RotateMaster(context.Background(), w.s.wdb, dr.rotate, w.s.opts.logger)}
-		return
-	}
-	req.done <- result{err: w.s.keys.NewDataKeys(context.Background(), w.s.wdb, dr.prefixes, dr.renew, w.s.opts.now(), w.s.opts.logger)}
 }
 
 // Withhold returns kv with its value withheld when it is a secret's (Value

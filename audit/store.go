@@ -5,7 +5,7 @@
 // the old and new value of each key it touched. History is never rewritten;
 // a rollback is a new revision whose content is an old one. By default it
 // is kept forever; WithRetention lets Compact remove its oldest part, up to
-// a recorded horizon (see retention.go).
+// a recorded horizon (see package retention).
 //
 // Writes go through one writer goroutine that batches concurrent commits
 // into one SQLite transaction (group commit): each commit still gets its own
@@ -34,7 +34,9 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/keyring"
+	"github.com/configd/configd/audit/internal/retention"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/secrets"
@@ -115,9 +117,9 @@ type Store struct {
 	currentMu sync.RWMutex
 	current   map[string]*KeyValue
 
-	rev      atomic.Int64 // newest durable revision
-	horizon  atomic.Int64 // see Horizon
-	diskFull atomic.Int64 // see DiskFullErrors
+	rev       atomic.Int64 // newest durable revision
+	compactor *retention.Compactor
+	diskFull  atomic.Int64 // see DiskFullErrors
 
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
@@ -132,7 +134,7 @@ type Store struct {
 // embedded migrations and starts the writer. A database that another process
 // has open is refused with ErrLocked, one written by a newer binary with
 // ErrSchemaTooNew, one whose current state disagrees with its audit history
-// (checkState) with ErrStateMismatch. The database's files are made
+// (chain.CheckState) with ErrStateMismatch. The database's files are made
 // private and the leftovers of interrupted backups and restores beside it
 // removed (see files.go).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
@@ -175,7 +177,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	state, err := s.open(ctx)
+	state, horizon, err := s.open(ctx)
 	if err != nil {
 		s.closeDBs()
 		lock.Release()
@@ -190,63 +192,66 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	go w.run()
+	s.compactor = retention.NewCompactor(retention.Policy{KeepRevisions: o.keepRevisions, KeepAge: o.keepAge, Batch: o.compactBatch},
+		s.rdb, s.wdb, storeWriter{s}, s.Rev, o.now, o.logger, horizon)
 	if (o.keepRevisions > 0 || o.keepAge > 0) && o.compactInterval > 0 {
 		var cctx context.Context
 		cctx, s.compactCancel = context.WithCancel(context.Background())
 		s.compactDone = make(chan struct{})
-		go s.compactLoop(cctx, o.compactInterval)
+		go func() {
+			defer close(s.compactDone)
+			s.compactor.Run(cctx, o.compactInterval, o.onCompact)
+		}()
 	}
 	return s, nil
 }
 
 // open opens the database and loads the mirror. It returns the LtHash of
 // the current state, which it has checked against the history.
-func (s *Store) open(ctx context.Context) (*ltHash, error) {
-	var err error
+func (s *Store) open(ctx context.Context) (state chain.LtHash, horizon int64, err error) {
 	if s.wdb, err = sqlitedb.OpenWriter(ctx, s.path); err != nil {
-		return nil, err
+		return chain.LtHash{}, 0, err
 	}
 	if _, err := migrations.Up(ctx, s.wdb); err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
+		return chain.LtHash{}, 0, fmt.Errorf("audit: %s: %w", s.path, err)
 	}
 	var rev sql.NullInt64
 	if err := s.wdb.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
-		return nil, fmt.Errorf("audit: read current revision: %w", err)
+		return chain.LtHash{}, 0, fmt.Errorf("audit: read current revision: %w", err)
 	}
 	s.rev.Store(rev.Int64)
-	h, err := loadHorizon(ctx, s.wdb)
+	h, err := chain.LoadHorizon(ctx, s.wdb)
 	if err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
+		return chain.LtHash{}, 0, fmt.Errorf("audit: %s: %w", s.path, err)
 	}
-	s.horizon.Store(h.horizon)
 	// Before anything reads a value: a state that disagrees with the
 	// history is named as such, whatever else is wrong with it. The same
 	// scan of kv fills the mirror.
 	var kvs []KeyValue
-	st, err := checkState(ctx, s.wdb, func(kv KeyValue) { kvs = append(kvs, kv) })
+	st, err := chain.CheckState(ctx, s.wdb, func(kv KeyValue) { kvs = append(kvs, kv) })
 	if err != nil {
-		return nil, err
+		return chain.LtHash{}, 0, err
 	}
-	if st.problem != "" && !s.opts.inspect {
-		return nil, fmt.Errorf("audit: %s: %w: %s", s.path, ErrStateMismatch, st.problem)
+	if st.Problem != "" && !s.opts.inspect {
+		return chain.LtHash{}, 0, fmt.Errorf("audit: %s: %w: %s", s.path, ErrStateMismatch, st.Problem)
 	}
 
 	if s.rdb, err = sqlitedb.OpenReaders(ctx, s.path, 8); err != nil {
-		return nil, err
+		return chain.LtHash{}, 0, err
 	}
 	if s.keys, err = keyring.Load(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
-		return nil, err
+		return chain.LtHash{}, 0, err
 	}
 	if !s.opts.sealed {
 		if err := s.keys.RevealKVs(kvs); err != nil {
-			return nil, fmt.Errorf("audit: load current state: %w", err)
+			return chain.LtHash{}, 0, fmt.Errorf("audit: load current state: %w", err)
 		}
 	}
 	s.current = make(map[string]*KeyValue, len(kvs))
 	for i := range kvs {
 		s.current[kvs[i].Key] = &kvs[i]
 	}
-	return &st.sum, nil
+	return st.Sum, h.Horizon, nil
 }
 
 func (s *Store) closeDBs() error {
@@ -311,3 +316,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // DiskFullErrors returns how many commits failed because the disk was full
 // (ErrDiskFull) since the store was opened.
 func (s *Store) DiskFullErrors() int64 { return s.diskFull.Load() }
+
+// storeWriter is the store's writer as package retention needs it.
+type storeWriter struct{ s *Store }
+
+func (w storeWriter) Alone(ctx context.Context, fn func(ctx context.Context) error) error {
+	return w.s.alone(ctx, fn)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
 	"github.com/configd/configd/keyspace"
@@ -15,18 +16,24 @@ import (
 // request is one commit or rollback waiting for the writer.
 type request struct {
 	ctx      context.Context
-	txn      Txn              // a commit, when rollback is nil
-	rollback *RollbackRequest // a rollback, computed inside the writer
-	source   *sourceRequest   // a source's new snapshot
-	compact  *compactRequest  // a compaction step, run in its own transaction
-	dataKey  *dataKeyRequest  // new data keys or a master key rotation, in its own transaction
+	txn      Txn                             // a commit, when rollback is nil
+	rollback *RollbackRequest                // a rollback, computed inside the writer
+	source   *sourceRequest                  // a source's new snapshot
+	alone    func(ctx context.Context) error // work that runs alone, between batches
 	done     chan result
 }
 
 type result struct {
-	rev  Revision
-	step compactStep // of a compaction
-	err  error
+	rev Revision
+	err error
+}
+
+// Alone runs fn on the writer, alone: after the batch under way and before
+// the next one, with ctx's values but not its end (once fn starts, it
+// finishes). If ctx ends while fn waits in the queue, fn does not run.
+func (s *Store) alone(ctx context.Context, fn func(ctx context.Context) error) error {
+	_, err := s.submitResult(ctx, &request{alone: fn})
+	return err
 }
 
 // Commit applies txn as one revision and returns it once it is durable.
@@ -151,8 +158,7 @@ type writer struct {
 	s     *Store
 	stmts map[string]*sql.Stmt
 	multi [nMulti][]*sql.Stmt // by row count: 1, 2, 4 … maxMulti
-	chain chainState
-	state stateSum
+	head  *chain.Head
 
 	// mirror: the writer reads current values from s.current and the
 	// overlay (false for a sealed store, whose mirror holds ciphertext).
@@ -185,8 +191,8 @@ func (w *writer) tx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 }
 
 // newWriter prepares the writer of s, whose state has the LtHash state.
-func newWriter(ctx context.Context, s *Store, state *ltHash) (*writer, error) {
-	head, err := prepareChain(ctx, s.wdb)
+func newWriter(ctx context.Context, s *Store, state chain.LtHash) (*writer, error) {
+	head, err := chain.Prepare(ctx, s.wdb)
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +200,9 @@ func newWriter(ctx context.Context, s *Store, state *ltHash) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, chain: chainState{head: head},
+	w := &writer{s: s, stmts: map[string]*sql.Stmt{}, head: chain.NewHead(head, state),
 		mirror: !s.opts.sealed, layered: layered, overlay: map[string]*KeyValue{},
 		pend: pending{kv: map[string]*KeyValue{}, lkv: map[layerKey]*LayerValue{}}}
-	w.state.head = *state
 	for _, q := range []string{qGetKV, qDelKV, s.qLayerRows, qDelLayerKV, qGetLayerKV, qHighWater} {
 		st, err := s.wdb.PrepareContext(ctx, q)
 		if err != nil {
@@ -229,12 +234,12 @@ func (w *writer) run() {
 	defer w.closeStmts()
 	batch := make([]*request, 0, w.s.opts.maxBatch)
 	for req := range w.s.queue {
-		if req.compact != nil || req.dataKey != nil {
-			w.runSolo(req)
+		if req.alone != nil {
+			w.runAlone(req)
 			continue
 		}
 		batch = append(batch[:0], req)
-		var compact *request // a compaction or data key step taken while draining
+		var alone *request // work that runs alone, taken while draining
 	drain:
 		for len(batch) < w.s.opts.maxBatch {
 			select {
@@ -242,8 +247,8 @@ func (w *writer) run() {
 				if !ok {
 					break drain
 				}
-				if r.compact != nil || r.dataKey != nil {
-					compact = r
+				if r.alone != nil {
+					alone = r
 					break drain
 				}
 				batch = append(batch, r)
@@ -252,30 +257,19 @@ func (w *writer) run() {
 			}
 		}
 		w.commitBatch(batch)
-		if compact != nil {
-			w.runSolo(compact)
+		if alone != nil {
+			w.runAlone(alone)
 		}
 	}
 }
 
-// runSolo runs a request that takes a transaction of its own.
-func (w *writer) runSolo(req *request) {
-	if req.dataKey != nil {
-		w.runDataKeys(req)
-		return
-	}
-	w.runCompact(req)
-}
-
-// runCompact runs one compaction step, alone in its transaction, between
-// batches of commits.
-func (w *writer) runCompact(req *request) {
+// runAlone runs a request's work alone, between batches of commits.
+func (w *writer) runAlone(req *request) {
 	if err := req.ctx.Err(); err != nil {
 		req.done <- result{err: err}
 		return
 	}
-	step, err := w.compact(req.compact)
-	req.done <- result{step: step, err: err}
+	req.done <- result{err: req.alone(context.WithoutCancel(req.ctx))}
 }
 
 // commitBatch runs a batch in one transaction. Each request is checked
@@ -346,8 +340,7 @@ func (w *writer) commitBatch(batch []*request) {
 		w.failAll(batch, fmt.Errorf("audit: commit: %w", err))
 		return
 	}
-	w.chain.head = w.chain.pending
-	w.state.head = w.state.pending
+	w.head.Advance()
 	w.s.currentMu.Lock()
 	for _, r := range committed {
 		for _, c := range r.Changes {
@@ -557,11 +550,11 @@ func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 	if err != nil {
 		return err
 	}
-	state, err := w.stageState(ctx, tx, &plain, &r)
+	oldKV, oldLayer, err := w.storedOld(ctx, tx, &plain)
 	if err != nil {
 		return err
 	}
-	hash := w.chain.enc.revisionHash(w.chain.pending, &r, state)
+	hash, state := w.head.Add(&r, oldKV, oldLayer)
 	p := &w.pend
 	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, hash, state)
 	for i := range r.Changes {
@@ -594,7 +587,6 @@ func (w *writer) stage(ctx context.Context, tx *sql.Tx, plain Revision) error {
 	for _, c := range plain.Changes {
 		w.overlay[c.Key] = c.New
 	}
-	w.chain.pending = hash
 	return nil
 }
 
@@ -612,4 +604,60 @@ func (w *writer) getKV(ctx context.Context, getKV *sql.Stmt, key string) (*KeyVa
 		return nil, err
 	}
 	return old, nil
+}
+
+// storedKV returns key's kv row as stored (a secret's value sealed): the
+// one the batch staged, or else the database's.
+func (w *writer) storedKV(ctx context.Context, tx *sql.Tx, key string) (*KeyValue, error) {
+	if kv, ok := w.pend.kv[key]; ok && kv != nil {
+		return kv, nil
+	}
+	return sqlitedb.ScanKV(key, w.tx(ctx, tx, qGetKV).QueryRowContext(ctx, key))
+}
+
+// storedLayer returns a layer_kv row as stored: the one the batch staged,
+// or else the database's.
+func (w *writer) storedLayer(ctx context.Context, tx *sql.Tx, layer, key string) (*LayerValue, error) {
+	if v, ok := w.pend.lkv[layerKey{layer, key}]; ok && v != nil {
+		return v, nil
+	}
+	v := &LayerValue{}
+	err := w.tx(ctx, tx, qGetLayerKV).QueryRowContext(ctx, layer, key).Scan(&v.Value, &v.ContentType, &v.Secret)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: state: read layer %s of %q: %w", layer, key, err)
+	}
+	v.Tombstone = v.ContentType == ""
+	return v, nil
+}
+
+// storedOld returns the rows, as stored, that plain's changes replace:
+// from plain, except a secret's, whose ciphertext only the database (or
+// the batch) holds.
+func (w *writer) storedOld(ctx context.Context, tx *sql.Tx, plain *Revision) ([]*KeyValue, []*LayerValue, error) {
+	oldKV := make([]*KeyValue, len(plain.Changes))
+	for i, c := range plain.Changes {
+		oldKV[i] = c.Old
+		if c.Old != nil && c.Old.Secret {
+			kv, err := w.storedKV(ctx, tx, c.Key)
+			if err != nil {
+				return nil, nil, err
+			}
+			oldKV[i] = kv
+		}
+	}
+	oldLayer := make([]*LayerValue, len(plain.LayerChanges))
+	for i, lc := range plain.LayerChanges {
+		oldLayer[i] = lc.Old
+		if lc.Old != nil && lc.Old.Secret && !lc.Old.Tombstone {
+			v, err := w.storedLayer(ctx, tx, lc.Layer, lc.Key)
+			if err != nil {
+				return nil, nil, err
+			}
+			oldLayer[i] = v
+		}
+	}
+	return oldKV, oldLayer, nil
 }
