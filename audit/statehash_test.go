@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/configd/configd/audit/internal/backup"
 	"github.com/configd/configd/internal/tampertest"
 	"github.com/configd/configd/migrations"
 )
@@ -332,7 +333,7 @@ func TestRestoreRefusesABackupWhoseStateDisagreesWithItsHistory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := filepath.Join(t.TempDir(), "bad.db")
-			if err := copyFile(good, bad); err != nil {
+			if err := backup.CopyFile(good, bad); err != nil {
 				t.Fatal(err)
 			}
 			tampertest.Exec(t, bad, tc.stmt)

@@ -300,10 +300,7 @@ func (s *Store) Path() string { return s.path }
 
 // Ping reports whether the store is open and its database answers a read.
 func (s *Store) Ping(ctx context.Context) error {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.isClosed() {
 		return ErrClosed
 	}
 	var one int
@@ -322,4 +319,11 @@ type storeWriter struct{ s *Store }
 
 func (w storeWriter) Alone(ctx context.Context, fn func(ctx context.Context) error) error {
 	return w.s.alone(ctx, fn)
+}
+
+// isClosed reports whether Close was called.
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
 }
