@@ -254,7 +254,7 @@ func TestOverlappingSourcesResolveByPrecedence(t *testing.T) {
 // migration 0008, which saved every write a page).
 func TestLayerRowsUseThePrimaryKey(t *testing.T) {
 	s := openTest(t, WithLayers("file", StoreLayer, "consul"))
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+s.qLayerRows, sqlitedb.LayerRowsArgs(s.Layers(), "app/k")...)
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+sqlitedb.LayerRowsQuery(s.Layers()), sqlitedb.LayerRowsArgs(s.Layers(), "app/k")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestLayerRowsUseThePrimaryKey(t *testing.T) {
 		plan = append(plan, detail)
 	}
 	if len(plan) == 0 || !strings.Contains(strings.Join(plan, "; "), "USING INDEX sqlite_autoindex_layer_kv_1 (layer=? AND key=?)") {
-		t.Fatalf("query plan of %q: %q; want lookups in layer_kv's primary key (layer, key)", s.qLayerRows, plan)
+		t.Fatalf("query plan of %q: %q; want lookups in layer_kv's primary key (layer, key)", sqlitedb.LayerRowsQuery(s.Layers()), plan)
 	}
 	var n int
 	if err := s.rdb.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'layer_kv_key'`).Scan(&n); err != nil || n != 0 {

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/configd/configd/audit/internal/retention"
@@ -60,10 +59,4 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) { return s.c
 // Compactions returns the compaction records, newest first.
 func (s *Store) Compactions(ctx context.Context) ([]Compaction, error) {
 	return retention.Compactions(ctx, s.rdb)
-}
-
-// goneBelow is the error for a revision below the horizon.
-func goneBelow(rev, horizon int64) error {
-	return fmt.Errorf("%w: revision %d is older than the history horizon %d (revisions before %d were compacted away; see the compactions)",
-		ErrRevisionGone, rev, horizon, horizon)
 }

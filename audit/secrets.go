@@ -34,24 +34,7 @@ func (s *Store) SecretsEnabled() bool { return s.keys.Enabled() }
 func (s *Store) MasterKeyID() string { return s.keys.MasterKeyID() }
 
 // IsSecret reports whether key is currently marked secret.
-func (s *Store) IsSecret(key string) bool {
-	s.currentMu.RLock()
-	defer s.currentMu.RUnlock()
-	kv := s.current[key]
-	return kv != nil && kv.Secret
-}
-
-// ensureDataKeys makes sure that every prefix of keys has a data key,
-// creating the missing ones through the writer.
-func (s *Store) ensureDataKeys(ctx context.Context, keys []string) error {
-	missing, err := s.keys.Missing(keys)
-	if err != nil || len(missing) == 0 {
-		return err
-	}
-	return s.alone(ctx, func(ctx context.Context) error {
-		return s.keys.NewDataKeys(ctx, s.wdb, missing, false, s.opts.now(), s.opts.logger)
-	})
-}
+func (s *Store) IsSecret(key string) bool { return s.cur.IsSecret(key) }
 
 // RotateMasterKey re-wraps every data key under next, in one transaction,
 // and makes next the store's master key. Values are not touched: they stay
@@ -64,7 +47,7 @@ func (s *Store) RotateMasterKey(ctx context.Context, next *secrets.MasterKey) er
 	if !s.SecretsEnabled() {
 		return fmt.Errorf("%w: the store was opened without the current master key", ErrNoMasterKey)
 	}
-	return s.alone(ctx, func(ctx context.Context) error {
+	return s.w.Alone(ctx, func(ctx context.Context) error {
 		return s.keys.RotateMaster(ctx, s.wdb, next, s.opts.logger)
 	})
 }
@@ -94,7 +77,7 @@ func (s *Store) RotateDataKeys(ctx context.Context, prefixes ...string) ([]strin
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
-	err := s.alone(ctx, func(ctx context.Context) error {
+	err := s.w.Alone(ctx, func(ctx context.Context) error {
 		return s.keys.NewDataKeys(ctx, s.wdb, prefixes, true, s.opts.now(), s.opts.logger)
 	})
 	if err != nil {

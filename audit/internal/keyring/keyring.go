@@ -271,10 +271,10 @@ func (k *Keyring) WithheldLayer(key string, v *record.LayerValue) (*record.Layer
 	return &out, nil
 }
 
-// WithholdChange returns c with secret values withheld. When either side
+// withholdChange returns c with secret values withheld. When either side
 // is a secret's, both are withheld: a value written before the key was
 // marked secret is not shown next to the secret's digest.
-func (k *Keyring) WithholdChange(c record.Change) (record.Change, error) {
+func (k *Keyring) withholdChange(c record.Change) (record.Change, error) {
 	if !c.IsSecret() {
 		return c, nil
 	}
@@ -293,12 +293,12 @@ func (k *Keyring) WithholdChange(c record.Change) (record.Change, error) {
 	return c, nil
 }
 
-// WithholdChanges is WithholdChange of each of cs; it returns cs itself
+// WithholdChanges is withholdChange of each of cs; it returns cs itself
 // when none holds a secret.
 func (k *Keyring) WithholdChanges(cs []record.Change) ([]record.Change, error) {
 	var out []record.Change
 	for i, c := range cs {
-		w, err := k.WithholdChange(c)
+		w, err := k.withholdChange(c)
 		if err != nil {
 			return nil, err
 		}

@@ -49,22 +49,23 @@ func LayerRowsArgs(order []string, key string) []any {
 	return append(args, key)
 }
 
-// ScanLayerRows reads the rows of LayerRowsQuery, of key, as stored, by
-// layer, and closes them.
-func ScanLayerRows(key string, rows *sql.Rows) (map[string]*record.LayerValue, error) {
+// ScanLayerRows reads rows of (name, value, content_type, secret) of
+// layer_kv, as stored, by name (the layer, or the key), and closes them.
+// LayerRowsQuery's rows are of a key's layers.
+func ScanLayerRows(rows *sql.Rows) (map[string]*record.LayerValue, error) {
 	defer rows.Close()
 	out := map[string]*record.LayerValue{}
 	for rows.Next() {
-		var layer, ct string
+		var name, ct string
 		var v []byte
 		var secret bool
-		if err := rows.Scan(&layer, &v, &ct, &secret); err != nil {
-			return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
+		if err := rows.Scan(&name, &v, &ct, &secret); err != nil {
+			return nil, err
 		}
 		if v == nil {
 			v = []byte{}
 		}
-		out[layer] = &record.LayerValue{Value: v, ContentType: ct, Tombstone: ct == "", Secret: secret}
+		out[name] = &record.LayerValue{Value: v, ContentType: ct, Tombstone: ct == "", Secret: secret}
 	}
 	return out, rows.Err()
 }
