@@ -45,6 +45,11 @@ type decider struct {
 	// never cleared while the store is open.
 	layered bool
 	overlay map[string]*record.KeyValue // the batch's changes, plain; nil: deleted
+
+	// The rows, as stored, that the revision being appended replaces
+	// (see storedOld); reused.
+	oldKV    []*record.KeyValue
+	oldLayer []*record.LayerValue
 }
 
 // begin starts a batch.
@@ -316,12 +321,11 @@ func (d *decider) append(ctx context.Context, b Batch, plain record.Revision) er
 	if err != nil {
 		return err
 	}
-	oldKV, oldLayer, err := storedOld(ctx, b, &plain)
-	if err != nil {
+	if err := d.storedOld(ctx, b, &plain); err != nil {
 		return err
 	}
-	hash, state := d.head.Add(&r, oldKV, oldLayer)
-	b.Append(&Record{Rev: r, Hash: hash, State: state})
+	hash, state := d.head.Add(&r, d.oldKV, d.oldLayer)
+	b.Append(Record{Rev: r, Hash: hash, State: state})
 	for _, lc := range r.LayerChanges {
 		if lc.New != nil && (lc.Layer != record.StoreLayer || lc.New.Tombstone) {
 			d.layered = true
@@ -333,34 +337,37 @@ func (d *decider) append(ctx context.Context, b Batch, plain record.Revision) er
 	return nil
 }
 
-// storedOld returns the rows, as stored, that plain's changes replace:
-// from plain, except a secret's, whose ciphertext only the database (or
-// the batch) holds.
-func storedOld(ctx context.Context, b Batch, plain *record.Revision) ([]*record.KeyValue, []*record.LayerValue, error) {
-	oldKV := make([]*record.KeyValue, len(plain.Changes))
-	for i, c := range plain.Changes {
-		oldKV[i] = c.Old
+// storedOld sets d.oldKV and d.oldLayer to the rows, as stored, that
+// plain's changes replace: from plain, except a secret's, whose ciphertext
+// only the database (or the batch) holds.
+func (d *decider) storedOld(ctx context.Context, b Batch, plain *record.Revision) error {
+	clear(d.oldKV)
+	clear(d.oldLayer)
+	d.oldKV, d.oldLayer = d.oldKV[:0], d.oldLayer[:0]
+	for _, c := range plain.Changes {
+		old := c.Old
 		if c.Old != nil && c.Old.Secret {
 			kv, err := b.KV(ctx, c.Key)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			if kv == nil {
-				return nil, nil, fmt.Errorf("%w: %q", record.ErrNotFound, c.Key)
+				return fmt.Errorf("%w: %q", record.ErrNotFound, c.Key)
 			}
-			oldKV[i] = kv
+			old = kv
 		}
+		d.oldKV = append(d.oldKV, old)
 	}
-	oldLayer := make([]*record.LayerValue, len(plain.LayerChanges))
-	for i, lc := range plain.LayerChanges {
-		oldLayer[i] = lc.Old
+	for _, lc := range plain.LayerChanges {
+		old := lc.Old
 		if lc.Old != nil && lc.Old.Secret && !lc.Old.Tombstone {
 			v, err := b.LayerRow(ctx, lc.Layer, lc.Key)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			oldLayer[i] = v
+			old = v
 		}
+		d.oldLayer = append(d.oldLayer, old)
 	}
-	return oldKV, oldLayer, nil
+	return nil
 }

@@ -35,7 +35,7 @@ type Batch interface {
 	// Append queues rec's rows: the revision, its changes and layer
 	// changes, and the kv and layer_kv rows they leave. Records are
 	// appended in revision order, each following the one before.
-	Append(rec *Record)
+	Append(rec Record)
 	// Flush writes what Append queued into the batch's view of the local
 	// state, so that State's reads of the database see it. It makes
 	// nothing durable.

@@ -198,7 +198,7 @@ func (b *batch) LayerRows(ctx context.Context, key string) (map[string]*record.L
 	return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 }
 
-func (b *batch) Append(rec *commit.Record) {
+func (b *batch) Append(rec commit.Record) {
 	r, p := &rec.Rev, &b.pend
 	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, rec.Hash, rec.State)
 	for i := range r.Changes {
