@@ -22,7 +22,7 @@ var (
 	// ErrFutureRevision: a revision newer than the store's current one.
 	ErrFutureRevision = errors.New("revision is in the future")
 	// ErrRevisionGone: a revision that does not exist (below 1) or is no
-	// longer retained: older than the history horizon (Store.Horizon),
+	// longer retained: older than the history horizon (audit.Store.Horizon),
 	// compacted away under the retention (WithRetention).
 	ErrRevisionGone = errors.New("revision does not exist")
 	// ErrBadRange: a range of revisions whose start is after its end.

@@ -45,11 +45,17 @@ type Keyring struct {
 	byPrefix map[string]*secrets.DataKey // the newest data key of each prefix
 }
 
+// New returns a keyring with the master key mk (nil: none) and no data
+// key yet.
+func New(mk *secrets.MasterKey) *Keyring {
+	return &Keyring{master: mk, byID: map[int64]*secrets.DataKey{}, byPrefix: map[string]*secrets.DataKey{}}
+}
+
 // Load unwraps every data key of the database with mk. With sealed, a
 // database with data keys and no mk is not an error: it is opened to check
 // its chain, and nothing reads a value.
 func Load(ctx context.Context, q sqlitedb.Querier, mk *secrets.MasterKey, sealed bool) (*Keyring, error) {
-	k := &Keyring{master: mk, byID: map[int64]*secrets.DataKey{}, byPrefix: map[string]*secrets.DataKey{}}
+	k := New(mk)
 	rows, err := q.QueryContext(ctx, `SELECT id, prefix, master_key_id, wrapped FROM data_keys ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read data keys: %w", err)
