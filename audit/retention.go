@@ -7,8 +7,6 @@ import (
 	"github.com/configd/configd/audit/internal/retention"
 )
 
-// History retention: see package retention.
-
 // DefaultCompactInterval is how often a store with retention compacts.
 const DefaultCompactInterval = time.Hour
 
@@ -18,9 +16,10 @@ const defaultCompactBatch = 2000
 
 // WithRetention sets how much history the store keeps: at least the newest
 // keepRevisions revisions and at least the revisions of the last keepAge
-// (0: no limit of that kind; both 0, the default: keep everything). See
-// package retention for how the two combine. With retention
-// set, the store compacts when it opens and then every compaction interval
+// (0: no limit of that kind; both 0, the default: keep everything). A
+// revision is removed only when both limits allow it: the limits combine as
+// "keep whichever is more" (see package retention). With retention set,
+// the store compacts when it opens and then every compaction interval
 // (WithCompactInterval).
 func WithRetention(keepRevisions int, keepAge time.Duration) Option {
 	return func(o *options) { o.keepRevisions, o.keepAge = keepRevisions, keepAge }
