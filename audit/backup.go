@@ -1,92 +1,40 @@
 package audit
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"net/url"
-	"os"
-	"path/filepath"
-	"time"
+
+	"github.com/configd/configd/audit/internal/backup"
+	"github.com/configd/configd/audit/internal/chain"
 )
 
 // Errors of Restore.
 var (
 	// ErrNotConfigd: the file is not a configd database (not SQLite, or
 	// without configd's tables).
-	ErrNotConfigd = errors.New("not a configd database")
+	ErrNotConfigd = backup.ErrNotConfigd
 	// ErrChainBroken: the file's audit chain does not verify. The error
 	// names the first broken revision.
-	ErrChainBroken = errors.New("audit chain does not verify")
+	ErrChainBroken = chain.ErrChainBroken
 	// ErrTargetExists: the restore would replace an existing database.
-	ErrTargetExists = errors.New("a database already exists there")
+	ErrTargetExists = backup.ErrTargetExists
 )
 
-// sqliteMagic starts every SQLite database file.
-const sqliteMagic = "SQLite format 3\x00"
+// BackupInfo describes a backup file (see backup.Info).
+type BackupInfo = backup.Info
 
-// BackupInfo describes a backup file.
-type BackupInfo struct {
-	// Rev is the newest revision in the backup and HeadHash its chain hash
-	// (hex).
-	Rev      int64
-	HeadHash string
-	// Size is the file's size in bytes and SHA256 its digest (hex).
-	Size   int64
-	SHA256 string
-}
+// RestoreOptions configures Restore (see backup.Options).
+type RestoreOptions = backup.Options
 
 // Backup writes a consistent copy of the whole database — current state,
 // layers, history and audit chain — to a new file at path, while commits go
-// on. The copy is made with VACUUM INTO, which reads one snapshot in a
-// single read transaction: unlike SQLite's online backup API (which
-// modernc.org/sqlite also exposes), it never restarts when a commit lands
-// during the copy, and the copy is compacted. path must not exist; it is
-// created 0600; on error nothing is left there.
+// on (see backup.Make). path must not exist; it is created 0600; on error
+// nothing is left there.
 func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.isClosed() {
 		return BackupInfo{}, ErrClosed
 	}
-	// VACUUM INTO writes into an empty file, and keeps its mode.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, dbFileMode)
-	if errors.Is(err, fs.ErrExist) {
-		return BackupInfo{}, fmt.Errorf("audit: backup: %s already exists", path)
-	}
-	if err != nil {
-		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
-	}
-	// The readers' connections are query_only, which VACUUM INTO refuses;
-	// a connection of its own keeps the writer's free.
-	db, err := sql.Open("sqlite", dsn(s.path, false))
-	if err != nil {
-		os.Remove(path)
-		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		os.Remove(path)
-		return BackupInfo{}, fmt.Errorf("audit: backup: %w", err)
-	}
-	info, err := describeBackup(ctx, path)
-	if err != nil {
-		os.Remove(path)
-		return BackupInfo{}, err
-	}
-	return info, nil
+	return backup.Make(ctx, s.path, path)
 }
 
 // TempBackup is Backup into a new private directory beside the database
@@ -95,53 +43,7 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 // killed before remove leaves the directory behind: the next Open removes
 // it.
 func (s *Store) TempBackup(ctx context.Context) (path string, info BackupInfo, remove func(), err error) {
-	dir, err := os.MkdirTemp(filepath.Dir(s.path), backupDirPrefix)
-	if err != nil {
-		return "", BackupInfo{}, nil, fmt.Errorf("audit: backup: %w", err)
-	}
-	remove = func() { os.RemoveAll(dir) }
-	path = filepath.Join(dir, backupFileName)
-	info, err = s.Backup(ctx, path)
-	if err != nil {
-		remove()
-		return "", BackupInfo{}, nil, err
-	}
-	return path, info, remove, nil
-}
-
-// describeBackup reads a backup's head revision, size and digest.
-func describeBackup(ctx context.Context, path string) (BackupInfo, error) {
-	var info BackupInfo
-	db, err := sql.Open("sqlite", fileURI(path)+"?mode=ro")
-	if err != nil {
-		return info, fmt.Errorf("audit: backup: %w", err)
-	}
-	var rev sql.NullInt64
-	var hash []byte
-	err = db.QueryRowContext(ctx, `SELECT rev, hash FROM revisions ORDER BY rev DESC LIMIT 1`).Scan(&rev, &hash)
-	db.Close()
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return info, fmt.Errorf("audit: backup: read its head: %w", err)
-	}
-	info.Rev, info.HeadHash = rev.Int64, hex.EncodeToString(hash)
-	f, err := os.Open(path)
-	if err != nil {
-		return info, fmt.Errorf("audit: backup: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if info.Size, err = io.Copy(h, f); err != nil {
-		return info, fmt.Errorf("audit: backup: %w", err)
-	}
-	info.SHA256 = hex.EncodeToString(h.Sum(nil))
-	return info, nil
-}
-
-// RestoreOptions configures Restore.
-type RestoreOptions struct {
-	// Replace lets Restore replace an existing database; the old one is
-	// kept beside it as <name>.replaced-<UTC time> (with its -wal file).
-	Replace bool
+	return backup.Temp(ctx, s.path)
 }
 
 // Restore makes the database at dbPath a copy of the backup file src. It
@@ -149,157 +51,25 @@ type RestoreOptions struct {
 // is held), when src is not a configd database (ErrNotConfigd) or a newer
 // one (ErrSchemaTooNew), when its audit chain does not verify
 // (ErrChainBroken, naming the revision), when its current state disagrees
-// with its history (ErrStateMismatch: see checkState), and when dbPath
-// exists unless
+// with its history (ErrStateMismatch), and when dbPath exists unless
 // opts.Replace (ErrTargetExists). A backup from an older configd is
 // upgraded as Open would. The copy is checked in a temporary file beside
 // dbPath and renamed into place only once it verifies, so dbPath is never
 // left half-written. It returns what the backup's Verify found. It needs no
 // master key: secrets are restored as they are stored, encrypted.
 func Restore(ctx context.Context, src, dbPath string, opts RestoreOptions) (VerifyResult, error) {
-	var res VerifyResult
-	lock, err := lockFile(dbPath + ".lock")
-	if err != nil {
-		return res, fmt.Errorf("audit: restore: %w", err)
-	}
-	defer lock.release()
-	exists := false
-	for _, p := range []string{dbPath, dbPath + "-wal"} {
-		if _, err := os.Lstat(p); err == nil {
-			exists = true
+	return backup.Restore(ctx, src, dbPath, opts, func(ctx context.Context, path string) (VerifyResult, error) {
+		// Secrets stay sealed: the chain and the state are checked on the
+		// stored bytes. A state that disagrees with the history is
+		// reported by Verify rather than refused by Open.
+		st, err := Open(ctx, path, func(o *options) { o.sealed, o.inspect = true, true })
+		if err != nil {
+			return VerifyResult{}, fmt.Errorf("audit: restore: open the backup: %w", err)
 		}
-	}
-	if exists && !opts.Replace {
-		return res, fmt.Errorf("%w: %s", ErrTargetExists, dbPath)
-	}
-	if err := checkMagic(src); err != nil {
+		res, err := st.Verify(ctx)
+		if cerr := st.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("audit: restore: close the backup: %w", cerr)
+		}
 		return res, err
-	}
-	tmp := restoreTemp(dbPath)
-	cleanup := func() {
-		for _, p := range restoreFiles(dbPath) {
-			os.Remove(p)
-		}
-	}
-	cleanup()
-	defer cleanup()
-	if err := copyFile(src, tmp); err != nil {
-		return res, fmt.Errorf("audit: restore: %w", err)
-	}
-	if err := checkConfigdSchema(ctx, tmp); err != nil {
-		return res, err
-	}
-	// Secrets stay sealed: the chain and the state are checked on the
-	// stored bytes. A state that disagrees with the history is reported by
-	// Verify rather than refused by Open.
-	st, err := Open(ctx, tmp, func(o *options) { o.sealed, o.inspect = true, true })
-	if err != nil {
-		return res, fmt.Errorf("audit: restore: open the backup: %w", err)
-	}
-	res, err = st.Verify(ctx)
-	if cerr := st.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("audit: restore: close the backup: %w", cerr)
-	}
-	if err != nil {
-		return res, err
-	}
-	switch {
-	case res.StateMismatch:
-		return res, fmt.Errorf("%w: %s", ErrStateMismatch, res.Problem)
-	case !res.OK:
-		return res, fmt.Errorf("%w: %s", ErrChainBroken, res.Problem)
-	}
-	// Closing the last connection checkpoints the WAL into the file; what
-	// is renamed into place must be the whole database.
-	if fi, err := os.Stat(tmp + "-wal"); err == nil && fi.Size() > 0 {
-		return res, fmt.Errorf("audit: restore: the checked copy kept a WAL file %s", tmp+"-wal")
-	}
-	if exists {
-		aside := dbPath + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
-		for _, suffix := range []string{"", "-wal"} {
-			if err := os.Rename(dbPath+suffix, aside+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return res, fmt.Errorf("audit: restore: keep the old database: %w", err)
-			}
-		}
-		os.Remove(dbPath + "-shm")
-	}
-	if err := os.Rename(tmp, dbPath); err != nil {
-		return res, fmt.Errorf("audit: restore: %w", err)
-	}
-	return res, syncDir(filepath.Dir(dbPath))
+	})
 }
-
-func checkMagic(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("audit: restore: %w", err)
-	}
-	defer f.Close()
-	head := make([]byte, len(sqliteMagic))
-	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte(sqliteMagic)) {
-		return fmt.Errorf("%w: %s is not a SQLite database", ErrNotConfigd, path)
-	}
-	return nil
-}
-
-// checkConfigdSchema checks that the SQLite database at path is sound and
-// has configd's tables.
-func checkConfigdSchema(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite", fileURI(path))
-	if err != nil {
-		return fmt.Errorf("audit: restore: %w", err)
-	}
-	defer db.Close()
-	var ok string
-	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check(1)`).Scan(&ok); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrNotConfigd, path, err)
-	}
-	if ok != "ok" {
-		return fmt.Errorf("%w: %s is damaged: %s", ErrNotConfigd, path, ok)
-	}
-	for _, table := range []string{"schema_version", "revisions", "changes", "kv"} {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
-			return fmt.Errorf("audit: restore: %w", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: %s has no %s table", ErrNotConfigd, path, table)
-		}
-	}
-	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, dbFileMode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("audit: restore: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("audit: restore: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-func fileURI(path string) string { return "file:" + (&url.URL{Path: path}).EscapedPath() }

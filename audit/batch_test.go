@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/configd/configd/audit/internal/chain"
+	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 // TestMain checks, in every test's batches (not in benchmarks), that the
@@ -28,31 +31,38 @@ func TestMain(m *testing.M) {
 
 var batchCount atomic.Int64
 
-func checkBatchView(ctx context.Context, w *writer, tx *sql.Tx) error {
+func checkBatchView(ctx context.Context, v commit.BatchView) error {
 	batchCount.Add(1)
-	sum, _, _, err := stateOf(ctx, tx, nil)
+	sum, _, _, err := chain.StateOf(ctx, v.Batch, nil)
 	if err != nil {
 		return err
 	}
-	if sum != w.state.pending {
+	if sum != v.State {
 		return errors.New("check: the writer's LtHash of the state is not the one of the rows of kv and layer_kv")
 	}
-	if !w.mirror {
+	if v.Overlay == nil {
 		return nil
 	}
-	for key, want := range w.overlay {
-		got, err := w.getKV(ctx, w.tx(ctx, tx, qGetKV), key)
+	for key, want := range v.Overlay {
+		got, err := v.Batch.KV(ctx, key)
 		if err != nil {
 			return err
+		}
+		if got != nil {
+			c := *got
+			if err := v.Keys.RevealKV(&c); err != nil {
+				return err
+			}
+			got = &c
 		}
 		if !sameKV(got, want) {
 			return fmt.Errorf("check: key %q: kv holds %+v, the overlay %+v", key, got, want)
 		}
 	}
-	if w.layered {
+	if v.Layered {
 		return nil
 	}
-	layered, err := layeredAtOpen(ctx, tx, w.s.opts.layers)
+	layered, err := sqlitedb.Layered(ctx, v.Batch, v.Layers)
 	if err != nil {
 		return err
 	}
@@ -110,22 +120,21 @@ func (g *gate) batch(t *testing.T, s *Store, txns ...Txn) ([]Revision, []error) 
 		blocked <- err
 	}()
 	<-g.entered
-	reqs := make([]*request, len(txns))
+	reqs := make([]commit.Pending, len(txns))
 	for i := range txns {
-		if err := s.prepare(&txns[i]); err != nil {
+		p, err := s.w.QueueCommit(ctx, txns[i])
+		if err != nil {
 			t.Fatal(err)
 		}
-		reqs[i] = &request{ctx: ctx, txn: txns[i], done: make(chan result, 1)}
-		s.queue <- reqs[i]
+		reqs[i] = p
 	}
 	close(g.release)
 	if err := <-blocked; err != nil {
 		t.Fatal(err)
 	}
 	revs, errs := make([]Revision, len(txns)), make([]error, len(txns))
-	for i, r := range reqs {
-		res := <-r.done
-		revs[i], errs[i] = res.rev, res.err
+	for i, p := range reqs {
+		revs[i], errs[i] = p.Wait()
 	}
 	return revs, errs
 }
@@ -196,26 +205,26 @@ func TestBatchSourceAfterStoreOnlyWrites(t *testing.T) {
 	g.mu.Unlock()
 	go func() { _, _ = s.Commit(ctx, Txn{Actor: "gate", Ops: []Op{Put("gate", []byte("x"), "")}}) }()
 	<-g.entered
-	mk := func(r *request) *request { r.ctx, r.done = ctx, make(chan result, 1); s.queue <- r; return r }
-	t1 := Txn{Actor: "a", Ops: []Op{Put("app/a", []byte("store 2"), "")}}
-	t3 := Txn{Actor: "c", Ops: []Op{Put("app/b", []byte("store"), "")}}
-	for _, txn := range []*Txn{&t1, &t3} {
-		if err := s.prepare(txn); err != nil {
+	mk := func(p commit.Pending, err error) commit.Pending {
+		if err != nil {
 			t.Fatal(err)
 		}
+		return p
 	}
-	r1 := mk(&request{txn: t1})
-	r2 := mk(&request{source: &sourceRequest{layer: "env", snap: map[string]LayerValue{"app/b": {Value: []byte("env"), ContentType: TypeText}}}})
-	r3 := mk(&request{txn: t3})
+	t1 := Txn{Actor: "a", Ops: []Op{Put("app/a", []byte("store 2"), "")}}
+	t3 := Txn{Actor: "c", Ops: []Op{Put("app/b", []byte("store"), "")}}
+	r1 := mk(s.w.QueueCommit(ctx, t1))
+	r2 := mk(s.w.QueueSource(ctx, "env", map[string]LayerValue{"app/b": {Value: []byte("env"), ContentType: TypeText}}))
+	r3 := mk(s.w.QueueCommit(ctx, t3))
 	close(g.release)
-	if res := <-r1.done; res.err != nil {
-		t.Fatal(res.err)
+	if _, err := r1.Wait(); err != nil {
+		t.Fatal(err)
 	}
-	if res := <-r2.done; res.err != nil {
-		t.Fatal(res.err)
+	if _, err := r2.Wait(); err != nil {
+		t.Fatal(err)
 	}
-	if res := <-r3.done; !errors.Is(res.err, ErrOwned) {
-		t.Fatalf("store write of env's key in the same batch: %v", res.err)
+	if _, err := r3.Wait(); !errors.Is(err, ErrOwned) {
+		t.Fatalf("store write of env's key in the same batch: %v", err)
 	}
 	if _, err := s.Commit(ctx, Txn{Actor: "d", Ops: []Op{Put("app/b", []byte("store"), "")}}); !errors.Is(err, ErrOwned) {
 		t.Fatalf("store write of env's key: %v", err)

@@ -137,8 +137,18 @@ func bulkLoad(tb testing.TB, s *Store, key string, n int) {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
-	s.rev.Store(int64(n))
+	s.cur.Advance(nil, int64(n))
 }
+
+// The statements bulkLoad writes rows with.
+const (
+	qInsRev    = `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qInsChange = `INSERT INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
+		new_value, new_type, new_create_rev, new_version, secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qPutKV = `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
+		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version, secret = excluded.secret`
+)
 
 // BenchmarkHistoryFirstPage measures the first page (100 revisions) of the
 // history of a key that has 100,000 revisions. Goal: < 5 ms.

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/internal/tampertest"
+	"github.com/configd/configd/migrations"
 )
 
 // history writes a few revisions of every kind: puts, a multi-key
@@ -178,7 +180,7 @@ func TestVerifyCatchesARecomputedHashAtTheNextRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h3 []byte
-	err = walkChain(context.Background(), db, 1, 3, nil, func(r chainRev, hash, _ []byte) (bool, error) {
+	err = chain.Walk(context.Background(), db, 1, 3, nil, func(r chain.RevRow, hash, _ []byte) (bool, error) {
 		h3 = hash
 		return true, nil
 	})
@@ -207,8 +209,8 @@ func TestOpenHashesRevisionsWrittenBeforeTheChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := loadMigrations(migrationsFS())
-	if _, err := applyMigrations(context.Background(), db, ms[:3]); err != nil {
+	ms, _ := migrations.Load(migrations.FS)
+	if _, err := migrations.Apply(context.Background(), db, ms[:3]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 10, 'old', 'api', 1), (2, 20, 'old', 'api', 1);
@@ -292,20 +294,5 @@ func BenchmarkVerify(b *testing.B) {
 		if res, err := s.Verify(ctx); err != nil || !res.OK {
 			b.Fatal(res, err)
 		}
-	}
-}
-
-// BenchmarkRevisionHash measures what the chain adds to a commit in the
-// writer: hashing a one-key revision of a 200-byte value.
-func BenchmarkRevisionHash(b *testing.B) {
-	value := []byte(strings.Repeat("v", 200))
-	r := Revision{Rev: 42, Actor: "bench", Origin: "api", NumChanges: 1,
-		Changes:      []Change{{Key: "bench/1", Type: OpPut, New: &KeyValue{Key: "bench/1", Value: value, ContentType: TypeText, CreateRev: 42, ModRev: 42, Version: 1}}},
-		LayerChanges: []LayerChange{{Layer: StoreLayer, Key: "bench/1", New: &LayerValue{Value: value, ContentType: TypeText}}}}
-	var enc chainEncoder
-	prev, state := make([]byte, 32), make([]byte, 32)
-	b.ReportAllocs()
-	for range b.N {
-		prev = enc.revisionHash(prev, &r, state)
 	}
 }

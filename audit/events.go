@@ -2,68 +2,26 @@ package audit
 
 import (
 	"context"
-	"fmt"
-	"time"
+
+	"github.com/configd/configd/audit/internal/events"
 )
 
 // SourceEvent is a change in a source's health: it failed to read its
 // scope, its snapshot was refused, or it recovered. Events change no key and
 // are not revisions; they complete the audit trail.
-type SourceEvent struct {
-	ID      int64
-	Time    time.Time // UTC
-	Source  string
-	State   string // "degraded", "refused" or "ok"
-	Message string
-}
+type SourceEvent = events.SourceEvent
 
 // RecordSourceEvent stores e (its ID and, when zero, its Time are set
 // here).
 func (s *Store) RecordSourceEvent(ctx context.Context, e SourceEvent) error {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.isClosed() {
 		return ErrClosed
 	}
-	_, err := s.wdb.ExecContext(ctx, `INSERT INTO source_events (ts, source, state, message) VALUES (?, ?, ?, ?)`,
-		e.Time.UTC().UnixNano(), e.Source, e.State, e.Message)
-	if err != nil {
-		return fmt.Errorf("audit: record source event: %w", err)
-	}
-	return nil
+	return events.Record(ctx, s.wdb, e)
 }
 
 // SourceEvents returns the newest events, newest first, of one source or
 // (source "") of all; limit 0 means 50.
 func (s *Store) SourceEvents(ctx context.Context, source string, limit int) ([]SourceEvent, error) {
-	if limit <= 0 {
-		limit = 50
-	}
-	q := `SELECT id, ts, source, state, message FROM source_events`
-	args := []any{}
-	if source != "" {
-		q += ` WHERE source = ?`
-		args = append(args, source)
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	rows, err := s.rdb.QueryContext(ctx, q, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: source events: %w", err)
-	}
-	defer rows.Close()
-	var out []SourceEvent
-	for rows.Next() {
-		var e SourceEvent
-		var ts int64
-		if err := rows.Scan(&e.ID, &ts, &e.Source, &e.State, &e.Message); err != nil {
-			return nil, fmt.Errorf("audit: source events: %w", err)
-		}
-		e.Time = time.Unix(0, ts).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return events.List(ctx, s.rdb, source, limit)
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 func mode(t *testing.T, path string) os.FileMode {
@@ -23,7 +25,7 @@ func TestDatabaseFilesAndBackupsArePrivate(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
 	put(t, s, "k", "v")
-	for _, p := range dbFiles(s.Path()) {
+	for _, p := range sqlitedb.Files(s.Path()) {
 		if m := mode(t, p); m != 0o600 {
 			t.Errorf("%s: mode %04o, want 0600", p, m)
 		}

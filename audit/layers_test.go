@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/migrations"
 )
 
 func text(v string) LayerValue { return LayerValue{Value: []byte(v), ContentType: TypeText} }
@@ -181,8 +184,8 @@ func TestMigrationMovesExistingValuesIntoTheStoreLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := loadMigrations(migrationsFS())
-	if _, err := applyMigrations(context.Background(), db, ms[:1]); err != nil {
+	ms, _ := migrations.Load(migrations.FS)
+	if _, err := migrations.Apply(context.Background(), db, ms[:1]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 0, 'old', 'api', 1);
@@ -251,7 +254,7 @@ func TestOverlappingSourcesResolveByPrecedence(t *testing.T) {
 // migration 0008, which saved every write a page).
 func TestLayerRowsUseThePrimaryKey(t *testing.T) {
 	s := openTest(t, WithLayers("file", StoreLayer, "consul"))
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+s.qLayerRows, s.layerRowsArgs("app/k")...)
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+sqlitedb.LayerRowsQuery(s.Layers()), sqlitedb.LayerRowsArgs(s.Layers(), "app/k")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +269,7 @@ func TestLayerRowsUseThePrimaryKey(t *testing.T) {
 		plan = append(plan, detail)
 	}
 	if len(plan) == 0 || !strings.Contains(strings.Join(plan, "; "), "USING INDEX sqlite_autoindex_layer_kv_1 (layer=? AND key=?)") {
-		t.Fatalf("query plan of %q: %q; want lookups in layer_kv's primary key (layer, key)", s.qLayerRows, plan)
+		t.Fatalf("query plan of %q: %q; want lookups in layer_kv's primary key (layer, key)", sqlitedb.LayerRowsQuery(s.Layers()), plan)
 	}
 	var n int
 	if err := s.rdb.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'layer_kv_key'`).Scan(&n); err != nil || n != 0 {

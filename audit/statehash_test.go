@@ -3,133 +3,15 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/configd/configd/audit/internal/backup"
 	"github.com/configd/configd/internal/tampertest"
+	"github.com/configd/configd/migrations"
 )
-
-// The lanes are added and subtracted modulo 2^16 each, whatever the carries
-// and borrows, and the order of the elements does not matter.
-func TestLtHashAddsAndSubtractsEachLaneModulo2To16(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	lanes := func(h *ltHash) []uint16 {
-		out := make([]uint16, 0, ltWords*4)
-		for _, w := range h {
-			for j := range 4 {
-				out = append(out, uint16(w>>(16*j)))
-			}
-		}
-		return out
-	}
-	var a, b, c ltHash
-	for i := range a {
-		a[i], b[i], c[i] = rng.Uint64(), rng.Uint64(), rng.Uint64()
-	}
-	// Lanes at the edges: 0, 1, 0x7fff, 0x8000, 0xffff.
-	a[0], b[0] = 0xffff_8000_7fff_0000, 0x0001_8000_0001_ffff
-	var x, y [ltWords * 8]byte
-	for i := range b {
-		binary.LittleEndian.PutUint64(x[8*i:], b[i])
-		binary.LittleEndian.PutUint64(y[8*i:], c[i])
-	}
-	sum := a
-	sum.add(&x)
-	la, lb, ls := lanes(&a), lanes(&b), lanes(&sum)
-	for i := range ls {
-		if ls[i] != la[i]+lb[i] {
-			t.Fatalf("lane %d: %#x + %#x = %#x, want %#x", i, la[i], lb[i], ls[i], la[i]+lb[i])
-		}
-	}
-	diff := a
-	diff.sub(&x)
-	ld := lanes(&diff)
-	for i := range ld {
-		if ld[i] != la[i]-lb[i] {
-			t.Fatalf("lane %d: %#x - %#x = %#x, want %#x", i, la[i], lb[i], ld[i], la[i]-lb[i])
-		}
-	}
-	if sum.sub(&x); sum != a {
-		t.Fatal("a + b - b != a")
-	}
-	ab, ba := a, a
-	ab.add(&x)
-	ab.add(&y)
-	ba.add(&y)
-	ba.add(&x)
-	if ab != ba {
-		t.Fatal("the order of the elements changes the sum")
-	}
-}
-
-// Two rows that differ in any column, or a row in kv and the same in a
-// layer, are different elements.
-func TestStateRowsAreDistinctElements(t *testing.T) {
-	base := KeyValue{Key: "k", Value: []byte("v"), ContentType: TypeText, CreateRev: 1, ModRev: 2, Version: 2}
-	kvs := []KeyValue{base}
-	for _, edit := range []func(*KeyValue){
-		func(kv *KeyValue) { kv.Key = "k2" },
-		func(kv *KeyValue) { kv.Value = []byte("w") },
-		func(kv *KeyValue) { kv.ContentType = TypeJSON },
-		func(kv *KeyValue) { kv.CreateRev = 2 },
-		func(kv *KeyValue) { kv.ModRev = 3 },
-		func(kv *KeyValue) { kv.Version = 3 },
-		func(kv *KeyValue) { kv.Secret = true },
-	} {
-		kv := base
-		edit(&kv)
-		kvs = append(kvs, kv)
-	}
-	var h stateHasher
-	seen := map[string]string{}
-	add := func(what string, f func(sum *ltHash)) {
-		var sum ltHash
-		f(&sum)
-		d := hex.EncodeToString(sum.digest())
-		if prev, dup := seen[d]; dup {
-			t.Fatalf("%s and %s are the same element", prev, what)
-		}
-		seen[d] = what
-	}
-	for i := range kvs {
-		add(fmt.Sprintf("kv row %+v", kvs[i]), func(sum *ltHash) { h.kvRow(sum, kvs[i].Key, &kvs[i], false) })
-	}
-	for _, v := range []LayerValue{text("v"), {Tombstone: true}, {Value: []byte("v"), ContentType: TypeText, Secret: true}, text("")} {
-		for _, layer := range []string{StoreLayer, "file"} {
-			add(fmt.Sprintf("layer %s row %+v", layer, v), func(sum *ltHash) { h.layerRow(sum, layer, "k", &v, false) })
-		}
-	}
-}
-
-// A nil state encodes as before the digest existed: a chain written then
-// keeps its hashes (the golden hash was computed by the code before it).
-func TestRevisionsWithoutAStateDigestHashAsBefore(t *testing.T) {
-	r := Revision{Rev: 42, Time: time.Unix(0, 1_700_000_000_123456789), Actor: "alice", Reason: "why", Origin: "api", NumChanges: 1,
-		Changes: []Change{{Key: "app/k", Type: OpPut,
-			Old: &KeyValue{Key: "app/k", Value: []byte("1"), ContentType: TypeText, CreateRev: 3, ModRev: 3, Version: 1},
-			New: &KeyValue{Key: "app/k", Value: []byte("2"), ContentType: TypeText, CreateRev: 3, ModRev: 42, Version: 2}}},
-		LayerChanges: []LayerChange{{Layer: StoreLayer, Key: "app/k", Old: &LayerValue{Value: []byte("1"), ContentType: TypeText},
-			New: &LayerValue{Value: []byte("2"), ContentType: TypeText}}}}
-	prev := make([]byte, 32)
-	for i := range prev {
-		prev[i] = byte(i)
-	}
-	var enc chainEncoder
-	const golden = "dd2a40148efd66b4b91dcd3eed5597d9822e923f527a8eb25c9102cc7a8840a8"
-	if got := hex.EncodeToString(enc.revisionHash(prev, &r, nil)); got != golden {
-		t.Fatalf("revision hash without a state digest = %s, want %s", got, golden)
-	}
-	if got := hex.EncodeToString(enc.revisionHash(prev, &r, make([]byte, 32))); got == golden {
-		t.Fatal("a state digest does not change the revision hash")
-	}
-}
 
 // The LtHash the writer keeps follows every kind of write: puts, deletes,
 // secrets marked, rewritten and deleted, source snapshots over them,
@@ -374,8 +256,8 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 	}
 	// Revisions written before the chain, then the schema of the version
 	// before the digest.
-	ms, _ := loadMigrations(migrationsFS())
-	if _, err := applyMigrations(ctx, db, ms[:3]); err != nil {
+	ms, _ := migrations.Load(migrations.FS)
+	if _, err := migrations.Apply(ctx, db, ms[:3]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO revisions (rev, ts, actor, origin, num_changes) VALUES (1, 10, 'old', 'api', 1), (2, 20, 'old', 'api', 1);
@@ -387,7 +269,7 @@ func TestUpgradedDatabaseChecksItsStateFromTheFirstNewRevision(t *testing.T) {
 		INSERT INTO layer_kv (layer, key, value, content_type) VALUES ('store', 'k', 'v', 'text/plain'), ('store', 'j', 'w', 'text/plain');`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := applyMigrations(ctx, db, ms[:8]); err != nil {
+	if _, err := migrations.Apply(ctx, db, ms[:8]); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -451,7 +333,7 @@ func TestRestoreRefusesABackupWhoseStateDisagreesWithItsHistory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := filepath.Join(t.TempDir(), "bad.db")
-			if err := copyFile(good, bad); err != nil {
+			if err := backup.CopyFile(good, bad); err != nil {
 				t.Fatal(err)
 			}
 			tampertest.Exec(t, bad, tc.stmt)
@@ -468,36 +350,5 @@ func TestRestoreRefusesABackupWhoseStateDisagreesWithItsHistory(t *testing.T) {
 	res, err := Restore(ctx, good, dbPath, RestoreOptions{})
 	if err != nil || !res.OK || res.Head != info.Rev || res.HeadHash != info.HeadHash {
 		t.Fatalf("restore of the untouched backup: %+v, %v", res, err)
-	}
-}
-
-// BenchmarkStateHashRow measures what the digest adds to a write, per row
-// the LtHash takes in or gives up (a put of an existing key moves four: its
-// old and new kv row and store layer row), with a 200-byte value.
-func BenchmarkStateHashRow(b *testing.B) {
-	kv := &KeyValue{Key: "bench/1", Value: []byte(strings.Repeat("v", 200)), ContentType: TypeText, CreateRev: 1, ModRev: 42, Version: 7}
-	var h stateHasher
-	var sum ltHash
-	b.ReportAllocs()
-	for i := range b.N {
-		h.kvRow(&sum, kv.Key, kv, i%2 == 1)
-	}
-}
-
-// BenchmarkStateDigestOfAPut measures what the digest adds to the
-// writer's work for a revision that changes one existing key (200-byte
-// values): its old and new kv rows and store layer rows, and the digest.
-func BenchmarkStateDigestOfAPut(b *testing.B) {
-	old := &KeyValue{Key: "bench/1", Value: []byte(strings.Repeat("v", 200)), ContentType: TypeText, CreateRev: 1, ModRev: 41, Version: 6}
-	nw := &KeyValue{Key: "bench/1", Value: []byte(strings.Repeat("w", 200)), ContentType: TypeText, CreateRev: 1, ModRev: 42, Version: 7}
-	oldL, newL := &LayerValue{Value: old.Value, ContentType: TypeText}, &LayerValue{Value: nw.Value, ContentType: TypeText}
-	var st stateSum
-	b.ReportAllocs()
-	for range b.N {
-		st.h.kvRow(&st.pending, old.Key, old, true)
-		st.h.kvRow(&st.pending, nw.Key, nw, false)
-		st.h.layerRow(&st.pending, StoreLayer, old.Key, oldL, true)
-		st.h.layerRow(&st.pending, StoreLayer, nw.Key, newL, false)
-		st.pending.digest()
 	}
 }

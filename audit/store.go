@@ -5,7 +5,7 @@
 // the old and new value of each key it touched. History is never rewritten;
 // a rollback is a new revision whose content is an old one. By default it
 // is kept forever; WithRetention lets Compact remove its oldest part, up to
-// a recorded horizon (see retention.go).
+// a recorded horizon (see package retention).
 //
 // Writes go through one writer goroutine that batches concurrent commits
 // into one SQLite transaction (group commit): each commit still gets its own
@@ -15,9 +15,52 @@
 // A key marked secret (Op.Secret) has its values encrypted at rest under
 // a master key (WithMasterKey, package secrets); reads that serve values
 // decrypt them, and the audit views (History, Revision, Diff) show a keyed
-// digest and a length instead (see secrets.go).
+// digest and a length instead (see package keyring).
 //
-// Store is the one place in configd that writes SQL.
+// # Rooms
+//
+// Package audit is the facade: Open, Store and its methods, the options,
+// and under audit's own names the records and errors, so that callers
+// import it alone. The work is done in rooms below it, each with one
+// purpose; each imports only the rooms listed before it:
+//
+//   - record: the records (Revision, Change, KeyValue, Op, Txn, Scope, ...),
+//     content types and errors; the leaf.
+//   - internal/sqlitedb: the database on disk: opening it, the lock, its
+//     files, and how its rows read into records.
+//   - internal/keyring: the keys of secrets, and sealing, opening and
+//     withholding values.
+//   - internal/layer: the layers' order and which value is effective.
+//   - internal/chain: tamper evidence: the revisions' hash chain, the state
+//     digest, the compaction records' chain, Verify.
+//   - internal/read: the read path: the current state in memory (Current)
+//     and every read of the database; the plan of a rollback.
+//   - internal/commit: the commit path: the writer, its batches, and the
+//     decisions of what each request commits; Log, the seam below it.
+//   - internal/sqlitelog: the Log on SQLite alone, one transaction a batch.
+//   - internal/retention: removing old history (compaction).
+//   - internal/tokens, internal/events, internal/backup: API tokens, source
+//     events, backup and restore.
+//   - migrations (beside audit): the schema.
+//
+// # The commit path and its seam
+//
+// A commit goes through two halves (package commit). The first decides
+// what a batch of requests commits: validation, conflicts, layers, and the
+// revision records with their chain hashes and state digests. The second,
+// a commit.Log, makes the batch durable and applies it to the local
+// database; today that is one SQLite transaction (package sqlitelog). A
+// replicated log (etcd) fits under the same seam: it appends the records
+// to the log before the local transaction commits, and each replica applies
+// them. The read path (package read) never sees the difference.
+//
+// Two invariants hold whatever the Log: revisions are numbered in commit
+// order without gaps, each one following the chain of the one before; and
+// apply-then-advance: the in-memory state, the commit hooks (the watch
+// hub) and Commit's caller see a revision only after the Log made it
+// durable. Acknowledged means durable.
+//
+// Store and its rooms are the one place in configd that writes SQL.
 package audit
 
 import (
@@ -26,15 +69,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
-
+	"github.com/configd/configd/audit/internal/chain"
+	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/keyring"
+	"github.com/configd/configd/audit/internal/layer"
+	"github.com/configd/configd/audit/internal/read"
+	"github.com/configd/configd/audit/internal/retention"
+	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/audit/internal/sqlitelog"
+	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/secrets"
 )
 
@@ -83,53 +130,47 @@ func WithCommitHook(fn func(Revision)) Option {
 	return func(o *options) { o.onCommit = append(o.onCommit, fn) }
 }
 
-// ReadOption modifies a read.
-type ReadOption func(*readOptions)
+// WithLayers sets the layers, lowest precedence first; it must name
+// StoreLayer once. The default is just the store layer. The effective value
+// of a key is the one of the highest layer that defines it; a tombstone
+// there means the key does not exist.
+func WithLayers(order ...string) Option {
+	return func(o *options) { o.layers = append([]string(nil), order...) }
+}
 
-type readOptions struct{ rev int64 }
-
-// AtRev reads the state as of revision rev instead of the current one.
-func AtRev(rev int64) ReadOption { return func(o *readOptions) { o.rev = rev } }
+// checkBatch, when set (by tests), checks each batch before it commits
+// (commit.Config.CheckBatch).
+var checkBatch func(ctx context.Context, v commit.BatchView) error
 
 // Store is the versioned, audited key-value store. It is safe for concurrent
 // use.
 type Store struct {
-	opts options
-	rank map[string]int // layer → position in opts.layers
-	// qLayerRows reads a key's rows in the configured layers (layerRowsQuery).
-	qLayerRows string
-	path       string
-	lock       *fileLock
-	keys       *keyring // the master key and data keys of secrets
+	opts   options
+	path   string
+	lock   *sqlitedb.Lock
+	layers *layer.Order
+	keys   *keyring.Keyring // the master key and data keys of secrets
 
 	wdb *sql.DB // the writer's single connection
 	rdb *sql.DB // readers
 
-	// current mirrors the kv table in memory for Get: the writer updates
-	// it once a batch is durable. Values in it are never modified.
-	currentMu sync.RWMutex
-	current   map[string]*KeyValue
-
-	rev      atomic.Int64 // newest durable revision
-	horizon  atomic.Int64 // see Horizon
-	diskFull atomic.Int64 // see DiskFullErrors
+	cur       *read.Current // the newest durable state, in memory
+	r         *read.Reader
+	log       *sqlitelog.Log
+	w         *commit.Writer
+	compactor *retention.Compactor
 
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
-
-	mu      sync.RWMutex // guards closed and sends on queue
-	closed  bool
-	queue   chan *request
-	stopped chan struct{} // closed when the writer has exited
 }
 
 // Open opens (creating if needed) the SQLite database at path, applies the
 // embedded migrations and starts the writer. A database that another process
 // has open is refused with ErrLocked, one written by a newer binary with
 // ErrSchemaTooNew, one whose current state disagrees with its audit history
-// (checkState) with ErrStateMismatch. The database's files are made
+// (chain.CheckState) with ErrStateMismatch. The database's files are made
 // private and the leftovers of interrupted backups and restores beside it
-// removed (see files.go).
+// removed (see sqlitedb.PrepareFiles).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer},
 		compactInterval: DefaultCompactInterval, compactBatch: defaultCompactBatch, now: time.Now}
@@ -148,7 +189,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if o.compactBatch <= 0 {
 		return nil, fmt.Errorf("audit: compaction batch must be positive, got %d", o.compactBatch)
 	}
-	rank, err := checkLayers(o.layers)
+	layers, err := layer.New(o.layers)
 	if err != nil {
 		return nil, err
 	}
@@ -159,127 +200,104 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("audit: database directory %s is not a directory", dir)
 		}
 	}
-	lock, err := lockFile(path + ".lock")
+	lock, err := sqlitedb.LockFile(path + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	s := &Store{opts: o, path: path, lock: lock, rank: rank, qLayerRows: layerRowsQuery(o.layers)}
+	s := &Store{opts: o, path: path, lock: lock, layers: layers}
 	if !o.inspect {
-		if err := s.prepareFiles(); err != nil {
-			lock.release()
+		if err := sqlitedb.PrepareFiles(path, o.logger); err != nil {
+			lock.Release()
 			return nil, err
 		}
 	}
-	state, err := s.open(ctx)
-	if err != nil {
+	if err := s.open(ctx); err != nil {
+		if s.log != nil {
+			s.log.Close()
+		}
 		s.closeDBs()
-		lock.release()
+		lock.Release()
 		return nil, err
-	}
-	s.queue = make(chan *request, 4*o.maxBatch)
-	s.stopped = make(chan struct{})
-	w, err := newWriter(ctx, s, state)
-	if err != nil {
-		s.closeDBs()
-		lock.release()
-		return nil, err
-	}
-	go w.run()
-	if (o.keepRevisions > 0 || o.keepAge > 0) && o.compactInterval > 0 {
-		var cctx context.Context
-		cctx, s.compactCancel = context.WithCancel(context.Background())
-		s.compactDone = make(chan struct{})
-		go s.compactLoop(cctx, o.compactInterval)
 	}
 	return s, nil
 }
 
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// Temporary tables and indexes (large statements, savepoints) stay
-	// in memory.
-	q.Add("_pragma", "temp_store(MEMORY)")
-	if readOnly {
-		q.Add("_pragma", "query_only(ON)")
-	} else {
-		q.Set("_txlock", "immediate")
-	}
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
-
-// open opens the database and loads the mirror. It returns the LtHash of
-// the current state, which it has checked against the history.
-func (s *Store) open(ctx context.Context) (*ltHash, error) {
+// open opens the database, checks its state against its history, loads
+// the state into memory and starts the writer and the compaction.
+func (s *Store) open(ctx context.Context) error {
+	o := &s.opts
 	var err error
-	s.wdb, err = sql.Open("sqlite", dsn(s.path, false))
-	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
+	if s.wdb, err = sqlitedb.OpenWriter(ctx, s.path); err != nil {
+		return err
 	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	s.wdb.SetConnMaxIdleTime(0)
-	if err := s.wdb.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
-	}
-	var mode string
-	if err := s.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", s.path, err)
-	}
-	if mode != "wal" {
-		return nil, fmt.Errorf("audit: open %s: could not enable WAL mode (journal_mode is %q)", s.path, mode)
-	}
-	if _, err := migrate(ctx, s.wdb); err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
+	if _, err := migrations.Up(ctx, s.wdb); err != nil {
+		return fmt.Errorf("audit: %s: %w", s.path, err)
 	}
 	var rev sql.NullInt64
 	if err := s.wdb.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
-		return nil, fmt.Errorf("audit: read current revision: %w", err)
+		return fmt.Errorf("audit: read current revision: %w", err)
 	}
-	s.rev.Store(rev.Int64)
-	h, err := loadHorizon(ctx, s.wdb)
+	h, err := chain.LoadHorizon(ctx, s.wdb)
 	if err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", s.path, err)
+		return fmt.Errorf("audit: %s: %w", s.path, err)
 	}
-	s.horizon.Store(h.horizon)
 	// Before anything reads a value: a state that disagrees with the
 	// history is named as such, whatever else is wrong with it. The same
 	// scan of kv fills the mirror.
 	var kvs []KeyValue
-	st, err := checkState(ctx, s.wdb, func(kv KeyValue) { kvs = append(kvs, kv) })
+	st, err := chain.CheckState(ctx, s.wdb, func(kv KeyValue) { kvs = append(kvs, kv) })
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if st.problem != "" && !s.opts.inspect {
-		return nil, fmt.Errorf("audit: %s: %w: %s", s.path, ErrStateMismatch, st.problem)
+	if st.Problem != "" && !o.inspect {
+		return fmt.Errorf("audit: %s: %w: %s", s.path, ErrStateMismatch, st.Problem)
 	}
-
-	s.rdb, err = sql.Open("sqlite", dsn(s.path, true))
-	if err != nil {
-		return nil, fmt.Errorf("audit: open readers: %w", err)
+	if s.rdb, err = sqlitedb.OpenReaders(ctx, s.path, 8); err != nil {
+		return err
 	}
-	s.rdb.SetMaxOpenConns(8)
-	s.rdb.SetMaxIdleConns(8)
-	if err := s.rdb.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("audit: open readers: %w", err)
+	if s.keys, err = keyring.Load(ctx, s.rdb, o.masterKey, o.sealed); err != nil {
+		return err
 	}
-	if s.keys, err = loadKeyring(ctx, s.rdb, s.opts.masterKey, s.opts.sealed); err != nil {
-		return nil, err
-	}
-	if !s.opts.sealed {
-		if err := s.keys.revealKVs(kvs); err != nil {
-			return nil, fmt.Errorf("audit: load current state: %w", err)
+	if !o.sealed {
+		if err := s.keys.RevealKVs(kvs); err != nil {
+			return fmt.Errorf("audit: load current state: %w", err)
 		}
 	}
-	s.current = make(map[string]*KeyValue, len(kvs))
-	for i := range kvs {
-		s.current[kvs[i].Key] = &kvs[i]
+	s.cur = read.NewCurrent(kvs, rev.Int64)
+	s.r = read.New(s.rdb, s.keys, s.layers, s.cur)
+
+	head, err := chain.Prepare(ctx, s.wdb)
+	if err != nil {
+		return err
 	}
-	return &st.sum, nil
+	layered, err := sqlitedb.Layered(ctx, s.wdb, o.layers)
+	if err != nil {
+		return err
+	}
+	if s.log, err = sqlitelog.New(ctx, s.wdb, o.layers); err != nil {
+		return err
+	}
+	s.w = commit.Start(commit.Config{
+		Log: s.log, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
+		NewDataKeys: func(ctx context.Context, prefixes []string) error {
+			return s.keys.NewDataKeys(ctx, s.wdb, prefixes, false, o.now(), o.logger)
+		},
+		Layers: s.layers, Layered: layered, Sealed: o.sealed,
+		MaxValueSize: o.maxValueSize, MaxBatch: o.maxBatch, Now: o.now, Logger: o.logger,
+		OnCommit: o.onCommit, CheckBatch: checkBatch,
+	})
+	s.compactor = retention.NewCompactor(retention.Policy{KeepRevisions: o.keepRevisions, KeepAge: o.keepAge, Batch: o.compactBatch},
+		s.rdb, s.wdb, s.w, s.cur.Rev, o.now, o.logger, h.Horizon)
+	if (o.keepRevisions > 0 || o.keepAge > 0) && o.compactInterval > 0 {
+		var cctx context.Context
+		cctx, s.compactCancel = context.WithCancel(context.Background())
+		s.compactDone = make(chan struct{})
+		go func() {
+			defer close(s.compactDone)
+			s.compactor.Run(cctx, o.compactInterval, o.onCompact)
+		}()
+	}
+	return nil
 }
 
 func (s *Store) closeDBs() error {
@@ -300,25 +318,18 @@ func (s *Store) Close() error {
 		s.compactCancel()
 		<-s.compactDone
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.stopped
+	if !s.w.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.stopped
-	err := s.closeDBs()
-	if lerr := s.lock.release(); err == nil {
+	err := errors.Join(s.log.Close(), s.closeDBs())
+	if lerr := s.lock.Release(); err == nil {
 		err = lerr
 	}
 	return err
 }
 
 // Rev returns the current (newest committed) revision; 0 for an empty store.
-func (s *Store) Rev() int64 { return s.rev.Load() }
+func (s *Store) Rev() int64 { return s.cur.Rev() }
 
 // MaxValueSize returns the largest value the store accepts, in bytes.
 func (s *Store) MaxValueSize() int { return s.opts.maxValueSize }
@@ -326,12 +337,12 @@ func (s *Store) MaxValueSize() int { return s.opts.maxValueSize }
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
+// Layers returns the layers, lowest precedence first.
+func (s *Store) Layers() []string { return s.layers.Names() }
+
 // Ping reports whether the store is open and its database answers a read.
 func (s *Store) Ping(ctx context.Context) error {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.isClosed() {
 		return ErrClosed
 	}
 	var one int
@@ -343,4 +354,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // DiskFullErrors returns how many commits failed because the disk was full
 // (ErrDiskFull) since the store was opened.
-func (s *Store) DiskFullErrors() int64 { return s.diskFull.Load() }
+func (s *Store) DiskFullErrors() int64 { return s.w.DiskFullErrors() }
+
+// isClosed reports whether Close was called.
+func (s *Store) isClosed() bool { return s.w.Closed() }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/migrations"
 )
 
 func openTest(t testing.TB, opts ...Option) *Store {
@@ -552,7 +553,7 @@ func TestMigrationsAreAppliedOnceAndRecorded(t *testing.T) {
 	defer db.Close()
 	var v, rows int
 	db.QueryRow(`SELECT version, (SELECT count(*) FROM schema_version) FROM schema_version`).Scan(&v, &rows)
-	ms, _ := loadMigrations(migrationsFS())
+	ms, _ := migrations.Load(migrations.FS)
 	if v != len(ms) || rows != 1 {
 		t.Fatalf("schema_version = %d (%d rows), want %d", v, rows, len(ms))
 	}

@@ -2,163 +2,38 @@ package audit
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
-	"strings"
-	"time"
+
+	"github.com/configd/configd/audit/internal/tokens"
 )
 
 // ErrTokenExists: a token that is not revoked already has this name.
-var ErrTokenExists = errors.New("a token with this name exists")
+var ErrTokenExists = tokens.ErrExists
 
 // Grant is one right of a token: Permission ("read", "write" or "admin")
 // on the keys under Prefix ("" is every key). The store keeps grants as
 // given; what they allow is the server's business.
-type Grant struct {
-	Permission string
-	Prefix     string
-}
+type Grant = tokens.Grant
 
 // Token is a stored bearer token: its name, the SHA-256 hash of its secret
 // (the secret itself is never stored) and its grants.
-type Token struct {
-	Name      string
-	Hash      []byte
-	Grants    []Grant
-	CreatedAt time.Time
-	// RevokedAt is zero while the token is valid.
-	RevokedAt time.Time
-}
+type Token = tokens.Token
 
 // CreateToken stores a new token. It fails with ErrTokenExists when a valid
 // token already has t's name.
-func (s *Store) CreateToken(ctx context.Context, t Token) error {
-	if t.Name == "" || len(t.Hash) == 0 {
-		return fmt.Errorf("%w: a token needs a name and a hash", ErrBadRequest)
-	}
-	created := t.CreatedAt
-	if created.IsZero() {
-		created = time.Now()
-	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("audit: create token: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, hash, created_at) VALUES (?, ?, ?)`,
-		t.Name, t.Hash, created.UnixNano())
-	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
-			return fmt.Errorf("%w: %q", ErrTokenExists, t.Name)
-		}
-		return fmt.Errorf("audit: create token: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("audit: create token: %w", err)
-	}
-	if err := insertGrants(ctx, tx, id, t.Grants); err != nil {
-		return fmt.Errorf("audit: create token: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("audit: create token: %w", err)
-	}
-	return nil
-}
+func (s *Store) CreateToken(ctx context.Context, t Token) error { return tokens.Create(ctx, s.wdb, t) }
 
 // RevokeToken marks the valid token named name as revoked. It fails with
 // ErrNotFound when no valid token has that name.
 func (s *Store) RevokeToken(ctx context.Context, name string) error {
-	res, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`,
-		time.Now().UnixNano(), name)
-	if err != nil {
-		return fmt.Errorf("audit: revoke token: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("audit: revoke token: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("%w: no valid token named %q", ErrNotFound, name)
-	}
-	return nil
+	return tokens.Revoke(ctx, s.wdb, name)
 }
 
 // Tokens returns every token, the revoked ones included, by name then
 // creation time.
-func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT t.id, t.name, t.hash, t.created_at, t.revoked_at, g.permission, g.prefix
-		FROM tokens t LEFT JOIN token_grants g ON g.token_id = t.id
-		ORDER BY t.name, t.created_at, t.id, g.prefix, g.permission`)
-	if err != nil {
-		return nil, fmt.Errorf("audit: list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []Token
-	lastID := int64(-1)
-	for rows.Next() {
-		var (
-			id, created int64
-			revoked     sql.NullInt64
-			name        string
-			hash        []byte
-			perm, pfx   sql.NullString
-		)
-		if err := rows.Scan(&id, &name, &hash, &created, &revoked, &perm, &pfx); err != nil {
-			return nil, fmt.Errorf("audit: list tokens: %w", err)
-		}
-		if id != lastID {
-			t := Token{Name: name, Hash: hash, CreatedAt: time.Unix(0, created).UTC()}
-			if revoked.Valid {
-				t.RevokedAt = time.Unix(0, revoked.Int64).UTC()
-			}
-			out = append(out, t)
-			lastID = id
-		}
-		if perm.Valid {
-			t := &out[len(out)-1]
-			t.Grants = append(t.Grants, Grant{Permission: perm.String, Prefix: pfx.String})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: list tokens: %w", err)
-	}
-	return out, nil
-}
+func (s *Store) Tokens(ctx context.Context) ([]Token, error) { return tokens.List(ctx, s.rdb) }
 
 // SetTokenGrants replaces the grants of the valid token named name. It
 // fails with ErrNotFound when no valid token has that name.
 func (s *Store) SetTokenGrants(ctx context.Context, name string, grants []Grant) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("audit: set token grants: %w", err)
-	}
-	defer tx.Rollback()
-	var id int64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM tokens WHERE name = ? AND revoked_at IS NULL`, name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: no valid token named %q", ErrNotFound, name)
-	}
-	if err != nil {
-		return fmt.Errorf("audit: set token grants: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM token_grants WHERE token_id = ?`, id); err != nil {
-		return fmt.Errorf("audit: set token grants: %w", err)
-	}
-	if err := insertGrants(ctx, tx, id, grants); err != nil {
-		return fmt.Errorf("audit: set token grants: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("audit: set token grants: %w", err)
-	}
-	return nil
-}
-
-func insertGrants(ctx context.Context, tx *sql.Tx, id int64, grants []Grant) error {
-	for _, g := range grants {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO token_grants (token_id, permission, prefix) VALUES (?, ?, ?)`,
-			id, g.Permission, g.Prefix); err != nil {
-			return fmt.Errorf("grant %s:%s: %w", g.Permission, g.Prefix, err)
-		}
-	}
-	return nil
+	return tokens.SetGrants(ctx, s.wdb, name, grants)
 }

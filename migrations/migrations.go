@@ -1,6 +1,7 @@
 // Package migrations holds configd's SQLite schema as numbered .sql files,
-// embedded into the binary. audit.Open applies the ones a database lacks, in
-// order, inside one transaction.
+// embedded into the binary, and applies them: Up brings a database to the
+// newest schema, applying the files it lacks, in order, inside one
+// transaction (audit.Open calls it).
 //
 // A released file is never edited: a change to the schema is a new file
 // with the next number (NNNN_what.sql).

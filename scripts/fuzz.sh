@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 targets=(
 	"./keyspace FuzzKey 300000x"
 	"./api FuzzValueEncoding 200000x"
-	"./audit FuzzValueContentType 25000x"
+	"./audit/record FuzzValueContentType 25000x"
 	"./source/file FuzzFlattenRoundTrip 200000x"
 	"./server FuzzPutKey 25000x"
 	"./server FuzzRequestBody 50000x"

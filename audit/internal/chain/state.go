@@ -1,4 +1,4 @@
-package audit
+package chain
 
 import (
 	"bytes"
@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/audit/record"
 )
 
 // The state digest makes the current state part of what the audit chain
@@ -48,8 +50,9 @@ const (
 	laneHigh = 0x8000_8000_8000_8000
 )
 
-// ltHash is an LtHash of a set of rows; the zero value is the empty set.
-type ltHash [ltWords]uint64
+// LtHash is an LtHash of a set of rows; the zero value is the empty set.
+// Two LtHashes of the same set are equal (==).
+type LtHash [ltWords]uint64
 
 // addLanes adds the four lanes of b to those of a: within each lane, the
 // sum of the low 15 bits cannot carry into the next lane, and the top bit
@@ -59,14 +62,14 @@ func addLanes(a, b uint64) uint64 {
 }
 
 // add adds an element's expansion x, 2048 bytes, lane by lane.
-func (h *ltHash) add(x *[ltWords * 8]byte) {
+func (h *LtHash) add(x *[ltWords * 8]byte) {
 	for i := range h {
 		h[i] = addLanes(h[i], binary.LittleEndian.Uint64(x[8*i:]))
 	}
 }
 
 // addSum adds the elements of o.
-func (h *ltHash) addSum(o *ltHash) {
+func (h *LtHash) addSum(o *LtHash) {
 	for i := range h {
 		h[i] = addLanes(h[i], o[i])
 	}
@@ -75,7 +78,7 @@ func (h *ltHash) addSum(o *ltHash) {
 // sub removes an element's expansion x: setting each lane's top bit in the
 // minuend and clearing it in the subtrahend keeps a borrow from crossing
 // lanes, and the top bit is then fixed up as in add.
-func (h *ltHash) sub(x *[ltWords * 8]byte) {
+func (h *LtHash) sub(x *[ltWords * 8]byte) {
 	for i := range h {
 		a, b := h[i], binary.LittleEndian.Uint64(x[8*i:])
 		h[i] = ((a | laneHigh) - (b &^ laneHigh)) ^ ((a ^ ^b) & laneHigh)
@@ -83,7 +86,7 @@ func (h *ltHash) sub(x *[ltWords * 8]byte) {
 }
 
 // digest is what a revision records: SHA-256 over the lanes, little-endian.
-func (h *ltHash) digest() []byte {
+func (h *LtHash) digest() []byte {
 	var buf [len(stateDigestDomain) + ltWords*8]byte
 	n := copy(buf[:], stateDigestDomain)
 	for i, w := range h {
@@ -117,18 +120,18 @@ func (h *stateHasher) expand(seed *rowSeed) *[ltWords * 8]byte {
 }
 
 // kvRow adds a kv row, as stored, to sum, or removes it.
-func (h *stateHasher) kvRow(sum *ltHash, key string, kv *KeyValue, remove bool) {
+func (h *stateHasher) kvRow(sum *LtHash, key string, kv *record.KeyValue, remove bool) {
 	seed := h.kvSeed(key, kv)
 	h.apply(sum, &seed, remove)
 }
 
 // layerRow adds a layer_kv row, as stored, to sum, or removes it.
-func (h *stateHasher) layerRow(sum *ltHash, layer, key string, v *LayerValue, remove bool) {
+func (h *stateHasher) layerRow(sum *LtHash, layer, key string, v *record.LayerValue, remove bool) {
 	seed := h.layerSeed(layer, key, v)
 	h.apply(sum, &seed, remove)
 }
 
-func (h *stateHasher) apply(sum *ltHash, seed *rowSeed, remove bool) {
+func (h *stateHasher) apply(sum *LtHash, seed *rowSeed, remove bool) {
 	x := h.expand(seed)
 	if remove {
 		sum.sub(x)
@@ -138,7 +141,7 @@ func (h *stateHasher) apply(sum *ltHash, seed *rowSeed, remove bool) {
 }
 
 // kvSeed returns the seed of a kv row, as stored.
-func (h *stateHasher) kvSeed(key string, kv *KeyValue) rowSeed {
+func (h *stateHasher) kvSeed(key string, kv *record.KeyValue) rowSeed {
 	e := &h.enc
 	e.buf = append(e.buf[:0], stateRowDomain...)
 	e.buf = append(e.buf, 'k')
@@ -154,7 +157,7 @@ func (h *stateHasher) kvSeed(key string, kv *KeyValue) rowSeed {
 
 // layerSeed returns the seed of a layer_kv row, as stored. A tombstone is
 // stored with no value and an empty type.
-func (h *stateHasher) layerSeed(layer, key string, v *LayerValue) rowSeed {
+func (h *stateHasher) layerSeed(layer, key string, v *record.LayerValue) rowSeed {
 	e := &h.enc
 	e.buf = append(e.buf[:0], stateRowDomain...)
 	e.buf = append(e.buf, 'l')
@@ -177,10 +180,10 @@ const seedChunk = 512
 // sumSeeds returns the LtHash of the rows whose seeds produce emits (from
 // its own goroutine), expanding them on every CPU: the expansions are most
 // of the work of hashing a whole state.
-func sumSeeds(produce func(emit func(rowSeed)) error) (ltHash, error) {
+func sumSeeds(produce func(emit func(rowSeed)) error) (LtHash, error) {
 	n := runtime.GOMAXPROCS(0)
 	chunks := make(chan []rowSeed, n)
-	sums := make([]ltHash, n)
+	sums := make([]LtHash, n)
 	var wg sync.WaitGroup
 	for i := range sums {
 		wg.Add(1)
@@ -204,85 +207,85 @@ func sumSeeds(produce func(emit func(rowSeed)) error) (ltHash, error) {
 	chunks <- chunk
 	close(chunks)
 	wg.Wait()
-	var total ltHash
+	var total LtHash
 	for i := range sums {
 		total.addSum(&sums[i])
 	}
 	return total, err
 }
 
-// stateSum is the writer's LtHash of the state: as of the newest durable
-// revision, and as of the newest one staged in the batch under way.
+// stateSum is the commit path's LtHash of the state: as of the newest
+// durable revision, and as of the newest one staged in the batch under way.
 type stateSum struct {
-	head, pending ltHash
+	head, pending LtHash
 	h             stateHasher
 }
 
-// stateReport is what checkState found.
-type stateReport struct {
-	sum ltHash // of the rows of kv and layer_kv
-	// head is the newest revision and stateFrom the first that must
+// StateReport is what CheckState found.
+type StateReport struct {
+	Sum LtHash // of the rows of kv and layer_kv
+	// Head is the newest revision and StateFrom the first that must
 	// record a digest (see migrations/0009_state_digest.sql).
-	head, stateFrom int64
-	// problem says how the state disagrees with the history ("" when it
-	// does not) and brokenRev names the revision concerned.
-	problem   string
-	brokenRev int64
+	Head, StateFrom int64
+	// Problem says how the state disagrees with the history ("" when it
+	// does not) and BrokenRev names the revision concerned.
+	Problem   string
+	BrokenRev int64
 }
 
-// checkState compares the current state with the history, in q's
+// CheckState compares the current state with the history, in q's
 // snapshot: the history must reach the high-water mark (the newest
 // revision ever committed) and the compaction horizon, no key may have
 // been modified after the newest revision, and the state must match the
 // digest that revision recorded. It reads every row of kv and layer_kv,
 // and passes those of kv, as stored, to keep unless it is nil.
-func checkState(ctx context.Context, q querier, keep func(KeyValue)) (stateReport, error) {
-	var rep stateReport
+func CheckState(ctx context.Context, q sqlitedb.Querier, keep func(record.KeyValue)) (StateReport, error) {
+	var rep StateReport
 	var head, horizon sql.NullInt64
 	var highWater int64
 	if err := q.QueryRowContext(ctx, `SELECT (SELECT max(rev) FROM revisions), state_from, high_water,
 		(SELECT horizon FROM compactions ORDER BY id DESC LIMIT 1) FROM audit_chain WHERE id = 1`).
-		Scan(&head, &rep.stateFrom, &highWater, &horizon); err != nil {
+		Scan(&head, &rep.StateFrom, &highWater, &horizon); err != nil {
 		return rep, fmt.Errorf("audit: state: read the chain's state: %w", err)
 	}
-	rep.head = head.Int64
+	rep.Head = head.Int64
 	// An empty history produced the empty state.
-	recorded := (&ltHash{}).digest()
-	if rep.head > 0 {
-		if err := q.QueryRowContext(ctx, `SELECT state FROM revisions WHERE rev = ?`, rep.head).Scan(&recorded); err != nil {
-			return rep, fmt.Errorf("audit: state: read revision %d: %w", rep.head, err)
+	recorded := (&LtHash{}).digest()
+	if rep.Head > 0 {
+		if err := q.QueryRowContext(ctx, `SELECT state FROM revisions WHERE rev = ?`, rep.Head).Scan(&recorded); err != nil {
+			return rep, fmt.Errorf("audit: state: read revision %d: %w", rep.Head, err)
 		}
 	}
-	sum, newest, newestKey, err := stateOf(ctx, q, keep)
+	sum, newest, newestKey, err := StateOf(ctx, q, keep)
 	if err != nil {
 		return rep, err
 	}
-	rep.sum = sum
+	rep.Sum = sum
 	switch reached := max(highWater, horizon.Int64); {
-	case reached > rep.head:
-		rep.brokenRev = rep.head + 1
-		rep.problem = fmt.Sprintf("the history ends at revision %d, but this database had reached revision %d: revisions %d..%d were removed",
-			rep.head, reached, rep.head+1, reached)
-	case newest > rep.head:
-		rep.brokenRev = rep.head + 1
-		rep.problem = fmt.Sprintf("the history ends at revision %d, but the state is newer: key %q was modified at revision %d (the newest revisions were removed, or the key was edited)",
-			rep.head, newestKey, newest)
-	case recorded != nil && !bytes.Equal(recorded, rep.sum.digest()):
-		rep.brokenRev = rep.head
-		rep.problem = fmt.Sprintf("the current state disagrees with the history at revision %d: the kv and layer_kv tables do not match the state digest it recorded (a row was edited, added or removed behind configd's back)",
-			rep.head)
-	case recorded == nil && rep.head >= rep.stateFrom:
-		rep.brokenRev = rep.head
-		rep.problem = fmt.Sprintf("revision %d records no state digest, though every revision from %d on does", rep.head, rep.stateFrom)
+	case reached > rep.Head:
+		rep.BrokenRev = rep.Head + 1
+		rep.Problem = fmt.Sprintf("the history ends at revision %d, but this database had reached revision %d: revisions %d..%d were removed",
+			rep.Head, reached, rep.Head+1, reached)
+	case newest > rep.Head:
+		rep.BrokenRev = rep.Head + 1
+		rep.Problem = fmt.Sprintf("the history ends at revision %d, but the state is newer: key %q was modified at revision %d (the newest revisions were removed, or the key was edited)",
+			rep.Head, newestKey, newest)
+	case recorded != nil && !bytes.Equal(recorded, rep.Sum.digest()):
+		rep.BrokenRev = rep.Head
+		rep.Problem = fmt.Sprintf("the current state disagrees with the history at revision %d: the kv and layer_kv tables do not match the state digest it recorded (a row was edited, added or removed behind configd's back)",
+			rep.Head)
+	case recorded == nil && rep.Head >= rep.StateFrom:
+		rep.BrokenRev = rep.Head
+		rep.Problem = fmt.Sprintf("revision %d records no state digest, though every revision from %d on does", rep.Head, rep.StateFrom)
 	}
 	return rep, nil
 }
 
-// stateOf returns the LtHash of every row of kv and layer_kv (those of
+// StateOf returns the LtHash of every row of kv and layer_kv (those of
 // layers no longer configured included) and the newest revision at which a
 // key was modified, with the key; it passes the rows of kv to keep unless
 // it is nil.
-func stateOf(ctx context.Context, q querier, keep func(KeyValue)) (sum ltHash, newest int64, newestKey string, err error) {
+func StateOf(ctx context.Context, q sqlitedb.Querier, keep func(record.KeyValue)) (sum LtHash, newest int64, newestKey string, err error) {
 	sum, err = sumSeeds(func(emit func(rowSeed)) error {
 		var h stateHasher
 		var err error
@@ -297,7 +300,7 @@ func stateOf(ctx context.Context, q querier, keep func(KeyValue)) (sum ltHash, n
 // seedKV emits the seed of every row of kv, passes the row to keep unless
 // it is nil, and returns the newest revision at which a key was modified,
 // and the key.
-func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed), keep func(KeyValue)) (int64, string, error) {
+func seedKV(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(rowSeed), keep func(record.KeyValue)) (int64, string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT key, value, content_type, create_rev, mod_rev, version, secret FROM kv`)
 	if err != nil {
 		return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
@@ -306,7 +309,7 @@ func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed), 
 	var newest int64
 	var newestKey string
 	for rows.Next() {
-		var kv KeyValue // Scan gives each row a Value of its own
+		var kv record.KeyValue // Scan gives each row a Value of its own
 		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret); err != nil {
 			return 0, "", fmt.Errorf("audit: state: read kv: %w", err)
 		}
@@ -328,14 +331,14 @@ func seedKV(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed), 
 }
 
 // seedLayers emits the seed of every row of layer_kv.
-func seedLayers(ctx context.Context, q querier, h *stateHasher, emit func(rowSeed)) error {
+func seedLayers(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(rowSeed)) error {
 	rows, err := q.QueryContext(ctx, `SELECT layer, key, value, content_type, secret FROM layer_kv`)
 	if err != nil {
 		return fmt.Errorf("audit: state: read layer_kv: %w", err)
 	}
 	defer rows.Close()
 	var layer, key string
-	var v LayerValue
+	var v record.LayerValue
 	for rows.Next() {
 		if err := rows.Scan(&layer, &key, &v.Value, &v.ContentType, &v.Secret); err != nil {
 			return fmt.Errorf("audit: state: read layer_kv: %w", err)
@@ -347,79 +350,4 @@ func seedLayers(ctx context.Context, q querier, h *stateHasher, emit func(rowSee
 		return fmt.Errorf("audit: state: read layer_kv: %w", err)
 	}
 	return nil
-}
-
-// storedKV returns key's kv row as stored (a secret's value sealed): the
-// one the batch staged, or else the database's.
-func (w *writer) storedKV(ctx context.Context, tx *sql.Tx, key string) (*KeyValue, error) {
-	if kv, ok := w.pend.kv[key]; ok && kv != nil {
-		return kv, nil
-	}
-	return scanKV(key, w.tx(ctx, tx, qGetKV).QueryRowContext(ctx, key))
-}
-
-// storedLayer returns a layer_kv row as stored: the one the batch staged,
-// or else the database's.
-func (w *writer) storedLayer(ctx context.Context, tx *sql.Tx, layer, key string) (*LayerValue, error) {
-	if v, ok := w.pend.lkv[layerKey{layer, key}]; ok && v != nil {
-		return v, nil
-	}
-	v := &LayerValue{}
-	err := w.tx(ctx, tx, qGetLayerKV).QueryRowContext(ctx, layer, key).Scan(&v.Value, &v.ContentType, &v.Secret)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: state: read layer %s of %q: %w", layer, key, err)
-	}
-	v.Tombstone = v.ContentType == ""
-	return v, nil
-}
-
-// stageState moves the batch's LtHash from the rows that plain's changes
-// replace to the rows that r, plain as stored, writes, and returns the
-// digest of the state after it. The old rows come from plain, except a
-// secret's, whose ciphertext only the database (or the batch) holds; every
-// read happens before the LtHash changes, so an error leaves it as it was.
-func (w *writer) stageState(ctx context.Context, tx *sql.Tx, plain, r *Revision) ([]byte, error) {
-	oldKV := make([]*KeyValue, len(plain.Changes))
-	for i, c := range plain.Changes {
-		oldKV[i] = c.Old
-		if c.Old != nil && c.Old.Secret {
-			kv, err := w.storedKV(ctx, tx, c.Key)
-			if err != nil {
-				return nil, err
-			}
-			oldKV[i] = kv
-		}
-	}
-	oldLayer := make([]*LayerValue, len(plain.LayerChanges))
-	for i, lc := range plain.LayerChanges {
-		oldLayer[i] = lc.Old
-		if lc.Old != nil && lc.Old.Secret && !lc.Old.Tombstone {
-			v, err := w.storedLayer(ctx, tx, lc.Layer, lc.Key)
-			if err != nil {
-				return nil, err
-			}
-			oldLayer[i] = v
-		}
-	}
-	st := &w.state
-	for i, c := range r.Changes {
-		if oldKV[i] != nil {
-			st.h.kvRow(&st.pending, c.Key, oldKV[i], true)
-		}
-		if c.New != nil {
-			st.h.kvRow(&st.pending, c.Key, c.New, false)
-		}
-	}
-	for i, lc := range r.LayerChanges {
-		if oldLayer[i] != nil {
-			st.h.layerRow(&st.pending, lc.Layer, lc.Key, oldLayer[i], true)
-		}
-		if lc.New != nil {
-			st.h.layerRow(&st.pending, lc.Layer, lc.Key, lc.New, false)
-		}
-	}
-	return st.pending.digest(), nil
 }

@@ -1,7 +1,19 @@
-package audit
+// Package record holds the records of configd's audited store: what a
+// revision is and what it changed (Revision, Change, KeyValue, the layers'
+// LayerValue and LayerChange), what a write asks for (Op, Txn,
+// RollbackRequest), how a read selects keys (Scope, HistoryQuery), the
+// content types a value may have, and the errors the store answers with.
+//
+// It is the leaf of package audit's rooms: it imports none of them, and
+// package audit gives every name here under its own (audit.Revision is
+// record.Revision), so callers need not import it.
+package record
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/configd/configd/keyspace"
 )
 
 // OpType says whether a change puts or deletes a key.
@@ -108,6 +120,12 @@ type Change struct {
 	New  *KeyValue
 }
 
+// IsSecret reports whether either side of c is a secret's value: its row
+// holds ciphertext.
+func (c *Change) IsSecret() bool {
+	return c.Old != nil && c.Old.Secret || c.New != nil && c.New.Secret
+}
+
 // Revision is one committed revision and, when loaded, its changes.
 type Revision struct {
 	Rev    int64
@@ -132,6 +150,26 @@ type Revision struct {
 type Scope struct {
 	Key    string
 	Prefix string
+}
+
+// Canonical checks sc and returns it with its prefix made canonical (see
+// keyspace.Prefix): a scope with both a key and a prefix is ErrBadRequest,
+// an invalid key or prefix wraps keyspace.ErrInvalidKey.
+func (sc Scope) Canonical() (Scope, error) {
+	switch {
+	case sc.Key != "" && sc.Prefix != "":
+		return Scope{}, fmt.Errorf("%w: give a key or a prefix, not both", ErrBadRequest)
+	case sc.Key != "":
+		if err := keyspace.Validate(sc.Key); err != nil {
+			return Scope{}, err
+		}
+		return Scope{Key: sc.Key}, nil
+	}
+	p, err := keyspace.Prefix(sc.Prefix)
+	if err != nil {
+		return Scope{}, err
+	}
+	return Scope{Prefix: p}, nil
 }
 
 // HistoryQuery selects revisions for History. At most one of Key and

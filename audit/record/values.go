@@ -1,4 +1,4 @@
-package audit
+package record
 
 import (
 	"encoding/json"
@@ -38,9 +38,9 @@ func NormalizeContentType(ct string) (string, error) {
 	return "", fmt.Errorf("%w: %q (use text/plain, application/json, application/yaml or application/octet-stream)", ErrContentType, ct)
 }
 
-// checkValue reports whether value is acceptable under the canonical content
-// type ct.
-func checkValue(key string, value []byte, ct string) error {
+// CheckValue reports whether value, of key, is acceptable under the
+// canonical content type ct (ErrInvalidValue when it does not parse).
+func CheckValue(key string, value []byte, ct string) error {
 	switch ct {
 	case TypeText:
 		if !utf8.Valid(value) {

@@ -1,9 +1,10 @@
-package audit
+package sqlitedb
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,55 +18,56 @@ import (
 // interrupted backup or restore left behind (kill -9 skips their cleanup),
 // and only that: the exact names they use.
 
-// dbFileMode is the mode of every file that holds the database's content.
-const dbFileMode = 0o600
+// FileMode is the mode of every file that holds the database's content.
+const FileMode = 0o600
 
-// backupDirPrefix starts the name of the private directory TempBackup
-// makes beside the database (os.MkdirTemp appends digits), and
-// backupFileName is the backup's name in it.
+// BackupDirPrefix starts the name of the private directory a temporary
+// backup is made in beside the database (os.MkdirTemp appends digits), and
+// BackupFileName is the backup's name in it.
 const (
-	backupDirPrefix = ".backup-"
-	backupFileName  = "configd.db"
+	BackupDirPrefix = ".backup-"
+	BackupFileName  = "configd.db"
 )
 
-// dbFiles are the database's files: the database and SQLite's -wal and
+// Files are the database's files: the database and SQLite's -wal and
 // -shm files beside it.
-func dbFiles(path string) []string { return []string{path, path + "-wal", path + "-shm"} }
+func Files(path string) []string { return []string{path, path + "-wal", path + "-shm"} }
 
-// backupFiles are the files a backup in a TempBackup directory may leave:
-// the backup and what SQLite makes beside it.
-var backupFiles = []string{backupFileName, backupFileName + "-journal", backupFileName + "-wal", backupFileName + "-shm"}
+// backupFiles are the files a backup in a temporary backup directory may
+// leave: the backup and what SQLite makes beside it.
+var backupFiles = []string{BackupFileName, BackupFileName + "-journal", BackupFileName + "-wal", BackupFileName + "-shm"}
 
-// restoreTemp is the file Restore checks a backup in before it moves it to
-// dbPath, and restoreFiles is it with the files opening it makes.
-func restoreTemp(dbPath string) string { return dbPath + ".restore" }
+// RestoreTemp is the file a restore checks a backup in before it moves it
+// to dbPath.
+func RestoreTemp(dbPath string) string { return dbPath + ".restore" }
 
-func restoreFiles(dbPath string) []string {
-	tmp := restoreTemp(dbPath)
-	return append(dbFiles(tmp), tmp+".lock")
+// RestoreFiles is RestoreTemp(dbPath) with the files opening it makes.
+func RestoreFiles(dbPath string) []string {
+	tmp := RestoreTemp(dbPath)
+	return append(Files(tmp), tmp+".lock")
 }
 
-// prepareFiles creates the database file with its private mode if it does
-// not exist, makes the database's files private, and removes the leftovers
-// of interrupted backups and restores. The caller holds the lock: no
-// backup or restore of this database is under way.
-func (s *Store) prepareFiles() error {
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, dbFileMode)
+// PrepareFiles creates the database file at path with its private mode if
+// it does not exist, makes the database's files private, and removes the
+// leftovers of interrupted backups and restores, logging each to log. The
+// caller holds the lock: no backup or restore of this database is under
+// way.
+func PrepareFiles(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
 	switch {
 	case err == nil:
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("audit: create %s: %w", s.path, err)
+			return fmt.Errorf("audit: create %s: %w", path, err)
 		}
 	case !errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("audit: create %s: %w", s.path, err)
+		return fmt.Errorf("audit: create %s: %w", path, err)
 	}
-	log := s.opts.logger
-	for _, p := range dbFiles(s.path) {
+	for _, p := range Files(path) {
 		fi, err := os.Stat(p)
 		if err != nil || fi.Mode().Perm()&0o077 == 0 {
 			continue
 		}
-		if err := os.Chmod(p, dbFileMode); err != nil {
+		if err := os.Chmod(p, FileMode); err != nil {
 			log.Warn("audit: a database file is readable or writable by group or others, and could not be made private",
 				"file", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "err", err)
 			continue
@@ -73,12 +75,12 @@ func (s *Store) prepareFiles() error {
 		log.Warn("audit: a database file was readable or writable by group or others; made it 0600",
 			"file", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 	}
-	for _, p := range restoreFiles(s.path) {
+	for _, p := range RestoreFiles(path) {
 		if err := os.Remove(p); err == nil {
 			log.Warn("audit: removed a file an interrupted restore left", "file", p)
 		}
 	}
-	dir := filepath.Dir(s.path)
+	dir := filepath.Dir(path)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("audit: read %s: %w", dir, err)
@@ -97,10 +99,10 @@ func (s *Store) prepareFiles() error {
 	return nil
 }
 
-// backupLeftover reports whether e, in dir, is a TempBackup directory: its
+// backupLeftover reports whether e, in dir, is a temporary backup directory: its
 // name, a directory (not a link to one) holding only a backup's files.
 func backupLeftover(dir string, e fs.DirEntry) bool {
-	digits, ok := strings.CutPrefix(e.Name(), backupDirPrefix)
+	digits, ok := strings.CutPrefix(e.Name(), BackupDirPrefix)
 	if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.IsDir() {
 		return false
 	}

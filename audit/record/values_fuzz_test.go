@@ -1,4 +1,4 @@
-package audit
+package record
 
 import (
 	"encoding/json"
@@ -13,12 +13,12 @@ import (
 )
 
 // FuzzValueContentType checks the store's content-type and value checks,
-// NormalizeContentType and checkValue:
+// NormalizeContentType and CheckValue:
 //
 //   - NormalizeContentType either refuses with ErrContentType or gives one
 //     of the four canonical types, the same as api's, and is idempotent and
 //     blind to the case of an ASCII media type;
-//   - checkValue accepts a text/plain value exactly when it is UTF-8, an
+//   - CheckValue accepts a text/plain value exactly when it is UTF-8, an
 //     application/json value exactly when it is JSON, any binary value, and
 //     refuses with ErrInvalidValue (never a panic);
 //   - a YAML value it accepts converts, through api.JSONCompatible (what
@@ -74,9 +74,9 @@ func FuzzValueContentType(f *testing.F) {
 			}
 		}
 		for _, typ := range []string{TypeText, TypeJSON, TypeYAML, TypeBinary} {
-			err := checkValue("k", value, typ)
+			err := CheckValue("k", value, typ)
 			if err != nil && !errors.Is(err, ErrInvalidValue) {
-				t.Fatalf("checkValue(%q, %s) = %v: does not wrap ErrInvalidValue", value, typ, err)
+				t.Fatalf("CheckValue(%q, %s) = %v: does not wrap ErrInvalidValue", value, typ, err)
 			}
 			var want bool
 			switch typ {
@@ -92,7 +92,7 @@ func FuzzValueContentType(f *testing.F) {
 				}
 				var v any
 				if err := yaml.Unmarshal(value, &v); err != nil {
-					t.Fatalf("checkValue accepted YAML %q that does not unmarshal: %v", value, err)
+					t.Fatalf("CheckValue accepted YAML %q that does not unmarshal: %v", value, err)
 				}
 				if b, err := json.Marshal(api.JSONCompatible(v)); err != nil {
 					t.Fatalf("YAML %q, accepted, does not convert to JSON: %v", value, err)
@@ -102,7 +102,7 @@ func FuzzValueContentType(f *testing.F) {
 				continue
 			}
 			if (err == nil) != want {
-				t.Fatalf("checkValue(%q, %s) = %v, want accepted=%v", value, typ, err, want)
+				t.Fatalf("CheckValue(%q, %s) = %v, want accepted=%v", value, typ, err, want)
 			}
 		}
 	})

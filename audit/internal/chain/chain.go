@@ -1,4 +1,32 @@
-package audit
+// Package chain is what makes configd's history tamper-evident: the hash
+// chain of the revisions, the digest of the state each revision produced,
+// and the chain of the compaction records that let old revisions go. It
+// computes them (Head, for the commit path) and checks them (Verify,
+// CheckState, for Open, the verify API and restores).
+//
+// The audit chain makes the history tamper-evident. Each revision row
+// carries hash = SHA-256(chainDomain || previous revision's hash || the
+// revision's canonical content); revision 1 follows 32 zero bytes. The
+// canonical content is the revision's columns (rev, ts, actor, reason,
+// origin, rollback_to, num_changes) and, when the revision has one, the
+// digest of the state it produced (state.go), then every change row
+// sorted by key and every layer change row sorted by layer and key, each
+// column encoded with a type tag and a length, so that no two different
+// contents encode the same way.
+//
+// The commit path computes the hash in memory while it decides the
+// revision, from the same values that are stored (Head); Verify recomputes
+// every hash from the rows. An edit of a row, a deleted or inserted
+// revision, change or layer change, or a reordering breaks the chain at the
+// first revision concerned.
+//
+// The state digest and the high-water mark (state.go) catch a current
+// state that disagrees with the history, and newest revisions cut off.
+// What the chain cannot catch on its own: someone who can write the file
+// and recomputes every hash and digest after their edit (the mark too).
+// Against that, keep the head (VerifyResult.Head and HeadHash) somewhere
+// else — a backup, a log, a ticket — and compare.
+package chain
 
 import (
 	"bytes"
@@ -10,29 +38,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/audit/record"
 )
 
-// The audit chain makes the history tamper-evident. Each revision row
-// carries hash = SHA-256(chainDomain || previous revision's hash || the
-// revision's canonical content); revision 1 follows 32 zero bytes. The
-// canonical content is the revision's columns (rev, ts, actor, reason,
-// origin, rollback_to, num_changes) and, when the revision has one, the
-// digest of the state it produced (statehash.go), then every change row
-// sorted by key and every layer change row sorted by layer and key, each
-// column encoded with a type tag and a length, so that no two different
-// contents encode the same way.
-//
-// The writer computes the hash in memory while it writes the revision, from
-// the same values it inserts; Verify recomputes every hash from the rows.
-// An edit of a row, a deleted or inserted revision, change or layer change,
-// or a reordering breaks the chain at the first revision concerned.
-//
-// The state digest and the high-water mark (statehash.go) catch a current
-// state that disagrees with the history, and newest revisions cut off.
-// What the chain cannot catch on its own: someone who can write the file
-// and recomputes every hash and digest after their edit (the mark too).
-// Against that, keep the head (VerifyResult.Head and HeadHash) somewhere
-// else — a backup, a log, a ticket — and compare.
+// ErrChainBroken: the audit chain does not verify. The error names the
+// first broken revision.
+var ErrChainBroken = errors.New("audit chain does not verify")
 
 const chainDomain = "configd audit chain v1\n"
 
@@ -129,15 +142,16 @@ func (e *chainEncoder) sum() []byte {
 	return h[:]
 }
 
-// chainRev is a revision's row as the chain sees it.
-type chainRev struct {
-	rev, ts, rollbackTo, numChanges int64
-	actor, reason, origin           string
-	state                           []byte // the state digest; nil when NULL
+// RevRow is a revision's row as the chain sees it.
+type RevRow struct {
+	Rev                        int64
+	ts, rollbackTo, numChanges int64
+	actor, reason, origin      string
+	state                      []byte // the state digest; nil when NULL
 }
 
-func (e *chainEncoder) revision(r chainRev, nChanges, nLayer int) {
-	e.int(r.rev)
+func (e *chainEncoder) revision(r RevRow, nChanges, nLayer int) {
+	e.int(r.Rev)
 	e.int(r.ts)
 	e.text(r.actor)
 	e.text(r.reason)
@@ -213,10 +227,10 @@ func (e *chainEncoder) layerChange(c *chainLayerChange) {
 }
 
 // revisionHash returns the hash of r, with the state digest state,
-// following prev, from the values that writer.stage inserts for it.
-func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []byte {
+// following prev, from the values that are stored for it.
+func (e *chainEncoder) revisionHash(prev []byte, r *record.Revision, state []byte) []byte {
 	e.reset(prev)
-	e.revision(chainRev{rev: r.Rev, ts: r.Time.UnixNano(), actor: r.Actor, reason: r.Reason, origin: r.Origin,
+	e.revision(RevRow{Rev: r.Rev, ts: r.Time.UnixNano(), actor: r.Actor, reason: r.Reason, origin: r.Origin,
 		rollbackTo: r.RollbackTo, numChanges: int64(r.NumChanges), state: state}, len(r.Changes), len(r.LayerChanges))
 	order := make([]int, max(len(r.Changes), len(r.LayerChanges)))
 	for i := range order {
@@ -226,7 +240,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []by
 	sort.Slice(cs, func(i, j int) bool { return r.Changes[cs[i]].Key < r.Changes[cs[j]].Key })
 	for _, i := range cs {
 		c := &r.Changes[i]
-		cc := chainChange{key: c.Key, op: int64(c.Type), secret: changeSecret(c)}
+		cc := chainChange{key: c.Key, op: int64(c.Type), secret: c.IsSecret()}
 		if c.Old != nil {
 			cc.oldValue, cc.oldType = c.Old.Value, sql.NullString{String: c.Old.ContentType, Valid: true}
 			cc.oldCreate = sql.NullInt64{Int64: c.Old.CreateRev, Valid: true}
@@ -253,7 +267,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []by
 	})
 	for _, i := range ls {
 		lc := &r.LayerChanges[i]
-		c := chainLayerChange{layer: lc.Layer, key: lc.Key, secret: layerChangeSecret(lc)}
+		c := chainLayerChange{layer: lc.Layer, key: lc.Key, secret: lc.IsSecret()}
 		c.oldValue, c.oldType = layerColsChain(lc.Old)
 		c.newValue, c.newType = layerColsChain(lc.New)
 		e.layerChange(&c)
@@ -262,7 +276,7 @@ func (e *chainEncoder) revisionHash(prev []byte, r *Revision, state []byte) []by
 }
 
 // layerColsChain is layerCols with the chain's types.
-func layerColsChain(v *LayerValue) ([]byte, sql.NullString) {
+func layerColsChain(v *record.LayerValue) ([]byte, sql.NullString) {
 	switch {
 	case v == nil:
 		return nil, sql.NullString{}
@@ -272,17 +286,10 @@ func layerColsChain(v *LayerValue) ([]byte, sql.NullString) {
 	return v.Value, sql.NullString{String: v.ContentType, Valid: true}
 }
 
-// chainState is the writer's view of the chain: the hash of the newest
-// durable revision, and of the newest one written in the batch under way.
-type chainState struct {
-	head, pending []byte
-	enc           chainEncoder
-}
-
-// prepareChain hashes, once, the revisions written before the chain
+// Prepare hashes, once, the revisions written before the chain
 // existed (see migrations/0004_audit_chain.sql), and returns the hash of
-// the newest revision: where the writer's chain continues.
-func prepareChain(ctx context.Context, db *sql.DB) ([]byte, error) {
+// the newest revision: where the commit path's chain continues.
+func Prepare(ctx context.Context, db *sql.DB) ([]byte, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit: chain: begin: %w", err)
@@ -295,12 +302,12 @@ func prepareChain(ctx context.Context, db *sql.DB) ([]byte, error) {
 	if done == 0 {
 		// A gap in the legacy revisions is left for Verify to report: it
 		// must not keep configd from starting.
-		err := walkChain(ctx, tx, 1, legacy, nil, func(r chainRev, hash, stored []byte) (bool, error) {
+		err := Walk(ctx, tx, 1, legacy, nil, func(r RevRow, hash, stored []byte) (bool, error) {
 			if hash == nil || stored != nil {
 				return true, nil
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE revisions SET hash = ? WHERE rev = ?`, hash, r.rev); err != nil {
-				return false, fmt.Errorf("audit: chain: backfill revision %d: %w", r.rev, err)
+			if _, err := tx.ExecContext(ctx, `UPDATE revisions SET hash = ? WHERE rev = ?`, hash, r.Rev); err != nil {
+				return false, fmt.Errorf("audit: chain: backfill revision %d: %w", r.Rev, err)
 			}
 			return true, nil
 		})
@@ -322,13 +329,13 @@ func prepareChain(ctx context.Context, db *sql.DB) ([]byte, error) {
 	return head, nil
 }
 
-// walkChain reads revisions from..to in order (to < 0: to the newest),
+// Walk reads revisions from..to in order (to < 0: to the newest),
 // the first one following the hash prev (nil: the zero hash), and calls fn with each one's row, the hash its content and its
 // predecessor's computed hash give, and the hash stored in its row (nil
 // when NULL). A missing revision (a gap in the numbers) is reported to fn
-// as chainRev{rev: missing} with nil hashes; if fn goes on, the next
+// as RevRow{Rev: missing} with nil hashes; if fn goes on, the next
 // revision follows the one before the gap. fn returns false to stop.
-func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn func(r chainRev, hash, stored []byte) (bool, error)) error {
+func Walk(ctx context.Context, q sqlitedb.Querier, from, to int64, prev []byte, fn func(r RevRow, hash, stored []byte) (bool, error)) error {
 	var enc chainEncoder
 	next := from
 	for to < 0 || next <= to {
@@ -352,7 +359,7 @@ func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn f
 			if !more.Valid {
 				return nil
 			}
-			if goOn, err := fn(chainRev{rev: next}, nil, nil); err != nil || !goOn {
+			if goOn, err := fn(RevRow{Rev: next}, nil, nil); err != nil || !goOn {
 				return err
 			}
 			next = more.Int64
@@ -367,12 +374,12 @@ func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn f
 			return err
 		}
 		for i, r := range revs {
-			if r.rev != next {
-				if goOn, err := fn(chainRev{rev: next}, nil, nil); err != nil || !goOn {
+			if r.Rev != next {
+				if goOn, err := fn(RevRow{Rev: next}, nil, nil); err != nil || !goOn {
 					return err
 				}
 			}
-			cs, ls := changes[r.rev], layers[r.rev]
+			cs, ls := changes[r.Rev], layers[r.Rev]
 			enc.reset(prev)
 			enc.revision(r, len(cs), len(ls))
 			for j := range cs {
@@ -386,25 +393,25 @@ func walkChain(ctx context.Context, q querier, from, to int64, prev []byte, fn f
 				return err
 			}
 			prev = h
-			next = r.rev + 1
+			next = r.Rev + 1
 		}
 	}
 	return nil
 }
 
-func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, [][]byte, error) {
+func loadChainRevs(ctx context.Context, q sqlitedb.Querier, lo, hi int64) ([]RevRow, [][]byte, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state
 		FROM revisions WHERE rev >= ? AND rev <= ? ORDER BY rev`, lo, hi)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: chain: read revisions: %w", err)
 	}
 	defer rows.Close()
-	var revs []chainRev
+	var revs []RevRow
 	var hashes [][]byte
 	for rows.Next() {
-		var r chainRev
+		var r RevRow
 		var h []byte
-		if err := rows.Scan(&r.rev, &r.ts, &r.actor, &r.reason, &r.origin, &r.rollbackTo, &r.numChanges, &h, &r.state); err != nil {
+		if err := rows.Scan(&r.Rev, &r.ts, &r.actor, &r.reason, &r.origin, &r.rollbackTo, &r.numChanges, &h, &r.state); err != nil {
 			return nil, nil, fmt.Errorf("audit: chain: read revisions: %w", err)
 		}
 		revs = append(revs, r)
@@ -413,7 +420,7 @@ func loadChainRevs(ctx context.Context, q querier, lo, hi int64) ([]chainRev, []
 	return revs, hashes, rows.Err()
 }
 
-func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][]chainChange, error) {
+func loadChainChanges(ctx context.Context, q sqlitedb.Querier, lo, hi int64) (map[int64][]chainChange, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
 		new_value, new_type, new_create_rev, new_version, secret FROM changes WHERE rev >= ? AND rev <= ? ORDER BY rev, key`, lo, hi)
 	if err != nil {
@@ -433,7 +440,7 @@ func loadChainChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][
 	return out, rows.Err()
 }
 
-func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[int64][]chainLayerChange, error) {
+func loadChainLayerChanges(ctx context.Context, q sqlitedb.Querier, lo, hi int64) (map[int64][]chainLayerChange, error) {
 	rows, err := q.QueryContext(ctx, `SELECT rev, layer, key, old_value, old_type, new_value, new_type, secret
 		FROM layer_changes WHERE rev >= ? AND rev <= ? ORDER BY rev, layer, key`, lo, hi)
 	if err != nil {
@@ -452,29 +459,19 @@ func loadChainLayerChanges(ctx context.Context, q querier, lo, hi int64) (map[in
 	return out, rows.Err()
 }
 
-// Verify walks the audit chain from revision 1 to the newest, in one
-// consistent snapshot (writes go on meanwhile), and reports the first
-// revision whose stored hash does not match its content and its
-// predecessor's hash, or that is missing. When the chain verifies, it
-// checks the current state against it (see checkState): a state that
-// disagrees is reported with StateMismatch. A broken chain is a result, not
-// an error: the error is for a database that cannot be read.
+// Verify walks the audit chain from revision 1 to the newest, in q's
+// snapshot, and reports the first revision whose stored hash does not
+// match its content and its predecessor's hash, or that is missing. When
+// the chain verifies, it checks the current state against it (see
+// CheckState): a state that disagrees is reported with StateMismatch. A
+// broken chain is a result, not an error: the error is for a database that
+// cannot be read.
 //
 // After a compaction the walk starts at the horizon, from the hash of the
 // last removed revision that the compaction record keeps; the records
 // themselves are chained and the history base is checked against the
-// newest one (see Compact).
-func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
-	var res VerifyResult
-	err := s.readTx(ctx, func(tx *sql.Tx, _ int64) error {
-		r, err := verifyChain(ctx, tx)
-		res = r
-		return err
-	})
-	return res, err
-}
-
-func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
+// newest one.
+func Verify(ctx context.Context, q sqlitedb.Querier) (VerifyResult, error) {
 	var res VerifyResult
 	if err := q.QueryRowContext(ctx, `SELECT legacy_through, state_from FROM audit_chain WHERE id = 1`).Scan(&res.LegacyThrough, &res.StateFrom); err != nil {
 		return res, fmt.Errorf("audit: chain: read state: %w", err)
@@ -483,18 +480,18 @@ func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 	if err != nil || res.Problem != "" {
 		return res, err
 	}
-	res.Horizon = last.horizon
-	err = walkChain(ctx, q, max(last.horizon, 1), -1, last.anchor, func(r chainRev, hash, stored []byte) (bool, error) {
+	res.Horizon = last.Horizon
+	err = Walk(ctx, q, max(last.Horizon, 1), -1, last.Anchor, func(r RevRow, hash, stored []byte) (bool, error) {
 		switch {
 		case hash == nil:
-			res.BrokenRev, res.Problem = r.rev, fmt.Sprintf("revision %d is missing", r.rev)
+			res.BrokenRev, res.Problem = r.Rev, fmt.Sprintf("revision %d is missing", r.Rev)
 		case stored == nil:
-			res.BrokenRev, res.Problem = r.rev, fmt.Sprintf("revision %d has no hash", r.rev)
+			res.BrokenRev, res.Problem = r.Rev, fmt.Sprintf("revision %d has no hash", r.Rev)
 		case !bytes.Equal(hash, stored):
-			res.BrokenRev, res.Problem = r.rev, fmt.Sprintf("revision %d does not match its hash: its row, its changes, its layer changes or its hash were modified, or the revision before it was replaced", r.rev)
+			res.BrokenRev, res.Problem = r.Rev, fmt.Sprintf("revision %d does not match its hash: its row, its changes, its layer changes or its hash were modified, or the revision before it was replaced", r.Rev)
 		default:
 			res.Revisions++
-			res.Head, res.HeadHash = r.rev, hex.EncodeToString(hash)
+			res.Head, res.HeadHash = r.Rev, hex.EncodeToString(hash)
 			return true, nil
 		}
 		return false, nil
@@ -503,12 +500,12 @@ func verifyChain(ctx context.Context, q querier) (VerifyResult, error) {
 	if !res.OK {
 		return res, err
 	}
-	st, err := checkState(ctx, q, nil)
+	st, err := CheckState(ctx, q, nil)
 	if err != nil {
 		return res, err
 	}
-	if st.problem != "" {
-		res.OK, res.StateMismatch, res.BrokenRev, res.Problem = false, true, st.brokenRev, st.problem
+	if st.Problem != "" {
+		res.OK, res.StateMismatch, res.BrokenRev, res.Problem = false, true, st.BrokenRev, st.Problem
 	}
 	return res, nil
 }

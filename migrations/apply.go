@@ -1,30 +1,33 @@
-package audit
+package migrations
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/configd/configd/migrations"
 )
 
-type migration struct {
-	version int
-	name    string
-	sql     string
+// ErrSchemaTooNew: the database was written by a newer configd.
+var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+
+// Migration is one migration file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
 }
 
-// loadMigrations reads the embedded migration files, sorted by number.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
+// Load reads the migration files of fsys, sorted by number.
+func Load(fsys fs.FS) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
-	var ms []migration
+	var ms []Migration
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasSuffix(name, ".sql") {
@@ -39,28 +42,31 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", name, err)
 		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
+		ms = append(ms, Migration{Version: v, Name: name, SQL: string(body)})
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d (migrations are numbered 1, 2, 3, ...)", m.name, i+1)
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected number %d (migrations are numbered 1, 2, 3, ...)", m.Name, i+1)
 		}
 	}
 	return ms, nil
 }
 
-// migrate brings db's schema up to the newest embedded migration, in one
-// transaction. It refuses a database whose schema is newer than it knows.
-func migrate(ctx context.Context, db *sql.DB) (int, error) {
-	ms, err := loadMigrations(migrations.FS)
+// Up brings db's schema up to the newest embedded migration, in one
+// transaction, and returns its version. It refuses a database whose schema
+// is newer than it knows (ErrSchemaTooNew).
+func Up(ctx context.Context, db *sql.DB) (int, error) {
+	ms, err := Load(FS)
 	if err != nil {
 		return 0, err
 	}
-	return applyMigrations(ctx, db, ms)
+	return Apply(ctx, db, ms)
 }
 
-func applyMigrations(ctx context.Context, db *sql.DB, ms []migration) (int, error) {
+// Apply brings db's schema up to the last of ms (the first migrations, in
+// order), in one transaction, and returns its version.
+func Apply(ctx context.Context, db *sql.DB, ms []Migration) (int, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin migration: %w", err)
@@ -85,10 +91,10 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []migration) (int, erro
 		return current, fmt.Errorf("%w: the database is at schema version %d, this configd knows up to %d; run a newer configd", ErrSchemaTooNew, current, known)
 	}
 	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return current, fmt.Errorf("apply migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return current, fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
-		current = m.version
+		current = m.Version
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, current); err != nil {
 		return 0, fmt.Errorf("record schema version: %w", err)

@@ -1,0 +1,67 @@
+package commit
+
+import (
+	"context"
+
+	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/audit/record"
+)
+
+// Record is one decided revision, as the Log takes it: its content as it
+// is stored (secret values sealed), its chain hash, and the digest of the
+// state it produces (see package chain). It is what a replicated log
+// would carry: a replica that applies the records in order holds the same
+// history, chain and state.
+type Record struct {
+	Rev   record.Revision
+	Hash  []byte
+	State []byte
+}
+
+// Log is the second half of the commit path: it makes the revisions that
+// the first half decided durable and applies them to the local database
+// (see the package documentation). The writer calls it from its one
+// goroutine, one batch at a time.
+type Log interface {
+	// Begin starts a batch on top of the newest durable revision.
+	Begin(ctx context.Context) (Batch, error)
+}
+
+// Batch is one group commit on its way through the Log: the records
+// appended to it become durable, and applied, together or not at all.
+type Batch interface {
+	// State is the local state as the batch sees it: decisions read it.
+	State
+	// Append queues rec's rows: the revision, its changes and layer
+	// changes, and the kv and layer_kv rows they leave. Records are
+	// appended in revision order, each following the one before.
+	Append(rec Record)
+	// Flush writes what Append queued into the batch's view of the local
+	// state, so that State's reads of the database see it. It makes
+	// nothing durable.
+	Flush(ctx context.Context) error
+	// Commit makes every appended record durable and applied, in order,
+	// or none of them (an error). When it returns nil the revisions are
+	// acknowledged: no crash takes them back.
+	Commit(ctx context.Context) error
+	// Abort drops the batch and everything appended to it.
+	Abort()
+}
+
+// State is the local state as a batch sees it: the newest durable
+// revision's, with the batch's records applied as far as they were
+// flushed. Its reads return rows as stored (a secret's value sealed).
+type State interface {
+	// QueryContext and QueryRowContext read the database in the batch's
+	// transaction (flushed records included).
+	sqlitedb.Querier
+	// KV returns key's kv row, the batch's records included even when not
+	// flushed, or nil when the key does not exist.
+	KV(ctx context.Context, key string) (*record.KeyValue, error)
+	// LayerRow returns the layer_kv row of layer and key, the batch's
+	// records included even when not flushed; a missing row is an error.
+	LayerRow(ctx context.Context, layer, key string) (*record.LayerValue, error)
+	// LayerRows returns key's rows in the configured layers, by layer, as
+	// far as the batch was flushed.
+	LayerRows(ctx context.Context, key string) (map[string]*record.LayerValue, error)
+}

@@ -1,0 +1,98 @@
+package commit
+
+import (
+	"context"
+
+	"github.com/configd/configd/audit/record"
+)
+
+// A request is one piece of work queued for the writer. Its kind is its
+// type: a revisionRequest (a transaction, a rollback or a source's
+// snapshot) is decided in a batch with others, one revision each; an
+// aloneRequest runs by itself between batches.
+type request interface {
+	base() *ticket
+}
+
+// revisionRequest asks for one revision, decided in a batch.
+type revisionRequest interface {
+	request
+	// readsDB reports whether deciding the request reads the database
+	// itself, beyond the batch's in-memory view: the batch is flushed
+	// before it.
+	readsDB() bool
+	// decide decides what the request commits, after revision prev (the
+	// newest so far, the batch's earlier requests included), and appends
+	// it to b; a request that changes nothing returns Revision{Rev: prev}.
+	// A refused request (a conflict, a key owned by a higher layer)
+	// appends nothing.
+	decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error)
+}
+
+var (
+	_ revisionRequest = (*txnRequest)(nil)
+	_ revisionRequest = (*rollbackRequest)(nil)
+	_ revisionRequest = (*sourceRequest)(nil)
+	_ request         = (*aloneRequest)(nil)
+)
+
+// ticket is the part every request has: its caller's context, and where
+// its outcome goes.
+type ticket struct {
+	ctx  context.Context
+	done chan result
+}
+
+func (t *ticket) base() *ticket { return t }
+
+// result is a request's outcome.
+type result struct {
+	rev record.Revision // as the caller sees it: secrets withheld
+	err error
+}
+
+// txnRequest is a transaction, validated (see validateTxn).
+type txnRequest struct {
+	ticket
+	txn record.Txn
+}
+
+func (r *txnRequest) readsDB() bool { return false }
+
+func (r *txnRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
+	return d.decideTxn(ctx, b, r.txn, 0, prev)
+}
+
+// rollbackRequest is a rollback, validated, planned inside the batch
+// against the state its earlier requests leave.
+type rollbackRequest struct {
+	ticket
+	req record.RollbackRequest
+}
+
+func (r *rollbackRequest) readsDB() bool { return true }
+
+func (r *rollbackRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
+	return d.decideRollback(ctx, b, &r.req, prev)
+}
+
+// sourceRequest is a source's new snapshot of its layer, validated (see
+// validateSnapshot).
+type sourceRequest struct {
+	ticket
+	layer string
+	snap  map[string]record.LayerValue
+}
+
+func (r *sourceRequest) readsDB() bool { return true }
+
+func (r *sourceRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
+	return d.decideSource(ctx, b, r, prev)
+}
+
+// aloneRequest is work that runs alone on the writer, between batches:
+// a compaction step, new data keys.
+type aloneRequest struct {
+	ticket
+	fn func(ctx context.Context) error
+}

@@ -1,0 +1,391 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/configd/configd/audit/internal/chain"
+	"github.com/configd/configd/audit/internal/keyring"
+	"github.com/configd/configd/audit/internal/layer"
+	"github.com/configd/configd/audit/internal/read"
+	"github.com/configd/configd/audit/record"
+)
+
+// Config is what a Writer needs.
+type Config struct {
+	// Log makes the batches durable and applies them.
+	Log Log
+	// Current is the newest durable state in memory, which the writer
+	// advances after each batch.
+	Current *read.Current
+	// Head is the chain's head as of Current's revision (chain.NewHead).
+	Head *chain.Head
+	// Keys seals, opens and withholds secrets.
+	Keys *keyring.Keyring
+	// NewDataKeys creates data keys for prefixes (keyring.NewDataKeys on
+	// the store's database); the writer runs it alone, before a commit
+	// that needs them.
+	NewDataKeys func(ctx context.Context, prefixes []string) error
+	// Layers is the layers' order.
+	Layers *layer.Order
+	// Layered: the database holds layer rows beyond the store layer's
+	// mirror of kv (sqlitedb.Layered).
+	Layered bool
+	// Sealed: the store has no master key for the secrets it holds (a
+	// restore's check): Current holds their ciphertext, and old values are
+	// read from the database.
+	Sealed bool
+	// MaxValueSize is the largest value accepted, in bytes; MaxBatch the
+	// most requests decided in one batch.
+	MaxValueSize, MaxBatch int
+	// Now is the clock of revision times.
+	Now func() time.Time
+	// Logger logs failed batches.
+	Logger *slog.Logger
+	// OnCommit are called with every revision, plain, once it is durable,
+	// in revision order, from the writer goroutine.
+	OnCommit []func(record.Revision)
+	// CheckBatch, when set (by tests), is called with each batch, flushed,
+	// before it commits; an error fails the batch.
+	CheckBatch func(ctx context.Context, v BatchView) error
+}
+
+// BatchView is what Config.CheckBatch sees of a batch about to commit.
+type BatchView struct {
+	Batch Batch
+	// State is the decider's LtHash of the state after the batch.
+	State chain.LtHash
+	// Overlay is what the batch changed, plain (nil: deleted), as the
+	// decider sees it; nil when the decider reads old values from the
+	// database (a sealed store).
+	Overlay map[string]*record.KeyValue
+	// Layered reports whether the decider reads the layer rows of every
+	// key it writes.
+	Layered bool
+	Layers  []string
+	Keys    *keyring.Keyring
+}
+
+// Writer is the commit path: one goroutine that takes queued requests in
+// batches, decides each batch's revisions and has the Log make them
+// durable, then advances the in-memory state and tells the hooks. It is
+// safe for concurrent use.
+type Writer struct {
+	log          Log
+	d            decider
+	keys         *keyring.Keyring
+	newDataKeys  func(ctx context.Context, prefixes []string) error
+	maxValueSize int
+	maxBatch     int
+	logger       *slog.Logger
+	onCommit     []func(record.Revision)
+	checkBatch   func(ctx context.Context, v BatchView) error
+	diskFull     atomic.Int64 // see DiskFullErrors
+
+	mu      sync.RWMutex // guards closed and sends on queue
+	closed  bool
+	queue   chan request
+	stopped chan struct{} // closed when the writer goroutine has exited
+}
+
+// Start starts the writer of cfg.
+func Start(cfg Config) *Writer {
+	w := &Writer{
+		log: cfg.Log, keys: cfg.Keys, newDataKeys: cfg.NewDataKeys,
+		maxValueSize: cfg.MaxValueSize, maxBatch: cfg.MaxBatch, logger: cfg.Logger,
+		onCommit: cfg.OnCommit, checkBatch: cfg.CheckBatch,
+		queue: make(chan request, 4*cfg.MaxBatch), stopped: make(chan struct{}),
+		d: decider{keys: cfg.Keys, layers: cfg.Layers, cur: cfg.Current, head: cfg.Head, now: cfg.Now,
+			mirror: !cfg.Sealed, layered: cfg.Layered, overlay: map[string]*record.KeyValue{}},
+	}
+	go w.run()
+	return w
+}
+
+// Commit applies txn as one revision and returns it once it is durable.
+// Puts whose value and content type equal the current ones, and deletes of
+// missing keys, change nothing; a transaction that changes nothing records
+// nothing and returns a Revision with the current Rev and no Changes.
+// A failed IfModRev condition returns a *ConflictError and changes nothing.
+//
+// If ctx ends while the commit waits in the queue, Commit returns ctx.Err()
+// and the commit is dropped; once the writer has taken it, Commit waits for
+// the outcome.
+func (w *Writer) Commit(ctx context.Context, txn record.Txn) (record.Revision, error) {
+	p, err := w.QueueCommit(ctx, txn)
+	if err != nil {
+		return record.Revision{}, err
+	}
+	return p.Wait()
+}
+
+// QueueCommit is Commit without the wait: it validates txn, queues it and
+// returns; Wait gives the outcome. Requests queued one after another are
+// decided in that order, in one batch when the writer takes them
+// together.
+func (w *Writer) QueueCommit(ctx context.Context, txn record.Txn) (Pending, error) {
+	if err := w.validateTxn(&txn); err != nil {
+		return Pending{}, err
+	}
+	var secretKeys []string
+	for _, op := range txn.Ops {
+		if op.Type == record.OpPut && (op.Secret || w.d.cur.IsSecret(op.Key)) {
+			secretKeys = append(secretKeys, op.Key)
+		}
+	}
+	if len(secretKeys) > 0 {
+		if err := w.ensureDataKeys(ctx, secretKeys); err != nil {
+			return Pending{}, err
+		}
+	}
+	return w.enqueue(ctx, &txnRequest{txn: txn})
+}
+
+// ensureDataKeys makes sure that every prefix of keys has a data key,
+// creating the missing ones alone on the writer.
+func (w *Writer) ensureDataKeys(ctx context.Context, keys []string) error {
+	missing, err := w.keys.Missing(keys)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return w.Alone(ctx, func(ctx context.Context) error { return w.newDataKeys(ctx, missing) })
+}
+
+// Rollback commits req, validated, its origin set (see audit's Rollback),
+// as one revision planned inside its batch, and returns it once it is
+// durable.
+func (w *Writer) Rollback(ctx context.Context, req record.RollbackRequest) (record.Revision, error) {
+	p, err := w.enqueue(ctx, &rollbackRequest{req: req})
+	if err != nil {
+		return record.Revision{}, err
+	}
+	return p.Wait()
+}
+
+// ApplySource replaces the raw values of a source's layer with snapshot in
+// one revision (see audit's ApplySource), once it is durable.
+func (w *Writer) ApplySource(ctx context.Context, layer string, snapshot map[string]record.LayerValue) (record.Revision, error) {
+	p, err := w.QueueSource(ctx, layer, snapshot)
+	if err != nil {
+		return record.Revision{}, err
+	}
+	return p.Wait()
+}
+
+// QueueSource is ApplySource without the wait, as QueueCommit is Commit.
+func (w *Writer) QueueSource(ctx context.Context, layer string, snapshot map[string]record.LayerValue) (Pending, error) {
+	snap, err := w.validateSnapshot(layer, snapshot)
+	if err != nil {
+		return Pending{}, err
+	}
+	return w.enqueue(ctx, &sourceRequest{layer: layer, snap: snap})
+}
+
+// Alone runs fn on the writer, alone: after the batch under way and before
+// the next one, with ctx's values but not its end (once fn starts, it
+// finishes). If ctx ends while fn waits in the queue, fn does not run.
+func (w *Writer) Alone(ctx context.Context, fn func(ctx context.Context) error) error {
+	p, err := w.enqueue(ctx, &aloneRequest{fn: fn})
+	if err != nil {
+		return err
+	}
+	_, err = p.Wait()
+	return err
+}
+
+// Pending is a queued request.
+type Pending struct{ t *ticket }
+
+// Wait waits for the request's outcome: its revision, as the caller sees
+// it (secrets withheld), once it is durable.
+func (p Pending) Wait() (record.Revision, error) {
+	res := <-p.t.done
+	return res.rev, res.err
+}
+
+func (w *Writer) enqueue(ctx context.Context, req request) (Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return Pending{}, err
+	}
+	t := req.base()
+	t.ctx, t.done = ctx, make(chan result, 1)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return Pending{}, record.ErrClosed
+	}
+	select {
+	case w.queue <- req:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return Pending{}, ctx.Err()
+	}
+	return Pending{t}, nil
+}
+
+// Close stops taking requests and waits for the queued ones to finish. It
+// reports whether this call closed the writer (false: it was closed
+// already).
+func (w *Writer) Close() bool {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.stopped
+		return false
+	}
+	w.closed = true
+	close(w.queue)
+	w.mu.Unlock()
+	<-w.stopped
+	return true
+}
+
+// Closed reports whether Close was called.
+func (w *Writer) Closed() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.closed
+}
+
+// DiskFullErrors returns how many batches failed because the disk was
+// full (record.ErrDiskFull).
+func (w *Writer) DiskFullErrors() int64 { return w.diskFull.Load() }
+
+func (w *Writer) run() {
+	defer close(w.stopped)
+	batch := make([]revisionRequest, 0, w.maxBatch)
+	for req := range w.queue {
+		first, ok := req.(revisionRequest)
+		if !ok {
+			w.runAlone(req.(*aloneRequest))
+			continue
+		}
+		batch = append(batch[:0], first)
+		var alone *aloneRequest // taken while draining: runs after the batch
+	drain:
+		for len(batch) < w.maxBatch {
+			select {
+			case r, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				if rr, ok := r.(revisionRequest); ok {
+					batch = append(batch, rr)
+					continue
+				}
+				alone = r.(*aloneRequest)
+				break drain
+			default:
+				break drain
+			}
+		}
+		w.commitBatch(batch)
+		if alone != nil {
+			w.runAlone(alone)
+		}
+	}
+}
+
+// runAlone runs a request's work alone, between batches of commits.
+func (w *Writer) runAlone(req *aloneRequest) {
+	if err := req.ctx.Err(); err != nil {
+		req.done <- result{err: err}
+		return
+	}
+	req.done <- result{err: req.fn(context.WithoutCancel(req.ctx))}
+}
+
+// commitBatch decides a batch's revisions and has the Log make them
+// durable. Then, and only then, it advances: the chain's head, the
+// in-memory state and revision (readers see the revisions), the hooks
+// (watchers hear of them), and last the callers (acknowledged = durable).
+// A request refused while deciding fails alone; a batch the Log cannot
+// make durable fails whole, and nothing advances.
+func (w *Writer) commitBatch(batch []revisionRequest) {
+	results := make([]result, len(batch))
+	ctx := context.Background()
+	b, err := w.log.Begin(ctx)
+	if err != nil {
+		w.failAll(batch, err)
+		return
+	}
+	rev := w.d.cur.Rev()
+	w.d.begin()
+	var committed []record.Revision
+	for i, req := range batch {
+		if err := req.base().ctx.Err(); err != nil {
+			results[i].err = err
+			continue
+		}
+		if w.d.readsDB(req) {
+			if err := b.Flush(ctx); err != nil {
+				b.Abort()
+				w.failAll(batch, err)
+				return
+			}
+		}
+		r, err := req.decide(ctx, &w.d, b, rev)
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		// The caller gets r with its secrets withheld; the hooks and the
+		// in-memory state get the plain values.
+		results[i].rev, err = w.keys.WithholdRevision(r)
+		if err != nil {
+			results[i] = result{err: err}
+		}
+		if len(r.Changes) > 0 || len(r.LayerChanges) > 0 {
+			rev = r.Rev
+			committed = append(committed, r)
+		}
+	}
+	if w.checkBatch != nil {
+		if err := w.check(ctx, b); err != nil {
+			b.Abort()
+			w.failAll(batch, err)
+			return
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		w.failAll(batch, err)
+		return
+	}
+	w.d.head.Advance()
+	w.d.cur.Advance(committed, rev)
+	for _, r := range committed {
+		for _, fn := range w.onCommit {
+			fn(r)
+		}
+	}
+	for i, req := range batch {
+		req.base().done <- results[i]
+	}
+}
+
+// check flushes the batch and runs Config.CheckBatch on it.
+func (w *Writer) check(ctx context.Context, b Batch) error {
+	if err := b.Flush(ctx); err != nil {
+		return err
+	}
+	v := BatchView{Batch: b, State: w.d.head.State(), Layered: w.d.layered, Layers: w.d.layers.Names(), Keys: w.keys}
+	if w.d.mirror {
+		v.Overlay = w.d.overlay
+	}
+	return w.checkBatch(ctx, v)
+}
+
+func (w *Writer) failAll(batch []revisionRequest, err error) {
+	if errors.Is(err, record.ErrDiskFull) {
+		w.diskFull.Add(1)
+	}
+	w.logger.Error("audit: commit failed", "err", err, "requests", len(batch))
+	for _, req := range batch {
+		req.base().done <- result{err: err}
+	}
+}

@@ -1,0 +1,146 @@
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/configd/configd/audit/record"
+)
+
+// How rows of the tables read into records, and records into columns. A
+// value column holds a secret's value sealed (see package secrets) when
+// the row's secret column is 1; these functions move it as it is.
+
+// ScanKV reads a kv row (value, content_type, create_rev, mod_rev,
+// version, secret) of key, as stored; a missing row is record.ErrNotFound.
+func ScanKV(key string, row *sql.Row) (*record.KeyValue, error) {
+	kv := &record.KeyValue{Key: key}
+	err := row.Scan(&kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %q", record.ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: read key %q: %w", key, err)
+	}
+	if kv.Value == nil {
+		kv.Value = []byte{}
+	}
+	return kv, nil
+}
+
+// LayerRowsQuery is the query of a key's rows in the layers of order: one
+// lookup per layer in layer_kv's primary key (layer, key), which is why
+// layer_kv needs no index by key (migration 0008), an index that cost every
+// write a page. LayerRowsArgs are its arguments.
+func LayerRowsQuery(order []string) string {
+	return `SELECT layer, value, content_type, secret FROM layer_kv WHERE layer IN (?` +
+		strings.Repeat(`,?`, len(order)-1) + `) AND key = ?`
+}
+
+// LayerRowsArgs are the arguments of LayerRowsQuery(order) for key.
+func LayerRowsArgs(order []string, key string) []any {
+	args := make([]any, 0, len(order)+1)
+	for _, l := range order {
+		args = append(args, l)
+	}
+	return append(args, key)
+}
+
+// ScanLayerRows reads rows of (name, value, content_type, secret) of
+// layer_kv, as stored, by name (the layer, or the key), and closes them.
+// LayerRowsQuery's rows are of a key's layers.
+func ScanLayerRows(rows *sql.Rows) (map[string]*record.LayerValue, error) {
+	defer rows.Close()
+	out := map[string]*record.LayerValue{}
+	for rows.Next() {
+		var name, ct string
+		var v []byte
+		var secret bool
+		if err := rows.Scan(&name, &v, &ct, &secret); err != nil {
+			return nil, err
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		out[name] = &record.LayerValue{Value: v, ContentType: ct, Tombstone: ct == "", Secret: secret}
+	}
+	return out, rows.Err()
+}
+
+// LayerCols are the value and type columns of a layer value: NULL and
+// NULL for none, NULL and "" for a tombstone.
+func LayerCols(v *record.LayerValue) (any, any) {
+	switch {
+	case v == nil:
+		return nil, nil
+	case v.Tombstone:
+		return nil, ""
+	}
+	return v.Value, v.ContentType
+}
+
+// LayerValueOf is the layer value of the value and type columns v and t
+// (see LayerCols) of a row whose secret column is secret.
+func LayerValueOf(v []byte, t sql.NullString, secret bool) *record.LayerValue {
+	if !t.Valid {
+		return nil
+	}
+	if t.String == "" {
+		return &record.LayerValue{Tombstone: true, Secret: secret}
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return &record.LayerValue{Value: v, ContentType: t.String, Secret: secret}
+}
+
+// SecretCol is a secret column's value.
+func SecretCol(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Layered reports whether the database holds rows that make the layer
+// rows of a key more than its kv row: rows of one of layers other than the
+// store layer, a tombstone, or a store layer that does not match kv.
+// Without them, a key's store layer row is its kv row, and a writer needs
+// no SELECT of the layer rows.
+func Layered(ctx context.Context, db Querier, layers []string) (bool, error) {
+	var n int
+	for _, l := range layers {
+		if l == record.StoreLayer {
+			continue
+		}
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM layer_kv WHERE layer = ? LIMIT 1)`, l).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("audit: read layers: %w", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	var tomb, store, kv int64
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM layer_kv WHERE layer = 'store' AND content_type = ''),
+		(SELECT count(*) FROM layer_kv WHERE layer = 'store'),
+		(SELECT count(*) FROM kv)`).Scan(&tomb, &store, &kv)
+	if err != nil {
+		return false, fmt.Errorf("audit: read layers: %w", err)
+	}
+	if tomb > 0 || store != kv {
+		return true, nil
+	}
+	// Same count: the same keys, with the same type and secret flag?
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM kv JOIN layer_kv l ON l.layer = 'store' AND l.key = kv.key
+		AND l.content_type = kv.content_type AND l.secret = kv.secret
+		AND (kv.secret = 1 OR coalesce(l.value, x'') = coalesce(kv.value, x''))`).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("audit: read layers: %w", err)
+	}
+	return int64(n) != kv, nil
+}

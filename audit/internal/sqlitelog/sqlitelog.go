@@ -1,0 +1,357 @@
+// Package sqlitelog is the commit log of a store on SQLite alone: a batch
+// of records is one SQLite transaction on the writer's connection, and its
+// COMMIT (WAL, synchronous=FULL) is what makes it durable. It is the
+// implementation of commit.Log that configd runs today.
+//
+// A batch queues the rows of the records appended to it and writes them in
+// multi-row statements when it is flushed: before commit, and before the
+// decider reads the database itself (a rollback, a source snapshot, a write
+// that needs the layer rows). The high-water mark (the newest revision ever
+// committed, see package chain) moves in the same transaction.
+package sqlitelog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/audit/record"
+)
+
+// maxMulti is the most rows of one prepared multi-row statement; there is
+// one of each power of two up to it, and a flush of n rows runs one
+// statement per bit of n (and n/maxMulti of the largest).
+const maxMulti = 128
+
+// Multi-row statements: the column list and the suffix; the VALUES rows
+// are added per size.
+var multiStmts = []struct {
+	name, prefix, row, suffix string
+}{
+	{"rev", `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state) VALUES `, "(?,?,?,?,?,?,?,?,?)", ""},
+	{"change", `INSERT INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
+		new_value, new_type, new_create_rev, new_version, secret) VALUES `, "(?,?,?,?,?,?,?,?,?,?,?,?,?)", ""},
+	{"layerChange", `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret) VALUES `, "(?,?,?,?,?,?,?,?)", ""},
+	{"kv", `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES `, "(?,?,?,?,?,?,?)",
+		` ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
+		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version, secret = excluded.secret`},
+	{"layerKV", `INSERT INTO layer_kv (layer, key, value, content_type, secret) VALUES `, "(?,?,?,?,?)",
+		` ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
+		secret = excluded.secret`},
+}
+
+func multiQuery(i, n int) string {
+	m := multiStmts[i]
+	return m.prefix + strings.TrimSuffix(strings.Repeat(m.row+",", n), ",") + m.suffix
+}
+
+// Indexes into multiStmts.
+const (
+	mRev = iota
+	mChange
+	mLayerChange
+	mKV
+	mLayerKV
+	nMulti
+)
+
+// Statements other than the multi-row ones, prepared once.
+const (
+	qGetKV      = `SELECT value, content_type, create_rev, mod_rev, version, secret FROM kv WHERE key = ?`
+	qDelKV      = `DELETE FROM kv WHERE key = ?`
+	qGetLayerKV = `SELECT value, content_type, secret FROM layer_kv WHERE layer = ? AND key = ?`
+	qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
+	qHighWater  = `UPDATE audit_chain SET high_water = max(high_water, ?) WHERE id = 1`
+)
+
+// Log is the commit log on the writer's connection of a store's database.
+// It serves one batch at a time.
+type Log struct {
+	db         *sql.DB
+	layers     []string // lowest precedence first
+	qLayerRows string   // sqlitedb.LayerRowsQuery(layers)
+	stmts      map[string]*sql.Stmt
+	multi      [nMulti][]*sql.Stmt // by row count: 1, 2, 4 … maxMulti
+	b          batch               // the batch under way, reused
+}
+
+var _ commit.Log = (*Log)(nil)
+
+// New prepares the log on db, the writer's connection of a database whose
+// layers are layers (lowest precedence first).
+func New(ctx context.Context, db *sql.DB, layers []string) (*Log, error) {
+	l := &Log{db: db, layers: layers, qLayerRows: sqlitedb.LayerRowsQuery(layers), stmts: map[string]*sql.Stmt{}}
+	l.b = batch{l: l, pend: pending{kv: map[string]*record.KeyValue{}, lkv: map[layerKey]*record.LayerValue{}}}
+	for _, q := range []string{qGetKV, qDelKV, l.qLayerRows, qGetLayerKV, qDelLayerKV, qHighWater} {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("audit: prepare: %w", err)
+		}
+		l.stmts[q] = st
+	}
+	for i := range multiStmts {
+		for n := 1; n <= maxMulti; n *= 2 {
+			st, err := db.PrepareContext(ctx, multiQuery(i, n))
+			if err != nil {
+				l.Close()
+				return nil, fmt.Errorf("audit: prepare: %w", err)
+			}
+			l.multi[i] = append(l.multi[i], st)
+		}
+	}
+	return l, nil
+}
+
+// Close closes the prepared statements. The writer must be done with the
+// log.
+func (l *Log) Close() error {
+	var errs []error
+	for _, st := range l.stmts {
+		errs = append(errs, st.Close())
+	}
+	for _, sts := range l.multi {
+		for _, st := range sts {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Begin starts a batch: a SQLite transaction that takes the write lock.
+// The batch is the log's one batch, reused: it is valid until it commits
+// or aborts.
+func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
+	}
+	l.b.tx, l.b.last = tx, 0
+	l.b.pend.reset()
+	return &l.b, nil
+}
+
+// batch is a Log's batch: its transaction and what was appended and not
+// yet flushed.
+type batch struct {
+	l    *Log
+	tx   *sql.Tx
+	pend pending
+	last int64 // the newest revision appended; 0: none
+}
+
+// stmt returns the log's prepared statement for query, bound to the
+// batch's transaction.
+func (b *batch) stmt(ctx context.Context, query string) *sql.Stmt {
+	return b.tx.StmtContext(ctx, b.l.stmts[query])
+}
+
+func (b *batch) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return b.tx.QueryContext(ctx, query, args...)
+}
+
+func (b *batch) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return b.tx.QueryRowContext(ctx, query, args...)
+}
+
+func (b *batch) KV(ctx context.Context, key string) (*record.KeyValue, error) {
+	if kv, ok := b.pend.kv[key]; ok {
+		return kv, nil
+	}
+	kv, err := sqlitedb.ScanKV(key, b.stmt(ctx, qGetKV).QueryRowContext(ctx, key))
+	if errors.Is(err, record.ErrNotFound) {
+		return nil, nil
+	}
+	return kv, err
+}
+
+func (b *batch) LayerRow(ctx context.Context, layer, key string) (*record.LayerValue, error) {
+	if v, ok := b.pend.lkv[layerKey{layer, key}]; ok && v != nil {
+		return v, nil
+	} else if ok {
+		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+	}
+	v := &record.LayerValue{}
+	err := b.stmt(ctx, qGetLayerKV).QueryRowContext(ctx, layer, key).Scan(&v.Value, &v.ContentType, &v.Secret)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: state: read layer %s of %q: %w", layer, key, err)
+	}
+	v.Tombstone = v.ContentType == ""
+	return v, nil
+}
+
+func (b *batch) LayerRows(ctx context.Context, key string) (map[string]*record.LayerValue, error) {
+	rows, err := b.stmt(ctx, b.l.qLayerRows).QueryContext(ctx, sqlitedb.LayerRowsArgs(b.l.layers, key)...)
+	if err == nil {
+		var out map[string]*record.LayerValue
+		if out, err = sqlitedb.ScanLayerRows(rows); err == nil {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
+}
+
+func (b *batch) Append(rec commit.Record) {
+	r, p := &rec.Rev, &b.pend
+	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, rec.Hash, rec.State)
+	for i := range r.Changes {
+		c := &r.Changes[i]
+		args := []any{r.Rev, c.Key, int(c.Type)}
+		if c.Old != nil {
+			args = append(args, c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
+		} else {
+			args = append(args, nil, nil, nil, nil, nil)
+		}
+		if c.New != nil {
+			args = append(args, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version)
+		} else {
+			args = append(args, nil, nil, nil, nil)
+		}
+		args = append(args, sqlitedb.SecretCol(c.IsSecret()))
+		p.add(mChange, args...)
+		p.putKV(c.Key, c.New)
+	}
+	for i := range r.LayerChanges {
+		lc := &r.LayerChanges[i]
+		oldV, oldT := sqlitedb.LayerCols(lc.Old)
+		newV, newT := sqlitedb.LayerCols(lc.New)
+		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
+		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
+	}
+	b.last = r.Rev
+}
+
+func (b *batch) Flush(ctx context.Context) error {
+	return sqlitedb.StorageError(b.flush(ctx))
+}
+
+// flush writes the queued rows.
+func (b *batch) flush(ctx context.Context) error {
+	p := &b.pend
+	if p.empty() {
+		return nil
+	}
+	for _, k := range p.kvOrd {
+		kv := p.kv[k]
+		if kv == nil {
+			if _, err := b.stmt(ctx, qDelKV).ExecContext(ctx, k); err != nil {
+				return fmt.Errorf("audit: delete key: %w", err)
+			}
+			continue
+		}
+		p.add(mKV, k, kv.Value, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version, sqlitedb.SecretCol(kv.Secret))
+	}
+	for _, k := range p.lkOrd {
+		v := p.lkv[k]
+		if v == nil {
+			if _, err := b.stmt(ctx, qDelLayerKV).ExecContext(ctx, k.layer, k.key); err != nil {
+				return fmt.Errorf("audit: write layer %s: %w", k.layer, err)
+			}
+			continue
+		}
+		val, ct := sqlitedb.LayerCols(v)
+		p.add(mLayerKV, k.layer, k.key, val, ct, sqlitedb.SecretCol(v.Secret))
+	}
+	// Revisions first: changes and layer changes refer to them.
+	for i := range multiStmts {
+		if err := b.execMulti(ctx, i, p.args[i], p.rows[i]); err != nil {
+			return fmt.Errorf("audit: write %s rows: %w", multiStmts[i].name, err)
+		}
+	}
+	p.reset()
+	return nil
+}
+
+// execMulti inserts n rows of statement i, whose arguments args holds.
+func (b *batch) execMulti(ctx context.Context, i int, args []any, n int) error {
+	if n == 0 {
+		return nil
+	}
+	multi := b.l.multi[i]
+	cols := len(args) / n
+	for n > 0 {
+		k, size := len(multi)-1, maxMulti
+		for size > n {
+			k, size = k-1, size/2
+		}
+		if _, err := b.tx.StmtContext(ctx, multi[k]).ExecContext(ctx, args[:size*cols]...); err != nil {
+			return err
+		}
+		args, n = args[size*cols:], n-size
+	}
+	return nil
+}
+
+// Commit flushes the batch, moves the high-water mark to its newest
+// revision (one row per batch, in its transaction) and commits: SQLite's
+// COMMIT, fsync'd, is the durability.
+func (b *batch) Commit(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		b.tx.Rollback()
+		return sqlitedb.StorageError(err)
+	}
+	if b.last > 0 {
+		if _, err := b.stmt(ctx, qHighWater).ExecContext(ctx, b.last); err != nil {
+			b.tx.Rollback()
+			return sqlitedb.StorageError(fmt.Errorf("audit: record the high-water mark: %w", err))
+		}
+	}
+	if err := b.tx.Commit(); err != nil {
+		return sqlitedb.StorageError(fmt.Errorf("audit: commit: %w", err))
+	}
+	return nil
+}
+
+func (b *batch) Abort() { b.tx.Rollback() }
+
+type layerKey struct{ layer, key string }
+
+// pending is what the batch has staged and not yet flushed.
+type pending struct {
+	args  [nMulti][]any // the rows' arguments, flat, per statement
+	rows  [nMulti]int
+	kv    map[string]*record.KeyValue // sealed; nil: delete
+	kvOrd []string
+	lkv   map[layerKey]*record.LayerValue // sealed; nil: delete
+	lkOrd []layerKey
+}
+
+func (p *pending) reset() {
+	for i := range p.args {
+		clear(p.args[i])
+		p.args[i], p.rows[i] = p.args[i][:0], 0
+	}
+	clear(p.kv)
+	clear(p.lkv)
+	p.kvOrd, p.lkOrd = p.kvOrd[:0], p.lkOrd[:0]
+}
+
+func (p *pending) empty() bool {
+	return p.rows == [nMulti]int{} && len(p.kvOrd) == 0 && len(p.lkOrd) == 0
+}
+
+func (p *pending) add(i int, args ...any) {
+	p.args[i] = append(p.args[i], args...)
+	p.rows[i]++
+}
+
+func (p *pending) putKV(key string, kv *record.KeyValue) {
+	if _, ok := p.kv[key]; !ok {
+		p.kvOrd = append(p.kvOrd, key)
+	}
+	p.kv[key] = kv
+}
+
+func (p *pending) putLayer(k layerKey, v *record.LayerValue) {
+	if _, ok := p.lkv[k]; !ok {
+		p.lkOrd = append(p.lkOrd, k)
+	}
+	p.lkv[k] = v
+}
