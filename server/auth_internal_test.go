@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,13 +49,7 @@ func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var hub *watcher.Hub
-	st, err := audit.Open(ctx, filepath.Join(t.TempDir(), "configd.db"), audit.WithLogger(logger),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub = watcher.New(st, st.Rev())
+	st, hub := newStoreHub(t, nil, audit.WithLogger(logger))
 	a, err := NewAuth(ctx, st)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +73,7 @@ func newAuthEnv(t *testing.T) *authEnv {
 	}
 	e.h = NewHandler(st, WithLogger(logger), WithHub(hub), WithAuth(a))
 	e.ts = httptest.NewServer(e.h)
-	t.Cleanup(func() { e.ts.Close(); hub.Close(); st.Close() })
+	t.Cleanup(e.ts.Close)
 	return e
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/watcher"
 )
 
 // TestSlowBodyIsCutAndWritesNothing: a client that sends headers and part
@@ -26,9 +25,8 @@ import (
 // outlives the timeout.
 func TestSlowBodyIsCutAndWritesNothing(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	st := secretStore(t, audit.Put("app/a", []byte("1"), ""))
-	hub := watcher.New(st, st.Rev())
-	defer hub.Close()
+	c := secretCore(t, audit.Put("app/a", []byte("1"), ""))
+	st, hub := c.Store, c.Hub
 	ts := httptest.NewServer(server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		server.WithHub(hub), server.WithBodyReadTimeout(timeout)))
 	defer ts.Close()

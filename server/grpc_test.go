@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,8 +14,8 @@ import (
 
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/watcher"
 )
 
 type grpcEnv struct {
@@ -27,14 +26,9 @@ type grpcEnv struct {
 
 func newGRPCEnv(t *testing.T, opts ...server.GRPCOption) *grpcEnv {
 	t.Helper()
-	var hub *watcher.Hub
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub = watcher.New(st, st.Rev())
-	gs := server.NewGRPCServer(st, hub, opts...)
+	c := configdtest.Core(t)
+	st := c.Store
+	gs := server.NewGRPCServer(st, c.Hub, opts...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +38,7 @@ func newGRPCEnv(t *testing.T, opts ...server.GRPCOption) *grpcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close(); gs.Stop(); hub.Close(); st.Close() })
+	t.Cleanup(func() { conn.Close(); gs.Stop() })
 	return &grpcEnv{st: st, client: configdpb.NewConfigClient(conn), conn: conn}
 }
 

@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/configd/configd/internal/daemontest"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/etcd"
@@ -22,9 +21,9 @@ import (
 
 // runConfigd runs server.Run with cfg until stop is called, and returns
 // the address it listens on and its log.
-func runConfigd(t *testing.T, cfg server.Config) (addr string, log *proctest.Log, stop func()) {
+func runConfigd(t *testing.T, cfg server.Config) (addr string, log *configdtest.Log, stop func()) {
 	t.Helper()
-	d := daemontest.Run(t, cfg)
+	d := configdtest.Run(t, cfg)
 	return d.Addr, d.Log, d.Stop
 }
 

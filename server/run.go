@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/watcher"
+	"github.com/configd/configd/server/core"
 )
 
 // Run runs the daemon until ctx is done: it prepares the data dir, opens
@@ -76,16 +76,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	openCtx, cancelOpen := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOpen()
 	stopWatch := context.AfterFunc(ctx, cancelOpen)
-	// The hub is fed every commit; it is set before the first commit can
-	// happen (the listener starts below).
 	layers, err := layerOrder(cfg.Sources)
 	if err != nil {
 		return err
 	}
-	var hub *watcher.Hub
-	st, err := audit.Open(openCtx, dbPath, audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
+	c, err := core.Open(openCtx, dbPath, core.WithStoreOptions(audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
 		audit.WithRetention(cfg.HistoryKeepRevisions, cfg.HistoryKeepAge), audit.WithMasterKey(masterKey),
-		audit.WithLayers(layers...), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
+		audit.WithLayers(layers...)))
 	stopWatch()
 	switch {
 	case errors.Is(err, audit.ErrLocked):
@@ -99,8 +96,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	case err != nil:
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}
-
-	hub = watcher.New(st, st.Rev())
+	st, hub := c.Store, c.Hub
 	// Sources run until shutdown begins; one whose backend is down starts
 	// degraded and catches up later.
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))

@@ -11,95 +11,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
 )
-
-// logSink is a log destination that a test can wait on.
-type logSink struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func newLogSink() *logSink { return &logSink{notify: make(chan struct{})} }
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(p)
-	close(s.notify)
-	s.notify = make(chan struct{})
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// wait returns the first match of re in the log, waiting for it until
-// done is closed or a minute passes.
-func (s *logSink) wait(t *testing.T, re *regexp.Regexp, done <-chan struct{}) []string {
-	t.Helper()
-	deadline := time.After(time.Minute)
-	for {
-		s.mu.Lock()
-		m := re.FindStringSubmatch(s.buf.String())
-		more := s.notify
-		s.mu.Unlock()
-		if m != nil {
-			return m
-		}
-		select {
-		case <-more:
-		case <-done:
-			t.Fatalf("Run returned before logging %s; log:\n%s", re, s)
-		case <-deadline:
-			t.Fatalf("no %s in the log; log:\n%s", re, s)
-		}
-	}
-}
-
-// running is one Run in a goroutine.
-type running struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-	log    *logSink
-	addr   string
-}
-
-func startRun(t *testing.T, cfg server.Config) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan struct{}), log: newLogSink()}
-	go func() {
-		defer close(r.done)
-		r.err = server.Run(ctx, cfg, slog.New(slog.NewTextHandler(r.log, nil)))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
-}
-
-func (r *running) stop(t *testing.T) error {
-	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-	case <-time.After(time.Minute):
-		t.Fatal("Run did not return after its context ended")
-	}
-	return r.err
-}
 
 func testConfig(t *testing.T) server.Config {
 	cfg := server.DefaultConfig()
@@ -108,15 +25,13 @@ func testConfig(t *testing.T) server.Config {
 	return cfg
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 func TestRunServesUntilItsContextEnds(t *testing.T) {
 	cfg := testConfig(t)
-	r := startRun(t, cfg)
-	addr := r.log.wait(t, listeningRE, r.done)[1]
+	r := configdtest.Run(t, cfg)
+	addr := r.Addr
 	for _, want := range []string{"version=", "data_dir=" + cfg.DataDir} {
-		if !strings.Contains(r.log.String(), want) {
-			t.Errorf("start-up log lacks %q:\n%s", want, r.log)
+		if !strings.Contains(r.Log.String(), want) {
+			t.Errorf("start-up log lacks %q:\n%s", want, r.Log)
 		}
 	}
 	resp, err := http.Get("http://" + addr + "/readyz")
@@ -132,11 +47,12 @@ func TestRunServesUntilItsContextEnds(t *testing.T) {
 	} else if fi.Mode().Perm() != 0o700 {
 		t.Errorf("data dir mode %v, want 0700", fi.Mode().Perm())
 	}
-	if err := r.stop(t); err != nil {
+	r.Stop()
+	if err := r.Err(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if !strings.Contains(r.log.String(), "msg=stopped") {
-		t.Errorf("no stopped line:\n%s", r.log)
+	if !strings.Contains(r.Log.String(), "msg=stopped") {
+		t.Errorf("no stopped line:\n%s", r.Log)
 	}
 	// The store is closed: another can open it.
 	st, err := audit.Open(context.Background(), filepath.Join(cfg.DataDir, server.DBFile))
@@ -148,15 +64,15 @@ func TestRunServesUntilItsContextEnds(t *testing.T) {
 
 func TestRunRefusesADataDirInUse(t *testing.T) {
 	cfg := testConfig(t)
-	first := startRun(t, cfg)
-	first.log.wait(t, listeningRE, first.done)
+	first := configdtest.Run(t, cfg)
 
 	err := server.Run(context.Background(), cfg, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
 	want := "data dir " + cfg.DataDir + " is in use by another configd"
 	if err == nil || err.Error() != want {
 		t.Errorf("second Run: %v, want %q", err, want)
 	}
-	if err := first.stop(t); err != nil {
+	first.Stop()
+	if err := first.Err(); err != nil {
 		t.Errorf("first Run: %v", err)
 	}
 }
@@ -196,9 +112,9 @@ func TestRunRefusesAnInvalidConfig(t *testing.T) {
 func TestRunServesPprofOnTheDebugAddrOnly(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DebugAddr = "127.0.0.1:0"
-	r := startRun(t, cfg)
-	debug := r.log.wait(t, regexp.MustCompile(`msg="serving pprof profiles" addr=(\S+)`), r.done)[1]
-	api := r.log.wait(t, listeningRE, r.done)[1]
+	r := configdtest.Run(t, cfg)
+	debug := r.WaitLog(regexp.MustCompile(`msg="serving pprof profiles" addr=(\S+)`))[1]
+	api := r.Addr
 	for _, tc := range []struct {
 		addr string
 		want int

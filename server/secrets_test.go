@@ -16,9 +16,10 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/watcher"
+	"github.com/configd/configd/server/core"
 )
 
 // secretValue must never leave configd but to a reader of its key.
@@ -38,23 +39,6 @@ func writeMasterKey(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// startDebugRun runs the daemon with debug logging into a sink.
-func startDebugRun(t *testing.T, cfg server.Config) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan struct{}), log: newLogSink()}
-	go func() {
-		defer close(r.done)
-		r.err = server.Run(ctx, cfg, slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	r.addr = r.log.wait(t, listeningRE, r.done)[1]
-	return r
 }
 
 type httpClient struct {
@@ -105,8 +89,8 @@ func TestSecretsEndToEnd(t *testing.T) {
 	cfg.Auth = true
 	cfg.BootstrapToken = adminToken
 	cfg.MasterKeyFile = writeMasterKey(t, t.TempDir())
-	r := startDebugRun(t, cfg)
-	admin := httpClient{t: t, base: "http://" + r.addr, token: adminToken}
+	r := configdtest.Run(t, cfg, configdtest.LogLevel(slog.LevelDebug))
+	admin := httpClient{t: t, base: "http://" + r.Addr, token: adminToken}
 
 	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/password?secret=true", []byte(secretValue))
 	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/host", []byte("db.internal"))
@@ -217,14 +201,15 @@ func TestSecretsEndToEnd(t *testing.T) {
 		}
 	}
 	checkAtRest()
-	if err := r.stop(t); err != nil {
+	r.Stop()
+	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
 	checkAtRest()
-	if strings.Contains(r.log.String(), "pa55-Wr9vQx") {
-		t.Errorf("the log holds the secret:\n%s", r.log)
+	if strings.Contains(r.Log.String(), "pa55-Wr9vQx") {
+		t.Errorf("the log holds the secret:\n%s", r.Log)
 	}
-	if !strings.Contains(r.log.String(), "level=DEBUG") {
+	if !strings.Contains(r.Log.String(), "level=DEBUG") {
 		t.Errorf("no debug lines in the log: the check proves little")
 	}
 
@@ -243,22 +228,19 @@ func TestSecretsEndToEnd(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// secretStore opens a store with a fresh master key, closed when the test ends, and commits ops.
-func secretStore(t *testing.T, ops ...audit.Op) *audit.Store {
+// secretCore opens a store with a fresh master key and its hub, closed
+// when the test ends, and commits ops.
+func secretCore(t *testing.T, ops ...audit.Op) *core.Core {
 	t.Helper()
 	mk, _, err := secrets.GenerateMasterKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
-	if err != nil {
+	c := configdtest.Core(t, core.WithStoreOptions(audit.WithMasterKey(mk)))
+	if _, err := c.Store.Commit(context.Background(), audit.Txn{Ops: ops}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Commit(context.Background(), audit.Txn{Ops: ops}); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return c
 }
 
 func TestSecretWithoutMasterKeyIsRefused(t *testing.T) {
@@ -280,7 +262,7 @@ func TestSecretWithoutMasterKeyIsRefused(t *testing.T) {
 }
 
 func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
-	st := secretStore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret(), audit.Put("app/p", []byte("plain"), ""))
+	st := secretCore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret(), audit.Put("app/p", []byte("plain"), "")).Store
 	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	// httptest.NewRequest comes from 192.0.2.1, without TLS.
 	rec := httptest.NewRecorder()
@@ -314,9 +296,8 @@ func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
 // A watch on a plain connection from another host is refused the moment a
 // secret's value would go out on it; over TLS the reader gets the value.
 func TestSecretIsNotWatchedOverAPlainRemoteConnection(t *testing.T) {
-	st := secretStore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret())
-	hub := watcher.New(st, st.Rev())
-	defer hub.Close()
+	c := secretCore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret())
+	st, hub := c.Store, c.Hub
 	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), server.WithHub(hub))
 
 	// httptest.NewRequest comes from 192.0.2.1, without TLS.

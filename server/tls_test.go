@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/config"
@@ -25,15 +26,15 @@ import (
 
 // startTLSRun runs configd with TLS from files (mutual when mutual) and
 // returns its address.
-func startTLSRun(t *testing.T, files *testserver.TLSFiles, mutual bool) (*running, string) {
+func startTLSRun(t *testing.T, files *testserver.TLSFiles, mutual bool) (*configdtest.Daemon, string) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.TLSCert, cfg.TLSKey = files.ServerCert, files.ServerKey
 	if mutual {
 		cfg.TLSClientCA = files.CAFile
 	}
-	r := startRun(t, cfg)
-	return r, r.log.wait(t, listeningRE, r.done)[1]
+	r := configdtest.Run(t, cfg)
+	return r, r.Addr
 }
 
 func grpcGet(addr string, creds credentials.TransportCredentials, key string) (string, error) {
@@ -80,8 +81,8 @@ func tlsClient(t *testing.T, addr string, tc *tls.Config) *client.Client {
 func TestRunServesHTTPSAndGRPCOverTLS(t *testing.T) {
 	files := testserver.NewTLSFiles(t, t.TempDir())
 	r, addr := startTLSRun(t, files, false)
-	if !strings.Contains(r.log.String(), "tls=on") {
-		t.Errorf("start log does not say tls=on:\n%s", r.log)
+	if !strings.Contains(r.Log.String(), "tls=on") {
+		t.Errorf("start log does not say tls=on:\n%s", r.Log)
 	}
 	tc, err := config.LoadTLS(files.CAFile, "", "")
 	if err != nil {
@@ -123,7 +124,8 @@ func TestRunServesHTTPSAndGRPCOverTLS(t *testing.T) {
 	if _, err := grpcGet(addr, credentials.NewTLS(wrong), "app/a"); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("gRPC with the wrong CA: %v, want a certificate error", err)
 	}
-	if err := r.stop(t); err != nil {
+	r.Stop()
+	if err := r.Err(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -159,19 +161,17 @@ var noTLSWarningRE = regexp.MustCompile(`level=WARN msg="TLS is off on 0\.0\.0\.
 func TestRunWarnsWithoutTLSOnANonLoopbackAddress(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTPAddr = "0.0.0.0:0"
-	r := startRun(t, cfg)
-	r.log.wait(t, noTLSWarningRE, r.done)
-	r.log.wait(t, listeningRE, r.done)
+	r := configdtest.Run(t, cfg)
+	r.WaitLog(noTLSWarningRE)
 
 	// With TLS, no warning: it would come before "listening".
 	files := testserver.NewTLSFiles(t, t.TempDir())
 	cfg = testConfig(t)
 	cfg.HTTPAddr = "0.0.0.0:0"
 	cfg.TLSCert, cfg.TLSKey = files.ServerCert, files.ServerKey
-	r = startRun(t, cfg)
-	r.log.wait(t, listeningRE, r.done)
-	if strings.Contains(r.log.String(), "TLS is off") {
-		t.Errorf("TLS warning with TLS on:\n%s", r.log)
+	r = configdtest.Run(t, cfg)
+	if strings.Contains(r.Log.String(), "TLS is off") {
+		t.Errorf("TLS warning with TLS on:\n%s", r.Log)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
 )
 
@@ -30,23 +31,20 @@ func newWatchEnvHub(t *testing.T) (*audit.Store, *watcher.Hub, *httptest.Server)
 	return st, hub, ts
 }
 
-// newStoreHub opens a real store with opts whose commits feed a hub that
-// reads the store through over(st) (st itself when over is nil).
+// newStoreHub opens a real store with opts and its hub (core.Open), the
+// hub reading the store through over(st) when over is set.
 func newStoreHub(t *testing.T, over func(*audit.Store) watcher.Store, opts ...audit.Option) (*audit.Store, *watcher.Hub) {
 	t.Helper()
-	var hub *watcher.Hub
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		append(opts, audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))...)
+	copts := []core.Option{core.WithStoreOptions(opts...)}
+	if over != nil {
+		copts = append(copts, core.WithHubReads(over))
+	}
+	c, err := core.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hs watcher.Store = st
-	if over != nil {
-		hs = over(st)
-	}
-	hub = watcher.New(hs, st.Rev())
-	t.Cleanup(func() { hub.Close(); st.Close() })
-	return st, hub
+	t.Cleanup(func() { c.Close() })
+	return c.Store, c.Hub
 }
 
 func commitPut(t *testing.T, st *audit.Store, key, value string) int64 {

@@ -23,11 +23,19 @@ func setup(t *testing.T, opts ...Option) (*audit.Store, *Hub) {
 // setupOver is setup with the hub reading the store through over(st).
 func setupOver(t *testing.T, over func(*audit.Store) Store, opts ...Option) (*audit.Store, *Hub) {
 	t.Helper()
+	return setupStore(t, nil, over, opts...)
+}
+
+// setupStore is setupOver with the store opened with storeOpts. The hub's
+// own tests wire it to the store here, as server/core does for configd
+// (which sits above this package).
+func setupStore(t *testing.T, storeOpts []audit.Option, over func(*audit.Store) Store, opts ...Option) (*audit.Store, *Hub) {
+	t.Helper()
 	var hub *Hub
 	var ready sync.WaitGroup
 	ready.Add(1)
 	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithCommitHook(func(r audit.Revision) { ready.Wait(); hub.Publish(r) }))
+		append(storeOpts, audit.WithCommitHook(func(r audit.Revision) { ready.Wait(); hub.Publish(r) }))...)
 	if err != nil {
 		t.Fatal(err)
 	}

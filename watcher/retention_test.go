@@ -2,8 +2,6 @@ package watcher
 
 import (
 	"context"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/configd/configd/audit"
@@ -18,18 +16,8 @@ import (
 // The horizon is 5.
 func compactedSetup(t *testing.T) (*audit.Store, *Hub) {
 	t.Helper()
-	var hub *Hub
-	var ready sync.WaitGroup
-	ready.Add(1)
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithRetention(3, 0), audit.WithCompactInterval(-1),
-		audit.WithCommitHook(func(r audit.Revision) { ready.Wait(); hub.Publish(r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub = New(st, st.Rev(), WithWindow(1))
-	ready.Done()
-	t.Cleanup(func() { hub.Close(); st.Close() })
+	st, hub := setupStore(t, []audit.Option{audit.WithRetention(3, 0), audit.WithCompactInterval(-1)},
+		func(st *audit.Store) Store { return st }, WithWindow(1))
 	put(t, st, "app/a", "1")
 	put(t, st, "app/b", "2")
 	put(t, st, "other", "x")

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"html"
 	"io"
@@ -10,14 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
 )
 
@@ -35,22 +35,13 @@ type configd struct {
 func startConfigd(t testing.TB, opts ...audit.Option) *configd {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var hub *watcher.Hub
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		append([]audit.Option{audit.WithLogger(logger), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) })}, opts...)...)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	hub = watcher.New(st, st.Rev())
-	ts := httptest.NewServer(server.NewHandler(st, server.WithHub(hub), server.WithLogger(logger)))
+	c := configdtest.Core(t, core.WithStoreOptions(opts...))
+	ts := httptest.NewServer(server.NewHandler(c.Store, server.WithHub(c.Hub), server.WithLogger(logger)))
 	t.Cleanup(func() {
-		hub.Close() // ends the pages' watch streams, so that Close returns
+		c.Hub.Close() // ends the pages' watch streams, so that Close returns
 		ts.Close()
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
 	})
-	return &configd{t: t, st: st, hub: hub, ts: ts, URL: ts.URL}
+	return &configd{t: t, st: c.Store, hub: c.Hub, ts: ts, URL: ts.URL}
 }
 
 // do sends a request to the server and returns the status and body.

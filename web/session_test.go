@@ -15,7 +15,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,8 +23,8 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/watcher"
 )
 
 // authConfigd is a configd with authentication on and a few tokens.
@@ -50,13 +49,8 @@ func startAuthConfigd(t testing.TB) *authConfigd {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var hub *watcher.Hub
-	st, err := audit.Open(ctx, filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithLogger(logger), audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	hub = watcher.New(st, st.Rev())
+	cd := configdtest.Core(t)
+	st, hub := cd.Store, cd.Hub
 	a, err := server.NewAuth(ctx, st)
 	if err != nil {
 		t.Fatal(err)
@@ -78,9 +72,6 @@ func startAuthConfigd(t testing.TB) *authConfigd {
 	t.Cleanup(func() {
 		hub.Close()
 		ts.Close()
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
 	})
 	c.configd = &configd{t: t, st: st, hub: hub, ts: ts, URL: ts.URL}
 	c.appRev = c.commit("alice", "app limits", "app/limits", "app/db/timeout")

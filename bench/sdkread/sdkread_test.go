@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,9 +17,9 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/config"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/watcher"
 )
 
 // configdClient starts an in-process configd (store, hub, gRPC API) holding
@@ -28,13 +27,8 @@ import (
 func configdClient(b *testing.B) *config.Client {
 	b.Helper()
 	ctx := context.Background()
-	var hub *watcher.Hub
-	st, err := audit.Open(ctx, filepath.Join(b.TempDir(), "configd.db"),
-		audit.WithCommitHook(func(r audit.Revision) { hub.Publish(r) }))
-	if err != nil {
-		b.Fatal(err)
-	}
-	hub = watcher.New(st, st.Rev())
+	cd := configdtest.Core(b)
+	st, hub := cd.Store, cd.Hub
 	if _, err := st.Commit(ctx, audit.Txn{Actor: "bench", Ops: []audit.Op{audit.Put("app/db/timeout", []byte("5s"), "")}}); err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +45,7 @@ func configdClient(b *testing.B) *config.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close(); gs.Stop(); hub.Close(); st.Close() })
+	b.Cleanup(func() { c.Close(); gs.Stop() })
 	if c.Get("app", "db", "timeout").Duration(0) != 5*time.Second {
 		b.Fatal("the SDK's copy lacks app/db/timeout")
 	}

@@ -7,12 +7,10 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 )
 
 // configdBin, configctlBin and watchExampleBin (examples/watch) are the binaries the tests run, built once by
@@ -20,59 +18,29 @@ import (
 var configdBin, configctlBin, watchExampleBin string
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[*string]string{
+	configdtest.Main(m, map[*string]string{
 		&configdBin:      "github.com/configd/configd/cmd/configd",
 		&configctlBin:    "github.com/configd/configd/cmd/configctl",
 		&watchExampleBin: "github.com/configd/configd/examples/watch",
 	})
 }
 
-const waitLimit = proctest.WaitLimit
+const waitLimit = configdtest.WaitLimit
 
 // startConfigd runs configd on a fresh data directory and a free port and
 // returns its address once it listens, and a function that stops it with
 // SIGTERM and returns its exit code.
 func startConfigd(t *testing.T) (addr string, stop func() int) {
 	t.Helper()
-	log := proctest.NewLog()
 	cmd := exec.Command(configdBin, "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0")
 	cmd.Env = cleanEnv()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start configd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	m, err := log.Wait(proctest.ListeningRE, exited)
-	if err != nil {
-		t.Fatalf("configd: %v", err)
-	}
-	addr = m[1]
-	return addr, func() int {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(waitLimit):
-			t.Fatalf("configd did not stop within %v", waitLimit)
-		}
-		return cmd.ProcessState.ExitCode()
-	}
+	p := configdtest.Spawn(t, cmd)
+	return p.Listening(), p.Stop
 }
 
 // cleanEnv is the test's environment without CONFIGD_* and USER, so that
 // only what a test sets configures the processes.
-func cleanEnv() []string { return proctest.CleanEnv("USER=") }
+func cleanEnv() []string { return configdtest.CleanEnv("USER=") }
 
 // configctl runs the binary like a shell would, with CONFIGD_ADDR=addr and
 // USER=tour, and returns its stdout, stderr and exit code.

@@ -60,7 +60,7 @@ func TestBackupUnderWritesRestoresIntoANewDataDir(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "configd-backup.db")
 	var out, errOut bytes.Buffer
-	code := cli.Main(context.Background(), []string{"--addr", a.addr, "-o", "json", "backup", file}, nil, &out, &errOut)
+	code := cli.Main(context.Background(), []string{"--addr", a.Addr, "-o", "json", "backup", file}, nil, &out, &errOut)
 	close(stop)
 	wg.Wait()
 	if code != 0 {

@@ -17,27 +17,24 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 )
 
 // bin is the configd binary the tests run, built once by TestMain.
 var bin string
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd"})
+	configdtest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd"})
 }
 
-const waitLimit = proctest.WaitLimit
+const waitLimit = configdtest.WaitLimit
 
-var listeningRE = proctest.ListeningRE
+var listeningRE = configdtest.ListeningRE
 
-// daemon is one configd process.
+// daemon is one configd process, with an HTTP client of its API.
 type daemon struct {
+	*configdtest.Process
 	t      testing.TB
-	cmd    *exec.Cmd
-	log    *proctest.Log
-	exited chan struct{} // closed when the process has exited and its output is read
-	addr   string        // host:port from the "listening" log line
 	client *http.Client
 }
 
@@ -48,33 +45,13 @@ func launch(t testing.TB, args ...string) *daemon {
 }
 
 // launchCmd starts cmd, which runs configd, and returns without waiting
-// for it.
+// for it. Only the flags configure the daemon: no CONFIGD_* from the
+// environment the tests run in.
 func launchCmd(t testing.TB, cmd *exec.Cmd) *daemon {
 	t.Helper()
-	d := &daemon{t: t, log: proctest.NewLog(), exited: make(chan struct{}),
+	d := &daemon{Process: configdtest.Spawn(t, cmd), t: t,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	d.cmd = cmd
-	d.cmd.Stdout = d.log
-	d.cmd.Stderr = d.log
-	// Only the flags configure the daemon: no CONFIGD_* from the
-	// environment the tests run in.
-	d.cmd.Env = proctest.CleanEnv()
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start configd: %v", err)
-	}
-	go func() {
-		_ = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-		d.client.CloseIdleConnections()
-	})
+	t.Cleanup(d.client.CloseIdleConnections)
 	return d
 }
 
@@ -83,34 +60,11 @@ func launchCmd(t testing.TB, cmd *exec.Cmd) *daemon {
 func start(t testing.TB, dataDir string, args ...string) *daemon {
 	t.Helper()
 	d := launch(t, append([]string{"--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}, args...)...)
-	m := d.waitLog(listeningRE)
-	d.addr = m[1]
+	d.Listening()
 	return d
 }
 
-// waitLog waits until the output matches re and returns the match; it
-// fails the test if the process exits first or waitLimit passes.
-func (d *daemon) waitLog(re *regexp.Regexp) []string {
-	d.t.Helper()
-	m, err := d.log.Wait(re, d.exited)
-	if err != nil {
-		d.t.Fatalf("configd (%v): %v", d.cmd.ProcessState, err)
-	}
-	return m
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (d *daemon) wait() int {
-	d.t.Helper()
-	select {
-	case <-d.exited:
-	case <-time.After(waitLimit):
-		d.t.Fatalf("configd did not exit within %s; output:\n%s", waitLimit, d.log)
-	}
-	return d.cmd.ProcessState.ExitCode()
-}
-
-func (d *daemon) url(path string) string { return "http://" + d.addr + path }
+func (d *daemon) url(path string) string { return "http://" + d.Addr + path }
 
 // call makes one request and decodes a 200 answer into out.
 func (d *daemon) call(method, path string, body []byte, out any) error {
@@ -214,10 +168,8 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	case <-enough:
 	}
 	close(killed)
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.wait()
+	d.Signal(syscall.SIGKILL)
+	d.Wait()
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
@@ -279,14 +231,14 @@ func TestSecondConfigdOnSameDataDirIsRefused(t *testing.T) {
 	first.mustCall(http.MethodPut, "/v1/kv/k", []byte("before"), nil)
 
 	second := launch(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0")
-	if code := second.wait(); code != 1 {
-		t.Errorf("second configd exited %d, want 1; output:\n%s", code, second.log)
+	if code := second.Wait(); code != 1 {
+		t.Errorf("second configd exited %d, want 1; output:\n%s", code, second.Log)
 	}
 	want := "configd: data dir " + dir + " is in use by another configd"
-	if line := configdLine(second.log.String()); line != want {
+	if line := configdLine(second.Log.String()); line != want {
 		t.Errorf("second configd says %q, want %q", line, want)
 	}
-	if strings.Contains(second.log.String(), "msg=listening") {
+	if strings.Contains(second.Log.String(), "msg=listening") {
 		t.Errorf("second configd listened")
 	}
 
@@ -325,15 +277,15 @@ func TestUnusableDataDirFailsWithOneLine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := launch(t, "--data-dir", tc.dir, "--http-addr", "127.0.0.1:0")
-			if code := d.wait(); code != 1 {
-				t.Errorf("exit code %d, want 1; output:\n%s", code, d.log)
+			if code := d.Wait(); code != 1 {
+				t.Errorf("exit code %d, want 1; output:\n%s", code, d.Log)
 			}
-			line := configdLine(d.log.String())
+			line := configdLine(d.Log.String())
 			if !strings.Contains(line, tc.want) {
-				t.Errorf("error line %q does not say %q; output:\n%s", line, tc.want, d.log)
+				t.Errorf("error line %q does not say %q; output:\n%s", line, tc.want, d.Log)
 			}
-			if strings.Count(d.log.String(), "configd: ") != 1 {
-				t.Errorf("want exactly one error line; output:\n%s", d.log)
+			if strings.Count(d.Log.String(), "configd: ") != 1 {
+				t.Errorf("want exactly one error line; output:\n%s", d.Log)
 			}
 		})
 	}
@@ -347,11 +299,9 @@ func TestSIGTERMFinishesInFlightRequestsAndClosesCleanly(t *testing.T) {
 	}
 
 	// A PUT in flight: headers sent, the handler waiting for the body.
-	inflight := startSlowPut(t, d.addr, "app/inflight", "late value")
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	d.waitLog(regexp.MustCompile(`msg="shutting down"`))
+	inflight := startSlowPut(t, d.Addr, "app/inflight", "late value")
+	d.Signal(syscall.SIGTERM)
+	d.WaitLog(regexp.MustCompile(`msg="shutting down"`))
 	// Shutdown has begun: new connections are refused...
 	if _, err := http.Get(d.url("/v1/status")); err == nil {
 		t.Errorf("a new request was served after shutdown began")
@@ -361,11 +311,11 @@ func TestSIGTERMFinishesInFlightRequestsAndClosesCleanly(t *testing.T) {
 	if status != http.StatusOK {
 		t.Errorf("in-flight PUT answered %d %s, want 200", status, body)
 	}
-	if code := d.wait(); code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0; output:\n%s", code, d.log)
+	if code := d.Wait(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0; output:\n%s", code, d.Log)
 	}
-	if !strings.Contains(d.log.String(), "msg=stopped") {
-		t.Errorf("no \"stopped\" log line; output:\n%s", d.log)
+	if !strings.Contains(d.Log.String(), "msg=stopped") {
+		t.Errorf("no \"stopped\" log line; output:\n%s", d.Log)
 	}
 	// A clean close checkpoints the WAL into the database and removes it.
 	if _, err := os.Stat(filepath.Join(dir, "configd.db-wal")); err == nil {
@@ -390,14 +340,14 @@ func TestSIGTERMFinishesInFlightRequestsAndClosesCleanly(t *testing.T) {
 
 func TestVersionFlag(t *testing.T) {
 	d := launch(t, "--version")
-	if code := d.wait(); code != 0 || !strings.HasPrefix(d.log.String(), "configd ") {
-		t.Errorf("--version: exit %d, output %q", code, d.log)
+	if code := d.Wait(); code != 0 || !strings.HasPrefix(d.Log.String(), "configd ") {
+		t.Errorf("--version: exit %d, output %q", code, d.Log)
 	}
 }
 
 func TestBadFlagExits2(t *testing.T) {
 	d := launch(t, "--log-format", "xml")
-	if code := d.wait(); code != 2 || !strings.Contains(configdLine(d.log.String()), "--log-format") {
-		t.Errorf("bad flag: exit %d, output %q", code, d.log)
+	if code := d.Wait(); code != 2 || !strings.Contains(configdLine(d.Log.String()), "--log-format") {
+		t.Errorf("bad flag: exit %d, output %q", code, d.Log)
 	}
 }

@@ -25,7 +25,7 @@ func TestFullDiskAnswers507AndLosesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "small")
 	script := `mkdir -p "$0" && mount -t tmpfs -o size=4m tmpfs "$0" && exec "$1" --data-dir "$0/data" --http-addr 127.0.0.1:0`
 	d := launchCmd(t, exec.Command("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, dir, bin))
-	d.addr = d.waitLog(listeningRE)[1]
+	d.Listening()
 	d.mustCall(http.MethodPut, "/v1/kv/app/kept", []byte("1"), nil)
 
 	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10/16) // 256 KiB, as text

@@ -42,11 +42,11 @@ func BenchmarkSourceChangeToWatcher(b *testing.B) {
 				b.Fatal(err)
 			}
 			d := launch(b, "--data-dir", filepath.Join(dir, "data"), "--http-addr", "127.0.0.1:0", "--config", confPath)
-			d.addr = d.waitLog(listeningRE)[1]
+			d.Listening()
 			put("v0")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			c, err := config.New(ctx, config.WithAddress(d.addr), config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			c, err := config.New(ctx, config.WithAddress(d.Addr), config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -101,7 +101,7 @@ func TestSourcesScenario(t *testing.T) {
 	}
 	t.Setenv("TESTAPP_LOG_LEVEL", "debug")
 	d := launch(t, "--data-dir", filepath.Join(dir, "data"), "--http-addr", "127.0.0.1:0", "--config", confPath)
-	d.addr = d.waitLog(listeningRE)[1]
+	d.Listening()
 
 	d.waitValue("app/db/host", "db1")     // from the file
 	d.waitValue("app/log/level", "debug") // from the environment
@@ -149,7 +149,7 @@ func TestSourcesScenario(t *testing.T) {
 	// Consul goes away: configd keeps its keys and says it is degraded.
 	consul.Stop()
 	// configd sets the status, records the event, then logs this line.
-	d.waitLog(regexp.MustCompile(`msg="source degraded; serving its last good snapshot" source=shared`))
+	d.WaitLog(regexp.MustCompile(`msg="source degraded; serving its last good snapshot" source=shared`))
 	d.mustCall(http.MethodGet, "/v1/sources", nil, &srcs)
 	if srcs.Sources[3].Name != "shared" || srcs.Sources[3].State != "degraded" {
 		t.Fatalf("consul stopped, sources say %+v", srcs.Sources[3])
@@ -199,13 +199,13 @@ func TestABrokenFileKeepsTheLastGoodStateAndIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := launch(t, "--data-dir", filepath.Join(dir, "data"), "--http-addr", "127.0.0.1:0", "--config", confPath)
-	d.addr = d.waitLog(listeningRE)[1]
+	d.Listening()
 	rev := d.waitValue("app/db/host", "db1")
 
 	if err := os.WriteFile(file, []byte("host: [db2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.waitLog(regexp.MustCompile(`msg="source degraded; serving its last good snapshot" source=defaults`))
+	d.WaitLog(regexp.MustCompile(`msg="source degraded; serving its last good snapshot" source=defaults`))
 	var srcs api.SourcesResponse
 	d.mustCall(http.MethodGet, "/v1/sources", nil, &srcs)
 	if srcs.Sources[1].Name != "defaults" || srcs.Sources[1].State != "degraded" || !strings.Contains(srcs.Sources[1].LastError, "db.yaml") {
@@ -266,10 +266,10 @@ func TestSourceFieldOfAnotherTypeExits2(t *testing.T) {
 			}
 			data := filepath.Join(dir, "data")
 			d := launch(t, "--data-dir", data, "--http-addr", "127.0.0.1:0", "--config", confPath)
-			code := d.wait()
-			line := configdLine(d.log.String())
+			code := d.Wait()
+			line := configdLine(d.Log.String())
 			if code != 2 {
-				t.Errorf("exit %d, want 2; output:\n%s", code, d.log)
+				t.Errorf("exit %d, want 2; output:\n%s", code, d.Log)
 			}
 			for _, w := range append([]string{"config file " + confPath + ": "}, tc.want...) {
 				if !strings.Contains(line, w) {

@@ -20,11 +20,9 @@ import (
 // stop stops d with SIGTERM and waits for it to exit.
 func (d *daemon) stop() {
 	d.t.Helper()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		d.t.Fatal(err)
-	}
-	if code := d.wait(); code != 0 {
-		d.t.Fatalf("configd exited %d after SIGTERM; output:\n%s", code, d.log)
+	d.Signal(syscall.SIGTERM)
+	if code := d.Wait(); code != 0 {
+		d.t.Fatalf("configd exited %d after SIGTERM; output:\n%s", code, d.Log)
 	}
 }
 
@@ -33,17 +31,17 @@ func (d *daemon) stop() {
 func refused(t *testing.T, dir string, want ...string) {
 	t.Helper()
 	d := launch(t, "--data-dir", dir, "--http-addr", "127.0.0.1:0")
-	if code := d.wait(); code != 1 {
-		t.Fatalf("configd exited %d, want 1; output:\n%s", code, d.log)
+	if code := d.Wait(); code != 1 {
+		t.Fatalf("configd exited %d, want 1; output:\n%s", code, d.Log)
 	}
-	line := configdLine(d.log.String())
+	line := configdLine(d.Log.String())
 	for _, w := range want {
 		if !strings.Contains(line, w) {
 			t.Errorf("error line %q does not say %q", line, w)
 		}
 	}
-	if strings.Contains(d.log.String(), "msg=listening") {
-		t.Errorf("configd listened; output:\n%s", d.log)
+	if strings.Contains(d.Log.String(), "msg=listening") {
+		t.Errorf("configd listened; output:\n%s", d.Log)
 	}
 }
 
@@ -62,7 +60,7 @@ func TestAStateEditedBehindConfigdsBackIsReportedRefusedAndRecovered(t *testing.
 	d.mustCall(http.MethodPut, "/v1/kv/app/db/host", []byte("db.internal"), nil)
 	d.mustCall(http.MethodPut, "/v1/kv/app/db/port", []byte("5432"), nil)
 	backup := filepath.Join(t.TempDir(), "good.db")
-	if code, out := configctl(d.addr, "backup", backup); code != 0 {
+	if code, out := configctl(d.Addr, "backup", backup); code != 0 {
 		t.Fatalf("configctl backup: exit %d: %s", code, out)
 	}
 
@@ -73,7 +71,7 @@ func TestAStateEditedBehindConfigdsBackIsReportedRefusedAndRecovered(t *testing.
 	if v.OK || v.BrokenRev != 2 || !strings.Contains(v.Problem, wrong) {
 		t.Fatalf("GET /v1/audit/verify after the edit: %+v", v)
 	}
-	if code, out := configctl(d.addr, "audit", "verify"); code != 1 || !strings.Contains(out, "BROKEN at revision 2: "+wrong) {
+	if code, out := configctl(d.Addr, "audit", "verify"); code != 1 || !strings.Contains(out, "BROKEN at revision 2: "+wrong) {
 		t.Fatalf("configctl audit verify: exit %d: %s", code, out)
 	}
 	d.stop()
@@ -150,10 +148,8 @@ func TestStartRemovesWhatABackupKilledMidwayLeft(t *testing.T) {
 		t.Fatalf("backup: %s", resp.Status)
 	}
 	// The headers are sent once the copy is made; the body is not read.
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.wait()
+	d.Signal(syscall.SIGKILL)
+	d.Wait()
 	left, _ := filepath.Glob(filepath.Join(dir, ".backup-*"))
 	if len(left) != 1 {
 		t.Fatalf("the killed backup left %v, want its directory", left)
@@ -164,7 +160,7 @@ func TestStartRemovesWhatABackupKilledMidwayLeft(t *testing.T) {
 	}
 
 	d = start(t, dir)
-	d.waitLog(regexp.MustCompile(`removed what an interrupted backup left" dir=` + regexp.QuoteMeta(left[0])))
+	d.WaitLog(regexp.MustCompile(`removed what an interrupted backup left" dir=` + regexp.QuoteMeta(left[0])))
 	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
 		t.Errorf("%s is still there after the start: %v", left[0], err)
 	}
@@ -201,8 +197,8 @@ func TestDataDirAndDatabaseFilesArePrivate(t *testing.T) {
 			t.Errorf("%s: mode %04o, want 0600", name, m)
 		}
 	}
-	if regexp.MustCompile(`level=WARN msg="[^"]*(data dir|database file)`).MatchString(d.log.String()) {
-		t.Errorf("a private data dir got a warning:\n%s", d.log)
+	if regexp.MustCompile(`level=WARN msg="[^"]*(data dir|database file)`).MatchString(d.Log.String()) {
+		t.Errorf("a private data dir got a warning:\n%s", d.Log)
 	}
 	d.stop()
 
@@ -213,8 +209,8 @@ func TestDataDirAndDatabaseFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	d = start(t, dir)
-	d.waitLog(regexp.MustCompile(`level=WARN msg="the data dir is open to group or others.*mode=0755`))
-	d.waitLog(regexp.MustCompile(`level=WARN msg="audit: a database file was readable or writable by group or others; made it 0600".*mode=0644`))
+	d.WaitLog(regexp.MustCompile(`level=WARN msg="the data dir is open to group or others.*mode=0755`))
+	d.WaitLog(regexp.MustCompile(`level=WARN msg="audit: a database file was readable or writable by group or others; made it 0600".*mode=0644`))
 	if m := fileMode(filepath.Join(dir, "configd.db")); m != 0o600 {
 		t.Errorf("configd.db: mode %04o after the start, want 0600", m)
 	}

@@ -23,7 +23,7 @@ func TestWatchersSeeEveryChangeOnceAcrossAKill9(t *testing.T) {
 	const clients, before, after = 100, 40, 40
 	dir := t.TempDir()
 	d := start(t, dir)
-	addr := d.addr
+	addr := d.Addr
 	d.mustCall(http.MethodPut, "/v1/kv/app/flag", []byte("v0"), nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -83,12 +83,10 @@ func TestWatchersSeeEveryChangeOnceAcrossAKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.wait()
+	d.Signal(syscall.SIGKILL)
+	d.Wait()
 	d2 := launch(t, "--data-dir", dir, "--http-addr", addr)
-	d2.addr = d2.waitLog(listeningRE)[1]
+	d2.Listening()
 	for n := before + 1; n <= before+after; n++ {
 		if err := put(d2, n); err != nil {
 			t.Fatal(err)

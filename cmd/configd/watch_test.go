@@ -45,7 +45,7 @@ func TestGRPCAndHTTPShareOnePort(t *testing.T) {
 	d.mustCall(http.MethodPut, "/v1/kv/key1", []byte("v1"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := watchKey(t, ctx, d.addr, "key1", 1)
+	s := watchKey(t, ctx, d.Addr, "key1", 1)
 	d.mustCall(http.MethodPut, "/v1/kv/key1", []byte("v2"), nil)
 	m, err := s.Recv()
 	if err != nil || m.GetKind() != configdpb.WatchResponse_CHANGES || m.GetRev() != 2 ||
@@ -69,13 +69,11 @@ func TestSIGTERMEndsOpenWatchesAndExits(t *testing.T) {
 	d.mustCall(http.MethodPut, "/v1/kv/key1", []byte("v1"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := watchKey(t, ctx, d.addr, "key1", 1)
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	d.waitLog(regexp.MustCompile(`msg=stopped`))
-	if code := d.wait(); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, d.log)
+	s := watchKey(t, ctx, d.Addr, "key1", 1)
+	d.Signal(syscall.SIGTERM)
+	d.WaitLog(regexp.MustCompile(`msg=stopped`))
+	if code := d.Wait(); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, d.Log)
 	}
 	// The watch was ended, not left hanging.
 	if _, err := s.Recv(); err == nil {

@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/internal/daemontest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
@@ -88,7 +88,7 @@ func startSecretDaemon(t *testing.T) (addr, dataDir string) {
 	}
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.HTTPAddr, cfg.MasterKey = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", key
-	return daemontest.Start(t, cfg), cfg.DataDir
+	return configdtest.Run(t, cfg).Addr, cfg.DataDir
 }
 
 // checkNowhere fails the test if plain appears in configd's history

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/configd/configd/internal/daemontest"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/server"
@@ -22,7 +21,7 @@ import (
 var greeterBin string
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[*string]string{&greeterBin: "github.com/configd/configd/examples/greeter"})
+	configdtest.Main(m, map[*string]string{&greeterBin: "github.com/configd/configd/examples/greeter"})
 }
 
 var readyRE = regexp.MustCompile(`ready (\S+) (\S+)`)
@@ -32,8 +31,8 @@ var readyRE = regexp.MustCompile(`ready (\S+) (\S+)`)
 func startGreeter(t *testing.T, args ...string) (addr, id string) {
 	t.Helper()
 	cmd := exec.Command(greeterBin, args...)
-	cmd.Env = proctest.CleanEnv("MICRO_")
-	log := proctest.NewLog()
+	cmd.Env = configdtest.CleanEnv("MICRO_")
+	log := configdtest.NewLog()
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -80,7 +79,7 @@ func TestSvcCommandsAgainstGreeter(t *testing.T) {
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.HTTPAddr = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0"
 	cfg.Registry.Micro.Registry, cfg.Registry.Micro.RegistryAddress, cfg.Registry.Micro.ServerID = "remote", []string{regAddr}, "configd-1"
-	cAddr := daemontest.Start(t, cfg)
+	cAddr := configdtest.Run(t, cfg).Addr
 	if ev, err := w.Next(); err != nil || ev.Action != registry.Create {
 		t.Fatalf("registry watch: %+v, %v; want configd created", ev, err)
 	}

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/configd/configd/internal/daemontest"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 )
 
@@ -19,7 +18,7 @@ func startTLSConfigd(t *testing.T, files *testserver.TLSFiles, mutual bool) stri
 	if mutual {
 		ca = files.CAFile
 	}
-	return daemontest.Start(t, daemontest.TLS(files.ServerCert, files.ServerKey, ca))
+	return configdtest.Run(t, configdtest.TLS(files.ServerCert, files.ServerKey, ca)).Addr
 }
 
 func TestTLS(t *testing.T) {
@@ -67,7 +66,7 @@ func TestWatchOverTLS(t *testing.T) {
 	addr := startTLSConfigd(t, files, true)
 	tlsArgs := []string{"--addr", addr, "--ca", files.CAFile, "--cert", files.ClientCert, "--key", files.ClientKey}
 
-	stdout, stderr := proctest.NewLog(), proctest.NewLog()
+	stdout, stderr := configdtest.NewLog(), configdtest.NewLog()
 	exited := make(chan struct{})
 	code := -1
 	go func() {

@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/configd/configd/internal/daemontest"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
 )
 
@@ -21,7 +20,7 @@ func startAuthDaemon(t *testing.T) (addr, admin, appReader string) {
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.HTTPAddr = "", "127.0.0.1:0"
 	cfg.Auth, cfg.BootstrapToken = true, admin
-	addr = daemontest.Start(t, cfg)
+	addr = configdtest.Run(t, cfg).Addr
 	r := runCLI("", "--addr", addr, "--token", admin, "token", "create", "--name", "app-reader", "--grant", "read:app/")
 	r.want(t, 0, "", "")
 	return addr, admin, strings.TrimSpace(r.stdout)
@@ -29,13 +28,13 @@ func startAuthDaemon(t *testing.T) (addr, admin, appReader string) {
 
 // watching is a configctl watch running in-process.
 type watching struct {
-	stdout, stderr *proctest.Log
+	stdout, stderr *configdtest.Log
 	exited         chan struct{}
 	code           int // once exited is closed
 }
 
 func startWatch(args ...string) *watching {
-	w := &watching{stdout: proctest.NewLog(), stderr: proctest.NewLog(), exited: make(chan struct{})}
+	w := &watching{stdout: configdtest.NewLog(), stderr: configdtest.NewLog(), exited: make(chan struct{})}
 	go func() {
 		defer close(w.exited)
 		w.code = Main(context.Background(), args, strings.NewReader(""), w.stdout, w.stderr)
@@ -49,7 +48,7 @@ func (w *watching) wait(t *testing.T) int {
 	select {
 	case <-w.exited:
 		return w.code
-	case <-time.After(proctest.WaitLimit):
+	case <-time.After(configdtest.WaitLimit):
 		t.Fatalf("configctl watch did not exit; stderr %q", w.stderr)
 	}
 	return -1

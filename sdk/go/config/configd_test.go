@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
 )
 
@@ -26,8 +26,8 @@ import (
 // the same address.
 type testConfigd struct {
 	t        testing.TB
+	c        *core.Core // the store and hub, replaced by a restart with a new hub
 	st       *audit.Store
-	hub      atomic.Pointer[watcher.Hub]
 	hubOpts  []watcher.Option
 	grpcOpts []server.GRPCOption
 	auth     *server.Auth
@@ -55,18 +55,7 @@ func startConfigd(t testing.TB, opts ...configdOption) *testConfigd {
 	for _, o := range opts {
 		o(d)
 	}
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"),
-		audit.WithLogger(discard()),
-		audit.WithCommitHook(func(r audit.Revision) {
-			if h := d.hub.Load(); h != nil {
-				h.Publish(r)
-			}
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.st = st
-	d.hub.Store(watcher.New(st, st.Rev(), d.hubOpts...))
+	d.open(filepath.Join(t.TempDir(), "configd.db"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,12 +64,18 @@ func startConfigd(t testing.TB, opts ...configdOption) *testConfigd {
 	d.serve(lis)
 	t.Cleanup(func() {
 		d.stop()
-		if h := d.hub.Load(); h != nil {
-			h.Close()
-		}
-		st.Close()
+		d.c.Close()
 	})
 	return d
+}
+
+// open opens the store at path and its hub.
+func (d *testConfigd) open(path string) {
+	c, err := core.Open(context.Background(), path, core.WithStoreOptions(audit.WithLogger(discard())), core.WithHubOptions(d.hubOpts...))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.c, d.st = c, c.Store
 }
 
 func (d *testConfigd) serve(lis net.Listener) {
@@ -90,7 +85,7 @@ func (d *testConfigd) serve(lis net.Listener) {
 		grpcOpts = append(grpcOpts, server.WithGRPCAuth(d.auth))
 		opts = append(opts, server.WithAuth(d.auth))
 	}
-	opts = append(opts, server.WithHub(d.hub.Load(), grpcOpts...))
+	opts = append(opts, server.WithHub(d.c.Hub, grpcOpts...))
 	srv := &http.Server{Handler: server.NewHandler(d.st, opts...), ErrorLog: log.New(io.Discard, "", 0)}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
@@ -140,14 +135,16 @@ func (l *trackingListener) closeAll() {
 	}
 }
 
-// restart serves again on the same address; newHub replaces the watch hub
-// by one made from the store, as a restarted daemon would have.
+// restart serves again on the same address; newHub reopens the store
+// and its hub, as a restarted daemon does.
 func (d *testConfigd) restart(newHub bool) {
 	d.t.Helper()
 	if newHub {
-		old := d.hub.Swap(nil)
-		old.Close()
-		d.hub.Store(watcher.New(d.st, d.st.Rev(), d.hubOpts...))
+		path := d.st.Path()
+		if err := d.c.Close(); err != nil {
+			d.t.Fatal(err)
+		}
+		d.open(path)
 	}
 	var lis net.Listener
 	var err error

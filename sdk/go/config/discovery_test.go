@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/configd/configd/internal/daemontest"
-	"github.com/configd/configd/internal/proctest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/micro/registry"
@@ -28,7 +27,7 @@ func runRegistered(t *testing.T, dataDir, id string, endpoints []string) (addr s
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.HTTPAddr = dataDir, "127.0.0.1:0"
 	cfg.Registry.Micro.Registry, cfg.Registry.Micro.RegistryAddress, cfg.Registry.Micro.ServerID = "etcd", endpoints, id
-	d := daemontest.Run(t, cfg)
+	d := configdtest.Run(t, cfg)
 	m, err := d.Log.Wait(regexp.MustCompile(`msg=registered .*addr=(\S+)`), d.Done())
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +60,7 @@ func TestDiscoveryFollowsConfigdThroughEtcd(t *testing.T) {
 	addrA, stopA := runRegistered(t, dataDir, "configd-a", srv.Endpoints)
 	rev1 := put(t, addrA, "app/k", "1")
 
-	log := proctest.NewLog()
+	log := configdtest.NewLog()
 	c, err := New(context.Background(), WithRegistry(reg), WithLogger(slog.New(slog.NewTextHandler(log, nil))))
 	if err != nil {
 		t.Fatal(err)

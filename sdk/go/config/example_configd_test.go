@@ -11,7 +11,7 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/watcher"
+	"github.com/configd/configd/server/core"
 )
 
 // startExampleConfigd runs a configd in the process for the examples, with
@@ -25,15 +25,11 @@ func startExampleConfigd(kvs ...string) (addr string, set func(key, value string
 	}
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	var hub *watcher.Hub
-	ready := make(chan struct{})
-	st, err := audit.Open(ctx, filepath.Join(dir, "configd.db"), audit.WithLogger(quiet),
-		audit.WithCommitHook(func(r audit.Revision) { <-ready; hub.Publish(r) }))
+	c, err := core.Open(ctx, filepath.Join(dir, "configd.db"), core.WithStoreOptions(audit.WithLogger(quiet)))
 	if err != nil {
 		log.Fatal(err)
 	}
-	hub = watcher.New(st, st.Rev())
-	close(ready)
+	st, hub := c.Store, c.Hub
 	set = func(key, value string) {
 		ct := ""
 		if len(value) > 0 && value[0] == '{' {
@@ -54,8 +50,7 @@ func startExampleConfigd(kvs ...string) (addr string, set func(key, value string
 	go srv.Serve(lis)
 	return lis.Addr().String(), set, func() {
 		srv.Close()
-		hub.Close() // ends the watch streams
-		st.Close()
+		c.Close() // ends the watch streams
 		os.RemoveAll(dir)
 	}
 }

@@ -148,8 +148,7 @@ func TestProgressAdvancesTheRevisionOfAnIdleClient(t *testing.T) {
 func TestFailoverToTheNextAddress(t *testing.T) {
 	d := startConfigd(t)
 	// A second gRPC server on the same store and hub: a second instance.
-	d2 := &testConfigd{t: t, st: d.st, addr: ""}
-	d2.hub.Store(d.hub.Load())
+	d2 := &testConfigd{t: t, c: d.c, st: d.st}
 	lis := listen(t)
 	d2.addr = lis.Addr().String()
 	d2.serve(lis)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/configd/configd/internal/daemontest"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/config"
@@ -17,7 +17,7 @@ import (
 // a client without the right CA or certificate is refused clearly.
 func TestWatchOverMutualTLS(t *testing.T) {
 	files := testserver.NewTLSFiles(t, t.TempDir())
-	addr := daemontest.Start(t, daemontest.TLS(files.ServerCert, files.ServerKey, files.CAFile))
+	addr := configdtest.Run(t, configdtest.TLS(files.ServerCert, files.ServerKey, files.CAFile)).Addr
 	cfg, err := config.LoadTLS(files.CAFile, files.ClientCert, files.ClientKey)
 	if err != nil {
 		t.Fatal(err)

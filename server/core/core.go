@@ -1,0 +1,95 @@
+// Package core opens configd's store and its watch hub wired together, in
+// one place, and closes them in order. Every part of the daemon that
+// serves the configuration or feeds it (the HTTP and gRPC APIs, the web
+// UI, the source pump) is handed the Core's Store and Hub, each through an
+// interface of its own that says what it reads.
+//
+// The wiring keeps one rule that every watch transport relies on: the hub
+// starts at the revision the store holds when it opens, and then learns of
+// each revision the store applies, once, in revision order, before the
+// Commit that made it returns to its caller. The hub hears of a revision
+// only from the store's commit hook (audit.WithCommitHook), never from
+// whoever wrote it. With a replicated log under the store's commit path
+// (configd on etcd: each replica applies the log, in order, into its own
+// store), that hook runs in each replica's apply loop, so every replica's
+// hub is fed the same revisions in the same order, whichever replica took
+// the write, and nothing here changes.
+package core
+
+import (
+	"context"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/watcher"
+)
+
+// Core is configd's store and the watch hub it feeds.
+type Core struct {
+	// Store holds the configuration, its history and the audit chain.
+	Store *audit.Store
+	// Hub fans every revision of Store out to the open watches.
+	Hub *watcher.Hub
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	store    []audit.Option
+	hub      []watcher.Option
+	hubReads func(*audit.Store) watcher.Store
+}
+
+// WithStoreOptions configures the store (audit.Open's options). A commit
+// hook among them runs before the hub hears of the revision.
+func WithStoreOptions(opts ...audit.Option) Option {
+	return func(o *options) { o.store = append(o.store, opts...) }
+}
+
+// WithHubOptions configures the hub (watcher.New's options).
+func WithHubOptions(opts ...watcher.Option) Option {
+	return func(o *options) { o.hub = append(o.hub, opts...) }
+}
+
+// WithHubReads makes the hub read the store (snapshots, catch-up) through
+// wrap(store) instead of the store itself: for tests that count or hold
+// those reads.
+func WithHubReads(wrap func(*audit.Store) watcher.Store) Option {
+	return func(o *options) { o.hubReads = wrap }
+}
+
+// Open opens the store at path and its hub. The store's errors are
+// returned as audit.Open gives them (audit.ErrLocked, ErrSchemaTooNew, ...),
+// for the caller to explain.
+func Open(ctx context.Context, path string, opts ...Option) (*Core, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c := &Core{}
+	// ready holds back the hook until the hub exists: no revision can slip
+	// between the store's revision the hub starts at and its first Publish.
+	ready := make(chan struct{})
+	publish := audit.WithCommitHook(func(r audit.Revision) {
+		<-ready
+		c.Hub.Publish(r)
+	})
+	st, err := audit.Open(ctx, path, append(o.store[:len(o.store):len(o.store)], publish)...)
+	if err != nil {
+		return nil, err
+	}
+	var reads watcher.Store = st
+	if o.hubReads != nil {
+		reads = o.hubReads(st)
+	}
+	c.Store, c.Hub = st, watcher.New(reads, st.Rev(), o.hub...)
+	close(ready)
+	return c, nil
+}
+
+// Close closes the hub, which ends every open watch, then the store, and
+// returns the store's error. It may be called more than once.
+func (c *Core) Close() error {
+	c.Hub.Close()
+	return c.Store.Close()
+}
