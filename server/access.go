@@ -2,11 +2,11 @@ package server
 
 import (
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/web"
 )
 
@@ -122,12 +122,10 @@ func (h *handler) need(a access) func(http.Handler) http.Handler {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p := PrincipalFrom(r.Context())
-			if p == nil {
+			if authz.PrincipalFrom(r.Context()) == nil {
 				// The identity middleware was replaced by one that does not
 				// authenticate: refuse rather than serve unchecked.
-				h.opts.auth.deny(denyMissing)
-				writeError(w, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
+				apierror.WriteError(w, h.opts.auth.Check(nil, a.perm, ""))
 				return
 			}
 			if a.perm != "" && !a.inHandler {
@@ -153,17 +151,11 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, perm, target
 	if h.opts.auth == nil {
 		return true
 	}
-	p := PrincipalFrom(r.Context())
-	if p != nil && p.Allows(perm, target) {
-		return true
+	if err := h.opts.auth.Check(authz.PrincipalFrom(r.Context()), perm, target); err != nil {
+		apierror.WriteError(w, err)
+		return false
 	}
-	h.opts.auth.deny(denyForbidden)
-	msg := "forbidden"
-	if p != nil {
-		msg = forbiddenMessage(p, perm, target)
-	}
-	writeError(w, api.ErrorBody{Code: api.CodeForbidden, Message: msg})
-	return false
+	return true
 }
 
 // uiMiddleware is what runs before the web UI. With authentication off:
@@ -172,7 +164,7 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, perm, target
 // but a login session.
 func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 	if h.opts.auth == nil {
-		return []func(http.Handler) http.Handler{h.opts.identity, h.opts.limits.middleware, h.need(routeAccess["* /ui/*"])}
+		return []func(http.Handler) http.Handler{h.opts.identity, h.opts.limits.Middleware, h.need(routeAccess["* /ui/*"])}
 	}
 	return []func(http.Handler) http.Handler{h.need(routeAccess["* /ui/*"])}
 }
@@ -193,7 +185,7 @@ func (h *handler) webUI(watch *watchHTTP) http.Handler {
 		opts = append(opts, web.WithWatch(h.uiWatch(watch)))
 	}
 	if h.opts.auth != nil {
-		opts = append(opts, web.WithAuth(uiAuth{h.opts.auth}), web.WithMiddleware(h.opts.limits.middleware))
+		opts = append(opts, web.WithAuth(uiAuth{h.opts.auth}), web.WithMiddleware(h.opts.limits.Middleware))
 	}
 	return web.New(h.st, opts...)
 }
@@ -205,22 +197,15 @@ func (h *handler) webUI(watch *watchHTTP) http.Handler {
 // nothing.
 func (h *handler) uiWatch(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := PrincipalFrom(r.Context())
+		p := authz.PrincipalFrom(r.Context())
 		q := r.URL.Query()
 		if h.opts.auth == nil || (len(q["key"]) == 0 && len(q["prefix"]) == 0) {
 			next.ServeHTTP(w, r) // the handler refuses a watch of nothing
 			return
 		}
-		if p == nil {
-			h.opts.auth.deny(denyMissing)
-			writeError(w, api.ErrorBody{Code: api.CodeUnauthenticated, Message: unauthenticatedMessage(denyMissing)})
-			return
-		}
-		keys, prefixes, ok := readableScope(p, q["key"], q["prefix"])
-		if !ok || len(keys)+len(prefixes) == 0 {
-			h.opts.auth.deny(denyForbidden)
-			writeError(w, api.ErrorBody{Code: api.CodeForbidden,
-				Message: "token " + p.Name + " may read none of the keys this watch asks for; its grants: " + p.grantsString()})
+		keys, prefixes, err := h.opts.auth.WatchScope(p, q["key"], q["prefix"])
+		if err != nil {
+			apierror.WriteError(w, err)
 			return
 		}
 		q["key"], q["prefix"] = keys, prefixes
@@ -234,54 +219,4 @@ func (h *handler) uiWatch(next http.Handler) http.Handler {
 		r2.URL.RawQuery = q.Encode()
 		next.ServeHTTP(w, r2)
 	})
-}
-
-// readableScope returns the keys and canonical prefixes of a watch that p
-// may read: a key it may read, a prefix it may read whole, or else the
-// prefixes of p's grants (read or stronger) under it. ok is false when a
-// key or prefix does not parse and p may not read everything.
-func readableScope(p *Principal, keys, prefixes []string) (outKeys, outPrefixes []string, ok bool) {
-	all := p.Allows(api.PermissionRead, "")
-	for _, k := range keys {
-		if keyspace.Validate(k) != nil {
-			if !all {
-				return nil, nil, false
-			}
-			outKeys = append(outKeys, k)
-			continue
-		}
-		if p.Allows(api.PermissionRead, k) {
-			outKeys = append(outKeys, k)
-		}
-	}
-	for _, raw := range prefixes {
-		c, err := keyspace.Prefix(raw)
-		if err != nil {
-			if !all {
-				return nil, nil, false
-			}
-			outPrefixes = append(outPrefixes, raw)
-			continue
-		}
-		if p.Allows(api.PermissionRead, c) {
-			outPrefixes = append(outPrefixes, c)
-			continue
-		}
-		for _, g := range p.Grants {
-			if permRank[g.Permission] >= permRank[api.PermissionRead] && strings.HasPrefix(g.Prefix, c) {
-				outPrefixes = append(outPrefixes, g.Prefix)
-			}
-		}
-	}
-	slices.Sort(outPrefixes)
-	outPrefixes = slices.Compact(outPrefixes)
-	// Drop a prefix that another one covers: each key once.
-	kept := outPrefixes[:0]
-	for _, pf := range outPrefixes {
-		if len(kept) > 0 && strings.HasPrefix(pf, kept[len(kept)-1]) {
-			continue
-		}
-		kept = append(kept, pf)
-	}
-	return outKeys, kept, true
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/apierror"
 )
 
 // auditVerify answers GET /v1/audit/verify: a walk of the whole audit
@@ -25,7 +26,7 @@ func (h *handler) auditVerify(w http.ResponseWriter, r *http.Request) {
 		h.opts.logger.Error("audit chain broken", "rev", res.BrokenRev, "problem", res.Problem)
 	}
 	setRev(w, res.Head)
-	writeJSON(w, http.StatusOK, verifyResponse(res))
+	apierror.WriteJSON(w, http.StatusOK, verifyResponse(res))
 }
 
 func verifyResponse(res audit.VerifyResult) api.VerifyResponse {

@@ -22,6 +22,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/watcher"
 )
 
@@ -31,7 +32,7 @@ type authEnv struct {
 	t       *testing.T
 	st      *audit.Store
 	hub     *watcher.Hub
-	auth    *Auth
+	auth    *authz.Auth
 	h       http.Handler
 	ts      *httptest.Server
 	secrets map[string]string // token name → secret
@@ -50,16 +51,16 @@ func newAuthEnv(t *testing.T) *authEnv {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, hub := newStoreHub(t, nil, audit.WithLogger(logger))
-	a, err := NewAuth(ctx, st)
+	a, err := authz.New(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &authEnv{t: t, st: st, hub: hub, auth: a, secrets: map[string]string{}}
-	admin, err := a.Bootstrap(ctx, "")
-	if err != nil || !strings.HasPrefix(admin, TokenPrefix) {
+	admin, err := a.Bootstrap(ctx, "", "test")
+	if err != nil || !strings.HasPrefix(admin, authz.TokenPrefix) {
 		t.Fatalf("bootstrap: %q, %v", admin, err)
 	}
-	e.secrets[BootstrapTokenName] = admin
+	e.secrets[authz.BootstrapTokenName] = admin
 	for name, gs := range testTokens {
 		secret, _, err := a.CreateToken(ctx, name, gs)
 		if err != nil {
@@ -276,7 +277,7 @@ func TestRevokedTokenIsRefusedAndCounted(t *testing.T) {
 	// The list shows names and grants, never a secret or a hash.
 	_, list := e.do("GET", "/v1/tokens", "", "admin")
 	if !bytes.Contains(list, []byte(`"reader-app"`)) || !bytes.Contains(list, []byte("revoked_at")) ||
-		bytes.Contains(list, []byte(TokenPrefix)) {
+		bytes.Contains(list, []byte(authz.TokenPrefix)) {
 		t.Errorf("token list: %s", list)
 	}
 }
@@ -294,29 +295,6 @@ func TestTokenCreateChecksGrants(t *testing.T) {
 	}
 	if status, b := e.do("POST", "/v1/tokens", `{"name":"reader-app","grants":[{"permission":"read","prefix":""}]}`, "admin"); status != http.StatusConflict {
 		t.Errorf("duplicate name: %d %s, want 409", status, b)
-	}
-}
-
-func TestPrincipalAllows(t *testing.T) {
-	p := &Principal{Name: "p", Grants: []api.Grant{{Permission: "write", Prefix: "app/"}, {Permission: "read", Prefix: "db/"}}}
-	for _, c := range []struct {
-		perm, target string
-		want         bool
-	}{
-		{"read", "app/x", true}, {"write", "app/x", true}, {"admin", "app/x", false},
-		{"read", "db/x", true}, {"write", "db/x", false},
-		{"read", "apple", false}, {"read", "app", false}, {"read", "", false}, {"read", "app/", true},
-	} {
-		if got := p.Allows(c.perm, c.target); got != c.want {
-			t.Errorf("%s on %q: %v, want %v", c.perm, c.target, got, c.want)
-		}
-	}
-}
-
-func TestBootstrapOnlyWhenNoToken(t *testing.T) {
-	e := newAuthEnv(t)
-	if s, err := e.auth.Bootstrap(context.Background(), "some-long-secret-value"); err != nil || s != "" {
-		t.Errorf("second bootstrap: %q, %v; want nothing done", s, err)
 	}
 }
 
@@ -414,27 +392,5 @@ func TestGRPCWatchOnlyReceivesGrantedKeys(t *testing.T) {
 			t.Fatalf("watch of app/ received %v, want only app/y", msg.GetEvents())
 		}
 		return
-	}
-}
-
-func TestReadableScopeOfAUIWatch(t *testing.T) {
-	p := &Principal{Name: "t", Grants: []api.Grant{
-		{Permission: "read", Prefix: "app/"}, {Permission: "write", Prefix: "app/db/"}, {Permission: "admin", Prefix: "svc/"}}}
-	for _, tc := range []struct {
-		keys, prefixes         []string
-		wantKeys, wantPrefixes []string
-		ok                     bool
-	}{
-		{prefixes: []string{""}, wantPrefixes: []string{"app/", "svc/"}, ok: true},
-		{prefixes: []string{"app"}, wantPrefixes: []string{"app/"}, ok: true},
-		{prefixes: []string{"db/"}, ok: true},
-		{prefixes: []string{"sv"}, ok: true}, // prefixes are whole segments: sv/ is not svc/
-		{keys: []string{"app/x", "db/x"}, wantKeys: []string{"app/x"}, ok: true},
-		{prefixes: []string{"a//b"}, ok: false},
-	} {
-		keys, prefixes, ok := readableScope(p, tc.keys, tc.prefixes)
-		if ok != tc.ok || strings.Join(keys, ",") != strings.Join(tc.wantKeys, ",") || strings.Join(prefixes, ",") != strings.Join(tc.wantPrefixes, ",") {
-			t.Errorf("readableScope(%q, %q) = %q, %q, %v; want %q, %q, %v", tc.keys, tc.prefixes, keys, prefixes, ok, tc.wantKeys, tc.wantPrefixes, tc.ok)
-		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/sdk/go/micro"
 	"github.com/configd/configd/sdk/go/micro/catalog"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/setting"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/all"
@@ -151,7 +152,7 @@ func DefaultConfig() Config {
 		MaxValueSize:    api.DefaultMaxValueSize,
 		ShutdownTimeout: 10 * time.Second,
 
-		MaxWatchesPerIdentity: DefaultMaxWatchesPerIdentity,
+		MaxWatchesPerIdentity: authz.DefaultMaxWatchesPerIdentity,
 		BodyReadTimeout:       DefaultBodyReadTimeout,
 	}
 }

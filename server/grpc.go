@@ -5,16 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -22,6 +19,7 @@ import (
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/watcher"
 )
 
@@ -36,8 +34,8 @@ type grpcOptions struct {
 	progress time.Duration
 	logger   *slog.Logger
 	metrics  *watchMetrics
-	auth     *Auth
-	limits   *Limits
+	auth     *authz.Auth
+	limits   *authz.Limits
 	server   []grpc.ServerOption
 }
 
@@ -58,6 +56,17 @@ func WithGRPCLogger(l *slog.Logger) GRPCOption { return func(o *grpcOptions) { o
 
 func withWatchMetrics(m *watchMetrics) GRPCOption { return func(o *grpcOptions) { o.metrics = m } }
 
+// WithGRPCAuth makes the gRPC API authenticate every call with the bearer
+// token of its "authorization" metadata (the health service excepted) and
+// check Get, List and Watch against the token's grants. nil leaves
+// authentication off.
+func WithGRPCAuth(a *authz.Auth) GRPCOption { return func(o *grpcOptions) { o.auth = a } }
+
+// WithGRPCLimits applies l to the gRPC API: calls are rate limited
+// (codes.ResourceExhausted, with a retry-after header) and watches count
+// towards the identity's maximum (CANCELED with code too_many_watches).
+func WithGRPCLimits(l *authz.Limits) GRPCOption { return func(o *grpcOptions) { o.limits = l } }
+
 // NewGRPCServer returns a gRPC server with configd's Config service (Get,
 // List, Watch), the standard health service and reflection.
 func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.Server {
@@ -65,12 +74,7 @@ func NewGRPCServer(st *audit.Store, hub *watcher.Hub, opts ...GRPCOption) *grpc.
 	for _, opt := range opts {
 		opt(&o)
 	}
-	var auth []grpc.ServerOption
-	if o.auth != nil {
-		auth = append(auth, grpc.ChainUnaryInterceptor(o.auth.unaryInterceptor), grpc.ChainStreamInterceptor(o.auth.streamInterceptor))
-	}
-	auth = append(auth, o.limits.grpcInterceptors()...) // after auth: limits are per token
-	auth = append(auth, o.server...)
+	auth := append(authz.ServerOptions(o.auth, o.limits), o.server...)
 	gs := grpc.NewServer(append(auth,
 		// A watcher is idle almost all the time: small per-connection
 		// buffers, and a write buffer released after each flush, keep the
@@ -132,8 +136,8 @@ func (s *configService) Get(ctx context.Context, req *configdpb.GetRequest) (*co
 	if err != nil {
 		return nil, s.grpcError("Get", err)
 	}
-	if kv.Secret && !secureGRPC(ctx) {
-		return nil, status.Error(codes.PermissionDenied, plainSecretMessage(kv.Key))
+	if kv.Secret && !authz.SecureGRPC(ctx) {
+		return nil, status.Error(codes.PermissionDenied, authz.PlainSecretMessage(kv.Key))
 	}
 	return &configdpb.GetResponse{Kv: pbKV(kv), Rev: max(rev, kv.ModRev)}, nil
 }
@@ -147,10 +151,10 @@ func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*
 	if err != nil {
 		return nil, s.grpcError("List", err)
 	}
-	if !secureGRPC(ctx) {
+	if !authz.SecureGRPC(ctx) {
 		for _, kv := range kvs {
 			if kv.Secret {
-				return nil, status.Error(codes.PermissionDenied, plainSecretMessage(kv.Key))
+				return nil, status.Error(codes.PermissionDenied, authz.PlainSecretMessage(kv.Key))
 			}
 		}
 	}
@@ -164,15 +168,15 @@ func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*
 // watchControl is a request from the stream's receive loop to its sender.
 type watchControl struct {
 	id      int64
-	w       *watcher.Watcher // a new watch, or nil for a cancel
-	rules   *watchRules      // w's
-	refuse  error            // a create that failed
-	release func()           // ends w's count towards the identity's maximum
+	w       *watcher.Watcher  // a new watch, or nil for a cancel
+	rules   *authz.WatchRules // w's
+	refuse  error             // a create that failed
+	release func()            // ends w's count towards the identity's maximum
 }
 
 type streamWatch struct {
 	w        *watcher.Watcher
-	rules    *watchRules
+	rules    *authz.WatchRules
 	release  func()
 	lastRev  int64 // the last revision sent
 	sentTick bool  // something was sent since the last progress tick
@@ -181,7 +185,7 @@ type streamWatch struct {
 // close ends the watch and frees its place.
 func (sw *streamWatch) close(m *watchMetrics) {
 	sw.w.Close()
-	sw.rules.close()
+	sw.rules.Close()
 	sw.release()
 	m.watchers(-1)
 }
@@ -285,7 +289,7 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 		return stream.Send(&configdpb.WatchResponse{WatchId: id, Kind: configdpb.WatchResponse_CANCELED,
 			Rev: sw.lastRev, Error: err.Error(), Code: errorCode(err)})
 	}
-	if err := sw.rules.gate.check(); err != nil {
+	if err := sw.rules.Check(); err != nil {
 		return refuse(err) // woken by its token's revocation or new grants
 	}
 	for {
@@ -297,7 +301,7 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 			}
 			return nil
 		}
-		if err := sw.rules.admit(b); err != nil {
+		if err := sw.rules.Admit(b); err != nil {
 			return refuse(err)
 		}
 		var msg any = &sharedResponse{id: id, msg: protoMessage(b)}
@@ -317,22 +321,6 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 			return nil
 		}
 	}
-}
-
-// secureGRPC reports whether a secret's value may be sent on the stream
-// of ctx: over TLS, or to a client on a loopback address.
-func secureGRPC(ctx context.Context) bool {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return false
-	}
-	if _, tls := p.AuthInfo.(credentials.TLSInfo); tls {
-		return true
-	}
-	if a, ok := p.Addr.(*net.TCPAddr); ok {
-		return a.IP.IsLoopback()
-	}
-	return false
 }
 
 func pbBatch(id int64, b watcher.Batch) *configdpb.WatchResponse {
@@ -371,13 +359,16 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 		case *configdpb.WatchRequest_Create:
 			c.id = r.Create.GetWatchId()
 			f := watcher.Filter{Keys: r.Create.GetKeys(), Prefixes: r.Create.GetPrefixes()}
-			if c.refuse = s.checkWatch(ctx, f); c.refuse == nil {
-				c.release, c.refuse = s.opts.limits.openWatchUntilDone(ctx)
+			if s.opts.auth != nil {
+				c.refuse = s.opts.auth.CheckWatch(authz.PrincipalFrom(ctx), f)
 			}
 			if c.refuse == nil {
-				c.rules = newWatchRules(ctx, s.opts.auth, f, secureGRPC(ctx), func() { signal(notify) })
+				c.release, c.refuse = s.opts.limits.OpenWatchUntilDone(ctx)
+			}
+			if c.refuse == nil {
+				c.rules = authz.NewWatchRules(ctx, s.opts.auth, f, authz.SecureGRPC(ctx), func() { signal(notify) })
 				if c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify)); c.refuse != nil {
-					c.rules.close()
+					c.rules.Close()
 					c.release()
 				}
 			}
@@ -392,7 +383,7 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 		case <-ctx.Done():
 			if c.w != nil {
 				c.w.Close()
-				c.rules.close()
+				c.rules.Close()
 				c.release()
 			}
 			return

@@ -22,6 +22,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/watcher"
 )
 
@@ -46,8 +47,8 @@ type handlerOptions struct {
 	reg            *prometheus.Registry // shared with the gRPC server in Run
 	wm             *watchMetrics
 	sources        *sourceSet
-	auth           *Auth
-	limits         *Limits
+	auth           *authz.Auth
+	limits         *authz.Limits
 	bodyTimeout    time.Duration
 }
 
@@ -56,7 +57,7 @@ type handlerOptions struct {
 // it), every route is checked against its rule (routeAccess), and the
 // token routes (/v1/tokens) manage a's tokens. The gRPC API on the same
 // port is checked too.
-func WithAuth(a *Auth) HandlerOption {
+func WithAuth(a *authz.Auth) HandlerOption {
 	return func(o *handlerOptions) {
 		o.auth = a
 		if a != nil {
@@ -69,7 +70,7 @@ func WithAuth(a *Auth) HandlerOption {
 // /v1 routes, the web UI and the gRPC API on the same port. Share l with
 // NewGRPCServer (WithGRPCLimits) when serving gRPC elsewhere, so that
 // watches count the same over both.
-func WithLimits(l *Limits) HandlerOption { return func(o *handlerOptions) { o.limits = l } }
+func WithLimits(l *authz.Limits) HandlerOption { return func(o *handlerOptions) { o.limits = l } }
 
 // withSources serves the sources' status at GET /v1/sources and in /readyz.
 func withSources(ss *sourceSet) HandlerOption { return func(o *handlerOptions) { o.sources = ss } }
@@ -108,7 +109,7 @@ func WithMaxRequestBody(n int64) HandlerOption {
 	return func(o *handlerOptions) { o.maxRequestBody = n }
 }
 
-// WithIdentity replaces HeaderIdentity, the middleware that decides who a
+// WithIdentity replaces authz.HeaderIdentity, the middleware that decides who a
 // request comes from. mw must put the actor in the request's context with
 // WithActor, or answer the request itself (for instance with 401).
 func WithIdentity(mw func(http.Handler) http.Handler) HandlerOption {
@@ -140,7 +141,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		logger:         slog.Default(),
 		version:        Version(),
 		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),
-		identity:       HeaderIdentity,
+		identity:       authz.HeaderIdentity,
 		bodyTimeout:    DefaultBodyReadTimeout,
 	}}
 	for _, o := range opts {
@@ -156,7 +157,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	if h.opts.auth != nil {
 		// Run shares one Auth and one registry between this handler and
 		// the gRPC server: register once.
-		if err := h.metrics.reg.Register(h.opts.auth.denied); err != nil {
+		if err := h.metrics.reg.Register(h.opts.auth.Collector()); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
 				panic(err)
@@ -164,7 +165,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		}
 	}
 	if h.opts.limits != nil {
-		if err := h.metrics.reg.Register(h.opts.limits.refused); err != nil {
+		if err := h.metrics.reg.Register(h.opts.limits.Collector()); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
 				panic(err)
@@ -187,7 +188,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	r := chi.NewRouter()
 	r.Use(h.observe, h.recoverer, middleware.GetHead, h.bodyDeadline)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, api.ErrorBody{Code: api.CodeNotFound,
+		apierror.Write(w, api.ErrorBody{Code: api.CodeNotFound,
 			Message: "no such route: " + apierror.OneLine(r.URL.Path) + " (see docs/api.md)"})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -206,9 +207,9 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 		// curl send neither header and are not affected.
 		r.Use(h.crossOriginGuard)
 		r.Use(h.opts.identity)
-		r.Use(h.opts.limits.middleware)
+		r.Use(h.opts.limits.Middleware)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, api.ErrorBody{Code: api.CodeNotFound,
+			apierror.Write(w, api.ErrorBody{Code: api.CodeNotFound,
 				Message: "no such route: " + apierror.OneLine(r.URL.Path) + " (see docs/api.md)"})
 		})
 		// route registers a /v1 route with its access rule; a route
@@ -268,7 +269,7 @@ func (s *grpcSplit) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (h *handler) crossOriginGuard(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, api.ErrorBody{Code: api.CodeForbidden,
+		apierror.Write(w, api.ErrorBody{Code: api.CodeForbidden,
 			Message: "cross-origin request refused: a web page may not change configd's configuration (use configctl, the SDK or the web UI)"})
 	}))
 	return cop.Handler(next)
@@ -290,7 +291,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if w.Header().Get(api.HeaderRev) == "" {
 		setRev(w, h.st.Rev())
 	}
-	writeJSON(w, status, api.ErrorResponse{Error: body})
+	apierror.WriteJSON(w, status, api.ErrorResponse{Error: body})
 }
 
 func setRev(w http.ResponseWriter, rev int64) {
@@ -311,7 +312,7 @@ func (h *handler) recoverer(next http.Handler) http.Handler {
 			}
 			h.opts.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path,
 				"panic", v, "stack", string(debug.Stack()))
-			writeError(w, api.ErrorBody{Code: api.CodeInternal,
+			apierror.Write(w, api.ErrorBody{Code: api.CodeInternal,
 				Message: "internal error; the server log has the details"})
 		}()
 		next.ServeHTTP(w, r)
@@ -353,7 +354,7 @@ func (h *handler) listSources(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.opts.sources == nil {
-		writeJSON(w, http.StatusOK, api.SourcesResponse{Sources: []api.SourceStatus{
+		apierror.WriteJSON(w, http.StatusOK, api.SourcesResponse{Sources: []api.SourceStatus{
 			{Name: audit.StoreLayer, Type: StoreType, State: "ok"}}})
 		return
 	}
@@ -390,7 +391,7 @@ func (h *handler) layers(w http.ResponseWriter, r *http.Request) {
 		out.Layers[i] = lv
 	}
 	setRev(w, h.st.Rev())
-	writeJSON(w, http.StatusOK, out)
+	apierror.WriteJSON(w, http.StatusOK, out)
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -400,7 +401,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	rev := h.st.Rev()
 	setRev(w, rev)
-	writeJSON(w, http.StatusOK, api.Status{Rev: rev, Version: h.opts.version})
+	apierror.WriteJSON(w, http.StatusOK, api.Status{Rev: rev, Version: h.opts.version})
 }
 
 // checkParams refuses query parameters outside known, so that a typo

@@ -10,6 +10,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/authz"
 )
 
 func TestStatusReportsRevisionAndVersion(t *testing.T) {
@@ -90,7 +91,7 @@ func TestIdentityMiddlewareIsReplaceable(t *testing.T) {
 				w.WriteHeader(http.StatusUnauthorized)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(server.WithActor(r.Context(), "token:ci")))
+			next.ServeHTTP(w, r.WithContext(authz.WithActor(r.Context(), "token:ci")))
 		})
 	}))
 	if r := e.do(http.MethodPut, "/v1/kv/k", []byte("v"), api.HeaderActor, "mallory"); r.status != http.StatusUnauthorized {
@@ -106,7 +107,7 @@ func TestIdentityMiddlewareIsReplaceable(t *testing.T) {
 
 func TestBadActorHeaderIsRefused(t *testing.T) {
 	e := newEnv(t)
-	for _, actor := range []string{strings.Repeat("a", server.MaxActorLen+1), "a\tb", "\xff"} {
+	for _, actor := range []string{strings.Repeat("a", authz.MaxActorLen+1), "a\tb", "\xff"} {
 		r := e.do(http.MethodPut, "/v1/kv/k", []byte("v"), api.HeaderActor, actor)
 		if r.status != http.StatusBadRequest || r.errBody(t).Code != api.CodeBadRequest {
 			t.Errorf("actor %q: %d %s, want 400", actor, r.status, r.body)
@@ -123,7 +124,7 @@ func TestPanicIsA500AndTheServerStaysUp(t *testing.T) {
 			if r.URL.Query().Has("boom") {
 				panic("boom")
 			}
-			next.ServeHTTP(w, r.WithContext(server.WithActor(r.Context(), "x")))
+			next.ServeHTTP(w, r.WithContext(authz.WithActor(r.Context(), "x")))
 		})
 	}))
 	r := e.do(http.MethodGet, "/v1/status?boom=1", nil)

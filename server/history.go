@@ -11,6 +11,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 )
 
 // MaxHistoryLimit is the largest page of GET /v1/history.
@@ -80,7 +81,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		resp.NextCursor = strconv.FormatInt(page.Next, 10)
 	}
 	setRev(w, cur)
-	writeJSON(w, http.StatusOK, resp)
+	apierror.WriteJSON(w, http.StatusOK, resp)
 }
 
 // GET /v1/revisions/{rev}
@@ -107,7 +108,7 @@ func (h *handler) revision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, cur)
-	writeJSON(w, http.StatusOK, toAPIRevision(res))
+	apierror.WriteJSON(w, http.StatusOK, toAPIRevision(res))
 }
 
 // GET /v1/diff?from=A[&to=B][&key=K|prefix=P]
@@ -156,7 +157,7 @@ func (h *handler) diff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, cur)
-	writeJSON(w, http.StatusOK, api.DiffResponse{From: from, To: to, Changes: toAPIChanges(changes)})
+	apierror.WriteJSON(w, http.StatusOK, api.DiffResponse{From: from, To: to, Changes: toAPIChanges(changes)})
 }
 
 // POST /v1/rollback
@@ -189,7 +190,7 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 	rr := audit.RollbackRequest{
 		Scope:     scope,
 		To:        req.To,
-		Actor:     ActorFrom(r.Context()),
+		Actor:     authz.ActorFrom(r.Context()),
 		Reason:    reason,
 		Origin:    OriginAPI,
 		ExpectRev: req.ExpectRev,
@@ -217,5 +218,5 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 		resp.Rev = cur
 	}
 	setRev(w, resp.Rev)
-	writeJSON(w, http.StatusOK, resp)
+	apierror.WriteJSON(w, http.StatusOK, resp)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 )
 
 // keyParam returns the key of a /v1/kv/{key...} route, percent-decoded and
@@ -84,7 +84,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, apierror.WithKey(err, key))
 		return
 	}
-	if kv.Secret && !secureTransport(r) {
+	if kv.Secret && !authz.SecureRequest(r) {
 		h.fail(w, r, &apierror.Error{Code: api.CodeForbidden, Key: key,
 			Message: fmt.Sprintf("key %q is secret: its value is served only over TLS or from a loopback address", key)})
 		return
@@ -96,7 +96,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(kv.Value)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAPIKV(kv))
+	apierror.WriteJSON(w, http.StatusOK, toAPIKV(kv))
 }
 
 // formMessage answers a PUT typed application/x-www-form-urlencoded: what
@@ -106,20 +106,6 @@ const formMessage = "Content-Type application/x-www-form-urlencoded is not a val
 	"unless told otherwise, and curl -d also strips newlines: send the value with --data-binary and name its type, " +
 	"e.g. curl -X PUT --data-binary @value.txt -H 'Content-Type: text/plain' " +
 	"(or application/json, application/yaml, application/octet-stream)"
-
-// secureTransport reports whether a secret's value may be sent on r's
-// connection: TLS, or a client on a loopback address (the same host).
-func secureTransport(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // noMasterKey refuses to write a secret on a configd without a master key.
 func noMasterKey(key string) *apierror.Error {
@@ -166,7 +152,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, rev.Rev)
-	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
+	apierror.WriteJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
 }
 
 // keyWrite parses what PUT and DELETE of a key share: the key and an
@@ -198,7 +184,7 @@ func keyWrite(r *http.Request, more ...string) (string, func(audit.Op) audit.Op,
 // reason from its header.
 func (h *handler) commitOne(r *http.Request, op audit.Op) (audit.Revision, error) {
 	return h.st.Commit(r.Context(), audit.Txn{
-		Actor:  ActorFrom(r.Context()),
+		Actor:  authz.ActorFrom(r.Context()),
 		Reason: r.Header.Get(api.HeaderReason),
 		Origin: OriginAPI,
 		Ops:    []audit.Op{op},
@@ -250,7 +236,7 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &apierror.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("key %q not found", key), Key: key})
 		return
 	}
-	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: true})
+	apierror.WriteJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: true})
 }
 
 // GET /v1/kv?prefix=P[&format=tree][&rev=N]
@@ -285,7 +271,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, readRev)
-	if !secureTransport(r) {
+	if !authz.SecureRequest(r) {
 		// Secrets are listed, their values withheld.
 		for i := range kvs {
 			if kvs[i].Secret {
@@ -297,10 +283,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if format == "tree" {
-		writeJSON(w, http.StatusOK, api.TreeResponse{Rev: readRev, Prefix: prefix, Tree: buildTree(prefix, kvs)})
+		apierror.WriteJSON(w, http.StatusOK, api.TreeResponse{Rev: readRev, Prefix: prefix, Tree: buildTree(prefix, kvs)})
 		return
 	}
-	writeJSON(w, http.StatusOK, api.ListResponse{Rev: readRev, Prefix: prefix, KVs: toAPIKVs(kvs)})
+	apierror.WriteJSON(w, http.StatusOK, api.ListResponse{Rev: readRev, Prefix: prefix, KVs: toAPIKVs(kvs)})
 }
 
 // normalType returns the bare, lower-case media type of a content type,

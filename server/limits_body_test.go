@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/server/authz"
 )
 
 // Every route that reads a body caps it, whether the client declares its
@@ -43,7 +44,7 @@ func TestEveryBodyIsCapped(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req.Header.Set("Authorization", "Bearer "+e.secrets[BootstrapTokenName])
+				req.Header.Set("Authorization", "Bearer "+e.secrets[authz.BootstrapTokenName])
 				if tc.method == http.MethodPost {
 					req.Header.Set("Content-Type", "application/json")
 				}

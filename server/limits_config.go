@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/setting"
 )
 
@@ -40,6 +41,6 @@ func checkBootstrapSources(c *Config) error {
 }
 
 // Limits returns the per-identity limits c configures.
-func (c Config) Limits() *Limits {
-	return NewLimits(c.RateLimit, c.RateBurst, c.MaxWatchesPerIdentity)
+func (c Config) Limits() *authz.Limits {
+	return authz.NewLimits(c.RateLimit, c.RateBurst, c.MaxWatchesPerIdentity)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/authz"
 )
 
 // fuzzValueLimit is the max value size of the fuzzed store.
@@ -46,11 +47,11 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 		f.Fatalf("open store: %v", err)
 	}
 	f.Cleanup(func() { st.Close() })
-	a, err := server.NewAuth(ctx, st)
+	a, err := authz.New(ctx, st)
 	if err != nil {
 		f.Fatal(err)
 	}
-	admin, err := a.Bootstrap(ctx, "")
+	admin, err := a.Bootstrap(ctx, "", "test")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -437,10 +438,10 @@ func checkTokenCreated(t *testing.T, req *api.TokenRequest, body []byte) {
 	if err := json.Unmarshal(body, &tc); err != nil {
 		t.Fatalf("token answer %q: %v", body, err)
 	}
-	if tc.Name != req.Name || !strings.HasPrefix(tc.Token, server.TokenPrefix) || len(tc.Grants) != len(req.Grants) || len(req.Grants) == 0 {
+	if tc.Name != req.Name || !strings.HasPrefix(tc.Token, authz.TokenPrefix) || len(tc.Grants) != len(req.Grants) || len(req.Grants) == 0 {
 		t.Fatalf("token request %#v answered with %#v", req, tc)
 	}
-	if req.Name == "" || len(req.Name) > server.MaxTokenNameLen || strings.IndexFunc(req.Name, func(r rune) bool {
+	if req.Name == "" || len(req.Name) > authz.MaxTokenNameLen || strings.IndexFunc(req.Name, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.@", r))
 	}) >= 0 {
 		t.Fatalf("token with the name %q was created", req.Name)

@@ -250,11 +250,11 @@ func (s *sourceSet) serveSources(w http.ResponseWriter, r *http.Request) {
 	evs, err := s.st.SourceEvents(r.Context(), "", 20)
 	if err != nil {
 		status, body, _ := errorBody(err)
-		writeJSON(w, status, api.ErrorResponse{Error: body})
+		apierror.WriteJSON(w, status, api.ErrorResponse{Error: body})
 		return
 	}
 	for _, e := range evs {
 		resp.Events = append(resp.Events, api.SourceEvent{Time: e.Time, Source: e.Source, State: e.State, Message: e.Message})
 	}
-	writeJSON(w, http.StatusOK, resp)
+	apierror.WriteJSON(w, http.StatusOK, resp)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 )
 
 // maxTokenBody caps the body of POST /v1/tokens: a name and grants.
@@ -47,9 +48,9 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.opts.logger.Info("token created", "name", req.Name, "by", ActorFrom(r.Context()))
+	h.opts.logger.Info("token created", "name", req.Name, "by", authz.ActorFrom(r.Context()))
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, api.TokenCreated{Name: req.Name, Token: secret, Grants: grants})
+	apierror.WriteJSON(w, http.StatusCreated, api.TokenCreated{Name: req.Name, Token: secret, Grants: grants})
 }
 
 // GET /v1/tokens
@@ -62,7 +63,7 @@ func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.TokensResponse{Tokens: ts})
+	apierror.WriteJSON(w, http.StatusOK, api.TokensResponse{Tokens: ts})
 }
 
 // DELETE /v1/tokens/{name}
@@ -75,7 +76,7 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.opts.logger.Info("token revoked", "name", name, "by", ActorFrom(r.Context()))
+	h.opts.logger.Info("token revoked", "name", name, "by", authz.ActorFrom(r.Context()))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -95,8 +96,8 @@ func (h *handler) setTokenGrants(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.opts.logger.Info("token grants set", "name", name, "grants", grantsString(grants), "by", ActorFrom(r.Context()))
-	writeJSON(w, http.StatusOK, api.TokenInfo{Name: name, Grants: grants})
+	h.opts.logger.Info("token grants set", "name", name, "grants", authz.GrantsString(grants), "by", authz.ActorFrom(r.Context()))
+	apierror.WriteJSON(w, http.StatusOK, api.TokenInfo{Name: name, Grants: grants})
 }
 
 // decodeTokenBody decodes the JSON body of a token route into v, reading at

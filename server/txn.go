@@ -11,6 +11,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 )
 
 // decodeBody decodes the JSON body of r into v, strictly: unknown fields,
@@ -76,7 +77,7 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 		reason = r.Header.Get(api.HeaderReason)
 	}
 	rev, err := h.st.Commit(r.Context(), audit.Txn{
-		Actor:  ActorFrom(r.Context()),
+		Actor:  authz.ActorFrom(r.Context()),
 		Reason: reason,
 		Origin: OriginAPI,
 		Ops:    ops,
@@ -86,7 +87,7 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, rev.Rev)
-	writeJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
+	apierror.WriteJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
 }
 
 // txnOps checks the operations of a transaction and converts them for the

@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/watcher"
 )
 
@@ -36,8 +37,8 @@ type watchHTTP struct {
 	// writeTimeout bounds how long a watch stream's client may take to
 	// read streamWriteChunk bytes (0: streamWriteTimeout).
 	writeTimeout time.Duration
-	limits       *Limits
-	auth         *Auth // nil: authentication is off
+	limits       *authz.Limits
+	auth         *authz.Auth // nil: authentication is off
 }
 
 type watchParams struct {
@@ -98,7 +99,7 @@ func apiBatch(b watcher.Batch) api.WatchBatch {
 // fail writes err as a JSON error.
 func (h *watchHTTP) fail(w http.ResponseWriter, err error) {
 	status, body, _ := errorBody(err)
-	writeJSON(w, status, api.ErrorResponse{Error: body})
+	apierror.WriteJSON(w, status, api.ErrorResponse{Error: body})
 }
 
 func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +108,7 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	release, err := h.limits.openWatch(r.Context())
+	release, err := h.limits.OpenWatch(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -121,8 +122,8 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// wake is signalled by the watcher when it has news and by the rules
 	// when the token's rights change.
 	wake := make(chan struct{}, 1)
-	rules := newWatchRules(ctx, h.auth, p.filter, secureTransport(r), func() { signal(wake) })
-	defer rules.close()
+	rules := authz.NewWatchRules(ctx, h.auth, p.filter, authz.SecureRequest(r), func() { signal(wake) })
+	defer rules.Close()
 	wt, err := h.hub.Watch(ctx, p.filter, p.since, watcher.WithNotify(wake))
 	if err != nil {
 		h.fail(w, err)
@@ -150,17 +151,17 @@ type batchSource interface {
 // rules' error.
 type ruledWatch struct {
 	wt    *watcher.Watcher
-	rules *watchRules
+	rules *authz.WatchRules
 	wake  chan struct{} // the watcher's notify channel, also the rules' wake
 }
 
 func (g *ruledWatch) TryNext() (watcher.Batch, bool, error) {
-	if err := g.rules.gate.check(); err != nil {
+	if err := g.rules.Check(); err != nil {
 		return watcher.Batch{}, false, err
 	}
 	b, ok, err := g.wt.TryNext()
 	if ok {
-		if err := g.rules.admit(b); err != nil {
+		if err := g.rules.Admit(b); err != nil {
 			return watcher.Batch{}, false, err
 		}
 	}
@@ -190,19 +191,6 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-// checkPlain refuses b on a connection that may not carry secrets when it
-// holds a secret's value.
-func checkPlain(b watcher.Batch) error {
-	if k, ok := b.SecretKey(); ok {
-		return apierror.New(api.CodeForbidden, "%s", plainSecretMessage(k))
-	}
-	return nil
-}
-
-func plainSecretMessage(key string) string {
-	return fmt.Sprintf("key %q is secret: its value is served only over TLS or to a loopback address, and this connection is neither", key)
 }
 
 // watchEnded is the error answer of a watch that ended: a refusal as it

@@ -78,7 +78,7 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 		}
 		gopts = append(gopts, withGRPCServerOptions(grpc.ChainStreamInterceptor(
 			func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-				return handler(srv, principalStream{ServerStream: ss, ctx: peer.NewContext(ss.Context(), &peer.Peer{Addr: addr})})
+				return handler(srv, peerStream{ServerStream: ss, ctx: peer.NewContext(ss.Context(), &peer.Peer{Addr: addr})})
 			})))
 	}
 	e.http = httptest.NewServer(h)
@@ -96,6 +96,14 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 	t.Cleanup(func() { conn.Close(); gs.Stop(); e.http.Close() })
 	return e
 }
+
+// peerStream is a stream whose context says it comes from another peer.
+type peerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s peerStream) Context() context.Context { return s.ctx }
 
 func (e *shareEnv) commit(t *testing.T, ops ...audit.Op) int64 {
 	t.Helper()

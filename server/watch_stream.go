@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/watcher"
 )
 
@@ -65,10 +66,10 @@ func headerHasToken(h http.Header, name, token string) bool {
 func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParams, release func()) {
 	rc := http.NewResponseController(w)
 	s := &streamConn{h: h, progress: h.progressInterval(), release: release}
-	s.rules = newWatchRules(r.Context(), h.auth, p.filter, secureTransport(r), s.kick)
+	s.rules = authz.NewWatchRules(r.Context(), h.auth, p.filter, authz.SecureRequest(r), s.kick)
 	defer func() {
 		if s.conn == nil {
-			s.rules.close()
+			s.rules.Close()
 			release()
 		}
 	}()
@@ -131,7 +132,7 @@ type streamConn struct {
 	wt       *watcher.Watcher
 	progress time.Duration
 	timer    *time.Timer
-	rules    *watchRules
+	rules    *authz.WatchRules
 	release  func()
 
 	// flushing is true while a goroutine sends; only that goroutine touches
@@ -197,7 +198,7 @@ func (s *streamConn) send() bool {
 			Rev: s.lastRev, Error: body.Message, Code: body.Code})
 		end = true
 	}
-	if err := s.rules.gate.check(); err != nil {
+	if err := s.rules.Check(); err != nil {
 		cancel(err) // woken by its token's revocation or new grants
 	}
 	for out.size < maxStreamWrite && !end {
@@ -211,7 +212,7 @@ func (s *streamConn) send() bool {
 			}
 			break
 		}
-		if err := s.rules.admit(b); err != nil {
+		if err := s.rules.Admit(b); err != nil {
 			cancel(err)
 			break
 		}
@@ -295,7 +296,7 @@ func (s *streamConn) close() {
 			s.timer.Stop()
 		}
 		s.wt.Close()
-		s.rules.close()
+		s.rules.Close()
 		s.conn.Close()
 		s.release()
 		s.h.metrics.watchers(-1)

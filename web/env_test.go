@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +15,6 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
 )
@@ -34,14 +32,8 @@ type configd struct {
 
 func startConfigd(t testing.TB, opts ...audit.Option) *configd {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := configdtest.Core(t, core.WithStoreOptions(opts...))
-	ts := httptest.NewServer(server.NewHandler(c.Store, server.WithHub(c.Hub), server.WithLogger(logger)))
-	t.Cleanup(func() {
-		c.Hub.Close() // ends the pages' watch streams, so that Close returns
-		ts.Close()
-	})
-	return &configd{t: t, st: c.Store, hub: c.Hub, ts: ts, URL: ts.URL}
+	e := configdtest.NewEnv(t, configdtest.WithCore(core.WithStoreOptions(opts...)))
+	return &configd{t: t, st: e.Store, hub: e.Hub, ts: e.HTTP, URL: e.URL}
 }
 
 // do sends a request to the server and returns the status and body.

@@ -10,10 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -24,13 +22,13 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/authz"
 )
 
 // authConfigd is a configd with authentication on and a few tokens.
 type authConfigd struct {
 	*configd
-	auth    *server.Auth
+	auth    *authz.Auth
 	secrets map[string]string // token name → secret
 	// appRev changed only app/ keys, dbRev only db/ keys.
 	appRev, dbRev int64
@@ -47,33 +45,9 @@ var uiTokens = map[string][]api.Grant{
 // of db/ keys and one of both.
 func startAuthConfigd(t testing.TB) *authConfigd {
 	t.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cd := configdtest.Core(t)
-	st, hub := cd.Store, cd.Hub
-	a, err := server.NewAuth(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &authConfigd{auth: a, secrets: map[string]string{}}
-	admin, err := a.Bootstrap(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.secrets[server.BootstrapTokenName] = admin
-	for name, gs := range uiTokens {
-		secret, _, err := a.CreateToken(ctx, name, gs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.secrets[name] = secret
-	}
-	ts := httptest.NewServer(server.NewHandler(st, server.WithHub(hub), server.WithLogger(logger), server.WithAuth(a)))
-	t.Cleanup(func() {
-		hub.Close()
-		ts.Close()
-	})
-	c.configd = &configd{t: t, st: st, hub: hub, ts: ts, URL: ts.URL}
+	e := configdtest.NewEnv(t, configdtest.WithAuth(uiTokens))
+	c := &authConfigd{auth: e.Auth, secrets: e.Secrets}
+	c.configd = &configd{t: t, st: e.Store, hub: e.Hub, ts: e.HTTP, URL: e.URL}
 	c.appRev = c.commit("alice", "app limits", "app/limits", "app/db/timeout")
 	c.dbRev = c.commit("dbadmin", "db password rotation", "db/password", "db/pool")
 	c.commit("carol", "both", "app/flag", "db/flag")
@@ -97,7 +71,7 @@ func (c *authConfigd) commit(actor, reason string, keys ...string) int64 {
 // revoke revokes a token through the API, as an admin.
 func (c *authConfigd) revoke(name string) {
 	c.t.Helper()
-	status, b, _ := c.do(http.MethodDelete, "/v1/tokens/"+name, nil, "Authorization", "Bearer "+c.secrets[server.BootstrapTokenName])
+	status, b, _ := c.do(http.MethodDelete, "/v1/tokens/"+name, nil, "Authorization", "Bearer "+c.secrets[authz.BootstrapTokenName])
 	if status != http.StatusNoContent {
 		c.t.Fatalf("revoke %s: %d %s", name, status, b)
 	}

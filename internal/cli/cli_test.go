@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/server"
 )
@@ -32,19 +29,12 @@ type testConfigd struct {
 
 func newConfigd(t *testing.T) *testConfigd {
 	t.Helper()
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatalf("audit.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.NewHandler(st, server.WithLogger(quiet), server.WithVersion("v0.test")))
-	t.Cleanup(srv.Close)
-	c, err := client.New(srv.URL)
+	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(server.WithVersion("v0.test")))
+	c, err := client.New(e.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testConfigd{t: t, url: srv.URL, c: c}
+	return &testConfigd{t: t, url: e.URL, c: c}
 }
 
 // result is what one run of configctl did.

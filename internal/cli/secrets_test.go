@@ -2,13 +2,10 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +18,7 @@ import (
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/core"
 )
 
 // newSecretConfigd is newConfigd with a master key: it can store secrets.
@@ -30,15 +28,8 @@ func newSecretConfigd(t *testing.T) *testConfigd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithMasterKey(mk))
-	if err != nil {
-		t.Fatalf("audit.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.NewHandler(st, server.WithLogger(quiet)))
-	t.Cleanup(srv.Close)
-	return &testConfigd{t: t, url: srv.URL}
+	e := configdtest.NewEnv(t, configdtest.WithCore(core.WithStoreOptions(audit.WithMasterKey(mk))))
+	return &testConfigd{t: t, url: e.URL}
 }
 
 func TestSetSecretHidesItFromHistoryAndDiff(t *testing.T) {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,22 +11,15 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/internal/configdtest"
 )
 
 // newConfigdAt is newConfigd that also returns its store, for tests that
 // edit the database file behind configd's back.
 func newConfigdAt(t *testing.T) (*testConfigd, *audit.Store) {
 	t.Helper()
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.NewHandler(st, server.WithLogger(quiet)))
-	t.Cleanup(srv.Close)
-	return &testConfigd{t: t, url: srv.URL}, st
+	e := configdtest.NewEnv(t)
+	return &testConfigd{t: t, url: e.URL}, e.Store
 }
 
 func TestAuditVerifyExits1AndNamesTheTamperedRevision(t *testing.T) {

@@ -1,40 +1,19 @@
 package cli
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/configd/configd/audit"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/server/authz"
 )
 
 // newAuthConfigd serves configd with authentication on and returns its URL
 // and the bootstrap admin token.
 func newAuthConfigd(t *testing.T) (string, string) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := audit.Open(ctx, filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a, err := server.NewAuth(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := a.Bootstrap(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.NewHandler(st, server.WithLogger(quiet), server.WithAuth(a)))
-	t.Cleanup(srv.Close)
-	return srv.URL, admin
+	e := configdtest.NewEnv(t, configdtest.WithAuth(nil))
+	return e.URL, e.Secrets[authz.BootstrapTokenName]
 }
 
 func TestTokenCommandsAndDenialsExit5(t *testing.T) {

@@ -3,18 +3,15 @@ package client_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/server"
 )
@@ -23,16 +20,8 @@ import (
 // directory and returns a client of it, acting as "tester".
 func newServer(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
-	ctx := context.Background()
-	st, err := audit.Open(ctx, filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatalf("audit.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.NewHandler(st, server.WithLogger(quiet), server.WithVersion("test")))
-	t.Cleanup(srv.Close)
-	c, err := client.New(srv.URL, append([]client.Option{client.WithActor("tester")}, opts...)...)
+	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(server.WithVersion("test")))
+	c, err := client.New(e.URL, append([]client.Option{client.WithActor("tester")}, opts...)...)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,23 +13,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/client"
 	"github.com/configd/configd/sdk/go/config"
-	"github.com/configd/configd/server"
 )
 
 // newTLSServer serves configd's HTTP API over TLS with the server
 // certificate of files, requiring a client certificate when mutual.
 func newTLSServer(t *testing.T, files *testserver.TLSFiles, mutual bool) string {
 	t.Helper()
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewUnstartedServer(server.NewHandler(st, server.WithLogger(slog.New(slog.DiscardHandler))))
+	srv := httptest.NewUnstartedServer(configdtest.NewEnv(t).Handler())
 	cert, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
 	if err != nil {
 		t.Fatal(err)

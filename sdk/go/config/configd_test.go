@@ -15,6 +15,7 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
 )
@@ -30,7 +31,7 @@ type testConfigd struct {
 	st       *audit.Store
 	hubOpts  []watcher.Option
 	grpcOpts []server.GRPCOption
-	auth     *server.Auth
+	auth     *authz.Auth
 	addr     string
 
 	mu  sync.Mutex

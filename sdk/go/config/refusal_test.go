@@ -17,7 +17,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/authz"
 )
 
 // startAuthConfigd is startConfigd with authentication on, and the secret
@@ -26,7 +26,7 @@ func startAuthConfigd(t *testing.T) (*testConfigd, string) {
 	t.Helper()
 	ctx := context.Background()
 	d := startConfigd(t)
-	a, err := server.NewAuth(ctx, d.st)
+	a, err := authz.New(ctx, d.st)
 	if err != nil {
 		t.Fatal(err)
 	}

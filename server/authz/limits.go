@@ -1,4 +1,4 @@
-package server
+package authz
 
 import (
 	"context"
@@ -13,11 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/server/apierror"
@@ -54,7 +50,7 @@ type Limits struct {
 // maxWatches open watches per identity (0: no limit).
 func NewLimits(perSecond float64, burst, maxWatches int) *Limits {
 	if perSecond < 0 || burst < 0 || maxWatches < 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
-		panic("server: NewLimits with a negative or infinite limit")
+		panic("authz: NewLimits with a negative or infinite limit")
 	}
 	if burst == 0 {
 		burst = max(1, int(math.Ceil(2*perSecond)))
@@ -118,10 +114,11 @@ func retryAfter(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// middleware applies the rate limit to HTTP requests, after the identity
+// Middleware applies the rate limit to HTTP requests, after the identity
 // middleware: over the limit it answers 429 rate_limited with Retry-After.
-// It also notes the request's identity for openWatch.
-func (l *Limits) middleware(next http.Handler) http.Handler {
+// It also notes the request's identity for OpenWatch. A nil *Limits
+// passes every request.
+func (l *Limits) Middleware(next http.Handler) http.Handler {
 	if l == nil {
 		return next
 	}
@@ -131,18 +128,18 @@ func (l *Limits) middleware(next http.Handler) http.Handler {
 			l.refused.WithLabelValues(api.CodeRateLimited).Inc()
 			secs := retryAfter(d)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, api.ErrorBody{Code: api.CodeRateLimited, Message: l.rateLimitedMessage(id, secs)})
+			apierror.Write(w, api.ErrorBody{Code: api.CodeRateLimited, Message: l.rateLimitedMessage(id, secs)})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), limitKey{}, id)))
 	})
 }
 
-// openWatch counts a watch of the identity of ctx, or refuses it with 429
+// OpenWatch counts a watch of the identity of ctx, or refuses it with 429
 // too_many_watches when the identity has the maximum open. The caller
 // calls release (once or more) when the watch closes; on refusal release
 // does nothing.
-func (l *Limits) openWatch(ctx context.Context) (release func(), err error) {
+func (l *Limits) OpenWatch(ctx context.Context) (release func(), err error) {
 	if l == nil || l.maxWatches <= 0 {
 		return func() {}, nil
 	}
@@ -168,10 +165,10 @@ func (l *Limits) openWatch(ctx context.Context) (release func(), err error) {
 	}, nil
 }
 
-// openWatchUntilDone is openWatch, released at the latest when ctx ends:
+// OpenWatchUntilDone is OpenWatch, released at the latest when ctx ends:
 // for the watches of a gRPC stream, which all end with it.
-func (l *Limits) openWatchUntilDone(ctx context.Context) (release func(), err error) {
-	rel, err := l.openWatch(ctx)
+func (l *Limits) OpenWatchUntilDone(ctx context.Context) (release func(), err error) {
+	rel, err := l.OpenWatch(ctx)
 	if err != nil || l == nil || l.maxWatches <= 0 {
 		return rel, err
 	}
@@ -191,7 +188,7 @@ func httpIdentity(r *http.Request) string {
 	if p := PrincipalFrom(r.Context()); p != nil {
 		return "token:" + p.Name
 	}
-	return "ip:" + remoteIP(r)
+	return "ip:" + RemoteIP(r)
 }
 
 // ctxIdentity is the identity the HTTP middleware noted, else the token of
@@ -220,50 +217,5 @@ func displayIdentity(id string) string {
 	return "client " + strings.TrimPrefix(id, "ip:")
 }
 
-// WithGRPCLimits applies l to the gRPC API: calls are rate limited
-// (codes.ResourceExhausted, with a retry-after header) and watches count
-// towards the identity's maximum (CANCELED with code too_many_watches).
-func WithGRPCLimits(l *Limits) GRPCOption { return func(o *grpcOptions) { o.limits = l } }
-
-// grpcAllow rate limits one call: ctx carries the token (authentication
-// runs first) or the peer.
-func (l *Limits) grpcAllow(ctx context.Context) (context.Context, error) {
-	id := ctxIdentity(ctx)
-	if d, ok := l.allow(id); !ok {
-		l.refused.WithLabelValues(api.CodeRateLimited).Inc()
-		secs := retryAfter(d)
-		_ = grpc.SetHeader(ctx, metadata.Pairs("retry-after", strconv.Itoa(secs)))
-		return nil, status.Error(codes.ResourceExhausted, l.rateLimitedMessage(id, secs))
-	}
-	return context.WithValue(ctx, limitKey{}, id), nil
-}
-
-func (l *Limits) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if strings.HasPrefix(info.FullMethod, healthService) {
-		return handler(ctx, req)
-	}
-	ctx, err := l.grpcAllow(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-func (l *Limits) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if strings.HasPrefix(info.FullMethod, healthService) {
-		return handler(srv, ss)
-	}
-	ctx, err := l.grpcAllow(ss.Context())
-	if err != nil {
-		return err
-	}
-	return handler(srv, principalStream{ServerStream: ss, ctx: ctx})
-}
-
-// grpcInterceptors are the server options that apply l; none for nil.
-func (l *Limits) grpcInterceptors() []grpc.ServerOption {
-	if l == nil {
-		return nil
-	}
-	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(l.unaryInterceptor), grpc.ChainStreamInterceptor(l.streamInterceptor)}
-}
+// Collector is configd_limited_total, for a Prometheus registry.
+func (l *Limits) Collector() prometheus.Collector { return l.refused }

@@ -1,4 +1,4 @@
-package server
+package authz
 
 import (
 	"context"
@@ -19,16 +19,16 @@ import (
 // transport's unauthenticated or forbidden answer, and nothing committed
 // after the change reaches it.
 
-// watchRules are the rules of one open watch.
-type watchRules struct {
+// WatchRules are the rules of one open watch.
+type WatchRules struct {
 	secure bool       // the connection may carry secrets' values
 	gate   *tokenGate // nil: authentication is off
 }
 
-// admit checks the rules before b is sent: nil, or the API error that
+// Admit checks the rules before b is sent: nil, or the API error that
 // ends the watch (401, 403).
-func (r *watchRules) admit(b watcher.Batch) error {
-	if err := r.gate.check(); err != nil {
+func (r *WatchRules) Admit(b watcher.Batch) error {
+	if err := r.Check(); err != nil {
 		return err
 	}
 	if !r.secure {
@@ -37,8 +37,13 @@ func (r *watchRules) admit(b watcher.Batch) error {
 	return nil
 }
 
-// close stops the rules' subscription to token changes.
-func (r *watchRules) close() { r.gate.close() }
+// Check checks the token's rules alone, when the watch is woken by its
+// token's revocation or new grants: nil, or the 401 or 403 that ends it
+// (and ever after). It costs an atomic load while no token has changed.
+func (r *WatchRules) Check() error { return r.gate.check() }
+
+// Close stops the rules' subscription to token changes.
+func (r *WatchRules) Close() { r.gate.close() }
 
 // tokenGate checks that the token of an open watch may still read its
 // scope.
@@ -51,12 +56,13 @@ type tokenGate struct {
 	stop    func()
 }
 
-// newWatchRules returns the rules of a watch of f by the token of ctx,
-// calling wake (which must return at once) when the token's rights
-// change. With authentication off, or no token in ctx, only the secrets'
+// NewWatchRules returns the rules of a watch of f by the token of ctx, on
+// a connection that may carry secrets' values when secure, calling wake
+// (which must return at once) when the token's rights change. With
+// authentication off (a nil a), or no token in ctx, only the secrets'
 // rule applies.
-func newWatchRules(ctx context.Context, a *Auth, f watcher.Filter, secure bool, wake func()) *watchRules {
-	r := &watchRules{secure: secure}
+func NewWatchRules(ctx context.Context, a *Auth, f watcher.Filter, secure bool, wake func()) *WatchRules {
+	r := &WatchRules{secure: secure}
 	p := PrincipalFrom(ctx)
 	if a == nil || p == nil {
 		return r
@@ -65,6 +71,18 @@ func newWatchRules(ctx context.Context, a *Auth, f watcher.Filter, secure bool, 
 	g.stop = a.subscribe(p, wake)
 	r.gate = g
 	return r
+}
+
+// CheckWatch refuses a watch of f that p may not open: every key and
+// prefix of f needs read, and an empty filter (everything) needs read on
+// everything. The refusal is Check's.
+func (a *Auth) CheckWatch(p *Principal, f watcher.Filter) error {
+	for _, t := range watchTargets(f) {
+		if err := a.Check(p, api.PermissionRead, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // watchTargets are the keys and canonical prefixes a filter reaches: a
@@ -85,8 +103,7 @@ func watchTargets(f watcher.Filter) []string {
 }
 
 // check returns nil while the token is valid and may read every target,
-// else the 401 or 403 that ends the watch (and ever after). It costs an
-// atomic load while no token has changed.
+// else the 401 or 403 that ends the watch (and ever after).
 func (g *tokenGate) check() error {
 	if g == nil {
 		return nil

@@ -1,31 +1,27 @@
-package server
+package authz_test
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/authz"
 )
 
 // fakeClock is a clock that moves only when told.
@@ -35,27 +31,25 @@ type fakeClock struct {
 }
 
 func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
 func (c *fakeClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-func newTestLimits(perSecond float64, burst, watches int) (*Limits, *fakeClock) {
-	l := NewLimits(perSecond, burst, watches)
+func newTestLimits(perSecond float64, burst, watches int) (*authz.Limits, *fakeClock) {
+	l := authz.NewLimits(perSecond, burst, watches)
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l.now = clk.now
+	l.SetNow(clk.now)
 	return l, clk
 }
 
-// limitedEnv is authEnv's store and tokens behind a handler with limits.
-func limitedEnv(t *testing.T, l *Limits) (*authEnv, *httptest.Server) {
+// limitedEnv is an AuthEnv's store and tokens behind a handler with limits.
+func limitedEnv(t *testing.T, l *authz.Limits) (*configdtest.Env, *httptest.Server) {
 	t.Helper()
-	e := newAuthEnv(t)
-	ts := httptest.NewServer(NewHandler(e.st, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		WithHub(e.hub), WithAuth(e.auth), WithLimits(l)))
-	t.Cleanup(ts.Close)
-	return e, ts
+	e := configdtest.AuthEnv(t)
+	return e, e.Serve(e.Handler(server.WithLimits(l)))
 }
 
 func getAs(t *testing.T, ts *httptest.Server, secret, path string) *http.Response {
@@ -86,13 +80,13 @@ func TestRateLimitPerTokenAnswers429WithRetryAfter(t *testing.T) {
 	l, clk := newTestLimits(1, 2, 0)
 	e, ts := limitedEnv(t, l)
 	for i := range 2 {
-		resp := getAs(t, ts, e.secrets["reader-app"], "/v1/kv/app/x")
+		resp := getAs(t, ts, e.Secrets["reader-app"], "/v1/kv/app/x")
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d within the burst: status %d", i, resp.StatusCode)
 		}
 	}
-	resp := getAs(t, ts, e.secrets["reader-app"], "/v1/kv/app/x")
+	resp := getAs(t, ts, e.Secrets["reader-app"], "/v1/kv/app/x")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("over the burst: status %d, Retry-After %q; want 429, 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -100,17 +94,17 @@ func TestRateLimitPerTokenAnswers429WithRetryAfter(t *testing.T) {
 		t.Errorf("code %q, want %q", code, api.CodeRateLimited)
 	}
 	// Another token has its own bucket.
-	if resp := getAs(t, ts, e.secrets["reader-db"], "/v1/kv/db/x"); resp.StatusCode != http.StatusOK {
+	if resp := getAs(t, ts, e.Secrets["reader-db"], "/v1/kv/db/x"); resp.StatusCode != http.StatusOK {
 		t.Errorf("another token: status %d, want 200", resp.StatusCode)
 	}
 	// A second later the bucket holds one request again.
 	clk.add(time.Second)
-	resp = getAs(t, ts, e.secrets["reader-app"], "/v1/kv/app/x")
+	resp = getAs(t, ts, e.Secrets["reader-app"], "/v1/kv/app/x")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("after a second: status %d, want 200", resp.StatusCode)
 	}
-	if got := refusedCount(t, l, api.CodeRateLimited); got != 1 {
+	if got := l.Refused(api.CodeRateLimited); got != 1 {
 		t.Errorf("configd_limited_total{reason=rate_limited} = %v, want 1", got)
 	}
 	// Public routes are not limited, and the counter is exposed.
@@ -127,13 +121,8 @@ func TestRateLimitPerTokenAnswers429WithRetryAfter(t *testing.T) {
 // With authentication off the identity is the client's address: the actor
 // header a client chooses does not give it a new bucket.
 func TestRateLimitWithAuthOffIsPerClientAddress(t *testing.T) {
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	l, _ := newTestLimits(1, 1, 0)
-	h := NewHandler(st, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithLimits(l))
+	h := configdtest.NewEnv(t).Handler(server.WithLimits(l))
 	get := func(addr, actor string) int {
 		req := httptest.NewRequest(http.MethodGet, "/v1/status", nil)
 		req.RemoteAddr = addr
@@ -155,8 +144,8 @@ func TestRateLimitWithAuthOffIsPerClientAddress(t *testing.T) {
 
 func TestRateLimitOnGRPCIsResourceExhausted(t *testing.T) {
 	l, _ := newTestLimits(1, 1, 0)
-	e := newAuthEnv(t)
-	c := e.grpcClientWith("reader-app", WithGRPCLimits(l))
+	e := configdtest.AuthEnv(t)
+	c := e.GRPC("reader-app", server.WithGRPCLimits(l))
 	ctx := context.Background()
 	if _, err := c.Get(ctx, &configdpb.GetRequest{Key: "app/x"}); err != nil {
 		t.Fatal(err)
@@ -172,8 +161,8 @@ func TestRateLimitOnGRPCIsResourceExhausted(t *testing.T) {
 func TestRateLimitDoesNotLimitWatchMessages(t *testing.T) {
 	l, _ := newTestLimits(1, 1, 0)
 	e, ts := limitedEnv(t, l)
-	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/watch?prefix=app/&since="+itoa(e.st.Rev()), nil)
-	req.Header.Set("Authorization", "Bearer "+e.secrets["reader-app"])
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/watch?prefix=app/&since="+itoa(e.Store.Rev()), nil)
+	req.Header.Set("Authorization", "Bearer "+e.Secrets["reader-app"])
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := ts.Client().Do(req)
 	if err != nil {
@@ -185,7 +174,7 @@ func TestRateLimitDoesNotLimitWatchMessages(t *testing.T) {
 	}
 	const n = 5
 	for i := range n {
-		if _, err := e.st.Commit(context.Background(), audit.Txn{Actor: "t", Origin: "test",
+		if _, err := e.Store.Commit(context.Background(), audit.Txn{Actor: "t", Origin: "test",
 			Ops: []audit.Op{audit.Put("app/k", []byte(itoa(int64(i))), "")}}); err != nil {
 			t.Fatal(err)
 		}
@@ -205,9 +194,9 @@ func TestRateLimitDoesNotLimitWatchMessages(t *testing.T) {
 // Watches count per identity across long poll, server-sent events, the
 // watch stream and gRPC; closing one frees its place.
 func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
-	l := NewLimits(0, 0, 3)
+	l := authz.NewLimits(0, 0, 3)
 	e, ts := limitedEnv(t, l)
-	secret := e.secrets["reader-app"]
+	secret := e.Secrets["reader-app"]
 	const id = "token:reader-app"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -222,10 +211,10 @@ func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
 	}
 	defer sse.Body.Close()
 	// 2: the watch stream.
-	stream := openStreamAuth(t, ts.Listener.Addr().String(), "prefix=app/", secret)
-	stream.nextOf(configdpb.WatchResponse_CREATED)
+	stream := configdtest.OpenWatchStream(t, ts.Listener.Addr().String(), "prefix=app/", secret)
+	stream.NextOf(configdpb.WatchResponse_CREATED)
 	// 3: a gRPC watch, on a gRPC server sharing the limits (as in Run).
-	gc := e.grpcClientWith("reader-app", WithGRPCLimits(l))
+	gc := e.GRPC("reader-app", server.WithGRPCLimits(l))
 	gs, err := gc.Watch(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +222,7 @@ func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
 	create := func(id int64) *configdpb.WatchResponse {
 		t.Helper()
 		if err := gs.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{Create: &configdpb.WatchCreate{
-			WatchId: id, Prefixes: []string{"app/"}, Since: e.st.Rev()}}}); err != nil {
+			WatchId: id, Prefixes: []string{"app/"}, Since: e.Store.Rev()}}}); err != nil {
 			t.Fatal(err)
 		}
 		for {
@@ -249,7 +238,7 @@ func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
 	if m := create(1); m.GetKind() != configdpb.WatchResponse_CREATED {
 		t.Fatalf("gRPC watch 1: %v", m)
 	}
-	if n := l.openWatches(id); n != 3 {
+	if n := l.OpenWatches(id); n != 3 {
 		t.Fatalf("%d watches counted, want 3", n)
 	}
 
@@ -261,29 +250,29 @@ func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || errorCodeOf(t, resp) != api.CodeTooManyWatches {
 		t.Errorf("long poll: status %d, want 429 too_many_watches", resp.StatusCode)
 	}
-	if _, st, body := dialStreamAuth(t, ts.Listener.Addr().String(), "prefix=app/", secret); st != http.StatusTooManyRequests || !strings.Contains(body, api.CodeTooManyWatches) {
+	if _, st, body := configdtest.DialWatchStream(t, ts.Listener.Addr().String(), "prefix=app/", secret); st != http.StatusTooManyRequests || !strings.Contains(body, api.CodeTooManyWatches) {
 		t.Errorf("watch stream: status %d %s, want 429 too_many_watches", st, body)
 	}
 	// Another token is not affected.
-	resp = getAs(t, ts, e.secrets["reader-all"], "/v1/watch?prefix=app/&wait=0s")
+	resp = getAs(t, ts, e.Secrets["reader-all"], "/v1/watch?prefix=app/&wait=0s")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("another token's long poll: status %d, want 200", resp.StatusCode)
 	}
-	if got := refusedCount(t, l, api.CodeTooManyWatches); got != 3 {
+	if got := l.Refused(api.CodeTooManyWatches); got != 3 {
 		t.Errorf("configd_limited_total{reason=too_many_watches} = %v, want 3", got)
 	}
 
 	// Closing the stream and cancelling the gRPC watch free two places;
 	// a refused create took none.
-	stream.conn.Close()
+	stream.Conn.Close()
 	if err := gs.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Cancel{Cancel: &configdpb.WatchCancel{WatchId: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := waitFor(wctx, func() bool { return l.openWatches(id) == 1 }); err != nil {
-		t.Fatalf("after closing two: %d watches counted, want 1", l.openWatches(id))
+	if err := configdtest.WaitFor(wctx, func() bool { return l.OpenWatches(id) == 1 }); err != nil {
+		t.Fatalf("after closing two: %d watches counted, want 1", l.OpenWatches(id))
 	}
 	if m := create(3); m.GetKind() != configdpb.WatchResponse_CREATED {
 		t.Errorf("gRPC watch 3 after closing: %v, want CREATED", m)
@@ -299,85 +288,9 @@ func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
 	sse.Body.Close()
 	wctx2, wcancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel2()
-	if err := waitFor(wctx2, func() bool { return l.openWatches(id) == 0 }); err != nil {
-		t.Fatalf("after the client left: %d watches counted, want 0", l.openWatches(id))
-	}
-}
-
-func TestBootstrapTokenFile(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	good := write("good", "  s3cret-0123456789abcdef\n")
-	if s, err := ReadBootstrapTokenFile(good); err != nil || s != "s3cret-0123456789abcdef" {
-		t.Errorf("good file: %q, %v; want the trimmed content", s, err)
-	}
-	for name, content := range map[string]string{"empty": " \n", "short": "abc\n", "space": "0123456789 abcdefgh\n"} {
-		p := write(name, content)
-		if _, err := ReadBootstrapTokenFile(p); err == nil || !strings.Contains(err.Error(), p) {
-			t.Errorf("%s file: %v, want an error naming the file", name, err)
-		}
-	}
-	if _, err := ReadBootstrapTokenFile(filepath.Join(dir, "missing")); err == nil {
-		t.Error("missing file: no error")
-	}
-
-	// startAuth creates the admin token from the file.
-	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := DefaultConfig()
-	cfg.Auth, cfg.BootstrapTokenFile = true, good
-	a, err := startAuth(context.Background(), cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p, _ := a.authenticate("Bearer s3cret-0123456789abcdef"); p == nil || p.Name != BootstrapTokenName {
-		t.Errorf("the file's token does not authenticate as %s: %v", BootstrapTokenName, p)
+	if err := configdtest.WaitFor(wctx2, func() bool { return l.OpenWatches(id) == 0 }); err != nil {
+		t.Fatalf("after the client left: %d watches counted, want 0", l.OpenWatches(id))
 	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// grpcClientWith is grpcClient with more options for the gRPC server.
-func (e *authEnv) grpcClientWith(token string, opts ...GRPCOption) configdpb.ConfigClient {
-	e.t.Helper()
-	gs := NewGRPCServer(e.st, e.hub, append([]GRPCOption{WithGRPCAuth(e.auth)}, opts...)...)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	secret := e.secrets[token]
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(secret)))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { conn.Close(); gs.Stop() })
-	return configdpb.NewConfigClient(conn)
-}
-
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-func (bearer) RequireTransportSecurity() bool { return false }
-
-// refusedCount is configd_limited_total{reason}.
-func refusedCount(t *testing.T, l *Limits, reason string) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := l.refused.WithLabelValues(reason).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}

@@ -1,4 +1,4 @@
-package server
+package authz_test
 
 import (
 	"bufio"
@@ -16,7 +16,8 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
-	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/server/authz"
 )
 
 // openWatch is a watch of app/ held open by the token "victim" on one
@@ -31,32 +32,32 @@ type openWatch interface {
 const watchTestTimeout = 10 * time.Second
 
 // watchTransports open a watch of app/ from since on each transport.
-var watchTransports = map[string]func(t *testing.T, e *authEnv, since int64) openWatch{
-	"long poll": func(t *testing.T, e *authEnv, since int64) openWatch {
+var watchTransports = map[string]func(t *testing.T, e *configdtest.Env, since int64) openWatch{
+	"long poll": func(t *testing.T, e *configdtest.Env, since int64) openWatch {
 		return &longPoll{e: e, since: since}
 	},
-	"server-sent events": func(t *testing.T, e *authEnv, since int64) openWatch {
+	"server-sent events": func(t *testing.T, e *configdtest.Env, since int64) openWatch {
 		ctx, cancel := context.WithTimeout(context.Background(), watchTestTimeout)
 		t.Cleanup(cancel)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/watch?prefix=app/&since=%d", e.ts.URL, since), nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/watch?prefix=app/&since=%d", e.URL, since), nil)
 		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+e.secrets["victim"])
-		resp, err := e.ts.Client().Do(req)
+		req.Header.Set("Authorization", "Bearer "+e.Secrets["victim"])
+		resp, err := e.HTTP.Client().Do(req)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("SSE watch: %v %v", resp, err)
 		}
 		t.Cleanup(func() { resp.Body.Close() })
 		return &sseWatch{sc: bufio.NewScanner(resp.Body)}
 	},
-	"watch stream": func(t *testing.T, e *authEnv, since int64) openWatch {
-		s := openStreamAuth(t, strings.TrimPrefix(e.ts.URL, "http://"), fmt.Sprintf("prefix=app/&since=%d", since), e.secrets["victim"])
-		s.nextOf(configdpb.WatchResponse_CREATED)
+	"watch stream": func(t *testing.T, e *configdtest.Env, since int64) openWatch {
+		s := configdtest.OpenWatchStream(t, e.HTTP.Listener.Addr().String(), fmt.Sprintf("prefix=app/&since=%d", since), e.Secrets["victim"])
+		s.NextOf(configdpb.WatchResponse_CREATED)
 		return streamWatchClient{s}
 	},
-	"gRPC": func(t *testing.T, e *authEnv, since int64) openWatch {
+	"gRPC": func(t *testing.T, e *configdtest.Env, since int64) openWatch {
 		ctx, cancel := context.WithTimeout(context.Background(), watchTestTimeout)
 		t.Cleanup(cancel)
-		stream, err := e.grpcClient("victim").Watch(ctx)
+		stream, err := e.GRPC("victim").Watch(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,30 +80,30 @@ func TestRevokingOrNarrowingATokenEndsItsOpenWatches(t *testing.T) {
 	for name, open := range watchTransports {
 		for _, change := range []struct {
 			name string
-			do   func(e *authEnv)
+			do   func(e *configdtest.Env)
 			code string
 		}{
-			{"revoke", func(e *authEnv) {
-				if st, b := e.do(http.MethodDelete, "/v1/tokens/victim", "", BootstrapTokenName); st != http.StatusNoContent {
+			{"revoke", func(e *configdtest.Env) {
+				if st, b := e.Do(http.MethodDelete, "/v1/tokens/victim", "", authz.BootstrapTokenName); st != http.StatusNoContent {
 					t.Fatalf("revoke: %d %s", st, b)
 				}
 			}, api.CodeUnauthenticated},
-			{"narrow", func(e *authEnv) {
-				if st, b := e.do(http.MethodPut, "/v1/tokens/victim/grants", `{"grants":[{"permission":"read","prefix":"db/"}]}`, BootstrapTokenName); st != http.StatusOK {
+			{"narrow", func(e *configdtest.Env) {
+				if st, b := e.Do(http.MethodPut, "/v1/tokens/victim/grants", `{"grants":[{"permission":"read","prefix":"db/"}]}`, authz.BootstrapTokenName); st != http.StatusOK {
 					t.Fatalf("set grants: %d %s", st, b)
 				}
 			}, api.CodeForbidden},
 		} {
 			t.Run(name+"/"+change.name, func(t *testing.T) {
 				e := newVictimEnv(t)
-				w := open(t, e, e.st.Rev())
-				e.commit(t, "app/a", "before")
+				w := open(t, e, e.Store.Rev())
+				e.Put("app/a", "before")
 				if v, code := w.next(t); v != "before" {
 					t.Fatalf("first change: value %q, end %q; want the value before the change", v, code)
 				}
 				start := time.Now()
 				change.do(e)
-				e.commit(t, "app/a", "after")
+				e.Put("app/a", "after")
 				v, code := w.next(t)
 				if v != "" || code != change.code {
 					t.Fatalf("after the token changed: value %q, end %q; want the watch ended with %s and nothing written after", v, code, change.code)
@@ -119,15 +120,15 @@ func TestRevokingATokenEndsAnIdleWatch(t *testing.T) {
 	for name, open := range watchTransports {
 		t.Run(name, func(t *testing.T) {
 			e := newVictimEnv(t)
-			w := open(t, e, e.st.Rev())
+			w := open(t, e, e.Store.Rev())
 			if pw, ok := w.(*longPoll); ok {
 				pw.start(t) // a poll that waits in configd
 			}
-			before := e.hub.Len()
-			if err := waitFor(t.Context(), func() bool { return e.hub.Len() >= 1 }); err != nil {
+			before := e.Hub.Len()
+			if err := configdtest.WaitFor(t.Context(), func() bool { return e.Hub.Len() >= 1 }); err != nil {
 				t.Fatalf("the watch never reached the hub (%d watchers)", before)
 			}
-			if err := e.auth.RevokeToken(context.Background(), "victim"); err != nil {
+			if err := e.Auth.RevokeToken(context.Background(), "victim"); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
@@ -137,35 +138,24 @@ func TestRevokingATokenEndsAnIdleWatch(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("the idle watch ended %v after the revocation, want under a second", d)
 			}
-			if err := waitFor(t.Context(), func() bool { return e.hub.Len() == 0 }); err != nil {
-				t.Errorf("%d watchers left in the hub after the watch ended", e.hub.Len())
+			if err := configdtest.WaitFor(t.Context(), func() bool { return e.Hub.Len() == 0 }); err != nil {
+				t.Errorf("%d watchers left in the hub after the watch ended", e.Hub.Len())
 			}
 		})
 	}
 }
 
-// newVictimEnv is newAuthEnv with the token "victim", which may read app/.
-func newVictimEnv(t *testing.T) *authEnv {
+// newVictimEnv is an AuthEnv with the token "victim", which may read app/.
+func newVictimEnv(t *testing.T) *configdtest.Env {
 	t.Helper()
-	e := newAuthEnv(t)
-	secret, _, err := e.auth.CreateToken(context.Background(), "victim", []api.Grant{{Permission: "read", Prefix: "app/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.secrets["victim"] = secret
+	e := configdtest.AuthEnv(t)
+	e.Token("victim", api.Grant{Permission: "read", Prefix: "app/"})
 	return e
-}
-
-func (e *authEnv) commit(t *testing.T, key, value string) {
-	t.Helper()
-	if _, err := e.st.Commit(context.Background(), audit.Txn{Actor: "t", Origin: "test", Ops: []audit.Op{audit.Put(key, []byte(value), "")}}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // longPoll long-polls from since, one request at a time.
 type longPoll struct {
-	e       *authEnv
+	e       *configdtest.Env
 	since   int64
 	pending chan pollAnswer
 }
@@ -181,9 +171,9 @@ func (p *longPoll) start(t *testing.T) {
 	p.pending = ch
 	url := fmt.Sprintf("/v1/watch?prefix=app/&since=%d&wait=1m", p.since)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, p.e.ts.URL+url, nil)
-		req.Header.Set("Authorization", "Bearer "+p.e.secrets["victim"])
-		resp, err := p.e.ts.Client().Do(req)
+		req, _ := http.NewRequest(http.MethodGet, p.e.URL+url, nil)
+		req.Header.Set("Authorization", "Bearer "+p.e.Secrets["victim"])
+		resp, err := p.e.HTTP.Client().Do(req)
 		if err != nil {
 			ch <- pollAnswer{status: -1, body: []byte(err.Error())}
 			return
@@ -253,17 +243,17 @@ func (s *sseWatch) next(t *testing.T) (string, string) {
 	return "", fmt.Sprintf("stream ended without an error event (%v)", s.sc.Err())
 }
 
-type streamWatchClient struct{ s *rawStream }
+type streamWatchClient struct{ s *configdtest.WatchStream }
 
 func (c streamWatchClient) next(t *testing.T) (string, string) {
 	t.Helper()
 	for {
-		m := c.s.next()
+		m := c.s.Next()
 		switch m.GetKind() {
 		case configdpb.WatchResponse_CHANGES:
 			return string(m.GetEvents()[0].GetKv().GetValue()), ""
 		case configdpb.WatchResponse_CANCELED:
-			if _, err := c.s.read(); err == nil {
+			if _, err := c.s.Read(); err == nil {
 				t.Errorf("the stream goes on after CANCELED")
 			}
 			return "", m.GetCode()

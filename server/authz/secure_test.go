@@ -1,4 +1,4 @@
-package server
+package authz
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestSecureGRPC(t *testing.T) {
 		{"remote plain", peer.NewContext(context.Background(), &peer.Peer{Addr: remote}), false},
 		{"remote TLS", peer.NewContext(context.Background(), &peer.Peer{Addr: remote, AuthInfo: credentials.TLSInfo{}}), true},
 	} {
-		if got := secureGRPC(tc.ctx); got != tc.want {
+		if got := SecureGRPC(tc.ctx); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
