@@ -6,21 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/watcher"
@@ -295,102 +288,5 @@ func TestTokenCreateChecksGrants(t *testing.T) {
 	}
 	if status, b := e.do("POST", "/v1/tokens", `{"name":"reader-app","grants":[{"permission":"read","prefix":""}]}`, "admin"); status != http.StatusConflict {
 		t.Errorf("duplicate name: %d %s, want 409", status, b)
-	}
-}
-
-// grpcAuthClient serves the gRPC API with authentication and returns a
-// client that sends token's secret.
-func (e *authEnv) grpcClient(token string) configdpb.ConfigClient {
-	e.t.Helper()
-	gs := NewGRPCServer(e.st, e.hub, WithGRPCAuth(e.auth))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	if token != "" {
-		secret := e.secrets[token]
-		opts = append(opts, grpc.WithUnaryInterceptor(func(ctx context.Context, m string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, o ...grpc.CallOption) error {
-			return inv(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), m, req, reply, cc, o...)
-		}), grpc.WithStreamInterceptor(func(ctx context.Context, d *grpc.StreamDesc, cc *grpc.ClientConn, m string, s grpc.Streamer, o ...grpc.CallOption) (grpc.ClientStream, error) {
-			return s(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), d, cc, m, o...)
-		}))
-	}
-	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { conn.Close(); gs.Stop() })
-	return configdpb.NewConfigClient(conn)
-}
-
-func TestGRPCGetAndListAreChecked(t *testing.T) {
-	e := newAuthEnv(t)
-	ctx := context.Background()
-	if _, err := e.grpcClient("").Get(ctx, &configdpb.GetRequest{Key: "app/x"}); status.Code(err) != codes.Unauthenticated {
-		t.Errorf("Get without a token: %v, want Unauthenticated", err)
-	}
-	c := e.grpcClient("reader-app")
-	if _, err := c.Get(ctx, &configdpb.GetRequest{Key: "app/x"}); err != nil {
-		t.Errorf("Get app/x: %v", err)
-	}
-	if _, err := c.Get(ctx, &configdpb.GetRequest{Key: "db/x"}); status.Code(err) != codes.PermissionDenied {
-		t.Errorf("Get db/x: %v, want PermissionDenied", err)
-	}
-	if _, err := c.List(ctx, &configdpb.ListRequest{Prefix: "app"}); err != nil {
-		t.Errorf("List app: %v", err)
-	}
-	if _, err := c.List(ctx, &configdpb.ListRequest{Prefix: ""}); status.Code(err) != codes.PermissionDenied {
-		t.Errorf("List everything: %v, want PermissionDenied", err)
-	}
-}
-
-// TestGRPCWatchOnlyReceivesGrantedKeys: a watch outside the token's grants
-// is refused; one inside receives only its keys.
-func TestGRPCWatchOnlyReceivesGrantedKeys(t *testing.T) {
-	e := newAuthEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := e.grpcClient("reader-app").Watch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	create := func(id int64, prefixes ...string) {
-		t.Helper()
-		if err := stream.Send(&configdpb.WatchRequest{Request: &configdpb.WatchRequest_Create{Create: &configdpb.WatchCreate{
-			WatchId: id, Prefixes: prefixes, Since: e.st.Rev()}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	create(1, "db/")
-	msg, err := stream.Recv()
-	if err != nil || msg.GetWatchId() != 1 || msg.GetKind() != configdpb.WatchResponse_CANCELED || msg.GetCode() != api.CodeForbidden {
-		t.Fatalf("watch of db/: %v %v, want CANCELED forbidden", msg, err)
-	}
-	create(2) // everything
-	if msg, err = stream.Recv(); err != nil || msg.GetKind() != configdpb.WatchResponse_CANCELED || msg.GetCode() != api.CodeForbidden {
-		t.Fatalf("watch of everything: %v %v, want CANCELED forbidden", msg, err)
-	}
-	create(3, "app/")
-	if msg, err = stream.Recv(); err != nil || msg.GetKind() != configdpb.WatchResponse_CREATED {
-		t.Fatalf("watch of app/: %v %v, want CREATED", msg, err)
-	}
-	if _, err := e.st.Commit(ctx, audit.Txn{Actor: "t", Origin: "test", Ops: []audit.Op{
-		audit.Put("db/secret", []byte("s"), ""), audit.Put("app/y", []byte("1"), "")}}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if msg.GetKind() != configdpb.WatchResponse_CHANGES {
-			continue
-		}
-		if len(msg.GetEvents()) != 1 || msg.GetEvents()[0].GetKv().GetKey() != "app/y" {
-			t.Fatalf("watch of app/ received %v, want only app/y", msg.GetEvents())
-		}
-		return
 	}
 }

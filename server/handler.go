@@ -23,6 +23,8 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
 
@@ -43,9 +45,10 @@ type handlerOptions struct {
 	identity       func(http.Handler) http.Handler
 	ready          func(context.Context) error
 	hub            *watcher.Hub
-	grpcOpts       []GRPCOption
+	grpcOpts       []grpcapi.Option
+	progress       time.Duration
 	reg            *prometheus.Registry // shared with the gRPC server in Run
-	wm             *watchMetrics
+	wm             *watchwire.Metrics
 	sources        *sourceSet
 	auth           *authz.Auth
 	limits         *authz.Limits
@@ -77,7 +80,7 @@ func withSources(ss *sourceSet) HandlerOption { return func(o *handlerOptions) {
 
 // withSharedMetrics makes the handler register its metrics in reg and count
 // watches in wm, which Run shares with the native gRPC server.
-func withSharedMetrics(reg *prometheus.Registry, wm *watchMetrics) HandlerOption {
+func withSharedMetrics(reg *prometheus.Registry, wm *watchwire.Metrics) HandlerOption {
 	return func(o *handlerOptions) { o.reg, o.wm = reg, wm }
 }
 
@@ -85,8 +88,15 @@ func withSharedMetrics(reg *prometheus.Registry, wm *watchMetrics) HandlerOption
 // events) and the gRPC API (Get, List, Watch) on the same port, for
 // requests that arrive over HTTP/2 with Content-Type application/grpc.
 // The hub must be fed the store's commits (audit.WithCommitHook).
-func WithHub(hub *watcher.Hub, opts ...GRPCOption) HandlerOption {
+func WithHub(hub *watcher.Hub, opts ...grpcapi.Option) HandlerOption {
 	return func(o *handlerOptions) { o.hub, o.grpcOpts = hub, opts }
+}
+
+// WithProgressInterval sets how often an idle watch (server-sent events,
+// the watch stream) is told the current revision (default
+// watchwire.DefaultProgressInterval).
+func WithProgressInterval(d time.Duration) HandlerOption {
+	return func(o *handlerOptions) { o.progress = d }
 }
 
 // WithLogger sets the logger for errors and the access log (at debug
@@ -176,13 +186,9 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	var watch *watchHTTP // GET /v1/watch and the web UI's live timeline
 	if h.opts.hub != nil {
 		if wm == nil {
-			wm = newWatchMetrics(h.metrics.reg)
+			wm = watchwire.NewMetrics(h.metrics.reg)
 		}
-		var g grpcOptions
-		for _, o := range h.opts.grpcOpts {
-			o(&g)
-		}
-		watch = &watchHTTP{hub: h.opts.hub, metrics: wm, progress: g.progress, limits: h.opts.limits, auth: h.opts.auth}
+		watch = &watchHTTP{hub: h.opts.hub, metrics: wm, progress: h.opts.progress, limits: h.opts.limits, auth: h.opts.auth}
 	}
 
 	r := chi.NewRouter()
@@ -247,7 +253,7 @@ func NewHandler(st *audit.Store, opts ...HandlerOption) http.Handler {
 	if h.opts.hub == nil {
 		return r
 	}
-	gs := NewGRPCServer(st, h.opts.hub, append([]GRPCOption{WithGRPCLogger(h.opts.logger), withWatchMetrics(wm), WithGRPCAuth(h.opts.auth), WithGRPCLimits(h.opts.limits)}, h.opts.grpcOpts...)...)
+	gs := grpcapi.New(st, h.opts.hub, append([]grpcapi.Option{grpcapi.WithLogger(h.opts.logger), grpcapi.WithMetrics(wm), grpcapi.WithAuth(h.opts.auth), grpcapi.WithLimits(h.opts.limits)}, h.opts.grpcOpts...)...)
 	return &grpcSplit{grpc: gs, api: r}
 }
 

@@ -22,6 +22,8 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/watchwire"
 )
 
 // Run runs the daemon until ctx is done: it prepares the data dir, opens
@@ -111,7 +113,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Info("layers", "order", strings.Join(layers, " < "))
 	}
 	reg := prometheus.NewRegistry()
-	wm := newWatchMetrics(reg)
+	wm := watchwire.NewMetrics(reg)
 	auth, err := startAuth(ctx, cfg, st, logger)
 	if err != nil {
 		stopSources()
@@ -160,13 +162,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
-	grpcOpts := []GRPCOption{WithGRPCLogger(logger), withWatchMetrics(wm), WithGRPCAuth(auth), WithGRPCLimits(limits)}
+	grpcOpts := []grpcapi.Option{grpcapi.WithLogger(logger), grpcapi.WithMetrics(wm), grpcapi.WithAuth(auth), grpcapi.WithLimits(limits)}
 	if tlsCfg != nil {
 		// The mux has done the handshake; gRPC learns the connection's TLS
 		// state (and client certificate) from it.
-		grpcOpts = append(grpcOpts, withGRPCServerOptions(grpc.Creds(handshakenTLS{})))
+		grpcOpts = append(grpcOpts, grpcapi.WithServerOptions(grpc.Creds(handshakenTLS{})))
 	}
-	gs := NewGRPCServer(st, hub, grpcOpts...)
+	gs := grpcapi.New(st, hub, grpcOpts...)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(mux.http) }()
 	go gs.Serve(mux.grpc)

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
 
@@ -32,7 +32,7 @@ const (
 // the client accepts text/event-stream.
 type watchHTTP struct {
 	hub      *watcher.Hub
-	metrics  *watchMetrics
+	metrics  *watchwire.Metrics
 	progress time.Duration
 	// writeTimeout bounds how long a watch stream's client may take to
 	// read streamWriteChunk bytes (0: streamWriteTimeout).
@@ -79,23 +79,6 @@ func parseWatchParams(r *http.Request) (watchParams, error) {
 	return p, nil
 }
 
-func apiBatch(b watcher.Batch) api.WatchBatch {
-	out := api.WatchBatch{Kind: b.Kind.String(), Rev: b.Rev, Actor: b.Actor, Origin: b.Origin, Events: make([]api.WatchEvent, len(b.Events))}
-	if !b.Time.IsZero() {
-		t := b.Time
-		out.Time = &t
-	}
-	for i, e := range b.Events {
-		ev := api.WatchEvent{Key: e.Key, Op: e.Type.String()}
-		if e.Type == audit.OpPut {
-			ev.Value, ev.Encoding = api.EncodeValue(e.Value)
-			ev.ContentType, ev.CreateRev, ev.ModRev, ev.Version = e.ContentType, e.CreateRev, e.ModRev, e.Version
-		}
-		out.Events[i] = ev
-	}
-	return out
-}
-
 // fail writes err as a JSON error.
 func (h *watchHTTP) fail(w http.ResponseWriter, err error) {
 	status, body, _ := errorBody(err)
@@ -130,8 +113,8 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer wt.Close()
-	h.metrics.watchers(1)
-	defer h.metrics.watchers(-1)
+	h.metrics.Watchers(1)
+	defer h.metrics.Watchers(-1)
 	src := &ruledWatch{wt: wt, rules: rules, wake: wake}
 	if acceptsEventStream(r) {
 		h.stream(ctx, w, src)
@@ -225,7 +208,7 @@ func (h *watchHTTP) poll(ctx context.Context, w http.ResponseWriter, wt batchSou
 		cancel()
 		switch {
 		case err == nil:
-			h.metrics.sent(b)
+			h.metrics.Sent(b)
 			batches, err := h.drain(wt, []watcher.Batch{b})
 			if err != nil {
 				h.fail(w, watchEnded(err))
@@ -254,7 +237,7 @@ func (h *watchHTTP) drain(wt batchSource, batches []watcher.Batch) ([]watcher.Ba
 			}
 			break
 		}
-		h.metrics.sent(b)
+		h.metrics.Sent(b)
 		batches = append(batches, b)
 		if b.Kind == watcher.KindResync {
 			break
@@ -289,7 +272,7 @@ func (h *watchHTTP) answer(w http.ResponseWriter, batches []watcher.Batch, rev i
 		if i > 0 {
 			bufs = append(bufs, []byte(","))
 		}
-		bufs = append(bufs, batchJSON(b))
+		bufs = append(bufs, watchwire.JSON(b))
 	}
 	bufs = append(bufs, []byte("]}\n"))
 	_, _ = bufs.WriteTo(w) // a failed write means the client is gone
@@ -331,7 +314,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 		return err == nil && write(event, rev, data)
 	}
 	// sendBatch sends b's JSON as the hub's batch shares it (batchJSON).
-	sendBatch := func(b watcher.Batch) bool { return write(b.Kind.String(), b.Rev, batchJSON(b)) }
+	sendBatch := func(b watcher.Batch) bool { return write(b.Kind.String(), b.Rev, watchwire.JSON(b)) }
 	// refuse ends the stream with an "error" event carrying the API error
 	// of a refusal (a secret on a plain connection).
 	refuse := func(err error) {
@@ -343,7 +326,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 	}
 	progress := h.progress
 	if progress <= 0 {
-		progress = DefaultProgressInterval
+		progress = watchwire.DefaultProgressInterval
 	}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, progress)
@@ -351,7 +334,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 		cancel()
 		switch {
 		case err == nil:
-			h.metrics.sent(b)
+			h.metrics.Sent(b)
 			if !sendBatch(b) || b.Kind == watcher.KindResync {
 				return
 			}
@@ -361,7 +344,7 @@ func (h *watchHTTP) stream(ctx context.Context, w http.ResponseWriter, wt batchS
 			rev := h.hub.Rev()
 			b, ok, err := wt.TryNext()
 			if ok {
-				h.metrics.sent(b)
+				h.metrics.Sent(b)
 				if !sendBatch(b) || b.Kind == watcher.KindResync {
 					return
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
 
@@ -100,13 +101,13 @@ func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParam
 		// so that net.Buffers writes with writev.
 		s.out = pc.Conn
 	}
-	h.metrics.watchers(1)
+	h.metrics.Watchers(1)
 	// The HTTP server's deadlines no longer apply.
 	_ = conn.SetDeadline(time.Time{})
 	head := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %d\r\n%s: %s\r\n\r\n",
 		api.WatchStreamProtocol, api.HeaderRev, h.hub.Rev(), api.HeaderProgressInterval, s.progress)
 	created := &configdpb.WatchResponse{Kind: configdpb.WatchResponse_CREATED, Rev: h.hub.Rev()}
-	if !s.write(net.Buffers{appendFrame([]byte(head), created)}) {
+	if !s.write(net.Buffers{watchwire.AppendFrame([]byte(head), created)}) {
 		return
 	}
 	// Armed only once assigned: tick reads s.timer.
@@ -121,7 +122,7 @@ func (h *watchHTTP) progressInterval() time.Duration {
 	if h.progress > 0 {
 		return h.progress
 	}
-	return DefaultProgressInterval
+	return watchwire.DefaultProgressInterval
 }
 
 // streamConn is one watch stream.
@@ -217,14 +218,14 @@ func (s *streamConn) send() bool {
 			break
 		}
 		if b.Kind == watcher.KindResync {
-			msg := pbBatch(0, b)
+			msg := watchwire.Proto(0, b)
 			msg.Error = "watch fell behind; watch again from the last applied revision"
 			out.add(msg)
 			end = true
 		} else {
-			out.addShared(protoFrame(b))
+			out.addShared(watchwire.ProtoFrame(b))
 		}
-		s.h.metrics.sent(b)
+		s.h.metrics.Sent(b)
 		s.lastRev, s.sentSinceTick = b.Rev, true
 	}
 	if due && !end {
@@ -299,6 +300,6 @@ func (s *streamConn) close() {
 		s.rules.Close()
 		s.conn.Close()
 		s.release()
-		s.h.metrics.watchers(-1)
+		s.h.metrics.Watchers(-1)
 	})
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/config"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/grpcapi"
 )
 
 // configdClient starts an in-process configd (store, hub, gRPC API) holding
@@ -32,7 +32,7 @@ func configdClient(b *testing.B) *config.Client {
 	if _, err := st.Commit(ctx, audit.Txn{Actor: "bench", Ops: []audit.Op{audit.Put("app/db/timeout", []byte("5s"), "")}}); err != nil {
 		b.Fatal(err)
 	}
-	gs := server.NewGRPCServer(st, hub)
+	gs := grpcapi.New(st, hub)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

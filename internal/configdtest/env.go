@@ -18,6 +18,7 @@ import (
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/watcher"
 )
 
@@ -192,13 +193,19 @@ func (e *Env) Do(method, path, body, token string, headers ...string) (int, []by
 // GRPC serves the gRPC API over the Env (its Auth when authentication is
 // on, and opts) until the test ends, and returns a client that sends
 // token's secret as bearer token (none for "").
-func (e *Env) GRPC(token string, opts ...server.GRPCOption) configdpb.ConfigClient {
+func (e *Env) GRPC(token string, opts ...grpcapi.Option) configdpb.ConfigClient {
 	e.t.Helper()
-	all := []server.GRPCOption{server.WithGRPCLogger(Discard())}
+	return configdpb.NewConfigClient(e.GRPCConn(token, opts...))
+}
+
+// GRPCConn is GRPC's connection, for the other services (health).
+func (e *Env) GRPCConn(token string, opts ...grpcapi.Option) *grpc.ClientConn {
+	e.t.Helper()
+	all := []grpcapi.Option{grpcapi.WithLogger(Discard())}
 	if e.Auth != nil {
-		all = append(all, server.WithGRPCAuth(e.Auth))
+		all = append(all, grpcapi.WithAuth(e.Auth))
 	}
-	gs := server.NewGRPCServer(e.Store, e.Hub, append(all, opts...)...)
+	gs := grpcapi.New(e.Store, e.Hub, append(all, opts...)...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		e.t.Fatal(err)
@@ -213,7 +220,7 @@ func (e *Env) GRPC(token string, opts ...server.GRPCOption) configdpb.ConfigClie
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { conn.Close(); gs.Stop() })
-	return configdpb.NewConfigClient(conn)
+	return conn
 }
 
 // bearer sends a bearer token with every gRPC call.

@@ -3,6 +3,7 @@ package configdtest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -107,4 +108,27 @@ func WaitFor(ctx context.Context, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+// PollWatch long-polls GET /v1/watch?query at baseURL (http://host:port)
+// and returns the status and the answer: an api.WatchResponse on 200, else
+// an api.ErrorResponse.
+func PollWatch(t testing.TB, baseURL, query string) (int, api.WatchResponse, api.ErrorResponse) {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/v1/watch?" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ok api.WatchResponse
+	var bad api.ErrorResponse
+	if resp.StatusCode == http.StatusOK {
+		err = json.NewDecoder(resp.Body).Decode(&ok)
+	} else {
+		err = json.NewDecoder(resp.Body).Decode(&bad)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, ok, bad
 }

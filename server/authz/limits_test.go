@@ -22,6 +22,7 @@ import (
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/grpcapi"
 )
 
 // fakeClock is a clock that moves only when told.
@@ -145,7 +146,7 @@ func TestRateLimitWithAuthOffIsPerClientAddress(t *testing.T) {
 func TestRateLimitOnGRPCIsResourceExhausted(t *testing.T) {
 	l, _ := newTestLimits(1, 1, 0)
 	e := configdtest.AuthEnv(t)
-	c := e.GRPC("reader-app", server.WithGRPCLimits(l))
+	c := e.GRPC("reader-app", grpcapi.WithLimits(l))
 	ctx := context.Background()
 	if _, err := c.Get(ctx, &configdpb.GetRequest{Key: "app/x"}); err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func TestMaxWatchesPerIdentityAcrossTransports(t *testing.T) {
 	stream := configdtest.OpenWatchStream(t, ts.Listener.Addr().String(), "prefix=app/", secret)
 	stream.NextOf(configdpb.WatchResponse_CREATED)
 	// 3: a gRPC watch, on a gRPC server sharing the limits (as in Run).
-	gc := e.GRPC("reader-app", server.WithGRPCLimits(l))
+	gc := e.GRPC("reader-app", grpcapi.WithLimits(l))
 	gs, err := gc.Watch(ctx)
 	if err != nil {
 		t.Fatal(err)

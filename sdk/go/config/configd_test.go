@@ -17,6 +17,7 @@ import (
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/watcher"
 )
 
@@ -30,7 +31,7 @@ type testConfigd struct {
 	c        *core.Core // the store and hub, replaced by a restart with a new hub
 	st       *audit.Store
 	hubOpts  []watcher.Option
-	grpcOpts []server.GRPCOption
+	progress time.Duration
 	auth     *authz.Auth
 	addr     string
 
@@ -45,8 +46,10 @@ func withHubOptions(opts ...watcher.Option) configdOption {
 	return func(d *testConfigd) { d.hubOpts = opts }
 }
 
-func withGRPCOptions(opts ...server.GRPCOption) configdOption {
-	return func(d *testConfigd) { d.grpcOpts = opts }
+// withProgressInterval sets how often an idle watch is told the current
+// revision, over HTTP and gRPC.
+func withProgressInterval(p time.Duration) configdOption {
+	return func(d *testConfigd) { d.progress = p }
 }
 
 // startConfigd opens a store in a temporary directory and serves it.
@@ -80,10 +83,14 @@ func (d *testConfigd) open(path string) {
 }
 
 func (d *testConfigd) serve(lis net.Listener) {
-	grpcOpts := append([]server.GRPCOption{server.WithGRPCLogger(discard())}, d.grpcOpts...)
+	grpcOpts := []grpcapi.Option{grpcapi.WithLogger(discard())}
 	opts := []server.HandlerOption{server.WithLogger(discard())}
+	if d.progress > 0 {
+		grpcOpts = append(grpcOpts, grpcapi.WithProgressInterval(d.progress))
+		opts = append(opts, server.WithProgressInterval(d.progress))
+	}
 	if d.auth != nil {
-		grpcOpts = append(grpcOpts, server.WithGRPCAuth(d.auth))
+		grpcOpts = append(grpcOpts, grpcapi.WithAuth(d.auth))
 		opts = append(opts, server.WithAuth(d.auth))
 	}
 	opts = append(opts, server.WithHub(d.c.Hub, grpcOpts...))

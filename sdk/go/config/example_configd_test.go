@@ -12,6 +12,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/grpcapi"
 )
 
 // startExampleConfigd runs a configd in the process for the examples, with
@@ -42,7 +43,7 @@ func startExampleConfigd(kvs ...string) (addr string, set func(key, value string
 	for i := 0; i+1 < len(kvs); i += 2 {
 		set(kvs[i], kvs[i+1])
 	}
-	srv := &http.Server{Handler: server.NewHandler(st, server.WithLogger(quiet), server.WithHub(hub, server.WithGRPCLogger(quiet)))}
+	srv := &http.Server{Handler: server.NewHandler(st, server.WithLogger(quiet), server.WithHub(hub, grpcapi.WithLogger(quiet)))}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)

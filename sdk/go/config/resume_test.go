@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/configd/configd/server"
 	"github.com/configd/configd/watcher"
 )
 
@@ -123,7 +122,7 @@ func TestRestartsInARowKeepEveryChange(t *testing.T) {
 }
 
 func TestProgressAdvancesTheRevisionOfAnIdleClient(t *testing.T) {
-	d := startConfigd(t, withGRPCOptions(server.WithProgressInterval(20*time.Millisecond)))
+	d := startConfigd(t, withProgressInterval(20*time.Millisecond))
 	c := connect(t, []string{d.addr}, WithPrefix("app"))
 	var r int64
 	for range 3 {

@@ -1,21 +1,19 @@
-package server_test
+package grpcapi_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/grpcapi"
 )
 
 type grpcEnv struct {
@@ -24,22 +22,11 @@ type grpcEnv struct {
 	conn   *grpc.ClientConn
 }
 
-func newGRPCEnv(t *testing.T, opts ...server.GRPCOption) *grpcEnv {
+func newGRPCEnv(t *testing.T, opts ...grpcapi.Option) *grpcEnv {
 	t.Helper()
-	c := configdtest.Core(t)
-	st := c.Store
-	gs := server.NewGRPCServer(st, c.Hub, opts...)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); gs.Stop() })
-	return &grpcEnv{st: st, client: configdpb.NewConfigClient(conn), conn: conn}
+	e := configdtest.NewEnv(t)
+	conn := e.GRPCConn("", opts...)
+	return &grpcEnv{st: e.Store, client: configdpb.NewConfigClient(conn), conn: conn}
 }
 
 func (e *grpcEnv) put(t *testing.T, kvs ...string) {
@@ -142,7 +129,7 @@ func TestGRPCWatchRefusesBadInputOnTheStreamWithoutEndingIt(t *testing.T) {
 }
 
 func TestGRPCWatchSendsProgressWhenIdle(t *testing.T) {
-	e := newGRPCEnv(t, server.WithProgressInterval(20*time.Millisecond))
+	e := newGRPCEnv(t, grpcapi.WithProgressInterval(20*time.Millisecond))
 	e.put(t, "k", "v")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

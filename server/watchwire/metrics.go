@@ -1,4 +1,4 @@
-package server
+package watchwire
 
 import (
 	"time"
@@ -8,9 +8,9 @@ import (
 	"github.com/configd/configd/watcher"
 )
 
-// watchMetrics counts watchers and what they are sent. A nil *watchMetrics
-// counts nothing.
-type watchMetrics struct {
+// Metrics counts watchers and what they are sent, over every transport.
+// A nil *Metrics counts nothing.
+type Metrics struct {
 	connected prometheus.Gauge
 	events    prometheus.Counter
 	batches   *prometheus.CounterVec
@@ -18,8 +18,9 @@ type watchMetrics struct {
 	fanout    prometheus.Histogram
 }
 
-func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
-	m := &watchMetrics{
+// NewMetrics registers the watch metrics in reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "configd_watchers", Help: "Watches open now, over gRPC and HTTP.",
 		}),
@@ -42,13 +43,15 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	return m
 }
 
-func (m *watchMetrics) watchers(delta int) {
+// Watchers adds delta to the open watches.
+func (m *Metrics) Watchers(delta int) {
 	if m != nil {
 		m.connected.Add(float64(delta))
 	}
 }
 
-func (m *watchMetrics) sent(b watcher.Batch) {
+// Sent counts b, sent to one watcher.
+func (m *Metrics) Sent(b watcher.Batch) {
 	if m != nil {
 		m.events.Add(float64(len(b.Events)))
 		m.batches.WithLabelValues(b.Kind.String()).Inc()

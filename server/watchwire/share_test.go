@@ -1,8 +1,7 @@
-package server
+package watchwire_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,13 +14,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/peer"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/secrets"
+	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
 
@@ -59,13 +62,14 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 		t.Fatal(err)
 	}
 	e := &shareEnv{}
-	e.st, e.hub = newStoreHub(t, func(st *audit.Store) watcher.Store {
-		e.store = &listCounter{Store: st}
-		return e.store
-	}, audit.WithMasterKey(mk))
-	st, hub := e.st, e.hub
-	var h http.Handler = &watchHTTP{hub: hub, progress: time.Minute}
-	var gopts []GRPCOption
+	env := configdtest.NewEnv(t, configdtest.WithCore(core.WithStoreOptions(audit.WithMasterKey(mk)),
+		core.WithHubReads(func(st *audit.Store) watcher.Store {
+			e.store = &listCounter{Store: st}
+			return e.store
+		})), configdtest.WithHandlerOptions(server.WithProgressInterval(time.Minute)))
+	e.st, e.hub = env.Store, env.Hub
+	h := env.Handler()
+	var gopts []grpcapi.Option
 	if remote != "" {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,24 +80,13 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gopts = append(gopts, withGRPCServerOptions(grpc.ChainStreamInterceptor(
+		gopts = append(gopts, grpcapi.WithServerOptions(grpc.ChainStreamInterceptor(
 			func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 				return handler(srv, peerStream{ServerStream: ss, ctx: peer.NewContext(ss.Context(), &peer.Peer{Addr: addr})})
 			})))
 	}
-	e.http = httptest.NewServer(h)
-	gs := NewGRPCServer(st, hub, gopts...)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = configdpb.NewConfigClient(conn)
-	t.Cleanup(func() { conn.Close(); gs.Stop(); e.http.Close() })
+	e.http = env.Serve(h)
+	e.client = env.GRPC("", gopts...)
 	return e
 }
 
@@ -185,7 +178,7 @@ func (e *shareEnv) sse(t *testing.T, prefix string) func() (event string, data [
 }
 
 // shareValue is app/k<i>'s value: 40 of them make a snapshot larger than
-// maxCopiedFrame.
+// the largest frame a watch stream copies (64 KiB).
 func shareValue(i int) string { return fmt.Sprintf("v%d-", i) + strings.Repeat("x", 2000) }
 
 // wantValues checks that got is "key=value" of the keys app/k000... with
@@ -255,10 +248,10 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 	snap := e.holdSnapshot(t, "app/", at, n)
 
 	addr := e.http.Listener.Addr().String()
-	var streams []*rawStream
+	var streams []*configdtest.WatchStream
 	for range 3 {
-		s := openStream(t, addr, "prefix=app/&since=0")
-		s.nextOf(configdpb.WatchResponse_CREATED)
+		s := configdtest.OpenWatchStream(t, addr, "prefix=app/&since=0", "")
+		s.NextOf(configdpb.WatchResponse_CREATED)
 		streams = append(streams, s)
 	}
 	g1, g2 := e.grpcWatch(t, "app/", 7, 9), e.grpcWatch(t, "app/", 1)
@@ -268,7 +261,7 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 	}
 
 	for i, s := range streams {
-		m := s.nextOf(configdpb.WatchResponse_SNAPSHOT)
+		m := s.NextOf(configdpb.WatchResponse_SNAPSHOT)
 		if m.GetRev() != at || m.GetWatchId() != 0 {
 			t.Fatalf("stream %d: snapshot at %d, watch id %d", i, m.GetRev(), m.GetWatchId())
 		}
@@ -292,7 +285,7 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 		wantValues(t, fmt.Sprintf("sse %d", i), apiKeys(b), n)
 	}
 	for i := range 3 {
-		status, resp, _ := pollWatch(t, e.http, "prefix=app/&since=0")
+		status, resp, _ := configdtest.PollWatch(t, e.http.URL, "prefix=app/&since=0")
 		if status != http.StatusOK || resp.Kind != api.WatchSnapshot || resp.Rev != at || len(resp.Batches) != 1 {
 			t.Fatalf("long poll %d: %d %s at %d with %d batches", i, status, resp.Kind, resp.Rev, len(resp.Batches))
 		}
@@ -302,7 +295,7 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 	if got := e.store.lists.Load(); got != 1 {
 		t.Errorf("13 watches of one scope from since 0 read it %d times, want once", got)
 	}
-	for name, key := range map[string]any{"protobuf": protoFrameKey{}, "JSON": jsonBatchKey{}} {
+	for name, key := range map[string]any{"protobuf": watchwire.ProtoFrameKey, "JSON": watchwire.JSONKey} {
 		snap.Encoded(key, func(watcher.Batch) []byte {
 			t.Errorf("the snapshot's %s was not encoded once for every watcher", name)
 			return nil
@@ -312,7 +305,7 @@ func TestSnapshotWatchesOnEveryTransportShareOneReadAndOneEncoding(t *testing.T)
 	// One change, shared by every watch of the scope, each with its ID.
 	rev := e.commit(t, audit.Put("app/k000", []byte("changed"), ""))
 	for i, s := range streams {
-		if m := s.nextOf(configdpb.WatchResponse_CHANGES); m.GetRev() != rev || strings.Join(pbKeys(m), ",") != "app/k000=changed" {
+		if m := s.NextOf(configdpb.WatchResponse_CHANGES); m.GetRev() != rev || strings.Join(pbKeys(m), ",") != "app/k000=changed" {
 			t.Fatalf("stream %d: changes at %d: %v", i, m.GetRev(), pbKeys(m))
 		}
 	}
@@ -338,9 +331,9 @@ func TestASharedSnapshotWithASecretGoesOnlyToSecureConnections(t *testing.T) {
 	at := e.commit(t, audit.Put("app/a", []byte("1"), ""), audit.Put("app/pw", []byte(plainSecret), "").AsSecret())
 	e.holdSnapshot(t, "app/", at, 2)
 
-	s := openStream(t, e.http.Listener.Addr().String(), "prefix=app/&since=0")
-	s.nextOf(configdpb.WatchResponse_CREATED)
-	if m := s.next(); m.GetKind() != configdpb.WatchResponse_CANCELED || m.GetCode() != api.CodeForbidden || len(m.GetEvents()) != 0 {
+	s := configdtest.OpenWatchStream(t, e.http.Listener.Addr().String(), "prefix=app/&since=0", "")
+	s.NextOf(configdpb.WatchResponse_CREATED)
+	if m := s.Next(); m.GetKind() != configdpb.WatchResponse_CANCELED || m.GetCode() != api.CodeForbidden || len(m.GetEvents()) != 0 {
 		t.Fatalf("watch stream: %v %s %q", m.GetKind(), m.GetCode(), m.GetError())
 	}
 	g := e.grpcWatch(t, "app/", 3)
@@ -360,54 +353,7 @@ func TestASharedSnapshotWithASecretGoesOnlyToSecureConnections(t *testing.T) {
 	if event, data := e.sse(t, "app/")(); event != "error" || strings.Contains(string(data), plainSecret) || !strings.Contains(string(data), api.CodeForbidden) {
 		t.Fatalf("sse: %s %s", event, data)
 	}
-	if status, _, bad := pollWatch(t, e.http, "prefix=app/&since=0"); status != http.StatusForbidden || bad.Error.Code != api.CodeForbidden {
+	if status, _, bad := configdtest.PollWatch(t, e.http.URL, "prefix=app/&since=0"); status != http.StatusForbidden || bad.Error.Code != api.CodeForbidden {
 		t.Fatalf("long poll: %d %+v", status, bad)
-	}
-}
-
-func TestFrameWriterKeepsOrderAndCopiesOnlySmallFrames(t *testing.T) {
-	small := []byte("small shared")
-	large := make([]byte, maxCopiedFrame+1)
-	for i := range large {
-		large[i] = byte(i)
-	}
-	progress := &configdpb.WatchResponse{Kind: configdpb.WatchResponse_PROGRESS, Rev: 3}
-	var f frameWriter
-	f.add(progress)
-	f.addShared(small)
-	f.addShared(large)
-	f.add(progress)
-	f.addShared(large)
-	f.addShared(small)
-	want := appendFrame(nil, progress)
-	want = append(append(append(want, small...), large...), appendFrame(nil, progress)...)
-	want = append(append(want, large...), small...)
-	bufs := f.buffers()
-	if f.size != len(want) {
-		t.Fatalf("size %d, want %d", f.size, len(want))
-	}
-	for _, b := range bufs {
-		if len(b) == len(large) && &b[0] != &large[0] {
-			t.Fatal("a large shared frame was copied")
-		}
-	}
-	var got bytes.Buffer
-	if _, err := bufs.WriteTo(&got); err != nil || !bytes.Equal(got.Bytes(), want) {
-		t.Fatalf("wrote %d bytes (%v), want %d in order", got.Len(), err, len(want))
-	}
-}
-
-func TestSplitBuffersCutsAtMostNBytesInOrder(t *testing.T) {
-	bufs := net.Buffers{[]byte("abc"), []byte("defghij"), nil, []byte("k"), []byte("lmnopqrstu")}
-	var got []string
-	for rest := bufs; len(rest) > 0; {
-		var head net.Buffers
-		head, rest = splitBuffers(rest, 4)
-		var b bytes.Buffer
-		head.WriteTo(&b)
-		got = append(got, b.String())
-	}
-	if want := "abcd efgh ijkl mnop qrst u"; strings.Join(got, " ") != want {
-		t.Fatalf("chunks %q, want %q", got, want)
 	}
 }
