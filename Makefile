@@ -33,7 +33,7 @@ build:
 
 ## bench-go: the Go benchmarks of the store and the HTTP API
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./audit/... ./server
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./audit/... ./server/httpapi
 
 ## bench-load: a load run from a separate process against a fresh configd (see BENCHMARKS.md)
 bench-load: build

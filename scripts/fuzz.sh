@@ -28,8 +28,8 @@ targets=(
 	"./api FuzzValueEncoding 200000x"
 	"./audit/record FuzzValueContentType 25000x"
 	"./source/file FuzzFlattenRoundTrip 200000x"
-	"./server FuzzPutKey 25000x"
-	"./server FuzzRequestBody 50000x"
+	"./server/httpapi FuzzPutKey 25000x"
+	"./server/httpapi FuzzRequestBody 50000x"
 )
 
 start=$SECONDS

@@ -16,6 +16,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro"
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/setting"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/all"
@@ -153,7 +154,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 10 * time.Second,
 
 		MaxWatchesPerIdentity: authz.DefaultMaxWatchesPerIdentity,
-		BodyReadTimeout:       DefaultBodyReadTimeout,
+		BodyReadTimeout:       httpapi.DefaultBodyReadTimeout,
 	}
 }
 

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"syscall"
 )
 
 // Data dir permissions. configd creates the data dir 0700 and its
@@ -36,4 +39,54 @@ func warnDataDirMode(dir string, logger *slog.Logger) {
 		logger.Warn("the data dir is open to group or others; configd keeps it 0700 when it creates it: chmod 700 it",
 			"data_dir", dir, "mode", fmt.Sprintf("%04o", perm))
 	}
+}
+
+// prepareDataDir makes sure dir is a directory configd can write in,
+// creating it (0700) if missing, and returns the database's path in it.
+func prepareDataDir(dir string) (string, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return "", fmt.Errorf("data dir %s is not a directory", dir)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("cannot create data dir %s: %s", dir, pathReason(dir, err))
+		}
+	case err != nil:
+		return "", fmt.Errorf("cannot use data dir %s: %s", dir, pathReason(dir, err))
+	default:
+		if err := worldWritable(dir, fi.Mode().Perm()); err != nil {
+			return "", err
+		}
+	}
+	// Stat says nothing of permissions as the database will meet them
+	// (ACLs, read-only mounts): try.
+	f, err := os.CreateTemp(dir, ".configd-write-test-*")
+	if err != nil {
+		return "", fmt.Errorf("data dir %s is not writable: %s", dir, pathReason(dir, err))
+	}
+	name := f.Name()
+	_ = f.Close()
+	_ = os.Remove(name)
+	return filepath.Join(dir, DBFile), nil
+}
+
+// pathReason explains a failed operation on path in a few words; when a
+// parent of path is a regular file it names that file.
+func pathReason(path string, err error) string {
+	if errors.Is(err, syscall.ENOTDIR) {
+		for p := filepath.Dir(filepath.Clean(path)); ; p = filepath.Dir(p) {
+			if fi, serr := os.Stat(p); serr == nil && !fi.IsDir() {
+				return p + " is a file, not a directory"
+			}
+			if next := filepath.Dir(p); next == p {
+				break
+			}
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }

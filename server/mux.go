@@ -177,4 +177,8 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// WriteConn is the connection under c: writes skip the wrapper (so that
+// net.Buffers writes with writev).
+func (c *prefixConn) WriteConn() net.Conn { return c.Conn }
+
 var _ io.Reader = (*prefixConn)(nil)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,11 +14,9 @@ import (
 	"testing"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server"
-	"github.com/configd/configd/server/core"
 )
 
 // secretValue must never leave configd but to a reader of its key.
@@ -96,7 +93,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/host", []byte("db.internal"))
 	// A later write keeps the mark; so does a transaction.
 	admin.want(http.StatusOK, http.MethodPut, "/v1/kv/app/db/password", []byte(secretValue+"-v2"))
-	admin.want(http.StatusOK, http.MethodPost, "/v1/txn", mustJSON(t, api.TxnRequest{Ops: []api.TxnOp{
+	admin.want(http.StatusOK, http.MethodPost, "/v1/txn", configdtest.JSON(t, api.TxnRequest{Ops: []api.TxnOp{
 		{Op: "put", Key: "app/api/key", Value: secretValue + "-api", Secret: true}}}))
 
 	// A reader of the key gets the plaintext, over loopback.
@@ -120,7 +117,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 
 	// A token without read on app/ gets 403, and no value.
 	var created api.TokenCreated
-	body := admin.want(http.StatusCreated, http.MethodPost, "/v1/tokens", mustJSON(t, api.TokenRequest{Name: "other-reader",
+	body := admin.want(http.StatusCreated, http.MethodPost, "/v1/tokens", configdtest.JSON(t, api.TokenRequest{Name: "other-reader",
 		Grants: []api.Grant{{Permission: api.PermissionRead, Prefix: "other/"}}}))
 	if err := json.Unmarshal(body, &created); err != nil {
 		t.Fatal(err)
@@ -159,7 +156,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 	outputs = append(outputs,
 		admin.want(http.StatusOK, http.MethodGet, "/v1/diff?from=0", nil),
 		admin.want(http.StatusOK, http.MethodGet, "/v1/diff?from=1&key=app/db/password", nil),
-		admin.want(http.StatusOK, http.MethodPost, "/v1/rollback", mustJSON(t, api.RollbackRequest{Key: "app/db/password", To: 1, DryRun: true})),
+		admin.want(http.StatusOK, http.MethodPost, "/v1/rollback", configdtest.JSON(t, api.RollbackRequest{Key: "app/db/password", To: 1, DryRun: true})),
 		admin.want(http.StatusOK, http.MethodGet, "/v1/layers/app/db/password", nil),
 		admin.want(http.StatusOK, http.MethodGet, "/metrics", nil),
 	)
@@ -174,7 +171,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 		outputs = append(outputs, admin.want(http.StatusOK, http.MethodGet, p, nil))
 	}
 	// A rollback: the secret comes back, and the answer withholds it.
-	outputs = append(outputs, admin.want(http.StatusOK, http.MethodPost, "/v1/rollback", mustJSON(t, api.RollbackRequest{Key: "app/db/password", To: 1})))
+	outputs = append(outputs, admin.want(http.StatusOK, http.MethodPost, "/v1/rollback", configdtest.JSON(t, api.RollbackRequest{Key: "app/db/password", To: 1})))
 	if err := json.Unmarshal(admin.want(http.StatusOK, http.MethodGet, "/v1/kv/app/db/password", nil), &kv); err != nil || kv.Value != secretValue {
 		t.Fatalf("after rollback: %+v, %v", kv, err)
 	}
@@ -227,96 +224,3 @@ func TestSecretsEndToEnd(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-// secretCore opens a store with a fresh master key and its hub, closed
-// when the test ends, and commits ops.
-func secretCore(t *testing.T, ops ...audit.Op) *core.Core {
-	t.Helper()
-	mk, _, err := secrets.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := configdtest.Core(t, core.WithStoreOptions(audit.WithMasterKey(mk)))
-	if _, err := c.Store.Commit(context.Background(), audit.Txn{Ops: ops}); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func TestSecretWithoutMasterKeyIsRefused(t *testing.T) {
-	e := newEnv(t)
-	r := e.do(http.MethodPut, "/v1/kv/app/k?secret=true", []byte(secretValue))
-	if r.status != http.StatusBadRequest {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
-	if b := r.errBody(t); b.Code != api.CodeNoMasterKey || !strings.Contains(b.Message, "--master-key-file") {
-		t.Fatalf("error %+v", b)
-	}
-	r = e.do(http.MethodPost, "/v1/txn", mustJSON(t, api.TxnRequest{Ops: []api.TxnOp{{Op: "put", Key: "app/k", Value: "v", Secret: true}}}))
-	if b := r.errBody(t); r.status != http.StatusBadRequest || b.Code != api.CodeNoMasterKey {
-		t.Fatalf("txn: %d %+v", r.status, b)
-	}
-	if e.st.Rev() != 0 {
-		t.Fatal("a refused secret was written")
-	}
-}
-
-func TestSecretValueOnlyOverTLSOrLoopback(t *testing.T) {
-	st := secretCore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret(), audit.Put("app/p", []byte("plain"), "")).Store
-	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	// httptest.NewRequest comes from 192.0.2.1, without TLS.
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv/app/k", nil))
-	if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), secretValue) || !strings.Contains(rec.Body.String(), "TLS") {
-		t.Fatalf("remote plain HTTP GET: %d %s", rec.Code, rec.Body)
-	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv?prefix=app/", nil))
-	var list api.ListResponse
-	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.KVs) != 2 {
-		t.Fatalf("list: %s (%v)", rec.Body, err)
-	}
-	if k := list.KVs[0]; !k.Withheld() || k.Value != "" || k.Length != len(secretValue) || list.KVs[1].Value != "plain" {
-		t.Fatalf("remote plain HTTP list: %+v", list.KVs)
-	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv?prefix=app/&format=tree", nil))
-	if strings.Contains(rec.Body.String(), secretValue) || !strings.Contains(rec.Body.String(), "hmac-sha256:") {
-		t.Fatalf("remote plain HTTP tree: %s", rec.Body)
-	}
-	// With TLS, the same client gets it.
-	req := httptest.NewRequest(http.MethodGet, "https://configd.example/v1/kv/app/k", nil)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), secretValue) {
-		t.Fatalf("TLS GET: %d %s", rec.Code, rec.Body)
-	}
-}
-
-// A watch on a plain connection from another host is refused the moment a
-// secret's value would go out on it; over TLS the reader gets the value.
-func TestSecretIsNotWatchedOverAPlainRemoteConnection(t *testing.T) {
-	c := secretCore(t, audit.Put("app/k", []byte(secretValue), "").AsSecret())
-	st, hub := c.Store, c.Hub
-	h := server.NewHandler(st, server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), server.WithHub(hub))
-
-	// httptest.NewRequest comes from 192.0.2.1, without TLS.
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/watch?prefix=app/&since=0", nil))
-	if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), secretValue) || !strings.Contains(rec.Body.String(), `app/k\" is secret`) {
-		t.Fatalf("remote plain long poll: %d %s", rec.Code, rec.Body)
-	}
-	req := httptest.NewRequest(http.MethodGet, "/v1/watch?prefix=app/&since=0", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req) // returns: the refusal ends the stream
-	if body := rec.Body.String(); strings.Contains(body, secretValue) || !strings.Contains(body, "event: error") || !strings.Contains(body, `"forbidden"`) {
-		t.Fatalf("remote plain SSE: %s", body)
-	}
-	// Over TLS the same request gets the snapshot with the value.
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://configd.example/v1/watch?prefix=app/&since=0", nil))
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), secretValue) {
-		t.Fatalf("TLS long poll: %d %s", rec.Code, rec.Body)
-	}
-}

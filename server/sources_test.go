@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/consul"
 	"github.com/configd/configd/source/file"
@@ -13,7 +14,7 @@ func TestLayerOrder(t *testing.T) {
 	x := file.Config{Path: "x"}
 	files := source.Config{Name: "defaults", Type: "file", Mount: "app/", TypeConfig: x}
 	kv := source.Config{Name: "shared", Type: "consul", Mount: "app/", TypeConfig: consul.Config{}}
-	store := source.Config{Type: StoreType}
+	store := source.Config{Type: pump.StoreType}
 	tests := []struct {
 		name string
 		cfgs []source.Config
@@ -22,9 +23,9 @@ func TestLayerOrder(t *testing.T) {
 		{"no sources", nil, "store"},
 		{"store on top by default", []source.Config{files, kv}, "defaults < shared < store"},
 		{"store placed", []source.Config{files, store, kv}, "defaults < store < shared"},
-		{"store named", []source.Config{{Name: "store", Type: StoreType}, files}, "store < defaults"},
+		{"store named", []source.Config{{Name: "store", Type: pump.StoreType}, files}, "store < defaults"},
 		{"store twice", []source.Config{store, files, store}, "placed twice"},
-		{"store renamed", []source.Config{{Name: "mine", Type: StoreType}}, "not \"mine\""},
+		{"store renamed", []source.Config{{Name: "mine", Type: pump.StoreType}}, "not \"mine\""},
 		{"reserved name", []source.Config{{Name: "store", Type: "file", TypeConfig: x}}, "reserved"},
 		{"duplicate names", []source.Config{files, files}, "two sources are named"},
 		{"bad mount", []source.Config{{Name: "a", Type: "file", Mount: "/app/", TypeConfig: x}}, "not a valid key prefix"},

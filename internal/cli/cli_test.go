@@ -16,7 +16,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/client"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/httpapi"
 )
 
 // testConfigd is configd's HTTP API over a fresh store, and configctl
@@ -29,7 +29,7 @@ type testConfigd struct {
 
 func newConfigd(t *testing.T) *testConfigd {
 	t.Helper()
-	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(server.WithVersion("v0.test")))
+	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(httpapi.WithVersion("v0.test")))
 	c, err := client.New(e.URL)
 	if err != nil {
 		t.Fatal(err)

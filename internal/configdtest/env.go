@@ -2,6 +2,7 @@ package configdtest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/watcher"
 )
 
@@ -39,7 +41,7 @@ type Env struct {
 	HTTP *httptest.Server
 	URL  string
 
-	handlerOpts []server.HandlerOption
+	handlerOpts []httpapi.Option
 }
 
 // EnvOption configures an Env.
@@ -49,7 +51,7 @@ type envOptions struct {
 	core    []core.Option
 	auth    bool
 	tokens  map[string][]api.Grant
-	handler []server.HandlerOption
+	handler []httpapi.Option
 	seed    []audit.Op
 }
 
@@ -65,7 +67,7 @@ func WithAuth(tokens map[string][]api.Grant) EnvOption {
 }
 
 // WithHandlerOptions adds options to the Env's HTTP API.
-func WithHandlerOptions(opts ...server.HandlerOption) EnvOption {
+func WithHandlerOptions(opts ...httpapi.Option) EnvOption {
 	return func(o *envOptions) { o.handler = append(o.handler, opts...) }
 }
 
@@ -141,13 +143,13 @@ func (e *Env) Put(kvs ...string) int64 {
 // Handler returns the HTTP API over the Env: its hub, its Auth when
 // authentication is on, a logger that logs nothing, the Env's options
 // and opts.
-func (e *Env) Handler(opts ...server.HandlerOption) http.Handler {
-	all := []server.HandlerOption{server.WithLogger(Discard()), server.WithHub(e.Hub)}
+func (e *Env) Handler(opts ...httpapi.Option) http.Handler {
+	all := []httpapi.Option{httpapi.WithLogger(Discard()), httpapi.WithHub(e.Hub), httpapi.WithVersion(server.Version())}
 	if e.Auth != nil {
-		all = append(all, server.WithAuth(e.Auth))
+		all = append(all, httpapi.WithAuth(e.Auth))
 	}
 	all = append(append(all, e.handlerOpts...), opts...)
-	return server.NewHandler(e.Store, all...)
+	return httpapi.NewHandler(e.Store, all...)
 }
 
 // Serve serves h on a loopback port until the test ends.
@@ -247,4 +249,14 @@ func AuthEnv(t testing.TB, opts ...EnvOption) *Env {
 	t.Helper()
 	return NewEnv(t, append([]EnvOption{WithAuth(Tokens),
 		WithSeed(audit.Put("app/x", []byte("1"), ""), audit.Put("db/x", []byte("1"), ""))}, opts...)...)
+}
+
+// JSON is v marshalled, for a request's body.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -20,9 +20,9 @@ import (
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/httpapi"
 )
 
 // fakeClock is a clock that moves only when told.
@@ -50,7 +50,7 @@ func newTestLimits(perSecond float64, burst, watches int) (*authz.Limits, *fakeC
 func limitedEnv(t *testing.T, l *authz.Limits) (*configdtest.Env, *httptest.Server) {
 	t.Helper()
 	e := configdtest.AuthEnv(t)
-	return e, e.Serve(e.Handler(server.WithLimits(l)))
+	return e, e.Serve(e.Handler(httpapi.WithLimits(l)))
 }
 
 func getAs(t *testing.T, ts *httptest.Server, secret, path string) *http.Response {
@@ -123,7 +123,7 @@ func TestRateLimitPerTokenAnswers429WithRetryAfter(t *testing.T) {
 // header a client chooses does not give it a new bucket.
 func TestRateLimitWithAuthOffIsPerClientAddress(t *testing.T) {
 	l, _ := newTestLimits(1, 1, 0)
-	h := configdtest.NewEnv(t).Handler(server.WithLimits(l))
+	h := configdtest.NewEnv(t).Handler(httpapi.WithLimits(l))
 	get := func(addr, actor string) int {
 		req := httptest.NewRequest(http.MethodGet, "/v1/status", nil)
 		req.RemoteAddr = addr

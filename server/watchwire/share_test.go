@@ -21,9 +21,9 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/secrets"
-	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
@@ -66,7 +66,7 @@ func newShareEnv(t *testing.T, remote string) *shareEnv {
 		core.WithHubReads(func(st *audit.Store) watcher.Store {
 			e.store = &listCounter{Store: st}
 			return e.store
-		})), configdtest.WithHandlerOptions(server.WithProgressInterval(time.Minute)))
+		})), configdtest.WithHandlerOptions(httpapi.WithProgressInterval(time.Minute)))
 	e.st, e.hub = env.Store, env.Hub
 	h := env.Handler()
 	var gopts []grpcapi.Option

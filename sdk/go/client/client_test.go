@@ -13,14 +13,14 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/sdk/go/client"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/httpapi"
 )
 
 // newServer starts configd's HTTP API over a fresh store in a temporary
 // directory and returns a client of it, acting as "tester".
 func newServer(t *testing.T, opts ...client.Option) *client.Client {
 	t.Helper()
-	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(server.WithVersion("test")))
+	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(httpapi.WithVersion("test")))
 	c, err := client.New(e.URL, append([]client.Option{client.WithActor("tester")}, opts...)...)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/sdk/go/client"
-	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/httpapi"
 )
 
 func Example() {
@@ -29,7 +29,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	srv := httptest.NewServer(server.NewHandler(st))
+	srv := httptest.NewServer(httpapi.NewHandler(st))
 	defer srv.Close()
 
 	c, err := client.New(srv.URL, client.WithActor("deploy-bot"))

@@ -3,29 +3,27 @@ package config
 import (
 	"bytes"
 	"context"
-	"io"
-	"log"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/grpcapi"
+	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/watcher"
 )
 
 // testConfigd is a real configd in the test process: the audit store, the
-// watch hub fed by its commits, and configd's HTTP API and gRPC API on a
-// loopback port (as configd serves them: HTTP/1.1 and the watch stream,
-// gRPC over HTTP/2 without TLS) that can be stopped and served again on
-// the same address.
+// watch hub fed by its commits, and configd's HTTP API and gRPC API on one
+// loopback port, as the daemon serves them (configdtest.Serving), that can
+// be stopped and served again on the same address.
 type testConfigd struct {
 	t        testing.TB
 	c        *core.Core // the store and hub, replaced by a restart with a new hub
@@ -34,10 +32,7 @@ type testConfigd struct {
 	progress time.Duration
 	auth     *authz.Auth
 	addr     string
-
-	mu  sync.Mutex
-	srv *http.Server
-	lis *trackingListener
+	serving  *configdtest.Serving
 }
 
 type configdOption func(*testConfigd)
@@ -60,12 +55,8 @@ func startConfigd(t testing.TB, opts ...configdOption) *testConfigd {
 		o(d)
 	}
 	d.open(filepath.Join(t.TempDir(), "configd.db"))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.addr = lis.Addr().String()
-	d.serve(lis)
+	d.serving = configdtest.Serve(t, d.c, d.config())
+	d.addr = d.serving.Addr
 	t.Cleanup(func() {
 		d.stop()
 		d.c.Close()
@@ -82,66 +73,18 @@ func (d *testConfigd) open(path string) {
 	d.c, d.st = c, c.Store
 }
 
-func (d *testConfigd) serve(lis net.Listener) {
-	grpcOpts := []grpcapi.Option{grpcapi.WithLogger(discard())}
-	opts := []server.HandlerOption{server.WithLogger(discard())}
+// config is how d serves.
+func (d *testConfigd) config() server.APIConfig {
+	cfg := server.APIConfig{Auth: d.auth}
 	if d.progress > 0 {
-		grpcOpts = append(grpcOpts, grpcapi.WithProgressInterval(d.progress))
-		opts = append(opts, server.WithProgressInterval(d.progress))
+		cfg.HTTP = []httpapi.Option{httpapi.WithProgressInterval(d.progress)}
+		cfg.GRPC = []grpcapi.Option{grpcapi.WithProgressInterval(d.progress)}
 	}
-	if d.auth != nil {
-		grpcOpts = append(grpcOpts, grpcapi.WithAuth(d.auth))
-		opts = append(opts, server.WithAuth(d.auth))
-	}
-	opts = append(opts, server.WithHub(d.c.Hub, grpcOpts...))
-	srv := &http.Server{Handler: server.NewHandler(d.st, opts...), ErrorLog: log.New(io.Discard, "", 0)}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-	tl := &trackingListener{Listener: lis, conns: map[net.Conn]struct{}{}}
-	d.mu.Lock()
-	d.srv, d.lis = srv, tl
-	d.mu.Unlock()
-	go srv.Serve(tl)
+	return cfg
 }
 
-// stop stops serving: every connection is cut (watch streams included,
-// which the HTTP server no longer tracks), the port is closed.
-func (d *testConfigd) stop() {
-	d.mu.Lock()
-	srv, lis := d.srv, d.lis
-	d.srv, d.lis = nil, nil
-	d.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-		lis.closeAll()
-	}
-}
-
-// trackingListener remembers the connections it accepted, to cut them.
-type trackingListener struct {
-	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-	}
-	return c, err
-}
-
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.conns {
-		c.Close()
-	}
-}
+// stop stops serving: every connection is cut, the port is closed.
+func (d *testConfigd) stop() { d.serving.Stop() }
 
 // restart serves again on the same address; newHub reopens the store
 // and its hub, as a restarted daemon does.
@@ -154,21 +97,7 @@ func (d *testConfigd) restart(newHub bool) {
 		}
 		d.open(path)
 	}
-	var lis net.Listener
-	var err error
-	// The port was just closed; it is free again at once on Linux, but be
-	// patient with a slow kernel.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		lis, err = net.Listen("tcp", d.addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.serve(lis)
+	d.serving.Restart(d.c, d.config())
 }
 
 // put commits key, value pairs (text/plain) as one revision.

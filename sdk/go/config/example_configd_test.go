@@ -5,14 +5,12 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
-	"github.com/configd/configd/server/grpcapi"
 )
 
 // startExampleConfigd runs a configd in the process for the examples, with
@@ -30,7 +28,7 @@ func startExampleConfigd(kvs ...string) (addr string, set func(key, value string
 	if err != nil {
 		log.Fatal(err)
 	}
-	st, hub := c.Store, c.Hub
+	st := c.Store
 	set = func(key, value string) {
 		ct := ""
 		if len(value) > 0 && value[0] == '{' {
@@ -43,14 +41,14 @@ func startExampleConfigd(kvs ...string) (addr string, set func(key, value string
 	for i := 0; i+1 < len(kvs); i += 2 {
 		set(kvs[i], kvs[i+1])
 	}
-	srv := &http.Server{Handler: server.NewHandler(st, server.WithLogger(quiet), server.WithHub(hub, grpcapi.WithLogger(quiet)))}
+	apis := server.NewAPIs(c, server.APIConfig{Logger: quiet})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	go srv.Serve(lis)
+	apis.Serve(lis)
 	return lis.Addr().String(), set, func() {
-		srv.Close()
+		apis.Close()
 		c.Close() // ends the watch streams
 		os.RemoveAll(dir)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/watcher"
 )
 
@@ -146,12 +147,10 @@ func TestProgressAdvancesTheRevisionOfAnIdleClient(t *testing.T) {
 
 func TestFailoverToTheNextAddress(t *testing.T) {
 	d := startConfigd(t)
-	// A second gRPC server on the same store and hub: a second instance.
+	// Second APIs on the same store and hub: a second instance.
 	d2 := &testConfigd{t: t, c: d.c, st: d.st}
-	lis := listen(t)
-	d2.addr = lis.Addr().String()
-	d2.serve(lis)
-	t.Cleanup(d2.stop)
+	d2.serving = configdtest.Serve(t, d.c, d.config())
+	d2.addr = d2.serving.Addr
 
 	d.put("k", "1")
 	c := connect(t, []string{d.addr, d2.addr})

@@ -1,0 +1,29 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/web"
+)
+
+// Store is what the HTTP API reads from and writes to: audit.Store. It
+// holds what the web UI reads (web.Store), which the API mounts.
+type Store interface {
+	web.Store
+	List(ctx context.Context, prefix string, opts ...audit.ReadOption) ([]audit.KeyValue, int64, error)
+	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
+	// MaxValueSize is the largest value the store takes, in bytes.
+	MaxValueSize() int
+	// SecretsEnabled reports whether the store has a master key.
+	SecretsEnabled() bool
+	// Withhold returns a secret's value replaced by its digest and length.
+	Withhold(kv audit.KeyValue) (audit.KeyValue, error)
+	Verify(ctx context.Context) (audit.VerifyResult, error)
+	TempBackup(ctx context.Context) (path string, info audit.BackupInfo, remove func(), err error)
+	Ping(ctx context.Context) error
+	DiskFullErrors() int64
+	SourceEvents(ctx context.Context, source string, limit int) ([]audit.SourceEvent, error)
+}
+
+var _ Store = (*audit.Store)(nil)

@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
+)
+
+// decodeBody decodes the JSON body of r into v, strictly: unknown fields,
+// trailing data and a body larger than the handler's cap are refused.
+func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength > h.opts.maxRequestBody {
+		return apierror.New(api.CodeTooLarge,
+			"request body is %d bytes; the limit is %d", r.ContentLength, h.opts.maxRequestBody)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.opts.maxRequestBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.Decode(&struct{}{}) != io.EOF {
+			return apierror.BadRequest("malformed request body: more data after the JSON object")
+		}
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return apierror.New(api.CodeTooLarge,
+			"request body is larger than the limit of %d bytes", h.opts.maxRequestBody)
+	case errors.Is(err, io.EOF):
+		return apierror.BadRequest("malformed request body: it is empty, a JSON object is expected")
+	}
+	return bodyError(err, "malformed request body: %v")
+}
+
+// bodyError is the answer to a body that could not be read: its own when
+// it has one (errBodyTimeout), else 400 with format's message.
+func bodyError(err error, format string) error {
+	var he *apierror.Error
+	if errors.As(err, &he) {
+		return he
+	}
+	return apierror.BadRequest(format, err)
+}
+
+// POST /v1/txn
+func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var req api.TxnRequest
+	if err := h.decodeBody(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ops, err := h.txnOps(req.Ops)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	for _, o := range req.Ops {
+		if !h.authorize(w, r, api.PermissionWrite, o.Key) {
+			return
+		}
+	}
+	reason := req.Reason
+	if reason == "" {
+		reason = r.Header.Get(api.HeaderReason)
+	}
+	rev, err := h.st.Commit(r.Context(), audit.Txn{
+		Actor:  authz.ActorFrom(r.Context()),
+		Reason: reason,
+		Origin: OriginAPI,
+		Ops:    ops,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	setRev(w, rev.Rev)
+	apierror.WriteJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: len(rev.Changes) > 0})
+}
+
+// txnOps checks the operations of a transaction and converts them for the
+// store. Each error names the operation by its index.
+func (h *handler) txnOps(in []api.TxnOp) ([]audit.Op, error) {
+	if len(in) == 0 {
+		return nil, apierror.BadRequest("the transaction has no ops")
+	}
+	limit := h.st.MaxValueSize()
+	seen := make(map[string]int, len(in))
+	ops := make([]audit.Op, 0, len(in))
+	for i, o := range in {
+		if err := keyspace.Validate(o.Key); err != nil {
+			return nil, apierror.WithKey(fmt.Errorf("ops[%d]: %w", i, err), o.Key)
+		}
+		if j, dup := seen[o.Key]; dup {
+			e := apierror.BadRequest("ops[%d]: key %q is already in ops[%d]; a transaction touches each key once", i, o.Key, j)
+			e.Key = o.Key
+			return nil, e
+		}
+		seen[o.Key] = i
+		var op audit.Op
+		switch o.Op {
+		case "put":
+			if o.Encoding != "" && o.Encoding != api.EncodingBase64 {
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: encoding %q: want empty or %q", i, o.Encoding, api.EncodingBase64), o.Key)
+			}
+			value, err := api.DecodeValue(o.Value, o.Encoding)
+			if err != nil {
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: value is not valid base64: %v", i, err), o.Key)
+			}
+			if len(value) > limit {
+				return nil, apierror.WithKey(apierror.New(api.CodeTooLarge,
+					"ops[%d]: value is %d bytes; the limit is %d", i, len(value), limit), o.Key)
+			}
+			op = audit.Put(o.Key, value, o.ContentType)
+			if o.Secret {
+				if !h.st.SecretsEnabled() {
+					return nil, noMasterKey(o.Key)
+				}
+				op.Secret = true
+			}
+		case "delete":
+			if o.Value != "" || o.Encoding != "" || o.ContentType != "" || o.Secret {
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: a delete takes no value, encoding, content_type or secret", i), o.Key)
+			}
+			op = audit.Delete(o.Key)
+		default:
+			return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: unknown op %q: want \"put\" or \"delete\"", i, o.Op), o.Key)
+		}
+		if o.IfModRev != nil {
+			if *o.IfModRev < 0 {
+				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: if_mod_rev %d is negative", i, *o.IfModRev), o.Key)
+			}
+			op = op.WithModRev(*o.IfModRev)
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
