@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/sdk/go/micro"
 	"github.com/configd/configd/sdk/go/micro/catalog"
+	"github.com/configd/configd/server/announce"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/setting"
@@ -280,7 +281,7 @@ func (r *RegistryConfig) settings() setting.Table {
 		m.Lookup("registry").WithKey("registry.name").
 			WithUsage("registry `name` configd registers itself in: " + strings.Join(catalog.Registries().Names(), ", ") + " (default none: configd does not register)"),
 		m.Lookup("registry-address").WithKey("registry.address"),
-		m.Lookup("registry-timeout").WithKey("registry.timeout").WithUsage("bound on each registry call (default " + registryCallTimeout.String() + ")"),
+		m.Lookup("registry-timeout").WithKey("registry.timeout").WithUsage("bound on each registry call (default " + announce.DefaultCallTimeout.String() + ")"),
 		m.Lookup("server-name").WithKey("registry.service").WithUsage("service `name` configd registers (default " + ServiceName + ")"),
 		m.Lookup("server-version").WithKey("registry.version").WithUsage("service `version` registered (default configd's version)"),
 		m.Lookup("server-id").WithKey("registry.id").WithUsage("node `id` registered (default configd- and random hex)"),

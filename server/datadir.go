@@ -41,9 +41,9 @@ func warnDataDirMode(dir string, logger *slog.Logger) {
 	}
 }
 
-// prepareDataDir makes sure dir is a directory configd can write in,
+// PrepareDataDir makes sure dir is a directory configd can write in,
 // creating it (0700) if missing, and returns the database's path in it.
-func prepareDataDir(dir string) (string, error) {
+func PrepareDataDir(dir string) (string, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case err == nil && !fi.IsDir():
@@ -89,4 +89,12 @@ func pathReason(path string, err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// RestoreHint says how to recover dataDir when its database is refused
+// because its current state disagrees with its audit history
+// (audit.ErrStateMismatch).
+func RestoreHint(dataDir string) string {
+	return "to recover, restore the newest backup whose head hash you trust: configd restore --replace --data-dir " +
+		dataDir + " FILE (the database now there is kept beside it, for inspection)"
 }

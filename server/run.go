@@ -41,12 +41,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	announce, err := newAnnouncer(cfg, logger)
+	announcer, err := newAnnouncer(cfg, logger)
 	if err != nil {
 		return err
 	}
-	cleanup.add(func() error { announce.close(cfg.ShutdownTimeout); return nil })
-	dbPath, err := prepareDataDir(cfg.DataDir)
+	cleanup.add(func() error { announcer.Close(cfg.ShutdownTimeout); return nil })
+	dbPath, err := PrepareDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}})
 	apis.Serve(ln)
 	logger.Info("listening", "addr", ln.Addr().String())
-	announce.start(ln.Addr(), tlsMode(cfg))
+	announcer.Start(ln.Addr(), tlsMode(cfg))
 
 	select {
 	case err := <-apis.Served():
@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	draining.Store(true)
 	// Leave the registry first, so that clients look elsewhere while the
 	// servers drain.
-	announce.deregister(cfg.ShutdownTimeout)
+	announcer.Deregister(cfg.ShutdownTimeout)
 	// Stop accepting on the shared port (before saying so: a client that
 	// reads "shutting down" finds the port closed), then end the watches
 	// (they never go idle by themselves), then drain both servers within

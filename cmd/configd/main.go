@@ -1,10 +1,11 @@
 // Command configd is the configuration daemon: it serves the audited
 // configuration store over HTTP. Flags, environment variables
 // (CONFIGD_...) and a YAML config file set it up; see configd -h and
-// configd.example.yaml. The daemon itself is server.Run; "configd restore"
-// (server.RestoreCommand) restores a data dir from a backup;
-// "configd rotate-master-key" re-wraps the data keys of secrets under a new
-// master key; "configd rotate-data-keys" gives secrets new data keys.
+// configd.example.yaml. The daemon itself is server.Run; its offline
+// commands (server/offline) run on a stopped configd's data dir:
+// "configd restore" restores it from a backup, "configd rotate-master-key"
+// re-wraps the data keys of secrets under a new master key, "configd
+// rotate-data-keys" gives secrets new data keys.
 package main
 
 import (
@@ -17,19 +18,16 @@ import (
 	"syscall"
 
 	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/offline"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
-	if len(os.Args) > 1 && os.Args[1] == "restore" {
-		return server.RestoreCommand(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
-	}
-	if len(os.Args) > 1 && os.Args[1] == "rotate-master-key" {
-		return rotateMasterKey(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
-	}
-	if len(os.Args) > 1 && os.Args[1] == "rotate-data-keys" {
-		return rotateDataKeys(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+	if len(os.Args) > 1 {
+		if cmd, ok := offline.Lookup(os.Args[1]); ok {
+			return cmd(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		}
 	}
 	cfg, err := server.LoadConfig(os.Args[1:], os.LookupEnv, os.Stderr)
 	switch {

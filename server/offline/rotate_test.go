@@ -1,4 +1,4 @@
-package main
+package offline
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ func TestRotateMasterKeyCommand(t *testing.T) {
 	// While the database is open, the command refuses.
 	var out, errOut bytes.Buffer
 	env := func(string) string { return "" }
-	if code := rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", oldFile, "--new-key-file", newFile}, env, &out, &errOut); code != 1 ||
+	if code := RotateMasterKeyCommand(ctx, []string{"--data-dir", dataDir, "--old-key-file", oldFile, "--new-key-file", newFile}, env, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), "stop it first") {
 		t.Fatalf("rotation of an open database: exit %d, %q", code, errOut.String())
 	}
@@ -64,12 +64,12 @@ func TestRotateMasterKeyCommand(t *testing.T) {
 	// The wrong old key is named as such, and changes nothing.
 	otherFile, _ := keyFile(t, dir, "other.key")
 	errOut.Reset()
-	if code := rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", otherFile, "--new-key-file", newFile}, env, &out, &errOut); code != 1 ||
+	if code := RotateMasterKeyCommand(ctx, []string{"--data-dir", dataDir, "--old-key-file", otherFile, "--new-key-file", newFile}, env, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), "does not hold the database's master key") {
 		t.Fatalf("wrong old key: exit %d, %q", code, errOut.String())
 	}
 	errOut.Reset()
-	if code := rotateMasterKey(ctx, []string{"--old-key-file", oldFile, "--new-key-file", newFile},
+	if code := RotateMasterKeyCommand(ctx, []string{"--old-key-file", oldFile, "--new-key-file", newFile},
 		func(k string) string {
 			if k == "CONFIGD_DATA_DIR" {
 				return dataDir
@@ -93,7 +93,7 @@ func TestRotateMasterKeyCommand(t *testing.T) {
 	if err != nil || string(kv.Value) != "rotate-me" {
 		t.Fatalf("after rotation: %q, %v", kv.Value, err)
 	}
-	if code := rotateMasterKey(ctx, []string{"--old-key-file", oldFile}, env, &out, &errOut); code != 2 {
+	if code := RotateMasterKeyCommand(ctx, []string{"--old-key-file", oldFile}, env, &out, &errOut); code != 2 {
 		t.Fatalf("missing --new-key-file: exit %d", code)
 	}
 }
@@ -113,7 +113,7 @@ func TestRotateDataKeysCommand(t *testing.T) {
 	args := []string{"--data-dir", dataDir}
 
 	// No master key anywhere: a usage error.
-	if code := rotateDataKeys(ctx, args, func(string) string { return "" }, &out, &errOut); code != 2 ||
+	if code := RotateDataKeysCommand(ctx, args, func(string) string { return "" }, &out, &errOut); code != 2 ||
 		!strings.Contains(errOut.String(), "no master key") {
 		t.Fatalf("no master key: exit %d, %q", code, errOut.String())
 	}
@@ -127,17 +127,17 @@ func TestRotateDataKeysCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	errOut.Reset()
-	if code := rotateDataKeys(ctx, args, env, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "stop it first") {
+	if code := RotateDataKeysCommand(ctx, args, env, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "stop it first") {
 		t.Fatalf("rotation of an open database: exit %d, %q", code, errOut.String())
 	}
 	st.Close()
 	errOut.Reset()
-	if code := rotateDataKeys(ctx, append(args, "--prefix", "nope/"), env, &out, &errOut); code != 1 ||
+	if code := RotateDataKeysCommand(ctx, append(args, "--prefix", "nope/"), env, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), `"nope/" has no data key`) {
 		t.Fatalf("unknown prefix: exit %d, %q", code, errOut.String())
 	}
 	out.Reset()
-	if code := rotateDataKeys(ctx, append(args, "--prefix", "app/"), env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "app/") {
+	if code := RotateDataKeysCommand(ctx, append(args, "--prefix", "app/"), env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "app/") {
 		t.Fatalf("rotation: exit %d, out %q, err %q", code, out.String(), errOut.String())
 	}
 
@@ -200,10 +200,10 @@ func TestRotateCommandsRefuseAStateEditedBehindConfigdsBack(t *testing.T) {
 	env := func(string) string { return "" }
 	for name, run := range map[string]func(out, errOut *bytes.Buffer) int{
 		"rotate-master-key": func(out, errOut *bytes.Buffer) int {
-			return rotateMasterKey(ctx, []string{"--data-dir", dataDir, "--old-key-file", keyPath, "--new-key-file", newPath}, env, out, errOut)
+			return RotateMasterKeyCommand(ctx, []string{"--data-dir", dataDir, "--old-key-file", keyPath, "--new-key-file", newPath}, env, out, errOut)
 		},
 		"rotate-data-keys": func(out, errOut *bytes.Buffer) int {
-			return rotateDataKeys(ctx, []string{"--data-dir", dataDir, "--master-key-file", keyPath}, env, out, errOut)
+			return RotateDataKeysCommand(ctx, []string{"--data-dir", dataDir, "--master-key-file", keyPath}, env, out, errOut)
 		},
 	} {
 		var out, errOut bytes.Buffer

@@ -1,4 +1,9 @@
-package server
+// Package offline holds configd's offline commands, run on the data dir of
+// a stopped configd (cmd/configd dispatches them by name, Lookup): restore
+// (from a backup), rotate-master-key and rotate-data-keys. They read the
+// daemon's settings where it does (the data dir, the master key) and
+// answer with its exit codes: 0 done, 1 refused or failed, 2 usage.
+package offline
 
 import (
 	"context"
@@ -9,6 +14,7 @@ import (
 	"os"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server"
 )
 
 // RestoreUsage is the synopsis of configd restore.
@@ -25,18 +31,10 @@ configd.db.replaced-<time>.
 Exit codes: 0 restored, 1 refused or failed, 2 usage.
 `
 
-// RestoreHint says how to recover dataDir when its database is refused
-// because its current state disagrees with its audit history
-// (audit.ErrStateMismatch).
-func RestoreHint(dataDir string) string {
-	return "to recover, restore the newest backup whose head hash you trust: configd restore --replace --data-dir " +
-		dataDir + " FILE (the database now there is kept beside it, for inspection)"
-}
-
 // Restore restores the database of dataDir from the backup file, creating
 // dataDir if needed. Its errors are one line that says what to fix.
 func Restore(ctx context.Context, dataDir, file string, replace bool) (audit.VerifyResult, error) {
-	dbPath, err := prepareDataDir(dataDir)
+	dbPath, err := server.PrepareDataDir(dataDir)
 	if err != nil {
 		return audit.VerifyResult{}, err
 	}
@@ -66,8 +64,8 @@ func RestoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	fs := flag.NewFlagSet("configd restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, RestoreUsage) }
-	dataDir := "./data"
-	if d := getenv("CONFIGD_DATA_DIR"); d != "" {
+	dataDir := server.DefaultConfig().DataDir
+	if d := getenv(server.EnvPrefix + "DATA_DIR"); d != "" {
 		dataDir = d
 	}
 	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the database to restore")

@@ -1,4 +1,4 @@
-package main
+package offline
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 	"github.com/configd/configd/setting"
 )
 
-// rotateMasterKey is "configd rotate-master-key": offline, on a data dir
+// RotateMasterKeyCommand is "configd rotate-master-key": offline, on a data dir
 // that no configd has open, it re-wraps every data key of the secrets
 // under a new master key. Values are not touched. It returns the exit
 // code: 0 done, 1 failed, 2 usage.
-func rotateMasterKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func RotateMasterKeyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("configd rotate-master-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg, settings, flags := offlineSettings(fs, "data-dir")
@@ -116,11 +116,11 @@ type prefixList []string
 func (p *prefixList) String() string     { return strings.Join(*p, ",") }
 func (p *prefixList) Set(v string) error { *p = append(*p, v); return nil }
 
-// rotateDataKeys is "configd rotate-data-keys": offline, it gives the secrets of each prefix
+// RotateDataKeysCommand is "configd rotate-data-keys": offline, it gives the secrets of each prefix
 // named (every prefix with secrets when none is) a new data key. New values are sealed with
 // it; values written before keep their key. It returns the exit code: 0 done, 1 failed, 2
 // usage.
-func rotateDataKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func RotateDataKeysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("configd rotate-data-keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg, settings, flags := offlineSettings(fs, "data-dir", "master-key-file", "master-key")
