@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"html"
 	"io"
@@ -24,6 +23,7 @@ import (
 // UI) on a loopback port.
 type configd struct {
 	t   testing.TB
+	env *configdtest.Env
 	st  *audit.Store
 	hub *watcher.Hub
 	ts  *httptest.Server
@@ -33,29 +33,18 @@ type configd struct {
 func startConfigd(t testing.TB, opts ...audit.Option) *configd {
 	t.Helper()
 	e := configdtest.NewEnv(t, configdtest.WithCore(core.WithStoreOptions(opts...)))
-	return &configd{t: t, st: e.Store, hub: e.Hub, ts: e.HTTP, URL: e.URL}
+	return newConfigd(t, e)
+}
+
+func newConfigd(t testing.TB, e *configdtest.Env) *configd {
+	return &configd{t: t, env: e, st: e.Store, hub: e.Hub, ts: e.HTTP, URL: e.URL}
 }
 
 // do sends a request to the server and returns the status and body.
 func (c *configd) do(method, path string, body []byte, headers ...string) (int, []byte, http.Header) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.URL+path, bytes.NewReader(body))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := c.ts.Client().Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp.StatusCode, b, resp.Header
+	status, header, b := c.env.Request(method, path, body, headers...)
+	return status, b, header
 }
 
 // kvPath is the API path of a key, each segment escaped.

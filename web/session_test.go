@@ -47,7 +47,7 @@ func startAuthConfigd(t testing.TB) *authConfigd {
 	t.Helper()
 	e := configdtest.NewEnv(t, configdtest.WithAuth(uiTokens))
 	c := &authConfigd{auth: e.Auth, secrets: e.Secrets}
-	c.configd = &configd{t: t, st: e.Store, hub: e.Hub, ts: e.HTTP, URL: e.URL}
+	c.configd = newConfigd(t, e)
 	c.appRev = c.commit("alice", "app limits", "app/limits", "app/db/timeout")
 	c.dbRev = c.commit("dbadmin", "db password rotation", "db/password", "db/pool")
 	c.commit("carol", "both", "app/flag", "db/flag")

@@ -1,6 +1,7 @@
 package configdtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -123,21 +124,33 @@ func (e *Env) Token(name string, grants ...api.Grant) string {
 // Commit commits ops as one revision by "t" and returns it.
 func (e *Env) Commit(ops ...audit.Op) int64 {
 	e.t.Helper()
-	r, err := e.Store.Commit(context.Background(), audit.Txn{Actor: "t", Origin: "test", Ops: ops})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return r.Rev
+	return Commit(e.t, e.Store, audit.Txn{Actor: "t", Origin: "test", Ops: ops})
 }
 
 // Put commits key, value pairs (text/plain) as one revision.
 func (e *Env) Put(kvs ...string) int64 {
 	e.t.Helper()
+	return e.Commit(Puts(kvs...)...)
+}
+
+// Commit commits txn to st and returns its revision; an error fails the
+// test.
+func Commit(t testing.TB, st *audit.Store, txn audit.Txn) int64 {
+	t.Helper()
+	r, err := st.Commit(context.Background(), txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Rev
+}
+
+// Puts are the puts (text/plain) of key, value pairs.
+func Puts(kvs ...string) []audit.Op {
 	var ops []audit.Op
 	for i := 0; i+1 < len(kvs); i += 2 {
 		ops = append(ops, audit.Put(kvs[i], []byte(kvs[i+1]), ""))
 	}
-	return e.Commit(ops...)
+	return ops
 }
 
 // Handler returns the HTTP API over the Env: its hub, its Auth when
@@ -162,6 +175,23 @@ func (e *Env) Serve(h http.Handler) *httptest.Server {
 	return ts
 }
 
+// Request sends a request to the Env's HTTP API (path as it is,
+// unnormalised; a nil body sends none) with headers as "Name", "value"
+// pairs, and returns the status, the header and the body. Redirects are
+// followed.
+func (e *Env) Request(method, path string, body []byte, headers ...string) (int, http.Header, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.URL+path, rd)
+	if err != nil {
+		e.t.Fatalf("new request %s %s: %v", method, path, err)
+	}
+	return e.send(req, true, headers...)
+}
+
 // Do sends a request to the Env's HTTP API with token's secret as bearer
 // token (none for ""), headers as "Name", "value" pairs, and returns the
 // status and body; redirects are not followed. A body is sent as JSON,
@@ -178,18 +208,29 @@ func (e *Env) Do(method, path, body, token string, headers ...string) (int, []by
 	if token != "" {
 		req.Header.Set(api.HeaderAuthorization, "Bearer "+e.Secrets[token])
 	}
+	status, _, b := e.send(req, false, headers...)
+	return status, b
+}
+
+func (e *Env) send(req *http.Request, follow bool, headers ...string) (int, http.Header, []byte) {
+	e.t.Helper()
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	hc := *e.HTTP.Client()
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if !follow {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: read the body: %v", req.Method, req.URL.Path, err)
+	}
+	return resp.StatusCode, resp.Header, b
 }
 
 // GRPC serves the gRPC API over the Env (its Auth when authentication is

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
 )
@@ -25,20 +26,16 @@ func open(t *testing.T, path string, opts ...core.Option) *core.Core {
 
 func put(t *testing.T, c *core.Core, key, value string) int64 {
 	t.Helper()
-	r, err := c.Store.Commit(context.Background(), audit.Txn{Actor: "alice", Ops: []audit.Op{audit.Put(key, []byte(value), "")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Rev
+	return configdtest.Commit(t, c.Store, audit.Txn{Actor: "alice", Ops: configdtest.Puts(key, value)})
 }
 
-func next(t *testing.T, w *watcher.Watcher) watcher.Batch {
+// queued is the batch w has queued; Watch queues what a watch catches up
+// on before it returns.
+func queued(t *testing.T, w *watcher.Watcher) watcher.Batch {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := w.Next(ctx)
-	if err != nil {
-		t.Fatalf("Next: %v", err)
+	b, ok, err := w.TryNext()
+	if !ok || err != nil {
+		t.Fatalf("nothing queued: %v", err)
 	}
 	return b
 }
@@ -58,9 +55,8 @@ func TestTheHubHasEveryCommitWhenCommitReturns(t *testing.T) {
 		if got := c.Hub.Rev(); got != rev {
 			t.Fatalf("commit %d: the hub is at %d when Commit returns %d", i, got, rev)
 		}
-		b, ok, err := w.TryNext()
-		if !ok || err != nil || b.Rev != rev || string(b.Events[0].Value) != v {
-			t.Fatalf("commit %d: queued %+v %v %v, want rev %d with %s", i, b, ok, err, rev, v)
+		if b := queued(t, w); b.Rev != rev || string(b.Events[0].Value) != v {
+			t.Fatalf("commit %d: queued %+v, want rev %d with %s", i, b, rev, v)
 		}
 	}
 }
@@ -84,7 +80,7 @@ func TestTheHubStartsAtTheStoresRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if b := next(t, w); b.Kind != watcher.KindChanges || b.Rev != last || string(b.Events[0].Value) != "2" {
+	if b := queued(t, w); b.Kind != watcher.KindChanges || b.Rev != last || string(b.Events[0].Value) != "2" {
 		t.Fatalf("replayed %+v, want rev %d app/a=2", b, last)
 	}
 }
@@ -139,7 +135,7 @@ func TestWithHubReadsIsWhatTheHubReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if b := next(t, w); b.Kind != watcher.KindSnapshot || reads.lists.Load() == 0 {
+	if b := queued(t, w); b.Kind != watcher.KindSnapshot || reads.lists.Load() == 0 {
 		t.Fatalf("snapshot %v with %d reads through the wrapper", b.Kind, reads.lists.Load())
 	}
 }

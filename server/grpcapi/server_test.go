@@ -31,13 +31,7 @@ func newGRPCEnv(t *testing.T, opts ...grpcapi.Option) *grpcEnv {
 
 func (e *grpcEnv) put(t *testing.T, kvs ...string) {
 	t.Helper()
-	var ops []audit.Op
-	for i := 0; i+1 < len(kvs); i += 2 {
-		ops = append(ops, audit.Put(kvs[i], []byte(kvs[i+1]), ""))
-	}
-	if _, err := e.st.Commit(context.Background(), audit.Txn{Actor: "alice", Ops: ops}); err != nil {
-		t.Fatal(err)
-	}
+	configdtest.Commit(t, e.st, audit.Txn{Actor: "alice", Ops: configdtest.Puts(kvs...)})
 }
 
 func recvKind(t *testing.T, s configdpb.Config_WatchClient, want configdpb.WatchResponse_Kind) *configdpb.WatchResponse {

@@ -24,7 +24,7 @@ import (
 func TestSlowBodyIsCutAndWritesNothing(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	ce := secretEnv(t, []httpapi.Option{httpapi.WithBodyReadTimeout(timeout)}, audit.Put("app/a", []byte("1"), ""))
-	e := &env{t: t, st: ce.Store, ts: ce.HTTP}
+	e := &env{t: t, ce: ce, st: ce.Store, ts: ce.HTTP}
 	addr := strings.TrimPrefix(e.ts.URL, "http://")
 	before := e.snapshot()
 	for _, tc := range []struct{ name, request string }{

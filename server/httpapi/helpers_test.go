@@ -1,10 +1,8 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +23,7 @@ const testLimit = 4096
 // env is one store behind one test HTTP server.
 type env struct {
 	t  testing.TB
+	ce *configdtest.Env
 	st *audit.Store
 	ts *httptest.Server
 }
@@ -33,7 +32,7 @@ func newEnv(t testing.TB, opts ...httpapi.Option) *env {
 	t.Helper()
 	e := configdtest.NewEnv(t, configdtest.WithCore(core.WithStoreOptions(audit.WithMaxValueSize(testLimit))),
 		configdtest.WithHandlerOptions(opts...))
-	return &env{t: t, st: e.Store, ts: e.HTTP}
+	return &env{t: t, ce: e, st: e.Store, ts: e.HTTP}
 }
 
 // response is a finished HTTP exchange.
@@ -65,27 +64,8 @@ func (r response) errBody(t testing.TB) api.ErrorBody {
 // given as "Name", "value" pairs.
 func (e *env) do(method, path string, body []byte, headers ...string) response {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.ts.URL+path, rd)
-	if err != nil {
-		e.t.Fatalf("new request %s %s: %v", method, path, err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	status, header, b := e.ce.Request(method, path, body, headers...)
+	return response{status: status, header: header, body: b}
 }
 
 // decode sends a request, expects want and decodes the JSON answer into out.

@@ -31,11 +31,7 @@ func newWatchEnvHub(t *testing.T) (*audit.Store, *watcher.Hub, *httptest.Server)
 
 func commitPut(t *testing.T, st *audit.Store, key, value string) int64 {
 	t.Helper()
-	r, err := st.Commit(context.Background(), audit.Txn{Actor: "alice", Ops: []audit.Op{audit.Put(key, []byte(value), "")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Rev
+	return configdtest.Commit(t, st, audit.Txn{Actor: "alice", Ops: configdtest.Puts(key, value)})
 }
 
 func TestLongPollAnswersAtOnceWhenChangesAreWaiting(t *testing.T) {

@@ -103,11 +103,7 @@ func (d *testConfigd) restart(newHub bool) {
 // put commits key, value pairs (text/plain) as one revision.
 func (d *testConfigd) put(kvs ...string) int64 {
 	d.t.Helper()
-	var ops []audit.Op
-	for i := 0; i+1 < len(kvs); i += 2 {
-		ops = append(ops, audit.Put(kvs[i], []byte(kvs[i+1]), ""))
-	}
-	return d.commit(ops...)
+	return d.commit(configdtest.Puts(kvs...)...)
 }
 
 func (d *testConfigd) del(keys ...string) int64 {
@@ -121,11 +117,7 @@ func (d *testConfigd) del(keys ...string) int64 {
 
 func (d *testConfigd) commit(ops ...audit.Op) int64 {
 	d.t.Helper()
-	r, err := d.st.Commit(context.Background(), audit.Txn{Actor: "alice", Origin: "api", Reason: "test", Ops: ops})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return r.Rev
+	return configdtest.Commit(d.t, d.st, audit.Txn{Actor: "alice", Origin: "api", Reason: "test", Ops: ops})
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

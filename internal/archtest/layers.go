@@ -1,0 +1,39 @@
+// Package archtest holds configd's layers, bottom to top, and its test
+// fails when a package imports one from a higher layer, or is in no layer.
+// The data flows up the table: sources feed the store, the store feeds
+// the watch hub, the doors serve both, and clients (the SDK, configctl)
+// read what the doors serve. ARCHITECTURE.md draws the same picture: keep
+// both true.
+package archtest
+
+// Module is the import path of configd's module.
+const Module = "github.com/configd/configd"
+
+// Layer is a set of packages at one height: a package may import any
+// package of its own layer or of a lower one.
+type Layer struct {
+	Name string
+	// Packages are import paths below Module; one ending in "/..." is
+	// that package and every package under it.
+	Packages []string
+}
+
+// Layers are configd's layers, bottom first.
+var Layers = []Layer{
+	{"wire and rules: the API's types and constants, key rules, secrets, migrations, settings, plugin registration", []string{
+		"api/...", "keyspace", "secrets", "migrations", "setting", "plugin", "internal/yamlnode",
+		"internal/pemfile", "internal/loopback", "internal/textdiff/...", "internal/testserver", "internal/tampertest"}},
+	{"plugins: source types, registries, transports and selectors", []string{
+		"source/...", "sdk/go/micro/..."}},
+	{"store: the audited, versioned store (its rooms, audit/internal/..., order themselves)", []string{"audit/..."}},
+	{"watch hub: revisions fanned out to watches", []string{"watcher"}},
+	{"the rules every door shares: errors, the store and hub wired together", []string{
+		"server/apierror/...", "server/core"}},
+	{"rooms of the daemon: the web UI, authorisation, watch encodings, the source pump, the announcer", []string{
+		"web", "server/authz", "server/watchwire", "server/pump", "server/announce"}},
+	{"doors: the HTTP and gRPC APIs", []string{"server/httpapi", "server/grpcapi"}},
+	{"the daemon: configuration and the composition root", []string{"server"}},
+	{"commands, clients and test helpers", []string{
+		"server/offline", "cmd/...", "sdk/go/client", "sdk/go/config", "internal/cli", "examples/...",
+		"internal/configdtest", "internal/archtest"}},
+}
