@@ -219,5 +219,5 @@ func unauthenticatedMessage(reason string) string {
 	case denyUnknown:
 		return "the bearer token is not known to configd"
 	}
-	return "authentication required: send a token as 'Authorization: Bearer <token>' (configctl --token or CONFIGD_TOKEN)"
+	return "authentication required: send a token as 'Authorization: Bearer <token>' (configctl --token or " + api.EnvToken + ")"
 }

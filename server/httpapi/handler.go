@@ -97,8 +97,9 @@ func WithMetrics(reg *prometheus.Registry, wm *watchwire.Metrics) Option {
 }
 
 // WithHub turns on watches: GET /v1/watch (long poll, server-sent events
-// and the watch stream) and the web UI's live timeline. The hub must be
-// fed the store's commits (core.Open wires them).
+// and the watch stream), which read it as a Hub, and the web UI's live
+// timeline, which takes the hub itself (web.WithHub). The hub must be fed
+// the store's commits (core.Open wires them).
 func WithHub(hub *watcher.Hub) Option {
 	return func(o *options) { o.hub = hub }
 }
