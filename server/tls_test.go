@@ -19,7 +19,7 @@ import (
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/sdk/go/config"
 	"github.com/configd/configd/server"
 )
@@ -53,7 +53,7 @@ func grpcGet(addr string, creds credentials.TransportCredentials, key string) (s
 }
 
 // putGet writes key over HTTPS with c and reads it back.
-func putGet(c *client.Client, key, value string) error {
+func putGet(c *apiclient.Client, key, value string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.Put(ctx, key, []byte(value)); err != nil {
@@ -69,9 +69,9 @@ func putGet(c *client.Client, key, value string) error {
 	return nil
 }
 
-func tlsClient(t *testing.T, addr string, tc *tls.Config) *client.Client {
+func tlsClient(t *testing.T, addr string, tc *tls.Config) *apiclient.Client {
 	t.Helper()
-	c, err := client.New(addr, client.WithTLS(tc))
+	c, err := apiclient.New(addr, apiclient.WithTLS(tc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRunServesHTTPSAndGRPCOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = putGet(tlsClient(t, addr, wrong), "app/a", "3")
-	if !errors.Is(err, client.ErrTLS) || !strings.Contains(err.Error(), "unknown authority") {
+	if !errors.Is(err, apiclient.ErrTLS) || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("HTTPS with the wrong CA: %v, want ErrTLS saying unknown authority", err)
 	}
 	if _, err := grpcGet(addr, credentials.NewTLS(wrong), "app/a"); err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -142,7 +142,7 @@ func TestRunRequiresClientCertificatesWithAClientCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = putGet(tlsClient(t, addr, noCert), "app/a", "1")
-	if !errors.Is(err, client.ErrTLS) || !strings.Contains(err.Error(), "certificate") {
+	if !errors.Is(err, apiclient.ErrTLS) || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("HTTPS without a client certificate: %v, want ErrTLS about the certificate", err)
 	}
 	if _, err := grpcGet(addr, credentials.NewTLS(noCert), "app/a"); err == nil {

@@ -30,7 +30,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/loopback"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/sdk/go/config"
 )
 
@@ -102,7 +102,7 @@ type app struct {
 	// ran is set once cobra has parsed the command line and validated the
 	// arguments: an error before that is a usage error.
 	ran bool
-	c   *client.Client
+	c   *apiclient.Client
 }
 
 // usageError marks an error as the caller's misuse (exit code 2).
@@ -131,12 +131,12 @@ func (a *app) run(ctx context.Context, args []string) int {
 		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
 	}
 	switch {
-	case errors.Is(err, client.ErrTLS):
+	case errors.Is(err, apiclient.ErrTLS):
 		msg += " (check --ca, --cert and --key, or " + EnvCA + ", " + EnvCert + " and " + EnvKey + ")"
-	case errors.Is(err, client.ErrUnreachable):
+	case errors.Is(err, apiclient.ErrUnreachable):
 		msg += " (is configd running? set --addr or " + EnvAddr + ")"
 	}
-	if errors.Is(err, client.ErrUnauthenticated) || errors.Is(err, config.ErrUnauthenticated) {
+	if errors.Is(err, apiclient.ErrUnauthenticated) || errors.Is(err, config.ErrUnauthenticated) {
 		msg += " (set --token or " + EnvToken + ")"
 	}
 	fmt.Fprintf(a.stderr, "configctl: %s\n", msg)
@@ -149,11 +149,11 @@ func exitCode(err error, ran bool) int {
 	switch {
 	case !ran || errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrRevisionGone):
+	case errors.Is(err, apiclient.ErrNotFound), errors.Is(err, apiclient.ErrRevisionGone):
 		return ExitNotFound
-	case errors.Is(err, client.ErrConflict):
+	case errors.Is(err, apiclient.ErrConflict):
 		return ExitConflict
-	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrForbidden),
+	case errors.Is(err, apiclient.ErrUnauthenticated), errors.Is(err, apiclient.ErrForbidden),
 		errors.Is(err, config.ErrUnauthenticated), errors.Is(err, config.ErrForbidden):
 		return ExitDenied
 	}
@@ -226,7 +226,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 // client returns the client of --addr, made on first use so that commands
 // that need no configd (version, completion, help) never fail on a bad
 // address.
-func (a *app) client() (*client.Client, error) {
+func (a *app) client() (*apiclient.Client, error) {
 	if a.c != nil {
 		return a.c, nil
 	}
@@ -234,20 +234,20 @@ func (a *app) client() (*client.Client, error) {
 	if a.token != "" && !a.actorSet {
 		actor = "" // configd records the token's name
 	}
-	opts := []client.Option{
-		client.WithActor(actor),
-		client.WithToken(a.token),
-		client.WithUserAgent("configctl/" + version()),
-		client.WithTimeout(a.timeout),
+	opts := []apiclient.Option{
+		apiclient.WithActor(actor),
+		apiclient.WithToken(a.token),
+		apiclient.WithUserAgent("configctl/" + version()),
+		apiclient.WithTimeout(a.timeout),
 	}
 	tc, err := a.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
 	if tc != nil {
-		opts = append(opts, client.WithTLS(tc))
+		opts = append(opts, apiclient.WithTLS(tc))
 	}
-	c, err := client.New(a.addr, opts...)
+	c, err := apiclient.New(a.addr, opts...)
 	if err != nil {
 		return nil, usagef("--addr: %v", strings.TrimPrefix(err.Error(), "client: "))
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/server/httpapi"
 )
 
@@ -24,13 +24,13 @@ import (
 type testConfigd struct {
 	t   *testing.T
 	url string
-	c   *client.Client
+	c   *apiclient.Client
 }
 
 func newConfigd(t *testing.T) *testConfigd {
 	t.Helper()
 	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(httpapi.WithVersion("v0.test")))
-	c, err := client.New(e.URL)
+	c, err := apiclient.New(e.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/textdiff"
 	"github.com/configd/configd/keyspace"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 func (a *app) diffCmd() *cobra.Command {
@@ -48,7 +48,7 @@ limits of docs/security.md).`,
 					return err
 				}
 			}
-			var scope []client.ScopeOption
+			var scope []apiclient.ScopeOption
 			switch {
 			case key != "" && prefix != "":
 				return usagef("diff: give --key or --prefix, not both")
@@ -56,13 +56,13 @@ limits of docs/security.md).`,
 				if err := keyspace.Validate(key); err != nil {
 					return usageError{err}
 				}
-				scope = append(scope, client.Key(key))
+				scope = append(scope, apiclient.Key(key))
 			case prefix != "":
 				p, err := keyspace.Prefix(prefix)
 				if err != nil {
 					return usageError{err}
 				}
-				scope = append(scope, client.Prefix(p))
+				scope = append(scope, apiclient.Prefix(p))
 			}
 			c, err := a.client()
 			if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/configd/configd/internal/textdiff"
 	"github.com/configd/configd/internal/textdiff/textdifftest"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 // TestDiffOfHostileValuesIsBounded runs configctl diff over values built
@@ -59,7 +59,7 @@ func TestDiffOfHostileValuesIsBounded(t *testing.T) {
 				}
 			}
 
-			dr, err := d.c.Diff(context.Background(), from, to, client.Key(key))
+			dr, err := d.c.Diff(context.Background(), from, to, apiclient.Key(key))
 			if err != nil || len(dr.Changes) != 1 {
 				t.Fatalf("diff: %+v, %v", dr, err)
 			}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 // timeLayout is how tables show a revision's time, in local time.
@@ -57,7 +57,7 @@ revision. 'configctl rev N' shows one revision's values.`,
   configctl history --all -o json`,
 		Args: rangeArgs(0, 1, "at most one KEY or PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := client.HistoryQuery{Actor: actor, Limit: limit, Cursor: cursor}
+			q := apiclient.HistoryQuery{Actor: actor, Limit: limit, Cursor: cursor}
 			if len(args) == 1 {
 				var err error
 				q.Key, q.Prefix, err = scopeArg(args[0], asPrefix)

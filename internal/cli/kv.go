@@ -12,7 +12,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 func (a *app) setCmd() *cobra.Command {
@@ -64,21 +64,21 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 			if err := keyspace.Validate(key); err != nil {
 				return usageError{err}
 			}
-			var opts []client.WriteOption
+			var opts []apiclient.WriteOption
 			var contentType string // for --secret
 			if typ != "" {
 				ct, err := parseType(typ)
 				if err != nil {
 					return usagef("--type: %v", err)
 				}
-				opts = append(opts, client.WithContentType(ct))
+				opts = append(opts, apiclient.WithContentType(ct))
 				contentType = ct
 			}
 			if cmd.Flags().Changed("if-mod-rev") {
 				if ifModRev < 0 {
 					return usagef("--if-mod-rev %d: must be 0 (key must not exist) or a revision", ifModRev)
 				}
-				opts = append(opts, client.IfModRev(ifModRev))
+				opts = append(opts, apiclient.IfModRev(ifModRev))
 			}
 			var value []byte
 			var err error
@@ -103,7 +103,7 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 					return err
 				}
 				if ct != "" {
-					opts = append(opts, client.WithContentType(ct))
+					opts = append(opts, apiclient.WithContentType(ct))
 				}
 				contentType = ct
 			}
@@ -115,7 +115,7 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 				return a.printWrite(wr)
 			}
 			if a.reason != "" {
-				opts = append(opts, client.WithReason(a.reason))
+				opts = append(opts, apiclient.WithReason(a.reason))
 			}
 			wr, err := c.Put(cmd.Context(), key, value, opts...)
 			if err != nil {
@@ -134,7 +134,7 @@ Prints "rev N", or "rev N (unchanged)" when the key already had this value.`,
 
 // putSecret sets a key and marks it secret, as a one-op transaction (the
 // op's secret field).
-func (a *app) putSecret(cmd *cobra.Command, c *client.Client, key string, value []byte, contentType string, ifModRev int64) (api.WriteResponse, error) {
+func (a *app) putSecret(cmd *cobra.Command, c *apiclient.Client, key string, value []byte, contentType string, ifModRev int64) (api.WriteResponse, error) {
 	op := api.TxnOp{Op: "put", Key: key, Secret: true, ContentType: contentType}
 	op.Value, op.Encoding = api.EncodeValue(value)
 	if cmd.Flags().Changed("if-mod-rev") {
@@ -146,7 +146,7 @@ func (a *app) putSecret(cmd *cobra.Command, c *client.Client, key string, value 
 // defaultType is the content type of a set without --type: from the file's
 // extension, else the key's current type ("" for a new key: configd's
 // default, text).
-func (a *app) defaultType(cmd *cobra.Command, c *client.Client, key, file string) (string, error) {
+func (a *app) defaultType(cmd *cobra.Command, c *apiclient.Client, key, file string) (string, error) {
 	switch strings.ToLower(filepath.Ext(file)) {
 	case ".json":
 		return api.TypeJSON, nil
@@ -154,7 +154,7 @@ func (a *app) defaultType(cmd *cobra.Command, c *client.Client, key, file string
 		return api.TypeYAML, nil
 	}
 	kv, err := c.Get(cmd.Context(), key)
-	if errors.Is(err, client.ErrNotFound) {
+	if errors.Is(err, apiclient.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {
@@ -179,7 +179,7 @@ func (a *app) printWrite(wr api.WriteResponse) error {
 // keyError rewords a not-found error of a key command as `key "k" not
 // found`, keeping the error matchable with errors.Is.
 func keyError(err error, key string, rev int64) error {
-	if !errors.Is(err, client.ErrNotFound) {
+	if !errors.Is(err, apiclient.ErrNotFound) {
 		return err
 	}
 	msg := fmt.Sprintf("key %q not found", key)
@@ -257,15 +257,15 @@ exist is an error (exit code 3).`,
 			if err := keyspace.Validate(key); err != nil {
 				return usageError{err}
 			}
-			var opts []client.WriteOption
+			var opts []apiclient.WriteOption
 			if cmd.Flags().Changed("if-mod-rev") {
 				if ifModRev < 0 {
 					return usagef("--if-mod-rev %d: must be 0 or a revision", ifModRev)
 				}
-				opts = append(opts, client.IfModRev(ifModRev))
+				opts = append(opts, apiclient.IfModRev(ifModRev))
 			}
 			if a.reason != "" {
-				opts = append(opts, client.WithReason(a.reason))
+				opts = append(opts, apiclient.WithReason(a.reason))
 			}
 			c, err := a.client()
 			if err != nil {

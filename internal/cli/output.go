@@ -16,7 +16,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 // structured prints v as JSON or YAML when -o asks for it, and reports
@@ -202,9 +202,9 @@ func prefixArg(args []string) (string, error) {
 }
 
 // atRev is the read option of --rev (none when it is 0: the current state).
-func atRev(rev int64) []client.ReadOption {
+func atRev(rev int64) []apiclient.ReadOption {
 	if rev > 0 {
-		return []client.ReadOption{client.AtRev(rev)}
+		return []apiclient.ReadOption{apiclient.AtRev(rev)}
 	}
 	return nil
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/sdk/go/micro"
-	mclient "github.com/configd/configd/sdk/go/micro/client"
+	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/debug"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/status"
@@ -39,7 +39,7 @@ type svc struct {
 	a     *app
 	flags *micro.FlagValues
 	parts *micro.Parts
-	cli   *mclient.Client
+	cli   *client.Client
 }
 
 func (a *app) svcCmd() *cobra.Command {
@@ -139,7 +139,7 @@ func (s *svc) open() error {
 	if timeout == 0 {
 		timeout = time.Hour // --timeout 0: no limit
 	}
-	c, err := mclient.New(mclient.Selector(p.Selector), mclient.Transport(p.Transport), mclient.RequestTimeout(timeout), mclient.Logger(logger))
+	c, err := client.New(client.Selector(p.Selector), client.Transport(p.Transport), client.RequestTimeout(timeout), client.Logger(logger))
 	if err != nil {
 		p.Close()
 		return err
@@ -179,7 +179,7 @@ type notFound struct{ err error }
 
 func (e notFound) Error() string        { return e.err.Error() }
 func (e notFound) Unwrap() error        { return e.err }
-func (e notFound) Is(target error) bool { return target == client.ErrNotFound }
+func (e notFound) Is(target error) bool { return target == apiclient.ErrNotFound }
 
 // svcEntry is one line of svc ls.
 type svcEntry struct {
@@ -313,7 +313,7 @@ func (s *svc) health(ctx context.Context, name string) error {
 				h.Status, err = s.configdHealth(ctx, n)
 			} else {
 				var rsp debug.HealthResponse
-				err = s.cli.Call(ctx, v.Name, debug.Name+".Health", &debug.HealthRequest{}, &rsp, mclient.WithAddress(n.Address))
+				err = s.cli.Call(ctx, v.Name, debug.Name+".Health", &debug.HealthRequest{}, &rsp, client.WithAddress(n.Address))
 				h.Status = rsp.Status
 			}
 			if err != nil {
@@ -406,7 +406,7 @@ func (s *svc) stats(ctx context.Context, name string) error {
 				ns.Error = "configd answers no micro calls: see its /metrics"
 			} else {
 				var rsp debug.StatsResponse
-				if err := s.cli.Call(ctx, v.Name, debug.Name+".Stats", &debug.StatsRequest{}, &rsp, mclient.WithAddress(n.Address)); err != nil {
+				if err := s.cli.Call(ctx, v.Name, debug.Name+".Stats", &debug.StatsRequest{}, &rsp, client.WithAddress(n.Address)); err != nil {
 					ns.Error = oneLine(err.Error())
 				} else {
 					ns.Stats = &rsp

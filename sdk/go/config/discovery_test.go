@@ -12,7 +12,7 @@ import (
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/etcd"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
@@ -37,7 +37,7 @@ func runRegistered(t *testing.T, dataDir, id string, endpoints []string) (addr s
 
 func put(t *testing.T, addr, key, value string) int64 {
 	t.Helper()
-	c, err := client.New(addr)
+	c, err := apiclient.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

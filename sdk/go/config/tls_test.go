@@ -9,7 +9,7 @@ import (
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/sdk/go/config"
 )
 
@@ -23,7 +23,7 @@ func TestWatchOverMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	writer, err := client.New("https://"+addr, client.WithTLS(cfg))
+	writer, err := apiclient.New("https://"+addr, apiclient.WithTLS(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

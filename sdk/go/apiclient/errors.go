@@ -1,4 +1,4 @@
-package client
+package apiclient
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 
 // Sentinel errors. An *Error matches the one of its code with errors.Is:
 //
-//	if errors.Is(err, client.ErrNotFound) { ... }
+//	if errors.Is(err, apiclient.ErrNotFound) { ... }
 var (
 	// ErrNotFound: the key does not exist (at the revision asked for).
 	ErrNotFound = errors.New("not found")

@@ -1,4 +1,4 @@
-package client_test
+package apiclient_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/configd/configd/api"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 func TestBackupChecksWhatArrives(t *testing.T) {
@@ -38,14 +38,14 @@ func TestBackupChecksWhatArrives(t *testing.T) {
 				w.Write(tc.send)
 			}))
 			defer srv.Close()
-			c, err := client.New(srv.URL)
+			c, err := apiclient.New(srv.URL)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var buf bytes.Buffer
 			info, err := c.Backup(t.Context(), &buf)
 			if tc.wantErr {
-				if !errors.Is(err, client.ErrBackupCorrupt) {
+				if !errors.Is(err, apiclient.ErrBackupCorrupt) {
 					t.Fatalf("err = %v, want ErrBackupCorrupt", err)
 				}
 				return
@@ -64,7 +64,7 @@ func TestBackupOfAShortBodyFails(t *testing.T) {
 		w.Write([]byte("only a little"))
 	}))
 	defer srv.Close()
-	c, _ := client.New(srv.URL)
+	c, _ := apiclient.New(srv.URL)
 	if _, err := c.Backup(t.Context(), &bytes.Buffer{}); err == nil {
 		t.Fatal("a short backup was accepted")
 	}

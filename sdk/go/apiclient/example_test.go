@@ -1,4 +1,4 @@
-package client_test
+package apiclient_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/server/httpapi"
 )
 
@@ -32,12 +32,12 @@ func Example() {
 	srv := httptest.NewServer(httpapi.NewHandler(st))
 	defer srv.Close()
 
-	c, err := client.New(srv.URL, client.WithActor("deploy-bot"))
+	c, err := apiclient.New(srv.URL, apiclient.WithActor("deploy-bot"))
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	wr, err := c.Put(ctx, "app/db/timeout", []byte("5s"), client.WithReason("slower disks"))
+	wr, err := c.Put(ctx, "app/db/timeout", []byte("5s"), apiclient.WithReason("slower disks"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,13 +50,13 @@ func Example() {
 	fmt.Printf("%s = %s (mod_rev %d)\n", kv.Key, kv.Value, kv.ModRev)
 
 	// Compare-and-set: IfModRev(0) creates the key only if it does not exist.
-	_, err = c.Put(ctx, "app/db/timeout", []byte("10s"), client.IfModRev(0))
-	fmt.Println("conflict:", errors.Is(err, client.ErrConflict))
+	_, err = c.Put(ctx, "app/db/timeout", []byte("10s"), apiclient.IfModRev(0))
+	fmt.Println("conflict:", errors.Is(err, apiclient.ErrConflict))
 
 	_, err = c.Get(ctx, "app/db/missing")
-	fmt.Println("not found:", errors.Is(err, client.ErrNotFound))
+	fmt.Println("not found:", errors.Is(err, apiclient.ErrNotFound))
 
-	h, err := c.History(ctx, client.HistoryQuery{Key: "app/db/timeout"})
+	h, err := c.History(ctx, apiclient.HistoryQuery{Key: "app/db/timeout"})
 	if err != nil {
 		log.Fatal(err)
 	}

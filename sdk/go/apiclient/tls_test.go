@@ -1,4 +1,4 @@
-package client_test
+package apiclient_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
-	"github.com/configd/configd/sdk/go/client"
+	"github.com/configd/configd/sdk/go/apiclient"
 	"github.com/configd/configd/sdk/go/config"
 )
 
@@ -49,7 +49,7 @@ func TestWithTLSTalksHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	// host:port means https with WithTLS.
-	c, err := client.New(addr, client.WithTLS(withCert))
+	c, err := apiclient.New(addr, apiclient.WithTLS(withCert))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +61,9 @@ func TestWithTLSTalksHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ = client.New("https://"+addr, client.WithTLS(noCert))
+	c, _ = apiclient.New("https://"+addr, apiclient.WithTLS(noCert))
 	_, err = c.Get(ctx, "app/a")
-	if !errors.Is(err, client.ErrTLS) || !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "TLS with configd at") {
+	if !errors.Is(err, apiclient.ErrTLS) || !errors.Is(err, apiclient.ErrUnreachable) || !strings.Contains(err.Error(), "TLS with configd at") {
 		t.Errorf("get without a client certificate: %v, want ErrTLS", err)
 	}
 
@@ -72,25 +72,25 @@ func TestWithTLSTalksHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ = client.New(addr, client.WithTLS(wrong))
+	c, _ = apiclient.New(addr, apiclient.WithTLS(wrong))
 	_, err = c.Get(ctx, "app/a")
-	if !errors.Is(err, client.ErrTLS) || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+	if !errors.Is(err, apiclient.ErrTLS) || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		t.Errorf("get with the wrong CA: %v, want ErrTLS saying unknown authority", err)
 	}
 
 	// Without WithTLS, an https:// address trusts only the system's CAs.
-	c, _ = client.New("https://" + addr)
-	if _, err = c.Get(ctx, "app/a"); !errors.Is(err, client.ErrTLS) {
+	c, _ = apiclient.New("https://" + addr)
+	if _, err = c.Get(ctx, "app/a"); !errors.Is(err, apiclient.ErrTLS) {
 		t.Errorf("get without WithTLS: %v, want ErrTLS", err)
 	}
 }
 
 func TestWithTLSRefusesPlainHTTPAndAnHTTPClient(t *testing.T) {
 	tc := &tls.Config{}
-	if _, err := client.New("http://127.0.0.1:7700", client.WithTLS(tc)); err == nil || !strings.Contains(err.Error(), "https://") {
+	if _, err := apiclient.New("http://127.0.0.1:7700", apiclient.WithTLS(tc)); err == nil || !strings.Contains(err.Error(), "https://") {
 		t.Errorf("http:// with WithTLS: %v", err)
 	}
-	if _, err := client.New("127.0.0.1:7700", client.WithTLS(tc), client.WithHTTPClient(http.DefaultClient)); err == nil {
+	if _, err := apiclient.New("127.0.0.1:7700", apiclient.WithTLS(tc), apiclient.WithHTTPClient(http.DefaultClient)); err == nil {
 		t.Error("WithTLS with WithHTTPClient accepted")
 	}
 }
