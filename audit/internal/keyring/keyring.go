@@ -409,6 +409,47 @@ func (k *Keyring) SealRevision(r *record.Revision) (record.Revision, error) {
 	return out, nil
 }
 
+// RevealRevision returns r, a revision as it is stored, with its secret
+// values decrypted: what SealRevision sealed, as the commit hooks and the
+// in-memory state take it (a replica applying another's revision). r
+// itself is not modified.
+func (k *Keyring) RevealRevision(r *record.Revision) (record.Revision, error) {
+	out := *r
+	if len(r.Changes) > 0 {
+		out.Changes = make([]record.Change, len(r.Changes))
+	}
+	for i, c := range r.Changes {
+		for _, p := range []**record.KeyValue{&c.Old, &c.New} {
+			if *p == nil || !(*p).Secret {
+				continue
+			}
+			v := **p
+			if err := k.RevealKV(&v); err != nil {
+				return record.Revision{}, err
+			}
+			*p = &v
+		}
+		out.Changes[i] = c
+	}
+	if len(r.LayerChanges) > 0 {
+		out.LayerChanges = make([]record.LayerChange, len(r.LayerChanges))
+	}
+	for i, lc := range r.LayerChanges {
+		for _, p := range []**record.LayerValue{&lc.Old, &lc.New} {
+			if *p == nil || !(*p).Secret {
+				continue
+			}
+			v := **p
+			if err := k.RevealLayer(lc.Key, &v); err != nil {
+				return record.Revision{}, err
+			}
+			*p = &v
+		}
+		out.LayerChanges[i] = lc
+	}
+	return out, nil
+}
+
 // The writes below each take a transaction of their own on db, the
 // writer's connection: the commit path runs them alone, between batches of
 // commits (a revision that seals with a data key is decided after the key
