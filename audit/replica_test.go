@@ -1,0 +1,221 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/configd/configd/internal/testserver"
+)
+
+// The replicas' tests share one 3-member etcd cluster (separate
+// processes): each subtest keeps its replicas under a prefix of its own,
+// and leaves every member running when it ends.
+func TestReplicasOnEtcd(t *testing.T) {
+	c := testserver.EtcdCluster3(t)
+	env := &replicaEnv{c: c}
+	t.Run("InterleavedWritesGiveIdenticalReplicas", env.interleavedWrites)
+	t.Run("ALateReplicaCatchesUp", env.lateReplica)
+	t.Run("DataDirOfAnotherModeIsRefused", env.otherMode)
+	// t.Run("TamperedRecordIsRefused", env.tamperedRecord)
+	// t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
+	// t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
+}
+
+type replicaEnv struct {
+	c *testserver.EtcdCluster
+}
+
+// client returns a client of the whole cluster, closed when the test ends.
+func (e *replicaEnv) client(t *testing.T) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// prefix is the test's etcd prefix.
+func prefix(t *testing.T) string { return "/configd-test/" + t.Name() }
+
+// replica opens a replica of the log under the test's prefix on a new
+// data dir of its own.
+func (e *replicaEnv) replica(t *testing.T, opts ...Option) *Store {
+	t.Helper()
+	return openReplica(t, filepath.Join(t.TempDir(), "configd.db"), append([]Option{WithEtcd(e.client(t), prefix(t)), WithEtcdTimeout(2 * time.Second)}, opts...)...)
+}
+
+func openReplica(t *testing.T, path string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open replica: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sameReplicas checks that every store holds rev, the same audit chain
+// (its head hash covers the history and each revision's state digest), a
+// state that matches it, and the same history.
+func sameReplicas(t *testing.T, rev int64, stores ...*Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var first VerifyResult
+	var firstHist []Revision
+	for i, s := range stores {
+		if err := s.WaitRev(ctx, rev); err != nil {
+			t.Fatalf("replica %d: at revision %d, waiting for %d: %v (%+v)", i, s.Rev(), rev, err, s.Replication())
+		}
+		v, err := s.Verify(ctx)
+		if err != nil || !v.OK || v.StateMismatch || v.Head != rev {
+			t.Fatalf("replica %d: Verify = %+v, %v; want OK at head %d", i, v, err, rev)
+		}
+		hist, err := s.RevisionsAfter(ctx, 0, int(rev)+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range hist {
+			if r.Rev != int64(j+1) {
+				t.Fatalf("replica %d: revision %d at position %d: a gap", i, r.Rev, j)
+			}
+		}
+		if i == 0 {
+			first, firstHist = v, hist
+			continue
+		}
+		if v.HeadHash != first.HeadHash {
+			t.Fatalf("replica %d: head hash %s, replica 0: %s", i, v.HeadHash, first.HeadHash)
+		}
+		if !reflect.DeepEqual(hist, firstHist) {
+			t.Fatalf("replica %d's history differs from replica 0's", i)
+		}
+	}
+}
+
+// Writes on two replicas at once, interleaved: every revision number is
+// given once, with no gap, and every replica ends with the same history
+// and audit chain.
+func (e *replicaEnv) interleavedWrites(t *testing.T) {
+	a, b := e.replica(t), e.replica(t)
+	const perWriter, writers = 40, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*writers)
+	revs := make(chan int64, 2*writers*perWriter)
+	for w := range 2 * writers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				r, err := s.Commit(context.Background(), Txn{Actor: fmt.Sprintf("w%d", w), Ops: []Op{
+					Put(fmt.Sprintf("app/%d", i%7), []byte(fmt.Sprintf("w%d-%d", w, i)), ""),
+				}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				revs <- r.Rev
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(revs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for r := range revs {
+		if seen[r] {
+			t.Fatalf("revision %d given twice", r)
+		}
+		seen[r] = true
+	}
+	n := int64(2 * writers * perWriter)
+	if int64(len(seen)) != n {
+		t.Fatalf("%d revisions, want %d", len(seen), n)
+	}
+	sameReplicas(t, n, a, b)
+	// Read your writes on the replica that took the write; the other
+	// serves it once it applied that revision.
+	r, err := b.Commit(context.Background(), Txn{Actor: "t", Ops: []Op{Put("app/ryw", []byte("1"), "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv, err := b.Get(context.Background(), "app/ryw"); err != nil || string(kv.Value) != "1" {
+		t.Fatalf("read your write on b: %+v, %v", kv, err)
+	}
+	if head, err := a.Sync(context.Background()); err != nil || head < r.Rev {
+		t.Fatalf("Sync on a: %d, %v; want at least %d", head, err, r.Rev)
+	}
+	if kv, err := a.Get(context.Background(), "app/ryw"); err != nil || string(kv.Value) != "1" {
+		t.Fatalf("a linearizable read on a: %+v, %v", kv, err)
+	}
+}
+
+// A replica opened late, on an empty data dir, has caught up with the
+// whole log when Open returns.
+func (e *replicaEnv) lateReplica(t *testing.T) {
+	a := e.replica(t)
+	for i := range 30 {
+		put(t, a, fmt.Sprintf("app/%d", i%5), fmt.Sprint(i))
+	}
+	late := e.replica(t)
+	if late.Rev() != 30 {
+		t.Fatalf("the late replica opened at revision %d, want 30", late.Rev())
+	}
+	put(t, late, "app/late", "1")
+	sameReplicas(t, 31, a, late)
+}
+
+// A data dir of the SQLite-only mode is refused as a replica, and a
+// replica's data dir is refused by the SQLite-only mode and by a log of
+// another cluster; a prefix that holds other keys is refused.
+func (e *replicaEnv) otherMode(t *testing.T) {
+	ctx := context.Background()
+	cli := e.client(t)
+	dir := t.TempDir()
+	solo := filepath.Join(dir, "solo.db")
+	s, err := Open(ctx, solo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "a", "1")
+	s.Close()
+	if _, err := Open(ctx, solo, WithEtcd(cli, prefix(t))); !errors.Is(err, ErrReplicaMode) {
+		t.Fatalf("a SQLite-only data dir opened as a replica: %v; want ErrReplicaMode", err)
+	}
+	rep := filepath.Join(dir, "replica.db")
+	s, err = Open(ctx, rep, WithEtcd(cli, prefix(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, rep); !errors.Is(err, ErrReplicaMode) {
+		t.Fatalf("a replica's data dir opened SQLite-only: %v; want ErrReplicaMode", err)
+	}
+	if _, err := Open(ctx, rep, WithEtcd(cli, prefix(t)+"-other")); !errors.Is(err, ErrReplicaMode) {
+		t.Fatalf("a replica's data dir opened on another cluster: %v; want ErrReplicaMode", err)
+	}
+	if _, err := cli.Put(ctx, prefix(t)+"-foreign/x", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, filepath.Join(dir, "new.db"), WithEtcd(cli, prefix(t)+"-foreign")); !errors.Is(err, ErrNotALog) {
+		t.Fatalf("a prefix holding other keys: %v; want ErrNotALog", err)
+	}
+}
