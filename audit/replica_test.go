@@ -25,9 +25,9 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("InterleavedWritesGiveIdenticalReplicas", env.interleavedWrites)
 	t.Run("ALateReplicaCatchesUp", env.lateReplica)
 	t.Run("DataDirOfAnotherModeIsRefused", env.otherMode)
-	// t.Run("TamperedRecordIsRefused", env.tamperedRecord)
-	// t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
-	// t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
+	t.Run("TamperedRecordIsRefused", env.tamperedRecord)
+	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
+	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
 }
 
 type replicaEnv struct {
