@@ -203,12 +203,74 @@ func (s *Store) joinCluster(ctx context.Context, rev int64) (bool, error) {
 	return false, nil
 }
 
+// shareDataKeys gives prefixes a data key shared with every replica
+// through etcd: each one that has none or, with renew, each of them a new
+// one. It first takes the keys other replicas shared; a new key gets the
+// next id free in etcd, and is stored here once etcd has it. It runs
+// alone on the writer (commit.Config.NewDataKeys, RotateDataKeys).
+func (s *Store) shareDataKeys(ctx context.Context, prefixes []string, renew bool) error {
+	for range 8 {
+		if err := s.syncDataKeys(ctx); err != nil {
+			return err
+		}
+		todo := prefixes
+		if !renew {
+			var err error
+			if todo, err = s.keys.Missing(prefixes); err != nil {
+				return err
+			}
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		next := int64(1)
+		for _, id := range s.keys.IDs() {
+			next = max(next, id+1)
+		}
+		created, err := s.keys.Create(todo, next, s.opts.now())
+		if err != nil {
+			return err
+		}
+		ok, err := s.elog.PutDataKeys(ctx, created)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.keys.Add(ctx, s.wdb, created)
+		}
+	}
+	return errors.New("audit: data keys: other replicas kept taking the next ids; try again")
+}
+
+// syncKeysHook is commit.Config.SyncKeys: a replica takes the shared data
+// keys when it meets a record sealed with one it lacks.
+func (s *Store) syncKeysHook() func(ctx context.Context) error {
+	if s.opts.etcd == nil {
+		return nil
+	}
+	return s.syncDataKeys
+}
+
+// syncDataKeys takes the data keys the cluster shares that this replica
+// lacks.
+func (s *Store) syncDataKeys(ctx context.Context) error {
+	rows, err := s.elog.DataKeys(ctx)
+	if err != nil {
+		return err
+	}
+	return s.keys.Add(ctx, s.wdb, rows)
+}
+
 // startFollowing catches up with the log, then follows it in the
 // background until Close. A replica that had joined before opens even
 // when etcd does not answer.
 func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 	apply := func(ctx context.Context, recs []commit.Record) error { return s.w.Apply(ctx, recs) }
-	if _, err := s.elog.Scan(ctx, s.Rev(), func(recs []commit.Record) error { return apply(ctx, recs) }); err != nil {
+	err := s.syncDataKeys(ctx)
+	if err == nil {
+		_, err = s.elog.Scan(ctx, s.Rev(), func(recs []commit.Record) error { return apply(ctx, recs) })
+	}
+	if err != nil {
 		if !joined || !errors.Is(err, ErrStoreUnavailable) {
 			return err
 		}

@@ -25,6 +25,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("InterleavedWritesGiveIdenticalReplicas", env.interleavedWrites)
 	t.Run("ALateReplicaCatchesUp", env.lateReplica)
 	t.Run("DataDirOfAnotherModeIsRefused", env.otherMode)
+	t.Run("SecretsAreSharedAcrossReplicas", env.sharedSecrets)
 	t.Run("TamperedRecordIsRefused", env.tamperedRecord)
 	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
 	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
@@ -217,5 +218,50 @@ func (e *replicaEnv) otherMode(t *testing.T) {
 	}
 	if _, err := Open(ctx, filepath.Join(dir, "new.db"), WithEtcd(cli, prefix(t)+"-foreign")); !errors.Is(err, ErrNotALog) {
 		t.Fatalf("a prefix holding other keys: %v; want ErrNotALog", err)
+	}
+}
+
+// Secrets on replicas: the data keys are shared through etcd, so a secret
+// written on one replica opens on another, which seals with the same key;
+// a replica whose master key is not the cluster's, or that has none, is
+// refused at Open.
+func (e *replicaEnv) sharedSecrets(t *testing.T) {
+	ctx := context.Background()
+	mk := masterKey(t)
+	a, b := e.replica(t, WithMasterKey(mk)), e.replica(t, WithMasterKey(mk))
+	r := putSecret(t, a, "app/password", "s3cret")
+	if err := b.WaitRev(ctx, r.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if kv, err := b.Get(ctx, "app/password"); err != nil || string(kv.Value) != "s3cret" {
+		t.Fatalf("the secret on the other replica: %+v, %v", kv, err)
+	}
+	r = putSecret(t, b, "app/token", "t0ken")
+	if err := a.WaitRev(ctx, r.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if kv, err := a.Get(ctx, "app/token"); err != nil || string(kv.Value) != "t0ken" {
+		t.Fatalf("b's secret on a: %+v, %v", kv, err)
+	}
+	if ka, kb := a.keys.IDs(), b.keys.IDs(); len(ka) != 1 || fmt.Sprint(ka) != fmt.Sprint(kb) {
+		t.Fatalf("data keys: a %v, b %v; want the same one", ka, kb)
+	}
+	if _, err := b.RotateDataKeys(ctx, "app/"); err != nil {
+		t.Fatal(err)
+	}
+	r = putSecret(t, b, "app/password", "n3w")
+	if err := a.WaitRev(ctx, r.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if kv, err := a.Get(ctx, "app/password"); err != nil || string(kv.Value) != "n3w" {
+		t.Fatalf("a secret sealed with the rotated key, on a: %+v, %v", kv, err)
+	}
+	sameReplicas(t, r.Rev, a, b)
+	cli := e.client(t)
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"), WithEtcd(cli, prefix(t)), WithMasterKey(masterKey(t))); !errors.Is(err, ErrWrongMasterKey) {
+		t.Fatalf("a replica with another master key: %v; want ErrWrongMasterKey", err)
+	}
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "d.db"), WithEtcd(cli, prefix(t))); !errors.Is(err, ErrNoMasterKey) {
+		t.Fatalf("a replica without a master key: %v; want ErrNoMasterKey", err)
 	}
 }

@@ -324,11 +324,15 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	s.w = commit.Start(commit.Config{
 		Log: log, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
 		NewDataKeys: func(ctx context.Context, prefixes []string) error {
+			if s.elog != nil {
+				return s.shareDataKeys(ctx, prefixes, false)
+			}
 			return s.keys.NewDataKeys(ctx, s.wdb, prefixes, false, o.now(), o.logger)
 		},
 		Layers: s.layers, Layered: layered, Sealed: o.sealed,
 		MaxValueSize: o.maxValueSize, MaxBatch: o.maxBatch, Now: o.now, Logger: o.logger,
 		OnCommit: append(slices.Clip(o.onCommit), s.revs.advanced), CheckBatch: checkBatch,
+		SyncKeys: s.syncKeysHook(),
 	})
 	s.compactor = retention.NewCompactor(retention.Policy{KeepRevisions: o.keepRevisions, KeepAge: o.keepAge, Batch: o.compactBatch},
 		s.rdb, s.wdb, s.w, s.cur.Rev, o.now, o.logger, h.Horizon)

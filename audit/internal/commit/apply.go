@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/configd/configd/audit/record"
+	"github.com/configd/configd/secrets"
 )
 
 // ErrGap: records given to Apply do not start right after the newest
@@ -55,12 +56,15 @@ func (w *Writer) applyRecords(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	plains, err := w.reveal(ctx, recs)
+	if err != nil {
+		return err
+	}
 	b, err := w.replica.BeginApply(ctx)
 	if err != nil {
 		return err
 	}
 	w.d.begin()
-	plains := make([]record.Revision, 0, len(recs))
 	for i := range recs {
 		rec := &recs[i]
 		if rec.Rev.Rev != rev+1 {
@@ -75,14 +79,8 @@ func (w *Writer) applyRecords(ctx context.Context, recs []Record) error {
 			}
 			return err
 		}
-		plain, err := w.keys.RevealRevision(&rec.Rev)
-		if err != nil {
-			b.Abort()
-			return fmt.Errorf("audit: apply revision %d: %w", rec.Rev.Rev, err)
-		}
 		b.Append(*rec)
 		w.d.noteLayers(&rec.Rev)
-		plains = append(plains, plain)
 		rev = rec.Rev.Rev
 	}
 	if err := b.Commit(ctx); err != nil {
@@ -90,6 +88,30 @@ func (w *Writer) applyRecords(ctx context.Context, recs []Record) error {
 	}
 	w.advance(plains, rev)
 	return nil
+}
+
+// reveal returns recs as the hooks and the in-memory state take them:
+// their secrets decrypted. A record sealed with a data key that the
+// keyring lacks (another replica created it since) has the writer take
+// the shared keys first (Config.SyncKeys), before the batch holds the
+// database.
+func (w *Writer) reveal(ctx context.Context, recs []Record) ([]record.Revision, error) {
+	plains := make([]record.Revision, len(recs))
+	synced := false
+	for i := range recs {
+		var err error
+		plains[i], err = w.keys.RevealRevision(&recs[i].Rev)
+		if errors.Is(err, secrets.ErrDecrypt) && w.syncKeys != nil && !synced {
+			synced = true
+			if err = w.syncKeys(ctx); err == nil {
+				plains[i], err = w.keys.RevealRevision(&recs[i].Rev)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit: apply revision %d: %w", recs[i].Rev.Rev, err)
+		}
+	}
+	return plains, nil
 }
 
 // verify checks that rec follows the chain's pending head, given the rows

@@ -43,6 +43,10 @@ type Config struct {
 	// MaxValueSize is the largest value accepted, in bytes; MaxBatch the
 	// most requests decided in one batch.
 	MaxValueSize, MaxBatch int
+	// SyncKeys, for a replicated Log, takes the data keys that other
+	// replicas created: the writer calls it when a record it applies is
+	// sealed with a data key the keyring lacks.
+	SyncKeys func(ctx context.Context) error
 	// Now is the clock of revision times.
 	Now func() time.Time
 	// Logger logs failed batches.
@@ -82,6 +86,7 @@ type Writer struct {
 	d            decider
 	keys         *keyring.Keyring
 	newDataKeys  func(ctx context.Context, prefixes []string) error
+	syncKeys     func(ctx context.Context) error
 	maxValueSize int
 	maxBatch     int
 	logger       *slog.Logger
@@ -98,7 +103,7 @@ type Writer struct {
 // Start starts the writer of cfg.
 func Start(cfg Config) *Writer {
 	w := &Writer{
-		log: cfg.Log, keys: cfg.Keys, newDataKeys: cfg.NewDataKeys,
+		log: cfg.Log, keys: cfg.Keys, newDataKeys: cfg.NewDataKeys, syncKeys: cfg.SyncKeys,
 		maxValueSize: cfg.MaxValueSize, maxBatch: cfg.MaxBatch, logger: cfg.Logger,
 		onCommit: cfg.OnCommit, checkBatch: cfg.CheckBatch,
 		queue: make(chan request, 4*cfg.MaxBatch), stopped: make(chan struct{}),
