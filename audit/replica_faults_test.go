@@ -213,6 +213,13 @@ func (e *replicaEnv) quorumLost(t *testing.T) {
 		t.Fatalf("a linearizable read without quorum: %v; want ErrStoreUnavailable", err)
 	}
 	waitFor(t, "reporting etcd unavailable", func() bool { return errors.Is(b.Replication().Err, ErrStoreUnavailable) })
+	// A replica that joined before opens without etcd, and serves reads.
+	path := b.Path()
+	b.Close()
+	b = openReplica(t, path, WithEtcd(e.client(t), prefix(t)), WithEtcdTimeout(time.Second))
+	if kv, err := b.Get(ctx, "app/k"); err != nil || string(kv.Value) != "before" || !errors.Is(b.Replication().Err, ErrStoreUnavailable) {
+		t.Fatalf("a replica opened without quorum: %+v, %v, %+v", kv, err, b.Replication())
+	}
 	e.c.StartAll(1, 2)
 	var r Revision
 	waitFor(t, "taking writes again", func() bool {

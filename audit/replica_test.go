@@ -182,6 +182,18 @@ func (e *replicaEnv) lateReplica(t *testing.T) {
 	}
 	put(t, late, "app/late", "1")
 	sameReplicas(t, 31, a, late)
+	// Closed, it misses revisions; opened again on its data dir, it
+	// catches up from where it was.
+	path := late.Path()
+	late.Close()
+	for i := range 5 {
+		put(t, a, fmt.Sprintf("app/%d", i), "again")
+	}
+	again := openReplica(t, path, WithEtcd(e.client(t), prefix(t)))
+	if again.Rev() != 36 {
+		t.Fatalf("the replica reopened at revision %d, want 36", again.Rev())
+	}
+	sameReplicas(t, 36, a, again)
 }
 
 // A data dir of the SQLite-only mode is refused as a replica, and a
