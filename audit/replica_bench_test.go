@@ -11,7 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/configd/configd/internal/testserver"
 )
@@ -25,17 +24,9 @@ import (
 func BenchmarkReplicaCommit(b *testing.B) {
 	c := testserver.EtcdCluster3(b)
 	value := []byte(strings.Repeat("v", 200))
-	newClient := func(b *testing.B) *clientv3.Client {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cli.Close() })
-		return cli
-	}
 	for _, tc := range []struct{ writers, replicas int }{{1, 1}, {64, 1}, {64, 3}} {
 		b.Run(fmt.Sprintf("writers=%d/replicas=%d", tc.writers, tc.replicas), func(b *testing.B) {
-			cli := newClient(b)
+			cli := etcdClient(b, c)
 			pfx := fmt.Sprintf("/bench/%d/%d/%d", tc.writers, tc.replicas, time.Now().UnixNano())
 			var stores []*Store
 			for range tc.replicas {
@@ -72,7 +63,7 @@ func BenchmarkReplicaCommit(b *testing.B) {
 		b.Run(fmt.Sprintf("bare-etcd-put/clients=%d", clients), func(b *testing.B) {
 			clis := make([]*clientv3.Client, clients)
 			for i := range clis {
-				clis[i] = newClient(b)
+				clis[i] = etcdClient(b, c)
 			}
 			var n atomic.Int64
 			run(b, clients, func(w int) error {

@@ -36,9 +36,13 @@ type replicaEnv struct {
 }
 
 // client returns a client of the whole cluster, closed when the test ends.
-func (e *replicaEnv) client(t *testing.T) *clientv3.Client {
+func (e *replicaEnv) client(t *testing.T) *clientv3.Client { return etcdClient(t, e.c) }
+
+// etcdClient returns a client of every member of c, closed when the test
+// ends.
+func etcdClient(t testing.TB, c *testserver.EtcdCluster) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,10 +99,7 @@ func (c *EtcdCluster) StartAll(members ...int) {
 
 // kill sends SIGKILL to the process group and waits for it to exit.
 func (p *process) kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
+	cmd, done := p.take()
 	if cmd == nil {
 		return
 	}

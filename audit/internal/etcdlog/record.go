@@ -131,43 +131,19 @@ func decodeRecord(b []byte) (commit.Record, error) {
 	var rec commit.Record
 	r := &rec.Rev
 	var ts int64
-	err := fields(b, func(num protowire.Number, d *field) error {
-		switch num {
-		case 1:
-			r.Rev = d.int()
-		case 2:
-			ts = d.int()
-		case 3:
-			r.Actor = d.string()
-		case 4:
-			r.Reason = d.string()
-		case 5:
-			r.Origin = d.string()
-		case 6:
-			r.RollbackTo = d.int()
-		case 7:
-			r.NumChanges = int(d.int())
-		case 8:
-			c, err := decodeChange(d.bytes())
-			if err != nil {
-				return err
-			}
-			r.Changes = append(r.Changes, c)
-		case 9:
-			lc, err := decodeLayerChange(d.bytes())
-			if err != nil {
-				return err
-			}
-			r.LayerChanges = append(r.LayerChanges, lc)
-		case 10:
-			rec.Hash = d.bytes()
-		case 11:
-			rec.State = d.bytes()
-		default:
-			return d.unknown()
-		}
-		return d.err
-	}, 8, 9)
+	err := message(b, []protowire.Number{8, 9},
+		func(d *field) { r.Rev = d.int() },
+		func(d *field) { ts = d.int() },
+		func(d *field) { r.Actor = d.string() },
+		func(d *field) { r.Reason = d.string() },
+		func(d *field) { r.Origin = d.string() },
+		func(d *field) { r.RollbackTo = d.int() },
+		func(d *field) { r.NumChanges = int(d.int()) },
+		func(d *field) { r.Changes = append(r.Changes, decodeChange(d)) },
+		func(d *field) { r.LayerChanges = append(r.LayerChanges, decodeLayerChange(d)) },
+		func(d *field) { rec.Hash = d.bytes() },
+		func(d *field) { rec.State = d.bytes() },
+	)
 	if err != nil {
 		return commit.Record{}, fmt.Errorf("record: %w", err)
 	}
@@ -175,110 +151,62 @@ func decodeRecord(b []byte) (commit.Record, error) {
 	return rec, nil
 }
 
-func decodeChange(b []byte) (record.Change, error) {
+// decodeChange decodes the Change in field d.
+func decodeChange(d *field) record.Change {
 	var c record.Change
-	err := fields(b, func(num protowire.Number, d *field) error {
-		var err error
-		switch num {
-		case 1:
-			c.Key = d.string()
-		case 2:
-			c.Type = record.OpType(d.int())
-		case 3:
-			c.Old, err = decodeKV(d.bytes())
-		case 4:
-			c.New, err = decodeKV(d.bytes())
-		default:
-			return d.unknown()
-		}
-		if err != nil {
-			return err
-		}
-		return d.err
-	})
-	if err != nil {
-		return c, fmt.Errorf("change: %w", err)
-	}
+	d.nested("change",
+		func(d *field) { c.Key = d.string() },
+		func(d *field) { c.Type = record.OpType(d.int()) },
+		func(d *field) { c.Old = decodeKV(d) },
+		func(d *field) { c.New = decodeKV(d) },
+	)
 	for _, kv := range []*record.KeyValue{c.Old, c.New} {
 		if kv != nil {
 			kv.Key = c.Key
 		}
 	}
-	return c, nil
+	return c
 }
 
-func decodeKV(b []byte) (*record.KeyValue, error) {
+// decodeKV decodes the KV in field d.
+func decodeKV(d *field) *record.KeyValue {
 	kv := &record.KeyValue{Value: []byte{}}
-	err := fields(b, func(num protowire.Number, d *field) error {
-		switch num {
-		case 1:
-			kv.Value = d.bytes()
-		case 2:
-			kv.ContentType = d.string()
-		case 3:
-			kv.CreateRev = d.int()
-		case 4:
-			kv.ModRev = d.int()
-		case 5:
-			kv.Version = d.int()
-		case 6:
-			kv.Secret = d.bool()
-		default:
-			return d.unknown()
-		}
-		return d.err
-	})
-	return kv, err
+	d.nested("value",
+		func(d *field) { kv.Value = d.bytes() },
+		func(d *field) { kv.ContentType = d.string() },
+		func(d *field) { kv.CreateRev = d.int() },
+		func(d *field) { kv.ModRev = d.int() },
+		func(d *field) { kv.Version = d.int() },
+		func(d *field) { kv.Secret = d.bool() },
+	)
+	return kv
 }
 
-func decodeLayerChange(b []byte) (record.LayerChange, error) {
+// decodeLayerChange decodes the LayerChange in field d.
+func decodeLayerChange(d *field) record.LayerChange {
 	var lc record.LayerChange
-	err := fields(b, func(num protowire.Number, d *field) error {
-		var err error
-		switch num {
-		case 1:
-			lc.Layer = d.string()
-		case 2:
-			lc.Key = d.string()
-		case 3:
-			lc.Old, err = decodeLayer(d.bytes())
-		case 4:
-			lc.New, err = decodeLayer(d.bytes())
-		default:
-			return d.unknown()
-		}
-		if err != nil {
-			return err
-		}
-		return d.err
-	})
-	if err != nil {
-		return lc, fmt.Errorf("layer change: %w", err)
-	}
-	return lc, nil
+	d.nested("layer change",
+		func(d *field) { lc.Layer = d.string() },
+		func(d *field) { lc.Key = d.string() },
+		func(d *field) { lc.Old = decodeLayer(d) },
+		func(d *field) { lc.New = decodeLayer(d) },
+	)
+	return lc
 }
 
-func decodeLayer(b []byte) (*record.LayerValue, error) {
+// decodeLayer decodes the Layer in field d.
+func decodeLayer(d *field) *record.LayerValue {
 	v := &record.LayerValue{}
-	err := fields(b, func(num protowire.Number, d *field) error {
-		switch num {
-		case 1:
-			v.Value = d.bytes()
-		case 2:
-			v.ContentType = d.string()
-		case 3:
-			v.Tombstone = d.bool()
-		case 4:
-			v.Secret = d.bool()
-		default:
-			return d.unknown()
-		}
-		return d.err
-	})
+	d.nested("layer value",
+		func(d *field) { v.Value = d.bytes() },
+		func(d *field) { v.ContentType = d.string() },
+		func(d *field) { v.Tombstone = d.bool() },
+		func(d *field) { v.Secret = d.bool() },
+	)
 	if !v.Tombstone && v.Value == nil {
 		v.Value = []byte{}
 	}
-	return v, err
+	return v
 }
 
 // field is the value of one field being decoded.
@@ -323,11 +251,10 @@ func (d *field) bytes() []byte {
 
 func (d *field) string() string { return string(d.bytes()) }
 
-func (d *field) unknown() error { return fmt.Errorf("unknown field %d", d.num) }
-
-// fields calls fn with each field of message b, in order; fields must come
-// in increasing number order, each once, but for the repeated ones.
-func fields(b []byte, fn func(protowire.Number, *field) error, repeated ...protowire.Number) error {
+// message decodes message b: setters[n-1] reads field n, and sets the
+// field's err when it fails. Fields must come in increasing number order,
+// each once, but for the repeated ones; an unknown field is an error.
+func message(b []byte, repeated []protowire.Number, setters ...func(*field)) error {
 	var last protowire.Number
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -338,10 +265,13 @@ func fields(b []byte, fn func(protowire.Number, *field) error, repeated ...proto
 		if num < last || num == last && !isRepeated(num, repeated) {
 			return fmt.Errorf("field %d out of order or given twice", num)
 		}
+		if int(num) > len(setters) {
+			return fmt.Errorf("unknown field %d", num)
+		}
 		last = num
 		d := field{num: num, typ: typ, b: b, n: -1}
-		if err := fn(num, &d); err != nil {
-			return err
+		if setters[num-1](&d); d.err != nil {
+			return d.err
 		}
 		if d.n < 0 {
 			return fmt.Errorf("field %d: %w", num, protowire.ParseError(d.n))
@@ -349,6 +279,22 @@ func fields(b []byte, fn func(protowire.Number, *field) error, repeated ...proto
 		b = b[d.n:]
 	}
 	return nil
+}
+
+// nested decodes the message that is d's value, a what, with setters (see
+// message).
+func (d *field) nested(what string, setters ...func(*field)) {
+	if d.typ != protowire.BytesType {
+		d.err = fmt.Errorf("field %d: not a message", d.num)
+		return
+	}
+	b, n := protowire.ConsumeBytes(d.b)
+	if d.n = n; n < 0 {
+		return
+	}
+	if err := message(b, nil, setters...); err != nil {
+		d.err = fmt.Errorf("%s: %w", what, err)
+	}
 }
 
 func isRepeated(num protowire.Number, repeated []protowire.Number) bool {
