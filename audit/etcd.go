@@ -13,6 +13,7 @@ import (
 
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/etcdlog"
+	"github.com/configd/configd/audit/internal/tokens"
 )
 
 // DefaultEtcdTimeout bounds each request of a replica to etcd (WithEtcd):
@@ -276,10 +277,26 @@ func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 		}
 		s.followErr.Store(&err)
 	}
+	if ts, _, err := s.elog.Tokens(ctx); err == nil {
+		if err := tokens.Replace(ctx, s.wdb, ts); err != nil {
+			return err
+		}
+	} else if !joined || !errors.Is(err, ErrStoreUnavailable) {
+		return err
+	}
 	fctx, cancel := context.WithCancel(context.Background())
-	s.followCancel, s.followDone = cancel, make(chan struct{})
+	s.followCancel = cancel
+	s.following.Add(2)
 	go func() {
-		defer close(s.followDone)
+		defer s.following.Done()
+		s.elog.FollowTokens(fctx, s.mirrorTokens, func(err error) {
+			if err != nil && fctx.Err() == nil {
+				s.opts.logger.Debug("audit: the replica's copy of the tokens waits for etcd", "err", err)
+			}
+		})
+	}()
+	go func() {
+		defer s.following.Done()
 		s.elog.Follow(fctx, etcdlog.Follower{
 			Cluster: s.cluster, Applied: s.Rev, Apply: apply,
 			Status: func(err error) {

@@ -185,8 +185,9 @@ func (e *replicaEnv) leader(t *testing.T, cli *clientv3.Client) int {
 	return -1
 }
 
-// Quorum lost (two of three members down): writes fail with
-// ErrStoreUnavailable, reads go on from the local state, and writes
+// Quorum lost (two of three members down): writes (and new tokens) fail
+// with ErrStoreUnavailable, reads (and the tokens) go on from the local
+// state, and writes
 // resume by themselves once the members are back.
 func (e *replicaEnv) quorumLost(t *testing.T) {
 	ctx := context.Background()
@@ -208,6 +209,12 @@ func (e *replicaEnv) quorumLost(t *testing.T) {
 		if h, err := s.History(ctx, HistoryQuery{Scope: Scope{Key: "app/k"}}); err != nil || len(h.Revisions) != 1 {
 			t.Fatalf("history without quorum: %+v, %v", h, err)
 		}
+	}
+	if _, err := b.Tokens(ctx); err != nil {
+		t.Fatalf("the tokens without quorum: %v", err)
+	}
+	if err := a.CreateToken(ctx, Token{Name: "t", Hash: []byte("h")}); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("a token created without quorum: %v; want ErrStoreUnavailable", err)
 	}
 	if _, err := b.Sync(ctx); !errors.Is(err, ErrStoreUnavailable) {
 		t.Fatalf("a linearizable read without quorum: %v; want ErrStoreUnavailable", err)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -26,6 +27,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("ALateReplicaCatchesUp", env.lateReplica)
 	t.Run("DataDirOfAnotherModeIsRefused", env.otherMode)
 	t.Run("SecretsAreSharedAcrossReplicas", env.sharedSecrets)
+	t.Run("TokensAreSharedAcrossReplicas", env.sharedTokens)
 	t.Run("TamperedRecordIsRefused", env.tamperedRecord)
 	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
 	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
@@ -280,4 +282,59 @@ func (e *replicaEnv) sharedSecrets(t *testing.T) {
 	if _, err := Open(ctx, filepath.Join(t.TempDir(), "d.db"), WithEtcd(cli, prefix(t))); !errors.Is(err, ErrNoMasterKey) {
 		t.Fatalf("a replica without a master key: %v; want ErrNoMasterKey", err)
 	}
+}
+
+// Tokens are shared: one created on a replica authenticates on the other,
+// a name is one valid token across the cluster, a revocation or new grants
+// on one replica reach the other (whose token hook is told), and a replica
+// answers from its copy when etcd does not.
+func (e *replicaEnv) sharedTokens(t *testing.T) {
+	ctx := context.Background()
+	changed := make(chan struct{}, 16)
+	a := e.replica(t)
+	b := e.replica(t, WithTokenHook(func() { changed <- struct{}{} }))
+	hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+	// waitB waits until b's copy of the tokens satisfies ok.
+	waitB := func(what string, ok func([]Token) bool) {
+		t.Helper()
+		for {
+			ts, err := b.Tokens(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok(ts) {
+				return
+			}
+			select {
+			case <-changed:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("b's tokens never %s: %+v", what, ts)
+			}
+		}
+	}
+	if err := a.CreateToken(ctx, Token{Name: "ci", Hash: hash("s1"), Grants: []Grant{{Permission: "read", Prefix: "app/"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := a.Tokens(ctx); err != nil || len(ts) != 1 || ts[0].Name != "ci" {
+		t.Fatalf("a's tokens after its own create: %+v, %v", ts, err)
+	}
+	waitB("got the token", func(ts []Token) bool { return len(ts) == 1 && len(ts[0].Grants) == 1 })
+	if err := b.CreateToken(ctx, Token{Name: "ci", Hash: hash("s2")}); !errors.Is(err, ErrTokenExists) {
+		t.Fatalf("the same name on the other replica: %v; want ErrTokenExists", err)
+	}
+	if err := b.SetTokenGrants(ctx, "ci", []Grant{{Permission: "write", Prefix: ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RevokeToken(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RevokeToken(ctx, "ci"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoking a revoked token on the other replica: %v; want ErrNotFound", err)
+	}
+	if err := a.CreateToken(ctx, Token{Name: "ci", Hash: hash("s3")}); err != nil {
+		t.Fatalf("the name of a revoked token, again: %v", err)
+	}
+	waitB("saw the revocation and the new token", func(ts []Token) bool {
+		return len(ts) == 2 && !ts[0].RevokedAt.IsZero() && ts[0].Grants[0].Permission == "write" && ts[1].RevokedAt.IsZero()
+	})
 }

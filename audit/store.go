@@ -72,6 +72,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,6 +116,8 @@ type options struct {
 	// (ErrStateMismatch), for Restore's check, which reports it through
 	// Verify; it leaves the data dir's files as they are.
 	inspect bool
+
+	onTokens []func() // WithTokenHook
 
 	etcd        *clientv3.Client // WithEtcd: a replica of the log under etcdPrefix
 	etcdPrefix  string
@@ -175,8 +178,8 @@ type Store struct {
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
 
-	followCancel context.CancelFunc // stops following the shared log
-	followDone   chan struct{}      // closed when it has stopped
+	followCancel context.CancelFunc // stops following the shared log and tokens
+	following    sync.WaitGroup     // the goroutines that follow them
 	followErr    atomic.Pointer[error]
 }
 
@@ -364,7 +367,7 @@ func (s *Store) closeDBs() error {
 func (s *Store) Close() error {
 	if s.followCancel != nil {
 		s.followCancel()
-		<-s.followDone
+		s.following.Wait()
 	}
 	if s.compactCancel != nil {
 		s.compactCancel()

@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/tokens"
 )
 
 // How long Follow waits before it reads the log again after a failure: it
@@ -41,17 +42,25 @@ type Follower struct {
 // or a watch ends, it reads again from the newest applied revision, after a
 // pause that grows while etcd stays away.
 func (l *Log) Follow(ctx context.Context, f Follower) error {
+	return retry(ctx, f.Status, func(ctx context.Context) error { return l.follow(ctx, f) })
+}
+
+// retry runs fn until ctx ends, again after each failure, after a pause
+// that grows while it keeps failing, and tells status of each outcome. It
+// stops at an error that a retry cannot mend (commit.ErrDiverged,
+// ErrNotALog), which it returns.
+func retry(ctx context.Context, status func(error), fn func(ctx context.Context) error) error {
 	wait := retryMin
 	for ctx.Err() == nil {
-		err := l.follow(ctx, f)
+		err := fn(ctx)
 		switch {
 		case errors.Is(err, commit.ErrDiverged), errors.Is(err, ErrNotALog):
-			f.Status(err)
+			status(err)
 			return err
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			f.Status(err)
+			status(err)
 		default:
 			wait = retryMin
 		}
@@ -62,6 +71,37 @@ func (l *Log) Follow(ctx context.Context, f Follower) error {
 		wait = min(2*wait, retryMax)
 	}
 	return nil
+}
+
+// FollowTokens keeps a copy of the cluster's tokens until ctx ends: it
+// reads them all, calls mirror with them, and again at each change etcd's
+// watch reports; when etcd does not answer, it starts again after a pause
+// (see Follow), telling status.
+func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context, ts []tokens.Token) error, status func(error)) error {
+	return retry(ctx, status, func(ctx context.Context) error {
+		ts, rev, err := l.Tokens(ctx)
+		if err == nil {
+			err = mirror(ctx, ts)
+		}
+		if err != nil {
+			return err
+		}
+		status(nil)
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		defer cancel()
+		for resp := range l.cli.Watch(wctx, l.tokensDir(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+			if err := resp.Err(); err != nil {
+				return unavailable("watch the tokens", err)
+			}
+			if ts, _, err = l.Tokens(ctx); err == nil {
+				err = mirror(ctx, ts)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
 }
 
 // follow catches up and applies what the log's watch brings, until the
