@@ -38,6 +38,8 @@
 //   - internal/commit: the commit path: the writer, its batches, and the
 //     decisions of what each request commits; Log, the seam below it.
 //   - internal/sqlitelog: the Log on SQLite alone, one transaction a batch.
+//   - internal/etcdlog: the Log of a cluster of replicas: the commit log in
+//     etcd, over sqlitelog's local transaction (WithEtcd, docs/ha.md).
 //   - internal/retention: removing old history (compaction).
 //   - internal/tokens, internal/events, internal/backup: API tokens, source
 //     events, backup and restore.
@@ -49,10 +51,11 @@
 // what a batch of requests commits: validation, conflicts, layers, and the
 // revision records with their chain hashes and state digests. The second,
 // a commit.Log, makes the batch durable and applies it to the local
-// database; today that is one SQLite transaction (package sqlitelog). A
-// replicated log (etcd) fits under the same seam: it appends the records
-// to the log before the local transaction commits, and each replica applies
-// them. The read path (package read) never sees the difference.
+// database; by default that is one SQLite transaction (package
+// sqlitelog). A replica (WithEtcd) plugs the replicated log into the same
+// seam (package etcdlog): it appends the records to the log in etcd before
+// the local transaction commits, and each replica applies them. The read
+// path (package read) never sees the difference.
 //
 // Two invariants hold whatever the Log: revisions are numbered in commit
 // order without gaps, each one following the chain of the one before; and
