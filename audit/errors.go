@@ -40,6 +40,10 @@ var (
 	// ErrDiskFull: the disk holding the database is full: the write was
 	// not made, and the store takes writes again once there is room.
 	ErrDiskFull = record.ErrDiskFull
+	// ErrStoreUnavailable: a replica's commit log, etcd, does not answer or
+	// has no quorum (WithEtcd): the write was not acknowledged; reads go
+	// on from the local state.
+	ErrStoreUnavailable = record.ErrStoreUnavailable
 	// ErrOwned: a write or a rollback touches a key that a layer above the
 	// store layer defines. The error is an *OwnedError.
 	ErrOwned = record.ErrOwned

@@ -47,6 +47,9 @@ func (s *Store) RotateMasterKey(ctx context.Context, next *secrets.MasterKey) er
 	if !s.SecretsEnabled() {
 		return fmt.Errorf("%w: the store was opened without the current master key", ErrNoMasterKey)
 	}
+	if s.elog != nil {
+		return fmt.Errorf("%w: a replica cannot rotate the master key yet: every replica holds the data keys wrapped by it (see docs/ha.md)", ErrBadRequest)
+	}
 	return s.w.Alone(ctx, func(ctx context.Context) error {
 		return s.keys.RotateMaster(ctx, s.wdb, next, s.opts.logger)
 	})
@@ -78,6 +81,9 @@ func (s *Store) RotateDataKeys(ctx context.Context, prefixes ...string) ([]strin
 		return nil, nil
 	}
 	err := s.w.Alone(ctx, func(ctx context.Context) error {
+		if s.elog != nil {
+			return s.shareDataKeys(ctx, prefixes, true)
+		}
 		return s.keys.NewDataKeys(ctx, s.wdb, prefixes, true, s.opts.now(), s.opts.logger)
 	})
 	if err != nil {

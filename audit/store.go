@@ -38,6 +38,8 @@
 //   - internal/commit: the commit path: the writer, its batches, and the
 //     decisions of what each request commits; Log, the seam below it.
 //   - internal/sqlitelog: the Log on SQLite alone, one transaction a batch.
+//   - internal/etcdlog: the Log of a cluster of replicas: the commit log in
+//     etcd, over sqlitelog's local transaction (WithEtcd, docs/ha.md).
 //   - internal/retention: removing old history (compaction).
 //   - internal/tokens, internal/events, internal/backup: API tokens, source
 //     events, backup and restore.
@@ -49,10 +51,11 @@
 // what a batch of requests commits: validation, conflicts, layers, and the
 // revision records with their chain hashes and state digests. The second,
 // a commit.Log, makes the batch durable and applies it to the local
-// database; today that is one SQLite transaction (package sqlitelog). A
-// replicated log (etcd) fits under the same seam: it appends the records
-// to the log before the local transaction commits, and each replica applies
-// them. The read path (package read) never sees the difference.
+// database; by default that is one SQLite transaction (package
+// sqlitelog). A replica (WithEtcd) plugs the replicated log into the same
+// seam (package etcdlog): it appends the records to the log in etcd before
+// the local transaction commits, and each replica applies them. The read
+// path (package read) never sees the difference.
 //
 // Two invariants hold whatever the Log: revisions are numbered in commit
 // order without gaps, each one following the chain of the one before; and
@@ -71,10 +74,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/etcdlog"
 	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/layer"
 	"github.com/configd/configd/audit/internal/read"
@@ -110,6 +119,12 @@ type options struct {
 	// (ErrStateMismatch), for Restore's check, which reports it through
 	// Verify; it leaves the data dir's files as they are.
 	inspect bool
+
+	onTokens []func() // WithTokenHook
+
+	etcd        *clientv3.Client // WithEtcd: a replica of the log under etcdPrefix
+	etcdPrefix  string
+	etcdTimeout time.Duration
 }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
@@ -157,11 +172,18 @@ type Store struct {
 	cur       *read.Current // the newest durable state, in memory
 	r         *read.Reader
 	log       *sqlitelog.Log
+	elog      *etcdlog.Log // WithEtcd: the shared log over log; nil otherwise
+	cluster   string       // WithEtcd: the shared log's identity
 	w         *commit.Writer
+	revs      revWaiter
 	compactor *retention.Compactor
 
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
+
+	followCancel context.CancelFunc // stops following the shared log and tokens
+	following    sync.WaitGroup     // the goroutines that follow them
+	followErr    atomic.Pointer[error]
 }
 
 // Open opens (creating if needed) the SQLite database at path, applies the
@@ -173,7 +195,8 @@ type Store struct {
 // removed (see sqlitedb.PrepareFiles).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer},
-		compactInterval: DefaultCompactInterval, compactBatch: defaultCompactBatch, now: time.Now}
+		compactInterval: DefaultCompactInterval, compactBatch: defaultCompactBatch, now: time.Now,
+		etcdTimeout: DefaultEtcdTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -188,6 +211,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if o.compactBatch <= 0 {
 		return nil, fmt.Errorf("audit: compaction batch must be positive, got %d", o.compactBatch)
+	}
+	if o.etcd != nil && (o.etcdPrefix == "" || o.etcdTimeout <= 0) {
+		return nil, fmt.Errorf("audit: etcd needs a prefix and a positive timeout, got %q and %s", o.etcdPrefix, o.etcdTimeout)
 	}
 	layers, err := layer.New(o.layers)
 	if err != nil {
@@ -211,7 +237,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	if err := s.open(ctx); err != nil {
+	joined, err := s.open(ctx)
+	if err != nil {
 		if s.log != nil {
 			s.log.Close()
 		}
@@ -219,12 +246,25 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		lock.Release()
 		return nil, err
 	}
+	if s.elog != nil {
+		if err := s.startFollowing(ctx, joined); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // open opens the database, checks its state against its history, loads
-// the state into memory and starts the writer and the compaction.
-func (s *Store) open(ctx context.Context) error {
+// the state into memory and starts the writer and the compaction. For a
+// replica (WithEtcd) it checks the data dir against the shared log first
+// and reports whether the data dir had joined the cluster before.
+func (s *Store) open(ctx context.Context) (joined bool, err error) {
+	err = s.openDB(ctx, &joined)
+	return joined, err
+}
+
+func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	o := &s.opts
 	var err error
 	if s.wdb, err = sqlitedb.OpenWriter(ctx, s.path); err != nil {
@@ -236,6 +276,15 @@ func (s *Store) open(ctx context.Context) error {
 	var rev sql.NullInt64
 	if err := s.wdb.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
 		return fmt.Errorf("audit: read current revision: %w", err)
+	}
+	if s.log, err = sqlitelog.New(ctx, s.wdb, o.layers); err != nil {
+		return err
+	}
+	if o.etcd != nil {
+		s.elog = etcdlog.New(o.etcd, o.etcdPrefix, s.log, func() int64 { return s.cur.Rev() }, o.etcdTimeout)
+	}
+	if *joined, err = s.joinCluster(ctx, rev.Int64); err != nil {
+		return err
 	}
 	h, err := chain.LoadHorizon(ctx, s.wdb)
 	if err != nil {
@@ -274,17 +323,22 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.log, err = sqlitelog.New(ctx, s.wdb, o.layers); err != nil {
-		return err
+	var log commit.Log = s.log
+	if s.elog != nil {
+		log = s.elog
 	}
 	s.w = commit.Start(commit.Config{
-		Log: s.log, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
+		Log: log, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
 		NewDataKeys: func(ctx context.Context, prefixes []string) error {
+			if s.elog != nil {
+				return s.shareDataKeys(ctx, prefixes, false)
+			}
 			return s.keys.NewDataKeys(ctx, s.wdb, prefixes, false, o.now(), o.logger)
 		},
 		Layers: s.layers, Layered: layered, Sealed: o.sealed,
 		MaxValueSize: o.maxValueSize, MaxBatch: o.maxBatch, Now: o.now, Logger: o.logger,
-		OnCommit: o.onCommit, CheckBatch: checkBatch,
+		OnCommit: append(slices.Clip(o.onCommit), s.revs.advanced), CheckBatch: checkBatch,
+		SyncKeys: s.syncKeysHook(),
 	})
 	s.compactor = retention.NewCompactor(retention.Policy{KeepRevisions: o.keepRevisions, KeepAge: o.keepAge, Batch: o.compactBatch},
 		s.rdb, s.wdb, s.w, s.cur.Rev, o.now, o.logger, h.Horizon)
@@ -314,6 +368,10 @@ func (s *Store) closeDBs() error {
 // Close stops accepting commits, waits for queued ones to finish and closes
 // the database. It is safe to call more than once.
 func (s *Store) Close() error {
+	if s.followCancel != nil {
+		s.followCancel()
+		s.following.Wait()
+	}
 	if s.compactCancel != nil {
 		s.compactCancel()
 		<-s.compactDone

@@ -44,6 +44,11 @@ var (
 	// SQLITE_FULL, or ENOSPC): the write was not made, and the store
 	// takes writes again once there is room.
 	ErrDiskFull = errors.New("disk full")
+	// ErrStoreUnavailable: the replicated commit log (etcd, see
+	// audit.WithEtcd) did not answer, or has no quorum: the write was not
+	// acknowledged. Reads go on from the local state, and the store takes
+	// writes again once etcd is back.
+	ErrStoreUnavailable = errors.New("store unavailable: the replicated commit log (etcd) does not answer")
 )
 
 // ConflictError says which key failed its compare-and-set and what the

@@ -167,10 +167,7 @@ func (p *process) running() bool {
 // stop sends SIGTERM and waits, then SIGKILL. The exit status is ignored:
 // consul exits 1 on SIGTERM.
 func (p *process) stop() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
+	cmd, done := p.take()
 	if cmd == nil {
 		return
 	}
@@ -182,6 +179,16 @@ func (p *process) stop() {
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
+}
+
+// take returns the running command, if any, and forgets it: the caller
+// ends it.
+func (p *process) take() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd, done := p.cmd, p.done
+	p.cmd = nil
+	return cmd, done
 }
 
 // logTail returns the end of the current run's log, for failure messages.

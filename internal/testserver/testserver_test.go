@@ -91,3 +91,26 @@ func TestMissingBinaryFailsWithInstallHint(t *testing.T) {
 		t.Fatalf("failure message %q does not say to run make test-deps", r.msg)
 	}
 }
+
+// A 3-member cluster keeps its data when a member is killed and comes
+// back, and answers on the other members meanwhile.
+func TestEtcdClusterSurvivesAMemberKill(t *testing.T) {
+	c := EtcdCluster3(t)
+	put := `{"key":"YQ==","value":"djE="}` // a = v1
+	if code, body := httpDo(t, http.MethodPost, c.Endpoints[0]+"/v3/kv/put", put); code != 200 {
+		t.Fatalf("put: %d %s", code, body)
+	}
+	c.Kill(0)
+	if c.Members[0].p.running() {
+		t.Fatal("member 0 still running after Kill")
+	}
+	code, body := httpDo(t, http.MethodPost, c.Endpoints[1]+"/v3/kv/range", `{"key":"YQ=="}`)
+	if code != 200 || !strings.Contains(body, `"value":"djE="`) {
+		t.Fatalf("on member 1 while member 0 is down: %d %s", code, body)
+	}
+	c.Start(0)
+	code, body = httpDo(t, http.MethodPost, c.Endpoints[0]+"/v3/kv/range", `{"key":"YQ=="}`)
+	if code != 200 || !strings.Contains(body, `"value":"djE="`) {
+		t.Fatalf("on member 0 after its restart: %d %s", code, body)
+	}
+}

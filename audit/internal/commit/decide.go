@@ -326,15 +326,21 @@ func (d *decider) append(ctx context.Context, b Batch, plain record.Revision) er
 	}
 	hash, state := d.head.Add(&r, d.oldKV, d.oldLayer)
 	b.Append(Record{Rev: r, Hash: hash, State: state})
+	d.noteLayers(&r)
+	for _, c := range plain.Changes {
+		d.overlay[c.Key] = c.New
+	}
+	return nil
+}
+
+// noteLayers sets layered once r writes a layer row other than the store
+// layer's mirror of kv: a source's row or a tombstone.
+func (d *decider) noteLayers(r *record.Revision) {
 	for _, lc := range r.LayerChanges {
 		if lc.New != nil && (lc.Layer != record.StoreLayer || lc.New.Tombstone) {
 			d.layered = true
 		}
 	}
-	for _, c := range plain.Changes {
-		d.overlay[c.Key] = c.New
-	}
-	return nil
 }
 
 // storedOld sets d.oldKV and d.oldLayer to the rows, as stored, that

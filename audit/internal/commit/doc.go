@@ -24,9 +24,10 @@
 //     compares the log's head, and commits the local transaction once etcd
 //     has them; every other replica applies the same records, in order, to
 //     its own database (Batch.Append, then Commit without the etcd step). A
-//     Log that loses the race for the head fails the batch and nothing
-//     advances; catching up and deciding the batch again is the writer's
-//     to add with such a Log.
+//     Log that loses the race for the head fails the batch with
+//     ErrHeadMoved and nothing advances; the writer then applies what it
+//     missed (Replicated.After, Writer.Apply) and decides the batch again,
+//     a bounded number of times (apply.go).
 //
 // Decisions read the local state through the Batch (State): the newest
 // durable revision, plus what the batch's earlier records wrote once

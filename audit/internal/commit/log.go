@@ -2,6 +2,7 @@ package commit
 
 import (
 	"context"
+	"errors"
 
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
@@ -64,4 +65,33 @@ type State interface {
 	// LayerRows returns key's rows in the configured layers, by layer, as
 	// far as the batch was flushed.
 	LayerRows(ctx context.Context, key string) (map[string]*record.LayerValue, error)
+}
+
+// ErrHeadMoved: a replicated Log refused a batch because the shared log's
+// head is no longer the revision the batch was decided on: another replica
+// committed first. Nothing of the batch was made durable; the writer
+// catches up (Replicated.After) and decides the batch again.
+var ErrHeadMoved = errors.New("audit: the replicated log moved on: another replica committed first")
+
+// ErrDiverged: a record of the shared log does not follow this replica's
+// chain: its hash or its state digest differs from the ones computed from
+// the local state and the record's content (a record tampered with, or a
+// local database that is not the log's). The writer applies nothing of it
+// and keeps refusing until the replica is rebuilt.
+var ErrDiverged = errors.New("audit: the replicated log does not follow this replica's audit chain")
+
+// Replicated is a Log shared by several replicas (package etcdlog). A batch
+// of Begin compares the shared log's head with the revision it was decided
+// on: when another replica moved it, Commit fails with ErrHeadMoved and
+// nothing is durable. Besides the batches it decides, the writer applies,
+// in order, the records the other replicas committed (Writer.Apply), each
+// checked against the local chain and state.
+type Replicated interface {
+	Log
+	// BeginApply starts a batch of records that the shared log already
+	// holds: its Commit commits them to the local database alone.
+	BeginApply(ctx context.Context) (Batch, error)
+	// After returns the records the shared log holds after revision rev,
+	// in order.
+	After(ctx context.Context, rev int64) ([]Record, error)
 }

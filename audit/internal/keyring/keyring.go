@@ -123,6 +123,17 @@ func (k *Keyring) Prefixes() []string {
 	return have
 }
 
+// IDs returns the ids of the data keys.
+func (k *Keyring) IDs() []int64 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	ids := make([]int64, 0, len(k.byID))
+	for id := range k.byID {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // Missing returns the prefixes of keys that have no data key yet; with no
 // master key, it is ErrNoMasterKey.
 func (k *Keyring) Missing(keys []string) ([]string, error) {
@@ -409,6 +420,47 @@ func (k *Keyring) SealRevision(r *record.Revision) (record.Revision, error) {
 	return out, nil
 }
 
+// RevealRevision returns r, a revision as it is stored, with its secret
+// values decrypted: what SealRevision sealed, as the commit hooks and the
+// in-memory state take it (a replica applying another's revision). r
+// itself is not modified.
+func (k *Keyring) RevealRevision(r *record.Revision) (record.Revision, error) {
+	out := *r
+	if len(r.Changes) > 0 {
+		out.Changes = make([]record.Change, len(r.Changes))
+	}
+	for i, c := range r.Changes {
+		for _, p := range []**record.KeyValue{&c.Old, &c.New} {
+			if *p == nil || !(*p).Secret {
+				continue
+			}
+			v := **p
+			if err := k.RevealKV(&v); err != nil {
+				return record.Revision{}, err
+			}
+			*p = &v
+		}
+		out.Changes[i] = c
+	}
+	if len(r.LayerChanges) > 0 {
+		out.LayerChanges = make([]record.LayerChange, len(r.LayerChanges))
+	}
+	for i, lc := range r.LayerChanges {
+		for _, p := range []**record.LayerValue{&lc.Old, &lc.New} {
+			if *p == nil || !(*p).Secret {
+				continue
+			}
+			v := **p
+			if err := k.RevealLayer(lc.Key, &v); err != nil {
+				return record.Revision{}, err
+			}
+			*p = &v
+		}
+		out.LayerChanges[i] = lc
+	}
+	return out, nil
+}
+
 // The writes below each take a transaction of their own on db, the
 // writer's connection: the commit path runs them alone, between batches of
 // commits (a revision that seals with a data key is decided after the key
@@ -511,6 +563,98 @@ func (k *Keyring) NewDataKeys(ctx context.Context, db *sql.DB, prefixes []string
 			ids[i] = dk.ID()
 		}
 		log.Info("audit: data keys rotated", "prefixes", prefixes, "new_key_ids", ids)
+	}
+	return nil
+}
+
+// DataKeyRow is a data key as the database stores it: wrapped by the
+// master key. A cluster of replicas shares these rows (through etcd), so
+// that every replica opens what any of them sealed.
+type DataKeyRow struct {
+	ID                  int64
+	Prefix, MasterKeyID string
+	Wrapped             []byte
+	CreatedAt           int64 // Unix nanoseconds, UTC
+}
+
+// Create returns new data keys for prefixes, wrapped by the master key,
+// with the ids first, first+1, ...: rows to share, and to Add once they
+// are. It stores nothing.
+func (k *Keyring) Create(prefixes []string, first int64, now time.Time) ([]DataKeyRow, error) {
+	if !k.Enabled() {
+		return nil, fmt.Errorf("%w: the store was opened without a master key", ErrNoMasterKey)
+	}
+	k.mu.RLock()
+	master := k.master
+	k.mu.RUnlock()
+	rows := make([]DataKeyRow, 0, len(prefixes))
+	for i, p := range prefixes {
+		dk, err := secrets.NewDataKey(first+int64(i), p)
+		if err != nil {
+			return nil, err
+		}
+		wrapped, err := master.Wrap(dk)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, DataKeyRow{ID: dk.ID(), Prefix: p, MasterKeyID: master.ID(), Wrapped: wrapped, CreatedAt: now.UTC().UnixNano()})
+	}
+	return rows, nil
+}
+
+// Add unwraps the rows the keyring lacks, stores them in db's data_keys
+// with their ids, in one transaction, and adds them to the keyring. A row
+// wrapped by another master key is secrets.ErrWrongMasterKey, and rows
+// without a master key ErrNoMasterKey: nothing is added then.
+func (k *Keyring) Add(ctx context.Context, db *sql.DB, rows []DataKeyRow) error {
+	k.mu.RLock()
+	master := k.master
+	var add []DataKeyRow
+	for _, r := range rows {
+		if k.byID[r.ID] == nil {
+			add = append(add, r)
+		}
+	}
+	k.mu.RUnlock()
+	if len(add) == 0 {
+		return nil
+	}
+	if master == nil {
+		return fmt.Errorf("%w: the cluster holds secrets (%d data keys) and this replica has no master key to open them", ErrNoMasterKey, len(add))
+	}
+	keys := make([]*secrets.DataKey, len(add))
+	for i, r := range add {
+		if r.MasterKeyID != master.ID() {
+			return fmt.Errorf("%w: the cluster's data key of prefix %q is wrapped by master key %s; this replica's master key is %s",
+				secrets.ErrWrongMasterKey, r.Prefix, r.MasterKeyID, master.ID())
+		}
+		dk, err := master.Unwrap(r.ID, r.Prefix, r.Wrapped)
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		keys[i] = dk
+	}
+	tx, err := k.begin(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, r := range add {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (id, prefix, master_key_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`,
+			r.ID, r.Prefix, r.MasterKeyID, r.Wrapped, r.CreatedAt); err != nil {
+			return fmt.Errorf("audit: data keys: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("audit: data keys: commit: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, dk := range keys {
+		k.byID[dk.ID()] = dk
+		if cur := k.byPrefix[dk.Prefix()]; cur == nil || cur.ID() < dk.ID() {
+			k.byPrefix[dk.Prefix()] = dk
+		}
 	}
 	return nil
 }

@@ -40,13 +40,11 @@ type Token struct {
 // Create stores a new token in db. It fails with ErrExists when a valid
 // token already has t's name.
 func Create(ctx context.Context, db *sql.DB, t Token) error {
-	if t.Name == "" || len(t.Hash) == 0 {
-		return fmt.Errorf("%w: a token needs a name and a hash", record.ErrBadRequest)
+	t, err := Prepare(t, time.Now())
+	if err != nil {
+		return err
 	}
 	created := t.CreatedAt
-	if created.IsZero() {
-		created = time.Now()
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("audit: create token: %w", err)
@@ -73,6 +71,60 @@ func Create(ctx context.Context, db *sql.DB, t Token) error {
 	return nil
 }
 
+// Prepare checks a new token and gives it its creation time, now unless
+// it has one.
+func Prepare(t Token, now time.Time) (Token, error) {
+	if t.Name == "" || len(t.Hash) == 0 {
+		return t, fmt.Errorf("%w: a token needs a name and a hash", record.ErrBadRequest)
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = now
+	}
+	return t, nil
+}
+
+// NotValid is the error for a name that no valid token has.
+func NotValid(name string) error {
+	return fmt.Errorf("%w: no valid token named %q", record.ErrNotFound, name)
+}
+
+// Replace makes db's tokens ts, in one transaction: a replica's copy of
+// the tokens its cluster shares.
+func Replace(ctx context.Context, db *sql.DB, ts []Token) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("audit: copy tokens: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM token_grants`, `DELETE FROM tokens`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("audit: copy tokens: %w", err)
+		}
+	}
+	for _, t := range ts {
+		var revoked sql.NullInt64
+		if !t.RevokedAt.IsZero() {
+			revoked = sql.NullInt64{Int64: t.RevokedAt.UnixNano(), Valid: true}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?)`,
+			t.Name, t.Hash, t.CreatedAt.UnixNano(), revoked)
+		if err != nil {
+			return fmt.Errorf("audit: copy token %q: %w", t.Name, err)
+		}
+		id, err := res.LastInsertId()
+		if err == nil {
+			err = insertGrants(ctx, tx, id, t.Grants)
+		}
+		if err != nil {
+			return fmt.Errorf("audit: copy token %q: %w", t.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("audit: copy tokens: %w", err)
+	}
+	return nil
+}
+
 // Revoke marks the valid token named name as revoked. It fails with
 // record.ErrNotFound when no valid token has that name.
 func Revoke(ctx context.Context, db *sql.DB, name string) error {
@@ -84,7 +136,7 @@ func Revoke(ctx context.Context, db *sql.DB, name string) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("audit: revoke token: %w", err)
 	} else if n == 0 {
-		return fmt.Errorf("%w: no valid token named %q", record.ErrNotFound, name)
+		return NotValid(name)
 	}
 	return nil
 }
@@ -142,7 +194,7 @@ func SetGrants(ctx context.Context, db *sql.DB, name string, grants []Grant) err
 	var id int64
 	err = tx.QueryRowContext(ctx, `SELECT id FROM tokens WHERE name = ? AND revoked_at IS NULL`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: no valid token named %q", record.ErrNotFound, name)
+		return NotValid(name)
 	}
 	if err != nil {
 		return fmt.Errorf("audit: set token grants: %w", err)

@@ -1,0 +1,356 @@
+// Package etcdlog is the commit log of a configd cluster on etcd: an
+// implementation of commit.Replicated that every replica shares. etcd holds
+// the log, the one copy that counts; each replica's SQLite database is a
+// local index of it, rebuilt from it when the replica is new.
+//
+// Under the cluster's prefix P, etcd holds:
+//
+//	P/meta              what the prefix is: {"configd":"commit log","format":1,"cluster":"<id>"}
+//	P/head              the newest revision of the log, 20 decimal digits
+//	P/log/<rev>         one record per revision, rev in 20 digits (record.go)
+//
+// A batch of the writer becomes one etcd transaction (or a few, see
+// maxTxnOps) that compares P/head with the revision the batch was decided
+// on, puts the batch's records and moves P/head; once etcd acknowledges it
+// (a quorum has it), the local SQLite transaction applies the same records
+// and commits. A replica that lost the race (the compare failed) gets
+// commit.ErrHeadMoved, and nothing was written. A batch that only refused
+// or changed nothing still runs the compare, so that what it answered was
+// decided on the newest state.
+//
+// Every replica follows the log (Follow): it reads what it has not applied
+// yet, then watches P/log/ from there, and applies each record through the
+// writer (commit.Writer.Apply), which checks it against the local chain and
+// state before it applies it.
+package etcdlog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/sqlitelog"
+	"github.com/configd/configd/audit/record"
+)
+
+// The limits of one etcd transaction that a batch stays under: etcd's
+// defaults are 128 operations (--max-txn-ops) and 1.5 MiB a request
+// (--max-request-bytes). A batch larger than that is written in several
+// transactions, each comparing the head the one before left.
+const (
+	maxTxnOps   = 100
+	maxTxnBytes = 1 << 20
+)
+
+// pageSize is how many records a read of the log takes at once.
+const pageSize = 256
+
+// format is the version of the log's layout and records.
+const format = 1
+
+// metaKind is what P/meta says the prefix holds.
+const metaKind = "configd commit log"
+
+// ErrNotALog: the etcd prefix holds keys that are not a configd commit log.
+var ErrNotALog = errors.New("the etcd prefix holds something that is not a configd commit log")
+
+// Log is a replica's handle on the shared log. The writer uses it from its
+// one goroutine; Follow, Head and After may run beside it.
+type Log struct {
+	cli     *clientv3.Client
+	prefix  string // without its trailing slash
+	local   *sqlitelog.Log
+	applied func() int64
+	timeout time.Duration
+	b       batch // the batch under way, reused
+	// missed are the records after a batch's base that the transaction
+	// which lost the race read, all of them, for After to apply: the
+	// writer catches up without another round trip. Writer goroutine only.
+	missed []commit.Record
+}
+
+var _ commit.Replicated = (*Log)(nil)
+
+// New returns the log under prefix of the etcd that cli reaches, applied
+// to the local database through local; applied returns the newest revision
+// applied locally. Each call to etcd is bounded by timeout.
+func New(cli *clientv3.Client, prefix string, local *sqlitelog.Log, applied func() int64, timeout time.Duration) *Log {
+	l := &Log{cli: cli, prefix: strings.TrimSuffix(prefix, "/"), local: local, applied: applied, timeout: timeout}
+	l.b.l = l
+	return l
+}
+
+// Prefix returns the log's etcd prefix, without its trailing slash.
+func (l *Log) Prefix() string { return l.prefix }
+
+func (l *Log) metaKey() string { return l.prefix + "/meta" }
+func (l *Log) headKey() string { return l.prefix + "/head" }
+func (l *Log) logDir() string  { return l.prefix + "/log/" }
+
+// LogKey returns the etcd key of revision rev's record.
+func (l *Log) LogKey(rev int64) string { return l.logDir() + revString(rev) }
+
+func revString(rev int64) string { return fmt.Sprintf("%020d", rev) }
+
+type meta struct {
+	Configd string `json:"configd"`
+	Format  int    `json:"format"`
+	Cluster string `json:"cluster"`
+}
+
+// Join returns the identity of the log under the prefix, creating the log
+// when the prefix is empty. A prefix that holds other keys is ErrNotALog;
+// a log of another format is refused.
+func (l *Log) Join(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	resp, err := l.cli.Get(ctx, l.metaKey())
+	if err != nil {
+		return "", unavailable("read the log's identity", err)
+	}
+	if len(resp.Kvs) == 1 {
+		return l.parseMeta(resp.Kvs[0].Value)
+	}
+	any, err := l.cli.Get(ctx, l.prefix+"/", clientv3.WithPrefix(), clientv3.WithLimit(1), clientv3.WithKeysOnly())
+	if err != nil {
+		return "", unavailable("read the prefix", err)
+	}
+	if len(any.Kvs) > 0 {
+		return "", fmt.Errorf("audit: %w: %q holds %q and no %s: give configd a prefix of its own",
+			ErrNotALog, l.prefix+"/", any.Kvs[0].Key, l.metaKey())
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	m, _ := json.Marshal(meta{Configd: metaKind, Format: format, Cluster: hex.EncodeToString(id)})
+	txn, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(l.metaKey()), "=", 0)).
+		Then(clientv3.OpPut(l.metaKey(), string(m)), clientv3.OpPut(l.headKey(), revString(0))).
+		Else(clientv3.OpGet(l.metaKey())).Commit()
+	if err != nil {
+		return "", unavailable("create the log", err)
+	}
+	if !txn.Succeeded { // another replica created it first
+		return l.parseMeta(txn.Responses[0].GetResponseRange().Kvs[0].Value)
+	}
+	return l.parseMeta(m)
+}
+
+func (l *Log) parseMeta(v []byte) (string, error) {
+	var m meta
+	if err := json.Unmarshal(v, &m); err != nil || m.Configd != metaKind || m.Cluster == "" {
+		return "", fmt.Errorf("audit: %w: %s is %q", ErrNotALog, l.metaKey(), v)
+	}
+	if m.Format != format {
+		return "", fmt.Errorf("audit: the commit log under %s has format %d; this configd reads format %d: run the same configd version as the cluster",
+			l.prefix, m.Format, format)
+	}
+	return m.Cluster, nil
+}
+
+// Head returns the newest revision of the log, read from etcd's quorum
+// (a linearizable read).
+func (l *Log) Head(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	resp, err := l.cli.Get(ctx, l.headKey())
+	if err != nil {
+		return 0, unavailable("read the log's head", err)
+	}
+	if len(resp.Kvs) != 1 {
+		return 0, fmt.Errorf("audit: %w: %s is missing", ErrNotALog, l.headKey())
+	}
+	rev, err := strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w: %s is %q", ErrNotALog, l.headKey(), resp.Kvs[0].Value)
+	}
+	return rev, nil
+}
+
+// Begin starts a batch decided on the newest applied revision: a local
+// SQLite transaction whose Commit first appends the batch to the log.
+func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
+	local, err := l.local.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.b.Batch, l.b.base = local, l.applied()
+	clear(l.b.recs)
+	l.b.recs = l.b.recs[:0]
+	return &l.b, nil
+}
+
+// BeginApply starts a batch of records the log holds: a local SQLite
+// transaction alone.
+func (l *Log) BeginApply(ctx context.Context) (commit.Batch, error) { return l.local.Begin(ctx) }
+
+// After returns the records after revision rev, in order.
+func (l *Log) After(ctx context.Context, rev int64) ([]commit.Record, error) {
+	missed := l.missed
+	l.missed = nil
+	if len(missed) > 0 && missed[0].Rev.Rev == rev+1 {
+		return missed, nil
+	}
+	var out []commit.Record
+	_, err := l.Scan(ctx, rev, func(recs []commit.Record) error {
+		out = append(out, recs...)
+		return nil
+	})
+	return out, err
+}
+
+// Scan calls fn with the records after revision rev, in order, a page at a
+// time, all read as of one etcd revision, which it returns: a watch from
+// the one after it misses nothing.
+func (l *Log) Scan(ctx context.Context, rev int64, fn func([]commit.Record) error) (int64, error) {
+	from, end := l.LogKey(rev+1), clientv3.GetPrefixRangeEnd(l.logDir())
+	var at int64
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
+		if at > 0 {
+			opts = append(opts, clientv3.WithRev(at))
+		}
+		gctx, cancel := context.WithTimeout(ctx, l.timeout)
+		resp, err := l.cli.Get(gctx, from, opts...)
+		cancel()
+		if err != nil {
+			return 0, unavailable("read the log", err)
+		}
+		if at == 0 {
+			at = resp.Header.Revision
+		}
+		recs := make([]commit.Record, 0, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			rec, err := l.decode(kv.Key, kv.Value)
+			if err != nil {
+				return 0, err
+			}
+			recs = append(recs, rec)
+		}
+		if len(recs) > 0 {
+			if err := fn(recs); err != nil {
+				return 0, err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return at, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// decode decodes the record stored under key. A record that does not
+// decode, or not under its revision's key, is not the log's: ErrDiverged.
+func (l *Log) decode(key, value []byte) (commit.Record, error) {
+	rec, err := decodeRecord(value)
+	if err != nil {
+		return commit.Record{}, fmt.Errorf("%w: %s: %w", commit.ErrDiverged, key, err)
+	}
+	if want := l.LogKey(rec.Rev.Rev); string(key) != want {
+		return commit.Record{}, fmt.Errorf("%w: %s holds the record of revision %d", commit.ErrDiverged, key, rec.Rev.Rev)
+	}
+	return rec, nil
+}
+
+// append writes recs, decided on revision base, to the log: in one etcd
+// transaction when they fit, each comparing the head.
+func (l *Log) append(ctx context.Context, base int64, recs []commit.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	head := base
+	var buf []byte
+	for first := true; first || len(recs) > 0; first = false {
+		ops := make([]clientv3.Op, 0, min(len(recs), maxTxnOps)+1)
+		n, size := 0, 0
+		for n < len(recs) && n < maxTxnOps {
+			buf = encodeRecord(buf[:0], &recs[n])
+			if n > 0 && size+len(buf) > maxTxnBytes {
+				break
+			}
+			ops = append(ops, clientv3.OpPut(l.LogKey(recs[n].Rev.Rev), string(buf)))
+			size += len(buf)
+			n++
+		}
+		next := head
+		if n > 0 {
+			next = recs[n-1].Rev.Rev
+			ops = append(ops, clientv3.OpPut(l.headKey(), revString(next)))
+		}
+		resp, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))).Then(ops...).
+			Else(clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(clientv3.GetPrefixRangeEnd(l.logDir())), clientv3.WithLimit(pageSize))).Commit()
+		switch {
+		case err != nil && !first:
+			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, the rest is unknown: %w", record.ErrStoreUnavailable, head, unavailable("append", err))
+		case err != nil:
+			return unavailable("append", err)
+		case !resp.Succeeded && !first:
+			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them", commit.ErrHeadMoved, head)
+		case !resp.Succeeded:
+			l.keepMissed(resp.Responses[0].GetResponseRange())
+			return commit.ErrHeadMoved
+		}
+		head, recs = next, recs[n:]
+	}
+	return nil
+}
+
+// keepMissed keeps the records that a transaction which lost the race read,
+// when they are all the log holds after it.
+func (l *Log) keepMissed(r *etcdserverpb.RangeResponse) {
+	l.missed = l.missed[:0]
+	if r == nil || r.More {
+		return
+	}
+	for _, kv := range r.Kvs {
+		rec, err := l.decode(kv.Key, kv.Value)
+		if err != nil {
+			l.missed = l.missed[:0] // After reads them again, and reports it
+			return
+		}
+		l.missed = append(l.missed, rec)
+	}
+}
+
+// unavailable wraps an error of etcd: record.ErrStoreUnavailable, but for
+// a request etcd refuses whatever its state (too large, too many
+// operations), which is a limit to raise.
+func unavailable(what string, err error) error {
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) || errors.Is(err, rpctypes.ErrTooManyOps) {
+		return fmt.Errorf("audit: etcd: %s: %w (raise etcd's --max-request-bytes or --max-txn-ops, or lower configd's max value size)", what, err)
+	}
+	return fmt.Errorf("%w: %s: %w", record.ErrStoreUnavailable, what, err)
+}
+
+// batch is the Log's batch: a local batch whose Commit first appends the
+// records to the log.
+type batch struct {
+	commit.Batch // the local SQLite transaction
+	l            *Log
+	base         int64 // the revision the batch is decided on
+	recs         []commit.Record
+}
+
+func (b *batch) Append(rec commit.Record) {
+	b.Batch.Append(rec)
+	b.recs = append(b.recs, rec)
+}
+
+// Commit appends the records to the log, then commits them locally. A
+// batch without records still compares the head: what it decided (a
+// conflict, a change of nothing) was decided on the newest revision.
+func (b *batch) Commit(ctx context.Context) error {
+	if err := b.l.append(ctx, b.base, b.recs); err != nil {
+		b.Batch.Abort()
+		return err
+	}
+	return b.Batch.Commit(ctx)
+}

@@ -1,0 +1,147 @@
+package etcdlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/tokens"
+)
+
+// How long Follow waits before it reads the log again after a failure: it
+// doubles from retryMin up to retryMax while etcd does not answer.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 2 * time.Second
+)
+
+// Follower is what Follow needs of the replica.
+type Follower struct {
+	// Cluster is the identity of the log the replica belongs to (Join):
+	// a log of another identity under the prefix stops Follow.
+	Cluster string
+	// Applied returns the newest revision applied locally.
+	Applied func() int64
+	// Apply applies records, in order (commit.Writer.Apply): it skips
+	// those applied already, and fails with commit.ErrGap when some are
+	// missing before them.
+	Apply func(ctx context.Context, recs []commit.Record) error
+	// Status is told, after each attempt to read the log, whether the
+	// replica follows it (nil) or why not.
+	Status func(err error)
+}
+
+// Follow applies every record of the log, in order, until ctx ends or a
+// record does not follow the local chain (commit.ErrDiverged, which it
+// returns). It reads what the replica has not applied yet (Scan), then
+// watches the log from there; when etcd does not answer or has no leader,
+// or a watch ends, it reads again from the newest applied revision, after a
+// pause that grows while etcd stays away.
+func (l *Log) Follow(ctx context.Context, f Follower) error {
+	return retry(ctx, f.Status, func(ctx context.Context) error { return l.follow(ctx, f) })
+}
+
+// retry runs fn until ctx ends, again after each failure, after a pause
+// that grows while it keeps failing, and tells status of each outcome. It
+// stops at an error that a retry cannot mend (commit.ErrDiverged,
+// ErrNotALog), which it returns.
+func retry(ctx context.Context, status func(error), fn func(ctx context.Context) error) error {
+	wait := retryMin
+	for ctx.Err() == nil {
+		err := fn(ctx)
+		switch {
+		case errors.Is(err, commit.ErrDiverged), errors.Is(err, ErrNotALog):
+			status(err)
+			return err
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			status(err)
+		default:
+			wait = retryMin
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
+	return nil
+}
+
+// FollowTokens keeps a copy of the cluster's tokens until ctx ends: it
+// reads them all, calls mirror with them, and again at each change etcd's
+// watch reports; when etcd does not answer, it starts again after a pause
+// (see Follow), telling status.
+func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context, ts []tokens.Token) error, status func(error)) error {
+	return retry(ctx, status, func(ctx context.Context) error {
+		ts, rev, err := l.Tokens(ctx)
+		if err == nil {
+			err = mirror(ctx, ts)
+		}
+		if err != nil {
+			return err
+		}
+		status(nil)
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		defer cancel()
+		for resp := range l.cli.Watch(wctx, l.tokensDir(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+			if err := resp.Err(); err != nil {
+				return unavailable("watch the tokens", err)
+			}
+			if ts, _, err = l.Tokens(ctx); err == nil {
+				err = mirror(ctx, ts)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
+}
+
+// follow catches up and applies what the log's watch brings, until the
+// watch fails.
+func (l *Log) follow(ctx context.Context, f Follower) error {
+	cluster, err := l.Join(ctx)
+	if err != nil {
+		return err
+	}
+	if cluster != f.Cluster {
+		return fmt.Errorf("audit: %w: the log under %s is now cluster %s, this replica's is %s", ErrNotALog, l.prefix, cluster, f.Cluster)
+	}
+	at, err := l.Scan(ctx, f.Applied(), func(recs []commit.Record) error { return f.Apply(ctx, recs) })
+	if err != nil {
+		return err
+	}
+	f.Status(nil)
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for resp := range l.cli.Watch(wctx, l.logDir(), clientv3.WithPrefix(), clientv3.WithRev(at+1)) {
+		if err := resp.Err(); err != nil {
+			return unavailable("watch the log", err)
+		}
+		recs := make([]commit.Record, 0, len(resp.Events))
+		for _, ev := range resp.Events {
+			if ev.Type != clientv3.EventTypePut {
+				continue // a record removed by retention
+			}
+			rec, err := l.decode(ev.Kv.Key, ev.Kv.Value)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, rec)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		if err := f.Apply(ctx, recs); err != nil {
+			return err // ErrGap included: read the log again
+		}
+	}
+	return ctx.Err()
+}
