@@ -238,3 +238,9 @@ type ErrorBody struct {
 type ErrorResponse struct {
 	Error ErrorBody `json:"error"`
 }
+
+// CodeStoreUnavailable: a replica of a configd cluster (configd --store
+// etcd) cannot reach its cluster's etcd, or etcd has no quorum (503): a
+// write was not acknowledged (it may still have been committed, see
+// docs/ha.md); reads and watches go on from what the replica has.
+const CodeStoreUnavailable = "store_unavailable"
