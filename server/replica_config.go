@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/setting"
 	"github.com/configd/configd/source"
 )
@@ -32,7 +33,7 @@ const (
 const (
 	DefaultEtcdPrefix   = "/configd"
 	DefaultEtcdLeaseTTL = 10 * time.Second
-	DefaultReadWait     = 5 * time.Second
+	DefaultReadWait     = core.DefaultReadWait
 )
 
 // EtcdConfig is how a replica (--store etcd) reaches its cluster's etcd
