@@ -19,8 +19,27 @@ const (
 	// HeaderReason carries the reason of a PUT or DELETE.
 	HeaderReason = "X-Configd-Reason"
 	// HeaderRev carries the store's revision on every response that reads or
-	// writes the store.
+	// writes the store. On a read of GET /v1/kv or /v1/kv/{key} it may also
+	// be sent: the revision the answer must be at least as new as (like
+	// ParamMinRev), for reading a write taken by another replica.
 	HeaderRev = "X-Configd-Rev"
+)
+
+// A read that must be at least this new (configd replicas, docs/ha.md):
+// on GET /v1/kv and GET /v1/kv/{key} as query parameters, on the gRPC
+// API's Get and List as metadata. The replica waits until it has applied
+// the revision asked (at most configd's --read-wait), else answers 503
+// unavailable.
+const (
+	// ParamMinRev=N: at least as new as revision N.
+	ParamMinRev = "min_rev"
+	// ParamConsistent=true: a linearizable read, at least as new as every
+	// write acknowledged by any replica before it.
+	ParamConsistent = "consistent"
+	// MetadataMinRev and MetadataConsistent are the gRPC metadata of the
+	// same meaning (a decimal revision; "true").
+	MetadataMinRev     = "x-configd-rev"
+	MetadataConsistent = "x-configd-consistent"
 )
 
 // Content types a value may have.
@@ -238,3 +257,9 @@ type ErrorBody struct {
 type ErrorResponse struct {
 	Error ErrorBody `json:"error"`
 }
+
+// CodeStoreUnavailable: a replica of a configd cluster (configd --store
+// etcd) cannot reach its cluster's etcd, or etcd has no quorum (503): a
+// write was not acknowledged (it may still have been committed, see
+// docs/ha.md); reads and watches go on from what the replica has.
+const CodeStoreUnavailable = "store_unavailable"

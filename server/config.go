@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/sdk/go/micro"
 	"github.com/configd/configd/sdk/go/micro/catalog"
 	"github.com/configd/configd/server/announce"
@@ -117,6 +118,16 @@ type Config struct {
 	// secrets nor open a database that holds some. See docs/security.md.
 	MasterKeyFile string
 	MasterKey     string
+	// Store is where the commit log lives: StoreSQLite (default), this data
+	// dir alone, or StoreEtcd, a replica of a cluster whose log is in etcd
+	// (flag --store, env CONFIGD_STORE, config key store; docs/ha.md).
+	// Etcd says how a replica reaches etcd (--etcd-*, etcd: section).
+	Store string
+	Etcd  EtcdConfig
+	// ReadWait bounds how long a read that names a revision it must see
+	// (X-Configd-Rev, min_rev=) or asks to be linearizable waits for a
+	// replica to catch up (default DefaultReadWait; flag --read-wait).
+	ReadWait time.Duration
 }
 
 // TLSOn reports whether configd serves TLS.
@@ -156,6 +167,10 @@ func DefaultConfig() Config {
 
 		MaxWatchesPerIdentity: authz.DefaultMaxWatchesPerIdentity,
 		BodyReadTimeout:       httpapi.DefaultBodyReadTimeout,
+
+		Store:    StoreSQLite,
+		Etcd:     EtcdConfig{Prefix: DefaultEtcdPrefix, Timeout: audit.DefaultEtcdTimeout, LeaseTTL: DefaultEtcdLeaseTTL},
+		ReadWait: DefaultReadWait,
 	}
 }
 
@@ -265,6 +280,9 @@ func (c *Config) Settings() setting.Table {
 		setting.File(&c.TLSKey, "tls-key", "PEM file of the key of --tls-cert").WithKey("tls.key"),
 		setting.File(&c.TLSClientCA, "tls-client-ca", "PEM file of the CAs of client certificates: require and verify one on every connection (mutual TLS); needs --tls-cert").
 			WithKey("tls.client_ca").Also(func() error { return checkTLSClientCA(c) }),
+	)
+	t = append(t, c.replicaSettings()...) // replica_config.go
+	t = append(t,
 		setting.YAML(&c.Sources, "sources", "the layers under (or around) the store, lowest precedence first (configd.example.yaml)", decodeSources),
 	)
 	return append(t.Env(EnvPrefix).Keys(), c.Registry.settings()...)

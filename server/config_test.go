@@ -156,6 +156,23 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 	}
 }
 
+// TestReplicaSettings: --store etcd and its settings, from each source.
+func TestReplicaSettings(t *testing.T) {
+	file := writeFile(t, "store: etcd\netcd:\n  endpoints: [10.0.0.1:2379, https://10.0.0.2:2379]\n  prefix: /prod/configd\n  lease_ttl: 3s\n  username: configd\n")
+	got, err := server.LoadConfig([]string{"--config", file, "--replica-name", "r1", "--read-wait", "2s"},
+		envFunc(map[string]string{"CONFIGD_ETCD_PASSWORD": "pw", "CONFIGD_ETCD_TIMEOUT": "3s"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := server.DefaultConfig()
+	want.Store, want.ReadWait = server.StoreEtcd, 2*time.Second
+	want.Etcd = server.EtcdConfig{Endpoints: []string{"10.0.0.1:2379", "https://10.0.0.2:2379"}, Prefix: "/prod/configd", Timeout: 3 * time.Second,
+		Username: "configd", Password: "pw", LeaseTTL: 3 * time.Second, ReplicaName: "r1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
 func TestConfigFlagFileBeatsEnvFile(t *testing.T) {
 	byFlag := writeFile(t, "data_dir: /by/flag\n")
 	byEnv := writeFile(t, "data_dir: /by/env\n")
@@ -210,6 +227,20 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		{name: "unknown auth key", file: "auth:\n  bootstrap_token: x\n", want: []string{"line 2", `"auth.bootstrap_token"`, "auth.bootstrap_token_file"}},
 		{name: "master key twice", env: map[string]string{"CONFIGD_MASTER_KEY": "QUJD"}, args: []string{"--master-key-file", "/run/mk"},
 			want: []string{"secrets.master_key_file", "CONFIGD_MASTER_KEY", "not both"}},
+		{name: "etcd store without endpoints", args: []string{"--store", "etcd"}, want: []string{"--store", "--etcd-endpoints", "CONFIGD_ETCD_ENDPOINTS"}},
+		{name: "unknown store", env: map[string]string{"CONFIGD_STORE": "raft"}, want: []string{"CONFIGD_STORE", "sqlite or etcd"}},
+		{name: "endpoints without the etcd store", args: []string{"--etcd-endpoints", "a:2379"}, want: []string{"store is sqlite", "--store etcd"}},
+		{name: "endpoint without a port", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379,b"}, want: []string{"--etcd-endpoints", `"b"`, "host:port"}},
+		{name: "endpoint of another scheme", file: "store: etcd\netcd:\n  endpoints: [unix://x]\n", want: []string{"etcd.endpoints", "unix://x"}},
+		{name: "relative etcd prefix", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-prefix", "configd"}, want: []string{"--etcd-prefix", "absolute"}},
+		{name: "etcd cert without key", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-cert", "c.pem"}, want: []string{"--etcd-cert", "--etcd-key"}},
+		{name: "etcd password twice", env: map[string]string{"CONFIGD_ETCD_PASSWORD": "pw"},
+			args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-username", "u", "--etcd-password-file", "/run/pw"},
+			want: []string{"CONFIGD_ETCD_PASSWORD", "--etcd-password-file", "not both"}},
+		{name: "etcd password without user", env: map[string]string{"CONFIGD_ETCD_PASSWORD": "pw"}, args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379"},
+			want: []string{"--etcd-username"}},
+		{name: "etcd password in the file", file: "etcd:\n  password: pw\n", want: []string{"line 2", `"etcd.password"`, "etcd.password_file"}},
+		{name: "lease in milliseconds", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-lease-ttl", "1500ms"}, want: []string{"--etcd-lease-ttl", "whole seconds"}},
 		{name: "master key in the file", file: "secrets:\n  master_key: QUJD\n", want: []string{"line 2", `"secrets.master_key"`, "secrets.master_key_file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/secrets"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
@@ -65,7 +66,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		cleanup.add(func() error { stopDebug(); return nil })
 	}
 
-	c, err := openCore(ctx, cfg, dbPath, masterKey, logger)
+	var replica []audit.Option // the store's options as a replica (--store etcd)
+	tokens := &authz.TokenHook{}
+	if cfg.Store == StoreEtcd {
+		cli, err := newEtcdClient(cfg.Etcd)
+		if err != nil {
+			return err
+		}
+		cleanup.add(cli.Close)
+		logger.Info("replica of a configd cluster on etcd", "endpoints", strings.Join(cfg.Etcd.Endpoints, ","), "prefix", cfg.Etcd.Prefix)
+		replica = etcdStoreOptions(cfg, cli, tokens.Changed)
+	}
+	c, err := openCore(ctx, cfg, dbPath, masterKey, logger, replica...)
 	if err != nil {
 		return err
 	}
@@ -91,6 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	tokens.Attach(ctx, auth, logger)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -144,7 +157,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 // and its hub. The store keeps the context it is opened with for its
 // lifetime: it must outlive ctx, which ends when shutdown begins, and be
 // cancelled only if ctx ends while opening is still under way.
-func openCore(ctx context.Context, cfg Config, dbPath string, masterKey *secrets.MasterKey, logger *slog.Logger) (*core.Core, error) {
+func openCore(ctx context.Context, cfg Config, dbPath string, masterKey *secrets.MasterKey, logger *slog.Logger, replica ...audit.Option) (*core.Core, error) {
 	layers, err := layerOrder(cfg.Sources)
 	if err != nil {
 		return nil, err
@@ -155,14 +168,24 @@ func openCore(ctx context.Context, cfg Config, dbPath string, masterKey *secrets
 	defer stopWatch()
 	c, err := core.Open(openCtx, dbPath, core.WithStoreOptions(audit.WithMaxValueSize(cfg.MaxValueSize), audit.WithLogger(logger),
 		audit.WithRetention(cfg.HistoryKeepRevisions, cfg.HistoryKeepAge), audit.WithMasterKey(masterKey),
-		audit.WithLayers(layers...)))
+		audit.WithLayers(layers...)), core.WithStoreOptions(replica...))
 	switch {
 	case errors.Is(err, audit.ErrLocked):
 		return nil, fmt.Errorf("data dir %s is in use by another configd", cfg.DataDir)
 	case errors.Is(err, audit.ErrSchemaTooNew):
 		return nil, fmt.Errorf("data dir %s holds a database written by a newer configd; run that version or newer", cfg.DataDir)
+	case len(replica) > 0 && (errors.Is(err, audit.ErrNoMasterKey) || errors.Is(err, audit.ErrWrongMasterKey)):
+		return nil, fmt.Errorf("refusing to join the cluster: %w; every replica of a cluster needs the cluster's master key; %s", err, masterKeyHint)
 	case errors.Is(err, audit.ErrNoMasterKey), errors.Is(err, audit.ErrWrongMasterKey):
 		return nil, fmt.Errorf("data dir %s: %w; %s", cfg.DataDir, err, masterKeyHint)
+	case errors.Is(err, audit.ErrReplicaMode):
+		return nil, fmt.Errorf("refusing to start: %w; give each replica a data dir of its own, empty or used by a replica of this cluster "+
+			"(a SQLite-mode data dir does not join a cluster, nor a replica's run without --store etcd)", err)
+	case errors.Is(err, audit.ErrNotALog):
+		return nil, fmt.Errorf("refusing to start: %w; give the cluster an etcd prefix of its own (--etcd-prefix)", err)
+	case len(replica) > 0 && errors.Is(err, audit.ErrStoreUnavailable):
+		return nil, fmt.Errorf("cannot reach etcd at %s: %w; a replica that has not joined the cluster before needs etcd to catch up: "+
+			"check --etcd-endpoints, the TLS files (--etcd-ca, --etcd-cert, --etcd-key) and --etcd-username", strings.Join(cfg.Etcd.Endpoints, ","), err)
 	case errors.Is(err, audit.ErrStateMismatch):
 		return nil, fmt.Errorf("refusing to start: %w; %s", err, RestoreHint(cfg.DataDir))
 	case err != nil:

@@ -35,25 +35,26 @@ type answer struct {
 
 // answers holds the HTTP status and the gRPC code of every error code.
 var answers = map[string]answer{
-	api.CodeBadKey:          {http.StatusBadRequest, codes.InvalidArgument},
-	api.CodeBadRequest:      {http.StatusBadRequest, codes.InvalidArgument},
-	api.CodeBadRevision:     {http.StatusBadRequest, codes.OutOfRange},
-	api.CodeUnauthenticated: {http.StatusUnauthorized, codes.Unauthenticated},
-	api.CodeForbidden:       {http.StatusForbidden, codes.PermissionDenied},
-	api.CodeNotFound:        {http.StatusNotFound, codes.NotFound},
-	api.CodeRevisionGone:    {http.StatusNotFound, codes.NotFound},
-	api.CodeRequestTimeout:  {http.StatusRequestTimeout, codes.DeadlineExceeded},
-	api.CodeConflict:        {http.StatusConflict, codes.Aborted},
-	api.CodeOwned:           {http.StatusConflict, codes.FailedPrecondition},
-	api.CodeTooLarge:        {http.StatusRequestEntityTooLarge, codes.InvalidArgument},
-	api.CodeBadContentType:  {http.StatusUnsupportedMediaType, codes.InvalidArgument},
-	api.CodeInvalidValue:    {http.StatusUnprocessableEntity, codes.InvalidArgument},
-	api.CodeNoMasterKey:     {http.StatusBadRequest, codes.FailedPrecondition},
-	api.CodeRateLimited:     {http.StatusTooManyRequests, codes.ResourceExhausted},
-	api.CodeTooManyWatches:  {http.StatusTooManyRequests, codes.ResourceExhausted},
-	api.CodeInternal:        {http.StatusInternalServerError, codes.Internal},
-	api.CodeUnavailable:     {http.StatusServiceUnavailable, codes.Unavailable},
-	api.CodeDiskFull:        {http.StatusInsufficientStorage, codes.ResourceExhausted},
+	api.CodeBadKey:           {http.StatusBadRequest, codes.InvalidArgument},
+	api.CodeBadRequest:       {http.StatusBadRequest, codes.InvalidArgument},
+	api.CodeBadRevision:      {http.StatusBadRequest, codes.OutOfRange},
+	api.CodeUnauthenticated:  {http.StatusUnauthorized, codes.Unauthenticated},
+	api.CodeForbidden:        {http.StatusForbidden, codes.PermissionDenied},
+	api.CodeNotFound:         {http.StatusNotFound, codes.NotFound},
+	api.CodeRevisionGone:     {http.StatusNotFound, codes.NotFound},
+	api.CodeRequestTimeout:   {http.StatusRequestTimeout, codes.DeadlineExceeded},
+	api.CodeConflict:         {http.StatusConflict, codes.Aborted},
+	api.CodeOwned:            {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeTooLarge:         {http.StatusRequestEntityTooLarge, codes.InvalidArgument},
+	api.CodeBadContentType:   {http.StatusUnsupportedMediaType, codes.InvalidArgument},
+	api.CodeInvalidValue:     {http.StatusUnprocessableEntity, codes.InvalidArgument},
+	api.CodeNoMasterKey:      {http.StatusBadRequest, codes.FailedPrecondition},
+	api.CodeRateLimited:      {http.StatusTooManyRequests, codes.ResourceExhausted},
+	api.CodeTooManyWatches:   {http.StatusTooManyRequests, codes.ResourceExhausted},
+	api.CodeInternal:         {http.StatusInternalServerError, codes.Internal},
+	api.CodeUnavailable:      {http.StatusServiceUnavailable, codes.Unavailable},
+	api.CodeStoreUnavailable: {http.StatusServiceUnavailable, codes.Unavailable},
+	api.CodeDiskFull:         {http.StatusInsufficientStorage, codes.ResourceExhausted},
 }
 
 // Codes returns every error code the API answers with.
@@ -156,6 +157,13 @@ type Class struct {
 // DiskFullMessage answers a write refused for want of room.
 const DiskFullMessage = "the disk holding configd's database is full: nothing was written; free space on configd's data volume, then retry"
 
+// StoreUnavailableMessage answers a write (a token change, a
+// linearizable read) that a replica could not make because its cluster's
+// etcd does not answer.
+const StoreUnavailableMessage = "the configd cluster's etcd is unreachable or has no quorum: nothing was acknowledged " +
+	"(a write that etcd took before it stopped answering appears in the history); reads and watches go on from this replica's copy; " +
+	"retry once etcd is back (configd resumes writes by itself)"
+
 // InternalMessage answers an error that is configd's fault.
 const InternalMessage = "internal error; the server log has the details"
 
@@ -198,6 +206,8 @@ func Classify(err error) Class {
 		c.Code = api.CodeBadRequest
 	case errors.Is(err, audit.ErrDiskFull):
 		c.Code, c.Message = api.CodeDiskFull, DiskFullMessage
+	case errors.Is(err, audit.ErrStoreUnavailable):
+		c.Code, c.Message = api.CodeStoreUnavailable, StoreUnavailableMessage
 	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
 		c.Code, c.Message = api.CodeUnavailable, "configd is shutting down; try again (another replica, or once it is back)"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

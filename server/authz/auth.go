@@ -13,6 +13,8 @@ package authz
 import (
 	"context"
 	"crypto/sha256"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,10 +101,55 @@ func (a *Auth) reload(ctx context.Context) error {
 		valid[h] = &Principal{Name: t.Name, Grants: apiGrants(t.Grants), hash: h}
 	}
 	a.mu.Lock()
+	var changed [][sha256.Size]byte
+	for h, p := range a.valid {
+		if q := valid[h]; q == nil || !slices.Equal(q.Grants, p.Grants) {
+			changed = append(changed, h)
+		}
+	}
 	a.valid, a.revoked, a.any = valid, revoked, len(ts) > 0
 	a.gen.Add(1)
 	a.mu.Unlock()
+	a.notify(changed)
 	return nil
+}
+
+// Reload reads the tokens from the store again, and ends the open watches
+// of the tokens revoked or narrowed since: the tokens of a replica of a
+// configd cluster change on other replicas too (see TokenHook).
+func (a *Auth) Reload(ctx context.Context) error { return a.reload(ctx) }
+
+// TokenHook keeps an Auth up to date with a store whose tokens change
+// outside it: a replica's, which hears of the other replicas' changes
+// (audit.WithTokenHook(h.Changed)). The hook exists before the store
+// opens and the Auth after; Attach joins them.
+type TokenHook struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	a      *Auth
+	logger *slog.Logger
+}
+
+// Attach makes h reload a from now on, and reloads it once, for a change
+// that came between a's first load and now. A nil a (authentication off)
+// leaves h doing nothing.
+func (h *TokenHook) Attach(ctx context.Context, a *Auth, logger *slog.Logger) {
+	h.mu.Lock()
+	h.ctx, h.a, h.logger = context.WithoutCancel(ctx), a, logger
+	h.mu.Unlock()
+	h.Changed()
+}
+
+// Changed reloads the attached Auth's tokens.
+func (h *TokenHook) Changed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.a == nil {
+		return
+	}
+	if err := h.a.Reload(h.ctx); err != nil {
+		h.logger.Error("reload the tokens another replica changed", "err", err)
+	}
 }
 
 // subscribe calls fn each time the rights of p's token change, until the

@@ -45,7 +45,13 @@ func (a *Auth) Bootstrap(ctx context.Context, secret, from string) (string, erro
 		return "", fmt.Errorf("%s: %w", from, err)
 	}
 	grants := []api.Grant{{Permission: api.PermissionAdmin, Prefix: ""}}
-	if err := a.store(ctx, BootstrapTokenName, secret, grants); err != nil {
+	err := a.store(ctx, BootstrapTokenName, secret, grants)
+	if errors.Is(err, audit.ErrTokenExists) {
+		// Another replica of the cluster, starting at the same time, made
+		// it first.
+		return "", a.reload(ctx)
+	}
+	if err != nil {
 		return "", err
 	}
 	return secret, nil

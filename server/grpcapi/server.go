@@ -37,6 +37,7 @@ type options struct {
 	auth     *authz.Auth
 	limits   *authz.Limits
 	server   []grpc.ServerOption
+	readWait time.Duration
 }
 
 // WithServerOptions adds options to the grpc.Server (transport
@@ -74,6 +75,9 @@ type Store interface {
 	Rev() int64
 	Get(ctx context.Context, key string, opts ...audit.ReadOption) (audit.KeyValue, error)
 	List(ctx context.Context, prefix string, opts ...audit.ReadOption) ([]audit.KeyValue, int64, error)
+	// WaitRev and Sync wait for a replica to catch up (core.ReadFence).
+	WaitRev(ctx context.Context, rev int64) error
+	Sync(ctx context.Context) (int64, error)
 }
 
 // Hub is the watch hub the Watch RPC reads: watcher.Hub.
@@ -146,6 +150,9 @@ func pbKV(kv audit.KeyValue) *configdpb.KeyValue {
 }
 
 func (s *configService) Get(ctx context.Context, req *configdpb.GetRequest) (*configdpb.GetResponse, error) {
+	if err := s.awaitFence(ctx); err != nil {
+		return nil, s.grpcError("Get", err)
+	}
 	rev := s.st.Rev()
 	var opts []audit.ReadOption
 	if req.GetRev() != 0 {
@@ -163,6 +170,9 @@ func (s *configService) Get(ctx context.Context, req *configdpb.GetRequest) (*co
 }
 
 func (s *configService) List(ctx context.Context, req *configdpb.ListRequest) (*configdpb.ListResponse, error) {
+	if err := s.awaitFence(ctx); err != nil {
+		return nil, s.grpcError("List", err)
+	}
 	var opts []audit.ReadOption
 	if req.GetRev() != 0 {
 		opts = append(opts, audit.AtRev(req.GetRev()))

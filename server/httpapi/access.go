@@ -57,6 +57,7 @@ var routeAccess = map[string]access{
 	"GET /v1/watch":            {perm: api.PermissionRead, targets: watchTarget},
 	"GET /v1/status":           {},
 	"GET /v1/sources":          {},
+	"GET /v1/replicas":         {},
 	"GET /v1/audit/verify":     {perm: api.PermissionAdmin},
 	"GET /v1/backup":           {perm: api.PermissionAdmin},
 	"GET /v1/tokens":           {perm: api.PermissionAdmin},

@@ -53,6 +53,7 @@ var routeCases = []routeCase{
 	{rule: "GET /v1/watch", method: "GET", path: "/v1/watch?prefix=app/&since=1&wait=0s", deny: "reader-db", allow: "reader-app"},
 	{rule: "GET /v1/status", method: "GET", path: "/v1/status", allow: "reader-db"},
 	{rule: "GET /v1/sources", method: "GET", path: "/v1/sources", allow: "reader-db"},
+	{rule: "GET /v1/replicas", method: "GET", path: "/v1/replicas", allow: "reader-db"},
 	{rule: "GET /v1/audit/verify", method: "GET", path: "/v1/audit/verify", deny: "writer-all", allow: "admin"},
 	{rule: "GET /v1/backup", method: "GET", path: "/v1/backup", deny: "writer-all", allow: "admin"},
 	{rule: "GET /v1/tokens", method: "GET", path: "/v1/tokens", deny: "writer-all", allow: "admin"},

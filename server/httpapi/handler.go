@@ -58,6 +58,8 @@ type options struct {
 	auth           *authz.Auth
 	limits         *authz.Limits
 	bodyTimeout    time.Duration
+	readWait       time.Duration
+	replicas       Replicas
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -250,6 +252,7 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		route(http.MethodPost, "/rollback", http.HandlerFunc(h.rollback))
 		get("/status", h.status)
 		get("/sources", h.listSources)
+		get("/replicas", h.listReplicas)
 		get("/layers/*", h.layers)
 		get("/audit/verify", h.auditVerify)
 		get("/backup", h.backup)
@@ -332,6 +335,10 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.st.Ping(ctx)
 	}
+	degraded := ""
+	if err == nil {
+		degraded, err = replicaReadiness(h.st.Replication(), r.URL.Query().Get("writes") == "true")
+	}
 	var sources string
 	if h.opts.sources != nil {
 		sources = readiness(h.opts.sources.Statuses())
@@ -342,7 +349,26 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("not ready: " + apierror.OneLine(err.Error()) + "\n" + sources))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n" + sources))
+	_, _ = w.Write([]byte("ok\n" + degraded + sources))
+}
+
+// replicaReadiness is /readyz's word on a replica of a configd cluster
+// whose etcd does not answer: it still serves reads and watches from
+// what it has, so it stays ready (a load balancer keeps sending it reads)
+// and says it is degraded; ?writes=true asks whether it takes writes, and
+// then it is not ready. A replica that diverged from the log is not ready
+// at all: what it serves is no longer the cluster's.
+func replicaReadiness(r audit.Replication, writes bool) (degraded string, notReady error) {
+	switch {
+	case !r.Replica || r.Err == nil:
+		return "", nil
+	case errors.Is(r.Err, audit.ErrDiverged):
+		return "", fmt.Errorf("this replica diverged from its cluster's commit log and serves nothing newer than revision %d: %w", r.Applied, r.Err)
+	case writes:
+		return "", fmt.Errorf("writes are refused (503 %s): the cluster's etcd does not answer: %w", api.CodeStoreUnavailable, r.Err)
+	}
+	return fmt.Sprintf("store: degraded: the cluster's etcd does not answer (%s); writes are refused (503 %s), reads and watches are served up to revision %d\n",
+		apierror.OneLine(r.Err.Error()), api.CodeStoreUnavailable, r.Applied), nil
 }
 
 // GET /v1/sources

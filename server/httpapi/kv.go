@@ -43,12 +43,16 @@ func keyParam(r *http.Request) (string, error) {
 // GET /v1/kv/{key...}[?rev=N][&raw=true]
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkParams(q, "rev", "raw"); err != nil {
+	if err := checkParams(q, append([]string{"rev", "raw"}, fenceParams...)...); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	key, err := keyParam(r)
 	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.awaitFence(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -242,7 +246,11 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request) {
 // GET /v1/kv?prefix=P[&format=tree][&rev=N]
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkParams(q, "prefix", "format", "rev"); err != nil {
+	if err := checkParams(q, append([]string{"prefix", "format", "rev"}, fenceParams...)...); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.awaitFence(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}

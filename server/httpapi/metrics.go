@@ -48,6 +48,15 @@ func newMetrics(st Store, reg *prometheus.Registry) *metrics {
 			Name: "configd_disk_full_total",
 			Help: "Commits refused because the disk holding the database was full (answered 507 disk_full).",
 		}, func() float64 { return float64(st.DiskFullErrors()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "configd_store_available",
+			Help: "1 when the store takes writes: always in the SQLite mode; on a replica, while it follows its cluster's etcd (0: writes answered 503 store_unavailable, reads go on).",
+		}, func() float64 {
+			if st.Replication().Err != nil {
+				return 0
+			}
+			return 1
+		}),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -24,6 +24,12 @@ type Store interface {
 	Ping(ctx context.Context) error
 	DiskFullErrors() int64
 	SourceEvents(ctx context.Context, source string, limit int) ([]audit.SourceEvent, error)
+	// WaitRev and Sync wait for a replica to catch up (core.ReadFence).
+	WaitRev(ctx context.Context, rev int64) error
+	Sync(ctx context.Context) (int64, error)
+	// Replication reports whether a replica follows its cluster's log
+	// (/readyz, /metrics).
+	Replication() audit.Replication
 }
 
 var _ Store = (*audit.Store)(nil)

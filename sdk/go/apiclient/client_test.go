@@ -509,6 +509,26 @@ func TestAnswerThatIsNotConfigd(t *testing.T) {
 	}
 }
 
+// TestStoreUnavailableAlsoMatchesUnavailable: a replica whose etcd does
+// not answer refuses a write with store_unavailable, which a client that
+// checks only for ErrUnavailable still recognises.
+func TestStoreUnavailableAlsoMatchesUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":{"code":"store_unavailable","message":"etcd is unreachable"}}`))
+	}))
+	defer srv.Close()
+	c, _ := apiclient.New(srv.URL)
+	_, err := c.Put(context.Background(), "app/x", []byte("1"))
+	if !errors.Is(err, apiclient.ErrStoreUnavailable) || !errors.Is(err, apiclient.ErrUnavailable) {
+		t.Fatalf("Put = %v: want it to match ErrStoreUnavailable and ErrUnavailable", err)
+	}
+	if errors.Is(err, apiclient.ErrInternal) || errors.Is(err, apiclient.ErrUnreachable) {
+		t.Errorf("Put = %v also matches another sentinel", err)
+	}
+}
+
 func TestSendsActorAndUserAgent(t *testing.T) {
 	got := make(chan http.Header, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,10 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: configd cannot serve the request now.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrStoreUnavailable: a replica of a configd cluster cannot reach its
+	// cluster's etcd (or etcd has no quorum): the write was not
+	// acknowledged; reads go on. It also matches ErrUnavailable.
+	ErrStoreUnavailable = errors.New("store unavailable")
 	// ErrInternal: configd failed on its side.
 	ErrInternal = errors.New("internal error")
 	// ErrUnreachable: no answer came from configd (connection refused, DNS,
@@ -60,19 +64,20 @@ var (
 
 // codeSentinels maps each api error code to its sentinel.
 var codeSentinels = map[string]error{
-	api.CodeNotFound:        ErrNotFound,
-	api.CodeRevisionGone:    ErrRevisionGone,
-	api.CodeConflict:        ErrConflict,
-	api.CodeBadKey:          ErrBadKey,
-	api.CodeBadRequest:      ErrBadRequest,
-	api.CodeBadRevision:     ErrBadRevision,
-	api.CodeTooLarge:        ErrTooLarge,
-	api.CodeBadContentType:  ErrBadContentType,
-	api.CodeInvalidValue:    ErrInvalidValue,
-	api.CodeUnavailable:     ErrUnavailable,
-	api.CodeInternal:        ErrInternal,
-	api.CodeUnauthenticated: ErrUnauthenticated,
-	api.CodeForbidden:       ErrForbidden,
+	api.CodeNotFound:         ErrNotFound,
+	api.CodeRevisionGone:     ErrRevisionGone,
+	api.CodeConflict:         ErrConflict,
+	api.CodeBadKey:           ErrBadKey,
+	api.CodeBadRequest:       ErrBadRequest,
+	api.CodeBadRevision:      ErrBadRevision,
+	api.CodeTooLarge:         ErrTooLarge,
+	api.CodeBadContentType:   ErrBadContentType,
+	api.CodeInvalidValue:     ErrInvalidValue,
+	api.CodeUnavailable:      ErrUnavailable,
+	api.CodeStoreUnavailable: ErrStoreUnavailable,
+	api.CodeInternal:         ErrInternal,
+	api.CodeUnauthenticated:  ErrUnauthenticated,
+	api.CodeForbidden:        ErrForbidden,
 }
 
 // statusSentinels is the fallback for answers without a known code (a proxy
@@ -117,11 +122,16 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("configd: HTTP %d %s", e.Status, http.StatusText(e.Status))
 }
 
+// broader names the sentinel that the sentinel of a narrower code also
+// matches: a store_unavailable is an unavailable, for a client that
+// checks only that.
+var broader = map[error]error{ErrStoreUnavailable: ErrUnavailable}
+
 // Is reports whether target is the sentinel of e's code (or, for an answer
 // without a known code, of its HTTP status).
 func (e *Error) Is(target error) bool {
 	if s, ok := codeSentinels[e.Code]; ok {
-		return s == target
+		return s == target || (target != nil && broader[s] == target)
 	}
 	return statusSentinels[e.Status] == target
 }

@@ -1,0 +1,36 @@
+package api
+
+import "time"
+
+// ReplicaStatus is one replica of a configd cluster on etcd, as it
+// registers itself (GET /v1/replicas, configctl replicas).
+type ReplicaStatus struct {
+	// Name is the replica's name in the cluster (--replica-name, default
+	// its address); Addr is the address it serves on.
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+	// Version is the configd version it runs.
+	Version string `json:"version"`
+	// Rev is the newest revision it had applied when it last reported
+	// (about once a second); Lag is how many revisions it is behind the
+	// newest revision of any replica listed.
+	Rev int64 `json:"rev"`
+	Lag int64 `json:"lag"`
+	// Sources are the names of the sources it syncs.
+	Sources []string `json:"sources,omitempty"`
+	// UpSince is when it started.
+	UpSince time.Time `json:"up_since"`
+	// Self marks the replica that answered.
+	Self bool `json:"self,omitempty"`
+}
+
+// ReplicasResponse answers GET /v1/replicas: the replicas registered in
+// the cluster, by name, and the newest revision among them. A configd
+// that runs alone says so (Store "sqlite") and lists none.
+type ReplicasResponse struct {
+	// Store is the store mode of the configd that answered: "sqlite" or
+	// "etcd".
+	Store    string          `json:"store"`
+	Rev      int64           `json:"rev"`
+	Replicas []ReplicaStatus `json:"replicas"`
+}
