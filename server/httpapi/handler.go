@@ -60,6 +60,7 @@ type options struct {
 	bodyTimeout    time.Duration
 	readWait       time.Duration
 	replicas       Replicas
+	writes         func(http.Handler) http.Handler
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -138,6 +139,14 @@ func WithMaxRequestBody(n int64) Option {
 // WithActor, or answer the request itself (for instance with 401).
 func WithIdentity(mw func(http.Handler) http.Handler) Option {
 	return func(o *options) { o.identity = mw }
+}
+
+// WithWrites wraps the routes that commit revisions (those whose access
+// rule needs write: PUT and DELETE /v1/kv/..., POST /v1/txn, POST
+// /v1/rollback) in mw, after their access check. A replica uses it to
+// forward them to the cluster's writer (package forward).
+func WithWrites(mw func(http.Handler) http.Handler) Option {
+	return func(o *options) { o.writes = mw }
 }
 
 // WithReadiness adds a check to /readyz, beyond the store answering: a
@@ -237,6 +246,9 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 			a, ok := routeAccess[method+" /v1"+pattern]
 			if !ok {
 				panic("httpapi: no access rule for " + method + " /v1" + pattern + " (add it to routeAccess)")
+			}
+			if a.perm == api.PermissionWrite && h.opts.writes != nil {
+				hd = h.opts.writes(hd)
 			}
 			r.With(h.need(a)).Method(method, pattern, hd)
 		}
