@@ -16,7 +16,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/configd/configd/bench/internal/machine"
 	"os"
 	"os/signal"
 	"slices"
@@ -24,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/configd/configd/bench/internal/machine"
 )
 
 type cfgT struct {

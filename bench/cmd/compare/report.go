@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"github.com/configd/configd/bench/internal/machine"
 	"image/color"
 	"math"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/configd/configd/bench/internal/machine"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"

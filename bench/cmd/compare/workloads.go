@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/configd/configd/internal/tcpproxy"
 )
 
 // result is one run of one case against one peer (or one read mode of it).
@@ -351,7 +353,7 @@ func runCatchup(p peer, cfg *cfgT, rep int) []result {
 	if err := p.Restart(); err != nil {
 		return fail(err)
 	}
-	px, err := newProxy(p.Addr())
+	px, err := tcpproxy.New(p.Addr())
 	if err != nil {
 		return fail(err)
 	}
@@ -447,7 +449,7 @@ func runCatchup(p peer, cfg *cfgT, rep int) []result {
 	mu.Unlock()
 	m := map[string]float64{
 		"catchup ms": ms(doneAt.Sub(from)),
-		"wait ms":    ms(from.Sub(px.restoredAt)),
+		"wait ms":    ms(from.Sub(px.RestoredAt())),
 		"received":   float64(got),
 		"received %": 100 * float64(got) / catchupChanges,
 	}

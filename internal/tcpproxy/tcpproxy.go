@@ -1,4 +1,8 @@
-package main
+// Package tcpproxy forwards loopback TCP connections to a server and can
+// cut them, to disconnect a client from a server (or a configd replica
+// from etcd) without either knowing in advance, and heal the link again:
+// the network faults of the tests and benchmarks.
+package tcpproxy
 
 import (
 	"io"
@@ -7,11 +11,10 @@ import (
 	"time"
 )
 
-// proxy forwards loopback TCP connections to a server and can cut them, to
-// disconnect a client without its knowing in advance (the catch-up
-// workload). While cut it accepts and closes at once, so the client keeps
-// retrying; Reconnected tells when the first connection after Restore came.
-type proxy struct {
+// Proxy forwards loopback TCP connections to a server. While cut it
+// accepts and closes at once, so the client keeps retrying; Reconnected
+// tells when the first connection after Restore came.
+type Proxy struct {
 	ln     net.Listener
 	target string
 
@@ -22,19 +25,21 @@ type proxy struct {
 	reconnected time.Time
 }
 
-func newProxy(target string) (*proxy, error) {
+// New listens on a free loopback port and forwards what comes to target.
+func New(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	return p, nil
 }
 
-func (p *proxy) Addr() string { return p.ln.Addr().String() }
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *proxy) serve() {
+func (p *Proxy) serve() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -55,7 +60,7 @@ func (p *proxy) serve() {
 	}
 }
 
-func (p *proxy) forward(c net.Conn) {
+func (p *Proxy) forward(c net.Conn) {
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -77,7 +82,7 @@ func (p *proxy) forward(c net.Conn) {
 }
 
 // Cut closes every connection and refuses new ones until Restore.
-func (p *proxy) Cut() {
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = true
@@ -87,7 +92,7 @@ func (p *proxy) Cut() {
 }
 
 // Restore lets connections through again.
-func (p *proxy) Restore() {
+func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
@@ -95,15 +100,23 @@ func (p *proxy) Restore() {
 	p.reconnected = time.Time{}
 }
 
+// RestoredAt is when Restore was last called (zero if never).
+func (p *Proxy) RestoredAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restoredAt
+}
+
 // Reconnected is when the first connection after Restore was accepted
 // (zero if none yet).
-func (p *proxy) Reconnected() time.Time {
+func (p *Proxy) Reconnected() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.reconnected
 }
 
-func (p *proxy) Close() {
+// Close stops the proxy and closes its connections.
+func (p *Proxy) Close() {
 	p.ln.Close()
 	p.Cut()
 }
