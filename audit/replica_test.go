@@ -31,6 +31,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("TamperedRecordIsRefused", env.tamperedRecord)
 	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
 	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
+	t.Run("AReplicaCutOffFromEtcdHeals", env.partition)
 }
 
 type replicaEnv struct {

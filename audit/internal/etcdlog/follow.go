@@ -87,7 +87,7 @@ func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context,
 			return err
 		}
 		status(nil)
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		wctx, cancel := l.watching(clientv3.WithRequireLeader(ctx))
 		defer cancel()
 		for resp := range l.cli.Watch(wctx, l.tokensDir(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 			if err := resp.Err(); err != nil {
@@ -100,7 +100,7 @@ func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context,
 				return err
 			}
 		}
-		return ctx.Err()
+		return watchEnded(ctx, wctx)
 	})
 }
 
@@ -119,7 +119,7 @@ func (l *Log) follow(ctx context.Context, f Follower) error {
 		return err
 	}
 	f.Status(nil)
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wctx, cancel := l.watching(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	for resp := range l.cli.Watch(wctx, l.logDir(), clientv3.WithPrefix(), clientv3.WithRev(at+1)) {
 		if err := resp.Err(); err != nil {
@@ -143,5 +143,5 @@ func (l *Log) follow(ctx context.Context, f Follower) error {
 			return err // ErrGap included: read the log again
 		}
 	}
-	return ctx.Err()
+	return watchEnded(ctx, wctx)
 }
