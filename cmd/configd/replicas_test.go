@@ -38,7 +38,9 @@ func TestReplicas(t *testing.T) {
 	newCluster := func(t *testing.T, args ...string) *configdtest.Cluster {
 		return configdtest.NewCluster(t, bin, etcd.Endpoints, "/"+strings.ReplaceAll(t.Name(), "/", "-"), args...)
 	}
-	t.Run("WriteOnOneReadOnAnother", func(t *testing.T) { testWriteOnOneReadOnAnother(t, newCluster(t).Start(3)) })
+	t.Run("WriteOnOneReadOnAnother", func(t *testing.T) {
+		testWriteOnOneReadOnAnother(t, newCluster(t, "--master-key-file", masterKeyFile(t)).Start(3))
+	})
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
@@ -54,6 +56,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	if err := configdtest.WaitFor(ctx, cond); err != nil {
 		t.Fatalf("%s: not within %s", what, configdtest.WaitLimit)
 	}
+}
+
+// masterKeyFile writes a new master key to a file and returns its path.
+func masterKeyFile(t *testing.T) string {
+	t.Helper()
+	_, b64, err := secrets.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(path, []byte(b64), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // replicaDaemons are HTTP clients of c's replicas, in order.
@@ -159,7 +175,16 @@ func testWriteOnOneReadOnAnother(t *testing.T, c *configdtest.Cluster) {
 		t.Fatalf("r3 with %s %d: %d %s %v", api.HeaderRev, rev, st, b, err)
 	}
 	r2.put("app/db/pool", "10")
+	// A secret sealed on one replica is read on another (the cluster
+	// shares its data keys; loopback may read secrets).
+	if st, b, err := r2.request(http.MethodPut, "/v1/kv/app/db/password?secret=true", []byte("s3cret"), "Content-Type", api.TypeText); err != nil || st != http.StatusOK {
+		t.Fatalf("put a secret on r2: %d %s %v", st, b, err)
+	}
 	last := r3.put("app/db/pool", "20")
+	r1.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/db/password?min_rev=%d", last), nil, &kv)
+	if kv.Value != "s3cret" {
+		t.Errorf("r1 reads r2's secret as %+v", kv)
+	}
 	r1.mustCall(http.MethodGet, "/v1/kv/app/db/pool?consistent=true", nil, &kv)
 	if kv.Value != "20" || kv.ModRev != last {
 		t.Fatalf("r1's consistent read: %+v, want 20 at %d", kv, last)
@@ -190,18 +215,7 @@ func testWriteOnOneReadOnAnother(t *testing.T, c *configdtest.Cluster) {
 }
 
 func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newCluster func(*testing.T, ...string) *configdtest.Cluster) {
-	keyFile := func(name string) string {
-		_, b64, err := secrets.GenerateMasterKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), name)
-		if err := os.WriteFile(path, []byte(b64), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	c := newCluster(t, "--master-key-file", keyFile("cluster.key")).Start(1)
+	c := newCluster(t, "--master-key-file", masterKeyFile(t)).Start(1)
 	ds := replicaDaemons(t, c)
 	if st, b, err := ds[0].request(http.MethodPut, "/v1/kv/app/password?secret=true", []byte("s3cret"), "Content-Type", api.TypeText); err != nil || st != http.StatusOK {
 		t.Fatalf("put a secret: %d %s %v", st, b, err)
@@ -226,7 +240,7 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 		want  []string
 	}{
 		{"a SQLite-mode data dir", sqliteDir, nil, []string{"SQLite-only", "a data dir of its own"}},
-		{"another master key", "", []string{"--master-key-file", keyFile("other.key")}, []string{"refusing to join the cluster", "master key"}},
+		{"another master key", "", []string{"--master-key-file", masterKeyFile(t)}, []string{"refusing to join the cluster", "master key"}},
 		{"a prefix that is not configd's", "", []string{"--etcd-prefix", "/not-configd"}, []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
 	} {
 		dir := tc.dir
@@ -406,7 +420,11 @@ func testWatchersFailOver(t *testing.T, c *configdtest.Cluster) {
 	var wg sync.WaitGroup
 	for i := range clients {
 		results[i] = &seen{}
-		cl, err := config.New(ctx, config.WithAddress(victim.Addr, writer.Addr, ds[2].Addr), config.WithTimeout(30*time.Second), config.WithLogger(quiet))
+		opts := []config.Option{config.WithAddress(victim.Addr, writer.Addr, ds[2].Addr), config.WithTimeout(30 * time.Second), config.WithLogger(quiet)}
+		if i%2 == 1 {
+			opts = append(opts, config.WithGRPC()) // half of them watch over gRPC
+		}
+		cl, err := config.New(ctx, opts...)
 		if err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
