@@ -8,11 +8,16 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
 )
@@ -66,16 +71,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		cleanup.add(func() error { stopDebug(); return nil })
 	}
 
-	var replica []audit.Option // the store's options as a replica (--store etcd)
+	// As a replica (--store etcd): the cluster's etcd client, which the
+	// store, the replica registry (and who else needs etcd) share.
+	var (
+		etcdClient *clientv3.Client
+		replica    []audit.Option // the store's options as a replica
+	)
 	tokens := &authz.TokenHook{}
 	if cfg.Store == StoreEtcd {
-		cli, err := newEtcdClient(cfg.Etcd)
-		if err != nil {
+		if etcdClient, err = newEtcdClient(cfg.Etcd); err != nil {
 			return err
 		}
-		cleanup.add(cli.Close)
+		cleanup.add(etcdClient.Close)
 		logger.Info("replica of a configd cluster on etcd", "endpoints", strings.Join(cfg.Etcd.Endpoints, ","), "prefix", cfg.Etcd.Prefix)
-		replica = etcdStoreOptions(cfg, cli, tokens.Changed)
+		replica = etcdStoreOptions(cfg, etcdClient, tokens.Changed)
 	}
 	c, err := openCore(ctx, cfg, dbPath, masterKey, logger, replica...)
 	if err != nil {
@@ -112,10 +121,26 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
+	// The replica's name in its cluster and its registration there.
+	var replicas httpapi.Replicas
+	if etcdClient != nil {
+		self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
+		if self.Name == "" {
+			self.Name = self.Addr
+		}
+		reg := newReplicaRegistry(etcdClient, cfg.Etcd.Prefix, cfg.Etcd, self, c.Store.Rev, sourceNames(cfg.Sources), logger)
+		reg.Start()
+		cleanup.add(reg.Close)
+		replicas = reg
+		logger.Info("registered in the cluster", "replica", self.Name, "addr", self.Addr)
+	}
 	var draining atomic.Bool
 	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
 		Limits: cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
+		GRPC:   []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
 		HTTP: []httpapi.Option{
+			httpapi.WithReadWait(cfg.ReadWait),
+			httpapi.WithReplicas(replicas),
 			httpapi.WithVersion(Version()),
 			httpapi.WithReadiness(func(context.Context) error {
 				if draining.Load() {
@@ -182,7 +207,7 @@ func openCore(ctx context.Context, cfg Config, dbPath string, masterKey *secrets
 		return nil, fmt.Errorf("refusing to start: %w; give each replica a data dir of its own, empty or used by a replica of this cluster "+
 			"(a SQLite-mode data dir does not join a cluster, nor a replica's run without --store etcd)", err)
 	case errors.Is(err, audit.ErrNotALog):
-		return nil, fmt.Errorf("refusing to start: %w; give the cluster an etcd prefix of its own (--etcd-prefix)", err)
+		return nil, fmt.Errorf("refusing to start: %w (--etcd-prefix)", err)
 	case len(replica) > 0 && errors.Is(err, audit.ErrStoreUnavailable):
 		return nil, fmt.Errorf("cannot reach etcd at %s: %w; a replica that has not joined the cluster before needs etcd to catch up: "+
 			"check --etcd-endpoints, the TLS files (--etcd-ca, --etcd-cert, --etcd-key) and --etcd-username", strings.Join(cfg.Etcd.Endpoints, ","), err)

@@ -20,11 +20,12 @@ import (
 	"github.com/configd/configd/internal/configdtest"
 )
 
-// bin is the configd binary the tests run, built once by TestMain.
-var bin string
+// bin and ctlBin are the configd and configctl binaries the tests run,
+// built once by TestMain.
+var bin, ctlBin string
 
 func TestMain(m *testing.M) {
-	configdtest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd"})
+	configdtest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd", &ctlBin: "github.com/configd/configd/cmd/configctl"})
 }
 
 const waitLimit = configdtest.WaitLimit

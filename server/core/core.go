@@ -18,6 +18,7 @@ package core
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/watcher"
@@ -69,15 +70,30 @@ func Open(ctx context.Context, path string, opts ...Option) (*Core, error) {
 	c := &Core{}
 	// ready holds back the hook until the hub exists: no revision can slip
 	// between the store's revision the hub starts at and its first Publish.
+	// A replica applies the log's revisions while it opens (catching up):
+	// the hub starts after them, so the hook lets those pass. The store
+	// advances before it runs the hooks, so a revision passed over while
+	// opening is still set is at or below the revision read after it is
+	// cleared.
 	ready := make(chan struct{})
+	var opening atomic.Bool
+	opening.Store(true)
 	publish := audit.WithCommitHook(func(r audit.Revision) {
-		<-ready
+		select {
+		case <-ready:
+		default:
+			if opening.Load() {
+				return
+			}
+			<-ready
+		}
 		c.Hub.Publish(r)
 	})
 	st, err := audit.Open(ctx, path, append(o.store[:len(o.store):len(o.store)], publish)...)
 	if err != nil {
 		return nil, err
 	}
+	opening.Store(false)
 	var reads watcher.Store = st
 	if o.hubReads != nil {
 		reads = o.hubReads(st)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 )
 
@@ -78,4 +79,50 @@ func (f ReadFence) Await(ctx context.Context, st Fenced, wait time.Duration) err
 			st.Rev(), want, wait)}
 	}
 	return err
+}
+
+// Revisioned is what has a revision: the watch hub.
+type Revisioned interface{ Rev() int64 }
+
+// Replica is a store that may be a replica of a cluster: audit.Store.
+type Replica interface {
+	Fenced
+	Replication() audit.Replication
+}
+
+// AwaitWatch waits until a watch from revision since can open on hub, fed
+// by st, when st is a replica: one that lags behind the replica a client
+// watched before may not have applied since yet. It waits for at most wait
+// (default DefaultReadWait), as Await. A store that runs alone has every
+// revision there is: a newer since stays the client's error
+// (audit.ErrFutureRevision, from the hub).
+func AwaitWatch(ctx context.Context, st Replica, hub Revisioned, since int64, wait time.Duration) error {
+	if hub.Rev() >= since || !st.Replication().Replica {
+		return nil
+	}
+	return ReadFence{MinRev: since}.Await(ctx, hubFenced{st, hub}, wait)
+}
+
+// hubFenced is st seen through its hub's revision: the store advances,
+// then runs its commit hooks, the hub's among them, in the same goroutine,
+// so the hub follows within moments.
+type hubFenced struct {
+	Fenced
+	hub Revisioned
+}
+
+func (h hubFenced) Rev() int64 { return h.hub.Rev() }
+
+func (h hubFenced) WaitRev(ctx context.Context, rev int64) error {
+	if err := h.Fenced.WaitRev(ctx, rev); err != nil {
+		return err
+	}
+	for h.hub.Rev() < rev {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -78,6 +78,9 @@ type Store interface {
 	// WaitRev and Sync wait for a replica to catch up (core.ReadFence).
 	WaitRev(ctx context.Context, rev int64) error
 	Sync(ctx context.Context) (int64, error)
+	// Replication says whether the store is a replica, whose watches may
+	// name a revision it has not applied yet (core.AwaitWatch).
+	Replication() audit.Replication
 }
 
 // Hub is the watch hub the Watch RPC reads: watcher.Hub.

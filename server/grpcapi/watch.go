@@ -12,6 +12,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
@@ -188,6 +189,11 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 			f := watcher.Filter{Keys: r.Create.GetKeys(), Prefixes: r.Create.GetPrefixes()}
 			if s.opts.auth != nil {
 				c.refuse = s.opts.auth.CheckWatch(authz.PrincipalFrom(ctx), f)
+			}
+			if c.refuse == nil {
+				// On a replica, a client may come with the revision
+				// another replica had sent it.
+				c.refuse = core.AwaitWatch(ctx, s.st, s.hub, r.Create.GetSince(), s.opts.readWait)
 			}
 			if c.refuse == nil {
 				c.release, c.refuse = s.opts.limits.OpenWatchUntilDone(ctx)

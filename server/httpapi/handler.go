@@ -28,6 +28,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/source"
@@ -210,7 +211,10 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		if wm == nil {
 			wm = watchwire.NewMetrics(h.metrics.reg)
 		}
-		watch = &watchHTTP{hub: h.opts.hub, metrics: wm, progress: h.opts.progress, limits: h.opts.limits, auth: h.opts.auth}
+		watch = &watchHTTP{hub: h.opts.hub, metrics: wm, progress: h.opts.progress, limits: h.opts.limits, auth: h.opts.auth,
+			await: func(ctx context.Context, since int64) error {
+				return core.AwaitWatch(ctx, st, h.opts.hub, since, h.opts.readWait)
+			}}
 	}
 
 	r := chi.NewRouter()

@@ -47,6 +47,10 @@ type watchHTTP struct {
 	writeTimeout time.Duration
 	limits       *authz.Limits
 	auth         *authz.Auth // nil: authentication is off
+	// await waits until a watch from since can open (core.AwaitWatch):
+	// on a replica, a client may come with the revision another replica
+	// had sent it; nil: at once.
+	await func(ctx context.Context, since int64) error
 }
 
 type watchParams struct {
@@ -95,6 +99,9 @@ func (h *watchHTTP) fail(w http.ResponseWriter, err error) {
 
 func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, err := parseWatchParams(r)
+	if err == nil && h.await != nil {
+		err = h.await(r.Context(), p.since)
+	}
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -25,3 +25,12 @@ func (c *Client) Layers(ctx context.Context, key string) (api.LayersResponse, er
 	err := c.do(ctx, request{method: http.MethodGet, path: path}, &l)
 	return l, err
 }
+
+// Replicas returns the replicas of the configd cluster the server is a
+// replica of, with their revision and lag; a configd that runs alone
+// answers Store "sqlite" and none.
+func (c *Client) Replicas(ctx context.Context) (api.ReplicasResponse, error) {
+	var r api.ReplicasResponse
+	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/replicas"}, &r)
+	return r, err
+}
