@@ -169,7 +169,7 @@ func DefaultConfig() Config {
 		BodyReadTimeout:       httpapi.DefaultBodyReadTimeout,
 
 		Store:    StoreSQLite,
-		Etcd:     EtcdConfig{Prefix: DefaultEtcdPrefix, Timeout: audit.DefaultEtcdTimeout, LeaseTTL: DefaultEtcdLeaseTTL},
+		Etcd:     EtcdConfig{Prefix: DefaultEtcdPrefix, Timeout: audit.DefaultEtcdTimeout, LeaseTTL: DefaultEtcdLeaseTTL, ForwardWrites: true},
 		ReadWait: DefaultReadWait,
 	}
 }

@@ -63,6 +63,11 @@ type EtcdConfig struct {
 	// others stop listing it and take its sources over (default
 	// DefaultEtcdLeaseTTL; whole seconds, at least 1s).
 	LeaseTTL time.Duration
+	// ForwardWrites sends the writes this replica receives to the
+	// cluster's writer, the replica registered longest (package forward;
+	// default on). Off, or with TLS on, every replica commits the writes
+	// it receives, racing the others for the log's head: as right, slower.
+	ForwardWrites bool
 	// ReplicaName names the replica in the cluster's registry (GET
 	// /v1/replicas); default its advertised address. Unique in the
 	// cluster.
@@ -92,6 +97,8 @@ func (c *Config) replicaSettings() setting.Table {
 		setting.File(&e.PasswordFile, "etcd-password-file", "file holding the password of --etcd-username (content trimmed)").WithKey("etcd.password_file"),
 		setting.Duration(&e.LeaseTTL, "etcd-lease-ttl", "with --store etcd: lease of the replica's registration and of the sources it syncs: "+
 			"how long after it dies the others take its sources over (whole seconds)", checkLeaseTTL).WithKey("etcd.lease_ttl"),
+		setting.Bool(&e.ForwardWrites, "forward-writes", "with --store etcd: send the writes this replica receives to the cluster's writer "+
+			"(the replica registered longest), whose one writer batches them; off, or with TLS on, each replica commits its own").WithKey("etcd.forward_writes"),
 		setting.String(&e.ReplicaName, "replica-name", "with --store etcd: the replica's name in the cluster (GET /v1/replicas); default its advertised address").
 			WithKey("etcd.replica_name"),
 		setting.Duration(&c.ReadWait, "read-wait", "how long a read that names a revision (X-Configd-Rev, min_rev=) or asks to be linearizable (consistent=true) "+

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/forward"
+	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/source"
 )
 
@@ -205,4 +208,29 @@ func sourceNames(srcs []source.Config) func() []string {
 		names = append(names, s.Name)
 	}
 	return func() []string { return names }
+}
+
+// forwarding sends a replica's writes to the cluster's writer (package
+// forward): the replica registered longest in the registry.
+type forwarding struct {
+	mw   func(http.Handler) http.Handler
+	stop context.CancelFunc
+}
+
+func forwardWrites(ctx context.Context, cfg Config, cli *clientv3.Client, reg *replicaRegistry, self string, st forward.Applier, logger *slog.Logger) *forwarding {
+	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	writer := forward.TrackOldest(fctx, cli, reg.dir, self, logger)
+	// The writer answers within the etcd timeout (store_unavailable past
+	// it): wait longer than that, so that its answer comes back.
+	f := forward.New(writer, st, forward.WithName(self), forward.WithTimeout(cfg.Etcd.Timeout+cfg.ReadWait), forward.WithLogger(logger))
+	return &forwarding{mw: f.Middleware, stop: stop}
+}
+
+// option is the HTTP API's option that forwards its writes (none when f
+// is nil: SQLite mode, TLS on, or --forward-writes=false).
+func (f *forwarding) option() httpapi.Option {
+	if f == nil {
+		return httpapi.WithWrites(nil)
+	}
+	return httpapi.WithWrites(f.mw)
 }

@@ -122,7 +122,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
 	// The replica's name in its cluster and its registration there.
-	var replicas httpapi.Replicas
+	var (
+		replicas httpapi.Replicas
+		writes   *forwarding
+	)
 	if etcdClient != nil {
 		self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
 		if self.Name == "" {
@@ -133,6 +136,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		cleanup.add(reg.Close)
 		replicas = reg
 		logger.Info("registered in the cluster", "replica", self.Name, "addr", self.Addr)
+		if cfg.Etcd.ForwardWrites && tlsCfg == nil {
+			writes = forwardWrites(ctx, cfg, etcdClient, reg, self.Name, c.Store, logger)
+			cleanup.add(func() error { writes.stop(); return nil })
+		}
 	}
 	var draining atomic.Bool
 	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
@@ -150,6 +157,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			}),
 			httpapi.WithSources(sources),
 			httpapi.WithBodyReadTimeout(cfg.BodyReadTimeout),
+			writes.option(),
 		}})
 	apis.Serve(ln)
 	logger.Info("listening", "addr", ln.Addr().String())

@@ -45,6 +45,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, newCluster(t).Start(3)) })
+	t.Run("WritesGoToTheWriter", func(t *testing.T) { testWritesGoToTheWriter(t, newCluster(t, "--etcd-lease-ttl", "2s").Start(3)) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t).Start(2)) })
 }
 

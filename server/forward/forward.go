@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/configd/configd/api"
@@ -40,6 +41,10 @@ import (
 // it itself, never forwards it again. Its value is the forwarding
 // replica's name.
 const HeaderForwarded = "X-Configd-Forwarded-By"
+
+// HeaderForwardedTo, on an answer a replica relays, is the address
+// (host:port) of the writer that answered it.
+const HeaderForwardedTo = "X-Configd-Forwarded-To"
 
 // Writer tells which replica takes the cluster's writes.
 type Writer interface {
@@ -162,6 +167,7 @@ func (f *Forwarder) Middleware(next http.Handler) http.Handler {
 		for k, vs := range resp.Header {
 			w.Header()[k] = vs
 		}
+		w.Header().Set(HeaderForwardedTo, strings.TrimPrefix(target, "http://"))
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 	})

@@ -97,6 +97,9 @@ func TestForwardsAWriteAndWaitsForItsRevisionHere(t *testing.T) {
 	if l.count() != 0 {
 		t.Fatal("the local handler served a forwarded write")
 	}
+	if to := resp.Header.Get(HeaderForwardedTo); to != strings.TrimPrefix(writer.URL, "http://") {
+		t.Errorf("%s: %q, want the writer's address", HeaderForwardedTo, to)
+	}
 	if got.Method != http.MethodPut || got.URL.RequestURI() != "/v1/kv/app/x?type=json" || gotBody != `{"a":1}` {
 		t.Fatalf("the writer got %s %s %q", got.Method, got.URL.RequestURI(), gotBody)
 	}

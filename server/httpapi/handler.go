@@ -144,8 +144,9 @@ func WithIdentity(mw func(http.Handler) http.Handler) Option {
 
 // WithWrites wraps the routes that commit revisions (those whose access
 // rule needs write: PUT and DELETE /v1/kv/..., POST /v1/txn, POST
-// /v1/rollback) in mw, after their access check. A replica uses it to
-// forward them to the cluster's writer (package forward).
+// /v1/rollback) in mw, after their access check; nil wraps nothing. A
+// replica uses it to forward them to the cluster's writer (package
+// forward).
 func WithWrites(mw func(http.Handler) http.Handler) Option {
 	return func(o *options) { o.writes = mw }
 }

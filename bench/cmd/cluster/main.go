@@ -56,6 +56,7 @@ type options struct {
 	reps     int
 	watchers int
 	rounds   int
+	extra    string
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "interleaved write runs of each")
 	flag.IntVar(&o.watchers, "watchers", 3000, "SDK watchers spread over the replicas (at most ~19,000 in one process)")
 	flag.IntVar(&o.rounds, "rounds", 5, "writes per fan-out measurement")
+	flag.StringVar(&o.extra, "configd-args", "", "more arguments for each replica, space-separated (e.g. --forward-writes=false)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
@@ -109,9 +111,9 @@ func run(o options) error {
 	}
 	for i := range o.replicas {
 		progress("starting configd replica %d", i+1)
-		d, err := daemon.Start(context.Background(), o.bin, "--store", "etcd",
-			"--etcd-endpoints", strings.Join(c.eps, ","), "--etcd-prefix", "/configd-bench",
-			"--replica-name", fmt.Sprintf("r%d", i+1))
+		args := append([]string{"--store", "etcd", "--etcd-endpoints", strings.Join(c.eps, ","), "--etcd-prefix", "/configd-bench",
+			"--replica-name", fmt.Sprintf("r%d", i+1)}, strings.Fields(o.extra)...)
+		d, err := daemon.Start(context.Background(), o.bin, args...)
 		if err != nil {
 			return fmt.Errorf("replica %d: %w", i+1, err)
 		}
@@ -150,6 +152,9 @@ func run(o options) error {
 	fmt.Printf("| bare etcd Put, one client | %.0f | 1.00× |\n", median(etcdRuns))
 	fmt.Printf("| configd, over %d replicas | %.0f | %.2f× |\n\n", o.replicas, median(cfgRuns), median(cfgRuns)/median(etcdRuns))
 
+	if o.watchers == 0 {
+		return nil
+	}
 	// etcd's watchers before any SDK client.
 	w0, err := etcdWatchers(ms)
 	if err != nil {
