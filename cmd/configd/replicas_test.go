@@ -38,6 +38,8 @@ func TestReplicas(t *testing.T) {
 	newCluster := func(t *testing.T, args ...string) *configdtest.Cluster {
 		return configdtest.NewCluster(t, bin, etcd.Endpoints, "/"+strings.ReplaceAll(t.Name(), "/", "-"), args...)
 	}
+	// First, while only its cluster has etcd watches.
+	t.Run("EtcdWatchersStayFlat", func(t *testing.T) { testEtcdWatchersStayFlat(t, etcd, newCluster(t).Start(2)) })
 	t.Run("WriteOnOneReadOnAnother", func(t *testing.T) {
 		testWriteOnOneReadOnAnother(t, newCluster(t, "--master-key-file", masterKeyFile(t)).Start(3))
 	})
