@@ -3,6 +3,8 @@
 // into the store, which records it as one revision of the source's layer
 // by "source:<name>". It keeps each source's status for the API
 // (Statuses) and records changes in a source's health in the audit trail.
+// In a cluster of replicas (WithLeadership), each source runs on one
+// replica at a time.
 package pump
 
 import (
