@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/sourcelead"
 	"github.com/configd/configd/source"
+	"github.com/configd/configd/source/consul"
 	"github.com/configd/configd/source/file"
 )
 
@@ -33,15 +36,85 @@ const ttl = time.Second
 func TestSourcesOnReplicas(t *testing.T) {
 	etcd := testserver.Etcd(t)
 	t.Run("OneReplicaSyncsEachSourceOnce", func(t *testing.T) { oneSyncer(t, etcd) })
-	t.Run("TakeoverCatchesUpWithoutSpuriousDeletes", func(t *testing.T) { takeover(t, etcd) })
+	t.Run("TakeoverCatchesUpWithoutSpuriousDeletes", func(t *testing.T) { takeover(t, etcd, newFileFeed(t)) })
+	t.Run("ConsulSourceAcrossTheDeathOfItsReplica", func(t *testing.T) {
+		takeover(t, etcd, consulFeed{srv: testserver.Consul(t), prefix: "micro/config/"})
+	})
 	t.Run("EtcdDownWhileCampaigningKeepsTheLayer", func(t *testing.T) { etcdDown(t, etcd) })
 }
 
 // cluster is n replicas of one store under the test's etcd prefix, each
-// with a pump that runs one file source, "files", mounted at app/.
+// with a pump that runs one source, "files" (a file) or "kv" (Consul),
+// mounted at app/.
 type cluster struct {
 	replicas []*replica
-	file     string
+	feed     feed
+}
+
+// feed is the outside system a source reads.
+type feed interface {
+	// source is the source's config; its name is the layer's.
+	source() source.Config
+	// set makes the source's content be kvs, at once.
+	set(t *testing.T, kvs map[string]string)
+}
+
+// fileFeed is a YAML file, read by a file source named "files".
+type fileFeed struct{ path string }
+
+func newFileFeed(t *testing.T) fileFeed {
+	return fileFeed{path: filepath.Join(t.TempDir(), "app.yaml")}
+}
+
+func (f fileFeed) source() source.Config {
+	return source.Config{Name: "files", Type: "file", Mount: "app/",
+		TypeConfig: file.Config{Path: f.path, Debounce: 20 * time.Millisecond}}
+}
+
+func (f fileFeed) set(t *testing.T, kvs map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(kvs)) {
+		fmt.Fprintf(&b, "%s: %q\n", k, kvs[k])
+	}
+	tmp := f.path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consulFeed is a Consul KV prefix, read by a Consul source named "files"
+// too (the layer's name does not matter here).
+type consulFeed struct {
+	srv    *testserver.ConsulServer
+	prefix string
+}
+
+func (f consulFeed) source() source.Config {
+	return source.Config{Name: "files", Type: "consul", Mount: "app/",
+		TypeConfig: consul.Config{Address: f.srv.Addr, Prefix: f.prefix, RequestTimeout: 3 * time.Second}}
+}
+
+// set replaces the prefix's content in one Consul transaction.
+func (f consulFeed) set(t *testing.T, kvs map[string]string) {
+	t.Helper()
+	cfg := consulapi.DefaultConfig()
+	cfg.Address, cfg.Scheme = f.srv.Addr, "http"
+	c, err := consulapi.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := consulapi.KVTxnOps{{Verb: consulapi.KVDeleteTree, Key: f.prefix}}
+	for k, v := range kvs {
+		ops = append(ops, &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: f.prefix + k, Value: []byte(v)})
+	}
+	ok, resp, _, err := c.KV().Txn(ops, nil)
+	if err != nil || !ok {
+		t.Fatalf("consul txn: %v %v", err, resp)
+	}
 }
 
 type replica struct {
@@ -54,13 +127,12 @@ type replica struct {
 	p   *pump.Pump
 }
 
-func newCluster(t *testing.T, etcd *testserver.EtcdServer, n int, content string) *cluster {
+func newCluster(t *testing.T, etcd *testserver.EtcdServer, n int, f feed, content map[string]string) *cluster {
 	t.Helper()
 	prefix := "/configd-test/" + t.Name()
-	c := &cluster{file: filepath.Join(t.TempDir(), "app.yaml")}
-	writeFile(t, c.file, content)
-	cfgs := []source.Config{{Name: "files", Type: "file", Mount: "app/",
-		TypeConfig: file.Config{Path: c.file, Debounce: 20 * time.Millisecond}}}
+	c := &cluster{feed: f}
+	f.set(t, content)
+	cfgs := []source.Config{f.source()}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -100,17 +172,6 @@ func etcdClient(t *testing.T, etcd *testserver.EtcdServer) *clientv3.Client {
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // leader waits until exactly one replica (not one of skip) syncs "files",
@@ -219,7 +280,7 @@ func (c *cluster) onlyRevisionAfter(t *testing.T, since int64, want map[string]s
 }
 
 func oneSyncer(t *testing.T, etcd *testserver.EtcdServer) {
-	c := newCluster(t, etcd, 3, "a: 1\nb: 2\nc: 3\n")
+	c := newCluster(t, etcd, 3, newFileFeed(t), map[string]string{"a": "1", "b": "2", "c": "3"})
 	lead := c.leader(t)
 	rev := c.synced(t, map[string]string{"a": "1", "b": "2", "c": "3"})
 	leaders, err := c.replicas[0].el.Leaders(context.Background())
@@ -230,7 +291,7 @@ func oneSyncer(t *testing.T, etcd *testserver.EtcdServer) {
 		t.Fatalf("Leaders() = %v, want files: %s", leaders, lead.name)
 	}
 
-	writeFile(t, c.file, "a: 1\nb: 20\nc: 3\n")
+	c.feed.set(t, map[string]string{"a": "1", "b": "20", "c": "3"})
 	c.synced(t, map[string]string{"b": "20"})
 	c.onlyRevisionAfter(t, rev, map[string]string{"b": "20"})
 	if again := c.leader(t); again != lead {
@@ -238,8 +299,8 @@ func oneSyncer(t *testing.T, etcd *testserver.EtcdServer) {
 	}
 }
 
-func takeover(t *testing.T, etcd *testserver.EtcdServer) {
-	c := newCluster(t, etcd, 3, "a: 1\nb: 2\nc: 3\n")
+func takeover(t *testing.T, etcd *testserver.EtcdServer, f feed) {
+	c := newCluster(t, etcd, 3, f, map[string]string{"a": "1", "b": "2", "c": "3"})
 	old := c.leader(t)
 	rev := c.synced(t, map[string]string{"a": "1", "b": "2", "c": "3"})
 	witness := c.replicas[0].el
@@ -263,7 +324,7 @@ func takeover(t *testing.T, etcd *testserver.EtcdServer) {
 		}
 	}
 	stillDead()
-	writeFile(t, c.file, "a: 1\nb: 20\nd: 4\n")
+	c.feed.set(t, map[string]string{"a": "1", "b": "20", "d": "4"})
 	stillDead()
 
 	started := time.Now()
@@ -274,7 +335,7 @@ func takeover(t *testing.T, etcd *testserver.EtcdServer) {
 }
 
 func etcdDown(t *testing.T, etcd *testserver.EtcdServer) {
-	c := newCluster(t, etcd, 2, "a: 1\nb: 2\n")
+	c := newCluster(t, etcd, 2, newFileFeed(t), map[string]string{"a": "1", "b": "2"})
 	c.leader(t)
 	rev := c.synced(t, map[string]string{"a": "1", "b": "2"})
 
@@ -306,7 +367,7 @@ func etcdDown(t *testing.T, etcd *testserver.EtcdServer) {
 			}
 		}
 	}
-	writeFile(t, c.file, "a: 10\nb: 2\n")
+	c.feed.set(t, map[string]string{"a": "10", "b": "2"})
 
 	etcd.Start()
 	restarted = true
