@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/source"
+	"github.com/configd/configd/source/backoff"
 )
 
 // Leadership decides which replica of a cluster syncs each source, so
@@ -28,7 +29,8 @@ type Leadership interface {
 const StateStandby = "standby"
 
 // Pauses between failed campaigns: they double from the first up to the
-// last while the campaigns keep failing.
+// last while the campaigns keep failing (jittered, so that replicas that
+// failed together do not retry together).
 const (
 	firstRetry = 100 * time.Millisecond
 	lastRetry  = 2 * time.Second
@@ -67,13 +69,12 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 	s.mu.Lock()
 	cfg := s.states[name].cfg
 	s.mu.Unlock()
-	pause := firstRetry
+	bo := backoff.Backoff{Min: firstRetry, Max: lastRetry}
 	retry := func(err error) bool {
 		s.standby(name, err)
+		pause := bo.Next()
 		s.logger.Warn("source: not synced here; trying again", "source", name, "in", pause, "err", err)
-		ok := sleep(ctx, pause)
-		pause = min(2*pause, lastRetry)
-		return ok
+		return backoff.Sleep(ctx, pause) == nil
 	}
 	for ctx.Err() == nil {
 		if src == nil {
@@ -98,7 +99,8 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 		s.logger.Info("source: this replica syncs it now", "source", name)
 		ran, err := s.term(ctx, src, lost)
 		if ran {
-			src, pause = nil, firstRetry
+			src = nil
+			bo.Reset()
 		}
 		if err != nil {
 			if !retry(err) {
@@ -157,17 +159,5 @@ func (s *Pump) standby(name string, err error) {
 	st.status = source.Status{State: StateStandby}
 	if err != nil {
 		st.status.LastError, st.status.LastErrorAt = err.Error(), time.Now().UTC()
-	}
-}
-
-// sleep waits d, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/sourcelead"
@@ -376,15 +377,13 @@ func etcdDown(t *testing.T, etcd *testserver.EtcdServer) {
 	c.onlyRevisionAfter(t, rev, map[string]string{"a": "10"})
 }
 
-// waitFor polls cond until it holds or 20 s pass: for a state that no
+// waitFor waits until cond holds, for at most 20 s: for a state that no
 // event announces (who holds a role, a replica's status).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 20s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := configdtest.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("still not %s after 20s", what)
 	}
 }
