@@ -36,6 +36,10 @@ const (
 	lastRetry  = 2 * time.Second
 )
 
+// catchUpTimeout bounds how long a replica that took a source's role
+// waits for its store to catch up with the cluster.
+const catchUpTimeout = 10 * time.Second
+
 // WithLeadership makes the pump run each source only while this replica
 // holds its role in l: the replicas of a cluster share one store, and
 // each source must be synced by exactly one of them. When a replica takes
@@ -89,15 +93,18 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 			s.states[name].src = src
 			s.mu.Unlock()
 		}
-		lost, err := s.lead.Campaign(ctx, name)
+		// The term's context: ending it gives up the role.
+		tctx, end := context.WithCancel(ctx)
+		lost, err := s.lead.Campaign(tctx, name)
 		if err != nil {
+			end()
 			if ctx.Err() != nil || !retry(fmt.Errorf("campaign for the source's role: %w", err)) {
 				break
 			}
 			continue
 		}
 		s.logger.Info("source: this replica syncs it now", "source", name)
-		ran, err := s.term(ctx, src, lost)
+		ran, err := s.term(tctx, end, src, lost)
 		if ran {
 			src = nil
 			bo.Reset()
@@ -116,11 +123,11 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 	}
 }
 
-// term runs src for one term of the role, from when the store has caught
-// up with the cluster until lost is closed or ctx ends; then the role is
-// given up. ran tells whether src ran (a source runs once).
-func (s *Pump) term(ctx context.Context, src source.Source, lost <-chan struct{}) (ran bool, err error) {
-	tctx, end := context.WithCancel(ctx)
+// term runs src for one term of the role (Campaign's ctx, ended by end),
+// from when the store has caught up with the cluster until lost is closed
+// or ctx ends; then it gives the role up. ran tells whether src ran (a
+// source runs once).
+func (s *Pump) term(ctx context.Context, end context.CancelFunc, src source.Source, lost <-chan struct{}) (ran bool, err error) {
 	defer func() {
 		end()
 		<-lost // the role is given up
@@ -129,14 +136,19 @@ func (s *Pump) term(ctx context.Context, src source.Source, lost <-chan struct{}
 		select {
 		case <-lost:
 			end()
-		case <-tctx.Done():
+		case <-ctx.Done():
 		}
 	}()
 	// The snapshot is diffed against the layer as the cluster has it, not
 	// as this replica last saw it: catch up first. (The store would find
 	// out anyway, its commit comparing the log's head, at the cost of a
-	// retry.)
-	if _, err := s.st.Sync(tctx); err != nil {
+	// retry.) A replica that cannot catch up in time (its store stopped
+	// applying the log, or is far behind) gives the role up and goes to
+	// the back of the line.
+	sctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	_, err = s.st.Sync(sctx)
+	cancel()
+	if err != nil {
 		return false, fmt.Errorf("catch up with the cluster before syncing: %w", err)
 	}
 	s.mu.Lock()
@@ -144,7 +156,7 @@ func (s *Pump) term(ctx context.Context, src source.Source, lost <-chan struct{}
 	st.leading = true
 	st.status = source.Status{State: source.StateStarting}
 	s.mu.Unlock()
-	s.run(tctx, src)
+	s.run(ctx, src)
 	src.Close()
 	return true, nil
 }

@@ -2,6 +2,7 @@ package pump_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,4 +388,65 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	if err := configdtest.WaitFor(ctx, cond); err != nil {
 		t.Fatalf("still not %s after 20s", what)
 	}
+}
+
+// A replica that takes a source's role but cannot catch up with the
+// cluster gives the role up (another replica may take it) and campaigns
+// again; it syncs the source once it catches up.
+func TestCatchUpFailureGivesUpTheRole(t *testing.T) {
+	st, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "configd.db"), audit.WithLayers("files", audit.StoreLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	flaky := &flakySync{Store: st}
+	flaky.fails.Store(2)
+	f := newFileFeed(t)
+	f.set(t, map[string]string{"a": "1"})
+	var l turns
+	p, err := pump.Start(context.Background(), flaky, []source.Config{f.source()}, slog.New(slog.NewTextHandler(io.Discard, nil)), pump.WithLeadership(&l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the source synced", func() bool {
+		kv, err := st.Get(context.Background(), "app/a")
+		return err == nil && string(kv.Value) == "1"
+	})
+	if got, gaveUp := l.given.Load(), l.gaveUp.Load(); got != 3 || gaveUp != 2 {
+		t.Errorf("roles taken %d, given up %d; want 3 and 2 (two catch-ups failed)", got, gaveUp)
+	}
+	if got := p.Leading(); !slices.Equal(got, []string{"files"}) {
+		t.Errorf("Leading() = %v", got)
+	}
+	p.Close()
+	if gaveUp := l.gaveUp.Load(); gaveUp != 3 {
+		t.Errorf("roles given up after Close: %d, want 3", gaveUp)
+	}
+}
+
+// flakySync is a store whose Sync fails as many times as fails says.
+type flakySync struct {
+	*audit.Store
+	fails atomic.Int32
+}
+
+func (f *flakySync) Sync(ctx context.Context) (int64, error) {
+	if f.fails.Add(-1) >= 0 {
+		return 0, errors.New("etcd does not answer")
+	}
+	return f.Store.Sync(ctx)
+}
+
+// turns gives every campaign the role at once and counts the roles given
+// up.
+type turns struct{ given, gaveUp atomic.Int32 }
+
+func (l *turns) Campaign(ctx context.Context, _ string) (<-chan struct{}, error) {
+	l.given.Add(1)
+	lost := make(chan struct{})
+	context.AfterFunc(ctx, func() {
+		l.gaveUp.Add(1)
+		close(lost)
+	})
+	return lost, nil
 }
