@@ -115,7 +115,9 @@ func (e *Elections) Campaign(ctx context.Context, source string) (<-chan struct{
 	el := concurrency.NewElection(s, e.dir+source)
 	err = el.Campaign(wait, e.id)
 	if err == nil {
-		err = e.confirm(wait, el)
+		if err = e.confirm(wait, el); err != nil {
+			e.resign(ctx, el) // do not hold a role nobody runs
+		}
 	}
 	unhook()
 	stop()
@@ -134,12 +136,18 @@ func (e *Elections) Campaign(ctx context.Context, source string) (<-chan struct{
 		select {
 		case <-s.Done():
 		case <-ctx.Done():
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
-			defer cancel()
-			_ = el.Resign(rctx) // if it fails, the lease's TTL ends the role
+			e.resign(ctx, el)
 		}
 	}()
 	return lost, nil
+}
+
+// resign gives up el's role or place in line; if etcd does not answer,
+// the lease's TTL ends it.
+func (e *Elections) resign(ctx context.Context, el *concurrency.Election) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+	defer cancel()
+	_ = el.Resign(rctx)
 }
 
 // confirm checks, once Campaign returned, that the replica's key is still
