@@ -16,8 +16,9 @@ import (
 type Leadership interface {
 	// Campaign blocks until this replica holds the role of syncing the
 	// named source, then returns a channel that is closed when it no
-	// longer does (its session with the cluster ended, or ctx ended, in
-	// which case the role is given up first). It returns ctx.Err() when
+	// longer does: its session with the cluster ended, or ctx ended (the
+	// role is given up first, and the channel must close then: the pump
+	// waits for it before it campaigns again). It returns ctx.Err() when
 	// ctx ends before, and another error when it cannot campaign now: the
 	// pump tries again after a pause.
 	Campaign(ctx context.Context, source string) (lost <-chan struct{}, err error)
@@ -26,7 +27,7 @@ type Leadership interface {
 // StateStandby is the state of a source that another replica syncs
 // (WithLeadership): this replica does not run it, and holds its layer as
 // the replicated log has it.
-const StateStandby = "standby"
+const StateStandby source.State = "standby"
 
 // Pauses between failed campaigns: they double from the first up to the
 // last while the campaigns keep failing (jittered, so that replicas that

@@ -202,7 +202,7 @@ func (c *cluster) leader(t *testing.T, skip ...*replica) *replica {
 			if got := r.p.Leading(); len(got) != 0 {
 				t.Fatalf("%s syncs %v beside %s", r.name, got, lead.name)
 			}
-			if st := status(r, "files"); st.State != pump.StateStandby {
+			if st := status(r, "files"); st.State != string(pump.StateStandby) {
 				t.Errorf("%s: the source's state is %q, want %q", r.name, st.State, pump.StateStandby)
 			}
 		}
@@ -354,7 +354,7 @@ func etcdDown(t *testing.T, etcd *testserver.EtcdServer) {
 	waitFor(t, "every replica to stand by, saying why", func() bool {
 		for _, r := range c.replicas {
 			st := status(r, "files")
-			if len(r.p.Leading()) != 0 || st.State != pump.StateStandby || !strings.Contains(st.LastError, "campaign") {
+			if len(r.p.Leading()) != 0 || st.State != string(pump.StateStandby) || !strings.Contains(st.LastError, "campaign") {
 				return false
 			}
 		}
