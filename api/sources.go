@@ -11,7 +11,8 @@ type SourceStatus struct {
 	// Precedence is the layer's position, 0 for the lowest: a higher layer
 	// wins where two define a key.
 	Precedence int `json:"precedence"`
-	// State is starting, ok, degraded or closed (the store layer is ok).
+	// State is starting, ok, degraded or closed (the store layer is ok),
+	// or standby: another replica of the cluster syncs the source.
 	State       string     `json:"state"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`

@@ -3,6 +3,8 @@
 // into the store, which records it as one revision of the source's layer
 // by "source:<name>". It keeps each source's status for the API
 // (Statuses) and records changes in a source's health in the audit trail.
+// In a cluster of replicas (WithLeadership), each source runs on one
+// replica at a time.
 package pump
 
 import (
@@ -29,6 +31,9 @@ type Store interface {
 	MaxValueSize() int
 	ApplySource(ctx context.Context, name string, snap map[string]audit.LayerValue) (audit.Revision, error)
 	RecordSourceEvent(ctx context.Context, e audit.SourceEvent) error
+	// Sync waits until the store has applied every revision committed
+	// anywhere in its cluster (at once for a store of its own).
+	Sync(ctx context.Context) (int64, error)
 }
 
 var _ Store = (*audit.Store)(nil)
@@ -41,11 +46,16 @@ type Pump struct {
 	logger *slog.Logger
 	order  []string
 
+	lead Leadership // nil: this replica syncs every source
+	stop context.CancelFunc
+
 	mu     sync.Mutex
 	states map[string]*sourceState
 	wg     sync.WaitGroup
-	srcs   []source.Source
 }
+
+// Option configures a Pump.
+type Option func(*Pump)
 
 type sourceState struct {
 	degraded bool // the last Update was an error
@@ -55,36 +65,64 @@ type sourceState struct {
 	applyErr string
 	applyAt  time.Time
 	warnings []string
+	src      source.Source // the running source; replaced at each term with WithLeadership
+	leading  bool          // this replica syncs the source now
 }
 
 // Start builds every source of cfgs (entries of type StoreType place the
 // store's layer and are skipped) and starts it; the sources run until ctx
 // ends, and Close waits for them. A source whose backend is down starts
-// degraded; only a configuration error fails.
-func Start(ctx context.Context, st Store, cfgs []source.Config, logger *slog.Logger) (*Pump, error) {
+// degraded; only a configuration error fails. With WithLeadership, a
+// source runs only while this replica holds its role (see Leadership).
+func Start(ctx context.Context, st Store, cfgs []source.Config, logger *slog.Logger, opts ...Option) (*Pump, error) {
 	s := &Pump{st: st, logger: logger, order: st.Layers(), states: map[string]*sourceState{}}
+	for _, o := range opts {
+		o(s)
+	}
+	var srcs []source.Source
 	for _, c := range cfgs {
 		if c.Type == StoreType {
 			continue
 		}
-		src, err := source.New(c, source.WithLogger(logger), source.WithMaxValueSize(st.MaxValueSize()))
+		src, err := s.build(c)
 		if err != nil {
-			s.Close()
+			for _, src := range srcs {
+				src.Close()
+			}
 			return nil, err
 		}
-		s.srcs = append(s.srcs, src)
-		s.states[c.Name] = &sourceState{cfg: c, status: source.Status{State: source.StateStarting}}
+		srcs = append(srcs, src)
+		state := &sourceState{cfg: c, status: source.Status{State: source.StateStarting}, src: src}
+		if s.lead != nil {
+			state.status.State = StateStandby
+		}
+		s.states[c.Name] = state
 	}
-	for _, src := range s.srcs {
+	ctx, s.stop = context.WithCancel(ctx)
+	for _, src := range srcs {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := src.Run(ctx, func(u source.Update) { s.update(ctx, src.Name(), u) }); err != nil {
-				logger.Error("source stopped", "source", src.Name(), "err", err)
+			if s.lead != nil {
+				s.campaign(ctx, src)
+				return
 			}
+			s.run(ctx, src)
 		}()
 	}
 	return s, nil
+}
+
+// build builds the source of c.
+func (s *Pump) build(c source.Config) (source.Source, error) {
+	return source.New(c, source.WithLogger(s.logger), source.WithMaxValueSize(s.st.MaxValueSize()))
+}
+
+// run runs src until ctx ends or src is closed.
+func (s *Pump) run(ctx context.Context, src source.Source) {
+	if err := src.Run(ctx, func(u source.Update) { s.update(ctx, src.Name(), u) }); err != nil {
+		s.logger.Error("source stopped", "source", src.Name(), "err", err)
+	}
 }
 
 // update applies one Update of a source. A failed read keeps the last good
@@ -178,10 +216,14 @@ func (s *Pump) event(ctx context.Context, name, state, msg string) {
 
 func timePtr(t time.Time) *time.Time { return &t }
 
-// Close closes the sources and waits for them to stop.
+// Close closes the sources and waits for them to stop; a role held
+// (WithLeadership) is resigned.
 func (s *Pump) Close() {
-	for _, src := range s.srcs {
-		src.Close()
+	s.stop()
+	s.mu.Lock()
+	for _, st := range s.states {
+		st.src.Close()
 	}
+	s.mu.Unlock()
 	s.wg.Wait()
 }

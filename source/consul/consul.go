@@ -49,7 +49,7 @@ import (
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/plugin"
 	"github.com/configd/configd/source"
-	"github.com/configd/configd/source/internal/backoff"
+	"github.com/configd/configd/source/backoff"
 	"github.com/configd/configd/source/internal/publish"
 )
 

@@ -1,5 +1,6 @@
 // Package backoff is the jittered exponential backoff that the network
-// sources use between retries.
+// sources use between retries, and the source pump between campaigns for
+// a source's role.
 package backoff
 
 import (
