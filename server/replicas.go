@@ -20,7 +20,6 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/forward"
 	"github.com/configd/configd/server/httpapi"
-	"github.com/configd/configd/source"
 )
 
 // replicaRegistry keeps this replica registered in its cluster's etcd,
@@ -117,15 +116,16 @@ func (g *replicaRegistry) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reported := int64(-1)
+	reported, reportedSources := int64(-1), []string(nil)
 	tick := time.NewTicker(registryInterval)
 	defer tick.Stop()
 	for {
-		if rev := g.rev(); rev != reported {
-			if err := g.put(ctx, lease.ID, rev); err != nil {
+		// Again when the revision or the sources it syncs changed.
+		if rev, srcs := g.rev(), g.sources(); rev != reported || !slices.Equal(srcs, reportedSources) {
+			if err := g.put(ctx, lease.ID, rev, srcs); err != nil {
 				return err
 			}
-			reported = rev
+			reported, reportedSources = rev, srcs
 		}
 		select {
 		case <-ctx.Done():
@@ -139,9 +139,9 @@ func (g *replicaRegistry) session(ctx context.Context) error {
 	}
 }
 
-func (g *replicaRegistry) put(ctx context.Context, lease clientv3.LeaseID, rev int64) error {
+func (g *replicaRegistry) put(ctx context.Context, lease clientv3.LeaseID, rev int64, sources []string) error {
 	s := g.self
-	s.Rev, s.Sources = rev, g.sources()
+	s.Rev, s.Sources = rev, sources
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -198,16 +198,6 @@ func advertisedAddr(cfg Config, ln net.Addr) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// sourceNames returns the names of the sources a replica syncs: today
-// every replica syncs every source it is configured with.
-func sourceNames(srcs []source.Config) func() []string {
-	var names []string
-	for _, s := range srcs {
-		names = append(names, s.Name)
-	}
-	return func() []string { return names }
 }
 
 // forwarding sends a replica's writes to the cluster's writer (package

@@ -20,6 +20,7 @@ import (
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
+	"github.com/configd/configd/server/sourcelead"
 )
 
 // Run runs the daemon until ctx is done: it prepares the data dir, opens
@@ -96,10 +97,40 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}
 		return nil
 	})
+	// Bound now, served once everything is ready: a replica's name
+	// defaults to the address it serves on.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	cleanup.add(func() error { ln.Close(); return nil }) // closed already once served
+	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
+		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
+	}
+	// The replica's name and address in its cluster.
+	var self api.ReplicaStatus
+	if etcdClient != nil {
+		self = api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
+		if self.Name == "" {
+			self.Name = self.Addr
+		}
+	}
+
 	// Sources run until shutdown begins; one whose backend is down starts
-	// degraded and catches up later.
+	// degraded and catches up later. In a cluster, each source runs on one
+	// replica at a time (package sourcelead).
+	var pumpOpts []pump.Option
+	if etcdClient != nil {
+		elections, err := sourcelead.New(etcdClient, cfg.Etcd.Prefix, sourcelead.WithReplica(self.Name),
+			sourcelead.WithTTL(cfg.Etcd.LeaseTTL), sourcelead.WithTimeout(cfg.Etcd.Timeout))
+		if err != nil {
+			return err
+		}
+		cleanup.add(elections.Close) // after the pump's closer: resign, then revoke the lease
+		pumpOpts = append(pumpOpts, pump.WithLeadership(elections))
+	}
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
-	sources, err := pump.Start(srcCtx, c.Store, cfg.Sources, logger)
+	sources, err := pump.Start(srcCtx, c.Store, cfg.Sources, logger, pumpOpts...)
 	if err != nil {
 		stopSources()
 		return err
@@ -114,24 +145,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	tokens.Attach(ctx, auth, logger)
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
-	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
-		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
-	}
-	// The replica's name in its cluster and its registration there.
+	// The replica's registration in its cluster.
 	var (
 		replicas httpapi.Replicas
 		writes   *forwarding
 	)
 	if etcdClient != nil {
-		self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
-		if self.Name == "" {
-			self.Name = self.Addr
-		}
-		reg := newReplicaRegistry(etcdClient, cfg.Etcd.Prefix, cfg.Etcd, self, c.Store.Rev, sourceNames(cfg.Sources), logger)
+		reg := newReplicaRegistry(etcdClient, cfg.Etcd.Prefix, cfg.Etcd, self, c.Store.Rev, sources.Leading, logger)
 		reg.Start()
 		cleanup.add(reg.Close)
 		replicas = reg

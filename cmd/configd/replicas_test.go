@@ -48,6 +48,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, newCluster(t).Start(3)) })
 	t.Run("WritesGoToTheWriter", func(t *testing.T) { testWritesGoToTheWriter(t, newCluster(t, "--etcd-lease-ttl", "2s").Start(3)) })
+	t.Run("ASourceRunsOnceAcrossItsReplicasDeath", func(t *testing.T) { testASourceRunsOnceAcrossItsReplicasDeath(t, etcd) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t).Start(2)) })
 }
 
