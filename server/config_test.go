@@ -158,7 +158,7 @@ func TestConfigPrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
 
 // TestReplicaSettings: --store etcd and its settings, from each source.
 func TestReplicaSettings(t *testing.T) {
-	file := writeFile(t, "store: etcd\netcd:\n  endpoints: [10.0.0.1:2379, https://10.0.0.2:2379]\n  prefix: /prod/configd\n  lease_ttl: 3s\n  username: configd\n")
+	file := writeFile(t, "store: etcd\netcd:\n  endpoints: [10.0.0.1:2379, https://10.0.0.2:2379]\n  prefix: /prod/configd\n  lease_ttl: 3s\n  username: configd\n  forward_writes: false\n")
 	got, err := server.LoadConfig([]string{"--config", file, "--replica-name", "r1", "--read-wait", "2s"},
 		envFunc(map[string]string{"CONFIGD_ETCD_PASSWORD": "pw", "CONFIGD_ETCD_TIMEOUT": "3s"}), io.Discard)
 	if err != nil {
@@ -167,7 +167,7 @@ func TestReplicaSettings(t *testing.T) {
 	want := server.DefaultConfig()
 	want.Store, want.ReadWait = server.StoreEtcd, 2*time.Second
 	want.Etcd = server.EtcdConfig{Endpoints: []string{"10.0.0.1:2379", "https://10.0.0.2:2379"}, Prefix: "/prod/configd", Timeout: 3 * time.Second,
-		Username: "configd", Password: "pw", LeaseTTL: 3 * time.Second, ReplicaName: "r1"}
+		Username: "configd", Password: "pw", LeaseTTL: 3 * time.Second, ReplicaName: "r1", ForwardWrites: false}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
