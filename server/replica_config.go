@@ -58,9 +58,8 @@ type EtcdConfig struct {
 	// only (CONFIGD_ETCD_PASSWORD, Password) or from PasswordFile, so that
 	// it stays out of process lists and config files.
 	Username, Password, PasswordFile string
-	// LeaseTTL is the lease of the replica's registration and of the
-	// sources it syncs: how long after a replica dies (or loses etcd) the
-	// others stop listing it and take its sources over (default
+	// LeaseTTL is the lease of the replica's registration: how long after
+	// a replica dies (or loses etcd) the others stop listing it (default
 	// DefaultEtcdLeaseTTL; whole seconds, at least 1s).
 	LeaseTTL time.Duration
 	// ReplicaName names the replica in the cluster's registry (GET
@@ -90,8 +89,8 @@ func (c *Config) replicaSettings() setting.Table {
 			WithKey("etcd.username").Also(func() error { return checkEtcdPassword(e) }),
 		setting.String(&e.Password, "etcd-password", "the password of --etcd-username; from the environment only").NoFlag().NoFile(),
 		setting.File(&e.PasswordFile, "etcd-password-file", "file holding the password of --etcd-username (content trimmed)").WithKey("etcd.password_file"),
-		setting.Duration(&e.LeaseTTL, "etcd-lease-ttl", "with --store etcd: lease of the replica's registration and of the sources it syncs: "+
-			"how long after it dies the others take its sources over (whole seconds)", checkLeaseTTL).WithKey("etcd.lease_ttl"),
+		setting.Duration(&e.LeaseTTL, "etcd-lease-ttl", "with --store etcd: lease of the replica's registration: "+
+			"how long after it dies it leaves the list of replicas (whole seconds)", checkLeaseTTL).WithKey("etcd.lease_ttl"),
 		setting.String(&e.ReplicaName, "replica-name", "with --store etcd: the replica's name in the cluster (GET /v1/replicas); default its advertised address").
 			WithKey("etcd.replica_name"),
 		setting.Duration(&c.ReadWait, "read-wait", "how long a read that names a revision (X-Configd-Rev, min_rev=) or asks to be linearizable (consistent=true) "+
