@@ -308,68 +308,9 @@ func testTokensAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
 // restarted, and a fourth started late on an empty data dir) has the same
 // audit chain.
 func testReplicaKill9MidStorm(t *testing.T, c *configdtest.Cluster) {
-	const (
-		writers   = 24
-		perWriter = 100
-		victim    = 1
-	)
+	const writers, perWriter, victim = 24, 60, 1
 	ds := replicaDaemons(t, c)
-	type ack struct {
-		rev        int64
-		key, value string
-	}
-	var (
-		mu     sync.Mutex
-		acks   []ack
-		cut    int
-		wg     sync.WaitGroup
-		enough = make(chan struct{})
-		killed = make(chan struct{})
-		once   sync.Once
-	)
-	for w := range writers {
-		d := ds[w%len(ds)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWriter {
-				key, value := fmt.Sprintf("storm/w%02d/k%d", w, i%4), fmt.Sprintf("w%02d-i%03d", w, i)
-				var wr api.WriteResponse
-				if err := d.call(http.MethodPut, "/v1/kv/"+key, []byte(value), &wr); err != nil {
-					select {
-					case <-killed:
-						if d == ds[victim] {
-							mu.Lock()
-							cut++
-							mu.Unlock()
-							return
-						}
-					default:
-					}
-					t.Errorf("put on %s: %v", d.Addr, err)
-					return
-				}
-				mu.Lock()
-				acks = append(acks, ack{wr.Rev, key, value})
-				if len(acks) == writers*perWriter/3 {
-					once.Do(func() { close(enough) })
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	select {
-	case <-enough:
-	case <-time.After(configdtest.WaitLimit):
-		t.Fatal("the storm did not get going")
-	}
-	close(killed)
-	ds[victim].Signal(syscall.SIGKILL)
-	ds[victim].Wait()
-	wg.Wait()
-	if cut == 0 {
-		t.Fatal("every writer of the killed replica finished before the kill: it was not mid-storm")
-	}
+	acks, cut := writeStorm(t, ds, writers, perWriter, writers*perWriter/3, configdtest.WaitLimit, ds[victim])
 	c.Restart(victim)
 	c.Add()
 	ds = replicaDaemons(t, c)
