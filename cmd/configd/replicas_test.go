@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +45,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
-	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, newCluster(t).Start(3)) })
+	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t).Start(2)) })
 }
 
@@ -344,9 +345,10 @@ func testReplicaKill9MidStorm(t *testing.T, c *configdtest.Cluster) {
 // testWatchersFailOver: SDK clients watch a key through a replica that is
 // killed with SIGKILL while a writer changes the key on another; each
 // resumes on another replica and sees every change once, in order.
-func testWatchersFailOver(t *testing.T, c *configdtest.Cluster) {
+func testWatchersFailOver(t *testing.T, etcd *testserver.EtcdCluster, c *configdtest.Cluster) {
 	const clients, before, after = 20, 20, 20
 	ds := replicaDaemons(t, c)
+	etcdWatchers := etcdWatcherCount(t, etcd)
 	victim, writer := ds[1], ds[0]
 	first := writer.put("app/flag", "v0")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -394,6 +396,12 @@ func testWatchersFailOver(t *testing.T, c *configdtest.Cluster) {
 		_, b, _ := victim.request(http.MethodGet, "/metrics", nil)
 		return regexp.MustCompile(fmt.Sprintf(`(?m)^configd_watchers %d$`, clients)).Match(b)
 	})
+	// The replicas hold as many etcd watches as before the clients came.
+	if n := etcdWatcherCount(t, etcd); n > etcdWatchers {
+		t.Errorf("etcd has %d watchers with %d SDK clients watching, %d before them: want no more", n, clients, etcdWatchers)
+	} else {
+		t.Logf("etcd watchers: %d before the SDK clients, %d with %d of them watching", etcdWatchers, n, clients)
+	}
 	var want []int64
 	for n := 1; n <= before; n++ {
 		want = append(want, writer.put("app/flag", fmt.Sprint("v", n)))
@@ -499,4 +507,27 @@ func exitCodeOf(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// etcdWatcherCount is the number of watchers etcd's members hold
+// (etcd_debugging_mvcc_watcher_total, summed).
+func etcdWatcherCount(t *testing.T, etcd *testserver.EtcdCluster) int {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^etcd_debugging_mvcc_watcher_total (\d+)`)
+	total := 0
+	for _, ep := range etcd.Endpoints {
+		resp, err := http.Get(ep + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := re.FindSubmatch(b)
+		if err != nil || m == nil {
+			t.Fatalf("%s/metrics: no etcd_debugging_mvcc_watcher_total (%v)", ep, err)
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		total += n
+	}
+	return total
 }
