@@ -235,20 +235,26 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name  string
-		dir   string
-		extra []string
-		want  []string
+		name     string
+		dir      string
+		extra    []string
+		etcdDown bool
+		want     []string
 	}{
-		{"a SQLite-mode data dir", sqliteDir, nil, []string{"SQLite-only", "a data dir of its own"}},
-		{"another master key", "", []string{"--master-key-file", masterKeyFile(t)}, []string{"refusing to join the cluster", "master key"}},
-		{"a prefix that is not configd's", "", []string{"--etcd-prefix", "/not-configd"}, []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
+		{name: "a SQLite-mode data dir", dir: sqliteDir, want: []string{"SQLite-only", "a data dir of its own"}},
+		{name: "another master key", extra: []string{"--master-key-file", masterKeyFile(t)}, want: []string{"refusing to join the cluster", "master key"}},
+		{name: "etcd unreachable for a new replica", etcdDown: true, want: []string{"cannot reach etcd at 127.0.0.1:1", "--etcd-endpoints"}},
+		{name: "a prefix that is not configd's", extra: []string{"--etcd-prefix", "/not-configd"}, want: []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
 	} {
 		dir := tc.dir
 		if dir == "" {
 			dir = t.TempDir()
 		}
-		p := c.Launch(dir, "late", tc.extra...)
+		launch := c.Launch
+		if tc.etcdDown {
+			launch = configdtest.NewCluster(t, bin, []string{"127.0.0.1:1"}, c.Prefix, "--etcd-timeout", "1s").Launch
+		}
+		p := launch(dir, "late", tc.extra...)
 		if code := p.Wait(); code != 1 {
 			t.Fatalf("%s: exit %d, want 1; output:\n%s", tc.name, code, p.Log)
 		}
