@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -205,4 +206,74 @@ func sourceNames(srcs []source.Config) func() []string {
 		names = append(names, s.Name)
 	}
 	return func() []string { return names }
+}
+
+// etcdProbe asks the cluster's etcd for the log's head (a linearizable
+// read: it needs etcd's quorum) about once a second, so that a replica
+// that cannot reach etcd says so (/readyz, configd_store_available) even
+// while no write fails: cut off from every member, the store's watch of
+// the log waits for etcd to come back without an error to report.
+type etcdProbe struct {
+	cli      *clientv3.Client
+	key      string
+	timeout  time.Duration
+	err      atomic.Pointer[error]
+	stop     context.CancelFunc
+	done     chan struct{}
+	interval time.Duration
+}
+
+func newEtcdProbe(cli *clientv3.Client, prefix string, timeout time.Duration) *etcdProbe {
+	return &etcdProbe{cli: cli, key: strings.TrimSuffix(prefix, "/") + "/head", timeout: timeout, interval: time.Second, done: make(chan struct{})}
+}
+
+// Start probes until Close.
+func (p *etcdProbe) Start() {
+	ctx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(p.interval)
+		defer t.Stop()
+		for {
+			p.probe(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (p *etcdProbe) probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if _, err := p.cli.Get(ctx, p.key); err != nil && ctx.Err() != context.Canceled {
+		err = fmt.Errorf("%w: etcd does not answer: %w", audit.ErrStoreUnavailable, err)
+		p.err.Store(&err)
+		return
+	}
+	p.err.Store(nil)
+}
+
+// Close stops the probe.
+func (p *etcdProbe) Close() error {
+	if p.stop != nil {
+		p.stop()
+		<-p.done
+	}
+	return nil
+}
+
+// replication is st's report of whether it follows its log, with the
+// probe's error when the store has none.
+func (p *etcdProbe) replication(st *audit.Store) func() audit.Replication {
+	return func() audit.Replication {
+		r := st.Replication()
+		if e := p.err.Load(); r.Replica && r.Err == nil && e != nil {
+			r.Err = *e
+		}
+		return r
+	}
 }

@@ -121,9 +121,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
-	// The replica's name in its cluster and its registration there.
+	// The replica's name in its cluster and its registration there, and
+	// what it says of its etcd in /readyz and /metrics.
 	var replicas httpapi.Replicas
+	replication := c.Store.Replication
 	if etcdClient != nil {
+		probe := newEtcdProbe(etcdClient, cfg.Etcd.Prefix, cfg.Etcd.Timeout)
+		probe.Start()
+		cleanup.add(probe.Close)
+		replication = probe.replication(c.Store)
 		self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
 		if self.Name == "" {
 			self.Name = self.Addr
@@ -141,6 +147,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),
+			httpapi.WithReplication(replication),
 			httpapi.WithVersion(Version()),
 			httpapi.WithReadiness(func(context.Context) error {
 				if draining.Load() {

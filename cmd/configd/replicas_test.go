@@ -46,6 +46,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
+	t.Run("CutOffAndHealed", func(t *testing.T) { testCutOffAndHealed(t, etcd, newCluster(t).Start(1)) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t).Start(2)) })
 }
 
@@ -536,4 +537,58 @@ func etcdWatcherCount(t *testing.T, etcd *testserver.EtcdCluster) int {
 		total += n
 	}
 	return total
+}
+
+// testCutOffAndHealed: a replica cut off from etcd (TCP proxies between
+// them that the test closes) refuses writes with 503 store_unavailable
+// and serves reads, while the others go on writing; healed, it catches
+// up and takes writes again.
+func testCutOffAndHealed(t *testing.T, etcd *testserver.EtcdCluster, c *configdtest.Cluster) {
+	var proxies []*testserver.Proxy
+	var through []string
+	for _, ep := range etcd.Endpoints {
+		p := testserver.NewProxy(t, strings.TrimPrefix(ep, "http://"))
+		proxies = append(proxies, p)
+		through = append(through, p.Addr)
+	}
+	cutOff := configdtest.NewCluster(t, bin, through, c.Prefix, "--etcd-timeout", "1s")
+	r1, r2 := asDaemon(t, c.Replicas[0]), asDaemon(t, cutOff.Launch(filepath.Join(t.TempDir(), "data"), "r2"))
+	r2.Listening()
+	rev := r1.put("app/a", "before")
+	var kv api.KeyValue
+	r2.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/a?min_rev=%d", rev), nil, &kv)
+
+	for _, p := range proxies {
+		p.Cut()
+	}
+	st, b, err := r2.request(http.MethodPut, "/v1/kv/app/a", []byte("cut"))
+	if err != nil || st != http.StatusServiceUnavailable || !strings.Contains(string(b), api.CodeStoreUnavailable) {
+		t.Fatalf("a write on the cut-off replica: %d %s %v; want 503 %s", st, b, err, api.CodeStoreUnavailable)
+	}
+	during := r1.put("app/a", "during") // the others go on
+	r2.mustCall(http.MethodGet, "/v1/kv/app/a", nil, &kv)
+	if kv.Value != "before" {
+		t.Errorf("a read on the cut-off replica: %+v, want before", kv)
+	}
+	waitFor(t, "the cut-off replica's /readyz says it is degraded", func() bool {
+		st, b, _ := r2.request(http.MethodGet, "/readyz", nil)
+		return st == http.StatusOK && strings.Contains(string(b), "degraded")
+	})
+
+	for _, p := range proxies {
+		p.Heal()
+	}
+	r2.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/a?min_rev=%d", during), nil, &kv)
+	if kv.Value != "during" {
+		t.Errorf("healed, the replica reads %+v, want during", kv)
+	}
+	var wr api.WriteResponse
+	waitFor(t, "the healed replica takes writes", func() bool {
+		return r2.call(http.MethodPut, "/v1/kv/app/a", []byte("after"), &wr) == nil
+	})
+	r1.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/a?min_rev=%d", wr.Rev), nil, &kv)
+	if kv.Value != "after" {
+		t.Errorf("r1 after the healed replica's write: %+v", kv)
+	}
+	sameEverywhere(t, []*daemon{r1, r2}, wr.Rev)
 }

@@ -61,6 +61,7 @@ type options struct {
 	bodyTimeout    time.Duration
 	readWait       time.Duration
 	replicas       Replicas
+	replication    func() audit.Replication
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -177,7 +178,10 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	if h.opts.identity == nil {
 		panic("httpapi: WithIdentity(nil)")
 	}
-	h.metrics = newMetrics(st, h.opts.reg)
+	if h.opts.replication == nil {
+		h.opts.replication = st.Replication
+	}
+	h.metrics = newMetrics(st, h.opts.replication, h.opts.reg)
 	if h.opts.auth != nil {
 		// Handlers given one registry (WithMetrics) and one Auth
 		// register it once.
@@ -341,7 +345,7 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	degraded := ""
 	if err == nil {
-		degraded, err = replicaReadiness(h.st.Replication(), r.URL.Query().Get("writes") == "true")
+		degraded, err = replicaReadiness(h.opts.replication(), r.URL.Query().Get("writes") == "true")
 	}
 	var sources string
 	if h.opts.sources != nil {

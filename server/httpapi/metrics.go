@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/configd/configd/audit"
 )
 
 // metrics are one handler's Prometheus metrics, in a registry of its own.
@@ -21,7 +23,7 @@ type metrics struct {
 
 // newMetrics registers the handler's metrics in reg, or in a registry of
 // its own when reg is nil.
-func newMetrics(st Store, reg *prometheus.Registry) *metrics {
+func newMetrics(st Store, replication func() audit.Replication, reg *prometheus.Registry) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -52,7 +54,7 @@ func newMetrics(st Store, reg *prometheus.Registry) *metrics {
 			Name: "configd_store_available",
 			Help: "1 when the store takes writes: always in the SQLite mode; on a replica, while it follows its cluster's etcd (0: writes answered 503 store_unavailable, reads go on).",
 		}, func() float64 {
-			if st.Replication().Err != nil {
+			if replication().Err != nil {
 				return 0
 			}
 			return 1

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 )
 
@@ -17,6 +18,14 @@ type Replicas interface {
 // WithReplicas serves the cluster's replicas at GET /v1/replicas; without
 // it (the SQLite mode) the route lists none, with store "sqlite".
 func WithReplicas(r Replicas) Option { return func(o *options) { o.replicas = r } }
+
+// WithReplication replaces the store's report of whether it follows its
+// cluster's log (audit.Store.Replication) in /readyz and
+// configd_store_available: the daemon adds what its own probe of etcd
+// sees.
+func WithReplication(fn func() audit.Replication) Option {
+	return func(o *options) { o.replication = fn }
+}
 
 // GET /v1/replicas
 func (h *handler) listReplicas(w http.ResponseWriter, r *http.Request) {
