@@ -113,72 +113,10 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	dir := t.TempDir()
 	d := start(t, dir)
 
-	const (
-		writers   = 32
-		perWriter = 300
-		stormFor  = 1500 * time.Millisecond
-	)
-	type ack struct {
-		rev        int64
-		key, value string
-	}
-	var (
-		mu       sync.Mutex
-		acks     []ack
-		cut      int // writers stopped by the kill rather than their quota
-		wg       sync.WaitGroup
-		enough   = make(chan struct{})
-		killed   = make(chan struct{})
-		signaled sync.Once
-	)
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWriter; i++ {
-				key := fmt.Sprintf("storm/w%02d/k%d", w, i%8)
-				value := fmt.Sprintf("w%02d-i%03d", w, i)
-				var wr api.WriteResponse
-				if err := d.call(http.MethodPut, "/v1/kv/"+key, []byte(value), &wr); err != nil {
-					select {
-					case <-killed:
-					default:
-						t.Errorf("put before the kill: %v", err)
-					}
-					mu.Lock()
-					cut++
-					mu.Unlock()
-					return
-				}
-				if !wr.Changed {
-					t.Errorf("put of a new value %s=%s changed nothing", key, value)
-				}
-				mu.Lock()
-				acks = append(acks, ack{wr.Rev, key, value})
-				if len(acks) == writers*perWriter*6/10 {
-					signaled.Do(func() { close(enough) })
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	// Kill mid-storm: after stormFor, or sooner once most of the quota is
-	// acknowledged, so that writers are always still at work.
-	select {
-	case <-time.After(stormFor):
-	case <-enough:
-	}
-	close(killed)
-	d.Signal(syscall.SIGKILL)
-	d.Wait()
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	const writers, perWriter = 32, 300
+	acks, cut := writeStorm(t, []*daemon{d}, writers, perWriter, writers*perWriter*6/10, 1500*time.Millisecond, d)
 	if len(acks) < writers {
 		t.Fatalf("only %d writes acknowledged before the kill", len(acks))
-	}
-	if cut == 0 {
-		t.Fatalf("every writer finished before the kill: it was not mid-storm")
 	}
 	t.Logf("%d writes acknowledged, %d writers cut by kill -9", len(acks), cut)
 
@@ -351,4 +289,72 @@ func TestBadFlagExits2(t *testing.T) {
 	if code := d.Wait(); code != 2 || !strings.Contains(configdLine(d.Log.String()), "--log-format") {
 		t.Errorf("bad flag: exit %d, output %q", code, d.Log)
 	}
+}
+
+// ack is a write acknowledged during a storm.
+type ack struct {
+	rev        int64
+	key, value string
+}
+
+// writeStorm runs writers that each put perWriter new values, writer w on
+// ds[w%len(ds)], and kills victim with SIGKILL mid-storm: once enough
+// writes are acknowledged, or after within. A write that fails on the
+// victim after the kill stops its writer (cut); any other failure fails
+// the test, and so does a storm that the kill did not cut.
+func writeStorm(t *testing.T, ds []*daemon, writers, perWriter, enough int, within time.Duration, victim *daemon) (acks []ack, cut int) {
+	t.Helper()
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		reached  = make(chan struct{})
+		killed   = make(chan struct{})
+		signaled sync.Once
+	)
+	for w := range writers {
+		d := ds[w%len(ds)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				key, value := fmt.Sprintf("storm/w%02d/k%d", w, i%8), fmt.Sprintf("w%02d-i%03d", w, i)
+				var wr api.WriteResponse
+				if err := d.call(http.MethodPut, "/v1/kv/"+key, []byte(value), &wr); err != nil {
+					select {
+					case <-killed:
+						if d == victim {
+							mu.Lock()
+							cut++
+							mu.Unlock()
+							return
+						}
+					default:
+					}
+					t.Errorf("put on %s: %v", d.Addr, err)
+					return
+				}
+				if !wr.Changed {
+					t.Errorf("put of a new value %s=%s changed nothing", key, value)
+				}
+				mu.Lock()
+				acks = append(acks, ack{wr.Rev, key, value})
+				if len(acks) == enough {
+					signaled.Do(func() { close(reached) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-time.After(within):
+	case <-reached:
+	}
+	close(killed)
+	victim.Signal(syscall.SIGKILL)
+	victim.Wait()
+	wg.Wait()
+	if cut == 0 {
+		t.Fatalf("every writer of %s finished before the kill: it was not mid-storm", victim.Addr)
+	}
+	return acks, cut
 }

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/internal/tcpproxy"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/config"
 	"github.com/configd/configd/secrets"
@@ -46,7 +48,8 @@ func TestReplicas(t *testing.T) {
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
-	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, newCluster(t).Start(3)) })
+	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
+	t.Run("CutOffAndHealed", func(t *testing.T) { testCutOffAndHealed(t, etcd, newCluster(t).Start(1)) })
 	t.Run("WritesGoToTheWriter", func(t *testing.T) { testWritesGoToTheWriter(t, newCluster(t, "--etcd-lease-ttl", "2s").Start(3)) })
 	t.Run("ASourceRunsOnceAcrossItsReplicasDeath", func(t *testing.T) { testASourceRunsOnceAcrossItsReplicasDeath(t, etcd) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t).Start(2)) })
@@ -238,20 +241,26 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name  string
-		dir   string
-		extra []string
-		want  []string
+		name     string
+		dir      string
+		extra    []string
+		etcdDown bool
+		want     []string
 	}{
-		{"a SQLite-mode data dir", sqliteDir, nil, []string{"SQLite-only", "a data dir of its own"}},
-		{"another master key", "", []string{"--master-key-file", masterKeyFile(t)}, []string{"refusing to join the cluster", "master key"}},
-		{"a prefix that is not configd's", "", []string{"--etcd-prefix", "/not-configd"}, []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
+		{name: "a SQLite-mode data dir", dir: sqliteDir, want: []string{"SQLite-only", "a data dir of its own"}},
+		{name: "another master key", extra: []string{"--master-key-file", masterKeyFile(t)}, want: []string{"refusing to join the cluster", "master key"}},
+		{name: "etcd unreachable for a new replica", etcdDown: true, want: []string{"cannot reach etcd at 127.0.0.1:1", "--etcd-endpoints"}},
+		{name: "a prefix that is not configd's", extra: []string{"--etcd-prefix", "/not-configd"}, want: []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
 	} {
 		dir := tc.dir
 		if dir == "" {
 			dir = t.TempDir()
 		}
-		p := c.Launch(dir, "late", tc.extra...)
+		launch := c.Launch
+		if tc.etcdDown {
+			launch = configdtest.NewCluster(t, bin, []string{"127.0.0.1:1"}, c.Prefix, "--etcd-timeout", "1s").Launch
+		}
+		p := launch(dir, "late", tc.extra...)
 		if code := p.Wait(); code != 1 {
 			t.Fatalf("%s: exit %d, want 1; output:\n%s", tc.name, code, p.Log)
 		}
@@ -312,68 +321,9 @@ func testTokensAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
 // restarted, and a fourth started late on an empty data dir) has the same
 // audit chain.
 func testReplicaKill9MidStorm(t *testing.T, c *configdtest.Cluster) {
-	const (
-		writers   = 24
-		perWriter = 100
-		victim    = 1
-	)
+	const writers, perWriter, victim = 24, 60, 1
 	ds := replicaDaemons(t, c)
-	type ack struct {
-		rev        int64
-		key, value string
-	}
-	var (
-		mu     sync.Mutex
-		acks   []ack
-		cut    int
-		wg     sync.WaitGroup
-		enough = make(chan struct{})
-		killed = make(chan struct{})
-		once   sync.Once
-	)
-	for w := range writers {
-		d := ds[w%len(ds)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWriter {
-				key, value := fmt.Sprintf("storm/w%02d/k%d", w, i%4), fmt.Sprintf("w%02d-i%03d", w, i)
-				var wr api.WriteResponse
-				if err := d.call(http.MethodPut, "/v1/kv/"+key, []byte(value), &wr); err != nil {
-					select {
-					case <-killed:
-						if d == ds[victim] {
-							mu.Lock()
-							cut++
-							mu.Unlock()
-							return
-						}
-					default:
-					}
-					t.Errorf("put on %s: %v", d.Addr, err)
-					return
-				}
-				mu.Lock()
-				acks = append(acks, ack{wr.Rev, key, value})
-				if len(acks) == writers*perWriter/3 {
-					once.Do(func() { close(enough) })
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	select {
-	case <-enough:
-	case <-time.After(configdtest.WaitLimit):
-		t.Fatal("the storm did not get going")
-	}
-	close(killed)
-	ds[victim].Signal(syscall.SIGKILL)
-	ds[victim].Wait()
-	wg.Wait()
-	if cut == 0 {
-		t.Fatal("every writer of the killed replica finished before the kill: it was not mid-storm")
-	}
+	acks, cut := writeStorm(t, ds, writers, perWriter, writers*perWriter/3, configdtest.WaitLimit, ds[victim])
 	c.Restart(victim)
 	c.Add()
 	ds = replicaDaemons(t, c)
@@ -407,9 +357,10 @@ func testReplicaKill9MidStorm(t *testing.T, c *configdtest.Cluster) {
 // testWatchersFailOver: SDK clients watch a key through a replica that is
 // killed with SIGKILL while a writer changes the key on another; each
 // resumes on another replica and sees every change once, in order.
-func testWatchersFailOver(t *testing.T, c *configdtest.Cluster) {
+func testWatchersFailOver(t *testing.T, etcd *testserver.EtcdCluster, c *configdtest.Cluster) {
 	const clients, before, after = 20, 20, 20
 	ds := replicaDaemons(t, c)
+	etcdWatchers := etcdWatcherCount(t, etcd)
 	victim, writer := ds[1], ds[0]
 	first := writer.put("app/flag", "v0")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -457,6 +408,12 @@ func testWatchersFailOver(t *testing.T, c *configdtest.Cluster) {
 		_, b, _ := victim.request(http.MethodGet, "/metrics", nil)
 		return regexp.MustCompile(fmt.Sprintf(`(?m)^configd_watchers %d$`, clients)).Match(b)
 	})
+	// The replicas hold as many etcd watches as before the clients came.
+	if n := etcdWatcherCount(t, etcd); n > etcdWatchers {
+		t.Errorf("etcd has %d watchers with %d SDK clients watching, %d before them: want no more", n, clients, etcdWatchers)
+	} else {
+		t.Logf("etcd watchers: %d before the SDK clients, %d with %d of them watching", etcdWatchers, n, clients)
+	}
 	var want []int64
 	for n := 1; n <= before; n++ {
 		want = append(want, writer.put("app/flag", fmt.Sprint("v", n)))
@@ -562,4 +519,87 @@ func exitCodeOf(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// etcdWatcherCount is the number of watchers etcd's members hold
+// (etcd_debugging_mvcc_watcher_total, summed).
+func etcdWatcherCount(t *testing.T, etcd *testserver.EtcdCluster) int {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^etcd_debugging_mvcc_watcher_total (\d+)`)
+	total := 0
+	for _, ep := range etcd.Endpoints {
+		resp, err := http.Get(ep + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := re.FindSubmatch(b)
+		if err != nil || m == nil {
+			t.Fatalf("%s/metrics: no etcd_debugging_mvcc_watcher_total (%v)", ep, err)
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		total += n
+	}
+	return total
+}
+
+// testCutOffAndHealed: a replica cut off from etcd (TCP proxies between
+// them that the test closes) refuses writes with 503 store_unavailable
+// and serves reads, while the others go on writing; healed, it catches
+// up and takes writes again.
+func testCutOffAndHealed(t *testing.T, etcd *testserver.EtcdCluster, c *configdtest.Cluster) {
+	var proxies []*tcpproxy.Proxy
+	var through []string
+	for _, ep := range etcd.Endpoints {
+		p, err := tcpproxy.New(strings.TrimPrefix(ep, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		proxies = append(proxies, p)
+		through = append(through, p.Addr())
+	}
+	cutOff := configdtest.NewCluster(t, bin, through, c.Prefix, "--etcd-timeout", "1s")
+	r1, r2 := asDaemon(t, c.Replicas[0]), asDaemon(t, cutOff.Launch(filepath.Join(t.TempDir(), "data"), "r2"))
+	r2.Listening()
+	rev := r1.put("app/a", "before")
+	var kv api.KeyValue
+	r2.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/a?min_rev=%d", rev), nil, &kv)
+
+	for _, p := range proxies {
+		p.Cut()
+	}
+	waitFor(t, "the cut-off replica's /readyz says it is degraded", func() bool {
+		st, b, _ := r2.request(http.MethodGet, "/readyz", nil)
+		return st == http.StatusOK && strings.Contains(string(b), "degraded")
+	})
+	// Knowing it, it takes no write, not even one to forward to the writer
+	// (it could not read it back).
+	st, b, err := r2.request(http.MethodPut, "/v1/kv/app/a", []byte("cut"))
+	if err != nil || st != http.StatusServiceUnavailable || !strings.Contains(string(b), api.CodeStoreUnavailable) {
+		t.Fatalf("a write on the cut-off replica: %d %s %v; want 503 %s", st, b, err, api.CodeStoreUnavailable)
+	}
+	during := r1.put("app/a", "during") // the others go on
+	r2.mustCall(http.MethodGet, "/v1/kv/app/a", nil, &kv)
+	if kv.Value != "before" {
+		t.Errorf("a read on the cut-off replica: %+v, want before", kv)
+	}
+
+	for _, p := range proxies {
+		p.Restore()
+	}
+	r2.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/a?min_rev=%d", during), nil, &kv)
+	if kv.Value != "during" {
+		t.Errorf("healed, the replica reads %+v, want during", kv)
+	}
+	var wr api.WriteResponse
+	waitFor(t, "the healed replica takes writes", func() bool {
+		return r2.call(http.MethodPut, "/v1/kv/app/a", []byte("after"), &wr) == nil
+	})
+	r1.mustCall(http.MethodGet, fmt.Sprintf("/v1/kv/app/a?min_rev=%d", wr.Rev), nil, &kv)
+	if kv.Value != "after" {
+		t.Errorf("r1 after the healed replica's write: %+v", kv)
+	}
+	sameEverywhere(t, []*daemon{r1, r2}, wr.Rev)
 }

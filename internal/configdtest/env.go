@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -49,11 +50,12 @@ type Env struct {
 type EnvOption func(*envOptions)
 
 type envOptions struct {
-	core    []core.Option
-	auth    bool
-	tokens  map[string][]api.Grant
-	handler []httpapi.Option
-	seed    []audit.Op
+	core          []core.Option
+	auth          bool
+	tokens        map[string][]api.Grant
+	handler       []httpapi.Option
+	seed          []audit.Op
+	replicaTokens *authz.TokenHook // WithReplicaOf
 }
 
 // WithCore configures the store and hub (core.Open's options).
@@ -70,6 +72,18 @@ func WithAuth(tokens map[string][]api.Grant) EnvOption {
 // WithHandlerOptions adds options to the Env's HTTP API.
 func WithHandlerOptions(opts ...httpapi.Option) EnvOption {
 	return func(o *envOptions) { o.handler = append(o.handler, opts...) }
+}
+
+// WithReplicaOf makes the Env's store a replica of the configd cluster
+// under prefix in the etcd cli reaches (audit.WithEtcd), whose Auth
+// reloads the tokens other replicas change, as the daemon's does
+// (authz.TokenHook). Give every Env of a cluster the same prefix; the
+// bootstrap admin token is the first Env's (copy its Secrets).
+func WithReplicaOf(cli *clientv3.Client, prefix string) EnvOption {
+	return func(o *envOptions) {
+		o.replicaTokens = &authz.TokenHook{}
+		o.core = append(o.core, core.WithStoreOptions(audit.WithEtcd(cli, prefix), audit.WithTokenHook(o.replicaTokens.Changed)))
+	}
 }
 
 // WithSeed commits ops, as one revision, before the Env serves.
@@ -97,6 +111,9 @@ func NewEnv(t testing.TB, opts ...EnvOption) *Env {
 			t.Fatal(err)
 		}
 		e.Auth, e.Secrets[authz.BootstrapTokenName] = a, admin
+		if o.replicaTokens != nil {
+			o.replicaTokens.Attach(ctx, a, Discard())
+		}
 		for name, grants := range o.tokens {
 			e.Token(name, grants...)
 		}

@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/server/authz"
 )
 
@@ -279,5 +282,53 @@ func (c grpcWatchClient) next(t *testing.T) (string, string) {
 		case configdpb.WatchResponse_CANCELED:
 			return "", m.GetCode()
 		}
+	}
+}
+
+// TestRevokingATokenOnAnotherReplicaEndsItsOpenWatches: two replicas of a
+// configd cluster on etcd; a watch open on one, on every transport, ends
+// with unauthenticated within a second of its token's revocation on the
+// other.
+func TestRevokingATokenOnAnotherReplicaEndsItsOpenWatches(t *testing.T) {
+	etcd := testserver.Etcd(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	for name, open := range watchTransports {
+		t.Run(name, func(t *testing.T) {
+			prefix := "/" + strings.ReplaceAll(t.Name(), " ", "-")
+			e1 := configdtest.NewEnv(t, configdtest.WithAuth(nil), configdtest.WithReplicaOf(cli, prefix))
+			e1.Token("victim", api.Grant{Permission: "read", Prefix: "app/"})
+			e2 := configdtest.NewEnv(t, configdtest.WithAuth(nil), configdtest.WithReplicaOf(cli, prefix))
+			e2.Secrets = e1.Secrets
+			w := open(t, e2, e2.Store.Rev())
+			rev := e1.Put("app/a", "before")
+			if v, code := w.next(t); v != "before" {
+				t.Fatalf("first change: value %q, end %q; want the value written on the other replica", v, code)
+			}
+			if err := e2.Store.WaitRev(t.Context(), rev); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if st, b := e1.Do(http.MethodDelete, "/v1/tokens/victim", "", authz.BootstrapTokenName); st != http.StatusNoContent {
+				t.Fatalf("revoke on the other replica: %d %s", st, b)
+			}
+			// The replica hears of the revocation and of the revisions
+			// through separate etcd watches: a value written just after the
+			// revocation may reach the watch before it ends (docs/security.md).
+			e1.Put("app/a", "after")
+			v, code := w.next(t)
+			if v == "after" {
+				v, code = w.next(t)
+			}
+			if v != "" || code != api.CodeUnauthenticated {
+				t.Fatalf("after the revocation on the other replica: value %q, end %q; want the watch ended with %s", v, code, api.CodeUnauthenticated)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("the watch ended %v after the revocation on the other replica, want under a second", d)
+			}
+		})
 	}
 }

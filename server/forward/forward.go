@@ -14,7 +14,9 @@
 // Forwarding is an optimisation, never a condition of being right: a
 // replica that does not know the writer, cannot reach it, or gets a
 // request it cannot forward (a client certificate proves who sent it, and
-// the certificate stays on this connection) commits the write itself.
+// the certificate stays on this connection) commits the write itself; so
+// does one that does not follow the log (its etcd is away), which could
+// not read the write back.
 // Once the writer answered, the forwarding replica waits until it has
 // applied the revision the answer names before it relays the answer, so a
 // client reads its own write on the replica it wrote to.
@@ -34,6 +36,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 )
 
@@ -54,9 +57,11 @@ type Writer interface {
 	WriterURL() string
 }
 
-// Applier is the local store: it waits until a revision is applied here.
+// Applier is the local store: it waits until a revision is applied here,
+// and says whether it follows the cluster's log.
 type Applier interface {
 	WaitRev(ctx context.Context, rev int64) error
+	Replication() audit.Replication
 }
 
 // Forwarder forwards write requests to the writer. Make it with New.
@@ -122,7 +127,10 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 func (f *Forwarder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		target := f.writer.WriterURL()
-		if target == "" || r.Header.Get(HeaderForwarded) != "" || (r.TLS != nil && len(r.TLS.PeerCertificates) > 0) {
+		// A replica that does not follow the log could not read the write
+		// back: it commits here, which refuses with store_unavailable.
+		if target == "" || r.Header.Get(HeaderForwarded) != "" || (r.TLS != nil && len(r.TLS.PeerCertificates) > 0) ||
+			f.applier.Replication().Err != nil {
 			next.ServeHTTP(w, r)
 			return
 		}

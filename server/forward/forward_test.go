@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 )
 
 type writerURL string
@@ -25,7 +26,10 @@ func (u writerURL) WriterURL() string { return string(u) }
 type applier struct {
 	mu   sync.Mutex
 	revs []int64
+	err  error // Replication().Err
 }
+
+func (a *applier) Replication() audit.Replication { return audit.Replication{Err: a.err} }
 
 func (a *applier) WaitRev(_ context.Context, rev int64) error {
 	a.mu.Lock()
@@ -169,13 +173,20 @@ func TestServedHere(t *testing.T) {
 		{"a body over the bound", writer.URL, func() *http.Request {
 			return httptest.NewRequest(http.MethodPut, "/v1/kv/a", strings.NewReader(strings.Repeat("v", 11)))
 		}},
+		{"this replica does not follow the log", writer.URL, func() *http.Request {
+			return httptest.NewRequest(http.MethodPut, "/v1/kv/a", strings.NewReader("v"))
+		}},
 		{"the writer is unreachable", down, func() *http.Request {
 			return httptest.NewRequest(http.MethodPut, "/v1/kv/a", strings.NewReader("v"))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &local{}
-			h := New(writerURL(tc.writer), &applier{}, WithMaxBody(10), quiet()).Middleware(l)
+			a := &applier{}
+			if tc.name == "this replica does not follow the log" {
+				a.err = audit.ErrStoreUnavailable
+			}
+			h := New(writerURL(tc.writer), a, WithMaxBody(10), quiet()).Middleware(l)
 			req := tc.req()
 			want, _ := io.ReadAll(req.Body)
 			req = tc.req()
