@@ -157,6 +157,10 @@ func baseBefore(ctx context.Context, q sqlitedb.Querier, horizon int64) ([]recor
 // stopped between steps) goes on. The compactions before rec must have
 // been applied.
 func (c *Compactor) Apply(ctx context.Context, rec chain.Compaction) (Result, error) {
+	// One run at a time: the replica that decided a compaction and its
+	// follower both apply it, and the second finds it done.
+	c.applying.Lock()
+	defer c.applying.Unlock()
 	res := Result{From: c.Horizon(), Horizon: c.Horizon()}
 	last, err := chain.LoadHorizon(ctx, c.readers)
 	if err != nil {

@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,15 +100,16 @@ type Writer interface {
 
 // Compactor compacts one store's history under a policy.
 type Compactor struct {
-	policy  Policy
-	readers *sql.DB          // for the target
-	db      *sql.DB          // the writer's connection, for the steps
-	writer  Writer           // runs the steps
-	rev     func() int64     // the newest durable revision
-	now     func() time.Time // the clock of revision times
-	log     *slog.Logger     //
-	horizon atomic.Int64     // see Horizon
-	cluster Cluster          // nil: the store compacts alone
+	policy   Policy
+	readers  *sql.DB          // for the target
+	db       *sql.DB          // the writer's connection, for the steps
+	writer   Writer           // runs the steps
+	rev      func() int64     // the newest durable revision
+	now      func() time.Time // the clock of revision times
+	log      *slog.Logger     //
+	horizon  atomic.Int64     // see Horizon
+	cluster  Cluster          // nil: the store compacts alone
+	applying sync.Mutex       // held by Apply
 }
 
 // NewCompactor returns the compactor of the store whose readers and writer
