@@ -282,6 +282,9 @@ func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 			if hook := s.opts.onCompact; hook != nil && (res.Revisions > 0 || err != nil) {
 				hook(res, err)
 			}
+			if errors.Is(err, ErrDiverged) {
+				return errors.Join(err, s.w.Diverge(ctx, err))
+			}
 			return err
 		},
 	}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -23,7 +24,8 @@ func withCompactHook(fn func(CompactResult, error)) Option {
 // horizon leave etcd and etcd's history is compacted; a replica started
 // on an empty data dir afterwards starts from the cluster's snapshot at
 // the horizon and verifies; one that stopped below the horizon is refused
-// with a message that says what to do; writes go on without a gap.
+// with a message that says what to do; writes go on without a gap; a
+// forged compaction record is refused.
 func (e *replicaEnv) retention(t *testing.T) {
 	ctx := context.Background()
 	mk := masterKey(t)
@@ -160,6 +162,32 @@ func (e *replicaEnv) retention(t *testing.T) {
 	waitB(res2)
 	put(t, b, "app/last", "1")
 	sameReplicas(t, head+1, a, b, c)
+
+	// A compaction record forged in etcd (compaction 2's, under the next
+	// ID, to a newer horizon) is refused: every replica removes nothing,
+	// reports it and refuses writes.
+	two, err := cli.Get(ctx, prefix(t)+"/log/compaction/"+fmt.Sprintf("%020d", 2))
+	if err != nil || len(two.Kvs) != 1 {
+		t.Fatalf("compaction 2 in etcd: %v", err)
+	}
+	var forged map[string]any
+	if err := json.Unmarshal(two.Kvs[0].Value, &forged); err != nil {
+		t.Fatal(err)
+	}
+	forged["id"], forged["from"], forged["horizon"] = 3, res2.Horizon, res2.Horizon+10
+	v, _ := json.Marshal(forged)
+	if _, err := cli.Put(ctx, prefix(t)+"/log/compaction/"+fmt.Sprintf("%020d", 3), string(v)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b, c} {
+		waitFor(t, "refusing the forged compaction", func() bool { return errors.Is(s.Replication().Err, ErrDiverged) })
+		if s.Horizon() != res2.Horizon {
+			t.Fatalf("a replica compacted to %d after the forged record; want %d", s.Horizon(), res2.Horizon)
+		}
+		if _, err := s.Commit(ctx, Txn{Actor: "t", Ops: []Op{Put("app/x", []byte("1"), "")}}); !errors.Is(err, ErrDiverged) {
+			t.Fatalf("a write on a replica that met the forged compaction: %v; want ErrDiverged", err)
+		}
+	}
 }
 
 // sameCompactions checks that every store holds the same compaction
