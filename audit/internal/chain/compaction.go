@@ -123,16 +123,9 @@ func newBaseHasher() *baseHasher {
 }
 
 func (b *baseHasher) add(kv *record.KeyValue) {
-	e := &b.e
-	e.buf = e.buf[:0]
-	e.text(kv.Key)
-	e.blob(kv.Value)
-	e.text(kv.ContentType)
-	e.int(kv.CreateRev)
-	e.int(kv.ModRev)
-	e.int(kv.Version)
-	e.secret(kv.Secret)
-	b.h.Write(e.buf)
+	b.e.buf = b.e.buf[:0]
+	b.e.kvRow(kv.Key, kv)
+	b.h.Write(b.e.buf)
 }
 
 // verifyCompactions checks the compaction records' chain and the history

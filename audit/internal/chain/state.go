@@ -145,6 +145,13 @@ func (h *stateHasher) kvSeed(key string, kv *record.KeyValue) rowSeed {
 	e := &h.enc
 	e.buf = append(e.buf[:0], stateRowDomain...)
 	e.buf = append(e.buf, 'k')
+	e.kvRow(key, kv)
+	return sha256.Sum256(e.buf)
+}
+
+// kvRow encodes a row of kv (or of history_base, which has its columns),
+// as stored.
+func (e *chainEncoder) kvRow(key string, kv *record.KeyValue) {
 	e.text(key)
 	e.blob(kv.Value)
 	e.text(kv.ContentType)
@@ -152,7 +159,6 @@ func (h *stateHasher) kvSeed(key string, kv *record.KeyValue) rowSeed {
 	e.int(kv.ModRev)
 	e.int(kv.Version)
 	e.secret(kv.Secret)
-	return sha256.Sum256(e.buf)
 }
 
 // layerSeed returns the seed of a layer_kv row, as stored. A tombstone is
