@@ -328,7 +328,11 @@ func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 			}
 			s.followErr.Store(&err)
 		}
-		s.elog.Follow(fctx, f)
+		if err := s.elog.Follow(fctx, f); errors.Is(err, ErrBehindHorizon) {
+			// It cannot catch up: its writes would fail on a gap, or
+			// worse. Say why instead.
+			_ = s.w.Diverge(fctx, err)
+		}
 	}()
 	return nil
 }

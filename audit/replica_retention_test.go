@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // withCompactHook makes the store tell fn of each compaction it runs in
@@ -187,6 +189,53 @@ func (e *replicaEnv) retention(t *testing.T) {
 		if _, err := s.Commit(ctx, Txn{Actor: "t", Ops: []Op{Put("app/x", []byte("1"), "")}}); !errors.Is(err, ErrDiverged) {
 			t.Fatalf("a write on a replica that met the forged compaction: %v; want ErrDiverged", err)
 		}
+	}
+}
+
+// A replica cut off from etcd (its only member stopped) while the others
+// write and compact past it cannot catch up when etcd is back: it reports
+// ErrBehindHorizon and refuses writes with it, and goes on serving reads.
+// The other replicas' client avoids that member.
+func (e *replicaEnv) cutOffDuringCompaction(t *testing.T) {
+	ctx := context.Background()
+	newClient := func(endpoints ...string) *clientv3.Client {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		return cli
+	}
+	opts := func(cli *clientv3.Client) []Option {
+		return []Option{WithEtcd(cli, prefix(t)), WithEtcdTimeout(2 * time.Second), WithRetention(100, 0), WithCompactInterval(-1)}
+	}
+	w := openReplica(t, filepath.Join(t.TempDir(), "w.db"), opts(newClient(e.c.Endpoints[0], e.c.Endpoints[1]))...)
+	lag := openReplica(t, filepath.Join(t.TempDir(), "lag.db"), opts(newClient(e.c.Endpoints[2]))...)
+	for i := range 20 {
+		put(t, w, fmt.Sprintf("app/%d", i%5), fmt.Sprint(i))
+	}
+	if err := lag.WaitRev(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Stop(2)
+	for i := 0; w.Rev() < 220; i++ {
+		// Writes go on on the two other members (after an election if
+		// the stopped one led).
+		_, err := w.Commit(ctx, Txn{Actor: "t", Ops: []Op{Put(fmt.Sprintf("app/%d", i%5), []byte(fmt.Sprint(i)), "")}})
+		if err != nil && !errors.Is(err, ErrStoreUnavailable) {
+			t.Fatal(err)
+		}
+	}
+	if res, err := w.Compact(ctx); err != nil || res.Horizon != w.Rev()-100+1 {
+		t.Fatalf("Compact = %+v, %v", res, err)
+	}
+	e.c.Start(2)
+	waitFor(t, "reporting that it is behind the horizon", func() bool { return errors.Is(lag.Replication().Err, ErrBehindHorizon) })
+	if _, err := lag.Commit(ctx, Txn{Actor: "t", Ops: []Op{Put("app/x", []byte("1"), "")}}); !errors.Is(err, ErrBehindHorizon) {
+		t.Fatalf("a write on the replica behind the horizon: %v; want ErrBehindHorizon", err)
+	}
+	if kv, err := lag.Get(ctx, "app/0"); err != nil || string(kv.Value) != "15" {
+		t.Fatalf("a read on the replica behind the horizon: %+v, %v; want what it had", kv, err)
 	}
 }
 

@@ -32,6 +32,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
 	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
 	t.Run("RetentionCompactsEveryReplicaAndEtcd", env.retention)
+	t.Run("AReplicaCutOffDuringACompactionIsRefused", env.cutOffDuringCompaction)
 }
 
 type replicaEnv struct {
