@@ -11,8 +11,10 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/etcdlog"
+	"github.com/configd/configd/audit/internal/retention"
 	"github.com/configd/configd/audit/internal/tokens"
 )
 
@@ -31,6 +33,12 @@ var ErrDiverged = commit.ErrDiverged
 // store opened as a replica, or a replica opened without etcd), or to
 // another cluster.
 var ErrReplicaMode = errors.New("the data dir belongs to another store mode or cluster")
+
+// ErrBehindHorizon: a replica's data dir stopped at a revision that the
+// cluster has compacted away since (see WithRetention): the log no longer
+// holds what it lacks. Start it on an empty data dir: it starts from the
+// cluster's snapshot at the horizon.
+var ErrBehindHorizon = etcdlog.ErrBehindHorizon
 
 // ErrNotALog: the etcd prefix given to WithEtcd holds keys that are not a
 // configd commit log.
@@ -266,10 +274,23 @@ func (s *Store) syncDataKeys(ctx context.Context) error {
 // background until Close. A replica that had joined before opens even
 // when etcd does not answer.
 func (s *Store) startFollowing(ctx context.Context, joined bool) error {
-	apply := func(ctx context.Context, recs []commit.Record) error { return s.w.Apply(ctx, recs) }
+	f := etcdlog.Follower{
+		Cluster: s.cluster, Applied: s.Rev,
+		Apply: func(ctx context.Context, recs []commit.Record) error { return s.w.Apply(ctx, recs) },
+		Compact: func(ctx context.Context, rec chain.Compaction) error {
+			res, err := s.compactor.Apply(ctx, rec)
+			if hook := s.opts.onCompact; hook != nil && (res.Revisions > 0 || err != nil) {
+				hook(res, err)
+			}
+			if errors.Is(err, ErrDiverged) {
+				return errors.Join(err, s.w.Diverge(ctx, err))
+			}
+			return err
+		},
+	}
 	err := s.syncDataKeys(ctx)
 	if err == nil {
-		_, err = s.elog.Scan(ctx, s.Rev(), func(recs []commit.Record) error { return apply(ctx, recs) })
+		_, err = s.elog.CatchUp(ctx, f)
 	}
 	if err != nil {
 		if !joined || !errors.Is(err, ErrStoreUnavailable) {
@@ -297,19 +318,51 @@ func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 	}()
 	go func() {
 		defer s.following.Done()
-		s.elog.Follow(fctx, etcdlog.Follower{
-			Cluster: s.cluster, Applied: s.Rev, Apply: apply,
-			Status: func(err error) {
-				if err == nil {
-					s.followErr.Store(nil)
-					return
-				}
-				if prev := s.followErr.Load(); prev == nil || (*prev).Error() != err.Error() {
-					s.opts.logger.Warn("audit: the replica does not follow the commit log", "err", err)
-				}
-				s.followErr.Store(&err)
-			},
-		})
+		f.Status = func(err error) {
+			if err == nil {
+				s.followErr.Store(nil)
+				return
+			}
+			if prev := s.followErr.Load(); prev == nil || (*prev).Error() != err.Error() {
+				s.opts.logger.Warn("audit: the replica does not follow the commit log", "err", err)
+			}
+			s.followErr.Store(&err)
+		}
+		if err := s.elog.Follow(fctx, f); errors.Is(err, ErrBehindHorizon) {
+			// It cannot catch up: its writes would fail on a gap, or
+			// worse. Say why instead.
+			_ = s.w.Diverge(fctx, err)
+		}
 	}()
 	return nil
+}
+
+// compactionCluster is where the store's compactions are decided: the
+// shared log for a replica, nowhere else (nil) for a store on SQLite
+// alone.
+func (s *Store) compactionCluster() retention.Cluster {
+	if s.elog == nil {
+		return nil
+	}
+	return s.elog
+}
+
+// restoreAtHorizon starts an empty replica's database at the cluster's
+// history horizon, when the cluster compacted its log: the records before
+// it are gone, so the replica takes the compaction records and the state
+// before the horizon from etcd, and then applies the log from the horizon
+// on (whose first record's state digest checks that state). It returns the
+// newest compaction record (none when the cluster never compacted).
+func (s *Store) restoreAtHorizon(ctx context.Context) (chain.Compaction, error) {
+	recs, base, layers, err := s.elog.Restore(ctx)
+	if err != nil || len(recs) == 0 {
+		return chain.Compaction{}, err
+	}
+	if err := retention.Install(ctx, s.wdb, recs, base, layers); err != nil {
+		return chain.Compaction{}, err
+	}
+	newest := recs[len(recs)-1]
+	s.opts.logger.Info("audit: the replica starts from the cluster's snapshot at the history horizon",
+		"horizon", newest.Horizon, "compaction", newest.ID, "keys", len(base))
+	return newest, nil
 }

@@ -32,6 +32,8 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
 	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)
 	t.Run("AReplicaCutOffFromEtcdHeals", env.partition)
+	t.Run("RetentionCompactsEveryReplicaAndEtcd", env.retention)
+	t.Run("AReplicaCutOffDuringACompactionIsRefused", env.cutOffDuringCompaction)
 }
 
 type replicaEnv struct {
@@ -75,7 +77,8 @@ func openReplica(t *testing.T, path string, opts ...Option) *Store {
 
 // sameReplicas checks that every store holds rev, the same audit chain
 // (its head hash covers the history and each revision's state digest), a
-// state that matches it, and the same history.
+// state that matches it, the same history from the same horizon, and the
+// same compaction records.
 func sameReplicas(t *testing.T, rev int64, stores ...*Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -90,12 +93,13 @@ func sameReplicas(t *testing.T, rev int64, stores ...*Store) {
 		if err != nil || !v.OK || v.StateMismatch || v.Head != rev {
 			t.Fatalf("replica %d: Verify = %+v, %v; want OK at head %d", i, v, err, rev)
 		}
-		hist, err := s.RevisionsAfter(ctx, 0, int(rev)+1)
+		since := s.Horizon() // RevisionsAfter reads no further back
+		hist, err := s.RevisionsAfter(ctx, since, int(rev)+1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for j, r := range hist {
-			if r.Rev != int64(j+1) {
+			if r.Rev != since+int64(j+1) {
 				t.Fatalf("replica %d: revision %d at position %d: a gap", i, r.Rev, j)
 			}
 		}
@@ -110,6 +114,7 @@ func sameReplicas(t *testing.T, rev int64, stores ...*Store) {
 			t.Fatalf("replica %d's history differs from replica 0's", i)
 		}
 	}
+	sameCompactions(t, stores...)
 }
 
 // Writes on two replicas at once, interleaved: every revision number is

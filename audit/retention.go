@@ -21,6 +21,12 @@ const defaultCompactBatch = 2000
 // "keep whichever is more" (see package retention). With retention set,
 // the store compacts when it opens and then every compaction interval
 // (WithCompactInterval).
+//
+// On a replica (WithEtcd) a compaction is the cluster's: the replica whose
+// retention asks for one decides it and records it in the shared log, every
+// replica applies it (with or without retention of its own), and the log's
+// records below the horizon leave etcd. Give every replica the same
+// retention (see docs/ha.md).
 func WithRetention(keepRevisions int, keepAge time.Duration) Option {
 	return func(o *options) { o.keepRevisions, o.keepAge = keepRevisions, keepAge }
 }
@@ -52,7 +58,9 @@ func (s *Store) Horizon() int64 { return s.compactor.Horizon() }
 // transaction that goes through the writer between commits. It records
 // itself in Compactions and logs at Info. Without retention it does
 // nothing. If ctx ends between steps, Compact returns what was done with
-// ctx.Err().
+// ctx.Err(). On a replica it decides the cluster's next compaction and
+// runs it; it does nothing when another replica decided that compaction
+// first (it reaches this one through the log).
 func (s *Store) Compact(ctx context.Context) (CompactResult, error) { return s.compactor.Compact(ctx) }
 
 // Compactions returns the compaction records, newest first.

@@ -109,7 +109,7 @@ type options struct {
 	compactInterval time.Duration
 	compactBatch    int
 	now             func() time.Time
-	onCompact       func(CompactResult, error) // tests: after each background compaction
+	onCompact       func(CompactResult, error) // tests: after each background compaction, and each one applied from the cluster
 
 	masterKey *secrets.MasterKey
 	// sealed opens a database with secrets without their master key, for
@@ -290,6 +290,18 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	if err != nil {
 		return fmt.Errorf("audit: %s: %w", s.path, err)
 	}
+	restored := false
+	if s.elog != nil && !rev.Valid && !h.Found {
+		if h, err = s.restoreAtHorizon(ctx); err != nil && !(*joined && errors.Is(err, ErrStoreUnavailable)) {
+			return err
+		}
+		restored = h.Found
+	}
+	if h.Found && rev.Int64 < h.Horizon-1 {
+		// A replica restored at the cluster's horizon, before it applies
+		// the horizon's revision.
+		rev = sql.NullInt64{Int64: h.Horizon - 1, Valid: true}
+	}
 	// Before anything reads a value: a state that disagrees with the
 	// history is named as such, whatever else is wrong with it. The same
 	// scan of kv fills the mirror.
@@ -307,6 +319,12 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	if s.keys, err = keyring.Load(ctx, s.rdb, o.masterKey, o.sealed); err != nil {
 		return err
 	}
+	if restored {
+		// The snapshot's secrets are sealed with the cluster's data keys.
+		if err := s.syncDataKeys(ctx); err != nil {
+			return err
+		}
+	}
 	if !o.sealed {
 		if err := s.keys.RevealKVs(kvs); err != nil {
 			return fmt.Errorf("audit: load current state: %w", err)
@@ -318,6 +336,9 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	head, err := chain.Prepare(ctx, s.wdb)
 	if err != nil {
 		return err
+	}
+	if head == nil && h.Found {
+		head = h.Anchor // restored at the horizon: the chain goes on from it
 	}
 	layered, err := sqlitedb.Layered(ctx, s.wdb, o.layers)
 	if err != nil {
@@ -341,7 +362,7 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 		SyncKeys: s.syncKeysHook(),
 	})
 	s.compactor = retention.NewCompactor(retention.Policy{KeepRevisions: o.keepRevisions, KeepAge: o.keepAge, Batch: o.compactBatch},
-		s.rdb, s.wdb, s.w, s.cur.Rev, o.now, o.logger, h.Horizon)
+		s.rdb, s.wdb, s.w, s.cur.Rev, o.now, o.logger, h.Horizon, s.compactionCluster())
 	if (o.keepRevisions > 0 || o.keepAge > 0) && o.compactInterval > 0 {
 		var cctx context.Context
 		cctx, s.compactCancel = context.WithCancel(context.Background())

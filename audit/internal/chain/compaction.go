@@ -7,8 +7,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/audit/record"
 )
 
 // Compactions remove the oldest revisions (see package retention) without
@@ -82,31 +84,48 @@ func HistoryBaseHash(ctx context.Context, q sqlitedb.Querier) ([]byte, error) {
 		return nil, fmt.Errorf("audit: history base: %w", err)
 	}
 	defer rows.Close()
-	h := sha256.New()
-	h.Write([]byte(baseDomain))
-	var e chainEncoder
+	b := newBaseHasher()
 	for rows.Next() {
-		var key, ct string
-		var val []byte
-		var create, mod, ver int64
-		var secret bool
-		if err := rows.Scan(&key, &val, &ct, &create, &mod, &ver, &secret); err != nil {
+		var kv record.KeyValue
+		if err := rows.Scan(&kv.Key, &kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret); err != nil {
 			return nil, fmt.Errorf("audit: history base: %w", err)
 		}
-		e.buf = e.buf[:0]
-		e.text(key)
-		e.blob(val)
-		e.text(ct)
-		e.int(create)
-		e.int(mod)
-		e.int(ver)
-		e.secret(secret)
-		h.Write(e.buf)
+		b.add(&kv)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("audit: history base: %w", err)
 	}
-	return h.Sum(nil), nil
+	return b.h.Sum(nil), nil
+}
+
+// BaseHash is HistoryBaseHash of a history base that would hold kvs (in
+// key order, values as stored): what a compaction to a horizon records,
+// computed before it runs.
+func BaseHash(kvs []record.KeyValue) []byte {
+	b := newBaseHasher()
+	for i := range kvs {
+		b.add(&kvs[i])
+	}
+	return b.h.Sum(nil)
+}
+
+// baseHasher digests the rows of a history base, in key order: the one
+// home of their encoding.
+type baseHasher struct {
+	h hash.Hash
+	e chainEncoder
+}
+
+func newBaseHasher() *baseHasher {
+	b := &baseHasher{h: sha256.New()}
+	b.h.Write([]byte(baseDomain))
+	return b
+}
+
+func (b *baseHasher) add(kv *record.KeyValue) {
+	b.e.buf = b.e.buf[:0]
+	b.e.kvRow(kv.Key, kv)
+	b.h.Write(b.e.buf)
 }
 
 // verifyCompactions checks the compaction records' chain and the history

@@ -145,6 +145,13 @@ func (h *stateHasher) kvSeed(key string, kv *record.KeyValue) rowSeed {
 	e := &h.enc
 	e.buf = append(e.buf[:0], stateRowDomain...)
 	e.buf = append(e.buf, 'k')
+	e.kvRow(key, kv)
+	return sha256.Sum256(e.buf)
+}
+
+// kvRow encodes a row of kv (or of history_base, which has its columns),
+// as stored.
+func (e *chainEncoder) kvRow(key string, kv *record.KeyValue) {
 	e.text(key)
 	e.blob(kv.Value)
 	e.text(kv.ContentType)
@@ -152,7 +159,6 @@ func (h *stateHasher) kvSeed(key string, kv *record.KeyValue) rowSeed {
 	e.int(kv.ModRev)
 	e.int(kv.Version)
 	e.secret(kv.Secret)
-	return sha256.Sum256(e.buf)
 }
 
 // layerSeed returns the seed of a layer_kv row, as stored. A tombstone is
@@ -251,7 +257,15 @@ func CheckState(ctx context.Context, q sqlitedb.Querier, keep func(record.KeyVal
 	rep.Head = head.Int64
 	// An empty history produced the empty state.
 	recorded := (&LtHash{}).digest()
-	if rep.Head > 0 {
+	// A replica restored from its cluster's snapshot at the horizon holds
+	// no revision until it applies the horizon's: its state is the one
+	// before the horizon, which that revision's digest checks when it is
+	// applied (see package etcdlog).
+	atHorizon := !head.Valid && horizon.Int64 > 0
+	if atHorizon {
+		rep.Head, recorded = horizon.Int64-1, nil
+	}
+	if rep.Head > 0 && !atHorizon {
 		if err := q.QueryRowContext(ctx, `SELECT state FROM revisions WHERE rev = ?`, rep.Head).Scan(&recorded); err != nil {
 			return rep, fmt.Errorf("audit: state: read revision %d: %w", rep.Head, err)
 		}
@@ -261,7 +275,11 @@ func CheckState(ctx context.Context, q sqlitedb.Querier, keep func(record.KeyVal
 		return rep, err
 	}
 	rep.Sum = sum
-	switch reached := max(highWater, horizon.Int64); {
+	kept := horizon.Int64 // a history compacted to it keeps it
+	if atHorizon {
+		kept--
+	}
+	switch reached := max(highWater, kept); {
 	case reached > rep.Head:
 		rep.BrokenRev = rep.Head + 1
 		rep.Problem = fmt.Sprintf("the history ends at revision %d, but this database had reached revision %d: revisions %d..%d were removed",
@@ -274,7 +292,7 @@ func CheckState(ctx context.Context, q sqlitedb.Querier, keep func(record.KeyVal
 		rep.BrokenRev = rep.Head
 		rep.Problem = fmt.Sprintf("the current state disagrees with the history at revision %d: the kv and layer_kv tables do not match the state digest it recorded (a row was edited, added or removed behind configd's back)",
 			rep.Head)
-	case recorded == nil && rep.Head >= rep.StateFrom:
+	case recorded == nil && rep.Head >= rep.StateFrom && !atHorizon:
 		rep.BrokenRev = rep.Head
 		rep.Problem = fmt.Sprintf("revision %d records no state digest, though every revision from %d on does", rep.Head, rep.StateFrom)
 	}
@@ -295,6 +313,32 @@ func StateOf(ctx context.Context, q sqlitedb.Querier, keep func(record.KeyValue)
 		return seedLayers(ctx, q, &h, emit)
 	})
 	return sum, newest, newestKey, err
+}
+
+// LayerRow is a row of layer_kv, as stored.
+type LayerRow struct {
+	Layer, Key string
+	Value      record.LayerValue
+}
+
+// StateDigest returns the digest of the state whose rows of kv and
+// layer_kv, as stored, are kvs and layers: what the revision that produced
+// that state recorded.
+func StateDigest(kvs []record.KeyValue, layers []LayerRow) ([]byte, error) {
+	sum, err := sumSeeds(func(emit func(rowSeed)) error {
+		var h stateHasher
+		for i := range kvs {
+			emit(h.kvSeed(kvs[i].Key, &kvs[i]))
+		}
+		for i := range layers {
+			emit(h.layerSeed(layers[i].Layer, layers[i].Key, &layers[i].Value))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sum.digest(), nil
 }
 
 // seedKV emits the seed of every row of kv, passes the row to keep unless

@@ -31,6 +31,21 @@ func (w *Writer) Apply(ctx context.Context, recs []Record) error {
 	return w.Alone(ctx, func(ctx context.Context) error { return w.applyRecords(ctx, recs) })
 }
 
+// Diverge makes the writer refuse from now on with err, why the replica
+// cannot follow the replicated log, found outside the records (a
+// compaction the cluster recorded that does not match the local history,
+// records compacted away before the replica applied them), as after a
+// record that does not verify.
+func (w *Writer) Diverge(ctx context.Context, err error) error {
+	return w.Alone(ctx, func(context.Context) error {
+		if w.diverged == nil {
+			w.diverged = err
+			w.logger.Error("audit: the replica cannot follow the replicated log: it applies nothing more and refuses writes", "err", err)
+		}
+		return nil
+	})
+}
+
 // catchUp applies what the shared log holds after the newest applied
 // revision.
 func (w *Writer) catchUp(ctx context.Context) error {

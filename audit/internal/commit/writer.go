@@ -328,6 +328,10 @@ const maxAttempts = 64
 // whose context ended meanwhile fail with its error, the others go on.
 func (w *Writer) commitBatch(batch []revisionRequest) {
 	ctx := context.Background()
+	if w.diverged != nil { // a replica that met a log it cannot follow
+		w.failAll(batch, w.diverged)
+		return
+	}
 	for attempt := 1; ; attempt++ {
 		results, committed, rev, err := w.tryBatch(ctx, batch)
 		if errors.Is(err, ErrHeadMoved) && w.replica != nil {

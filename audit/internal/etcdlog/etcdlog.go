@@ -8,6 +8,8 @@
 //	P/meta              what the prefix is: {"configd":"commit log","format":1,"cluster":"<id>"}
 //	P/head              the newest revision of the log, 20 decimal digits
 //	P/log/<rev>         one record per revision, rev in 20 digits (record.go)
+//	P/log/compaction/   the compaction records, P/snapshot/ the state at the
+//	                    horizon (compaction.go)
 //
 // A batch of the writer becomes one etcd transaction (or a few, see
 // maxTxnOps) that compares P/head with the revision the batch was decided
@@ -39,6 +41,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/sqlitelog"
 	"github.com/configd/configd/audit/record"
@@ -204,15 +207,18 @@ func (l *Log) After(ctx context.Context, rev int64) ([]commit.Record, error) {
 	_, err := l.Scan(ctx, rev, func(recs []commit.Record) error {
 		out = append(out, recs...)
 		return nil
-	})
+	}, nil)
 	return out, err
 }
 
 // Scan calls fn with the records after revision rev, in order, a page at a
-// time, all read as of one etcd revision, which it returns: a watch from
-// the one after it misses nothing.
-func (l *Log) Scan(ctx context.Context, rev int64, fn func([]commit.Record) error) (int64, error) {
-	from, end := l.LogKey(rev+1), clientv3.GetPrefixRangeEnd(l.logDir())
+// time, then compacted (unless nil) with each compaction record, oldest
+// first, all read as of one etcd revision, which it returns: a watch from
+// the one after it misses nothing. (If etcd's history is compacted under
+// it, it reads the rest as of a newer revision: the records it read
+// already do not change, and it returns the newer one.)
+func (l *Log) Scan(ctx context.Context, rev int64, fn func([]commit.Record) error, compacted func(chain.Compaction) error) (int64, error) {
+	from, end := l.LogKey(rev+1), l.compactionDir()
 	var at int64
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
@@ -222,6 +228,10 @@ func (l *Log) Scan(ctx context.Context, rev int64, fn func([]commit.Record) erro
 		gctx, cancel := context.WithTimeout(ctx, l.timeout)
 		resp, err := l.cli.Get(gctx, from, opts...)
 		cancel()
+		if errors.Is(err, rpctypes.ErrCompacted) && at > 0 {
+			at = 0
+			continue
+		}
 		if err != nil {
 			return 0, unavailable("read the log", err)
 		}
@@ -242,10 +252,23 @@ func (l *Log) Scan(ctx context.Context, rev int64, fn func([]commit.Record) erro
 			}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return at, nil
+			break
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	if compacted == nil {
+		return at, nil
+	}
+	cs, _, err := l.compactions(ctx, at) // (its header names etcd's newest revision, not at)
+	if err != nil {
+		return 0, err
+	}
+	for i := range cs {
+		if err := compacted(cs[i].record()); err != nil {
+			return 0, err
+		}
+	}
+	return at, nil
 }
 
 // decode decodes the record stored under key. A record that does not
@@ -286,7 +309,7 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record) erro
 			ops = append(ops, clientv3.OpPut(l.headKey(), revString(next)))
 		}
 		resp, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))).Then(ops...).
-			Else(clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(clientv3.GetPrefixRangeEnd(l.logDir())), clientv3.WithLimit(pageSize))).Commit()
+			Else(clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(l.compactionDir()), clientv3.WithLimit(pageSize))).Commit()
 		switch {
 		case err != nil && !first:
 			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, the rest is unknown: %w", record.ErrStoreUnavailable, head, unavailable("append", err))

@@ -1,6 +1,7 @@
 package etcdlog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/tokens"
 )
@@ -30,6 +32,10 @@ type Follower struct {
 	// those applied already, and fails with commit.ErrGap when some are
 	// missing before them.
 	Apply func(ctx context.Context, recs []commit.Record) error
+	// Compact applies a compaction the cluster decided
+	// (retention.Compactor.Apply), once every revision before its horizon
+	// is applied: it skips one applied already.
+	Compact func(ctx context.Context, rec chain.Compaction) error
 	// Status is told, after each attempt to read the log, whether the
 	// replica follows it (nil) or why not.
 	Status func(err error)
@@ -54,7 +60,7 @@ func retry(ctx context.Context, status func(error), fn func(ctx context.Context)
 	for ctx.Err() == nil {
 		err := fn(ctx)
 		switch {
-		case errors.Is(err, commit.ErrDiverged), errors.Is(err, ErrNotALog):
+		case errors.Is(err, commit.ErrDiverged), errors.Is(err, ErrNotALog), errors.Is(err, ErrBehindHorizon):
 			status(err)
 			return err
 		case ctx.Err() != nil:
@@ -104,6 +110,28 @@ func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context,
 	})
 }
 
+// CatchUp applies the records and compactions of the log that the replica
+// lacks, and returns the etcd revision it read them at. Records that the
+// cluster compacted away before the replica applied them are
+// ErrBehindHorizon.
+func (l *Log) CatchUp(ctx context.Context, f Follower) (int64, error) {
+	apply, compact := f.appliers(ctx, l)
+	return l.Scan(ctx, f.Applied(), apply, compact)
+}
+
+// appliers returns f's Apply and Compact for ctx; a gap before the records
+// is ErrBehindHorizon when the cluster compacted the missing ones away.
+func (f *Follower) appliers(ctx context.Context, l *Log) (func([]commit.Record) error, func(chain.Compaction) error) {
+	apply := func(recs []commit.Record) error {
+		err := f.Apply(ctx, recs)
+		if errors.Is(err, commit.ErrGap) {
+			return l.behindHorizon(ctx, f.Applied(), err)
+		}
+		return err
+	}
+	return apply, func(rec chain.Compaction) error { return f.Compact(ctx, rec) }
+}
+
 // follow catches up and applies what the log's watch brings, until the
 // watch fails.
 func (l *Log) follow(ctx context.Context, f Follower) error {
@@ -114,7 +142,8 @@ func (l *Log) follow(ctx context.Context, f Follower) error {
 	if cluster != f.Cluster {
 		return fmt.Errorf("audit: %w: the log under %s is now cluster %s, this replica's is %s", ErrNotALog, l.prefix, cluster, f.Cluster)
 	}
-	at, err := l.Scan(ctx, f.Applied(), func(recs []commit.Record) error { return f.Apply(ctx, recs) })
+	apply, compact := f.appliers(ctx, l)
+	at, err := l.Scan(ctx, f.Applied(), apply, compact)
 	if err != nil {
 		return err
 	}
@@ -125,21 +154,39 @@ func (l *Log) follow(ctx context.Context, f Follower) error {
 		if err := resp.Err(); err != nil {
 			return unavailable("watch the log", err)
 		}
+		// Records and compaction records, in the order the log has them:
+		// a compaction is applied after the records before it.
 		recs := make([]commit.Record, 0, len(resp.Events))
 		for _, ev := range resp.Events {
 			if ev.Type != clientv3.EventTypePut {
 				continue // a record removed by retention
 			}
-			rec, err := l.decode(ev.Kv.Key, ev.Kv.Value)
+			if !bytes.HasPrefix(ev.Kv.Key, []byte(l.compactionDir())) {
+				rec, err := l.decode(ev.Kv.Key, ev.Kv.Value)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, rec)
+				continue
+			}
+			c, err := l.decodeCompaction(ev.Kv.Key, ev.Kv.Value)
 			if err != nil {
 				return err
 			}
-			recs = append(recs, rec)
+			if len(recs) > 0 {
+				if err := apply(recs); err != nil {
+					return err
+				}
+				recs = recs[:0]
+			}
+			if err := compact(c.record()); err != nil {
+				return err
+			}
 		}
 		if len(recs) == 0 {
 			continue
 		}
-		if err := f.Apply(ctx, recs); err != nil {
+		if err := apply(recs); err != nil {
 			return err // ErrGap included: read the log again
 		}
 	}

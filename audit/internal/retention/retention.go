@@ -39,11 +39,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/configd/configd/audit/internal/chain"
+	"github.com/configd/configd/audit/internal/commit"
 )
+
+// withLast is each key's last change before a revision (the argument): the
+// history base that a compaction to that horizon leaves is made of it.
+const withLast = `WITH last AS (SELECT key, op, new_value, new_type, new_create_rev, max(rev) AS mrev, new_version, secret
+	FROM changes WHERE rev < ? GROUP BY key) `
 
 // Policy is how much history to keep, and how a compaction goes.
 type Policy struct {
@@ -93,21 +100,25 @@ type Writer interface {
 
 // Compactor compacts one store's history under a policy.
 type Compactor struct {
-	policy  Policy
-	readers *sql.DB          // for the target
-	db      *sql.DB          // the writer's connection, for the steps
-	writer  Writer           // runs the steps
-	rev     func() int64     // the newest durable revision
-	now     func() time.Time // the clock of revision times
-	log     *slog.Logger     //
-	horizon atomic.Int64     // see Horizon
+	policy   Policy
+	readers  *sql.DB          // for the target
+	db       *sql.DB          // the writer's connection, for the steps
+	writer   Writer           // runs the steps
+	rev      func() int64     // the newest durable revision
+	now      func() time.Time // the clock of revision times
+	log      *slog.Logger     //
+	horizon  atomic.Int64     // see Horizon
+	cluster  Cluster          // nil: the store compacts alone
+	applying sync.Mutex       // held by Apply
 }
 
 // NewCompactor returns the compactor of the store whose readers and writer
 // connections are readers and db, whose writer is w and whose newest
 // durable revision rev returns, and whose history horizon is now horizon.
-func NewCompactor(p Policy, readers, db *sql.DB, w Writer, rev func() int64, now func() time.Time, log *slog.Logger, horizon int64) *Compactor {
-	c := &Compactor{policy: p, readers: readers, db: db, writer: w, rev: rev, now: now, log: log}
+// A replica's compactor decides its compactions in cluster (nil for a
+// store on SQLite alone).
+func NewCompactor(p Policy, readers, db *sql.DB, w Writer, rev func() int64, now func() time.Time, log *slog.Logger, horizon int64, cluster Cluster) *Compactor {
+	c := &Compactor{policy: p, readers: readers, db: db, writer: w, rev: rev, now: now, log: log, cluster: cluster}
 	c.horizon.Store(horizon)
 	return c
 }
@@ -131,20 +142,28 @@ func (c *Compactor) Compact(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if c.cluster != nil {
+		return c.decide(ctx, target)
+	}
+	return c.run(ctx, stepSpec{target: target, keepRevisions: int64(c.policy.KeepRevisions), keepAge: int64(c.policy.KeepAge)})
+}
+
+// run runs the steps of one compaction, to sp.target.
+func (c *Compactor) run(ctx context.Context, sp stepSpec) (Result, error) {
+	res := Result{From: c.Horizon(), Horizon: c.Horizon()}
 	start := time.Now()
-	var id int64 // the compaction's record, 0 before the first step
 	for {
 		var st step
 		err := c.writer.Alone(ctx, func(ctx context.Context) error {
 			var err error
-			st, err = c.step(ctx, target, id)
+			st, err = c.step(ctx, sp)
 			return err
 		})
 		if err == nil && st.revisions > 0 {
 			if res.ID == 0 {
 				res.From = st.from
 			}
-			id, res.ID, res.Horizon = st.id, st.id, st.horizon
+			sp.id, res.ID, res.Horizon = st.id, st.id, st.horizon
 			res.Revisions += st.revisions
 			res.Rows += st.rows
 		}
@@ -153,7 +172,7 @@ func (c *Compactor) Compact(ctx context.Context) (Result, error) {
 				c.log.Info("audit: history compacted", "compaction", res.ID,
 					"removed_revisions", fmt.Sprintf("%d..%d", max(res.From, 1), res.Horizon-1),
 					"horizon", res.Horizon, "revisions", res.Revisions, "rows", res.Rows,
-					"keep_revisions", c.policy.KeepRevisions, "keep_age", c.policy.KeepAge.String(),
+					"keep_revisions", sp.keepRevisions, "keep_age", time.Duration(sp.keepAge).String(),
 					"duration", time.Since(start).Round(time.Millisecond).String())
 			}
 			return res, err
@@ -167,6 +186,14 @@ func (c *Compactor) Run(ctx context.Context, every time.Duration, after func(Res
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if c.cluster != nil && c.recentlyDecided(ctx, every) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			continue
+		}
 		res, err := c.Compact(ctx)
 		if err != nil && ctx.Err() == nil {
 			c.log.Error("audit: history compaction failed", "err", err)
@@ -229,10 +256,23 @@ type step struct {
 	id, from, horizon, revisions, rows int64
 }
 
-// step runs one compaction step of the compaction whose record is id (0:
-// a new one) in its own transaction: it removes the revisions before
-// min(target, horizon+batch, newest revision).
-func (c *Compactor) step(ctx context.Context, target, id int64) (step, error) {
+// stepSpec is what a compaction's steps do.
+type stepSpec struct {
+	// target is the horizon to reach; id the compaction's record (0
+	// before its first step).
+	target, id int64
+	// keepRevisions and keepAge are the retention the record names.
+	keepRevisions, keepAge int64
+	// want, for a compaction decided by the cluster, is its record:
+	// the record's ID, time and hash must be its (see Apply).
+	want *chain.Compaction
+}
+
+// step runs one compaction step of sp's compaction in its own
+// transaction: it removes the revisions before min(target,
+// horizon+batch, newest revision).
+func (c *Compactor) step(ctx context.Context, sp stepSpec) (step, error) {
+	target, id := sp.target, sp.id
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return step{}, fmt.Errorf("audit: compact: begin: %w", err)
@@ -241,6 +281,17 @@ func (c *Compactor) step(ctx context.Context, target, id int64) (step, error) {
 	last, err := chain.LoadHorizon(ctx, tx)
 	if err != nil {
 		return step{}, err
+	}
+	if w := sp.want; w != nil {
+		// The cluster's compaction: another run of it may have gone
+		// further in the meantime (the follower and the replica that
+		// decided it both run it).
+		if last.ID > w.ID {
+			return step{}, nil
+		}
+		if last.ID == w.ID {
+			id = w.ID
+		}
 	}
 	from := max(last.Horizon, 1)
 	to := min(target, c.rev(), from+int64(c.policy.Batch))
@@ -269,8 +320,6 @@ func (c *Compactor) step(ctx context.Context, target, id int64) (step, error) {
 		return step{}, fmt.Errorf("audit: compact: %w: %s; run Verify, nothing was removed", chain.ErrChainBroken, broken)
 	}
 	// The base: each key's last change before the new horizon.
-	const withLast = `WITH last AS (SELECT key, op, new_value, new_type, new_create_rev, max(rev) AS mrev, new_version, secret
-		FROM changes WHERE rev < ? GROUP BY key) `
 	if _, err := tx.ExecContext(ctx, withLast+`INSERT INTO history_base (key, value, content_type, create_rev, mod_rev, version, secret)
 		SELECT key, new_value, new_type, new_create_rev, mrev, new_version, secret FROM last WHERE op = 1
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
@@ -303,7 +352,10 @@ func (c *Compactor) step(ctx context.Context, target, id int64) (step, error) {
 	}
 	rec := chain.Compaction{TS: c.now().UTC().UnixNano(), From: last.Horizon, Horizon: to,
 		Revisions: st.revisions, Rows: st.rows, Anchor: anchor, BaseHash: baseHash,
-		KeepRevisions: int64(c.policy.KeepRevisions), KeepAge: int64(c.policy.KeepAge)}
+		KeepRevisions: sp.keepRevisions, KeepAge: sp.keepAge}
+	if sp.want != nil {
+		rec.TS = sp.want.TS
+	}
 	prev := last.Hash
 	if id != 0 && id == last.ID {
 		// A later step of the same compaction: its record grows.
@@ -318,6 +370,10 @@ func (c *Compactor) step(ctx context.Context, target, id int64) (step, error) {
 		}
 	}
 	rec.Hash = chain.CompactionHash(prev, &rec)
+	if w := sp.want; w != nil && (rec.ID != w.ID || to == w.Horizon && !bytes.Equal(rec.Hash, w.Hash)) {
+		return step{}, fmt.Errorf("%w: compaction %d to horizon %d, as the cluster recorded it, gives another record here (%d to horizon %d): nothing of this step was removed",
+			commit.ErrDiverged, w.ID, w.Horizon, rec.ID, to)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO compactions (id, ts, from_horizon, horizon, revisions_removed, rows_removed,
 		keep_revisions, keep_age, anchor, base_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, horizon = excluded.horizon,
