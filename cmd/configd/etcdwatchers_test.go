@@ -2,11 +2,7 @@ package main_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,34 +11,14 @@ import (
 	"github.com/configd/configd/sdk/go/config"
 )
 
-// etcdWatchers sums etcd's own count of its watchers
-// (etcd_debugging_mvcc_watcher_total) over the members.
-func etcdWatchers(t *testing.T, etcd *testserver.EtcdCluster) int {
+// etcdWatcherCount is the number of watchers etcd's members hold.
+func etcdWatcherCount(t *testing.T, etcd *testserver.EtcdCluster) int {
 	t.Helper()
-	total := 0
-	for _, m := range etcd.Members {
-		resp, err := http.Get("http://" + m.Addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		found := false
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "etcd_debugging_mvcc_watcher_total "); ok {
-				n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				total += int(n)
-				found = true
-			}
-		}
-		if !found {
-			t.Fatalf("%s: no etcd_debugging_mvcc_watcher_total in /metrics", m.Addr)
-		}
+	n, err := testserver.EtcdWatchers(t.Context(), etcd.Endpoints...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return total
+	return n
 }
 
 // testEtcdWatchersStayFlat: a replica holds the same etcd watches however
@@ -52,7 +28,7 @@ func testEtcdWatchersStayFlat(t *testing.T, etcd *testserver.EtcdCluster, c *con
 	const clients = 200
 	ds := replicaDaemons(t, c)
 	ds[0].put("app/fan", "v0")
-	before := etcdWatchers(t, etcd)
+	before := etcdWatcherCount(t, etcd)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
@@ -80,7 +56,7 @@ func testEtcdWatchersStayFlat(t *testing.T, etcd *testserver.EtcdCluster, c *con
 			t.Fatalf("client %d: %+v, %v; want revision %d", i, u, err, rev)
 		}
 	}
-	if after := etcdWatchers(t, etcd); after != before {
+	if after := etcdWatcherCount(t, etcd); after != before {
 		t.Fatalf("etcd has %d watchers with %d SDK clients connected, %d before: the replicas' etcd watches must not grow with their clients", after, clients, before)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -519,29 +518,6 @@ func exitCodeOf(err error) int {
 		return -1
 	}
 	return 0
-}
-
-// etcdWatcherCount is the number of watchers etcd's members hold
-// (etcd_debugging_mvcc_watcher_total, summed).
-func etcdWatcherCount(t *testing.T, etcd *testserver.EtcdCluster) int {
-	t.Helper()
-	re := regexp.MustCompile(`(?m)^etcd_debugging_mvcc_watcher_total (\d+)`)
-	total := 0
-	for _, ep := range etcd.Endpoints {
-		resp, err := http.Get(ep + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m := re.FindSubmatch(b)
-		if err != nil || m == nil {
-			t.Fatalf("%s/metrics: no etcd_debugging_mvcc_watcher_total (%v)", ep, err)
-		}
-		n, _ := strconv.Atoi(string(m[1]))
-		total += n
-	}
-	return total
 }
 
 // testCutOffAndHealed: a replica cut off from etcd (TCP proxies between

@@ -33,7 +33,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +44,7 @@ import (
 	"github.com/configd/configd/bench/internal/daemon"
 	"github.com/configd/configd/bench/internal/machine"
 	"github.com/configd/configd/bench/internal/servers"
+	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/sdk/go/config"
 )
 
@@ -437,30 +437,11 @@ func put(ctx context.Context, hc *http.Client, addr, key string, val []byte) (in
 
 // etcdWatchers sums etcd_debugging_mvcc_watcher_total over the members.
 func etcdWatchers(ms []*servers.Server) (int, error) {
-	total := 0
+	var addrs []string
 	for _, m := range ms {
-		resp, err := http.Get("http://" + m.Addr + "/metrics")
-		if err != nil {
-			return 0, err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		found := false
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "etcd_debugging_mvcc_watcher_total "); ok {
-				n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				if err != nil {
-					return 0, err
-				}
-				total += int(n)
-				found = true
-			}
-		}
-		if !found {
-			return 0, fmt.Errorf("%s: no etcd_debugging_mvcc_watcher_total in /metrics", m.Name)
-		}
+		addrs = append(addrs, m.Addr)
 	}
-	return total, nil
+	return testserver.EtcdWatchers(context.Background(), addrs...)
 }
 
 type loopResult struct {
