@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -96,6 +95,23 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}
 		return nil
 	})
+	// The port is bound before the sources start, so that a replica knows
+	// the address it is known by (its default name in the cluster); it
+	// serves once everything is ready.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	cleanup.add(func() error { ln.Close(); return nil }) // closed already once served
+	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
+		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
+	}
+	// As a replica: who it is in its cluster (its name, address, version),
+	// for the registry and whoever else needs it with etcdClient.
+	var self api.ReplicaStatus
+	if etcdClient != nil {
+		self = replicaSelf(cfg, ln.Addr())
+	}
 	// Sources run until shutdown begins; one whose backend is down starts
 	// degraded and catches up later.
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
@@ -114,15 +130,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	tokens.Attach(ctx, auth, logger)
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
-	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
-		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
-	}
-	// The replica's name in its cluster and its registration there, and
-	// what it says of its etcd in /readyz and /metrics.
+	// A replica's registration in its cluster, and what it says of its
+	// etcd in /readyz and /metrics.
 	var replicas httpapi.Replicas
 	replication := c.Store.Replication
 	if etcdClient != nil {
@@ -130,10 +139,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		probe.Start()
 		cleanup.add(probe.Close)
 		replication = probe.replication(c.Store)
-		self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
-		if self.Name == "" {
-			self.Name = self.Addr
-		}
 		reg := newReplicaRegistry(etcdClient, cfg.Etcd.Prefix, cfg.Etcd, self, c.Store.Rev, sourceNames(cfg.Sources), logger)
 		reg.Start()
 		cleanup.add(reg.Close)
