@@ -403,9 +403,11 @@ func testWatchersFailOver(t *testing.T, etcd *testserver.EtcdCluster, c *configd
 		_, b, _ := victim.request(http.MethodGet, "/metrics", nil)
 		return regexp.MustCompile(fmt.Sprintf(`(?m)^configd_watchers %d$`, clients)).Match(b)
 	})
-	// The replicas hold as many etcd watches as before the clients came.
-	if n := etcdWatcherCount(t, etcd); n > etcdWatchers {
-		t.Errorf("etcd has %d watchers with %d SDK clients watching, %d before them: want no more", n, clients, etcdWatchers)
+	// The replicas hold no etcd watch per client. (A replica's own
+	// watches of the log may register just after it listens: the count
+	// may grow by those, never by one per client.)
+	if n := etcdWatcherCount(t, etcd); n-etcdWatchers >= clients/2 {
+		t.Errorf("etcd has %d watchers with %d SDK clients watching, %d before them: want no watch per client", n, clients, etcdWatchers)
 	} else {
 		t.Logf("etcd watchers: %d before the SDK clients, %d with %d of them watching", etcdWatchers, n, clients)
 	}
