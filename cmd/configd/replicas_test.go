@@ -47,7 +47,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
 	t.Run("CutOffAndHealed", func(t *testing.T) { testCutOffAndHealed(t, etcd, newCluster(t).Start(1)) })
-	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t).Start(2)) })
+	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t, "--etcd-timeout", "1s").Start(2)) })
 }
 
 // waitFor waits until cond holds, for at most configdtest.WaitLimit.
@@ -506,6 +506,12 @@ func testQuorumLost(t *testing.T, etcd *testserver.EtcdCluster, c *configdtest.C
 	if _, b, _ := r2.request(http.MethodGet, "/metrics", nil); !regexp.MustCompile(`(?m)^configd_store_available 1$`).Match(b) {
 		t.Errorf("/metrics after etcd is back lacks configd_store_available 1")
 	}
+	// Both are registered again, whether or not their leases outlived
+	// the outage.
+	var rs api.ReplicasResponse
+	waitFor(t, "both replicas registered after the outage", func() bool {
+		return r1.call(http.MethodGet, "/v1/replicas", nil, &rs) == nil && len(rs.Replicas) == 2 && rs.Replicas[1].Rev == wr.Rev
+	})
 }
 
 func exitCodeOf(err error) int {
