@@ -215,9 +215,12 @@ func openCore(ctx context.Context, cfg Config, dbPath string, masterKey *secrets
 		return nil, fmt.Errorf("refusing to join the cluster: %w; every replica of a cluster needs the cluster's master key; %s", err, masterKeyHint)
 	case errors.Is(err, audit.ErrNoMasterKey), errors.Is(err, audit.ErrWrongMasterKey):
 		return nil, fmt.Errorf("data dir %s: %w; %s", cfg.DataDir, err, masterKeyHint)
+	case errors.Is(err, audit.ErrReplicaMode) && len(replica) == 0:
+		return nil, fmt.Errorf("refusing to start: %w; start it as the replica it is (--store etcd with its --etcd-endpoints and --etcd-prefix), "+
+			"or give this configd a data dir of its own", err)
 	case errors.Is(err, audit.ErrReplicaMode):
 		return nil, fmt.Errorf("refusing to start: %w; give each replica a data dir of its own, empty or used by a replica of this cluster "+
-			"(a SQLite-mode data dir does not join a cluster, nor a replica's run without --store etcd)", err)
+			"(a SQLite-mode data dir does not join a cluster)", err)
 	case errors.Is(err, audit.ErrNotALog):
 		return nil, fmt.Errorf("refusing to start: %w (--etcd-prefix)", err)
 	case len(replica) > 0 && errors.Is(err, audit.ErrStoreUnavailable):

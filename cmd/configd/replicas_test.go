@@ -43,6 +43,7 @@ func TestReplicas(t *testing.T) {
 		testWriteOnOneReadOnAnother(t, newCluster(t, "--master-key-file", masterKeyFile(t)).Start(3))
 	})
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
+	t.Run("ReplicaDataDirAlone", func(t *testing.T) { testReplicaDataDirAlone(t, newCluster(t).Start(1)) })
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
@@ -267,6 +268,23 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 			}
 		}
 	}
+}
+
+// testReplicaDataDirAlone: a replica's data dir is refused by a configd
+// started without --store etcd, with a message that says what to do.
+func testReplicaDataDirAlone(t *testing.T, c *configdtest.Cluster) {
+	c.Replicas[0].Stop()
+	p := launch(t, "--data-dir", c.DataDir(0), "--http-addr", "127.0.0.1:0")
+	if code := p.Wait(); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, p.Log)
+	}
+	line := configdLine(p.Log.String())
+	for _, w := range []string{"replica of configd cluster", "start it as the replica it is (--store etcd"} {
+		if !strings.Contains(line, w) {
+			t.Errorf("%q lacks %q", line, w)
+		}
+	}
+	t.Log(line)
 }
 
 func testTokensAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
