@@ -109,6 +109,19 @@ func version(bin string, args ...string) string {
 }
 
 func start(name, bin string, args func(dir string) ([]string, string, error), ready func(ctx context.Context, addr string) error) (*Server, error) {
+	s, err := spawn(name, bin, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ready); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// spawn starts bin with the arguments args gives for a fresh directory,
+// without waiting for it to be ready.
+func spawn(name, bin string, args func(dir string) ([]string, string, error)) (*Server, error) {
 	dir, err := os.MkdirTemp("", "bench-"+name+"-*")
 	if err != nil {
 		return nil, err
@@ -134,6 +147,11 @@ func start(name, bin string, args func(dir string) ([]string, string, error), re
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	return s, nil
+}
+
+// waitReady polls ready for up to 60 s; on failure it stops s.
+func (s *Server) waitReady(ready func(ctx context.Context, addr string) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var last error
@@ -141,20 +159,20 @@ func start(name, bin string, args func(dir string) ([]string, string, error), re
 		select {
 		case <-s.done:
 			b, _ := os.ReadFile(s.log)
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("%s exited while starting: %s", name, tail(b))
+			os.RemoveAll(s.dir)
+			return fmt.Errorf("%s exited while starting: %s", s.Name, tail(b))
 		default:
 		}
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
-		last = ready(rctx, addr)
+		last = ready(rctx, s.Addr)
 		rcancel()
 		if last == nil {
-			return s, nil
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			s.Stop()
-			return nil, fmt.Errorf("%s not ready after 60s: %v", name, last)
+			return fmt.Errorf("%s not ready after 60s: %v", s.Name, last)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -171,44 +189,82 @@ func tail(b []byte) string {
 // .tools/bin or PATH) with its defaults: every Put is in the fsync'd WAL
 // before it is answered.
 func Etcd() (*Server, error) {
+	ms, err := EtcdCluster(1)
+	if err != nil {
+		return nil, err
+	}
+	return ms[0], nil
+}
+
+// EtcdCluster starts an etcd cluster of n members, each its own process
+// on loopback with its own data dir, and waits until every member is
+// healthy (which needs a leader). A member's Addr is its client endpoint;
+// its metrics are at http://Addr/metrics.
+func EtcdCluster(n int) ([]*Server, error) {
 	bin, err := Binary("etcd")
 	if err != nil {
 		return nil, err
 	}
-	s, err := start("etcd", bin, func(dir string) ([]string, string, error) {
-		ports, err := FreePorts(2)
-		if err != nil {
-			return nil, "", err
-		}
-		client, peer := "http://"+hostPort(ports[0]), "http://"+hostPort(ports[1])
-		return []string{
-			"--name", "default",
-			"--data-dir", filepath.Join(dir, "data"),
-			"--listen-client-urls", client,
-			"--advertise-client-urls", client,
-			"--listen-peer-urls", peer,
-			"--initial-advertise-peer-urls", peer,
-			"--initial-cluster", "default=" + peer,
-			"--log-level", "warn",
-			"--logger", "zap",
-		}, hostPort(ports[0]), nil
-	}, func(ctx context.Context, addr string) error {
-		body, err := get(ctx, "http://"+addr+"/health")
-		if err != nil {
-			return err
-		}
-		var h struct {
-			Health string `json:"health"`
-		}
-		if json.Unmarshal(body, &h) != nil || h.Health != "true" {
-			return fmt.Errorf("health: %s", body)
-		}
-		return nil
-	})
-	if s != nil {
-		s.Version = strings.TrimPrefix(version(bin, "--version"), "etcd Version: ")
+	ports, err := FreePorts(2 * n) // client, peer of each member
+	if err != nil {
+		return nil, err
 	}
-	return s, err
+	var initial []string
+	for i := range n {
+		initial = append(initial, fmt.Sprintf("m%d=http://%s", i, hostPort(ports[2*i+1])))
+	}
+	var ms []*Server
+	stopAll := func() {
+		for _, m := range ms {
+			m.Stop()
+		}
+	}
+	for i := range n {
+		client, peer := "http://"+hostPort(ports[2*i]), "http://"+hostPort(ports[2*i+1])
+		m, err := spawn(fmt.Sprintf("etcd-m%d", i), bin, func(dir string) ([]string, string, error) {
+			return []string{
+				"--name", fmt.Sprintf("m%d", i),
+				"--data-dir", filepath.Join(dir, "data"),
+				"--listen-client-urls", client,
+				"--advertise-client-urls", client,
+				"--listen-peer-urls", peer,
+				"--initial-advertise-peer-urls", peer,
+				"--initial-cluster", strings.Join(initial, ","),
+				"--initial-cluster-token", fmt.Sprintf("bench-%d", ports[0]),
+				"--initial-cluster-state", "new",
+				"--log-level", "warn",
+				"--logger", "zap",
+			}, hostPort(ports[2*i]), nil
+		})
+		if err != nil {
+			stopAll()
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	// Every member must run before any can elect a leader and be healthy.
+	for _, m := range ms {
+		if err := m.waitReady(etcdHealthy); err != nil {
+			stopAll()
+			return nil, err
+		}
+		m.Version = strings.TrimPrefix(version(bin, "--version"), "etcd Version: ")
+	}
+	return ms, nil
+}
+
+func etcdHealthy(ctx context.Context, addr string) error {
+	body, err := get(ctx, "http://"+addr+"/health")
+	if err != nil {
+		return err
+	}
+	var h struct {
+		Health string `json:"health"`
+	}
+	if json.Unmarshal(body, &h) != nil || h.Health != "true" {
+		return fmt.Errorf("health: %s", body)
+	}
+	return nil
 }
 
 // Consul starts a single-node Consul server (`agent -server

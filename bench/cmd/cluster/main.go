@@ -1,0 +1,511 @@
+// Command cluster measures configd's replicated mode (docs/ha.md) on one
+// 3-member etcd cluster on this machine, beside bare etcd on the same
+// cluster, in one run:
+//
+//   - durable writes: W writers spread over the configd replicas (HTTP
+//     PUT, round robin) against W goroutines putting through one etcd
+//     client (etcd's clients share one gRPC connection), interleaved runs,
+//     the median ratio;
+//
+//   - fan-out: one write reaching N SDK watchers spread over the replicas
+//     (p50, p99 from the write's acknowledgement);
+//
+//   - etcd's watchers (etcd_debugging_mvcc_watcher_total, summed over the
+//     members) with 0, 100 and N SDK clients connected;
+//
+//   - fail-over: kill -9 of the replica a third of the watchers use, while
+//     a writer on another replica writes the watched key every few
+//     milliseconds: how long until each of those watchers has a write made
+//     after the kill, how many acknowledged writes any watcher missed or
+//     got twice, and how long writes on the survivors were refused.
+//
+//     make build && cd bench && go run ./cmd/cluster --configd ../bin/configd --watchers 3000
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/configd/configd/bench/internal/daemon"
+	"github.com/configd/configd/bench/internal/machine"
+	"github.com/configd/configd/bench/internal/servers"
+	"github.com/configd/configd/sdk/go/config"
+)
+
+type options struct {
+	bin      string
+	replicas int
+	writers  int
+	dur      time.Duration
+	reps     int
+	watchers int
+	rounds   int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "configd", "../bin/configd", "the configd binary to start (make build)")
+	flag.IntVar(&o.replicas, "replicas", 3, "configd replicas")
+	flag.IntVar(&o.writers, "writers", 64, "concurrent writers, for configd and for etcd")
+	flag.DurationVar(&o.dur, "duration", 5*time.Second, "length of each write run")
+	flag.IntVar(&o.reps, "reps", 3, "interleaved write runs of each")
+	flag.IntVar(&o.watchers, "watchers", 3000, "SDK watchers spread over the replicas (at most ~19,000 in one process)")
+	flag.IntVar(&o.rounds, "rounds", 5, "writes per fan-out measurement")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		os.Exit(1)
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+type cluster struct {
+	etcd     []*servers.Server
+	eps      []string
+	replicas []*daemon.Daemon
+}
+
+func (c *cluster) stop() {
+	for _, r := range c.replicas {
+		if r != nil {
+			r.Stop()
+		}
+	}
+	for _, m := range c.etcd {
+		m.Stop()
+	}
+}
+
+func run(o options) error {
+	m := machine.Describe()
+	progress("starting a %d-member etcd cluster", 3)
+	ms, err := servers.EtcdCluster(3)
+	if err != nil {
+		return err
+	}
+	c := &cluster{etcd: ms}
+	defer c.stop()
+	for _, m := range ms {
+		c.eps = append(c.eps, "http://"+m.Addr)
+	}
+	for i := range o.replicas {
+		progress("starting configd replica %d", i+1)
+		d, err := daemon.Start(context.Background(), o.bin, "--store", "etcd",
+			"--etcd-endpoints", strings.Join(c.eps, ","), "--etcd-prefix", "/configd-bench",
+			"--replica-name", fmt.Sprintf("r%d", i+1))
+		if err != nil {
+			return fmt.Errorf("replica %d: %w", i+1, err)
+		}
+		c.replicas = append(c.replicas, d)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+
+	fmt.Printf("%s, %d cores, %s, %s, load %s; etcd %s, 3 members; %d configd replicas\n\n",
+		m.Date, m.Cores, m.CPU, m.Mem, machine.LoadAvg(), ms[0].Version, o.replicas)
+
+	// Writes, interleaved.
+	val := bytes.Repeat([]byte("v"), 200)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.writers, MaxConnsPerHost: o.writers}, Timeout: 30 * time.Second}
+	var cfgRuns, etcdRuns []float64
+	for rep := range o.reps {
+		progress("writes %d/%d: etcd", rep+1, o.reps)
+		e := closedLoop(o.writers, o.dur, func(ctx context.Context, g, i int) error {
+			_, err := cli.Put(ctx, fmt.Sprintf("bench/etcd/%d/%d", g, i%100), string(val))
+			return err
+		})
+		progress("writes %d/%d: configd", rep+1, o.reps)
+		cf := closedLoop(o.writers, o.dur, func(ctx context.Context, g, i int) error {
+			r := c.replicas[g%len(c.replicas)]
+			_, err := put(ctx, hc, r.Addr, fmt.Sprintf("bench/w/%d/%d", g, i%100), val)
+			return err
+		})
+		etcdRuns, cfgRuns = append(etcdRuns, e.rate), append(cfgRuns, cf.rate)
+		fmt.Printf("writes run %d: etcd %.0f/s (p99 %.1f ms, %d errors), configd %.0f/s (p99 %.1f ms, %d errors)\n",
+			rep+1, e.rate, ms1(e.p99), e.errs, cf.rate, ms1(cf.p99), cf.errs)
+	}
+	fmt.Printf("\n| %d writers | median/s | ratio to etcd |\n|---|---|---|\n", o.writers)
+	fmt.Printf("| bare etcd Put, one client | %.0f | 1.00× |\n", median(etcdRuns))
+	fmt.Printf("| configd, over %d replicas | %.0f | %.2f× |\n\n", o.replicas, median(cfgRuns), median(cfgRuns)/median(etcdRuns))
+
+	// etcd's watchers before any SDK client.
+	w0, err := etcdWatchers(ms)
+	if err != nil {
+		return err
+	}
+	progress("opening 100 watchers")
+	small, err := openWatchers(c, 100)
+	if err != nil {
+		return err
+	}
+	w100, _ := etcdWatchers(ms)
+	small.close()
+	progress("opening %d watchers", o.watchers)
+	ws, err := openWatchers(c, o.watchers)
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+	wN, _ := etcdWatchers(ms)
+	fmt.Printf("etcd watchers (all members): %d with no SDK client, %d with 100, %d with %d\n\n", w0, w100, wN, o.watchers)
+
+	// Fan-out.
+	var lat []time.Duration
+	for r := range o.rounds {
+		rev, err := put(context.Background(), hc, c.replicas[0].Addr, fanoutKey, []byte(fmt.Sprint("round-", r)))
+		if err != nil {
+			return err
+		}
+		ack := time.Now()
+		got, err := ws.waitAll(rev, 60*time.Second)
+		if err != nil {
+			return fmt.Errorf("fan-out round %d: %w", r, err)
+		}
+		for _, t := range got {
+			lat = append(lat, max(t.Sub(ack), 0))
+		}
+	}
+	slices.Sort(lat)
+	fmt.Printf("fan-out of one write to %d watchers over %d replicas, %d rounds: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n\n",
+		o.watchers, o.replicas, o.rounds, ms1(pct(lat, .5)), ms1(pct(lat, .99)), ms1(lat[len(lat)-1]))
+
+	return failover(c, hc, ws)
+}
+
+// failover kills the first replica while a writer on the second writes the
+// watched key, and reports how the watchers that used the first fared.
+func failover(c *cluster, hc *http.Client, ws *watchers) error {
+	if len(c.replicas) < 2 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		mu       sync.Mutex
+		acked    []int64 // revisions of the writes acknowledged
+		refused  []time.Time
+		killedAt time.Time
+		writers  sync.WaitGroup
+	)
+	// A writer on each survivor: the second writes the watched key, the
+	// others another key (their refusals count too).
+	for i, r := range c.replicas[1:] {
+		writers.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				key := fanoutKey
+				if i > 0 {
+					key = fmt.Sprintf("bench/other/%d", i)
+				}
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				rev, err := put(rctx, hc, r.Addr, key, []byte(fmt.Sprint("storm-", n)))
+				rcancel()
+				mu.Lock()
+				switch {
+				case err == nil && i == 0:
+					acked = append(acked, rev)
+				case err != nil && ctx.Err() == nil:
+					refused = append(refused, time.Now())
+				}
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond) // a steady write rate, not a storm that hides the fan-out
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond) // writes before the kill
+	mu.Lock()
+	killedAt = time.Now()
+	var revAtKill int64
+	if len(acked) > 0 {
+		revAtKill = acked[len(acked)-1]
+	}
+	mu.Unlock()
+	progress("kill -9 of replica 1")
+	c.replicas[0].Stop() // SIGKILL
+	c.replicas[0] = nil
+	time.Sleep(5 * time.Second) // writes after it
+	cancel()
+	writers.Wait()
+
+	// Every watcher must end up with every acknowledged revision, once each.
+	last := acked[len(acked)-1]
+	if _, err := ws.waitAll(last, 60*time.Second); err != nil {
+		return fmt.Errorf("after the kill: %w", err)
+	}
+	missed, twice, back := ws.check(acked, revAtKill, killedAt)
+	slices.Sort(back)
+	var window time.Duration
+	if len(refused) > 0 {
+		window = refused[len(refused)-1].Sub(killedAt)
+	}
+	fmt.Printf("kill -9 of a replica with %d watchers: %d writes acknowledged; back on another replica p50 %.0f ms, p99 %.0f ms, max %.0f ms; "+
+		"missed %d, twice %d; writes on the survivors refused %d times (last %.0f ms after the kill)\n",
+		len(back), len(acked), ms1(pct(back, .5)), ms1(pct(back, .99)), ms1(back[len(back)-1]), missed, twice, len(refused), ms1(window))
+	return nil
+}
+
+const fanoutKey = "bench/fanout"
+
+// watcher is one SDK client (its own connection) watching fanoutKey, with
+// the revisions it received and when.
+type watcher struct {
+	client  *config.Client
+	replica int
+	mu      sync.Mutex
+	revs    []int64
+	times   []time.Time
+	wake    chan struct{}
+}
+
+type watchers struct{ all []*watcher }
+
+// openWatchers opens n SDK clients, client i on replica i mod R first, with
+// the other replicas after it to fail over to.
+func openWatchers(c *cluster, n int) (*watchers, error) {
+	ws := &watchers{all: make([]*watcher, n)}
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r := i % len(c.replicas)
+			var addrs []string
+			for k := range c.replicas {
+				if d := c.replicas[(r+k)%len(c.replicas)]; d != nil {
+					addrs = append(addrs, d.Addr)
+				}
+			}
+			cl, err := config.New(context.Background(), config.WithAddress(addrs...), config.WithTimeout(time.Minute),
+				config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				failed.Store(err)
+				return
+			}
+			w, err := cl.Watch(fanoutKey)
+			if err != nil {
+				cl.Close()
+				failed.Store(err)
+				return
+			}
+			wc := &watcher{client: cl, replica: r, wake: make(chan struct{}, 1)}
+			go func() {
+				for {
+					u, err := w.NextUpdate()
+					if err != nil {
+						return
+					}
+					wc.mu.Lock()
+					wc.revs, wc.times = append(wc.revs, u.Rev), append(wc.times, time.Now())
+					wc.mu.Unlock()
+					select {
+					case wc.wake <- struct{}{}:
+					default:
+					}
+				}
+			}()
+			ws.all[i] = wc
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		ws.close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+func (ws *watchers) close() {
+	for _, w := range ws.all {
+		if w != nil {
+			w.client.Close()
+		}
+	}
+}
+
+// waitAll waits until every watcher has received rev, and returns when each
+// did.
+func (ws *watchers) waitAll(rev int64, timeout time.Duration) ([]time.Time, error) {
+	deadline := time.After(timeout)
+	out := make([]time.Time, 0, len(ws.all))
+	for i, w := range ws.all {
+		for {
+			w.mu.Lock()
+			k := slices.Index(w.revs, rev)
+			var t time.Time
+			if k >= 0 {
+				t = w.times[k]
+			}
+			w.mu.Unlock()
+			if k >= 0 {
+				out = append(out, t)
+				break
+			}
+			select {
+			case <-w.wake:
+			case <-deadline:
+				return nil, fmt.Errorf("watcher %d (replica %d) did not get rev %d within %s", i, w.replica+1, rev, timeout)
+			}
+		}
+	}
+	return out, nil
+}
+
+// check counts, over every watcher, the acknowledged revisions it missed
+// and those it got twice, and returns for each watcher of the killed
+// replica how long after killedAt it received its first revision newer
+// than revAtKill (the newest acknowledged before the kill).
+func (ws *watchers) check(acked []int64, revAtKill int64, killedAt time.Time) (missed, twice int, back []time.Duration) {
+	for _, w := range ws.all {
+		w.mu.Lock()
+		seen := map[int64]int{}
+		for _, r := range w.revs {
+			seen[r]++
+		}
+		for _, r := range acked { // every watcher was open before the first
+			if seen[r] == 0 {
+				missed++
+			}
+		}
+		for _, n := range seen {
+			if n > 1 {
+				twice += n - 1
+			}
+		}
+		if w.replica == 0 {
+			for k, r := range w.revs {
+				if r > revAtKill {
+					back = append(back, w.times[k].Sub(killedAt))
+					break
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+	return missed, twice, back
+}
+
+// put writes key on the replica at addr and returns the revision.
+func put(ctx context.Context, hc *http.Client, addr, key string, val []byte) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+addr+"/v1/kv/"+key, bytes.NewReader(val))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("PUT %s: %s: %.200s", key, resp.Status, b)
+	}
+	var wr struct {
+		Rev int64 `json:"rev"`
+	}
+	if err := json.Unmarshal(b, &wr); err != nil {
+		return 0, fmt.Errorf("PUT %s: %w", key, err)
+	}
+	return wr.Rev, nil
+}
+
+// etcdWatchers sums etcd_debugging_mvcc_watcher_total over the members.
+func etcdWatchers(ms []*servers.Server) (int, error) {
+	total := 0
+	for _, m := range ms {
+		resp, err := http.Get("http://" + m.Addr + "/metrics")
+		if err != nil {
+			return 0, err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		found := false
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "etcd_debugging_mvcc_watcher_total "); ok {
+				n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return 0, err
+				}
+				total += int(n)
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("%s: no etcd_debugging_mvcc_watcher_total in /metrics", m.Name)
+		}
+	}
+	return total, nil
+}
+
+type loopResult struct {
+	rate float64
+	p99  time.Duration
+	errs int64
+}
+
+// closedLoop runs conc goroutines calling op until d passes.
+func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int) error) loopResult {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	lat := make([][]time.Duration, conc)
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := range conc {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				t0 := time.Now()
+				rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := op(rctx, g, i)
+				rcancel()
+				if err != nil {
+					if errs.Add(1) == 1 {
+						progress("  first error: %v", err)
+					}
+					continue
+				}
+				lat[g] = append(lat[g], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	return loopResult{rate: float64(len(all)) / time.Since(start).Seconds(), p99: pct(all, .99), errs: errs.Load()}
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(float64(len(sorted)-1)*p)]
+}
+
+func ms1(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
