@@ -181,6 +181,17 @@ func (g *replicaRegistry) Replicas(ctx context.Context) (api.ReplicasResponse, e
 	return out, nil
 }
 
+// replicaSelf is who this replica is in its cluster: its name
+// (--replica-name, default its advertised address), address and version,
+// up since now.
+func replicaSelf(cfg Config, ln net.Addr) api.ReplicaStatus {
+	self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln), Version: Version(), UpSince: time.Now().UTC()}
+	if self.Name == "" {
+		self.Name = self.Addr
+	}
+	return self
+}
+
 // advertisedAddr is the address other replicas and clients reach this one
 // at: --server-advertise when set, else the address it listens on, with
 // the host's name for an unspecified IP (0.0.0.0, ::).

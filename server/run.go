@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -97,8 +96,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}
 		return nil
 	})
-	// Bound now, served once everything is ready: a replica's name
-	// defaults to the address it serves on.
+	// The port is bound before the sources start, so that a replica knows
+	// the address it is known by (its default name in the cluster); it
+	// serves once everything is ready.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -107,13 +107,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
-	// The replica's name and address in its cluster.
+	// As a replica: who it is in its cluster (its name, address, version),
+	// for the registry and whoever else needs it with etcdClient.
 	var self api.ReplicaStatus
 	if etcdClient != nil {
-		self = api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln.Addr()), Version: Version(), UpSince: time.Now().UTC()}
-		if self.Name == "" {
-			self.Name = self.Addr
-		}
+		self = replicaSelf(cfg, ln.Addr())
 	}
 
 	// Sources run until shutdown begins; one whose backend is down starts
@@ -231,9 +229,12 @@ func openCore(ctx context.Context, cfg Config, dbPath string, masterKey *secrets
 		return nil, fmt.Errorf("refusing to join the cluster: %w; every replica of a cluster needs the cluster's master key; %s", err, masterKeyHint)
 	case errors.Is(err, audit.ErrNoMasterKey), errors.Is(err, audit.ErrWrongMasterKey):
 		return nil, fmt.Errorf("data dir %s: %w; %s", cfg.DataDir, err, masterKeyHint)
+	case errors.Is(err, audit.ErrReplicaMode) && len(replica) == 0:
+		return nil, fmt.Errorf("refusing to start: %w; start it as the replica it is (--store etcd with its --etcd-endpoints and --etcd-prefix), "+
+			"or give this configd a data dir of its own", err)
 	case errors.Is(err, audit.ErrReplicaMode):
 		return nil, fmt.Errorf("refusing to start: %w; give each replica a data dir of its own, empty or used by a replica of this cluster "+
-			"(a SQLite-mode data dir does not join a cluster, nor a replica's run without --store etcd)", err)
+			"(a SQLite-mode data dir does not join a cluster)", err)
 	case errors.Is(err, audit.ErrNotALog):
 		return nil, fmt.Errorf("refusing to start: %w (--etcd-prefix)", err)
 	case len(replica) > 0 && errors.Is(err, audit.ErrStoreUnavailable):

@@ -201,6 +201,7 @@ func (e *reworded) Unwrap() error { return e.err }
 
 func (a *app) getCmd() *cobra.Command {
 	var rev int64
+	var fresh freshness
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print a key's value",
@@ -220,7 +221,7 @@ and revisions instead; a value that is not UTF-8 is then base64 with
 			if err != nil {
 				return err
 			}
-			kv, err := c.Get(cmd.Context(), key, atRev(rev)...)
+			kv, err := c.Get(cmd.Context(), key, fresh.options(atRev(rev))...)
 			if err != nil {
 				return keyError(err, key, rev)
 			}
@@ -239,6 +240,7 @@ and revisions instead; a value that is not UTF-8 is then base64 with
 		},
 	}
 	cmd.Flags().Int64Var(&rev, "rev", 0, "read the value as of revision N")
+	fresh.flags(cmd)
 	return cmd
 }
 
@@ -287,6 +289,7 @@ func (a *app) lsCmd() *cobra.Command {
 		rev    int64
 		tree   bool
 		layers bool
+		fresh  freshness
 	)
 	cmd := &cobra.Command{
 		Use:   "ls [PREFIX] | ls --layers KEY",
@@ -321,7 +324,7 @@ writes) and the sources of configd.yaml.`,
 			if err != nil {
 				return err
 			}
-			opts := atRev(rev)
+			opts := fresh.options(atRev(rev))
 			if tree {
 				tr, err := c.Tree(cmd.Context(), prefix, opts...)
 				if err != nil {
@@ -357,6 +360,7 @@ writes) and the sources of configd.yaml.`,
 		},
 	}
 	cmd.Flags().Int64Var(&rev, "rev", 0, "list the keys as of revision N")
+	fresh.flags(cmd)
 	cmd.Flags().BoolVar(&tree, "tree", false, "print the keys as one nested JSON object")
 	cmd.Flags().BoolVar(&layers, "layers", false, "show which layers (sources, store) define KEY and which one wins")
 	return cmd

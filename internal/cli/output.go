@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/configd/configd/api"
@@ -207,4 +208,26 @@ func atRev(rev int64) []apiclient.ReadOption {
 		return []apiclient.ReadOption{apiclient.AtRev(rev)}
 	}
 	return nil
+}
+
+// freshness is how new a read must be, on a replica of a configd cluster:
+// get's and ls's --min-rev and --consistent.
+type freshness struct {
+	minRev     int64
+	consistent bool
+}
+
+func (f *freshness) flags(cmd *cobra.Command) {
+	cmd.Flags().Int64Var(&f.minRev, "min-rev", 0, "read at least revision N: a replica that has not applied it yet waits for it (the revision a write printed)")
+	cmd.Flags().BoolVar(&f.consistent, "consistent", false, "a linearizable read: at least as new as every write any replica acknowledged before it")
+}
+
+func (f freshness) options(opts []apiclient.ReadOption) []apiclient.ReadOption {
+	if f.minRev > 0 {
+		opts = append(opts, apiclient.MinRev(f.minRev))
+	}
+	if f.consistent {
+		opts = append(opts, apiclient.Consistent())
+	}
+	return opts
 }

@@ -31,3 +31,15 @@ func TestReplicasListsTheClusterOrSaysItRunsAlone(t *testing.T) {
 		"r1 *  10.0.0.1:7700  v1       42   0    consul   2026-12-06 09:00:00\n"+
 		"r2    10.0.0.2:7700  v1       40   2    -        2026-12-06 09:00:00\n", "")
 }
+
+// TestGetAndLsWaitForTheRevisionAsked: --min-rev and --consistent reach
+// configd, which waits for the revision (and answers 503 unavailable,
+// exit 1, when it does not come within its read wait).
+func TestGetAndLsWaitForTheRevisionAsked(t *testing.T) {
+	e := configdtest.NewEnv(t, configdtest.WithHandlerOptions(httpapi.WithReadWait(200*time.Millisecond)))
+	e.Put("app/a", "1")
+	runCLI("", "--addr", e.URL, "get", "app/a", "--min-rev", "1", "--consistent").want(t, 0, "1", "")
+	runCLI("", "--addr", e.URL, "ls", "app/", "--min-rev", "1", "-o", "json").want(t, 0, `~"app/a"`, "")
+	runCLI("", "--addr", e.URL, "get", "app/a", "--min-rev", "5").want(t, ExitError, "", "~did not reach revision 5")
+	runCLI("", "--addr", e.URL, "ls", "app/", "--consistent", "--min-rev", "5").want(t, ExitError, "", "~did not reach revision 5")
+}

@@ -66,6 +66,9 @@ func (c *Cluster) Restart(i int) *Process {
 	return p
 }
 
+// DataDir is replica i's data dir.
+func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
+
 // Name is replica i's --replica-name: r1, r2, ...
 func (c *Cluster) Name(i int) string { return fmt.Sprintf("r%d", i+1) }
 

@@ -15,14 +15,33 @@ import (
 // ReadOption modifies a read (Get, List, Tree).
 type ReadOption func(*readOptions)
 
-type readOptions struct{ rev int64 }
+type readOptions struct {
+	rev, minRev int64
+	consistent  bool
+}
 
 // AtRev reads the state as of revision rev instead of the current one.
 func AtRev(rev int64) ReadOption { return func(o *readOptions) { o.rev = rev } }
 
+// MinRev reads a state at least as new as revision rev: a replica of a
+// configd cluster that has not applied it yet waits for it (docs/api.md,
+// "Reading from a replica"). Pass the revision a write answered to read it
+// on another replica.
+func MinRev(rev int64) ReadOption { return func(o *readOptions) { o.minRev = rev } }
+
+// Consistent makes the read linearizable: at least as new as every write
+// acknowledged, by any replica of the cluster, before it.
+func Consistent() ReadOption { return func(o *readOptions) { o.consistent = true } }
+
 func (o readOptions) query(q url.Values) url.Values {
 	if o.rev > 0 {
 		q.Set("rev", strconv.FormatInt(o.rev, 10))
+	}
+	if o.minRev > 0 {
+		q.Set(api.ParamMinRev, strconv.FormatInt(o.minRev, 10))
+	}
+	if o.consistent {
+		q.Set(api.ParamConsistent, "true")
 	}
 	return q
 }
