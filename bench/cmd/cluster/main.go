@@ -131,6 +131,17 @@ func run(o options) error {
 	// Writes, interleaved.
 	val := bytes.Repeat([]byte("v"), 200)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.writers, MaxConnsPerHost: o.writers}, Timeout: 30 * time.Second}
+	// A short run of each first, not counted: connections, caches and
+	// the writers' batches settle.
+	progress("warming up")
+	closedLoop(o.writers, 2*time.Second, func(ctx context.Context, g, i int) error {
+		_, err := cli.Put(ctx, fmt.Sprintf("bench/warm/%d/%d", g, i%100), string(val))
+		return err
+	})
+	closedLoop(o.writers, 2*time.Second, func(ctx context.Context, g, i int) error {
+		_, err := put(ctx, hc, c.replicas[g%len(c.replicas)].Addr, fmt.Sprintf("bench/warm/%d/%d", g, i%100), val)
+		return err
+	})
 	var cfgRuns, etcdRuns []float64
 	for rep := range o.reps {
 		progress("writes %d/%d: etcd", rep+1, o.reps)
@@ -290,7 +301,17 @@ func openWatchers(c *cluster, n int) (*watchers, error) {
 	ws := &watchers{all: make([]*watcher, n)}
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
-	var failed atomic.Value
+	var (
+		failMu sync.Mutex
+		failed error
+	)
+	fail := func(err error) {
+		failMu.Lock()
+		defer failMu.Unlock()
+		if failed == nil {
+			failed = err
+		}
+	}
 	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
@@ -302,16 +323,16 @@ func openWatchers(c *cluster, n int) (*watchers, error) {
 					addrs = append(addrs, d.Addr)
 				}
 			}
-			cl, err := config.New(context.Background(), config.WithAddress(addrs...), config.WithTimeout(time.Minute),
+			cl, err := config.New(context.Background(), config.WithAddress(addrs...), config.WithKeys(fanoutKey), config.WithTimeout(time.Minute),
 				config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 			if err != nil {
-				failed.Store(err)
+				fail(err)
 				return
 			}
 			w, err := cl.Watch(fanoutKey)
 			if err != nil {
 				cl.Close()
-				failed.Store(err)
+				fail(err)
 				return
 			}
 			wc := &watcher{client: cl, replica: r, wake: make(chan struct{}, 1)}
@@ -334,7 +355,7 @@ func openWatchers(c *cluster, n int) (*watchers, error) {
 		})
 	}
 	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	if err := failed; err != nil {
 		ws.close()
 		return nil, err
 	}
