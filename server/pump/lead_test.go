@@ -383,10 +383,12 @@ func etcdDown(t *testing.T, etcd *testserver.EtcdServer) {
 // event announces (who holds a role, a replica's status).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// The project's one wait limit: generous, since the campaigns' pauses
+	// and etcd's timeouts stretch on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), configdtest.WaitLimit)
 	defer cancel()
 	if err := configdtest.WaitFor(ctx, cond); err != nil {
-		t.Fatalf("still not %s after 20s", what)
+		t.Fatalf("still not %s after %s", what, configdtest.WaitLimit)
 	}
 }
 
