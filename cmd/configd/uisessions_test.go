@@ -96,17 +96,8 @@ func (b *browser) loggedIn(d *daemon) bool {
 // over on r1; a new session ends on both replicas when its token is
 // revoked.
 func testUISessionsAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
-	const admin = "cfd_bootstrap-admin-secret-0123456789"
-	c.Env = append(configdtest.CleanEnv(), "CONFIGD_BOOTSTRAP_TOKEN="+admin)
-	c.Start(2)
-	ds := replicaDaemons(t, c)
-	r1, r2 := ds[0], ds[1]
-	bearer := []string{"Authorization", "Bearer " + admin}
-	st, body, err := r1.request(http.MethodPost, "/v1/tokens", []byte(`{"name":"ui-user","grants":[{"permission":"write","prefix":"app/"}]}`), bearer...)
-	var created api.TokenCreated
-	if err != nil || st != http.StatusCreated || json.Unmarshal(body, &created) != nil {
-		t.Fatalf("create a token on r1: %d %s %v", st, body, err)
-	}
+	r1, r2, created := startWithToken(t, c, "ui-user", `[{"permission":"write","prefix":"app/"}]`)
+	bearer := []string{"Authorization", "Bearer " + clusterAdmin}
 	var last api.WriteResponse
 	for _, v := range []string{"1", "2"} {
 		st, body, _ := r1.request(http.MethodPut, "/v1/kv/app/a", []byte(v), bearer...)

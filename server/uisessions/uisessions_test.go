@@ -1,7 +1,6 @@
 package uisessions_test
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
@@ -30,20 +28,10 @@ func (codec) Decode(b []byte) (web.Principal, error) {
 	return principal(strings.Trim(string(b), `"`)), nil
 }
 
-func client(t *testing.T, etcd *testserver.EtcdServer) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
 // replica is one replica's table, with a client of its own.
 func replica(t *testing.T, etcd *testserver.EtcdServer, opts ...uisessions.Option) *uisessions.Table {
 	t.Helper()
-	tb, err := uisessions.New(client(t, etcd), "/c", codec{}, append([]uisessions.Option{uisessions.WithTimeout(time.Second)}, opts...)...)
+	tb, err := uisessions.New(etcd.Client(t), "/c", codec{}, append([]uisessions.Option{uisessions.WithTimeout(time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +46,7 @@ func replica(t *testing.T, etcd *testserver.EtcdServer, opts ...uisessions.Optio
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), configdtest.WaitLimit)
-	defer cancel()
-	if err := configdtest.WaitFor(ctx, cond); err != nil {
-		t.Fatalf("%s: not within %s", what, configdtest.WaitLimit)
-	}
+	configdtest.Eventually(t, what, cond)
 }
 
 func live(tb *uisessions.Table, id string) bool { _, ok := tb.Get(id); return ok }
@@ -86,7 +70,7 @@ func TestSessionsAreSharedByReplicas(t *testing.T) {
 		t.Errorf("r2's principal: %q", p.Name())
 	}
 	key, _ := web.SessionKey(id)
-	resp, err := client(t, etcd).Get(t.Context(), "/c/uisessions/", clientv3.WithPrefix())
+	resp, err := etcd.Client(t).Get(t.Context(), "/c/uisessions/", clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("etcd: %v %v", resp, err)
 	}
