@@ -65,7 +65,9 @@ func TestSessionsAreSharedByReplicas(t *testing.T) {
 	if p, ok := r1.Get(id); !ok || p.Name() != "alice" {
 		t.Fatalf("on the replica that opened it: %v %v", p, ok)
 	}
+	opened := time.Now()
 	waitFor(t, "the session reaches r2", func() bool { return live(r2, id) })
+	t.Logf("a session opened on r1 works on r2 after %v", time.Since(opened))
 	if p, _ := r2.Get(id); p.Name() != "alice" {
 		t.Errorf("r2's principal: %q", p.Name())
 	}
@@ -87,7 +89,9 @@ func TestSessionsAreSharedByReplicas(t *testing.T) {
 	if live(r2, id) {
 		t.Error("the session is alive on r2 after End")
 	}
+	ended := time.Now()
 	waitFor(t, "the logout reaches r1", func() bool { return !live(r1, id) })
+	t.Logf("a session ended on r2 is over on r1 after %v", time.Since(ended))
 	for _, bad := range []string{"", "x", id + "A"} {
 		if live(r1, bad) {
 			t.Errorf("Get(%q) found a session", bad)
