@@ -18,6 +18,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/forward"
 	"github.com/configd/configd/server/httpapi"
 )
@@ -223,7 +224,8 @@ func forwardWrites(ctx context.Context, cfg Config, cli *clientv3.Client, reg *r
 	writer := forward.TrackOldest(fctx, cli, reg.dir, self, logger)
 	// The writer answers within the etcd timeout (store_unavailable past
 	// it): wait longer than that, so that its answer comes back.
-	f := forward.New(writer, st, forward.WithName(self), forward.WithTimeout(cfg.Etcd.Timeout+cfg.ReadWait), forward.WithLogger(logger))
+	f := forward.New(writer, st, forward.WithName(self), forward.WithTimeout(cfg.Etcd.Timeout+cfg.ReadWait),
+		forward.WithActor(func(r *http.Request) string { return authz.ActorFrom(r.Context()) }), forward.WithLogger(logger))
 	return &forwarding{mw: f.Middleware, stop: stop}
 }
 

@@ -70,6 +70,7 @@ type Forwarder struct {
 	applier Applier
 	client  *http.Client
 	name    string
+	actor   func(*http.Request) string
 	maxBody int64
 	wait    time.Duration
 	logger  *slog.Logger
@@ -80,6 +81,13 @@ type Option func(*Forwarder)
 
 // WithName is this replica's name, sent in HeaderForwarded.
 func WithName(name string) Option { return func(f *Forwarder) { f.name = name } }
+
+// WithActor tells who this replica found the request comes from (its
+// identity middleware's actor). When the client named no actor, the
+// forwarded request names this one, so that the writer records the same
+// actor as this replica would: without authentication, an anonymous
+// client is anonymous@<its IP>, not the forwarding replica's.
+func WithActor(fn func(*http.Request) string) Option { return func(f *Forwarder) { f.actor = fn } }
 
 // WithMaxBody bounds the body of a request that is forwarded (default 4
 // MiB); a larger one is committed here, where the handler refuses it with
@@ -194,6 +202,11 @@ func (f *Forwarder) send(r *http.Request, target string, body []byte) (*http.Res
 		out.Header.Del(h)
 	}
 	out.Header.Set(HeaderForwarded, f.name)
+	if f.actor != nil && out.Header.Get(api.HeaderActor) == "" {
+		if a := f.actor(r); a != "" {
+			out.Header.Set(api.HeaderActor, a)
+		}
+	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		out.Header.Add("X-Forwarded-For", ip)
 	}

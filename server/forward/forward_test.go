@@ -82,7 +82,7 @@ func TestForwardsAWriteAndWaitsForItsRevisionHere(t *testing.T) {
 	}))
 	defer writer.Close()
 	a, l := &applier{}, &local{}
-	f := New(writerURL(writer.URL), a, WithName("r2"), quiet())
+	f := New(writerURL(writer.URL), a, WithName("r2"), WithActor(func(*http.Request) string { return "anonymous@192.0.2.7" }), quiet())
 	front := httptest.NewServer(f.Middleware(l))
 	defer front.Close()
 
@@ -107,7 +107,8 @@ func TestForwardsAWriteAndWaitsForItsRevisionHere(t *testing.T) {
 	if got.Method != http.MethodPut || got.URL.RequestURI() != "/v1/kv/app/x?type=json" || gotBody != `{"a":1}` {
 		t.Fatalf("the writer got %s %s %q", got.Method, got.URL.RequestURI(), gotBody)
 	}
-	for h, want := range map[string]string{api.HeaderAuthorization: "Bearer tok", api.HeaderReason: "because", HeaderForwarded: "r2", "X-Forwarded-For": "127.0.0.1"} {
+	for h, want := range map[string]string{api.HeaderAuthorization: "Bearer tok", api.HeaderReason: "because", HeaderForwarded: "r2", "X-Forwarded-For": "127.0.0.1",
+		api.HeaderActor: "anonymous@192.0.2.7"} {
 		if v := got.Header.Get(h); v != want {
 			t.Errorf("the writer got %s %q, want %q", h, v, want)
 		}
@@ -232,5 +233,23 @@ func TestAWriterThatTookTheRequestAndFellSilentIsNotRetriedHere(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":"unavailable"`) ||
 		!strings.Contains(rec.Body.String(), "may or may not have been applied") {
 		t.Fatalf("answer %d %s, want 503 unavailable saying the write may have been applied", rec.Code, rec.Body)
+	}
+}
+
+// An actor the client named goes to the writer as it is.
+func TestTheClientsActorIsKept(t *testing.T) {
+	var got string
+	writer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get(api.HeaderActor)
+		w.Header().Set(api.HeaderRev, "1")
+	}))
+	defer writer.Close()
+	f := New(writerURL(writer.URL), &applier{}, WithActor(func(*http.Request) string { return "anonymous@192.0.2.7" }), quiet())
+	req := httptest.NewRequest(http.MethodPut, "/v1/kv/a", strings.NewReader("v"))
+	req.Header.Set(api.HeaderActor, "alice")
+	rec := httptest.NewRecorder()
+	f.Middleware(&local{}).ServeHTTP(rec, req)
+	if rec.Code != 200 || got != "alice" {
+		t.Fatalf("answer %d, the writer got actor %q, want alice", rec.Code, got)
 	}
 }
