@@ -109,6 +109,12 @@ func testUISessionsAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
 		t.Fatalf("r2 at the last revision: %d %s", st, body)
 	}
 
+	// r2 knows the new token before the session reaches it: a replica
+	// that does not know a session's token ends the session.
+	waitFor(t, "the token created on r1 works on r2", func() bool {
+		st, _, _ := r2.request(http.MethodGet, "/v1/kv/app/a", nil, "Authorization", "Bearer "+created.Token)
+		return st == http.StatusOK
+	})
 	b := newBrowser(t)
 	b.login(r1, created.Token)
 	sid := b.cookies["configd_session"]
