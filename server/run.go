@@ -20,6 +20,8 @@ import (
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/sourcelead"
+	"github.com/configd/configd/server/uisessions"
+	"github.com/configd/configd/web"
 )
 
 // Run runs the daemon until ctx is done: it prepares the data dir, opens
@@ -145,10 +147,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 
 	// The replica's registration in its cluster.
 	var (
-		replicas httpapi.Replicas
-		writes   *forwarding
+		replicas   httpapi.Replicas
+		writes     *forwarding
+		uiSessions web.SessionTable // nil: each replica's own, in memory
 	)
 	if etcdClient != nil {
+		table, err := uisessions.New(etcdClient, cfg.Etcd.Prefix, httpapi.UIPrincipalCodec{},
+			uisessions.WithTimeout(cfg.Etcd.Timeout), uisessions.WithLogger(logger))
+		if err != nil {
+			return err
+		}
+		cleanup.add(table.Close)
+		uiSessions = table
 		reg := newReplicaRegistry(etcdClient, cfg.Etcd.Prefix, cfg.Etcd, self, c.Store.Rev, sources.Leading, logger)
 		reg.Start()
 		cleanup.add(reg.Close)
@@ -166,6 +176,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),
+			httpapi.WithUISessions(uiSessions),
 			httpapi.WithVersion(Version()),
 			httpapi.WithReadiness(func(context.Context) error {
 				if draining.Load() {

@@ -106,11 +106,11 @@ func (u *ui) identify(next http.Handler) http.Handler {
 				id.p = p
 			}
 		} else if c, err := r.Cookie(sessionCookie); err == nil {
-			if p, ok := u.sessions.get(c.Value); !ok {
+			if p, ok := u.sessions.Get(c.Value); !ok {
 				id.ended = true
 			} else if p, err = u.opts.auth.Recheck(p); err != nil {
 				// The token was revoked: the session ends with it.
-				u.sessions.end(c.Value)
+				u.endSession(r.Context(), c.Value)
 				id.ended = true
 			} else {
 				id.p, id.session = p, true
@@ -301,9 +301,16 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// A new session id at every login, never one the browser already had.
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		u.sessions.end(c.Value)
+		u.endSession(r.Context(), c.Value)
 	}
-	id := u.sessions.create(p)
+	id, err := u.sessions.Create(r.Context(), p)
+	if err != nil {
+		u.opts.logger.Error("web: cannot open a session", "token", p.Name(), "err", err)
+		u.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Bare: true,
+			Data: loginView{Next: next, Error: true,
+				Message: "configd cannot open a session now (its session table is unavailable): try again in a moment, or send the token as 'Authorization: Bearer <token>'."}})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
 		Value:    id,
@@ -325,10 +332,18 @@ func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		u.sessions.end(c.Value)
+		u.endSession(r.Context(), c.Value)
 	}
 	u.clearSessionCookie(w, r)
 	http.Redirect(w, r, u.opts.base+"/login", http.StatusSeeOther)
+}
+
+// endSession ends the session of id. A table that could not tell every
+// replica has still ended it here: the error is logged, not shown.
+func (u *ui) endSession(ctx context.Context, id string) {
+	if err := u.sessions.End(ctx, id); err != nil {
+		u.opts.logger.Warn("web: a session ended here but its table did not hear of it", "err", err)
+	}
 }
 
 func (u *ui) clearSessionCookie(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -22,6 +23,50 @@ const (
 	// to make room. Only holders of a valid token can create one.
 	maxSessions = 10000
 )
+
+// SessionTable keeps the UI's login sessions (WithSessions). The default
+// is a table in the process's memory; a cluster of replicas shares one
+// (package server/uisessions) so that a session works on every replica.
+// Its methods are called concurrently.
+type SessionTable interface {
+	// Create opens a session for p and returns its id, for the cookie
+	// (NewSessionID makes one). It keeps what Authenticator.Recheck
+	// needs to find p's token again, never the token's secret; an error
+	// means no session was opened, and the login says so.
+	Create(ctx context.Context, p Principal) (id string, err error)
+	// Get returns the principal of the live session of id and notes its
+	// use; ok is false when there is none (unknown, malformed, expired or
+	// ended). It is called on every request and must not wait on the
+	// network.
+	Get(id string) (p Principal, ok bool)
+	// End ends the session of id, if any. The session is over on this
+	// process when End returns, even with an error (which says that
+	// others may not know yet).
+	End(ctx context.Context, id string) error
+}
+
+// WithSessions replaces the in-memory session table by t, such as one
+// that every replica of a cluster shares.
+func WithSessions(t SessionTable) Option { return func(o *options) { o.sessions = t } }
+
+// NewSessionID returns a new random session id, for the cookie, and its
+// key: the SHA-256 of its bytes, under which a table keeps the session so
+// that it holds nothing a cookie could be made from.
+func NewSessionID() (id string, key [sha256.Size]byte) {
+	b := make([]byte, sessionBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b), sha256.Sum256(b)
+}
+
+// SessionKey returns the key of a session id (see NewSessionID), or false
+// when id is not one.
+func SessionKey(id string) ([sha256.Size]byte, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(b) != sessionBytes {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256(b), true
+}
 
 // session is one login: the principal of the token it was opened with
 // (not the token's secret), checked again on every request.
@@ -45,18 +90,20 @@ func newSessions() *sessions {
 	return &sessions{now: time.Now, m: map[[sha256.Size]byte]*session{}}
 }
 
-func sessionKey(id string) ([sha256.Size]byte, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil || len(b) != sessionBytes {
-		return [sha256.Size]byte{}, false
-	}
-	return sha256.Sum256(b), true
-}
+var _ SessionTable = (*sessions)(nil)
+
+// Create opens a session in memory; it never fails.
+func (s *sessions) Create(_ context.Context, p Principal) (string, error) { return s.create(p), nil }
+
+// Get is get.
+func (s *sessions) Get(id string) (Principal, bool) { return s.get(id) }
+
+// End ends a session in memory; it never fails.
+func (s *sessions) End(_ context.Context, id string) error { s.end(id); return nil }
 
 // create opens a session for p and returns its id, for the cookie.
 func (s *sessions) create(p Principal) string {
-	b := make([]byte, sessionBytes)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	id, key := NewSessionID()
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -71,14 +118,14 @@ func (s *sessions) create(p Principal) string {
 		}
 		delete(s.m, oldest)
 	}
-	s.m[sha256.Sum256(b)] = &session{principal: p, created: now, lastSeen: now}
-	return base64.RawURLEncoding.EncodeToString(b)
+	s.m[key] = &session{principal: p, created: now, lastSeen: now}
+	return id
 }
 
 // get returns the live session of id and notes its use; an expired one is
 // ended. ok is false when there is no live session.
 func (s *sessions) get(id string) (p Principal, ok bool) {
-	k, valid := sessionKey(id)
+	k, valid := SessionKey(id)
 	if !valid {
 		return nil, false
 	}
@@ -99,7 +146,7 @@ func (s *sessions) get(id string) (p Principal, ok bool) {
 
 // end deletes the session of id, if any.
 func (s *sessions) end(id string) {
-	if k, ok := sessionKey(id); ok {
+	if k, ok := SessionKey(id); ok {
 		s.mu.Lock()
 		delete(s.m, k)
 		s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/httpapi"
+	"github.com/configd/configd/web"
 )
 
 // authConfigd is a configd with authentication on and a few tokens.
@@ -529,5 +532,35 @@ func TestRevokedTokenEndsItsSessionsLiveWatch(t *testing.T) {
 	}
 	if ev, data := next(); ev != "end" {
 		t.Errorf("the watch goes on after its error: %s %s", ev, data)
+	}
+}
+
+// downSessions is a session table whose store does not answer.
+type downSessions struct{}
+
+func (downSessions) Create(context.Context, web.Principal) (string, error) {
+	return "", errors.New("etcd: context deadline exceeded")
+}
+func (downSessions) Get(string) (web.Principal, bool) { return nil, false }
+func (downSessions) End(context.Context, string) error {
+	return errors.New("etcd: context deadline exceeded")
+}
+
+// TestLoginWhenTheSessionTableIsDown: a login that cannot open a session
+// (a replica's shared table without etcd) answers 503 with a message that
+// says so, sets no session cookie, and bearer tokens go on working.
+func TestLoginWhenTheSessionTableIsDown(t *testing.T) {
+	e := configdtest.NewEnv(t, configdtest.WithAuth(uiTokens), configdtest.WithHandlerOptions(httpapi.WithUISessions(downSessions{})))
+	c := &authConfigd{auth: e.Auth, secrets: e.Secrets, configd: newConfigd(t, e)}
+	u := newUIClient(c)
+	a := u.login(c.secrets["reader-all"])
+	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "cannot open a session") {
+		t.Errorf("login: %d, want 503 saying no session can be opened\n%s", a.status, a.body)
+	}
+	if u.cookie("configd_session") != nil {
+		t.Error("a session cookie was set")
+	}
+	if a := u.get("/ui/", "Authorization", "Bearer "+c.secrets["reader-all"]); a.status != http.StatusOK {
+		t.Errorf("a bearer token on a page: %d", a.status)
 	}
 }

@@ -67,6 +67,7 @@ type options struct {
 	auth       Authenticator
 	middleware []func(http.Handler) http.Handler
 	watch      http.Handler
+	sessions   SessionTable
 }
 
 // ActorFunc decides who a rollback made through the UI is recorded as.
@@ -108,7 +109,7 @@ type ui struct {
 	st       Store
 	opts     options
 	pages    map[string]*pageTemplate
-	sessions *sessions
+	sessions SessionTable
 }
 
 // New returns the web UI over st, to be mounted at the base path (see
@@ -122,10 +123,14 @@ func newUI(st Store, opts ...Option) *ui {
 	if st == nil {
 		panic("web: New with a nil store")
 	}
-	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor}, sessions: newSessions()}
+	u := &ui{st: st, opts: options{base: "/ui", apiBase: "/v1", logger: slog.Default(), actor: ClaimedActor, sessions: newSessions()}}
 	for _, o := range opts {
 		o(&u.opts)
 	}
+	if u.opts.sessions == nil {
+		panic("web: WithSessions(nil)")
+	}
+	u.sessions = u.opts.sessions
 	if u.opts.actor == nil {
 		panic("web: WithActor(nil)")
 	}

@@ -47,6 +47,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
 	t.Run("ReplicaDataDirAlone", func(t *testing.T) { testReplicaDataDirAlone(t, newCluster(t).Start(1)) })
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
+	t.Run("UISessionsAcrossReplicas", func(t *testing.T) { testUISessionsAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
 	t.Run("CutOffAndHealed", func(t *testing.T) { testCutOffAndHealed(t, etcd, newCluster(t).Start(1)) })
@@ -58,11 +59,7 @@ func TestReplicas(t *testing.T) {
 // waitFor waits until cond holds, for at most configdtest.WaitLimit.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), configdtest.WaitLimit)
-	defer cancel()
-	if err := configdtest.WaitFor(ctx, cond); err != nil {
-		t.Fatalf("%s: not within %s", what, configdtest.WaitLimit)
-	}
+	configdtest.Eventually(t, what, cond)
 }
 
 // masterKeyFile writes a new master key to a file and returns its path.
@@ -291,20 +288,31 @@ func testReplicaDataDirAlone(t *testing.T, c *configdtest.Cluster) {
 	t.Log(line)
 }
 
-func testTokensAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
-	const admin = "cfd_bootstrap-admin-secret-0123456789"
+// clusterAdmin is the bootstrap token of the clusters started with
+// startWithToken.
+const clusterAdmin = "cfd_bootstrap-admin-secret-0123456789"
+
+// startWithToken starts two replicas of c (started with --auth) with the
+// bootstrap token clusterAdmin, and creates on r1 a token of the given
+// name and grants (JSON).
+func startWithToken(t *testing.T, c *configdtest.Cluster, name, grants string) (r1, r2 *daemon, created api.TokenCreated) {
+	t.Helper()
 	// Every replica is started with the same bootstrap token: the first
 	// creates it, the others find it.
-	c.Env = append(configdtest.CleanEnv(), "CONFIGD_BOOTSTRAP_TOKEN="+admin)
+	c.Env = append(configdtest.CleanEnv(), "CONFIGD_BOOTSTRAP_TOKEN="+clusterAdmin)
 	c.Start(2)
 	ds := replicaDaemons(t, c)
-	r1, r2 := ds[0], ds[1]
-	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
-	st, b, err := r1.request(http.MethodPost, "/v1/tokens", []byte(`{"name":"app-reader","grants":[{"permission":"read","prefix":"app/"}]}`), bearer(admin)...)
-	var created api.TokenCreated
+	st, b, err := ds[0].request(http.MethodPost, "/v1/tokens", []byte(`{"name":"`+name+`","grants":`+grants+`}`), "Authorization", "Bearer "+clusterAdmin)
 	if err != nil || st != http.StatusCreated || json.Unmarshal(b, &created) != nil || created.Token == "" {
 		t.Fatalf("create a token on r1: %d %s %v", st, b, err)
 	}
+	return ds[0], ds[1], created
+}
+
+func testTokensAcrossReplicas(t *testing.T, c *configdtest.Cluster) {
+	const admin = clusterAdmin
+	r1, r2, created := startWithToken(t, c, "app-reader", `[{"permission":"read","prefix":"app/"}]`)
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 	if st, b, _ := r1.request(http.MethodPut, "/v1/kv/app/a", []byte("1"), bearer(admin)...); st != http.StatusOK {
 		t.Fatalf("put: %d %s", st, b)
 	}

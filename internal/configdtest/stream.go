@@ -110,6 +110,17 @@ func WaitFor(ctx context.Context, cond func() bool) error {
 	return nil
 }
 
+// Eventually waits until cond holds, for at most WaitLimit, and fails the
+// test saying what did not happen otherwise.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
+	defer cancel()
+	if err := WaitFor(ctx, cond); err != nil {
+		t.Fatalf("%s: not within %s", what, WaitLimit)
+	}
+}
+
 // PollWatch long-polls GET /v1/watch?query at baseURL (http://host:port)
 // and returns the status and the answer: an api.WatchResponse on 200, else
 // an api.ErrorResponse.

@@ -7,6 +7,10 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // EtcdServer is a real single-member etcd server on loopback (Debian's
@@ -88,6 +92,21 @@ func (s *EtcdServer) Start() {
 	s.p.t.Helper()
 	s.p.start()
 	s.p.waitReady(s.ready)
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (s *EtcdServer) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	cfg := clientv3.Config{Endpoints: s.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()}
+	if s.TLS != nil {
+		cfg.TLS = s.TLS.ClientConfig(t)
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
 
 // Stop stops the server; its data stays for Start.

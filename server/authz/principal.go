@@ -24,6 +24,18 @@ type Principal struct {
 	hash [sha256.Size]byte
 }
 
+// TokenHash returns the SHA-256 of p's token's secret: what Auth.Current
+// needs to find the token again (the token table in etcd is keyed by it
+// already), for a web UI session that other replicas must resolve.
+func (p *Principal) TokenHash() [sha256.Size]byte { return p.hash }
+
+// TokenPrincipal returns a principal that knows only its token's name and
+// hash (see TokenHash), without grants: give it to Auth.Current for the
+// token as it is now.
+func TokenPrincipal(name string, hash [sha256.Size]byte) *Principal {
+	return &Principal{Name: name, hash: hash}
+}
+
 type principalKey struct{}
 
 // WithPrincipal returns a copy of ctx that carries p, the token that

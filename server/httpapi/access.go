@@ -188,6 +188,9 @@ func (h *handler) webUI(watch *watchHTTP) http.Handler {
 	if h.opts.auth != nil {
 		opts = append(opts, web.WithAuth(uiAuth{h.opts.auth}), web.WithMiddleware(h.opts.limits.Middleware))
 	}
+	if h.opts.uiSessions != nil {
+		opts = append(opts, web.WithSessions(h.opts.uiSessions))
+	}
 	return web.New(h.st, opts...)
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/watcher"
+	"github.com/configd/configd/web"
 )
 
 // DefaultMaxRequestBody caps the body of POST /v1/txn and POST
@@ -62,6 +63,7 @@ type options struct {
 	readWait       time.Duration
 	replicas       Replicas
 	writes         func(http.Handler) http.Handler
+	uiSessions     web.SessionTable
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's

@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	"github.com/configd/configd/server/authz"
@@ -51,4 +54,45 @@ func (u uiAuth) WithPrincipal(ctx context.Context, wp web.Principal) context.Con
 		return ctx
 	}
 	return authz.WithActor(authz.WithPrincipal(ctx, up.Principal), up.Principal.Name)
+}
+
+// WithUISessions keeps the web UI's login sessions in t instead of the
+// handler's memory: a replica gives the table its cluster shares, so that
+// a session opened on one replica works on all (package uisessions, with
+// UIPrincipalCodec).
+func WithUISessions(t web.SessionTable) Option { return func(o *options) { o.uiSessions = t } }
+
+// UIPrincipalCodec turns the web UI's principals into what a shared
+// session table keeps, and back: the token's name and the SHA-256 of its
+// secret (what Recheck needs, and what the token table is keyed by
+// already), never the secret. A decoded principal has no grants until
+// Recheck finds its token.
+type UIPrincipalCodec struct{}
+
+type uiPrincipalRecord struct {
+	Name      string `json:"name"`
+	TokenHash string `json:"token_hash"`
+}
+
+// Encode returns p's record.
+func (UIPrincipalCodec) Encode(wp web.Principal) ([]byte, error) {
+	up, ok := wp.(uiPrincipal)
+	if !ok || up.Principal == nil {
+		return nil, fmt.Errorf("%T is not a configd principal", wp)
+	}
+	h := up.TokenHash()
+	return json.Marshal(uiPrincipalRecord{Name: up.Principal.Name, TokenHash: hex.EncodeToString(h[:])})
+}
+
+// Decode returns the principal of a record that Encode made.
+func (UIPrincipalCodec) Decode(b []byte) (web.Principal, error) {
+	var rec uiPrincipalRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("decode a UI session's principal: %w", err)
+	}
+	raw, err := hex.DecodeString(rec.TokenHash)
+	if err != nil || len(raw) != sha256.Size {
+		return nil, fmt.Errorf("decode a UI session's principal: token_hash %q is not a SHA-256", rec.TokenHash)
+	}
+	return uiPrincipal{authz.TokenPrincipal(rec.Name, [sha256.Size]byte(raw))}, nil
 }
