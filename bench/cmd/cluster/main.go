@@ -35,13 +35,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/configd/configd/bench/internal/daemon"
+	"github.com/configd/configd/bench/internal/load"
 	"github.com/configd/configd/bench/internal/machine"
 	"github.com/configd/configd/bench/internal/servers"
 	"github.com/configd/configd/internal/testserver"
@@ -155,9 +155,9 @@ func run(o options) error {
 			_, err := put(ctx, hc, r.Addr, fmt.Sprintf("bench/w/%d/%d", g, i%100), val)
 			return err
 		})
-		etcdRuns, cfgRuns = append(etcdRuns, e.rate), append(cfgRuns, cf.rate)
+		etcdRuns, cfgRuns = append(etcdRuns, e.Rate), append(cfgRuns, cf.Rate)
 		fmt.Printf("writes run %d: etcd %.0f/s (p99 %.1f ms, %d errors), configd %.0f/s (p99 %.1f ms, %d errors)\n",
-			rep+1, e.rate, ms1(e.p99), e.errs, cf.rate, ms1(cf.p99), cf.errs)
+			rep+1, e.Rate, ms1(e.P99), e.Errors, cf.Rate, ms1(cf.P99), cf.Errors)
 	}
 	fmt.Printf("\n| %d writers | median/s | ratio to etcd |\n|---|---|---|\n", o.writers)
 	fmt.Printf("| bare etcd Put, one client | %.0f | 1.00× |\n", median(etcdRuns))
@@ -465,49 +465,16 @@ func etcdWatchers(ms []*servers.Server) (int, error) {
 	return testserver.EtcdWatchers(context.Background(), addrs...)
 }
 
-type loopResult struct {
-	rate float64
-	p99  time.Duration
-	errs int64
-}
-
 // closedLoop runs conc goroutines calling op until d passes.
-func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int) error) loopResult {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	lat := make([][]time.Duration, conc)
-	var errs atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := range conc {
-		wg.Go(func() {
-			for i := 0; ctx.Err() == nil; i++ {
-				t0 := time.Now()
-				rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := op(rctx, g, i)
-				rcancel()
-				if err != nil {
-					if errs.Add(1) == 1 {
-						progress("  first error: %v", err)
-					}
-					continue
-				}
-				lat[g] = append(lat[g], time.Since(t0))
-			}
-		})
+func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int) error) load.Result {
+	r := load.ClosedLoop(conc, d, op)
+	if r.FirstErr != nil {
+		progress("  first error: %v", r.FirstErr)
 	}
-	wg.Wait()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	return loopResult{rate: float64(len(all)) / time.Since(start).Seconds(), p99: pct(all, .99), errs: errs.Load()}
+	return r
 }
 
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(float64(len(sorted)-1)*p)]
-}
+func pct(sorted []time.Duration, p float64) time.Duration { return load.Pct(sorted, p) }
 
 func ms1(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

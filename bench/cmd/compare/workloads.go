@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/configd/configd/bench/internal/load"
 	"github.com/configd/configd/internal/tcpproxy"
 )
 
@@ -29,12 +30,7 @@ type result struct {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(float64(len(sorted)-1)*p)]
-}
+func pct(sorted []time.Duration, p float64) time.Duration { return load.Pct(sorted, p) }
 
 // value is a size-byte value that starts with tag.
 func value(tag string, size int) []byte {
@@ -46,41 +42,15 @@ func value(tag string, size int) []byte {
 // closedLoop runs conc goroutines calling op until d passes and reports
 // ops/s, p50 and p99.
 func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int) error) map[string]float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	lat := make([][]time.Duration, conc)
-	var errs atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := range conc {
-		wg.Go(func() {
-			for i := 0; ctx.Err() == nil; i++ {
-				t0 := time.Now()
-				// The request itself gets its own deadline, so the last
-				// one of each goroutine completes instead of being cut.
-				rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := op(rctx, g, i)
-				rcancel()
-				if err != nil {
-					errs.Add(1)
-					if errs.Load() == 1 {
-						progress("  first error: %v", err)
-					}
-					continue
-				}
-				lat[g] = append(lat[g], time.Since(t0))
-			}
-		})
+	r := load.ClosedLoop(conc, d, op)
+	if r.FirstErr != nil {
+		progress("  first error: %v", r.FirstErr)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
 	return map[string]float64{
-		"ops/s":  float64(len(all)) / elapsed.Seconds(),
-		"p50 ms": ms(pct(all, .5)),
-		"p99 ms": ms(pct(all, .99)),
-		"errors": float64(errs.Load()),
+		"ops/s":  r.Rate,
+		"p50 ms": ms(r.P50),
+		"p99 ms": ms(r.P99),
+		"errors": float64(r.Errors),
 	}
 }
 
