@@ -104,13 +104,24 @@ func TestEtcdClusterSurvivesAMemberKill(t *testing.T) {
 	if c.Members[0].p.running() {
 		t.Fatal("member 0 still running after Kill")
 	}
-	code, body := httpDo(t, http.MethodPost, c.Endpoints[1]+"/v3/kv/range", `{"key":"YQ=="}`)
-	if code != 200 || !strings.Contains(body, `"value":"djE="`) {
+	// A linearizable read needs a leader: a member answers "leader
+	// changed" (or has none yet) until the cluster has elected one, about
+	// an election timeout (500 ms here).
+	read := func(ep string) (int, string) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, body := httpDo(t, http.MethodPost, ep+"/v3/kv/range", `{"key":"YQ=="}`)
+			if code == 200 || !strings.Contains(body, "leader") || time.Now().After(deadline) {
+				return code, body
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if code, body := read(c.Endpoints[1]); code != 200 || !strings.Contains(body, `"value":"djE="`) {
 		t.Fatalf("on member 1 while member 0 is down: %d %s", code, body)
 	}
 	c.Start(0)
-	code, body = httpDo(t, http.MethodPost, c.Endpoints[0]+"/v3/kv/range", `{"key":"YQ=="}`)
-	if code != 200 || !strings.Contains(body, `"value":"djE="`) {
+	if code, body := read(c.Endpoints[0]); code != 200 || !strings.Contains(body, `"value":"djE="`) {
 		t.Fatalf("on member 0 after its restart: %d %s", code, body)
 	}
 }
