@@ -100,11 +100,6 @@ func WithTimeout(d time.Duration) Option {
 	return func(f *Forwarder) { f.client.Timeout = d; f.wait = d }
 }
 
-// WithTransport replaces the HTTP transport to the writer.
-func WithTransport(rt http.RoundTripper) Option {
-	return func(f *Forwarder) { f.client.Transport = rt }
-}
-
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(f *Forwarder) { f.logger = l } }
 
