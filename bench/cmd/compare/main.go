@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/bench/internal/machine"
+	"github.com/configd/configd/bench/internal/mdsection"
 )
 
 type cfgT struct {
@@ -174,7 +175,7 @@ func main() {
 	rep := report(results, &cfg, env, *chartDir, doWrite, sdkRead)
 	fmt.Print(rep)
 	if doWrite {
-		if err := rewriteSection(*mdPath, rep); err != nil {
+		if err := mdsection.Rewrite(*mdPath, section, rep, ""); err != nil {
 			fail(err)
 		}
 		progress("rewrote the side-by-side section of %s and the charts in %s", *mdPath, *chartDir)

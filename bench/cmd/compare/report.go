@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -19,10 +18,8 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-const (
-	beginMarker = "<!-- side-by-side:begin -->"
-	endMarker   = "<!-- side-by-side:end -->"
-)
+// section is the name of the generated section (mdsection) of BENCHMARKS.md.
+const section = "side-by-side"
 
 type envT struct {
 	machine.Info
@@ -341,21 +338,4 @@ func fanoutChart(path string, aggs []*agg, n int) error {
 		return err
 	}
 	return p.Save(18*vg.Centimeter, 11*vg.Centimeter, path)
-}
-
-// rewriteSection replaces what is between the markers in path with body.
-func rewriteSection(path, body string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i, j := bytes.Index(b, []byte(beginMarker)), bytes.Index(b, []byte(endMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %s … %s section", path, beginMarker, endMarker)
-	}
-	var out bytes.Buffer
-	out.Write(b[:i+len(beginMarker)])
-	out.WriteString("\n" + body)
-	out.Write(b[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
 }

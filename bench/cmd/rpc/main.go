@@ -58,6 +58,7 @@ import (
 
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/bench/internal/machine"
+	"github.com/configd/configd/bench/internal/mdsection"
 )
 
 // result is one case of one round.
@@ -353,7 +354,7 @@ func main() {
 		peerList    = flag.String("peer", "", "run only these peers (comma-separated): "+aliasList()+" (or their full names)")
 		concList    = flag.String("concurrency", "50,256", "concurrent callers (comma-separated)")
 		out         = flag.String("out", "../docs/bench/rpc.md", "report to rewrite after a full run (empty: none)")
-		benchmarks  = flag.String("benchmarks", "../BENCHMARKS.md", "file whose "+beginMarker+" section a full run rewrites (empty: none)")
+		benchmarks  = flag.String("benchmarks", "../BENCHMARKS.md", "file whose rpc section a full run rewrites (empty: none)")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of this process during the measured part of -profile-case, first round")
 		profileCase = flag.String("profile-case", "tcp@256", "the case -cpuprofile profiles, PEER@CALLERS (PEER as for --peer)")
 		rev         = flag.String("rev", "", "what the report says was measured (default: git rev-parse --short HEAD, noting uncommitted changes in sdk/go/micro)")
@@ -497,7 +498,7 @@ func main() {
 		if *out != "" {
 			notes = profileNotes(*out)
 		}
-		if err := rewriteSection(*benchmarks, rep.section(notes), true); err != nil {
+		if err := mdsection.Rewrite(*benchmarks, section, rep.benchmarksSection(notes), benchmarksHeading); err != nil {
 			log.Fatal(err)
 		}
 		fmt.Fprintf(os.Stderr, "wrote the rpc section of %s\n", *benchmarks)

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"github.com/configd/configd/bench/internal/machine"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,16 +10,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/configd/configd/bench/internal/machine"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/bench/internal/mdsection"
 )
 
-var errNoSection = errors.New("no rpc section")
+// section is the name of the generated section (mdsection) in BENCHMARKS.md and -out.
+const section = "rpc"
 
 const (
-	beginMarker = "<!-- rpc:begin -->"
-	endMarker   = "<!-- rpc:end -->"
 	// benchmarksHeading is the line of BENCHMARKS.md the markers go before, the first time.
 	benchmarksHeading = `## The store and the HTTP API (issue "configd core")`
 )
@@ -345,30 +345,21 @@ const docTitle = "# RPC benchmark: sdk/go/micro against gRPC-go and go-micro v4 
 // follows the section (notes written by hand) is kept.
 func (r *report) writeDoc(path string) error {
 	body := r.body("##") + "\n"
-	if err := rewriteSection(path, body, false); err == nil {
+	if err := mdsection.Rewrite(path, section, body, ""); err == nil {
 		return nil
-	} else if !os.IsNotExist(err) && err != errNoSection {
+	} else if !os.IsNotExist(err) && !errors.Is(err, mdsection.ErrNoSection) {
 		return err
 	}
-	doc := docTitle + beginMarker + "\n" + body + endMarker + "\n"
+	begin, end := mdsection.Markers(section)
+	doc := docTitle + begin + "\n" + body + end + "\n"
 	return os.WriteFile(path, []byte(doc), 0o644)
 }
 
 // profileNotes is what follows the generated section of the report at path.
-func profileNotes(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	_, after, ok := bytes.Cut(b, []byte(endMarker))
-	if !ok {
-		return ""
-	}
-	return strings.TrimSpace(string(after))
-}
+func profileNotes(path string) string { return mdsection.After(path, section) }
 
 // section is the BENCHMARKS.md section: the generated part and the report's notes.
-func (r *report) section(notes string) string {
+func (r *report) benchmarksSection(notes string) string {
 	var b strings.Builder
 	b.WriteString("## The RPC core against gRPC-go and go-micro v4 (issue 6)\n\n")
 	b.WriteString(r.body("###"))
@@ -379,32 +370,4 @@ func (r *report) section(notes string) string {
 	}
 	b.WriteString("\n")
 	return b.String()
-}
-
-// rewriteSection replaces what is between the markers in path with body. A file without the
-// markers gets them right before benchmarksHeading (at the end when that line is missing) when
-// insert is set, and errNoSection otherwise.
-func rewriteSection(path, body string, insert bool) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i, j := bytes.Index(b, []byte(beginMarker)), bytes.Index(b, []byte(endMarker))
-	if i < 0 && j < 0 && insert {
-		markers := []byte(beginMarker + "\n" + endMarker + "\n\n")
-		if k := bytes.Index(b, []byte("\n"+benchmarksHeading+"\n")); k >= 0 {
-			b = slices.Concat(b[:k+1], markers, b[k+1:])
-		} else {
-			b = slices.Concat(b, []byte("\n"), markers)
-		}
-		i, j = bytes.Index(b, []byte(beginMarker)), bytes.Index(b, []byte(endMarker))
-	}
-	if i < 0 || j < i {
-		return errNoSection
-	}
-	var out bytes.Buffer
-	out.Write(b[:i+len(beginMarker)])
-	out.WriteString("\n" + body)
-	out.Write(b[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
 }
