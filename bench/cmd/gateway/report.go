@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/configd/configd/bench/internal/machine"
+	"github.com/configd/configd/bench/internal/mdsection"
+)
+
+// section is the name of the generated section (mdsection) of BENCHMARKS.md and -out.
+const section = "gateway"
+
+const docTitle = "# Gateway benchmark: `micro api` against grpc-gateway and go-micro (issue 16)\n\n"
+
+// report holds the medians of every stack's runs.
+type report struct {
+	machine  machine.Info
+	rev      string
+	stacks   []stack
+	med      map[string]result
+	duration time.Duration
+	conc     int
+	rounds   int
+}
+
+func newReport(stacks []stack, runs map[string][]result, d time.Duration, conc, rounds int) *report {
+	r := &report{machine: machine.Describe(), stacks: stacks, med: map[string]result{}, duration: d, conc: conc, rounds: rounds}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		r.rev = strings.TrimSpace(string(out))
+	}
+	for name, rs := range runs {
+		r.med[name] = medianResult(rs)
+	}
+	return r
+}
+
+// medianResult is the median of each figure over the runs.
+func medianResult(rs []result) result {
+	d := func(f func(result) time.Duration) time.Duration {
+		v := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	tps := make([]float64, len(rs))
+	for i, r := range rs {
+		tps[i] = r.TPS
+	}
+	slices.Sort(tps)
+	return result{
+		Avg: d(func(r result) time.Duration { return r.Avg }), Median: d(func(r result) time.Duration { return r.Median }),
+		Max: d(func(r result) time.Duration { return r.Max }), Min: d(func(r result) time.Duration { return r.Min }),
+		P90: d(func(r result) time.Duration { return r.P90 }), P99: d(func(r result) time.Duration { return r.P99 }),
+		TPS: tps[len(tps)/2],
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)) }
+
+// body is the generated part of the report, its headings at level h.
+func (r *report) body(h string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s Setup\n\n", h)
+	fmt.Fprintf(&b, "`cd bench && go run ./cmd/gateway` at %s, %s: %s, %d cores, %s, %s. Each case: `hey -z %s -c %d -m POST -T application/json -d '%s'` on `%s`, after a warm-up; the median of %d rounds, the stacks in turns.\n\n",
+		r.rev, r.machine.Date, r.machine.CPU, r.machine.Cores, r.machine.Mem, r.machine.Kernel, r.duration, r.conc, body, path, r.rounds)
+	base, hasBase := r.med[baseline]
+	var tables []string
+	for _, s := range r.stacks {
+		if !slices.Contains(tables, s.Table) {
+			tables = append(tables, s.Table)
+		}
+	}
+	for _, t := range tables {
+		fmt.Fprintf(&b, "%s %s\n\n", h, t)
+		b.WriteString("| stack | avg (ms) | median (ms) | max (ms) | min (ms) | P90 (ms) | P99 (ms) | TPS | TPS ÷ " + baseline + " |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, s := range r.stacks {
+			if s.Table != t {
+				continue
+			}
+			m := r.med[s.Name]
+			ratio := "–"
+			if hasBase && base.TPS > 0 {
+				ratio = fmt.Sprintf("%.2f×", m.TPS/base.TPS)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s |\n",
+				s.Name, ms(m.Avg), ms(m.Median), ms(m.Max), ms(m.Min), ms(m.P90), ms(m.P99), m.TPS, ratio)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// write rewrites the generated section of the report at out (the whole file when it has none)
+// and the gateway section of benchmarks.
+func (r *report) write(out, benchmarks string) error {
+	body := r.body("##")
+	if err := mdsection.Rewrite(out, section, body, ""); errors.Is(err, mdsection.ErrNoSection) || os.IsNotExist(err) {
+		begin, end := mdsection.Markers(section)
+		if err := os.WriteFile(out, []byte(docTitle+begin+"\n"+body+end+"\n"), 0o644); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if benchmarks == "" {
+		return nil
+	}
+	sec := "## The gateway against grpc-gateway and go-micro (issue 16)\n\n" + r.body("###") +
+		"_Notes and profiles: [docs/bench/gateway.md](docs/bench/gateway.md)._\n\n"
+	return mdsection.Rewrite(benchmarks, section, sec, "## The RPC core against gRPC-go and go-micro v4 (issue 6)")
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	gmapi "go-micro.dev/v4/api/handler"
+	gmrpc "go-micro.dev/v4/api/handler/rpc"
+	gmresolver "go-micro.dev/v4/api/resolver"
+	gmvpath "go-micro.dev/v4/api/resolver/vpath"
+	gmrouter "go-micro.dev/v4/api/router"
+	gmregrouter "go-micro.dev/v4/api/router/registry"
+	gmbroker "go-micro.dev/v4/broker"
+	gmclient "go-micro.dev/v4/client"
+	gmlogger "go-micro.dev/v4/logger"
+	gmregistry "go-micro.dev/v4/registry"
+	gmserver "go-micro.dev/v4/server"
+	gmtransport "go-micro.dev/v4/transport"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/configd/configd/bench/internal/examplepb"
+)
+
+// A role is one process of a stack: a backend service or a gateway. It
+// listens on a loopback port of its own, tells it on stdout ("listening
+// ADDR"), and serves until its stdin closes.
+type role func(ctx context.Context, backend string) (addr string, stop func(), err error)
+
+var roles = map[string]role{
+	"grpc-backend":    grpcBackend,
+	"grpc-gateway":    grpcGateway,
+	"gomicro-backend": goMicroBackend,
+	"gomicro-api":     goMicroAPI,
+}
+
+// Example is the talk's example handler, on every RPC stack.
+type Example struct{}
+
+// Call answers "Hello NAME".
+func (Example) Call(_ context.Context, req *examplepb.Request, rsp *examplepb.Response) error {
+	rsp.Msg = "Hello " + req.Name
+	return nil
+}
+
+type grpcExample struct {
+	examplepb.UnimplementedExampleServer
+}
+
+func (grpcExample) Call(_ context.Context, req *examplepb.Request) (*examplepb.Response, error) {
+	return &examplepb.Response{Msg: "Hello " + req.Name}, nil
+}
+
+// grpcBackend is grpc-go serving Example.
+func grpcBackend(context.Context, string) (string, func(), error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	s := grpc.NewServer()
+	examplepb.RegisterExampleServer(s, grpcExample{})
+	go s.Serve(lis)
+	return lis.Addr().String(), s.Stop, nil
+}
+
+// grpcGateway is grpc-gateway v2's reverse proxy (example.yaml's rules:
+// POST and GET /example/call) in front of the grpc-go backend, over one
+// ClientConn as its documentation sets it up.
+func grpcGateway(ctx context.Context, backend string) (string, func(), error) {
+	conn, err := grpc.NewClient(backend, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", nil, err
+	}
+	mux := runtime.NewServeMux()
+	if err := examplepb.RegisterExampleHandler(ctx, mux, conn); err != nil {
+		return "", nil, err
+	}
+	addr, stop, err := serveHTTP(mux)
+	if err != nil {
+		return "", nil, err
+	}
+	return addr, func() { stop(); conn.Close() }, nil
+}
+
+func quietGoMicro() {
+	gmlogger.DefaultLogger = gmlogger.NewLogger(gmlogger.WithLevel(gmlogger.ErrorLevel), gmlogger.WithOutput(io.Discard))
+}
+
+// goMicroBackend is go-micro v4's rpc server (its default http transport)
+// serving Example.Call.
+func goMicroBackend(context.Context, string) (string, func(), error) {
+	quietGoMicro()
+	srv := gmserver.NewRPCServer(gmserver.Name("example"), gmserver.Address("127.0.0.1:0"),
+		gmserver.Registry(gmregistry.NewMemoryRegistry()), gmserver.Transport(gmtransport.NewHTTPTransport()),
+		gmserver.Broker(gmbroker.NewMemoryBroker()))
+	if err := srv.Handle(srv.NewHandler(Example{})); err != nil {
+		return "", nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return "", nil, err
+	}
+	return srv.Options().Address, func() { srv.Stop() }, nil
+}
+
+// goMicroAPI is go-micro v4's API gateway: its registry router (path
+// resolver, empty namespace) and rpc handler, with the backend's node and
+// its declared endpoint in a memory registry, as `micro api` with
+// `--handler=rpc` sets them up.
+func goMicroAPI(_ context.Context, backend string) (string, func(), error) {
+	quietGoMicro()
+	reg := gmregistry.NewMemoryRegistry()
+	if err := reg.Register(&gmregistry.Service{Name: "example", Version: "latest",
+		Nodes: []*gmregistry.Node{{Id: "example-1", Address: backend,
+			Metadata: map[string]string{"protocol": "mucp", "transport": "http", "server": "mucp", "registry": "memory"}}},
+		// The endpoint declared as the talk advises (its path rule would call "example.call").
+		Endpoints: []*gmregistry.Endpoint{{Name: "Example.Call", Metadata: gmrouter.Encode(&gmrouter.Endpoint{
+			Name: "Example.Call", Handler: "rpc", Method: []string{"POST", "GET"}, Path: []string{"/example/call"}})}},
+	}); err != nil {
+		return "", nil, err
+	}
+	rt := gmregrouter.NewRouter(gmrouter.WithRegistry(reg), gmrouter.WithHandler("rpc"),
+		gmrouter.WithResolver(gmvpath.NewResolver(gmresolver.WithNamespace(gmresolver.StaticNamespace("")))))
+	// The router loads the declared endpoints in a goroutine of its own: ready once it has.
+	probe, _ := http.NewRequest(http.MethodPost, "http://gateway/example/call", nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := rt.(interface {
+			Endpoint(*http.Request) (*gmrouter.Route, error)
+		}).Endpoint(probe); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			rt.Stop()
+			return "", nil, fmt.Errorf("go-micro's router has not loaded the endpoint: %w", err)
+		}
+	}
+	c := gmclient.NewClient(gmclient.Registry(reg), gmclient.Transport(gmtransport.NewHTTPTransport()),
+		gmclient.RequestTimeout(5*time.Second), gmclient.Retries(0))
+	h := gmrpc.NewHandler(gmapi.WithRouter(rt), gmapi.WithClient(c))
+	addr, stop, err := serveHTTP(h)
+	if err != nil {
+		return "", nil, err
+	}
+	return addr, func() { stop(); rt.Stop() }, nil
+}
+
+// serveHTTP serves h on a loopback port.
+func serveHTTP(h http.Handler) (string, func(), error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Println("serve:", err)
+		}
+	}()
+	return lis.Addr().String(), func() { s.Close() }, nil
+}
