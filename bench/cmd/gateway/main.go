@@ -153,7 +153,10 @@ func choose(list string) ([]stack, error) {
 // runRole serves one role until stdin closes (the harness ends it so) or a signal.
 func runRole(args []string) error {
 	fs := flag.NewFlagSet("role", flag.ContinueOnError)
-	backend := fs.String("backend", "", "address of the backend")
+	var o roleOptions
+	fs.StringVar(&o.backend, "backend", "", "address of the backend")
+	fs.StringVar(&o.transport, "transport", "tcp", "the RPC core's transport: tcp or grpc")
+	fs.StringVar(&o.contentType, "content-type", "application/protobuf", "the codec the gateway calls its backend with")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -163,7 +166,7 @@ func runRole(args []string) error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	addr, stop, err := r(ctx, *backend)
+	addr, stop, err := r(ctx, o)
 	if err != nil {
 		return fmt.Errorf("role %s: %w", args[0], err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -26,14 +27,26 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/configd/configd/bench/internal/examplepb"
+	"github.com/configd/configd/sdk/go/micro/server"
+	"github.com/configd/configd/sdk/go/micro/transport"
+	tgrpc "github.com/configd/configd/sdk/go/micro/transport/grpc"
+	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 )
 
 // A role is one process of a stack: a backend service or a gateway. It
 // listens on a loopback port of its own, tells it on stdout ("listening
 // ADDR"), and serves until its stdin closes.
-type role func(ctx context.Context, backend string) (addr string, stop func(), err error)
+type role func(ctx context.Context, o roleOptions) (addr string, stop func(), err error)
+
+// roleOptions are a role's flags.
+type roleOptions struct {
+	backend     string // the gateway's backend address
+	transport   string // the RPC core's transport: tcp or grpc
+	contentType string // the codec the gateway calls the backend with
+}
 
 var roles = map[string]role{
+	"micro-backend":   microBackend,
 	"grpc-backend":    grpcBackend,
 	"grpc-gateway":    grpcGateway,
 	"gomicro-backend": goMicroBackend,
@@ -57,8 +70,40 @@ func (grpcExample) Call(_ context.Context, req *examplepb.Request) (*examplepb.R
 	return &examplepb.Response{Msg: "Hello " + req.Name}, nil
 }
 
+// microTransport is the RPC core's transport of that name.
+func microTransport(name string) (transport.Transport, error) {
+	switch name {
+	case "", "tcp":
+		return tcp.New(), nil
+	case "grpc":
+		return tgrpc.New(), nil
+	}
+	return nil, fmt.Errorf("unknown transport %q (tcp or grpc)", name)
+}
+
+// microBackend is the RPC core's server (sdk/go/micro/server) serving
+// Example.Call on -transport, every codec of the core.
+func microBackend(_ context.Context, o roleOptions) (string, func(), error) {
+	tr, err := microTransport(o.transport)
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := server.New(server.Name("example"), server.Address("127.0.0.1:0"), server.Transport(tr),
+		server.GracePeriod(0), server.Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		return "", nil, err
+	}
+	if err := srv.Handle(Example{}); err != nil {
+		return "", nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return "", nil, err
+	}
+	return srv.Addr(), func() { srv.Stop(context.Background()) }, nil
+}
+
 // grpcBackend is grpc-go serving Example.
-func grpcBackend(context.Context, string) (string, func(), error) {
+func grpcBackend(context.Context, roleOptions) (string, func(), error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -72,8 +117,8 @@ func grpcBackend(context.Context, string) (string, func(), error) {
 // grpcGateway is grpc-gateway v2's reverse proxy (example.yaml's rules:
 // POST and GET /example/call) in front of the grpc-go backend, over one
 // ClientConn as its documentation sets it up.
-func grpcGateway(ctx context.Context, backend string) (string, func(), error) {
-	conn, err := grpc.NewClient(backend, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func grpcGateway(ctx context.Context, o roleOptions) (string, func(), error) {
+	conn, err := grpc.NewClient(o.backend, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return "", nil, err
 	}
@@ -94,7 +139,7 @@ func quietGoMicro() {
 
 // goMicroBackend is go-micro v4's rpc server (its default http transport)
 // serving Example.Call.
-func goMicroBackend(context.Context, string) (string, func(), error) {
+func goMicroBackend(context.Context, roleOptions) (string, func(), error) {
 	quietGoMicro()
 	srv := gmserver.NewRPCServer(gmserver.Name("example"), gmserver.Address("127.0.0.1:0"),
 		gmserver.Registry(gmregistry.NewMemoryRegistry()), gmserver.Transport(gmtransport.NewHTTPTransport()),
@@ -112,11 +157,11 @@ func goMicroBackend(context.Context, string) (string, func(), error) {
 // resolver, empty namespace) and rpc handler, with the backend's node and
 // its declared endpoint in a memory registry, as `micro api` with
 // `--handler=rpc` sets them up.
-func goMicroAPI(_ context.Context, backend string) (string, func(), error) {
+func goMicroAPI(_ context.Context, o roleOptions) (string, func(), error) {
 	quietGoMicro()
 	reg := gmregistry.NewMemoryRegistry()
 	if err := reg.Register(&gmregistry.Service{Name: "example", Version: "latest",
-		Nodes: []*gmregistry.Node{{Id: "example-1", Address: backend,
+		Nodes: []*gmregistry.Node{{Id: "example-1", Address: o.backend,
 			Metadata: map[string]string{"protocol": "mucp", "transport": "http", "server": "mucp", "registry": "memory"}}},
 		// The endpoint declared as the talk advises (its path rule would call "example.call").
 		Endpoints: []*gmregistry.Endpoint{{Name: "Example.Call", Metadata: gmrouter.Encode(&gmrouter.Endpoint{
