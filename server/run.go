@@ -185,6 +185,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 				return nil
 			}),
 			httpapi.WithSources(sources),
+			httpapi.WithDataDir(cfg.DataDir),
 			httpapi.WithBodyReadTimeout(cfg.BodyReadTimeout),
 			writes.option(),
 		}})

@@ -25,6 +25,7 @@ func (h *handler) auditVerify(w http.ResponseWriter, r *http.Request) {
 	if !res.OK {
 		h.opts.logger.Error("audit chain broken", "rev", res.BrokenRev, "problem", res.Problem)
 	}
+	h.metrics.verified(res.OK)
 	setRev(w, res.Head)
 	apierror.WriteJSON(w, http.StatusOK, verifyResponse(res))
 }

@@ -57,6 +57,7 @@ type options struct {
 	reg            *prometheus.Registry // the daemon's, with the gRPC API's watch metrics
 	wm             *watchwire.Metrics
 	sources        Sources
+	dataDir        string
 	auth           *authz.Auth
 	limits         *authz.Limits
 	bodyTimeout    time.Duration
@@ -95,6 +96,11 @@ type Sources interface {
 // WithSources serves the sources' status at GET /v1/sources and in
 // /readyz.
 func WithSources(s Sources) Option { return func(o *options) { o.sources = s } }
+
+// WithDataDir exports the size and free space of the file system holding
+// dir (the data dir) on /metrics: configd_data_dir_size_bytes and
+// configd_data_dir_free_bytes.
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
 
 // WithMetrics makes the handler register its metrics in reg and count
 // watches in wm, which the daemon shares with the gRPC API.
@@ -189,7 +195,7 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	if h.opts.identity == nil {
 		panic("httpapi: WithIdentity(nil)")
 	}
-	h.metrics = newMetrics(st, h.opts.reg)
+	h.metrics = newMetrics(st, h.opts.reg, h.opts.sources, h.opts.dataDir)
 	if h.opts.auth != nil {
 		// Handlers given one registry (WithMetrics) and one Auth
 		// register it once.

@@ -207,3 +207,62 @@ func TestTheHandlerServesNoGRPC(t *testing.T) {
 		t.Fatalf("a gRPC Get over the HTTP handler answered %v: it serves gRPC", kv)
 	}
 }
+
+// statuses are sources as the pump reports them.
+type statuses []api.SourceStatus
+
+func (s statuses) Statuses() []api.SourceStatus { return s }
+
+func TestMetricsOfSourcesDiskAndTheAuditChain(t *testing.T) {
+	synced := time.Unix(1700000000, 0)
+	e := newEnv(t, httpapi.WithDataDir(t.TempDir()), httpapi.WithSources(statuses{
+		{Name: "consul", Type: "consul", State: "degraded", Keys: 3, LastSync: &synced},
+		{Name: "store", Type: "store", State: "ok", Keys: 1},
+	}))
+	e.put("k", "v", "")
+	metrics := func() string {
+		r := e.do(http.MethodGet, "/metrics", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("metrics %d", r.status)
+		}
+		return string(r.body)
+	}
+	body := metrics()
+	for _, want := range []string{
+		`configd_source_state{source="consul",state="degraded",type="consul"} 1`,
+		`configd_source_state{source="consul",state="ok",type="consul"} 0`,
+		`configd_source_state{source="store",state="ok",type="store"} 1`,
+		`configd_source_keys{source="consul",type="consul"} 3`,
+		`configd_source_last_sync_timestamp_seconds{source="consul",type="consul"} 1.7e+09`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(body, `configd_source_last_sync_timestamp_seconds{source="store"`) {
+		t.Error("a source that never synced has a last-sync time")
+	}
+	free := regexp.MustCompile(`(?m)^configd_data_dir_free_bytes (\S+)$`).FindStringSubmatch(body)
+	size := regexp.MustCompile(`(?m)^configd_data_dir_size_bytes (\S+)$`).FindStringSubmatch(body)
+	if free == nil || size == nil || free[1] == "0" || size[1] == "0" {
+		t.Errorf("data dir metrics: free %q size %q", free, size)
+	}
+	if strings.Contains(body, "configd_audit_verify_ok") {
+		t.Error("a verdict on the audit chain before any walk of it")
+	}
+	e.decode(http.StatusOK, nil, http.MethodGet, "/v1/audit/verify", nil)
+	body = metrics()
+	if !strings.Contains(body, "configd_audit_verify_ok 1") || !strings.Contains(body, "configd_audit_verify_timestamp_seconds ") {
+		t.Errorf("after a walk of an intact chain, metrics lack its verdict:\n%s", grepLines(body, "configd_audit"))
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

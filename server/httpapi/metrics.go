@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,11 +18,16 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// verifyOK and verifyTime are the outcome and time of the newest walk
+	// of the audit chain (GET /v1/audit/verify); absent until one ran.
+	verifyOK   prometheus.Gauge
+	verifyTime prometheus.Gauge
 }
 
 // newMetrics registers the handler's metrics in reg, or in a registry of
-// its own when reg is nil.
-func newMetrics(st Store, reg *prometheus.Registry) *metrics {
+// its own when reg is nil: the store's, the sources' when there are any,
+// and the disk's under dataDir when it is set.
+func newMetrics(st Store, reg *prometheus.Registry, sources Sources, dataDir string) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -60,7 +66,84 @@ func newMetrics(st Store, reg *prometheus.Registry) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.verifyOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "configd_audit_verify_ok",
+		Help: "1 when the newest walk of the audit chain (GET /v1/audit/verify, configctl verify) found it intact, 0 when it found it broken; absent until one ran.",
+	})
+	m.verifyTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "configd_audit_verify_timestamp_seconds",
+		Help: "When the newest walk of the audit chain ended (Unix time); absent until one ran.",
+	})
+	if sources != nil {
+		m.reg.MustRegister(sourceCollector{sources})
+	}
+	if dataDir != "" {
+		m.reg.MustRegister(newDiskCollector(dataDir))
+	}
 	return m
+}
+
+// verified records a walk of the audit chain; the gauges appear with the
+// first.
+func (m *metrics) verified(ok bool) {
+	if m.verifyTime == nil {
+		return
+	}
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.verifyOK.Set(v)
+	m.verifyTime.SetToCurrentTime()
+	// Registered at the first walk, so that a daemon that never verified
+	// exports no verdict (an alert on 0 would fire on a fresh start).
+	for _, c := range []prometheus.Collector{m.verifyOK, m.verifyTime} {
+		if err := m.reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+		}
+	}
+}
+
+// sourceStates are the states a source is exported in, one series each.
+var sourceStates = []string{"starting", "ok", "degraded", "standby", "closed"}
+
+var (
+	sourceStateDesc = prometheus.NewDesc("configd_source_state",
+		"1 for the state each source (layer) is in, 0 for the others: starting, ok, degraded (its last read failed: the last good snapshot serves), standby (another replica syncs it), closed.",
+		[]string{"source", "type", "state"}, nil)
+	sourceKeysDesc = prometheus.NewDesc("configd_source_keys",
+		"Keys each source (layer) serves.", []string{"source", "type"}, nil)
+	sourceSyncDesc = prometheus.NewDesc("configd_source_last_sync_timestamp_seconds",
+		"When each source last applied a snapshot (Unix time); absent until it has.", []string{"source", "type"}, nil)
+)
+
+// sourceCollector reads the sources' statuses at each scrape.
+type sourceCollector struct{ s Sources }
+
+func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- sourceStateDesc
+	ch <- sourceKeysDesc
+	ch <- sourceSyncDesc
+}
+
+func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.s.Statuses() {
+		for _, state := range sourceStates {
+			v := 0.0
+			if st.State == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(sourceStateDesc, prometheus.GaugeValue, v, st.Name, st.Type, state)
+		}
+		ch <- prometheus.MustNewConstMetric(sourceKeysDesc, prometheus.GaugeValue, float64(st.Keys), st.Name, st.Type)
+		if st.LastSync != nil {
+			ch <- prometheus.MustNewConstMetric(sourceSyncDesc, prometheus.GaugeValue,
+				float64(st.LastSync.UnixNano())/1e9, st.Name, st.Type)
+		}
+	}
 }
 
 func (m *metrics) handler() http.Handler {
