@@ -91,3 +91,21 @@ func (c *endpointCache[V]) lookup(service, endpoint string) (V, bool) {
 	v, ok := c.overflow[k]
 	return v, ok
 }
+
+// each calls f with every value in the cache.
+func (c *endpointCache[V]) each(f func(V)) {
+	c.mu.Lock()
+	vs := make([]V, 0, len(c.overflow))
+	if m := c.m.Load(); m != nil {
+		for _, v := range *m {
+			vs = append(vs, v)
+		}
+	}
+	for _, v := range c.overflow {
+		vs = append(vs, v)
+	}
+	c.mu.Unlock()
+	for _, v := range vs {
+		f(v)
+	}
+}

@@ -330,3 +330,44 @@ func gather(t *testing.T, reg *prometheus.Registry, name string) []*dto.Metric {
 	}
 	return nil
 }
+
+func TestBreakerCollectorExportsEachCircuitsState(t *testing.T) {
+	b := wrapper.NewBreaker(wrapper.BreakAfter(1), wrapper.OpenFor(time.Hour))
+	call := b.Wrapper()(func(ctx context.Context, req *client.Request, rsp any) error {
+		if req.Endpoint == "Greeter.Down" {
+			return &status.Error{Code: status.Unavailable, Message: "down"}
+		}
+		return nil
+	})
+	for _, ep := range []string{"Greeter.Hello", "Greeter.Down"} {
+		call(context.Background(), &client.Request{Service: "greeter", Endpoint: ep}, nil)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["endpoint"]+" "+l["state"]] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"Greeter.Hello closed": 1, "Greeter.Hello open": 0, "Greeter.Hello half-open": 0,
+		"Greeter.Down closed": 0, "Greeter.Down open": 1, "Greeter.Down half-open": 0,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
