@@ -5,7 +5,10 @@
 #     (scripts/install-consul.sh; ~4 minutes cold, seconds when cached);
 #   - etcd, Debian's etcd-server package (/usr/bin/etcd);
 #   - Chromium, Debian's chromium package (/usr/bin/chromium), for the web UI
-#     tests.
+#     tests;
+#   - promtool, from Debian's prometheus package, for the alerting rules
+#     (deploy/prometheus);
+#   - hey, Debian's hey package, the load generator of the gateway benchmark.
 # Debian packages need root (or sudo). Idempotent: a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +16,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v hey >/dev/null 2>&1 || need_apt+=(hey)
 if ((${#need_apt[@]})); then
   SUDO=""
   if [[ $(id -u) != 0 ]]; then
@@ -22,10 +27,13 @@ if ((${#need_apt[@]})); then
   echo "install-test-deps: installing ${need_apt[*]} (Debian packages)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-  # The package starts an etcd service where systemd runs; tests start their own.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
-    $SUDO systemctl stop etcd || true
-  fi
+  # The packages start etcd and Prometheus services where systemd runs; tests
+  # start their own etcd and need no Prometheus server.
+  for svc in etcd prometheus; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      $SUDO systemctl stop "$svc" || true
+    fi
+  done
 fi
 
 bash scripts/install-consul.sh .tools/bin
