@@ -306,7 +306,7 @@ type Msg struct{ Text string }
 type greeter struct{}
 
 func (greeter) Hello(_ context.Context, req *Msg, rsp *Msg) error { rsp.Text = req.Text; return nil }
-func (greeter) Panic(context.Context, *Msg, *Msg) error        { panic("on purpose") }
+func (greeter) Panic(context.Context, *Msg, *Msg) error           { panic("on purpose") }
 func (greeter) Echo(ctx context.Context, s microserver.Stream) error {
 	var m Msg
 	if err := s.Recv(&m); err != nil {
