@@ -1,7 +1,7 @@
 # configd — the commands the README promises.
 GO ?= go
 
-.PHONY: run test build bench bench-go bench-load fmt screenshots
+.PHONY: run test build image bench bench-go bench-load fmt screenshots
 
 ## run: start configd on its embedded defaults (SQLite in ./data, HTTP on 127.0.0.1:7700)
 run:
@@ -30,6 +30,10 @@ screenshots:
 ## build: build configd and configctl into ./bin
 build:
 	$(GO) build -o bin/ ./cmd/configd ./cmd/configctl
+
+## image: build configd's container image (FROM scratch, non-root, OCI labels) with buildah into bin/configd-image.oci.tar (scripts/build-image.sh; docs/deploy.md)
+image:
+	bash scripts/build-image.sh bin/configd-image.oci.tar
 
 ## bench-go: the Go benchmarks of the store and the HTTP API
 bench-go:

@@ -8,7 +8,9 @@
 #     tests;
 #   - promtool, from Debian's prometheus package, for the alerting rules
 #     (deploy/prometheus);
-#   - hey, Debian's hey package, the load generator of the gateway benchmark.
+#   - hey, Debian's hey package, the load generator of the gateway benchmark;
+#   - buildah, Debian's buildah package, which builds the container image
+#     (make image) that deploy's test unpacks and runs.
 # Debian packages need root (or sudo). Idempotent: a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v hey >/dev/null 2>&1 || need_apt+=(hey)
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
 if ((${#need_apt[@]})); then
   SUDO=""
   if [[ $(id -u) != 0 ]]; then

@@ -1,0 +1,267 @@
+package deploy_test
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/configd/configd/internal/configdtest"
+)
+
+// ociDescriptor, ociManifest and ociConfig are the parts of an OCI image
+// the test reads (github.com/opencontainers/image-spec, by hand: three
+// structs are not worth a module).
+type ociDescriptor struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      string            `json:"digest"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+type ociManifest struct {
+	Config      ociDescriptor     `json:"config"`
+	Layers      []ociDescriptor   `json:"layers"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+type ociConfig struct {
+	Config struct {
+		User         string
+		ExposedPorts map[string]struct{}
+		Env          []string
+		Entrypoint   []string
+		Volumes      map[string]struct{}
+		WorkingDir   string
+		Labels       map[string]string
+	} `json:"config"`
+}
+
+// ociArchive is an OCI image archive's files by name.
+type ociArchive map[string][]byte
+
+func readOCIArchive(t *testing.T, path string) ociArchive {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := ociArchive{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return a
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a[filepath.Clean(h.Name)] = b
+		}
+	}
+}
+
+func (a ociArchive) blob(t *testing.T, d ociDescriptor, v any) []byte {
+	t.Helper()
+	b, ok := a[filepath.Join("blobs", strings.Replace(d.Digest, ":", "/", 1))]
+	if !ok {
+		t.Fatalf("the archive lacks blob %s", d.Digest)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("blob %s: %v", d.Digest, err)
+		}
+	}
+	return b
+}
+
+// unpack extracts a layer (a gzipped or plain tar) into root, keeping
+// modes and, as root, owners.
+func unpack(t *testing.T, layer []byte, mediaType, root string) map[string]*tar.Header {
+	t.Helper()
+	var r io.Reader = strings.NewReader(string(layer))
+	if strings.HasSuffix(mediaType, "gzip") {
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = gz
+	}
+	headers := map[string]*tar.Header{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return headers
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Clean(h.Name)
+		if strings.HasPrefix(name, "..") || filepath.IsAbs(name) {
+			t.Fatalf("layer entry %q escapes the root", h.Name)
+		}
+		headers[name] = h
+		path := filepath.Join(root, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(path, os.FileMode(h.Mode).Perm()|os.ModeDir); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(path, os.FileMode(h.Mode)&os.ModePerm|os.FileMode(h.Mode)&os.ModeSticky)
+		case tar.TypeReg:
+			os.MkdirAll(filepath.Dir(path), 0o755)
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode).Perm())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		default:
+			continue
+		}
+		if os.Geteuid() == 0 {
+			if err := os.Lchown(path, h.Uid, h.Gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestImageHoldsAWorkingConfigd builds the image (scripts/build-image.sh,
+// make image), reads the OCI archive, unpacks its file system and runs the
+// configd in it: as its non-root user in a chroot of that file system when
+// the test runs as root (as CI does), else from the unpacked binary.
+func TestImageHoldsAWorkingConfigd(t *testing.T) {
+	if _, err := exec.LookPath("buildah"); err != nil {
+		t.Fatalf("buildah is not installed (make test-deps installs Debian's buildah): %v", err)
+	}
+	archive := filepath.Join(t.TempDir(), "configd.oci.tar")
+	build := exec.Command("bash", "../scripts/build-image.sh", archive)
+	build.Env = append(os.Environ(), "VERSION=v0.0.0-imagetest")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build-image.sh: %v\n%s", err, out)
+	}
+	a := readOCIArchive(t, archive)
+	var index struct{ Manifests []ociDescriptor }
+	if err := json.Unmarshal(a["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index.json: %v, %d manifests", err, len(index.Manifests))
+	}
+	var m ociManifest
+	a.blob(t, index.Manifests[0], &m)
+	var cfg ociConfig
+	a.blob(t, m.Config, &cfg)
+	c := cfg.Config
+
+	if c.User != "65532:65532" {
+		t.Errorf("user %q, want the non-root 65532:65532", c.User)
+	}
+	if _, ok := c.ExposedPorts["7700/tcp"]; !ok {
+		t.Errorf("ports %v lack 7700/tcp", c.ExposedPorts)
+	}
+	if _, ok := c.Volumes["/var/lib/configd"]; !ok {
+		t.Errorf("volumes %v lack the data dir /var/lib/configd", c.Volumes)
+	}
+	if !slices.Equal(c.Entrypoint, []string{"/usr/bin/configd"}) {
+		t.Errorf("entrypoint %q", c.Entrypoint)
+	}
+	for _, k := range []string{"org.opencontainers.image.source", "org.opencontainers.image.version", "org.opencontainers.image.revision"} {
+		if c.Labels[k] == "" || m.Annotations[k] == "" {
+			t.Errorf("%s: label %q, annotation %q", k, c.Labels[k], m.Annotations[k])
+		}
+	}
+	if v := c.Labels["org.opencontainers.image.version"]; v != "v0.0.0-imagetest" {
+		t.Errorf("version label %q, want VERSION's v0.0.0-imagetest", v)
+	}
+
+	root := filepath.Join(t.TempDir(), "rootfs")
+	headers := map[string]*tar.Header{}
+	for _, l := range m.Layers {
+		for k, v := range unpack(t, a.blob(t, l, nil), l.MediaType, root) {
+			headers[k] = v
+		}
+	}
+	for _, f := range []string{"usr/bin/configd", "usr/bin/configctl", "etc/passwd", "var/lib/configd"} {
+		if headers[f] == nil {
+			t.Fatalf("the image lacks /%s", f)
+		}
+	}
+	if h := headers["var/lib/configd"]; h.Uid != 65532 {
+		t.Errorf("/var/lib/configd belongs to uid %d, want 65532 (the user configd runs as)", h.Uid)
+	}
+
+	// configd as the image runs it: its environment, listening on every
+	// address (so authentication is on), a bootstrap token given.
+	const token = "image-test-bootstrap-token-0123456789"
+	env := append(slices.Clone(c.Env), "CONFIGD_BOOTSTRAP_TOKEN="+token)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "CONFIGD_HTTP_ADDR=") {
+			env[i] = "CONFIGD_HTTP_ADDR=0.0.0.0:0" // a free port, on every address as in the image
+		}
+	}
+	cmd := exec.Command("/usr/bin/configd")
+	dataDir := filepath.Join(root, "var/lib/configd")
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
+		cmd.Dir = "/"
+	} else {
+		cmd.Path = filepath.Join(root, "usr/bin/configd")
+		env = append(env, "CONFIGD_DATA_DIR="+dataDir)
+	}
+	cmd.Env = env
+	p := configdtest.Spawn(t, cmd)
+	_, port, err := net.SplitHostPort(p.Listening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://127.0.0.1:" + port
+	status := func(method, path, token string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader("5s"))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rsp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, rsp.Body)
+		rsp.Body.Close()
+		return rsp.StatusCode
+	}
+	for _, tc := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{http.MethodGet, "/healthz", "", 200},
+		{http.MethodPut, "/v1/kv/app/db/timeout", "", 401},
+		{http.MethodPut, "/v1/kv/app/db/timeout", token, 200},
+		{http.MethodGet, "/v1/kv/app/db/timeout", token, 200},
+	} {
+		if got := status(tc.method, tc.path, tc.token); got != tc.want {
+			t.Errorf("%s %s (token %v): %d, want %d\n%s", tc.method, tc.path, tc.token != "", got, tc.want, p.Log)
+		}
+	}
+	db, err := os.Stat(filepath.Join(dataDir, "configd.db"))
+	if err != nil {
+		t.Fatalf("the database is not in the image's data dir: %v", err)
+	}
+	if st, ok := db.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 && st.Uid != 65532 {
+		t.Errorf("configd.db belongs to uid %d: configd did not run as the image's user", st.Uid)
+	}
+}
