@@ -7,12 +7,13 @@ GO ?= go
 run:
 	$(GO) run ./cmd/configd --data-dir ./data
 
-## test: install what the tests need (Go modules, Consul, etcd, Chromium), then vet, run every test with the race detector (the benchmark harnesses' module, bench/, included), and fuzz each fuzz target (a fixed number of inputs, about 10s each)
+## test: install what the tests need (Go modules, Consul, etcd, Chromium), then vet, run every test with the race detector (the benchmark harnesses' module, bench/, and the deployment assets' module, deploy/, included), and fuzz each fuzz target (a fixed number of inputs, about 10s each)
 test: test-deps
 	$(GO) mod download
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	bash scripts/fuzz.sh
 
 ## fuzz: run each fuzz target for its default number of inputs, or FUZZTIME (1m, 500x; seeds in each package's testdata/fuzz)
