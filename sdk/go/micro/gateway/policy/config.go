@@ -126,8 +126,11 @@ type RouteLimit struct {
 // Duration is a time.Duration written in JSON as a string ("250ms", "1m").
 type Duration time.Duration
 
+// String is d as time.Duration writes it.
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // MarshalJSON writes d as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 // UnmarshalJSON reads a string that time.ParseDuration takes.
 func (d *Duration) UnmarshalJSON(b []byte) error {

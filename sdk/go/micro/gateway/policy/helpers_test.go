@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/configd/configd/sdk/go/micro/gateway/policy"
+	"github.com/configd/configd/sdk/go/micro/status"
 )
 
 const secret = "0123456789abcdef0123456789abcdef" // 32 bytes: HS256's least
@@ -121,4 +122,19 @@ func (a answer) want(t testing.TB, what string, code int, msg string) {
 	if a.code != code || !strings.Contains(a.err.Message+a.body, msg) {
 		t.Fatalf("%s: %d %q, want %d with %q", what, a.code, a.body, code, msg)
 	}
+}
+
+// httpHandler answers each path with the route and status f gives it (route "": none set).
+func httpHandler(f func(path string) (string, int)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route, code := f(r.URL.Path)
+		if route != "" {
+			policy.SetRoute(r.Context(), route)
+		}
+		if code >= 400 {
+			status.WriteHTTP(w, code, status.New(status.Code(code), "no route"))
+			return
+		}
+		w.WriteHeader(code)
+	})
 }

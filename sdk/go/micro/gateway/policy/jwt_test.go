@@ -126,4 +126,3 @@ func TestJWTConfigErrorsNameTheKey(t *testing.T) {
 		t.Error("an audience without a key (authentication off, silently) accepted")
 	}
 }
-
