@@ -124,4 +124,3 @@ func BenchmarkGatewayCall(b *testing.B) {
 		})
 	}
 }
-
