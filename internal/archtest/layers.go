@@ -34,6 +34,6 @@ var Layers = []Layer{
 	{"doors: the HTTP and gRPC APIs", []string{"server/httpapi", "server/grpcapi"}},
 	{"the daemon: configuration and the composition root", []string{"server"}},
 	{"commands, clients and test helpers", []string{
-		"server/offline", "cmd/...", "sdk/go/apiclient", "sdk/go/client", "sdk/go/config", "internal/cli", "examples/...",
+		"server/offline", "cmd/...", "sdk/go/apiclient", "sdk/go/client", "sdk/go/config", "sdk/go/config/gatewayconfig", "internal/cli", "examples/...",
 		"internal/configdtest", "internal/archtest"}},
 }
