@@ -62,7 +62,9 @@ func (d *configd) do(method, key, ct, body string) int64 {
 	return w.Rev
 }
 
-func (d *configd) put(key, jsonBody string) int64 { return d.do("PUT", key, "application/json", jsonBody) }
+func (d *configd) put(key, jsonBody string) int64 {
+	return d.do("PUT", key, "application/json", jsonBody)
+}
 
 // routeTable stands in for the gateway: it keeps the routes SetRoutes takes, and refuses a
 // route without a path or service, as the gateway does.
