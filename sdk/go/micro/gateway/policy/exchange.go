@@ -50,7 +50,8 @@ func SetRoute(ctx context.Context, route string) {
 	}
 }
 
-// Claims returns the claims of the request's verified token, or nil when it had none.
+// Claims returns the claims of the request's verified token, or nil when it had none. The map
+// is shared with the other requests of the same token: read it, do not modify it.
 func Claims(ctx context.Context) map[string]any {
 	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok && x.claims != nil {
 		return x.claims

@@ -7,3 +7,11 @@ func (p *Policy) ClientBuckets() int {
 	}
 	return 0
 }
+
+// TokensRemembered is how many verified tokens the policy in force remembers, for tests.
+func (p *Policy) TokensRemembered() int {
+	if v := p.cur.Load().jwt; v != nil {
+		return v.cache.len()
+	}
+	return 0
+}

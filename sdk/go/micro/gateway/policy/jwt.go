@@ -13,7 +13,9 @@ import (
 
 // verifier checks the bearer tokens of requests against a JWT configuration.
 type verifier struct {
-	parser *jwt.Parser
+	parser    *jwt.Parser
+	validator *jwt.Validator // the parser's checks of the claims, for remembered tokens
+	cache     *tokenCache
 	byID   map[string]verifyKey
 	byAlg  map[string][]jwt.VerificationKey // the keys of each algorithm, for tokens without a kid
 	sets   map[string]jwt.VerificationKeySet
@@ -82,6 +84,8 @@ func newVerifier(c JWT, now func() time.Time) (*verifier, error) {
 		opts = append(opts, jwt.WithAudience(c.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
+	v.cache = newTokenCache()
 	return v, nil
 }
 
@@ -165,10 +169,17 @@ func (v *verifier) verify(r *http.Request) (jwt.MapClaims, error) {
 	if !ok {
 		return nil, errNoToken
 	}
+	if claims, ok := v.cache.get(tok); ok {
+		if err := v.validator.Validate(claims); err != nil {
+			return nil, fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err)
+		}
+		return claims, nil
+	}
 	claims := jwt.MapClaims{}
 	if _, err := v.parser.ParseWithClaims(tok, claims, v.keyFor); err != nil {
 		return nil, err
 	}
+	v.cache.add(tok, claims)
 	return claims, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +126,34 @@ func TestJWTConfigErrorsNameTheKey(t *testing.T) {
 	if err := (policy.Config{JWT: policy.JWT{Audience: "gateway"}}).Validate(); err == nil {
 		t.Error("an audience without a key (authentication off, silently) accepted")
 	}
+}
+
+// TestRememberedTokensStillExpireAndDieWithTheirKey: a token verified once is remembered, yet
+// refused once it expires, and refused as soon as an update removes its key.
+func TestRememberedTokensStillExpireAndDieWithTheirKey(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := newPolicy(t, policy.Config{JWT: hs256()}, policy.WithClock(clock))
+	srv := serve(t, p, echo)
+	tok := sign(t, jwt.SigningMethodHS256, []byte(secret), "", claims("bob", "exp", now.Add(time.Minute).Unix()))
+	for range 3 {
+		get(t, srv, "GET", "/x", tok).want(t, "a fresh token", 200, "ok bob")
+	}
+	if n := p.TokensRemembered(); n != 1 {
+		t.Fatalf("%d tokens remembered, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	get(t, srv, "GET", "/x", tok).want(t, "the remembered token, expired", 401, "expired")
+
+	fresh := sign(t, jwt.SigningMethodHS256, []byte(secret), "", claims("bob", "exp", now.Add(time.Hour).Unix()))
+	get(t, srv, "GET", "/x", fresh).want(t, "a fresh token", 200, "ok bob")
+	rotated := hs256()
+	rotated.Keys = []policy.Key{{Alg: "HS256", Secret: strings.Repeat("n", 32)}}
+	if err := p.Update(policy.Config{JWT: rotated}); err != nil {
+		t.Fatal(err)
+	}
+	get(t, srv, "GET", "/x", fresh).want(t, "a remembered token whose key is gone", 401, "signature is invalid")
 }
