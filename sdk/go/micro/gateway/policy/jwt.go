@@ -16,10 +16,10 @@ type verifier struct {
 	parser    *jwt.Parser
 	validator *jwt.Validator // the parser's checks of the claims, for remembered tokens
 	cache     *tokenCache
-	byID   map[string]verifyKey
-	byAlg  map[string][]jwt.VerificationKey // the keys of each algorithm, for tokens without a kid
-	sets   map[string]jwt.VerificationKeySet
-	public *matcher[struct{}]
+	byID      map[string]verifyKey
+	byAlg     map[string][]jwt.VerificationKey // the keys of each algorithm, for tokens without a kid
+	sets      map[string]jwt.VerificationKeySet
+	public    *matcher[struct{}]
 }
 
 type verifyKey struct {
