@@ -1,7 +1,6 @@
 package gatewayconfig_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/internal/syncbuf"
 	"github.com/configd/configd/sdk/go/config"
 	"github.com/configd/configd/sdk/go/config/gatewayconfig"
 	"github.com/configd/configd/sdk/go/micro/gateway"
@@ -92,24 +92,6 @@ func (r *routeTable) get() ([]gateway.Route, int) {
 	return r.routes, r.sets
 }
 
-// syncBuffer is a log destination the test reads while the Live writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitRev waits until live has looked at rev.
 func waitRev(t *testing.T, live *gatewayconfig.Live, rev int64) gatewayconfig.Status {
 	t.Helper()
@@ -161,7 +143,7 @@ func TestLiveConfigFollowsConfigd(t *testing.T) {
 	srv := httptest.NewServer(p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 	t.Cleanup(srv.Close)
 	routes := &routeTable{}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	live, err := gatewayconfig.Start(c, "gateway/", gatewayconfig.WithRoutes(routes), gatewayconfig.WithPolicy(p),
 		gatewayconfig.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {

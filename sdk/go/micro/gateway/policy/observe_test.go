@@ -1,17 +1,16 @@
 package policy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/configd/configd/internal/syncbuf"
 	"github.com/configd/configd/sdk/go/micro/gateway/policy"
 )
 
@@ -54,23 +53,10 @@ gateway_requests_total{code="404",method="OTHER",route="none"} 1
 	}
 }
 
-// syncBuffer is a log destination the test reads while handlers write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jsonLines decodes the JSON log lines in s.
+func jsonLines(t *testing.T, s string) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatal(err)
@@ -83,7 +69,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 // TestAccessLogLogsEveryAnswer: one line per request, refused ones included, with the code,
 // the client (the token's subject, else the IP address), the route and the trace id.
 func TestAccessLogLogsEveryAnswer(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	cfg := policy.Config{JWT: hs256()}
 	cfg.JWT.Public = []policy.Match{{Path: "/public/"}}
 	p, err := policy.New(cfg, policy.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
@@ -94,7 +80,7 @@ func TestAccessLogLogsEveryAnswer(t *testing.T) {
 	get(t, srv, "GET", "/example/call", sign(t, jwt.SigningMethodHS256, []byte(secret), "", claims("bob")), "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	get(t, srv, "GET", "/example/call", "")
 	get(t, srv, "GET", "/public/x", "")
-	lines := buf.lines(t)
+	lines := jsonLines(t, buf.String())
 	if len(lines) != 3 {
 		t.Fatalf("%d lines, want 3: %v", len(lines), lines)
 	}
