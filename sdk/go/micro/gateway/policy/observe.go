@@ -98,12 +98,12 @@ func (p *Policy) AccessLog(next http.Handler) http.Handler {
 func (p *Policy) Tracing(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := p.tracing.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := p.tracing.StartServer(ctx, r.Method)
+		ctx, span := p.tracing.StartServer(ctx, methodLabel(r.Method))
 		x, w, r := p.begin(w, r, ctx)
 		defer func() {
 			if span.IsRecording() {
 				route, code := x.routeOf(r), x.status()
-				span.SetName(r.Method + " " + route)
+				span.SetName(methodLabel(r.Method) + " " + route)
 				span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
 					attribute.String("http.route", route), attribute.Int("http.response.status_code", code))
 				if code >= 500 {

@@ -92,3 +92,26 @@ func TestConfigIsJSON(t *testing.T) {
 		t.Fatalf("marshalled %s", b)
 	}
 }
+
+// TestUpdateKeepsTheBucketsOfUnchangedLimits: an update that keeps a limit keeps its buckets
+// and the tokens in them (an update is no way around a limit); one that changes it starts
+// afresh.
+func TestUpdateKeepsTheBucketsOfUnchangedLimits(t *testing.T) {
+	limits := policy.Limits{Client: &policy.Limit{Rate: 0.001, Burst: 1},
+		Routes: []policy.RouteLimit{{Match: policy.Match{Path: "/r/"}, Limit: policy.Limit{Rate: 0.001, Burst: 1}}}}
+	p := newPolicy(t, policy.Config{Limits: limits})
+	srv := serve(t, p, echo)
+	get(t, srv, "GET", "/r/a", "").want(t, "first: the client's token and the route's", 200, "ok")
+	get(t, srv, "GET", "/x", "").want(t, "past the client's burst", 429, "client")
+	if err := p.Update(policy.Config{Limits: limits, Access: policy.Access{Rules: []policy.Rule{{Match: policy.Match{Path: "/admin/"}, Action: policy.Deny}}}}); err != nil {
+		t.Fatal(err)
+	}
+	get(t, srv, "GET", "/x", "").want(t, "after an update that kept the limit", 429, "client")
+
+	limits.Client = &policy.Limit{Rate: 0.001, Burst: 3}
+	if err := p.Update(policy.Config{Limits: limits}); err != nil {
+		t.Fatal(err)
+	}
+	get(t, srv, "GET", "/x", "").want(t, "a new client limit: a new bucket", 200, "ok")
+	get(t, srv, "GET", "/r/b", "").want(t, "the route's bucket, kept empty through both updates", 429, "route")
+}
