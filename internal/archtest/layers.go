@@ -22,7 +22,7 @@ type Layer struct {
 var Layers = []Layer{
 	{"wire and rules: the API's types and constants, key rules, secrets, migrations, settings, plugin registration", []string{
 		"api/...", "keyspace", "secrets", "migrations", "setting", "plugin", "internal/yamlnode",
-		"internal/pemfile", "internal/loopback", "internal/tcpproxy", "internal/textdiff/...", "internal/testserver", "internal/tampertest"}},
+		"internal/pemfile", "internal/syncbuf", "internal/loopback", "internal/tcpproxy", "internal/textdiff/...", "internal/testserver", "internal/tampertest"}},
 	{"plugins: source types, registries, transports and selectors", []string{
 		"source/...", "sdk/go/micro/..."}},
 	{"store: the audited, versioned store (its rooms, audit/internal/..., order themselves)", []string{"audit/..."}},
@@ -34,6 +34,6 @@ var Layers = []Layer{
 	{"doors: the HTTP and gRPC APIs", []string{"server/httpapi", "server/grpcapi"}},
 	{"the daemon: configuration and the composition root", []string{"server"}},
 	{"commands, clients and test helpers", []string{
-		"server/offline", "cmd/...", "sdk/go/apiclient", "sdk/go/client", "sdk/go/config", "internal/cli", "examples/...",
+		"server/offline", "cmd/...", "sdk/go/apiclient", "sdk/go/client", "sdk/go/config", "sdk/go/config/gatewayconfig", "internal/cli", "examples/...",
 		"internal/configdtest", "internal/archtest"}},
 }

@@ -1,12 +1,10 @@
 package config
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,24 +119,6 @@ func (d *testConfigd) commit(ops ...audit.Op) int64 {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// syncBuffer is a log destination tests can read while the client writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // connect makes a client of addrs that logs nothing, closed at the end
 // of the test.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/configd/configd/internal/syncbuf"
 )
 
 // snapshotOf runs a client with a snapshot file against d until it has
@@ -43,7 +45,7 @@ func TestStartFromTheSnapshotFileWhenConfigdIsDownThenCatchUp(t *testing.T) {
 	r = d.del("app/name")
 	want = append(want, fmt.Sprint(r, ": ", []string{"-name"}))
 
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	began := time.Now()
 	c, err := New(context.Background(), WithAddress(d.addr), WithPrefix("app"), WithSnapshot(path),
 		WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
@@ -109,7 +111,7 @@ func TestABadSnapshotFileIsReplacedWhenConfigdIsUp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.snapshot")
 	os.WriteFile(path, []byte("garbage"), 0o600)
 	r := d.put("k", "v")
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	c, err := New(context.Background(), WithAddress(d.addr), WithSnapshot(path), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatalf("New with configd up and a bad file: %v", err)

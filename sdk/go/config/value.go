@@ -29,6 +29,13 @@ func (v Value) entry() *entry {
 	return v.n.e
 }
 
+// Get returns the value at path under v's path, at v's revision: with v a prefix's value from
+// a Watcher, v.Get("db", "host") reads that key as the update left it, even when the client's
+// copy has moved on. Segments are as for Client.Get.
+func (v Value) Get(path ...string) Value {
+	return Value{n: lookup(v.n, path), rev: v.rev}
+}
+
 // Exists reports whether the path is a key, or a prefix with at least one
 // key under it.
 func (v Value) Exists() bool {

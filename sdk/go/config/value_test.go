@@ -276,3 +276,23 @@ func TestScanErrorsNameTheMember(t *testing.T) {
 		t.Fatal("a list decoded into a struct")
 	}
 }
+
+// TestValueGetReadsUnderAPrefixAtItsRevision: a prefix's Value reads its keys as they were at
+// its revision, after the client's copy moved on.
+func TestValueGetReadsUnderAPrefixAtItsRevision(t *testing.T) {
+	d := startConfigd(t)
+	rev := d.put("app/db/host", "a", "app/db/port", "1")
+	c := connect(t, []string{d.addr})
+	waitRev(t, c, rev)
+	app := c.Get("app")
+	waitRev(t, c, d.put("app/db/host", "b"))
+	if got := app.Get("db", "host").String(""); got != "a" {
+		t.Fatalf("app.Get(db, host) = %q after a change, want the prefix's revision's a", got)
+	}
+	if got := app.Get("db/port"); got.Int(0) != 1 || got.Rev() != rev {
+		t.Fatalf("app.Get(db/port) = %d at %d, want 1 at %d", got.Int(0), got.Rev(), rev)
+	}
+	if c.Get("app").Get("db", "host").String("") != "b" || app.Get("nope").Exists() || (Value{}).Get("x").Exists() {
+		t.Fatal("Get of a newer prefix, of a missing key, or of a zero Value")
+	}
+}

@@ -15,6 +15,8 @@ type Code int32
 // The codes the core produces.
 const (
 	BadRequest   Code = 400 // the request could not be decoded (codec mismatch, bad body)
+	Unauthorized Code = 401 // no credentials, or credentials that do not verify (a gateway's JWT)
+	Forbidden    Code = 403 // the credentials may not make this request
 	NotFound     Code = 404 // unknown service or endpoint
 	Timeout      Code = 408 // the deadline passed
 	Canceled     Code = 499 // the caller gave up (canceled its context, closed its stream)

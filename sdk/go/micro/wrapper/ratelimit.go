@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -50,7 +51,8 @@ func (l *Limiter) WithClock(now func() time.Time) *Limiter {
 }
 
 // take takes a token. Fail-fast (wait false) reports false when none is left; waiting reserves
-// one and returns how long to wait for it, unless that is past ctx's deadline.
+// one and returns how long to wait for it, unless that is past ctx's deadline. When it takes
+// none, it returns how long until one is free.
 func (l *Limiter) take(ctx context.Context, wait bool) (time.Duration, bool) {
 	if l.unlimited {
 		return 0, true
@@ -68,12 +70,12 @@ func (l *Limiter) take(ctx context.Context, wait bool) (time.Duration, bool) {
 		next := max(math.Float64frombits(old), now) + l.interval
 		var d time.Duration
 		if excess := next - now - l.tau; excess > 0.5 { // half a nanosecond of rounding
-			if !wait {
-				return 0, false
-			}
 			d = time.Duration(excess)
+			if !wait {
+				return d, false
+			}
 			if dl, ok := ctx.Deadline(); ok && nowT.Add(d).After(dl) {
-				return 0, false // waiting would outlast the call: fail now
+				return d, false // waiting would outlast the call: fail now
 			}
 		}
 		if l.tat.CompareAndSwap(old, math.Float64bits(next)) {
@@ -82,23 +84,37 @@ func (l *Limiter) take(ctx context.Context, wait bool) (time.Duration, bool) {
 	}
 }
 
-// admit waits for a token or fails with status TooMany.
-func (l *Limiter) admit(ctx context.Context, wait bool, service, endpoint string, retryable bool) error {
+// Wait takes a token for one call. With wait, a call waits for its turn, unless that would
+// outlast ctx's deadline; without, it fails at once when no token is left. A call that gets
+// no token returns ErrLimited, with how long until one is free (a Retry-After), or wrapping
+// ctx's error when ctx ended while it waited.
+func (l *Limiter) Wait(ctx context.Context, wait bool) (time.Duration, error) {
 	d, ok := l.take(ctx, wait)
 	if !ok {
-		return &status.Error{Code: status.TooMany, Message: "rate limited", Service: service, Endpoint: endpoint, Retryable: retryable}
+		return d, ErrLimited
 	}
 	if d == 0 {
-		return nil
+		return 0, nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return 0, nil
 	case <-ctx.Done():
-		return &status.Error{Code: status.TooMany, Message: "rate limited: " + ctx.Err().Error(), Service: service, Endpoint: endpoint, Retryable: retryable}
+		return 0, fmt.Errorf("%w: %w", ErrLimited, ctx.Err())
 	}
+}
+
+// ErrLimited is the error of a call Wait refused.
+var ErrLimited = errors.New("rate limited")
+
+// admit waits for a token or fails with status TooMany.
+func (l *Limiter) admit(ctx context.Context, wait bool, service, endpoint string, retryable bool) error {
+	if _, err := l.Wait(ctx, wait); err != nil {
+		return &status.Error{Code: status.TooMany, Message: err.Error(), Service: service, Endpoint: endpoint, Retryable: retryable}
+	}
+	return nil
 }
 
 // CallWrapper limits the calls made through a client. With wait, a call waits for its turn

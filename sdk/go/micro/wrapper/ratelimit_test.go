@@ -2,6 +2,7 @@ package wrapper_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,5 +136,30 @@ func TestRateLimitNeverRefusesBelowTheRate(t *testing.T) {
 	wg.Wait()
 	if n := refused.Load(); n != 0 {
 		t.Fatalf("%d of 400,000 calls refused by a limit of 10⁹ calls/s", n)
+	}
+}
+
+// TestLimiterWaitSaysWhenATokenIsFree: a refused Wait tells how long until the bucket holds a
+// token again, which a gateway sends as Retry-After.
+func TestLimiterWaitSaysWhenATokenIsFree(t *testing.T) {
+	now := time.Unix(0, 0)
+	l, err := wrapper.NewLimiter(2, 1) // a token every 500ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.WithClock(func() time.Time { return now })
+	if d, err := l.Wait(context.Background(), false); err != nil || d != 0 {
+		t.Fatalf("first Wait: %v, %v", d, err)
+	}
+	now = now.Add(100 * time.Millisecond)
+	d, err := l.Wait(context.Background(), false)
+	if !errors.Is(err, wrapper.ErrLimited) || d != 400*time.Millisecond {
+		t.Fatalf("second Wait 100ms later: %v, %v; want ErrLimited and 400ms", d, err)
+	}
+	// Waiting is refused when the token comes after the deadline, with the same answer.
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(300*time.Millisecond))
+	defer cancel()
+	if d, err := l.Wait(ctx, true); !errors.Is(err, wrapper.ErrLimited) || d != 400*time.Millisecond {
+		t.Fatalf("waiting past the deadline: %v, %v", d, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/metadata"
@@ -348,16 +349,36 @@ func (t *Tracing) HandlerWrapper() server.HandlerWrapper {
 				ctx = t.prop.Extract(ctx, propagation.MapCarrier(md))
 			}
 			e := t.endpoints.get(req.Service, req.Endpoint)
-			if sc, dropped := t.drop(ctx, e.name, trace.SpanKindServer); dropped {
-				if !trace.SpanContextFromContext(ctx).IsValid() {
-					ctx = trace.ContextWithSpanContext(ctx, sc) // the handler's calls continue this trace
-				}
-				return next(ctx, req, rsp)
-			}
-			ctx, span := t.tracer.Start(ctx, e.name, e.serverOpts...)
+			ctx, span := t.startServer(ctx, e.name, e.serverOpts)
 			defer func() { endSpan(span, err) }()
 			e.setAttributes(span, 0)
 			return next(ctx, req, rsp)
 		}
 	}
+}
+
+// Extract returns ctx with the span context (and baggage) that carrier holds, read with the
+// propagator: an HTTP request's headers, for one, with propagation.HeaderCarrier.
+func (t *Tracing) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	return t.prop.Extract(ctx, carrier)
+}
+
+// StartServer starts a server span named name for a request that arrived with ctx (which
+// holds its caller's span context, from Extract, when it has one), as HandlerWrapper does for
+// a call: the caller's child, sampled by WithSampler's sampler. A span the sampler drops is not
+// started: the span returned records nothing, and the context returned carries the caller's
+// span context, or a new trace's when there was none, so that the calls made with it (through
+// CallWrapper) continue the trace. End the span, always.
+func (t *Tracing) StartServer(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	return t.startServer(ctx, name, append(opts, trace.WithSpanKind(trace.SpanKindServer)))
+}
+
+func (t *Tracing) startServer(ctx context.Context, name string, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+	if sc, dropped := t.drop(ctx, name, trace.SpanKindServer); dropped {
+		if !trace.SpanContextFromContext(ctx).IsValid() {
+			ctx = trace.ContextWithSpanContext(ctx, sc) // the handler's calls continue this trace
+		}
+		return ctx, noop.Span{} // not ctx's span: that may be a caller's, in the same process
+	}
+	return t.tracer.Start(ctx, name, opts...)
 }

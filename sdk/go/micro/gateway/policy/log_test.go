@@ -1,0 +1,5 @@
+package policy_test
+
+import "log/slog"
+
+var discard = slog.New(slog.DiscardHandler)
