@@ -15,6 +15,7 @@ import (
 
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/codec"
+	"github.com/configd/configd/sdk/go/micro/metadata"
 	"github.com/configd/configd/sdk/go/micro/status"
 )
 
@@ -36,7 +37,8 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.Timeout)
 	defer cancel()
-	opts := []client.CallOption{client.WithRequestTimeout(g.opts.Timeout)}
+	var md metadata.Metadata
+	opts := []client.CallOption{client.WithRequestTimeout(g.opts.Timeout), client.WithResponseMetadata(&md)}
 	if idempotent(r.Method) {
 		opts = append(opts, client.Idempotent())
 	}
@@ -59,6 +61,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 			writeError(w, http.StatusInternalServerError, service, endpoint, err.Error())
 			return
 		}
+		responseHeaders(w, md)
 		w.Header().Set("Content-Type", codec.ProtoContentType)
 		w.Write(out)
 		return
@@ -77,8 +80,20 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 	if len(rsp) == 0 {
 		rsp = json.RawMessage("{}")
 	}
+	responseHeaders(w, md)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(rsp)
+}
+
+// ResponseHeaderPrefix prefixes the response metadata a handler sets (metadata.SetResponse)
+// in the HTTP answer's headers: "Node" comes back as "Micro-Md-Node". The prefix keeps a
+// service from setting the gateway's own headers (Set-Cookie, Content-Type, ...).
+const ResponseHeaderPrefix = "Micro-Md-"
+
+func responseHeaders(w http.ResponseWriter, md metadata.Metadata) {
+	for k, v := range md {
+		w.Header().Set(ResponseHeaderPrefix+k, v)
+	}
 }
 
 func isProto(mt string) bool {
