@@ -27,9 +27,9 @@ test-deps:
 screenshots:
 	CONFIGD_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestBrowser' ./web
 
-## build: build configd and configctl into ./bin
+## build: build configd, configctl and micro into ./bin
 build:
-	$(GO) build -o bin/ ./cmd/configd ./cmd/configctl
+	$(GO) build -o bin/ ./cmd/configd ./cmd/configctl ./cmd/micro
 
 ## bench-go: the Go benchmarks of the store and the HTTP API
 bench-go:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/configd/configd/sdk/go/micro/metadata"
@@ -26,6 +27,8 @@ type Response struct {
 type Example struct {
 	// Node is this instance's id, sent back as the response metadata "Node".
 	Node string
+	// Logger says when a call starts to sleep.
+	Logger *slog.Logger
 }
 
 // Call greets req.Name: {"name":"hobo"} → {"msg":"Hello hobo"}.
@@ -39,6 +42,7 @@ func (e *Example) Call(ctx context.Context, req *Request, rsp *Response) error {
 		if err != nil {
 			return status.New(status.BadRequest, "sleep: %v", err)
 		}
+		e.Logger.Info("Example.Call sleeping", "name", req.Name, "for", d)
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():

@@ -1,6 +1,6 @@
 // Command example is the talk's example service on configd's embedded RPC core: the endpoint
 // Example.Call ({"name":"hobo"} → {"msg":"Hello hobo"}), which it declares to the gateway
-// (GET and POST on /example/call, and GET /example/hello/{name}), and a web page for `micro web`
+// (GET and POST on /example/call and /example/hello/{name}, under its --server-name), and a web page for `micro web`
 // on a second listener, advertised in its node's metadata ("web").
 //
 //	example --registry consul --registry-address 127.0.0.1:8500      # run several
@@ -39,11 +39,14 @@ func main() {
 	}
 }
 
-// endpointRoutes are the routes Example.Call declares, in go-micro's api metadata keys.
-var endpointRoutes = map[string]string{
-	gateway.MetaHandler: gateway.HandlerRPC,
-	gateway.MetaMethod:  "GET,POST",
-	gateway.MetaPath:    "/example/call,/example/hello/{name}",
+// endpointRoutes are the routes Example.Call declares, in go-micro's api metadata keys, for
+// an instance registered as name: GET and POST on /NAME/call and /NAME/hello/{name}.
+func endpointRoutes(name string) map[string]string {
+	return map[string]string{
+		gateway.MetaHandler: gateway.HandlerRPC,
+		gateway.MetaMethod:  "GET,POST",
+		gateway.MetaPath:    "/" + name + "/call,/" + name + "/hello/{name}",
+	}
 }
 
 // run serves until ctx ends.
@@ -77,8 +80,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if srv == nil {
 		return errors.New("the server could not be built (see the log)")
 	}
-	ex := &Example{Node: srv.ID()}
-	if err := svc.Handle(ex, server.EndpointMetadata("Example.Call", endpointRoutes)); err != nil {
+	ex := &Example{Node: srv.ID(), Logger: logger}
+	if err := svc.Handle(ex, server.EndpointMetadata("Example.Call", endpointRoutes(svc.Options().Name))); err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: webPage(ex), ReadHeaderTimeout: 10 * time.Second}

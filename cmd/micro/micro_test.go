@@ -1,0 +1,314 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/internal/testserver"
+	"github.com/configd/configd/sdk/go/micro/gateway"
+	"github.com/configd/configd/sdk/go/micro/registry"
+	"github.com/configd/configd/sdk/go/micro/registry/consul"
+)
+
+var microBin, exampleBin string
+
+func TestMain(m *testing.M) {
+	configdtest.Main(m, map[*string]string{
+		&microBin:   "github.com/configd/configd/cmd/micro",
+		&exampleBin: "github.com/configd/configd/examples/example",
+	})
+}
+
+// proc is a process the test started.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	waited chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs bin with args and waits for a line of its stdout that ready matches, returning
+// its groups.
+func start(t *testing.T, ready *regexp.Regexp, bin string, args ...string) (*proc, []string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = configdtest.CleanEnv("MICRO_")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stderr: &syncBuffer{}, waited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
+				lines <- m
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	go func() { cmd.Wait(); close(p.waited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.waited
+		if t.Failed() {
+			t.Logf("%s %s stderr:\n%s", bin, strings.Join(args, " "), p.stderr)
+		}
+	})
+	select {
+	case m := <-lines:
+		return p, m
+	case <-p.waited:
+		t.Fatalf("%s exited before ready:\n%s", bin, p.stderr)
+	case <-time.After(configdtest.WaitLimit):
+		t.Fatalf("%s not ready within %v", bin, configdtest.WaitLimit)
+	}
+	return nil, nil
+}
+
+var (
+	exampleReady = regexp.MustCompile(`^ready (\S+) (\S+) (\S+)$`)
+	listening    = regexp.MustCompile(`^listening on (\S+)$`)
+)
+
+// example starts an example instance registered in consul at addr with id; ttl is its
+// registration's TTL.
+func example(t *testing.T, addr, name, id, ttl string) (p *proc, webAddr string) {
+	p, m := start(t, exampleReady, exampleBin, "--registry", "consul", "--registry-address", addr,
+		"--server-name", name, "--server-id", id, "--register-ttl", ttl, "--register-interval", "500ms")
+	return p, m[3]
+}
+
+// gatewayProc starts micro's api or web on a free port and returns its base URL.
+func gatewayProc(t *testing.T, consulAddr, kind string, args ...string) string {
+	_, m := start(t, listening, microBin, append([]string{"--registry", "consul", "--registry-address", consulAddr,
+		kind, "--address", "127.0.0.1:0"}, args...)...)
+	return "http://" + m[1]
+}
+
+// waitNodes waits until the registry lists n passing nodes of service.
+func waitNodes(t *testing.T, w registry.Watcher, service string, n int) {
+	t.Helper()
+	deadline := time.After(configdtest.WaitLimit)
+	for {
+		ev := make(chan *registry.Result, 1)
+		go func() { r, _ := w.Next(); ev <- r }()
+		select {
+		case r := <-ev:
+			if r == nil {
+				t.Fatal("registry watch ended")
+			}
+			if r.Service.Name == service && (r.Action != registry.Delete && len(r.Service.Nodes) == n || r.Action == registry.Delete && n == 0) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s never had %d nodes", service, n)
+		}
+	}
+}
+
+type answer struct {
+	code int
+	body string
+	node string
+}
+
+func send(t *testing.T, method, url, contentType, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsp.Body.Close()
+	b, _ := io.ReadAll(rsp.Body)
+	return answer{rsp.StatusCode, strings.TrimSpace(string(b)), rsp.Header.Get(gateway.ResponseHeaderPrefix + "Node")}
+}
+
+func consulWatch(t *testing.T, addr string) registry.Watcher {
+	reg := consul.New(consul.Config{}, registry.Addrs(addr))
+	w, err := reg.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// The talk's three curl lines, through micro api in front of two example instances in a real
+// Consul, answered by both; every bad input the gateway refuses; micro web's page and proxy;
+// and micro's registry commands.
+func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
+	srv := testserver.Consul(t)
+	w := consulWatch(t, srv.Addr)
+	example(t, srv.Addr, "example", "example-a", "2s")
+	example(t, srv.Addr, "example", "example-b", "2s")
+	waitNodes(t, w, "example", 2)
+	api := gatewayProc(t, srv.Addr, "api", "--max-body", "1024", "--timeout", "1s")
+
+	t.Run("the talk's requests", func(t *testing.T) {
+		nodes := map[string]int{}
+		for range 4 {
+			for _, c := range []struct{ method, path, ct, body string }{
+				{"GET", "/example/call?name=hobo", "", ""},
+				{"POST", "/example/call", "application/x-www-form-urlencoded", "name=hobo"},
+				{"POST", "/example/call", "application/json", `{"name":"hobo"}`},
+				{"GET", "/example/hello/hobo", "", ""}, // declared by the example: a path parameter
+			} {
+				a := send(t, c.method, api+c.path, c.ct, c.body)
+				if a.code != 200 || a.body != `{"msg":"Hello hobo"}` {
+					t.Fatalf("%s %s %s: %d %s", c.method, c.path, c.body, a.code, a.body)
+				}
+				nodes[a.node]++
+			}
+		}
+		if nodes["example-a"] == 0 || nodes["example-b"] == 0 {
+			t.Fatalf("answers by node: %v, want both", nodes)
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			method, path, ct, body string
+			code                   int
+			detail                 string
+		}{
+			"unknown service":  {"GET", "/nosuch/call?name=x", "", "", 404, "nosuch"},
+			"unknown endpoint": {"GET", "/example/nope?name=x", "", "", 404, "Example.Nope"},
+			"outside a route":  {"GET", "/", "", "", 404, "no route"},
+			"malformed JSON":   {"POST", "/example/call", "application/json", `{"name":`, 400, "malformed JSON"},
+			"malformed form":   {"POST", "/example/call", "application/x-www-form-urlencoded", "name=%zz", 400, "invalid URL escape"},
+			"handler's 400":    {"POST", "/example/call", "application/json", `{}`, 400, "name is empty"},
+			"over the limit":   {"POST", "/example/call", "application/json", `{"name":"` + strings.Repeat("x", 2000) + `"}`, 413, "limit"},
+			"slow node":        {"POST", "/example/call", "application/json", `{"name":"x","sleep":"3s"}`, 504, "deadline"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				a := send(t, c.method, api+c.path, c.ct, c.body)
+				var e gateway.Error
+				if err := json.Unmarshal([]byte(a.body), &e); err != nil || a.code != c.code || e.Code != c.code || !strings.Contains(e.Detail, c.detail) {
+					t.Fatalf("%d %s; want %d with %q", a.code, a.body, c.code, c.detail)
+				}
+			})
+		}
+	})
+
+	t.Run("micro web", func(t *testing.T) {
+		web := gatewayProc(t, srv.Addr, "web")
+		if a := send(t, "GET", web+"/", "", ""); a.code != 200 || !strings.Contains(a.body, `<a href="/example/">example</a>`) {
+			t.Fatalf("index: %d %s", a.code, a.body)
+		}
+		if a := send(t, "GET", web+"/example/", "", ""); a.code != 200 || !strings.Contains(a.body, "Served by node") {
+			t.Fatalf("the example's page: %d %s", a.code, a.body)
+		}
+		if a := send(t, "GET", web+"/example/call?name=hobo", "", ""); a.code != 200 || a.body != `{"msg":"Hello hobo"}` {
+			t.Fatalf("the example's call: %d %s", a.code, a.body)
+		}
+		if a := send(t, "GET", web+"/nosuch/", "", ""); a.code != 404 || !strings.Contains(a.body, "nosuch") {
+			t.Fatalf("unknown service: %d %s", a.code, a.body)
+		}
+	})
+
+	t.Run("micro list, get, health, stats, call", func(t *testing.T) {
+		run := func(args ...string) string {
+			out, err := exec.Command(microBin, append([]string{"--registry", "consul", "--registry-address", srv.Addr}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("micro %v: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		if out := run("list", "services"); !strings.Contains(out, "example") {
+			t.Errorf("list services:\n%s", out)
+		}
+		if out := run("get", "service", "example"); !strings.Contains(out, "example-a") || !strings.Contains(out, "Example.Call") {
+			t.Errorf("get service:\n%s", out)
+		}
+		if out := run("health", "example"); strings.Count(out, " ok") != 2 {
+			t.Errorf("health:\n%s", out)
+		}
+		if out := run("stats", "example"); !strings.Contains(out, "example-b") {
+			t.Errorf("stats:\n%s", out)
+		}
+		if out := run("call", "example", "Example.Call", `{"name":"hobo"}`); !strings.Contains(out, `"msg": "Hello hobo"`) {
+			t.Errorf("call:\n%s", out)
+		}
+	})
+
+	// A node that dies while it handles a request: a GET goes to the other node; a POST (it
+	// may have run) is answered 502. The "slow" instances' long TTL keeps the dead ones
+	// registered meanwhile.
+	t.Run("node dies mid-request", func(t *testing.T) {
+		pc, _ := example(t, srv.Addr, "slow", "slow-c", "60s")
+		pd, _ := example(t, srv.Addr, "slow", "slow-d", "60s")
+		waitNodes(t, w, "slow", 2)
+		sleeping := func(name string) *proc {
+			deadline := time.Now().Add(configdtest.WaitLimit)
+			for time.Now().Before(deadline) {
+				for _, p := range []*proc{pc, pd} {
+					if strings.Contains(p.stderr.String(), "name="+name) {
+						return p
+					}
+				}
+				time.Sleep(10 * time.Millisecond) // polling the logs: no event to await
+			}
+			t.Fatalf("no instance logged the call of %s", name)
+			return nil
+		}
+		api := gatewayProc(t, srv.Addr, "api", "--timeout", "20s")
+		got := make(chan answer, 1)
+		go func() { got <- send(t, "GET", api+"/slow/example/call?name=get1&sleep=1s", "", "") }()
+		victim := sleeping("get1")
+		victim.cmd.Process.Kill()
+		if a := <-got; a.code != 200 || a.body != `{"msg":"Hello get1"}` {
+			t.Fatalf("GET to a node killed mid-request: %d %s", a.code, a.body)
+		}
+		go func() {
+			got <- send(t, "POST", api+"/slow/example/call", "application/json", `{"name":"post1","sleep":"30s"}`)
+		}()
+		victim = sleeping("post1")
+		victim.cmd.Process.Kill()
+		if a := <-got; a.code != 502 {
+			t.Fatalf("POST to a node killed mid-request: %d %s", a.code, a.body)
+		}
+		// Both nodes are dead but still registered: no live node.
+		if a := send(t, "GET", api+"/slow/example/call?name=x", "", ""); a.code != 503 || !strings.Contains(a.body, "slow") {
+			t.Fatalf("no live node: %d %s", a.code, a.body)
+		}
+	})
+}
