@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,20 +148,29 @@ type answer struct {
 
 func send(t *testing.T, method, url, contentType, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	a, err := try(method, url, contentType, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// try is send for other goroutines than the test's: a failed request is an answer with code 0.
+func try(method, url, contentType, body string) (answer, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{body: err.Error()}, err
 	}
 	defer rsp.Body.Close()
 	b, _ := io.ReadAll(rsp.Body)
-	return answer{rsp.StatusCode, strings.TrimSpace(string(b)), rsp.Header.Get(gateway.ResponseHeaderPrefix + "Node")}
+	return answer{rsp.StatusCode, strings.TrimSpace(string(b)), rsp.Header.Get(gateway.ResponseHeaderPrefix + "Node")}, nil
 }
 
 func consulWatch(t *testing.T, addr string) registry.Watcher {
@@ -292,14 +303,15 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 		}
 		api := gatewayProc(t, srv.Addr, "api", "--timeout", "20s")
 		got := make(chan answer, 1)
-		go func() { got <- send(t, "GET", api+"/slow/example/call?name=get1&sleep=1s", "", "") }()
+		go func() { a, _ := try("GET", api+"/slow/example/call?name=get1&sleep=1s", "", ""); got <- a }()
 		victim := sleeping("get1")
 		victim.cmd.Process.Kill()
 		if a := <-got; a.code != 200 || a.body != `{"msg":"Hello get1"}` {
 			t.Fatalf("GET to a node killed mid-request: %d %s", a.code, a.body)
 		}
 		go func() {
-			got <- send(t, "POST", api+"/slow/example/call", "application/json", `{"name":"post1","sleep":"30s"}`)
+			a, _ := try("POST", api+"/slow/example/call", "application/json", `{"name":"post1","sleep":"30s"}`)
+			got <- a
 		}()
 		victim = sleeping("post1")
 		victim.cmd.Process.Kill()
@@ -311,4 +323,80 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 			t.Fatalf("no live node: %d %s", a.code, a.body)
 		}
 	})
+}
+
+// Killing one of two example instances under load through micro api: every GET is answered
+// (the gateway tries the other node for a node that cannot be reached), and once the registry
+// has dropped the dead node, every answer comes from the survivor.
+func TestKillingOneExampleUnderLoadThroughMicroAPI(t *testing.T) {
+	srv := testserver.Consul(t)
+	w := consulWatch(t, srv.Addr)
+	pa, _ := example(t, srv.Addr, "example", "example-a", "2s")
+	example(t, srv.Addr, "example", "example-b", "2s")
+	waitNodes(t, w, "example", 2)
+	api := gatewayProc(t, srv.Addr, "api")
+
+	var noticed atomic.Bool
+	var mu sync.Mutex
+	before, after := map[string]int{}, map[string]int{}
+	var failures []string
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	for range 8 {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				late := noticed.Load() // the request starts after the registry dropped the node
+				a, _ := try("GET", api+"/example/call?name=hobo", "", "")
+				mu.Lock()
+				switch {
+				case a.code != 200 || a.body != `{"msg":"Hello hobo"}`:
+					failures = append(failures, fmt.Sprintf("%d %s", a.code, a.body))
+				case late:
+					after[a.node]++
+				default:
+					before[a.node]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	answered := func(m map[string]int, n int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		total := 0
+		for _, c := range m {
+			total += c
+		}
+		return total >= n
+	}
+	for !answered(before, 200) {
+		time.Sleep(5 * time.Millisecond) // polling the load's progress
+	}
+	killed := time.Now()
+	pa.cmd.Process.Kill()
+	waitNodes(t, w, "example", 1)
+	noticed.Store(true)
+	t.Logf("the registry dropped the killed node after %v", time.Since(killed).Round(time.Millisecond))
+	for !answered(after, 500) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	load.Wait()
+	t.Logf("answers before the registry noticed: %v; after: %v", before, after)
+	if len(failures) > 0 {
+		t.Errorf("%d requests failed, first: %s", len(failures), failures[0])
+	}
+	if before["example-a"] == 0 || before["example-b"] == 0 {
+		t.Errorf("before the kill both nodes should answer: %v", before)
+	}
+	if after["example-a"] != 0 || len(after) != 1 {
+		t.Errorf("after the registry noticed, answers came from %v, want example-b only", after)
+	}
 }
