@@ -1,17 +1,18 @@
 package main_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,82 +32,49 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// proc is a process the test started.
-type proc struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	waited chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// start runs bin with args and waits for a line of its stdout that ready matches, returning
-// its groups.
-func start(t *testing.T, ready *regexp.Regexp, bin string, args ...string) (*proc, []string) {
+// start runs bin with args, only they and the test's environment without MICRO_* variables
+// configuring it, and waits for a line of its output that ready matches, returning its groups.
+func start(t *testing.T, ready *regexp.Regexp, bin string, args ...string) (*configdtest.Process, []string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = configdtest.CleanEnv("MICRO_")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: &syncBuffer{}, waited: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
-				lines <- m
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { cmd.Wait(); close(p.waited) }()
+	p := configdtest.Spawn(t, cmd)
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.waited
 		if t.Failed() {
-			t.Logf("%s %s stderr:\n%s", bin, strings.Join(args, " "), p.stderr)
+			t.Logf("%s %s output:\n%s", filepath.Base(bin), strings.Join(args, " "), p.Log)
 		}
 	})
-	select {
-	case m := <-lines:
-		return p, m
-	case <-p.waited:
-		t.Fatalf("%s exited before ready:\n%s", bin, p.stderr)
-	case <-time.After(configdtest.WaitLimit):
-		t.Fatalf("%s not ready within %v", bin, configdtest.WaitLimit)
+	return p, p.WaitLog(ready)
+}
+
+// logged waits until one of ps logs a line containing text and returns it.
+func logged(t *testing.T, text string, ps ...*configdtest.Process) *configdtest.Process {
+	t.Helper()
+	deadline := time.After(configdtest.WaitLimit)
+	for {
+		cases := make([]reflect.SelectCase, 0, len(ps)+1)
+		for _, p := range ps {
+			out, next := p.Log.Snapshot()
+			if strings.Contains(out, text) {
+				return p
+			}
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(next)})
+		}
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline)})
+		if i, _, _ := reflect.Select(cases); i == len(ps) {
+			t.Fatalf("no process logged %q within %v", text, configdtest.WaitLimit)
+		}
 	}
-	return nil, nil
 }
 
 var (
-	exampleReady = regexp.MustCompile(`^ready (\S+) (\S+) (\S+)$`)
-	listening    = regexp.MustCompile(`^listening on (\S+)$`)
+	exampleReady = regexp.MustCompile(`(?m)^ready (\S+) (\S+) (\S+)$`)
+	listening    = regexp.MustCompile(`(?m)^listening on (\S+)$`)
 )
 
 // example starts an example instance registered in consul at addr with id; ttl is its
 // registration's TTL.
-func example(t *testing.T, addr, name, id, ttl string) (p *proc, webAddr string) {
+func example(t *testing.T, addr, name, id, ttl string) (p *configdtest.Process, webAddr string) {
 	p, m := start(t, exampleReady, exampleBin, "--registry", "consul", "--registry-address", addr,
 		"--server-name", name, "--server-id", id, "--register-ttl", ttl, "--register-interval", "500ms")
 	return p, m[3]
@@ -288,24 +256,11 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 		pc, _ := example(t, srv.Addr, "slow", "slow-c", "60s")
 		pd, _ := example(t, srv.Addr, "slow", "slow-d", "60s")
 		waitNodes(t, w, "slow", 2)
-		sleeping := func(name string) *proc {
-			deadline := time.Now().Add(configdtest.WaitLimit)
-			for time.Now().Before(deadline) {
-				for _, p := range []*proc{pc, pd} {
-					if strings.Contains(p.stderr.String(), "name="+name) {
-						return p
-					}
-				}
-				time.Sleep(10 * time.Millisecond) // polling the logs: no event to await
-			}
-			t.Fatalf("no instance logged the call of %s", name)
-			return nil
-		}
 		api := gatewayProc(t, srv.Addr, "api", "--timeout", "20s")
 		got := make(chan answer, 1)
 		go func() { a, _ := try("GET", api+"/slow/example/call?name=get1&sleep=1s", "", ""); got <- a }()
-		victim := sleeping("get1")
-		victim.cmd.Process.Kill()
+		victim := logged(t, "name=get1", pc, pd)
+		victim.Signal(syscall.SIGKILL)
 		if a := <-got; a.code != 200 || a.body != `{"msg":"Hello get1"}` {
 			t.Fatalf("GET to a node killed mid-request: %d %s", a.code, a.body)
 		}
@@ -313,8 +268,8 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 			a, _ := try("POST", api+"/slow/example/call", "application/json", `{"name":"post1","sleep":"30s"}`)
 			got <- a
 		}()
-		victim = sleeping("post1")
-		victim.cmd.Process.Kill()
+		victim = logged(t, "name=post1", pc, pd)
+		victim.Signal(syscall.SIGKILL)
 		if a := <-got; a.code != 502 {
 			t.Fatalf("POST to a node killed mid-request: %d %s", a.code, a.body)
 		}
@@ -340,6 +295,9 @@ func TestKillingOneExampleUnderLoadThroughMicroAPI(t *testing.T) {
 	var mu sync.Mutex
 	before, after := map[string]int{}, map[string]int{}
 	var failures []string
+	// warm and done are closed once 200 answers came before the registry noticed, and 500 after.
+	warm, done := make(chan struct{}), make(chan struct{})
+	nBefore, nAfter := 0, 0
 	stop := make(chan struct{})
 	var load sync.WaitGroup
 	for range 8 {
@@ -360,33 +318,33 @@ func TestKillingOneExampleUnderLoadThroughMicroAPI(t *testing.T) {
 					failures = append(failures, fmt.Sprintf("%d %s", a.code, a.body))
 				case late:
 					after[a.node]++
+					if nAfter++; nAfter == 500 {
+						close(done)
+					}
 				default:
 					before[a.node]++
+					if nBefore++; nBefore == 200 {
+						close(warm)
+					}
 				}
 				mu.Unlock()
 			}
 		}()
 	}
-	answered := func(m map[string]int, n int) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		total := 0
-		for _, c := range m {
-			total += c
+	wait := func(ch <-chan struct{}, what string) {
+		select {
+		case <-ch:
+		case <-time.After(configdtest.WaitLimit):
+			t.Fatalf("the load did not get %s within %v", what, configdtest.WaitLimit)
 		}
-		return total >= n
 	}
-	for !answered(before, 200) {
-		time.Sleep(5 * time.Millisecond) // polling the load's progress
-	}
+	wait(warm, "200 answers")
 	killed := time.Now()
-	pa.cmd.Process.Kill()
+	pa.Signal(syscall.SIGKILL)
 	waitNodes(t, w, "example", 1)
 	noticed.Store(true)
 	t.Logf("the registry dropped the killed node after %v", time.Since(killed).Round(time.Millisecond))
-	for !answered(after, 500) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait(done, "500 answers after the registry noticed")
 	close(stop)
 	load.Wait()
 	t.Logf("answers before the registry noticed: %v; after: %v", before, after)
