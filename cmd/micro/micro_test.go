@@ -219,6 +219,14 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 		if a := send(t, "GET", web+"/example/call?name=hobo", "", ""); a.code != 200 || a.body != `{"msg":"Hello hobo"}` {
 			t.Fatalf("the example's call: %d %s", a.code, a.body)
 		}
+		// The example declares /example/hello/{name} to micro api; micro web proxies it to the
+		// example's web page, which has no such path.
+		if a := send(t, "GET", web+"/example/hello/hobo", "", ""); a.code != 404 || strings.Contains(a.body, "Hello") {
+			t.Fatalf("a declared route on micro web: %d %s", a.code, a.body)
+		}
+		if a := send(t, "GET", web+"/example", "", ""); a.code != 200 || !strings.Contains(a.body, "Served by node") {
+			t.Fatalf("/example (redirected to /example/): %d %s", a.code, a.body)
+		}
 		if a := send(t, "GET", web+"/nosuch/", "", ""); a.code != 404 || !strings.Contains(a.body, "nosuch") {
 			t.Fatalf("unknown service: %d %s", a.code, a.body)
 		}

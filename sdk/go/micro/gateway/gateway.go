@@ -133,7 +133,8 @@ func (g *Gateway) Close() error {
 }
 
 // build makes the router: configured routes (a conflict among them is an error), then
-// declared ones (one that conflicts with a route already in is left out, with a log line),
+// declared ones unless the path handler is web's (one that conflicts with a route already in
+// is left out, with a log line),
 // then the path rule at "/", which any other route is more specific than.
 func (g *Gateway) build(configured []Route) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
@@ -143,6 +144,9 @@ func (g *Gateway) build(configured []Route) (*http.ServeMux, error) {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(g.declared)) {
+		if g.opts.PathHandler == HandlerWeb {
+			break // micro web proxies to web pages: the routes services declare are micro api's
+		}
 		for _, rt := range g.declared[k] {
 			if err := handle(mux, rt, g.routeHandler(rt)); err != nil {
 				g.opts.Logger.Warn("gateway: declared route left out", "service", rt.Service, "endpoint", rt.Endpoint, "err", err)
