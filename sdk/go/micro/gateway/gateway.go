@@ -27,6 +27,7 @@ type Gateway struct {
 	configured []Route
 	declared   map[string][]Route // by service name and version
 	mux        atomic.Pointer[http.ServeMux]
+	changed    chan struct{} // closed when the routes in use change
 
 	stop     chan struct{}
 	watching sync.WaitGroup
@@ -63,7 +64,7 @@ func New(opts ...Option) (*Gateway, error) {
 	if o.PathHandler != HandlerRPC && o.Selector == nil {
 		return nil, fmt.Errorf("gateway: the %s path handler needs a selector", o.PathHandler)
 	}
-	g := &Gateway{opts: o, declared: map[string][]Route{}, stop: make(chan struct{}),
+	g := &Gateway{opts: o, declared: map[string][]Route{}, stop: make(chan struct{}), changed: make(chan struct{}),
 		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	if err := g.SetRoutes(o.Routes); err != nil {
 		return nil, err
@@ -109,15 +110,34 @@ func (g *Gateway) SetRoutes(routes []Route) error {
 		return err
 	}
 	g.configured = slices.Clone(routes)
-	g.mux.Store(mux)
+	g.use(mux)
 	return nil
 }
 
-// Routes returns the configured routes and then the declared ones, as they are in use.
+// use puts mux in service and wakes the waiters of Changed; the caller holds g.mu.
+func (g *Gateway) use(mux *http.ServeMux) {
+	g.mux.Store(mux)
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed at the next change of the routes in use: SetRoutes, or a
+// service's declared routes coming or going. Read Routes after it is closed.
+func (g *Gateway) Changed() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.changed
+}
+
+// Routes returns the configured routes, then those services declare (none for a web path
+// handler; one that conflicts with a route before it is left out of the router).
 func (g *Gateway) Routes() []Route {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := slices.Clone(g.configured)
+	if g.opts.PathHandler == HandlerWeb {
+		return out
+	}
 	for _, k := range slices.Sorted(maps.Keys(g.declared)) {
 		out = append(out, g.declared[k]...)
 	}
@@ -194,7 +214,7 @@ func (g *Gateway) follow() (registry.Watcher, error) {
 		w.Stop()
 		return nil, err
 	}
-	g.mux.Store(mux)
+	g.use(mux)
 	return w, nil
 }
 
@@ -261,5 +281,5 @@ func (g *Gateway) apply(r *registry.Result) {
 		g.opts.Logger.Error("gateway: rebuilding the routes", "err", err)
 		return
 	}
-	g.mux.Store(mux)
+	g.use(mux)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,9 @@ import (
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/status"
 	"github.com/configd/configd/sdk/go/micro/transport"
+	tgrpc "github.com/configd/configd/sdk/go/micro/transport/grpc"
 	tmem "github.com/configd/configd/sdk/go/micro/transport/memory"
+	"github.com/configd/configd/sdk/go/micro/transport/tcp"
 	"github.com/configd/configd/sdk/go/micro/wrapper"
 )
 
@@ -63,9 +66,12 @@ type env struct {
 	sel *selector.Cache
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvOn(t, tmem.New()) }
+
+// newEnvOn is newEnv with services and the gateway's client on tr.
+func newEnvOn(t *testing.T, tr transport.Transport) *env {
 	t.Helper()
-	e := &env{reg: memory.New(), tr: tmem.New()}
+	e := &env{reg: memory.New(), tr: tr}
 	var err error
 	if e.sel, err = selector.New(selector.Registry(e.reg)); err != nil {
 		t.Fatal(err)
@@ -109,6 +115,13 @@ func (e *env) gateway(t *testing.T, opts ...gateway.Option) (*gateway.Gateway, *
 
 func do(t *testing.T, method, url, contentType, body string) (int, string) {
 	t.Helper()
+	code, b := doRaw(t, method, url, contentType, body)
+	return code, strings.TrimSpace(b)
+}
+
+// doRaw is do with the answer's body as it came.
+func doRaw(t *testing.T, method, url, contentType, body string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +135,7 @@ func do(t *testing.T, method, url, contentType, body string) (int, string) {
 	}
 	defer rsp.Body.Close()
 	b, _ := io.ReadAll(rsp.Body)
-	return rsp.StatusCode, strings.TrimSpace(string(b))
+	return rsp.StatusCode, string(b)
 }
 
 func TestTheTalksThreeRequests(t *testing.T) {
@@ -138,6 +151,30 @@ func TestTheTalksThreeRequests(t *testing.T) {
 			code, body := do(t, c.method, ts.URL+c.path, c.ct, c.body)
 			if code != 200 || body != `{"msg":"Hello hobo"}` {
 				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+}
+
+// The gateway calls through its client, so every transport of the core carries its calls: JSON
+// and protobuf bodies alike.
+func TestEveryTransportCarriesTheGatewaysCalls(t *testing.T) {
+	for name, tr := range map[string]func() transport.Transport{
+		"tcp":  func() transport.Transport { return tcp.New() },
+		"grpc": func() transport.Transport { return tgrpc.New() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, tr())
+			e.serve(t, "example", Example{})
+			_, ts := e.gateway(t)
+			if code, body := do(t, "POST", ts.URL+"/example/call", "application/json", `{"name":"hobo"}`); code != 200 || body != `{"msg":"Hello hobo"}` {
+				t.Fatalf("JSON: %d %s", code, body)
+			}
+			in, _ := proto.Marshal(wrapperspb.String("hobo"))
+			code, body := doRaw(t, "POST", ts.URL+"/example/upper", "application/protobuf", string(in))
+			var out wrapperspb.StringValue
+			if err := proto.Unmarshal([]byte(body), &out); code != 200 || err != nil || out.Value != "HOBO" {
+				t.Fatalf("protobuf: %d %q %v", code, body, err)
 			}
 		})
 	}
@@ -191,25 +228,37 @@ func TestDeclaredRouteWinsOverThePathRuleAndTakesPathParameters(t *testing.T) {
 
 func TestDeclaredRoutesFollowTheRegistry(t *testing.T) {
 	e := newEnv(t)
-	_, ts := e.gateway(t)
+	g, ts := e.gateway(t)
 	if code, _ := do(t, "GET", ts.URL+"/hi/hobo", "", ""); code != 404 {
 		t.Fatalf("before the service: %d", code)
 	}
-	srv := e.serve(t, "example", Example{}, server.EndpointMetadata("Example.Call", map[string]string{"path": "/hi/{name}"}))
-	eventually(t, func() bool { code, _ := do(t, "GET", ts.URL+"/hi/hobo", "", ""); return code == 200 })
+	declared := gateway.Route{Path: "/hi/{name}", Service: "example", Endpoint: "Example.Call"}
+	srv := e.serve(t, "example", Example{}, server.EndpointMetadata("Example.Call", map[string]string{"path": declared.Path}))
+	waitRoutes(t, g, func(rs []gateway.Route) bool { return slices.Contains(rs, declared) })
+	if code, body := do(t, "GET", ts.URL+"/hi/hobo", "", ""); code != 200 || body != `{"msg":"Hello hobo"}` {
+		t.Fatalf("declared: %d %s", code, body)
+	}
 	srv.Stop(context.Background())
-	eventually(t, func() bool { code, _ := do(t, "GET", ts.URL+"/hi/hobo", "", ""); return code == 404 })
+	waitRoutes(t, g, func(rs []gateway.Route) bool { return !slices.Contains(rs, declared) })
+	if code, _ := do(t, "GET", ts.URL+"/hi/hobo", "", ""); code != 404 {
+		t.Fatalf("after the service: %d", code)
+	}
 }
 
-// eventually waits for a change the gateway learns through a registry watch.
-func eventually(t *testing.T, ok func() bool) {
+// waitRoutes waits until the routes g uses satisfy ok.
+func waitRoutes(t *testing.T, g *gateway.Gateway, ok func([]gateway.Route) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+	deadline := time.After(5 * time.Second)
+	for {
+		changed := g.Changed()
+		if ok(g.Routes()) {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("routes %+v, not the wanted ones within 5s", g.Routes())
+		}
 	}
 }
 
