@@ -157,8 +157,8 @@ func consulWatch(t *testing.T, addr string) registry.Watcher {
 func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 	srv := testserver.Consul(t)
 	w := consulWatch(t, srv.Addr)
-	example(t, srv.Addr, "example", "example-a", "2s")
-	example(t, srv.Addr, "example", "example-b", "2s")
+	pa, _ := example(t, srv.Addr, "example", "example-a", "2s")
+	pb, _ := example(t, srv.Addr, "example", "example-b", "2s")
 	waitNodes(t, w, "example", 2)
 	api := gatewayProc(t, srv.Addr, "api", "--max-body", "1024", "--timeout", "1s")
 
@@ -252,8 +252,36 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 		if out := run("stats", "example"); !strings.Contains(out, "example-b") {
 			t.Errorf("stats:\n%s", out)
 		}
+		// micro api registers itself, as go-micro's did, with its HTTP address.
+		if out := run("get", "service", "go.micro.api"); !strings.Contains(out, "http="+strings.TrimPrefix(api, "http://")) {
+			t.Errorf("get service go.micro.api (at %s):\n%s", api, out)
+		}
+		if out := run("health", "go.micro.api"); !strings.Contains(out, " ok") {
+			t.Errorf("health go.micro.api:\n%s", out)
+		}
 		if out := run("call", "example", "Example.Call", `{"name":"hobo"}`); !strings.Contains(out, `"msg": "Hello hobo"`) {
 			t.Errorf("call:\n%s", out)
+		}
+	})
+
+	// SIGTERM: micro api deregisters, lets the request in flight finish and exits 0.
+	t.Run("graceful stop", func(t *testing.T) {
+		p, m := start(t, listening, microBin, "--registry", "consul", "--registry-address", srv.Addr,
+			"api", "--address", "127.0.0.1:0", "--name", "go.micro.api.stopping")
+		waitNodes(t, w, "go.micro.api.stopping", 1)
+		got := make(chan answer, 1)
+		go func() {
+			a, _ := try("POST", "http://"+m[1]+"/example/call", "application/json", `{"name":"inflight","sleep":"1s"}`)
+			got <- a
+		}()
+		logged(t, "name=inflight", pa, pb)
+		p.Signal(syscall.SIGTERM)
+		waitNodes(t, w, "go.micro.api.stopping", 0)
+		if a := <-got; a.code != 200 || a.body != `{"msg":"Hello inflight"}` {
+			t.Fatalf("the request in flight: %d %s", a.code, a.body)
+		}
+		if code := p.Wait(); code != 0 {
+			t.Fatalf("exit code %d", code)
 		}
 	})
 

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/configd/configd/sdk/go/micro/client"
+	"github.com/configd/configd/sdk/go/micro/debug"
 	"github.com/configd/configd/sdk/go/micro/gateway"
+	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/wrapper"
 )
 
@@ -78,6 +80,7 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 	if kind == "web" {
 		addr, short, handler = DefaultWebAddress, "Serve a page listing the services; /NAME/... proxies to NAME's web nodes", gateway.HandlerWeb
 	}
+	name := "go.micro." + kind
 	var namespace string
 	var timeout time.Duration
 	var maxBody int64
@@ -89,21 +92,27 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 			if timeout <= 0 || maxBody <= 0 {
 				return usagef("--timeout and --max-body must be > 0")
 			}
-			return s.serveGateway(cmd.Context(), addr, gateway.WithPathHandler(handler), gateway.WithNamespace(namespace),
+			return s.serveGateway(cmd.Context(), name, addr, gateway.WithPathHandler(handler), gateway.WithNamespace(namespace),
 				gateway.WithTimeout(timeout), gateway.WithMaxBody(maxBody))
 		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "address", addr, "listen address")
+	f.StringVar(&name, "name", name, "the service the gateway registers as (its node answers Debug.Health and Debug.Stats; metadata "+HTTPAddressKey+" is the listen address)")
 	f.StringVar(&namespace, "namespace", "", "prefixed with a dot to the service a path names (go-micro's go.micro.api)")
 	f.DurationVar(&timeout, "timeout", gateway.DefaultTimeout, "bound of each call or proxied request (504 at it)")
 	f.Int64Var(&maxBody, "max-body", gateway.DefaultMaxBody, "largest request body, in bytes (413 above it)")
 	return cmd
 }
 
-// serveGateway serves a Gateway on addr until ctx ends, then shuts down gracefully: it stops
-// accepting and lets requests in flight finish (at most the gateway's timeout).
-func (s *svc) serveGateway(ctx context.Context, addr string, opts ...gateway.Option) error {
+// HTTPAddressKey is the node metadata key where micro api and web advertise their HTTP
+// address (not gateway.WebAddressKey: micro web would list, and proxy to, the gateways).
+const HTTPAddressKey = "http"
+
+// serveGateway serves a Gateway on addr until ctx ends, registered as the service name, then
+// shuts down gracefully: it deregisters, stops accepting, and lets requests in flight finish
+// (at most the gateway's timeout).
+func (s *svc) serveGateway(ctx context.Context, name, addr string, opts ...gateway.Option) error {
 	s.wrappers = []client.CallWrapper{wrapper.Retry()} // an idempotent call goes to another node
 	if err := s.open(); err != nil {
 		return err
@@ -120,22 +129,49 @@ func (s *svc) serveGateway(ctx context.Context, addr string, opts ...gateway.Opt
 		return err
 	}
 	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	fmt.Fprintf(s.a.stdout, "listening on %s\n", l.Addr())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(l) }()
+	srv, err := s.register(name, l.Addr().String(), logger)
+	if err != nil {
+		hs.Close()
+		return err
+	}
+	fmt.Fprintf(s.a.stdout, "listening on %s\n", l.Addr())
 	select {
 	case err := <-done:
+		srv.Stop(context.Background())
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("micro: shutting down", "addr", l.Addr().String())
 	sctx, cancel := context.WithTimeout(context.Background(), gateway.DefaultTimeout+time.Second)
 	defer cancel()
+	stopErr := srv.Stop(sctx) // deregistered first: nobody is sent here any more
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	return stopErr
+}
+
+// register starts the gateway's own node on the RPC core, as go-micro's gateways registered
+// themselves: it answers Debug.Health and Debug.Stats (micro health go.micro.api), and its
+// metadata gives the HTTP address.
+func (s *svc) register(name, httpAddr string, logger *slog.Logger) (*server.Server, error) {
+	dbg := debug.New()
+	srv, err := server.New(server.Name(name), server.Registry(s.parts.Registry), server.Transport(s.parts.Transport),
+		server.Metadata(map[string]string{HTTPAddressKey: httpAddr}), server.GracePeriod(0),
+		server.WrapHandler(dbg.Wrapper()), server.Logger(logger))
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Handle(dbg, server.HandlerName(debug.Name)); err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("register as %s: %w", name, err)
+	}
+	return srv, nil
 }
