@@ -101,3 +101,16 @@ func TestWebIndexListsServicesAndLinksWebOnes(t *testing.T) {
 		t.Fatalf("proxied: %d %s", code, body)
 	}
 }
+
+func TestHTTPPathHandlerProxiesByTheFirstElement(t *testing.T) {
+	e := newEnv(t)
+	site, _ := backend(t, "site", false)
+	register(t, e.reg, "site", &registry.Node{Id: "s1", Address: site.Listener.Addr().String()})
+	_, ts := e.gateway(t, gateway.WithPathHandler(gateway.HandlerHTTP))
+	if code, body := do(t, "GET", ts.URL+"/site/a/b", "", ""); code != 200 || body != "hello from site at /site/a/b" {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code, _ := do(t, "GET", ts.URL+"/", "", ""); code != 404 {
+		t.Fatalf("/: %d", code)
+	}
+}

@@ -154,9 +154,9 @@ func jsonRequest(r *http.Request, mt string, params map[string]string) (json.Raw
 		if len(body) > 0 {
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal(body, &obj); err != nil {
-				var any json.RawMessage
-				if err2 := json.Unmarshal(body, &any); err2 != nil {
-					return nil, fmt.Errorf("%w: malformed JSON: %w", errBadBody, err2)
+				if !json.Valid(body) {
+					var v any
+					return nil, fmt.Errorf("%w: malformed JSON: %w", errBadBody, json.Unmarshal(body, &v))
 				}
 				if len(params) == 0 && len(r.URL.Query()) == 0 {
 					return body, nil // not an object, and nothing to merge into it
