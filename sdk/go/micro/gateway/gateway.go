@@ -163,11 +163,16 @@ func (g *Gateway) build(configured []Route) (*http.ServeMux, error) {
 			return nil, fmt.Errorf("gateway: route %d: %w", i, err)
 		}
 	}
+	in := map[Route]bool{}
 	for _, k := range slices.Sorted(maps.Keys(g.declared)) {
 		if g.opts.PathHandler == HandlerWeb {
 			break // micro web proxies to web pages: the routes services declare are micro api's
 		}
 		for _, rt := range g.declared[k] {
+			if in[rt] {
+				continue // two versions of a service declare the same route: one route
+			}
+			in[rt] = true
 			if err := handle(mux, rt, g.routeHandler(rt)); err != nil {
 				g.opts.Logger.Warn("gateway: declared route left out", "service", rt.Service, "endpoint", rt.Endpoint, "err", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -259,6 +260,32 @@ func waitRoutes(t *testing.T, g *gateway.Gateway, ok func([]gateway.Route) bool)
 		case <-deadline:
 			t.Fatalf("routes %+v, not the wanted ones within 5s", g.Routes())
 		}
+	}
+}
+
+func TestTwoVersionsDeclaringTheSameRouteShareIt(t *testing.T) {
+	e := newEnv(t)
+	var logs bytes.Buffer
+	md := map[string]string{"path": "/hi/{name}"}
+	for _, v := range []string{"v1", "v2"} {
+		srv, err := server.New(server.Name("example"), server.Version(v), server.Registry(e.reg), server.Transport(e.tr), server.GracePeriod(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Handle(Example{}, server.EndpointMetadata("Example.Call", md)); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Stop(context.Background()) })
+	}
+	_, ts := e.gateway(t, gateway.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if code, body := do(t, "GET", ts.URL+"/hi/hobo", "", ""); code != 200 || body != `{"msg":"Hello hobo"}` {
+		t.Fatalf("%d %s", code, body)
+	}
+	if strings.Contains(logs.String(), "left out") {
+		t.Fatalf("the same route of two versions reported as a conflict:\n%s", &logs)
 	}
 }
 
