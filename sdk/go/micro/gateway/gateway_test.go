@@ -181,6 +181,17 @@ func TestEveryTransportCarriesTheGatewaysCalls(t *testing.T) {
 	}
 }
 
+// hey, the talk's load generator, sends Content-Type: text/html with its GETs: without a body
+// the type does not matter.
+func TestAContentTypeWithoutABodyIsIgnored(t *testing.T) {
+	e := newEnv(t)
+	e.serve(t, "example", Example{})
+	_, ts := e.gateway(t)
+	if code, body := do(t, "GET", ts.URL+"/example/call?name=hobo", "text/html", ""); code != 200 || body != `{"msg":"Hello hobo"}` {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
 func TestNamespaceIsPrefixedToThePathsService(t *testing.T) {
 	e := newEnv(t)
 	e.serve(t, "go.micro.api.example", Example{})

@@ -43,6 +43,9 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 		opts = append(opts, client.Idempotent())
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if r.ContentLength == 0 && !isProto(mt) {
+		mt = "" // no body: whatever the type says (hey sends text/html), the query is the request
+	}
 	if isProto(mt) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
