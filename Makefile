@@ -28,9 +28,9 @@ test-deps:
 screenshots:
 	CONFIGD_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestBrowser' ./web
 
-## build: build configd and configctl into ./bin
+## build: build configd, configctl and micro into ./bin
 build:
-	$(GO) build -o bin/ ./cmd/configd ./cmd/configctl
+	$(GO) build -o bin/ ./cmd/configd ./cmd/configctl ./cmd/micro
 
 ## image: build configd's container image (FROM scratch, non-root, OCI labels) with buildah into bin/configd-image.oci.tar (scripts/build-image.sh; docs/deploy.md)
 image:

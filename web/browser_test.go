@@ -6,10 +6,8 @@ package web_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
 )
 
 // stepTimeout bounds every wait for a page condition.
@@ -39,22 +38,9 @@ var browser struct {
 	dir    string
 }
 
-// chromiumPath finds the browser: CONFIGD_CHROMIUM, or chromium on PATH.
-func chromiumPath() (string, error) {
-	if p := os.Getenv("CONFIGD_CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("chromium not found (looked for $CONFIGD_CHROMIUM, chromium, chromium-browser): run make test-deps")
-}
-
 func startBrowser() (context.Context, error) {
 	browser.once.Do(func() {
-		path, err := chromiumPath()
+		path, err := configdtest.ChromiumPath()
 		if err != nil {
 			browser.err = err
 			return

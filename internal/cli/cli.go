@@ -78,7 +78,7 @@ const exitCodeHelp = `Exit codes:
 // exit code. It reads CONFIGD_ADDR, USER and the host name from the process.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
-	return a.run(ctx, args)
+	return a.run(ctx, a.rootCmd(), args)
 }
 
 // app is one run of configctl: its streams and global flags.
@@ -115,8 +115,8 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-func (a *app) run(ctx context.Context, args []string) int {
-	root := a.rootCmd()
+// run runs root (configctl's or micro's) with args; errors are reported under root's name.
+func (a *app) run(ctx context.Context, root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
@@ -139,7 +139,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if errors.Is(err, apiclient.ErrUnauthenticated) || errors.Is(err, config.ErrUnauthenticated) {
 		msg += " (set --token or " + EnvToken + ")"
 	}
-	fmt.Fprintf(a.stderr, "configctl: %s\n", msg)
+	fmt.Fprintf(a.stderr, "%s: %s\n", root.Name(), msg)
 	return code
 }
 

@@ -40,10 +40,11 @@ type svc struct {
 	flags *micro.FlagValues
 	parts *micro.Parts
 	cli   *client.Client
+	// wrappers wrap the client's calls (micro api's retry).
+	wrappers []client.CallWrapper
 }
 
 func (a *app) svcCmd() *cobra.Command {
-	s := &svc{a: a}
 	cmd := &cobra.Command{
 		Use:   "svc",
 		Short: "List, inspect and call the services of a micro registry",
@@ -59,52 +60,74 @@ named.
 Exit codes: 0 ok, 1 error (a node unhealthy, a call failed), 2 usage,
 3 service or endpoint not found.`,
 	}
+	s := a.newSvc(cmd.PersistentFlags())
+	cmd.AddCommand(s.lsCmd("ls"), s.getCmd("get NAME"), s.healthCmd(), s.statsCmd(), s.callCmd())
+	return cmd
+}
+
+// newSvc returns the state of a svc command (configctl svc, or micro's list, get, health,
+// stats and call), with the micro flags it takes added to pf.
+func (a *app) newSvc(pf *pflag.FlagSet) *svc {
+	s := &svc{a: a}
 	gfs := flag.NewFlagSet("svc", flag.ContinueOnError)
 	s.flags = micro.RegisterFlags(gfs)
 	for _, name := range svcFlags {
-		cmd.PersistentFlags().AddFlag(pflag.PFlagFromGoFlag(gfs.Lookup(name)))
+		pf.AddFlag(pflag.PFlagFromGoFlag(gfs.Lookup(name)))
 	}
-	cmd.AddCommand(
-		&cobra.Command{
-			Use:   "ls",
-			Short: "List the services, their versions and node counts",
-			Args:  cobra.NoArgs,
-			RunE:  s.wrap(func(cmd *cobra.Command, _ []string) error { return s.ls(cmd.Context()) }),
-		},
-		&cobra.Command{
-			Use:   "get NAME",
-			Short: "Show a service's versions, nodes (id, address, metadata) and endpoints",
-			Args:  cobra.ExactArgs(1),
-			RunE:  s.wrap(func(cmd *cobra.Command, args []string) error { return s.get(cmd.Context(), args[0]) }),
-		},
-		&cobra.Command{
-			Use:   "health NAME",
-			Short: "Ask every node of a service for its health (Debug.Health; /readyz for configd)",
-			Long: `Ask every node of a service for its health: Debug.Health for a micro
+	return s
+}
+
+func (s *svc) lsCmd(use string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: "List the services, their versions and node counts",
+		Args:  cobra.NoArgs,
+		RunE:  s.wrap(func(cmd *cobra.Command, _ []string) error { return s.ls(cmd.Context()) }),
+	}
+}
+
+func (s *svc) getCmd(use string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: "Show a service's versions, nodes (id, address, metadata) and endpoints",
+		Args:  cobra.ExactArgs(1),
+		RunE:  s.wrap(func(cmd *cobra.Command, args []string) error { return s.get(cmd.Context(), args[0]) }),
+	}
+}
+
+func (s *svc) healthCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "health NAME",
+		Short: "Ask every node of a service for its health (Debug.Health; /readyz for configd)",
+		Long: `Ask every node of a service for its health: Debug.Health for a micro
 service, GET /readyz for configd's own nodes. Exits 1 when a node is not ok.`,
-			Args: cobra.ExactArgs(1),
-			RunE: s.wrap(func(cmd *cobra.Command, args []string) error { return s.health(cmd.Context(), args[0]) }),
-		},
-		&cobra.Command{
-			Use:   "stats NAME",
-			Short: "Show every node's Debug.Stats: uptime, requests, errors, in flight, goroutines, memory",
-			Args:  cobra.ExactArgs(1),
-			RunE:  s.wrap(func(cmd *cobra.Command, args []string) error { return s.stats(cmd.Context(), args[0]) }),
-		},
-		&cobra.Command{
-			Use:   "call NAME ENDPOINT [JSON]",
-			Short: "Call a service's endpoint (Type.Method) with a JSON request (default {}) and print the answer",
-			Args:  cobra.RangeArgs(2, 3),
-			RunE: s.wrap(func(cmd *cobra.Command, args []string) error {
-				body := "{}"
-				if len(args) == 3 {
-					body = args[2]
-				}
-				return s.call(cmd.Context(), args[0], args[1], body)
-			}),
-		},
-	)
-	return cmd
+		Args: cobra.ExactArgs(1),
+		RunE: s.wrap(func(cmd *cobra.Command, args []string) error { return s.health(cmd.Context(), args[0]) }),
+	}
+}
+
+func (s *svc) statsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats NAME",
+		Short: "Show every node's Debug.Stats: uptime, requests, errors, in flight, goroutines, memory",
+		Args:  cobra.ExactArgs(1),
+		RunE:  s.wrap(func(cmd *cobra.Command, args []string) error { return s.stats(cmd.Context(), args[0]) }),
+	}
+}
+
+func (s *svc) callCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "call NAME ENDPOINT [JSON]",
+		Short: "Call a service's endpoint (Type.Method) with a JSON request (default {}) and print the answer",
+		Args:  cobra.RangeArgs(2, 3),
+		RunE: s.wrap(func(cmd *cobra.Command, args []string) error {
+			body := "{}"
+			if len(args) == 3 {
+				body = args[2]
+			}
+			return s.call(cmd.Context(), args[0], args[1], body)
+		}),
+	}
 }
 
 // lookupEnv reads the environment through the app, an empty variable
@@ -139,7 +162,7 @@ func (s *svc) open() error {
 	if timeout == 0 {
 		timeout = time.Hour // --timeout 0: no limit
 	}
-	c, err := client.New(client.Selector(p.Selector), client.Transport(p.Transport), client.RequestTimeout(timeout), client.Logger(logger))
+	c, err := client.New(client.Selector(p.Selector), client.Transport(p.Transport), client.RequestTimeout(timeout), client.Logger(logger), client.Wrap(s.wrappers...))
 	if err != nil {
 		p.Close()
 		return err

@@ -54,7 +54,7 @@ func startGreeter(t *testing.T, args ...string) (addr, id string) {
 func runSvc(env map[string]string, args ...string) result {
 	var out, errOut bytes.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string { return env[k] }}
-	code := a.run(context.Background(), args)
+	code := a.run(context.Background(), a.rootCmd(), args)
 	return result{stdout: out.String(), stderr: errOut.String(), code: code}
 }
 

@@ -219,12 +219,28 @@ func (c *Client) send(ctx context.Context, addr string, req *Request, rsp any) e
 			if reused && try == 0 && errors.Is(err, transport.ErrClosed) && safe {
 				continue // a stale idle connection: try once on a fresh one
 			}
+			if sent {
+				se := status.Wrap(status.Unavailable, sentError{fmt.Errorf("call %s: %w", addr, err)}, safe)
+				se.Service, se.Endpoint = req.Service, req.Endpoint
+				return se
+			}
 			return unavailable("call", err, safe)
 		}
 		c.pool.Put(addr, sock, true)
 		return c.decode(req, &in, rsp)
 	}
 }
+
+// ErrSent is matched (errors.Is) by the Unavailable error of a call whose connection failed
+// after its request was sent: the handler may have run. A gateway answers it 502 Bad Gateway
+// rather than 503, since the node, not the service, failed mid-request.
+var ErrSent = errors.New("client: the connection failed after the request was sent")
+
+// sentError keeps the message of the error it wraps and matches ErrSent.
+type sentError struct{ error }
+
+func (e sentError) Unwrap() error        { return e.error }
+func (e sentError) Is(target error) bool { return target == ErrSent }
 
 func (c *Client) decode(req *Request, in *transport.Message, rsp any) error {
 	if req.Options.ResponseMetadata != nil {

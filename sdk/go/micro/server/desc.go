@@ -107,7 +107,7 @@ func extractDesc(desc *grpc.ServiceDesc, impl any, opts ...HandlerOption) ([]*ha
 	if len(out) == 0 {
 		return nil, fmt.Errorf("server: service %s has no methods", desc.ServiceName)
 	}
-	return out, nil
+	return out, o.attachMetadata(out)
 }
 
 // grpcStream shows a Stream to generated stream handlers as a grpc.ServerStream.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime/debug"
+	"slices"
 
 	"github.com/configd/configd/sdk/go/micro/status"
 )
@@ -14,6 +15,8 @@ import (
 type HandlerOptions struct {
 	// Name replaces the receiver's type name in endpoint names.
 	Name string
+	// Metadata is registered with endpoints, by endpoint name ("Type.Method").
+	Metadata map[string]map[string]string
 }
 
 // HandlerOption sets a HandlerOptions field.
@@ -21,6 +24,19 @@ type HandlerOption func(*HandlerOptions)
 
 // HandlerName sets the name endpoints are registered under ("Name.Method").
 func HandlerName(n string) HandlerOption { return func(o *HandlerOptions) { o.Name = n } }
+
+// EndpointMetadata registers md with the endpoint named endpoint ("Type.Method"), as go-micro's
+// server.EndpointMetadata does: the gateway reads the keys "handler", "method" and "path" from
+// it to route HTTP requests to the endpoint. Naming an endpoint the handler does not have fails
+// Handle.
+func EndpointMetadata(endpoint string, md map[string]string) HandlerOption {
+	return func(o *HandlerOptions) {
+		if o.Metadata == nil {
+			o.Metadata = map[string]map[string]string{}
+		}
+		o.Metadata[endpoint] = md
+	}
+}
 
 // kind tells how a handler is called.
 type kind int
@@ -33,6 +49,7 @@ const (
 
 type handler struct {
 	name     string
+	metadata map[string]string
 	kind     kind
 	req, rsp reflect.Type // element types; nil when the handler has none
 	// invoke runs the method itself: rsp is the response to fill (unary), st the stream.
@@ -105,7 +122,20 @@ func extract(rcvr any, opts ...HandlerOption) ([]*handler, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("server: %s has no method of the form func(context.Context, *Req, *Rsp) error, func(context.Context, server.Stream) error or func(context.Context, *Req, server.Stream) error", t)
 	}
-	return out, nil
+	return out, o.attachMetadata(out)
+}
+
+// attachMetadata gives each handler its EndpointMetadata; naming an endpoint none of them has
+// is an error, so a typo does not silently leave an endpoint without its routes.
+func (o HandlerOptions) attachMetadata(hs []*handler) error {
+	for ep, md := range o.Metadata {
+		i := slices.IndexFunc(hs, func(h *handler) bool { return h.name == ep })
+		if i < 0 {
+			return fmt.Errorf("server: EndpointMetadata names %s, which is not one of the handler's endpoints", ep)
+		}
+		hs[i].metadata = md
+	}
+	return nil
 }
 
 func errOf(out []reflect.Value) error {

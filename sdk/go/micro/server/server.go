@@ -233,7 +233,7 @@ func (s *Server) Start() error {
 func (s *Server) service() *registry.Service {
 	eps := make([]*registry.Endpoint, 0, len(s.handlers))
 	for _, name := range s.Endpoints() {
-		eps = append(eps, &registry.Endpoint{Name: name})
+		eps = append(eps, &registry.Endpoint{Name: name, Metadata: maps.Clone(s.handlers[name].metadata)})
 	}
 	return &registry.Service{Name: s.opts.Name, Version: s.opts.Version, Endpoints: eps, Nodes: []*registry.Node{s.node}}
 }
