@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -9,19 +8,9 @@ import (
 	"github.com/configd/configd/sdk/go/micro/status"
 )
 
-// Error is the JSON body of an error answer, go-micro's shape: {"id", "code", "detail",
-// "status"}, with the service and endpoint concerned.
-type Error struct {
-	// ID is the service concerned, when there is one.
-	ID string `json:"id,omitempty"`
-	// Code is the HTTP status.
-	Code int `json:"code"`
-	// Detail says what went wrong.
-	Detail string `json:"detail"`
-	// Status is the HTTP status text.
-	Status   string `json:"status"`
-	Endpoint string `json:"endpoint,omitempty"`
-}
+// Error is the JSON body of an error answer, go-micro's shape (status.HTTPError): {"id",
+// "code", "detail", "status"}, with the endpoint concerned.
+type Error = status.HTTPError
 
 // HTTPStatus is the HTTP status the gateway answers a call error with: the status code's own
 // for the HTTP-like ones, with a gateway's view of time and nodes: a call timeout is 504, a
@@ -42,8 +31,5 @@ func HTTPStatus(err error) int {
 }
 
 func writeError(w http.ResponseWriter, code int, service, endpoint, detail string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(Error{ID: service, Code: code, Detail: detail, Status: http.StatusText(code), Endpoint: endpoint})
+	status.WriteHTTP(w, code, &status.Error{Service: service, Endpoint: endpoint, Message: detail})
 }

@@ -14,14 +14,13 @@
 // # Errors
 //
 // A request the policy refuses is answered with a JSON error, the shape of every error of the
-// gateway (status.WriteHTTP): the RPC core's status.Error, whose code is the HTTP status,
-// under "error":
+// gateway (status.WriteHTTP, go-micro's shape):
 //
 //	HTTP/1.1 401 Unauthorized
 //	WWW-Authenticate: Bearer realm="gateway", error="invalid_token", error_description="the token is expired"
 //	Content-Type: application/json
 //
-//	{"error":{"code":401,"message":"the token is expired"}}
+//	{"code":401,"detail":"the token is expired","status":"Unauthorized"}
 //
 // 401 (with WWW-Authenticate) for a missing or invalid token, 403 for a denied request, 429
 // (with Retry-After, in seconds) for a rate limited one.

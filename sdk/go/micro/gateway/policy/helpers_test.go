@@ -100,15 +100,11 @@ func get(t testing.TB, srv *httptest.Server, method, path, token string, headers
 	b, _ := io.ReadAll(rsp.Body)
 	a := answer{code: rsp.StatusCode, header: rsp.Header, body: string(b)}
 	if rsp.StatusCode >= 400 {
-		var body struct {
-			Error *json.RawMessage `json:"error"`
-		}
-		if err := json.Unmarshal(b, &body); err != nil || body.Error == nil {
+		var body status.HTTPError
+		if err := json.Unmarshal(b, &body); err != nil || body.Status == "" {
 			t.Fatalf("%s %s: %d with a body that is not a JSON error: %q", method, path, rsp.StatusCode, b)
 		}
-		if err := json.Unmarshal(*body.Error, &a.err); err != nil {
-			t.Fatal(err)
-		}
+		a.err.Code, a.err.Message = body.Code, body.Detail
 		if a.err.Code != rsp.StatusCode || rsp.Header.Get("Content-Type") != "application/json" {
 			t.Fatalf("%s %s: status %d, error %s, content type %q", method, path, rsp.StatusCode, b, rsp.Header.Get("Content-Type"))
 		}
