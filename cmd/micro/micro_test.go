@@ -23,12 +23,13 @@ import (
 	"github.com/configd/configd/sdk/go/micro/registry/consul"
 )
 
-var microBin, exampleBin string
+var microBin, exampleBin, configctlBin string
 
 func TestMain(m *testing.M) {
 	configdtest.Main(m, map[*string]string{
-		&microBin:   "github.com/configd/configd/cmd/micro",
-		&exampleBin: "github.com/configd/configd/examples/example",
+		&microBin:     "github.com/configd/configd/cmd/micro",
+		&exampleBin:   "github.com/configd/configd/examples/example",
+		&configctlBin: "github.com/configd/configd/cmd/configctl",
 	})
 }
 
@@ -109,9 +110,10 @@ func waitNodes(t *testing.T, w registry.Watcher, service string, n int) {
 }
 
 type answer struct {
-	code int
-	body string
-	node string
+	code   int
+	body   string
+	node   string
+	header http.Header
 }
 
 func send(t *testing.T, method, url, contentType, body string) answer {
@@ -132,13 +134,18 @@ func try(method, url, contentType, body string) (answer, error) {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return do(req)
+}
+
+// do sends req and reads its answer.
+func do(req *http.Request) (answer, error) {
 	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return answer{body: err.Error()}, err
 	}
 	defer rsp.Body.Close()
 	b, _ := io.ReadAll(rsp.Body)
-	return answer{rsp.StatusCode, strings.TrimSpace(string(b)), rsp.Header.Get(gateway.ResponseHeaderPrefix + "Node")}, nil
+	return answer{code: rsp.StatusCode, body: strings.TrimSpace(string(b)), node: rsp.Header.Get(gateway.ResponseHeaderPrefix + "Node"), header: rsp.Header}, nil
 }
 
 func consulWatch(t *testing.T, addr string) registry.Watcher {

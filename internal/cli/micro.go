@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/debug"
 	"github.com/configd/configd/sdk/go/micro/gateway"
 	"github.com/configd/configd/sdk/go/micro/server"
@@ -84,6 +83,7 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 	var namespace string
 	var timeout time.Duration
 	var maxBody int64
+	var pf policyFlags
 	cmd := &cobra.Command{
 		Use:   kind,
 		Short: short,
@@ -92,11 +92,12 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 			if timeout <= 0 || maxBody <= 0 {
 				return usagef("--timeout and --max-body must be > 0")
 			}
-			return s.serveGateway(cmd.Context(), name, addr, gateway.WithPathHandler(handler), gateway.WithNamespace(namespace),
+			return s.serveGateway(cmd.Context(), name, addr, pf, gateway.WithPathHandler(handler), gateway.WithNamespace(namespace),
 				gateway.WithTimeout(timeout), gateway.WithMaxBody(maxBody))
 		}),
 	}
 	f := cmd.Flags()
+	pf.register(f)
 	f.StringVar(&addr, "address", addr, "listen address")
 	f.StringVar(&name, "name", name, "the service the gateway registers as (its node answers Debug.Health and Debug.Stats; metadata "+HTTPAddressKey+" is the listen address)")
 	f.StringVar(&namespace, "namespace", "", "prefixed with a dot to the service a path names (go-micro's go.micro.api)")
@@ -112,23 +113,36 @@ const HTTPAddressKey = "http"
 // serveGateway serves a Gateway on addr until ctx ends, registered as the service name, then
 // shuts down gracefully: it deregisters, stops accepting, and lets requests in flight finish
 // (at most the gateway's timeout).
-func (s *svc) serveGateway(ctx context.Context, name, addr string, opts ...gateway.Option) error {
-	s.wrappers = []client.CallWrapper{wrapper.Retry()} // an idempotent call goes to another node
+func (s *svc) serveGateway(ctx context.Context, name, addr string, pf policyFlags, opts ...gateway.Option) error {
+	logger := slog.New(slog.NewTextHandler(s.a.stderr, nil))
+	pol, err := pf.build(logger)
+	if err != nil {
+		return err
+	}
+	// Outermost first: metrics and traces see each attempt's retries as one call; an
+	// idempotent call goes to another node.
+	s.wrappers = append(pol.wrappers, wrapper.Retry())
 	if err := s.open(); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(s.a.stderr, nil))
 	g, err := gateway.New(append([]gateway.Option{gateway.WithClient(s.cli), gateway.WithRegistry(s.parts.Registry),
-		gateway.WithSelector(s.parts.Selector), gateway.WithLogger(logger)}, opts...)...)
+		gateway.WithSelector(s.parts.Selector), gateway.WithLogger(logger), gateway.WithMiddleware(pol.policy.Chain()...)}, opts...)...)
 	if err != nil {
 		return usageError{err}
 	}
 	defer g.Close()
+	live, err := pf.follow(ctx, g, pol.policy, logger)
+	if err != nil {
+		return err
+	}
+	if live != nil {
+		defer live.Close()
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: pol.serve(g), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(l) }()
 	srv, err := s.register(name, l.Addr().String(), logger)
