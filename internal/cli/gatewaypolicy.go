@@ -40,7 +40,7 @@ type policyFlags struct {
 
 func (f *policyFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.metrics, "metrics", "", "prometheus: serve Prometheus metrics at "+MetricsPath+" (requests by route and code, the RPC client's calls, the breaker)")
-	fs.StringVar(&f.policyFile, "policy", "", "JSON file of the gateway's policy at start: jwt, access, limits (docs/gateway-policy.md)")
+	fs.StringVar(&f.policyFile, "policy", "", "JSON file of the gateway's policy at start: jwt, access, limits (docs/gateway.md)")
 	fs.StringVar(&f.configPrefix, "config-prefix", "", "configd prefix (e.g. gateway/) whose keys routes, jwt, access and limits configure the gateway live")
 	fs.StringVar(&f.configAddr, "config-addr", "", "configd address for --config-prefix (default CONFIGD_ADDR; the token from CONFIGD_TOKEN)")
 	fs.Float64Var(&f.traceRatio, "trace-ratio", 0.01, "share of the requests without a sampled parent that are traced (0 to 1; a traceparent's decision is followed)")
