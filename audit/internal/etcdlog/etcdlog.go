@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -188,7 +189,7 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 	}
 	l.b.Batch, l.b.base = local, l.applied()
 	clear(l.b.recs)
-	l.b.recs = l.b.recs[:0]
+	l.b.recs, l.b.fences = l.b.recs[:0], l.b.fences[:0]
 	return &l.b, nil
 }
 
@@ -285,8 +286,11 @@ func (l *Log) decode(key, value []byte) (commit.Record, error) {
 }
 
 // append writes recs, decided on revision base, to the log: in one etcd
-// transaction when they fit, each comparing the head.
-func (l *Log) append(ctx context.Context, base int64, recs []commit.Record) error {
+// transaction when they fit, each comparing the head and checking every
+// fence (its key exists with its creation revision). A first transaction
+// refused with the head where it was is refused by a fence: a
+// *commit.FenceError names the fences that no longer hold.
+func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fences []record.Fence) error {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	head := base
@@ -308,22 +312,56 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record) erro
 			next = recs[n-1].Rev.Rev
 			ops = append(ops, clientv3.OpPut(l.headKey(), revString(next)))
 		}
-		resp, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))).Then(ops...).
-			Else(clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(l.compactionDir()), clientv3.WithLimit(pageSize))).Commit()
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))}
+		orElse := []clientv3.Op{clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(l.compactionDir()), clientv3.WithLimit(pageSize))}
+		if len(fences) > 0 {
+			orElse = append(orElse, clientv3.OpGet(l.headKey()))
+			for _, f := range fences {
+				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.Key), "=", f.Rev))
+				orElse = append(orElse, clientv3.OpGet(f.Key, clientv3.WithKeysOnly()))
+			}
+		}
+		resp, err := l.cli.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 		switch {
 		case err != nil && !first:
 			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, the rest is unknown: %w", record.ErrStoreUnavailable, head, unavailable("append", err))
 		case err != nil:
 			return unavailable("append", err)
 		case !resp.Succeeded && !first:
-			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them", commit.ErrHeadMoved, head)
+			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them or a fence fell", commit.ErrHeadMoved, head)
 		case !resp.Succeeded:
+			if stale := fallen(fences, resp.Responses, revString(head)); len(stale) > 0 {
+				return &commit.FenceError{Fences: stale}
+			}
 			l.keepMissed(resp.Responses[0].GetResponseRange())
 			return commit.ErrHeadMoved
 		}
 		head, recs = next, recs[n:]
 	}
 	return nil
+}
+
+// fallen returns the fences that no longer hold, given the answers of a
+// refused transaction's else branch (the missed records, the head, then
+// each fence's key), when the head is still head: then the transaction was
+// refused by them alone. When the head moved it returns none: the writer
+// catches up and tries again, and the fences are checked again then.
+func fallen(fences []record.Fence, answers []*etcdserverpb.ResponseOp, head string) []record.Fence {
+	if len(fences) == 0 || len(answers) != 2+len(fences) {
+		return nil
+	}
+	h := answers[1].GetResponseRange()
+	if h == nil || len(h.Kvs) != 1 || string(h.Kvs[0].Value) != head {
+		return nil
+	}
+	var stale []record.Fence
+	for i, f := range fences {
+		kvs := answers[2+i].GetResponseRange().GetKvs()
+		if len(kvs) != 1 || kvs[0].CreateRevision != f.Rev {
+			stale = append(stale, f)
+		}
+	}
+	return stale
 }
 
 // keepMissed keeps the records that a transaction which lost the race read,
@@ -360,6 +398,16 @@ type batch struct {
 	l            *Log
 	base         int64 // the revision the batch is decided on
 	recs         []commit.Record
+	fences       []record.Fence
+}
+
+var _ commit.Fencer = (*batch)(nil)
+
+// Fence makes the batch's transactions check f (see commit.Fencer).
+func (b *batch) Fence(f record.Fence) {
+	if !slices.Contains(b.fences, f) {
+		b.fences = append(b.fences, f)
+	}
 }
 
 func (b *batch) Append(rec commit.Record) {
@@ -371,7 +419,7 @@ func (b *batch) Append(rec commit.Record) {
 // batch without records still compares the head: what it decided (a
 // conflict, a change of nothing) was decided on the newest revision.
 func (b *batch) Commit(ctx context.Context) error {
-	if err := b.l.append(ctx, b.base, b.recs); err != nil {
+	if err := b.l.append(ctx, b.base, b.recs, b.fences); err != nil {
 		b.Batch.Abort()
 		return err
 	}
