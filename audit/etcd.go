@@ -44,6 +44,12 @@ var ErrBehindHorizon = etcdlog.ErrBehindHorizon
 // configd commit log.
 var ErrNotALog = etcdlog.ErrNotALog
 
+// ErrLogFormat: the cluster's commit log is of another format than this
+// configd reads and writes (an older or newer release): the replica is
+// refused at Open, with both formats named (docs/ha.md, "Versions and
+// upgrades").
+var ErrLogFormat = etcdlog.ErrFormat
+
 // WithEtcd makes the store a replica of a configd cluster on etcd: its
 // revisions are appended to the commit log under prefix in the etcd that
 // client reaches (acknowledged = a quorum of etcd has them) and every

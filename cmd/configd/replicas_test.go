@@ -237,6 +237,10 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 	if _, err := cli.Put(t.Context(), "/not-configd/app/x", "1"); err != nil {
 		t.Fatal(err)
 	}
+	// The log of a cluster of a newer release, of another log format.
+	if _, err := cli.Put(t.Context(), "/configd-format2/meta", `{"configd":"configd commit log","format":2,"cluster":"c0ffee","schema":12}`); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		dir      string
@@ -248,6 +252,7 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 		{name: "another master key", extra: []string{"--master-key-file", masterKeyFile(t)}, want: []string{"refusing to join the cluster", "master key"}},
 		{name: "etcd unreachable for a new replica", etcdDown: true, want: []string{"cannot reach etcd at 127.0.0.1:1", "--etcd-endpoints"}},
 		{name: "a prefix that is not configd's", extra: []string{"--etcd-prefix", "/not-configd"}, want: []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
+		{name: "a cluster of another log format", extra: []string{"--etcd-prefix", "/configd-format2"}, want: []string{"is format 2", "reads and writes format 1", "upgrade it to the release the cluster's replicas run"}},
 	} {
 		dir := tc.dir
 		if dir == "" {

@@ -60,8 +60,28 @@ const (
 // pageSize is how many records a read of the log takes at once.
 const pageSize = 256
 
-// format is the version of the log's layout and records.
+// format is the version of the log's layout and records. Every replica of
+// a cluster reads and writes its cluster's format and no other: the
+// records' decoder is strict, so a record of another format would stop a
+// replica (ErrDiverged) in the middle of a rolling upgrade. A replica of
+// another format is refused at Join instead (ErrFormat).
 const format = 1
+
+// The SQLite schema levels (migrations) of the configd releases that read
+// and write format: replicas of any of them may run side by side in one
+// cluster (a rolling upgrade), since a data dir's schema is its own index
+// of the log. A migration that changes what a record holds or how a
+// replica applies one (its rows, the chain hash, the state digest) starts
+// a new format; one that changes only the local index joins this range.
+// TestEveryMigrationHasALogFormat fails until a new migration is placed.
+const (
+	formatFirstSchema = 10
+	formatLastSchema  = 10
+)
+
+// ErrFormat: the cluster's log is of another format than this configd's:
+// this replica cannot follow it.
+var ErrFormat = errors.New("the cluster's commit log is of another format than this configd's")
 
 // metaKind is what P/meta says the prefix holds.
 const metaKind = "configd commit log"
@@ -111,6 +131,9 @@ type meta struct {
 	Configd string `json:"configd"`
 	Format  int    `json:"format"`
 	Cluster string `json:"cluster"`
+	// Schema is the schema level of the configd that created the log:
+	// for the message that refuses a replica of another format.
+	Schema int `json:"schema,omitempty"`
 }
 
 // Join returns the identity of the log under the prefix, creating the log
@@ -136,7 +159,7 @@ func (l *Log) Join(ctx context.Context) (string, error) {
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
-	m, _ := json.Marshal(meta{Configd: metaKind, Format: format, Cluster: hex.EncodeToString(id)})
+	m, _ := json.Marshal(meta{Configd: metaKind, Format: format, Cluster: hex.EncodeToString(id), Schema: formatLastSchema})
 	txn, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(l.metaKey()), "=", 0)).
 		Then(clientv3.OpPut(l.metaKey(), string(m)), clientv3.OpPut(l.headKey(), revString(0))).
 		Else(clientv3.OpGet(l.metaKey())).Commit()
@@ -155,10 +178,25 @@ func (l *Log) parseMeta(v []byte) (string, error) {
 		return "", fmt.Errorf("audit: %w: %s is %q", ErrNotALog, l.metaKey(), v)
 	}
 	if m.Format != format {
-		return "", fmt.Errorf("audit: the commit log under %s has format %d; this configd reads format %d: run the same configd version as the cluster",
-			l.prefix, m.Format, format)
+		return "", formatError(l.prefix, m)
 	}
 	return m.Cluster, nil
+}
+
+// formatError refuses a replica of another format than the cluster's m,
+// naming both and what to do.
+func formatError(prefix string, m meta) error {
+	by := ""
+	if m.Schema > 0 {
+		by = fmt.Sprintf(", created by a configd of schema level %d", m.Schema)
+	}
+	ours := fmt.Sprintf("format %d (schema levels %d to %d)", format, formatFirstSchema, formatLastSchema)
+	todo := "this configd is older than the cluster: upgrade it to the release the cluster's replicas run (configctl replicas lists their versions)"
+	if m.Format < format {
+		todo = "this configd is newer than the cluster: run the release the cluster's replicas run (configctl replicas lists their versions); a log format is not upgraded in place (docs/ha.md, \"Versions and upgrades\")"
+	}
+	return fmt.Errorf("audit: %w: the commit log under %s is format %d%s; this configd reads and writes %s: %s",
+		ErrFormat, prefix, m.Format, by, ours, todo)
 }
 
 // Head returns the newest revision of the log, read from etcd's quorum
