@@ -49,6 +49,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	peerCfg, err := peerTLS(cfg)
+	if err != nil {
+		return err
+	}
 	announcer, err := newAnnouncer(cfg, logger)
 	if err != nil {
 		return err
@@ -164,8 +168,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		cleanup.add(reg.Close)
 		replicas = reg
 		logger.Info("registered in the cluster", "replica", self.Name, "addr", self.Addr)
-		if cfg.Etcd.ForwardWrites && tlsCfg == nil {
-			writes = forwardWrites(ctx, cfg, etcdClient, reg, self.Name, c.Store, logger)
+		// With TLS on, forwarding needs the CA that signs the replicas'
+		// certificates; without it each replica commits its own writes.
+		if cfg.Etcd.ForwardWrites && (tlsCfg == nil || peerCfg != nil) {
+			writes = forwardWrites(ctx, cfg, peerCfg, etcdClient, reg, self.Name, c.Store, logger)
 			cleanup.add(func() error { writes.stop(); return nil })
 		}
 	}

@@ -52,6 +52,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
 	t.Run("CutOffAndHealed", func(t *testing.T) { testCutOffAndHealed(t, etcd, newCluster(t).Start(1)) })
 	t.Run("WritesGoToTheWriter", func(t *testing.T) { testWritesGoToTheWriter(t, newCluster(t, "--etcd-lease-ttl", "2s").Start(3)) })
+	t.Run("WritesForwardedOverTLS", func(t *testing.T) { testWritesForwardedOverTLS(t, newCluster) })
 	t.Run("ASourceRunsOnceAcrossItsReplicasDeath", func(t *testing.T) { testASourceRunsOnceAcrossItsReplicasDeath(t, etcd) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t, "--etcd-timeout", "1s").Start(2)) })
 }
