@@ -184,10 +184,11 @@ func (g *replicaRegistry) Replicas(ctx context.Context) (api.ReplicasResponse, e
 }
 
 // replicaSelf is who this replica is in its cluster: its name
-// (--replica-name, default its advertised address), address and version,
-// up since now.
-func replicaSelf(cfg Config, ln net.Addr) api.ReplicaStatus {
-	self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln), Version: Version(), UpSince: time.Now().UTC()}
+// (--replica-name, default its advertised address), address, version,
+// log format and schema level (from its store's rep), up since now.
+func replicaSelf(cfg Config, ln net.Addr, rep audit.Replication) api.ReplicaStatus {
+	self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln), Version: Version(),
+		LogFormat: rep.Format, Schema: rep.Schema, UpSince: time.Now().UTC()}
 	if self.Name == "" {
 		self.Name = self.Addr
 	}

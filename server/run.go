@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	// for the registry and whoever else needs it with etcdClient.
 	var self api.ReplicaStatus
 	if etcdClient != nil {
-		self = replicaSelf(cfg, ln.Addr())
+		self = replicaSelf(cfg, ln.Addr(), c.Store.Replication())
 	}
 
 	// Sources run until shutdown begins; one whose backend is down starts

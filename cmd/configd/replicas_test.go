@@ -27,6 +27,7 @@ import (
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/tcpproxy"
 	"github.com/configd/configd/internal/testserver"
+	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/sdk/go/config"
 	"github.com/configd/configd/secrets"
 )
@@ -208,9 +209,16 @@ func testWriteOnOneReadOnAnother(t *testing.T, c *configdtest.Cluster) {
 	waitFor(t, "r2 lists 3 replicas at the last revision", func() bool {
 		return r2.call(http.MethodGet, "/v1/replicas", nil, &rs) == nil && len(rs.Replicas) == 3 && rs.Rev == last && rs.Replicas[2].Rev == last
 	})
+	// Each says its log format and schema level, what a rolling upgrade
+	// compares (docs/ha.md, "Versions and upgrades").
+	ms, err := migrations.Load(migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, r := range rs.Replicas {
-		if want := fmt.Sprint("r", i+1); r.Name != want || r.Addr != ds[i].Addr || r.Self != (i == 1) || r.Rev != last || r.Lag != 0 || r.Version == "" {
-			t.Errorf("replica %d: %+v, want %s at %s, rev %d", i, r, want, ds[i].Addr, last)
+		if want := fmt.Sprint("r", i+1); r.Name != want || r.Addr != ds[i].Addr || r.Self != (i == 1) || r.Rev != last || r.Lag != 0 || r.Version == "" ||
+			r.LogFormat != 1 || r.Schema != len(ms) {
+			t.Errorf("replica %d: %+v, want %s at %s, rev %d, log format 1, schema %d", i, r, want, ds[i].Addr, last, len(ms))
 		}
 	}
 	out, err := exec.Command(ctlBin, "--addr", r2.Addr, "replicas").CombinedOutput()

@@ -60,15 +60,15 @@ const (
 // pageSize is how many records a read of the log takes at once.
 const pageSize = 256
 
-// format is the version of the log's layout and records. Every replica of
+// Format is the version of the log's layout and records. Every replica of
 // a cluster reads and writes its cluster's format and no other: the
 // records' decoder is strict, so a record of another format would stop a
 // replica (ErrDiverged) in the middle of a rolling upgrade. A replica of
 // another format is refused at Join instead (ErrFormat).
-const format = 1
+const Format = 1
 
 // The SQLite schema levels (migrations) of the configd releases that read
-// and write format: replicas of any of them may run side by side in one
+// and write Format: replicas of any of them may run side by side in one
 // cluster (a rolling upgrade), since a data dir's schema is its own index
 // of the log. A migration that changes what a record holds or how a
 // replica applies one (its rows, the chain hash, the state digest) starts
@@ -159,7 +159,7 @@ func (l *Log) Join(ctx context.Context) (string, error) {
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
-	m, _ := json.Marshal(meta{Configd: metaKind, Format: format, Cluster: hex.EncodeToString(id), Schema: formatLastSchema})
+	m, _ := json.Marshal(meta{Configd: metaKind, Format: Format, Cluster: hex.EncodeToString(id), Schema: formatLastSchema})
 	txn, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(l.metaKey()), "=", 0)).
 		Then(clientv3.OpPut(l.metaKey(), string(m)), clientv3.OpPut(l.headKey(), revString(0))).
 		Else(clientv3.OpGet(l.metaKey())).Commit()
@@ -177,7 +177,7 @@ func (l *Log) parseMeta(v []byte) (string, error) {
 	if err := json.Unmarshal(v, &m); err != nil || m.Configd != metaKind || m.Cluster == "" {
 		return "", fmt.Errorf("audit: %w: %s is %q", ErrNotALog, l.metaKey(), v)
 	}
-	if m.Format != format {
+	if m.Format != Format {
 		return "", formatError(l.prefix, m)
 	}
 	return m.Cluster, nil
@@ -190,9 +190,9 @@ func formatError(prefix string, m meta) error {
 	if m.Schema > 0 {
 		by = fmt.Sprintf(", created by a configd of schema level %d", m.Schema)
 	}
-	ours := fmt.Sprintf("format %d (schema levels %d to %d)", format, formatFirstSchema, formatLastSchema)
+	ours := fmt.Sprintf("format %d (schema levels %d to %d)", Format, formatFirstSchema, formatLastSchema)
 	todo := "this configd is older than the cluster: upgrade it to the release the cluster's replicas run (configctl replicas lists their versions)"
-	if m.Format < format {
+	if m.Format < Format {
 		todo = "this configd is newer than the cluster: run the release the cluster's replicas run (configctl replicas lists their versions); a log format is not upgraded in place (docs/ha.md, \"Versions and upgrades\")"
 	}
 	return fmt.Errorf("audit: %w: the commit log under %s is format %d%s; this configd reads and writes %s: %s",

@@ -18,6 +18,6 @@ func TestEveryMigrationHasALogFormat(t *testing.T) {
 	if last := ms[len(ms)-1].Version; last != formatLastSchema {
 		t.Fatalf("the newest migration is %s (level %d); log format %d covers schema levels %d to %d: "+
 			"raise formatLastSchema if the migration changes only the local index, else start format %d",
-			ms[len(ms)-1].Name, last, format, formatFirstSchema, formatLastSchema, format+1)
+			ms[len(ms)-1].Name, last, Format, formatFirstSchema, formatLastSchema, Format+1)
 	}
 }
