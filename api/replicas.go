@@ -11,6 +11,12 @@ type ReplicaStatus struct {
 	Addr string `json:"addr"`
 	// Version is the configd version it runs.
 	Version string `json:"version"`
+	// LogFormat is the format of the cluster's commit log it reads and
+	// writes, Schema its data dir's schema level: replicas of one log
+	// format may differ in schema level during a rolling upgrade (see
+	// docs/ha.md, "Versions and upgrades").
+	LogFormat int `json:"log_format,omitempty"`
+	Schema    int `json:"schema,omitempty"`
 	// Rev is the newest revision it had applied when it last reported
 	// (about once a second); Lag is how many revisions it is behind the
 	// newest revision of any replica listed.

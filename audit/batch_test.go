@@ -214,7 +214,7 @@ func TestBatchSourceAfterStoreOnlyWrites(t *testing.T) {
 	t1 := Txn{Actor: "a", Ops: []Op{Put("app/a", []byte("store 2"), "")}}
 	t3 := Txn{Actor: "c", Ops: []Op{Put("app/b", []byte("store"), "")}}
 	r1 := mk(s.w.QueueCommit(ctx, t1))
-	r2 := mk(s.w.QueueSource(ctx, "env", map[string]LayerValue{"app/b": {Value: []byte("env"), ContentType: TypeText}}))
+	r2 := mk(s.w.QueueSource(ctx, "env", map[string]LayerValue{"app/b": {Value: []byte("env"), ContentType: TypeText}}, Fence{}))
 	r3 := mk(s.w.QueueCommit(ctx, t3))
 	close(g.release)
 	if _, err := r1.Wait(); err != nil {

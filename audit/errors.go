@@ -47,4 +47,8 @@ var (
 	// ErrOwned: a write or a rollback touches a key that a layer above the
 	// store layer defines. The error is an *OwnedError.
 	ErrOwned = record.ErrOwned
+	// ErrFenced: a source's snapshot applied with Fenced was not recorded:
+	// the fence's etcd key is gone, so this replica no longer holds the
+	// source's role.
+	ErrFenced = record.ErrFenced
 )

@@ -44,6 +44,12 @@ var ErrBehindHorizon = etcdlog.ErrBehindHorizon
 // configd commit log.
 var ErrNotALog = etcdlog.ErrNotALog
 
+// ErrLogFormat: the cluster's commit log is of another format than this
+// configd reads and writes (an older or newer release): the replica is
+// refused at Open, with both formats named (docs/ha.md, "Versions and
+// upgrades").
+var ErrLogFormat = etcdlog.ErrFormat
+
 // WithEtcd makes the store a replica of a configd cluster on etcd: its
 // revisions are appended to the commit log under prefix in the etcd that
 // client reaches (acknowledged = a quorum of etcd has them) and every
@@ -75,6 +81,12 @@ type Replication struct {
 	Cluster, Prefix string
 	// Applied is the newest revision applied locally (Rev).
 	Applied int64
+	// Format is the format of the log this replica reads and writes, the
+	// cluster's (a replica of another format is refused, ErrLogFormat);
+	// Schema is the schema level of its data dir (its migrations).
+	// Replicas of one format may differ in schema level (docs/ha.md,
+	// "Versions and upgrades").
+	Format, Schema int
 	// Err is why the replica does not follow the log now (etcd does not
 	// answer: ErrStoreUnavailable; a record that does not verify:
 	// ErrDiverged), nil when it does.
@@ -86,7 +98,7 @@ func (s *Store) Replication() Replication {
 	if s.elog == nil {
 		return Replication{}
 	}
-	r := Replication{Replica: true, Cluster: s.cluster, Prefix: s.elog.Prefix(), Applied: s.Rev()}
+	r := Replication{Replica: true, Cluster: s.cluster, Prefix: s.elog.Prefix(), Applied: s.Rev(), Format: etcdlog.Format, Schema: s.schema}
 	if p := s.followErr.Load(); p != nil {
 		r.Err = *p
 	}

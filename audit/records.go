@@ -38,6 +38,9 @@ type (
 	// OwnedError names the key and the layer above the store that defines
 	// it.
 	OwnedError = record.OwnedError
+	// Fence is a condition a replica's commit checks in etcd: see
+	// ApplySource's Fenced.
+	Fence = record.Fence
 )
 
 // The operations.

@@ -34,6 +34,8 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("AReplicaCutOffFromEtcdHeals", env.partition)
 	t.Run("RetentionCompactsEveryReplicaAndEtcd", env.retention)
 	t.Run("AReplicaCutOffDuringACompactionIsRefused", env.cutOffDuringCompaction)
+	t.Run("AFencedSnapshotNeedsItsKey", env.fencedSnapshot)
+	t.Run("AReplicaOfAnotherLogFormatIsRefused", env.logFormats)
 }
 
 type replicaEnv struct {

@@ -174,6 +174,7 @@ type Store struct {
 	log       *sqlitelog.Log
 	elog      *etcdlog.Log // WithEtcd: the shared log over log; nil otherwise
 	cluster   string       // WithEtcd: the shared log's identity
+	schema    int          // the database's schema level (migrations)
 	w         *commit.Writer
 	revs      revWaiter
 	compactor *retention.Compactor
@@ -270,7 +271,7 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	if s.wdb, err = sqlitedb.OpenWriter(ctx, s.path); err != nil {
 		return err
 	}
-	if _, err := migrations.Up(ctx, s.wdb); err != nil {
+	if s.schema, err = migrations.Up(ctx, s.wdb); err != nil {
 		return fmt.Errorf("audit: %s: %w", s.path, err)
 	}
 	var rev sql.NullInt64

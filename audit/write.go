@@ -42,6 +42,24 @@ func (s *Store) Rollback(ctx context.Context, req RollbackRequest) (Revision, er
 // are recorded only as LayerChanges. A snapshot equal to what the layer
 // holds records nothing and returns the current revision. Invalid keys or
 // values refuse the whole snapshot, changing nothing.
-func (s *Store) ApplySource(ctx context.Context, layer string, snapshot map[string]LayerValue) (Revision, error) {
-	return s.w.ApplySource(ctx, layer, snapshot)
+func (s *Store) ApplySource(ctx context.Context, layer string, snapshot map[string]LayerValue, opts ...SourceOption) (Revision, error) {
+	var o sourceOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return s.w.ApplySource(ctx, layer, snapshot, o.fence)
 }
+
+// SourceOption configures one ApplySource.
+type SourceOption func(*sourceOptions)
+
+type sourceOptions struct{ fence Fence }
+
+// Fenced makes a replica (WithEtcd) record the snapshot only if f holds in
+// the same etcd transaction that records it: f's key still exists with its
+// creation revision. Otherwise nothing is recorded and ApplySource fails
+// with ErrFenced. A source's replica gives its election key, so that a
+// replica that lost the source's role without knowing it yet records
+// nothing (docs/ha.md, "The source's writer fence"). A store without etcd
+// refuses a fenced snapshot. The zero Fence is no fence.
+func Fenced(f Fence) SourceOption { return func(o *sourceOptions) { o.fence = f } }

@@ -234,6 +234,8 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		{name: "endpoint of another scheme", file: "store: etcd\netcd:\n  endpoints: [unix://x]\n", want: []string{"etcd.endpoints", "unix://x"}},
 		{name: "relative etcd prefix", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-prefix", "configd"}, want: []string{"--etcd-prefix", "absolute"}},
 		{name: "etcd cert without key", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-cert", "c.pem"}, want: []string{"--etcd-cert", "--etcd-key"}},
+		{name: "peer CA without TLS", args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--peer-ca", "ca.pem"}, want: []string{"--peer-ca", "--tls-cert", "serves no TLS"}},
+		{name: "peer CA without the etcd store", file: "tls:\n  cert: c.pem\n  key: k.pem\netcd:\n  peer_ca: ca.pem\n", want: []string{"store is sqlite", "--store etcd"}},
 		{name: "etcd password twice", env: map[string]string{"CONFIGD_ETCD_PASSWORD": "pw"},
 			args: []string{"--store", "etcd", "--etcd-endpoints", "a:2379", "--etcd-username", "u", "--etcd-password-file", "/run/pw"},
 			want: []string{"CONFIGD_ETCD_PASSWORD", "--etcd-password-file", "not both"}},

@@ -65,9 +65,15 @@ type EtcdConfig struct {
 	LeaseTTL time.Duration
 	// ForwardWrites sends the writes this replica receives to the
 	// cluster's writer, the replica registered longest (package forward;
-	// default on). Off, or with TLS on, every replica commits the writes
-	// it receives, racing the others for the log's head: as right, slower.
+	// default on). Off, or with TLS on and no PeerCA, every replica
+	// commits the writes it receives, racing the others for the log's
+	// head: as right, slower.
 	ForwardWrites bool
+	// PeerCA is a PEM file of the CAs that sign the replicas' serving
+	// certificates (--tls-cert): with TLS on, a replica forwards writes
+	// to the writer over HTTPS, trusting it with these (flag --peer-ca).
+	// Without it, replicas that serve TLS do not forward.
+	PeerCA string
 	// ReplicaName names the replica in the cluster's registry (GET
 	// /v1/replicas); default its advertised address. Unique in the
 	// cluster.
@@ -98,12 +104,23 @@ func (c *Config) replicaSettings() setting.Table {
 		setting.Duration(&e.LeaseTTL, "etcd-lease-ttl", "with --store etcd: lease of the replica's registration and of the sources it syncs: "+
 			"how long after it dies the others take its sources over (whole seconds)", checkLeaseTTL).WithKey("etcd.lease_ttl"),
 		setting.Bool(&e.ForwardWrites, "forward-writes", "with --store etcd: send the writes this replica receives to the cluster's writer "+
-			"(the replica registered longest), whose one writer batches them; off, or with TLS on, each replica commits its own").WithKey("etcd.forward_writes"),
+			"(the replica registered longest), whose one writer batches them; off, or with TLS on and no --peer-ca, each replica commits its own").WithKey("etcd.forward_writes"),
+		setting.File(&e.PeerCA, "peer-ca", "with --store etcd and --tls-cert: PEM file of the CAs of the replicas' certificates: forward writes to the writer over HTTPS, trusting it with these").
+			WithKey("etcd.peer_ca").Also(func() error { return checkPeerCA(c) }),
 		setting.String(&e.ReplicaName, "replica-name", "with --store etcd: the replica's name in the cluster (GET /v1/replicas); default its advertised address").
 			WithKey("etcd.replica_name"),
 		setting.Duration(&c.ReadWait, "read-wait", "how long a read that names a revision (X-Configd-Rev, min_rev=) or asks to be linearizable (consistent=true) "+
 			"waits for this replica to catch up before it is answered 503", setting.MoreThan(time.Duration(0))),
 	}
+}
+
+// checkPeerCA: the peer CA verifies the replicas' serving certificates,
+// so it needs them.
+func checkPeerCA(c *Config) error {
+	if c.Etcd.PeerCA != "" && !c.TLSOn() {
+		return errors.New("--peer-ca trusts the replicas' TLS certificates, and this replica serves no TLS: set --tls-cert and --tls-key too, or remove it (without TLS, replicas forward over HTTP)")
+	}
+	return nil
 }
 
 func checkStore(s string) error {
@@ -122,7 +139,7 @@ func checkStoreMode(c *Config) error {
 	switch {
 	case c.Store == StoreEtcd && len(e.Endpoints) == 0:
 		return errors.New("--store etcd needs the cluster's etcd: set --etcd-endpoints (" + EnvPrefix + "ETCD_ENDPOINTS, etcd.endpoints), e.g. 10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379")
-	case c.Store != StoreEtcd && (len(e.Endpoints) > 0 || e.CA != "" || e.Cert != "" || e.Username != "" || e.ReplicaName != ""):
+	case c.Store != StoreEtcd && (len(e.Endpoints) > 0 || e.CA != "" || e.Cert != "" || e.Username != "" || e.ReplicaName != "" || e.PeerCA != ""):
 		return errors.New("the etcd settings are set but the store is " + c.Store + ": add --store etcd (" + EnvPrefix + "STORE=etcd, store: etcd) to run a replica, or remove them")
 	}
 	return nil

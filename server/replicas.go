@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -183,10 +184,11 @@ func (g *replicaRegistry) Replicas(ctx context.Context) (api.ReplicasResponse, e
 }
 
 // replicaSelf is who this replica is in its cluster: its name
-// (--replica-name, default its advertised address), address and version,
-// up since now.
-func replicaSelf(cfg Config, ln net.Addr) api.ReplicaStatus {
-	self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln), Version: Version(), UpSince: time.Now().UTC()}
+// (--replica-name, default its advertised address), address, version,
+// log format and schema level (from its store's rep), up since now.
+func replicaSelf(cfg Config, ln net.Addr, rep audit.Replication) api.ReplicaStatus {
+	self := api.ReplicaStatus{Name: cfg.Etcd.ReplicaName, Addr: advertisedAddr(cfg, ln), Version: Version(),
+		LogFormat: rep.Format, Schema: rep.Schema, UpSince: time.Now().UTC()}
 	if self.Name == "" {
 		self.Name = self.Addr
 	}
@@ -219,18 +221,27 @@ type forwarding struct {
 	stop context.CancelFunc
 }
 
-func forwardWrites(ctx context.Context, cfg Config, cli *clientv3.Client, reg *replicaRegistry, self string, st forward.Applier, logger *slog.Logger) *forwarding {
-	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	writer := forward.TrackOldest(fctx, cli, reg.dir, self, logger)
+// forwardWrites starts following who the writer is. With peer (TLS on and
+// --peer-ca), it forwards over HTTPS, trusting the writer's certificate
+// with peer's CAs.
+func forwardWrites(ctx context.Context, cfg Config, peer *tls.Config, cli *clientv3.Client, reg *replicaRegistry, self string, st forward.Applier, logger *slog.Logger) *forwarding {
 	// The writer answers within the etcd timeout (store_unavailable past
 	// it): wait longer than that, so that its answer comes back.
-	f := forward.New(writer, st, forward.WithName(self), forward.WithTimeout(cfg.Etcd.Timeout+cfg.ReadWait),
-		forward.WithActor(func(r *http.Request) string { return authz.ActorFrom(r.Context()) }), forward.WithLogger(logger))
+	opts := []forward.Option{forward.WithName(self), forward.WithTimeout(cfg.Etcd.Timeout + cfg.ReadWait),
+		forward.WithActor(func(r *http.Request) string { return authz.ActorFrom(r.Context()) }), forward.WithLogger(logger)}
+	var track []forward.TrackOption
+	if peer != nil {
+		opts = append(opts, forward.WithTLS(peer))
+		track = append(track, forward.WithHTTPS())
+	}
+	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	writer := forward.TrackOldest(fctx, cli, reg.dir, self, logger, track...)
+	f := forward.New(writer, st, opts...)
 	return &forwarding{mw: f.Middleware, stop: stop}
 }
 
 // option is the HTTP API's option that forwards its writes (none when f
-// is nil: SQLite mode, TLS on, or --forward-writes=false).
+// is nil: SQLite mode, TLS on without --peer-ca, or --forward-writes=false).
 func (f *forwarding) option() httpapi.Option {
 	if f == nil {
 		return httpapi.WithWrites(nil)

@@ -49,6 +49,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	peerCfg, err := peerTLS(cfg)
+	if err != nil {
+		return err
+	}
 	announcer, err := newAnnouncer(cfg, logger)
 	if err != nil {
 		return err
@@ -113,7 +117,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	// for the registry and whoever else needs it with etcdClient.
 	var self api.ReplicaStatus
 	if etcdClient != nil {
-		self = replicaSelf(cfg, ln.Addr())
+		self = replicaSelf(cfg, ln.Addr(), c.Store.Replication())
 	}
 
 	// Sources run until shutdown begins; one whose backend is down starts
@@ -164,8 +168,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		cleanup.add(reg.Close)
 		replicas = reg
 		logger.Info("registered in the cluster", "replica", self.Name, "addr", self.Addr)
-		if cfg.Etcd.ForwardWrites && tlsCfg == nil {
-			writes = forwardWrites(ctx, cfg, etcdClient, reg, self.Name, c.Store, logger)
+		// With TLS on, forwarding needs the CA that signs the replicas'
+		// certificates; without it each replica commits its own writes.
+		if cfg.Etcd.ForwardWrites && (tlsCfg == nil || peerCfg != nil) {
+			writes = forwardWrites(ctx, cfg, peerCfg, etcdClient, reg, self.Name, c.Store, logger)
 			cleanup.add(func() error { writes.stop(); return nil })
 		}
 	}

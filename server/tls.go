@@ -48,6 +48,20 @@ func serverTLS(cfg Config) (*tls.Config, error) {
 	return tc, nil
 }
 
+// peerTLS returns the TLS configuration a replica forwards writes to the
+// cluster's writer with (--peer-ca: the CAs of the replicas' serving
+// certificates), or nil when it has none.
+func peerTLS(cfg Config) (*tls.Config, error) {
+	if cfg.Etcd.PeerCA == "" {
+		return nil, nil
+	}
+	pool, err := pemfile.CertPool("peer CA (--peer-ca)", cfg.Etcd.PeerCA)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
 // handshakenTLS are the gRPC server's transport credentials when configd
 // serves TLS. The port mux has already done the TLS handshake (it must, to
 // learn from ALPN whether the client speaks gRPC), so the connection the

@@ -27,6 +27,7 @@ import (
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/tcpproxy"
 	"github.com/configd/configd/internal/testserver"
+	"github.com/configd/configd/migrations"
 	"github.com/configd/configd/sdk/go/config"
 	"github.com/configd/configd/secrets"
 )
@@ -52,6 +53,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("WatchersFailOver", func(t *testing.T) { testWatchersFailOver(t, etcd, newCluster(t).Start(3)) })
 	t.Run("CutOffAndHealed", func(t *testing.T) { testCutOffAndHealed(t, etcd, newCluster(t).Start(1)) })
 	t.Run("WritesGoToTheWriter", func(t *testing.T) { testWritesGoToTheWriter(t, newCluster(t, "--etcd-lease-ttl", "2s").Start(3)) })
+	t.Run("WritesForwardedOverTLS", func(t *testing.T) { testWritesForwardedOverTLS(t, newCluster) })
 	t.Run("ASourceRunsOnceAcrossItsReplicasDeath", func(t *testing.T) { testASourceRunsOnceAcrossItsReplicasDeath(t, etcd) })
 	t.Run("QuorumLost", func(t *testing.T) { testQuorumLost(t, etcd, newCluster(t, "--etcd-timeout", "1s").Start(2)) })
 }
@@ -207,9 +209,16 @@ func testWriteOnOneReadOnAnother(t *testing.T, c *configdtest.Cluster) {
 	waitFor(t, "r2 lists 3 replicas at the last revision", func() bool {
 		return r2.call(http.MethodGet, "/v1/replicas", nil, &rs) == nil && len(rs.Replicas) == 3 && rs.Rev == last && rs.Replicas[2].Rev == last
 	})
+	// Each says its log format and schema level, what a rolling upgrade
+	// compares (docs/ha.md, "Versions and upgrades").
+	ms, err := migrations.Load(migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, r := range rs.Replicas {
-		if want := fmt.Sprint("r", i+1); r.Name != want || r.Addr != ds[i].Addr || r.Self != (i == 1) || r.Rev != last || r.Lag != 0 || r.Version == "" {
-			t.Errorf("replica %d: %+v, want %s at %s, rev %d", i, r, want, ds[i].Addr, last)
+		if want := fmt.Sprint("r", i+1); r.Name != want || r.Addr != ds[i].Addr || r.Self != (i == 1) || r.Rev != last || r.Lag != 0 || r.Version == "" ||
+			r.LogFormat != 1 || r.Schema != len(ms) {
+			t.Errorf("replica %d: %+v, want %s at %s, rev %d, log format 1, schema %d", i, r, want, ds[i].Addr, last, len(ms))
 		}
 	}
 	out, err := exec.Command(ctlBin, "--addr", r2.Addr, "replicas").CombinedOutput()
@@ -237,6 +246,10 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 	if _, err := cli.Put(t.Context(), "/not-configd/app/x", "1"); err != nil {
 		t.Fatal(err)
 	}
+	// The log of a cluster of a newer release, of another log format.
+	if _, err := cli.Put(t.Context(), "/configd-format2/meta", `{"configd":"configd commit log","format":2,"cluster":"c0ffee","schema":12}`); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		dir      string
@@ -248,6 +261,7 @@ func testReplicaStartRefusals(t *testing.T, etcd *testserver.EtcdCluster, newClu
 		{name: "another master key", extra: []string{"--master-key-file", masterKeyFile(t)}, want: []string{"refusing to join the cluster", "master key"}},
 		{name: "etcd unreachable for a new replica", etcdDown: true, want: []string{"cannot reach etcd at 127.0.0.1:1", "--etcd-endpoints"}},
 		{name: "a prefix that is not configd's", extra: []string{"--etcd-prefix", "/not-configd"}, want: []string{"/not-configd/app/x", "prefix of its own", "--etcd-prefix"}},
+		{name: "a cluster of another log format", extra: []string{"--etcd-prefix", "/configd-format2"}, want: []string{"is format 2", "reads and writes format 1", "upgrade it to the release the cluster's replicas run"}},
 	} {
 		dir := tc.dir
 		if dir == "" {

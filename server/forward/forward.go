@@ -11,6 +11,10 @@
 // the writer authenticates and authorizes them itself, with the same
 // token, and its single writer batches them all.
 //
+// When the replicas serve TLS, a replica forwards over HTTPS, trusting the
+// writer's certificate with the CAs it is given (WithTLS, --peer-ca); the
+// client's token travels inside that connection as it came.
+//
 // Forwarding is an optimisation, never a condition of being right: a
 // replica that does not know the writer, cannot reach it, or gets a
 // request it cannot forward (a client certificate proves who sent it, and
@@ -25,6 +29,7 @@ package forward
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,7 +56,7 @@ const HeaderForwardedTo = "X-Configd-Forwarded-To"
 
 // Writer tells which replica takes the cluster's writes.
 type Writer interface {
-	// WriterURL returns the base URL (http://host:port) of the replica
+	// WriterURL returns the base URL (http://host:port or https://host:port) of the replica
 	// that takes the writes, or "" when that is this replica or no replica
 	// is known to be the writer.
 	WriterURL() string
@@ -98,6 +103,16 @@ func WithMaxBody(n int64) Option { return func(f *Forwarder) { f.maxBody = n } }
 // to be applied here afterwards (default 10 s each).
 func WithTimeout(d time.Duration) Option {
 	return func(f *Forwarder) { f.client.Timeout = d; f.wait = d }
+}
+
+// WithTLS makes the Forwarder speak HTTPS to the writer, trusting the
+// certificate authorities of c.RootCAs (the replicas' serving
+// certificates: --peer-ca); the writer's address must be in its
+// certificate. The Writer's URLs must then be https:// ones (TrackOldest's
+// WithHTTPS). A writer whose certificate is not trusted is not sent the
+// request: the write is committed here, and a warning says why.
+func WithTLS(c *tls.Config) Option {
+	return func(f *Forwarder) { f.client.Transport.(*http.Transport).TLSClientConfig = c }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -154,7 +169,11 @@ func (f *Forwarder) Middleware(next http.Handler) http.Handler {
 		if err != nil {
 			if notSent(err) {
 				// Nothing reached the writer: commit here.
-				f.logger.Debug("forward: the writer is unreachable, committing here", "writer", target, "err", err)
+				if handshakeFailed(err) {
+					f.logger.Warn("forward: no TLS with the writer (is its certificate signed by --peer-ca, for its address?), committing here", "writer", target, "err", err)
+				} else {
+					f.logger.Debug("forward: the writer is unreachable, committing here", "writer", target, "err", err)
+				}
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				next.ServeHTTP(w, r)
 				return
@@ -178,7 +197,7 @@ func (f *Forwarder) Middleware(next http.Handler) http.Handler {
 		for k, vs := range resp.Header {
 			w.Header()[k] = vs
 		}
-		w.Header().Set(HeaderForwardedTo, strings.TrimPrefix(target, "http://"))
+		w.Header().Set(HeaderForwardedTo, strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://"))
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 	})
@@ -209,10 +228,21 @@ func (f *Forwarder) send(r *http.Request, target string, body []byte) (*http.Res
 }
 
 // notSent reports whether err says the request never reached the writer:
-// the connection could not be made.
+// the connection could not be made, or its TLS handshake failed (the
+// request is sent only once the handshake is done).
 func notSent(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.As(err, &op) && op.Op == "dial" || handshakeFailed(err)
+}
+
+// handshakeFailed reports whether err is a failed TLS handshake with the
+// writer: its certificate not trusted, or the writer refused ours or the
+// protocol.
+func handshakeFailed(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var header tls.RecordHeaderError
+	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &header)
 }
 
 type readCloser struct {

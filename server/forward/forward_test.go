@@ -253,3 +253,57 @@ func TestTheClientsActorIsKept(t *testing.T) {
 		t.Fatalf("answer %d, the writer got actor %q, want alice", rec.Code, got)
 	}
 }
+
+// Replicas that serve TLS forward over HTTPS, trusting the writer with the
+// CA they are given, the client's token inside; a writer whose
+// certificate that CA did not sign is not sent the request, which is
+// committed here, as is a request whose client presented a certificate.
+func TestForwardsOverTLSToATrustedWriter(t *testing.T) {
+	var got []string
+	writer := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		w.Header().Set(api.HeaderRev, "7")
+		io.WriteString(w, `{"rev":7}`)
+	}))
+	defer writer.Close()
+	trusted := x509.NewCertPool()
+	trusted.AddCert(writer.Certificate())
+	target := strings.TrimPrefix(writer.URL, "https://")
+
+	for _, tc := range []struct {
+		name       string
+		roots      *x509.CertPool
+		clientCert bool
+		forwarded  bool
+	}{
+		{"trusted", trusted, false, true},
+		{"another CA", x509.NewCertPool(), false, false},
+		{"a client certificate", trusted, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = nil
+			l := &local{}
+			h := New(writerURL(writer.URL), &applier{}, WithTLS(&tls.Config{RootCAs: tc.roots, MinVersion: tls.VersionTLS12}), quiet()).Middleware(l)
+			req := httptest.NewRequest(http.MethodPut, "/v1/kv/a", strings.NewReader("v"))
+			req.Header.Set("Authorization", "Bearer tok")
+			if tc.clientCert {
+				req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{writer.Certificate()}}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("answer %d %s", rec.Code, rec.Body)
+			}
+			if tc.forwarded {
+				if l.count() != 0 || len(got) != 1 || got[0] != "Bearer tok" || rec.Header().Get(HeaderForwardedTo) != target {
+					t.Fatalf("served here %d times, the writer saw %q, forwarded to %q; want forwarded to %s with the token",
+						l.count(), got, rec.Header().Get(HeaderForwardedTo), target)
+				}
+				return
+			}
+			if l.count() != 1 || len(got) != 0 || rec.Header().Get(HeaderForwardedTo) != "" {
+				t.Fatalf("served here %d times, the writer saw %q: want it served here, the writer untouched", l.count(), got)
+			}
+		})
+	}
+}

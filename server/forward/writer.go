@@ -25,6 +25,7 @@ import (
 type Oldest struct {
 	self   string
 	logger *slog.Logger
+	scheme string // of the writer's URL: "http", or "https" (WithHTTPS)
 
 	mu   sync.Mutex
 	regs map[string]registration // by key
@@ -37,10 +38,20 @@ type registration struct {
 	addr    string
 }
 
+// TrackOption configures TrackOldest.
+type TrackOption func(*Oldest)
+
+// WithHTTPS makes the writer's URL an https:// one: the replicas serve
+// TLS (see WithTLS).
+func WithHTTPS() TrackOption { return func(o *Oldest) { o.scheme = "https" } }
+
 // TrackOldest follows the registrations under dir (with its trailing
 // slash) until ctx ends; self is this replica's name.
-func TrackOldest(ctx context.Context, cli *clientv3.Client, dir, self string, logger *slog.Logger) *Oldest {
-	o := &Oldest{self: self, logger: logger, regs: map[string]registration{}}
+func TrackOldest(ctx context.Context, cli *clientv3.Client, dir, self string, logger *slog.Logger, opts ...TrackOption) *Oldest {
+	o := &Oldest{self: self, logger: logger, scheme: "http", regs: map[string]registration{}}
+	for _, opt := range opts {
+		opt(o)
+	}
 	go o.run(ctx, cli, dir)
 	return o
 }
@@ -120,7 +131,7 @@ func (o *Oldest) choose() {
 	}
 	url := ""
 	if best.created != 0 && best.name != o.self {
-		url = "http://" + best.addr
+		url = o.scheme + "://" + best.addr
 	}
 	if url != o.url {
 		o.logger.Info("forward: the cluster's writer", "writer", cmp.Or(best.name, "none known"), "self", best.name == o.self)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/source/backoff"
 )
@@ -20,8 +21,11 @@ type Leadership interface {
 	// role is given up first, and the channel must close then: the pump
 	// waits for it before it campaigns again). It returns ctx.Err() when
 	// ctx ends before, and another error when it cannot campaign now: the
-	// pump tries again after a pause.
-	Campaign(ctx context.Context, source string) (lost <-chan struct{}, err error)
+	// pump tries again after a pause. The fence stands for the role in the
+	// store: each snapshot of the term is applied with it (audit.Fenced),
+	// so that none is recorded once the role is gone, even before lost is
+	// closed; the zero Fence is none.
+	Campaign(ctx context.Context, source string) (lost <-chan struct{}, fence audit.Fence, err error)
 }
 
 // StateStandby is the state of a source that another replica syncs
@@ -96,7 +100,7 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 		}
 		// The term's context: ending it gives up the role.
 		tctx, end := context.WithCancel(ctx)
-		lost, err := s.lead.Campaign(tctx, name)
+		lost, fence, err := s.lead.Campaign(tctx, name)
 		if err != nil {
 			end()
 			if ctx.Err() != nil || !retry(fmt.Errorf("campaign for the source's role: %w", err)) {
@@ -105,7 +109,7 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 			continue
 		}
 		s.logger.Info("source: this replica syncs it now", "source", name)
-		ran, err := s.term(tctx, end, src, lost)
+		ran, err := s.term(tctx, end, src, lost, fence)
 		if ran {
 			src = nil
 			bo.Reset()
@@ -126,9 +130,10 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 
 // term runs src for one term of the role (Campaign's ctx, ended by end),
 // from when the store has caught up with the cluster until lost is closed
-// or ctx ends; then it gives the role up. ran tells whether src ran (a
-// source runs once).
-func (s *Pump) term(ctx context.Context, end context.CancelFunc, src source.Source, lost <-chan struct{}) (ran bool, err error) {
+// or ctx ends, or the store refuses a snapshot because fence fell
+// (audit.ErrFenced: etcd ended the role before lost said so); then it
+// gives the role up. ran tells whether src ran (a source runs once).
+func (s *Pump) term(ctx context.Context, end context.CancelFunc, src source.Source, lost <-chan struct{}, fence audit.Fence) (ran bool, err error) {
 	defer func() {
 		end()
 		<-lost // the role is given up
@@ -154,12 +159,31 @@ func (s *Pump) term(ctx context.Context, end context.CancelFunc, src source.Sour
 	}
 	s.mu.Lock()
 	st := s.states[src.Name()]
-	st.leading = true
+	st.leading, st.fence, st.endTerm, st.fenced = true, fence, end, nil
 	st.status = source.Status{State: source.StateStarting}
 	s.mu.Unlock()
 	s.run(ctx, src)
 	src.Close()
-	return true, nil
+	s.mu.Lock()
+	fenced := st.fenced
+	st.fence, st.endTerm, st.fenced = audit.Fence{}, nil, nil
+	s.mu.Unlock()
+	return true, fenced
+}
+
+// lostRole ends name's term: the store refused its snapshot with err
+// because the role's fence fell, so another replica may sync the source
+// already. The pump stands by and campaigns again.
+func (s *Pump) lostRole(name string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.states[name]
+	if st.endTerm == nil {
+		return
+	}
+	s.logger.Warn("source: the role was lost before this replica heard of it; its snapshot is not recorded, standing by", "source", name, "err", err)
+	st.fenced = fmt.Errorf("the source's role was lost: %w", err)
+	st.endTerm()
 }
 
 // standby marks name as synced elsewhere; err, if any, is why this

@@ -44,6 +44,7 @@ func TestSourcesOnReplicas(t *testing.T) {
 		takeover(t, etcd, consulFeed{srv: testserver.Consul(t), prefix: "micro/config/"})
 	})
 	t.Run("EtcdDownWhileCampaigningKeepsTheLayer", func(t *testing.T) { etcdDown(t, etcd) })
+	t.Run("AHolderWhoseKeyIsGoneRecordsNothing", func(t *testing.T) { fenced(t, etcd) })
 }
 
 // cluster is n replicas of one store under the test's etcd prefix, each
@@ -384,6 +385,48 @@ func etcdDown(t *testing.T, etcd *testserver.EtcdServer) {
 	c.onlyRevisionAfter(t, rev, map[string]string{"a": "10"})
 }
 
+// A holder whose election key is gone while its session lives on (the
+// key deleted under it, as etcd does when a paused holder's lease runs
+// out) does not know it lost the role: the store refuses its next
+// snapshot (the fence), it stands by and says why, and the next replica in
+// line records the change, once.
+func fenced(t *testing.T, etcd *testserver.EtcdServer) {
+	c := newCluster(t, etcd, 2, newFileFeed(t), map[string]string{"a": "1"})
+	old := c.leader(t)
+	rev := c.synced(t, map[string]string{"a": "1"})
+
+	ctx := context.Background()
+	cli := etcdClient(t, etcd)
+	dir := "/configd-test/" + t.Name() + "/elect/source/files/"
+	var line *clientv3.GetResponse
+	waitFor(t, "both replicas in the election's line", func() bool {
+		var err error
+		line, err = cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(line.Kvs) == 2
+	})
+	if string(line.Kvs[0].Value) != old.name {
+		t.Fatalf("the election's line starts with %s's key, want the holder %s's", line.Kvs[0].Value, old.name)
+	}
+	if _, err := cli.Delete(ctx, string(line.Kvs[0].Key)); err != nil {
+		t.Fatal(err)
+	}
+	// The other replica takes the role at once; the old holder still syncs
+	// until its next snapshot is refused.
+	c.feed.set(t, map[string]string{"a": "2"})
+	waitFor(t, "the old holder to stand by, saying it lost the role", func() bool {
+		st := status(old, "files")
+		return len(old.p.Leading()) == 0 && st.State == string(pump.StateStandby) && strings.Contains(st.LastError, "role was lost")
+	})
+	if next := c.leader(t); next == old {
+		t.Fatalf("%s syncs the source again", old.name)
+	}
+	c.synced(t, map[string]string{"a": "2"})
+	c.onlyRevisionAfter(t, rev, map[string]string{"a": "2"})
+}
+
 // waitFor waits until cond holds, for at most 20 s: for a state that no
 // event announces (who holds a role, a replica's status).
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -448,12 +491,12 @@ func (f *flakySync) Sync(ctx context.Context) (int64, error) {
 // up.
 type turns struct{ given, gaveUp atomic.Int32 }
 
-func (l *turns) Campaign(ctx context.Context, _ string) (<-chan struct{}, error) {
+func (l *turns) Campaign(ctx context.Context, _ string) (<-chan struct{}, audit.Fence, error) {
 	l.given.Add(1)
 	lost := make(chan struct{})
 	context.AfterFunc(ctx, func() {
 		l.gaveUp.Add(1)
 		close(lost)
 	})
-	return lost, nil
+	return lost, audit.Fence{}, nil
 }

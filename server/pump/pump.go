@@ -29,7 +29,7 @@ type Store interface {
 	// Layers are the store's layers, lowest precedence first.
 	Layers() []string
 	MaxValueSize() int
-	ApplySource(ctx context.Context, name string, snap map[string]audit.LayerValue) (audit.Revision, error)
+	ApplySource(ctx context.Context, name string, snap map[string]audit.LayerValue, opts ...audit.SourceOption) (audit.Revision, error)
 	RecordSourceEvent(ctx context.Context, e audit.SourceEvent) error
 	// Sync waits until the store has applied every revision committed
 	// anywhere in its cluster (at once for a store of its own).
@@ -67,6 +67,11 @@ type sourceState struct {
 	warnings []string
 	src      source.Source // the running source; replaced at each term with WithLeadership
 	leading  bool          // this replica syncs the source now
+	// With WithLeadership, during a term: the role's fence, what ends the
+	// term, and why the store ended it (the fence fell).
+	fence   audit.Fence
+	endTerm context.CancelFunc
+	fenced  error
 }
 
 // Start builds every source of cfgs (entries of type StoreType place the
@@ -131,7 +136,7 @@ func (s *Pump) update(ctx context.Context, name string, u source.Update) {
 	s.mu.Lock()
 	state := s.states[name]
 	state.status = u.Status
-	mount := state.cfg.MountPrefix()
+	mount, fence := state.cfg.MountPrefix(), state.fence
 	s.mu.Unlock()
 	if u.Err != nil {
 		// The event first: once the log line is out, the audit trail has it.
@@ -151,7 +156,11 @@ func (s *Pump) update(ctx context.Context, name string, u source.Update) {
 	for k, v := range u.Snapshot {
 		snap[mount+k] = audit.LayerValue{Value: v.Data, ContentType: v.ContentType}
 	}
-	r, err := s.st.ApplySource(ctx, name, snap)
+	r, err := s.st.ApplySource(ctx, name, snap, audit.Fenced(fence))
+	if errors.Is(err, audit.ErrFenced) {
+		s.lostRole(name, err)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	state.warnings = warnings

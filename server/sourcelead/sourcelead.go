@@ -22,6 +22,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/configd/configd/audit"
 )
 
 // DefaultTTL is the default TTL of a replica's session: how long a source
@@ -103,10 +105,17 @@ func (e *Elections) Replica() string { return e.id }
 // ctx.Err() when ctx ends before, and another error when it cannot
 // campaign now (etcd does not answer, the session ended while waiting):
 // the caller tries again later.
-func (e *Elections) Campaign(ctx context.Context, source string) (<-chan struct{}, error) {
+//
+// The channel closes a moment after etcd ended the role (a round trip,
+// longer for a replica paused meanwhile), so the role is also returned as
+// a fence: the replica's election key and its creation revision, which
+// the store checks in the etcd transaction of each revision the source
+// records (audit.Fenced). Once the key is gone, the replica records
+// nothing more for the source, whether it knows yet or not.
+func (e *Elections) Campaign(ctx context.Context, source string) (lost <-chan struct{}, fence audit.Fence, err error) {
 	s, err := e.session(ctx)
 	if err != nil {
-		return nil, err
+		return nil, audit.Fence{}, err
 	}
 	// The wait for the role ends with the session: a replica whose lease
 	// is gone must not believe it won.
@@ -123,23 +132,23 @@ func (e *Elections) Campaign(ctx context.Context, source string) (<-chan struct{
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, audit.Fence{}, ctx.Err()
 		}
 		if done(s) {
-			return nil, fmt.Errorf("campaign for source %s: %w", source, ErrSessionEnded)
+			return nil, audit.Fence{}, fmt.Errorf("campaign for source %s: %w", source, ErrSessionEnded)
 		}
-		return nil, fmt.Errorf("sourcelead: campaign for source %s: %w", source, err)
+		return nil, audit.Fence{}, fmt.Errorf("sourcelead: campaign for source %s: %w", source, err)
 	}
-	lost := make(chan struct{})
+	end := make(chan struct{})
 	go func() {
-		defer close(lost)
+		defer close(end)
 		select {
 		case <-s.Done():
 		case <-ctx.Done():
 			e.resign(ctx, el)
 		}
 	}()
-	return lost, nil
+	return end, audit.Fence{Key: el.Key(), Rev: el.Rev()}, nil
 }
 
 // resign gives up el's role or place in line; if etcd does not answer,

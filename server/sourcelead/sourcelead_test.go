@@ -67,11 +67,11 @@ func closeHandsOver(t *testing.T, etcd *testserver.EtcdServer) {
 	ctx := context.Background()
 	a := elections(t, etcd, "a", time.Minute)
 	b := elections(t, etcd, "b", time.Minute)
-	lostA, err := a.Campaign(ctx, "files")
+	lostA, _, err := a.Campaign(ctx, "files")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Campaign(ctx, "env"); err != nil {
+	if _, _, err := a.Campaign(ctx, "env"); err != nil {
 		t.Fatal(err)
 	}
 	if got := leaders(t, b); got["files"] != "a" || got["env"] != "a" {
@@ -79,7 +79,7 @@ func closeHandsOver(t *testing.T, etcd *testserver.EtcdServer) {
 	}
 	won := make(chan error, 1)
 	go func() {
-		_, err := b.Campaign(ctx, "files")
+		_, _, err := b.Campaign(ctx, "files")
 		won <- err
 	}()
 	if err := a.Close(); err != nil {
@@ -101,7 +101,7 @@ func closeHandsOver(t *testing.T, etcd *testserver.EtcdServer) {
 	if got := leaders(t, b); got["files"] != "b" || len(got) != 1 {
 		t.Fatalf("leaders %v, want only files: b", got)
 	}
-	if _, err := a.Campaign(ctx, "files"); !errors.Is(err, sourcelead.ErrSessionEnded) {
+	if _, _, err := a.Campaign(ctx, "files"); !errors.Is(err, sourcelead.ErrSessionEnded) {
 		t.Fatalf("a campaign after Close: %v, want ErrSessionEnded", err)
 	}
 }
@@ -111,14 +111,14 @@ func resign(t *testing.T, etcd *testserver.EtcdServer) {
 	a := elections(t, etcd, "a", time.Minute)
 	b := elections(t, etcd, "b", time.Minute)
 	ctxA, endA := context.WithCancel(context.Background())
-	lostA, err := a.Campaign(ctxA, "files")
+	lostA, _, err := a.Campaign(ctxA, "files")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// b waits in line, then gives up.
 	ctxB, endB := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer endB()
-	if _, err := b.Campaign(ctxB, "files"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := b.Campaign(ctxB, "files"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("b's campaign while a leads: %v, want its context's error", err)
 	}
 	endA()
@@ -128,7 +128,7 @@ func resign(t *testing.T, etcd *testserver.EtcdServer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := b.Campaign(ctx, "files"); err != nil {
+	if _, _, err := b.Campaign(ctx, "files"); err != nil {
 		t.Fatalf("b's campaign once a resigned: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package commit
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
@@ -48,6 +49,26 @@ type Batch interface {
 	// Abort drops the batch and everything appended to it.
 	Abort()
 }
+
+// Fencer is a Batch that checks fences (a replicated Log's): its Commit
+// makes the batch durable only if every fence given holds at that moment,
+// checked in the same step (one etcd transaction); when one does not, it
+// fails with a *FenceError and nothing of the batch is durable.
+type Fencer interface {
+	Fence(f record.Fence)
+}
+
+// FenceError: a replicated Log refused a batch because Fences no longer
+// hold. Nothing of the batch was made durable: the writer fails the
+// requests that carried those fences (record.ErrFenced) and decides the
+// others again.
+type FenceError struct{ Fences []record.Fence }
+
+func (e *FenceError) Error() string {
+	return fmt.Sprintf("%v: %v is gone", record.ErrFenced, e.Fences)
+}
+
+func (e *FenceError) Unwrap() error { return record.ErrFenced }
 
 // State is the local state as a batch sees it: the newest durable
 // revision's, with the batch's records applied as far as they were

@@ -82,6 +82,7 @@ type sourceRequest struct {
 	ticket
 	layer string
 	snap  map[string]record.LayerValue
+	fence record.Fence // checked by the Log in the commit (Fencer); zero: none
 }
 
 func (r *sourceRequest) readsDB() bool { return true }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,9 +177,12 @@ func (w *Writer) Rollback(ctx context.Context, req record.RollbackRequest) (reco
 }
 
 // ApplySource replaces the raw values of a source's layer with snapshot in
-// one revision (see audit's ApplySource), once it is durable.
-func (w *Writer) ApplySource(ctx context.Context, layer string, snapshot map[string]record.LayerValue) (record.Revision, error) {
-	p, err := w.QueueSource(ctx, layer, snapshot)
+// one revision (see audit's ApplySource), once it is durable. A non-zero
+// fence must hold when the revision is made durable (the Log checks it,
+// see Fencer), or nothing is recorded and the error wraps
+// record.ErrFenced; only a replicated Log checks fences.
+func (w *Writer) ApplySource(ctx context.Context, layer string, snapshot map[string]record.LayerValue, fence record.Fence) (record.Revision, error) {
+	p, err := w.QueueSource(ctx, layer, snapshot, fence)
 	if err != nil {
 		return record.Revision{}, err
 	}
@@ -186,12 +190,15 @@ func (w *Writer) ApplySource(ctx context.Context, layer string, snapshot map[str
 }
 
 // QueueSource is ApplySource without the wait, as QueueCommit is Commit.
-func (w *Writer) QueueSource(ctx context.Context, layer string, snapshot map[string]record.LayerValue) (Pending, error) {
+func (w *Writer) QueueSource(ctx context.Context, layer string, snapshot map[string]record.LayerValue, fence record.Fence) (Pending, error) {
+	if !fence.IsZero() && w.replica == nil {
+		return Pending{}, fmt.Errorf("audit: %w: a fence (%v) needs a replicated log, and this store has none", record.ErrBadRequest, fence)
+	}
 	snap, err := w.validateSnapshot(layer, snapshot)
 	if err != nil {
 		return Pending{}, err
 	}
-	return w.enqueue(ctx, &sourceRequest{layer: layer, snap: snap})
+	return w.enqueue(ctx, &sourceRequest{layer: layer, snap: snap, fence: fence})
 }
 
 // Alone runs fn on the writer, alone: after the batch under way and before
@@ -334,6 +341,18 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 	}
 	for attempt := 1; ; attempt++ {
 		results, committed, rev, err := w.tryBatch(ctx, batch)
+		var fenced *FenceError
+		if errors.As(err, &fenced) {
+			// Nothing was durable: those whose fence fell fail, the
+			// others are decided again (without a catch-up: the head
+			// did not move).
+			if rest := w.failFenced(batch, fenced); len(rest) < len(batch) {
+				if batch = rest; len(batch) == 0 {
+					return
+				}
+				continue
+			}
+		}
 		if errors.Is(err, ErrHeadMoved) && w.replica != nil {
 			if attempt == maxAttempts {
 				err = fmt.Errorf("%w (%d attempts)", err, attempt)
@@ -376,10 +395,19 @@ func (w *Writer) tryBatch(ctx context.Context, batch []revisionRequest) ([]resul
 				return nil, nil, 0, err
 			}
 		}
+		fence := fenceOf(req)
+		fb, fences := b.(Fencer)
+		if !fence.IsZero() && !fences {
+			results[i].err = fmt.Errorf("audit: %w: this log checks no fence (%v)", record.ErrBadRequest, fence)
+			continue
+		}
 		r, err := req.decide(ctx, &w.d, b, rev)
 		if err != nil {
 			results[i].err = err
 			continue
+		}
+		if !fence.IsZero() {
+			fb.Fence(fence)
 		}
 		// The caller gets r with its secrets withheld; the hooks and the
 		// in-memory state get the plain values.
@@ -426,6 +454,29 @@ func (w *Writer) check(ctx context.Context, b Batch) error {
 		v.Overlay = w.d.overlay
 	}
 	return w.checkBatch(ctx, v)
+}
+
+// fenceOf returns the fence req carries, if any.
+func fenceOf(req revisionRequest) record.Fence {
+	if sr, ok := req.(*sourceRequest); ok {
+		return sr.fence
+	}
+	return record.Fence{}
+}
+
+// failFenced fails the requests of batch whose fence fe names and returns
+// the others, in order.
+func (w *Writer) failFenced(batch []revisionRequest, fe *FenceError) []revisionRequest {
+	rest := batch[:0:0]
+	for _, req := range batch {
+		if f := fenceOf(req); !f.IsZero() && slices.Contains(fe.Fences, f) {
+			w.logger.Warn("audit: a fenced write was not recorded: its fence is gone", "fence", f.String())
+			req.base().done <- result{err: fmt.Errorf("audit: %w: %v is gone", record.ErrFenced, f)}
+			continue
+		}
+		rest = append(rest, req)
+	}
+	return rest
 }
 
 func (w *Writer) failAll(batch []revisionRequest, err error) {

@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,8 +60,28 @@ const (
 // pageSize is how many records a read of the log takes at once.
 const pageSize = 256
 
-// format is the version of the log's layout and records.
-const format = 1
+// Format is the version of the log's layout and records. Every replica of
+// a cluster reads and writes its cluster's format and no other: the
+// records' decoder is strict, so a record of another format would stop a
+// replica (ErrDiverged) in the middle of a rolling upgrade. A replica of
+// another format is refused at Join instead (ErrFormat).
+const Format = 1
+
+// The SQLite schema levels (migrations) of the configd releases that read
+// and write Format: replicas of any of them may run side by side in one
+// cluster (a rolling upgrade), since a data dir's schema is its own index
+// of the log. A migration that changes what a record holds or how a
+// replica applies one (its rows, the chain hash, the state digest) starts
+// a new format; one that changes only the local index joins this range.
+// TestEveryMigrationHasALogFormat fails until a new migration is placed.
+const (
+	formatFirstSchema = 10
+	formatLastSchema  = 10
+)
+
+// ErrFormat: the cluster's log is of another format than this configd's:
+// this replica cannot follow it.
+var ErrFormat = errors.New("the cluster's commit log is of another format than this configd's")
 
 // metaKind is what P/meta says the prefix holds.
 const metaKind = "configd commit log"
@@ -110,6 +131,9 @@ type meta struct {
 	Configd string `json:"configd"`
 	Format  int    `json:"format"`
 	Cluster string `json:"cluster"`
+	// Schema is the schema level of the configd that created the log:
+	// for the message that refuses a replica of another format.
+	Schema int `json:"schema,omitempty"`
 }
 
 // Join returns the identity of the log under the prefix, creating the log
@@ -135,7 +159,7 @@ func (l *Log) Join(ctx context.Context) (string, error) {
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
-	m, _ := json.Marshal(meta{Configd: metaKind, Format: format, Cluster: hex.EncodeToString(id)})
+	m, _ := json.Marshal(meta{Configd: metaKind, Format: Format, Cluster: hex.EncodeToString(id), Schema: formatLastSchema})
 	txn, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(l.metaKey()), "=", 0)).
 		Then(clientv3.OpPut(l.metaKey(), string(m)), clientv3.OpPut(l.headKey(), revString(0))).
 		Else(clientv3.OpGet(l.metaKey())).Commit()
@@ -153,11 +177,26 @@ func (l *Log) parseMeta(v []byte) (string, error) {
 	if err := json.Unmarshal(v, &m); err != nil || m.Configd != metaKind || m.Cluster == "" {
 		return "", fmt.Errorf("audit: %w: %s is %q", ErrNotALog, l.metaKey(), v)
 	}
-	if m.Format != format {
-		return "", fmt.Errorf("audit: the commit log under %s has format %d; this configd reads format %d: run the same configd version as the cluster",
-			l.prefix, m.Format, format)
+	if m.Format != Format {
+		return "", formatError(l.prefix, m)
 	}
 	return m.Cluster, nil
+}
+
+// formatError refuses a replica of another format than the cluster's m,
+// naming both and what to do.
+func formatError(prefix string, m meta) error {
+	by := ""
+	if m.Schema > 0 {
+		by = fmt.Sprintf(", created by a configd of schema level %d", m.Schema)
+	}
+	ours := fmt.Sprintf("format %d (schema levels %d to %d)", Format, formatFirstSchema, formatLastSchema)
+	todo := "this configd is older than the cluster: upgrade it to the release the cluster's replicas run (configctl replicas lists their versions)"
+	if m.Format < Format {
+		todo = "this configd is newer than the cluster: run the release the cluster's replicas run (configctl replicas lists their versions); a log format is not upgraded in place (docs/ha.md, \"Versions and upgrades\")"
+	}
+	return fmt.Errorf("audit: %w: the commit log under %s is format %d%s; this configd reads and writes %s: %s",
+		ErrFormat, prefix, m.Format, by, ours, todo)
 }
 
 // Head returns the newest revision of the log, read from etcd's quorum
@@ -188,7 +227,7 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 	}
 	l.b.Batch, l.b.base = local, l.applied()
 	clear(l.b.recs)
-	l.b.recs = l.b.recs[:0]
+	l.b.recs, l.b.fences = l.b.recs[:0], l.b.fences[:0]
 	return &l.b, nil
 }
 
@@ -285,8 +324,11 @@ func (l *Log) decode(key, value []byte) (commit.Record, error) {
 }
 
 // append writes recs, decided on revision base, to the log: in one etcd
-// transaction when they fit, each comparing the head.
-func (l *Log) append(ctx context.Context, base int64, recs []commit.Record) error {
+// transaction when they fit, each comparing the head and checking every
+// fence (its key exists with its creation revision). A first transaction
+// refused with the head where it was is refused by a fence: a
+// *commit.FenceError names the fences that no longer hold.
+func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fences []record.Fence) error {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	head := base
@@ -308,22 +350,56 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record) erro
 			next = recs[n-1].Rev.Rev
 			ops = append(ops, clientv3.OpPut(l.headKey(), revString(next)))
 		}
-		resp, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))).Then(ops...).
-			Else(clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(l.compactionDir()), clientv3.WithLimit(pageSize))).Commit()
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))}
+		orElse := []clientv3.Op{clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(l.compactionDir()), clientv3.WithLimit(pageSize))}
+		if len(fences) > 0 {
+			orElse = append(orElse, clientv3.OpGet(l.headKey()))
+			for _, f := range fences {
+				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.Key), "=", f.Rev))
+				orElse = append(orElse, clientv3.OpGet(f.Key, clientv3.WithKeysOnly()))
+			}
+		}
+		resp, err := l.cli.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 		switch {
 		case err != nil && !first:
 			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, the rest is unknown: %w", record.ErrStoreUnavailable, head, unavailable("append", err))
 		case err != nil:
 			return unavailable("append", err)
 		case !resp.Succeeded && !first:
-			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them", commit.ErrHeadMoved, head)
+			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them or a fence fell", commit.ErrHeadMoved, head)
 		case !resp.Succeeded:
+			if stale := fallen(fences, resp.Responses, revString(head)); len(stale) > 0 {
+				return &commit.FenceError{Fences: stale}
+			}
 			l.keepMissed(resp.Responses[0].GetResponseRange())
 			return commit.ErrHeadMoved
 		}
 		head, recs = next, recs[n:]
 	}
 	return nil
+}
+
+// fallen returns the fences that no longer hold, given the answers of a
+// refused transaction's else branch (the missed records, the head, then
+// each fence's key), when the head is still head: then the transaction was
+// refused by them alone. When the head moved it returns none: the writer
+// catches up and tries again, and the fences are checked again then.
+func fallen(fences []record.Fence, answers []*etcdserverpb.ResponseOp, head string) []record.Fence {
+	if len(fences) == 0 || len(answers) != 2+len(fences) {
+		return nil
+	}
+	h := answers[1].GetResponseRange()
+	if h == nil || len(h.Kvs) != 1 || string(h.Kvs[0].Value) != head {
+		return nil
+	}
+	var stale []record.Fence
+	for i, f := range fences {
+		kvs := answers[2+i].GetResponseRange().GetKvs()
+		if len(kvs) != 1 || kvs[0].CreateRevision != f.Rev {
+			stale = append(stale, f)
+		}
+	}
+	return stale
 }
 
 // keepMissed keeps the records that a transaction which lost the race read,
@@ -360,6 +436,16 @@ type batch struct {
 	l            *Log
 	base         int64 // the revision the batch is decided on
 	recs         []commit.Record
+	fences       []record.Fence
+}
+
+var _ commit.Fencer = (*batch)(nil)
+
+// Fence makes the batch's transactions check f (see commit.Fencer).
+func (b *batch) Fence(f record.Fence) {
+	if !slices.Contains(b.fences, f) {
+		b.fences = append(b.fences, f)
+	}
 }
 
 func (b *batch) Append(rec commit.Record) {
@@ -371,7 +457,7 @@ func (b *batch) Append(rec commit.Record) {
 // batch without records still compares the head: what it decided (a
 // conflict, a change of nothing) was decided on the newest revision.
 func (b *batch) Commit(ctx context.Context) error {
-	if err := b.l.append(ctx, b.base, b.recs); err != nil {
+	if err := b.l.append(ctx, b.base, b.recs, b.fences); err != nil {
 		b.Batch.Abort()
 		return err
 	}
