@@ -1,7 +1,7 @@
 # configd — the commands the README promises.
 GO ?= go
 
-.PHONY: run test build image bench bench-go bench-load fmt screenshots
+.PHONY: run test build image image-micro bench bench-go bench-load fmt screenshots
 
 ## run: start configd on its embedded defaults (SQLite in ./data, HTTP on 127.0.0.1:7700)
 run:
@@ -34,7 +34,11 @@ build:
 
 ## image: build configd's container image (FROM scratch, non-root, OCI labels) with buildah into bin/configd-image.oci.tar (scripts/build-image.sh; docs/deploy.md)
 image:
-	bash scripts/build-image.sh bin/configd-image.oci.tar
+	bash scripts/build-image.sh configd bin/configd-image.oci.tar
+
+## image-micro: build the gateway's image (micro api on 8080, micro web on 8082) into bin/micro-image.oci.tar
+image-micro:
+	bash scripts/build-image.sh micro bin/micro-image.oci.tar
 
 ## bench-go: the Go benchmarks of the store and the HTTP API
 bench-go:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -144,34 +145,102 @@ func unpack(t *testing.T, layer []byte, mediaType, root string) map[string]*tar.
 	}
 }
 
-// TestImageHoldsAWorkingConfigd builds the image (scripts/build-image.sh,
-// make image), reads the OCI archive, unpacks its file system and runs the
-// configd in it: as its non-root user in a chroot of that file system when
-// the test runs as root (as CI does), else from the unpacked binary.
-func TestImageHoldsAWorkingConfigd(t *testing.T) {
+// image is a built image: its manifest, its configuration, the root of its unpacked file
+// system and the headers of its files.
+type image struct {
+	manifest ociManifest
+	config   ociConfig
+	root     string
+	files    map[string]*tar.Header
+}
+
+// buildImage builds the image of kind (scripts/build-image.sh: make image, make image-micro),
+// reads the OCI archive, checks what every image must be (non-root, labelled) and unpacks its
+// file system.
+func buildImage(t *testing.T, kind string) image {
+	t.Helper()
 	if _, err := exec.LookPath("buildah"); err != nil {
 		t.Fatalf("buildah is not installed (make test-deps installs Debian's buildah): %v", err)
 	}
-	archive := filepath.Join(t.TempDir(), "configd.oci.tar")
-	build := exec.Command("bash", "../scripts/build-image.sh", archive)
+	archive := filepath.Join(t.TempDir(), kind+".oci.tar")
+	build := exec.Command("bash", "../scripts/build-image.sh", kind, archive)
 	build.Env = append(os.Environ(), "VERSION=v0.0.0-imagetest")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build-image.sh: %v\n%s", err, out)
+		t.Fatalf("build-image.sh %s: %v\n%s", kind, err, out)
 	}
 	a := readOCIArchive(t, archive)
 	var index struct{ Manifests []ociDescriptor }
 	if err := json.Unmarshal(a["index.json"], &index); err != nil || len(index.Manifests) != 1 {
 		t.Fatalf("index.json: %v, %d manifests", err, len(index.Manifests))
 	}
-	var m ociManifest
-	a.blob(t, index.Manifests[0], &m)
-	var cfg ociConfig
-	a.blob(t, m.Config, &cfg)
-	c := cfg.Config
-
+	img := image{root: filepath.Join(t.TempDir(), "rootfs"), files: map[string]*tar.Header{}}
+	a.blob(t, index.Manifests[0], &img.manifest)
+	a.blob(t, img.manifest.Config, &img.config)
+	c := img.config.Config
 	if c.User != "65532:65532" {
 		t.Errorf("user %q, want the non-root 65532:65532", c.User)
 	}
+	for _, k := range []string{"org.opencontainers.image.source", "org.opencontainers.image.version", "org.opencontainers.image.revision"} {
+		if c.Labels[k] == "" || img.manifest.Annotations[k] == "" {
+			t.Errorf("%s: label %q, annotation %q", k, c.Labels[k], img.manifest.Annotations[k])
+		}
+	}
+	if v := c.Labels["org.opencontainers.image.version"]; v != "v0.0.0-imagetest" {
+		t.Errorf("version label %q, want VERSION's v0.0.0-imagetest", v)
+	}
+	for _, l := range img.manifest.Layers {
+		for k, v := range unpack(t, a.blob(t, l, nil), l.MediaType, img.root) {
+			img.files[k] = v
+		}
+	}
+	for _, f := range []string{"etc/passwd", "etc/ssl/certs", "tmp"} {
+		if img.files[f] == nil {
+			t.Errorf("the image lacks /%s", f)
+		}
+	}
+	return img
+}
+
+// command runs the image's program as the image would: as its user in a chroot of its file
+// system when the test runs as root (as CI does), else the unpacked binary as is.
+func (img image) command(env []string, args ...string) *exec.Cmd {
+	c := img.config.Config
+	cmd := exec.Command(c.Entrypoint[0], args...)
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: img.root, Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
+		cmd.Dir = "/"
+	} else {
+		cmd.Path = filepath.Join(img.root, c.Entrypoint[0])
+	}
+	cmd.Env = append(slices.Clone(c.Env), env...)
+	return cmd
+}
+
+// status sends a request (a PUT with the body 5s) and returns its status code.
+func status(t *testing.T, method, url, token string) int {
+	t.Helper()
+	var body io.Reader
+	if method == http.MethodPut {
+		body = strings.NewReader("5s")
+	}
+	req, _ := http.NewRequest(method, url, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, rsp.Body)
+	rsp.Body.Close()
+	return rsp.StatusCode
+}
+
+// TestImageHoldsAWorkingConfigd builds configd's image, checks its configuration and runs the
+// configd in it, which writes its database into the image's data dir as the image's user.
+func TestImageHoldsAWorkingConfigd(t *testing.T) {
+	img := buildImage(t, "configd")
+	c := img.config.Config
 	if _, ok := c.ExposedPorts["7700/tcp"]; !ok {
 		t.Errorf("ports %v lack 7700/tcp", c.ExposedPorts)
 	}
@@ -179,71 +248,31 @@ func TestImageHoldsAWorkingConfigd(t *testing.T) {
 		t.Errorf("volumes %v lack the data dir /var/lib/configd", c.Volumes)
 	}
 	if !slices.Equal(c.Entrypoint, []string{"/usr/bin/configd"}) {
-		t.Errorf("entrypoint %q", c.Entrypoint)
+		t.Fatalf("entrypoint %q", c.Entrypoint)
 	}
-	for _, k := range []string{"org.opencontainers.image.source", "org.opencontainers.image.version", "org.opencontainers.image.revision"} {
-		if c.Labels[k] == "" || m.Annotations[k] == "" {
-			t.Errorf("%s: label %q, annotation %q", k, c.Labels[k], m.Annotations[k])
-		}
-	}
-	if v := c.Labels["org.opencontainers.image.version"]; v != "v0.0.0-imagetest" {
-		t.Errorf("version label %q, want VERSION's v0.0.0-imagetest", v)
-	}
-
-	root := filepath.Join(t.TempDir(), "rootfs")
-	headers := map[string]*tar.Header{}
-	for _, l := range m.Layers {
-		for k, v := range unpack(t, a.blob(t, l, nil), l.MediaType, root) {
-			headers[k] = v
-		}
-	}
-	for _, f := range []string{"usr/bin/configd", "usr/bin/configctl", "etc/passwd", "var/lib/configd"} {
-		if headers[f] == nil {
+	for _, f := range []string{"usr/bin/configd", "usr/bin/configctl", "var/lib/configd"} {
+		if img.files[f] == nil {
 			t.Fatalf("the image lacks /%s", f)
 		}
 	}
-	if h := headers["var/lib/configd"]; h.Uid != 65532 {
+	if h := img.files["var/lib/configd"]; h.Uid != 65532 {
 		t.Errorf("/var/lib/configd belongs to uid %d, want 65532 (the user configd runs as)", h.Uid)
 	}
 
-	// configd as the image runs it: its environment, listening on every
-	// address (so authentication is on), a bootstrap token given.
+	// configd as the image runs it: its environment, listening on every address (so
+	// authentication is on), a bootstrap token given.
 	const token = "image-test-bootstrap-token-0123456789"
-	env := append(slices.Clone(c.Env), "CONFIGD_BOOTSTRAP_TOKEN="+token)
-	for i, kv := range env {
-		if strings.HasPrefix(kv, "CONFIGD_HTTP_ADDR=") {
-			env[i] = "CONFIGD_HTTP_ADDR=0.0.0.0:0" // a free port, on every address as in the image
-		}
-	}
-	cmd := exec.Command("/usr/bin/configd")
-	dataDir := filepath.Join(root, "var/lib/configd")
-	if os.Geteuid() == 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
-		cmd.Dir = "/"
-	} else {
-		cmd.Path = filepath.Join(root, "usr/bin/configd")
+	env := []string{"CONFIGD_BOOTSTRAP_TOKEN=" + token, "CONFIGD_HTTP_ADDR=0.0.0.0:0"} // a free port, on every address as in the image
+	dataDir := filepath.Join(img.root, "var/lib/configd")
+	if os.Geteuid() != 0 {
 		env = append(env, "CONFIGD_DATA_DIR="+dataDir)
 	}
-	cmd.Env = env
-	p := configdtest.Spawn(t, cmd)
+	p := configdtest.Spawn(t, img.command(env))
 	_, port, err := net.SplitHostPort(p.Listening())
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://127.0.0.1:" + port
-	status := func(method, path, token string) int {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader("5s"))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		rsp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, rsp.Body)
-		rsp.Body.Close()
-		return rsp.StatusCode
-	}
 	for _, tc := range []struct {
 		method, path, token string
 		want                int
@@ -253,7 +282,7 @@ func TestImageHoldsAWorkingConfigd(t *testing.T) {
 		{http.MethodPut, "/v1/kv/app/db/timeout", token, 200},
 		{http.MethodGet, "/v1/kv/app/db/timeout", token, 200},
 	} {
-		if got := status(tc.method, tc.path, tc.token); got != tc.want {
+		if got := status(t, tc.method, base+tc.path, tc.token); got != tc.want {
 			t.Errorf("%s %s (token %v): %d, want %d\n%s", tc.method, tc.path, tc.token != "", got, tc.want, p.Log)
 		}
 	}
@@ -263,5 +292,30 @@ func TestImageHoldsAWorkingConfigd(t *testing.T) {
 	}
 	if st, ok := db.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 && st.Uid != 65532 {
 		t.Errorf("configd.db belongs to uid %d: configd did not run as the image's user", st.Uid)
+	}
+}
+
+var microListening = regexp.MustCompile(`(?m)^listening on (\S+)$`)
+
+// TestMicroImageHoldsAWorkingGateway builds the gateway's image and runs its micro api, with
+// metrics, as the image's user.
+func TestMicroImageHoldsAWorkingGateway(t *testing.T) {
+	img := buildImage(t, "micro")
+	c := img.config.Config
+	for _, port := range []string{"8080/tcp", "8082/tcp"} {
+		if _, ok := c.ExposedPorts[port]; !ok {
+			t.Errorf("ports %v lack %s", c.ExposedPorts, port)
+		}
+	}
+	if !slices.Equal(c.Entrypoint, []string{"/usr/bin/micro"}) || img.files["usr/bin/micro"] == nil {
+		t.Fatalf("entrypoint %q, /usr/bin/micro %v", c.Entrypoint, img.files["usr/bin/micro"] != nil)
+	}
+	p := configdtest.Spawn(t, img.command(nil, "--registry", "memory", "api", "--address", "127.0.0.1:0", "--metrics", "prometheus"))
+	base := "http://" + p.WaitLog(microListening)[1]
+	if got := status(t, http.MethodGet, base+"/example/call", ""); got != http.StatusNotFound {
+		t.Errorf("a call of a service nobody registered: %d, want 404\n%s", got, p.Log)
+	}
+	if got := status(t, http.MethodGet, base+"/metrics", ""); got != http.StatusOK {
+		t.Errorf("/metrics: %d, want 200\n%s", got, p.Log)
 	}
 }
