@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -29,7 +31,8 @@ import (
 // alike (the JSON codec uses protojson for those), whatever codecs the service also speaks.
 // A JSON body that is not an object is sent as it is. A protobuf body is passed through to
 // the service as application/protobuf and its protobuf answer back, untouched: the gateway
-// has no schema to turn it into JSON.
+// has no schema to turn it into JSON. Options.ContentType picks another codec of a family
+// (callCodecs).
 func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint string, params map[string]string) {
 	if g.opts.Client == nil {
 		writeError(w, http.StatusNotFound, service, endpoint, "this gateway makes no rpc calls")
@@ -54,7 +57,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 		}
 		req, rsp := new(emptypb.Empty), new(emptypb.Empty)
 		req.ProtoReflect().SetUnknown(body)
-		opts = append(opts, client.WithContentType(codec.ProtoContentType))
+		opts = append(opts, client.WithContentType(g.protoCT))
 		if err := g.opts.Client.Call(ctx, service, endpoint, req, rsp, opts...); err != nil {
 			g.writeCallError(w, r, service, endpoint, err)
 			return
@@ -75,7 +78,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 		return
 	}
 	var rsp json.RawMessage
-	opts = append(opts, client.WithContentType(codec.JSONContentType))
+	opts = append(opts, client.WithContentType(g.jsonCT))
 	if err := g.opts.Client.Call(ctx, service, endpoint, req, &rsp, opts...); err != nil {
 		g.writeCallError(w, r, service, endpoint, err)
 		return
@@ -86,6 +89,34 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 	responseHeaders(w, md)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(rsp)
+}
+
+// The codecs the rpc handler calls with, by family: JSON requests go in one of the first,
+// protobuf bodies in one of the second.
+var (
+	jsonCodecs  = []string{codec.JSONContentType, codec.JSONRPCContentType, codec.GRPCJSONContentType}
+	protoCodecs = []string{codec.ProtoContentType, codec.ProtoRPCContentType, codec.GRPCContentType}
+)
+
+// callCodecs are the content types of the rpc handler's JSON and protobuf calls when ct
+// (Options.ContentType, an alias allowed) is the codec asked for: ct for its family, the
+// family's plain codec for the other.
+func callCodecs(ct string) (jsonCT, protoCT string, err error) {
+	jsonCT, protoCT = codec.JSONContentType, codec.ProtoContentType
+	if ct == "" {
+		return jsonCT, protoCT, nil
+	}
+	c, err := codec.Default().Get(ct)
+	if err == nil {
+		switch name := c.ContentType(); {
+		case slices.Contains(jsonCodecs, name):
+			return name, protoCT, nil
+		case slices.Contains(protoCodecs, name):
+			return jsonCT, name, nil
+		}
+	}
+	return "", "", fmt.Errorf("gateway: content type %q: the rpc handler calls with %s", ct,
+		strings.Join(slices.Concat(jsonCodecs, protoCodecs), ", "))
 }
 
 // ResponseHeaderPrefix prefixes the response metadata a handler sets (metadata.SetResponse)
