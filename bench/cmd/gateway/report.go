@@ -69,7 +69,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(
 func (r *report) body(h string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s Setup\n\n", h)
-	fmt.Fprintf(&b, "`cd bench && go run ./cmd/gateway` at %s, %s: %s, %d cores, %s, %s. Each case: `hey -z %s -c %d -m POST -T application/json -d '%s'` on `%s`, after a warm-up; the median of %d rounds, the stacks in turns.\n\n",
+	fmt.Fprintf(&b, "`cd bench && go run ./cmd/gateway` at %s, %s: %s, %d cores, %s, %s. Each case: `hey -z %s -c %d -m POST -T application/json -d '%s'` on `%s` (a protobuf case: `-T application/protobuf -D FILE`, the same request as protobuf; the policy chain's: `-H 'Authorization: Bearer JWT'`), after a warm-up; the median of %d rounds, the stacks in turns.\n\n",
 		r.rev, r.machine.Date, r.machine.CPU, r.machine.Cores, r.machine.Mem, r.machine.Kernel, r.duration, r.conc, body, path, r.rounds)
 	base, hasBase := r.med[baseline]
 	var tables []string
@@ -95,6 +95,9 @@ func (r *report) body(h string) string {
 				s.Name, ms(m.Avg), ms(m.Median), ms(m.Max), ms(m.Min), ms(m.P90), ms(m.P99), m.TPS, ratio)
 		}
 		b.WriteString("\n")
+		if n := tableNotes[t]; n != "" {
+			b.WriteString(n + "\n")
+		}
 	}
 	return b.String()
 }
