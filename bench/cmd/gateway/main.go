@@ -25,6 +25,10 @@
 //	cd bench && go run ./cmd/gateway                      # rewrites docs/bench/gateway.md and BENCHMARKS.md
 //	go run ./cmd/gateway --stack grpc-gateway --rounds 1 --out ''
 //	go run ./cmd/gateway --quick                          # checked calls through every stack, no hey
+//
+// A role runs alone with its flags in GATEWAY_BENCH_ROLE, -cpuprofile FILE to profile it:
+//
+//	GATEWAY_BENCH_ROLE='micro-api -backend ADDR -content-type application/protobuf -cpuprofile gw.prof' go run ./cmd/gateway
 package main
 
 import (
@@ -41,6 +45,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -215,12 +220,24 @@ func runRole(args []string) error {
 	fs.StringVar(&o.transport, "transport", "tcp", "the RPC core's transport: tcp or grpc")
 	fs.StringVar(&o.contentType, "content-type", "", "the codec the gateway calls its backend with (micro-api)")
 	fs.BoolVar(&o.policy, "policy", false, "put micro api's policy chain in front of the gateway (micro-api)")
+	cpuprofile := fs.String("cpuprofile", "", "write the role's CPU profile to this file until it stops")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	r, ok := roles[args[0]]
 	if !ok {
 		return fmt.Errorf("unknown role %q", args[0])
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,9 @@ import (
 // fields it lacks; path parameters last): it is sent as application/json, which every server
 // on the core decodes into its handler's request type, a Go struct or a protobuf message
 // alike (the JSON codec uses protojson for those), whatever codecs the service also speaks.
-// A JSON body that is not an object is sent as it is. A protobuf body is passed through to
+// A JSON body that is not an object is sent as it is, and so is an object when there is no
+// query string or path parameter to merge into it (the common case, spared a decoding and an
+// encoding). A protobuf body is passed through to
 // the service as application/protobuf and its protobuf answer back, untouched: the gateway
 // has no schema to turn it into JSON. Options.ContentType picks another codec of a family
 // (callCodecs).
@@ -185,6 +188,9 @@ func jsonRequest(r *http.Request, mt string, params map[string]string) (json.Raw
 		if err != nil {
 			return nil, err
 		}
+		if len(params) == 0 && r.URL.RawQuery == "" && isJSONObject(body) {
+			return body, nil // nothing to merge: sent as it came, not decoded and encoded again
+		}
 		if len(body) > 0 {
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal(body, &obj); err != nil {
@@ -213,6 +219,12 @@ func jsonRequest(r *http.Request, mt string, params map[string]string) (json.Raw
 		fields[k] = v
 	}
 	return json.Marshal(fields)
+}
+
+// isJSONObject says whether b is valid JSON whose value is an object.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 func bodyErr(err error) error {
