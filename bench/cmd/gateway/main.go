@@ -87,7 +87,7 @@ var stacks = []stack{
 	microStack("grpc+rpc", tableTransport, "grpc", "application/json", false),
 	microStack("grpc", tableCodecs, "tcp", "application/grpc+proto", true),
 	microStack("grpc+json", tableCodecs, "tcp", "application/grpc+json", false),
-	microStack("protobuf", tableCodecs, "tcp", "application/protobuf", true),
+	microStack(stackPolicyBare, tableCodecs, "tcp", "application/protobuf", true),
 	microStack("json", tableCodecs, "tcp", "application/json", false),
 	microStack("json-rpc", tableCodecs, "tcp", "application/json-rpc", false),
 	microStack("proto-rpc", tableCodecs, "tcp", "application/proto-rpc", true),
@@ -101,7 +101,11 @@ var stacks = []stack{
 	{Name: stackGoMicro, Table: tablePeers, Backend: []string{"gomicro-backend"}, Gateway: []string{"gomicro-api"}},
 }
 
-const stackPolicy = "tcp+protobuf with the policy chain"
+// The policy chain's row, and the row of the same stack without it.
+const (
+	stackPolicy     = "tcp+protobuf with the policy chain"
+	stackPolicyBare = "protobuf"
+)
 
 // The tables, in the order of their first stack, and the notes under them.
 const (

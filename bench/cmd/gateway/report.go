@@ -98,6 +98,9 @@ func (r *report) body(h string) string {
 		if n := tableNotes[t]; n != "" {
 			b.WriteString(n + "\n")
 		}
+		if t == tablePolicy {
+			b.WriteString(r.chainCost())
+		}
 	}
 	return b.String()
 }
@@ -120,4 +123,16 @@ func (r *report) write(out, benchmarks string) error {
 	sec := "## The gateway against grpc-gateway and go-micro (issue 16)\n\n" + r.body("###") +
 		"_Notes and profiles: [docs/bench/gateway.md](docs/bench/gateway.md)._\n\n"
 	return mdsection.Rewrite(benchmarks, section, sec, "## The RPC core against gRPC-go and go-micro v4 (issue 6)")
+}
+
+// chainCost compares the policy chain's row with the same stack without it (the goal: the
+// chain costs < 15% of the TPS).
+func (r *report) chainCost() string {
+	with, ok1 := r.med[stackPolicy]
+	without, ok2 := r.med[stackPolicyBare]
+	if !ok1 || !ok2 || without.TPS == 0 {
+		return ""
+	}
+	return fmt.Sprintf("The chain's cost against the `%s` row (the same stack without it): TPS %+.1f%%, p99 %+.3f ms (goal: < 15%%).\n\n",
+		stackPolicyBare, 100*(with.TPS/without.TPS-1), float64(with.P99-without.P99)/float64(time.Millisecond))
 }
