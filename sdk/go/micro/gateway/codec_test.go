@@ -54,18 +54,7 @@ func TestWithContentTypeCallsInThatCodec(t *testing.T) {
 		t.Run(c.ct, func(t *testing.T) {
 			e := newEnvOn(t, tcp.New())
 			var seen codecSeen
-			srv, err := server.New(server.Name("example"), server.Registry(e.reg), server.Transport(e.tr),
-				server.GracePeriod(0), server.WrapHandler(seen.wrap))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Handle(Example{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { srv.Stop(context.Background()) })
+			e.serveWith(t, []server.Option{server.WrapHandler(seen.wrap)}, "example", Example{})
 			_, ts := e.gateway(t, gateway.WithContentType(c.ct))
 
 			if code, body := do(t, "POST", ts.URL+"/example/call", "application/json", `{"name":"hobo"}`); code != 200 || body != `{"msg":"Hello hobo"}` {
