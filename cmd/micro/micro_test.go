@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -236,6 +237,23 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 		}
 		if a := send(t, "GET", web+"/nosuch/", "", ""); a.code != 404 || !strings.Contains(a.body, "nosuch") {
 			t.Fatalf("unknown service: %d %s", a.code, a.body)
+		}
+	})
+
+	// --content-type: the codec micro api calls the services with; one it cannot call with is
+	// a usage error.
+	t.Run("content type", func(t *testing.T) {
+		for _, ct := range []string{"application/json-rpc", "application/grpc+json"} {
+			api := gatewayProc(t, srv.Addr, "api", "--content-type", ct, "--name", "go.micro.api.codec")
+			if a := send(t, "POST", api+"/example/call", "application/json", `{"name":"hobo"}`); a.code != 200 || a.body != `{"msg":"Hello hobo"}` {
+				t.Fatalf("%s: %d %s", ct, a.code, a.body)
+			}
+		}
+		out, err := exec.Command(microBin, "--registry", "consul", "--registry-address", srv.Addr,
+			"api", "--address", "127.0.0.1:0", "--content-type", "application/octet-stream").CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), `content type "application/octet-stream"`) {
+			t.Fatalf("a codec the gateway cannot call with: %v\n%s", err, out)
 		}
 	})
 

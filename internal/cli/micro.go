@@ -80,7 +80,7 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 		addr, short, handler = DefaultWebAddress, "Serve a page listing the services; /NAME/... proxies to NAME's web nodes", gateway.HandlerWeb
 	}
 	name := "go.micro." + kind
-	var namespace string
+	var namespace, contentType string
 	var timeout time.Duration
 	var maxBody int64
 	var pf policyFlags
@@ -93,7 +93,7 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 				return usagef("--timeout and --max-body must be > 0")
 			}
 			return s.serveGateway(cmd.Context(), name, addr, pf, gateway.WithPathHandler(handler), gateway.WithNamespace(namespace),
-				gateway.WithTimeout(timeout), gateway.WithMaxBody(maxBody))
+				gateway.WithTimeout(timeout), gateway.WithMaxBody(maxBody), gateway.WithContentType(contentType))
 		}),
 	}
 	f := cmd.Flags()
@@ -103,6 +103,7 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 	f.StringVar(&namespace, "namespace", "", "prefixed with a dot to the service a path names (go-micro's go.micro.api)")
 	f.DurationVar(&timeout, "timeout", gateway.DefaultTimeout, "bound of each call or proxied request (504 at it)")
 	f.Int64Var(&maxBody, "max-body", gateway.DefaultMaxBody, "largest request body, in bytes (413 above it)")
+	f.StringVar(&contentType, "content-type", gateway.DefaultContentType, "codec of the rpc handler's calls: JSON requests go in it when it is application/json, application/json-rpc or application/grpc+json, protobuf bodies when application/protobuf, application/proto-rpc or application/grpc+proto")
 	return cmd
 }
 

@@ -43,10 +43,12 @@ type roleOptions struct {
 	backend     string // the gateway's backend address
 	transport   string // the RPC core's transport: tcp or grpc
 	contentType string // the codec the gateway calls the backend with
+	policy      bool   // the policy chain in front of the gateway
 }
 
 var roles = map[string]role{
 	"micro-backend":   microBackend,
+	"micro-api":       microAPI,
 	"grpc-backend":    grpcBackend,
 	"grpc-gateway":    grpcGateway,
 	"gomicro-backend": goMicroBackend,
@@ -122,7 +124,9 @@ func grpcGateway(ctx context.Context, o roleOptions) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	mux := runtime.NewServeMux()
+	// A protobuf body is read and answered as protobuf (the "protobuf body" row); JSON as the
+	// default.
+	mux := runtime.NewServeMux(runtime.WithMarshalerOption("application/protobuf", &runtime.ProtoMarshaller{}))
 	if err := examplepb.RegisterExampleHandler(ctx, mux, conn); err != nil {
 		return "", nil, err
 	}

@@ -22,6 +22,8 @@ type Gateway struct {
 	opts      Options
 	handler   http.Handler // the middleware around the router
 	transport *http.Transport
+	jsonCT    string // the codecs of the rpc handler's JSON and protobuf calls (callCodecs)
+	protoCT   string
 
 	mu         sync.Mutex
 	configured []Route
@@ -64,8 +66,12 @@ func New(opts ...Option) (*Gateway, error) {
 	if o.PathHandler != HandlerRPC && o.Selector == nil {
 		return nil, fmt.Errorf("gateway: the %s path handler needs a selector", o.PathHandler)
 	}
+	jsonCT, protoCT, err := callCodecs(o.ContentType)
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{opts: o, declared: map[string][]Route{}, stop: make(chan struct{}), changed: make(chan struct{}),
-		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}, jsonCT: jsonCT, protoCT: protoCT}
 	if err := g.SetRoutes(o.Routes); err != nil {
 		return nil, err
 	}

@@ -88,7 +88,13 @@ func newEnvOn(t *testing.T, tr transport.Transport) *env {
 // serve starts a service named name on e's registry and transport.
 func (e *env) serve(t *testing.T, name string, rcvr any, opts ...server.HandlerOption) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Name(name), server.Registry(e.reg), server.Transport(e.tr), server.GracePeriod(0))
+	return e.serveWith(t, nil, name, rcvr, opts...)
+}
+
+// serveWith is serve with the server's options sopts besides.
+func (e *env) serveWith(t *testing.T, sopts []server.Option, name string, rcvr any, opts ...server.HandlerOption) *server.Server {
+	t.Helper()
+	srv, err := server.New(append([]server.Option{server.Name(name), server.Registry(e.reg), server.Transport(e.tr), server.GracePeriod(0)}, sopts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

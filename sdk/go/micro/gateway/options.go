@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/sdk/go/micro/client"
+	"github.com/configd/configd/sdk/go/micro/codec"
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/selector"
 )
@@ -17,6 +18,9 @@ const (
 	DefaultMaxBody = 4 << 20
 	// DefaultTimeout bounds a call or a proxied request (504 at it).
 	DefaultTimeout = 10 * time.Second
+	// DefaultContentType is the codec of the rpc handler's calls: JSON, which every server
+	// on the core decodes into its handler's request type.
+	DefaultContentType = codec.JSONContentType
 )
 
 // Options configure a Gateway; set them with the Option functions.
@@ -43,6 +47,14 @@ type Options struct {
 	MaxBody int64
 	// Timeout bounds each call or proxied request; DefaultTimeout when 0.
 	Timeout time.Duration
+	// ContentType is the codec the rpc handler calls services with (an alias names its codec):
+	// JSON requests go in it when it is of the JSON family (application/json,
+	// application/json-rpc, application/grpc+json), protobuf bodies when it is of the
+	// protobuf family (application/protobuf, application/proto-rpc, application/grpc+proto).
+	// The gateway has no schema to turn one family into the other, so the requests of the
+	// other family go as application/json or application/protobuf. DefaultContentType when
+	// empty.
+	ContentType string
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -78,6 +90,10 @@ func WithMaxBody(n int64) Option { return func(o *Options) { o.MaxBody = n } }
 
 // WithTimeout bounds each call or proxied request.
 func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
+
+// WithContentType sets the codec the rpc handler calls services with (see
+// Options.ContentType).
+func WithContentType(ct string) Option { return func(o *Options) { o.ContentType = ct } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }

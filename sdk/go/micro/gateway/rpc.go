@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -27,9 +30,12 @@ import (
 // fields it lacks; path parameters last): it is sent as application/json, which every server
 // on the core decodes into its handler's request type, a Go struct or a protobuf message
 // alike (the JSON codec uses protojson for those), whatever codecs the service also speaks.
-// A JSON body that is not an object is sent as it is. A protobuf body is passed through to
+// A JSON body that is not an object is sent as it is, and so is an object when there is no
+// query string or path parameter to merge into it (the common case, spared a decoding and an
+// encoding). A protobuf body is passed through to
 // the service as application/protobuf and its protobuf answer back, untouched: the gateway
-// has no schema to turn it into JSON.
+// has no schema to turn it into JSON. Options.ContentType picks another codec of a family
+// (callCodecs).
 func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint string, params map[string]string) {
 	if g.opts.Client == nil {
 		writeError(w, http.StatusNotFound, service, endpoint, "this gateway makes no rpc calls")
@@ -54,7 +60,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 		}
 		req, rsp := new(emptypb.Empty), new(emptypb.Empty)
 		req.ProtoReflect().SetUnknown(body)
-		opts = append(opts, client.WithContentType(codec.ProtoContentType))
+		opts = append(opts, client.WithContentType(g.protoCT))
 		if err := g.opts.Client.Call(ctx, service, endpoint, req, rsp, opts...); err != nil {
 			g.writeCallError(w, r, service, endpoint, err)
 			return
@@ -75,7 +81,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 		return
 	}
 	var rsp json.RawMessage
-	opts = append(opts, client.WithContentType(codec.JSONContentType))
+	opts = append(opts, client.WithContentType(g.jsonCT))
 	if err := g.opts.Client.Call(ctx, service, endpoint, req, &rsp, opts...); err != nil {
 		g.writeCallError(w, r, service, endpoint, err)
 		return
@@ -86,6 +92,34 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 	responseHeaders(w, md)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(rsp)
+}
+
+// The codecs the rpc handler calls with, by family: JSON requests go in one of the first,
+// protobuf bodies in one of the second.
+var (
+	jsonCodecs  = []string{codec.JSONContentType, codec.JSONRPCContentType, codec.GRPCJSONContentType}
+	protoCodecs = []string{codec.ProtoContentType, codec.ProtoRPCContentType, codec.GRPCContentType}
+)
+
+// callCodecs are the content types of the rpc handler's JSON and protobuf calls when ct
+// (Options.ContentType, an alias allowed) is the codec asked for: ct for its family, the
+// family's plain codec for the other.
+func callCodecs(ct string) (jsonCT, protoCT string, err error) {
+	jsonCT, protoCT = codec.JSONContentType, codec.ProtoContentType
+	if ct == "" {
+		return jsonCT, protoCT, nil
+	}
+	c, err := codec.Default().Get(ct)
+	if err == nil {
+		switch name := c.ContentType(); {
+		case slices.Contains(jsonCodecs, name):
+			return name, protoCT, nil
+		case slices.Contains(protoCodecs, name):
+			return jsonCT, name, nil
+		}
+	}
+	return "", "", fmt.Errorf("gateway: content type %q: the rpc handler calls with %s", ct,
+		strings.Join(slices.Concat(jsonCodecs, protoCodecs), ", "))
 }
 
 // ResponseHeaderPrefix prefixes the response metadata a handler sets (metadata.SetResponse)
@@ -154,6 +188,9 @@ func jsonRequest(r *http.Request, mt string, params map[string]string) (json.Raw
 		if err != nil {
 			return nil, err
 		}
+		if len(params) == 0 && r.URL.RawQuery == "" && isJSONObject(body) {
+			return body, nil // nothing to merge: sent as it came, not decoded and encoded again
+		}
 		if len(body) > 0 {
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal(body, &obj); err != nil {
@@ -182,6 +219,12 @@ func jsonRequest(r *http.Request, mt string, params map[string]string) (json.Raw
 		fields[k] = v
 	}
 	return json.Marshal(fields)
+}
+
+// isJSONObject says whether b is valid JSON whose value is an object.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 func bodyErr(err error) error {
