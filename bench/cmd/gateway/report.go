@@ -89,7 +89,8 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(
 func (r *report) body(h string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s Setup\n\n", h)
-	fmt.Fprintf(&b, "`cd bench && go run ./cmd/gateway` at %s, %s: %s, %d cores, %s, %s. Each case: `hey -z %s -c %d -m POST -T application/json -d '%s'` on `%s` (a protobuf case: `-T application/protobuf -D FILE`, the same request as protobuf; the policy chain's: `-H 'Authorization: Bearer JWT'`), after a warm-up; the median of %d rounds, the stacks in turns; the TPS ratio is the median of each round's ratio (the machine is shared: its load drifts between rounds more than within one).\n\n",
+	fmt.Fprintf(&b, "`cd bench && go run ./cmd/gateway --rounds %d` at %s, %s: %s, %d cores, %s, %s. Each case: `hey -z %s -c %d -m POST -T application/json -d '%s'` on `%s` (a protobuf case: `-T application/protobuf -D FILE`, the same request as protobuf; the policy chain's: `-H 'Authorization: Bearer JWT'`), after a warm-up; the median of %d rounds, the stacks in turns; the TPS ratio is the median of each round's ratio (the machine is shared: its load drifts between rounds more than within one).\n\n",
+		r.rounds,
 		r.rev, r.machine.Date, r.machine.CPU, r.machine.Cores, r.machine.Mem, r.machine.Kernel, r.duration, r.conc, body, path, r.rounds)
 	var tables []string
 	for _, s := range r.stacks {
