@@ -257,6 +257,21 @@ func TestMicroAPIAndWebInFrontOfTwoExamplesInConsul(t *testing.T) {
 		}
 	})
 
+	// --filter-version and --filter-label narrow the nodes micro api sends to (which node
+	// passes is sdk/go/micro/gateway's TestFiltersKeepTheNodesTheyName).
+	t.Run("node filters", func(t *testing.T) {
+		api := gatewayProc(t, srv.Addr, "api", "--filter-version", "no-such-version", "--name", "go.micro.api.filtered")
+		if a := send(t, "GET", api+"/example/call?name=hobo", "", ""); a.code != http.StatusServiceUnavailable {
+			t.Fatalf("no node of that version: %d %s, want 503", a.code, a.body)
+		}
+		out, err := exec.Command(microBin, "--registry", "consul", "--registry-address", srv.Addr,
+			"api", "--address", "127.0.0.1:0", "--filter-label", "novalue").CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "key=value") {
+			t.Fatalf("a label filter without a value: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("micro list, get, health, stats, call", func(t *testing.T) {
 		run := func(args ...string) string {
 			out, err := exec.Command(microBin, append([]string{"--registry", "consul", "--registry-address", srv.Addr}, args...)...).CombinedOutput()

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/configd/configd/sdk/go/micro/debug"
 	"github.com/configd/configd/sdk/go/micro/gateway"
+	"github.com/configd/configd/sdk/go/micro/selector"
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/wrapper"
 )
@@ -80,7 +82,8 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 		addr, short, handler = DefaultWebAddress, "Serve a page listing the services; /NAME/... proxies to NAME's web nodes", gateway.HandlerWeb
 	}
 	name := "go.micro." + kind
-	var namespace, contentType string
+	var namespace, contentType, filterVersion string
+	var filterLabels []string
 	var timeout time.Duration
 	var maxBody int64
 	var pf policyFlags
@@ -92,12 +95,25 @@ func (s *svc) gatewayCmd(kind string) *cobra.Command {
 			if timeout <= 0 || maxBody <= 0 {
 				return usagef("--timeout and --max-body must be > 0")
 			}
+			var filters []selector.Filter
+			if filterVersion != "" {
+				filters = append(filters, selector.FilterVersion(filterVersion))
+			}
+			for _, kv := range filterLabels {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usagef("--filter-label %q: want key=value", kv)
+				}
+				filters = append(filters, selector.FilterLabel(k, v))
+			}
 			return s.serveGateway(cmd.Context(), name, addr, pf, gateway.WithPathHandler(handler), gateway.WithNamespace(namespace),
-				gateway.WithTimeout(timeout), gateway.WithMaxBody(maxBody), gateway.WithContentType(contentType))
+				gateway.WithTimeout(timeout), gateway.WithMaxBody(maxBody), gateway.WithContentType(contentType), gateway.WithFilter(filters...))
 		}),
 	}
 	f := cmd.Flags()
 	pf.register(f)
+	f.StringVar(&filterVersion, "filter-version", "", "send only to nodes of this service version")
+	f.StringArrayVar(&filterLabels, "filter-label", nil, "send only to nodes with this metadata key=value (repeat: every one must match)")
 	f.StringVar(&addr, "address", addr, "listen address")
 	f.StringVar(&name, "name", name, "the service the gateway registers as (its node answers Debug.Health and Debug.Stats; metadata "+HTTPAddressKey+" is the listen address)")
 	f.StringVar(&namespace, "namespace", "", "prefixed with a dot to the service a path names (go-micro's go.micro.api)")

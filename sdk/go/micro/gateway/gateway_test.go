@@ -487,3 +487,46 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// versioned answers with its version, to tell which node a call reached.
+type versioned string
+
+func (v versioned) Call(_ context.Context, req *Request, rsp *Response) error {
+	rsp.Msg = string(v) + ":" + req.Name
+	return nil
+}
+
+func TestFiltersKeepTheNodesTheyName(t *testing.T) {
+	e := newEnv(t)
+	for _, v := range []string{"v1", "v2"} {
+		e.serveWith(t, []server.Option{server.Version(v), server.Metadata(map[string]string{"zone": "z-" + v})},
+			"example", versioned(v), server.HandlerName("Example"))
+	}
+	seen := func(ts *httptest.Server) map[string]int {
+		got := map[string]int{}
+		for range 20 {
+			code, body := do(t, "GET", ts.URL+"/example/call?name=x", "", "")
+			if code != 200 {
+				t.Fatalf("%d %s", code, body)
+			}
+			got[body]++
+		}
+		return got
+	}
+	_, all := e.gateway(t)
+	if got := seen(all); len(got) != 2 {
+		t.Fatalf("without a filter, answers %v: want both versions", got)
+	}
+	_, v2 := e.gateway(t, gateway.WithFilter(selector.FilterVersion("v2")))
+	if got := seen(v2); len(got) != 1 || got[`{"msg":"v2:x"}`] != 20 {
+		t.Fatalf("with version v2 only, answers %v", got)
+	}
+	_, z1 := e.gateway(t, gateway.WithFilter(selector.FilterLabel("zone", "z-v1")))
+	if got := seen(z1); len(got) != 1 || got[`{"msg":"v1:x"}`] != 20 {
+		t.Fatalf("with label zone=z-v1 only, answers %v", got)
+	}
+	_, none := e.gateway(t, gateway.WithFilter(selector.FilterVersion("v3")))
+	if code, body := do(t, "GET", none.URL+"/example/call?name=x", "", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("no node passes the filter: %d %s, want 503", code, body)
+	}
+}

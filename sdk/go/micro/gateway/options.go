@@ -55,12 +55,22 @@ type Options struct {
 	// other family go as application/json or application/protobuf. DefaultContentType when
 	// empty.
 	ContentType string
+	// Filters narrow the nodes every call and proxied request may go to
+	// (selector.FilterVersion, selector.FilterLabel, ...), after the selector's own.
+	Filters []selector.Filter
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
 }
 
 // Option sets an Options field.
 type Option func(*Options)
+
+// WithFilter narrows the nodes the gateway sends to: a call or a proxied request goes only to
+// nodes every filter keeps (selector.FilterVersion("v2"), selector.FilterLabel("zone",
+// "eu-1")); a service none of whose nodes pass is answered 503.
+func WithFilter(f ...selector.Filter) Option {
+	return func(o *Options) { o.Filters = append(o.Filters, f...) }
+}
 
 // WithClient sets the client the rpc handler calls through.
 func WithClient(c client.Caller) Option { return func(o *Options) { o.Client = c } }

@@ -31,7 +31,7 @@ func httpAddress(n *registry.Node) string {
 // idempotent (the request body is then kept, within the body limit, to be sent again), else
 // the answer is 502.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, service, path string) {
-	next, err := g.opts.Selector.Select(service)
+	next, err := g.opts.Selector.Select(service, selector.WithFilter(g.opts.Filters...))
 	if err != nil {
 		code := http.StatusServiceUnavailable
 		if errors.Is(err, selector.ErrNotFound) {

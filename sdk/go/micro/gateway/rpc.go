@@ -19,6 +19,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/codec"
 	"github.com/configd/configd/sdk/go/micro/metadata"
+	"github.com/configd/configd/sdk/go/micro/selector"
 	"github.com/configd/configd/sdk/go/micro/status"
 )
 
@@ -45,6 +46,9 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request, service, endpoint
 	defer cancel()
 	var md metadata.Metadata
 	opts := []client.CallOption{client.WithRequestTimeout(g.opts.Timeout), client.WithResponseMetadata(&md)}
+	if len(g.opts.Filters) > 0 {
+		opts = append(opts, client.WithSelectOption(selector.WithFilter(g.opts.Filters...)))
+	}
 	if idempotent(r.Method) {
 		opts = append(opts, client.Idempotent())
 	}
