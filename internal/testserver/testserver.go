@@ -39,10 +39,15 @@ const stopTimeout = 15 * time.Second
 // to install it.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
-	if root, err := repoRoot(); err == nil {
-		p := filepath.Join(root, ".tools", "bin", name)
+	// The nearest module's .tools/bin, then those of the modules it sits in (deploy/ is a
+	// module of its own inside the repository).
+	for dir, err := repoRoot(); err == nil; dir, err = repoRoot(filepath.Dir(dir)) {
+		p := filepath.Join(dir, ".tools", "bin", name)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p
+		}
+		if filepath.Dir(dir) == dir {
+			break
 		}
 	}
 	if p, err := exec.LookPath(name); err == nil {
@@ -52,8 +57,13 @@ func Binary(t testing.TB, name string) string {
 	return ""
 }
 
-func repoRoot() (string, error) {
+// repoRoot returns the nearest directory holding a go.mod: from the working directory, or
+// from the first of from.
+func repoRoot(from ...string) (string, error) {
 	dir, err := os.Getwd()
+	if len(from) > 0 {
+		dir, err = from[0], nil
+	}
 	if err != nil {
 		return "", err
 	}
@@ -208,7 +218,13 @@ func (p *process) logTail() string {
 // StartTimeout passes; it fails the test in the last two cases.
 func (p *process) waitReady(ready func(ctx context.Context) error) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	p.waitReadyWithin(StartTimeout, ready)
+}
+
+// waitReadyWithin is waitReady with its own bound, for a server slower to start.
+func (p *process) waitReadyWithin(within time.Duration, ready func(ctx context.Context) error) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	start := time.Now()
 	var last error
@@ -225,7 +241,7 @@ func (p *process) waitReady(ready func(ctx context.Context) error) {
 		}
 		select {
 		case <-ctx.Done():
-			p.t.Fatalf("testserver: %s not ready after %v: %v; log:\n%s", p.name, StartTimeout, last, p.logTail())
+			p.t.Fatalf("testserver: %s not ready after %v: %v; log:\n%s", p.name, within, last, p.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
