@@ -91,7 +91,7 @@ func NewKubeAPIServer(t testing.TB) *KubeServer {
 		"--service-cluster-ip-range", "10.96.0.0/16",
 		"--v", "1",
 	}}
-	s.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsFiles.ClientConfig(t)}}
+	s.hc = &http.Client{Timeout: 30 * time.Second, Transport: bearer{token, &http.Transport{TLSClientConfig: tlsFiles.ClientConfig(t)}}}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -101,6 +101,22 @@ func (s *KubeServer) Start() {
 	s.p.t.Helper()
 	s.p.start()
 	s.p.waitReadyWithin(kubeStartTimeout, s.ready)
+}
+
+// Client returns an HTTP client of the server as the admin: it trusts the server's CA and sends
+// the admin's token.
+func (s *KubeServer) Client() *http.Client { return s.hc }
+
+// bearer sends a token with every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // Stop stops the API server; its etcd, and so its objects, stay for Start.
@@ -129,7 +145,6 @@ func (s *KubeServer) do(ctx context.Context, method, path, contentType string, b
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.Token)
 	req.Header.Set("Accept", "application/json")
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

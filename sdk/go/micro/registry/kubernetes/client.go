@@ -223,7 +223,14 @@ func (c *client) list(ctx context.Context, selector string) (*podList, error) {
 
 // patch merge-patches the pod's metadata (RFC 7386: a null value removes a key).
 func (c *client) patch(ctx context.Context, name string, labels, annotations map[string]*string) error {
-	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": annotations}})
+	meta := map[string]any{} // a map left out is left alone: "labels": null would remove them all
+	if labels != nil {
+		meta["labels"] = labels
+	}
+	if annotations != nil {
+		meta["annotations"] = annotations
+	}
+	body, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}

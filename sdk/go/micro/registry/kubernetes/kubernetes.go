@@ -4,10 +4,11 @@
 // A process registers by patching its own pod (Config.Pod, default $HOSTNAME) with the labels
 // micro.mu/type=service and micro.mu/selector-NAME=service and the annotation
 // micro.mu/service-NAME holding the Service's JSON with the nodes this process registered
-// (go-micro's keys, so both find each other). GetService lists the pods of the namespace by the
-// selector label and reads the annotation of those whose phase is Running and that are not being
-// deleted; Watch watches those pods from the listing's resource version. A pod holds one version
-// of a name: registering another version replaces it.
+// (go-micro's keys, so both find each other; a name that is not a valid key gets a hashed one).
+// GetService lists the pods of the namespace by the selector label and reads the annotation of
+// those whose phase is Running and that are not being deleted; Watch watches those pods from the
+// listing's resource version. A pod holds one version of a name: registering another version
+// replaces it.
 //
 // There is no TTL: a node lives as long as its pod runs and keeps the annotation, so
 // registry.RegisterTTL is ignored and a Register that changes nothing writes nothing. A pod that
@@ -397,10 +398,10 @@ func services(p *pod, name string) []*registry.Service {
 // at most 63 characters, "selector-" and this.
 const maxKeyName = 63 - len("selector-")
 
-// keyName is the part of the label and annotation keys that stands for a service name. go-micro
-// replaces every character a key may not hold with "_"; a name that is then still not a valid
-// key (too long, or not ending with a letter or digit) becomes a readable prefix of it and a
-// hash of the whole name.
+// keyName is the part of the label and annotation keys that stands for a service name: the name
+// itself when it is a valid key (as go-micro's names, "go.micro.srv.greeter", are); otherwise,
+// so that two names never share a key, a readable prefix of it (characters a key may not hold
+// replaced with "_") and a hash of the whole name.
 func keyName(name string) string {
 	b := []byte(name)
 	for i, c := range b {
@@ -409,7 +410,7 @@ func keyName(name string) string {
 		}
 	}
 	k := string(b)
-	if len(k) <= maxKeyName && isAlnum(k[len(k)-1]) {
+	if k == name && len(k) <= maxKeyName && isAlnum(k[len(k)-1]) {
 		return k
 	}
 	sum := sha256.Sum256([]byte(name))
