@@ -86,7 +86,7 @@ K8S_MINOR=${K8S_VERSION#1.}; K8S_MINOR=${K8S_MINOR%%.*}
 LDFLAGS="-s -w -X $V.gitVersion=v${K8S_VERSION} -X $V.gitMajor=1 -X $V.gitMinor=${K8S_MINOR}"
 LDFLAGS+=" -X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION}"
 step "go build k8s.io/kubernetes/cmd/kube-apiserver" \
-  go build -trimpath -ldflags "$LDFLAGS" -o "$WORK/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -ldflags "$LDFLAGS" -o "$WORK/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 
 have=$("$WORK/kube-apiserver" --version 2>/dev/null || true)
 [[ "$have" == "$WANT" ]] || die "built binary reports '${have:-<nothing>}', expected '$WANT'"

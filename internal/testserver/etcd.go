@@ -56,11 +56,7 @@ func EtcdTLS(t testing.TB) *EtcdServer {
 
 func newEtcd(t testing.TB, withTLS bool) *EtcdServer {
 	t.Helper()
-	return newEtcdWith(t, Binary(t, "etcd"), withTLS)
-}
-
-func newEtcdWith(t testing.TB, bin string, withTLS bool) *EtcdServer {
-	t.Helper()
+	bin := Binary(t, "etcd")
 	dir := t.TempDir()
 	ports := FreePorts(t, 2) // client, peer
 	scheme := "http://"

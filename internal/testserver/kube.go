@@ -18,7 +18,7 @@ import (
 )
 
 // KubeServer is a real kube-apiserver (Kubernetes v1.34, scripts/install-kube-apiserver.sh)
-// on loopback, on an etcd of its own, with RBAC on and one admin token (group system:masters).
+// on loopback, on an etcd of its own (Etcd: Debian's 3.4 serves it), with RBAC on and one admin token (group system:masters).
 // There is no controller manager, scheduler or kubelet: objects are stored and served, pods stay
 // Pending unless a test sets their status, and namespaces get no default ServiceAccount.
 type KubeServer struct {
@@ -53,8 +53,7 @@ func KubeAPIServer(t testing.TB) *KubeServer {
 func NewKubeAPIServer(t testing.TB) *KubeServer {
 	t.Helper()
 	bin := Binary(t, "kube-apiserver")
-	etcd := newEtcdWith(t, Binary(t, KubeEtcdBinary), false)
-	etcd.Start()
+	etcd := Etcd(t) // Debian's 3.4 serves Kubernetes v1.34 for these tests
 	dir := t.TempDir()
 	port := FreePorts(t, 1)[0]
 	tlsFiles := NewTLSFiles(t, dir)
@@ -199,6 +198,3 @@ func (s *KubeServer) Must(t testing.TB, method, path string, body any) []byte {
 	}
 	return out
 }
-
-// KubeEtcdBinary is the etcd the kube-apiserver runs on, looked up like every server binary.
-var KubeEtcdBinary = "etcd"

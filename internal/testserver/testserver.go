@@ -1,13 +1,15 @@
-// Package testserver starts real Consul and etcd servers for tests, on free
-// loopback ports, with their data in the test's temporary directory.
+// Package testserver starts real Consul, etcd and kube-apiserver servers for
+// tests, on free loopback ports, with their data in the test's temporary
+// directory.
 //
 //	srv := testserver.Consul(t)      // started and ready
 //	client := ... srv.Addr ...
 //	srv.Stop()                       // the same ports and data
 //	srv.Start()                      // come back
 //
-// Binaries are looked up in the repository's .tools/bin (found by walking up
-// from the test's working directory to go.mod), then in PATH. A missing
+// Binaries are looked up in the .tools/bin of the module the test runs in and
+// of the modules above it (found by walking up from the test's working
+// directory to each go.mod), then in PATH. A missing
 // binary fails the test and says to run `make test-deps`: these tests are
 // never skipped. Servers are stopped by t.Cleanup; every wait is bounded.
 package testserver
