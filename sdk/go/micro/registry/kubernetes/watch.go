@@ -1,10 +1,10 @@
 package kubernetes
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -104,17 +104,20 @@ func (w *watch) stream(ctx context.Context, rv string) (string, error) {
 		return rv, err
 	}
 	defer body.Close()
-	dec := json.NewDecoder(io.LimitReader(body, 1<<62))
+	// The API server writes one event per line; a line longer than maxEventBytes ends the
+	// stream (bufio.ErrTooLong) rather than growing without bound.
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
 	for {
-		var ev watchEvent
-		if err := dec.Decode(&ev); err != nil {
-			if errors.Is(err, io.EOF) {
-				return rv, nil
+		if !sc.Scan() {
+			if err := sc.Err(); err != nil {
+				return rv, err
 			}
-			return rv, err
+			return rv, nil // the server ended the request
 		}
-		if len(ev.Object) > maxEventBytes {
-			return rv, errors.New("watch event too large")
+		var ev watchEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return rv, err
 		}
 		switch ev.Type {
 		case "ERROR":
