@@ -26,10 +26,9 @@ STAGING=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-g
   kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
   mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller)
 
-prog=${0##*/}
-die() { echo "$prog: ERROR: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
+# shellcheck source=scripts/install-lib.sh
+. "$(dirname "$0")/install-lib.sh"
+WHAT="kube-apiserver $K8S_VERSION"
 
 INSTALL_DIR=${1:-./.tools/bin}
 mkdir -p "$INSTALL_DIR" || die "cannot create install dir '$INSTALL_DIR'"
@@ -53,18 +52,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/kube-apiserver-build.XXXXXX") || die "mktemp f
 LOG="$WORK/build.log"
 trap 'rm -rf "$WORK"' EXIT
 
-step() { # step "description" cmd... ; output goes to $LOG, tail shown on failure
-  local desc=$1; shift
-  local t; t=$(now)
-  echo "$prog: $desc ..."
-  if ! "$@" >>"$LOG" 2>&1; then
-    echo "---- last 40 lines of log ----" >&2
-    tail -n 40 "$LOG" >&2
-    echo "------------------------------" >&2
-    die "$desc failed (after $(elapsed "$t")); kube-apiserver $K8S_VERSION was NOT installed"
-  fi
-  echo "$prog:   done in $(elapsed "$t")"
-}
 
 export GOWORK=off
 export GOFLAGS="-mod=mod"

@@ -27,7 +27,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -170,13 +169,7 @@ func (r *Registry) Close() error {
 }
 
 func (r *Registry) callCtx(c context.Context) (context.Context, context.CancelFunc) {
-	if c == nil {
-		c = context.Background()
-	}
-	if _, ok := c.Deadline(); ok {
-		return context.WithCancel(c)
-	}
-	return context.WithTimeout(c, r.opts.Timeout)
+	return registry.CallContext(c, r.opts.Timeout)
 }
 
 // podError says which pod a patch failed on and, when it does not exist, how to name it.
@@ -187,10 +180,9 @@ func (r *Registry) podError(op string, err error) error {
 	return fmt.Errorf("registry kubernetes: %s: pod %s/%s: %w", op, r.c.namespace, r.pod, err)
 }
 
-// Register implements registry.Registry: s's nodes join those this process registered for
-// s.Name (or replace them, for another version), and the pod is patched when that changed
-// anything. The recorded state changes only when the patch succeeds.
-func (r *Registry) Register(s *registry.Service, opts ...registry.RegisterOption) error {
+// writable checks that s may be written to the pod and, when it may, takes writeMu for the
+// caller to release.
+func (r *Registry) writable(op string, s *registry.Service) error {
 	if r.err != nil {
 		return r.err
 	}
@@ -198,17 +190,32 @@ func (r *Registry) Register(s *registry.Service, opts ...registry.RegisterOption
 		return err
 	}
 	if r.pod == "" {
-		return errors.New("registry kubernetes: register: no pod name: set HOSTNAME or Config.Pod to this process's pod")
+		return fmt.Errorf("registry kubernetes: %s: no pod name: set HOSTNAME or Config.Pod to this process's pod", op)
 	}
+	r.writeMu.Lock()
+	return nil
+}
+
+// record is what this process registered for name, or nil.
+func (r *Registry) record(name string) *registry.Service {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.records[name]
+}
+
+// Register implements registry.Registry: s's nodes join those this process registered for
+// s.Name (or replace them, for another version), and the pod is patched when that changed
+// anything. The recorded state changes only when the patch succeeds.
+func (r *Registry) Register(s *registry.Service, opts ...registry.RegisterOption) error {
 	var o registry.RegisterOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	r.writeMu.Lock()
+	if err := r.writable("register", s); err != nil {
+		return err
+	}
 	defer r.writeMu.Unlock()
-	r.mu.Lock()
-	old := r.records[s.Name]
-	r.mu.Unlock()
+	old := r.record(s.Name)
 	rec := s.Copy()
 	if old != nil && old.Version == s.Version {
 		rec.Nodes = withNodes(old.Nodes, s.Nodes)
@@ -238,24 +245,15 @@ func (r *Registry) Register(s *registry.Service, opts ...registry.RegisterOption
 // the last one removes the pod's label and annotation of that name. A name this process did
 // not register is removed from its pod too (left there by an earlier run of it).
 func (r *Registry) Deregister(s *registry.Service, opts ...registry.DeregisterOption) error {
-	if r.err != nil {
-		return r.err
-	}
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if r.pod == "" {
-		return errors.New("registry kubernetes: deregister: no pod name: set HOSTNAME or Config.Pod to this process's pod")
-	}
 	var o registry.DeregisterOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	r.writeMu.Lock()
+	if err := r.writable("deregister", s); err != nil {
+		return err
+	}
 	defer r.writeMu.Unlock()
-	r.mu.Lock()
-	old := r.records[s.Name]
-	r.mu.Unlock()
+	old := r.record(s.Name)
 	var rec *registry.Service
 	if old != nil {
 		if old.Version != s.Version {

@@ -43,7 +43,7 @@ func (r *Registry) Watch(opts ...registry.WatchOption) (registry.Watcher, error)
 		cancel()
 		return nil, err
 	}
-	w := &watch{r: r, name: o.Service, pods: map[string][]*registry.Service{}, merged: map[string][]*registry.Service{}}
+	w := &watch{r: r, name: o.Service, pods: map[string][]*registry.Service{}, merged: registry.Reported{}}
 	w.apply(l) // no queue yet: the state the watch starts from is not reported
 	w.q = registry.NewQueue(0, cancel)
 	go w.run(ctx, l.Metadata.ResourceVersion)
@@ -55,7 +55,7 @@ type watch struct {
 	q      *registry.Queue
 	name   string                         // the one service watched, or "" for all
 	pods   map[string][]*registry.Service // pod name → the services it holds now
-	merged map[string][]*registry.Service // service name → versions, as last reported
+	merged registry.Reported
 }
 
 func (w *watch) run(ctx context.Context, rv string) {
@@ -195,16 +195,6 @@ func (w *watch) publish(changed map[string]bool) {
 				}
 			}
 		}
-		now := registry.Merge(parts)
-		if w.q != nil {
-			for _, ev := range registry.Diff(w.merged[name], now) {
-				w.q.Push(ev)
-			}
-		}
-		if len(now) == 0 {
-			delete(w.merged, name)
-		} else {
-			w.merged[name] = now
-		}
+		w.merged.Update(w.q, name, parts)
 	}
 }
