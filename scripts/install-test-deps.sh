@@ -5,8 +5,8 @@
 #     (scripts/install-consul.sh; ~4 minutes cold, seconds when cached);
 #   - etcd, Debian's etcd-server package (/usr/bin/etcd);
 #   - kube-apiserver (Kubernetes v1.34.3), built from the Go module proxy into
-#     .tools/bin/kube-apiserver (scripts/install-kube-apiserver.sh; ~8-10 minutes
-#     cold on 2 cores, seconds when cached), on that etcd, for the Kubernetes
+#     .tools/bin/kube-apiserver (scripts/install-kube-apiserver.sh; ~8 minutes
+#     cold on 2 idle cores, seconds when cached), on that etcd, for the Kubernetes
 #     registry and deploy's server-side dry run;
 #   - Chromium, Debian's chromium package (/usr/bin/chromium), for the web UI
 #     tests;
