@@ -15,7 +15,7 @@
 # say v1.34.3.
 #
 # Needs: go >= 1.24, access to the Go module proxy + sumdb. Cost: ~1 GB module cache; with cold
-# caches about 8 minutes on 2 idle cores, 28 minutes measured on 2 busy ones (CI builds it once
+# caches about 8 minutes on 2 idle cores, 20-30 minutes measured on 2 busy ones (CI builds it once
 # per run); seconds when installed.
 set -euo pipefail
 
