@@ -21,27 +21,49 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// kinds are the Kubernetes API types the manifests may hold, each decoded
-// strictly (an unknown field is an error).
-var kinds = map[string]func() any{
-	"v1/Namespace":                             func() any { return &corev1.Namespace{} },
-	"v1/ServiceAccount":                        func() any { return &corev1.ServiceAccount{} },
-	"v1/Service":                               func() any { return &corev1.Service{} },
-	"v1/Secret":                                func() any { return &corev1.Secret{} },
-	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
-	"apps/v1/StatefulSet":                      func() any { return &appsv1.StatefulSet{} },
-	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
-	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
-	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
-	"rbac.authorization.k8s.io/v1/Role":        func() any { return &rbacv1.Role{} },
-	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return &rbacv1.RoleBinding{} },
+// kind is a Kubernetes API type the manifests may hold: its Go type, decoded strictly (an
+// unknown field is an error), and its resource in the API's paths.
+type kind struct {
+	new      func() any
+	resource string
+}
+
+// kinds are the kinds the manifests may hold, by apiVersion/kind.
+var kinds = map[string]kind{
+	"v1/Namespace":                             {func() any { return &corev1.Namespace{} }, "namespaces"},
+	"v1/ServiceAccount":                        {func() any { return &corev1.ServiceAccount{} }, "serviceaccounts"},
+	"v1/Service":                               {func() any { return &corev1.Service{} }, "services"},
+	"v1/Secret":                                {func() any { return &corev1.Secret{} }, "secrets"},
+	"v1/ConfigMap":                             {func() any { return &corev1.ConfigMap{} }, "configmaps"},
+	"apps/v1/StatefulSet":                      {func() any { return &appsv1.StatefulSet{} }, "statefulsets"},
+	"apps/v1/Deployment":                       {func() any { return &appsv1.Deployment{} }, "deployments"},
+	"policy/v1/PodDisruptionBudget":            {func() any { return &policyv1.PodDisruptionBudget{} }, "poddisruptionbudgets"},
+	"networking.k8s.io/v1/NetworkPolicy":       {func() any { return &networkingv1.NetworkPolicy{} }, "networkpolicies"},
+	"rbac.authorization.k8s.io/v1/Role":        {func() any { return &rbacv1.Role{} }, "roles"},
+	"rbac.authorization.k8s.io/v1/RoleBinding": {func() any { return &rbacv1.RoleBinding{} }, "rolebindings"},
 }
 
 // object is one rendered manifest: its kind, its YAML and its typed value.
 type object struct {
 	Kind, Name string
-	YAML       []byte
-	Value      any
+	// APIVersion is "v1" or "group/version"; Namespace is empty for a cluster-wide object.
+	APIVersion, Namespace string
+	// Resource names the kind in the API's paths ("deployments").
+	Resource string
+	YAML     []byte
+	Value    any
+}
+
+// Path is the object's path on an API server.
+func (o object) Path() string {
+	p := "/apis/" + o.APIVersion
+	if o.APIVersion == "v1" {
+		p = "/api/v1"
+	}
+	if o.Namespace != "" {
+		p += "/namespaces/" + o.Namespace
+	}
+	return p + "/" + o.Resource + "/" + o.Name
 }
 
 // overlays are the ways to deploy configd the tests render: each mode, and
@@ -100,11 +122,11 @@ func render(t *testing.T) map[string][]object {
 			} else {
 				key = gvk.Version + "/" + gvk.Kind
 			}
-			mk, ok := kinds[key]
+			k, ok := kinds[key]
 			if !ok {
 				t.Fatalf("%s: %s %s is a kind the test does not know", name, key, r.GetName())
 			}
-			v := mk()
+			v := k.new()
 			j, err := yaml.YAMLToJSON(y)
 			if err != nil {
 				t.Fatal(err)
@@ -114,7 +136,8 @@ func render(t *testing.T) map[string][]object {
 			if err := dec.Decode(v); err != nil {
 				t.Fatalf("%s: %s %s does not decode strictly: %v\n%s", name, key, r.GetName(), err, y)
 			}
-			out[name] = append(out[name], object{Kind: gvk.Kind, Name: r.GetName(), YAML: y, Value: v})
+			out[name] = append(out[name], object{Kind: gvk.Kind, Name: r.GetName(), APIVersion: gvk.ApiVersion(),
+				Namespace: r.GetNamespace(), Resource: k.resource, YAML: y, Value: v})
 		}
 	}
 	return out

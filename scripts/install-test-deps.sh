@@ -4,6 +4,10 @@
 #   - Consul v1.14.5, built from the Go module proxy into .tools/bin/consul
 #     (scripts/install-consul.sh; ~4 minutes cold, seconds when cached);
 #   - etcd, Debian's etcd-server package (/usr/bin/etcd);
+#   - kube-apiserver (Kubernetes v1.34.3), built from the Go module proxy into
+#     .tools/bin/kube-apiserver (scripts/install-kube-apiserver.sh; ~8 minutes
+#     cold on 2 idle cores, seconds when cached), on that etcd, for the Kubernetes
+#     registry and deploy's server-side dry run;
 #   - Chromium, Debian's chromium package (/usr/bin/chromium), for the web UI
 #     tests;
 #   - promtool, from Debian's prometheus package, for the alerting rules
@@ -40,3 +44,4 @@ if ((${#need_apt[@]})); then
 fi
 
 bash scripts/install-consul.sh .tools/bin
+bash scripts/install-kube-apiserver.sh .tools/bin

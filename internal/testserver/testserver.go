@@ -1,13 +1,15 @@
-// Package testserver starts real Consul and etcd servers for tests, on free
-// loopback ports, with their data in the test's temporary directory.
+// Package testserver starts real Consul, etcd and kube-apiserver servers for
+// tests, on free loopback ports, with their data in the test's temporary
+// directory.
 //
 //	srv := testserver.Consul(t)      // started and ready
 //	client := ... srv.Addr ...
 //	srv.Stop()                       // the same ports and data
 //	srv.Start()                      // come back
 //
-// Binaries are looked up in the repository's .tools/bin (found by walking up
-// from the test's working directory to go.mod), then in PATH. A missing
+// Binaries are looked up in the .tools/bin of the module the test runs in and
+// of the modules above it (found by walking up from the test's working
+// directory to each go.mod), then in PATH. A missing
 // binary fails the test and says to run `make test-deps`: these tests are
 // never skipped. Servers are stopped by t.Cleanup; every wait is bounded.
 package testserver
@@ -39,10 +41,15 @@ const stopTimeout = 15 * time.Second
 // to install it.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
-	if root, err := repoRoot(); err == nil {
-		p := filepath.Join(root, ".tools", "bin", name)
+	// The nearest module's .tools/bin, then those of the modules it sits in (deploy/ is a
+	// module of its own inside the repository).
+	for dir, err := repoRoot(); err == nil; dir, err = repoRoot(filepath.Dir(dir)) {
+		p := filepath.Join(dir, ".tools", "bin", name)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p
+		}
+		if filepath.Dir(dir) == dir {
+			break
 		}
 	}
 	if p, err := exec.LookPath(name); err == nil {
@@ -52,8 +59,13 @@ func Binary(t testing.TB, name string) string {
 	return ""
 }
 
-func repoRoot() (string, error) {
+// repoRoot returns the nearest directory holding a go.mod: from the working directory, or
+// from the first of from.
+func repoRoot(from ...string) (string, error) {
 	dir, err := os.Getwd()
+	if len(from) > 0 {
+		dir, err = from[0], nil
+	}
 	if err != nil {
 		return "", err
 	}
@@ -208,7 +220,13 @@ func (p *process) logTail() string {
 // StartTimeout passes; it fails the test in the last two cases.
 func (p *process) waitReady(ready func(ctx context.Context) error) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	p.waitReadyWithin(StartTimeout, ready)
+}
+
+// waitReadyWithin is waitReady with its own bound, for a server slower to start.
+func (p *process) waitReadyWithin(within time.Duration, ready func(ctx context.Context) error) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	start := time.Now()
 	var last error
@@ -225,7 +243,7 @@ func (p *process) waitReady(ready func(ctx context.Context) error) {
 		}
 		select {
 		case <-ctx.Done():
-			p.t.Fatalf("testserver: %s not ready after %v: %v; log:\n%s", p.name, StartTimeout, last, p.logTail())
+			p.t.Fatalf("testserver: %s not ready after %v: %v; log:\n%s", p.name, within, last, p.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +73,31 @@ func TestBinaryFindsRepoTools(t *testing.T) {
 	p := Binary(t, "consul")
 	if !strings.Contains(p, ".tools/bin/consul") && !strings.HasSuffix(p, "/consul") {
 		t.Fatalf("Binary(consul) = %q", p)
+	}
+}
+
+// A test of a module nested in the repository (deploy/) finds the
+// repository's tools.
+func TestBinaryFindsToolsOfAnOuterModule(t *testing.T) {
+	outer := t.TempDir()
+	inner := filepath.Join(outer, "deploy")
+	for _, d := range []string{filepath.Join(outer, ".tools", "bin"), inner} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{filepath.Join(outer, "go.mod"), filepath.Join(inner, "go.mod")} {
+		if err := os.WriteFile(f, []byte("module x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tool := filepath.Join(outer, ".tools", "bin", "outer-only-tool")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(inner)
+	if p := Binary(t, "outer-only-tool"); p != tool {
+		t.Fatalf("Binary = %q, want %q", p, tool)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/configd/configd/sdk/go/micro/registry"
 	"github.com/configd/configd/sdk/go/micro/registry/consul"
 	"github.com/configd/configd/sdk/go/micro/registry/etcd"
+	"github.com/configd/configd/sdk/go/micro/registry/kubernetes"
 	"github.com/configd/configd/sdk/go/micro/registry/mdns"
 	"github.com/configd/configd/sdk/go/micro/registry/memory"
 	"github.com/configd/configd/sdk/go/micro/registry/remote"
@@ -42,11 +43,13 @@ func Default() *Catalog {
 
 // Registries returns a new catalog of the built-in registries: "memory", "mdns" (multicast DNS
 // on the local link; registry.Timeout bounds a query), "remote" (a registry served by another
-// process; registry.Addrs names it), "consul" (registry.Addrs: the agent's HTTP address) and
-// "etcd" (registry.Addrs: the endpoints). A registry that holds resources (etcd: its lease and
-// client; mdns: its responders) is an io.Closer, for a binary to close on shutdown.
+// process; registry.Addrs names it), "consul" (registry.Addrs: the agent's HTTP address), "etcd"
+// (registry.Addrs: the endpoints) and "kubernetes" (pod labels and annotations through the API
+// server: registry.Addrs, or the pod's service account when empty). A registry that holds
+// resources (etcd: its lease and client; mdns: its responders; kubernetes: what it put on its
+// pod) is an io.Closer, for a binary to close on shutdown.
 func Registries() *registry.Catalog {
-	return plugin.Must(registry.NewCatalog(consul.Config{}, etcd.Config{}, mdns.Config{}, memory.Config{}, remote.Config{}))
+	return plugin.Must(registry.NewCatalog(consul.Config{}, etcd.Config{}, kubernetes.Config{}, mdns.Config{}, memory.Config{}, remote.Config{}))
 }
 
 // Transports returns a new catalog of the built-in transports: "memory", "tcp" and "grpc" (a

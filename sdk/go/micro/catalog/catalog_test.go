@@ -16,7 +16,7 @@ import (
 func TestBuiltInsByName(t *testing.T) {
 	cat := catalog.Default()
 	regs := cat.Registries
-	if got := regs.Names(); !slices.Equal(got, []string{"consul", "etcd", "mdns", "memory", "remote"}) {
+	if got := regs.Names(); !slices.Equal(got, []string{"consul", "etcd", "kubernetes", "mdns", "memory", "remote"}) {
 		t.Fatalf("registries %v", got)
 	}
 	for _, name := range regs.Names() {
@@ -47,7 +47,7 @@ func TestBuiltInsByName(t *testing.T) {
 	if slices.Contains(catalog.Registries().Names(), "extra") {
 		t.Fatal("a catalog change leaked into a new catalog")
 	}
-	if _, err := cat.NewRegistry("zookeeper"); !errors.Is(err, plugin.ErrUnknown) || !strings.Contains(err.Error(), "consul, etcd, extra, mdns, memory, remote") {
+	if _, err := cat.NewRegistry("zookeeper"); !errors.Is(err, plugin.ErrUnknown) || !strings.Contains(err.Error(), "consul, etcd, extra, kubernetes, mdns, memory, remote") {
 		t.Fatalf("unknown registry: %v", err)
 	}
 	if _, err := cat.NewTransport("utp"); !errors.Is(err, plugin.ErrUnknown) || !strings.Contains(err.Error(), "grpc, memory, tcp") {

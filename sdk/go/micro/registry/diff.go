@@ -110,3 +110,24 @@ func Equal(a, b *Service) bool {
 	}
 	return true
 }
+
+// Reported is what a watcher last reported, per service name: for registries that rebuild a
+// name's versions from per-node (or per-pod) records after each change and report the
+// difference.
+type Reported map[string][]*Service
+
+// Update merges parts, the records of name now, pushes to q (when not nil) the events that turn
+// what was reported into it, and remembers it as reported.
+func (r Reported) Update(q *Queue, name string, parts []*Service) {
+	now := Merge(parts)
+	if q != nil {
+		for _, ev := range Diff(r[name], now) {
+			q.Push(ev)
+		}
+	}
+	if len(now) == 0 {
+		delete(r, name)
+	} else {
+		r[name] = now
+	}
+}

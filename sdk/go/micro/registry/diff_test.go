@@ -1,6 +1,8 @@
 package registry_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/configd/configd/sdk/go/micro/registry"
@@ -29,4 +31,28 @@ func TestMergeAndDiff(t *testing.T) {
 	if evs := registry.Diff(after, registry.Merge([]*registry.Service{part("a", "v3", "n4"), part("a", "v1", "n1")})); len(evs) != 0 {
 		t.Fatalf("Diff of equal lists = %d events", len(evs))
 	}
+}
+
+func TestReportedPushesTheDifferenceFromWhatWasReported(t *testing.T) {
+	r := registry.Reported{}
+	r.Update(nil, "a", []*registry.Service{part("a", "v1", "x")}) // the starting state: nothing to push
+	q := registry.NewQueue(0, nil)
+	r.Update(q, "a", []*registry.Service{part("a", "v1", "x"), part("a", "v1", "y")})
+	r.Update(q, "a", []*registry.Service{part("a", "v1", "x"), part("a", "v1", "y")}) // no change: no event
+	r.Update(q, "a", nil)
+	var got []string
+	for range 2 {
+		ev, err := q.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %d", ev.Action, len(ev.Service.Nodes)))
+	}
+	if strings.Join(got, ", ") != "update 2, delete 2" {
+		t.Fatalf("events %v", got)
+	}
+	if _, ok := r["a"]; ok {
+		t.Fatal("a gone name is still remembered")
+	}
+	q.Stop()
 }

@@ -91,3 +91,15 @@ func Addrs(addrs ...string) Option { return func(o *Options) { o.Addrs = addrs }
 
 // Timeout bounds each call to a registry server.
 func Timeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
+
+// CallContext is the context of one call to a registry server: ctx (Background when nil) bounded
+// by timeout unless it has a deadline of its own.
+func CallContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, timeout)
+}

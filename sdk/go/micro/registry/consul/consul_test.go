@@ -41,41 +41,7 @@ func TestConsul(t *testing.T) {
 	r := consul.New(consul.Config{}, registry.Addrs(srv.Addr), registry.Timeout(5*time.Second))
 
 	t.Run("RegisterGetListDeregister", func(t *testing.T) {
-		if _, err := r.GetService("nothing"); !errors.Is(err, registry.ErrNotFound) {
-			t.Fatalf("GetService of nothing: %v", err)
-		}
-		if err := r.Register(svc("crud", "v1", "a", "b")); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Register(svc("crud", "v2", "c")); err != nil {
-			t.Fatal(err)
-		}
-		got, err := r.GetService("crud")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != 2 || got[0].Version != "v1" || len(got[0].Nodes) != 2 || got[1].Version != "v2" {
-			t.Fatalf("GetService = %+v", got)
-		}
-		want := svc("crud", "v1", "a", "b")
-		if !registry.Equal(got[0], want) {
-			t.Fatalf("round trip lost fields:\n got %+v %+v\nwant %+v %+v", got[0], got[0].Nodes[0], want, want.Nodes[0])
-		}
-		all, err := r.ListServices()
-		if err != nil || len(all) != 2 {
-			t.Fatalf("ListServices = %v, %v", all, err)
-		}
-		for _, s := range []*registry.Service{svc("crud", "v1", "a", "b"), svc("crud", "v2", "c")} {
-			if err := r.Deregister(s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := r.GetService("crud"); !errors.Is(err, registry.ErrNotFound) {
-			t.Fatalf("after Deregister: %v", err)
-		}
-		if err := r.Deregister(svc("crud", "v1", "a")); err != nil {
-			t.Fatalf("Deregister of an unknown node: %v", err)
-		}
+		registrytest.RegisterGetListDeregister(t, func(*testing.T) registry.Registry { return r })
 	})
 
 	t.Run("TTLExpiryAndHeartbeat", func(t *testing.T) {

@@ -146,13 +146,7 @@ func (r *Registry) Close() error {
 }
 
 func (r *Registry) callCtx(c context.Context) (context.Context, context.CancelFunc) {
-	if c == nil {
-		c = context.Background()
-	}
-	if _, ok := c.Deadline(); ok {
-		return context.WithCancel(c)
-	}
-	return context.WithTimeout(c, r.opts.Timeout)
+	return registry.CallContext(c, r.opts.Timeout)
 }
 
 func (r *Registry) dir(name string) string { return r.prefix + url.PathEscape(name) + "/" }

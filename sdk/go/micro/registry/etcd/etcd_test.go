@@ -41,36 +41,22 @@ func TestEtcd(t *testing.T) {
 	}
 
 	t.Run("RegisterGetListDeregister", func(t *testing.T) {
+		registrytest.RegisterGetListDeregister(t, func(t *testing.T) registry.Registry { return newReg(t) })
+	})
+
+	t.Run("NodeIdWithSlashes", func(t *testing.T) {
 		r := newReg(t)
-		if _, err := r.GetService("crud"); !errors.Is(err, registry.ErrNotFound) {
-			t.Fatalf("GetService of nothing: %v", err)
-		}
-		if err := r.Register(svc("crud", "v1", "a", "b")); err != nil {
+		if err := r.Register(svc("slashes", "v1", "c/with/slashes")); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Register(svc("crud", "v2", "c/with/slashes")); err != nil {
-			t.Fatal(err)
-		}
-		got, err := r.GetService("crud")
-		if err != nil || len(got) != 2 || !registry.Equal(got[0], svc("crud", "v1", "a", "b")) || got[1].Nodes[0].Id != "c/with/slashes" {
+		got, err := r.GetService("slashes")
+		if err != nil || len(got) != 1 || got[0].Nodes[0].Id != "c/with/slashes" {
 			t.Fatalf("GetService = %+v, %v", got, err)
 		}
-		if err := r.Register(svc("crud2", "v1", "d")); err != nil {
+		if err := r.Deregister(svc("slashes", "v1", "c/with/slashes")); err != nil {
 			t.Fatal(err)
 		}
-		if all, err := r.ListServices(); err != nil || len(all) != 3 {
-			t.Fatalf("ListServices = %v, %v", all, err)
-		}
-		// "crud" is not a prefix match for "crud2".
-		if got, _ := r.GetService("crud"); len(got) != 2 {
-			t.Fatalf("GetService(crud) picked up crud2: %+v", got)
-		}
-		for _, s := range []*registry.Service{svc("crud", "v1", "a", "b"), svc("crud", "v2", "c/with/slashes"), svc("crud2", "v1", "d")} {
-			if err := r.Deregister(s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := r.GetService("crud"); !errors.Is(err, registry.ErrNotFound) {
+		if _, err := r.GetService("slashes"); !errors.Is(err, registry.ErrNotFound) {
 			t.Fatalf("after Deregister: %v", err)
 		}
 	})
@@ -179,42 +165,7 @@ func TestEtcd(t *testing.T) {
 	})
 
 	t.Run("WatchAll", func(t *testing.T) {
-		r := newReg(t)
-		if err := r.Register(svc("before", "v1", "a")); err != nil {
-			t.Fatal(err)
-		}
-		w, err := r.Watch()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Stop()
-		steps := []struct {
-			do     func() error
-			action registry.Action
-			name   string
-			nodes  int
-		}{
-			{func() error { return r.Register(svc("fresh", "v1", "b")) }, registry.Create, "fresh", 1},
-			{func() error { return r.Register(svc("before", "v1", "c")) }, registry.Update, "before", 2},
-			{func() error { return r.Register(svc("before", "v2", "c")) }, registry.Create, "before", 1}, // c moves to v2
-			{func() error { return r.Deregister(svc("before", "v1", "a")) }, registry.Delete, "before", 1},
-			{func() error { return r.Deregister(svc("fresh", "v1", "b")) }, registry.Delete, "fresh", 1},
-		}
-		for i, s := range steps {
-			if err := s.do(); err != nil {
-				t.Fatal(err)
-			}
-			ev := registrytest.Next(t, w, 10*time.Second)
-			if i == 2 { // one put moves c from v1 to v2: v1's Update comes first (version order)
-				if ev.Action != registry.Update || ev.Service.Version != "v1" || len(ev.Service.Nodes) != 1 {
-					t.Fatalf("step 2a: %s %s %v", ev.Action, ev.Service.Version, registrytest.NodeIDs(ev.Service))
-				}
-				ev = registrytest.Next(t, w, 10*time.Second)
-			}
-			if ev.Action != s.action || ev.Service.Name != s.name || len(ev.Service.Nodes) != s.nodes {
-				t.Fatalf("step %d: got %s %s %s %v, want %s %s with %d nodes", i, ev.Action, ev.Service.Name, ev.Service.Version, registrytest.NodeIDs(ev.Service), s.action, s.name, s.nodes)
-			}
-		}
+		registrytest.WatchCreateUpdateDelete(t, func(t *testing.T) registry.Registry { return newReg(t) })
 	})
 }
 

@@ -34,7 +34,7 @@ func (r *Registry) Watch(opts ...registry.WatchOption) (registry.Watcher, error)
 		cancel()
 		return nil, err
 	}
-	w := &watch{r: r, prefix: prefix, nodes: nodes, merged: map[string][]*registry.Service{}}
+	w := &watch{r: r, prefix: prefix, nodes: nodes, merged: registry.Reported{}}
 	for _, s := range registry.Merge(values(nodes)) {
 		w.merged[s.Name] = append(w.merged[s.Name], s)
 	}
@@ -47,8 +47,8 @@ type watch struct {
 	r      *Registry
 	q      *registry.Queue
 	prefix string
-	nodes  map[string]*registry.Service   // key → one-node service
-	merged map[string][]*registry.Service // name → versions, as last reported
+	nodes  map[string]*registry.Service // key → one-node service
+	merged registry.Reported
 }
 
 func (w *watch) run(ctx context.Context, rev int64) {
@@ -113,14 +113,6 @@ func (w *watch) publish(changed map[string]bool) {
 				parts = append(parts, s)
 			}
 		}
-		now := registry.Merge(parts)
-		for _, ev := range registry.Diff(w.merged[name], now) {
-			w.q.Push(ev)
-		}
-		if len(now) == 0 {
-			delete(w.merged, name)
-		} else {
-			w.merged[name] = now
-		}
+		w.merged.Update(w.q, name, parts)
 	}
 }
