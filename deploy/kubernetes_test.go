@@ -67,12 +67,15 @@ func (o object) Path() string {
 }
 
 // overlays are the ways to deploy configd the tests render: each mode, and
-// each with TLS (components/tls), as users' kustomizations would.
+// each with TLS (components/tls), and with the gateway (components/gateway),
+// as users' kustomizations would.
 var overlays = map[string]string{
-	"single":         "resources: [../single]\n",
-	"replicated":     "resources: [../replicated]\n",
-	"single-tls":     "resources: [../single]\ncomponents: [../components/tls]\n",
-	"replicated-tls": "resources: [../replicated]\ncomponents: [../components/tls]\n",
+	"single":             "resources: [../single]\n",
+	"replicated":         "resources: [../replicated]\n",
+	"single-tls":         "resources: [../single]\ncomponents: [../components/tls]\n",
+	"replicated-tls":     "resources: [../replicated]\ncomponents: [../components/tls]\n",
+	"single-gateway":     "resources: [../single]\ncomponents: [../components/gateway]\n",
+	"replicated-gateway": "resources: [../replicated]\ncomponents: [../components/tls, ../components/gateway]\n",
 }
 
 // render copies deploy/kubernetes to a temporary directory, adds the secret
@@ -170,10 +173,11 @@ func podSpecs(objs []object) map[string]corev1.PodTemplateSpec {
 func TestManifestsDecodeStrictlyAndKeepTheirInvariants(t *testing.T) {
 	for name, objs := range render(t) {
 		t.Run(name, func(t *testing.T) {
-			tls := strings.HasSuffix(name, "-tls")
+			tls := strings.HasSuffix(name, "-tls") || name == "replicated-gateway"
 			pods := podSpecs(objs)
-			if len(pods) != 1 {
-				t.Fatalf("%d workloads, want 1", len(pods))
+			gateway := strings.HasSuffix(name, "-gateway")
+			if want := map[bool]int{false: 1, true: 2}[gateway]; len(pods) != want {
+				t.Fatalf("%d workloads, want %d", len(pods), want)
 			}
 			for _, o := range objs {
 				if o.Kind != "Namespace" && !strings.Contains(string(o.YAML), "namespace: configd") {
@@ -181,9 +185,22 @@ func TestManifestsDecodeStrictlyAndKeepTheirInvariants(t *testing.T) {
 				}
 			}
 			for w, p := range pods {
-				checkPod(t, w, p.Spec, tls)
-				if p.Labels["app.kubernetes.io/name"] != "configd" {
-					t.Errorf("%s: pods not labelled app.kubernetes.io/name=configd (the Services, the PDB and the NetworkPolicy select it)", w)
+				switch p.Labels["app.kubernetes.io/name"] {
+				case "configd":
+					checkPod(t, w, p.Spec, tls)
+				case "micro-api":
+					checkGatewayPod(t, w, p.Spec)
+				default:
+					t.Errorf("%s: pods labelled app.kubernetes.io/name=%q; want configd (the Services, the PDB and the NetworkPolicy select it) or micro-api", w, p.Labels["app.kubernetes.io/name"])
+				}
+			}
+			if gateway {
+				svc, ok := find[*corev1.Service](objs, "micro-api")
+				if !ok || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+					t.Error("the gateway: want the Service micro-api of type LoadBalancer")
+				}
+				if _, ok := find[*policyv1.PodDisruptionBudget](objs, "micro-api"); !ok {
+					t.Error("the gateway: want a PodDisruptionBudget")
 				}
 			}
 			sa, ok := find[*corev1.ServiceAccount](objs, "configd")
@@ -252,14 +269,28 @@ func envOf(c corev1.Container) map[string]string {
 	return env
 }
 
-// checkPod checks what every configd pod must have.
-func checkPod(t *testing.T, w string, p corev1.PodSpec, tls bool) {
+// checkGatewayPod checks the gateway's pods: what every pod must have, its
+// probes, and the account the Kubernetes registry needs.
+func checkGatewayPod(t *testing.T, w string, p corev1.PodSpec) {
+	t.Helper()
+	checkAnyPod(t, w, p)
+	if p.ServiceAccountName != "micro" || p.AutomountServiceAccountToken == nil || !*p.AutomountServiceAccountToken {
+		t.Errorf("%s: the gateway runs as the account micro with its token mounted (the Kubernetes registry reads pods)", w)
+	}
+	for _, c := range p.Containers {
+		if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil {
+			t.Errorf("%s container %s: want HTTP readiness and liveness probes", w, c.Name)
+		}
+	}
+}
+
+// checkAnyPod checks what every pod of the manifests must have: non-root, a
+// tagged image, requests and limits, no privilege escalation, a read-only
+// root and no capability.
+func checkAnyPod(t *testing.T, w string, p corev1.PodSpec) {
 	t.Helper()
 	if p.SecurityContext == nil || p.SecurityContext.RunAsNonRoot == nil || !*p.SecurityContext.RunAsNonRoot {
 		t.Errorf("%s: runAsNonRoot is not set", w)
-	}
-	if p.AutomountServiceAccountToken == nil || *p.AutomountServiceAccountToken {
-		t.Errorf("%s: mounts a service account token", w)
 	}
 	for _, c := range p.Containers {
 		where := fmt.Sprintf("%s container %s", w, c.Name)
@@ -281,6 +312,18 @@ func checkPod(t *testing.T, w string, p corev1.PodSpec, tls bool) {
 			!slices.Contains(sc.Capabilities.Drop, "ALL") {
 			t.Errorf("%s: want no privilege escalation, a read-only root and every capability dropped", where)
 		}
+	}
+}
+
+// checkPod checks what every configd pod must have.
+func checkPod(t *testing.T, w string, p corev1.PodSpec, tls bool) {
+	t.Helper()
+	checkAnyPod(t, w, p)
+	if p.AutomountServiceAccountToken == nil || *p.AutomountServiceAccountToken {
+		t.Errorf("%s: mounts a service account token", w)
+	}
+	for _, c := range p.Containers {
+		where := fmt.Sprintf("%s container %s", w, c.Name)
 		scheme := corev1.URISchemeHTTP
 		if tls {
 			scheme = corev1.URISchemeHTTPS
