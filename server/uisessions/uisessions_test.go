@@ -104,7 +104,11 @@ func TestSessionsAreSharedByReplicas(t *testing.T) {
 // renewed, until its maximum age.
 func TestSessionsEndByTheirLease(t *testing.T) {
 	etcd := testserver.Etcd(t)
-	const idle, maxAge = 3 * time.Second, 9 * time.Second
+	// maxAge is well above idle: the idle session's end waits for etcd to
+	// revoke its lease and both replicas to hear of it, which took close to
+	// 9 s once on a loaded CI machine (the busy session, at a 9 s maximum
+	// age, ended first).
+	const idle, maxAge = 3 * time.Second, 15 * time.Second
 	r1, r2 := replica(t, etcd, uisessions.WithLifetime(idle, maxAge)), replica(t, etcd, uisessions.WithLifetime(idle, maxAge))
 	idleID, err := r1.Create(t.Context(), principal("idle"))
 	if err != nil {

@@ -104,6 +104,7 @@ func RegisterGetListDeregister(t *testing.T, newReg NewFunc) {
 			names = append(names, s.Name+"/"+s.Version)
 		}
 	}
+	slices.Sort(names) // ListServices promises no order
 	if !slices.Equal(names, []string{"crud/v1", "crud/v2", "crud2/v1"}) {
 		t.Fatalf("ListServices has %v", names)
 	}
