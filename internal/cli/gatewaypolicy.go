@@ -1,9 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,9 +63,7 @@ func (f policyFlags) build(logger *slog.Logger) (*gatewayPolicy, error) {
 		if err != nil {
 			return nil, usagef("--policy: %v", err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
+		if err := policy.Decode(b, &cfg); err != nil {
 			return nil, usagef("--policy %s: %v", f.policyFile, err)
 		}
 	}
@@ -132,18 +129,10 @@ func (f policyFlags) follow(ctx context.Context, g *gateway.Gateway, p *policy.P
 		c.Close()
 		return nil, err
 	}
-	return closers{live, c}, nil
+	return closerFunc(func() error { return errors.Join(live.Close(), c.Close()) }), nil
 }
 
-// closers closes each in order.
-type closers []io.Closer
+// closerFunc is an io.Closer that calls itself.
+type closerFunc func() error
 
-func (cs closers) Close() error {
-	var first error
-	for _, c := range cs {
-		if err := c.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
+func (f closerFunc) Close() error { return f() }

@@ -21,7 +21,6 @@ package gatewayconfig
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -234,7 +233,7 @@ func changed(last, now map[string][]byte, keys ...string) bool {
 
 func (l *Live) applyRoutes(b []byte) error {
 	var routes []gateway.Route
-	if err := decode(b, &routes); err != nil {
+	if err := policy.Decode(b, &routes); err != nil {
 		return fmt.Errorf("%s: %w", l.path(KeyRoutes), err)
 	}
 	if err := l.routes.SetRoutes(routes); err != nil {
@@ -256,7 +255,7 @@ func (l *Live) applyPolicy(raw map[string][]byte) error {
 		{KeyAccess, &c.Access, func() policy.Config { return policy.Config{Access: c.Access} }},
 		{KeyLimits, &c.Limits, func() policy.Config { return policy.Config{Limits: c.Limits} }},
 	} {
-		err := decode(raw[s.key], s.dst)
+		err := policy.Decode(raw[s.key], s.dst)
 		if err == nil {
 			err = s.section().Validate()
 		}
@@ -268,21 +267,4 @@ func (l *Live) applyPolicy(raw map[string][]byte) error {
 		return errors.Join(errs...)
 	}
 	return l.policy.Update(c)
-}
-
-// decode decodes a section's JSON into dst strictly: one document, no unknown member. A
-// missing key (nil) leaves dst empty.
-func decode(b []byte, dst any) error {
-	if b == nil {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return fmt.Errorf("not a valid JSON value of this section: %w", err)
-	}
-	if dec.More() {
-		return errors.New("not a valid JSON value of this section: more than one document")
-	}
-	return nil
 }

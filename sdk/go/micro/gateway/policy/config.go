@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +144,25 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// Decode decodes a policy document (a Config), or one of its sections, from JSON into dst
+// strictly: one document, no member dst does not have (a typo makes it bad). Empty b (a
+// missing configd key) leaves dst as it is. It is the one way a gateway reads its policy,
+// from a file (micro api --policy) or from configd (gatewayconfig).
+func Decode(b []byte, dst any) error {
+	if b == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return fmt.Errorf("not a valid JSON value of this section: %w", err)
+	}
+	if dec.More() {
+		return errors.New("not a valid JSON value of this section: more than one document")
+	}
 	return nil
 }
 

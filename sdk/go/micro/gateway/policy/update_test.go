@@ -115,3 +115,24 @@ func TestUpdateKeepsTheBucketsOfUnchangedLimits(t *testing.T) {
 	get(t, srv, "GET", "/x", "").want(t, "a new client limit: a new bucket", 200, "ok")
 	get(t, srv, "GET", "/r/b", "").want(t, "the route's bucket, kept empty through both updates", 429, "route")
 }
+
+func TestDecodeIsStrict(t *testing.T) {
+	var c policy.Config
+	if err := policy.Decode([]byte(`{"limits": {"client": {"rate": 5}}}`), &c); err != nil || c.Limits.Client == nil || c.Limits.Client.Rate != 5 {
+		t.Fatalf("a good document: %v, %+v", err, c)
+	}
+	for name, doc := range map[string]string{
+		"a member it does not have": `{"limitz": {}}`,
+		"two documents":             `{} {}`,
+		"not JSON":                  `rate: 5`,
+		"empty":                     ``,
+	} {
+		if err := policy.Decode([]byte(doc), &policy.Config{}); err == nil {
+			t.Errorf("%s: decoded without an error", name)
+		}
+	}
+	before := policy.Config{Access: policy.Access{Default: "deny"}}
+	if err := policy.Decode(nil, &before); err != nil || before.Access.Default != "deny" {
+		t.Fatalf("no document (a missing key) must leave the value: %v, %+v", err, before)
+	}
+}
