@@ -213,20 +213,12 @@ func exported(t *testing.T) map[string]bool {
 	d := configdtest.Run(t, cfg)
 	base := "http://" + d.Addr
 	do := func(method, path, body, token string, want int) io.Reader {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+		t.Helper()
+		code, b := send(t, method, base+path, body, token)
+		if code != want {
+			t.Fatalf("%s %s: %d, want %d", method, path, code, want)
 		}
-		rsp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rsp.Body.Close()
-		b, _ := io.ReadAll(rsp.Body)
-		if rsp.StatusCode != want {
-			t.Fatalf("%s %s: %s, want %d", method, path, rsp.Status, want)
-		}
-		return strings.NewReader(string(b))
+		return strings.NewReader(b)
 	}
 	do(http.MethodPut, "/v1/kv/app/a", "1", token, http.StatusOK)
 	do(http.MethodGet, "/v1/watch?prefix=app/&since=0", "", token, http.StatusOK)

@@ -216,14 +216,18 @@ func (img image) command(env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// status sends a request (a PUT with the body 5s) and returns its status code.
-func status(t *testing.T, method, url, token string) int {
+// send sends a request, with body when it is not empty and token when it is not empty, and
+// returns the answer's status code and body.
+func send(t *testing.T, method, url, body, token string) (int, string) {
 	t.Helper()
-	var body io.Reader
-	if method == http.MethodPut {
-		body = strings.NewReader("5s")
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
-	req, _ := http.NewRequest(method, url, body)
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -231,9 +235,12 @@ func status(t *testing.T, method, url, token string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, rsp.Body)
-	rsp.Body.Close()
-	return rsp.StatusCode
+	defer rsp.Body.Close()
+	b, err := io.ReadAll(rsp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rsp.StatusCode, string(b)
 }
 
 // TestImageHoldsAWorkingConfigd builds configd's image, checks its configuration and runs the
@@ -282,7 +289,11 @@ func TestImageHoldsAWorkingConfigd(t *testing.T) {
 		{http.MethodPut, "/v1/kv/app/db/timeout", token, 200},
 		{http.MethodGet, "/v1/kv/app/db/timeout", token, 200},
 	} {
-		if got := status(t, tc.method, base+tc.path, tc.token); got != tc.want {
+		body := ""
+		if tc.method == http.MethodPut {
+			body = "5s"
+		}
+		if got, _ := send(t, tc.method, base+tc.path, body, tc.token); got != tc.want {
 			t.Errorf("%s %s (token %v): %d, want %d\n%s", tc.method, tc.path, tc.token != "", got, tc.want, p.Log)
 		}
 	}
@@ -312,10 +323,10 @@ func TestMicroImageHoldsAWorkingGateway(t *testing.T) {
 	}
 	p := configdtest.Spawn(t, img.command(nil, "--registry", "memory", "api", "--address", "127.0.0.1:0", "--metrics", "prometheus"))
 	base := "http://" + p.WaitLog(microListening)[1]
-	if got := status(t, http.MethodGet, base+"/example/call", ""); got != http.StatusNotFound {
+	if got, _ := send(t, http.MethodGet, base+"/example/call", "", ""); got != http.StatusNotFound {
 		t.Errorf("a call of a service nobody registered: %d, want 404\n%s", got, p.Log)
 	}
-	if got := status(t, http.MethodGet, base+"/metrics", ""); got != http.StatusOK {
+	if got, _ := send(t, http.MethodGet, base+"/metrics", "", ""); got != http.StatusOK {
 		t.Errorf("/metrics: %d, want 200\n%s", got, p.Log)
 	}
 }
