@@ -197,22 +197,10 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	}
 	h.metrics = newMetrics(st, h.opts.reg, h.opts.sources, h.opts.dataDir)
 	if h.opts.auth != nil {
-		// Handlers given one registry (WithMetrics) and one Auth
-		// register it once.
-		if err := h.metrics.reg.Register(h.opts.auth.Collector()); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				panic(err)
-			}
-		}
+		h.metrics.registerOnce(h.opts.auth.Collector())
 	}
 	if h.opts.limits != nil {
-		if err := h.metrics.reg.Register(h.opts.limits.Collector()); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				panic(err)
-			}
-		}
+		h.metrics.registerOnce(h.opts.limits.Collector())
 	}
 	wm := h.opts.wm
 	var watch *watchHTTP // GET /v1/watch and the web UI's live timeline

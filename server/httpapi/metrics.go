@@ -97,12 +97,17 @@ func (m *metrics) verified(ok bool) {
 	m.verifyTime.SetToCurrentTime()
 	// Registered at the first walk, so that a daemon that never verified
 	// exports no verdict (an alert on 0 would fire on a fresh start).
-	for _, c := range []prometheus.Collector{m.verifyOK, m.verifyTime} {
-		if err := m.reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				panic(err)
-			}
+	m.registerOnce(m.verifyOK)
+	m.registerOnce(m.verifyTime)
+}
+
+// registerOnce registers c unless it is registered already (handlers given one registry
+// share the collectors of one Auth or Limits; the verdict's gauges register at each walk).
+func (m *metrics) registerOnce(c prometheus.Collector) {
+	if err := m.reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
 		}
 	}
 }
