@@ -49,11 +49,11 @@
 // Delete, Txn) to the configd the client watches, with its token and TLS,
 // and return the revision they made; keys are relative to the client's
 // prefix, as Get's paths. The client's copy has the write once it reaches
-// that revision (WaitRev). Reason, ContentType, Secret and IfModRev
+// that revision (WaitRev). WithReason, WithContentType, Secret and IfModRev
 // configure a write; a stale IfModRev is an error wrapping ErrConflict,
 // the Delete of a missing key one wrapping ErrKeyNotFound.
 //
-//	rev, err := c.Put(ctx, "db/timeout", []byte("5s"), config.Reason("slow disk"))
+//	rev, err := c.Put(ctx, "db/timeout", []byte("5s"), config.WithReason("slow disk"))
 //	err = c.WaitRev(ctx, rev)
 //
 // # Failures

@@ -33,11 +33,12 @@ type writeOptions struct {
 	ifModRev    *int64
 }
 
-// Reason is recorded with the write's revision, in configd's audit trail.
-func Reason(reason string) WriteOption { return func(o *writeOptions) { o.reason = reason } }
+// WithReason is recorded with the write's revision, in configd's audit
+// trail (as apiclient's option of the same name).
+func WithReason(reason string) WriteOption { return func(o *writeOptions) { o.reason = reason } }
 
-// ContentType is the media type of a Put's value ("" is text/plain).
-func ContentType(ct string) WriteOption { return func(o *writeOptions) { o.contentType = ct } }
+// WithContentType is the media type of a Put's value ("" is text/plain).
+func WithContentType(ct string) WriteOption { return func(o *writeOptions) { o.contentType = ct } }
 
 // Secret makes configd store a Put's value encrypted (it needs a master
 // key). Reading it back needs TLS or a loopback address.
@@ -99,7 +100,7 @@ type TxnOp struct {
 }
 
 // Txn commits ops as one revision, all or none, and returns it. A key may
-// appear once. Only Reason applies of opts.
+// appear once. Only WithReason applies of opts.
 func (c *Client) Txn(ctx context.Context, ops []TxnOp, opts ...WriteOption) (int64, error) {
 	o := writeOpts(opts)
 	req := &configdpb.TxnRequest{Reason: o.reason, Ops: make([]*configdpb.TxnOp, len(ops))}

@@ -22,7 +22,7 @@ func TestWritesGoToTheWatchedConfigdRelativeToThePrefix(t *testing.T) {
 			d.put("app/color", "red")
 			c := connect(t, []string{d.addr}, append([]Option{WithPrefix("app")}, tr.opts...)...)
 
-			rev, err := c.Put(ctx, "color", []byte("blue"), Reason("launch"), ContentType("text/plain"))
+			rev, err := c.Put(ctx, "color", []byte("blue"), WithReason("launch"), WithContentType("text/plain"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +43,7 @@ func TestWritesGoToTheWatchedConfigdRelativeToThePrefix(t *testing.T) {
 				t.Fatalf("Put with a stale IfModRev: %v, want ErrConflict", err)
 			}
 
-			rev, err = c.Txn(ctx, []TxnOp{{Key: "size", Value: []byte("xl")}, {Key: "color", Delete: true}}, Reason("swap"))
+			rev, err = c.Txn(ctx, []TxnOp{{Key: "size", Value: []byte("xl")}, {Key: "color", Delete: true}}, WithReason("swap"))
 			if err != nil {
 				t.Fatal(err)
 			}
