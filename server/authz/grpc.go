@@ -2,12 +2,14 @@ package authz
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
@@ -18,15 +20,20 @@ import (
 
 // ServerOptions are the gRPC server options that apply a and l to every
 // call but the health service's: with a, every call is authenticated by
-// the bearer token of its "authorization" metadata, and Get and List are
-// checked against the token's grants (a watch's keys are checked when it
-// is created: CheckWatch); with l, calls are rate limited per identity
+// the bearer token of its "authorization" metadata, Get and List are
+// checked for read and Put, Delete and Txn for write on every key they
+// name, against the token's grants (a watch's keys are checked when it
+// is created: CheckWatch), and the token's name is the actor of a unary
+// call (ActorFrom); with l, calls are rate limited per identity
 // (codes.ResourceExhausted, with a retry-after header). A nil a or l
-// leaves that part off.
+// leaves that part off; with a nil a, the actor is what HeaderIdentity
+// takes over HTTP (metadataIdentity).
 func ServerOptions(a *Auth, l *Limits) []grpc.ServerOption {
 	var opts []grpc.ServerOption
 	if a != nil {
 		opts = append(opts, grpc.ChainUnaryInterceptor(a.unaryInterceptor), grpc.ChainStreamInterceptor(a.streamInterceptor))
+	} else {
+		opts = append(opts, grpc.ChainUnaryInterceptor(metadataIdentity))
 	}
 	if l != nil { // after authentication: limits are per token
 		opts = append(opts, grpc.ChainUnaryInterceptor(l.unaryInterceptor), grpc.ChainStreamInterceptor(l.streamInterceptor))
@@ -36,13 +43,74 @@ func ServerOptions(a *Auth, l *Limits) []grpc.ServerOption {
 
 const healthService = "/grpc.health.v1.Health/"
 
-func (a *Auth) grpcPrincipal(ctx context.Context) (*Principal, error) {
+// metadataActor is the metadata that names the actor of a call's writes,
+// as the X-Configd-Actor header does over HTTP.
+var metadataActor = strings.ToLower(api.HeaderActor)
+
+// firstMetadata is the first value of ctx's incoming metadata name, or "".
+func firstMetadata(ctx context.Context, name string) string {
 	md, _ := metadata.FromIncomingContext(ctx)
-	var authz string
-	if v := md.Get(strings.ToLower(api.HeaderAuthorization)); len(v) > 0 {
-		authz = v[0]
+	if v := md.Get(name); len(v) > 0 {
+		return v[0]
 	}
-	p, err := a.Authenticate(authz)
+	return ""
+}
+
+// metadataIdentity is HeaderIdentity for gRPC, with authentication off:
+// the x-configd-actor metadata is the actor, or "anonymous@" followed by
+// the peer's IP address; a malformed actor is InvalidArgument.
+func metadataIdentity(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if strings.HasPrefix(info.FullMethod, healthService) {
+		return handler(ctx, req)
+	}
+	actor := firstMetadata(ctx, metadataActor)
+	if actor == "" {
+		actor = "anonymous@" + peerIP(ctx)
+	} else if msg := checkActor("metadata "+metadataActor, actor); msg != "" {
+		return nil, status.Error(codes.InvalidArgument, msg)
+	}
+	return handler(WithActor(ctx, actor), req)
+}
+
+// peerIP is the IP address of the client of a gRPC call.
+func peerIP(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
+
+// grpcActor is the actor of p's calls: its name, or the x-configd-actor
+// metadata of a token with admin on every key, which may act on someone's
+// behalf (as Identity over HTTP).
+func grpcActor(ctx context.Context, p *Principal) (string, error) {
+	claim := firstMetadata(ctx, metadataActor)
+	if claim == "" || !p.Allows(api.PermissionAdmin, "") {
+		return p.Name, nil
+	}
+	if msg := checkActor("metadata "+metadataActor, claim); msg != "" {
+		return "", status.Error(codes.InvalidArgument, msg)
+	}
+	return claim, nil
+}
+
+// grpcCheckWrite checks that p may write key. A key that
+// does not parse is left to the handler, which refuses it as malformed,
+// as HTTP's access rule does.
+func (a *Auth) grpcCheckWrite(p *Principal, key string) error {
+	if keyspace.Validate(key) != nil {
+		return nil
+	}
+	return a.grpcCheck(p, api.PermissionWrite, key)
+}
+
+func (a *Auth) grpcPrincipal(ctx context.Context) (*Principal, error) {
+	p, err := a.Authenticate(firstMetadata(ctx, strings.ToLower(api.HeaderAuthorization)))
 	if err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -83,11 +151,29 @@ func (a *Auth) unaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 		if err := a.grpcCheck(p, api.PermissionRead, prefix); err != nil {
 			return nil, err
 		}
+	case *configdpb.PutRequest:
+		if err := a.grpcCheckWrite(p, r.GetKey()); err != nil {
+			return nil, err
+		}
+	case *configdpb.DeleteRequest:
+		if err := a.grpcCheckWrite(p, r.GetKey()); err != nil {
+			return nil, err
+		}
+	case *configdpb.TxnRequest:
+		for _, op := range r.GetOps() {
+			if err := a.grpcCheckWrite(p, op.GetKey()); err != nil {
+				return nil, err
+			}
+		}
 	default:
 		// Any other RPC (reflection is a stream) reads nothing of the
 		// keyspace; a valid token is enough.
 	}
-	return handler(WithPrincipal(ctx, p), req)
+	actor, err := grpcActor(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return handler(WithActor(WithPrincipal(ctx, p), actor), req)
 }
 
 type principalStream struct {

@@ -44,7 +44,7 @@ func HeaderIdentity(next http.Handler) http.Handler {
 		actor := r.Header.Get(api.HeaderActor)
 		if actor == "" {
 			actor = "anonymous@" + RemoteIP(r)
-		} else if msg := checkActor(actor); msg != "" {
+		} else if msg := checkActor("header "+api.HeaderActor, actor); msg != "" {
 			apierror.Write(w, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
 			return
 		}
@@ -52,16 +52,18 @@ func HeaderIdentity(next http.Handler) http.Handler {
 	})
 }
 
-func checkActor(a string) string {
+// checkActor says what is wrong with actor a, claimed in field (the HTTP
+// header or the gRPC metadata), or "" when nothing is.
+func checkActor(field, a string) string {
 	if len(a) > MaxActorLen {
-		return "header " + api.HeaderActor + " is longer than 256 bytes"
+		return field + " is longer than 256 bytes"
 	}
 	if !utf8.ValidString(a) {
-		return "header " + api.HeaderActor + " is not valid UTF-8"
+		return field + " is not valid UTF-8"
 	}
 	for _, r := range a {
 		if unicode.IsControl(r) {
-			return "header " + api.HeaderActor + " contains a control character"
+			return field + " contains a control character"
 		}
 	}
 	return ""
@@ -91,7 +93,7 @@ func (a *Auth) Identity(next http.Handler) http.Handler {
 		}
 		actor := p.Name
 		if claim := r.Header.Get(api.HeaderActor); claim != "" && p.Allows(api.PermissionAdmin, "") {
-			if msg := checkActor(claim); msg != "" {
+			if msg := checkActor("header "+api.HeaderActor, claim); msg != "" {
 				apierror.Write(w, api.ErrorBody{Code: api.CodeBadRequest, Message: msg})
 				return
 			}

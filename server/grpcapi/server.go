@@ -1,6 +1,7 @@
 // Package grpcapi is configd's gRPC API: the Config service (Get, List,
-// and Watch, which multiplexes watches on one stream), the standard health
-// service and reflection. It reads the store and the watch hub through
+// Watch, which multiplexes watches on one stream, and the writes Put,
+// Delete and Txn), the standard health service and reflection. It reads
+// and writes the store and reads the watch hub through
 // the interfaces it declares (Store, Hub), authenticates and limits calls
 // with authz's interceptors, and answers errors as apierror classifies
 // them.
@@ -24,6 +25,7 @@ import (
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/watchwire"
+	"github.com/configd/configd/server/writeops"
 	"github.com/configd/configd/watcher"
 )
 
@@ -70,9 +72,14 @@ func WithAuth(a *authz.Auth) Option { return func(o *options) { o.auth = a } }
 // towards the identity's maximum (CANCELED with code too_many_watches).
 func WithLimits(l *authz.Limits) Option { return func(o *options) { o.limits = l } }
 
-// Store is what the gRPC API reads of the store: audit.Store.
+// Store is what the gRPC API reads of the store and how it writes it:
+// audit.Store.
 type Store interface {
 	Rev() int64
+	// Commit, MaxValueSize and SecretsEnabled serve the writes (Put,
+	// Delete, Txn); writeops checks them with the last two.
+	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
+	writeops.Store
 	Get(ctx context.Context, key string, opts ...audit.ReadOption) (audit.KeyValue, error)
 	List(ctx context.Context, prefix string, opts ...audit.ReadOption) ([]audit.KeyValue, int64, error)
 	// WaitRev and Sync wait for a replica to catch up (core.ReadFence).
@@ -95,7 +102,7 @@ var (
 )
 
 // New returns a gRPC server with configd's Config service (Get, List,
-// Watch), the standard health service and reflection, over st and hub.
+// Watch, Put, Delete, Txn), the standard health service and reflection, over st and hub.
 func New(st Store, hub Hub, opts ...Option) *grpc.Server {
 	o := options{progress: watchwire.DefaultProgressInterval, logger: slog.Default()}
 	for _, opt := range opts {

@@ -31,6 +31,7 @@ import (
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/watchwire"
+	"github.com/configd/configd/server/writeops"
 	"github.com/configd/configd/source"
 	"github.com/configd/configd/watcher"
 	"github.com/configd/configd/web"
@@ -40,8 +41,9 @@ import (
 // /v1/rollback: 64 MiB.
 const DefaultMaxRequestBody = 64 << 20
 
-// OriginAPI is the origin recorded for writes made through the HTTP API.
-const OriginAPI = "api"
+// OriginAPI is the origin recorded for writes made through the HTTP API:
+// writeops.OriginAPI, which the gRPC API records too.
+const OriginAPI = writeops.OriginAPI
 
 // Option configures NewHandler.
 type Option func(*options)

@@ -12,6 +12,7 @@ import (
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/writeops"
 )
 
 // MaxHistoryLimit is the largest page of GET /v1/history.
@@ -192,7 +193,7 @@ func (h *handler) rollback(w http.ResponseWriter, r *http.Request) {
 		To:        req.To,
 		Actor:     authz.ActorFrom(r.Context()),
 		Reason:    reason,
-		Origin:    OriginAPI,
+		Origin:    writeops.OriginAPI,
 		ExpectRev: req.ExpectRev,
 		DryRun:    req.DryRun,
 	}

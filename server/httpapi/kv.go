@@ -16,6 +16,7 @@ import (
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/writeops"
 )
 
 // keyParam returns the key of a /v1/kv/{key...} route, percent-decoded and
@@ -111,13 +112,6 @@ const formMessage = "Content-Type application/x-www-form-urlencoded is not a val
 	"e.g. curl -X PUT --data-binary @value.txt -H 'Content-Type: text/plain' " +
 	"(or application/json, application/yaml, application/octet-stream)"
 
-// noMasterKey refuses to write a secret on a configd without a master key.
-func noMasterKey(key string) *apierror.Error {
-	return &apierror.Error{Code: api.CodeNoMasterKey, Key: key,
-		Message: fmt.Sprintf("key %q cannot be made secret: configd has no master key; start it with --master-key-file "+
-			"(or CONFIGD_MASTER_KEY_FILE, or CONFIGD_MASTER_KEY holding the key in base64); see docs/security.md", key)}
-}
-
 // PUT /v1/kv/{key...}[?if_mod_rev=N][&secret=true]
 func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	key, cas, err := keyWrite(r, "secret")
@@ -135,7 +129,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if secret && !h.st.SecretsEnabled() {
-		h.fail(w, r, noMasterKey(key))
+		h.fail(w, r, writeops.NoMasterKey(key))
 		return
 	}
 	ct := r.Header.Get("Content-Type")
@@ -190,7 +184,7 @@ func (h *handler) commitOne(r *http.Request, op audit.Op) (audit.Revision, error
 	return h.st.Commit(r.Context(), audit.Txn{
 		Actor:  authz.ActorFrom(r.Context()),
 		Reason: r.Header.Get(api.HeaderReason),
-		Origin: OriginAPI,
+		Origin: writeops.OriginAPI,
 		Ops:    []audit.Op{op},
 	})
 }
@@ -200,12 +194,8 @@ func (h *handler) commitOne(r *http.Request, op audit.Op) (audit.Revision, error
 // client went away) is an error, so nothing is committed.
 func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := h.st.MaxValueSize()
-	tooLarge := func(size string) error {
-		return apierror.New(api.CodeTooLarge,
-			"value is %s; the limit is %d bytes", size, limit)
-	}
 	if r.ContentLength > int64(limit) {
-		return nil, tooLarge(fmt.Sprintf("%d bytes", r.ContentLength))
+		return nil, writeops.ValueTooLarge(fmt.Sprintf("%d bytes", r.ContentLength), limit)
 	}
 	// One byte more than the limit, so that a value of exactly the limit
 	// reads whole and a larger one is caught at limit+1 bytes.
@@ -214,7 +204,7 @@ func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, err
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe), err == nil && len(value) > limit:
-		return nil, tooLarge(fmt.Sprintf("more than %d bytes", limit))
+		return nil, writeops.ValueTooLarge(fmt.Sprintf("more than %d bytes", limit), limit)
 	case err != nil:
 		h.opts.logger.Debug("request body cut short", "method", r.Method, "path", r.URL.Path, "err", err)
 		return nil, bodyError(err, "could not read the whole request body: %v")

@@ -3,15 +3,14 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
-	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/writeops"
 )
 
 // decodeBody decodes the JSON body of r into v, strictly: unknown fields,
@@ -79,7 +78,7 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 	rev, err := h.st.Commit(r.Context(), audit.Txn{
 		Actor:  authz.ActorFrom(r.Context()),
 		Reason: reason,
-		Origin: OriginAPI,
+		Origin: writeops.OriginAPI,
 		Ops:    ops,
 	})
 	if err != nil {
@@ -91,60 +90,34 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 }
 
 // txnOps checks the operations of a transaction and converts them for the
-// store. Each error names the operation by its index.
+// store: the JSON shape here (op names, base64 values), the rules every
+// door shares in writeops. Each error names the operation by its index.
 func (h *handler) txnOps(in []api.TxnOp) ([]audit.Op, error) {
-	if len(in) == 0 {
-		return nil, apierror.BadRequest("the transaction has no ops")
+	t, err := writeops.NewTxn(h.st, len(in))
+	if err != nil {
+		return nil, err
 	}
-	limit := h.st.MaxValueSize()
-	seen := make(map[string]int, len(in))
-	ops := make([]audit.Op, 0, len(in))
 	for i, o := range in {
-		if err := keyspace.Validate(o.Key); err != nil {
-			return nil, apierror.WithKey(fmt.Errorf("ops[%d]: %w", i, err), o.Key)
+		if err := t.Key(i, o.Key); err != nil {
+			return nil, err
 		}
-		if j, dup := seen[o.Key]; dup {
-			e := apierror.BadRequest("ops[%d]: key %q is already in ops[%d]; a transaction touches each key once", i, o.Key, j)
-			e.Key = o.Key
-			return nil, e
-		}
-		seen[o.Key] = i
-		var op audit.Op
+		op := writeops.Op{Key: o.Key, ContentType: o.ContentType, Secret: o.Secret, IfModRev: o.IfModRev}
 		switch o.Op {
 		case "put":
 			if o.Encoding != "" && o.Encoding != api.EncodingBase64 {
 				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: encoding %q: want empty or %q", i, o.Encoding, api.EncodingBase64), o.Key)
 			}
-			value, err := api.DecodeValue(o.Value, o.Encoding)
-			if err != nil {
+			if op.Value, err = api.DecodeValue(o.Value, o.Encoding); err != nil {
 				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: value is not valid base64: %v", i, err), o.Key)
 			}
-			if len(value) > limit {
-				return nil, apierror.WithKey(apierror.New(api.CodeTooLarge,
-					"ops[%d]: value is %d bytes; the limit is %d", i, len(value), limit), o.Key)
-			}
-			op = audit.Put(o.Key, value, o.ContentType)
-			if o.Secret {
-				if !h.st.SecretsEnabled() {
-					return nil, noMasterKey(o.Key)
-				}
-				op.Secret = true
-			}
 		case "delete":
-			if o.Value != "" || o.Encoding != "" || o.ContentType != "" || o.Secret {
-				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: a delete takes no value, encoding, content_type or secret", i), o.Key)
-			}
-			op = audit.Delete(o.Key)
+			op.Delete, op.Value, op.Encoding = true, []byte(o.Value), o.Encoding
 		default:
 			return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: unknown op %q: want \"put\" or \"delete\"", i, o.Op), o.Key)
 		}
-		if o.IfModRev != nil {
-			if *o.IfModRev < 0 {
-				return nil, apierror.WithKey(apierror.BadRequest("ops[%d]: if_mod_rev %d is negative", i, *o.IfModRev), o.Key)
-			}
-			op = op.WithModRev(*o.IfModRev)
+		if err := t.Add(i, op); err != nil {
+			return nil, err
 		}
-		ops = append(ops, op)
 	}
-	return ops, nil
+	return t.Ops(), nil
 }

@@ -18,7 +18,11 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
+	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/bench/internal/daemon"
 	"github.com/configd/configd/bench/internal/servers"
 	"github.com/configd/configd/sdk/go/config"
@@ -28,9 +32,12 @@ import (
 type peer interface {
 	Name() string
 	Version() string
+	// WriteModes are the doors Writer takes ("" for the peer's only or
+	// usual one, which every workload but the writes' uses).
+	WriteModes() []string
 	// Writer returns a durable-write function for up to conc concurrent
-	// callers, and a cleanup.
-	Writer(conc int) (put func(ctx context.Context, key string, val []byte) error, done func())
+	// callers through the door mode, and a cleanup.
+	Writer(conc int, mode string) (put func(ctx context.Context, key string, val []byte) error, done func())
 	// ReadModes are the consistency levels Reader takes ("" for the peer's only one).
 	ReadModes() []string
 	Reader(conc int, mode string) (get func(ctx context.Context, key string) error, done func())
@@ -146,13 +153,35 @@ func (p *configdPeer) ReadModes() []string { return []string{""} }
 func (p *configdPeer) Stop()               { p.d.Stop() }
 func (p *configdPeer) RSS() int64          { n, _ := p.d.RSS(); return n }
 
-func (p *configdPeer) Writer(conc int) (func(context.Context, string, []byte) error, func()) {
+// WriteModes: "" is HTTP/1.1, a connection per writer; "grpc" is the gRPC
+// API's Put, every writer on one connection (as etcd's clients are).
+func (p *configdPeer) WriteModes() []string { return []string{"", "grpc"} }
+
+func (p *configdPeer) Writer(conc int, mode string) (func(context.Context, string, []byte) error, func()) {
+	if mode == "grpc" {
+		return p.grpcWriter()
+	}
 	hc := httpClient(conc)
 	base := "http://" + p.d.Addr + "/v1/kv/"
 	return func(ctx context.Context, key string, val []byte) error {
 		_, _, err := do(ctx, hc, http.MethodPut, base+key, val, "X-Configd-Actor", "bench", "Content-Type", "text/plain")
 		return err
 	}, hc.CloseIdleConnections
+}
+
+// grpcWriter: one gRPC connection, Put multiplexed on it, answered after
+// the same synced commit as HTTP's PUT.
+func (p *configdPeer) grpcWriter() (func(context.Context, string, []byte) error, func()) {
+	conn, err := grpc.NewClient(p.d.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return func(context.Context, string, []byte) error { return err }, func() {}
+	}
+	c := configdpb.NewConfigClient(conn)
+	return func(ctx context.Context, key string, val []byte) error {
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-configd-actor", "bench")
+		_, err := c.Put(ctx, &configdpb.PutRequest{Key: key, Value: val, ContentType: "text/plain"})
+		return err
+	}, func() { conn.Close() }
 }
 
 func (p *configdPeer) Reader(conc int, _ string) (func(context.Context, string) error, func()) {
@@ -251,7 +280,9 @@ func (p *etcdPeer) clientAt(addr string) (*clientv3.Client, error) {
 
 // Writer: one etcd client (one gRPC connection, requests multiplexed on
 // it), the way etcd is used; Put is answered after the WAL fsync.
-func (p *etcdPeer) Writer(int) (func(context.Context, string, []byte) error, func()) {
+func (p *etcdPeer) WriteModes() []string { return []string{""} }
+
+func (p *etcdPeer) Writer(int, string) (func(context.Context, string, []byte) error, func()) {
 	c, err := p.client()
 	if err != nil {
 		return func(context.Context, string, []byte) error { return err }, func() {}
@@ -348,7 +379,9 @@ func (p *consulPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
 
 // Writer: KV PUT over HTTP keep-alive connections; Consul answers after the
 // raft log entry is committed (synced to its raft.db).
-func (p *consulPeer) Writer(conc int) (func(context.Context, string, []byte) error, func()) {
+func (p *consulPeer) WriteModes() []string { return []string{""} }
+
+func (p *consulPeer) Writer(conc int, _ string) (func(context.Context, string, []byte) error, func()) {
 	hc := httpClient(conc)
 	base := "http://" + p.s.Addr + "/v1/kv/"
 	return func(ctx context.Context, key string, val []byte) error {

@@ -58,22 +58,31 @@ func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int
 
 var writerCounts = []int{1, 16, 64}
 
+// runWrites measures each of the peer's write doors (WriteModes), labelled
+// like the read modes ("configd grpc"); the profile is of the usual door.
 func runWrites(p peer, cfg *cfgT, rep int) []result {
 	var out []result
-	for _, n := range writerCounts {
-		put, done := p.Writer(n)
-		val := value("", 200)
-		wait := func() {}
-		if n == writerCounts[len(writerCounts)-1] && rep == 0 {
-			wait = profileConfigd(p, fmt.Sprintf("configd-writes-%d", n), fmt.Sprintf("Durable writes, %d writers", n), cfg.duration-time.Second/2)
+	for _, mode := range p.WriteModes() {
+		label, keys := p.Name(), fmt.Sprintf("bench/w/r%d", rep)
+		if mode != "" {
+			label += " " + mode
+			keys += "-" + mode // new keys, not the other door's
 		}
-		m := closedLoop(n, cfg.duration, func(ctx context.Context, g, i int) error {
-			return put(ctx, fmt.Sprintf("bench/w/r%d/c%d/g%d/k%d", rep, n, g, i), val)
-		})
-		done()
-		wait()
-		out = append(out, result{Workload: "writes", Case: plural(n, "writer"), Peer: p.Name(), Metrics: m})
-		progress("  %-8s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms", p.Name(), n, m["ops/s"], m["p50 ms"], m["p99 ms"])
+		for _, n := range writerCounts {
+			put, done := p.Writer(n, mode)
+			val := value("", 200)
+			wait := func() {}
+			if mode == "" && n == writerCounts[len(writerCounts)-1] && rep == 0 {
+				wait = profileConfigd(p, fmt.Sprintf("configd-writes-%d", n), fmt.Sprintf("Durable writes, %d writers", n), cfg.duration-time.Second/2)
+			}
+			m := closedLoop(n, cfg.duration, func(ctx context.Context, g, i int) error {
+				return put(ctx, fmt.Sprintf("%s/c%d/g%d/k%d", keys, n, g, i), val)
+			})
+			done()
+			wait()
+			out = append(out, result{Workload: "writes", Case: plural(n, "writer"), Peer: label, Metrics: m})
+			progress("  %-12s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms", label, n, m["ops/s"], m["p50 ms"], m["p99 ms"])
+		}
 	}
 	return out
 }
@@ -90,7 +99,7 @@ func preload(p peer) error {
 	if loaded[p.Name()] {
 		return nil
 	}
-	put, done := p.Writer(64)
+	put, done := p.Writer(64, "")
 	defer done()
 	val := value("", 200)
 	if err := put(context.Background(), "bench/r/hot", val); err != nil {
@@ -222,7 +231,7 @@ func fanout(p peer, n, rep int) []result {
 		return fail(err)
 	}
 	key := fmt.Sprintf("fanout/n%d/r%d/key", n, rep)
-	put, done := p.Writer(1)
+	put, done := p.Writer(1, "")
 	defer done()
 	if err := put(context.Background(), key, value("initial", 200)); err != nil {
 		return fail(err)
@@ -329,7 +338,7 @@ func runCatchup(p peer, cfg *cfgT, rep int) []result {
 	}
 	defer px.Close()
 	prefix := fmt.Sprintf("catchup/r%d", rep)
-	put, done := p.Writer(16)
+	put, done := p.Writer(16, "")
 	defer done()
 	if err := put(context.Background(), prefix+"/ready", value("initial", 200)); err != nil {
 		return fail(err)
@@ -451,7 +460,7 @@ func runChurn(p peer, cfg *cfgT, rep int) []result {
 	prefix := func(j int) string { return fmt.Sprintf("churn/r%d/p%d", rep, j) }
 	writes := int(cfg.churnTime.Seconds() * churnRate)
 	// Write every key once first, so that the watchers start on a full keyspace.
-	put, done := p.Writer(churnWriters)
+	put, done := p.Writer(churnWriters, "")
 	defer done()
 	for k := range churnKeys {
 		if err := put(context.Background(), fmt.Sprintf("%s/k%d", prefix(k%churnPrefixes), k), value("initial", 200)); err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/configd/configd/api"
 )
 
@@ -38,6 +40,12 @@ type Client struct {
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the stream goroutine has returned
+
+	// watched is the address of the configd whose watch was last created:
+	// where writes go (write.go).
+	watched atomic.Pointer[string]
+	wmu     sync.Mutex
+	wconns  map[string]*grpc.ClientConn // the writes' connections, by address
 
 	ready       chan struct{} // closed when synced
 	unreachable chan struct{} // closed when every address failed before ready
@@ -272,5 +280,6 @@ func (c *Client) Close() error {
 	for w := range ws {
 		w.end(ErrClosed)
 	}
+	c.closeWriteConns()
 	return nil
 }

@@ -43,6 +43,19 @@
 // has a queue, changes are not merged. All watchers of a client share its
 // one stream.
 //
+// # Writes
+//
+// Put, Delete and Txn write through configd's gRPC API (Config.Put,
+// Delete, Txn) to the configd the client watches, with its token and TLS,
+// and return the revision they made; keys are relative to the client's
+// prefix, as Get's paths. The client's copy has the write once it reaches
+// that revision (WaitRev). WithReason, WithContentType, Secret and IfModRev
+// configure a write; a stale IfModRev is an error wrapping ErrConflict,
+// the Delete of a missing key one wrapping ErrKeyNotFound.
+//
+//	rev, err := c.Put(ctx, "db/timeout", []byte("5s"), config.WithReason("slow disk"))
+//	err = c.WaitRev(ctx, rev)
+//
 // # Failures
 //
 // The client remembers the last revision of configd's store it applied

@@ -186,6 +186,7 @@ func (s *session) process(group []*configdpb.WatchResponse) (act action, err err
 		switch m.GetKind() {
 		case configdpb.WatchResponse_CREATED:
 			s.created = true
+			c.watched.Store(&s.addr)
 			c.log.Info("watching configd", "addr", s.addr, "since", p.rev, "configd_rev", m.GetRev())
 		case configdpb.WatchResponse_SNAPSHOT:
 			c.applySnapshot(p, m)
