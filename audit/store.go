@@ -128,6 +128,9 @@ type options struct {
 	etcdTimeout time.Duration
 
 	noJournal bool // WithJournal(false)
+	// settleAfter, when set (by tests), is when the writer settles the
+	// journaled batches: after this long idle or this old.
+	settleAfter time.Duration
 }
 
 // WithJournal(false) makes each batch durable by its own SQLite COMMIT,
@@ -379,7 +382,7 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 		s.r.AwaitDatabase(func(ctx context.Context, rev int64) error { return s.w.AwaitSettled(ctx, rev) })
 	}
 	s.w = commit.Start(commit.Config{
-		Log: log, Deferred: deferred, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
+		Log: log, Deferred: deferred, IdleSettle: o.settleAfter, MaxUnsettled: o.settleAfter, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
 		NewDataKeys: func(ctx context.Context, prefixes []string) error {
 			if s.elog != nil {
 				return s.shareDataKeys(ctx, prefixes, false)

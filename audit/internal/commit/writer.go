@@ -1,6 +1,7 @@
 package commit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,8 +23,12 @@ type Config struct {
 	// Log makes the batches durable and applies them.
 	Log Log
 	// Deferred, when set, is Log, whose database takes the batches after
-	// they are durable (see Deferred).
-	Deferred Deferred
+	// they are durable (see Deferred). The writer settles it once it has
+	// had no request for IdleSettle, or after a batch when the oldest
+	// unsettled one is MaxUnsettled old (zero: DefaultIdleSettle,
+	// DefaultMaxUnsettled).
+	Deferred                 Deferred
+	IdleSettle, MaxUnsettled time.Duration
 	// Current is the newest durable state in memory, which the writer
 	// advances after each batch.
 	Current *read.Current
@@ -87,11 +92,13 @@ type Writer struct {
 	log          Log
 	replica      Replicated // log, when it is shared by several replicas
 	deferred     Deferred   // log, when the database takes batches after they are durable
+	idleSettle   time.Duration
+	maxUnsettled time.Duration
 	nudge        chan struct{}
 	settledMu    sync.Mutex
 	settledCh    chan struct{} // closed (and replaced) after each Settle
 	settledErr   error         // the last Settle's
-	diverged     error      // set by the writer goroutine: see ErrDiverged
+	diverged     error         // set by the writer goroutine: see ErrDiverged
 	d            decider
 	keys         *keyring.Keyring
 	newDataKeys  func(ctx context.Context, prefixes []string) error
@@ -121,6 +128,7 @@ func Start(cfg Config) *Writer {
 	}
 	w.replica, _ = cfg.Log.(Replicated)
 	w.deferred = cfg.Deferred
+	w.idleSettle, w.maxUnsettled = cmp.Or(cfg.IdleSettle, DefaultIdleSettle), cmp.Or(cfg.MaxUnsettled, DefaultMaxUnsettled)
 	w.nudge, w.settledCh = make(chan struct{}, 1), make(chan struct{})
 	go w.run()
 	return w
@@ -282,12 +290,11 @@ func (w *Writer) Closed() bool {
 // full (record.ErrDiskFull).
 func (w *Writer) DiskFullErrors() int64 { return w.diskFull.Load() }
 
-// When the writer settles a Deferred log (see Deferred): once it has had
-// no request for IdleSettle, or after a batch when the oldest unsettled
-// one is MaxUnsettled old.
+// When the writer settles a Deferred log by default (Config.IdleSettle,
+// Config.MaxUnsettled).
 const (
-	IdleSettle   = time.Millisecond
-	MaxUnsettled = 25 * time.Millisecond
+	DefaultIdleSettle   = time.Millisecond
+	DefaultMaxUnsettled = 25 * time.Millisecond
 )
 
 func (w *Writer) run() {
@@ -327,7 +334,7 @@ func (w *Writer) run() {
 		}
 		w.commitBatch(batch)
 		if d := w.deferred; d != nil {
-			if since := d.Unsettled(); !since.IsZero() && (time.Since(since) >= MaxUnsettled || d.Full()) {
+			if since := d.Unsettled(); !since.IsZero() && (time.Since(since) >= w.maxUnsettled || d.Full()) {
 				w.settle()
 			}
 		}
@@ -356,7 +363,7 @@ func (w *Writer) next(idle *time.Timer) (request, bool) {
 			}
 			continue
 		}
-		idle.Reset(IdleSettle)
+		idle.Reset(w.idleSettle)
 		select {
 		case req, ok := <-w.queue:
 			idle.Stop()
