@@ -133,3 +133,40 @@ func TestJournalOfAnotherDatabaseIsRefused(t *testing.T) {
 		t.Fatal("open without a journal while one holds revisions the database lacks: no error")
 	}
 }
+
+// Restore over a database whose journal holds revisions moves the journal
+// aside with the old database: the restored one opens at its own
+// revision, and nothing of the old journal is applied to it.
+func TestRestoreMovesTheJournalAsideWithTheOldDatabase(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, settleNever)
+	for i := range 5 {
+		put(t, s, "app/a", fmt.Sprint(i))
+	}
+	bk := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := s.Backup(ctx, bk); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		put(t, s, "app/a", fmt.Sprint("later ", i))
+	}
+	img := crashImage(t, s.Path())
+	if _, err := Restore(ctx, bk, img, RestoreOptions{Replace: true}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	r, err := Open(ctx, img, noLoop)
+	if err != nil {
+		t.Fatalf("open the restored database: %v", err)
+	}
+	defer r.Close()
+	if r.Rev() != 5 {
+		t.Fatalf("restored revision %d, want 5 (the backup's)", r.Rev())
+	}
+	if kv, err := r.Get(ctx, "app/a"); err != nil || string(kv.Value) != "4" {
+		t.Fatalf("app/a restored: %q, %v; want 4", kv.Value, err)
+	}
+	aside, _ := filepath.Glob(img + ".replaced-*" + JournalPath(""))
+	if len(aside) != 1 {
+		t.Fatalf("the old journal beside the old database: %v", aside)
+	}
+}

@@ -141,8 +141,8 @@ func WithJournal(on bool) Option { return func(o *options) { o.noJournal = !on }
 
 // JournalPath is the path of the journal of the database at path: the
 // records of the batches acknowledged and not yet committed to the
-// database (package journal). It lives and moves with the database.
-func JournalPath(path string) string { return path + ".commits" }
+// database. It lives and moves with the database.
+func JournalPath(path string) string { return sqlitedb.JournalPath(path) }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
 func WithMaxValueSize(n int) Option { return func(o *options) { o.maxValueSize = n } }

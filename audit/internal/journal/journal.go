@@ -241,6 +241,33 @@ func (j *File) Write(frames []byte) error {
 	return nil
 }
 
+// Undo takes back the frames of the last Write, which began at offset
+// from (Used before it): it zeroes the first frame's length there and
+// syncs, so that reading stops before them; the next Write goes there. A
+// Write that started the cycle (from 0) leaves its header: an empty
+// cycle. When Undo fails, the frames may be read at the next Open, and
+// the journal fails every later Write (ErrFailed).
+func (j *File) Undo(from int64) error {
+	if j.failed != nil {
+		return j.failed
+	}
+	var zero [frameHead]byte
+	_, err := j.f.WriteAt(zero[:], max(from, int64(headerSize)))
+	if err == nil {
+		err = fdatasync(j.f)
+	}
+	if err != nil {
+		j.failed = fmt.Errorf("%w: take back a failed batch: %w", ErrFailed, err)
+		return j.failed
+	}
+	if from > 0 {
+		j.off = from
+	} else {
+		j.off = int64(headerSize)
+	}
+	return nil
+}
+
 // Close closes the file. When the database holds every record of the
 // cycle (base, its newest revision, is at least the cycle's last), it
 // first writes an empty cycle on top of base, so that a later Open finds

@@ -455,18 +455,12 @@ func (b *batch) execMulti(ctx context.Context, i int, args []any, n int) error {
 // its records are written to the journal and synced; its rows stay in the
 // log's open transaction, which Settle commits.
 func (b *batch) Commit(ctx context.Context) error {
-	if err := b.flush(ctx); err != nil {
-		b.Abort()
-		return sqlitedb.StorageError(err)
-	}
-	if b.last > 0 {
-		if _, err := b.stmt(ctx, qHighWater).ExecContext(ctx, b.last); err != nil {
-			b.Abort()
-			return sqlitedb.StorageError(fmt.Errorf("audit: record the high-water mark: %w", err))
-		}
-	}
 	if b.journaled {
 		return b.commitJournaled(ctx)
+	}
+	if err := b.flushAll(ctx); err != nil {
+		b.Abort()
+		return sqlitedb.StorageError(err)
 	}
 	if err := b.tx.Commit(); err != nil {
 		return sqlitedb.StorageError(fmt.Errorf("audit: commit: %w", err))
@@ -477,13 +471,42 @@ func (b *batch) Commit(ctx context.Context) error {
 	return nil
 }
 
+// flushAll writes the queued rows and the high-water mark.
+func (b *batch) flushAll(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if b.last > 0 {
+		if _, err := b.stmt(ctx, qHighWater).ExecContext(ctx, b.last); err != nil {
+			return fmt.Errorf("audit: record the high-water mark: %w", err)
+		}
+	}
+	return nil
+}
+
+// commitJournaled writes the batch's records to the journal and syncs
+// them while it writes its rows into the open transaction: the two
+// overlap. Rows that cannot be written fail the batch, and its records
+// are then taken back from the journal (journal.Undo) before the batch
+// answers.
 func (b *batch) commitJournaled(ctx context.Context) error {
 	l := b.l
 	if b.last == 0 { // nothing to make durable
 		b.Abort()
 		return nil
 	}
-	if err := l.j.Write(b.frames); err != nil {
+	from := l.j.Used()
+	synced := make(chan error, 1)
+	go func() { synced <- l.j.Write(b.frames) }()
+	err := b.flushAll(ctx)
+	if jerr := <-synced; jerr != nil {
+		b.Abort()
+		return sqlitedb.StorageError(jerr)
+	}
+	if err != nil {
+		if uerr := l.j.Undo(from); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
 		b.Abort()
 		return sqlitedb.StorageError(err)
 	}
