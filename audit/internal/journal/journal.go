@@ -41,8 +41,10 @@ const (
 	magic      = "CFGDJNL1"
 	headerSize = len(magic) + 8 + 4
 	frameHead  = 8
-	// DefaultSize is the size the file is preallocated to.
-	DefaultSize = 8 << 20
+	// DefaultSize is the size the file is preallocated to: a cycle holds
+	// the batches of a few milliseconds, and grows the file beyond it
+	// when it must.
+	DefaultSize = 1 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -134,10 +136,11 @@ func (j *File) read() (Recovered, error) {
 	out := Recovered{Valid: true, Base: int64(binary.LittleEndian.Uint64(data[len(magic):]))}
 	next := out.Base + 1
 	for p := data[headerSize:]; len(p) >= frameHead; {
-		n := int(binary.LittleEndian.Uint32(p))
-		if n == 0 || n > len(p)-frameHead {
+		size := uint64(binary.LittleEndian.Uint32(p)) // as uint64: no negative int on 32 bits
+		if size == 0 || size > uint64(len(p)-frameHead) {
 			break
 		}
+		n := int(size)
 		payload := p[frameHead : frameHead+n]
 		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(p[4:]) {
 			break
@@ -154,7 +157,9 @@ func (j *File) read() (Recovered, error) {
 }
 
 // preallocate fills the file with zeros up to its size and syncs it and
-// its directory, once.
+// its directory, once. On a disk without room for it, the file stays as
+// it was, and its size is what it holds (Full then asks for a Settle
+// after every batch: a full disk's store commits each batch to SQLite).
 func (j *File) preallocate() error {
 	fi, err := j.f.Stat()
 	if err != nil {
@@ -167,7 +172,11 @@ func (j *File) preallocate() error {
 	for off := fi.Size(); off < j.size; off += int64(len(zeros)) {
 		n := min(int64(len(zeros)), j.size-off)
 		if _, err := j.f.WriteAt(zeros[:n], off); err != nil {
-			return fmt.Errorf("audit: preallocate the journal: %w", err)
+			if terr := j.f.Truncate(fi.Size()); terr != nil {
+				return fmt.Errorf("audit: preallocate the journal: %w (and truncate it back: %w)", err, terr)
+			}
+			j.size = fi.Size()
+			return nil
 		}
 	}
 	if err := j.f.Sync(); err != nil {
@@ -227,7 +236,12 @@ func (j *File) Write(frames []byte) error {
 	}
 	b = append(b, frames...)
 	j.buf = b
-	if _, err := j.f.WriteAt(b, j.off); err != nil {
+	if n, err := pwrite(j.f, b, j.off); err != nil {
+		// Frames written whole before the failure would be read:
+		// zero what was written, durably, or write nothing more.
+		if zerr := j.zero(j.off, j.off+int64(n)); zerr != nil {
+			j.failed = fmt.Errorf("%w: take back a write cut short: %w", ErrFailed, zerr)
+		}
 		return fmt.Errorf("audit: write the journal: %w", err)
 	}
 	if err := fdatasync(j.f); err != nil {
@@ -242,8 +256,7 @@ func (j *File) Write(frames []byte) error {
 }
 
 // Undo takes back the frames of the last Write, which began at offset
-// from (Used before it): it zeroes the first frame's length there and
-// syncs, so that reading stops before them; the next Write goes there. A
+// from (Used before it): it zeroes them and syncs, so that reading stops before them; the next Write goes there. A
 // Write that started the cycle (from 0) leaves its header: an empty
 // cycle. When Undo fails, the frames may be read at the next Open, and
 // the journal fails every later Write (ErrFailed).
@@ -251,12 +264,7 @@ func (j *File) Undo(from int64) error {
 	if j.failed != nil {
 		return j.failed
 	}
-	var zero [frameHead]byte
-	_, err := j.f.WriteAt(zero[:], max(from, int64(headerSize)))
-	if err == nil {
-		err = fdatasync(j.f)
-	}
-	if err != nil {
+	if err := j.zero(max(from, int64(headerSize)), j.off); err != nil {
 		j.failed = fmt.Errorf("%w: take back a failed batch: %w", ErrFailed, err)
 		return j.failed
 	}
@@ -266,6 +274,18 @@ func (j *File) Undo(from int64) error {
 		j.off = int64(headerSize)
 	}
 	return nil
+}
+
+// zero overwrites the bytes from..to with zeros and syncs them (nothing
+// to do when the range is empty).
+func (j *File) zero(from, to int64) error {
+	if to <= from {
+		return nil
+	}
+	if _, err := pwrite(j.f, make([]byte, to-from), from); err != nil {
+		return err
+	}
+	return fdatasync(j.f)
 }
 
 // Close closes the file. When the database holds every record of the

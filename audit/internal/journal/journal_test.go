@@ -598,3 +598,26 @@ func withFileSizeLimit(t *testing.T, limit int64, f func() error) error {
 	}()
 	return f()
 }
+
+// Undo takes back every frame of the last Write: a same-size record
+// written where the first of them was does not bring the others back.
+func TestUndoTakesBackEveryFrame(t *testing.T) {
+	path, j := newCycle(t, 0, recs(1, 4, 20)...)
+	from := j.Used()
+	write(t, j, recs(5, 6, 20)...)
+	if err := j.Undo(from); err != nil {
+		t.Fatal(err)
+	}
+	wantRecovered(t, "after Undo", peek(t, path), Recovered{Valid: true, Records: recs(1, 4, 20)})
+	write(t, j, rec(5, 20))
+	wantRecovered(t, "after a same-size revision 5", peek(t, path), Recovered{Valid: true, Records: recs(1, 5, 20)})
+	// Undo of a Write that started the cycle leaves an empty cycle.
+	j.Reset(5)
+	write(t, j, rec(6, 20))
+	if err := j.Undo(0); err != nil {
+		t.Fatal(err)
+	}
+	wantRecovered(t, "after Undo of a cycle's first Write", peek(t, path), Recovered{Valid: true, Base: 5})
+	write(t, j, rec(6, 20))
+	wantRecovered(t, "after the cycle's next Write", peek(t, path), Recovered{Valid: true, Base: 5, Records: recs(6, 6, 20)})
+}
