@@ -34,6 +34,9 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 	if s.isClosed() {
 		return BackupInfo{}, ErrClosed
 	}
+	if err := s.r.AwaitDB(ctx); err != nil {
+		return BackupInfo{}, err
+	}
 	return backup.Make(ctx, s.path, path)
 }
 
@@ -43,6 +46,9 @@ func (s *Store) Backup(ctx context.Context, path string) (BackupInfo, error) {
 // killed before remove leaves the directory behind: the next Open removes
 // it.
 func (s *Store) TempBackup(ctx context.Context) (path string, info BackupInfo, remove func(), err error) {
+	if err := s.r.AwaitDB(ctx); err != nil {
+		return "", BackupInfo{}, nil, err
+	}
 	return backup.Temp(ctx, s.path)
 }
 

@@ -432,6 +432,9 @@ func TestRotateDataKeys(t *testing.T) {
 	keyID := func(s *Store, key string) int64 {
 		t.Helper()
 		var ct []byte
+		if err := s.r.AwaitDB(ctx); err != nil { // the database holds the journaled batches
+			t.Fatal(err)
+		}
 		if err := s.rdb.QueryRow(`SELECT value FROM kv WHERE key = ?`, key).Scan(&ct); err != nil {
 			t.Fatal(err)
 		}

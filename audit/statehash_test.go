@@ -223,10 +223,14 @@ func editCaught(t *testing.T, s *Store, rev int64, stmt string) {
 	}
 }
 
-// The high-water mark rises with every batch, in its transaction.
+// The high-water mark rises with every batch, in its transaction (which
+// the database holds once the journaled batches are settled).
 func TestHighWaterMarkFollowsTheHead(t *testing.T) {
 	s := openTest(t)
 	read := func() int64 {
+		if err := s.r.AwaitDB(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		var hw int64
 		if err := s.rdb.QueryRow(`SELECT high_water FROM audit_chain`).Scan(&hw); err != nil {
 			t.Fatal(err)

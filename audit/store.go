@@ -84,6 +84,7 @@ import (
 	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/etcdlog"
+	"github.com/configd/configd/audit/internal/journal"
 	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/layer"
 	"github.com/configd/configd/audit/internal/read"
@@ -125,7 +126,23 @@ type options struct {
 	etcd        *clientv3.Client // WithEtcd: a replica of the log under etcdPrefix
 	etcdPrefix  string
 	etcdTimeout time.Duration
+
+	noJournal bool // WithJournal(false)
+	// settleAfter, when set (by tests), is when the writer settles the
+	// journaled batches: after this long idle or this old.
+	settleAfter time.Duration
 }
+
+// WithJournal(false) makes each batch durable by its own SQLite COMMIT,
+// as configd did before the journal (see JournalPath), for comparisons.
+// The default, true, journals the batches of a store on SQLite alone; a
+// replica (WithEtcd) has none: etcd is its log.
+func WithJournal(on bool) Option { return func(o *options) { o.noJournal = !on } }
+
+// JournalPath is the path of the journal of the database at path: the
+// records of the batches acknowledged and not yet committed to the
+// database. It lives and moves with the database.
+func JournalPath(path string) string { return sqlitedb.JournalPath(path) }
 
 // WithMaxValueSize sets the largest value, in bytes, that the store accepts.
 func WithMaxValueSize(n int) Option { return func(o *options) { o.maxValueSize = n } }
@@ -278,8 +295,18 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	if err := s.wdb.QueryRowContext(ctx, `SELECT max(rev) FROM revisions`).Scan(&rev); err != nil {
 		return fmt.Errorf("audit: read current revision: %w", err)
 	}
-	if s.log, err = sqlitelog.New(ctx, s.wdb, o.layers); err != nil {
+	j, recovered, err := s.openJournal(rev.Int64)
+	if err != nil {
 		return err
+	}
+	if s.log, err = sqlitelog.New(ctx, s.wdb, o.layers); err != nil {
+		if j != nil {
+			j.Close(rev.Int64)
+		}
+		return err
+	}
+	if j != nil {
+		s.log.Journal(j, rev.Int64)
 	}
 	if o.etcd != nil {
 		s.elog = etcdlog.New(o.etcd, o.etcdPrefix, s.log, func() int64 { return s.cur.Rev() }, o.etcdTimeout)
@@ -346,11 +373,16 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 		return err
 	}
 	var log commit.Log = s.log
-	if s.elog != nil {
+	var deferred commit.Deferred
+	switch {
+	case s.elog != nil:
 		log = s.elog
+	case j != nil:
+		deferred = s.log
+		s.r.AwaitDatabase(func(ctx context.Context, rev int64) error { return s.w.AwaitSettled(ctx, rev) })
 	}
 	s.w = commit.Start(commit.Config{
-		Log: log, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
+		Log: log, Deferred: deferred, IdleSettle: o.settleAfter, MaxUnsettled: o.settleAfter, Current: s.cur, Head: chain.NewHead(head, st.Sum), Keys: s.keys,
 		NewDataKeys: func(ctx context.Context, prefixes []string) error {
 			if s.elog != nil {
 				return s.shareDataKeys(ctx, prefixes, false)
@@ -362,6 +394,14 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 		OnCommit: append(slices.Clip(o.onCommit), s.revs.advanced), CheckBatch: checkBatch,
 		SyncKeys: s.syncKeysHook(),
 	})
+	if len(recovered) > 0 {
+		if err := s.w.Recover(ctx, recovered); err != nil {
+			s.w.Close()
+			return fmt.Errorf("audit: %s: apply the %d revisions that its journal %s holds: %w", s.path, len(recovered), JournalPath(s.path), err)
+		}
+		o.logger.Info("audit: applied the journal's revisions that the database lacked (configd stopped before it committed them)",
+			"from", recovered[0].Rev.Rev, "to", recovered[len(recovered)-1].Rev.Rev)
+	}
 	s.compactor = retention.NewCompactor(retention.Policy{KeepRevisions: o.keepRevisions, KeepAge: o.keepAge, Batch: o.compactBatch},
 		s.rdb, s.wdb, s.w, s.cur.Rev, o.now, o.logger, h.Horizon, s.compactionCluster())
 	if (o.keepRevisions > 0 || o.keepAge > 0) && o.compactInterval > 0 {
@@ -374,6 +414,44 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 		}()
 	}
 	return nil
+}
+
+// openJournal opens the journal of a store on SQLite alone whose
+// database's newest revision is rev, and returns the records it holds
+// after rev. A replica has no journal: one left by a store on SQLite
+// alone that holds revisions its database lacks is refused (the data dir
+// was used by another mode). A journal whose cycle starts after rev
+// belongs to a database newer than this one (replaced by hand): refused.
+func (s *Store) openJournal(rev int64) (*journal.File, []commit.Record, error) {
+	o, path := &s.opts, JournalPath(s.path)
+	if o.etcd != nil || o.inspect || o.noJournal {
+		rec, err := journal.Peek(path)
+		if err == nil && rec.Valid && rec.Last() > rev {
+			err = fmt.Errorf("audit: %s holds revisions %d to %d, which the database %s lacks: open it once without etcd "+
+				"(configd --store sqlite) to apply them", path, max(rec.Base, rev)+1, rec.Last(), s.path)
+		}
+		return nil, nil, err
+	}
+	j, rec, err := journal.Open(path, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Valid && rec.Base > rev && len(rec.Records) > 0 {
+		j.Close(rev)
+		return nil, nil, fmt.Errorf("audit: the journal %s starts after revision %d, but the database %s ends at revision %d: "+
+			"the database is older than its journal (was it replaced by hand? Restore moves the journal aside); "+
+			"move the journal away to open the database as it is", path, rec.Base, s.path, rev)
+	}
+	var after []commit.Record
+	for _, r := range rec.Records {
+		if rec.Base > rev { // an empty cycle of a newer database: nothing to apply
+			break
+		}
+		if r.Rev.Rev > rev {
+			after = append(after, r)
+		}
+	}
+	return j, after, nil
 }
 
 func (s *Store) closeDBs() error {

@@ -164,7 +164,7 @@ func Restore(ctx context.Context, src, dbPath string, opts Options, check Check)
 	}
 	defer lock.Release()
 	exists := false
-	for _, p := range []string{dbPath, dbPath + "-wal"} {
+	for _, p := range []string{dbPath, dbPath + "-wal", sqlitedb.JournalPath(dbPath)} {
 		if _, err := os.Lstat(p); err == nil {
 			exists = true
 		}
@@ -204,8 +204,10 @@ func Restore(ctx context.Context, src, dbPath string, opts Options, check Check)
 		return res, fmt.Errorf("audit: restore: the checked copy kept a WAL file %s", tmp+"-wal")
 	}
 	if exists {
+		// The journal goes with the database it belongs to: what it
+		// holds follows the old one's history, not the restored one's.
 		aside := dbPath + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
-		for _, suffix := range []string{"", "-wal"} {
+		for _, suffix := range []string{"", "-wal", sqlitedb.JournalPath("")} {
 			if err := os.Rename(dbPath+suffix, aside+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return res, fmt.Errorf("audit: restore: keep the old database: %w", err)
 			}

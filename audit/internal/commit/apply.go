@@ -28,7 +28,18 @@ func (w *Writer) Apply(ctx context.Context, recs []Record) error {
 	if w.replica == nil {
 		return errors.New("audit: apply: the store's log is not replicated")
 	}
-	return w.Alone(ctx, func(ctx context.Context) error { return w.applyRecords(ctx, recs) })
+	return w.Alone(ctx, func(ctx context.Context) error { return w.applyRecords(ctx, recs, w.replica.BeginApply) })
+}
+
+// Recover applies records that a Deferred log's journal held at start and
+// its database lacks (a crash came before they were settled), checked and
+// applied as Apply does a replicated log's, so that the in-memory state,
+// the chain and the database all hold them.
+func (w *Writer) Recover(ctx context.Context, recs []Record) error {
+	if w.deferred == nil {
+		return errors.New("audit: recover: the store's log has no journal")
+	}
+	return w.Alone(ctx, func(ctx context.Context) error { return w.applyRecords(ctx, recs, w.deferred.BeginApply) })
 }
 
 // Diverge makes the writer refuse from now on with err, why the replica
@@ -56,11 +67,12 @@ func (w *Writer) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return w.applyRecords(ctx, recs)
+	return w.applyRecords(ctx, recs, w.replica.BeginApply)
 }
 
-// applyRecords is Apply, on the writer goroutine.
-func (w *Writer) applyRecords(ctx context.Context, recs []Record) error {
+// applyRecords is Apply, on the writer goroutine, on batches that begin
+// starts.
+func (w *Writer) applyRecords(ctx context.Context, recs []Record, begin func(context.Context) (Batch, error)) error {
 	if w.diverged != nil {
 		return w.diverged
 	}
@@ -75,7 +87,7 @@ func (w *Writer) applyRecords(ctx context.Context, recs []Record) error {
 	if err != nil {
 		return err
 	}
-	b, err := w.replica.BeginApply(ctx)
+	b, err := begin(ctx)
 	if err != nil {
 		return err
 	}

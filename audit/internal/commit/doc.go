@@ -17,9 +17,18 @@
 //
 //  2. Make durable and apply (a Log): the batch's records become durable,
 //     in order, and are applied to the local database, all or none. This is
-//     the seam. Today's Log is package sqlitelog: one SQLite transaction per
-//     batch, whose COMMIT (WAL, synchronous=FULL) is the durability. A
-//     replicated Log fits the same interface: an etcd Log appends the
+//     the seam. A store on SQLite alone runs package sqlitelog with a
+//     journal (package journal, a Deferred Log): a batch is durable once
+//     its records are written to the journal and fdatasync'd, while its
+//     rows go into one SQLite transaction that gathers many batches and
+//     that the writer settles (commits, fsync'd) when it is idle, every
+//     25 ms, before work alone and when a reader waits for the database
+//     (Writer.AwaitSettled): the b-tree pages many batches touch are
+//     written once. At start, what the journal holds after the database's
+//     newest revision is applied first, checked against the chain as a
+//     replica checks what it applies (Writer.Recover). Without a journal,
+//     one SQLite transaction per batch, whose COMMIT (WAL,
+//     synchronous=FULL) is the durability. A replicated Log fits the same interface: an etcd Log appends the
 //     batch's records to the replicated log in one etcd transaction that
 //     compares the log's head, and commits the local transaction once etcd
 //     has them; every other replica applies the same records, in order, to

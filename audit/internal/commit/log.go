@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
@@ -48,6 +49,30 @@ type Batch interface {
 	Commit(ctx context.Context) error
 	// Abort drops the batch and everything appended to it.
 	Abort()
+}
+
+// Deferred is a Log whose batches are durable before the database holds
+// them (sqlitelog with a journal): Commit writes a batch's records to a
+// journal and syncs them, and leaves its rows in one database transaction
+// with the batches before it, which Settle commits. The writer settles
+// when it is idle, when the oldest unsettled batch is older than
+// MaxUnsettled or the journal is Full, before it runs anything alone, and
+// when a reader waits for a revision the database lacks (AwaitSettled).
+type Deferred interface {
+	Log
+	// Unsettled reports since when the log has held batches that the
+	// database does not (zero: none).
+	Unsettled() time.Time
+	// Full reports that the journal wants a Settle soon.
+	Full() bool
+	// Settle commits them to the database.
+	Settle(ctx context.Context) error
+	// Settled returns the newest revision the database holds; any
+	// goroutine may call it.
+	Settled() int64
+	// BeginApply starts a batch that the database commits alone, for
+	// records that are durable already (what the journal held at start).
+	BeginApply(ctx context.Context) (Batch, error)
 }
 
 // Fencer is a Batch that checks fences (a replicated Log's): its Commit

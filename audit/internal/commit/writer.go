@@ -1,6 +1,7 @@
 package commit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,13 @@ import (
 type Config struct {
 	// Log makes the batches durable and applies them.
 	Log Log
+	// Deferred, when set, is Log, whose database takes the batches after
+	// they are durable (see Deferred). The writer settles it once it has
+	// had no request for IdleSettle, or after a batch when the oldest
+	// unsettled one is MaxUnsettled old (zero: DefaultIdleSettle,
+	// DefaultMaxUnsettled).
+	Deferred                 Deferred
+	IdleSettle, MaxUnsettled time.Duration
 	// Current is the newest durable state in memory, which the writer
 	// advances after each batch.
 	Current *read.Current
@@ -83,7 +91,14 @@ type BatchView struct {
 type Writer struct {
 	log          Log
 	replica      Replicated // log, when it is shared by several replicas
-	diverged     error      // set by the writer goroutine: see ErrDiverged
+	deferred     Deferred   // log, when the database takes batches after they are durable
+	idleSettle   time.Duration
+	maxUnsettled time.Duration
+	nudge        chan struct{}
+	settledMu    sync.Mutex
+	settledCh    chan struct{} // closed (and replaced) after each Settle
+	settledErr   error         // the last Settle's
+	diverged     error         // set by the writer goroutine: see ErrDiverged
 	d            decider
 	keys         *keyring.Keyring
 	newDataKeys  func(ctx context.Context, prefixes []string) error
@@ -112,6 +127,9 @@ func Start(cfg Config) *Writer {
 			mirror: !cfg.Sealed, layered: cfg.Layered, overlay: map[string]*record.KeyValue{}},
 	}
 	w.replica, _ = cfg.Log.(Replicated)
+	w.deferred = cfg.Deferred
+	w.idleSettle, w.maxUnsettled = cmp.Or(cfg.IdleSettle, DefaultIdleSettle), cmp.Or(cfg.MaxUnsettled, DefaultMaxUnsettled)
+	w.nudge, w.settledCh = make(chan struct{}, 1), make(chan struct{})
 	go w.run()
 	return w
 }
@@ -272,10 +290,24 @@ func (w *Writer) Closed() bool {
 // full (record.ErrDiskFull).
 func (w *Writer) DiskFullErrors() int64 { return w.diskFull.Load() }
 
+// When the writer settles a Deferred log by default (Config.IdleSettle,
+// Config.MaxUnsettled).
+const (
+	DefaultIdleSettle   = time.Millisecond
+	DefaultMaxUnsettled = 25 * time.Millisecond
+)
+
 func (w *Writer) run() {
 	defer close(w.stopped)
+	defer w.settle()
 	batch := make([]revisionRequest, 0, w.maxBatch)
-	for req := range w.queue {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		req, ok := w.next(idle)
+		if !ok {
+			return
+		}
 		first, ok := req.(revisionRequest)
 		if !ok {
 			w.runAlone(req.(*aloneRequest))
@@ -301,14 +333,105 @@ func (w *Writer) run() {
 			}
 		}
 		w.commitBatch(batch)
+		if d := w.deferred; d != nil {
+			if since := d.Unsettled(); !since.IsZero() && (time.Since(since) >= w.maxUnsettled || d.Full()) {
+				w.settle()
+			}
+		}
 		if alone != nil {
 			w.runAlone(alone)
 		}
 	}
 }
 
-// runAlone runs a request's work alone, between batches of commits.
+// next waits for the next request. Meanwhile it settles a Deferred log
+// when the writer is idle or a reader asks for it (AwaitSettled).
+func (w *Writer) next(idle *time.Timer) (request, bool) {
+	for {
+		select {
+		case <-w.nudge:
+			w.settle()
+			continue
+		default:
+		}
+		if w.deferred == nil || w.deferred.Unsettled().IsZero() {
+			select {
+			case req, ok := <-w.queue:
+				return req, ok
+			case <-w.nudge:
+				w.settle()
+			}
+			continue
+		}
+		idle.Reset(w.idleSettle)
+		select {
+		case req, ok := <-w.queue:
+			idle.Stop()
+			return req, ok
+		case <-idle.C:
+			w.settle()
+		case <-w.nudge:
+			idle.Stop()
+			w.settle()
+		}
+	}
+}
+
+// settle settles a Deferred log and wakes the readers that wait for it.
+func (w *Writer) settle() {
+	if w.deferred == nil {
+		return
+	}
+	err := w.deferred.Settle(context.Background())
+	if err != nil {
+		w.logger.Error("audit: the database could not take the journaled batches; it will try again", "err", err)
+	}
+	w.settledMu.Lock()
+	w.settledErr = err
+	close(w.settledCh)
+	w.settledCh = make(chan struct{})
+	w.settledMu.Unlock()
+}
+
+// AwaitSettled waits until the database holds revision rev, a durable
+// one: at once with a Log that is not Deferred; with a Deferred one, it
+// has the writer settle (between two batches) and waits for that. A
+// Settle that ends after the call began holds every revision durable
+// before it (the writer makes batches durable and settles them in turn).
+// It fails when ctx ends, the writer stops first, or the database cannot
+// take the journaled batches.
+func (w *Writer) AwaitSettled(ctx context.Context, rev int64) error {
+	if w.deferred == nil || w.deferred.Settled() >= rev {
+		return nil
+	}
+	w.settledMu.Lock()
+	ch := w.settledCh
+	w.settledMu.Unlock()
+	select {
+	case w.nudge <- struct{}{}:
+	default:
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.stopped:
+		return record.ErrClosed
+	}
+	w.settledMu.Lock()
+	err := w.settledErr
+	w.settledMu.Unlock()
+	if err != nil && w.deferred.Settled() < rev {
+		return err
+	}
+	return nil
+}
+
+// runAlone runs a request's work alone, between batches of commits, with
+// a Deferred log settled first: the work may use the database's
+// connection, or read what the batches wrote.
 func (w *Writer) runAlone(req *aloneRequest) {
+	w.settle()
 	if err := req.ctx.Err(); err != nil {
 		req.done <- result{err: err}
 		return

@@ -313,7 +313,7 @@ func (l *Log) Scan(ctx context.Context, rev int64, fn func([]commit.Record) erro
 // decode decodes the record stored under key. A record that does not
 // decode, or not under its revision's key, is not the log's: ErrDiverged.
 func (l *Log) decode(key, value []byte) (commit.Record, error) {
-	rec, err := decodeRecord(value)
+	rec, err := commit.DecodeRecord(value)
 	if err != nil {
 		return commit.Record{}, fmt.Errorf("%w: %s: %w", commit.ErrDiverged, key, err)
 	}
@@ -337,7 +337,7 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fenc
 		ops := make([]clientv3.Op, 0, min(len(recs), maxTxnOps)+1)
 		n, size := 0, 0
 		for n < len(recs) && n < maxTxnOps {
-			buf = encodeRecord(buf[:0], &recs[n])
+			buf = commit.AppendRecord(buf[:0], &recs[n])
 			if n > 0 && size+len(buf) > maxTxnBytes {
 				break
 			}

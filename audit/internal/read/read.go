@@ -29,6 +29,9 @@ func (r *Reader) ReadTx(ctx context.Context, fn func(tx *sql.Tx, rev int64) erro
 // ReadTxH is ReadTx that also passes the history horizon of the snapshot
 // (see package retention).
 func (r *Reader) ReadTxH(ctx context.Context, fn func(tx *sql.Tx, rev, horizon int64) error) error {
+	if err := r.AwaitDB(ctx); err != nil {
+		return err
+	}
 	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("audit: begin read: %w", err)

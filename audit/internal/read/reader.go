@@ -24,6 +24,10 @@ type Reader struct {
 	keys   *keyring.Keyring
 	layers *layer.Order
 	cur    *Current
+	// settled, when set, waits until the database holds a revision
+	// (commit.Writer.AwaitSettled): a store whose batches the database
+	// takes after they are durable.
+	settled func(ctx context.Context, rev int64) error
 }
 
 // New returns the reader of the store whose readers' connections are db,
@@ -31,6 +35,21 @@ type Reader struct {
 // state is cur.
 func New(db *sql.DB, keys *keyring.Keyring, layers *layer.Order, cur *Current) *Reader {
 	return &Reader{db: db, keys: keys, layers: layers, cur: cur}
+}
+
+// AwaitDatabase makes every read of the database first wait, with fn,
+// until the database holds the newest durable revision (cur's): set it
+// before the first read, on a store whose batches the database takes
+// after they are durable (sqlitelog with a journal).
+func (r *Reader) AwaitDatabase(fn func(ctx context.Context, rev int64) error) { r.settled = fn }
+
+// AwaitDB waits until the database holds the newest durable revision (see
+// AwaitDatabase); every read of the database comes after it.
+func (r *Reader) AwaitDB(ctx context.Context) error {
+	if r.settled == nil {
+		return nil
+	}
+	return r.settled(ctx, r.cur.Rev())
 }
 
 // Current is the newest durable state in memory: every key's current
@@ -112,6 +131,9 @@ func LayerRows(ctx context.Context, q sqlitedb.Querier, order []string, key stri
 // withheld (LayerValue.Hash and Length stand for it).
 func (r *Reader) Stack(ctx context.Context, key string) ([]record.LayerEntry, error) {
 	if err := keyspace.Validate(key); err != nil {
+		return nil, err
+	}
+	if err := r.AwaitDB(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := LayerRows(ctx, r.db, r.layers.Names(), key)

@@ -33,6 +33,11 @@ const (
 // -shm files beside it.
 func Files(path string) []string { return []string{path, path + "-wal", path + "-shm"} }
 
+// JournalPath is the path of the journal of the database at path: the
+// records of the batches acknowledged and not yet committed to the
+// database (package journal). It lives and moves with the database.
+func JournalPath(path string) string { return path + ".commits" }
+
 // backupFiles are the files a backup in a temporary backup directory may
 // leave: the backup and what SQLite makes beside it.
 var backupFiles = []string{BackupFileName, BackupFileName + "-journal", BackupFileName + "-wal", BackupFileName + "-shm"}

@@ -16,8 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/journal"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
 )
@@ -77,9 +80,22 @@ type Log struct {
 	stmts      map[string]*sql.Stmt
 	multi      [nMulti][]*sql.Stmt // by row count: 1, 2, 4 … maxMulti
 	b          batch               // the batch under way, reused
+
+	// With a journal (Journal): the batches' durability, and the
+	// database transaction that holds the batches made durable since the
+	// last Settle.
+	j         *journal.File
+	tx        *sql.Tx
+	since     time.Time    // when tx's first batch was made durable; zero: none
+	unsettled int64        // the newest revision in tx
+	lost      bool         // tx was lost with batches in it: replay them from the journal first
+	settled   atomic.Int64 // the newest revision the database holds
 }
 
-var _ commit.Log = (*Log)(nil)
+var (
+	_ commit.Log      = (*Log)(nil)
+	_ commit.Deferred = (*Log)(nil)
+)
 
 // New prepares the log on db, the writer's connection of a database whose
 // layers are layers (lowest precedence first).
@@ -107,10 +123,30 @@ func New(ctx context.Context, db *sql.DB, layers []string) (*Log, error) {
 	return l, nil
 }
 
-// Close closes the prepared statements. The writer must be done with the
-// log.
+// Journal makes j the durability of the log's batches (see package
+// journal): a batch's Commit writes its records to j and syncs them, and
+// leaves them in a database transaction that Settle commits. rev is the
+// newest revision the database holds. What j held after it is applied
+// with BeginApply's batches before any other (commit.Writer.Recover).
+func (l *Log) Journal(j *journal.File, rev int64) {
+	l.j = j
+	l.settled.Store(rev)
+	j.Reset(rev)
+}
+
+// Close closes the prepared statements, after committing the batches the
+// journal holds and the database does not yet (Settle) and closing the
+// journal. The writer must be done with the log.
 func (l *Log) Close() error {
 	var errs []error
+	if l.j != nil {
+		err := l.Settle(context.Background())
+		if err == nil {
+			err = l.j.Close(l.settled.Load())
+		}
+		errs = append(errs, err)
+		l.j = nil
+	}
 	for _, st := range l.stmts {
 		errs = append(errs, st.Close())
 	}
@@ -122,17 +158,134 @@ func (l *Log) Close() error {
 	return errors.Join(errs...)
 }
 
-// Begin starts a batch: a SQLite transaction that takes the write lock.
-// The batch is the log's one batch, reused: it is valid until it commits
-// or aborts.
+// Begin starts a batch: a SQLite transaction that takes the write lock,
+// or, with a journal, a savepoint in the transaction that holds the
+// batches not yet settled. The batch is the log's one batch, reused: it
+// is valid until it commits or aborts.
 func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
+	if l.j == nil {
+		return l.begin(ctx)
+	}
+	if l.lost {
+		if err := l.replay(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if l.tx == nil {
+		tx, err := l.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
+		}
+		l.tx = tx
+	}
+	if _, err := l.tx.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
+		l.lose()
+		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
+	}
+	l.b.tx, l.b.last, l.b.journaled, l.b.frames = l.tx, 0, true, l.b.frames[:0]
+	l.b.pend.reset()
+	return &l.b, nil
+}
+
+// BeginApply starts a batch that commits to the database alone, as a log
+// without a journal does, after settling: the records appended are durable
+// elsewhere already (the journal Open read, or a replicated log).
+func (l *Log) BeginApply(ctx context.Context) (commit.Batch, error) {
+	if err := l.Settle(ctx); err != nil {
+		return nil, err
+	}
+	return l.begin(ctx)
+}
+
+func (l *Log) begin(ctx context.Context) (commit.Batch, error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
 	}
-	l.b.tx, l.b.last = tx, 0
+	l.b.tx, l.b.last, l.b.journaled = tx, 0, false
 	l.b.pend.reset()
 	return &l.b, nil
+}
+
+// Unsettled reports since when the journal has held batches that the
+// database does not commit yet (zero: none).
+func (l *Log) Unsettled() time.Time { return l.since }
+
+// Settled returns the newest revision the database holds. It is safe to
+// call from any goroutine.
+func (l *Log) Settled() int64 { return l.settled.Load() }
+
+// Full reports whether the journal's cycle holds half its preallocated
+// size: time to settle, so that it stays within it.
+func (l *Log) Full() bool { return l.j != nil && l.j.Used() > l.j.Size()/2 }
+
+// Settle commits the batches that the journal holds and the database does
+// not (fsync'd: SQLite's synchronous=FULL), and starts the journal's next
+// cycle. When the commit fails, the batches are applied again from the
+// journal in a new transaction; when that fails too, the next Begin tries
+// again first.
+func (l *Log) Settle(ctx context.Context) error {
+	if l.j == nil {
+		return nil
+	}
+	if l.lost {
+		return l.replay(ctx)
+	}
+	if l.tx == nil {
+		return nil
+	}
+	err := l.tx.Commit()
+	l.tx = nil
+	if err != nil {
+		l.lost = true
+		err = sqlitedb.StorageError(fmt.Errorf("audit: commit the journaled batches: %w", err))
+		return errors.Join(err, l.replay(ctx))
+	}
+	l.settle(l.unsettled)
+	return nil
+}
+
+// settle records that the database holds every revision up to rev.
+func (l *Log) settle(rev int64) {
+	l.since, l.lost = time.Time{}, false
+	l.settled.Store(rev)
+	l.j.Reset(rev)
+}
+
+// lose drops the open transaction after an error that may have rolled it
+// back: the batches it held are applied again from the journal (replay).
+func (l *Log) lose() {
+	if l.tx != nil {
+		l.tx.Rollback()
+		l.tx = nil
+	}
+	if !l.since.IsZero() {
+		l.lost = true
+	}
+}
+
+// replay applies the records of the journal's cycle that the database
+// lacks, in one transaction that it commits.
+func (l *Log) replay(ctx context.Context) error {
+	rec, err := l.j.Current()
+	if err != nil {
+		return err
+	}
+	settled := l.settled.Load()
+	b, err := l.begin(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rec.Records {
+		if r.Rev.Rev > settled {
+			b.Append(r)
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("audit: apply the journaled batches again: %w", err)
+	}
+	l.settle(max(settled, rec.Last()))
+	return nil
 }
 
 // batch is a Log's batch: its transaction and what was appended and not
@@ -142,6 +295,10 @@ type batch struct {
 	tx   *sql.Tx
 	pend pending
 	last int64 // the newest revision appended; 0: none
+	// journaled: the batch is a savepoint of the log's open transaction,
+	// made durable by writing frames, its records', to the journal.
+	journaled bool
+	frames    []byte
 }
 
 // stmt returns the log's prepared statement for query, bound to the
@@ -226,6 +383,9 @@ func (b *batch) Append(rec commit.Record) {
 		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
 	}
 	b.last = r.Rev
+	if b.journaled {
+		b.frames = journal.AppendFrame(b.frames, &rec)
+	}
 }
 
 func (b *batch) Flush(ctx context.Context) error {
@@ -291,25 +451,97 @@ func (b *batch) execMulti(ctx context.Context, i int, args []any, n int) error {
 
 // Commit flushes the batch, moves the high-water mark to its newest
 // revision (one row per batch, in its transaction) and commits: SQLite's
-// COMMIT, fsync'd, is the durability.
+// COMMIT, fsync'd, is the durability. A journaled batch is durable once
+// its records are written to the journal and synced; its rows stay in the
+// log's open transaction, which Settle commits.
 func (b *batch) Commit(ctx context.Context) error {
-	if err := b.flush(ctx); err != nil {
-		b.tx.Rollback()
-		return sqlitedb.StorageError(err)
+	if b.journaled {
+		return b.commitJournaled(ctx)
 	}
-	if b.last > 0 {
-		if _, err := b.stmt(ctx, qHighWater).ExecContext(ctx, b.last); err != nil {
-			b.tx.Rollback()
-			return sqlitedb.StorageError(fmt.Errorf("audit: record the high-water mark: %w", err))
-		}
+	if err := b.flushAll(ctx); err != nil {
+		b.Abort()
+		return sqlitedb.StorageError(err)
 	}
 	if err := b.tx.Commit(); err != nil {
 		return sqlitedb.StorageError(fmt.Errorf("audit: commit: %w", err))
 	}
+	if b.last > 0 && b.l.j != nil {
+		b.l.settle(b.last) // the journal's next cycle starts after it
+	}
 	return nil
 }
 
-func (b *batch) Abort() { b.tx.Rollback() }
+// flushAll writes the queued rows and the high-water mark.
+func (b *batch) flushAll(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if b.last > 0 {
+		if _, err := b.stmt(ctx, qHighWater).ExecContext(ctx, b.last); err != nil {
+			return fmt.Errorf("audit: record the high-water mark: %w", err)
+		}
+	}
+	return nil
+}
+
+// commitJournaled writes the batch's records to the journal and syncs
+// them while it writes its rows into the open transaction: the two
+// overlap. Rows that cannot be written fail the batch, and its records
+// are then taken back from the journal (journal.Undo) before the batch
+// answers.
+func (b *batch) commitJournaled(ctx context.Context) error {
+	l := b.l
+	if b.last == 0 { // nothing to make durable
+		b.Abort()
+		return nil
+	}
+	from := l.j.Used()
+	synced := make(chan error, 1)
+	go func() { synced <- l.j.Write(b.frames) }()
+	err := b.flushAll(ctx)
+	if jerr := <-synced; jerr != nil {
+		b.Abort()
+		return sqlitedb.StorageError(jerr)
+	}
+	if err != nil {
+		if uerr := l.j.Undo(from); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		b.Abort()
+		return sqlitedb.StorageError(err)
+	}
+	if l.since.IsZero() {
+		l.since = time.Now()
+	}
+	l.unsettled = b.last
+	if _, err := b.tx.ExecContext(ctx, `RELEASE batch`); err != nil {
+		// Durable in the journal all the same: the next Begin applies
+		// it again from there.
+		l.lose()
+	}
+	return nil
+}
+
+func (b *batch) Abort() {
+	if !b.journaled {
+		b.tx.Rollback()
+		return
+	}
+	l := b.l
+	if l.since.IsZero() {
+		// The transaction holds no batch but this one: end it, so that
+		// the connection is free.
+		l.lose()
+		return
+	}
+	if _, err := b.tx.ExecContext(context.Background(), `ROLLBACK TO batch`); err != nil {
+		l.lose()
+		return
+	}
+	if _, err := b.tx.ExecContext(context.Background(), `RELEASE batch`); err != nil {
+		l.lose()
+	}
+}
 
 type layerKey struct{ layer, key string }
 

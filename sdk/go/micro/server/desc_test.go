@@ -128,7 +128,7 @@ func TestHandleDescNamesAndRejects(t *testing.T) {
 	if err := srv.HandleDesc(&configdpb.Config_ServiceDesc, &fakeConfig{}, server.HandlerName("Cfg")); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(srv.Endpoints(), ","); got != "Cfg.Get,Cfg.List,Cfg.Watch" {
+	if got := strings.Join(srv.Endpoints(), ","); got != "Cfg.Delete,Cfg.Get,Cfg.List,Cfg.Put,Cfg.Txn,Cfg.Watch" {
 		t.Fatalf("endpoints %s", got)
 	}
 	if err := srv.HandleDesc(&configdpb.Config_ServiceDesc, &Greeter{}); err == nil || !strings.Contains(err.Error(), "does not implement") {

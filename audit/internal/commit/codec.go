@@ -1,4 +1,4 @@
-package etcdlog
+package commit
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/record"
 )
 
-// A record is stored in etcd as a protocol buffer message, written
+// A record is encoded (in etcd by package etcdlog, in the journal by
+// package journal) as a protocol buffer message, written
 // deterministically: fields in number order, scalars that are zero left
 // out, a nested message present exactly when its value is (an old or new
 // value). The schema, in proto3:
@@ -32,8 +32,8 @@ import (
 // decoder is strict: an unknown field, a field out of order or given twice
 // (but for the repeated ones), or a truncated message is an error.
 
-// encodeRecord appends rec's encoding to b.
-func encodeRecord(b []byte, rec *commit.Record) []byte {
+// AppendRecord appends rec's encoding to b.
+func AppendRecord(b []byte, rec *Record) []byte {
 	r := &rec.Rev
 	b = appendInt(b, 1, r.Rev)
 	b = appendInt(b, 2, r.Time.UnixNano())
@@ -126,9 +126,9 @@ func appendLayer(b []byte, num protowire.Number, v *record.LayerValue) []byte {
 	return appendMessage(b, num, m)
 }
 
-// decodeRecord decodes a record encoded by encodeRecord.
-func decodeRecord(b []byte) (commit.Record, error) {
-	var rec commit.Record
+// DecodeRecord decodes a record encoded by AppendRecord.
+func DecodeRecord(b []byte) (Record, error) {
+	var rec Record
 	r := &rec.Rev
 	var ts int64
 	err := message(b, []protowire.Number{8, 9},
@@ -145,7 +145,7 @@ func decodeRecord(b []byte) (commit.Record, error) {
 		func(d *field) { rec.State = d.bytes() },
 	)
 	if err != nil {
-		return commit.Record{}, fmt.Errorf("record: %w", err)
+		return Record{}, fmt.Errorf("record: %w", err)
 	}
 	r.Time = time.Unix(0, ts).UTC()
 	return rec, nil

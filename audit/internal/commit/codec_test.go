@@ -1,4 +1,4 @@
-package etcdlog
+package commit
 
 import (
 	"bytes"
@@ -8,12 +8,11 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/record"
 )
 
-func sampleRecord() commit.Record {
-	return commit.Record{
+func sampleRecord() Record {
+	return Record{
 		Rev: record.Revision{
 			Rev: 42, Time: time.Unix(1700000000, 123456789).UTC(), Actor: "alice", Reason: "why", Origin: "api",
 			RollbackTo: 7, NumChanges: 3,
@@ -40,15 +39,15 @@ func sampleRecord() commit.Record {
 // every time.
 func TestRecordRoundTrips(t *testing.T) {
 	rec := sampleRecord()
-	enc := encodeRecord(nil, &rec)
-	got, err := decodeRecord(enc)
+	enc := AppendRecord(nil, &rec)
+	got, err := DecodeRecord(enc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, rec) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", got, rec)
 	}
-	if again := encodeRecord(nil, &got); !bytes.Equal(again, enc) {
+	if again := AppendRecord(nil, &got); !bytes.Equal(again, enc) {
 		t.Fatal("the decoded record encodes differently")
 	}
 }
@@ -57,7 +56,7 @@ func TestRecordRoundTrips(t *testing.T) {
 // fields out of order or twice, wrong wire types, truncated messages.
 func TestRecordDecoderIsStrict(t *testing.T) {
 	rec := sampleRecord()
-	enc := encodeRecord(nil, &rec)
+	enc := AppendRecord(nil, &rec)
 	bad := map[string][]byte{
 		"truncated":     enc[:len(enc)-3],
 		"unknown field": protowire.AppendVarint(protowire.AppendTag(append([]byte{}, enc...), 99, protowire.VarintType), 1),
@@ -66,7 +65,7 @@ func TestRecordDecoderIsStrict(t *testing.T) {
 		"bad bool":      badBool(),
 	}
 	for name, b := range bad {
-		if _, err := decodeRecord(b); err == nil {
+		if _, err := DecodeRecord(b); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
