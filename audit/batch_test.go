@@ -31,8 +31,19 @@ func TestMain(m *testing.M) {
 
 var batchCount atomic.Int64
 
+// failBatches, when above 0, fails that many of the next batches after
+// their rows are written, before they are made durable (no test here runs
+// in parallel).
+var failBatches atomic.Int64
+
+var errInjected = errors.New("a batch failed on purpose")
+
 func checkBatchView(ctx context.Context, v commit.BatchView) error {
 	batchCount.Add(1)
+	if failBatches.Load() > 0 {
+		failBatches.Add(-1)
+		return errInjected
+	}
 	sum, _, _, err := chain.StateOf(ctx, v.Batch, nil)
 	if err != nil {
 		return err

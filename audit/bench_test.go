@@ -196,7 +196,7 @@ func TestBulkLoadedHistoryPagesCorrectly(t *testing.T) {
 // BenchmarkCommitJournal compares the store's two durable commit paths at
 // 1, 16 and 64 writers, each writing new keys spread like the compare
 // harness's writers' (bench/cmd/compare): journal=on, a batch's records
-// fdatasync'd to the journal and its rows settled in SQLite every 25 ms
+// fdatasync'd to the journal and its rows settled in SQLite every 100 ms
 // (the default), and journal=off, one SQLite COMMIT (synchronous=FULL) per
 // batch.
 func BenchmarkCommitJournal(b *testing.B) {

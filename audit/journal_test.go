@@ -170,3 +170,43 @@ func TestRestoreMovesTheJournalAsideWithTheOldDatabase(t *testing.T) {
 		t.Fatalf("the old journal beside the old database: %v", aside)
 	}
 }
+
+// A batch that fails after its rows reached the transaction that holds
+// the unsettled batches gives that transaction up: the batches before it,
+// acknowledged, are applied again from the journal, and the failed one
+// is nowhere.
+func TestAFailedBatchKeepsTheUnsettledOnes(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, settleNever)
+	for i := range 5 {
+		put(t, s, fmt.Sprintf("app/k%d", i), fmt.Sprint(i))
+	}
+	failBatches.Store(1)
+	if _, err := s.Commit(ctx, Txn{Actor: "alice", Ops: []Op{Put("app/failed", []byte("x"), "")}}); !errors.Is(err, errInjected) {
+		t.Fatalf("the failing batch: %v, want the injected error", err)
+	}
+	if r := put(t, s, "app/after", "1"); r.Rev != 6 {
+		t.Fatalf("the next revision: %d, want 6", r.Rev)
+	}
+	img := crashImage(t, s.Path()) // before any settle: the journal holds 1..6
+	for _, st := range []*Store{s, nil} {
+		if st == nil {
+			var err error
+			if st, err = Open(ctx, img, noLoop); err != nil {
+				t.Fatalf("open the crash image: %v", err)
+			}
+			defer st.Close()
+		}
+		if res := verify(t, st); !res.OK || res.Head != 6 {
+			t.Fatalf("verify: %+v", res)
+		}
+		if _, err := st.Get(ctx, "app/failed"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("app/failed: %v, want not found", err)
+		}
+		for i := range 5 {
+			if kv, err := st.Get(ctx, fmt.Sprintf("app/k%d", i)); err != nil || string(kv.Value) != fmt.Sprint(i) {
+				t.Fatalf("app/k%d: %q, %v", i, kv.Value, err)
+			}
+		}
+	}
+}

@@ -294,7 +294,7 @@ func (w *Writer) DiskFullErrors() int64 { return w.diskFull.Load() }
 // Config.MaxUnsettled).
 const (
 	DefaultIdleSettle   = time.Millisecond
-	DefaultMaxUnsettled = 25 * time.Millisecond
+	DefaultMaxUnsettled = 100 * time.Millisecond
 )
 
 func (w *Writer) run() {

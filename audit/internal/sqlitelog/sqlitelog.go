@@ -159,8 +159,8 @@ func (l *Log) Close() error {
 }
 
 // Begin starts a batch: a SQLite transaction that takes the write lock,
-// or, with a journal, a savepoint in the transaction that holds the
-// batches not yet settled. The batch is the log's one batch, reused: it
+// or, with a journal, the transaction that holds the batches not yet
+// settled. The batch is the log's one batch, reused: it
 // is valid until it commits or aborts.
 func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 	if l.j == nil {
@@ -178,11 +178,7 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 		}
 		l.tx = tx
 	}
-	if _, err := l.tx.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
-		l.lose()
-		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
-	}
-	l.b.tx, l.b.last, l.b.journaled, l.b.frames = l.tx, 0, true, l.b.frames[:0]
+	l.b.tx, l.b.last, l.b.journaled, l.b.wrote, l.b.frames = l.tx, 0, true, false, l.b.frames[:0]
 	l.b.pend.reset()
 	return &l.b, nil
 }
@@ -295,9 +291,14 @@ type batch struct {
 	tx   *sql.Tx
 	pend pending
 	last int64 // the newest revision appended; 0: none
-	// journaled: the batch is a savepoint of the log's open transaction,
-	// made durable by writing frames, its records', to the journal.
+	// journaled: the batch writes its rows into the log's open
+	// transaction, and is made durable by writing frames, its records',
+	// to the journal. wrote: some of its rows reached the transaction,
+	// which an Abort then gives up whole (the batches before it are
+	// applied again from the journal: replay), rather than keep a
+	// savepoint per batch, whose statement journal costs every batch.
 	journaled bool
+	wrote     bool
 	frames    []byte
 }
 
@@ -398,6 +399,7 @@ func (b *batch) flush(ctx context.Context) error {
 	if p.empty() {
 		return nil
 	}
+	b.wrote = true
 	for _, k := range p.kvOrd {
 		kv := p.kv[k]
 		if kv == nil {
@@ -514,11 +516,6 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 		l.since = time.Now()
 	}
 	l.unsettled = b.last
-	if _, err := b.tx.ExecContext(ctx, `RELEASE batch`); err != nil {
-		// Durable in the journal all the same: the next Begin applies
-		// it again from there.
-		l.lose()
-	}
 	return nil
 }
 
@@ -527,19 +524,12 @@ func (b *batch) Abort() {
 		b.tx.Rollback()
 		return
 	}
-	l := b.l
-	if l.since.IsZero() {
-		// The transaction holds no batch but this one: end it, so that
-		// the connection is free.
-		l.lose()
-		return
-	}
-	if _, err := b.tx.ExecContext(context.Background(), `ROLLBACK TO batch`); err != nil {
-		l.lose()
-		return
-	}
-	if _, err := b.tx.ExecContext(context.Background(), `RELEASE batch`); err != nil {
-		l.lose()
+	// Rows of the batch in the open transaction: give it up, and apply
+	// the batches before it again from the journal at the next Begin. A
+	// transaction that holds no batch yet is ended, so that the
+	// connection is free.
+	if b.wrote || b.l.since.IsZero() {
+		b.l.lose()
 	}
 }
 
