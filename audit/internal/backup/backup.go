@@ -283,13 +283,8 @@ func CopyFile(src, dst string) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := sqlitedb.SyncDir(dir); err != nil {
 		return fmt.Errorf("audit: restore: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("audit: restore: sync %s: %w", dir, err)
 	}
 	return nil
 }

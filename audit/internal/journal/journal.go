@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 
 	"github.com/configd/configd/audit/internal/commit"
+	"github.com/configd/configd/audit/internal/sqlitedb"
 )
 
 const (
@@ -186,13 +187,8 @@ func (j *File) preallocate() error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := sqlitedb.SyncDir(dir); err != nil {
 		return fmt.Errorf("audit: journal: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("audit: journal: sync %s: %w", dir, err)
 	}
 	return nil
 }

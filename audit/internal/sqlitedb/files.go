@@ -122,3 +122,17 @@ func backupLeftover(dir string, e fs.DirEntry) bool {
 	}
 	return true
 }
+
+// SyncDir syncs the directory dir, so that a file created or renamed in
+// it survives a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
