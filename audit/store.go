@@ -444,9 +444,6 @@ func (s *Store) openJournal(rev int64) (*journal.File, []commit.Record, error) {
 	}
 	var after []commit.Record
 	for _, r := range rec.Records {
-		if rec.Base > rev { // an empty cycle of a newer database: nothing to apply
-			break
-		}
 		if r.Rev.Rev > rev {
 			after = append(after, r)
 		}

@@ -81,9 +81,8 @@ func (s *configService) Delete(ctx context.Context, req *configdpb.DeleteRequest
 	if err != nil {
 		return nil, fail(err)
 	}
-	if len(rev.Changes) == 0 {
-		// A delete that changed nothing found no key to delete.
-		return nil, fail(&apierror.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("key %q not found", key)})
+	if err := writeops.Deleted(key, rev); err != nil {
+		return nil, fail(err)
 	}
 	return writeResponse(rev), nil
 }

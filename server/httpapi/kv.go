@@ -225,9 +225,8 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setRev(w, rev.Rev)
-	if len(rev.Changes) == 0 {
-		// A delete that changed nothing found no key to delete.
-		h.fail(w, r, &apierror.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("key %q not found", key), Key: key})
+	if err := writeops.Deleted(key, rev); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	apierror.WriteJSON(w, http.StatusOK, api.WriteResponse{Rev: rev.Rev, Changed: true})

@@ -41,6 +41,15 @@ func ValueTooLarge(size string, limit int) error {
 	return apierror.New(api.CodeTooLarge, "value is %s; the limit is %d bytes", size, limit)
 }
 
+// Deleted checks the revision of a single-key delete: one that changed
+// nothing found no key to delete, and is answered not_found.
+func Deleted(key string, rev audit.Revision) error {
+	if len(rev.Changes) == 0 {
+		return &apierror.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("key %q not found", key), Key: key}
+	}
+	return nil
+}
+
 // IfModRev makes op conditional on the key's mod_rev being ifModRev, when
 // it is set; a negative one is refused.
 func IfModRev(op audit.Op, ifModRev *int64) (audit.Op, *apierror.Error) {

@@ -140,11 +140,8 @@ func (l *Log) Journal(j *journal.File, rev int64) {
 func (l *Log) Close() error {
 	var errs []error
 	if l.j != nil {
-		err := l.Settle(context.Background())
-		if err == nil {
-			err = l.j.Close(l.settled.Load())
-		}
-		errs = append(errs, err)
+		// The journal keeps what the database lacks, if Settle failed.
+		errs = append(errs, l.Settle(context.Background()), l.j.Close(l.settled.Load()))
 		l.j = nil
 	}
 	for _, st := range l.stmts {
