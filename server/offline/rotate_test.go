@@ -151,7 +151,12 @@ func TestRotateDataKeysCommand(t *testing.T) {
 		t.Fatalf("app/pw after rotation: %q, %v", kv.Value, err)
 	}
 	before := storedKeyID(t, dbPath, "app/pw")
-	if _, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{audit.Put("app/pw", []byte("new-key"), "").AsSecret()}}); err != nil {
+	r, err := st.Commit(ctx, audit.Txn{Ops: []audit.Op{audit.Put("app/pw", []byte("new-key"), "").AsSecret()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A read of the database waits until it holds the journaled revision.
+	if _, err := st.Revision(ctx, r.Rev); err != nil {
 		t.Fatal(err)
 	}
 	if after := storedKeyID(t, dbPath, "app/pw"); after == before {
