@@ -15,7 +15,6 @@ import (
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/etcdlog"
 	"github.com/configd/configd/audit/internal/retention"
-	"github.com/configd/configd/audit/internal/tokens"
 )
 
 // DefaultEtcdTimeout bounds each request of a replica to etcd (WithEtcd):
@@ -310,8 +309,8 @@ func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 		}
 		s.followErr.Store(&err)
 	}
-	if ts, _, err := s.elog.Tokens(ctx); err == nil {
-		if err := tokens.Replace(ctx, s.wdb, ts); err != nil {
+	if set, err := s.elog.Tokens(ctx); err == nil {
+		if err := s.copyTokens(ctx, set); err != nil {
 			return err
 		}
 	} else if !joined || !errors.Is(err, ErrStoreUnavailable) {

@@ -35,6 +35,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("RetentionCompactsEveryReplicaAndEtcd", env.retention)
 	t.Run("AReplicaCutOffDuringACompactionIsRefused", env.cutOffDuringCompaction)
 	t.Run("AFencedSnapshotNeedsItsKey", env.fencedSnapshot)
+	t.Run("AWriteByATokenRevokedElsewhereIsNotRecorded", env.revokedTokenWrite)
 	t.Run("AReplicaOfAnotherLogFormatIsRefused", env.logFormats)
 }
 

@@ -202,6 +202,8 @@ type Store struct {
 	followCancel context.CancelFunc // stops following the shared log and tokens
 	following    sync.WaitGroup     // the goroutines that follow them
 	followErr    atomic.Pointer[error]
+
+	tokenCopy tokenCopy // WithEtcd: what the replica's copy of the tokens reflects
 }
 
 // Open opens (creating if needed) the SQLite database at path, applies the
@@ -392,7 +394,7 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 		Layers: s.layers, Layered: layered, Sealed: o.sealed,
 		MaxValueSize: o.maxValueSize, MaxBatch: o.maxBatch, Now: o.now, Logger: o.logger,
 		OnCommit: append(slices.Clip(o.onCommit), s.revs.advanced), CheckBatch: checkBatch,
-		SyncKeys: s.syncKeysHook(),
+		SyncKeys: s.syncKeysHook(), RefreshTokens: s.refreshTokensHook(),
 	})
 	if len(recovered) > 0 {
 		if err := s.w.Recover(ctx, recovered); err != nil {

@@ -2,8 +2,12 @@ package audit
 
 import (
 	"context"
+	"fmt"
+	"sync"
 
+	"github.com/configd/configd/audit/internal/etcdlog"
 	"github.com/configd/configd/audit/internal/tokens"
+	"github.com/configd/configd/audit/record"
 )
 
 // ErrTokenExists: a token that is not revoked already has this name.
@@ -58,10 +62,65 @@ func (s *Store) SetTokenGrants(ctx context.Context, name string, grants []Grant)
 }
 
 // WithTokenHook registers fn to be called when a replica's copy of the
-// cluster's tokens changed because of another replica (or etcd came back):
-// whoever keeps the tokens in memory reads them again (Tokens). It is
-// called from a goroutine of the store's, one call at a time.
+// cluster's tokens changed because of another replica (or etcd came back),
+// or was brought up to date because a write's token must be allowed again
+// (docs/ha.md, "A revocation racing a write"): whoever keeps the tokens in
+// memory reads them again (TokensAndEpoch) before fn returns. It is called
+// from the store's goroutines: the one that follows the tokens, and the
+// writer, maybe at once.
 func WithTokenHook(fn func()) Option { return func(o *options) { o.onTokens = append(o.onTokens, fn) } }
+
+// An Authorization is the token that allowed a write: a replica checks it
+// again when it commits the write (WithAuthorization).
+type Authorization = record.Authorization
+
+// WithAuthorization returns a copy of ctx whose writes (Commit, Rollback)
+// a allowed. A replica (WithEtcd) records such a write only while the
+// cluster's token epoch is the one its rights were allowed at, compared in
+// the etcd transaction that records it; when a token was revoked or its
+// grants changed since, the replica brings its copy of the tokens up to
+// date and asks a again (Authorization.Reauthorize): a write its token no
+// longer allows fails with a's refusal, and nothing of it is recorded. A
+// store on SQLite alone ignores a: its tokens change in this process.
+func WithAuthorization(ctx context.Context, a Authorization) context.Context {
+	return record.WithAuthorization(ctx, a)
+}
+
+// TokensAndEpoch returns every token, as Tokens does, and the token epoch
+// of that copy: the etcd revision of the cluster's newest revocation or
+// change of grants that the copy holds. A store on SQLite alone has no
+// epoch (0).
+func (s *Store) TokensAndEpoch(ctx context.Context) ([]Token, int64, error) {
+	s.tokenCopy.mu.RLock()
+	defer s.tokenCopy.mu.RUnlock()
+	ts, err := tokens.List(ctx, s.rdb)
+	return ts, s.tokenCopy.epoch, err
+}
+
+// tokenCopy is what a replica's copy of the tokens reflects: the etcd
+// revision it was read at, and its token epoch. mu orders the copy's
+// changes with the reads of its epoch.
+type tokenCopy struct {
+	mu         sync.RWMutex
+	rev, epoch int64
+}
+
+// copyTokens makes set the replica's copy of the tokens, unless the copy
+// is of a newer read already: reads of etcd that overtake one another do
+// not take the copy back.
+func (s *Store) copyTokens(ctx context.Context, set etcdlog.TokenSet) error {
+	c := &s.tokenCopy
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if set.Rev < c.rev {
+		return nil
+	}
+	if err := tokens.Replace(ctx, s.wdb, set.Tokens); err != nil {
+		return err
+	}
+	c.rev, c.epoch = set.Rev, set.Epoch
+	return nil
+}
 
 // tokensChanged brings a replica's copy of the tokens up to date after its
 // own change, so that Tokens sees it when the change returns; err is the
@@ -70,21 +129,40 @@ func (s *Store) tokensChanged(ctx context.Context, err error) error {
 	if err != nil {
 		return err
 	}
-	ts, _, err := s.elog.Tokens(ctx)
+	set, err := s.elog.Tokens(ctx)
 	if err != nil {
 		return err
 	}
-	return tokens.Replace(ctx, s.wdb, ts)
+	return s.copyTokens(ctx, set)
 }
 
-// mirrorTokens replaces a replica's copy of the tokens with ts, those the
-// cluster shares, and tells the token hooks.
-func (s *Store) mirrorTokens(ctx context.Context, ts []Token) error {
-	if err := tokens.Replace(ctx, s.wdb, ts); err != nil {
+// mirrorTokens makes set, the tokens the cluster shares, the replica's
+// copy, and tells the token hooks.
+func (s *Store) mirrorTokens(ctx context.Context, set etcdlog.TokenSet) error {
+	if err := s.copyTokens(ctx, set); err != nil {
 		return err
 	}
 	for _, fn := range s.opts.onTokens {
 		fn()
 	}
 	return nil
+}
+
+// refreshTokensHook is the writer's commit.Config.RefreshTokens: a
+// replica reads the cluster's tokens from etcd, makes them its copy, has
+// the token hooks reload them and returns their epoch.
+func (s *Store) refreshTokensHook() func(ctx context.Context) (int64, error) {
+	if s.elog == nil {
+		return nil
+	}
+	return func(ctx context.Context) (int64, error) {
+		set, err := s.elog.Tokens(ctx)
+		if err == nil {
+			err = s.mirrorTokens(ctx, set)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("audit: read the tokens again to check a write's token: %w", err)
+		}
+		return set.Epoch, nil
+	}
 }

@@ -95,6 +95,32 @@ func (e *FenceError) Error() string {
 
 func (e *FenceError) Unwrap() error { return record.ErrFenced }
 
+// TokenFencer is a Batch that checks the token epoch (a replicated
+// Log's): its Commit makes the batch durable only if the cluster's token
+// epoch is still the one given, checked in the same step; when it moved
+// (a token revoked, or its grants changed, since), Commit fails with a
+// *TokensMovedError and nothing of the batch is durable.
+type TokenFencer interface {
+	FenceTokens(epoch int64)
+}
+
+// TokensMovedError: a replicated Log refused a batch because the
+// cluster's token epoch is no longer the one the batch's writes were
+// allowed at. Nothing of the batch was made durable: the writer brings
+// the replica's copy of the tokens up to date (Config.RefreshTokens),
+// decides again whether each write's token allows it (those it no longer
+// allows fail as their door would refuse them), and decides the others
+// again. HeadMoved: another replica committed too, and the writer catches
+// up first.
+type TokensMovedError struct {
+	Epoch     int64
+	HeadMoved bool
+}
+
+func (e *TokensMovedError) Error() string {
+	return fmt.Sprintf("audit: the cluster's tokens changed (token epoch %d) after this batch's writes were allowed", e.Epoch)
+}
+
 // State is the local state as a batch sees it: the newest durable
 // revision's, with the batch's records applied as far as they were
 // flushed. Its reads return rows as stored (a secret's value sealed).

@@ -17,6 +17,10 @@ type request interface {
 // revisionRequest asks for one revision, decided in a batch.
 type revisionRequest interface {
 	request
+	// targets are what a token needs the write permission on to make the
+	// request (record.Authorization's Reauthorize): the keys it writes,
+	// or its scope.
+	targets() []string
 	// readsDB reports whether deciding the request reads the database
 	// itself, beyond the batch's in-memory view: the batch is flushed
 	// before it.
@@ -37,10 +41,14 @@ var (
 )
 
 // ticket is the part every request has: its caller's context, and where
-// its outcome goes.
+// its outcome goes; and for a write a token allowed, on a replicated log,
+// that token (see record.Authorization) and the token epoch it was last
+// allowed at.
 type ticket struct {
-	ctx  context.Context
-	done chan result
+	ctx   context.Context
+	done  chan result
+	auth  record.Authorization
+	epoch int64
 }
 
 func (t *ticket) base() *ticket { return t }
@@ -59,6 +67,14 @@ type txnRequest struct {
 
 func (r *txnRequest) readsDB() bool { return false }
 
+func (r *txnRequest) targets() []string {
+	keys := make([]string, len(r.txn.Ops))
+	for i, op := range r.txn.Ops {
+		keys[i] = op.Key
+	}
+	return keys
+}
+
 func (r *txnRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
 	return d.decideTxn(ctx, b, r.txn, 0, prev)
 }
@@ -71,6 +87,10 @@ type rollbackRequest struct {
 }
 
 func (r *rollbackRequest) readsDB() bool { return true }
+
+// targets is the rollback's scope: its key, or its prefix ("" is every
+// key).
+func (r *rollbackRequest) targets() []string { return []string{r.req.Key + r.req.Prefix} }
 
 func (r *rollbackRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
 	return d.decideRollback(ctx, b, &r.req, prev)
@@ -86,6 +106,10 @@ type sourceRequest struct {
 }
 
 func (r *sourceRequest) readsDB() bool { return true }
+
+// targets is nothing a token could be refused: a source writes its layer
+// under no token.
+func (r *sourceRequest) targets() []string { return nil }
 
 func (r *sourceRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
 	return d.decideSource(ctx, b, r, prev)

@@ -56,6 +56,13 @@ type Config struct {
 	// replicas created: the writer calls it when a record it applies is
 	// sealed with a data key the keyring lacks.
 	SyncKeys func(ctx context.Context) error
+	// RefreshTokens, for a replicated Log, brings the replica's copy of
+	// the cluster's tokens up to date from the shared log, and has whoever
+	// allows writes by them (the server's principals, record.Authorization)
+	// reload them, before it returns the copy's token epoch: the writer
+	// calls it when a batch was refused because the tokens changed
+	// (TokensMovedError).
+	RefreshTokens func(ctx context.Context) (int64, error)
 	// Now is the clock of revision times.
 	Now func() time.Time
 	// Logger logs failed batches.
@@ -103,6 +110,8 @@ type Writer struct {
 	keys         *keyring.Keyring
 	newDataKeys  func(ctx context.Context, prefixes []string) error
 	syncKeys     func(ctx context.Context) error
+	refresh      func(ctx context.Context) (int64, error)
+	tokenEpoch   int64 // the newest token epoch the writer knows of; writer goroutine only
 	maxValueSize int
 	maxBatch     int
 	logger       *slog.Logger
@@ -119,7 +128,7 @@ type Writer struct {
 // Start starts the writer of cfg.
 func Start(cfg Config) *Writer {
 	w := &Writer{
-		log: cfg.Log, keys: cfg.Keys, newDataKeys: cfg.NewDataKeys, syncKeys: cfg.SyncKeys,
+		log: cfg.Log, keys: cfg.Keys, newDataKeys: cfg.NewDataKeys, syncKeys: cfg.SyncKeys, refresh: cfg.RefreshTokens,
 		maxValueSize: cfg.MaxValueSize, maxBatch: cfg.MaxBatch, logger: cfg.Logger,
 		onCommit: cfg.OnCommit, checkBatch: cfg.CheckBatch,
 		queue: make(chan request, 4*cfg.MaxBatch), stopped: make(chan struct{}),
@@ -247,6 +256,11 @@ func (w *Writer) enqueue(ctx context.Context, req request) (Pending, error) {
 	}
 	t := req.base()
 	t.ctx, t.done = ctx, make(chan result, 1)
+	if _, ok := req.(revisionRequest); ok && w.replica != nil {
+		if t.auth = record.AuthorizationFrom(ctx); t.auth != nil {
+			t.epoch = t.auth.TokenEpoch()
+		}
+	}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -476,6 +490,19 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 				continue
 			}
 		}
+		var moved *TokensMovedError
+		if errors.As(err, &moved) {
+			// Nothing was durable: the writes are allowed again on the
+			// newest tokens before the batch is decided again.
+			if attempt == maxAttempts {
+				err = fmt.Errorf("%w (%d attempts)", err, attempt)
+			} else if err = w.refreshTokens(ctx, moved.Epoch); err == nil {
+				if !moved.HeadMoved {
+					continue
+				}
+				err = ErrHeadMoved
+			}
+		}
 		if errors.Is(err, ErrHeadMoved) && w.replica != nil {
 			if attempt == maxAttempts {
 				err = fmt.Errorf("%w (%d attempts)", err, attempt)
@@ -500,14 +527,28 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 // newest revision, or the error that fails the whole batch.
 func (w *Writer) tryBatch(ctx context.Context, batch []revisionRequest) ([]result, []record.Revision, int64, error) {
 	results := make([]result, len(batch))
+	// Before Begin: allowing a write again reads the server's tokens,
+	// whose changes take the database's connection that Begin holds.
+	epoch, fenceTokens := w.reauthorize(batch, results)
 	b, err := w.log.Begin(ctx)
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	if fenceTokens {
+		tf, ok := b.(TokenFencer)
+		if !ok {
+			b.Abort()
+			return nil, nil, 0, fmt.Errorf("audit: a replicated log whose batches do not check the token epoch")
+		}
+		tf.FenceTokens(epoch)
 	}
 	rev := w.d.cur.Rev()
 	w.d.begin()
 	var committed []record.Revision
 	for i, req := range batch {
+		if results[i].err != nil { // its token no longer allows it
+			continue
+		}
 		if err := req.base().ctx.Err(); err != nil {
 			results[i].err = err
 			continue
@@ -577,6 +618,72 @@ func (w *Writer) check(ctx context.Context, b Batch) error {
 		v.Overlay = w.d.overlay
 	}
 	return w.checkBatch(ctx, v)
+}
+
+// errTokensBehind refuses a write whose token the writer cannot allow
+// again on the cluster's newest tokens: the replica's copy of them, or
+// whoever allows writes by them, stayed behind (etcd, or a reload,
+// failed).
+var errTokensBehind = fmt.Errorf("%w: this replica could not bring its copy of the tokens up to the cluster's to check the write's token again; try again", record.ErrStoreUnavailable)
+
+// reauthorize makes the writes of batch that tokens allowed stand on one
+// token epoch, the newest the writer knows, which the batch's commit then
+// compares in the shared log: a write allowed at an older epoch is
+// allowed again (Authorization.Reauthorize) on the newest rights, and one
+// no longer allowed gets its refusal in results. It returns the epoch,
+// and whether a write of the batch needs it compared (none: no write of
+// the batch was allowed by a token, or the log is not replicated).
+func (w *Writer) reauthorize(batch []revisionRequest, results []result) (int64, bool) {
+	epoch, any := w.tokenEpoch, false
+	for _, req := range batch {
+		if t := req.base(); t.auth != nil {
+			epoch, any = max(epoch, t.epoch), true
+		}
+	}
+	if !any {
+		return 0, false
+	}
+	for again := true; again; {
+		again, any = false, false
+		for i, req := range batch {
+			t := req.base()
+			if t.auth == nil || results[i].err != nil {
+				continue
+			}
+			if t.epoch != epoch {
+				e, err := t.auth.Reauthorize(req.targets())
+				switch {
+				case err != nil:
+					results[i].err = err
+					continue
+				case e < epoch:
+					results[i].err = errTokensBehind
+					continue
+				case e > epoch: // the rights moved on meanwhile: every write again
+					epoch, again = e, true
+				}
+				t.epoch = e
+			}
+			any = true
+		}
+	}
+	w.tokenEpoch = epoch
+	return epoch, any
+}
+
+// refreshTokens brings the replica's copy of the tokens up to the
+// cluster's after a batch was refused because the token epoch moved to
+// epoch (etcd's answer); the next attempt allows its writes again.
+func (w *Writer) refreshTokens(ctx context.Context, epoch int64) error {
+	if w.refresh == nil {
+		return fmt.Errorf("audit: the tokens changed, and this replica has no way to read them again")
+	}
+	got, err := w.refresh(ctx)
+	if err != nil {
+		return err
+	}
+	w.tokenEpoch = max(w.tokenEpoch, got, epoch)
+	return nil
 }
 
 // fenceOf returns the fence req carries, if any.

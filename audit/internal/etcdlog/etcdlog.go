@@ -227,7 +227,7 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 	}
 	l.b.Batch, l.b.base = local, l.applied()
 	clear(l.b.recs)
-	l.b.recs, l.b.fences = l.b.recs[:0], l.b.fences[:0]
+	l.b.recs, l.b.fences, l.b.epoch = l.b.recs[:0], l.b.fences[:0], -1
 	return &l.b, nil
 }
 
@@ -324,11 +324,13 @@ func (l *Log) decode(key, value []byte) (commit.Record, error) {
 }
 
 // append writes recs, decided on revision base, to the log: in one etcd
-// transaction when they fit, each comparing the head and checking every
-// fence (its key exists with its creation revision). A first transaction
-// refused with the head where it was is refused by a fence: a
-// *commit.FenceError names the fences that no longer hold.
-func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fences []record.Fence) error {
+// transaction when they fit, each comparing the head, checking every
+// fence (its key exists with its creation revision) and, unless epoch is
+// negative, that the token epoch is epoch. A first transaction refused
+// with the head where it was is refused by a fence: a *commit.FenceError
+// names the fences that no longer hold; one refused with the token epoch
+// moved is a *commit.TokensMovedError.
+func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fences []record.Fence, epoch int64) error {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	head := base
@@ -352,12 +354,18 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fenc
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Value(l.headKey()), "=", revString(head))}
 		orElse := []clientv3.Op{clientv3.OpGet(l.LogKey(head+1), clientv3.WithRange(l.compactionDir()), clientv3.WithLimit(pageSize))}
-		if len(fences) > 0 {
+		if len(fences) > 0 || epoch >= 0 {
 			orElse = append(orElse, clientv3.OpGet(l.headKey()))
 			for _, f := range fences {
 				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.Key), "=", f.Rev))
 				orElse = append(orElse, clientv3.OpGet(f.Key, clientv3.WithKeysOnly()))
 			}
+		}
+		if epoch >= 0 {
+			// A missing key's mod revision compares as 0: no token was
+			// ever revoked.
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(l.tokenEpochKey()), "=", epoch))
+			orElse = append(orElse, clientv3.OpGet(l.tokenEpochKey(), clientv3.WithKeysOnly()))
 		}
 		resp, err := l.cli.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 		switch {
@@ -366,12 +374,18 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fenc
 		case err != nil:
 			return unavailable("append", err)
 		case !resp.Succeeded && !first:
-			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them or a fence fell", commit.ErrHeadMoved, head)
+			return fmt.Errorf("%w: the log holds the batch's revisions up to %d, and another replica wrote after them, a fence fell or the tokens changed", commit.ErrHeadMoved, head)
 		case !resp.Succeeded:
-			if stale := fallen(fences, resp.Responses, revString(head)); len(stale) > 0 {
-				return &commit.FenceError{Fences: stale}
+			headMoved := !headIs(resp.Responses, revString(head))
+			if !headMoved {
+				if stale := fallen(fences, resp.Responses); len(stale) > 0 {
+					return &commit.FenceError{Fences: stale}
+				}
 			}
 			l.keepMissed(resp.Responses[0].GetResponseRange())
+			if now, ok := epochNow(resp.Responses, epoch); ok && now != epoch {
+				return &commit.TokensMovedError{Epoch: now, HeadMoved: headMoved}
+			}
 			return commit.ErrHeadMoved
 		}
 		head, recs = next, recs[n:]
@@ -379,17 +393,43 @@ func (l *Log) append(ctx context.Context, base int64, recs []commit.Record, fenc
 	return nil
 }
 
-// fallen returns the fences that no longer hold, given the answers of a
-// refused transaction's else branch (the missed records, the head, then
-// each fence's key), when the head is still head: then the transaction was
-// refused by them alone. When the head moved it returns none: the writer
-// catches up and tries again, and the fences are checked again then.
-func fallen(fences []record.Fence, answers []*etcdserverpb.ResponseOp, head string) []record.Fence {
-	if len(fences) == 0 || len(answers) != 2+len(fences) {
-		return nil
+// The answers of a refused transaction's else branch are the missed
+// records, then, when it has fences or compares the token epoch: the
+// head, each fence's key, and the token epoch's key.
+
+// headIs reports whether the else branch's answers show the head still
+// at head (false when they do not show it).
+func headIs(answers []*etcdserverpb.ResponseOp, head string) bool {
+	if len(answers) < 2 {
+		return false
 	}
 	h := answers[1].GetResponseRange()
-	if h == nil || len(h.Kvs) != 1 || string(h.Kvs[0].Value) != head {
+	return h != nil && len(h.Kvs) == 1 && string(h.Kvs[0].Value) == head
+}
+
+// epochNow returns the token epoch the else branch's answers show, when
+// the transaction compared it (epoch >= 0).
+func epochNow(answers []*etcdserverpb.ResponseOp, epoch int64) (int64, bool) {
+	if epoch < 0 || len(answers) < 3 {
+		return 0, false
+	}
+	r := answers[len(answers)-1].GetResponseRange()
+	if r == nil {
+		return 0, false
+	}
+	if len(r.Kvs) == 0 {
+		return 0, true
+	}
+	return r.Kvs[0].ModRevision, true
+}
+
+// fallen returns the fences that no longer hold, given the answers of a
+// refused transaction's else branch whose head did not move: then the
+// transaction was refused by them (or by the token epoch). When the head
+// moved the writer catches up and tries again, and the fences are checked
+// again then.
+func fallen(fences []record.Fence, answers []*etcdserverpb.ResponseOp) []record.Fence {
+	if len(fences) == 0 || len(answers) < 2+len(fences) {
 		return nil
 	}
 	var stale []record.Fence
@@ -437,9 +477,13 @@ type batch struct {
 	base         int64 // the revision the batch is decided on
 	recs         []commit.Record
 	fences       []record.Fence
+	epoch        int64 // the token epoch to compare; negative: none
 }
 
-var _ commit.Fencer = (*batch)(nil)
+var (
+	_ commit.Fencer      = (*batch)(nil)
+	_ commit.TokenFencer = (*batch)(nil)
+)
 
 // Fence makes the batch's transactions check f (see commit.Fencer).
 func (b *batch) Fence(f record.Fence) {
@@ -447,6 +491,10 @@ func (b *batch) Fence(f record.Fence) {
 		b.fences = append(b.fences, f)
 	}
 }
+
+// FenceTokens makes the batch's transactions check that the token epoch
+// is epoch (see commit.TokenFencer).
+func (b *batch) FenceTokens(epoch int64) { b.epoch = epoch }
 
 func (b *batch) Append(rec commit.Record) {
 	b.Batch.Append(rec)
@@ -457,7 +505,7 @@ func (b *batch) Append(rec commit.Record) {
 // batch without records still compares the head: what it decided (a
 // conflict, a change of nothing) was decided on the newest revision.
 func (b *batch) Commit(ctx context.Context) error {
-	if err := b.l.append(ctx, b.base, b.recs, b.fences); err != nil {
+	if err := b.l.append(ctx, b.base, b.recs, b.fences, b.epoch); err != nil {
 		b.Batch.Abort()
 		return err
 	}

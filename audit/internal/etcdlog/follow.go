@@ -11,7 +11,6 @@ import (
 
 	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
-	"github.com/configd/configd/audit/internal/tokens"
 )
 
 // How long Follow waits before it reads the log again after a failure: it
@@ -83,11 +82,11 @@ func retry(ctx context.Context, status func(error), fn func(ctx context.Context)
 // reads them all, calls mirror with them, and again at each change etcd's
 // watch reports; when etcd does not answer, it starts again after a pause
 // (see Follow), telling status.
-func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context, ts []tokens.Token) error, status func(error)) error {
+func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context, set TokenSet) error, status func(error)) error {
 	return retry(ctx, status, func(ctx context.Context) error {
-		ts, rev, err := l.Tokens(ctx)
+		set, err := l.Tokens(ctx)
 		if err == nil {
-			err = mirror(ctx, ts)
+			err = mirror(ctx, set)
 		}
 		if err != nil {
 			return err
@@ -95,12 +94,14 @@ func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context,
 		status(nil)
 		wctx, cancel := l.watching(clientv3.WithRequireLeader(ctx))
 		defer cancel()
-		for resp := range l.cli.Watch(wctx, l.tokensDir(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		// A revocation or change of grants puts a token too: watching
+		// P/tokens/ sees every move of the epoch.
+		for resp := range l.cli.Watch(wctx, l.tokensDir(), clientv3.WithPrefix(), clientv3.WithRev(set.Rev+1)) {
 			if err := resp.Err(); err != nil {
 				return unavailable("watch the tokens", err)
 			}
-			if ts, _, err = l.Tokens(ctx); err == nil {
-				err = mirror(ctx, ts)
+			if set, err = l.Tokens(ctx); err == nil {
+				err = mirror(ctx, set)
 			}
 			if err != nil {
 				return err

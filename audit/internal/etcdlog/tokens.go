@@ -19,9 +19,18 @@ import (
 // valid token across replicas. Each replica keeps a copy in its own tokens
 // table (Store's token mirror), so that authentication goes on when etcd
 // does not answer.
+//
+// P/tokenepoch is put by every transaction that revokes a token or changes
+// its grants (creating one needs not: it takes no right away): its mod
+// revision is the token epoch, which a batch of writes allowed by tokens
+// compares (batch.FenceTokens), so that a write allowed by rights taken
+// away on another replica is not recorded after that change was
+// acknowledged. It lies outside P/tokens/, which a replica of an older
+// release reads as tokens only.
 
 func (l *Log) tokensDir() string         { return l.prefix + "/tokens/" }
 func (l *Log) tokenName(n string) string { return l.prefix + "/tokennames/" + n }
+func (l *Log) tokenEpochKey() string     { return l.prefix + "/tokenepoch" }
 
 // TokensDir returns the prefix of the tokens' keys, to watch.
 func (l *Log) TokensDir() string { return l.tokensDir() }
@@ -57,24 +66,38 @@ func decodeToken(key, v []byte) (tokens.Token, error) {
 	return t, nil
 }
 
-// Tokens returns every token the cluster shares, and the etcd revision
-// they were read at.
-func (l *Log) Tokens(ctx context.Context) ([]tokens.Token, int64, error) {
+// TokenSet is the cluster's tokens as one read of etcd saw them.
+type TokenSet struct {
+	Tokens []tokens.Token
+	// Rev is the etcd revision of the read.
+	Rev int64
+	// Epoch is the token epoch: the etcd revision of the newest
+	// revocation or change of grants (0: there was none).
+	Epoch int64
+}
+
+// Tokens returns every token the cluster shares, with the token epoch, as
+// of one etcd revision.
+func (l *Log) Tokens(ctx context.Context) (TokenSet, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	resp, err := l.cli.Get(ctx, l.tokensDir(), clientv3.WithPrefix())
+	resp, err := l.cli.Txn(ctx).Then(clientv3.OpGet(l.tokensDir(), clientv3.WithPrefix()), clientv3.OpGet(l.tokenEpochKey())).Commit()
 	if err != nil {
-		return nil, 0, unavailable("read the tokens", err)
+		return TokenSet{}, unavailable("read the tokens", err)
 	}
-	out := make([]tokens.Token, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	set := TokenSet{Tokens: make([]tokens.Token, 0, len(kvs)), Rev: resp.Header.Revision}
+	for _, kv := range kvs {
 		t, err := decodeToken(kv.Key, kv.Value)
 		if err != nil {
-			return nil, 0, err
+			return TokenSet{}, err
 		}
-		out = append(out, t)
+		set.Tokens = append(set.Tokens, t)
 	}
-	return out, resp.Header.Revision, nil
+	if e := resp.Responses[1].GetResponseRange().GetKvs(); len(e) == 1 {
+		set.Epoch = e[0].ModRevision
+	}
+	return set, nil
 }
 
 // CreateToken shares a new token, checked (tokens.Prepare). It fails with
@@ -96,8 +119,9 @@ func (l *Log) CreateToken(ctx context.Context, t tokens.Token) error {
 }
 
 // UpdateToken changes the valid token named name with change, which gets
-// it as it is: revoke (the name is free again) or replace its grants. It
-// fails with record.ErrNotFound when no valid token has that name.
+// it as it is: revoke (the name is free again) or replace its grants, and
+// moves the token epoch in the same transaction. It fails with
+// record.ErrNotFound when no valid token has that name.
 func (l *Log) UpdateToken(ctx context.Context, name string, revoke bool, change func(*tokens.Token)) error {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
@@ -127,7 +151,7 @@ func (l *Log) UpdateToken(ctx context.Context, name string, revoke bool, change 
 			return err
 		}
 		change(&t)
-		ops := []clientv3.Op{clientv3.OpPut(key, encodeToken(t))}
+		ops := []clientv3.Op{clientv3.OpPut(key, encodeToken(t)), clientv3.OpPut(l.tokenEpochKey(), name)}
 		if revoke {
 			ops = append(ops, clientv3.OpDelete(nameKey))
 		}
