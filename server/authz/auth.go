@@ -37,6 +37,7 @@ const (
 // TokenStore is where the tokens are kept: audit.Store.
 type TokenStore interface {
 	Tokens(ctx context.Context) ([]audit.Token, error)
+	TokensAndEpoch(ctx context.Context) ([]audit.Token, int64, error)
 	CreateToken(ctx context.Context, t audit.Token) error
 	RevokeToken(ctx context.Context, name string) error
 	SetTokenGrants(ctx context.Context, name string, grants []audit.Grant) error
@@ -53,10 +54,12 @@ type Auth struct {
 	st     TokenStore
 	denied *prometheus.CounterVec
 
-	mu      sync.RWMutex
-	valid   map[[sha256.Size]byte]*Principal
-	revoked map[[sha256.Size]byte]bool
-	any     bool // the table has a token, revoked or not
+	reloadMu sync.Mutex // one reload at a time: they read the store in turn
+	mu       sync.RWMutex
+	valid    map[[sha256.Size]byte]*Principal
+	revoked  map[[sha256.Size]byte]bool
+	any      bool  // the table has a token, revoked or not
+	epoch    int64 // the token epoch of the tokens last read (TokensAndEpoch)
 
 	// gen counts the changes to valid tokens' rights (revocations, new
 	// grants): an open watch checks its token again only when it moved
@@ -85,7 +88,9 @@ func New(ctx context.Context, st TokenStore) (*Auth, error) {
 }
 
 func (a *Auth) reload(ctx context.Context) error {
-	ts, err := a.st.Tokens(ctx)
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	ts, epoch, err := a.st.TokensAndEpoch(ctx)
 	if err != nil {
 		return err
 	}
@@ -98,9 +103,10 @@ func (a *Auth) reload(ctx context.Context) error {
 			revoked[h] = true
 			continue
 		}
-		valid[h] = &Principal{Name: t.Name, Grants: apiGrants(t.Grants), hash: h}
+		valid[h] = a.principal(t.Name, apiGrants(t.Grants), h, epoch)
 	}
 	a.mu.Lock()
+	a.epoch = epoch
 	var changed [][sha256.Size]byte
 	for h, p := range a.valid {
 		if q := valid[h]; q == nil || !slices.Equal(q.Grants, p.Grants) {
@@ -112,6 +118,12 @@ func (a *Auth) reload(ctx context.Context) error {
 	a.mu.Unlock()
 	a.notify(changed)
 	return nil
+}
+
+// principal returns the principal of a valid token of a's, read from
+// tokens of token epoch epoch.
+func (a *Auth) principal(name string, grants []api.Grant, hash [sha256.Size]byte, epoch int64) *Principal {
+	return &Principal{Name: name, Grants: grants, hash: hash, auth: a, epoch: epoch}
 }
 
 // Reload reads the tokens from the store again, and ends the open watches

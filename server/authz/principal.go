@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 )
@@ -22,6 +23,36 @@ type Principal struct {
 	// hash is the SHA-256 of the token's secret: a web UI session keeps
 	// the principal, not the secret, and checks it again by hash.
 	hash [sha256.Size]byte
+	// auth is the Auth whose tokens p is one of, and epoch the token
+	// epoch of the tokens it read p from (audit.Store.TokensAndEpoch):
+	// a replica's writer checks p's writes again with them (Reauthorize).
+	auth  *Auth
+	epoch int64
+}
+
+var _ audit.Authorization = (*Principal)(nil)
+
+// TokenEpoch is the token epoch of the tokens p was read from.
+func (p *Principal) TokenEpoch() int64 { return p.epoch }
+
+// Reauthorize checks again, on p's Auth's tokens as they are now, that
+// p's token may write every target (a key or canonical prefix): a
+// replica's writer calls it for a write whose token changed on another
+// replica before the write was recorded (audit.WithAuthorization). It
+// returns the token epoch of those tokens, or the refusal a door answers
+// (401 unauthenticated once the token is revoked, 403 forbidden once its
+// grants no longer cover a target), counted as the door's.
+func (p *Principal) Reauthorize(targets []string) (int64, error) {
+	cur, err := p.auth.Current(p)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range targets {
+		if err := p.auth.Check(cur, api.PermissionWrite, t); err != nil {
+			return 0, err
+		}
+	}
+	return cur.epoch, nil
 }
 
 // TokenHash returns the SHA-256 of p's token's secret: what Auth.Current
@@ -40,8 +71,13 @@ type principalKey struct{}
 
 // WithPrincipal returns a copy of ctx that carries p, the token that
 // authenticated its request (Auth.Identity, the gRPC interceptors, the web
-// UI's sessions put it there).
+// UI's sessions put it there). The request's writes carry p too
+// (audit.WithAuthorization), so that a replica records none that a change
+// of p's token on another replica took away its right to.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	if p != nil && p.auth != nil {
+		ctx = audit.WithAuthorization(ctx, p)
+	}
 	return context.WithValue(ctx, principalKey{}, p)
 }
 

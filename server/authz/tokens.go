@@ -116,7 +116,9 @@ func (a *Auth) store(ctx context.Context, name, secret string, grants []api.Gran
 	if err := a.st.CreateToken(ctx, audit.Token{Name: name, Hash: h[:], Grants: gs}); err != nil {
 		return err
 	}
-	a.valid[h] = &Principal{Name: name, Grants: grants, hash: h}
+	// The token epoch stays the last read's: a new token takes no right
+	// away, and the next reload reads the epoch with the new token.
+	a.valid[h] = a.principal(name, grants, h, a.epoch)
 	a.any = true
 	return nil
 }
@@ -169,7 +171,10 @@ func (a *Auth) SetGrants(ctx context.Context, name string, grants []api.Grant) (
 	var changed [][sha256.Size]byte
 	for h, p := range a.valid {
 		if p.Name == name {
-			a.valid[h] = &Principal{Name: name, Grants: canon, hash: h}
+			// With the last read's token epoch, older than the one
+			// the change moved to: on a replica, its writes are allowed
+			// again once the tokens are read again (Reauthorize).
+			a.valid[h] = a.principal(name, canon, h, a.epoch)
 			changed = append(changed, h)
 		}
 	}
