@@ -25,6 +25,9 @@ import (
 type sharedLog struct {
 	mu   sync.Mutex
 	recs []Record
+	// epoch is the token epoch, which a batch that fences it compares;
+	// commits counts the batches it took.
+	epoch, commits int64
 }
 
 // replicaLog is one replica's view of a sharedLog: its state is its
@@ -56,9 +59,12 @@ type replicaBatch struct {
 	base   int64 // the revision the batch was decided on
 	shared bool  // Commit appends to the shared log
 	recs   []Record
+	epoch  *int64 // the token epoch the batch compares, if any
 }
 
 func (b *replicaBatch) Append(rec Record) { b.recs = append(b.recs, rec) }
+
+func (b *replicaBatch) FenceTokens(epoch int64) { b.epoch = &epoch }
 
 func (b *replicaBatch) Flush(context.Context) error { return nil }
 
@@ -72,7 +78,11 @@ func (b *replicaBatch) Commit(context.Context) error {
 	if int64(len(s.recs)) != b.base {
 		return ErrHeadMoved
 	}
+	if b.epoch != nil && *b.epoch != s.epoch {
+		return &TokensMovedError{Epoch: s.epoch}
+	}
 	s.recs = append(s.recs, b.recs...)
+	s.commits++
 	return nil
 }
 
@@ -125,6 +135,11 @@ func startReplica(t *testing.T, shared *sharedLog) (*Writer, *replicaLog, *[]int
 		Layers: order, MaxValueSize: 1 << 20, MaxBatch: 16, Now: time.Now,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnCommit: []func(record.Revision){func(r record.Revision) { *hooked = append(*hooked, r.Rev) }},
+		RefreshTokens: func(context.Context) (int64, error) {
+			shared.mu.Lock()
+			defer shared.mu.Unlock()
+			return shared.epoch, nil
+		},
 	})
 	t.Cleanup(func() { w.Close() })
 	return w, log, hooked
@@ -206,5 +221,97 @@ func TestApplyRefusesATamperedRecord(t *testing.T) {
 	}
 	if err := c.Apply(ctx, []Record{{Rev: record.Revision{Rev: 4}}}); !errors.Is(err, ErrGap) {
 		t.Fatalf("a record after a gap: %v; want ErrGap", err)
+	}
+}
+
+// rights is a write's record.Authorization: allowed at epoch, and again,
+// at the newest epoch now(), unless refused.
+type rights struct {
+	epoch   int64
+	now     func() int64
+	refused error
+	asked   *int
+}
+
+func (r rights) TokenEpoch() int64 { return r.epoch }
+
+func (r rights) Reauthorize([]string) (int64, error) {
+	*r.asked++
+	return r.now(), r.refused
+}
+
+// Writes allowed by tokens at different token epochs, in one batch: those
+// allowed at an older epoch than the newest of the batch are allowed
+// again before the batch is decided (one refused), and the batch compares
+// the newest; when the log's epoch moved past it, the writer reads the
+// tokens again, allows every write again and decides the batch again. A
+// write without a token is decided with them; no revision is skipped.
+func TestWritesAllowedByTokensStandOnTheNewestTokenEpoch(t *testing.T) {
+	shared := &sharedLog{epoch: 2}
+	w, _, _ := startReplica(t, shared)
+	ctx := context.Background()
+	authEpoch := int64(2) // the epoch of the tokens the server allows writes by
+	now := func() int64 { return authEpoch }
+	var asked int
+	hold := func() chan struct{} {
+		release, started := make(chan struct{}), make(chan struct{})
+		go w.Alone(ctx, func(context.Context) error {
+			close(started)
+			<-release
+			return nil
+		})
+		<-started
+		return release
+	}
+	queue := func(a record.Authorization, key string) Pending {
+		t.Helper()
+		ctx := ctx
+		if a != nil {
+			ctx = record.WithAuthorization(ctx, a)
+		}
+		p, err := w.QueueCommit(ctx, put(key, "v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	errRevoked := errors.New("revoked")
+
+	release := hold()
+	older := queue(rights{epoch: 1, now: now, refused: errRevoked, asked: &asked}, "a")
+	newer := queue(rights{epoch: 2, now: now, asked: &asked}, "b")
+	none := queue(nil, "c")
+	close(release)
+	if _, err := older.Wait(); !errors.Is(err, errRevoked) {
+		t.Fatalf("a write allowed at an older epoch, no longer allowed: %v; want its refusal", err)
+	}
+	if r, err := newer.Wait(); err != nil || r.Rev != 1 {
+		t.Fatalf("a write allowed at the newest epoch: rev %d, %v; want 1", r.Rev, err)
+	}
+	if r, err := none.Wait(); err != nil || r.Rev != 2 {
+		t.Fatalf("a write without a token: rev %d, %v; want 2", r.Rev, err)
+	}
+	if asked != 1 || shared.commits != 1 {
+		t.Fatalf("allowed again %d times, %d commits; want the older write alone allowed again, one commit", asked, shared.commits)
+	}
+
+	// A token changed on another replica: the log's epoch moved past
+	// what the server allowed the writes at.
+	shared.mu.Lock()
+	shared.epoch = 3
+	shared.mu.Unlock()
+	authEpoch, asked = 3, 0
+	release = hold()
+	stale := queue(rights{epoch: 2, now: now, refused: errRevoked, asked: &asked}, "d")
+	fine := queue(rights{epoch: 2, now: now, asked: &asked}, "e")
+	close(release)
+	if _, err := stale.Wait(); !errors.Is(err, errRevoked) {
+		t.Fatalf("a write whose token changed elsewhere: %v; want its refusal", err)
+	}
+	if r, err := fine.Wait(); err != nil || r.Rev != 3 {
+		t.Fatalf("a write its token still allows: rev %d, %v; want 3", r.Rev, err)
+	}
+	if asked != 2 || shared.commits != 2 {
+		t.Fatalf("allowed again %d times, %d commits; want both writes allowed again, one more commit", asked, shared.commits)
 	}
 }
