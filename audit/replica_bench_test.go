@@ -18,16 +18,26 @@ import (
 // BenchmarkReplicaCommit measures durable commits (acknowledged by etcd's
 // quorum, then applied locally) of 200-byte values through the etcd log,
 // on one 3-member cluster on this machine: from 1 and 64 writers on one
-// replica, and 64 writers spread over 3 replicas; and, beside them, bare
-// etcd Puts of the same values from 1 and 64 clients. etcd-B/rev is what
-// etcd's database file grew by per revision.
+// replica, and 64 writers spread over 3 replicas, those also with each
+// write allowed by a token (its batch compares the token epoch: token=1);
+// and, beside them, bare etcd Puts of the same values from 1 and 64
+// clients. etcd-B/rev is what etcd's database file grew by per revision.
 func BenchmarkReplicaCommit(b *testing.B) {
 	c := testserver.EtcdCluster3(b)
 	value := []byte(strings.Repeat("v", 200))
-	for _, tc := range []struct{ writers, replicas int }{{1, 1}, {64, 1}, {64, 3}} {
-		b.Run(fmt.Sprintf("writers=%d/replicas=%d", tc.writers, tc.replicas), func(b *testing.B) {
+	for _, tc := range []struct {
+		writers, replicas int
+		token             bool
+	}{{1, 1, false}, {64, 1, false}, {64, 3, false}, {64, 3, true}} {
+		name := fmt.Sprintf("writers=%d/replicas=%d", tc.writers, tc.replicas)
+		ctx := context.Background()
+		if tc.token {
+			name += "/token=1"
+			ctx = WithAuthorization(ctx, benchToken{})
+		}
+		b.Run(name, func(b *testing.B) {
 			cli := etcdClient(b, c)
-			pfx := fmt.Sprintf("/bench/%d/%d/%d", tc.writers, tc.replicas, time.Now().UnixNano())
+			pfx := fmt.Sprintf("/bench/%d/%d/%t/%d", tc.writers, tc.replicas, tc.token, time.Now().UnixNano())
 			var stores []*Store
 			for range tc.replicas {
 				s, err := Open(context.Background(), filepath.Join(b.TempDir(), "configd.db"), WithEtcd(cli, pfx))
@@ -48,7 +58,7 @@ func BenchmarkReplicaCommit(b *testing.B) {
 			var n atomic.Int64
 			run(b, tc.writers, func(w int) error {
 				i := n.Add(1)
-				_, err := stores[w%len(stores)].Commit(context.Background(), Txn{Actor: "bench", Ops: []Op{
+				_, err := stores[w%len(stores)].Commit(ctx, Txn{Actor: "bench", Ops: []Op{
 					Put(fmt.Sprintf("bench/%d", i), value, ""),
 				}})
 				return err
@@ -75,6 +85,14 @@ func BenchmarkReplicaCommit(b *testing.B) {
 		})
 	}
 }
+
+// benchToken is a write's Authorization whose tokens never change: its
+// batch compares the token epoch and nothing more.
+type benchToken struct{}
+
+func (benchToken) TokenEpoch() int64 { return 0 }
+
+func (benchToken) Reauthorize([]string) (int64, error) { return 0, nil }
 
 // run calls op b.N times from writers goroutines (each with its number).
 func run(b *testing.B, writers int, op func(w int) error) {
