@@ -46,13 +46,7 @@ func (e *replicaEnv) fencedSnapshot(t *testing.T) {
 	}
 	// The stale snapshot and a write of the API in one batch: the writer
 	// is held while both are queued.
-	release, started := make(chan struct{}), make(chan struct{})
-	go a.w.Alone(ctx, func(context.Context) error {
-		close(started)
-		<-release
-		return nil
-	})
-	<-started
+	release := holdWriter(a)
 	stale, err := a.w.QueueSource(ctx, "files", snap("stale"), held)
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +74,19 @@ func (e *replicaEnv) fencedSnapshot(t *testing.T) {
 			t.Fatalf("app/x = %q, want the new holder's 2", got)
 		}
 	}
+}
+
+// holdWriter holds s's writer until release is closed: the requests
+// queued meanwhile are decided in one batch.
+func holdWriter(s *Store) (release chan struct{}) {
+	release, started := make(chan struct{}), make(chan struct{})
+	go s.w.Alone(context.Background(), func(context.Context) error {
+		close(started)
+		<-release
+		return nil
+	})
+	<-started
+	return release
 }
 
 // A store without etcd checks no fence: a fenced snapshot is refused, not

@@ -115,13 +115,7 @@ func (e *replicaEnv) revokedTokenWrite(t *testing.T) {
 	rights := func(name string) context.Context {
 		return WithAuthorization(ctx, tokenRights{s: b, name: name, epoch: before, asked: &asked})
 	}
-	release, started := make(chan struct{}), make(chan struct{})
-	go b.w.Alone(ctx, func(context.Context) error {
-		close(started)
-		<-release
-		return nil
-	})
-	<-started
+	release := holdWriter(b)
 	queue := func(ctx context.Context, key string) commit.Pending {
 		t.Helper()
 		p, err := b.w.QueueCommit(ctx, Txn{Actor: "t", Ops: []Op{Put(key, []byte(key), "")}})

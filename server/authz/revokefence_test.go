@@ -18,6 +18,19 @@ import (
 	"github.com/configd/configd/server/core"
 )
 
+// etcdClient starts an etcd server for the test and returns a client of
+// it; both end with the test.
+func etcdClient(t *testing.T) *clientv3.Client {
+	t.Helper()
+	etcd := testserver.Etcd(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
 // tokenGate holds a replica's server back from the tokens its store's
 // watch brings: registered before the server's token hook, a call of it
 // when armed waits until released, so that the server still allows what
@@ -67,12 +80,7 @@ func (g *tokenGate) arm() (entered, release chan struct{}) {
 // then 403), and nothing is recorded on any replica; once the server has
 // the change, writes go on.
 func TestAWriteWithATokenChangedOnAnotherReplicaIsRefused(t *testing.T) {
-	etcd := testserver.Etcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := etcdClient(t)
 	prefix := "/" + t.Name()
 	e1 := configdtest.NewEnv(t, configdtest.WithAuth(nil), configdtest.WithReplicaOf(cli, prefix))
 	e1.Token("victim", api.Grant{Permission: "write", Prefix: "app/"})

@@ -11,15 +11,12 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/server/authz"
 )
 
@@ -290,12 +287,7 @@ func (c grpcWatchClient) next(t *testing.T) (string, string) {
 // with unauthenticated soon after its token's revocation on the other (a
 // few milliseconds: an etcd watch carries it).
 func TestRevokingATokenOnAnotherReplicaEndsItsOpenWatches(t *testing.T) {
-	etcd := testserver.Etcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := etcdClient(t)
 	for name, open := range watchTransports {
 		t.Run(name, func(t *testing.T) {
 			prefix := "/" + strings.ReplaceAll(t.Name(), " ", "-")
