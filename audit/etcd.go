@@ -72,6 +72,21 @@ func WithEtcd(client *clientv3.Client, prefix string) Option {
 // DefaultEtcdTimeout).
 func WithEtcdTimeout(d time.Duration) Option { return func(o *options) { o.etcdTimeout = d } }
 
+// WithHorizonFloor makes a replica's compactions wait for the replicas
+// that are behind. floor returns the lowest revision that a replica alive
+// now has applied (ok false: it knows of none), and a compaction this
+// replica decides stops its horizon at the revision after that one, so a
+// replica that is slow or briefly behind catches up from the log instead
+// of being cut off (ErrBehindHorizon). An error of floor fails that
+// compaction (Compact returns it; the background compaction logs it and
+// tries again at its next interval). configd gives it the replicas'
+// registrations in etcd: a replica that is down is not waited for, its
+// registration ends with its lease (docs/ha.md, "A new replica after a
+// compaction"). Without it, nothing is waited for.
+func WithHorizonFloor(floor func(ctx context.Context) (rev int64, ok bool, err error)) Option {
+	return func(o *options) { o.horizonFloor = floor }
+}
+
 // Replication is what a replica knows of the shared log.
 type Replication struct {
 	// Replica is true for a store opened WithEtcd; the other fields are
@@ -356,7 +371,22 @@ func (s *Store) compactionCluster() retention.Cluster {
 	if s.elog == nil {
 		return nil
 	}
-	return s.elog
+	return replicaCluster{Log: s.elog, floor: s.opts.horizonFloor}
+}
+
+// replicaCluster is a replica's retention.Cluster: the shared log decides
+// the compactions, and the floor (WithHorizonFloor) bounds their horizon.
+type replicaCluster struct {
+	*etcdlog.Log
+	floor func(ctx context.Context) (int64, bool, error)
+}
+
+// Floor implements retention.Cluster.
+func (c replicaCluster) Floor(ctx context.Context) (int64, bool, error) {
+	if c.floor == nil {
+		return 0, false, nil
+	}
+	return c.floor(ctx)
 }
 
 // restoreAtHorizon starts an empty replica's database at the cluster's

@@ -126,6 +126,9 @@ type options struct {
 	etcd        *clientv3.Client // WithEtcd: a replica of the log under etcdPrefix
 	etcdPrefix  string
 	etcdTimeout time.Duration
+	// horizonFloor bounds the horizon of the compactions a replica
+	// decides (WithHorizonFloor).
+	horizonFloor func(ctx context.Context) (int64, bool, error)
 
 	noJournal bool // WithJournal(false)
 	// settleAfter, when set (by tests), is when the writer settles the
