@@ -16,6 +16,7 @@ import (
 	"github.com/configd/configd/audit/internal/etcdlog"
 	"github.com/configd/configd/audit/internal/retention"
 	"github.com/configd/configd/audit/internal/tokens"
+	"github.com/configd/configd/migrations"
 )
 
 // DefaultEtcdTimeout bounds each request of a replica to etcd (WithEtcd):
@@ -47,7 +48,9 @@ var ErrNotALog = etcdlog.ErrNotALog
 // ErrLogFormat: the cluster's commit log is of another format than this
 // configd reads and writes (an older or newer release): the replica is
 // refused at Open, with both formats named (docs/ha.md, "Versions and
-// upgrades").
+// upgrades"). A data dir that joined a cluster under a release of an
+// older format is refused so, from its schema level, even when etcd does
+// not answer, and before it is migrated.
 var ErrLogFormat = etcdlog.ErrFormat
 
 // WithEtcd makes the store a replica of a configd cluster on etcd: its
@@ -62,8 +65,8 @@ var ErrLogFormat = etcdlog.ErrFormat
 // or of another cluster (ErrReplicaMode). It applies everything the log
 // holds before it returns: a new replica on an empty data dir serves reads
 // once Open returns. A replica whose data dir has joined the cluster
-// before opens even when etcd does not answer, and catches up once it
-// does. The client stays the caller's: Close does not close it.
+// before (under a release of this log format) opens even when etcd does
+// not answer, and catches up once it does. The client stays the caller's: Close does not close it.
 func WithEtcd(client *clientv3.Client, prefix string) Option {
 	return func(o *options) { o.etcd, o.etcdPrefix = client, prefix }
 }
@@ -237,6 +240,32 @@ func (s *Store) joinCluster(ctx context.Context, rev int64) (bool, error) {
 	}
 	s.cluster = id
 	return false, nil
+}
+
+// checkLogFormat refuses, before the migrations touch it, a data dir that
+// joined a cluster of another log format than this configd's, from what
+// the data dir records: the schema level the last configd that opened it
+// left (etcdlog.CheckDataDir). It needs no etcd, so a replica of another
+// format is refused at start even when etcd does not answer, and the
+// data dir stays as it was for the release that can open it.
+func (s *Store) checkLogFormat(ctx context.Context) error {
+	level, err := migrations.Level(ctx, s.wdb)
+	if err != nil || level == 0 {
+		return err
+	}
+	var joined bool
+	if err := s.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replica')`).Scan(&joined); err != nil {
+		return fmt.Errorf("audit: read the replica's cluster: %w", err)
+	}
+	if joined {
+		if err := s.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM replica)`).Scan(&joined); err != nil {
+			return fmt.Errorf("audit: read the replica's cluster: %w", err)
+		}
+	}
+	if !joined {
+		return nil
+	}
+	return s.opts.formatSchemas.CheckDataDir(s.path, level)
 }
 
 // shareDataKeys gives prefixes a data key shared with every replica

@@ -37,6 +37,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("ACompactionWaitsForAReplicaBehind", env.horizonFloor)
 	t.Run("AFencedSnapshotNeedsItsKey", env.fencedSnapshot)
 	t.Run("AReplicaOfAnotherLogFormatIsRefused", env.logFormats)
+	t.Run("ADataDirOfAnotherLogFormatIsRefusedWithoutEtcd", env.dataDirFormats)
 }
 
 type replicaEnv struct {
