@@ -66,7 +66,8 @@ var ErrLogFormat = etcdlog.ErrFormat
 // holds before it returns: a new replica on an empty data dir serves reads
 // once Open returns. A replica whose data dir has joined the cluster
 // before (under a release of this log format) opens even when etcd does
-// not answer, and catches up once it does. The client stays the caller's: Close does not close it.
+// not answer, and catches up once it does. The client stays the caller's:
+// Close does not close it.
 func WithEtcd(client *clientv3.Client, prefix string) Option {
 	return func(o *options) { o.etcd, o.etcdPrefix = client, prefix }
 }
