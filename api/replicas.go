@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ReplicaStatus is one replica of a configd cluster on etcd, as it
 // registers itself (GET /v1/replicas, configctl replicas).
@@ -28,6 +31,18 @@ type ReplicaStatus struct {
 	UpSince time.Time `json:"up_since"`
 	// Self marks the replica that answered.
 	Self bool `json:"self,omitempty"`
+}
+
+// ParseReplicaStatus reads a replica's registration as the replicas
+// store it in etcd (JSON, under P/replicas/<name>). It reports false for
+// a value that is not one: not a ReplicaStatus in JSON, or one without a
+// name or an address.
+func ParseReplicaStatus(v []byte) (ReplicaStatus, bool) {
+	var s ReplicaStatus
+	if json.Unmarshal(v, &s) != nil || s.Name == "" || s.Addr == "" {
+		return ReplicaStatus{}, false
+	}
+	return s, true
 }
 
 // ReplicasResponse answers GET /v1/replicas: the replicas registered in

@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/etcdlog"
 	"github.com/configd/configd/audit/internal/retention"
+	"github.com/configd/configd/migrations"
 )
 
 // DefaultEtcdTimeout bounds each request of a replica to etcd (WithEtcd):
@@ -46,7 +47,9 @@ var ErrNotALog = etcdlog.ErrNotALog
 // ErrLogFormat: the cluster's commit log is of another format than this
 // configd reads and writes (an older or newer release): the replica is
 // refused at Open, with both formats named (docs/ha.md, "Versions and
-// upgrades").
+// upgrades"). A data dir that joined a cluster under a release of an
+// older format is refused so, from its schema level, even when etcd does
+// not answer, and before it is migrated.
 var ErrLogFormat = etcdlog.ErrFormat
 
 // WithEtcd makes the store a replica of a configd cluster on etcd: its
@@ -61,8 +64,9 @@ var ErrLogFormat = etcdlog.ErrFormat
 // or of another cluster (ErrReplicaMode). It applies everything the log
 // holds before it returns: a new replica on an empty data dir serves reads
 // once Open returns. A replica whose data dir has joined the cluster
-// before opens even when etcd does not answer, and catches up once it
-// does. The client stays the caller's: Close does not close it.
+// before (under a release of this log format) opens even when etcd does
+// not answer, and catches up once it does. The client stays the caller's:
+// Close does not close it.
 func WithEtcd(client *clientv3.Client, prefix string) Option {
 	return func(o *options) { o.etcd, o.etcdPrefix = client, prefix }
 }
@@ -70,6 +74,21 @@ func WithEtcd(client *clientv3.Client, prefix string) Option {
 // WithEtcdTimeout bounds each request to etcd (default
 // DefaultEtcdTimeout).
 func WithEtcdTimeout(d time.Duration) Option { return func(o *options) { o.etcdTimeout = d } }
+
+// WithHorizonFloor makes a replica's compactions wait for the replicas
+// that are behind. floor returns the lowest revision that a replica alive
+// now has applied (ok false: it knows of none), and a compaction this
+// replica decides stops its horizon at the revision after that one, so a
+// replica that is slow or briefly behind catches up from the log instead
+// of being cut off (ErrBehindHorizon). An error of floor fails that
+// compaction (Compact returns it; the background compaction logs it and
+// tries again at its next interval). configd gives it the replicas'
+// registrations in etcd: a replica that is down is not waited for, its
+// registration ends with its lease (docs/ha.md, "A new replica after a
+// compaction"). Without it, nothing is waited for.
+func WithHorizonFloor(floor func(ctx context.Context) (rev int64, ok bool, err error)) Option {
+	return func(o *options) { o.horizonFloor = floor }
+}
 
 // Replication is what a replica knows of the shared log.
 type Replication struct {
@@ -223,6 +242,32 @@ func (s *Store) joinCluster(ctx context.Context, rev int64) (bool, error) {
 	return false, nil
 }
 
+// checkLogFormat refuses, before the migrations touch it, a data dir that
+// joined a cluster of another log format than this configd's, from what
+// the data dir records: the schema level the last configd that opened it
+// left (etcdlog.CheckDataDir). It needs no etcd, so a replica of another
+// format is refused at start even when etcd does not answer, and the
+// data dir stays as it was for the release that can open it.
+func (s *Store) checkLogFormat(ctx context.Context) error {
+	level, err := migrations.Level(ctx, s.wdb)
+	if err != nil || level == 0 {
+		return err
+	}
+	var joined bool
+	if err := s.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replica')`).Scan(&joined); err != nil {
+		return fmt.Errorf("audit: read the replica's cluster: %w", err)
+	}
+	if joined {
+		if err := s.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM replica)`).Scan(&joined); err != nil {
+			return fmt.Errorf("audit: read the replica's cluster: %w", err)
+		}
+	}
+	if !joined {
+		return nil
+	}
+	return s.opts.formatSchemas.CheckDataDir(s.path, level)
+}
+
 // shareDataKeys gives prefixes a data key shared with every replica
 // through etcd: each one that has none or, with renew, each of them a new
 // one. It first takes the keys other replicas shared; a new key gets the
@@ -355,7 +400,22 @@ func (s *Store) compactionCluster() retention.Cluster {
 	if s.elog == nil {
 		return nil
 	}
-	return s.elog
+	return replicaCluster{Log: s.elog, floor: s.opts.horizonFloor}
+}
+
+// replicaCluster is a replica's retention.Cluster: the shared log decides
+// the compactions, and the floor (WithHorizonFloor) bounds their horizon.
+type replicaCluster struct {
+	*etcdlog.Log
+	floor func(ctx context.Context) (int64, bool, error)
+}
+
+// Floor implements retention.Cluster.
+func (c replicaCluster) Floor(ctx context.Context) (int64, bool, error) {
+	if c.floor == nil {
+		return 0, false, nil
+	}
+	return c.floor(ctx)
 }
 
 // restoreAtHorizon starts an empty replica's database at the cluster's

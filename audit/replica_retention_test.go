@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,6 +238,62 @@ func (e *replicaEnv) cutOffDuringCompaction(t *testing.T) {
 	if kv, err := lag.Get(ctx, "app/0"); err != nil || string(kv.Value) != "15" {
 		t.Fatalf("a read on the replica behind the horizon: %+v, %v; want what it had", kv, err)
 	}
+}
+
+// A compaction decided while a replica is behind (stopped here, as one
+// whose apply is paused) stops its horizon at the revision after the one
+// that replica has applied (WithHorizonFloor): the replica catches up
+// from the log when it comes back, instead of being refused with
+// ErrBehindHorizon; once it reports a newer revision, the next compaction
+// goes as far as the retention allows. A floor that cannot be read fails
+// the compaction, which removes nothing.
+func (e *replicaEnv) horizonFloor(t *testing.T) {
+	ctx := context.Background()
+	var (
+		floor    atomic.Int64
+		floorErr atomic.Pointer[error]
+	)
+	w := e.replica(t, WithRetention(10, 0), WithCompactInterval(-1), WithHorizonFloor(func(context.Context) (int64, bool, error) {
+		if p := floorErr.Load(); p != nil {
+			return 0, false, *p
+		}
+		return floor.Load(), true, nil
+	}))
+	slow := e.replica(t)
+	for i := range 20 {
+		put(t, w, fmt.Sprintf("app/%d", i%5), fmt.Sprint(i))
+	}
+	if err := slow.WaitRev(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	floor.Store(slow.Rev())
+	slowPath := slow.Path()
+	slow.Close()
+	for w.Rev() < 60 {
+		put(t, w, fmt.Sprintf("app/%d", w.Rev()%5), fmt.Sprint(w.Rev()))
+	}
+
+	unreadable := errors.New("the registrations do not answer")
+	floorErr.Store(&unreadable)
+	if res, err := w.Compact(ctx); !errors.Is(err, unreadable) || res.Revisions != 0 || w.Horizon() != 0 {
+		t.Fatalf("Compact with a floor that cannot be read = %+v, %v (horizon %d); want its error and nothing removed", res, err, w.Horizon())
+	}
+	floorErr.Store(nil)
+	res, err := w.Compact(ctx)
+	if err != nil || res.Horizon != 21 || res.Revisions != 20 {
+		t.Fatalf("Compact with a replica at revision 20 = %+v, %v; want horizon 21 (the retention alone: 51)", res, err)
+	}
+
+	slow = openReplica(t, slowPath, WithEtcd(e.client(t), prefix(t)), WithEtcdTimeout(2*time.Second))
+	sameReplicas(t, 60, w, slow)
+	floor.Store(slow.Rev())
+	res, err = w.Compact(ctx)
+	if err != nil || res.From != 21 || res.Horizon != 51 {
+		t.Fatalf("Compact once the replica reports revision 60 = %+v, %v; want from 21 to horizon 51", res, err)
+	}
+	waitFor(t, "the replica behind applying the second compaction", func() bool { return slow.Horizon() == 51 })
+	put(t, w, "app/last", "1")
+	sameReplicas(t, 61, w, slow)
 }
 
 // sameCompactions checks that every store holds the same compaction

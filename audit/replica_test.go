@@ -34,9 +34,11 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("AReplicaCutOffFromEtcdHeals", env.partition)
 	t.Run("RetentionCompactsEveryReplicaAndEtcd", env.retention)
 	t.Run("AReplicaCutOffDuringACompactionIsRefused", env.cutOffDuringCompaction)
+	t.Run("ACompactionWaitsForAReplicaBehind", env.horizonFloor)
 	t.Run("AFencedSnapshotNeedsItsKey", env.fencedSnapshot)
 	t.Run("AWriteByATokenRevokedElsewhereIsNotRecorded", env.revokedTokenWrite)
 	t.Run("AReplicaOfAnotherLogFormatIsRefused", env.logFormats)
+	t.Run("ADataDirOfAnotherLogFormatIsRefusedWithoutEtcd", env.dataDirFormats)
 }
 
 type replicaEnv struct {

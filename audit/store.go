@@ -126,6 +126,12 @@ type options struct {
 	etcd        *clientv3.Client // WithEtcd: a replica of the log under etcdPrefix
 	etcdPrefix  string
 	etcdTimeout time.Duration
+	// formatSchemas are the schema levels of this release's log format
+	// (etcdlog.FormatSchemas; tests pretend a later format's).
+	formatSchemas etcdlog.Schemas
+	// horizonFloor bounds the horizon of the compactions a replica
+	// decides (WithHorizonFloor).
+	horizonFloor func(ctx context.Context) (int64, bool, error)
 
 	noJournal bool // WithJournal(false)
 	// settleAfter, when set (by tests), is when the writer settles the
@@ -216,7 +222,7 @@ type Store struct {
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{maxValueSize: DefaultMaxValueSize, maxBatch: 256, logger: slog.Default(), layers: []string{StoreLayer},
 		compactInterval: DefaultCompactInterval, compactBatch: defaultCompactBatch, now: time.Now,
-		etcdTimeout: DefaultEtcdTimeout}
+		etcdTimeout: DefaultEtcdTimeout, formatSchemas: etcdlog.FormatSchemas()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -289,6 +295,11 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	var err error
 	if s.wdb, err = sqlitedb.OpenWriter(ctx, s.path); err != nil {
 		return err
+	}
+	if !o.inspect {
+		if err := s.checkLogFormat(ctx); err != nil {
+			return err
+		}
 	}
 	if s.schema, err = migrations.Up(ctx, s.wdb); err != nil {
 		return fmt.Errorf("audit: %s: %w", s.path, err)

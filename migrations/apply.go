@@ -104,3 +104,23 @@ func Apply(ctx context.Context, db *sql.DB, ms []Migration) (int, error) {
 	}
 	return current, nil
 }
+
+// Level returns db's schema level as it is, before Up brings it to the
+// newest: 0 for a database that no migration has touched.
+func Level(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read schema_version: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var level int
+	switch err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&level); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read schema_version: %w", err)
+	}
+	return level, nil
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -240,7 +241,9 @@ func hasHTTPS(eps []string) bool {
 	return false
 }
 
-// etcdStoreOptions are the store's options of a replica.
-func etcdStoreOptions(cfg Config, cli *clientv3.Client, onTokens func()) []audit.Option {
-	return []audit.Option{audit.WithEtcd(cli, cfg.Etcd.Prefix), audit.WithEtcdTimeout(cfg.Etcd.Timeout), audit.WithTokenHook(onTokens)}
+// etcdStoreOptions are the store's options of a replica: its
+// compactions wait for the replicas registered (horizonFloor).
+func etcdStoreOptions(cfg Config, cli *clientv3.Client, onTokens func(), logger *slog.Logger) []audit.Option {
+	return []audit.Option{audit.WithEtcd(cli, cfg.Etcd.Prefix), audit.WithEtcdTimeout(cfg.Etcd.Timeout), audit.WithTokenHook(onTokens),
+		audit.WithHorizonFloor(horizonFloor(cli, cfg.Etcd.Prefix, cfg.Etcd.Timeout, logger))}
 }

@@ -45,13 +45,17 @@ type replicaRegistry struct {
 	leaseID clientv3.LeaseID
 }
 
+// replicasDir is the directory of the registrations of the cluster under
+// prefix: P/replicas/.
+func replicasDir(prefix string) string { return strings.TrimSuffix(prefix, "/") + "/replicas/" }
+
 // registryInterval is how often a replica reports its applied revision.
 const registryInterval = time.Second
 
 // newReplicaRegistry returns the registry of the replica self of the
 // cluster under prefix; Start registers it.
 func newReplicaRegistry(cli *clientv3.Client, prefix string, e EtcdConfig, self api.ReplicaStatus, rev func() int64, sources func() []string, logger *slog.Logger) *replicaRegistry {
-	return &replicaRegistry{cli: cli, dir: strings.TrimSuffix(prefix, "/") + "/replicas/", ttl: int64(e.LeaseTTL / time.Second),
+	return &replicaRegistry{cli: cli, dir: replicasDir(prefix), ttl: int64(e.LeaseTTL / time.Second),
 		timeout: e.Timeout, logger: logger, self: self, rev: rev, sources: sources, done: make(chan struct{})}
 }
 
@@ -157,19 +161,12 @@ func (g *replicaRegistry) put(ctx context.Context, lease clientv3.LeaseID, rev i
 // Replicas lists the replicas registered, by name, with their lag behind
 // the newest of them (this one's revision counted as it is now).
 func (g *replicaRegistry) Replicas(ctx context.Context) (api.ReplicasResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	resp, err := g.cli.Get(ctx, g.dir, clientv3.WithPrefix())
+	regs, err := listReplicas(ctx, g.cli, g.dir, g.timeout, g.logger)
 	if err != nil {
-		return api.ReplicasResponse{}, fmt.Errorf("list the replicas: %w: %w", audit.ErrStoreUnavailable, err)
+		return api.ReplicasResponse{}, err
 	}
 	out := api.ReplicasResponse{Store: StoreEtcd, Replicas: []api.ReplicaStatus{}}
-	for _, kv := range resp.Kvs {
-		var s api.ReplicaStatus
-		if err := json.Unmarshal(kv.Value, &s); err != nil {
-			g.logger.Warn("replica registry: not a replica's registration", "key", string(kv.Key), "err", err)
-			continue
-		}
+	for _, s := range regs {
 		if s.Name == g.self.Name {
 			s.Rev, s.Self = g.rev(), true
 		}
@@ -181,6 +178,47 @@ func (g *replicaRegistry) Replicas(ctx context.Context) (api.ReplicasResponse, e
 	}
 	slices.SortFunc(out.Replicas, func(a, b api.ReplicaStatus) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// listReplicas reads the registrations under dir, as of one etcd
+// revision. A key whose value is not a registration is left out, with a
+// warning: it neither hides the others nor stops the listing.
+func listReplicas(ctx context.Context, cli *clientv3.Client, dir string, timeout time.Duration, logger *slog.Logger) ([]api.ReplicaStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := cli.Get(ctx, dir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list the replicas: %w: %w", audit.ErrStoreUnavailable, err)
+	}
+	out := make([]api.ReplicaStatus, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		s, ok := api.ParseReplicaStatus(kv.Value)
+		if !ok {
+			logger.Warn("replica registry: not a replica's registration: left out", "key", string(kv.Key))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// horizonFloor is the store's audit.WithHorizonFloor: the lowest revision
+// that a replica registered now reports applied. A replica that is down
+// is not waited for: its registration ended with its lease. It may be
+// called before this replica registers (the store compacts when it
+// opens), and counts this one, once registered, at the revision it last
+// reported (at most a second old), which only lowers the bound a little.
+func horizonFloor(cli *clientv3.Client, prefix string, timeout time.Duration, logger *slog.Logger) func(context.Context) (int64, bool, error) {
+	dir := replicasDir(prefix)
+	return func(ctx context.Context) (int64, bool, error) {
+		regs, err := listReplicas(ctx, cli, dir, timeout, logger)
+		if err != nil || len(regs) == 0 {
+			return 0, false, err
+		}
+		lowest := slices.MinFunc(regs, func(a, b api.ReplicaStatus) int { return cmp.Compare(a.Rev, b.Rev) })
+		logger.Debug("replica registry: the lowest applied revision", "replica", lowest.Name, "rev", lowest.Rev)
+		return lowest.Rev, true, nil
+	}
 }
 
 // replicaSelf is who this replica is in its cluster: its name

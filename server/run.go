@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}
 		cleanup.add(etcdClient.Close)
 		logger.Info("replica of a configd cluster on etcd", "endpoints", strings.Join(cfg.Etcd.Endpoints, ","), "prefix", cfg.Etcd.Prefix)
-		replica = etcdStoreOptions(cfg, etcdClient, tokens.Changed)
+		replica = etcdStoreOptions(cfg, etcdClient, tokens.Changed, logger)
 	}
 	c, err := openCore(ctx, cfg, dbPath, masterKey, logger, replica...)
 	if err != nil {

@@ -3,7 +3,6 @@ package forward
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -114,8 +113,8 @@ func (o *Oldest) follow(ctx context.Context, cli *clientv3.Client, dir string) e
 }
 
 func (o *Oldest) put(kv *mvccpb.KeyValue) {
-	var s api.ReplicaStatus
-	if json.Unmarshal(kv.Value, &s) != nil || s.Name == "" || s.Addr == "" {
+	s, ok := api.ParseReplicaStatus(kv.Value)
+	if !ok {
 		return // not a registration this version can read: not a candidate
 	}
 	o.regs[string(kv.Key)] = registration{created: kv.CreateRevision, name: s.Name, addr: s.Addr}

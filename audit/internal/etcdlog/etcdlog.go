@@ -199,6 +199,33 @@ func formatError(prefix string, m meta) error {
 		ErrFormat, prefix, m.Format, by, ours, todo)
 }
 
+// Schemas are the schema levels of the releases that read and write one
+// log format, from First to Last.
+type Schemas struct{ First, Last int }
+
+// FormatSchemas returns the schema levels of Format's releases
+// (formatFirstSchema to formatLastSchema).
+func FormatSchemas() Schemas { return Schemas{First: formatFirstSchema, Last: formatLastSchema} }
+
+// CheckDataDir refuses the data dir at path, which joined a cluster, when
+// schema, its schema level as the last configd that opened it left it
+// (before this one migrates it), is below r, the levels of this
+// release's format: that configd read and wrote an older log format, the
+// format of the data dir's cluster (ErrFormat). A level above r is a
+// newer release's, which the migrations refuse (ErrSchemaTooNew); one
+// within r is this format's, whatever release created the cluster's log
+// (a rolling upgrade). It needs no etcd: the data dir says it.
+func (r Schemas) CheckDataDir(path string, schema int) error {
+	if schema >= r.First {
+		return nil
+	}
+	return fmt.Errorf("audit: %w: the data dir %s followed a commit log of an older format: its schema level %d is below this configd's "+
+		"format %d (schema levels %d to %d): this configd is newer than the data dir's cluster: run the release the cluster's replicas run "+
+		"(configctl replicas lists their versions), or start this replica on an empty data dir to join a cluster of format %d; "+
+		"a log format is not upgraded in place (docs/ha.md, \"Versions and upgrades\"); the data dir was left as it was",
+		ErrFormat, path, schema, Format, r.First, r.Last, Format)
+}
+
 // Head returns the newest revision of the log, read from etcd's quorum
 // (a linearizable read).
 func (l *Log) Head(ctx context.Context) (int64, error) {

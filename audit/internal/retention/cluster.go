@@ -28,6 +28,13 @@ type Cluster interface {
 	// false when another replica recorded a compaction under
 	// p.Record.ID first (then nothing of p was recorded).
 	Decide(ctx context.Context, p Plan) (bool, error)
+	// Floor returns the lowest revision that a replica alive now has
+	// applied, as far as the cluster knows: a compaction's horizon goes
+	// no further than the revision after it, so that the replica can
+	// still catch up from the log. It reports false when it knows of no
+	// replica to wait for (no bound). An error stops this compaction (it
+	// is tried again at the next one).
+	Floor(ctx context.Context) (rev int64, ok bool, err error)
 }
 
 // Plan is a compaction decided before it runs.
@@ -49,6 +56,15 @@ type LayerRow = chain.LayerRow
 // runs it here.
 func (c *Compactor) decide(ctx context.Context, target int64) (Result, error) {
 	res := Result{From: c.Horizon(), Horizon: c.Horizon()}
+	floor, bounded, err := c.cluster.Floor(ctx)
+	if err != nil {
+		return res, fmt.Errorf("audit: compact: the replicas' applied revisions: %w", err)
+	}
+	if bounded && floor+1 < target {
+		c.log.Info("audit: the compaction waits for a replica that is behind: its horizon stops at the revision after the one it has applied",
+			"horizon", floor+1, "policy_horizon", target)
+		target = floor + 1
+	}
 	p, ok, err := c.plan(ctx, target)
 	if err != nil || !ok {
 		return res, err

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -57,6 +58,7 @@ type options struct {
 	watchers int
 	rounds   int
 	extra    string
+	pace     time.Duration
 }
 
 func main() {
@@ -65,9 +67,10 @@ func main() {
 	flag.IntVar(&o.replicas, "replicas", 3, "configd replicas")
 	flag.IntVar(&o.writers, "writers", 64, "concurrent writers, for configd and for etcd")
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "length of each write run")
-	flag.IntVar(&o.reps, "reps", 3, "interleaved write runs of each")
+	flag.IntVar(&o.reps, "reps", 3, "interleaved write runs of each (0: no write runs, only the watchers' measurements)")
 	flag.IntVar(&o.watchers, "watchers", 3000, "SDK watchers spread over the replicas (at most ~19,000 in one process)")
 	flag.IntVar(&o.rounds, "rounds", 5, "writes per fan-out measurement")
+	flag.DurationVar(&o.pace, "failover-pace", 5*time.Millisecond, "pause between two writes of each writer during the fail-over")
 	flag.StringVar(&o.extra, "configd-args", "", "more arguments for each replica, space-separated (e.g. --forward-writes=false)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -159,9 +162,11 @@ func run(o options) error {
 		fmt.Printf("writes run %d: etcd %.0f/s (p99 %.1f ms, %d errors), configd %.0f/s (p99 %.1f ms, %d errors)\n",
 			rep+1, e.Rate, ms1(e.P99), e.Errors, cf.Rate, ms1(cf.P99), cf.Errors)
 	}
-	fmt.Printf("\n| %d writers | median/s | ratio to etcd |\n|---|---|---|\n", o.writers)
-	fmt.Printf("| bare etcd Put, one client | %.0f | 1.00× |\n", median(etcdRuns))
-	fmt.Printf("| configd, over %d replicas | %.0f | %.2f× |\n\n", o.replicas, median(cfgRuns), median(cfgRuns)/median(etcdRuns))
+	if o.reps > 0 {
+		fmt.Printf("\n| %d writers | median/s | ratio to etcd |\n|---|---|---|\n", o.writers)
+		fmt.Printf("| bare etcd Put, one client | %.0f | 1.00× |\n", median(etcdRuns))
+		fmt.Printf("| configd, over %d replicas | %.0f | %.2f× |\n\n", o.replicas, median(cfgRuns), median(cfgRuns)/median(etcdRuns))
+	}
 
 	if o.watchers == 0 {
 		return nil
@@ -207,12 +212,12 @@ func run(o options) error {
 	fmt.Printf("fan-out of one write to %d watchers over %d replicas, %d rounds: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n\n",
 		o.watchers, o.replicas, o.rounds, ms1(pct(lat, .5)), ms1(pct(lat, .99)), ms1(lat[len(lat)-1]))
 
-	return failover(c, hc, ws)
+	return failover(c, hc, ws, o.pace)
 }
 
 // failover kills the first replica while a writer on the second writes the
 // watched key, and reports how the watchers that used the first fared.
-func failover(c *cluster, hc *http.Client, ws *watchers) error {
+func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) error {
 	if len(c.replicas) < 2 {
 		return nil
 	}
@@ -221,6 +226,8 @@ func failover(c *cluster, hc *http.Client, ws *watchers) error {
 		mu       sync.Mutex
 		acked    []int64 // revisions of the writes acknowledged
 		refused  []time.Time
+		reasons  = map[string]int{} // why writes were refused, for the report
+		took     []time.Duration    // how long each acknowledged write of the watched key took
 		killedAt time.Time
 		writers  sync.WaitGroup
 	)
@@ -234,28 +241,45 @@ func failover(c *cluster, hc *http.Client, ws *watchers) error {
 					key = fmt.Sprintf("bench/other/%d", i)
 				}
 				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				t0 := time.Now()
 				rev, err := put(rctx, hc, r.Addr, key, []byte(fmt.Sprint("storm-", n)))
 				rcancel()
 				mu.Lock()
 				switch {
 				case err == nil && i == 0:
 					acked = append(acked, rev)
+					took = append(took, time.Since(t0))
 				case err != nil && ctx.Err() == nil:
 					refused = append(refused, time.Now())
+					reasons[refusal(err)]++
 				}
 				mu.Unlock()
-				time.Sleep(5 * time.Millisecond) // a steady write rate, not a storm that hides the fan-out
+				time.Sleep(pace) // a steady write rate, not a storm that hides the fan-out
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond) // writes before the kill
-	mu.Lock()
-	killedAt = time.Now()
+	// Writes before the kill: at least half a second of them, and at least
+	// three acknowledged, so that every watcher has a revision from before
+	// the kill to resume from.
+	time.Sleep(500 * time.Millisecond)
 	var revAtKill int64
-	if len(acked) > 0 {
-		revAtKill = acked[len(acked)-1]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		if len(acked) >= 3 || time.Now().After(deadline) {
+			killedAt = time.Now()
+			if len(acked) > 0 {
+				revAtKill = acked[len(acked)-1]
+			}
+			mu.Unlock()
+			break
+		}
+		mu.Unlock()
 	}
-	mu.Unlock()
+	if revAtKill == 0 {
+		cancel()
+		writers.Wait()
+		return fmt.Errorf("no write was acknowledged in 30 s before the kill (refused: %v)", reasons)
+	}
 	progress("kill -9 of replica 1")
 	c.replicas[0].Stop() // SIGKILL
 	c.replicas[0] = nil
@@ -277,7 +301,23 @@ func failover(c *cluster, hc *http.Client, ws *watchers) error {
 	fmt.Printf("kill -9 of a replica with %d watchers: %d writes acknowledged; back on another replica p50 %.0f ms, p99 %.0f ms, max %.0f ms; "+
 		"missed %d, twice %d; writes on the survivors refused %d times (last %.0f ms after the kill)\n",
 		len(back), len(acked), ms1(pct(back, .5)), ms1(pct(back, .99)), ms1(back[len(back)-1]), missed, twice, len(refused), ms1(window))
+	slices.Sort(took)
+	fmt.Printf("  a write of the watched key took p50 %.0f ms, max %.0f ms, from the request to its acknowledgement (it is part of \"back\")\n",
+		ms1(pct(took, .5)), ms1(took[len(took)-1]))
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
+		fmt.Printf("  refused %d× with: %s\n", reasons[r], r)
+	}
 	return nil
+}
+
+// refusal is the part of a refused write's error that says why, without
+// what differs from one write to the next (its key and value).
+func refusal(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, ": "); strings.HasPrefix(s, "PUT ") && i > 0 {
+		s = s[i+2:]
+	}
+	return s
 }
 
 const fanoutKey = "bench/fanout"
