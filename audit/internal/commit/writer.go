@@ -477,7 +477,14 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 		return
 	}
 	for attempt := 1; ; attempt++ {
-		results, committed, rev, err := w.tryBatch(ctx, batch)
+		// Before Begin: allowing a write again reads the server's
+		// tokens, whose changes take the database's connection that
+		// Begin holds.
+		epoch, fenceTokens := w.reauthorize(&batch)
+		if len(batch) == 0 {
+			return
+		}
+		results, committed, rev, err := w.tryBatch(ctx, batch, epoch, fenceTokens)
 		var fenced *FenceError
 		if errors.As(err, &fenced) {
 			// Nothing was durable: those whose fence fell fail, the
@@ -522,14 +529,12 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 	}
 }
 
-// tryBatch decides the batch on a batch of the Log and commits it. It
-// returns each request's result, the revisions committed (plain) and the
-// newest revision, or the error that fails the whole batch.
-func (w *Writer) tryBatch(ctx context.Context, batch []revisionRequest) ([]result, []record.Revision, int64, error) {
+// tryBatch decides the batch on a batch of the Log and commits it, with
+// the token epoch compared when fenceTokens. It returns each request's
+// result, the revisions committed (plain) and the newest revision, or the
+// error that fails the whole batch.
+func (w *Writer) tryBatch(ctx context.Context, batch []revisionRequest, epoch int64, fenceTokens bool) ([]result, []record.Revision, int64, error) {
 	results := make([]result, len(batch))
-	// Before Begin: allowing a write again reads the server's tokens,
-	// whose changes take the database's connection that Begin holds.
-	epoch, fenceTokens := w.reauthorize(batch, results)
 	b, err := w.log.Begin(ctx)
 	if err != nil {
 		return nil, nil, 0, err
@@ -546,9 +551,6 @@ func (w *Writer) tryBatch(ctx context.Context, batch []revisionRequest) ([]resul
 	w.d.begin()
 	var committed []record.Revision
 	for i, req := range batch {
-		if results[i].err != nil { // its token no longer allows it
-			continue
-		}
 		if err := req.base().ctx.Err(); err != nil {
 			results[i].err = err
 			continue
@@ -626,16 +628,17 @@ func (w *Writer) check(ctx context.Context, b Batch) error {
 // failed).
 var errTokensBehind = fmt.Errorf("%w: this replica could not bring its copy of the tokens up to the cluster's to check the write's token again; try again", record.ErrStoreUnavailable)
 
-// reauthorize makes the writes of batch that tokens allowed stand on one
+// reauthorize makes the writes of *batch that tokens allowed stand on one
 // token epoch, the newest the writer knows, which the batch's commit then
 // compares in the shared log: a write allowed at an older epoch is
 // allowed again (Authorization.Reauthorize) on the newest rights, and one
-// no longer allowed gets its refusal in results. It returns the epoch,
-// and whether a write of the batch needs it compared (none: no write of
-// the batch was allowed by a token, or the log is not replicated).
-func (w *Writer) reauthorize(batch []revisionRequest, results []result) (int64, bool) {
+// no longer allowed fails with its refusal and leaves *batch, the others
+// kept in order. It returns the epoch, and whether a write of the batch
+// needs it compared (none: no write of the batch was allowed by a token,
+// or the log is not replicated).
+func (w *Writer) reauthorize(batch *[]revisionRequest) (int64, bool) {
 	epoch, any := w.tokenEpoch, false
-	for _, req := range batch {
+	for _, req := range *batch {
 		if t := req.base(); t.auth != nil {
 			epoch, any = max(epoch, t.epoch), true
 		}
@@ -645,27 +648,27 @@ func (w *Writer) reauthorize(batch []revisionRequest, results []result) (int64, 
 	}
 	for again := true; again; {
 		again, any = false, false
-		for i, req := range batch {
+		rest := (*batch)[:0:0]
+		for _, req := range *batch {
 			t := req.base()
-			if t.auth == nil || results[i].err != nil {
-				continue
-			}
-			if t.epoch != epoch {
+			if t.auth != nil && t.epoch != epoch {
 				e, err := t.auth.Reauthorize(req.targets())
-				switch {
-				case err != nil:
-					results[i].err = err
+				if err == nil && e < epoch {
+					err = errTokensBehind
+				}
+				if err != nil {
+					t.done <- result{err: err}
 					continue
-				case e < epoch:
-					results[i].err = errTokensBehind
-					continue
-				case e > epoch: // the rights moved on meanwhile: every write again
+				}
+				if e > epoch { // the rights moved on meanwhile: every write again
 					epoch, again = e, true
 				}
 				t.epoch = e
 			}
-			any = true
+			any = any || t.auth != nil
+			rest = append(rest, req)
 		}
+		*batch = rest
 	}
 	w.tokenEpoch = epoch
 	return epoch, any
