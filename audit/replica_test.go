@@ -36,6 +36,8 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("AReplicaCutOffDuringACompactionIsRefused", env.cutOffDuringCompaction)
 	t.Run("AFencedSnapshotNeedsItsKey", env.fencedSnapshot)
 	t.Run("AReplicaOfAnotherLogFormatIsRefused", env.logFormats)
+	t.Run("SourceEventsAreSharedAcrossReplicas", env.sharedEvents)
+	t.Run("SourceEventsRecordedWhileCutOffAreSharedWhenHealed", env.eventsWhileCutOff)
 }
 
 type replicaEnv struct {
