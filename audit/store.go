@@ -201,7 +201,7 @@ type Store struct {
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
 
-	followCancel context.CancelFunc // stops following the shared log and tokens
+	followCancel context.CancelFunc // stops following the shared log, tokens and source events
 	following    sync.WaitGroup     // the goroutines that follow them
 	followErr    atomic.Pointer[error]
 }

@@ -427,11 +427,21 @@ func fenced(t *testing.T, etcd *testserver.EtcdServer) {
 		st := status(old, "files")
 		return len(old.p.Leading()) == 0 && st.State == string(pump.StateStandby) && strings.Contains(st.LastError, "role was lost")
 	})
-	if next := c.leader(t); next == old {
+	next := c.leader(t)
+	if next == old {
 		t.Fatalf("%s syncs the source again", old.name)
 	}
 	c.synced(t, map[string]string{"a": "2"})
 	c.onlyRevisionAfter(t, rev, map[string]string{"a": "2"})
+	// The old holder's loss of the role is in the audit trail, on the
+	// replica that syncs the source now too.
+	waitFor(t, "the new holder listing the old one's loss of the role", func() bool {
+		evs, err := next.st.SourceEvents(ctx, "files", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs) > 0 && evs[0].State == "lost" && strings.Contains(evs[0].Message, "role was lost")
+	})
 }
 
 // A source's events, recorded by the replica that syncs it, are listed
@@ -490,8 +500,9 @@ func sharedEvents(t *testing.T, etcd *testserver.EtcdServer) {
 		t.Fatalf("the syncer lists %+v, the other replica %+v", got, listed)
 	}
 
-	// The syncer dies: the other replica takes the source over and still
-	// lists its events.
+	// The syncer's session ends (it dies): it records that it lost the
+	// role, and the other replica, which takes the source over, lists that
+	// and the events before it.
 	lead.cli.Close()
 	waitFor(t, "the dead syncer to stop syncing", func() bool { return len(lead.p.Leading()) == 0 })
 	lead.st.Close()
@@ -499,8 +510,13 @@ func sharedEvents(t *testing.T, etcd *testserver.EtcdServer) {
 		t.Fatalf("%s syncs the source, want %s", next.name, other.name)
 	}
 	c.synced(t, map[string]string{"a": "2"})
-	if got := onOther(); !reflect.DeepEqual(got, listed) {
-		t.Fatalf("after the syncer's death, the other replica lists %+v, want %+v", got, listed)
+	var got []api.SourceEvent
+	waitFor(t, "the other replica listing the loss of the role", func() bool {
+		got = onOther()
+		return states(got) == "files:lost "+states(listed)
+	})
+	if !reflect.DeepEqual(got[1:], listed) || !strings.Contains(got[0].Message, "session") {
+		t.Fatalf("after the syncer's death, the other replica lists %+v, want a lost role then %+v", got, listed)
 	}
 }
 
