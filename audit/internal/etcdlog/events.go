@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/audit/internal/events"
@@ -99,23 +100,13 @@ func (l *Log) RecordEvent(ctx context.Context, e events.SourceEvent) (int64, err
 // (the etcd revision that recorded each), and the etcd revision they were
 // read at.
 func (l *Log) Events(ctx context.Context) ([]events.SourceEvent, int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
-	resp, err := l.cli.Get(ctx, l.eventsDir(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, 0, unavailable("read the source events", err)
-	}
-	out := make([]events.SourceEvent, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	out, rev, err := readDir(ctx, l, l.eventsDir(), "the source events", func(kv *mvccpb.KeyValue) (events.SourceEvent, error) {
 		e, err := decodeEvent(kv.Key, kv.Value)
-		if err != nil {
-			return nil, 0, err
-		}
 		e.ID = kv.CreateRevision
-		out = append(out, e)
-	}
+		return e, err
+	})
 	slices.SortFunc(out, func(a, b events.SourceEvent) int { return cmp.Compare(a.ID, b.ID) })
-	return out, resp.Header.Revision, nil
+	return out, rev, err
 }
 
 // FollowEvents keeps a replica's copy of the cluster's source events until

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/audit/internal/tokens"
@@ -60,19 +61,28 @@ func decodeToken(key, v []byte) (tokens.Token, error) {
 // Tokens returns every token the cluster shares, and the etcd revision
 // they were read at.
 func (l *Log) Tokens(ctx context.Context) ([]tokens.Token, int64, error) {
+	return readDir(ctx, l, l.tokensDir(), "the tokens", func(kv *mvccpb.KeyValue) (tokens.Token, error) {
+		return decodeToken(kv.Key, kv.Value)
+	})
+}
+
+// readDir reads every key under dir, decoded by decode, and returns them
+// in key order with the etcd revision they were read at; what names them
+// in an error.
+func readDir[T any](ctx context.Context, l *Log, dir, what string, decode func(*mvccpb.KeyValue) (T, error)) ([]T, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	resp, err := l.cli.Get(ctx, l.tokensDir(), clientv3.WithPrefix())
+	resp, err := l.cli.Get(ctx, dir, clientv3.WithPrefix())
 	if err != nil {
-		return nil, 0, unavailable("read the tokens", err)
+		return nil, 0, unavailable("read "+what, err)
 	}
-	out := make([]tokens.Token, 0, len(resp.Kvs))
+	out := make([]T, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		t, err := decodeToken(kv.Key, kv.Value)
+		v, err := decode(kv)
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, t)
+		out = append(out, v)
 	}
 	return out, resp.Header.Revision, nil
 }

@@ -91,8 +91,8 @@ func (s *Shared) Record(ctx context.Context, e SourceEvent) error {
 			s.fresh = append(s.fresh, e)
 			return s.insert(ctx, e)
 		}
-		if !errors.Is(err, record.ErrStoreUnavailable) {
-			return err
+		if ctx.Err() != nil || !errors.Is(err, record.ErrStoreUnavailable) {
+			return err // the caller gave up, or etcd refused it for good
 		}
 		s.logger.Warn("audit: etcd does not answer: the source event is kept on this replica and shared once etcd answers",
 			"source", e.Source, "state", e.State, "err", err)
@@ -120,7 +120,7 @@ func (s *Shared) wait(e SourceEvent) {
 	if n >= PerSource {
 		s.logger.Warn("audit: too many source events wait for etcd: the oldest is dropped (it is in the log)",
 			"source", e.Source, "dropped", s.pending[oldest].Time)
-		s.pending = append(s.pending[:oldest], s.pending[oldest+1:]...)
+		s.pending = slices.Delete(s.pending, oldest, oldest+1)
 	}
 	s.pending = append(s.pending, e)
 }
