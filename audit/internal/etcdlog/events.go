@@ -41,9 +41,14 @@ type eventJSON struct {
 	Message string `json:"message,omitempty"`
 }
 
+// encodeEvent is e's value in etcd: JSON, with no HTML escapes (an error
+// message's < > & stay one byte each).
 func encodeEvent(e events.SourceEvent) string {
-	b, _ := json.Marshal(eventJSON{Time: e.Time.UnixNano(), Source: e.Source, State: e.State, Message: e.Message})
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(eventJSON{Time: e.Time.UnixNano(), Source: e.Source, State: e.State, Message: e.Message})
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func decodeEvent(key, v []byte) (events.SourceEvent, error) {

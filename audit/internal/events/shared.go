@@ -17,7 +17,8 @@ import (
 // The bounds of the events a cluster of replicas shares through etcd:
 // each source keeps its newest PerSource events, the transaction that
 // records one deleting those it pushes out, and a message is cut to
-// MaxMessage bytes (an event is then at most about 1.2 kB in etcd, a
+// MaxMessage bytes (an event is then at most about 1.2 kB in etcd, key
+// and value, unless the message is full of characters JSON escapes; a
 // source's events at most about 120 kB).
 const (
 	PerSource  = 100
