@@ -35,7 +35,9 @@ type SourcesResponse struct {
 
 // SourceEvent is a change in a source's health, kept in the audit trail: a
 // failed read ("degraded", with the error), a refused snapshot ("refused"),
-// a recovery ("ok").
+// a recovery ("ok"), or, on a replica of a cluster, the end of its role of
+// syncing the source ("lost", with why: its session with the cluster
+// ended, or its snapshot was refused because the role was gone).
 type SourceEvent struct {
 	Time    time.Time `json:"time"`
 	Source  string    `json:"source"`

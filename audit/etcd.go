@@ -361,9 +361,16 @@ func (s *Store) startFollowing(ctx context.Context, joined bool) error {
 	} else if !joined || !errors.Is(err, ErrStoreUnavailable) {
 		return err
 	}
+	if _, err := s.events.Load(ctx); err != nil && (!joined || !errors.Is(err, ErrStoreUnavailable)) {
+		return err
+	}
 	fctx, cancel := context.WithCancel(context.Background())
 	s.followCancel = cancel
-	s.following.Add(2)
+	s.following.Add(3)
+	go func() {
+		defer s.following.Done()
+		s.followEvents(fctx)
+	}()
 	go func() {
 		defer s.following.Done()
 		s.elog.FollowTokens(fctx, s.mirrorTokens, func(err error) {

@@ -21,22 +21,7 @@ import (
 // history and audit chain.
 func (e *replicaEnv) partition(t *testing.T) {
 	ctx := context.Background()
-	var proxies []*tcpproxy.Proxy
-	var eps []string
-	for _, ep := range e.c.Endpoints {
-		px, err := tcpproxy.New(ep[len("http://"):])
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(px.Close)
-		proxies = append(proxies, px)
-		eps = append(eps, "http://"+px.Addr())
-	}
-	cut, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cut.Close() })
+	cut, link := e.linkedClient(t)
 	a := e.replica(t)
 	c := openReplica(t, filepath.Join(t.TempDir(), "configd.db"), WithEtcd(cut, prefix(t)), WithEtcdTimeout(time.Second))
 	put(t, c, "app/k", "before")
@@ -44,10 +29,8 @@ func (e *replicaEnv) partition(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, px := range proxies {
-		px.Cut()
-	}
-	_, err = c.Commit(ctx, Txn{Actor: "t", Ops: []Op{Put("app/k", []byte("cut off"), "")}})
+	link.cut()
+	_, err := c.Commit(ctx, Txn{Actor: "t", Ops: []Op{Put("app/k", []byte("cut off"), "")}})
 	if !errors.Is(err, ErrStoreUnavailable) {
 		t.Fatalf("a write on the replica cut off: %v; want ErrStoreUnavailable", err)
 	}
@@ -63,9 +46,7 @@ func (e *replicaEnv) partition(t *testing.T) {
 		t.Fatalf("the replica cut off is at revision %d, want 1", c.Rev())
 	}
 
-	for _, px := range proxies {
-		px.Restore()
-	}
+	link.heal()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := c.WaitRev(wctx, last.Rev); err != nil {
@@ -81,4 +62,42 @@ func (e *replicaEnv) partition(t *testing.T) {
 	}
 	waitFor(t, "following the log again", func() bool { return c.Replication().Err == nil })
 	sameReplicas(t, r.Rev, a, c)
+}
+
+// link is the TCP proxies between a client and every etcd member.
+type link []*tcpproxy.Proxy
+
+func (l link) cut() {
+	for _, px := range l {
+		px.Cut()
+	}
+}
+
+func (l link) heal() {
+	for _, px := range l {
+		px.Restore()
+	}
+}
+
+// linkedClient returns a client of every member through a link of its own
+// (cut and healed by the test), closed when the test ends.
+func (e *replicaEnv) linkedClient(t *testing.T) (*clientv3.Client, link) {
+	t.Helper()
+	var l link
+	var eps []string
+	for _, ep := range e.c.Endpoints {
+		px, err := tcpproxy.New(ep[len("http://"):])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(px.Close)
+		l = append(l, px)
+		eps = append(eps, "http://"+px.Addr())
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli, l
 }

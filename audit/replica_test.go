@@ -28,6 +28,8 @@ func TestReplicasOnEtcd(t *testing.T) {
 	t.Run("DataDirOfAnotherModeIsRefused", env.otherMode)
 	t.Run("SecretsAreSharedAcrossReplicas", env.sharedSecrets)
 	t.Run("TokensAreSharedAcrossReplicas", env.sharedTokens)
+	t.Run("SourceEventsAreSharedAcrossReplicas", env.sharedEvents)
+	t.Run("SourceEventsRecordedWhileCutOffAreSharedWhenHealed", env.eventsWhileCutOff)
 	t.Run("TamperedRecordIsRefused", env.tamperedRecord)
 	t.Run("MemberKilledDuringAStormLosesNothing", env.memberKill)
 	t.Run("QuorumLostRefusesWritesKeepsReads", env.quorumLost)

@@ -84,6 +84,7 @@ import (
 	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/etcdlog"
+	"github.com/configd/configd/audit/internal/events"
 	"github.com/configd/configd/audit/internal/journal"
 	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/layer"
@@ -195,9 +196,10 @@ type Store struct {
 	cur       *read.Current // the newest durable state, in memory
 	r         *read.Reader
 	log       *sqlitelog.Log
-	elog      *etcdlog.Log // WithEtcd: the shared log over log; nil otherwise
-	cluster   string       // WithEtcd: the shared log's identity
-	schema    int          // the database's schema level (migrations)
+	elog      *etcdlog.Log   // WithEtcd: the shared log over log; nil otherwise
+	events    *events.Shared // WithEtcd: the source events shared with the cluster; nil otherwise
+	cluster   string         // WithEtcd: the shared log's identity
+	schema    int            // the database's schema level (migrations)
 	w         *commit.Writer
 	revs      revWaiter
 	compactor *retention.Compactor
@@ -205,7 +207,7 @@ type Store struct {
 	compactCancel context.CancelFunc // stops the background compaction
 	compactDone   chan struct{}      // closed when it has stopped
 
-	followCancel context.CancelFunc // stops following the shared log and tokens
+	followCancel context.CancelFunc // stops following the shared log, tokens and source events
 	following    sync.WaitGroup     // the goroutines that follow them
 	followErr    atomic.Pointer[error]
 
@@ -323,6 +325,7 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	}
 	if o.etcd != nil {
 		s.elog = etcdlog.New(o.etcd, o.etcdPrefix, s.log, func() int64 { return s.cur.Rev() }, o.etcdTimeout)
+		s.events = events.NewShared(s.wdb, s.elog, o.logger)
 	}
 	if *joined, err = s.joinCluster(ctx, rev.Int64); err != nil {
 		return err

@@ -114,6 +114,15 @@ func (s *Pump) campaign(ctx context.Context, src source.Source) {
 			src = nil
 			bo.Reset()
 		}
+		if ran && ctx.Err() == nil {
+			// The role ended under it (not a shutdown): the audit trail
+			// says so, on every replica.
+			why := "its session with the cluster ended"
+			if err != nil {
+				why = err.Error()
+			}
+			s.event(ctx, name, "lost", "this replica no longer syncs the source: "+why)
+		}
 		if err != nil {
 			if !retry(err) {
 				break

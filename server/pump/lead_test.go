@@ -2,13 +2,17 @@ package pump_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,9 +23,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
+	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/sourcelead"
 	"github.com/configd/configd/source"
@@ -45,6 +51,7 @@ func TestSourcesOnReplicas(t *testing.T) {
 	})
 	t.Run("EtcdDownWhileCampaigningKeepsTheLayer", func(t *testing.T) { etcdDown(t, etcd) })
 	t.Run("AHolderWhoseKeyIsGoneRecordsNothing", func(t *testing.T) { fenced(t, etcd) })
+	t.Run("SourceEventsAreListedByEveryReplica", func(t *testing.T) { sharedEvents(t, etcd) })
 }
 
 // cluster is n replicas of one store under the test's etcd prefix, each
@@ -420,11 +427,97 @@ func fenced(t *testing.T, etcd *testserver.EtcdServer) {
 		st := status(old, "files")
 		return len(old.p.Leading()) == 0 && st.State == string(pump.StateStandby) && strings.Contains(st.LastError, "role was lost")
 	})
-	if next := c.leader(t); next == old {
+	next := c.leader(t)
+	if next == old {
 		t.Fatalf("%s syncs the source again", old.name)
 	}
 	c.synced(t, map[string]string{"a": "2"})
 	c.onlyRevisionAfter(t, rev, map[string]string{"a": "2"})
+	// The old holder's loss of the role is in the audit trail, on the
+	// replica that syncs the source now too.
+	waitFor(t, "the new holder listing the old one's loss of the role", func() bool {
+		evs, err := next.st.SourceEvents(ctx, "files", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs) > 0 && evs[0].State == "lost" && strings.Contains(evs[0].Message, "role was lost")
+	})
+}
+
+// A source's events, recorded by the replica that syncs it, are listed
+// by GET /v1/sources on the other replica, identically, and still after
+// the replica that recorded them is gone.
+func sharedEvents(t *testing.T, etcd *testserver.EtcdServer) {
+	f := newFileFeed(t)
+	c := newCluster(t, etcd, 2, f, map[string]string{"a": "1"})
+	lead := c.leader(t)
+	c.synced(t, map[string]string{"a": "1"})
+	other := c.replicas[0]
+	if other == lead {
+		other = c.replicas[1]
+	}
+	sources := func(r *replica) func() []api.SourceEvent {
+		srv := httptest.NewServer(httpapi.NewHandler(r.st, httpapi.WithSources(r.p), httpapi.WithLogger(slog.New(slog.DiscardHandler))))
+		t.Cleanup(srv.Close)
+		return func() []api.SourceEvent {
+			t.Helper()
+			resp, err := http.Get(srv.URL + "/v1/sources")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out api.SourcesResponse
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /v1/sources on %s: %s, %v", r.name, resp.Status, err)
+			}
+			return out.Events
+		}
+	}
+	onLead, onOther := sources(lead), sources(other)
+	states := func(evs []api.SourceEvent) string {
+		var b strings.Builder
+		for _, e := range evs {
+			fmt.Fprintf(&b, "%s:%s ", e.Source, e.State)
+		}
+		return b.String()
+	}
+
+	// The file breaks, then is mended: its syncer records both.
+	if err := os.WriteFile(f.path, []byte("a: [unclosed\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other replica listing the source's failure", func() bool { return states(onOther()) == "files:degraded " })
+	f.set(t, map[string]string{"a": "2"})
+	var listed []api.SourceEvent
+	waitFor(t, "the other replica listing the source's recovery", func() bool {
+		listed = onOther()
+		return states(listed) == "files:ok files:degraded "
+	})
+	if !strings.Contains(listed[1].Message, "yaml") {
+		t.Fatalf("the failure is listed as %+v, want the file's parse error", listed[1])
+	}
+	if got := onLead(); !reflect.DeepEqual(got, listed) {
+		t.Fatalf("the syncer lists %+v, the other replica %+v", got, listed)
+	}
+
+	// The syncer's session ends (it dies): it records that it lost the
+	// role, and the other replica, which takes the source over, lists that
+	// and the events before it.
+	lead.cli.Close()
+	waitFor(t, "the dead syncer to stop syncing", func() bool { return len(lead.p.Leading()) == 0 })
+	lead.st.Close()
+	if next := c.leader(t, lead); next != other {
+		t.Fatalf("%s syncs the source, want %s", next.name, other.name)
+	}
+	c.synced(t, map[string]string{"a": "2"})
+	var got []api.SourceEvent
+	waitFor(t, "the other replica listing the loss of the role", func() bool {
+		got = onOther()
+		return states(got) == "files:lost "+states(listed)
+	})
+	if !reflect.DeepEqual(got[1:], listed) || !strings.Contains(got[0].Message, "session") {
+		t.Fatalf("after the syncer's death, the other replica lists %+v, want a lost role then %+v", got, listed)
+	}
 }
 
 // waitFor waits until cond holds, for at most 20 s: for a state that no

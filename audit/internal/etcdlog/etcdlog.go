@@ -10,6 +10,9 @@
 //	P/log/<rev>         one record per revision, rev in 20 digits (record.go)
 //	P/log/compaction/   the compaction records, P/snapshot/ the state at the
 //	                    horizon (compaction.go)
+//	P/datakeys/, P/tokens/, P/events/
+//	                    state outside revisions: data keys, tokens, source
+//	                    events (datakeys.go, tokens.go, events.go)
 //
 // A batch of the writer becomes one etcd transaction (or a few, see
 // maxTxnOps) that compares P/head with the revision the batch was decided

@@ -83,31 +83,47 @@ func retry(ctx context.Context, status func(error), fn func(ctx context.Context)
 // watch reports; when etcd does not answer, it starts again after a pause
 // (see Follow), telling status.
 func (l *Log) FollowTokens(ctx context.Context, mirror func(ctx context.Context, set TokenSet) error, status func(error)) error {
-	return retry(ctx, status, func(ctx context.Context) error {
+	// A revocation or change of grants puts a token too: watching
+	// P/tokens/ sees every move of the epoch.
+	return l.keepCopy(ctx, l.tokensDir(), func(ctx context.Context) (int64, error) {
 		set, err := l.Tokens(ctx)
 		if err == nil {
 			err = mirror(ctx, set)
 		}
+		return set.Rev, err
+	}, nil, status)
+}
+
+// keepCopy keeps a copy of what etcd holds under dir until ctx ends: it
+// calls load, which reads it all, copies it and returns the etcd revision
+// it read at, then again at each change a watch of dir reports and each
+// time poke receives (nil: never); when etcd does not answer, it starts
+// again after a pause (see Follow), telling status.
+func (l *Log) keepCopy(ctx context.Context, dir string, load func(ctx context.Context) (int64, error), poke <-chan struct{}, status func(error)) error {
+	return retry(ctx, status, func(ctx context.Context) error {
+		rev, err := load(ctx)
 		if err != nil {
 			return err
 		}
 		status(nil)
 		wctx, cancel := l.watching(clientv3.WithRequireLeader(ctx))
 		defer cancel()
-		// A revocation or change of grants puts a token too: watching
-		// P/tokens/ sees every move of the epoch.
-		for resp := range l.cli.Watch(wctx, l.tokensDir(), clientv3.WithPrefix(), clientv3.WithRev(set.Rev+1)) {
-			if err := resp.Err(); err != nil {
-				return unavailable("watch the tokens", err)
+		changes := l.cli.Watch(wctx, dir, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		for {
+			select {
+			case resp, ok := <-changes:
+				if !ok {
+					return watchEnded(ctx, wctx)
+				}
+				if err := resp.Err(); err != nil {
+					return unavailable("watch "+dir, err)
+				}
+			case <-poke:
 			}
-			if set, err = l.Tokens(ctx); err == nil {
-				err = mirror(ctx, set)
-			}
-			if err != nil {
+			if _, err := load(ctx); err != nil {
 				return err
 			}
 		}
-		return watchEnded(ctx, wctx)
 	})
 }
 

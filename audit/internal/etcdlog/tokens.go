@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/audit/internal/tokens"
@@ -98,6 +99,27 @@ func (l *Log) Tokens(ctx context.Context) (TokenSet, error) {
 		set.Epoch = e[0].ModRevision
 	}
 	return set, nil
+}
+
+// readDir reads every key under dir, decoded by decode, and returns them
+// in key order with the etcd revision they were read at; what names them
+// in an error.
+func readDir[T any](ctx context.Context, l *Log, dir, what string, decode func(*mvccpb.KeyValue) (T, error)) ([]T, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	resp, err := l.cli.Get(ctx, dir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, unavailable("read "+what, err)
+	}
+	out := make([]T, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		v, err := decode(kv)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	return out, resp.Header.Revision, nil
 }
 
 // CreateToken shares a new token, checked (tokens.Prepare). It fails with

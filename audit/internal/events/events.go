@@ -14,10 +14,13 @@ import (
 // scope, its snapshot was refused, or it recovered. Events change no key and
 // are not revisions; they complete the audit trail.
 type SourceEvent struct {
+	// ID orders the events, newest highest: the table's row on a store of
+	// its own; on a replica, the etcd revision that recorded the event,
+	// the same on every replica (Shared).
 	ID      int64
 	Time    time.Time // UTC
 	Source  string
-	State   string // "degraded", "refused" or "ok"
+	State   string // "degraded", "refused", "ok" or "lost"
 	Message string
 }
 
