@@ -31,6 +31,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -223,13 +224,16 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
-		mu       sync.Mutex
-		acked    []int64 // revisions of the writes acknowledged
-		refused  []time.Time
-		reasons  = map[string]int{} // why writes were refused, for the report
-		took     []time.Duration    // how long each acknowledged write of the watched key took
-		killedAt time.Time
-		writers  sync.WaitGroup
+		mu      sync.Mutex
+		acked   []int64 // revisions of the writes acknowledged
+		refused []time.Time
+		reasons = map[string]int{} // why writes were refused, for the report
+		took    []time.Duration    // how long each acknowledged write of the watched key took
+		// firstAfter is the revision of the first write of the watched
+		// key made (sent) after the kill and acknowledged.
+		firstAfter int64
+		killedAt   time.Time
+		writers    sync.WaitGroup
 	)
 	// A writer on each survivor: the second writes the watched key, the
 	// others another key (their refusals count too).
@@ -249,6 +253,9 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 				case err == nil && i == 0:
 					acked = append(acked, rev)
 					took = append(took, time.Since(t0))
+					if firstAfter == 0 && !killedAt.IsZero() && t0.After(killedAt) {
+						firstAfter = rev
+					}
 				case err != nil && ctx.Err() == nil:
 					refused = append(refused, time.Now())
 					reasons[refusal(err)]++
@@ -260,22 +267,25 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 	}
 	// Writes before the kill: at least half a second of them, and at least
 	// three acknowledged, so that every watcher has a revision from before
-	// the kill to resume from.
+	// the kill to resume from. Then the kill comes at a random moment of
+	// the writers' cycle (up to half a second later), not just after an
+	// acknowledgement: killing the writer as it is sent a write is the
+	// worst moment, not the usual one.
 	time.Sleep(500 * time.Millisecond)
-	var revAtKill int64
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
-		if len(acked) >= 3 || time.Now().After(deadline) {
-			killedAt = time.Now()
-			if len(acked) > 0 {
-				revAtKill = acked[len(acked)-1]
-			}
-			mu.Unlock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
 			break
 		}
-		mu.Unlock()
 	}
-	if revAtKill == 0 {
+	time.Sleep(rand.N(500 * time.Millisecond))
+	mu.Lock()
+	killedAt = time.Now()
+	ackedBefore := len(acked)
+	mu.Unlock()
+	if ackedBefore == 0 {
 		cancel()
 		writers.Wait()
 		return fmt.Errorf("no write was acknowledged in 30 s before the kill (refused: %v)", reasons)
@@ -292,7 +302,10 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 	if _, err := ws.waitAll(last, 60*time.Second); err != nil {
 		return fmt.Errorf("after the kill: %w", err)
 	}
-	missed, twice, back := ws.check(acked, revAtKill, killedAt)
+	if firstAfter == 0 {
+		return fmt.Errorf("no write made after the kill was acknowledged (refused: %v)", reasons)
+	}
+	missed, twice, back := ws.check(acked, firstAfter, killedAt)
 	slices.Sort(back)
 	var window time.Duration
 	if len(refused) > 0 {
@@ -440,9 +453,9 @@ func (ws *watchers) waitAll(rev int64, timeout time.Duration) ([]time.Time, erro
 
 // check counts, over every watcher, the acknowledged revisions it missed
 // and those it got twice, and returns for each watcher of the killed
-// replica how long after killedAt it received its first revision newer
-// than revAtKill (the newest acknowledged before the kill).
-func (ws *watchers) check(acked []int64, revAtKill int64, killedAt time.Time) (missed, twice int, back []time.Duration) {
+// replica how long after killedAt it received the first write made after
+// the kill (revision firstAfter), or a newer one.
+func (ws *watchers) check(acked []int64, firstAfter int64, killedAt time.Time) (missed, twice int, back []time.Duration) {
 	for _, w := range ws.all {
 		w.mu.Lock()
 		seen := map[int64]int{}
@@ -461,7 +474,7 @@ func (ws *watchers) check(acked []int64, revAtKill int64, killedAt time.Time) (m
 		}
 		if w.replica == 0 {
 			for k, r := range w.revs {
-				if r > revAtKill {
+				if r >= firstAfter {
 					back = append(back, w.times[k].Sub(killedAt))
 					break
 				}
