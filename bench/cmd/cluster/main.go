@@ -230,7 +230,8 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 		reasons = map[string]int{} // why writes were refused, for the report
 		took    []time.Duration    // how long each acknowledged write of the watched key took
 		// firstAfter is the revision of the first write of the watched
-		// key made (sent) after the kill and acknowledged.
+		// key made (sent) after the kill and acknowledged: the probe's
+		// (below), or the steady writer's.
 		firstAfter int64
 		killedAt   time.Time
 		writers    sync.WaitGroup
@@ -253,7 +254,7 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 				case err == nil && i == 0:
 					acked = append(acked, rev)
 					took = append(took, time.Since(t0))
-					if firstAfter == 0 && !killedAt.IsZero() && t0.After(killedAt) {
+					if !killedAt.IsZero() && t0.After(killedAt) && (firstAfter == 0 || rev < firstAfter) {
 						firstAfter = rev
 					}
 				case err != nil && ctx.Err() == nil:
@@ -293,6 +294,32 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 	progress("kill -9 of replica 1")
 	c.replicas[0].Stop() // SIGKILL
 	c.replicas[0] = nil
+	// A probe: one write of the watched key made right after the kill, on
+	// a survivor, tried again until it is acknowledged as a client would.
+	// The steady writer above may still be waiting for a write it sent
+	// before the kill; the probe does not wait for it.
+	writers.Go(func() {
+		for ctx.Err() == nil {
+			t0 := time.Now()
+			rev, err := put(ctx, hc, c.replicas[1].Addr, fanoutKey, []byte("probe"))
+			mu.Lock()
+			if err == nil {
+				acked = append(acked, rev)
+				took = append(took, time.Since(t0))
+				if firstAfter == 0 || rev < firstAfter {
+					firstAfter = rev
+				}
+			} else if ctx.Err() == nil {
+				refused = append(refused, time.Now())
+				reasons[refusal(err)]++
+			}
+			mu.Unlock()
+			if err == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 	time.Sleep(5 * time.Second) // writes after it
 	cancel()
 	writers.Wait()
