@@ -22,7 +22,7 @@
 //     its records are written to the journal and fdatasync'd, while its
 //     rows go into one SQLite transaction that gathers many batches and
 //     that the writer settles (commits, fsync'd) when it is idle, every
-//     100 ms, before work alone and when a reader waits for the database
+//     250 ms, before work alone and when a reader waits for the database
 //     (Writer.AwaitSettled): the b-tree pages many batches touch are
 //     written once. At start, what the journal holds after the database's
 //     newest revision is applied first, checked against the chain as a

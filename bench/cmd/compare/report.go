@@ -49,7 +49,7 @@ var tables = map[string][]column{
 
 var methods = map[string]string{
 	"writes": "Each writer sends a 200-byte value to a new key and waits for the acknowledgement, in a closed loop, for %s per run. " +
-		"configd: `PUT /v1/kv/{key}` over HTTP/1.1 keep-alive (one connection per writer), answered once its record, with its audit hash, is fdatasync'd to the journal (SQLite takes it within 100 ms); " +
+		"configd: `PUT /v1/kv/{key}` over HTTP/1.1 keep-alive (one connection per writer), answered once its record, with its audit hash, is fdatasync'd to the journal (SQLite takes it within 250 ms); " +
 		"configd grpc: the gRPC API's `Put`, every writer on one gRPC connection (as etcd's clients), answered after the same sync; " +
 		"etcd: `Put` through one `clientv3` client (one gRPC connection, as etcd is used), answered after the WAL fsync; " +
 		"Consul: `PUT /v1/kv/{key}` over HTTP keep-alive, answered after the raft commit.",
