@@ -120,13 +120,21 @@ func TestSessionsEndByTheirLease(t *testing.T) {
 	}
 	opened := time.Now()
 	waitFor(t, "both sessions reach r2", func() bool { return live(r2, idleID) && live(r2, busyID) })
-	// busy is used on r2 only, at every poll; idle is not used at all.
+	// busy is used on r2 only, at every poll; idle is not used at all: a
+	// Get would renew it (every idle/3), so the tables' sizes tell when it
+	// is gone. (Polling it with Get kept it alive until its maximum age,
+	// a few milliseconds before busy's: the test failed when one poll saw
+	// both gone.)
 	waitFor(t, "the idle session ends on both replicas", func() bool {
 		if !live(r2, busyID) {
 			t.Fatalf("the busy session ended after %v", time.Since(opened))
 		}
-		return !live(r1, idleID) && !live(r2, idleID)
+		return r1.Len() == 1 && r2.Len() == 1
 	})
+	if live(r1, idleID) || live(r2, idleID) {
+		t.Errorf("the idle session is still found once the tables hold only the busy one")
+	}
+	t.Logf("the idle session ended after %v", time.Since(opened).Round(time.Millisecond))
 	if d := time.Since(opened); d < idle {
 		t.Errorf("the idle session ended after %v, before its idle time %v", d, idle)
 	}
