@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -464,8 +465,22 @@ func (w *Writer) runAlone(req *aloneRequest) {
 // (ErrHeadMoved), catching up between attempts. Replicas that write at
 // once each win a race about as often (a lost race brings the records
 // that won it back in the same round trip): with three, a batch loses 64
-// in a row once in 10^11.
+// in a row once in 10^11 — as long as their rounds do not fall into step.
+// They can: a replica with writes queued commits its next batch while the
+// loser catches up, every round, and a CI run saw a batch lose 64 times in
+// a row. So from the second loss on, the loser waits a random while before
+// it catches up (lostRaceWait), which breaks the step.
 const maxAttempts = 64
+
+// lostRaceWait is how long the writer waits before it catches up after its
+// batch lost the log's head for the n-th time in a row: nothing after the
+// first, then a random while below 1 ms·2^(n-2), at most 32 ms.
+func lostRaceWait(n int) time.Duration {
+	if n < 2 {
+		return 0
+	}
+	return rand.N(min(time.Millisecond<<min(n-2, 5), 32*time.Millisecond))
+}
 
 // commitBatch decides a batch's revisions and has the Log make them
 // durable. Then, and only then, it advances: the chain's head, the
@@ -519,8 +534,11 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 		if errors.Is(err, ErrHeadMoved) && w.replica != nil {
 			if attempt == maxAttempts {
 				err = fmt.Errorf("%w (%d attempts)", err, attempt)
-			} else if err = w.catchUp(ctx); err == nil {
-				continue
+			} else {
+				time.Sleep(lostRaceWait(attempt))
+				if err = w.catchUp(ctx); err == nil {
+					continue
+				}
 			}
 		}
 		if err != nil {

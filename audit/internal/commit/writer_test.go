@@ -165,3 +165,19 @@ func TestABatchTheLogFailsAdvancesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A batch that lost the log's head waits nothing after its first loss,
+// then a random while under a bound that doubles from 1 ms up to 32 ms.
+func TestLostRaceWaitGrowsToItsBound(t *testing.T) {
+	if d := lostRaceWait(1); d != 0 {
+		t.Fatalf("after the first loss: %v; want no wait", d)
+	}
+	for n := 2; n <= maxAttempts; n++ {
+		bound := min(time.Millisecond<<min(n-2, 5), 32*time.Millisecond)
+		for range 100 {
+			if d := lostRaceWait(n); d < 0 || d >= bound {
+				t.Fatalf("after %d losses: %v; want in [0, %v)", n, d, bound)
+			}
+		}
+	}
+}
