@@ -236,6 +236,23 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 		killedAt   time.Time
 		writers    sync.WaitGroup
 	)
+	// note records the outcome of a write sent at t0: an acknowledged
+	// write of the watched key, or a refusal (of any key).
+	note := func(t0 time.Time, rev int64, err error, watched bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil && watched:
+			acked = append(acked, rev)
+			took = append(took, time.Since(t0))
+			if !killedAt.IsZero() && t0.After(killedAt) && (firstAfter == 0 || rev < firstAfter) {
+				firstAfter = rev
+			}
+		case err != nil && ctx.Err() == nil:
+			refused = append(refused, time.Now())
+			reasons[refusal(err)]++
+		}
+	}
 	// A writer on each survivor: the second writes the watched key, the
 	// others another key (their refusals count too).
 	for i, r := range c.replicas[1:] {
@@ -249,19 +266,7 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 				t0 := time.Now()
 				rev, err := put(rctx, hc, r.Addr, key, []byte(fmt.Sprint("storm-", n)))
 				rcancel()
-				mu.Lock()
-				switch {
-				case err == nil && i == 0:
-					acked = append(acked, rev)
-					took = append(took, time.Since(t0))
-					if !killedAt.IsZero() && t0.After(killedAt) && (firstAfter == 0 || rev < firstAfter) {
-						firstAfter = rev
-					}
-				case err != nil && ctx.Err() == nil:
-					refused = append(refused, time.Now())
-					reasons[refusal(err)]++
-				}
-				mu.Unlock()
+				note(t0, rev, err, i == 0)
 				time.Sleep(pace) // a steady write rate, not a storm that hides the fan-out
 			}
 		})
@@ -302,18 +307,7 @@ func failover(c *cluster, hc *http.Client, ws *watchers, pace time.Duration) err
 		for ctx.Err() == nil {
 			t0 := time.Now()
 			rev, err := put(ctx, hc, c.replicas[1].Addr, fanoutKey, []byte("probe"))
-			mu.Lock()
-			if err == nil {
-				acked = append(acked, rev)
-				took = append(took, time.Since(t0))
-				if firstAfter == 0 || rev < firstAfter {
-					firstAfter = rev
-				}
-			} else if ctx.Err() == nil {
-				refused = append(refused, time.Now())
-				reasons[refusal(err)]++
-			}
-			mu.Unlock()
+			note(t0, rev, err, true)
 			if err == nil {
 				return
 			}
