@@ -67,6 +67,7 @@ type options struct {
 	replicas       Replicas
 	writes         func(http.Handler) http.Handler
 	uiSessions     web.SessionTable
+	clients        Clients
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -204,6 +205,9 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	if h.opts.limits != nil {
 		h.metrics.registerOnce(h.opts.limits.Collector())
 	}
+	if c, ok := h.opts.clients.(interface{ Collector() prometheus.Collector }); ok {
+		h.metrics.registerOnce(c.Collector())
+	}
 	wm := h.opts.wm
 	var watch *watchHTTP // GET /v1/watch and the web UI's live timeline
 	if h.opts.hub != nil {
@@ -277,6 +281,10 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		route(http.MethodPut, "/tokens/{name}/grants", http.HandlerFunc(h.setTokenGrants))
 		if watch != nil {
 			route(http.MethodGet, "/watch", watch)
+		}
+		if h.opts.clients != nil {
+			get("/clients", h.listClients)
+			route(http.MethodPost, "/clients/report", http.HandlerFunc(h.clientReport))
 		}
 	})
 	return r
