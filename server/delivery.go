@@ -21,7 +21,7 @@ type deliveryTracking struct {
 // its replica name, or its advertised address when it runs alone); on a
 // replica they are published to etcd under P/clients/ and the others'
 // listed with them.
-func startDelivery(cfg Config, hist delivery.History, cli *clientv3.Client, self api.ReplicaStatus, ln net.Addr, logger *slog.Logger) (*deliveryTracking, error) {
+func startDelivery(cfg Config, hist delivery.History, cli *clientv3.Client, self api.ReplicaStatus, ln net.Addr, logger *slog.Logger) *deliveryTracking {
 	name := self.Name
 	if name == "" {
 		name = advertisedAddr(cfg, ln)
@@ -36,7 +36,7 @@ func startDelivery(cfg Config, hist delivery.History, cli *clientv3.Client, self
 	if pub != nil {
 		pub.Start(d.table)
 	}
-	return d, nil
+	return d
 }
 
 // Close stops publishing the clients.

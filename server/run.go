@@ -175,10 +175,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			cleanup.add(func() error { writes.stop(); return nil })
 		}
 	}
-	clients, err := startDelivery(cfg, c.Store, etcdClient, self, ln.Addr(), logger)
-	if err != nil {
-		return err
-	}
+	clients := startDelivery(cfg, c.Store, etcdClient, self, ln.Addr(), logger)
 	cleanup.add(clients.Close)
 	var draining atomic.Bool
 	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
