@@ -27,8 +27,8 @@ const (
 // interval (ClientReportResponse.Every); DefaultClientExpiry is how long
 // configd keeps a client that stopped reporting.
 const (
-	DefaultClientReportInterval = 30 * time.Second
-	DefaultClientExpiry         = 90 * time.Second
+	DefaultClientReportInterval = time.Minute
+	DefaultClientExpiry         = 3 * time.Minute
 )
 
 // ClientReport is what an SDK client sends to configd: who it is, what it
