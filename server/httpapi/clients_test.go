@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,19 +13,6 @@ import (
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server/delivery"
 )
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func report(t *testing.T, e *configdtest.Env, token string, r api.ClientReport) (int, []byte) {
 	t.Helper()
@@ -50,8 +37,11 @@ func listClients(t *testing.T, e *configdtest.Env, token, prefix string) api.Cli
 // many revisions of the prefix it has not applied; a client that stops
 // reporting is gone after the expiry, and one that says it is gone at once.
 func TestClientReportsAreListedWithHowFarBehindAndExpire(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
-	e := configdtest.AuthEnv(t, configdtest.WithClientOptions(delivery.WithExpiry(time.Minute), delivery.WithClock(clock.Now)))
+	// The table's clock, moved by the test.
+	var elapsed atomic.Int64
+	start := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
+	e := configdtest.AuthEnv(t, configdtest.WithClientOptions(delivery.WithExpiry(time.Minute), delivery.WithClock(now)))
 	applied := e.Put("app/limits", "1")
 	e.Put("app/limits", "2")
 	e.Put("db/x", "2") // not under app/: not counted
@@ -81,9 +71,9 @@ func TestClientReportsAreListedWithHowFarBehindAndExpire(t *testing.T) {
 		t.Fatalf("every client: got %+v", all.Clients)
 	}
 
-	clock.Add(59 * time.Second)
+	elapsed.Add(int64(59 * time.Second))
 	report(t, e, "reader-all", api.ClientReport{Instance: "db-1", Prefixes: []string{"db/"}, Rev: rev})
-	clock.Add(2 * time.Second) // orders-1 last reported 61 s ago
+	elapsed.Add(int64(2 * time.Second)) // orders-1 last reported 61 s ago
 	if all := listClients(t, e, "reader-all", ""); len(all.Clients) != 1 || all.Clients[0].Instance != "db-1" {
 		t.Fatalf("after orders-1's expiry: got %+v", all.Clients)
 	}
