@@ -216,3 +216,31 @@ func TestDefaultInstanceAndLabels(t *testing.T) {
 		t.Fatal("a label with an empty key was taken")
 	}
 }
+
+// TestPackageLevelValidate: config.Validate guards the default client's
+// copy as Client.Validate does.
+func TestPackageLevelValidate(t *testing.T) {
+	resetDefault(t)
+	d := startConfigd(t)
+	d.put("app/mode", "on")
+	if err := Init(WithAddress(d.addr), WithLogger(discard()), WithInstance("default-1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate("app/mode", func(v Value) error {
+		if s := v.String(""); s != "on" && s != "off" {
+			return fmt.Errorf("mode %q: want on or off", s)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bad := d.put("app/mode", "maybe")
+	c, _ := defaultClient()
+	waitRev(t, c, bad)
+	if got := Get("app/mode").String(""); got != "on" {
+		t.Fatalf("app/mode = %q, want the last good on", got)
+	}
+	d.awaitListed(t, "app/", "default-1", "the rejection", func(s api.ClientStatus) bool {
+		return len(s.Rejections) == 1 && s.Rejections[0].Rev == bad
+	})
+}

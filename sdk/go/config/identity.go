@@ -39,7 +39,8 @@ func WithInstance(id string) Option { return func(o *options) { o.instance = id 
 // them. They only ever change how this client is shown and what it is
 // sent, never what it may read: a client that declares false labels
 // misleads no one but itself. At most 32 labels; keys of 1 to 63 bytes,
-// values of at most 253.
+// values of at most 253. CONFIGD_LABELS ("key=value,key=value") declares
+// labels too; these win over it key by key.
 func WithLabels(labels map[string]string) Option {
 	return func(o *options) { o.labels = maps.Clone(labels) }
 }
