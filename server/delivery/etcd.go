@@ -32,7 +32,11 @@ func ClientsDir(prefix string) string { return strings.TrimSuffix(prefix, "/") +
 // Publisher shares a replica's clients with the others: it writes the
 // table's clients, gzipped JSON, under P/clients/<replica> with a lease of
 // its own (so that they go when the replica dies), about every
-// PublishInterval when they changed; Clients reads the others'.
+// PublishInterval when a client changed (joined, left, applied a revision,
+// rejected a value), else once every table.ReportEvery so that the
+// heartbeats' LastSeen reach the others before they expire; Clients reads
+// the others'. Every put is one more version of the key in etcd's history
+// until etcd compacts, so heartbeats alone are not republished.
 type Publisher struct {
 	cli     *clientv3.Client
 	dir     string
@@ -108,15 +112,18 @@ func (p *Publisher) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	published := ^uint64(0)
+	published, at := ^uint64(0), time.Time{}
 	tick := time.NewTicker(PublishInterval)
 	defer tick.Stop()
 	for {
-		if clients, version := p.table.Local(); version != published {
+		// Again when a client changed, or, for the heartbeats' sake (the
+		// others drop an entry whose LastSeen is older than the expiry),
+		// every ReportEvery.
+		if clients, version := p.table.Local(); version != published || time.Since(at) >= p.table.ReportEvery() {
 			if err := p.put(ctx, lease.ID, clients); err != nil {
 				return err
 			}
-			published = version
+			published, at = version, time.Now()
 		}
 		select {
 		case <-ctx.Done():

@@ -56,7 +56,7 @@ type Table struct {
 	mu      sync.Mutex
 	clients map[string]api.ClientStatus
 	swept   time.Time
-	version uint64 // moves with every change, for the Publisher
+	version uint64 // moves with every change but a heartbeat's, for the Publisher
 }
 
 // New returns the table of the configd named replica (its replica name,
@@ -87,26 +87,44 @@ func (t *Table) Report(token string, r api.ClientReport) {
 	now := t.now().UTC()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.version++
 	if now.Sub(t.swept) > t.expiry/3 {
 		t.sweep(now)
 	}
+	old, known := t.clients[r.Instance]
 	if r.Gone {
-		delete(t.clients, r.Instance)
+		if known {
+			delete(t.clients, r.Instance)
+			t.version++
+		}
 		return
 	}
-	t.clients[r.Instance] = api.ClientStatus{Instance: r.Instance, Labels: r.Labels, Token: token,
+	c := api.ClientStatus{Instance: r.Instance, Labels: r.Labels, Token: token,
 		Replica: t.replica, Prefixes: r.Prefixes, Rev: r.Rev, Rejections: r.Rejections, LastSeen: now}
+	if !known || !same(old, c) {
+		t.version++ // a heartbeat that changes nothing but LastSeen does not count
+	}
+	t.clients[r.Instance] = c
+}
+
+// same reports whether a and b differ at most in LastSeen.
+func same(a, b api.ClientStatus) bool {
+	return a.Token == b.Token && a.Rev == b.Rev && maps.Equal(a.Labels, b.Labels) &&
+		slices.Equal(a.Prefixes, b.Prefixes) && slices.Equal(a.Rejections, b.Rejections)
 }
 
 // sweep forgets the clients that expired; called with mu held.
 func (t *Table) sweep(now time.Time) {
 	t.swept = now
+	n := len(t.clients)
 	maps.DeleteFunc(t.clients, func(_ string, c api.ClientStatus) bool { return now.Sub(c.LastSeen) > t.expiry })
+	if len(t.clients) != n {
+		t.version++
+	}
 }
 
 // Local returns this configd's live clients, by instance, and the
-// table's version (it moves with every report).
+// table's version: it moves with every report that changes a client
+// (not with a heartbeat that changes only when it was last seen).
 func (t *Table) Local() ([]api.ClientStatus, uint64) {
 	now := t.now()
 	t.mu.Lock()

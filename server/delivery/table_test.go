@@ -55,3 +55,28 @@ func TestListMergesPeersByLastSeen(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// TestVersionMovesWithChangesNotHeartbeats: the Publisher republishes on a
+// client's change, not on a heartbeat that only renews it.
+func TestVersionMovesWithChangesNotHeartbeats(t *testing.T) {
+	tb := New("r1", noHistory{})
+	r := api.ClientReport{Instance: "a", Labels: map[string]string{"zone": "eu-1"}, Prefixes: []string{"app/"}, Rev: 1}
+	version := func() uint64 { _, v := tb.Local(); return v }
+	tb.Report("t", r)
+	v1 := version()
+	tb.Report("t", r)
+	if v := version(); v != v1 {
+		t.Fatalf("a heartbeat moved the version from %d to %d", v1, v)
+	}
+	r.Rev = 2
+	tb.Report("t", r)
+	if v := version(); v == v1 {
+		t.Fatal("a new revision did not move the version")
+	}
+	v2 := version()
+	r.Gone = true
+	tb.Report("t", r)
+	if v := version(); v == v2 {
+		t.Fatal("a client's leaving did not move the version")
+	}
+}
