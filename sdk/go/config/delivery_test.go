@@ -244,3 +244,11 @@ func TestPackageLevelValidate(t *testing.T) {
 		return len(s.Rejections) == 1 && s.Rejections[0].Rev == bad
 	})
 }
+
+// TestAClientOfAnEmptyStoreIsListed: a client at revision 0 (configd's
+// store is empty) reports too.
+func TestAClientOfAnEmptyStoreIsListed(t *testing.T) {
+	d := startConfigd(t)
+	connect(t, []string{d.addr}, WithInstance("early"))
+	d.awaitListed(t, "", "early", "the client at revision 0", func(s api.ClientStatus) bool { return s.Rev == 0 })
+}

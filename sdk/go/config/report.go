@@ -72,9 +72,9 @@ func (c *Client) report() {
 			}
 		case <-heartbeat.C:
 		}
-		if c.Rev() == 0 {
+		if c.watched.Load() == nil {
 			heartbeat.Reset(every)
-			continue // nothing applied yet: the first copy's commit wakes us
+			continue // no configd watched yet: the first watch wakes us
 		}
 		last = time.Now()
 		next, err := c.sendReport(hc, c.snapshotReport())
@@ -123,10 +123,11 @@ func (c *Client) sendReport(hc *http.Client, r api.ClientReport) (time.Duration,
 }
 
 func (c *Client) post(ctx context.Context, hc *http.Client, r api.ClientReport) (time.Duration, error) {
-	addr := c.opts.addrs[0]
-	if a := c.watched.Load(); a != nil {
-		addr = *a
+	a := c.watched.Load()
+	if a == nil {
+		return 0, fmt.Errorf("%w: no configd watched yet", ErrUnavailable)
 	}
+	addr := *a
 	if err := c.checkTokenTransport(addr); err != nil {
 		return 0, err
 	}
