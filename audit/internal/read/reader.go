@@ -83,6 +83,20 @@ func (c *Current) Get(key string) *record.KeyValue {
 	return c.kv[key]
 }
 
+// Range calls fn with every key under the canonical prefix p, in no
+// order, holding the state still: fn must be quick and not call c.
+// It walks every key held (the map has no order): a schema's check
+// (package schema) is its one caller.
+func (c *Current) Range(p string, fn func(kv *record.KeyValue)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, kv := range c.kv {
+		if keyspace.InPrefix(k, p) {
+			fn(kv)
+		}
+	}
+}
+
 // IsSecret reports whether key is currently marked secret.
 func (c *Current) IsSecret(key string) bool {
 	kv := c.Get(key)

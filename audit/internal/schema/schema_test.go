@@ -1,0 +1,132 @@
+package schema
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/configd/configd/audit/record"
+)
+
+func mustCompile(t *testing.T, prefix, doc string) *Schema {
+	t.Helper()
+	s, err := Compile(prefix, []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func jsonEntry(key, v string) Entry {
+	return Entry{Key: key, Value: []byte(v), ContentType: record.TypeJSON}
+}
+func textEntry(key, v string) Entry {
+	return Entry{Key: key, Value: []byte(v), ContentType: "text/plain"}
+}
+
+func TestViewMapsKeysToMembersAndParsesJSONValues(t *testing.T) {
+	root := build("app/", []Entry{
+		jsonEntry("app/limits", `{"rps": 5}`),
+		textEntry("app/db/host", "db1"),
+		textEntry("app/db", "parent"),
+		textEntry("app/name", `{"not": "parsed"}`),
+	})
+	doc := root.doc().(map[string]any)
+	limits := doc["limits"].(map[string]any)
+	if n, ok := limits["rps"]; !ok || n.(interface{ String() string }).String() != "5" {
+		t.Fatalf("limits = %#v, want the parsed JSON object", limits)
+	}
+	db := doc["db"].(map[string]any)
+	if db["host"] != "db1" || db[""] != "parent" {
+		t.Fatalf("db = %#v, want its child host and its own value under \"\"", db)
+	}
+	if doc["name"] != `{"not": "parsed"}` {
+		t.Fatalf("a text/plain value is %#v, want a JSON string", doc["name"])
+	}
+}
+
+func TestViolationNamesKeyPointerRuleAndPrefix(t *testing.T) {
+	s := mustCompile(t, "app/", `{"properties": {"limits": {"properties": {"rps": {"type": "integer", "minimum": 1}}}}}`)
+	err := s.Check([]Entry{jsonEntry("app/limits", `{"rps": -1}`), textEntry("app/other", "x")})
+	var se *record.SchemaError
+	if !errors.As(err, &se) || !errors.Is(err, record.ErrSchemaViolation) {
+		t.Fatalf("Check = %v, want a *SchemaError", err)
+	}
+	if got, want := err.Error(), "app/limits: /rps: must be >= 1 (schema app/)"; got != want {
+		t.Fatalf("message %q, want %q", got, want)
+	}
+	if err := s.Check([]Entry{jsonEntry("app/limits", `{"rps": 3}`)}); err != nil {
+		t.Fatalf("a good view: %v", err)
+	}
+}
+
+func TestViolationOfAKeysWholeValueAndOfAMissingMember(t *testing.T) {
+	s := mustCompile(t, "app/", `{"required": ["name"], "properties": {"port": {"type": "string", "pattern": "^[0-9]+$"}}}`)
+	err := s.Check([]Entry{textEntry("app/port", "http")})
+	if err == nil || err.Error() != `app/: missing property 'name' (schema app/)` {
+		t.Fatalf("Check = %v", err)
+	}
+	err = s.Check([]Entry{textEntry("app/name", "n"), textEntry("app/port", "http")})
+	if err == nil || err.Error() != `app/port: must match the pattern "^[0-9]+$" (schema app/)` {
+		t.Fatalf("Check = %v", err)
+	}
+}
+
+func TestViolationOfAParentKeysOwnValue(t *testing.T) {
+	s := mustCompile(t, "", `{"properties": {"app": {"properties": {"db": {"properties": {"": {"maxLength": 3}}}}}}}`)
+	err := s.Check([]Entry{textEntry("app/db", "toolong"), textEntry("app/db/host", "h")})
+	if err == nil || err.Error() != "app/db: must be at most 3 characters long (schema /)" {
+		t.Fatalf("Check = %v", err)
+	}
+}
+
+func TestMessagesNeverQuoteASecretsValue(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	for _, sch := range []string{
+		`{"properties": {"pw": {"minLength": 64}}}`,
+		`{"properties": {"pw": {"pattern": "^x"}}}`,
+		`{"properties": {"pw": {"format": "email"}}}`,
+		`{"properties": {"pw": {"type": "integer"}}}`,
+		`{"properties": {"pw": {"enum": ["a", "b"]}}}`,
+		`{"properties": {"pw": {"not": {"type": "string"}}}}`,
+		`{"properties": {"pw": {"const": "x"}}}`,
+	} {
+		s := mustCompile(t, "app/", sch)
+		err := s.Check([]Entry{{Key: "app/pw", Value: []byte(secret), ContentType: "text/plain", Secret: true}})
+		if err == nil {
+			t.Fatalf("%s: no violation", sch)
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("%s: the message quotes the secret: %v", sch, err)
+		}
+	}
+	s := mustCompile(t, "app/", `{"properties": {"pw": {"additionalProperties": false}}}`)
+	err := s.Check([]Entry{{Key: "app/pw", Value: []byte(`{"` + secret + `": 1}`), ContentType: record.TypeJSON, Secret: true}})
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("additionalProperties on a secret: %v", err)
+	}
+}
+
+func TestCompileRefusesAnInvalidSchemaWithTheCompilersError(t *testing.T) {
+	for _, doc := range []string{`{"type": 5}`, `{"minimum": "one"}`, `not json`, `{"$ref": "file:///etc/passwd"}`, `{"$ref": "https://example.com/s.json"}`} {
+		_, err := Compile("app/", []byte(doc))
+		if !errors.Is(err, record.ErrBadRequest) {
+			t.Fatalf("Compile(%s) = %v, want ErrBadRequest", doc, err)
+		}
+		if !strings.Contains(err.Error(), "schema app/") {
+			t.Fatalf("Compile(%s) = %v: does not name the prefix", doc, err)
+		}
+	}
+}
+
+func TestCacheCompilesOnce(t *testing.T) {
+	var c Cache
+	a, err := c.Get("app/", []byte(`{"type": "object"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := c.Get("app/", []byte(`{"type": "object"}`))
+	if a != b {
+		t.Fatal("the same schema was compiled twice")
+	}
+}
