@@ -244,3 +244,29 @@ func TestASourceSnapshotThatBreaksASchemaIsRefused(t *testing.T) {
 		t.Fatal("the fixed snapshot was not applied")
 	}
 }
+
+// A schema set on one replica is enforced on the other at once: a write
+// decided there before it applied the schema's revision loses the race
+// for the log's head, and is decided again on the state that has it.
+func (e *replicaEnv) schemas(t *testing.T) {
+	a, b := e.replica(t), e.replica(t)
+	if _, err := putJSON(b, "app/limits", `{"rps": 5}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitRev(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, a, "app/", limitsSchema)
+	_, err := putJSON(b, "app/limits", `{"rps": -1}`)
+	wantSchemaError(t, err, "app/limits: /rps: must be >= 1 (schema app/)")
+	r, err := putJSON(b, "app/limits", `{"rps": 2}`)
+	if err != nil || r.Rev != 3 {
+		t.Fatalf("a good write on b: %+v, %v", r, err)
+	}
+	_, err = putJSON(a, "app/limits", `{"rps": 0}`)
+	wantSchemaError(t, err, "app/limits: /rps: must be >= 1 (schema app/)")
+	sameReplicas(t, 3, a, b)
+	if sc, err := b.GetSchema(context.Background(), "app/"); err != nil || string(sc.Schema) != limitsSchema {
+		t.Fatalf("b's schema: %+v, %v", sc, err)
+	}
+}
