@@ -1,11 +1,7 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
@@ -22,19 +18,24 @@ import (
 // schemaPrefix returns the canonical prefix of a /v1/schemas/{prefix...}
 // or /v1/schema-history/{prefix...} route.
 func schemaPrefix(r *http.Request) (string, error) {
-	raw := chi.URLParam(r, "*")
-	if r.URL.RawPath != "" {
-		p, err := url.PathUnescape(raw)
-		if err != nil {
-			return "", apierror.WithKey(fmt.Errorf("%w: prefix %q is not a valid URL path", keyspace.ErrInvalidKey, raw), raw)
-		}
-		raw = p
+	raw, err := pathParam(r, "prefix")
+	if err != nil {
+		return "", err
 	}
 	p, err := keyspace.Prefix(raw)
 	if err != nil {
 		return "", apierror.WithKey(err, raw)
 	}
 	return p, nil
+}
+
+// schemaRequest checks the query of a schema's route (params are the
+// ones it takes) and returns its prefix.
+func schemaRequest(r *http.Request, params ...string) (string, error) {
+	if err := checkParams(r.URL.Query(), params...); err != nil {
+		return "", err
+	}
+	return schemaPrefix(r)
 }
 
 // schemaTarget is the prefix of a schema's route: setting or deleting a
@@ -72,11 +73,7 @@ func (h *handler) listSchemas(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/schemas/{prefix...}
 func (h *handler) getSchema(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	p, err := schemaPrefix(r)
+	p, err := schemaRequest(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -93,17 +90,12 @@ func (h *handler) getSchema(w http.ResponseWriter, r *http.Request) {
 
 // PUT /v1/schemas/{prefix...}[?force=true]: the body is the schema.
 func (h *handler) putSchema(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, api.QueryForce); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	p, err := schemaPrefix(r)
+	p, err := schemaRequest(r, api.QueryForce)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	force, err := boolParam(q, api.QueryForce)
+	force, err := boolParam(r.URL.Query(), api.QueryForce)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -119,11 +111,7 @@ func (h *handler) putSchema(w http.ResponseWriter, r *http.Request) {
 
 // DELETE /v1/schemas/{prefix...}
 func (h *handler) deleteSchema(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	p, err := schemaPrefix(r)
+	p, err := schemaRequest(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -150,18 +138,13 @@ func (h *handler) wrote(w http.ResponseWriter, r *http.Request, rev audit.Revisi
 // GET /v1/schema-history/{prefix...}[?limit=N][&cursor=C]: the revisions
 // that set or deleted the prefix's schema, newest first.
 func (h *handler) schemaHistory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, "limit", "cursor"); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	p, err := schemaPrefix(r)
+	p, err := schemaRequest(r, "limit", "cursor")
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	var hq audit.HistoryQuery
-	if err := pageParams(q, &hq); err != nil {
+	if err := pageParams(r.URL.Query(), &hq); err != nil {
 		h.fail(w, r, err)
 		return
 	}
