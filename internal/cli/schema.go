@@ -19,9 +19,9 @@ func (a *app) schemaCmd() *cobra.Command {
 		Short: "Set, show and delete the JSON Schemas of key prefixes",
 		Long: `A prefix's JSON Schema is checked on every write, rollback and source
 change against the merged view under the prefix: what a reader of the prefix
-sees after the change, as one JSON document in which key app/db/host is
-{"db": {"host": ...}} under app/, a JSON value is parsed and any other value
-is a string. A change that breaks it is refused (exit code 6) with the key,
+sees after the change, as one JSON document: what 'configctl ls PREFIX --tree'
+prints (key app/db/host is {"db": {"host": ...}} under app/, JSON and YAML
+values parsed, any other value a string). A change that breaks it is refused (exit code 6) with the key,
 the JSON pointer inside its value, the rule and the schema's prefix; nothing
 of it is written. A source's change that breaks it is held back, and the
 source shown degraded, until the source is fixed. See docs/schemas.md.

@@ -2,14 +2,15 @@
 // with github.com/santhosh-tekuri/jsonschema/v6 and checked against the
 // merged effective view under the prefix (docs/schemas.md).
 //
-// The view under a prefix is one JSON document, an object in which each
-// key is a path of members: under app/, key app/db/host is
-// {"db": {"host": …}}. A value whose content type is application/json is
-// parsed (numbers keep their precision); any other value is a JSON string.
-// A key that is both a value and the parent of other keys (app/db and
-// app/db/host) is an object holding its children, and its own value is the
-// member named "" (a key's segment is never empty, so the name is free):
-// {"db": {"": <app/db>, "host": <app/db/host>}}.
+// The view under a prefix is one JSON document, the tree format of
+// GET /v1/kv?prefix=P&format=tree and of the SDK's Get(prefix).Scan
+// (api.Tree): an object in which each key is a path of members (under
+// app/, key app/db/host is {"db": {"host": …}}); a JSON value parsed
+// (numbers keep their precision), a YAML value converted to JSON, any
+// other value a JSON string. A key that is both a value and the parent of
+// other keys (app/db and app/db/host) is an object holding its children,
+// its own value the member "_value" (api.TreeValueKey):
+// {"db": {"_value": <app/db>, "host": <app/db/host>}}.
 //
 // A violation is a *record.SchemaError naming the key whose value breaks
 // the rule and the JSON pointer inside that value; its rule is worded from
@@ -30,6 +31,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit/record"
 )
 
@@ -88,8 +90,11 @@ type Entry struct {
 // prefix (in any order), and returns nil or the first violation, a
 // *record.SchemaError.
 func (s *Schema) Check(entries []Entry) error {
-	root := build(s.prefix, entries)
-	err := s.sch.Validate(root.doc())
+	leaves := make([]api.TreeLeaf, len(entries))
+	for i, e := range entries {
+		leaves[i] = api.TreeLeaf{Key: e.Key, Value: api.TreeValue(e.Value, e.ContentType)}
+	}
+	err := s.sch.Validate(api.Tree(s.prefix, leaves))
 	if err == nil {
 		return nil
 	}
@@ -98,21 +103,20 @@ func (s *Schema) Check(entries []Entry) error {
 		return fmt.Errorf("schema %s: %w", Display(s.prefix), err)
 	}
 	leaf := first(ve)
-	key, ptr, secret := root.locate(s.prefix, leaf.InstanceLocation)
+	key, ptr, secret := paths(s.prefix, entries).locate(s.prefix, leaf.InstanceLocation)
 	return &record.SchemaError{Prefix: s.prefix, Key: key, Pointer: ptr, Rule: rule(leaf.ErrorKind, secret)}
 }
 
-// node is a place of the view: a key's value (has), the keys below it
-// (kids), or both.
+// node is a place of the view: a key (has), the keys below it (kids), or
+// both; it knows the keys' paths, not their values.
 type node struct {
 	has    bool
-	val    any
 	secret bool
 	kids   map[string]*node
 }
 
-// build makes the view's tree.
-func build(prefix string, entries []Entry) *node {
+// paths is the view's tree of keys.
+func paths(prefix string, entries []Entry) *node {
 	root := &node{}
 	for _, e := range entries {
 		n := root
@@ -127,65 +131,36 @@ func build(prefix string, entries []Entry) *node {
 			}
 			n = k
 		}
-		n.has, n.val, n.secret = true, value(e), e.Secret
+		n.has, n.secret = true, e.Secret
 	}
 	return root
-}
-
-// value is a key's value in the view.
-func value(e Entry) any {
-	if e.ContentType == record.TypeJSON {
-		if v, err := jsonschema.UnmarshalJSON(bytes.NewReader(e.Value)); err == nil {
-			return v
-		}
-	}
-	return string(e.Value)
-}
-
-// doc is the node as a JSON value.
-func (n *node) doc() any {
-	if len(n.kids) == 0 {
-		if n.has {
-			return n.val
-		}
-		return map[string]any{} // the root of an empty view
-	}
-	obj := make(map[string]any, len(n.kids)+1)
-	for k, c := range n.kids {
-		obj[k] = c.doc()
-	}
-	if n.has {
-		obj[""] = n.val
-	}
-	return obj
 }
 
 // locate maps a place of the view (a JSON pointer's tokens) to the key
 // that holds it, the pointer inside that key's value, and whether the key
 // is secret. A place that no key holds (an object of the view, a missing
-// member's parent) is named by its path.
+// member's parent) is named by its path below the prefix.
 func (root *node) locate(prefix string, loc []string) (key, ptr string, secret bool) {
-	n, i := root, 0
+	n, i, path := root, 0, prefix
 	for i < len(loc) && len(n.kids) > 0 {
-		if loc[i] == "" && n.has {
-			i++ // the key's own value, beside its children
-			break
-		}
 		k := n.kids[loc[i]]
 		if k == nil {
+			if loc[i] == api.TreeValueKey && n.has {
+				i++ // the key's own value, beside its children
+			}
 			break
 		}
+		if path != prefix {
+			path += "/"
+		}
+		path += loc[i]
 		n = k
 		i++
 	}
-	key = prefix + strings.Join(loc[:i], "/")
-	if i > 0 && loc[i-1] == "" {
-		key = prefix + strings.Join(loc[:i-1], "/")
+	if path == "" {
+		path = "/"
 	}
-	if key == "" {
-		key = "/"
-	}
-	return key, pointer(loc[i:]), n.has && n.secret
+	return path, pointer(loc[i:]), n.has && n.secret
 }
 
 // pointer is tokens as a JSON pointer (RFC 6901).

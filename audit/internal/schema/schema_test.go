@@ -24,24 +24,26 @@ func textEntry(key, v string) Entry {
 	return Entry{Key: key, Value: []byte(v), ContentType: "text/plain"}
 }
 
-func TestViewMapsKeysToMembersAndParsesJSONValues(t *testing.T) {
-	root := build("app/", []Entry{
+func TestTheViewIsTheTreeFormat(t *testing.T) {
+	// The schema states the whole view: JSON and YAML values parsed, text
+	// a string, a parent's own value under "_value".
+	s := mustCompile(t, "app/", `{
+		"type": "object", "required": ["limits", "db", "name", "ports"], "additionalProperties": false,
+		"properties": {
+			"limits": {"type": "object", "properties": {"rps": {"type": "integer", "const": 5}}},
+			"ports": {"type": "array", "items": {"type": "integer"}},
+			"db": {"type": "object", "required": ["_value", "host"], "additionalProperties": false,
+			       "properties": {"_value": {"const": "parent"}, "host": {"const": "db1"}}},
+			"name": {"const": "{\"not\": \"parsed\"}"}}}`)
+	err := s.Check([]Entry{
 		jsonEntry("app/limits", `{"rps": 5}`),
+		{Key: "app/ports", Value: []byte("- 80\n- 443\n"), ContentType: record.TypeYAML},
 		textEntry("app/db/host", "db1"),
 		textEntry("app/db", "parent"),
 		textEntry("app/name", `{"not": "parsed"}`),
 	})
-	doc := root.doc().(map[string]any)
-	limits := doc["limits"].(map[string]any)
-	if n, ok := limits["rps"]; !ok || n.(interface{ String() string }).String() != "5" {
-		t.Fatalf("limits = %#v, want the parsed JSON object", limits)
-	}
-	db := doc["db"].(map[string]any)
-	if db["host"] != "db1" || db[""] != "parent" {
-		t.Fatalf("db = %#v, want its child host and its own value under \"\"", db)
-	}
-	if doc["name"] != `{"not": "parsed"}` {
-		t.Fatalf("a text/plain value is %#v, want a JSON string", doc["name"])
+	if err != nil {
+		t.Fatalf("the view is not the tree format: %v", err)
 	}
 }
 
@@ -70,10 +72,16 @@ func TestViolationOfAKeysWholeValueAndOfAMissingMember(t *testing.T) {
 	if err == nil || err.Error() != `app/port: must match the pattern "^[0-9]+$" (schema app/)` {
 		t.Fatalf("Check = %v", err)
 	}
+	// A place of a nested object that no key holds.
+	s = mustCompile(t, "app/", `{"properties": {"db": {"required": ["host"]}}}`)
+	err = s.Check([]Entry{textEntry("app/db/port", "1")})
+	if err == nil || err.Error() != `app/db: missing property 'host' (schema app/)` {
+		t.Fatalf("Check = %v", err)
+	}
 }
 
 func TestViolationOfAParentKeysOwnValue(t *testing.T) {
-	s := mustCompile(t, "", `{"properties": {"app": {"properties": {"db": {"properties": {"": {"maxLength": 3}}}}}}}`)
+	s := mustCompile(t, "", `{"properties": {"app": {"properties": {"db": {"properties": {"_value": {"maxLength": 3}}}}}}}`)
 	err := s.Check([]Entry{textEntry("app/db", "toolong"), textEntry("app/db/host", "h")})
 	if err == nil || err.Error() != "app/db: must be at most 3 characters long (schema /)" {
 		t.Fatalf("Check = %v", err)
