@@ -270,3 +270,26 @@ func (e *replicaEnv) schemas(t *testing.T) {
 		t.Fatalf("b's schema: %+v, %v", sc, err)
 	}
 }
+
+// In one group commit, each request is checked against the schemas the
+// requests before it leave.
+func TestSchemasSetOrDeletedEarlierInTheBatchHold(t *testing.T) {
+	s, g := openGated(t)
+	schemaTxn := func(op Op) Txn { return Txn{Actor: "alice", Ops: []Op{op}} }
+	bad := Txn{Ops: []Op{Put("app/limits", []byte(`{"rps": -1}`), TypeJSON)}}
+	good := Txn{Ops: []Op{Put("app/limits", []byte(`{"rps": 1}`), TypeJSON)}}
+	_, errs := g.batch(t, s,
+		schemaTxn(Put(keyspace.SchemaKey("app/"), []byte(limitsSchema), "")),
+		bad, good,
+		schemaTxn(Delete(keyspace.SchemaKey("app/"))),
+		bad)
+	for i, want := range []bool{true, false, true, true, true} {
+		if (errs[i] == nil) != want {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+	}
+	wantSchemaError(t, errs[1], "app/limits: /rps: must be >= 1 (schema app/)")
+	if get(t, s, "app/limits") != `{"rps": -1}` {
+		t.Fatalf("app/limits = %s", get(t, s, "app/limits"))
+	}
+}

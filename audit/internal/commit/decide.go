@@ -47,6 +47,8 @@ type decider struct {
 	// never cleared while the store is open.
 	layered bool
 	overlay map[string]*record.KeyValue // the batch's changes, plain; nil: deleted
+	// batchSchemas: the overlay's schema records (see checkSchemas).
+	batchSchemas map[string]*record.KeyValue
 
 	// The rows, as stored, that the revision being appended replaces
 	// (see storedOld); reused.
@@ -57,6 +59,7 @@ type decider struct {
 // begin starts a batch.
 func (d *decider) begin() {
 	clear(d.overlay)
+	clear(d.batchSchemas)
 	d.head.Begin()
 }
 
@@ -339,6 +342,7 @@ func (d *decider) append(ctx context.Context, b Batch, plain record.Revision) er
 	for _, c := range plain.Changes {
 		d.overlay[c.Key] = c.New
 	}
+	d.noteSchemas(plain.Changes)
 	return nil
 }
 

@@ -22,14 +22,19 @@ import (
 // compile; unless force, the state under the prefix must keep to it (a
 // *record.SchemaError otherwise).
 func (w *Writer) CommitSchema(ctx context.Context, txn record.Txn, force bool) (record.Revision, error) {
-	if err := w.validateSchemaTxn(&txn); err != nil {
-		return record.Revision{}, err
-	}
-	p, err := w.enqueue(ctx, &txnRequest{txn: txn, force: force})
+	p, err := w.QueueSchema(ctx, txn, force)
 	if err != nil {
 		return record.Revision{}, err
 	}
 	return p.Wait()
+}
+
+// QueueSchema is CommitSchema without the wait (see QueueCommit).
+func (w *Writer) QueueSchema(ctx context.Context, txn record.Txn, force bool) (Pending, error) {
+	if err := w.validateSchemaTxn(&txn); err != nil {
+		return Pending{}, err
+	}
+	return w.enqueue(ctx, &txnRequest{txn: txn, force: force})
 }
 
 // validateSchemaTxn validates a schema's transaction (see CommitSchema).
@@ -71,10 +76,13 @@ func (w *Writer) validateSchemaTxn(txn *record.Txn) error {
 // checkSchemas refuses a revision whose effective changes leave the view
 // under a prefix breaking that prefix's schema, as the revision leaves
 // both: the first violation, a *record.SchemaError. A schema the revision
-// sets is checked against the state unless force. A key no schema covers
-// costs a lookup per segment of its key.
+// sets is checked against the state unless force. With no schema it costs
+// a lookup; a key no schema covers, a lookup per segment of its key.
 func (d *decider) checkSchemas(changes []record.Change, force bool) error {
-	after := d.afterFunc(changes)
+	schemas := d.schemasAfter(changes)
+	if len(schemas) == 0 {
+		return nil
+	}
 	check := map[string]bool{} // the prefixes to check; true: the revision sets its schema
 	for _, c := range changes {
 		if p, ok := keyspace.SchemaPrefix(c.Key); ok {
@@ -83,18 +91,18 @@ func (d *decider) checkSchemas(changes []record.Change, force bool) error {
 			}
 			continue
 		}
+		// The prefixes that hold c.Key: "", then each of its parents.
 		for i := -1; i < len(c.Key); i++ {
 			if i >= 0 && c.Key[i] != '/' {
 				continue
 			}
-			// The prefixes that hold c.Key: "", then each of its parents.
-			if p := c.Key[:i+1]; !hasKey(check, p) && after(keyspace.SchemaKey(p)) != nil {
-				check[p] = false
+			p := c.Key[:i+1]
+			if _, ok := schemas[p]; ok {
+				if _, seen := check[p]; !seen {
+					check[p] = false
+				}
 			}
 		}
-	}
-	if len(check) == 0 {
-		return nil
 	}
 	prefixes := make([]string, 0, len(check))
 	for p := range check {
@@ -102,9 +110,9 @@ func (d *decider) checkSchemas(changes []record.Change, force bool) error {
 	}
 	sort.Strings(prefixes)
 	for _, p := range prefixes {
-		sv := after(keyspace.SchemaKey(p))
+		sv := schemas[p]
 		if sv == nil {
-			continue
+			continue // deleted
 		}
 		s, err := d.schemas.Get(p, sv.Value)
 		if err != nil {
@@ -121,26 +129,35 @@ func (d *decider) checkSchemas(changes []record.Change, force bool) error {
 	return nil
 }
 
-func hasKey(m map[string]bool, k string) bool {
-	_, ok := m[k]
-	return ok
+// schemasAfter returns the schema records, by prefix, once changes are
+// made on top of the batch's state (nil: deleted); nil when there is none.
+func (d *decider) schemasAfter(changes []record.Change) map[string]*record.KeyValue {
+	var m map[string]*record.KeyValue
+	add := func(key string, kv *record.KeyValue) {
+		if p, ok := keyspace.SchemaPrefix(key); ok {
+			if m == nil {
+				m = map[string]*record.KeyValue{}
+			}
+			m[p] = kv
+		}
+	}
+	d.cur.Range(keyspace.SchemaKey(""), func(kv *record.KeyValue) { add(kv.Key, kv) })
+	for k, kv := range d.batchSchemas {
+		add(k, kv)
+	}
+	for _, c := range changes {
+		add(c.Key, c.New)
+	}
+	return m
 }
 
-// afterFunc returns the value of a key once changes are made on top of
-// the batch's state.
-func (d *decider) afterFunc(changes []record.Change) func(key string) *record.KeyValue {
-	byKey := make(map[string]*record.KeyValue, len(changes))
+// noteSchemas keeps the schema records that the batch's revisions change
+// (the overlay's), so that schemasAfter need not walk the overlay.
+func (d *decider) noteSchemas(changes []record.Change) {
 	for _, c := range changes {
-		byKey[c.Key] = c.New
-	}
-	return func(key string) *record.KeyValue {
-		if kv, ok := byKey[key]; ok {
-			return kv
+		if keyspace.Reserved(c.Key) {
+			d.batchSchemas[c.Key] = c.New
 		}
-		if kv, ok := d.overlay[key]; ok {
-			return kv
-		}
-		return d.cur.Get(key)
 	}
 }
 

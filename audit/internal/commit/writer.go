@@ -135,7 +135,8 @@ func Start(cfg Config) *Writer {
 		onCommit: cfg.OnCommit, checkBatch: cfg.CheckBatch,
 		queue: make(chan request, 4*cfg.MaxBatch), stopped: make(chan struct{}),
 		d: decider{keys: cfg.Keys, layers: cfg.Layers, schemas: &schema.Cache{}, cur: cfg.Current, head: cfg.Head, now: cfg.Now,
-			mirror: !cfg.Sealed, layered: cfg.Layered, overlay: map[string]*record.KeyValue{}},
+			mirror: !cfg.Sealed, layered: cfg.Layered, overlay: map[string]*record.KeyValue{},
+			batchSchemas: map[string]*record.KeyValue{}},
 	}
 	w.replica, _ = cfg.Log.(Replicated)
 	w.deferred = cfg.Deferred

@@ -63,13 +63,15 @@ type Current struct {
 	rev atomic.Int64
 	// under holds, for the prefixes Range was asked for, the keys under
 	// each, kept as keys change: Range then costs the keys under its
-	// prefix, not every key. Few prefixes ask (those with a schema);
-	// beyond maxIndexed the indexes are dropped and built again on use.
+	// prefix, not every key. Few prefixes ask (those with a schema, and
+	// the schemas' records'); beyond maxIndexed the indexes are dropped
+	// and built again on use.
 	under map[string]map[string]*record.KeyValue
 }
 
-// maxIndexed bounds Current.under.
-const maxIndexed = 64
+// maxIndexed bounds Current.under: the schemas' prefixes and the
+// schemas' records' own.
+const maxIndexed = 1024
 
 // NewCurrent returns the state whose keys are kvs at revision rev.
 func NewCurrent(kvs []record.KeyValue, rev int64) *Current {
