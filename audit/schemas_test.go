@@ -293,3 +293,24 @@ func TestSchemasSetOrDeletedEarlierInTheBatchHold(t *testing.T) {
 		t.Fatalf("app/limits = %s", get(t, s, "app/limits"))
 	}
 }
+
+func TestABackupRestoresTheSchemas(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	setSchema(t, s, "app/", limitsSchema)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := s.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(t.TempDir(), "configd.db")
+	if _, err := Restore(ctx, backup, dbPath, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = putJSON(r, "app/limits", `{"rps": 0}`)
+	wantSchemaError(t, err, "app/limits: /rps: must be >= 1 (schema app/)")
+}
