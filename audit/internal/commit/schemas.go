@@ -42,9 +42,8 @@ func (w *Writer) validateSchemaTxn(txn *record.Txn) error {
 	if len(txn.Ops) != 1 {
 		return fmt.Errorf("%w: a schema's change is one operation", record.ErrBadRequest)
 	}
-	if txn.Origin == "" {
-		txn.Origin = "api"
-	}
+	defaultOrigin(txn)
+	txn.Ops = []record.Op{txn.Ops[0]} // the caller's stays as it is
 	op := &txn.Ops[0]
 	prefix, ok := keyspace.SchemaPrefix(op.Key)
 	if !ok {
