@@ -32,6 +32,17 @@ Schemas are versioned and audited like keys: each change is a revision.`,
 	return cmd
 }
 
+// prefixClient returns the canonical prefix of a PREFIX argument and the
+// client of --addr.
+func (a *app) prefixClient(args []string) (string, *apiclient.Client, error) {
+	p, err := prefixArg(args)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := a.client()
+	return p, c, err
+}
+
 // schemaError rewords a not-found error of a schema command.
 func schemaError(err error, prefix string) error {
 	if !errors.Is(err, apiclient.ErrNotFound) {
@@ -110,11 +121,7 @@ func (a *app) schemaGetCmd() *cobra.Command {
 -o json or -o yaml, print it with its revisions.`,
 		Args: rangeArgs(1, 1, "one PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := prefixArg(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			p, c, err := a.prefixClient(args)
 			if err != nil {
 				return err
 			}
@@ -176,11 +183,7 @@ func (a *app) schemaDeleteCmd() *cobra.Command {
 checked against it. Prints "rev N", or "rev N (unchanged)" when it had none.`,
 		Args: rangeArgs(1, 1, "one PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := prefixArg(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			p, c, err := a.prefixClient(args)
 			if err != nil {
 				return err
 			}
