@@ -24,6 +24,11 @@
 // A prefix names a subtree. "" is the whole keyspace; "app" and "app/" both
 // name every key under app/ (prefixes match whole segments: "app/" does not
 // match "apple"). Prefix returns the canonical form, which ends in '/'.
+//
+// Keys that start with '/' are the store's own records (a prefix's JSON
+// Schema is kept at SchemaKey(prefix)): Validate refuses them, so no read or
+// write of a key reaches one, and no prefix, the whole keyspace ""
+// included, contains one (InPrefix).
 package keyspace
 
 import (
@@ -142,9 +147,33 @@ func Prefix(p string) (string, error) {
 }
 
 // InPrefix reports whether key lies under the canonical prefix p (as
-// returned by Prefix).
+// returned by Prefix). The store's own records (Reserved) lie under none.
 func InPrefix(key, p string) bool {
+	if p == "" {
+		return !Reserved(key)
+	}
 	return strings.HasPrefix(key, p)
+}
+
+// schemaNS is the namespace of the store's records of schemas.
+const schemaNS = "/schema/"
+
+// Reserved reports whether key is one of the store's own records (it
+// starts with '/', which no key written through Validate's rules can).
+func Reserved(key string) bool { return strings.HasPrefix(key, "/") }
+
+// SchemaKey returns the store's record that holds the JSON Schema of the
+// canonical prefix p: "/schema/" + p ("/schema/app/" for app/, "/schema/"
+// for the whole keyspace).
+func SchemaKey(p string) string { return schemaNS + p }
+
+// SchemaPrefix returns the canonical prefix whose schema record key is,
+// and false when key is not a schema record.
+func SchemaPrefix(key string) (string, bool) {
+	if !strings.HasPrefix(key, schemaNS) {
+		return "", false
+	}
+	return key[len(schemaNS):], true
 }
 
 // PrefixEnd returns the smallest string greater than every string that

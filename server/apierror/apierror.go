@@ -45,6 +45,7 @@ var answers = map[string]answer{
 	api.CodeRequestTimeout:   {http.StatusRequestTimeout, codes.DeadlineExceeded},
 	api.CodeConflict:         {http.StatusConflict, codes.Aborted},
 	api.CodeOwned:            {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeSchema:           {http.StatusUnprocessableEntity, codes.FailedPrecondition},
 	api.CodeTooLarge:         {http.StatusRequestEntityTooLarge, codes.InvalidArgument},
 	api.CodeBadContentType:   {http.StatusUnsupportedMediaType, codes.InvalidArgument},
 	api.CodeInvalidValue:     {http.StatusUnprocessableEntity, codes.InvalidArgument},
@@ -174,6 +175,7 @@ func Classify(err error) Class {
 		ae *Error
 		ce *audit.ConflictError
 		oe *audit.OwnedError
+		se *audit.SchemaError
 		ke *keyed
 	)
 	c := Class{Code: api.CodeInternal}
@@ -194,6 +196,8 @@ func Classify(err error) Class {
 		c.Code = api.CodeConflict
 	case errors.As(err, &oe):
 		c.Code, c.Key = api.CodeOwned, oe.Key
+	case errors.As(err, &se):
+		c.Code, c.Key = api.CodeSchema, se.Key
 	case errors.Is(err, audit.ErrTooLarge):
 		c.Code = api.CodeTooLarge
 	case errors.Is(err, audit.ErrContentType):

@@ -55,6 +55,11 @@ var routeAccess = map[string]access{
 	"GET /v1/diff":             {perm: api.PermissionRead, targets: scopeTarget},
 	"GET /v1/revisions/{rev}":  {perm: api.PermissionRead}, // a revision spans any keys: read on everything
 	"GET /v1/watch":            {perm: api.PermissionRead, targets: watchTarget},
+	"GET /v1/schemas":          {perm: api.PermissionRead, inHandler: true}, // each schema's prefix, read
+	"GET /v1/schemas/*":        {perm: api.PermissionRead, targets: schemaTarget},
+	"PUT /v1/schemas/*":        {perm: api.PermissionWrite, targets: schemaTarget},
+	"DELETE /v1/schemas/*":     {perm: api.PermissionWrite, targets: schemaTarget},
+	"GET /v1/schema-history/*": {perm: api.PermissionRead, targets: schemaTarget},
 	"GET /v1/status":           {},
 	"GET /v1/sources":          {},
 	"GET /v1/replicas":         {},
