@@ -219,6 +219,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 		a.statusCmd(), a.versionCmd(),
 		a.auditCmd(), a.backupCmd(), a.tokenCmd(),
 		a.svcCmd(),
+		a.proposeCmd(), a.requestCmd(), a.policyCmd(),
 	)
 	return root
 }
