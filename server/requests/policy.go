@@ -87,7 +87,7 @@ func (b *Book) SetPolicy(ctx context.Context, prefix string, approvals int, acto
 		return Policy{}, err
 	}
 	if approvals < 0 || approvals > MaxApprovals {
-		return Policy{}, fmt.Errorf("%w: approvals %d: want 0 to %d", audit.ErrBadRequest, approvals, MaxApprovals)
+		return Policy{}, refuse(audit.ErrBadRequest, "approvals %d: want 0 to %d", approvals, MaxApprovals)
 	}
 	for try := 0; ; try++ {
 		ps, modRev, err := b.policies(ctx)

@@ -146,16 +146,15 @@ func (b *Book) Propose(ctx context.Context, d Draft) (Request, error) {
 		return Request{}, err
 	}
 	if len(d.Ops) == 0 {
-		return Request{}, fmt.Errorf("%w: the draft changes nothing: give at least one key to set or delete", audit.ErrBadRequest)
+		return Request{}, refuse(audit.ErrBadRequest, "the draft changes nothing: give at least one key to set or delete")
 	}
 	r := Request{Scope: scope, Author: d.Author, Reason: d.Reason, Time: b.now().UTC(), State: StateOpen}
 	for _, op := range d.Ops {
 		if !keyspace.InPrefix(op.Key, scope) {
-			return Request{}, fmt.Errorf("%w: key %q is outside the request's scope %s", audit.ErrBadRequest, op.Key, display(scope))
+			return Request{}, refuse(audit.ErrBadRequest, "key %q is outside the request's scope %s", op.Key, display(scope))
 		}
 		if keyspace.InPrefix(op.Key, keyspace.RequestsNS) {
-			return Request{}, fmt.Errorf("%w: key %q: configd's own keys under %s change through their commands, not through a request",
-				audit.ErrBadRequest, op.Key, keyspace.RequestsNS)
+			return Request{}, refuse(audit.ErrBadRequest, "key %q: configd's own keys under %s change through their commands, not through a request", op.Key, keyspace.RequestsNS)
 		}
 		o := Op{Key: op.Key, Delete: op.Type == audit.OpDelete, Value: op.Value, ContentType: op.ContentType, Secret: op.Secret}
 		if !o.Delete && !o.Secret {
@@ -212,7 +211,7 @@ func (b *Book) commit(ctx context.Context, r Request, ifModRev *int64, actor, wh
 func (b *Book) Get(ctx context.Context, id int64) (Request, int64, error) {
 	kv, err := b.st.Get(ctx, keyspace.RequestKey(id))
 	if errors.Is(err, audit.ErrNotFound) {
-		return Request{}, 0, fmt.Errorf("%w: request %d does not exist (configctl request list)", audit.ErrNotFound, id)
+		return Request{}, 0, refuse(audit.ErrNotFound, "request %d does not exist (configctl request list)", id)
 	}
 	if err != nil {
 		return Request{}, 0, err
@@ -271,13 +270,13 @@ func open(r *Request, action string) error {
 	if r.State == StateOpen {
 		return nil
 	}
-	return fmt.Errorf("%w: request %d is %s: it cannot be %s", audit.ErrConflict, r.ID, r.State, action)
+	return refuse(audit.ErrConflict, "request %d is %s: it cannot be %s", r.ID, r.State, action)
 }
 
 // Comment adds actor's comment text to request id.
 func (b *Book) Comment(ctx context.Context, id int64, actor, text string) (Request, error) {
 	if strings.TrimSpace(text) == "" {
-		return Request{}, fmt.Errorf("%w: a comment needs some text", audit.ErrBadRequest)
+		return Request{}, refuse(audit.ErrBadRequest, "a comment needs some text")
 	}
 	return b.update(ctx, id, actor, "comment", func(r *Request) error {
 		r.Comments = append(r.Comments, Note{Actor: actor, Time: b.now().UTC(), Text: text})
@@ -294,7 +293,7 @@ func (b *Book) Approve(ctx context.Context, id int64, actor, text string) (Reque
 			return err
 		}
 		if actor == r.Author {
-			return fmt.Errorf("%w: %s wrote request %d; another person must approve it", ErrSelfApproval, actor, r.ID)
+			return refuse(ErrSelfApproval, "%s wrote request %d; another person must approve it", actor, r.ID)
 		}
 		if slices.ContainsFunc(r.Approvals, func(n Note) bool { return n.Actor == actor }) {
 			return nil
@@ -355,8 +354,7 @@ func (b *Book) Publish(ctx context.Context, id int64, actor, origin string) (Req
 		return Request{}, audit.Revision{}, staleError(r, v.StaleKeys)
 	}
 	if have := len(r.Approvals); have < v.Policy.Approvals {
-		return Request{}, audit.Revision{}, fmt.Errorf("%w: request %d has %d of the %d approval(s) that the policy of %s asks (configctl request approve %d)",
-			ErrNotApproved, r.ID, have, v.Policy.Approvals, display(v.Policy.Prefix), r.ID)
+		return Request{}, audit.Revision{}, refuse(ErrNotApproved, "request %d has %d of the %d approval(s) that the policy of %s asks (configctl request approve %d)", r.ID, have, v.Policy.Approvals, display(v.Policy.Prefix), r.ID)
 	}
 	txn := audit.Txn{Actor: actor, Origin: origin, Reason: fmt.Sprintf("request %d", r.ID)}
 	if r.Reason != "" {
@@ -390,8 +388,8 @@ func (b *Book) Publish(ctx context.Context, id int64, actor, origin string) (Req
 }
 
 func staleError(r Request, keys []string) error {
-	return fmt.Errorf("%w: request %d: %s changed after its base, revision %d: look at the new diff (configctl request show %d), "+
-		"then rebase it (configctl request rebase %d) and have it approved again", ErrStale, r.ID, strings.Join(keys, ", "), r.Base, r.ID, r.ID)
+	return refuse(ErrStale, "request %d is stale: %s changed after its base, revision %d: look at the new diff (configctl request show %d), "+
+		"then rebase it (configctl request rebase %d) and have it approved again", r.ID, strings.Join(keys, ", "), r.Base, r.ID, r.ID)
 }
 
 // View is a request as it stands now.
@@ -500,6 +498,21 @@ func (b *Book) change(o Op, cur *audit.KeyValue) (audit.Change, error) {
 		*kv = &w
 	}
 	return c, nil
+}
+
+// refusal is an error that says only its message and is its sentinel
+// (errors.Is), so that a client reads "request 9 does not exist", not
+// "key not found: request 9 does not exist".
+type refusal struct {
+	msg      string
+	sentinel error
+}
+
+func (e *refusal) Error() string { return e.msg }
+func (e *refusal) Unwrap() error { return e.sentinel }
+
+func refuse(sentinel error, format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
 }
 
 func display(prefix string) string {
