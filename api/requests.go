@@ -13,6 +13,10 @@ const (
 	CodeNotApproved = "not_approved"
 	// CodeSelfApproval: the author approved their own request. 403.
 	CodeSelfApproval = "self_approval"
+	// CodeRequestRequired: a direct write or rollback reached a prefix
+	// whose policy takes changes only through change requests (or
+	// configd's own keys of requests). 403.
+	CodeRequestRequired = "request_required"
 )
 
 // The states of a change request. An open request with the approvals its
@@ -86,10 +90,13 @@ type RequestsResponse struct {
 }
 
 // RequestPolicy is a prefix's approval policy: how many approvals a
-// change request under it needs, from people other than its author.
+// change request under it needs, from people other than its author, and
+// whether the prefix takes changes only through requests (Require: direct
+// writes and rollbacks are refused with CodeRequestRequired).
 type RequestPolicy struct {
 	Prefix    string `json:"prefix"`
 	Approvals int    `json:"approvals"`
+	Require   bool   `json:"require,omitempty"`
 }
 
 // PoliciesResponse is the answer of GET /v1/policies.

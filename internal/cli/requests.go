@@ -285,11 +285,20 @@ change request under it before it is published. The policy of the longest
 prefix that holds a request's scope applies. Setting one needs admin on the
 prefix (with authentication on).`,
 	}
-	var approvals int
+	var (
+		approvals int
+		require   bool
+	)
 	set := &cobra.Command{
-		Use:     "set PREFIX --approvals N",
-		Short:   "Set a prefix's approval policy (--approvals 0 removes it)",
-		Example: `  configctl policy set app/ --approvals 1`,
+		Use:   "set PREFIX --approvals N [--require]",
+		Short: "Set a prefix's approval policy (--approvals 0 without --require removes it)",
+		Long: `Set a prefix's approval policy: how many people other than a request's
+author must approve it (--approvals), and with --require, that the prefix
+takes changes only through change requests: direct writes (set, del, apply,
+txn, the gRPC writes) and rollbacks that reach it are refused (exit code 5)
+with a pointer to configctl propose.`,
+		Example: `  configctl policy set app/ --approvals 1
+  configctl policy set prod/ --approvals 2 --require`,
 		Args:    rangeArgs(1, 1, "PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := keyspace.Prefix(args[0])
@@ -303,18 +312,19 @@ prefix (with authentication on).`,
 			if err != nil {
 				return err
 			}
-			pol, err := c.SetPolicy(cmd.Context(), api.RequestPolicy{Prefix: p, Approvals: approvals}, a.reason)
+			pol, err := c.SetPolicy(cmd.Context(), api.RequestPolicy{Prefix: p, Approvals: approvals, Require: require}, a.reason)
 			if err != nil {
 				return err
 			}
 			if ok, err := a.structured(pol); ok {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "policy of %s: %s\n", scopeName(pol.Prefix), plural(pol.Approvals, "approval"))
+			fmt.Fprintf(a.stdout, "policy of %s: %s\n", scopeName(pol.Prefix), policyLine(pol))
 			return nil
 		},
 	}
 	set.Flags().IntVar(&approvals, "approvals", 0, "how many people other than the author must approve")
+	set.Flags().BoolVar(&require, "require", false, "refuse direct writes and rollbacks: changes only through requests")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the approval policies",
@@ -332,15 +342,25 @@ prefix (with authentication on).`,
 				return err
 			}
 			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "PREFIX\tAPPROVALS")
+			fmt.Fprintln(tw, "PREFIX\tPOLICY")
 			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%d\n", scopeName(p.Prefix), p.Approvals)
+				fmt.Fprintf(tw, "%s\t%s\n", scopeName(p.Prefix), policyLine(p))
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.AddCommand(set, list)
 	return cmd
+}
+
+// policyLine is a policy in words: "1 approval", "2 approvals, changes
+// only through requests".
+func policyLine(p api.RequestPolicy) string {
+	s := plural(p.Approvals, "approval")
+	if p.Require {
+		s += ", changes only through requests"
+	}
+	return s
 }
 
 // scopeName is a canonical prefix as the commands print it: "/" for

@@ -39,7 +39,7 @@ func TestProposeReviewApproveAndPublish(t *testing.T) {
 	d.run("", "propose", "app/", "-f", file, "--reason", "raise limits").
 		want(t, 0, "request 1 by tester: 3 keys under app/ (diff: configctl request show 1)\n", "")
 	d.ok("policy", "set", "app/", "--approvals", "1")
-	d.run("", "policy", "list").want(t, 0, "~(?m)^app/ +1$", "")
+	d.run("", "policy", "list").want(t, 0, "~(?m)^app/ +1 approval$", "")
 
 	d.run("", "request", "publish", "1").want(t, ExitConflict, "", "~request 1 has 0 of the 1 approval\\(s\\) that the policy of app/ asks")
 	d.run("", "request", "approve", "1").want(t, ExitDenied, "", "~tester wrote request 1; another person must approve it")
@@ -133,4 +133,15 @@ func TestRequestActionsAreTheTokensOwn(t *testing.T) {
 	as("carol", "request", "approve", "1").want(t, ExitDenied, "", "~token \"carol\" lacks write")
 	as("bob", "request", "approve", "1").want(t, 0, "request 1: approved (1 of 1 approval(s))\n", "")
 	as("alice", "request", "publish", "1").want(t, 0, "~^request 1 published: rev \\d+\n$", "")
+}
+
+func TestPolicyRequireRefusesDirectWritesWithAPointerToPropose(t *testing.T) {
+	d := newConfigd(t)
+	d.run("", "policy", "set", "app/", "--approvals", "0", "--require").want(t, 0, "policy of app/: 0 approvals, changes only through requests\n", "")
+	d.run("", "set", "app/a", "1").want(t, ExitDenied, "",
+		"configctl: app/a: the policy of app/ takes changes only through change requests: propose it (configctl propose app/ -f change.yaml), have it approved and publish it\n")
+	d.ok("propose", "app/", "-f", changeFile(t, "set:\n  app/a: 1\n"))
+	d.run("", "request", "publish", "1").want(t, 0, "~^request 1 published: rev \\d+\n$", "")
+	d.run("", "get", "app/a").want(t, 0, "1", "")
+	d.run("", "policy", "list").want(t, 0, "~(?m)^app/ +0 approvals, changes only through requests$", "")
 }

@@ -57,9 +57,10 @@ var answers = map[string]answer{
 	api.CodeStoreUnavailable: {http.StatusServiceUnavailable, codes.Unavailable},
 	api.CodeDiskFull:         {http.StatusInsufficientStorage, codes.ResourceExhausted},
 	// Change requests (server/requests).
-	api.CodeStale:        {http.StatusConflict, codes.FailedPrecondition},
-	api.CodeNotApproved:  {http.StatusConflict, codes.FailedPrecondition},
-	api.CodeSelfApproval: {http.StatusForbidden, codes.PermissionDenied},
+	api.CodeStale:           {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeNotApproved:     {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeSelfApproval:    {http.StatusForbidden, codes.PermissionDenied},
+	api.CodeRequestRequired: {http.StatusForbidden, codes.PermissionDenied},
 }
 
 // Codes returns every error code the API answers with.
@@ -215,6 +216,8 @@ func Classify(err error) Class {
 		c.Code = api.CodeNotApproved
 	case errors.Is(err, requests.ErrSelfApproval):
 		c.Code = api.CodeSelfApproval
+	case errors.Is(err, requests.ErrRequestRequired):
+		c.Code = api.CodeRequestRequired
 	case errors.Is(err, audit.ErrDiskFull):
 		c.Code, c.Message = api.CodeDiskFull, DiskFullMessage
 	case errors.Is(err, audit.ErrStoreUnavailable):

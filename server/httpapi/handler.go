@@ -184,7 +184,9 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	if st == nil {
 		panic("httpapi: NewHandler with a nil store")
 	}
-	h := &handler{st: st, book: requests.New(st), opts: options{
+	// The doors' writes are checked against the policies that require
+	// change requests; the book publishes to the store itself.
+	h := &handler{st: directWrites{Store: st, check: requests.NewDirect(st)}, book: requests.New(st), opts: options{
 		logger:         slog.Default(),
 		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),
 		identity:       authz.HeaderIdentity,

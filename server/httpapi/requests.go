@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
@@ -284,7 +286,7 @@ func (h *handler) listPolicies(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.PoliciesResponse{Policies: make([]api.RequestPolicy, len(ps))}
 	for i, p := range ps {
-		out.Policies[i] = api.RequestPolicy{Prefix: p.Prefix, Approvals: p.Approvals}
+		out.Policies[i] = api.RequestPolicy{Prefix: p.Prefix, Approvals: p.Approvals, Require: p.Require}
 	}
 	apierror.WriteJSON(w, http.StatusOK, out)
 }
@@ -304,10 +306,34 @@ func (h *handler) setPolicy(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p, err := h.book.SetPolicy(r.Context(), body.Prefix, body.Approvals, authz.ActorFrom(r.Context()), r.Header.Get(api.HeaderReason))
+	p, err := h.book.SetPolicy(r.Context(), requests.Policy{Prefix: body.Prefix, Approvals: body.Approvals, Require: body.Require},
+		authz.ActorFrom(r.Context()), r.Header.Get(api.HeaderReason))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	apierror.WriteJSON(w, http.StatusOK, api.RequestPolicy{Prefix: p.Prefix, Approvals: p.Approvals})
+	apierror.WriteJSON(w, http.StatusOK, api.RequestPolicy{Prefix: p.Prefix, Approvals: p.Approvals, Require: p.Require})
+}
+
+// directWrites is the store as the doors write it: a write or a rollback
+// that reaches a prefix whose policy takes changes only through change
+// requests is refused (requests.Direct); a request's publish goes to the
+// store itself.
+type directWrites struct {
+	Store
+	check *requests.Direct
+}
+
+func (d directWrites) Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error) {
+	if err := d.check.CheckTxn(ctx, txn); err != nil {
+		return audit.Revision{}, err
+	}
+	return d.Store.Commit(ctx, txn)
+}
+
+func (d directWrites) Rollback(ctx context.Context, req audit.RollbackRequest) (audit.Revision, error) {
+	if err := d.check.CheckRollback(ctx, req); err != nil {
+		return audit.Revision{}, err
+	}
+	return d.Store.Rollback(ctx, req)
 }

@@ -2,11 +2,16 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/api/configdpb"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/keyspace"
@@ -232,4 +237,66 @@ func TestChangeRequestsWithAuthentication(t *testing.T) {
 	// The author may not approve their own request, whatever their rights.
 	call(t, e, "POST", "/v1/requests", body, "writer-app", "").request(t)
 	call(t, e, "POST", "/v1/requests/2/approve", "", "writer-app", "").refused(t, http.StatusForbidden, api.CodeSelfApproval, "writer-app wrote request 2")
+}
+
+func TestPolicyThatRequiresRequestsRefusesDirectWritesAndRollbacks(t *testing.T) {
+	e := configdtest.NewEnv(t, configdtest.WithSeed(audit.Put("app/x", []byte("1"), ""), audit.Put("db/x", []byte("1"), "")))
+	first := e.Store.Rev()
+	call(t, e, "PUT", "/v1/policies", `{"prefix":"app/","approvals":0,"require":true}`, "", "root").ok(t)
+	before := e.Store.Rev()
+	const want = "the policy of app/ takes changes only through change requests: propose it (configctl propose app/ -f change.yaml)"
+	call(t, e, "PUT", "/v1/kv/app/x", "2", "", "alice").refused(t, http.StatusForbidden, api.CodeRequestRequired, "app/x: "+want)
+	call(t, e, "DELETE", "/v1/kv/app/x", "", "", "alice").refused(t, http.StatusForbidden, api.CodeRequestRequired, want)
+	call(t, e, "POST", "/v1/txn", `{"ops":[{"op":"put","key":"db/x","value":"2"},{"op":"put","key":"app/y","value":"2"}]}`, "", "alice").
+		refused(t, http.StatusForbidden, api.CodeRequestRequired, "app/y: "+want)
+	call(t, e, "POST", "/v1/rollback", `{"prefix":"app/","to":1}`, "", "alice").refused(t, http.StatusForbidden, api.CodeRequestRequired, want)
+	call(t, e, "POST", "/v1/rollback", `{"all":true,"to":1}`, "", "alice").refused(t, http.StatusForbidden, api.CodeRequestRequired, want)
+	call(t, e, "PUT", "/v1/kv/.configd/policies", "{}", "", "alice").refused(t, http.StatusForbidden, api.CodeRequestRequired, "configd's own keys")
+	if e.Store.Rev() != before {
+		t.Fatalf("a refused direct write wrote revision %d", e.Store.Rev())
+	}
+	if c := call(t, e, "POST", "/v1/rollback", `{"prefix":"app/","to":1,"dry_run":true}`, "", "alice"); c.status != http.StatusOK {
+		t.Errorf("a dry run: %d %s", c.status, c.body)
+	}
+	if c := call(t, e, "PUT", "/v1/kv/db/x", "2", "", "alice"); c.status != http.StatusOK {
+		t.Errorf("a write outside the policy's prefix: %d %s", c.status, c.body)
+	}
+	// gRPC writes are refused alike.
+	_, err := configdpb.NewConfigClient(e.GRPCConn("")).Put(t.Context(), &configdpb.PutRequest{Key: "app/x", Value: []byte("2")})
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), want) {
+		t.Errorf("gRPC Put: %v", err)
+	}
+	// A request goes through; so do writes again once the policy is gone.
+	call(t, e, "POST", "/v1/requests", `{"scope":"app/","ops":[{"op":"put","key":"app/x","value":"2"}]}`, "", "alice").request(t)
+	call(t, e, "POST", "/v1/requests/1/publish", "", "", "alice").request(t)
+	if value(t, e, "app/x") != "2" {
+		t.Fatalf("app/x after publishing: %s", value(t, e, "app/x"))
+	}
+	call(t, e, "PUT", "/v1/policies", `{"prefix":"app/","approvals":0}`, "", "root").ok(t)
+	call(t, e, "POST", "/v1/rollback", fmt.Sprintf(`{"prefix":"app/","to":%d}`, first), "", "alice").ok(t)
+	if value(t, e, "app/x") != "1" {
+		t.Fatalf("app/x after the rollback: %s", value(t, e, "app/x"))
+	}
+}
+
+func TestChangeRequestKeepsASecretsDraftSecret(t *testing.T) {
+	pw := audit.Put("app/pw", []byte("hunter2"), "")
+	pw.Secret = true
+	e := secretEnv(t, nil, pw)
+	call(t, e, "POST", "/v1/requests", `{"scope":"app/","ops":[{"op":"put","key":"app/pw","value":"hunter3"}]}`, "", "alice").request(t)
+	c := call(t, e, "GET", "/v1/requests/1", "", "", "")
+	rq := c.request(t)
+	if strings.Contains(string(c.body), "hunter") || len(rq.Diff) != 1 {
+		t.Fatalf("the request shows a secret's value: %s", c.body)
+	}
+	if d := rq.Diff[0]; d.Old == nil || d.New == nil || d.Old.Hash == "" || d.New.Hash == "" || d.Old.Hash == d.New.Hash || !d.New.Secret {
+		t.Errorf("the diff of a secret: %+v → %+v, want digests that differ", d.Old, d.New)
+	}
+	if kv, err := e.Store.Get(t.Context(), keyspace.RequestKey(1)); err != nil || !kv.Secret {
+		t.Errorf("the request's record holds a secret's draft and is not secret: %+v %v", kv, err)
+	}
+	call(t, e, "POST", "/v1/requests/1/publish", "", "", "alice").request(t)
+	if kv, err := e.Store.Get(t.Context(), "app/pw"); err != nil || string(kv.Value) != "hunter3" || !kv.Secret {
+		t.Errorf("app/pw after publishing: %+v %v", kv, err)
+	}
 }

@@ -16,19 +16,30 @@ import (
 const MaxApprovals = 10
 
 // Policy is a prefix's approval policy: how many people other than its
-// author must approve a request under the prefix before it is published.
+// author must approve a request under the prefix before it is published,
+// and whether the prefix takes changes only through requests (Require:
+// the doors refuse direct writes and rollbacks, see Book.CheckDirect).
 // The nearest policy applies: the one of the longest prefix that holds
-// the request's scope.
+// the request's scope (or the key written).
 type Policy struct {
-	Prefix    string `json:"prefix"` // canonical; "" is every key
+	Prefix    string `json:"-"` // canonical; "" is every key
 	Approvals int    `json:"approvals"`
+	Require   bool   `json:"require,omitempty"`
 }
 
-// policies is the record at keyspace.PoliciesKey: approvals by prefix.
-type policies map[string]int
+// policies is the record at keyspace.PoliciesKey: the policies by prefix.
+type policies map[string]Policy
 
-func (b *Book) policies(ctx context.Context) (policies, int64, error) {
-	kv, err := b.st.Get(ctx, keyspace.PoliciesKey)
+// Getter reads a key: audit.Store.
+type Getter interface {
+	Get(ctx context.Context, key string, opts ...audit.ReadOption) (audit.KeyValue, error)
+}
+
+func (b *Book) policies(ctx context.Context) (policies, int64, error) { return loadPolicies(ctx, b.st) }
+
+// loadPolicies reads the policies and their record's mod_rev.
+func loadPolicies(ctx context.Context, st Getter) (policies, int64, error) {
+	kv, err := st.Get(ctx, keyspace.PoliciesKey)
 	if errors.Is(err, audit.ErrNotFound) {
 		return policies{}, 0, nil
 	}
@@ -38,6 +49,10 @@ func (b *Book) policies(ctx context.Context) (policies, int64, error) {
 	ps := policies{}
 	if err := json.Unmarshal(kv.Value, &ps); err != nil {
 		return nil, 0, fmt.Errorf("%s: the policies do not parse: %w", keyspace.PoliciesKey, err)
+	}
+	for p, pol := range ps {
+		pol.Prefix = p
+		ps[p] = pol
 	}
 	return ps, kv.ModRev, nil
 }
@@ -49,8 +64,8 @@ func (b *Book) Policies(ctx context.Context) ([]Policy, error) {
 		return nil, err
 	}
 	out := make([]Policy, 0, len(ps))
-	for p, n := range ps {
-		out = append(out, Policy{Prefix: p, Approvals: n})
+	for _, p := range ps {
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Prefix < out[j].Prefix })
 	return out, nil
@@ -76,28 +91,30 @@ func (ps policies) nearest(scope string) Policy {
 	if !found {
 		return Policy{Prefix: scope}
 	}
-	return Policy{Prefix: best, Approvals: ps[best]}
+	return ps[best]
 }
 
-// SetPolicy sets prefix's policy to approvals, by actor for reason;
-// zero removes it (a policy of a shorter prefix then applies).
-func (b *Book) SetPolicy(ctx context.Context, prefix string, approvals int, actor, reason string) (Policy, error) {
-	p, err := keyspace.Prefix(prefix)
+// SetPolicy sets the policy of pol.Prefix, by actor for reason; a policy
+// of zero approvals that does not require requests removes it (a policy of
+// a shorter prefix then applies).
+func (b *Book) SetPolicy(ctx context.Context, pol Policy, actor, reason string) (Policy, error) {
+	p, err := keyspace.Prefix(pol.Prefix)
 	if err != nil {
 		return Policy{}, err
 	}
-	if approvals < 0 || approvals > MaxApprovals {
-		return Policy{}, refuse(audit.ErrBadRequest, "approvals %d: want 0 to %d", approvals, MaxApprovals)
+	pol.Prefix = p
+	if pol.Approvals < 0 || pol.Approvals > MaxApprovals {
+		return Policy{}, refuse(audit.ErrBadRequest, "approvals %d: want 0 to %d", pol.Approvals, MaxApprovals)
 	}
 	for try := 0; ; try++ {
 		ps, modRev, err := b.policies(ctx)
 		if err != nil {
 			return Policy{}, err
 		}
-		if approvals == 0 {
+		if pol == (Policy{Prefix: p}) {
 			delete(ps, p)
 		} else {
-			ps[p] = approvals
+			ps[p] = pol
 		}
 		doc, err := json.Marshal(ps)
 		if err != nil {
@@ -105,7 +122,10 @@ func (b *Book) SetPolicy(ctx context.Context, prefix string, approvals int, acto
 		}
 		op := audit.Put(keyspace.PoliciesKey, doc, "application/json")
 		op.IfModRev = &modRev
-		why := fmt.Sprintf("policy of %s: %d approval(s)", display(p), approvals)
+		why := fmt.Sprintf("policy of %s: %d approval(s)", display(p), pol.Approvals)
+		if pol.Require {
+			why += ", changes only through requests"
+		}
 		if reason != "" {
 			why += ": " + reason
 		}
@@ -114,6 +134,79 @@ func (b *Book) SetPolicy(ctx context.Context, prefix string, approvals int, acto
 		if errors.As(err, &ce) && try < maxRetries {
 			continue
 		}
-		return Policy{Prefix: p, Approvals: approvals}, err
+		return pol, err
 	}
+}
+
+// Direct checks the writes and rollbacks that do not come through a
+// change request (every door's, the web UI's rollbacks) against the
+// policies that require requests. Sources are not checked: their changes
+// are reviewed where they live.
+type Direct struct{ st Getter }
+
+// NewDirect returns the checks of direct writes to st.
+func NewDirect(st Getter) *Direct { return &Direct{st: st} }
+
+// CheckTxn refuses (ErrRequestRequired) txn when it reaches a key whose
+// nearest policy requires requests, or configd's own keys of requests
+// (keyspace.RequestsNS).
+func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
+	var ps policies
+	for _, op := range txn.Ops {
+		if keyspace.InPrefix(op.Key, keyspace.RequestsNS) {
+			return refuse(ErrRequestRequired, "key %q: configd's own keys under %s change only through configctl request and configctl policy",
+				op.Key, keyspace.RequestsNS)
+		}
+		if ps == nil {
+			var err error
+			if ps, _, err = loadPolicies(ctx, d.st); err != nil {
+				return err
+			}
+		}
+		if pol := ps.nearest(op.Key); pol.Require {
+			return requiredError(op.Key, pol)
+		}
+	}
+	return nil
+}
+
+// CheckRollback refuses (ErrRequestRequired) a rollback whose scope
+// reaches a prefix whose policy requires requests.
+func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
+	sc, err := req.Scope.Canonical()
+	if req.DryRun || err != nil {
+		return nil // the store refuses a bad scope
+	}
+	ps, _, err := loadPolicies(ctx, d.st)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	scope := sc.Key
+	if scope == "" {
+		scope = sc.Prefix
+	}
+	if pol := ps.nearest(scope); pol.Require {
+		return requiredError(scope, pol)
+	}
+	if sc.Key != "" {
+		return nil
+	}
+	for _, pol := range ps {
+		if pol.Require && keyspace.InPrefix(pol.Prefix, scope) {
+			return requiredError(pol.Prefix, pol)
+		}
+	}
+	return nil
+}
+
+func requiredError(target string, pol Policy) error {
+	return refuse(ErrRequestRequired, "%s: the policy of %s takes changes only through change requests: "+
+		"propose it (configctl propose %s -f change.yaml), have it approved and publish it", target, display(pol.Prefix), scopeArg(pol.Prefix))
+}
+
+func scopeArg(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
 }

@@ -41,6 +41,10 @@ var (
 	ErrNotApproved = errors.New("request is not approved")
 	// ErrSelfApproval: the author approved their own request.
 	ErrSelfApproval = errors.New("an author may not approve their own request")
+	// ErrRequestRequired: a direct write or rollback reached a prefix
+	// whose policy takes changes only through requests, or configd's own
+	// keys of requests.
+	ErrRequestRequired = errors.New("changes only through change requests")
 )
 
 // The states of a request's record. An open request with the approvals
