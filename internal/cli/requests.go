@@ -299,7 +299,7 @@ txn, the gRPC writes) and rollbacks that reach it are refused (exit code 5)
 with a pointer to configctl propose.`,
 		Example: `  configctl policy set app/ --approvals 1
   configctl policy set prod/ --approvals 2 --require`,
-		Args:    rangeArgs(1, 1, "PREFIX"),
+		Args: rangeArgs(1, 1, "PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := keyspace.Prefix(args[0])
 			if err != nil {
