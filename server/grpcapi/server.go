@@ -100,10 +100,7 @@ type directWrites struct {
 }
 
 func (d directWrites) Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error) {
-	if err := d.check.CheckTxn(ctx, txn); err != nil {
-		return audit.Revision{}, err
-	}
-	return d.Store.Commit(ctx, txn)
+	return d.check.Commit(ctx, d.Store, txn)
 }
 
 // Hub is the watch hub the Watch RPC reads: watcher.Hub.

@@ -1,0 +1,94 @@
+package requests
+
+import (
+	"context"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+)
+
+// Direct checks the writes and rollbacks that do not come through a
+// change request (every door's, the web UI's rollbacks) against the
+// policies that require requests. Sources are not checked: their changes
+// are reviewed where they live.
+type Direct struct{ st Getter }
+
+// NewDirect returns the checks of direct writes to st.
+func NewDirect(st Getter) *Direct { return &Direct{st: st} }
+
+// CheckTxn refuses (ErrRequestRequired) txn when it reaches a key whose
+// nearest policy requires requests, or configd's own keys of requests
+// (keyspace.RequestsNS).
+func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
+	var ps policies
+	for _, op := range txn.Ops {
+		if keyspace.InPrefix(op.Key, keyspace.RequestsNS) {
+			return refuse(ErrRequestRequired, "key %q: configd's own keys under %s change only through configctl request and configctl policy",
+				op.Key, keyspace.RequestsNS)
+		}
+		if ps == nil {
+			var err error
+			if ps, _, err = loadPolicies(ctx, d.st); err != nil {
+				return err
+			}
+		}
+		if pol := ps.nearest(op.Key); pol.Require {
+			return requiredError(op.Key, pol)
+		}
+	}
+	return nil
+}
+
+// Committer commits a transaction: audit.Store.
+type Committer interface {
+	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
+}
+
+// Commit commits txn to st once CheckTxn allows it: a door's write.
+func (d *Direct) Commit(ctx context.Context, st Committer, txn audit.Txn) (audit.Revision, error) {
+	if err := d.CheckTxn(ctx, txn); err != nil {
+		return audit.Revision{}, err
+	}
+	return st.Commit(ctx, txn)
+}
+
+// CheckRollback refuses (ErrRequestRequired) a rollback whose scope
+// reaches a prefix whose policy requires requests.
+func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
+	sc, err := req.Scope.Canonical()
+	if req.DryRun || err != nil {
+		return nil // the store refuses a bad scope
+	}
+	ps, _, err := loadPolicies(ctx, d.st)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	scope := sc.Key
+	if scope == "" {
+		scope = sc.Prefix
+	}
+	if pol := ps.nearest(scope); pol.Require {
+		return requiredError(scope, pol)
+	}
+	if sc.Key != "" {
+		return nil
+	}
+	for _, pol := range ps {
+		if pol.Require && keyspace.InPrefix(pol.Prefix, scope) {
+			return requiredError(pol.Prefix, pol)
+		}
+	}
+	return nil
+}
+
+func requiredError(target string, pol Policy) error {
+	return refuse(ErrRequestRequired, "%s: the policy of %s takes changes only through change requests: "+
+		"propose it (configctl propose %s -f change.yaml), have it approved and publish it", target, display(pol.Prefix), scopeArg(pol.Prefix))
+}
+
+func scopeArg(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
