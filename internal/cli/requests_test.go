@@ -144,4 +144,11 @@ func TestPolicyRequireRefusesDirectWritesWithAPointerToPropose(t *testing.T) {
 	d.run("", "request", "publish", "1").want(t, 0, "~^request 1 published: rev \\d+\n$", "")
 	d.run("", "get", "app/a").want(t, 0, "1", "")
 	d.run("", "policy", "list").want(t, 0, "~(?m)^app/ +0 approvals, changes only through requests$", "")
+
+	// The whole keyspace, requests and policies included, round-trips.
+	all := filepath.Join(t.TempDir(), "all.yaml")
+	if err := os.WriteFile(all, []byte(d.ok("export", "/")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.run("", "apply", "-f", all).want(t, 0, "~^rev \\d+ \\(unchanged\\)\n$", "")
 }

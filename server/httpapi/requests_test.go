@@ -255,6 +255,17 @@ func TestPolicyThatRequiresRequestsRefusesDirectWritesAndRollbacks(t *testing.T)
 	if e.Store.Rev() != before {
 		t.Fatalf("a refused direct write wrote revision %d", e.Store.Rev())
 	}
+	// A write that changes nothing is no change: configctl apply of a
+	// whole keyspace exported as it is still works.
+	pols, err := e.Store.Get(t.Context(), keyspace.PoliciesKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := fmt.Sprintf(`{"ops":[{"op":"put","key":"app/x","value":"1"},{"op":"put","key":%q,"value":%q,"content_type":"application/json"},{"op":"delete","key":"app/none"}]}`,
+		keyspace.PoliciesKey, pols.Value)
+	if c := call(t, e, "POST", "/v1/txn", same, "", "alice"); c.status != http.StatusOK || !strings.Contains(string(c.body), `"changed":false`) {
+		t.Errorf("a transaction that changes nothing: %d %s", c.status, c.body)
+	}
 	if c := call(t, e, "POST", "/v1/rollback", `{"prefix":"app/","to":1,"dry_run":true}`, "", "alice"); c.status != http.StatusOK {
 		t.Errorf("a dry run: %d %s", c.status, c.body)
 	}
@@ -262,7 +273,7 @@ func TestPolicyThatRequiresRequestsRefusesDirectWritesAndRollbacks(t *testing.T)
 		t.Errorf("a write outside the policy's prefix: %d %s", c.status, c.body)
 	}
 	// gRPC writes are refused alike.
-	_, err := configdpb.NewConfigClient(e.GRPCConn("")).Put(t.Context(), &configdpb.PutRequest{Key: "app/x", Value: []byte("2")})
+	_, err = configdpb.NewConfigClient(e.GRPCConn("")).Put(t.Context(), &configdpb.PutRequest{Key: "app/x", Value: []byte("2")})
 	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), want) {
 		t.Errorf("gRPC Put: %v", err)
 	}

@@ -1,7 +1,9 @@
 package requests
 
 import (
+	"bytes"
 	"context"
+	"errors"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
@@ -16,27 +18,56 @@ type Direct struct{ st Getter }
 // NewDirect returns the checks of direct writes to st.
 func NewDirect(st Getter) *Direct { return &Direct{st: st} }
 
-// CheckTxn refuses (ErrRequestRequired) txn when it reaches a key whose
+// CheckTxn refuses (ErrRequestRequired) txn when it changes a key whose
 // nearest policy requires requests, or configd's own keys of requests
-// (keyspace.RequestsNS).
+// (keyspace.RequestsNS). An op that changes nothing (a put of the value
+// the key holds, a delete of a key that does not exist) passes, so that
+// configctl apply of a whole keyspace exported as it is still works.
 func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
 	var ps policies
 	for _, op := range txn.Ops {
-		if keyspace.InPrefix(op.Key, keyspace.RequestsNS) {
+		own := keyspace.InPrefix(op.Key, keyspace.RequestsNS)
+		var pol Policy
+		if !own {
+			if ps == nil {
+				var err error
+				if ps, _, err = loadPolicies(ctx, d.st); err != nil {
+					return err
+				}
+			}
+			if pol = ps.nearest(op.Key); !pol.Require {
+				continue
+			}
+		}
+		if same, err := d.unchanged(ctx, op); err != nil || same {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if own {
 			return refuse(ErrRequestRequired, "key %q: configd's own keys under %s change only through configctl request and configctl policy",
 				op.Key, keyspace.RequestsNS)
 		}
-		if ps == nil {
-			var err error
-			if ps, _, err = loadPolicies(ctx, d.st); err != nil {
-				return err
-			}
-		}
-		if pol := ps.nearest(op.Key); pol.Require {
-			return requiredError(op.Key, pol)
-		}
+		return requiredError(op.Key, pol)
 	}
 	return nil
+}
+
+// unchanged reports whether op would leave its key as it is.
+func (d *Direct) unchanged(ctx context.Context, op audit.Op) (bool, error) {
+	cur, err := d.st.Get(ctx, op.Key)
+	if errors.Is(err, audit.ErrNotFound) {
+		return op.Type == audit.OpDelete, nil
+	}
+	if err != nil || op.Type != audit.OpPut {
+		return false, err
+	}
+	ct, err := audit.NormalizeContentType(op.ContentType)
+	if err != nil {
+		return false, nil // the store refuses it
+	}
+	return bytes.Equal(cur.Value, op.Value) && cur.ContentType == ct && (cur.Secret || !op.Secret), nil
 }
 
 // Committer commits a transaction: audit.Store.
