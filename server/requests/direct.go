@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
@@ -13,10 +14,40 @@ import (
 // change request (every door's, the web UI's rollbacks) against the
 // policies that require requests. Sources are not checked: their changes
 // are reviewed where they live.
-type Direct struct{ st Getter }
+type Direct struct {
+	st Getter
+	// parsed is the policies as last read, by their record's mod_rev: a
+	// write costs a read of the record, not its parse.
+	parsed atomic.Pointer[parsedPolicies]
+}
+
+type parsedPolicies struct {
+	modRev int64
+	ps     policies // read-only once stored
+}
 
 // NewDirect returns the checks of direct writes to st.
 func NewDirect(st Getter) *Direct { return &Direct{st: st} }
+
+// policies returns the current policies.
+func (d *Direct) policies(ctx context.Context) (policies, error) {
+	kv, err := d.st.Get(ctx, keyspace.PoliciesKey)
+	if errors.Is(err, audit.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := d.parsed.Load(); p != nil && p.modRev == kv.ModRev {
+		return p.ps, nil
+	}
+	ps, err := parsePolicies(kv.Value)
+	if err != nil {
+		return nil, err
+	}
+	d.parsed.Store(&parsedPolicies{modRev: kv.ModRev, ps: ps})
+	return ps, nil
+}
 
 // CheckTxn refuses (ErrRequestRequired) txn when it changes a key whose
 // nearest policy requires requests, or configd's own keys of requests
@@ -24,16 +55,20 @@ func NewDirect(st Getter) *Direct { return &Direct{st: st} }
 // the key holds, a delete of a key that does not exist) passes, so that
 // configctl apply of a whole keyspace exported as it is still works.
 func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
-	var ps policies
+	var (
+		ps     policies
+		loaded bool
+	)
 	for _, op := range txn.Ops {
 		own := keyspace.InPrefix(op.Key, keyspace.RequestsNS)
 		var pol Policy
 		if !own {
-			if ps == nil {
+			if !loaded {
 				var err error
-				if ps, _, err = loadPolicies(ctx, d.st); err != nil {
+				if ps, err = d.policies(ctx); err != nil {
 					return err
 				}
+				loaded = true
 			}
 			if pol = ps.nearest(op.Key); !pol.Require {
 				continue
@@ -90,7 +125,7 @@ func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) e
 	if req.DryRun || err != nil {
 		return nil // the store refuses a bad scope
 	}
-	ps, _, err := loadPolicies(ctx, d.st)
+	ps, err := d.policies(ctx)
 	if err != nil || len(ps) == 0 {
 		return err
 	}

@@ -46,15 +46,20 @@ func loadPolicies(ctx context.Context, st Getter) (policies, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	ps, err := parsePolicies(kv.Value)
+	return ps, kv.ModRev, err
+}
+
+func parsePolicies(doc []byte) (policies, error) {
 	ps := policies{}
-	if err := json.Unmarshal(kv.Value, &ps); err != nil {
-		return nil, 0, fmt.Errorf("%s: the policies do not parse: %w", keyspace.PoliciesKey, err)
+	if err := json.Unmarshal(doc, &ps); err != nil {
+		return nil, fmt.Errorf("%s: the policies do not parse: %w", keyspace.PoliciesKey, err)
 	}
 	for p, pol := range ps {
 		pol.Prefix = p
 		ps[p] = pol
 	}
-	return ps, kv.ModRev, nil
+	return ps, nil
 }
 
 // Policies returns every policy, by prefix.
