@@ -34,6 +34,7 @@ package keyspace
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -174,6 +175,40 @@ func SchemaPrefix(key string) (string, bool) {
 		return "", false
 	}
 	return key[len(schemaNS):], true
+}
+
+// The change requests (docs/requests.md) are kept as keys of the store
+// under RequestsNS, each request's record at RequestKey(id) and the
+// approval policies of every prefix at PoliciesKey, so that they are
+// versioned, audited, replicated and backed up as every key is. They are
+// ordinary keys, not reserved records: the commit path takes no reserved
+// record but a schema's yet (docs/requests.md, "Where requests live").
+const (
+	// RequestsNS is the prefix of configd's own keys about change requests.
+	RequestsNS = ".configd/"
+	requestNS  = RequestsNS + "requests/"
+	// PoliciesKey is the key that holds every prefix's approval policy.
+	PoliciesKey = RequestsNS + "policies"
+)
+
+// RequestKey returns the key of change request id's record.
+func RequestKey(id int64) string { return requestNS + strconv.FormatInt(id, 10) }
+
+// RequestsPrefix is the canonical prefix of every change request's record.
+func RequestsPrefix() string { return requestNS }
+
+// RequestID returns the id of the change request whose record is key, and
+// false when key is not one.
+func RequestID(key string) (int64, bool) {
+	s, ok := strings.CutPrefix(key, requestNS)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != s {
+		return 0, false
+	}
+	return id, true
 }
 
 // PrefixEnd returns the smallest string greater than every string that

@@ -24,6 +24,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/requests"
 	"github.com/configd/configd/watcher"
 )
 
@@ -56,6 +57,11 @@ var answers = map[string]answer{
 	api.CodeUnavailable:      {http.StatusServiceUnavailable, codes.Unavailable},
 	api.CodeStoreUnavailable: {http.StatusServiceUnavailable, codes.Unavailable},
 	api.CodeDiskFull:         {http.StatusInsufficientStorage, codes.ResourceExhausted},
+	// Change requests (server/requests).
+	api.CodeStale:           {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeNotApproved:     {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeSelfApproval:    {http.StatusForbidden, codes.PermissionDenied},
+	api.CodeRequestRequired: {http.StatusForbidden, codes.PermissionDenied},
 }
 
 // Codes returns every error code the API answers with.
@@ -208,6 +214,14 @@ func Classify(err error) Class {
 		c.Code = api.CodeNoMasterKey
 	case errors.Is(err, audit.ErrBadRequest):
 		c.Code = api.CodeBadRequest
+	case errors.Is(err, requests.ErrStale):
+		c.Code = api.CodeStale
+	case errors.Is(err, requests.ErrNotApproved):
+		c.Code = api.CodeNotApproved
+	case errors.Is(err, requests.ErrSelfApproval):
+		c.Code = api.CodeSelfApproval
+	case errors.Is(err, requests.ErrRequestRequired):
+		c.Code = api.CodeRequestRequired
 	case errors.Is(err, audit.ErrDiskFull):
 		c.Code, c.Message = api.CodeDiskFull, DiskFullMessage
 	case errors.Is(err, audit.ErrStoreUnavailable):

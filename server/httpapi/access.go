@@ -70,6 +70,15 @@ var routeAccess = map[string]access{
 	"DELETE /v1/tokens/{name}": {perm: api.PermissionAdmin},
 
 	"PUT /v1/tokens/{name}/grants": {perm: api.PermissionAdmin},
+
+	// Change requests: each handler checks the request's scope and keys
+	// (requests.go).
+	"POST /v1/requests":               {perm: api.PermissionWrite, inHandler: true},
+	"GET /v1/requests":                {},
+	"GET /v1/requests/{id}":           {},
+	"POST /v1/requests/{id}/{action}": {perm: api.PermissionWrite, inHandler: true},
+	"GET /v1/policies":                {},
+	"PUT /v1/policies":                {perm: api.PermissionAdmin, inHandler: true},
 }
 
 func keyTarget(r *http.Request) ([]string, bool) {

@@ -68,6 +68,14 @@ var routeCases = []routeCase{
 	{rule: "DELETE /v1/tokens/{name}", method: "DELETE", path: "/v1/tokens/new", deny: "writer-all", allow: "admin"},
 	{rule: "PUT /v1/tokens/{name}/grants", method: "PUT", path: "/v1/tokens/reader-db/grants", body: `{"grants":[{"permission":"read","prefix":"db/"}]}`,
 		deny: "writer-all", allow: "admin"},
+	// Change requests, in order: request 1 is proposed, then approved.
+	{rule: "POST /v1/requests", method: "POST", path: "/v1/requests", body: `{"scope":"app/","ops":[{"op":"put","key":"app/r","value":"1"}]}`,
+		deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/requests", method: "GET", path: "/v1/requests", allow: "reader-db"},
+	{rule: "GET /v1/requests/{id}", method: "GET", path: "/v1/requests/1", deny: "reader-db", allow: "reader-app"},
+	{rule: "POST /v1/requests/{id}/{action}", method: "POST", path: "/v1/requests/1/approve", deny: "reader-app", allow: "writer-app"},
+	{rule: "GET /v1/policies", method: "GET", path: "/v1/policies", allow: "reader-db"},
+	{rule: "PUT /v1/policies", method: "PUT", path: "/v1/policies", body: `{"prefix":"app/","approvals":1}`, deny: "writer-all", allow: "admin"},
 }
 
 // ruleOf is the routeAccess key of a route chi.Walk reports.
