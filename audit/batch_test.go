@@ -14,6 +14,7 @@ import (
 	"github.com/configd/configd/audit/internal/chain"
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/sqlitedb"
+	"github.com/configd/configd/keyspace"
 )
 
 // TestMain checks, in every test's batches (not in benchmarks), that the
@@ -118,7 +119,7 @@ func openGated(t *testing.T, opts ...Option) (*Store, *gate) {
 }
 
 // batch commits txns in one group commit, in order, and returns their
-// results.
+// results; a txn of one op on a schema's record is queued as a schema's.
 func (g *gate) batch(t *testing.T, s *Store, txns ...Txn) ([]Revision, []error) {
 	t.Helper()
 	ctx := context.Background()
@@ -133,7 +134,11 @@ func (g *gate) batch(t *testing.T, s *Store, txns ...Txn) ([]Revision, []error) 
 	<-g.entered
 	reqs := make([]commit.Pending, len(txns))
 	for i := range txns {
-		p, err := s.w.QueueCommit(ctx, txns[i])
+		queue := s.w.QueueCommit
+		if len(txns[i].Ops) == 1 && keyspace.Reserved(txns[i].Ops[0].Key) {
+			queue = func(ctx context.Context, txn Txn) (commit.Pending, error) { return s.w.QueueSchema(ctx, txn, false) }
+		}
+		p, err := queue(ctx, txns[i])
 		if err != nil {
 			t.Fatal(err)
 		}

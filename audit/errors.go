@@ -51,4 +51,8 @@ var (
 	// the fence's etcd key is gone, so this replica no longer holds the
 	// source's role.
 	ErrFenced = record.ErrFenced
+	// ErrSchemaViolation: a write would break a prefix's JSON Schema (or a
+	// new schema is broken by the current state); nothing was written. The
+	// error is a *SchemaError.
+	ErrSchemaViolation = record.ErrSchemaViolation
 )

@@ -35,6 +35,9 @@ type (
 	LayerEntry = record.LayerEntry
 	// ConflictError says which key failed its compare-and-set.
 	ConflictError = record.ConflictError
+	// SchemaError says which rule of which prefix's JSON Schema a write
+	// breaks, and where.
+	SchemaError = record.SchemaError
 	// OwnedError names the key and the layer above the store that defines
 	// it.
 	OwnedError = record.OwnedError

@@ -25,6 +25,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 	env := &replicaEnv{c: c}
 	t.Run("InterleavedWritesGiveIdenticalReplicas", env.interleavedWrites)
 	t.Run("ALateReplicaCatchesUp", env.lateReplica)
+	t.Run("SchemasAreEnforcedOnEveryReplica", env.schemas)
 	t.Run("DataDirOfAnotherModeIsRefused", env.otherMode)
 	t.Run("SecretsAreSharedAcrossReplicas", env.sharedSecrets)
 	t.Run("TokensAreSharedAcrossReplicas", env.sharedTokens)

@@ -24,11 +24,17 @@
 // A prefix names a subtree. "" is the whole keyspace; "app" and "app/" both
 // name every key under app/ (prefixes match whole segments: "app/" does not
 // match "apple"). Prefix returns the canonical form, which ends in '/'.
+//
+// Keys that start with '/' are the store's own records (a prefix's JSON
+// Schema is kept at SchemaKey(prefix)): Validate refuses them, so no read or
+// write of a key reaches one, and no prefix, the whole keyspace ""
+// included, contains one (InPrefix).
 package keyspace
 
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -142,9 +148,67 @@ func Prefix(p string) (string, error) {
 }
 
 // InPrefix reports whether key lies under the canonical prefix p (as
-// returned by Prefix).
+// returned by Prefix). The store's own records (Reserved) lie under none.
 func InPrefix(key, p string) bool {
+	if p == "" {
+		return !Reserved(key)
+	}
 	return strings.HasPrefix(key, p)
+}
+
+// schemaNS is the namespace of the store's records of schemas.
+const schemaNS = "/schema/"
+
+// Reserved reports whether key is one of the store's own records (it
+// starts with '/', which no key written through Validate's rules can).
+func Reserved(key string) bool { return strings.HasPrefix(key, "/") }
+
+// SchemaKey returns the store's record that holds the JSON Schema of the
+// canonical prefix p: "/schema/" + p ("/schema/app/" for app/, "/schema/"
+// for the whole keyspace).
+func SchemaKey(p string) string { return schemaNS + p }
+
+// SchemaPrefix returns the canonical prefix whose schema record key is,
+// and false when key is not a schema record.
+func SchemaPrefix(key string) (string, bool) {
+	if !strings.HasPrefix(key, schemaNS) {
+		return "", false
+	}
+	return key[len(schemaNS):], true
+}
+
+// The change requests (docs/requests.md) are kept as keys of the store
+// under RequestsNS, each request's record at RequestKey(id) and the
+// approval policies of every prefix at PoliciesKey, so that they are
+// versioned, audited, replicated and backed up as every key is. They are
+// ordinary keys, not reserved records: the commit path takes no reserved
+// record but a schema's yet (docs/requests.md, "Where requests live").
+const (
+	// RequestsNS is the prefix of configd's own keys about change requests.
+	RequestsNS = ".configd/"
+	requestNS  = RequestsNS + "requests/"
+	// PoliciesKey is the key that holds every prefix's approval policy.
+	PoliciesKey = RequestsNS + "policies"
+)
+
+// RequestKey returns the key of change request id's record.
+func RequestKey(id int64) string { return requestNS + strconv.FormatInt(id, 10) }
+
+// RequestsPrefix is the canonical prefix of every change request's record.
+func RequestsPrefix() string { return requestNS }
+
+// RequestID returns the id of the change request whose record is key, and
+// false when key is not one.
+func RequestID(key string) (int64, bool) {
+	s, ok := strings.CutPrefix(key, requestNS)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != s {
+		return 0, false
+	}
+	return id, true
 }
 
 // PrefixEnd returns the smallest string greater than every string that

@@ -49,7 +49,50 @@ var (
 	// acknowledged. Reads go on from the local state, and the store takes
 	// writes again once etcd is back.
 	ErrStoreUnavailable = errors.New("store unavailable: the replicated commit log (etcd) does not answer")
+	// ErrSchemaViolation: the write would leave the merged view under a prefix
+	// breaking that prefix's JSON Schema, or a new schema is broken by the
+	// current state. Nothing was written. The error is a *SchemaError.
+	ErrSchemaViolation = errors.New("schema violation")
 )
+
+// SchemaError says which rule of which prefix's JSON Schema a write breaks,
+// and where: the key whose value breaks it and the JSON pointer inside
+// that value. Its message never quotes a value (a secret's included).
+type SchemaError struct {
+	// Prefix is the schema's prefix, canonical ("" is the whole keyspace).
+	Prefix string
+	// Key is the key at fault; where the rule is about a place of the
+	// view that no key holds (a missing member, the prefix itself), the
+	// path of that place ("app/db", or the prefix).
+	Key string
+	// Pointer is the JSON pointer inside Key's value ("" for the value
+	// itself).
+	Pointer string
+	// Rule is the rule broken, as a person reads it ("must be >= 1").
+	Rule string
+	// Existing: the schema is being set and the current state already
+	// breaks it.
+	Existing bool
+}
+
+func (e *SchemaError) Error() string {
+	p := e.Prefix
+	if p == "" {
+		p = "/"
+	}
+	where := e.Key
+	if e.Pointer != "" {
+		where += ": " + e.Pointer
+	}
+	msg := fmt.Sprintf("%s: %s (schema %s)", where, e.Rule, p)
+	if e.Existing {
+		msg += "; the current state breaks the new schema: fix the values first, or set it with --force"
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(err, ErrSchemaViolation) true.
+func (e *SchemaError) Unwrap() error { return ErrSchemaViolation }
 
 // ConflictError says which key failed its compare-and-set and what the
 // store holds now.

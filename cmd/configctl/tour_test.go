@@ -125,6 +125,17 @@ func TestTour(t *testing.T) {
 + oops
 `, "diff", "1", "3")
 
+	// configctl propose app/ -f change.yaml --reason "raise limits"; request approve 1 --as bob && request publish 1
+	change := t.TempDir() + "/change.yaml"
+	if err := os.WriteFile(change, []byte("set:\n  app/db/timeout: 10s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, addr, "request 1 by tour@"+host+": 1 key under app/ (diff: configctl request show 1)\n",
+		"propose", "app/", "-f", change, "--reason", "raise limits")
+	must(t, addr, "request 1: open (1 approval, none needed)\n", "request", "approve", "1", "--as", "bob")
+	must(t, addr, "request 1 published: rev 7\n", "request", "publish", "1")
+	must(t, addr, "10s", "get", "app/db/timeout")
+
 	// Exit codes as a shell sees them.
 	if _, errOut, code := configctl(t, addr, "get", "nope"); code != 3 || errOut != "configctl: key \"nope\" not found\n" {
 		t.Errorf("get nope: exit %d, stderr %q; want 3 and a not-found line", code, errOut)

@@ -12,6 +12,8 @@
 //	4  conflict: a compare-and-set (--if-mod-rev, --expect-rev) failed
 //	5  not allowed: configd wants a token (401) or the token lacks the
 //	   right (403)
+//	6  schema: the write breaks a prefix's JSON Schema, or a new schema is
+//	   broken by the current state (422 schema); nothing was written
 package cli
 
 import (
@@ -42,6 +44,7 @@ const (
 	ExitNotFound = 3
 	ExitConflict = 4
 	ExitDenied   = 5
+	ExitSchema   = 6
 )
 
 // DefaultAddr is the address of configd when neither --addr nor
@@ -72,7 +75,8 @@ const exitCodeHelp = `Exit codes:
   2  usage error (bad command, flag, argument or key)
   3  not found (key or revision)
   4  conflict (a --if-mod-rev or --expect-rev check failed)
-  5  not allowed: no valid token (HTTP 401) or the token lacks the right (403)`
+  5  not allowed: no valid token (HTTP 401) or the token lacks the right (403)
+  6  schema: the write breaks a prefix's JSON Schema (nothing was written)`
 
 // Main runs configctl with args (without the program name) and returns its
 // exit code. It reads CONFIGD_ADDR, USER and the host name from the process.
@@ -153,6 +157,8 @@ func exitCode(err error, ran bool) int {
 		return ExitNotFound
 	case errors.Is(err, apiclient.ErrConflict):
 		return ExitConflict
+	case errors.Is(err, apiclient.ErrSchema):
+		return ExitSchema
 	case errors.Is(err, apiclient.ErrUnauthenticated), errors.Is(err, apiclient.ErrForbidden),
 		errors.Is(err, config.ErrUnauthenticated), errors.Is(err, config.ErrForbidden):
 		return ExitDenied
@@ -216,9 +222,10 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 		a.setCmd(), a.getCmd(), a.delCmd(), a.lsCmd(),
 		a.historyCmd(), a.revCmd(), a.diffCmd(), a.rollbackCmd(),
 		a.applyCmd(), a.exportCmd(), a.watchCmd(), a.sourcesCmd(), a.replicasCmd(), a.clientsCmd(),
-		a.statusCmd(), a.versionCmd(),
+		a.schemaCmd(), a.statusCmd(), a.versionCmd(),
 		a.auditCmd(), a.backupCmd(), a.tokenCmd(),
 		a.svcCmd(),
+		a.proposeCmd(), a.requestCmd(), a.policyCmd(),
 	)
 	return root
 }

@@ -90,11 +90,16 @@ limits of docs/security.md).`,
 func printKeyDiff(w io.Writer, ch api.Change, from, to int64) {
 	side := func(kv *api.KeyValue, rev int64) string {
 		if kv == nil {
-			return fmt.Sprintf("%s (absent at rev %d)", ch.Key, rev)
+			return fmt.Sprintf("absent at rev %d", rev)
 		}
-		return fmt.Sprintf("%s (rev %d)", ch.Key, rev)
+		return fmt.Sprintf("rev %d", rev)
 	}
-	fmt.Fprintf(w, "--- %s\n+++ %s\n", side(ch.Old, from), side(ch.New, to))
+	printChange(w, ch, side(ch.Old, from), side(ch.New, to))
+}
+
+// printChange prints one key's change, each side named by its label.
+func printChange(w io.Writer, ch api.Change, oldLabel, newLabel string) {
+	fmt.Fprintf(w, "--- %s (%s)\n+++ %s (%s)\n", ch.Key, oldLabel, ch.Key, newLabel)
 	if ch.Old != nil && ch.New != nil && ch.Old.ContentType != ch.New.ContentType {
 		fmt.Fprintf(w, "# type: %s → %s\n", shortType(ch.Old.ContentType), shortType(ch.New.ContentType))
 	}

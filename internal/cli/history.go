@@ -87,26 +87,7 @@ revision. 'configctl rev N' shows one revision's values.`,
 				}
 				q.Cursor = page.NextCursor
 			}
-			if ok, err := a.structured(res); ok {
-				return err
-			}
-			if len(res.Revisions) == 0 {
-				fmt.Fprintln(a.stderr, "no revisions")
-				return nil
-			}
-			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "REV\tTIME\tACTOR\tORIGIN\tCHANGES\tREASON")
-			for _, r := range res.Revisions {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Rev, r.Time.Local().Format(timeLayout),
-					orDash(r.Actor), orDash(r.Origin), changeSummary(r), orDash(oneLine(r.Reason)))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if res.NextCursor != "" {
-				fmt.Fprintf(a.stderr, "more revisions: --all, or --cursor %s\n", res.NextCursor)
-			}
-			return nil
+			return a.printHistory(res)
 		},
 	}
 	f := cmd.Flags()
@@ -116,6 +97,31 @@ revision. 'configctl rev N' shows one revision's values.`,
 	f.BoolVar(&all, "all", false, "follow the pages to the first revision")
 	f.StringVar(&cursor, "cursor", "", "start at this page (as printed after a page)")
 	return cmd
+}
+
+// printHistory prints pages of history: a table of revisions, newest
+// first, and the cursor of the next page.
+func (a *app) printHistory(res api.HistoryResponse) error {
+	if ok, err := a.structured(res); ok {
+		return err
+	}
+	if len(res.Revisions) == 0 {
+		fmt.Fprintln(a.stderr, "no revisions")
+		return nil
+	}
+	tw := newTable(a.stdout)
+	fmt.Fprintln(tw, "REV\tTIME\tACTOR\tORIGIN\tCHANGES\tREASON")
+	for _, r := range res.Revisions {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Rev, r.Time.Local().Format(timeLayout),
+			orDash(r.Actor), orDash(r.Origin), changeSummary(r), orDash(oneLine(r.Reason)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if res.NextCursor != "" {
+		fmt.Fprintf(a.stderr, "more revisions: --all, or --cursor %s\n", res.NextCursor)
+	}
+	return nil
 }
 
 // changeSummary lists the keys of a revision's changes, cut to a column's

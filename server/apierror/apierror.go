@@ -24,6 +24,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/requests"
 	"github.com/configd/configd/watcher"
 )
 
@@ -45,6 +46,7 @@ var answers = map[string]answer{
 	api.CodeRequestTimeout:   {http.StatusRequestTimeout, codes.DeadlineExceeded},
 	api.CodeConflict:         {http.StatusConflict, codes.Aborted},
 	api.CodeOwned:            {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeSchema:           {http.StatusUnprocessableEntity, codes.FailedPrecondition},
 	api.CodeTooLarge:         {http.StatusRequestEntityTooLarge, codes.InvalidArgument},
 	api.CodeBadContentType:   {http.StatusUnsupportedMediaType, codes.InvalidArgument},
 	api.CodeInvalidValue:     {http.StatusUnprocessableEntity, codes.InvalidArgument},
@@ -55,6 +57,11 @@ var answers = map[string]answer{
 	api.CodeUnavailable:      {http.StatusServiceUnavailable, codes.Unavailable},
 	api.CodeStoreUnavailable: {http.StatusServiceUnavailable, codes.Unavailable},
 	api.CodeDiskFull:         {http.StatusInsufficientStorage, codes.ResourceExhausted},
+	// Change requests (server/requests).
+	api.CodeStale:           {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeNotApproved:     {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeSelfApproval:    {http.StatusForbidden, codes.PermissionDenied},
+	api.CodeRequestRequired: {http.StatusForbidden, codes.PermissionDenied},
 }
 
 // Codes returns every error code the API answers with.
@@ -174,6 +181,7 @@ func Classify(err error) Class {
 		ae *Error
 		ce *audit.ConflictError
 		oe *audit.OwnedError
+		se *audit.SchemaError
 		ke *keyed
 	)
 	c := Class{Code: api.CodeInternal}
@@ -194,6 +202,8 @@ func Classify(err error) Class {
 		c.Code = api.CodeConflict
 	case errors.As(err, &oe):
 		c.Code, c.Key = api.CodeOwned, oe.Key
+	case errors.As(err, &se):
+		c.Code, c.Key = api.CodeSchema, se.Key
 	case errors.Is(err, audit.ErrTooLarge):
 		c.Code = api.CodeTooLarge
 	case errors.Is(err, audit.ErrContentType):
@@ -204,6 +214,14 @@ func Classify(err error) Class {
 		c.Code = api.CodeNoMasterKey
 	case errors.Is(err, audit.ErrBadRequest):
 		c.Code = api.CodeBadRequest
+	case errors.Is(err, requests.ErrStale):
+		c.Code = api.CodeStale
+	case errors.Is(err, requests.ErrNotApproved):
+		c.Code = api.CodeNotApproved
+	case errors.Is(err, requests.ErrSelfApproval):
+		c.Code = api.CodeSelfApproval
+	case errors.Is(err, requests.ErrRequestRequired):
+		c.Code = api.CodeRequestRequired
 	case errors.Is(err, audit.ErrDiskFull):
 		c.Code, c.Message = api.CodeDiskFull, DiskFullMessage
 	case errors.Is(err, audit.ErrStoreUnavailable):

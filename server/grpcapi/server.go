@@ -24,6 +24,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/requests"
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/server/writeops"
 	"github.com/configd/configd/watcher"
@@ -90,6 +91,18 @@ type Store interface {
 	Replication() audit.Replication
 }
 
+// directWrites is the store as the write door commits to it: a write that
+// reaches a prefix whose policy takes changes only through change
+// requests is refused (requests.Direct).
+type directWrites struct {
+	Store
+	check *requests.Direct
+}
+
+func (d directWrites) Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error) {
+	return d.check.Commit(ctx, d.Store, txn)
+}
+
 // Hub is the watch hub the Watch RPC reads: watcher.Hub.
 type Hub interface {
 	Rev() int64
@@ -124,7 +137,7 @@ func New(st Store, hub Hub, opts ...Option) *grpc.Server {
 		// A watch batch shared by many watches is encoded once.
 		grpc.ForceServerCodecV2(newGRPCCodec()),
 	)...)
-	configdpb.RegisterConfigServer(gs, &configService{st: st, hub: hub, opts: o})
+	configdpb.RegisterConfigServer(gs, &configService{st: directWrites{Store: st, check: requests.NewDirect(st)}, hub: hub, opts: o})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(configdpb.Config_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -289,3 +289,25 @@ func TestGRPCPutOfASecretIsStoredEncrypted(t *testing.T) {
 		t.Fatalf("Get = %v, %v", g, err)
 	}
 }
+
+func TestGRPCWriteThatBreaksASchemaIsFailedPrecondition(t *testing.T) {
+	e := newGRPCEnv(t)
+	ctx := context.Background()
+	if _, err := e.st.SetSchema(ctx, "app/", []byte(`{"properties": {"port": {"type": "string", "pattern": "^[0-9]+$"}}}`), audit.SchemaChange{}); err != nil {
+		t.Fatal(err)
+	}
+	rev := e.st.Rev()
+	_, err := e.client.Put(ctx, &configdpb.PutRequest{Key: "app/port", Value: []byte("http")})
+	wantCode(t, "Put that breaks a schema", err, codes.FailedPrecondition)
+	if msg := status.Convert(err).Message(); msg != `app/port: must match the pattern "^[0-9]+$" (schema app/)` {
+		t.Fatalf("message %q", msg)
+	}
+	_, err = e.client.Txn(ctx, &configdpb.TxnRequest{Ops: []*configdpb.TxnOp{{Key: "app/other", Value: []byte("1")}, {Key: "app/port", Value: []byte("x")}}})
+	wantCode(t, "Txn that breaks a schema", err, codes.FailedPrecondition)
+	if e.st.Rev() != rev {
+		t.Fatalf("rev %d after refused writes, want %d", e.st.Rev(), rev)
+	}
+	if _, err := e.client.Put(ctx, &configdpb.PutRequest{Key: "app/port", Value: []byte("80")}); err != nil {
+		t.Fatal(err)
+	}
+}

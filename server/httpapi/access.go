@@ -55,6 +55,11 @@ var routeAccess = map[string]access{
 	"GET /v1/diff":             {perm: api.PermissionRead, targets: scopeTarget},
 	"GET /v1/revisions/{rev}":  {perm: api.PermissionRead}, // a revision spans any keys: read on everything
 	"GET /v1/watch":            {perm: api.PermissionRead, targets: watchTarget},
+	"GET /v1/schemas":          {perm: api.PermissionRead, inHandler: true}, // each schema's prefix, read
+	"GET /v1/schemas/*":        {perm: api.PermissionRead, targets: schemaTarget},
+	"PUT /v1/schemas/*":        {perm: api.PermissionWrite, targets: schemaTarget},
+	"DELETE /v1/schemas/*":     {perm: api.PermissionWrite, targets: schemaTarget},
+	"GET /v1/schema-history/*": {perm: api.PermissionRead, targets: schemaTarget},
 	"GET /v1/status":           {},
 	"GET /v1/sources":          {},
 	"GET /v1/replicas":         {},
@@ -67,6 +72,15 @@ var routeAccess = map[string]access{
 	"DELETE /v1/tokens/{name}": {perm: api.PermissionAdmin},
 
 	"PUT /v1/tokens/{name}/grants": {perm: api.PermissionAdmin},
+
+	// Change requests: each handler checks the request's scope and keys
+	// (requests.go).
+	"POST /v1/requests":               {perm: api.PermissionWrite, inHandler: true},
+	"GET /v1/requests":                {},
+	"GET /v1/requests/{id}":           {},
+	"POST /v1/requests/{id}/{action}": {perm: api.PermissionWrite, inHandler: true},
+	"GET /v1/policies":                {},
+	"PUT /v1/policies":                {perm: api.PermissionAdmin, inHandler: true},
 }
 
 func keyTarget(r *http.Request) ([]string, bool) {

@@ -51,6 +51,12 @@ var routeCases = []routeCase{
 	{rule: "GET /v1/diff", method: "GET", path: "/v1/diff?from=1&key=app/x", deny: "reader-db", allow: "reader-app"},
 	{rule: "GET /v1/revisions/{rev}", method: "GET", path: "/v1/revisions/1", deny: "reader-app", allow: "reader-all"},
 	{rule: "GET /v1/watch", method: "GET", path: "/v1/watch?prefix=app/&since=1&wait=0s", deny: "reader-db", allow: "reader-app"},
+	// In this order: the schema is set, read, then deleted.
+	{rule: "PUT /v1/schemas/*", method: "PUT", path: "/v1/schemas/app/", body: `{"type":"object"}`, deny: "reader-app", allow: "writer-app"},
+	{rule: "GET /v1/schemas/*", method: "GET", path: "/v1/schemas/app/", deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/schemas", method: "GET", path: "/v1/schemas", allow: "reader-db"},
+	{rule: "GET /v1/schema-history/*", method: "GET", path: "/v1/schema-history/app/", deny: "reader-db", allow: "reader-app"},
+	{rule: "DELETE /v1/schemas/*", method: "DELETE", path: "/v1/schemas/app/", deny: "reader-all", allow: "writer-app"},
 	{rule: "GET /v1/status", method: "GET", path: "/v1/status", allow: "reader-db"},
 	{rule: "GET /v1/sources", method: "GET", path: "/v1/sources", allow: "reader-db"},
 	{rule: "GET /v1/replicas", method: "GET", path: "/v1/replicas", allow: "reader-db"},
@@ -65,6 +71,14 @@ var routeCases = []routeCase{
 	{rule: "DELETE /v1/tokens/{name}", method: "DELETE", path: "/v1/tokens/new", deny: "writer-all", allow: "admin"},
 	{rule: "PUT /v1/tokens/{name}/grants", method: "PUT", path: "/v1/tokens/reader-db/grants", body: `{"grants":[{"permission":"read","prefix":"db/"}]}`,
 		deny: "writer-all", allow: "admin"},
+	// Change requests, in order: request 1 is proposed, then approved.
+	{rule: "POST /v1/requests", method: "POST", path: "/v1/requests", body: `{"scope":"app/","ops":[{"op":"put","key":"app/r","value":"1"}]}`,
+		deny: "reader-db", allow: "reader-app"},
+	{rule: "GET /v1/requests", method: "GET", path: "/v1/requests", allow: "reader-db"},
+	{rule: "GET /v1/requests/{id}", method: "GET", path: "/v1/requests/1", deny: "reader-db", allow: "reader-app"},
+	{rule: "POST /v1/requests/{id}/{action}", method: "POST", path: "/v1/requests/1/approve", deny: "reader-app", allow: "writer-app"},
+	{rule: "GET /v1/policies", method: "GET", path: "/v1/policies", allow: "reader-db"},
+	{rule: "PUT /v1/policies", method: "PUT", path: "/v1/policies", body: `{"prefix":"app/","approvals":1}`, deny: "writer-all", allow: "admin"},
 }
 
 // ruleOf is the routeAccess key of a route chi.Walk reports.
@@ -141,6 +155,29 @@ func TestRouteAccess(t *testing.T) {
 				t.Errorf("with %s: %d %s, want success", c.allow, status, body)
 			}
 		})
+	}
+}
+
+func TestSchemaListShowsOnlyReadablePrefixes(t *testing.T) {
+	e := configdtest.AuthEnv(t)
+	for _, p := range []string{"app/", "db/"} {
+		if status, body := e.Do("PUT", "/v1/schemas/"+p, `{"type":"object"}`, "writer-all"); status != http.StatusOK {
+			t.Fatalf("set schema %s: %d %s", p, status, body)
+		}
+	}
+	for token, want := range map[string][]string{"reader-app": {"app/"}, "reader-db": {"db/"}, "reader-all": {"app/", "db/"}} {
+		_, body := e.Do("GET", "/v1/schemas", "", token)
+		var sr api.SchemasResponse
+		if err := json.Unmarshal(body, &sr); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range sr.Schemas {
+			got = append(got, s.Prefix)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s lists %v, want %v", token, got, want)
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/pump"
+	"github.com/configd/configd/server/requests"
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/server/writeops"
 	"github.com/configd/configd/source"
@@ -173,6 +174,7 @@ type handler struct {
 	st      Store
 	opts    options
 	metrics *metrics
+	book    *requests.Book // the change requests
 }
 
 // NewHandler returns the HTTP API of configd over st: the /v1 routes,
@@ -183,7 +185,9 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	if st == nil {
 		panic("httpapi: NewHandler with a nil store")
 	}
-	h := &handler{st: st, opts: options{
+	// The doors' writes are checked against the policies that require
+	// change requests; the book publishes to the store itself.
+	h := &handler{st: directWrites{Store: st, check: requests.NewDirect(st)}, book: requests.New(st), opts: options{
 		logger:         slog.Default(),
 		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),
 		identity:       authz.HeaderIdentity,
@@ -269,6 +273,11 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		get("/revisions/{rev}", h.revision)
 		get("/diff", h.diff)
 		route(http.MethodPost, "/rollback", http.HandlerFunc(h.rollback))
+		get("/schemas", h.listSchemas)
+		get("/schemas/*", h.getSchema)
+		route(http.MethodPut, "/schemas/*", http.HandlerFunc(h.putSchema))
+		route(http.MethodDelete, "/schemas/*", http.HandlerFunc(h.deleteSchema))
+		get("/schema-history/*", h.schemaHistory)
 		get("/status", h.status)
 		get("/sources", h.listSources)
 		get("/replicas", h.listReplicas)
@@ -279,6 +288,12 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		route(http.MethodPost, "/tokens", http.HandlerFunc(h.createToken))
 		route(http.MethodDelete, "/tokens/{name}", http.HandlerFunc(h.revokeToken))
 		route(http.MethodPut, "/tokens/{name}/grants", http.HandlerFunc(h.setTokenGrants))
+		route(http.MethodPost, "/requests", http.HandlerFunc(h.propose))
+		get("/requests", h.listRequests)
+		get("/requests/{id}", h.getRequest)
+		route(http.MethodPost, "/requests/{id}/{action}", http.HandlerFunc(h.requestAction))
+		get("/policies", h.listPolicies)
+		route(http.MethodPut, "/policies", http.HandlerFunc(h.setPolicy))
 		if watch != nil {
 			route(http.MethodGet, "/watch", watch)
 		}

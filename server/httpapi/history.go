@@ -55,21 +55,9 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hq := audit.HistoryQuery{Scope: scope, Actor: q.Get("actor")}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxHistoryLimit {
-			h.fail(w, r, apierror.BadRequest("limit=%q: want a whole number from 1 to %d", s, MaxHistoryLimit))
-			return
-		}
-		hq.Limit = n
-	}
-	if s := q.Get("cursor"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
-			h.fail(w, r, apierror.BadRequest("cursor=%q is not a cursor: pass back the next_cursor of the previous page", s))
-			return
-		}
-		hq.Before = n
+	if err := pageParams(q, &hq); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	cur := h.st.Rev()
 	page, err := h.st.History(r.Context(), hq)
@@ -77,6 +65,30 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	writeHistory(w, cur, page)
+}
+
+// pageParams reads the limit= and cursor= of a history query into hq.
+func pageParams(q url.Values, hq *audit.HistoryQuery) error {
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxHistoryLimit {
+			return apierror.BadRequest("limit=%q: want a whole number from 1 to %d", s, MaxHistoryLimit)
+		}
+		hq.Limit = n
+	}
+	if s := q.Get("cursor"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return apierror.BadRequest("cursor=%q is not a cursor: pass back the next_cursor of the previous page", s)
+		}
+		hq.Before = n
+	}
+	return nil
+}
+
+// writeHistory answers with a page of history read at revision cur.
+func writeHistory(w http.ResponseWriter, cur int64, page audit.HistoryPage) {
 	resp := api.HistoryResponse{Revisions: toAPIRevisions(page.Revisions)}
 	if page.Next > 0 {
 		resp.NextCursor = strconv.FormatInt(page.Next, 10)

@@ -19,18 +19,28 @@ import (
 	"github.com/configd/configd/server/writeops"
 )
 
+// pathParam returns the rest of the path of a route ending in /*, a key
+// or a prefix (what names it in a message), percent-decoded: chi routes
+// on the escaped path when the URL has one (a key with %2F or invalid
+// UTF-8 in it), so the parameter is then still escaped.
+func pathParam(r *http.Request, what string) (string, error) {
+	p := chi.URLParam(r, "*")
+	if r.URL.RawPath != "" {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return "", apierror.WithKey(fmt.Errorf("%w: %s %q is not a valid URL path", keyspace.ErrInvalidKey, what, p), p)
+		}
+		p = u
+	}
+	return p, nil
+}
+
 // keyParam returns the key of a /v1/kv/{key...} route, percent-decoded and
 // validated.
 func keyParam(r *http.Request) (string, error) {
-	key := chi.URLParam(r, "*")
-	// chi routes on the escaped path when the URL has one (a key with %2F
-	// or invalid UTF-8 in it), so the parameter is then still escaped.
-	if r.URL.RawPath != "" {
-		k, err := url.PathUnescape(key)
-		if err != nil {
-			return "", apierror.WithKey(fmt.Errorf("%w: key %q is not a valid URL path", keyspace.ErrInvalidKey, key), key)
-		}
-		key = k
+	key, err := pathParam(r, "key")
+	if err != nil {
+		return "", err
 	}
 	if err := keyspace.Validate(key); err != nil {
 		if key == "" {

@@ -13,6 +13,12 @@ type Store interface {
 	web.Store
 	List(ctx context.Context, prefix string, opts ...audit.ReadOption) ([]audit.KeyValue, int64, error)
 	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
+	// The JSON Schemas per prefix (docs/schemas.md).
+	SetSchema(ctx context.Context, prefix string, doc []byte, ch audit.SchemaChange) (audit.Revision, error)
+	DeleteSchema(ctx context.Context, prefix string, ch audit.SchemaChange) (audit.Revision, error)
+	GetSchema(ctx context.Context, prefix string) (audit.Schema, error)
+	Schemas(ctx context.Context) ([]audit.Schema, error)
+	SchemaHistory(ctx context.Context, prefix string, q audit.HistoryQuery) (audit.HistoryPage, error)
 	// MaxValueSize is the largest value the store takes, in bytes.
 	MaxValueSize() int
 	// SecretsEnabled reports whether the store has a master key.

@@ -11,6 +11,7 @@ import (
 	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/layer"
 	"github.com/configd/configd/audit/internal/read"
+	"github.com/configd/configd/audit/internal/schema"
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
 )
@@ -29,11 +30,12 @@ import (
 // Invariant: inside the batch, after a Flush, the kv table equals the
 // mirror with the overlay applied (the values sealed).
 type decider struct {
-	keys   *keyring.Keyring
-	layers *layer.Order
-	cur    *read.Current
-	head   *chain.Head
-	now    func() time.Time
+	keys    *keyring.Keyring
+	layers  *layer.Order
+	schemas *schema.Cache
+	cur     *read.Current
+	head    *chain.Head
+	now     func() time.Time
 
 	// mirror: old values come from cur and the overlay (false for a
 	// sealed store, whose mirror holds ciphertext: they come from the
@@ -45,6 +47,8 @@ type decider struct {
 	// never cleared while the store is open.
 	layered bool
 	overlay map[string]*record.KeyValue // the batch's changes, plain; nil: deleted
+	// batchSchemas: the overlay's schema records (see checkSchemas).
+	batchSchemas map[string]*record.KeyValue
 
 	// The rows, as stored, that the revision being appended replaces
 	// (see storedOld); reused.
@@ -55,6 +59,7 @@ type decider struct {
 // begin starts a batch.
 func (d *decider) begin() {
 	clear(d.overlay)
+	clear(d.batchSchemas)
 	d.head.Begin()
 }
 
@@ -64,8 +69,9 @@ func (d *decider) readsDB(req revisionRequest) bool {
 	return req.readsDB() || d.layered || !d.mirror
 }
 
-// decideTxn decides a transaction (a rollback's when rollbackTo > 0).
-func (d *decider) decideTxn(ctx context.Context, b Batch, txn record.Txn, rollbackTo, prev int64) (record.Revision, error) {
+// decideTxn decides a transaction (a rollback's when rollbackTo > 0);
+// force: a schema it sets is not checked against the state.
+func (d *decider) decideTxn(ctx context.Context, b Batch, txn record.Txn, rollbackTo, prev int64, force bool) (record.Revision, error) {
 	olds := make([]*record.KeyValue, len(txn.Ops))
 	for i, op := range txn.Ops {
 		old, err := d.old(ctx, b, op.Key)
@@ -132,6 +138,9 @@ func (d *decider) decideTxn(ctx context.Context, b Batch, txn record.Txn, rollba
 	if len(changes) == 0 && len(lcs) == 0 {
 		return record.Revision{Rev: prev}, nil
 	}
+	if err := d.checkSchemas(changes, force); err != nil {
+		return record.Revision{}, err
+	}
 	r := record.Revision{
 		Rev: rev, Time: d.now().UTC(), Actor: txn.Actor, Reason: txn.Reason, Origin: txn.Origin,
 		RollbackTo: rollbackTo, NumChanges: len(changes), Changes: changes, LayerChanges: lcs,
@@ -156,7 +165,7 @@ func (d *decider) decideRollback(ctx context.Context, b Batch, req *record.Rollb
 	for _, op := range plan.Ops {
 		txn.Ops = append(txn.Ops, op.Op)
 	}
-	return d.decideTxn(ctx, b, txn, req.To, prev)
+	return d.decideTxn(ctx, b, txn, req.To, prev, false)
 }
 
 // decideSource decides a source's snapshot as one revision.
@@ -180,6 +189,9 @@ func (d *decider) decideSource(ctx context.Context, b Batch, sr *sourceRequest, 
 		if c, ok := effectiveChange(lc.Key, old, eff[lc.Key], old != nil && old.Secret, rev); ok {
 			changes = append(changes, c)
 		}
+	}
+	if err := d.checkSchemas(changes, false); err != nil {
+		return record.Revision{}, fmt.Errorf("source %s: %w", sr.layer, err)
 	}
 	who := sourceActor(sr.layer)
 	r := record.Revision{Rev: rev, Time: d.now().UTC(), Actor: who, Origin: who,
@@ -330,6 +342,7 @@ func (d *decider) append(ctx context.Context, b Batch, plain record.Revision) er
 	for _, c := range plain.Changes {
 		d.overlay[c.Key] = c.New
 	}
+	d.noteSchemas(plain.Changes)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/configd/configd/audit/record"
+	"github.com/configd/configd/keyspace"
 )
 
 // A request is one piece of work queued for the writer. Its kind is its
@@ -59,10 +60,12 @@ type result struct {
 	err error
 }
 
-// txnRequest is a transaction, validated (see validateTxn).
+// txnRequest is a transaction, validated (see validateTxn), or a schema's
+// (validateSchemaTxn; force: see CommitSchema).
 type txnRequest struct {
 	ticket
-	txn record.Txn
+	txn   record.Txn
+	force bool
 }
 
 func (r *txnRequest) readsDB() bool { return false }
@@ -71,12 +74,15 @@ func (r *txnRequest) targets() []string {
 	keys := make([]string, len(r.txn.Ops))
 	for i, op := range r.txn.Ops {
 		keys[i] = op.Key
+		if p, ok := keyspace.SchemaPrefix(op.Key); ok {
+			keys[i] = p // a schema needs the write permission on its prefix
+		}
 	}
 	return keys
 }
 
 func (r *txnRequest) decide(ctx context.Context, d *decider, b Batch, prev int64) (record.Revision, error) {
-	return d.decideTxn(ctx, b, r.txn, 0, prev)
+	return d.decideTxn(ctx, b, r.txn, 0, prev, r.force)
 }
 
 // rollbackRequest is a rollback, validated, planned inside the batch

@@ -16,9 +16,7 @@ func (w *Writer) validateTxn(txn *record.Txn) error {
 	if len(txn.Ops) == 0 {
 		return fmt.Errorf("%w: transaction has no operations", record.ErrBadRequest)
 	}
-	if txn.Origin == "" {
-		txn.Origin = "api"
-	}
+	defaultOrigin(txn)
 	seen := make(map[string]struct{}, len(txn.Ops))
 	ops := make([]record.Op, len(txn.Ops))
 	for i, op := range txn.Ops {
@@ -70,6 +68,13 @@ func (w *Writer) validateTxn(txn *record.Txn) error {
 	}
 	txn.Ops = ops
 	return nil
+}
+
+// defaultOrigin records a write that names no origin as the API's.
+func defaultOrigin(txn *record.Txn) {
+	if txn.Origin == "" {
+		txn.Origin = "api"
+	}
 }
 
 // validateSnapshot checks a source's snapshot of its layer and returns it

@@ -16,6 +16,7 @@ import (
 	"github.com/configd/configd/audit/internal/keyring"
 	"github.com/configd/configd/audit/internal/layer"
 	"github.com/configd/configd/audit/internal/read"
+	"github.com/configd/configd/audit/internal/schema"
 	"github.com/configd/configd/audit/record"
 )
 
@@ -133,8 +134,9 @@ func Start(cfg Config) *Writer {
 		maxValueSize: cfg.MaxValueSize, maxBatch: cfg.MaxBatch, logger: cfg.Logger,
 		onCommit: cfg.OnCommit, checkBatch: cfg.CheckBatch,
 		queue: make(chan request, 4*cfg.MaxBatch), stopped: make(chan struct{}),
-		d: decider{keys: cfg.Keys, layers: cfg.Layers, cur: cfg.Current, head: cfg.Head, now: cfg.Now,
-			mirror: !cfg.Sealed, layered: cfg.Layered, overlay: map[string]*record.KeyValue{}},
+		d: decider{keys: cfg.Keys, layers: cfg.Layers, schemas: &schema.Cache{}, cur: cfg.Current, head: cfg.Head, now: cfg.Now,
+			mirror: !cfg.Sealed, layered: cfg.Layered, overlay: map[string]*record.KeyValue{},
+			batchSchemas: map[string]*record.KeyValue{}},
 	}
 	w.replica, _ = cfg.Log.(Replicated)
 	w.deferred = cfg.Deferred

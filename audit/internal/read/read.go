@@ -130,10 +130,11 @@ func StateAt(ctx context.Context, q sqlitedb.Querier, key string, rev int64) (*r
 }
 
 // rangeCond returns the SQL condition and arguments that select the keys of
-// a canonical prefix from column col.
+// a canonical prefix from column col: the whole keyspace ("") holds every
+// key but the store's own records (keyspace.Reserved).
 func rangeCond(col, prefix string) (string, []any) {
 	if prefix == "" {
-		return "1", nil
+		return "substr(" + col + ", 1, 1) <> '/'", nil
 	}
 	return col + " >= ? AND " + col + " < ?", []any{prefix, keyspace.PrefixEnd(prefix)}
 }
@@ -370,6 +371,27 @@ func LoadRevisions(ctx context.Context, q sqlitedb.Querier, k *keyring.Keyring, 
 // horizon (record.HistoryPage.Horizon says so), and a cursor at or below the
 // horizon is record.ErrRevisionGone.
 func (r *Reader) History(ctx context.Context, q record.HistoryQuery) (record.HistoryPage, error) {
+	cond, args, err := ScopeCond("key", q.Scope)
+	if err != nil {
+		return record.HistoryPage{}, err
+	}
+	if sc, _ := q.Scope.Canonical(); sc == (record.Scope{}) {
+		// The whole history: every revision with all its changes, the
+		// schemas' (docs/schemas.md) included.
+		cond, args = "1", nil
+	}
+	return r.history(ctx, q, cond, args)
+}
+
+// SchemaHistory is History of the record of prefix's schema
+// (keyspace.SchemaKey), which no Scope can name.
+func (r *Reader) SchemaHistory(ctx context.Context, prefix string, q record.HistoryQuery) (record.HistoryPage, error) {
+	q.Scope = record.Scope{Key: keyspace.SchemaKey(prefix)}
+	return r.history(ctx, q, "key = ?", []any{q.Key})
+}
+
+// history is History of the keys that cond selects ("1": every revision).
+func (r *Reader) history(ctx context.Context, q record.HistoryQuery, cond string, args []any) (record.HistoryPage, error) {
 	limit := q.Limit
 	switch {
 	case limit < 0:
@@ -382,12 +404,8 @@ func (r *Reader) History(ctx context.Context, q record.HistoryQuery) (record.His
 	if q.Before < 0 {
 		return record.HistoryPage{}, fmt.Errorf("%w: cursor must not be negative", record.ErrBadRequest)
 	}
-	cond, args, err := ScopeCond("key", q.Scope)
-	if err != nil {
-		return record.HistoryPage{}, err
-	}
 	var page record.HistoryPage
-	err = r.ReadTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
+	err := r.ReadTxH(ctx, func(tx *sql.Tx, current, horizon int64) error {
 		page.Horizon = horizon
 		if q.Before != 0 && q.Before <= horizon {
 			return GoneBelow(q.Before-1, horizon)
@@ -399,7 +417,7 @@ func (r *Reader) History(ctx context.Context, q record.HistoryQuery) (record.His
 		var query string
 		var qargs []any
 		switch {
-		case q.Key == "" && q.Prefix == "" || cond == "1":
+		case cond == "1":
 			query = `SELECT rev FROM revisions WHERE rev < ?`
 			qargs = []any{before}
 			if q.Actor != "" {

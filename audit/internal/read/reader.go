@@ -61,7 +61,17 @@ type Current struct {
 	mu  sync.RWMutex
 	kv  map[string]*record.KeyValue
 	rev atomic.Int64
+	// under holds, for the prefixes Range was asked for, the keys under
+	// each, kept as keys change: Range then costs the keys under its
+	// prefix, not every key. Few prefixes ask (those with a schema, and
+	// the schemas' records'); beyond maxIndexed the indexes are dropped
+	// and built again on use.
+	under map[string]map[string]*record.KeyValue
 }
+
+// maxIndexed bounds Current.under: the schemas' prefixes and the
+// schemas' records' own.
+const maxIndexed = 1024
 
 // NewCurrent returns the state whose keys are kvs at revision rev.
 func NewCurrent(kvs []record.KeyValue, rev int64) *Current {
@@ -83,6 +93,41 @@ func (c *Current) Get(key string) *record.KeyValue {
 	return c.kv[key]
 }
 
+// Range calls fn with every key under the canonical prefix p, in no
+// order, holding the state still: fn must be quick and not call c. The
+// first Range of a prefix walks every key and indexes the prefix's (see
+// Current.under); later ones walk the prefix's keys alone. A schema's
+// check (the commit path's) is its caller.
+func (c *Current) Range(p string, fn func(kv *record.KeyValue)) {
+	c.mu.RLock()
+	m, ok := c.under[p]
+	if ok {
+		defer c.mu.RUnlock()
+		for _, kv := range m {
+			fn(kv)
+		}
+		return
+	}
+	c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok = c.under[p]; !ok {
+		m = map[string]*record.KeyValue{}
+		for k, kv := range c.kv {
+			if keyspace.InPrefix(k, p) {
+				m[k] = kv
+			}
+		}
+		if c.under == nil || len(c.under) >= maxIndexed {
+			c.under = map[string]map[string]*record.KeyValue{}
+		}
+		c.under[p] = m
+	}
+	for _, kv := range m {
+		fn(kv)
+	}
+}
+
 // IsSecret reports whether key is currently marked secret.
 func (c *Current) IsSecret(key string) bool {
 	kv := c.Get(key)
@@ -100,6 +145,16 @@ func (c *Current) Advance(revs []record.Revision, rev int64) {
 				c.kv[ch.Key] = ch.New
 			} else {
 				delete(c.kv, ch.Key)
+			}
+			for p, m := range c.under {
+				if !keyspace.InPrefix(ch.Key, p) {
+					continue
+				}
+				if ch.New != nil {
+					m[ch.Key] = ch.New
+				} else {
+					delete(m, ch.Key)
+				}
 			}
 		}
 	}

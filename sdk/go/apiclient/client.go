@@ -237,10 +237,14 @@ func (c *Client) authorize(hreq *http.Request) {
 // kvPath returns the escaped path of key under /v1/kv/. Each segment is
 // escaped on its own so that the '/' between segments stays a separator and
 // a '?', '#' or '%' inside a segment cannot change the URL's meaning.
-func kvPath(key string) string {
+func kvPath(key string) string { return pathUnder("/v1/kv/", key) }
+
+// pathUnder returns the escaped path of key (or prefix) under base, as
+// kvPath.
+func pathUnder(base, key string) string {
 	segs := strings.Split(key, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
-	return "/v1/kv/" + strings.Join(segs, "/")
+	return base + strings.Join(segs, "/")
 }

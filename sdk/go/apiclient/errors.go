@@ -38,6 +38,11 @@ var (
 	ErrBadContentType = errors.New("bad content type")
 	// ErrInvalidValue: the value does not parse under its content type.
 	ErrInvalidValue = errors.New("invalid value")
+	// ErrSchema: the write would break a prefix's JSON Schema, or a new
+	// schema is broken by the current state; nothing was written. The
+	// *Error's Key names the key at fault, its message the JSON pointer
+	// inside its value, the rule and the schema's prefix.
+	ErrSchema = errors.New("schema violation")
 	// ErrUnauthenticated: configd wants a bearer token (WithToken), or does
 	// not know (or has revoked) the one sent.
 	ErrUnauthenticated = errors.New("unauthenticated")
@@ -73,6 +78,7 @@ var codeSentinels = map[string]error{
 	api.CodeTooLarge:         ErrTooLarge,
 	api.CodeBadContentType:   ErrBadContentType,
 	api.CodeInvalidValue:     ErrInvalidValue,
+	api.CodeSchema:           ErrSchema,
 	api.CodeUnavailable:      ErrUnavailable,
 	api.CodeStoreUnavailable: ErrStoreUnavailable,
 	api.CodeInternal:         ErrInternal,

@@ -40,6 +40,7 @@ func Cases() []Case {
 		{"conflict error", fmt.Errorf("commit: %w", &audit.ConflictError{Key: "k", Expected: 1, Actual: 2, Rev: 7}), api.CodeConflict, 409, codes.Aborted},
 		{"conflict", audit.ErrConflict, api.CodeConflict, 409, codes.Aborted},
 		{"owned", fmt.Errorf("rollback: %w", &audit.OwnedError{Key: "k", Layer: "files"}), api.CodeOwned, 409, codes.FailedPrecondition},
+		{"schema", fmt.Errorf("source file: %w", &audit.SchemaError{Prefix: "app/", Key: "app/limits", Pointer: "/rps", Rule: "must be >= 1"}), api.CodeSchema, 422, codes.FailedPrecondition},
 		{"too large", fmt.Errorf("%w: big", audit.ErrTooLarge), api.CodeTooLarge, 413, codes.InvalidArgument},
 		{"content type", fmt.Errorf("%w: image/png", audit.ErrContentType), api.CodeBadContentType, 415, codes.InvalidArgument},
 		{"invalid value", fmt.Errorf("%w: bad json", audit.ErrInvalidValue), api.CodeInvalidValue, 422, codes.InvalidArgument},

@@ -1,0 +1,160 @@
+package requests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+)
+
+// Direct checks the writes and rollbacks that do not come through a
+// change request (every door's, the web UI's rollbacks) against the
+// policies that require requests. Sources are not checked: their changes
+// are reviewed where they live.
+type Direct struct {
+	st Getter
+	// parsed is the policies as last read, by their record's mod_rev: a
+	// write costs a read of the record, not its parse.
+	parsed atomic.Pointer[parsedPolicies]
+}
+
+type parsedPolicies struct {
+	modRev int64
+	ps     policies // read-only once stored
+}
+
+// NewDirect returns the checks of direct writes to st.
+func NewDirect(st Getter) *Direct { return &Direct{st: st} }
+
+// policies returns the current policies.
+func (d *Direct) policies(ctx context.Context) (policies, error) {
+	kv, err := d.st.Get(ctx, keyspace.PoliciesKey)
+	if errors.Is(err, audit.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := d.parsed.Load(); p != nil && p.modRev == kv.ModRev {
+		return p.ps, nil
+	}
+	ps, err := parsePolicies(kv.Value)
+	if err != nil {
+		return nil, err
+	}
+	d.parsed.Store(&parsedPolicies{modRev: kv.ModRev, ps: ps})
+	return ps, nil
+}
+
+// CheckTxn refuses (ErrRequestRequired) txn when it changes a key whose
+// nearest policy requires requests, or configd's own keys of requests
+// (keyspace.RequestsNS). An op that changes nothing (a put of the value
+// the key holds, a delete of a key that does not exist) passes, so that
+// configctl apply of a whole keyspace exported as it is still works.
+func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
+	var (
+		ps     policies
+		loaded bool
+	)
+	for _, op := range txn.Ops {
+		own := keyspace.InPrefix(op.Key, keyspace.RequestsNS)
+		var pol Policy
+		if !own {
+			if !loaded {
+				var err error
+				if ps, err = d.policies(ctx); err != nil {
+					return err
+				}
+				loaded = true
+			}
+			if pol = ps.nearest(op.Key); !pol.Require {
+				continue
+			}
+		}
+		if same, err := d.unchanged(ctx, op); err != nil || same {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if own {
+			return refuse(ErrRequestRequired, "key %q: configd's own keys under %s change only through configctl request and configctl policy",
+				op.Key, keyspace.RequestsNS)
+		}
+		return requiredError(op.Key, pol)
+	}
+	return nil
+}
+
+// unchanged reports whether op would leave its key as it is.
+func (d *Direct) unchanged(ctx context.Context, op audit.Op) (bool, error) {
+	cur, err := d.st.Get(ctx, op.Key)
+	if errors.Is(err, audit.ErrNotFound) {
+		return op.Type == audit.OpDelete, nil
+	}
+	if err != nil || op.Type != audit.OpPut {
+		return false, err
+	}
+	ct, err := audit.NormalizeContentType(op.ContentType)
+	if err != nil {
+		return false, nil // the store refuses it
+	}
+	return bytes.Equal(cur.Value, op.Value) && cur.ContentType == ct && (cur.Secret || !op.Secret), nil
+}
+
+// Committer commits a transaction: audit.Store.
+type Committer interface {
+	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
+}
+
+// Commit commits txn to st once CheckTxn allows it: a door's write.
+func (d *Direct) Commit(ctx context.Context, st Committer, txn audit.Txn) (audit.Revision, error) {
+	if err := d.CheckTxn(ctx, txn); err != nil {
+		return audit.Revision{}, err
+	}
+	return st.Commit(ctx, txn)
+}
+
+// CheckRollback refuses (ErrRequestRequired) a rollback whose scope
+// reaches a prefix whose policy requires requests.
+func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
+	sc, err := req.Scope.Canonical()
+	if req.DryRun || err != nil {
+		return nil // the store refuses a bad scope
+	}
+	ps, err := d.policies(ctx)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	scope := sc.Key
+	if scope == "" {
+		scope = sc.Prefix
+	}
+	if pol := ps.nearest(scope); pol.Require {
+		return requiredError(scope, pol)
+	}
+	if sc.Key != "" {
+		return nil
+	}
+	for _, pol := range ps {
+		if pol.Require && keyspace.InPrefix(pol.Prefix, scope) {
+			return requiredError(pol.Prefix, pol)
+		}
+	}
+	return nil
+}
+
+func requiredError(target string, pol Policy) error {
+	return refuse(ErrRequestRequired, "%s: the policy of %s takes changes only through change requests: "+
+		"propose it (configctl propose %s -f change.yaml), have it approved and publish it", target, display(pol.Prefix), scopeArg(pol.Prefix))
+}
+
+func scopeArg(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
