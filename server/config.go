@@ -128,6 +128,10 @@ type Config struct {
 	// (X-Configd-Rev, min_rev=) or asks to be linearizable waits for a
 	// replica to catch up (default DefaultReadWait; flag --read-wait).
 	ReadWait time.Duration
+	// ClientExpiry is how long an SDK client that stopped reporting is
+	// kept (delivery tracking; default api.DefaultClientExpiry; flag
+	// --client-expiry).
+	ClientExpiry time.Duration
 }
 
 // TLSOn reports whether configd serves TLS.
@@ -168,9 +172,10 @@ func DefaultConfig() Config {
 		MaxWatchesPerIdentity: authz.DefaultMaxWatchesPerIdentity,
 		BodyReadTimeout:       httpapi.DefaultBodyReadTimeout,
 
-		Store:    StoreSQLite,
-		Etcd:     EtcdConfig{Prefix: DefaultEtcdPrefix, Timeout: audit.DefaultEtcdTimeout, LeaseTTL: DefaultEtcdLeaseTTL, ForwardWrites: true},
-		ReadWait: DefaultReadWait,
+		Store:        StoreSQLite,
+		Etcd:         EtcdConfig{Prefix: DefaultEtcdPrefix, Timeout: audit.DefaultEtcdTimeout, LeaseTTL: DefaultEtcdLeaseTTL, ForwardWrites: true},
+		ReadWait:     DefaultReadWait,
+		ClientExpiry: api.DefaultClientExpiry,
 	}
 }
 

@@ -112,6 +112,8 @@ func (c *Config) replicaSettings() setting.Table {
 			WithKey("etcd.replica_name"),
 		setting.Duration(&c.ReadWait, "read-wait", "how long a read that names a revision (X-Configd-Rev, min_rev=) or asks to be linearizable (consistent=true) "+
 			"waits for this replica to catch up before it is answered 503", setting.MoreThan(time.Duration(0))),
+		setting.Duration(&c.ClientExpiry, "client-expiry", "how long configd keeps an SDK client that stopped reporting (delivery tracking: GET /v1/clients); "+
+			"clients report every third of it", setting.MoreThan(time.Duration(0))),
 	}
 }
 

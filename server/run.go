@@ -175,6 +175,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			cleanup.add(func() error { writes.stop(); return nil })
 		}
 	}
+	clients := startDelivery(cfg, c.Store, etcdClient, self, ln.Addr(), logger)
+	cleanup.add(clients.Close)
 	var draining atomic.Bool
 	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
 		Limits: cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
@@ -194,6 +196,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			httpapi.WithDataDir(cfg.DataDir),
 			httpapi.WithBodyReadTimeout(cfg.BodyReadTimeout),
 			writes.option(),
+			httpapi.WithClients(clients.table),
 		}})
 	apis.Serve(ln)
 	logger.Info("listening", "addr", ln.Addr().String())

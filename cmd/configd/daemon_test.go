@@ -24,8 +24,12 @@ import (
 // built once by TestMain.
 var bin, ctlBin string
 
+// watchBin is examples/watch, an SDK client process.
+var watchBin string
+
 func TestMain(m *testing.M) {
-	configdtest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd", &ctlBin: "github.com/configd/configd/cmd/configctl"})
+	configdtest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd", &ctlBin: "github.com/configd/configd/cmd/configctl",
+		&watchBin: "github.com/configd/configd/examples/watch"})
 }
 
 const waitLimit = configdtest.WaitLimit

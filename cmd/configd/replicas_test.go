@@ -47,6 +47,9 @@ func TestReplicas(t *testing.T) {
 	})
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
 	t.Run("ReplicaDataDirAlone", func(t *testing.T) { testReplicaDataDirAlone(t, newCluster(t).Start(1)) })
+	t.Run("ClientsAcrossReplicas", func(t *testing.T) {
+		testClientsAcrossReplicas(t, newCluster(t, "--client-expiry", "3s").Start(2))
+	})
 	t.Run("TokensAcrossReplicas", func(t *testing.T) { testTokensAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("UISessionsAcrossReplicas", func(t *testing.T) { testUISessionsAcrossReplicas(t, newCluster(t, "--auth")) })
 	t.Run("Kill9MidStormLosesNothing", func(t *testing.T) { testReplicaKill9MidStorm(t, newCluster(t).Start(3)) })

@@ -221,7 +221,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 	root.AddCommand(
 		a.setCmd(), a.getCmd(), a.delCmd(), a.lsCmd(),
 		a.historyCmd(), a.revCmd(), a.diffCmd(), a.rollbackCmd(),
-		a.applyCmd(), a.exportCmd(), a.watchCmd(), a.sourcesCmd(), a.replicasCmd(),
+		a.applyCmd(), a.exportCmd(), a.watchCmd(), a.sourcesCmd(), a.replicasCmd(), a.clientsCmd(),
 		a.schemaCmd(), a.statusCmd(), a.versionCmd(),
 		a.auditCmd(), a.backupCmd(), a.tokenCmd(),
 		a.svcCmd(),

@@ -21,6 +21,7 @@ import (
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/delivery"
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/watcher"
@@ -42,6 +43,9 @@ type Env struct {
 	// options), and URL is its address.
 	HTTP *httptest.Server
 	URL  string
+	// Clients is the delivery tracking table the HTTP API serves (GET
+	// /v1/clients, POST /v1/clients/report).
+	Clients *delivery.Table
 
 	handlerOpts []httpapi.Option
 }
@@ -56,6 +60,13 @@ type envOptions struct {
 	handler       []httpapi.Option
 	seed          []audit.Op
 	replicaTokens *authz.TokenHook // WithReplicaOf
+	clients       []delivery.Option
+}
+
+// WithClientOptions configures the Env's delivery tracking table (its
+// expiry, its clock).
+func WithClientOptions(opts ...delivery.Option) EnvOption {
+	return func(o *envOptions) { o.clients = append(o.clients, opts...) }
 }
 
 // WithCore configures the store and hub (core.Open's options).
@@ -99,7 +110,8 @@ func NewEnv(t testing.TB, opts ...EnvOption) *Env {
 		opt(&o)
 	}
 	c := Core(t, o.core...)
-	e := &Env{t: t, Store: c.Store, Hub: c.Hub, Secrets: map[string]string{}, handlerOpts: o.handler}
+	e := &Env{t: t, Store: c.Store, Hub: c.Hub, Secrets: map[string]string{}, handlerOpts: o.handler,
+		Clients: delivery.New("test", c.Store, o.clients...)}
 	ctx := context.Background()
 	if o.auth {
 		a, err := authz.New(ctx, c.Store)
@@ -174,7 +186,7 @@ func Puts(kvs ...string) []audit.Op {
 // authentication is on, a logger that logs nothing, the Env's options
 // and opts.
 func (e *Env) Handler(opts ...httpapi.Option) http.Handler {
-	all := []httpapi.Option{httpapi.WithLogger(Discard()), httpapi.WithHub(e.Hub), httpapi.WithVersion(server.Version())}
+	all := []httpapi.Option{httpapi.WithLogger(Discard()), httpapi.WithHub(e.Hub), httpapi.WithVersion(server.Version()), httpapi.WithClients(e.Clients)}
 	if e.Auth != nil {
 		all = append(all, httpapi.WithAuth(e.Auth))
 	}

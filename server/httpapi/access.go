@@ -63,6 +63,8 @@ var routeAccess = map[string]access{
 	"GET /v1/status":           {},
 	"GET /v1/sources":          {},
 	"GET /v1/replicas":         {},
+	"GET /v1/clients":          {perm: api.PermissionRead, targets: listTarget},
+	"POST /v1/clients/report":  {perm: api.PermissionRead, inHandler: true},
 	"GET /v1/audit/verify":     {perm: api.PermissionAdmin},
 	"GET /v1/backup":           {perm: api.PermissionAdmin},
 	"GET /v1/tokens":           {perm: api.PermissionAdmin},

@@ -68,6 +68,7 @@ type options struct {
 	replicas       Replicas
 	writes         func(http.Handler) http.Handler
 	uiSessions     web.SessionTable
+	clients        Clients
 }
 
 // WithAuth turns authentication and per-prefix authorisation on: a's
@@ -208,6 +209,9 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	if h.opts.limits != nil {
 		h.metrics.registerOnce(h.opts.limits.Collector())
 	}
+	if c, ok := h.opts.clients.(interface{ Collector() prometheus.Collector }); ok {
+		h.metrics.registerOnce(c.Collector())
+	}
 	wm := h.opts.wm
 	var watch *watchHTTP // GET /v1/watch and the web UI's live timeline
 	if h.opts.hub != nil {
@@ -292,6 +296,10 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		route(http.MethodPut, "/policies", http.HandlerFunc(h.setPolicy))
 		if watch != nil {
 			route(http.MethodGet, "/watch", watch)
+		}
+		if h.opts.clients != nil {
+			get("/clients", h.listClients)
+			route(http.MethodPost, "/clients/report", http.HandlerFunc(h.clientReport))
 		}
 	})
 	return r

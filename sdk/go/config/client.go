@@ -37,6 +37,11 @@ type Client struct {
 	lastErr  error // of the last failed connection, for New's error
 	halted   error // the refusal that stopped the stream, see halt
 
+	validators map[string]func(Value) error // by relative key, see Validate
+	rejected   map[string]api.ClientRejection
+	wake       chan struct{} // the reporter's, see dirty
+	reported   chan struct{} // closed when the reporter has returned
+
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the stream goroutine has returned
@@ -91,6 +96,8 @@ func newClient(o options) *Client {
 		ready:       make(chan struct{}),
 		unreachable: make(chan struct{}),
 		stopped:     make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		reported:    make(chan struct{}),
 	}
 	c.state.Store(newState(0, &node{}))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -113,6 +120,7 @@ func (c *Client) start(ctx context.Context) error {
 		}
 	}
 	go c.run()
+	go c.report()
 
 	timer := time.NewTimer(c.opts.timeout)
 	defer timer.Stop()
@@ -272,6 +280,7 @@ func (c *Client) halt(addr string, err error) {
 func (c *Client) Close() error {
 	c.cancel()
 	<-c.done
+	<-c.reported
 	c.mu.Lock()
 	c.closed = true
 	ws := c.watchers

@@ -13,6 +13,7 @@ import (
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/delivery"
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/watcher"
@@ -31,6 +32,9 @@ type testConfigd struct {
 	auth     *authz.Auth
 	addr     string
 	serving  *configdtest.Serving
+	// clients is the delivery tracking table served (reports, GET
+	// /v1/clients), made anew with each store.
+	clients *delivery.Table
 }
 
 type configdOption func(*testConfigd)
@@ -69,13 +73,14 @@ func (d *testConfigd) open(path string) {
 		d.t.Fatal(err)
 	}
 	d.c, d.st = c, c.Store
+	d.clients = delivery.New("test", c.Store)
 }
 
 // config is how d serves.
 func (d *testConfigd) config() server.APIConfig {
-	cfg := server.APIConfig{Auth: d.auth}
+	cfg := server.APIConfig{Auth: d.auth, HTTP: []httpapi.Option{httpapi.WithClients(d.clients)}}
 	if d.progress > 0 {
-		cfg.HTTP = []httpapi.Option{httpapi.WithProgressInterval(d.progress)}
+		cfg.HTTP = append(cfg.HTTP, httpapi.WithProgressInterval(d.progress))
 		cfg.GRPC = []grpcapi.Option{grpcapi.WithProgressInterval(d.progress)}
 	}
 	return cfg

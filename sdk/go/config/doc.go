@@ -56,6 +56,19 @@
 //	rev, err := c.Put(ctx, "db/timeout", []byte("5s"), config.WithReason("slow disk"))
 //	err = c.WaitRev(ctx, rev)
 //
+// # Delivery reports and Validate
+//
+// The client tells configd who it is (WithInstance, WithLabels), what it
+// watches, the revision it has applied and the values it refused, so that
+// configctl clients and configd's metrics show which instance holds which
+// revision (docs/delivery.md). Validate checks a key's new values before
+// they are applied: a refused value is reported and the key keeps its last
+// good value.
+//
+//	c.Validate("limits", func(v config.Value) error { ... })
+//
+// WithoutReports turns the reports off.
+//
 // # Failures
 //
 // The client remembers the last revision of configd's store it applied

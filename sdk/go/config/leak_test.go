@@ -5,13 +5,18 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/configd/configd/api"
 )
 
 func TestWatchStopCyclesLeaveNothingBehind(t *testing.T) {
 	d := startConfigd(t)
 	c := connect(t, []string{d.addr})
-	// Let the client's own goroutines (stream, gRPC) settle first.
-	waitRev(t, c, d.put("k", "0"))
+	// Let the client's own goroutines (stream, gRPC, the report's
+	// connection) settle first.
+	rev := d.put("k", "0")
+	waitRev(t, c, rev)
+	d.awaitListed(t, "", c.opts.instance, "the client's report", func(s api.ClientStatus) bool { return s.Rev == rev })
 	before := runtime.NumGoroutine()
 
 	for i := range 10_000 {

@@ -41,9 +41,12 @@ type options struct {
 	logger   *slog.Logger
 	dial     []grpc.DialOption
 	token    string
-	tls      *tls.Config // nil: plaintext
-	grpc     bool        // watch over gRPC, see WithGRPC
-	disc     *discovery  // WithRegistry, WithSelector (discovery.go)
+	tls      *tls.Config       // nil: plaintext
+	grpc     bool              // watch over gRPC, see WithGRPC
+	disc     *discovery        // WithRegistry, WithSelector (discovery.go)
+	instance string            // WithInstance; "" until buildOptions
+	labels   map[string]string // WithLabels
+	noReport bool              // WithoutReports
 }
 
 // WithAddress names the configd instances to use, as host:port. The client
@@ -148,6 +151,9 @@ func buildOptions(opts []Option) (options, error) {
 	}
 	if o.logger == nil {
 		return o, errors.New("config: WithLogger needs a logger")
+	}
+	if err := o.identify(); err != nil {
+		return o, err
 	}
 	return o, nil
 }

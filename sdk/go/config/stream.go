@@ -187,6 +187,7 @@ func (s *session) process(group []*configdpb.WatchResponse) (act action, err err
 		case configdpb.WatchResponse_CREATED:
 			s.created = true
 			c.watched.Store(&s.addr)
+			c.dirty() // report to this configd at once
 			c.log.Info("watching configd", "addr", s.addr, "since", p.rev, "configd_rev", m.GetRev())
 		case configdpb.WatchResponse_SNAPSHOT:
 			c.applySnapshot(p, m)
@@ -273,11 +274,16 @@ func (c *Client) applyChanges(p *pending, m *configdpb.WatchResponse) {
 			continue
 		}
 		if ev.GetType() == configdpb.Event_DELETE {
+			c.accept(key)
 			p.b.del(key)
 			changes = append(changes, keyChange{key: key, deleted: true})
 			continue
 		}
-		p.b.put(key, newEntry(kv.GetValue(), kv.GetContentType(), kv.GetCreateRev(), kv.GetModRev(), kv.GetVersion()))
+		e := newEntry(kv.GetValue(), kv.GetContentType(), kv.GetCreateRev(), kv.GetModRev(), kv.GetVersion())
+		if !c.validate(key, e, m.GetRev()) {
+			continue // the key keeps its last good value
+		}
+		p.b.put(key, e)
 		changes = append(changes, keyChange{key: key})
 	}
 	p.rev, p.changed = m.GetRev(), true
@@ -289,13 +295,28 @@ func (c *Client) applyChanges(p *pending, m *configdpb.WatchResponse) {
 func (c *Client) applySnapshot(p *pending, m *configdpb.WatchResponse) {
 	c.nextGen(p)
 	nb := builder{root: &node{gen: c.gen}, gen: c.gen}
+	seen := map[string]bool{}
 	for _, ev := range m.GetEvents() {
 		kv := ev.GetKv()
 		key, ok := c.relative(kv.GetKey())
 		if !ok || ev.GetType() == configdpb.Event_DELETE {
 			continue
 		}
-		nb.put(key, newEntry(kv.GetValue(), kv.GetContentType(), kv.GetCreateRev(), kv.GetModRev(), kv.GetVersion()))
+		seen[key] = true
+		e := newEntry(kv.GetValue(), kv.GetContentType(), kv.GetCreateRev(), kv.GetModRev(), kv.GetVersion())
+		if !c.validate(key, e, kv.GetModRev()) {
+			// Keep the last good value, if the key had one.
+			if old := lookupKey(p.b.root, key); old != nil && old.e != nil {
+				nb.put(key, old.e)
+			}
+			continue
+		}
+		nb.put(key, e)
+	}
+	for key := range c.rejected {
+		if !seen[key] {
+			c.accept(key) // deleted meanwhile
+		}
 	}
 	changes := diff(p.b.root, nb.root)
 	p.b = nb
@@ -318,6 +339,9 @@ func (c *Client) commit(p *pending) {
 			// tries again.
 			c.log.Error("cannot write the snapshot file", "path", c.opts.snapshot, "rev", p.rev, "err", err)
 		}
+	}
+	if p.changed {
+		c.dirty() // report the applied revision
 	}
 	old := c.state.Swap(newState(p.rev, p.b.root))
 	for _, r := range p.revs {
