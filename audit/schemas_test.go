@@ -314,3 +314,41 @@ func TestABackupRestoresTheSchemas(t *testing.T) {
 	_, err = putJSON(r, "app/limits", `{"rps": 0}`)
 	wantSchemaError(t, err, "app/limits: /rps: must be >= 1 (schema app/)")
 }
+
+// configd's own keys (keyspace.Own: the change requests' under
+// .configd/) lie outside the whole keyspace: a listing, a rollback and a
+// JSON Schema of everything leave them alone, and their own prefix
+// reaches them.
+func TestTheWholeKeyspaceLeavesConfigdsOwnKeysOut(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	r0 := put(t, s, "app/name", "orders")
+	own := keyspace.RequestKey(1)
+	if _, err := putJSON(s, own, `{"id": 1}`); err != nil {
+		t.Fatal(err)
+	}
+	// A schema of the whole keyspace that allows app alone.
+	setSchema(t, s, "", `{"type": "object", "additionalProperties": false, "properties": {"app": {}}}`)
+	if _, err := putJSON(s, keyspace.RequestKey(2), `{"id": 2}`); err != nil {
+		t.Fatalf("a request's key under a schema of the whole keyspace: %v", err)
+	}
+	if _, err := putJSON(s, "other/x", `1`); !errors.Is(err, ErrSchemaViolation) {
+		t.Fatalf("a user's key the schema refuses: %v", err)
+	}
+	kvs, _, err := s.List(ctx, "")
+	if err != nil || len(kvs) != 1 || kvs[0].Key != "app/name" {
+		t.Fatalf("List(\"\") = %v, %v; want app/name alone", kvs, err)
+	}
+	if kvs, _, err = s.List(ctx, keyspace.RequestsNS); err != nil || len(kvs) != 2 {
+		t.Fatalf("List(%q) = %v, %v; want both requests", keyspace.RequestsNS, kvs, err)
+	}
+	// Back to r0 for the whole keyspace: the requests stay.
+	if _, err := s.Rollback(ctx, RollbackRequest{To: r0.Rev, Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{own, keyspace.RequestKey(2), "app/name"} {
+		if _, err := s.Get(ctx, k); err != nil {
+			t.Fatalf("%s after the rollback of everything: %v", k, err)
+		}
+	}
+}

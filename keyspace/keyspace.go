@@ -29,6 +29,8 @@
 // Schema is kept at SchemaKey(prefix)): Validate refuses them, so no read or
 // write of a key reaches one, and no prefix, the whole keyspace ""
 // included, contains one (InPrefix).
+// The change requests' keys (under RequestsNS) are configd's own too (Own):
+// the whole keyspace "" leaves them out, their own prefix reaches them.
 package keyspace
 
 import (
@@ -148,13 +150,21 @@ func Prefix(p string) (string, error) {
 }
 
 // InPrefix reports whether key lies under the canonical prefix p (as
-// returned by Prefix). The store's own records (Reserved) lie under none.
+// returned by Prefix). The store's own records (Reserved) lie under none,
+// and configd's own keys (Own) not under the whole keyspace "".
 func InPrefix(key, p string) bool {
 	if p == "" {
-		return !Reserved(key)
+		return !Own(key)
 	}
 	return strings.HasPrefix(key, p)
 }
+
+// Own reports whether key is configd's own: one of the store's records
+// (Reserved), or a key under RequestsNS. The whole keyspace "" leaves them
+// out, so that a listing, watch, export, rollback or JSON Schema of
+// everything is about the users' keys alone; naming their prefix reaches
+// the keys under RequestsNS.
+func Own(key string) bool { return Reserved(key) || strings.HasPrefix(key, RequestsNS) }
 
 // schemaNS is the namespace of the store's records of schemas.
 const schemaNS = "/schema/"

@@ -21,7 +21,8 @@ import (
 //     and for a valid key k, Prefix(k) and Prefix(k+"/") are both k+"/";
 //   - for a canonical prefix p, InPrefix(other, p) holds exactly when
 //     p <= other < PrefixEnd(p), the range the store scans, except that
-//     the store's own records (Reserved) lie in no prefix, "" included.
+//     the store's own records (Reserved) lie in no prefix, "" included,
+//     and configd's own keys (Own) not in "".
 func FuzzKey(f *testing.F) {
 	for _, s := range []struct{ key, other string }{
 		{"app/db/timeout", "app/db/timeout/x"},
@@ -147,9 +148,9 @@ func checkRange(t *testing.T, p, s string) {
 	end := PrefixEnd(p)
 	inRange := s >= p && (end == "" || s < end)
 	if p == "" {
-		// The store's own records lie in no prefix (the store's scan
-		// leaves them out too: read's rangeCond).
-		inRange = !Reserved(s)
+		// configd's own keys lie outside the whole keyspace (the
+		// store's scan leaves them out too: read's rangeCond).
+		inRange = !Own(s)
 	}
 	if Reserved(s) && InPrefix(s, p) {
 		t.Fatalf("InPrefix(%q, %q): a reserved key lies in a prefix", s, p)

@@ -131,10 +131,10 @@ func StateAt(ctx context.Context, q sqlitedb.Querier, key string, rev int64) (*r
 
 // rangeCond returns the SQL condition and arguments that select the keys of
 // a canonical prefix from column col: the whole keyspace ("") holds every
-// key but the store's own records (keyspace.Reserved).
+// key but configd's own (keyspace.Own).
 func rangeCond(col, prefix string) (string, []any) {
 	if prefix == "" {
-		return "substr(" + col + ", 1, 1) <> '/'", nil
+		return "substr(" + col + ", 1, 1) <> '/' AND substr(" + col + ", 1, ?) <> ?", []any{len(keyspace.RequestsNS), keyspace.RequestsNS}
 	}
 	return col + " >= ? AND " + col + " < ?", []any{prefix, keyspace.PrefixEnd(prefix)}
 }
