@@ -41,7 +41,7 @@ func configdClient(b *testing.B) *config.Client {
 	// A gRPC-only configd: the read path is the same whatever the client
 	// watches over.
 	c, err := config.New(ctx, config.WithAddress(lis.Addr().String()), config.WithGRPC(),
-		config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), config.WithoutReports())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -206,8 +206,11 @@ func (p *configdPeer) Watch(ctx context.Context, addr, key string, prefix bool, 
 		i := strings.LastIndexByte(key, '/')
 		scope, rel = key[:i], key[i+1:]
 	}
+	// Without delivery reports (the SDK's default since issue 19): this
+	// measures the fan-out alone, and thousands of clients in one process
+	// would each hold a second connection for them (BENCHMARKS.md).
 	c, err := config.New(ctx, config.WithAddress(addr), config.WithPrefix(scope),
-		config.WithTimeout(time.Minute), config.WithLogger(quiet))
+		config.WithTimeout(time.Minute), config.WithLogger(quiet), config.WithoutReports())
 	if err != nil {
 		return nil, err
 	}

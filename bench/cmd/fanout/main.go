@@ -161,8 +161,11 @@ func run(bin string, n, rounds int) error {
 }
 
 func openWatcher(ctx context.Context, addr string, rounds int) (*watcherConn, error) {
+	// Without delivery reports (the SDK's default since issue 19): this
+	// measures the fan-out alone, and thousands of clients in one process
+	// would each hold a second connection for them (BENCHMARKS.md).
 	c, err := config.New(ctx, config.WithAddress(addr), config.WithTimeout(time.Minute),
-		config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		config.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), config.WithoutReports())
 	if err != nil {
 		return nil, err
 	}
