@@ -154,11 +154,11 @@ func (b *Book) Propose(ctx context.Context, d Draft) (Request, error) {
 	}
 	r := Request{Scope: scope, Author: d.Author, Reason: d.Reason, Time: b.now().UTC(), State: StateOpen}
 	for _, op := range d.Ops {
+		if keyspace.Own(op.Key) {
+			return Request{}, refuse(audit.ErrBadRequest, "key %q: configd's own keys under %s change through their commands, not through a request", op.Key, keyspace.RequestsNS)
+		}
 		if !keyspace.InPrefix(op.Key, scope) {
 			return Request{}, refuse(audit.ErrBadRequest, "key %q is outside the request's scope %s", op.Key, display(scope))
-		}
-		if keyspace.InPrefix(op.Key, keyspace.RequestsNS) {
-			return Request{}, refuse(audit.ErrBadRequest, "key %q: configd's own keys under %s change through their commands, not through a request", op.Key, keyspace.RequestsNS)
 		}
 		o := Op{Key: op.Key, Delete: op.Type == audit.OpDelete, Value: op.Value, ContentType: op.ContentType, Secret: op.Secret}
 		if !o.Delete && !o.Secret {
