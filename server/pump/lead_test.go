@@ -496,9 +496,11 @@ func sharedEvents(t *testing.T, etcd *testserver.EtcdServer) {
 	if !strings.Contains(listed[1].Message, "yaml") {
 		t.Fatalf("the failure is listed as %+v, want the file's parse error", listed[1])
 	}
-	if got := onLead(); !reflect.DeepEqual(got, listed) {
-		t.Fatalf("the syncer lists %+v, the other replica %+v", got, listed)
-	}
+	// The syncer lists them from its own copy, filled by the same etcd
+	// watch: it may list the recovery a moment later.
+	waitFor(t, "the syncer listing what the other replica lists", func() bool {
+		return reflect.DeepEqual(onLead(), listed)
+	})
 
 	// The syncer's session ends (it dies): it records that it lost the
 	// role, and the other replica, which takes the source over, lists that
