@@ -68,6 +68,8 @@ type options struct {
 	middleware []func(http.Handler) http.Handler
 	watch      http.Handler
 	sessions   SessionTable
+	requests   Requests
+	clients    Clients
 }
 
 // ActorFunc decides who a rollback made through the UI is recorded as.
@@ -162,6 +164,14 @@ func (u *ui) routes() http.Handler {
 		r.Get("/rev/{rev}", u.revision)
 		r.Get("/key", u.keySearch)
 		r.Get("/key/*", u.key)
+		if u.opts.requests != nil {
+			r.Get("/requests", u.requestsPage)
+			r.Get("/requests/{id}", u.requestPage)
+			r.With(u.csrf).Post("/requests/{id}/{action}", u.requestAction)
+		}
+		if u.opts.clients != nil {
+			r.Get("/clients", u.clientsPage)
+		}
 	})
 	// JSON: without a session or token, 401.
 	r.Group(func(r chi.Router) {

@@ -197,7 +197,10 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // The cookie is not sent to /v1, which stays bearer-only and so needs no
 // CSRF defence of its own beyond the cross-origin guard.
 func (h *handler) webUI(watch *watchHTTP) http.Handler {
-	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)}
+	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book)}
+	if h.opts.clients != nil {
+		opts = append(opts, web.WithClients(h.opts.clients))
+	}
 	if watch != nil {
 		opts = append(opts, web.WithWatch(h.uiWatch(watch)))
 	}
