@@ -29,6 +29,9 @@ func WithClients(c Clients) Option { return func(o *options) { o.clients = c } }
 type clientsView struct {
 	Prefix  string // as typed
 	Clients []clientRow
+	// Ask: no prefix was given and the token may not read every key, so
+	// the page asks for one.
+	Ask bool
 }
 
 type clientRow struct {
@@ -37,9 +40,16 @@ type clientRow struct {
 }
 
 // GET {base}/clients?prefix=P: the clients of P, for a token that may
-// read P.
+// read P (without prefix=, every client for a token that may read every
+// key, else a form that asks for a prefix).
 func (u *ui) clientsPage(w http.ResponseWriter, r *http.Request) {
 	raw := strings.TrimSpace(r.URL.Query().Get("prefix"))
+	if _, given := r.URL.Query()["prefix"]; !given && !u.allows(r, api.PermissionRead, "") {
+		// The navigation's link: a token that may not read every key
+		// chooses a prefix first.
+		u.render(w, r, http.StatusOK, "clients", page{Title: "Clients", Data: clientsView{Ask: true}})
+		return
+	}
 	prefix, err := keyspace.Prefix(raw)
 	if err == nil && !u.allows(r, api.PermissionRead, prefix) {
 		what := fmt.Sprintf("%q", prefix)

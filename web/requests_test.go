@@ -135,6 +135,9 @@ func TestClientsPageNeedsReadOnThePrefix(t *testing.T) {
 			t.Errorf("clients of app/ for a reader of app/: %d, want %q in\n%s", a.status, want, a.body)
 		}
 	}
+	if a := reader.get("/ui/clients"); a.status != http.StatusOK || !strings.Contains(a.body, `id="clients-ask"`) || strings.Contains(a.body, "orders-7f9c") {
+		t.Errorf("clients page without a prefix for a reader of app/: %d, want the form asking for one\n%s", a.status, a.body)
+	}
 	for _, p := range []string{"db/", ""} {
 		if a := reader.get("/ui/clients?prefix=" + url.QueryEscape(p)); a.status != http.StatusForbidden || strings.Contains(a.body, "orders-7f9c") {
 			t.Errorf("clients of %q for a reader of app/: %d, want 403\n%s", p, a.status, a.body)
