@@ -113,6 +113,10 @@ func TestRequestActionsNeedTheCSRFToken(t *testing.T) {
 	if rq := c.request(id); len(rq.Approvals) != 0 {
 		t.Fatalf("an approval without the CSRF token was recorded: %v", rq.Approvals)
 	}
+	long := url.Values{"csrf": {writer.csrf()}, "text": {strings.Repeat("x", 4097)}}
+	if a := writer.send(http.MethodPost, "/ui/requests/"+itoa(id)+"/close", long); a.status != http.StatusBadRequest || !strings.Contains(a.body, "longer than 4096 bytes") {
+		t.Errorf("close with a 4097-byte reason: %d, want 400\n%s", a.status, a.body)
+	}
 	a := writer.act(id, "approve", true)
 	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/ui/requests/"+itoa(id)+"?done=approve" {
 		t.Fatalf("approve with the CSRF token: %d %s\n%s", a.status, a.header.Get("Location"), a.body)

@@ -15,12 +15,17 @@
 // route needs that session or a bearer token, and shows only what the
 // token may read.
 //
-// The state-changing routes, POST {base}/rollback, /login and /logout, are
-// guarded against cross-site requests by http.CrossOriginProtection
-// (Sec-Fetch-Site and Origin) and a double-submit token: a random
-// per-session token in an HttpOnly, SameSite=Strict cookie that the page
-// must echo in the X-CSRF-Token header or the form field csrf, compared in
-// constant time.
+// With WithRequests, {base}/requests lists the change requests and
+// {base}/requests/{id} shows one with its diff against now and the forms
+// that approve, publish or close it through the requests book; with
+// WithClients, {base}/clients shows the SDK clients of a prefix.
+//
+// The state-changing routes, POST {base}/rollback, /login, /logout and
+// /requests/{id}/{action}, are guarded against cross-site requests by
+// http.CrossOriginProtection (Sec-Fetch-Site and Origin) and a
+// double-submit token: a random per-session token in an HttpOnly,
+// SameSite=Strict cookie that the page must echo in the X-CSRF-Token
+// header or the form field csrf, compared in constant time.
 package web
 
 import (

@@ -191,6 +191,9 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // bearer token, both checked with the handler's Auth, and shows each token
 // only what its grants allow; the limits apply once it knows the token.
 //
+// The UI's change requests act through the handler's book, as the API's
+// routes do; its clients page lists the handler's Clients.
+//
 // With a hub, the live timeline watches at GET /ui/api/watch: the same
 // watch handler as /v1/watch, under /ui so that the session cookie (Path
 // /ui) reaches it, watching only prefixes the token may read (uiWatch).
