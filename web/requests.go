@@ -51,9 +51,6 @@ type requestView struct {
 	Error string
 	// Done says what the action just did.
 	Done string
-	// MayWrite: the token has write on every key the request changes (it
-	// may approve and publish).
-	MayWrite bool
 }
 
 // GET {base}/requests: the requests whose scope the token may read.
@@ -113,17 +110,18 @@ func (u *ui) showRequest(w http.ResponseWriter, r *http.Request, status int, rq 
 		u.fail(w, r, err)
 		return
 	}
-	v.V, v.Changes, v.MayWrite = rv, u.views(rv.Diff), u.mayChange(r, rq) == nil
+	v.V, v.Changes = rv, u.views(rv.Diff)
 	u.render(w, r, status, "request", page{Title: fmt.Sprintf("Request %d", rq.ID), Rev: rev, Data: v})
 }
 
-// mayChange is nil when the request's token may approve and publish rq:
-// write on every key it changes, as the HTTP API asks.
-func (u *ui) mayChange(r *http.Request, rq requests.Request) error {
-	for _, o := range rq.Ops {
-		if !u.allows(r, api.PermissionWrite, o.Key) {
-			return apierror.New(api.CodeForbidden, "token %q may not approve, publish or close request %d: that needs write on every key it changes, and it may not write %q",
-				principal(r).Name(), rq.ID, o.Key)
+// mayAct is nil when the request's token may take action on rq as actor
+// (requests.Needs, the grants every door checks).
+func (u *ui) mayAct(r *http.Request, rq requests.Request, actor, action string) error {
+	need := requests.Needs(rq, actor, action)
+	for _, t := range need.Targets {
+		if !u.allows(r, need.Perm, t) {
+			return apierror.New(api.CodeForbidden, "token %q may not %s request %d: that needs %s on every key it changes, and it may not %s %q",
+				principal(r).Name(), action, rq.ID, need.Perm, need.Perm, t)
 		}
 	}
 	return nil
@@ -164,10 +162,8 @@ func (u *ui) requestAction(w http.ResponseWriter, r *http.Request) {
 			actor, err = u.opts.actor(r, r.PostFormValue("actor"))
 		}
 	}
-	// Approving and publishing need write on every key the request
-	// changes; closing is the author's, or an approver's.
-	if err == nil && (action != "close" || actor != rq.Author) {
-		err = u.mayChange(r, rq)
+	if err == nil {
+		err = u.mayAct(r, rq, actor, action)
 	}
 	if err == nil {
 		ctx := r.Context()
