@@ -15,12 +15,17 @@
 // route needs that session or a bearer token, and shows only what the
 // token may read.
 //
-// The state-changing routes, POST {base}/rollback, /login and /logout, are
-// guarded against cross-site requests by http.CrossOriginProtection
-// (Sec-Fetch-Site and Origin) and a double-submit token: a random
-// per-session token in an HttpOnly, SameSite=Strict cookie that the page
-// must echo in the X-CSRF-Token header or the form field csrf, compared in
-// constant time.
+// With WithRequests, {base}/requests lists the change requests and
+// {base}/requests/{id} shows one with its diff against now and the forms
+// that approve, publish or close it through the requests book; with
+// WithClients, {base}/clients shows the SDK clients of a prefix.
+//
+// The state-changing routes, POST {base}/rollback, /login, /logout and
+// /requests/{id}/{action}, are guarded against cross-site requests by
+// http.CrossOriginProtection (Sec-Fetch-Site and Origin) and a
+// double-submit token: a random per-session token in an HttpOnly,
+// SameSite=Strict cookie that the page must echo in the X-CSRF-Token
+// header or the form field csrf, compared in constant time.
 package web
 
 import (
@@ -68,6 +73,8 @@ type options struct {
 	middleware []func(http.Handler) http.Handler
 	watch      http.Handler
 	sessions   SessionTable
+	requests   Requests
+	clients    Clients
 }
 
 // ActorFunc decides who a rollback made through the UI is recorded as.
@@ -162,6 +169,14 @@ func (u *ui) routes() http.Handler {
 		r.Get("/rev/{rev}", u.revision)
 		r.Get("/key", u.keySearch)
 		r.Get("/key/*", u.key)
+		if u.opts.requests != nil {
+			r.Get("/requests", u.requestsPage)
+			r.Get("/requests/{id}", u.requestPage)
+			r.With(u.csrf).Post("/requests/{id}/{action}", u.requestAction)
+		}
+		if u.opts.clients != nil {
+			r.Get("/clients", u.clientsPage)
+		}
 	})
 	// JSON: without a session or token, 401.
 	r.Group(func(r chi.Router) {

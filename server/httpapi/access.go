@@ -191,13 +191,19 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // bearer token, both checked with the handler's Auth, and shows each token
 // only what its grants allow; the limits apply once it knows the token.
 //
+// The UI's change requests act through the handler's book, as the API's
+// routes do; its clients page lists the handler's Clients.
+//
 // With a hub, the live timeline watches at GET /ui/api/watch: the same
 // watch handler as /v1/watch, under /ui so that the session cookie (Path
 // /ui) reaches it, watching only prefixes the token may read (uiWatch).
 // The cookie is not sent to /v1, which stays bearer-only and so needs no
 // CSRF defence of its own beyond the cross-origin guard.
 func (h *handler) webUI(watch *watchHTTP) http.Handler {
-	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger)}
+	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book)}
+	if h.opts.clients != nil {
+		opts = append(opts, web.WithClients(h.opts.clients))
+	}
 	if watch != nil {
 		opts = append(opts, web.WithWatch(h.uiWatch(watch)))
 	}

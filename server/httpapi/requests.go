@@ -51,14 +51,6 @@ func (h *handler) allowed(r *http.Request, perm string, targets ...string) error
 	return nil
 }
 
-func opKeys(rq requests.Request) []string {
-	keys := make([]string, len(rq.Ops))
-	for i, o := range rq.Ops {
-		keys[i] = o.Key
-	}
-	return keys
-}
-
 // POST /v1/requests
 func (h *handler) propose(w http.ResponseWriter, r *http.Request) {
 	if err := checkParams(r.URL.Query()); err != nil {
@@ -239,29 +231,23 @@ func (h *handler) requestAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	mayApprove := h.allowed(r, api.PermissionWrite, opKeys(rq)...)
-	switch action := chi.URLParam(r, "action"); action {
+	action := chi.URLParam(r, "action")
+	need := requests.Needs(rq, actor, action)
+	if err := h.allowed(r, need.Perm, need.Targets...); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	switch action {
 	case "comment":
 		rq, err = h.book.Comment(ctx, rq.ID, actor, body.Text)
 	case "approve":
-		if err = mayApprove; err == nil {
-			rq, err = h.book.Approve(ctx, rq.ID, actor, body.Text)
-		}
+		rq, err = h.book.Approve(ctx, rq.ID, actor, body.Text)
 	case "publish":
-		if err = mayApprove; err == nil {
-			rq, _, err = h.book.Publish(ctx, rq.ID, actor, writeops.OriginAPI)
-		}
-	case "rebase", "close":
-		if actor != rq.Author {
-			err = mayApprove
-		}
-		switch {
-		case err != nil:
-		case action == "rebase":
-			rq, err = h.book.Rebase(ctx, rq.ID, actor)
-		default:
-			rq, err = h.book.Close(ctx, rq.ID, actor, body.Text)
-		}
+		rq, _, err = h.book.Publish(ctx, rq.ID, actor, writeops.OriginAPI)
+	case "rebase":
+		rq, err = h.book.Rebase(ctx, rq.ID, actor)
+	case "close":
+		rq, err = h.book.Close(ctx, rq.ID, actor, body.Text)
 	default:
 		err = &apierror.Error{Code: api.CodeNotFound,
 			Message: "no such action on a request: " + apierror.OneLine(action) + " (comment, approve, rebase, publish or close)"}
