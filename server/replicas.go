@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,6 +21,7 @@ import (
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/forward"
 	"github.com/configd/configd/server/httpapi"
+	"github.com/configd/configd/server/leasedkey"
 )
 
 // replicaRegistry keeps this replica registered in its cluster's etcd,
@@ -39,10 +39,11 @@ type replicaRegistry struct {
 	rev     func() int64
 	sources func() []string
 
-	stop    context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	leaseID clientv3.LeaseID
+	keeper *leasedkey.Keeper
+
+	// What publish put last (the keeper's goroutine alone).
+	reported        int64
+	reportedSources []string
 }
 
 // replicasDir is the directory of the registrations of the cluster under
@@ -56,93 +57,36 @@ const registryInterval = time.Second
 // cluster under prefix; Start registers it.
 func newReplicaRegistry(cli *clientv3.Client, prefix string, e EtcdConfig, self api.ReplicaStatus, rev func() int64, sources func() []string, logger *slog.Logger) *replicaRegistry {
 	return &replicaRegistry{cli: cli, dir: replicasDir(prefix), ttl: int64(e.LeaseTTL / time.Second),
-		timeout: e.Timeout, logger: logger, self: self, rev: rev, sources: sources, done: make(chan struct{})}
+		timeout: e.Timeout, logger: logger, self: self, rev: rev, sources: sources}
 }
 
 // Start keeps the replica registered until Close.
 func (g *replicaRegistry) Start() {
-	ctx, stop := context.WithCancel(context.Background())
-	g.stop = stop
-	go g.run(ctx)
+	g.keeper = leasedkey.Start(leasedkey.Config{Client: g.cli, TTL: g.ttl, Timeout: g.timeout, Tick: registryInterval,
+		What: "the replica's registration", Logger: g.logger, Publish: g.publish})
 }
 
 // Close leaves the registry at once (the lease is revoked), so that the
 // others stop listing a replica that shuts down cleanly.
 func (g *replicaRegistry) Close() error {
-	if g.stop == nil {
-		return nil
-	}
-	g.stop()
-	<-g.done
-	g.mu.Lock()
-	id := g.leaseID
-	g.mu.Unlock()
-	if id != 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, _ = g.cli.Revoke(ctx, id)
+	if g.keeper != nil {
+		g.keeper.Close()
 	}
 	return nil
 }
 
-// run registers the replica under a new lease, keeps the lease alive and
-// reports its revision; when etcd stops answering (the lease ends), it
-// starts again after a pause that doubles up to the lease's TTL.
-func (g *replicaRegistry) run(ctx context.Context) {
-	defer close(g.done)
-	pause := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := g.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		g.logger.Debug("replica registry: waiting for etcd", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, time.Duration(g.ttl)*time.Second)
+// publish registers the replica again when its revision or the sources
+// it syncs changed.
+func (g *replicaRegistry) publish(ctx context.Context, lease clientv3.LeaseID, fresh bool) error {
+	rev, srcs := g.rev(), g.sources()
+	if !fresh && rev == g.reported && slices.Equal(srcs, g.reportedSources) {
+		return nil
 	}
-}
-
-func (g *replicaRegistry) session(ctx context.Context) error {
-	gctx, cancel := context.WithTimeout(ctx, g.timeout)
-	lease, err := g.cli.Grant(gctx, g.ttl)
-	cancel()
-	if err != nil {
+	if err := g.put(ctx, lease, rev, srcs); err != nil {
 		return err
 	}
-	g.mu.Lock()
-	g.leaseID = lease.ID
-	g.mu.Unlock()
-	kctx, stopKeep := context.WithCancel(ctx)
-	defer stopKeep()
-	ka, err := g.cli.KeepAlive(kctx, lease.ID)
-	if err != nil {
-		return err
-	}
-	reported, reportedSources := int64(-1), []string(nil)
-	tick := time.NewTicker(registryInterval)
-	defer tick.Stop()
-	for {
-		// Again when the revision or the sources it syncs changed.
-		if rev, srcs := g.rev(), g.sources(); rev != reported || !slices.Equal(srcs, reportedSources) {
-			if err := g.put(ctx, lease.ID, rev, srcs); err != nil {
-				return err
-			}
-			reported, reportedSources = rev, srcs
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case _, ok := <-ka:
-			if !ok {
-				return fmt.Errorf("the lease of the replica's registration ended")
-			}
-		case <-tick.C:
-		}
-	}
+	g.reported, g.reportedSources = rev, srcs
+	return nil
 }
 
 func (g *replicaRegistry) put(ctx context.Context, lease clientv3.LeaseID, rev int64, sources []string) error {

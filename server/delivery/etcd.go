@@ -15,6 +15,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/leasedkey"
 )
 
 // PublishInterval is how often a replica publishes its clients to etcd,
@@ -45,96 +46,49 @@ type Publisher struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	table   *Table
+	keeper  *leasedkey.Keeper
 
-	stop context.CancelFunc
-	done chan struct{}
+	// What publish put last (the keeper's goroutine alone).
+	published uint64
+	at        time.Time
 }
 
 // NewPublisher returns the publisher of replica name of the cluster under
 // prefix; Start publishes table.
 func NewPublisher(cli *clientv3.Client, prefix, name string, leaseTTL, timeout time.Duration, logger *slog.Logger) *Publisher {
 	return &Publisher{cli: cli, dir: ClientsDir(prefix), name: name, ttl: max(int64(leaseTTL/time.Second), 1),
-		timeout: timeout, logger: logger, done: make(chan struct{})}
+		timeout: timeout, logger: logger}
 }
 
 // Start publishes table until Close.
 func (p *Publisher) Start(table *Table) {
 	p.table = table
-	ctx, stop := context.WithCancel(context.Background())
-	p.stop = stop
-	go p.run(ctx)
+	p.keeper = leasedkey.Start(leasedkey.Config{Client: p.cli, TTL: p.ttl, Timeout: p.timeout, Tick: PublishInterval,
+		What: "the replica's published clients", Logger: p.logger, Publish: p.publish})
 }
 
 // Close stops publishing; the published list goes with its lease, which
 // Close revokes.
 func (p *Publisher) Close() error {
-	if p.stop == nil {
-		return nil
+	if p.keeper != nil {
+		p.keeper.Close()
 	}
-	p.stop()
-	<-p.done
 	return nil
 }
 
-func (p *Publisher) run(ctx context.Context) {
-	defer close(p.done)
-	pause := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := p.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		p.logger.Debug("delivery: waiting for etcd to publish the clients", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, time.Duration(p.ttl)*time.Second)
+// publish puts the table's clients again when a client changed, or, for
+// the heartbeats' sake (the others drop an entry whose LastSeen is older
+// than the expiry), every ReportEvery.
+func (p *Publisher) publish(ctx context.Context, lease clientv3.LeaseID, fresh bool) error {
+	clients, version := p.table.Local()
+	if !fresh && version == p.published && time.Since(p.at) < p.table.ReportEvery() {
+		return nil
 	}
-}
-
-func (p *Publisher) session(ctx context.Context) error {
-	gctx, cancel := context.WithTimeout(ctx, p.timeout)
-	lease, err := p.cli.Grant(gctx, p.ttl)
-	cancel()
-	if err != nil {
+	if err := p.put(ctx, lease, clients); err != nil {
 		return err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_, _ = p.cli.Revoke(rctx, lease.ID)
-	}()
-	kctx, stopKeep := context.WithCancel(ctx)
-	defer stopKeep()
-	ka, err := p.cli.KeepAlive(kctx, lease.ID)
-	if err != nil {
-		return err
-	}
-	published, at := ^uint64(0), time.Time{}
-	tick := time.NewTicker(PublishInterval)
-	defer tick.Stop()
-	for {
-		// Again when a client changed, or, for the heartbeats' sake (the
-		// others drop an entry whose LastSeen is older than the expiry),
-		// every ReportEvery.
-		if clients, version := p.table.Local(); version != published || time.Since(at) >= p.table.ReportEvery() {
-			if err := p.put(ctx, lease.ID, clients); err != nil {
-				return err
-			}
-			published, at = version, time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case _, ok := <-ka:
-			if !ok {
-				return fmt.Errorf("the lease of the published clients ended")
-			}
-		case <-tick.C:
-		}
-	}
+	p.published, p.at = version, time.Now()
+	return nil
 }
 
 func (p *Publisher) put(ctx context.Context, lease clientv3.LeaseID, clients []api.ClientStatus) error {
