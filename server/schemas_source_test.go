@@ -111,13 +111,22 @@ func TestASourceChangeThatBreaksASchemaIsHeldBack(t *testing.T) {
 	if kv, err := c.Get(ctx, "app/db/host"); err != nil || kv.Value != "db2" {
 		t.Fatalf("app/db/host after the fix = %+v, %v", kv, err)
 	}
-	srcs, err = c.Sources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range srcs.Sources {
-		if s.Name == "defaults" && (s.State != "ok" || s.LastError != "") {
-			t.Fatalf("source after the fix: %+v", s)
+	// The pump marks the source ok once the revision is recorded: a
+	// moment after the watch sees its value.
+	wctx, cancel := context.WithTimeout(ctx, configdtest.WaitLimit)
+	defer cancel()
+	if err := configdtest.WaitFor(wctx, func() bool {
+		srcs, err = c.Sources(ctx)
+		if err != nil {
+			return false
 		}
+		for _, s := range srcs.Sources {
+			if s.Name == "defaults" {
+				st = s
+			}
+		}
+		return st.State == "ok" && st.LastError == ""
+	}); err != nil {
+		t.Fatalf("source after the fix: %+v (%v)", st, err)
 	}
 }
