@@ -25,18 +25,18 @@ func TestAKeyIsKeptUntilCloseAndAFailureStartsAFreshSession(t *testing.T) {
 	k := leasedkey.Start(leasedkey.Config{Client: cli, TTL: 60, Timeout: 5 * time.Second, Tick: 10 * time.Millisecond,
 		What: "the test's key", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Publish: func(ctx context.Context, lease clientv3.LeaseID, fresh bool) error {
-			select {
+			var err error
+			switch {
+			case fresh:
+				_, err = cli.Put(ctx, "k", "v", clientv3.WithLease(lease))
+			case failOnce:
+				failOnce = false
+				err = errors.New("injected")
+			}
+			select { // once the call's work is done
 			case calls <- fresh:
 			default:
 			}
-			if !fresh {
-				if failOnce {
-					failOnce = false
-					return errors.New("injected")
-				}
-				return nil
-			}
-			_, err := cli.Put(ctx, "k", "v", clientv3.WithLease(lease))
 			return err
 		}})
 	// fresh, then a failure, then a new session: fresh again.
