@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 	"unicode/utf8"
 )
@@ -130,4 +131,52 @@ type ClientsResponse struct {
 	Prefix  string         `json:"prefix"`
 	Rev     int64          `json:"rev"`
 	Clients []ClientStatus `json:"clients"`
+}
+
+// A watch carries its client's identity (rollouts select clients by it:
+// docs/rollouts.md) in these HTTP headers, or in gRPC metadata of the same
+// names in lower case. The labels are URL-query encoded
+// ("service=orders&zone=eu-1"). Both are optional: a watch without them is
+// in no rollout's step but a 100% one.
+const (
+	HeaderInstance = "Configd-Instance"
+	HeaderLabels   = "Configd-Labels"
+)
+
+// FormatLabels encodes labels for HeaderLabels.
+func FormatLabels(labels map[string]string) string {
+	v := url.Values{}
+	for k, l := range labels {
+		v.Set(k, l)
+	}
+	return v.Encode()
+}
+
+// ParseIdentity reads a watch's identity from its HeaderInstance and
+// HeaderLabels values, refusing one that a report would refuse
+// (ClientReport.Check's limits). An empty instance and labels are no
+// identity, and no error.
+func ParseIdentity(instance, labels string) (string, map[string]string, error) {
+	var m map[string]string
+	if labels != "" {
+		v, err := url.ParseQuery(labels)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", HeaderLabels, err)
+		}
+		m = make(map[string]string, len(v))
+		for k, vs := range v {
+			m[k] = vs[len(vs)-1]
+		}
+	}
+	if instance == "" && m == nil {
+		return "", nil, nil
+	}
+	r := ClientReport{Instance: instance, Labels: m, Prefixes: []string{""}}
+	if instance == "" {
+		r.Instance = "-" // labels alone are allowed
+	}
+	if err := r.Check(); err != nil {
+		return "", nil, fmt.Errorf("client identity: %w", err)
+	}
+	return instance, m, nil
 }

@@ -201,6 +201,19 @@ const (
 	PoliciesKey = RequestsNS + "policies"
 )
 
+// rolloutNS is the prefix of the rollouts' records (docs/rollouts.md),
+// configd's own keys as the requests' are.
+const rolloutNS = RequestsNS + "rollouts/"
+
+// RolloutKey returns the key of rollout id's record.
+func RolloutKey(id int64) string { return rolloutNS + strconv.FormatInt(id, 10) }
+
+// RolloutsPrefix is the canonical prefix of every rollout's record.
+func RolloutsPrefix() string { return rolloutNS }
+
+// IsRollout reports whether key is a rollout's record.
+func IsRollout(key string) bool { return strings.HasPrefix(key, rolloutNS) }
+
 // RequestKey returns the key of change request id's record.
 func RequestKey(id int64) string { return requestNS + strconv.FormatInt(id, 10) }
 

@@ -20,8 +20,8 @@ type Layer struct {
 
 // Layers are configd's layers, bottom first.
 var Layers = []Layer{
-	{"wire and rules: the API's types and constants, key rules, secrets, migrations, settings, plugin registration", []string{
-		"api/...", "keyspace", "secrets", "migrations", "setting", "plugin", "internal/yamlnode",
+	{"wire and rules: the API's types and constants, key rules, rollouts' records and membership, secrets, migrations, settings, plugin registration", []string{
+		"api/...", "keyspace", "rollout", "secrets", "migrations", "setting", "plugin", "internal/yamlnode",
 		"internal/pemfile", "internal/syncbuf", "internal/loopback", "internal/tcpproxy", "internal/textdiff/...", "internal/testserver", "internal/tampertest"}},
 	{"plugins: source types, registries, transports and selectors", []string{
 		"source/...", "sdk/go/micro/..."}},
