@@ -200,7 +200,7 @@ func TestAHubStartedDuringARolloutShowsItsStep(t *testing.T) {
 	defer fresh.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for id, want := range (map[*rollout.Identity]string{&euClient: "map[app/new:born app/x:2]", &usClient: "map[app/x:1]"}) {
+	for id, want := range map[*rollout.Identity]string{&euClient: "map[app/new:born app/x:2]", &usClient: "map[app/x:1]"} {
 		w, err := fresh.Watch(ctx, Filter{Prefixes: []string{"app/"}}, 0, WithIdentity(*id))
 		if err != nil {
 			t.Fatal(err)
