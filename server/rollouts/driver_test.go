@@ -67,8 +67,9 @@ func TestDriverPromotesABakedStepAndHoldsOnRejections(t *testing.T) {
 	rec := w.start(p)
 	f := &fleet{}
 	f.set(10, rec.Rev, 2)
+	d := rollouts.NewDriver(w.b, f, rollouts.WithLogger(configdtest.Discard()))
 	reg := prometheus.NewRegistry()
-	d := rollouts.NewDriver(w.b, f, rollouts.WithLogger(configdtest.Discard()), rollouts.WithRegisterer(reg))
+	reg.MustRegister(d.Collector())
 	pass := func() {
 		t.Helper()
 		if err := d.Pass(ctx); err != nil {
