@@ -55,8 +55,8 @@ type DriverOption func(*Driver)
 // WithTick sets how often the driver looks (default DefaultTick).
 func WithTick(d time.Duration) DriverOption { return func(dr *Driver) { dr.tick = d } }
 
-// WithAlarm sets what asks the abort queries (default none: a rollout's
-// abort query is not asked, and the driver logs so).
+// WithAlarm sets what asks the abort queries (default none: the step of a
+// rollout with an abort query holds, and the driver logs why).
 func WithAlarm(a Alarm) DriverOption { return func(dr *Driver) { dr.alarm = a } }
 
 // WithLogger sets the driver's logger (default slog.Default()).
@@ -145,7 +145,8 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) er
 	}
 	if r.AbortQuery != "" {
 		if d.alarm == nil {
-			d.logger.Warn("rollouts: this configd cannot ask the abort query of a rollout (no alarm wired)", "rollout", r.ID)
+			d.logger.Warn("rollouts: this configd cannot ask the abort query of a rollout (no alarm wired); the step holds", "rollout", r.ID)
+			return nil
 		} else {
 			firing, why, err := d.alarm.Firing(ctx, r.Prometheus, r.AbortQuery)
 			switch {
