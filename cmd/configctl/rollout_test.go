@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -246,6 +248,18 @@ func TestRolloutReachesItsStepAloneAndSurvivesAKill(t *testing.T) {
 	if o := must(t, addr, "", "rollout", "show", "3"); !strings.HasPrefix(o, "rollout 3: aborted") {
 		t.Fatalf("rollout 3:\n%s", o)
 	}
+	// The driver's metrics, as they stand after its pass.
+	configdtest.Eventually(t, "the driver's metrics", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		metrics, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(metrics), `configd_rollouts{state="aborted"} 2`) &&
+			strings.Contains(string(metrics), `configd_rollouts{state="complete"} 1`) &&
+			strings.Contains(string(metrics), `configd_rollouts{state="active"} 0`)
+	})
 }
 
 // writeFile writes a change file and returns its path.

@@ -108,36 +108,47 @@ func (d *Driver) Pass(ctx context.Context) error {
 			return fmt.Errorf("list the clients: %w", err)
 		}
 	}
-	d.metrics.reset()
-	var errs []error
+	var (
+		errs []error
+		seen []Record // as they stand after this pass's actions
+	)
 	for _, rec := range recs {
-		d.metrics.state(rec.State)
 		if !rollout.Running(rec.State) {
+			seen = append(seen, rec)
 			continue
 		}
-		st := Status(rec, clients)
-		d.metrics.running(rec, st)
-		if err := d.drive(ctx, rec, st); err != nil {
+		after, err := d.drive(ctx, rec, Status(rec, clients))
+		if err != nil {
 			errs = append(errs, fmt.Errorf("rollout %d: %w", rec.ID, err))
+		}
+		seen = append(seen, after)
+	}
+	d.metrics.reset()
+	for _, rec := range seen {
+		d.metrics.state(rec.State)
+		if rollout.Running(rec.State) {
+			d.metrics.running(rec, Status(rec, clients))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// drive takes the action rec asks for, if any.
-func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) error {
+// drive takes the action rec asks for, if any, and returns the record as
+// it then stands.
+func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) (Record, error) {
 	r := rec.Rollout
-	act := func(what func(context.Context, int64, string, string) (Record, error), action, text string) error {
-		_, err := what(ctx, r.ID, DriverActor, text)
-		if errors.Is(err, audit.ErrConflict) {
+	act := func(what func(context.Context, int64, string, string) (Record, error), action, text string) (Record, error) {
+		after, err := what(ctx, r.ID, DriverActor, text)
+		switch {
+		case errors.Is(err, audit.ErrConflict):
 			// Another replica's driver, or a person, acted first.
 			d.logger.Debug("rollouts: another action came first", "rollout", r.ID, "action", action, "err", err)
-			return nil
+			return rec, nil
+		case err != nil:
+			return rec, err
 		}
-		if err == nil {
-			d.logger.Info("rollouts: "+action, "rollout", r.ID, "step", r.Step+1, "steps", len(r.Steps), "why", text)
-		}
-		return err
+		d.logger.Info("rollouts: "+action, "rollout", r.ID, "step", r.Step+1, "steps", len(r.Steps), "why", text)
+		return after, nil
 	}
 	if r.AbortOnErrors > 0 && st.RejectedPercent > r.AbortOnErrors {
 		return act(d.b.Abort, ActionAbort, fmt.Sprintf("%d of the %d client(s) in the step reject the new values (%s%% > --abort-on-errors %s%%)",
@@ -146,24 +157,24 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) er
 	if r.AbortQuery != "" {
 		if d.alarm == nil {
 			d.logger.Warn("rollouts: this configd cannot ask the abort query of a rollout (no alarm wired); the step holds", "rollout", r.ID)
-			return nil
+			return rec, nil
 		} else {
 			firing, why, err := d.alarm.Firing(ctx, r.Prometheus, r.AbortQuery)
 			switch {
 			case err != nil:
 				d.logger.Warn("rollouts: the abort query could not be asked; the step holds", "rollout", r.ID, "err", err)
-				return nil
+				return rec, nil
 			case firing:
 				return act(d.b.Abort, ActionAbort, fmt.Sprintf("the abort query %q fired: %s", r.AbortQuery, why))
 			}
 		}
 	}
 	if r.State != rollout.StateActive || r.Bake <= 0 || d.b.now().Sub(r.StepStarted) < r.Bake {
-		return nil
+		return rec, nil
 	}
 	if st.RejectedPercent > r.MaxErrors {
 		d.logger.Debug("rollouts: the step baked but holds: too many rejections", "rollout", r.ID, "rejected_percent", st.RejectedPercent)
-		return nil
+		return rec, nil
 	}
 	return act(d.b.Promote, ActionPromote, fmt.Sprintf("step %d/%d (%s) baked %s: %d of %d client(s) applied, %d rejected",
 		r.Step+1, len(r.Steps), r.Steps[r.Step], r.Bake, st.Applied, st.InStep, st.Rejected))
