@@ -189,7 +189,9 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	}
 	// The doors' writes are checked against the policies that require
 	// change requests; the book publishes to the store itself.
-	book := requests.New(st)
+	// A request's publish refuses a running rollout's keys, as a direct
+	// write does.
+	book := requests.New(st, requests.WithGuard(rollouts.NewGuard(st)))
 	h := &handler{st: directWrites{Store: st, check: writeops.Direct(st)}, book: book, rollouts: rollouts.New(st, book), opts: options{
 		logger:         slog.Default(),
 		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),

@@ -119,6 +119,12 @@ func TestRolloutRefusalsOverHTTP(t *testing.T) {
 	if e.Store.Rev() != before {
 		t.Fatalf("a refused direct write wrote revision %d", e.Store.Rev())
 	}
+	propose("app/a", "4")
+	before = e.Store.Rev() // 4
+	call(t, e, "POST", "/v1/requests/4/publish", "", "", "alice").refused(t, http.StatusConflict, api.CodeRolloutActive, want)
+	if e.Store.Rev() != before {
+		t.Fatalf("a refused publish wrote revision %d", e.Store.Rev())
+	}
 	call(t, e, "POST", "/v1/rollouts/1/abort", "", "", "bob").rollout(t)
 	call(t, e, "PUT", "/v1/kv/app/a", "9", "", "").ok(t)
 }

@@ -118,8 +118,9 @@ type Draft struct {
 
 // Book keeps the change requests of a store.
 type Book struct {
-	st  Store
-	now func() time.Time
+	st     Store
+	now    func() time.Time
+	guards []Check
 }
 
 // Option configures New.
@@ -127,6 +128,10 @@ type Option func(*Book)
 
 // WithClock sets the clock that times notes (default time.Now).
 func WithClock(now func() time.Time) Option { return func(b *Book) { b.now = now } }
+
+// WithGuard makes Publish refuse a request whose transaction c refuses
+// (rollouts.Guard: a key of a running rollout), as a direct write is.
+func WithGuard(c Check) Option { return func(b *Book) { b.guards = append(b.guards, c) } }
 
 // New returns the book of st's change requests.
 func New(st Store, opts ...Option) *Book {
@@ -363,6 +368,11 @@ func (b *Book) Publish(ctx context.Context, id int64, actor, origin string) (Req
 		// Nothing moved since the base (checked above); the condition
 		// makes a write that comes in now refuse the publish.
 		txn.Ops = append(txn.Ops, op.WithModRev(v.ModRev(o.Key)))
+	}
+	for _, g := range b.guards {
+		if err := g.CheckTxn(ctx, txn); err != nil {
+			return Request{}, audit.Revision{}, err
+		}
 	}
 	rev, err := b.st.Commit(ctx, txn)
 	if err != nil {
