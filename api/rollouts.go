@@ -109,7 +109,8 @@ type RolloutStatus struct {
 	// the current one.
 	Steps []RolloutStepStatus `json:"steps"`
 	// Members says, for each client that watches a key the rollout
-	// changes, whether it is in the step.
+	// changes, whether it is in the step (the first 1,000 clients by
+	// instance name; the counts above are of all).
 	Members []RolloutMember `json:"members,omitempty"`
 }
 

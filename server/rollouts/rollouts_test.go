@@ -460,3 +460,32 @@ func TestGuardRefusesDirectWritesOfARunningRolloutsKeys(t *testing.T) {
 		t.Errorf("complete over a moved key: %v (app/a=%s)", err, w.value("app/a"))
 	}
 }
+
+// TestStatusCountsEveryClientAndListsAFew: a status counts the clients
+// in the step, applied and rejecting, of every client that watches a key
+// of the rollout, and names at most 100 behind and 1,000 members.
+func TestStatusCountsEveryClientAndListsAFew(t *testing.T) {
+	r := &rollout.Rollout{ID: 1, Steps: steps(t, "zone=eu-1", "100%"), Phase: rollout.Phase{State: rollout.StateActive, Step: 1},
+		StepRevs: []int64{10}, Changes: []rollout.Change{{Key: "app/limits"}}}
+	var clients []api.ClientStatus
+	for i := range 3000 {
+		c := api.ClientStatus{Instance: fmt.Sprintf("pod-%04d", i), Prefixes: []string{"app/"}, Labels: map[string]string{"zone": "us-1"}, Rev: 20}
+		switch {
+		case i < 10: // joined at step 1, applied it, rejects the value
+			c.Labels["zone"], c.Rev = "eu-1", 12
+			c.Rejections = []api.ClientRejection{{Key: "app/limits", Rev: 10}}
+		case i < 200: // joined at step 2 (rev 20), not there yet
+			c.Rev = 15
+		}
+		clients = append(clients, c)
+	}
+	clients = append(clients, api.ClientStatus{Instance: "db", Prefixes: []string{"db/"}})
+	st := rollouts.Status(rollouts.Record{Rollout: r, Rev: 20}, clients)
+	if st.Clients != 3000 || st.InStep != 3000 || st.Applied != 3000-190 || st.Rejected != 10 || len(st.Behind) != 100 || len(st.Members) != 1000 {
+		t.Fatalf("status: clients %d, in step %d, applied %d, rejected %d, behind %d, members %d",
+			st.Clients, st.InStep, st.Applied, st.Rejected, len(st.Behind), len(st.Members))
+	}
+	if s := st.Steps; len(s) != 2 || s[0] != (api.RolloutStepStatus{Step: "zone=eu-1", Rev: 10, InStep: 10, Applied: 10, Rejected: 10}) || s[1].Rev != 20 || s[1].InStep != 2990 {
+		t.Fatalf("steps: %+v", s)
+	}
+}

@@ -7,8 +7,13 @@ import (
 	"github.com/configd/configd/rollout"
 )
 
-// maxBehind bounds the clients a status names as behind.
-const maxBehind = 100
+// maxBehind bounds the clients a status names as behind, maxMembers those
+// it lists (an answer stays small with 10,000 clients; the counts are of
+// all).
+const (
+	maxBehind  = 100
+	maxMembers = 1000
+)
 
 // Status returns how rec stands with clients (every replica's): of those
 // that watch a key it changes, who is in the step, who applied the
@@ -28,7 +33,7 @@ func Status(rec Record, clients []api.ClientStatus) api.RolloutStatus {
 		m := api.RolloutMember{Instance: c.Instance}
 		step, in := r.Joined(identity(c))
 		if !running || !in {
-			st.Members = append(st.Members, m)
+			st.Members = member(st.Members, m)
 			continue
 		}
 		m.InStep, m.Step = true, step
@@ -37,7 +42,7 @@ func Status(rec Record, clients []api.ClientStatus) api.RolloutStatus {
 		m.Rejected = slices.ContainsFunc(c.Rejections, func(j api.ClientRejection) bool {
 			return j.Rev >= rev && slices.Contains(keys, j.Key)
 		})
-		st.Members = append(st.Members, m)
+		st.Members = member(st.Members, m)
 		st.InStep++
 		st.Steps[step].InStep++
 		if m.Applied {
@@ -55,4 +60,11 @@ func Status(rec Record, clients []api.ClientStatus) api.RolloutStatus {
 		st.RejectedPercent = 100 * float64(st.Rejected) / float64(st.InStep)
 	}
 	return st
+}
+
+func member(ms []api.RolloutMember, m api.RolloutMember) []api.RolloutMember {
+	if len(ms) < maxMembers {
+		ms = append(ms, m)
+	}
+	return ms
 }
