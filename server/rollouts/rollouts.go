@@ -64,6 +64,9 @@ type Store interface {
 	// (the store refuses to change it).
 	Stack(ctx context.Context, key string) ([]audit.LayerEntry, error)
 	Layers() []string
+	// CheckSchemas checks the new values against the JSON Schemas: the
+	// clients in the step see them before the store holds them.
+	CheckSchemas(ops []audit.Op) error
 }
 
 var _ Store = (*audit.Store)(nil)
@@ -193,6 +196,9 @@ func (b *Book) Start(ctx context.Context, p Plan) (Record, error) {
 	if err := r.Check(); err != nil {
 		return Record{}, requests.Refuse(audit.ErrBadRequest, "rollout: %v", err)
 	}
+	if err := b.st.CheckSchemas(newValues(r)); err != nil {
+		return Record{}, err
+	}
 	if !p.AllowEmpty {
 		if err := selects(r, p.Clients); err != nil {
 			return Record{}, err
@@ -249,6 +255,19 @@ func (b *Book) Start(ctx context.Context, p Plan) (Record, error) {
 		}
 		return Record{Rollout: r, Rev: rev.Rev}, nil
 	}
+}
+
+// newValues are the ops that write r's new values.
+func newValues(r *rollout.Rollout) []audit.Op {
+	ops := make([]audit.Op, len(r.Changes))
+	for i, c := range r.Changes {
+		ops[i] = audit.Delete(c.Key)
+		if c.New != nil {
+			ops[i] = audit.Put(c.Key, c.New.Value, c.New.ContentType)
+			ops[i].Secret = c.New.Secret
+		}
+	}
+	return ops
 }
 
 func stepNames(steps []rollout.Step) []string {
@@ -536,13 +555,8 @@ func (b *Book) act(ctx context.Context, id int64, actor, action, text string, do
 			txn.Ops = append(txn.Ops, indexOp(idx, idxRev))
 		}
 		if r.State == rollout.StateComplete {
-			for _, c := range r.Changes {
-				op := audit.Delete(c.Key)
-				if c.New != nil {
-					op = audit.Put(c.Key, c.New.Value, c.New.ContentType)
-					op.Secret = c.New.Secret
-				}
-				txn.Ops = append(txn.Ops, op.WithModRev(modRev(c.Old)))
+			for i, op := range newValues(r) {
+				txn.Ops = append(txn.Ops, op.WithModRev(modRev(r.Changes[i].Old)))
 			}
 		}
 		rev, err := b.st.Commit(own(ctx), txn)

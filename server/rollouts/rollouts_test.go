@@ -489,3 +489,27 @@ func TestStatusCountsEveryClientAndListsAFew(t *testing.T) {
 		t.Fatalf("steps: %+v", s)
 	}
 }
+
+// TestANewValueThatBreaksASchemaIsRefused: the clients in a step see the
+// new values before the store holds them, so a start checks them against
+// the JSON Schemas, as a publish would be, and writes nothing.
+func TestANewValueThatBreaksASchemaIsRefused(t *testing.T) {
+	w := newWorld(t, configdtest.Core(t).Store)
+	ctx := context.Background()
+	if _, err := w.st.SetSchema(ctx, "app/", []byte(`{"properties": {"limits": {"type": "integer", "minimum": 1}}}`), audit.SchemaChange{Actor: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	configdtest.Commit(t, w.st, audit.Txn{Actor: "test", Ops: []audit.Op{audit.Put("app/limits", []byte("5"), "application/json")}})
+	rq, err := w.reqs.Propose(ctx, requests.Draft{Scope: "app/", Author: "alice", Ops: []audit.Op{audit.Put("app/limits", []byte("-1"), "application/json")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := w.st.Rev()
+	var se *audit.SchemaError
+	if _, err := w.b.Start(ctx, w.plan(rq.ID, "10%")); !errors.As(err, &se) || se.Key != "app/limits" {
+		t.Fatalf("a rollout of limits=-1: %v, want a schema error", err)
+	}
+	if w.st.Rev() != rev {
+		t.Errorf("a refused start wrote revision %d", w.st.Rev())
+	}
+}
