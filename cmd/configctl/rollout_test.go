@@ -117,11 +117,13 @@ func (c *fleetClient) saw(v string) bool {
 // value; configd killed (-9) mid-rollout and started again goes on where
 // it was; promote reaches everyone; a label step's abort returns its
 // clients to the old value; and a client whose Validate rejects the new
-// value makes the rollout abort by itself with --abort-on-errors.
+// value holds a baked step, and makes the rollout abort by itself with
+// --abort-on-errors.
 func TestRolloutReachesItsStepAloneAndSurvivesAKill(t *testing.T) {
 	dataDir := t.TempDir()
 	startD := func(addr string) *configdtest.Process {
-		cmd := exec.Command(configdBin, "--data-dir", dataDir, "--http-addr", addr)
+		// At debug, the driver says when a baked step holds.
+		cmd := exec.Command(configdBin, "--data-dir", dataDir, "--http-addr", addr, "--log-level", "debug")
 		cmd.Env = cleanEnv()
 		p := configdtest.Spawn(t, cmd)
 		p.Listening()
@@ -238,15 +240,26 @@ func TestRolloutReachesItsStepAloneAndSurvivesAKill(t *testing.T) {
 	all = append(all, bad)
 	eu = append(eu, bad)
 	expect(put(), nil, "", "2")
+	// Its rejection holds a step whose bake is over...
 	must(t, addr, "", "propose", "app/", "-f", writeFile(t, "set:\n  app/limits: '4'\n"))
-	must(t, addr, "", "rollout", "3", "--to", "zone=eu-1", "--then", "100%", "--bake", "1h", "--abort-on-errors", "10%")
-	d.WaitLog(regexp.MustCompile(`rollouts: abort.* rollout=3 .*1 of the 3 client\(s\) in the step reject the new values`))
+	must(t, addr, "", "rollout", "3", "--to", "zone=eu-1", "--then", "100%", "--bake", "1s")
+	d.WaitLog(regexp.MustCompile(`the step baked but holds: too many rejections" rollout=3`))
+	if o := must(t, addr, "", "rollout", "show", "3"); !strings.HasPrefix(o, "rollout 3: step 1/2 (zone=eu-1): 3 of 3 clients applied rev") ||
+		!strings.Contains(o, ", 1 rejected\n") {
+		t.Fatalf("rollout 3, held:\n%s", o)
+	}
+	must(t, addr, "", "rollout", "abort", "3")
+	expect(put(), nil, "", "2")
+	// ... and, with --abort-on-errors, aborts the rollout by itself.
+	must(t, addr, "", "propose", "app/", "-f", writeFile(t, "set:\n  app/limits: '4'\n"))
+	must(t, addr, "", "rollout", "4", "--to", "zone=eu-1", "--then", "100%", "--bake", "1h", "--abort-on-errors", "10%")
+	d.WaitLog(regexp.MustCompile(`rollouts: abort.* rollout=4 .*1 of the 3 client\(s\) in the step reject the new values`))
 	expect(put(), nil, "", "2")
 	if bad.saw("4") {
 		t.Fatalf("the client that rejects 4 applied it:\n%s", bad.p.Log)
 	}
-	if o := must(t, addr, "", "rollout", "show", "3"); !strings.HasPrefix(o, "rollout 3: aborted") {
-		t.Fatalf("rollout 3:\n%s", o)
+	if o := must(t, addr, "", "rollout", "show", "4"); !strings.HasPrefix(o, "rollout 4: aborted") {
+		t.Fatalf("rollout 4:\n%s", o)
 	}
 	// The driver's metrics, as they stand after its pass.
 	configdtest.Eventually(t, "the driver's metrics", func() bool {
@@ -256,7 +269,7 @@ func TestRolloutReachesItsStepAloneAndSurvivesAKill(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		metrics, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(metrics), `configd_rollouts{state="aborted"} 2`) &&
+		return strings.Contains(string(metrics), `configd_rollouts{state="aborted"} 3`) &&
 			strings.Contains(string(metrics), `configd_rollouts{state="complete"} 1`) &&
 			strings.Contains(string(metrics), `configd_rollouts{state="active"} 0`)
 	})
