@@ -21,7 +21,7 @@ func (a *app) rolloutCmd() *cobra.Command {
 	var (
 		to, query, prom       string
 		then                  []string
-		bake                  time.Duration
+		bake, wait            time.Duration
 		maxErrors, abortOnErr string
 		allowEmpty            bool
 	)
@@ -47,7 +47,8 @@ stale). A first step that holds none of the connected clients is refused
 (exit code 4) unless --allow-empty; so are a key of another running rollout
 and a percentage outside 0-100 (exit code 2).
 
-Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
+Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected",
+once every client in the step applied it or after --wait.`,
 		Example: `  configctl rollout 7 --to 'zone=eu-1' --then 10% --then 50% --then 100% --bake 10m --abort-on-errors 1%
   configctl rollout list
   configctl rollout show 3
@@ -91,6 +92,19 @@ Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
 			if err != nil {
 				return err
 			}
+			// Watch the first step land: its clients apply the rollout's
+			// revision within a moment.
+			deadline := time.Now().Add(wait)
+			for st := ro.Status; st != nil && st.Applied < st.InStep && time.Now().Before(deadline); st = ro.Status {
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(landPoll):
+				}
+				if ro, err = c.Rollout(cmd.Context(), ro.ID); err != nil {
+					return err
+				}
+			}
 			if ok, err := a.structured(ro); ok {
 				return err
 			}
@@ -107,6 +121,7 @@ Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
 	f.StringVar(&query, "abort-on-query", "", "abort when this PromQL expression returns a result (needs --prometheus)")
 	f.StringVar(&prom, "prometheus", "", "the Prometheus that --abort-on-query asks (http://host:9090)")
 	f.BoolVar(&allowEmpty, "allow-empty", false, "start even when the first step holds none of the connected clients")
+	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the first step's clients to apply it before printing (0: print at once)")
 
 	action := func(name, short, long string) *cobra.Command {
 		return &cobra.Command{
@@ -135,6 +150,10 @@ Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
 	)
 	return cmd
 }
+
+// landPoll is how often configctl rollout looks at its first step while
+// it waits for it to land.
+const landPoll = 250 * time.Millisecond
 
 // onRollout calls call with the rollout id arg names, and prints its
 // answer if structured output is asked (done: nothing more to print).

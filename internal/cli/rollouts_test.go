@@ -29,7 +29,8 @@ func TestRolloutStartsShowsPromotesAndAborts(t *testing.T) {
 	d.run("", "rollout", "1", "--to", "150%").want(t, ExitUsage, "", "~a percentage must be above 0 and at most 100")
 	d.run("", "rollout", "1", "--to", "10%", "--abort-on-errors", "200%").want(t, ExitUsage, "", "~--abort-on-errors \"200%\"")
 	d.run("", "rollout", "1").want(t, ExitUsage, "", "~--to STEP")
-	d.run("", "rollout", "1", "--to", "zone=eu-1", "--then", "10%", "--then", "50%", "--then", "100%", "--bake", "10m", "--abort-on-errors", "1%").
+	// The clients do not move here: it prints what stands after --wait.
+	d.run("", "rollout", "1", "--to", "zone=eu-1", "--then", "10%", "--then", "50%", "--then", "100%", "--bake", "10m", "--abort-on-errors", "1%", "--wait", "300ms").
 		want(t, 0, "rollout 1: step 1/4 (zone=eu-1): 0 of 12 clients applied rev 3, 0 rejected\n", "")
 	for _, inst := range eu {
 		e.Clients.Report("", api.ClientReport{Instance: inst, Labels: map[string]string{"zone": "eu-1"}, Prefixes: []string{"app/"}, Rev: 5})
