@@ -73,7 +73,7 @@ func (w *world) propose(kvs ...string) int64 {
 	return rq.ID
 }
 
-func steps(t *testing.T, ss ...string) []rollout.Step {
+func steps(t testing.TB, ss ...string) []rollout.Step {
 	t.Helper()
 	var out []rollout.Step
 	for _, s := range ss {
