@@ -161,7 +161,10 @@ func ServerOptions() []grpc.ServerOption {
 const etcdServices = "/etcdserverpb."
 
 func unimplemented(method string, err error) error {
-	if status.Code(err) != codes.Unimplemented || !strings.HasPrefix(method, etcdServices) {
+	// Only the generated stubs' answer ("method X not implemented"): an
+	// Unimplemented of a served RPC (a put with a lease) says more.
+	st, _ := status.FromError(err)
+	if st.Code() != codes.Unimplemented || !strings.HasPrefix(method, etcdServices) || !strings.HasPrefix(st.Message(), "method ") {
 		return err
 	}
 	return status.Errorf(codes.Unimplemented, "%s is not served by configd's etcd API (configd serves KV, Watch, "+

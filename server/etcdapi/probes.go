@@ -8,10 +8,9 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-
-	"github.com/configd/configd/server/authz"
 )
 
 // memberName is this configd's name as an etcd member.
@@ -48,7 +47,7 @@ func (c clusterService) MemberList(ctx context.Context, _ *pb.MemberListRequest)
 	m := &pb.Member{ID: c.member, Name: memberName}
 	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
 		scheme := "http://"
-		if authz.SecureGRPC(ctx) {
+		if _, tls := p.AuthInfo.(credentials.TLSInfo); tls {
 			scheme = "https://"
 		}
 		m.ClientURLs = []string{scheme + p.LocalAddr.String()}

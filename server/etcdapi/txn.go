@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -88,8 +89,23 @@ func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 }
 
 // checkTxn checks the grants of every op of req, in both branches, as
-// etcd does: read for compares and ranges, write for puts and deletes.
+// etcd does: read for compares and ranges, write (which reads: prev_kv)
+// for puts and deletes;
+// and that no branch writes a key twice (etcd's duplicate key).
 func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
+	for _, branch := range [][]*pb.RequestOp{req.GetSuccess(), req.GetFailure()} {
+		var puts []string
+		var dels []keyRange
+		if err := writesOf(branch, &puts, &dels); err != nil {
+			return err
+		}
+		slices.Sort(puts)
+		for i, k := range puts {
+			if i > 0 && puts[i-1] == k || slices.ContainsFunc(dels, func(r keyRange) bool { return r.holds(k) || r.single && r.key == k }) {
+				return rpctypes.ErrGRPCDuplicateKey
+			}
+		}
+	}
 	for _, c := range req.GetCompare() {
 		r, err := parseRange(c.GetKey(), c.GetRangeEnd())
 		if err != nil {
@@ -115,6 +131,30 @@ func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// writesOf adds the keys that the ops of one branch put, and the ranges
+// they delete, nested txns' branches included.
+func writesOf(ops []*pb.RequestOp, puts *[]string, dels *[]keyRange) error {
+	for _, op := range ops {
+		switch o := op.GetRequest().(type) {
+		case *pb.RequestOp_RequestPut:
+			*puts = append(*puts, string(o.RequestPut.GetKey()))
+		case *pb.RequestOp_RequestDeleteRange:
+			r, err := parseRange(o.RequestDeleteRange.GetKey(), o.RequestDeleteRange.GetRangeEnd())
+			if err != nil {
+				return err
+			}
+			*dels = append(*dels, r)
+		case *pb.RequestOp_RequestTxn:
+			for _, b := range [][]*pb.RequestOp{o.RequestTxn.GetSuccess(), o.RequestTxn.GetFailure()} {
+				if err := writesOf(b, puts, dels); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
