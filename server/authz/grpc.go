@@ -122,12 +122,15 @@ func (a *Auth) grpcCheckWrite(p *Principal, key string) error {
 
 func (a *Auth) grpcPrincipal(ctx context.Context, method string) (*Principal, error) {
 	authorization := firstMetadata(ctx, strings.ToLower(api.HeaderAuthorization))
-	if strings.HasPrefix(method, etcdServices) {
-		if tok := firstMetadata(ctx, etcdToken); tok != "" {
-			authorization = "Bearer " + tok
-		}
+	etcd := strings.HasPrefix(method, etcdServices)
+	if tok := firstMetadata(ctx, etcdToken); etcd && tok != "" {
+		authorization = "Bearer " + tok
 	}
 	p, err := a.Authenticate(authorization)
+	if err != nil && etcd && authorization == "" {
+		return nil, status.Error(codes.Unauthenticated, "authentication required: an etcd client gives a configd token as the password "+
+			"of the user the token is named after (etcdctl --user NAME:TOKEN)")
+	}
 	if err != nil {
 		return nil, grpcStatus(err)
 	}

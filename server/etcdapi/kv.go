@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,13 +120,8 @@ func (s *server) read(ctx context.Context, r keyRange, at int64) ([]audit.KeyVal
 		if !r.holds(r.key) {
 			return nil, rev, nil
 		}
-		kv, err := s.st.Get(ctx, r.key, opts...)
+		kv, err := s.st.Get(ctx, r.key, opts...) // checks at first
 		if errors.Is(err, audit.ErrNotFound) {
-			if at > 0 {
-				// Get does not check a revision it finds no key at.
-				_, _, err = s.st.List(ctx, r.key, opts...)
-				return nil, rev, err
-			}
 			return nil, rev, nil
 		}
 		if err != nil {
@@ -134,8 +130,7 @@ func (s *server) read(ctx context.Context, r keyRange, at int64) ([]audit.KeyVal
 		return []audit.KeyValue{kv}, max(rev, kv.ModRev), nil
 	}
 	if r.end != allFrom && r.key >= r.end {
-		_, rev, err := s.st.List(ctx, keyspace.RequestsNS, opts...) // checks at; lists configd's own few keys
-		return nil, rev, err
+		return nil, cmp.Or(at, s.st.Rev()), s.checkRev(at)
 	}
 	kvs, rev, err := s.st.List(ctx, r.prefix, opts...)
 	if err != nil {
@@ -144,6 +139,18 @@ func (s *server) read(ctx context.Context, r keyRange, at int64) ([]audit.KeyVal
 	kvs = slices.DeleteFunc(kvs, func(kv audit.KeyValue) bool { return !r.holds(kv.Key) })
 	slices.SortFunc(kvs, func(a, b audit.KeyValue) int { return strings.Compare(a.Key, b.Key) })
 	return kvs, rev, nil
+}
+
+// checkRev checks a revision to read at, as the store does: 0 is the
+// current one.
+func (s *server) checkRev(at int64) error {
+	switch {
+	case at > s.st.Rev():
+		return fmt.Errorf("%w: revision %d (current revision is %d)", audit.ErrFutureRevision, at, s.st.Rev())
+	case at != 0 && at < s.st.Horizon():
+		return fmt.Errorf("%w: revision %d is below the history horizon %d", audit.ErrRevisionGone, at, s.st.Horizon())
+	}
+	return nil
 }
 
 // plainSecret refuses a secret's value on a connection without TLS, as

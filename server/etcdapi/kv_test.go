@@ -92,6 +92,9 @@ func TestEtcdClientReadsWhatItPuts(t *testing.T) {
 	if _, err = cli.Get(ctx, "app/none", clientv3.WithRev(99)); !errors.Is(err, rpctypes.ErrFutureRev) {
 		t.Fatalf("get of a missing key at revision 99: %v, want %v", err, rpctypes.ErrFutureRev)
 	}
+	if _, err = cli.Get(ctx, "b", clientv3.WithRange("a"), clientv3.WithRev(99)); !errors.Is(err, rpctypes.ErrFutureRev) {
+		t.Fatalf("get of an empty range at revision 99: %v, want %v", err, rpctypes.ErrFutureRev)
+	}
 	// Each write is a configd revision by etcd-api@<peer> from etcd-api.
 	r, err := e.c.Store.Revision(ctx, 6)
 	if err != nil || !strings.HasPrefix(r.Actor, "etcd-api@127.0.0.1:") || r.Origin != etcdapi.Origin {
@@ -394,7 +397,7 @@ func TestEtcdAuthTakesConfigdTokensAndGrants(t *testing.T) {
 		!strings.Contains(err.Error(), "reader-app") {
 		t.Fatalf("reader-app's token as alice: %v, want refused naming the token", err)
 	}
-	if _, err := client(t, addr).Get(ctx, "app/x"); status.Code(err) != codes.Unauthenticated {
+	if _, err := client(t, addr).Get(ctx, "app/x"); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "--user NAME:TOKEN") {
 		t.Fatalf("get without a token: %v, want Unauthenticated", err)
 	}
 }
