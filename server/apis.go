@@ -67,7 +67,8 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 	}
 	gs := grpcapi.New(c.Store, c.Hub, append(gopts, cfg.GRPC...)...)
 	// etcd's v3 API beside configd's own, on the same gRPC server.
-	etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits))
+	etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits),
+		etcdapi.WithMetrics(wm))
 	return &APIs{
 		logger: cfg.Logger,
 		tls:    cfg.TLS,

@@ -82,7 +82,12 @@ type options struct {
 	auth     *authz.Auth
 	limits   *authz.Limits
 	progress time.Duration
+	metrics  *watchwire.Metrics
 }
+
+// WithMetrics counts the etcd watches and what they are sent in m, with
+// configd's own watches.
+func WithMetrics(m *watchwire.Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }

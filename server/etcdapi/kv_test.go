@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/etcdapi"
 )
 
@@ -399,5 +400,30 @@ func TestEtcdAuthTakesConfigdTokensAndGrants(t *testing.T) {
 	}
 	if _, err := client(t, addr).Get(ctx, "app/x"); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "--user NAME:TOKEN") {
 		t.Fatalf("get without a token: %v, want Unauthenticated", err)
+	}
+}
+
+// TestEtcdWritesKeepConfigdsPolicies: a prefix whose policy takes changes
+// only through change requests refuses an etcd put, as every door does.
+func TestEtcdWritesKeepConfigdsPolicies(t *testing.T) {
+	e := startConfigd(t)
+	ctx := timeout(t)
+	if _, err := e.c.Store.Commit(ctx, audit.Txn{Actor: "t", Ops: []audit.Op{
+		audit.Put(keyspace.PoliciesKey, []byte(`{"prod/": {"approvals": 1, "require": true}}`), "application/json")}}); err != nil {
+		t.Fatal(err)
+	}
+	rev := e.c.Store.Rev()
+	cli := client(t, e.Addr)
+	if _, err := cli.Put(ctx, "prod/x", "1"); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "request") {
+		t.Fatalf("put prod/x: %v, want PermissionDenied: a change request is required", err)
+	}
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut("dev/x", "1"), clientv3.OpPut("prod/y", "1")).Commit(); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("txn over prod/y: %v, want PermissionDenied", err)
+	}
+	if e.c.Store.Rev() != rev {
+		t.Fatal("a refused write wrote")
+	}
+	if _, err := cli.Put(ctx, "dev/x", "1"); err != nil {
+		t.Fatalf("put dev/x: %v", err)
 	}
 }

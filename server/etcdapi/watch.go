@@ -14,6 +14,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/watcher"
 )
 
@@ -36,6 +37,7 @@ type etcdWatch struct {
 	w       *watcher.Watcher
 	rules   *authz.WatchRules
 	release func()
+	metrics *watchwire.Metrics
 	prevKV  bool
 	noPut   bool
 	noDel   bool
@@ -51,6 +53,7 @@ func (ew *etcdWatch) close() {
 	ew.w.Close()
 	ew.rules.Close()
 	ew.release()
+	ew.metrics.Watchers(-1)
 }
 
 // watchStream is the state of one Watch stream, owned by its sending
@@ -133,6 +136,11 @@ func (st *watchStream) handle(req *pb.WatchRequest) error {
 		rev := st.s.hub.Rev()
 		if err := st.drainAll(); err != nil {
 			return err
+		}
+		if rev == 0 {
+			// An empty store: etcd's clients take a revision 0 for no
+			// progress at all (etcd starts at 1), and there is none.
+			return nil
 		}
 		return st.send(&pb.WatchResponse{Header: st.s.header(rev), WatchId: invalidWatchID})
 	}
@@ -221,6 +229,8 @@ func (st *watchStream) create(cr *pb.WatchCreateRequest) error {
 		return st.refuse(id, err)
 	}
 	st.watches[id] = ew
+	ew.metrics = s.opts.metrics
+	ew.metrics.Watchers(1)
 	if err := st.send(&pb.WatchResponse{Header: s.header(now), WatchId: id, Created: true}); err != nil {
 		return err
 	}
@@ -339,6 +349,7 @@ func (st *watchStream) drain(ew *etcdWatch) error {
 		if err := st.send(&pb.WatchResponse{Header: st.s.header(b.Rev), WatchId: ew.id, Events: evs}); err != nil {
 			return err
 		}
+		ew.metrics.Sent(b)
 		ew.sentTick = true
 	}
 }
@@ -390,7 +401,7 @@ func (st *watchStream) tick() error {
 		if err := st.drain(ew); err != nil {
 			return err
 		}
-		if _, still := st.watches[id]; !still || !ew.progress || ew.sentTick {
+		if _, still := st.watches[id]; !still || !ew.progress || ew.sentTick || rev == 0 {
 			ew.sentTick = false
 			continue
 		}

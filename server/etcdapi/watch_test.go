@@ -3,7 +3,10 @@ package etcdapi_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -193,5 +196,56 @@ func TestEtcdWatchProgressNotify(t *testing.T) {
 	resp := <-wc
 	if !resp.IsProgressNotify() || resp.Header.Revision != 1 {
 		t.Fatalf("progress: %+v, want a progress notification at revision 1", resp)
+	}
+}
+
+// TestEtcdWatchesAreCounted: etcd watches count in configd_watchers with
+// configd's own, and leave it when cancelled.
+func TestEtcdWatchesAreCounted(t *testing.T) {
+	e := startConfigd(t)
+	cli := client(t, e.Addr)
+	ctx := timeout(t)
+	watchers := func() string {
+		resp, err := http.Get("http://" + e.Addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "configd_watchers ") {
+				return strings.TrimPrefix(l, "configd_watchers ")
+			}
+		}
+		return ""
+	}
+	if _, err := cli.Put(ctx, "other", "1"); err != nil { // etcd's revisions start at 1
+		t.Fatal(err)
+	}
+	// progressed waits for a progress notification on wc: configd has
+	// handled every request the client sent on the stream before.
+	progressed := func(wc clientv3.WatchChan) {
+		t.Helper()
+		if err := cli.RequestProgress(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if resp := <-wc; !resp.IsProgressNotify() {
+			t.Fatalf("got %+v, want the progress notification", resp)
+		}
+	}
+	stays := cli.Watch(ctx, "other")
+	wctx, cancel := context.WithCancel(ctx)
+	wc := cli.Watch(wctx, "k")
+	progressed(wc)
+	<-stays // its progress notification too
+	if got := watchers(); got != "2" {
+		t.Fatalf("configd_watchers %q with two etcd watches, want 2", got)
+	}
+	cancel()
+	for range wc {
+	}
+	progressed(stays) // sent after the cancel
+	if got := watchers(); got != "1" {
+		t.Fatalf("configd_watchers %q after a cancel, want 1", got)
 	}
 }
