@@ -61,6 +61,10 @@ type Store interface {
 	Revision(ctx context.Context, rev int64) (audit.Revision, error)
 	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
 	writeops.Store
+	// WaitRev and Sync serve the linearizable reads of a replica
+	// (core.ReadFence).
+	WaitRev(ctx context.Context, rev int64) error
+	Sync(ctx context.Context) (int64, error)
 }
 
 // Hub is the watch hub the Watch RPC reads: watcher.Hub.

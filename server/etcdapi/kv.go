@@ -21,6 +21,7 @@ import (
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/writeops"
 )
 
@@ -175,7 +176,19 @@ func pbKV(kv audit.KeyValue, keysOnly bool) *mvccpb.KeyValue {
 	return out
 }
 
+// linearizable waits, on a replica of a configd cluster, until it has
+// applied every write acknowledged before the call (etcd's default,
+// linearizable reads); a store alone has them all.
+func (s *server) linearizable(ctx context.Context) error {
+	return core.ReadFence{Consistent: true}.Await(ctx, s.st, 0)
+}
+
 func (k kvService) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if !req.GetSerializable() {
+		if err := k.linearizable(ctx); err != nil {
+			return nil, k.grpcError("Range", err)
+		}
+	}
 	resp, err := k.rangeAt(ctx, req, req.GetRevision())
 	if err != nil {
 		return nil, k.grpcError("Range", err)

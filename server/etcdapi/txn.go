@@ -50,6 +50,9 @@ func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 	if err := s.checkTxn(ctx, req); err != nil {
 		return nil, err
 	}
+	if err := s.linearizable(ctx); err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
 		p := &txnPlan{at: s.st.Rev()}
 		resp, err := s.planTxn(ctx, p, req)
