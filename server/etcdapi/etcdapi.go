@@ -65,6 +65,8 @@ type Store interface {
 	// (core.ReadFence).
 	WaitRev(ctx context.Context, rev int64) error
 	Sync(ctx context.Context) (int64, error)
+	// Replication names the cluster of a replica, for its cluster ID.
+	Replication() audit.Replication
 }
 
 // Hub is the watch hub the Watch RPC reads: watcher.Hub.
@@ -131,7 +133,7 @@ func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) {
 		opt(&o)
 	}
 	s := &server{st: st, direct: requests.NewDirect(st), hub: hub, opts: o}
-	s.member, s.cluster = ids(st.Path())
+	s.member, s.cluster = ids(st.Path(), st.Replication().Cluster)
 	pb.RegisterKVServer(gs, kvService{server: s})
 	pb.RegisterWatchServer(gs, watchService{server: s})
 	pb.RegisterLeaseServer(gs, pb.UnimplementedLeaseServer{})
@@ -140,10 +142,12 @@ func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) {
 	pb.RegisterAuthServer(gs, authService{server: s})
 }
 
-// ids derives this configd's etcd member and cluster IDs from its
-// database's absolute path: stable across restarts of the same data dir,
-// different for two configds on one host, never 0.
-func ids(path string) (member, cluster uint64) {
+// ids derives this configd's etcd member and cluster IDs, never 0: the
+// member's from its database's absolute path (stable across restarts of
+// the same data dir, different for two configds on one host); the
+// cluster's from the log's identity for a replica of a configd cluster
+// (every replica gives the same), else from the path too.
+func ids(path, cluster string) (memberID, clusterID uint64) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
@@ -152,7 +156,10 @@ func ids(path string) (member, cluster uint64) {
 		f.Write([]byte(s))
 		return max(f.Sum64(), 1)
 	}
-	return h("member:" + path), h("cluster:" + path)
+	if cluster == "" {
+		cluster = "path:" + path
+	}
+	return h("member:" + path), h("cluster:" + cluster)
 }
 
 // header is the response header at revision rev.

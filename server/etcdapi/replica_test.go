@@ -31,6 +31,15 @@ func TestEtcdReplicasReadLinearizably(t *testing.T) {
 		clis[i] = client(t, s.Addr)
 	}
 	ctx := timeout(t)
+	var ids [2]*clientv3.GetResponse
+	for i, c := range clis {
+		if ids[i], err = c.Get(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h0, h1 := ids[0].Header, ids[1].Header; h0.ClusterId != h1.ClusterId || h0.MemberId == h1.MemberId {
+		t.Fatalf("headers %v and %v: want one cluster ID, two member IDs", h0, h1)
+	}
 	for i := range 10 {
 		w, r := clis[i%2], clis[(i+1)%2]
 		if _, err := w.Put(ctx, "k", fmt.Sprint(i)); err != nil {
