@@ -123,6 +123,23 @@ func TestEtcdctlPutGetDelTxnWatch(t *testing.T) {
 	}
 }
 
+func TestEtcdctlProbes(t *testing.T) {
+	e := startConfigd(t)
+	mustEtcdctl(t, e.Addr, "", "put", "k", "v")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"endpoint", "status"}, ", " + etcdapi.APIVersion + ", "},
+		{[]string{"endpoint", "health"}, e.Addr + " is healthy"},
+		{[]string{"member", "list"}, ", started, configd, , http://" + e.Addr + ", false"},
+	} {
+		if out := mustEtcdctl(t, e.Addr, "", c.args...); !strings.Contains(out, c.want) {
+			t.Fatalf("etcdctl %s: %q, want %q in it", strings.Join(c.args, " "), out, c.want)
+		}
+	}
+}
+
 func TestEtcdctlWithAConfigdToken(t *testing.T) {
 	env, addr := authConfigd(t)
 	user := "reader-app:" + env.Secrets["reader-app"]
