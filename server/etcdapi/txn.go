@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/writeops"
 )
 
@@ -232,6 +234,13 @@ func (s *server) planRange(ctx context.Context, p *txnPlan, req *pb.RangeRequest
 		return nil, rpctypes.ErrGRPCFutureRev
 	case rev > 0 && rev < s.st.Horizon():
 		return nil, rpctypes.ErrGRPCCompacted
+	}
+	if !req.GetKeysOnly() && !req.GetCountOnly() && !authz.SecureGRPC(ctx) {
+		// A secret's value would be refused once the writes are made:
+		// refuse it before (the txn's writes make no key secret).
+		if _, err := s.rangeAt(ctx, req, cmp.Or(req.GetRevision(), p.at)); err != nil {
+			return nil, err
+		}
 	}
 	out := &pb.ResponseOp_ResponseRange{}
 	p.fill = append(p.fill, func(ctx context.Context, rev int64) error {
