@@ -33,7 +33,9 @@ func (l remoteListener) Accept() (net.Conn, error) {
 
 type remoteConn struct{ net.Conn }
 
-func (remoteConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000} }
+func (remoteConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
+}
 
 // TestEtcdSecretsStayOffPlainConnections: a secret's value is refused to
 // a plain connection from another host, in a read, a put's prev_kv, a txn
