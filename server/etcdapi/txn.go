@@ -94,9 +94,9 @@ func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 }
 
 // checkTxn checks the grants of every op of req, in both branches, as
-// etcd does: read for compares and ranges, write (which reads: prev_kv)
-// for puts and deletes;
-// and that no branch writes a key twice (etcd's duplicate key).
+// etcd does (read for compares and ranges, write, which includes read,
+// for puts and deletes), and that no branch writes a key twice (etcd's
+// duplicate key).
 func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
 	for _, branch := range [][]*pb.RequestOp{req.GetSuccess(), req.GetFailure()} {
 		var puts []string
