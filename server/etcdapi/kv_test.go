@@ -1,6 +1,7 @@
 package etcdapi_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,7 +16,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/etcdapi"
 )
 
@@ -425,5 +430,27 @@ func TestEtcdWritesKeepConfigdsPolicies(t *testing.T) {
 	}
 	if _, err := cli.Put(ctx, "dev/x", "1"); err != nil {
 		t.Fatalf("put dev/x: %v", err)
+	}
+}
+
+// TestEtcdClientOverTLS: with TLS on configd's port, etcd's client speaks
+// to it over TLS, and the member's client URL is https.
+func TestEtcdClientOverTLS(t *testing.T) {
+	files := testserver.NewTLSFiles(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := configdtest.NewEnv(t)
+	s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1", "h2"}, MinVersion: tls.VersionTLS12}})
+	cli := client(t, s.Addr, clientv3.Config{TLS: files.ClientConfig(t)})
+	ctx := timeout(t)
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("put over TLS: %v", err)
+	}
+	ml, err := cli.MemberList(ctx)
+	if err != nil || !slices.Equal(ml.Members[0].ClientURLs, []string{"https://" + s.Addr}) {
+		t.Fatalf("member list over TLS: %v %v", ml, err)
 	}
 }
