@@ -8,7 +8,8 @@
 //
 // Every write is an ordinary configd revision (actor: the token's name, or
 // etcd-api@<peer address> with authentication off; origin etcd-api), made
-// with the rules of every door (writeops, requests.Direct), and refused in
+// with the rules of every door (writeops.Direct: the policies and running
+// rollouts), and refused in
 // configd's words (apierror), mapped onto etcd's errors where etcd has one
 // (a compacted or future revision). Grants are checked here, per request,
 // against what it reads or writes; authz's interceptors have authenticated
@@ -132,7 +133,7 @@ func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &server{st: st, direct: requests.NewDirect(st), hub: hub, opts: o}
+	s := &server{st: st, direct: writeops.Direct(st), hub: hub, opts: o}
 	s.member, s.cluster = ids(st.Path(), st.Replication().Cluster)
 	pb.RegisterKVServer(gs, kvService{server: s})
 	pb.RegisterWatchServer(gs, watchService{server: s})
