@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -207,18 +206,7 @@ func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	acts := map[string]func(ctx context.Context, id int64, actor, text string) (rollouts.Record, error){
-		rollouts.ActionPromote: h.rollouts.Promote, rollouts.ActionPause: h.rollouts.Pause, rollouts.ActionResume: h.rollouts.Resume,
-		rollouts.ActionAbort: h.rollouts.Abort, rollouts.ActionComplete: h.rollouts.Complete,
-	}
-	action := chi.URLParam(r, "action")
-	act, ok := acts[action]
-	if !ok {
-		h.fail(w, r, &apierror.Error{Code: api.CodeNotFound,
-			Message: "no such action on a rollout: " + apierror.OneLine(action) + " (promote, pause, resume, abort or complete)"})
-		return
-	}
-	rec, err = act(r.Context(), rec.ID, actor, text)
+	rec, err = h.rollouts.Act(r.Context(), rec.ID, 0, chi.URLParam(r, "action"), actor, text)
 	if err != nil {
 		h.fail(w, r, err)
 		return

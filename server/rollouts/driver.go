@@ -137,11 +137,12 @@ func (d *Driver) Pass(ctx context.Context) error {
 // it then stands.
 func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) (Record, error) {
 	r := rec.Rollout
-	act := func(what func(context.Context, int64, string, string) (Record, error), action, text string) (Record, error) {
-		after, err := what(ctx, r.ID, DriverActor, text)
+	// Each action is taken on the version it was decided on: the drivers
+	// of other replicas, deciding on the same one, lose.
+	act := func(action, text string) (Record, error) {
+		after, err := d.b.Act(ctx, r.ID, rec.Rev, action, DriverActor, text)
 		switch {
 		case errors.Is(err, audit.ErrConflict):
-			// Another replica's driver, or a person, acted first.
 			d.logger.Debug("rollouts: another action came first", "rollout", r.ID, "action", action, "err", err)
 			return rec, nil
 		case err != nil:
@@ -151,7 +152,7 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) (R
 		return after, nil
 	}
 	if r.AbortOnErrors > 0 && st.RejectedPercent > r.AbortOnErrors {
-		return act(d.b.Abort, ActionAbort, fmt.Sprintf("%d of the %d client(s) in the step reject the new values (%s%% > --abort-on-errors %s%%)",
+		return act(ActionAbort, fmt.Sprintf("%d of the %d client(s) in the step reject the new values (%s%% > --abort-on-errors %s%%)",
 			st.Rejected, st.InStep, pct(st.RejectedPercent), pct(r.AbortOnErrors)))
 	}
 	if r.AbortQuery != "" {
@@ -165,7 +166,7 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) (R
 				d.logger.Warn("rollouts: the abort query could not be asked; the step holds", "rollout", r.ID, "err", err)
 				return rec, nil
 			case firing:
-				return act(d.b.Abort, ActionAbort, fmt.Sprintf("the abort query %q fired: %s", r.AbortQuery, why))
+				return act(ActionAbort, fmt.Sprintf("the abort query %q fired: %s", r.AbortQuery, why))
 			}
 		}
 	}
@@ -176,7 +177,7 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) (R
 		d.logger.Debug("rollouts: the step baked but holds: too many rejections", "rollout", r.ID, "rejected_percent", st.RejectedPercent)
 		return rec, nil
 	}
-	return act(d.b.Promote, ActionPromote, fmt.Sprintf("step %d/%d (%s) baked %s: %d of %d client(s) applied, %d rejected",
+	return act(ActionPromote, fmt.Sprintf("step %d/%d (%s) baked %s: %d of %d client(s) applied, %d rejected",
 		r.Step+1, len(r.Steps), r.Steps[r.Step], r.Bake, st.Applied, st.InStep, st.Rejected))
 }
 

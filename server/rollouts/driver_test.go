@@ -2,6 +2,7 @@ package rollouts_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -279,5 +280,64 @@ func TestDriverRunsOnItsTick(t *testing.T) {
 	<-done
 	if got := w.state(rec.ID); got.State != rollout.StateComplete {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// barrier is a fleet of no clients whose listing returns once n drivers
+// have asked for it: each has read the rollouts by then.
+type barrier struct {
+	mu      sync.Mutex
+	waiting int
+	n       int
+	all     chan struct{}
+}
+
+func (b *barrier) Clients(context.Context) ([]api.ClientStatus, error) {
+	b.mu.Lock()
+	b.waiting++
+	if b.waiting == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	<-b.all
+	return nil, nil
+}
+
+// TestDriversDecidingOnOneVersionActOnce: the drivers of several
+// replicas that decide on the same version of a record (its bake is over)
+// promote it once, not once each: the others' actions are refused, not
+// taken on the newer version.
+func TestDriversDecidingOnOneVersionActOnce(t *testing.T) {
+	w := newWorld(t, configdtest.Core(t).Store)
+	ctx := context.Background()
+	w.put("app/limits", "1")
+	p := w.plan(w.propose("app/limits", "2"), "10%", "50%", "100%")
+	p.Bake = time.Minute
+	rec := w.start(p)
+	w.advance(time.Hour)
+	const n = 3
+	fleet := &barrier{n: n, all: make(chan struct{})}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		d := rollouts.NewDriver(rollouts.New(w.st, w.reqs, rollouts.WithClock(w.clock)), fleet, rollouts.WithLogger(configdtest.Discard()))
+		wg.Go(func() { errs[i] = d.Pass(ctx) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := w.b.Get(ctx, rec.ID)
+	if err != nil || r.Step != 1 || len(r.Log) != 2 {
+		t.Fatalf("%d drivers on one version: step %d, log %+v (%v); want one promote to step 2", n, r.Step+1, r.Log, err)
+	}
+	// A person's promote acts on the newest version.
+	if got, err := w.b.Promote(ctx, rec.ID, "bob", ""); err != nil || got.Step != 2 {
+		t.Fatalf("promote: %+v, %v", got.Phase, err)
+	}
+	if _, err := w.b.Act(ctx, rec.ID, r.Rev, rollouts.ActionAbort, "bob", ""); !errors.Is(err, audit.ErrConflict) {
+		t.Errorf("an abort of an older version: %v, want a conflict", err)
 	}
 }

@@ -453,7 +453,35 @@ const (
 // Promote moves rollout id to its next step (its clients see the new
 // values); past the last step, it completes it.
 func (b *Book) Promote(ctx context.Context, id int64, actor, text string) (Record, error) {
-	return b.act(ctx, id, actor, ActionPromote, text, func(r *rollout.Rollout) error {
+	return b.Act(ctx, id, 0, ActionPromote, actor, text)
+}
+
+// Pause stops rollout id's step from advancing by itself.
+func (b *Book) Pause(ctx context.Context, id int64, actor, text string) (Record, error) {
+	return b.Act(ctx, id, 0, ActionPause, actor, text)
+}
+
+// Resume lets paused rollout id's step advance by itself again (at once,
+// when its bake time has passed).
+func (b *Book) Resume(ctx context.Context, id int64, actor, text string) (Record, error) {
+	return b.Act(ctx, id, 0, ActionResume, actor, text)
+}
+
+// Abort puts every client of rollout id back on the old values: the
+// record alone changes (the store holds the old values).
+func (b *Book) Abort(ctx context.Context, id int64, actor, text string) (Record, error) {
+	return b.Act(ctx, id, 0, ActionAbort, actor, text)
+}
+
+// Complete writes rollout id's new values to the store for everyone, with
+// its record, in one revision.
+func (b *Book) Complete(ctx context.Context, id int64, actor, text string) (Record, error) {
+	return b.Act(ctx, id, 0, ActionComplete, actor, text)
+}
+
+// moves are what each action does to a running rollout's record.
+var moves = map[string]func(b *Book, r *rollout.Rollout) error{
+	ActionPromote: func(b *Book, r *rollout.Rollout) error {
 		if r.Step+1 >= len(r.Steps) {
 			r.State = rollout.StateComplete
 			return nil
@@ -461,59 +489,54 @@ func (b *Book) Promote(ctx context.Context, id int64, actor, text string) (Recor
 		r.Step++
 		r.StepStarted = b.now().UTC()
 		return nil
-	})
-}
-
-// Pause stops rollout id's step from advancing by itself.
-func (b *Book) Pause(ctx context.Context, id int64, actor, text string) (Record, error) {
-	return b.act(ctx, id, actor, ActionPause, text, func(r *rollout.Rollout) error {
+	},
+	ActionPause: func(_ *Book, r *rollout.Rollout) error {
 		if r.State == rollout.StatePaused {
 			return requests.Refuse(audit.ErrConflict, "rollout %d is paused already", r.ID)
 		}
 		r.State = rollout.StatePaused
 		return nil
-	})
-}
-
-// Resume lets paused rollout id's step advance by itself again (at once,
-// when its bake time has passed).
-func (b *Book) Resume(ctx context.Context, id int64, actor, text string) (Record, error) {
-	return b.act(ctx, id, actor, ActionResume, text, func(r *rollout.Rollout) error {
+	},
+	ActionResume: func(_ *Book, r *rollout.Rollout) error {
 		if r.State != rollout.StatePaused {
 			return requests.Refuse(audit.ErrConflict, "rollout %d is %s, not paused", r.ID, r.State)
 		}
 		r.State = rollout.StateActive
 		return nil
-	})
+	},
+	ActionAbort:    func(_ *Book, r *rollout.Rollout) error { r.State = rollout.StateAborted; return nil },
+	ActionComplete: func(_ *Book, r *rollout.Rollout) error { r.State = rollout.StateComplete; return nil },
 }
 
-// Abort puts every client of rollout id back on the old values: the
-// record alone changes (the store holds the old values).
-func (b *Book) Abort(ctx context.Context, id int64, actor, text string) (Record, error) {
-	return b.act(ctx, id, actor, ActionAbort, text, func(r *rollout.Rollout) error {
-		r.State = rollout.StateAborted
-		return nil
-	})
+// Act takes action (ActionPromote, ActionPause, ActionResume, ActionAbort
+// or ActionComplete) on running rollout id, by actor with text for its
+// log. With at above 0 it acts only on the version of the record written
+// at revision at, and refuses (ErrConflict) once another action came
+// first: an action decided on one version (the driver's, on each replica)
+// is taken once. With at 0 it acts on the newest version, again on a
+// newer one when another action came first.
+func (b *Book) Act(ctx context.Context, id, at int64, action, actor, text string) (Record, error) {
+	do, ok := moves[action]
+	if !ok {
+		return Record{}, requests.Refuse(audit.ErrNotFound, "no such action on a rollout: %q (promote, pause, resume, abort or complete)", action)
+	}
+	return b.act(ctx, id, at, actor, action, text, func(r *rollout.Rollout) error { return do(b, r) })
 }
 
-// Complete writes rollout id's new values to the store for everyone, with
-// its record, in one revision.
-func (b *Book) Complete(ctx context.Context, id int64, actor, text string) (Record, error) {
-	return b.act(ctx, id, actor, ActionComplete, text, func(r *rollout.Rollout) error {
-		r.State = rollout.StateComplete
-		return nil
-	})
-}
-
-// act applies do to running rollout id, logs it as action by actor with
-// text, and commits it in one revision with a compare-and-set on the
-// record (and on the index, when the rollout ends), again on the newest
-// record when another action came first.
-func (b *Book) act(ctx context.Context, id int64, actor, action, text string, do func(r *rollout.Rollout) error) (Record, error) {
+// act applies do to running rollout id (its version at revision at, when
+// at is above 0), logs it as action by actor with text, and commits it in
+// one revision with a compare-and-set on the record (and on the index,
+// when the rollout ends), again on the newest record when another action
+// came first and at is 0.
+func (b *Book) act(ctx context.Context, id, at int64, actor, action, text string, do func(r *rollout.Rollout) error) (Record, error) {
 	for try := 0; ; try++ {
 		rec, err := b.Get(ctx, id)
 		if err != nil {
 			return Record{}, err
+		}
+		if at > 0 && rec.Rev != at {
+			return Record{}, requests.Refuse(audit.ErrConflict, "rollout %d moved on (revision %d) since revision %d: it was not %s",
+				id, rec.Rev, at, pastTense(action))
 		}
 		r := rec.Rollout
 		if !rollout.Running(r.State) {
