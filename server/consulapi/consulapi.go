@@ -124,14 +124,27 @@ func New(st Store, hub Hub, opts ...Option) http.Handler {
 		opt(&o)
 	}
 	h := &handler{st: st, direct: requests.NewDirect(st), hub: hub, opts: o, metrics: newMetrics(o.reg)}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/kv/", h.route("kv", h.identity(h.kv)))
-	mux.Handle("/v1/txn", h.route("txn", h.identity(h.txn)))
-	mux.Handle("/v1/status/leader", h.route("status", http.HandlerFunc(h.leader)))
-	mux.Handle("/v1/status/peers", h.route("status", http.HandlerFunc(h.peers)))
-	mux.Handle("/v1/agent/self", h.route("agent", h.identity(h.agentSelf)))
-	mux.Handle("/", h.route("unknown", http.HandlerFunc(notServed)))
-	return mux
+	kv, txn := h.route("kv", h.identity(h.kv)), h.route("txn", h.identity(h.txn))
+	fixed := map[string]http.Handler{
+		"/v1/txn":           txn,
+		"/v1/status/leader": h.route("status", http.HandlerFunc(h.leader)),
+		"/v1/status/peers":  h.route("status", http.HandlerFunc(h.peers)),
+		"/v1/agent/self":    h.route("agent", h.identity(h.agentSelf)),
+	}
+	unknown := h.route("unknown", http.HandlerFunc(notServed))
+	// Routed by hand, not by http.ServeMux, which would clean a path
+	// ("app//k", "app/../k") and redirect a write to another key: a key
+	// is taken as sent, and refused by configd's key rules.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v1/kv/"):
+			kv.ServeHTTP(w, r)
+		case fixed[r.URL.Path] != nil:
+			fixed[r.URL.Path].ServeHTTP(w, r)
+		default:
+			unknown.ServeHTTP(w, r)
+		}
+	})
 }
 
 // route counts the requests of endpoint in the metrics.
