@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
 )
 
 // do sends method path with body to d and returns the status and body.
@@ -95,5 +98,28 @@ func TestStatusAndAgentSelfAnswerAsConsul(t *testing.T) {
 	if status != 200 || json.Unmarshal([]byte(body), &self) != nil || self.Config.Datacenter != "dc1" ||
 		self.Config.NodeName == "" || self.Config.Version == "" || self.Member.Addr != "127.0.0.1" {
 		t.Fatalf("agent/self: %d %s", status, body)
+	}
+}
+
+func TestWritesKeepConfigdsPolicies(t *testing.T) {
+	d := newDoor(t)
+	if _, err := d.c.Store.Commit(t.Context(), audit.Txn{Actor: "test", Ops: []audit.Op{
+		audit.Put(keyspace.PoliciesKey, []byte(`{"app/":{"approvals":1,"require":true}}`), "application/json")}}); err != nil {
+		t.Fatal(err)
+	}
+	before := d.c.Store.Rev()
+	// A prefix whose policy takes changes only through change requests.
+	if status, body := d.do(t, "PUT", "/v1/kv/app/k", "v"); status != 403 || !strings.Contains(body, "change request") {
+		t.Fatalf("a direct write under a required policy: %d %s", status, body)
+	}
+	if status, body := d.do(t, "PUT", "/v1/txn", `[{"KV":{"Verb":"set","Key":"app/k","Value":"eA=="}}]`); status != 403 {
+		t.Fatalf("a txn under a required policy: %d %s", status, body)
+	}
+	// configd's own keys are not written through the door.
+	if status, body := d.do(t, "PUT", "/v1/kv/"+keyspace.PoliciesKey, "{}"); status != 403 || !strings.Contains(body, "configd's own keys") {
+		t.Fatalf("a write of configd's policies: %d %s", status, body)
+	}
+	if d.c.Store.Rev() != before {
+		t.Fatal("a refused write made a revision")
 	}
 }
