@@ -189,7 +189,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
 		Limits: cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
 		GRPC:   []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
-		Consul: []consulapi.Option{consulapi.WithReadWait(cfg.ReadWait), consulapi.WithVersion(Version())},
+		Consul: []consulapi.Option{consulapi.WithReadWait(cfg.ReadWait), consulapi.WithVersion(Version()),
+			consulapi.WithBodyReadTimeout(cfg.BodyReadTimeout)},
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),

@@ -1,15 +1,19 @@
 package consulapi_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/consulapi"
 )
 
 // do sends method path with body to d and returns the status and body.
@@ -121,5 +125,35 @@ func TestWritesKeepConfigdsPolicies(t *testing.T) {
 	}
 	if d.c.Store.Rev() != before {
 		t.Fatal("a refused write made a revision")
+	}
+}
+
+func TestABodyTooSlowIsAnswered408AndWritesNothing(t *testing.T) {
+	d := newDoor(t, withOptions(consulapi.WithBodyReadTimeout(200*time.Millisecond)))
+	d.put(t, "app/k", "good")
+	for _, req := range []string{
+		"PUT /v1/kv/app/k HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab",
+		"PUT /v1/txn HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{",
+	} {
+		conn, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		// The answer comes once the deadline passes; the body never ends.
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "--body-read-timeout") {
+			t.Fatalf("%d %s, want 408", resp.StatusCode, b)
+		}
+	}
+	if v, _ := d.value(t, "app/k"); v != "good" {
+		t.Fatalf("app/k is %q", v)
 	}
 }

@@ -77,6 +77,7 @@ type options struct {
 	version  string
 	node     string
 	readWait time.Duration
+	body     time.Duration
 }
 
 // WithLogger sets the door's logger (default slog.Default()).
@@ -104,6 +105,10 @@ func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 // host name).
 func WithNodeName(n string) Option { return func(o *options) { o.node = n } }
 
+// WithBodyReadTimeout bounds how long reading a request's body may take
+// (authz.BodyDeadline, --body-read-timeout; default: no bound).
+func WithBodyReadTimeout(d time.Duration) Option { return func(o *options) { o.body = d } }
+
 // WithReadWait bounds how long a ?consistent read waits for the store to
 // catch up (default core.DefaultReadWait).
 func WithReadWait(d time.Duration) Option { return func(o *options) { o.readWait = d } }
@@ -124,7 +129,8 @@ func New(st Store, hub Hub, opts ...Option) http.Handler {
 		opt(&o)
 	}
 	h := &handler{st: st, direct: requests.NewDirect(st), hub: hub, opts: o, metrics: newMetrics(o.reg)}
-	kv, txn := h.route("kv", h.identity(h.kv)), h.route("txn", h.identity(h.txn))
+	body := authz.BodyDeadline(o.body)
+	kv, txn := h.route("kv", body(h.identity(h.kv))), h.route("txn", body(h.identity(h.txn)))
 	fixed := map[string]http.Handler{
 		"/v1/txn":           txn,
 		"/v1/status/leader": h.route("status", http.HandlerFunc(h.leader)),

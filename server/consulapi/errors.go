@@ -2,6 +2,7 @@ package consulapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/configd/configd/api"
@@ -47,4 +48,14 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, msg := consulMessage(c)
 	writeText(w, status, msg)
+}
+
+// bodyError is the answer to a body that could not be read: its own when
+// it has one (authz.BodyDeadline's 408), else 400.
+func bodyError(err error) error {
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return apierror.BadRequest("could not read the whole request body: %v", err)
 }

@@ -31,6 +31,12 @@ type doorOption func(*doorConfig)
 type doorConfig struct {
 	auth bool
 	core []core.Option
+	more []consulapi.Option
+}
+
+// withOptions passes more options to the door.
+func withOptions(opts ...consulapi.Option) doorOption {
+	return func(c *doorConfig) { c.more = append(c.more, opts...) }
 }
 
 // withAuth turns authentication on.
@@ -57,7 +63,7 @@ func newDoor(t *testing.T, opts ...doorOption) *door {
 		d.auth = a
 		copts = append(copts, consulapi.WithAuth(a))
 	}
-	d.srv = httptest.NewServer(consulapi.New(d.c.Store, d.c.Hub, copts...))
+	d.srv = httptest.NewServer(consulapi.New(d.c.Store, d.c.Hub, append(copts, cfg.more...)...))
 	t.Cleanup(d.srv.Close)
 	d.addr = strings.TrimPrefix(d.srv.URL, "http://")
 	return d

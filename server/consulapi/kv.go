@@ -334,7 +334,7 @@ func (h *handler) readValue(r *http.Request) ([]byte, error) {
 	}
 	value, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
-		return nil, apierror.BadRequest("could not read the whole request body: %v", err)
+		return nil, bodyError(err)
 	}
 	if len(value) > limit {
 		return nil, tooLarge(fmt.Sprintf("more than %d bytes", limit), limit)

@@ -125,7 +125,7 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 	limit := int64(txnBodyFactor) * int64(h.st.MaxValueSize())
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		h.fail(w, r, apierror.BadRequest("could not read the whole request body: %v", err))
+		h.fail(w, r, bodyError(err))
 		return
 	}
 	if int64(len(body)) > limit {
