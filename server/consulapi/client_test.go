@@ -141,6 +141,15 @@ func TestGoClientDeleteCASAndDeleteTree(t *testing.T) {
 		t.Fatal("DeleteCAS left the key")
 	}
 
+	// Deleting a key that does not exist is done, as Consul answers.
+	before := d.c.Store.Rev()
+	if _, err := kv.Delete("app/never", nil); err != nil || d.c.Store.Rev() != before {
+		t.Fatalf("Delete of a missing key: %v, revision %d -> %d", err, before, d.c.Store.Rev())
+	}
+	if ok, _, err := kv.DeleteCAS(&consul.KVPair{Key: "app/never", ModifyIndex: 7}, nil); err != nil || !ok {
+		t.Fatalf("DeleteCAS of a missing key: %v %v, want true", ok, err)
+	}
+
 	// Configd's own keys are never in a tree delete of everything.
 	d.put(t, ".configd/policies", "{}")
 	if _, err := kv.DeleteTree("", nil); err != nil {
