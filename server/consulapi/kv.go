@@ -251,24 +251,12 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request, key string, q url.
 			return
 		}
 	}
-	if key == "" {
-		h.fail(w, r, missingKey)
-		return
-	}
-	if err := keyspace.ValidateNew(key); err != nil {
-		h.fail(w, r, apierror.WithKey(err, key))
-		return
-	}
-	if err := h.check(r, api.PermissionWrite, key); err != nil {
+	in := writeops.Op{}
+	if err := h.keyWrite(r, key, q, keyspace.ValidateNew, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if err := checkFlags(q); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	cas, isCAS, err := uintParam(q, "cas", "CAS index")
-	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -277,30 +265,56 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request, key string, q url.
 		h.fail(w, r, err)
 		return
 	}
-	ct, err := h.valueType(r.Context(), key, value)
+	if in.ContentType, err = h.valueType(r.Context(), key, value); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	in.Value = value
+	lost, err := h.commitOne(r, in)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	in := writeops.Op{Key: key, Value: value, ContentType: ct}
+	writeJSON(w, http.StatusOK, lost == nil)
+}
+
+// keyWrite checks what a PUT and a DELETE of one key share: the key
+// (validate: keyspace.ValidateNew for a put, Validate for a delete), the
+// token's write on it, and an optional ?cas=N; it sets them on in.
+func (h *handler) keyWrite(r *http.Request, key string, q url.Values, validate func(string) error, in *writeops.Op) error {
+	if key == "" {
+		return missingKey
+	}
+	if err := validate(key); err != nil {
+		return apierror.WithKey(err, key)
+	}
+	if err := h.check(r, api.PermissionWrite, key); err != nil {
+		return err
+	}
+	cas, isCAS, err := uintParam(q, "cas", "CAS index")
+	if err != nil {
+		return err
+	}
+	in.Key = key
 	if isCAS {
 		in.IfModRev = ptr(int64(cas))
 	}
+	return nil
+}
+
+// commitOne commits in, checked by writeops, as one revision; a CAS that
+// lost returns its conflict, and no error.
+func (h *handler) commitOne(r *http.Request, in writeops.Op) (*audit.ConflictError, error) {
 	ops, err := writeops.Ops(h.st, []writeops.Op{in})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	_, err = h.commit(r, ops)
-	if isCAS && errors.Is(err, audit.ErrConflict) {
-		writeJSON(w, http.StatusOK, false)
-		return
+	var ce *audit.ConflictError
+	if in.IfModRev != nil && errors.As(err, &ce) {
+		return ce, nil
 	}
-	if err != nil {
-		h.fail(w, r, apierror.WithKey(err, key))
-		return
-	}
-	writeJSON(w, http.StatusOK, true)
+	return nil, apierror.WithKey(err, in.Key)
 }
 
 // checkFlags accepts only flags=0: configd keeps no flags with a value,
@@ -380,44 +394,18 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request, key string, q url.
 		h.deleteTree(w, r, key)
 		return
 	}
-	if key == "" {
-		h.fail(w, r, missingKey)
-		return
-	}
-	if err := keyspace.Validate(key); err != nil {
-		h.fail(w, r, apierror.WithKey(err, key))
-		return
-	}
-	if err := h.check(r, api.PermissionWrite, key); err != nil {
+	in := writeops.Op{Delete: true}
+	if err := h.keyWrite(r, key, q, keyspace.Validate, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	cas, isCAS, err := uintParam(q, "cas", "CAS index")
+	lost, err := h.commitOne(r, in)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	in := writeops.Op{Delete: true, Key: key}
-	if isCAS {
-		in.IfModRev = ptr(int64(cas))
-	}
-	ops, err := writeops.Ops(h.st, []writeops.Op{in})
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	_, err = h.commit(r, ops)
-	var ce *audit.ConflictError
-	if isCAS && errors.As(err, &ce) {
-		// As Consul: a key already gone is deleted whatever the index.
-		writeJSON(w, http.StatusOK, ce.Actual == 0)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, apierror.WithKey(err, key))
-		return
-	}
-	writeJSON(w, http.StatusOK, true)
+	// As Consul: a key already gone is deleted whatever the index.
+	writeJSON(w, http.StatusOK, lost == nil || lost.Actual == 0)
 }
 
 // deleteTree deletes every key under Consul's prefix p in one revision
