@@ -2,6 +2,7 @@ package consulapi_test
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -321,4 +322,21 @@ func isStatus(err error, status int) bool {
 		return se.Code == status
 	}
 	return err != nil && strings.Contains(err.Error(), "Unexpected response code: "+strconv.Itoa(status))
+}
+
+func TestAWriteCarriesTheReasonHeader(t *testing.T) {
+	d := newDoor(t)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, d.srv.URL+"/v1/kv/app/k", strings.NewReader("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Configd-Reason", "INC-42 failover")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if rev := d.last(t); resp.StatusCode != http.StatusOK || rev.Reason != "INC-42 failover" || rev.Origin != "consul-api" {
+		t.Fatalf("%d: revision reason %q origin %q", resp.StatusCode, rev.Reason, rev.Origin)
+	}
 }
