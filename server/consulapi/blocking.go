@@ -46,7 +46,8 @@ func blockingParams(q url.Values) (uint64, time.Duration, error) {
 }
 
 // block waits, for a blocking query past index, until a revision after it
-// touches key (or, for a prefix, a key under Consul's prefix key), or until
+// touches key (or, for a prefix, a key under Consul's prefix key that the
+// token may read), or until
 // wait ends; the caller then answers the data as it is. An index of 0, or
 // above the store's revision (a client that knew a revision this configd
 // has not: it answers at once with the current index, lower, and the
@@ -85,7 +86,9 @@ func (h *handler) block(r *http.Request, key string, prefix bool, index uint64, 
 			return nil // the wait ended, the hub closed, or the scope changed wholesale
 		}
 		for _, ev := range b.Events {
-			if ev.Key == key || prefix && strings.HasPrefix(ev.Key, key) {
+			// A key the token may not read wakes nobody: its listing
+			// leaves it out.
+			if (ev.Key == key || prefix && strings.HasPrefix(ev.Key, key)) && h.mayRead(r, ev.Key) {
 				return nil
 			}
 		}

@@ -340,3 +340,38 @@ func TestAWriteCarriesTheReasonHeader(t *testing.T) {
 		t.Fatalf("%d: revision reason %q origin %q", resp.StatusCode, rev.Reason, rev.Origin)
 	}
 }
+
+func TestABlockingQueryWakesOnlyForKeysItsTokenReads(t *testing.T) {
+	d := newDoor(t, withAuth())
+	kv := d.client(t, d.token(t, "narrow", "read:app/a/"))
+	d.put(t, "app/a/k", "1")
+	_, meta, err := kv.List("app/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan uint64, 1)
+	go func() {
+		_, m, err := kv.List("app/", &consul.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: time.Minute})
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		done <- m.LastIndex
+	}()
+	d.put(t, "app/b/secret-plan", "x")
+	select {
+	case <-done:
+		t.Fatal("a write the token may not read woke its query")
+	case <-time.After(200 * time.Millisecond):
+	}
+	rev := d.put(t, "app/a/k", "2")
+	select {
+	case idx := <-done:
+		if idx != uint64(rev.Rev) {
+			t.Fatalf("woken at index %d, want %d", idx, rev.Rev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write the token reads did not wake its query")
+	}
+}
