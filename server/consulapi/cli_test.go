@@ -2,7 +2,9 @@ package consulapi_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,6 +71,21 @@ func TestConsulCLIReadsAndWritesConfigd(t *testing.T) {
 	mustCLI(t, d, "Success! Data written to: app/name", "kv", "put", "-cas", "-modify-index="+strconv.FormatInt(kv.ModRev, 10), "app/name", "shop2")
 	if v, _ := d.value(t, "app/name"); v != "shop2" {
 		t.Fatalf("after the CAS configd holds %q", v)
+	}
+
+	// export, then import elsewhere: a round trip through Consul's format.
+	exported, ok := consulCLI(t, d, "kv", "export", "app/db/")
+	if !ok || !strings.Contains(exported, `"key": "app/db/host"`) {
+		t.Fatalf("kv export: %q (ok %v)", exported, ok)
+	}
+	other := newDoor(t)
+	file := filepath.Join(t.TempDir(), "export.json")
+	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, other, "Imported: app/db/host\nImported: app/db/port", "kv", "import", "@"+file)
+	if v, _ := other.value(t, "app/db/port"); v != "5432" {
+		t.Fatalf("imported app/db/port is %q", v)
 	}
 
 	mustCLI(t, d, "Success! Deleted key: app/name", "kv", "delete", "app/name")
