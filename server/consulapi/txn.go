@@ -85,7 +85,6 @@ type txnState struct {
 	results []txnResult
 	errs    []txnError
 	writes  *writeops.Txn
-	n       int
 	opOf    map[string]int
 	old     map[string]*audit.KeyValue
 	checked map[string]int64 // the mod_rev a check-index or check-not-exists (0) asks of a key
@@ -290,18 +289,18 @@ func (t *txnState) add(i int, op txnOp) error {
 	return nil
 }
 
-// write adds a write of op i to the transaction's.
+// write adds a write of op i to the transaction's; writeops' messages
+// name it ops[i], i Consul's index of the op.
 func (t *txnState) write(i int, in writeops.Op) {
-	if err := t.writes.Key(t.n, in.Key); err != nil {
+	if err := t.writes.Key(i, in.Key); err != nil {
 		t.fail(i, "%s", apierror.Classify(err).Message)
 		return
 	}
-	if err := t.writes.Add(t.n, in); err != nil {
+	if err := t.writes.Add(i, in); err != nil {
 		t.fail(i, "%s", apierror.Classify(err).Message)
 		return
 	}
 	t.opOf[in.Key] = i
-	t.n++
 }
 
 // read serves get, check-index and check-not-exists on the key as it is.
