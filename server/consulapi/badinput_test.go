@@ -13,6 +13,7 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/consulapi"
 )
 
@@ -156,4 +157,46 @@ func TestABodyTooSlowIsAnswered408AndWritesNothing(t *testing.T) {
 	if v, _ := d.value(t, "app/k"); v != "good" {
 		t.Fatalf("app/k is %q", v)
 	}
+}
+
+func TestTheDoorsLimitsApply(t *testing.T) {
+	t.Run("rate", func(t *testing.T) {
+		d := newDoor(t, withOptions(consulapi.WithLimits(authz.NewLimits(0.001, 1, 0))))
+		if status, _ := d.do(t, "PUT", "/v1/kv/app/k", "v"); status != 200 {
+			t.Fatalf("first request: %d", status)
+		}
+		before := d.c.Store.Rev()
+		if status, body := d.do(t, "PUT", "/v1/kv/app/k", "w"); status != 429 || !strings.Contains(body, "rate limit") {
+			t.Fatalf("over the rate: %d %s", status, body)
+		}
+		if d.c.Store.Rev() != before {
+			t.Fatal("a request over the rate wrote")
+		}
+	})
+	t.Run("watches", func(t *testing.T) {
+		d := newDoor(t, withOptions(consulapi.WithLimits(authz.NewLimits(0, 0, 1))))
+		rev := d.put(t, "app/k", "v")
+		path := fmt.Sprintf("/v1/kv/app/k?index=%d&wait=1m", rev.Rev)
+		first := make(chan int, 1)
+		go func() {
+			status, _ := d.do(t, "GET", path, "")
+			first <- status
+		}()
+		// The second blocking query is refused once the first holds the
+		// identity's one watch; until then it may be admitted, and is
+		// woken with the first by the write below.
+		for {
+			status, body := d.do(t, "GET", fmt.Sprintf("/v1/kv/app/k?index=%d&wait=50ms", rev.Rev), "")
+			if status == 429 {
+				if !strings.Contains(body, "watches open") {
+					t.Fatalf("over the watch cap: %s", body)
+				}
+				break
+			}
+		}
+		d.put(t, "app/k", "w")
+		if status := <-first; status != 200 {
+			t.Fatalf("the first blocking query: %d", status)
+		}
+	})
 }
