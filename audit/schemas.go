@@ -33,6 +33,13 @@ type Schema struct {
 	CreateRev, ModRev, Version int64
 }
 
+// CheckSchemas reports whether ops, made on top of the current state,
+// would keep to the JSON Schemas: nil, or the first violation (a
+// *SchemaError). It writes nothing; it is for what clients see before the
+// store holds it (a rollout's new values). Every revision is checked
+// again when it is written.
+func (s *Store) CheckSchemas(ops []Op) error { return s.w.CheckSchemas(ops) }
+
 // SetSchema sets the JSON Schema of prefix (any form keyspace.Prefix
 // takes) to doc and returns the revision once it is durable. An invalid
 // schema wraps ErrBadRequest with the compiler's message; one that the

@@ -352,3 +352,24 @@ func TestTheWholeKeyspaceLeavesConfigdsOwnKeysOut(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSchemasTellsAheadAndWritesNothing: what a rollout's new values
+// would leave is checked against the schemas without a revision.
+func TestCheckSchemasTellsAheadAndWritesNothing(t *testing.T) {
+	s := openTest(t)
+	if _, err := putJSON(s, "app/limits", `{"rps": 5}`); err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, s, "app/", limitsSchema)
+	rev := s.Rev()
+	wantSchemaError(t, s.CheckSchemas([]Op{Put("app/limits", []byte(`{"rps": 0}`), TypeJSON)}), "app/limits: /rps: must be >= 1 (schema app/)")
+	if err := s.CheckSchemas([]Op{Put("app/limits", []byte(`{"rps": 9}`), TypeJSON), Put("db/x", []byte("1"), "")}); err != nil {
+		t.Fatalf("a good change: %v", err)
+	}
+	if err := s.CheckSchemas([]Op{Delete("app/limits")}); err != nil {
+		t.Fatalf("a delete the schema allows: %v", err)
+	}
+	if s.Rev() != rev {
+		t.Fatalf("CheckSchemas wrote: revision %d, was %d", s.Rev(), rev)
+	}
+}

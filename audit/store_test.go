@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/configd/configd/keyspace"
@@ -137,6 +139,47 @@ func TestTransactionIsOneRevisionWithCompareAndSet(t *testing.T) {
 	}
 	if r, err := s.Commit(ctx, Txn{Ops: []Op{Delete("new").WithModRev(2)}}); err != nil || r.Rev != 3 {
 		t.Fatalf("conditional delete: %+v %v", r, err)
+	}
+}
+
+// TestIfRevCommitsOnlyOverTheRevisionRead: a transaction conditional on
+// the store's revision commits only if nothing was committed since; of
+// two made over the same revision at once, exactly one commits (they
+// share a batch or not).
+func TestIfRevCommitsOnlyOverTheRevisionRead(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	put(t, s, "a", "1")
+	at := func(rev int64) *int64 { return &rev }
+	put(t, s, "other", "x") // rev 2: a key the caller never read
+	var ce *ConflictError
+	if _, err := s.Commit(ctx, Txn{IfRev: at(1), Ops: []Op{Put("b", []byte("1"), "")}}); !errors.As(err, &ce) || ce.Key != "" || ce.Rev != 2 {
+		t.Fatalf("commit over revision 1 at 2: %v, want a conflict of the scope", err)
+	}
+	if _, err := s.Get(ctx, "b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused commit wrote b: %v", err)
+	}
+	if _, err := s.Commit(ctx, Txn{IfRev: at(-1), Ops: []Op{Put("b", []byte("1"), "")}}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("a negative if_rev: %v, want ErrBadRequest", err)
+	}
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Commit(ctx, Txn{IfRev: at(2), Ops: []Op{Put("b", []byte(strconv.Itoa(i)), "")}})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, ErrConflict):
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || s.Rev() != 3 {
+		t.Fatalf("%d writers won over revision 2 (now at %d), want exactly 1", wins.Load(), s.Rev())
 	}
 }
 

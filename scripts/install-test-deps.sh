@@ -4,6 +4,8 @@
 #   - Consul v1.14.5, built from the Go module proxy into .tools/bin/consul
 #     (scripts/install-consul.sh; ~4 minutes cold, seconds when cached);
 #   - etcd, Debian's etcd-server package (/usr/bin/etcd);
+#   - etcdctl, Debian's etcd-client package (/usr/bin/etcdctl), which the
+#     tests of configd's etcd v3 API (server/etcdapi) run against it;
 #   - kube-apiserver (Kubernetes v1.34.3), built from the Go module proxy into
 #     .tools/bin/kube-apiserver (scripts/install-kube-apiserver.sh; ~8 minutes
 #     cold on 2 idle cores, seconds when cached), on that etcd, for the Kubernetes
@@ -21,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v hey >/dev/null 2>&1 || need_apt+=(hey)

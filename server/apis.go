@@ -14,6 +14,7 @@ import (
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/consulapi"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/etcdapi"
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/watchwire"
@@ -64,12 +65,17 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 	wm := watchwire.NewMetrics(reg)
 	h := httpapi.NewHandler(c.Store, append([]httpapi.Option{httpapi.WithLogger(cfg.Logger), httpapi.WithHub(c.Hub),
 		httpapi.WithMetrics(reg, wm), httpapi.WithAuth(cfg.Auth), httpapi.WithLimits(cfg.Limits)}, cfg.HTTP...)...)
-	gopts := []grpcapi.Option{grpcapi.WithLogger(cfg.Logger), grpcapi.WithMetrics(wm), grpcapi.WithAuth(cfg.Auth), grpcapi.WithLimits(cfg.Limits)}
+	gopts := []grpcapi.Option{grpcapi.WithLogger(cfg.Logger), grpcapi.WithMetrics(wm), grpcapi.WithAuth(cfg.Auth), grpcapi.WithLimits(cfg.Limits),
+		grpcapi.WithServerOptions(etcdapi.ServerOptions()...)}
 	if cfg.TLS != nil {
 		// The mux has done the handshake; gRPC learns the connection's TLS
 		// state (and client certificate) from it.
 		gopts = append(gopts, grpcapi.WithServerOptions(grpc.Creds(handshakenTLS{})))
 	}
+	gs := grpcapi.New(c.Store, c.Hub, append(gopts, cfg.GRPC...)...)
+	// etcd's v3 API beside configd's own, on the same gRPC server.
+	etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits),
+		etcdapi.WithMetrics(wm))
 	consul := append([]consulapi.Option{consulapi.WithLogger(cfg.Logger), consulapi.WithAuth(cfg.Auth),
 		consulapi.WithLimits(cfg.Limits), consulapi.WithMetrics(reg)}, cfg.Consul...)
 	return &APIs{
@@ -82,7 +88,7 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		},
-		grpc:   grpcapi.New(c.Store, c.Hub, append(gopts, cfg.GRPC...)...),
+		grpc:   gs,
 		served: make(chan error, 1),
 	}
 }

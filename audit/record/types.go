@@ -109,6 +109,14 @@ type Txn struct {
 	// Empty means "api".
 	Origin string
 	Ops    []Op
+	// IfRev, when not nil, makes the transaction conditional on the
+	// store's newest revision being *IfRev: nothing was committed since the
+	// caller read the state at *IfRev. It is the condition of a caller that
+	// decides what to write from what it read (etcd's Txn compares, over
+	// any keys and ranges): read at R, decide, commit with IfRev R, and
+	// read again on a *ConflictError (its Key empty), which changes
+	// nothing.
+	IfRev *int64
 }
 
 // Change is what a revision, or a diff, did to one key. Old is nil when the

@@ -43,6 +43,17 @@ func ServerOptions(a *Auth, l *Limits) []grpc.ServerOption {
 
 const healthService = "/grpc.health.v1.Health/"
 
+// etcd's v3 API (package etcdapi): its clients send their token bare, as
+// the "token" metadata, which they obtain from Auth.Authenticate, a call
+// that takes no token (it authenticates with its own password). Its
+// requests are checked against the grants by etcdapi, which knows what
+// each one reads and writes.
+const (
+	etcdServices     = "/etcdserverpb."
+	etcdAuthenticate = "/etcdserverpb.Auth/Authenticate"
+	etcdToken        = "token"
+)
+
 // metadataActor is the metadata that names the actor of a call's writes,
 // as the X-Configd-Actor header does over HTTP.
 var metadataActor = strings.ToLower(api.HeaderActor)
@@ -109,8 +120,17 @@ func (a *Auth) grpcCheckWrite(p *Principal, key string) error {
 	return a.grpcCheck(p, api.PermissionWrite, key)
 }
 
-func (a *Auth) grpcPrincipal(ctx context.Context) (*Principal, error) {
-	p, err := a.Authenticate(firstMetadata(ctx, strings.ToLower(api.HeaderAuthorization)))
+func (a *Auth) grpcPrincipal(ctx context.Context, method string) (*Principal, error) {
+	authorization := firstMetadata(ctx, strings.ToLower(api.HeaderAuthorization))
+	etcd := strings.HasPrefix(method, etcdServices)
+	if tok := firstMetadata(ctx, etcdToken); etcd && tok != "" {
+		authorization = "Bearer " + tok
+	}
+	p, err := a.Authenticate(authorization)
+	if err != nil && etcd && authorization == "" {
+		return nil, status.Error(codes.Unauthenticated, "authentication required: an etcd client gives a configd token as the password "+
+			"of the user the token is named after (etcdctl --user NAME:TOKEN)")
+	}
 	if err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -131,10 +151,10 @@ func (a *Auth) grpcCheck(p *Principal, perm, target string) error {
 }
 
 func (a *Auth) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if strings.HasPrefix(info.FullMethod, healthService) {
+	if strings.HasPrefix(info.FullMethod, healthService) || info.FullMethod == etcdAuthenticate {
 		return handler(ctx, req)
 	}
-	p, err := a.grpcPrincipal(ctx)
+	p, err := a.grpcPrincipal(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +207,7 @@ func (a *Auth) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Strea
 	if strings.HasPrefix(info.FullMethod, healthService) {
 		return handler(srv, ss)
 	}
-	p, err := a.grpcPrincipal(ss.Context())
+	p, err := a.grpcPrincipal(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}

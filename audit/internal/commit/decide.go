@@ -72,6 +72,9 @@ func (d *decider) readsDB(req revisionRequest) bool {
 // decideTxn decides a transaction (a rollback's when rollbackTo > 0);
 // force: a schema it sets is not checked against the state.
 func (d *decider) decideTxn(ctx context.Context, b Batch, txn record.Txn, rollbackTo, prev int64, force bool) (record.Revision, error) {
+	if txn.IfRev != nil && *txn.IfRev != prev {
+		return record.Revision{}, &record.ConflictError{Expected: *txn.IfRev, Rev: prev}
+	}
 	olds := make([]*record.KeyValue, len(txn.Ops))
 	for i, op := range txn.Ops {
 		old, err := d.old(ctx, b, op.Key)

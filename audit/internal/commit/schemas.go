@@ -72,6 +72,24 @@ func (w *Writer) validateSchemaTxn(txn *record.Txn) error {
 	return nil
 }
 
+// CheckSchemas reports whether ops, made on top of the current state,
+// would keep to the schemas: nil, or the first violation (a
+// *record.SchemaError). It is a check made ahead, outside the writer's
+// batches (the revisions being decided are not seen), for what is not
+// written yet: a rollout's new values, which its clients see before the
+// store holds them. Each revision is still checked when it is decided.
+func (w *Writer) CheckSchemas(ops []record.Op) error {
+	changes := make([]record.Change, len(ops))
+	for i, op := range ops {
+		changes[i] = record.Change{Key: op.Key, Type: op.Type}
+		if op.Type == record.OpPut {
+			changes[i].New = &record.KeyValue{Key: op.Key, Value: op.Value, ContentType: op.ContentType, Secret: op.Secret}
+		}
+	}
+	d := decider{schemas: w.d.schemas, cur: w.d.cur} // read-only: no overlay, no batch
+	return d.checkSchemas(changes, false)
+}
+
 // checkSchemas refuses a revision whose effective changes leave the view
 // under a prefix breaking that prefix's schema, as the revision leaves
 // both: the first violation, a *record.SchemaError. A schema the revision

@@ -17,6 +17,9 @@ func (w *Writer) validateTxn(txn *record.Txn) error {
 		return fmt.Errorf("%w: transaction has no operations", record.ErrBadRequest)
 	}
 	defaultOrigin(txn)
+	if txn.IfRev != nil && *txn.IfRev < 0 {
+		return fmt.Errorf("%w: if_rev %d is negative", record.ErrBadRequest, *txn.IfRev)
+	}
 	seen := make(map[string]struct{}, len(txn.Ops))
 	ops := make([]record.Op, len(txn.Ops))
 	for i, op := range txn.Ops {

@@ -1,0 +1,373 @@
+package etcdapi
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/configd/configd/api"
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/writeops"
+)
+
+// A transaction (and every Put and DeleteRange, each a transaction of one
+// op) is decided optimistically: read the state at the store's revision
+// R, evaluate the compares, pick each branch, build the writes from what
+// was read, and commit them as one revision conditional on the store
+// still being at R (audit.Txn.IfRev). When another revision came first,
+// nothing was written: read again and decide again. So the compares
+// (over single keys and ranges, nested txns included) and the writes are
+// one atomic step, and of two racing compare-and-sets exactly one wins
+// (the other, deciding again, finds its compare false). A transaction
+// that writes nothing is answered from the reads at R, without a
+// revision.
+
+// maxTxnAttempts bounds the decisions of one transaction that keeps
+// losing to other writes.
+const maxTxnAttempts = 64
+
+// txnPlan is one decision of a transaction: what it writes, and how to
+// fill its responses once the revision is known.
+type txnPlan struct {
+	at     int64
+	writes []writeops.Op
+	// guard: what is written depends on what was read (compares, ranges,
+	// prev_kv, ignore_value, deletes), so the commit needs IfRev.
+	guard bool
+	// fill completes the responses given the revision the transaction
+	// is answered at.
+	fill []func(ctx context.Context, rev int64) error
+}
+
+func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if err := s.checkTxn(ctx, req); err != nil {
+		return nil, err
+	}
+	if err := s.linearizable(ctx); err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		p := &txnPlan{at: s.st.Rev()}
+		resp, err := s.planTxn(ctx, p, req)
+		if err != nil {
+			return nil, err
+		}
+		rev := p.at
+		if len(p.writes) > 0 {
+			ops, err := writeops.Ops(s.st, p.writes)
+			if err != nil {
+				return nil, err
+			}
+			var ifRev *int64
+			if p.guard {
+				ifRev = &p.at
+			}
+			r, err := s.commit(ctx, ops, ifRev)
+			var ce *audit.ConflictError
+			if errors.As(err, &ce) && ce.Key == "" {
+				if attempt < maxTxnAttempts {
+					continue
+				}
+				return nil, apierror.New(api.CodeConflict, "the keys changed under the transaction %d times in a row (other writes came first); retry", attempt)
+			}
+			if err != nil {
+				return nil, err
+			}
+			rev = r.Rev
+		}
+		for _, fill := range p.fill {
+			if err := fill(ctx, rev); err != nil {
+				return nil, err
+			}
+		}
+		return resp, nil
+	}
+}
+
+// checkTxn checks the grants of every op of req, in both branches, as
+// etcd does (read for compares and ranges, write, which includes read,
+// for puts and deletes), and that no branch writes a key twice (etcd's
+// duplicate key).
+func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
+	for _, branch := range [][]*pb.RequestOp{req.GetSuccess(), req.GetFailure()} {
+		var puts []string
+		var dels []keyRange
+		if err := writesOf(branch, &puts, &dels); err != nil {
+			return err
+		}
+		slices.Sort(puts)
+		for i, k := range puts {
+			if i > 0 && puts[i-1] == k || slices.ContainsFunc(dels, func(r keyRange) bool { return r.holds(k) || r.single && r.key == k }) {
+				return rpctypes.ErrGRPCDuplicateKey
+			}
+		}
+	}
+	for _, c := range req.GetCompare() {
+		r, err := parseRange(c.GetKey(), c.GetRangeEnd())
+		if err != nil {
+			return err
+		}
+		if err := s.check(ctx, api.PermissionRead, r.target()); err != nil {
+			return err
+		}
+	}
+	for _, op := range append(append([]*pb.RequestOp(nil), req.GetSuccess()...), req.GetFailure()...) {
+		var err error
+		switch o := op.GetRequest().(type) {
+		case *pb.RequestOp_RequestRange:
+			err = s.checkRange(ctx, o.RequestRange.GetKey(), o.RequestRange.GetRangeEnd(), api.PermissionRead)
+		case *pb.RequestOp_RequestPut:
+			err = s.checkRange(ctx, o.RequestPut.GetKey(), nil, api.PermissionWrite)
+		case *pb.RequestOp_RequestDeleteRange:
+			err = s.checkRange(ctx, o.RequestDeleteRange.GetKey(), o.RequestDeleteRange.GetRangeEnd(), api.PermissionWrite)
+		case *pb.RequestOp_RequestTxn:
+			err = s.checkTxn(ctx, o.RequestTxn)
+		default:
+			err = apierror.BadRequest("a txn op has no request")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writesOf adds the keys that the ops of one branch put, and the ranges
+// they delete, nested txns' branches included.
+func writesOf(ops []*pb.RequestOp, puts *[]string, dels *[]keyRange) error {
+	for _, op := range ops {
+		switch o := op.GetRequest().(type) {
+		case *pb.RequestOp_RequestPut:
+			*puts = append(*puts, string(o.RequestPut.GetKey()))
+		case *pb.RequestOp_RequestDeleteRange:
+			r, err := parseRange(o.RequestDeleteRange.GetKey(), o.RequestDeleteRange.GetRangeEnd())
+			if err != nil {
+				return err
+			}
+			*dels = append(*dels, r)
+		case *pb.RequestOp_RequestTxn:
+			for _, b := range [][]*pb.RequestOp{o.RequestTxn.GetSuccess(), o.RequestTxn.GetFailure()} {
+				if err := writesOf(b, puts, dels); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *server) checkRange(ctx context.Context, key, end []byte, perm string) error {
+	r, err := parseRange(key, end)
+	if err != nil {
+		return err
+	}
+	return s.check(ctx, perm, r.target())
+}
+
+// planTxn decides req at p.at: its compares, then the ops of its branch.
+func (s *server) planTxn(ctx context.Context, p *txnPlan, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	ok := true
+	for _, c := range req.GetCompare() {
+		p.guard = true
+		holds, err := s.compare(ctx, c, p.at)
+		if err != nil {
+			return nil, err
+		}
+		if !holds {
+			ok = false
+			break
+		}
+	}
+	branch := req.GetSuccess()
+	if !ok {
+		branch = req.GetFailure()
+	}
+	resp := &pb.TxnResponse{Succeeded: ok, Responses: make([]*pb.ResponseOp, len(branch))}
+	p.fill = append(p.fill, func(_ context.Context, rev int64) error {
+		resp.Header = s.header(rev)
+		return nil
+	})
+	for i, op := range branch {
+		out, err := s.planOp(ctx, p, op)
+		if err != nil {
+			return nil, err
+		}
+		resp.Responses[i] = out
+	}
+	return resp, nil
+}
+
+func (s *server) planOp(ctx context.Context, p *txnPlan, op *pb.RequestOp) (*pb.ResponseOp, error) {
+	switch o := op.GetRequest().(type) {
+	case *pb.RequestOp_RequestRange:
+		return s.planRange(ctx, p, o.RequestRange)
+	case *pb.RequestOp_RequestPut:
+		return s.planPut(ctx, p, o.RequestPut)
+	case *pb.RequestOp_RequestDeleteRange:
+		return s.planDelete(ctx, p, o.RequestDeleteRange)
+	case *pb.RequestOp_RequestTxn:
+		t, err := s.planTxn(ctx, p, o.RequestTxn)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseTxn{ResponseTxn: t}}, nil
+	}
+	return nil, apierror.BadRequest("a txn op has no request")
+}
+
+// planRange answers a range at the transaction's revision: after its
+// writes, whatever the range's place among them (a range of its own
+// revision reads that revision).
+func (s *server) planRange(ctx context.Context, p *txnPlan, req *pb.RangeRequest) (*pb.ResponseOp, error) {
+	p.guard = true
+	switch rev := req.GetRevision(); {
+	case rev > p.at:
+		return nil, rpctypes.ErrGRPCFutureRev
+	case rev > 0 && rev < s.st.Horizon():
+		return nil, rpctypes.ErrGRPCCompacted
+	}
+	if !req.GetKeysOnly() && !req.GetCountOnly() && !authz.SecureGRPC(ctx) {
+		// A secret's value would be refused once the writes are made:
+		// refuse it before (the txn's writes make no key secret).
+		if _, err := s.rangeAt(ctx, req, cmp.Or(req.GetRevision(), p.at)); err != nil {
+			return nil, err
+		}
+	}
+	out := &pb.ResponseOp_ResponseRange{}
+	p.fill = append(p.fill, func(ctx context.Context, rev int64) error {
+		at := rev
+		if req.GetRevision() > 0 {
+			at = req.GetRevision()
+		}
+		r, err := s.rangeAt(ctx, req, at)
+		out.ResponseRange = r
+		return err
+	})
+	return &pb.ResponseOp{Response: out}, nil
+}
+
+func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*pb.ResponseOp, error) {
+	if err := checkKey(string(req.GetKey()), keyspace.ValidateNew); err != nil {
+		return nil, err
+	}
+	kvs, _, err := s.read(ctx, keyRange{key: string(req.GetKey()), single: true}, p.at)
+	if err != nil {
+		return nil, err
+	}
+	var cur *audit.KeyValue
+	if len(kvs) > 0 {
+		cur = &kvs[0]
+	}
+	op, err := putOp(req, cur)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.PutResponse{}
+	if req.GetPrevKv() || req.GetIgnoreValue() || req.GetIgnoreLease() {
+		p.guard = true
+	}
+	if req.GetPrevKv() && cur != nil {
+		if err := plainSecret(ctx, kvs); err != nil {
+			return nil, err
+		}
+		out.PrevKv = pbKV(*cur, false)
+	}
+	p.writes = append(p.writes, op)
+	p.fill = append(p.fill, func(_ context.Context, rev int64) error {
+		out.Header = s.header(rev)
+		return nil
+	})
+	return &pb.ResponseOp{Response: &pb.ResponseOp_ResponsePut{ResponsePut: out}}, nil
+}
+
+func (s *server) planDelete(ctx context.Context, p *txnPlan, req *pb.DeleteRangeRequest) (*pb.ResponseOp, error) {
+	p.guard = true
+	r, err := parseRange(req.GetKey(), req.GetRangeEnd())
+	if err != nil {
+		return nil, err
+	}
+	kvs, _, err := s.read(ctx, r, p.at)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.DeleteRangeResponse{Deleted: int64(len(kvs))}
+	if req.GetPrevKv() {
+		if err := plainSecret(ctx, kvs); err != nil {
+			return nil, err
+		}
+		out.PrevKvs = make([]*mvccpb.KeyValue, len(kvs))
+		for i, kv := range kvs {
+			out.PrevKvs[i] = pbKV(kv, false)
+		}
+	}
+	for _, kv := range kvs {
+		p.writes = append(p.writes, writeops.Op{Delete: true, Key: kv.Key})
+	}
+	p.fill = append(p.fill, func(_ context.Context, rev int64) error {
+		out.Header = s.header(rev)
+		return nil
+	})
+	return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: out}}, nil
+}
+
+// compare evaluates c at revision at, as etcd does: over a range, every
+// key must satisfy it; with no key, a value compare fails and the others
+// compare the zero revisions and version.
+func (s *server) compare(ctx context.Context, c *pb.Compare, at int64) (bool, error) {
+	r, err := parseRange(c.GetKey(), c.GetRangeEnd())
+	if err != nil {
+		return false, err
+	}
+	kvs, _, err := s.read(ctx, r, at)
+	if err != nil {
+		return false, err
+	}
+	if len(kvs) == 0 {
+		if c.GetTarget() == pb.Compare_VALUE {
+			return false, nil
+		}
+		return compareKV(c, audit.KeyValue{}), nil
+	}
+	for _, kv := range kvs {
+		if !compareKV(c, kv) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func compareKV(c *pb.Compare, kv audit.KeyValue) bool {
+	var n int
+	switch c.GetTarget() {
+	case pb.Compare_VALUE:
+		n = bytes.Compare(kv.Value, c.GetValue())
+	case pb.Compare_VERSION:
+		n = compareInt(kv.Version, c.GetVersion())
+	case pb.Compare_CREATE:
+		n = compareInt(kv.CreateRev, c.GetCreateRevision())
+	case pb.Compare_MOD:
+		n = compareInt(kv.ModRev, c.GetModRevision())
+	case pb.Compare_LEASE:
+		n = compareInt(0, c.GetLease()) // configd's keys have no lease
+	}
+	switch c.GetResult() {
+	case pb.Compare_EQUAL:
+		return n == 0
+	case pb.Compare_NOT_EQUAL:
+		return n != 0
+	case pb.Compare_GREATER:
+		return n > 0
+	case pb.Compare_LESS:
+		return n < 0
+	}
+	return false
+}
