@@ -309,7 +309,7 @@ func (h *handler) commitOne(r *http.Request, in writeops.Op) (*audit.ConflictErr
 	if err != nil {
 		return nil, err
 	}
-	_, err = h.commit(r, ops)
+	_, err = h.commit(r, ops, nil)
 	var ce *audit.ConflictError
 	if in.IfModRev != nil && errors.As(err, &ce) {
 		return ce, nil
@@ -379,12 +379,15 @@ func (h *handler) valueType(ctx context.Context, key string, value []byte) (stri
 // commit commits ops as one revision by the request's actor, origin
 // consul-api, with the reason of its X-Configd-Reason header; a prefix
 // whose policy takes changes only through change requests refuses it.
-func (h *handler) commit(r *http.Request, ops []audit.Op) (audit.Revision, error) {
+// ifRev, when set, is audit.Txn.IfRev: the revision the ops were decided
+// at.
+func (h *handler) commit(r *http.Request, ops []audit.Op, ifRev *int64) (audit.Revision, error) {
 	return h.direct.Commit(r.Context(), h.st, audit.Txn{
 		Actor:  authz.ActorFrom(r.Context()),
 		Reason: r.Header.Get(api.HeaderReason),
 		Origin: Origin,
 		Ops:    ops,
+		IfRev:  ifRev,
 	})
 }
 
@@ -415,18 +418,30 @@ func (h *handler) deleteTree(w http.ResponseWriter, r *http.Request, p string) {
 		h.fail(w, r, err)
 		return
 	}
-	ops, err := h.treeOps(r, p)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if len(ops) > 0 {
-		if _, err := h.commit(r, ops); err != nil {
+	for attempt := 1; ; attempt++ {
+		// The keys as they are at rev, deleted on condition that nothing
+		// was committed since (a key created under p meanwhile is not
+		// left behind): decided again when another revision came first.
+		rev := h.st.Rev()
+		ops, err := h.treeOps(r, p)
+		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
+		if len(ops) > 0 {
+			_, err = h.commit(r, ops, &rev)
+		}
+		var ce *audit.ConflictError
+		if errors.As(err, &ce) && ce.Key == "" && attempt < maxTxnAttempts {
+			continue
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, true)
+		return
 	}
-	writeJSON(w, http.StatusOK, true)
 }
 
 // treeOps are the deletes of every key under Consul's prefix p but

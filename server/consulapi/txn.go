@@ -87,7 +87,6 @@ type txnState struct {
 	writes  *writeops.Txn
 	opOf    map[string]int
 	old     map[string]*audit.KeyValue
-	checked map[string]int64 // the mod_rev a check-index or check-not-exists (0) asks of a key
 }
 
 func (t *txnState) fail(i int, format string, args ...any) {
@@ -140,41 +139,59 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, apierror.New(api.CodeTooLarge, "Transaction contains too many operations (%d > %d)", len(ops), MaxTxnOps))
 		return
 	}
-	t := &txnState{h: h, r: r, opOf: map[string]int{}, old: map[string]*audit.KeyValue{}, checked: map[string]int64{}}
+	for attempt := 1; ; attempt++ {
+		if done := h.decideTxn(w, r, ops, attempt == maxTxnAttempts); done {
+			return
+		}
+	}
+}
+
+// maxTxnAttempts is how many times a transaction is decided again after
+// losing to another write before it is answered 409.
+const maxTxnAttempts = 64
+
+// decideTxn decides ops on the store as it is at its revision R (its
+// reads, checks and the keys of a delete-tree) and commits its writes on
+// condition that nothing was committed since R (audit.Txn.IfRev), so that
+// the transaction is atomic as Consul's is. It answers the request and
+// returns true, or returns false when another revision came first and the
+// caller should decide again; last answers that case 409 instead.
+func (h *handler) decideTxn(w http.ResponseWriter, r *http.Request, ops []txnOp, last bool) bool {
+	t := &txnState{h: h, r: r, opOf: map[string]int{}, old: map[string]*audit.KeyValue{}}
 	t.writes, _ = writeops.NewTxn(h.st, max(len(ops), 1))
 	rev := h.st.Rev()
 	for i, op := range ops {
 		if err := t.add(i, op); err != nil {
 			h.fail(w, r, err)
-			return
+			return true
 		}
 	}
 	if len(t.errs) > 0 {
 		writeJSON(w, http.StatusConflict, txnResponse{Errors: t.errs})
-		return
+		return true
 	}
 	writes := t.writes.Ops()
-	for i := range writes {
-		if m, ok := t.checked[writes[i].Key]; ok && writes[i].IfModRev == nil {
-			// A check of a key the transaction writes holds at the commit.
-			writes[i] = writes[i].WithModRev(m)
-		}
-	}
 	if len(writes) == 0 {
 		h.setIndex(w, rev)
 		writeJSON(w, http.StatusOK, txnResponse{Results: t.results})
-		return
+		return true
 	}
-	committed, err := h.commit(r, writes)
+	committed, err := h.commit(r, writes, &rev)
 	var ce *audit.ConflictError
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce) && ce.Key == "" && !last:
+		return false // another revision came first: decide again
+	case errors.As(err, &ce) && ce.Key == "":
+		writeJSON(w, http.StatusConflict, txnResponse{Errors: []txnError{{OpIndex: 0,
+			What: fmt.Sprintf("the transaction lost to other writes %d times in a row; retry it", maxTxnAttempts)}}})
+		return true
+	case errors.As(err, &ce):
 		writeJSON(w, http.StatusConflict, txnResponse{Errors: []txnError{{OpIndex: t.opOf[ce.Key],
 			What: fmt.Sprintf("failed to write key %q, index is stale (its modify index is %d, not %d)", ce.Key, ce.Actual, ce.Expected)}}})
-		return
-	}
-	if err != nil {
+		return true
+	case err != nil:
 		h.fail(w, r, err)
-		return
+		return true
 	}
 	for i := range t.results {
 		if kv := t.results[i].KV; kv != nil && kv.ModifyIndex == 0 {
@@ -186,6 +203,7 @@ func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, txnResponse{Results: t.results})
+	return true
 }
 
 // add checks op i and adds what it reads to the results and what it
@@ -314,7 +332,6 @@ func (t *txnState) read(i int, op *txnKVOp) error {
 		if kv != nil {
 			t.fail(i, "key %q exists", op.Key)
 		}
-		t.checked[op.Key] = 0
 		return nil
 	case verbCheckIndex:
 		if kv == nil {
@@ -325,7 +342,6 @@ func (t *txnState) read(i int, op *txnKVOp) error {
 			t.fail(i, "current modify index %d != %d", kv.ModRev, op.Index)
 			return nil
 		}
-		t.checked[op.Key] = kv.ModRev
 		return t.result(*kv, false)
 	}
 	if kv == nil {
