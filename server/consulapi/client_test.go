@@ -2,6 +2,7 @@ package consulapi_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -373,5 +374,42 @@ func TestABlockingQueryWakesOnlyForKeysItsTokenReads(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a write the token reads did not wake its query")
+	}
+}
+
+// Two transactions that each check the key the other writes can never
+// both succeed (no write skew): each is decided at one revision and
+// committed only if nothing came first.
+func TestTxnChecksHoldAtTheCommit(t *testing.T) {
+	d := newDoor(t)
+	c, err := consul.NewClient(&consul.Config{Address: d.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skew := func(check, set string) consul.TxnOps {
+		return consul.TxnOps{
+			{KV: &consul.KVTxnOp{Verb: consul.KVCheckNotExists, Key: check}},
+			{KV: &consul.KVTxnOp{Verb: consul.KVSet, Key: set, Value: []byte("1")}},
+		}
+	}
+	for round := range 20 {
+		x, y := fmt.Sprintf("r%d/x", round), fmt.Sprintf("r%d/y", round)
+		var wg sync.WaitGroup
+		oks := make([]bool, 2)
+		for i, ops := range []consul.TxnOps{skew(x, y), skew(y, x)} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, _, _, err := c.Txn().Txn(ops, nil)
+				if err != nil {
+					t.Error(err)
+				}
+				oks[i] = ok
+			}()
+		}
+		wg.Wait()
+		if oks[0] == oks[1] {
+			t.Fatalf("round %d: both transactions answered %v, want exactly one to succeed", round, oks[0])
+		}
 	}
 }
