@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/consulapi"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/etcdapi"
 	"github.com/configd/configd/server/grpcapi"
@@ -33,6 +34,8 @@ type APIConfig struct {
 	// HTTP and GRPC are more options of each door.
 	HTTP []httpapi.Option
 	GRPC []grpcapi.Option
+	// Consul are more options of the Consul door (ServeConsul).
+	Consul []consulapi.Option
 	// Metrics are more collectors of the daemon's, served at /metrics
 	// with the doors' (the rollouts' driver).
 	Metrics []prometheus.Collector
@@ -50,6 +53,10 @@ type APIs struct {
 	grpc   *grpc.Server
 	mux    *portMux
 	served chan error
+	// consul is the Consul door's server, nil until ServeConsul.
+	consul     *http.Server
+	newConsul  func() http.Handler
+	consulDone chan struct{}
 }
 
 // NewAPIs returns the APIs over c. Serve starts them.
@@ -73,9 +80,12 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 	// etcd's v3 API beside configd's own, on the same gRPC server.
 	etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits),
 		etcdapi.WithMetrics(wm))
+	consul := append([]consulapi.Option{consulapi.WithLogger(cfg.Logger), consulapi.WithAuth(cfg.Auth),
+		consulapi.WithLimits(cfg.Limits), consulapi.WithMetrics(reg)}, cfg.Consul...)
 	return &APIs{
-		logger: cfg.Logger,
-		tls:    cfg.TLS,
+		newConsul: func() http.Handler { return consulapi.New(c.Store, c.Hub, consul...) },
+		logger:    cfg.Logger,
+		tls:       cfg.TLS,
 		http: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -97,12 +107,42 @@ func (a *APIs) Serve(ln net.Listener) {
 	go a.mux.serve()
 }
 
+// ServeConsul serves the Consul door (package consulapi) on ln, a port of
+// its own, with the APIs' TLS when it is on, until Stop, Drain or Close;
+// it returns at once.
+func (a *APIs) ServeConsul(ln net.Listener) {
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls)
+	}
+	a.consul = &http.Server{
+		Handler:           a.newConsul(),
+		ReadHeaderTimeout: a.http.ReadHeaderTimeout,
+		IdleTimeout:       a.http.IdleTimeout,
+		ErrorLog:          a.http.ErrorLog,
+	}
+	a.consulDone = make(chan struct{})
+	go func() {
+		defer close(a.consulDone)
+		if err := a.consul.Serve(ln); err != nil && err != http.ErrServerClosed {
+			a.logger.Error("the Consul API stopped serving", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
 // Served receives what the HTTP server's Serve returned
 // (http.ErrServerClosed once drained or closed).
 func (a *APIs) Served() <-chan error { return a.served }
 
-// Stop stops accepting connections on the port.
-func (a *APIs) Stop() { a.mux.close() }
+// Stop stops accepting connections on the port (and on the Consul
+// door's).
+func (a *APIs) Stop() {
+	a.mux.close()
+	if a.consul != nil {
+		// Shutdown closes the listener; the requests in flight finish
+		// in Drain.
+		go func() { _ = a.consul.Shutdown(context.Background()) }()
+	}
+}
 
 // Drain lets the requests and calls in flight finish, until ctx ends, then
 // closes the connections left; watches never end by themselves: close the
@@ -111,6 +151,12 @@ func (a *APIs) Drain(ctx context.Context) {
 	a.mux.close()
 	grpcDone := make(chan struct{})
 	go func() { a.grpc.GracefulStop(); close(grpcDone) }()
+	if a.consul != nil {
+		if err := a.consul.Shutdown(ctx); err != nil {
+			_ = a.consul.Close()
+		}
+		<-a.consulDone
+	}
 	if err := a.http.Shutdown(ctx); err != nil {
 		a.logger.Warn("in-flight requests did not finish in time; closing their connections", "err", err)
 		_ = a.http.Close()
@@ -131,4 +177,7 @@ func (a *APIs) Close() {
 	a.mux.close()
 	a.grpc.Stop()
 	_ = a.http.Close()
+	if a.consul != nil {
+		_ = a.consul.Close()
+	}
 }

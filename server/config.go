@@ -48,6 +48,13 @@ type Config struct {
 	// CONFIGD_DEBUG_ADDR, config key debug_addr). Off by default; it has
 	// no authentication, so keep it on loopback.
 	DebugAddr string
+	// ConsulAddr, when set, is the host:port of a listener serving the KV
+	// part of Consul's HTTP API (package consulapi, docs/compat.md): the
+	// consul CLI and Consul's clients read and write configd there (flag
+	// --consul-addr, env CONFIGD_CONSUL_ADDR, config key consul_addr).
+	// Off by default. It cannot share HTTPAddr: Consul's /v1/kv paths are
+	// configd's own.
+	ConsulAddr string
 	// MaxValueSize is the largest value, in bytes (default 1 MiB).
 	MaxValueSize int
 	// ShutdownTimeout bounds how long a shutdown waits for in-flight
@@ -138,10 +145,11 @@ type Config struct {
 func (c Config) TLSOn() bool { return c.TLSCert != "" }
 
 // AuthOn reports whether configd authenticates requests: when Auth is set,
-// and always when HTTPAddr is not a loopback address (a host name other
-// than localhost, a non-loopback IP, or an empty host: every interface).
+// and always when HTTPAddr (or ConsulAddr, when set) is not a loopback
+// address (a host name other than localhost, a non-loopback IP, or an
+// empty host: every interface).
 func (c Config) AuthOn() bool {
-	return c.Auth || !isLoopbackAddr(c.HTTPAddr)
+	return c.Auth || !isLoopbackAddr(c.HTTPAddr) || c.ConsulAddr != "" && !isLoopbackAddr(c.ConsulAddr)
 }
 
 func isLoopbackAddr(addr string) bool {
@@ -257,7 +265,9 @@ func (c *Config) Settings() setting.Table {
 		setting.String(&c.LogLevel, "log-level", "log level: debug, info, warn or error", checkLogLevel).
 			Expect("debug, info, warn or error"),
 		setting.String(&c.DebugAddr, "debug-addr", "host:port of a separate listener for Go's pprof profiles (/debug/pprof/); empty: off. Keep it on loopback",
-			checkDebugAddr).Expect("host:port, or nothing"),
+			checkOptionalAddr).Expect("host:port, or nothing"),
+		setting.String(&c.ConsulAddr, "consul-addr", "host:port of a separate listener serving Consul's KV HTTP API (docs/compat.md); empty: off",
+			checkOptionalAddr).Expect("host:port, or nothing"),
 		setting.Int(&c.MaxValueSize, "max-value-size", "largest value accepted, in bytes", checkMaxValueSize).
 			Expect("a whole number of bytes"),
 		setting.Duration(&c.ShutdownTimeout, "shutdown-timeout", "how long a shutdown waits for in-flight requests (e.g. 10s)", checkShutdownTimeout),
@@ -400,7 +410,7 @@ func checkLogLevel(s string) error {
 	return nil
 }
 
-func checkDebugAddr(addr string) error {
+func checkOptionalAddr(addr string) error {
 	if addr == "" {
 		return nil
 	}

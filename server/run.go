@@ -16,6 +16,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/secrets"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/consulapi"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
@@ -111,6 +112,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	cleanup.add(func() error { ln.Close(); return nil }) // closed already once served
+	var consulLn net.Listener
+	if cfg.ConsulAddr != "" {
+		if consulLn, err = net.Listen("tcp", cfg.ConsulAddr); err != nil {
+			return fmt.Errorf("listen on %s (--consul-addr): %w", cfg.ConsulAddr, err)
+		}
+		cleanup.add(func() error { consulLn.Close(); return nil }) // closed already once served
+	}
 	if tlsCfg == nil && !isLoopbackAddr(cfg.HTTPAddr) {
 		logger.Warn("TLS is off on " + cfg.HTTPAddr + ", which is not a loopback address: tokens and configuration cross the network in clear text; set --tls-cert and --tls-key (see docs/security.md)")
 	}
@@ -185,6 +193,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		Limits:  cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
 		Metrics: []prometheus.Collector{driver.Collector()},
 		GRPC:    []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
+		Consul: []consulapi.Option{consulapi.WithReadWait(cfg.ReadWait), consulapi.WithVersion(Version()),
+			consulapi.WithBodyReadTimeout(cfg.BodyReadTimeout)},
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),
@@ -204,6 +214,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}})
 	apis.Serve(ln)
 	logger.Info("listening", "addr", ln.Addr().String())
+	if consulLn != nil {
+		apis.ServeConsul(consulLn)
+		logger.Info("listening (Consul KV API)", "addr", consulLn.Addr().String())
+	}
 	announcer.Start(ln.Addr(), tlsMode(cfg))
 
 	select {

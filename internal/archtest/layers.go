@@ -31,7 +31,7 @@ var Layers = []Layer{
 		"server/apierror/...", "server/core", "server/writeops", "server/requests", "server/rollouts"}},
 	{"rooms of the daemon: the web UI, authorisation, watch encodings, the source pump and its elections, the announcer, write forwarding, shared UI sessions, delivery tracking, keys kept under an etcd lease", []string{
 		"web", "server/authz", "server/watchwire", "server/pump", "server/sourcelead", "server/announce", "server/forward", "server/uisessions", "server/delivery", "server/leasedkey"}},
-	{"doors: the HTTP and gRPC APIs, etcd's v3 API", []string{"server/httpapi", "server/grpcapi", "server/etcdapi"}},
+	{"doors: the HTTP and gRPC APIs, etcd's v3 API, Consul's KV API", []string{"server/httpapi", "server/grpcapi", "server/etcdapi", "server/consulapi"}},
 	{"the daemon: configuration and the composition root", []string{"server"}},
 	{"commands, clients and test helpers", []string{
 		"server/offline", "cmd/...", "sdk/go/apiclient", "sdk/go/client", "sdk/go/config", "sdk/go/config/gatewayconfig", "internal/cli", "examples/...",

@@ -41,7 +41,7 @@ func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 }
 
 // bodyError is the answer to a body that could not be read: its own when
-// it has one (errBodyTimeout), else 400 with format's message.
+// it has one (authz.BodyDeadline's), else 400 with format's message.
 func bodyError(err error, format string) error {
 	var he *apierror.Error
 	if errors.As(err, &he) {
