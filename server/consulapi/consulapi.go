@@ -128,7 +128,7 @@ func New(st Store, hub Hub, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{st: st, direct: requests.NewDirect(st), hub: hub, opts: o, metrics: newMetrics(o.reg)}
+	h := &handler{st: st, direct: writeops.Direct(st), hub: hub, opts: o, metrics: newMetrics(o.reg)}
 	body := authz.BodyDeadline(o.body)
 	kv, txn := h.route("kv", body(h.identity(h.kv))), h.route("txn", body(h.identity(h.txn)))
 	fixed := map[string]http.Handler{
