@@ -159,6 +159,13 @@ func InPrefix(key, p string) bool {
 	return strings.HasPrefix(key, p)
 }
 
+// Overlaps reports whether a client that watches watched sees anything
+// under prefix: one is under the other. watched is a canonical prefix
+// ("" is everything, else ending in "/") or a key.
+func Overlaps(watched, prefix string) bool {
+	return strings.HasPrefix(watched, prefix) || strings.HasPrefix(prefix, watched) && (watched == "" || strings.HasSuffix(watched, "/"))
+}
+
 // Own reports whether key is configd's own: one of the store's records
 // (Reserved), or a key under RequestsNS. The whole keyspace "" leaves them
 // out, so that a listing, watch, export, rollback or JSON Schema of
@@ -205,6 +212,13 @@ const (
 // configd's own keys as the requests' are.
 const rolloutNS = RequestsNS + "rollouts/"
 
+// RolloutsActiveKey is the index of the running rollouts: a JSON object
+// from each key a running rollout changes to that rollout's id. Starting,
+// completing and aborting a rollout update it with a compare-and-set, so
+// that two rollouts never hold one key, and a direct write of a key in it
+// is refused. It is outside RolloutsPrefix: every key there is a record.
+const RolloutsActiveKey = RequestsNS + "rollouts-active"
+
 // RolloutKey returns the key of rollout id's record.
 func RolloutKey(id int64) string { return rolloutNS + strconv.FormatInt(id, 10) }
 
@@ -214,6 +228,10 @@ func RolloutsPrefix() string { return rolloutNS }
 // IsRollout reports whether key is a rollout's record.
 func IsRollout(key string) bool { return strings.HasPrefix(key, rolloutNS) }
 
+// RolloutID returns the id of the rollout whose record is key, and false
+// when key is not one.
+func RolloutID(key string) (int64, bool) { return idUnder(key, rolloutNS) }
+
 // RequestKey returns the key of change request id's record.
 func RequestKey(id int64) string { return requestNS + strconv.FormatInt(id, 10) }
 
@@ -222,8 +240,11 @@ func RequestsPrefix() string { return requestNS }
 
 // RequestID returns the id of the change request whose record is key, and
 // false when key is not one.
-func RequestID(key string) (int64, bool) {
-	s, ok := strings.CutPrefix(key, requestNS)
+func RequestID(key string) (int64, bool) { return idUnder(key, requestNS) }
+
+// idUnder reads the id of a record key ns+id.
+func idUnder(key, ns string) (int64, bool) {
+	s, ok := strings.CutPrefix(key, ns)
 	if !ok {
 		return 0, false
 	}

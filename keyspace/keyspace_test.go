@@ -121,3 +121,18 @@ func TestValidateNewRefusesKeysThatLookLikeOthers(t *testing.T) {
 		t.Errorf("the NFC refusal does not name the NFC spelling: %v", err)
 	}
 }
+
+func TestOverlaps(t *testing.T) {
+	for _, tc := range []struct {
+		watched, prefix string
+		want            bool
+	}{
+		{"", "app/", true}, {"app/", "", true}, {"app/", "app/", true}, {"app/db/", "app/", true},
+		{"app/", "app/db/", true}, {"app/x", "app/", true}, {"app/x", "app/x/", false},
+		{"db/", "app/", false}, {"app", "app/", false}, {"apple/", "app/", false},
+	} {
+		if got := Overlaps(tc.watched, tc.prefix); got != tc.want {
+			t.Errorf("Overlaps(%q, %q) = %v, want %v", tc.watched, tc.prefix, got, tc.want)
+		}
+	}
+}

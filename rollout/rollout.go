@@ -215,6 +215,11 @@ type Rollout struct {
 	Phase
 	// StepStarted is when the current step began (its bake runs from it).
 	StepStarted time.Time `json:"step_started"`
+	// StepRevs are the revisions that began the steps before the current
+	// one and, once an action followed it, the current one's (StepRev).
+	// An action cannot know its own revision before it commits: the next
+	// action records it.
+	StepRevs []int64 `json:"step_revs,omitempty"`
 	// From is the phase this version of the record left: the action that
 	// wrote it moved the rollout from From to Phase. A new rollout's From
 	// has no state.
@@ -239,6 +244,26 @@ func (r *Rollout) in(p Phase, id Identity) bool {
 		}
 	}
 	return false
+}
+
+// StepRev returns the revision that began step i (at most the current
+// one) of this version of the record, whose mod_rev is modRev.
+func (r *Rollout) StepRev(i int, modRev int64) int64 {
+	if i < len(r.StepRevs) {
+		return r.StepRevs[i]
+	}
+	return modRev
+}
+
+// Joined returns the first step (up to the current one) that holds a
+// client with identity id, and false when none does.
+func (r *Rollout) Joined(id Identity) (int, bool) {
+	for i := 0; i <= r.Step && i < len(r.Steps); i++ {
+		if r.Steps[i].Match(id) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Keys returns the keys the rollout changes.

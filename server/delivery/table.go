@@ -17,6 +17,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
 )
 
 // History is what a Table reads of the store to tell how far behind a
@@ -167,13 +168,6 @@ func (t *Table) all(ctx context.Context) ([]api.ClientStatus, error) {
 	return out, nil
 }
 
-// Overlaps reports whether a client that watches watched sees anything
-// under prefix: one is under the other. watched is a canonical prefix
-// ("" is everything, else ending in "/") or a key.
-func Overlaps(watched, prefix string) bool {
-	return strings.HasPrefix(watched, prefix) || strings.HasPrefix(prefix, watched) && (watched == "" || strings.HasSuffix(watched, "/"))
-}
-
 // List returns the clients of every replica that watch something under
 // prefix (a canonical prefix, "" for all), each with how many revisions
 // of what it watches under prefix it has not applied (Behind).
@@ -187,7 +181,7 @@ func (t *Table) List(ctx context.Context, prefix string) ([]api.ClientStatus, er
 	for _, c := range all {
 		var scopes []string
 		for _, w := range c.Prefixes {
-			if Overlaps(w, prefix) {
+			if keyspace.Overlaps(w, prefix) {
 				scopes = append(scopes, narrower(w, prefix))
 			}
 		}

@@ -20,21 +20,6 @@ type peers []api.ClientStatus
 
 func (p peers) Clients(context.Context) ([]api.ClientStatus, error) { return p, nil }
 
-func TestOverlaps(t *testing.T) {
-	for _, tc := range []struct {
-		watched, prefix string
-		want            bool
-	}{
-		{"", "app/", true}, {"app/", "", true}, {"app/", "app/", true}, {"app/db/", "app/", true},
-		{"app/", "app/db/", true}, {"app/x", "app/", true}, {"app/x", "app/x/", false},
-		{"db/", "app/", false}, {"app", "app/", false}, {"apple/", "app/", false},
-	} {
-		if got := Overlaps(tc.watched, tc.prefix); got != tc.want {
-			t.Errorf("Overlaps(%q, %q) = %v, want %v", tc.watched, tc.prefix, got, tc.want)
-		}
-	}
-}
-
 // TestListMergesPeersByLastSeen: the other replicas' clients are listed
 // with this one's; an instance listed twice (it moved) is the one seen
 // last, and a peer's expired entry is left out.

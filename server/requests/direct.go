@@ -81,7 +81,7 @@ func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
 			continue
 		}
 		if own {
-			return refuse(ErrRequestRequired, "key %q: configd's own keys under %s change only through configctl request and configctl policy",
+			return Refuse(ErrRequestRequired, "key %q: configd's own keys under %s change only through configctl request and configctl policy",
 				op.Key, keyspace.RequestsNS)
 		}
 		return requiredError(op.Key, pol)
@@ -148,7 +148,7 @@ func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) e
 }
 
 func requiredError(target string, pol Policy) error {
-	return refuse(ErrRequestRequired, "%s: the policy of %s takes changes only through change requests: "+
+	return Refuse(ErrRequestRequired, "%s: the policy of %s takes changes only through change requests: "+
 		"propose it (configctl propose %s -f change.yaml), have it approved and publish it", target, display(pol.Prefix), scopeArg(pol.Prefix))
 }
 

@@ -109,7 +109,7 @@ func (b *Book) SetPolicy(ctx context.Context, pol Policy, actor, reason string) 
 	}
 	pol.Prefix = p
 	if pol.Approvals < 0 || pol.Approvals > MaxApprovals {
-		return Policy{}, refuse(audit.ErrBadRequest, "approvals %d: want 0 to %d", pol.Approvals, MaxApprovals)
+		return Policy{}, Refuse(audit.ErrBadRequest, "approvals %d: want 0 to %d", pol.Approvals, MaxApprovals)
 	}
 	for try := 0; ; try++ {
 		ps, modRev, err := b.policies(ctx)

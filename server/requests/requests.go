@@ -100,8 +100,11 @@ type Request struct {
 	State        string `json:"state"`
 	PublishedRev int64  `json:"published_rev,omitempty"`
 	PublishedBy  string `json:"published_by,omitempty"`
-	ClosedBy     string `json:"closed_by,omitempty"`
-	CloseReason  string `json:"close_reason,omitempty"`
+	// Rollout is the rollout that published the request (0: published at
+	// once): PublishedRev started it.
+	Rollout     int64  `json:"rollout,omitempty"`
+	ClosedBy    string `json:"closed_by,omitempty"`
+	CloseReason string `json:"close_reason,omitempty"`
 }
 
 // Draft is what a request is proposed with. Ops are checked as a
@@ -150,15 +153,15 @@ func (b *Book) Propose(ctx context.Context, d Draft) (Request, error) {
 		return Request{}, err
 	}
 	if len(d.Ops) == 0 {
-		return Request{}, refuse(audit.ErrBadRequest, "the draft changes nothing: give at least one key to set or delete")
+		return Request{}, Refuse(audit.ErrBadRequest, "the draft changes nothing: give at least one key to set or delete")
 	}
 	r := Request{Scope: scope, Author: d.Author, Reason: d.Reason, Time: b.now().UTC(), State: StateOpen}
 	for _, op := range d.Ops {
 		if keyspace.Own(op.Key) {
-			return Request{}, refuse(audit.ErrBadRequest, "key %q: configd's own keys under %s change through their commands, not through a request", op.Key, keyspace.RequestsNS)
+			return Request{}, Refuse(audit.ErrBadRequest, "key %q: configd's own keys under %s change through their commands, not through a request", op.Key, keyspace.RequestsNS)
 		}
 		if !keyspace.InPrefix(op.Key, scope) {
-			return Request{}, refuse(audit.ErrBadRequest, "key %q is outside the request's scope %s", op.Key, display(scope))
+			return Request{}, Refuse(audit.ErrBadRequest, "key %q is outside the request's scope %s", op.Key, display(scope))
 		}
 		o := Op{Key: op.Key, Delete: op.Type == audit.OpDelete, Value: op.Value, ContentType: op.ContentType, Secret: op.Secret}
 		if !o.Delete && !o.Secret {
@@ -215,7 +218,7 @@ func (b *Book) commit(ctx context.Context, r Request, ifModRev *int64, actor, wh
 func (b *Book) Get(ctx context.Context, id int64) (Request, int64, error) {
 	kv, err := b.st.Get(ctx, keyspace.RequestKey(id))
 	if errors.Is(err, audit.ErrNotFound) {
-		return Request{}, 0, refuse(audit.ErrNotFound, "request %d does not exist (configctl request list)", id)
+		return Request{}, 0, Refuse(audit.ErrNotFound, "request %d does not exist (configctl request list)", id)
 	}
 	if err != nil {
 		return Request{}, 0, err
@@ -274,13 +277,13 @@ func open(r *Request, action string) error {
 	if r.State == StateOpen {
 		return nil
 	}
-	return refuse(audit.ErrConflict, "request %d is %s: it cannot be %s", r.ID, r.State, action)
+	return Refuse(audit.ErrConflict, "request %d is %s: it cannot be %s", r.ID, r.State, action)
 }
 
 // Comment adds actor's comment text to request id.
 func (b *Book) Comment(ctx context.Context, id int64, actor, text string) (Request, error) {
 	if strings.TrimSpace(text) == "" {
-		return Request{}, refuse(audit.ErrBadRequest, "a comment needs some text")
+		return Request{}, Refuse(audit.ErrBadRequest, "a comment needs some text")
 	}
 	return b.update(ctx, id, actor, "comment", func(r *Request) error {
 		r.Comments = append(r.Comments, Note{Actor: actor, Time: b.now().UTC(), Text: text})
@@ -297,7 +300,7 @@ func (b *Book) Approve(ctx context.Context, id int64, actor, text string) (Reque
 			return err
 		}
 		if actor == r.Author {
-			return refuse(ErrSelfApproval, "%s wrote request %d; another person must approve it", actor, r.ID)
+			return Refuse(ErrSelfApproval, "%s wrote request %d; another person must approve it", actor, r.ID)
 		}
 		if slices.ContainsFunc(r.Approvals, func(n Note) bool { return n.Actor == actor }) {
 			return nil
@@ -338,28 +341,15 @@ func (b *Book) Close(ctx context.Context, id int64, actor, why string) (Request,
 
 // Publish commits request id's draft as one revision, by actor with ctx's
 // authorization (the ordinary write path: ctx carries the caller's
-// token), with reason "request N: <its reason>" and origin. It refuses a
-// request that is not open, a stale one (ErrStale) and one short of its
-// policy's approvals (ErrNotApproved). A key written between the check
-// and the commit makes the commit fail as stale, and nothing is written.
+// token), with reason "request N: <its reason>" and origin. It refuses
+// what Ready refuses. A key written between the check and the commit
+// makes the commit fail as stale, and nothing is written.
 func (b *Book) Publish(ctx context.Context, id int64, actor, origin string) (Request, audit.Revision, error) {
-	r, _, err := b.Get(ctx, id)
+	v, err := b.Ready(ctx, id)
 	if err != nil {
 		return Request{}, audit.Revision{}, err
 	}
-	if err := open(&r, "published"); err != nil {
-		return Request{}, audit.Revision{}, err
-	}
-	v, err := b.View(ctx, r, false)
-	if err != nil {
-		return Request{}, audit.Revision{}, err
-	}
-	if len(v.StaleKeys) > 0 {
-		return Request{}, audit.Revision{}, staleError(r, v.StaleKeys)
-	}
-	if have := len(r.Approvals); have < v.Policy.Approvals {
-		return Request{}, audit.Revision{}, refuse(ErrNotApproved, "request %d has %d of the %d approval(s) that the policy of %s asks (configctl request approve %d)", r.ID, have, v.Policy.Approvals, display(v.Policy.Prefix), r.ID)
-	}
+	r := v.Request
 	txn := audit.Txn{Actor: actor, Origin: origin, Reason: fmt.Sprintf("request %d", r.ID)}
 	if r.Reason != "" {
 		txn.Reason += ": " + r.Reason
@@ -372,27 +362,67 @@ func (b *Book) Publish(ctx context.Context, id int64, actor, origin string) (Req
 		}
 		// Nothing moved since the base (checked above); the condition
 		// makes a write that comes in now refuse the publish.
-		mod := v.modRevs[o.Key]
-		op.IfModRev = &mod
-		txn.Ops = append(txn.Ops, op)
+		txn.Ops = append(txn.Ops, op.WithModRev(v.ModRev(o.Key)))
 	}
 	rev, err := b.st.Commit(ctx, txn)
-	var ce *audit.ConflictError
-	if errors.As(err, &ce) {
-		return Request{}, audit.Revision{}, staleError(r, []string{ce.Key})
-	}
 	if err != nil {
-		return Request{}, audit.Revision{}, err
+		return Request{}, audit.Revision{}, b.StaleOr(r, err)
 	}
-	r, err = b.update(ctx, id, actor, "publish", func(r *Request) error {
-		r.State, r.PublishedRev, r.PublishedBy = StatePublished, rev.Rev, actor
-		return nil
-	})
+	r, err = b.Published(ctx, id, actor, rev.Rev, 0)
 	return r, rev, err
 }
 
+// Ready returns request id as it stands now once it may be published:
+// open, not stale (ErrStale) and with the approvals its policy asks
+// (ErrNotApproved). Its ModRev of each key it changes is the condition
+// that makes a write of that key, coming in after this check, refuse the
+// publish (StaleOr says so).
+func (b *Book) Ready(ctx context.Context, id int64) (View, error) {
+	r, _, err := b.Get(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	if err := open(&r, "published"); err != nil {
+		return View{}, err
+	}
+	v, err := b.View(ctx, r, false)
+	if err != nil {
+		return View{}, err
+	}
+	if len(v.StaleKeys) > 0 {
+		return View{}, staleError(r, v.StaleKeys)
+	}
+	if have := len(r.Approvals); have < v.Policy.Approvals {
+		return View{}, Refuse(ErrNotApproved, "request %d has %d of the %d approval(s) that the policy of %s asks (configctl request approve %d)", r.ID, have, v.Policy.Approvals, display(v.Policy.Prefix), r.ID)
+	}
+	return v, nil
+}
+
+// StaleOr returns err of a commit of request r's keys made on Ready's
+// conditions: a failed condition says r is stale, anything else is err.
+func (b *Book) StaleOr(r Request, err error) error {
+	var ce *audit.ConflictError
+	if errors.As(err, &ce) {
+		return staleError(r, []string{ce.Key})
+	}
+	return err
+}
+
+// Published records that revision rev, by actor, published request id
+// (through rollout, when it is not 0: the rollout's record was written at
+// rev).
+func (b *Book) Published(ctx context.Context, id int64, actor string, rev, rollout int64) (Request, error) {
+	return b.update(ctx, id, actor, "publish", func(r *Request) error {
+		if err := open(r, "published"); err != nil {
+			return err
+		}
+		r.State, r.PublishedRev, r.PublishedBy, r.Rollout = StatePublished, rev, actor, rollout
+		return nil
+	})
+}
+
 func staleError(r Request, keys []string) error {
-	return refuse(ErrStale, "request %d is stale: %s changed after its base, revision %d: look at the new diff (configctl request show %d), "+
+	return Refuse(ErrStale, "request %d is stale: %s changed after its base, revision %d: look at the new diff (configctl request show %d), "+
 		"then rebase it (configctl request rebase %d) and have it approved again", r.ID, strings.Join(keys, ", "), r.Base, r.ID, r.ID)
 }
 
@@ -413,6 +443,10 @@ type View struct {
 
 	modRevs map[string]int64
 }
+
+// ModRev returns the mod_rev of key (one the request changes) when the
+// view was made: 0 when it did not exist.
+func (v View) ModRev(key string) int64 { return v.modRevs[key] }
 
 // View returns r as it stands now, with its diff against now if diff.
 func (b *Book) View(ctx context.Context, r Request, diff bool) (View, error) {
@@ -515,7 +549,10 @@ type refusal struct {
 func (e *refusal) Error() string { return e.msg }
 func (e *refusal) Unwrap() error { return e.sentinel }
 
-func refuse(sentinel error, format string, args ...any) error {
+// Refuse returns an error that says only its message (made as by
+// fmt.Sprintf) and is sentinel (errors.Is): the refusals of the book's
+// rules, and of the rollouts' built on them.
+func Refuse(sentinel error, format string, args ...any) error {
 	return &refusal{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
 }
 

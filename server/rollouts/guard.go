@@ -1,0 +1,89 @@
+package rollouts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/requests"
+)
+
+// Guard refuses (ErrRolloutActive) the direct writes, transactions and
+// rollbacks (every door's, the web UI's) that change a key of a running
+// rollout: while it runs, the store holds the old values its clients
+// outside the step see, and its record the new ones. A source's changes
+// are not checked: completing the rollout refuses to overwrite them.
+type Guard struct {
+	st requests.Getter
+	// parsed is the index as last read, by its mod_rev: a write costs a
+	// read of the index, not its parse.
+	parsed atomic.Pointer[parsedIndex]
+}
+
+type parsedIndex struct {
+	modRev int64
+	idx    map[string]int64 // read-only once stored
+}
+
+// NewGuard returns the guard of st's running rollouts.
+func NewGuard(st requests.Getter) *Guard { return &Guard{st: st} }
+
+func (g *Guard) index(ctx context.Context) (map[string]int64, error) {
+	kv, err := g.st.Get(ctx, keyspace.RolloutsActiveKey)
+	if errors.Is(err, audit.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := g.parsed.Load(); p != nil && p.modRev == kv.ModRev {
+		return p.idx, nil
+	}
+	idx := map[string]int64{}
+	if err := json.Unmarshal(kv.Value, &idx); err != nil {
+		return nil, fmt.Errorf("%s: the index of running rollouts does not parse: %w", keyspace.RolloutsActiveKey, err)
+	}
+	g.parsed.Store(&parsedIndex{modRev: kv.ModRev, idx: idx})
+	return idx, nil
+}
+
+// CheckTxn refuses txn when it writes a key of a running rollout.
+func (g *Guard) CheckTxn(ctx context.Context, txn audit.Txn) error {
+	idx, err := g.index(ctx)
+	if err != nil || len(idx) == 0 {
+		return err
+	}
+	for _, op := range txn.Ops {
+		if id, ok := idx[op.Key]; ok {
+			return activeError(op.Key, id)
+		}
+	}
+	return nil
+}
+
+// CheckRollback refuses a rollback whose scope holds a key of a running
+// rollout.
+func (g *Guard) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
+	sc, err := req.Scope.Canonical()
+	if req.DryRun || err != nil {
+		return nil // the store refuses a bad scope
+	}
+	idx, err := g.index(ctx)
+	if err != nil || len(idx) == 0 {
+		return err
+	}
+	for key, id := range idx {
+		if sc.Key == key || sc.Key == "" && keyspace.InPrefix(key, sc.Prefix) {
+			return activeError(key, id)
+		}
+	}
+	return nil
+}
+
+func activeError(key string, id int64) error {
+	return requests.Refuse(ErrRolloutActive, "%s is in rollout %d: configctl rollout abort %d or complete it first", key, id, id)
+}
