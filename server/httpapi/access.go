@@ -7,6 +7,7 @@ import (
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
+	"github.com/configd/configd/server/rollouts"
 	"github.com/configd/configd/web"
 )
 
@@ -192,7 +193,8 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // only what its grants allow; the limits apply once it knows the token.
 //
 // The UI's change requests act through the handler's book, as the API's
-// routes do; its clients page lists the handler's Clients.
+// routes do; its clients page lists the handler's Clients; its rollouts'
+// pages act through a rollouts book over the same store.
 //
 // With a hub, the live timeline watches at GET /ui/api/watch: the same
 // watch handler as /v1/watch, under /ui so that the session cookie (Path
@@ -203,6 +205,11 @@ func (h *handler) webUI(watch *watchHTTP) http.Handler {
 	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book)}
 	if h.opts.clients != nil {
 		opts = append(opts, web.WithClients(h.opts.clients))
+	}
+	// The rollouts' pages act through a book over the store itself (its
+	// writes are configd's own keys, not the doors' direct writes).
+	if st, ok := h.st.(directWrites).Store.(rollouts.Store); ok {
+		opts = append(opts, web.WithRollouts(rollouts.New(st, h.book)))
 	}
 	if watch != nil {
 		opts = append(opts, web.WithWatch(h.uiWatch(watch)))
