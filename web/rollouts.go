@@ -251,18 +251,7 @@ func (u *ui) rolloutAction(w http.ResponseWriter, r *http.Request) {
 		u.notFound(w, r, "There is no such action on a rollout: promote, pause, resume or abort.")
 		return
 	}
-	text := strings.TrimSpace(r.PostFormValue("text"))
-	if len(text) > maxReasonLen {
-		err = badInput("the text is longer than %d bytes", maxReasonLen)
-	}
-	var actor string
-	if err == nil {
-		if p := principal(r); p != nil {
-			actor = p.Name() // the token is the actor, whatever the page says
-		} else {
-			actor, err = u.opts.actor(r, r.PostFormValue("actor"))
-		}
-	}
+	actor, text, err := u.actionForm(r)
 	if err == nil {
 		err = u.mayActOnRollout(r, ro)
 	}

@@ -32,12 +32,7 @@ func startRolloutConfigd(t *testing.T) *authConfigd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := configdtest.NewEnv(t, configdtest.WithAuth(uiTokens), configdtest.WithCore(core.WithStoreOptions(audit.WithMasterKey(mk))))
-	c := &authConfigd{auth: e.Auth, secrets: e.Secrets}
-	c.configd = newConfigd(t, e)
-	c.appRev = c.commit("alice", "app limits", "app/limits", "app/db/timeout")
-	c.dbRev = c.commit("dbadmin", "db password rotation", "db/password", "db/pool")
-	return c
+	return startAuthConfigd(t, configdtest.WithCore(core.WithStoreOptions(audit.WithMasterKey(mk))))
 }
 
 // The clients of app/ the tests report: orders-eu-1-a is in the first
