@@ -100,10 +100,20 @@ func (r ClientReport) Check() error {
 
 // ClientReportResponse answers a report: how long until the client
 // should report again when nothing changes, in milliseconds (a third of
-// configd's expiry).
+// configd's expiry), and the window its heartbeats go in: a client sends
+// each heartbeat at its own offset (a hash of its instance) within the
+// first WindowMS of each period of EveryMS since the Unix epoch, so that
+// configd takes its clients' heartbeats together, while it is awake for
+// them, rather than one wake-up each (BENCHMARKS.md, "Delivery reports").
+// 0: no window, a heartbeat EveryMS after the last report.
 type ClientReportResponse struct {
-	EveryMS int64 `json:"every_ms"`
+	EveryMS  int64 `json:"every_ms"`
+	WindowMS int64 `json:"window_ms,omitempty"`
 }
+
+// DefaultClientReportWindowMS is the window configd asks its clients'
+// heartbeats to go in (ClientReportResponse.WindowMS).
+const DefaultClientReportWindowMS = 2000
 
 // ClientStatus is one client as configd shows it (GET /v1/clients).
 type ClientStatus struct {

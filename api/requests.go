@@ -78,8 +78,11 @@ type ChangeRequest struct {
 	// and CloseReason say who closed it and why.
 	PublishedRev int64  `json:"published_rev,omitempty"`
 	PublishedBy  string `json:"published_by,omitempty"`
-	ClosedBy     string `json:"closed_by,omitempty"`
-	CloseReason  string `json:"close_reason,omitempty"`
+	// Rollout is the rollout that published the request (configctl
+	// rollout): PublishedRev started it.
+	Rollout     int64  `json:"rollout,omitempty"`
+	ClosedBy    string `json:"closed_by,omitempty"`
+	CloseReason string `json:"close_reason,omitempty"`
 	// Rev is the store's revision the answer was made at.
 	Rev int64 `json:"rev"`
 }

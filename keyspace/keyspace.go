@@ -225,8 +225,12 @@ func RolloutKey(id int64) string { return rolloutNS + strconv.FormatInt(id, 10) 
 // RolloutsPrefix is the canonical prefix of every rollout's record.
 func RolloutsPrefix() string { return rolloutNS }
 
-// IsRollout reports whether key is a rollout's record.
-func IsRollout(key string) bool { return strings.HasPrefix(key, rolloutNS) }
+// IsRollout reports whether key is a rollout's record (RolloutKey of an
+// id), not another key under RolloutsPrefix.
+func IsRollout(key string) bool {
+	_, ok := idUnder(key, rolloutNS)
+	return ok
+}
 
 // RolloutID returns the id of the rollout whose record is key, and false
 // when key is not one.
@@ -242,7 +246,8 @@ func RequestsPrefix() string { return requestNS }
 // false when key is not one.
 func RequestID(key string) (int64, bool) { return idUnder(key, requestNS) }
 
-// idUnder reads the id of a record key ns+id.
+// idUnder returns the id of the record key under ns, and false when key is
+// not ns followed by an id in canonical form.
 func idUnder(key, ns string) (int64, bool) {
 	s, ok := strings.CutPrefix(key, ns)
 	if !ok {

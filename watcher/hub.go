@@ -19,12 +19,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/rollout"
 )
 
 // Kind says what a Batch carries.
@@ -191,6 +193,8 @@ type Hub struct {
 	scopes map[string]*scope // the open watchers, by scope
 	count  int               // open watchers
 	closed bool
+	// running are the rollouts running at rev, by id (rollouts.go).
+	running map[int64]*rollout.Rollout
 
 	snaps snapshots
 	// snapReads holds a token for each snapshot being read from the store.
@@ -208,7 +212,7 @@ type scope struct {
 // from audit.WithCommitHook.
 func New(st Store, rev int64, opts ...Option) *Hub {
 	h := &Hub{st: st, window: 10_000, queueLimit: 1024, scopes: map[string]*scope{},
-		snapReads: make(chan struct{}, DefaultSnapshotReads)}
+		running: map[int64]*rollout.Rollout{}, snapReads: make(chan struct{}, DefaultSnapshotReads)}
 	h.rev.Store(rev)
 	for _, o := range opts {
 		o(h)
@@ -261,6 +265,12 @@ func (h *Hub) Publish(r audit.Revision) {
 		}
 		h.recent = append(h.recent, r)
 	}
+	if rs := rolloutsOf(r); rs != nil {
+		h.track(rs)
+		h.publishMoves(r, rs)
+		h.rev.Store(r.Rev)
+		return
+	}
 	for _, sc := range h.scopes {
 		b, ok := batchFor(r, sc.filter)
 		if !ok {
@@ -276,6 +286,27 @@ func (h *Hub) Publish(r audit.Revision) {
 	// Last: whoever reads Rev without the lock then finds every batch up
 	// to it queued (PROGRESS relies on it).
 	h.rev.Store(r.Rev)
+}
+
+// publishMoves hands out r, which writes the records of the rollouts rs:
+// each watcher gets the revision's changes in its scope and the moves of
+// its client (rollouts.go). The scope's watchers that no rollout moves
+// share one batch. Called with mu held.
+func (h *Hub) publishMoves(r audit.Revision, rs []*rollout.Rollout) {
+	for _, sc := range h.scopes {
+		b, ok := batchFor(r, sc.filter)
+		if ok && len(sc.watchers) > 1 {
+			b.shared = &encodings{}
+		}
+		for w := range sc.watchers {
+			if extra := moves(rs, w.id, sc.filter, r.Rev); len(extra) > 0 {
+				w.push(Batch{Kind: KindChanges, Rev: r.Rev, Actor: r.Actor, Origin: r.Origin, Time: r.Time,
+					Events: slices.Concat(b.Events, extra)})
+			} else if ok {
+				w.push(b)
+			}
+		}
+	}
 }
 
 // Rev returns the newest revision the hub has published.
@@ -362,12 +393,13 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 	if inMemory {
 		for _, r := range h.recent {
 			if r.Rev > since {
-				if b, ok := batchFor(r, f); ok {
+				if b, ok := batchForWatcher(r, rolloutsOf(r), f, w); ok {
 					fromMemory = append(fromMemory, b)
 				}
 			}
 		}
 	}
+	steps := h.inStep(f, w.id)
 	h.mu.Unlock()
 
 	var catchUp []Batch
@@ -380,15 +412,15 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 			w.Close()
 			return nil, err
 		}
-		catchUp = []Batch{snap}
+		catchUp = []Batch{overlay(snap, steps, f)}
 	default:
-		catchUp, err = replay(ctx, h.st, f, since, at)
+		catchUp, err = replay(ctx, h.st, f, w, since, at)
 		if errors.Is(err, audit.ErrRevisionGone) {
 			// since is below the store's history horizon (compacted
 			// away): beyond retention, a snapshot of the scope at at.
 			var snap Batch
 			snap, err = h.snapshot(ctx, f, sc, at)
-			catchUp = []Batch{snap}
+			catchUp = []Batch{overlay(snap, steps, f)}
 		}
 		if err != nil {
 			w.Close()
@@ -438,7 +470,7 @@ func readScope(ctx context.Context, st Store, f Filter, at int64) ([]Event, erro
 
 // replay reads the revisions (since, at] from the store. A since below
 // the store's history horizon is an error wrapping audit.ErrRevisionGone.
-func replay(ctx context.Context, st Store, f Filter, since, at int64) ([]Batch, error) {
+func replay(ctx context.Context, st Store, f Filter, w *Watcher, since, at int64) ([]Batch, error) {
 	var out []Batch
 	for since < at {
 		revs, err := st.RevisionsAfter(ctx, since, 1000)
@@ -452,7 +484,7 @@ func replay(ctx context.Context, st Store, f Filter, since, at int64) ([]Batch, 
 			if r.Rev > at {
 				return out, nil
 			}
-			if b, ok := batchFor(r, f); ok {
+			if b, ok := batchForWatcher(r, rolloutsOf(r), f, w); ok {
 				out = append(out, b)
 			}
 			since = r.Rev
@@ -483,8 +515,9 @@ type Watcher struct {
 	scope    string
 	limit    int
 	notify   chan struct{}
-	shared   chan struct{} // optional, see WithNotify
-	callback func()        // optional, see WithCallback
+	shared   chan struct{}    // optional, see WithNotify
+	callback func()           // optional, see WithCallback
+	id       rollout.Identity // optional, see WithIdentity
 	done     chan struct{}
 
 	mu     sync.Mutex

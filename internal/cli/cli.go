@@ -225,7 +225,7 @@ PREFIX, a trailing '/' makes it a prefix (app/ is every key under app/).
 		a.schemaCmd(), a.statusCmd(), a.versionCmd(),
 		a.auditCmd(), a.backupCmd(), a.tokenCmd(),
 		a.svcCmd(),
-		a.proposeCmd(), a.requestCmd(), a.policyCmd(),
+		a.proposeCmd(), a.requestCmd(), a.policyCmd(), a.rolloutCmd(),
 	)
 	return root
 }

@@ -27,7 +27,10 @@ reporting leaves the list after configd's --client-expiry.
 
 With --rev, the clients are grouped by the revision they applied, newest
 first, after a count of the clients at each revision and of those that
-reject a value of that revision.`,
+reject a value of that revision; when a rollout runs over a key under
+PREFIX (docs/rollouts.md), a column says whether each client is in its
+step ("in (step N)": it sees the new values), out of it, or watches none
+of its keys ("-").`,
 		Args: rangeArgs(0, 1, "at most one prefix"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
@@ -81,9 +84,28 @@ reject a value of that revision.`,
 				}
 				fmt.Fprintln(a.stdout)
 			}
-			fmt.Fprintln(tw, "INSTANCE\tLABELS\tREPLICA\tREV\tBEHIND\tREJECTED")
+			var (
+				ro     int64
+				member map[string]string
+			)
+			if byRev {
+				ros, err := c.Rollouts(cmd.Context())
+				if err != nil {
+					return err
+				}
+				ro, member = membership(ros, r.Prefix, r.Clients)
+			}
+			head := "INSTANCE\tLABELS\tREPLICA\tREV\tBEHIND\tREJECTED"
+			if ro != 0 {
+				head += fmt.Sprintf("\tROLLOUT %d", ro)
+			}
+			fmt.Fprintln(tw, head)
 			for _, cl := range r.Clients {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", cl.Instance, dash(labels(cl.Labels)), cl.Replica, cl.Rev, cl.Behind, dash(rejections(cl.Rejections)))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s", cl.Instance, dash(labels(cl.Labels)), cl.Replica, cl.Rev, cl.Behind, dash(rejections(cl.Rejections)))
+				if ro != 0 {
+					fmt.Fprintf(tw, "\t%s", member[cl.Instance])
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		},

@@ -25,6 +25,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/requests"
+	"github.com/configd/configd/server/rollouts"
 	"github.com/configd/configd/watcher"
 )
 
@@ -62,6 +63,10 @@ var answers = map[string]answer{
 	api.CodeNotApproved:     {http.StatusConflict, codes.FailedPrecondition},
 	api.CodeSelfApproval:    {http.StatusForbidden, codes.PermissionDenied},
 	api.CodeRequestRequired: {http.StatusForbidden, codes.PermissionDenied},
+	// Rollouts (server/rollouts).
+	api.CodeRolloutConflict: {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeEmptySelection:  {http.StatusConflict, codes.FailedPrecondition},
+	api.CodeRolloutActive:   {http.StatusConflict, codes.FailedPrecondition},
 }
 
 // Codes returns every error code the API answers with.
@@ -222,6 +227,12 @@ func Classify(err error) Class {
 		c.Code = api.CodeSelfApproval
 	case errors.Is(err, requests.ErrRequestRequired):
 		c.Code = api.CodeRequestRequired
+	case errors.Is(err, rollouts.ErrRolloutConflict):
+		c.Code = api.CodeRolloutConflict
+	case errors.Is(err, rollouts.ErrEmptySelection):
+		c.Code = api.CodeEmptySelection
+	case errors.Is(err, rollouts.ErrRolloutActive):
+		c.Code = api.CodeRolloutActive
 	case errors.Is(err, audit.ErrDiskFull):
 		c.Code, c.Message = api.CodeDiskFull, DiskFullMessage
 	case errors.Is(err, audit.ErrStoreUnavailable):

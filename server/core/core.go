@@ -18,9 +18,12 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/rollout"
 	"github.com/configd/configd/watcher"
 )
 
@@ -98,9 +101,38 @@ func Open(ctx context.Context, path string, opts ...Option) (*Core, error) {
 	if o.hubReads != nil {
 		reads = o.hubReads(st)
 	}
-	c.Store, c.Hub = st, watcher.New(reads, st.Rev(), o.hub...)
+	rev := st.Rev()
+	running, err := runningRollouts(ctx, st, rev)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	c.Store, c.Hub = st, watcher.New(reads, rev, append(o.hub[:len(o.hub):len(o.hub)], watcher.WithRollouts(running))...)
 	close(ready)
 	return c, nil
+}
+
+// runningRollouts reads the rollouts' records at rev, for the hub to show
+// the clients in their steps what they were shown before a restart.
+func runningRollouts(ctx context.Context, st *audit.Store, rev int64) ([]*rollout.Rollout, error) {
+	kvs, _, err := st.List(ctx, keyspace.RolloutsPrefix(), audit.AtRev(rev))
+	if err != nil {
+		return nil, fmt.Errorf("core: the rollouts at revision %d: %w", rev, err)
+	}
+	var out []*rollout.Rollout
+	for _, kv := range kvs {
+		if !keyspace.IsRollout(kv.Key) {
+			continue // the rollouts' other keys (an index)
+		}
+		r, err := rollout.Decode(kv.Value)
+		if err != nil {
+			return nil, fmt.Errorf("core: %s: %w", kv.Key, err)
+		}
+		if rollout.Running(r.State) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // Close closes the hub, which ends every open watch, then the store, and

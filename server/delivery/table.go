@@ -81,6 +81,14 @@ func (t *Table) Expiry() time.Duration { return t.expiry }
 // a third of the expiry, so that two lost reports do not make it expire.
 func (t *Table) ReportEvery() time.Duration { return t.expiry / 3 }
 
+// ReportWindow is the window at the start of each ReportEvery that
+// clients send their heartbeats in (api.ClientReportResponse.WindowMS):
+// api.DefaultClientReportWindowMS, or a tenth of ReportEvery when that is
+// shorter.
+func (t *Table) ReportWindow() time.Duration {
+	return min(time.Duration(api.DefaultClientReportWindowMS)*time.Millisecond, t.ReportEvery()/10)
+}
+
 // Report records r, sent with the token named token (already checked:
 // the door refuses a report whose token may not read its prefixes). A
 // report with Gone removes the client.

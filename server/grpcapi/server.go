@@ -137,7 +137,7 @@ func New(st Store, hub Hub, opts ...Option) *grpc.Server {
 		// A watch batch shared by many watches is encoded once.
 		grpc.ForceServerCodecV2(newGRPCCodec()),
 	)...)
-	configdpb.RegisterConfigServer(gs, &configService{st: directWrites{Store: st, check: requests.NewDirect(st)}, hub: hub, opts: o})
+	configdpb.RegisterConfigServer(gs, &configService{st: directWrites{Store: st, check: writeops.Direct(st)}, hub: hub, opts: o})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(configdpb.Config_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/rollout"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/watchwire"
@@ -48,10 +51,14 @@ func (sw *streamWatch) close(m *watchwire.Metrics) {
 func (s *configService) Watch(stream configdpb.Config_WatchServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	id, err := identity(ctx)
+	if err != nil {
+		return err
+	}
 	notify := make(chan struct{}, 1)
 	ctrl := make(chan watchControl, 16)
 	recvErr := make(chan error, 1)
-	go s.watchRecv(ctx, stream, notify, ctrl, recvErr)
+	go s.watchRecv(ctx, stream, id, notify, ctrl, recvErr)
 
 	watches := map[int64]*streamWatch{}
 	defer func() {
@@ -175,7 +182,7 @@ func (s *configService) drain(stream configdpb.Config_WatchServer, watches map[i
 	}
 }
 
-func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_WatchServer, notify chan struct{}, ctrl chan<- watchControl, recvErr chan<- error) {
+func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_WatchServer, id rollout.Identity, notify chan struct{}, ctrl chan<- watchControl, recvErr chan<- error) {
 	for {
 		req, err := stream.Recv()
 		if err != nil {
@@ -200,7 +207,7 @@ func (s *configService) watchRecv(ctx context.Context, stream configdpb.Config_W
 			}
 			if c.refuse == nil {
 				c.rules = authz.NewWatchRules(ctx, s.opts.auth, f, authz.SecureGRPC(ctx), func() { signal(notify) })
-				if c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify)); c.refuse != nil {
+				if c.w, c.refuse = s.hub.Watch(ctx, f, r.Create.GetSince(), watcher.WithNotify(notify), watcher.WithIdentity(id)); c.refuse != nil {
 					c.rules.Close()
 					c.release()
 				}
@@ -230,4 +237,23 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// identity reads the client's identity, for rollouts, from the stream's
+// metadata (api.HeaderInstance and api.HeaderLabels in lower case).
+func identity(ctx context.Context) (rollout.Identity, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	first := func(name string) string {
+		if v := md.Get(name); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	var id rollout.Identity
+	var err error
+	id.Instance, id.Labels, err = api.ParseIdentity(first(strings.ToLower(api.HeaderInstance)), first(strings.ToLower(api.HeaderLabels)))
+	if err != nil {
+		return rollout.Identity{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return id, nil
 }

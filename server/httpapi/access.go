@@ -82,6 +82,13 @@ var routeAccess = map[string]access{
 	"POST /v1/requests/{id}/{action}": {perm: api.PermissionWrite, inHandler: true},
 	"GET /v1/policies":                {},
 	"PUT /v1/policies":                {perm: api.PermissionAdmin, inHandler: true},
+
+	// Rollouts: each handler checks the rollout's scope, or its request's
+	// keys (rollouts.go).
+	"POST /v1/rollouts":               {perm: api.PermissionWrite, inHandler: true},
+	"GET /v1/rollouts":                {},
+	"GET /v1/rollouts/{id}":           {},
+	"POST /v1/rollouts/{id}/{action}": {perm: api.PermissionWrite, inHandler: true},
 }
 
 func keyTarget(r *http.Request) ([]string, bool) {

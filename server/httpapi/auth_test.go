@@ -79,6 +79,12 @@ var routeCases = []routeCase{
 	{rule: "POST /v1/requests/{id}/{action}", method: "POST", path: "/v1/requests/1/approve", deny: "reader-app", allow: "writer-app"},
 	{rule: "GET /v1/policies", method: "GET", path: "/v1/policies", allow: "reader-db"},
 	{rule: "PUT /v1/policies", method: "PUT", path: "/v1/policies", body: `{"prefix":"app/","approvals":1}`, deny: "writer-all", allow: "admin"},
+	// Rollouts, in order: approved request 1 is rolled out, then paused.
+	{rule: "POST /v1/rollouts", method: "POST", path: "/v1/rollouts", body: `{"request":1,"steps":["10%"],"allow_empty":true}`,
+		deny: "reader-app", allow: "writer-app"},
+	{rule: "GET /v1/rollouts", method: "GET", path: "/v1/rollouts", allow: "reader-db"},
+	{rule: "GET /v1/rollouts/{id}", method: "GET", path: "/v1/rollouts/1", deny: "reader-db", allow: "reader-app"},
+	{rule: "POST /v1/rollouts/{id}/{action}", method: "POST", path: "/v1/rollouts/1/pause", deny: "reader-app", allow: "writer-app"},
 }
 
 // ruleOf is the routeAccess key of a route chi.Walk reports.

@@ -17,6 +17,7 @@ import (
 type Clients interface {
 	Report(token string, r api.ClientReport)
 	ReportEvery() time.Duration
+	ReportWindow() time.Duration
 	List(ctx context.Context, prefix string) ([]api.ClientStatus, error)
 }
 
@@ -64,7 +65,8 @@ func (h *handler) clientReport(w http.ResponseWriter, r *http.Request) {
 		token = p.Name
 	}
 	h.opts.clients.Report(token, rep)
-	apierror.WriteJSON(w, http.StatusOK, api.ClientReportResponse{EveryMS: h.opts.clients.ReportEvery().Milliseconds()})
+	apierror.WriteJSON(w, http.StatusOK, api.ClientReportResponse{EveryMS: h.opts.clients.ReportEvery().Milliseconds(),
+		WindowMS: h.opts.clients.ReportWindow().Milliseconds()})
 }
 
 // GET /v1/clients?prefix=

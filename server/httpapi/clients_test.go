@@ -50,7 +50,7 @@ func TestClientReportsAreListedWithHowFarBehindAndExpire(t *testing.T) {
 	r := api.ClientReport{Instance: "orders-1", Labels: map[string]string{"zone": "eu-1"}, Prefixes: []string{"app/"}, Rev: applied,
 		Rejections: []api.ClientRejection{{Key: "app/limits", Rev: applied + 1, Error: "rps must be >= 1"}}}
 	code, body := report(t, e, "reader-app", r)
-	if code != http.StatusOK || !strings.Contains(string(body), `"every_ms":20000`) {
+	if code != http.StatusOK || !strings.Contains(string(body), `"every_ms":20000,"window_ms":2000`) {
 		t.Fatalf("report: %d %s", code, body)
 	}
 	code, _ = report(t, e, "reader-all", api.ClientReport{Instance: "db-1", Prefixes: []string{"db/"}, Rev: rev})

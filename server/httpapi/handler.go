@@ -31,6 +31,7 @@ import (
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/server/pump"
 	"github.com/configd/configd/server/requests"
+	"github.com/configd/configd/server/rollouts"
 	"github.com/configd/configd/server/watchwire"
 	"github.com/configd/configd/server/writeops"
 	"github.com/configd/configd/source"
@@ -171,10 +172,11 @@ func WithReadiness(check func(context.Context) error) Option {
 }
 
 type handler struct {
-	st      Store
-	opts    options
-	metrics *metrics
-	book    *requests.Book // the change requests
+	st       Store
+	opts     options
+	metrics  *metrics
+	book     *requests.Book // the change requests
+	rollouts *rollouts.Book
 }
 
 // NewHandler returns the HTTP API of configd over st: the /v1 routes,
@@ -187,7 +189,8 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 	}
 	// The doors' writes are checked against the policies that require
 	// change requests; the book publishes to the store itself.
-	h := &handler{st: directWrites{Store: st, check: requests.NewDirect(st)}, book: requests.New(st), opts: options{
+	book := requests.New(st)
+	h := &handler{st: directWrites{Store: st, check: writeops.Direct(st)}, book: book, rollouts: rollouts.New(st, book), opts: options{
 		logger:         slog.Default(),
 		maxRequestBody: max(DefaultMaxRequestBody, 2*int64(st.MaxValueSize())+1<<20),
 		identity:       authz.HeaderIdentity,
@@ -294,6 +297,10 @@ func NewHandler(st Store, opts ...Option) http.Handler {
 		route(http.MethodPost, "/requests/{id}/{action}", http.HandlerFunc(h.requestAction))
 		get("/policies", h.listPolicies)
 		route(http.MethodPut, "/policies", http.HandlerFunc(h.setPolicy))
+		route(http.MethodPost, "/rollouts", http.HandlerFunc(h.startRollout))
+		get("/rollouts", h.listRollouts)
+		get("/rollouts/{id}", h.getRollout)
+		route(http.MethodPost, "/rollouts/{id}/{action}", http.HandlerFunc(h.rolloutAction))
 		if watch != nil {
 			route(http.MethodGet, "/watch", watch)
 		}

@@ -114,7 +114,7 @@ func toAPIRequest(v requests.View, rev int64) api.ChangeRequest {
 		ID: v.ID, Scope: v.Scope, Author: v.Author, Reason: v.Reason, Time: v.Time, Base: v.Base,
 		State: v.State, Stale: len(v.StaleKeys) > 0, StaleKeys: v.StaleKeys, Keys: len(v.Ops),
 		ApprovalsNeeded: v.Policy.Approvals, Approvals: toAPINotes(v.Approvals), Comments: toAPINotes(v.Comments),
-		PublishedRev: v.PublishedRev, PublishedBy: v.PublishedBy, ClosedBy: v.ClosedBy, CloseReason: v.CloseReason,
+		PublishedRev: v.PublishedRev, PublishedBy: v.PublishedBy, Rollout: v.Rollout, ClosedBy: v.ClosedBy, CloseReason: v.CloseReason,
 		Rev: rev,
 	}
 	if v.Policy.Approvals > 0 {

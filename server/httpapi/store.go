@@ -25,6 +25,8 @@ type Store interface {
 	SecretsEnabled() bool
 	// Withhold returns a secret's value replaced by its digest and length.
 	Withhold(kv audit.KeyValue) (audit.KeyValue, error)
+	// Layers are the store's layers, lowest first (a rollout's keys).
+	Layers() []string
 	Verify(ctx context.Context) (audit.VerifyResult, error)
 	TempBackup(ctx context.Context) (path string, info audit.BackupInfo, remove func(), err error)
 	Ping(ctx context.Context) error

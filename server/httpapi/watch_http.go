@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/configd/configd/api"
+	"github.com/configd/configd/rollout"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/watchwire"
@@ -57,11 +58,15 @@ type watchParams struct {
 	filter watcher.Filter
 	since  int64
 	wait   time.Duration
+	// id is the client's identity, for rollouts: the headers
+	// api.HeaderInstance and api.HeaderLabels, or the query's instance=
+	// and labels= (for an EventSource, which sends no headers of its own).
+	id rollout.Identity
 }
 
 func parseWatchParams(r *http.Request) (watchParams, error) {
 	q := r.URL.Query()
-	if err := checkParams(q, "key", "prefix", "since", "wait"); err != nil {
+	if err := checkParams(q, "key", "prefix", "since", "wait", "instance", "labels"); err != nil {
 		return watchParams{}, err
 	}
 	p := watchParams{filter: watcher.Filter{Keys: q["key"], Prefixes: q["prefix"]}, wait: DefaultWatchWait}
@@ -87,6 +92,14 @@ func parseWatchParams(r *http.Request) (watchParams, error) {
 			return p, apierror.BadRequest("wait must be a duration such as 30s, got %q", s)
 		}
 		p.wait = min(d, MaxWatchWait)
+	}
+	instance, labels := r.Header.Get(api.HeaderInstance), r.Header.Get(api.HeaderLabels)
+	if instance == "" && labels == "" {
+		instance, labels = q.Get("instance"), q.Get("labels")
+	}
+	var err error
+	if p.id.Instance, p.id.Labels, err = api.ParseIdentity(instance, labels); err != nil {
+		return p, apierror.BadRequest("%v", err)
 	}
 	return p, nil
 }
@@ -122,7 +135,7 @@ func (h *watchHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wake := make(chan struct{}, 1)
 	rules := authz.NewWatchRules(ctx, h.auth, p.filter, authz.SecureRequest(r), func() { signal(wake) })
 	defer rules.Close()
-	wt, err := h.hub.Watch(ctx, p.filter, p.since, watcher.WithNotify(wake))
+	wt, err := h.hub.Watch(ctx, p.filter, p.since, watcher.WithNotify(wake), watcher.WithIdentity(p.id))
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -77,7 +77,7 @@ func (h *watchHTTP) upgrade(w http.ResponseWriter, r *http.Request, p watchParam
 	// flushing starts true: batches queued before the connection is ours
 	// wait until serve starts the first flush.
 	s.flushing.Store(true)
-	wt, err := h.hub.Watch(r.Context(), p.filter, p.since, watcher.WithCallback(s.kick))
+	wt, err := h.hub.Watch(r.Context(), p.filter, p.since, watcher.WithCallback(s.kick), watcher.WithIdentity(p.id))
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -84,6 +84,9 @@ func TestWatchStreamRefusalsAreJSONErrors(t *testing.T) {
 		{"key=/bad", http.StatusBadRequest, api.CodeBadKey},
 		{"key=k&since=99", http.StatusBadRequest, api.CodeBadRevision},
 		{"since=0", http.StatusBadRequest, api.CodeBadRequest},
+		// A client's identity past a report's limits (rollouts read it).
+		{"prefix=app&instance=" + strings.Repeat("x", api.MaxClientInstance+1), http.StatusBadRequest, api.CodeBadRequest},
+		{"prefix=app&labels=%25zz", http.StatusBadRequest, api.CodeBadRequest},
 	} {
 		_, status, body := configdtest.DialWatchStream(t, ts.Listener.Addr().String(), tc.query, "")
 		if status != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {

@@ -15,7 +15,8 @@ import (
 // policies that require requests. Sources are not checked: their changes
 // are reviewed where they live.
 type Direct struct {
-	st Getter
+	st   Getter
+	also []Check
 	// parsed is the policies as last read, by their record's mod_rev: a
 	// write costs a read of the record, not its parse.
 	parsed atomic.Pointer[parsedPolicies]
@@ -26,8 +27,16 @@ type parsedPolicies struct {
 	ps     policies // read-only once stored
 }
 
-// NewDirect returns the checks of direct writes to st.
-func NewDirect(st Getter) *Direct { return &Direct{st: st} }
+// Check is a further rule of the direct writes and rollbacks, that
+// Direct applies after its own (rollouts.Guard: the keys of running
+// rollouts).
+type Check interface {
+	CheckTxn(ctx context.Context, txn audit.Txn) error
+	CheckRollback(ctx context.Context, req audit.RollbackRequest) error
+}
+
+// NewDirect returns the checks of direct writes to st, and also's.
+func NewDirect(st Getter, also ...Check) *Direct { return &Direct{st: st, also: also} }
 
 // policies returns the current policies.
 func (d *Direct) policies(ctx context.Context) (policies, error) {
@@ -55,6 +64,18 @@ func (d *Direct) policies(ctx context.Context) (policies, error) {
 // the key holds, a delete of a key that does not exist) passes, so that
 // configctl apply of a whole keyspace exported as it is still works.
 func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
+	if err := d.checkTxn(ctx, txn); err != nil {
+		return err
+	}
+	for _, c := range d.also {
+		if err := c.CheckTxn(ctx, txn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Direct) checkTxn(ctx context.Context, txn audit.Txn) error {
 	var (
 		ps     policies
 		loaded bool
@@ -74,7 +95,7 @@ func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
 				continue
 			}
 		}
-		if same, err := d.unchanged(ctx, op); err != nil || same {
+		if same, err := Unchanged(ctx, d.st, op); err != nil || same {
 			if err != nil {
 				return err
 			}
@@ -89,9 +110,11 @@ func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
 	return nil
 }
 
-// unchanged reports whether op would leave its key as it is.
-func (d *Direct) unchanged(ctx context.Context, op audit.Op) (bool, error) {
-	cur, err := d.st.Get(ctx, op.Key)
+// Unchanged reports whether op would leave its key of st as it is: the
+// doors' checks let such an op through, so that configctl apply of a
+// whole keyspace exported as it is still works.
+func Unchanged(ctx context.Context, st Getter, op audit.Op) (bool, error) {
+	cur, err := st.Get(ctx, op.Key)
 	if errors.Is(err, audit.ErrNotFound) {
 		return op.Type == audit.OpDelete, nil
 	}
@@ -121,6 +144,18 @@ func (d *Direct) Commit(ctx context.Context, st Committer, txn audit.Txn) (audit
 // CheckRollback refuses (ErrRequestRequired) a rollback whose scope
 // reaches a prefix whose policy requires requests.
 func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
+	if err := d.checkRollback(ctx, req); err != nil {
+		return err
+	}
+	for _, c := range d.also {
+		if err := c.CheckRollback(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Direct) checkRollback(ctx context.Context, req audit.RollbackRequest) error {
 	sc, err := req.Scope.Canonical()
 	if req.DryRun || err != nil {
 		return nil // the store refuses a bad scope

@@ -2,9 +2,7 @@ package rollouts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync/atomic"
 
 	"github.com/configd/configd/audit"
@@ -43,24 +41,33 @@ func (g *Guard) index(ctx context.Context) (map[string]int64, error) {
 	if p := g.parsed.Load(); p != nil && p.modRev == kv.ModRev {
 		return p.idx, nil
 	}
-	idx := map[string]int64{}
-	if err := json.Unmarshal(kv.Value, &idx); err != nil {
-		return nil, fmt.Errorf("%s: the index of running rollouts does not parse: %w", keyspace.RolloutsActiveKey, err)
+	idx, err := parseIndex(kv.Value)
+	if err != nil {
+		return nil, err
 	}
 	g.parsed.Store(&parsedIndex{modRev: kv.ModRev, idx: idx})
 	return idx, nil
 }
 
-// CheckTxn refuses txn when it writes a key of a running rollout.
+// CheckTxn refuses txn when it changes a key of a running rollout (an op
+// that leaves its key as it is passes, as requests.Direct lets it).
 func (g *Guard) CheckTxn(ctx context.Context, txn audit.Txn) error {
 	idx, err := g.index(ctx)
 	if err != nil || len(idx) == 0 {
 		return err
 	}
 	for _, op := range txn.Ops {
-		if id, ok := idx[op.Key]; ok {
-			return activeError(op.Key, id)
+		id, ok := idx[op.Key]
+		if !ok {
+			continue
 		}
+		if same, err := requests.Unchanged(ctx, g.st, op); err != nil || same {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		return activeError(op.Key, id)
 	}
 	return nil
 }

@@ -345,11 +345,16 @@ func readIndex(ctx context.Context, st requests.Getter) (map[string]int64, int64
 	if err != nil {
 		return nil, 0, err
 	}
+	idx, err := parseIndex(kv.Value)
+	return idx, kv.ModRev, err
+}
+
+func parseIndex(doc []byte) (map[string]int64, error) {
 	idx := map[string]int64{}
-	if err := json.Unmarshal(kv.Value, &idx); err != nil {
-		return nil, 0, fmt.Errorf("%s: the index of running rollouts does not parse: %w", keyspace.RolloutsActiveKey, err)
+	if err := json.Unmarshal(doc, &idx); err != nil {
+		return nil, fmt.Errorf("%s: the index of running rollouts does not parse: %w", keyspace.RolloutsActiveKey, err)
 	}
-	return idx, kv.ModRev, nil
+	return idx, nil
 }
 
 // indexOp writes idx if the index's mod_rev is ifModRev; an empty index
@@ -559,15 +564,12 @@ func (b *Book) act(ctx context.Context, id int64, actor, action, text string, do
 	}
 }
 
+// pastTense is an action's past participle ("promoted", "aborted").
 func pastTense(action string) string {
-	switch action {
-	case ActionPause, ActionResume, ActionComplete, ActionPromote, ActionAbort:
-		if strings.HasSuffix(action, "e") {
-			return action + "d"
-		}
-		return action + "ed"
+	if strings.HasSuffix(action, "e") {
+		return action + "d"
 	}
-	return action
+	return action + "ed"
 }
 
 // Changes returns r's changes as a diff, old → new, each secret's value

@@ -443,6 +443,9 @@ func TestGuardRefusesDirectWritesOfARunningRolloutsKeys(t *testing.T) {
 	if err := g.CheckTxn(ctx, audit.Txn{Ops: []audit.Op{audit.Put("app/b", nil, "")}}); err != nil {
 		t.Errorf("a write of app/b: %v", err)
 	}
+	if err := g.CheckTxn(ctx, audit.Txn{Ops: []audit.Op{audit.Put("app/a", []byte("1"), "")}}); err != nil {
+		t.Errorf("a write of app/a that changes nothing: %v", err)
+	}
 	for _, sc := range []audit.Scope{{Prefix: "app/"}, {Prefix: ""}, {Key: "app/a"}} {
 		if err := g.CheckRollback(ctx, audit.RollbackRequest{Scope: sc, To: 1}); !errors.Is(err, rollouts.ErrRolloutActive) {
 			t.Errorf("a rollback of %+v: %v", sc, err)

@@ -13,6 +13,8 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/requests"
+	"github.com/configd/configd/server/rollouts"
 )
 
 // OriginAPI is the origin recorded for writes made through the API, over
@@ -26,6 +28,15 @@ type Store interface {
 }
 
 var _ Store = (*audit.Store)(nil)
+
+// Direct returns the checks every door applies to its direct writes and
+// rollbacks of st (not to a change request's publish, nor to a rollout's
+// own writes): the policies that take changes only through change
+// requests (requests.Direct), and the keys of running rollouts
+// (rollouts.Guard).
+func Direct(st requests.Getter) *requests.Direct {
+	return requests.NewDirect(st, rollouts.NewGuard(st))
+}
 
 // NoMasterKey refuses to write a secret on a configd without a master key.
 func NoMasterKey(key string) *apierror.Error {

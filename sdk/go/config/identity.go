@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,18 @@ func (o *options) identify() error {
 		return fmt.Errorf("config: WithInstance, WithLabels: %w", err)
 	}
 	return nil
+}
+
+// identityHeaders are the headers that tell configd who the client is on
+// its watch (api.HeaderInstance, api.HeaderLabels): rollouts send the
+// clients in their steps their new values.
+func (o *options) identityHeaders() http.Header {
+	h := http.Header{}
+	h.Set(api.HeaderInstance, o.instance)
+	if len(o.labels) > 0 {
+		h.Set(api.HeaderLabels, api.FormatLabels(o.labels))
+	}
+	return h
 }
 
 // parseLabels reads "key=value,key=value".

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"maps"
 	"net"
@@ -47,8 +48,8 @@ func (c *Client) report() {
 	}
 	hc := &http.Client{Transport: c.reportTransport(), Timeout: reportTimeout}
 	defer hc.CloseIdleConnections()
-	every := api.DefaultClientReportInterval
-	heartbeat := time.NewTimer(every)
+	sched := schedule{every: api.DefaultClientReportInterval}
+	heartbeat := time.NewTimer(sched.every)
 	defer heartbeat.Stop()
 	var last time.Time
 	sent, failing := false, false
@@ -73,24 +74,26 @@ func (c *Client) report() {
 		case <-heartbeat.C:
 		}
 		if c.watched.Load() == nil {
-			heartbeat.Reset(every)
+			heartbeat.Reset(sched.every)
 			continue // no configd watched yet: the first watch wakes us
 		}
 		last = time.Now()
-		next, err := c.sendReport(hc, c.snapshotReport())
+		got, err := c.sendReport(hc, c.snapshotReport())
+		next := sched.every
 		switch {
 		case err == nil:
 			sent, failing = true, false
-			if next > 0 {
-				every = next
+			if got.every > 0 {
+				sched = got
 			}
+			next = sched.next(last, c.opts.instance)
 		case !failing:
 			failing = true
-			c.log.Warn("cannot report to configd (delivery tracking); retrying at the next change or in "+every.String(), "err", err)
+			c.log.Warn("cannot report to configd (delivery tracking); retrying at the next change or in "+next.String(), "err", err)
 		default:
 			c.log.Debug("cannot report to configd", "err", err)
 		}
-		heartbeat.Reset(every)
+		heartbeat.Reset(next)
 	}
 }
 
@@ -107,6 +110,33 @@ func (c *Client) snapshotReport() api.ClientReport {
 	return r
 }
 
+// schedule is when configd asks for heartbeats (api.ClientReportResponse).
+type schedule struct {
+	every, window time.Duration
+}
+
+// next returns how long after now the heartbeat after a report sent at
+// now goes: at the client's offset within the window at the start of a
+// period (periods of every since the Unix epoch), the first such slot at
+// least half a period after now, so that heartbeats stay between half a
+// period and a period and a half apart (configd's expiry is three). The
+// offset is a hash of the instance, so a fleet's heartbeats spread over
+// the window and each client keeps its slot. Without a window: every.
+func (s schedule) next(now time.Time, instance string) time.Duration {
+	if s.window <= 0 || s.window > s.every {
+		return s.every
+	}
+	h := fnv.New64a()
+	h.Write([]byte(instance))
+	offset := time.Duration(h.Sum64() % uint64(s.window))
+	earliest := now.Add(s.every / 2)
+	slot := earliest.Truncate(s.every).Add(offset)
+	if slot.Before(earliest) {
+		slot = slot.Add(s.every)
+	}
+	return slot.Sub(now)
+}
+
 func (c *Client) sendGone(hc *http.Client) {
 	r := c.snapshotReport()
 	r.Gone = true
@@ -115,25 +145,25 @@ func (c *Client) sendGone(hc *http.Client) {
 	_, _ = c.post(ctx, hc, r)
 }
 
-// sendReport sends r; it returns how often configd wants a heartbeat.
-func (c *Client) sendReport(hc *http.Client, r api.ClientReport) (time.Duration, error) {
+// sendReport sends r; it returns when configd wants heartbeats.
+func (c *Client) sendReport(hc *http.Client, r api.ClientReport) (schedule, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, reportTimeout)
 	defer cancel()
 	return c.post(ctx, hc, r)
 }
 
-func (c *Client) post(ctx context.Context, hc *http.Client, r api.ClientReport) (time.Duration, error) {
+func (c *Client) post(ctx context.Context, hc *http.Client, r api.ClientReport) (schedule, error) {
 	a := c.watched.Load()
 	if a == nil {
-		return 0, fmt.Errorf("%w: no configd watched yet", ErrUnavailable)
+		return schedule{}, fmt.Errorf("%w: no configd watched yet", ErrUnavailable)
 	}
 	addr := *a
 	if err := c.checkTokenTransport(addr); err != nil {
-		return 0, err
+		return schedule{}, err
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
-		return 0, err
+		return schedule{}, err
 	}
 	scheme := "http"
 	if c.opts.tls != nil {
@@ -141,7 +171,7 @@ func (c *Client) post(ctx context.Context, hc *http.Client, r api.ClientReport) 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+addr+"/v1/clients/report", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return schedule{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.opts.token != "" {
@@ -149,22 +179,22 @@ func (c *Client) post(ctx context.Context, hc *http.Client, r api.ClientReport) 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return schedule{}, err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		var e api.ErrorResponse
 		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			return 0, fmt.Errorf("%s: %s: %s", addr, resp.Status, e.Error.Message)
+			return schedule{}, fmt.Errorf("%s: %s: %s", addr, resp.Status, e.Error.Message)
 		}
-		return 0, fmt.Errorf("%s: %s", addr, resp.Status)
+		return schedule{}, fmt.Errorf("%s: %s", addr, resp.Status)
 	}
 	var out api.ClientReportResponse
 	if err := json.Unmarshal(data, &out); err != nil {
-		return 0, fmt.Errorf("%s: the answer to a report: %w", addr, err)
+		return schedule{}, fmt.Errorf("%s: the answer to a report: %w", addr, err)
 	}
-	return time.Duration(out.EveryMS) * time.Millisecond, nil
+	return schedule{every: time.Duration(out.EveryMS) * time.Millisecond, window: time.Duration(out.WindowMS) * time.Millisecond}, nil
 }
 
 func (c *Client) reportTransport() *http.Transport {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/api"
@@ -26,6 +27,7 @@ var errStreamEnded = errors.New("configd ended the stream")
 type grpcTransport struct {
 	conn           *grpc.ClientConn
 	keys, prefixes []string // see options.filter
+	id             metadata.MD
 }
 
 func (c *Client) newGRPCTransport(addr string) (transport, error) {
@@ -37,7 +39,11 @@ func (c *Client) newGRPCTransport(addr string) (transport, error) {
 		return nil, err
 	}
 	keys, prefixes := c.opts.filter()
-	return &grpcTransport{conn: conn, keys: keys, prefixes: prefixes}, nil
+	md := metadata.MD{}
+	for k, v := range c.opts.identityHeaders() {
+		md.Set(k, v...)
+	}
+	return &grpcTransport{conn: conn, keys: keys, prefixes: prefixes, id: md}, nil
 }
 
 func (c *Client) dialOptions() []grpc.DialOption {
@@ -69,7 +75,7 @@ func (t *grpcTransport) close() { t.conn.Close() }
 const grpcWatchID = 1
 
 func (t *grpcTransport) open(ctx context.Context, since int64) (watchStream, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(ctx, t.id))
 	stream, err := configdpb.NewConfigClient(t.conn).Watch(ctx)
 	if err != nil {
 		cancel()

@@ -33,6 +33,7 @@ type httpTransport struct {
 	base   string     // scheme://host:port
 	scope  url.Values // key= or prefix=, see options.filter
 	token  string
+	id     http.Header // the client's identity headers (options.identityHeaders)
 }
 
 func (c *Client) newHTTPTransport(addr string) (transport, error) {
@@ -55,7 +56,8 @@ func (c *Client) newHTTPTransport(addr string) (transport, error) {
 	}
 	keys, prefixes := c.opts.filter()
 	scope := url.Values{"key": keys, "prefix": prefixes}
-	return &httpTransport{client: &http.Client{Transport: tr}, base: scheme + "://" + addr, scope: scope, token: c.opts.token}, nil
+	return &httpTransport{client: &http.Client{Transport: tr}, base: scheme + "://" + addr, scope: scope, token: c.opts.token,
+		id: c.opts.identityHeaders()}, nil
 }
 
 func (t *httpTransport) close() { t.client.CloseIdleConnections() }
@@ -67,6 +69,7 @@ func (t *httpTransport) open(ctx context.Context, since int64) (watchStream, err
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(req.Header, t.id)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", api.WatchStreamProtocol)
 	if t.token != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
+	"github.com/configd/configd/server/rollouts"
 	"github.com/configd/configd/watcher"
 )
 
@@ -52,6 +53,9 @@ func Cases() []Case {
 		{"hub closed", watcher.ErrClosed, api.CodeUnavailable, 503, codes.Unavailable},
 		{"cancelled", context.Canceled, api.CodeUnavailable, 503, codes.Canceled},
 		{"deadline", context.DeadlineExceeded, api.CodeUnavailable, 503, codes.DeadlineExceeded},
+		{"rollout conflict", fmt.Errorf("start: %w", rollouts.ErrRolloutConflict), api.CodeRolloutConflict, 409, codes.FailedPrecondition},
+		{"empty selection", rollouts.ErrEmptySelection, api.CodeEmptySelection, 409, codes.FailedPrecondition},
+		{"rollout active", fmt.Errorf("put: %w", rollouts.ErrRolloutActive), api.CodeRolloutActive, 409, codes.FailedPrecondition},
 		{"internal", errors.New("disk I/O error\nat page 7"), api.CodeInternal, 500, codes.Internal},
 	}
 	for _, code := range apierror.Codes() {
