@@ -320,7 +320,7 @@ func (u *ui) rolloutStatus(ctx context.Context, ro rollouts.Record) (rolloutStat
 		v.Unknown = true
 	} else {
 		var err error
-		if clients, err = u.opts.clients.List(ctx, ro.Scope); err != nil {
+		if clients, err = u.opts.clients.List(ctx, ""); err != nil { // every client, as the API's status reads them
 			return rolloutStatus{}, err
 		}
 	}

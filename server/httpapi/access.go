@@ -7,7 +7,6 @@ import (
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/authz"
-	"github.com/configd/configd/server/rollouts"
 	"github.com/configd/configd/web"
 )
 
@@ -200,8 +199,8 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // only what its grants allow; the limits apply once it knows the token.
 //
 // The UI's change requests act through the handler's book, as the API's
-// routes do; its clients page lists the handler's Clients; its rollouts'
-// pages act through a rollouts book over the same store.
+// routes do, and its rollouts through the handler's rollouts book; its
+// clients page lists the handler's Clients.
 //
 // With a hub, the live timeline watches at GET /ui/api/watch: the same
 // watch handler as /v1/watch, under /ui so that the session cookie (Path
@@ -209,14 +208,9 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // The cookie is not sent to /v1, which stays bearer-only and so needs no
 // CSRF defence of its own beyond the cross-origin guard.
 func (h *handler) webUI(watch *watchHTTP) http.Handler {
-	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book)}
+	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book), web.WithRollouts(h.rollouts)}
 	if h.opts.clients != nil {
 		opts = append(opts, web.WithClients(h.opts.clients))
-	}
-	// The rollouts' pages act through a book over the store itself (its
-	// writes are configd's own keys, not the doors' direct writes).
-	if st, ok := h.st.(directWrites).Store.(rollouts.Store); ok {
-		opts = append(opts, web.WithRollouts(rollouts.New(st, h.book)))
 	}
 	if watch != nil {
 		opts = append(opts, web.WithWatch(h.uiWatch(watch)))
