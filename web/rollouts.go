@@ -143,18 +143,17 @@ func (u *ui) rolloutsPage(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	clients, err := u.clientsNow(r.Context())
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
 	v := rolloutsView{}
 	for i := len(all) - 1; i >= 0; i-- {
 		ro := all[i]
-		if !u.allows(r, api.PermissionRead, ro.Scope) {
-			continue
+		if u.allows(r, api.PermissionRead, ro.Scope) {
+			v.Rows = append(v.Rows, rolloutRow{R: ro, Status: u.statusWith(ro, clients)})
 		}
-		st, err := u.rolloutStatus(r.Context(), ro)
-		if err != nil {
-			u.fail(w, r, err)
-			return
-		}
-		v.Rows = append(v.Rows, rolloutRow{R: ro, Status: st})
 	}
 	u.render(w, r, http.StatusOK, "rollouts", page{Title: "Rollouts", Data: v})
 }
@@ -307,22 +306,31 @@ func bakeText(ro *rollout.Rollout, st api.RolloutStatus, now time.Time) string {
 		next, strconv.FormatFloat(ro.MaxErrors, 'f', -1, 64), strconv.FormatFloat(st.RejectedPercent, 'f', 1, 64))
 }
 
-// rolloutStatus reads where ro stands now with the clients of its scope
-// (rollouts.Status, the driver's and the API's reading).
+// clientsNow lists every client (of every replica), as the API's status
+// reads them; nil without a delivery table.
+func (u *ui) clientsNow(ctx context.Context) ([]api.ClientStatus, error) {
+	if u.opts.clients == nil {
+		return nil, nil
+	}
+	return u.opts.clients.List(ctx, "")
+}
+
+// rolloutStatus reads where ro stands now.
 func (u *ui) rolloutStatus(ctx context.Context, ro rollouts.Record) (rolloutStatus, error) {
+	clients, err := u.clientsNow(ctx)
+	if err != nil {
+		return rolloutStatus{}, err
+	}
+	return u.statusWith(ro, clients), nil
+}
+
+// statusWith is where ro stands with clients (rollouts.Status, the
+// driver's and the API's reading).
+func (u *ui) statusWith(ro rollouts.Record, clients []api.ClientStatus) rolloutStatus {
 	v := rolloutStatus{ID: ro.ID, State: ro.State, Step: ro.Step + 1, Steps: len(ro.Steps), Running: rollout.Running(ro.State),
-		Rev: u.st.Rev(), StepRows: []stepRow{}, Clients: []stepClient{}}
+		Rev: u.st.Rev(), StepRows: []stepRow{}, Clients: []stepClient{}, Unknown: u.opts.clients == nil}
 	if ro.Step < len(ro.Steps) {
 		v.Selector = ro.Steps[ro.Step].String()
-	}
-	var clients []api.ClientStatus
-	if u.opts.clients == nil {
-		v.Unknown = true
-	} else {
-		var err error
-		if clients, err = u.opts.clients.List(ctx, ""); err != nil { // every client, as the API's status reads them
-			return rolloutStatus{}, err
-		}
 	}
 	st := rollouts.Status(ro, clients)
 	v.Bake = bakeText(ro.Rollout, st, time.Now())
@@ -367,7 +375,7 @@ func (u *ui) rolloutStatus(ctx context.Context, ro rollouts.Record) (rolloutStat
 		v.Clients = append(v.Clients, sc)
 	}
 	sort.Slice(v.Clients, func(i, j int) bool { return v.Clients[i].Instance < v.Clients[j].Instance })
-	return v, nil
+	return v
 }
 
 // labelText is a client's labels as the pages show them: k=v, sorted.
