@@ -32,6 +32,9 @@ type APIConfig struct {
 	// HTTP and GRPC are more options of each door.
 	HTTP []httpapi.Option
 	GRPC []grpcapi.Option
+	// Metrics are more collectors of the daemon's, served at /metrics
+	// with the doors' (the rollouts' driver).
+	Metrics []prometheus.Collector
 }
 
 // APIs are configd's two doors on one port: the HTTP API with the web UI
@@ -54,6 +57,7 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 		cfg.Logger = slog.Default()
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(cfg.Metrics...)
 	wm := watchwire.NewMetrics(reg)
 	h := httpapi.NewHandler(c.Store, append([]httpapi.Option{httpapi.WithLogger(cfg.Logger), httpapi.WithHub(c.Hub),
 		httpapi.WithMetrics(reg, wm), httpapi.WithAuth(cfg.Auth), httpapi.WithLimits(cfg.Limits)}, cfg.HTTP...)...)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/api"
@@ -177,10 +178,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	clients := startDelivery(cfg, c.Store, etcdClient, self, ln.Addr(), logger)
 	cleanup.add(clients.Close)
+	driver := startRollouts(ctx, c.Store, clients, logger)
+	cleanup.add(driver.stop)
 	var draining atomic.Bool
 	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
-		Limits: cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
-		GRPC:   []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
+		Limits:  cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
+		Metrics: []prometheus.Collector{driver.Collector()},
+		GRPC:    []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),

@@ -18,6 +18,9 @@ import (
 var configdBin, configctlBin, watchExampleBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sdkClientEnv) != "" {
+		os.Exit(sdkClient()) // the test binary as an SDK client (rollout_test.go)
+	}
 	configdtest.Main(m, map[*string]string{
 		&configdBin:      "github.com/configd/configd/cmd/configd",
 		&configctlBin:    "github.com/configd/configd/cmd/configctl",

@@ -55,22 +55,17 @@ type DriverOption func(*Driver)
 // WithTick sets how often the driver looks (default DefaultTick).
 func WithTick(d time.Duration) DriverOption { return func(dr *Driver) { dr.tick = d } }
 
-// WithAlarm sets what asks the abort queries (default none: a rollout's
-// abort query is not asked, and the driver logs so).
+// WithAlarm sets what asks the abort queries (default none: the step of a
+// rollout with an abort query holds, and the driver logs why).
 func WithAlarm(a Alarm) DriverOption { return func(dr *Driver) { dr.alarm = a } }
 
 // WithLogger sets the driver's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) DriverOption { return func(dr *Driver) { dr.logger = l } }
 
-// WithRegisterer registers the driver's metrics with reg.
-func WithRegisterer(reg prometheus.Registerer) DriverOption {
-	return func(dr *Driver) { dr.metrics = newDriverMetrics(reg) }
-}
-
 // NewDriver returns the driver of b's rollouts, which reads the clients
 // from clients.
 func NewDriver(b *Book, clients Clients, opts ...DriverOption) *Driver {
-	d := &Driver{b: b, clients: clients, tick: DefaultTick, logger: slog.Default()}
+	d := &Driver{b: b, clients: clients, tick: DefaultTick, logger: slog.Default(), metrics: newDriverMetrics()}
 	for _, o := range opts {
 		o(d)
 	}
@@ -150,7 +145,8 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) er
 	}
 	if r.AbortQuery != "" {
 		if d.alarm == nil {
-			d.logger.Warn("rollouts: this configd cannot ask the abort query of a rollout (no alarm wired)", "rollout", r.ID)
+			d.logger.Warn("rollouts: this configd cannot ask the abort query of a rollout (no alarm wired); the step holds", "rollout", r.ID)
+			return nil
 		} else {
 			firing, why, err := d.alarm.Firing(ctx, r.Prometheus, r.AbortQuery)
 			switch {
@@ -175,6 +171,10 @@ func (d *Driver) drive(ctx context.Context, rec Record, st api.RolloutStatus) er
 
 func pct(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
+// Collector returns the driver's metrics: the rollouts by state, and each
+// running rollout's step and clients, as of its last pass.
+func (d *Driver) Collector() prometheus.Collector { return d.metrics }
+
 // driverMetrics are the rollouts' gauges, set at each pass.
 type driverMetrics struct {
 	states                    *prometheus.GaugeVec
@@ -182,7 +182,7 @@ type driverMetrics struct {
 	inStep, applied, rejected *prometheus.GaugeVec
 }
 
-func newDriverMetrics(reg prometheus.Registerer) *driverMetrics {
+func newDriverMetrics() *driverMetrics {
 	m := &driverMetrics{
 		states: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "configd_rollouts",
 			Help: "Rollouts by state (as of the driver's last pass)."}, []string{"state"}),
@@ -195,15 +195,27 @@ func newDriverMetrics(reg prometheus.Registerer) *driverMetrics {
 		rejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "configd_rollout_clients_rejected",
 			Help: "Clients in the step of each running rollout that reject one of its new values."}, []string{"rollout"}),
 	}
-	reg.MustRegister(m.states, m.step, m.inStep, m.applied, m.rejected)
 	return m
 }
 
-func (m *driverMetrics) reset() {
-	if m == nil {
-		return
+func (m *driverMetrics) vecs() []*prometheus.GaugeVec {
+	return []*prometheus.GaugeVec{m.states, m.step, m.inStep, m.applied, m.rejected}
+}
+
+func (m *driverMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, v := range m.vecs() {
+		v.Describe(ch)
 	}
-	for _, v := range []*prometheus.GaugeVec{m.states, m.step, m.inStep, m.applied, m.rejected} {
+}
+
+func (m *driverMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, v := range m.vecs() {
+		v.Collect(ch)
+	}
+}
+
+func (m *driverMetrics) reset() {
+	for _, v := range m.vecs() {
 		v.Reset()
 	}
 	for _, s := range []string{rollout.StateActive, rollout.StatePaused, rollout.StateComplete, rollout.StateAborted} {
@@ -211,16 +223,9 @@ func (m *driverMetrics) reset() {
 	}
 }
 
-func (m *driverMetrics) state(s string) {
-	if m != nil {
-		m.states.WithLabelValues(s).Inc()
-	}
-}
+func (m *driverMetrics) state(s string) { m.states.WithLabelValues(s).Inc() }
 
 func (m *driverMetrics) running(rec Record, st api.RolloutStatus) {
-	if m == nil {
-		return
-	}
 	id := strconv.FormatInt(rec.ID, 10)
 	m.step.WithLabelValues(id).Set(float64(rec.Step + 1))
 	m.inStep.WithLabelValues(id).Set(float64(st.InStep))

@@ -67,8 +67,9 @@ func TestDriverPromotesABakedStepAndHoldsOnRejections(t *testing.T) {
 	rec := w.start(p)
 	f := &fleet{}
 	f.set(10, rec.Rev, 2)
+	d := rollouts.NewDriver(w.b, f, rollouts.WithLogger(configdtest.Discard()))
 	reg := prometheus.NewRegistry()
-	d := rollouts.NewDriver(w.b, f, rollouts.WithLogger(configdtest.Discard()), rollouts.WithRegisterer(reg))
+	reg.MustRegister(d.Collector())
 	pass := func() {
 		t.Helper()
 		if err := d.Pass(ctx); err != nil {
@@ -183,18 +184,22 @@ func (a *alarm) Firing(_ context.Context, url, query string) (bool, string, erro
 }
 
 // TestDriverAbortsWhenTheAlarmFires: a rollout with an abort query aborts
-// when its alarm fires.
+// when its alarm fires; a driver that cannot ask it holds the step.
 func TestDriverAbortsWhenTheAlarmFires(t *testing.T) {
 	w := newWorld(t, configdtest.Core(t).Store)
 	ctx := context.Background()
 	w.put("app/limits", "1")
-	p := w.plan(w.propose("app/limits", "2"), "10%")
-	p.AbortQuery, p.Prometheus = "error_rate > 0.1", "http://prometheus:9090"
+	p := w.plan(w.propose("app/limits", "2"), "10%", "100%")
+	p.AbortQuery, p.Prometheus, p.Bake = "error_rate > 0.1", "http://prometheus:9090", time.Minute
 	rec := w.start(p)
+	w.advance(time.Hour)
+	if err := rollouts.NewDriver(w.b, &fleet{}, rollouts.WithLogger(configdtest.Discard())).Pass(ctx); err != nil || w.state(rec.ID).Step != 0 {
+		t.Fatalf("no alarm to ask, the bake over: %v, %+v", err, w.state(rec.ID))
+	}
 	a := &alarm{}
 	d := rollouts.NewDriver(w.b, &fleet{}, rollouts.WithLogger(configdtest.Discard()), rollouts.WithAlarm(a))
-	if err := d.Pass(ctx); err != nil || w.state(rec.ID).State != rollout.StateActive {
-		t.Fatalf("a quiet alarm: %v, %+v", err, w.state(rec.ID))
+	if err := d.Pass(ctx); err != nil || w.state(rec.ID) != (rollout.Phase{State: rollout.StateActive, Step: 1}) {
+		t.Fatalf("a quiet alarm, the bake over: %v, %+v", err, w.state(rec.ID))
 	}
 	a.firing = true
 	if err := d.Pass(ctx); err != nil || w.state(rec.ID).State != rollout.StateAborted {
