@@ -140,10 +140,13 @@ is approving your own (exit code 5).`,
 	return cmd
 }
 
-func parseRequestID(s string) (int64, error) {
+func parseRequestID(s string) (int64, error) { return parseID("request", s) }
+
+// parseID reads the id of a request or a rollout (kind).
+func parseID(kind, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id < 1 {
-		return 0, usagef("request id %q: want a number from 1", s)
+		return 0, usagef("%s id %q: want a number from 1", kind, s)
 	}
 	return id, nil
 }

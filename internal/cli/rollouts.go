@@ -11,6 +11,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/rollout"
+	"github.com/configd/configd/sdk/go/apiclient"
 )
 
 // The rollouts' commands (docs/rollouts.md): rollout REQUEST --to ...
@@ -53,7 +54,7 @@ Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
   configctl rollout abort 3 --reason "errors in eu-1"`,
 		Args: rangeArgs(1, 1, "REQUEST (or a command: list, show, promote, pause, resume, abort, complete)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseRequestID(args[0])
+			id, err := parseID("request", args[0])
 			if err != nil {
 				return usagef("rollout: %q is neither a request id nor a command (list, show, promote, pause, resume, abort, complete)", args[0])
 			}
@@ -114,23 +115,13 @@ Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
 			Long:  long,
 			Args:  rangeArgs(1, 1, "ID"),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				id, err := parseRolloutID(args[0])
-				if err != nil {
-					return err
+				ro, done, err := a.onRollout(args[0], func(c *apiclient.Client, id int64) (api.Rollout, error) {
+					return c.RolloutAction(cmd.Context(), id, name, a.reason)
+				})
+				if !done {
+					fmt.Fprintln(a.stdout, rolloutLine(ro))
 				}
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				ro, err := c.RolloutAction(cmd.Context(), id, name, a.reason)
-				if err != nil {
-					return err
-				}
-				if ok, err := a.structured(ro); ok {
-					return err
-				}
-				fmt.Fprintln(a.stdout, rolloutLine(ro))
-				return nil
+				return err
 			},
 		}
 	}
@@ -145,12 +136,22 @@ Prints "rollout N: step 1/4 (STEP): A of C clients applied rev R, J rejected".`,
 	return cmd
 }
 
-func parseRolloutID(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id < 1 {
-		return 0, usagef("rollout id %q: want a number from 1", s)
+// onRollout calls call with the rollout id arg names, and prints its
+// answer if structured output is asked (done: nothing more to print).
+func (a *app) onRollout(arg string, call func(c *apiclient.Client, id int64) (api.Rollout, error)) (ro api.Rollout, done bool, err error) {
+	id, err := parseID("rollout", arg)
+	if err != nil {
+		return api.Rollout{}, true, err
 	}
-	return id, nil
+	c, err := a.client()
+	if err != nil {
+		return api.Rollout{}, true, err
+	}
+	if ro, err = call(c, id); err != nil {
+		return api.Rollout{}, true, err
+	}
+	done, err = a.structured(ro)
+	return ro, done, err
 }
 
 // parsePercent reads "1%" or "1" (a percentage from 0 to 100); "" is 0.
@@ -229,19 +230,10 @@ func (a *app) rolloutShowCmd() *cobra.Command {
 		Short: "Show a rollout: its steps, its clients, its changes and its log",
 		Args:  rangeArgs(1, 1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseRolloutID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ro, err := c.Rollout(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if ok, err := a.structured(ro); ok {
+			ro, done, err := a.onRollout(args[0], func(c *apiclient.Client, id int64) (api.Rollout, error) {
+				return c.Rollout(cmd.Context(), id)
+			})
+			if done {
 				return err
 			}
 			w := a.stdout

@@ -209,16 +209,10 @@ func (h *handler) getRequest(w http.ResponseWriter, r *http.Request) {
 // close, with an optional api.RequestActionBody (the comment's text, the
 // approval's note, the close's reason).
 func (h *handler) requestAction(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	text, err := h.actionText(w, r)
+	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	var body api.RequestActionBody
-	if r.ContentLength != 0 {
-		if err := h.decodeBody(w, r, &body); err != nil {
-			h.fail(w, r, err)
-			return
-		}
 	}
 	rq, err := h.requestParam(r)
 	if err != nil {
@@ -239,15 +233,15 @@ func (h *handler) requestAction(w http.ResponseWriter, r *http.Request) {
 	}
 	switch action {
 	case "comment":
-		rq, err = h.book.Comment(ctx, rq.ID, actor, body.Text)
+		rq, err = h.book.Comment(ctx, rq.ID, actor, text)
 	case "approve":
-		rq, err = h.book.Approve(ctx, rq.ID, actor, body.Text)
+		rq, err = h.book.Approve(ctx, rq.ID, actor, text)
 	case "publish":
 		rq, _, err = h.book.Publish(ctx, rq.ID, actor, writeops.OriginAPI)
 	case "rebase":
 		rq, err = h.book.Rebase(ctx, rq.ID, actor)
 	case "close":
-		rq, err = h.book.Close(ctx, rq.ID, actor, body.Text)
+		rq, err = h.book.Close(ctx, rq.ID, actor, text)
 	default:
 		err = &apierror.Error{Code: api.CodeNotFound,
 			Message: "no such action on a request: " + apierror.OneLine(action) + " (comment, approve, rebase, publish or close)"}
@@ -257,6 +251,21 @@ func (h *handler) requestAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.answerRequest(w, r, rq, false)
+}
+
+// actionText reads the optional body of an action on a request or a
+// rollout (api.RequestActionBody): its text.
+func (h *handler) actionText(w http.ResponseWriter, r *http.Request) (string, error) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		return "", err
+	}
+	var body api.RequestActionBody
+	if r.ContentLength != 0 {
+		if err := h.decodeBody(w, r, &body); err != nil {
+			return "", err
+		}
+	}
+	return body.Text, nil
 }
 
 // GET /v1/policies

@@ -86,18 +86,23 @@ func (h *handler) startRollout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.answerRollout(w, r, rec, p.Clients)
+	h.answerRollout(w, r, rec)
 }
 
 // answerRollout answers with rec and, for a running rollout, its status
-// with clients.
-func (h *handler) answerRollout(w http.ResponseWriter, r *http.Request, rec rollouts.Record, clients []api.ClientStatus) {
+// with the clients connected now.
+func (h *handler) answerRollout(w http.ResponseWriter, r *http.Request, rec rollouts.Record) {
 	out, err := h.toAPIRollout(rec)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if rollout.Running(rec.State) {
+		clients, err := h.clientsNow(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		st := rollouts.Status(rec, clients)
 		out.Status = &st
 	}
@@ -177,30 +182,20 @@ func (h *handler) getRollout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := h.rolloutParam(r, api.PermissionRead)
-	var clients []api.ClientStatus
-	if err == nil && rollout.Running(rec.State) {
-		clients, err = h.clientsNow(r)
-	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.answerRollout(w, r, rec, clients)
+	h.answerRollout(w, r, rec)
 }
 
 // POST /v1/rollouts/{id}/{action}: promote, pause, resume, abort or
 // complete, with an optional api.RequestActionBody (a note for the log).
 func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	text, err := h.actionText(w, r)
+	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	var body api.RequestActionBody
-	if r.ContentLength != 0 {
-		if err := h.decodeBody(w, r, &body); err != nil {
-			h.fail(w, r, err)
-			return
-		}
 	}
 	rec, err := h.rolloutParam(r, api.PermissionWrite)
 	if err != nil {
@@ -223,14 +218,10 @@ func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
 			Message: "no such action on a rollout: " + apierror.OneLine(action) + " (promote, pause, resume, abort or complete)"})
 		return
 	}
-	rec, err = act(r.Context(), rec.ID, actor, body.Text)
-	var clients []api.ClientStatus
-	if err == nil && rollout.Running(rec.State) {
-		clients, err = h.clientsNow(r)
-	}
+	rec, err = act(r.Context(), rec.ID, actor, text)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.answerRollout(w, r, rec, clients)
+	h.answerRollout(w, r, rec)
 }

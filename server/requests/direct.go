@@ -15,16 +15,13 @@ import (
 // policies that require requests. Sources are not checked: their changes
 // are reviewed where they live.
 type Direct struct {
-	st   Getter
-	also []Check
-	// parsed is the policies as last read, by their record's mod_rev: a
-	// write costs a read of the record, not its parse.
-	parsed atomic.Pointer[parsedPolicies]
-}
-
-type parsedPolicies struct {
-	modRev int64
-	ps     policies // read-only once stored
+	st Getter
+	// checks are the policies' (policyChecks), then the others given to
+	// NewDirect.
+	checks []Check
+	// parsed is the policies as last read: a write costs a read of the
+	// record, not its parse.
+	parsed *Parsed[policies]
 }
 
 // Check is a further rule of the direct writes and rollbacks, that
@@ -36,26 +33,68 @@ type Check interface {
 }
 
 // NewDirect returns the checks of direct writes to st, and also's.
-func NewDirect(st Getter, also ...Check) *Direct { return &Direct{st: st, also: also} }
+func NewDirect(st Getter, also ...Check) *Direct {
+	d := &Direct{st: st, parsed: NewParsed(keyspace.PoliciesKey, parsePolicies)}
+	d.checks = append([]Check{policyChecks{d}}, also...)
+	return d
+}
 
 // policies returns the current policies.
 func (d *Direct) policies(ctx context.Context) (policies, error) {
-	kv, err := d.st.Get(ctx, keyspace.PoliciesKey)
+	ps, _, err := d.parsed.Get(ctx, d.st)
+	return ps, err
+}
+
+// Parsed keeps the parse of one key's record by its mod_rev, for checks
+// that read the record on every write: they parse it only when it
+// changed. It is safe for concurrent use; T must be read-only once
+// parsed.
+type Parsed[T any] struct {
+	key   string
+	parse func([]byte) (T, error)
+	last  atomic.Pointer[parsedRecord[T]]
+}
+
+type parsedRecord[T any] struct {
+	modRev int64
+	v      T
+}
+
+// NewParsed returns the keeper of key's record, read with parse.
+func NewParsed[T any](key string, parse func([]byte) (T, error)) *Parsed[T] {
+	return &Parsed[T]{key: key, parse: parse}
+}
+
+// Get returns the parse of the record in st now, and false (and T's zero
+// value) when the key does not exist.
+func (p *Parsed[T]) Get(ctx context.Context, st Getter) (T, bool, error) {
+	var zero T
+	kv, err := st.Get(ctx, p.key)
 	if errors.Is(err, audit.ErrNotFound) {
-		return nil, nil
+		return zero, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return zero, false, err
 	}
-	if p := d.parsed.Load(); p != nil && p.modRev == kv.ModRev {
-		return p.ps, nil
+	if last := p.last.Load(); last != nil && last.modRev == kv.ModRev {
+		return last.v, true, nil
 	}
-	ps, err := parsePolicies(kv.Value)
+	v, err := p.parse(kv.Value)
 	if err != nil {
-		return nil, err
+		return zero, false, err
 	}
-	d.parsed.Store(&parsedPolicies{modRev: kv.ModRev, ps: ps})
-	return ps, nil
+	p.last.Store(&parsedRecord[T]{modRev: kv.ModRev, v: v})
+	return v, true, nil
+}
+
+// policyChecks are the checks of the policies, Direct's first.
+type policyChecks struct{ d *Direct }
+
+func (c policyChecks) CheckTxn(ctx context.Context, txn audit.Txn) error {
+	return c.d.checkTxn(ctx, txn)
+}
+func (c policyChecks) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
+	return c.d.checkRollback(ctx, req)
 }
 
 // CheckTxn refuses (ErrRequestRequired) txn when it changes a key whose
@@ -64,10 +103,7 @@ func (d *Direct) policies(ctx context.Context) (policies, error) {
 // the key holds, a delete of a key that does not exist) passes, so that
 // configctl apply of a whole keyspace exported as it is still works.
 func (d *Direct) CheckTxn(ctx context.Context, txn audit.Txn) error {
-	if err := d.checkTxn(ctx, txn); err != nil {
-		return err
-	}
-	for _, c := range d.also {
+	for _, c := range d.checks {
 		if err := c.CheckTxn(ctx, txn); err != nil {
 			return err
 		}
@@ -144,10 +180,7 @@ func (d *Direct) Commit(ctx context.Context, st Committer, txn audit.Txn) (audit
 // CheckRollback refuses (ErrRequestRequired) a rollback whose scope
 // reaches a prefix whose policy requires requests.
 func (d *Direct) CheckRollback(ctx context.Context, req audit.RollbackRequest) error {
-	if err := d.checkRollback(ctx, req); err != nil {
-		return err
-	}
-	for _, c := range d.also {
+	for _, c := range d.checks {
 		if err := c.CheckRollback(ctx, req); err != nil {
 			return err
 		}

@@ -2,8 +2,6 @@ package rollouts
 
 import (
 	"context"
-	"errors"
-	"sync/atomic"
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
@@ -16,37 +14,18 @@ import (
 // outside the step see, and its record the new ones. A source's changes
 // are not checked: completing the rollout refuses to overwrite them.
 type Guard struct {
-	st requests.Getter
-	// parsed is the index as last read, by its mod_rev: a write costs a
-	// read of the index, not its parse.
-	parsed atomic.Pointer[parsedIndex]
-}
-
-type parsedIndex struct {
-	modRev int64
-	idx    map[string]int64 // read-only once stored
+	st  requests.Getter
+	idx *requests.Parsed[map[string]int64]
 }
 
 // NewGuard returns the guard of st's running rollouts.
-func NewGuard(st requests.Getter) *Guard { return &Guard{st: st} }
+func NewGuard(st requests.Getter) *Guard {
+	return &Guard{st: st, idx: requests.NewParsed(keyspace.RolloutsActiveKey, parseIndex)}
+}
 
 func (g *Guard) index(ctx context.Context) (map[string]int64, error) {
-	kv, err := g.st.Get(ctx, keyspace.RolloutsActiveKey)
-	if errors.Is(err, audit.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if p := g.parsed.Load(); p != nil && p.modRev == kv.ModRev {
-		return p.idx, nil
-	}
-	idx, err := parseIndex(kv.Value)
-	if err != nil {
-		return nil, err
-	}
-	g.parsed.Store(&parsedIndex{modRev: kv.ModRev, idx: idx})
-	return idx, nil
+	idx, _, err := g.idx.Get(ctx, g.st)
+	return idx, err
 }
 
 // CheckTxn refuses txn when it changes a key of a running rollout (an op
