@@ -12,8 +12,9 @@
 #     registry and deploy's server-side dry run;
 #   - Chromium, Debian's chromium package (/usr/bin/chromium), for the web UI
 #     tests;
-#   - promtool, from Debian's prometheus package, for the alerting rules
-#     (deploy/prometheus);
+#   - promtool and prometheus, from Debian's prometheus package, for the
+#     alerting rules (deploy/prometheus) and the rollouts' Prometheus alarm
+#     (server/alarm's tests start a real Prometheus);
 #   - hey, Debian's hey package, the load generator of the gateway benchmark;
 #   - buildah, Debian's buildah package, which builds the container image
 #     (make image) that deploy's test unpacks and runs.
@@ -25,7 +26,7 @@ need_apt=()
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v hey >/dev/null 2>&1 || need_apt+=(hey)
 command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
 if ((${#need_apt[@]})); then
@@ -38,7 +39,7 @@ if ((${#need_apt[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # The packages start etcd and Prometheus services where systemd runs; tests
-  # start their own etcd and need no Prometheus server.
+  # start their own etcd and Prometheus.
   for svc in etcd prometheus; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true

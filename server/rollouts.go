@@ -6,6 +6,7 @@ import (
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
+	"github.com/configd/configd/server/alarm"
 	"github.com/configd/configd/server/requests"
 	"github.com/configd/configd/server/rollouts"
 )
@@ -20,10 +21,10 @@ type rolloutDriver struct {
 }
 
 // startRollouts drives st's rollouts with the clients of every replica
-// that clients lists, until stop (or ctx's end). No alarm is wired yet: a
-// rollout's abort query is logged as not asked (rollouts.WithAlarm).
+// that clients lists, until stop (or ctx's end). A rollout's abort query
+// is asked of its Prometheus (server/alarm).
 func startRollouts(ctx context.Context, st *audit.Store, clients *deliveryTracking, logger *slog.Logger) *rolloutDriver {
-	d := rollouts.NewDriver(rollouts.New(st, requests.New(st)), clients, rollouts.WithLogger(logger))
+	d := rollouts.NewDriver(rollouts.New(st, requests.New(st)), clients, rollouts.WithLogger(logger), rollouts.WithAlarm(alarm.New()))
 	ctx, cancel := context.WithCancel(ctx)
 	rd := &rolloutDriver{Driver: d, cancel: cancel, done: make(chan struct{})}
 	go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/configd/configd/api"
@@ -71,12 +70,7 @@ func (u *ui) clientsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := clientsView{Prefix: raw, Clients: make([]clientRow, 0, len(list))}
 	for _, c := range list {
-		labels := make([]string, 0, len(c.Labels))
-		for k, val := range c.Labels {
-			labels = append(labels, k+"="+val)
-		}
-		sort.Strings(labels)
-		v.Clients = append(v.Clients, clientRow{ClientStatus: c, Labels: strings.Join(labels, ", ")})
+		v.Clients = append(v.Clients, clientRow{ClientStatus: c, Labels: labelText(c.Labels)})
 	}
 	u.render(w, r, http.StatusOK, "clients", page{Title: "Clients", Rev: rev, Data: v})
 }

@@ -42,9 +42,9 @@ type page struct {
 	// off); Session says it logged in (and may log out).
 	User    string
 	Session bool
-	// Requests and Clients: the navigation links those pages.
-	Requests, Clients bool
-	Data              any
+	// Requests, Clients and Rollouts: the navigation links those pages.
+	Requests, Clients, Rollouts bool
+	Data                        any
 }
 
 type pageTemplate struct{ t *template.Template }
@@ -126,7 +126,7 @@ func crumbs(key string) []crumb {
 // A template that does not parse is a bug caught by any test, so it panics.
 func parsePages(base string) map[string]*pageTemplate {
 	out := map[string]*pageTemplate{}
-	for _, name := range []string{"timeline", "revision", "key", "error", "login", "requests", "request", "clients"} {
+	for _, name := range []string{"timeline", "revision", "key", "error", "login", "requests", "request", "clients", "rollouts", "rollout"} {
 		t := template.Must(template.New(name).Funcs(funcs(base)).ParseFS(assets,
 			"templates/layout.html", "templates/partials.html", "templates/"+name+".html"))
 		out[name] = &pageTemplate{t: t}
@@ -139,7 +139,7 @@ func parsePages(base string) map[string]*pageTemplate {
 func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Page, p.Base, p.API, p.Assets = name, u.opts.base, u.opts.apiBase, assetVersion
 	p.Live, p.Watch = u.opts.hub != nil, u.watchURL()
-	p.Requests, p.Clients = u.opts.requests != nil, u.opts.clients != nil
+	p.Requests, p.Clients, p.Rollouts = u.opts.requests != nil, u.opts.clients != nil, u.opts.rollouts != nil
 	if id := identityFrom(r); id.p != nil && !p.Bare {
 		p.User, p.Session = id.p.Name(), id.session
 	}

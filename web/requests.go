@@ -136,6 +136,22 @@ var requestActions = map[string]string{
 
 func doneMessage(action string) string { return requestActions[action] }
 
+// actionForm reads the form of an action's button (a request's, a
+// rollout's): its text, at most maxReasonLen bytes, and who acts: with
+// authentication on, the token, whatever the page says; else the
+// ActorFunc's reading of the page's name.
+func (u *ui) actionForm(r *http.Request) (actor, text string, err error) {
+	text = strings.TrimSpace(r.PostFormValue("text"))
+	if len(text) > maxReasonLen {
+		return "", "", badInput("the text is longer than %d bytes", maxReasonLen)
+	}
+	if p := principal(r); p != nil {
+		return p.Name(), text, nil
+	}
+	actor, err = u.opts.actor(r, r.PostFormValue("actor"))
+	return actor, text, err
+}
+
 // POST {base}/requests/{id}/{action} (behind the CSRF check): approve,
 // publish or close, from the request page's forms. Done, it goes back to
 // the request's page; refused, it shows the page with the refusal.
@@ -150,18 +166,7 @@ func (u *ui) requestAction(w http.ResponseWriter, r *http.Request) {
 		u.notFound(w, r, "There is no such action on a request: approve, publish or close.")
 		return
 	}
-	text := strings.TrimSpace(r.PostFormValue("text"))
-	if len(text) > maxReasonLen {
-		err = badInput("the text is longer than %d bytes", maxReasonLen)
-	}
-	var actor string
-	if err == nil {
-		if p := principal(r); p != nil {
-			actor = p.Name() // the token is the actor, whatever the page says
-		} else {
-			actor, err = u.opts.actor(r, r.PostFormValue("actor"))
-		}
-	}
+	actor, text, err := u.actionForm(r)
 	if err == nil {
 		err = u.mayAct(r, rq, actor, action)
 	}

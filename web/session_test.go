@@ -43,12 +43,12 @@ var uiTokens = map[string][]api.Grant{
 	"reader-all": {{Permission: api.PermissionRead, Prefix: ""}},
 }
 
-// startAuthConfigd starts configd with authentication on: the bootstrap
-// admin token and uiTokens, and a history with a revision of app/ keys, one
-// of db/ keys and one of both.
-func startAuthConfigd(t testing.TB) *authConfigd {
+// startAuthConfigd starts configd with authentication on (and opts): the
+// bootstrap admin token and uiTokens, and a history with a revision of
+// app/ keys, one of db/ keys and one of both.
+func startAuthConfigd(t testing.TB, opts ...configdtest.EnvOption) *authConfigd {
 	t.Helper()
-	e := configdtest.NewEnv(t, configdtest.WithAuth(uiTokens))
+	e := configdtest.NewEnv(t, append([]configdtest.EnvOption{configdtest.WithAuth(uiTokens)}, opts...)...)
 	c := &authConfigd{auth: e.Auth, secrets: e.Secrets}
 	c.configd = newConfigd(t, e)
 	c.appRev = c.commit("alice", "app limits", "app/limits", "app/db/timeout")

@@ -18,10 +18,14 @@
 // With WithRequests, {base}/requests lists the change requests and
 // {base}/requests/{id} shows one with its diff against now and the forms
 // that approve, publish or close it through the requests book; with
-// WithClients, {base}/clients shows the SDK clients of a prefix.
+// WithClients, {base}/clients shows the SDK clients of a prefix. With
+// WithRollouts, {base}/rollouts lists the rollouts and {base}/rollouts/{id}
+// shows one with its steps and their convergence, refreshed every few
+// seconds from {base}/rollouts/{id}/status.json, and the forms that
+// promote, pause, resume or abort it through the rollouts' book.
 //
 // The state-changing routes, POST {base}/rollback, /login, /logout and
-// /requests/{id}/{action}, are guarded against cross-site requests by
+// /requests/{id}/{action} and /rollouts/{id}/{action}, are guarded against cross-site requests by
 // http.CrossOriginProtection (Sec-Fetch-Site and Origin) and a
 // double-submit token: a random per-session token in an HttpOnly,
 // SameSite=Strict cookie that the page must echo in the X-CSRF-Token
@@ -75,6 +79,7 @@ type options struct {
 	sessions   SessionTable
 	requests   Requests
 	clients    Clients
+	rollouts   Rollouts
 }
 
 // ActorFunc decides who a rollback made through the UI is recorded as.
@@ -177,6 +182,11 @@ func (u *ui) routes() http.Handler {
 		if u.opts.clients != nil {
 			r.Get("/clients", u.clientsPage)
 		}
+		if u.opts.rollouts != nil {
+			r.Get("/rollouts", u.rolloutsPage)
+			r.Get("/rollouts/{id}", u.rolloutPage)
+			r.With(u.csrf).Post("/rollouts/{id}/{action}", u.rolloutAction)
+		}
 	})
 	// JSON: without a session or token, 401.
 	r.Group(func(r chi.Router) {
@@ -185,6 +195,9 @@ func (u *ui) routes() http.Handler {
 		r.With(u.csrf).Post("/rollback", u.rollback)
 		if u.opts.watch != nil {
 			r.Method(http.MethodGet, "/api/watch", u.opts.watch)
+		}
+		if u.opts.rollouts != nil {
+			r.Get("/rollouts/{id}/status.json", u.rolloutStatusJSON)
 		}
 	})
 	return r

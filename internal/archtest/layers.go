@@ -27,8 +27,8 @@ var Layers = []Layer{
 		"source/...", "sdk/go/micro/..."}},
 	{"store: the audited, versioned store (its rooms, audit/internal/..., order themselves)", []string{"audit/..."}},
 	{"watch hub: revisions fanned out to watches", []string{"watcher"}},
-	{"the rules every door shares: errors, the store and hub wired together, the checks of a write, change requests and rollouts", []string{
-		"server/apierror/...", "server/core", "server/writeops", "server/requests", "server/rollouts"}},
+	{"the rules every door shares: errors, the store and hub wired together, the checks of a write, change requests and rollouts, rollouts' Prometheus alarm", []string{
+		"server/apierror/...", "server/core", "server/writeops", "server/requests", "server/rollouts", "server/alarm"}},
 	{"rooms of the daemon: the web UI, authorisation, watch encodings, the source pump and its elections, the announcer, write forwarding, shared UI sessions, delivery tracking, keys kept under an etcd lease", []string{
 		"web", "server/authz", "server/watchwire", "server/pump", "server/sourcelead", "server/announce", "server/forward", "server/uisessions", "server/delivery", "server/leasedkey"}},
 	{"doors: the HTTP and gRPC APIs, etcd's v3 API, Consul's KV API", []string{"server/httpapi", "server/grpcapi", "server/etcdapi", "server/consulapi"}},

@@ -1,4 +1,4 @@
-// Package testserver starts real Consul, etcd and kube-apiserver servers for
+// Package testserver starts real Consul, etcd, kube-apiserver and Prometheus servers for
 // tests, on free loopback ports, with their data in the test's temporary
 // directory.
 //

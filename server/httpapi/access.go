@@ -199,7 +199,8 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // only what its grants allow; the limits apply once it knows the token.
 //
 // The UI's change requests act through the handler's book, as the API's
-// routes do; its clients page lists the handler's Clients.
+// routes do, and its rollouts through the handler's rollouts book; its
+// clients page lists the handler's Clients.
 //
 // With a hub, the live timeline watches at GET /ui/api/watch: the same
 // watch handler as /v1/watch, under /ui so that the session cookie (Path
@@ -207,7 +208,7 @@ func (h *handler) uiMiddleware() []func(http.Handler) http.Handler {
 // The cookie is not sent to /v1, which stays bearer-only and so needs no
 // CSRF defence of its own beyond the cross-origin guard.
 func (h *handler) webUI(watch *watchHTTP) http.Handler {
-	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book)}
+	opts := []web.Option{web.WithHub(h.opts.hub), web.WithLogger(h.opts.logger), web.WithRequests(h.book), web.WithRollouts(h.rollouts)}
 	if h.opts.clients != nil {
 		opts = append(opts, web.WithClients(h.opts.clients))
 	}

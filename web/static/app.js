@@ -1,4 +1,5 @@
-// configd web UI: local times, the live timeline and the rollback dialog.
+// configd web UI: local times, the live timeline, a rollout's live
+// convergence and the rollback dialog.
 //
 // Everything that comes from the server as data (keys, values, reasons,
 // actor names) is put into the page with textContent or as an attribute
@@ -514,9 +515,138 @@
     });
   }
 
+  // --- A rollout's convergence --------------------------------------------------
+  // Clients report what they applied on their own schedule, not as
+  // revisions: the page asks for the status part every few seconds while
+  // the rollout runs and the tab is shown, and fills it in place.
+  function initRollout() {
+    var sec = $('ro-status');
+    if (!sec || sec.dataset.running !== 'true') return;
+    var live = $('ro-live');
+    var tpl = $('ro-client-tpl');
+    var every = 2000;
+    var wait = every;
+    var timer = 0;
+    var busy = false;
+
+    function setLive(text, on) {
+      live.textContent = text;
+      live.className = 'live ' + (on ? 'on' : 'off');
+    }
+    function text(id, v) {
+      var e = $(id);
+      if (e) e.textContent = String(v);
+    }
+    function clientRow(c) {
+      var tr = tpl.content.firstElementChild.cloneNode(true);
+      tr.querySelector('.instance code').textContent = c.instance;
+      tr.querySelector('.labels').textContent = c.labels;
+      tr.querySelector('.joined').textContent = String(c.step);
+      tr.querySelector('.rev').textContent = c.rev ? 'r' + c.rev : '';
+      var badge = tr.querySelector('.state .badge');
+      badge.textContent = c.state;
+      badge.className = 'badge st-' + c.state;
+      var rej = tr.querySelector('.rejection');
+      if (c.rejection) {
+        if (!rej) {
+          rej = el('span', 'rejection');
+          badge.parentNode.appendChild(document.createTextNode(' '));
+          badge.parentNode.appendChild(rej);
+        }
+        rej.textContent = c.rejection;
+      } else if (rej) {
+        rej.remove();
+      }
+      return tr;
+    }
+    function fill(s) {
+      var state = $('ro-state');
+      state.textContent = s.state;
+      state.className = 'badge st-' + s.state;
+      text('ro-step', s.step);
+      text('ro-selector', s.selector);
+      text('ro-counts', s.applied + ' of ' + s.in_step + ' clients applied, ' + s.rejected + ' rejected, ' + s.behind + ' behind');
+      text('ro-bake', s.bake);
+      s.step_rows.forEach(function (row) {
+        var tr = sec.querySelector('tr.ro-step[data-n="' + row.n + '"]');
+        if (!tr) return;
+        tr.className = 'ro-step place-' + row.place;
+        tr.querySelector('.in').textContent = String(row.in_step);
+        tr.querySelector('.applied').textContent = String(row.applied);
+        tr.querySelector('.rejected').textContent = String(row.rejected);
+        tr.querySelector('.behind').textContent = String(row.behind);
+        var first = tr.firstElementChild;
+        var cur = first.querySelector('.badge');
+        if (row.place === 'current' && !cur) {
+          cur = el('span', 'badge st-active', 'current');
+          first.appendChild(document.createTextNode(' '));
+          first.appendChild(cur);
+        } else if (row.place !== 'current' && cur) {
+          cur.remove();
+        }
+      });
+      var tbody = $('ro-clients');
+      var rows = document.createDocumentFragment();
+      s.clients.forEach(function (c) { rows.appendChild(clientRow(c)); });
+      if (!s.clients.length) {
+        var none = el('tr', 'ro-none');
+        var td = el('td', 'muted', 'No client in the step.');
+        td.colSpan = 5;
+        none.appendChild(td);
+        rows.appendChild(none);
+      }
+      tbody.replaceChildren(rows);
+      if (!s.running) {
+        // Finished (the driver completed or aborted it): no more actions.
+        var actions = $('ro-actions');
+        if (actions) actions.remove();
+      }
+    }
+    function schedule() {
+      clearTimeout(timer);
+      if (!document.hidden) timer = setTimeout(tick, wait);
+    }
+    function tick() {
+      if (busy) return;
+      busy = true;
+      clearTimeout(timer);
+      fetch(base + '/rollouts/' + sec.dataset.id + '/status.json', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+        .then(function (r) {
+          if (!r.ok) throw new Error('HTTP ' + r.status);
+          return r.json();
+        })
+        .then(function (s) {
+          busy = false;
+          fill(s);
+          wait = every;
+          sec.dataset.running = String(s.running);
+          sec.dataset.updated = String(Date.now());
+          if (!s.running) {
+            setLive('finished', false);
+            live.className = 'live';
+            return;
+          }
+          setLive('Live · ' + new Date().toLocaleTimeString(), true);
+          schedule();
+        })
+        .catch(function (e) {
+          busy = false;
+          setLive('Reconnecting… (' + e.message + ')', false);
+          wait = Math.min(wait * 2, 30000);
+          schedule();
+        });
+    }
+    document.addEventListener('visibilitychange', function () {
+      if (!document.hidden && sec.dataset.running === 'true') tick();
+    });
+    setLive('Live', true);
+    schedule();
+  }
+
   localizeTimes(document);
   initFilters();
   initRollback();
   initLive();
+  initRollout();
   body.dataset.ready = 'true';
 })();
