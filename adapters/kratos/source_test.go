@@ -1,0 +1,210 @@
+package kratos_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/configd/configd/adapters/internal/configdtest"
+	"github.com/configd/configd/adapters/kratos"
+	"github.com/configd/configd/sdk/go/config"
+	kconfig "github.com/go-kratos/kratos/v2/config"
+)
+
+var configdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "configd-kratos-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	configdBin, err = configdtest.Build(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func startConfigd(t *testing.T) *configdtest.Daemon {
+	t.Helper()
+	d, err := configdtest.Start(context.Background(), configdBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	return d
+}
+
+func put(t *testing.T, d *configdtest.Daemon, key, ct, value string) {
+	t.Helper()
+	if err := d.Put(key, ct, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newSource(t *testing.T, d *configdtest.Daemon, opts ...kratos.Option) *kratos.Source {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	src, err := kratos.New(ctx, append(opts, kratos.WithClientOptions(config.WithAddress(d.Addr)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+// byKey indexes KeyValues by key as "format|value".
+func byKey(kvs []*kconfig.KeyValue) map[string]string {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Format + "|" + string(kv.Value)
+	}
+	return m
+}
+
+func TestLoadMapsKeysUnderThePrefix(t *testing.T) {
+	d := startConfigd(t)
+	put(t, d, "app/db/host", "text/plain", "db.internal")
+	put(t, d, "app/limits", "application/json", `{"rps": 100}`)
+	put(t, d, "app/tags", "application/json", `["a","b"]`)
+	put(t, d, "app/log.yaml", "application/yaml", "level: debug\n")
+	put(t, d, "other/key", "text/plain", "not mine")
+
+	got := byKey(mustLoad(t, newSource(t, d, kratos.WithPrefix("app"))))
+	want := map[string]string{
+		"db/host":  "|db.internal",
+		"limits":   `json|{"rps": 100}`,
+		"tags":     `|["a","b"]`, // a JSON list can't merge at the root: stored under its key
+		"log.yaml": "yaml|level: debug\n",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Load = %v, want %v", got, want)
+	}
+
+	full := byKey(mustLoad(t, newSource(t, d, kratos.WithPrefix("app"), kratos.WithFullKeys())))
+	if _, ok := full["app/db/host"]; !ok || len(full) != 4 {
+		t.Fatalf("Load WithFullKeys = %v, want the keys with app/", full)
+	}
+}
+
+func mustLoad(t *testing.T, src *kratos.Source) []*kconfig.KeyValue {
+	t.Helper()
+	kvs, err := src.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kvs
+}
+
+// next calls w.Next in a goroutine so that a test fails instead of hanging.
+func next(t *testing.T, w kconfig.Watcher) map[string]string {
+	t.Helper()
+	type result struct {
+		kvs []*kconfig.KeyValue
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		kvs, err := w.Next()
+		ch <- result{kvs, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return byKey(r.kvs)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watcher.Next returned nothing within 10s")
+		return nil
+	}
+}
+
+func TestWatchSeesWritesAndDeletes(t *testing.T) {
+	d := startConfigd(t)
+	put(t, d, "app/a", "text/plain", "1")
+	src := newSource(t, d, kratos.WithPrefix("app"))
+	mustLoad(t, src)
+	w, err := src.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	put(t, d, "app/b", "text/plain", "2")
+	if got := next(t, w); got["b"] != "|2" || got["a"] != "|1" {
+		t.Fatalf("after a write Next = %v, want a and b", got)
+	}
+	if err := d.Delete("app/a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, w); len(got) != 1 || got["b"] != "|2" {
+		t.Fatalf("after a delete Next = %v, want b alone", got)
+	}
+}
+
+func TestWatchReturnsAChangeMadeBetweenLoadAndWatch(t *testing.T) {
+	d := startConfigd(t)
+	put(t, d, "app/a", "text/plain", "1")
+	src := newSource(t, d, kratos.WithPrefix("app"))
+	mustLoad(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rev, err := src.Client().Put(ctx, "a", []byte("2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The source's client has the write before Watch: its SDK watcher will
+	// never hear of it.
+	if err := src.Client().WaitRev(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	w, err := src.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if got := next(t, w); got["a"] != "|2" {
+		t.Fatalf("Next = %v, want the write made before Watch", got)
+	}
+}
+
+func TestStoppedWatcherEndsWithContextCanceled(t *testing.T) {
+	d := startConfigd(t)
+	src := newSource(t, d)
+	mustLoad(t, src)
+	w, err := src.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	// Kratos's watch loop retries every error but context.Canceled.
+	if _, err := w.Next(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next after Stop = %v, want context.Canceled", err)
+	}
+}
+
+func TestNewFailsClearlyWhenConfigdIsDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	ctx := context.Background()
+	_, err = kratos.New(ctx, kratos.WithClientOptions(config.WithAddress(addr), config.WithTimeout(time.Second)))
+	if err == nil || !strings.Contains(err.Error(), "kratos: configd source") {
+		t.Fatalf("New with configd down = %v, want a configd source error", err)
+	}
+	t.Log(err)
+}
