@@ -20,9 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
+	"github.com/configd/configd/adapters/internal/keys"
 	"github.com/configd/configd/sdk/go/config"
 	kconfig "github.com/go-kratos/kratos/v2/config"
 	"github.com/go-kratos/kratos/v2/encoding"
@@ -96,42 +96,17 @@ func (s *Source) Load() ([]*kconfig.KeyValue, error) {
 
 // keyValues lists the keys of v, the value of the client's whole scope.
 func (s *Source) keyValues(v config.Value) ([]*kconfig.KeyValue, error) {
-	var tree any
-	if v.Exists() {
-		if err := v.Scan(&tree); err != nil {
-			return nil, fmt.Errorf("kratos: configd source: %w", err)
-		}
-	}
 	var kvs []*kconfig.KeyValue
-	walk(v, "", tree, func(key string, kv config.Value) {
+	err := keys.Each(v, func(key string, kv config.Value) {
 		if s.prefix != "" {
 			key = path.Join(s.prefix, key)
 		}
 		kvs = append(kvs, &kconfig.KeyValue{Key: key, Value: kv.Bytes(), Format: format(kv)})
 	})
-	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	if err != nil {
+		return nil, fmt.Errorf("kratos: configd source: %w", err)
+	}
 	return kvs, nil
-}
-
-// walk calls fn for each key at or under v, whose decoded tree (as Scan
-// gives it) is tree: a member of the tree is a key, or a prefix of keys,
-// only when the SDK says something exists there, so the members of a JSON
-// object value are not taken for keys.
-func walk(v config.Value, at string, tree any, fn func(key string, v config.Value)) {
-	if v.ContentType() != "" {
-		fn(at, v)
-	}
-	m, ok := tree.(map[string]any)
-	if !ok {
-		return
-	}
-	for name, sub := range m {
-		child := v.Get(name)
-		if !child.Exists() {
-			continue
-		}
-		walk(child, path.Join(at, name), sub, fn)
-	}
 }
 
 // format is the Kratos codec name for a value Kratos can merge as a
