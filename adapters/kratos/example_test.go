@@ -16,7 +16,7 @@ import (
 // hearing of a change as configd pushes it.
 func Example() {
 	// A configd for the example, with two keys under app/.
-	d, err := configdtest.Start(context.Background(), configdBin)
+	d, err := configdtest.Start(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}

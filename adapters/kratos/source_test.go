@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,40 +15,7 @@ import (
 	kconfig "github.com/go-kratos/kratos/v2/config"
 )
 
-var configdBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "configd-kratos-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	configdBin, err = configdtest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func startConfigd(t *testing.T) *configdtest.Daemon {
-	t.Helper()
-	d, err := configdtest.Start(context.Background(), configdBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	return d
-}
-
-func put(t *testing.T, d *configdtest.Daemon, key, ct, value string) {
-	t.Helper()
-	if err := d.Put(key, ct, value); err != nil {
-		t.Fatal(err)
-	}
-}
+func TestMain(m *testing.M) { configdtest.Main(m) }
 
 func newSource(t *testing.T, d *configdtest.Daemon, opts ...kratos.Option) *kratos.Source {
 	t.Helper()
@@ -73,12 +39,12 @@ func byKey(kvs []*kconfig.KeyValue) map[string]string {
 }
 
 func TestLoadMapsKeysUnderThePrefix(t *testing.T) {
-	d := startConfigd(t)
-	put(t, d, "app/db/host", "text/plain", "db.internal")
-	put(t, d, "app/limits", "application/json", `{"rps": 100}`)
-	put(t, d, "app/tags", "application/json", `["a","b"]`)
-	put(t, d, "app/log.yaml", "application/yaml", "level: debug\n")
-	put(t, d, "other/key", "text/plain", "not mine")
+	d := configdtest.New(t)
+	d.MustPut(t, "app/db/host", "text/plain", "db.internal")
+	d.MustPut(t, "app/limits", "application/json", `{"rps": 100}`)
+	d.MustPut(t, "app/tags", "application/json", `["a","b"]`)
+	d.MustPut(t, "app/log.yaml", "application/yaml", "level: debug\n")
+	d.MustPut(t, "other/key", "text/plain", "not mine")
 
 	got := byKey(mustLoad(t, newSource(t, d, kratos.WithPrefix("app"))))
 	want := map[string]string{
@@ -131,8 +97,8 @@ func next(t *testing.T, w kconfig.Watcher) map[string]string {
 }
 
 func TestWatchSeesWritesAndDeletes(t *testing.T) {
-	d := startConfigd(t)
-	put(t, d, "app/a", "text/plain", "1")
+	d := configdtest.New(t)
+	d.MustPut(t, "app/a", "text/plain", "1")
 	src := newSource(t, d, kratos.WithPrefix("app"))
 	mustLoad(t, src)
 	w, err := src.Watch()
@@ -141,21 +107,19 @@ func TestWatchSeesWritesAndDeletes(t *testing.T) {
 	}
 	defer w.Stop()
 
-	put(t, d, "app/b", "text/plain", "2")
+	d.MustPut(t, "app/b", "text/plain", "2")
 	if got := next(t, w); got["b"] != "|2" || got["a"] != "|1" {
 		t.Fatalf("after a write Next = %v, want a and b", got)
 	}
-	if err := d.Delete("app/a"); err != nil {
-		t.Fatal(err)
-	}
+	d.MustDelete(t, "app/a")
 	if got := next(t, w); len(got) != 1 || got["b"] != "|2" {
 		t.Fatalf("after a delete Next = %v, want b alone", got)
 	}
 }
 
 func TestWatchReturnsAChangeMadeBetweenLoadAndWatch(t *testing.T) {
-	d := startConfigd(t)
-	put(t, d, "app/a", "text/plain", "1")
+	d := configdtest.New(t)
+	d.MustPut(t, "app/a", "text/plain", "1")
 	src := newSource(t, d, kratos.WithPrefix("app"))
 	mustLoad(t, src)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -180,7 +144,7 @@ func TestWatchReturnsAChangeMadeBetweenLoadAndWatch(t *testing.T) {
 }
 
 func TestStoppedWatcherEndsWithContextCanceled(t *testing.T) {
-	d := startConfigd(t)
+	d := configdtest.New(t)
 	src := newSource(t, d)
 	mustLoad(t, src)
 	w, err := src.Watch()

@@ -15,8 +15,43 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"testing"
 	"time"
 )
+
+// bin is the configd binary Main built.
+var bin string
+
+// Main builds configd into a temporary directory, runs the package's
+// tests and examples, removes the directory and exits: call it from
+// TestMain.
+func Main(m *testing.M) {
+	dir, err := os.MkdirTemp("", "configd-adapter-bin-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if bin, err = Build(dir); err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// New starts a configd (Main's binary) for the test and stops it when the
+// test ends.
+func New(t testing.TB) *Daemon {
+	t.Helper()
+	d, err := Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	return d
+}
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
@@ -45,9 +80,12 @@ type Daemon struct {
 	dir  string
 }
 
-// Start runs bin on a fresh data dir and a free loopback port and waits
-// until it listens.
-func Start(ctx context.Context, bin string) (*Daemon, error) {
+// Start runs Main's configd binary on a fresh data dir and a free loopback
+// port and waits until it listens.
+func Start(ctx context.Context) (*Daemon, error) {
+	if bin == "" {
+		return nil, fmt.Errorf("configdtest: no configd binary: call configdtest.Main from TestMain")
+	}
 	dir, err := os.MkdirTemp("", "configd-adapter-*")
 	if err != nil {
 		return nil, err
@@ -88,6 +126,22 @@ func (d *Daemon) Stop() {
 	d.cmd.Process.Kill()
 	d.cmd.Wait()
 	os.RemoveAll(d.dir)
+}
+
+// MustPut writes key as Put does and fails the test on an error.
+func (d *Daemon) MustPut(t testing.TB, key, contentType, value string) {
+	t.Helper()
+	if err := d.Put(key, contentType, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MustDelete deletes key as Delete does and fails the test on an error.
+func (d *Daemon) MustDelete(t testing.TB, key string) {
+	t.Helper()
+	if err := d.Delete(key); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Put writes key with the content type through PUT /v1/kv/<key>.
