@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/configd/configd/adapters/internal/configdtest"
+	"github.com/configd/configd/adapters/internal/adaptertest"
 	"github.com/configd/configd/adapters/koanf"
 	"github.com/configd/configd/sdk/go/config"
 	kv2 "github.com/knadh/koanf/v2"
 )
 
-func TestMain(m *testing.M) { configdtest.Main(m) }
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
-func newProvider(t *testing.T, d *configdtest.Daemon, opts ...koanf.Option) *koanf.Provider {
+func newProvider(t *testing.T, d *adaptertest.Daemon, opts ...koanf.Option) *koanf.Provider {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -39,12 +39,12 @@ func load(t *testing.T, p *koanf.Provider) *kv2.Koanf {
 }
 
 func TestReadNestsKeysAndParsesJSON(t *testing.T) {
-	d := configdtest.New(t)
-	d.MustPut(t, "app/db/host", "text/plain", "db.internal")
-	d.MustPut(t, "app/db", "text/plain", "primary")
-	d.MustPut(t, "app/limits", "application/json", `{"rps": 100, "burst": [1, 2]}`)
-	d.MustPut(t, "app/log", "application/yaml", "level: debug\n")
-	d.MustPut(t, "other/key", "text/plain", "not mine")
+	d := adaptertest.Start(t)
+	d.Put(t, "app/db/host", "text/plain", "db.internal")
+	d.Put(t, "app/db", "text/plain", "primary")
+	d.Put(t, "app/limits", "application/json", `{"rps": 100, "burst": [1, 2]}`)
+	d.Put(t, "app/log", "application/yaml", "level: debug\n")
+	d.Put(t, "other/key", "text/plain", "not mine")
 
 	p := newProvider(t, d, koanf.WithPrefix("app"))
 	k := load(t, p)
@@ -110,18 +110,18 @@ func await(t *testing.T, events <-chan error) {
 }
 
 func TestWatchCallsBackOnWritesAndDeletes(t *testing.T) {
-	d := configdtest.New(t)
-	d.MustPut(t, "app/a", "text/plain", "1")
+	d := adaptertest.Start(t)
+	d.Put(t, "app/a", "text/plain", "1")
 	p := newProvider(t, d, koanf.WithPrefix("app"))
 	load(t, p)
 	events := watch(t, p)
 
-	d.MustPut(t, "app/b", "application/json", `{"on": true}`)
+	d.Put(t, "app/b", "application/json", `{"on": true}`)
 	await(t, events)
 	if k := load(t, p); k.String("a") != "1" || !k.Bool("b.on") {
 		t.Fatalf("after a write = %v, want a and b.on", k.All())
 	}
-	d.MustDelete(t, "app/a")
+	d.Delete(t, "app/a")
 	await(t, events)
 	if k := load(t, p); k.Exists("a") || !k.Bool("b.on") {
 		t.Fatalf("after a delete = %v, want b.on alone", k.All())
@@ -129,8 +129,8 @@ func TestWatchCallsBackOnWritesAndDeletes(t *testing.T) {
 }
 
 func TestWatchCallsBackForAChangeMadeBetweenReadAndWatch(t *testing.T) {
-	d := configdtest.New(t)
-	d.MustPut(t, "app/a", "text/plain", "1")
+	d := adaptertest.Start(t)
+	d.Put(t, "app/a", "text/plain", "1")
 	p := newProvider(t, d, koanf.WithPrefix("app"))
 	load(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -151,7 +151,7 @@ func TestWatchCallsBackForAChangeMadeBetweenReadAndWatch(t *testing.T) {
 }
 
 func TestWatchTwiceIsRefusedUntilUnwatch(t *testing.T) {
-	d := configdtest.New(t)
+	d := adaptertest.Start(t)
 	p := newProvider(t, d)
 	cb := func(any, error) {}
 	if err := p.Watch(cb); err != nil {
@@ -179,5 +179,46 @@ func TestNewFailsClearlyWhenConfigdIsDown(t *testing.T) {
 	_, err = koanf.New(context.Background(), koanf.WithClientOptions(config.WithAddress(addr), config.WithTimeout(time.Second)))
 	if err == nil || !strings.Contains(err.Error(), "koanf: configd provider") || !strings.Contains(err.Error(), "cannot reach configd") {
 		t.Fatalf("New with configd down = %v, want a clear error", err)
+	}
+}
+
+// TestKoanfProgram is Example's program against a real configd.
+func TestKoanfProgram(t *testing.T) {
+	d := adaptertest.Start(t)
+	d.Put(t, "app/db/host", "text/plain", "db.internal")
+	d.Put(t, "app/limits", "application/json", `{"rps": 100}`)
+
+	p := newProvider(t, d, koanf.WithPrefix("app"))
+	k := kv2.New(".")
+	if err := k.Load(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if k.String("db.host") != "db.internal" || k.Int("limits.rps") != 100 {
+		t.Fatalf("after Load = %v", k.All())
+	}
+	reloaded := make(chan *kv2.Koanf, 1)
+	if err := p.Watch(func(event any, err error) {
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fresh := kv2.New(".")
+		if err := fresh.Load(p, nil); err != nil {
+			t.Error(err)
+			return
+		}
+		reloaded <- fresh
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unwatch()
+	d.Put(t, "app/limits", "application/json", `{"rps": 500}`)
+	select {
+	case k = <-reloaded:
+		if k.Int("limits.rps") != 500 {
+			t.Fatalf("after the write = %v, want limits.rps 500", k.All())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload within 10s")
 	}
 }

@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/configd/configd/adapters/internal/configdtest"
+	"github.com/configd/configd/adapters/internal/adaptertest"
 	"github.com/configd/configd/adapters/kratos"
 	"github.com/configd/configd/sdk/go/config"
 	kconfig "github.com/go-kratos/kratos/v2/config"
 )
 
-func TestMain(m *testing.M) { configdtest.Main(m) }
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
-func newSource(t *testing.T, d *configdtest.Daemon, opts ...kratos.Option) *kratos.Source {
+func newSource(t *testing.T, d *adaptertest.Daemon, opts ...kratos.Option) *kratos.Source {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -39,12 +39,12 @@ func byKey(kvs []*kconfig.KeyValue) map[string]string {
 }
 
 func TestLoadMapsKeysUnderThePrefix(t *testing.T) {
-	d := configdtest.New(t)
-	d.MustPut(t, "app/db/host", "text/plain", "db.internal")
-	d.MustPut(t, "app/limits", "application/json", `{"rps": 100}`)
-	d.MustPut(t, "app/tags", "application/json", `["a","b"]`)
-	d.MustPut(t, "app/log.yaml", "application/yaml", "level: debug\n")
-	d.MustPut(t, "other/key", "text/plain", "not mine")
+	d := adaptertest.Start(t)
+	d.Put(t, "app/db/host", "text/plain", "db.internal")
+	d.Put(t, "app/limits", "application/json", `{"rps": 100}`)
+	d.Put(t, "app/tags", "application/json", `["a","b"]`)
+	d.Put(t, "app/log.yaml", "application/yaml", "level: debug\n")
+	d.Put(t, "other/key", "text/plain", "not mine")
 
 	got := byKey(mustLoad(t, newSource(t, d, kratos.WithPrefix("app"))))
 	want := map[string]string{
@@ -97,8 +97,8 @@ func next(t *testing.T, w kconfig.Watcher) map[string]string {
 }
 
 func TestWatchSeesWritesAndDeletes(t *testing.T) {
-	d := configdtest.New(t)
-	d.MustPut(t, "app/a", "text/plain", "1")
+	d := adaptertest.Start(t)
+	d.Put(t, "app/a", "text/plain", "1")
 	src := newSource(t, d, kratos.WithPrefix("app"))
 	mustLoad(t, src)
 	w, err := src.Watch()
@@ -107,19 +107,19 @@ func TestWatchSeesWritesAndDeletes(t *testing.T) {
 	}
 	defer w.Stop()
 
-	d.MustPut(t, "app/b", "text/plain", "2")
+	d.Put(t, "app/b", "text/plain", "2")
 	if got := next(t, w); got["b"] != "|2" || got["a"] != "|1" {
 		t.Fatalf("after a write Next = %v, want a and b", got)
 	}
-	d.MustDelete(t, "app/a")
+	d.Delete(t, "app/a")
 	if got := next(t, w); len(got) != 1 || got["b"] != "|2" {
 		t.Fatalf("after a delete Next = %v, want b alone", got)
 	}
 }
 
 func TestWatchReturnsAChangeMadeBetweenLoadAndWatch(t *testing.T) {
-	d := configdtest.New(t)
-	d.MustPut(t, "app/a", "text/plain", "1")
+	d := adaptertest.Start(t)
+	d.Put(t, "app/a", "text/plain", "1")
 	src := newSource(t, d, kratos.WithPrefix("app"))
 	mustLoad(t, src)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -144,7 +144,7 @@ func TestWatchReturnsAChangeMadeBetweenLoadAndWatch(t *testing.T) {
 }
 
 func TestStoppedWatcherEndsWithContextCanceled(t *testing.T) {
-	d := configdtest.New(t)
+	d := adaptertest.Start(t)
 	src := newSource(t, d)
 	mustLoad(t, src)
 	w, err := src.Watch()
@@ -171,4 +171,50 @@ func TestNewFailsClearlyWhenConfigdIsDown(t *testing.T) {
 		t.Fatalf("New with configd down = %v, want a configd source error", err)
 	}
 	t.Log(err)
+}
+
+// TestKratosProgram is Example's program against a real configd: Kratos's
+// config loads the prefix, scans the JSON document merged at its root,
+// reads a text key under its own key, and calls its observer when configd
+// pushes a change.
+func TestKratosProgram(t *testing.T) {
+	d := adaptertest.Start(t)
+	d.Put(t, "app/server.json", "application/json", `{"server": {"addr": ":8000", "timeout": "1s"}}`)
+	d.Put(t, "app/greeting", "text/plain", "hello")
+
+	c := kconfig.New(kconfig.WithSource(newSource(t, d, kratos.WithPrefix("app"))))
+	defer c.Close()
+	if err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	var bc struct {
+		Server struct {
+			Addr    string `json:"addr"`
+			Timeout string `json:"timeout"`
+		} `json:"server"`
+	}
+	if err := c.Scan(&bc); err != nil {
+		t.Fatal(err)
+	}
+	greeting, err := c.Value("greeting").String()
+	if bc.Server.Addr != ":8000" || bc.Server.Timeout != "1s" || greeting != "hello" || err != nil {
+		t.Fatalf("after Load: server %+v, greeting %q (%v)", bc.Server, greeting, err)
+	}
+
+	changed := make(chan string, 1)
+	if err := c.Watch("server.timeout", func(_ string, v kconfig.Value) {
+		timeout, _ := v.String()
+		changed <- timeout
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.Put(t, "app/server.json", "application/json", `{"server": {"addr": ":8000", "timeout": "5s"}}`)
+	select {
+	case got := <-changed:
+		if got != "5s" {
+			t.Fatalf("observer saw %v, want 5s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the observer was not called within 10s")
+	}
 }

@@ -1,0 +1,53 @@
+// Package adaptertest gives the adapters' tests a real configd: the binary
+// built from this repository (internal/configdtest.Main) running on a
+// fresh data dir and a loopback port, and a client of its HTTP API to
+// write keys with.
+package adaptertest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/sdk/go/apiclient"
+)
+
+var bin string
+
+// Main builds configd, runs the tests and exits: call it from TestMain.
+func Main(m *testing.M) {
+	configdtest.Main(m, map[*string]string{&bin: "github.com/configd/configd/cmd/configd"})
+}
+
+// Daemon is a configd process for one test, killed when the test ends.
+type Daemon struct {
+	*configdtest.Process
+	api *apiclient.Client
+}
+
+// Start runs configd for the test and returns once it listens.
+func Start(t *testing.T) *Daemon {
+	t.Helper()
+	p := configdtest.StartProcess(t, bin, "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0")
+	api, err := apiclient.New(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Daemon{p, api}
+}
+
+// Put writes key with its content type through PUT /v1/kv/<key>.
+func (d *Daemon) Put(t *testing.T, key, contentType, value string) {
+	t.Helper()
+	if _, err := d.api.Put(context.Background(), key, []byte(value), apiclient.WithContentType(contentType)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Delete deletes key through DELETE /v1/kv/<key>.
+func (d *Daemon) Delete(t *testing.T, key string) {
+	t.Helper()
+	if _, err := d.api.Delete(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+}
