@@ -3,7 +3,6 @@ package koanf_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,13 +169,8 @@ func TestWatchTwiceIsRefusedUntilUnwatch(t *testing.T) {
 }
 
 func TestNewFailsClearlyWhenConfigdIsDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
-	_, err = koanf.New(context.Background(), koanf.WithClientOptions(config.WithAddress(addr), config.WithTimeout(time.Second)))
+	addr := adaptertest.DeadAddr(t)
+	_, err := koanf.New(context.Background(), koanf.WithClientOptions(config.WithAddress(addr), config.WithTimeout(time.Second)))
 	if err == nil || !strings.Contains(err.Error(), "koanf: configd provider") || !strings.Contains(err.Error(), "cannot reach configd") {
 		t.Fatalf("New with configd down = %v, want a clear error", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -159,14 +158,9 @@ func TestStoppedWatcherEndsWithContextCanceled(t *testing.T) {
 }
 
 func TestNewFailsClearlyWhenConfigdIsDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := adaptertest.DeadAddr(t)
 	ctx := context.Background()
-	_, err = kratos.New(ctx, kratos.WithClientOptions(config.WithAddress(addr), config.WithTimeout(time.Second)))
+	_, err := kratos.New(ctx, kratos.WithClientOptions(config.WithAddress(addr), config.WithTimeout(time.Second)))
 	if err == nil || !strings.Contains(err.Error(), "kratos: configd source") {
 		t.Fatalf("New with configd down = %v, want a configd source error", err)
 	}

@@ -6,6 +6,7 @@ package adaptertest
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/configd/configd/internal/configdtest"
@@ -50,4 +51,16 @@ func (d *Daemon) Delete(t *testing.T, key string) {
 	if _, err := d.api.Delete(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// DeadAddr returns a loopback address nothing listens on.
+func DeadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
