@@ -3,6 +3,7 @@ package koanf_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -214,5 +215,21 @@ func TestKoanfProgram(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reload within 10s")
+	}
+}
+
+func TestTokenAndPrefixPassToConfigd(t *testing.T) {
+	const token = "adapter-test-admin-token"
+	d := adaptertest.StartAuth(t, token)
+	d.Put(t, "app/a", "text/plain", "1")
+
+	ctx := context.Background()
+	_, err := koanf.New(ctx, koanf.WithPrefix("app"), koanf.WithClientOptions(config.WithAddress(d.Addr)))
+	if !errors.Is(err, config.ErrUnauthenticated) {
+		t.Fatalf("New without a token = %v, want config.ErrUnauthenticated", err)
+	}
+	p := newProvider(t, d, koanf.WithPrefix("app"), koanf.WithClientOptions(config.WithToken(token)))
+	if load(t, p).String("a") != "1" {
+		t.Fatalf("with the token, koanf = %v", load(t, p).All())
 	}
 }

@@ -212,3 +212,19 @@ func TestKratosProgram(t *testing.T) {
 		t.Fatal("the observer was not called within 10s")
 	}
 }
+
+func TestTokenAndPrefixPassToConfigd(t *testing.T) {
+	const token = "adapter-test-admin-token"
+	d := adaptertest.StartAuth(t, token)
+	d.Put(t, "app/a", "text/plain", "1")
+
+	ctx := context.Background()
+	_, err := kratos.New(ctx, kratos.WithPrefix("app"), kratos.WithClientOptions(config.WithAddress(d.Addr)))
+	if !errors.Is(err, config.ErrUnauthenticated) {
+		t.Fatalf("New without a token = %v, want config.ErrUnauthenticated", err)
+	}
+	src := newSource(t, d, kratos.WithPrefix("app"), kratos.WithClientOptions(config.WithToken(token)))
+	if byKey(mustLoad(t, src))["a"] != "|1" {
+		t.Fatalf("with the token, Load = %v", byKey(mustLoad(t, src)))
+	}
+}

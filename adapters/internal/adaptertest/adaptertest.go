@@ -7,6 +7,7 @@ package adaptertest
 import (
 	"context"
 	"net"
+	"os/exec"
 	"testing"
 
 	"github.com/configd/configd/internal/configdtest"
@@ -26,11 +27,30 @@ type Daemon struct {
 	api *apiclient.Client
 }
 
-// Start runs configd for the test and returns once it listens.
-func Start(t *testing.T) *Daemon {
+// Start runs configd for the test, authentication off, and returns once
+// it listens.
+func Start(t *testing.T) *Daemon { return start(t, "") }
+
+// StartAuth runs configd with authentication on and token as its admin
+// token (CONFIGD_BOOTSTRAP_TOKEN, 16 characters or more); Put and Delete
+// send it.
+func StartAuth(t *testing.T, token string) *Daemon { return start(t, token) }
+
+func start(t *testing.T, token string) *Daemon {
 	t.Helper()
-	p := configdtest.StartProcess(t, bin, "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0")
-	api, err := apiclient.New(p.Addr)
+	args := []string{"--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0"}
+	env := configdtest.CleanEnv()
+	var opts []apiclient.Option
+	if token != "" {
+		args = append(args, "--auth")
+		env = append(env, "CONFIGD_BOOTSTRAP_TOKEN="+token)
+		opts = append(opts, apiclient.WithToken(token))
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	p := configdtest.Spawn(t, cmd)
+	p.Listening()
+	api, err := apiclient.New(p.Addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
