@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"github.com/configd/configd/adapters/internal/keys"
 	"github.com/configd/configd/sdk/go/config"
@@ -54,8 +55,8 @@ func WithClientOptions(opts ...config.Option) Option {
 // done: it owns an SDK client.
 type Source struct {
 	c      *config.Client
-	prefix string // prepended to keys, "" when they stay relative
-	loaded int64  // the revision the last Load read
+	prefix string       // prepended to keys, "" when they stay relative
+	loaded atomic.Int64 // the revision the last Load read
 }
 
 var _ kconfig.Source = (*Source)(nil)
@@ -90,7 +91,7 @@ func (s *Source) Load() ([]*kconfig.KeyValue, error) {
 		return nil, fmt.Errorf("kratos: configd source: %w", err)
 	}
 	v := s.c.Get()
-	s.loaded = v.Rev()
+	s.loaded.Store(v.Rev())
 	return s.keyValues(v)
 }
 
@@ -135,7 +136,7 @@ func (s *Source) Watch() (kconfig.Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kratos: configd source: %w", err)
 	}
-	return &watcher{s: s, w: w, rev: s.loaded}, nil
+	return &watcher{s: s, w: w, rev: s.loaded.Load()}, nil
 }
 
 // Client returns the SDK client the Source reads through, for what Kratos
@@ -146,9 +147,10 @@ func (s *Source) Client() *config.Client { return s.c }
 func (s *Source) Close() error { return s.c.Close() }
 
 type watcher struct {
-	s   *Source
-	w   *config.Watcher
-	rev int64 // the revision last returned
+	s       *Source
+	w       *config.Watcher
+	rev     int64 // the revision last returned
+	started bool  // Next has checked for a change made before Watch
 }
 
 var _ kconfig.Watcher = (*watcher)(nil)
@@ -157,9 +159,12 @@ var _ kconfig.Watcher = (*watcher)(nil)
 // made between Load and Watch is returned at once. After Stop it returns
 // an error wrapping context.Canceled, which ends Kratos's watch loop.
 func (w *watcher) Next() ([]*kconfig.KeyValue, error) {
-	if v := w.s.c.Get(); v.Rev() > w.rev {
-		w.rev = v.Rev()
-		return w.s.keyValues(v)
+	if !w.started {
+		w.started = true
+		if v := w.s.c.Get(); v.Rev() > w.rev {
+			w.rev = v.Rev()
+			return w.s.keyValues(v)
+		}
 	}
 	for {
 		u, err := w.w.NextUpdate()
