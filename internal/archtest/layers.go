@@ -35,5 +35,5 @@ var Layers = []Layer{
 	{"the daemon: configuration and the composition root", []string{"server"}},
 	{"commands, clients and test helpers", []string{
 		"server/offline", "cmd/...", "sdk/go/apiclient", "sdk/go/client", "sdk/go/config", "sdk/go/config/gatewayconfig", "internal/cli", "examples/...",
-		"internal/configdtest", "internal/archtest"}},
+		"internal/configdtest", "internal/archtest", "adapters/..."}},
 }
