@@ -7,7 +7,7 @@ GO ?= go
 run:
 	$(GO) run ./cmd/configd --data-dir ./data
 
-## test: install what the tests need (Go modules, Consul, etcd, kube-apiserver, Chromium), then vet, run every test with the race detector (the benchmark harnesses' module, bench/, and the deployment assets' module, deploy/, and the config-source adapters' modules, adapters/kratos and adapters/koanf, included), and fuzz each fuzz target (a fixed number of inputs, about 10s each)
+## test: install what the tests need (Go modules, Consul, etcd, kube-apiserver, Chromium), then vet, run every test with the race detector (the benchmark harnesses' module, bench/, and the deployment assets' module, deploy/, and the config-source adapters' modules, adapters/kratos, adapters/koanf and adapters/gomicro, included), and fuzz each fuzz target (a fixed number of inputs, about 10s each)
 test: test-deps
 	$(GO) mod download
 	$(GO) vet ./...
@@ -16,6 +16,7 @@ test: test-deps
 	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	cd adapters/kratos && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	cd adapters/koanf && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd adapters/gomicro && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	bash scripts/fuzz.sh
 
 ## fuzz: run each fuzz target for its default number of inputs, or FUZZTIME (1m, 500x; seeds in each package's testdata/fuzz)
