@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/configd/configd/adapters/internal/follow"
 	"github.com/configd/configd/sdk/go/config"
 	"go-micro.dev/v4/config/source"
 )
@@ -151,7 +152,7 @@ func (s *Source) Watch() (source.Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configdsource: watch %q: %w", s.prefix, err)
 	}
-	return &watcher{s: s, c: c, w: w}, nil
+	return &watcher{s: s, f: follow.New(c, w, s.rev.Load())}, nil
 }
 
 // Client returns the SDK client the Source reads through (connecting it),
@@ -171,10 +172,8 @@ func (s *Source) Close() error {
 }
 
 type watcher struct {
-	s       *Source
-	c       *config.Client
-	w       *config.Watcher
-	started bool // Next has checked for a change made before Watch
+	s *Source
+	f *follow.Watcher
 }
 
 var _ source.Watcher = (*watcher)(nil)
@@ -184,29 +183,18 @@ var _ source.Watcher = (*watcher)(nil)
 // once. After Stop (or Close) it returns an error wrapping
 // source.ErrWatcherStopped.
 func (w *watcher) Next() (*source.ChangeSet, error) {
-	if !w.started {
-		w.started = true
-		if v := w.c.Get(); v.Rev() > w.s.rev.Load() {
-			return w.s.changeSet(v)
-		}
+	u, err := w.f.Next()
+	if follow.Ended(err) {
+		return nil, fmt.Errorf("configdsource: %w (%w)", source.ErrWatcherStopped, err)
 	}
-	for {
-		u, err := w.w.NextUpdate()
-		if errors.Is(err, config.ErrStopped) || errors.Is(err, config.ErrClosed) {
-			return nil, fmt.Errorf("configdsource: %w (%w)", source.ErrWatcherStopped, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("configdsource: watch %q: %w", w.s.prefix, err)
-		}
-		if u.Rev <= w.s.rev.Load() {
-			continue // already handed out
-		}
-		return w.s.changeSet(u.Value)
+	if err != nil {
+		return nil, fmt.Errorf("configdsource: watch %q: %w", w.s.prefix, err)
 	}
+	return w.s.changeSet(u.Value)
 }
 
 // Stop ends the Watcher.
 func (w *watcher) Stop() error {
-	w.w.Stop()
+	w.f.Stop()
 	return nil
 }

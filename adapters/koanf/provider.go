@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/configd/configd/adapters/internal/follow"
 	"github.com/configd/configd/adapters/internal/keys"
 	"github.com/configd/configd/sdk/go/config"
 	kv2 "github.com/knadh/koanf/v2"
@@ -182,28 +183,20 @@ func (p *Provider) Watch(cb func(event any, err error)) error {
 		return fmt.Errorf("koanf: configd provider: %w", err)
 	}
 	p.watcher = w
-	go p.follow(w, p.read.Load(), cb)
+	go p.follow(follow.New(p.c, w, p.read.Load()), cb)
 	return nil
 }
 
-func (p *Provider) follow(w *config.Watcher, rev int64, cb func(event any, err error)) {
-	if v := p.c.Get(); v.Rev() > rev {
-		rev = v.Rev()
-		cb(config.Update{Rev: rev, Value: v}, nil)
-	}
+func (p *Provider) follow(w *follow.Watcher, cb func(event any, err error)) {
 	for {
-		u, err := w.NextUpdate()
-		if errors.Is(err, config.ErrStopped) || errors.Is(err, config.ErrClosed) {
+		u, err := w.Next()
+		if follow.Ended(err) {
 			return
 		}
 		if err != nil {
 			cb(nil, fmt.Errorf("koanf: configd provider: %w", err))
 			return
 		}
-		if u.Rev <= rev {
-			continue // already called back for it
-		}
-		rev = u.Rev
 		cb(u, nil)
 	}
 }

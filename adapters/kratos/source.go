@@ -17,12 +17,12 @@ package kratos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
 	"sync/atomic"
 
+	"github.com/configd/configd/adapters/internal/follow"
 	"github.com/configd/configd/adapters/internal/keys"
 	"github.com/configd/configd/sdk/go/config"
 	kconfig "github.com/go-kratos/kratos/v2/config"
@@ -136,7 +136,7 @@ func (s *Source) Watch() (kconfig.Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kratos: configd source: %w", err)
 	}
-	return &watcher{s: s, w: w, rev: s.loaded.Load()}, nil
+	return &watcher{s: s, f: follow.New(s.c, w, s.loaded.Load())}, nil
 }
 
 // Client returns the SDK client the Source reads through, for what Kratos
@@ -147,10 +147,8 @@ func (s *Source) Client() *config.Client { return s.c }
 func (s *Source) Close() error { return s.c.Close() }
 
 type watcher struct {
-	s       *Source
-	w       *config.Watcher
-	rev     int64 // the revision last returned
-	started bool  // Next has checked for a change made before Watch
+	s *Source
+	f *follow.Watcher
 }
 
 var _ kconfig.Watcher = (*watcher)(nil)
@@ -159,31 +157,18 @@ var _ kconfig.Watcher = (*watcher)(nil)
 // made between Load and Watch is returned at once. After Stop it returns
 // an error wrapping context.Canceled, which ends Kratos's watch loop.
 func (w *watcher) Next() ([]*kconfig.KeyValue, error) {
-	if !w.started {
-		w.started = true
-		if v := w.s.c.Get(); v.Rev() > w.rev {
-			w.rev = v.Rev()
-			return w.s.keyValues(v)
-		}
+	u, err := w.f.Next()
+	if follow.Ended(err) {
+		return nil, fmt.Errorf("kratos: configd source: %w (%w)", context.Canceled, err)
 	}
-	for {
-		u, err := w.w.NextUpdate()
-		if errors.Is(err, config.ErrStopped) || errors.Is(err, config.ErrClosed) {
-			return nil, fmt.Errorf("kratos: configd source: %w (%w)", context.Canceled, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("kratos: configd source: %w", err)
-		}
-		if u.Rev <= w.rev {
-			continue // already returned with the catch-up read
-		}
-		w.rev = u.Rev
-		return w.s.keyValues(u.Value)
+	if err != nil {
+		return nil, fmt.Errorf("kratos: configd source: %w", err)
 	}
+	return w.s.keyValues(u.Value)
 }
 
 // Stop ends the Watcher.
 func (w *watcher) Stop() error {
-	w.w.Stop()
+	w.f.Stop()
 	return nil
 }
