@@ -130,8 +130,9 @@ type server struct {
 // Register registers etcd's KV, Watch, Lease, Cluster, Maintenance and
 // Auth services on gs, over st and hub. gs must have authz's interceptors
 // (authz.ServerOptions) with the same Auth, and the interceptors of
-// ServerOptions.
-func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) {
+// ServerOptions. The leases start at once (those of st's records with
+// their full TTL); stop stops their expiry, when the server stops.
+func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) (stop func()) {
 	o := options{logger: slog.Default(), progress: watchwire.DefaultProgressInterval}
 	for _, opt := range opts {
 		opt(&o)
@@ -145,6 +146,7 @@ func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) {
 	pb.RegisterClusterServer(gs, clusterService{server: s})
 	pb.RegisterMaintenanceServer(gs, maintenanceService{server: s})
 	pb.RegisterAuthServer(gs, authService{server: s})
+	return s.leases.close
 }
 
 // ids derives this configd's etcd member and cluster IDs, never 0: the

@@ -75,9 +75,14 @@ type leases struct {
 	// refused, when set, is why leases are not served.
 	refused string
 
-	mu   sync.Mutex
-	byID map[int64]*lease
-	keys map[string]attachment
+	// ctx ends with stop: the expiries under way give up.
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu      sync.Mutex
+	stopped bool
+	byID    map[int64]*lease
+	keys    map[string]attachment
 }
 
 // leaseChange attaches key to a lease (modRev: the key's mod_rev once
@@ -90,6 +95,7 @@ type leaseChange struct {
 
 func newLeases(ctx context.Context, s *server) *leases {
 	l := &leases{s: s, byID: map[int64]*lease{}, keys: map[string]attachment{}}
+	l.ctx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
 	if s.st.Replication().Replica {
 		// Each replica would keep its own deadlines and end the leases on
 		// its own: refused until the replicas share them.
@@ -132,6 +138,18 @@ func (l *leases) load(ctx context.Context) error {
 func (l *leases) start(id, ttl int64) {
 	d := time.Duration(ttl) * time.Second
 	l.byID[id] = &lease{ttl: ttl, deadline: time.Now().Add(d), timer: time.AfterFunc(d, func() { l.expire(id) })}
+}
+
+// close stops the expiries: the server stops, and the leases' deadlines
+// go with it (the next start gives every lease its full TTL).
+func (l *leases) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	for _, le := range l.byID {
+		le.timer.Stop()
+	}
+	l.stop()
 }
 
 func (l *leases) check() error {
@@ -283,7 +301,7 @@ func (l *leases) committed(changes []leaseChange) {
 		if a, ok := l.keys[c.key]; !ok || a.modRev <= c.modRev {
 			l.keys[c.key] = attachment{lease: c.lease, modRev: c.modRev}
 		}
-		if l.byID[c.lease] == nil {
+		if l.byID[c.lease] == nil && !l.stopped {
 			go l.expire(c.lease)
 		}
 	}
@@ -293,6 +311,10 @@ func (l *leases) committed(changes []leaseChange) {
 // come as the timer fired), as configd's own act.
 func (l *leases) expire(id int64) {
 	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return
+	}
 	le := l.byID[id]
 	var ttl int64
 	if le != nil {
@@ -308,13 +330,13 @@ func (l *leases) expire(id int64) {
 		ttl = le.ttl
 	}
 	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
 	defer cancel()
 	meta := audit.Txn{Actor: Origin, Origin: Origin, Reason: fmt.Sprintf("lease %d expired (TTL %ds, not kept alive)", id, ttl)}
-	if _, err := l.end(ctx, id, meta, nil); err != nil {
+	if _, err := l.end(ctx, id, meta, nil); err != nil && l.ctx.Err() == nil {
 		l.s.opts.logger.Error("etcd api: an expired lease's keys are not deleted; trying again", "lease", id, "err", err)
 		l.mu.Lock()
-		if le := l.byID[id]; le != nil {
+		if le := l.byID[id]; le != nil && !l.stopped {
 			le.timer.Reset(endRetry)
 		}
 		l.mu.Unlock()

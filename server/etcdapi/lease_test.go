@@ -336,3 +336,79 @@ func TestEtcdLeaseBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		t.Fatalf("the lease after the refusals: %+v %v", ttl, err)
 	}
 }
+
+// TestEtcdLeaseSurvivesARestartWithItsFullTTL: a lease's keys and TTL are
+// in the store: after a restart the key is still on its lease, which has
+// its full TTL again (etcd's rule after a leader change), and expires that
+// long after unless kept alive.
+func TestEtcdLeaseSurvivesARestartWithItsFullTTL(t *testing.T) {
+	e := startConfigd(t)
+	ctx := timeout(t)
+	cli := client(t, e.Addr)
+	g, err := cli.Grant(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "app/a", "1", clientv3.WithLease(g.ID)); err != nil {
+		t.Fatal(err)
+	}
+	// Let most of the TTL pass: the deadline before the restart would
+	// end the lease one second after it.
+	<-time.After(2 * time.Second)
+	e.restart()
+	restarted := time.Now()
+	cli = client(t, e.Addr)
+	ttl, err := cli.TimeToLive(ctx, g.ID, clientv3.WithAttachedKeys())
+	if err != nil || ttl.GrantedTTL != 3 || ttl.TTL < 2 || len(ttl.Keys) != 1 {
+		t.Fatalf("timetolive after the restart: %+v %v, want the full TTL 3 and app/a", ttl, err)
+	}
+	got, err := cli.Get(ctx, "app/a")
+	if err != nil || len(got.Kvs) != 1 || got.Kvs[0].Lease != int64(g.ID) {
+		t.Fatalf("app/a after the restart: %v %v, want it on lease %x", got, err, g.ID)
+	}
+	w := cli.Watch(ctx, "app/", clientv3.WithPrefix(), clientv3.WithRev(e.c.Store.Rev()+1))
+	rev := awaitDeletes(t, w, "app/a")
+	if d := time.Since(restarted); d < 2*time.Second {
+		t.Errorf("the lease ended %v after the restart, before its full TTL of 3s", d)
+	}
+	if r, err := e.c.Store.Revision(ctx, rev); err != nil || !strings.Contains(r.Reason, fmt.Sprintf("lease %d expired", g.ID)) {
+		t.Fatalf("revision %d: %+v %v", rev, r, err)
+	}
+}
+
+// TestEtcdLeaseGrantsApply: with authentication on, a put with a lease
+// needs the write of its key; a revoke needs the write of every key of
+// the lease; TimeToLive lists only the keys the token may read.
+func TestEtcdLeaseGrantsApply(t *testing.T) {
+	env, addr := authConfigd(t)
+	ctx := timeout(t)
+	writer := client(t, addr, clientv3.Config{Username: "writer-app", Password: env.Secrets["writer-app"]})
+	reader := client(t, addr, clientv3.Config{Username: "reader-db", Password: env.Secrets["reader-db"]})
+	g, err := writer.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := env.Store.Rev()
+	if _, err := writer.Put(ctx, "db/x", "2", clientv3.WithLease(g.ID)); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("put of db/x with a lease by writer-app: %v, want PermissionDenied", err)
+	}
+	if env.Store.Rev() != rev {
+		t.Fatal("a refused put wrote")
+	}
+	if _, err := writer.Put(ctx, "app/y", "1", clientv3.WithLease(g.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Revoke(ctx, g.ID); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("revoke by reader-db: %v, want PermissionDenied", err)
+	}
+	if ttl, err := reader.TimeToLive(ctx, g.ID, clientv3.WithAttachedKeys()); err != nil || ttl.TTL <= 0 || len(ttl.Keys) != 0 {
+		t.Fatalf("timetolive by reader-db: %+v %v, want the lease alive and no key it may not read", ttl, err)
+	}
+	if _, err := writer.Revoke(ctx, g.ID); err != nil {
+		t.Fatalf("revoke by writer-app: %v", err)
+	}
+	r, err := env.Store.Revision(ctx, env.Store.Rev())
+	if err != nil || r.Actor != "writer-app" || !slices.ContainsFunc(r.Changes, func(c audit.Change) bool { return c.Key == "app/y" && c.Type == audit.OpDelete }) {
+		t.Fatalf("the revoke's revision: %+v %v", r, err)
+	}
+}

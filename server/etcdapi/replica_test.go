@@ -2,10 +2,13 @@ package etcdapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
@@ -53,5 +56,35 @@ func TestEtcdReplicasReadLinearizably(t *testing.T) {
 		if err != nil || !resp.Succeeded {
 			t.Fatalf("CAS %d on the other replica: %+v %v", i, resp, err)
 		}
+	}
+}
+
+// TestEtcdReplicasRefuseLeases: a replica of a configd cluster refuses
+// leases, saying why, rather than keep deadlines its peers do not share.
+func TestEtcdReplicasRefuseLeases(t *testing.T) {
+	etcd := testserver.Etcd(t)
+	ecli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ecli.Close() })
+	env := configdtest.NewEnv(t, configdtest.WithReplicaOf(ecli, "/"+t.Name()))
+	s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{})
+	cli := client(t, s.Addr)
+	ctx := timeout(t)
+	refused := func(what string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "replica") {
+			t.Errorf("%s: %v, want Unimplemented naming the replica", what, err)
+		}
+	}
+	_, err = cli.Grant(ctx, 5)
+	refused("grant", err)
+	_, err = cli.Put(ctx, "app/a", "1", clientv3.WithLease(7))
+	refused("put with a lease", err)
+	_, err = cli.Leases(ctx)
+	refused("leases", err)
+	if _, err := cli.Put(ctx, "app/a", "1"); err != nil {
+		t.Fatalf("put without a lease: %v", err)
 	}
 }
