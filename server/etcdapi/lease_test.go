@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -410,5 +411,54 @@ func TestEtcdLeaseGrantsApply(t *testing.T) {
 	r, err := env.Store.Revision(ctx, env.Store.Rev())
 	if err != nil || r.Actor != "writer-app" || !slices.ContainsFunc(r.Changes, func(c audit.Change) bool { return c.Key == "app/y" && c.Type == audit.OpDelete }) {
 		t.Fatalf("the revoke's revision: %+v %v", r, err)
+	}
+}
+
+// TestEtcdConcurrencyMutexPassesWhenTheHolderEnds: etcd's concurrency
+// package (a session on a kept-alive lease, a mutex of leased keys) works
+// over configd: the lock passes to the waiter when the holder closes its
+// session (a revoke), and when the holder dies (its keep-alives stop and
+// its lease expires).
+func TestEtcdConcurrencyMutexPassesWhenTheHolderEnds(t *testing.T) {
+	e := startConfigd(t)
+	ctx := timeout(t)
+	lock := func(cli *clientv3.Client) (*concurrency.Session, *concurrency.Mutex) {
+		t.Helper()
+		s, err := concurrency.NewSession(cli, concurrency.WithTTL(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := concurrency.NewMutex(s, "locks/job")
+		if err := m.Lock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s, m
+	}
+	waitLock := func(cli *clientv3.Client) <-chan *concurrency.Session {
+		got := make(chan *concurrency.Session, 1)
+		s, err := concurrency.NewSession(cli, concurrency.WithTTL(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			if err := concurrency.NewMutex(s, "locks/job").Lock(ctx); err != nil {
+				t.Error(err)
+			}
+			got <- s
+		}()
+		return got
+	}
+	holder, _ := lock(client(t, e.Addr))
+	waiter := waitLock(client(t, e.Addr))
+	if err := holder.Close(); err != nil { // revokes its lease
+		t.Fatal(err)
+	}
+	next := <-waiter
+	// The new holder dies: its client closes, its keep-alives stop.
+	dying := next.Client()
+	waiter = waitLock(client(t, e.Addr))
+	dying.Close()
+	if s := <-waiter; s == nil {
+		t.Fatal("no lock")
 	}
 }
