@@ -55,17 +55,28 @@ func awaitDeletes(t *testing.T, w clientv3.WatchChan, keys ...string) int64 {
 	}
 }
 
+// leased serves a configd and grants a lease of ttl seconds through
+// etcd's client of it.
+func leased(t *testing.T, ttl int64) (*etcdEnv, *clientv3.Client, context.Context, *clientv3.LeaseGrantResponse) {
+	t.Helper()
+	e := startConfigd(t)
+	cli := client(t, e.Addr)
+	ctx := timeout(t)
+	g, err := cli.Grant(ctx, ttl)
+	if err != nil {
+		t.Fatalf("grant %d: %v", ttl, err)
+	}
+	return e, cli, ctx, g
+}
+
 // TestEtcdLeaseGrantAttachRevoke: etcd's client grants a lease (the TTL
 // raised to etcd's minimum), puts keys with it; Range, TimeToLive, Leases
 // and a Txn's compare see the lease; a revoke deletes the keys in one
 // audited revision by the caller, and the lease is gone.
 func TestEtcdLeaseGrantAttachRevoke(t *testing.T) {
-	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
-	g, err := cli.Grant(ctx, 1)
-	if err != nil || g.ID <= 0 || g.TTL != 2 {
-		t.Fatalf("grant 1: %+v %v, want an ID and etcd's minimum TTL 2", g, err)
+	e, cli, ctx, g := leased(t, 1)
+	if g.ID <= 0 || g.TTL != 2 {
+		t.Fatalf("grant 1: %+v, want an ID and etcd's minimum TTL 2", g)
 	}
 	if _, err := cli.Lease.Grant(ctx, 5); err != nil {
 		t.Fatal(err)
@@ -126,13 +137,7 @@ func TestEtcdLeaseGrantAttachRevoke(t *testing.T) {
 // origin etcd-api, the reason naming the lease), which etcd's watch and
 // configd's own watch see.
 func TestEtcdLeaseExpiryDeletesKeysInOneAuditedRevision(t *testing.T) {
-	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
-	g, err := cli.Grant(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cli, ctx, g := leased(t, 2)
 	if _, err := cli.Put(ctx, "other/x", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -181,13 +186,7 @@ func TestEtcdLeaseExpiryDeletesKeysInOneAuditedRevision(t *testing.T) {
 // client keeps the lease alive its key stays beyond the TTL; a keep-alive
 // writes no revision; once the stream is cut, the lease expires.
 func TestEtcdLeaseKeepAliveKeepsKeysUntilTheStreamIsCut(t *testing.T) {
-	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
-	g, err := cli.Grant(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cli, ctx, g := leased(t, 2)
 	if _, err := cli.Put(ctx, "app/a", "1", clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -236,13 +235,7 @@ func TestEtcdLeaseKeepAliveKeepsKeysUntilTheStreamIsCut(t *testing.T) {
 // etcd's API or configd's own) detaches the key, as in etcd: the lease's
 // end leaves it.
 func TestEtcdLeaseDetachedByAPutWithoutIt(t *testing.T) {
-	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
-	g, err := cli.Grant(ctx, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cli, ctx, g := leased(t, 60)
 	for _, k := range []string{"app/a", "app/b", "app/c"} {
 		if _, err := cli.Put(ctx, k, "1", clientv3.WithLease(g.ID)); err != nil {
 			t.Fatal(err)
@@ -276,14 +269,8 @@ func TestEtcdLeaseDetachedByAPutWithoutIt(t *testing.T) {
 // put, revoke or keep-alive, a lease on configd's own or reserved keys:
 // each refused, nothing written.
 func TestEtcdLeaseBadInputIsRefusedAndChangesNothing(t *testing.T) {
-	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
+	e, cli, ctx, g := leased(t, 60)
 	if _, err := cli.Put(ctx, "app/a", "1"); err != nil {
-		t.Fatal(err)
-	}
-	g, err := cli.Grant(ctx, 60)
-	if err != nil {
 		t.Fatal(err)
 	}
 	rev := e.c.Store.Rev()
@@ -343,13 +330,7 @@ func TestEtcdLeaseBadInputIsRefusedAndChangesNothing(t *testing.T) {
 // its full TTL again (etcd's rule after a leader change), and expires that
 // long after unless kept alive.
 func TestEtcdLeaseSurvivesARestartWithItsFullTTL(t *testing.T) {
-	e := startConfigd(t)
-	ctx := timeout(t)
-	cli := client(t, e.Addr)
-	g, err := cli.Grant(ctx, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cli, ctx, g := leased(t, 3)
 	if _, err := cli.Put(ctx, "app/a", "1", clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
