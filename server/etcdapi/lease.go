@@ -360,11 +360,11 @@ func (l *leases) end(ctx context.Context, id int64, txn audit.Txn, check func(ke
 	l.mu.Unlock()
 	ended, err := l.commitEnd(ctx, id, txn, check)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err != nil {
 		if le != nil {
 			le.ending = false
 		}
+		l.mu.Unlock()
 		return false, err
 	}
 	if le != nil {
@@ -374,6 +374,18 @@ func (l *leases) end(ctx context.Context, id int64, txn audit.Txn, check func(ke
 	for k, a := range l.keys {
 		if a.lease == id {
 			delete(l.keys, k)
+		}
+	}
+	l.mu.Unlock()
+	// A put that found the lease live before it was ending may have
+	// committed its key after commitEnd read the store: end that key too.
+	// One that commits after this read finds the lease gone (committed).
+	if _, found, err := l.record(ctx, id, l.s.st.Rev()); err != nil || found {
+		if err == nil {
+			_, err = l.commitEnd(ctx, id, txn, nil)
+		}
+		if err != nil {
+			l.s.opts.logger.Error("etcd api: a key attached to lease as it ended is not deleted", "lease", id, "err", err)
 		}
 	}
 	return ended || le != nil, nil

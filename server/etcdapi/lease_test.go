@@ -443,3 +443,60 @@ func TestEtcdConcurrencyMutexPassesWhenTheHolderEnds(t *testing.T) {
 		t.Fatal("no lock")
 	}
 }
+
+// TestEtcdLeaseRevokeRacingPutsLeavesNoKey: puts with a lease racing its
+// revoke either fail (lease not found) or have their key deleted with
+// the lease: none outlives it.
+func TestEtcdLeaseRevokeRacingPutsLeavesNoKey(t *testing.T) {
+	e := startConfigd(t)
+	cli := client(t, e.Addr)
+	ctx := timeout(t)
+	for round := range 10 {
+		g, err := cli.Grant(ctx, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 4)
+		for p := range 4 {
+			go func() {
+				for n := 0; ; n++ {
+					_, err := cli.Put(ctx, fmt.Sprintf("app/%d/%d/%d", round, p, n), "1", clientv3.WithLease(g.ID))
+					if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+						done <- nil
+						return
+					}
+					if err != nil {
+						done <- err
+						return
+					}
+				}
+			}()
+		}
+		if _, err := cli.Revoke(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A key committed as the lease ended is deleted after it: await
+		// the end of the lease's record.
+		w, err := e.c.Hub.Watch(ctx, watcher.Filter{Keys: []string{keyspace.LeaseKey(int64(g.ID))}}, e.c.Hub.Rev())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := e.c.Store.Get(ctx, keyspace.LeaseKey(int64(g.ID))); errors.Is(err, audit.ErrNotFound) {
+				break
+			}
+			if _, err := w.Next(ctx); err != nil {
+				t.Fatalf("round %d: the lease's record stays: %v", round, err)
+			}
+		}
+		w.Close()
+		if got, err := cli.Get(ctx, fmt.Sprintf("app/%d/", round), clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || got.Count != 0 {
+			t.Fatalf("round %d: %v keys outlive the revoked lease (%v)", round, got.Count, err)
+		}
+	}
+}
