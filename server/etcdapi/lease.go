@@ -21,6 +21,7 @@ import (
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/keyspace"
+	"github.com/configd/configd/server/apierror"
 )
 
 // Leases (docs/compat.md, "Leases"). A lease with keys has a record in
@@ -276,6 +277,10 @@ func (l *leases) recordOps(ctx context.Context, at int64, changes []leaseChange)
 			doc, err := json.Marshal(rec)
 			if err != nil {
 				return nil, err
+			}
+			if limit := l.s.st.MaxValueSize(); len(doc) > limit {
+				return nil, apierror.New(api.CodeTooLarge, "lease %d holds too many keys: its record (%s) would be %d bytes, over the value limit of %d; "+
+					"attach the keys to another lease", id, keyspace.LeaseKey(id), len(doc), limit)
 			}
 			ops = append(ops, audit.Put(keyspace.LeaseKey(id), doc, "application/json"))
 		case found:

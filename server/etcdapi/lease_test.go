@@ -500,3 +500,31 @@ func TestEtcdLeaseRevokeRacingPutsLeavesNoKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEtcdLeaseWithTooManyKeysIsRefusedNamingIt: a lease's record holds
+// its keys: a put that would take it over the value limit is refused,
+// naming the lease, and writes nothing.
+func TestEtcdLeaseWithTooManyKeysIsRefusedNamingIt(t *testing.T) {
+	e := startConfigd(t, audit.WithMaxValueSize(100))
+	cli := client(t, e.Addr)
+	ctx := timeout(t)
+	g, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused error
+	n := 0
+	for ; refused == nil && n < 20; n++ {
+		_, refused = cli.Put(ctx, fmt.Sprintf("app/k%d", n), "v", clientv3.WithLease(g.ID))
+	}
+	want := fmt.Sprintf("lease %d holds too many keys", g.ID)
+	if status.Code(refused) != codes.InvalidArgument || !strings.Contains(fmt.Sprint(refused), want) {
+		t.Fatalf("put %d with the lease: %v, want a refusal saying %q", n, refused, want)
+	}
+	if got, _ := cli.Get(ctx, fmt.Sprintf("app/k%d", n-1)); len(got.Kvs) != 0 {
+		t.Fatal("the refused put wrote its key")
+	}
+	if ttl, err := cli.TimeToLive(ctx, g.ID, clientv3.WithAttachedKeys()); err != nil || len(ttl.Keys) != n-1 {
+		t.Fatalf("timetolive --keys: %+v %v, want the %d keys put before", ttl, err, n-1)
+	}
+}
