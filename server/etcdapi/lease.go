@@ -45,8 +45,10 @@ const (
 	// maxLeaseTTL is etcd's largest TTL (lease.MaxLeaseTTL).
 	maxLeaseTTL = 9_000_000_000
 	// endRetry is how soon an expiry that failed (the store refused or was
-	// unavailable) is tried again.
-	endRetry = time.Second
+	// unavailable) is tried again, doubling at each failure up to
+	// maxEndRetry.
+	endRetry    = time.Second
+	maxEndRetry = time.Minute
 )
 
 // leaseRecord is a lease's record, at keyspace.LeaseKey(id).
@@ -68,6 +70,9 @@ type lease struct {
 	// ending: a revoke or expiry is under way; the lease takes no keys
 	// and no keep-alive.
 	ending bool
+	// retry is how soon a failed expiry is tried again: endRetry,
+	// doubling up to maxEndRetry.
+	retry time.Duration
 }
 
 // leases are the live leases of one configd, and the index of their keys.
@@ -342,7 +347,8 @@ func (l *leases) expire(id int64) {
 		l.s.opts.logger.Error("etcd api: an expired lease's keys are not deleted; trying again", "lease", id, "err", err)
 		l.mu.Lock()
 		if le := l.byID[id]; le != nil && !l.stopped {
-			le.timer.Reset(endRetry)
+			le.retry = min(max(2*le.retry, endRetry), maxEndRetry)
+			le.timer.Reset(le.retry)
 		}
 		l.mu.Unlock()
 	}
