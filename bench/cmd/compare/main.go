@@ -1,11 +1,15 @@
 // Command compare runs the same workloads against configd, a real etcd and a
 // real Consul server, all on loopback on this machine, and writes the
 // side-by-side section of BENCHMARKS.md and the fan-out charts in
-// docs/bench/ (issue 8).
+// docs/bench/ (issue 8). The peer configd-etcdapi is configd again, driven
+// through etcd's Go client on its etcd door; the etcd-api section of
+// BENCHMARKS.md sets it against etcd and configd's own API (issue 20).
 //
 //	cd bench && go run ./cmd/compare                 # everything (make bench)
 //	go run ./cmd/compare --quick                     # a short smoke run; prints, writes nothing
 //	go run ./cmd/compare --workload fanout --peer etcd
+//	go run ./cmd/compare --workload writes,reads,fanout --peer configd,etcd,configd-etcdapi
+//	                                                 # the etcd-api section alone
 //
 // Each workload runs against each peer in turn (configd, etcd, consul,
 // configd, ...) --repeat times, and the report quotes the medians, because
