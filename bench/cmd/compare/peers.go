@@ -356,23 +356,37 @@ func (e etcdClients) Watch(ctx context.Context, addr, key string, prefix bool, f
 }
 
 type etcdPeer struct {
-	s *servers.Server
+	*serverProc
 	etcdClients
 }
 
 func startEtcd() (*etcdPeer, error) {
-	s, err := servers.Etcd()
+	proc, err := startServerProc("etcd", servers.Etcd)
 	if err != nil {
 		return nil, err
 	}
-	p := &etcdPeer{s: s}
-	p.etcdClients = etcdClients{addr: p.Addr}
-	return p, nil
+	return &etcdPeer{serverProc: proc, etcdClients: etcdClients{addr: proc.Addr}}, nil
 }
 
-func (p *etcdPeer) Restart() error {
+// serverProc is a server the harness runs from servers (etcd, Consul):
+// what their peers share.
+type serverProc struct {
+	s     *servers.Server
+	name  string
+	start func() (*servers.Server, error)
+}
+
+func startServerProc(name string, start func() (*servers.Server, error)) (*serverProc, error) {
+	s, err := start()
+	if err != nil {
+		return nil, err
+	}
+	return &serverProc{s: s, name: name, start: start}, nil
+}
+
+func (p *serverProc) Restart() error {
 	p.s.Stop()
-	s, err := servers.Etcd()
+	s, err := p.start()
 	if err != nil {
 		return err
 	}
@@ -381,11 +395,11 @@ func (p *etcdPeer) Restart() error {
 	return nil
 }
 
-func (p *etcdPeer) Name() string    { return "etcd" }
-func (p *etcdPeer) Version() string { return p.s.Version }
-func (p *etcdPeer) Stop()           { p.s.Stop() }
-func (p *etcdPeer) RSS() int64      { n, _ := p.s.RSS(); return n }
-func (p *etcdPeer) Addr() string    { return p.s.Addr }
+func (p *serverProc) Name() string    { return p.name }
+func (p *serverProc) Version() string { return p.s.Version }
+func (p *serverProc) Stop()           { p.s.Stop() }
+func (p *serverProc) RSS() int64      { n, _ := p.s.RSS(); return n }
+func (p *serverProc) Addr() string    { return p.s.Addr }
 
 // ---- configd through its etcd door (issue 20) ------------------------------
 
@@ -426,32 +440,17 @@ func moduleVersion(path string) string {
 
 // ---- Consul --------------------------------------------------------------
 
-type consulPeer struct{ s *servers.Server }
+type consulPeer struct{ *serverProc }
 
 func startConsul() (*consulPeer, error) {
-	s, err := servers.Consul()
+	proc, err := startServerProc("consul", servers.Consul)
 	if err != nil {
 		return nil, err
 	}
-	return &consulPeer{s: s}, nil
+	return &consulPeer{proc}, nil
 }
 
-func (p *consulPeer) Restart() error {
-	p.s.Stop()
-	s, err := servers.Consul()
-	if err != nil {
-		return err
-	}
-	p.s = s
-	loaded[p.Name()] = false
-	return nil
-}
-
-func (p *consulPeer) Name() string        { return "consul" }
-func (p *consulPeer) Version() string     { return p.s.Version }
 func (p *consulPeer) ReadModes() []string { return []string{"default", "stale"} }
-func (p *consulPeer) Stop()               { p.s.Stop() }
-func (p *consulPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
 
 // Writer: KV PUT over HTTP keep-alive connections; Consul answers after the
 // raft log entry is committed (synced to its raft.db).
@@ -491,8 +490,6 @@ type consulKV struct {
 // connection). A prefix watch (recurse) gets the whole prefix back each
 // time and reports the keys whose ModifyIndex moved: changes between two
 // answers are merged, which is how Consul works.
-func (p *consulPeer) Addr() string { return p.s.Addr }
-
 func (p *consulPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
 	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	wctx, cancel := context.WithCancel(ctx)
