@@ -49,6 +49,18 @@ type StartRollout struct {
 	Reason     string `json:"reason,omitempty"`
 }
 
+// RolloutActionBody is the optional body of POST
+// /v1/rollouts/{id}/{action}: a note for the log and, with Rev, the
+// version of the rollout the action was decided on (its Rev, as GET
+// answered it). With Rev, the action is taken only on that version and
+// refused with 409 conflict once another action came first, so that two
+// people pressing promote at once promote once; without it, the action
+// is taken on the newest version.
+type RolloutActionBody struct {
+	Text string `json:"text,omitempty"`
+	Rev  int64  `json:"rev,omitempty"`
+}
+
 // RolloutNote is one action in a rollout's log.
 type RolloutNote struct {
 	Actor  string    `json:"actor"`

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,10 +30,9 @@ type Rollouts interface {
 	Get(ctx context.Context, id int64) (rollouts.Record, error)
 	// Changes returns a rollout's changes, old → new, secrets withheld.
 	Changes(r *rollout.Rollout) ([]audit.Change, error)
-	Promote(ctx context.Context, id int64, actor, text string) (rollouts.Record, error)
-	Pause(ctx context.Context, id int64, actor, text string) (rollouts.Record, error)
-	Resume(ctx context.Context, id int64, actor, text string) (rollouts.Record, error)
-	Abort(ctx context.Context, id int64, actor, text string) (rollouts.Record, error)
+	// Act takes action on rollout id, on its version at revision at
+	// only (the one the page showed), by actor with text for its log.
+	Act(ctx context.Context, id, at int64, action, actor, text string) (rollouts.Record, error)
 }
 
 var _ Rollouts = (*rollouts.Book)(nil)
@@ -151,7 +151,7 @@ func (u *ui) rolloutsPage(w http.ResponseWriter, r *http.Request) {
 	v := rolloutsView{}
 	for i := len(all) - 1; i >= 0; i-- {
 		ro := all[i]
-		if u.allows(r, api.PermissionRead, ro.Scope) {
+		if u.mayOnRollout(r, ro, "") == nil {
 			v.Rows = append(v.Rows, rolloutRow{R: ro, Status: u.statusWith(ro, clients)})
 		}
 	}
@@ -167,7 +167,7 @@ func (u *ui) rolloutParam(r *http.Request) (rollouts.Record, error) {
 		return rollouts.Record{}, apierror.New(api.CodeNotFound, "%q is not a rollout: rollouts are numbered from 1.", s)
 	}
 	ro, err := u.opts.rollouts.Get(r.Context(), id)
-	if err == nil && !u.allows(r, api.PermissionRead, ro.Scope) {
+	if err == nil && u.mayOnRollout(r, ro, "") != nil {
 		err = apierror.New(api.CodeNotFound, "rollout %d does not exist, or its scope is not one your token may read", id)
 	}
 	return ro, err
@@ -210,7 +210,7 @@ func (u *ui) showRollout(w http.ResponseWriter, r *http.Request, status int, ro 
 		u.fail(w, r, err)
 		return
 	}
-	v.R, v.Status, v.MayAct = ro, st, u.mayActOnRollout(r, ro) == nil
+	v.R, v.Status, v.MayAct = ro, st, u.mayOnRollout(r, ro, rollouts.ActionPromote) == nil
 	views := newChangeViews(u.opts.secret)
 	for _, c := range changes {
 		v.Changes = append(v.Changes, views.view(c))
@@ -218,14 +218,17 @@ func (u *ui) showRollout(w http.ResponseWriter, r *http.Request, status int, ro 
 	u.render(w, r, status, "rollout", page{Title: fmt.Sprintf("Rollout %d", ro.ID), Rev: st.Rev, Data: v})
 }
 
-// mayActOnRollout is nil when the request's token may act on ro: that
-// needs write on its scope, as the API's routes ask.
-func (u *ui) mayActOnRollout(r *http.Request, ro rollouts.Record) error {
-	if u.allows(r, api.PermissionWrite, ro.Scope) {
-		return nil
+// mayOnRollout is nil when the request's token may take action on ro,
+// or see it (action ""): rollouts.Needs, as the API's routes ask.
+func (u *ui) mayOnRollout(r *http.Request, ro rollouts.Record, action string) error {
+	need := rollouts.Needs(ro.Scope, action)
+	for _, t := range need.Targets {
+		if !u.allows(r, need.Perm, t) {
+			return apierror.New(api.CodeForbidden, "token %q may not %s rollout %d: that needs %s on its scope %s",
+				principal(r).Name(), cmp.Or(action, "see"), ro.ID, need.Perm, displayScope(ro.Scope))
+		}
 	}
-	return apierror.New(api.CodeForbidden, "token %q may not act on rollout %d: that needs write on its scope %s",
-		principal(r).Name(), ro.ID, displayScope(ro.Scope))
+	return nil
 }
 
 func displayScope(scope string) string {
@@ -251,21 +254,17 @@ func (u *ui) rolloutAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor, text, err := u.actionForm(r)
+	var at int64
 	if err == nil {
-		err = u.mayActOnRollout(r, ro)
+		at, err = formRev(r)
 	}
 	if err == nil {
-		ctx, b := r.Context(), u.opts.rollouts
-		switch action {
-		case "promote":
-			_, err = b.Promote(ctx, ro.ID, actor, text)
-		case "pause":
-			_, err = b.Pause(ctx, ro.ID, actor, text)
-		case "resume":
-			_, err = b.Resume(ctx, ro.ID, actor, text)
-		case "abort":
-			_, err = b.Abort(ctx, ro.ID, actor, text)
-		}
+		err = u.mayOnRollout(r, ro, action)
+	}
+	if err == nil {
+		// On the version the page showed: two people who press
+		// promote on the same page promote once.
+		_, err = u.opts.rollouts.Act(r.Context(), ro.ID, at, action, actor, text)
 		if err == nil {
 			u.opts.logger.Info("web: rollout "+action, "rollout", ro.ID, "actor", actor)
 		}
@@ -282,6 +281,20 @@ func (u *ui) rolloutAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("%s/rollouts/%d?done=%s", u.opts.base, ro.ID, action), http.StatusSeeOther)
+}
+
+// formRev is the form's rev: the version of the rollout its page showed
+// (0: none sent, act on the newest).
+func formRev(r *http.Request) (int64, error) {
+	s := r.PostFormValue("rev")
+	if s == "" {
+		return 0, nil
+	}
+	rev, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || rev < 1 {
+		return 0, badInput("rev %q is not a revision", s)
+	}
+	return rev, nil
 }
 
 // bakeText says when ro's current step advances, at now, with st its

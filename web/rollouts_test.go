@@ -240,3 +240,34 @@ func TestRolloutPageHidesSecrets(t *testing.T) {
 		t.Errorf("rollout of a secret: %d, want its key and •••• but not its values\n%s", a.status, a.body)
 	}
 }
+
+// TestRolloutPagePromotesTheVersionItShows: the page's forms carry the
+// rollout's rev; two writers who press promote on the same page promote
+// once, and the second sees the refusal on a fresh page.
+func TestRolloutPagePromotesTheVersionItShows(t *testing.T) {
+	c := startRolloutConfigd(t)
+	rec := c.rollOut("app/", audit.Put("app/limits", []byte(`{"rps": 100}`), "application/json"))
+	id := itoa(rec.ID)
+	writer := newUIClient(c)
+	writer.loginAs("writer-app")
+	shown := itoa(rec.Rev)
+	if a := writer.get("/ui/rollouts/" + id); !strings.Contains(a.body, `name="rev" value="`+shown+`"`) {
+		t.Fatalf("the page's forms do not carry rev %s:\n%s", shown, a.body)
+	}
+	a := writer.send(http.MethodPost, "/ui/rollouts/"+id+"/promote", url.Values{"csrf": {writer.csrf()}, "rev": {shown}})
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("first promote: %d\n%s", a.status, a.body)
+	}
+	promoted := c.rollout(rec.ID)
+	a = writer.send(http.MethodPost, "/ui/rollouts/"+id+"/promote", url.Values{"csrf": {writer.csrf()}, "rev": {shown}})
+	if a.status != http.StatusConflict || !strings.Contains(a.body, "moved on") || !strings.Contains(a.body, `name="rev" value="`+itoa(promoted.Rev)+`"`) {
+		t.Errorf("second promote of rev %s: %d, want 409 saying it moved on, on a page at rev %d\n%s", shown, a.status, promoted.Rev, a.body)
+	}
+	if got := c.rollout(rec.ID); got.Step != promoted.Step || got.Rev != promoted.Rev {
+		t.Errorf("promoted twice: step %d rev %d, want step %d rev %d", got.Step, got.Rev, promoted.Step, promoted.Rev)
+	}
+	a = writer.send(http.MethodPost, "/ui/rollouts/"+id+"/pause", url.Values{"csrf": {writer.csrf()}, "rev": {"soon"}})
+	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "is not a revision") {
+		t.Errorf("a bad rev: %d, want 400\n%s", a.status, a.body)
+	}
+}

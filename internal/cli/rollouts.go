@@ -124,14 +124,18 @@ once every client in the step applied it or after --wait.`,
 	f.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the first step's clients to apply it before printing (0: print at once)")
 
 	action := func(name, short, long string) *cobra.Command {
-		return &cobra.Command{
+		var at int64
+		c := &cobra.Command{
 			Use:   name + " ID",
 			Short: short,
 			Long:  long,
 			Args:  rangeArgs(1, 1, "ID"),
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if at < 0 {
+					return usagef("rollout %s: --rev %d is not a revision", name, at)
+				}
 				ro, done, err := a.onRollout(args[0], func(c *apiclient.Client, id int64) (api.Rollout, error) {
-					return c.RolloutAction(cmd.Context(), id, name, a.reason)
+					return c.RolloutActionAt(cmd.Context(), id, at, name, a.reason)
 				})
 				if !done {
 					fmt.Fprintln(a.stdout, rolloutLine(ro))
@@ -139,6 +143,8 @@ once every client in the step applied it or after --wait.`,
 				return err
 			},
 		}
+		c.Flags().Int64Var(&at, "rev", 0, "act only if the rollout is still at this revision (its rev in rollout show), and fail with a conflict if another action came first")
+		return c
 	}
 	cmd.AddCommand(a.rolloutListCmd(), a.rolloutShowCmd(),
 		action("promote", "Move a rollout to its next step (past the last: complete it)", ""),
@@ -262,6 +268,7 @@ func (a *app) rolloutShowCmd() *cobra.Command {
 				fmt.Fprintf(w, ": %s", ro.Reason)
 			}
 			fmt.Fprintln(w)
+			fmt.Fprintf(w, "version: rev %d (an action with --rev %d is taken on this version only)\n", ro.Rev, ro.Rev)
 			fmt.Fprintf(w, "steps: %s; bake %s, max errors %v%%", strings.Join(ro.Steps, " → "), dash(ro.Bake), ro.MaxErrors)
 			if ro.AbortOnErrors > 0 {
 				fmt.Fprintf(w, ", abort on errors above %v%%", ro.AbortOnErrors)

@@ -38,6 +38,7 @@ func TestRolloutStartsShowsPromotesAndAborts(t *testing.T) {
 	show := d.ok("rollout", "show", "1")
 	for _, want := range []string{
 		"rollout 1: step 1/4 (zone=eu-1): 12 of 12 clients applied rev 3, 0 rejected\n",
+		"version: rev 3 (an action with --rev 3 is taken on this version only)\n",
 		"steps: zone=eu-1 → 10% → 50% → 100%; bake 10m0s, max errors 0%, abort on errors above 1%\n",
 		"--- app/limits (rev 2)\n+++ app/limits (rollout 1)\n- {\"rps\":10}\n+ {\"rps\":100}\n",
 		"tester start: request 1 to zone=eu-1, then 10%, 50%, 100%\n",
@@ -49,7 +50,10 @@ func TestRolloutStartsShowsPromotesAndAborts(t *testing.T) {
 	d.run("", "clients", "app/", "--rev").want(t, 0, "~(?m)ROLLOUT 1\n(.|\n)*^eu-0 .* in \\(step 1\\)\n(.|\n)*^us-0 .* out\n", "")
 	d.run("", "rollout", "list").want(t, 0, "~(?m)^1 +active +1/4 \\(zone=eu-1\\) +app/ +1 +tester", "")
 	d.run("", "set", "app/limits", "1").want(t, ExitConflict, "", "~app/limits is in rollout 1: configctl rollout abort 1 or complete it first")
-	d.run("", "rollout", "promote", "1").want(t, 0, "~^rollout 1: step 2/4 \\(10%\\): ", "")
+	// The version show printed: --rev 3 promotes it once, then conflicts.
+	d.run("", "rollout", "promote", "1", "--rev", "3").want(t, 0, "~^rollout 1: step 2/4 \\(10%\\): ", "")
+	d.run("", "rollout", "promote", "1", "--rev", "3").want(t, ExitConflict, "", "~rollout 1 moved on \\(revision [0-9]+\\) since revision 3: it was not promoted")
+	d.run("", "rollout", "promote", "1", "--rev", "-1").want(t, ExitUsage, "", "~--rev -1 is not a revision")
 	d.run("", "rollout", "pause", "1").want(t, 0, "~^rollout 1: step 2/4 \\(10%\\), paused: ", "")
 	d.run("", "rollout", "abort", "1", "--reason", "errors in eu-1").want(t, 0, "~^rollout 1: aborted at rev [0-9]+: every client is back on the old values\n$", "")
 	d.run("", "rollout", "abort", "1").want(t, ExitConflict, "", "~rollout 1 is aborted: it cannot be aborted")

@@ -256,16 +256,22 @@ func (h *handler) requestAction(w http.ResponseWriter, r *http.Request) {
 // actionText reads the optional body of an action on a request or a
 // rollout (api.RequestActionBody): its text.
 func (h *handler) actionText(w http.ResponseWriter, r *http.Request) (string, error) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		return "", err
-	}
 	var body api.RequestActionBody
-	if r.ContentLength != 0 {
-		if err := h.decodeBody(w, r, &body); err != nil {
-			return "", err
-		}
+	err := h.actionBody(w, r, &body)
+	return body.Text, err
+}
+
+// actionBody decodes the optional JSON body of an action's POST (a
+// request's, a rollout's) into body, after checking that the route has
+// no query parameters.
+func (h *handler) actionBody(w http.ResponseWriter, r *http.Request, body any) error {
+	if err := checkParams(r.URL.Query()); err != nil {
+		return err
 	}
-	return body.Text, nil
+	if r.ContentLength != 0 {
+		return h.decodeBody(w, r, body)
+	}
+	return nil
 }
 
 // GET /v1/policies

@@ -145,7 +145,7 @@ func (h *handler) listRollouts(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.RolloutsResponse{Rollouts: []api.Rollout{}}
 	for _, rec := range all {
-		if h.allowed(r, api.PermissionRead, rec.Scope) != nil {
+		if need := rollouts.Needs(rec.Scope, ""); h.allowed(r, need.Perm, need.Targets...) != nil {
 			continue
 		}
 		a, err := h.toAPIRollout(rec)
@@ -160,8 +160,8 @@ func (h *handler) listRollouts(w http.ResponseWriter, r *http.Request) {
 }
 
 // rolloutParam returns the rollout {id} of the route, after checking that
-// the token has perm on its scope.
-func (h *handler) rolloutParam(r *http.Request, perm string) (rollouts.Record, error) {
+// the token may take action on it (rollouts.Needs; "": see it).
+func (h *handler) rolloutParam(r *http.Request, action string) (rollouts.Record, error) {
 	s := chi.URLParam(r, "id")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id < 1 {
@@ -171,7 +171,8 @@ func (h *handler) rolloutParam(r *http.Request, perm string) (rollouts.Record, e
 	if err != nil {
 		return rollouts.Record{}, err
 	}
-	return rec, h.allowed(r, perm, rec.Scope)
+	need := rollouts.Needs(rec.Scope, action)
+	return rec, h.allowed(r, need.Perm, need.Targets...)
 }
 
 // GET /v1/rollouts/{id}: the rollout and, while it runs, its status.
@@ -180,7 +181,7 @@ func (h *handler) getRollout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	rec, err := h.rolloutParam(r, api.PermissionRead)
+	rec, err := h.rolloutParam(r, "")
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -189,14 +190,20 @@ func (h *handler) getRollout(w http.ResponseWriter, r *http.Request) {
 }
 
 // POST /v1/rollouts/{id}/{action}: promote, pause, resume, abort or
-// complete, with an optional api.RequestActionBody (a note for the log).
+// complete, with an optional api.RolloutActionBody (a note for the log,
+// and the version the action was decided on).
 func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
-	text, err := h.actionText(w, r)
-	if err != nil {
+	var body api.RolloutActionBody
+	if err := h.actionBody(w, r, &body); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	rec, err := h.rolloutParam(r, api.PermissionWrite)
+	if body.Rev < 0 {
+		h.fail(w, r, apierror.BadRequest("rev %d is not a revision", body.Rev))
+		return
+	}
+	action := chi.URLParam(r, "action")
+	rec, err := h.rolloutParam(r, action)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -206,7 +213,7 @@ func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	rec, err = h.rollouts.Act(r.Context(), rec.ID, 0, chi.URLParam(r, "action"), actor, text)
+	rec, err = h.rollouts.Act(r.Context(), rec.ID, body.Rev, action, actor, body.Text)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -152,3 +152,32 @@ func TestRolloutsWithAuthentication(t *testing.T) {
 		t.Fatalf("abort: %+v", ro.Log)
 	}
 }
+
+// TestRolloutActionOnAVersionIsTakenOnce: two people who press promote on
+// the same version of a rollout (its rev) promote once; the second is
+// refused with a conflict and writes nothing. Without a rev an action
+// takes the newest version, as before.
+func TestRolloutActionOnAVersionIsTakenOnce(t *testing.T) {
+	e := configdtest.NewEnv(t, configdtest.WithSeed(audit.Put("app/limits", []byte("1"), "")))
+	call(t, e, "POST", "/v1/requests", `{"scope":"app/","ops":[{"op":"put","key":"app/limits","value":"2"}]}`, "", "alice").request(t)
+	reportZone(e, "eu-1", 2, 0)
+	ro := call(t, e, "POST", "/v1/rollouts", `{"request":1,"steps":["zone=eu-1","50%","100%"]}`, "", "alice").rollout(t)
+	seen := fmt.Sprintf(`{"rev":%d}`, ro.Rev)
+	p := call(t, e, "POST", "/v1/rollouts/1/promote", seen, "", "bob").rollout(t)
+	if p.Step != 1 || p.Rev <= ro.Rev {
+		t.Fatalf("promoted on rev %d: %+v", ro.Rev, p)
+	}
+	before := e.Store.Rev()
+	call(t, e, "POST", "/v1/rollouts/1/promote", seen, "", "carol").
+		refused(t, http.StatusConflict, api.CodeConflict, fmt.Sprintf("rollout 1 moved on (revision %d) since revision %d: it was not promoted", p.Rev, ro.Rev))
+	call(t, e, "POST", "/v1/rollouts/1/promote", `{"rev":-3}`, "", "carol").refused(t, http.StatusBadRequest, api.CodeBadRequest, "rev -3 is not a revision")
+	if e.Store.Rev() != before {
+		t.Fatalf("refused actions wrote revision %d", e.Store.Rev())
+	}
+	if got := call(t, e, "GET", "/v1/rollouts/1", "", "", "").rollout(t); got.Step != 1 {
+		t.Fatalf("promoted twice: step %d", got.Step)
+	}
+	if a := call(t, e, "POST", "/v1/rollouts/1/pause", fmt.Sprintf(`{"rev":%d,"text":"wait"}`, p.Rev), "", "carol").rollout(t); a.State != api.RolloutPaused {
+		t.Fatalf("pause on the newest rev: %+v", a)
+	}
+}

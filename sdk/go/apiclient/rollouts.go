@@ -41,7 +41,14 @@ func (c *Client) Rollouts(ctx context.Context) ([]api.Rollout, error) {
 // on rollout id, with text for its log, and returns the rollout as it
 // then stands.
 func (c *Client) RolloutAction(ctx context.Context, id int64, action, text string) (api.Rollout, error) {
-	body, err := json.Marshal(api.RequestActionBody{Text: text})
+	return c.RolloutActionAt(ctx, id, 0, action, text)
+}
+
+// RolloutActionAt is RolloutAction on the version of rollout id at
+// revision at (its Rev): it fails with a conflict (api.CodeConflict)
+// when another action came first. At 0 it acts on the newest version.
+func (c *Client) RolloutActionAt(ctx context.Context, id, at int64, action, text string) (api.Rollout, error) {
+	body, err := json.Marshal(api.RolloutActionBody{Text: text, Rev: at})
 	if err != nil {
 		return api.Rollout{}, err
 	}
