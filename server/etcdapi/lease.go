@@ -231,9 +231,14 @@ func (l *leases) of(kv audit.KeyValue) int64 {
 	return 0
 }
 
-// record reads lease id's record at revision at; false when it has none.
+// record reads lease id's record at revision at (0: the current one, from
+// memory); false when it has none.
 func (l *leases) record(ctx context.Context, id, at int64) (leaseRecord, bool, error) {
-	kv, err := l.s.st.Get(ctx, keyspace.LeaseKey(id), audit.AtRev(at))
+	var opts []audit.ReadOption
+	if at > 0 {
+		opts = append(opts, audit.AtRev(at))
+	}
+	kv, err := l.s.st.Get(ctx, keyspace.LeaseKey(id), opts...)
 	if errors.Is(err, audit.ErrNotFound) {
 		return leaseRecord{}, false, nil
 	}
@@ -248,15 +253,18 @@ func (l *leases) record(ctx context.Context, id, at int64) (leaseRecord, bool, e
 }
 
 // recordOps are the writes of the records of the leases that changes
-// attach keys to or detach keys from, read at revision at.
-func (l *leases) recordOps(ctx context.Context, at int64, changes []leaseChange) ([]audit.Op, error) {
+// attach keys to or detach keys from. The records are read as they are
+// now, as planPut reads the key: the commit is guarded (IfRev), so a
+// record newer than the plan's revision fails it and the put decides
+// again.
+func (l *leases) recordOps(ctx context.Context, changes []leaseChange) ([]audit.Op, error) {
 	byLease := map[int64][]leaseChange{}
 	for _, c := range changes {
 		byLease[c.lease] = append(byLease[c.lease], c)
 	}
 	var ops []audit.Op
 	for _, id := range slices.Sorted(maps.Keys(byLease)) {
-		rec, found, err := l.record(ctx, id, at)
+		rec, found, err := l.record(ctx, id, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -70,7 +70,7 @@ func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 			if err != nil {
 				return nil, err
 			}
-			own, err := s.leases.recordOps(ctx, p.at, p.leases)
+			own, err := s.leases.recordOps(ctx, p.leases)
 			if err != nil {
 				return nil, err
 			}
