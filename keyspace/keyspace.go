@@ -236,6 +236,22 @@ func IsRollout(key string) bool {
 // when key is not one.
 func RolloutID(key string) (int64, bool) { return idUnder(key, rolloutNS) }
 
+// leaseNS is the prefix of the etcd API's lease records (docs/compat.md,
+// "Leases"): configd's own keys, as the rollouts' are, so that a lease's
+// keys and TTL are versioned, replicated and backed up, and no door's
+// direct write reaches them.
+const leaseNS = RequestsNS + "leases/"
+
+// LeaseKey returns the key of etcd lease id's record.
+func LeaseKey(id int64) string { return leaseNS + strconv.FormatInt(id, 10) }
+
+// LeasesPrefix is the canonical prefix of every lease's record.
+func LeasesPrefix() string { return leaseNS }
+
+// LeaseID returns the id of the lease whose record is key, and false when
+// key is not one.
+func LeaseID(key string) (int64, bool) { return idUnder(key, leaseNS) }
+
 // RequestKey returns the key of change request id's record.
 func RequestKey(id int64) string { return requestNS + strconv.FormatInt(id, 10) }
 

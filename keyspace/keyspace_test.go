@@ -136,3 +136,20 @@ func TestOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseKeysAreConfigdsOwn: a lease's record is configd's own key, out
+// of the whole keyspace, and gives its ID back.
+func TestLeaseKeysAreConfigdsOwn(t *testing.T) {
+	k := LeaseKey(7587)
+	if k != ".configd/leases/7587" || !Own(k) || InPrefix(k, "") || !InPrefix(k, LeasesPrefix()) {
+		t.Fatalf("LeaseKey(7587) = %q: want configd's own key under %q", k, LeasesPrefix())
+	}
+	if id, ok := LeaseID(k); !ok || id != 7587 {
+		t.Fatalf("LeaseID(%q) = %d, %v", k, id, ok)
+	}
+	for _, k := range []string{".configd/leases/x", ".configd/leases/07", ".configd/rollouts/1", "app/leases/1"} {
+		if _, ok := LeaseID(k); ok {
+			t.Errorf("LeaseID(%q): a lease", k)
+		}
+	}
+}

@@ -57,6 +57,8 @@ type APIs struct {
 	consul     *http.Server
 	newConsul  func() http.Handler
 	consulDone chan struct{}
+	// stopLeases stops the etcd API's leases' expiry.
+	stopLeases func()
 }
 
 // NewAPIs returns the APIs over c. Serve starts them.
@@ -78,7 +80,7 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 	}
 	gs := grpcapi.New(c.Store, c.Hub, append(gopts, cfg.GRPC...)...)
 	// etcd's v3 API beside configd's own, on the same gRPC server.
-	etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits),
+	stopLeases := etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits),
 		etcdapi.WithMetrics(wm))
 	consul := append([]consulapi.Option{consulapi.WithLogger(cfg.Logger), consulapi.WithAuth(cfg.Auth),
 		consulapi.WithLimits(cfg.Limits), consulapi.WithMetrics(reg)}, cfg.Consul...)
@@ -92,8 +94,9 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		},
-		grpc:   gs,
-		served: make(chan error, 1),
+		grpc:       gs,
+		served:     make(chan error, 1),
+		stopLeases: stopLeases,
 	}
 }
 
@@ -149,6 +152,7 @@ func (a *APIs) Stop() {
 // hub first.
 func (a *APIs) Drain(ctx context.Context) {
 	a.mux.close()
+	a.stopLeases()
 	grpcDone := make(chan struct{})
 	go func() { a.grpc.GracefulStop(); close(grpcDone) }()
 	if a.consul != nil {
@@ -175,6 +179,7 @@ func (a *APIs) Drain(ctx context.Context) {
 // streams, which have left the HTTP server: close the hub to end them).
 func (a *APIs) Close() {
 	a.mux.close()
+	a.stopLeases()
 	a.grpc.Stop()
 	_ = a.http.Close()
 	if a.consul != nil {

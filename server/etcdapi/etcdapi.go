@@ -1,8 +1,9 @@
 // Package etcdapi is configd's etcd v3 API: etcd's gRPC services
 // (etcdserverpb) served over configd's store and watch hub, on configd's
 // own port, so that etcdctl and etcd's client libraries read, write and
-// watch configd's keys. KV (Range, Put, DeleteRange, Txn), Watch,
-// Maintenance.Status, Cluster.MemberList and Auth.Authenticate are served;
+// watch configd's keys. KV (Range, Put, DeleteRange, Txn), Watch, Lease
+// (lease.go), Maintenance.Status, Cluster.MemberList and
+// Auth.Authenticate are served;
 // every other RPC answers Unimplemented with its name (docs/compat.md has
 // the table).
 //
@@ -22,6 +23,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,25 +124,29 @@ type server struct {
 	opts   options
 	// member and cluster are this configd's etcd IDs (see ids).
 	member, cluster uint64
+	leases          *leases
 }
 
 // Register registers etcd's KV, Watch, Lease, Cluster, Maintenance and
 // Auth services on gs, over st and hub. gs must have authz's interceptors
 // (authz.ServerOptions) with the same Auth, and the interceptors of
-// ServerOptions.
-func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) {
+// ServerOptions. The leases start at once (those of st's records with
+// their full TTL); stop stops their expiry, when the server stops.
+func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) (stop func()) {
 	o := options{logger: slog.Default(), progress: watchwire.DefaultProgressInterval}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	s := &server{st: st, direct: writeops.Direct(st), hub: hub, opts: o}
 	s.member, s.cluster = ids(st.Path(), st.Replication().Cluster)
+	s.leases = newLeases(context.Background(), s)
 	pb.RegisterKVServer(gs, kvService{server: s})
 	pb.RegisterWatchServer(gs, watchService{server: s})
-	pb.RegisterLeaseServer(gs, pb.UnimplementedLeaseServer{})
+	pb.RegisterLeaseServer(gs, leaseService{server: s})
 	pb.RegisterClusterServer(gs, clusterService{server: s})
 	pb.RegisterMaintenanceServer(gs, maintenanceService{server: s})
 	pb.RegisterAuthServer(gs, authService{server: s})
+	return s.leases.close
 }
 
 // ids derives this configd's etcd member and cluster IDs, never 0: the
@@ -185,7 +191,7 @@ func unimplemented(method string, err error) error {
 		return err
 	}
 	return status.Errorf(codes.Unimplemented, "%s is not served by configd's etcd API (configd serves KV, Watch, "+
-		"Maintenance.Status, Cluster.MemberList and Auth.Authenticate; see docs/compat.md)", strings.TrimPrefix(method, "/"))
+		"Lease, Maintenance.Status, Cluster.MemberList and Auth.Authenticate; see docs/compat.md)", strings.TrimPrefix(method, "/"))
 }
 
 func unimplementedUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -245,11 +251,20 @@ var metadataReason = strings.ToLower(api.HeaderReason)
 
 // commit commits ops as one revision by the call's actor, with the reason
 // of the x-configd-reason metadata, through the change-request policies
-// (requests.Direct); ifRev, when set, is audit.Txn.IfRev.
-func (s *server) commit(ctx context.Context, ops []audit.Op, ifRev *int64) (audit.Revision, error) {
+// (requests.Direct), with own, configd's own records that go with them
+// (the leases'), which the policies do not see; ifRev, when set, is
+// audit.Txn.IfRev.
+func (s *server) commit(ctx context.Context, ops, own []audit.Op, ifRev *int64) (audit.Revision, error) {
 	txn := audit.Txn{Actor: s.actor(ctx), Origin: Origin, Ops: ops, IfRev: ifRev}
 	if v := metadata.ValueFromIncomingContext(ctx, metadataReason); len(v) > 0 {
 		txn.Reason = v[0]
 	}
-	return s.direct.Commit(ctx, s.st, txn)
+	if len(own) == 0 {
+		return s.direct.Commit(ctx, s.st, txn)
+	}
+	if err := s.direct.CheckTxn(ctx, txn); err != nil {
+		return audit.Revision{}, err
+	}
+	txn.Ops = append(slices.Clip(ops), own...)
+	return s.st.Commit(ctx, txn)
 }

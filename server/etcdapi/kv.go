@@ -235,6 +235,7 @@ func (s *server) rangeAt(ctx context.Context, req *pb.RangeRequest, at int64) (*
 	resp.Kvs = make([]*mvccpb.KeyValue, len(kvs))
 	for i, kv := range kvs {
 		resp.Kvs[i] = pbKV(kv, req.GetKeysOnly())
+		resp.Kvs[i].Lease = s.leases.of(kv)
 	}
 	return resp, nil
 }
@@ -279,20 +280,11 @@ func compareInt(a, b int64) int {
 	return 0
 }
 
-// errLease refuses a put with a lease: configd's keys live until deleted.
-func errLease(lease int64) error {
-	return status.Errorf(codes.Unimplemented, "leases are not served by configd's etcd API (put with lease %x): "+
-		"configd's keys live until deleted; see docs/compat.md", lease)
-}
-
 // putOp is the op of an etcd put given the key's current value (nil:
 // none). A put keeps the content type of the key it replaces, so that
 // configd checks the new value as it checked the old; a new key is
 // text/plain, or application/octet-stream when its value is not UTF-8.
 func putOp(req *pb.PutRequest, cur *audit.KeyValue) (writeops.Op, error) {
-	if req.GetLease() != 0 {
-		return writeops.Op{}, errLease(req.GetLease())
-	}
 	key := string(req.GetKey())
 	if err := checkKey(key, keyspace.ValidateNew); err != nil {
 		return writeops.Op{}, err
@@ -302,6 +294,9 @@ func putOp(req *pb.PutRequest, cur *audit.KeyValue) (writeops.Op, error) {
 	}
 	if req.GetIgnoreValue() && len(req.GetValue()) > 0 {
 		return writeops.Op{}, rpctypes.ErrGRPCValueProvided
+	}
+	if req.GetIgnoreLease() && req.GetLease() != 0 {
+		return writeops.Op{}, rpctypes.ErrGRPCLeaseProvided
 	}
 	op := writeops.Op{Key: key, Value: req.GetValue()}
 	switch {

@@ -2,10 +2,13 @@ package etcdapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
@@ -13,26 +16,35 @@ import (
 	"github.com/configd/configd/server/core"
 )
 
-// TestEtcdReplicasReadLinearizably: two replicas of a configd cluster on
-// etcd. What one acknowledges, the other's linearizable reads (etcd's
-// default) and txns see at once; a compare-and-swap through either
-// decides on the cluster's newest state.
-func TestEtcdReplicasReadLinearizably(t *testing.T) {
+// replicaClients starts n replicas of one configd cluster on a test etcd
+// and returns etcd's client of each one's etcd API.
+func replicaClients(t *testing.T, n int) []*clientv3.Client {
+	t.Helper()
 	etcd := testserver.Etcd(t)
 	ecli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ecli.Close() })
-	var clis [2]*clientv3.Client
+	clis := make([]*clientv3.Client, n)
 	for i := range clis {
 		env := configdtest.NewEnv(t, configdtest.WithReplicaOf(ecli, "/"+t.Name()))
 		s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{})
 		clis[i] = client(t, s.Addr)
 	}
+	return clis
+}
+
+// TestEtcdReplicasReadLinearizably: two replicas of a configd cluster on
+// etcd. What one acknowledges, the other's linearizable reads (etcd's
+// default) and txns see at once; a compare-and-swap through either
+// decides on the cluster's newest state.
+func TestEtcdReplicasReadLinearizably(t *testing.T) {
+	clis := replicaClients(t, 2)
 	ctx := timeout(t)
 	var ids [2]*clientv3.GetResponse
 	for i, c := range clis {
+		var err error
 		if ids[i], err = c.Get(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
@@ -53,5 +65,28 @@ func TestEtcdReplicasReadLinearizably(t *testing.T) {
 		if err != nil || !resp.Succeeded {
 			t.Fatalf("CAS %d on the other replica: %+v %v", i, resp, err)
 		}
+	}
+}
+
+// TestEtcdReplicasRefuseLeases: a replica of a configd cluster refuses
+// leases, saying why, rather than keep deadlines its peers do not share.
+func TestEtcdReplicasRefuseLeases(t *testing.T) {
+	cli := replicaClients(t, 1)[0]
+	ctx := timeout(t)
+	var err error
+	refused := func(what string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "replica") {
+			t.Errorf("%s: %v, want Unimplemented naming the replica", what, err)
+		}
+	}
+	_, err = cli.Grant(ctx, 5)
+	refused("grant", err)
+	_, err = cli.Put(ctx, "app/a", "1", clientv3.WithLease(7))
+	refused("put with a lease", err)
+	_, err = cli.Leases(ctx)
+	refused("leases", err)
+	if _, err := cli.Put(ctx, "app/a", "1"); err != nil {
+		t.Fatalf("put without a lease: %v", err)
 	}
 }

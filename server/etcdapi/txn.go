@@ -46,6 +46,9 @@ type txnPlan struct {
 	// fill completes the responses given the revision the transaction
 	// is answered at.
 	fill []func(ctx context.Context, rev int64) error
+	// leases are the keys the writes attach to leases or detach from
+	// them.
+	leases []leaseChange
 }
 
 func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
@@ -67,11 +70,15 @@ func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 			if err != nil {
 				return nil, err
 			}
+			own, err := s.leases.recordOps(ctx, p.leases)
+			if err != nil {
+				return nil, err
+			}
 			var ifRev *int64
 			if p.guard {
 				ifRev = &p.at
 			}
-			r, err := s.commit(ctx, ops, ifRev)
+			r, err := s.commit(ctx, ops, own, ifRev)
 			var ce *audit.ConflictError
 			if errors.As(err, &ce) && ce.Key == "" {
 				if attempt < maxTxnAttempts {
@@ -83,6 +90,7 @@ func (s *server) txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 				return nil, err
 			}
 			rev = r.Rev
+			s.leases.committed(p.leases)
 		}
 		for _, fill := range p.fill {
 			if err := fill(ctx, rev); err != nil {
@@ -278,6 +286,9 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := s.planLease(p, req, cur, op); err != nil {
+		return nil, err
+	}
 	out := &pb.PutResponse{}
 	if req.GetPrevKv() || req.GetIgnoreValue() || req.GetIgnoreLease() {
 		p.guard = true
@@ -287,6 +298,7 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 			return nil, err
 		}
 		out.PrevKv = pbKV(*cur, false)
+		out.PrevKv.Lease = s.leases.of(*cur)
 	}
 	p.writes = append(p.writes, op)
 	p.fill = append(p.fill, func(_ context.Context, rev int64) error {
@@ -294,6 +306,39 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 		return nil
 	})
 	return &pb.ResponseOp{Response: &pb.ResponseOp_ResponsePut{ResponsePut: out}}, nil
+}
+
+// planLease attaches the key op puts to the lease req names (or, with
+// ignore_lease, to the key's own), detaching it from the lease it had:
+// a put without a lease detaches it, as in etcd.
+func (s *server) planLease(p *txnPlan, req *pb.PutRequest, cur *audit.KeyValue, op writeops.Op) error {
+	var old int64
+	if cur != nil {
+		old = s.leases.of(*cur)
+	}
+	lease := req.GetLease()
+	if req.GetIgnoreLease() {
+		lease = old
+	}
+	if lease != 0 {
+		if err := s.leases.live(lease); err != nil {
+			return err
+		}
+		// The key's mod_rev once written: the store leaves an unchanged
+		// value's as it is (putOp keeps the key's content type).
+		modRev := p.at + 1
+		if cur != nil && bytes.Equal(cur.Value, op.Value) {
+			modRev = cur.ModRev
+		}
+		p.leases = append(p.leases, leaseChange{lease: lease, key: op.Key, modRev: modRev})
+	}
+	if old != 0 && old != lease {
+		p.leases = append(p.leases, leaseChange{lease: old, key: op.Key})
+	}
+	if len(p.leases) > 0 {
+		p.guard = true // the records are written from what was read at p.at
+	}
+	return nil
 }
 
 func (s *server) planDelete(ctx context.Context, p *txnPlan, req *pb.DeleteRangeRequest) (*pb.ResponseOp, error) {
@@ -318,6 +363,9 @@ func (s *server) planDelete(ctx context.Context, p *txnPlan, req *pb.DeleteRange
 	}
 	for _, kv := range kvs {
 		p.writes = append(p.writes, writeops.Op{Delete: true, Key: kv.Key})
+		if old := s.leases.of(kv); old != 0 {
+			p.leases = append(p.leases, leaseChange{lease: old, key: kv.Key})
+		}
 	}
 	p.fill = append(p.fill, func(_ context.Context, rev int64) error {
 		out.Header = s.header(rev)
@@ -342,17 +390,18 @@ func (s *server) compare(ctx context.Context, c *pb.Compare, at int64) (bool, er
 		if c.GetTarget() == pb.Compare_VALUE {
 			return false, nil
 		}
-		return compareKV(c, audit.KeyValue{}), nil
+		return compareKV(c, audit.KeyValue{}, 0), nil
 	}
 	for _, kv := range kvs {
-		if !compareKV(c, kv) {
+		if !compareKV(c, kv, s.leases.of(kv)) {
 			return false, nil
 		}
 	}
 	return true, nil
 }
 
-func compareKV(c *pb.Compare, kv audit.KeyValue) bool {
+// compareKV compares kv, whose lease is lease, as c asks.
+func compareKV(c *pb.Compare, kv audit.KeyValue, lease int64) bool {
 	var n int
 	switch c.GetTarget() {
 	case pb.Compare_VALUE:
@@ -364,7 +413,7 @@ func compareKV(c *pb.Compare, kv audit.KeyValue) bool {
 	case pb.Compare_MOD:
 		n = compareInt(kv.ModRev, c.GetModRevision())
 	case pb.Compare_LEASE:
-		n = compareInt(0, c.GetLease()) // configd's keys have no lease
+		n = compareInt(lease, c.GetLease())
 	}
 	switch c.GetResult() {
 	case pb.Compare_EQUAL:
