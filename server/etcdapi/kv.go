@@ -49,6 +49,9 @@ const allFrom = "\x00"
 // end <= key), but one that starts with '/' is refused, as a key is.
 func parseRange(key, end []byte) (keyRange, error) {
 	r := keyRange{key: string(key), end: string(end)}
+	if r.key == "" {
+		return r, rpctypes.ErrGRPCEmptyKey // as etcd: every key is "\x00" to "\x00"
+	}
 	if r.end == "" {
 		r.single = true
 		return r, checkKey(r.key, keyspace.Validate)
@@ -192,6 +195,11 @@ func (k kvService) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 	resp, err := k.rangeAt(ctx, req, req.GetRevision())
 	if err != nil {
 		return nil, k.grpcError("Range", err)
+	}
+	if req.GetRevision() != 0 {
+		// As etcd: the header names the store's revision, not the
+		// one the range was read at.
+		resp.Header.Revision = max(resp.Header.Revision, k.st.Rev())
 	}
 	return resp, nil
 }
