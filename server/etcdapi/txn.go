@@ -259,13 +259,20 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 	if err := checkKey(string(req.GetKey()), keyspace.ValidateNew); err != nil {
 		return nil, err
 	}
-	kvs, _, err := s.read(ctx, keyRange{key: string(req.GetKey()), single: true}, p.at)
+	// The key's current value, from memory, rather than its value at p.at,
+	// which the database answers once it has taken every durable revision
+	// (a wait for the journal to settle on every put). What a put takes
+	// from the value it replaces cannot be older than p.at: when it is
+	// newer, another revision came after p.at, and a guarded commit (IfRev)
+	// fails and the put decides again; an unguarded one takes only the
+	// content type, and the newest is the one to keep.
+	cur, err := s.current(ctx, string(req.GetKey()))
 	if err != nil {
 		return nil, err
 	}
-	var cur *audit.KeyValue
-	if len(kvs) > 0 {
-		cur = &kvs[0]
+	var kvs []audit.KeyValue
+	if cur != nil {
+		kvs = []audit.KeyValue{*cur}
 	}
 	op, err := putOp(req, cur)
 	if err != nil {

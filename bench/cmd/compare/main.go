@@ -1,11 +1,15 @@
 // Command compare runs the same workloads against configd, a real etcd and a
 // real Consul server, all on loopback on this machine, and writes the
 // side-by-side section of BENCHMARKS.md and the fan-out charts in
-// docs/bench/ (issue 8).
+// docs/bench/ (issue 8). The peer configd-etcdapi is configd again, driven
+// through etcd's Go client on its etcd door; the etcd-api section of
+// BENCHMARKS.md sets it against etcd and configd's own API (issue 20).
 //
 //	cd bench && go run ./cmd/compare                 # everything (make bench)
 //	go run ./cmd/compare --quick                     # a short smoke run; prints, writes nothing
 //	go run ./cmd/compare --workload fanout --peer etcd
+//	go run ./cmd/compare --workload writes,reads,fanout --peer configd,etcd,configd-etcdapi
+//	                                                 # the etcd-api section alone
 //
 // Each workload runs against each peer in turn (configd, etcd, consul,
 // configd, ...) --repeat times, and the report quotes the medians, because
@@ -49,6 +53,9 @@ var workloads = []workload{
 	{"catchup", "Catch-up", runCatchup},
 }
 
+// peerNames are the peers a run can take (--peer), in the order they run.
+var peerNames = []string{"configd", "etcd", "consul", etcdAPIPeer}
+
 var began = time.Now()
 
 func progress(format string, args ...any) {
@@ -60,14 +67,15 @@ func main() {
 	var cfg cfgT
 	bin := flag.String("configd", "", "the configd binary to measure (default: build one from ../cmd/configd for this run)")
 	only := flag.String("workload", "", "run only these workloads (comma-separated: writes, reads, fanout, churn, catchup, sdkread)")
-	peersFlag := flag.String("peer", "", "run only against these peers (comma-separated: configd, etcd, consul)")
+	peersFlag := flag.String("peer", "", "run only against these peers (comma-separated: "+strings.Join(peerNames, ", ")+")")
 	quick := flag.Bool("quick", false, "a short smoke run: 1 repeat, 1 s runs, 100 watchers, 2 s of churn")
 	flag.IntVar(&cfg.repeat, "repeat", 3, "runs of each workload against each peer")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each write or read run")
 	watchersFlag := flag.String("watchers", "1000,10000", "fan-out watcher counts, comma-separated")
 	flag.IntVar(&cfg.churnWatchers, "churn-watchers", 1000, "churn watchers")
 	flag.DurationVar(&cfg.churnTime, "churn-time", 10*time.Second, "how long churn writes")
-	write := flag.String("write", "auto", "rewrite BENCHMARKS.md and docs/bench: yes, no, or auto (only for a full run of every workload and peer, not --quick)")
+	write := flag.String("write", "auto", "rewrite BENCHMARKS.md and docs/bench: yes, no, or auto (only for a full run of every workload and peer, not --quick; "+
+		"the etcd-api section alone also for a run of at least its workloads and peers, see etcdAPIRun)")
 	mdPath := flag.String("benchmarks", "../BENCHMARKS.md", "the file whose side-by-side section to rewrite")
 	chartDir := flag.String("charts", "../docs/bench", "where to write the PNG charts")
 	flag.Parse()
@@ -83,6 +91,7 @@ func main() {
 	}
 	full := *only == "" && *peersFlag == "" && !*quick
 	doWrite := *write == "yes" || (*write == "auto" && full)
+	doWriteEtcdAPI := *write == "yes" || (*write == "auto" && !*quick && etcdAPIRun(*only, *peersFlag))
 
 	wls := workloads
 	if *only != "" {
@@ -98,12 +107,14 @@ func main() {
 			wls = append(wls, workloads[i])
 		}
 	}
-	want := map[string]bool{"configd": true, "etcd": true, "consul": true}
+	want := map[string]bool{}
+	for _, n := range peerNames {
+		want[n] = *peersFlag == ""
+	}
 	if *peersFlag != "" {
-		want = map[string]bool{}
 		for _, n := range strings.Split(*peersFlag, ",") {
 			n = strings.TrimSpace(n)
-			if n != "configd" && n != "etcd" && n != "consul" {
+			if _, ok := want[n]; !ok {
 				fail(fmt.Errorf("unknown peer %q", n))
 			}
 			want[n] = true
@@ -121,8 +132,15 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; progress("interrupted: stopping the servers"); stopAll(); os.Exit(130) }()
+	var binPath, binVersion string
+	if want["configd"] || want[etcdAPIPeer] {
+		var err error
+		if binPath, binVersion, err = buildConfigd(*bin, ".."); err != nil {
+			fail(err)
+		}
+	}
 	if want["configd"] {
-		p, err := startConfigd(*bin)
+		p, err := startConfigd(binPath, binVersion)
 		if err != nil {
 			stopAll()
 			fail(err)
@@ -139,6 +157,14 @@ func main() {
 	}
 	if want["consul"] {
 		p, err := startConsul()
+		if err != nil {
+			stopAll()
+			fail(err)
+		}
+		peers = append(peers, p)
+	}
+	if want[etcdAPIPeer] {
+		p, err := startConfigdEtcd(binPath, binVersion)
 		if err != nil {
 			stopAll()
 			fail(err)
@@ -179,6 +205,16 @@ func main() {
 			fail(err)
 		}
 		progress("rewrote the side-by-side section of %s and the charts in %s", *mdPath, *chartDir)
+	}
+	if want[etcdAPIPeer] {
+		etcdRep := etcdAPIReport(results, &cfg, env, *only, *peersFlag, *chartDir, doWriteEtcdAPI)
+		fmt.Print(etcdRep)
+		if doWriteEtcdAPI {
+			if err := mdsection.Rewrite(*mdPath, etcdAPISection, etcdRep, "<!-- gateway:begin -->"); err != nil {
+				fail(err)
+			}
+			progress("rewrote the %s section of %s", etcdAPISection, *mdPath)
+		}
 	}
 	progress("done in %s", time.Since(began).Round(time.Second))
 }

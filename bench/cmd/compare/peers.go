@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -90,46 +91,66 @@ func do(ctx context.Context, hc *http.Client, method, url string, body []byte, h
 
 // ---- configd -------------------------------------------------------------
 
-type configdPeer struct {
+// configdProc is one configd process: what its two peers (its own API and
+// its etcd door) share.
+type configdProc struct {
 	d       *daemon.Daemon
+	name    string
 	bin     string
 	version string
 }
 
-// startConfigd runs bin, or, when bin is empty, a configd built from this
-// tree (../cmd/configd) into a temporary directory, so that a run never
-// measures a stale binary. configd serves pprof profiles on a loopback
-// port of its own (--debug-addr) for the profiles in the report.
-func startConfigd(bin string) (*configdPeer, error) {
-	v := bin
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "configd-bench-bin-*")
-		if err != nil {
-			return nil, err
-		}
-		bin = filepath.Join(dir, "configd")
-		progress("building configd from ../cmd/configd")
-		// From the repository's root: ../cmd/configd is in the product
-		// module, not this one.
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/configd")
-		cmd.Dir = ".."
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("build configd: %w", err)
-		}
-		v = "built from this tree"
-		if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-			v += " at " + strings.TrimSpace(string(out))
-		}
+type configdPeer struct{ *configdProc }
+
+// buildConfigd returns bin and its version, or, when bin is empty, a
+// configd built from this tree (../cmd/configd) into a temporary
+// directory, so that a run never measures a stale binary.
+// root is the repository's root, relative to the working directory.
+func buildConfigd(bin, root string) (path, version string, err error) {
+	if bin != "" {
+		return bin, bin, nil
 	}
-	p := &configdPeer{bin: bin, version: v}
+	dir, err := os.MkdirTemp("", "configd-bench-bin-*")
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "configd")
+	progress("building configd from %s", filepath.Join(root, "cmd/configd"))
+	// From the repository's root: cmd/configd is in the product module,
+	// not this one.
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/configd")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", "", fmt.Errorf("build configd: %w", err)
+	}
+	v := "built from this tree"
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		v += " at " + strings.TrimSpace(string(out))
+	}
+	return bin, v, nil
+}
+
+// startConfigd runs bin (see buildConfigd). configd serves pprof profiles
+// on a loopback port of its own (--debug-addr) for the profiles in the
+// report.
+func startConfigd(bin, version string) (*configdPeer, error) {
+	p, err := startConfigdProc("configd", bin, version)
+	if err != nil {
+		return nil, err
+	}
+	return &configdPeer{p}, nil
+}
+
+func startConfigdProc(name, bin, version string) (*configdProc, error) {
+	p := &configdProc{name: name, bin: bin, version: version}
 	if err := p.start(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *configdPeer) start() error {
+func (p *configdProc) start() error {
 	d, err := daemon.Start(context.Background(), p.bin, "--debug-addr", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -138,7 +159,7 @@ func (p *configdPeer) start() error {
 	return nil
 }
 
-func (p *configdPeer) Restart() error {
+func (p *configdProc) Restart() error {
 	p.d.Stop()
 	if err := p.start(); err != nil {
 		return err
@@ -147,14 +168,19 @@ func (p *configdPeer) Restart() error {
 	return nil
 }
 
-func (p *configdPeer) Name() string        { return "configd" }
-func (p *configdPeer) Version() string     { return p.version }
+func (p *configdProc) Name() string    { return p.name }
+func (p *configdProc) Version() string { return p.version }
+func (p *configdProc) Stop()           { p.d.Stop() }
+func (p *configdProc) RSS() int64      { n, _ := p.d.RSS(); return n }
+func (p *configdProc) Addr() string    { return p.d.Addr }
+
+// debugAddr is where the process serves pprof profiles ("" for none).
+func (p *configdProc) debugAddr() string { return p.d.DebugAddr }
+
 func (p *configdPeer) ReadModes() []string { return []string{""} }
-func (p *configdPeer) Stop()               { p.d.Stop() }
-func (p *configdPeer) RSS() int64          { n, _ := p.d.RSS(); return n }
 
 // WriteModes: "" is HTTP/1.1, a connection per writer; "grpc" is the gRPC
-// API's Put, every writer on one connection (as etcd's clients are).
+// API's Put, every writer on one gRPC connection (as etcd's clients are).
 func (p *configdPeer) WriteModes() []string { return []string{"", "grpc"} }
 
 func (p *configdPeer) Writer(conc int, mode string) (func(context.Context, string, []byte) error, func()) {
@@ -198,8 +224,6 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // Watch: one SDK client (its own gRPC connection) mirroring only the
 // watched key's parent prefix (or the prefix), so that it is not sent the
 // other workloads' keys.
-func (p *configdPeer) Addr() string { return p.d.Addr }
-
 func (p *configdPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
 	scope, rel := key, ""
 	if !prefix {
@@ -242,38 +266,15 @@ func (p *configdPeer) Watch(ctx context.Context, addr, key string, prefix bool, 
 
 // ---- etcd ----------------------------------------------------------------
 
-type etcdPeer struct{ s *servers.Server }
+// etcdClients drives a server through etcd's Go client (clientv3): etcd
+// itself, or configd's etcd door (issue 20). It is the one home of the
+// etcd client's side of every workload: the two peers differ only in the
+// server behind addr.
+type etcdClients struct{ addr func() string }
 
-func startEtcd() (*etcdPeer, error) {
-	s, err := servers.Etcd()
-	if err != nil {
-		return nil, err
-	}
-	return &etcdPeer{s: s}, nil
-}
+func (e etcdClients) client() (*clientv3.Client, error) { return e.clientAt(e.addr()) }
 
-func (p *etcdPeer) Restart() error {
-	p.s.Stop()
-	s, err := servers.Etcd()
-	if err != nil {
-		return err
-	}
-	p.s = s
-	loaded[p.Name()] = false
-	return nil
-}
-
-func (p *etcdPeer) Name() string        { return "etcd" }
-func (p *etcdPeer) Version() string     { return p.s.Version }
-func (p *etcdPeer) ReadModes() []string { return []string{"serializable", "linearizable"} }
-func (p *etcdPeer) Stop()               { p.s.Stop() }
-func (p *etcdPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
-
-func (p *etcdPeer) Addr() string { return p.s.Addr }
-
-func (p *etcdPeer) client() (*clientv3.Client, error) { return p.clientAt(p.s.Addr) }
-
-func (p *etcdPeer) clientAt(addr string) (*clientv3.Client, error) {
+func (e etcdClients) clientAt(addr string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{"http://" + addr},
 		DialTimeout: 10 * time.Second,
@@ -281,12 +282,15 @@ func (p *etcdPeer) clientAt(addr string) (*clientv3.Client, error) {
 	})
 }
 
-// Writer: one etcd client (one gRPC connection, requests multiplexed on
-// it), the way etcd is used; Put is answered after the WAL fsync.
-func (p *etcdPeer) WriteModes() []string { return []string{""} }
+func (e etcdClients) ReadModes() []string { return []string{"serializable", "linearizable"} }
 
-func (p *etcdPeer) Writer(int, string) (func(context.Context, string, []byte) error, func()) {
-	c, err := p.client()
+// Writer: one etcd client (one gRPC connection, requests multiplexed on
+// it), the way etcd is used; etcd answers Put after the WAL fsync, configd
+// after its journal's.
+func (e etcdClients) WriteModes() []string { return []string{""} }
+
+func (e etcdClients) Writer(int, string) (func(context.Context, string, []byte) error, func()) {
+	c, err := e.client()
 	if err != nil {
 		return func(context.Context, string, []byte) error { return err }, func() {}
 	}
@@ -296,8 +300,8 @@ func (p *etcdPeer) Writer(int, string) (func(context.Context, string, []byte) er
 	}, func() { c.Close() }
 }
 
-func (p *etcdPeer) Reader(_ int, mode string) (func(context.Context, string) error, func()) {
-	c, err := p.client()
+func (e etcdClients) Reader(_ int, mode string) (func(context.Context, string) error, func()) {
+	c, err := e.client()
 	if err != nil {
 		return func(context.Context, string) error { return err }, func() {}
 	}
@@ -308,15 +312,15 @@ func (p *etcdPeer) Reader(_ int, mode string) (func(context.Context, string) err
 	return func(ctx context.Context, key string) error {
 		r, err := c.Get(ctx, key, opts...)
 		if err == nil && len(r.Kvs) == 0 {
-			err = fmt.Errorf("etcd: %s not found", key)
+			err = fmt.Errorf("%s not found", key)
 		}
 		return err
 	}, func() { c.Close() }
 }
 
 // Watch: one etcd client per watcher, so each has its own connection.
-func (p *etcdPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
-	c, err := p.clientAt(addr)
+func (e etcdClients) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
+	c, err := e.clientAt(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -351,21 +355,38 @@ func (p *etcdPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn 
 	return func() { cancel(); c.Close(); <-done }, nil
 }
 
-// ---- Consul --------------------------------------------------------------
+type etcdPeer struct {
+	*serverProc
+	etcdClients
+}
 
-type consulPeer struct{ s *servers.Server }
-
-func startConsul() (*consulPeer, error) {
-	s, err := servers.Consul()
+func startEtcd() (*etcdPeer, error) {
+	proc, err := startServerProc("etcd", servers.Etcd)
 	if err != nil {
 		return nil, err
 	}
-	return &consulPeer{s: s}, nil
+	return &etcdPeer{serverProc: proc, etcdClients: etcdClients{addr: proc.Addr}}, nil
 }
 
-func (p *consulPeer) Restart() error {
+// serverProc is a server the harness runs from servers (etcd, Consul):
+// what their peers share.
+type serverProc struct {
+	s     *servers.Server
+	name  string
+	start func() (*servers.Server, error)
+}
+
+func startServerProc(name string, start func() (*servers.Server, error)) (*serverProc, error) {
+	s, err := start()
+	if err != nil {
+		return nil, err
+	}
+	return &serverProc{s: s, name: name, start: start}, nil
+}
+
+func (p *serverProc) Restart() error {
 	p.s.Stop()
-	s, err := servers.Consul()
+	s, err := p.start()
 	if err != nil {
 		return err
 	}
@@ -374,11 +395,62 @@ func (p *consulPeer) Restart() error {
 	return nil
 }
 
-func (p *consulPeer) Name() string        { return "consul" }
-func (p *consulPeer) Version() string     { return p.s.Version }
+func (p *serverProc) Name() string    { return p.name }
+func (p *serverProc) Version() string { return p.s.Version }
+func (p *serverProc) Stop()           { p.s.Stop() }
+func (p *serverProc) RSS() int64      { n, _ := p.s.RSS(); return n }
+func (p *serverProc) Addr() string    { return p.s.Addr }
+
+// ---- configd through its etcd door (issue 20) ------------------------------
+
+// configdEtcdPeer is a configd process of its own (the same binary as the
+// configd peer's) driven through etcd's Go client on configd's port, which
+// serves etcd's v3 API (server/etcdapi): the etcd peer's workloads with
+// configd behind them.
+type configdEtcdPeer struct {
+	*configdProc
+	etcdClients
+}
+
+// etcdAPIPeer is the name of configd through its etcd door.
+const etcdAPIPeer = "configd-etcdapi"
+
+func startConfigdEtcd(bin, version string) (*configdEtcdPeer, error) {
+	proc, err := startConfigdProc(etcdAPIPeer, bin, version+", through clientv3 "+moduleVersion("go.etcd.io/etcd/client/v3"))
+	if err != nil {
+		return nil, err
+	}
+	return &configdEtcdPeer{configdProc: proc, etcdClients: etcdClients{addr: proc.Addr}}, nil
+}
+
+// moduleVersion is the version of the module path this binary was built
+// with ("" when the build information does not say).
+func moduleVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, m := range bi.Deps {
+		if m.Path == path {
+			return m.Version
+		}
+	}
+	return ""
+}
+
+// ---- Consul --------------------------------------------------------------
+
+type consulPeer struct{ *serverProc }
+
+func startConsul() (*consulPeer, error) {
+	proc, err := startServerProc("consul", servers.Consul)
+	if err != nil {
+		return nil, err
+	}
+	return &consulPeer{proc}, nil
+}
+
 func (p *consulPeer) ReadModes() []string { return []string{"default", "stale"} }
-func (p *consulPeer) Stop()               { p.s.Stop() }
-func (p *consulPeer) RSS() int64          { n, _ := p.s.RSS(); return n }
 
 // Writer: KV PUT over HTTP keep-alive connections; Consul answers after the
 // raft log entry is committed (synced to its raft.db).
@@ -418,8 +490,6 @@ type consulKV struct {
 // connection). A prefix watch (recurse) gets the whole prefix back each
 // time and reports the keys whose ModifyIndex moved: changes between two
 // answers are merged, which is how Consul works.
-func (p *consulPeer) Addr() string { return p.s.Addr }
-
 func (p *consulPeer) Watch(ctx context.Context, addr, key string, prefix bool, fn func(string, []byte)) (func(), error) {
 	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	wctx, cancel := context.WithCancel(ctx)

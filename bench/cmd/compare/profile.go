@@ -28,18 +28,28 @@ var (
 	profiles   []cpuProfile
 )
 
+// profiled is a peer that serves pprof profiles: configd, through either
+// of its doors.
+type profiled interface{ debugAddr() string }
+
 // profileConfigd takes a CPU profile of configd for d in the background,
-// when p is configd; wait returns once it is saved. Profiling costs configd
-// a few per cent during that run (the first of the repeats only).
+// when p is configd (through its own API or its etcd door); wait returns
+// once it is saved. name and title are those of the configd peer's
+// profile: another peer's are prefixed with its name. Profiling costs
+// configd a few per cent during that run (the first of the repeats only).
 func profileConfigd(p peer, name, title string, d time.Duration) (wait func()) {
-	cp, ok := p.(*configdPeer)
-	if !ok || cp.d.DebugAddr == "" {
+	cp, ok := p.(profiled)
+	if !ok || cp.debugAddr() == "" {
 		return func() {}
 	}
+	if p.Name() != "configd" {
+		name, title = strings.Replace(name, "configd", p.Name(), 1), p.Name()+": "+title
+	}
+	addr := cp.debugAddr()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		prof, err := fetchProfile(cp.d.DebugAddr, d)
+		prof, err := fetchProfile(addr, d)
 		if err != nil {
 			progress("  profile %s: %v", name, err)
 			return
@@ -93,18 +103,25 @@ func trimTop(s string) string {
 
 var topRow = regexp.MustCompile(`^\s+[\d.]+(s|ms|us|µs)?\s+[\d.]+%`)
 
-// profileSection renders the profiles, copying them to dir when write.
-func profileSection(dir string, write bool) string {
+// profileSection renders the profiles whose name keep accepts, copying
+// them to dir when write.
+func profileSection(dir string, write bool, keep func(name string) bool) string {
 	profilesMu.Lock()
 	defer profilesMu.Unlock()
-	if len(profiles) == 0 {
+	var ps []cpuProfile
+	for _, p := range profiles {
+		if keep(p.name) {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 0 {
 		return ""
 	}
 	var b bytes.Buffer
 	b.WriteString("### Where configd's CPU goes (pprof)\n\n")
 	b.WriteString("CPU profiles of configd taken during the first run of each case below (`--debug-addr`; " +
 		"`go tool pprof -top -cum` of the file in docs/bench/). What they say and what would change it is in the notes under this section.\n\n")
-	for _, p := range profiles {
+	for _, p := range ps {
 		rel := "docs/bench/" + p.name + ".pprof"
 		if write {
 			if data, err := os.ReadFile(p.file); err == nil {

@@ -76,6 +76,33 @@ type agg struct {
 	runs           []result
 }
 
+// aggregate groups the results of workload by case and peer: the rows
+// grouped by case, in the order the cases ran, peers in the order they ran.
+func aggregate(results []result, workload string) []*agg {
+	var aggs []*agg
+	for _, r := range results {
+		if r.Workload != workload {
+			continue
+		}
+		i := slices.IndexFunc(aggs, func(a *agg) bool { return a.caseName == r.Case && a.peer == r.Peer })
+		if i < 0 {
+			aggs = append(aggs, &agg{caseName: r.Case, peer: r.Peer})
+			i = len(aggs) - 1
+		}
+		aggs[i].runs = append(aggs[i].runs, r)
+	}
+	var caseOrder []string
+	for _, a := range aggs {
+		if !slices.Contains(caseOrder, a.caseName) {
+			caseOrder = append(caseOrder, a.caseName)
+		}
+	}
+	slices.SortStableFunc(aggs, func(x, y *agg) int {
+		return slices.Index(caseOrder, x.caseName) - slices.Index(caseOrder, y.caseName)
+	})
+	return aggs
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
@@ -140,50 +167,17 @@ func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool,
 	w("## Side by side: configd, etcd and Consul (issue 8)\n\n")
 	w("_Written by `make bench` (`cd bench && go run ./cmd/compare`, %s) on %s; the harness rewrites this section, do not edit it by hand._\n\n",
 		time.Duration(env.took).Round(time.Second), env.Date)
-	busy := "the machine had no other work to speak of"
-	if machine.Load1(env.loadStart) >= 0.7 || machine.Load1(env.loadEnd) >= 0.7+float64(env.Cores) {
-		busy = "**other work shared these cores during the run**, so single runs are noisy"
-	}
-	w("**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end: "+
-		"%s; each figure is the median of %d runs, run interleaved (configd, etcd, consul, configd, …).\n\n",
-		env.Cores, env.CPU, env.Mem, env.Kernel, runtime.Version(), env.loadStart, env.loadEnd, busy, cfg.repeat)
-	var vs []string
-	for _, n := range []string{"configd", "etcd", "consul"} {
-		if v, ok := env.versions[n]; ok {
-			vs = append(vs, fmt.Sprintf("%s (%s)", n, v))
-		}
-	}
+	w("%s", machineLine(env, cfg))
 	w("**Servers:** %s, each a single node on loopback with a temporary data directory, started once for the writes and reads and afresh for each fan-out, churn and catch-up run (so that its memory figure and state are that run's own); "+
 		"the clients run in the harness process, so clients and servers share the two cores. "+
 		"**Ratios** are peer ÷ configd of the medians: for throughput below 1 means configd is faster; for latency and memory above 1 means configd is better.\n\n",
-		strings.Join(vs, ", "))
+		serverList(env))
 
 	for _, wl := range workloads {
-		var aggs []*agg
-		for _, r := range results {
-			if r.Workload != wl.name {
-				continue
-			}
-			i := slices.IndexFunc(aggs, func(a *agg) bool { return a.caseName == r.Case && a.peer == r.Peer })
-			if i < 0 {
-				aggs = append(aggs, &agg{caseName: r.Case, peer: r.Peer})
-				i = len(aggs) - 1
-			}
-			aggs[i].runs = append(aggs[i].runs, r)
-		}
+		aggs := aggregate(results, wl.name)
 		if len(aggs) == 0 {
 			continue
 		}
-		// Group the rows by case, peers in the order they ran.
-		var caseOrder []string
-		for _, a := range aggs {
-			if !slices.Contains(caseOrder, a.caseName) {
-				caseOrder = append(caseOrder, a.caseName)
-			}
-		}
-		slices.SortStableFunc(aggs, func(x, y *agg) int {
-			return slices.Index(caseOrder, x.caseName) - slices.Index(caseOrder, y.caseName)
-		})
 		w("### %s\n\n", wl.title)
 		switch wl.name {
 		case "writes", "reads":
@@ -263,8 +257,45 @@ func report(results []result, cfg *cfgT, env *envT, chartDir string, write bool,
 		}
 	}
 	w("%s", sdkRead)
-	w("%s", profileSection(chartDir, write))
+	w("%s", profileSection(chartDir, write, func(name string) bool { return !strings.HasPrefix(name, etcdAPIPeer) }))
 	return b.String()
+}
+
+// machineLine is the report's paragraph on the machine and its load.
+func machineLine(env *envT, cfg *cfgT) string {
+	busy := "the machine had no other work to speak of"
+	if machine.Load1(env.loadStart) >= 0.7 || machine.Load1(env.loadEnd) >= 0.7+float64(env.Cores) {
+		busy = "**other work shared these cores during the run**, so single runs are noisy"
+	}
+	return fmt.Sprintf("**Machine:** %d cores (%s), %s, %s, %s. Load average %s at the start and %s at the end: "+
+		"%s; each figure is the median of %d runs, run interleaved (%s).\n\n",
+		env.Cores, env.CPU, env.Mem, env.Kernel, runtime.Version(), env.loadStart, env.loadEnd, busy, cfg.repeat, interleaving(env))
+}
+
+// interleaving shows the order the run's peers ran in: "configd, etcd,
+// configd, …".
+func interleaving(env *envT) string {
+	var ran []string
+	for _, n := range peerNames {
+		if _, ok := env.versions[n]; ok {
+			ran = append(ran, n)
+		}
+	}
+	if len(ran) == 0 {
+		return "…"
+	}
+	return strings.Join(ran, ", ") + ", " + ran[0] + ", …"
+}
+
+// serverList names the run's servers and their versions.
+func serverList(env *envT) string {
+	var vs []string
+	for _, n := range peerNames {
+		if v, ok := env.versions[n]; ok {
+			vs = append(vs, fmt.Sprintf("%s (%s)", n, v))
+		}
+	}
+	return strings.Join(vs, ", ")
 }
 
 func countRatios(cols []column) int {
@@ -287,9 +318,10 @@ func firstErr(rs []result) string {
 }
 
 var peerColors = map[string]color.Color{
-	"configd": color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	"etcd":    color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	"consul":  color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	"configd":   color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	"etcd":      color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	"consul":    color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	etcdAPIPeer: color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
 // fanoutChart draws each peer's latency CDF on a log x axis.
