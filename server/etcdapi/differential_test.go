@@ -211,6 +211,8 @@ func runEtcdScript(ctx context.Context, cli *clientv3.Client) []string {
 	txn("empty", nil, nil, nil)
 	txn("a put and a delete of one key", nil, []clientv3.Op{clientv3.OpPut("d", "1"), clientv3.OpDelete("d")}, nil)
 	txn("two puts of one key", nil, []clientv3.Op{clientv3.OpPut("d", "1"), clientv3.OpPut("d", "2")}, nil)
+	txn("a range before and after a put", nil, []clientv3.Op{clientv3.OpGet("q", clientv3.WithPrefix()), clientv3.OpPut("q1", "1"),
+		clientv3.OpGet("q", clientv3.WithPrefix()), clientv3.OpDelete("n3"), clientv3.OpGet("n", clientv3.WithPrefix())}, nil)
 	do("put of an empty key", clientv3.OpPut("", "1"))
 	do("get of an empty key", clientv3.OpGet(""))
 	do("delete of an empty key", clientv3.OpDelete(""))

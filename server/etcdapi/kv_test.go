@@ -231,7 +231,9 @@ func TestEtcdTxnComparesRangesAndNestedTxns(t *testing.T) {
 	if resp.Header.Revision != 3 {
 		t.Fatalf("txn revision %d, want one revision: 3", resp.Header.Revision)
 	}
-	if got := resp.Responses[1].GetResponseRange(); len(got.Kvs) != 2 { // after the txn's writes: app/b, app/c
+	// As in etcd, a range sees the writes of the ops before it, not after:
+	// app/a (deleted after it), app/b, app/c.
+	if got := resp.Responses[1].GetResponseRange(); len(got.Kvs) != 3 || string(got.Kvs[2].Value) != "3" || got.Kvs[2].ModRevision != 3 {
 		t.Fatalf("range in the txn: %v", got)
 	}
 	nested := resp.Responses[2].GetResponseTxn()
