@@ -68,7 +68,7 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 		{"node op", "PUT", "/v1/txn", `[{"Node":{"Verb":"get"}}]`, 409, "Node operations are not served"},
 		{"txn over the op cap", "PUT", "/v1/txn", tooMany, 413, "Transaction contains too many operations (129 > 128)"},
 		{"txn not JSON", "PUT", "/v1/txn", `[{`, 400, "Failed to parse body"},
-		{"a key twice in a txn", "PUT", "/v1/txn", `[{"KV":{"Verb":"set","Key":"app/k","Value":"eA=="}},{"KV":{"Verb":"get","Key":"app/k"}},{"KV":{"Verb":"delete","Key":"app/k"}}]`, 409, `ops[2]: key \"app/k\" is already in ops[0]; a transaction touches each key once`},
+		{"a txn whose cas fails after its set", "PUT", "/v1/txn", `[{"KV":{"Verb":"set","Key":"app/k","Value":"eA=="}},{"KV":{"Verb":"cas","Key":"app/k","Value":"eQ==","Index":0}}]`, 409, `failed to set key \"app/k\", index is stale`},
 		{"unknown endpoint", "GET", "/v1/catalog/services", "", 404, `Invalid URL path: not a recognized HTTP API endpoint: "/v1/catalog/services" is not served`},
 		{"method", "POST", "/v1/kv/app/k", "bad", 405, "method POST not allowed"},
 	} {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
@@ -77,8 +79,9 @@ var verbPerm = map[string]string{
 }
 
 // txnState is a transaction as it is checked and built: its results, its
-// errors (each naming its op), the writes for the store and the op each
-// key's write came from.
+// errors (each naming its op), what its ops wrote so far (each op sees the
+// writes of the ops before it, as in Consul), the writes for the store and
+// the op each key's write came from.
 type txnState struct {
 	h       *handler
 	r       *http.Request
@@ -87,6 +90,29 @@ type txnState struct {
 	writes  *writeops.Txn
 	opOf    map[string]int
 	old     map[string]*audit.KeyValue
+	pend    map[string]*audit.KeyValue // the keys the ops wrote: the value, or nil once deleted
+	order   []string                   // the keys of pend, first written first
+	next    int64                      // the revision the transaction commits at, if it does
+}
+
+// written records that op i leaves key as kv (nil: deleted).
+func (t *txnState) written(i int, key string, kv *audit.KeyValue) {
+	if _, ok := t.pend[key]; !ok {
+		t.order = append(t.order, key)
+	}
+	t.pend[key] = kv
+	t.opOf[key] = i
+}
+
+// lookup is key as the ops before see it: what they wrote, else the
+// store's value. A value the transaction wrote has the revision it commits
+// at as its modify index, as Consul's writes in a transaction have its
+// index.
+func (t *txnState) lookup(key string) (*audit.KeyValue, error) {
+	if kv, ok := t.pend[key]; ok {
+		return kv, nil
+	}
+	return t.current(key)
 }
 
 func (t *txnState) fail(i int, format string, args ...any) {
@@ -157,11 +183,19 @@ const maxTxnAttempts = 64
 // returns true, or returns false when another revision came first and the
 // caller should decide again; last answers that case 409 instead.
 func (h *handler) decideTxn(w http.ResponseWriter, r *http.Request, ops []txnOp, last bool) bool {
-	t := &txnState{h: h, r: r, opOf: map[string]int{}, old: map[string]*audit.KeyValue{}}
-	t.writes, _ = writeops.NewTxn(h.st, max(len(ops), 1))
 	rev := h.st.Rev()
+	// Committed on condition that nothing came since rev (IfRev), the
+	// transaction is revision rev+1.
+	t := &txnState{h: h, r: r, opOf: map[string]int{}, old: map[string]*audit.KeyValue{}, pend: map[string]*audit.KeyValue{}, next: rev + 1}
+	t.writes, _ = writeops.NewTxn(h.st, max(len(ops), 1))
 	for i, op := range ops {
 		if err := t.add(i, op); err != nil {
+			h.fail(w, r, err)
+			return true
+		}
+	}
+	if len(t.errs) == 0 {
+		if err := t.collect(); err != nil {
 			h.fail(w, r, err)
 			return true
 		}
@@ -259,7 +293,7 @@ func (t *txnState) add(i int, op txnOp) error {
 	case verbGet, verbCheckIndex, verbCheckNotExists:
 		return t.read(i, kv)
 	case verbGetTree:
-		kvs, _, _, err := t.h.readPrefix(t.r.Context(), t.r, kv.Key)
+		kvs, err := t.tree(kv.Key)
 		if err != nil {
 			return err
 		}
@@ -270,40 +304,105 @@ func (t *txnState) add(i int, op txnOp) error {
 		}
 		return nil
 	case verbDeleteTree:
-		ops, err := t.h.treeOps(t.r, kv.Key)
+		kvs, err := t.tree(kv.Key)
 		if err != nil {
 			return err
 		}
-		for _, o := range ops {
-			t.write(i, writeops.Op{Delete: true, Key: o.Key})
+		for _, v := range kvs {
+			if !keyspace.Own(v.Key) {
+				t.written(i, v.Key, nil)
+			}
 		}
 		return nil
 	}
-	in := writeops.Op{Key: kv.Key, Delete: kv.Verb == verbDelete || kv.Verb == verbDeleteCAS}
-	if kv.Verb == verbCAS || kv.Verb == verbDeleteCAS {
-		in.IfModRev = ptr(int64(kv.Index))
+	old, err := t.lookup(kv.Key)
+	if err != nil {
+		return err
 	}
-	if !in.Delete {
-		if err := keyspace.ValidateNew(kv.Key); err != nil {
-			t.fail(i, "%s", apierror.Classify(err).Message)
+	if kv.Verb == verbCAS || kv.Verb == verbDeleteCAS && old != nil {
+		// Consul's check: the key's modify index, 0 for a key that does
+		// not exist (a delete-cas of a key already gone succeeds).
+		at := uint64(0)
+		if old != nil {
+			at = uint64(old.ModRev)
+		}
+		if at != kv.Index {
+			what := "set"
+			if kv.Verb == verbDeleteCAS {
+				what = "delete"
+			}
+			t.fail(i, "failed to %s key %q, index is stale", what, kv.Key)
 			return nil
 		}
-		ct, err := t.h.valueType(t.r.Context(), kv.Key, kv.Value)
-		if err != nil {
-			return err
-		}
-		in.Value, in.ContentType = kv.Value, ct
-		old, err := t.current(kv.Key)
-		if err != nil {
-			return err
-		}
-		res := kvPair{Key: kv.Key}
-		if old != nil {
-			res.CreateIndex = uint64(old.CreateRev)
-		}
-		t.results = append(t.results, txnResult{KV: &res})
 	}
-	t.write(i, in)
+	if kv.Verb == verbDelete || kv.Verb == verbDeleteCAS {
+		t.written(i, kv.Key, nil)
+		return nil
+	}
+	if err := keyspace.ValidateNew(kv.Key); err != nil {
+		t.fail(i, "%s", apierror.Classify(err).Message)
+		return nil
+	}
+	ct, err := t.h.valueType(t.r.Context(), kv.Key, kv.Value)
+	if err != nil {
+		return err
+	}
+	nv := &audit.KeyValue{Key: kv.Key, Value: kv.Value, ContentType: ct, CreateRev: t.next, ModRev: t.next}
+	res := kvPair{Key: kv.Key}
+	if old != nil {
+		nv.CreateRev, nv.Secret = old.CreateRev, old.Secret
+		res.CreateIndex = uint64(old.CreateRev)
+	}
+	t.results = append(t.results, txnResult{KV: &res})
+	t.written(i, kv.Key, nv)
+	return nil
+}
+
+// tree is the keys under prefix p that the request may read, as the ops
+// before see them, in key order.
+func (t *txnState) tree(p string) ([]audit.KeyValue, error) {
+	kvs, _, _, err := t.h.readPrefix(t.r.Context(), t.r, p)
+	if err != nil {
+		return nil, err
+	}
+	out := kvs[:0:0]
+	for _, kv := range kvs {
+		if pv, ok := t.pend[kv.Key]; !ok {
+			out = append(out, kv)
+		} else if pv != nil {
+			out = append(out, *pv)
+		}
+	}
+	for _, k := range t.order {
+		if _, err := t.current(k); err != nil {
+			return nil, err
+		}
+		if pv := t.pend[k]; pv != nil && t.old[k] == nil && strings.HasPrefix(k, p) && t.h.mayRead(t.r, k) {
+			out = append(out, *pv) // new in this transaction
+		}
+	}
+	slices.SortFunc(out, func(a, b audit.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// collect adds the transaction's writes for the store: each key it wrote
+// as the last op left it, named by that op.
+func (t *txnState) collect() error {
+	for _, key := range t.order {
+		kv, i := t.pend[key], t.opOf[key]
+		old, err := t.current(key)
+		if err != nil {
+			return err
+		}
+		if kv == nil && old == nil {
+			continue // written, then deleted: nothing for the store
+		}
+		in := writeops.Op{Key: key, Delete: kv == nil}
+		if kv != nil {
+			in.Value, in.ContentType = kv.Value, kv.ContentType
+		}
+		t.write(i, in)
+	}
 	return nil
 }
 
@@ -316,14 +415,13 @@ func (t *txnState) write(i int, in writeops.Op) {
 	}
 	if err := t.writes.Add(i, in); err != nil {
 		t.fail(i, "%s", apierror.Classify(err).Message)
-		return
 	}
-	t.opOf[in.Key] = i
 }
 
-// read serves get, check-index and check-not-exists on the key as it is.
+// read serves get, check-index and check-not-exists on the key as the ops
+// before left it.
 func (t *txnState) read(i int, op *txnKVOp) error {
-	kv, err := t.current(op.Key)
+	kv, err := t.lookup(op.Key)
 	if err != nil {
 		return err
 	}
@@ -339,7 +437,7 @@ func (t *txnState) read(i int, op *txnKVOp) error {
 			return nil
 		}
 		if uint64(kv.ModRev) != op.Index {
-			t.fail(i, "current modify index %d != %d", kv.ModRev, op.Index)
+			t.fail(i, "failed index check for key %q, current modify index %d != %d", op.Key, kv.ModRev, op.Index)
 			return nil
 		}
 		return t.result(*kv, false)

@@ -49,6 +49,9 @@ const allFrom = "\x00"
 // end <= key), but one that starts with '/' is refused, as a key is.
 func parseRange(key, end []byte) (keyRange, error) {
 	r := keyRange{key: string(key), end: string(end)}
+	if r.key == "" {
+		return r, rpctypes.ErrGRPCEmptyKey // as etcd: every key is "\x00" to "\x00"
+	}
 	if r.end == "" {
 		r.single = true
 		return r, checkKey(r.key, keyspace.Validate)
@@ -193,25 +196,47 @@ func (k kvService) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 	if err != nil {
 		return nil, k.grpcError("Range", err)
 	}
+	if req.GetRevision() != 0 {
+		// As etcd: the header names the store's revision, not the
+		// one the range was read at.
+		resp.Header.Revision = max(resp.Header.Revision, k.st.Rev())
+	}
 	return resp, nil
 }
 
 // rangeAt answers req at revision at (0: the current one).
 func (s *server) rangeAt(ctx context.Context, req *pb.RangeRequest, at int64) (*pb.RangeResponse, error) {
-	r, err := parseRange(req.GetKey(), req.GetRangeEnd())
+	kvs, _, rev, err := s.rangeKVs(ctx, req, at)
 	if err != nil {
 		return nil, err
 	}
+	return s.rangeResponse(ctx, req, kvs, rev)
+}
+
+// rangeKVs returns the keys of req's range at revision at (0: the current
+// one), sorted by key, before its filters, sort and limit; the range; and
+// the revision read.
+func (s *server) rangeKVs(ctx context.Context, req *pb.RangeRequest, at int64) ([]audit.KeyValue, keyRange, int64, error) {
+	r, err := parseRange(req.GetKey(), req.GetRangeEnd())
+	if err != nil {
+		return nil, keyRange{}, 0, err
+	}
 	if err := s.check(ctx, api.PermissionRead, r.target()); err != nil {
-		return nil, err
+		return nil, keyRange{}, 0, err
 	}
 	if at < 0 {
-		return nil, apierror.New(api.CodeBadRevision, "revision %d is negative", at)
+		return nil, keyRange{}, 0, apierror.New(api.CodeBadRevision, "revision %d is negative", at)
 	}
 	kvs, rev, err := s.read(ctx, r, at)
 	if err != nil {
-		return nil, err
+		return nil, keyRange{}, 0, err
 	}
+	return kvs, r, rev, nil
+}
+
+// rangeResponse answers req with kvs, the keys of its range at revision
+// rev sorted by key: its count, filters, sort, limit and keys-only.
+func (s *server) rangeResponse(ctx context.Context, req *pb.RangeRequest, kvs []audit.KeyValue, rev int64) (*pb.RangeResponse, error) {
 	count := len(kvs)
 	kvs = slices.DeleteFunc(kvs, func(kv audit.KeyValue) bool {
 		return req.MinModRevision > 0 && kv.ModRev < req.MinModRevision ||

@@ -85,8 +85,9 @@ func TestEtcdClientReadsWhatItPuts(t *testing.T) {
 		!slices.Equal(keys(got), []string{"app/db/host", "app/db/port"}) {
 		t.Fatalf("min mod 2, max create 2: %v %v", keys(got), err)
 	}
-	// Reads at a retained revision, and beyond the current one.
-	if got, err = cli.Get(ctx, "app/db/host", clientv3.WithRev(3)); err != nil || string(got.Kvs[0].Value) != "db1" || got.Header.Revision != 3 {
+	// Reads at a retained revision (its header names the store's
+	// revision, as etcd's does), and beyond the current one.
+	if got, err = cli.Get(ctx, "app/db/host", clientv3.WithRev(3)); err != nil || string(got.Kvs[0].Value) != "db1" || got.Header.Revision != e.c.Store.Rev() {
 		t.Fatalf("get at revision 3: %v %v", got, err)
 	}
 	if got, err = cli.Get(ctx, "app/", clientv3.WithPrefix(), clientv3.WithRev(1)); err != nil || !slices.Equal(keys(got), []string{"app/db/host"}) {
@@ -230,7 +231,9 @@ func TestEtcdTxnComparesRangesAndNestedTxns(t *testing.T) {
 	if resp.Header.Revision != 3 {
 		t.Fatalf("txn revision %d, want one revision: 3", resp.Header.Revision)
 	}
-	if got := resp.Responses[1].GetResponseRange(); len(got.Kvs) != 2 { // after the txn's writes: app/b, app/c
+	// As in etcd, a range sees the writes of the ops before it, not after:
+	// app/a (deleted after it), app/b, app/c.
+	if got := resp.Responses[1].GetResponseRange(); len(got.Kvs) != 3 || string(got.Kvs[2].Value) != "3" || got.Kvs[2].ModRevision != 3 {
 		t.Fatalf("range in the txn: %v", got)
 	}
 	nested := resp.Responses[2].GetResponseTxn()

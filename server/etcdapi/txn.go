@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -232,8 +233,8 @@ func (s *server) planOp(ctx context.Context, p *txnPlan, op *pb.RequestOp) (*pb.
 	return nil, apierror.BadRequest("a txn op has no request")
 }
 
-// planRange answers a range at the transaction's revision: after its
-// writes, whatever the range's place among them (a range of its own
+// planRange answers a range as etcd does: after the writes of the ops
+// before it in the transaction, not those after (a range of its own
 // revision reads that revision).
 func (s *server) planRange(ctx context.Context, p *txnPlan, req *pb.RangeRequest) (*pb.ResponseOp, error) {
 	p.guard = true
@@ -251,16 +252,56 @@ func (s *server) planRange(ctx context.Context, p *txnPlan, req *pb.RangeRequest
 		}
 	}
 	out := &pb.ResponseOp_ResponseRange{}
+	before := len(p.writes) // the writes of the ops before it
 	p.fill = append(p.fill, func(ctx context.Context, rev int64) error {
-		at := rev
-		if req.GetRevision() > 0 {
-			at = req.GetRevision()
+		if req.GetRevision() > 0 || before == len(p.writes) {
+			// Of its own revision, or after every write: the revision.
+			r, err := s.rangeAt(ctx, req, cmp.Or(req.GetRevision(), rev))
+			out.ResponseRange = r
+			return err
 		}
-		r, err := s.rangeAt(ctx, req, at)
-		out.ResponseRange = r
+		// Among the writes, which committed at rev on condition that the
+		// store was at p.at (the guard): p.at with the writes before it.
+		kvs, r, _, err := s.rangeKVs(ctx, req, p.at)
+		if err != nil {
+			return err
+		}
+		out.ResponseRange, err = s.rangeResponse(ctx, req, overlay(kvs, r, p.writes[:before], rev), rev)
 		return err
 	})
 	return &pb.ResponseOp{Response: out}, nil
+}
+
+// overlay returns kvs, the keys of r sorted by key, after writes,
+// committed at revision rev. A put of the value a key holds changes
+// nothing, as in the store.
+func overlay(kvs []audit.KeyValue, r keyRange, writes []writeops.Op, rev int64) []audit.KeyValue {
+	m := make(map[string]audit.KeyValue, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv
+	}
+	for _, w := range writes {
+		if !r.holds(w.Key) {
+			continue
+		}
+		prior, ok := m[w.Key]
+		switch {
+		case w.Delete:
+			delete(m, w.Key)
+		case ok && bytes.Equal(prior.Value, w.Value):
+		case ok:
+			prior.Value, prior.ModRev, prior.Version = w.Value, rev, prior.Version+1
+			m[w.Key] = prior
+		default:
+			m[w.Key] = audit.KeyValue{Key: w.Key, Value: w.Value, ContentType: w.ContentType, CreateRev: rev, ModRev: rev, Version: 1}
+		}
+	}
+	out := make([]audit.KeyValue, 0, len(m))
+	for _, kv := range m {
+		out = append(out, kv)
+	}
+	slices.SortFunc(out, func(a, b audit.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*pb.ResponseOp, error) {
