@@ -4,8 +4,15 @@
 #   - Consul v1.14.5, built from the Go module proxy into .tools/bin/consul
 #     (scripts/install-consul.sh; ~4 minutes cold, seconds when cached);
 #   - etcd, Debian's etcd-server package (/usr/bin/etcd);
-#   - etcdctl, Debian's etcd-client package (/usr/bin/etcdctl), which the
-#     tests of configd's etcd v3 API (server/etcdapi) run against it;
+#   - etcdctl, Debian's etcd-client package (/usr/bin/etcdctl, 3.4), and etcdctl
+#     3.7.3, built from the Go module proxy into .tools/bin/etcdctl-3.7.3
+#     (scripts/install-gotool.sh, pinned by scripts/tools/etcdctl; ~1.5 minutes
+#     cold), which the tests of configd's etcd v3 API (server/etcdapi) run
+#     against it;
+#   - consul-template v0.41.1, built from the Go module proxy into
+#     .tools/bin/consul-template (scripts/install-gotool.sh, pinned by
+#     scripts/tools/consul-template; ~2 minutes cold), which the tests of
+#     configd's Consul API (server/consulapi) run against it;
 #   - kube-apiserver (Kubernetes v1.34.3), built from the Go module proxy into
 #     .tools/bin/kube-apiserver (scripts/install-kube-apiserver.sh; ~8 minutes
 #     cold on 2 idle cores, seconds when cached), on that etcd, for the Kubernetes
@@ -48,4 +55,6 @@ if ((${#need_apt[@]})); then
 fi
 
 bash scripts/install-consul.sh .tools/bin
+bash scripts/install-gotool.sh scripts/tools/etcdctl etcdctl-3.7.3 "etcdctl version: 3.7.3" .tools/bin
+bash scripts/install-gotool.sh scripts/tools/consul-template consul-template "consul-template v0.41.1" .tools/bin
 bash scripts/install-kube-apiserver.sh .tools/bin
