@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# install-gotool.sh - build a client tool the tests run (etcdctl 3.7.3, consul-template) from the
-# Go module proxy, pinned by a module of its own under scripts/tools/.
+# install-gotool.sh - build a client tool the tests run (etcdctl 3.7.3, consul-template, confd)
+# from the Go module proxy, pinned by a module of its own under scripts/tools/.
 #
-# Usage: install-gotool.sh TOOL_DIR BIN WANT [INSTALL_DIR]      (INSTALL_DIR default: ./.tools/bin)
+# Usage: install-gotool.sh TOOL_DIR BIN VERSION_ARG WANT [INSTALL_DIR]   (default: ./.tools/bin)
 #   TOOL_DIR  a module whose go.mod names the tool (`tool <package>`) and whose go.sum pins
 #             every dependency, e.g. scripts/tools/etcdctl
 #   BIN       the binary's name in INSTALL_DIR, e.g. etcdctl-3.7.3 (a name that does not shadow
 #             Debian's /usr/bin/etcdctl 3.4)
-#   WANT      the first line of the binary's `version` (or `-version`) output, or its start up
-#             to a space, e.g. "etcdctl version: 3.7.3", "consul-template v0.41.1"
+#   VERSION_ARG  the argument that makes the binary print its version and exit, e.g. version,
+#             -version (confd takes any other as a run against etcd)
+#   WANT      the first line of the binary's VERSION_ARG output, or its start up to a space,
+#             e.g. "etcdctl version: 3.7.3", "consul-template v0.41.1"
 #
 # Idempotent: if INSTALL_DIR/BIN already reports WANT nothing is done.
 #
@@ -22,22 +24,22 @@ set -euo pipefail
 # shellcheck source=scripts/install-lib.sh
 . "$(dirname "$0")/install-lib.sh"
 
-[[ $# -ge 3 ]] || die "usage: $prog TOOL_DIR BIN WANT [INSTALL_DIR]"
-TOOL_DIR=$1 NAME=$2 WANT=$3
+[[ $# -ge 4 ]] || die "usage: $prog TOOL_DIR BIN VERSION_ARG WANT [INSTALL_DIR]"
+TOOL_DIR=$1 NAME=$2 VERSION_ARG=$3 WANT=$4
 WHAT="$NAME ($WANT)"
 [[ -f "$TOOL_DIR/go.mod" && -f "$TOOL_DIR/go.sum" ]] || die "$TOOL_DIR holds no go.mod and go.sum"
 TOOL_DIR=$(cd "$TOOL_DIR" && pwd -P)
 
-INSTALL_DIR=${4:-./.tools/bin}
+INSTALL_DIR=${5:-./.tools/bin}
 mkdir -p "$INSTALL_DIR" || die "cannot create install dir '$INSTALL_DIR'"
 INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P)
 BIN="$INSTALL_DIR/$NAME"
 
 reports() { [[ "$1" == "$WANT" || "$1" == "$WANT "* ]]; } # reports VERSION_LINE: is it WANT?
 
-installed_version() { # first line of `BIN version`, else of `BIN -version`, or empty
+installed_version() { # first line of `BIN VERSION_ARG`, or empty
   local out
-  out=$("$1" version 2>/dev/null) || out=$("$1" -version 2>&1) || return 0
+  out=$(timeout 10 "$1" "$VERSION_ARG" 2>&1) || return 0
   printf '%s\n' "${out%%$'\n'*}"
 }
 
