@@ -55,10 +55,7 @@ fi
 command -v go >/dev/null 2>&1 || die "'go' not found in PATH"
 gover=$(go env GOVERSION 2>/dev/null) || die "'go env GOVERSION' failed"
 
-T0=$(now)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-build.XXXXXX") || die "mktemp failed"
-LOG="$WORK/build.log"
-trap 'rm -rf "$WORK"' EXIT
+start_build "$NAME"
 
 # The tool's module alone, as committed: no workspace, no go.mod or go.sum edits.
 export GOWORK=off
@@ -74,7 +71,4 @@ step "go build $pkg" go build -trimpath -ldflags "-s -w" -o "$WORK/$NAME" "$pkg"
 have=$(installed_version "$WORK/$NAME")
 reports "$have" || die "built binary reports '${have:-<nothing>}', expected '$WANT'"
 
-# Atomic install so a half-written file never passes the idempotency check.
-cp "$WORK/$NAME" "$BIN.tmp.$$" && chmod 0755 "$BIN.tmp.$$" && mv -f "$BIN.tmp.$$" "$BIN" \
-  || { rm -f "$BIN.tmp.$$"; die "cannot install to $BIN"; }
-echo "$prog: installed $BIN ($have, $(du -h "$BIN" | cut -f1)) in $(elapsed "$T0") total"
+install_bin "$WORK/$NAME" "$BIN" "$have"
