@@ -13,11 +13,6 @@ import (
 // confd reads configd through its consul backend instead (server/consulapi).
 func TestConfdEtcdv3IsToldConfigdKeysHaveNoLeadingSlash(t *testing.T) {
 	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
-	if _, err := cli.Put(ctx, "app/db/host", "db1"); err != nil {
-		t.Fatal(err)
-	}
 	got, err := testserver.ConfdOnce(t, "etcdv3", "http://"+e.Addr)
 	if err == nil || !strings.Contains(err.Error(), `code = InvalidArgument desc = invalid key: key "/app" starts with '/'`) {
 		t.Fatalf("confd -onetime -backend etcdv3: %q, %v; want configd's refusal of the key /app", got, err)
