@@ -48,10 +48,7 @@ fi
 
 command -v go >/dev/null 2>&1 || die "'go' not found in PATH"
 
-T0=$(now)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kube-apiserver-build.XXXXXX") || die "mktemp failed"
-LOG="$WORK/build.log"
-trap 'rm -rf "$WORK"' EXIT
+start_build kube-apiserver
 
 
 export GOWORK=off
@@ -79,6 +76,4 @@ step "go build k8s.io/kubernetes/cmd/kube-apiserver" \
 have=$("$WORK/kube-apiserver" --version 2>/dev/null || true)
 [[ "$have" == "$WANT" ]] || die "built binary reports '${have:-<nothing>}', expected '$WANT'"
 
-cp "$WORK/kube-apiserver" "$BIN.tmp.$$" && chmod 0755 "$BIN.tmp.$$" && mv -f "$BIN.tmp.$$" "$BIN" \
-  || { rm -f "$BIN.tmp.$$"; die "cannot install to $BIN"; }
-echo "$prog: installed $BIN ($have, $(du -h "$BIN" | cut -f1)) in $(elapsed "$T0") total"
+install_bin "$WORK/kube-apiserver" "$BIN" "$have"

@@ -4,8 +4,19 @@
 #   - Consul v1.14.5, built from the Go module proxy into .tools/bin/consul
 #     (scripts/install-consul.sh; ~4 minutes cold, seconds when cached);
 #   - etcd, Debian's etcd-server package (/usr/bin/etcd);
-#   - etcdctl, Debian's etcd-client package (/usr/bin/etcdctl), which the
-#     tests of configd's etcd v3 API (server/etcdapi) run against it;
+#   - etcdctl, Debian's etcd-client package (/usr/bin/etcdctl, 3.4), and etcdctl
+#     3.7.3, built from the Go module proxy into .tools/bin/etcdctl-3.7.3
+#     (scripts/install-gotool.sh, pinned by scripts/tools/etcdctl; 1.5 minutes
+#     cold on 2 idle cores, 4 on busy ones), which the tests of configd's etcd
+#     v3 API (server/etcdapi) run against it;
+#   - consul-template v0.41.1, built from the Go module proxy into
+#     .tools/bin/consul-template (scripts/install-gotool.sh, pinned by
+#     scripts/tools/consul-template; 1.5-2 minutes cold), which the tests of
+#     configd's Consul API (server/consulapi) run against it;
+#   - confd v0.16.0, built from the Go module proxy into .tools/bin/confd
+#     (scripts/install-gotool.sh, pinned by scripts/tools/confd: confd has no
+#     go.mod, so that module pins its 2018 dependencies; 1-2 minutes cold), run
+#     against configd's Consul and etcd APIs;
 #   - kube-apiserver (Kubernetes v1.34.3), built from the Go module proxy into
 #     .tools/bin/kube-apiserver (scripts/install-kube-apiserver.sh; ~8 minutes
 #     cold on 2 idle cores, seconds when cached), on that etcd, for the Kubernetes
@@ -48,4 +59,7 @@ if ((${#need_apt[@]})); then
 fi
 
 bash scripts/install-consul.sh .tools/bin
+bash scripts/install-gotool.sh scripts/tools/etcdctl etcdctl-3.7.3 version "etcdctl version: 3.7.3" .tools/bin
+bash scripts/install-gotool.sh scripts/tools/consul-template consul-template -version "consul-template v0.41.1" .tools/bin
+bash scripts/install-gotool.sh scripts/tools/confd confd -version "confd 0.16.0" .tools/bin
 bash scripts/install-kube-apiserver.sh .tools/bin

@@ -2,8 +2,8 @@
 // (etcdserverpb) served over configd's store and watch hub, on configd's
 // own port, so that etcdctl and etcd's client libraries read, write and
 // watch configd's keys. KV (Range, Put, DeleteRange, Txn), Watch, Lease
-// (lease.go), Maintenance.Status, Cluster.MemberList and
-// Auth.Authenticate are served;
+// (lease.go), Maintenance.Status, Maintenance.Alarm (listing none),
+// Cluster.MemberList and Auth.Authenticate are served;
 // every other RPC answers Unimplemented with its name (docs/compat.md has
 // the table).
 //
@@ -191,7 +191,7 @@ func unimplemented(method string, err error) error {
 		return err
 	}
 	return status.Errorf(codes.Unimplemented, "%s is not served by configd's etcd API (configd serves KV, Watch, "+
-		"Lease, Maintenance.Status, Cluster.MemberList and Auth.Authenticate; see docs/compat.md)", strings.TrimPrefix(method, "/"))
+		"Lease, Maintenance.Status, Maintenance.Alarm (list), Cluster.MemberList and Auth.Authenticate; see docs/compat.md)", strings.TrimPrefix(method, "/"))
 }
 
 func unimplementedUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -36,6 +36,18 @@ func (m maintenanceService) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 		Leader: m.member, RaftIndex: uint64(rev), RaftTerm: 1, RaftAppliedIndex: uint64(rev)}, nil
 }
 
+// Alarm lists no alarms: configd raises none of etcd's (no space quota,
+// no corruption check), and etcdctl 3.5+ asks for them in `endpoint
+// health`. Disarming finds nothing to disarm, as etcd answers for an alarm
+// not raised; raising one is refused, naming it.
+func (m maintenanceService) Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if req.GetAction() == pb.AlarmRequest_ACTIVATE {
+		return nil, status.Errorf(codes.Unimplemented, "etcdserverpb.Maintenance/Alarm ACTIVATE is not served by configd's etcd API: "+
+			"configd raises no etcd alarms (it lists and disarms none)")
+	}
+	return &pb.AlarmResponse{Header: m.header(m.st.Rev())}, nil
+}
+
 type clusterService struct {
 	pb.UnimplementedClusterServer
 	*server
