@@ -18,6 +18,7 @@ import (
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/consulapi"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/etcdapi"
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
@@ -189,7 +190,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	driver := startRollouts(ctx, c.Store, clients, logger)
 	cleanup.add(driver.stop)
 	var draining atomic.Bool
-	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
+	var etcdOpts []etcdapi.Option
+	if etcdClient != nil {
+		// A replica's leases are the cluster's etcd's.
+		etcdOpts = append(etcdOpts, etcdapi.WithCluster(etcdClient, cfg.Etcd.Prefix))
+	}
+	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg, Etcd: etcdOpts,
 		Limits:  cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
 		Metrics: []prometheus.Collector{driver.Collector()},
 		GRPC:    []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},

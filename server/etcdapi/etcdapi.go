@@ -29,6 +29,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -92,6 +93,9 @@ type options struct {
 	limits   *authz.Limits
 	progress time.Duration
 	metrics  *watchwire.Metrics
+	// cluster and clusterPrefix: WithCluster (lease_cluster.go).
+	cluster       *clientv3.Client
+	clusterPrefix string
 }
 
 // WithMetrics counts the etcd watches and what they are sent in m, with
