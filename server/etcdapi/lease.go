@@ -113,7 +113,7 @@ func newLeases(ctx context.Context, s *server) *leases {
 				"without the cluster's etcd client (etcdapi.WithCluster); see docs/compat.md, \"Leases\""
 			return l
 		}
-		l.cl = newClusterLeases(s.opts.cluster, s.opts.clusterPrefix)
+		l.cl = newClusterLeases(s.opts.cluster, s.opts.clusterPrefix, s.opts.logger)
 		go l.cl.watch(l.ctx, l)
 		return l
 	}
@@ -247,6 +247,9 @@ func (l *leases) live(ctx context.Context, id int64) error {
 
 // of returns kv's lease, 0 when none.
 func (l *leases) of(kv audit.KeyValue) int64 {
+	if l.cl != nil {
+		return l.cl.of(l.ctx, l.s.st, kv)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a, ok := l.keys[kv.Key]; ok && a.modRev == kv.ModRev {
@@ -336,7 +339,8 @@ func (l *leases) recordOps(ctx context.Context, changes []leaseChange) ([]audit.
 // attaching revision) is ended at once.
 func (l *leases) committed(changes []leaseChange) {
 	if l.cl != nil {
-		defer l.committedCluster(changes)
+		l.committedCluster(changes)
+		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -350,7 +354,7 @@ func (l *leases) committed(changes []leaseChange) {
 		if a, ok := l.keys[c.key]; !ok || a.modRev <= c.modRev {
 			l.keys[c.key] = attachment{lease: c.lease, modRev: c.modRev}
 		}
-		if l.cl == nil && l.byID[c.lease] == nil && !l.stopped {
+		if l.byID[c.lease] == nil && !l.stopped {
 			go l.expire(c.lease)
 		}
 	}

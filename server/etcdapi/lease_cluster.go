@@ -2,8 +2,10 @@ package etcdapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,19 +45,101 @@ func markersDir(prefix string) string { return strings.TrimSuffix(prefix, "/") +
 
 // clusterLeases are the etcd side of a replica's leases.
 type clusterLeases struct {
-	cli *clientv3.Client
-	lc  pb.LeaseClient
-	dir string
+	logger *slog.Logger
+	cli    *clientv3.Client
+	lc     pb.LeaseClient
+	dir    string
 	// done is closed when the markers' watch has stopped.
 	done chan struct{}
 
 	mu sync.Mutex
 	// granted caches each live lease's TTL as granted, for its record.
 	granted map[int64]int64
+
+	// index is which lease each key is attached to, as of the store's
+	// revision indexed, read from the records (any replica may have
+	// written them): the replica's own commits are not all its records'
+	// changes, as they are on a configd alone.
+	indexMu sync.Mutex
+	indexed int64
+	records map[int64]indexedRecord
+	index   map[string]attachment
 }
 
-func newClusterLeases(cli *clientv3.Client, prefix string) *clusterLeases {
-	return &clusterLeases{cli: cli, lc: pb.NewLeaseClient(cli.ActiveConnection()), dir: markersDir(prefix),
+// indexedRecord is a lease's record as indexed, and its mod_rev.
+type indexedRecord struct {
+	modRev int64
+	keys   map[string]int64
+}
+
+// indexReader reads the leases' records.
+type indexReader interface {
+	Rev() int64
+	List(ctx context.Context, prefix string, opts ...audit.ReadOption) ([]audit.KeyValue, int64, error)
+}
+
+// of returns kv's lease, 0 when none, from the records as of the store's
+// revision now, read again when the revision moved on (once per
+// revision, only the records that changed parsed).
+func (c *clusterLeases) of(ctx context.Context, st indexReader, kv audit.KeyValue) int64 {
+	c.indexMu.Lock()
+	defer c.indexMu.Unlock()
+	if rev := st.Rev(); rev != c.indexed {
+		if err := c.reindex(ctx, st, rev); err != nil {
+			// An unreadable store reads as unleased keys; the next read
+			// tries again.
+			c.logger.Error("etcd api: the leases' records do not read: keys read as without a lease", "err", err)
+			return 0
+		}
+	}
+	if a, ok := c.index[kv.Key]; ok && a.modRev == kv.ModRev {
+		return a.lease
+	}
+	return 0
+}
+
+// reindex reads the records at rev; c.indexMu is held.
+func (c *clusterLeases) reindex(ctx context.Context, st indexReader, rev int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	kvs, _, err := st.List(ctx, keyspace.LeasesPrefix(), audit.AtRev(rev))
+	if err != nil {
+		return err
+	}
+	records := make(map[int64]indexedRecord, len(kvs))
+	changed := len(kvs) != len(c.records)
+	for _, kv := range kvs {
+		id, ok := keyspace.LeaseID(kv.Key)
+		if !ok {
+			continue
+		}
+		if r, ok := c.records[id]; ok && r.modRev == kv.ModRev {
+			records[id] = r
+			continue
+		}
+		var rec leaseRecord
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		records[id], changed = indexedRecord{modRev: kv.ModRev, keys: rec.Keys}, true
+	}
+	if changed {
+		index := map[string]attachment{}
+		for id, r := range records {
+			for k, mr := range r.keys {
+				if a, ok := index[k]; !ok || a.modRev < mr {
+					index[k] = attachment{lease: id, modRev: mr}
+				}
+			}
+		}
+		c.records, c.index = records, index
+	}
+	c.indexed = rev
+	return nil
+}
+
+func newClusterLeases(cli *clientv3.Client, prefix string, logger *slog.Logger) *clusterLeases {
+	return &clusterLeases{logger: logger, cli: cli, lc: pb.NewLeaseClient(cli.ActiveConnection()), dir: markersDir(prefix),
 		done: make(chan struct{}), granted: map[int64]int64{}}
 }
 
@@ -199,6 +283,22 @@ func (c *clusterLeases) watch(ctx context.Context, l *leases) {
 }
 
 func (c *clusterLeases) session(ctx context.Context, l *leases) error {
+	// The watch starts after from: a marker deleted later is seen by it.
+	// A record read is checked against the markers read after it: its
+	// marker was put before it, so a marker missing then is one deleted.
+	// A record committed after the read is checked by its put, after its
+	// commit (leases.committed), so after from.
+	from, err := c.cli.Get(ctx, c.dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	if _, err := l.s.st.Sync(ctx); err != nil {
+		return err
+	}
+	recs, _, err := l.s.st.List(ctx, keyspace.LeasesPrefix())
+	if err != nil {
+		return err
+	}
 	resp, err := c.cli.Get(ctx, c.dir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return err
@@ -207,22 +307,13 @@ func (c *clusterLeases) session(ctx context.Context, l *leases) error {
 	for _, kv := range resp.Kvs {
 		live[string(kv.Key)] = true
 	}
-	// The store at least as new as the markers read: a record committed
-	// later is checked by its put (leases.committed).
-	if _, err := l.s.st.Sync(ctx); err != nil {
-		return err
-	}
-	recs, _, err := l.s.st.List(ctx, keyspace.LeasesPrefix())
-	if err != nil {
-		return err
-	}
 	for _, kv := range recs {
 		if id, ok := keyspace.LeaseID(kv.Key); ok && !live[c.marker(id)] {
 			go l.expireCluster(id, 0)
 		}
 	}
 	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), c.dir, clientv3.WithPrefix(), clientv3.WithPrevKV(),
-		clientv3.WithRev(resp.Header.Revision+1))
+		clientv3.WithRev(from.Header.Revision+1))
 	for wr := range wch {
 		if err := wr.Err(); err != nil {
 			return err
@@ -278,17 +369,8 @@ func (l *leases) endCluster(ctx context.Context, id int64, txn audit.Txn, check 
 	if _, err := l.s.st.Sync(ctx); err != nil {
 		return err
 	}
-	if _, err := l.commitEnd(ctx, id, txn, check); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	for k, a := range l.keys {
-		if a.lease == id {
-			delete(l.keys, k)
-		}
-	}
-	l.mu.Unlock()
-	return nil
+	_, err := l.commitEnd(ctx, id, txn, check)
+	return err
 }
 
 // revokeCluster ends lease id as txn, then revokes its etcd lease; false

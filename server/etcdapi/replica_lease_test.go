@@ -116,8 +116,10 @@ func TestEtcdReplicasShareLeases(t *testing.T) {
 	}
 }
 
-// TestEtcdReplicaRevokesAndGuardsTheClustersLeases: a revoke on one
-// replica deletes the keys of a lease granted on another, as the caller;
+// TestEtcdReplicaRevokesAndGuardsTheClustersLeases: a replica reads,
+// compares and keeps the lease of keys attached through another; a revoke
+// on one replica deletes the keys of a lease granted on another, as the
+// caller;
 // a lease of the cluster's etcd that is not a configd lease (a replica's
 // registration) is not found by any lease RPC nor a put, and lives on.
 func TestEtcdReplicaRevokesAndGuardsTheClustersLeases(t *testing.T) {
@@ -128,11 +130,21 @@ func TestEtcdReplicaRevokesAndGuardsTheClustersLeases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put, err := a.Txn(ctx).Then(clientv3.OpPut("app/a", "1", clientv3.WithLease(g.ID)), clientv3.OpPut("app/b", "2", clientv3.WithLease(g.ID))).Commit()
-	if err != nil {
+	if _, err := a.Txn(ctx).Then(clientv3.OpPut("app/a", "1", clientv3.WithLease(g.ID)), clientv3.OpPut("app/b", "2", clientv3.WithLease(g.ID))).Commit(); err != nil {
 		t.Fatal(err)
 	}
-	w := a.Watch(ctx, "app/", clientv3.WithPrefix(), clientv3.WithRev(put.Header.Revision+1))
+	// The other replica knows the keys' lease: in a read, a compare, and
+	// a put that keeps it.
+	got, err := b.Get(ctx, "app/a")
+	if err != nil || len(got.Kvs) != 1 || clientv3.LeaseID(got.Kvs[0].Lease) != g.ID {
+		t.Fatalf("get on replica B: %v %v, want the key with lease %d", got, err, g.ID)
+	}
+	cmp, err := b.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue("app/b"), "=", g.ID)).
+		Then(clientv3.OpPut("app/b", "3", clientv3.WithIgnoreLease())).Commit()
+	if err != nil || !cmp.Succeeded {
+		t.Fatalf("compare on the lease and put keeping it, on replica B: %+v %v", cmp, err)
+	}
+	w := a.Watch(ctx, "app/", clientv3.WithPrefix(), clientv3.WithRev(cmp.Header.Revision+1))
 	if _, err := b.Revoke(ctx, g.ID); err != nil {
 		t.Fatalf("revoke on replica B: %v", err)
 	}
