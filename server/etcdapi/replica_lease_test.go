@@ -11,6 +11,14 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/configd/configd/audit"
+	"github.com/configd/configd/internal/configdtest"
+	"github.com/configd/configd/server"
+	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/watcher"
 )
 
 // keptAlive reads ka until its answers, all with ttl, span more than
@@ -182,6 +190,14 @@ func TestEtcdReplicaRevokesAndGuardsTheClustersLeases(t *testing.T) {
 	if ttl, err := ecli.TimeToLive(ctx, own.ID); err != nil || ttl.TTL <= 0 {
 		t.Fatalf("the cluster's own lease after the refusals: %+v %v, want it alive", ttl, err)
 	}
+
+	// A replica served without the cluster's etcd client refuses leases,
+	// saying why.
+	env := configdtest.NewEnv(t, configdtest.WithReplicaOf(ecli, "/"+t.Name()))
+	bare := client(t, configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{}).Addr)
+	if _, err := bare.Grant(ctx, 5); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "WithCluster") {
+		t.Fatalf("grant on a replica without the cluster's etcd client: %v, want Unimplemented naming WithCluster", err)
+	}
 }
 
 // TestEtcdReplicaLeaseKeepAliveMovesWhenAReplicaStops: etcd's client,
@@ -234,5 +250,50 @@ func TestEtcdReplicaLeaseKeepAliveMovesWhenAReplicaStops(t *testing.T) {
 	}
 	if got, err := other.cli.Get(ctx, "app/a"); err != nil || len(got.Kvs) != 1 {
 		t.Fatalf("the lease's key after the replica stopped: %v %v", got, err)
+	}
+}
+
+// TestEtcdReplicaEndsTheLeasesThatExpiredWhileItWasDown: the only replica
+// stops; its lease expires in etcd meanwhile, and the key stays (no
+// replica ends it); once it serves again, it ends the lease: the key is
+// deleted by etcd-api.
+func TestEtcdReplicaEndsTheLeasesThatExpiredWhileItWasDown(t *testing.T) {
+	rs, ecli := replicas(t, 1)
+	r := rs[0]
+	ctx := timeout(t)
+	g, err := r.cli.Grant(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, err := r.cli.Put(ctx, "app/a", "1", clientv3.WithLease(g.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := fmt.Sprintf("/%s/leases/%d", t.Name(), g.ID)
+	m, err := ecli.Get(ctx, marker)
+	if err != nil || len(m.Kvs) != 1 {
+		t.Fatalf("the lease's marker %s: %v %v", marker, m, err)
+	}
+	mw := ecli.Watch(ctx, marker, clientv3.WithRev(m.Kvs[0].ModRevision+1))
+	own, err := r.env.Hub.Watch(ctx, watcher.Filter{Prefixes: []string{"app/"}}, put.Header.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	r.srv.Stop()
+	if ev := <-mw; ev.Err() != nil || len(ev.Events) != 1 || ev.Events[0].Type != clientv3.EventTypeDelete {
+		t.Fatalf("the marker's watch: %+v %v, want its delete at the lease's expiry", ev.Events, ev.Err())
+	}
+	if _, err := r.env.Store.Get(ctx, "app/a"); err != nil {
+		t.Fatalf("the key while no replica serves: %v, want it kept", err)
+	}
+	r.srv.Restart(&core.Core{Store: r.env.Store, Hub: r.env.Hub}, r.cfg)
+	b, err := own.Next(ctx)
+	if err != nil || len(b.Events) != 1 || b.Events[0].Type != audit.OpDelete {
+		t.Fatalf("after the restart: %+v %v, want the key deleted", b, err)
+	}
+	rev, err := r.env.Store.Revision(ctx, b.Rev)
+	if err != nil || rev.Actor != "etcd-api" || !strings.HasPrefix(rev.Reason, fmt.Sprintf("lease %d expired", g.ID)) {
+		t.Fatalf("revision %d: %+v %v, want the lease's expiry", b.Rev, rev, err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 type replica struct {
 	env *configdtest.Env
 	srv *configdtest.Serving
+	cfg server.APIConfig
 	cli *clientv3.Client
 }
 
@@ -37,9 +38,9 @@ func replicas(t *testing.T, n int) ([]replica, *clientv3.Client) {
 	for i := range rs {
 		prefix := "/" + t.Name()
 		env := configdtest.NewEnv(t, configdtest.WithReplicaOf(ecli, prefix))
-		s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub},
-			server.APIConfig{Etcd: []etcdapi.Option{etcdapi.WithCluster(ecli, prefix)}})
-		rs[i] = replica{env: env, srv: s, cli: client(t, s.Addr)}
+		cfg := server.APIConfig{Etcd: []etcdapi.Option{etcdapi.WithCluster(ecli, prefix)}}
+		s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, cfg)
+		rs[i] = replica{env: env, srv: s, cfg: cfg, cli: client(t, s.Addr)}
 	}
 	return rs, ecli
 }
