@@ -162,7 +162,10 @@ func (c *clusterLeases) grant(ctx context.Context, id, ttl int64) (int64, int64,
 		err = rpctypes.ErrGRPCLeaseExist
 	}
 	if err != nil {
-		_, _ = c.lc.LeaseRevoke(context.WithoutCancel(ctx), &pb.LeaseRevokeRequest{ID: g.GetID()})
+		// Not a configd lease without its marker: it goes (or expires).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = c.lc.LeaseRevoke(rctx, &pb.LeaseRevokeRequest{ID: g.GetID()})
+		cancel()
 		return 0, 0, err
 	}
 	c.mu.Lock()
