@@ -349,14 +349,23 @@ func (l *leases) expireCluster(id, ttl int64) {
 	}
 	l.cl.forget(id)
 	meta := expiredTxn(id, ttl)
+	l.persist("an expired lease's keys are not deleted", id, func(ctx context.Context) error {
+		return l.endCluster(ctx, id, meta, nil)
+	})
+}
+
+// persist calls try, with a bounded context, until it succeeds or the
+// leases stop, waiting endRetry after a failure (logged as what, about
+// lease id), doubling up to maxEndRetry.
+func (l *leases) persist(what string, id int64, try func(ctx context.Context) error) {
 	for retry := endRetry; ; retry = min(2*retry, maxEndRetry) {
 		ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
-		err := l.endCluster(ctx, id, meta, nil)
+		err := try(ctx)
 		cancel()
 		if err == nil || l.ctx.Err() != nil {
 			return
 		}
-		l.s.opts.logger.Error("etcd api: an expired lease's keys are not deleted; trying again", "lease", id, "err", err, "in", retry)
+		l.s.opts.logger.Error("etcd api: "+what+"; trying again", "lease", id, "err", err, "in", retry)
 		select {
 		case <-l.ctx.Done():
 			return
@@ -400,23 +409,14 @@ func (l *leases) committedCluster(changes []leaseChange) {
 		}
 		seen[c.lease] = true
 		go func(id int64) {
-			for retry := endRetry; ; retry = min(2*retry, maxEndRetry) {
-				ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+			gone := false
+			l.persist("a leased key's lease is not checked", id, func(ctx context.Context) error {
 				ok, err := l.cl.ours(ctx, id)
-				cancel()
-				switch {
-				case err == nil && !ok:
-					l.expireCluster(id, 0)
-					return
-				case err == nil || l.ctx.Err() != nil:
-					return
-				}
-				l.s.opts.logger.Error("etcd api: a leased key's lease is not checked; trying again", "lease", id, "err", err, "in", retry)
-				select {
-				case <-l.ctx.Done():
-					return
-				case <-time.After(retry):
-				}
+				gone = err == nil && !ok
+				return err
+			})
+			if gone {
+				l.expireCluster(id, 0)
 			}
 		}(c.lease)
 	}
