@@ -57,6 +57,8 @@ type leaseRecord struct {
 	// Keys maps each key attached to the lease to its mod_rev when it was
 	// attached.
 	Keys map[string]int64 `json:"keys"`
+	// modRev is the record's own mod_rev, as read.
+	modRev int64
 }
 
 // attachment is a key's lease, and the key's mod_rev when attached.
@@ -272,7 +274,7 @@ func (l *leases) record(ctx context.Context, id, at int64) (leaseRecord, bool, e
 	if err != nil {
 		return leaseRecord{}, false, err
 	}
-	var rec leaseRecord
+	rec := leaseRecord{modRev: kv.ModRev}
 	if err := json.Unmarshal(kv.Value, &rec); err != nil {
 		return leaseRecord{}, false, fmt.Errorf("%s: %w", kv.Key, err)
 	}
@@ -450,6 +452,10 @@ func (l *leases) end(ctx context.Context, id int64, txn audit.Txn, check func(ke
 	return ended || le != nil, nil
 }
 
+// commitEnd commits the end of lease id, conditional on its record and
+// its keys as read (a put attaching a key changes the record, one
+// detaching a key changes the key): other writes meanwhile do not make it
+// try again, so that a busy store does not starve an expiry.
 func (l *leases) commitEnd(ctx context.Context, id int64, txn audit.Txn, check func(key string) error) (bool, error) {
 	for attempt := 1; ; attempt++ {
 		at := l.s.st.Rev()
@@ -468,10 +474,10 @@ func (l *leases) commitEnd(ctx context.Context, id int64, txn audit.Txn, check f
 				}
 			}
 		}
-		txn.Ops, txn.IfRev = append(ops, audit.Delete(keyspace.LeaseKey(id))), &at
+		txn.Ops = append(ops, audit.Delete(keyspace.LeaseKey(id)).WithModRev(rec.modRev))
 		_, err = l.s.st.Commit(ctx, txn)
 		var ce *audit.ConflictError
-		if errors.As(err, &ce) && ce.Key == "" && attempt < maxTxnAttempts {
+		if errors.As(err, &ce) && attempt < maxTxnAttempts {
 			continue
 		}
 		return err == nil, err
@@ -479,7 +485,7 @@ func (l *leases) commitEnd(ctx context.Context, id int64, txn audit.Txn, check f
 }
 
 // attached returns the deletes of rec's keys still attached at revision
-// at, sorted.
+// at, sorted, each conditional on the key's mod_rev as attached.
 func (l *leases) attached(ctx context.Context, rec leaseRecord, at int64) ([]audit.Op, error) {
 	var ops []audit.Op
 	for _, k := range slices.Sorted(maps.Keys(rec.Keys)) {
@@ -491,7 +497,7 @@ func (l *leases) attached(ctx context.Context, rec leaseRecord, at int64) ([]aud
 			return nil, err
 		}
 		if kv.ModRev == rec.Keys[k] {
-			ops = append(ops, audit.Delete(k))
+			ops = append(ops, audit.Delete(k).WithModRev(kv.ModRev))
 		}
 	}
 	return ops, nil

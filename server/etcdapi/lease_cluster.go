@@ -145,6 +145,18 @@ func newClusterLeases(cli *clientv3.Client, prefix string, logger *slog.Logger) 
 
 func (c *clusterLeases) marker(id int64) string { return c.dir + strconv.FormatInt(id, 10) }
 
+// revokingMark starts the value of the marker of a lease being revoked:
+// its keys are being deleted, it takes no key and no keep-alive.
+const revokingMark = "revoking "
+
+// parseMarker reads a marker's value: the TTL granted, and whether the
+// lease is being revoked.
+func parseMarker(v []byte) (ttl int64, revoking bool) {
+	s, revoking := strings.CutPrefix(string(v), revokingMark)
+	ttl, _ = strconv.ParseInt(s, 10, 64)
+	return ttl, revoking
+}
+
 // grant grants an etcd lease of ttl (id 0: etcd chooses its ID) and
 // attaches its marker to it.
 func (c *clusterLeases) grant(ctx context.Context, id, ttl int64) (int64, int64, error) {
@@ -177,19 +189,46 @@ func (c *clusterLeases) grant(ctx context.Context, id, ttl int64) (int64, int64,
 // ours reports whether id is a live configd lease (its marker exists),
 // read linearizably from etcd.
 func (c *clusterLeases) ours(ctx context.Context, id int64) (bool, error) {
+	marked, revoking, err := c.marked(ctx, id)
+	return marked && !revoking, err
+}
+
+// marked reports whether lease id has a marker, and whether it is being
+// revoked.
+func (c *clusterLeases) marked(ctx context.Context, id int64) (marked, revoking bool, err error) {
 	if id <= 0 {
-		return false, nil
+		return false, false, nil
 	}
 	resp, err := c.cli.Get(ctx, c.marker(id))
 	if err != nil || len(resp.Kvs) == 0 {
+		return false, false, err
+	}
+	ttl, revoking := parseMarker(resp.Kvs[0].Value)
+	c.mu.Lock()
+	c.granted[id] = ttl
+	c.mu.Unlock()
+	return true, revoking, nil
+}
+
+// startRevoke marks lease id as being revoked, when it is live: false
+// when it is not (gone, or another revoke under way).
+func (c *clusterLeases) startRevoke(ctx context.Context, id int64) (bool, error) {
+	m := c.marker(id)
+	resp, err := c.cli.Get(ctx, m)
+	if err != nil || len(resp.Kvs) == 0 {
 		return false, err
 	}
-	if ttl, err := strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64); err == nil {
-		c.mu.Lock()
-		c.granted[id] = ttl
-		c.mu.Unlock()
+	kv := resp.Kvs[0]
+	ttl, revoking := parseMarker(kv.Value)
+	if revoking {
+		return false, nil
 	}
-	return true, nil
+	txn, err := c.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(m), "=", kv.ModRevision)).
+		Then(clientv3.OpPut(m, revokingMark+strconv.FormatInt(ttl, 10), clientv3.WithIgnoreLease())).Commit()
+	if err != nil {
+		return false, err
+	}
+	return txn.Succeeded, nil
 }
 
 // ttl is lease id's TTL as granted, 0 when not known here.
@@ -239,13 +278,14 @@ func (c *clusterLeases) timeToLive(ctx context.Context, id int64) (granted, left
 
 // list returns the IDs of the live configd leases.
 func (c *clusterLeases) list(ctx context.Context) ([]int64, error) {
-	resp, err := c.cli.Get(ctx, c.dir, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	resp, err := c.cli.Get(ctx, c.dir, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
 	var ids []int64
 	for _, kv := range resp.Kvs {
-		if id, err := strconv.ParseInt(strings.TrimPrefix(string(kv.Key), c.dir), 10, 64); err == nil {
+		id, err := strconv.ParseInt(strings.TrimPrefix(string(kv.Key), c.dir), 10, 64)
+		if _, revoking := parseMarker(kv.Value); err == nil && !revoking {
 			ids = append(ids, id)
 		}
 	}
@@ -331,7 +371,7 @@ func (c *clusterLeases) session(ctx context.Context, l *leases) error {
 			}
 			var ttl int64
 			if ev.PrevKv != nil {
-				ttl, _ = strconv.ParseInt(string(ev.PrevKv.Value), 10, 64)
+				ttl, _ = parseMarker(ev.PrevKv.Value)
 			}
 			go l.expireCluster(id, ttl)
 		}
@@ -385,13 +425,38 @@ func (l *leases) endCluster(ctx context.Context, id int64, txn audit.Txn, check 
 	return err
 }
 
-// revokeCluster ends lease id as txn, then revokes its etcd lease; false
-// when it is not a live configd lease.
+// revokeCluster ends lease id as txn, check allowing each key attached:
+// its marker is marked first (no put attaches a key to it after that,
+// and the other replicas leave it to this one), then its keys are
+// deleted, then its etcd lease is revoked (a key a put attached as the
+// revoke began goes then, as at an expiry). A revoke that stops halfway
+// leaves a lease that no keep-alive renews: it expires. It returns false
+// when id is not a live configd lease.
 func (l *leases) revokeCluster(ctx context.Context, id int64, txn audit.Txn, check func(key string) error) (bool, error) {
 	if ok, err := l.cl.ours(ctx, id); !ok || err != nil {
 		return false, err
 	}
-	if err := l.endCluster(ctx, id, txn, check); err != nil {
+	at, err := l.s.st.Sync(ctx)
+	if err != nil {
+		return false, err
+	}
+	rec, _, err := l.record(ctx, id, at)
+	if err != nil {
+		return false, err
+	}
+	ops, err := l.attached(ctx, rec, at)
+	if err != nil {
+		return false, err
+	}
+	for _, op := range ops {
+		if err := check(op.Key); err != nil {
+			return false, err
+		}
+	}
+	if ok, err := l.cl.startRevoke(ctx, id); !ok || err != nil {
+		return false, err
+	}
+	if err := l.endCluster(ctx, id, txn, nil); err != nil {
 		return false, err
 	}
 	return true, l.cl.revoke(ctx, id)
@@ -400,7 +465,8 @@ func (l *leases) revokeCluster(ctx context.Context, id int64, txn audit.Txn, che
 // committedCluster checks, after a put attached keys to leases, that their
 // markers still exist: a lease whose marker went before the put's record
 // was committed (the replicas that ended it read the store before it) is
-// ended now.
+// ended now. A marker being revoked is left to its revoker, who ends the
+// lease's keys again once its etcd lease is revoked.
 func (l *leases) committedCluster(changes []leaseChange) {
 	seen := map[int64]bool{}
 	for _, c := range changes {
@@ -411,8 +477,8 @@ func (l *leases) committedCluster(changes []leaseChange) {
 		go func(id int64) {
 			gone := false
 			l.persist("a leased key's lease is not checked", id, func(ctx context.Context) error {
-				ok, err := l.cl.ours(ctx, id)
-				gone = err == nil && !ok
+				marked, _, err := l.cl.marked(ctx, id)
+				gone = err == nil && !marked
 				return err
 			})
 			if gone {
