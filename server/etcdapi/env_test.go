@@ -76,11 +76,11 @@ func (e *etcdEnv) restart() {
 }
 
 // authConfigd serves configdtest.AuthEnv's store (its tokens, app/x and
-// db/x) with authentication on.
-func authConfigd(t *testing.T) (*configdtest.Env, string) {
+// db/x) with authentication on, its etcd API with opts.
+func authConfigd(t *testing.T, opts ...etcdapi.Option) (*configdtest.Env, string) {
 	t.Helper()
 	env := configdtest.AuthEnv(t)
-	s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{Auth: env.Auth})
+	s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{Auth: env.Auth, Etcd: opts})
 	return env, s.Addr
 }
 

@@ -195,6 +195,34 @@ func TestEtcdKeyPrefixLeasesListSlashKeys(t *testing.T) {
 	}
 }
 
+// Grants are on configd's keys: a grant on app/ reads "/app/x" through
+// the prefixed etcd API, not "/db/x"; a range wholly outside the prefix
+// reads nothing and needs no grant.
+func TestEtcdKeyPrefixGrantsAreOnConfigdKeys(t *testing.T) {
+	env, addr := authConfigd(t, etcdapi.WithKeyPrefix("/"))
+	reader := client(t, addr, clientv3.Config{Username: "reader-app", Password: env.Secrets["reader-app"]})
+	ctx := timeout(t)
+	if got, err := reader.Get(ctx, "/app/", clientv3.WithPrefix()); err != nil || !slices.Equal(keys(got), []string{"/app/x"}) {
+		t.Fatalf("reader get /app/ --prefix: %v, %v", got, err)
+	}
+	if _, err := reader.Get(ctx, "/db/x"); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("reader get /db/x: %v, want PermissionDenied", err)
+	}
+	if _, err := reader.Get(ctx, "/", clientv3.WithPrefix()); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("reader get / --prefix (everything): %v, want PermissionDenied", err)
+	}
+	if got, err := reader.Get(ctx, "a", clientv3.WithRange("b")); err != nil || len(got.Kvs) != 0 {
+		t.Fatalf("reader get a to b: %v, %v; want nothing", got, err)
+	}
+	writer := client(t, addr, clientv3.Config{Username: "writer-app", Password: env.Secrets["writer-app"]})
+	if _, err := writer.Put(ctx, "/app/x", "2"); err != nil {
+		t.Fatalf("writer put /app/x: %v", err)
+	}
+	if kv, err := env.Store.Get(ctx, "app/x"); err != nil || string(kv.Value) != "2" {
+		t.Fatalf("app/x after the put: %+v, %v", kv, err)
+	}
+}
+
 // The etcd API's key prefix is one of the etcd API's: configd's keys
 // written through its own API are read by etcd's clients under it.
 func TestEtcdKeyPrefixOfMoreThanASlash(t *testing.T) {

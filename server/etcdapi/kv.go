@@ -64,12 +64,14 @@ func (m keyMap) parseKeys(key, end string) (keyRange, error) {
 	if r.end == allFrom {
 		return r, nil // prefix "": every key
 	}
-	n := 0
-	for n < len(r.key) && n < len(r.end) && r.key[n] == r.end[n] {
-		n++
+	// The longest segment prefix of key that holds every key up to end
+	// (app/ for app/ .. app0, etcd's --prefix).
+	for i := strings.LastIndexByte(r.key, '/'); i >= 0; i = strings.LastIndexByte(r.key[:i], '/') {
+		if p := r.key[:i+1]; r.end <= keyspace.PrefixEnd(p) {
+			r.prefix = p
+			break
+		}
 	}
-	common := r.key[:n]
-	r.prefix = common[:strings.LastIndexByte(common, '/')+1]
 	if r.prefix != "" {
 		if p, err := keyspace.Prefix(r.prefix); err != nil || p != r.prefix {
 			// No key is under a prefix that breaks the key rules.
