@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/audit"
@@ -72,13 +73,14 @@ func (m keyMap) parseRange(key, end []byte) (keyRange, error) {
 		r, err := m.parseKeys(k, "")
 		return r, m.named(string(key), k, err)
 	}
-	// [lo, hi) is [key, end) within [prefix, pend); hi "" is no end.
+	// [lo, hi) is [key, end) within [prefix, pend); allFrom is no end
+	// (pend's too, for a prefix of 0xff bytes).
 	lo, hi := max(string(key), m.prefix), string(end)
-	pend := prefixEnd(m.prefix)
-	if hi == allFrom || pend != "" && hi > pend {
+	pend := clientv3.GetPrefixRangeEnd(m.prefix)
+	if hi == allFrom || pend != allFrom && hi > pend {
 		hi = pend
 	}
-	if hi != "" && lo >= hi {
+	if hi != allFrom && lo >= hi {
 		return keyRange{none: true}, nil
 	}
 	k, e := lo[len(m.prefix):], allFrom
@@ -92,19 +94,6 @@ func (m keyMap) parseRange(key, end []byte) (keyRange, error) {
 	}
 	r, err := m.parseKeys(k, e)
 	return r, m.named(string(key), k, err)
-}
-
-// prefixEnd is the end of the range of keys that start with p, as etcd's
-// clientv3.GetPrefixRangeEnd: "" (no end) when p is all 0xff bytes.
-func prefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return ""
 }
 
 // out maps configd's key k onto the etcd API's.

@@ -281,3 +281,27 @@ func TestEtcdctlWithTheSlashPrefix(t *testing.T) {
 		}
 	})
 }
+
+// A prefix of 0xff bytes has no end: a range from it on holds every key,
+// as etcd's namespace has it.
+func TestEtcdKeyPrefixOfFFBytesHasNoEnd(t *testing.T) {
+	e := prefixedConfigd(t, "\xff")
+	cli := client(t, e.Addr)
+	ctx := timeout(t)
+	for _, k := range []string{"\xffa", "\xffb/c"} {
+		if _, err := cli.Put(ctx, k, "1"); err != nil {
+			t.Fatalf("put %q: %v", k, err)
+		}
+	}
+	for _, opt := range []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithFromKey()} {
+		if got, err := cli.Get(ctx, "\xff", opt); err != nil || !slices.Equal(keys(got), []string{"\xffa", "\xffb/c"}) {
+			t.Fatalf("get \\xff: %v, %v", got, err)
+		}
+	}
+	if got, err := cli.Get(ctx, "\xffb", clientv3.WithRange("\xff\xff")); err != nil || !slices.Equal(keys(got), []string{"\xffb/c"}) {
+		t.Fatalf("get \\xffb .. \\xff\\xff: %v, %v", got, err)
+	}
+	if kv := httpKey(t, e.Addr, "b/c"); string(kv.Value) != "1" {
+		t.Fatalf("GET /v1/kv/b/c: %+v", kv)
+	}
+}
