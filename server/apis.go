@@ -36,6 +36,8 @@ type APIConfig struct {
 	GRPC []grpcapi.Option
 	// Consul are more options of the Consul door (ServeConsul).
 	Consul []consulapi.Option
+	// Etcd are more options of the etcd API.
+	Etcd []etcdapi.Option
 	// Metrics are more collectors of the daemon's, served at /metrics
 	// with the doors' (the rollouts' driver).
 	Metrics []prometheus.Collector
@@ -80,8 +82,8 @@ func NewAPIs(c *core.Core, cfg APIConfig) *APIs {
 	}
 	gs := grpcapi.New(c.Store, c.Hub, append(gopts, cfg.GRPC...)...)
 	// etcd's v3 API beside configd's own, on the same gRPC server.
-	stopLeases := etcdapi.Register(gs, c.Store, c.Hub, etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth), etcdapi.WithLimits(cfg.Limits),
-		etcdapi.WithMetrics(wm))
+	stopLeases := etcdapi.Register(gs, c.Store, c.Hub, append([]etcdapi.Option{etcdapi.WithLogger(cfg.Logger), etcdapi.WithAuth(cfg.Auth),
+		etcdapi.WithLimits(cfg.Limits), etcdapi.WithMetrics(wm)}, cfg.Etcd...)...)
 	consul := append([]consulapi.Option{consulapi.WithLogger(cfg.Logger), consulapi.WithAuth(cfg.Auth),
 		consulapi.WithLimits(cfg.Limits), consulapi.WithMetrics(reg)}, cfg.Consul...)
 	return &APIs{

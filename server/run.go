@@ -18,6 +18,7 @@ import (
 	"github.com/configd/configd/server/authz"
 	"github.com/configd/configd/server/consulapi"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/etcdapi"
 	"github.com/configd/configd/server/grpcapi"
 	"github.com/configd/configd/server/httpapi"
 	"github.com/configd/configd/server/pump"
@@ -195,6 +196,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		GRPC:    []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
 		Consul: []consulapi.Option{consulapi.WithReadWait(cfg.ReadWait), consulapi.WithVersion(Version()),
 			consulapi.WithBodyReadTimeout(cfg.BodyReadTimeout)},
+		Etcd: []etcdapi.Option{etcdapi.WithKeyPrefix(cfg.EtcdAPIPrefix)},
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),
