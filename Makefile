@@ -7,7 +7,7 @@ GO ?= go
 run:
 	$(GO) run ./cmd/configd --data-dir ./data
 
-## test: install what the tests need (Go modules, Consul, etcd, kube-apiserver, Chromium), then vet, run every test with the race detector (the benchmark harnesses' module, bench/, and the deployment assets' module, deploy/, and the config-source adapters' modules, adapters/kratos, adapters/koanf and adapters/gomicro, included), and fuzz each fuzz target (a fixed number of inputs, about 10s each)
+## test: install what the tests need (Go modules, Consul, etcd, etcdctl 3.4 and 3.7.3, consul-template, confd, kube-apiserver, Chromium, Prometheus), then vet, run every test with the race detector (the benchmark harnesses' module, bench/, and the deployment assets' module, deploy/, and the config-source adapters' modules, adapters/kratos, adapters/koanf and adapters/gomicro, included), and fuzz each fuzz target (a fixed number of inputs, about 10s each)
 test: test-deps
 	$(GO) mod download
 	$(GO) vet ./...

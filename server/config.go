@@ -55,6 +55,14 @@ type Config struct {
 	// Off by default. It cannot share HTTPAddr: Consul's /v1/kv paths are
 	// configd's own.
 	ConsulAddr string
+	// EtcdAPIPrefix, when set, is the key prefix of the etcd API (package
+	// etcdapi): etcd's clients see configd's key K as EtcdAPIPrefix+K, so
+	// that "/" serves the clients whose keys start with '/' (flag
+	// --etcd-api-prefix, env CONFIGD_ETCD_API_PREFIX, config key
+	// etcd_api_prefix). Default "": configd's keys as they are. Not one of
+	// the replica's --etcd-* settings, which are about the etcd a replica
+	// stores its log in.
+	EtcdAPIPrefix string
 	// MaxValueSize is the largest value, in bytes (default 1 MiB).
 	MaxValueSize int
 	// ShutdownTimeout bounds how long a shutdown waits for in-flight
@@ -268,6 +276,8 @@ func (c *Config) Settings() setting.Table {
 			checkOptionalAddr).Expect("host:port, or nothing"),
 		setting.String(&c.ConsulAddr, "consul-addr", "host:port of a separate listener serving Consul's KV HTTP API (docs/compat.md); empty: off",
 			checkOptionalAddr).Expect("host:port, or nothing"),
+		setting.String(&c.EtcdAPIPrefix, "etcd-api-prefix", "key prefix of the etcd API: etcd's clients see configd's key K as this prefix followed by K, "+
+			"and only keys that start with it (\"/\": etcd's usual \"/app/x\" is configd's app/x; docs/compat.md); empty: configd's keys as they are"),
 		setting.Int(&c.MaxValueSize, "max-value-size", "largest value accepted, in bytes", checkMaxValueSize).
 			Expect("a whole number of bytes"),
 		setting.Duration(&c.ShutdownTimeout, "shutdown-timeout", "how long a shutdown waits for in-flight requests (e.g. 10s)", checkShutdownTimeout),

@@ -190,7 +190,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	driver := startRollouts(ctx, c.Store, clients, logger)
 	cleanup.add(driver.stop)
 	var draining atomic.Bool
-	var etcdOpts []etcdapi.Option
+	etcdOpts := []etcdapi.Option{etcdapi.WithKeyPrefix(cfg.EtcdAPIPrefix)}
 	if etcdClient != nil {
 		// A replica's leases are the cluster's etcd's.
 		etcdOpts = append(etcdOpts, etcdapi.WithCluster(etcdClient, cfg.Etcd.Prefix))

@@ -1,20 +1,24 @@
 package etcdapi_test
 
 import (
-	"strings"
+	"context"
 	"testing"
 
+	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/testserver"
 )
 
-// confd's etcdv3 backend reaches configd, but confd reads every key with a
-// leading '/' ("/app", whatever -prefix says), which configd's key rule
-// refuses (docs/compat.md): confd says so and fails, rendering nothing.
-// confd reads configd through its consul backend instead (server/consulapi).
-func TestConfdEtcdv3IsToldConfigdKeysHaveNoLeadingSlash(t *testing.T) {
-	e := startConfigd(t)
+// confd's etcdv3 backend, which reads every key with a leading '/',
+// renders configd's keys when the etcd API's prefix is "/".
+func TestConfdEtcdv3RendersConfigdKeysUnderTheSlashPrefix(t *testing.T) {
+	e := prefixedConfigd(t, "/")
+	if _, err := e.c.Store.Commit(context.Background(), audit.Txn{Actor: "t", Ops: []audit.Op{
+		audit.Put("app/db/host", []byte("db1"), ""), audit.Put("app/db/port", []byte("5432"), "")}}); err != nil {
+		t.Fatal(err)
+	}
 	got, err := testserver.ConfdOnce(t, "etcdv3", "http://"+e.Addr)
-	if err == nil || !strings.Contains(err.Error(), `code = InvalidArgument desc = invalid key: key "/app" starts with '/'`) {
-		t.Fatalf("confd -onetime -backend etcdv3: %q, %v; want configd's refusal of the key /app", got, err)
+	want := "host=db1\nmissing=fallback\ngets /app/db/host=db1\ngets /app/db/port=5432\nls host\nls port\n"
+	if err != nil || got != want {
+		t.Fatalf("confd -onetime -backend etcdv3 rendered %q (%v), want %q", got, err, want)
 	}
 }

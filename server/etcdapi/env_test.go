@@ -13,6 +13,7 @@ import (
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/etcdapi"
 )
 
 // etcdEnv is a configd (its store, hub and APIs, as the daemon serves
@@ -29,7 +30,20 @@ type etcdEnv struct {
 // startConfigd serves a configd without authentication.
 func startConfigd(t *testing.T, opts ...audit.Option) *etcdEnv {
 	t.Helper()
-	e := &etcdEnv{t: t, path: filepath.Join(t.TempDir(), "configd.db")}
+	return serveConfigd(t, server.APIConfig{}, opts...)
+}
+
+// prefixedConfigd serves a configd without authentication whose etcd API
+// has the key prefix prefix (--etcd-api-prefix).
+func prefixedConfigd(t *testing.T, prefix string) *etcdEnv {
+	t.Helper()
+	return serveConfigd(t, server.APIConfig{Etcd: []etcdapi.Option{etcdapi.WithKeyPrefix(prefix)}})
+}
+
+// serveConfigd serves a configd with cfg, its store opened with opts.
+func serveConfigd(t *testing.T, cfg server.APIConfig, opts ...audit.Option) *etcdEnv {
+	t.Helper()
+	e := &etcdEnv{t: t, path: filepath.Join(t.TempDir(), "configd.db"), cfg: cfg}
 	e.open(opts...)
 	e.serving = configdtest.Serve(t, e.c, e.cfg)
 	e.Addr = e.serving.Addr
@@ -62,11 +76,11 @@ func (e *etcdEnv) restart() {
 }
 
 // authConfigd serves configdtest.AuthEnv's store (its tokens, app/x and
-// db/x) with authentication on.
-func authConfigd(t *testing.T) (*configdtest.Env, string) {
+// db/x) with authentication on, its etcd API with opts.
+func authConfigd(t *testing.T, opts ...etcdapi.Option) (*configdtest.Env, string) {
 	t.Helper()
 	env := configdtest.AuthEnv(t)
-	s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{Auth: env.Auth})
+	s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{Auth: env.Auth, Etcd: opts})
 	return env, s.Addr
 }
 

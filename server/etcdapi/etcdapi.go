@@ -93,10 +93,18 @@ type options struct {
 	limits   *authz.Limits
 	progress time.Duration
 	metrics  *watchwire.Metrics
+	keys     keyMap
 	// cluster and clusterPrefix: WithCluster (lease_cluster.go).
 	cluster       *clientv3.Client
 	clusterPrefix string
 }
+
+// WithKeyPrefix shows configd's key K to etcd's clients as prefix+K (as
+// etcd's client-side namespace would): every key a request names must
+// start with prefix, which is removed; every key answered has it added. A
+// range is cut to the keys that start with prefix. "" (the default) shows
+// configd's keys as they are.
+func WithKeyPrefix(prefix string) Option { return func(o *options) { o.keys = keyMap{prefix: prefix} } }
 
 // WithMetrics counts the etcd watches and what they are sent in m, with
 // configd's own watches.
@@ -129,6 +137,8 @@ type server struct {
 	// member and cluster are this configd's etcd IDs (see ids).
 	member, cluster uint64
 	leases          *leases
+	// keys maps the etcd API's keys onto configd's (WithKeyPrefix).
+	keys keyMap
 }
 
 // Register registers etcd's KV, Watch, Lease, Cluster, Maintenance and
@@ -141,7 +151,7 @@ func Register(gs *grpc.Server, st Store, hub Hub, opts ...Option) (stop func()) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &server{st: st, direct: writeops.Direct(st), hub: hub, opts: o}
+	s := &server{st: st, direct: writeops.Direct(st), hub: hub, opts: o, keys: o.keys}
 	s.member, s.cluster = ids(st.Path(), st.Replication().Cluster)
 	s.leases = newLeases(context.Background(), s)
 	pb.RegisterKVServer(gs, kvService{server: s})

@@ -32,64 +32,71 @@ type kvService struct {
 }
 
 // keyRange is the keys an etcd request names: [key, end), or key alone
-// when end is "". configd lists them as the keys under prefix (the
-// smallest segment prefix that holds the range) filtered by byte order:
-// configd's keys sort bytewise (SQLite's BINARY order and Go's).
+// when end is "", or none at all. configd lists them as the keys under
+// prefix (the smallest segment prefix that holds the range) filtered by
+// byte order: configd's keys sort bytewise (SQLite's BINARY order and
+// Go's).
 type keyRange struct {
 	key, end string
 	single   bool
 	prefix   string
+	// none: the range holds no key of configd's (one outside the etcd
+	// API's key prefix, keyMap).
+	none bool
 }
 
 // allFrom is etcd's range_end of "every key from key on".
 const allFrom = "\x00"
 
-// parseRange reads an etcd request's key and range_end: configd's key
-// rules apply to a single key; a range is any pair of bytes (empty when
-// end <= key), but one that starts with '/' is refused, as a key is.
-func parseRange(key, end []byte) (keyRange, error) {
-	r := keyRange{key: string(key), end: string(end)}
-	if r.key == "" {
-		return r, rpctypes.ErrGRPCEmptyKey // as etcd: every key is "\x00" to "\x00"
-	}
+// parseKeys reads a range of configd's keys, key and end (keyMap's
+// parseRange maps an etcd request's onto them): configd's key rules apply
+// to a single key; a range is any pair of bytes (empty when end <= key),
+// but one that starts with '/' is refused, as a key is.
+func (m keyMap) parseKeys(key, end string) (keyRange, error) {
+	r := keyRange{key: key, end: end}
 	if r.end == "" {
 		r.single = true
-		return r, checkKey(r.key, keyspace.Validate)
+		return r, m.checkKey(r.key, keyspace.Validate)
 	}
 	if strings.HasPrefix(r.key, "/") {
-		return r, checkKey(r.key, keyspace.Validate)
+		return r, m.checkKey(r.key, keyspace.Validate)
 	}
 	if r.end == allFrom {
 		return r, nil // prefix "": every key
 	}
-	n := 0
-	for n < len(r.key) && n < len(r.end) && r.key[n] == r.end[n] {
-		n++
+	// The longest segment prefix of key that holds every key up to end
+	// (app/ for app/ .. app0, etcd's --prefix).
+	for i := strings.LastIndexByte(r.key, '/'); i >= 0; i = strings.LastIndexByte(r.key[:i], '/') {
+		if p := r.key[:i+1]; r.end <= keyspace.PrefixEnd(p) {
+			r.prefix = p
+			break
+		}
 	}
-	common := r.key[:n]
-	r.prefix = common[:strings.LastIndexByte(common, '/')+1]
 	if r.prefix != "" {
 		if p, err := keyspace.Prefix(r.prefix); err != nil || p != r.prefix {
 			// No key is under a prefix that breaks the key rules.
-			return r, checkKey(strings.TrimSuffix(r.prefix, "/"), keyspace.Validate)
+			return r, m.checkKey(strings.TrimSuffix(r.prefix, "/"), keyspace.Validate)
 		}
 	}
 	return r, nil
 }
 
-// checkKey checks key with rule, saying how configd's keys differ from
-// etcd's where they most often do: no leading '/'.
-func checkKey(key string, rule func(string) error) error {
+// checkKey checks configd's key key with rule. Without a key prefix, it
+// says how configd's keys differ from etcd's where they most often do: no
+// leading '/'.
+func (m keyMap) checkKey(key string, rule func(string) error) error {
 	err := rule(key)
-	if err != nil && strings.HasPrefix(key, "/") {
+	if err != nil && m.prefix == "" && strings.HasPrefix(key, "/") {
 		return apierror.WithKey(&apierror.Error{Code: api.CodeBadKey, Key: key, Message: fmt.Sprintf(
-			"%v: configd's keys have no leading '/' (keys starting with '/' are configd's own records); write %q (see docs/compat.md)",
+			"%v: configd's keys have no leading '/' (keys starting with '/' are configd's own records); write %q, "+
+				"or run configd with --etcd-api-prefix / to show its keys to etcd's clients with one (see docs/compat.md)",
 			err, strings.TrimLeft(key, "/"))}, key)
 	}
 	return apierror.WithKey(err, key)
 }
 
-// target is what a grant must cover to read or write the whole range.
+// target is what a grant must cover to read or write the whole range (none
+// needs no grant: see server.checkKeys).
 func (r keyRange) target() string {
 	if r.single {
 		return r.key
@@ -100,7 +107,7 @@ func (r keyRange) target() string {
 // holds reports whether key is in the range. configd's own keys are in
 // none.
 func (r keyRange) holds(key string) bool {
-	if keyspace.Own(key) {
+	if r.none || keyspace.Own(key) {
 		return false
 	}
 	if r.single {
@@ -133,7 +140,7 @@ func (s *server) read(ctx context.Context, r keyRange, at int64) ([]audit.KeyVal
 		}
 		return []audit.KeyValue{kv}, max(rev, kv.ModRev), nil
 	}
-	if r.end != allFrom && r.key >= r.end {
+	if r.none || r.end != allFrom && r.key >= r.end {
 		return nil, cmp.Or(at, s.st.Rev()), s.checkRev(at)
 	}
 	kvs, rev, err := s.st.List(ctx, r.prefix, opts...)
@@ -169,14 +176,6 @@ func plainSecret(ctx context.Context, kvs []audit.KeyValue) error {
 		}
 	}
 	return nil
-}
-
-func pbKV(kv audit.KeyValue, keysOnly bool) *mvccpb.KeyValue {
-	out := &mvccpb.KeyValue{Key: []byte(kv.Key), CreateRevision: kv.CreateRev, ModRevision: kv.ModRev, Version: kv.Version}
-	if !keysOnly {
-		out.Value = kv.Value
-	}
-	return out
 }
 
 // linearizable waits, on a replica of a configd cluster, until it has
@@ -217,11 +216,11 @@ func (s *server) rangeAt(ctx context.Context, req *pb.RangeRequest, at int64) (*
 // one), sorted by key, before its filters, sort and limit; the range; and
 // the revision read.
 func (s *server) rangeKVs(ctx context.Context, req *pb.RangeRequest, at int64) ([]audit.KeyValue, keyRange, int64, error) {
-	r, err := parseRange(req.GetKey(), req.GetRangeEnd())
+	r, err := s.keys.parseRange(req.GetKey(), req.GetRangeEnd())
 	if err != nil {
 		return nil, keyRange{}, 0, err
 	}
-	if err := s.check(ctx, api.PermissionRead, r.target()); err != nil {
+	if err := s.checkKeys(ctx, api.PermissionRead, r); err != nil {
 		return nil, keyRange{}, 0, err
 	}
 	if at < 0 {
@@ -259,7 +258,7 @@ func (s *server) rangeResponse(ctx context.Context, req *pb.RangeRequest, kvs []
 	}
 	resp.Kvs = make([]*mvccpb.KeyValue, len(kvs))
 	for i, kv := range kvs {
-		resp.Kvs[i] = pbKV(kv, req.GetKeysOnly())
+		resp.Kvs[i] = s.keys.pbKV(kv, req.GetKeysOnly())
 		resp.Kvs[i].Lease = s.leases.of(kv)
 	}
 	return resp, nil
@@ -305,15 +304,11 @@ func compareInt(a, b int64) int {
 	return 0
 }
 
-// putOp is the op of an etcd put given the key's current value (nil:
-// none). A put keeps the content type of the key it replaces, so that
+// putOp is the op of an etcd put of configd's key key given the key's
+// current value (nil: none). A put keeps the content type of the key it replaces, so that
 // configd checks the new value as it checked the old; a new key is
 // text/plain, or application/octet-stream when its value is not UTF-8.
-func putOp(req *pb.PutRequest, cur *audit.KeyValue) (writeops.Op, error) {
-	key := string(req.GetKey())
-	if err := checkKey(key, keyspace.ValidateNew); err != nil {
-		return writeops.Op{}, err
-	}
+func putOp(key string, req *pb.PutRequest, cur *audit.KeyValue) (writeops.Op, error) {
 	if (req.GetIgnoreValue() || req.GetIgnoreLease()) && cur == nil {
 		return writeops.Op{}, rpctypes.ErrGRPCKeyNotFound
 	}

@@ -384,6 +384,13 @@ func TestEtcdAuthTakesConfigdTokensAndGrants(t *testing.T) {
 	if _, err = reader.Get(ctx, "db/x"); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("reader get db/x: %v, want PermissionDenied", err)
 	}
+	// etcd's --prefix of app/ (app/ .. app0) needs read on app/ only.
+	if got, err = reader.Get(ctx, "app/", clientv3.WithPrefix()); err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Key) != "app/x" {
+		t.Fatalf("reader get app/ --prefix: %v %v", got, err)
+	}
+	if _, err = reader.Get(ctx, "app/", clientv3.WithRange("app1")); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("reader get app/ .. app1: %v, want PermissionDenied (the range holds app0)", err)
+	}
 	if _, err = reader.Put(ctx, "app/x", "2"); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("reader put app/x: %v, want PermissionDenied", err)
 	}

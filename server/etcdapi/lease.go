@@ -609,7 +609,7 @@ func (ls leaseService) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToL
 	}
 	for _, op := range ops {
 		if ls.check(ctx, api.PermissionRead, op.Key) == nil {
-			resp.Keys = append(resp.Keys, []byte(op.Key))
+			resp.Keys = append(resp.Keys, ls.keys.out(op.Key))
 		}
 	}
 	return resp, nil

@@ -110,7 +110,7 @@ func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
 	for _, branch := range [][]*pb.RequestOp{req.GetSuccess(), req.GetFailure()} {
 		var puts []string
 		var dels []keyRange
-		if err := writesOf(branch, &puts, &dels); err != nil {
+		if err := s.writesOf(branch, &puts, &dels); err != nil {
 			return err
 		}
 		slices.Sort(puts)
@@ -121,11 +121,7 @@ func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
 		}
 	}
 	for _, c := range req.GetCompare() {
-		r, err := parseRange(c.GetKey(), c.GetRangeEnd())
-		if err != nil {
-			return err
-		}
-		if err := s.check(ctx, api.PermissionRead, r.target()); err != nil {
+		if err := s.checkRange(ctx, c.GetKey(), c.GetRangeEnd(), api.PermissionRead); err != nil {
 			return err
 		}
 	}
@@ -152,20 +148,24 @@ func (s *server) checkTxn(ctx context.Context, req *pb.TxnRequest) error {
 
 // writesOf adds the keys that the ops of one branch put, and the ranges
 // they delete, nested txns' branches included.
-func writesOf(ops []*pb.RequestOp, puts *[]string, dels *[]keyRange) error {
+func (s *server) writesOf(ops []*pb.RequestOp, puts *[]string, dels *[]keyRange) error {
 	for _, op := range ops {
 		switch o := op.GetRequest().(type) {
 		case *pb.RequestOp_RequestPut:
-			*puts = append(*puts, string(o.RequestPut.GetKey()))
+			r, err := s.keys.parseRange(o.RequestPut.GetKey(), nil)
+			if err != nil {
+				return err
+			}
+			*puts = append(*puts, r.key)
 		case *pb.RequestOp_RequestDeleteRange:
-			r, err := parseRange(o.RequestDeleteRange.GetKey(), o.RequestDeleteRange.GetRangeEnd())
+			r, err := s.keys.parseRange(o.RequestDeleteRange.GetKey(), o.RequestDeleteRange.GetRangeEnd())
 			if err != nil {
 				return err
 			}
 			*dels = append(*dels, r)
 		case *pb.RequestOp_RequestTxn:
 			for _, b := range [][]*pb.RequestOp{o.RequestTxn.GetSuccess(), o.RequestTxn.GetFailure()} {
-				if err := writesOf(b, puts, dels); err != nil {
+				if err := s.writesOf(b, puts, dels); err != nil {
 					return err
 				}
 			}
@@ -175,9 +175,18 @@ func writesOf(ops []*pb.RequestOp, puts *[]string, dels *[]keyRange) error {
 }
 
 func (s *server) checkRange(ctx context.Context, key, end []byte, perm string) error {
-	r, err := parseRange(key, end)
+	r, err := s.keys.parseRange(key, end)
 	if err != nil {
 		return err
+	}
+	return s.checkKeys(ctx, perm, r)
+}
+
+// checkKeys checks that the call's token may perm the whole of r; a range
+// that holds no key needs no grant.
+func (s *server) checkKeys(ctx context.Context, perm string, r keyRange) error {
+	if r.none {
+		return nil
 	}
 	return s.check(ctx, perm, r.target())
 }
@@ -305,7 +314,8 @@ func overlay(kvs []audit.KeyValue, r keyRange, writes []writeops.Op, rev int64) 
 }
 
 func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*pb.ResponseOp, error) {
-	if err := checkKey(string(req.GetKey()), keyspace.ValidateNew); err != nil {
+	key, err := s.keys.key(req.GetKey(), keyspace.ValidateNew)
+	if err != nil {
 		return nil, err
 	}
 	// The key's current value, from memory, rather than its value at p.at,
@@ -315,7 +325,7 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 	// newer, another revision came after p.at, and a guarded commit (IfRev)
 	// fails and the put decides again; an unguarded one takes only the
 	// content type, and the newest is the one to keep.
-	cur, err := s.current(ctx, string(req.GetKey()))
+	cur, err := s.current(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +333,7 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 	if cur != nil {
 		kvs = []audit.KeyValue{*cur}
 	}
-	op, err := putOp(req, cur)
+	op, err := putOp(key, req, cur)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +348,7 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 		if err := plainSecret(ctx, kvs); err != nil {
 			return nil, err
 		}
-		out.PrevKv = pbKV(*cur, false)
+		out.PrevKv = s.keys.pbKV(*cur, false)
 		out.PrevKv.Lease = s.leases.of(*cur)
 	}
 	p.writes = append(p.writes, op)
@@ -384,7 +394,7 @@ func (s *server) planLease(ctx context.Context, p *txnPlan, req *pb.PutRequest, 
 
 func (s *server) planDelete(ctx context.Context, p *txnPlan, req *pb.DeleteRangeRequest) (*pb.ResponseOp, error) {
 	p.guard = true
-	r, err := parseRange(req.GetKey(), req.GetRangeEnd())
+	r, err := s.keys.parseRange(req.GetKey(), req.GetRangeEnd())
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +409,7 @@ func (s *server) planDelete(ctx context.Context, p *txnPlan, req *pb.DeleteRange
 		}
 		out.PrevKvs = make([]*mvccpb.KeyValue, len(kvs))
 		for i, kv := range kvs {
-			out.PrevKvs[i] = pbKV(kv, false)
+			out.PrevKvs[i] = s.keys.pbKV(kv, false)
 		}
 	}
 	for _, kv := range kvs {
@@ -419,7 +429,7 @@ func (s *server) planDelete(ctx context.Context, p *txnPlan, req *pb.DeleteRange
 // key must satisfy it; with no key, a value compare fails and the others
 // compare the zero revisions and version.
 func (s *server) compare(ctx context.Context, c *pb.Compare, at int64) (bool, error) {
-	r, err := parseRange(c.GetKey(), c.GetRangeEnd())
+	r, err := s.keys.parseRange(c.GetKey(), c.GetRangeEnd())
 	if err != nil {
 		return false, err
 	}

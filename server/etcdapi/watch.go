@@ -171,7 +171,10 @@ func (st *watchStream) create(cr *pb.WatchCreateRequest) error {
 	} else if st.watches[id] != nil {
 		return st.refuse(id, status.Error(codes.InvalidArgument, "etcdserver: duplicate watch ID"))
 	}
-	r, err := parseRange(cr.GetKey(), cr.GetRangeEnd())
+	r, err := s.keys.parseRange(cr.GetKey(), cr.GetRangeEnd())
+	if err == nil && r.none {
+		err = s.keys.noneWatched(cr.GetKey(), cr.GetRangeEnd())
+	}
 	if err != nil {
 		return st.refuse(id, err)
 	}
@@ -375,18 +378,18 @@ func (st *watchStream) events(ew *etcdWatch, b watcher.Batch) []*mvccpb.Event {
 			if ew.noPut {
 				continue
 			}
-			ev.Kv = &mvccpb.KeyValue{Key: []byte(e.Key), Value: e.Value, CreateRevision: e.CreateRev, ModRevision: e.ModRev, Version: e.Version}
+			ev.Kv = &mvccpb.KeyValue{Key: st.s.keys.out(e.Key), Value: e.Value, CreateRevision: e.CreateRev, ModRevision: e.ModRev, Version: e.Version}
 		} else {
 			if ew.noDel {
 				continue
 			}
 			ev.Type = mvccpb.Event_DELETE
-			ev.Kv = &mvccpb.KeyValue{Key: []byte(e.Key), ModRevision: b.Rev}
+			ev.Kv = &mvccpb.KeyValue{Key: st.s.keys.out(e.Key), ModRevision: b.Rev}
 		}
 		if ew.prevKV && b.Rev > 1 {
 			prev, err := st.s.st.Get(st.ctx, e.Key, audit.AtRev(b.Rev-1))
 			if err == nil && (!prev.Secret || authz.SecureGRPC(st.ctx)) {
-				ev.PrevKv = pbKV(prev, false)
+				ev.PrevKv = st.s.keys.pbKV(prev, false)
 			}
 		}
 		out = append(out, ev)
