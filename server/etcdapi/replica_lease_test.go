@@ -16,7 +16,6 @@ import (
 
 	"github.com/configd/configd/audit"
 	"github.com/configd/configd/internal/configdtest"
-	"github.com/configd/configd/keyspace"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
 	"github.com/configd/configd/watcher"
@@ -310,49 +309,14 @@ func TestEtcdReplicaRevokeRacingPutsLeavesNoKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 4)
-		for p := range 4 {
-			go func() {
-				for n := 0; ; n++ {
-					_, err := rs[p%2].cli.Put(ctx, fmt.Sprintf("app/%d/%d/%d", round, p, n), "1", clientv3.WithLease(g.ID))
-					if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-						done <- nil
-						return
-					}
-					if err != nil {
-						done <- err
-						return
-					}
-				}
-			}()
-		}
+		wait := racingPuts(ctx, []*clientv3.Client{rs[0].cli, rs[1].cli}, round, g.ID)
 		if _, err := rs[1].cli.Revoke(ctx, g.ID); err != nil {
 			t.Fatal(err)
 		}
-		for range 4 {
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-		}
-		// A key committed as the lease ended is deleted after it: await
-		// the end of the lease's record.
-		st, hub := rs[0].env.Store, rs[0].env.Hub
-		w, err := hub.Watch(ctx, watcher.Filter{Keys: []string{keyspace.LeaseKey(int64(g.ID))}}, hub.Rev())
-		if err != nil {
+		if err := wait(); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			if _, err := st.Sync(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Get(ctx, keyspace.LeaseKey(int64(g.ID))); errors.Is(err, audit.ErrNotFound) {
-				break
-			}
-			if _, err := w.Next(ctx); err != nil {
-				t.Fatalf("round %d: the lease's record stays: %v", round, err)
-			}
-		}
-		w.Close()
+		awaitRecordGone(t, ctx, rs[0].env.Store, rs[0].env.Hub, g.ID)
 		if got, err := rs[1].cli.Get(ctx, fmt.Sprintf("app/%d/", round), clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || got.Count != 0 {
 			t.Fatalf("round %d: %v keys outlive the revoked lease (%v)", round, got.Count, err)
 		}
