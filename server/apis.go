@@ -36,7 +36,8 @@ type APIConfig struct {
 	GRPC []grpcapi.Option
 	// Consul are more options of the Consul door (ServeConsul).
 	Consul []consulapi.Option
-	// Etcd are more options of the etcd API.
+	// Etcd are more options of the etcd API (etcdapi.WithKeyPrefix,
+	// etcdapi.WithCluster on a replica).
 	Etcd []etcdapi.Option
 	// Metrics are more collectors of the daemon's, served at /metrics
 	// with the doors' (the rollouts' driver).

@@ -190,13 +190,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	driver := startRollouts(ctx, c.Store, clients, logger)
 	cleanup.add(driver.stop)
 	var draining atomic.Bool
-	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg,
+	etcdOpts := []etcdapi.Option{etcdapi.WithKeyPrefix(cfg.EtcdAPIPrefix)}
+	if etcdClient != nil {
+		// A replica's leases are the cluster's etcd's.
+		etcdOpts = append(etcdOpts, etcdapi.WithCluster(etcdClient, cfg.Etcd.Prefix))
+	}
+	apis := NewAPIs(c, APIConfig{Logger: logger, Auth: auth, TLS: tlsCfg, Etcd: etcdOpts,
 		Limits:  cfg.Limits(), // one for HTTP and gRPC: a watch counts the same over both
 		Metrics: []prometheus.Collector{driver.Collector()},
 		GRPC:    []grpcapi.Option{grpcapi.WithReadWait(cfg.ReadWait)},
 		Consul: []consulapi.Option{consulapi.WithReadWait(cfg.ReadWait), consulapi.WithVersion(Version()),
 			consulapi.WithBodyReadTimeout(cfg.BodyReadTimeout)},
-		Etcd: []etcdapi.Option{etcdapi.WithKeyPrefix(cfg.EtcdAPIPrefix)},
 		HTTP: []httpapi.Option{
 			httpapi.WithReadWait(cfg.ReadWait),
 			httpapi.WithReplicas(replicas),

@@ -45,6 +45,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("WriteOnOneReadOnAnother", func(t *testing.T) {
 		testWriteOnOneReadOnAnother(t, newCluster(t, "--master-key-file", masterKeyFile(t)).Start(3))
 	})
+	t.Run("EtcdLeasesAcrossReplicas", func(t *testing.T) { testEtcdLeasesAcrossReplicas(t, newCluster(t).Start(2)) })
 	t.Run("StartRefusals", func(t *testing.T) { testReplicaStartRefusals(t, etcd, newCluster) })
 	t.Run("ReplicaDataDirAlone", func(t *testing.T) { testReplicaDataDirAlone(t, newCluster(t).Start(1)) })
 	t.Run("ClientsAcrossReplicas", func(t *testing.T) {

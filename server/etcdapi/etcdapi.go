@@ -29,6 +29,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -93,6 +94,9 @@ type options struct {
 	progress time.Duration
 	metrics  *watchwire.Metrics
 	keys     keyMap
+	// cluster and clusterPrefix: WithCluster (lease_cluster.go).
+	cluster       *clientv3.Client
+	clusterPrefix string
 }
 
 // WithKeyPrefix shows configd's key K to etcd's clients as prefix+K (as

@@ -57,6 +57,8 @@ type leaseRecord struct {
 	// Keys maps each key attached to the lease to its mod_rev when it was
 	// attached.
 	Keys map[string]int64 `json:"keys"`
+	// modRev is the record's own mod_rev, as read.
+	modRev int64
 }
 
 // attachment is a key's lease, and the key's mod_rev when attached.
@@ -80,6 +82,9 @@ type leases struct {
 	s *server
 	// refused, when set, is why leases are not served.
 	refused string
+	// cl, on a replica of a configd cluster, keeps the leases in the
+	// cluster's etcd (lease_cluster.go); byID is then unused.
+	cl *clusterLeases
 
 	// ctx ends with stop: the expiries under way give up.
 	ctx  context.Context
@@ -103,10 +108,15 @@ func newLeases(ctx context.Context, s *server) *leases {
 	l := &leases{s: s, byID: map[int64]*lease{}, keys: map[string]attachment{}}
 	l.ctx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
 	if s.st.Replication().Replica {
-		// Each replica would keep its own deadlines and end the leases on
-		// its own: refused until the replicas share them.
-		l.refused = "leases are not served by a replica of a configd cluster (configd on etcd): its replicas do not share " +
-			"the leases' deadlines yet; see docs/compat.md, \"Leases\""
+		if s.opts.cluster == nil {
+			// Each replica would keep its own deadlines and end the leases
+			// on its own.
+			l.refused = "leases are not served by this replica of a configd cluster (configd on etcd): it was started " +
+				"without the cluster's etcd client (etcdapi.WithCluster); see docs/compat.md, \"Leases\""
+			return l
+		}
+		l.cl = newClusterLeases(s.opts.cluster, s.opts.clusterPrefix, s.opts.logger)
+		go l.cl.watch(l.ctx, l)
 		return l
 	}
 	if err := l.load(ctx); err != nil {
@@ -150,12 +160,15 @@ func (l *leases) start(id, ttl int64) {
 // go with it (the next start gives every lease its full TTL).
 func (l *leases) close() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.stopped = true
 	for _, le := range l.byID {
 		le.timer.Stop()
 	}
 	l.stop()
+	l.mu.Unlock()
+	if l.cl != nil {
+		<-l.cl.done
+	}
 }
 
 func (l *leases) check() error {
@@ -166,7 +179,7 @@ func (l *leases) check() error {
 }
 
 // grant starts a lease of ttl seconds, id 0 choosing its ID.
-func (l *leases) grant(id, ttl int64) (int64, int64, error) {
+func (l *leases) grant(ctx context.Context, id, ttl int64) (int64, int64, error) {
 	if err := l.check(); err != nil {
 		return 0, 0, err
 	}
@@ -179,6 +192,9 @@ func (l *leases) grant(id, ttl int64) (int64, int64, error) {
 		return 0, 0, status.Errorf(codes.InvalidArgument, "lease ID %d: a lease's ID is positive (0 lets configd choose it)", id)
 	}
 	ttl = max(ttl, minLeaseTTL)
+	if l.cl != nil {
+		return l.cl.grant(ctx, id, ttl)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if id == 0 {
@@ -194,23 +210,33 @@ func (l *leases) grant(id, ttl int64) (int64, int64, error) {
 
 // keepAlive renews lease id's deadline and returns its TTL, 0 when it
 // is not live (etcd's answer to a lease not found).
-func (l *leases) keepAlive(id int64) int64 {
+func (l *leases) keepAlive(ctx context.Context, id int64) (int64, error) {
+	if l.cl != nil {
+		return l.cl.keepAlive(ctx, id)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	le := l.byID[id]
 	if le == nil || le.ending {
-		return 0
+		return 0, nil
 	}
 	d := time.Duration(le.ttl) * time.Second
 	le.deadline = time.Now().Add(d)
 	le.timer.Reset(d)
-	return le.ttl
+	return le.ttl, nil
 }
 
 // live refuses lease id when it is not live: a put cannot attach a key to
 // it.
-func (l *leases) live(id int64) error {
+func (l *leases) live(ctx context.Context, id int64) error {
 	if err := l.check(); err != nil {
+		return err
+	}
+	if l.cl != nil {
+		ok, err := l.cl.ours(ctx, id)
+		if err == nil && !ok {
+			err = rpctypes.ErrGRPCLeaseNotFound
+		}
 		return err
 	}
 	l.mu.Lock()
@@ -223,6 +249,9 @@ func (l *leases) live(id int64) error {
 
 // of returns kv's lease, 0 when none.
 func (l *leases) of(kv audit.KeyValue) int64 {
+	if l.cl != nil {
+		return l.cl.of(l.ctx, l.s.st, kv)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a, ok := l.keys[kv.Key]; ok && a.modRev == kv.ModRev {
@@ -245,7 +274,7 @@ func (l *leases) record(ctx context.Context, id, at int64) (leaseRecord, bool, e
 	if err != nil {
 		return leaseRecord{}, false, err
 	}
-	var rec leaseRecord
+	rec := leaseRecord{modRev: kv.ModRev}
 	if err := json.Unmarshal(kv.Value, &rec); err != nil {
 		return leaseRecord{}, false, fmt.Errorf("%s: %w", kv.Key, err)
 	}
@@ -268,7 +297,11 @@ func (l *leases) recordOps(ctx context.Context, changes []leaseChange) ([]audit.
 		if err != nil {
 			return nil, err
 		}
-		if !found {
+		switch {
+		case found:
+		case l.cl != nil:
+			rec.TTL = l.cl.ttl(id)
+		default:
 			l.mu.Lock()
 			if le := l.byID[id]; le != nil {
 				rec.TTL = le.ttl
@@ -307,6 +340,10 @@ func (l *leases) recordOps(ctx context.Context, changes []leaseChange) ([]audit.
 // to a lease that ended meanwhile (its end read the store before the
 // attaching revision) is ended at once.
 func (l *leases) committed(changes []leaseChange) {
+	if l.cl != nil {
+		l.committedCluster(changes)
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, c := range changes {
@@ -350,8 +387,7 @@ func (l *leases) expire(id int64) {
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
 	defer cancel()
-	meta := audit.Txn{Actor: Origin, Origin: Origin, Reason: fmt.Sprintf("lease %d expired (TTL %ds, not kept alive)", id, ttl)}
-	if _, err := l.end(ctx, id, meta, nil); err != nil && l.ctx.Err() == nil {
+	if _, err := l.end(ctx, id, expiredTxn(id, ttl), nil); err != nil && l.ctx.Err() == nil {
 		l.s.opts.logger.Error("etcd api: an expired lease's keys are not deleted; trying again", "lease", id, "err", err)
 		l.mu.Lock()
 		if le := l.byID[id]; le != nil && !l.stopped {
@@ -360,6 +396,12 @@ func (l *leases) expire(id int64) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// expiredTxn is the revision that ends lease id of ttl when it expires:
+// configd's own act.
+func expiredTxn(id, ttl int64) audit.Txn {
+	return audit.Txn{Actor: Origin, Origin: Origin, Reason: fmt.Sprintf("lease %d expired (TTL %ds, not kept alive)", id, ttl)}
 }
 
 // end ends lease id: its keys and its record are deleted in one revision
@@ -410,6 +452,10 @@ func (l *leases) end(ctx context.Context, id int64, txn audit.Txn, check func(ke
 	return ended || le != nil, nil
 }
 
+// commitEnd commits the end of lease id, conditional on its record and
+// its keys as read (a put attaching a key changes the record, one
+// detaching a key changes the key): other writes meanwhile do not make it
+// try again, so that a busy store does not starve an expiry.
 func (l *leases) commitEnd(ctx context.Context, id int64, txn audit.Txn, check func(key string) error) (bool, error) {
 	for attempt := 1; ; attempt++ {
 		at := l.s.st.Rev()
@@ -428,10 +474,10 @@ func (l *leases) commitEnd(ctx context.Context, id int64, txn audit.Txn, check f
 				}
 			}
 		}
-		txn.Ops, txn.IfRev = append(ops, audit.Delete(keyspace.LeaseKey(id))), &at
+		txn.Ops = append(ops, audit.Delete(keyspace.LeaseKey(id)).WithModRev(rec.modRev))
 		_, err = l.s.st.Commit(ctx, txn)
 		var ce *audit.ConflictError
-		if errors.As(err, &ce) && ce.Key == "" && attempt < maxTxnAttempts {
+		if errors.As(err, &ce) && attempt < maxTxnAttempts {
 			continue
 		}
 		return err == nil, err
@@ -439,7 +485,7 @@ func (l *leases) commitEnd(ctx context.Context, id int64, txn audit.Txn, check f
 }
 
 // attached returns the deletes of rec's keys still attached at revision
-// at, sorted.
+// at, sorted, each conditional on the key's mod_rev as attached.
 func (l *leases) attached(ctx context.Context, rec leaseRecord, at int64) ([]audit.Op, error) {
 	var ops []audit.Op
 	for _, k := range slices.Sorted(maps.Keys(rec.Keys)) {
@@ -451,7 +497,7 @@ func (l *leases) attached(ctx context.Context, rec leaseRecord, at int64) ([]aud
 			return nil, err
 		}
 		if kv.ModRev == rec.Keys[k] {
-			ops = append(ops, audit.Delete(k))
+			ops = append(ops, audit.Delete(k).WithModRev(kv.ModRev))
 		}
 	}
 	return ops, nil
@@ -464,7 +510,7 @@ type leaseService struct {
 }
 
 func (ls leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
-	id, ttl, err := ls.leases.grant(req.GetID(), req.GetTTL())
+	id, ttl, err := ls.leases.grant(ctx, req.GetID(), req.GetTTL())
 	if err != nil {
 		return nil, ls.grpcError("LeaseGrant", err)
 	}
@@ -478,7 +524,16 @@ func (ls leaseService) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeReque
 		return nil, err
 	}
 	txn := audit.Txn{Actor: ls.actor(ctx), Origin: Origin, Reason: fmt.Sprintf("lease %d revoked", req.GetID())}
-	found, err := ls.leases.end(ctx, req.GetID(), txn, func(key string) error { return ls.check(ctx, api.PermissionWrite, key) })
+	check := func(key string) error { return ls.check(ctx, api.PermissionWrite, key) }
+	var (
+		found bool
+		err   error
+	)
+	if ls.leases.cl != nil {
+		found, err = ls.leases.revokeCluster(ctx, req.GetID(), txn, check)
+	} else {
+		found, err = ls.leases.end(ctx, req.GetID(), txn, check)
+	}
 	if err == nil && !found {
 		err = rpctypes.ErrGRPCLeaseNotFound
 	}
@@ -500,7 +555,10 @@ func (ls leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 		if err != nil {
 			return err
 		}
-		ttl := ls.leases.keepAlive(req.GetID())
+		ttl, err := ls.leases.keepAlive(stream.Context(), req.GetID())
+		if err != nil {
+			return ls.grpcError("LeaseKeepAlive", err)
+		}
 		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: ls.header(ls.st.Rev()), ID: req.GetID(), TTL: ttl}); err != nil {
 			return err
 		}
@@ -514,14 +572,30 @@ func (ls leaseService) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToL
 		return nil, err
 	}
 	l := ls.leases
+	if l.cl != nil {
+		// The keys as new as the cluster's log.
+		if err := ls.linearizable(ctx); err != nil {
+			return nil, ls.grpcError("LeaseTimeToLive", err)
+		}
+	}
 	at := ls.st.Rev()
 	resp := &pb.LeaseTimeToLiveResponse{Header: ls.header(at), ID: req.GetID(), TTL: -1}
-	l.mu.Lock()
-	if le := l.byID[req.GetID()]; le != nil && !le.ending {
-		resp.GrantedTTL = le.ttl
-		resp.TTL = max(int64(math.Ceil(time.Until(le.deadline).Seconds())), 0)
+	if l.cl != nil {
+		granted, left, ok, err := l.cl.timeToLive(ctx, req.GetID())
+		if err != nil {
+			return nil, ls.grpcError("LeaseTimeToLive", err)
+		}
+		if ok {
+			resp.GrantedTTL, resp.TTL = granted, left
+		}
+	} else {
+		l.mu.Lock()
+		if le := l.byID[req.GetID()]; le != nil && !le.ending {
+			resp.GrantedTTL = le.ttl
+			resp.TTL = max(int64(math.Ceil(time.Until(le.deadline).Seconds())), 0)
+		}
+		l.mu.Unlock()
 	}
-	l.mu.Unlock()
 	if resp.TTL < 0 || !req.GetKeys() {
 		return resp, nil
 	}
@@ -546,9 +620,17 @@ func (ls leaseService) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest
 		return nil, err
 	}
 	l := ls.leases
-	l.mu.Lock()
-	ids := slices.Sorted(maps.Keys(l.byID))
-	l.mu.Unlock()
+	var ids []int64
+	if l.cl != nil {
+		var err error
+		if ids, err = l.cl.list(ctx); err != nil {
+			return nil, ls.grpcError("LeaseLeases", err)
+		}
+	} else {
+		l.mu.Lock()
+		ids = slices.Sorted(maps.Keys(l.byID))
+		l.mu.Unlock()
+	}
 	resp := &pb.LeaseLeasesResponse{Header: ls.header(ls.st.Rev())}
 	for _, id := range ids {
 		resp.Leases = append(resp.Leases, &pb.LeaseStatus{ID: id})

@@ -444,6 +444,60 @@ func TestEtcdConcurrencyMutexPassesWhenTheHolderEnds(t *testing.T) {
 	}
 }
 
+// racingPuts puts keys app/<round>/<p>/<n> with lease id through clis
+// from 4 goroutines until the lease is not found, and returns what waits
+// for them.
+func racingPuts(ctx context.Context, clis []*clientv3.Client, round int, id clientv3.LeaseID) (wait func() error) {
+	done := make(chan error, 4)
+	for p := range 4 {
+		go func() {
+			for n := 0; ; n++ {
+				_, err := clis[p%len(clis)].Put(ctx, fmt.Sprintf("app/%d/%d/%d", round, p, n), "1", clientv3.WithLease(id))
+				if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+					done <- nil
+					return
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+	}
+	return func() error {
+		var first error
+		for range 4 {
+			if err := <-done; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+}
+
+// awaitRecordGone waits until lease id's record is gone from st (as new
+// as its cluster's log): a key committed as the lease ended is deleted
+// after it.
+func awaitRecordGone(t *testing.T, ctx context.Context, st *audit.Store, hub *watcher.Hub, id clientv3.LeaseID) {
+	t.Helper()
+	w, err := hub.Watch(ctx, watcher.Filter{Keys: []string{keyspace.LeaseKey(int64(id))}}, hub.Rev())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for {
+		if _, err := st.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Get(ctx, keyspace.LeaseKey(int64(id))); errors.Is(err, audit.ErrNotFound) {
+			return
+		}
+		if _, err := w.Next(ctx); err != nil {
+			t.Fatalf("lease %d's record stays: %v", id, err)
+		}
+	}
+}
+
 // TestEtcdLeaseRevokeRacingPutsLeavesNoKey: puts with a lease racing its
 // revoke either fail (lease not found) or have their key deleted with
 // the lease: none outlives it.
@@ -456,45 +510,14 @@ func TestEtcdLeaseRevokeRacingPutsLeavesNoKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 4)
-		for p := range 4 {
-			go func() {
-				for n := 0; ; n++ {
-					_, err := cli.Put(ctx, fmt.Sprintf("app/%d/%d/%d", round, p, n), "1", clientv3.WithLease(g.ID))
-					if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-						done <- nil
-						return
-					}
-					if err != nil {
-						done <- err
-						return
-					}
-				}
-			}()
-		}
+		wait := racingPuts(ctx, []*clientv3.Client{cli}, round, g.ID)
 		if _, err := cli.Revoke(ctx, g.ID); err != nil {
 			t.Fatal(err)
 		}
-		for range 4 {
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-		}
-		// A key committed as the lease ended is deleted after it: await
-		// the end of the lease's record.
-		w, err := e.c.Hub.Watch(ctx, watcher.Filter{Keys: []string{keyspace.LeaseKey(int64(g.ID))}}, e.c.Hub.Rev())
-		if err != nil {
+		if err := wait(); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			if _, err := e.c.Store.Get(ctx, keyspace.LeaseKey(int64(g.ID))); errors.Is(err, audit.ErrNotFound) {
-				break
-			}
-			if _, err := w.Next(ctx); err != nil {
-				t.Fatalf("round %d: the lease's record stays: %v", round, err)
-			}
-		}
-		w.Close()
+		awaitRecordGone(t, ctx, e.c.Store, e.c.Hub, g.ID)
 		if got, err := cli.Get(ctx, fmt.Sprintf("app/%d/", round), clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || got.Count != 0 {
 			t.Fatalf("round %d: %v keys outlive the revoked lease (%v)", round, got.Count, err)
 		}

@@ -2,23 +2,31 @@ package etcdapi_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/configd/configd/internal/configdtest"
 	"github.com/configd/configd/internal/testserver"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/core"
+	"github.com/configd/configd/server/etcdapi"
 )
 
-// replicaClients starts n replicas of one configd cluster on a test etcd
-// and returns etcd's client of each one's etcd API.
-func replicaClients(t *testing.T, n int) []*clientv3.Client {
+// replica is one replica of a configd cluster on a test etcd, serving
+// etcd's API.
+type replica struct {
+	env *configdtest.Env
+	srv *configdtest.Serving
+	cfg server.APIConfig
+	cli *clientv3.Client
+}
+
+// replicas starts n replicas of one configd cluster on a test etcd, their
+// leases in that etcd (etcdapi.WithCluster, as server.Run gives them), and
+// returns them with etcd's client of the cluster's etcd.
+func replicas(t *testing.T, n int) ([]replica, *clientv3.Client) {
 	t.Helper()
 	etcd := testserver.Etcd(t)
 	ecli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, Logger: zap.NewNop()})
@@ -26,11 +34,25 @@ func replicaClients(t *testing.T, n int) []*clientv3.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ecli.Close() })
+	rs := make([]replica, n)
+	for i := range rs {
+		prefix := "/" + t.Name()
+		env := configdtest.NewEnv(t, configdtest.WithReplicaOf(ecli, prefix))
+		cfg := server.APIConfig{Etcd: []etcdapi.Option{etcdapi.WithCluster(ecli, prefix)}}
+		s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, cfg)
+		rs[i] = replica{env: env, srv: s, cfg: cfg, cli: client(t, s.Addr)}
+	}
+	return rs, ecli
+}
+
+// replicaClients starts n replicas of one configd cluster on a test etcd
+// and returns etcd's client of each one's etcd API.
+func replicaClients(t *testing.T, n int) []*clientv3.Client {
+	t.Helper()
+	rs, _ := replicas(t, n)
 	clis := make([]*clientv3.Client, n)
-	for i := range clis {
-		env := configdtest.NewEnv(t, configdtest.WithReplicaOf(ecli, "/"+t.Name()))
-		s := configdtest.Serve(t, &core.Core{Store: env.Store, Hub: env.Hub}, server.APIConfig{})
-		clis[i] = client(t, s.Addr)
+	for i, r := range rs {
+		clis[i] = r.cli
 	}
 	return clis
 }
@@ -65,28 +87,5 @@ func TestEtcdReplicasReadLinearizably(t *testing.T) {
 		if err != nil || !resp.Succeeded {
 			t.Fatalf("CAS %d on the other replica: %+v %v", i, resp, err)
 		}
-	}
-}
-
-// TestEtcdReplicasRefuseLeases: a replica of a configd cluster refuses
-// leases, saying why, rather than keep deadlines its peers do not share.
-func TestEtcdReplicasRefuseLeases(t *testing.T) {
-	cli := replicaClients(t, 1)[0]
-	ctx := timeout(t)
-	var err error
-	refused := func(what string, err error) {
-		t.Helper()
-		if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "replica") {
-			t.Errorf("%s: %v, want Unimplemented naming the replica", what, err)
-		}
-	}
-	_, err = cli.Grant(ctx, 5)
-	refused("grant", err)
-	_, err = cli.Put(ctx, "app/a", "1", clientv3.WithLease(7))
-	refused("put with a lease", err)
-	_, err = cli.Leases(ctx)
-	refused("leases", err)
-	if _, err := cli.Put(ctx, "app/a", "1"); err != nil {
-		t.Fatalf("put without a lease: %v", err)
 	}
 }

@@ -337,7 +337,7 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := s.planLease(p, req, cur, op); err != nil {
+	if err := s.planLease(ctx, p, req, cur, op); err != nil {
 		return nil, err
 	}
 	out := &pb.PutResponse{}
@@ -362,7 +362,7 @@ func (s *server) planPut(ctx context.Context, p *txnPlan, req *pb.PutRequest) (*
 // planLease attaches the key op puts to the lease req names (or, with
 // ignore_lease, to the key's own), detaching it from the lease it had:
 // a put without a lease detaches it, as in etcd.
-func (s *server) planLease(p *txnPlan, req *pb.PutRequest, cur *audit.KeyValue, op writeops.Op) error {
+func (s *server) planLease(ctx context.Context, p *txnPlan, req *pb.PutRequest, cur *audit.KeyValue, op writeops.Op) error {
 	var old int64
 	if cur != nil {
 		old = s.leases.of(*cur)
@@ -372,7 +372,7 @@ func (s *server) planLease(p *txnPlan, req *pb.PutRequest, cur *audit.KeyValue, 
 		lease = old
 	}
 	if lease != 0 {
-		if err := s.leases.live(lease); err != nil {
+		if err := s.leases.live(ctx, lease); err != nil {
 			return err
 		}
 		// The key's mod_rev once written: the store leaves an unchanged
