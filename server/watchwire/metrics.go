@@ -14,6 +14,7 @@ type Metrics struct {
 	connected prometheus.Gauge
 	events    prometheus.Counter
 	batches   *prometheus.CounterVec
+	byKind    [watcher.KindResync + 1]prometheus.Counter // batches' counter of each kind, looked up once
 	resyncs   prometheus.Counter
 	fanout    prometheus.Histogram
 }
@@ -39,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
+	for k := watcher.KindChanges; k <= watcher.KindResync; k++ {
+		m.byKind[k] = m.batches.WithLabelValues(k.String())
+	}
 	reg.MustRegister(m.connected, m.events, m.batches, m.resyncs, m.fanout)
 	return m
 }
@@ -54,7 +58,13 @@ func (m *Metrics) Watchers(delta int) {
 func (m *Metrics) Sent(b watcher.Batch) {
 	if m != nil {
 		m.events.Add(float64(len(b.Events)))
-		m.batches.WithLabelValues(b.Kind.String()).Inc()
+		// The counter of b's kind, looked up once: a lookup by label
+		// per message was a tenth of the CPU of a fan-out to 10,000.
+		if int(b.Kind) < len(m.byKind) && m.byKind[b.Kind] != nil {
+			m.byKind[b.Kind].Inc()
+		} else {
+			m.batches.WithLabelValues(b.Kind.String()).Inc()
+		}
 		if b.Kind == watcher.KindResync {
 			m.resyncs.Inc()
 		}
