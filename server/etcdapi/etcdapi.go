@@ -139,6 +139,8 @@ type server struct {
 	leases          *leases
 	// keys maps the etcd API's keys onto configd's (WithKeyPrefix).
 	keys keyMap
+	// shared: the watch messages of the newest revisions, encoded once.
+	shared sharedMsgs
 }
 
 // Register registers etcd's KV, Watch, Lease, Cluster, Maintenance and

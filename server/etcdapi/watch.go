@@ -65,6 +65,10 @@ type watchStream struct {
 	notify  chan struct{}
 	watches map[int64]*etcdWatch
 	nextID  int64
+	// share: gRPC sends this stream uncompressed, so it may send the
+	// messages other streams share (watchshare.go); secure: it may carry
+	// secrets.
+	share, secure bool
 }
 
 // Watch serves one stream: a receive loop that hands the requests over,
@@ -89,7 +93,8 @@ func (ws watchService) Watch(stream pb.Watch_WatchServer) error {
 			}
 		}
 	}()
-	st := &watchStream{s: ws.server, ctx: ctx, stream: stream, notify: make(chan struct{}, 1), watches: map[int64]*etcdWatch{}}
+	st := &watchStream{s: ws.server, ctx: ctx, stream: stream, notify: make(chan struct{}, 1), watches: map[int64]*etcdWatch{},
+		share: uncompressed(stream.Context()), secure: authz.SecureGRPC(ctx)}
 	defer func() {
 		for _, ew := range st.watches {
 			ew.close()
@@ -345,11 +350,24 @@ func (st *watchStream) drain(ew *etcdWatch) error {
 		if b.Rev < ew.start {
 			continue
 		}
-		evs := st.events(ew, b)
-		if len(evs) == 0 {
-			continue
+		build := func() *pb.WatchResponse {
+			evs := st.events(ew, b)
+			if len(evs) == 0 {
+				return nil
+			}
+			return &pb.WatchResponse{Header: st.s.header(b.Rev), WatchId: ew.id, Events: evs}
 		}
-		if err := st.send(&pb.WatchResponse{Header: st.s.header(b.Rev), WatchId: ew.id, Events: evs}); err != nil {
+		if st.share {
+			sent, err := st.sendShared(ew, b.Rev, st.secure, build)
+			if err != nil {
+				return err
+			}
+			if !sent {
+				continue
+			}
+		} else if resp := build(); resp == nil {
+			continue
+		} else if err := st.send(resp); err != nil {
 			return err
 		}
 		ew.metrics.Sent(b)
@@ -388,7 +406,7 @@ func (st *watchStream) events(ew *etcdWatch, b watcher.Batch) []*mvccpb.Event {
 		}
 		if ew.prevKV && b.Rev > 1 {
 			prev, err := st.s.st.Get(st.ctx, e.Key, audit.AtRev(b.Rev-1))
-			if err == nil && (!prev.Secret || authz.SecureGRPC(st.ctx)) {
+			if err == nil && (!prev.Secret || st.secure) {
 				ev.PrevKv = st.s.keys.pbKV(prev, false)
 			}
 		}
