@@ -242,6 +242,14 @@ func RolloutID(key string) (int64, bool) { return idUnder(key, rolloutNS) }
 // direct write reaches them.
 const leaseNS = RequestsNS + "leases/"
 
+// consulFlagsNS is the prefix of the Consul API's flags records
+// (docs/compat.md): a key's Consul flags, other than 0, live in a key of
+// configd's own written in the same revision as the key.
+const consulFlagsNS = RequestsNS + "consul-flags/"
+
+// ConsulFlagsKey returns the key of the record of key's Consul flags.
+func ConsulFlagsKey(key string) string { return consulFlagsNS + key }
+
 // LeaseKey returns the key of etcd lease id's record.
 func LeaseKey(id int64) string { return leaseNS + strconv.FormatInt(id, 10) }
 

@@ -153,3 +153,10 @@ func TestLeaseKeysAreConfigdsOwn(t *testing.T) {
 		}
 	}
 }
+
+func TestConsulFlagsKeysAreConfigdsOwn(t *testing.T) {
+	k := ConsulFlagsKey("app/db/host")
+	if k != ".configd/consul-flags/app/db/host" || !Own(k) || InPrefix(k, "") || InPrefix(k, "app/") {
+		t.Fatalf("ConsulFlagsKey(app/db/host) = %q: want a key of configd's own, in no user's prefix", k)
+	}
+}

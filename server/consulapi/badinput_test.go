@@ -56,7 +56,7 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 		{"oversize value", "PUT", "/v1/kv/app/k", big, 413, "Request body(1048577 bytes) too large, max size: 1048576 bytes"},
 		{"cas=notanumber", "PUT", "/v1/kv/app/k?cas=notanumber", "bad", 400, `Invalid CAS index: cas="notanumber"`},
 		{"cas=notanumber on delete", "DELETE", "/v1/kv/app/k?cas=notanumber", "", 400, `Invalid CAS index`},
-		{"flags", "PUT", "/v1/kv/app/k?flags=42", "bad", 400, "flags=42: configd stores no flags"},
+		{"flags not a number", "PUT", "/v1/kv/app/k?flags=many", "bad", 400, "flags"},
 		{"acquire", "PUT", "/v1/kv/app/k?acquire=abc", "bad", 400, "?acquire is not served"},
 		{"missing key", "PUT", "/v1/kv/", "bad", 400, "Missing key name"},
 		{"bad index", "GET", "/v1/kv/app/k?index=x", "", 400, "Invalid index"},

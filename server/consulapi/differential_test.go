@@ -235,6 +235,31 @@ func runConsulScript(t *testing.T, addr string) []string {
 		{Verb: consul.KVSet, Key: "u/f", Value: []byte("2")},
 		{Verb: consul.KVGet, Key: "u/f"},
 	})
+	// Flags: kept with the key, changed, reset by a put without them, gone
+	// with the key.
+	_, err = kv.Put(&consul.KVPair{Key: "f/a", Value: []byte("1"), Flags: 42}, nil)
+	add("put with flags", "%s", errText(err))
+	get("get with flags", "f/a")
+	_, err = kv.Put(&consul.KVPair{Key: "f/a", Value: []byte("1b"), Flags: 7}, nil)
+	add("put with other flags", "%s", errText(err))
+	get("get the new flags", "f/a")
+	_, err = kv.Put(&consul.KVPair{Key: "f/b", Value: []byte("2"), Flags: 1}, nil)
+	add("put f/b with flags", "%s", errText(err))
+	ps, _, err = kv.List("f/", nil)
+	add("list with flags", "%s %s", pairs(ps), errText(err))
+	txn("txn set with flags and get", consul.KVTxnOps{
+		{Verb: consul.KVSet, Key: "f/c", Value: []byte("3"), Flags: 9},
+		{Verb: consul.KVGet, Key: "f/c"},
+		{Verb: consul.KVGet, Key: "f/a"},
+	})
+	_, err = kv.Put(&consul.KVPair{Key: "f/a", Value: []byte("4")}, nil)
+	add("put without flags", "%s", errText(err))
+	get("get after a put without flags", "f/a")
+	_, err = kv.Delete("f/b", nil)
+	add("delete f/b", "%s", errText(err))
+	_, err = kv.Put(&consul.KVPair{Key: "f/b", Value: []byte("5")}, nil)
+	add("put f/b again", "%s", errText(err))
+	get("get f/b again", "f/b")
 	ps, _, err = kv.List("", nil)
 	add("list all at the end", "%s %s", pairs(ps), errText(err))
 	return out

@@ -159,7 +159,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, key string, q url.
 		_, _ = w.Write(kv.Value)
 		return
 	}
-	writeJSON(w, http.StatusOK, []kvPair{pairOf(kv)})
+	writeJSON(w, http.StatusOK, []kvPair{h.pair(r.Context(), kv)})
 }
 
 // readPrefix returns the keys under Consul's prefix p that the request may
@@ -215,7 +215,7 @@ func (h *handler) getPrefix(w http.ResponseWriter, r *http.Request, p string, q 
 				return
 			}
 		}
-		out[i] = pairOf(kv)
+		out[i] = h.pair(r.Context(), kv)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -243,7 +243,7 @@ func keyList(kvs []audit.KeyValue, p, sep string) []string {
 // does not serve: Consul's sessions and locks.
 var notServedParams = []string{"acquire", "release"}
 
-// PUT /v1/kv/<key>[?cas=N][&flags=0]: the body is the value.
+// PUT /v1/kv/<key>[?cas=N][&flags=N]: the body is the value.
 func (h *handler) put(w http.ResponseWriter, r *http.Request, key string, q url.Values) {
 	for _, p := range notServedParams {
 		if q.Has(p) {
@@ -256,7 +256,8 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request, key string, q url.
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkFlags(q); err != nil {
+	flags, _, err := uintParam(q, "flags", "flags")
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -270,7 +271,12 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request, key string, q url.
 		return
 	}
 	in.Value = value
-	lost, err := h.commitOne(r, in)
+	more, err := h.flagsOps(r.Context(), key, flags)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	lost, err := h.commitOne(r, in, more...)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -302,32 +308,20 @@ func (h *handler) keyWrite(r *http.Request, key string, q url.Values, validate f
 	return nil
 }
 
-// commitOne commits in, checked by writeops, as one revision; a CAS that
-// lost returns its conflict, and no error.
-func (h *handler) commitOne(r *http.Request, in writeops.Op) (*audit.ConflictError, error) {
+// commitOne commits in, checked by writeops, with more (configd's own
+// records of it: its flags) as one revision; a CAS that lost returns its
+// conflict, and no error.
+func (h *handler) commitOne(r *http.Request, in writeops.Op, more ...audit.Op) (*audit.ConflictError, error) {
 	ops, err := writeops.Ops(h.st, []writeops.Op{in})
 	if err != nil {
 		return nil, err
 	}
-	_, err = h.commit(r, ops, nil)
+	_, err = h.commit(r, ops, nil, more...)
 	var ce *audit.ConflictError
 	if in.IfModRev != nil && errors.As(err, &ce) {
 		return ce, nil
 	}
 	return nil, apierror.WithKey(err, in.Key)
-}
-
-// checkFlags accepts only flags=0: configd keeps no flags with a value,
-// so another would be lost.
-func checkFlags(q url.Values) error {
-	flags, _, err := uintParam(q, "flags", "flags")
-	if err != nil {
-		return err
-	}
-	if flags != 0 {
-		return apierror.BadRequest("flags=%d: configd stores no flags; only flags=0 is served (docs/compat.md)", flags)
-	}
-	return nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -381,14 +375,14 @@ func (h *handler) valueType(ctx context.Context, key string, value []byte) (stri
 // whose policy takes changes only through change requests refuses it.
 // ifRev, when set, is audit.Txn.IfRev: the revision the ops were decided
 // at.
-func (h *handler) commit(r *http.Request, ops []audit.Op, ifRev *int64) (audit.Revision, error) {
+func (h *handler) commit(r *http.Request, ops []audit.Op, ifRev *int64, own ...audit.Op) (audit.Revision, error) {
 	return h.direct.Commit(r.Context(), h.st, audit.Txn{
 		Actor:  authz.ActorFrom(r.Context()),
 		Reason: r.Header.Get(api.HeaderReason),
 		Origin: Origin,
 		Ops:    ops,
 		IfRev:  ifRev,
-	})
+	}, own...)
 }
 
 // DELETE /v1/kv/<key>[?cas=N] or /v1/kv/<prefix>?recurse
@@ -402,7 +396,12 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request, key string, q url.
 		h.fail(w, r, err)
 		return
 	}
-	lost, err := h.commitOne(r, in)
+	more, err := h.flagsOps(r.Context(), key, 0) // its flags go with it
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	lost, err := h.commitOne(r, in, more...)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -92,6 +92,8 @@ type txnState struct {
 	old     map[string]*audit.KeyValue
 	pend    map[string]*audit.KeyValue // the keys the ops wrote: the value, or nil once deleted
 	order   []string                   // the keys of pend, first written first
+	flags   map[string]uint64          // the flags of the keys of pend the ops set
+	more    []audit.Op                 // configd's own records of the writes: their flags
 	next    int64                      // the revision the transaction commits at, if it does
 }
 
@@ -186,7 +188,8 @@ func (h *handler) decideTxn(w http.ResponseWriter, r *http.Request, ops []txnOp,
 	rev := h.st.Rev()
 	// Committed on condition that nothing came since rev (IfRev), the
 	// transaction is revision rev+1.
-	t := &txnState{h: h, r: r, opOf: map[string]int{}, old: map[string]*audit.KeyValue{}, pend: map[string]*audit.KeyValue{}, next: rev + 1}
+	t := &txnState{h: h, r: r, opOf: map[string]int{}, old: map[string]*audit.KeyValue{}, pend: map[string]*audit.KeyValue{},
+		flags: map[string]uint64{}, next: rev + 1}
 	t.writes, _ = writeops.NewTxn(h.st, max(len(ops), 1))
 	for i, op := range ops {
 		if err := t.add(i, op); err != nil {
@@ -210,7 +213,7 @@ func (h *handler) decideTxn(w http.ResponseWriter, r *http.Request, ops []txnOp,
 		writeJSON(w, http.StatusOK, txnResponse{Results: t.results})
 		return true
 	}
-	committed, err := h.commit(r, writes, &rev)
+	committed, err := h.commit(r, writes, &rev, t.more...)
 	var ce *audit.ConflictError
 	switch {
 	case errors.As(err, &ce) && ce.Key == "" && !last:
@@ -268,10 +271,6 @@ func (t *txnState) add(i int, op txnOp) error {
 		} else {
 			t.fail(i, "unknown KV verb %q", kv.Verb)
 		}
-		return nil
-	}
-	if kv.Flags != 0 {
-		t.fail(i, "flags %d: configd stores no flags; only 0 is served (docs/compat.md)", kv.Flags)
 		return nil
 	}
 	tree := kv.Verb == verbGetTree || kv.Verb == verbDeleteTree
@@ -353,8 +352,10 @@ func (t *txnState) add(i int, op txnOp) error {
 		nv.CreateRev, nv.Secret = old.CreateRev, old.Secret
 		res.CreateIndex = uint64(old.CreateRev)
 	}
+	res.Flags = kv.Flags
 	t.results = append(t.results, txnResult{KV: &res})
 	t.written(i, kv.Key, nv)
+	t.flags[kv.Key] = kv.Flags
 	return nil
 }
 
@@ -402,6 +403,15 @@ func (t *txnState) collect() error {
 			in.Value, in.ContentType = kv.Value, kv.ContentType
 		}
 		t.write(i, in)
+		flags := t.flags[key]
+		if kv == nil {
+			flags = 0
+		}
+		more, err := t.h.flagsOps(t.r.Context(), key, flags)
+		if err != nil {
+			return err
+		}
+		t.more = append(t.more, more...)
 	}
 	return nil
 }
@@ -461,6 +471,11 @@ func (t *txnState) result(kv audit.KeyValue, withValue bool) error {
 		}
 	}
 	p := pairOf(kv)
+	if _, ok := t.pend[kv.Key]; ok {
+		p.Flags = t.flags[kv.Key] // written by the transaction
+	} else {
+		p.Flags = t.h.flagsOf(t.r.Context(), kv)
+	}
 	t.results = append(t.results, txnResult{KV: &p})
 	return nil
 }

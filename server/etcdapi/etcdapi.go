@@ -23,7 +23,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -275,12 +274,5 @@ func (s *server) commit(ctx context.Context, ops, own []audit.Op, ifRev *int64) 
 	if v := metadata.ValueFromIncomingContext(ctx, metadataReason); len(v) > 0 {
 		txn.Reason = v[0]
 	}
-	if len(own) == 0 {
-		return s.direct.Commit(ctx, s.st, txn)
-	}
-	if err := s.direct.CheckTxn(ctx, txn); err != nil {
-		return audit.Revision{}, err
-	}
-	txn.Ops = append(slices.Clip(ops), own...)
-	return s.st.Commit(ctx, txn)
+	return s.direct.Commit(ctx, s.st, txn, own...)
 }

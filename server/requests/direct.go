@@ -169,10 +169,16 @@ type Committer interface {
 	Commit(ctx context.Context, txn audit.Txn) (audit.Revision, error)
 }
 
-// Commit commits txn to st once CheckTxn allows it: a door's write.
-func (d *Direct) Commit(ctx context.Context, st Committer, txn audit.Txn) (audit.Revision, error) {
+// Commit commits txn to st once CheckTxn allows it: a door's write. own
+// are writes of configd's own keys that the door keeps with txn's in the
+// same revision (its records of them: an etcd lease's, a Consul key's
+// flags); CheckTxn does not see them, as no client writes them.
+func (d *Direct) Commit(ctx context.Context, st Committer, txn audit.Txn, own ...audit.Op) (audit.Revision, error) {
 	if err := d.CheckTxn(ctx, txn); err != nil {
 		return audit.Revision{}, err
+	}
+	if len(own) > 0 {
+		txn.Ops = append(txn.Ops[:len(txn.Ops):len(txn.Ops)], own...)
 	}
 	return st.Commit(ctx, txn)
 }
