@@ -51,6 +51,9 @@ type peer interface {
 	// Addr is the server's client endpoint, host:port.
 	Addr() string
 	RSS() int64
+	// CPU is the CPU time the server process has used so far (0 when it
+	// cannot be read).
+	CPU() time.Duration
 	// Restart replaces the server with a fresh one (new data dir and
 	// ports), so that a workload's memory figure and state are its own.
 	Restart() error
@@ -168,11 +171,12 @@ func (p *configdProc) Restart() error {
 	return nil
 }
 
-func (p *configdProc) Name() string    { return p.name }
-func (p *configdProc) Version() string { return p.version }
-func (p *configdProc) Stop()           { p.d.Stop() }
-func (p *configdProc) RSS() int64      { n, _ := p.d.RSS(); return n }
-func (p *configdProc) Addr() string    { return p.d.Addr }
+func (p *configdProc) Name() string       { return p.name }
+func (p *configdProc) Version() string    { return p.version }
+func (p *configdProc) Stop()              { p.d.Stop() }
+func (p *configdProc) RSS() int64         { n, _ := p.d.RSS(); return n }
+func (p *configdProc) CPU() time.Duration { t, _ := p.d.CPU(); return t }
+func (p *configdProc) Addr() string       { return p.d.Addr }
 
 // debugAddr is where the process serves pprof profiles ("" for none).
 func (p *configdProc) debugAddr() string { return p.d.DebugAddr }
@@ -395,11 +399,12 @@ func (p *serverProc) Restart() error {
 	return nil
 }
 
-func (p *serverProc) Name() string    { return p.name }
-func (p *serverProc) Version() string { return p.s.Version }
-func (p *serverProc) Stop()           { p.s.Stop() }
-func (p *serverProc) RSS() int64      { n, _ := p.s.RSS(); return n }
-func (p *serverProc) Addr() string    { return p.s.Addr }
+func (p *serverProc) Name() string       { return p.name }
+func (p *serverProc) Version() string    { return p.s.Version }
+func (p *serverProc) Stop()              { p.s.Stop() }
+func (p *serverProc) RSS() int64         { n, _ := p.s.RSS(); return n }
+func (p *serverProc) CPU() time.Duration { t, _ := p.s.CPU(); return t }
+func (p *serverProc) Addr() string       { return p.s.Addr }
 
 // ---- configd through its etcd door (issue 20) ------------------------------
 

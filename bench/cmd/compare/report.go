@@ -40,7 +40,7 @@ type column struct {
 }
 
 var tables = map[string][]column{
-	"writes":  {{"ops/s", "writes/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
+	"writes":  {{"ops/s", "writes/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"cpu us/write", "server CPU µs/write", true, false}, {"errors", "errors", false, false}},
 	"reads":   {{"ops/s", "reads/s", true, true}, {"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, false}, {"errors", "errors", false, false}},
 	"fanout":  {{"p50 ms", "p50 ms", false, false}, {"p99 ms", "p99 ms", true, true}, {"max ms", "max ms", false, false}, {"send p99 ms", "p99 from the write's send, ms", true, false}, {"KiB/watcher", "server RSS KiB/watcher", true, false}, {"missed", "missed", false, false}},
 	"catchup": {{"catchup ms", "catch-up ms", true, true}, {"received", "changes received", false, false}, {"received %", "received %", false, false}, {"wait ms", "client's reconnect wait ms", false, false}},

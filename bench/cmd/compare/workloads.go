@@ -59,7 +59,7 @@ func closedLoop(conc int, d time.Duration, op func(ctx context.Context, g, i int
 var writerCounts = []int{1, 16, 64}
 
 // runWrites measures each of the peer's write doors (WriteModes), labelled
-// like the read modes ("configd grpc"); the profile is of the usual door.
+// like the read modes ("configd grpc"); each door is profiled at the most writers.
 func runWrites(p peer, cfg *cfgT, rep int) []result {
 	var out []result
 	for _, mode := range p.WriteModes() {
@@ -72,16 +72,24 @@ func runWrites(p peer, cfg *cfgT, rep int) []result {
 			put, done := p.Writer(n, mode)
 			val := value("", 200)
 			wait := func() {}
-			if mode == "" && n == writerCounts[len(writerCounts)-1] && rep == 0 {
-				wait = profileConfigd(p, fmt.Sprintf("configd-writes-%d", n), fmt.Sprintf("Durable writes, %d writers", n), cfg.duration-time.Second/2)
+			if n == writerCounts[len(writerCounts)-1] && rep == 0 {
+				name, title := fmt.Sprintf("configd-writes-%d", n), fmt.Sprintf("Durable writes, %d writers", n)
+				if mode != "" {
+					name, title = fmt.Sprintf("configd-%s-writes-%d", mode, n), fmt.Sprintf("Durable writes through %s, %d writers", mode, n)
+				}
+				wait = profileConfigd(p, name, title, cfg.duration-time.Second/2)
 			}
+			cpu0 := p.CPU()
 			m := closedLoop(n, cfg.duration, func(ctx context.Context, g, i int) error {
 				return put(ctx, fmt.Sprintf("%s/c%d/g%d/k%d", keys, n, g, i), val)
 			})
+			if cpu := p.CPU() - cpu0; cpu > 0 && m["ops/s"] > 0 {
+				m["cpu us/write"] = float64(cpu.Microseconds()) / (m["ops/s"] * cfg.duration.Seconds())
+			}
 			done()
 			wait()
 			out = append(out, result{Workload: "writes", Case: plural(n, "writer"), Peer: label, Metrics: m})
-			progress("  %-12s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms", label, n, m["ops/s"], m["p50 ms"], m["p99 ms"])
+			progress("  %-12s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %4.0f µs/write", label, n, m["ops/s"], m["p50 ms"], m["p99 ms"], m["cpu us/write"])
 		}
 	}
 	return out

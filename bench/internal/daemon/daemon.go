@@ -105,8 +105,11 @@ func (d *Daemon) Stop() {
 func (d *Daemon) HWM() (int64, error) { return procStatus(d.cmd.Process.Pid, "VmHWM:") }
 
 // CPU returns the CPU time (user and system) the daemon has used so far.
-func (d *Daemon) CPU() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+func (d *Daemon) CPU() (time.Duration, error) { return CPU(d.cmd.Process.Pid) }
+
+// CPU returns the CPU time (user and system) process pid has used so far.
+func CPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -114,7 +117,7 @@ func (d *Daemon) CPU() (time.Duration, error) {
 	// the first, utime and stime the 12th and 13th, in clock ticks (100/s).
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", d.cmd.Process.Pid)
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
 	var ticks int64
 	for _, s := range f[11:13] {

@@ -47,6 +47,9 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // RSS is the server's resident memory in bytes.
 func (s *Server) RSS() (int64, error) { return daemon.RSS(s.Pid()) }
 
+// CPU returns the CPU time the server has used so far.
+func (s *Server) CPU() (time.Duration, error) { return daemon.CPU(s.Pid()) }
+
 // Stop sends SIGTERM, waits up to 15 s, kills, and removes the data dir.
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
