@@ -73,7 +73,7 @@ func Validate(key string) error {
 	if strings.HasSuffix(key, "/") {
 		return fmt.Errorf("%w: key %q ends with '/' (a trailing '/' names a prefix)", ErrInvalidKey, key)
 	}
-	for _, seg := range strings.Split(key, "/") {
+	for seg := range strings.SplitSeq(key, "/") { // no slice: every write checks its keys
 		switch seg {
 		case "":
 			return fmt.Errorf("%w: key %q has an empty segment", ErrInvalidKey, key)

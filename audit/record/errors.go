@@ -120,3 +120,14 @@ func (e *ConflictError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrConflict) true.
 func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// NotFound returns the error of a read of key, which does not exist:
+// ErrNotFound, naming the key. It is formatted only when read (Error), for
+// the reads that look a key up on every write (a policy record that is
+// not there).
+func NotFound(key string) error { return &notFoundError{key: key} }
+
+type notFoundError struct{ key string }
+
+func (e *notFoundError) Error() string { return fmt.Sprintf("%v: %q", ErrNotFound, e.key) }
+func (e *notFoundError) Unwrap() error { return ErrNotFound }

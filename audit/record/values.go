@@ -22,8 +22,11 @@ const (
 // (text/yaml, application/x-yaml, text/x-yaml) become application/yaml.
 // Any other type is ErrContentType.
 func NormalizeContentType(ct string) (string, error) {
-	if ct == "" {
+	switch ct {
+	case "":
 		return TypeText, nil
+	case TypeText, TypeJSON, TypeBinary, TypeYAML: // already canonical: no parse
+		return ct, nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {

@@ -89,6 +89,9 @@ func peerIP(ctx context.Context) string {
 	if !ok || p.Addr == nil {
 		return ""
 	}
+	if tcp, ok := p.Addr.(*net.TCPAddr); ok && tcp.Zone == "" { // every call's: without a round trip through "host:port"
+		return tcp.IP.String()
+	}
 	host, _, err := net.SplitHostPort(p.Addr.String())
 	if err != nil {
 		return p.Addr.String()

@@ -70,7 +70,7 @@ func (r *Reader) Get(ctx context.Context, key string, at int64) (record.KeyValue
 	if at == 0 {
 		kv := r.cur.Get(key)
 		if kv == nil {
-			return record.KeyValue{}, fmt.Errorf("%w: %q", record.ErrNotFound, key)
+			return record.KeyValue{}, record.NotFound(key)
 		}
 		return *kv, nil
 	}

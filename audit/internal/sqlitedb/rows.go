@@ -20,7 +20,7 @@ func ScanKV(key string, row *sql.Row) (*record.KeyValue, error) {
 	kv := &record.KeyValue{Key: key}
 	err := row.Scan(&kv.Value, &kv.ContentType, &kv.CreateRev, &kv.ModRev, &kv.Version, &kv.Secret)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %q", record.ErrNotFound, key)
+		return nil, record.NotFound(key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: read key %q: %w", key, err)

@@ -355,29 +355,30 @@ func (b *batch) LayerRows(ctx context.Context, key string) (map[string]*record.L
 
 func (b *batch) Append(rec commit.Record) {
 	r, p := &rec.Rev, &b.pend
-	p.add(mRev, r.Rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, rec.Hash, rec.State)
+	// The revision's number goes into each of its rows: boxed once.
+	rev := any(r.Rev)
+	p.add(mRev, rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, rec.Hash, rec.State)
 	for i := range r.Changes {
 		c := &r.Changes[i]
-		args := []any{r.Rev, c.Key, int(c.Type)}
+		p.add(mChange, rev, c.Key, int(c.Type))
 		if c.Old != nil {
-			args = append(args, c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
+			p.args[mChange] = append(p.args[mChange], c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
 		} else {
-			args = append(args, nil, nil, nil, nil, nil)
+			p.args[mChange] = append(p.args[mChange], nil, nil, nil, nil, nil)
 		}
 		if c.New != nil {
-			args = append(args, c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version)
+			p.args[mChange] = append(p.args[mChange], c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version)
 		} else {
-			args = append(args, nil, nil, nil, nil)
+			p.args[mChange] = append(p.args[mChange], nil, nil, nil, nil)
 		}
-		args = append(args, sqlitedb.SecretCol(c.IsSecret()))
-		p.add(mChange, args...)
+		p.args[mChange] = append(p.args[mChange], sqlitedb.SecretCol(c.IsSecret()))
 		p.putKV(c.Key, c.New)
 	}
 	for i := range r.LayerChanges {
 		lc := &r.LayerChanges[i]
 		oldV, oldT := sqlitedb.LayerCols(lc.Old)
 		newV, newT := sqlitedb.LayerCols(lc.New)
-		p.add(mLayerChange, r.Rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
+		p.add(mLayerChange, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
 		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
 	}
 	b.last = r.Rev

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/configd/configd/bench/internal/daemon"
 	"github.com/configd/configd/bench/internal/load"
 	"github.com/configd/configd/internal/tcpproxy"
 )
@@ -79,21 +81,25 @@ func runWrites(p peer, cfg *cfgT, rep int) []result {
 				}
 				wait = profileConfigd(p, name, title, cfg.duration-time.Second/2)
 			}
-			cpu0 := p.CPU()
+			cpu0, self0 := p.CPU(), selfCPU()
 			m := closedLoop(n, cfg.duration, func(ctx context.Context, g, i int) error {
 				return put(ctx, fmt.Sprintf("%s/c%d/g%d/k%d", keys, n, g, i), val)
 			})
 			if cpu := p.CPU() - cpu0; cpu > 0 && m["ops/s"] > 0 {
 				m["cpu us/write"] = float64(cpu.Microseconds()) / (m["ops/s"] * cfg.duration.Seconds())
+				m["client cpu us/write"] = float64((selfCPU() - self0).Microseconds()) / (m["ops/s"] * cfg.duration.Seconds())
 			}
 			done()
 			wait()
 			out = append(out, result{Workload: "writes", Case: plural(n, "writer"), Peer: label, Metrics: m})
-			progress("  %-12s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %4.0f µs/write", label, n, m["ops/s"], m["p50 ms"], m["p99 ms"], m["cpu us/write"])
+			progress("  %-12s %2d writers: %6.0f writes/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %4.0f µs/write, clients' %4.0f", label, n, m["ops/s"], m["p50 ms"], m["p99 ms"], m["cpu us/write"], m["client cpu us/write"])
 		}
 	}
 	return out
 }
+
+// selfCPU is the CPU time the harness, which runs the clients, has used so far.
+func selfCPU() time.Duration { t, _ := daemon.CPU(os.Getpid()); return t }
 
 // ---- 2. reads ----------------------------------------------------------------
 
