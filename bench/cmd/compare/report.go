@@ -52,7 +52,9 @@ var methods = map[string]string{
 		"configd: `PUT /v1/kv/{key}` over HTTP/1.1 keep-alive (one connection per writer), answered once its record, with its audit hash, is fdatasync'd to the journal (SQLite takes it within 250 ms); " +
 		"configd grpc: the gRPC API's `Put`, every writer on one gRPC connection (as etcd's clients), answered after the same sync; " +
 		"etcd: `Put` through one `clientv3` client (one gRPC connection, as etcd is used), answered after the WAL fsync; " +
-		"Consul: `PUT /v1/kv/{key}` over HTTP keep-alive, answered after the raft commit.",
+		"Consul: `PUT /v1/kv/{key}` over HTTP keep-alive, answered after the raft commit. " +
+		"Server CPU µs/write is the server process's user and system CPU time over the run (`/proc/PID/stat`) divided by its writes: " +
+		"the clients run in the harness and share the two cores, so at 64 writers this, more than the disk, sets the rate.",
 	"reads": "64 readers in a closed loop for %s per run, of one hot key or of a random key among 10,000 (written once before the first run). " +
 		"configd: `GET /v1/kv/{key}` (JSON); etcd: `Get` through one client, serializable (`WithSerializable`) and linearizable (the default); " +
 		"Consul: `GET /v1/kv/{key}` (JSON), default consistency and `?stale`.",
