@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc/peer"
 
 	"github.com/configd/configd/api"
 	"github.com/configd/configd/server/apierror"
@@ -74,7 +72,7 @@ type limitKey struct{}
 // allow takes one request from id's bucket; when it is empty it returns
 // false and how long until it holds a request again.
 func (l *Limits) allow(id string) (time.Duration, bool) {
-	if l == nil || l.rate <= 0 {
+	if !l.rated() {
 		return 0, true
 	}
 	now := l.now()
@@ -102,6 +100,9 @@ func (l *Limits) allow(id string) (time.Duration, bool) {
 	}
 	return 0, true
 }
+
+// rated reports whether requests are limited (--rate-limit above 0).
+func (l *Limits) rated() bool { return l != nil && l.rate > 0 }
 
 // rateLimitedMessage says who went over the limit and when to come back.
 func (l *Limits) rateLimitedMessage(id string, retry int) string {
@@ -200,12 +201,8 @@ func ctxIdentity(ctx context.Context) string {
 	if p := PrincipalFrom(ctx); p != nil {
 		return "token:" + p.Name
 	}
-	if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
-		addr := pr.Addr.String()
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
-		}
-		return "ip:" + addr
+	if ip := peerIP(ctx); ip != "" {
+		return "ip:" + ip
 	}
 	return "ip:unknown"
 }
