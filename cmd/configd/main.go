@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/configd/configd/server"
@@ -24,19 +23,7 @@ import (
 
 func main() { os.Exit(run()) }
 
-// gcPercent is configd's GOGC when the environment sets none. The heap
-// may grow to three times what is live between two collections, not
-// twice: the live heap is mostly the store's state, which every
-// collection scans, so at 100 a write-heavy configd spends a tenth of its
-// CPU marking it again; at 200, 8% less CPU a write through the gRPC
-// door at 64 writers (BENCHMARKS.md, issue 17). GOGC, and GOMEMLIMIT,
-// set in the environment win.
-const gcPercent = 200
-
 func run() int {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	if len(os.Args) > 1 {
 		if cmd, ok := offline.Lookup(os.Args[1]); ok {
 			return cmd(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
