@@ -350,25 +350,18 @@ func (st *watchStream) drain(ew *etcdWatch) error {
 		if b.Rev < ew.start {
 			continue
 		}
-		build := func() *pb.WatchResponse {
+		sent, err := st.sendEvents(ew, b.Rev, func() *pb.WatchResponse {
 			evs := st.events(ew, b)
 			if len(evs) == 0 {
 				return nil
 			}
 			return &pb.WatchResponse{Header: st.s.header(b.Rev), WatchId: ew.id, Events: evs}
-		}
-		if st.share {
-			sent, err := st.sendShared(ew, b.Rev, st.secure, build)
-			if err != nil {
-				return err
-			}
-			if !sent {
-				continue
-			}
-		} else if resp := build(); resp == nil {
-			continue
-		} else if err := st.send(resp); err != nil {
+		})
+		if err != nil {
 			return err
+		}
+		if !sent {
+			continue
 		}
 		ew.metrics.Sent(b)
 		ew.sentTick = true

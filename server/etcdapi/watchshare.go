@@ -81,11 +81,19 @@ func uncompressed(ctx context.Context) bool {
 	return rc == "" || rc == encoding.Identity
 }
 
-// sendShared sends ew's message of revision rev, built by build (nil:
-// nothing to send), once for every watch that shares it; it reports
-// whether it sent something.
-func (st *watchStream) sendShared(ew *etcdWatch, rev int64, secure bool, build func() *pb.WatchResponse) (bool, error) {
-	k := sharedKey{rev: rev, id: ew.id, r: ew.r, prevKV: ew.prevKV, noPut: ew.noPut, noDel: ew.noDel, secure: secure}
+// sendEvents sends ew's message of revision rev, built by build (nil:
+// nothing to send), and reports whether it sent something. On a stream
+// that gRPC does not compress, the message is built and encoded once for
+// every watch that shares it.
+func (st *watchStream) sendEvents(ew *etcdWatch, rev int64, build func() *pb.WatchResponse) (bool, error) {
+	if !st.share {
+		resp := build()
+		if resp == nil {
+			return false, nil
+		}
+		return true, st.send(resp)
+	}
+	k := sharedKey{rev: rev, id: ew.id, r: ew.r, prevKV: ew.prevKV, noPut: ew.noPut, noDel: ew.noDel, secure: st.secure}
 	sm := st.s.shared.get(k)
 	sm.once.Do(func() {
 		resp := build()

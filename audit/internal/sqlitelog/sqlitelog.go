@@ -360,18 +360,15 @@ func (b *batch) Append(rec commit.Record) {
 	p.add(mRev, rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, rec.Hash, rec.State)
 	for i := range r.Changes {
 		c := &r.Changes[i]
-		p.add(mChange, rev, c.Key, int(c.Type))
+		var o [5]any // the old_ columns: NULL for none
 		if c.Old != nil {
-			p.args[mChange] = append(p.args[mChange], c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version)
-		} else {
-			p.args[mChange] = append(p.args[mChange], nil, nil, nil, nil, nil)
+			o = [5]any{c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version}
 		}
+		var n [4]any // the new_ columns
 		if c.New != nil {
-			p.args[mChange] = append(p.args[mChange], c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version)
-		} else {
-			p.args[mChange] = append(p.args[mChange], nil, nil, nil, nil)
+			n = [4]any{c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version}
 		}
-		p.args[mChange] = append(p.args[mChange], sqlitedb.SecretCol(c.IsSecret()))
+		p.add(mChange, rev, c.Key, int(c.Type), o[0], o[1], o[2], o[3], o[4], n[0], n[1], n[2], n[3], sqlitedb.SecretCol(c.IsSecret()))
 		p.putKV(c.Key, c.New)
 	}
 	for i := range r.LayerChanges {
