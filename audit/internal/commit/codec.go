@@ -32,7 +32,9 @@ import (
 // decoder is strict: an unknown field, a field out of order or given twice
 // (but for the repeated ones), or a truncated message is an error.
 
-// AppendRecord appends rec's encoding to b.
+// AppendRecord appends rec's encoding to b. A nested message's size is
+// computed before it is written (size*), so that it is written in place:
+// no buffer per message, nothing allocated when b has room.
 func AppendRecord(b []byte, rec *Record) []byte {
 	r := &rec.Rev
 	b = appendInt(b, 1, r.Rev)
@@ -42,25 +44,89 @@ func AppendRecord(b []byte, rec *Record) []byte {
 	b = appendString(b, 5, r.Origin)
 	b = appendInt(b, 6, r.RollbackTo)
 	b = appendInt(b, 7, int64(r.NumChanges))
-	var m []byte
 	for i := range r.Changes {
 		c := &r.Changes[i]
-		m = appendString(m[:0], 1, c.Key)
-		m = appendInt(m, 2, int64(c.Type))
-		m = appendKV(m, 3, c.Old)
-		m = appendKV(m, 4, c.New)
-		b = appendMessage(b, 8, m)
+		b = appendHead(b, 8, sizeString(1, c.Key)+sizeInt(2, int64(c.Type))+sizeKVField(3, c.Old)+sizeKVField(4, c.New))
+		b = appendString(b, 1, c.Key)
+		b = appendInt(b, 2, int64(c.Type))
+		b = appendKV(b, 3, c.Old)
+		b = appendKV(b, 4, c.New)
 	}
 	for i := range r.LayerChanges {
 		lc := &r.LayerChanges[i]
-		m = appendString(m[:0], 1, lc.Layer)
-		m = appendString(m, 2, lc.Key)
-		m = appendLayer(m, 3, lc.Old)
-		m = appendLayer(m, 4, lc.New)
-		b = appendMessage(b, 9, m)
+		b = appendHead(b, 9, sizeString(1, lc.Layer)+sizeString(2, lc.Key)+sizeLayerField(3, lc.Old)+sizeLayerField(4, lc.New))
+		b = appendString(b, 1, lc.Layer)
+		b = appendString(b, 2, lc.Key)
+		b = appendLayer(b, 3, lc.Old)
+		b = appendLayer(b, 4, lc.New)
 	}
 	b = appendBytes(b, 10, rec.Hash)
 	return appendBytes(b, 11, rec.State)
+}
+
+// appendHead appends the tag and length of a present message of size
+// bytes (even an empty one), whose fields follow.
+func appendHead(b []byte, num protowire.Number, size int) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(size))
+}
+
+// The sizes of what the append functions of the same name write.
+
+func sizeInt(num protowire.Number, v int64) int {
+	if v == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeVarint(uint64(v))
+}
+
+func sizeBool(num protowire.Number, v bool) int {
+	if !v {
+		return 0
+	}
+	return sizeInt(num, 1)
+}
+
+func sizeString(num protowire.Number, s string) int {
+	if s == "" {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
+}
+
+func sizeBytes(num protowire.Number, v []byte) int {
+	if len(v) == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(len(v))
+}
+
+// sizeField is the size of a present message field of size bytes.
+func sizeField(num protowire.Number, size int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(size)
+}
+
+func sizeKV(kv *record.KeyValue) int {
+	return sizeBytes(1, kv.Value) + sizeString(2, kv.ContentType) + sizeInt(3, kv.CreateRev) +
+		sizeInt(4, kv.ModRev) + sizeInt(5, kv.Version) + sizeBool(6, kv.Secret)
+}
+
+func sizeKVField(num protowire.Number, kv *record.KeyValue) int {
+	if kv == nil {
+		return 0
+	}
+	return sizeField(num, sizeKV(kv))
+}
+
+func sizeLayer(v *record.LayerValue) int {
+	return sizeBytes(1, v.Value) + sizeString(2, v.ContentType) + sizeBool(3, v.Tombstone) + sizeBool(4, v.Secret)
+}
+
+func sizeLayerField(num protowire.Number, v *record.LayerValue) int {
+	if v == nil {
+		return 0
+	}
+	return sizeField(num, sizeLayer(v))
 }
 
 func appendInt(b []byte, num protowire.Number, v int64) []byte {
@@ -94,36 +160,28 @@ func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(b, v)
 }
 
-// appendMessage appends a present message, even an empty one.
-func appendMessage(b []byte, num protowire.Number, m []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, m)
-}
-
 func appendKV(b []byte, num protowire.Number, kv *record.KeyValue) []byte {
 	if kv == nil {
 		return b
 	}
-	var m []byte
-	m = appendBytes(m, 1, kv.Value)
-	m = appendString(m, 2, kv.ContentType)
-	m = appendInt(m, 3, kv.CreateRev)
-	m = appendInt(m, 4, kv.ModRev)
-	m = appendInt(m, 5, kv.Version)
-	m = appendBool(m, 6, kv.Secret)
-	return appendMessage(b, num, m)
+	b = appendHead(b, num, sizeKV(kv))
+	b = appendBytes(b, 1, kv.Value)
+	b = appendString(b, 2, kv.ContentType)
+	b = appendInt(b, 3, kv.CreateRev)
+	b = appendInt(b, 4, kv.ModRev)
+	b = appendInt(b, 5, kv.Version)
+	return appendBool(b, 6, kv.Secret)
 }
 
 func appendLayer(b []byte, num protowire.Number, v *record.LayerValue) []byte {
 	if v == nil {
 		return b
 	}
-	var m []byte
-	m = appendBytes(m, 1, v.Value)
-	m = appendString(m, 2, v.ContentType)
-	m = appendBool(m, 3, v.Tombstone)
-	m = appendBool(m, 4, v.Secret)
-	return appendMessage(b, num, m)
+	b = appendHead(b, num, sizeLayer(v))
+	b = appendBytes(b, 1, v.Value)
+	b = appendString(b, 2, v.ContentType)
+	b = appendBool(b, 3, v.Tombstone)
+	return appendBool(b, 4, v.Secret)
 }
 
 // DecodeRecord decodes a record encoded by AppendRecord.
