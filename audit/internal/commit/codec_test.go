@@ -97,7 +97,9 @@ func TestRecordEncodesInPlace(t *testing.T) {
 
 // nested encodes rec with a buffer per nested message.
 func nested(rec *Record) []byte {
-	tag := func(b []byte, num protowire.Number, typ protowire.Type) []byte { return protowire.AppendTag(b, num, typ) }
+	tag := func(b []byte, num protowire.Number, typ protowire.Type) []byte {
+		return protowire.AppendTag(b, num, typ)
+	}
 	num := func(b []byte, n protowire.Number, v int64) []byte {
 		if v == 0 {
 			return b

@@ -13,6 +13,7 @@ package sqlitelog
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -78,14 +79,20 @@ type Log struct {
 	layers     []string // lowest precedence first
 	qLayerRows string   // sqlitedb.LayerRowsQuery(layers)
 	stmts      map[string]*sql.Stmt
-	multi      [nMulti][]*sql.Stmt // by row count: 1, 2, 4 … maxMulti
-	b          batch               // the batch under way, reused
+	b          batch // the batch under way, reused
+
+	// The multi-row statements, by row count (1, 2, 4 … maxMulti),
+	// prepared on the driver's connection dc, which execMulti runs
+	// directly (see txn), and their arguments.
+	dc     any
+	dmulti [nMulti][]driver.Stmt
+	nv     []driver.NamedValue
 
 	// With a journal (Journal): the batches' durability, and the
 	// database transaction that holds the batches made durable since the
 	// last Settle.
 	j         *journal.File
-	tx        *sql.Tx
+	tx        *txn
 	since     time.Time    // when tx's first batch was made durable; zero: none
 	unsettled int64        // the newest revision in tx
 	lost      bool         // tx was lost with batches in it: replay them from the journal first
@@ -109,16 +116,6 @@ func New(ctx context.Context, db *sql.DB, layers []string) (*Log, error) {
 			return nil, fmt.Errorf("audit: prepare: %w", err)
 		}
 		l.stmts[q] = st
-	}
-	for i := range multiStmts {
-		for n := 1; n <= maxMulti; n *= 2 {
-			st, err := db.PrepareContext(ctx, multiQuery(i, n))
-			if err != nil {
-				l.Close()
-				return nil, fmt.Errorf("audit: prepare: %w", err)
-			}
-			l.multi[i] = append(l.multi[i], st)
-		}
 	}
 	return l, nil
 }
@@ -144,13 +141,9 @@ func (l *Log) Close() error {
 		errs = append(errs, l.Settle(context.Background()), l.j.Close(l.settled.Load()))
 		l.j = nil
 	}
+	errs = append(errs, l.closeDriverStmts())
 	for _, st := range l.stmts {
 		errs = append(errs, st.Close())
-	}
-	for _, sts := range l.multi {
-		for _, st := range sts {
-			errs = append(errs, st.Close())
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -169,9 +162,9 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 		}
 	}
 	if l.tx == nil {
-		tx, err := l.db.BeginTx(ctx, nil)
+		tx, err := l.beginTxn(ctx)
 		if err != nil {
-			return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
+			return nil, err
 		}
 		l.tx = tx
 	}
@@ -191,9 +184,9 @@ func (l *Log) BeginApply(ctx context.Context) (commit.Batch, error) {
 }
 
 func (l *Log) begin(ctx context.Context) (commit.Batch, error) {
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.beginTxn(ctx)
 	if err != nil {
-		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
+		return nil, err
 	}
 	l.b.tx, l.b.last, l.b.journaled = tx, 0, false
 	l.b.pend.reset()
@@ -285,7 +278,7 @@ func (l *Log) replay(ctx context.Context) error {
 // yet flushed.
 type batch struct {
 	l    *Log
-	tx   *sql.Tx
+	tx   *txn
 	pend pending
 	last int64 // the newest revision appended; 0: none
 	// journaled: the batch writes its rows into the log's open
@@ -426,24 +419,143 @@ func (b *batch) flush(ctx context.Context) error {
 	return nil
 }
 
-// execMulti inserts n rows of statement i, whose arguments args holds.
+// execMulti inserts n rows of statement i, whose arguments args holds,
+// with the statements prepared on the driver's connection (see txn).
 func (b *batch) execMulti(ctx context.Context, i int, args []any, n int) error {
 	if n == 0 {
 		return nil
 	}
-	multi := b.l.multi[i]
-	cols := len(args) / n
-	for n > 0 {
-		k, size := len(multi)-1, maxMulti
-		for size > n {
-			k, size = k-1, size/2
-		}
-		if _, err := b.tx.StmtContext(ctx, multi[k]).ExecContext(ctx, args[:size*cols]...); err != nil {
+	return b.tx.conn.Raw(func(dc any) error {
+		multi, err := b.l.driverStmts(ctx, dc, i)
+		if err != nil {
 			return err
 		}
-		args, n = args[size*cols:], n-size
+		cols := len(args) / n
+		for n > 0 {
+			k, size := len(multi)-1, maxMulti
+			for size > n {
+				k, size = k-1, size/2
+			}
+			if err := b.l.exec(ctx, multi[k], args[:size*cols]); err != nil {
+				return err
+			}
+			args, n = args[size*cols:], n-size
+		}
+		return nil
+	})
+}
+
+// txn is a transaction on a connection of the writer's pool that the log
+// holds until the transaction ends, so that the multi-row inserts can run
+// on the driver's connection directly (sql.Conn.Raw): database/sql would
+// copy every argument of every statement into a new slice, 20% of the
+// bytes a commit allocated.
+type txn struct {
+	*sql.Tx
+	conn *sql.Conn
+}
+
+// beginTxn begins a transaction, which takes the write lock (the DSN's
+// _txlock).
+func (l *Log) beginTxn(ctx context.Context) (*txn, error) {
+	c, err := l.db.Conn(ctx)
+	if err != nil {
+		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
 	}
-	return nil
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		c.Close()
+		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
+	}
+	return &txn{Tx: tx, conn: c}, nil
+}
+
+// Commit commits the transaction and gives the connection back.
+func (t *txn) Commit() error {
+	err := t.Tx.Commit()
+	return errors.Join(err, t.conn.Close())
+}
+
+// Rollback rolls the transaction back and gives the connection back.
+func (t *txn) Rollback() error {
+	err := t.Tx.Rollback()
+	return errors.Join(err, t.conn.Close())
+}
+
+// driverStmts returns the multi-row statements i prepared on dc, the
+// driver's connection, preparing them all first if the pool's connection
+// is not the one they were prepared on.
+func (l *Log) driverStmts(ctx context.Context, dc any, i int) ([]driver.Stmt, error) {
+	if dc == l.dc {
+		return l.dmulti[i], nil
+	}
+	cp, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, fmt.Errorf("audit: the SQLite driver's connection (%T) cannot prepare statements", dc)
+	}
+	var sts [nMulti][]driver.Stmt
+	for j := range multiStmts {
+		for n := 1; n <= maxMulti; n *= 2 {
+			st, err := cp.PrepareContext(ctx, multiQuery(j, n))
+			if err == nil {
+				if _, ok := st.(driver.StmtExecContext); !ok {
+					st.Close()
+					err = fmt.Errorf("the SQLite driver's statement (%T) cannot run with a context", st)
+				}
+			}
+			if err != nil {
+				closeAll(sts)
+				return nil, fmt.Errorf("audit: prepare: %w", err)
+			}
+			sts[j] = append(sts[j], st)
+		}
+	}
+	l.dc, l.dmulti = dc, sts
+	return l.dmulti[i], nil
+}
+
+// exec runs st, a statement of driverStmts, with args, which are
+// driver.Values but for ints.
+func (l *Log) exec(ctx context.Context, st driver.Stmt, args []any) error {
+	nv := l.nv[:0]
+	for j, a := range args {
+		if x, ok := a.(int); ok {
+			a = int64(x)
+		}
+		nv = append(nv, driver.NamedValue{Ordinal: j + 1, Value: a})
+	}
+	_, err := st.(driver.StmtExecContext).ExecContext(ctx, nv)
+	clear(nv) // keep no value alive
+	l.nv = nv[:0]
+	return err
+}
+
+// closeDriverStmts closes the statements of driverStmts, on their
+// connection.
+func (l *Log) closeDriverStmts() error {
+	if l.dc == nil {
+		return nil
+	}
+	c, err := l.db.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("audit: close statements: %w", err)
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		if dc == l.dc {
+			closeAll(l.dmulti)
+		}
+		l.dc, l.dmulti = nil, [nMulti][]driver.Stmt{}
+		return nil
+	})
+}
+
+func closeAll(sts [nMulti][]driver.Stmt) {
+	for _, s := range sts {
+		for _, st := range s {
+			st.Close()
+		}
+	}
 }
 
 // Commit flushes the batch, moves the high-water mark to its newest
