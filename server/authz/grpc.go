@@ -58,10 +58,12 @@ const (
 // as the X-Configd-Actor header does over HTTP.
 var metadataActor = strings.ToLower(api.HeaderActor)
 
-// firstMetadata is the first value of ctx's incoming metadata name, or "".
+// firstMetadata is the first value of ctx's incoming metadata name (in
+// any case), or "". It copies that value alone, not the whole metadata
+// (FromIncomingContext did, every call: 3% of the bytes a write through
+// the gRPC door allocated).
 func firstMetadata(ctx context.Context, name string) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(name); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, name); len(v) > 0 {
 		return v[0]
 	}
 	return ""
