@@ -189,7 +189,7 @@ type Hub struct {
 
 	mu     sync.Mutex
 	rev    atomic.Int64      // newest published revision; written under mu
-	recent []audit.Revision  // the newest revisions, oldest first, at most window
+	recent ring              // the newest revisions, at most window
 	scopes map[string]*scope // the open watchers, by scope
 	count  int               // open watchers
 	closed bool
@@ -256,14 +256,7 @@ func (h *Hub) Publish(r audit.Revision) {
 		return
 	}
 	if h.window > 0 {
-		if len(h.recent) >= h.window {
-			// Drop the oldest by moving the start: append copies the live
-			// part to a new array when the old one is full, so this is
-			// amortised O(1), not a copy of the window per revision.
-			h.recent[0] = audit.Revision{}
-			h.recent = h.recent[1:]
-		}
-		h.recent = append(h.recent, r)
+		h.recent.push(r, h.window)
 	}
 	if rs := rolloutsOf(r); rs != nil {
 		h.track(rs)
@@ -389,11 +382,12 @@ func (h *Hub) Watch(ctx context.Context, f Filter, since int64, opts ...WatchOpt
 	// queue, and catch-up covers (since, at].
 	h.add(w)
 	var fromMemory []Batch
-	inMemory := since > 0 && (since == at || len(h.recent) > 0 && h.recent[0].Rev <= since+1)
+	oldest := h.recent.oldest()
+	inMemory := since > 0 && (since == at || oldest != nil && oldest.Rev <= since+1)
 	if inMemory {
-		for _, r := range h.recent {
+		for r := range h.recent.all() {
 			if r.Rev > since {
-				if b, ok := batchForWatcher(r, rolloutsOf(r), f, w); ok {
+				if b, ok := batchForWatcher(*r, rolloutsOf(*r), f, w); ok {
 					fromMemory = append(fromMemory, b)
 				}
 			}
