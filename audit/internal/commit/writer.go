@@ -579,7 +579,7 @@ func (w *Writer) tryBatch(ctx context.Context, batch []revisionRequest, epoch in
 	}
 	rev := w.d.cur.Rev()
 	w.d.begin()
-	var committed []record.Revision
+	committed := make([]record.Revision, 0, len(batch)) // once, not grown: a revision is 200 bytes
 	for i, req := range batch {
 		if err := req.base().ctx.Err(); err != nil {
 			results[i].err = err
