@@ -340,7 +340,7 @@ func (h *handler) readValue(r *http.Request) ([]byte, error) {
 	if r.ContentLength > int64(limit) {
 		return nil, tooLarge(fmt.Sprintf("%d bytes", r.ContentLength), limit)
 	}
-	value, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	value, err := writeops.ReadValue(io.LimitReader(r.Body, int64(limit)+1), r.ContentLength)
 	if err != nil {
 		return nil, bodyError(err)
 	}

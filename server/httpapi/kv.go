@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -210,7 +209,7 @@ func (h *handler) readValue(w http.ResponseWriter, r *http.Request) ([]byte, err
 	// One byte more than the limit, so that a value of exactly the limit
 	// reads whole and a larger one is caught at limit+1 bytes.
 	body := http.MaxBytesReader(w, r.Body, int64(limit)+1)
-	value, err := io.ReadAll(body)
+	value, err := writeops.ReadValue(body, r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe), err == nil && len(value) > limit:

@@ -1,7 +1,11 @@
 package writeops_test
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/configd/configd/server/apierror"
 	"github.com/configd/configd/server/writeops"
@@ -51,5 +55,32 @@ func TestOpsRefusesTheFirstBadOpByIndex(t *testing.T) {
 	ops, err := writeops.Ops(st, []writeops.Op{{Key: "a", Value: []byte("1234"), IfModRev: &zero}, {Key: "b", Delete: true}})
 	if err != nil || len(ops) != 2 {
 		t.Fatalf("Ops of good ops = %v, %v", ops, err)
+	}
+}
+
+// TestReadValueKeepsNoMoreThanTheValue: a body of its declared length is
+// read into a buffer of that length (io.ReadAll's kept 512 bytes for a
+// 200-byte value); a body cut short is an error; a longer one, or one of
+// no declared length, is read whole.
+func TestReadValueKeepsNoMoreThanTheValue(t *testing.T) {
+	value := bytes.Repeat([]byte("v"), 200)
+	got, err := writeops.ReadValue(bytes.NewReader(value), 200)
+	if err != nil || !bytes.Equal(got, value) || cap(got) != 200 {
+		t.Fatalf("declared length: %d bytes (cap %d), %v", len(got), cap(got), err)
+	}
+	if got, err := writeops.ReadValue(bytes.NewReader(value), 0); err != nil || len(got) != 200 {
+		t.Fatalf("longer than declared: %d bytes, %v", len(got), err)
+	}
+	if got, err := writeops.ReadValue(bytes.NewReader(value), -1); err != nil || !bytes.Equal(got, value) {
+		t.Fatalf("no declared length: %d bytes, %v", len(got), err)
+	}
+	if _, err := writeops.ReadValue(bytes.NewReader(value), 300); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut short: %v", err)
+	}
+	if got, err := writeops.ReadValue(iotest.OneByteReader(bytes.NewReader(value)), 200); err != nil || !bytes.Equal(got, value) {
+		t.Fatalf("a byte at a time: %d bytes, %v", len(got), err)
+	}
+	if _, err := writeops.ReadValue(iotest.ErrReader(io.ErrClosedPipe), 10); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("a failing body: %v", err)
 	}
 }
