@@ -2,7 +2,9 @@ package record
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestNotFoundNamesTheKeyAndIsErrNotFound: the not-found error of a read,
@@ -32,9 +34,14 @@ func TestNormalizeContentTypeTakesCanonicalTypesAsTheyAre(t *testing.T) {
 		"Application/JSON; charset=utf-8": TypeJSON,
 		"text/x-yaml":                     TypeYAML,
 	} {
-		got, err := NormalizeContentType(in)
+		got, err := NormalizeContentType(strings.Clone(in)) // as a request's copy would be
 		if err != nil || got != want {
 			t.Errorf("NormalizeContentType(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		// The constant, not the request's copy, which a stored value
+		// would otherwise keep alive.
+		if unsafe.StringData(got) != unsafe.StringData(want) {
+			t.Errorf("NormalizeContentType(%q) returned a copy, not the constant", in)
 		}
 	}
 	if _, err := NormalizeContentType("image/png"); !errors.Is(err, ErrContentType) {

@@ -22,20 +22,27 @@ const (
 // (text/yaml, application/x-yaml, text/x-yaml) become application/yaml.
 // Any other type is ErrContentType.
 func NormalizeContentType(ct string) (string, error) {
+	// Already canonical: no parse, and the constant is returned, not ct,
+	// so that a stored value does not keep the request's copy of its type
+	// alive (a string per key for the GC to mark).
 	switch ct {
-	case "":
+	case "", TypeText:
 		return TypeText, nil
-	case TypeText, TypeJSON, TypeBinary, TypeYAML: // already canonical: no parse
-		return ct, nil
+	case TypeJSON:
+		return TypeJSON, nil
+	case TypeBinary:
+		return TypeBinary, nil
+	case TypeYAML:
+		return TypeYAML, nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return "", fmt.Errorf("%w: %q: %v", ErrContentType, ct, err)
 	}
 	switch mt {
-	case TypeText, TypeJSON, TypeBinary:
-		return mt, nil
-	case TypeYAML, "application/x-yaml", "text/yaml", "text/x-yaml":
+	case TypeText, TypeJSON, TypeBinary, TypeYAML:
+		return NormalizeContentType(mt) // the constant
+	case "application/x-yaml", "text/yaml", "text/x-yaml":
 		return TypeYAML, nil
 	}
 	return "", fmt.Errorf("%w: %q (use text/plain, application/json, application/yaml or application/octet-stream)", ErrContentType, ct)
