@@ -223,8 +223,9 @@ func editCaught(t *testing.T, s *Store, rev int64, stmt string) {
 	}
 }
 
-// The high-water mark rises with every batch, in its transaction (which
-// the database holds once the journaled batches are settled).
+// The high-water mark rises with the head: in the transaction that holds
+// the journaled batches, once each settle, to the newest of them (or with
+// each batch that commits alone).
 func TestHighWaterMarkFollowsTheHead(t *testing.T) {
 	s := openTest(t)
 	read := func() int64 {

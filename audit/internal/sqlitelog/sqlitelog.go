@@ -7,7 +7,9 @@
 // multi-row statements when it is flushed: before commit, and before the
 // decider reads the database itself (a rollback, a source snapshot, a write
 // that needs the layer rows). The high-water mark (the newest revision ever
-// committed, see package chain) moves in the same transaction.
+// committed, see package chain) moves in the same transaction: with each
+// batch, or, for the journaled batches that one transaction gathers, once
+// when Settle commits it.
 package sqlitelog
 
 import (
@@ -220,7 +222,19 @@ func (l *Log) Settle(ctx context.Context) error {
 	if l.tx == nil {
 		return nil
 	}
-	err := l.tx.Commit()
+	// The high-water mark moves once a settle, to the newest revision
+	// the transaction holds, rather than once a batch.
+	var err error
+	if l.unsettled > l.settled.Load() {
+		if _, err = l.tx.StmtContext(ctx, l.stmts[qHighWater]).ExecContext(ctx, l.unsettled); err != nil {
+			err = fmt.Errorf("record the high-water mark: %w", err)
+		}
+	}
+	if err == nil {
+		err = l.tx.Commit()
+	} else {
+		l.tx.Rollback()
+	}
 	l.tx = nil
 	if err != nil {
 		l.lost = true
@@ -562,7 +576,8 @@ func closeAll(sts [nMulti][]driver.Stmt) {
 // revision (one row per batch, in its transaction) and commits: SQLite's
 // COMMIT, fsync'd, is the durability. A journaled batch is durable once
 // its records are written to the journal and synced; its rows stay in the
-// log's open transaction, which Settle commits.
+// log's open transaction, which Settle commits with the high-water mark
+// of its newest batch.
 func (b *batch) Commit(ctx context.Context) error {
 	if b.journaled {
 		return b.commitJournaled(ctx)
@@ -607,7 +622,7 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 	from := l.j.Used()
 	synced := make(chan error, 1)
 	go func() { synced <- l.j.Write(b.frames) }()
-	err := b.flushAll(ctx)
+	err := b.flush(ctx) // the high-water mark moves at Settle
 	if jerr := <-synced; jerr != nil {
 		b.Abort()
 		return sqlitedb.StorageError(jerr)
