@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -306,12 +307,32 @@ func checkAnyPod(t *testing.T, w string, p corev1.PodSpec) {
 				t.Errorf("%s: no %s request", where, r)
 			}
 		}
+		checkMemLimit(t, where, c)
 		sc := c.SecurityContext
 		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil ||
 			!slices.Contains(sc.Capabilities.Drop, "ALL") {
 			t.Errorf("%s: want no privilege escalation, a read-only root and every capability dropped", where)
 		}
+	}
+}
+
+// checkMemLimit checks that c, whose binary is Go's (configd's or the
+// gateway's), sets GOMEMLIMIT to 75–95% of its memory limit: the runtime
+// then collects harder before the container would be killed for its
+// memory, and leaves room for what it does not count.
+func checkMemLimit(t *testing.T, where string, c corev1.Container) {
+	t.Helper()
+	v := envOf(c)["GOMEMLIMIT"]
+	limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+	// GOMEMLIMIT's MiB and GiB are Kubernetes' Mi and Gi.
+	q, err := resource.ParseQuantity(strings.TrimSuffix(v, "B"))
+	if v == "" || !ok || err != nil {
+		t.Errorf("%s: want GOMEMLIMIT (in MiB) below the memory limit; got %q (%v)", where, v, err)
+		return
+	}
+	if r := float64(q.Value()) / float64(limit.Value()); r < 0.75 || r > 0.95 {
+		t.Errorf("%s: GOMEMLIMIT %s is %.0f%% of the memory limit %s; want 75–95%%", where, v, 100*r, limit.String())
 	}
 }
 
