@@ -2,8 +2,8 @@
 // reaches the store, so that a write through HTTP and one through gRPC are
 // refused the same way with the same words: a transaction's ops (each key
 // once, values within the store's limit, secrets only with a master key,
-// no negative if_mod_rev), the too_large and no_master_key refusals, and
-// the origin the doors record.
+// no negative if_mod_rev), the too_large and no_master_key refusals, the
+// origin the doors record, and how a PUT's value is read (ReadValue).
 package writeops
 
 import (
@@ -173,32 +173,30 @@ func Ops(st Store, in []Op) ([]audit.Op, error) {
 
 // ReadValue reads a write's value from body, whose length the request
 // declared as size (-1: it did not; the caller refuses a size above its
-// limit first), into a buffer of that length; a body longer than it
-// declared is read whole, for the caller's limit to judge.
-// io.ReadAll's buffer grows by doubling from 512 bytes, and a value keeps
-// its buffer alive for as long as it is its key's: a 200-byte value kept
-// 512 bytes, and such buffers were 45% of configd's heap after 600,000
-// writes over HTTP (BENCHMARKS.md, issue 17).
+// limit first), into a buffer of that length and one byte, room to meet
+// the body's end without growing; a body that ends short of size is
+// io.ErrUnexpectedEOF, and one longer than it declared is read whole, for
+// the caller's limit to judge. io.ReadAll's buffer grows by doubling from
+// 512 bytes, and a value keeps its buffer alive for as long as it is its
+// key's: a 200-byte value kept 512 bytes, and such buffers were 45% of
+// configd's heap after 600,000 writes over HTTP (BENCHMARKS.md, issue 17).
 func ReadValue(body io.Reader, size int64) ([]byte, error) {
 	if size < 0 {
 		return io.ReadAll(body)
 	}
-	b := make([]byte, size)
-	if n, err := io.ReadFull(body, b); err != nil {
-		return b[:n], err
-	}
-	var extra [1]byte
-	for range 100 {
-		n, err := body.Read(extra[:])
+	b := make([]byte, 0, size+1)
+	for len(b) < cap(b) {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
 		switch {
-		case n > 0:
-			rest, err := io.ReadAll(body)
-			return append(append(b, extra[0]), rest...), err
+		case err == io.EOF && int64(len(b)) < size:
+			return b, io.ErrUnexpectedEOF
 		case err == io.EOF:
 			return b, nil
 		case err != nil:
 			return b, err
 		}
 	}
-	return b, io.ErrNoProgress
+	rest, err := io.ReadAll(body) // longer than declared
+	return append(b, rest...), err
 }

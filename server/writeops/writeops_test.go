@@ -59,13 +59,13 @@ func TestOpsRefusesTheFirstBadOpByIndex(t *testing.T) {
 }
 
 // TestReadValueKeepsNoMoreThanTheValue: a body of its declared length is
-// read into a buffer of that length (io.ReadAll's kept 512 bytes for a
-// 200-byte value); a body cut short is an error; a longer one, or one of
-// no declared length, is read whole.
+// read into a buffer of that length and the byte that meets its end
+// (io.ReadAll's kept 512 bytes for a 200-byte value); a body cut short is
+// an error; a longer one, or one of no declared length, is read whole.
 func TestReadValueKeepsNoMoreThanTheValue(t *testing.T) {
 	value := bytes.Repeat([]byte("v"), 200)
 	got, err := writeops.ReadValue(bytes.NewReader(value), 200)
-	if err != nil || !bytes.Equal(got, value) || cap(got) != 200 {
+	if err != nil || !bytes.Equal(got, value) || cap(got) != 201 {
 		t.Fatalf("declared length: %d bytes (cap %d), %v", len(got), cap(got), err)
 	}
 	if got, err := writeops.ReadValue(bytes.NewReader(value), 0); err != nil || len(got) != 200 {

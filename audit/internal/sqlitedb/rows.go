@@ -97,8 +97,9 @@ func LayerValueOf(v []byte, t sql.NullString, secret bool) *record.LayerValue {
 	return &record.LayerValue{Value: v, ContentType: t.String, Secret: secret}
 }
 
-// SecretCol is a secret column's value.
-func SecretCol(b bool) int {
+// SecretCol is a secret column's value, a driver.Value (int64): the
+// commit log hands its rows' arguments to the driver as they are.
+func SecretCol(b bool) int64 {
 	if b {
 		return 1
 	}

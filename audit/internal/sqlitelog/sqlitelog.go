@@ -364,7 +364,7 @@ func (b *batch) Append(rec commit.Record) {
 	r, p := &rec.Rev, &b.pend
 	// The revision's number goes into each of its rows: boxed once.
 	rev := any(r.Rev)
-	p.add(mRev, rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, r.NumChanges, rec.Hash, rec.State)
+	p.add(mRev, rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, int64(r.NumChanges), rec.Hash, rec.State)
 	for i := range r.Changes {
 		c := &r.Changes[i]
 		var o [5]any // the old_ columns: NULL for none
@@ -375,7 +375,7 @@ func (b *batch) Append(rec commit.Record) {
 		if c.New != nil {
 			n = [4]any{c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version}
 		}
-		p.add(mChange, rev, c.Key, int(c.Type), o[0], o[1], o[2], o[3], o[4], n[0], n[1], n[2], n[3], sqlitedb.SecretCol(c.IsSecret()))
+		p.add(mChange, rev, c.Key, int64(c.Type), o[0], o[1], o[2], o[3], o[4], n[0], n[1], n[2], n[3], sqlitedb.SecretCol(c.IsSecret()))
 		p.putKV(c.Key, c.New)
 	}
 	for i := range r.LayerChanges {
@@ -529,13 +529,10 @@ func (l *Log) driverStmts(ctx context.Context, dc any, i int) ([]driver.Stmt, er
 }
 
 // exec runs st, a statement of driverStmts, with args, which are
-// driver.Values but for ints.
+// driver.Values (Append and flush queue int64s, not ints).
 func (l *Log) exec(ctx context.Context, st driver.Stmt, args []any) error {
 	nv := l.nv[:0]
 	for j, a := range args {
-		if x, ok := a.(int); ok {
-			a = int64(x)
-		}
 		nv = append(nv, driver.NamedValue{Ordinal: j + 1, Value: a})
 	}
 	_, err := st.(driver.StmtExecContext).ExecContext(ctx, nv)
