@@ -8,7 +8,7 @@
 //     proto-rpc), and tcp+protobuf behind the policy chain (JWT, limits, metrics, 1% tracing);
 //   - grpc-gateway: grpc-gateway v2's reverse proxy in front of grpc-go;
 //   - go-micro v4 api: go-micro.dev/v4's API gateway (registry router, rpc handler) in front of
-//     go-micro's rpc server on its http transport.
+//     go-micro's rpc server on its http transport (bench/internal/gomicro mends a fault of it).
 //
 // A JSON case sends the talk's JSON body; a protobuf case (the protobuf-family codecs: the
 // gateway has no schema to turn JSON into protobuf) the same request as protobuf

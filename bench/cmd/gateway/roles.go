@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/configd/configd/bench/internal/examplepb"
+	"github.com/configd/configd/bench/internal/gomicro"
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/transport"
 	tgrpc "github.com/configd/configd/sdk/go/micro/transport/grpc"
@@ -141,12 +142,12 @@ func quietGoMicro() {
 	gmlogger.DefaultLogger = gmlogger.NewLogger(gmlogger.WithLevel(gmlogger.ErrorLevel), gmlogger.WithOutput(io.Discard))
 }
 
-// goMicroBackend is go-micro v4's rpc server (its default http transport)
-// serving Example.Call.
+// goMicroBackend is go-micro v4's rpc server (its default http transport,
+// with gomicro's mend of the server's request-ID fault) serving Example.Call.
 func goMicroBackend(context.Context, roleOptions) (string, func(), error) {
 	quietGoMicro()
 	srv := gmserver.NewRPCServer(gmserver.Name("example"), gmserver.Address("127.0.0.1:0"),
-		gmserver.Registry(gmregistry.NewMemoryRegistry()), gmserver.Transport(gmtransport.NewHTTPTransport()),
+		gmserver.Registry(gmregistry.NewMemoryRegistry()), gmserver.Transport(gomicro.HTTPTransport()),
 		gmserver.Broker(gmbroker.NewMemoryBroker()))
 	if err := srv.Handle(srv.NewHandler(Example{})); err != nil {
 		return "", nil, err

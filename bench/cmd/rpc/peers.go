@@ -16,13 +16,13 @@ import (
 	gmlogger "go-micro.dev/v4/logger"
 	gmregistry "go-micro.dev/v4/registry"
 	gmserver "go-micro.dev/v4/server"
-	gmtransport "go-micro.dev/v4/transport"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/configd/configd/api/configdpb"
+	"github.com/configd/configd/bench/internal/gomicro"
 	"github.com/configd/configd/sdk/go/micro/client"
 	"github.com/configd/configd/sdk/go/micro/server"
 	"github.com/configd/configd/sdk/go/micro/transport"
@@ -272,11 +272,12 @@ func grpcPeer(o peerOptions) (*peer, error) {
 }
 
 // goMicroPeer is go-micro v4's rpc server and client with default settings except a memory
-// registry and broker, application/protobuf, the pool size and no retries.
+// registry and broker, application/protobuf, the pool size and no retries; its http transport
+// carries gomicro's mend of the server's request-ID fault.
 func goMicroPeer(o peerOptions) (*peer, error) {
 	gmlogger.DefaultLogger = gmlogger.NewLogger(gmlogger.WithLevel(gmlogger.ErrorLevel), gmlogger.WithOutput(io.Discard))
 	reg := gmregistry.NewMemoryRegistry()
-	tr := gmtransport.NewHTTPTransport()
+	tr := gomicro.HTTPTransport() // go-micro's http transport, its server's request-ID fault mended
 	srv := gmserver.NewRPCServer(gmserver.Name("echo"), gmserver.Address("127.0.0.1:0"), gmserver.Registry(reg),
 		gmserver.Transport(tr), gmserver.Broker(gmbroker.NewMemoryBroker()))
 	if err := srv.Handle(srv.NewHandler(Echo{})); err != nil {
