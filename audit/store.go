@@ -388,6 +388,13 @@ func (s *Store) openDB(ctx context.Context, joined *bool) error {
 	if err != nil {
 		return err
 	}
+	// A database that keeps the store layer's values once, in kv, goes on
+	// doing so until a source writes a row (issue 17).
+	if implied, err := sqlitedb.Implied(ctx, s.wdb); err != nil {
+		return err
+	} else if implied {
+		s.log.ImplyStoreRows()
+	}
 	var log commit.Log = s.log
 	var deferred commit.Deferred
 	switch {

@@ -111,7 +111,8 @@ func TestStartRefusesAHistoryWhoseNewestRevisionsWereRemoved(t *testing.T) {
 		stmts []string
 	}{
 		{"revisions removed", nil},
-		{"revisions and the keys they wrote removed", []string{`DELETE FROM kv WHERE mod_rev > 7`, `DELETE FROM layer_kv WHERE key IN ('app/k8', 'app/k9', 'app/k10')`}},
+		// Without a source, the store layer's values are kv's alone (layer_kv holds no row of them).
+		{"revisions and the keys they wrote removed", []string{`DELETE FROM kv WHERE mod_rev > 7`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -374,8 +374,33 @@ func seedKV(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(r
 	return newest, newestKey, nil
 }
 
-// seedLayers emits the seed of every row of layer_kv.
+// seedLayers emits the seed of every row of layer_kv, and of each store
+// layer row that the database leaves implied by kv (sqlitedb.Implied).
 func seedLayers(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(rowSeed)) error {
+	if err := seedStoredLayers(ctx, q, h, emit); err != nil {
+		return err
+	}
+	rows, err := q.QueryContext(ctx, sqlitedb.ImpliedStoreRows)
+	if err != nil {
+		return fmt.Errorf("audit: state: read the implied store layer rows: %w", err)
+	}
+	defer rows.Close()
+	var key string
+	var v record.LayerValue
+	for rows.Next() {
+		if err := rows.Scan(&key, &v.Value, &v.ContentType); err != nil {
+			return fmt.Errorf("audit: state: read the implied store layer rows: %w", err)
+		}
+		emit(h.layerSeed(record.StoreLayer, key, &v))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: state: read the implied store layer rows: %w", err)
+	}
+	return nil
+}
+
+// seedStoredLayers emits the seed of every row of layer_kv.
+func seedStoredLayers(ctx context.Context, q sqlitedb.Querier, h *stateHasher, emit func(rowSeed)) error {
 	rows, err := q.QueryContext(ctx, `SELECT layer, key, value, content_type, secret FROM layer_kv`)
 	if err != nil {
 		return fmt.Errorf("audit: state: read layer_kv: %w", err)

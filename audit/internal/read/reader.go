@@ -169,9 +169,10 @@ func GoneBelow(rev, horizon int64) error {
 }
 
 // LayerRows returns key's rows in the layers of order, as q holds them
-// (secrets sealed).
+// (secrets sealed), its store layer row included where the database leaves
+// it implied by kv.
 func LayerRows(ctx context.Context, q sqlitedb.Querier, order []string, key string) (map[string]*record.LayerValue, error) {
-	rows, err := q.QueryContext(ctx, sqlitedb.LayerRowsQuery(order), sqlitedb.LayerRowsArgs(order, key)...)
+	rows, err := q.QueryContext(ctx, sqlitedb.StackQuery(order), sqlitedb.StackArgs(order, key)...)
 	if err == nil {
 		var out map[string]*record.LayerValue
 		if out, err = sqlitedb.ScanLayerRows(rows); err == nil {

@@ -110,7 +110,8 @@ func SecretCol(b bool) int64 {
 // rows of a key more than its kv row: rows of one of layers other than the
 // store layer, a tombstone, or a store layer that does not match kv.
 // Without them, a key's store layer row is its kv row, and a writer needs
-// no SELECT of the layer rows.
+// no SELECT of the layer rows. A database that leaves the store layer rows
+// implied (Implied) is not layered for lacking them.
 func Layered(ctx context.Context, db Querier, layers []string) (bool, error) {
 	var n int
 	for _, l := range layers {
@@ -125,23 +126,55 @@ func Layered(ctx context.Context, db Querier, layers []string) (bool, error) {
 			return true, nil
 		}
 	}
-	var tomb, store, kv int64
+	// A tombstone, a store row that is not its kv row's mirror, or a kv
+	// row without its store row (unless implied: a non-secret one).
 	err := db.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM layer_kv WHERE layer = 'store' AND content_type = ''),
-		(SELECT count(*) FROM layer_kv WHERE layer = 'store'),
-		(SELECT count(*) FROM kv)`).Scan(&tomb, &store, &kv)
+		(SELECT count(*) FROM layer_kv WHERE layer = 'store' AND content_type = '') +
+		(SELECT count(*) FROM layer_kv l WHERE l.layer = 'store' AND NOT EXISTS (SELECT 1 FROM kv WHERE kv.key = l.key
+			AND kv.content_type = l.content_type AND kv.secret = l.secret
+			AND (kv.secret = 1 OR coalesce(l.value, x'') = coalesce(kv.value, x'')))) +
+		(SELECT count(*) FROM kv WHERE (kv.secret = 1 OR NOT `+impliedDB+`)
+			AND NOT EXISTS (SELECT 1 FROM layer_kv l WHERE l.layer = 'store' AND l.key = kv.key))`).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("audit: read layers: %w", err)
 	}
-	if tomb > 0 || store != kv {
-		return true, nil
-	}
-	// Same count: the same keys, with the same type and secret flag?
-	err = db.QueryRowContext(ctx, `SELECT count(*) FROM kv JOIN layer_kv l ON l.layer = 'store' AND l.key = kv.key
-		AND l.content_type = kv.content_type AND l.secret = kv.secret
-		AND (kv.secret = 1 OR coalesce(l.value, x'') = coalesce(kv.value, x''))`).Scan(&n)
-	if err != nil {
+	return n > 0, nil
+}
+
+// impliedDB is true of a database that leaves the store layer's non-secret
+// rows implied by kv (Implied).
+const impliedDB = `NOT EXISTS (SELECT 1 FROM layer_kv WHERE NOT (layer = 'store' AND secret = 1 AND content_type <> ''))`
+
+// Implied reports whether the database leaves the store layer's non-secret
+// rows out of layer_kv, implied by kv: it holds no row there but a
+// secret's store layer row (whose ciphertext is sealed for layer_kv, and
+// so is never left out). Such a database has no source's row and no
+// tombstone; each of its non-secret kv rows stands for its key's store
+// layer row, with the same value and type (ImpliedStoreRows). A new
+// database is one; the first row of another layer, or a tombstone, makes
+// the commit log write the store layer's rows out in its batch
+// (sqlitelog), and a database with them written out keeps them.
+func Implied(ctx context.Context, db Querier) (bool, error) {
+	var implied bool
+	if err := db.QueryRowContext(ctx, `SELECT `+impliedDB).Scan(&implied); err != nil {
 		return false, fmt.Errorf("audit: read layers: %w", err)
 	}
-	return int64(n) != kv, nil
+	return implied, nil
+}
+
+// ImpliedStoreRows is the query of the store layer rows that a database
+// leaves implied by kv (Implied): key, value, content_type; none unless it
+// is such a database.
+const ImpliedStoreRows = `SELECT key, value, content_type FROM kv WHERE secret = 0 AND ` + impliedDB
+
+// StackQuery is LayerRowsQuery(order) with key's store layer row when the
+// database leaves it implied by kv (Implied); StackArgs are its arguments.
+func StackQuery(order []string) string {
+	return LayerRowsQuery(order) + ` UNION ALL SELECT 'store', value, content_type, 0 FROM kv
+		WHERE key = ? AND secret = 0 AND ` + impliedDB
+}
+
+// StackArgs are the arguments of StackQuery(order) for key.
+func StackArgs(order []string, key string) []any {
+	return append(LayerRowsArgs(order, key), key)
 }

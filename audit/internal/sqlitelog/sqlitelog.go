@@ -72,6 +72,10 @@ const (
 	qGetLayerKV = `SELECT value, content_type, secret FROM layer_kv WHERE layer = ? AND key = ?`
 	qDelLayerKV = `DELETE FROM layer_kv WHERE layer = ? AND key = ?`
 	qHighWater  = `UPDATE audit_chain SET high_water = max(high_water, ?) WHERE id = 1`
+	// qWriteOut writes out the store layer rows that kv implies.
+	qWriteOut = `INSERT INTO layer_kv (layer, key, value, content_type, secret)
+		SELECT ?, key, value, content_type, 0 FROM kv WHERE secret = 0
+		ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type, secret = excluded.secret`
 )
 
 // Log is the commit log on the writer's connection of a store's database.
@@ -99,6 +103,13 @@ type Log struct {
 	unsettled int64        // the newest revision in tx
 	lost      bool         // tx was lost with batches in it: replay them from the journal first
 	settled   atomic.Int64 // the newest revision the database holds
+
+	// implied: the database leaves the store layer's non-secret rows
+	// out of layer_kv (ImplyStoreRows), as committed. txOut: tx wrote
+	// them out (the first row of another layer), which its commit makes
+	// the committed state.
+	implied bool
+	txOut   bool
 }
 
 var (
@@ -132,6 +143,13 @@ func (l *Log) Journal(j *journal.File, rev int64) {
 	l.settled.Store(rev)
 	j.Reset(rev)
 }
+
+// ImplyStoreRows has the batches leave the store layer's non-secret rows
+// out of layer_kv, on a database that leaves them implied by kv
+// (sqlitedb.Implied), until a batch writes a row of another layer (a
+// source's) or a tombstone: that batch writes them all out first, and the
+// later ones write them as they change.
+func (l *Log) ImplyStoreRows() { l.implied = true }
 
 // Close closes the prepared statements, after committing the batches the
 // journal holds and the database does not yet (Settle) and closing the
@@ -171,6 +189,7 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 		l.tx = tx
 	}
 	l.b.tx, l.b.last, l.b.journaled, l.b.wrote, l.b.frames = l.tx, 0, true, false, l.b.frames[:0]
+	l.b.implied, l.b.wroteOut = l.implied && !l.txOut, false
 	l.b.pend.reset()
 	return &l.b, nil
 }
@@ -191,6 +210,7 @@ func (l *Log) begin(ctx context.Context) (commit.Batch, error) {
 		return nil, err
 	}
 	l.b.tx, l.b.last, l.b.journaled = tx, 0, false
+	l.b.implied, l.b.wroteOut = l.implied, false
 	l.b.pend.reset()
 	return &l.b, nil
 }
@@ -236,10 +256,15 @@ func (l *Log) Settle(ctx context.Context) error {
 		l.tx.Rollback()
 	}
 	l.tx = nil
+	out := l.txOut
+	l.txOut = false
 	if err != nil {
 		l.lost = true
 		err = sqlitedb.StorageError(fmt.Errorf("audit: commit the journaled batches: %w", err))
 		return errors.Join(err, l.replay(ctx))
+	}
+	if out {
+		l.implied = false
 	}
 	l.settle(l.unsettled)
 	return nil
@@ -259,6 +284,7 @@ func (l *Log) lose() {
 		l.tx.Rollback()
 		l.tx = nil
 	}
+	l.txOut = false
 	if !l.since.IsZero() {
 		l.lost = true
 	}
@@ -304,6 +330,11 @@ type batch struct {
 	journaled bool
 	wrote     bool
 	frames    []byte
+	// implied: the store layer's non-secret rows are left out of
+	// layer_kv in the batch's transaction (Log.ImplyStoreRows); wroteOut:
+	// the batch wrote them out.
+	implied  bool
+	wroteOut bool
 }
 
 // stmt returns the log's prepared statement for query, bound to the
@@ -332,15 +363,27 @@ func (b *batch) KV(ctx context.Context, key string) (*record.KeyValue, error) {
 }
 
 func (b *batch) LayerRow(ctx context.Context, layer, key string) (*record.LayerValue, error) {
+	if err := b.flushWriteOut(ctx); err != nil {
+		return nil, err
+	}
+	implied := layer == record.StoreLayer && b.implied
+	noRow := func() (*record.LayerValue, error) {
+		if implied {
+			if v, err := b.impliedRow(ctx, key); err != nil || v != nil {
+				return v, err
+			}
+		}
+		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+	}
 	if v, ok := b.pend.lkv[layerKey{layer, key}]; ok && v != nil {
 		return v, nil
 	} else if ok {
-		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+		return noRow() // the batch deleted the row
 	}
 	v := &record.LayerValue{}
 	err := b.stmt(ctx, qGetLayerKV).QueryRowContext(ctx, layer, key).Scan(&v.Value, &v.ContentType, &v.Secret)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("audit: state: layer %s has no row for %q", layer, key)
+		return noRow()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: state: read layer %s of %q: %w", layer, key, err)
@@ -350,18 +393,51 @@ func (b *batch) LayerRow(ctx context.Context, layer, key string) (*record.LayerV
 }
 
 func (b *batch) LayerRows(ctx context.Context, key string) (map[string]*record.LayerValue, error) {
+	if err := b.flushWriteOut(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := b.stmt(ctx, b.l.qLayerRows).QueryContext(ctx, sqlitedb.LayerRowsArgs(b.l.layers, key)...)
 	if err == nil {
 		var out map[string]*record.LayerValue
 		if out, err = sqlitedb.ScanLayerRows(rows); err == nil {
-			return out, nil
+			if len(out) == 0 && b.implied {
+				var v *record.LayerValue
+				if v, err = b.impliedRow(ctx, key); err == nil && v != nil {
+					out[record.StoreLayer] = v
+				}
+			}
+			if err == nil {
+				return out, nil
+			}
 		}
 	}
 	return nil, fmt.Errorf("audit: read layers of %q: %w", key, err)
 }
 
+// flushWriteOut flushes the batch when it has store layer rows to write
+// out (writeOut), so that layer_kv holds them before it is read.
+func (b *batch) flushWriteOut(ctx context.Context) error {
+	if !b.pend.writeOut {
+		return nil
+	}
+	return sqlitedb.StorageError(b.flush(ctx))
+}
+
+// impliedRow is key's store layer row that layer_kv leaves out (b.implied):
+// its kv row, when it is not a secret's; nil when there is none.
+func (b *batch) impliedRow(ctx context.Context, key string) (*record.LayerValue, error) {
+	kv, err := b.KV(ctx, key)
+	if err != nil || kv == nil || kv.Secret {
+		return nil, err
+	}
+	return &record.LayerValue{Value: kv.Value, ContentType: kv.ContentType}, nil
+}
+
 func (b *batch) Append(rec commit.Record) {
 	r, p := &rec.Rev, &b.pend
+	if b.implied && layersKeys(r) {
+		b.writeOut()
+	}
 	// The revision's number goes into each of its rows: boxed once.
 	rev := any(r.Rev)
 	p.add(mRev, rev, r.Time.UnixNano(), r.Actor, r.Reason, r.Origin, r.RollbackTo, int64(r.NumChanges), rec.Hash, rec.State)
@@ -383,12 +459,52 @@ func (b *batch) Append(rec commit.Record) {
 		oldV, oldT := sqlitedb.LayerCols(lc.Old)
 		newV, newT := sqlitedb.LayerCols(lc.New)
 		p.add(mLayerChange, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
-		p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
+		switch {
+		case !b.implied || lc.Layer != record.StoreLayer || !impliedValue(lc.New):
+			p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
+		case lc.Old != nil && lc.Old.Secret:
+			p.putLayer(layerKey{lc.Layer, lc.Key}, nil) // a secret's row gone, its key's value now implied
+		}
 	}
 	b.last = r.Rev
 	if b.journaled {
 		b.frames = journal.AppendFrame(b.frames, &rec)
 	}
+}
+
+// layersKeys reports whether r writes a row that makes layer rows matter:
+// one of a layer other than the store's, or a tombstone.
+func layersKeys(r *record.Revision) bool {
+	for i := range r.LayerChanges {
+		if lc := &r.LayerChanges[i]; lc.New != nil && (lc.Layer != record.StoreLayer || lc.New.Tombstone) {
+			return true
+		}
+	}
+	return false
+}
+
+// impliedValue reports whether v is a store layer row that an implied
+// database leaves out: a value, not a secret's.
+func impliedValue(v *record.LayerValue) bool {
+	return v != nil && !v.Tombstone && !v.Secret
+}
+
+// writeOut ends b.implied: the store layer's rows, as the records before
+// the one being appended leave them, are written out, those of the keys
+// the batch changed from the pending kv rows, the others from the kv table
+// (at the next flush, before anything else).
+func (b *batch) writeOut() {
+	p := &b.pend
+	for _, k := range p.kvOrd {
+		switch kv := p.kv[k]; {
+		case kv == nil:
+			p.putLayer(layerKey{record.StoreLayer, k}, nil)
+		case !kv.Secret:
+			p.putLayer(layerKey{record.StoreLayer, k}, &record.LayerValue{Value: kv.Value, ContentType: kv.ContentType})
+		}
+	}
+	p.writeOut = true
+	b.implied, b.wroteOut = false, true
 }
 
 func (b *batch) Flush(ctx context.Context) error {
@@ -402,6 +518,12 @@ func (b *batch) flush(ctx context.Context) error {
 		return nil
 	}
 	b.wrote = true
+	if p.writeOut {
+		if _, err := b.tx.ExecContext(ctx, qWriteOut, record.StoreLayer); err != nil {
+			return fmt.Errorf("audit: write the store layer's rows out: %w", err)
+		}
+		p.writeOut = false
+	}
 	for _, k := range p.kvOrd {
 		kv := p.kv[k]
 		if kv == nil {
@@ -586,6 +708,9 @@ func (b *batch) Commit(ctx context.Context) error {
 	if err := b.tx.Commit(); err != nil {
 		return sqlitedb.StorageError(fmt.Errorf("audit: commit: %w", err))
 	}
+	if b.wroteOut {
+		b.l.implied = false
+	}
 	if b.last > 0 && b.l.j != nil {
 		b.l.settle(b.last) // the journal's next cycle starts after it
 	}
@@ -635,6 +760,7 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 		l.since = time.Now()
 	}
 	l.unsettled = b.last
+	l.txOut = l.txOut || b.wroteOut
 	return nil
 }
 
@@ -662,6 +788,9 @@ type pending struct {
 	kvOrd []string
 	lkv   map[layerKey]*record.LayerValue // sealed; nil: delete
 	lkOrd []layerKey
+	// writeOut: write the store layer rows that kv implies out first
+	// (batch.writeOut).
+	writeOut bool
 }
 
 func (p *pending) reset() {
@@ -672,10 +801,11 @@ func (p *pending) reset() {
 	clear(p.kv)
 	clear(p.lkv)
 	p.kvOrd, p.lkOrd = p.kvOrd[:0], p.lkOrd[:0]
+	p.writeOut = false
 }
 
 func (p *pending) empty() bool {
-	return p.rows == [nMulti]int{} && len(p.kvOrd) == 0 && len(p.lkOrd) == 0
+	return p.rows == [nMulti]int{} && len(p.kvOrd) == 0 && len(p.lkOrd) == 0 && !p.writeOut
 }
 
 func (p *pending) add(i int, args ...any) {
