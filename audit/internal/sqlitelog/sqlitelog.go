@@ -435,7 +435,7 @@ func (b *batch) impliedRow(ctx context.Context, key string) (*record.LayerValue,
 
 func (b *batch) Append(rec commit.Record) {
 	r, p := &rec.Rev, &b.pend
-	if b.implied && layersKeys(r) {
+	if b.implied && makesLayered(r) {
 		b.writeOut()
 	}
 	// The revision's number goes into each of its rows: boxed once.
@@ -472,9 +472,9 @@ func (b *batch) Append(rec commit.Record) {
 	}
 }
 
-// layersKeys reports whether r writes a row that makes layer rows matter:
+// makesLayered reports whether r writes a row that makes layer rows matter:
 // one of a layer other than the store's, or a tombstone.
-func layersKeys(r *record.Revision) bool {
+func makesLayered(r *record.Revision) bool {
 	for i := range r.LayerChanges {
 		if lc := &r.LayerChanges[i]; lc.New != nil && (lc.Layer != record.StoreLayer || lc.New.Tombstone) {
 			return true
