@@ -167,6 +167,22 @@ func Implied(ctx context.Context, db Querier) (bool, error) {
 // is such a database.
 const ImpliedStoreRows = `SELECT key, value, content_type FROM kv WHERE secret = 0 AND ` + impliedDB
 
+// ImpliedStoreRow is the store layer row that the kv row kv stands for in
+// a database that leaves them implied (Implied): its value and type; nil
+// for none, or for a secret's (whose row is always written).
+func ImpliedStoreRow(kv *record.KeyValue) *record.LayerValue {
+	if kv == nil || kv.Secret {
+		return nil
+	}
+	return &record.LayerValue{Value: kv.Value, ContentType: kv.ContentType}
+}
+
+// LeftOut reports whether v is a store layer row that a database leaving
+// them implied does not hold: a value, not a secret's.
+func LeftOut(v *record.LayerValue) bool {
+	return v != nil && !v.Tombstone && !v.Secret
+}
+
 // StackQuery is LayerRowsQuery(order) with key's store layer row when the
 // database leaves it implied by kv (Implied); StackArgs are its arguments.
 func StackQuery(order []string) string {

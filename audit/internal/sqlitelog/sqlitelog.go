@@ -74,7 +74,7 @@ const (
 	qHighWater  = `UPDATE audit_chain SET high_water = max(high_water, ?) WHERE id = 1`
 	// qWriteOut writes out the store layer rows that kv implies.
 	qWriteOut = `INSERT INTO layer_kv (layer, key, value, content_type, secret)
-		SELECT ?, key, value, content_type, 0 FROM kv WHERE secret = 0
+		SELECT ?, key, value, content_type, 0 FROM (` + sqlitedb.ImpliedStoreRows + `) WHERE true
 		ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type, secret = excluded.secret`
 )
 
@@ -423,14 +423,14 @@ func (b *batch) flushWriteOut(ctx context.Context) error {
 	return sqlitedb.StorageError(b.flush(ctx))
 }
 
-// impliedRow is key's store layer row that layer_kv leaves out (b.implied):
-// its kv row, when it is not a secret's; nil when there is none.
+// impliedRow is key's store layer row that layer_kv leaves out (b.implied),
+// from the batch's kv row; nil when there is none.
 func (b *batch) impliedRow(ctx context.Context, key string) (*record.LayerValue, error) {
 	kv, err := b.KV(ctx, key)
-	if err != nil || kv == nil || kv.Secret {
+	if err != nil {
 		return nil, err
 	}
-	return &record.LayerValue{Value: kv.Value, ContentType: kv.ContentType}, nil
+	return sqlitedb.ImpliedStoreRow(kv), nil
 }
 
 func (b *batch) Append(rec commit.Record) {
@@ -460,7 +460,7 @@ func (b *batch) Append(rec commit.Record) {
 		newV, newT := sqlitedb.LayerCols(lc.New)
 		p.add(mLayerChange, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
 		switch {
-		case !b.implied || lc.Layer != record.StoreLayer || !impliedValue(lc.New):
+		case !b.implied || lc.Layer != record.StoreLayer || !sqlitedb.LeftOut(lc.New):
 			p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
 		case lc.Old != nil && lc.Old.Secret:
 			p.putLayer(layerKey{lc.Layer, lc.Key}, nil) // a secret's row gone, its key's value now implied
@@ -483,12 +483,6 @@ func makesLayered(r *record.Revision) bool {
 	return false
 }
 
-// impliedValue reports whether v is a store layer row that an implied
-// database leaves out: a value, not a secret's.
-func impliedValue(v *record.LayerValue) bool {
-	return v != nil && !v.Tombstone && !v.Secret
-}
-
 // writeOut ends b.implied: the store layer's rows, as the records before
 // the one being appended leave them, are written out, those of the keys
 // the batch changed from the pending kv rows, the others from the kv table
@@ -496,11 +490,9 @@ func impliedValue(v *record.LayerValue) bool {
 func (b *batch) writeOut() {
 	p := &b.pend
 	for _, k := range p.kvOrd {
-		switch kv := p.kv[k]; {
-		case kv == nil:
-			p.putLayer(layerKey{record.StoreLayer, k}, nil)
-		case !kv.Secret:
-			p.putLayer(layerKey{record.StoreLayer, k}, &record.LayerValue{Value: kv.Value, ContentType: kv.ContentType})
+		kv := p.kv[k]
+		if v := sqlitedb.ImpliedStoreRow(kv); v != nil || kv == nil {
+			p.putLayer(layerKey{record.StoreLayer, k}, v) // nil: the key was deleted
 		}
 	}
 	p.writeOut = true
