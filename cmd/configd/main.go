@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/configd/configd/internal/gctune"
 	"github.com/configd/configd/server"
 	"github.com/configd/configd/server/offline"
 )
@@ -45,6 +46,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "configd:", err)
 		return 2
 	}
+	defer gctune.Auto(os.Getenv, gctune.WithLogger(logger))()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal starts a graceful shutdown, a second one

@@ -22,7 +22,7 @@ type Layer struct {
 var Layers = []Layer{
 	{"wire and rules: the API's types and constants, key rules, rollouts' records and membership, secrets, migrations, settings, plugin registration", []string{
 		"api/...", "keyspace", "rollout", "secrets", "migrations", "setting", "plugin", "internal/yamlnode",
-		"internal/pemfile", "internal/syncbuf", "internal/loopback", "internal/tcpproxy", "internal/textdiff/...", "internal/testserver", "internal/tampertest"}},
+		"internal/pemfile", "internal/syncbuf", "internal/loopback", "internal/tcpproxy", "internal/textdiff/...", "internal/testserver", "internal/tampertest", "internal/gctune"}},
 	{"plugins: source types, registries, transports and selectors", []string{
 		"source/...", "sdk/go/micro/..."}},
 	{"store: the audited, versioned store (its rooms, audit/internal/..., order themselves)", []string{"audit/..."}},
