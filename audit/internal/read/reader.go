@@ -67,6 +67,9 @@ type Current struct {
 	// the schemas' records'); beyond maxIndexed the indexes are dropped
 	// and built again on use.
 	under map[string]map[string]*record.KeyValue
+	// secrets counts the keys marked secret: with none, IsSecret (asked
+	// of every write) answers without looking the key up.
+	secrets int
 }
 
 // maxIndexed bounds Current.under: the schemas' prefixes and the
@@ -78,6 +81,9 @@ func NewCurrent(kvs []record.KeyValue, rev int64) *Current {
 	c := &Current{kv: make(map[string]*record.KeyValue, len(kvs))}
 	for i := range kvs {
 		c.kv[kvs[i].Key] = &kvs[i]
+		if kvs[i].Secret {
+			c.secrets++
+		}
 	}
 	c.rev.Store(rev)
 	return c
@@ -130,7 +136,12 @@ func (c *Current) Range(p string, fn func(kv *record.KeyValue)) {
 
 // IsSecret reports whether key is currently marked secret.
 func (c *Current) IsSecret(key string) bool {
-	kv := c.Get(key)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.secrets == 0 {
+		return false
+	}
+	kv := c.kv[key]
 	return kv != nil && kv.Secret
 }
 
@@ -141,8 +152,14 @@ func (c *Current) Advance(revs []record.Revision, rev int64) {
 	c.mu.Lock()
 	for _, r := range revs {
 		for _, ch := range r.Changes {
+			if old := c.kv[ch.Key]; old != nil && old.Secret {
+				c.secrets--
+			}
 			if ch.New != nil {
 				c.kv[ch.Key] = ch.New
+				if ch.New.Secret {
+					c.secrets++
+				}
 			} else {
 				delete(c.kv, ch.Key)
 			}

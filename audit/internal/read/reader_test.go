@@ -35,3 +35,33 @@ func TestRangeFollowsTheStateOfItsPrefix(t *testing.T) {
 		t.Fatalf("Range(\"\") after changes = %v", got)
 	}
 }
+
+// IsSecret follows the keys' marks through every kind of change: a secret
+// loaded at start, marked by a put, kept by an overwrite, cleared by a
+// plain put or a delete.
+func TestIsSecretFollowsTheMarks(t *testing.T) {
+	put := func(rev int64, key string, secret bool) record.Revision {
+		return record.Revision{Rev: rev, Changes: []record.Change{{Key: key, Type: record.OpPut, New: &record.KeyValue{Key: key, Secret: secret}}}}
+	}
+	del := func(rev int64, key string) record.Revision {
+		return record.Revision{Rev: rev, Changes: []record.Change{{Key: key, Type: record.OpDelete}}}
+	}
+	c := NewCurrent([]record.KeyValue{{Key: "db/pass", Secret: true}, {Key: "app/a"}}, 1)
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		for key, w := range want {
+			if got := c.IsSecret(key); got != w {
+				t.Fatalf("%s: IsSecret(%q) = %v, want %v", when, key, got, w)
+			}
+		}
+	}
+	check("at start", map[string]bool{"db/pass": true, "app/a": false, "missing": false})
+	c.Advance([]record.Revision{put(2, "db/pass", false)}, 2)
+	check("the secret overwritten plain", map[string]bool{"db/pass": false})
+	c.Advance([]record.Revision{put(3, "db/key", true), put(4, "db/key", true)}, 4)
+	check("a new secret, written twice", map[string]bool{"db/key": true, "db/pass": false})
+	c.Advance([]record.Revision{del(5, "db/key")}, 5)
+	check("the secret deleted", map[string]bool{"db/key": false})
+	c.Advance([]record.Revision{put(6, "db/key", true)}, 6)
+	check("written secret again", map[string]bool{"db/key": true, "app/a": false})
+}
