@@ -87,9 +87,12 @@ func TestStartTunesAfterEachCollection(t *testing.T) {
 		held[i] = make([]byte, 1<<20)
 	}
 	// Collections that ran while it was being allocated saw less of it.
+	// A collection may run between the tuner's answer and the read of
+	// the runtime's GOGC, and other live bytes move by a few KiB: both
+	// must be in the band, not equal.
 	p := awaitTuned(func(p int) bool { return p <= 170 })
-	if p < MinPercent || gogc() != p {
-		t.Fatalf("24 MiB live under a 64 MiB budget: tuned GOGC=%d (runtime %d), want 100–170", p, gogc())
+	if g := gogc(); p < MinPercent || g < MinPercent || g > 170 {
+		t.Fatalf("24 MiB live under a 64 MiB budget: tuned GOGC=%d (runtime %d), want 100–170", p, g)
 	}
 	runtime.KeepAlive(held)
 
