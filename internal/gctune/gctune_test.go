@@ -1,6 +1,7 @@
 package gctune
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -28,11 +29,12 @@ func TestPercent(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
+	old := debug.SetMemoryLimit(math.MaxInt64) // none, whatever GOMEMLIMIT the test runs under
+	defer debug.SetMemoryLimit(old)
 	if got := Budget(); got != DefaultBudget {
 		t.Fatalf("no memory limit: budget %d, want %d", got, DefaultBudget)
 	}
-	old := debug.SetMemoryLimit(800 << 20)
-	defer debug.SetMemoryLimit(old)
+	debug.SetMemoryLimit(800 << 20)
 	if got, want := Budget(), uint64(600<<20); got != want {
 		t.Fatalf("GOMEMLIMIT=800MiB: budget %d, want %d", got, want)
 	}
