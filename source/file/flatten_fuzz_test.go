@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -203,9 +205,10 @@ func yamlMembers(t *testing.T, ms []member) *yaml.Node {
 			v = yamlMembers(t, m.sub)
 		case m.value.ContentType == source.TypeJSON:
 			// A list: JSON is YAML, so the list's JSON text, parsed as
-			// YAML, is the same list.
+			// YAML, is the same list, once the characters that JSON
+			// strings may hold raw and YAML may not are escaped.
 			var doc yaml.Node
-			if err := yaml.Unmarshal(m.value.Data, &doc); err != nil || len(doc.Content) != 1 {
+			if err := yaml.Unmarshal(yamlPrintable(m.value.Data), &doc); err != nil || len(doc.Content) != 1 {
 				t.Fatalf("key %q: list %s does not parse as YAML: %v", m.name, m.value.Data, err)
 			}
 			v = doc.Content[0]
@@ -218,6 +221,28 @@ func yamlMembers(t *testing.T, ms []member) *yaml.Node {
 		out.Content = append(out.Content, k, v)
 	}
 	return out
+}
+
+// yamlPrintable escapes (\uXXXX) the characters of JSON text that YAML
+// does not allow in a document (its c-printable set): JSON strings may hold
+// them raw, such as DEL or C1 controls; outside strings valid JSON has only
+// spaces, tabs and line breaks, which YAML allows.
+func yamlPrintable(data []byte) []byte {
+	printable := func(r rune) bool {
+		return r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85 ||
+			r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
+	}
+	var b bytes.Buffer
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 || printable(r) {
+			b.Write(data[i : i+n]) // a byte that is not UTF-8 stays as it is
+		} else {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+		i += n
+	}
+	return b.Bytes()
 }
 
 // pinNumbers tags the numbers of a list parsed from its JSON text as
