@@ -69,11 +69,22 @@ type Option func(*options)
 // WithBudget sets the heap to aim under (default Budget()).
 func WithBudget(b uint64) Option { return func(o *options) { o.budget = b } }
 
-// WithLogger logs the tuner's start and stop.
+// WithLogger logs whether the collector is tuned, and its budget.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithTuned calls f with the GOGC set after each collection (tests).
 func WithTuned(f func(percent int)) Option { return func(o *options) { o.tuned = f } }
+
+func newOptions(opts []Option) options {
+	o := options{logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.budget == 0 {
+		o.budget = Budget()
+	}
+	return o
+}
 
 type tuner struct {
 	opts    options
@@ -86,13 +97,7 @@ type tuner struct {
 // Start tunes GOGC after every collection until the returned function is
 // called, which puts back the GOGC there was before.
 func Start(opts ...Option) (stop func()) {
-	o := options{logger: slog.New(slog.DiscardHandler)}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.budget == 0 {
-		o.budget = Budget()
-	}
+	o := newOptions(opts)
 	t := &tuner{opts: o, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.percent = Percent(t.live(), o.budget)
 	before := debug.SetGCPercent(t.percent)
@@ -149,11 +154,7 @@ func (t *tuner) afterGC() {
 // which case the operator's GOGC stands and stop does nothing.
 func Auto(getenv func(string) string, opts ...Option) (stop func()) {
 	if v := getenv("GOGC"); v != "" {
-		o := options{logger: slog.New(slog.DiscardHandler)}
-		for _, opt := range opts {
-			opt(&o)
-		}
-		o.logger.Info("GOGC is set: the garbage collector is not tuned", "GOGC", v)
+		newOptions(opts).logger.Info("GOGC is set: the garbage collector is not tuned", "GOGC", v)
 		return func() {}
 	}
 	return Start(opts...)
