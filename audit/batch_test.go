@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,6 +207,63 @@ func TestBatchOverlaySameKey(t *testing.T) {
 	if kv, err := s2.Get(context.Background(), "k"); err != nil || string(kv.Value) != "five" || kv.ModRev != revs[4].Rev {
 		t.Fatalf("after reopen: %+v %v", kv, err)
 	}
+}
+
+// The commit log inserts a key's kv row when the key is new before the
+// batch and updates it when it is not (no upsert): keys that exist before
+// a batch and are changed, deleted and written again, or written twice in
+// it, and new ones beside them, hold what the requests left, in the
+// database too. The log's transactions skip foreign key checks; the
+// writer's connection checks them again after.
+func TestBatchInsertsNewKeysAndUpdatesOldOnes(t *testing.T) {
+	s, g := openGated(t)
+	put(t, s, "old/a", "a1")
+	put(t, s, "old/b", "b1")
+	put(t, s, "old/c", "c1")
+	_, errs := g.batch(t, s,
+		Txn{Actor: "a", Ops: []Op{Put("old/a", []byte("a2"), "")}},
+		Txn{Actor: "b", Ops: []Op{Delete("old/b")}},
+		Txn{Actor: "c", Ops: []Op{Put("old/b", []byte("b3"), "")}},
+		Txn{Actor: "d", Ops: []Op{Put("new/x", []byte("x1"), ""), Put("old/c", []byte("c2"), "")}},
+		Txn{Actor: "e", Ops: []Op{Put("new/x", []byte("x2"), ""), Put("new/y", []byte("y1"), "")}},
+		Txn{Actor: "f", Ops: []Op{Delete("old/c")}},
+	)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	want := map[string]string{"old/a": "a2", "old/b": "b3", "new/x": "x2", "new/y": "y1"}
+	check := func(s *Store) {
+		t.Helper()
+		for k, v := range want {
+			if got := get(t, s, k); got != v {
+				t.Fatalf("%s = %q, want %q", k, got, v)
+			}
+		}
+		if _, err := s.Get(context.Background(), "old/c"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("old/c: %v, want not found", err)
+		}
+		if res := verify(t, s); !res.OK {
+			t.Fatalf("verify = %+v", res)
+		}
+	}
+	check(s)
+	if kv, err := s.Get(context.Background(), "old/b"); err != nil || kv.Version != 1 {
+		t.Fatalf("old/b written again: %+v %v, want version 1", kv, err)
+	}
+	_, err := s.wdb.ExecContext(context.Background(), `INSERT INTO changes (rev, key, op) VALUES (?, 'orphan', 1)`, s.Rev()+100)
+	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
+		t.Fatalf("a change of no revision on the writer's connection: %v, want a foreign key error", err)
+	}
+	path := s.Path()
+	s.Close()
+	s2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	check(s2)
 }
 
 // A source that gets rows after store-only writes, in the same batch and

@@ -35,20 +35,34 @@ const maxMulti = 128
 
 // Multi-row statements: the column list and the suffix; the VALUES rows
 // are added per size.
+//
+// None of them needs SQLite's statement journal, which a multi-row
+// statement that may abort halfway keeps (a copy of every page it
+// changes, 3% of a write's CPU): each says OR ROLLBACK, so that a failed
+// constraint rolls the whole transaction back, which is what the log does
+// with a batch that fails (Abort: the batches before it are applied again
+// from the journal); the log's transactions do not check foreign keys
+// (beginTxn); and a key's kv row is inserted when it is new and updated
+// when it is not (pending.putKV knows which), not upserted: an upsert's
+// update may abort. layer_kv's rows are upserted still (a source's rows).
 var multiStmts = []struct {
 	name, prefix, row, suffix string
 }{
-	{"rev", `INSERT INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state) VALUES `, "(?,?,?,?,?,?,?,?,?)", ""},
-	{"change", `INSERT INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
+	{"rev", `INSERT OR ROLLBACK INTO revisions (rev, ts, actor, reason, origin, rollback_to, num_changes, hash, state) VALUES `, "(?,?,?,?,?,?,?,?,?)", ""},
+	{"change", `INSERT OR ROLLBACK INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
 		new_value, new_type, new_create_rev, new_version, secret) VALUES `, "(?,?,?,?,?,?,?,?,?,?,?,?,?)", ""},
-	{"layerChange", `INSERT INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret) VALUES `, "(?,?,?,?,?,?,?,?)", ""},
-	{"kv", `INSERT INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES `, "(?,?,?,?,?,?,?)",
-		` ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
-		create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, version = excluded.version, secret = excluded.secret`},
+	{"layerChange", `INSERT OR ROLLBACK INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret) VALUES `, "(?,?,?,?,?,?,?,?)", ""},
+	{"kv", `INSERT OR ROLLBACK INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES `, kvRow, ""},
+	{"kvUpdate", `UPDATE OR ROLLBACK kv SET value = v.column2, content_type = v.column3, create_rev = v.column4,
+		mod_rev = v.column5, version = v.column6, secret = v.column7 FROM (VALUES `, kvRow, `) AS v WHERE kv.key = v.column1`},
 	{"layerKV", `INSERT INTO layer_kv (layer, key, value, content_type, secret) VALUES `, "(?,?,?,?,?)",
 		` ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
 		secret = excluded.secret`},
 }
+
+// kvRow is a kv row's arguments: key, value, content_type, create_rev,
+// mod_rev, version, secret.
+const kvRow = "(?,?,?,?,?,?,?)"
 
 func multiQuery(i, n int) string {
 	m := multiStmts[i]
@@ -61,6 +75,7 @@ const (
 	mChange
 	mLayerChange
 	mKV
+	mKVUpdate
 	mLayerKV
 	nMulti
 )
@@ -121,7 +136,7 @@ var (
 // layers are layers (lowest precedence first).
 func New(ctx context.Context, db *sql.DB, layers []string) (*Log, error) {
 	l := &Log{db: db, layers: layers, qLayerRows: sqlitedb.LayerRowsQuery(layers), stmts: map[string]*sql.Stmt{}}
-	l.b = batch{l: l, pend: pending{kv: map[string]*record.KeyValue{}, lkv: map[layerKey]*record.LayerValue{}}}
+	l.b = batch{l: l, pend: pending{kv: map[string]*record.KeyValue{}, kvHad: map[string]bool{}, lkv: map[layerKey]*record.LayerValue{}}}
 	for _, q := range []string{qGetKV, qDelKV, l.qLayerRows, qGetLayerKV, qDelLayerKV, qHighWater} {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
@@ -452,7 +467,7 @@ func (b *batch) Append(rec commit.Record) {
 			n = [4]any{c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version}
 		}
 		p.add(mChange, rev, c.Key, int64(c.Type), o[0], o[1], o[2], o[3], o[4], n[0], n[1], n[2], n[3], sqlitedb.SecretCol(c.IsSecret()))
-		p.putKV(c.Key, c.New)
+		p.putKV(c.Key, c.New, c.Old != nil)
 	}
 	for i := range r.LayerChanges {
 		lc := &r.LayerChanges[i]
@@ -524,7 +539,11 @@ func (b *batch) flush(ctx context.Context) error {
 			}
 			continue
 		}
-		p.add(mKV, k, kv.Value, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version, sqlitedb.SecretCol(kv.Secret))
+		m := mKV
+		if p.kvHad[k] {
+			m = mKVUpdate
+		}
+		p.add(m, k, kv.Value, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version, sqlitedb.SecretCol(kv.Secret))
 	}
 	for _, k := range p.lkOrd {
 		v := p.lkv[k]
@@ -584,30 +603,47 @@ type txn struct {
 }
 
 // beginTxn begins a transaction, which takes the write lock (the DSN's
-// _txlock).
+// _txlock), with foreign keys unchecked until it ends: every row the log
+// writes that refers to a revision (changes, layer_changes) is written by
+// the Append that writes the revision, and an immediate foreign key check
+// would have SQLite keep a statement journal for each multi-row insert
+// (see multiStmts). The connection's other transactions check them.
 func (l *Log) beginTxn(ctx context.Context) (*txn, error) {
 	c, err := l.db.Conn(ctx)
 	if err != nil {
 		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
 	}
-	tx, err := c.BeginTx(ctx, nil)
-	if err != nil {
+	if _, err := c.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
 		c.Close()
 		return nil, sqlitedb.StorageError(fmt.Errorf("audit: begin: %w", err))
 	}
-	return &txn{Tx: tx, conn: c}, nil
+	t := &txn{conn: c}
+	if t.Tx, err = c.BeginTx(ctx, nil); err != nil {
+		return nil, sqlitedb.StorageError(errors.Join(fmt.Errorf("audit: begin: %w", err), t.release()))
+	}
+	return t, nil
 }
 
 // Commit commits the transaction and gives the connection back.
 func (t *txn) Commit() error {
 	err := t.Tx.Commit()
-	return errors.Join(err, t.conn.Close())
+	return errors.Join(err, t.release())
 }
 
 // Rollback rolls the transaction back and gives the connection back.
 func (t *txn) Rollback() error {
 	err := t.Tx.Rollback()
-	return errors.Join(err, t.conn.Close())
+	return errors.Join(err, t.release())
+}
+
+// release checks foreign keys on the connection again and gives it back
+// to the pool; a connection that cannot check them is given up instead.
+func (t *txn) release() error {
+	if _, err := t.conn.ExecContext(context.Background(), `PRAGMA foreign_keys = ON`); err != nil {
+		t.conn.Raw(func(any) error { return driver.ErrBadConn }) // the pool drops it
+		return errors.Join(fmt.Errorf("audit: check foreign keys again: %w", err), t.conn.Close())
+	}
+	return t.conn.Close()
 }
 
 // driverStmts returns the multi-row statements i prepared on dc, the
@@ -778,6 +814,9 @@ type pending struct {
 	rows  [nMulti]int
 	kv    map[string]*record.KeyValue // sealed; nil: delete
 	kvOrd []string
+	// kvHad: the key had a kv row before the batch's first change of it
+	// (its old value), so the row is updated, not inserted.
+	kvHad map[string]bool
 	lkv   map[layerKey]*record.LayerValue // sealed; nil: delete
 	lkOrd []layerKey
 	// writeOut: write the store layer rows that kv implies out first
@@ -791,6 +830,7 @@ func (p *pending) reset() {
 		p.args[i], p.rows[i] = p.args[i][:0], 0
 	}
 	clear(p.kv)
+	clear(p.kvHad)
 	clear(p.lkv)
 	p.kvOrd, p.lkOrd = p.kvOrd[:0], p.lkOrd[:0]
 	p.writeOut = false
@@ -805,9 +845,12 @@ func (p *pending) add(i int, args ...any) {
 	p.rows[i]++
 }
 
-func (p *pending) putKV(key string, kv *record.KeyValue) {
+// putKV queues key's kv row kv (nil: delete it); had: the key has a row
+// before this change.
+func (p *pending) putKV(key string, kv *record.KeyValue, had bool) {
 	if _, ok := p.kv[key]; !ok {
 		p.kvOrd = append(p.kvOrd, key)
+		p.kvHad[key] = had
 	}
 	p.kv[key] = kv
 }
