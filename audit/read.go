@@ -14,6 +14,9 @@ type readOptions struct{ rev int64 }
 func AtRev(rev int64) ReadOption { return func(o *readOptions) { o.rev = rev } }
 
 func atRev(opts []ReadOption) int64 {
+	if len(opts) == 0 {
+		return 0 // and ro, which o's call makes escape, is not allocated
+	}
 	var ro readOptions
 	for _, o := range opts {
 		o(&ro)

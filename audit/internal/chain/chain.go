@@ -30,6 +30,7 @@ package chain
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -37,7 +38,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/configd/configd/audit/internal/sqlitedb"
 	"github.com/configd/configd/audit/record"
@@ -89,7 +91,10 @@ type VerifyResult struct {
 }
 
 // chainEncoder builds the canonical encoding of one revision.
-type chainEncoder struct{ buf []byte }
+type chainEncoder struct {
+	buf   []byte
+	order []int // revisionHash's order of a revision's rows, reused
+}
 
 func (e *chainEncoder) reset(prev []byte) {
 	e.buf = append(e.buf[:0], chainDomain...)
@@ -232,12 +237,13 @@ func (e *chainEncoder) revisionHash(prev []byte, r *record.Revision, state []byt
 	e.reset(prev)
 	e.revision(RevRow{Rev: r.Rev, ts: r.Time.UnixNano(), actor: r.Actor, reason: r.Reason, origin: r.Origin,
 		rollbackTo: r.RollbackTo, numChanges: int64(r.NumChanges), state: state}, len(r.Changes), len(r.LayerChanges))
-	order := make([]int, max(len(r.Changes), len(r.LayerChanges)))
+	order := slices.Grow(e.order[:0], max(len(r.Changes), len(r.LayerChanges)))[:max(len(r.Changes), len(r.LayerChanges))]
+	e.order = order
 	for i := range order {
 		order[i] = i
 	}
 	cs := order[:len(r.Changes)]
-	sort.Slice(cs, func(i, j int) bool { return r.Changes[cs[i]].Key < r.Changes[cs[j]].Key })
+	slices.SortFunc(cs, func(i, j int) int { return strings.Compare(r.Changes[i].Key, r.Changes[j].Key) })
 	for _, i := range cs {
 		c := &r.Changes[i]
 		cc := chainChange{key: c.Key, op: int64(c.Type), secret: c.IsSecret()}
@@ -258,12 +264,9 @@ func (e *chainEncoder) revisionHash(prev []byte, r *record.Revision, state []byt
 		order[i] = i
 	}
 	ls := order[:len(r.LayerChanges)]
-	sort.Slice(ls, func(i, j int) bool {
-		a, b := &r.LayerChanges[ls[i]], &r.LayerChanges[ls[j]]
-		if a.Layer != b.Layer {
-			return a.Layer < b.Layer
-		}
-		return a.Key < b.Key
+	slices.SortFunc(ls, func(i, j int) int {
+		a, b := &r.LayerChanges[i], &r.LayerChanges[j]
+		return cmp.Or(strings.Compare(a.Layer, b.Layer), strings.Compare(a.Key, b.Key))
 	})
 	for _, i := range ls {
 		lc := &r.LayerChanges[i]

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/configd/configd/audit/internal/commit"
 	"github.com/configd/configd/audit/internal/journal"
@@ -52,17 +53,17 @@ var multiStmts = []struct {
 	{"change", `INSERT OR ROLLBACK INTO changes (rev, key, op, old_value, old_type, old_create_rev, old_mod_rev, old_version,
 		new_value, new_type, new_create_rev, new_version, secret) VALUES `, "(?,?,?,?,?,?,?,?,?,?,?,?,?)", ""},
 	{"layerChange", `INSERT OR ROLLBACK INTO layer_changes (rev, layer, key, old_value, old_type, new_value, new_type, secret) VALUES `, "(?,?,?,?,?,?,?,?)", ""},
-	{"kv", `INSERT OR ROLLBACK INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES `, kvRow, ""},
+	{"kv", `INSERT OR ROLLBACK INTO kv (key, value, content_type, create_rev, mod_rev, version, secret) VALUES `, kvCols, ""},
 	{"kvUpdate", `UPDATE OR ROLLBACK kv SET value = v.column2, content_type = v.column3, create_rev = v.column4,
-		mod_rev = v.column5, version = v.column6, secret = v.column7 FROM (VALUES `, kvRow, `) AS v WHERE kv.key = v.column1`},
+		mod_rev = v.column5, version = v.column6, secret = v.column7 FROM (VALUES `, kvCols, `) AS v WHERE kv.key = v.column1`},
 	{"layerKV", `INSERT INTO layer_kv (layer, key, value, content_type, secret) VALUES `, "(?,?,?,?,?)",
 		` ON CONFLICT (layer, key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
 		secret = excluded.secret`},
 }
 
-// kvRow is a kv row's arguments: key, value, content_type, create_rev,
+// kvCols is a kv row's arguments: key, value, content_type, create_rev,
 // mod_rev, version, secret.
-const kvRow = "(?,?,?,?,?,?,?)"
+const kvCols = "(?,?,?,?,?,?,?)"
 
 func multiQuery(i, n int) string {
 	m := multiStmts[i]
@@ -136,7 +137,7 @@ var (
 // layers are layers (lowest precedence first).
 func New(ctx context.Context, db *sql.DB, layers []string) (*Log, error) {
 	l := &Log{db: db, layers: layers, qLayerRows: sqlitedb.LayerRowsQuery(layers), stmts: map[string]*sql.Stmt{}}
-	l.b = batch{l: l, pend: pending{kv: map[string]*record.KeyValue{}, kvHad: map[string]bool{}, lkv: map[layerKey]*record.LayerValue{}}}
+	l.b = batch{l: l, pend: pending{kv: map[string]kvRow{}, lkv: map[layerKey]*record.LayerValue{}}}
 	for _, q := range []string{qGetKV, qDelKV, l.qLayerRows, qGetLayerKV, qDelLayerKV, qHighWater} {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
@@ -350,6 +351,9 @@ type batch struct {
 	// the batch wrote them out.
 	implied  bool
 	wroteOut bool
+	// cols are the kv row columns of the changes of the record being
+	// appended, by change (kvRow.cols).
+	cols [][5]any
 }
 
 // stmt returns the log's prepared statement for query, bound to the
@@ -367,8 +371,8 @@ func (b *batch) QueryRowContext(ctx context.Context, query string, args ...any) 
 }
 
 func (b *batch) KV(ctx context.Context, key string) (*record.KeyValue, error) {
-	if kv, ok := b.pend.kv[key]; ok {
-		return kv, nil
+	if r, ok := b.pend.kv[key]; ok {
+		return r.kv, nil
 	}
 	kv, err := sqlitedb.ScanKV(key, b.stmt(ctx, qGetKV).QueryRowContext(ctx, key))
 	if errors.Is(err, record.ErrNotFound) {
@@ -462,18 +466,32 @@ func (b *batch) Append(rec commit.Record) {
 		if c.Old != nil {
 			o = [5]any{c.Old.Value, c.Old.ContentType, c.Old.CreateRev, c.Old.ModRev, c.Old.Version}
 		}
-		var n [4]any // the new_ columns
+		kr := kvRow{kv: c.New, had: c.Old != nil}
+		kr.cols[0] = c.Key
+		var ver any // new_version
 		if c.New != nil {
-			n = [4]any{c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version}
+			kr.cols[1], kr.cols[2], kr.cols[3], ver = c.New.Value, c.New.ContentType, c.New.CreateRev, c.New.Version
+			kr.cols[4] = rev
+			if c.New.ModRev != r.Rev {
+				kr.cols[4] = c.New.ModRev
+			}
 		}
-		p.add(mChange, rev, c.Key, int64(c.Type), o[0], o[1], o[2], o[3], o[4], n[0], n[1], n[2], n[3], sqlitedb.SecretCol(c.IsSecret()))
-		p.putKV(c.Key, c.New, c.Old != nil)
+		p.add(mChange, rev, kr.cols[0], int64(c.Type), o[0], o[1], o[2], o[3], o[4], kr.cols[1], kr.cols[2], kr.cols[3], ver, sqlitedb.SecretCol(c.IsSecret()))
+		p.putKV(c.Key, kr)
+		b.cols = append(b.cols, kr.cols)
 	}
 	for i := range r.LayerChanges {
 		lc := &r.LayerChanges[i]
 		oldV, oldT := sqlitedb.LayerCols(lc.Old)
-		newV, newT := sqlitedb.LayerCols(lc.New)
-		p.add(mLayerChange, rev, lc.Layer, lc.Key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
+		var key, newV, newT any
+		if i < len(r.Changes) {
+			key, newV, newT = sameCols(&r.Changes[i], lc, &b.cols[i])
+		}
+		if key == nil {
+			key = lc.Key
+			newV, newT = sqlitedb.LayerCols(lc.New)
+		}
+		p.add(mLayerChange, rev, lc.Layer, key, oldV, oldT, newV, newT, sqlitedb.SecretCol(lc.IsSecret()))
 		switch {
 		case !b.implied || lc.Layer != record.StoreLayer || !sqlitedb.LeftOut(lc.New):
 			p.putLayer(layerKey{lc.Layer, lc.Key}, lc.New)
@@ -481,10 +499,24 @@ func (b *batch) Append(rec commit.Record) {
 			p.putLayer(layerKey{lc.Layer, lc.Key}, nil) // a secret's row gone, its key's value now implied
 		}
 	}
+	clear(b.cols) // keep no value alive
+	b.cols = b.cols[:0]
 	b.last = r.Rev
 	if b.journaled {
 		b.frames = journal.AppendFrame(b.frames, &rec)
 	}
+}
+
+// sameCols returns the boxed key, value and content_type of c's kv row,
+// cols, for the layer change lc when lc's new value is c's (a store
+// layer change beside its key's change): nils otherwise.
+func sameCols(c *record.Change, lc *record.LayerChange, cols *[5]any) (key, value, typ any) {
+	if c.Key != lc.Key || c.New == nil || lc.New == nil || lc.New.Tombstone ||
+		lc.New.ContentType != c.New.ContentType || len(lc.New.Value) != len(c.New.Value) ||
+		unsafe.SliceData(lc.New.Value) != unsafe.SliceData(c.New.Value) {
+		return nil, nil, nil
+	}
+	return cols[0], cols[1], cols[2]
 }
 
 // makesLayered reports whether r writes a row that makes layer rows matter:
@@ -505,7 +537,7 @@ func makesLayered(r *record.Revision) bool {
 func (b *batch) writeOut() {
 	p := &b.pend
 	for _, k := range p.kvOrd {
-		kv := p.kv[k]
+		kv := p.kv[k].kv
 		if v := sqlitedb.ImpliedStoreRow(kv); v != nil || kv == nil {
 			p.putLayer(layerKey{record.StoreLayer, k}, v) // nil: the key was deleted
 		}
@@ -532,18 +564,19 @@ func (b *batch) flush(ctx context.Context) error {
 		p.writeOut = false
 	}
 	for _, k := range p.kvOrd {
-		kv := p.kv[k]
-		if kv == nil {
+		r := p.kv[k]
+		if r.kv == nil {
 			if _, err := b.stmt(ctx, qDelKV).ExecContext(ctx, k); err != nil {
 				return fmt.Errorf("audit: delete key: %w", err)
 			}
 			continue
 		}
 		m := mKV
-		if p.kvHad[k] {
+		if r.had {
 			m = mKVUpdate
 		}
-		p.add(m, k, kv.Value, kv.ContentType, kv.CreateRev, kv.ModRev, kv.Version, sqlitedb.SecretCol(kv.Secret))
+		c := &r.cols
+		p.add(m, c[0], c[1], c[2], c[3], c[4], r.kv.Version, sqlitedb.SecretCol(r.kv.Secret))
 	}
 	for _, k := range p.lkOrd {
 		v := p.lkv[k]
@@ -812,11 +845,8 @@ type layerKey struct{ layer, key string }
 type pending struct {
 	args  [nMulti][]any // the rows' arguments, flat, per statement
 	rows  [nMulti]int
-	kv    map[string]*record.KeyValue // sealed; nil: delete
+	kv    map[string]kvRow
 	kvOrd []string
-	// kvHad: the key had a kv row before the batch's first change of it
-	// (its old value), so the row is updated, not inserted.
-	kvHad map[string]bool
 	lkv   map[layerKey]*record.LayerValue // sealed; nil: delete
 	lkOrd []layerKey
 	// writeOut: write the store layer rows that kv implies out first
@@ -830,7 +860,6 @@ func (p *pending) reset() {
 		p.args[i], p.rows[i] = p.args[i][:0], 0
 	}
 	clear(p.kv)
-	clear(p.kvHad)
 	clear(p.lkv)
 	p.kvOrd, p.lkOrd = p.kvOrd[:0], p.lkOrd[:0]
 	p.writeOut = false
@@ -845,14 +874,26 @@ func (p *pending) add(i int, args ...any) {
 	p.rows[i]++
 }
 
-// putKV queues key's kv row kv (nil: delete it); had: the key has a row
-// before this change.
-func (p *pending) putKV(key string, kv *record.KeyValue, had bool) {
-	if _, ok := p.kv[key]; !ok {
+// kvRow is a key's kv row that a batch queues.
+type kvRow struct {
+	kv *record.KeyValue // sealed; nil: delete the row
+	// had: the key had a row before the batch's first change of it (its
+	// old value), so the row is updated, not inserted.
+	had bool
+	// cols are the row's key, value, content_type, create_rev and
+	// mod_rev as driver values, boxed once for the change's row and this
+	// one (a box is an allocation).
+	cols [5]any
+}
+
+// putKV queues key's kv row r.
+func (p *pending) putKV(key string, r kvRow) {
+	if old, ok := p.kv[key]; !ok {
 		p.kvOrd = append(p.kvOrd, key)
-		p.kvHad[key] = had
+	} else {
+		r.had = old.had
 	}
-	p.kv[key] = kv
+	p.kv[key] = r
 }
 
 func (p *pending) putLayer(k layerKey, v *record.LayerValue) {
