@@ -137,7 +137,17 @@ func TestEtcdLeaseGrantAttachRevoke(t *testing.T) {
 // origin etcd-api, the reason naming the lease), which etcd's watch and
 // configd's own watch see.
 func TestEtcdLeaseExpiryDeletesKeysInOneAuditedRevision(t *testing.T) {
-	e, cli, ctx, g := leased(t, 2)
+	e := startConfigd(t)
+	cli := client(t, e.Addr)
+	ctx := timeout(t)
+	// Before the grant: the lease cannot start earlier, so the time from
+	// here to the deletes is at least its life (the puts and the watches
+	// below take their own while on a loaded machine).
+	granted := time.Now()
+	g, err := cli.Grant(ctx, 2)
+	if err != nil {
+		t.Fatalf("grant 2: %v", err)
+	}
 	if _, err := cli.Put(ctx, "other/x", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +157,6 @@ func TestEtcdLeaseExpiryDeletesKeysInOneAuditedRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer own.Close()
-	granted := time.Now()
 	put, err := cli.Txn(ctx).Then(clientv3.OpPut("app/a", "1", clientv3.WithLease(g.ID)), clientv3.OpPut("app/b", "2", clientv3.WithLease(g.ID))).Commit()
 	if err != nil {
 		t.Fatal(err)
