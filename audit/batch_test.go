@@ -197,13 +197,7 @@ func TestBatchOverlaySameKey(t *testing.T) {
 		t.Fatalf("verify = %+v", res)
 	}
 	// The same state after a restart, read from the database.
-	path := s.Path()
-	s.Close()
-	s2, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := reopen(t, s)
 	if kv, err := s2.Get(context.Background(), "k"); err != nil || string(kv.Value) != "five" || kv.ModRev != revs[4].Rev {
 		t.Fatalf("after reopen: %+v %v", kv, err)
 	}
@@ -256,14 +250,20 @@ func TestBatchInsertsNewKeysAndUpdatesOldOnes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
 		t.Fatalf("a change of no revision on the writer's connection: %v, want a foreign key error", err)
 	}
+	check(reopen(t, s))
+}
+
+// reopen closes s and opens its database again, closed when the test ends.
+func reopen(t *testing.T, s *Store) *Store {
+	t.Helper()
 	path := s.Path()
 	s.Close()
 	s2, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	check(s2)
+	t.Cleanup(func() { s2.Close() })
+	return s2
 }
 
 // A source that gets rows after store-only writes, in the same batch and

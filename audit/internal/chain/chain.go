@@ -237,7 +237,8 @@ func (e *chainEncoder) revisionHash(prev []byte, r *record.Revision, state []byt
 	e.reset(prev)
 	e.revision(RevRow{Rev: r.Rev, ts: r.Time.UnixNano(), actor: r.Actor, reason: r.Reason, origin: r.Origin,
 		rollbackTo: r.RollbackTo, numChanges: int64(r.NumChanges), state: state}, len(r.Changes), len(r.LayerChanges))
-	order := slices.Grow(e.order[:0], max(len(r.Changes), len(r.LayerChanges)))[:max(len(r.Changes), len(r.LayerChanges))]
+	n := max(len(r.Changes), len(r.LayerChanges))
+	order := slices.Grow(e.order[:0], n)[:n]
 	e.order = order
 	for i := range order {
 		order[i] = i

@@ -673,8 +673,8 @@ func (t *txn) Rollback() error {
 // to the pool; a connection that cannot check them is given up instead.
 func (t *txn) release() error {
 	if _, err := t.conn.ExecContext(context.Background(), `PRAGMA foreign_keys = ON`); err != nil {
-		t.conn.Raw(func(any) error { return driver.ErrBadConn }) // the pool drops it
-		return errors.Join(fmt.Errorf("audit: check foreign keys again: %w", err), t.conn.Close())
+		t.conn.Raw(func(any) error { return driver.ErrBadConn }) // closes it: the pool drops it
+		return fmt.Errorf("audit: check foreign keys again: %w", err)
 	}
 	return t.conn.Close()
 }
