@@ -210,3 +210,56 @@ func TestAFailedBatchKeepsTheUnsettledOnes(t *testing.T) {
 		}
 	}
 }
+
+// A batch whose rows the database cannot take (a full disk) after its
+// frames were written to the journal and synced: the frames are taken
+// back before the commit fails, so that a crash then does not bring the
+// failed revisions back. A batch of one record syncs the journal on the
+// writer while a goroutine writes its rows, a larger batch the other way
+// round (sqlitelog's writeAndSync): both are checked.
+func TestAFailedBatchLeavesNothingInTheJournal(t *testing.T) {
+	saved := checkBatch
+	checkBatch = nil // it writes the rows before the commit: here the commit must write them
+	t.Cleanup(func() { checkBatch = saved })
+	for _, records := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d records", records), func(t *testing.T) {
+			ctx := context.Background()
+			s, g := openGated(t)
+			put(t, s, "app/a", "1")
+			var pages int64
+			if err := s.wdb.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.wdb.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+1)); err != nil {
+				t.Fatal(err)
+			}
+			big := Txn{Actor: "alice", Ops: []Op{Put("app/big", make([]byte, 256<<10), "")}}
+			var errs []error
+			if records == 1 {
+				_, err := s.Commit(ctx, big)
+				errs = []error{err}
+			} else {
+				_, errs = g.batch(t, s, Txn{Actor: "alice", Ops: []Op{Put("app/small", []byte("x"), "")}}, big)
+			}
+			for i, err := range errs {
+				if !errors.Is(err, ErrDiskFull) {
+					t.Fatalf("request %d of the batch on a full disk: %v, want ErrDiskFull", i, err)
+				}
+			}
+			head := s.Rev()
+			img, err := Open(ctx, crashImage(t, s.Path()), noLoop)
+			if err != nil {
+				t.Fatalf("open the crash image: %v", err)
+			}
+			defer img.Close()
+			if res := verify(t, img); !res.OK || res.Head != head {
+				t.Fatalf("verify after the crash: %+v, want OK at revision %d", res, head)
+			}
+			for _, key := range []string{"app/big", "app/small"} {
+				if _, err := img.Get(ctx, key); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("%s after the crash: %v, want not found", key, err)
+				}
+			}
+		})
+	}
+}

@@ -204,7 +204,7 @@ func (l *Log) Begin(ctx context.Context) (commit.Batch, error) {
 		}
 		l.tx = tx
 	}
-	l.b.tx, l.b.last, l.b.journaled, l.b.wrote, l.b.frames = l.tx, 0, true, false, l.b.frames[:0]
+	l.b.tx, l.b.last, l.b.journaled, l.b.wrote, l.b.frames, l.b.records = l.tx, 0, true, false, l.b.frames[:0], 0
 	l.b.implied, l.b.wroteOut = l.implied && !l.txOut, false
 	l.b.pend.reset()
 	return &l.b, nil
@@ -346,6 +346,7 @@ type batch struct {
 	journaled bool
 	wrote     bool
 	frames    []byte
+	records   int // appended to frames
 	// implied: the store layer's non-secret rows are left out of
 	// layer_kv in the batch's transaction (Log.ImplyStoreRows); wroteOut:
 	// the batch wrote them out.
@@ -504,6 +505,7 @@ func (b *batch) Append(rec commit.Record) {
 	b.last = r.Rev
 	if b.journaled {
 		b.frames = journal.AppendFrame(b.frames, &rec)
+		b.records++
 	}
 }
 
@@ -803,10 +805,8 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 		return nil
 	}
 	from := l.j.Used()
-	synced := make(chan error, 1)
-	go func() { synced <- l.j.Write(b.frames) }()
-	err := b.flush(ctx) // the high-water mark moves at Settle
-	if jerr := <-synced; jerr != nil {
+	err, jerr := b.writeAndSync(ctx)
+	if jerr != nil {
 		b.Abort()
 		return sqlitedb.StorageError(jerr)
 	}
@@ -823,6 +823,36 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 	l.unsettled = b.last
 	l.txOut = l.txOut || b.wroteOut
 	return nil
+}
+
+// writeAndSync writes the batch's rows into the open transaction (the
+// high-water mark moves at Settle) while its frames are written to the
+// journal and synced, and returns the two errors. Which of the two runs
+// on a goroutine of its own depends on the load, because Go starts that
+// goroutine only when a processor is free:
+//
+//   - A batch of one record: the writer had nothing else queued, and the
+//     machine is quiet. The writer syncs the journal itself, so the sync
+//     starts at once, while the rows are written on another processor.
+//     The other way round, the journal's goroutine started only once the
+//     writer had written the rows: 40 µs later, one tenth of a lone
+//     writer's latency (BENCHMARKS.md, issue 17).
+//   - More records: callers' goroutines keep the processors busy. The
+//     writer writes the rows and the journal goroutine waits for a
+//     processor; a writer that blocked in fdatasync instead would, when it
+//     returned, queue for one behind the callers (measured: no better at
+//     64 writers, worse at 16).
+func (b *batch) writeAndSync(ctx context.Context) (flushErr, syncErr error) {
+	if b.records == 1 {
+		flushed := make(chan error, 1)
+		go func() { flushed <- b.flush(ctx) }()
+		syncErr = b.l.j.Write(b.frames)
+		return <-flushed, syncErr
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- b.l.j.Write(b.frames) }()
+	flushErr = b.flush(ctx)
+	return flushErr, <-synced
 }
 
 func (b *batch) Abort() {
