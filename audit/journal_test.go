@@ -230,6 +230,7 @@ func TestAFailedBatchLeavesNothingInTheJournal(t *testing.T) {
 			if err := s.wdb.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
 				t.Fatal(err)
 			}
+			// Room for a small row (the gate's), not for the big value.
 			if _, err := s.wdb.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+1)); err != nil {
 				t.Fatal(err)
 			}

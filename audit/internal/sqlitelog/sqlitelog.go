@@ -835,7 +835,7 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 //     machine is quiet. The writer syncs the journal itself, so the sync
 //     starts at once, while the rows are written on another processor.
 //     The other way round, the journal's goroutine started only once the
-//     writer had written the rows: 40 µs later, one tenth of a lone
+//     writer had written the rows: 40 µs later, about a tenth of a lone
 //     writer's latency (BENCHMARKS.md, issue 17).
 //   - More records: callers' goroutines keep the processors busy. The
 //     writer writes the rows and the journal goroutine waits for a
