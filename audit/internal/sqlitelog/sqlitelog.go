@@ -119,6 +119,7 @@ type Log struct {
 	unsettled int64        // the newest revision in tx
 	lost      bool         // tx was lost with batches in it: replay them from the journal first
 	settled   atomic.Int64 // the newest revision the database holds
+	load      float64      // records a journaled batch, a moving average over the last 8 or so (writeAndSync)
 
 	// implied: the database leaves the store layer's non-secret rows
 	// out of layer_kv (ImplyStoreRows), as committed. txOut: tx wrote
@@ -831,26 +832,30 @@ func (b *batch) commitJournaled(ctx context.Context) error {
 // on a goroutine of its own depends on the load, because Go starts that
 // goroutine only when a processor is free:
 //
-//   - A batch of one record: the writer had nothing else queued, and the
-//     machine is quiet. The writer syncs the journal itself, so the sync
-//     starts at once, while the rows are written on another processor.
-//     The other way round, the journal's goroutine started only once the
-//     writer had written the rows: 40 µs later, about a tenth of a lone
-//     writer's latency (BENCHMARKS.md, issue 17).
-//   - More records: callers' goroutines keep the processors busy. The
-//     writer writes the rows and the journal goroutine waits for a
-//     processor; a writer that blocked in fdatasync instead would, when it
-//     returned, queue for one behind the callers (measured: no better at
-//     64 writers, worse at 16).
+//   - A batch of one record while recent batches held about one record
+//     each (Log.load below 2): one caller at a time, a quiet machine. The
+//     writer syncs the journal itself, so the sync starts at once, while
+//     the rows are written on another processor. The other way round, the
+//     journal's goroutine started only once the writer had written the
+//     rows: 40 µs later, about a tenth of a lone writer's latency
+//     (BENCHMARKS.md, issue 17).
+//   - Otherwise callers' goroutines keep the processors busy (a third of
+//     the batches at 16 and 64 writers hold one record too, between
+//     larger ones). The writer writes the rows and the journal goroutine
+//     waits for a processor; a writer that blocked in fdatasync instead
+//     would, when it returned, queue for one behind the callers
+//     (measured: no better at 64 writers, worse at 16).
 func (b *batch) writeAndSync(ctx context.Context) (flushErr, syncErr error) {
-	if b.records == 1 {
+	l := b.l
+	l.load += (float64(b.records) - l.load) / 8
+	if b.records == 1 && l.load < 2 {
 		flushed := make(chan error, 1)
 		go func() { flushed <- b.flush(ctx) }()
-		syncErr = b.l.j.Write(b.frames)
+		syncErr = l.j.Write(b.frames)
 		return <-flushed, syncErr
 	}
 	synced := make(chan error, 1)
-	go func() { synced <- b.l.j.Write(b.frames) }()
+	go func() { synced <- l.j.Write(b.frames) }()
 	flushErr = b.flush(ctx)
 	return flushErr, <-synced
 }
