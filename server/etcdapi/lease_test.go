@@ -57,16 +57,20 @@ func awaitDeletes(t *testing.T, w clientv3.WatchChan, keys ...string) int64 {
 
 // leased serves a configd and grants a lease of ttl seconds through
 // etcd's client of it.
-func leased(t *testing.T, ttl int64) (*etcdEnv, *clientv3.Client, context.Context, *clientv3.LeaseGrantResponse) {
+//
+// It also returns the time just before the grant: the lease cannot start
+// earlier, so the time from then to its expiry is at least its life.
+func leased(t *testing.T, ttl int64) (*etcdEnv, *clientv3.Client, context.Context, *clientv3.LeaseGrantResponse, time.Time) {
 	t.Helper()
 	e := startConfigd(t)
 	cli := client(t, e.Addr)
 	ctx := timeout(t)
+	granted := time.Now()
 	g, err := cli.Grant(ctx, ttl)
 	if err != nil {
 		t.Fatalf("grant %d: %v", ttl, err)
 	}
-	return e, cli, ctx, g
+	return e, cli, ctx, g, granted
 }
 
 // TestEtcdLeaseGrantAttachRevoke: etcd's client grants a lease (the TTL
@@ -74,7 +78,7 @@ func leased(t *testing.T, ttl int64) (*etcdEnv, *clientv3.Client, context.Contex
 // and a Txn's compare see the lease; a revoke deletes the keys in one
 // audited revision by the caller, and the lease is gone.
 func TestEtcdLeaseGrantAttachRevoke(t *testing.T) {
-	e, cli, ctx, g := leased(t, 1)
+	e, cli, ctx, g, _ := leased(t, 1)
 	if g.ID <= 0 || g.TTL != 2 {
 		t.Fatalf("grant 1: %+v, want an ID and etcd's minimum TTL 2", g)
 	}
@@ -137,17 +141,9 @@ func TestEtcdLeaseGrantAttachRevoke(t *testing.T) {
 // origin etcd-api, the reason naming the lease), which etcd's watch and
 // configd's own watch see.
 func TestEtcdLeaseExpiryDeletesKeysInOneAuditedRevision(t *testing.T) {
-	e := startConfigd(t)
-	cli := client(t, e.Addr)
-	ctx := timeout(t)
-	// Before the grant: the lease cannot start earlier, so the time from
-	// here to the deletes is at least its life (the puts and the watches
-	// below take their own while on a loaded machine).
-	granted := time.Now()
-	g, err := cli.Grant(ctx, 2)
-	if err != nil {
-		t.Fatalf("grant 2: %v", err)
-	}
+	// The time from the grant, not from the puts and watches below, which
+	// take their own while on a loaded machine.
+	e, cli, ctx, g, granted := leased(t, 2)
 	if _, err := cli.Put(ctx, "other/x", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +191,7 @@ func TestEtcdLeaseExpiryDeletesKeysInOneAuditedRevision(t *testing.T) {
 // client keeps the lease alive its key stays beyond the TTL; a keep-alive
 // writes no revision; once the stream is cut, the lease expires.
 func TestEtcdLeaseKeepAliveKeepsKeysUntilTheStreamIsCut(t *testing.T) {
-	e, cli, ctx, g := leased(t, 2)
+	e, cli, ctx, g, _ := leased(t, 2)
 	if _, err := cli.Put(ctx, "app/a", "1", clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +240,7 @@ func TestEtcdLeaseKeepAliveKeepsKeysUntilTheStreamIsCut(t *testing.T) {
 // etcd's API or configd's own) detaches the key, as in etcd: the lease's
 // end leaves it.
 func TestEtcdLeaseDetachedByAPutWithoutIt(t *testing.T) {
-	e, cli, ctx, g := leased(t, 60)
+	e, cli, ctx, g, _ := leased(t, 60)
 	for _, k := range []string{"app/a", "app/b", "app/c"} {
 		if _, err := cli.Put(ctx, k, "1", clientv3.WithLease(g.ID)); err != nil {
 			t.Fatal(err)
@@ -278,7 +274,7 @@ func TestEtcdLeaseDetachedByAPutWithoutIt(t *testing.T) {
 // put, revoke or keep-alive, a lease on configd's own or reserved keys:
 // each refused, nothing written.
 func TestEtcdLeaseBadInputIsRefusedAndChangesNothing(t *testing.T) {
-	e, cli, ctx, g := leased(t, 60)
+	e, cli, ctx, g, _ := leased(t, 60)
 	if _, err := cli.Put(ctx, "app/a", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +335,7 @@ func TestEtcdLeaseBadInputIsRefusedAndChangesNothing(t *testing.T) {
 // its full TTL again (etcd's rule after a leader change), and expires that
 // long after unless kept alive.
 func TestEtcdLeaseSurvivesARestartWithItsFullTTL(t *testing.T) {
-	e, cli, ctx, g := leased(t, 3)
+	e, cli, ctx, g, _ := leased(t, 3)
 	if _, err := cli.Put(ctx, "app/a", "1", clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
