@@ -369,7 +369,8 @@ func (w *Writer) run() {
 // committing the one request alone spends a whole journal sync on it while
 // they queue behind it. At 16 and 64 writers a third of the batches were
 // such lone ones; waiting up to 100 µs for up to lingerUpTo requests gave
-// 3–10% more writes a second at 16 and 64 writers, at less CPU a write
+// 1–10% more writes a second at 16 writers (all of eight alternated
+// pairs) and -3 to +10% at 64 (five of eight ahead), at less CPU a write
 // (BENCHMARKS.md, issue 17). A lone writer never waits: its batches
 // average one request.
 const (
