@@ -153,8 +153,30 @@ func Spawn(t testing.TB, cmd *exec.Cmd) *Process {
 			_ = cmd.Process.Kill()
 			<-p.exited
 		}
+		if t.Failed() {
+			if l := p.Log.Troubles(maxTroubles); l != "" {
+				t.Logf("%s %s logged (warnings and errors, the last %d at most):\n%s", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), maxTroubles, l)
+			}
+		}
 	})
 	return p
+}
+
+// maxTroubles is how many of a failed test's process's warnings and errors
+// its log shows.
+const maxTroubles = 40
+
+// Troubles are the last n lines of the output logged at level WARN or
+// ERROR: what a failed test shows of a process, which the test's own
+// message cannot (a 500's cause is in the server's log).
+func (l *Log) Troubles(n int) string {
+	var out []string
+	for line := range strings.Lines(l.String()) {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "panic") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-n):], "")
 }
 
 // StartProcess runs the configd binary bin with args and returns once it
