@@ -60,3 +60,23 @@ func TestTakeGathersABatch(t *testing.T) {
 		t.Fatalf("a closed queue: batch of %d, alone %v; want 4 and none", len(batch), alone)
 	}
 }
+
+// Only a lone request lingers, only between larger batches, and only on a
+// log of its own: a replica's batches wait for etcd, not a local sync.
+func TestLingersOnlyAloneBetweenLargerBatches(t *testing.T) {
+	w := &Writer{avgBatch: 1}
+	if w.lingers(1) {
+		t.Error("a lone writer (batches of one) lingers")
+	}
+	w.avgBatch = 6
+	if !w.lingers(1) {
+		t.Error("a lone request between batches of six does not linger")
+	}
+	if w.lingers(2) {
+		t.Error("a batch of two lingers")
+	}
+	w.replica = struct{ Replicated }{}
+	if w.lingers(1) {
+		t.Error("a replica lingers")
+	}
+}

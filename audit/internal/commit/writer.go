@@ -343,7 +343,7 @@ func (w *Writer) run() {
 		}
 		batch = append(batch[:0], first)
 		alone := w.take(&batch, w.maxBatch, nil) // taken while draining: runs after the batch
-		if alone == nil && len(batch) == 1 && w.avgBatch > lingerAbove {
+		if alone == nil && w.lingers(len(batch)) {
 			t := time.NewTimer(lingerFor)
 			if alone = w.take(&batch, min(lingerUpTo, w.maxBatch), t.C); alone == nil {
 				alone = w.take(&batch, w.maxBatch, nil)
@@ -372,12 +372,20 @@ func (w *Writer) run() {
 // 1–10% more writes a second at 16 writers (all of eight alternated
 // pairs) and -3 to +10% at 64 (five of eight ahead), at less CPU a write
 // (BENCHMARKS.md, issue 17). A lone writer never waits: its batches
-// average one request.
+// average one request. Nor does a replica: its batches commit in an etcd
+// round trip, not a local sync, and the linger was measured on the local
+// journal only.
 const (
 	lingerAbove = 4
 	lingerUpTo  = 4
 	lingerFor   = 100 * time.Microsecond
 )
+
+// lingers says whether a batch of n requests waits for company (see
+// lingerFor).
+func (w *Writer) lingers(n int) bool {
+	return n == 1 && w.replica == nil && w.avgBatch > lingerAbove
+}
 
 // take adds queued requests to *batch until it holds upTo: those queued
 // already when until is nil, else those that come before until fires. It
