@@ -218,6 +218,17 @@ func forwardWrites(ctx context.Context, cfg Config, peer *tls.Config, cli *clien
 	}
 	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	writer := forward.TrackOldest(fctx, cli, reg.dir, self, logger, track...)
+	// Serve once the writer is known: a replica that took writes before
+	// would commit them itself, racing the writer for the log's head, and
+	// a busy writer wins nearly every such race (the loser needs a round
+	// trip to catch up before each attempt).
+	select {
+	case <-writer.Known():
+	case <-time.After(cfg.Etcd.Timeout):
+		logger.Warn("forward: the replicas' registrations were not read within the etcd timeout; this replica commits the writes it receives itself until it knows the cluster's writer",
+			"timeout", cfg.Etcd.Timeout)
+	case <-ctx.Done():
+	}
 	f := forward.New(writer, st, opts...)
 	return &forwarding{mw: f.Middleware, stop: stop}
 }

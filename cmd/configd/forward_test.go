@@ -60,11 +60,14 @@ func testWritesGoToTheWriter(t *testing.T, c *configdtest.Cluster) {
 		return rev, to
 	}
 	var last int64
-	waitFor(t, "r2 and r3 forward to r1", func() bool {
-		_, to2 := putVia(r2, "app/w", "2")
-		_, to3 := putVia(r3, "app/w", "3")
-		return to2 == r1.Addr && to3 == r1.Addr
-	})
+	// From the first write on: a replica serves once it knows the writer
+	// (r3 listened just now).
+	if _, to := putVia(r3, "app/w", "3"); to != r1.Addr {
+		t.Fatalf("r3's first write went to %q, want the writer r1 (%s)", to, r1.Addr)
+	}
+	if _, to := putVia(r2, "app/w", "2"); to != r1.Addr {
+		t.Fatalf("r2's first write went to %q, want the writer r1 (%s)", to, r1.Addr)
+	}
 	rev, to := putVia(r1, "app/w", "1")
 	if to != "" {
 		t.Fatalf("the writer forwarded its own write to %s", to)

@@ -26,9 +26,11 @@ type Oldest struct {
 	logger *slog.Logger
 	scheme string // of the writer's URL: "http", or "https" (WithHTTPS)
 
-	mu   sync.Mutex
-	regs map[string]registration // by key
-	url  string                  // the writer's, "" when it is self or unknown
+	mu    sync.Mutex
+	regs  map[string]registration // by key
+	url   string                  // the writer's, "" when it is self or unknown
+	known chan struct{}           // closed once the registrations were read
+	once  sync.Once
 }
 
 type registration struct {
@@ -47,13 +49,19 @@ func WithHTTPS() TrackOption { return func(o *Oldest) { o.scheme = "https" } }
 // TrackOldest follows the registrations under dir (with its trailing
 // slash) until ctx ends; self is this replica's name.
 func TrackOldest(ctx context.Context, cli *clientv3.Client, dir, self string, logger *slog.Logger, opts ...TrackOption) *Oldest {
-	o := &Oldest{self: self, logger: logger, scheme: "http", regs: map[string]registration{}}
+	o := &Oldest{self: self, logger: logger, scheme: "http", regs: map[string]registration{}, known: make(chan struct{})}
 	for _, opt := range opts {
 		opt(o)
 	}
 	go o.run(ctx, cli, dir)
 	return o
 }
+
+// Known is closed once the registrations have been read: from then on
+// WriterURL names the writer registered then (a replica that serves
+// writes before that commits them itself, and races the writer for the
+// log's head).
+func (o *Oldest) Known() <-chan struct{} { return o.known }
 
 // WriterURL implements Writer.
 func (o *Oldest) WriterURL() string {
@@ -92,6 +100,7 @@ func (o *Oldest) follow(ctx context.Context, cli *clientv3.Client, dir string) e
 	}
 	o.choose()
 	o.mu.Unlock()
+	o.once.Do(func() { close(o.known) })
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	for wr := range cli.Watch(wctx, dir, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {

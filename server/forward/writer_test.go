@@ -49,6 +49,18 @@ func TestTheOldestRegistrationIsTheWriter(t *testing.T) {
 	for _, self := range []string{"r1", "r2", "r3"} {
 		trackers[self] = TrackOldest(ctx, cli, dir, self, quiet)
 	}
+	// Once Known, the writer registered then is named, without waiting
+	// for a change.
+	for self, want := range map[string]string{"r1": "", "r2": "http://127.0.0.1:1", "r3": "http://127.0.0.1:1"} {
+		select {
+		case <-trackers[self].Known():
+		case <-ctx.Done():
+			t.Fatalf("%s: the registrations were never read", self)
+		}
+		if got := trackers[self].WriterURL(); got != want {
+			t.Fatalf("%s, once the registrations are known: writer %q, want %q", self, got, want)
+		}
+	}
 	register("r3", "127.0.0.1:3")
 	waitFor := func(want map[string]string) {
 		t.Helper()
