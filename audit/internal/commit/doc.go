@@ -3,8 +3,10 @@
 // numbered, durable revision.
 //
 // One goroutine, the Writer, takes the queued requests in batches (group
-// commit: many commits, one fsync) and runs each batch through two halves,
-// with a seam between them:
+// commit: many commits, one fsync): what is queued when it is free, except
+// that on a log of its own a lone request between larger batches waits up
+// to 100 µs for company (lingerFor). It runs each batch through two
+// halves, with a seam between them:
 //
 //  1. Decide (decider, in this package): what each request of the batch
 //     commits. Requests are validated before they are queued
