@@ -44,6 +44,10 @@ var (
 	// has no quorum (WithEtcd): the write was not acknowledged; reads go
 	// on from the local state.
 	ErrStoreUnavailable = record.ErrStoreUnavailable
+	// ErrContended: a replica's write lost the race for the cluster's log
+	// to other replicas' writes every time it was tried: nothing was
+	// written; it may be sent again.
+	ErrContended = record.ErrContended
 	// ErrOwned: a write or a rollback touches a key that a layer above the
 	// store layer defines. The error is an *OwnedError.
 	ErrOwned = record.ErrOwned

@@ -49,6 +49,11 @@ var (
 	// acknowledged. Reads go on from the local state, and the store takes
 	// writes again once etcd is back.
 	ErrStoreUnavailable = errors.New("store unavailable: the replicated commit log (etcd) does not answer")
+	// ErrContended: a replica's batch lost the race for the replicated
+	// log's head to other replicas' commits as many times in a row as the
+	// writer tries (replicas that each commit the writes they receive):
+	// nothing was written, and the write may be sent again.
+	ErrContended = errors.New("contended: other replicas kept committing to the replicated log first")
 	// ErrSchemaViolation: the write would leave the merged view under a prefix
 	// breaking that prefix's JSON Schema, or a new schema is broken by the
 	// current state. Nothing was written. The error is a *SchemaError.

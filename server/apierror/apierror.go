@@ -176,6 +176,11 @@ const StoreUnavailableMessage = "the configd cluster's etcd is unreachable or ha
 	"(a write that etcd took before it stopped answering appears in the history); reads and watches go on from this replica's copy; " +
 	"retry once etcd is back (configd resumes writes by itself)"
 
+// ContendedMessage answers a write that lost the race for a cluster's log
+// every time the replica tried it.
+const ContendedMessage = "this replica's write lost the race for the cluster's log to other replicas' writes every time it tried: nothing was written; " +
+	"try again (with --forward-writes on, the default, one writer takes the writes and such races are rare)"
+
 // InternalMessage answers an error that is configd's fault.
 const InternalMessage = "internal error; the server log has the details"
 
@@ -237,6 +242,8 @@ func Classify(err error) Class {
 		c.Code, c.Message = api.CodeDiskFull, DiskFullMessage
 	case errors.Is(err, audit.ErrStoreUnavailable):
 		c.Code, c.Message = api.CodeStoreUnavailable, StoreUnavailableMessage
+	case errors.Is(err, audit.ErrContended):
+		c.Code, c.Message = api.CodeUnavailable, ContendedMessage
 	case errors.Is(err, audit.ErrClosed), errors.Is(err, watcher.ErrClosed):
 		c.Code, c.Message = api.CodeUnavailable, "configd is shutting down; try again (another replica, or once it is back)"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

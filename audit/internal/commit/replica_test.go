@@ -28,6 +28,10 @@ type sharedLog struct {
 	// epoch is the token epoch, which a batch that fences it compares;
 	// commits counts the batches it took.
 	epoch, commits int64
+	// contended: another replica always commits first (every commit finds
+	// the head moved); refused counts those refusals.
+	contended bool
+	refused   int
 }
 
 // replicaLog is one replica's view of a sharedLog: its state is its
@@ -75,6 +79,10 @@ func (b *replicaBatch) Commit(context.Context) error {
 	s := b.l.shared
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.contended {
+		s.refused++
+		return ErrHeadMoved
+	}
 	if int64(len(s.recs)) != b.base {
 		return ErrHeadMoved
 	}
@@ -182,6 +190,30 @@ func TestALostRaceCatchesUpAndDecidesAgain(t *testing.T) {
 	b.Close()
 	if got := len(shared.recs); got != 3 {
 		t.Fatalf("the log holds %d records, want 3", got)
+	}
+}
+
+// A batch that loses the race for the log's head every time gives up after
+// maxAttempts with ErrContended (a retryable refusal, not an internal
+// error), having written nothing; the replica then commits again.
+func TestABatchThatAlwaysLosesTheRaceIsContended(t *testing.T) {
+	shared := &sharedLog{contended: true}
+	w, wLog, hooked := startReplica(t, shared)
+	ctx := context.Background()
+	_, err := w.Commit(ctx, put("k", "v"))
+	if !errors.Is(err, record.ErrContended) || !errors.Is(err, ErrHeadMoved) {
+		t.Fatalf("a batch that always loses: %v; want ErrContended wrapping ErrHeadMoved", err)
+	}
+	shared.mu.Lock()
+	refused := shared.refused
+	shared.contended = false
+	shared.mu.Unlock()
+	if refused != maxAttempts || len(shared.recs) != 0 || wLog.cur.Rev() != 0 || len(*hooked) != 0 {
+		t.Fatalf("after giving up: %d attempts, %d records, current %d, hooks %v; want %d attempts and nothing written",
+			refused, len(shared.recs), wLog.cur.Rev(), *hooked, maxAttempts)
+	}
+	if r, err := w.Commit(ctx, put("k", "v2")); err != nil || r.Rev != 1 {
+		t.Fatalf("once the race is won: %+v, %v; want revision 1", r, err)
 	}
 }
 

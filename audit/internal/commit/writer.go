@@ -587,7 +587,7 @@ func (w *Writer) commitBatch(batch []revisionRequest) {
 		}
 		if errors.Is(err, ErrHeadMoved) && w.replica != nil {
 			if attempt == maxAttempts {
-				err = fmt.Errorf("%w (%d attempts)", err, attempt)
+				err = fmt.Errorf("%w: %w (%d attempts)", record.ErrContended, err, attempt)
 			} else {
 				time.Sleep(lostRaceWait(attempt))
 				if err = w.catchUp(ctx); err == nil {

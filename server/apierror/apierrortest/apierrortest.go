@@ -49,6 +49,7 @@ func Cases() []Case {
 		{"no master key", fmt.Errorf("%w: key \"k\"", audit.ErrNoMasterKey), api.CodeNoMasterKey, 400, codes.FailedPrecondition},
 		{"disk full", fmt.Errorf("%w: database or disk is full (13)", audit.ErrDiskFull), api.CodeDiskFull, 507, codes.ResourceExhausted},
 		{"store unavailable", fmt.Errorf("commit: %w: context deadline exceeded", audit.ErrStoreUnavailable), api.CodeStoreUnavailable, 503, codes.Unavailable},
+		{"contended", fmt.Errorf("%w: the log moved on (64 attempts)", audit.ErrContended), api.CodeUnavailable, 503, codes.Unavailable},
 		{"store closed", audit.ErrClosed, api.CodeUnavailable, 503, codes.Unavailable},
 		{"hub closed", watcher.ErrClosed, api.CodeUnavailable, 503, codes.Unavailable},
 		{"cancelled", context.Canceled, api.CodeUnavailable, 503, codes.Canceled},
