@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -166,13 +167,17 @@ func Spawn(t testing.TB, cmd *exec.Cmd) *Process {
 // its log shows.
 const maxTroubles = 40
 
+// troubleMarks mark a line of a process's output worth showing when its
+// test fails: a warning or an error in either log format, or a panic.
+var troubleMarks = []string{"level=WARN", "level=ERROR", `"level":"WARN"`, `"level":"ERROR"`, "panic"}
+
 // Troubles are the last n lines of the output logged at level WARN or
 // ERROR: what a failed test shows of a process, which the test's own
 // message cannot (a 500's cause is in the server's log).
 func (l *Log) Troubles(n int) string {
 	var out []string
 	for line := range strings.Lines(l.String()) {
-		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "panic") {
+		if slices.ContainsFunc(troubleMarks, func(m string) bool { return strings.Contains(line, m) }) {
 			out = append(out, line)
 		}
 	}
